@@ -1,0 +1,75 @@
+#include "base/alloc.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *libc_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void *libc_realloc(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    return realloc(ptr, size);
+}
+
+static void libc_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    free(ptr);
+}
+
+static cs_allocator current = {libc_malloc, libc_realloc, libc_free, NULL};
+
+void cs_alloc_set(const cs_allocator *a)
+{
+    if (a == NULL)
+        current = (cs_allocator){libc_malloc, libc_realloc, libc_free, NULL};
+    else
+        current = *a;
+}
+
+void *cs_malloc(size_t size)
+{
+    return current.malloc_fn(current.ctx, size == 0 ? 1 : size);
+}
+
+void *cs_calloc(size_t n, size_t size)
+{
+    if (size != 0 && n > SIZE_MAX / size)
+        return NULL;
+    void *p = cs_malloc(n * size);
+    if (p != NULL)
+        memset(p, 0, n * size);
+    return p;
+}
+
+void *cs_realloc(void *ptr, size_t size)
+{
+    return current.realloc_fn(current.ctx, ptr, size == 0 ? 1 : size);
+}
+
+void cs_free(void *ptr)
+{
+    if (ptr != NULL)
+        current.free_fn(current.ctx, ptr);
+}
+
+char *cs_strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *p = cs_malloc(len + 1);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+char *cs_strdup(const char *s)
+{
+    return cs_strndup(s, SIZE_MAX);
+}

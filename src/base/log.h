@@ -1,0 +1,43 @@
+/*
+ * Logging. Levels trace < debug < info < warn < error < off. The threshold
+ * comes from the CONSORT_LOG environment variable ("debug", "warn", ...;
+ * default "info") the first time anything is logged, or from cs_log_set_level.
+ * Lines go to a sink: stderr by default, replaceable (tests capture lines).
+ */
+#ifndef CS_BASE_LOG_H
+#define CS_BASE_LOG_H
+
+#include "base/err.h"
+
+typedef enum cs_log_level {
+    CS_LOG_TRACE = 0,
+    CS_LOG_DEBUG,
+    CS_LOG_INFO,
+    CS_LOG_WARN,
+    CS_LOG_ERROR,
+    CS_LOG_OFF,
+} cs_log_level;
+
+/* Receives one formatted line without a trailing newline. */
+typedef void (*cs_log_sink_fn)(void *ctx, cs_log_level level, const char *module,
+                               const char *line);
+
+/* Replaces the sink; NULL restores stderr. */
+void cs_log_set_sink(cs_log_sink_fn fn, void *ctx);
+void cs_log_set_level(cs_log_level level);
+cs_log_level cs_log_get_level(void);
+
+/* Parses "trace".."error"/"off" (case-insensitive). */
+CS_MUST_CHECK consort_err cs_log_parse_level(const char *s, cs_log_level *out);
+const char *cs_log_level_name(cs_log_level level);
+
+void cs_log(cs_log_level level, const char *module, const char *fmt, ...) CS_PRINTF(3, 4);
+
+#define CS_LOG_ENABLED(lvl) ((lvl) >= cs_log_get_level())
+#define cs_log_trace(mod, ...) cs_log(CS_LOG_TRACE, mod, __VA_ARGS__)
+#define cs_log_debug(mod, ...) cs_log(CS_LOG_DEBUG, mod, __VA_ARGS__)
+#define cs_log_info(mod, ...)  cs_log(CS_LOG_INFO, mod, __VA_ARGS__)
+#define cs_log_warn(mod, ...)  cs_log(CS_LOG_WARN, mod, __VA_ARGS__)
+#define cs_log_error(mod, ...) cs_log(CS_LOG_ERROR, mod, __VA_ARGS__)
+
+#endif

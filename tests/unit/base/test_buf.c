@@ -1,0 +1,183 @@
+#include "testutil.h"
+
+#include "base/buf.h"
+#include "base/cbor.h"
+
+#include <string.h>
+
+static void cursor_reads_both_endians(void **state)
+{
+    (void)state;
+    const uint8_t data[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09};
+    cs_cursor c;
+    cs_cursor_init(&c, CS_SLICE(data, sizeof data));
+    uint16_t be16;
+    uint32_t le32;
+    uint8_t u8;
+    cst_ok(cs_cursor_read_be16(&c, &be16));
+    assert_int_equal(be16, 0x0102);
+    cst_ok(cs_cursor_read_le32(&c, &le32));
+    assert_int_equal(le32, 0x06050403);
+    uint64_t be64;
+    cst_fails(cs_cursor_read_be64(&c, &be64), CONSORT_E_TRUNCATED);
+    /* a failed read does not move the cursor */
+    assert_int_equal(c.pos, 6);
+    cst_ok(cs_cursor_read_u8(&c, &u8));
+    assert_int_equal(u8, 0x07);
+    cst_fails(cs_cursor_expect_end(&c), CONSORT_E_TRAILING_DATA);
+    assert_non_null(strstr(consort_errmsg(), "2 trailing bytes"));
+    cs_slice rest = cs_cursor_rest(&c);
+    assert_int_equal(rest.len, 2);
+    cst_ok(cs_cursor_expect_end(&c));
+}
+
+static void buf_respects_its_limit(void **state)
+{
+    (void)state;
+    cs_buf b;
+    cs_buf_init(&b, 8);
+    cst_ok(cs_buf_append(&b, "12345678", 8));
+    cst_fails(cs_buf_append_u8(&b, '9'), CONSORT_E_TOO_LARGE);
+    assert_int_equal(b.len, 8);
+    cs_buf_cleanup(&b);
+    assert_null(b.ptr);
+}
+
+static void buf_appends_integers(void **state)
+{
+    (void)state;
+    cs_buf b;
+    cs_buf_init(&b, 0);
+    cst_ok(cs_buf_append_be32(&b, 0x01020304));
+    cst_ok(cs_buf_append_le16(&b, 0x0506));
+    const uint8_t want[] = {1, 2, 3, 4, 6, 5};
+    assert_int_equal(b.len, sizeof want);
+    assert_memory_equal(b.ptr, want, sizeof want);
+    cst_ok(cs_buf_printf(&b, "%d", 42));
+    assert_int_equal(b.len, sizeof want + 2);
+    cs_buf_cleanup(&b);
+}
+
+static void hex_round_trip_and_errors(void **state)
+{
+    (void)state;
+    const uint8_t bytes[] = {0x00, 0xab, 0xff};
+    char hex[7];
+    cs_hex_encode(CS_SLICE(bytes, 3), hex);
+    assert_string_equal(hex, "00abff");
+    uint8_t back[3];
+    cst_ok(cs_hex_decode("00ABff", back, 3));
+    assert_memory_equal(back, bytes, 3);
+    cst_fails(cs_hex_decode("00abf", back, 3), CONSORT_E_MALFORMED);
+    cst_fails(cs_hex_decode("00abfg", back, 3), CONSORT_E_MALFORMED);
+    assert_non_null(strstr(consort_errmsg(), "position 5"));
+}
+
+static void errors_gain_context(void **state)
+{
+    (void)state;
+    consort_err rc = cs_fail(CONSORT_E_MALFORMED, "field %s bad", "x");
+    rc = cs_err_context(rc, "layer %d", 2);
+    assert_int_equal(rc, CONSORT_E_MALFORMED);
+    assert_string_equal(consort_errmsg(), "layer 2: field x bad");
+    assert_int_equal(consort_err_category_of(CONSORT_E_BAD_SIGNATURE), CONSORT_CAT_CRYPTO);
+    assert_string_equal(consort_err_name(CONSORT_E_NO_SPACE), "NO_SPACE");
+}
+
+static void cbor_round_trip(void **state)
+{
+    (void)state;
+    cs_buf b;
+    cs_buf_init(&b, 0);
+    cst_ok(cs_cbor_write_tag(&b, 18));
+    cst_ok(cs_cbor_write_array(&b, 4));
+    cst_ok(cs_cbor_write_int(&b, -35));
+    cst_ok(cs_cbor_write_map(&b, 1));
+    cst_ok(cs_cbor_write_uint(&b, 396));
+    cst_ok(cs_cbor_write_cstr(&b, "x"));
+    cst_ok(cs_cbor_write_bytes(&b, CS_SLICE_LIT("abc")));
+    cst_ok(cs_cbor_write_null(&b));
+
+    cs_cbor_reader r;
+    cs_cbor_reader_init(&r, cs_buf_slice(&b));
+    uint64_t u;
+    int64_t i;
+    cs_slice s;
+    cst_ok(cs_cbor_read_tag(&r, &u));
+    assert_int_equal(u, 18);
+    cst_ok(cs_cbor_read_array(&r, &u));
+    assert_int_equal(u, 4);
+    cst_ok(cs_cbor_read_int(&r, &i));
+    assert_int_equal(i, -35);
+    cs_slice raw;
+    cst_ok(cs_cbor_read_raw(&r, &raw)); /* the whole map */
+    assert_int_equal(raw.len, 1 + 3 + 2);
+    cst_fails(cs_cbor_read_text(&r, &s), CONSORT_E_MALFORMED);
+    assert_non_null(strstr(consort_errmsg(), "expected text string"));
+    cst_ok(cs_cbor_read_bytes(&r, &s));
+    assert_int_equal(s.len, 3);
+    cst_ok(cs_cbor_read_null(&r));
+    cst_ok(cs_cbor_expect_end(&r));
+    cs_buf_cleanup(&b);
+}
+
+/* Every one-byte tag head 0xc0..0xd7 decodes (libcbor 0.8 rejects 0xc6..0xd4). */
+static void cbor_small_tags_decode(void **state)
+{
+    (void)state;
+    for (uint8_t ib = 0xc0; ib <= 0xd7; ib++) {
+        const uint8_t data[] = {ib, 0x01};
+        cs_cbor_reader r;
+        cs_cbor_reader_init(&r, CS_SLICE(data, sizeof data));
+        uint64_t tag;
+        cst_ok(cs_cbor_read_tag(&r, &tag));
+        assert_int_equal(tag, ib - 0xc0);
+        cst_ok(cs_cbor_skip(&r));
+        cst_ok(cs_cbor_expect_end(&r));
+    }
+}
+
+static void cbor_rejects_bad_input(void **state)
+{
+    (void)state;
+    cs_cbor_reader r;
+    cs_cbor_item it;
+    /* truncated byte string: header says 5 bytes, 2 present */
+    const uint8_t trunc[] = {0x45, 'a', 'b'};
+    cs_cbor_reader_init(&r, CS_SLICE(trunc, sizeof trunc));
+    cst_fails(cs_cbor_next(&r, &it), CONSORT_E_TRUNCATED);
+    /* indefinite-length array */
+    const uint8_t indef[] = {0x9f, 0x01, 0xff};
+    cs_cbor_reader_init(&r, CS_SLICE(indef, sizeof indef));
+    cst_fails(cs_cbor_next(&r, &it), CONSORT_E_UNSUPPORTED);
+    /* reserved additional info 28 */
+    const uint8_t reserved[] = {0x1c};
+    cs_cbor_reader_init(&r, CS_SLICE(reserved, sizeof reserved));
+    cst_fails(cs_cbor_next(&r, &it), CONSORT_E_MALFORMED);
+    /* an array that claims more items than there are bytes */
+    const uint8_t liar[] = {0x9a, 0xff, 0xff, 0xff, 0xff, 0x01};
+    cs_cbor_reader_init(&r, CS_SLICE(liar, sizeof liar));
+    cst_fails(cs_cbor_skip(&r), CONSORT_E_TRUNCATED);
+    /* nesting deeper than the cap */
+    uint8_t deep[64];
+    memset(deep, 0x81, sizeof deep);
+    cs_cbor_reader_init(&r, CS_SLICE(deep, sizeof deep));
+    cst_fails(cs_cbor_skip(&r), CONSORT_E_TOO_LARGE);
+    /* trailing bytes */
+    const uint8_t trailing[] = {0x01, 0x02};
+    cs_cbor_reader_init(&r, CS_SLICE(trailing, sizeof trailing));
+    uint64_t u;
+    cst_ok(cs_cbor_read_uint(&r, &u));
+    cst_fails(cs_cbor_expect_end(&r), CONSORT_E_TRAILING_DATA);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(cursor_reads_both_endians), cmocka_unit_test(buf_respects_its_limit),
+        cmocka_unit_test(buf_appends_integers),      cmocka_unit_test(hex_round_trip_and_errors),
+        cmocka_unit_test(errors_gain_context),       cmocka_unit_test(cbor_round_trip),
+        cmocka_unit_test(cbor_rejects_bad_input), cmocka_unit_test(cbor_small_tags_decode),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
