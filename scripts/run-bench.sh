@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every benchmark built in BUILD_DIR (bench/<name>/ -> bench_<name>).
+set -euo pipefail
+build=${1:?usage: run-bench.sh BUILD_DIR}
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+for bin in "$build"/bench/bench_*; do
+  [ -x "$bin" ] || continue
+  echo
+  echo "== $(basename "$bin")"
+  "$bin"
+done

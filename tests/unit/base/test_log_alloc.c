@@ -1,0 +1,98 @@
+#include "testutil.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void log_respects_level_and_sink(void **state)
+{
+    (void)state;
+    cst_log_capture_start();
+    cs_log_set_level(CS_LOG_WARN);
+    cs_log_info("test", "hidden %d", 1);
+    cs_log_warn("test", "shown %d", 2);
+    cs_log_error("node", "also shown");
+    const char *got = cst_log_captured();
+    assert_null(strstr(got, "hidden"));
+    assert_non_null(strstr(got, "warn test: shown 2"));
+    assert_non_null(strstr(got, "error node: also shown"));
+    cs_log_set_level(CS_LOG_OFF);
+    cs_log_error("node", "silenced");
+    assert_null(strstr(cst_log_captured(), "silenced"));
+    cst_log_capture_stop();
+    cs_log_set_level(CS_LOG_WARN);
+}
+
+static void log_level_names_parse(void **state)
+{
+    (void)state;
+    cs_log_level lvl;
+    cst_ok(cs_log_parse_level("DEBUG", &lvl));
+    assert_int_equal(lvl, CS_LOG_DEBUG);
+    cst_ok(cs_log_parse_level("off", &lvl));
+    assert_int_equal(lvl, CS_LOG_OFF);
+    cst_fails(cs_log_parse_level("verbose", &lvl), CONSORT_E_INVALID_ARGUMENT);
+    assert_non_null(strstr(consort_errmsg(), "'verbose'"));
+}
+
+static void failing_allocator_is_honoured(void **state)
+{
+    (void)state;
+    cst_alloc_install();
+    long live = cst_alloc_live();
+    cst_alloc_fail_after(1);
+    void *a = cs_malloc(16);
+    assert_non_null(a);
+    void *b = cs_malloc(16);
+    assert_null(b);
+    assert_true(cst_alloc_failed());
+    cs_free(a);
+    assert_int_equal(cst_alloc_live(), live);
+    cst_alloc_fail_after(-1);
+
+    /* a growing buffer reports NOMEM and keeps its contents */
+    cs_buf buf;
+    cs_buf_init(&buf, 0);
+    cst_ok(cs_buf_append(&buf, "abc", 3));
+    cst_alloc_fail_after(0);
+    uint8_t big[4096] = {0};
+    cst_fails(cs_buf_append(&buf, big, sizeof big), CONSORT_E_NOMEM);
+    assert_int_equal(buf.len, 3);
+    assert_memory_equal(buf.ptr, "abc", 3);
+    cst_alloc_fail_after(-1);
+    cs_buf_cleanup(&buf);
+    assert_int_equal(cst_alloc_live(), live);
+
+    /* calloc overflow fails rather than wrapping */
+    assert_null(cs_calloc(SIZE_MAX / 2, 4));
+    cst_alloc_uninstall();
+}
+
+static void secret_buffers_grow_without_leaving_copies(void **state)
+{
+    (void)state;
+    cs_buf b;
+    cs_buf_init_secret(&b, 0);
+    for (int i = 0; i < 1000; i++)
+        cst_ok(cs_buf_append_u8(&b, (uint8_t)i));
+    assert_int_equal(b.len, 1000);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(b.ptr[i], (uint8_t)i);
+    cs_buf_cleanup(&b);
+    assert_null(b.ptr);
+    assert_int_equal(b.len, 0);
+}
+
+int main(void)
+{
+    setenv("CONSORT_LOG", "warn", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(log_respects_level_and_sink),
+        cmocka_unit_test(log_level_names_parse),
+        cmocka_unit_test(failing_allocator_is_honoured),
+        cmocka_unit_test(secret_buffers_grow_without_leaving_copies),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
