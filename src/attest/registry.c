@@ -3,7 +3,11 @@
  * platform is one row here plus its verifier file; nothing else changes
  * (DESIGN.md principle 3: one evidence/verifier/policy path).
  */
+#include "attest/dcap.h"
 #include "attest/evidence.h"
+#include "attest/snp.h"
+#include "attest/tpm.h"
+#include "attest/virtual.h"
 
 #include <string.h>
 
@@ -31,6 +35,11 @@ consort_err cs_platform_parse(const char *name, cs_platform *out)
 
 /* One row per platform with a verifier. */
 static const cs_verifier *const verifiers[] = {
+    &cs_virtual_verifier,
+    &cs_snp_verifier,
+    &cs_tdx_verifier,
+    &cs_sgx_verifier,
+    &cs_tpm_verifier,
     NULL, /* keeps the array non-empty while platforms are being added */
 };
 

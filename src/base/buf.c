@@ -108,6 +108,10 @@ consort_err cs_buf_append_slice(cs_buf *b, cs_slice s)
 
 consort_err cs_buf_extend(cs_buf *b, size_t len, uint8_t **out)
 {
+    if (len == 0) {
+        *out = b->ptr != NULL ? b->ptr + b->len : NULL;
+        return CONSORT_OK;
+    }
     CS_TRY(cs_buf_reserve(b, len));
     *out = b->ptr + b->len;
     memset(*out, 0, len);

@@ -128,17 +128,29 @@ consort_err cs_key_generate(cs_curve curve, cs_key **out)
     return cs_key_wrap(pkey, out);
 }
 
+/* Encrypted PEM keys are refused: without this callback OpenSSL would prompt
+ * for a passphrase on the controlling terminal. */
+static int no_passphrase_cb(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
 consort_err cs_key_from_pem(cs_slice pem, cs_key **out)
 {
     CS_ENSURE(pem.len <= INT32_MAX, CONSORT_E_TOO_LARGE, "key: PEM too large");
+    CS_ENSURE(pem.len > 0, CONSORT_E_MALFORMED, "key: empty PEM");
     BIO *bio = BIO_new_mem_buf(pem.ptr, (int)pem.len);
     if (bio == NULL)
         return cs_ossl_fail(CONSORT_E_NOMEM, "key: BIO");
-    EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase_cb, NULL);
     if (pkey == NULL) {
         ERR_clear_error();
         (void)BIO_reset(bio);
-        pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        pkey = PEM_read_bio_PUBKEY(bio, NULL, no_passphrase_cb, NULL);
     }
     BIO_free(bio);
     if (pkey == NULL)
@@ -211,6 +223,12 @@ consort_err cs_key_from_ec_coords(cs_curve curve, cs_slice x, cs_slice y, cs_sli
     check = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
     if (check == NULL || EVP_PKEY_public_check(check) != 1) {
         rc = cs_ossl_fail(CONSORT_E_MALFORMED, "key: point is not on the curve");
+        goto done;
+    }
+    /* SEC 1 §3.2.1: with a private scalar d, also 0 < d < n and Q = d*G. */
+    if (d.len > 0 && EVP_PKEY_pairwise_check(check) != 1) {
+        rc = cs_ossl_fail(CONSORT_E_MALFORMED,
+                          "key: private scalar does not match the public point");
         goto done;
     }
     rc = cs_key_wrap(pkey, out);
@@ -349,6 +367,8 @@ consort_err cs_ecdsa_sig_der_to_raw(cs_curve curve, cs_slice der, cs_buf *raw)
     const BIGNUM *s = ECDSA_SIG_get0_s(sig);
     if ((size_t)(p - der.ptr) != der.len) {
         rc = cs_fail(CONSORT_E_TRAILING_DATA, "ECDSA: trailing bytes after DER signature");
+    } else if (BN_is_negative(r) || BN_is_negative(s)) {
+        rc = cs_fail(CONSORT_E_MALFORMED, "ECDSA: negative integer in DER signature");
     } else if ((size_t)BN_num_bytes(r) > field || (size_t)BN_num_bytes(s) > field) {
         rc = cs_fail(CONSORT_E_MALFORMED, "ECDSA: signature integer larger than %s field",
                      cs_curve_name(curve));

@@ -58,6 +58,21 @@ static void buf_appends_integers(void **state)
     cs_buf_cleanup(&b);
 }
 
+/* Regression: extending an empty buffer by 0 bytes did memset(NULL, 0, 0),
+ * undefined behaviour that UBSan reports (found through cst_hex("")). */
+static void buf_extend_by_zero_on_empty_buffer(void **state)
+{
+    (void)state;
+    cs_buf b;
+    cs_buf_init(&b, 0);
+    uint8_t *p = (uint8_t *)&b;
+    cst_ok(cs_buf_extend(&b, 0, &p));
+    assert_int_equal(b.len, 0);
+    cst_ok(cs_hex_decode_buf("", &b));
+    assert_int_equal(b.len, 0);
+    cs_buf_cleanup(&b);
+}
+
 static void hex_round_trip_and_errors(void **state)
 {
     (void)state;
@@ -175,7 +190,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cursor_reads_both_endians), cmocka_unit_test(buf_respects_its_limit),
-        cmocka_unit_test(buf_appends_integers),      cmocka_unit_test(hex_round_trip_and_errors),
+        cmocka_unit_test(buf_appends_integers), cmocka_unit_test(buf_extend_by_zero_on_empty_buffer),      cmocka_unit_test(hex_round_trip_and_errors),
         cmocka_unit_test(errors_gain_context),       cmocka_unit_test(cbor_round_trip),
         cmocka_unit_test(cbor_rejects_bad_input), cmocka_unit_test(cbor_small_tags_decode),
     };

@@ -1,0 +1,251 @@
+/*
+ * consort's "tpm" evidence (tpm.h) and its verifier: a pure function over
+ * the evidence bytes, the endorsements (AK certificate and intermediates)
+ * and the trust anchors (the CAs that certify AKs).
+ *
+ * Order of checks: evidence structure (CBOR, TPMS_ATTEST, TPMT_SIGNATURE —
+ * all parsed strictly before any crypto), AK certificate chain at opts->now,
+ * quote signature by the AK, PCR values against pcrDigest, the code-id PCR,
+ * and the report data carried in extraData.
+ */
+#include "attest/tpm.h"
+
+#include "base/cbor.h"
+#include "crypto/rand.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- evidence bytes ---- */
+
+static consort_err expect_key(cs_cbor_reader *r, uint64_t want)
+{
+    uint64_t key;
+    CS_TRY_CTX(cs_cbor_read_uint(r, &key), "tpm evidence: map key");
+    CS_ENSURE(key == want, CONSORT_E_MALFORMED, "tpm evidence: map key %llu, expected %llu",
+              (unsigned long long)key, (unsigned long long)want);
+    return CONSORT_OK;
+}
+
+static consort_err read_bytes_max(cs_cbor_reader *r, size_t max, const char *what, cs_slice *out)
+{
+    CS_TRY_CTX(cs_cbor_read_bytes(r, out), "tpm evidence: %s", what);
+    CS_ENSURE(out->len <= max, CONSORT_E_TOO_LARGE, "tpm evidence: %s of %zu bytes exceeds %zu",
+              what, out->len, max);
+    return CONSORT_OK;
+}
+
+consort_err cs_tpm_evidence_decode(cs_slice in, cs_tpm_evidence *out)
+{
+    memset(out, 0, sizeof *out);
+    cs_cbor_reader r;
+    cs_cbor_reader_init(&r, in);
+    uint64_t n;
+    CS_TRY_CTX(cs_cbor_read_map(&r, &n), "tpm evidence");
+    CS_ENSURE(n == 5, CONSORT_E_MALFORMED, "tpm evidence: map of %llu entries, expected 5",
+              (unsigned long long)n);
+    CS_TRY(expect_key(&r, 1));
+    CS_TRY(read_bytes_max(&r, CS_TPM_ATTEST_MAX_BYTES, "TPMS_ATTEST", &out->attest));
+    CS_TRY(expect_key(&r, 2));
+    CS_TRY(read_bytes_max(&r, CS_TPM_SIGNATURE_MAX_BYTES, "TPMT_SIGNATURE", &out->signature));
+    CS_TRY(expect_key(&r, 3));
+    CS_TRY_CTX(cs_cbor_read_array(&r, &n), "tpm evidence: PCR values");
+    CS_ENSURE(n <= CS_TPM_MAX_QUOTED_PCRS, CONSORT_E_TOO_LARGE,
+              "tpm evidence: %llu PCR values, at most %d accepted", (unsigned long long)n,
+              CS_TPM_MAX_QUOTED_PCRS);
+    for (size_t i = 0; i < n; i++)
+        CS_TRY(read_bytes_max(&r, CS_HASH_MAX_LEN, "PCR value", &out->pcrs[i]));
+    out->pcr_count = (size_t)n;
+    CS_TRY(expect_key(&r, 4));
+    uint64_t pcr;
+    CS_TRY_CTX(cs_cbor_read_uint(&r, &pcr), "tpm evidence: code-id PCR");
+    CS_ENSURE(pcr < CS_TPM_PCR_COUNT, CONSORT_E_MALFORMED,
+              "tpm evidence: code-id PCR %llu, expected 0..%d", (unsigned long long)pcr,
+              CS_TPM_PCR_COUNT - 1);
+    out->code_id_pcr = (uint32_t)pcr;
+    CS_TRY(expect_key(&r, 5));
+    cs_slice code_id;
+    CS_TRY_CTX(cs_cbor_read_bytes(&r, &code_id), "tpm evidence: code id");
+    CS_ENSURE(code_id.len == 32, CONSORT_E_MALFORMED,
+              "tpm evidence: code id of %zu bytes, expected 32", code_id.len);
+    memcpy(out->code_id, code_id.ptr, 32);
+    return cs_cbor_expect_end(&r);
+}
+
+consort_err cs_tpm_evidence_encode(const cs_tpm_evidence *ev, cs_buf *out)
+{
+    CS_ENSURE(ev->pcr_count <= CS_TPM_MAX_QUOTED_PCRS, CONSORT_E_INVALID_ARGUMENT,
+              "tpm evidence: %zu PCR values, at most %d", ev->pcr_count, CS_TPM_MAX_QUOTED_PCRS);
+    CS_TRY(cs_cbor_write_map(out, 5));
+    CS_TRY(cs_cbor_write_uint(out, 1));
+    CS_TRY(cs_cbor_write_bytes(out, ev->attest));
+    CS_TRY(cs_cbor_write_uint(out, 2));
+    CS_TRY(cs_cbor_write_bytes(out, ev->signature));
+    CS_TRY(cs_cbor_write_uint(out, 3));
+    CS_TRY(cs_cbor_write_array(out, ev->pcr_count));
+    for (size_t i = 0; i < ev->pcr_count; i++)
+        CS_TRY(cs_cbor_write_bytes(out, ev->pcrs[i]));
+    CS_TRY(cs_cbor_write_uint(out, 4));
+    CS_TRY(cs_cbor_write_uint(out, ev->code_id_pcr));
+    CS_TRY(cs_cbor_write_uint(out, 5));
+    return cs_cbor_write_bytes(out, CS_SLICE(ev->code_id, 32));
+}
+
+/* ---- verifier ---- */
+
+typedef struct certs {
+    cs_x509 **anchors;
+    size_t anchor_count;
+    cs_x509 **chain; /* [0] is the AK certificate, the rest intermediates */
+    size_t chain_count;
+    cs_key *ak;
+} certs;
+
+static void certs_cleanup(certs *c)
+{
+    cs_x509_list_free(c->anchors, c->anchor_count);
+    cs_x509_list_free(c->chain, c->chain_count);
+    cs_key_free(c->ak);
+    memset(c, 0, sizeof *c);
+}
+
+static consort_err parse_list(const cs_blob_list *list, cs_x509 ***out, size_t *count,
+                              const char *what)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        size_t before = *count;
+        CS_TRY_CTX(cs_x509_parse_all(cs_buf_slice(&list->items[i]), out, count), "%s %zu", what, i);
+        CS_ENSURE(*count > before, CONSORT_E_MALFORMED, "%s %zu holds no certificate", what, i);
+    }
+    return CONSORT_OK;
+}
+
+/* The AK certificate chains to an anchor at `now`; its key becomes c->ak. */
+static consort_err check_ak_chain(const cs_evidence *ev, const cs_verify_opts *opts, certs *c)
+{
+    CS_ENSURE(ev->endorsements.count > 0, CONSORT_E_COLLATERAL_MISSING,
+              "no AK certificate among the endorsements");
+    CS_TRY(parse_list(opts->anchors, &c->anchors, &c->anchor_count, "AK trust anchor"));
+    CS_TRY(parse_list(&ev->endorsements, &c->chain, &c->chain_count, "endorsement"));
+    const cs_x509_verify_opts xopts = {.now = opts->now};
+    CS_TRY_CTX(cs_x509_verify_chain(c->chain[0], c->chain + 1, c->chain_count - 1, c->anchors,
+                                    c->anchor_count, &xopts, NULL),
+               "AK certificate");
+    return cs_x509_public_key(c->chain[0], &c->ak);
+}
+
+/* The code-id PCR (SHA-256 bank) holds exactly one extend of the claimed code id. */
+static consort_err check_code_id(const cs_tpm_evidence *te, const cs_tpm_quote *q)
+{
+    size_t pos;
+    if (cs_tpm_quote_pcr_position(q, CS_TPM_ALG_SHA256, te->code_id_pcr, &pos) != CONSORT_OK)
+        return cs_fail(CONSORT_E_ATTESTATION, "the quote does not cover code-id PCR sha256:%u",
+                       te->code_id_pcr);
+    uint8_t want[32];
+    cs_tpm_code_id_pcr_value(te->code_id, want);
+    if (!cs_ct_equal(te->pcrs[pos], CS_SLICE(want, 32))) {
+        char hex[65];
+        cs_hex_encode(CS_SLICE(te->code_id, 32), hex);
+        return cs_fail(CONSORT_E_ATTESTATION,
+                       "PCR sha256:%u is not one extend of code id %s from zero", te->code_id_pcr,
+                       hex);
+    }
+    return CONSORT_OK;
+}
+
+static consort_err fill_claims(const cs_tpm_evidence *te, const cs_tpm_quote *q, const cs_key *ak,
+                               cs_claims *claims)
+{
+    memcpy(claims->code_id, te->code_id, 32);
+    /* tpm.h: extraData = report_data[0..32), the rest of report_data is zero. */
+    memset(claims->report_data, 0, sizeof claims->report_data);
+    memcpy(claims->report_data, q->extra_data, CS_TPM_REPORT_DATA_LEN);
+    uint8_t key_id[32];
+    CS_TRY(cs_key_id(ak, key_id));
+    memcpy(claims->signer, key_id, 32);
+    claims->signer_len = 32;
+    claims->security_version = 0;
+    claims->debug = false;
+    size_t n = 0;
+    for (size_t i = 0; i < q->bank_count; i++) {
+        for (unsigned p = 0; p < CS_TPM_PCR_COUNT; p++) {
+            if (((q->banks[i].pcrs >> p) & 1) == 0)
+                continue;
+            char name[32];
+            snprintf(name, sizeof name, "pcr_%s_%u", cs_tpm_alg_name(q->banks[i].hash_alg), p);
+            CS_TRY(cs_claims_add_hex(claims, name, te->pcrs[n++]));
+        }
+    }
+    CS_TRY(cs_claims_add_u64(claims, "code_id_pcr", te->code_id_pcr));
+    CS_TRY(cs_claims_add_u64(claims, "clock", q->clock));
+    CS_TRY(cs_claims_add_u64(claims, "reset_count", q->reset_count));
+    CS_TRY(cs_claims_add_u64(claims, "restart_count", q->restart_count));
+    CS_TRY(cs_claims_add_bool(claims, "safe", q->safe));
+    CS_TRY(cs_claims_add_u64(claims, "firmware_version", q->firmware_version));
+    /* A SHA-512 name (66 bytes) does not fit a claim; it is then left out. */
+    if (q->qualified_signer_len <= CS_CLAIM_MAX_BYTES)
+        CS_TRY(cs_claims_add_hex(claims, "qualified_signer",
+                                 CS_SLICE(q->qualified_signer, q->qualified_signer_len)));
+    return CONSORT_OK;
+}
+
+/* The quote signature by the AK. A scheme that does not fit the AK's key type is the
+ * evidence's fault here, not the caller's: it is reported as BAD_SIGNATURE. */
+static consort_err check_signature(const cs_tpm_signature *sig, const cs_key *ak, cs_slice attest)
+{
+    consort_err rc = cs_tpm_signature_verify(sig, ak, attest);
+    if (rc == CONSORT_E_INVALID_ARGUMENT) {
+        char msg[CS_ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "%s", consort_errmsg());
+        rc = cs_fail(CONSORT_E_BAD_SIGNATURE, "%s", msg);
+    }
+    return rc == CONSORT_OK ? CONSORT_OK : cs_err_context(rc, "quote signature by the AK");
+}
+
+static consort_err verify_with(const cs_evidence *ev, const cs_verify_opts *opts, certs *c,
+                               cs_claims *claims)
+{
+    cs_tpm_evidence te;
+    cs_tpm_quote q;
+    cs_tpm_signature sig;
+    CS_TRY(cs_tpm_evidence_decode(cs_buf_slice(&ev->evidence), &te));
+    CS_TRY(cs_tpm_quote_parse(te.attest, &q));
+    CS_TRY(cs_tpm_signature_parse(te.signature, &sig));
+
+    CS_TRY(check_ak_chain(ev, opts, c));
+    CS_TRY(check_signature(&sig, c->ak, te.attest));
+    /* check_pcrs establishes te.pcr_count == the selection's size, which the code-id
+     * lookup and the claims rely on. */
+    CS_TRY(cs_tpm_quote_check_pcrs(&q, sig.hash_alg, te.pcrs, te.pcr_count));
+    CS_TRY(check_code_id(&te, &q));
+    /* tpm.h: extraData carries exactly report_data[0..32). */
+    CS_ENSURE(q.extra_data_len == CS_TPM_REPORT_DATA_LEN, CONSORT_E_REPORT_DATA,
+              "quote extraData of %zu bytes, expected %d (consort report data)", q.extra_data_len,
+              CS_TPM_REPORT_DATA_LEN);
+    return fill_claims(&te, &q, c->ak, claims);
+}
+
+static consort_err tpm_verify(const cs_evidence *ev, const cs_verify_opts *opts, cs_claims *claims)
+{
+    CS_ENSURE(ev->platform == CS_PLATFORM_TPM, CONSORT_E_UNSUPPORTED,
+              "tpm platform: evidence is for platform %s", cs_platform_name(ev->platform));
+    CS_ENSURE(opts != NULL && opts->anchors != NULL && opts->anchors->count > 0,
+              CONSORT_E_COLLATERAL_MISSING,
+              "tpm platform: no trust anchor for AK certificates given");
+    certs c;
+    memset(&c, 0, sizeof c);
+    cs_claims_init(claims, CS_PLATFORM_TPM);
+    consort_err rc = verify_with(ev, opts, &c, claims);
+    certs_cleanup(&c);
+    if (rc != CONSORT_OK) {
+        cs_claims_init(claims, CS_PLATFORM_TPM); /* nothing established */
+        return cs_err_context(rc, "tpm platform");
+    }
+    return CONSORT_OK;
+}
+
+const cs_verifier cs_tpm_verifier = {
+    .platform = CS_PLATFORM_TPM,
+    .name = "tpm",
+    .verify = tpm_verify,
+};

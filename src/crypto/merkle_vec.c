@@ -1,0 +1,64 @@
+#include "crypto/merkle_vec.h"
+
+#include "base/alloc.h"
+
+#include <string.h>
+
+#define CHUNK_BYTES (CS_MERKLE_VEC_CHUNK * sizeof(cs_merkle_hash_t))
+
+void cs_merkle_vec_init(cs_merkle_vec *v)
+{
+    *v = (cs_merkle_vec){NULL, 0, 0, 0};
+}
+
+void cs_merkle_vec_cleanup(cs_merkle_vec *v)
+{
+    for (size_t i = 0; i < v->nchunks; i++)
+        cs_free(v->chunks[i]);
+    cs_free(v->chunks);
+    cs_merkle_vec_init(v);
+}
+
+consort_err cs_merkle_vec_reserve1(cs_merkle_vec *v)
+{
+    if (v->len < (uint64_t)v->nchunks * CS_MERKLE_VEC_CHUNK)
+        return CONSORT_OK;
+    if (v->nchunks == v->table_cap) {
+        size_t cap = v->table_cap == 0 ? 8 : v->table_cap * 2;
+        CS_ENSURE(cap <= SIZE_MAX / sizeof *v->chunks, CONSORT_E_NOMEM,
+                  "Merkle tree: chunk table of %zu entries is too large", cap);
+        cs_merkle_hash_t **table = cs_realloc(v->chunks, cap * sizeof *table);
+        CS_ENSURE(table != NULL, CONSORT_E_NOMEM,
+                  "Merkle tree: cannot grow the chunk table to %zu entries", cap);
+        v->chunks = table;
+        v->table_cap = cap;
+    }
+    cs_merkle_hash_t *chunk = cs_malloc(CHUNK_BYTES);
+    CS_ENSURE(chunk != NULL, CONSORT_E_NOMEM,
+              "Merkle tree: cannot allocate %zu bytes for hashes %llu..", (size_t)CHUNK_BYTES,
+              (unsigned long long)v->len);
+    v->chunks[v->nchunks++] = chunk;
+    return CONSORT_OK;
+}
+
+void cs_merkle_vec_push(cs_merkle_vec *v, const uint8_t hash[32])
+{
+    uint64_t i = v->len++;
+    memcpy(v->chunks[i / CS_MERKLE_VEC_CHUNK][i % CS_MERKLE_VEC_CHUNK], hash,
+           sizeof(cs_merkle_hash_t));
+}
+
+void cs_merkle_vec_truncate(cs_merkle_vec *v, uint64_t len)
+{
+    if (len >= v->len)
+        return;
+    v->len = len;
+    size_t keep = (size_t)((len + CS_MERKLE_VEC_CHUNK - 1) / CS_MERKLE_VEC_CHUNK);
+    while (v->nchunks > keep)
+        cs_free(v->chunks[--v->nchunks]);
+}
+
+size_t cs_merkle_vec_bytes(const cs_merkle_vec *v)
+{
+    return v->nchunks * CHUNK_BYTES + v->table_cap * sizeof *v->chunks;
+}

@@ -1,0 +1,54 @@
+/*
+ * Private to the Merkle tree (merkle.c): a growable array of 32-byte hashes
+ * kept in fixed chunks of CS_MERKLE_VEC_CHUNK hashes, so that it never holds
+ * more than one partly used chunk (no doubling slack, no copying on growth).
+ *
+ * Growth is split in two so that a multi-level append can reserve everything
+ * first and then write without any failure point: cs_merkle_vec_reserve1()
+ * may allocate and fail; cs_merkle_vec_push() cannot fail.
+ */
+#ifndef CS_CRYPTO_MERKLE_VEC_H
+#define CS_CRYPTO_MERKLE_VEC_H
+
+#include "base/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CS_MERKLE_VEC_CHUNK 512u /* hashes per chunk: 16 KiB */
+
+typedef uint8_t cs_merkle_hash_t[32];
+
+typedef struct cs_merkle_vec {
+    cs_merkle_hash_t **chunks; /* owned; chunks[0..nchunks) are owned */
+    size_t nchunks;            /* chunks allocated */
+    size_t table_cap;          /* capacity of `chunks` */
+    uint64_t len;              /* hashes stored */
+} cs_merkle_vec;
+
+void cs_merkle_vec_init(cs_merkle_vec *v);
+/* Frees every chunk and the table; leaves an empty vector. */
+void cs_merkle_vec_cleanup(cs_merkle_vec *v);
+/* Makes room for one more hash. CONSORT_E_NOMEM; the contents are unchanged
+ * either way. */
+CS_MUST_CHECK consort_err cs_merkle_vec_reserve1(cs_merkle_vec *v);
+/* Appends a hash; the caller has reserved room with cs_merkle_vec_reserve1. */
+void cs_merkle_vec_push(cs_merkle_vec *v, const uint8_t hash[32]);
+/* The hash at `i` (< len), borrowed. */
+static inline const uint8_t *cs_merkle_vec_at(const cs_merkle_vec *v, uint64_t i)
+{
+    return v->chunks[i / CS_MERKLE_VEC_CHUNK][i % CS_MERKLE_VEC_CHUNK];
+}
+/* The run of hashes starting at `i` (< len), contiguous up to the end of
+ * its chunk: a run of 2^k hashes starting at a multiple of 2^k (2^k <= the
+ * chunk size) never crosses a chunk. Borrowed. */
+static inline const uint8_t *cs_merkle_vec_run(const cs_merkle_vec *v, uint64_t i)
+{
+    return v->chunks[i / CS_MERKLE_VEC_CHUNK][i % CS_MERKLE_VEC_CHUNK];
+}
+/* Shrinks to `len` (<= current len) hashes and frees the chunks no longer used. */
+void cs_merkle_vec_truncate(cs_merkle_vec *v, uint64_t len);
+/* Bytes allocated (chunks and table). */
+size_t cs_merkle_vec_bytes(const cs_merkle_vec *v);
+
+#endif
