@@ -2,9 +2,9 @@
  * bench_crypto: consort's crypto hot paths beside the raw OpenSSL rate of the
  * same primitive, measured in the same run (DESIGN.md principle 4).
  *
- * Every figure is operations per second on one thread, the best of
- * BENCH_TRIALS trials; consort and OpenSSL trials alternate so that load from
- * other processes hits both alike.
+ * Every figure is operations per CPU-second of one thread (thread CPU
+ * time, so that other processes on a shared machine do not distort it), the
+ * best of BENCH_TRIALS trials; consort and OpenSSL trials alternate.
  */
 #ifndef BENCH_CRYPTO_BENCH_H
 #define BENCH_CRYPTO_BENCH_H
@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define BENCH_TRIALS 5
+#define BENCH_TRIALS 7
 /* Seconds one calibrated trial runs for at least. */
-#define BENCH_MIN_SECONDS 0.25
+#define BENCH_MIN_SECONDS 0.2
 
 /* Performs `n` operations. */
 typedef void (*bench_op)(void *ctx, uint64_t n);

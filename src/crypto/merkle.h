@@ -37,6 +37,8 @@
  * Any other node is recomputed from at most 8 stored nodes (7 hashes), so an
  * inclusion proof or a historical root costs a few dozen hashes. Appending
  * costs one SHA-256 per leaf amortised (15 per 16th leaf, and so on).
+ * Measured (bench/RESULTS.md): 5.7 M appends/s, 89 k inclusion proofs
+ * generated and 257 k verified per second on a 1 M-leaf tree, one core.
  */
 #ifndef CS_CRYPTO_MERKLE_H
 #define CS_CRYPTO_MERKLE_H

@@ -83,12 +83,15 @@ json_check "j['security_version'] == 3 and j['debug'] is False"
 json_check "j['extra']['insecure'] == {'kind': 'bool', 'value': True}"
 json_check "j['extra']['platform_key_id']['kind'] == 'hex' and len(j['extra']['platform_key_id']['value']) == 64"
 json_check "j['advisories'] == [] and j['tcb_status'] == ''"
-expect 0 "" -- "$CONSORT" evidence verify ev.cbor --certs certs --platform virtual
+expect 0 "" -- "$CONSORT" evidence verify ev.cbor --trust certs --platform virtual
+# --certs only adds endorsements: the right platform certificate given there is
+# still not trusted (a host could otherwise ship its own "trusted" certificate)
+expect 1 "no trusted platform certificate given" -- "$CONSORT" evidence verify ev.cbor --certs certs --platform-dir nowhere
 expect 0 "" -- env CONSORT_PLATFORM_DIR=plat "$CONSORT" evidence verify ev.cbor
 
 # ---- rejections: exit 1 with the reason ----
 expect 1 "no trusted platform certificate given" -- "$CONSORT" evidence verify ev.cbor --platform-dir nowhere
-expect 1 "none of the 1 trusted platform certificates" -- "$CONSORT" evidence verify ev.cbor --certs othercerts
+expect 1 "none of the 1 trusted platform certificates" -- "$CONSORT" evidence verify ev.cbor --trust othercerts
 expect 1 "report data" -- "$CONSORT" evidence verify ev.cbor --platform-dir plat --key node_privk.pem --nonce 00fe
 expect 1 "does not bind" -- "$CONSORT" evidence verify ev.cbor --platform-dir plat --key other_pub.pem --nonce 00ff
 expect 1 "consort evidence verify: attestation: " -- "$CONSORT" evidence verify ev.cbor --platform-dir plat --at 2099-01-01T00:00:00Z

@@ -21,8 +21,8 @@ const cs_cli_verb cs_cmd_evidence_verify = {
     .name = "evidence verify",
     .summary = "verify attestation evidence and print its claims",
     .usage = "usage: consort evidence verify FILE [--platform virtual|tpm|snp|tdx|sgx]\n"
-             "           [--certs DIR] [--collateral DIR] [--policy policy.json] [--at RFC3339]\n"
-             "           [--key PEM [--nonce HEX]] [--platform-dir DIR]\n"
+             "           [--certs DIR] [--collateral DIR] [--trust DIR] [--policy policy.json]\n"
+             "           [--at RFC3339] [--key PEM [--nonce HEX]] [--platform-dir DIR]\n"
              "\n"
              "Verifies FILE, a CBOR evidence envelope (docs/formats.md) or raw platform\n"
              "evidence (then --platform is required), and prints the claims as JSON.\n"
@@ -32,11 +32,14 @@ const cs_cli_verb cs_cmd_evidence_verify = {
              "options:\n"
              "  --platform NAME     the platform of raw evidence (or, for an envelope, the\n"
              "                      platform it must be for)\n"
-             "  --certs DIR         certificates you trust: every file is added to the\n"
-             "                      endorsements and used as a trust anchor (the virtual\n"
-             "                      platform's certificate; CAs that certify TPM AKs).\n"
-             "                      Platforms with pinned vendor roots (snp, tdx, sgx)\n"
-             "                      still chain them to those roots.\n"
+             "  --certs DIR         endorsement certificates (VCEK/VLEK, ASK, PCK chain, AK\n"
+             "                      certificate, ...): every file is added to the endorsements.\n"
+             "                      They are NOT trusted by being here: each must chain to a\n"
+             "                      pinned vendor root or to a --trust anchor.\n"
+             "  --trust DIR         trust anchors: every file is a certificate you trust\n"
+             "                      (the virtual platform's certificate; the CA that\n"
+             "                      certifies TPM attestation keys). snp, tdx and sgx use\n"
+             "                      their pinned vendor roots only.\n"
              "  --collateral DIR    every file is added to the endorsements (CRLs, TCB info,\n"
              "                      QE identity, ...; recognised by content)\n"
              "  --policy FILE       attestation policy (docs/attestation.md)\n"
@@ -44,7 +47,7 @@ const cs_cli_verb cs_cmd_evidence_verify = {
              "                      instead of now\n"
              "  --key PEM           require the evidence to bind this key (public or private PEM)\n"
              "  --nonce HEX         ... together with this nonce (needs --key)\n"
-             "  --platform-dir DIR  without --certs, trust this virtual platform's certificate\n"
+             "  --platform-dir DIR  without --trust, trust this virtual platform's certificate\n"
              "                      (default: $CONSORT_PLATFORM_DIR, else ./.consort/platform)\n"
              "\n"
              "example:\n"
@@ -55,6 +58,7 @@ const cs_cli_verb cs_cmd_evidence_verify = {
 enum {
     OPT_PLATFORM = 1,
     OPT_CERTS,
+    OPT_TRUST,
     OPT_COLLATERAL,
     OPT_POLICY,
     OPT_AT,
@@ -66,6 +70,7 @@ enum {
 static const struct option options[] = {
     {"platform", required_argument, NULL, OPT_PLATFORM},
     {"certs", required_argument, NULL, OPT_CERTS},
+    {"trust", required_argument, NULL, OPT_TRUST},
     {"collateral", required_argument, NULL, OPT_COLLATERAL},
     {"policy", required_argument, NULL, OPT_POLICY},
     {"at", required_argument, NULL, OPT_AT},
@@ -79,6 +84,7 @@ typedef struct verify_args {
     const char *file;
     cs_platform platform; /* CS_PLATFORM_NONE: not given */
     const char *certs;
+    const char *trust;
     const char *collateral;
     const char *policy;
     const char *key;
@@ -117,11 +123,16 @@ static consort_err load_evidence(const verify_args *a, cs_evidence *ev)
     return rc;
 }
 
-/* Trust anchors: the files of --certs, else the local virtual platform's certificate. */
+/*
+ * Trust anchors: the files of --trust, else the local virtual platform's
+ * certificate. --certs never supplies anchors: endorsements come from the
+ * (untrusted) host, and a certificate does not become trusted by travelling
+ * with the evidence.
+ */
 static consort_err load_anchors(const verify_args *a, cs_blob_list *anchors)
 {
-    if (a->certs != NULL)
-        return cs_blob_list_add_dir(anchors, a->certs);
+    if (a->trust != NULL)
+        return cs_blob_list_add_dir(anchors, a->trust);
     char path[4096];
     CS_TRY(cs_path_join(path, sizeof path, a->platform_dir, CS_VIRTUAL_CERT_FILE));
     if (!cs_file_exists(path))
@@ -190,6 +201,9 @@ static int parse(int argc, char **argv, verify_args *a)
             break;
         case OPT_CERTS:
             a->certs = arg;
+            break;
+        case OPT_TRUST:
+            a->trust = arg;
             break;
         case OPT_COLLATERAL:
             a->collateral = arg;

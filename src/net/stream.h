@@ -1,0 +1,70 @@
+/*
+ * A duplex byte stream on a libuv loop: plain TCP, TLS over TCP, or an
+ * attested channel (TLS plus evidence exchange). Everything above the
+ * transport (HTTP, the Raft transport) is written against this interface.
+ *
+ * Ownership: the stream owns its handles and buffers. The user sets
+ * callbacks with cs_stream_set_cbs(); on_close fires exactly once (peer
+ * closed, error, or after cs_stream_close()), and the stream's memory is
+ * released right after on_close returns. Writes are copied and queued;
+ * they are flushed in order before a requested close completes.
+ * All functions must be called on the loop's thread.
+ */
+#ifndef CS_NET_STREAM_H
+#define CS_NET_STREAM_H
+
+#include "base/buf.h"
+
+typedef struct cs_stream cs_stream;
+struct cs_x509;
+
+typedef struct cs_stream_cbs {
+    /* Bytes received (plaintext for TLS). `data` is valid during the call only. */
+    void (*on_data)(void *ctx, cs_stream *s, cs_slice data);
+    /* The stream is closed: CONSORT_OK for an orderly close, else the reason
+     * (consort_errmsg() has the message). Do not touch `s` afterwards. */
+    void (*on_close)(void *ctx, cs_stream *s, consort_err reason);
+} cs_stream_cbs;
+
+typedef struct cs_stream_vtbl {
+    consort_err (*write)(cs_stream *s, cs_slice data);
+    void (*close)(cs_stream *s);
+    void (*set_cbs)(cs_stream *s, const cs_stream_cbs *cbs, void *ctx);
+    /* The peer's certificate (TLS with a client/server certificate), else NULL. Borrowed. */
+    const struct cs_x509 *(*peer_cert)(const cs_stream *s);
+    /* Bytes queued for writing and not yet handed to the kernel. */
+    size_t (*write_queue_len)(const cs_stream *s);
+    /* "127.0.0.1:4000" of the peer. */
+    const char *(*peer_address)(const cs_stream *s);
+} cs_stream_vtbl;
+
+struct cs_stream {
+    const cs_stream_vtbl *vt;
+};
+
+static inline CS_MUST_CHECK consort_err cs_stream_write(cs_stream *s, cs_slice data)
+{
+    return s->vt->write(s, data);
+}
+static inline void cs_stream_close(cs_stream *s)
+{
+    s->vt->close(s);
+}
+static inline void cs_stream_set_cbs(cs_stream *s, const cs_stream_cbs *cbs, void *ctx)
+{
+    s->vt->set_cbs(s, cbs, ctx);
+}
+static inline const struct cs_x509 *cs_stream_peer_cert(const cs_stream *s)
+{
+    return s->vt->peer_cert(s);
+}
+static inline size_t cs_stream_write_queue_len(const cs_stream *s)
+{
+    return s->vt->write_queue_len(s);
+}
+static inline const char *cs_stream_peer_address(const cs_stream *s)
+{
+    return s->vt->peer_address(s);
+}
+
+#endif
