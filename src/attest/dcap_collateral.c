@@ -86,17 +86,6 @@ static bool contains(cs_slice s, const char *needle)
     return false;
 }
 
-static int hex_digit(uint8_t ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* RFC 3986 §2.1 percent-decoding of a PCS "...-Issuer-Chain" header value. */
 static consort_err url_decode(cs_slice in, cs_buf *out)
 {
@@ -109,9 +98,9 @@ static consort_err url_decode(cs_slice in, cs_buf *out)
             uint8_t hi, lo;
             CS_TRY_CTX(cs_cursor_read_u8(&c, &hi), "URL-encoded text");
             CS_TRY_CTX(cs_cursor_read_u8(&c, &lo), "URL-encoded text");
-            CS_ENSURE(hex_digit(hi) >= 0 && hex_digit(lo) >= 0, CONSORT_E_MALFORMED,
+            CS_ENSURE(cs_hex_digit(hi) >= 0 && cs_hex_digit(lo) >= 0, CONSORT_E_MALFORMED,
                       "URL-encoded text: bad escape at offset %zu", c.pos - 3);
-            ch = (uint8_t)(hex_digit(hi) << 4 | hex_digit(lo));
+            ch = (uint8_t)(cs_hex_digit(hi) << 4 | cs_hex_digit(lo));
         }
         CS_TRY(cs_buf_append_u8(out, ch));
     }

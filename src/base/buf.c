@@ -260,7 +260,7 @@ void cs_hex_encode(cs_slice s, char *out)
     out[2 * s.len] = '\0';
 }
 
-static int hex_val(char ch)
+int cs_hex_digit(int ch)
 {
     if (ch >= '0' && ch <= '9')
         return ch - '0';
@@ -274,8 +274,8 @@ static int hex_val(char ch)
 static consort_err hex_into(const char *hex, size_t digits, uint8_t *out)
 {
     for (size_t i = 0; i < digits / 2; i++) {
-        int hi = hex_val(hex[2 * i]);
-        int lo = hex_val(hex[2 * i + 1]);
+        int hi = cs_hex_digit(hex[2 * i]);
+        int lo = cs_hex_digit(hex[2 * i + 1]);
         CS_ENSURE(hi >= 0 && lo >= 0, CONSORT_E_MALFORMED, "hex: invalid digit at position %zu",
                   hi < 0 ? 2 * i : 2 * i + 1);
         out[i] = (uint8_t)(hi << 4 | lo);

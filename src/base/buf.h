@@ -105,6 +105,8 @@ cs_slice cs_cursor_rest(cs_cursor *c);
 /* CONSORT_E_TRAILING_DATA unless every byte was consumed. */
 CS_MUST_CHECK consort_err cs_cursor_expect_end(const cs_cursor *c);
 
+/* The value of one hex digit (either case), or -1 if `ch` is not one. */
+int cs_hex_digit(int ch);
 /* Lower-case hex of `s` into `out`, which must hold 2 * s.len + 1 bytes. */
 void cs_hex_encode(cs_slice s, char *out);
 /* Decodes exactly `out_len` bytes from a hex string of exactly 2 * out_len digits. */
