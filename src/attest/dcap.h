@@ -283,6 +283,16 @@ typedef struct cs_dcap_result {
  */
 CS_MUST_CHECK consort_err cs_dcap_verify(cs_slice quote, const cs_blob_list *endorsements,
                                          uint32_t tee_type, int64_t now, cs_dcap_result *r);
+/*
+ * cs_dcap_verify, reusing through `cache` (verify_cache.h; NULL: none) what
+ * steps 1 and 5-7 established for the same PCK chain and endorsement bytes
+ * while every certificate, CRL and collateral document keeps its validity
+ * state: a hit runs steps 2-4, the QE identity match and step 8. Same
+ * result as cs_dcap_verify.
+ */
+CS_MUST_CHECK consort_err cs_dcap_verify_cached(cs_slice quote, const cs_blob_list *endorsements,
+                                                uint32_t tee_type, int64_t now,
+                                                struct cs_verify_cache *cache, cs_dcap_result *r);
 
 /*
  * The claims both verifiers share (dcap_verify.c): tcb_status, advisories,

@@ -131,6 +131,9 @@ typedef struct cs_verify_opts {
      * (required). Platforms with pinned vendor roots ignore it unless a test
      * asks them to pin a different root. */
     const cs_blob_list *anchors;
+    /* Optional (NULL: none): verified endorsements reused across calls
+     * (verify_cache.h). Same result as without it; only faster. */
+    struct cs_verify_cache *cache;
 } cs_verify_opts;
 
 /*

@@ -89,11 +89,13 @@ typedef struct cs_snp_report {
 } cs_snp_report;
 
 /*
- * Parses a report of exactly CS_SNP_REPORT_LEN bytes. Rejects, with a message
- * naming the field and value: another length (CONSORT_E_MALFORMED), a version
- * other than 2 or 3 or a signature algorithm other than 1
- * (CONSORT_E_UNSUPPORTED), reserved SIGNING_KEY values, reserved bytes that
- * are not zero and r/s values wider than 48 bytes (CONSORT_E_MALFORMED).
+ * Parses a report of exactly CS_SNP_REPORT_LEN bytes into `out` (zeroed on
+ * failure). Rejects, with a message naming the field and value: fewer bytes
+ * (CONSORT_E_TRUNCATED), more bytes (CONSORT_E_TRAILING_DATA), a version
+ * other than 2 or 3, a signature algorithm other than 1 or a SIGNING_KEY
+ * other than 0 (VCEK) or 1 (VLEK) (CONSORT_E_UNSUPPORTED), reserved bits or
+ * bytes that are not zero (including GUEST_POLICY bit 17, which must be
+ * one) and r/s values wider than 48 bytes (CONSORT_E_MALFORMED).
  */
 CS_MUST_CHECK consort_err cs_snp_report_parse(cs_slice raw, cs_snp_report *out);
 

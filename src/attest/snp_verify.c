@@ -18,9 +18,13 @@
  *     TCB and hwID extensions against the report (snp_endorse.c); ECDSA
  *     P-384 signature over bytes 0x000-0x29F.
  *  4. Claims (snp_claims.c).
+ * With opts->cache, steps 2 and 3's chain are done once per endorsement set
+ * and key kind: later reports go through the checks of step 3 that read the
+ * report (product, TCB, hwID, signature) with the key that passed before.
  */
 #include "attest/snp_priv.h"
 
+#include "attest/verify_cache.h"
 #include "base/log.h"
 #include "crypto/x509_ext_snp.h"
 
@@ -172,22 +176,28 @@ static consort_err verify_signature(const cs_snp_report *r, const cs_x509 *leaf,
     return rc;
 }
 
-static consort_err verify_with(const cs_snp_report *r, const snp_sorted *s, cs_x509 *leaf,
-                               int64_t now, cs_claims *claims)
+/* The product `leaf` names, which a version-3 report's CPUID must name too. */
+static consort_err leaf_product(const cs_snp_report *r, const cs_x509 *leaf,
+                                cs_snp_product *product)
 {
-    cs_snp_signing_key kind = r->signing_key;
-    const char *key = cs_snp_key_name(kind);
-    cs_snp_product product;
-    CS_TRY_CTX(cs_snp_endorsement_product(leaf, &product), "%s", key);
+    const char *key = cs_snp_key_name(r->signing_key);
+    CS_TRY_CTX(cs_snp_endorsement_product(leaf, product), "%s", key);
     if (r->has_cpuid) {
         cs_snp_product cpu;
         CS_TRY(cs_snp_product_from_cpuid(r->cpuid_fam_id, r->cpuid_mod_id, &cpu));
-        CS_ENSURE(cpu == product, CONSORT_E_ATTESTATION,
+        CS_ENSURE(cpu == *product, CONSORT_E_ATTESTATION,
                   "SNP report: CPUID family 0x%02x model 0x%02x is %s, but the %s is for %s",
                   r->cpuid_fam_id, r->cpuid_mod_id, cs_snp_product_name(cpu), key,
-                  cs_snp_product_name(product));
+                  cs_snp_product_name(*product));
     }
-    CS_TRY(verify_chain(s, leaf, kind, product, now));
+    return CONSORT_OK;
+}
+
+/* The per-report checks once `leaf`'s chain is verified, then the claims. */
+static consort_err finish(const cs_snp_report *r, const cs_x509 *leaf, cs_snp_product product,
+                          cs_claims *claims)
+{
+    cs_snp_signing_key kind = r->signing_key;
     CS_TRY(cs_snp_check_endorsement_key(r, leaf, kind, product));
     CS_TRY(verify_signature(r, leaf, kind));
 
@@ -197,8 +207,18 @@ static consort_err verify_with(const cs_snp_report *r, const snp_sorted *s, cs_x
     return cs_snp_fill_claims(r, product, kind == CS_SNP_KEY_VLEK ? csp : NULL, claims);
 }
 
+static consort_err verify_with(const cs_snp_report *r, const snp_sorted *s, cs_x509 *leaf,
+                               int64_t now, cs_claims *claims)
+{
+    cs_snp_product product;
+    CS_TRY(leaf_product(r, leaf, &product));
+    CS_TRY(verify_chain(s, leaf, r->signing_key, product, now));
+    return finish(r, leaf, product, claims);
+}
+
+/* Tries each candidate key in order; the first that passes is *winner (borrowed). */
 static consort_err verify_sorted(const cs_snp_report *r, const snp_sorted *s, int64_t now,
-                                 cs_claims *claims)
+                                 cs_claims *claims, cs_x509 **winner)
 {
     const char *key = cs_snp_key_name(r->signing_key);
     size_t tried = 0, other = 0;
@@ -213,6 +233,7 @@ static consort_err verify_sorted(const cs_snp_report *r, const snp_sorted *s, in
         consort_err rc = verify_with(r, s, s->keys[i], now, &attempt);
         if (rc == CONSORT_OK) {
             *claims = attempt;
+            *winner = s->keys[i];
             return CONSORT_OK;
         }
         if (tried++ == 0) {
@@ -230,8 +251,8 @@ static consort_err verify_sorted(const cs_snp_report *r, const snp_sorted *s, in
         other > 0 ? (r->signing_key == CS_SNP_KEY_VCEK ? " (only a VLEK)" : " (only a VCEK)") : "");
 }
 
-consort_err cs_snp_verify_report(cs_slice raw_report, cs_x509 *const *certs, size_t cert_count,
-                                 int64_t now, cs_claims *claims)
+static consort_err verify_report(cs_slice raw_report, cs_x509 *const *certs, size_t cert_count,
+                                 int64_t now, cs_claims *claims, cs_x509 **winner)
 {
     cs_snp_report report;
     CS_TRY(cs_snp_report_parse(raw_report, &report));
@@ -243,9 +264,16 @@ consort_err cs_snp_verify_report(cs_slice raw_report, cs_x509 *const *certs, siz
     memset(&s, 0, sizeof s);
     consort_err rc = sort_certs(&s, certs, cert_count);
     if (rc == CONSORT_OK)
-        rc = verify_sorted(&report, &s, now, claims);
+        rc = verify_sorted(&report, &s, now, claims, winner);
     sorted_cleanup(&s);
     return rc;
+}
+
+consort_err cs_snp_verify_report(cs_slice raw_report, cs_x509 *const *certs, size_t cert_count,
+                                 int64_t now, cs_claims *claims)
+{
+    cs_x509 *winner = NULL;
+    return verify_report(raw_report, certs, cert_count, now, claims, &winner);
 }
 
 /* Every endorsement blob is a DER certificate or PEM text with certificates. */
@@ -257,17 +285,92 @@ static consort_err parse_endorsements(const cs_blob_list *l, cs_x509 ***list, si
     return CONSORT_OK;
 }
 
+/* ---- reuse through opts->cache (verify_cache.h) ---- */
+
+/* An entry is the VCEK/VLEK (a reference) whose chain verified. */
+static void cached_free(void *leaf)
+{
+    cs_x509_free(leaf);
+}
+
+/* The endorsement bytes and the kind of key the report names: the pinned
+ * roots are compiled in and opts->anchors is not used. */
+static consort_err cache_key(const cs_evidence *ev, cs_snp_signing_key kind,
+                             uint8_t out[CS_SHA256_LEN])
+{
+    cs_verify_cache_keyer k;
+    CS_TRY(cs_verify_cache_key_init(&k, "consort/verify-cache/snp/v1"));
+    cs_verify_cache_key_add_blobs(&k, &ev->endorsements);
+    cs_verify_cache_key_add_u64(&k, (uint64_t)kind);
+    cs_verify_cache_key_final(&k, out);
+    return CONSORT_OK;
+}
+
+/*
+ * Accepts a report signed by the key whose chain verified for the same
+ * endorsements: the per-report checks of verify_with without the chain.
+ * Any failure (no entry included) sends the caller to the full path, which
+ * decides, and words its error, exactly as without a cache.
+ */
+static consort_err verify_cached(const cs_evidence *ev, const cs_verify_opts *opts,
+                                 cs_claims *claims)
+{
+    cs_snp_report r;
+    CS_TRY(cs_snp_report_parse(cs_buf_slice(&ev->evidence), &r));
+    CS_ENSURE(!r.mask_chip_key, CONSORT_E_ATTESTATION, "SNP report: KEY_INFO.MASK_CHIP_KEY set");
+    uint8_t ck[CS_SHA256_LEN];
+    CS_TRY(cache_key(ev, r.signing_key, ck));
+    const cs_x509 *leaf = cs_verify_cache_get(opts->cache, ck, opts->now);
+    CS_ENSURE(leaf != NULL, CONSORT_E_NOT_FOUND, "no cached SNP endorsements");
+    cs_snp_product product;
+    CS_TRY(leaf_product(&r, leaf, &product));
+    return finish(&r, leaf, product, claims);
+}
+
+/* Caches `winner` for `ev`'s endorsements: the window covers every
+ * certificate the verifier saw and the pinned ARK of the winner's product. */
+static consort_err remember(const cs_evidence *ev, const cs_verify_opts *opts,
+                            cs_x509 *const *certs, size_t count, cs_x509 *winner)
+{
+    cs_snp_report r;
+    CS_TRY(cs_snp_report_parse(cs_buf_slice(&ev->evidence), &r));
+    uint8_t ck[CS_SHA256_LEN];
+    CS_TRY(cache_key(ev, r.signing_key, ck));
+    cs_snp_product product;
+    CS_TRY(cs_snp_endorsement_product(winner, &product));
+    cs_validity window;
+    cs_validity_init(&window);
+    CS_TRY(cs_validity_add_certs(&window, opts->now, certs, count));
+    cs_x509 *root = NULL;
+    CS_TRY(cs_snp_root_load(product, &root));
+    consort_err rc = cs_validity_add_cert(&window, opts->now, root);
+    cs_x509_free(root);
+    CS_TRY(rc);
+    return cs_verify_cache_put(opts->cache, ck, &window, cs_x509_ref(winner), cached_free);
+}
+
 static consort_err snp_verify(const cs_evidence *ev, const cs_verify_opts *opts, cs_claims *claims)
 {
     CS_ENSURE(ev->platform == CS_PLATFORM_SNP, CONSORT_E_INVALID_ARGUMENT,
               "snp verifier given %s evidence", cs_platform_name(ev->platform));
+    if (opts->cache != NULL) {
+        cs_claims attempt = *claims;
+        if (verify_cached(ev, opts, &attempt) == CONSORT_OK) {
+            *claims = attempt;
+            return CONSORT_OK;
+        }
+        cs_err_clear();
+    }
     /* opts->anchors is not used: the only SEV-SNP trust anchors are the
      * pinned AMD roots (snp_roots.c). */
     cs_x509 **list = NULL;
     size_t count = 0;
+    cs_x509 *winner = NULL;
     consort_err rc = parse_endorsements(&ev->endorsements, &list, &count);
     if (rc == CONSORT_OK)
-        rc = cs_snp_verify_report(cs_buf_slice(&ev->evidence), list, count, opts->now, claims);
+        rc = verify_report(cs_buf_slice(&ev->evidence), list, count, opts->now, claims, &winner);
+    if (rc == CONSORT_OK && opts->cache != NULL)
+        rc = remember(ev, opts, list, count, winner);
     cs_x509_list_free(list, count);
     return rc;
 }

@@ -59,8 +59,8 @@ static consort_err tdx_verify(const cs_evidence *ev, const cs_verify_opts *opts,
     CS_ENSURE(ev->platform == CS_PLATFORM_TDX, CONSORT_E_INVALID_ARGUMENT,
               "tdx verifier given %s evidence", cs_platform_name(ev->platform));
     cs_dcap_result r;
-    CS_TRY(cs_dcap_verify(cs_buf_slice(&ev->evidence), &ev->endorsements, CS_DCAP_TEE_TDX,
-                          opts->now, &r));
+    CS_TRY(cs_dcap_verify_cached(cs_buf_slice(&ev->evidence), &ev->endorsements, CS_DCAP_TEE_TDX,
+                                 opts->now, opts->cache, &r));
     CS_ENSURE(r.quote.body_type != CS_DCAP_BODY_SGX, CONSORT_E_UNSUPPORTED,
               "TDX quote with an SGX body");
     cs_claims_init(claims, CS_PLATFORM_TDX);

@@ -6,10 +6,13 @@
  * Order of checks: evidence structure (CBOR, TPMS_ATTEST, TPMT_SIGNATURE —
  * all parsed strictly before any crypto), AK certificate chain at opts->now,
  * quote signature by the AK, PCR values against pcrDigest, the code-id PCR,
- * and the report data carried in extraData.
+ * and the report data carried in extraData. With opts->cache the AK chain
+ * check is reused (check_ak_chain); everything else runs for every quote.
  */
 #include "attest/tpm.h"
 
+#include "attest/verify_cache.h"
+#include "base/alloc.h"
 #include "base/cbor.h"
 #include "crypto/rand.h"
 
@@ -99,6 +102,7 @@ typedef struct certs {
     cs_x509 **chain; /* [0] is the AK certificate, the rest intermediates */
     size_t chain_count;
     cs_key *ak;
+    uint8_t ak_id[CS_SHA256_LEN]; /* cs_key_id of ak: the signer claim */
 } certs;
 
 static void certs_cleanup(certs *c)
@@ -120,8 +124,8 @@ static consort_err parse_list(const cs_blob_list *list, cs_x509 ***out, size_t *
     return CONSORT_OK;
 }
 
-/* The AK certificate chains to an anchor at `now`; its key becomes c->ak. */
-static consort_err check_ak_chain(const cs_evidence *ev, const cs_verify_opts *opts, certs *c)
+/* The AK certificate chains to an anchor at `now`; its key becomes c->ak (and its id c->ak_id). */
+static consort_err verify_ak_chain(const cs_evidence *ev, const cs_verify_opts *opts, certs *c)
 {
     CS_ENSURE(ev->endorsements.count > 0, CONSORT_E_COLLATERAL_MISSING,
               "no AK certificate among the endorsements");
@@ -131,7 +135,55 @@ static consort_err check_ak_chain(const cs_evidence *ev, const cs_verify_opts *o
     CS_TRY_CTX(cs_x509_verify_chain(c->chain[0], c->chain + 1, c->chain_count - 1, c->anchors,
                                     c->anchor_count, &xopts, NULL),
                "AK certificate");
-    return cs_x509_public_key(c->chain[0], &c->ak);
+    CS_TRY(cs_x509_public_key(c->chain[0], &c->ak));
+    return cs_key_id(c->ak, c->ak_id);
+}
+
+/* A cache entry: the AK whose chain verified, and its id (encoding an RSA key's
+ * SubjectPublicKeyInfo costs as much as checking the quote's signature). */
+typedef struct cached_ak {
+    cs_key *ak;
+    uint8_t ak_id[CS_SHA256_LEN];
+} cached_ak;
+
+static void cached_ak_free(void *p)
+{
+    cached_ak *e = p;
+    cs_key_free(e->ak);
+    cs_free(e);
+}
+
+/*
+ * verify_ak_chain, reused through opts->cache for the same anchors and
+ * endorsements while every one of their certificates keeps the validity
+ * state it had when the chain was verified (verify_cache.h).
+ */
+static consort_err check_ak_chain(const cs_evidence *ev, const cs_verify_opts *opts, certs *c)
+{
+    if (opts->cache == NULL)
+        return verify_ak_chain(ev, opts, c);
+    cs_verify_cache_keyer k;
+    uint8_t ck[CS_SHA256_LEN];
+    CS_TRY(cs_verify_cache_key_init(&k, "consort/verify-cache/tpm/v1"));
+    cs_verify_cache_key_add_blobs(&k, opts->anchors);
+    cs_verify_cache_key_add_blobs(&k, &ev->endorsements);
+    cs_verify_cache_key_final(&k, ck);
+    const cached_ak *hit = cs_verify_cache_get(opts->cache, ck, opts->now);
+    if (hit != NULL) {
+        c->ak = cs_key_ref(hit->ak);
+        memcpy(c->ak_id, hit->ak_id, sizeof c->ak_id);
+        return CONSORT_OK;
+    }
+    CS_TRY(verify_ak_chain(ev, opts, c));
+    cs_validity window;
+    cs_validity_init(&window);
+    CS_TRY(cs_validity_add_certs(&window, opts->now, c->anchors, c->anchor_count));
+    CS_TRY(cs_validity_add_certs(&window, opts->now, c->chain, c->chain_count));
+    cached_ak *e = cs_malloc(sizeof *e);
+    CS_ENSURE(e != NULL, CONSORT_E_NOMEM, "tpm verify cache: out of memory");
+    e->ak = cs_key_ref(c->ak);
+    memcpy(e->ak_id, c->ak_id, sizeof e->ak_id);
+    return cs_verify_cache_put(opts->cache, ck, &window, e, cached_ak_free);
 }
 
 /* The code-id PCR (SHA-256 bank) holds exactly one extend of the claimed code id. */
@@ -153,16 +205,14 @@ static consort_err check_code_id(const cs_tpm_evidence *te, const cs_tpm_quote *
     return CONSORT_OK;
 }
 
-static consort_err fill_claims(const cs_tpm_evidence *te, const cs_tpm_quote *q, const cs_key *ak,
-                               cs_claims *claims)
+static consort_err fill_claims(const cs_tpm_evidence *te, const cs_tpm_quote *q,
+                               const uint8_t ak_id[CS_SHA256_LEN], cs_claims *claims)
 {
     memcpy(claims->code_id, te->code_id, 32);
     /* tpm.h: extraData = report_data[0..32), the rest of report_data is zero. */
     memset(claims->report_data, 0, sizeof claims->report_data);
     memcpy(claims->report_data, q->extra_data, CS_TPM_REPORT_DATA_LEN);
-    uint8_t key_id[32];
-    CS_TRY(cs_key_id(ak, key_id));
-    memcpy(claims->signer, key_id, 32);
+    memcpy(claims->signer, ak_id, 32);
     claims->signer_len = 32;
     claims->security_version = 0;
     claims->debug = false;
@@ -222,7 +272,7 @@ static consort_err verify_with(const cs_evidence *ev, const cs_verify_opts *opts
     CS_ENSURE(q.extra_data_len == CS_TPM_REPORT_DATA_LEN, CONSORT_E_REPORT_DATA,
               "quote extraData of %zu bytes, expected %d (consort report data)", q.extra_data_len,
               CS_TPM_REPORT_DATA_LEN);
-    return fill_claims(&te, &q, c->ak, claims);
+    return fill_claims(&te, &q, c->ak_id, claims);
 }
 
 static consort_err tpm_verify(const cs_evidence *ev, const cs_verify_opts *opts, cs_claims *claims)

@@ -4,10 +4,13 @@
  *
  * Order of checks: the report's structure (exact length first, before any
  * crypto), the trust anchor for its platform key, the anchor's validity at
- * opts->now, the endorsements, and last the signature.
+ * opts->now, the endorsements, and last the signature. With opts->cache,
+ * everything before the signature is reused for the same anchors,
+ * endorsements and platform key id while the anchor's validity state holds.
  */
 #include "attest/virtual.h"
 
+#include "attest/verify_cache.h"
 #include "crypto/rand.h"
 
 #include <string.h>
@@ -164,9 +167,14 @@ static consort_err fill_claims(const cs_virtual_report *r, cs_claims *claims)
     return cs_claims_add_bool(claims, "insecure", true);
 }
 
-static consort_err verify_with(const cs_evidence *ev, const cs_verify_opts *opts,
+/*
+ * The trusted key for the report's platform key, after every check that
+ * depends on the anchors and endorsements alone (a new reference in *key),
+ * and the window in which those checks stay as they are (verify_cache.h).
+ */
+static consort_err trusted_key(const cs_evidence *ev, const cs_verify_opts *opts,
                                const cs_virtual_report *r, cert_set *anchors,
-                               cert_set *endorsements, cs_claims *claims)
+                               cert_set *endorsements, cs_key **key, cs_validity *window)
 {
     CS_TRY(cert_set_parse(anchors, opts->anchors));
     const cs_x509 *anchor;
@@ -184,17 +192,75 @@ static consort_err verify_with(const cs_evidence *ev, const cs_verify_opts *opts
     CS_TRY(cert_set_parse(endorsements, &ev->endorsements));
     CS_TRY(check_endorsements(endorsements, anchors, anchor, r->platform_key_id));
 
+    CS_TRY(cs_x509_public_key(anchor, key));
+    if (cs_key_curve(*key) != CS_CURVE_P256) {
+        consort_err rc = cs_fail(CONSORT_E_UNSUPPORTED,
+                                 "virtual platform: platform key is %s %s, expected EC P-256",
+                                 cs_key_type_name(*key), cs_curve_name(cs_key_curve(*key)));
+        cs_key_free(*key);
+        *key = NULL;
+        return rc;
+    }
+    /* The anchor's validity is the only time-dependent check above. */
+    cs_validity_init(window);
+    return cs_validity_add_cert(window, opts->now, anchor);
+}
+
+static void key_free_cb(void *key)
+{
+    cs_key_free(key);
+}
+
+/* The cache key: the anchors, the endorsements and the report's platform key id. */
+static consort_err cache_key(const cs_evidence *ev, const cs_verify_opts *opts,
+                             const cs_virtual_report *r, uint8_t out[CS_SHA256_LEN])
+{
+    cs_verify_cache_keyer k;
+    CS_TRY(cs_verify_cache_key_init(&k, "consort/verify-cache/virtual/v1"));
+    cs_verify_cache_key_add_blobs(&k, opts->anchors);
+    cs_verify_cache_key_add_blobs(&k, &ev->endorsements);
+    cs_verify_cache_key_add(&k, CS_SLICE(r->platform_key_id, sizeof r->platform_key_id));
+    cs_verify_cache_key_final(&k, out);
+    return CONSORT_OK;
+}
+
+/* The platform key: from opts->cache when these inputs were verified before. */
+static consort_err platform_key(const cs_evidence *ev, const cs_verify_opts *opts,
+                                const cs_virtual_report *r, cs_key **key)
+{
+    uint8_t ck[CS_SHA256_LEN];
+    if (opts->cache != NULL) {
+        CS_TRY(cache_key(ev, opts, r, ck));
+        cs_key *hit = cs_verify_cache_get(opts->cache, ck, opts->now);
+        if (hit != NULL) {
+            *key = cs_key_ref(hit);
+            return CONSORT_OK;
+        }
+    }
+    cert_set anchors = {NULL, 0, 0};
+    cert_set endorsements = {NULL, 0, 0};
+    cs_validity window;
+    consort_err rc = trusted_key(ev, opts, r, &anchors, &endorsements, key, &window);
+    cert_set_cleanup(&anchors);
+    cert_set_cleanup(&endorsements);
+    if (rc == CONSORT_OK && opts->cache != NULL)
+        rc = cs_verify_cache_put(opts->cache, ck, &window, cs_key_ref(*key), key_free_cb);
+    if (rc != CONSORT_OK) {
+        cs_key_free(*key);
+        *key = NULL;
+    }
+    return rc;
+}
+
+static consort_err verify_with(const cs_evidence *ev, const cs_verify_opts *opts,
+                               const cs_virtual_report *r, cs_claims *claims)
+{
     cs_key *key = NULL;
-    CS_TRY(cs_x509_public_key(anchor, &key));
-    consort_err rc = CONSORT_OK;
-    if (cs_key_curve(key) != CS_CURVE_P256)
-        rc = cs_fail(CONSORT_E_UNSUPPORTED,
-                     "virtual platform: platform key is %s %s, expected EC P-256",
-                     cs_key_type_name(key), cs_curve_name(cs_key_curve(key)));
+    CS_TRY(platform_key(ev, opts, r, &key));
     /* virtual.h: ECDSA P-256 r||s over SHA-256(bytes 0..151) */
-    if (rc == CONSORT_OK)
-        rc = cs_ecdsa_verify(key, CS_HASH_SHA256, CS_SLICE(ev->evidence.ptr, CS_VIRTUAL_SIGNED_LEN),
-                             CS_SIG_RAW, CS_SLICE(r->signature, sizeof r->signature));
+    consort_err rc =
+        cs_ecdsa_verify(key, CS_HASH_SHA256, CS_SLICE(ev->evidence.ptr, CS_VIRTUAL_SIGNED_LEN),
+                        CS_SIG_RAW, CS_SLICE(r->signature, sizeof r->signature));
     cs_key_free(key);
     CS_TRY_CTX(rc, "virtual report");
     return fill_claims(r, claims);
@@ -210,12 +276,8 @@ static consort_err virtual_verify(const cs_evidence *ev, const cs_verify_opts *o
               "virtual platform: no trusted platform certificate given");
     cs_virtual_report r;
     CS_TRY(cs_virtual_report_parse(cs_buf_slice(&ev->evidence), &r));
-    cert_set anchors = {NULL, 0, 0};
-    cert_set endorsements = {NULL, 0, 0};
     cs_claims_init(claims, CS_PLATFORM_VIRTUAL);
-    consort_err rc = verify_with(ev, opts, &r, &anchors, &endorsements, claims);
-    cert_set_cleanup(&anchors);
-    cert_set_cleanup(&endorsements);
+    consort_err rc = verify_with(ev, opts, &r, claims);
     if (rc != CONSORT_OK)
         cs_claims_init(claims, CS_PLATFORM_VIRTUAL); /* nothing established */
     return rc;

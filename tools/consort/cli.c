@@ -8,12 +8,16 @@ extern const cs_cli_verb cs_cmd_keygen;
 extern const cs_cli_verb cs_cmd_platform_init;
 extern const cs_cli_verb cs_cmd_evidence_create;
 extern const cs_cli_verb cs_cmd_evidence_verify;
+extern const cs_cli_verb cs_cmd_receipt_verify;
+extern const cs_cli_verb cs_cmd_ledger_verify;
 
 static const cs_cli_verb *const verbs[] = {
     &cs_cmd_keygen,
     &cs_cmd_platform_init,
     &cs_cmd_evidence_create,
     &cs_cmd_evidence_verify,
+    &cs_cmd_receipt_verify,
+    &cs_cmd_ledger_verify,
 };
 
 static void top_usage(FILE *out)

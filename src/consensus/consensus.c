@@ -1,0 +1,290 @@
+/* Lifecycle and queries of the consensus object (requests: consensus_ops.c). */
+#include "base/alloc.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "consensus/bridge.h"
+#include "consensus/consensus_priv.h"
+#include "consensus/raft_err.h"
+
+#include <string.h>
+
+#define LOG_MOD "raft"
+
+const char *cs_raft_state_name(cs_raft_state s)
+{
+    switch (s) {
+    case CS_RAFT_FOLLOWER:
+        return "follower";
+    case CS_RAFT_CANDIDATE:
+        return "candidate";
+    case CS_RAFT_LEADER:
+        return "leader";
+    default:
+        return "unavailable";
+    }
+}
+
+int cs_consensus_raft_role(cs_raft_role role)
+{
+    switch (role) {
+    case CS_RAFT_VOTER:
+        return RAFT_VOTER;
+    case CS_RAFT_STANDBY:
+        return RAFT_STANDBY;
+    case CS_RAFT_SPARE:
+        return RAFT_SPARE;
+    }
+    return -1;
+}
+
+static cs_raft_role role_of_raft(int role)
+{
+    return role == RAFT_VOTER     ? CS_RAFT_VOTER
+           : role == RAFT_STANDBY ? CS_RAFT_STANDBY
+                                  : CS_RAFT_SPARE;
+}
+
+static void watch_cb(uv_check_t *h)
+{
+    cs_consensus *c = h->data;
+    cs_raft_state state = cs_consensus_state(c);
+    uint64_t term = c->raft.current_term;
+    if (state == c->seen_state && term == c->seen_term)
+        return;
+    cs_log_debug(LOG_MOD, "raft %llu: %s -> %s, term %llu", (unsigned long long)c->raft.id,
+                 cs_raft_state_name(c->seen_state), cs_raft_state_name(state),
+                 (unsigned long long)term);
+    c->seen_state = state;
+    c->seen_term = term;
+    if (c->on_state != NULL)
+        c->on_state(c->on_state_ctx, state, term);
+}
+
+consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
+{
+    CS_ENSURE(o != NULL && out != NULL && o->loop != NULL, CONSORT_E_INVALID_ARGUMENT,
+              "consensus: options and loop are required");
+    CS_ENSURE(o->id != 0, CONSORT_E_INVALID_ARGUMENT, "consensus: raft id must be > 0");
+    CS_ENSURE(o->address != NULL && o->address[0] != '\0' && strlen(o->address) <= 255,
+              CONSORT_E_INVALID_ARGUMENT, "consensus: raft address must be 1..255 bytes");
+    CS_ENSURE(o->data_dir != NULL && o->data_dir[0] != '\0', CONSORT_E_INVALID_ARGUMENT,
+              "consensus: data directory required");
+    CS_TRY_CTX(cs_mkdir_p(o->data_dir, 0700), "consensus data directory");
+
+    cs_consensus *c = cs_calloc(1, sizeof *c);
+    CS_ENSURE(c != NULL, CONSORT_E_NOMEM, "consensus object");
+    consort_err rc;
+    int rv;
+    c->loop = o->loop;
+    c->on_state = o->on_state;
+    c->on_state_ctx = o->on_state_ctx;
+    CS_TRY_GOTO(rc, cs_fsm_adapter_init(&c->fsm, &o->fsm, &c->raft), err_free);
+    CS_TRY_GOTO(rc, cs_raft_transport_new(o->loop, &o->connector, o->limits, &c->transport),
+                err_free);
+    rv = raft_uv_init(&c->io, o->loop, o->data_dir, cs_raft_transport_raft(c->transport));
+    if (rv != 0) {
+        rc = cs_raft_fail(rv, c->io.errmsg, "raft I/O in %s", o->data_dir);
+        goto err_transport;
+    }
+    if (o->connect_retry_ms != 0)
+        raft_uv_set_connect_retry_delay(&c->io, o->connect_retry_ms);
+    rv = raft_init(&c->raft, &c->io, &c->fsm.raft_fsm, o->id, o->address);
+    if (rv != 0) {
+        rc = cs_raft_fail(rv, c->raft.errmsg, "raft server %llu in %s", (unsigned long long)o->id,
+                          o->data_dir);
+        goto err_io;
+    }
+    c->raft.data = c;
+    if (o->election_timeout_ms != 0)
+        raft_set_election_timeout(&c->raft, o->election_timeout_ms);
+    if (o->heartbeat_timeout_ms != 0)
+        raft_set_heartbeat_timeout(&c->raft, o->heartbeat_timeout_ms);
+    if (o->snapshot_threshold != 0)
+        raft_set_snapshot_threshold(&c->raft, o->snapshot_threshold);
+    if (o->snapshot_trailing != 0)
+        raft_set_snapshot_trailing(&c->raft, o->snapshot_trailing);
+    raft_set_pre_vote(&c->raft, o->pre_vote);
+    uv_check_init(o->loop, &c->watch);
+    uv_unref((uv_handle_t *)&c->watch);
+    c->watch.data = c;
+    *out = c;
+    return CONSORT_OK;
+
+err_io:
+    raft_uv_close(&c->io);
+err_transport:
+    cs_raft_transport_free(c->transport);
+err_free:
+    cs_free(c);
+    return rc;
+}
+
+consort_err cs_consensus_bootstrap(cs_consensus *c, const cs_raft_member *members, size_t n)
+{
+    CS_ENSURE(!c->started && !c->closing, CONSORT_E_STATE,
+              "consensus: bootstrap only before start");
+    CS_ENSURE(members != NULL && n > 0 && n <= 1024, CONSORT_E_INVALID_ARGUMENT,
+              "consensus: bootstrap needs 1..1024 members, got %zu", n);
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    consort_err rc = CONSORT_OK;
+    for (size_t i = 0; i < n && rc == CONSORT_OK; i++) {
+        int role = cs_consensus_raft_role(members[i].role);
+        int rv = members[i].address == NULL || role < 0
+                     ? RAFT_INVALID
+                     : raft_configuration_add(&conf, members[i].id, members[i].address, role);
+        if (rv != 0)
+            rc = cs_raft_fail(rv, NULL, "bootstrap member %zu (id %llu)", i,
+                              (unsigned long long)members[i].id);
+    }
+    if (rc == CONSORT_OK) {
+        int rv = raft_bootstrap(&c->raft, &conf);
+        if (rv == RAFT_CANTBOOTSTRAP)
+            rc = cs_fail(CONSORT_E_STATE, "raft %llu: data directory already holds state",
+                         (unsigned long long)c->raft.id);
+        else if (rv != 0)
+            rc = cs_raft_fail(rv, c->io.errmsg, "raft %llu: bootstrap",
+                              (unsigned long long)c->raft.id);
+    }
+    raft_configuration_close(&conf);
+    return rc;
+}
+
+consort_err cs_consensus_start(cs_consensus *c)
+{
+    CS_ENSURE(!c->started && !c->closing, CONSORT_E_STATE, "consensus: already started");
+    int rv = raft_start(&c->raft);
+    if (rv != 0)
+        return cs_raft_fail(rv, raft_errmsg(&c->raft), "raft %llu: start",
+                            (unsigned long long)c->raft.id);
+    c->started = true;
+    uv_check_start(&c->watch, watch_cb);
+    return CONSORT_OK;
+}
+
+consort_err cs_consensus_accept(cs_consensus *c, cs_stream *stream, uint64_t peer_id,
+                                const char *peer_address)
+{
+    if (c->closing) {
+        cs_raft_stream_discard(stream);
+        return cs_fail(CONSORT_E_STATE, "consensus: closing");
+    }
+    return cs_raft_transport_accept(c->transport, stream, peer_id, peer_address);
+}
+
+/* ---- queries ---- */
+
+cs_raft_state cs_consensus_state(const cs_consensus *c)
+{
+    switch (c->raft.state) {
+    case RAFT_FOLLOWER:
+        return CS_RAFT_FOLLOWER;
+    case RAFT_CANDIDATE:
+        return CS_RAFT_CANDIDATE;
+    case RAFT_LEADER:
+        return CS_RAFT_LEADER;
+    default:
+        return CS_RAFT_UNAVAILABLE;
+    }
+}
+
+uint64_t cs_consensus_id(const cs_consensus *c)
+{
+    return c->raft.id;
+}
+
+uint64_t cs_consensus_term(const cs_consensus *c)
+{
+    return c->raft.current_term;
+}
+
+uint64_t cs_consensus_leader(cs_consensus *c, const char **address)
+{
+    raft_id id = 0;
+    const char *addr = NULL;
+    if (c->started && !c->closing)
+        raft_leader(&c->raft, &id, &addr);
+    if (address != NULL)
+        *address = addr;
+    return id;
+}
+
+uint64_t cs_consensus_commit_index(const cs_consensus *c)
+{
+    return c->raft.commit_index;
+}
+
+uint64_t cs_consensus_last_applied(const cs_consensus *c)
+{
+    return c->raft.last_applied;
+}
+
+uint64_t cs_consensus_last_index(cs_consensus *c)
+{
+    return raft_last_index(&c->raft);
+}
+
+uint64_t cs_consensus_fsm_applied(const cs_consensus *c)
+{
+    return c->fsm.applied;
+}
+
+uint64_t cs_consensus_fsm_restored(const cs_consensus *c)
+{
+    return c->fsm.restored;
+}
+
+consort_err cs_consensus_fsm_error(const cs_consensus *c)
+{
+    return c->fsm.failed;
+}
+
+consort_err cs_consensus_members(const cs_consensus *c, cs_raft_member *out, size_t max, size_t *n)
+{
+    const struct raft_configuration *conf = &c->raft.configuration;
+    *n = conf->n;
+    for (size_t i = 0; i < conf->n && i < max; i++)
+        out[i] = (cs_raft_member){.id = conf->servers[i].id,
+                                  .address = conf->servers[i].address,
+                                  .role = role_of_raft(conf->servers[i].role)};
+    CS_ENSURE(conf->n <= max, CONSORT_E_TOO_LARGE, "configuration has %u members, room for %zu",
+              conf->n, max);
+    return CONSORT_OK;
+}
+
+cs_raft_transport *cs_consensus_transport(cs_consensus *c)
+{
+    return c->transport;
+}
+
+/* ---- close ---- */
+
+static void watch_closed_cb(uv_handle_t *h)
+{
+    cs_consensus *c = h->data;
+    void (*cb)(void *) = c->close_cb;
+    void *ctx = c->close_ctx;
+    cs_free(c);
+    if (cb != NULL)
+        cb(ctx);
+}
+
+static void raft_closed_cb(struct raft *r)
+{
+    cs_consensus *c = r->data;
+    raft_uv_close(&c->io);
+    cs_raft_transport_free(c->transport);
+    c->transport = NULL;
+    uv_close((uv_handle_t *)&c->watch, watch_closed_cb);
+}
+
+void cs_consensus_close(cs_consensus *c, void (*cb)(void *ctx), void *ctx)
+{
+    if (c == NULL || c->closing)
+        return;
+    c->closing = true;
+    c->close_cb = cb;
+    c->close_ctx = ctx;
+    uv_check_stop(&c->watch);
+    raft_close(&c->raft, raft_closed_cb);
+}

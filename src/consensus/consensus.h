@@ -1,0 +1,167 @@
+/*
+ * consort's consensus object: one libraft server (struct raft) with libraft's
+ * uv I/O for its own log and metadata (a data directory) and the stream
+ * transport (transport.h) for its messages, driving a cs_fsm (fsm.h).
+ *
+ * Lifecycle:
+ *     cs_consensus_new(&opts, &c)       raft_init; nothing runs yet
+ *     cs_consensus_bootstrap(c, ...)    only on a brand-new data directory of a
+ *                                       founding member (CONSORT_E_STATE if it
+ *                                       already holds state: then just start)
+ *     cs_consensus_start(c)             loads the log and snapshot, runs
+ *     ... submit / barrier / membership / queries ...
+ *     cs_consensus_close(c, cb, ctx)    asynchronous; c is freed after cb
+ * A server that joins an existing cluster starts without bootstrapping and is
+ * added by the leader (cs_consensus_add, then cs_consensus_assign VOTER).
+ *
+ * Completion callbacks run on the loop thread; a failure status comes with
+ * consort_errmsg() set. CONSORT_E_STATE covers "not the leader", "leadership
+ * lost" and "shutting down". LEADERSHIP LOST means the outcome is UNKNOWN:
+ * the entry may still be committed by the next leader and then reaches every
+ * FSM's apply like any other entry.
+ *
+ * Entries travel inside a small envelope (entry.h: version, length, padding
+ * to 8 bytes, which libraft's wire format needs); the FSM sees exactly the
+ * bytes that were submitted.
+ *
+ * libraft types stay inside src/consensus: callers see ids, addresses,
+ * cs_slice and consort_err only. Every function must be called on the loop's
+ * thread.
+ */
+#ifndef CS_CONSENSUS_CONSENSUS_H
+#define CS_CONSENSUS_CONSENSUS_H
+
+#include "consensus/fsm.h"
+#include "consensus/transport.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct cs_consensus cs_consensus;
+
+typedef enum cs_raft_role {
+    CS_RAFT_VOTER = 0,   /* replicates and counts for the quorum */
+    CS_RAFT_STANDBY = 1, /* replicates, does not vote */
+    CS_RAFT_SPARE = 2,   /* neither (just added, or parked) */
+} cs_raft_role;
+
+typedef enum cs_raft_state {
+    CS_RAFT_UNAVAILABLE = 0, /* not started, or closing */
+    CS_RAFT_FOLLOWER,
+    CS_RAFT_CANDIDATE,
+    CS_RAFT_LEADER,
+} cs_raft_state;
+
+const char *cs_raft_state_name(cs_raft_state s);
+
+typedef struct cs_raft_member {
+    uint64_t id;         /* > 0 */
+    const char *address; /* as peers dial it, 1..255 printable bytes */
+    cs_raft_role role;
+} cs_raft_member;
+
+typedef struct cs_consensus_opts {
+    uv_loop_t *loop;
+    uint64_t id;          /* this server's raft id, > 0 */
+    const char *address;  /* this server's raft address */
+    const char *data_dir; /* raft's log, metadata and snapshots; created if missing */
+    cs_fsm fsm;
+    cs_raft_connector connector;
+    const cs_raft_transport_limits *limits; /* NULL: defaults */
+    /* Zero takes libraft's default. */
+    unsigned election_timeout_ms;  /* 1000 */
+    unsigned heartbeat_timeout_ms; /* 100 */
+    unsigned snapshot_threshold;   /* 1024 entries applied since the last snapshot */
+    unsigned snapshot_trailing;    /* 128 entries kept after a snapshot */
+    unsigned connect_retry_ms;     /* 1000 */
+    bool pre_vote;                 /* Raft thesis §9.6 pre-vote */
+    /* Called (from the loop, after the change happened) whenever the state or
+     * the term changes: the node commits a barrier on becoming leader and
+     * rolls back uncommitted work on losing leadership. Optional. */
+    void (*on_state)(void *ctx, cs_raft_state state, uint64_t term);
+    void *on_state_ctx;
+} cs_consensus_opts;
+
+CS_MUST_CHECK consort_err cs_consensus_new(const cs_consensus_opts *opts, cs_consensus **out);
+
+/* Writes the initial configuration into a pristine data directory. */
+CS_MUST_CHECK consort_err cs_consensus_bootstrap(cs_consensus *c, const cs_raft_member *members,
+                                                 size_t n);
+CS_MUST_CHECK consort_err cs_consensus_start(cs_consensus *c);
+
+/* Hands an inbound stream authenticated as raft server `peer_id` (address
+ * `peer_address`) to raft; see cs_raft_transport_accept (ownership taken). */
+CS_MUST_CHECK consort_err cs_consensus_accept(cs_consensus *c, cs_stream *stream, uint64_t peer_id,
+                                              const char *peer_address);
+
+/* Entry committed and applied here (status CONSORT_OK, `result` from this
+ * node's FSM apply), or failed. `index` is the raft index (0 if none). */
+typedef void (*cs_consensus_applied_cb)(void *ctx, consort_err status, uint64_t index,
+                                        void *result);
+typedef void (*cs_consensus_done_cb)(void *ctx, consort_err status);
+
+/* Largest entry accepted by cs_consensus_submit. */
+#define CS_CONSENSUS_ENTRY_MAX ((size_t)64 << 20)
+
+/*
+ * Appends `entry` (copied; 1..CS_CONSENSUS_ENTRY_MAX bytes) to the log if
+ * this server is the leader. On CONSORT_OK, cb fires exactly once; on an
+ * error (CONSORT_E_STATE when not the leader) it never fires.
+ */
+CS_MUST_CHECK consort_err cs_consensus_submit(cs_consensus *c, cs_slice entry,
+                                              cs_consensus_applied_cb cb, void *ctx);
+/* A barrier entry: cb fires once every earlier entry is applied here. */
+CS_MUST_CHECK consort_err cs_consensus_barrier(cs_consensus *c, cs_consensus_done_cb cb, void *ctx);
+
+/* Membership changes (leader only; one at a time, else CONSORT_E_BUSY).
+ * add: as a SPARE; assign: change the role (VOTER promotes after the server
+ * caught up); remove: drop it from the configuration. */
+CS_MUST_CHECK consort_err cs_consensus_add(cs_consensus *c, uint64_t id, const char *address,
+                                           cs_consensus_done_cb cb, void *ctx);
+CS_MUST_CHECK consort_err cs_consensus_assign(cs_consensus *c, uint64_t id, cs_raft_role role,
+                                              cs_consensus_done_cb cb, void *ctx);
+CS_MUST_CHECK consort_err cs_consensus_remove(cs_consensus *c, uint64_t id, cs_consensus_done_cb cb,
+                                              void *ctx);
+/* Leadership transfer to `id` (0: raft picks a voter). cb gets CONSORT_OK if
+ * `id` (or, for 0, another server) leads when it fires, else CONSORT_E_TIMEOUT. */
+CS_MUST_CHECK consort_err cs_consensus_transfer(cs_consensus *c, uint64_t id,
+                                                cs_consensus_done_cb cb, void *ctx);
+
+cs_raft_state cs_consensus_state(const cs_consensus *c);
+uint64_t cs_consensus_id(const cs_consensus *c);
+uint64_t cs_consensus_term(const cs_consensus *c);
+/* The known leader: its id (0 if none) and, if `address` is not NULL, its
+ * address (NULL if none; borrowed until control returns to the loop). */
+uint64_t cs_consensus_leader(cs_consensus *c, const char **address);
+uint64_t cs_consensus_commit_index(const cs_consensus *c);
+uint64_t cs_consensus_last_applied(const cs_consensus *c);
+/* Index of the last entry in the local log (stored or not). */
+uint64_t cs_consensus_last_index(cs_consensus *c);
+/* Entries applied / snapshots restored by the FSM since start. */
+uint64_t cs_consensus_fsm_applied(const cs_consensus *c);
+uint64_t cs_consensus_fsm_restored(const cs_consensus *c);
+/* CONSORT_OK, or the error that stopped this replica's FSM (fsm.h: an apply
+ * error, or an entry whose envelope does not decode: CONSORT_E_CORRUPT). The
+ * node should then close the object. */
+consort_err cs_consensus_fsm_error(const cs_consensus *c);
+
+/*
+ * Copies the current configuration (at most `max` members) into `out`;
+ * addresses are borrowed until control returns to the loop. *n gets the
+ * number of members (which may exceed max: then CONSORT_E_TOO_LARGE).
+ */
+CS_MUST_CHECK consort_err cs_consensus_members(const cs_consensus *c, cs_raft_member *out,
+                                               size_t max, size_t *n);
+
+cs_raft_transport *cs_consensus_transport(cs_consensus *c);
+
+/*
+ * Stops the server: pending submissions fail (CONSORT_E_STATE), connections
+ * close, raft's files are left consistent. `c` is freed once everything is
+ * released, and then `cb` (may be NULL) runs.
+ * Calling it again while closing does nothing.
+ */
+void cs_consensus_close(cs_consensus *c, void (*cb)(void *ctx), void *ctx);
+
+#endif

@@ -1,0 +1,241 @@
+/* Requests on the consensus object: entries, barriers, membership, transfer. */
+#include "base/alloc.h"
+#include "consensus/consensus_priv.h"
+#include "consensus/entry.h"
+#include "consensus/raft_err.h"
+
+#include <string.h>
+
+/* Fails with the leader's identity in the message when raft says NOTLEADER. */
+static consort_err request_fail(cs_consensus *c, int rv, const char *what)
+{
+    if (rv == RAFT_NOTLEADER) {
+        const char *addr = NULL;
+        uint64_t leader = cs_consensus_leader(c, &addr);
+        return cs_fail(CONSORT_E_STATE, "%s: raft %llu is not the leader (leader: %llu at %s)",
+                       what, (unsigned long long)c->raft.id, (unsigned long long)leader,
+                       addr != NULL ? addr : "unknown");
+    }
+    return cs_raft_fail(rv, raft_errmsg(&c->raft), "%s on raft %llu", what,
+                        (unsigned long long)c->raft.id);
+}
+
+#define ENSURE_RUNNING(c)                                                                          \
+    CS_ENSURE((c)->started && !(c)->closing, CONSORT_E_STATE,                                      \
+              "consensus: raft %llu is not running", (unsigned long long)(c)->raft.id)
+
+/* ---- entries ---- */
+
+typedef struct apply_req {
+    struct raft_apply req;
+    cs_consensus_applied_cb cb;
+    void *ctx;
+} apply_req;
+
+static void apply_done(struct raft_apply *req, int status, void *result)
+{
+    apply_req *a = req->data;
+    consort_err rc = CONSORT_OK;
+    if (status != 0)
+        rc = cs_raft_fail(status, NULL, "entry %llu", (unsigned long long)req->index);
+    cs_consensus_applied_cb cb = a->cb;
+    void *ctx = a->ctx;
+    uint64_t index = req->index;
+    cs_free(a);
+    cb(ctx, rc, index, status == 0 ? result : NULL);
+}
+
+consort_err cs_consensus_submit(cs_consensus *c, cs_slice entry, cs_consensus_applied_cb cb,
+                                void *ctx)
+{
+    ENSURE_RUNNING(c);
+    CS_ENSURE(cb != NULL, CONSORT_E_INVALID_ARGUMENT, "submit: callback required");
+    CS_ENSURE(entry.len > 0 && entry.len <= CS_CONSENSUS_ENTRY_MAX, CONSORT_E_INVALID_ARGUMENT,
+              "submit: entry of %zu bytes (1..%zu)", entry.len, CS_CONSENSUS_ENTRY_MAX);
+    apply_req *a = cs_calloc(1, sizeof *a);
+    CS_ENSURE(a != NULL, CONSORT_E_NOMEM, "submit request");
+    /* raft_apply takes ownership of the payload (raft_malloc'd) on success. */
+    struct raft_buffer buf;
+    consort_err rc = cs_raft_entry_encode(entry, &buf);
+    if (rc != CONSORT_OK) {
+        cs_free(a);
+        return cs_err_context(rc, "submit");
+    }
+    a->req.data = a;
+    a->cb = cb;
+    a->ctx = ctx;
+    int rv = raft_apply(&c->raft, &a->req, &buf, 1, apply_done);
+    if (rv != 0) {
+        /* libraft frees the payload itself when it fails after appending it
+         * to its log (raft_apply: logDiscard on a failed replication
+         * trigger). Only RAFT_NOTLEADER, checked before the append, leaves it
+         * ours for sure; for other codes freeing it could be a double free,
+         * so a rare out-of-memory failure may leak it instead. */
+        if (rv == RAFT_NOTLEADER)
+            raft_free(buf.base);
+        cs_free(a);
+        return request_fail(c, rv, "submit");
+    }
+    return CONSORT_OK;
+}
+
+/* ---- barrier ---- */
+
+typedef struct barrier_req {
+    struct raft_barrier req;
+    cs_consensus_done_cb cb;
+    void *ctx;
+} barrier_req;
+
+static void barrier_done(struct raft_barrier *req, int status)
+{
+    barrier_req *b = req->data;
+    consort_err rc = CONSORT_OK;
+    if (status != 0)
+        rc = cs_raft_fail(status, NULL, "barrier %llu", (unsigned long long)req->index);
+    cs_consensus_done_cb cb = b->cb;
+    void *ctx = b->ctx;
+    cs_free(b);
+    cb(ctx, rc);
+}
+
+consort_err cs_consensus_barrier(cs_consensus *c, cs_consensus_done_cb cb, void *ctx)
+{
+    ENSURE_RUNNING(c);
+    CS_ENSURE(cb != NULL, CONSORT_E_INVALID_ARGUMENT, "barrier: callback required");
+    barrier_req *b = cs_calloc(1, sizeof *b);
+    CS_ENSURE(b != NULL, CONSORT_E_NOMEM, "barrier request");
+    b->req.data = b;
+    b->cb = cb;
+    b->ctx = ctx;
+    int rv = raft_barrier(&c->raft, &b->req, barrier_done);
+    if (rv != 0) {
+        cs_free(b);
+        return request_fail(c, rv, "barrier");
+    }
+    return CONSORT_OK;
+}
+
+/* ---- membership ---- */
+
+typedef struct change_req {
+    struct raft_change req;
+    cs_consensus_done_cb cb;
+    void *ctx;
+    uint64_t id;
+    const char *what;
+} change_req;
+
+static void change_done(struct raft_change *req, int status)
+{
+    change_req *ch = req->data;
+    consort_err rc = CONSORT_OK;
+    if (status != 0)
+        rc = cs_raft_fail(status, NULL, "%s of server %llu", ch->what, (unsigned long long)ch->id);
+    cs_consensus_done_cb cb = ch->cb;
+    void *ctx = ch->ctx;
+    cs_free(ch);
+    if (cb != NULL)
+        cb(ctx, rc);
+}
+
+static change_req *change_new(cs_consensus_done_cb cb, void *ctx, uint64_t id, const char *what)
+{
+    change_req *ch = cs_calloc(1, sizeof *ch);
+    if (ch == NULL)
+        return NULL;
+    ch->req.data = ch;
+    ch->cb = cb;
+    ch->ctx = ctx;
+    ch->id = id;
+    ch->what = what;
+    return ch;
+}
+
+static consort_err change_submit(cs_consensus *c, change_req *ch, int rv)
+{
+    if (rv == 0)
+        return CONSORT_OK;
+    const char *what = ch->what;
+    cs_free(ch);
+    return request_fail(c, rv, what);
+}
+
+consort_err cs_consensus_add(cs_consensus *c, uint64_t id, const char *address,
+                             cs_consensus_done_cb cb, void *ctx)
+{
+    ENSURE_RUNNING(c);
+    CS_ENSURE(id != 0 && address != NULL && address[0] != '\0' && strlen(address) <= 255,
+              CONSORT_E_INVALID_ARGUMENT, "add: id %llu / address invalid", (unsigned long long)id);
+    change_req *ch = change_new(cb, ctx, id, "add");
+    CS_ENSURE(ch != NULL, CONSORT_E_NOMEM, "add request");
+    return change_submit(c, ch, raft_add(&c->raft, &ch->req, id, address, change_done));
+}
+
+consort_err cs_consensus_assign(cs_consensus *c, uint64_t id, cs_raft_role role,
+                                cs_consensus_done_cb cb, void *ctx)
+{
+    ENSURE_RUNNING(c);
+    int raft_role = cs_consensus_raft_role(role);
+    CS_ENSURE(raft_role >= 0, CONSORT_E_INVALID_ARGUMENT, "assign: role %d unknown", (int)role);
+    change_req *ch = change_new(cb, ctx, id, "role change");
+    CS_ENSURE(ch != NULL, CONSORT_E_NOMEM, "assign request");
+    return change_submit(c, ch, raft_assign(&c->raft, &ch->req, id, raft_role, change_done));
+}
+
+consort_err cs_consensus_remove(cs_consensus *c, uint64_t id, cs_consensus_done_cb cb, void *ctx)
+{
+    ENSURE_RUNNING(c);
+    change_req *ch = change_new(cb, ctx, id, "removal");
+    CS_ENSURE(ch != NULL, CONSORT_E_NOMEM, "remove request");
+    return change_submit(c, ch, raft_remove(&c->raft, &ch->req, id, change_done));
+}
+
+/* ---- leadership transfer ---- */
+
+typedef struct transfer_req {
+    struct raft_transfer req;
+    cs_consensus *c;
+    cs_consensus_done_cb cb;
+    void *ctx;
+    uint64_t target;
+} transfer_req;
+
+static void transfer_done(struct raft_transfer *req)
+{
+    transfer_req *t = req->data;
+    cs_consensus *c = t->c;
+    uint64_t leader = cs_consensus_leader(c, NULL);
+    consort_err rc = CONSORT_OK;
+    /* raft_transfer: "check whether the operation was successful by calling
+     * raft_leader() and checking if it returns the target server". */
+    uint64_t target = t->target != 0 ? t->target : t->req.id;
+    bool ok = target != 0 ? leader == target : leader != 0 && leader != c->raft.id;
+    if (!ok)
+        rc = cs_fail(CONSORT_E_TIMEOUT, "leadership transfer from %llu to %llu: leader is %llu",
+                     (unsigned long long)c->raft.id, (unsigned long long)target,
+                     (unsigned long long)leader);
+    cs_consensus_done_cb cb = t->cb;
+    void *ctx = t->ctx;
+    cs_free(t);
+    if (cb != NULL)
+        cb(ctx, rc);
+}
+
+consort_err cs_consensus_transfer(cs_consensus *c, uint64_t id, cs_consensus_done_cb cb, void *ctx)
+{
+    ENSURE_RUNNING(c);
+    transfer_req *t = cs_calloc(1, sizeof *t);
+    CS_ENSURE(t != NULL, CONSORT_E_NOMEM, "transfer request");
+    t->req.data = t;
+    t->c = c;
+    t->cb = cb;
+    t->ctx = ctx;
+    t->target = id;
+    int rv = raft_transfer(&c->raft, &t->req, id, transfer_done);
+    if (rv != 0) {
+        cs_free(t);
+        return request_fail(c, rv, "leadership transfer");
+    }
+    return CONSORT_OK;
+}

@@ -1,0 +1,58 @@
+#include "consensus/raft_err.h"
+
+#include <raft.h>
+#include <stdio.h>
+
+consort_err cs_raft_code(int rv)
+{
+    switch (rv) {
+    case 0:
+        return CONSORT_OK;
+    case RAFT_NOMEM:
+        return CONSORT_E_NOMEM;
+    case RAFT_BADID:
+    case RAFT_DUPLICATEID:
+    case RAFT_DUPLICATEADDRESS:
+    case RAFT_BADROLE:
+    case RAFT_NAMETOOLONG:
+    case RAFT_INVALID:
+        return CONSORT_E_INVALID_ARGUMENT;
+    case RAFT_MALFORMED:
+        return CONSORT_E_MALFORMED;
+    case RAFT_CORRUPT:
+        return CONSORT_E_CORRUPT;
+    case RAFT_TOOBIG:
+        return CONSORT_E_TOO_LARGE;
+    case RAFT_NOTFOUND:
+        return CONSORT_E_NOT_FOUND;
+    case RAFT_NOSPACE:
+        return CONSORT_E_NO_SPACE;
+    case RAFT_IOERR:
+    case RAFT_NOCONNECTION:
+    case RAFT_UNAUTHORIZED:
+        return CONSORT_E_IO;
+    case RAFT_BUSY:
+    case RAFT_CANTCHANGE:
+    case RAFT_TOOMANY:
+        return CONSORT_E_BUSY;
+    /* RAFT_NOTLEADER, RAFT_LEADERSHIPLOST, RAFT_SHUTDOWN, RAFT_CANTBOOTSTRAP,
+     * RAFT_CANCELED: the operation does not fit the server's current state. */
+    default:
+        return CONSORT_E_STATE;
+    }
+}
+
+consort_err cs_raft_fail(int rv, const char *detail, const char *what, ...)
+{
+    char head[256];
+    va_list ap;
+    va_start(ap, what);
+    vsnprintf(head, sizeof head, what, ap);
+    va_end(ap);
+    consort_err code = cs_raft_code(rv);
+    if (code == CONSORT_OK)
+        code = CONSORT_E_STATE;
+    if (detail != NULL && detail[0] != '\0')
+        return cs_fail(code, "%s: %s (raft %d: %s)", head, raft_strerror(rv), rv, detail);
+    return cs_fail(code, "%s: %s (raft %d)", head, raft_strerror(rv), rv);
+}

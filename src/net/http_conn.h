@@ -1,0 +1,44 @@
+/*
+ * Private to http_server.c and http_respond.c: the server and its
+ * connections. A connection is referenced by its stream (until on_close)
+ * and by every request in its queue or with a handler.
+ */
+#ifndef CS_NET_HTTP_CONN_H
+#define CS_NET_HTTP_CONN_H
+
+#include "net/http_priv.h"
+#include "net/http_server.h"
+
+struct cs_timer;
+
+struct cs_http_server {
+    uv_loop_t *loop;
+    cs_http_server_params params;
+    struct http_conn *conns;
+    size_t count;
+};
+
+typedef struct http_conn {
+    cs_http_server *srv; /* NULL once detached by cs_http_server_free */
+    cs_stream *s;        /* NULL once closed */
+    cs_http_parser *parser;
+    struct cs_timer *idle;
+    cs_http_req *head, *tail;
+    size_t outstanding; /* requests in the queue */
+    cs_buf pending;     /* received, not yet parsed (pipelining limit reached) */
+    bool processing;
+    bool closing;
+    int refs;
+    char peer[CS_NET_ADDRESS_MAX];
+    struct http_conn *prev, *next;
+} http_conn;
+
+/* Drops one reference; the last frees the connection. */
+void cs_http_conn_unref(http_conn *c);
+/* Closes the stream after what was written (idempotent). */
+void cs_http_conn_close(http_conn *c);
+/* Writes answered responses from the head of the queue, in order; then
+ * parses input that waited for the pipeline to drain. */
+void cs_http_conn_flush(http_conn *c);
+
+#endif

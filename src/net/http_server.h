@@ -1,0 +1,81 @@
+/*
+ * An HTTP/1.1 server over cs_stream connections (any transport: hand it
+ * the streams a TCP, TLS or attested listener accepts).
+ *
+ * One callback receives every request; routing is the caller's. The
+ * handler answers with cs_http_respond, at once or later (after a commit,
+ * say): the request stays valid until then. Requests on one connection
+ * may be pipelined (RFC 9112 §9.3.2); responses are always written in
+ * request order, whatever order the handlers answer in. At most
+ * `max_pipeline` requests per connection are with handlers at a time;
+ * further bytes wait unparsed.
+ *
+ * Failures: a request whose header section is too large gets 431, a body
+ * too large 413, a malformed request 400, each with a JSON body
+ * {"error": {"code", "message"}} and "Connection: close"; the connection
+ * closes after that response (and after the responses owed before it).
+ * "Connection: close" from the client, or HTTP/1.0 without keep-alive,
+ * ends the connection after its response. A connection idle for
+ * `idle_timeout_ms` with no request outstanding is closed.
+ */
+#ifndef CS_NET_HTTP_SERVER_H
+#define CS_NET_HTTP_SERVER_H
+
+#include "net/http.h"
+#include "net/net.h"
+
+#define CS_HTTP_DEFAULT_IDLE_TIMEOUT_MS 60000
+#define CS_HTTP_DEFAULT_MAX_PIPELINE    64
+
+typedef struct cs_http_server cs_http_server;
+
+/* Receives each request; answer it with cs_http_respond (exactly once). */
+typedef void (*cs_http_handler)(void *ctx, cs_http_request *req);
+
+typedef struct cs_http_server_params {
+    cs_http_limits limits;    /* zero fields: the defaults in http.h */
+    uint64_t idle_timeout_ms; /* 0: CS_HTTP_DEFAULT_IDLE_TIMEOUT_MS */
+    size_t max_pipeline;      /* 0: CS_HTTP_DEFAULT_MAX_PIPELINE */
+    cs_http_handler on_request;
+    void *ctx;
+} cs_http_server_params;
+
+CS_MUST_CHECK consort_err cs_http_server_new(uv_loop_t *loop, const cs_http_server_params *params,
+                                             cs_http_server **out);
+/*
+ * Closes every connection and frees the server. Requests still with
+ * handlers stay valid and must still be answered (the answer is dropped).
+ * cs_http_server_free(NULL) is a no-op.
+ */
+void cs_http_server_free(cs_http_server *srv);
+
+/* Serves HTTP on `s` (the server owns it from now on). */
+void cs_http_server_attach(cs_http_server *srv, cs_stream *s);
+/* A cs_accept_cb: pass it with the server as ctx to any listener. */
+void cs_http_server_accept_cb(void *srv, cs_stream *s);
+/* Open connections. */
+size_t cs_http_server_connection_count(const cs_http_server *srv);
+
+/*
+ * Answers `req` with `status`, `headers` (Content-Length, Connection and
+ * Transfer-Encoding are the server's and refused here) and `body` (copied).
+ * The request is consumed in every case: do not touch it afterwards. If
+ * the response cannot be built (bad header, no memory) a 500 is sent
+ * instead and the error returned.
+ */
+CS_MUST_CHECK consort_err cs_http_respond(cs_http_request *req, int status,
+                                          const cs_http_header *headers, size_t count,
+                                          cs_slice body);
+/* Answers with a JSON error body {"error": {"code": code, "message": message}}. */
+CS_MUST_CHECK consort_err cs_http_respond_error(cs_http_request *req, int status, const char *code,
+                                                const char *message);
+
+/* False once the request's connection has closed (an answer would be dropped). */
+bool cs_http_request_connected(const cs_http_request *req);
+/* The client's certificate (TLS with client certificates), else NULL; borrowed,
+ * valid until the request is answered or the connection closes. */
+const struct cs_x509 *cs_http_request_peer_cert(const cs_http_request *req);
+/* "127.0.0.1:51234" of the client ("" once the connection has closed). */
+const char *cs_http_request_peer_address(const cs_http_request *req);
+
+#endif

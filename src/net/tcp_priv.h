@@ -1,0 +1,26 @@
+/* Private to tcp.c and tcp_listen.c: the TCP stream object. */
+#ifndef CS_NET_TCP_PRIV_H
+#define CS_NET_TCP_PRIV_H
+
+#include "net/tcp.h"
+
+typedef struct cs_tcp_stream cs_tcp_stream;
+
+/*
+ * A new, unconnected stream whose handles are initialised on `loop`
+ * (memory owned by the stream; released by cs_tcp_stream_discard or, once
+ * delivered, after on_close).
+ */
+CS_MUST_CHECK consort_err cs_tcp_stream_new(uv_loop_t *loop, cs_tcp_stream **out);
+/* Its TCP handle, for accept / connect. */
+uv_tcp_t *cs_tcp_stream_handle(cs_tcp_stream *s);
+/* Connection established: records the peer address and socket options. */
+void cs_tcp_stream_connected(cs_tcp_stream *s);
+cs_stream *cs_tcp_stream_base(cs_tcp_stream *s);
+/* Closes a stream that was never delivered to a user (no on_close). */
+void cs_tcp_stream_discard(cs_tcp_stream *s);
+/* The connect request embedded in the stream. */
+uv_connect_t *cs_tcp_stream_connect_req(cs_tcp_stream *s);
+cs_tcp_stream *cs_tcp_stream_from_connect_req(uv_connect_t *req);
+
+#endif

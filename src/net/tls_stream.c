@@ -1,0 +1,263 @@
+/*
+ * The TLS stream: couples a cs_tls engine to an inner cs_stream. Every
+ * engine call is followed by flushing its output to the inner stream, so
+ * handshake messages, records and alerts leave in order.
+ *
+ * Lifetime: the TLS stream lives until its inner stream reports on_close;
+ * then the user's on_close runs (if the stream was delivered) or the
+ * handshake callback gets the failure (if it is still owed), and the
+ * memory is freed.
+ */
+#include "net/tls_stream.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "net/timer.h"
+
+#include <stdio.h>
+
+#define PLAIN_MAX ((size_t)16 << 20)
+
+typedef struct tls_stream {
+    cs_stream base;
+    cs_stream *inner;
+    cs_tls *tls;
+    cs_timer *timer;
+    uint64_t timeout_ms;
+    cs_buf out;   /* ciphertext on its way to the inner stream */
+    cs_buf plain; /* decrypted bytes being delivered */
+    cs_stream_cbs cbs;
+    void *ctx;
+    bool has_cbs;
+    cs_connect_cb on_done; /* owed until the handshake ends */
+    void *done_ctx;
+    bool delivered;
+    bool closing;
+    consort_err reason;
+    char reason_msg[CS_ERRMSG_MAX];
+} tls_stream;
+
+static const cs_stream_vtbl tls_vtbl;
+
+static tls_stream *from_base(const cs_stream *s)
+{
+    return (tls_stream *)(void *)((const char *)s - offsetof(tls_stream, base));
+}
+
+static void record_reason(tls_stream *ts, consort_err rc)
+{
+    if (ts->reason == CONSORT_OK && rc != CONSORT_OK) {
+        ts->reason = rc;
+        snprintf(ts->reason_msg, sizeof ts->reason_msg, "%s", consort_errmsg());
+    }
+}
+
+static consort_err flush(tls_stream *ts)
+{
+    CS_TRY(cs_tls_take_output(ts->tls, &ts->out));
+    if (ts->out.len == 0)
+        return CONSORT_OK;
+    consort_err rc = cs_stream_write(ts->inner, cs_buf_slice(&ts->out));
+    cs_buf_reset(&ts->out);
+    return rc;
+}
+
+/* Fails the stream: the alert (if any) is flushed, then the transport closed. */
+static void fail(tls_stream *ts, consort_err rc)
+{
+    record_reason(ts, rc);
+    if (ts->closing)
+        return;
+    ts->closing = true;
+    (void)flush(ts);
+    if (ts->on_done != NULL) { /* the handshake failed: report it now */
+        cs_connect_cb cb = ts->on_done;
+        ts->on_done = NULL;
+        (void)cs_fail(ts->reason, "%s", ts->reason_msg);
+        cb(ts->done_ctx, NULL, ts->reason);
+    }
+    cs_stream_close(ts->inner);
+}
+
+static void deliver_plain(tls_stream *ts)
+{
+    if (ts->plain.len == 0 || ts->closing || !ts->has_cbs || ts->cbs.on_data == NULL)
+        return;
+    /* The user may close (or write) from on_data; the buffer stays ours. */
+    ts->cbs.on_data(ts->ctx, &ts->base, cs_buf_slice(&ts->plain));
+    cs_buf_reset(&ts->plain);
+}
+
+static void handshake_done(tls_stream *ts)
+{
+    cs_timer_free(ts->timer);
+    ts->timer = NULL;
+    ts->delivered = true;
+    cs_connect_cb cb = ts->on_done;
+    ts->on_done = NULL;
+    cb(ts->done_ctx, &ts->base, CONSORT_OK);
+    deliver_plain(ts);
+}
+
+static void inner_data_cb(void *ctx, cs_stream *inner, cs_slice data)
+{
+    (void)inner;
+    tls_stream *ts = ctx;
+    if (ts->closing)
+        return;
+    bool was_done = cs_tls_handshake_done(ts->tls);
+    bool peer_closed = false;
+    consort_err rc = cs_tls_recv(ts->tls, data, &ts->plain, &peer_closed);
+    if (rc == CONSORT_OK)
+        rc = flush(ts);
+    if (rc != CONSORT_OK) {
+        fail(ts, cs_err_context(rc, "TLS with %s", cs_stream_peer_address(ts->inner)));
+        return;
+    }
+    if (!was_done && cs_tls_handshake_done(ts->tls))
+        handshake_done(ts); /* delivers any early plaintext after the callback */
+    else if (ts->delivered)
+        deliver_plain(ts);
+    if (peer_closed && !ts->closing) {
+        if (!ts->delivered)
+            fail(ts, cs_fail(CONSORT_E_TRUNCATED, "TLS with %s: closed during the handshake",
+                             cs_stream_peer_address(ts->inner)));
+        else
+            cs_stream_close(&ts->base);
+    }
+}
+
+static void inner_close_cb(void *ctx, cs_stream *inner, consort_err reason)
+{
+    (void)inner;
+    tls_stream *ts = ctx;
+    if (reason != CONSORT_OK)
+        record_reason(ts, reason);
+    if (ts->on_done != NULL) {
+        if (ts->reason == CONSORT_OK)
+            record_reason(ts, cs_fail(CONSORT_E_TRUNCATED, "TLS: connection closed during the "
+                                                           "handshake"));
+        (void)cs_fail(ts->reason, "%s", ts->reason_msg);
+        ts->on_done(ts->done_ctx, NULL, ts->reason);
+    } else if (ts->delivered && ts->has_cbs && ts->cbs.on_close != NULL) {
+        if (ts->reason != CONSORT_OK)
+            (void)cs_fail(ts->reason, "%s", ts->reason_msg);
+        ts->cbs.on_close(ts->ctx, &ts->base, ts->reason);
+    }
+    cs_timer_free(ts->timer);
+    cs_tls_free(ts->tls);
+    cs_buf_cleanup(&ts->out);
+    cs_buf_cleanup(&ts->plain);
+    cs_free(ts);
+}
+
+static void timeout_cb(void *ctx)
+{
+    tls_stream *ts = ctx;
+    fail(ts, cs_fail(CONSORT_E_TIMEOUT, "TLS with %s: handshake not done after %llu ms",
+                     cs_stream_peer_address(ts->inner), (unsigned long long)ts->timeout_ms));
+}
+
+/* ---- the stream interface ---- */
+
+static consort_err tls_write(cs_stream *base, cs_slice data)
+{
+    tls_stream *ts = from_base(base);
+    CS_ENSURE(!ts->closing, CONSORT_E_STATE, "TLS with %s: write after close",
+              cs_stream_peer_address(ts->inner));
+    consort_err rc = cs_tls_send(ts->tls, data);
+    if (rc == CONSORT_OK)
+        rc = flush(ts);
+    if (rc != CONSORT_OK)
+        fail(ts, rc);
+    return rc;
+}
+
+static void tls_close(cs_stream *base)
+{
+    tls_stream *ts = from_base(base);
+    if (ts->closing)
+        return;
+    ts->closing = true;
+    cs_tls_shutdown(ts->tls); /* RFC 8446 §6.1: close_notify before closing the write side */
+    (void)flush(ts);
+    cs_stream_close(ts->inner);
+}
+
+static void tls_set_cbs(cs_stream *base, const cs_stream_cbs *cbs, void *ctx)
+{
+    tls_stream *ts = from_base(base);
+    ts->cbs = *cbs;
+    ts->ctx = ctx;
+    ts->has_cbs = true;
+}
+
+static const struct cs_x509 *tls_peer_cert(const cs_stream *base)
+{
+    return cs_tls_peer_cert(from_base(base)->tls);
+}
+
+static size_t tls_write_queue_len(const cs_stream *base)
+{
+    const tls_stream *ts = from_base(base);
+    return cs_stream_write_queue_len(ts->inner) + cs_tls_pending_output(ts->tls);
+}
+
+static const char *tls_peer_address(const cs_stream *base)
+{
+    return cs_stream_peer_address(from_base(base)->inner);
+}
+
+static const cs_stream_vtbl tls_vtbl = {
+    .write = tls_write,
+    .close = tls_close,
+    .set_cbs = tls_set_cbs,
+    .peer_cert = tls_peer_cert,
+    .write_queue_len = tls_write_queue_len,
+    .peer_address = tls_peer_address,
+};
+
+const cs_tls *cs_tls_stream_engine(const cs_stream *s)
+{
+    return s != NULL && s->vt == &tls_vtbl ? from_base(s)->tls : NULL;
+}
+
+consort_err cs_tls_stream_start(uv_loop_t *loop, cs_stream *inner, cs_tls_config *cfg,
+                                uint64_t timeout_ms, cs_connect_cb on_done, void *ctx)
+{
+    tls_stream *ts = cs_calloc(1, sizeof *ts);
+    consort_err rc = ts != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "TLS: out of memory");
+    if (rc == CONSORT_OK) {
+        ts->base.vt = &tls_vtbl;
+        ts->inner = inner;
+        ts->timeout_ms = timeout_ms != 0 ? timeout_ms : CS_TLS_HANDSHAKE_TIMEOUT_MS;
+        ts->on_done = on_done;
+        ts->done_ctx = ctx;
+        cs_buf_init(&ts->out, 0);
+        cs_buf_init_secret(&ts->plain, PLAIN_MAX); /* may carry secrets (ledger secret sharing) */
+        rc = cs_tls_new(cfg, &ts->tls);
+    }
+    if (rc == CONSORT_OK)
+        rc = cs_timer_new(loop, timeout_cb, ts, &ts->timer);
+    if (rc != CONSORT_OK) {
+        if (ts != NULL) {
+            cs_tls_free(ts->tls);
+            cs_free(ts);
+        }
+        cs_stream_close(inner); /* its on_close goes nowhere: no callbacks were set */
+        return rc;
+    }
+    cs_timer_start(ts->timer, ts->timeout_ms);
+    const cs_stream_cbs cbs = {.on_data = inner_data_cb, .on_close = inner_close_cb};
+    cs_stream_set_cbs(inner, &cbs, ts);
+    /* From here on every failure is reported through on_done, on the loop. */
+    rc = cs_tls_start(ts->tls);
+    if (rc == CONSORT_OK)
+        rc = flush(ts);
+    if (rc != CONSORT_OK) {
+        record_reason(ts, rc);
+        ts->closing = true;
+        cs_stream_close(ts->inner); /* inner_close_cb reports it */
+    }
+    return CONSORT_OK;
+}

@@ -1,0 +1,237 @@
+/*
+ * Internals of the KV store, shared by src/store/kv*.c only.
+ *
+ * Ownership in one paragraph: a key with its value lives in a reference-
+ * counted kv_rec that is immutable once published. The store's map tables
+ * hold one reference per present key; a transaction's read set holds a
+ * reference to each record it read (so a borrowed value stays valid however
+ * the store changes) and its write set holds the records it will publish;
+ * the undo log holds the records that later writes displaced, until compact
+ * frees them or rollback puts them back. Committing moves a write record into
+ * a map table without copying it.
+ */
+#ifndef CS_STORE_KV_PRIV_H
+#define CS_STORE_KV_PRIV_H
+
+#include "base/cbor.h"
+#include "crypto/kv_siphash.h"
+#include "store/kv.h"
+
+/* ---- records (kv_table.c) ---- */
+
+typedef struct kv_rec {
+    uint64_t hash;    /* cs_kv_hash of the key under the store's seed */
+    uint64_t version; /* store: seqno that wrote it; read set: version seen (0 = absent) */
+    size_t refs;
+    size_t klen;
+    size_t vlen;
+    bool present;   /* false: a removal (write set) or an absent key (read set) */
+    uint8_t data[]; /* klen key bytes, then vlen value bytes */
+} kv_rec;
+
+static inline cs_slice kv_rec_key(const kv_rec *r)
+{
+    return (cs_slice){r->data, r->klen};
+}
+static inline cs_slice kv_rec_value(const kv_rec *r)
+{
+    return (cs_slice){r->data + r->klen, r->vlen};
+}
+
+/* A record with one reference; `value` NULL makes a not-present record. */
+CS_MUST_CHECK consort_err cs_kv_rec_new(uint64_t hash, cs_slice key, const cs_slice *value,
+                                        kv_rec **out);
+kv_rec *cs_kv_rec_ref(kv_rec *r);
+/* Drops one reference; frees at zero. NULL is a no-op. */
+void cs_kv_rec_unref(kv_rec *r);
+
+/* Bytewise lexicographic order; a proper prefix sorts first. */
+int cs_kv_bytes_cmp(cs_slice a, cs_slice b);
+
+/* ---- open-addressing hash table of records keyed by key bytes ---- */
+
+typedef struct kv_slot {
+    uint64_t hash;
+    kv_rec *rec; /* NULL = empty slot */
+} kv_slot;
+
+typedef struct kv_table {
+    kv_slot *slots; /* NULL until the first reserve */
+    size_t mask;    /* capacity - 1 (capacity is a power of two) */
+    size_t count;
+} kv_table;
+
+void cs_kv_table_init(kv_table *t);
+/* Unrefs every record and frees the slots. */
+void cs_kv_table_cleanup(kv_table *t);
+/* Makes room for `extra` more records; on failure the table is unchanged.
+ * Tables never shrink, so a record removed can always be put back. */
+CS_MUST_CHECK consort_err cs_kv_table_reserve(kv_table *t, size_t extra);
+kv_rec *cs_kv_table_find(const kv_table *t, uint64_t hash, cs_slice key);
+/* Publishes `rec` (taking over the caller's reference) and returns the record
+ * it displaced (its reference now the caller's), or NULL. Needs room: call
+ * cs_kv_table_reserve(t, 1) first unless the key is known to be present. */
+kv_rec *cs_kv_table_set(kv_table *t, kv_rec *rec);
+/* Removes the key and returns its record (reference to the caller), or NULL. */
+kv_rec *cs_kv_table_take(kv_table *t, uint64_t hash, cs_slice key);
+/* A new array of the table's records sorted by key (no references taken;
+ * free with cs_free). An empty table gives NULL and 0. */
+CS_MUST_CHECK consort_err cs_kv_table_sorted(const kv_table *t, kv_rec ***out, size_t *n);
+/* Sorts an array of records by key. */
+void cs_kv_recs_sort(kv_rec **recs, size_t n);
+
+/* ---- maps and the store (kv_store.c) ---- */
+
+typedef struct kv_map {
+    uint8_t *name;
+    size_t name_len;
+    bool is_public;
+    kv_table table;     /* present keys only */
+    uint64_t mod_count; /* bumped by every change, never restored: detects any change */
+} kv_map;
+
+static inline cs_slice kv_map_name(const kv_map *m)
+{
+    return (cs_slice){m->name, m->name_len};
+}
+
+/* Undo record: `map` went from `old` (NULL = key absent) to `new_rec` (NULL =
+ * removed); the log owns `old` and only points at `new_rec`. An item whose
+ * `old` and `new_rec` are both NULL says the transaction created `map`. */
+typedef struct kv_undo_item {
+    kv_map *map;
+    kv_rec *old;
+    kv_rec *new_rec;
+} kv_undo_item;
+
+typedef struct kv_undo_seg {
+    uint64_t seqno;
+    size_t first; /* index of its first item */
+} kv_undo_seg;
+
+typedef struct kv_undo {
+    kv_undo_item *items;
+    size_t nitems, items_cap;
+    kv_undo_seg *segs;
+    size_t nsegs, segs_cap;
+    uint64_t floor; /* rollback may not go below this seqno */
+} kv_undo;
+
+struct cs_kv_store {
+    uint8_t seed[CS_SIPHASH_KEY_LEN];
+    cs_kv_limits limits;
+    kv_map **maps; /* sorted by name, bytewise */
+    size_t nmaps, maps_cap;
+    uint64_t last_seqno;
+    uint64_t generation; /* bumped by rollback and restore: open transactions go stale */
+    uint64_t maps_epoch; /* bumped whenever the set of map objects changes */
+    kv_undo undo;
+};
+
+static inline uint64_t cs_kv_hash(const cs_kv_store *s, cs_slice key)
+{
+    return cs_siphash24(s->seed, key);
+}
+
+/* The map called `name`, or NULL; *pos (optional) gets its sorted position. */
+kv_map *cs_kv_map_find(const cs_kv_store *s, cs_slice name, size_t *pos);
+/* A new empty map (not yet in any store); the name must have been checked. */
+CS_MUST_CHECK consort_err cs_kv_map_new(cs_slice name, kv_map **out);
+void cs_kv_map_free(kv_map *m);
+/* Inserts a map at sorted position `pos`; needs maps_cap > nmaps. */
+void cs_kv_store_insert_map(cs_kv_store *s, kv_map *m, size_t pos);
+CS_MUST_CHECK consort_err cs_kv_store_reserve_maps(cs_kv_store *s, size_t extra);
+
+/* Writes a printable rendering of `s` (escaped, truncated) into buf[cap]. */
+const char *cs_kv_fmt(cs_slice s, char *buf, size_t cap);
+#define CS_KV_FMT_MAX 100
+
+/* ---- transactions (kv_tx.c; commit in kv_apply.c) ---- */
+
+/* What one transaction did to one map. */
+typedef struct kv_txmap {
+    uint8_t *name;
+    size_t name_len;
+    kv_map *map;        /* cached store map (NULL = none) ... */
+    uint64_t map_epoch; /* ... valid while the store's maps_epoch equals this */
+    kv_table reads;     /* records read from the store (absent keys as not-present records) */
+    kv_table writes;    /* buffered puts and removals */
+    bool scanned;       /* cs_kv_foreach ran: the whole map counts as read ... */
+    uint64_t scan_mod;  /* ... at this mod_count (0 if the map did not exist) */
+} kv_txmap;
+
+struct cs_kv_tx {
+    cs_kv_store *store;
+    uint64_t generation; /* the store's generation at begin */
+    kv_txmap **maps;     /* sorted by name */
+    size_t nmaps, maps_cap;
+    size_t last; /* index of the map used last (a cheap cache) */
+    bool committed;
+};
+
+static inline cs_slice kv_txmap_name(const kv_txmap *tm)
+{
+    return (cs_slice){tm->name, tm->name_len};
+}
+
+/* The transaction's record of map `name`, created on first use (the name is
+ * checked then). Errors: INVALID_ARGUMENT, NOMEM. */
+CS_MUST_CHECK consort_err cs_kv_tx_map(cs_kv_tx *tx, cs_slice name, kv_txmap **out);
+/* The store's current map for a transaction map, or NULL. */
+kv_map *cs_kv_tx_store_map(const cs_kv_tx *tx, kv_txmap *tm);
+/* STATE if the transaction has committed. */
+CS_MUST_CHECK consort_err cs_kv_tx_check_open(const cs_kv_tx *tx, const char *op);
+
+/* ---- batches: the writes of one transaction, sorted (kv_apply.c) ---- */
+
+typedef struct kv_write {
+    cs_slice name; /* borrowed from the transaction or the decoded input */
+    kv_map *map;   /* the store's map, or a new one while preparing */
+    kv_rec *rec;   /* one reference owned by the batch (present = put) */
+} kv_write;
+
+typedef struct kv_batch {
+    kv_write *w;
+    size_t n, cap;
+    kv_map **new_maps; /* created by prepare, owned by the batch until applied */
+    size_t n_new;
+} kv_batch;
+
+void cs_kv_batch_init(kv_batch *b);
+void cs_kv_batch_cleanup(kv_batch *b);
+/* Appends a write, taking over the caller's reference to `rec` (also on failure). */
+CS_MUST_CHECK consort_err cs_kv_batch_push(kv_batch *b, cs_slice name, kv_rec *rec);
+/* Applies a batch sorted by (name, key) as `seqno`: every allocation happens
+ * before the store changes, so on failure the store is unchanged; on success
+ * the batch's records belong to the store. */
+CS_MUST_CHECK consort_err cs_kv_batch_apply(cs_kv_store *s, kv_batch *b, uint64_t seqno);
+
+/* ---- write-set codec (kv_wscodec.c) ---- */
+
+/* Appends the canonical encoding of the batch's public or private writes. */
+CS_MUST_CHECK consort_err cs_kv_ws_encode(const kv_batch *b, bool public_set, cs_buf *out);
+
+/* ---- undo log (kv_undo.c) ---- */
+
+void cs_kv_undo_cleanup(kv_undo *u);
+CS_MUST_CHECK consort_err cs_kv_undo_reserve(kv_undo *u, size_t items);
+/* Infallible after cs_kv_undo_reserve. */
+void cs_kv_undo_push(kv_undo *u, kv_map *map, kv_rec *old, kv_rec *new_rec);
+void cs_kv_undo_begin_seg(kv_undo *u, uint64_t seqno);
+
+/* ---- strict canonical CBOR (kv_wscodec.c) ---- */
+
+/* Reads an item of type `want` that must be in shortest form (RFC 8949
+ * §4.2.1); `what` names it in errors. Strings must fit the input. */
+CS_MUST_CHECK consort_err cs_kv_cbor_next(cs_cbor_reader *r, cs_cbor_type want, const char *what,
+                                          cs_cbor_item *it);
+/* A count (array or map) that cannot exceed the bytes left. */
+CS_MUST_CHECK consort_err cs_kv_cbor_count(cs_cbor_reader *r, cs_cbor_type want, const char *what,
+                                           uint64_t *count);
+/* Map name check for decoders: MALFORMED instead of INVALID_ARGUMENT. */
+CS_MUST_CHECK consort_err cs_kv_decode_map_name(cs_slice name, size_t offset);
+
+/* Limits with defaults filled in. */
+cs_kv_limits cs_kv_limits_resolve(const cs_kv_limits *in);
+
+#endif

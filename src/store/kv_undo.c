@@ -1,0 +1,139 @@
+/*
+ * The undo log: rollback of uncommitted transactions (a deposed leader rolls
+ * its store back to the last seqno Raft committed) and compaction.
+ *
+ * One segment per applied seqno, in ascending order, holding one item per key
+ * that changed and one per map the transaction created. Invariant: the
+ * segments cover every seqno in (floor, last_seqno], so rollback to any seqno
+ * in [floor, last_seqno] is exact.
+ */
+#include "store/kv_priv.h"
+
+#include "base/alloc.h"
+
+#include <string.h>
+
+static void drop_items(kv_undo_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cs_kv_rec_unref(items[i].old);
+}
+
+void cs_kv_undo_cleanup(kv_undo *u)
+{
+    drop_items(u->items, u->nitems);
+    cs_free(u->items);
+    cs_free(u->segs);
+    uint64_t floor = u->floor;
+    *u = (kv_undo){.floor = floor};
+}
+
+static consort_err grow(void **arr, size_t *cap, size_t used, size_t extra, size_t elem)
+{
+    if (*cap - used >= extra)
+        return CONSORT_OK;
+    CS_ENSURE(extra <= SIZE_MAX / 4 / elem - used, CONSORT_E_NOMEM, "KV undo log: %zu more", extra);
+    size_t ncap = *cap > 0 ? *cap : 16;
+    while (ncap - used < extra)
+        ncap *= 2;
+    void *p = cs_realloc(*arr, ncap * elem);
+    CS_ENSURE(p != NULL, CONSORT_E_NOMEM, "KV undo log of %zu entries", ncap);
+    *arr = p;
+    *cap = ncap;
+    return CONSORT_OK;
+}
+
+consort_err cs_kv_undo_reserve(kv_undo *u, size_t items)
+{
+    void *p = u->items;
+    CS_TRY(grow(&p, &u->items_cap, u->nitems, items, sizeof *u->items));
+    u->items = p;
+    p = u->segs;
+    CS_TRY(grow(&p, &u->segs_cap, u->nsegs, 1, sizeof *u->segs));
+    u->segs = p;
+    return CONSORT_OK;
+}
+
+void cs_kv_undo_begin_seg(kv_undo *u, uint64_t seqno)
+{
+    u->segs[u->nsegs++] = (kv_undo_seg){seqno, u->nitems};
+}
+
+void cs_kv_undo_push(kv_undo *u, kv_map *map, kv_rec *old, kv_rec *new_rec)
+{
+    u->items[u->nitems++] = (kv_undo_item){map, old, new_rec};
+}
+
+/* Reverts one item; the map is exactly as the item's transaction left it. */
+static void undo_item(cs_kv_store *s, const kv_undo_item *it)
+{
+    kv_map *m = it->map;
+    if (it->old == NULL && it->new_rec == NULL) {
+        /* the transaction created the map: its keys are gone again, drop it */
+        size_t pos;
+        kv_map *found = cs_kv_map_find(s, kv_map_name(m), &pos);
+        if (found == m) {
+            memmove(s->maps + pos, s->maps + pos + 1, (s->nmaps - pos - 1) * sizeof *s->maps);
+            s->nmaps--;
+            s->maps_epoch++;
+            cs_kv_map_free(m);
+        }
+        return;
+    }
+    if (it->new_rec != NULL)
+        cs_kv_rec_unref(cs_kv_table_take(&m->table, it->new_rec->hash, kv_rec_key(it->new_rec)));
+    if (it->old != NULL) {
+        /* tables never shrink and held this key before: there is room */
+        kv_rec *displaced = cs_kv_table_set(&m->table, it->old);
+        cs_kv_rec_unref(displaced); /* NULL unless the log is inconsistent */
+    }
+    m->mod_count++;
+}
+
+consort_err cs_kv_rollback(cs_kv_store *s, uint64_t to_seqno)
+{
+    kv_undo *u = &s->undo;
+    CS_ENSURE(to_seqno <= s->last_seqno, CONSORT_E_INVALID_ARGUMENT,
+              "KV rollback to seqno %llu: the store is only at %llu", (unsigned long long)to_seqno,
+              (unsigned long long)s->last_seqno);
+    if (to_seqno == s->last_seqno)
+        return CONSORT_OK;
+    CS_ENSURE(to_seqno >= u->floor, CONSORT_E_STATE,
+              "KV rollback to seqno %llu: undo data only reaches back to %llu (compacted)",
+              (unsigned long long)to_seqno, (unsigned long long)u->floor);
+    while (u->nsegs > 0 && u->segs[u->nsegs - 1].seqno > to_seqno) {
+        kv_undo_seg seg = u->segs[--u->nsegs];
+        while (u->nitems > seg.first) {
+            kv_undo_item it = u->items[--u->nitems];
+            /* the log's reference to `old` passes back to the table */
+            undo_item(s, &it);
+        }
+    }
+    s->last_seqno = to_seqno;
+    s->generation++;
+    return CONSORT_OK;
+}
+
+void cs_kv_compact(cs_kv_store *s, uint64_t committed_seqno)
+{
+    kv_undo *u = &s->undo;
+    uint64_t c = committed_seqno < s->last_seqno ? committed_seqno : s->last_seqno;
+    if (c <= u->floor)
+        return;
+    size_t k = 0;
+    while (k < u->nsegs && u->segs[k].seqno <= c)
+        k++;
+    size_t cut = k < u->nsegs ? u->segs[k].first : u->nitems;
+    if (cut > 0) {
+        drop_items(u->items, cut);
+        memmove(u->items, u->items + cut, (u->nitems - cut) * sizeof *u->items);
+        u->nitems -= cut;
+    }
+    for (size_t i = k; i < u->nsegs; i++)
+        u->segs[i].first -= cut;
+    if (k > 0) {
+        memmove(u->segs, u->segs + k, (u->nsegs - k) * sizeof *u->segs);
+        u->nsegs -= k;
+    }
+    u->floor = c;
+}

@@ -1,0 +1,99 @@
+/*
+ * The cryptographic checks of a signature entry (service.md "Signature
+ * entry", "Identities"): the node certificate's key is the COSE kid and the
+ * node_id, the COSE_Sign1 over the root verifies under it, and the
+ * certificate chains to the pinned service certificate.
+ */
+#include "store/ledger.h"
+
+#include "crypto/hash.h"
+
+#include <string.h>
+
+void cs_ledger_cert_cache_cleanup(cs_ledger_cert_cache *c)
+{
+    if (c == NULL)
+        return;
+    cs_key_free(c->key);
+    memset(c, 0, sizeof *c);
+}
+
+/* The curve each alg is used with here (RFC 9053 §2.1 pairs them). */
+static consort_err check_alg_curve(cs_cose_alg alg, const cs_key *key)
+{
+    cs_curve want = alg == CS_COSE_ES256 ? CS_CURVE_P256 : CS_CURVE_P384;
+    CS_ENSURE(cs_key_curve(key) == want, CONSORT_E_BAD_SIGNATURE,
+              "alg %s with a %s node key (expected %s)", cs_cose_alg_name(alg),
+              cs_curve_name(cs_key_curve(key)), cs_curve_name(want));
+    return CONSORT_OK;
+}
+
+/* kid == SHA-256(SPKI DER) (DESIGN.md "Receipts"), node_id == hex of its first
+ * 8 bytes (service.md "Identities"). */
+static consort_err check_ids(const cs_ledger_sig *s, const cs_key *key)
+{
+    uint8_t kid[CS_SHA256_LEN];
+    CS_TRY(cs_key_id(key, kid));
+    CS_ENSURE(cs_slice_eq(s->kid, CS_SLICE(kid, sizeof kid)), CONSORT_E_BAD_SIGNATURE,
+              "COSE kid is not the id of the node certificate's key");
+    char want[CS_LEDGER_NODE_ID_LEN + 1];
+    cs_hex_encode(CS_SLICE(kid, CS_LEDGER_NODE_ID_LEN / 2), want);
+    CS_ENSURE(cs_slice_eq(s->node_id, cs_slice_str(want)), CONSORT_E_MALFORMED,
+              "node_id %.*s is not the node certificate's key id %s", (int)s->node_id.len,
+              (const char *)s->node_id.ptr, want);
+    return CONSORT_OK;
+}
+
+static consort_err check_chain(const cs_x509 *cert, const cs_x509 *service_cert, int64_t now)
+{
+    cs_x509 *const roots[1] = {(cs_x509 *)service_cert};
+    cs_x509_verify_opts opts = {.now = now};
+    CS_TRY_CTX(cs_x509_verify_chain(cert, NULL, 0, roots, 1, &opts, NULL),
+               "node certificate does not chain to the service certificate");
+    return CONSORT_OK;
+}
+
+/* The node key of `s->cert`, verified to chain to the service (or taken from
+ * the cache when the certificate is the one verified last). */
+static consort_err node_key(const cs_ledger_sig *s, const cs_x509 *service_cert, int64_t now,
+                            cs_ledger_cert_cache *cache, cs_key **key)
+{
+    uint8_t fp[CS_SHA256_LEN];
+    cs_sha256(s->cert, fp);
+    if (cache != NULL && cache->valid && memcmp(cache->fingerprint, fp, sizeof fp) == 0) {
+        *key = cs_key_ref(cache->key);
+        return CONSORT_OK;
+    }
+    cs_x509 *cert = NULL;
+    CS_TRY_CTX(cs_x509_from_der(s->cert, &cert), "node certificate");
+    consort_err rc = check_chain(cert, service_cert, now);
+    if (rc == CONSORT_OK)
+        rc = cs_x509_public_key(cert, key);
+    cs_x509_free(cert);
+    CS_TRY(rc);
+    if (cache != NULL) {
+        cs_ledger_cert_cache_cleanup(cache);
+        memcpy(cache->fingerprint, fp, sizeof fp);
+        cache->key = cs_key_ref(*key);
+        cache->valid = true;
+    }
+    return CONSORT_OK;
+}
+
+consort_err cs_ledger_sig_verify(const cs_ledger_sig *s, const cs_x509 *service_cert, int64_t now,
+                                 cs_ledger_cert_cache *cache)
+{
+    const unsigned long long seqno = (unsigned long long)s->seqno;
+    cs_key *key = NULL;
+    CS_TRY_CTX(node_key(s, service_cert, now, cache, &key), "signature entry %llu", seqno);
+    consort_err rc = check_ids(s, key);
+    if (rc == CONSORT_OK)
+        rc = check_alg_curve(s->alg, key);
+    if (rc == CONSORT_OK) {
+        cs_cose_verify_opts opts = {.detached_payload = &s->root};
+        rc = cs_cose_sign1_verify(&s->msg, key, &opts);
+    }
+    cs_key_free(key);
+    CS_TRY_CTX(rc, "signature entry %llu", seqno);
+    return CONSORT_OK;
+}

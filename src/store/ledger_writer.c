@@ -1,0 +1,242 @@
+/*
+ * Appending to the ledger files (service.md "Ledger files"; contract in
+ * ledger.h). Frames are buffered in memory and written at the end of the
+ * .open chunk; nothing is fsynced per transaction (DESIGN.md "Performance
+ * model": durability is batched at signature points and on sync()).
+ */
+#include "store/ledger_writer_priv.h"
+
+#include "base/alloc.h"
+#include "base/file.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static ssize_t os_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
+{
+    (void)ctx;
+    return pwrite(fd, buf, n, off);
+}
+
+static int os_fsync(void *ctx, int fd)
+{
+    (void)ctx;
+    return fsync(fd);
+}
+
+consort_err cs_ledger_writer_open(const char *dir, const cs_ledger_writer_opts *opts,
+                                  cs_ledger_writer **out)
+{
+    cs_ledger_writer_opts defaults = {0};
+    if (opts == NULL)
+        opts = &defaults;
+    CS_ENSURE(strlen(dir) < PATH_MAX - CS_LEDGER_NAME_MAX - 1, CONSORT_E_INVALID_ARGUMENT,
+              "ledger directory path too long");
+    CS_TRY(cs_mkdir_p(dir, 0700));
+    cs_ledger_writer *w = cs_calloc(1, sizeof *w);
+    CS_ENSURE(w != NULL, CONSORT_E_NOMEM, "ledger writer: out of memory");
+    strcpy(w->dir, dir);
+    w->fd = -1;
+    w->chunk_size = opts->chunk_size ? opts->chunk_size : CS_LEDGER_CHUNK_SIZE_DEFAULT;
+    w->start_seqno = opts->start_seqno ? opts->start_seqno : 1;
+    w->io.pwrite_fn = opts->io && opts->io->pwrite_fn ? opts->io->pwrite_fn : os_pwrite;
+    w->io.fsync_fn = opts->io && opts->io->fsync_fn ? opts->io->fsync_fn : os_fsync;
+    w->io.ctx = opts->io ? opts->io->ctx : NULL;
+    /* one maximal frame plus the flush threshold */
+    cs_buf_init(&w->pending, CS_LEDGER_ENTRY_MAX + 4 + CS_LEDGER_FLUSH_AT);
+    consort_err rc = cs_ledger_writer_load(w);
+    if (rc != CONSORT_OK) {
+        cs_ledger_writer_free(w);
+        return cs_err_context(rc, "ledger %s", dir);
+    }
+    *out = w;
+    return CONSORT_OK;
+}
+
+/* Writes every pending frame at file_len. On failure the file is cut back
+ * to file_len (no partial frame stays) and the frames stay pending. */
+static consort_err flush(cs_ledger_writer *w)
+{
+    size_t done = 0;
+    while (done < w->pending.len) {
+        ssize_t n = w->io.pwrite_fn(w->io.ctx, w->fd, w->pending.ptr + done, w->pending.len - done,
+                                    (off_t)(w->file_len + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        int err = n < 0 ? errno : EIO;
+        if (ftruncate(w->fd, (off_t)w->file_len) != 0) {
+            w->broken = true;
+            return cs_fail(CONSORT_E_IO, "ledger: write failed (%s) and cutting back failed: %s",
+                           strerror(err), strerror(errno));
+        }
+        return cs_fail(cs_errno_code(err), "ledger %s: writing %zu bytes at offset %" PRIu64 ": %s",
+                       w->dir, w->pending.len, w->file_len, strerror(err));
+    }
+    w->file_len += w->pending.len;
+    w->file_seqno = w->last_seqno;
+    w->file_term = w->last_term;
+    cs_buf_reset(&w->pending);
+    return CONSORT_OK;
+}
+
+static consort_err fsync_fd(cs_ledger_writer *w, int fd, const char *what)
+{
+    if (w->io.fsync_fn(w->io.ctx, fd) != 0) {
+        w->broken = true; /* after a failed fsync the page cache state is unknown */
+        return cs_fail(cs_errno_code(errno), "ledger %s: fsync of %s: %s", w->dir, what,
+                       strerror(errno));
+    }
+    return CONSORT_OK;
+}
+
+consort_err cs_ledger_writer_sync_dir(cs_ledger_writer *w)
+{
+    int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        w->broken = true;
+        return cs_fail(CONSORT_E_IO, "ledger %s: open directory: %s", w->dir, strerror(errno));
+    }
+    consort_err rc = fsync_fd(w, dfd, "the directory");
+    close(dfd);
+    return rc;
+}
+
+static consort_err chunk_name(const cs_ledger_writer *w, bool committed, char *path, size_t n)
+{
+    cs_ledger_chunk c = {.first = w->chunk_first, .last = w->last_seqno, .committed = committed};
+    cs_ledger_chunk_format_name(&c);
+    return cs_path_join(path, n, w->dir, c.name);
+}
+
+/* fsync of the (flushed) .open chunk, and of the directory once after the
+ * chunk was created. */
+static consort_err sync_open_chunk(cs_ledger_writer *w)
+{
+    CS_TRY(fsync_fd(w, w->fd, "the open chunk"));
+    if (w->dir_dirty) {
+        CS_TRY(cs_ledger_writer_sync_dir(w));
+        w->dir_dirty = false;
+    }
+    return CONSORT_OK;
+}
+
+/* Creates ledger_<seqno>.open for the entry `seqno`. */
+static consort_err open_chunk(cs_ledger_writer *w, uint64_t seqno)
+{
+    char path[PATH_MAX];
+    w->chunk_first = seqno;
+    CS_TRY(chunk_name(w, false, path, sizeof path));
+    w->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (w->fd < 0)
+        return cs_fail(cs_errno_code(errno), "ledger: cannot create %s: %s", path, strerror(errno));
+    w->file_len = 0;
+    w->dir_dirty = true;
+    return CONSORT_OK;
+}
+
+/* service.md: fsync the file, rename it to .committed, fsync the directory. */
+static consort_err close_chunk(cs_ledger_writer *w)
+{
+    char from[PATH_MAX], to[PATH_MAX];
+    CS_TRY(chunk_name(w, false, from, sizeof from));
+    CS_TRY(chunk_name(w, true, to, sizeof to));
+    CS_TRY(fsync_fd(w, w->fd, "the open chunk"));
+    close(w->fd);
+    w->fd = -1;
+    if (rename(from, to) != 0) {
+        w->broken = true;
+        return cs_fail(CONSORT_E_IO, "ledger: rename %s to %s: %s", from, to, strerror(errno));
+    }
+    CS_TRY(cs_ledger_writer_sync_dir(w));
+    w->dir_dirty = false;
+    cs_log_debug("ledger", "closed chunk %s", to);
+    return CONSORT_OK;
+}
+
+static consort_err check_next(const cs_ledger_writer *w, const cs_ledger_entry *e)
+{
+    CS_ENSURE(e->seqno == w->last_seqno + 1, CONSORT_E_INVALID_ARGUMENT,
+              "ledger append: seqno %" PRIu64 ", expected %" PRIu64, e->seqno, w->last_seqno + 1);
+    CS_ENSURE(e->term >= w->last_term, CONSORT_E_INVALID_ARGUMENT,
+              "ledger append: term %" PRIu64 " is lower than the last term %" PRIu64, e->term,
+              w->last_term);
+    return CONSORT_OK;
+}
+
+consort_err cs_ledger_writer_append(cs_ledger_writer *w, cs_slice entry)
+{
+    CS_ENSURE(!w->broken, CONSORT_E_STATE, "ledger writer broken by an earlier I/O error");
+    cs_ledger_entry e;
+    CS_TRY_CTX(cs_ledger_entry_decode(entry, &e), "ledger append");
+    CS_TRY(check_next(w, &e));
+    size_t frame_len = 4 + entry.len;
+    if (w->pending.len > 0 && w->pending.len + frame_len > CS_LEDGER_FLUSH_AT)
+        CS_TRY(flush(w));
+    if (w->fd < 0)
+        CS_TRY(open_chunk(w, e.seqno));
+    size_t mark = w->pending.len;
+    consort_err rc = cs_buf_append_be32(&w->pending, (uint32_t)entry.len);
+    if (rc == CONSORT_OK)
+        rc = cs_buf_append_slice(&w->pending, entry);
+    if (rc != CONSORT_OK) {
+        w->pending.len = mark;
+        return rc;
+    }
+    uint64_t prev_seqno = w->last_seqno, prev_term = w->last_term;
+    w->last_seqno = e.seqno;
+    w->last_term = e.term;
+    /* service.md: the ledger files are fsynced at every signature entry, and
+     * a chunk is closed at the first signature entry after it passes
+     * chunk_size bytes */
+    if (e.kind != CS_LEDGER_KIND_SIGNATURE)
+        return CONSORT_OK;
+    if ((rc = flush(w)) != CONSORT_OK) {
+        /* not accepted: the entry leaves the buffer again */
+        w->pending.len = mark;
+        w->last_seqno = prev_seqno;
+        w->last_term = prev_term;
+        return rc;
+    }
+    return w->file_len >= w->chunk_size ? close_chunk(w) : sync_open_chunk(w);
+}
+
+consort_err cs_ledger_writer_sync(cs_ledger_writer *w)
+{
+    CS_ENSURE(!w->broken, CONSORT_E_STATE, "ledger writer broken by an earlier I/O error");
+    if (w->fd < 0)
+        return CONSORT_OK; /* closed chunks were synced when they were closed */
+    CS_TRY(flush(w));
+    return sync_open_chunk(w);
+}
+
+uint64_t cs_ledger_writer_last_seqno(const cs_ledger_writer *w)
+{
+    return w->last_seqno;
+}
+
+uint64_t cs_ledger_writer_last_term(const cs_ledger_writer *w)
+{
+    return w->last_term;
+}
+
+void cs_ledger_writer_free(cs_ledger_writer *w)
+{
+    if (w == NULL)
+        return;
+    if (w->fd >= 0 && !w->broken && w->pending.len > 0 && flush(w) != CONSORT_OK)
+        cs_log_warn("ledger", "%s: buffered entries not written on close: %s", w->dir,
+                    consort_errmsg());
+    if (w->fd >= 0)
+        close(w->fd);
+    cs_buf_cleanup(&w->pending);
+    cs_free(w);
+}

@@ -1,0 +1,46 @@
+/*
+ * The writer's state, shared by ledger_writer.c (append, sync, chunk close)
+ * and ledger_writer_state.c (recovery on open, truncation). Not part of the
+ * ledger API.
+ *
+ * Invariants: the files hold every entry up to file_seqno; `pending` holds
+ * whole frames for file_seqno + 1 .. last_seqno, to be written at the end of
+ * the .open chunk (fd, file_len bytes long). fd is -1 when no chunk is open
+ * (empty ledger, or right after a chunk was closed).
+ */
+#ifndef CS_STORE_LEDGER_WRITER_PRIV_H
+#define CS_STORE_LEDGER_WRITER_PRIV_H
+
+#include "store/ledger.h"
+
+#include <limits.h>
+
+/* Frames are written once this many bytes are buffered. */
+#define CS_LEDGER_FLUSH_AT ((size_t)64 << 10)
+
+struct cs_ledger_writer {
+    char dir[PATH_MAX];
+    cs_ledger_io io;
+    size_t chunk_size;
+    uint64_t start_seqno;
+    int fd;
+    uint64_t chunk_first; /* first seqno of the .open chunk */
+    uint64_t file_len;    /* bytes written to the .open chunk */
+    bool dir_dirty;       /* the .open chunk was created: fsync the directory */
+    cs_buf pending;
+    uint64_t file_seqno, file_term; /* last entry in the files (0, 0: none) */
+    uint64_t last_seqno, last_term; /* last accepted entry */
+    bool broken;
+};
+
+/*
+ * Reads the directory's state into `w` (closing any fd first): the last
+ * chunk is scanned; a torn final frame of the .open chunk is truncated away
+ * and logged. Called by open and after a truncation.
+ */
+CS_MUST_CHECK consort_err cs_ledger_writer_load(cs_ledger_writer *w);
+
+/* fsync of the ledger directory (through the io seam). */
+CS_MUST_CHECK consort_err cs_ledger_writer_sync_dir(cs_ledger_writer *w);
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * Allocation-failure sweeps over the KV store: every allocation in commit,
+ * apply, restore and the transaction operations fails in turn. Each failure
+ * must be CONSORT_E_NOMEM, leave the store exactly as it was (same snapshot
+ * bytes), leave the transaction usable, and leak nothing.
+ */
+#include "kv_testutil.h"
+
+#define MAX_SWEEP 10000
+
+/* A store with a few keys in a private, a public and a soon-emptied map. */
+static cs_kv_store *populated(void)
+{
+    cs_kv_store *s = kvt_store();
+    char key[8];
+    for (int i = 0; i < 12; i++) {
+        snprintf(key, sizeof key, "k%02d", i);
+        kvt_write(s, i % 2 ? "public:p" : "m", key, "initial value");
+    }
+    kvt_write(s, "lonely", "only", "x");
+    return s;
+}
+
+/* The transaction under test: reads, replaces, removes (emptying a map),
+ * creates keys and two new maps, and grows a table past its first size. */
+static void build_tx(cs_kv_tx *tx)
+{
+    cs_slice v;
+    bool found;
+    cst_ok(cs_kv_get(tx, S("m"), S("k00"), &v, &found));
+    cst_ok(cs_kv_get(tx, S("m"), S("absent"), &v, &found));
+    cst_ok(cs_kv_put(tx, S("m"), S("k00"), S("replaced")));
+    cst_ok(cs_kv_remove(tx, S("public:p"), S("k01")));
+    cst_ok(cs_kv_remove(tx, S("lonely"), S("only")));
+    cst_ok(cs_kv_remove(tx, S("nowhere"), S("k")));
+    char key[8];
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "n%02d", i);
+        cst_ok(cs_kv_put(tx, S("m"), S(key), S("new")));
+    }
+    cst_ok(cs_kv_put(tx, S("new map"), S("k"), S("v")));
+    cst_ok(cs_kv_put(tx, S("public:new"), S("k"), S("v")));
+}
+
+/* Reference results of an undisturbed run. */
+typedef struct reference {
+    cs_buf pub, priv, after;
+} reference;
+
+static void make_reference(reference *ref)
+{
+    cs_kv_store *s = populated();
+    cs_kv_tx *tx;
+    cst_ok(cs_kv_tx_begin(s, &tx));
+    build_tx(tx);
+    cs_buf_init(&ref->pub, 0);
+    cs_buf_init(&ref->priv, 0);
+    cst_ok(kvt_commit_ws(tx, s, &ref->pub, &ref->priv));
+    cs_kv_tx_free(tx);
+    kvt_snapshot(s, &ref->after);
+    cs_kv_store_free(s);
+}
+
+static void free_reference(reference *ref)
+{
+    cs_buf_cleanup(&ref->pub);
+    cs_buf_cleanup(&ref->priv);
+    cs_buf_cleanup(&ref->after);
+}
+
+static void assert_buf_eq(const cs_buf *a, const cs_buf *b)
+{
+    assert_int_equal(a->len, b->len);
+    assert_memory_equal(a->ptr, b->ptr, a->len);
+}
+
+static void commit_sweep(void **state)
+{
+    (void)state;
+    reference ref;
+    make_reference(&ref);
+    cst_alloc_install();
+    long failures = 0;
+    for (long n = 0; n < MAX_SWEEP; n++) {
+        long live = cst_alloc_live();
+        cs_kv_store *s = populated();
+        cs_buf before, pub, priv;
+        kvt_snapshot(s, &before);
+        cs_kv_tx *tx;
+        cst_ok(cs_kv_tx_begin(s, &tx));
+        build_tx(tx);
+        cs_buf_init(&pub, 0);
+        cs_buf_init(&priv, 0);
+        uint64_t seqno = cs_kv_last_seqno(s) + 1;
+        cst_alloc_fail_after(n);
+        consort_err rc = cs_kv_tx_commit(tx, seqno, &pub, &priv);
+        int failed = cst_alloc_failed();
+        cst_alloc_fail_after(-1);
+        bool done = !failed;
+        if (failed) {
+            cst_fails(rc, CONSORT_E_NOMEM);
+            failures++;
+            assert_int_equal(pub.len, 0);
+            assert_int_equal(priv.len, 0);
+            assert_int_equal(cs_kv_last_seqno(s), seqno - 1);
+            kvt_assert_snapshot(s, &before);
+            /* the transaction is intact: committing again gives the reference */
+            cst_ok(cs_kv_tx_commit(tx, seqno, &pub, &priv));
+        } else {
+            cst_ok(rc);
+        }
+        assert_buf_eq(&pub, &ref.pub);
+        assert_buf_eq(&priv, &ref.priv);
+        kvt_assert_snapshot(s, &ref.after);
+        /* rollback and compact never allocate */
+        cst_alloc_fail_after(0);
+        cst_ok(cs_kv_rollback(s, seqno - 1));
+        cs_kv_compact(s, seqno - 1);
+        assert_int_equal(cst_alloc_failed(), 0);
+        cst_alloc_fail_after(-1);
+        kvt_assert_snapshot(s, &before);
+        cs_kv_tx_free(tx);
+        cs_kv_store_free(s);
+        cs_buf_cleanup(&before);
+        cs_buf_cleanup(&pub);
+        cs_buf_cleanup(&priv);
+        assert_int_equal(cst_alloc_live(), live);
+        if (done)
+            break;
+    }
+    cst_alloc_uninstall();
+    assert_true(failures > 10);
+    free_reference(&ref);
+}
+
+static void apply_sweep(void **state)
+{
+    (void)state;
+    reference ref;
+    make_reference(&ref);
+    cst_alloc_install();
+    long failures = 0;
+    for (long n = 0; n < MAX_SWEEP; n++) {
+        long live = cst_alloc_live();
+        cs_kv_store *s = populated();
+        cs_buf before;
+        kvt_snapshot(s, &before);
+        uint64_t seqno = cs_kv_last_seqno(s) + 1;
+        cst_alloc_fail_after(n);
+        consort_err rc = cs_kv_apply(s, seqno, cs_buf_slice(&ref.pub), cs_buf_slice(&ref.priv));
+        int failed = cst_alloc_failed();
+        cst_alloc_fail_after(-1);
+        if (failed) {
+            cst_fails(rc, CONSORT_E_NOMEM);
+            failures++;
+            kvt_assert_snapshot(s, &before);
+            cst_ok(cs_kv_apply(s, seqno, cs_buf_slice(&ref.pub), cs_buf_slice(&ref.priv)));
+        } else {
+            cst_ok(rc);
+        }
+        kvt_assert_snapshot(s, &ref.after);
+        cst_ok(cs_kv_rollback(s, seqno - 1));
+        kvt_assert_snapshot(s, &before);
+        cs_kv_store_free(s);
+        cs_buf_cleanup(&before);
+        assert_int_equal(cst_alloc_live(), live);
+        if (!failed)
+            break;
+    }
+    cst_alloc_uninstall();
+    assert_true(failures > 10);
+    free_reference(&ref);
+}
+
+static void restore_sweep(void **state)
+{
+    (void)state;
+    reference ref;
+    make_reference(&ref);
+    cst_alloc_install();
+    long failures = 0;
+    for (long n = 0; n < MAX_SWEEP; n++) {
+        long live = cst_alloc_live();
+        cs_kv_store *s = kvt_store();
+        kvt_write(s, "other", "key", "value");
+        cs_buf before;
+        kvt_snapshot(s, &before);
+        cst_alloc_fail_after(n);
+        consort_err rc = cs_kv_restore(s, cs_buf_slice(&ref.after));
+        int failed = cst_alloc_failed();
+        cst_alloc_fail_after(-1);
+        if (failed) {
+            cst_fails(rc, CONSORT_E_NOMEM);
+            failures++;
+            kvt_assert_snapshot(s, &before);
+            assert_int_equal(cs_kv_last_seqno(s), 1);
+            cst_ok(cs_kv_restore(s, cs_buf_slice(&ref.after)));
+        } else {
+            cst_ok(rc);
+        }
+        kvt_assert_snapshot(s, &ref.after);
+        cs_kv_store_free(s);
+        cs_buf_cleanup(&before);
+        assert_int_equal(cst_alloc_live(), live);
+        if (!failed)
+            break;
+    }
+    cst_alloc_uninstall();
+    assert_true(failures > 10);
+    free_reference(&ref);
+}
+
+static bool count_cb(void *ctx, cs_slice key, cs_slice value)
+{
+    (void)key;
+    (void)value;
+    (*(int *)ctx)++;
+    return true;
+}
+
+/* Every step of a transaction, from begin to commit, under failure. */
+static consort_err run_tx(cs_kv_store *s, cs_kv_tx **tx, int *visited)
+{
+    cs_slice v;
+    bool found;
+    CS_TRY(cs_kv_tx_begin(s, tx));
+    CS_TRY(cs_kv_get(*tx, S("m"), S("k02"), &v, &found));
+    CS_TRY(cs_kv_get(*tx, S("fresh"), S("k"), &v, &found));
+    CS_TRY(cs_kv_put(*tx, S("m"), S("k02"), S("x")));
+    CS_TRY(cs_kv_remove(*tx, S("m"), S("k04")));
+    CS_TRY(cs_kv_put(*tx, S("fresh"), S("k"), S("y")));
+    CS_TRY(cs_kv_foreach(*tx, S("m"), count_cb, visited));
+    cs_buf pub, priv;
+    cs_buf_init(&pub, 0);
+    cs_buf_init(&priv, 0);
+    consort_err rc = cs_kv_tx_commit(*tx, cs_kv_last_seqno(s) + 1, &pub, &priv);
+    cs_buf_cleanup(&pub);
+    cs_buf_cleanup(&priv);
+    return rc;
+}
+
+static void transaction_sweep(void **state)
+{
+    (void)state;
+    cst_alloc_install();
+    long failures = 0;
+    for (long n = 0; n < MAX_SWEEP; n++) {
+        long live = cst_alloc_live();
+        cs_kv_store *s = populated();
+        cs_buf before;
+        kvt_snapshot(s, &before);
+        cs_kv_tx *tx = NULL;
+        int visited = 0;
+        cst_alloc_fail_after(n);
+        consort_err rc = run_tx(s, &tx, &visited);
+        int failed = cst_alloc_failed();
+        cst_alloc_fail_after(-1);
+        if (failed) {
+            cst_fails(rc, CONSORT_E_NOMEM);
+            failures++;
+            kvt_assert_snapshot(s, &before);
+        } else {
+            cst_ok(rc);
+            assert_int_equal(visited, 5); /* k00..k10 even, k04 removed */
+        }
+        cs_kv_tx_free(tx);
+        cs_kv_store_free(s);
+        cs_buf_cleanup(&before);
+        assert_int_equal(cst_alloc_live(), live);
+        if (!failed)
+            break;
+    }
+    cst_alloc_uninstall();
+    assert_true(failures > 5);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(commit_sweep),
+        cmocka_unit_test(apply_sweep),
+        cmocka_unit_test(restore_sweep),
+        cmocka_unit_test(transaction_sweep),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
