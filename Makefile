@@ -38,6 +38,7 @@ fuzz: deps
 	@./scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 bench: build
+	@./scripts/install-deps --bench
 	@cmake --build $(BUILD) --target benchmarks -j $(JOBS)
 	@./scripts/run-bench.sh $(BUILD)
 

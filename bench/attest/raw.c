@@ -3,8 +3,12 @@
  * EVP_MD_CTX reused for the same key (one per signature: OpenSSL 3.0 does
  * not re-initialise a context cleanly for a key of another type), with the
  * public key already an EVP_PKEY and the signature already in OpenSSL's
- * encoding. This is the least any verifier of the same signature over the
- * same bytes must spend.
+ * encoding: what one verification through OpenSSL's EVP interface costs when
+ * it starts from a key, as a verifier without state between calls does.
+ * It is not a floor: EVP_DigestVerifyInit fetches the algorithms and makes a
+ * new EVP_PKEY_CTX every time, and consort's verifications reuse one kept
+ * per key (src/crypto/key_verify.h), so for a cheap signature (RSA-2048) a
+ * cached verification can come close to or above this rate.
  */
 #include "attbench.h"
 

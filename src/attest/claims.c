@@ -22,13 +22,35 @@ static bool printable(const char *s, size_t len)
     return true;
 }
 
+/*
+ * The extra claim named `name` (`len` bytes, 1..31), or NULL. A verifier adds
+ * up to CS_CLAIMS_MAX_EXTRA claims and each add looks for its name first, so
+ * a verification makes about n^2/2 name comparisons: this one rejects a claim on
+ * three bytes (the terminator at `len`, the first and the last byte) before
+ * comparing the whole name. Names built from a common prefix ("pcr_sha256_7")
+ * differ in their last byte, so the full comparison runs almost only for the
+ * claim that matches.
+ */
+static const cs_claim *find_extra(const cs_claims *c, const char *name, size_t len)
+{
+    if (len == 0 || len >= sizeof c->extra[0].name)
+        return NULL; /* no stored name has that length */
+    for (size_t i = 0; i < c->extra_count; i++) {
+        const char *have = c->extra[i].name;
+        if (have[len] == '\0' && have[0] == name[0] && have[len - 1] == name[len - 1] &&
+            memcmp(have, name, len) == 0)
+            return &c->extra[i];
+    }
+    return NULL;
+}
+
 /* Reserves the next extra claim named `name` (unique, at most 31 bytes). */
 static consort_err add_extra(cs_claims *c, const char *name, cs_claim_kind kind, cs_claim **out)
 {
     size_t len = strlen(name);
     CS_ENSURE(len > 0 && len < sizeof c->extra[0].name && printable(name, len),
               CONSORT_E_INVALID_ARGUMENT, "claims: invalid claim name '%.40s'", name);
-    CS_ENSURE(cs_claims_find(c, name) == NULL, CONSORT_E_INVALID_ARGUMENT,
+    CS_ENSURE(find_extra(c, name, len) == NULL, CONSORT_E_INVALID_ARGUMENT,
               "claims: claim '%s' given twice", name);
     CS_ENSURE(c->extra_count < CS_CLAIMS_MAX_EXTRA, CONSORT_E_TOO_LARGE,
               "claims: more than %d extra claims (adding '%s')", CS_CLAIMS_MAX_EXTRA, name);
@@ -104,8 +126,5 @@ consort_err cs_claims_add_advisory(cs_claims *c, const char *id)
 
 const cs_claim *cs_claims_find(const cs_claims *c, const char *name)
 {
-    for (size_t i = 0; i < c->extra_count; i++)
-        if (strcmp(c->extra[i].name, name) == 0)
-            return &c->extra[i];
-    return NULL;
+    return find_extra(c, name, strlen(name));
 }

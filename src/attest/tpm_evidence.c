@@ -218,11 +218,20 @@ static consort_err fill_claims(const cs_tpm_evidence *te, const cs_tpm_quote *q,
     claims->debug = false;
     size_t n = 0;
     for (size_t i = 0; i < q->bank_count; i++) {
+        /* "pcr_<bank>_<index>": the prefix once per bank, the index per PCR (the
+         * verifier runs this for every quote; snprintf per name was measurable). */
+        char name[32];
+        int pre = snprintf(name, sizeof name, "pcr_%s_", cs_tpm_alg_name(q->banks[i].hash_alg));
+        CS_ENSURE(pre > 0 && (size_t)pre + 3 <= sizeof name, CONSORT_E_INVALID_ARGUMENT,
+                  "tpm claims: PCR claim name prefix '%s' too long", name);
         for (unsigned p = 0; p < CS_TPM_PCR_COUNT; p++) {
             if (((q->banks[i].pcrs >> p) & 1) == 0)
                 continue;
-            char name[32];
-            snprintf(name, sizeof name, "pcr_%s_%u", cs_tpm_alg_name(q->banks[i].hash_alg), p);
+            size_t len = (size_t)pre; /* p < CS_TPM_PCR_COUNT (24): one or two digits */
+            if (p >= 10)
+                name[len++] = (char)('0' + p / 10);
+            name[len++] = (char)('0' + p % 10);
+            name[len] = '\0';
             CS_TRY(cs_claims_add_hex(claims, name, te->pcrs[n++]));
         }
     }

@@ -2,6 +2,7 @@
 
 #include "base/alloc.h"
 #include "base/file.h"
+#include "crypto/key_verify.h"
 #include "crypto/rand.h"
 
 #include <openssl/core_names.h>
@@ -19,6 +20,12 @@ struct cs_key {
     EVP_PKEY *pkey;
     cs_curve curve;
     atomic_int refs;
+    /* The verification context kept by cs_key_verify (key_verify.h): a cache,
+     * not part of the key's value. Whoever sets vctx_lent owns vctx and
+     * vctx_id until it clears the flag again. */
+    atomic_bool vctx_lent;
+    unsigned vctx_id; /* the setup vctx was prepared for */
+    EVP_PKEY_CTX *vctx;
 };
 
 static const struct {
@@ -95,6 +102,7 @@ consort_err cs_key_wrap(EVP_PKEY *pkey, cs_key **out)
     k->pkey = pkey;
     k->curve = detect_curve(pkey);
     atomic_init(&k->refs, 1);
+    atomic_init(&k->vctx_lent, false);
     *out = k;
     return CONSORT_OK;
 }
@@ -114,6 +122,7 @@ void cs_key_free(cs_key *key)
 {
     if (key == NULL || atomic_fetch_sub(&key->refs, 1) != 1)
         return;
+    EVP_PKEY_CTX_free(key->vctx);
     EVP_PKEY_free(key->pkey);
     cs_free(key);
 }
@@ -350,134 +359,48 @@ consort_err cs_key_id(const cs_key *key, uint8_t out[CS_SHA256_LEN])
     return rc;
 }
 
-/* ---- ECDSA ---- */
+/* ---- verification on a kept context (key_verify.h) ---- */
 
-consort_err cs_ecdsa_sig_der_to_raw(cs_curve curve, cs_slice der, cs_buf *raw)
+static EVP_PKEY_CTX *verify_ctx_new(EVP_PKEY *pkey, const cs_key_verify_setup *setup)
 {
-    size_t field = cs_curve_field_len(curve);
-    CS_ENSURE(field != 0, CONSORT_E_INVALID_ARGUMENT, "ECDSA: not an EC curve");
-    CS_ENSURE(der.len <= 256, CONSORT_E_MALFORMED, "ECDSA: DER signature of %zu bytes", der.len);
-    const unsigned char *p = der.ptr;
-    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)der.len);
-    if (sig == NULL)
-        return cs_ossl_fail(CONSORT_E_MALFORMED, "ECDSA: DER signature does not parse");
-    consort_err rc = CONSORT_OK;
-    uint8_t *dst;
-    const BIGNUM *r = ECDSA_SIG_get0_r(sig);
-    const BIGNUM *s = ECDSA_SIG_get0_s(sig);
-    if ((size_t)(p - der.ptr) != der.len) {
-        rc = cs_fail(CONSORT_E_TRAILING_DATA, "ECDSA: trailing bytes after DER signature");
-    } else if (BN_is_negative(r) || BN_is_negative(s)) {
-        rc = cs_fail(CONSORT_E_MALFORMED, "ECDSA: negative integer in DER signature");
-    } else if ((size_t)BN_num_bytes(r) > field || (size_t)BN_num_bytes(s) > field) {
-        rc = cs_fail(CONSORT_E_MALFORMED, "ECDSA: signature integer larger than %s field",
-                     cs_curve_name(curve));
-    } else if ((rc = cs_buf_extend(raw, 2 * field, &dst)) == CONSORT_OK) {
-        BN_bn2binpad(r, dst, (int)field);
-        BN_bn2binpad(s, dst + field, (int)field);
-    }
-    ECDSA_SIG_free(sig);
-    return rc;
-}
-
-consort_err cs_ecdsa_sig_raw_to_der(cs_slice raw, cs_buf *der)
-{
-    CS_ENSURE(raw.len == 64 || raw.len == 96 || raw.len == 132, CONSORT_E_MALFORMED,
-              "ECDSA: raw signature of %zu bytes, expected 64, 96 or 132", raw.len);
-    size_t half = raw.len / 2;
-    ECDSA_SIG *sig = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(raw.ptr, (int)half, NULL);
-    BIGNUM *s = BN_bin2bn(raw.ptr + half, (int)half, NULL);
-    if (sig == NULL || r == NULL || s == NULL || ECDSA_SIG_set0(sig, r, s) != 1) {
-        ECDSA_SIG_free(sig);
-        BN_free(r);
-        BN_free(s);
-        return cs_ossl_fail(CONSORT_E_NOMEM, "ECDSA: signature");
-    }
-    consort_err rc = CONSORT_OK;
-    int n = i2d_ECDSA_SIG(sig, NULL);
-    uint8_t *dst;
-    if (n <= 0) {
-        rc = cs_ossl_fail(CONSORT_E_CRYPTO, "ECDSA: encode DER");
-    } else if ((rc = cs_buf_extend(der, (size_t)n, &dst)) == CONSORT_OK) {
-        unsigned char *q = dst;
-        i2d_ECDSA_SIG(sig, &q);
-    }
-    ECDSA_SIG_free(sig);
-    return rc;
-}
-
-static consort_err need_ec(const cs_key *key, const char *what)
-{
-    CS_ENSURE(key->curve != CS_CURVE_NONE, CONSORT_E_INVALID_ARGUMENT,
-              "ECDSA %s: key is %s, not an EC key on P-256, P-384 or P-521", what,
-              cs_key_type_name(key));
-    return CONSORT_OK;
-}
-
-consort_err cs_ecdsa_sign_digest(const cs_key *key, cs_slice digest, cs_sig_format fmt,
-                                 cs_buf *sig)
-{
-    CS_TRY(need_ec(key, "sign"));
-    uint8_t der[160];
-    size_t der_len = sizeof der;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
-    if (ctx == NULL || EVP_PKEY_sign_init(ctx) != 1 ||
-        EVP_PKEY_sign(ctx, der, &der_len, digest.ptr, digest.len) != 1) {
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1 ||
+        (setup->fn != NULL && !setup->fn(ctx, setup->arg))) {
         EVP_PKEY_CTX_free(ctx);
-        return cs_ossl_fail(CONSORT_E_CRYPTO, "ECDSA sign");
+        return NULL;
     }
-    EVP_PKEY_CTX_free(ctx);
-    if (fmt == CS_SIG_DER)
-        return cs_buf_append(sig, der, der_len);
-    return cs_ecdsa_sig_der_to_raw(key->curve, CS_SLICE(der, der_len), sig);
+    return ctx;
 }
 
-consort_err cs_ecdsa_sign(const cs_key *key, cs_hash_alg hash, cs_slice msg, cs_sig_format fmt,
-                          cs_buf *sig)
+consort_err cs_key_verify(const cs_key *key, const cs_key_verify_setup *setup, cs_slice tbs,
+                          cs_slice sig)
 {
-    uint8_t digest[CS_HASH_MAX_LEN];
-    CS_TRY(cs_hash(hash, msg, digest));
-    return cs_ecdsa_sign_digest(key, CS_SLICE(digest, cs_hash_len(hash)), fmt, sig);
-}
-
-consort_err cs_ecdsa_verify_digest(const cs_key *key, cs_slice digest, cs_sig_format fmt,
-                                   cs_slice sig)
-{
-    CS_TRY(need_ec(key, "verify"));
-    cs_buf der;
-    cs_buf_init(&der, 256);
-    cs_slice der_sig = sig;
-    if (fmt == CS_SIG_RAW) {
-        size_t field = cs_curve_field_len(key->curve);
-        if (sig.len != 2 * field) {
-            cs_buf_cleanup(&der);
-            return cs_fail(CONSORT_E_BAD_SIGNATURE,
-                           "ECDSA: raw %s signature must be %zu bytes, got %zu",
-                           cs_curve_name(key->curve), 2 * field, sig.len);
+    /* Every cs_key is allocated by cs_key_wrap, never const itself: changing
+     * the kept context behind a const pointer is defined. */
+    cs_key *k = (cs_key *)key;
+    bool kept = !atomic_exchange_explicit(&k->vctx_lent, true, memory_order_acquire);
+    EVP_PKEY_CTX *ctx;
+    if (kept) {
+        if (k->vctx == NULL || k->vctx_id != setup->id) {
+            EVP_PKEY_CTX_free(k->vctx);
+            k->vctx = verify_ctx_new(k->pkey, setup);
+            k->vctx_id = setup->id;
         }
-        consort_err rc = cs_ecdsa_sig_raw_to_der(sig, &der);
-        if (rc != CONSORT_OK) {
-            cs_buf_cleanup(&der);
-            return rc;
-        }
-        der_sig = cs_buf_slice(&der);
+        ctx = k->vctx;
+    } else {
+        ctx = verify_ctx_new(k->pkey, setup); /* lent to another thread: one of our own */
     }
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
-    int ok = ctx != NULL && EVP_PKEY_verify_init(ctx) == 1 &&
-             EVP_PKEY_verify(ctx, der_sig.ptr, der_sig.len, digest.ptr, digest.len) == 1;
-    EVP_PKEY_CTX_free(ctx);
-    cs_buf_cleanup(&der);
-    ERR_clear_error();
-    CS_ENSURE(ok, CONSORT_E_BAD_SIGNATURE, "ECDSA %s signature does not verify",
-              cs_curve_name(key->curve));
-    return CONSORT_OK;
-}
-
-consort_err cs_ecdsa_verify(const cs_key *key, cs_hash_alg hash, cs_slice msg,
-                            cs_sig_format fmt, cs_slice sig)
-{
-    uint8_t digest[CS_HASH_MAX_LEN];
-    CS_TRY(cs_hash(hash, msg, digest));
-    return cs_ecdsa_verify_digest(key, CS_SLICE(digest, cs_hash_len(hash)), fmt, sig);
+    consort_err rc;
+    if (ctx == NULL) {
+        rc = cs_ossl_fail(CONSORT_E_CRYPTO, "verification context setup");
+    } else {
+        int ok = EVP_PKEY_verify(ctx, sig.ptr, sig.len, tbs.ptr, tbs.len);
+        ERR_clear_error();
+        rc = ok == 1 ? CONSORT_OK : cs_fail(CONSORT_E_BAD_SIGNATURE, "signature does not verify");
+    }
+    if (kept)
+        atomic_store_explicit(&k->vctx_lent, false, memory_order_release);
+    else
+        EVP_PKEY_CTX_free(ctx);
+    return rc;
 }

@@ -1,9 +1,10 @@
 /*
  * Generic signature verification (sig.h): the RSA schemes on OpenSSL's EVP
- * interface, ECDSA delegated to key.c.
+ * interface, ECDSA delegated to ecdsa.c.
  */
 #include "crypto/sig.h"
 
+#include "crypto/key_verify.h"
 #include "crypto/rand.h"
 
 #include <openssl/core_names.h>
@@ -71,8 +72,27 @@ static bool rsa_set_padding(EVP_PKEY_CTX *pctx, cs_sig_alg alg, const EVP_MD *md
            EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, saltlen) == 1;
 }
 
-static consort_err rsa_verify(const cs_key *key, cs_sig_alg alg, const EVP_MD *md, cs_slice msg,
-                              cs_slice sig)
+/* What an RSA verification context is prepared with (cs_key_verify_setup.arg). */
+typedef struct rsa_setup {
+    cs_sig_alg alg;
+    const EVP_MD *md;
+} rsa_setup;
+
+/* As EVP_DigestVerifyInit with `md` would set it, then the padding. */
+static bool rsa_verify_setup(EVP_PKEY_CTX *pctx, const void *arg)
+{
+    const rsa_setup *s = arg;
+    return EVP_PKEY_CTX_set_signature_md(pctx, s->md) == 1 &&
+           rsa_set_padding(pctx, s->alg, s->md, RSA_PSS_SALTLEN_AUTO);
+}
+
+/*
+ * The message is hashed here (hash.c) and the digest checked on the key's
+ * kept context (key_verify.h): the same check EVP_DigestVerify makes after
+ * hashing, without a new context and its algorithm fetches for every call.
+ */
+static consort_err rsa_verify(const cs_key *key, cs_sig_alg alg, cs_hash_alg hash, const EVP_MD *md,
+                              cs_slice msg, cs_slice sig)
 {
     size_t mod_len;
     CS_TRY(rsa_check_key(key, alg, &mod_len));
@@ -80,18 +100,21 @@ static consort_err rsa_verify(const cs_key *key, cs_sig_alg alg, const EVP_MD *m
     CS_ENSURE(sig.len == mod_len, CONSORT_E_BAD_SIGNATURE,
               "%s: signature of %zu bytes, expected %zu (the modulus size)", cs_sig_alg_name(alg),
               sig.len, mod_len);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_PKEY_CTX *pctx = NULL;
-    if (ctx == NULL || EVP_DigestVerifyInit(ctx, &pctx, md, NULL, cs_key_pkey(key)) != 1 ||
-        !rsa_set_padding(pctx, alg, md, RSA_PSS_SALTLEN_AUTO)) {
-        EVP_MD_CTX_free(ctx);
-        return cs_ossl_fail(CONSORT_E_CRYPTO, "RSA verify: setup");
-    }
-    int ok = EVP_DigestVerify(ctx, sig.ptr, sig.len, msg.ptr, msg.len);
-    EVP_MD_CTX_free(ctx);
-    ERR_clear_error();
-    CS_ENSURE(ok == 1, CONSORT_E_BAD_SIGNATURE, "%s with %s: RSA-%zu signature does not verify",
-              cs_sig_alg_name(alg), EVP_MD_get0_name(md), mod_len * 8);
+    uint8_t digest[CS_HASH_MAX_LEN];
+    CS_TRY(cs_hash(hash, msg, digest));
+    const rsa_setup arg = {alg, md};
+    /* One id per scheme and hash: 0x100 | scheme << 4 | hash (both below 16). */
+    const cs_key_verify_setup setup = {
+        .id = 0x100u | (unsigned)alg << 4 | (unsigned)hash,
+        .fn = rsa_verify_setup,
+        .arg = &arg,
+    };
+    consort_err rc = cs_key_verify(key, &setup, CS_SLICE(digest, cs_hash_len(hash)), sig);
+    if (rc == CONSORT_E_CRYPTO)
+        return cs_err_context(rc, "RSA verify");
+    CS_ENSURE(rc == CONSORT_OK, CONSORT_E_BAD_SIGNATURE,
+              "%s with %s: RSA-%zu signature does not verify", cs_sig_alg_name(alg),
+              EVP_MD_get0_name(md), mod_len * 8);
     return CONSORT_OK;
 }
 
@@ -104,7 +127,7 @@ consort_err cs_sig_verify(const cs_key *key, cs_sig_alg alg, cs_hash_alg hash, c
     switch (alg) {
     case CS_SIG_RSA_PKCS1:
     case CS_SIG_RSA_PSS:
-        return rsa_verify(key, alg, md, msg, sig);
+        return rsa_verify(key, alg, hash, md, msg, sig);
     case CS_SIG_ECDSA:
         return cs_ecdsa_verify(key, hash, msg, CS_SIG_RAW, sig);
     }

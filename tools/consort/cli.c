@@ -10,6 +10,7 @@ extern const cs_cli_verb cs_cmd_evidence_create;
 extern const cs_cli_verb cs_cmd_evidence_verify;
 extern const cs_cli_verb cs_cmd_receipt_verify;
 extern const cs_cli_verb cs_cmd_ledger_verify;
+extern const cs_cli_verb cs_cmd_sandbox;
 
 static const cs_cli_verb *const verbs[] = {
     &cs_cmd_keygen,
@@ -18,6 +19,7 @@ static const cs_cli_verb *const verbs[] = {
     &cs_cmd_evidence_verify,
     &cs_cmd_receipt_verify,
     &cs_cmd_ledger_verify,
+    &cs_cmd_sandbox,
 };
 
 static void top_usage(FILE *out)

@@ -1,0 +1,148 @@
+/*
+ * The host side of the application ABI (include/consort/app.h): loading a
+ * module, its endpoint registry, and the objects behind consort_request,
+ * consort_tx and consort_response that a handler works with.
+ *
+ * This part knows nothing about HTTP servers or the node: the caller (rpc)
+ * fills a consort_request from what arrived, begins a cs_kv_tx (through the
+ * node), and calls cs_app_invoke; the outcome says whether to commit.
+ * So it can be unit-tested over a bare cs_kv_store.
+ */
+#ifndef CS_NODE_APP_HOST_H
+#define CS_NODE_APP_HOST_H
+
+#include "net/http.h"
+#include "node/node.h"
+#include "store/kv.h"
+
+#include <consort/app.h>
+
+#define CS_APP_MAX_ENDPOINTS    256
+#define CS_APP_PATH_MAX         256
+#define CS_APP_METHOD_MAX       16
+#define CS_APP_MAX_RESP_HEADERS 32
+/* A response body (16 MiB, what the node's HTTP client accepts when it relays). */
+#define CS_APP_MAX_RESP_BODY ((size_t)16 << 20)
+/* The built-in endpoint an application may not register. */
+#define CS_APP_RECEIPT_PATH "/app/receipt"
+
+/* One registered endpoint. */
+typedef struct cs_app_endpoint {
+    char method[CS_APP_METHOD_MAX];
+    char path[CS_APP_PATH_MAX];
+    consort_handler handler;
+    consort_auth auth;
+    consort_mode mode;
+    void *ctx;
+} cs_app_endpoint;
+
+/* ---- loading and the registry ---- */
+
+/*
+ * Every function of the ABI, referenced once so that linking the node
+ * library statically (unit tests) pulls in the objects that define them: a
+ * module resolves them from the executable when it is loaded (consortd
+ * links the whole library and exports them).
+ */
+extern void (*const cs_app_abi_functions[])(void);
+
+/*
+ * dlopen()s the module at `path` (after cs_app_check_module), checks that it
+ * exports consort_app_abi_version equal to CONSORT_APP_ABI_VERSION, and
+ * calls its consort_app_init, which registers endpoints.
+ * Errors: NOT_FOUND (no such file), those of cs_app_check_module, IO
+ * (dlopen failed, e.g. an undefined symbol), UNSUPPORTED (no or another
+ * ABI version, no consort_app_init), whatever consort_app_init returned
+ * (with context), NOMEM.
+ */
+CS_MUST_CHECK consort_err cs_app_load(const char *path, consort_app **out);
+/*
+ * Checks that `path` holds a 64-bit little-endian ELF shared object whose
+ * loadable segments lie inside the file (a truncated module would fault in
+ * the dynamic loader instead of failing). Errors: IO/NOT_FOUND reading it,
+ * MALFORMED (not ELF), UNSUPPORTED (another class or type), TRUNCATED.
+ */
+CS_MUST_CHECK consort_err cs_app_check_module(const char *path);
+/* The same check over an image in memory (the fuzz target drives it). */
+CS_MUST_CHECK consort_err cs_app_check_image(cs_slice image);
+/* An application without a module: tests register endpoints with
+ * consort_app_endpoint between this call and cs_app_seal. */
+CS_MUST_CHECK consort_err cs_app_new(consort_app **out);
+/* Ends registration: consort_app_endpoint fails with STATE afterwards. */
+void cs_app_seal(consort_app *app);
+/* Releases the registry and dlclose()s the module. NULL is a no-op. */
+void cs_app_free(consort_app *app);
+
+size_t cs_app_endpoint_count(const consort_app *app);
+const cs_app_endpoint *cs_app_endpoint_at(const consort_app *app, size_t i);
+/*
+ * The endpoint for `method` and `path` (exact match), or NULL. When it is
+ * NULL, *path_known says whether some other method is registered for the
+ * path (405 rather than 404); `allow` (may be NULL, `allow_len` bytes)
+ * receives those methods, comma-separated, for an Allow header.
+ */
+const cs_app_endpoint *cs_app_find(const consort_app *app, const char *method, const char *path,
+                                   bool *path_known, char *allow, size_t allow_len);
+
+/* ---- the request ---- */
+
+struct consort_request {
+    const char *method;
+    const char *path;  /* as sent (still percent-encoded) */
+    const char *query; /* without '?', "" if none */
+    const cs_http_header *headers;
+    size_t header_count;
+    cs_slice body;
+    bool has_caller;
+    char caller[2 * 32 + 1]; /* hex SHA-256 of the caller's certificate */
+};
+
+/* Fills `req` from the pieces (all borrowed for the request's life);
+ * `caller_fp` may be NULL (no certificate). */
+void cs_app_request_init(consort_request *req, const char *method, const char *path,
+                         const char *query, const cs_http_header *headers, size_t header_count,
+                         cs_slice body, const uint8_t *caller_fp);
+
+/* ---- the response ---- */
+
+struct consort_response {
+    int status;
+    cs_buf body;
+    char content_type[128];
+    cs_http_header headers[CS_APP_MAX_RESP_HEADERS]; /* name and value owned (cs_strdup) */
+    size_t header_count;
+};
+
+/* An empty 200 response (application/json, no body). */
+void cs_app_response_init(consort_response *resp);
+/* Back to the state of cs_app_response_init (before a handler re-runs). */
+void cs_app_response_reset(consort_response *resp);
+void cs_app_response_cleanup(consort_response *resp);
+/* The headers to send: the handler's plus Content-Type, into `out`
+ * (room for CS_APP_MAX_RESP_HEADERS + 1); returns the count. */
+size_t cs_app_response_headers(const consort_response *resp, cs_http_header *out);
+
+/* ---- running a handler ---- */
+
+struct consort_tx {
+    cs_kv_tx *kv;
+    bool writable;
+    cs_tx_outcome *outcome; /* claims digest lands here */
+};
+
+/*
+ * Runs `ep`'s handler on `req` inside `kv` (writes allowed iff `writable`),
+ * resetting `resp` first. If the handler fails, `resp` becomes a 500 with
+ * the error's message. `out` says whether to commit: only a writable
+ * transaction whose handler returned CONSORT_OK with a 2xx status. Returns
+ * the handler's result (the response already says what to tell the client).
+ */
+CS_MUST_CHECK consort_err cs_app_invoke(const cs_app_endpoint *ep, consort_request *req,
+                                        cs_kv_tx *kv, bool writable, consort_response *resp,
+                                        cs_tx_outcome *out);
+
+/* True for map names an application may not touch ("consort." anything;
+ * writes to "public:consort." too): `write` selects which rule. */
+bool cs_app_map_reserved(const char *map, bool write);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * Application modules (include/consort/app.h): dlopen, the ABI version
+ * check, consort_app_init and the endpoint registry it fills.
+ */
+#include "node/app_host.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct consort_app {
+    void *dl; /* NULL for an application without a module (tests) */
+    cs_app_endpoint *eps;
+    size_t count;
+    bool sealed; /* registration is over (after consort_app_init) */
+};
+
+typedef void (*abi_fn)(void);
+/* See app_host.h: external linkage, so no optimisation drops the references. */
+const abi_fn cs_app_abi_functions[] = {
+    (abi_fn)consort_app_endpoint,
+    (abi_fn)consort_request_method,
+    (abi_fn)consort_request_path,
+    (abi_fn)consort_request_body,
+    (abi_fn)consort_request_header,
+    (abi_fn)consort_request_query,
+    (abi_fn)consort_request_caller,
+    (abi_fn)consort_kv_get,
+    (abi_fn)consort_kv_put,
+    (abi_fn)consort_kv_remove,
+    (abi_fn)consort_tx_set_claims_digest,
+    (abi_fn)consort_response_set_status,
+    (abi_fn)consort_response_set_body,
+    (abi_fn)consort_response_set_header,
+    (abi_fn)consort_response_error,
+};
+
+consort_err cs_app_new(consort_app **out)
+{
+    consort_app *app = cs_calloc(1, sizeof *app);
+    CS_ENSURE(app != NULL, CONSORT_E_NOMEM, "application: out of memory");
+    *out = app;
+    return CONSORT_OK;
+}
+
+void cs_app_seal(consort_app *app)
+{
+    app->sealed = true;
+}
+
+void cs_app_free(consort_app *app)
+{
+    if (app == NULL)
+        return;
+    cs_free(app->eps);
+    if (app->dl != NULL)
+        dlclose(app->dl);
+    cs_free(app);
+}
+
+/* Looks a symbol up; NULL if the module does not export it. */
+static void *find_symbol(void *dl, const char *name)
+{
+    (void)dlerror(); /* clear a stale error */
+    return dlsym(dl, name);
+}
+
+consort_err cs_app_load(const char *path, consort_app **out)
+{
+    CS_ENSURE(access(path, R_OK) == 0, CONSORT_E_NOT_FOUND, "application module %s: cannot be read",
+              path);
+    CS_TRY(cs_app_check_module(path));
+    consort_app *app = NULL;
+    CS_TRY(cs_app_new(&app));
+    consort_err rc;
+    /* dlopen() searches the library path for a name without '/': load exactly
+     * the file named (the one the code id was computed over), by absolute path */
+    char real[PATH_MAX];
+    CS_ENSURE_GOTO(rc, realpath(path, real) != NULL, fail, CONSORT_E_NOT_FOUND,
+                   "application module %s: %s", path, strerror(errno));
+    /* RTLD_NOW: an unresolved symbol fails here, not in the middle of a request */
+    app->dl = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+    if (app->dl == NULL) {
+        rc = cs_fail(CONSORT_E_IO, "application module %s: %s", path, dlerror());
+        goto fail;
+    }
+    const uint32_t *abi = find_symbol(app->dl, "consort_app_abi_version");
+    CS_ENSURE_GOTO(rc, abi != NULL, fail, CONSORT_E_UNSUPPORTED,
+                   "application module %s: no consort_app_abi_version (CONSORT_APP_DECLARE() "
+                   "missing)",
+                   path);
+    CS_ENSURE_GOTO(rc, *abi == CONSORT_APP_ABI_VERSION, fail, CONSORT_E_UNSUPPORTED,
+                   "application module %s: built for ABI version %u, consortd supports %u", path,
+                   *abi, (unsigned)CONSORT_APP_ABI_VERSION);
+    consort_err (*init)(consort_app *);
+    /* POSIX dlsym: a function's address comes back as an object pointer */
+    void *sym = find_symbol(app->dl, "consort_app_init");
+    memcpy(&init, &sym, sizeof init);
+    CS_ENSURE_GOTO(rc, sym != NULL, fail, CONSORT_E_UNSUPPORTED,
+                   "application module %s: no consort_app_init", path);
+    cs_err_clear();
+    rc = init(app);
+    if (rc != CONSORT_OK) {
+        rc = cs_err_context(rc, "application module %s: consort_app_init failed (%s)", path,
+                            consort_err_name(rc));
+        goto fail;
+    }
+    cs_app_seal(app);
+    cs_log_info("app", "loaded %s: %zu endpoints", path, app->count);
+    *out = app;
+    return CONSORT_OK;
+fail:
+    cs_app_free(app);
+    return rc;
+}
+
+size_t cs_app_endpoint_count(const consort_app *app)
+{
+    return app->count;
+}
+
+const cs_app_endpoint *cs_app_endpoint_at(const consort_app *app, size_t i)
+{
+    return i < app->count ? &app->eps[i] : NULL;
+}
+
+const cs_app_endpoint *cs_app_find(const consort_app *app, const char *method, const char *path,
+                                   bool *path_known, char *allow, size_t allow_len)
+{
+    *path_known = false;
+    if (allow != NULL && allow_len > 0)
+        allow[0] = '\0';
+    for (size_t i = 0; i < app->count; i++) {
+        const cs_app_endpoint *ep = &app->eps[i];
+        if (strcmp(ep->path, path) != 0)
+            continue;
+        if (strcmp(ep->method, method) == 0)
+            return ep;
+        if (allow != NULL && allow_len > 0) {
+            size_t used = strlen(allow);
+            /* what does not fit is left out: the Allow header is advisory */
+            if (used + strlen(ep->method) + 3 <= allow_len) {
+                if (*path_known)
+                    strcat(allow, ", ");
+                strcat(allow, ep->method);
+            }
+        }
+        *path_known = true;
+    }
+    return NULL;
+}
+
+/* RFC 9110 §9.1: method = token; we take upper-case letters only, as every standard one. */
+static bool valid_method(const char *m)
+{
+    size_t n = strlen(m);
+    if (n == 0 || n >= CS_APP_METHOD_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (m[i] < 'A' || m[i] > 'Z')
+            return false;
+    return true;
+}
+
+/* RFC 3986 §3.3 pchar without pct-encoded, and '/': an exact path never needs escapes. */
+static bool valid_path(const char *p)
+{
+    size_t n = strlen(p);
+    if (n <= 5 || n >= CS_APP_PATH_MAX || strncmp(p, "/app/", 5) != 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && strchr("-._~!$&'()*+,;=:@/", c) == NULL)
+            return false;
+    }
+    return true;
+}
+
+consort_err consort_app_endpoint(consort_app *app, const char *method, const char *path,
+                                 consort_handler handler, consort_auth auth, consort_mode mode,
+                                 void *ctx)
+{
+    CS_ENSURE(app != NULL && method != NULL && path != NULL && handler != NULL,
+              CONSORT_E_INVALID_ARGUMENT, "consort_app_endpoint: NULL argument");
+    CS_ENSURE(!app->sealed, CONSORT_E_STATE,
+              "consort_app_endpoint %s %s: only allowed inside consort_app_init", method, path);
+    CS_ENSURE(valid_method(method), CONSORT_E_INVALID_ARGUMENT,
+              "consort_app_endpoint: method '%.32s' is not an upper-case HTTP method", method);
+    CS_ENSURE(valid_path(path), CONSORT_E_INVALID_ARGUMENT,
+              "consort_app_endpoint %s: path '%.300s' must be \"/app/...\", under %d bytes, "
+              "without query, escapes or spaces",
+              method, path, CS_APP_PATH_MAX);
+    CS_ENSURE(strcmp(path, CS_APP_RECEIPT_PATH) != 0, CONSORT_E_INVALID_ARGUMENT,
+              "consort_app_endpoint %s %s: the path is built in", method, path);
+    CS_ENSURE(auth == CONSORT_AUTH_NONE || auth == CONSORT_AUTH_USER || auth == CONSORT_AUTH_MEMBER,
+              CONSORT_E_INVALID_ARGUMENT, "consort_app_endpoint %s %s: auth %d unknown", method,
+              path, (int)auth);
+    CS_ENSURE(mode == CONSORT_READ_ONLY || mode == CONSORT_READ_WRITE, CONSORT_E_INVALID_ARGUMENT,
+              "consort_app_endpoint %s %s: mode %d unknown", method, path, (int)mode);
+    bool known;
+    CS_ENSURE(cs_app_find(app, method, path, &known, NULL, 0) == NULL, CONSORT_E_INVALID_ARGUMENT,
+              "consort_app_endpoint %s %s: registered twice", method, path);
+    CS_ENSURE(app->count < CS_APP_MAX_ENDPOINTS, CONSORT_E_TOO_LARGE,
+              "consort_app_endpoint %s %s: more than %d endpoints", method, path,
+              CS_APP_MAX_ENDPOINTS);
+    cs_app_endpoint *eps = cs_realloc(app->eps, (app->count + 1) * sizeof *eps);
+    CS_ENSURE(eps != NULL, CONSORT_E_NOMEM, "consort_app_endpoint: out of memory");
+    app->eps = eps;
+    cs_app_endpoint *ep = &eps[app->count++];
+    memset(ep, 0, sizeof *ep);
+    strcpy(ep->method, method); /* lengths checked above */
+    strcpy(ep->path, path);
+    ep->handler = handler;
+    ep->auth = auth;
+    ep->mode = mode;
+    ep->ctx = ctx;
+    return CONSORT_OK;
+}

@@ -1,0 +1,205 @@
+/*
+ * What the node remembers per seqno, in memory: the term of every entry (as
+ * runs of equal terms: terms change rarely), where each entry of its own
+ * ledger lies (chunk and frame offset: 8 bytes per entry), and the seqnos
+ * of signature entries (receipts need the first signature after a
+ * transaction). Rebuilt from the ledger at start (node_recover.c).
+ *
+ * Ledger positions mirror the writer's rule (service.md "Ledger files": a
+ * chunk is closed at the first signature entry after it reaches
+ * chunk_size bytes). Reading checks the entry found is the one wanted and
+ * falls back to scanning the chunk, so a mirror that went wrong (e.g. the
+ * chunk size changed between runs) costs time, never a wrong answer.
+ */
+#include "node/node_priv.h"
+
+#include "base/alloc.h"
+#include "base/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static consort_err grow(void **arr, size_t *cap, size_t count, size_t elem)
+{
+    if (count < *cap)
+        return CONSORT_OK;
+    size_t ncap = *cap ? *cap * 2 : 1024;
+    void *p = cs_realloc(*arr, ncap * elem);
+    CS_ENSURE(p != NULL, CONSORT_E_NOMEM, "node index: %zu entries", ncap);
+    *arr = p;
+    *cap = ncap;
+    return CONSORT_OK;
+}
+
+void node_index_cleanup(node_index *x)
+{
+    cs_free(x->offsets);
+    cs_free(x->chunk_first);
+    cs_free(x->terms);
+    cs_free(x->sigs);
+    memset(x, 0, sizeof *x);
+}
+
+void node_index_reset(node_index *x, uint64_t base)
+{
+    node_index_cleanup(x);
+    x->base = base;
+}
+
+consort_err node_index_add_term(node_index *x, uint64_t seqno, uint64_t term)
+{
+    if (x->term_count > 0 && x->terms[x->term_count - 1].term == term)
+        return CONSORT_OK;
+    CS_TRY(grow((void **)&x->terms, &x->term_cap, x->term_count, sizeof *x->terms));
+    x->terms[x->term_count++] = (node_term_run){.first_seqno = seqno, .term = term};
+    return CONSORT_OK;
+}
+
+consort_err node_index_add_sig(node_index *x, uint64_t seqno)
+{
+    CS_TRY(grow((void **)&x->sigs, &x->sig_cap, x->sig_count, sizeof *x->sigs));
+    x->sigs[x->sig_count++] = seqno;
+    return CONSORT_OK;
+}
+
+consort_err node_index_add(node_index *x, uint64_t seqno, uint64_t term, bool signature,
+                           size_t entry_len, uint64_t chunk_size)
+{
+    CS_ENSURE(seqno == x->base + x->offset_count, CONSORT_E_STATE,
+              "node index: seqno %llu, expected %llu", (unsigned long long)seqno,
+              (unsigned long long)(x->base + x->offset_count));
+    CS_TRY(grow((void **)&x->offsets, &x->offset_cap, x->offset_count, sizeof *x->offsets));
+    if (x->offset_count == 0 || x->chunk_closing) {
+        CS_TRY(
+            grow((void **)&x->chunk_first, &x->chunk_cap, x->chunk_count, sizeof *x->chunk_first));
+        x->chunk_first[x->chunk_count++] = seqno;
+        x->chunk_bytes = 0;
+        x->chunk_closing = false;
+    }
+    CS_TRY(node_index_add_term(x, seqno, term));
+    if (signature)
+        CS_TRY(node_index_add_sig(x, seqno));
+    x->offsets[x->offset_count++] = x->chunk_bytes;
+    x->chunk_bytes += 4 + (uint64_t)entry_len;
+    if (signature && x->chunk_bytes >= chunk_size)
+        x->chunk_closing = true;
+    return CONSORT_OK;
+}
+
+uint64_t node_index_term(const node_index *x, uint64_t seqno)
+{
+    if (seqno == 0 || x->term_count == 0 || seqno < x->terms[0].first_seqno)
+        return 0;
+    size_t lo = 0, hi = x->term_count; /* last run with first_seqno <= seqno */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (x->terms[mid].first_seqno <= seqno)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return x->terms[lo].term;
+}
+
+uint64_t node_index_sig_after(const node_index *x, uint64_t seqno)
+{
+    size_t lo = 0, hi = x->sig_count; /* first signature > seqno */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (x->sigs[mid] <= seqno)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < x->sig_count ? x->sigs[lo] : 0;
+}
+
+/* Reads the frame at `off` of `fd`: be32 length || entry. */
+static consort_err read_frame(int fd, uint64_t off, cs_buf *out, uint64_t *next)
+{
+    uint8_t hdr[4];
+    ssize_t r = pread(fd, hdr, 4, (off_t)off);
+    CS_ENSURE(r == 4, CONSORT_E_NOT_FOUND, "no frame at offset %llu", (unsigned long long)off);
+    uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+    CS_ENSURE(len >= CS_LEDGER_ENTRY_MIN && len <= CS_LEDGER_ENTRY_MAX, CONSORT_E_CORRUPT,
+              "frame length %u at offset %llu", len, (unsigned long long)off);
+    cs_buf_reset(out);
+    uint8_t *p;
+    CS_TRY(cs_buf_extend(out, len, &p));
+    r = pread(fd, p, len, (off_t)(off + 4));
+    CS_ENSURE(r == (ssize_t)len, CONSORT_E_CORRUPT, "short frame at offset %llu",
+              (unsigned long long)off);
+    *next = off + 4 + len;
+    return CONSORT_OK;
+}
+
+static bool is_entry(const cs_buf *b, uint64_t seqno)
+{
+    cs_ledger_entry e;
+    return cs_ledger_entry_decode(cs_buf_slice(b), &e) == CONSORT_OK && e.seqno == seqno;
+}
+
+static consort_err read_in_chunk(const char *path, uint64_t first, uint64_t seqno, bool have_off,
+                                 uint64_t off, cs_buf *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CS_ENSURE(fd >= 0, cs_errno_code(errno), "%s: %s", path, strerror(errno));
+    uint64_t next = 0;
+    consort_err rc = CONSORT_E_NOT_FOUND;
+    if (have_off && read_frame(fd, off, out, &next) == CONSORT_OK && is_entry(out, seqno))
+        rc = CONSORT_OK;
+    /* fall back: scan the chunk from its start */
+    uint64_t pos = 0;
+    for (uint64_t s = first; rc != CONSORT_OK && s <= seqno; s++) {
+        rc = read_frame(fd, pos, out, &next);
+        if (rc != CONSORT_OK)
+            break;
+        pos = next;
+        rc = s == seqno && is_entry(out, seqno) ? CONSORT_OK : CONSORT_E_NOT_FOUND;
+    }
+    close(fd);
+    if (rc != CONSORT_OK)
+        cs_buf_reset(out);
+    return rc;
+}
+
+consort_err node_index_read_entry(const cs_node *n, uint64_t seqno, cs_buf *out)
+{
+    const node_index *x = &n->idx;
+    CS_ENSURE(seqno >= x->base && seqno < x->base + x->offset_count, CONSORT_E_NOT_FOUND,
+              "entry %llu is not in this node's ledger", (unsigned long long)seqno);
+    cs_ledger_chunk *chunks;
+    size_t count;
+    CS_TRY(cs_ledger_chunks_list(n->ledger_dir, &chunks, &count));
+    const cs_ledger_chunk *c = NULL;
+    for (size_t i = 0; i < count; i++)
+        if (chunks[i].first <= seqno && (!chunks[i].committed || seqno <= chunks[i].last))
+            c = &chunks[i];
+    consort_err rc = CONSORT_OK;
+    if (c == NULL)
+        rc = cs_fail(CONSORT_E_NOT_FOUND, "no ledger chunk holds entry %llu",
+                     (unsigned long long)seqno);
+    /* the mirrored position, if its chunk is the one on disk */
+    size_t lo = 0, hi = x->chunk_count;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (x->chunk_first[mid] <= seqno)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    char path[CS_NODE_PATH_MAX + CS_LEDGER_NAME_MAX + 2];
+    if (rc == CONSORT_OK)
+        rc = cs_path_join(path, sizeof path, n->ledger_dir, c->name);
+    if (rc == CONSORT_OK) {
+        bool have_off = x->chunk_count > 0 && x->chunk_first[lo] == c->first;
+        rc = read_in_chunk(path, c->first, seqno, have_off, x->offsets[seqno - x->base], out);
+        if (rc != CONSORT_OK)
+            rc = cs_fail(rc, "entry %llu not found in %s", (unsigned long long)seqno, c->name);
+    }
+    cs_free(chunks);
+    return rc;
+}

@@ -1,0 +1,117 @@
+/*
+ * The node's attestation platform: its attester (evidence binding a key and
+ * a nonce, DESIGN.md "Platforms"), the options used to verify peers, and
+ * the policy peers must satisfy, built from the KV (public:consort.code_ids),
+ * never from a file (node.md "Join").
+ *
+ * Virtual platform trust anchors: the node's own platform certificate plus
+ * every certificate file in <platform_dir>/anchors/ (the platform
+ * certificates of the other hosts; docs/operating.md).
+ */
+#include "node/node_priv.h"
+
+#include "base/file.h"
+#include "base/log.h"
+
+#include <string.h>
+
+consort_err node_platform_open(cs_node *n)
+{
+    CS_ENSURE(n->cfg.platform == CS_PLATFORM_VIRTUAL, CONSORT_E_UNSUPPORTED,
+              "platform %s: the node runs on the virtual platform only for now",
+              cs_platform_name(n->cfg.platform));
+    CS_TRY_CTX(cs_virtual_platform_open(n->cfg.platform_dir, &n->vplat), "virtual platform %s",
+               n->cfg.platform_dir);
+    cs_log_warn(NODE_LOG, "virtual platform %s: INSECURE, for development only",
+                n->cfg.platform_dir);
+    CS_TRY(cs_blob_list_add(&n->anchors, cs_virtual_platform_cert_der(n->vplat)));
+    char dir[CS_NODE_PATH_MAX + 16];
+    CS_TRY(cs_path_join(dir, sizeof dir, n->cfg.platform_dir, "anchors"));
+    if (cs_file_exists(dir))
+        CS_TRY_CTX(cs_blob_list_add_dir(&n->anchors, dir), "platform anchors %s", dir);
+    n->verify_opts = (cs_verify_opts){.now = 0, .anchors = &n->anchors, .cache = NULL};
+
+    cs_policy_init(&n->join_policy);
+    for (size_t i = 0; i < CS_PLATFORM_COUNT; i++)
+        n->join_policy.platforms[i] = (cs_platform)i == n->cfg.platform;
+    n->join_policy.allow_debug = n->cfg.allow_debug;
+    n->policy = n->join_policy;
+    node_platform_refresh_policy(n);
+
+    cs_buf_reset(&n->own_evidence);
+    cs_evidence ev;
+    cs_evidence_init(&ev);
+    consort_err rc = node_platform_attest(n, n->node_key, CS_SLICE_EMPTY, &ev);
+    if (rc == CONSORT_OK)
+        rc = cs_evidence_encode(&ev, &n->own_evidence);
+    cs_evidence_cleanup(&ev);
+    return rc;
+}
+
+void node_platform_close(cs_node *n)
+{
+    cs_virtual_platform_free(n->vplat);
+    n->vplat = NULL;
+    cs_blob_list_cleanup(&n->anchors);
+    cs_blob_list_init(&n->anchors);
+}
+
+consort_err node_platform_attest(void *ctx, const cs_key *key, cs_slice nonce, cs_evidence *out)
+{
+    cs_node *n = ctx;
+    uint8_t rd[64];
+    CS_TRY(cs_report_data_bind(key, nonce, rd));
+    return cs_virtual_attest(n->vplat, n->code_id, 0, false, rd, out);
+}
+
+typedef struct policy_ctx {
+    cs_policy *p;
+    consort_err rc;
+} policy_ctx;
+
+static bool add_code_id(void *ctx, cs_slice key, cs_slice value)
+{
+    policy_ctx *pc = ctx;
+    uint8_t id[32];
+    char hex[65];
+    if (key.len != 64 || !cs_slice_eq(value, CS_SLICE_LIT("AllowedToJoin")))
+        return true;
+    memcpy(hex, key.ptr, 64);
+    hex[64] = '\0';
+    if (cs_hex_decode(hex, id, sizeof id) == CONSORT_OK)
+        pc->rc = cs_policy_add_code_id(pc->p, id);
+    return pc->rc == CONSORT_OK;
+}
+
+void node_platform_refresh_policy(cs_node *n)
+{
+    cs_policy p = n->join_policy;
+    policy_ctx pc = {.p = &p, .rc = CONSORT_OK};
+    consort_err rc = CONSORT_OK;
+    if (n->kv != NULL) {
+        cs_kv_tx *tx;
+        rc = cs_kv_tx_begin(n->kv, &tx);
+        if (rc == CONSORT_OK) {
+            rc = cs_kv_foreach(tx, CS_SLICE_LIT(NODE_MAP_CODE_IDS), add_code_id, &pc);
+            cs_kv_tx_free(tx);
+        }
+        if (rc == CONSORT_OK)
+            rc = pc.rc;
+    }
+    if (rc == CONSORT_OK && p.code_id_count == 0 && n->cfg.mode == CS_NODE_START) {
+        /* before the genesis transaction: the configured list and our own */
+        for (size_t i = 0; i < n->cfg.trusted_code_id_count && rc == CONSORT_OK; i++)
+            rc = cs_policy_add_code_id(&p, n->cfg.trusted_code_ids[i]);
+        if (rc == CONSORT_OK)
+            rc = cs_policy_add_code_id(&p, n->code_id);
+    }
+    if (rc != CONSORT_OK) {
+        cs_log_error(NODE_LOG, "node %s: trusted code ids not updated: %s", n->node_id,
+                     consort_errmsg());
+        return;
+    }
+    /* With no list yet (a joiner before it caught up) any code id passes the
+     * policy; raft peers must then still present a service-issued
+     * certificate (node_net.c). */
+    n->policy = p;
+}

@@ -1,0 +1,314 @@
+/*
+ * The node's internals, shared by the node_*.c files (not part of the node
+ * API, node.h). One struct cs_node; each file owns one responsibility:
+ *
+ *   node.c          lifecycle: new, start, stop, free, state, accessors
+ *   node_config.c   the JSON configuration
+ *   node_seal.c     sealing key and sealed state (sealed/sealed.bin)
+ *   node_identity.c node key, service identity, certificates, ids
+ *   node_platform.c attester, verification options, policy from the KV
+ *   node_recover.c  rebuilding store, Merkle tree and indexes from the ledger
+ *   node_index.c    per-seqno terms, ledger positions, signature index, status
+ *   node_fsm.c      consensus FSM: apply, snapshot, restore
+ *   node_snapshot.c the snapshot format (encrypted) and its checks
+ *   node_exec.c     cs_node_write / cs_node_read, the pending queue, signatures
+ *   node_leader.c   leadership changes, barrier, genesis
+ *   node_net.c      attested listener, raft connector
+ *   node_join.c     the join protocol (both sides)
+ *   node_receipt.c  receipts, tx status
+ *   node_json.c     the /node/ documents and metrics
+ *
+ * Everything runs on the node's loop thread.
+ */
+#ifndef CS_NODE_NODE_PRIV_H
+#define CS_NODE_NODE_PRIV_H
+
+#include "attest/policy.h"
+#include "attest/virtual.h"
+#include "consensus/consensus.h"
+#include "net/attested.h"
+#include "node/node.h"
+#include "store/ledger.h"
+
+#define NODE_LOG "node"
+
+/* Internal KV maps (service.md, node.md "Start"). */
+#define NODE_MAP_NODES    "public:consort.nodes"
+#define NODE_MAP_CODE_IDS "public:consort.code_ids"
+#define NODE_MAP_USERS    "public:consort.users"
+#define NODE_MAP_MEMBERS  "public:consort.members"
+#define NODE_MAP_SERVICE  "public:consort.service"
+#define NODE_SERVICE_KEY  "cert"
+
+/* A transaction is re-run at most this many times after conflicts. */
+#define NODE_MAX_RETRIES 8
+
+typedef enum node_state {
+    NODE_STARTING = 0,
+    NODE_JOINING,
+    NODE_OPEN, /* "PartOfNetwork" */
+    NODE_STOPPING,
+    NODE_FAILED,
+} node_state;
+
+/* One transaction the leader executed and submitted, not yet applied. */
+typedef struct node_pending {
+    struct node_pending *next;
+    uint64_t seqno;
+    uint64_t term;
+    cs_buf entry;         /* the ledger entry bytes as submitted */
+    cs_node_done_fn done; /* NULL for signature entries */
+    void *done_ctx;
+} node_pending;
+
+/* Per-seqno facts the node keeps in memory (node_index.c). */
+typedef struct node_term_run {
+    uint64_t first_seqno;
+    uint64_t term;
+} node_term_run;
+
+typedef struct node_index {
+    uint64_t base;         /* first seqno held in `offsets` (ledger start) */
+    uint64_t *offsets;     /* frame offset within its chunk, per seqno >= base */
+    uint64_t *chunk_first; /* first seqno of each chunk, ascending */
+    size_t offset_count, offset_cap;
+    size_t chunk_count, chunk_cap;
+    uint64_t chunk_bytes; /* bytes in the current chunk */
+    bool chunk_closing;   /* the next entry starts a new chunk */
+    node_term_run *terms; /* runs of equal terms, ascending */
+    size_t term_count, term_cap;
+    uint64_t *sigs; /* seqnos of signature entries, ascending */
+    size_t sig_count, sig_cap;
+} node_index;
+
+typedef struct node_metrics {
+    uint64_t writes_committed;
+    uint64_t writes_failed;
+    uint64_t write_conflicts;
+    uint64_t entries_applied;
+    uint64_t signatures;
+    uint64_t snapshots_taken;
+    uint64_t snapshots_restored;
+    uint64_t joins_accepted;
+    uint64_t joins_refused;
+    uint64_t writes_refused_no_space;
+} node_metrics;
+
+typedef struct node_join node_join; /* node_join.c */
+
+struct cs_node {
+    uv_loop_t *loop;
+    cs_node_config cfg;
+    node_state state;
+    char failure[CS_ERRMSG_MAX];
+
+    /* identity */
+    char node_id[CS_NODE_ID_LEN + 1];
+    uint64_t raft_id;
+    uint8_t code_id[32];
+    cs_key *node_key;
+    cs_x509 *self_cert;  /* self-signed, for attested channels before the join */
+    cs_x509 *node_cert;  /* issued by the service identity (NULL until trusted) */
+    cs_key *service_key; /* private (every trusted node holds it) */
+    cs_x509 *service_cert;
+    uint8_t ledger_secret[CS_LEDGER_SECRET_LEN];
+    bool has_secret;
+    uint8_t seal_key[32];
+    cs_buf own_evidence; /* our evidence envelope bound to our key, empty nonce */
+
+    /* platform and policy */
+    cs_virtual_platform *vplat;
+    cs_blob_list anchors;
+    cs_verify_opts verify_opts;
+    cs_policy policy;      /* peers: code ids from the KV */
+    cs_policy join_policy; /* a joiner checking its target: any code id */
+
+    /* store */
+    cs_kv_store *kv;
+    cs_merkle_tree *tree; /* leaves of every entry applied, plus the leader's pending ones */
+    cs_ledger_writer *ledger;
+    node_index idx;
+    uint64_t applied;      /* seqno of the last applied (committed) entry */
+    uint64_t applied_term; /* its term */
+    cs_buf last_sig;       /* bytes of the last signature entry applied (or restored) */
+    char ledger_dir[CS_NODE_PATH_MAX];
+    char snapshot_dir[CS_NODE_PATH_MAX];
+
+    /* consensus */
+    cs_consensus *cons;
+    bool leader;        /* acting as leader (pending queue may be non-empty) */
+    bool writes_open;   /* leader whose barrier has been applied */
+    uint64_t lead_term; /* the term in which we lead */
+    bool barrier_inflight;
+    bool genesis_sent;
+    bool recovered; /* store, tree and indexes rebuilt from the ledger */
+
+    /* the leader's queue */
+    node_pending *head, *tail;
+    size_t pending_count;
+    uint64_t next_seqno;     /* leader: seqno of the next entry it creates */
+    uint64_t last_sig_seqno; /* last signature entry created or applied */
+    uint64_t unsigned_tx;    /* entries created since the last signature */
+    uv_timer_t sig_timer;
+    bool sig_timer_init;
+
+    /* network */
+    cs_attested_config *raft_acfg; /* our raft id, node cert */
+    cs_attested_config *ctl_acfg;  /* raft id 0: join/control channels */
+    cs_listener *listener;
+    node_join *join;       /* joiner: the attempt in progress */
+    unsigned net_inflight; /* connector attempts and control channels not yet called back */
+    bool join_busy;        /* leader: a join being admitted (one at a time) */
+
+    node_metrics m;
+    uint64_t space_checked_at; /* uv_now of the last free-space check */
+    bool space_ok;
+
+    /* stop */
+    int closing; /* outstanding asynchronous closes */
+    void (*stop_cb)(void *ctx);
+    void *stop_ctx;
+    bool started;
+};
+
+/* ---- node.c ---- */
+/* Stops the node after an unrecoverable error (logged with the reason). */
+void node_fail(cs_node *n, consort_err rc, const char *what);
+/* Sets the state and logs the change. */
+void node_set_state(cs_node *n, node_state s);
+/* One asynchronous close finished (handles, consensus): the last one ends the stop. */
+void node_closed_one(cs_node *n);
+/* A connect attempt or control stream counted in net_inflight finished. */
+void node_net_done(cs_node *n);
+
+/* ---- node_seal.c ---- */
+CS_MUST_CHECK consort_err node_seal_derive_key(cs_node *n);
+/* Writes sealed/sealed.bin from the node's secrets. */
+CS_MUST_CHECK consort_err node_seal_save(cs_node *n);
+/* Loads sealed/sealed.bin into the node; NOT_FOUND if there is none. */
+CS_MUST_CHECK consort_err node_seal_load(cs_node *n);
+
+/* ---- node_identity.c ---- */
+/* Creates a fresh node key (raft id never 0) and a self-signed certificate. */
+CS_MUST_CHECK consort_err node_identity_create(cs_node *n);
+/* Derives node id and raft id from the node key; makes the self-signed cert. */
+CS_MUST_CHECK consort_err node_identity_derive(cs_node *n);
+/* Creates the service key, certificate and ledger secret (mode start). */
+CS_MUST_CHECK consort_err node_identity_create_service(cs_node *n);
+/* A node certificate for `subject` issued by the service identity, with the
+ * host of `rpc_address` (and "localhost") as subjectAltName. */
+CS_MUST_CHECK consort_err node_identity_issue(cs_node *n, const cs_key *subject,
+                                              const char *node_id, const char *rpc_address,
+                                              cs_x509 **out);
+/* Writes node_cert.pem and service_cert.pem into data_dir (public copies). */
+CS_MUST_CHECK consort_err node_identity_write_public(cs_node *n);
+/* The raft id for a node id (16 hex digits): its big-endian value. */
+CS_MUST_CHECK consort_err node_raft_id_of(const char *node_id, uint64_t *out);
+
+/* ---- node_platform.c ---- */
+CS_MUST_CHECK consort_err node_platform_open(cs_node *n);
+void node_platform_close(cs_node *n);
+/* The attester for attested channels (cs_attester_fn). */
+consort_err node_platform_attest(void *ctx, const cs_key *key, cs_slice nonce, cs_evidence *out);
+/* Rebuilds n->policy from public:consort.code_ids (keeps the old one on error). */
+void node_platform_refresh_policy(cs_node *n);
+
+/* ---- node_index.c ---- */
+void node_index_cleanup(node_index *x);
+void node_index_reset(node_index *x, uint64_t base);
+/* Records an entry appended to the ledger (frame of `entry_len` bytes). */
+CS_MUST_CHECK consort_err node_index_add(node_index *x, uint64_t seqno, uint64_t term,
+                                         bool signature, size_t entry_len, uint64_t chunk_size);
+/* Term runs only (snapshot restore: entries not in our ledger). */
+CS_MUST_CHECK consort_err node_index_add_term(node_index *x, uint64_t seqno, uint64_t term);
+CS_MUST_CHECK consort_err node_index_add_sig(node_index *x, uint64_t seqno);
+/* The term of the entry `seqno` (0 if unknown). */
+uint64_t node_index_term(const node_index *x, uint64_t seqno);
+/* The first signature seqno > seqno (0 if none). */
+uint64_t node_index_sig_after(const node_index *x, uint64_t seqno);
+/* Reads the bytes of entry `seqno` from the ledger files into `out`. */
+CS_MUST_CHECK consort_err node_index_read_entry(const cs_node *n, uint64_t seqno, cs_buf *out);
+
+/* ---- node_recover.c ---- */
+/* Opens the ledger and rebuilds KV, Merkle tree and indexes from it. */
+CS_MUST_CHECK consort_err node_recover(cs_node *n);
+/* Applies a committed entry's write sets to the KV and its leaf to the
+ * tree, checking a signature entry's root and signature (follower and
+ * recovery path; the leader already holds its own entries). */
+CS_MUST_CHECK consort_err node_apply_entry_state(cs_node *n, const cs_ledger_entry *e);
+/* Records a committed entry that reached the ledger: applied seqno, term,
+ * indexes, last signature, undo compaction. */
+CS_MUST_CHECK consort_err node_note_applied(cs_node *n, const cs_ledger_entry *e);
+/* Checks a signature entry against the tree (which must hold exactly its
+ * tree_size leaves or more) and the service certificate. */
+CS_MUST_CHECK consort_err node_check_signature(cs_node *n, const cs_ledger_entry *e);
+/* Opens the ledger writer on n->ledger_dir starting at `start` if empty. */
+CS_MUST_CHECK consort_err node_open_ledger(cs_node *n, uint64_t start);
+
+/* ---- node_fsm.c ---- */
+cs_fsm node_fsm(cs_node *n);
+
+/* ---- node_snapshot.c ---- */
+CS_MUST_CHECK consort_err node_snapshot_make(cs_node *n, cs_buf *out);
+/* Checks and installs a snapshot (untrusted bytes) as the node's state. */
+CS_MUST_CHECK consort_err node_snapshot_install(cs_node *n, cs_slice data, bool from_disk);
+/* The latest snapshot saved in snapshots/ (NOT_FOUND if none). */
+CS_MUST_CHECK consort_err node_snapshot_load_latest(cs_node *n, uint64_t *seqno);
+
+/* ---- node_exec.c ---- */
+/* cs_node_write with the ledger entry kind (internal transactions). */
+CS_MUST_CHECK consort_err node_exec(cs_node *n, cs_ledger_kind kind, cs_node_tx_fn fn, void *fn_ctx,
+                                    cs_node_done_fn done, void *done_ctx);
+/* Appends a signature entry if there are unsigned entries. */
+CS_MUST_CHECK consort_err node_exec_signature(cs_node *n);
+/* Fails every pending request with `rc` and rolls KV and tree back to `applied`. */
+void node_exec_abandon(cs_node *n, consort_err rc, const char *why);
+CS_MUST_CHECK consort_err node_exec_timer_start(cs_node *n);
+void node_exec_timer_close(cs_node *n);
+/* True if the data directory's file system has room for more writes. */
+bool node_exec_has_space(cs_node *n);
+
+/* ---- node_leader.c ---- */
+void node_leader_on_state(void *ctx, cs_raft_state state, uint64_t term);
+/* Opens the node (PartOfNetwork) once its own record is in the KV. */
+void node_check_open(cs_node *n);
+
+/* ---- node_net.c ---- */
+CS_MUST_CHECK consort_err node_net_configs(cs_node *n);
+CS_MUST_CHECK consort_err node_net_listen(cs_node *n);
+cs_raft_connector node_net_connector(cs_node *n);
+/* True if `cert` is a node certificate issued by this service's identity. */
+bool node_net_is_service_issued(cs_node *n, const cs_x509 *cert);
+/* Reads a node record from the KV (public:consort.nodes); NOT_FOUND if absent. */
+typedef struct node_record {
+    uint64_t raft_id;
+    char node_address[CS_NODE_ADDR_MAX];
+    char rpc_address[CS_NODE_ADDR_MAX];
+    char status[32];
+    cs_buf cert; /* DER */
+    uint8_t code_id[32];
+    cs_buf evidence; /* envelope */
+} node_record;
+void node_record_init(node_record *r);
+void node_record_cleanup(node_record *r);
+CS_MUST_CHECK consort_err node_record_encode(const node_record *r, cs_buf *out);
+CS_MUST_CHECK consort_err node_record_decode(cs_slice in, node_record *r);
+/* The record of `node_id` as this node's KV sees it. */
+CS_MUST_CHECK consort_err node_record_get(cs_node *n, const char *node_id, node_record *r);
+
+/* Puts this node's own record (status Trusted) into public:consort.nodes. */
+CS_MUST_CHECK consort_err node_put_own_record(cs_node *n, cs_kv_tx *tx);
+
+/* ---- node_join.c ---- */
+/* Joiner: starts attesting to join_target. */
+CS_MUST_CHECK consort_err node_join_start(cs_node *n);
+/* Target/leader: a control channel arrived (ownership of `s` taken). */
+void node_join_accept(cs_node *n, cs_stream *s, const cs_attested_peer *peer);
+void node_join_close(cs_node *n);
+void node_join_free(cs_node *n);
+
+/* ---- node.c: after join or recovery ---- */
+/* Creates and starts consensus (bootstrapping a new service if `bootstrap`). */
+CS_MUST_CHECK consort_err node_start_consensus(cs_node *n, bool bootstrap);
+
+#endif

@@ -1,0 +1,316 @@
+/*
+ * The node's HTTPS server (rpc.h): start and stop, the TLS configuration,
+ * and dispatch of every request: routing, who the caller is (its client
+ * certificate, or the caller a follower forwarded), authentication, then
+ * the built-in or application endpoint.
+ */
+#include "node/rpc_priv.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "crypto/hash.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- answering ---- */
+
+void cs_rpc_respond(cs_rpc *rpc, cs_http_request *req, int status, const cs_http_header *headers,
+                    size_t count, cs_slice body)
+{
+    if (rpc != NULL && status >= 100 && status <= 599)
+        rpc->stats.responses[status / 100]++;
+    consort_err rc = cs_http_respond(req, status, headers, count, body);
+    if (rc != CONSORT_OK) /* a 500 went out instead */
+        cs_log_warn("rpc", "response %d not sent: %s", status, consort_errmsg());
+}
+
+static void respond_errorv(cs_rpc *rpc, cs_http_request *req, int status, const char *code,
+                           const cs_http_header *extra, size_t extra_count, const char *fmt,
+                           va_list ap) CS_PRINTF(7, 0);
+
+static void respond_errorv(cs_rpc *rpc, cs_http_request *req, int status, const char *code,
+                           const cs_http_header *extra, size_t extra_count, const char *fmt,
+                           va_list ap)
+{
+    char message[512];
+    vsnprintf(message, sizeof message, fmt, ap);
+    /* what a client sent (a path) may not be UTF-8: JSON strings must be */
+    for (char *p = message; *p != '\0'; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    json_t *doc = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    if (text == NULL) {
+        cs_rpc_respond(rpc, req, 500, NULL, 0, CS_SLICE_EMPTY);
+        return;
+    }
+    cs_http_header headers[1 + CS_RPC_MAX_EXTRA_HEADERS] = {{"Content-Type", "application/json"}};
+    size_t count = 1;
+    for (size_t i = 0; i < extra_count && i < CS_RPC_MAX_EXTRA_HEADERS; i++)
+        headers[count++] = extra[i];
+    cs_rpc_respond(rpc, req, status, headers, count, cs_slice_str(text));
+    free(text);
+}
+
+void cs_rpc_respond_error_with(cs_rpc *rpc, cs_http_request *req, int status, const char *code,
+                               const cs_http_header *extra, size_t extra_count, const char *fmt,
+                               ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    respond_errorv(rpc, req, status, code, extra, extra_count, fmt, ap);
+    va_end(ap);
+}
+
+void cs_rpc_respond_error(cs_rpc *rpc, cs_http_request *req, int status, const char *code,
+                          const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    respond_errorv(rpc, req, status, code, NULL, 0, fmt, ap);
+    va_end(ap);
+}
+
+void cs_rpc_respond_unavailable(cs_rpc *rpc, cs_http_request *req, const char *fmt, ...)
+{
+    static const cs_http_header retry = {"Retry-After", CS_RPC_RETRY_AFTER};
+    va_list ap;
+    va_start(ap, fmt);
+    respond_errorv(rpc, req, 503, "ServiceUnavailable", &retry, 1, fmt, ap);
+    va_end(ap);
+}
+
+void cs_rpc_respond_internal(cs_rpc *rpc, cs_http_request *req, consort_err rc, const char *what)
+{
+    cs_log_warn("rpc", "%s %s: %s: %s", req->method, req->path, what, consort_errmsg());
+    cs_rpc_respond_error(rpc, req, 500, "InternalError", "%s: %s (%s)", what, consort_errmsg(),
+                         consort_err_name(rc));
+}
+
+/* ---- who is calling ---- */
+
+/*
+ * Fills `caller` from the client certificate, or from the forwarded-caller
+ * header when a service node sent the request. Returns false if it
+ * answered the request (a header nobody else may send, or a bad value).
+ */
+static bool identify(cs_rpc *rpc, cs_http_request *req, rpc_caller *caller)
+{
+    memset(caller, 0, sizeof *caller);
+    const cs_x509 *peer = cs_http_request_peer_cert(req);
+    const char *forwarded = cs_http_request_header(req, CS_RPC_FORWARDED_HEADER);
+    if (forwarded != NULL) {
+        /* trusted only from a node of this service: anyone else could name any caller */
+        if (peer == NULL || !cs_node_is_service_node_cert(rpc->node, peer)) {
+            cs_rpc_respond_error(rpc, req, 403, "Forbidden",
+                                 "the header %s is accepted from service nodes only",
+                                 CS_RPC_FORWARDED_HEADER);
+            return false;
+        }
+        caller->forwarded = true;
+        if (strcmp(forwarded, CS_RPC_NO_CALLER) == 0)
+            return true;
+        if (strlen(forwarded) != 64 ||
+            cs_hex_decode(forwarded, caller->fp, sizeof caller->fp) != CONSORT_OK) {
+            cs_rpc_respond_error(rpc, req, 400, "InvalidInput",
+                                 "%s must be 64 hex digits or \"%s\"", CS_RPC_FORWARDED_HEADER,
+                                 CS_RPC_NO_CALLER);
+            return false;
+        }
+        caller->has_cert = true;
+        return true;
+    }
+    if (peer == NULL)
+        return true;
+    consort_err rc = cs_x509_fingerprint(peer, caller->fp);
+    if (rc != CONSORT_OK) {
+        cs_rpc_respond_internal(rpc, req, rc, "client certificate fingerprint");
+        return false;
+    }
+    caller->has_cert = true;
+    return true;
+}
+
+static bool authorised(cs_rpc *rpc, cs_http_request *req, const cs_rpc_route *route,
+                       const rpc_caller *caller)
+{
+    bool user = false, member = false;
+    if (caller->has_cert && route->auth != CS_RPC_AUTH_NONE) {
+        if (route->auth != CS_RPC_AUTH_MEMBER)
+            user = cs_node_is_user(rpc->node, caller->fp);
+        if (route->auth != CS_RPC_AUTH_USER && !user)
+            member = cs_node_is_member(rpc->node, caller->fp);
+    }
+    int status = cs_rpc_auth_status(route->auth, caller->has_cert, user, member);
+    if (status == 401) {
+        cs_rpc_respond_error(rpc, req, 401, "Unauthorized",
+                             "%s %s needs a client certificate of %s", req->method, req->path,
+                             cs_rpc_auth_name(route->auth));
+        return false;
+    }
+    if (status == 403) {
+        char hex[65];
+        cs_hex_encode(CS_SLICE(caller->fp, 8), hex);
+        cs_rpc_respond_error(rpc, req, 403, "Forbidden",
+                             "%s %s is for %s; the certificate %s... is not registered as one",
+                             req->method, req->path, cs_rpc_auth_name(route->auth), hex);
+        return false;
+    }
+    return true;
+}
+
+/* ---- dispatch ---- */
+
+static void on_request(void *ctx, cs_http_request *req)
+{
+    cs_rpc *rpc = ctx;
+    rpc->stats.requests++;
+    cs_rpc_route route;
+    cs_rpc_route_find(rpc->app, req->method, req->path, &route);
+    if (route.kind == CS_ROUTE_NOT_FOUND) {
+        cs_rpc_respond_error(rpc, req, 404, "ResourceNotFound", "no endpoint %s %s", req->method,
+                             req->path);
+        return;
+    }
+    if (route.kind == CS_ROUTE_BAD_METHOD) {
+        /* RFC 9110 §15.5.6: a 405 lists the methods the target supports */
+        const cs_http_header allow = {"Allow", route.allow};
+        cs_rpc_respond_error_with(rpc, req, 405, "MethodNotAllowed", &allow, 1,
+                                  "%s is not allowed on %s; use %s", req->method, req->path,
+                                  route.allow);
+        return;
+    }
+    rpc_caller caller;
+    if (!identify(rpc, req, &caller) || !authorised(rpc, req, &route, &caller))
+        return;
+    if (route.kind == CS_ROUTE_BUILTIN)
+        cs_rpc_builtin_run(rpc, route.builtin, req);
+    else
+        cs_rpc_app_run(rpc, &route, req, &caller);
+}
+
+/* ---- listening ---- */
+
+/* Listens once the node has a certificate; *listening says whether it does now. */
+static consort_err try_listen(cs_rpc *rpc, bool *listening)
+{
+    *listening = false;
+    const cs_x509 *cert = cs_node_cert(rpc->node);
+    if (cert == NULL)
+        return CONSORT_OK;
+    const cs_x509 *service = cs_node_service_cert(rpc->node);
+    const cs_x509 *const chain[1] = {service};
+    const cs_tls_params params = {
+        .role = CS_TLS_SERVER,
+        .key = cs_node_key(rpc->node),
+        .cert = cert,
+        .chain = service != NULL ? chain : NULL,
+        .chain_count = service != NULL ? 1 : 0,
+        /* optional at the TLS level: the /node/ endpoints serve anyone; endpoints check the
+         * certificate's fingerprint against the users and members */
+        .client_auth = CS_TLS_CLIENT_CERT_REQUEST,
+        .verify = cs_tls_verify_any,
+    };
+    CS_TRY_CTX(cs_tls_config_new(&params, &rpc->tls), "rpc: TLS configuration");
+    CS_TRY_CTX(cs_tls_listen(rpc->loop, rpc->cfg->rpc_address, rpc->tls, cs_http_server_accept_cb,
+                             rpc->http, &rpc->listener),
+               "rpc: listening on %s", rpc->cfg->rpc_address);
+    snprintf(rpc->address, sizeof rpc->address, "%s", cs_listener_address(rpc->listener));
+    cs_log_info("rpc", "serving HTTPS on %s", rpc->address);
+    *listening = true;
+    return CONSORT_OK;
+}
+
+static void cert_poll_cb(uv_timer_t *t)
+{
+    cs_rpc *rpc = t->data;
+    bool listening;
+    consort_err rc = try_listen(rpc, &listening);
+    if (rc != CONSORT_OK) {
+        cs_log_error("rpc", "%s", consort_errmsg());
+        uv_timer_stop(t);
+    } else if (listening) {
+        uv_timer_stop(t);
+    }
+}
+
+consort_err cs_rpc_start(uv_loop_t *loop, cs_node *node, const cs_node_config *cfg, cs_rpc **out)
+{
+    cs_rpc *rpc = cs_calloc(1, sizeof *rpc);
+    CS_ENSURE(rpc != NULL, CONSORT_E_NOMEM, "rpc: out of memory");
+    rpc->loop = loop;
+    rpc->node = node;
+    rpc->cfg = cfg;
+    consort_err rc;
+    if (cfg->app_path[0] != '\0')
+        CS_TRY_GOTO(rc, cs_app_load(cfg->app_path, &rpc->app), fail);
+    const cs_http_server_params hp = {.on_request = on_request, .ctx = rpc};
+    CS_TRY_GOTO(rc, cs_http_server_new(loop, &hp, &rpc->http), fail);
+    CS_TRY_GOTO(rc, cs_rpc_forwarder_new(rpc, &rpc->fwd), fail);
+    bool listening;
+    CS_TRY_GOTO(rc, try_listen(rpc, &listening), fail);
+    /* from here on the rpc owns a handle: it is released by cs_rpc_stop only */
+    int uv = uv_timer_init(loop, &rpc->cert_timer);
+    if (uv != 0) {
+        rc = cs_net_uv_fail(uv, "rpc: timer");
+        goto fail;
+    }
+    rpc->cert_timer.data = rpc;
+    if (!listening) {
+        cs_log_info("rpc", "waiting for the node certificate before serving %s", cfg->rpc_address);
+        uv_timer_start(&rpc->cert_timer, cert_poll_cb, CS_RPC_CERT_POLL_MS, CS_RPC_CERT_POLL_MS);
+    }
+    *out = rpc;
+    return CONSORT_OK;
+fail:
+    cs_listener_close(rpc->listener);
+    cs_tls_config_free(rpc->tls);
+    cs_rpc_forwarder_free(rpc->fwd);
+    cs_http_server_free(rpc->http);
+    cs_app_free(rpc->app);
+    cs_free(rpc);
+    return rc;
+}
+
+const char *cs_rpc_address(const cs_rpc *rpc)
+{
+    return rpc->address;
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    cs_rpc *rpc = h->data;
+    void (*cb)(void *) = rpc->stop_cb;
+    void *ctx = rpc->stop_ctx;
+    cs_app_free(rpc->app); /* no handler can run any more (cs_rpc_app_detach) */
+    cs_free(rpc);
+    if (cb != NULL)
+        cb(ctx);
+}
+
+void cs_rpc_stop(cs_rpc *rpc, void (*cb)(void *ctx), void *ctx)
+{
+    if (rpc == NULL) {
+        if (cb != NULL)
+            cb(ctx);
+        return;
+    }
+    rpc->stop_cb = cb;
+    rpc->stop_ctx = ctx;
+    uv_timer_stop(&rpc->cert_timer);
+    cs_listener_close(rpc->listener);
+    rpc->listener = NULL;
+    cs_http_server_free(rpc->http); /* requests with handlers stay valid until answered */
+    rpc->http = NULL;
+    cs_rpc_forwarder_free(rpc->fwd); /* answers what waits for the leader */
+    rpc->fwd = NULL;
+    cs_rpc_app_detach(rpc);
+    cs_tls_config_free(rpc->tls);
+    rpc->tls = NULL;
+    uv_close((uv_handle_t *)&rpc->cert_timer, timer_closed_cb);
+}

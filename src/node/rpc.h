@@ -1,0 +1,55 @@
+/*
+ * The node's client-facing HTTP API (DESIGN.md "Public contracts",
+ * docs/http-api.md): a TLS 1.3 server on the configuration's rpc_address
+ * serving the built-in /node/... endpoints, /app/receipt and the endpoints
+ * of the application module (include/consort/app.h), which it loads.
+ *
+ *   - Clients authenticate with a TLS client certificate (optional at the
+ *     TLS level); endpoints that need a user or member look its SHA-256
+ *     fingerprint up with cs_node_is_user / cs_node_is_member
+ *     (401 without a certificate, 403 for an unregistered one).
+ *   - Read-write application endpoints run on the leader (cs_node_write)
+ *     and are answered once committed, with "x-consort-txid: <term>.<seqno>".
+ *     A follower forwards them to the leader over TLS, presenting its node
+ *     certificate, and relays the answer; with no known leader it answers
+ *     503 with "Retry-After".
+ *   - Errors are JSON {"error": {"code", "message"}} with the right status.
+ *
+ * Threading: everything runs on the node's loop thread.
+ */
+#ifndef CS_NODE_RPC_H
+#define CS_NODE_RPC_H
+
+#include "node/node.h"
+
+#include <uv.h>
+
+typedef struct cs_rpc cs_rpc;
+
+/*
+ * Loads the application module named by cfg->app_path (none if empty:
+ * only the built-in endpoints are served), then serves HTTPS on
+ * cfg->rpc_address. The server certificate is the node certificate (with
+ * the service certificate as its chain): if the node has none yet (a
+ * joining node before it is trusted) the server starts listening as soon
+ * as it has one. `node` and `cfg` are borrowed and must outlive the rpc.
+ * Errors: the module's (CONSORT_E_NOT_FOUND / UNSUPPORTED for a missing
+ * module or ABI version mismatch, or what consort_app_init returned), the
+ * listener's (CONSORT_E_IO: address in use, bad address), NOMEM.
+ */
+CS_MUST_CHECK consort_err cs_rpc_start(uv_loop_t *loop, cs_node *node, const cs_node_config *cfg,
+                                       cs_rpc **out);
+
+/*
+ * Stops listening, closes client connections and the connection to the
+ * leader; requests still in flight are answered (the answers are dropped)
+ * when their transactions complete. `cb` (may be NULL) runs once the rpc's
+ * own handles are closed; the rpc's memory is released before it runs.
+ * Call it before cs_node_stop. cs_rpc_stop(NULL, cb, ctx) just runs cb.
+ */
+void cs_rpc_stop(cs_rpc *rpc, void (*cb)(void *ctx), void *ctx);
+
+/* The bound address ("127.0.0.1:43125"), "" until the server listens. */
+const char *cs_rpc_address(const cs_rpc *rpc);
+
+#endif

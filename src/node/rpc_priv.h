@@ -1,0 +1,97 @@
+/*
+ * Private to src/node/rpc*.c: the rpc object, shared by the server and
+ * dispatch (rpc.c), the built-in endpoints (rpc_builtin.c), application
+ * endpoints (rpc_app.c) and forwarding to the leader (rpc_forward.c).
+ */
+#ifndef CS_NODE_RPC_PRIV_H
+#define CS_NODE_RPC_PRIV_H
+
+#include "net/http_client.h"
+#include "net/http_server.h"
+#include "net/tls_stream.h"
+#include "node/rpc.h"
+#include "node/rpc_route.h"
+
+/* The header a follower adds when it forwards a request: the caller's
+ * certificate fingerprint (64 hex), or CS_RPC_NO_CALLER. The leader trusts
+ * it only from a certificate that cs_node_is_service_node_cert accepts. */
+#define CS_RPC_FORWARDED_HEADER "x-consort-forwarded-caller"
+#define CS_RPC_NO_CALLER        "none"
+#define CS_RPC_TXID_HEADER      "x-consort-txid"
+/* Seconds a client is asked to wait when no leader is known (RFC 9110 §10.2.3). */
+#define CS_RPC_RETRY_AFTER "1"
+/* How often a node without a certificate yet checks again (ms). */
+#define CS_RPC_CERT_POLL_MS 50
+
+typedef struct rpc_write rpc_write;
+typedef struct rpc_forwarder rpc_forwarder;
+
+/* Counters served by /node/metrics (besides the node's). */
+typedef struct cs_rpc_stats {
+    uint64_t requests;
+    uint64_t responses[6]; /* by status class: [1] 1xx ... [5] 5xx */
+    uint64_t forwarded;
+    uint64_t forward_failures;
+    uint64_t writes_committed;
+} cs_rpc_stats;
+
+struct cs_rpc {
+    uv_loop_t *loop;
+    cs_node *node;
+    const cs_node_config *cfg;
+    consort_app *app; /* NULL: no application module */
+    cs_tls_config *tls;
+    cs_listener *listener;
+    cs_http_server *http;
+    uv_timer_t cert_timer; /* waits for the node certificate */
+    rpc_forwarder *fwd;
+    rpc_write *writes; /* in flight on this node (cs_node_write) */
+    cs_rpc_stats stats;
+    char address[CS_NET_ADDRESS_MAX];
+    void (*stop_cb)(void *ctx);
+    void *stop_ctx;
+};
+
+/* Who is calling: the client's certificate fingerprint, or the one a
+ * service node forwarded. */
+typedef struct rpc_caller {
+    bool has_cert;
+    uint8_t fp[32];
+    bool forwarded; /* the request came from a follower */
+} rpc_caller;
+
+/* ---- answering (rpc.c): every answer goes through these, for the counters ---- */
+void cs_rpc_respond(cs_rpc *rpc, cs_http_request *req, int status, const cs_http_header *headers,
+                    size_t count, cs_slice body);
+void cs_rpc_respond_error(cs_rpc *rpc, cs_http_request *req, int status, const char *code,
+                          const char *fmt, ...) CS_PRINTF(5, 6);
+/* The same with extra headers (Allow, Retry-After, x-consort-txid). */
+#define CS_RPC_MAX_EXTRA_HEADERS 4
+void cs_rpc_respond_error_with(cs_rpc *rpc, cs_http_request *req, int status, const char *code,
+                               const cs_http_header *extra, size_t extra_count, const char *fmt,
+                               ...) CS_PRINTF(7, 8);
+/* 503 with Retry-After. */
+void cs_rpc_respond_unavailable(cs_rpc *rpc, cs_http_request *req, const char *fmt, ...)
+    CS_PRINTF(3, 4);
+/* 500 naming consort_errmsg(). */
+void cs_rpc_respond_internal(cs_rpc *rpc, cs_http_request *req, consort_err rc, const char *what);
+
+/* ---- built-in endpoints (rpc_builtin.c) ---- */
+void cs_rpc_builtin_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req);
+
+/* ---- application endpoints (rpc_app.c) ---- */
+/* Runs a read-only endpoint here, or a read-write one here if leader (else forwards). */
+void cs_rpc_app_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req,
+                    const rpc_caller *caller);
+/* At stop: requests still executing are answered later by the node's callbacks,
+ * without touching the rpc. */
+void cs_rpc_app_detach(cs_rpc *rpc);
+
+/* ---- forwarding (rpc_forward.c) ---- */
+CS_MUST_CHECK consort_err cs_rpc_forwarder_new(cs_rpc *rpc, rpc_forwarder **out);
+/* Forwards `req` to the leader and relays its answer (or answers 503). */
+void cs_rpc_forward(cs_rpc *rpc, cs_http_request *req, const rpc_caller *caller);
+/* Closes the connection to the leader; queued requests are answered 503. */
+void cs_rpc_forwarder_free(rpc_forwarder *fwd);
+
+#endif

@@ -1,0 +1,95 @@
+/* Routing over the built-in endpoints and the application's (rpc_route.h). */
+#include "node/rpc_route.h"
+
+#include <string.h>
+
+static const struct {
+    const char *method;
+    const char *path;
+    cs_rpc_builtin id;
+    cs_rpc_auth auth;
+} builtins[] = {
+    /* the node's own documents: anyone who can reach it over TLS */
+    {"GET", "/node/state", CS_RPC_NODE_STATE, CS_RPC_AUTH_NONE},
+    {"GET", "/node/network", CS_RPC_NODE_NETWORK, CS_RPC_AUTH_NONE},
+    {"GET", "/node/quotes", CS_RPC_NODE_QUOTES, CS_RPC_AUTH_NONE},
+    {"GET", "/node/version", CS_RPC_NODE_VERSION, CS_RPC_AUTH_NONE},
+    {"GET", "/node/metrics", CS_RPC_NODE_METRICS, CS_RPC_AUTH_NONE},
+    {"GET", "/node/tx", CS_RPC_NODE_TX, CS_RPC_AUTH_NONE},
+    {"GET", "/node/commit", CS_RPC_NODE_COMMIT, CS_RPC_AUTH_NONE},
+    /* a receipt reveals the commit evidence: for the service's users and members */
+    {"GET", CS_APP_RECEIPT_PATH, CS_RPC_APP_RECEIPT, CS_RPC_AUTH_USER_OR_MEMBER},
+};
+
+static void add_allow(cs_rpc_route *out, const char *method)
+{
+    size_t used = strlen(out->allow);
+    if (used + strlen(method) + 3 > sizeof out->allow)
+        return; /* advisory: what does not fit is left out */
+    if (used > 0)
+        strcat(out->allow, ", ");
+    strcat(out->allow, method);
+}
+
+void cs_rpc_route_find(const consort_app *app, const char *method, const char *path,
+                       cs_rpc_route *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = CS_ROUTE_NOT_FOUND;
+    for (size_t i = 0; i < CS_ARRAY_LEN(builtins); i++) {
+        if (strcmp(builtins[i].path, path) != 0)
+            continue;
+        if (strcmp(builtins[i].method, method) == 0) {
+            out->kind = CS_ROUTE_BUILTIN;
+            out->builtin = builtins[i].id;
+            out->auth = builtins[i].auth;
+            out->allow[0] = '\0';
+            return;
+        }
+        out->kind = CS_ROUTE_BAD_METHOD;
+        add_allow(out, builtins[i].method);
+    }
+    if (app == NULL || out->kind == CS_ROUTE_BAD_METHOD)
+        return; /* an application cannot register a built-in path (app_load.c) */
+    bool known;
+    const cs_app_endpoint *ep =
+        cs_app_find(app, method, path, &known, out->allow, sizeof out->allow);
+    if (ep != NULL) {
+        out->kind = CS_ROUTE_APP;
+        out->app = ep;
+        out->writes = ep->mode == CONSORT_READ_WRITE;
+        out->auth = ep->auth == CONSORT_AUTH_USER     ? CS_RPC_AUTH_USER
+                    : ep->auth == CONSORT_AUTH_MEMBER ? CS_RPC_AUTH_MEMBER
+                                                      : CS_RPC_AUTH_NONE;
+        out->allow[0] = '\0';
+    } else if (known) {
+        out->kind = CS_ROUTE_BAD_METHOD;
+    }
+}
+
+int cs_rpc_auth_status(cs_rpc_auth need, bool has_cert, bool is_user, bool is_member)
+{
+    if (need == CS_RPC_AUTH_NONE)
+        return 0;
+    /* RFC 9110 §15.5.2: 401 when credentials are missing; §15.5.4: 403 when they do not suffice */
+    if (!has_cert)
+        return 401;
+    bool ok = (need == CS_RPC_AUTH_USER && is_user) || (need == CS_RPC_AUTH_MEMBER && is_member) ||
+              (need == CS_RPC_AUTH_USER_OR_MEMBER && (is_user || is_member));
+    return ok ? 0 : 403;
+}
+
+const char *cs_rpc_auth_name(cs_rpc_auth auth)
+{
+    switch (auth) {
+    case CS_RPC_AUTH_NONE:
+        return "anyone";
+    case CS_RPC_AUTH_USER:
+        return "a user";
+    case CS_RPC_AUTH_MEMBER:
+        return "a member";
+    case CS_RPC_AUTH_USER_OR_MEMBER:
+        return "a user or member";
+    }
+    return "?";
+}

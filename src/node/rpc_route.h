@@ -1,0 +1,59 @@
+/*
+ * Routing for the node's HTTP API, without I/O: which endpoint a method and
+ * path name (built-in or the application's), or why none does (404/405),
+ * and what authentication it needs. docs/http-api.md lists the endpoints.
+ */
+#ifndef CS_NODE_RPC_ROUTE_H
+#define CS_NODE_RPC_ROUTE_H
+
+#include "node/app_host.h"
+
+/* The built-in endpoints. */
+typedef enum cs_rpc_builtin {
+    CS_RPC_NODE_STATE = 1,
+    CS_RPC_NODE_NETWORK,
+    CS_RPC_NODE_QUOTES,
+    CS_RPC_NODE_VERSION,
+    CS_RPC_NODE_METRICS,
+    CS_RPC_NODE_TX,
+    CS_RPC_NODE_COMMIT,
+    CS_RPC_APP_RECEIPT,
+} cs_rpc_builtin;
+
+/* Who may call an endpoint (the application's consort_auth, plus users or members). */
+typedef enum cs_rpc_auth {
+    CS_RPC_AUTH_NONE = 0,
+    CS_RPC_AUTH_USER,
+    CS_RPC_AUTH_MEMBER,
+    CS_RPC_AUTH_USER_OR_MEMBER,
+} cs_rpc_auth;
+
+typedef enum cs_rpc_route_kind {
+    CS_ROUTE_NOT_FOUND = 0, /* 404 */
+    CS_ROUTE_BAD_METHOD,    /* 405: the path exists with other methods (see allow) */
+    CS_ROUTE_BUILTIN,
+    CS_ROUTE_APP,
+} cs_rpc_route_kind;
+
+typedef struct cs_rpc_route {
+    cs_rpc_route_kind kind;
+    cs_rpc_builtin builtin;     /* CS_ROUTE_BUILTIN */
+    const cs_app_endpoint *app; /* CS_ROUTE_APP */
+    cs_rpc_auth auth;
+    bool writes;     /* read-write: runs on the leader */
+    char allow[128]; /* CS_ROUTE_BAD_METHOD: the Allow header (RFC 9110 §15.5.6) */
+} cs_rpc_route;
+
+/* Routes `method` `path` (exact, still percent-encoded) over the built-in
+ * endpoints and `app` (may be NULL: no application). */
+void cs_rpc_route_find(const consort_app *app, const char *method, const char *path,
+                       cs_rpc_route *out);
+
+/* The HTTP status an authentication check ends in: 0 (allowed), 401 (no
+ * certificate) or 403 (a certificate, but not one of the required kind). */
+int cs_rpc_auth_status(cs_rpc_auth need, bool has_cert, bool is_user, bool is_member);
+
+/* "user", "member", ... for messages. */
+const char *cs_rpc_auth_name(cs_rpc_auth auth);
+
+#endif

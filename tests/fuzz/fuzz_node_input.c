@@ -1,0 +1,72 @@
+/*
+ * The node's parsers of untrusted or operator-supplied bytes: the first
+ * byte picks one, the rest is its input.
+ *   0: the JSON configuration (cs_node_config_parse)
+ *   1: a node record from public:consort.nodes (node_record_decode),
+ *      re-encoded and decoded again: the round trip must be exact
+ *   2: a join-protocol frame (node_msg_take + node_msg_open)
+ */
+#include "node/node_join_priv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void record(cs_slice in)
+{
+    node_record r, r2;
+    node_record_init(&r);
+    node_record_init(&r2);
+    if (node_record_decode(in, &r) == CONSORT_OK) {
+        cs_buf out;
+        cs_buf_init(&out, 0);
+        if (node_record_encode(&r, &out) != CONSORT_OK ||
+            node_record_decode(cs_buf_slice(&out), &r2) != CONSORT_OK ||
+            !cs_slice_eq(cs_buf_slice(&out), in))
+            abort(); /* a record that decodes re-encodes to exactly its bytes */
+        cs_buf_cleanup(&out);
+    }
+    node_record_cleanup(&r);
+    node_record_cleanup(&r2);
+}
+
+static void frame(cs_slice in)
+{
+    cs_buf acc, msg;
+    cs_buf_init(&acc, NODE_MSG_MAX + 4);
+    cs_buf_init(&msg, NODE_MSG_MAX);
+    bool complete = false;
+    if (node_msg_take(&acc, in, &msg, &complete) == CONSORT_OK && complete) {
+        cs_cbor_reader r;
+        uint64_t pairs;
+        char type[16];
+        if (node_msg_open(cs_buf_slice(&msg), &r, &pairs, type) == CONSORT_OK && pairs == 0)
+            abort(); /* node_msg_open refuses empty maps */
+    }
+    cs_buf_cleanup(&acc);
+    cs_buf_cleanup(&msg);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    cs_slice in = CS_SLICE(data + 1, size - 1);
+    switch (data[0] % 3) {
+    case 0: {
+        static cs_node_config cfg;
+        if (cs_node_config_parse(in, &cfg) == CONSORT_OK &&
+            (cfg.data_dir[0] == '\0' || cfg.rpc_address[0] == '\0'))
+            abort(); /* required members were checked */
+        break;
+    }
+    case 1:
+        record(in);
+        break;
+    default:
+        frame(in);
+        break;
+    }
+    return 0;
+}

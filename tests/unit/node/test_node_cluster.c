@@ -1,0 +1,216 @@
+/*
+ * Three nodes in one process on loopback (real attested channels, real
+ * raft, real files, one virtual platform): joins, replication, writes
+ * refused on followers, the leader stopped and a new one elected, the old
+ * leader restarted and catching up, identical ledgers that verify; and a
+ * joiner running other code (another code id) refused.
+ */
+#include "node_fixture.h"
+
+#include "store/ledger.h"
+
+typedef struct fixture {
+    uv_loop_t loop;
+    tn_env env;
+    tnode node[3];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    tn_env_init(&f->env);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    for (int i = 0; i < 3; i++)
+        tn_stop(&f->loop, &f->node[i]);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    tn_env_cleanup(&f->env);
+    free(f);
+    return 0;
+}
+
+typedef struct value_wait {
+    tnode *t;
+    const char *key, *want;
+} value_wait;
+
+static bool has_value(void *ctx)
+{
+    value_wait *w = ctx;
+    char v[64];
+    return cs_node_is_open(w->t->n) && strcmp(tn_get(w->t, "records", w->key, v), w->want) == 0;
+}
+
+static void wait_value(fixture *f, tnode *t, const char *key, const char *want)
+{
+    value_wait w = {.t = t, .key = key, .want = want};
+    tn_run_until(&f->loop, 15000, has_value, &w, "value replicated");
+}
+
+typedef struct lead_wait {
+    fixture *f;
+    int skip;
+    int leader;
+} lead_wait;
+
+static bool has_leader(void *ctx)
+{
+    lead_wait *w = ctx;
+    for (int i = 0; i < 3; i++)
+        if (i != w->skip && w->f->node[i].n != NULL && cs_node_is_leader(w->f->node[i].n)) {
+            w->leader = i;
+            return true;
+        }
+    return false;
+}
+
+static void start_three(fixture *f)
+{
+    tn_config(&f->env, &f->node[0], 0, NULL);
+    tn_start(&f->loop, &f->node[0]);
+    /* node 2 asks node 1, a follower: it is redirected to the leader */
+    for (int i = 1; i < 3; i++) {
+        tn_config(&f->env, &f->node[i], i, f->node[i - 1].cfg.node_address);
+        tn_start(&f->loop, &f->node[i]);
+    }
+}
+
+static void replicate_failover_catch_up(void **state)
+{
+    fixture *f = *state;
+    start_three(f);
+    assert_true(cs_node_is_leader(f->node[0].n));
+    cs_txid t1 = tn_put(&f->loop, &f->node[0], "k1", "v1");
+    for (int i = 1; i < 3; i++) {
+        wait_value(f, &f->node[i], "k1", "v1");
+        assert_int_equal(cs_node_tx_status(f->node[i].n, t1), CS_TX_COMMITTED);
+        /* followers refuse writes (the HTTP layer forwards them) */
+        tn_write w = {0};
+        cst_fails(cs_node_write(f->node[i].n, tn_write_fn, &w, tn_write_done, &w), CONSORT_E_STATE);
+        assert_false(w.done);
+        assert_string_equal(cs_node_leader_rpc_address(f->node[i].n), f->node[0].cfg.rpc_address);
+    }
+    cs_buf out;
+    cs_buf_init(&out, 0);
+    cst_ok(cs_node_network_json(f->node[2].n, &out));
+    cst_ok(cs_buf_append_u8(&out, 0));
+    for (int i = 0; i < 3; i++)
+        assert_non_null(strstr((const char *)out.ptr, cs_node_id(f->node[i].n)));
+    cs_buf_cleanup(&out);
+
+    /* the leader goes away: another is elected in a later term and takes writes */
+    tn_stop(&f->loop, &f->node[0]);
+    lead_wait lw = {.f = f, .skip = 0};
+    tn_run_until(&f->loop, 20000, has_leader, &lw, "a new leader");
+    cs_txid t2 = tn_put(&f->loop, &f->node[lw.leader], "k2", "v2");
+    assert_true(t2.term > t1.term);
+    assert_true(t2.seqno > t1.seqno);
+    wait_value(f, &f->node[3 - lw.leader], "k2", "v2");
+
+    /* the old leader restarts from its data directory and catches up */
+    tn_start(&f->loop, &f->node[0]);
+    wait_value(f, &f->node[0], "k2", "v2");
+    assert_int_equal(cs_node_tx_status(f->node[0].n, t2), CS_TX_COMMITTED);
+    assert_false(cs_node_is_leader(f->node[0].n));
+    cs_txid t3 = tn_put(&f->loop, &f->node[lw.leader], "k3", "v3");
+    for (int i = 0; i < 3; i++)
+        wait_value(f, &f->node[i], "k3", "v3");
+
+    /* every ledger verifies, and they hold the same entries */
+    tn_run_for(&f->loop, 300); /* a signature entry after t3 */
+    cs_x509 *svc;
+    cst_ok(cs_x509_load_file(f->env.service_cert, &svc));
+    uint64_t last[3];
+    for (int i = 0; i < 3; i++) {
+        char dir[CS_NODE_PATH_MAX + 16];
+        snprintf(dir, sizeof dir, "%s/ledger", f->node[i].cfg.data_dir);
+        tn_stop(&f->loop, &f->node[i]);
+        cs_ledger_verify_report rep;
+        cst_ok(cs_ledger_verify(dir, svc, (int64_t)time(NULL), &rep));
+        assert_true(rep.last_seqno >= t3.seqno);
+        last[i] = rep.last_seqno;
+    }
+    cs_x509_free(svc);
+    assert_true(last[0] >= t3.seqno && last[1] >= t3.seqno && last[2] >= t3.seqno);
+}
+
+/* A leader left without a quorum steps down: its uncommitted write fails
+ * (outcome unknown) and its store is rolled back; once the others return,
+ * the write is either committed everywhere or invalid everywhere. */
+static void minority_leader_rolls_back(void **state)
+{
+    fixture *f = *state;
+    start_three(f);
+    tnode *l = &f->node[0];
+    (void)tn_put(&f->loop, l, "base", "1");
+    for (int i = 1; i < 3; i++)
+        wait_value(f, &f->node[i], "base", "1");
+    tn_stop(&f->loop, &f->node[1]);
+    tn_stop(&f->loop, &f->node[2]);
+    tn_write w = {0};
+    snprintf(w.key, sizeof w.key, "lost");
+    snprintf(w.value, sizeof w.value, "maybe");
+    cst_ok(cs_node_write(l->n, tn_write_fn, &w, tn_write_done, &w));
+    char v[64];
+    assert_string_equal(tn_get(l, "records", "lost", v), "maybe"); /* the leader's own view */
+    tn_run_until(&f->loop, 15000, tn_write_is_done, &w, "the write to fail");
+    assert_int_equal(w.rc, CONSORT_E_STATE);
+    assert_true(w.txid.seqno > 0);
+    assert_false(cs_node_is_leader(l->n));
+    assert_string_equal(tn_get(l, "records", "lost", v), ""); /* rolled back */
+    assert_string_equal(tn_get(l, "records", "base", v), "1");
+
+    tn_start(&f->loop, &f->node[1]);
+    tn_start(&f->loop, &f->node[2]);
+    lead_wait lw = {.f = f, .skip = -1};
+    tn_run_until(&f->loop, 20000, has_leader, &lw, "a leader again");
+    (void)tn_put(&f->loop, &f->node[lw.leader], "next", "2");
+    for (int i = 0; i < 3; i++)
+        wait_value(f, &f->node[i], "next", "2");
+    cs_tx_status st = cs_node_tx_status(f->node[0].n, w.txid);
+    assert_true(st == CS_TX_COMMITTED || st == CS_TX_INVALID);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cs_node_tx_status(f->node[i].n, w.txid), st);
+        assert_string_equal(tn_get(&f->node[i], "records", "lost", v),
+                            st == CS_TX_COMMITTED ? "maybe" : "");
+    }
+}
+
+static void other_code_refused(void **state)
+{
+    fixture *f = *state;
+    tn_config(&f->env, &f->node[0], 0, NULL);
+    tn_start(&f->loop, &f->node[0]);
+    /* a joiner with an application module the service does not trust: its code id differs */
+    tn_config(&f->env, &f->node[1], 1, f->node[0].cfg.node_address);
+    snprintf(f->node[1].cfg.app_path, sizeof f->node[1].cfg.app_path, "%s", f->env.service_cert);
+    cst_ok(cs_node_new(&f->loop, &f->node[1].cfg, &f->node[1].n));
+    cst_ok(cs_node_start(f->node[1].n));
+    tn_run_for(&f->loop, 2500);
+    assert_string_equal(cs_node_state_name(f->node[1].n), "Joining");
+    assert_null(cs_node_cert(f->node[1].n));
+    cs_buf out;
+    cs_buf_init(&out, 0);
+    cst_ok(cs_node_network_json(f->node[0].n, &out));
+    cst_ok(cs_buf_append_u8(&out, 0));
+    assert_null(strstr((const char *)out.ptr, cs_node_id(f->node[1].n)));
+    cs_buf_cleanup(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(replicate_failover_catch_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(minority_leader_rolls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(other_code_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

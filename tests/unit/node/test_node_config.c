@@ -1,0 +1,150 @@
+/* The node's JSON configuration (node_config.c): members, defaults, refusals. */
+#include "testutil.h"
+
+#include "node/node.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BASE                                                                                       \
+    "\"platform_dir\": \"/p\", \"rpc_address\": \"127.0.0.1:1\", "                                 \
+    "\"node_address\": \"127.0.0.1:2\", \"data_dir\": \"/d\""
+
+static consort_err parse(const char *json, cs_node_config *cfg)
+{
+    return cs_node_config_parse(cs_slice_str(json), cfg);
+}
+
+static void start_defaults(void **state)
+{
+    (void)state;
+    cs_node_config c;
+    cst_ok(parse("{" BASE ", \"start\": {}}", &c));
+    assert_int_equal(c.mode, CS_NODE_START);
+    assert_int_equal(c.platform, CS_PLATFORM_VIRTUAL);
+    assert_string_equal(c.platform_dir, "/p");
+    assert_string_equal(c.rpc_address, "127.0.0.1:1");
+    assert_string_equal(c.node_address, "127.0.0.1:2");
+    assert_string_equal(c.data_dir, "/d");
+    assert_int_equal(c.sig_interval_tx, 100);
+    assert_int_equal(c.sig_interval_ms, 100);
+    assert_int_equal(c.snapshot_interval, 10000);
+    assert_int_equal(c.chunk_size, 4 << 20);
+    assert_false(c.allow_debug);
+    assert_int_equal(c.trusted_code_id_count, 0);
+    assert_string_equal(c.app_path, "");
+}
+
+static void start_full(void **state)
+{
+    (void)state;
+    cs_node_config c;
+    cst_ok(parse("{" BASE ", \"app\": \"/a.so\", \"sig_interval_tx\": 7, \"sig_interval_ms\": 9,"
+                 " \"snapshot_interval\": 50, \"ledger_chunk_bytes\": 4096,"
+                 " \"allow_debug_evidence\": true, \"start\": {\"trusted_code_ids\": [\""
+                 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"],"
+                 " \"users\": [\"u0.pem\", \"u1.pem\"], \"members\": [\"m.pem\"],"
+                 " \"service_cert_out\": \"/s.pem\"}}",
+                 &c));
+    assert_string_equal(c.app_path, "/a.so");
+    assert_int_equal(c.sig_interval_tx, 7);
+    assert_int_equal(c.sig_interval_ms, 9);
+    assert_int_equal(c.snapshot_interval, 50);
+    assert_int_equal(c.chunk_size, 4096);
+    assert_true(c.allow_debug);
+    assert_int_equal(c.trusted_code_id_count, 1);
+    assert_int_equal(c.trusted_code_ids[0][0], 0x00);
+    assert_int_equal(c.trusted_code_ids[0][31], 0xff);
+    assert_int_equal(c.user_count, 2);
+    assert_string_equal(c.users[1], "u1.pem");
+    assert_int_equal(c.member_count, 1);
+    assert_string_equal(c.service_cert_out, "/s.pem");
+}
+
+static void join_mode(void **state)
+{
+    (void)state;
+    cs_node_config c;
+    cst_ok(parse("{" BASE ", \"join\": {\"target\": \"127.0.0.1:9\", \"service_cert\": \"s.pem\"}}",
+                 &c));
+    assert_int_equal(c.mode, CS_NODE_JOIN);
+    assert_string_equal(c.join_target, "127.0.0.1:9");
+    assert_string_equal(c.service_cert_path, "s.pem");
+}
+
+static void refusals(void **state)
+{
+    (void)state;
+    cs_node_config c;
+    static const char *bad[] = {
+        "",
+        "[]",
+        "{" BASE "}",                                             /* no mode */
+        "{" BASE ", \"start\": {}, \"join\": {}}",                /* both */
+        "{" BASE ", \"start\": {}, \"typo\": 1}",                 /* unknown member */
+        "{" BASE ", \"start\": {\"typo\": 1}}",                   /* unknown in start */
+        "{" BASE ", \"join\": {\"target\": \"x:1\"}}",            /* pin missing */
+        "{" BASE ", \"join\": {\"service_cert\": \"s\"}}",        /* target missing */
+        "{" BASE ", \"start\": {}, \"sig_interval_tx\": 0}",      /* out of range */
+        "{" BASE ", \"start\": {}, \"sig_interval_tx\": \"5\"}",  /* wrong type */
+        "{" BASE ", \"start\": {}, \"allow_debug_evidence\": 1}", /* wrong type */
+        "{" BASE ", \"start\": {}, \"platform\": \"snp\"}",       /* not a node platform */
+        "{" BASE ", \"start\": {}, \"platform\": \"tpm\"}",       /* tpm_tcti missing */
+        "{" BASE ", \"start\": {}, \"platform\": \"nope\"}",
+        "{" BASE ", \"start\": {\"trusted_code_ids\": [\"00\"]}}", /* short code id */
+        "{" BASE ", \"start\": {\"trusted_code_ids\": \"00\"}}",   /* not an array */
+        "{" BASE ", \"start\": {\"users\": [1]}}",
+        "{" BASE ", \"start\": {\"users\": [\"\"]}}",
+        "{\"rpc_address\": \"a:1\", \"node_address\": \"a:2\", \"start\": {}}", /* no data_dir */
+        "{" BASE ", \"start\": {}, \"data_dir\": \"/again\"}", /* duplicate member */
+        "{" BASE ", \"start\": {}} trailing",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        consort_err rc = parse(bad[i], &c);
+        if (rc == CONSORT_OK)
+            fail_msg("config %zu accepted: %s", i, bad[i]);
+        assert_true(strlen(consort_errmsg()) > 0);
+    }
+    /* a message names the member */
+    assert_int_not_equal(parse("{" BASE ", \"start\": {}, \"typo\": 1}", &c), CONSORT_OK);
+    assert_non_null(strstr(consort_errmsg(), "typo"));
+    /* a string longer than its field */
+    char json[4096];
+    char longaddr[200];
+    memset(longaddr, 'a', sizeof longaddr - 1);
+    longaddr[sizeof longaddr - 1] = '\0';
+    snprintf(json, sizeof json, "{" BASE ", \"start\": {}, \"app\": \"x\", \"join\": null}");
+    assert_int_not_equal(parse(json, &c), CONSORT_OK);
+    snprintf(json, sizeof json,
+             "{\"platform_dir\": \"/p\", \"rpc_address\": \"%s\", \"node_address\": \"a:2\","
+             " \"data_dir\": \"/d\", \"start\": {}}",
+             longaddr);
+    cst_fails(parse(json, &c), CONSORT_E_MALFORMED);
+}
+
+static void load_file(void **state)
+{
+    (void)state;
+    cs_node_config c;
+    cst_fails(cs_node_config_load("/nonexistent/node.json", &c), CONSORT_E_NOT_FOUND);
+    char path[] = "/tmp/consort-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *json = "{" BASE ", \"start\": {}}";
+    assert_int_equal(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+    close(fd);
+    cst_ok(cs_node_config_load(path, &c));
+    assert_int_equal(c.mode, CS_NODE_START);
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(start_defaults), cmocka_unit_test(start_full), cmocka_unit_test(join_mode),
+        cmocka_unit_test(refusals),       cmocka_unit_test(load_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

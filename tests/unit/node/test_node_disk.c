@@ -1,0 +1,104 @@
+/*
+ * A full disk (node_exec.c): with its data directory on a small tmpfs that
+ * is then filled, the node refuses writes with CONSORT_E_NO_SPACE and logs
+ * why, keeps everything committed, and accepts writes again once space is
+ * freed. Needs root to mount the tmpfs (CI runs as root); skipped otherwise.
+ */
+#include "node_fixture.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+
+typedef struct fixture {
+    uv_loop_t loop;
+    tn_env env;
+    tnode node;
+    char mnt[300];
+    bool mounted;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    tn_env_init(&f->env);
+    snprintf(f->mnt, sizeof f->mnt, "%s/small", f->env.root);
+    cst_ok(cs_mkdir_p(f->mnt, 0700));
+    f->mounted = mount("tmpfs", f->mnt, "tmpfs", 0, "size=48m") == 0;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    tn_stop(&f->loop, &f->node);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    if (f->mounted)
+        assert_int_equal(umount(f->mnt), 0);
+    tn_env_cleanup(&f->env);
+    free(f);
+    return 0;
+}
+
+/* Fills the file system with `path` until at most `keep` bytes are left. */
+static void fill(const char *path, size_t keep)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    static char block[1 << 20];
+    for (;;) {
+        struct statvfs st;
+        assert_int_equal(fstatvfs(fd, &st), 0);
+        if ((size_t)st.f_bavail * st.f_frsize <= keep + sizeof block)
+            break;
+        assert_int_equal(write(fd, block, sizeof block), (ssize_t)sizeof block);
+    }
+    close(fd);
+}
+
+static void refuse_then_recover(void **state)
+{
+    fixture *f = *state;
+    if (!f->mounted)
+        skip();
+    tn_config(&f->env, &f->node, 0, NULL);
+    snprintf(f->node.cfg.data_dir, sizeof f->node.cfg.data_dir, "%s/node0", f->mnt);
+    tn_start(&f->loop, &f->node);
+    cs_txid t = tn_put(&f->loop, &f->node, "before", "kept");
+
+    char filler[400];
+    snprintf(filler, sizeof filler, "%s/filler", f->mnt);
+    fill(filler, 4 << 20);
+    tn_run_for(&f->loop, 100); /* past the node's free-space check interval */
+    cst_log_capture_start();
+    tn_write w = {0};
+    snprintf(w.key, sizeof w.key, "during");
+    snprintf(w.value, sizeof w.value, "refused");
+    cst_fails(cs_node_write(f->node.n, tn_write_fn, &w, tn_write_done, &w), CONSORT_E_NO_SPACE);
+    assert_non_null(strstr(consort_errmsg(), "full"));
+    const char *logged = cst_log_captured();
+    assert_non_null(strstr(logged, "refusing writes"));
+    cst_log_capture_stop();
+    assert_false(w.done);
+    char v[64];
+    assert_string_equal(tn_get(&f->node, "records", "before", v), "kept");
+    assert_int_equal(cs_node_tx_status(f->node.n, t), CS_TX_COMMITTED);
+
+    assert_int_equal(unlink(filler), 0);
+    tn_run_for(&f->loop, 100);
+    (void)tn_put(&f->loop, &f->node, "after", "accepted");
+    assert_string_equal(tn_get(&f->node, "records", "after", v), "accepted");
+    assert_string_equal(tn_get(&f->node, "records", "during", v), "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(refuse_then_recover, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

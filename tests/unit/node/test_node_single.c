@@ -1,0 +1,271 @@
+/*
+ * One node starting a new service, in process: genesis, writes through
+ * cs_node_write, commit, tx status, receipts that verify offline, the
+ * /node/ documents, restart from the ledger and sealed state, and what a
+ * node refuses (writes in a read, a tampered sealed state).
+ */
+#include "node_fixture.h"
+
+#include "crypto/x509.h"
+#include "store/ledger.h"
+#include "store/receipt.h"
+
+typedef struct fixture {
+    uv_loop_t loop;
+    tn_env env;
+    tnode node;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    tn_env_init(&f->env);
+    tn_config(&f->env, &f->node, 0, NULL);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    tn_stop(&f->loop, &f->node);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    tn_env_cleanup(&f->env);
+    free(f);
+    return 0;
+}
+
+typedef struct receipt_wait {
+    cs_node *n;
+    cs_txid txid;
+    cs_buf json;
+} receipt_wait;
+
+static bool receipt_ready(void *ctx)
+{
+    receipt_wait *r = ctx;
+    cs_buf_reset(&r->json);
+    return cs_node_receipt(r->n, r->txid, &r->json) == CONSORT_OK;
+}
+
+static void write_commit_receipt(void **state)
+{
+    fixture *f = *state;
+    tn_start(&f->loop, &f->node);
+    cs_node *n = f->node.n;
+    assert_true(cs_node_is_leader(n));
+    assert_string_equal(cs_node_state_name(n), "PartOfNetwork");
+    assert_int_equal(strlen(cs_node_id(n)), 16);
+    assert_non_null(cs_node_cert(n));
+    assert_non_null(cs_node_service_cert(n));
+    assert_string_equal(cs_node_leader_rpc_address(n), f->node.cfg.rpc_address);
+
+    cs_txid t = tn_put(&f->loop, &f->node, "k1", "v1");
+    assert_true(t.term >= 1);
+    assert_true(t.seqno >= 3); /* after the genesis transaction and its signature */
+    assert_int_equal(cs_node_tx_status(n, t), CS_TX_COMMITTED);
+    assert_string_equal(cs_tx_status_name(CS_TX_COMMITTED), "Committed");
+    cs_txid other_term = {.term = t.term + 1, .seqno = t.seqno};
+    assert_int_equal(cs_node_tx_status(n, other_term), CS_TX_INVALID);
+    cs_txid future = {.term = t.term, .seqno = t.seqno + 1000};
+    assert_int_equal(cs_node_tx_status(n, future), CS_TX_UNKNOWN);
+    assert_int_equal(cs_node_tx_status(n, (cs_txid){0, 0}), CS_TX_UNKNOWN);
+    cs_txid c = cs_node_commit_txid(n);
+    assert_true(c.seqno >= t.seqno);
+
+    char v[64];
+    assert_string_equal(tn_get(&f->node, "records", "k1", v), "v1");
+    assert_string_equal(tn_get(&f->node, "public:records", "k1", v), "v1");
+
+    /* a receipt once a signature covers it, verifying offline against the service cert */
+    receipt_wait r = {.n = n, .txid = t};
+    cs_buf_init(&r.json, CS_RECEIPT_JSON_MAX);
+    tn_run_until(&f->loop, 5000, receipt_ready, &r, "receipt");
+    const cs_receipt_verify_opts o = {.now = (int64_t)time(NULL)};
+    cst_ok(cs_receipt_verify_json(cs_buf_slice(&r.json), cs_node_service_cert(n), &o));
+    /* any change breaks it: flip one digit of the write-set digest */
+    char *p = strstr((char *)r.json.ptr, "\"write_set_digest\"");
+    assert_non_null(p);
+    p = strchr(p + 19, '"') + 1;
+    *p = *p == '0' ? '1' : '0';
+    cst_fails_any(cs_receipt_verify_json(cs_buf_slice(&r.json), cs_node_service_cert(n), &o));
+    /* unknown and invalid transactions have no receipt */
+    cs_buf_reset(&r.json);
+    cst_fails(cs_node_receipt(n, other_term, &r.json), CONSORT_E_NOT_FOUND);
+    cst_fails(cs_node_receipt(n, future, &r.json), CONSORT_E_NOT_FOUND);
+    cs_buf_cleanup(&r.json);
+
+    cs_txid parsed;
+    cst_ok(cs_txid_parse("3.17", &parsed));
+    assert_int_equal(parsed.term, 3);
+    assert_int_equal(parsed.seqno, 17);
+    cst_fails_any(cs_txid_parse("0.1", &parsed));
+    cst_fails_any(cs_txid_parse("1.", &parsed));
+    cst_fails_any(cs_txid_parse("x", &parsed));
+}
+
+static consort_err failing_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
+{
+    (void)ctx;
+    (void)out;
+    CS_TRY(cs_kv_put(tx, CS_SLICE_LIT("records"), CS_SLICE_LIT("x"), CS_SLICE_LIT("y")));
+    return cs_fail(CONSORT_E_INVALID_ARGUMENT, "handler refused");
+}
+
+static void write_outcomes(void **state)
+{
+    fixture *f = *state;
+    tn_start(&f->loop, &f->node);
+    cs_node *n = f->node.n;
+    cs_txid before = cs_node_commit_txid(n);
+    /* asks not to commit: done at once with a zero txid, nothing written */
+    tn_write w = {.no_commit = true};
+    snprintf(w.key, sizeof w.key, "nc");
+    snprintf(w.value, sizeof w.value, "v");
+    cst_ok(cs_node_write(n, tn_write_fn, &w, tn_write_done, &w));
+    assert_true(w.done);
+    assert_int_equal(w.rc, CONSORT_OK);
+    assert_int_equal(w.txid.seqno, 0);
+    char v[64];
+    assert_string_equal(tn_get(&f->node, "records", "nc", v), "");
+    /* the function's error is returned; done never fires */
+    tn_write w2 = {0};
+    cst_fails(cs_node_write(n, failing_fn, &w2, tn_write_done, &w2), CONSORT_E_INVALID_ARGUMENT);
+    tn_run_for(&f->loop, 50);
+    assert_false(w2.done);
+    assert_string_equal(tn_get(&f->node, "records", "x", v), "");
+    /* a read that writes is refused */
+    tn_write w3 = {0};
+    snprintf(w3.key, sizeof w3.key, "r");
+    cst_fails(cs_node_read(n, tn_write_fn, &w3), CONSORT_E_STATE);
+    assert_string_equal(tn_get(&f->node, "records", "r", v), "");
+    assert_int_equal(cs_node_commit_txid(n).seqno >= before.seqno, 1);
+}
+
+static bool contains(cs_buf *b, const char *s)
+{
+    cst_ok(cs_buf_append_u8(b, 0));
+    b->len--;
+    return strstr((const char *)b->ptr, s) != NULL;
+}
+
+static void documents(void **state)
+{
+    fixture *f = *state;
+    tn_start(&f->loop, &f->node);
+    cs_node *n = f->node.n;
+    (void)tn_put(&f->loop, &f->node, "k", "v");
+    cs_buf out;
+    cs_buf_init(&out, 0);
+    cst_ok(cs_node_state_json(n, &out));
+    assert_true(contains(&out, "\"state\":\"PartOfNetwork\""));
+    assert_true(contains(&out, cs_node_id(n)));
+    cs_buf_reset(&out);
+    cst_ok(cs_node_network_json(n, &out));
+    assert_true(contains(&out, "BEGIN CERTIFICATE"));
+    assert_true(contains(&out, cs_node_id(n)));
+    assert_true(contains(&out, "\"status\":\"Trusted\""));
+    cs_buf_reset(&out);
+    cst_ok(cs_node_quotes_json(n, &out));
+    assert_true(contains(&out, "\"platform\":\"virtual\""));
+    cs_buf_reset(&out);
+    cst_ok(cs_node_metrics_text(n, &out));
+    assert_true(contains(&out, "# TYPE consort_commit_seqno gauge"));
+    assert_true(contains(&out, "consort_writes_committed_total"));
+    cs_buf_cleanup(&out);
+
+    /* The node certificate names the rpc host (127.0.0.1) as an iPAddress
+     * subjectAltName (RFC 5280 §4.2.1.6: [7] OCTET STRING of 4 bytes), so a
+     * client that checks host names (curl --cacert service_cert.pem) accepts
+     * it. Regression: node certificates once had no subjectAltName. */
+    cs_slice san;
+    cst_ok(cs_x509_extension(cs_node_cert(n), "2.5.29.17", &san));
+    static const uint8_t loopback_ip[] = {0x87, 0x04, 127, 0, 0, 1};
+    assert_non_null(memmem(san.ptr, san.len, loopback_ip, sizeof loopback_ip));
+
+    /* the node's own certificate is a service node certificate; others are not */
+    assert_true(cs_node_is_service_node_cert(n, cs_node_cert(n)));
+    assert_false(cs_node_is_service_node_cert(n, cs_node_service_cert(n)));
+    cs_key *k;
+    cs_x509 *self;
+    cst_ok(cs_key_generate(CS_CURVE_P256, &k));
+    const cs_x509_params p = {.subject_cn = "intruder",
+                              .not_before = (int64_t)time(NULL) - 60,
+                              .not_after = (int64_t)time(NULL) + 3600};
+    cst_ok(cs_x509_create(&p, k, k, NULL, &self));
+    assert_false(cs_node_is_service_node_cert(n, self));
+    uint8_t fp[32];
+    cst_ok(cs_x509_fingerprint(self, fp));
+    assert_false(cs_node_is_user(n, fp));
+    assert_false(cs_node_is_member(n, fp));
+    cs_x509_free(self);
+    cs_key_free(k);
+}
+
+static void restart_from_ledger(void **state)
+{
+    fixture *f = *state;
+    tn_start(&f->loop, &f->node);
+    char id[17];
+    snprintf(id, sizeof id, "%s", cs_node_id(f->node.n));
+    cs_txid t1 = tn_put(&f->loop, &f->node, "a", "1");
+    cs_txid t2 = tn_put(&f->loop, &f->node, "b", "2");
+    assert_true(t2.seqno > t1.seqno);
+    tn_stop(&f->loop, &f->node);
+
+    tn_start(&f->loop, &f->node); /* same configuration: unseal, replay the ledger */
+    assert_string_equal(cs_node_id(f->node.n), id);
+    char v[64];
+    assert_string_equal(tn_get(&f->node, "records", "a", v), "1");
+    assert_string_equal(tn_get(&f->node, "public:records", "b", v), "2");
+    assert_int_equal(cs_node_tx_status(f->node.n, t1), CS_TX_COMMITTED);
+    assert_int_equal(cs_node_tx_status(f->node.n, t2), CS_TX_COMMITTED);
+    cs_txid t3 = tn_put(&f->loop, &f->node, "c", "3");
+    assert_true(t3.seqno > t2.seqno);
+    tn_stop(&f->loop, &f->node);
+
+    /* the ledger the node wrote verifies offline against the service certificate */
+    cs_x509 *svc;
+    cst_ok(cs_x509_load_file(f->env.service_cert, &svc));
+    char dir[CS_NODE_PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/ledger", f->node.cfg.data_dir);
+    cs_ledger_verify_report rep;
+    cst_ok(cs_ledger_verify(dir, svc, (int64_t)time(NULL), &rep));
+    assert_true(rep.last_seqno >= t3.seqno);
+    assert_true(rep.signatures >= 2);
+    cs_x509_free(svc);
+}
+
+static void tampered_sealed_state(void **state)
+{
+    fixture *f = *state;
+    tn_start(&f->loop, &f->node);
+    tn_stop(&f->loop, &f->node);
+    char path[CS_NODE_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/sealed/sealed.bin", f->node.cfg.data_dir);
+    cs_buf b;
+    cs_buf_init(&b, 0);
+    cst_read_file(path, &b);
+    b.ptr[b.len - 5] ^= 1;
+    cst_ok(cs_file_write_atomic(path, cs_buf_slice(&b), 0600));
+    cs_buf_cleanup(&b);
+    cst_ok(cs_node_new(&f->loop, &f->node.cfg, &f->node.n));
+    cst_fails(cs_node_start(f->node.n), CONSORT_E_BAD_TAG);
+    assert_string_equal(cs_node_state_name(f->node.n), "Failed");
+    assert_false(cs_node_is_open(f->node.n));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(write_commit_receipt, setup, teardown),
+        cmocka_unit_test_setup_teardown(write_outcomes, setup, teardown),
+        cmocka_unit_test_setup_teardown(documents, setup, teardown),
+        cmocka_unit_test_setup_teardown(restart_from_ledger, setup, teardown),
+        cmocka_unit_test_setup_teardown(tampered_sealed_state, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

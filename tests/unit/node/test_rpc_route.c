@@ -1,0 +1,143 @@
+/*
+ * Routing and authentication decisions of the node's HTTP API
+ * (node/rpc_route.h), without a node: built-in endpoints, the
+ * application's, 404 versus 405 with the Allow header, and 401/403.
+ */
+#include "testutil.h"
+
+#include "node/rpc_route.h"
+
+#include <string.h>
+
+static consort_err noop(consort_request *rq, consort_tx *tx, consort_response *rs, void *ctx)
+{
+    (void)rq;
+    (void)tx;
+    (void)rs;
+    (void)ctx;
+    return CONSORT_OK;
+}
+
+static consort_app *test_app(void)
+{
+    consort_app *app;
+    cst_ok(cs_app_new(&app));
+    cst_ok(consort_app_endpoint(app, "POST", "/app/log", noop, CONSORT_AUTH_USER,
+                                CONSORT_READ_WRITE, NULL));
+    cst_ok(consort_app_endpoint(app, "GET", "/app/log", noop, CONSORT_AUTH_USER, CONSORT_READ_ONLY,
+                                NULL));
+    cst_ok(consort_app_endpoint(app, "GET", "/app/open", noop, CONSORT_AUTH_NONE, CONSORT_READ_ONLY,
+                                NULL));
+    cst_ok(consort_app_endpoint(app, "PUT", "/app/gov", noop, CONSORT_AUTH_MEMBER,
+                                CONSORT_READ_WRITE, NULL));
+    cs_app_seal(app);
+    return app;
+}
+
+static void builtins(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path;
+        cs_rpc_builtin id;
+        cs_rpc_auth auth;
+    } want[] = {
+        {"/node/state", CS_RPC_NODE_STATE, CS_RPC_AUTH_NONE},
+        {"/node/network", CS_RPC_NODE_NETWORK, CS_RPC_AUTH_NONE},
+        {"/node/quotes", CS_RPC_NODE_QUOTES, CS_RPC_AUTH_NONE},
+        {"/node/version", CS_RPC_NODE_VERSION, CS_RPC_AUTH_NONE},
+        {"/node/metrics", CS_RPC_NODE_METRICS, CS_RPC_AUTH_NONE},
+        {"/node/tx", CS_RPC_NODE_TX, CS_RPC_AUTH_NONE},
+        {"/node/commit", CS_RPC_NODE_COMMIT, CS_RPC_AUTH_NONE},
+        {"/app/receipt", CS_RPC_APP_RECEIPT, CS_RPC_AUTH_USER_OR_MEMBER},
+    };
+    consort_app *app = test_app();
+    for (size_t i = 0; i < CS_ARRAY_LEN(want); i++) {
+        cs_rpc_route r;
+        /* with and without an application */
+        for (int with_app = 0; with_app < 2; with_app++) {
+            cs_rpc_route_find(with_app ? app : NULL, "GET", want[i].path, &r);
+            assert_int_equal(r.kind, CS_ROUTE_BUILTIN);
+            assert_int_equal(r.builtin, want[i].id);
+            assert_int_equal(r.auth, want[i].auth);
+            assert_false(r.writes);
+        }
+        cs_rpc_route_find(app, "POST", want[i].path, &r);
+        assert_int_equal(r.kind, CS_ROUTE_BAD_METHOD);
+        assert_string_equal(r.allow, "GET");
+    }
+    cs_app_free(app);
+}
+
+static void application_endpoints(void **state)
+{
+    (void)state;
+    consort_app *app = test_app();
+    cs_rpc_route r;
+    cs_rpc_route_find(app, "POST", "/app/log", &r);
+    assert_int_equal(r.kind, CS_ROUTE_APP);
+    assert_true(r.writes);
+    assert_int_equal(r.auth, CS_RPC_AUTH_USER);
+    assert_string_equal(r.app->path, "/app/log");
+    assert_string_equal(r.app->method, "POST");
+    cs_rpc_route_find(app, "GET", "/app/log", &r);
+    assert_int_equal(r.kind, CS_ROUTE_APP);
+    assert_false(r.writes);
+    cs_rpc_route_find(app, "GET", "/app/open", &r);
+    assert_int_equal(r.auth, CS_RPC_AUTH_NONE);
+    cs_rpc_route_find(app, "PUT", "/app/gov", &r);
+    assert_int_equal(r.auth, CS_RPC_AUTH_MEMBER);
+    assert_true(r.writes);
+    /* RFC 9110 §15.5.6: 405 with the methods that exist */
+    cs_rpc_route_find(app, "DELETE", "/app/log", &r);
+    assert_int_equal(r.kind, CS_ROUTE_BAD_METHOD);
+    assert_string_equal(r.allow, "POST, GET");
+    assert_null(r.app);
+    /* unknown paths, and near misses: exact matching, case-sensitive, no decoding */
+    static const char *const unknown[] = {
+        "/app/lo", "/app/log/", "/APP/log", "/app/%6Cog",   "/app/log?x",   "/node",
+        "/node/",  "/",         "",         "/gov/members", "/node/state/x"};
+    for (size_t i = 0; i < CS_ARRAY_LEN(unknown); i++) {
+        cs_rpc_route_find(app, "GET", unknown[i], &r);
+        if (r.kind != CS_ROUTE_NOT_FOUND)
+            fail_msg("%s routed to kind %d", unknown[i], (int)r.kind);
+        assert_string_equal(r.allow, "");
+    }
+    /* no application: its paths are unknown */
+    cs_rpc_route_find(NULL, "POST", "/app/log", &r);
+    assert_int_equal(r.kind, CS_ROUTE_NOT_FOUND);
+    cs_app_free(app);
+}
+
+static void authentication_statuses(void **state)
+{
+    (void)state;
+    /* anyone */
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_NONE, false, false, false), 0);
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_NONE, true, false, false), 0);
+    /* no certificate: 401, whatever is required */
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_USER, false, false, false), 401);
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_MEMBER, false, false, false), 401);
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_USER_OR_MEMBER, false, false, false), 401);
+    /* a certificate of the wrong kind: 403 */
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_USER, true, false, false), 403);
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_USER, true, false, true), 403);
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_MEMBER, true, true, false), 403);
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_USER_OR_MEMBER, true, false, false), 403);
+    /* the right kind */
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_USER, true, true, false), 0);
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_MEMBER, true, false, true), 0);
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_USER_OR_MEMBER, true, true, false), 0);
+    assert_int_equal(cs_rpc_auth_status(CS_RPC_AUTH_USER_OR_MEMBER, true, false, true), 0);
+    assert_string_equal(cs_rpc_auth_name(CS_RPC_AUTH_MEMBER), "a member");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(builtins),
+        cmocka_unit_test(application_endpoints),
+        cmocka_unit_test(authentication_statuses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

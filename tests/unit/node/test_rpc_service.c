@@ -1,0 +1,392 @@
+/*
+ * The HTTP API end to end, in process: a single-node service (virtual
+ * platform, the logging sample) with its HTTPS server, and TLS clients
+ * presenting a user's, a member's, a stranger's or no certificate. Covers
+ * the built-in endpoints, private and public records, transaction status,
+ * receipts that verify offline, and the error statuses (400, 401, 403, 404,
+ * 405, 413, 431).
+ */
+#include "rpc_fixture.h"
+
+#include "store/receipt.h"
+
+#include <inttypes.h>
+
+static cst_svc svc;
+
+static int setup(void **state)
+{
+    (void)state;
+    cst_svc_start(&svc, 1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cst_svc_stop(&svc);
+    return 0;
+}
+
+static json_t *body_json(const cst_resp *r)
+{
+    json_error_t err;
+    json_t *doc = json_loadb((const char *)r->body.ptr, r->body.len, 0, &err);
+    if (doc == NULL)
+        fail_msg("not JSON (%s): %s", err.text, (const char *)r->body.ptr);
+    return doc;
+}
+
+static const cs_http_header JSON_CT[] = {{"Content-Type", "application/json"}};
+
+static void node_endpoints(void **state)
+{
+    (void)state;
+    cst_client c;
+    cst_client_open(&svc, 0, NULL, &c); /* no certificate needed */
+    cst_resp r;
+
+    cst_send(&c, "GET", "/node/state", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.ctype, "application/json");
+    json_t *doc = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(doc, "state")), "PartOfNetwork");
+    assert_string_equal(json_string_value(json_object_get(doc, "node_id")),
+                        cs_node_id(svc.node[0]));
+    assert_true(json_is_true(json_object_get(doc, "is_leader")));
+    json_decref(doc);
+    cst_resp_cleanup(&r);
+
+    cst_send(&c, "GET", "/node/network", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    doc = body_json(&r);
+    const char *pem = json_string_value(json_object_get(doc, "service_certificate"));
+    assert_non_null(pem);
+    cs_x509 *cert;
+    cst_ok(cs_x509_from_pem(cs_slice_str(pem), &cert));
+    uint8_t a[32], b[32];
+    cst_ok(cs_x509_fingerprint(cert, a));
+    cst_ok(cs_x509_fingerprint(svc.service_cert, b));
+    assert_memory_equal(a, b, 32);
+    cs_x509_free(cert);
+    json_t *nodes = json_object_get(doc, "nodes");
+    assert_int_equal(json_array_size(nodes), 1);
+    json_t *n0 = json_array_get(nodes, 0);
+    assert_string_equal(json_string_value(json_object_get(n0, "rpc_address")),
+                        svc.cfg[0].rpc_address);
+    assert_string_equal(json_string_value(json_object_get(n0, "status")), "Trusted");
+    json_decref(doc);
+    cst_resp_cleanup(&r);
+
+    cst_send(&c, "GET", "/node/quotes", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    doc = body_json(&r);
+    assert_int_equal(json_array_size(json_object_get(doc, "quotes")), 1);
+    json_decref(doc);
+    cst_resp_cleanup(&r);
+
+    cst_send(&c, "GET", "/node/version", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    doc = body_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(doc, "app_abi_version")),
+                     CONSORT_APP_ABI_VERSION);
+    assert_int_equal(json_integer_value(json_object_get(doc, "app_endpoints")), 4);
+    json_decref(doc);
+    cst_resp_cleanup(&r);
+
+    cst_send(&c, "GET", "/node/metrics", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.ctype, "text/plain"));
+    assert_non_null(strstr((const char *)r.body.ptr, "# TYPE consort_rpc_requests_total counter"));
+    assert_non_null(strstr((const char *)r.body.ptr, "consort_commit_seqno{node=\""));
+    char metric[96];
+    snprintf(metric, sizeof metric, "consort_rpc_responses_total{node=\"%s\",class=\"2xx\"} ",
+             cs_node_id(svc.node[0]));
+    assert_non_null(strstr((const char *)r.body.ptr, metric));
+    cst_resp_cleanup(&r);
+
+    cst_send(&c, "GET", "/node/commit", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    doc = body_json(&r);
+    cs_txid t;
+    cst_ok(cs_txid_parse(json_string_value(json_object_get(doc, "transaction_id")), &t));
+    assert_true(t.seqno >= 1); /* the genesis transaction at least */
+    json_decref(doc);
+    cst_resp_cleanup(&r);
+    cst_client_close(&c);
+}
+
+/* Fetches a receipt, retrying while the answer is 202 (not signed yet). */
+static void fetch_receipt(cst_client *c, const char *txid, cst_resp *r)
+{
+    char target[128];
+    snprintf(target, sizeof target, "/app/receipt?transaction_id=%s", txid);
+    for (int i = 0; i < 200; i++) {
+        cst_send(c, "GET", target, NULL, 0, NULL, r);
+        if (r->status != 202)
+            return;
+        (void)cst_resp_error(r, "TransactionPendingOrUnknown");
+        assert_string_equal(r->retry, "1");
+        cst_resp_cleanup(r);
+        cst_loop_sleep(&svc.loop, 10);
+    }
+    fail_msg("no receipt for %s", txid);
+}
+
+static void records_round_trip(void **state)
+{
+    (void)state;
+    cst_client c;
+    cst_client_open(&svc, 0, &svc.user, &c);
+    cst_resp r;
+    cst_send(&c, "POST", "/app/log/private", JSON_CT, 1, "{\"id\": 42, \"msg\": \"secret\"}", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal((const char *)r.body.ptr, "{}");
+    cs_txid t1;
+    cst_ok(cs_txid_parse(r.txid, &t1));
+    char txid1[64];
+    snprintf(txid1, sizeof txid1, "%s", r.txid);
+    cst_resp_cleanup(&r);
+    /* answered after commit: the status says so at once */
+    char target[128];
+    snprintf(target, sizeof target, "/node/tx?transaction_id=%s", txid1);
+    cst_send(&c, "GET", target, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    json_t *doc = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(doc, "status")), "Committed");
+    assert_string_equal(json_string_value(json_object_get(doc, "transaction_id")), txid1);
+    json_decref(doc);
+    cst_resp_cleanup(&r);
+
+    cst_send(&c, "POST", "/app/log/public", JSON_CT, 1, "{\"id\": 42, \"msg\": \"open\"}", &r);
+    assert_int_equal(r.status, 200);
+    cs_txid t2;
+    cst_ok(cs_txid_parse(r.txid, &t2));
+    assert_true(t2.seqno > t1.seqno);
+    cst_resp_cleanup(&r);
+
+    cst_send(&c, "GET", "/app/log/private?id=42", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal((const char *)r.body.ptr, "{\"msg\":\"secret\"}");
+    assert_string_equal(r.txid, ""); /* reads carry no txid */
+    cst_resp_cleanup(&r);
+    cst_send(&c, "GET", "/app/log/public?id=42", NULL, 0, NULL, &r);
+    assert_string_equal((const char *)r.body.ptr, "{\"msg\":\"open\"}");
+    cst_resp_cleanup(&r);
+
+    /* the application's own errors: nothing committed, no txid */
+    cst_send(&c, "GET", "/app/log/private?id=43", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 404);
+    (void)cst_resp_error(&r, "ResourceNotFound");
+    cst_resp_cleanup(&r);
+    cst_send(&c, "POST", "/app/log/private", JSON_CT, 1, "{\"id\": \"x\"}", &r);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(r.txid, "");
+    (void)cst_resp_error(&r, "InvalidInput");
+    cst_resp_cleanup(&r);
+
+    /* the receipt verifies offline against the pinned service certificate */
+    fetch_receipt(&c, txid1, &r);
+    assert_int_equal(r.status, 200);
+    doc = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(doc, "txid")), txid1);
+    json_decref(doc);
+    const cs_receipt_verify_opts opts = {.now = (int64_t)time(NULL)};
+    cst_ok(cs_receipt_verify_json(cs_buf_slice(&r.body), svc.service_cert, &opts));
+    /* one changed byte of the commit evidence and it does not */
+    char *ce = strstr((char *)r.body.ptr, "\"ce:");
+    assert_non_null(ce);
+    ce[strlen("\"ce:") + strlen(txid1) + 2] ^= 0x01;
+    cst_fails_any(cs_receipt_verify_json(cs_buf_slice(&r.body), svc.service_cert, &opts));
+    cst_resp_cleanup(&r);
+    cst_client_close(&c);
+}
+
+static void transaction_ids_and_receipts_errors(void **state)
+{
+    (void)state;
+    cst_client c;
+    cst_client_open(&svc, 0, &svc.member, &c); /* members may fetch receipts too */
+    cst_resp r;
+    static const char *const malformed[] = {"/node/tx",
+                                            "/node/tx?transaction_id=",
+                                            "/node/tx?transaction_id=abc",
+                                            "/node/tx?transaction_id=1",
+                                            "/node/tx?transaction_id=0.1",
+                                            "/node/tx?transaction_id=1.0",
+                                            "/node/tx?transaction_id=1.2.3",
+                                            "/node/tx?transaction_id=-1.2",
+                                            "/node/tx?transaction_id=1.99999999999999999999999",
+                                            "/app/receipt",
+                                            "/app/receipt?transaction_id=1.x",
+                                            "/app/receipt?transaction_id=%zz"};
+    for (size_t i = 0; i < CS_ARRAY_LEN(malformed); i++) {
+        cst_send(&c, "GET", malformed[i], NULL, 0, NULL, &r);
+        if (r.status != 400)
+            fail_msg("%s: status %d, expected 400", malformed[i], r.status);
+        (void)cst_resp_error(&r, "InvalidInput");
+        cst_resp_cleanup(&r);
+    }
+    /* well-formed but unknown: status Unknown; no receipt (404) */
+    cst_send(&c, "GET", "/node/tx?transaction_id=1.999999", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr((const char *)r.body.ptr, "\"status\":\"Unknown\""));
+    cst_resp_cleanup(&r);
+    cst_send(&c, "GET", "/app/receipt?transaction_id=1.999999", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 404);
+    (void)cst_resp_error(&r, "ResourceNotFound");
+    cst_resp_cleanup(&r);
+    /* a committed seqno under another term is Invalid, and has no receipt */
+    cs_txid last = cs_node_commit_txid(svc.node[0]);
+    char target[128];
+    snprintf(target, sizeof target, "/node/tx?transaction_id=%" PRIu64 ".%" PRIu64, last.term + 7,
+             last.seqno);
+    cst_send(&c, "GET", target, NULL, 0, NULL, &r);
+    assert_non_null(strstr((const char *)r.body.ptr, "\"status\":\"Invalid\""));
+    cst_resp_cleanup(&r);
+    snprintf(target, sizeof target, "/app/receipt?transaction_id=%" PRIu64 ".%" PRIu64,
+             last.term + 7, last.seqno);
+    cst_send(&c, "GET", target, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(cst_resp_error(&r, "ResourceNotFound"), "Invalid"));
+    cst_resp_cleanup(&r);
+    /* the genesis transaction's receipt, fetched by a member */
+    snprintf(target, sizeof target, "%" PRIu64 ".1", last.term);
+    cs_txid genesis = {0};
+    cst_ok(cs_txid_parse(target, &genesis));
+    if (cs_node_tx_status(svc.node[0], genesis) == CS_TX_COMMITTED) {
+        fetch_receipt(&c, target, &r);
+        assert_int_equal(r.status, 200);
+        cst_resp_cleanup(&r);
+    }
+    cst_client_close(&c);
+}
+
+static void routing_errors(void **state)
+{
+    (void)state;
+    cst_client c;
+    cst_client_open(&svc, 0, &svc.user, &c);
+    cst_resp r;
+    static const char *const unknown[] = {
+        "/", "/app/log", "/app/log/private/", "/APP/log/private", "/node/states", "/gov/members"};
+    for (size_t i = 0; i < CS_ARRAY_LEN(unknown); i++) {
+        cst_send(&c, "GET", unknown[i], NULL, 0, NULL, &r);
+        if (r.status != 404)
+            fail_msg("%s: status %d, expected 404", unknown[i], r.status);
+        (void)cst_resp_error(&r, "ResourceNotFound");
+        cst_resp_cleanup(&r);
+    }
+    cst_send(&c, "DELETE", "/app/log/private", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "POST, GET");
+    (void)cst_resp_error(&r, "MethodNotAllowed");
+    cst_resp_cleanup(&r);
+    cst_send(&c, "POST", "/node/state", NULL, 0, "{}", &r);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "GET");
+    cst_resp_cleanup(&r);
+    /* the connection survived every error */
+    cst_send(&c, "GET", "/node/version", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    cst_resp_cleanup(&r);
+    cst_client_close(&c);
+}
+
+static void authentication(void **state)
+{
+    (void)state;
+    cst_client none, stranger, member, user;
+    cst_client_open(&svc, 0, NULL, &none);
+    cst_client_open(&svc, 0, &svc.stranger, &stranger);
+    cst_client_open(&svc, 0, &svc.member, &member);
+    cst_client_open(&svc, 0, &svc.user, &user);
+    cst_resp r;
+    static const struct {
+        const char *method, *target, *body;
+    } user_only[] = {{"POST", "/app/log/private", "{\"id\": 1, \"msg\": \"x\"}"},
+                     {"GET", "/app/log/public?id=42", NULL}};
+    for (size_t i = 0; i < CS_ARRAY_LEN(user_only); i++) {
+        cst_send(&none, user_only[i].method, user_only[i].target, JSON_CT, 1, user_only[i].body,
+                 &r);
+        assert_int_equal(r.status, 401);
+        (void)cst_resp_error(&r, "Unauthorized");
+        cst_resp_cleanup(&r);
+        cst_send(&stranger, user_only[i].method, user_only[i].target, JSON_CT, 1, user_only[i].body,
+                 &r);
+        assert_int_equal(r.status, 403);
+        (void)cst_resp_error(&r, "Forbidden");
+        cst_resp_cleanup(&r);
+        cst_send(&member, user_only[i].method, user_only[i].target, JSON_CT, 1, user_only[i].body,
+                 &r);
+        assert_int_equal(r.status, 403);
+        cst_resp_cleanup(&r);
+    }
+    cst_send(&none, "GET", "/app/receipt?transaction_id=1.1", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 401);
+    cst_resp_cleanup(&r);
+    cst_send(&stranger, "GET", "/app/receipt?transaction_id=1.1", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 403);
+    cst_resp_cleanup(&r);
+    /* a client may not name a caller: only service nodes forward */
+    char fp[65];
+    cs_hex_encode(CS_SLICE(svc.user.fp, 32), fp);
+    const cs_http_header spoof[] = {{"Content-Type", "application/json"},
+                                    {"x-consort-forwarded-caller", fp}};
+    cst_send(&stranger, "POST", "/app/log/private", spoof, 2, "{\"id\": 1, \"msg\": \"x\"}", &r);
+    assert_int_equal(r.status, 403);
+    assert_non_null(strstr(cst_resp_error(&r, "Forbidden"), "x-consort-forwarded-caller"));
+    cst_resp_cleanup(&r);
+    cst_send(&user, "GET", "/app/log/public?id=42", spoof, 2, NULL, &r);
+    assert_int_equal(r.status, 403);
+    cst_resp_cleanup(&r);
+    cst_send(&user, "GET", "/app/log/private?id=1", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 404); /* none of the refused writes happened */
+    cst_resp_cleanup(&r);
+    cst_client_close(&none);
+    cst_client_close(&stranger);
+    cst_client_close(&member);
+    cst_client_close(&user);
+}
+
+static void server_limits(void **state)
+{
+    (void)state;
+    cst_client c;
+    cst_client_open(&svc, 0, &svc.user, &c);
+    cst_resp r;
+    /* a body over 1 MiB: 413, then the server closes the connection */
+    size_t big = ((size_t)1 << 20) + 1;
+    char *body = malloc(big + 1);
+    assert_non_null(body);
+    memset(body, 'a', big);
+    body[big] = '\0';
+    cst_send(&c, "POST", "/app/log/private", JSON_CT, 1, body, &r);
+    assert_int_equal(r.status, 413);
+    (void)cst_resp_error(&r, "RequestTooLarge");
+    cst_resp_cleanup(&r);
+    cst_client_close(&c);
+    /* headers over 16 KiB: 431 */
+    cst_client_open(&svc, 0, &svc.user, &c);
+    body[16 << 10] = '\0';
+    const cs_http_header huge[] = {{"x-filler", body}};
+    cst_send(&c, "GET", "/node/state", huge, 1, NULL, &r);
+    assert_int_equal(r.status, 431);
+    (void)cst_resp_error(&r, "RequestHeaderTooLarge");
+    cst_resp_cleanup(&r);
+    cst_client_close(&c);
+    free(body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(node_endpoints),
+        cmocka_unit_test(records_round_trip),
+        cmocka_unit_test(transaction_ids_and_receipts_errors),
+        cmocka_unit_test(routing_errors),
+        cmocka_unit_test(authentication),
+        cmocka_unit_test(server_limits),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,332 @@
+/*
+ * `consort sandbox`: starts a local N-node service (sandbox.h) and keeps it
+ * running in the foreground until SIGINT or SIGTERM, then stops its nodes.
+ */
+#include "cli.h"
+#include "cli_opts.h"
+#include "sandbox.h"
+
+#include "base/alloc.h"
+#include "base/file.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define POLL_MS           250
+#define STOP_TIMEOUT_MS   15000
+#define SWTPM_TIMEOUT_MS  5000
+#define DEFAULT_NODES     3
+#define DEFAULT_TIMEOUT_S 60
+
+static int run(int argc, char **argv);
+
+const cs_cli_verb cs_cmd_sandbox = {
+    .name = "sandbox",
+    .summary = "run a local N-node service for development and tests",
+    .usage =
+        "usage: consort sandbox --workspace DIR [--nodes N] [--platform virtual|tpm]\n"
+        "           [--app PATH] [--consortd PATH] [--timeout SECONDS]\n"
+        "           [--node-option NAME=VALUE]...\n"
+        "\n"
+        "Starts N consortd processes on 127.0.0.1 (free ports), each on its own\n"
+        "platform as if on its own host: node 0 creates the service, trusting the\n"
+        "code id of consortd + the application module; the others join it one by\n"
+        "one by attesting to it. Writes into DIR (which must be empty or missing):\n"
+        "  service_cert.pem                 the service certificate (clients pin it)\n"
+        "  user0_cert.pem, user0_privk.pem  a registered user (TLS client certificate)\n"
+        "  member0_cert.pem, member0_privk.pem  a registered member\n"
+        "  nodes.json                       [{node_id, rpc_address, pid, data_dir,\n"
+        "                                     node_address, config, log}]\n"
+        "  node<i>/                         node i: node.json (its configuration),\n"
+        "                                   data/, platform/, consortd.log\n"
+        "Prints one line 'READY <rpc address>' on standard output when the service\n"
+        "accepts writes, then stays in the foreground; SIGINT (Ctrl-C) or SIGTERM\n"
+        "stops every node. If the sandbox dies, its nodes get SIGTERM.\n"
+        "The virtual platform is INSECURE (software-signed reports): development only.\n"
+        "\n"
+        "options:\n"
+        "  --workspace DIR    where the service's files go (required)\n"
+        "  --nodes N          number of nodes, 1 to 15 (default 3)\n"
+        "  --platform NAME    virtual (default), or tpm: each node attests with its own\n"
+        "                     swtpm process (started and stopped by the sandbox)\n"
+        "  --app PATH         application module (default: the logging sample of\n"
+        "                     this build, ../samples/logging.so next to consort)\n"
+        "  --consortd PATH    node binary (default: consortd next to consort)\n"
+        "  --timeout SECONDS  how long one node may take to start or join (default 60)\n"
+        "  --node-option NAME=VALUE  adds a member to every node's configuration\n"
+        "                     (docs/operating.md), VALUE as JSON if it parses, else as a\n"
+        "                     string; e.g. --node-option ledger_chunk_bytes=65536\n"
+        "\n"
+        "example:\n"
+        "  consort sandbox --nodes 3 --workspace /tmp/sandbox\n",
+    .run = run,
+};
+
+enum { OPT_NODES = 1, OPT_WORKSPACE, OPT_PLATFORM, OPT_APP, OPT_CONSORTD, OPT_TIMEOUT,
+       OPT_NODE_OPTION };
+
+static const struct option options[] = {
+    {"nodes", required_argument, NULL, OPT_NODES},
+    {"workspace", required_argument, NULL, OPT_WORKSPACE},
+    {"platform", required_argument, NULL, OPT_PLATFORM},
+    {"app", required_argument, NULL, OPT_APP},
+    {"consortd", required_argument, NULL, OPT_CONSORTD},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"node-option", required_argument, NULL, OPT_NODE_OPTION},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct sandbox_args {
+    const char *workspace;
+    const char *app;
+    const char *consortd;
+} sandbox_args;
+
+/* Every child, nodes first (a node's TPM must outlive it). */
+static size_t all_procs(cs_sbx *sbx, cs_sbx_proc **procs)
+{
+    size_t n = 0;
+    for (int i = 0; i < sbx->count; i++)
+        procs[n++] = &sbx->nodes[i].proc;
+    for (int i = 0; i < sbx->count; i++)
+        procs[n++] = &sbx->nodes[i].tpm;
+    return n;
+}
+
+static void stop_everything(cs_sbx *sbx)
+{
+    cs_sbx_proc *procs[2 * CS_SBX_MAX_NODES];
+    size_t n = all_procs(sbx, procs);
+    cs_sbx_stop_all(procs, (size_t)sbx->count, STOP_TIMEOUT_MS);
+    cs_sbx_stop_all(procs + sbx->count, n - (size_t)sbx->count, STOP_TIMEOUT_MS);
+    for (int i = 0; i < sbx->count; i++) {
+        cs_sbx_release_ports(sbx->nodes[i].port_fds);
+        cs_sbx_release_ports(sbx->nodes[i].tpm_port_fds);
+    }
+}
+
+/* A process that should be running is gone: say so, with its log. */
+static consort_err died(const cs_sbx_proc *p, const char *log_path)
+{
+    char how[96];
+    cs_sbx_describe_exit(p, how, sizeof how);
+    cs_sbx_print_log_tail(log_path, 15);
+    return cs_fail(CONSORT_E_STATE, "%s %s while starting (log: %s)", p->what, how, log_path);
+}
+
+/* swtpm for node i, listening on its two ports before the node starts. */
+static consort_err start_swtpm(cs_sbx *sbx, cs_sbx_node *n)
+{
+    char server[64], ctrl[64], state[CS_SBX_PATH_MAX + 8], log[CS_SBX_PATH_MAX + 16];
+    snprintf(server, sizeof server, "type=tcp,port=%d,bindaddr=127.0.0.1", n->tpm_port);
+    snprintf(ctrl, sizeof ctrl, "type=tcp,port=%d,bindaddr=127.0.0.1", n->tpm_port + 1);
+    snprintf(state, sizeof state, "dir=%s", n->tpm_dir);
+    snprintf(log, sizeof log, "%s/swtpm.log", n->dir);
+    char *const argv[] = {sbx->swtpm,          (char *)"socket", (char *)"--tpm2",
+                          (char *)"--server", server,           (char *)"--ctrl",
+                          ctrl,               (char *)"--tpmstate", state,
+                          (char *)"--flags",  (char *)"not-need-init,startup-clear", NULL};
+    cs_sbx_release_ports(n->tpm_port_fds);
+    CS_TRY(cs_sbx_spawn(&n->tpm, argv, log));
+    char address[CS_SBX_ADDR_MAX];
+    snprintf(address, sizeof address, "127.0.0.1:%d", n->tpm_port);
+    for (uint32_t waited = 0; waited < SWTPM_TIMEOUT_MS; waited += 50) {
+        if (!cs_sbx_alive(&n->tpm))
+            return died(&n->tpm, log);
+        if (cs_sbx_port_accepts(n->tpm_port) && cs_sbx_port_accepts(n->tpm_port + 1))
+            return CONSORT_OK;
+        cs_sbx_sleep_ms(50);
+        CS_ENSURE(!cs_sbx_stop_requested(), CONSORT_E_STATE, "stopped");
+    }
+    return cs_fail(CONSORT_E_TIMEOUT, "%s: not listening on %s after %u ms", n->tpm_name,
+                   address, SWTPM_TIMEOUT_MS);
+}
+
+/* Waits until node i answers GET /node/state with PartOfNetwork. */
+static consort_err wait_open(cs_sbx *sbx, cs_sbx_node *n, cs_sbx_client **client)
+{
+    char why[512] = "it has not answered yet";
+    time_t deadline = time(NULL) + (time_t)sbx->startup_timeout_s;
+    for (;;) {
+        CS_ENSURE(!cs_sbx_stop_requested(), CONSORT_E_STATE, "stopped while %s was starting",
+                  n->name);
+        if (!cs_sbx_alive(&n->proc))
+            return died(&n->proc, n->log_path);
+        if (*client == NULL && cs_file_exists(sbx->service_cert))
+            CS_TRY(cs_sbx_client_new(sbx->service_cert, sbx->user_cert, sbx->user_key, client));
+        bool open = false;
+        if (*client != NULL)
+            CS_TRY(cs_sbx_node_open(*client, n->rpc_address, &open, why, sizeof why));
+        if (open)
+            return cs_sbx_read_node_id(n);
+        if (time(NULL) > deadline) {
+            cs_sbx_print_log_tail(n->log_path, 15);
+            return cs_fail(CONSORT_E_TIMEOUT, "%s is not part of the network after %u s: %s",
+                           n->name, sbx->startup_timeout_s, why);
+        }
+        cs_sbx_sleep_ms(POLL_MS);
+    }
+}
+
+static consort_err start_node(cs_sbx *sbx, int i, cs_sbx_client **client)
+{
+    cs_sbx_node *n = &sbx->nodes[i];
+    if (sbx->platform == CS_PLATFORM_TPM)
+        CS_TRY(start_swtpm(sbx, n));
+    CS_TRY(cs_sbx_write_config(sbx, i));
+    char *const argv[] = {sbx->consortd, (char *)"--config", n->config_path, NULL};
+    cs_sbx_release_ports(n->port_fds);
+    CS_TRY(cs_sbx_spawn(&n->proc, argv, n->log_path));
+    fprintf(stderr, "consort sandbox: %s %s (pid %d, rpc %s, log %s)\n", n->name,
+            i == 0 ? "starts the service" : "joins it", (int)n->proc.pid, n->rpc_address,
+            n->log_path);
+    CS_TRY(cs_sbx_write_nodes_json(sbx));
+    CS_TRY(wait_open(sbx, n, client));
+    fprintf(stderr, "consort sandbox: %s (node id %s) is part of the network\n", n->name,
+            n->node_id);
+    return cs_sbx_write_nodes_json(sbx);
+}
+
+/* The service accepts writes once node 0 lists every node as Trusted. */
+static consort_err wait_all_trusted(cs_sbx *sbx, cs_sbx_client *client)
+{
+    time_t deadline = time(NULL) + (time_t)sbx->startup_timeout_s;
+    size_t trusted = 0;
+    for (;;) {
+        CS_ENSURE(!cs_sbx_stop_requested(), CONSORT_E_STATE, "stopped");
+        consort_err rc = cs_sbx_trusted_nodes(client, sbx->nodes[0].rpc_address, &trusted);
+        if (rc == CONSORT_OK && trusted >= (size_t)sbx->count)
+            return CONSORT_OK;
+        if (time(NULL) > deadline)
+            return cs_fail(CONSORT_E_TIMEOUT, "GET /node/network lists %zu trusted nodes of %d",
+                           trusted, sbx->count);
+        cs_sbx_sleep_ms(POLL_MS);
+    }
+}
+
+static void print_guide(const cs_sbx *sbx)
+{
+    const char *ws = sbx->workspace;
+    const char *rpc = sbx->nodes[0].rpc_address;
+    fprintf(stderr,
+            "\nconsort sandbox: the service is ready (%d node%s, %s platform%s).\n"
+            "  service certificate (pin it): %s\n"
+            "  user0 (TLS client):  %s/user0_cert.pem  %s/user0_privk.pem\n"
+            "  member0:             %s/member0_cert.pem  %s/member0_privk.pem\n"
+            "  nodes, pids, logs:   %s\n"
+            "try (docs/http-api.md): TLS 1.3 to any node's rpc address with user0's\n"
+            "certificate, the service certificate as the only trusted root:\n"
+            "  POST https://%s/app/log/private  {\"id\": 1, \"msg\": \"hello\"}\n"
+            "  GET  https://%s/app/log/private?id=1\n"
+            "  GET  https://%s/node/network\n"
+            "(from a source tree: scripts/sandbox-https %s GET /node/network)\n"
+            "Ctrl-C (SIGINT) or SIGTERM stops the service.\n",
+            sbx->count, sbx->count == 1 ? "" : "s", cs_platform_name(sbx->platform),
+            sbx->platform == CS_PLATFORM_VIRTUAL ? ", INSECURE: development only" : "",
+            sbx->service_cert, ws, ws, ws, ws, sbx->nodes_json, rpc, rpc, rpc, ws);
+}
+
+/* Foreground until SIGINT/SIGTERM; reports nodes that die meanwhile. */
+static void serve(cs_sbx *sbx)
+{
+    while (!cs_sbx_stop_requested()) {
+        for (int i = 0; i < sbx->count; i++) {
+            (void)cs_sbx_alive(&sbx->nodes[i].proc);
+            (void)cs_sbx_alive(&sbx->nodes[i].tpm);
+        }
+        cs_sbx_sleep_ms(500);
+    }
+    fprintf(stderr, "consort sandbox: stopping the nodes\n");
+}
+
+static consort_err start_service(cs_sbx *sbx, const sandbox_args *a)
+{
+    CS_TRY(cs_sbx_signals_install());
+    CS_TRY(cs_sbx_find_binaries(sbx, a->consortd, a->app));
+    CS_TRY(cs_sbx_prepare(sbx, a->workspace));
+    if (sbx->platform == CS_PLATFORM_VIRTUAL)
+        fprintf(stderr, "WARNING: the virtual platform is INSECURE and for development only.\n");
+    cs_sbx_client *client = NULL;
+    consort_err rc = CONSORT_OK;
+    for (int i = 0; i < sbx->count && rc == CONSORT_OK; i++)
+        rc = start_node(sbx, i, &client);
+    if (rc == CONSORT_OK)
+        rc = wait_all_trusted(sbx, client);
+    cs_sbx_client_free(client);
+    return rc;
+}
+
+static int parse(int argc, char **argv, cs_sbx *sbx, sandbox_args *a)
+{
+    const cs_cli_verb *verb = &cs_cmd_sandbox;
+    uint32_t nodes = DEFAULT_NODES;
+    sbx->startup_timeout_s = DEFAULT_TIMEOUT_S;
+    sbx->platform = CS_PLATFORM_VIRTUAL;
+    bool started = false;
+    const char *arg;
+    for (int c;
+         (c = cs_cli_next_opt(verb, argc, argv, options, &started, &arg)) != CS_CLI_OPT_END;) {
+        if (c == OPT_NODES) {
+            if (!cs_cli_parse_u32(verb, "--nodes", arg, &nodes))
+                return CS_EXIT_USAGE;
+        } else if (c == OPT_WORKSPACE) {
+            a->workspace = arg;
+        } else if (c == OPT_PLATFORM) {
+            if (cs_platform_parse(arg, &sbx->platform) != CONSORT_OK ||
+                (sbx->platform != CS_PLATFORM_VIRTUAL && sbx->platform != CS_PLATFORM_TPM))
+                return cs_cli_usage_error(verb, "--platform: '%s', expected virtual or tpm", arg);
+        } else if (c == OPT_APP) {
+            a->app = arg;
+        } else if (c == OPT_CONSORTD) {
+            a->consortd = arg;
+        } else if (c == OPT_NODE_OPTION) {
+            if (strchr(arg, '=') == NULL || arg[0] == '=')
+                return cs_cli_usage_error(verb, "--node-option '%s': expected NAME=VALUE", arg);
+            if (sbx->extra_count == CS_SBX_MAX_EXTRA)
+                return cs_cli_usage_error(verb, "--node-option: at most %d", CS_SBX_MAX_EXTRA);
+            sbx->extra[sbx->extra_count++] = arg;
+        } else if (c == OPT_TIMEOUT) {
+            if (!cs_cli_parse_u32(verb, "--timeout", arg, &sbx->startup_timeout_s))
+                return CS_EXIT_USAGE;
+        } else {
+            return CS_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return cs_cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
+    if (a->workspace == NULL)
+        return cs_cli_usage_error(verb, "--workspace DIR is required");
+    if (nodes < 1 || nodes > CS_SBX_MAX_NODES)
+        return cs_cli_usage_error(verb, "--nodes: %u, expected 1 to %d", nodes, CS_SBX_MAX_NODES);
+    if (sbx->startup_timeout_s == 0)
+        return cs_cli_usage_error(verb, "--timeout: must be at least 1 second");
+    sbx->count = (int)nodes;
+    return CS_EXIT_OK;
+}
+
+static int run(int argc, char **argv)
+{
+    cs_sbx *sbx = cs_malloc(sizeof *sbx);
+    if (sbx == NULL)
+        return cs_cli_fail(&cs_cmd_sandbox, cs_fail(CONSORT_E_NOMEM, "out of memory"));
+    cs_sbx_init(sbx);
+    sandbox_args a = {0};
+    int code = parse(argc, argv, sbx, &a);
+    if (code != CS_EXIT_OK) {
+        cs_free(sbx);
+        return code;
+    }
+    consort_err rc = start_service(sbx, &a);
+    if (rc == CONSORT_OK) {
+        printf("READY %s\n", sbx->nodes[0].rpc_address);
+        fflush(stdout);
+        print_guide(sbx);
+        serve(sbx);
+    }
+    if (rc != CONSORT_OK)
+        code = cs_cli_fail(&cs_cmd_sandbox, rc);
+    stop_everything(sbx);
+    cs_free(sbx);
+    return code;
+}

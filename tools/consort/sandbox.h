@@ -1,0 +1,171 @@
+/*
+ * `consort sandbox`: a local N-node service on this machine (cmd_sandbox.c).
+ *
+ * The pieces, one file each:
+ *   sandbox_setup.c  the workspace: binaries, code id, identities of user0 and
+ *                    member0, per-node directories, platforms, free ports, the
+ *                    node configurations and nodes.json;
+ *   sandbox_proc.c   child processes (consortd, swtpm): spawn with the output
+ *                    in a log file, reap, stop (SIGTERM, then SIGKILL);
+ *   sandbox_probe.c  HTTPS requests to a node (pinned service certificate,
+ *                    user0's client certificate) to see when it is open.
+ *
+ * Workspace layout (every path absolute):
+ *   DIR/service_cert.pem                 written by node 0 (service_cert_out)
+ *   DIR/user0_{cert,privk}.pem           a registered user (client TLS)
+ *   DIR/member0_{cert,privk}.pem         a registered member
+ *   DIR/nodes.json                       [{node_id, rpc_address, pid, data_dir,
+ *                                          node_address, config, log}]
+ *   DIR/node<i>/node.json                the node's configuration
+ *   DIR/node<i>/platform/                its virtual platform (each node is a host)
+ *   DIR/node<i>/tpm/                     its swtpm state (--platform tpm)
+ *   DIR/node<i>/data/                    its data_dir
+ *   DIR/node<i>/consortd.log             its standard output and error (appended)
+ *
+ * Everything runs on the calling thread; waits are bounded and give up early
+ * when cs_sbx_stop_requested() turns true (SIGINT / SIGTERM).
+ */
+#ifndef CS_CLI_SANDBOX_H
+#define CS_CLI_SANDBOX_H
+
+#include "attest/evidence.h"
+#include "base/buf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CS_SBX_MAX_NODES 15
+#define CS_SBX_PATH_MAX  1024
+#define CS_SBX_ADDR_MAX  64
+#define CS_SBX_MAX_EXTRA 16
+
+/* A child process of the sandbox. */
+typedef struct cs_sbx_proc {
+    pid_t pid;        /* 0: not running (never started, or reaped) */
+    int status;       /* waitpid status once reaped */
+    const char *what; /* "node 1", "swtpm of node 1": for messages */
+} cs_sbx_proc;
+
+typedef struct cs_sbx_node {
+    int index;
+    char dir[CS_SBX_PATH_MAX];
+    char data_dir[CS_SBX_PATH_MAX];
+    char platform_dir[CS_SBX_PATH_MAX];
+    char config_path[CS_SBX_PATH_MAX];
+    char log_path[CS_SBX_PATH_MAX];
+    char rpc_address[CS_SBX_ADDR_MAX];
+    char node_address[CS_SBX_ADDR_MAX];
+    char node_id[17]; /* known once the node has created its identity */
+    int port_fds[2];  /* sockets holding the two ports until the node starts */
+    char name[16];    /* "node 1" */
+    cs_sbx_proc proc;
+    /* --platform tpm */
+    char tpm_dir[CS_SBX_PATH_MAX];
+    char tpm_tcti[96];
+    int tpm_port;
+    int tpm_port_fds[2];
+    char tpm_name[32]; /* "swtpm of node 1" */
+    cs_sbx_proc tpm;
+} cs_sbx_node;
+
+typedef struct cs_sbx {
+    int count;
+    cs_platform platform;
+    char workspace[CS_SBX_PATH_MAX];
+    char consortd[CS_SBX_PATH_MAX];
+    char app[CS_SBX_PATH_MAX];
+    char swtpm[CS_SBX_PATH_MAX];
+    uint8_t code_id[32];
+    char service_cert[CS_SBX_PATH_MAX];
+    char user_cert[CS_SBX_PATH_MAX];
+    char user_key[CS_SBX_PATH_MAX];
+    char member_cert[CS_SBX_PATH_MAX];
+    char member_key[CS_SBX_PATH_MAX];
+    char nodes_json[CS_SBX_PATH_MAX];
+    uint32_t startup_timeout_s; /* per node */
+    /* --node-option NAME=VALUE: extra top-level members of every node's
+     * configuration (VALUE as JSON, else as a string); borrowed from argv */
+    const char *extra[CS_SBX_MAX_EXTRA];
+    size_t extra_count;
+    cs_sbx_node nodes[CS_SBX_MAX_NODES];
+} cs_sbx;
+
+/* ---- sandbox_setup.c ---- */
+
+/* Zeroes `sbx` and marks every port socket as not held (call first). */
+void cs_sbx_init(cs_sbx *sbx);
+
+/*
+ * Finds consortd and the application module when not given (`consortd` /
+ * `app` NULL): next to this program (the build tree's tools/consortd, and
+ * samples/logging.so beside tools/), and swtpm on PATH for --platform tpm.
+ * CONSORT_E_NOT_FOUND says what is missing and which option supplies it.
+ */
+CS_MUST_CHECK consort_err cs_sbx_find_binaries(cs_sbx *sbx, const char *consortd, const char *app);
+/*
+ * Creates the workspace `dir` (it must be missing or empty), the identities,
+ * each node's directories and platform, and reserves the ports. Computes the
+ * code id of consortd + app.
+ */
+CS_MUST_CHECK consort_err cs_sbx_prepare(cs_sbx *sbx, const char *dir);
+/* Writes node i's configuration (start mode for node 0, join node 0 otherwise). */
+CS_MUST_CHECK consort_err cs_sbx_write_config(const cs_sbx *sbx, int i);
+/* Rewrites DIR/nodes.json (atomically) with every node started so far. */
+CS_MUST_CHECK consort_err cs_sbx_write_nodes_json(const cs_sbx *sbx);
+/* Reads node i's id from its data_dir/node_cert.pem (CONSORT_E_NOT_FOUND until written). */
+CS_MUST_CHECK consort_err cs_sbx_read_node_id(cs_sbx_node *node);
+/* Closes the sockets that hold a port pair (idempotent). */
+void cs_sbx_release_ports(int fds[2]);
+/* True if something accepts TCP connections on 127.0.0.1:port. */
+bool cs_sbx_port_accepts(int port);
+
+/* ---- sandbox_proc.c ---- */
+
+/* Installs the SIGINT/SIGTERM handlers (no SA_RESTART) and ignores SIGPIPE. */
+CS_MUST_CHECK consort_err cs_sbx_signals_install(void);
+bool cs_sbx_stop_requested(void);
+/*
+ * Starts argv[0] with argv, standard input from /dev/null, standard output
+ * and error appended to `log_path`. The child gets SIGTERM if the sandbox
+ * dies (PR_SET_PDEATHSIG), so no node outlives it.
+ */
+CS_MUST_CHECK consort_err cs_sbx_spawn(cs_sbx_proc *p, char *const argv[], const char *log_path);
+/* Reaps `p` if it exited; true if it is still running. Logs an unexpected exit once. */
+bool cs_sbx_alive(cs_sbx_proc *p);
+/* "exited with status 1" / "killed by signal 9" for a reaped process. */
+void cs_sbx_describe_exit(const cs_sbx_proc *p, char *out, size_t n);
+/* Sends SIGTERM to every running process in `procs`, waits up to timeout_ms
+ * for all of them, then SIGKILLs and reaps the rest. */
+void cs_sbx_stop_all(cs_sbx_proc *const *procs, size_t count, uint32_t timeout_ms);
+/* Sleeps `ms` milliseconds, returning early when a stop was requested. */
+void cs_sbx_sleep_ms(uint32_t ms);
+/* Prints the last lines of a log file to stderr, indented. */
+void cs_sbx_print_log_tail(const char *log_path, int lines);
+
+/* ---- sandbox_probe.c ---- */
+
+typedef struct cs_sbx_client cs_sbx_client;
+
+/* An HTTPS client that pins `service_cert` and presents user0's certificate. */
+CS_MUST_CHECK consort_err cs_sbx_client_new(const char *service_cert, const char *user_cert,
+                                            const char *user_key, cs_sbx_client **out);
+void cs_sbx_client_free(cs_sbx_client *c);
+/*
+ * GET `path` from the node at `address` on a fresh connection, waiting at most
+ * timeout_ms. On CONSORT_OK, *status and `body` (appended) hold the response;
+ * an error says why there is none (connection refused, TLS, timeout).
+ */
+CS_MUST_CHECK consort_err cs_sbx_get(cs_sbx_client *c, const char *address, const char *path,
+                                     uint32_t timeout_ms, int *status, cs_buf *body);
+/*
+ * Asks the node for GET /node/state: *open is true when it answers with
+ * state "PartOfNetwork"; `why` says what it saw otherwise (for the timeout message).
+ */
+CS_MUST_CHECK consort_err cs_sbx_node_open(cs_sbx_client *c, const char *address, bool *open,
+                                           char *why, size_t why_len);
+/* GET /node/network: the number of nodes listed with status "Trusted". */
+CS_MUST_CHECK consort_err cs_sbx_trusted_nodes(cs_sbx_client *c, const char *address,
+                                               size_t *count);
+
+#endif
