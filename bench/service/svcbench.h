@@ -117,11 +117,10 @@ typedef struct svc_result {
     uint64_t transport;        /* requests that ended without a response (connection lost) */
     uint64_t outside;          /* failures during warm-up or drain (not in the counts above) */
     uint64_t status_counts[6]; /* by class: [1]=1xx .. [5]=5xx, [0]=other */
-    int first_error_status;
-    char first_error[160]; /* the first failure's description, "" if none */
-    unsigned conns_lost;   /* connections that ended during warm-up or measurement */
-    double seconds;        /* measured wall time */
-    svc_cpu cpu;           /* deltas over the measured window */
+    char first_error[160];     /* the first failure's description, "" if none */
+    unsigned conns_lost;       /* connections that ended during warm-up or measurement */
+    double seconds;            /* measured wall time */
+    svc_cpu cpu;               /* deltas over the measured window */
 } svc_result;
 
 /*

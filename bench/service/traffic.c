@@ -109,8 +109,6 @@ static void describe_failure(svc_phase *ph, svc_conn *c, consort_err err,
     text[n] = '\0';
     svc_phase_note_error(ph, "HTTP %d%s from %s: %s", resp->status,
                          resp->status / 100 == 2 ? " without the key" : "", c->address, text);
-    if (ph->out->first_error_status == 0)
-        ph->out->first_error_status = resp->status;
 }
 
 /* Counts a completion inside the measured window. */

@@ -5,12 +5,15 @@
  * writes).
  */
 #include "node/node_priv.h"
+#include "crypto/hash.h"
+#include "crypto/rand.h"
 
 #include "base/alloc.h"
 #include "crypto/b64.h"
 
 #include <jansson.h>
 #include <string.h>
+#include <time.h>
 
 static consort_err dump(json_t *doc, cs_buf *out)
 {
@@ -199,24 +202,60 @@ bool cs_node_is_member(cs_node *n, const uint8_t fingerprint[32])
     return in_map(n, NODE_MAP_MEMBERS, fingerprint);
 }
 
+/*
+ * The expensive part of recognising a node certificate (the service's
+ * signature over it, and the node id derived from its key) is done once per
+ * certificate and remembered by fingerprint: a follower forwards every write
+ * over one connection with one certificate, and this ran per request. The
+ * validity period, the node's record (status Trusted) and the certificate's
+ * identity with the recorded one are checked on every call.
+ */
+static const char *issued_node_id(cs_node *n, const cs_x509 *cert, const uint8_t fp[32],
+                                  char id[CS_NODE_ID_LEN + 1], int64_t now)
+{
+    for (unsigned i = 0; i < NODE_ISSUED_CACHE; i++) {
+        node_issued_entry *e = &n->issued[i];
+        if (e->used && memcmp(e->fingerprint, fp, 32) == 0)
+            return now < e->not_after ? e->node_id : NULL;
+    }
+    int64_t not_before, not_after;
+    if (!node_net_is_service_issued(n, cert) ||
+        cs_x509_validity(cert, &not_before, &not_after) != CONSORT_OK || now < not_before ||
+        now >= not_after)
+        return NULL;
+    cs_key *key = NULL;
+    bool ok = cs_x509_public_key(cert, &key) == CONSORT_OK &&
+              cs_attested_node_id(key, id) == CONSORT_OK;
+    cs_key_free(key);
+    if (!ok)
+        return NULL;
+    node_issued_entry *e = &n->issued[n->issued_next++ % NODE_ISSUED_CACHE];
+    memcpy(e->fingerprint, fp, 32);
+    memcpy(e->node_id, id, CS_NODE_ID_LEN + 1);
+    e->not_after = not_after;
+    e->used = true;
+    return e->node_id;
+}
+
 bool cs_node_is_service_node_cert(cs_node *n, const cs_x509 *cert)
 {
-    if (cert == NULL || !node_net_is_service_issued(n, cert))
+    uint8_t fp[32];
+    char id_buf[CS_NODE_ID_LEN + 1];
+    if (cert == NULL || cs_x509_fingerprint(cert, fp) != CONSORT_OK) {
+        cs_err_clear();
         return false;
-    cs_key *key = NULL;
-    char id[CS_NODE_ID_LEN + 1];
-    cs_buf der;
-    cs_buf_init(&der, CS_LEDGER_CERT_MAX);
+    }
+    const char *id = issued_node_id(n, cert, fp, id_buf, (int64_t)time(NULL));
     node_record r;
     node_record_init(&r);
-    bool ok = cs_x509_public_key(cert, &key) == CONSORT_OK &&
-              cs_attested_node_id(key, id) == CONSORT_OK &&
-              node_record_get(n, id, &r) == CONSORT_OK && strcmp(r.status, "Trusted") == 0 &&
-              cs_x509_to_der(cert, &der) == CONSORT_OK &&
-              cs_slice_eq(cs_buf_slice(&der), cs_buf_slice(&r.cert));
+    uint8_t recorded[32];
+    bool ok = id != NULL && node_record_get(n, id, &r) == CONSORT_OK &&
+              strcmp(r.status, "Trusted") == 0;
+    if (ok) {
+        cs_sha256(cs_buf_slice(&r.cert), recorded);
+        ok = cs_ct_equal(CS_SLICE(recorded, 32), CS_SLICE(fp, 32));
+    }
     node_record_cleanup(&r);
-    cs_buf_cleanup(&der);
-    cs_key_free(key);
     cs_err_clear();
     return ok;
 }

@@ -96,9 +96,21 @@ typedef struct node_metrics {
 
 typedef struct node_join node_join; /* node_join.c */
 
+/* A certificate already found to be issued by this service (cs_node_is_service_node_cert). */
+typedef struct node_issued_entry {
+    uint8_t fingerprint[32];
+    char node_id[CS_NODE_ID_LEN + 1];
+    int64_t not_after;
+    bool used;
+} node_issued_entry;
+
+#define NODE_ISSUED_CACHE 16
+
 struct cs_node {
     uv_loop_t *loop;
     cs_node_config cfg;
+    node_issued_entry issued[NODE_ISSUED_CACHE];
+    unsigned issued_next;
     node_state state;
     char failure[CS_ERRMSG_MAX];
 
@@ -118,6 +130,7 @@ struct cs_node {
 
     /* platform and policy */
     cs_virtual_platform *vplat;
+    struct cs_tpm_attester *tpm; /* platform tpm (node_tpm.c) */
     cs_blob_list anchors;
     cs_verify_opts verify_opts;
     cs_policy policy;      /* peers: code ids from the KV */
