@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
-# The guided tour behind `make demo`: what consort can do today, step by step.
+# The guided tour behind `make demo`: a replicated, attested service on this
+# machine, step by step, then the attestation path underneath it.
 # Usage: scripts/demo.sh BUILD_DIR
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 C="$root/$build/tools/consort"
 [ -x "$C" ] || C="$build/tools/consort"
+[ -x "$C" ] || { echo "demo: $C not found (run make first)" >&2; exit 1; }
+D="$(dirname "$C")/consortd"
 testdata="${CONSORT_TESTDATA:-$root/../shared/testdata}"
 work=$(mktemp -d /tmp/consort-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+ws=service # the sandbox's workspace, relative to $work (the current directory below)
+sandbox_pid=
+restarted=()
+
+cleanup() {
+  set +e
+  for p in "${restarted[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  [ -n "$sandbox_pid" ] && kill -TERM "$sandbox_pid" 2>/dev/null
+  for p in "${restarted[@]}" $sandbox_pid; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 cd "$work"
 
 step=0
 say() { step=$((step + 1)); printf '\n\033[1m== %d. %s\033[0m\n' "$step" "$1"; }
-run() { printf '$ %s\n' "$*" >&2; "$@"; }
+note() { printf '   %s\n' "$@"; }
+# Shows a command (the consort binary as "consort"), then runs it.
+show() { local line="$*"; printf '$ %s\n' "${line//$C/consort}"; }
+run() { show "$@" >&2; "$@"; }
 # Runs a command that must be rejected: shows its reason and exit status.
 reject() {
-  printf '$ %s\n' "$*"
+  show "$@"
   set +e; "$@" >/dev/null 2>"$work/err"; code=$?; set -e
   sed 's/^/  /' "$work/err"
   [ "$code" -eq 1 ] || { echo "demo: expected exit 1 (rejected), got $code" >&2; exit 1; }
@@ -24,69 +43,176 @@ reject() {
 }
 claims() { python3 -c "import json,sys; j=json.load(sys.stdin); print('  ' + ', '.join(f'{k}={j[k]}' for k in sys.argv[1:]))" "$@"; }
 
+# https METHOD NODE PATH [JSON] [options]: one HTTPS request to node NODE as user0
+# (TLS 1.3, client certificate, the pinned service certificate): scripts/sandbox-https.
+H="$root/scripts/sandbox-https"
+node_addr() { python3 -c "import json,sys; print(json.load(open('$ws/nodes.json'))[int(sys.argv[1])]['rpc_address'])" "$1"; }
+node_pid() { python3 -c "import json,sys; print(json.load(open('$ws/nodes.json'))[int(sys.argv[1])]['pid'])" "$1"; }
+https() { local m=$1 n=$2 p=$3 b=${4:-}; shift 3; [[ $b == --* ]] && b=; printf '$ %s https://%s%s %s\n' "$m" "$(node_addr "$n")" "$p" "$b" >&2; "$H" "$ws" "$m" "$p" "$@" --node "$n"; }
+quiet_https() { "$H" "$ws" "$1" "$3" "${@:4}" --node "$2" >/dev/null 2>&1; }
+state_of() { "$H" "$ws" GET /node/state --raw --node "$1" 2>/dev/null; }
+# the index of the node that says it leads (among the live ones given)
+leader() {
+  local i
+  for _ in $(seq 150); do
+    for i in "$@"; do
+      if state_of "$i" | python3 -c "import json,sys; s=json.load(sys.stdin); l=s.get('leader'); l=l.get('node_id') if isinstance(l,dict) else l; sys.exit(0 if s.get('is_leader') is True or (l and l==s.get('node_id', s.get('id')) and s.get('is_leader') is not False) else 1)" 2>/dev/null; then
+        echo "$i"; return
+      fi
+    done
+    sleep 0.2
+  done
+  echo "demo: no leader among nodes $*" >&2; exit 1
+}
+wait_open() {
+  for _ in $(seq 300); do
+    state_of "$1" | grep -q '"PartOfNetwork"' && return
+    sleep 0.2
+  done
+  echo "demo: node $1 did not come back" >&2; exit 1
+}
+restart_node() {
+  printf '$ consortd --config %s &\n' "$ws/node$1/node.json"
+  "$D" --config "$ws/node$1/node.json" >>"$ws/node$1/consortd.log" 2>&1 &
+  restarted+=($!)
+}
+
 cat <<'INTRO'
-consort runs one stateful application across many attested TEEs. Every node
-proves which code it runs with attestation evidence that binds its key; a
-policy decides which code ids, platforms and security versions are trusted.
-This tour shows that path: a development platform end to end, then real
-evidence from AMD SEV-SNP, Intel TDX and SGX machines checked against the
-vendors' pinned roots.
+consort runs one stateful application across many attested TEEs (trusted
+execution environments). This tour starts a 3-node service on this machine,
+writes and reads records, crashes nodes (the leader too) while it keeps
+working, proves a write with a receipt checked offline, audits the ledger
+offline, and ends with the attestation that decides which nodes are trusted.
+Nodes here run on the "virtual" platform: software-signed, INSECURE, for
+development only; real deployments use TPM, AMD SEV-SNP or Intel TDX.
 INTRO
 
-say "A node key (ECDSA P-256), made where the node runs"
-run "$C" keygen --out node
+say "Start a 3-node service (consort sandbox)"
+note "Node 0 creates the service (its identity key and certificate, made inside the" \
+     "node); nodes 1 and 2 each prove with attestation evidence that they run the same" \
+     "code (consortd + the logging application) before node 0 lets them join."
+show consort sandbox --nodes 3 --workspace "$ws" "&"
+"$C" sandbox --nodes 3 --workspace "$ws" >"$work/sandbox.out" 2>"$work/sandbox.err" &
+sandbox_pid=$!
+for _ in $(seq 600); do
+  grep -q '^READY ' "$work/sandbox.out" 2>/dev/null && break
+  kill -0 "$sandbox_pid" 2>/dev/null || { cat "$work/sandbox.err" >&2; echo "demo: the sandbox failed" >&2; exit 1; }
+  sleep 0.2
+done
+grep -q '^READY ' "$work/sandbox.out" || { cat "$work/sandbox.err" >&2; echo "demo: no READY after 120 s" >&2; exit 1; }
+sed 's/^/  /' "$work/sandbox.out"
+grep 'consort sandbox: node' "$work/sandbox.err" | sed 's/^consort sandbox: /  /'
+note "The workspace holds what a client needs: service_cert.pem (pin it),"\
+     "user0_cert.pem + user0_privk.pem (a registered user's TLS client certificate)."
+
+say "Who is in the service: GET /node/network (every node Trusted, the service certificate)"
+https GET 0 /node/network --raw | python3 -c "
+import json,sys; d=json.load(sys.stdin)
+for n in d['nodes']: print(f\"  node {n['node_id']}  rpc {n['rpc_address']}  {n['status']}\")
+print('  service certificate served = the pinned one:', d['service_certificate'].strip()==open('$ws/service_cert.pem').read().strip())"
+L=$(leader 0 1 2)
+F=$(( (L + 1) % 3 )); F2=$(( (L + 2) % 3 ))
+note "Node $L is the Raft leader; nodes $F and $F2 follow."
+
+say "Write a private and a public record (answered once committed on a majority)"
+note "Private records are encrypted in the ledger; public ones are in clear for auditors."
+https POST "$L" /app/log/private '{"id": 1, "msg": "the secret recipe"}' --txid-out first_tx
+first_tx=$(cat first_tx)
+note "Through a follower: it forwards the write to the leader and relays the answer."
+https POST "$F" /app/log/public '{"id": 2, "msg": "opening hours: 9 to 5"}'
+
+say "Read them back from another node"
+https GET "$F2" "/app/log/private?id=1"
+https GET "$F2" "/app/log/public?id=2"
+note "Without a registered client certificate there is no access:"
+printf '$ GET https://%s/app/log/private?id=1   (no client certificate)\n' "$(node_addr "$F2")"
+"$H" "$ws" GET "/app/log/private?id=1" --no-cert --node "$F2" || true
+
+say "Crash a follower (kill -9): the other two are a majority, writes continue"
+run kill -9 "$(node_pid "$F")"
+https POST "$L" /app/log/private '{"id": 3, "msg": "written while node '"$F"' was down"}'
+
+say "Restart it: it unseals its state, replays its ledger and catches up"
+restart_node "$F"
+wait_open "$F"
+https GET "$F" "/app/log/private?id=3"
+
+say "Crash the leader (kill -9): the others elect a new leader, writes continue"
+run kill -9 "$(node_pid "$L")"
+t0=$(date +%s%N)
+NL=$(leader "$F" "$F2")
+note "node $NL leads now (found $(( ($(date +%s%N) - t0) / 1000000 )) ms after the crash)"
+for _ in $(seq 50); do quiet_https POST "$NL" /app/log/private '{"id": 4, "msg": "probe"}' && break; sleep 0.2; done
+https POST "$NL" /app/log/private '{"id": 4, "msg": "written after the leader crashed"}'
+
+say "Restart the old leader: it rejoins as a follower and catches up"
+restart_node "$L"
+wait_open "$L"
+https GET "$L" "/app/log/private?id=4"
+
+say "A receipt: proof that the first write is in the ledger, checked offline"
+note "The service signs the Merkle root of its ledger; a receipt is the path from one"\
+     "transaction to a signed root, verifiable with nothing but the service certificate."
+for _ in $(seq 100); do quiet_https GET "$NL" "/app/receipt?transaction_id=$first_tx" && break; sleep 0.2; done
+"$H" "$ws" GET "/app/receipt?transaction_id=$first_tx" --raw --node "$NL" > receipt.json
+printf '$ GET /app/receipt?transaction_id=%s > receipt.json\n' "$first_tx"
+python3 -c "import json; r=json.load(open('receipt.json')); print('  txid', r['txid'], ' commit evidence', r['leaf_components']['commit_evidence'][:40] + '...')"
+run "$C" receipt verify receipt.json --service-cert "$ws/service_cert.pem"
+note "One byte changed, and it no longer verifies:"
+python3 -c "import json; r=json.load(open('receipt.json')); d=r['leaf_components']['write_set_digest']; r['leaf_components']['write_set_digest']=('0' if d[0]!='0' else '1')+d[1:]; json.dump(r, open('forged.json','w'))"
+reject "$C" receipt verify forged.json --service-cert "$ws/service_cert.pem"
+
+say "Stop the service, then audit every node's ledger offline"
+for p in "${restarted[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+kill -TERM "$sandbox_pid"
+wait "$sandbox_pid" 2>/dev/null || true
+for p in "${restarted[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; done
+restarted=(); sandbox_pid=
+for i in 0 1 2; do
+  run "$C" ledger verify "$ws/node$i/data/ledger" --service-cert "$ws/service_cert.pem" | sed -n '1,2p'
+done
+note "The public record is in clear in the ledger; the private one is encrypted:"
+printf '$ grep -c "opening hours" ledger/*   and   grep -c "secret recipe" ledger/*\n'
+echo "  public: $(cat "$ws"/node0/data/ledger/* | grep -ac 'opening hours' || true) match(es);  private: $(cat "$ws"/node0/data/ledger/* | grep -ac 'secret recipe' || true) match(es)"
+note "A host that edits the ledger is caught (here: the public record rewritten):"
+cp -r "$ws/node0/data/ledger" tampered
+python3 - tampered <<'EOF'
+import os, sys
+for name in os.listdir(sys.argv[1]):
+    p = os.path.join(sys.argv[1], name); d = open(p, "rb").read()
+    if b"opening hours: 9 to 5" in d:
+        open(p, "wb").write(d.replace(b"opening hours: 9 to 5", b"opening hours: 9 to 1"))
+EOF
+reject "$C" ledger verify tampered --service-cert "$ws/service_cert.pem"
+
+say "Underneath: attestation evidence, verified offline"
+note "Every node proved itself this way before it was trusted. By hand:"
+run "$C" keygen --out node >/dev/null
 run "$C" keygen --out intruder >/dev/null
-
-say "A virtual platform: a per-host key that signs reports (development only, loudly insecure)"
 run "$C" platform init --dir platform
-
-say "Evidence: the platform reports the code id (hash of the node binary and app) and binds the node key"
 run "$C" evidence create --platform-dir platform --key node_pubk.pem --nonce 0011 --out node.evidence
-
-say "Anyone holding the platform certificate verifies it offline and reads the claims"
 run "$C" evidence verify node.evidence --platform-dir platform --key node_pubk.pem --nonce 0011 \
-    > claims.json
-head -n 8 claims.json
-echo "  ..."
-code_id=$(python3 -c "import json; print(json.load(open('claims.json'))['code_id'])")
-
-say "A policy trusts exactly this code id; a policy for other code rejects it, with the reason"
-printf '{"platforms": ["virtual"], "code_ids": ["%s"], "allow_debug": false}\n' "$code_id" > trusted.json
+    | claims platform code_id debug
+code_id=$("$C" evidence verify node.evidence --platform-dir platform | python3 -c "import json,sys; print(json.load(sys.stdin)['code_id'])")
+printf '{"platforms": ["virtual"], "code_ids": ["%s"]}\n' "$code_id" > trusted.json
 printf '{"platforms": ["virtual"], "code_ids": ["%064d"]}\n' 0 > other.json
 run "$C" evidence verify node.evidence --platform-dir platform --policy trusted.json >/dev/null
-echo "  (exit 0: accepted)"
+echo "  (exit 0: this code id is trusted)"
 reject "$C" evidence verify node.evidence --platform-dir platform --policy other.json
-
-say "The host is the adversary: a flipped bit, or evidence presented for another key, fails closed"
 python3 -c "d=bytearray(open('node.evidence','rb').read()); d[40]^=1; open('tampered.evidence','wb').write(d)"
 reject "$C" evidence verify tampered.evidence --platform-dir platform
 reject "$C" evidence verify node.evidence --platform-dir platform --key intruder_pubk.pem --nonce 0011
-
-if [ -d "$testdata" ]; then
-  say "Real AMD SEV-SNP evidence (Milan): VCEK -> ASK -> AMD's pinned root, P-384 report signature"
+if [ -d "$testdata/sev-snp" ]; then
+  note "Real AMD SEV-SNP evidence (Milan): VCEK -> ASK -> AMD's pinned root, P-384 signature:"
   mkdir -p snp && cp "$testdata/sev-snp/milan-v2-virtee/vcek.der" "$testdata/sev-snp/certs/ask_milan.pem" snp/
   run "$C" evidence verify "$testdata/sev-snp/milan-v2-virtee/report.bin" --platform snp \
       --certs snp --at 2025-01-01T00:00:00Z | claims platform code_id security_version debug
-
-  say "Real Intel TDX quote: PCK chain, QE report, TCB info and QE identity (collateral as Intel serves it)"
-  mkdir -p tdx && cp "$testdata"/tdx/phala-dcap-qvl/derived_* tdx/
-  run "$C" evidence verify "$testdata/tdx/phala-dcap-qvl/tdx_quote_v4.dat" --platform tdx \
-      --collateral tdx --at 2025-06-20T12:00:00Z | claims platform code_id tcb_status
-
-  say "Real Intel SGX quote: genuine, but its TCB needs configuration and SW hardening"
-  mkdir -p sgx && cp "$testdata"/sgx-dcap/phala-dcap-qvl/derived_* sgx/
-  run "$C" evidence verify "$testdata/sgx-dcap/phala-dcap-qvl/sgx_quote_v3.dat" --platform sgx \
-      --collateral sgx --at 2025-06-20T12:00:00Z | claims tcb_status advisories
-  echo '{"platforms": ["sgx"]}' > sgx-policy.json
-  echo "The default policy accepts only an up-to-date TCB:"
-  reject "$C" evidence verify "$testdata/sgx-dcap/phala-dcap-qvl/sgx_quote_v3.dat" --platform sgx \
-      --collateral sgx --at 2025-06-20T12:00:00Z --policy sgx-policy.json
-else
-  echo "(skipping real-hardware evidence: $testdata not found)"
 fi
 
 say "Done"
 cat <<'OUTRO'
-Next: `consort --help` lists every verb; docs/attestation.md explains
-platforms, code ids and policies; `make test` runs the whole test suite.
+Run your own: `consort sandbox --nodes 3 --workspace /tmp/mine` (Ctrl-C stops it).
+`consort --help` lists every verb; docs/http-api.md, docs/receipts.md,
+docs/ledger.md and docs/attestation.md explain what you saw; `make test` runs
+every test, the integration tests (tests/integration/) included.
 OUTRO

@@ -46,8 +46,9 @@ CS_MUST_CHECK consort_err cs_tcp_connect(uv_loop_t *loop, const char *address,
 
 /*
  * Listener used by the layered transports (TLS, attested): like
- * cs_tcp_listen, and `ctx_free(ctx)` runs when the listener's memory is
- * released after cs_listener_close (ctx_free may be NULL).
+ * cs_tcp_listen, and `ctx_free(ctx)` runs inside cs_listener_close (the
+ * listener accepts nothing afterwards and never uses ctx again; ctx_free may
+ * be NULL).
  */
 CS_MUST_CHECK consort_err cs_tcp_listen_owned(uv_loop_t *loop, const char *address,
                                               cs_accept_cb on_accept, void *ctx,

@@ -18,10 +18,7 @@ struct cs_listener {
 
 static void listener_closed_cb(uv_handle_t *h)
 {
-    cs_listener *l = h->data;
-    if (l->ctx_free != NULL)
-        l->ctx_free(l->ctx);
-    cs_free(l);
+    cs_free(h->data);
 }
 
 static void free_handle_cb(uv_handle_t *h)
@@ -129,6 +126,13 @@ void cs_listener_close(cs_listener *l)
     if (l == NULL || l->closing)
         return;
     l->closing = true;
+    /* The owner learns of the close now, not when libuv releases the handle
+     * later: a layered transport (TLS) must stop delivering connections whose
+     * handshakes finish in between, to a user who may already be gone. Once
+     * closing, this listener never touches ctx again. */
+    if (l->ctx_free != NULL)
+        l->ctx_free(l->ctx);
+    l->ctx_free = NULL;
     uv_close((uv_handle_t *)&l->tcp, listener_closed_cb);
 }
 

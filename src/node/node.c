@@ -176,8 +176,8 @@ static consort_err load_pinned(cs_node *n)
 static consort_err start(cs_node *n)
 {
     CS_TRY_CTX(cs_mkdir_p(n->cfg.data_dir, 0700), "data_dir %s", n->cfg.data_dir);
-    CS_ENSURE(n->cfg.platform == CS_PLATFORM_VIRTUAL, CONSORT_E_UNSUPPORTED,
-              "platform %s: not supported by the node yet (docs/operating.md)",
+    CS_ENSURE(n->cfg.platform == CS_PLATFORM_VIRTUAL || n->cfg.platform == CS_PLATFORM_TPM,
+              CONSORT_E_UNSUPPORTED, "platform %s: not supported by the node (docs/operating.md)",
               cs_platform_name(n->cfg.platform));
     const char *app = n->cfg.app_path[0] != '\0' ? n->cfg.app_path : NULL;
     CS_TRY_CTX(cs_code_id_compute("/proc/self/exe", app, n->code_id), "code id");

@@ -31,6 +31,9 @@ typedef struct cs_node_config {
     cs_platform platform;                 /* "platform": "virtual" (default) | "tpm" */
     char platform_dir[CS_NODE_PATH_MAX];  /* "platform_dir": virtual platform directory */
     char tpm_tcti[256];                   /* "tpm_tcti": e.g. "swtpm:host=127.0.0.1,port=2321" */
+    char tpm_ak_ca_cert[CS_NODE_PATH_MAX]; /* "tpm_ak_ca_cert": PEM, the CA that certifies AKs (tpm) */
+    char tpm_ak_ca_key[CS_NODE_PATH_MAX];  /* "tpm_ak_ca_key": PEM, certifies this node's AK at start */
+    char tpm_ak_cert[CS_NODE_PATH_MAX];    /* "tpm_ak_cert": PEM, this node's AK certificate instead */
     char rpc_address[CS_NODE_ADDR_MAX];   /* "rpc_address": clients (TLS + HTTP) */
     char node_address[CS_NODE_ADDR_MAX];  /* "node_address": other nodes (attested channels) */
     char data_dir[CS_NODE_PATH_MAX];      /* "data_dir": ledger, raft log, snapshots, sealed state */

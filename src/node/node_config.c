@@ -132,6 +132,12 @@ static consort_err parse_member(const char *key, json_t *v, cs_node_config *cfg)
         return copy_str(v, key, cfg->platform_dir, sizeof cfg->platform_dir, true);
     if (strcmp(key, "tpm_tcti") == 0)
         return copy_str(v, key, cfg->tpm_tcti, sizeof cfg->tpm_tcti, true);
+    if (strcmp(key, "tpm_ak_ca_cert") == 0)
+        return copy_str(v, key, cfg->tpm_ak_ca_cert, sizeof cfg->tpm_ak_ca_cert, true);
+    if (strcmp(key, "tpm_ak_ca_key") == 0)
+        return copy_str(v, key, cfg->tpm_ak_ca_key, sizeof cfg->tpm_ak_ca_key, true);
+    if (strcmp(key, "tpm_ak_cert") == 0)
+        return copy_str(v, key, cfg->tpm_ak_cert, sizeof cfg->tpm_ak_cert, true);
     if (strcmp(key, "rpc_address") == 0)
         return copy_str(v, key, cfg->rpc_address, sizeof cfg->rpc_address, true);
     if (strcmp(key, "node_address") == 0)
@@ -155,6 +161,31 @@ static consort_err parse_member(const char *key, json_t *v, cs_node_config *cfg)
         return CONSORT_OK;
     }
     return cs_fail(CONSORT_E_MALFORMED, "config: unknown member \"%s\"", key);
+}
+
+/* The AK certificate members (docs/operating.md "TPM platform"): the tpm platform
+ * needs the AK CA certificate and either the CA key (the node certifies its own
+ * AK at start) or a ready AK certificate, not both; other platforms none. */
+static consort_err check_tpm_members(const cs_node_config *cfg)
+{
+    bool ca_cert = cfg->tpm_ak_ca_cert[0] != '\0';
+    bool ca_key = cfg->tpm_ak_ca_key[0] != '\0';
+    bool ak_cert = cfg->tpm_ak_cert[0] != '\0';
+    if (cfg->platform != CS_PLATFORM_TPM) {
+        CS_ENSURE(!ca_cert && !ca_key && !ak_cert, CONSORT_E_MALFORMED,
+                  "config: \"tpm_ak_*\" members are for the tpm platform only (platform is "
+                  "\"%s\")",
+                  cs_platform_name(cfg->platform));
+        return CONSORT_OK;
+    }
+    CS_ENSURE(ca_cert, CONSORT_E_MALFORMED,
+              "config: \"tpm_ak_ca_cert\" is required for the tpm platform (the CA that "
+              "certifies every node's attestation key)");
+    CS_ENSURE(ca_key != ak_cert, CONSORT_E_MALFORMED,
+              "config: the tpm platform needs exactly one of \"tpm_ak_ca_key\" (certify this "
+              "node's AK at start) and \"tpm_ak_cert\" (its AK certificate), %s given",
+              ca_key ? "both" : "neither");
+    return CONSORT_OK;
 }
 
 static void set_defaults(cs_node_config *cfg)
@@ -202,7 +233,7 @@ static consort_err parse_root(json_t *root, cs_node_config *cfg)
     if (cfg->platform == CS_PLATFORM_TPM)
         CS_ENSURE(cfg->tpm_tcti[0] != '\0', CONSORT_E_MALFORMED,
                   "config: \"tpm_tcti\" is required for the tpm platform");
-    return CONSORT_OK;
+    return check_tpm_members(cfg);
 }
 
 consort_err cs_node_config_parse(cs_slice text, cs_node_config *cfg)

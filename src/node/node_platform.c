@@ -7,19 +7,19 @@
  * Virtual platform trust anchors: the node's own platform certificate plus
  * every certificate file in <platform_dir>/anchors/ (the platform
  * certificates of the other hosts; docs/operating.md).
+ * TPM platform (node_tpm.c): a TPM quote; the one anchor is the service's
+ * AK CA certificate (tpm_ak_ca_cert).
  */
 #include "node/node_priv.h"
+#include "node/node_tpm.h"
 
 #include "base/file.h"
 #include "base/log.h"
 
 #include <string.h>
 
-consort_err node_platform_open(cs_node *n)
+static consort_err open_virtual(cs_node *n)
 {
-    CS_ENSURE(n->cfg.platform == CS_PLATFORM_VIRTUAL, CONSORT_E_UNSUPPORTED,
-              "platform %s: the node runs on the virtual platform only for now",
-              cs_platform_name(n->cfg.platform));
     CS_TRY_CTX(cs_virtual_platform_open(n->cfg.platform_dir, &n->vplat), "virtual platform %s",
                n->cfg.platform_dir);
     cs_log_warn(NODE_LOG, "virtual platform %s: INSECURE, for development only",
@@ -29,6 +29,18 @@ consort_err node_platform_open(cs_node *n)
     CS_TRY(cs_path_join(dir, sizeof dir, n->cfg.platform_dir, "anchors"));
     if (cs_file_exists(dir))
         CS_TRY_CTX(cs_blob_list_add_dir(&n->anchors, dir), "platform anchors %s", dir);
+    return CONSORT_OK;
+}
+
+consort_err node_platform_open(cs_node *n)
+{
+    CS_ENSURE(n->cfg.platform == CS_PLATFORM_VIRTUAL || n->cfg.platform == CS_PLATFORM_TPM,
+              CONSORT_E_UNSUPPORTED, "platform %s: the node runs on \"virtual\" or \"tpm\"",
+              cs_platform_name(n->cfg.platform));
+    if (n->cfg.platform == CS_PLATFORM_TPM)
+        CS_TRY(node_tpm_open(n)); /* anchors: the AK CA certificate */
+    else
+        CS_TRY(open_virtual(n));
     n->verify_opts = (cs_verify_opts){.now = 0, .anchors = &n->anchors, .cache = NULL};
 
     cs_policy_init(&n->join_policy);
@@ -52,6 +64,7 @@ void node_platform_close(cs_node *n)
 {
     cs_virtual_platform_free(n->vplat);
     n->vplat = NULL;
+    node_tpm_close(n);
     cs_blob_list_cleanup(&n->anchors);
     cs_blob_list_init(&n->anchors);
 }
@@ -59,6 +72,8 @@ void node_platform_close(cs_node *n)
 consort_err node_platform_attest(void *ctx, const cs_key *key, cs_slice nonce, cs_evidence *out)
 {
     cs_node *n = ctx;
+    if (n->cfg.platform == CS_PLATFORM_TPM)
+        return node_tpm_attest(n, key, nonce, out);
     uint8_t rd[64];
     CS_TRY(cs_report_data_bind(key, nonce, rd));
     return cs_virtual_attest(n->vplat, n->code_id, 0, false, rd, out);

@@ -6,8 +6,10 @@
  * Sealing key, virtual platform: HKDF-SHA256(ikm = the platform private
  * key's PKCS#8 DER, salt = code id, info = "consort sealing v1") (RFC 5869).
  * Another binary or app module (another code id) or another platform
- * derives another key and cannot unseal. TPM: not provided yet (start
- * fails with UNSUPPORTED; docs/operating.md).
+ * derives another key and cannot unseal.
+ * Sealing key, TPM platform (node_tpm.c, attest/tpm_seal.h): TPM2_HMAC with
+ * a primary HMAC key of the TPM's owner hierarchy over "consort sealing v1"
+ * || code id: another TPM, or another code id, cannot unseal.
  *
  * File: "CSSEAL01" || nonce (12 random bytes) || AES-256-GCM(ciphertext ||
  * tag) with aad = the magic. Plaintext: CBOR map, text keys in this order
@@ -18,6 +20,7 @@
  * (node_cert.pem, service_cert.pem) to change what the node trusts.
  */
 #include "node/node_priv.h"
+#include "node/node_tpm.h"
 
 #include "base/alloc.h"
 #include "base/cbor.h"
@@ -61,8 +64,10 @@ static consort_err pem_body_der(cs_slice pem, cs_buf *der)
 
 consort_err node_seal_derive_key(cs_node *n)
 {
+    if (n->cfg.platform == CS_PLATFORM_TPM)
+        return node_tpm_seal_key(n, CS_SLICE_LIT(SEAL_INFO));
     CS_ENSURE(n->cfg.platform == CS_PLATFORM_VIRTUAL, CONSORT_E_UNSUPPORTED,
-              "sealing: platform %s has no sealing key yet (only \"virtual\")",
+              "sealing: platform %s has no sealing key (only \"virtual\" and \"tpm\")",
               cs_platform_name(n->cfg.platform));
     char path[CS_NODE_PATH_MAX + 32];
     CS_TRY(cs_path_join(path, sizeof path, n->cfg.platform_dir, CS_VIRTUAL_KEY_FILE));

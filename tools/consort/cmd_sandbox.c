@@ -15,7 +15,6 @@
 
 #define POLL_MS           250
 #define STOP_TIMEOUT_MS   15000
-#define SWTPM_TIMEOUT_MS  5000
 #define DEFAULT_NODES     3
 #define DEFAULT_TIMEOUT_S 60
 
@@ -42,7 +41,8 @@ const cs_cli_verb cs_cmd_sandbox = {
         "                                   data/, platform/, consortd.log\n"
         "Prints one line 'READY <rpc address>' on standard output when the service\n"
         "accepts writes, then stays in the foreground; SIGINT (Ctrl-C) or SIGTERM\n"
-        "stops every node. If the sandbox dies, its nodes get SIGTERM.\n"
+        "stops every node; the exit status is 0 only if every node then exits with 0.\n"
+        "If the sandbox dies, its nodes get SIGTERM.\n"
         "The virtual platform is INSECURE (software-signed reports): development only.\n"
         "\n"
         "options:\n"
@@ -94,53 +94,18 @@ static size_t all_procs(cs_sbx *sbx, cs_sbx_proc **procs)
     return n;
 }
 
-static void stop_everything(cs_sbx *sbx)
+/* Stops every child; false if one did not exit cleanly (status 0) when asked to. */
+static bool stop_everything(cs_sbx *sbx)
 {
     cs_sbx_proc *procs[2 * CS_SBX_MAX_NODES];
     size_t n = all_procs(sbx, procs);
-    cs_sbx_stop_all(procs, (size_t)sbx->count, STOP_TIMEOUT_MS);
-    cs_sbx_stop_all(procs + sbx->count, n - (size_t)sbx->count, STOP_TIMEOUT_MS);
+    size_t unclean = cs_sbx_stop_all(procs, (size_t)sbx->count, STOP_TIMEOUT_MS);
+    unclean += cs_sbx_stop_all(procs + sbx->count, n - (size_t)sbx->count, STOP_TIMEOUT_MS);
     for (int i = 0; i < sbx->count; i++) {
         cs_sbx_release_ports(sbx->nodes[i].port_fds);
         cs_sbx_release_ports(sbx->nodes[i].tpm_port_fds);
     }
-}
-
-/* A process that should be running is gone: say so, with its log. */
-static consort_err died(const cs_sbx_proc *p, const char *log_path)
-{
-    char how[96];
-    cs_sbx_describe_exit(p, how, sizeof how);
-    cs_sbx_print_log_tail(log_path, 15);
-    return cs_fail(CONSORT_E_STATE, "%s %s while starting (log: %s)", p->what, how, log_path);
-}
-
-/* swtpm for node i, listening on its two ports before the node starts. */
-static consort_err start_swtpm(cs_sbx *sbx, cs_sbx_node *n)
-{
-    char server[64], ctrl[64], state[CS_SBX_PATH_MAX + 8], log[CS_SBX_PATH_MAX + 16];
-    snprintf(server, sizeof server, "type=tcp,port=%d,bindaddr=127.0.0.1", n->tpm_port);
-    snprintf(ctrl, sizeof ctrl, "type=tcp,port=%d,bindaddr=127.0.0.1", n->tpm_port + 1);
-    snprintf(state, sizeof state, "dir=%s", n->tpm_dir);
-    snprintf(log, sizeof log, "%s/swtpm.log", n->dir);
-    char *const argv[] = {sbx->swtpm,          (char *)"socket", (char *)"--tpm2",
-                          (char *)"--server", server,           (char *)"--ctrl",
-                          ctrl,               (char *)"--tpmstate", state,
-                          (char *)"--flags",  (char *)"not-need-init,startup-clear", NULL};
-    cs_sbx_release_ports(n->tpm_port_fds);
-    CS_TRY(cs_sbx_spawn(&n->tpm, argv, log));
-    char address[CS_SBX_ADDR_MAX];
-    snprintf(address, sizeof address, "127.0.0.1:%d", n->tpm_port);
-    for (uint32_t waited = 0; waited < SWTPM_TIMEOUT_MS; waited += 50) {
-        if (!cs_sbx_alive(&n->tpm))
-            return died(&n->tpm, log);
-        if (cs_sbx_port_accepts(n->tpm_port) && cs_sbx_port_accepts(n->tpm_port + 1))
-            return CONSORT_OK;
-        cs_sbx_sleep_ms(50);
-        CS_ENSURE(!cs_sbx_stop_requested(), CONSORT_E_STATE, "stopped");
-    }
-    return cs_fail(CONSORT_E_TIMEOUT, "%s: not listening on %s after %u ms", n->tpm_name,
-                   address, SWTPM_TIMEOUT_MS);
+    return unclean == 0;
 }
 
 /* Waits until node i answers GET /node/state with PartOfNetwork. */
@@ -152,7 +117,7 @@ static consort_err wait_open(cs_sbx *sbx, cs_sbx_node *n, cs_sbx_client **client
         CS_ENSURE(!cs_sbx_stop_requested(), CONSORT_E_STATE, "stopped while %s was starting",
                   n->name);
         if (!cs_sbx_alive(&n->proc))
-            return died(&n->proc, n->log_path);
+            return cs_sbx_died(&n->proc, n->log_path);
         if (*client == NULL && cs_file_exists(sbx->service_cert))
             CS_TRY(cs_sbx_client_new(sbx->service_cert, sbx->user_cert, sbx->user_key, client));
         bool open = false;
@@ -173,7 +138,7 @@ static consort_err start_node(cs_sbx *sbx, int i, cs_sbx_client **client)
 {
     cs_sbx_node *n = &sbx->nodes[i];
     if (sbx->platform == CS_PLATFORM_TPM)
-        CS_TRY(start_swtpm(sbx, n));
+        CS_TRY(cs_sbx_tpm_start(sbx, n));
     CS_TRY(cs_sbx_write_config(sbx, i));
     char *const argv[] = {sbx->consortd, (char *)"--config", n->config_path, NULL};
     cs_sbx_release_ports(n->port_fds);
@@ -326,7 +291,8 @@ static int run(int argc, char **argv)
     }
     if (rc != CONSORT_OK)
         code = cs_cli_fail(&cs_cmd_sandbox, rc);
-    stop_everything(sbx);
+    if (!stop_everything(sbx) && code == CS_EXIT_OK)
+        code = CS_EXIT_REJECTED; /* a node did not shut down cleanly: say so in the status */
     cs_free(sbx);
     return code;
 }

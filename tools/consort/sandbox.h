@@ -8,7 +8,9 @@
  *   sandbox_proc.c   child processes (consortd, swtpm): spawn with the output
  *                    in a log file, reap, stop (SIGTERM, then SIGKILL);
  *   sandbox_probe.c  HTTPS requests to a node (pinned service certificate,
- *                    user0's client certificate) to see when it is open.
+ *                    user0's client certificate) to see when it is open;
+ *   sandbox_config.c the node configurations and nodes.json;
+ *   sandbox_tpm.c    --platform tpm: swtpm per node, AK CA and AK enrolment.
  *
  * Workspace layout (every path absolute):
  *   DIR/service_cert.pem                 written by node 0 (service_cert_out)
@@ -19,6 +21,8 @@
  *   DIR/node<i>/node.json                the node's configuration
  *   DIR/node<i>/platform/                its virtual platform (each node is a host)
  *   DIR/node<i>/tpm/                     its swtpm state (--platform tpm)
+ *   DIR/node<i>/tpm_ak_cert.pem          its AK certificate (--platform tpm)
+ *   DIR/tpm_ak_ca_{cert,privk}.pem       the AK CA (--platform tpm)
  *   DIR/node<i>/data/                    its data_dir
  *   DIR/node<i>/consortd.log             its standard output and error (appended)
  *
@@ -66,6 +70,7 @@ typedef struct cs_sbx_node {
     int tpm_port;
     int tpm_port_fds[2];
     char tpm_name[32]; /* "swtpm of node 1" */
+    char tpm_ak_cert[CS_SBX_PATH_MAX];
     cs_sbx_proc tpm;
 } cs_sbx_node;
 
@@ -83,6 +88,8 @@ typedef struct cs_sbx {
     char member_cert[CS_SBX_PATH_MAX];
     char member_key[CS_SBX_PATH_MAX];
     char nodes_json[CS_SBX_PATH_MAX];
+    char tpm_ak_ca_cert[CS_SBX_PATH_MAX];
+    char tpm_ak_ca_key[CS_SBX_PATH_MAX];
     uint32_t startup_timeout_s; /* per node */
     /* --node-option NAME=VALUE: extra top-level members of every node's
      * configuration (VALUE as JSON, else as a string); borrowed from argv */
@@ -135,13 +142,25 @@ CS_MUST_CHECK consort_err cs_sbx_spawn(cs_sbx_proc *p, char *const argv[], const
 bool cs_sbx_alive(cs_sbx_proc *p);
 /* "exited with status 1" / "killed by signal 9" for a reaped process. */
 void cs_sbx_describe_exit(const cs_sbx_proc *p, char *out, size_t n);
-/* Sends SIGTERM to every running process in `procs`, waits up to timeout_ms
- * for all of them, then SIGKILLs and reaps the rest. */
-void cs_sbx_stop_all(cs_sbx_proc *const *procs, size_t count, uint32_t timeout_ms);
+/*
+ * Sends SIGTERM to every running process in `procs`, waits up to timeout_ms
+ * for all of them, then SIGKILLs and reaps the rest. Returns how many of
+ * those it stopped did not exit with status 0 (each is reported on stderr).
+ */
+size_t cs_sbx_stop_all(cs_sbx_proc *const *procs, size_t count, uint32_t timeout_ms);
 /* Sleeps `ms` milliseconds, returning early when a stop was requested. */
 void cs_sbx_sleep_ms(uint32_t ms);
+/* A child that should be running is gone: prints its log's tail, returns the error. */
+CS_MUST_CHECK consort_err cs_sbx_died(const cs_sbx_proc *p, const char *log_path);
 /* Prints the last lines of a log file to stderr, indented. */
 void cs_sbx_print_log_tail(const char *log_path, int lines);
+
+/* ---- sandbox_tpm.c ---- */
+
+/* Creates the AK CA in the workspace (--platform tpm). */
+CS_MUST_CHECK consort_err cs_sbx_tpm_prepare(cs_sbx *sbx);
+/* Starts node n's swtpm, waits until it listens, and enrols its AK. */
+CS_MUST_CHECK consort_err cs_sbx_tpm_start(cs_sbx *sbx, cs_sbx_node *n);
 
 /* ---- sandbox_probe.c ---- */
 

@@ -40,9 +40,13 @@ static json_t *common_members(const cs_sbx *sbx, const cs_sbx_node *n)
     if (cfg == NULL)
         return NULL;
     int bad = json_object_set_new(cfg, "platform", json_string(cs_platform_name(sbx->platform)));
-    if (sbx->platform == CS_PLATFORM_TPM)
+    if (sbx->platform == CS_PLATFORM_TPM) {
         bad |= json_object_set_new(cfg, "tpm_tcti", json_string(n->tpm_tcti));
-    bad |= json_object_set_new(cfg, "platform_dir", json_string(n->platform_dir));
+        bad |= json_object_set_new(cfg, "tpm_ak_ca_cert", json_string(sbx->tpm_ak_ca_cert));
+        bad |= json_object_set_new(cfg, "tpm_ak_cert", json_string(n->tpm_ak_cert));
+    } else {
+        bad |= json_object_set_new(cfg, "platform_dir", json_string(n->platform_dir));
+    }
     bad |= json_object_set_new(cfg, "rpc_address", json_string(n->rpc_address));
     bad |= json_object_set_new(cfg, "node_address", json_string(n->node_address));
     bad |= json_object_set_new(cfg, "data_dir", json_string(n->data_dir));

@@ -134,22 +134,24 @@ bool cs_sbx_alive(cs_sbx_proc *p)
     return false;
 }
 
-void cs_sbx_stop_all(cs_sbx_proc *const *procs, size_t count, uint32_t timeout_ms)
+size_t cs_sbx_stop_all(cs_sbx_proc *const *procs, size_t count, uint32_t timeout_ms)
 {
-    for (size_t i = 0; i < count; i++)
-        if (procs[i]->pid > 0)
+    bool stopping[2 * CS_SBX_MAX_NODES] = {false};
+    for (size_t i = 0; i < count && i < CS_ARRAY_LEN(stopping); i++) {
+        stopping[i] = procs[i]->pid > 0;
+        if (stopping[i])
             kill(procs[i]->pid, SIGTERM);
+    }
     for (uint32_t waited = 0;; waited += REAP_POLL_MS) {
         bool all_gone = true;
         for (size_t i = 0; i < count; i++)
             all_gone &= reap(procs[i], false);
-        if (all_gone)
-            return;
-        if (waited >= timeout_ms)
+        if (all_gone || waited >= timeout_ms)
             break;
         struct timespec ts = {0, REAP_POLL_MS * 1000000L};
         nanosleep(&ts, NULL); /* not cs_sbx_sleep_ms: a second Ctrl-C must not skip the wait */
     }
+    size_t unclean = 0;
     for (size_t i = 0; i < count; i++) {
         if (procs[i]->pid > 0) {
             fprintf(stderr, "consort sandbox: %s (pid %d) did not stop in %u ms: SIGKILL\n",
@@ -157,7 +159,23 @@ void cs_sbx_stop_all(cs_sbx_proc *const *procs, size_t count, uint32_t timeout_m
             kill(procs[i]->pid, SIGKILL);
             reap(procs[i], true);
         }
+        if (i < CS_ARRAY_LEN(stopping) && stopping[i] &&
+            !(WIFEXITED(procs[i]->status) && WEXITSTATUS(procs[i]->status) == 0)) {
+            char how[96];
+            cs_sbx_describe_exit(procs[i], how, sizeof how);
+            fprintf(stderr, "consort sandbox: %s %s when stopped\n", procs[i]->what, how);
+            unclean++;
+        }
     }
+    return unclean;
+}
+
+consort_err cs_sbx_died(const cs_sbx_proc *p, const char *log_path)
+{
+    char how[96];
+    cs_sbx_describe_exit(p, how, sizeof how);
+    cs_sbx_print_log_tail(log_path, 15);
+    return cs_fail(CONSORT_E_STATE, "%s %s while starting (log: %s)", p->what, how, log_path);
 }
 
 void cs_sbx_print_log_tail(const char *log_path, int lines)

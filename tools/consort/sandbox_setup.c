@@ -251,8 +251,6 @@ static consort_err prepare_node(cs_sbx *sbx, int i)
         cs_virtual_platform *platform = NULL;
         CS_TRY_CTX(cs_virtual_platform_init(n->platform_dir, false, &platform), "%s", n->name);
         cs_virtual_platform_free(platform);
-    } else {
-        CS_TRY(cs_mkdir_p(n->platform_dir, 0700));
     }
 
     uint16_t ports[2];
@@ -322,6 +320,8 @@ consort_err cs_sbx_prepare(cs_sbx *sbx, const char *dir)
         CS_TRY(prepare_node(sbx, i));
     if (sbx->platform == CS_PLATFORM_VIRTUAL)
         CS_TRY(share_platform_certs(sbx));
+    else
+        CS_TRY(cs_sbx_tpm_prepare(sbx));
     return CONSORT_OK;
 }
 

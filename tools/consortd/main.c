@@ -17,6 +17,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -136,6 +137,9 @@ int main(int argc, char **argv)
     if (config == NULL)
         return usage(stderr, 2);
     signal(SIGPIPE, SIG_IGN);
+    /* tss2 (platform tpm) logs to stderr on its own; consort's errors carry the
+     * TPM's reason already. An explicit TSS2_LOG from the user wins. */
+    setenv("TSS2_LOG", "all+none", 0);
     static daemon_t d;
     d.loop = uv_default_loop();
     if (cs_node_config_load(config, &d.cfg) != CONSORT_OK) {

@@ -194,6 +194,48 @@ static void configs_parse_as_node_configs(void **state)
     finish(&f);
 }
 
+static void tpm_configs(void **state)
+{
+    (void)state;
+    fixture f;
+    tmpdir(f.dir, sizeof f.dir);
+    snprintf(f.ws, sizeof f.ws, "%s/ws", f.dir);
+    cs_sbx_init(&f.sbx);
+    f.sbx.count = 2;
+    f.sbx.platform = CS_PLATFORM_TPM;
+    if (cs_sbx_find_binaries(&f.sbx, "/proc/self/exe", "/proc/self/exe") == CONSORT_E_NOT_FOUND) {
+        rm_rf(f.dir);
+        skip(); /* no swtpm installed */
+    }
+    cst_ok(cs_sbx_prepare(&f.sbx, f.ws));
+    cs_sbx *s = &f.sbx;
+    file_mode(s->tpm_ak_ca_key, 0600);
+    cs_x509 *ca = NULL;
+    cst_ok(cs_x509_load_file(s->tpm_ak_ca_cert, &ca));
+    assert_true(cs_x509_is_ca(ca));
+    assert_true(cs_x509_is_self_signed(ca));
+    cs_x509_free(ca);
+    /* distinct TPM port pairs, TCTIs naming them */
+    assert_int_not_equal(s->nodes[0].tpm_port, s->nodes[1].tpm_port);
+    assert_non_null(strstr(s->nodes[1].tpm_tcti, "swtpm:host=127.0.0.1,port="));
+    /* what cs_sbx_tpm_start's enrolment writes */
+    snprintf(s->nodes[1].tpm_ak_cert, sizeof s->nodes[1].tpm_ak_cert, "%s/ak.pem", f.dir);
+    cst_ok(cs_sbx_write_config(s, 1));
+    cs_node_config *cfg = cs_malloc(sizeof *cfg);
+    assert_non_null(cfg);
+    cst_ok(cs_node_config_load(s->nodes[1].config_path, cfg));
+    assert_int_equal(cfg->platform, CS_PLATFORM_TPM);
+    assert_string_equal(cfg->tpm_tcti, s->nodes[1].tpm_tcti);
+    assert_string_equal(cfg->tpm_ak_ca_cert, s->tpm_ak_ca_cert);
+    assert_string_equal(cfg->tpm_ak_cert, s->nodes[1].tpm_ak_cert);
+    assert_string_equal(cfg->tpm_ak_ca_key, ""); /* nodes never get the CA key */
+    assert_string_equal(cfg->platform_dir, "");
+    cs_free(cfg);
+    for (int i = 0; i < 2; i++)
+        cs_sbx_release_ports(s->nodes[i].tpm_port_fds);
+    finish(&f);
+}
+
 static void nodes_json_and_node_id(void **state)
 {
     (void)state;
@@ -269,15 +311,23 @@ static void child_processes(void **state)
     char *const sleeper[] = {(char *)"/bin/sleep", (char *)"30", NULL};
     char *const stubborn[] = {(char *)"/bin/sh", (char *)"-c",
                               (char *)"trap '' TERM; exec sleep 30", NULL};
+    cs_sbx_proc clean = {.what = "clean"};
+    char *const polite[] = {(char *)"/bin/sh", (char *)"-c",
+                            (char *)"trap 'kill $!; exit 0' TERM; sleep 30 & wait", NULL};
     cst_ok(cs_sbx_spawn(&a, sleeper, log));
     cst_ok(cs_sbx_spawn(&b, stubborn, log));
-    cs_sbx_sleep_ms(100);
+    cst_ok(cs_sbx_spawn(&clean, polite, log));
+    cs_sbx_sleep_ms(200);
     assert_true(cs_sbx_alive(&a));
     assert_true(cs_sbx_alive(&b));
-    cs_sbx_proc *procs[] = {&a, &b};
-    cs_sbx_stop_all(procs, 2, 500);
+    assert_true(cs_sbx_alive(&clean));
+    cs_sbx_proc *procs[] = {&a, &b, &clean};
+    /* the sleeper dies of SIGTERM and the stubborn one of SIGKILL: both unclean */
+    assert_int_equal(cs_sbx_stop_all(procs, 3, 500), 2);
     assert_int_equal(a.pid, 0);
     assert_int_equal(b.pid, 0);
+    assert_int_equal(clean.pid, 0);
+    assert_true(WIFEXITED(clean.status) && WEXITSTATUS(clean.status) == 0);
     assert_true(WIFSIGNALED(a.status) && WTERMSIG(a.status) == SIGTERM);
     assert_true(WIFSIGNALED(b.status) && WTERMSIG(b.status) == SIGKILL);
     rm_rf(dir);
@@ -426,6 +476,7 @@ int main(void)
         cmocka_unit_test(usage_errors),
         cmocka_unit_test(workspace_layout),
         cmocka_unit_test(configs_parse_as_node_configs),
+        cmocka_unit_test(tpm_configs),
         cmocka_unit_test(nodes_json_and_node_id),
         cmocka_unit_test(child_processes),
         cmocka_unit_test(probe),

@@ -175,6 +175,41 @@ static void tcp_close_flushes(void **state)
     cst_loop_finish(&x.loop);
 }
 
+static void count_accept(void *ctx, cs_stream *s)
+{
+    (void)ctx;
+    cs_stream_close(s);
+}
+
+static void owner_released(void *ctx)
+{
+    (*(int *)ctx)++;
+}
+
+/*
+ * A layered listener (TLS, attested) learns that it was closed inside
+ * cs_listener_close itself, not later when libuv releases the handle.
+ * Regression: the release came later, so a TLS handshake finishing in
+ * between was delivered to an HTTP server that had already been freed
+ * (use-after-free at consortd shutdown, found by ASan in an integration test).
+ */
+static void tcp_owned_listener_released_at_close(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    int released = 0;
+    cs_listener *l;
+    cst_ok(cs_tcp_listen_owned(&loop, "127.0.0.1:0", count_accept, &released, owner_released,
+                               &l));
+    assert_int_equal(released, 0);
+    cs_listener_close(l);
+    assert_int_equal(released, 1); /* before the loop ran again */
+    cs_listener_close(l);          /* closing twice is harmless */
+    cst_loop_finish(&loop);
+    assert_int_equal(released, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +217,7 @@ int main(void)
         cmocka_unit_test(tcp_connect_errors),
         cmocka_unit_test(tcp_large_transfer),
         cmocka_unit_test(tcp_close_flushes),
+        cmocka_unit_test(tcp_owned_listener_released_at_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

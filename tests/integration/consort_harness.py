@@ -1,0 +1,773 @@
+"""Integration test harness: real consortd processes, real TLS, real files.
+
+Standard library only. A test file builds on it like this:
+
+    import consort_harness as h
+
+    def test_something(env):
+        with env.sandbox(nodes=3) as sb:           # `consort sandbox`, stopped at exit
+            c = sb.client(0)                        # HTTPS to node 0 as user0
+            status, headers, body = c.post_json("/app/log/private", {"id": 1, "msg": "x"})
+
+    if __name__ == "__main__":
+        h.main([test_something])
+
+Every test gets an Env with the binaries (--consort/--consortd/--app, as
+tests/CMakeLists.txt passes them) and a fresh workspace directory, removed
+after a passing run and kept (its path printed) after a failure or with --keep.
+Every wait is bounded; a test that cannot run here raises Skip.
+"""
+
+import argparse
+import base64
+import contextlib
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run in this environment (the reason is printed)."""
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def check(cond, what):
+    """Fails the test with `what` unless `cond` holds."""
+    if not cond:
+        raise TestFailure(what)
+
+
+def wait_until(fn, timeout, what, interval=0.2):
+    """Polls fn() until it returns a truthy value (returned) or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = fn()
+            if value:
+                return value
+            last_exc = None
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            last_exc = e
+        if time.monotonic() >= deadline:
+            extra = f" (last error: {last_exc!r})" if last_exc else ""
+            raise TestFailure(f"timed out after {timeout} s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+def pid_alive(pid):
+    """True if `pid` runs and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def kill9(pid):
+    """SIGKILL, then wait (bounded) until the process is gone."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    wait_until(lambda: not pid_alive(pid), 10, f"pid {pid} to die after SIGKILL", 0.05)
+
+
+class Process:
+    """A child process with its output appended to a log file."""
+
+    def __init__(self, argv, log_path, env=None):
+        self.argv = argv
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
+                                      stderr=subprocess.STDOUT, env=env)
+        self.pid = self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def stop(self, timeout=15):
+        """SIGTERM, wait; SIGKILL if it does not stop in time. Returns the exit code."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log(f"pid {self.pid} ignored SIGTERM for {timeout} s: SIGKILL")
+                self.popen.kill()
+                self.popen.wait(10)
+        self._log.close()
+        return self.popen.returncode
+
+    def kill9(self):
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+
+def tail(path, lines=20):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()[-16384:].decode(errors="replace")
+    except OSError as e:
+        return f"({path}: {e})"
+    return "\n".join("  | " + l for l in data.splitlines()[-lines:])
+
+
+# ---------------------------------------------------------------- HTTPS
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # lower-case names
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    @property
+    def txid(self):
+        return self.headers.get("x-consort-txid")
+
+    def __repr__(self):
+        return f"HTTP {self.status} {self.body[:300]!r}"
+
+
+class Client:
+    """HTTPS to one node: TLS 1.3, the pinned service certificate, optionally a client
+    certificate. Keeps one connection open and reconnects after a failure."""
+
+    def __init__(self, address, service_cert, cert=None, key=None, timeout=15):
+        host, port = address.rsplit(":", 1)
+        self.address = address
+        self.host, self.port = host, int(port)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.check_hostname = False  # node certificates name the node, not the address
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(service_cert)
+        if cert:
+            ctx.load_cert_chain(cert, key)
+        self.ctx = ctx
+        self.timeout = timeout
+        self.conn = None
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def request(self, method, path, body=None, headers=None):
+        """One request; raises OSError / http.client errors if there is no answer."""
+        if self.conn is None:
+            self.conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx,
+                                                    timeout=self.timeout)
+        hdrs = dict(headers or {})
+        if body is not None and not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+            hdrs.setdefault("content-type", "application/json")
+        try:
+            self.conn.request(method, path, body=body, headers=hdrs)
+            r = self.conn.getresponse()
+            data = r.read()
+            resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+            if r.will_close:
+                self.close()
+            return resp
+        except BaseException:
+            self.close()
+            raise
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def post_json(self, path, doc):
+        return self.request("POST", path, body=doc)
+
+    def get_json(self, path):
+        r = self.get(path)
+        check(r.status == 200, f"GET {path} on {self.address}: {r!r}")
+        return r.json()
+
+
+# ---------------------------------------------------------------- ledger files
+
+def ledger_chunks(ledger_dir):
+    """The chunk files of a ledger directory, in seqno order: [(first, name)]."""
+    out = []
+    for name in os.listdir(ledger_dir):
+        if not name.startswith("ledger_"):
+            continue
+        stem = name[len("ledger_"):].split(".")[0]
+        out.append((int(stem.split("-")[0]), name))
+    return sorted(out)
+
+
+def ledger_entries(ledger_dir):
+    """Every entry of a ledger (service.md "Ledger files": frames of be32 length ||
+    entry), as a list of bytes in seqno order. A torn last frame is ignored."""
+    entries = []
+    for _, name in ledger_chunks(ledger_dir):
+        with open(os.path.join(ledger_dir, name), "rb") as f:
+            data = f.read()
+        off = 0
+        while off + 4 <= len(data):
+            (n,) = struct.unpack_from(">I", data, off)
+            if off + 4 + n > len(data):
+                break
+            entries.append(data[off + 4: off + 4 + n])
+            off += 4 + n
+    return entries
+
+
+def entry_seqno(entry):
+    """seqno of a ledger entry (service.md "Ledger entry": offset 16, be64)."""
+    return struct.unpack_from(">Q", entry, 16)[0]
+
+
+def entry_kind(entry):
+    return entry[5]
+
+
+# ---------------------------------------------------------------- the sandbox
+
+class Sandbox:
+    """A running `consort sandbox` plus the nodes a test restarted itself."""
+
+    def __init__(self, env, workspace, nodes, extra_args=(), ready_timeout=None):
+        self.env = env
+        self.workspace = workspace
+        self.count = nodes
+        self.restarted = {}  # node index -> Process started by the test
+        self.stopped = False
+        argv = [env.consort, "sandbox", "--nodes", str(nodes), "--workspace", workspace,
+                "--consortd", env.consortd, "--app", env.app, *extra_args]
+        self.sandbox_log = os.path.join(os.path.dirname(workspace),
+                                        os.path.basename(workspace) + "-sandbox.log")
+        self._errlog = open(self.sandbox_log, "ab")
+        self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=self._errlog)
+        self.ready_address = self._wait_ready(ready_timeout or 60 + 30 * nodes)
+        with open(os.path.join(workspace, "nodes.json")) as f:
+            self.nodes = json.load(f)
+        check(len(self.nodes) == nodes, f"nodes.json lists {len(self.nodes)} nodes, not {nodes}")
+        self.service_cert = os.path.join(workspace, "service_cert.pem")
+        self.user_cert = os.path.join(workspace, "user0_cert.pem")
+        self.user_key = os.path.join(workspace, "user0_privk.pem")
+
+    def _wait_ready(self, timeout):
+        result = {}
+
+        def reader():
+            for raw in self.popen.stdout:
+                line = raw.decode(errors="replace").strip()
+                if line.startswith("READY "):
+                    result["address"] = line.split(" ", 1)[1]
+                    return
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        t.join(timeout)
+        if "address" not in result:
+            self.popen.kill()
+            self.popen.wait(10)
+            self._errlog.flush()
+            raise TestFailure(f"consort sandbox did not print READY in {timeout} s "
+                              f"(exit {self.popen.returncode}):\n{tail(self.sandbox_log, 40)}")
+        return result["address"]
+
+    # -- nodes
+    def pid(self, i):
+        return self.restarted[i].pid if i in self.restarted else self.nodes[i]["pid"]
+
+    def alive(self, i):
+        return pid_alive(self.pid(i))
+
+    def address(self, i):
+        return self.nodes[i]["rpc_address"]
+
+    def data_dir(self, i):
+        return self.nodes[i]["data_dir"]
+
+    def ledger_dir(self, i):
+        return os.path.join(self.data_dir(i), "ledger")
+
+    def log_path(self, i):
+        return self.nodes[i]["log"]
+
+    def client(self, i, cert=True):
+        if cert:
+            return Client(self.address(i), self.service_cert, self.user_cert, self.user_key)
+        return Client(self.address(i), self.service_cert)
+
+    def kill9(self, i):
+        """kill -9 of node i (the sandbox's child or one the test restarted)."""
+        log(f"kill -9 node {i} (pid {self.pid(i)})")
+        if i in self.restarted:
+            self.restarted[i].kill9()
+        else:
+            kill9(self.pid(i))
+
+    def restart(self, i):
+        """Starts node i again from its configuration and data_dir (a test-owned process)."""
+        check(not self.alive(i), f"node {i} is still running")
+        p = Process([self.env.consortd, "--config", self.nodes[i]["config"]], self.log_path(i))
+        self.restarted[i] = p
+        log(f"restarted node {i} (pid {p.pid})")
+        return p
+
+    def state(self, i):
+        return self.client(i).get_json("/node/state")
+
+    def is_open(self, i):
+        try:
+            c = self.client(i)
+            try:
+                return c.get_json("/node/state").get("state") == "PartOfNetwork"
+            finally:
+                c.close()
+        except (OSError, http.client.HTTPException, TestFailure, ValueError):
+            return False
+
+    def leader_index(self, among=None):
+        """Index of the node that says it is the leader (None if none does)."""
+        for i in among if among is not None else range(self.count):
+            if not self.alive(i):
+                continue
+            try:
+                c = self.client(i)
+                try:
+                    st = c.get_json("/node/state")
+                finally:
+                    c.close()
+            except (OSError, http.client.HTTPException, TestFailure, ValueError):
+                continue
+            if is_leader_state(st):
+                return i
+        return None
+
+    def wait_leader(self, timeout=30, among=None):
+        return wait_until(lambda: _plus1(self.leader_index(among)), timeout, "a leader") - 1
+
+    def commit_seqno(self, i):
+        c = self.client(i)
+        try:
+            doc = c.get_json("/node/commit")
+        finally:
+            c.close()
+        return int(doc["transaction_id"].split(".")[1])
+
+    def wait_caught_up(self, indices, timeout=60):
+        """Waits until every node in `indices` has committed as far as the leader had
+        when the wait began (and they all agree)."""
+        leader = self.wait_leader()
+        target = self.commit_seqno(leader)
+
+        def done():
+            seqnos = [self.commit_seqno(i) for i in indices]
+            return all(s >= target for s in seqnos)
+
+        wait_until(done, timeout, f"nodes {list(indices)} to commit up to seqno {target}")
+
+    def wait_quiescent(self, timeout=60):
+        """Waits until every node reports the same last committed seqno twice in a row,
+        one second apart (no write or signature in flight), so that stopping the
+        nodes leaves identical ledgers."""
+        prev = [None]
+
+        def stable():
+            seqnos = [self.commit_seqno(i) for i in range(self.count)]
+            same = len(set(seqnos)) == 1 and seqnos == prev[0]
+            prev[0] = seqnos
+            return same
+
+        wait_until(stable, timeout, "every node to commit the same last seqno", interval=1.0)
+
+    def stop(self, check_clean=True):
+        """Stops the sandbox (which stops its nodes) and every node the test restarted.
+        With check_clean, the sandbox must exit 0 (it does iff each of its nodes that
+        was still running exited 0 on SIGTERM) and so must each restarted node that
+        was still running. Idempotent."""
+        if self.stopped:
+            return
+        self.stopped = True
+        unclean = []
+        for i, p in self.restarted.items():
+            running = p.alive()
+            code = p.stop()
+            if running and code != 0:
+                unclean.append(f"node {i} (restarted, pid {p.pid}) exited {code}")
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(40)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
+        self._errlog.close()
+        if self.popen.returncode != 0:
+            unclean.append(f"consort sandbox exited {self.popen.returncode}:\n"
+                           f"{tail(self.sandbox_log, 15)}")
+        for n in self.nodes:
+            if pid_alive(n["pid"]):
+                kill9(n["pid"])
+        if check_clean and unclean:
+            raise TestFailure("unclean shutdown: " + "; ".join(unclean))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop(check_clean=exc_type is None)
+        return False
+
+
+def _plus1(x):
+    return None if x is None else x + 1
+
+
+def is_leader_state(st):
+    """Whether a /node/state document says this node is the leader."""
+    if isinstance(st.get("is_leader"), bool):
+        return st["is_leader"]
+    leader = st.get("leader")
+    if isinstance(leader, dict):
+        leader = leader.get("node_id")
+    return leader is not None and leader == st.get("node_id", st.get("id"))
+
+
+# ---------------------------------------------------------------- the CLI
+
+def run_cli(env, *args, timeout=60):
+    """Runs `consort ARGS...`; returns (exit code, stdout + stderr)."""
+    p = subprocess.run([env.consort, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=timeout)
+    return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
+
+
+def ledger_verify(env, ledger_dir, service_cert):
+    return run_cli(env, "ledger", "verify", ledger_dir, "--service-cert", service_cert)
+
+
+def receipt_verify(env, receipt_path, service_cert, *extra):
+    return run_cli(env, "receipt", "verify", receipt_path, "--service-cert", service_cert, *extra)
+
+
+def fetch_receipt(client, txid, timeout=30):
+    """GET /app/receipt until the transaction is covered by a signature (200)."""
+    def get():
+        r = client.get(f"/app/receipt?transaction_id={txid}")
+        if r.status == 202:
+            return None
+        check(r.status == 200, f"receipt for {txid}: {r!r}")
+        return r.json()
+    return wait_until(get, timeout, f"a receipt for {txid}")
+
+
+# ---------------------------------------------------------------- writes under load
+
+class WriteLoad:
+    """Threads writing private records {"id": k, "msg": "m<k>"} as fast as the service
+    answers, to whichever live node they can reach (followers forward to the leader).
+    `acked` collects (id, txid) of every write answered 200: those MUST survive."""
+
+    def __init__(self, sandbox, threads=4, prefix="load", path="/app/log/private",
+                 first_id=1_000_000, pace=0.02, msg_size=0):
+        self.sb = sandbox
+        self.msg_size = msg_size  # pad messages to this many bytes
+        self.pace = pace  # seconds each thread waits between writes (bounds the check later)
+        self.path = path
+        self.prefix = prefix
+        self.acked = []
+        self.failures = 0
+        self.lock = threading.Lock()
+        self.stop_flag = threading.Event()
+        self.next_id = first_id
+        self.threads = [threading.Thread(target=self._run, args=(t,), daemon=True)
+                        for t in range(threads)]
+
+    def msg(self, k):
+        m = f"{self.prefix}-{k}"
+        return m + "." * (self.msg_size - len(m)) if self.msg_size > len(m) else m
+
+    def _take_id(self):
+        with self.lock:
+            self.next_id += 1
+            return self.next_id
+
+    def _run(self, t):
+        rnd = random.Random(t)
+        client = None
+        while not self.stop_flag.is_set():
+            if client is None:
+                live = [i for i in range(self.sb.count) if self.sb.alive(i)]
+                if not live:
+                    time.sleep(0.1)
+                    continue
+                client = self.sb.client(rnd.choice(live))
+                client.timeout = 10
+            k = self._take_id()
+            try:
+                r = client.post_json(self.path, {"id": k, "msg": self.msg(k)})
+            except (OSError, http.client.HTTPException):
+                r = None
+            if r is not None and r.status == 200 and r.txid:
+                with self.lock:
+                    self.acked.append((k, r.txid))
+                time.sleep(self.pace)
+            else:
+                with self.lock:
+                    self.failures += 1
+                if client is not None:
+                    client.close()
+                client = None
+                time.sleep(0.05)
+        if client is not None:
+            client.close()
+
+    def count(self):
+        with self.lock:
+            return len(self.acked)
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(30)
+
+    def wait_progress(self, more, timeout, what):
+        """Waits until `more` further writes have been acknowledged."""
+        base = self.count()
+        wait_until(lambda: self.count() >= base + more, timeout,
+                   f"{more} acknowledged writes {what}")
+
+
+def check_records(sb, records, nodes, path="/app/log/private", msg=None):
+    """Every (id, txid) in `records` is readable on every node in `nodes` with its message,
+    and its transaction is Committed there (one thread per node)."""
+    errors = []
+
+    def one_node(i):
+        c = sb.client(i)
+        try:
+            for k, txid in records:
+                r = c.get(f"{path}?id={k}")
+                check(r.status == 200, f"node {i}: acknowledged record {k} ({txid}) lost: {r!r}")
+                want = msg(k) if msg else None
+                if want is not None:
+                    check(r.json().get("msg") == want,
+                          f"node {i}: record {k} reads {r.body!r}, wrote {want!r}")
+                t = c.get_json(f"/node/tx?transaction_id={txid}")
+                check(t.get("status") == "Committed",
+                      f"node {i}: acknowledged transaction {txid} is {t.get('status')}")
+        except Exception as e:  # reported below, on the test's thread
+            errors.append(e)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=one_node, args=(i,)) for i in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def crash_and_recover(env, sb, rounds):
+    """Writes under load while, in each round, the nodes chosen by round(sb) (indices)
+    are killed with SIGKILL; checks that writes continue among the survivors, restarts
+    the victims, waits until they caught up, and finally checks that every
+    acknowledged write is on every node. Returns the WriteLoad."""
+    load = WriteLoad(sb).start()
+    try:
+        load.wait_progress(20, 60, "before any crash")
+        for pick in rounds:
+            victims = pick(sb)
+            survivors = [i for i in range(sb.count) if i not in victims]
+            for v in victims:
+                sb.kill9(v)
+            t0 = time.monotonic()
+            leader = sb.wait_leader(timeout=30, among=survivors)
+            load.wait_progress(20, 60, f"after killing nodes {victims}")
+            log(f"writes continue with node {leader} leading "
+                f"({time.monotonic() - t0:.1f} s after the kill; {load.count()} acked, "
+                f"{load.failures} failed so far)")
+            for v in victims:
+                sb.restart(v)
+            for v in victims:
+                wait_until(lambda: sb.is_open(v), 60, f"node {v} to be back after restart")
+            load.wait_progress(10, 60, f"with nodes {victims} back")
+    finally:
+        load.stop()
+    sb.wait_quiescent()
+    log(f"{load.count()} writes acknowledged ({load.failures} failed or unanswered); "
+        f"checking each on every node")
+    check_records(sb, load.acked, range(sb.count), msg=load.msg)
+    return load
+
+
+def leader_only(sb):
+    return [sb.wait_leader()]
+
+
+def a_follower(sb):
+    """A live follower, preferring one that has not been restarted yet."""
+    leader = sb.wait_leader()
+    live = [i for i in range(sb.count) if i != leader and sb.alive(i)]
+    fresh = [i for i in live if i not in sb.restarted]
+    return [(fresh or live)[-1]]
+
+
+def leader_and_follower(sb):
+    leader = sb.wait_leader()
+    return [leader, next(i for i in range(sb.count) if i != leader)]
+
+
+def check_ledgers_agree(sb, nodes):
+    """The nodes' ledgers hold the same entries (byte for byte), seqnos 1..N."""
+    ref = None
+    for i in nodes:
+        entries = ledger_entries(sb.ledger_dir(i))
+        check(len(entries) > 0, f"node {i}: empty ledger")
+        for pos, e in enumerate(entries):
+            check(entry_seqno(e) == pos + 1,
+                  f"node {i}: ledger entry {pos} has seqno {entry_seqno(e)}")
+        if ref is None:
+            ref = (i, entries)
+            continue
+        j, other = ref
+        check(len(entries) == len(other),
+              f"node {i} has {len(entries)} ledger entries, node {j} has {len(other)}")
+        for pos, (a, b) in enumerate(zip(entries, other)):
+            check(a == b, f"ledger entry seqno {pos + 1} differs between node {i} and node {j}")
+    return len(ref[1]) if ref else 0
+
+
+# ---------------------------------------------------------------- the runner
+
+class Env:
+    def __init__(self, args, name):
+        self.consort = os.path.abspath(args.consort)
+        self.consortd = os.path.abspath(args.consortd)
+        self.app = os.path.abspath(args.app)
+        self.keep = args.keep
+        self.root = tempfile.mkdtemp(prefix=f"consort-it-{name}-")
+        self._n = 0
+
+    def workspace(self, name="sandbox"):
+        self._n += 1
+        return os.path.join(self.root, f"{name}{self._n}")
+
+    def sandbox(self, nodes=3, extra_args=(), name="sandbox"):
+        return Sandbox(self, self.workspace(name), nodes, extra_args)
+
+    def path(self, name):
+        return os.path.join(self.root, name)
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--consort", required=True)
+    ap.add_argument("--consortd", required=True)
+    ap.add_argument("--app", required=True)
+    ap.add_argument("--keep", action="store_true", help="keep the workspace after success")
+    ap.add_argument("-k", dest="only", help="run only tests whose name contains this")
+    return ap.parse_args(argv)
+
+
+def main(tests, argv=None):
+    """Runs each test(env) with its own workspace; exit status 0 iff none failed."""
+    args = parse_args(argv)
+    failed, skipped = [], []
+    os.environ.setdefault("CONSORT_LOG", "info")
+    for test in tests:
+        name = test.__name__
+        if args.only and args.only not in name:
+            continue
+        env = Env(args, name)
+        log(f"=== {name} (workspace {env.root})")
+        t0 = time.monotonic()
+        try:
+            test(env)
+        except Skip as e:
+            log(f"--- SKIP {name}: {e}")
+            skipped.append(name)
+            shutil.rmtree(env.root, ignore_errors=True)
+            continue
+        except Exception:
+            log(f"--- FAIL {name} after {time.monotonic() - t0:.1f} s; files kept in {env.root}")
+            traceback.print_exc()
+            dump_logs(env.root)
+            failed.append(name)
+            continue
+        reports = sanitizer_reports(env.root)
+        if reports:
+            log(f"--- FAIL {name}: sanitizer reports in {reports}; files kept in {env.root}")
+            dump_logs(env.root)
+            failed.append(name)
+            continue
+        log(f"--- ok {name} ({time.monotonic() - t0:.1f} s)")
+        if not args.keep:
+            shutil.rmtree(env.root, ignore_errors=True)
+    log(f"{len(tests) - len(failed) - len(skipped)} passed, {len(failed)} failed, "
+        f"{len(skipped)} skipped")
+    return 1 if failed else 0
+
+
+SANITIZER_MARKERS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error:")
+
+
+def sanitizer_reports(root):
+    """Log files under `root` that hold an ASan/LSan/UBSan report (sanitizer builds)."""
+    found = []
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            if f.endswith(".log"):
+                p = os.path.join(dirpath, f)
+                with open(p, "rb") as fh:
+                    data = fh.read()
+                if any(m in data for m in SANITIZER_MARKERS):
+                    found.append(p)
+    return found
+
+
+def dump_logs(root):
+    """The tails of every node log and sandbox log under `root` (for CI output)."""
+    for dirpath, _, files in os.walk(root):
+        for f in sorted(files):
+            if f.endswith(".log"):
+                p = os.path.join(dirpath, f)
+                print(f"--- {p}\n{tail(p, 25)}", flush=True)
