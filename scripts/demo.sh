@@ -71,6 +71,14 @@ wait_open() {
   done
   echo "demo: node $1 did not come back" >&2; exit 1
 }
+# Waits until node $1 serves $2 (it has caught up with the leader), at most 30 s.
+wait_caught_up() {
+  for _ in $(seq 150); do
+    quiet_https GET "$1" "$2" && return
+    sleep 0.2
+  done
+  echo "demo: node $1 did not catch up ($2)" >&2; exit 1
+}
 restart_node() {
   printf '$ consortd --config %s &\n' "$ws/node$1/node.json"
   "$D" --config "$ws/node$1/node.json" >>"$ws/node$1/consortd.log" 2>&1 &
@@ -135,6 +143,7 @@ https POST "$L" /app/log/private '{"id": 3, "msg": "written while node '"$F"' wa
 say "Restart it: it unseals its state, replays its ledger and catches up"
 restart_node "$F"
 wait_open "$F"
+wait_caught_up "$F" "/app/log/private?id=3"
 https GET "$F" "/app/log/private?id=3"
 
 say "Crash the leader (kill -9): the others elect a new leader, writes continue"
@@ -148,6 +157,7 @@ https POST "$NL" /app/log/private '{"id": 4, "msg": "written after the leader cr
 say "Restart the old leader: it rejoins as a follower and catches up"
 restart_node "$L"
 wait_open "$L"
+wait_caught_up "$L" "/app/log/private?id=4"
 https GET "$L" "/app/log/private?id=4"
 
 say "A receipt: proof that the first write is in the ledger, checked offline"
