@@ -13,7 +13,9 @@
 # here), and TLS between its members, so both services pay for TLS.
 # Environment: BENCH_SERVICE_DIR (parent of the temporary directory, default
 # /tmp), BENCH_SERVICE_KEEP=1 keeps the directory, BENCH_SERVICE_ETCD_ONLY=1
-# skips consort, BENCH_SERVICE_ETCD_TLS=0 runs etcd without TLS (plain HTTP
+# skips consort, BENCH_SERVICE_NODE_OPTIONS="name=value ..." passes node
+# configuration members to every consort node (e.g. "sig_interval_tx=1000"),
+# BENCH_SERVICE_ETCD_TLS=0 runs etcd without TLS (plain HTTP
 # for clients and peers; for information only: the comparison is then unfair
 # to consort).
 set -euo pipefail
@@ -151,7 +153,10 @@ start_consort() {
     echo "bench-service: '$consort sandbox' is not available in this build: consort skipped"
     return 1
   fi
-  "$consort" sandbox --nodes 3 --workspace "$work/consort" >"$work/sandbox.out" 2>"$work/sandbox.err" &
+  node_opts=()
+  for o in ${BENCH_SERVICE_NODE_OPTIONS:-}; do node_opts+=(--node-option "$o"); done
+  "$consort" sandbox --nodes 3 --workspace "$work/consort" "${node_opts[@]}" \
+    >"$work/sandbox.out" 2>"$work/sandbox.err" &
   sandbox_pid=$!
   local deadline=$((SECONDS + 180))
   until grep -q '^READY ' "$work/sandbox.out" 2>/dev/null; do

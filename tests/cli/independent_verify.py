@@ -16,6 +16,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 
+# cryptography >= 42 has the *_utc accessors; Debian 12's 38 has naive UTC ones.
+def valid_from(cert):
+    t = getattr(cert, "not_valid_before_utc", None)
+    return t if t is not None else cert.not_valid_before.replace(tzinfo=datetime.timezone.utc)
+
+
+def valid_until(cert):
+    t = getattr(cert, "not_valid_after_utc", None)
+    return t if t is not None else cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+
+
 class Bad(Exception):
     pass
 
@@ -95,7 +106,7 @@ def check_node_cert(cert, service, now):
         raise Bad("node certificate is not signed by the service certificate")
     need(cert.issuer == service.subject, "node certificate issuer is not the service")
     for c in (cert, service):
-        need(c.not_valid_before_utc <= now <= c.not_valid_after_utc, "certificate not valid now")
+        need(valid_from(c) <= now <= valid_until(c), "certificate not valid now")
 
 
 def check_cose_signature(cose_bytes, root, cert, want_unprotected_empty):
