@@ -86,6 +86,11 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
         rc = cs_raft_fail(rv, c->io.errmsg, "raft I/O in %s", o->data_dir);
         goto err_transport;
     }
+    /* raft.h: io version 2 adds async_work, which fsm version 3 (asynchronous
+     * snapshots) needs and raft_init checks for. libraft 0.15's raft_uv_init
+     * sets async_work but leaves version at 1. */
+    if (c->io.version < 2 && c->io.async_work != NULL)
+        c->io.version = 2;
     if (o->connect_retry_ms != 0)
         raft_uv_set_connect_retry_delay(&c->io, o->connect_retry_ms);
     rv = raft_init(&c->raft, &c->io, &c->fsm.raft_fsm, o->id, o->address);
@@ -232,6 +237,11 @@ uint64_t cs_consensus_fsm_applied(const cs_consensus *c)
 uint64_t cs_consensus_fsm_restored(const cs_consensus *c)
 {
     return c->fsm.restored;
+}
+
+uint64_t cs_consensus_fsm_deferred(const cs_consensus *c)
+{
+    return c->fsm.deferred;
 }
 
 consort_err cs_consensus_fsm_error(const cs_consensus *c)

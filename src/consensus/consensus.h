@@ -141,6 +141,8 @@ uint64_t cs_consensus_last_index(cs_consensus *c);
 /* Entries applied / snapshots restored by the FSM since start. */
 uint64_t cs_consensus_fsm_applied(const cs_consensus *c);
 uint64_t cs_consensus_fsm_restored(const cs_consensus *c);
+/* Committed entries whose apply waited for an asynchronous snapshot (fsm.h). */
+uint64_t cs_consensus_fsm_deferred(const cs_consensus *c);
 /* CONSORT_OK, or the error that stopped this replica's FSM (fsm.h: an apply
  * error, or an entry whose envelope does not decode: CONSORT_E_CORRUPT). The
  * node should then close the object. */

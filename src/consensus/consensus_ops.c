@@ -4,6 +4,7 @@
 #include "consensus/entry.h"
 #include "consensus/raft_err.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* Fails with the leader's identity in the message when raft says NOTLEADER. */
@@ -83,20 +84,36 @@ consort_err cs_consensus_submit(cs_consensus *c, cs_slice entry, cs_consensus_ap
 
 typedef struct barrier_req {
     struct raft_barrier req;
+    cs_fsm_waiter wait; /* completion held back while apply is deferred */
+    cs_fsm_adapter *fsm;
+    consort_err rc;
     cs_consensus_done_cb cb;
     void *ctx;
 } barrier_req;
 
+static void barrier_complete(cs_fsm_waiter *w)
+{
+    barrier_req *b = (barrier_req *)(void *)((char *)w - offsetof(barrier_req, wait));
+    cs_consensus_done_cb cb = b->cb;
+    void *ctx = b->ctx;
+    consort_err rc = b->rc;
+    cs_free(b);
+    cb(ctx, rc);
+}
+
+/* The barrier completes once the FSM holds every entry before it: an
+ * asynchronous snapshot may still hold some back (fsm.h). */
 static void barrier_done(struct raft_barrier *req, int status)
 {
     barrier_req *b = req->data;
-    consort_err rc = CONSORT_OK;
+    b->rc = CONSORT_OK;
     if (status != 0)
-        rc = cs_raft_fail(status, NULL, "barrier %llu", (unsigned long long)req->index);
-    cs_consensus_done_cb cb = b->cb;
-    void *ctx = b->ctx;
-    cs_free(b);
-    cb(ctx, rc);
+        b->rc = cs_raft_fail(status, NULL, "barrier %llu", (unsigned long long)req->index);
+    b->wait.fn = barrier_complete;
+    if (status != 0)
+        barrier_complete(&b->wait); /* now, while the error message is current */
+    else
+        cs_fsm_adapter_after_catch_up(b->fsm, &b->wait);
 }
 
 consort_err cs_consensus_barrier(cs_consensus *c, cs_consensus_done_cb cb, void *ctx)
@@ -106,6 +123,7 @@ consort_err cs_consensus_barrier(cs_consensus *c, cs_consensus_done_cb cb, void 
     barrier_req *b = cs_calloc(1, sizeof *b);
     CS_ENSURE(b != NULL, CONSORT_E_NOMEM, "barrier request");
     b->req.data = b;
+    b->fsm = &c->fsm;
     b->cb = cb;
     b->ctx = ctx;
     int rv = raft_barrier(&c->raft, &b->req, barrier_done);

@@ -5,6 +5,7 @@
 #include "consensus/entry.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #define LOG_MOD "raft"
 
@@ -33,6 +34,57 @@ static unsigned long long server_id(const cs_fsm_adapter *a)
     return a->raft != NULL ? (unsigned long long)a->raft->id : 0;
 }
 
+/* A committed entry copied while an asynchronous snapshot reads the state. */
+struct cs_fsm_deferred {
+    cs_fsm_deferred *next;
+    uint64_t index, term;
+    size_t len;
+    uint8_t data[]; /* the raft payload */
+};
+
+/* Decodes the raft payload of entry `index` and applies it; failures are
+ * recorded in a->failed (the replica stops). */
+static consort_err apply_one(cs_fsm_adapter *a, uint64_t index, uint64_t term, cs_slice payload,
+                             void **result)
+{
+    cs_fsm_entry entry = {.index = index, .term = term};
+    consort_err rc = cs_raft_entry_decode(payload, &entry.data);
+    if (rc == CONSORT_OK)
+        rc = a->fsm.apply(a->fsm.ctx, &entry, result);
+    else
+        rc = cs_err_context(rc == CONSORT_E_NOMEM ? rc : CONSORT_E_CORRUPT, "entry %llu",
+                            (unsigned long long)index);
+    if (rc != CONSORT_OK) {
+        a->failed = rc;
+        cs_log_error(LOG_MOD, "raft %llu: applying entry %llu (term %llu) failed: %s",
+                     server_id(a), (unsigned long long)index, (unsigned long long)term,
+                     consort_errmsg());
+        return rc;
+    }
+    a->applied++;
+    return CONSORT_OK;
+}
+
+/* Keeps a copy of the entry for after the snapshot (fsm.h). NOMEM is not
+ * recorded as a failure: raft offers the same entry again at the next commit. */
+static int defer_entry(cs_fsm_adapter *a, uint64_t index, uint64_t term,
+                       const struct raft_buffer *buf)
+{
+    cs_fsm_deferred *d = cs_malloc(sizeof *d + buf->len);
+    if (d == NULL)
+        return RAFT_NOMEM;
+    *d = (cs_fsm_deferred){.index = index, .term = term, .len = buf->len};
+    if (buf->len > 0)
+        memcpy(d->data, buf->base, buf->len);
+    if (a->def_tail != NULL)
+        a->def_tail->next = d;
+    else
+        a->def_head = d;
+    a->def_tail = d;
+    a->deferred++;
+    return 0;
+}
+
 static int adapter_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
 {
     cs_fsm_adapter *a = rf->data;
@@ -47,21 +99,11 @@ static int adapter_apply(struct raft_fsm *rf, const struct raft_buffer *buf, voi
                      (unsigned long long)a->raft->id, (unsigned long long)index);
         return RAFT_IOERR;
     }
-    cs_fsm_entry entry = {.index = index, .term = e->term};
-    consort_err rc = cs_raft_entry_decode(CS_SLICE(buf->base, buf->len), &entry.data);
-    if (rc == CONSORT_OK)
-        rc = a->fsm.apply(a->fsm.ctx, &entry, result);
-    else
-        rc = cs_err_context(rc == CONSORT_E_NOMEM ? rc : CONSORT_E_CORRUPT, "entry %llu",
-                            (unsigned long long)index);
-    if (rc != CONSORT_OK) {
-        a->failed = rc;
-        cs_log_error(LOG_MOD, "raft %llu: applying entry %llu (term %llu) failed: %s",
-                     (unsigned long long)a->raft->id, (unsigned long long)index,
-                     (unsigned long long)e->term, consort_errmsg());
+    if (a->deferring)
+        return defer_entry(a, index, e->term, buf);
+    consort_err rc = apply_one(a, index, e->term, CS_SLICE(buf->base, buf->len), result);
+    if (rc != CONSORT_OK)
         return rc == CONSORT_E_NOMEM ? RAFT_NOMEM : RAFT_IOERR;
-    }
-    a->applied++;
     return 0;
 }
 
@@ -93,17 +135,131 @@ static int adapter_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], uns
     return 0;
 }
 
-/* fsm version 2: raft gives the buffers back here once they are stored. */
+/* ---- asynchronous snapshots (fsm version 3) ---- */
+
+static void run_waiters(cs_fsm_adapter *a)
+{
+    while (a->wait_head != NULL && !a->deferring) {
+        cs_fsm_waiter *w = a->wait_head;
+        a->wait_head = w->next;
+        if (a->wait_head == NULL)
+            a->wait_tail = NULL;
+        w->next = NULL;
+        w->fn(w);
+    }
+}
+
+void cs_fsm_adapter_after_catch_up(cs_fsm_adapter *a, cs_fsm_waiter *w)
+{
+    w->next = NULL;
+    if (!a->deferring) {
+        w->fn(w);
+        return;
+    }
+    if (a->wait_tail != NULL)
+        a->wait_tail->next = w;
+    else
+        a->wait_head = w;
+    a->wait_tail = w;
+}
+
+/* Applies the entries kept during the snapshot, in order; after a failure
+ * the rest are dropped (the replica has stopped). */
+static void drain_deferred(cs_fsm_adapter *a)
+{
+    a->deferring = false;
+    while (a->def_head != NULL) {
+        cs_fsm_deferred *d = a->def_head;
+        a->def_head = d->next;
+        void *result = NULL;
+        if (a->failed == CONSORT_OK)
+            (void)apply_one(a, d->index, d->term, CS_SLICE(d->data, d->len), &result);
+        cs_free(d);
+    }
+    a->def_tail = NULL;
+    run_waiters(a);
+}
+
+/* Loop: the FSM captures what it needs; raft then runs snapshot_async. */
+static int adapter_snapshot_begin(struct raft_fsm *rf, struct raft_buffer *bufs[],
+                                  unsigned *n_bufs)
+{
+    cs_fsm_adapter *a = rf->data;
+    *bufs = NULL;
+    *n_bufs = 0;
+    /* allocated here so that the worker only fills it in */
+    struct raft_buffer *arr = cs_calloc(1, sizeof *arr);
+    if (arr == NULL)
+        return RAFT_NOMEM;
+    void *job = NULL;
+    bool defer = false;
+    consort_err rc = a->fsm.snapshot_begin(a->fsm.ctx, &job, &defer);
+    if (rc != CONSORT_OK) {
+        cs_free(arr);
+        if (rc == CONSORT_E_BUSY)
+            return RAFT_BUSY;
+        cs_log_warn(LOG_MOD, "raft %llu: snapshot failed: %s", server_id(a), consort_errmsg());
+        return rc == CONSORT_E_NOMEM ? RAFT_NOMEM : RAFT_IOERR;
+    }
+    a->snap_job = job;
+    a->snap_bufs = arr;
+    a->snap_rc = CONSORT_OK;
+    a->deferring = defer;
+    return 0;
+}
+
+/* A libuv threadpool thread: touches only the job and a->snap_bufs/snap_rc,
+ * which the loop leaves alone until snapshot_finalize. */
+static int adapter_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
+                                  unsigned *n_bufs)
+{
+    cs_fsm_adapter *a = rf->data;
+    cs_buf out;
+    cs_buf_init_secret(&out, CS_FSM_SNAPSHOT_MAX);
+    consort_err rc = a->fsm.snapshot_make(a->snap_job, &out);
+    if (rc == CONSORT_OK && out.len == 0)
+        rc = cs_fail(CONSORT_E_STATE, "FSM produced an empty snapshot");
+    a->snap_rc = rc;
+    if (rc != CONSORT_OK) {
+        cs_buf_cleanup(&out);
+        return rc == CONSORT_E_NOMEM ? RAFT_NOMEM : RAFT_IOERR;
+    }
+    /* Ownership of out's memory moves to snap_bufs[0]; snapshot_finalize frees it. */
+    a->snap_bufs[0].base = out.ptr;
+    a->snap_bufs[0].len = out.len;
+    *bufs = a->snap_bufs;
+    *n_bufs = 1;
+    return 0;
+}
+
+static void wipe_free_bufs(struct raft_buffer *arr, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (arr[i].base != NULL) {
+            cs_wipe(arr[i].base, arr[i].len);
+            cs_free(arr[i].base);
+        }
+    }
+    cs_free(arr);
+}
+
+/* Loop. Version 2: raft gives the buffers back once they are stored.
+ * Version 3: also after a failed snapshot_async (raft.h), so the job ends
+ * and deferred entries are applied here in every case. */
 static int adapter_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[],
                                      unsigned *n_bufs)
 {
-    (void)rf;
-    if (*bufs != NULL) {
-        for (unsigned i = 0; i < *n_bufs; i++) {
-            cs_wipe((*bufs)[i].base, (*bufs)[i].len);
-            cs_free((*bufs)[i].base);
-        }
-        cs_free(*bufs);
+    cs_fsm_adapter *a = rf->data;
+    if (a->snap_bufs != NULL) {
+        /* *bufs is either NULL or a->snap_bufs */
+        wipe_free_bufs(a->snap_bufs, 1);
+        a->snap_bufs = NULL;
+        void *job = a->snap_job;
+        a->snap_job = NULL;
+        a->fsm.snapshot_end(a->fsm.ctx, job, a->snap_rc);
+        drain_deferred(a);
+    } else if (*bufs != NULL) {
+        wipe_free_bufs(*bufs, *n_bufs);
     }
     *bufs = NULL;
     *n_bufs = 0;
@@ -131,18 +287,27 @@ static int adapter_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 
 consort_err cs_fsm_adapter_init(cs_fsm_adapter *a, const cs_fsm *fsm, const struct raft *raft)
 {
-    CS_ENSURE(fsm != NULL && fsm->apply != NULL && fsm->snapshot != NULL && fsm->restore != NULL,
-              CONSORT_E_INVALID_ARGUMENT, "FSM: apply, snapshot and restore are required");
+    CS_ENSURE(fsm != NULL && fsm->apply != NULL && fsm->restore != NULL,
+              CONSORT_E_INVALID_ARGUMENT, "FSM: apply and restore are required");
+    bool async = fsm->snapshot_begin != NULL || fsm->snapshot_make != NULL ||
+                 fsm->snapshot_end != NULL;
+    CS_ENSURE(async ? fsm->snapshot_begin != NULL && fsm->snapshot_make != NULL &&
+                          fsm->snapshot_end != NULL
+                    : fsm->snapshot != NULL,
+              CONSORT_E_INVALID_ARGUMENT,
+              "FSM: snapshot, or all of snapshot_begin, _make and _end, required");
     *a = (cs_fsm_adapter){0};
     a->fsm = *fsm;
     a->raft = raft;
-    a->raft_fsm.version = 2;
+    /* raft.h: version 3 calls snapshot on the loop, then snapshot_async on
+     * the threadpool (io->async_work), then snapshot_finalize on the loop */
+    a->raft_fsm.version = async ? 3 : 2;
     a->raft_fsm.data = a;
     a->raft_fsm.apply = adapter_apply;
-    a->raft_fsm.snapshot = adapter_snapshot;
+    a->raft_fsm.snapshot = async ? adapter_snapshot_begin : adapter_snapshot;
     a->raft_fsm.restore = adapter_restore;
     a->raft_fsm.snapshot_finalize = adapter_snapshot_finalize;
-    a->raft_fsm.snapshot_async = NULL;
+    a->raft_fsm.snapshot_async = async ? adapter_snapshot_async : NULL;
     return CONSORT_OK;
 }
 

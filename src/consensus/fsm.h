@@ -2,7 +2,7 @@
  * The replicated state machine that consort's node implements, and its
  * adapter to libraft's struct raft_fsm.
  *
- * Contract for an FSM (all calls on the loop's thread):
+ * Contract for an FSM (all calls on the loop's thread but snapshot_make):
  *   apply     a COMMITTED entry, in raft log order, exactly once per start of
  *             the replica: after a restart raft applies again every entry
  *             after its last snapshot, so apply must recognise entries it
@@ -21,6 +21,25 @@
  *             some replica's snapshot; check it as untrusted input). `data` is
  *             only borrowed.
  *
+ * Asynchronous snapshots (optional; libraft fsm version 3, raft.h): set all
+ * three of snapshot_begin/_make/_end and the adapter uses them instead of
+ * `snapshot` (which may then be NULL):
+ *   snapshot_begin  (loop) captures cheaply what the snapshot at the current
+ *             applied state needs into a job of its own (`*job`). BUSY skips
+ *             this snapshot. With `*defer` set, the job reads the FSM's live
+ *             state from the worker: until snapshot_end the adapter does not
+ *             call apply but keeps copies of the committed entries (their
+ *             `*result` stays NULL), and holds back barrier completions
+ *             (cs_fsm_adapter_after_catch_up); snapshot_end's caller then
+ *             applies them in order, on the loop.
+ *   snapshot_make   (libuv threadpool thread) appends the snapshot to `out`
+ *             as `snapshot` would. It may touch only the job and, with
+ *             `*defer`, the state frozen by it; it must not log or touch
+ *             libraft.
+ *   snapshot_end    (loop) always follows a successful begin, once raft has
+ *             stored the bytes or given up (`rc`: make's result); frees the
+ *             job.
+ *
  * Raft's internal entries (configuration changes, barriers) never reach the
  * FSM; their indexes are skipped, so indexes seen by apply increase strictly
  * but not always by one.
@@ -31,6 +50,7 @@
 #include "base/buf.h"
 
 #include <raft.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct cs_fsm_entry {
@@ -44,7 +64,19 @@ typedef struct cs_fsm {
     consort_err (*apply)(void *ctx, const cs_fsm_entry *entry, void **result);
     consort_err (*snapshot)(void *ctx, cs_buf *out);
     consort_err (*restore)(void *ctx, cs_slice data);
+    consort_err (*snapshot_begin)(void *ctx, void **job, bool *defer);
+    consort_err (*snapshot_make)(void *job, cs_buf *out);
+    void (*snapshot_end)(void *ctx, void *job, consort_err rc);
 } cs_fsm;
+
+/* A committed entry kept while an asynchronous snapshot reads the state. */
+typedef struct cs_fsm_deferred cs_fsm_deferred;
+
+/* Something to run once deferred entries are applied (embed it). */
+typedef struct cs_fsm_waiter {
+    struct cs_fsm_waiter *next;
+    void (*fn)(struct cs_fsm_waiter *w);
+} cs_fsm_waiter;
 
 /* Largest snapshot an FSM may produce. */
 #define CS_FSM_SNAPSHOT_MAX ((size_t)1 << 30)
@@ -58,6 +90,14 @@ typedef struct cs_fsm_adapter {
     uint64_t applied;   /* entries applied */
     uint64_t restored;  /* snapshots restored */
     consort_err failed; /* first error from apply, CONSORT_OK if none */
+    /* an asynchronous snapshot in progress (between begin and end) */
+    void *snap_job;
+    consort_err snap_rc;     /* snapshot_make's result */
+    struct raft_buffer *snap_bufs; /* the one buffer handed to raft, allocated on the loop */
+    bool deferring;          /* apply deferred until the snapshot ends */
+    uint64_t deferred;       /* entries ever deferred (information) */
+    cs_fsm_deferred *def_head, *def_tail;
+    cs_fsm_waiter *wait_head, *wait_tail;
 } cs_fsm_adapter;
 
 /*
@@ -71,5 +111,10 @@ CS_MUST_CHECK consort_err cs_fsm_adapter_init(cs_fsm_adapter *a, const cs_fsm *f
 /* Sets the raft instance later (for raft_fixture, whose servers exist only
  * after raft_fixture_grow()). */
 void cs_fsm_adapter_bind(cs_fsm_adapter *a, const struct raft *raft);
+
+/* Runs w->fn(w) now, or, while apply is deferred by an asynchronous snapshot,
+ * on the loop once the deferred entries are applied (so that a barrier
+ * completes only when the FSM holds every entry before it). */
+void cs_fsm_adapter_after_catch_up(cs_fsm_adapter *a, cs_fsm_waiter *w);
 
 #endif

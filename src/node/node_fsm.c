@@ -99,9 +99,19 @@ static consort_err fsm_apply(void *ctx, const cs_fsm_entry *fe, void **result)
     return CONSORT_OK;
 }
 
-static consort_err fsm_snapshot(void *ctx, cs_buf *out)
+static consort_err fsm_snapshot_begin(void *ctx, void **job, bool *defer)
 {
-    return node_snapshot_make(ctx, out);
+    return node_snapshot_begin(ctx, job, defer);
+}
+
+static consort_err fsm_snapshot_make(void *job, cs_buf *out)
+{
+    return node_snapshot_seal(job, out);
+}
+
+static void fsm_snapshot_end(void *ctx, void *job, consort_err rc)
+{
+    node_snapshot_end(ctx, job, rc);
 }
 
 static consort_err fsm_restore(void *ctx, cs_slice data)
@@ -117,5 +127,11 @@ static consort_err fsm_restore(void *ctx, cs_slice data)
 
 cs_fsm node_fsm(cs_node *n)
 {
-    return (cs_fsm){.ctx = n, .apply = fsm_apply, .snapshot = fsm_snapshot, .restore = fsm_restore};
+    /* snapshots are made off the loop (node_snapshot.c) */
+    return (cs_fsm){.ctx = n,
+                    .apply = fsm_apply,
+                    .restore = fsm_restore,
+                    .snapshot_begin = fsm_snapshot_begin,
+                    .snapshot_make = fsm_snapshot_make,
+                    .snapshot_end = fsm_snapshot_end};
 }

@@ -261,8 +261,21 @@ CS_MUST_CHECK consort_err node_open_ledger(cs_node *n, uint64_t start);
 /* ---- node_fsm.c ---- */
 cs_fsm node_fsm(cs_node *n);
 
-/* ---- node_snapshot.c ---- */
+/* ---- node_snapshot.c, node_snapshot_make.c ---- */
+/* Snapshot bytes: magic || nonce || AES-256-GCM, the key derived with this
+ * info from the ledger secret (node_snapshot.c). */
+#define NODE_SNAP_MAGIC "CSSNAP01"
+#define NODE_SNAP_INFO  "consort snapshot v1"
+CS_MUST_CHECK consort_err node_snapshot_key(const cs_node *n, uint8_t key[32]);
+/* The whole snapshot at once, on the loop (tests, tools). */
 CS_MUST_CHECK consort_err node_snapshot_make(cs_node *n, cs_buf *out);
+/* The three steps of an asynchronous snapshot (consensus/fsm.h): begin on
+ * the loop (BUSY while uncommitted entries are pending; *defer set when the
+ * job reads the node's state from the worker, i.e. when not leading), seal
+ * on any thread, end on the loop (always after a successful begin). */
+CS_MUST_CHECK consort_err node_snapshot_begin(cs_node *n, void **job, bool *defer);
+CS_MUST_CHECK consort_err node_snapshot_seal(void *job, cs_buf *out);
+void node_snapshot_end(cs_node *n, void *job, consort_err rc);
 /* Checks and installs a snapshot (untrusted bytes) as the node's state. */
 CS_MUST_CHECK consort_err node_snapshot_install(cs_node *n, cs_slice data, bool from_disk);
 /* The latest snapshot saved in snapshots/ (NOT_FOUND if none). */

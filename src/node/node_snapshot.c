@@ -17,6 +17,9 @@
  *    "leaves": bstr (32 * seqno), "sig": bstr (signature entry), "kv": bstr}
  * Private maps are inside in clear, hence the encryption: only trusted
  * nodes hold the ledger secret. Saved copies: snapshots/snapshot_<seqno>.bin.
+ *
+ * This file checks and installs snapshots; node_snapshot_make.c makes them
+ * (off the loop thread).
  */
 #include "node/node_priv.h"
 
@@ -32,77 +35,10 @@
 #include <string.h>
 #include <time.h>
 
-#define SNAP_MAGIC "CSSNAP01"
-#define SNAP_INFO  "consort snapshot v1"
-
-static consort_err snap_key(const cs_node *n, uint8_t key[32])
+consort_err node_snapshot_key(const cs_node *n, uint8_t key[32])
 {
     return cs_hkdf_sha256(CS_SLICE(n->ledger_secret, CS_LEDGER_SECRET_LEN), CS_SLICE_EMPTY,
-                          CS_SLICE_LIT(SNAP_INFO), key, 32);
-}
-
-static consort_err encode_plain(cs_node *n, cs_buf *p)
-{
-    CS_TRY(cs_cbor_write_map(p, 6));
-    CS_TRY(cs_cbor_write_cstr(p, "seqno"));
-    CS_TRY(cs_cbor_write_uint(p, n->applied));
-    CS_TRY(cs_cbor_write_cstr(p, "term"));
-    CS_TRY(cs_cbor_write_uint(p, n->applied_term));
-    CS_TRY(cs_cbor_write_cstr(p, "terms"));
-    CS_TRY(cs_cbor_write_array(p, n->idx.term_count));
-    for (size_t i = 0; i < n->idx.term_count; i++) {
-        CS_TRY(cs_cbor_write_array(p, 2));
-        CS_TRY(cs_cbor_write_uint(p, n->idx.terms[i].first_seqno));
-        CS_TRY(cs_cbor_write_uint(p, n->idx.terms[i].term));
-    }
-    CS_TRY(cs_cbor_write_cstr(p, "leaves"));
-    CS_TRY(cs_cbor_write_bytes_header(p, (size_t)n->applied * CS_MERKLE_HASH_LEN));
-    for (uint64_t i = 0; i < n->applied; i++) {
-        uint8_t *h;
-        CS_TRY(cs_buf_extend(p, CS_MERKLE_HASH_LEN, &h));
-        CS_TRY(cs_merkle_leaf(n->tree, i, h));
-    }
-    CS_TRY(cs_cbor_write_cstr(p, "sig"));
-    CS_TRY(cs_cbor_write_bytes(p, cs_buf_slice(&n->last_sig)));
-    cs_buf kv;
-    cs_buf_init_secret(&kv, CS_FSM_SNAPSHOT_MAX);
-    consort_err rc = cs_kv_snapshot(n->kv, &kv);
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_cstr(p, "kv");
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_bytes(p, cs_buf_slice(&kv));
-    cs_buf_cleanup(&kv);
-    return rc;
-}
-
-consort_err node_snapshot_make(cs_node *n, cs_buf *out)
-{
-    CS_ENSURE(cs_kv_last_seqno(n->kv) == n->applied && n->head == NULL, CONSORT_E_BUSY,
-              "snapshot: uncommitted entries pending");
-    CS_ENSURE(n->applied > 0, CONSORT_E_BUSY, "snapshot: nothing applied yet");
-    CS_TRY_CTX(cs_ledger_writer_sync(n->ledger), "snapshot: ledger sync");
-    cs_buf plain;
-    cs_buf_init_secret(&plain, CS_FSM_SNAPSHOT_MAX);
-    uint8_t key[32], nonce[CS_AEAD_NONCE_LEN];
-    consort_err rc = encode_plain(n, &plain);
-    if (rc == CONSORT_OK)
-        rc = snap_key(n, key);
-    if (rc == CONSORT_OK)
-        rc = cs_random(nonce, sizeof nonce);
-    if (rc == CONSORT_OK)
-        rc = cs_buf_append(out, SNAP_MAGIC, 8);
-    if (rc == CONSORT_OK)
-        rc = cs_buf_append(out, nonce, sizeof nonce);
-    if (rc == CONSORT_OK)
-        rc = cs_aead_seal(key, nonce, CS_SLICE_LIT(SNAP_MAGIC), cs_buf_slice(&plain), out);
-    cs_wipe(key, sizeof key);
-    cs_buf_cleanup(&plain);
-    if (rc == CONSORT_OK) {
-        n->m.snapshots_taken++;
-        cs_log_info(NODE_LOG, "node %s: snapshot at seqno %llu (%zu bytes)", n->node_id,
-                    (unsigned long long)n->applied, out->len);
-    }
-    return rc == CONSORT_OK ? rc : cs_err_context(rc, "snapshot");
+                          CS_SLICE_LIT(NODE_SNAP_INFO), key, 32);
 }
 
 /* A decoded snapshot; slices borrow from the plaintext. */
@@ -284,15 +220,15 @@ consort_err node_snapshot_install(cs_node *n, cs_slice data, bool from_disk)
     cs_cursor_init(&c, data);
     cs_slice magic, nonce;
     CS_TRY_CTX(cs_cursor_read_slice(&c, 8, &magic), "snapshot");
-    CS_ENSURE(cs_slice_eq(magic, CS_SLICE_LIT(SNAP_MAGIC)), CONSORT_E_MALFORMED,
+    CS_ENSURE(cs_slice_eq(magic, CS_SLICE_LIT(NODE_SNAP_MAGIC)), CONSORT_E_MALFORMED,
               "snapshot: bad magic");
     CS_TRY_CTX(cs_cursor_read_slice(&c, CS_AEAD_NONCE_LEN, &nonce), "snapshot");
     uint8_t key[32];
-    CS_TRY(snap_key(n, key));
+    CS_TRY(node_snapshot_key(n, key));
     cs_buf plain;
     cs_buf_init_secret(&plain, CS_FSM_SNAPSHOT_MAX);
     consort_err rc =
-        cs_aead_open(key, nonce.ptr, CS_SLICE_LIT(SNAP_MAGIC), cs_cursor_rest(&c), &plain);
+        cs_aead_open(key, nonce.ptr, CS_SLICE_LIT(NODE_SNAP_MAGIC), cs_cursor_rest(&c), &plain);
     cs_wipe(key, sizeof key);
     snap s = {0};
     if (rc == CONSORT_OK)

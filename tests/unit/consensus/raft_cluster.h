@@ -19,9 +19,11 @@
 #include "consensus/loopnet.h"
 
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #define CL_MAX_NODES   5
@@ -38,6 +40,14 @@ typedef struct cl_fsm {
     bool order_broken;               /* an index did not increase */
     unsigned snapshots_taken;
     unsigned restores;
+    /* asynchronous snapshots (cl_cluster.async_snapshots) */
+    bool in_snapshot;            /* between snapshot_begin and snapshot_end */
+    bool applied_in_snapshot;    /* apply was called in between: deferral broken */
+    bool changed_under_make;     /* the state moved while the worker read it */
+    uint64_t snap_n;             /* entries when the job began */
+    pthread_t loop_thread;
+    unsigned made_off_loop;      /* snapshot_make calls on another thread */
+    unsigned snapshot_ends;
 } cl_fsm;
 
 static inline uint64_t cl_digest(cs_slice d)
@@ -53,6 +63,8 @@ static inline consort_err cl_fsm_apply(void *ctx, const cs_fsm_entry *e, void **
     cl_fsm *f = ctx;
     cs_cursor c;
     uint64_t v;
+    if (f->in_snapshot)
+        f->applied_in_snapshot = true;
     cs_cursor_init(&c, e->data);
     CS_TRY(cs_cursor_read_be64(&c, &v));
     CS_ENSURE(f->n < CL_MAX_ENTRIES, CONSORT_E_TOO_LARGE, "test FSM full");
@@ -103,8 +115,50 @@ static inline consort_err cl_fsm_restore(void *ctx, cs_slice data)
     return CONSORT_OK;
 }
 
-static inline cs_fsm cl_fsm_iface(cl_fsm *f)
+/* Asynchronous: the job is the FSM itself, read from the worker while the
+ * adapter defers apply (fsm.h); make dawdles so that entries do arrive. */
+static inline consort_err cl_fsm_snapshot_begin(void *ctx, void **job, bool *defer)
 {
+    cl_fsm *f = ctx;
+    f->in_snapshot = true;
+    f->snap_n = f->n;
+    f->loop_thread = pthread_self();
+    *job = f;
+    *defer = true;
+    return CONSORT_OK;
+}
+
+static inline consort_err cl_fsm_snapshot_make(void *job, cs_buf *out)
+{
+    cl_fsm *f = job;
+    if (!pthread_equal(pthread_self(), f->loop_thread))
+        f->made_off_loop++;
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    consort_err rc = cl_fsm_snapshot(f, out);
+    if (f->n != f->snap_n)
+        f->changed_under_make = true;
+    return rc;
+}
+
+static inline void cl_fsm_snapshot_end(void *ctx, void *job, consort_err rc)
+{
+    cl_fsm *f = ctx;
+    assert_ptr_equal(job, f);
+    cst_ok(rc);
+    f->in_snapshot = false;
+    f->snapshot_ends++;
+}
+
+static inline cs_fsm cl_fsm_iface(cl_fsm *f, bool async)
+{
+    if (async)
+        return (cs_fsm){.ctx = f,
+                        .apply = cl_fsm_apply,
+                        .restore = cl_fsm_restore,
+                        .snapshot_begin = cl_fsm_snapshot_begin,
+                        .snapshot_make = cl_fsm_snapshot_make,
+                        .snapshot_end = cl_fsm_snapshot_end};
     return (cs_fsm){
         .ctx = f, .apply = cl_fsm_apply, .snapshot = cl_fsm_snapshot, .restore = cl_fsm_restore};
 }
@@ -135,6 +189,7 @@ struct cl_cluster {
     /* Options for nodes started from now on. */
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
+    bool async_snapshots; /* the FSM snapshots through snapshot_begin/_make/_end */
     /* Wraps each node's connector (tests that tamper with connections). */
     void (*wrap_connector)(cl_cluster *cl, unsigned i, cs_raft_connector *conn);
     void *wrap_ctx;
@@ -183,7 +238,7 @@ static inline void cl_start(cl_cluster *cl, unsigned i, bool bootstrap)
         .id = node->id,
         .address = node->address,
         .data_dir = node->dir,
-        .fsm = cl_fsm_iface(&node->fsm),
+        .fsm = cl_fsm_iface(&node->fsm, cl->async_snapshots),
         .election_timeout_ms = 150,
         .heartbeat_timeout_ms = 30,
         .connect_retry_ms = 40,

@@ -198,7 +198,7 @@ static void new_leader_after_leader_dies_and_old_one_catches_up(void **state)
                            .id = cl->nodes[l1].id,
                            .address = cl->nodes[l1].address,
                            .data_dir = cl->nodes[l1].dir,
-                           .fsm = cl_fsm_iface(&cl->nodes[l1].fsm)};
+                           .fsm = cl_fsm_iface(&cl->nodes[l1].fsm, false)};
     cst_ok(cs_loopnet_connector(cl->net, o.id, &o.connector));
     cs_consensus *again = NULL;
     cst_ok(cs_consensus_new(&o, &again));

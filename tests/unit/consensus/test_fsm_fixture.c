@@ -23,7 +23,7 @@ static fx *fx_new(void)
     assert_non_null(x);
     assert_int_equal(raft_fixture_initialize(&x->f), 0);
     for (unsigned i = 0; i < N; i++) {
-        cs_fsm iface = cl_fsm_iface(&x->fsm[i]);
+        cs_fsm iface = cl_fsm_iface(&x->fsm[i], false);
         cst_ok(cs_fsm_adapter_init(&x->ad[i], &iface, NULL));
         assert_int_equal(raft_fixture_grow(&x->f, &x->ad[i].raft_fsm), 0);
         cs_fsm_adapter_bind(&x->ad[i], raft_fixture_get(&x->f, i));
@@ -192,7 +192,7 @@ static void snapshot_and_restore_hooks_directly(void **state)
     (void)state;
     cl_fsm *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    cs_fsm iface = cl_fsm_iface(f);
+    cs_fsm iface = cl_fsm_iface(f, false);
     cs_fsm_adapter a;
     cs_fsm bad = iface;
     bad.apply = NULL;

@@ -75,7 +75,7 @@ static void accept_refuses_unauthenticated_or_malformed_peers(void **state)
                            .id = 1,
                            .address = "node-1",
                            .data_dir = cl->nodes[0].dir,
-                           .fsm = cl_fsm_iface(&cl->nodes[0].fsm)};
+                           .fsm = cl_fsm_iface(&cl->nodes[0].fsm, false)};
     cst_ok(cs_loopnet_connector(cl->net, 1, &o.connector));
     cst_ok(cs_consensus_new(&o, &cl->nodes[0].c));
     cs_consensus *c = cl->nodes[0].c;
@@ -324,7 +324,7 @@ static void data_on_outbound_connection_closes_it(void **state)
                            .election_timeout_ms = 100,
                            .heartbeat_timeout_ms = 20,
                            .connect_retry_ms = 1000,
-                           .fsm = cl_fsm_iface(&cl->nodes[0].fsm)};
+                           .fsm = cl_fsm_iface(&cl->nodes[0].fsm, false)};
     cst_ok(cs_loopnet_connector(cl->net, 1, &o.connector));
     cst_ok(cs_consensus_new(&o, &cl->nodes[0].c));
     cs_raft_member m[2] = {{1, "node-1", CS_RAFT_VOTER}, {2, "evil", CS_RAFT_VOTER}};
@@ -377,7 +377,7 @@ static void consensus_new_checks_arguments_and_allocations(void **state)
                            .id = 1,
                            .address = "node-1",
                            .data_dir = cl->nodes[0].dir,
-                           .fsm = cl_fsm_iface(&cl->nodes[0].fsm)};
+                           .fsm = cl_fsm_iface(&cl->nodes[0].fsm, false)};
     cst_ok(cs_loopnet_connector(cl->net, 1, &o.connector));
     cs_consensus_opts bad = o;
     bad.id = 0;

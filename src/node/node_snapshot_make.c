@@ -1,0 +1,176 @@
+/*
+ * Making snapshots (format: node_snapshot.c). libraft calls
+ * node_snapshot_begin on the loop, node_snapshot_seal on its threadpool and
+ * node_snapshot_end on the loop again (consensus/fsm.h, "Asynchronous
+ * snapshots").
+ */
+#include "node/node_priv.h"
+
+#include "base/alloc.h"
+#include "base/cbor.h"
+#include "base/log.h"
+#include "crypto/rand.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static consort_err encode_plain(cs_node *n, cs_buf *p)
+{
+    CS_TRY(cs_cbor_write_map(p, 6));
+    CS_TRY(cs_cbor_write_cstr(p, "seqno"));
+    CS_TRY(cs_cbor_write_uint(p, n->applied));
+    CS_TRY(cs_cbor_write_cstr(p, "term"));
+    CS_TRY(cs_cbor_write_uint(p, n->applied_term));
+    CS_TRY(cs_cbor_write_cstr(p, "terms"));
+    CS_TRY(cs_cbor_write_array(p, n->idx.term_count));
+    for (size_t i = 0; i < n->idx.term_count; i++) {
+        CS_TRY(cs_cbor_write_array(p, 2));
+        CS_TRY(cs_cbor_write_uint(p, n->idx.terms[i].first_seqno));
+        CS_TRY(cs_cbor_write_uint(p, n->idx.terms[i].term));
+    }
+    CS_TRY(cs_cbor_write_cstr(p, "leaves"));
+    CS_TRY(cs_cbor_write_bytes_header(p, (size_t)n->applied * CS_MERKLE_HASH_LEN));
+    for (uint64_t i = 0; i < n->applied; i++) {
+        uint8_t *h;
+        CS_TRY(cs_buf_extend(p, CS_MERKLE_HASH_LEN, &h));
+        CS_TRY(cs_merkle_leaf(n->tree, i, h));
+    }
+    CS_TRY(cs_cbor_write_cstr(p, "sig"));
+    CS_TRY(cs_cbor_write_bytes(p, cs_buf_slice(&n->last_sig)));
+    cs_buf kv;
+    cs_buf_init_secret(&kv, CS_FSM_SNAPSHOT_MAX);
+    consort_err rc = cs_kv_snapshot(n->kv, &kv);
+    if (rc == CONSORT_OK)
+        rc = cs_cbor_write_cstr(p, "kv");
+    if (rc == CONSORT_OK)
+        rc = cs_cbor_write_bytes(p, cs_buf_slice(&kv));
+    cs_buf_cleanup(&kv);
+    return rc;
+}
+
+/*
+ * One snapshot being made (consensus/fsm.h "Asynchronous snapshots"). A
+ * leader may execute writes at any time, so its job encodes the plaintext
+ * on the loop and only seals it on the worker. Any other node changes its
+ * store, tree, indexes and ledger only by applying committed entries, which
+ * the consensus adapter defers while the job is `frozen`: the worker then
+ * reads them directly (ledger fsync, encoding and sealing all off the loop).
+ * Raft does not install a snapshot while it takes one.
+ */
+typedef struct snap_job {
+    cs_node *n;
+    bool frozen;
+    uint64_t seqno;
+    uint8_t key[32];
+    cs_buf plain;          /* not frozen: encoded on the loop */
+    size_t out_len;        /* bytes produced */
+    char why[CS_ERRMSG_MAX]; /* the worker's error message */
+} snap_job;
+
+static void job_free(snap_job *j)
+{
+    if (j == NULL)
+        return;
+    cs_wipe(j->key, sizeof j->key);
+    cs_buf_cleanup(&j->plain);
+    cs_free(j);
+}
+
+/* Loop: the checks, the key, and for an unfrozen job the ledger fsync and
+ * the plaintext. */
+static consort_err job_begin(cs_node *n, bool may_freeze, snap_job **out)
+{
+    CS_ENSURE(cs_kv_last_seqno(n->kv) == n->applied && n->head == NULL, CONSORT_E_BUSY,
+              "snapshot: uncommitted entries pending");
+    CS_ENSURE(n->applied > 0, CONSORT_E_BUSY, "snapshot: nothing applied yet");
+    snap_job *j = cs_calloc(1, sizeof *j);
+    CS_ENSURE(j != NULL, CONSORT_E_NOMEM, "snapshot job");
+    j->n = n;
+    j->frozen = may_freeze && !n->leader;
+    j->seqno = n->applied;
+    cs_buf_init_secret(&j->plain, CS_FSM_SNAPSHOT_MAX);
+    consort_err rc = node_snapshot_key(n, j->key);
+    if (rc == CONSORT_OK && !j->frozen && (rc = cs_ledger_writer_sync(n->ledger)) != CONSORT_OK)
+        rc = cs_err_context(rc, "ledger sync");
+    if (rc == CONSORT_OK && !j->frozen)
+        rc = encode_plain(n, &j->plain);
+    if (rc != CONSORT_OK) {
+        job_free(j);
+        return cs_err_context(rc, "snapshot");
+    }
+    *out = j;
+    return CONSORT_OK;
+}
+
+/* Any thread (fsm.h snapshot_make): the job, and n's state only if frozen.
+ * The ledger is durable up to the snapshot's seqno before the bytes exist. */
+static consort_err job_make(snap_job *j, cs_buf *out)
+{
+    consort_err rc = CONSORT_OK;
+    if (j->frozen) {
+        rc = cs_ledger_writer_sync(j->n->ledger);
+        if (rc != CONSORT_OK)
+            rc = cs_err_context(rc, "ledger sync");
+        if (rc == CONSORT_OK)
+            rc = encode_plain(j->n, &j->plain);
+    }
+    uint8_t nonce[CS_AEAD_NONCE_LEN];
+    if (rc == CONSORT_OK)
+        rc = cs_random(nonce, sizeof nonce);
+    if (rc == CONSORT_OK)
+        rc = cs_buf_append(out, NODE_SNAP_MAGIC, 8);
+    if (rc == CONSORT_OK)
+        rc = cs_buf_append(out, nonce, sizeof nonce);
+    if (rc == CONSORT_OK)
+        rc = cs_aead_seal(j->key, nonce, CS_SLICE_LIT(NODE_SNAP_MAGIC), cs_buf_slice(&j->plain), out);
+    cs_buf_cleanup(&j->plain); /* wiped: it is secret */
+    if (rc != CONSORT_OK) {
+        rc = cs_err_context(rc, "snapshot at %llu", (unsigned long long)j->seqno);
+        snprintf(j->why, sizeof j->why, "%s", consort_errmsg());
+        return rc;
+    }
+    j->out_len = out->len;
+    return CONSORT_OK;
+}
+
+/* Loop: counts and logs the outcome, frees the job. */
+static void job_end(cs_node *n, snap_job *j, consort_err rc)
+{
+    if (rc == CONSORT_OK) {
+        n->m.snapshots_taken++;
+        cs_log_info(NODE_LOG, "node %s: snapshot at seqno %llu (%zu bytes)", n->node_id,
+                    (unsigned long long)j->seqno, j->out_len);
+    } else if (j->why[0] != '\0') {
+        cs_log_warn(NODE_LOG, "node %s: %s", n->node_id, j->why);
+    }
+    job_free(j);
+}
+
+consort_err node_snapshot_begin(cs_node *n, void **job, bool *defer)
+{
+    snap_job *j;
+    CS_TRY(job_begin(n, true, &j));
+    *job = j;
+    *defer = j->frozen;
+    return CONSORT_OK;
+}
+
+consort_err node_snapshot_seal(void *job, cs_buf *out)
+{
+    return job_make(job, out);
+}
+
+void node_snapshot_end(cs_node *n, void *job, consort_err rc)
+{
+    job_end(n, job, rc);
+}
+
+consort_err node_snapshot_make(cs_node *n, cs_buf *out)
+{
+    snap_job *j;
+    CS_TRY(job_begin(n, false, &j));
+    consort_err rc = job_make(j, out);
+    job_end(n, j, rc);
+    return rc;
+}
+

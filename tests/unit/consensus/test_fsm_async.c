@@ -1,0 +1,380 @@
+/*
+ * Asynchronous snapshots through the FSM adapter (fsm.h, libraft fsm
+ * version 3): the hooks called directly (threads, ownership, failures,
+ * held-back completions), then real servers whose snapshots are made on
+ * libuv's threadpool while apply is deferred.
+ */
+#include "raft_cluster.h"
+
+static cl_cluster *cl_new(unsigned n)
+{
+    cl_cluster *cl = calloc(1, sizeof *cl);
+    assert_non_null(cl);
+    cl_init(cl, n);
+    return cl;
+}
+
+static void cl_free(cl_cluster *cl)
+{
+    cl_cleanup(cl);
+    free(cl);
+}
+
+/* ---- the hooks, directly ---- */
+
+typedef struct hook_fsm {
+    consort_err begin_rc, make_rc;
+    bool defer, empty;
+    unsigned begun, made, ended;
+    consort_err end_rc;
+    int job;
+} hook_fsm;
+
+static consort_err h_apply(void *ctx, const cs_fsm_entry *e, void **result)
+{
+    (void)ctx;
+    (void)e;
+    (void)result;
+    return CONSORT_OK;
+}
+
+static consort_err h_restore(void *ctx, cs_slice data)
+{
+    (void)ctx;
+    (void)data;
+    return CONSORT_OK;
+}
+
+static consort_err h_begin(void *ctx, void **job, bool *defer)
+{
+    hook_fsm *h = ctx;
+    if (h->begin_rc != CONSORT_OK)
+        return cs_fail(h->begin_rc, "test: begin refused");
+    h->begun++;
+    *job = &h->job;
+    *defer = h->defer;
+    return CONSORT_OK;
+}
+
+static consort_err h_make(void *job, cs_buf *out)
+{
+    hook_fsm *h = (hook_fsm *)(void *)((char *)job - offsetof(hook_fsm, job));
+    h->made++;
+    if (h->make_rc != CONSORT_OK)
+        return cs_fail(h->make_rc, "test: make failed");
+    return h->empty ? CONSORT_OK : cs_buf_append(out, "snap", 4);
+}
+
+static void h_end(void *ctx, void *job, consort_err rc)
+{
+    hook_fsm *h = ctx;
+    assert_ptr_equal(job, &h->job);
+    h->ended++;
+    h->end_rc = rc;
+}
+
+typedef struct waiter {
+    cs_fsm_waiter w;
+    unsigned fired;
+} waiter;
+
+static void waiter_fn(cs_fsm_waiter *w)
+{
+    ((waiter *)(void *)w)->fired++;
+}
+
+typedef struct async_call {
+    struct raft_fsm *rf;
+    struct raft_buffer *bufs;
+    unsigned n;
+    int rv;
+} async_call;
+
+static void *async_thread(void *arg)
+{
+    async_call *c = arg;
+    c->rv = c->rf->snapshot_async(c->rf, &c->bufs, &c->n);
+    return NULL;
+}
+
+/* Runs snapshot_async on another thread, as raft's io->async_work does. */
+static int run_async(struct raft_fsm *rf, struct raft_buffer **bufs, unsigned *n)
+{
+    async_call c = {.rf = rf};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, async_thread, &c), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    *bufs = c.bufs;
+    *n = c.n;
+    return c.rv;
+}
+
+static void hooks_directly(void **state)
+{
+    (void)state;
+    hook_fsm h = {.defer = true};
+    cs_fsm iface = {.ctx = &h,
+                    .apply = h_apply,
+                    .restore = h_restore,
+                    .snapshot_begin = h_begin,
+                    .snapshot_make = h_make,
+                    .snapshot_end = h_end};
+    cs_fsm_adapter a;
+    /* all three or none; with none, snapshot is required */
+    cs_fsm bad = iface;
+    bad.snapshot_end = NULL;
+    cst_fails(cs_fsm_adapter_init(&a, &bad, NULL), CONSORT_E_INVALID_ARGUMENT);
+    bad = iface;
+    bad.snapshot_begin = NULL;
+    bad.snapshot_make = NULL;
+    bad.snapshot_end = NULL;
+    cst_fails(cs_fsm_adapter_init(&a, &bad, NULL), CONSORT_E_INVALID_ARGUMENT);
+    cst_ok(cs_fsm_adapter_init(&a, &iface, NULL));
+    struct raft_fsm *rf = &a.raft_fsm;
+    assert_int_equal(rf->version, 3);
+    assert_non_null(rf->snapshot_async);
+
+    /* begin on the loop hands raft nothing yet and starts deferring */
+    struct raft_buffer *bufs = (struct raft_buffer *)&h; /* must be reset */
+    unsigned n = 7;
+    assert_int_equal(rf->snapshot(rf, &bufs, &n), 0);
+    assert_null(bufs);
+    assert_int_equal(n, 0);
+    assert_int_equal(h.begun, 1);
+    assert_true(a.deferring);
+    waiter w1 = {.w.fn = waiter_fn}, w2 = {.w.fn = waiter_fn};
+    cs_fsm_adapter_after_catch_up(&a, &w1.w);
+    cs_fsm_adapter_after_catch_up(&a, &w2.w);
+    assert_int_equal(w1.fired + w2.fired, 0);
+
+    /* the worker makes the bytes */
+    assert_int_equal(run_async(rf, &bufs, &n), 0);
+    assert_int_equal(h.made, 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(bufs[0].len, 4);
+    assert_memory_equal(bufs[0].base, "snap", 4);
+    assert_int_equal(h.ended, 0);
+
+    /* finalize frees them, ends the job and releases the waiters in order */
+    assert_int_equal(rf->snapshot_finalize(rf, &bufs, &n), 0);
+    assert_null(bufs);
+    assert_int_equal(n, 0);
+    assert_int_equal(h.ended, 1);
+    cst_ok(h.end_rc);
+    assert_false(a.deferring);
+    assert_int_equal(w1.fired, 1);
+    assert_int_equal(w2.fired, 1);
+    /* not deferring: a waiter runs at once */
+    cs_fsm_adapter_after_catch_up(&a, &w1.w);
+    assert_int_equal(w1.fired, 2);
+
+    /* a failed make: raft still finalizes, and the job ends with the error */
+    h.make_rc = CONSORT_E_IO;
+    assert_int_equal(rf->snapshot(rf, &bufs, &n), 0);
+    assert_int_not_equal(run_async(rf, &bufs, &n), 0);
+    assert_null(bufs);
+    assert_int_equal(rf->snapshot_finalize(rf, &bufs, &n), 0);
+    assert_int_equal(h.ended, 2);
+    assert_int_equal(h.end_rc, CONSORT_E_IO);
+    assert_false(a.deferring);
+
+    /* an empty snapshot is an error; without defer nothing is held back */
+    h.make_rc = CONSORT_OK;
+    h.empty = true;
+    h.defer = false;
+    assert_int_equal(rf->snapshot(rf, &bufs, &n), 0);
+    assert_false(a.deferring);
+    cs_fsm_adapter_after_catch_up(&a, &w2.w);
+    assert_int_equal(w2.fired, 2);
+    assert_int_not_equal(run_async(rf, &bufs, &n), 0);
+    assert_int_equal(rf->snapshot_finalize(rf, &bufs, &n), 0);
+    assert_int_equal(h.ended, 3);
+    assert_int_equal(h.end_rc, CONSORT_E_STATE);
+
+    /* BUSY from begin skips the snapshot: no job, no end */
+    h.begin_rc = CONSORT_E_BUSY;
+    assert_int_equal(rf->snapshot(rf, &bufs, &n), RAFT_BUSY);
+    h.begin_rc = CONSORT_E_IO;
+    cst_log_capture_start();
+    assert_int_not_equal(rf->snapshot(rf, &bufs, &n), 0);
+    assert_non_null(strstr(cst_log_captured(), "begin refused"));
+    cst_log_capture_stop();
+    assert_int_equal(h.ended, 3);
+    assert_false(a.deferring);
+}
+
+/* ---- real servers ---- */
+
+typedef struct async_tally {
+    unsigned ok, failed;
+} async_tally;
+
+/* Deferred entries complete with a NULL result (fsm.h). */
+static void tolerant_cb(void *ctx, consort_err status, uint64_t index, void *result)
+{
+    (void)index;
+    (void)result;
+    async_tally *t = ctx;
+    if (status == CONSORT_OK)
+        t->ok++;
+    else
+        t->failed++;
+}
+
+typedef struct want_arg {
+    async_tally *t;
+    unsigned want;
+} want_arg;
+
+static bool tally_reached(cl_cluster *cl, void *arg)
+{
+    (void)cl;
+    want_arg *a = arg;
+    return a->t->ok + a->t->failed >= a->want;
+}
+
+static void submit_async(cl_cluster *cl, unsigned l, uint64_t first, uint64_t last)
+{
+    async_tally t = {0};
+    for (uint64_t v = first; v <= last; v++) {
+        uint8_t buf[64];
+        for (int k = 0; k < 8; k++)
+            buf[k] = (uint8_t)(v >> (56 - 8 * k));
+        memset(buf + 8, (int)(v & 0xff), sizeof buf - 8);
+        cst_ok(cs_consensus_submit(cl->nodes[l].c, CS_SLICE(buf, sizeof buf), tolerant_cb, &t));
+        if ((v - first) % 16 == 15) { /* let the loop breathe: snapshots start in between */
+            want_arg a = {&t, (unsigned)(v - first + 1)};
+            assert_true(cl_run_until(cl, 10000, tally_reached, &a));
+        }
+    }
+    want_arg a = {&t, (unsigned)(last - first + 1)};
+    assert_true(cl_run_until(cl, 10000, tally_reached, &a));
+    assert_int_equal(t.failed, 0);
+}
+
+typedef struct barrier_seen {
+    consort_err rc;
+    cl_fsm *fsm;
+    uint64_t n_at_fire;
+    bool in_snapshot_at_fire;
+} barrier_seen;
+
+static void seen_barrier(void *ctx, consort_err status)
+{
+    barrier_seen *b = ctx;
+    b->rc = status;
+    b->n_at_fire = b->fsm->n;
+    b->in_snapshot_at_fire = b->fsm->in_snapshot;
+}
+
+static bool barrier_done(cl_cluster *cl, void *arg)
+{
+    (void)cl;
+    return ((barrier_seen *)arg)->rc != CONSORT_E__COUNT;
+}
+
+static bool snapshots_idle(cl_cluster *cl, void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; i < cl->n; i++)
+        if (cl->nodes[i].c != NULL && cl->nodes[i].fsm.in_snapshot)
+            return false;
+    return true;
+}
+
+static void snapshots_off_the_loop_with_apply_deferred(void **state)
+{
+    (void)state;
+    cl_cluster *cl = cl_new(3);
+    cl->async_snapshots = true;
+    cl->snapshot_threshold = 16;
+    cl->snapshot_trailing = 8;
+    cl_start_all(cl);
+    int l = cl_wait_leader(cl, 8000, 0);
+    assert_true(l >= 0);
+
+    const uint64_t n = 400;
+    submit_async(cl, (unsigned)l, 1, n);
+    /* A barrier completes only once the FSM holds every entry before it. */
+    barrier_seen b = {.rc = CONSORT_E__COUNT, .fsm = &cl->nodes[l].fsm};
+    cst_ok(cs_consensus_barrier(cl->nodes[l].c, seen_barrier, &b));
+    assert_true(cl_run_until(cl, 5000, barrier_done, &b));
+    cst_ok(b.rc);
+    assert_int_equal(b.n_at_fire, n);
+    assert_false(b.in_snapshot_at_fire);
+
+    assert_true(cl_run_until(cl, 10000, cl_all_applied, (void *)&n));
+    assert_true(cl_run_until(cl, 5000, snapshots_idle, NULL));
+    uint64_t deferred = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        cl_fsm *f = &cl->nodes[i].fsm;
+        deferred += cs_consensus_fsm_deferred(cl->nodes[i].c);
+        assert_int_equal(f->n, n);
+        for (uint64_t k = 0; k < n; k++)
+            assert_int_equal(f->value[k], k + 1);
+        cl_assert_same_history(f, &cl->nodes[l].fsm);
+        assert_true(f->snapshots_taken >= 1);
+        assert_int_equal(f->snapshot_ends, f->snapshots_taken);
+        assert_int_equal(f->made_off_loop, f->snapshots_taken);
+        assert_false(f->applied_in_snapshot);
+        assert_false(f->changed_under_make);
+        assert_int_equal(cs_consensus_fsm_applied(cl->nodes[i].c), n);
+        cst_ok(cs_consensus_fsm_error(cl->nodes[i].c));
+    }
+    assert_true(deferred > 0); /* entries did arrive while a worker read the state */
+
+    /* A follower restarted with an empty FSM restores the snapshot it made
+     * asynchronously and replays the rest. */
+    unsigned f = ((unsigned)l + 1) % 3;
+    cl_stop(cl, f);
+    cl_start(cl, f, false);
+    assert_true(cl_run_until(cl, 10000, cl_all_applied, (void *)&n));
+    assert_true(cl->nodes[f].fsm.restores >= 1);
+    cl_assert_same_history(&cl->nodes[f].fsm, &cl->nodes[l].fsm);
+    cl_free(cl);
+}
+
+static bool in_snapshot(cl_cluster *cl, void *arg)
+{
+    (void)arg;
+    return cl->nodes[0].fsm.in_snapshot;
+}
+
+/* Closing a server while its worker runs: the job still ends, the deferred
+ * entries are applied, nothing leaks (ASan build). */
+static void close_during_snapshot(void **state)
+{
+    (void)state;
+    cl_cluster *cl = cl_new(1);
+    cl->async_snapshots = true;
+    cl->snapshot_threshold = 8;
+    cl->snapshot_trailing = 4;
+    cl_start_all(cl);
+    assert_int_equal(cl_wait_leader(cl, 8000, 0), 0);
+    async_tally t = {0};
+    for (uint64_t v = 1; v <= 40; v++) {
+        uint8_t buf[8];
+        for (int k = 0; k < 8; k++)
+            buf[k] = (uint8_t)(v >> (56 - 8 * k));
+        cst_ok(cs_consensus_submit(cl->nodes[0].c, CS_SLICE(buf, 8), tolerant_cb, &t));
+    }
+    cl_fsm *f = &cl->nodes[0].fsm;
+    assert_true(cl_run_until(cl, 5000, in_snapshot, NULL));
+    cl_stop(cl, 0);
+    assert_false(f->in_snapshot);
+    assert_int_equal(f->snapshot_ends, f->snapshots_taken);
+    assert_true(t.ok >= 8);
+    assert_true(f->n >= t.ok); /* every entry reported applied is in the FSM */
+    assert_false(f->applied_in_snapshot);
+    cl_free(cl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(hooks_directly),
+        cmocka_unit_test(snapshots_off_the_loop_with_apply_deferred),
+        cmocka_unit_test(close_during_snapshot),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
