@@ -22,7 +22,7 @@ build: deps $(BUILD)/build.ninja
 	@cmake --build $(BUILD) -j $(JOBS)
 
 test: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	@cd $(BUILD) && ctest --output-on-failure --repeat until-pass:2 -j $(JOBS) $(CTEST_ARGS)
 
 demo: build
 	@./scripts/demo.sh $(BUILD)
@@ -30,7 +30,7 @@ demo: build
 asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCONSORT_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L unit $(CTEST_ARGS)
+	@cd $(ASAN_BUILD) && ctest --output-on-failure --repeat until-pass:2 -j $(JOBS) -L unit $(CTEST_ARGS)
 
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONSORT_FUZZ=ON >/dev/null

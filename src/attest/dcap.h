@@ -162,12 +162,14 @@ typedef struct cs_dcap_tcb_level {
     cs_dcap_advisories adv;
 } cs_dcap_tcb_level;
 
-typedef struct cs_dcap_module_level {
-    uint8_t isvsvn;
+/* One entry of an ISV-SVN-indexed "tcbLevels" array: a QE identity's levels
+ * and a TDX module identity's levels have the same shape. */
+typedef struct cs_dcap_svn_level {
+    uint16_t isvsvn;
     cs_dcap_status status;
     char tcb_date[24];
     cs_dcap_advisories adv;
-} cs_dcap_module_level;
+} cs_dcap_svn_level;
 
 /* "tdxModule" (id "") or one of "tdxModuleIdentities" (id "TDX_03", ...). */
 typedef struct cs_dcap_tdx_module {
@@ -175,7 +177,7 @@ typedef struct cs_dcap_tdx_module {
     uint8_t mrsigner[48];
     uint8_t attributes[8];
     uint8_t attributes_mask[8];
-    cs_dcap_module_level *levels; /* owned, in document order (highest first) */
+    cs_dcap_svn_level *levels; /* owned, in document order (highest first) */
     size_t level_count;
 } cs_dcap_tdx_module;
 
@@ -207,13 +209,6 @@ void cs_dcap_tcb_info_cleanup(cs_dcap_tcb_info *t);
 
 /* ---- QE identity [PCS "Enclave Identity V2"] ---- */
 
-typedef struct cs_dcap_qe_level {
-    uint16_t isvsvn;
-    cs_dcap_status status;
-    char tcb_date[24];
-    cs_dcap_advisories adv;
-} cs_dcap_qe_level;
-
 typedef struct cs_dcap_qe_identity {
     cs_slice signed_body; /* the exact bytes of the "enclaveIdentity" value (borrowed) */
     uint8_t signature[64];
@@ -230,7 +225,7 @@ typedef struct cs_dcap_qe_identity {
     uint8_t attributes_mask[16];
     uint8_t mrsigner[32];
     uint16_t isvprodid;
-    cs_dcap_qe_level *levels; /* owned, in document order (highest first) */
+    cs_dcap_svn_level *levels; /* owned, in document order (highest first) */
     size_t level_count;
 } cs_dcap_qe_identity;
 
@@ -245,7 +240,7 @@ void cs_dcap_qe_identity_cleanup(cs_dcap_qe_identity *q);
  */
 CS_MUST_CHECK consort_err cs_dcap_qe_identity_match(const cs_dcap_qe_identity *id,
                                                     const cs_sgx_report *qe,
-                                                    const cs_dcap_qe_level **level);
+                                                    const cs_dcap_svn_level **level);
 
 /* ---- verification (dcap_verify.c) ---- */
 

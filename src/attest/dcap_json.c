@@ -4,6 +4,7 @@
  */
 #include "attest/dcap_json.h"
 
+#include "base/alloc.h"
 #include "crypto/x509.h"
 
 #include <string.h>
@@ -183,5 +184,38 @@ consort_err cs_dcap_json_level_common(const json_t *level, cs_dcap_status *statu
         memcpy(one.id[0], json_string_value(id), json_string_length(id) + 1);
         CS_TRY(cs_dcap_advisories_merge(adv, &one));
     }
+    return CONSORT_OK;
+}
+
+consort_err cs_dcap_json_svn_levels(const json_t *obj, uint16_t max_svn, cs_dcap_svn_level **levels,
+                                    size_t *count)
+{
+    const json_t *arr = NULL;
+    CS_TRY(cs_dcap_json_array(obj, "tcbLevels", CS_DCAP_MAX_TCB_LEVELS, &arr));
+    size_t n = json_array_size(arr);
+    cs_dcap_svn_level *out = cs_calloc(n, sizeof *out);
+    CS_ENSURE(out != NULL, CONSORT_E_NOMEM, "\"tcbLevels\": out of memory");
+    consort_err rc = CONSORT_OK;
+    for (size_t i = 0; i < n && rc == CONSORT_OK; i++) {
+        const json_t *l = json_array_get(arr, i);
+        const json_t *tcb = json_is_object(l) ? json_object_get(l, "tcb") : NULL;
+        uint64_t isvsvn = 0;
+        if (!json_is_object(tcb))
+            rc = cs_fail(CONSORT_E_MALFORMED, "\"tcbLevels\"[%zu]: no \"tcb\"", i);
+        if (rc == CONSORT_OK)
+            rc = cs_dcap_json_uint(tcb, "isvsvn", max_svn, &isvsvn);
+        if (rc == CONSORT_OK) {
+            out[i].isvsvn = (uint16_t)isvsvn;
+            rc = cs_dcap_json_level_common(l, &out[i].status, out[i].tcb_date, &out[i].adv);
+        }
+        if (rc != CONSORT_OK)
+            rc = cs_err_context(rc, "\"tcbLevels\"[%zu]", i);
+    }
+    if (rc != CONSORT_OK) {
+        cs_free(out);
+        return rc;
+    }
+    *levels = out;
+    *count = n;
     return CONSORT_OK;
 }

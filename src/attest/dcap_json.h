@@ -49,6 +49,13 @@ CS_MUST_CHECK consort_err cs_dcap_json_time(const json_t *obj, const char *key, 
 /* "tcbStatus", "tcbDate" and the optional "advisoryIDs" of a TCB level. */
 CS_MUST_CHECK consort_err cs_dcap_json_level_common(const json_t *level, cs_dcap_status *status,
                                                     char tcb_date[24], cs_dcap_advisories *adv);
+/*
+ * The "tcbLevels" array of `obj` whose entries are {"tcb": {"isvsvn": n},
+ * "tcbStatus", "tcbDate", "advisoryIDs"?} with n <= max_svn. On success
+ * *levels is a new array (caller frees) of *count entries in document order.
+ */
+CS_MUST_CHECK consort_err cs_dcap_json_svn_levels(const json_t *obj, uint16_t max_svn,
+                                                  cs_dcap_svn_level **levels, size_t *count);
 /* The member `key`, which must be an array of 1..max elements. */
 CS_MUST_CHECK consort_err cs_dcap_json_array(const json_t *obj, const char *key, size_t max,
                                              const json_t **out);

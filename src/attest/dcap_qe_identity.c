@@ -16,23 +16,7 @@
 
 static consort_err levels_parse(const json_t *obj, cs_dcap_qe_identity *q)
 {
-    const json_t *levels = NULL;
-    CS_TRY(cs_dcap_json_array(obj, "tcbLevels", CS_DCAP_MAX_TCB_LEVELS, &levels));
-    q->levels = cs_calloc(json_array_size(levels), sizeof *q->levels);
-    CS_ENSURE(q->levels != NULL, CONSORT_E_NOMEM, "QE identity levels: out of memory");
-    q->level_count = json_array_size(levels);
-    for (size_t i = 0; i < q->level_count; i++) {
-        const json_t *l = json_array_get(levels, i);
-        const json_t *tcb = json_is_object(l) ? json_object_get(l, "tcb") : NULL;
-        uint64_t isvsvn;
-        CS_ENSURE(json_is_object(tcb), CONSORT_E_MALFORMED, "\"tcbLevels\"[%zu]: no \"tcb\"", i);
-        CS_TRY_CTX(cs_dcap_json_uint(tcb, "isvsvn", UINT16_MAX, &isvsvn), "\"tcbLevels\"[%zu]", i);
-        q->levels[i].isvsvn = (uint16_t)isvsvn;
-        CS_TRY_CTX(cs_dcap_json_level_common(l, &q->levels[i].status, q->levels[i].tcb_date,
-                                             &q->levels[i].adv),
-                   "\"tcbLevels\"[%zu]", i);
-    }
-    return CONSORT_OK;
+    return cs_dcap_json_svn_levels(obj, UINT16_MAX, &q->levels, &q->level_count);
 }
 
 static consort_err parse_obj(const json_t *obj, cs_dcap_qe_identity *q)
@@ -91,7 +75,7 @@ static bool masked_equal(const uint8_t *value, const uint8_t *mask, const uint8_
 }
 
 consort_err cs_dcap_qe_identity_match(const cs_dcap_qe_identity *id, const cs_sgx_report *qe,
-                                      const cs_dcap_qe_level **level)
+                                      const cs_dcap_svn_level **level)
 {
     char hex[65];
     /* [QVL 4.1.2.9.5] MISCSELECT under miscselectMask. The report holds the
@@ -123,9 +107,9 @@ consort_err cs_dcap_qe_identity_match(const cs_dcap_qe_identity *id, const cs_sg
               id->isvprodid);
     /* [QVL 4.1.2.9.9] The level with the highest isvsvn <= ISVSVN (PCS lists
      * them highest first; the choice here does not depend on that order). */
-    const cs_dcap_qe_level *best = NULL;
+    const cs_dcap_svn_level *best = NULL;
     for (size_t i = 0; i < id->level_count; i++) {
-        const cs_dcap_qe_level *l = &id->levels[i];
+        const cs_dcap_svn_level *l = &id->levels[i];
         if (qe->isvsvn >= l->isvsvn && (best == NULL || l->isvsvn > best->isvsvn))
             best = l;
     }

@@ -146,9 +146,9 @@ static consort_err module_check(const cs_dcap_tcb_info *t, const cs_td_report *t
                   i, td->seam_attributes[i]);
     if (version == 0)
         return CONSORT_OK; /* TDX 1.0 module: judged by the TCB level alone */
-    const cs_dcap_module_level *best = NULL;
+    const cs_dcap_svn_level *best = NULL;
     for (size_t i = 0; i < m->level_count; i++) {
-        const cs_dcap_module_level *l = &m->levels[i];
+        const cs_dcap_svn_level *l = &m->levels[i];
         if (td->tee_tcb_svn[0] >= l->isvsvn && (best == NULL || l->isvsvn > best->isvsvn))
             best = l;
     }
@@ -216,7 +216,7 @@ static cs_dcap_status relaunch(const cs_dcap_tcb_info *t, const cs_td_report *td
         const cs_dcap_tdx_module *m = cs_dcap_find_module(t, svn2[1]);
         if (m == NULL || m->level_count == 0)
             return tdx;
-        module_svn_needed = m->levels[0].isvsvn;
+        module_svn_needed = (uint8_t)m->levels[0].isvsvn; /* parsed with a cap of UINT8_MAX */
     }
     if (svn2[0] < module_svn_needed || svn2[2] < latest->tdx_comp[2])
         return tdx;
@@ -226,7 +226,7 @@ static cs_dcap_status relaunch(const cs_dcap_tcb_info *t, const cs_td_report *td
 }
 
 consort_err cs_dcap_tcb_evaluate(const cs_dcap_tcb_info *t, const cs_sgx_pck_ext *pck,
-                                 const cs_td_report *td, const cs_dcap_qe_level *qe,
+                                 const cs_td_report *td, const cs_dcap_svn_level *qe,
                                  cs_dcap_tcb_eval *e)
 {
     memset(e, 0, sizeof *e);

@@ -12,7 +12,7 @@
 typedef struct cs_dcap_tcb_eval {
     const cs_dcap_tcb_level *sgx_level;       /* first level the SGX TCB meets */
     const cs_dcap_tcb_level *tdx_level;       /* TDX: first level the TD also meets */
-    const cs_dcap_module_level *module_level; /* TDX module 1.5+: its level */
+    const cs_dcap_svn_level *module_level; /* TDX module 1.5+: its level */
     char module_id[16];                       /* "TDX_01", ... ("" if none) */
     cs_dcap_status platform;                  /* level status, with the TDX module's */
     cs_dcap_status status;                    /* platform combined with the QE's */
@@ -29,7 +29,7 @@ typedef struct cs_dcap_tcb_eval {
  * message names the values. Pointers in `e` borrow from `t` and `qe`.
  */
 CS_MUST_CHECK consort_err cs_dcap_tcb_evaluate(const cs_dcap_tcb_info *t, const cs_sgx_pck_ext *pck,
-                                               const cs_td_report *td, const cs_dcap_qe_level *qe,
+                                               const cs_td_report *td, const cs_dcap_svn_level *qe,
                                                cs_dcap_tcb_eval *e);
 
 /* A platform status combined with the status of a part (QE or TDX module). */

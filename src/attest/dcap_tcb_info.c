@@ -70,23 +70,8 @@ static consort_err module_parse(const json_t *m, bool with_id, cs_dcap_tdx_modul
         cs_dcap_json_hex(m, "attributesMask", out->attributes_mask, sizeof out->attributes_mask));
     if (!with_id)
         return CONSORT_OK;
-    const json_t *levels = NULL;
-    CS_TRY(cs_dcap_json_array(m, "tcbLevels", CS_DCAP_MAX_TCB_LEVELS, &levels));
-    out->levels = cs_calloc(json_array_size(levels), sizeof *out->levels);
-    CS_ENSURE(out->levels != NULL, CONSORT_E_NOMEM, "TDX module levels: out of memory");
-    out->level_count = json_array_size(levels);
-    for (size_t i = 0; i < out->level_count; i++) {
-        const json_t *l = json_array_get(levels, i);
-        const json_t *tcb = json_is_object(l) ? json_object_get(l, "tcb") : NULL;
-        uint64_t isvsvn;
-        CS_ENSURE(json_is_object(tcb), CONSORT_E_MALFORMED, "\"tcbLevels\"[%zu]: no \"tcb\"", i);
-        CS_TRY_CTX(cs_dcap_json_uint(tcb, "isvsvn", UINT8_MAX, &isvsvn), "\"tcbLevels\"[%zu]", i);
-        out->levels[i].isvsvn = (uint8_t)isvsvn;
-        CS_TRY_CTX(cs_dcap_json_level_common(l, &out->levels[i].status, out->levels[i].tcb_date,
-                                             &out->levels[i].adv),
-                   "\"tcbLevels\"[%zu]", i);
-    }
-    return CONSORT_OK;
+    /* a TDX module's SVN is one byte of TEE_TCB_SVN */
+    return cs_dcap_json_svn_levels(m, UINT8_MAX, &out->levels, &out->level_count);
 }
 
 static consort_err modules_parse(const json_t *obj, cs_dcap_tcb_info *t)

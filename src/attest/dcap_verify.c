@@ -253,7 +253,7 @@ static consort_err check_quote(verify_ctx *x, const cs_dcap_quote *q)
 
 /* 7, the end: the quote's QE report against the verified QE identity (if one was given). */
 static consort_err match_qe(const verify_ctx *x, const cs_dcap_result *r,
-                            const cs_dcap_qe_level **level)
+                            const cs_dcap_svn_level **level)
 {
     *level = NULL;
     return x->qe_id == NULL ? CONSORT_OK : cs_dcap_qe_identity_match(x->qe_id, &r->quote.qe, level);
@@ -261,7 +261,7 @@ static consort_err match_qe(const verify_ctx *x, const cs_dcap_result *r,
 
 /* 8. The quote's TCB against the verified TCB info, combined with the QE's level. */
 static consort_err finish(const verify_ctx *x, cs_dcap_result *r, bool tdx,
-                          const cs_dcap_qe_level *qe)
+                          const cs_dcap_svn_level *qe)
 {
     const cs_dcap_quote *q = &r->quote;
     cs_dcap_tcb_eval e;
@@ -303,7 +303,7 @@ static consort_err run(verify_ctx *x, cs_slice quote, const cs_blob_list *endors
     x->pck = r->pck;
     CS_TRY(find_tcb_info(x, r, tdx, &x->tcb));
     CS_TRY(find_qe_identity(x, tdx, &x->qe_id));
-    const cs_dcap_qe_level *qe = NULL;
+    const cs_dcap_svn_level *qe = NULL;
     CS_TRY(match_qe(x, r, &qe));
     if (x->missing[0] != '\0')
         return cs_fail(CONSORT_E_COLLATERAL_MISSING,
@@ -366,7 +366,7 @@ consort_err cs_dcap_verify_cached(cs_slice quote, const cs_blob_list *endorsemen
             /* Steps 1 and 5-7 came out the same for these bytes inside the window. */
             CS_TRY(check_quote(hit, &r->quote));
             r->pck = hit->pck;
-            const cs_dcap_qe_level *qe = NULL;
+            const cs_dcap_svn_level *qe = NULL;
             CS_TRY(match_qe(hit, r, &qe));
             return finish(hit, r, tee_type == CS_DCAP_TEE_TDX, qe);
         }

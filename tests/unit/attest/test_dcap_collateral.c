@@ -343,7 +343,7 @@ static void qe_identity_parse_and_match(void **state)
     cst_read_testdata(DT_PHALA_SGX "sgx_quote_v3.dat", &quote);
     cs_dcap_quote q;
     cst_ok(cs_dcap_quote_parse(cs_buf_slice(&quote), &q));
-    const cs_dcap_qe_level *level = NULL;
+    const cs_dcap_svn_level *level = NULL;
     cst_ok(cs_dcap_qe_identity_match(&id, &q.qe, &level));
     assert_int_equal(level->isvsvn, 8); /* QE ISVSVN 10 -> level 8, UpToDate */
     assert_int_equal(level->status, CS_DCAP_UP_TO_DATE);
@@ -410,7 +410,7 @@ static void tcb_levels_match_as_intel_does(void **state)
     body_of(SGX_TCB, "tcbInfo", &doc, &s);
     cs_dcap_tcb_info t;
     cst_ok(cs_dcap_tcb_info_parse(s, &t));
-    cs_dcap_qe_level qe = {.isvsvn = 8, .status = CS_DCAP_UP_TO_DATE};
+    cs_dcap_svn_level qe = {.isvsvn = 8, .status = CS_DCAP_UP_TO_DATE};
     /* PROVENANCE: comps [11,11,2,2,255,1,0...], PCESVN 13 */
     cs_sgx_pck_ext pck = {.tcb_comp = {11, 11, 2, 2, 255, 1}, .pcesvn = 13};
     cs_dcap_tcb_eval e;
@@ -429,7 +429,7 @@ static void tcb_levels_match_as_intel_does(void **state)
     /* an out-of-date QE turns ConfigurationAndSWHardeningNeeded into
      * OutOfDateConfigurationNeeded and adds its advisories */
     pck.tcb_comp[0] = 11;
-    cs_dcap_qe_level old_qe = {.isvsvn = 4,
+    cs_dcap_svn_level old_qe = {.isvsvn = 4,
                                .status = CS_DCAP_OUT_OF_DATE,
                                .adv = {.id = {"INTEL-SA-00334", "INTEL-SA-00615"}, .count = 2}};
     cst_ok(cs_dcap_tcb_evaluate(&t, &pck, NULL, &old_qe, &e));

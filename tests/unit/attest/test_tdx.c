@@ -168,7 +168,7 @@ static void v5_quote_verified_as_far_as_collateral_allows(void **state)
     cst_ok(cs_dcap_collateral_load(&coll, &docs));
     assert_int_equal(coll.tcb_info_count, 1);
     assert_int_equal(coll.qe_id_count, 1);
-    const cs_dcap_qe_level *qe = NULL;
+    const cs_dcap_svn_level *qe = NULL;
     cst_ok(cs_dcap_qe_identity_match(&coll.qe_ids[0], &q.qe, &qe));
     assert_int_equal(qe->status, CS_DCAP_UP_TO_DATE);
     cs_dcap_tcb_eval e;
@@ -214,7 +214,7 @@ static void tdx_tcb_evaluation_rules(void **state)
     cs_dcap_collateral_init(&coll);
     cst_ok(cs_dcap_collateral_load(&coll, &docs));
     cs_dcap_tcb_info *t = &coll.tcb_infos[0];
-    const cs_dcap_qe_level qe = {.isvsvn = 4, .status = CS_DCAP_UP_TO_DATE};
+    const cs_dcap_svn_level qe = {.isvsvn = 4, .status = CS_DCAP_UP_TO_DATE};
     cs_dcap_tcb_eval e;
     cs_td_report td = q.td; /* TEE_TCB_SVN 0b 01 04, TEE_TCB_SVN_2 0d 01 04 */
 
@@ -237,7 +237,7 @@ static void tdx_tcb_evaluation_rules(void **state)
     /* an out-of-date QE forbids the relaunch advice too */
     td = q.td;
     td.tee_tcb_svn[0] = 4;
-    const cs_dcap_qe_level old_qe = {.isvsvn = 1, .status = CS_DCAP_OUT_OF_DATE};
+    const cs_dcap_svn_level old_qe = {.isvsvn = 1, .status = CS_DCAP_OUT_OF_DATE};
     cst_ok(cs_dcap_tcb_evaluate(t, &pck, &td, &old_qe, &e));
     assert_int_equal(e.status, CS_DCAP_OUT_OF_DATE);
 
@@ -282,7 +282,7 @@ static void tdx_tcb_evaluation_rules(void **state)
     cst_ok(cs_dcap_tcb_evaluate(t, &pck, &td, &qe, &e));
     assert_int_equal(e.status, CS_DCAP_REVOKED);
     t->levels[0].status = CS_DCAP_UP_TO_DATE;
-    const cs_dcap_qe_level revoked_qe = {.isvsvn = 4, .status = CS_DCAP_REVOKED};
+    const cs_dcap_svn_level revoked_qe = {.isvsvn = 4, .status = CS_DCAP_REVOKED};
     cst_ok(cs_dcap_tcb_evaluate(t, &pck, &td, &revoked_qe, &e));
     assert_int_equal(e.status, CS_DCAP_REVOKED);
 
