@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -86,13 +87,21 @@ static consort_err fsync_dir_of(const char *path)
 consort_err cs_file_write_atomic(const char *path, cs_slice data, mode_t mode)
 {
     char tmp[4096];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
     CS_ENSURE(n > 0 && (size_t)n < sizeof tmp, CONSORT_E_INVALID_ARGUMENT, "path too long: %s",
               path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    /* mkostemp: an unpredictable name, created with O_EXCL (never an existing
+     * file or a planted symlink) and mode 0600; the final mode is set before
+     * any byte is written, whatever the umask. */
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
-        return cs_fail(cs_errno_code(errno), "cannot create %s: %s", tmp, strerror(errno));
-    consort_err rc = write_all(fd, data, tmp);
+        return cs_fail(cs_errno_code(errno), "cannot create a temporary file for %s: %s", path,
+                       strerror(errno));
+    consort_err rc = CONSORT_OK;
+    if (fchmod(fd, mode) != 0)
+        rc = cs_fail(cs_errno_code(errno), "cannot set the mode of %s: %s", tmp, strerror(errno));
+    if (rc == CONSORT_OK)
+        rc = write_all(fd, data, tmp);
     if (rc == CONSORT_OK && fsync(fd) != 0)
         rc = cs_fail(cs_errno_code(errno), "cannot sync %s: %s", tmp, strerror(errno));
     if (close(fd) != 0 && rc == CONSORT_OK)
