@@ -6,7 +6,9 @@
 #include "consensus/consensus_priv.h"
 #include "consensus/raft_err.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LOG_MOD "raft"
 
@@ -58,6 +60,19 @@ static void watch_cb(uv_check_t *h)
     c->seen_term = term;
     if (c->on_state != NULL)
         c->on_state(c->on_state_ctx, state, term);
+}
+
+bool cs_consensus_has_state(const char *data_dir)
+{
+    /* libraft's uv backend keeps term and vote in metadata1 / metadata2 */
+    static const char *const names[] = {"metadata1", "metadata2"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[4096];
+        int w = snprintf(path, sizeof path, "%s/%s", data_dir, names[i]);
+        if (w > 0 && (size_t)w < sizeof path && access(path, F_OK) == 0)
+            return true;
+    }
+    return false;
 }
 
 consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)

@@ -84,6 +84,19 @@ typedef struct cs_consensus_opts {
 } cs_consensus_opts;
 
 CS_MUST_CHECK consort_err cs_consensus_new(const cs_consensus_opts *opts, cs_consensus **out);
+/* True if `data_dir` holds raft state (libraft's metadata files): a server
+ * that ever started there. */
+bool cs_consensus_has_state(const char *data_dir);
+
+/*
+ * Before cs_consensus_start: moves the server to the next term, voting for
+ * itself (`self_id`), as an election would; *term gets it. For a server
+ * that is the only voter of its configuration, which libraft makes leader
+ * at start without an election and so in the term it had before
+ * (term.c says why that matters). STATE if `data_dir` holds no metadata.
+ */
+CS_MUST_CHECK consort_err cs_consensus_new_term(const char *data_dir, uint64_t self_id,
+                                                uint64_t *term);
 
 /* Writes the initial configuration into a pristine data directory. */
 CS_MUST_CHECK consort_err cs_consensus_bootstrap(cs_consensus *c, const cs_raft_member *members,

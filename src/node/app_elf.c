@@ -8,13 +8,8 @@
  */
 #include "node/app_host.h"
 
-#include "base/file.h"
-
 #include <elf.h>
 #include <stddef.h>
-
-/* Modules are small; anything bigger is not one. */
-#define APP_MODULE_MAX ((size_t)256 << 20)
 
 /* Reads a little-endian field of `size` bytes at `off` of `image`. */
 static consort_err field(cs_slice image, size_t off, size_t size, uint64_t *out)
@@ -80,18 +75,5 @@ consort_err cs_app_check_image(cs_slice image)
                   image.len);
     }
     CS_ENSURE(loads > 0, CONSORT_E_MALFORMED, "no loadable segment");
-    return CONSORT_OK;
-}
-
-consort_err cs_app_check_module(const char *path)
-{
-    cs_buf image;
-    cs_buf_init(&image, APP_MODULE_MAX);
-    consort_err rc = cs_file_read(path, &image);
-    if (rc == CONSORT_OK)
-        rc = cs_app_check_image(cs_buf_slice(&image));
-    cs_buf_cleanup(&image);
-    if (rc != CONSORT_OK)
-        return cs_err_context(rc, "application module %s", path);
     return CONSORT_OK;
 }

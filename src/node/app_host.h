@@ -46,31 +46,55 @@ typedef struct cs_app_endpoint {
  */
 extern void (*const cs_app_abi_functions[])(void);
 
+/* The largest module consortd loads (256 MiB; modules are small, anything
+ * bigger is not one). */
+#define CS_APP_MODULE_MAX ((size_t)256 << 20)
+
 /*
- * dlopen()s the module at `path` (after cs_app_check_module), checks that it
- * exports consort_app_abi_version equal to CONSORT_APP_ABI_VERSION, and
- * calls its consort_app_init, which registers endpoints.
- * Errors: NOT_FOUND (no such file), those of cs_app_check_module, IO
- * (dlopen failed, e.g. an undefined symbol), UNSUPPORTED (no or another
- * ABI version, no consort_app_init), whatever consort_app_init returned
- * (with context), NOMEM.
+ * Loads the module at `path` from exactly the bytes that are hashed: reads
+ * the file once (at most CS_APP_MODULE_MAX bytes; any readable file, a
+ * pipe included) into a memfd, seals it (F_SEAL_SHRINK, F_SEAL_GROW,
+ * F_SEAL_WRITE, F_SEAL_SEAL), checks that image (cs_app_check_image) and
+ * hashes it (cs_app_module_identity), then dlopen()s the memfd through
+ * /proc/self/fd/<n>, checks that it exports consort_app_abi_version equal
+ * to CONSORT_APP_ABI_VERSION, and calls its consort_app_init, which
+ * registers endpoints. The file is never read again: replacing or
+ * rewriting it afterwards changes nothing loaded. A module with the same
+ * bytes as one already loaded in this process shares that object.
+ * Errors: NOT_FOUND / IO opening or reading it, TOO_LARGE, those of
+ * cs_app_check_image (with the path), IO (memfd or dlopen failed, e.g.
+ * an undefined symbol), UNSUPPORTED (no or another ABI version, no
+ * consort_app_init), whatever consort_app_init returned (with context), NOMEM.
  */
 CS_MUST_CHECK consort_err cs_app_load(const char *path, consort_app **out);
 /*
- * Checks that `path` holds a 64-bit little-endian ELF shared object whose
- * loadable segments lie inside the file (a truncated module would fault in
- * the dynamic loader instead of failing). Errors: IO/NOT_FOUND reading it,
- * MALFORMED (not ELF), UNSUPPORTED (another class or type), TRUNCATED.
+ * The loaded module's identity for the code id (attest/code_id_maps.h):
+ * SHA-256 of the sealed bytes it was loaded from, and the device and inode
+ * of their memfd, by which its mapping is recognised. False (nothing
+ * written) for an application without a module (cs_app_new).
  */
-CS_MUST_CHECK consort_err cs_app_check_module(const char *path);
-/* The same check over an image in memory (the fuzz target drives it). */
-CS_MUST_CHECK consort_err cs_app_check_image(cs_slice image);
+bool cs_app_module_identity(const consort_app *app, uint8_t digest[32], uint64_t *dev,
+                            uint64_t *ino);
+/*
+ * True, with the digest of its bytes, if (`dev`, `ino`) is the sealed memfd
+ * of a module loaded in this process now (by any application): a
+ * cs_code_measure_opts.sealed_digest. Thread-safe.
+ */
+bool cs_app_image_digest(uint64_t dev, uint64_t ino, uint8_t digest[32]);
+/*
+ * Checks that `image` is a 64-bit little-endian ELF shared object whose
+ * loadable segments lie inside it (a truncated module would fault in the
+ * dynamic loader instead of failing). Errors: MALFORMED (not ELF),
+ * UNSUPPORTED (another class or type), TRUNCATED.
+ */
+CS_MUST_CHECK consort_err cs_app_check_image(cs_slice image); /* the fuzz target drives it too */
 /* An application without a module: tests register endpoints with
  * consort_app_endpoint between this call and cs_app_seal. */
 CS_MUST_CHECK consort_err cs_app_new(consort_app **out);
 /* Ends registration: consort_app_endpoint fails with STATE afterwards. */
 void cs_app_seal(consort_app *app);
-/* Releases the registry and dlclose()s the module. NULL is a no-op. */
+/* Releases the registry and dlclose()s the module (its memfd is closed once no
+ * application of the process uses those bytes). NULL is a no-op. */
 void cs_app_free(consort_app *app);
 
 size_t cs_app_endpoint_count(const consort_app *app);

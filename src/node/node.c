@@ -77,10 +77,13 @@ consort_err cs_node_new(uv_loop_t *loop, const cs_node_config *cfg, cs_node **ou
         n->cfg.sig_interval_ms = 100;
     if (n->cfg.snapshot_interval == 0)
         n->cfg.snapshot_interval = 10000;
+    if (n->cfg.min_free_mib == 0)
+        n->cfg.min_free_mib = 16;
     n->space_ok = true;
     snprintf(n->node_id, sizeof n->node_id, "(new)");
     cs_buf_init(&n->own_evidence, CS_EVIDENCE_MAX_BYTES);
     cs_buf_init(&n->last_sig, CS_LEDGER_ENTRY_MAX);
+    cs_buf_init(&n->genesis, (size_t)4 << 20);
     cs_blob_list_init(&n->anchors);
     cs_policy_init(&n->policy);
     cs_policy_init(&n->join_policy);
@@ -89,6 +92,8 @@ consort_err cs_node_new(uv_loop_t *loop, const cs_node_config *cfg, cs_node **ou
         rc = cs_path_join(n->snapshot_dir, sizeof n->snapshot_dir, cfg->data_dir, "snapshots");
     if (rc == CONSORT_OK)
         rc = cs_kv_store_new(NULL, &n->kv);
+    if (rc == CONSORT_OK) /* signature entries repeat what they sign: not state */
+        rc = cs_kv_store_exclude_from_digest(n->kv, CS_SLICE_LIT(CS_LEDGER_SIG_MAP));
     if (rc == CONSORT_OK)
         rc = cs_merkle_new(&n->tree);
     if (rc != CONSORT_OK) {
@@ -97,6 +102,32 @@ consort_err cs_node_new(uv_loop_t *loop, const cs_node_config *cfg, cs_node **ou
     }
     *out = n;
     return CONSORT_OK;
+}
+
+static bool count_node(void *ctx, cs_slice key, cs_slice value)
+{
+    (void)key;
+    (void)value;
+    (*(size_t *)ctx)++;
+    return true;
+}
+
+/* True if the service's store knows no node but this one: raft then makes
+ * it leader at start without an election, in its old term, unless it moves
+ * to a new one (consensus.h cs_consensus_new_term). */
+static bool node_lone_voter(cs_node *n)
+{
+    cs_kv_tx *tx;
+    if (cs_kv_tx_begin(n->kv, &tx) != CONSORT_OK)
+        return false;
+    size_t count = 0;
+    bool others = false;
+    consort_err rc = cs_kv_foreach(tx, CS_SLICE_LIT(NODE_MAP_NODES), count_node, &count);
+    if (rc == CONSORT_OK)
+        others = count > 1;
+    cs_kv_tx_free(tx);
+    cs_err_clear();
+    return rc == CONSORT_OK && !others;
 }
 
 consort_err node_start_consensus(cs_node *n, bool bootstrap)
@@ -119,14 +150,19 @@ consort_err node_start_consensus(cs_node *n, bool bootstrap)
                                  .pre_vote = true,
                                  .on_state = node_leader_on_state,
                                  .on_state_ctx = n};
+    if (!bootstrap && cs_consensus_has_state(dir) && node_lone_voter(n)) {
+        /* before raft reads its metadata (raft_init) */
+        uint64_t term = 0;
+        CS_TRY_CTX(cs_consensus_new_term(dir, n->raft_id, &term), "consensus");
+        cs_log_info(NODE_LOG, "node %s: the only voter: starting in a new term %llu", n->node_id,
+                    (unsigned long long)term);
+    }
     CS_TRY_CTX(cs_consensus_new(&o, &n->cons), "consensus");
     consort_err rc = CONSORT_OK;
-    if (bootstrap) {
+    if (bootstrap) { /* only the start that created the service identity */
         const cs_raft_member me = {
             .id = n->raft_id, .address = n->cfg.node_address, .role = CS_RAFT_VOTER};
         rc = cs_consensus_bootstrap(n->cons, &me, 1);
-        if (rc == CONSORT_E_STATE) /* a restart: raft already holds its configuration */
-            rc = CONSORT_OK;
     }
     if (rc == CONSORT_OK)
         rc = cs_consensus_start(n->cons);
@@ -139,17 +175,51 @@ consort_err node_start_consensus(cs_node *n, bool bootstrap)
     return CONSORT_OK;
 }
 
-/* First start: a new node key (and, for a new service, its identity). */
-static consort_err first_start(cs_node *n)
+/* First start: a new node key and, for a new service, its identity and
+ * genesis inputs (the only time the configuration's "start" section is
+ * read). Sealed once the platform is open (node_seal.c). */
+static consort_err first_start(cs_node *n, bool creating)
 {
     CS_TRY(node_identity_create(n));
-    if (n->cfg.mode == CS_NODE_START) {
+    if (creating) {
         CS_TRY(node_identity_create_service(n));
         CS_TRY(node_identity_issue(n, n->node_key, n->node_id, n->cfg.rpc_address, &n->node_cert));
     }
     cs_log_info(NODE_LOG, "node %s: new node identity (raft id %llu)", n->node_id,
                 (unsigned long long)n->raft_id);
-    return node_seal_save(n);
+    return CONSORT_OK;
+}
+
+/*
+ * docs/security.md "One service, one genesis": raft is bootstrapped only
+ * by the start that creates the service identity, and a node that belongs
+ * to a service never runs without the raft state it had (a copy of its
+ * data directory with raft/ removed could otherwise vote again in terms it
+ * voted in, or start a second service under the same identity).
+ */
+static consort_err check_raft_state(cs_node *n, bool creating, bool member)
+{
+    char dir[CS_NODE_PATH_MAX + 8];
+    CS_TRY(cs_path_join(dir, sizeof dir, n->cfg.data_dir, "raft"));
+    bool has = cs_consensus_has_state(dir);
+    if (creating)
+        CS_ENSURE(!has, CONSORT_E_STATE,
+                  "refusing to create a service: %s already holds raft state without a sealed "
+                  "identity (use an empty data directory)",
+                  dir);
+    else if (member)
+        CS_ENSURE(has, CONSORT_E_STATE,
+                  "node %s has a sealed identity but no raft state (%s): refusing to start (a "
+                  "copied or partly deleted data directory could vote again or fork the "
+                  "service); to serve again, start from an empty data directory and join "
+                  "under a fresh identity",
+                  n->node_id, dir);
+    else
+        CS_ENSURE(!has, CONSORT_E_STATE,
+                  "node %s has not joined a service, yet %s holds raft state: refusing to "
+                  "start (a mixed-up data directory)",
+                  n->node_id, dir);
+    return CONSORT_OK;
 }
 
 /* A joiner pins the service certificate it expects (join.service_cert). */
@@ -179,30 +249,45 @@ static consort_err start(cs_node *n)
     CS_ENSURE(n->cfg.platform == CS_PLATFORM_VIRTUAL || n->cfg.platform == CS_PLATFORM_TPM,
               CONSORT_E_UNSUPPORTED, "platform %s: not supported by the node (docs/operating.md)",
               cs_platform_name(n->cfg.platform));
-    const char *app = n->cfg.app_path[0] != '\0' ? n->cfg.app_path : NULL;
-    CS_TRY_CTX(cs_code_id_compute("/proc/self/exe", app, n->code_id), "code id");
+    CS_TRY(node_code_start(n)); /* module loaded from sealed bytes, then measured */
     CS_TRY(node_seal_derive_key(n));
     consort_err rc = node_seal_load(n);
     bool fresh = rc == CONSORT_E_NOT_FOUND;
+    if (!fresh)
+        CS_TRY(rc);
+    bool creating = fresh && n->cfg.mode == CS_NODE_START;
     if (fresh)
-        rc = first_start(n);
-    CS_TRY(rc);
+        CS_TRY(first_start(n, creating));
+    else if (n->cfg.mode == CS_NODE_START && n->has_secret)
+        cs_log_info(NODE_LOG,
+                    "node %s: restart of a service member: the configuration's \"start\" "
+                    "section is ignored (the service's policy lives in its store)",
+                    n->node_id);
     if (n->cfg.mode == CS_NODE_JOIN)
         CS_TRY(load_pinned(n));
-    CS_TRY(node_identity_write_public(n));
     CS_TRY(node_platform_open(n));
+    if (creating)
+        CS_TRY(node_genesis_prepare(n));
+    if (fresh)
+        CS_TRY(node_seal_save(n));
+    CS_TRY(node_identity_write_public(n));
     CS_TRY(node_net_configs(n));
     CS_TRY(node_exec_timer_start(n));
     char code_hex[65];
     cs_hex_encode(CS_SLICE(n->code_id, 32), code_hex);
     cs_log_info(NODE_LOG, "node %s: code id %s, %s", n->node_id, code_hex,
                 fresh ? "first start" : "restart from sealed state");
-    if (n->node_cert == NULL || !n->has_secret) {
+    bool member = n->node_cert != NULL && n->has_secret;
+    CS_TRY(check_raft_state(n, creating, member));
+    if (!member) {
         node_set_state(n, NODE_JOINING);
         return node_join_start(n);
     }
+    /* the store (and with it the service's policy) before any peer is heard */
+    CS_TRY_CTX(node_recover(n), "recovery");
+    n->recovered = true;
     CS_TRY(node_net_listen(n));
-    return node_start_consensus(n, n->cfg.mode == CS_NODE_START);
+    return node_start_consensus(n, creating);
 }
 
 consort_err cs_node_start(cs_node *n)
@@ -263,8 +348,11 @@ void cs_node_free(cs_node *n)
     cs_x509_free(n->service_cert);
     cs_buf_cleanup(&n->own_evidence);
     cs_buf_cleanup(&n->last_sig);
+    cs_buf_cleanup(&n->genesis);
+    cs_ledger_keys_cleanup(&n->keys);
     cs_wipe(n->ledger_secret, sizeof n->ledger_secret);
     cs_wipe(n->seal_key, sizeof n->seal_key);
+    node_code_free(n); /* the module last: the rpc serving it is stopped by now */
     cs_free(n);
 }
 
@@ -300,6 +388,12 @@ const char *cs_node_leader_rpc_address(const cs_node *n)
     node_record_cleanup(&r);
     cs_err_clear();
     return addr;
+}
+
+void cs_node_set_fatal(cs_node *n, cs_node_fatal_fn fn, void *ctx)
+{
+    n->fatal = fn;
+    n->fatal_ctx = ctx;
 }
 
 const char *cs_node_id(const cs_node *n)

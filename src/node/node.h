@@ -28,33 +28,38 @@ typedef enum cs_node_mode {
 
 /* The node's JSON configuration (docs/operating.md documents every member). */
 typedef struct cs_node_config {
-    cs_platform platform;                 /* "platform": "virtual" (default) | "tpm" */
-    char platform_dir[CS_NODE_PATH_MAX];  /* "platform_dir": virtual platform directory */
-    char tpm_tcti[256];                   /* "tpm_tcti": e.g. "swtpm:host=127.0.0.1,port=2321" */
-    char tpm_ak_ca_cert[CS_NODE_PATH_MAX]; /* "tpm_ak_ca_cert": PEM, the CA that certifies AKs (tpm) */
-    char tpm_ak_ca_key[CS_NODE_PATH_MAX];  /* "tpm_ak_ca_key": PEM, certifies this node's AK at start */
-    char tpm_ak_cert[CS_NODE_PATH_MAX];    /* "tpm_ak_cert": PEM, this node's AK certificate instead */
-    char rpc_address[CS_NODE_ADDR_MAX];   /* "rpc_address": clients (TLS + HTTP) */
-    char node_address[CS_NODE_ADDR_MAX];  /* "node_address": other nodes (attested channels) */
-    char data_dir[CS_NODE_PATH_MAX];      /* "data_dir": ledger, raft log, snapshots, sealed state */
-    char app_path[CS_NODE_PATH_MAX];      /* "app": application module (.so), may be empty */
-    cs_node_mode mode;                    /* "start": {...} or "join": {...} */
+    cs_platform platform;                  /* "platform": "virtual" (default) | "tpm" */
+    char platform_dir[CS_NODE_PATH_MAX];   /* "platform_dir": virtual platform directory */
+    char tpm_tcti[256];                    /* "tpm_tcti": e.g. "swtpm:host=127.0.0.1,port=2321" */
+    char tpm_ak_ca_cert[CS_NODE_PATH_MAX]; /* "tpm_ak_ca_cert": PEM, the CA that certifies AKs (tpm)
+                                            */
+    char tpm_ak_ca_key[CS_NODE_PATH_MAX]; /* "tpm_ak_ca_key": PEM, certifies this node's AK at start
+                                           */
+    char tpm_ak_cert[CS_NODE_PATH_MAX]; /* "tpm_ak_cert": PEM, this node's AK certificate instead */
+    char rpc_address[CS_NODE_ADDR_MAX]; /* "rpc_address": clients (TLS + HTTP) */
+    char node_address[CS_NODE_ADDR_MAX]; /* "node_address": other nodes (attested channels) */
+    char data_dir[CS_NODE_PATH_MAX];     /* "data_dir": ledger, raft log, snapshots, sealed state */
+    char app_path[CS_NODE_PATH_MAX];     /* "app": application module (.so), may be empty */
+    cs_node_mode mode;                   /* "start": {...} or "join": {...} */
     /* start: */
-    uint8_t trusted_code_ids[CS_NODE_MAX_LIST][32]; /* "trusted_code_ids": [hex] (own code id is always added) */
+    uint8_t trusted_code_ids[CS_NODE_MAX_LIST]
+                            [32]; /* "trusted_code_ids": [hex] (own code id is always added) */
     size_t trusted_code_id_count;
-    char users[CS_NODE_MAX_LIST][CS_NODE_PATH_MAX];   /* "users": [PEM certificate files] */
+    char users[CS_NODE_MAX_LIST][CS_NODE_PATH_MAX]; /* "users": [PEM certificate files] */
     size_t user_count;
     char members[CS_NODE_MAX_LIST][CS_NODE_PATH_MAX]; /* "members": [PEM certificate files] */
     size_t member_count;
-    char service_cert_out[CS_NODE_PATH_MAX]; /* "service_cert_out": where to write the service certificate */
+    char service_cert_out[CS_NODE_PATH_MAX]; /* "service_cert_out": where to write the service
+                                                certificate */
     /* join: */
-    char join_target[CS_NODE_ADDR_MAX];      /* "target": node_address of a node of the service */
-    char service_cert_path[CS_NODE_PATH_MAX];/* "service_cert": PEM the joiner expects (pinned) */
+    char join_target[CS_NODE_ADDR_MAX];       /* "target": node_address of a node of the service */
+    char service_cert_path[CS_NODE_PATH_MAX]; /* "service_cert": PEM the joiner expects (pinned) */
     /* tuning: */
     uint64_t sig_interval_tx;   /* "sig_interval_tx" (default 100) */
     uint64_t sig_interval_ms;   /* "sig_interval_ms" (default 100) */
     uint64_t snapshot_interval; /* "snapshot_interval" transactions (default 10000) */
     uint64_t chunk_size;        /* "ledger_chunk_bytes" (default 4 MiB) */
+    uint64_t min_free_mib;      /* "min_free_mib": writes refused below this (default 16) */
     bool allow_debug;           /* "allow_debug_evidence" (default false) */
 } cs_node_config;
 
@@ -73,6 +78,16 @@ CS_MUST_CHECK consort_err cs_node_new(uv_loop_t *loop, const cs_node_config *cfg
  * node accepts client requests once cs_node_is_open() (see the state).
  */
 CS_MUST_CHECK consort_err cs_node_start(cs_node *n);
+/*
+ * Called when the node cannot go on safely in this process: libraft 0.15
+ * truncates its in-memory log under in-flight requests after a failed log
+ * write and crashes later (docs/security.md "Nonces that cannot repeat").
+ * The node is Failed when it fires, with the reason in `why`; the process
+ * should exit at once (consortd does, with status 1). Without one, the node
+ * hands leadership over and stays Failed.
+ */
+typedef void (*cs_node_fatal_fn)(void *ctx, const char *why);
+void cs_node_set_fatal(cs_node *n, cs_node_fatal_fn fn, void *ctx);
 /* Stops everything; `cb` fires when every handle is closed, then the node can be freed. */
 void cs_node_stop(cs_node *n, void (*cb)(void *ctx), void *ctx);
 void cs_node_free(cs_node *n);
@@ -113,7 +128,7 @@ CS_MUST_CHECK consort_err cs_txid_parse(const char *s, cs_txid *out);
 
 /* What a transaction function decides. */
 typedef struct cs_tx_outcome {
-    bool commit;              /* false: discard the writes */
+    bool commit; /* false: discard the writes */
     bool has_claims;
     uint8_t claims_digest[32];
 } cs_tx_outcome;
@@ -155,8 +170,9 @@ CS_MUST_CHECK consort_err cs_node_receipt(cs_node *n, cs_txid txid, cs_buf *json
 
 /* JSON documents served under /node/ (appended to `out`). */
 CS_MUST_CHECK consort_err cs_node_network_json(cs_node *n, cs_buf *out); /* service cert, nodes */
-CS_MUST_CHECK consort_err cs_node_state_json(cs_node *n, cs_buf *out);   /* id, state, leader, txids */
-CS_MUST_CHECK consort_err cs_node_quotes_json(cs_node *n, cs_buf *out);  /* each node's evidence */
+CS_MUST_CHECK consort_err cs_node_state_json(cs_node *n,
+                                             cs_buf *out); /* id, state, leader, txids */
+CS_MUST_CHECK consort_err cs_node_quotes_json(cs_node *n, cs_buf *out); /* each node's evidence */
 /* Prometheus text exposition of the node's counters. */
 CS_MUST_CHECK consort_err cs_node_metrics_text(cs_node *n, cs_buf *out);
 

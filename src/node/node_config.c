@@ -152,6 +152,8 @@ static consort_err parse_member(const char *key, json_t *v, cs_node_config *cfg)
         return get_u64(v, key, 1, 3600000, &cfg->sig_interval_ms);
     if (strcmp(key, "snapshot_interval") == 0)
         return get_u64(v, key, 2, UINT32_MAX, &cfg->snapshot_interval);
+    if (strcmp(key, "min_free_mib") == 0)
+        return get_u64(v, key, 1, (uint64_t)1 << 20, &cfg->min_free_mib);
     if (strcmp(key, "ledger_chunk_bytes") == 0)
         return get_u64(v, key, 1024, (uint64_t)1 << 34, &cfg->chunk_size);
     if (strcmp(key, "allow_debug_evidence") == 0) {
@@ -196,6 +198,7 @@ static void set_defaults(cs_node_config *cfg)
     cfg->sig_interval_ms = 100;
     cfg->snapshot_interval = 10000;
     cfg->chunk_size = CS_LEDGER_CHUNK_SIZE_DEFAULT;
+    cfg->min_free_mib = 16;
 }
 
 static consort_err parse_root(json_t *root, cs_node_config *cfg)

@@ -22,11 +22,10 @@
 #include "base/alloc.h"
 #include "base/log.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
-/* Writes are refused below this much free space in the data directory. */
-#define NODE_MIN_FREE_BYTES ((uint64_t)16 << 20)
 #define NODE_SPACE_CHECK_MS 50
 
 static const uint8_t EMPTY_WS[1] = {0xa0};
@@ -35,6 +34,43 @@ typedef struct submit_ctx {
     cs_node *n;
     uint64_t term;
 } submit_ctx;
+
+static void stepped_down(void *ctx, consort_err rc)
+{
+    cs_node *n = ctx;
+    if (rc != CONSORT_OK && n->leader && n->lead_term == n->closed_term)
+        node_fail(n, rc, "stepping down after a failed raft write");
+}
+
+/*
+ * A raft write failed while this node leads. libraft 0.15 then truncates
+ * its in-memory log under requests still in flight and stays leader; it
+ * crashes soon after (a later release of the truncated entries). So: never
+ * reopen writes in this term, fail what is pending, and stop — at once if
+ * the process gave us a fatal handler (consortd exits), else by handing
+ * leadership to another voter. Either way the healthy majority carries on
+ * under a new leader, and no entry is ever sealed twice with one key and
+ * nonce (the sealer's salt, store/ledger.h).
+ */
+static void write_failed(cs_node *n, uint64_t term, consort_err status, const char *why)
+{
+    cs_log_error(NODE_LOG,
+                 "node %s: raft could not store an entry in term %llu (%s: %s): writes stay "
+                 "closed in this term; this node stops leading",
+                 n->node_id, (unsigned long long)term, consort_err_name(status), why);
+    n->closed_term = term;
+    node_exec_abandon(n, CONSORT_E_STATE, why);
+    n->writes_open = false;
+    if (n->fatal != NULL) {
+        (void)cs_fail(status, "raft could not store an entry in term %llu: %s",
+                      (unsigned long long)term, why);
+        node_fail(n, status, "leading");
+        n->fatal(n->fatal_ctx, n->failure);
+        return;
+    }
+    if (n->cons == NULL || cs_consensus_transfer(n->cons, 0, stepped_down, n) != CONSORT_OK)
+        node_fail(n, status, "stepping down after a failed raft write");
+}
 
 static void submitted_cb(void *ctx, consort_err status, uint64_t index, void *result)
 {
@@ -46,8 +82,22 @@ static void submitted_cb(void *ctx, consort_err status, uint64_t index, void *re
     cs_free(s);
     if (status == CONSORT_OK || !n->leader || term != n->lead_term)
         return;
-    /* leadership lost or the entry failed: its outcome is unknown */
-    node_exec_abandon(n, CONSORT_E_STATE, consort_errmsg());
+    char why[CS_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", consort_errmsg());
+    if (status != CONSORT_E_STATE) {
+        write_failed(n, term, status, why);
+        return;
+    }
+    /* leadership lost: the entry's outcome is unknown */
+    node_exec_abandon(n, CONSORT_E_STATE, why);
+}
+
+/* After an entry was sealed but not queued, its seqno will be sealed again:
+ * under a new key salt (store/ledger.h), or not at all. */
+static void exec_rekey(cs_node *n)
+{
+    if (cs_ledger_keys_rekey(&n->keys) != CONSORT_OK)
+        node_fail(n, CONSORT_E_CRYPTO, "new ledger key salt");
 }
 
 /* Queues the encoded entry (ownership of `entry` taken) and submits it. */
@@ -103,6 +153,8 @@ static consort_err finish(cs_node *n, uint64_t seqno, cs_buf *entry, cs_node_don
     } else {
         cs_buf_cleanup(entry);
     }
+    if (rc != CONSORT_OK)
+        exec_rekey(n);
     if (rc != CONSORT_OK && cs_kv_rollback(n->kv, seqno - 1) != CONSORT_OK)
         node_fail(n, CONSORT_E_STATE, "store rollback");
     return rc;
@@ -132,7 +184,7 @@ static consort_err commit_entry(cs_node *n, cs_ledger_kind kind, cs_kv_tx *tx,
                                               out->has_claims ? out->claims_digest : NULL,
                                           .public_ws = cs_buf_slice(&pub),
                                           .private_ws = cs_buf_slice(&priv)};
-        rc = cs_ledger_entry_encode(&p, n->ledger_secret, &entry);
+        rc = cs_ledger_entry_encode(&p, &n->keys, &entry);
         if (rc != CONSORT_OK && cs_kv_rollback(n->kv, seqno - 1) != CONSORT_OK)
             node_fail(n, CONSORT_E_STATE, "store rollback");
         if (rc == CONSORT_OK)
@@ -194,16 +246,24 @@ consort_err node_exec_signature(cs_node *n)
     uint64_t seqno = n->next_seqno;
     const cs_ledger_signer signer = {
         .node_key = n->node_key, .node_cert = n->node_cert, .node_id = n->node_id};
+    /* what the entries before it left: the store (with this leader's pending
+     * writes) and the terms of entries 1 .. seqno - 1 */
+    uint8_t state[CS_KV_STATE_DIGEST_LEN], terms[CS_LEDGER_DIGEST_LEN];
+    CS_TRY(node_state_digest(n, n->kv, state));
+    CS_TRY(node_index_terms_digest(&n->idx, seqno - 1, n->applied, n->lead_term, terms));
+    const cs_ledger_sig_params sp = {
+        .term = n->lead_term, .seqno = seqno, .state = state, .terms = terms};
     cs_buf entry;
     cs_buf_init(&entry, CS_LEDGER_ENTRY_MAX);
     cs_ledger_entry e;
-    consort_err rc =
-        cs_ledger_sig_build(n->tree, &signer, n->lead_term, seqno, n->ledger_secret, &entry);
+    consort_err rc = cs_ledger_sig_build(n->tree, &signer, &sp, &n->keys, &entry);
     if (rc == CONSORT_OK)
         rc = cs_ledger_entry_decode(cs_buf_slice(&entry), &e);
     if (rc == CONSORT_OK) /* the leader's store holds it like any entry */
         rc = cs_kv_apply(n->kv, seqno, e.public_ws, CS_SLICE(EMPTY_WS, 1));
     if (rc != CONSORT_OK) {
+        if (entry.len > 0) /* sealed: its seqno must not be sealed again under this salt */
+            exec_rekey(n);
         cs_buf_cleanup(&entry);
         return cs_err_context(rc, "signature entry %llu", (unsigned long long)seqno);
     }
@@ -247,28 +307,56 @@ void node_exec_abandon(cs_node *n, consort_err rc, const char *why)
     }
 }
 
+/* Free bytes on the file system of `dir` (UINT64_MAX if it cannot be read). */
+static uint64_t free_bytes(const char *dir)
+{
+    struct statvfs st;
+    if (statvfs(dir, &st) != 0)
+        return UINT64_MAX;
+    return (uint64_t)st.f_bavail * (uint64_t)st.f_frsize;
+}
+
+static void space_stepped_down(void *ctx, consort_err rc)
+{
+    cs_node *n = ctx;
+    if (rc != CONSORT_OK)
+        cs_log_warn(NODE_LOG, "node %s: handing leadership over for lack of space: %s", n->node_id,
+                    consort_errmsg());
+}
+
+/*
+ * Room for more writes in the data directory and in raft's log directory
+ * (they may be on different file systems): at least min_free_mib each. A
+ * leader short of space refuses writes and hands leadership to another
+ * voter, so that the healthy majority carries on (a raft write that fails
+ * for lack of space stops the leader: write_failed above).
+ */
 bool node_exec_has_space(cs_node *n)
 {
     uint64_t now = uv_now(n->loop);
     if (n->space_checked_at != 0 && now - n->space_checked_at < NODE_SPACE_CHECK_MS)
         return n->space_ok;
     n->space_checked_at = now;
-    struct statvfs st;
-    if (statvfs(n->cfg.data_dir, &st) != 0)
-        return n->space_ok;
-    uint64_t avail = (uint64_t)st.f_bavail * (uint64_t)st.f_frsize;
+    char raft_dir[CS_NODE_PATH_MAX + 8];
+    snprintf(raft_dir, sizeof raft_dir, "%s/raft", n->cfg.data_dir);
+    uint64_t min = n->cfg.min_free_mib << 20;
+    uint64_t data = free_bytes(n->cfg.data_dir), raft = free_bytes(raft_dir);
+    uint64_t avail = data < raft ? data : raft;
+    const char *where = data < raft ? n->cfg.data_dir : raft_dir;
     bool was = n->space_ok;
-    bool ok = avail >= NODE_MIN_FREE_BYTES;
+    bool ok = avail >= min;
     n->space_ok = ok;
-    if (was && !ok)
+    if (was && !ok) {
         cs_log_error(NODE_LOG,
-                     "node %s: data directory %s has %llu bytes free (< %llu): "
+                     "node %s: %s has %llu bytes free (< %llu): "
                      "refusing writes (NO_SPACE) until space is freed",
-                     n->node_id, n->cfg.data_dir, (unsigned long long)avail,
-                     (unsigned long long)NODE_MIN_FREE_BYTES);
-    else if (!was && ok)
-        cs_log_info(NODE_LOG, "node %s: data directory %s has space again: accepting writes",
-                    n->node_id, n->cfg.data_dir);
+                     n->node_id, where, (unsigned long long)avail, (unsigned long long)min);
+        if (n->leader && n->cons != NULL &&
+            cs_consensus_transfer(n->cons, 0, space_stepped_down, n) != CONSORT_OK)
+            space_stepped_down(n, CONSORT_E_STATE);
+    } else if (!was && ok) {
+        cs_log_info(NODE_LOG, "node %s: %s has space again: accepting writes", n->node_id, where);
+    }
     return ok;
 }
 

@@ -75,7 +75,7 @@ consort_err node_identity_create_service(cs_node *n)
     CS_TRY_CTX(cs_x509_create(&p, n->service_key, n->service_key, NULL, &n->service_cert),
                "service certificate");
     CS_TRY_CTX(cs_random(n->ledger_secret, sizeof n->ledger_secret), "ledger secret");
-    n->has_secret = true;
+    node_keys_set(n, n->ledger_secret);
     return CONSORT_OK;
 }
 

@@ -104,6 +104,23 @@ uint64_t node_index_term(const node_index *x, uint64_t seqno)
     return x->terms[lo].term;
 }
 
+consort_err node_index_terms_digest(const node_index *x, uint64_t tree_size, uint64_t applied,
+                                    uint64_t pending_term, uint8_t out[CS_LEDGER_DIGEST_LEN])
+{
+    if (tree_size <= applied ||
+        (x->term_count > 0 && x->terms[x->term_count - 1].term == pending_term))
+        return cs_ledger_terms_digest(x->terms, x->term_count, tree_size, out);
+    /* one more run for the pending entries (a leader's own term) */
+    node_term_run *runs = cs_malloc((x->term_count + 1) * sizeof *runs);
+    CS_ENSURE(runs != NULL, CONSORT_E_NOMEM, "terms digest");
+    if (x->term_count > 0)
+        memcpy(runs, x->terms, x->term_count * sizeof *runs);
+    runs[x->term_count] = (node_term_run){.first_seqno = applied + 1, .term = pending_term};
+    consort_err rc = cs_ledger_terms_digest(runs, x->term_count + 1, tree_size, out);
+    cs_free(runs);
+    return rc;
+}
+
 uint64_t node_index_sig_after(const node_index *x, uint64_t seqno)
 {
     size_t lo = 0, hi = x->sig_count; /* first signature > seqno */

@@ -382,8 +382,7 @@ consort_err node_join_welcome(cs_node *n, cs_cbor_reader *r, uint64_t pairs)
     n->service_key = svc_key;
     cs_x509_free(n->node_cert);
     n->node_cert = cert;
-    memcpy(n->ledger_secret, secret.ptr, CS_LEDGER_SECRET_LEN);
-    n->has_secret = true;
+    node_keys_set(n, secret.ptr);
     cs_log_info(NODE_LOG, "node %s: admitted by the service; starting consensus", n->node_id);
     CS_TRY_CTX(node_seal_save(n), "after the join");
     CS_TRY(node_identity_write_public(n));

@@ -4,7 +4,12 @@
  * and it knows the last seqno, before it accepts writes; a node that stops
  * leading (or sees its term change) fails and rolls back what it had not
  * committed. The first leader of a new service then commits the genesis
- * transaction (node.md "Start") followed by a signature entry.
+ * transaction (node_genesis.c) followed by a signature entry.
+ *
+ * Each time writes open the sealer gets a fresh key salt (store/ledger.h
+ * cs_ledger_keys_rekey), so no entry key and nonce is ever used twice even
+ * if a seqno is reused after a rollback; and writes never reopen in a term
+ * in which a raft write failed (node_exec.c): that leader steps down.
  *
  * on_state is called by consensus after every state or term change, and by
  * the signature timer as a watchdog (a failed barrier is retried there).
@@ -32,34 +37,6 @@ void node_check_open(cs_node *n)
 
 /* ---- genesis ---- */
 
-static consort_err put_cert_file(cs_kv_tx *tx, const char *map, const char *path)
-{
-    cs_x509 *cert;
-    CS_TRY_CTX(cs_x509_load_file(path, &cert), "certificate %s", path);
-    uint8_t fp[32];
-    char hex[65];
-    cs_buf der;
-    cs_buf_init(&der, 64 << 10);
-    consort_err rc = cs_x509_fingerprint(cert, fp);
-    if (rc == CONSORT_OK)
-        rc = cs_x509_to_der(cert, &der);
-    if (rc == CONSORT_OK) {
-        cs_hex_encode(CS_SLICE(fp, 32), hex);
-        rc = cs_kv_put(tx, cs_slice_str(map), cs_slice_str(hex), cs_buf_slice(&der));
-    }
-    cs_buf_cleanup(&der);
-    cs_x509_free(cert);
-    return rc;
-}
-
-static consort_err put_code_id(cs_kv_tx *tx, const uint8_t id[32])
-{
-    char hex[65];
-    cs_hex_encode(CS_SLICE(id, 32), hex);
-    return cs_kv_put(tx, CS_SLICE_LIT(NODE_MAP_CODE_IDS), cs_slice_str(hex),
-                     CS_SLICE_LIT("AllowedToJoin"));
-}
-
 consort_err node_put_own_record(cs_node *n, cs_kv_tx *tx)
 {
     node_record r;
@@ -84,29 +61,6 @@ consort_err node_put_own_record(cs_node *n, cs_kv_tx *tx)
     return rc;
 }
 
-static consort_err genesis_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
-{
-    cs_node *n = ctx;
-    const cs_node_config *c = &n->cfg;
-    CS_TRY(node_put_own_record(n, tx));
-    CS_TRY(put_code_id(tx, n->code_id));
-    for (size_t i = 0; i < c->trusted_code_id_count; i++)
-        CS_TRY(put_code_id(tx, c->trusted_code_ids[i]));
-    for (size_t i = 0; i < c->user_count; i++)
-        CS_TRY_CTX(put_cert_file(tx, NODE_MAP_USERS, c->users[i]), "users");
-    for (size_t i = 0; i < c->member_count; i++)
-        CS_TRY_CTX(put_cert_file(tx, NODE_MAP_MEMBERS, c->members[i]), "members");
-    cs_buf der;
-    cs_buf_init(&der, 64 << 10);
-    consort_err rc = cs_x509_to_der(n->service_cert, &der);
-    if (rc == CONSORT_OK)
-        rc = cs_kv_put(tx, CS_SLICE_LIT(NODE_MAP_SERVICE), CS_SLICE_LIT(NODE_SERVICE_KEY),
-                       cs_buf_slice(&der));
-    cs_buf_cleanup(&der);
-    out->commit = true;
-    return rc;
-}
-
 static void genesis_done(void *ctx, consort_err rc, cs_txid txid)
 {
     cs_node *n = ctx;
@@ -124,7 +78,7 @@ static void genesis_done(void *ctx, consort_err rc, cs_txid txid)
 static void genesis(cs_node *n)
 {
     n->genesis_sent = true;
-    consort_err rc = node_exec(n, CS_LEDGER_KIND_INTERNAL, genesis_fn, n, genesis_done, n);
+    consort_err rc = node_exec(n, CS_LEDGER_KIND_INTERNAL, node_genesis_fn, n, genesis_done, n);
     if (rc == CONSORT_OK)
         rc = node_exec_signature(n);
     if (rc != CONSORT_OK) {
@@ -141,20 +95,21 @@ static void barrier_done(void *ctx, consort_err status)
     n->barrier_inflight = false;
     if (status != CONSORT_OK || n->state == NODE_STOPPING || n->state == NODE_FAILED ||
         !n->leader || cs_consensus_state(n->cons) != CS_RAFT_LEADER ||
-        cs_consensus_term(n->cons) != n->lead_term)
-        return; /* the watchdog tries again if we still lead */
+        cs_consensus_term(n->cons) != n->lead_term || n->lead_term == n->closed_term)
+        return; /* the watchdog tries again if we still lead (never in a closed term) */
     if (cs_kv_last_seqno(n->kv) != n->applied || n->head != NULL) {
         node_fail(n, CONSORT_E_STATE, "store ahead of the applied entries after the barrier");
         return;
     }
     CS_ENSURE_GOTO(status, n->lead_term <= CS_LEDGER_TERM_MAX, fail, CONSORT_E_STATE,
                    "term %llu does not fit a ledger entry", (unsigned long long)n->lead_term);
+    CS_TRY_GOTO(status, cs_ledger_keys_rekey(&n->keys), fail);
     n->next_seqno = n->applied + 1;
     n->unsigned_tx = n->applied > n->last_sig_seqno ? n->applied - n->last_sig_seqno : 0;
     n->writes_open = true;
     cs_log_info(NODE_LOG, "node %s: leader in term %llu at seqno %llu, accepting writes",
                 n->node_id, (unsigned long long)n->lead_term, (unsigned long long)n->applied);
-    if (n->applied == 0 && n->cfg.mode == CS_NODE_START && !n->genesis_sent)
+    if (n->applied == 0 && n->genesis.len > 0 && !n->genesis_sent)
         genesis(n);
     else if (n->unsigned_tx > 0 && node_exec_signature(n) != CONSORT_OK)
         cs_log_warn(NODE_LOG, "node %s: signature entry: %s", n->node_id, consort_errmsg());
@@ -182,7 +137,7 @@ void node_leader_on_state(void *ctx, cs_raft_state state, uint64_t term)
         n->lead_term = term;
         n->writes_open = false;
     }
-    if (leading && !n->writes_open && !n->barrier_inflight) {
+    if (leading && !n->writes_open && !n->barrier_inflight && term != n->closed_term) {
         if (cs_consensus_barrier(n->cons, barrier_done, n) == CONSORT_OK)
             n->barrier_inflight = true;
         else

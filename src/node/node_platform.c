@@ -1,14 +1,21 @@
 /*
  * The node's attestation platform: its attester (evidence binding a key and
  * a nonce, DESIGN.md "Platforms"), the options used to verify peers, and
- * the policy peers must satisfy, built from the KV (public:consort.code_ids),
- * never from a file (node.md "Join").
+ * the policy peers must satisfy.
  *
- * Virtual platform trust anchors: the node's own platform certificate plus
- * every certificate file in <platform_dir>/anchors/ (the platform
- * certificates of the other hosts; docs/operating.md).
- * TPM platform (node_tpm.c): a TPM quote; the one anchor is the service's
- * AK CA certificate (tpm_ak_ca_cert).
+ * Once the service exists, every security decision about peers comes from
+ * its replicated store, never from a host file (docs/security.md): trusted
+ * code ids (public:consort.code_ids), trust anchors
+ * (public:consort.trust_anchors) and whether debug evidence passes
+ * (public:consort.policy). The files below are read at every start, but
+ * they only decide (1) what a new service starts with (node_genesis.c
+ * seals them at its first start) and (2) which service a joining node is
+ * willing to join, until its store holds the service's policy.
+ *
+ * Virtual platform anchors in files: the node's own platform certificate
+ * plus every certificate file in <platform_dir>/anchors/ (docs/operating.md).
+ * TPM platform (node_tpm.c): a TPM quote; the anchor is the AK CA
+ * certificate (tpm_ak_ca_cert).
  */
 #include "node/node_priv.h"
 #include "node/node_tpm.h"
@@ -72,6 +79,7 @@ void node_platform_close(cs_node *n)
 consort_err node_platform_attest(void *ctx, const cs_key *key, cs_slice nonce, cs_evidence *out)
 {
     cs_node *n = ctx;
+    CS_TRY(node_code_check(n)); /* no evidence for code the code id does not cover */
     if (n->cfg.platform == CS_PLATFORM_TPM)
         return node_tpm_attest(n, key, nonce, out);
     uint8_t rd[64];
@@ -81,6 +89,7 @@ consort_err node_platform_attest(void *ctx, const cs_key *key, cs_slice nonce, c
 
 typedef struct policy_ctx {
     cs_policy *p;
+    cs_blob_list *anchors;
     consort_err rc;
 } policy_ctx;
 
@@ -98,35 +107,66 @@ static bool add_code_id(void *ctx, cs_slice key, cs_slice value)
     return pc->rc == CONSORT_OK;
 }
 
+static bool add_anchor(void *ctx, cs_slice key, cs_slice value)
+{
+    policy_ctx *pc = ctx;
+    (void)key;
+    pc->rc = cs_blob_list_add(pc->anchors, value);
+    return pc->rc == CONSORT_OK;
+}
+
+/* The store's policy, read in one transaction. */
+static consort_err read_policy(cs_node *n, cs_policy *p, cs_blob_list *anchors, bool *debug_set)
+{
+    cs_kv_tx *tx;
+    CS_TRY(cs_kv_tx_begin(n->kv, &tx));
+    policy_ctx pc = {.p = p, .anchors = anchors, .rc = CONSORT_OK};
+    consort_err rc = cs_kv_foreach(tx, CS_SLICE_LIT(NODE_MAP_CODE_IDS), add_code_id, &pc);
+    if (rc == CONSORT_OK)
+        rc = pc.rc;
+    if (rc == CONSORT_OK)
+        rc = cs_kv_foreach(tx, CS_SLICE_LIT(NODE_MAP_ANCHORS), add_anchor, &pc);
+    if (rc == CONSORT_OK)
+        rc = pc.rc;
+    cs_slice v;
+    bool found = false;
+    if (rc == CONSORT_OK)
+        rc = cs_kv_get(tx, CS_SLICE_LIT(NODE_MAP_POLICY), CS_SLICE_LIT("allow_debug_evidence"), &v,
+                       &found);
+    *debug_set = found;
+    if (rc == CONSORT_OK && found)
+        p->allow_debug = cs_slice_eq(v, CS_SLICE_LIT("true"));
+    cs_kv_tx_free(tx);
+    return rc;
+}
+
 void node_platform_refresh_policy(cs_node *n)
 {
+    if (n->kv == NULL)
+        return;
     cs_policy p = n->join_policy;
-    policy_ctx pc = {.p = &p, .rc = CONSORT_OK};
-    consort_err rc = CONSORT_OK;
-    if (n->kv != NULL) {
-        cs_kv_tx *tx;
-        rc = cs_kv_tx_begin(n->kv, &tx);
-        if (rc == CONSORT_OK) {
-            rc = cs_kv_foreach(tx, CS_SLICE_LIT(NODE_MAP_CODE_IDS), add_code_id, &pc);
-            cs_kv_tx_free(tx);
-        }
-        if (rc == CONSORT_OK)
-            rc = pc.rc;
-    }
-    if (rc == CONSORT_OK && p.code_id_count == 0 && n->cfg.mode == CS_NODE_START) {
-        /* before the genesis transaction: the configured list and our own */
-        for (size_t i = 0; i < n->cfg.trusted_code_id_count && rc == CONSORT_OK; i++)
-            rc = cs_policy_add_code_id(&p, n->cfg.trusted_code_ids[i]);
-        if (rc == CONSORT_OK)
-            rc = cs_policy_add_code_id(&p, n->code_id);
-    }
+    cs_blob_list anchors;
+    cs_blob_list_init(&anchors);
+    bool debug_set = false;
+    consort_err rc = read_policy(n, &p, &anchors, &debug_set);
+    if (rc == CONSORT_OK && p.code_id_count == 0 && n->genesis.len > 0)
+        rc = cs_policy_add_code_id(&p, n->code_id); /* before genesis: ourselves only */
     if (rc != CONSORT_OK) {
-        cs_log_error(NODE_LOG, "node %s: trusted code ids not updated: %s", n->node_id,
+        cs_log_error(NODE_LOG, "node %s: the service's policy was not updated: %s", n->node_id,
                      consort_errmsg());
+        cs_blob_list_cleanup(&anchors);
         return;
     }
-    /* With no list yet (a joiner before it caught up) any code id passes the
-     * policy; raft peers must then still present a service-issued
-     * certificate (node_net.c). */
+    /* With no list yet (a joiner before it caught up) the join policy and
+     * the file anchors apply; raft peers must then still present a
+     * service-issued certificate (node_net.c). */
+    if (anchors.count > 0) {
+        cs_blob_list_cleanup(&n->anchors);
+        n->anchors = anchors;
+    } else {
+        cs_blob_list_cleanup(&anchors);
+    }
+    if (!debug_set)
+        p.allow_debug = n->join_policy.allow_debug;
     n->policy = p;
 }

@@ -39,6 +39,11 @@
 #define NODE_MAP_MEMBERS  "public:consort.members"
 #define NODE_MAP_SERVICE  "public:consort.service"
 #define NODE_SERVICE_KEY  "cert"
+/* Trust anchors for peers' evidence (key: hex SHA-256 of the DER, value:
+ * DER) and the evidence policy (key "allow_debug_evidence": "true" or
+ * "false"): set at genesis, never read from a host file afterwards. */
+#define NODE_MAP_ANCHORS "public:consort.trust_anchors"
+#define NODE_MAP_POLICY  "public:consort.policy"
 
 /* A transaction is re-run at most this many times after conflicts. */
 #define NODE_MAX_RETRIES 8
@@ -62,10 +67,7 @@ typedef struct node_pending {
 } node_pending;
 
 /* Per-seqno facts the node keeps in memory (node_index.c). */
-typedef struct node_term_run {
-    uint64_t first_seqno;
-    uint64_t term;
-} node_term_run;
+typedef cs_ledger_term_run node_term_run;
 
 typedef struct node_index {
     uint64_t base;         /* first seqno held in `offsets` (ledger start) */
@@ -118,6 +120,7 @@ struct cs_node {
     char node_id[CS_NODE_ID_LEN + 1];
     uint64_t raft_id;
     uint8_t code_id[32];
+    struct cs_node_code *code; /* node_code.c: the loaded module and what code_id measured */
     cs_key *node_key;
     cs_x509 *self_cert;  /* self-signed, for attested channels before the join */
     cs_x509 *node_cert;  /* issued by the service identity (NULL until trusted) */
@@ -125,7 +128,11 @@ struct cs_node {
     cs_x509 *service_cert;
     uint8_t ledger_secret[CS_LEDGER_SECRET_LEN];
     bool has_secret;
+    cs_ledger_keys keys; /* derived from ledger_secret (node_keys_set) */
     uint8_t seal_key[32];
+    /* sealed service facts (node_seal.c) */
+    uint64_t hwm;        /* high-water mark: a signed seqno the ledger durably holds */
+    cs_buf genesis;      /* genesis inputs (CBOR, node_leader.c) until genesis commits */
     cs_buf own_evidence; /* our evidence envelope bound to our key, empty nonce */
 
     /* platform and policy */
@@ -144,14 +151,16 @@ struct cs_node {
     uint64_t applied;      /* seqno of the last applied (committed) entry */
     uint64_t applied_term; /* its term */
     cs_buf last_sig;       /* bytes of the last signature entry applied (or restored) */
+    uint64_t applied_sig;  /* its seqno (0: none) */
     char ledger_dir[CS_NODE_PATH_MAX];
     char snapshot_dir[CS_NODE_PATH_MAX];
 
     /* consensus */
     cs_consensus *cons;
-    bool leader;        /* acting as leader (pending queue may be non-empty) */
-    bool writes_open;   /* leader whose barrier has been applied */
-    uint64_t lead_term; /* the term in which we lead */
+    bool leader;          /* acting as leader (pending queue may be non-empty) */
+    bool writes_open;     /* leader whose barrier has been applied */
+    uint64_t lead_term;   /* the term in which we lead */
+    uint64_t closed_term; /* writes never reopen in this term (a raft write failed) */
     bool barrier_inflight;
     bool genesis_sent;
     bool recovered; /* store, tree and indexes rebuilt from the ledger */
@@ -172,6 +181,9 @@ struct cs_node {
     node_join *join;       /* joiner: the attempt in progress */
     unsigned net_inflight; /* connector attempts and control channels not yet called back */
     bool join_busy;        /* leader: a join being admitted (one at a time) */
+
+    cs_node_fatal_fn fatal;
+    void *fatal_ctx;
 
     node_metrics m;
     uint64_t space_checked_at; /* uv_now of the last free-space check */
@@ -200,6 +212,11 @@ CS_MUST_CHECK consort_err node_seal_derive_key(cs_node *n);
 CS_MUST_CHECK consort_err node_seal_save(cs_node *n);
 /* Loads sealed/sealed.bin into the node; NOT_FOUND if there is none. */
 CS_MUST_CHECK consort_err node_seal_load(cs_node *n);
+/* Sets the ledger secret (copied unless it is n->ledger_secret) and its keys. */
+void node_keys_set(cs_node *n, const uint8_t secret[CS_LEDGER_SECRET_LEN]);
+/* Raises the sealed high-water mark to `seqno` (no-op if not higher) and
+ * seals; on failure the mark is unchanged. */
+CS_MUST_CHECK consort_err node_seal_hwm(cs_node *n, uint64_t seqno);
 
 /* ---- node_identity.c ---- */
 /* Creates a fresh node key (raft id never 0) and a self-signed certificate. */
@@ -237,24 +254,44 @@ CS_MUST_CHECK consort_err node_index_add_term(node_index *x, uint64_t seqno, uin
 CS_MUST_CHECK consort_err node_index_add_sig(node_index *x, uint64_t seqno);
 /* The term of the entry `seqno` (0 if unknown). */
 uint64_t node_index_term(const node_index *x, uint64_t seqno);
+/* The terms digest (store/ledger.h) of entries 1 .. tree_size: the runs the
+ * index holds for entries up to `applied`, then, for entries applied+1 ..
+ * tree_size (a leader's pending ones), `pending_term`. */
+CS_MUST_CHECK consort_err node_index_terms_digest(const node_index *x, uint64_t tree_size,
+                                                  uint64_t applied, uint64_t pending_term,
+                                                  uint8_t out[CS_LEDGER_DIGEST_LEN]);
 /* The first signature seqno > seqno (0 if none). */
 uint64_t node_index_sig_after(const node_index *x, uint64_t seqno);
 /* Reads the bytes of entry `seqno` from the ledger files into `out`. */
 CS_MUST_CHECK consort_err node_index_read_entry(const cs_node *n, uint64_t seqno, cs_buf *out);
 
 /* ---- node_recover.c ---- */
-/* Opens the ledger and rebuilds KV, Merkle tree and indexes from it. */
+/* Opens the ledger and rebuilds KV, Merkle tree and indexes from it: every
+ * entry authenticated, entries after the last signature entry cut (they
+ * come back through consensus), the sealed high-water mark reached. */
 CS_MUST_CHECK consort_err node_recover(cs_node *n);
-/* Applies a committed entry's write sets to the KV and its leaf to the
- * tree, checking a signature entry's root and signature (follower and
- * recovery path; the leader already holds its own entries). */
+/* Authenticates a committed entry (store/ledger.h cs_ledger_entry_open),
+ * checks a signature entry (node_check_signature) and applies the write
+ * sets to the KV and the leaf to the tree (follower and recovery path;
+ * the leader already holds its own entries). */
 CS_MUST_CHECK consort_err node_apply_entry_state(cs_node *n, const cs_ledger_entry *e);
 /* Records a committed entry that reached the ledger: applied seqno, term,
  * indexes, last signature, undo compaction. */
 CS_MUST_CHECK consort_err node_note_applied(cs_node *n, const cs_ledger_entry *e);
-/* Checks a signature entry against the tree (which must hold exactly its
- * tree_size leaves or more) and the service certificate. */
-CS_MUST_CHECK consort_err node_check_signature(cs_node *n, const cs_ledger_entry *e);
+/* The state a signature entry states for store `kv`: HKDF-SHA256(ikm =
+ * ledger secret, salt = "", info = "consort state digest v2" || the store's
+ * state digest (docs/kv.md)), 32 bytes. */
+CS_MUST_CHECK consort_err node_state_digest(const cs_node *n, const cs_kv_store *kv,
+                                            uint8_t out[CS_KV_STATE_DIGEST_LEN]);
+/* Checks a signature entry: its root against `t` (which must hold its
+ * tree_size leaves or more), its state digest against `state` (the store
+ * after entries 1 .. tree_size), its terms digest against the runs of `x`,
+ * both signatures and the node certificate against the service
+ * certificate. BAD_PROOF naming what disagrees, or the signature errors. */
+CS_MUST_CHECK consort_err node_check_signature(cs_node *n, const cs_ledger_entry *e,
+                                               const cs_merkle_tree *t,
+                                               const uint8_t state[CS_KV_STATE_DIGEST_LEN],
+                                               const node_index *x);
 /* Opens the ledger writer on n->ledger_dir starting at `start` if empty. */
 CS_MUST_CHECK consort_err node_open_ledger(cs_node *n, uint64_t start);
 
@@ -263,20 +300,25 @@ cs_fsm node_fsm(cs_node *n);
 
 /* ---- node_snapshot.c, node_snapshot_make.c ---- */
 /* Snapshot bytes: magic || nonce || AES-256-GCM, the key derived with this
- * info from the ledger secret (node_snapshot.c). */
-#define NODE_SNAP_MAGIC "CSSNAP01"
-#define NODE_SNAP_INFO  "consort snapshot v1"
+ * info from the ledger secret (node_snapshot.c has the format). */
+#define NODE_SNAP_MAGIC "CSSNAP02"
+#define NODE_SNAP_INFO  "consort snapshot v2"
 CS_MUST_CHECK consort_err node_snapshot_key(const cs_node *n, uint8_t key[32]);
 /* The whole snapshot at once, on the loop (tests, tools). */
 CS_MUST_CHECK consort_err node_snapshot_make(cs_node *n, cs_buf *out);
 /* The three steps of an asynchronous snapshot (consensus/fsm.h): begin on
- * the loop (BUSY while uncommitted entries are pending; *defer set when the
+ * the loop (BUSY before the first signature entry; *defer set when the
  * job reads the node's state from the worker, i.e. when not leading), seal
- * on any thread, end on the loop (always after a successful begin). */
+ * on any thread, end on the loop (always after a successful begin). The
+ * snapshot's checkpoint is the last signature entry applied, its tail the
+ * entries applied after it. */
 CS_MUST_CHECK consort_err node_snapshot_begin(cs_node *n, void **job, bool *defer);
 CS_MUST_CHECK consort_err node_snapshot_seal(void *job, cs_buf *out);
 void node_snapshot_end(cs_node *n, void *job, consort_err rc);
-/* Checks and installs a snapshot (untrusted bytes) as the node's state. */
+/* Checks a snapshot (untrusted bytes) in full, then installs it: replaces
+ * the node's state if the node is behind its checkpoint, else checks that
+ * it agrees and applies the entries of its tail the node lacks. From disk
+ * (a restart): only the checkpoint, the ledger holds the rest. */
 CS_MUST_CHECK consort_err node_snapshot_install(cs_node *n, cs_slice data, bool from_disk);
 /* The latest snapshot saved in snapshots/ (NOT_FOUND if none). */
 CS_MUST_CHECK consort_err node_snapshot_load_latest(cs_node *n, uint64_t *seqno);
@@ -298,6 +340,16 @@ bool node_exec_has_space(cs_node *n);
 void node_leader_on_state(void *ctx, cs_raft_state state, uint64_t term);
 /* Opens the node (PartOfNetwork) once its own record is in the KV. */
 void node_check_open(cs_node *n);
+
+/* ---- node_genesis.c ---- */
+/* First start of a new service: the genesis inputs from the configuration
+ * (and the platform's anchors) into n->genesis, to be sealed. */
+CS_MUST_CHECK consort_err node_genesis_prepare(cs_node *n);
+/* The genesis transaction (cs_node_tx_fn) from the sealed inputs. */
+consort_err node_genesis_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out);
+/* The first signature entry was applied: drops the inputs, seals the
+ * high-water mark. */
+CS_MUST_CHECK consort_err node_genesis_signed(cs_node *n, uint64_t sig_seqno);
 
 /* ---- node_net.c ---- */
 CS_MUST_CHECK consort_err node_net_configs(cs_node *n);
@@ -332,6 +384,15 @@ CS_MUST_CHECK consort_err node_join_start(cs_node *n);
 void node_join_accept(cs_node *n, cs_stream *s, const cs_attested_peer *peer);
 void node_join_close(cs_node *n);
 void node_join_free(cs_node *n);
+
+/* ---- node_code.c ---- */
+/* Loads the module, warms up, measures the code id (n->code, n->code_id). */
+CS_MUST_CHECK consort_err node_code_start(cs_node *n);
+/* Before the node produces evidence: refuses (logged once per reason) if the
+ * process maps code the code id does not cover (node_code.h). */
+CS_MUST_CHECK consort_err node_code_check(cs_node *n);
+/* Frees n->code and the module (cs_node_free). */
+void node_code_free(cs_node *n);
 
 /* ---- node.c: after join or recovery ---- */
 /* Creates and starts consensus (bootstrapping a new service if `bootstrap`). */

@@ -11,13 +11,23 @@
  * a primary HMAC key of the TPM's owner hierarchy over "consort sealing v1"
  * || code id: another TPM, or another code id, cannot unseal.
  *
- * File: "CSSEAL01" || nonce (12 random bytes) || AES-256-GCM(ciphertext ||
+ * File: "CSSEAL02" || nonce (12 random bytes) || AES-256-GCM(ciphertext ||
  * tag) with aad = the magic. Plaintext: CBOR map, text keys in this order
  *   {"node_key": bstr (PKCS#8 PEM), "raft_id": uint,
  *    "service_key": bstr PEM / null, "service_cert": bstr DER / null,
- *    "node_cert": bstr DER / null, "ledger_secret": bstr 32 / null}
+ *    "node_cert": bstr DER / null, "ledger_secret": bstr 32 / null,
+ *    "hwm": uint, "genesis": bstr / null}
  * The certificates are sealed too, so a host cannot swap the public copies
  * (node_cert.pem, service_cert.pem) to change what the node trusts.
+ *
+ * Service facts (docs/security.md "Host storage"): a node that holds a
+ * ledger secret belongs to a service, and only the start that created its
+ * identity may bootstrap raft or run genesis. "genesis" holds the policy of
+ * a service this node created and has not committed yet (node_leader.c),
+ * read from the configuration once, at that first start; "hwm" is the
+ * highest signature seqno the node knows its ledger durably holds (updated
+ * at genesis and at every snapshot): a ledger found shorter at start was
+ * rolled back, and the node refuses it.
  */
 #include "node/node_priv.h"
 #include "node/node_tpm.h"
@@ -31,7 +41,7 @@
 
 #include <string.h>
 
-#define SEAL_MAGIC "CSSEAL01"
+#define SEAL_MAGIC "CSSEAL02"
 #define SEAL_MAX   ((size_t)64 << 10)
 #define SEAL_INFO  "consort sealing v1"
 
@@ -122,7 +132,7 @@ static consort_err encode_plain(cs_node *n, cs_buf *plain)
     if (rc == CONSORT_OK)
         rc = cert_der(n->node_cert, &nc);
     if (rc == CONSORT_OK)
-        rc = cs_cbor_write_map(plain, 6);
+        rc = cs_cbor_write_map(plain, 8);
     if (rc == CONSORT_OK)
         rc = write_opt_bytes(plain, "node_key", cs_buf_slice(&nk), true);
     if (rc == CONSORT_OK)
@@ -137,6 +147,12 @@ static consort_err encode_plain(cs_node *n, cs_buf *plain)
         rc = write_opt_bytes(plain, "node_cert", cs_buf_slice(&nc), n->node_cert != NULL);
     if (rc == CONSORT_OK)
         rc = write_opt_bytes(plain, "ledger_secret", CS_SLICE(n->ledger_secret, 32), n->has_secret);
+    if (rc == CONSORT_OK)
+        rc = cs_cbor_write_cstr(plain, "hwm");
+    if (rc == CONSORT_OK)
+        rc = cs_cbor_write_uint(plain, n->hwm);
+    if (rc == CONSORT_OK)
+        rc = write_opt_bytes(plain, "genesis", cs_buf_slice(&n->genesis), n->genesis.len > 0);
     cs_buf_cleanup(&nk);
     cs_buf_cleanup(&sk);
     cs_buf_cleanup(&sc);
@@ -191,10 +207,11 @@ static consort_err decode_plain(cs_node *n, cs_slice plain)
     cs_cbor_reader_init(&r, plain);
     uint64_t pairs;
     CS_TRY(cs_cbor_read_map(&r, &pairs));
-    CS_ENSURE(pairs == 6, CONSORT_E_CORRUPT, "sealed state: %llu members, expected 6",
+    CS_ENSURE(pairs == 8, CONSORT_E_CORRUPT, "sealed state: %llu members, expected 8",
               (unsigned long long)pairs);
-    cs_slice nk, sk, sc, nc, secret, k;
-    bool has_nk, has_sk, has_sc, has_nc, has_secret;
+    cs_slice nk, sk, sc, nc, secret, k, genesis;
+    bool has_nk, has_sk, has_sc, has_nc, has_secret, has_genesis;
+    uint64_t hwm;
     CS_TRY(read_opt_bytes(&r, "node_key", &nk, &has_nk));
     CS_ENSURE(has_nk, CONSORT_E_CORRUPT, "sealed state: no node key");
     CS_TRY(cs_cbor_read_text(&r, &k));
@@ -206,6 +223,10 @@ static consort_err decode_plain(cs_node *n, cs_slice plain)
     CS_TRY(read_opt_bytes(&r, "service_cert", &sc, &has_sc));
     CS_TRY(read_opt_bytes(&r, "node_cert", &nc, &has_nc));
     CS_TRY(read_opt_bytes(&r, "ledger_secret", &secret, &has_secret));
+    CS_TRY(cs_cbor_read_text(&r, &k));
+    CS_ENSURE(cs_slice_eq(k, CS_SLICE_LIT("hwm")), CONSORT_E_CORRUPT, "sealed state: hwm expected");
+    CS_TRY(cs_cbor_read_uint(&r, &hwm));
+    CS_TRY(read_opt_bytes(&r, "genesis", &genesis, &has_genesis));
     CS_TRY(cs_cbor_expect_end(&r));
     CS_ENSURE(!has_secret || secret.len == CS_LEDGER_SECRET_LEN, CONSORT_E_CORRUPT,
               "sealed state: ledger secret of %zu bytes", secret.len);
@@ -220,10 +241,12 @@ static consort_err decode_plain(cs_node *n, cs_slice plain)
         CS_TRY(cs_x509_from_der(sc, &n->service_cert));
     if (has_nc)
         CS_TRY(cs_x509_from_der(nc, &n->node_cert));
-    if (has_secret) {
-        memcpy(n->ledger_secret, secret.ptr, CS_LEDGER_SECRET_LEN);
-        n->has_secret = true;
-    }
+    if (has_secret)
+        node_keys_set(n, secret.ptr);
+    n->hwm = hwm;
+    cs_buf_reset(&n->genesis);
+    if (has_genesis)
+        CS_TRY(cs_buf_set(&n->genesis, genesis));
     return CONSORT_OK;
 }
 
@@ -242,7 +265,11 @@ consort_err node_seal_load(cs_node *n)
     cs_slice magic = CS_SLICE_EMPTY, nonce = CS_SLICE_EMPTY;
     if (rc == CONSORT_OK)
         rc = cs_cursor_read_slice(&c, 8, &magic);
-    if (rc == CONSORT_OK && !cs_slice_eq(magic, CS_SLICE_LIT(SEAL_MAGIC)))
+    if (rc == CONSORT_OK && cs_slice_eq(magic, CS_SLICE_LIT("CSSEAL01")))
+        rc = cs_fail(CONSORT_E_UNSUPPORTED, "sealed state version 1 (before ledger format 2): "
+                                            "this node cannot be upgraded in place; start it "
+                                            "with a fresh data directory and join the service");
+    else if (rc == CONSORT_OK && !cs_slice_eq(magic, CS_SLICE_LIT(SEAL_MAGIC)))
         rc = cs_fail(CONSORT_E_CORRUPT, "not a sealed state file (magic)");
     if (rc == CONSORT_OK)
         rc = cs_cursor_read_slice(&c, CS_AEAD_NONCE_LEN, &nonce);
@@ -255,10 +282,31 @@ consort_err node_seal_load(cs_node *n)
     }
     if (rc == CONSORT_OK)
         rc = decode_plain(n, cs_buf_slice(&plain));
-    if (rc != CONSORT_OK && rc != CONSORT_E_BAD_TAG &&
+    if (rc != CONSORT_OK && rc != CONSORT_E_BAD_TAG && rc != CONSORT_E_UNSUPPORTED &&
         consort_err_category_of(rc) == CONSORT_CAT_PROTOCOL)
         rc = cs_err_context(CONSORT_E_CORRUPT, "sealed state");
     cs_buf_cleanup(&file);
     cs_buf_cleanup(&plain);
     return rc == CONSORT_OK ? rc : cs_err_context(rc, "%s", path);
+}
+
+void node_keys_set(cs_node *n, const uint8_t secret[CS_LEDGER_SECRET_LEN])
+{
+    if (n->ledger_secret != secret)
+        memcpy(n->ledger_secret, secret, CS_LEDGER_SECRET_LEN);
+    cs_ledger_keys_cleanup(&n->keys);
+    cs_ledger_keys_init(&n->keys, n->ledger_secret);
+    n->has_secret = true;
+}
+
+consort_err node_seal_hwm(cs_node *n, uint64_t seqno)
+{
+    if (seqno <= n->hwm)
+        return CONSORT_OK;
+    uint64_t old = n->hwm;
+    n->hwm = seqno;
+    consort_err rc = node_seal_save(n);
+    if (rc != CONSORT_OK)
+        n->hwm = old;
+    return rc;
 }

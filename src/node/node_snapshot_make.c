@@ -14,23 +14,51 @@
 #include <stdio.h>
 #include <string.h>
 
-static consort_err encode_plain(cs_node *n, cs_buf *p)
+/* The term runs of entries 1 .. seqno. */
+static consort_err write_terms(const node_index *x, uint64_t seqno, cs_buf *p)
 {
-    CS_TRY(cs_cbor_write_map(p, 6));
-    CS_TRY(cs_cbor_write_cstr(p, "seqno"));
-    CS_TRY(cs_cbor_write_uint(p, n->applied));
-    CS_TRY(cs_cbor_write_cstr(p, "term"));
-    CS_TRY(cs_cbor_write_uint(p, n->applied_term));
-    CS_TRY(cs_cbor_write_cstr(p, "terms"));
-    CS_TRY(cs_cbor_write_array(p, n->idx.term_count));
-    for (size_t i = 0; i < n->idx.term_count; i++) {
+    size_t count = 0;
+    while (count < x->term_count && x->terms[count].first_seqno <= seqno)
+        count++;
+    CS_TRY(cs_cbor_write_array(p, count));
+    for (size_t i = 0; i < count; i++) {
         CS_TRY(cs_cbor_write_array(p, 2));
-        CS_TRY(cs_cbor_write_uint(p, n->idx.terms[i].first_seqno));
-        CS_TRY(cs_cbor_write_uint(p, n->idx.terms[i].term));
+        CS_TRY(cs_cbor_write_uint(p, x->terms[i].first_seqno));
+        CS_TRY(cs_cbor_write_uint(p, x->terms[i].term));
     }
+    return CONSORT_OK;
+}
+
+/* The committed entries after the checkpoint, from the (synced) ledger. */
+static consort_err write_tail(const cs_node *n, uint64_t from, uint64_t to, cs_buf *p)
+{
+    CS_TRY(cs_cbor_write_array(p, (size_t)(to - from + 1)));
+    cs_buf entry;
+    cs_buf_init(&entry, CS_LEDGER_ENTRY_MAX);
+    consort_err rc = CONSORT_OK;
+    for (uint64_t seqno = from; seqno <= to && rc == CONSORT_OK; seqno++) {
+        rc = node_index_read_entry(n, seqno, &entry);
+        if (rc == CONSORT_OK)
+            rc = cs_cbor_write_bytes(p, cs_buf_slice(&entry));
+    }
+    cs_buf_cleanup(&entry);
+    return rc;
+}
+
+/* The snapshot's plaintext (node_snapshot.c): checkpoint `sig` (the last
+ * signature entry applied), tail up to `applied`. */
+static consort_err encode_plain(const cs_node *n, uint64_t sig, uint64_t applied, cs_buf *p)
+{
+    CS_TRY(cs_cbor_write_map(p, 7));
+    CS_TRY(cs_cbor_write_cstr(p, "seqno"));
+    CS_TRY(cs_cbor_write_uint(p, sig));
+    CS_TRY(cs_cbor_write_cstr(p, "term"));
+    CS_TRY(cs_cbor_write_uint(p, node_index_term(&n->idx, sig)));
+    CS_TRY(cs_cbor_write_cstr(p, "terms"));
+    CS_TRY(write_terms(&n->idx, sig, p));
     CS_TRY(cs_cbor_write_cstr(p, "leaves"));
-    CS_TRY(cs_cbor_write_bytes_header(p, (size_t)n->applied * CS_MERKLE_HASH_LEN));
-    for (uint64_t i = 0; i < n->applied; i++) {
+    CS_TRY(cs_cbor_write_bytes_header(p, (size_t)sig * CS_MERKLE_HASH_LEN));
+    for (uint64_t i = 0; i < sig; i++) {
         uint8_t *h;
         CS_TRY(cs_buf_extend(p, CS_MERKLE_HASH_LEN, &h));
         CS_TRY(cs_merkle_leaf(n->tree, i, h));
@@ -39,13 +67,15 @@ static consort_err encode_plain(cs_node *n, cs_buf *p)
     CS_TRY(cs_cbor_write_bytes(p, cs_buf_slice(&n->last_sig)));
     cs_buf kv;
     cs_buf_init_secret(&kv, CS_FSM_SNAPSHOT_MAX);
-    consort_err rc = cs_kv_snapshot(n->kv, &kv);
+    consort_err rc = cs_kv_snapshot_at(n->kv, sig, &kv);
     if (rc == CONSORT_OK)
         rc = cs_cbor_write_cstr(p, "kv");
     if (rc == CONSORT_OK)
         rc = cs_cbor_write_bytes(p, cs_buf_slice(&kv));
     cs_buf_cleanup(&kv);
-    return rc;
+    CS_TRY(rc);
+    CS_TRY(cs_cbor_write_cstr(p, "tail"));
+    return write_tail(n, sig + 1, applied, p);
 }
 
 /*
@@ -56,14 +86,20 @@ static consort_err encode_plain(cs_node *n, cs_buf *p)
  * the consensus adapter defers while the job is `frozen`: the worker then
  * reads them directly (ledger fsync, encoding and sealing all off the loop).
  * Raft does not install a snapshot while it takes one.
+ *
+ * The checkpoint is the last signature entry applied (seqno `sig`): the
+ * store is encoded as of it (cs_kv_snapshot_at, from the undo data kept
+ * back to it, so a leader's pending writes are left out too), and the
+ * committed entries after it, up to `seqno`, travel as the tail.
  */
 typedef struct snap_job {
     cs_node *n;
     bool frozen;
-    uint64_t seqno;
+    uint64_t seqno; /* the last applied entry */
+    uint64_t sig;   /* the checkpoint: the last signature entry applied */
     uint8_t key[32];
-    cs_buf plain;          /* not frozen: encoded on the loop */
-    size_t out_len;        /* bytes produced */
+    cs_buf plain;            /* not frozen: encoded on the loop */
+    size_t out_len;          /* bytes produced */
     char why[CS_ERRMSG_MAX]; /* the worker's error message */
 } snap_job;
 
@@ -80,20 +116,19 @@ static void job_free(snap_job *j)
  * the plaintext. */
 static consort_err job_begin(cs_node *n, bool may_freeze, snap_job **out)
 {
-    CS_ENSURE(cs_kv_last_seqno(n->kv) == n->applied && n->head == NULL, CONSORT_E_BUSY,
-              "snapshot: uncommitted entries pending");
-    CS_ENSURE(n->applied > 0, CONSORT_E_BUSY, "snapshot: nothing applied yet");
+    CS_ENSURE(n->applied_sig > 0, CONSORT_E_BUSY, "snapshot: no signature entry applied yet");
     snap_job *j = cs_calloc(1, sizeof *j);
     CS_ENSURE(j != NULL, CONSORT_E_NOMEM, "snapshot job");
     j->n = n;
     j->frozen = may_freeze && !n->leader;
     j->seqno = n->applied;
+    j->sig = n->applied_sig;
     cs_buf_init_secret(&j->plain, CS_FSM_SNAPSHOT_MAX);
     consort_err rc = node_snapshot_key(n, j->key);
     if (rc == CONSORT_OK && !j->frozen && (rc = cs_ledger_writer_sync(n->ledger)) != CONSORT_OK)
         rc = cs_err_context(rc, "ledger sync");
     if (rc == CONSORT_OK && !j->frozen)
-        rc = encode_plain(n, &j->plain);
+        rc = encode_plain(n, j->sig, j->seqno, &j->plain);
     if (rc != CONSORT_OK) {
         job_free(j);
         return cs_err_context(rc, "snapshot");
@@ -112,7 +147,7 @@ static consort_err job_make(snap_job *j, cs_buf *out)
         if (rc != CONSORT_OK)
             rc = cs_err_context(rc, "ledger sync");
         if (rc == CONSORT_OK)
-            rc = encode_plain(j->n, &j->plain);
+            rc = encode_plain(j->n, j->sig, j->seqno, &j->plain);
     }
     uint8_t nonce[CS_AEAD_NONCE_LEN];
     if (rc == CONSORT_OK)
@@ -122,7 +157,8 @@ static consort_err job_make(snap_job *j, cs_buf *out)
     if (rc == CONSORT_OK)
         rc = cs_buf_append(out, nonce, sizeof nonce);
     if (rc == CONSORT_OK)
-        rc = cs_aead_seal(j->key, nonce, CS_SLICE_LIT(NODE_SNAP_MAGIC), cs_buf_slice(&j->plain), out);
+        rc = cs_aead_seal(j->key, nonce, CS_SLICE_LIT(NODE_SNAP_MAGIC), cs_buf_slice(&j->plain),
+                          out);
     cs_buf_cleanup(&j->plain); /* wiped: it is secret */
     if (rc != CONSORT_OK) {
         rc = cs_err_context(rc, "snapshot at %llu", (unsigned long long)j->seqno);
@@ -138,8 +174,13 @@ static void job_end(cs_node *n, snap_job *j, consort_err rc)
 {
     if (rc == CONSORT_OK) {
         n->m.snapshots_taken++;
-        cs_log_info(NODE_LOG, "node %s: snapshot at seqno %llu (%zu bytes)", n->node_id,
-                    (unsigned long long)j->seqno, j->out_len);
+        cs_log_info(NODE_LOG, "node %s: snapshot at seqno %llu (checkpoint %llu, %zu bytes)",
+                    n->node_id, (unsigned long long)j->seqno, (unsigned long long)j->sig,
+                    j->out_len);
+        /* the ledger was synced up to the checkpoint before the snapshot was made */
+        if (node_seal_hwm(n, j->sig) != CONSORT_OK)
+            cs_log_warn(NODE_LOG, "node %s: sealing the high-water mark: %s", n->node_id,
+                        consort_errmsg());
     } else if (j->why[0] != '\0') {
         cs_log_warn(NODE_LOG, "node %s: %s", n->node_id, j->why);
     }
@@ -173,4 +214,3 @@ consort_err node_snapshot_make(cs_node *n, cs_buf *out)
     job_end(n, j, rc);
     return rc;
 }
-

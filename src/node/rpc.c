@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "crypto/hash.h"
+#include "node/node_code.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -247,8 +248,11 @@ consort_err cs_rpc_start(uv_loop_t *loop, cs_node *node, const cs_node_config *c
     rpc->node = node;
     rpc->cfg = cfg;
     consort_err rc;
-    if (cfg->app_path[0] != '\0')
-        CS_TRY_GOTO(rc, cs_app_load(cfg->app_path, &rpc->app), fail);
+    /* the module the node loaded from sealed bytes and measured (node_code.h); never by path */
+    rpc->app = cs_node_app(node);
+    CS_ENSURE_GOTO(rc, rpc->app != NULL || cfg->app_path[0] == '\0', fail, CONSORT_E_STATE,
+                   "rpc: the node has not loaded the application module %s (start it first)",
+                   cfg->app_path);
     const cs_http_server_params hp = {.on_request = on_request, .ctx = rpc};
     CS_TRY_GOTO(rc, cs_http_server_new(loop, &hp, &rpc->http), fail);
     CS_TRY_GOTO(rc, cs_rpc_forwarder_new(rpc, &rpc->fwd), fail);
@@ -272,7 +276,6 @@ fail:
     cs_tls_config_free(rpc->tls);
     cs_rpc_forwarder_free(rpc->fwd);
     cs_http_server_free(rpc->http);
-    cs_app_free(rpc->app);
     cs_free(rpc);
     return rc;
 }
@@ -287,7 +290,7 @@ static void timer_closed_cb(uv_handle_t *h)
     cs_rpc *rpc = h->data;
     void (*cb)(void *) = rpc->stop_cb;
     void *ctx = rpc->stop_ctx;
-    cs_app_free(rpc->app); /* no handler can run any more (cs_rpc_app_detach) */
+    /* rpc->app is the node's (cs_node_app): freed with the node */
     cs_free(rpc);
     if (cb != NULL)
         cb(ctx);

@@ -27,15 +27,13 @@
 typedef struct cs_rpc cs_rpc;
 
 /*
- * Loads the application module named by cfg->app_path (none if empty:
- * only the built-in endpoints are served), then serves HTTPS on
+ * Serves the application module the node loaded and measured at start
+ * (cs_node_app; none: only the built-in endpoints are served) over HTTPS on
  * cfg->rpc_address. The server certificate is the node certificate (with
  * the service certificate as its chain): if the node has none yet (a
  * joining node before it is trusted) the server starts listening as soon
  * as it has one. `node` and `cfg` are borrowed and must outlive the rpc.
- * Errors: the module's (CONSORT_E_NOT_FOUND / UNSUPPORTED for a missing
- * module or ABI version mismatch, or what consort_app_init returned), the
- * listener's (CONSORT_E_IO: address in use, bad address), NOMEM.
+ * Errors: the listener's (CONSORT_E_IO: address in use, bad address), NOMEM.
  */
 CS_MUST_CHECK consort_err cs_rpc_start(uv_loop_t *loop, cs_node *node, const cs_node_config *cfg,
                                        cs_rpc **out);

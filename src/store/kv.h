@@ -126,8 +126,9 @@ bool cs_kv_tx_has_writes(const cs_kv_tx *tx);
  * Errors: BUSY "conflict on map M key K" (a read is stale, or the store was
  * rolled back or restored since the transaction began: re-run the handler),
  * STATE (wrong seqno, already committed), TOO_LARGE (a write set over the
- * cap), NOMEM. On any failure the store and the transaction are unchanged and
- * both buffers are empty; after success the transaction only accepts _free.
+ * cap), NOMEM, CRYPTO (the state digest's cipher failed). On any failure the
+ * store and the transaction are unchanged and both buffers are empty; after
+ * success the transaction only accepts _free.
  */
 CS_MUST_CHECK consort_err cs_kv_tx_commit(cs_kv_tx *tx, uint64_t seqno, cs_buf *public_ws,
                                           cs_buf *private_ws);
@@ -140,7 +141,7 @@ CS_MUST_CHECK consort_err cs_kv_tx_commit(cs_kv_tx *tx, uint64_t seqno, cs_buf *
  * decoded strictly before anything changes: one that is not exactly the
  * canonical encoding of a valid write set of its kind (public maps only in
  * `public_ws`, private maps only in `private_ws`) is CORRUPT.
- * Errors: STATE, CORRUPT, NOMEM; on failure the store is unchanged.
+ * Errors: STATE, CORRUPT, NOMEM, CRYPTO; on failure the store is unchanged.
  */
 CS_MUST_CHECK consort_err cs_kv_apply(cs_kv_store *s, uint64_t seqno, cs_slice public_ws,
                                       cs_slice private_ws);
@@ -150,7 +151,8 @@ CS_MUST_CHECK consort_err cs_kv_apply(cs_kv_store *s, uint64_t seqno, cs_slice p
  * exact earlier state (values, versions, removed keys). Open transactions
  * then fail to commit with BUSY.
  * Errors: INVALID_ARGUMENT (to_seqno > last seqno), STATE (undo data for that
- * range was compacted away or predates a restore). Never fails otherwise.
+ * range was compacted away or predates a restore), CRYPTO (the state
+ * digest's cipher failed; the store is then unchanged). Never fails otherwise.
  */
 CS_MUST_CHECK consort_err cs_kv_rollback(cs_kv_store *s, uint64_t to_seqno);
 
@@ -168,8 +170,53 @@ CS_MUST_CHECK consort_err cs_kv_snapshot(const cs_kv_store *s, cs_buf *out);
  * canonical encoding a snapshot produces (anything else is CORRUPT). Undo data
  * is dropped (rollback below the snapshot's seqno is impossible); open
  * transactions fail to commit with BUSY.
- * Errors: CORRUPT, NOMEM; on failure the store is unchanged. */
+ * Errors: CORRUPT, NOMEM, CRYPTO; on failure the store is unchanged. */
 CS_MUST_CHECK consort_err cs_kv_restore(cs_kv_store *s, cs_slice snapshot);
+
+/* ---- state digest (docs/kv.md "State digest") ---- */
+
+#define CS_KV_STATE_DIGEST_LEN 32
+
+/*
+ * Leaves the map `name` out of the state digest (the node excludes
+ * "public:consort.signatures", which only repeats the last signature
+ * entry). At most one map; set it on an empty store, before any write
+ * (STATE otherwise, also for a second call); INVALID_ARGUMENT for a bad map
+ * name. Snapshots still carry the map.
+ */
+CS_MUST_CHECK consort_err cs_kv_store_exclude_from_digest(cs_kv_store *s, cs_slice name);
+
+/*
+ * The digest of the store's whole state at its last seqno: an LtHash
+ * (crypto/lthash.h) over one element per present key of every map but the
+ * excluded one, each element encoding (map name, key, version, value), so
+ * two stores have the same digest iff (with overwhelming probability) they
+ * hold the same maps, keys, values and versions. Kept up to date on every
+ * commit, apply, rollback and restore in O(keys written), never by scanning.
+ *
+ * What it does not cover: the seqno (whoever binds a digest to a seqno, as
+ * a signature entry does, must check the seqno itself), the excluded map,
+ * and maps without keys (a map whose keys were all removed is the same
+ * state as no map; snapshots leave such maps out too).
+ *
+ * Keeping it up to date needs OpenSSL: if that fails, cs_kv_tx_commit,
+ * cs_kv_apply, cs_kv_rollback and cs_kv_restore fail with CRYPTO and leave
+ * the store unchanged (the digest change is computed before the store
+ * changes).
+ */
+void cs_kv_state_digest(const cs_kv_store *s, uint8_t out[CS_KV_STATE_DIGEST_LEN]);
+
+/*
+ * Serialises the store as it was at seqno `at`, exactly the bytes
+ * cs_kv_snapshot would have produced then, using the undo data of later
+ * seqnos (so `at` must be >= the compaction floor, which a restore raises to
+ * the snapshot's seqno, and <= the last seqno: STATE otherwise). Reads the
+ * store only: it may run on another thread while the store's owner does not
+ * change it. Costs what cs_kv_snapshot costs plus sorting the records that
+ * the undo items after `at` hold. TOO_LARGE, NOMEM; `out` is empty on
+ * failure.
+ */
+CS_MUST_CHECK consort_err cs_kv_snapshot_at(const cs_kv_store *s, uint64_t at, cs_buf *out);
 
 /* ---- write-set inspection (ledger verification, tools) ---- */
 

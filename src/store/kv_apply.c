@@ -8,9 +8,11 @@
  * the writes with version = seqno, records undo information and returns the
  * two serialised write sets (public, private).
  *
- * Applying a batch takes two phases: prepare makes every allocation the
+ * Applying a batch takes three phases: prepare makes every allocation the
  * change needs (new map objects, room in the map array, the tables and the
- * undo log); mutate then cannot fail. So a failed commit or apply leaves the
+ * undo log); the state digest's delta is computed next (the elements of the
+ * keys it replaces or removes out, those it writes in: docs/kv.md "State
+ * digest"); mutate then cannot fail. So a failed commit or apply leaves the
  * store exactly as it was.
  */
 #include "store/kv_priv.h"
@@ -78,7 +80,7 @@ static consort_err prepare(cs_kv_store *s, kv_batch *b)
         kv_map *m = cs_kv_map_find(s, b->w[i].name, NULL);
         if (m == NULL && puts > 0) {
             /* only a put creates a map; removals from a missing map do nothing */
-            CS_TRY(cs_kv_map_new(b->w[i].name, &m));
+            CS_TRY(cs_kv_map_new(s, b->w[i].name, &m));
             b->new_maps[b->n_new++] = m;
         }
         if (m != NULL)
@@ -90,7 +92,26 @@ static consort_err prepare(cs_kv_store *s, kv_batch *b)
     return cs_kv_undo_reserve(&s->undo, b->n + b->n_new);
 }
 
-static void mutate(cs_kv_store *s, kv_batch *b, uint64_t seqno)
+/* The change the batch makes to the state digest, with the store (and the
+ * maps prepare made) still as they were. */
+static consort_err digest_delta(const kv_batch *b, uint64_t seqno, cs_lthash *delta)
+{
+    cs_lthash_init(delta);
+    for (size_t i = 0; i < b->n; i++) {
+        const kv_map *m = b->w[i].map;
+        const kv_rec *rec = b->w[i].rec;
+        if (m == NULL || !m->in_digest)
+            continue; /* a removal from a missing map, or the excluded map */
+        const kv_rec *old = cs_kv_table_find(&m->table, rec->hash, kv_rec_key(rec));
+        if (old != NULL)
+            CS_TRY(cs_kv_digest_sub(delta, m, old, old->version));
+        if (rec->present)
+            CS_TRY(cs_kv_digest_add(delta, m, rec, seqno));
+    }
+    return CONSORT_OK;
+}
+
+static void mutate(cs_kv_store *s, kv_batch *b, uint64_t seqno, const cs_lthash *delta)
 {
     kv_undo *u = &s->undo;
     cs_kv_undo_begin_seg(u, seqno);
@@ -122,6 +143,7 @@ static void mutate(cs_kv_store *s, kv_batch *b, uint64_t seqno)
             cs_kv_rec_unref(rec);
         }
     }
+    cs_lthash_combine(&s->digest, delta);
     s->last_seqno = seqno;
 }
 
@@ -130,15 +152,19 @@ consort_err cs_kv_batch_apply(cs_kv_store *s, kv_batch *b, uint64_t seqno)
     CS_ENSURE(s->last_seqno < UINT64_MAX && seqno == s->last_seqno + 1, CONSORT_E_STATE,
               "KV: seqno %llu does not follow the last seqno %llu", (unsigned long long)seqno,
               (unsigned long long)s->last_seqno);
+    cs_lthash delta;
     consort_err rc = prepare(s, b);
+    if (rc == CONSORT_OK)
+        rc = digest_delta(b, seqno, &delta);
     if (rc != CONSORT_OK) {
-        /* maps made by prepare are not in the store yet: just free them */
+        /* maps made by prepare are not in the store yet: just free them
+         * (the room reserved in tables and the undo log changes nothing) */
         for (size_t i = 0; i < b->n_new; i++)
             cs_kv_map_free(b->new_maps[i]);
         b->n_new = 0;
         return rc;
     }
-    mutate(s, b, seqno);
+    mutate(s, b, seqno, &delta);
     return CONSORT_OK;
 }
 

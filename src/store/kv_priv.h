@@ -15,6 +15,7 @@
 
 #include "base/cbor.h"
 #include "crypto/kv_siphash.h"
+#include "crypto/lthash.h"
 #include "store/kv.h"
 
 /* ---- records (kv_table.c) ---- */
@@ -86,6 +87,7 @@ typedef struct kv_map {
     uint8_t *name;
     size_t name_len;
     bool is_public;
+    bool in_digest;     /* false for the map excluded from the state digest */
     kv_table table;     /* present keys only */
     uint64_t mod_count; /* bumped by every change, never restored: detects any change */
 } kv_map;
@@ -126,6 +128,9 @@ struct cs_kv_store {
     uint64_t generation; /* bumped by rollback and restore: open transactions go stale */
     uint64_t maps_epoch; /* bumped whenever the set of map objects changes */
     kv_undo undo;
+    cs_lthash digest; /* the state digest's LtHash of the present keys (kv_digest.c) */
+    uint8_t excluded[CS_KV_MAP_NAME_MAX]; /* the map left out of it ... */
+    size_t excluded_len;                  /* ... (0 = none) */
 };
 
 static inline uint64_t cs_kv_hash(const cs_kv_store *s, cs_slice key)
@@ -135,8 +140,9 @@ static inline uint64_t cs_kv_hash(const cs_kv_store *s, cs_slice key)
 
 /* The map called `name`, or NULL; *pos (optional) gets its sorted position. */
 kv_map *cs_kv_map_find(const cs_kv_store *s, cs_slice name, size_t *pos);
-/* A new empty map (not yet in any store); the name must have been checked. */
-CS_MUST_CHECK consort_err cs_kv_map_new(cs_slice name, kv_map **out);
+/* A new empty map for store `s` (not inserted yet; in the state digest
+ * unless it is the excluded map); the name must have been checked. */
+CS_MUST_CHECK consort_err cs_kv_map_new(const cs_kv_store *s, cs_slice name, kv_map **out);
 void cs_kv_map_free(kv_map *m);
 /* Inserts a map at sorted position `pos`; needs maps_cap > nmaps. */
 void cs_kv_store_insert_map(cs_kv_store *s, kv_map *m, size_t pos);
@@ -218,6 +224,18 @@ CS_MUST_CHECK consort_err cs_kv_undo_reserve(kv_undo *u, size_t items);
 /* Infallible after cs_kv_undo_reserve. */
 void cs_kv_undo_push(kv_undo *u, kv_map *map, kv_rec *old, kv_rec *new_rec);
 void cs_kv_undo_begin_seg(kv_undo *u, uint64_t seqno);
+
+/* ---- the state digest (kv_digest.c; docs/kv.md "State digest") ---- */
+
+/* Adds to / removes from `h` the element of key `r` of map `m` with version
+ * `version` (a put's record gets its version only when published). A no-op
+ * for the excluded map. CRYPTO; `h` is unchanged on failure. */
+CS_MUST_CHECK consort_err cs_kv_digest_add(cs_lthash *h, const kv_map *m, const kv_rec *r,
+                                           uint64_t version);
+CS_MUST_CHECK consort_err cs_kv_digest_sub(cs_lthash *h, const kv_map *m, const kv_rec *r,
+                                           uint64_t version);
+/* The LtHash of every present key of `maps` (the one scan: restore). */
+CS_MUST_CHECK consort_err cs_kv_digest_maps(kv_map *const *maps, size_t n, cs_lthash *out);
 
 /* ---- strict canonical CBOR (kv_wscodec.c) ---- */
 

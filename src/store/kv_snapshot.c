@@ -1,5 +1,5 @@
 /*
- * Snapshots: the whole store at its last seqno, as deterministic CBOR
+ * Snapshots: the whole store at a seqno, as deterministic CBOR
  * (notes/service.md "KV store", docs/kv.md):
  *
  *     { "maps": { * name (tstr) => [ + [ key (bstr), value (bstr), version (uint) ] ] },
@@ -9,52 +9,216 @@
  * precedes "seqno"), shortest heads, only maps that hold at least one key,
  * 1 <= version <= seqno. Restore accepts exactly this encoding and nothing
  * else, and swaps the decoded state in only once all of it decoded.
+ *
+ * One encoder serves cs_kv_snapshot (the store at its last seqno) and
+ * cs_kv_snapshot_at (the store as it was at an earlier seqno `at`, read
+ * through the undo log without changing anything), so both produce the same
+ * bytes for the same state. The state at `at`, map by map:
+ *
+ *   - a key whose record has version <= `at` has not changed since `at`
+ *     (any later change would have left a newer record or removed the key);
+ *   - a key changed after `at` had, at `at`, the `old` record of the first
+ *     undo item after `at` that touched it (absent if that `old` is NULL).
+ *     Those are exactly the items after `at` whose `old` has version <= `at`:
+ *     every later item's `old` was written after `at`, or is NULL;
+ *   - the two sets are disjoint, and a map created after `at` holds no key
+ *     of either, so it is left out like every empty map.
  */
 #include "store/kv_priv.h"
 
 #include "base/alloc.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
-static consort_err encode_map(const kv_map *m, cs_buf *out)
+/* A record that a key of store map `map` (an index into s->maps) had at
+ * `at` and no longer has. */
+typedef struct revived {
+    size_t map;
+    kv_rec *rec;
+} revived;
+
+/* The store as of seqno `at`. */
+typedef struct at_view {
+    const cs_kv_store *s;
+    uint64_t at;
+    revived *rev; /* sorted by (map, key) */
+    size_t nrev;
+} at_view;
+
+static void view_cleanup(at_view *v)
+{
+    cs_free(v->rev);
+    v->rev = NULL;
+    v->nrev = 0;
+}
+
+static int revived_cmp(const void *a, const void *b)
+{
+    const revived *x = a, *y = b;
+    if (x->map != y->map)
+        return x->map < y->map ? -1 : 1;
+    return cs_kv_bytes_cmp(kv_rec_key(x->rec), kv_rec_key(y->rec));
+}
+
+/* True iff undo item `it` holds a record that its key had at `at`. */
+static bool revives(const kv_undo_item *it, uint64_t at)
+{
+    return it->old != NULL && it->old->version <= at;
+}
+
+static consort_err view_init(const cs_kv_store *s, uint64_t at, at_view *v)
+{
+    const kv_undo *u = &s->undo;
+    *v = (at_view){.s = s, .at = at};
+    size_t k = u->nsegs;
+    while (k > 0 && u->segs[k - 1].seqno > at)
+        k--;
+    size_t first = k < u->nsegs ? u->segs[k].first : u->nitems;
+    size_t n = 0;
+    for (size_t i = first; i < u->nitems; i++)
+        n += revives(&u->items[i], at) ? 1 : 0;
+    if (n == 0)
+        return CONSORT_OK;
+    v->rev = cs_calloc(n, sizeof *v->rev);
+    CS_ENSURE(v->rev != NULL, CONSORT_E_NOMEM, "KV snapshot at seqno %llu: %zu earlier records",
+              (unsigned long long)at, n);
+    for (size_t i = first; i < u->nitems; i++) {
+        const kv_undo_item *it = &u->items[i];
+        if (!revives(it, at))
+            continue;
+        size_t pos = 0;
+        kv_map *m = cs_kv_map_find(s, kv_map_name(it->map), &pos);
+        /* the log only names maps that are in the store */
+        CS_ENSURE(m == it->map, CONSORT_E_STATE,
+                  "KV snapshot at seqno %llu: the undo log names a map the store does not hold",
+                  (unsigned long long)at);
+        v->rev[v->nrev++] = (revived){pos, it->old};
+    }
+    if (v->nrev > 1)
+        qsort(v->rev, v->nrev, sizeof *v->rev, revived_cmp);
+    return CONSORT_OK;
+}
+
+/* Where map `map`'s revived records start in the view (they are contiguous). */
+static size_t revived_from(const at_view *v, size_t map)
+{
+    size_t lo = 0, hi = v->nrev;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->rev[mid].map < map)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Whether map `i` held any key at `at`. */
+static bool map_nonempty_at(const at_view *v, size_t i)
+{
+    size_t r = revived_from(v, i);
+    if (r < v->nrev && v->rev[r].map == i)
+        return true;
+    const kv_table *t = &v->s->maps[i]->table;
+    for (size_t j = 0; t->slots != NULL && j <= t->mask; j++) {
+        if (t->slots[j].rec != NULL && t->slots[j].rec->version <= v->at)
+            return true;
+    }
+    return false;
+}
+
+/* The records map `i` held at `at`, sorted by key (an array to cs_free; no
+ * references taken). */
+static consort_err map_records_at(const at_view *v, size_t i, kv_rec ***out, size_t *n)
+{
+    const kv_table *t = &v->s->maps[i]->table;
+    size_t r0 = revived_from(v, i), r1 = r0;
+    while (r1 < v->nrev && v->rev[r1].map == i)
+        r1++;
+    *out = NULL;
+    *n = 0;
+    size_t cap = t->count + (r1 - r0);
+    if (cap == 0)
+        return CONSORT_OK;
+    kv_rec **recs = cs_calloc(cap, sizeof *recs);
+    CS_ENSURE(recs != NULL, CONSORT_E_NOMEM, "KV snapshot: sorting %zu keys", cap);
+    size_t k = 0;
+    for (size_t j = 0; t->slots != NULL && j <= t->mask; j++) {
+        kv_rec *rec = t->slots[j].rec;
+        if (rec != NULL && rec->version <= v->at)
+            recs[k++] = rec;
+    }
+    for (size_t j = r0; j < r1; j++)
+        recs[k++] = v->rev[j].rec;
+    cs_kv_recs_sort(recs, k);
+    *out = recs;
+    *n = k;
+    return CONSORT_OK;
+}
+
+static consort_err encode_map(const at_view *v, size_t i, cs_buf *out)
 {
     kv_rec **recs;
     size_t n;
-    CS_TRY(cs_kv_table_sorted(&m->table, &recs, &n));
+    CS_TRY(map_records_at(v, i, &recs, &n));
     consort_err rc;
-    CS_TRY_GOTO(rc, cs_cbor_write_text(out, kv_map_name(m)), out);
+    CS_TRY_GOTO(rc, cs_cbor_write_text(out, kv_map_name(v->s->maps[i])), out);
     CS_TRY_GOTO(rc, cs_cbor_write_array(out, n), out);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < n; k++) {
         CS_TRY_GOTO(rc, cs_cbor_write_array(out, 3), out);
-        CS_TRY_GOTO(rc, cs_cbor_write_bytes(out, kv_rec_key(recs[i])), out);
-        CS_TRY_GOTO(rc, cs_cbor_write_bytes(out, kv_rec_value(recs[i])), out);
-        CS_TRY_GOTO(rc, cs_cbor_write_uint(out, recs[i]->version), out);
+        CS_TRY_GOTO(rc, cs_cbor_write_bytes(out, kv_rec_key(recs[k])), out);
+        CS_TRY_GOTO(rc, cs_cbor_write_bytes(out, kv_rec_value(recs[k])), out);
+        CS_TRY_GOTO(rc, cs_cbor_write_uint(out, recs[k]->version), out);
     }
 out:
     cs_free(recs);
     return rc;
 }
 
-static consort_err encode(const cs_kv_store *s, cs_buf *out)
+static consort_err encode(const at_view *v, cs_buf *out)
 {
+    const cs_kv_store *s = v->s;
     size_t nonempty = 0;
     for (size_t i = 0; i < s->nmaps; i++)
-        nonempty += s->maps[i]->table.count > 0 ? 1 : 0;
+        nonempty += map_nonempty_at(v, i) ? 1 : 0;
     CS_TRY(cs_cbor_write_map(out, 2));
     CS_TRY(cs_cbor_write_cstr(out, "maps"));
     CS_TRY(cs_cbor_write_map(out, nonempty));
     for (size_t i = 0; i < s->nmaps; i++) {
-        if (s->maps[i]->table.count > 0)
-            CS_TRY(encode_map(s->maps[i], out));
+        if (map_nonempty_at(v, i))
+            CS_TRY(encode_map(v, i, out));
     }
     CS_TRY(cs_cbor_write_cstr(out, "seqno"));
-    return cs_cbor_write_uint(out, s->last_seqno);
+    return cs_cbor_write_uint(out, v->at);
+}
+
+consort_err cs_kv_snapshot_at(const cs_kv_store *s, uint64_t at, cs_buf *out)
+{
+    cs_buf_reset(out);
+    CS_ENSURE(at <= s->last_seqno, CONSORT_E_STATE,
+              "KV snapshot at seqno %llu: the store is only at %llu", (unsigned long long)at,
+              (unsigned long long)s->last_seqno);
+    CS_ENSURE(at >= s->undo.floor, CONSORT_E_STATE,
+              "KV snapshot at seqno %llu: undo data only reaches back to %llu (compacted)",
+              (unsigned long long)at, (unsigned long long)s->undo.floor);
+    at_view v;
+    consort_err rc = view_init(s, at, &v);
+    if (rc == CONSORT_OK)
+        rc = encode(&v, out);
+    view_cleanup(&v);
+    if (rc != CONSORT_OK) {
+        cs_buf_reset(out);
+        return cs_err_context(rc, "KV snapshot at seqno %llu", (unsigned long long)at);
+    }
+    return CONSORT_OK;
 }
 
 consort_err cs_kv_snapshot(const cs_kv_store *s, cs_buf *out)
 {
     cs_buf_reset(out);
-    consort_err rc = encode(s, out);
+    at_view v = {.s = s, .at = s->last_seqno}; /* nothing to read from the undo log */
+    consort_err rc = encode(&v, out);
     if (rc != CONSORT_OK) {
         cs_buf_reset(out);
         return cs_err_context(rc, "KV snapshot");
@@ -163,7 +327,7 @@ static consort_err decode(const cs_kv_store *s, cs_slice in, decoded *d, uint64_
                   "snapshot map name %s at offset %zu is a duplicate or out of order",
                   cs_kv_fmt(it.str, nbuf, sizeof nbuf), off);
         kv_map *m;
-        CS_TRY(cs_kv_map_new(it.str, &m));
+        CS_TRY(cs_kv_map_new(s, it.str, &m));
         d->maps[d->n++] = m;
         CS_TRY(decode_entries(s, &r, m, d));
     }
@@ -192,6 +356,13 @@ consort_err cs_kv_restore(cs_kv_store *s, cs_slice snapshot)
         snprintf(why, sizeof why, "%s", consort_errmsg());
         return cs_fail(CONSORT_E_CORRUPT, "KV restore: %s", why);
     }
+    /* the one full scan of the state digest: from the decoded contents */
+    cs_lthash digest;
+    rc = cs_kv_digest_maps(d.maps, d.n, &digest);
+    if (rc != CONSORT_OK) {
+        decoded_cleanup(&d);
+        return cs_err_context(rc, "KV restore");
+    }
     cs_kv_undo_cleanup(&s->undo);
     for (size_t i = 0; i < s->nmaps; i++)
         cs_kv_map_free(s->maps[i]);
@@ -201,6 +372,7 @@ consort_err cs_kv_restore(cs_kv_store *s, cs_slice snapshot)
     s->maps_cap = d.n;
     s->last_seqno = seqno;
     s->undo.floor = seqno;
+    s->digest = digest;
     s->generation++;
     s->maps_epoch++;
     return CONSORT_OK;

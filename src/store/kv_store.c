@@ -26,6 +26,7 @@ consort_err cs_kv_store_new(const cs_kv_limits *limits, cs_kv_store **out)
     cs_kv_store *s = cs_calloc(1, sizeof *s);
     CS_ENSURE(s != NULL, CONSORT_E_NOMEM, "KV store");
     s->limits = cs_kv_limits_resolve(limits);
+    cs_lthash_init(&s->digest);
     consort_err rc = cs_random(s->seed, sizeof s->seed);
     if (rc != CONSORT_OK) {
         cs_free(s);
@@ -164,7 +165,7 @@ kv_map *cs_kv_map_find(const cs_kv_store *s, cs_slice name, size_t *pos)
     return NULL;
 }
 
-consort_err cs_kv_map_new(cs_slice name, kv_map **out)
+consort_err cs_kv_map_new(const cs_kv_store *s, cs_slice name, kv_map **out)
 {
     kv_map *m = cs_calloc(1, sizeof *m);
     CS_ENSURE(m != NULL, CONSORT_E_NOMEM, "KV map");
@@ -176,6 +177,7 @@ consort_err cs_kv_map_new(cs_slice name, kv_map **out)
     memcpy(m->name, name.ptr, name.len);
     m->name_len = name.len;
     m->is_public = cs_kv_map_is_public(name);
+    m->in_digest = !cs_slice_eq(name, CS_SLICE(s->excluded, s->excluded_len));
     cs_kv_table_init(&m->table);
     *out = m;
     return CONSORT_OK;

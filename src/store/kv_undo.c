@@ -6,6 +6,11 @@
  * that changed and one per map the transaction created. Invariant: the
  * segments cover every seqno in (floor, last_seqno], so rollback to any seqno
  * in [floor, last_seqno] is exact.
+ *
+ * Every record an item points at is alive while the item is: `old` is the
+ * log's, and `new_rec` is either still in its map or the `old` of a later
+ * item. Rollback reverses the state digest item by item (each key written
+ * leaves, each key displaced returns), computed before anything changes.
  */
 #include "store/kv_priv.h"
 
@@ -90,6 +95,20 @@ static void undo_item(cs_kv_store *s, const kv_undo_item *it)
     m->mod_count++;
 }
 
+/* The change to the state digest of undoing items [first, nitems). */
+static consort_err undo_delta(const kv_undo *u, size_t first, cs_lthash *delta)
+{
+    cs_lthash_init(delta);
+    for (size_t i = first; i < u->nitems; i++) {
+        const kv_undo_item *it = &u->items[i];
+        if (it->new_rec != NULL)
+            CS_TRY(cs_kv_digest_sub(delta, it->map, it->new_rec, it->new_rec->version));
+        if (it->old != NULL)
+            CS_TRY(cs_kv_digest_add(delta, it->map, it->old, it->old->version));
+    }
+    return CONSORT_OK;
+}
+
 consort_err cs_kv_rollback(cs_kv_store *s, uint64_t to_seqno)
 {
     kv_undo *u = &s->undo;
@@ -101,6 +120,12 @@ consort_err cs_kv_rollback(cs_kv_store *s, uint64_t to_seqno)
     CS_ENSURE(to_seqno >= u->floor, CONSORT_E_STATE,
               "KV rollback to seqno %llu: undo data only reaches back to %llu (compacted)",
               (unsigned long long)to_seqno, (unsigned long long)u->floor);
+    size_t keep = u->nsegs;
+    while (keep > 0 && u->segs[keep - 1].seqno > to_seqno)
+        keep--;
+    cs_lthash delta;
+    CS_TRY_CTX(undo_delta(u, keep < u->nsegs ? u->segs[keep].first : u->nitems, &delta),
+               "KV rollback to seqno %llu", (unsigned long long)to_seqno);
     while (u->nsegs > 0 && u->segs[u->nsegs - 1].seqno > to_seqno) {
         kv_undo_seg seg = u->segs[--u->nsegs];
         while (u->nitems > seg.first) {
@@ -109,6 +134,7 @@ consort_err cs_kv_rollback(cs_kv_store *s, uint64_t to_seqno)
             undo_item(s, &it);
         }
     }
+    cs_lthash_combine(&s->digest, &delta);
     s->last_seqno = to_seqno;
     s->generation++;
     return CONSORT_OK;

@@ -4,9 +4,11 @@
  * (DESIGN.md "A write, end to end"; /work/notes/service.md "Ledger entry",
  * "Signature entry", "Ledger files"; the byte-level format is docs/ledger.md).
  *
- *   entries     cs_ledger_entry_encode / _decode / _decrypt   (ledger_entry.c)
+ *   keys        cs_ledger_keys: entry keys, rekeying          (ledger_keys.c)
+ *   entries     cs_ledger_entry_encode / _decode / _open      (ledger_entry.c)
  *   evidence    commit evidence, txids, leaf hashes           (ledger_leaf.c)
- *   signatures  cs_ledger_sig_build / _parse / _verify        (ledger_sig*.c)
+ *   signatures  cs_ledger_sig_build / _parse / _verify        (ledger_sig*.c),
+ *               checkpoint record, terms digest               (ledger_checkpoint.c)
  *   files       chunk names (ledger_chunk.c); writer: append, sync,
  *               chunk close (ledger_writer.c), recovery and truncation
  *               (ledger_writer_state.c); reader: every entry in order
@@ -36,21 +38,22 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* ---- entries (service.md "Ledger entry", version 1, big-endian) ---- */
+/* ---- entries (docs/ledger.md section 1, version 2, big-endian) ---- */
 
 #define CS_LEDGER_MAGIC      "CSLE"
-#define CS_LEDGER_VERSION    1
+#define CS_LEDGER_VERSION    2
 #define CS_LEDGER_SECRET_LEN 32
 #define CS_LEDGER_DIGEST_LEN 32
+/* The random key salt in every entry's header (docs/ledger.md 1.2). */
+#define CS_LEDGER_SALT_LEN 16
 /* Bytes before the public write set: magic .. public_len. */
-#define CS_LEDGER_HEADER_LEN 92
-/* Smallest entry: the header, an empty public write set and private_len. */
-#define CS_LEDGER_ENTRY_MIN (CS_LEDGER_HEADER_LEN + 4)
-/* service.md: "public/private each <= 16 MiB" (the private plaintext). */
-#define CS_LEDGER_WS_MAX      ((size_t)16 << 20)
-#define CS_LEDGER_PRIVATE_MAX (CS_LEDGER_WS_MAX + CS_AEAD_TAG_LEN)
-#define CS_LEDGER_ENTRY_MAX   (CS_LEDGER_ENTRY_MIN + CS_LEDGER_WS_MAX + CS_LEDGER_PRIVATE_MAX)
-/* The nonce is be32(term) || be64(seqno): terms must fit in 32 bits. */
+#define CS_LEDGER_HEADER_LEN 108
+/* Smallest entry: the header, an empty public write set, private_len and the tag. */
+#define CS_LEDGER_ENTRY_MIN (CS_LEDGER_HEADER_LEN + 4 + CS_AEAD_TAG_LEN)
+/* Each write set (public, and the private plaintext) is at most 16 MiB. */
+#define CS_LEDGER_WS_MAX    ((size_t)16 << 20)
+#define CS_LEDGER_ENTRY_MAX (CS_LEDGER_ENTRY_MIN + 2 * CS_LEDGER_WS_MAX)
+/* Terms are at most 2^32 - 1 (a format limit kept from version 1). */
 #define CS_LEDGER_TERM_MAX UINT32_MAX
 /* "<term>.<seqno>" with a NUL: 10 + 1 + 20 + 1. */
 #define CS_LEDGER_TXID_MAX 32
@@ -65,6 +68,42 @@ typedef enum cs_ledger_kind {
 
 const char *cs_ledger_kind_name(cs_ledger_kind kind);
 
+/*
+ * The keys of one ledger secret (docs/ledger.md 1.2). Every entry is sealed
+ * with AES-256-GCM under HKDF-SHA256(ikm = ledger secret, salt = the entry's
+ * key salt, info = "consort ledger entry v2"), nonce 0x00000000 ||
+ * be64(seqno). A sealer picks a fresh random key salt with
+ * cs_ledger_keys_rekey() and then refuses to seal a seqno that is not
+ * greater than every seqno it sealed under that salt, so no (key, nonce)
+ * pair is ever used twice, whatever consensus does: a leader that goes back
+ * to an earlier seqno must rekey first. The raw secret is only ever HKDF
+ * input, never a key. Opening caches the key of the last salt seen.
+ *
+ * Embed it; cs_ledger_keys_cleanup() wipes it. Not thread-safe.
+ */
+typedef struct cs_ledger_keys {
+    uint8_t secret[CS_LEDGER_SECRET_LEN];
+    bool sealing; /* rekeyed at least once */
+    uint8_t seal_salt[CS_LEDGER_SALT_LEN];
+    uint8_t seal_key[CS_AEAD_KEY_LEN];
+    uint64_t sealed_upto; /* highest seqno sealed under seal_salt (0: none) */
+    bool open_cached;
+    uint8_t open_salt[CS_LEDGER_SALT_LEN];
+    uint8_t open_key[CS_AEAD_KEY_LEN];
+} cs_ledger_keys;
+
+/* Copies the secret; the keys can open entries, and seal after a rekey. */
+void cs_ledger_keys_init(cs_ledger_keys *k, const uint8_t secret[CS_LEDGER_SECRET_LEN]);
+/* A fresh random key salt for sealing (CRYPTO if the RNG fails; the old
+ * salt is then no longer usable either). */
+CS_MUST_CHECK consort_err cs_ledger_keys_rekey(cs_ledger_keys *k);
+/* Wipes everything; the keys must be initialised again before use. */
+void cs_ledger_keys_cleanup(cs_ledger_keys *k);
+/* Derives a 32-byte key for another purpose from the secret under `info`
+ * (HKDF-SHA256, empty salt); `info` must not be a label of docs/ledger.md. */
+CS_MUST_CHECK consort_err cs_ledger_keys_derive(const cs_ledger_keys *k, const char *info,
+                                                uint8_t out[32]);
+
 /* What to encode. Slices are borrowed for the call. */
 typedef struct cs_ledger_entry_params {
     cs_ledger_kind kind;
@@ -78,15 +117,15 @@ typedef struct cs_ledger_entry_params {
 } cs_ledger_entry_params;
 
 /*
- * Appends one entry to `out`: the private write set is sealed with
- * AES-256-GCM under `secret` (nonce be32(term) || be64(seqno), aad = every
- * byte before the private section), and commit_evidence_digest is
- * SHA-256 of the commit evidence derived from `secret`. On failure `out`
- * keeps its length. INVALID_ARGUMENT (kind, term, seqno), TOO_LARGE,
- * NOMEM, CRYPTO.
+ * Appends one entry to `out`, sealed under `k`'s current key salt: the
+ * private write set encrypted and the whole entry authenticated (the tag is
+ * there even without private writes), commit_evidence_digest = SHA-256 of
+ * the commit evidence derived from the secret. STATE if `k` was never
+ * rekeyed or p->seqno is not above every seqno sealed under its salt (rekey
+ * first); INVALID_ARGUMENT (kind, term, seqno), TOO_LARGE, NOMEM, CRYPTO.
+ * On failure `out` keeps its length and `k` is unchanged.
  */
-CS_MUST_CHECK consort_err cs_ledger_entry_encode(const cs_ledger_entry_params *p,
-                                                 const uint8_t secret[CS_LEDGER_SECRET_LEN],
+CS_MUST_CHECK consort_err cs_ledger_entry_encode(const cs_ledger_entry_params *p, cs_ledger_keys *k,
                                                  cs_buf *out);
 
 /* A decoded entry; every slice borrows from the decoded bytes. */
@@ -94,31 +133,34 @@ typedef struct cs_ledger_entry {
     cs_ledger_kind kind;
     uint64_t term;
     uint64_t seqno;
+    const uint8_t *key_salt;               /* CS_LEDGER_SALT_LEN bytes inside `raw` */
     const uint8_t *claims_digest;          /* 32 bytes inside `raw` */
     const uint8_t *commit_evidence_digest; /* 32 bytes inside `raw` */
     cs_slice public_ws;
-    cs_slice private_section; /* ciphertext || tag; empty when private_len is 0 */
-    cs_slice aad;             /* every byte before the private section */
-    cs_slice raw;             /* the whole entry */
+    cs_slice ciphertext; /* the private write set, encrypted; empty when private_len is 0 */
+    cs_slice tag;        /* CS_AEAD_TAG_LEN bytes, always present */
+    cs_slice aad;        /* every byte before the ciphertext */
+    cs_slice raw;        /* the whole entry */
 } cs_ledger_entry;
 
 /*
- * Strictly decodes exactly `in`: magic, version 1 (else UNSUPPORTED), kind
- * 1..3, flags 0, term 1..2^32-1, seqno >= 1, each length within its cap
- * (else TOO_LARGE), private_len 0 or more than a tag, no trailing bytes.
- * Write-set contents are not looked at.
+ * Strictly decodes exactly `in` (no keys needed, nothing authenticated):
+ * magic, version 2 (UNSUPPORTED otherwise, naming the version), kind 1..3,
+ * flags 0, term 1..2^32-1, seqno >= 1, each length within its cap (else
+ * TOO_LARGE), the tag present, no trailing bytes.
  */
 CS_MUST_CHECK consort_err cs_ledger_entry_decode(cs_slice in, cs_ledger_entry *out);
 
 /*
- * Appends the private write set of `e` to `out` (the empty map 0xa0 for an
- * entry without a private section). CONSORT_E_BAD_TAG if any byte of the
- * entry before or in the private section was altered or `secret` is not the
- * one it was sealed with; nothing is appended then. `out` should be secret.
+ * Authenticates a decoded entry with the service's keys and appends its
+ * private write set to `out` (the empty map 0xa0 when it has none):
+ * BAD_TAG if any byte of the entry was altered, added or stripped, or it was
+ * sealed under another secret; BAD_PROOF if its commit_evidence_digest is
+ * not the one derived for its (term, seqno). Nothing is appended on error.
+ * `out` should be a secret buffer.
  */
-CS_MUST_CHECK consort_err cs_ledger_entry_decrypt(const cs_ledger_entry *e,
-                                                  const uint8_t secret[CS_LEDGER_SECRET_LEN],
-                                                  cs_buf *out);
+CS_MUST_CHECK consort_err cs_ledger_entry_open(const cs_ledger_entry *e, cs_ledger_keys *k,
+                                               cs_buf *out);
 
 /* ---- transaction ids, commit evidence, leaves (ledger_leaf.c) ---- */
 
@@ -166,17 +208,32 @@ typedef struct cs_ledger_signer {
 } cs_ledger_signer;
 
 /*
- * Appends the signature entry (term, seqno) over `tree`, which must hold
- * exactly seqno - 1 leaves: root of the tree, COSE_Sign1 over it (payload
- * detached, protected {1: alg, 4: kid, 395: 1}, unprotected {}), the node
- * id and certificate. INVALID_ARGUMENT for a tree of another size, a
- * node_id or certificate that does not belong to the key; plus the errors
- * of cs_ledger_entry_encode and COSE signing.
+ * What a signature entry at `seqno` states besides the root (docs/ledger.md
+ * section 4): the store's state digest after entries 1 .. seqno - 1 (the KV
+ * store's, docs/kv.md; 32 bytes) and the terms digest of those entries
+ * (cs_ledger_terms_digest).
+ */
+typedef struct cs_ledger_sig_params {
+    uint64_t term;
+    uint64_t seqno;
+    const uint8_t *state; /* 32 bytes */
+    const uint8_t *terms; /* 32 bytes */
+} cs_ledger_sig_params;
+
+/*
+ * Appends the signature entry p->seqno over `tree`, which must hold exactly
+ * seqno - 1 leaves: the root, the COSE_Sign1 over it (payload detached,
+ * protected {1: alg, 4: kid, 395: 1}, unprotected {}), the state and terms
+ * digests, the checkpoint COSE_Sign1 (payload detached: the checkpoint
+ * record of docs/ledger.md 4.2, protected {1: alg, 4: kid}), the node id and
+ * certificate; sealed with `keys` like any entry. INVALID_ARGUMENT for a
+ * tree of another size, missing digests, a node_id or certificate that does
+ * not belong to the key; plus the errors of cs_ledger_entry_encode and COSE
+ * signing.
  */
 CS_MUST_CHECK consort_err cs_ledger_sig_build(const cs_merkle_tree *tree,
-                                              const cs_ledger_signer *signer, uint64_t term,
-                                              uint64_t seqno,
-                                              const uint8_t secret[CS_LEDGER_SECRET_LEN],
+                                              const cs_ledger_signer *signer,
+                                              const cs_ledger_sig_params *p, cs_ledger_keys *keys,
                                               cs_buf *out);
 
 /* A parsed signature entry; slices borrow from the entry's bytes. */
@@ -184,26 +241,55 @@ typedef struct cs_ledger_sig {
     uint64_t term;
     uint64_t seqno;
     uint64_t tree_size;
-    cs_slice root;    /* 32 bytes */
-    cs_slice node_id; /* CS_LEDGER_NODE_ID_LEN lower-case hex digits */
-    cs_slice cose;    /* the COSE_Sign1 as stored */
-    cs_slice cert;    /* node certificate DER */
+    cs_slice root;       /* 32 bytes */
+    cs_slice state;      /* 32 bytes */
+    cs_slice terms;      /* 32 bytes */
+    cs_slice node_id;    /* CS_LEDGER_NODE_ID_LEN lower-case hex digits */
+    cs_slice cose;       /* the COSE_Sign1 over the root as stored */
+    cs_slice checkpoint; /* the checkpoint COSE_Sign1 as stored */
+    cs_slice cert;       /* node certificate DER */
     cs_cose_sign1 msg;
+    cs_cose_sign1 checkpoint_msg;
     cs_cose_alg alg;
     cs_slice kid; /* 32 bytes */
 } cs_ledger_sig;
 
 /*
  * Structural checks of a signature entry, no crypto: kind 2, zero claims
- * digest, no private section, the public write set exactly
+ * digest, no private writes, the public write set exactly
  * {"public:consort.signatures": [[h'00', bstr .cbor {term, seqno, tree_size,
- * root, node_id, cose, cert}]]} in that key order, term/seqno equal to the
- * entry's, tree_size == seqno - 1, a 32-byte root, a detached COSE_Sign1
- * whose protected header is exactly {1: ES256|ES384, 4: bstr 32, 395: 1}
- * and whose unprotected header is empty. MALFORMED (and the CBOR/COSE
- * decode codes) naming the field.
+ * root, state, terms, node_id, cose, checkpoint, cert}]]} in that key order,
+ * term/seqno equal to the entry's, tree_size == seqno - 1, 32-byte root,
+ * state and terms, a detached COSE_Sign1 over the root whose protected
+ * header is exactly {1: ES256|ES384, 4: bstr 32, 395: 1}, a detached
+ * checkpoint COSE_Sign1 whose protected header is exactly {1: the same alg,
+ * 4: the same kid}, both with empty unprotected headers. MALFORMED (and the
+ * CBOR/COSE decode codes) naming the field.
  */
 CS_MUST_CHECK consort_err cs_ledger_sig_parse(const cs_ledger_entry *e, cs_ledger_sig *out);
+
+/* The checkpoint record a signature's checkpoint COSE_Sign1 signs (the
+ * detached payload, docs/ledger.md 4.2), appended to `out`. */
+CS_MUST_CHECK consort_err cs_ledger_checkpoint_payload(uint64_t tree_size, cs_slice root,
+                                                       cs_slice state, cs_slice terms, cs_buf *out);
+
+/* One run of entries of equal term: entries first_seqno .. (the next run's
+ * first_seqno - 1) have `term`. */
+typedef struct cs_ledger_term_run {
+    uint64_t first_seqno;
+    uint64_t term;
+} cs_ledger_term_run;
+
+/*
+ * The terms digest of entries 1 .. tree_size (docs/ledger.md 4.2):
+ * SHA-256 of the CBOR array of [first_seqno, term] pairs of the runs that
+ * start at or before tree_size, in order. `runs` must start at seqno 1 (or
+ * be empty when tree_size is 0) with strictly increasing seqnos and terms;
+ * INVALID_ARGUMENT otherwise.
+ */
+CS_MUST_CHECK consort_err cs_ledger_terms_digest(const cs_ledger_term_run *runs, size_t count,
+                                                 uint64_t tree_size,
+                                                 uint8_t out[CS_LEDGER_DIGEST_LEN]);
 
 /*
  * The checks shared with receipts (whose COSE_Sign1 is the signature entry's
@@ -230,8 +316,11 @@ void cs_ledger_cert_cache_cleanup(cs_ledger_cert_cache *c);
  * The cryptographic checks of a parsed signature entry: the certificate
  * parses, its key's id equals the COSE kid (SHA-256 of the SPKI DER) and its
  * first 8 bytes in hex equal node_id, the COSE signature verifies over the
- * root under that key with the alg of its curve, and the certificate chains
- * to `service_cert` at `now`. `cache` may be NULL. BAD_SIGNATURE,
+ * root and the checkpoint COSE signature over the checkpoint record
+ * (cs_ledger_checkpoint_payload) under that key with the alg of its curve,
+ * and the certificate chains to `service_cert` at `now`. `cache` may be
+ * NULL. (The terms and state digests are checked by whoever knows the
+ * entries or the store: cs_ledger_verify checks terms.) BAD_SIGNATURE,
  * BAD_CERTIFICATE, EXPIRED, MALFORMED (certificate, node_id, kid).
  */
 CS_MUST_CHECK consort_err cs_ledger_sig_verify(const cs_ledger_sig *s, const cs_x509 *service_cert,
@@ -383,9 +472,15 @@ typedef struct cs_ledger_verify_report {
  * Verifies the ledger in `dir` against the pinned service certificate as of
  * `now`: everything cs_ledger_reader checks, that it starts at seqno 1, and
  * for every signature entry (in the rebuilt Merkle tree) that its root is
- * the root of the entries before it and cs_ledger_sig_verify holds. Returns
- * the first failure (its message names file, offset, seqno and the reason;
- * the report says where); the report's counters are filled either way.
+ * the root of the entries before it, cs_ledger_sig_verify holds (both
+ * signatures), and its terms digest is the one of the entries before it
+ * (cs_ledger_terms_digest of their headers' terms; BAD_PROOF otherwise).
+ * It has no ledger secret, so entry tags, commit evidence and the state
+ * digest are not checked (docs/ledger.md 6.1). Returns the first failure
+ * (its message names file, offset, seqno and the reason; the report says
+ * where); the report's counters are filled either way. Entries after the
+ * last signature entry (report->unsigned_entries) are covered by no
+ * signature: that is not an error, but nothing vouches for them.
  */
 CS_MUST_CHECK consort_err cs_ledger_verify(const char *dir, const cs_x509 *service_cert,
                                            int64_t now, cs_ledger_verify_report *report);

@@ -50,27 +50,41 @@ static uint32_t be32_at(const uint8_t *p)
 }
 
 /*
- * A frame of length `len` of which only `avail` entry bytes exist. A crash
- * mid-append leaves a prefix of one genuine frame, so whatever of the entry
- * is there must agree with `len`: it starts with the magic, and once its
- * public_len and private_len are visible they must add up to `len`. This
- * keeps an altered length field from passing a whole valid entry (and every
- * frame after it) off as a torn tail.
+ * A frame of length `len` of which only `avail` entry bytes exist
+ * (docs/ledger.md 5.2). A crash mid-append leaves a prefix of one genuine
+ * frame, so whatever of the entry is there must agree with `len`: it starts
+ * with the magic and version 2, and once public_len P (offset 104) is
+ * visible, P <= 16 MiB and 128 + P <= len; once private_len C (offset
+ * 108 + P) is visible, C <= 16 MiB and 128 + P + C == len. This keeps an
+ * altered length field from passing a whole valid entry (and every frame
+ * after it) off as a torn tail.
  */
+static bool torn_prefix_fits(const uint8_t *p, uint64_t avail, uint32_t len)
+{
+    if (avail >= 4 && memcmp(p, CS_LEDGER_MAGIC, 4) != 0)
+        return false;
+    if (avail >= 5 && p[4] != CS_LEDGER_VERSION)
+        return false;
+    if (avail < CS_LEDGER_HEADER_LEN)
+        return true;
+    uint64_t public_len = be32_at(p + CS_LEDGER_HEADER_LEN - 4);
+    /* where private_len ends: 112 + P */
+    uint64_t after = CS_LEDGER_HEADER_LEN + public_len + 4;
+    if (public_len > CS_LEDGER_WS_MAX || after + CS_AEAD_TAG_LEN > len)
+        return false;
+    if (avail < after)
+        return true;
+    uint64_t private_len = be32_at(p + after - 4);
+    return private_len <= CS_LEDGER_WS_MAX && after + private_len + CS_AEAD_TAG_LEN == len;
+}
+
 static consort_err check_torn(cs_ledger_frames *fr, uint32_t len, uint64_t avail)
 {
     cs_buf_reset(&fr->entry);
     uint8_t *p;
     CS_TRY(cs_buf_extend(&fr->entry, (size_t)avail, &p));
     CS_TRY(read_exact(fr, p, (size_t)avail));
-    bool ok = avail < 4 || memcmp(p, CS_LEDGER_MAGIC, 4) == 0;
-    if (ok && avail >= CS_LEDGER_HEADER_LEN) {
-        uint64_t implied = CS_LEDGER_ENTRY_MIN + (uint64_t)be32_at(p + CS_LEDGER_HEADER_LEN - 4);
-        ok = implied <= len;
-        if (ok && avail >= implied)
-            ok = implied + be32_at(p + implied - 4) == len;
-    }
-    CS_ENSURE(ok, CONSORT_E_CORRUPT,
+    CS_ENSURE(torn_prefix_fits(p, avail, len), CONSORT_E_CORRUPT,
               "offset %" PRIu64 ": frame of length %u runs past the end of the file, but the "
               "entry in it does not fit that length (not a torn write)",
               fr->frame_offset, len);

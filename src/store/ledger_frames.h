@@ -3,11 +3,12 @@
  * (not part of the ledger API).
  *
  * A chunk file is a sequence of frames, each be32 length || entry bytes,
- * with CS_LEDGER_ENTRY_MIN <= length <= CS_LEDGER_ENTRY_MAX. A frame that
- * runs past the end of the file (its length field incomplete, or fewer
- * entry bytes than it announces) is "torn": what a crash in the middle of
- * an append leaves. Whether that is acceptable is the caller's decision
- * (only at the end of the .open chunk).
+ * with CS_LEDGER_ENTRY_MIN <= length <= CS_LEDGER_ENTRY_MAX (docs/ledger.md
+ * 5.1). A frame that runs past the end of the file (its length field
+ * incomplete, or fewer entry bytes than it announces, which must then be a
+ * prefix of a version 2 entry of that length: docs/ledger.md 5.2) is
+ * "torn": what a crash in the middle of an append leaves. Whether that is
+ * acceptable is the caller's decision (only at the end of the .open chunk).
  */
 #ifndef CS_STORE_LEDGER_FRAMES_H
 #define CS_STORE_LEDGER_FRAMES_H
@@ -43,8 +44,9 @@ void cs_ledger_frames_close(cs_ledger_frames *fr);
  * Reads the next frame. On CS_LEDGER_FRAME_OK `*entry` borrows the entry
  * bytes (valid until the next call) and fr->frame_offset is its frame's
  * offset; on TORN, fr->frame_offset is where the torn frame starts.
- * CONSORT_E_CORRUPT for a length outside [ENTRY_MIN, ENTRY_MAX] (message
- * "offset <o>: ..."), CONSORT_E_IO, CONSORT_E_NOMEM.
+ * CONSORT_E_CORRUPT for a length outside [ENTRY_MIN, ENTRY_MAX] or a frame
+ * running past the end whose bytes cannot be a prefix of an entry of its
+ * length (message "offset <o>: ..."), CONSORT_E_IO, CONSORT_E_NOMEM.
  */
 CS_MUST_CHECK consort_err cs_ledger_frames_next(cs_ledger_frames *fr, cs_slice *entry,
                                                 cs_ledger_frame_status *status);

@@ -1,18 +1,22 @@
 /*
- * Signature entries: build and parse (service.md "Signature entry";
- * docs/ledger.md "Signature entries"). The cryptographic checks are in
- * ledger_sig_verify.c.
+ * Signature entries: build and parse (docs/ledger.md section 4). The
+ * cryptographic checks are in ledger_sig_verify.c, the checkpoint record
+ * and the terms digest in ledger_checkpoint.c.
  *
- * A signature entry is a kind-2 entry whose public write set is
+ * A signature entry is a kind-2 entry without private writes whose public
+ * write set is
  *
  *   { "public:consort.signatures": [ [ h'00', bstr .cbor {
  *         "term": uint, "seqno": uint, "tree_size": uint, "root": bstr 32,
- *         "node_id": tstr, "cose": bstr, "cert": bstr } ] ] }
+ *         "state": bstr 32, "terms": bstr 32, "node_id": tstr,
+ *         "cose": bstr, "checkpoint": bstr, "cert": bstr } ] ] }
  *
- * with the inner map's keys in exactly that order. The value is a byte
- * string holding the map because write-set values are byte strings
- * (service.md "KV store"): the KV store keeps the latest signature under
- * key h'00' of that public map like any other write.
+ * with the inner map's keys in exactly that order. "cose" signs the root
+ * (protected {1: alg, 4: kid, 395: 1}: receipts reuse it), "checkpoint"
+ * signs the checkpoint record (protected {1: alg, 4: kid}, the same alg
+ * and kid). The value is a byte string holding the map because write-set
+ * values are byte strings (docs/kv.md): the KV store keeps the latest
+ * signature under key h'00' of that public map like any other write.
  */
 #include "store/ledger.h"
 
@@ -22,9 +26,22 @@
 #include <string.h>
 
 /* The inner map's keys, in their required order. */
-enum { SIG_TERM, SIG_SEQNO, SIG_TREE_SIZE, SIG_ROOT, SIG_NODE_ID, SIG_COSE, SIG_CERT, SIG_KEYS };
-static const char *const sig_keys[SIG_KEYS] = {"term",    "seqno", "tree_size", "root",
-                                               "node_id", "cose",  "cert"};
+enum {
+    SIG_TERM,
+    SIG_SEQNO,
+    SIG_TREE_SIZE,
+    SIG_ROOT,
+    SIG_STATE,
+    SIG_TERMS,
+    SIG_NODE_ID,
+    SIG_COSE,
+    SIG_CHECKPOINT,
+    SIG_CERT,
+    SIG_KEYS
+};
+static const char *const sig_keys[SIG_KEYS] = {
+    "term", "seqno", "tree_size", "root", "state", "terms", "node_id", "cose", "checkpoint", "cert",
+};
 
 static consort_err alg_for_key(const cs_key *key, cs_cose_alg *alg)
 {
@@ -62,30 +79,35 @@ static consort_err check_signer(const cs_ledger_signer *s, uint8_t kid[CS_SHA256
     return CONSORT_OK;
 }
 
-/* COSE_Sign1 over the root: payload detached, protected {1, 4: kid, 395: 1}. */
-static consort_err sign_root(const cs_ledger_signer *s, const uint8_t kid[CS_SHA256_LEN],
-                             const uint8_t root[CS_MERKLE_HASH_LEN], cs_buf *cose)
+/* A detached COSE_Sign1 over `payload` with protected {1: alg, 4: kid} and,
+ * for the root, 395: 1 (RFC 9942: RFC9162_SHA256); unprotected {}. */
+static consort_err sign_detached(const cs_ledger_signer *s, const uint8_t kid[CS_SHA256_LEN],
+                                 cs_slice payload, bool vds, cs_buf *cose)
 {
     cs_cose_alg alg = CS_COSE_ES256;
     CS_TRY(alg_for_key(s->node_key, &alg));
     const cs_cose_param params[] = {
         CS_COSE_PARAM_BYTES(CS_COSE_HDR_KID, CS_SLICE(kid, CS_SHA256_LEN)),
-        CS_COSE_PARAM_INT(CS_COSE_HDR_VDS, 1), /* RFC 9942: RFC9162_SHA256 */
+        CS_COSE_PARAM_INT(CS_COSE_HDR_VDS, 1),
     };
     cs_cose_sign1_params p = {
         .alg = alg,
         .protected_params = params,
-        .protected_count = CS_ARRAY_LEN(params),
+        .protected_count = vds ? 2 : 1,
         .unprotected = CS_SLICE_EMPTY,
-        .payload = CS_SLICE(root, CS_MERKLE_HASH_LEN),
+        .payload = payload,
         .detached = true,
     };
     return cs_cose_sign1_sign(s->node_key, &p, cose);
 }
 
-static consort_err write_sig_map(cs_buf *b, uint64_t term, uint64_t seqno,
-                                 const uint8_t root[CS_MERKLE_HASH_LEN], const char *node_id,
-                                 cs_slice cose, cs_slice cert)
+/* What goes into the inner map, besides term and seqno. */
+typedef struct sig_values {
+    cs_slice root, state, terms, cose, checkpoint, cert;
+    const char *node_id;
+} sig_values;
+
+static consort_err write_sig_map(cs_buf *b, uint64_t term, uint64_t seqno, const sig_values *v)
 {
     CS_TRY(cs_cbor_write_map(b, SIG_KEYS));
     CS_TRY(cs_cbor_write_cstr(b, sig_keys[SIG_TERM]));
@@ -95,13 +117,19 @@ static consort_err write_sig_map(cs_buf *b, uint64_t term, uint64_t seqno,
     CS_TRY(cs_cbor_write_cstr(b, sig_keys[SIG_TREE_SIZE]));
     CS_TRY(cs_cbor_write_uint(b, seqno - 1));
     CS_TRY(cs_cbor_write_cstr(b, sig_keys[SIG_ROOT]));
-    CS_TRY(cs_cbor_write_bytes(b, CS_SLICE(root, CS_MERKLE_HASH_LEN)));
+    CS_TRY(cs_cbor_write_bytes(b, v->root));
+    CS_TRY(cs_cbor_write_cstr(b, sig_keys[SIG_STATE]));
+    CS_TRY(cs_cbor_write_bytes(b, v->state));
+    CS_TRY(cs_cbor_write_cstr(b, sig_keys[SIG_TERMS]));
+    CS_TRY(cs_cbor_write_bytes(b, v->terms));
     CS_TRY(cs_cbor_write_cstr(b, sig_keys[SIG_NODE_ID]));
-    CS_TRY(cs_cbor_write_cstr(b, node_id));
+    CS_TRY(cs_cbor_write_cstr(b, v->node_id));
     CS_TRY(cs_cbor_write_cstr(b, sig_keys[SIG_COSE]));
-    CS_TRY(cs_cbor_write_bytes(b, cose));
+    CS_TRY(cs_cbor_write_bytes(b, v->cose));
+    CS_TRY(cs_cbor_write_cstr(b, sig_keys[SIG_CHECKPOINT]));
+    CS_TRY(cs_cbor_write_bytes(b, v->checkpoint));
     CS_TRY(cs_cbor_write_cstr(b, sig_keys[SIG_CERT]));
-    return cs_cbor_write_bytes(b, cert);
+    return cs_cbor_write_bytes(b, v->cert);
 }
 
 static consort_err write_sig_ws(cs_buf *ws, cs_slice inner)
@@ -115,39 +143,60 @@ static consort_err write_sig_ws(cs_buf *ws, cs_slice inner)
     return cs_cbor_write_bytes(ws, inner);
 }
 
-consort_err cs_ledger_sig_build(const cs_merkle_tree *tree, const cs_ledger_signer *signer,
-                                uint64_t term, uint64_t seqno,
-                                const uint8_t secret[CS_LEDGER_SECRET_LEN], cs_buf *out)
+static consort_err check_sig_params(const cs_merkle_tree *tree, const cs_ledger_sig_params *p)
 {
-    CS_ENSURE(seqno >= 1 && cs_merkle_size(tree) == seqno - 1, CONSORT_E_INVALID_ARGUMENT,
+    CS_ENSURE(p->seqno >= 1 && cs_merkle_size(tree) == p->seqno - 1, CONSORT_E_INVALID_ARGUMENT,
               "signature entry %llu: the tree holds %llu leaves, expected seqno - 1",
-              (unsigned long long)seqno, (unsigned long long)cs_merkle_size(tree));
+              (unsigned long long)p->seqno, (unsigned long long)cs_merkle_size(tree));
+    CS_ENSURE(p->state != NULL && p->terms != NULL, CONSORT_E_INVALID_ARGUMENT,
+              "signature entry %llu: the state and terms digests are required",
+              (unsigned long long)p->seqno);
+    return CONSORT_OK;
+}
+
+consort_err cs_ledger_sig_build(const cs_merkle_tree *tree, const cs_ledger_signer *signer,
+                                const cs_ledger_sig_params *p, cs_ledger_keys *keys, cs_buf *out)
+{
+    CS_TRY(check_sig_params(tree, p));
     uint8_t kid[CS_SHA256_LEN], root[CS_MERKLE_HASH_LEN];
     CS_TRY(check_signer(signer, kid));
     cs_merkle_root(tree, root);
+    sig_values v = {
+        .root = CS_SLICE(root, sizeof root),
+        .state = CS_SLICE(p->state, CS_LEDGER_DIGEST_LEN),
+        .terms = CS_SLICE(p->terms, CS_LEDGER_DIGEST_LEN),
+        .node_id = signer->node_id,
+    };
 
-    cs_buf cose, cert, inner, ws;
+    cs_buf cose, record, checkpoint, cert, inner, ws;
     cs_buf_init(&cose, 0);
+    cs_buf_init(&record, 0);
+    cs_buf_init(&checkpoint, 0);
     cs_buf_init(&cert, CS_LEDGER_CERT_MAX);
     cs_buf_init(&inner, 0);
     cs_buf_init(&ws, 0);
     consort_err rc;
-    CS_TRY_GOTO(rc, sign_root(signer, kid, root, &cose), done);
-    CS_TRY_GOTO(rc, cs_x509_to_der(signer->node_cert, &cert), done);
-    CS_TRY_GOTO(rc,
-                write_sig_map(&inner, term, seqno, root, signer->node_id, cs_buf_slice(&cose),
-                              cs_buf_slice(&cert)),
+    CS_TRY_GOTO(rc, sign_detached(signer, kid, v.root, true, &cose), done);
+    CS_TRY_GOTO(rc, cs_ledger_checkpoint_payload(p->seqno - 1, v.root, v.state, v.terms, &record),
                 done);
+    CS_TRY_GOTO(rc, sign_detached(signer, kid, cs_buf_slice(&record), false, &checkpoint), done);
+    CS_TRY_GOTO(rc, cs_x509_to_der(signer->node_cert, &cert), done);
+    v.cose = cs_buf_slice(&cose);
+    v.checkpoint = cs_buf_slice(&checkpoint);
+    v.cert = cs_buf_slice(&cert);
+    CS_TRY_GOTO(rc, write_sig_map(&inner, p->term, p->seqno, &v), done);
     CS_TRY_GOTO(rc, write_sig_ws(&ws, cs_buf_slice(&inner)), done);
-    cs_ledger_entry_params p = {
+    cs_ledger_entry_params ep = {
         .kind = CS_LEDGER_KIND_SIGNATURE,
-        .term = term,
-        .seqno = seqno,
+        .term = p->term,
+        .seqno = p->seqno,
         .public_ws = cs_buf_slice(&ws),
     };
-    rc = cs_ledger_entry_encode(&p, secret, out);
+    rc = cs_ledger_entry_encode(&ep, keys, out);
 done:
     cs_buf_cleanup(&cose);
+    cs_buf_cleanup(&record);
+    cs_buf_cleanup(&checkpoint);
     cs_buf_cleanup(&cert);
     cs_buf_cleanup(&inner);
     cs_buf_cleanup(&ws);
@@ -212,11 +261,20 @@ static consort_err read_fields(cs_slice inner, cs_ledger_sig *out)
         case SIG_ROOT:
             CS_TRY_CTX(cs_cbor_read_bytes(&r, &out->root), "root");
             break;
+        case SIG_STATE:
+            CS_TRY_CTX(cs_cbor_read_bytes(&r, &out->state), "state");
+            break;
+        case SIG_TERMS:
+            CS_TRY_CTX(cs_cbor_read_bytes(&r, &out->terms), "terms");
+            break;
         case SIG_NODE_ID:
             CS_TRY_CTX(cs_cbor_read_text(&r, &out->node_id), "node_id");
             break;
         case SIG_COSE:
             CS_TRY_CTX(cs_cbor_read_bytes(&r, &out->cose), "cose");
+            break;
+        case SIG_CHECKPOINT:
+            CS_TRY_CTX(cs_cbor_read_bytes(&r, &out->checkpoint), "checkpoint");
             break;
         default:
             CS_TRY_CTX(cs_cbor_read_bytes(&r, &out->cert), "cert");
@@ -246,6 +304,10 @@ static consort_err check_fields(const cs_ledger_entry *e, const cs_ledger_sig *s
               (unsigned long long)(s->seqno - 1));
     CS_ENSURE(s->root.len == CS_MERKLE_HASH_LEN, CONSORT_E_MALFORMED,
               "root of %zu bytes, expected %d", s->root.len, CS_MERKLE_HASH_LEN);
+    CS_ENSURE(s->state.len == CS_LEDGER_DIGEST_LEN, CONSORT_E_MALFORMED,
+              "state of %zu bytes, expected %d", s->state.len, CS_LEDGER_DIGEST_LEN);
+    CS_ENSURE(s->terms.len == CS_LEDGER_DIGEST_LEN, CONSORT_E_MALFORMED,
+              "terms of %zu bytes, expected %d", s->terms.len, CS_LEDGER_DIGEST_LEN);
     CS_ENSURE(s->node_id.len == CS_LEDGER_NODE_ID_LEN && is_lower_hex(s->node_id),
               CONSORT_E_MALFORMED, "node_id of %zu bytes, expected %d lower-case hex digits",
               s->node_id.len, CS_LEDGER_NODE_ID_LEN);
@@ -275,14 +337,42 @@ consort_err cs_ledger_sig_check_protected(const cs_cose_sign1 *msg, cs_cose_alg 
     return CONSORT_OK;
 }
 
-/* The COSE_Sign1 of a root as stored: tagged, and no unprotected header. */
+/* A COSE_Sign1 as stored: tagged, and no unprotected header. */
+static consort_err decode_stored(cs_slice bytes, cs_cose_sign1 *msg)
+{
+    CS_TRY(cs_cose_sign1_decode(bytes, msg));
+    CS_ENSURE(msg->tagged, CONSORT_E_MALFORMED, "COSE_Sign1 without tag 18");
+    CS_ENSURE(msg->unprotected_hdr.count == 0, CONSORT_E_MALFORMED,
+              "unprotected header of %zu entries, expected none", msg->unprotected_hdr.count);
+    return CONSORT_OK;
+}
+
 static consort_err check_cose(cs_ledger_sig *s)
 {
-    CS_TRY(cs_cose_sign1_decode(s->cose, &s->msg));
-    CS_ENSURE(s->msg.tagged, CONSORT_E_MALFORMED, "COSE_Sign1 without tag 18");
-    CS_ENSURE(s->msg.unprotected_hdr.count == 0, CONSORT_E_MALFORMED,
-              "unprotected header of %zu entries, expected none", s->msg.unprotected_hdr.count);
+    CS_TRY(decode_stored(s->cose, &s->msg));
     return cs_ledger_sig_check_protected(&s->msg, &s->alg, &s->kid);
+}
+
+/* docs/ledger.md 4.2: the checkpoint's protected header is exactly
+ * {1: alg, 4: kid} with the alg and kid of the root's COSE_Sign1. */
+static consort_err check_checkpoint(cs_ledger_sig *s)
+{
+    CS_TRY(decode_stored(s->checkpoint, &s->checkpoint_msg));
+    const cs_cose_sign1 *m = &s->checkpoint_msg;
+    CS_ENSURE(m->detached, CONSORT_E_MALFORMED, "COSE_Sign1 payload not detached");
+    CS_ENSURE(m->protected_hdr.count == 2, CONSORT_E_MALFORMED,
+              "protected header of %zu entries, expected {1: alg, 4: kid}", m->protected_hdr.count);
+    cs_cose_alg alg;
+    cs_slice kid;
+    CS_TRY(cs_cose_sign1_alg(m, &alg));
+    CS_ENSURE(alg == s->alg, CONSORT_E_MALFORMED, "alg %s, but the root is signed with %s",
+              cs_cose_alg_name(alg), cs_cose_alg_name(s->alg));
+    CS_ENSURE(cs_cose_headers_has(&m->protected_hdr, CS_COSE_HDR_KID), CONSORT_E_MALFORMED,
+              "protected header lacks kid (4)");
+    CS_TRY_CTX(cs_cose_headers_get_bytes(&m->protected_hdr, CS_COSE_HDR_KID, &kid), "kid");
+    CS_ENSURE(cs_slice_eq(kid, s->kid), CONSORT_E_MALFORMED,
+              "kid is not the kid of the root's COSE_Sign1");
+    return CONSORT_OK;
 }
 
 consort_err cs_ledger_sig_parse(const cs_ledger_entry *e, cs_ledger_sig *out)
@@ -294,12 +384,13 @@ consort_err cs_ledger_sig_parse(const cs_ledger_entry *e, cs_ledger_sig *out)
               "entry %llu is a %s entry, not a signature", seqno, cs_ledger_kind_name(e->kind));
     CS_ENSURE(memcmp(e->claims_digest, zero, sizeof zero) == 0, CONSORT_E_MALFORMED,
               "signature entry %llu: claims digest is not zero", seqno);
-    CS_ENSURE(e->private_section.len == 0, CONSORT_E_MALFORMED,
-              "signature entry %llu: has a private section", seqno);
+    CS_ENSURE(e->ciphertext.len == 0, CONSORT_E_MALFORMED,
+              "signature entry %llu: has private writes", seqno);
     cs_slice inner;
     CS_TRY_CTX(parse_ws(e->public_ws, &inner), "signature entry %llu: write set", seqno);
     CS_TRY_CTX(read_fields(inner, out), "signature entry %llu", seqno);
     CS_TRY_CTX(check_fields(e, out), "signature entry %llu", seqno);
     CS_TRY_CTX(check_cose(out), "signature entry %llu: cose", seqno);
+    CS_TRY_CTX(check_checkpoint(out), "signature entry %llu: checkpoint", seqno);
     return CONSORT_OK;
 }

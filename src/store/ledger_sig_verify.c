@@ -1,8 +1,9 @@
 /*
- * The cryptographic checks of a signature entry (service.md "Signature
- * entry", "Identities"): the node certificate's key is the COSE kid and the
- * node_id, the COSE_Sign1 over the root verifies under it, and the
- * certificate chains to the pinned service certificate.
+ * The cryptographic checks of a signature entry (docs/ledger.md section 4):
+ * the node certificate's key is the COSE kid and the node_id, the
+ * COSE_Sign1 over the root and the one over the checkpoint record both
+ * verify under it, and the certificate chains to the pinned service
+ * certificate.
  */
 #include "store/ledger.h"
 
@@ -80,6 +81,26 @@ static consort_err node_key(const cs_ledger_sig *s, const cs_x509 *service_cert,
     return CONSORT_OK;
 }
 
+/* The two signatures: over the root, and over the checkpoint record. */
+static consort_err check_signatures(const cs_ledger_sig *s, const cs_key *key)
+{
+    cs_cose_verify_opts opts = {.detached_payload = &s->root};
+    CS_TRY_CTX(cs_cose_sign1_verify(&s->msg, key, &opts), "cose (the root)");
+    cs_buf record;
+    cs_buf_init(&record, 0);
+    consort_err rc =
+        cs_ledger_checkpoint_payload(s->tree_size, s->root, s->state, s->terms, &record);
+    if (rc == CONSORT_OK) {
+        cs_slice payload = cs_buf_slice(&record);
+        opts.detached_payload = &payload;
+        rc = cs_cose_sign1_verify(&s->checkpoint_msg, key, &opts);
+        if (rc != CONSORT_OK)
+            rc = cs_err_context(rc, "checkpoint (tree_size, root, state, terms)");
+    }
+    cs_buf_cleanup(&record);
+    return rc;
+}
+
 consort_err cs_ledger_sig_verify(const cs_ledger_sig *s, const cs_x509 *service_cert, int64_t now,
                                  cs_ledger_cert_cache *cache)
 {
@@ -89,10 +110,8 @@ consort_err cs_ledger_sig_verify(const cs_ledger_sig *s, const cs_x509 *service_
     consort_err rc = check_ids(s, key);
     if (rc == CONSORT_OK)
         rc = check_alg_curve(s->alg, key);
-    if (rc == CONSORT_OK) {
-        cs_cose_verify_opts opts = {.detached_payload = &s->root};
-        rc = cs_cose_sign1_verify(&s->msg, key, &opts);
-    }
+    if (rc == CONSORT_OK)
+        rc = check_signatures(s, key);
     cs_key_free(key);
     CS_TRY_CTX(rc, "signature entry %llu", seqno);
     return CONSORT_OK;

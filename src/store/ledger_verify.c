@@ -1,13 +1,16 @@
 /*
  * The offline ledger verifier (`consort ledger verify`; docs/ledger.md
- * "Verifying a ledger"). It trusts nothing in the directory: the reader
- * checks frames, entries, seqnos, terms and chunk names; here the Merkle
- * tree is rebuilt from the entries alone and every signature entry must
- * sign the root of the entries before it, under a node certificate that
- * chains to the pinned service certificate.
+ * section 6). It trusts nothing in the directory: the reader checks frames,
+ * entries, seqnos, terms and chunk names; here the Merkle tree and the term
+ * runs are rebuilt from the entries alone, and every signature entry must
+ * sign the root of the entries before it and a checkpoint whose terms
+ * digest is theirs, under a node certificate that chains to the pinned
+ * service certificate. Without the ledger secret it cannot check entry tags
+ * or commit evidence, nor the state digest (docs/ledger.md 6.1).
  */
 #include "store/ledger.h"
 
+#include "base/alloc.h"
 #include "base/log.h"
 
 #include <inttypes.h>
@@ -20,10 +23,45 @@ typedef struct verify_state {
     cs_merkle_tree *tree;
     cs_ledger_cert_cache cache;
     cs_ledger_verify_report *rep;
+    cs_ledger_term_run *runs; /* the term runs of the entries read so far */
+    size_t runs_len, runs_cap;
 } verify_state;
 
+/* Entry `e` continues the last run or starts a new one (the reader has
+ * checked that terms never decrease). */
+static consort_err note_term(verify_state *st, const cs_ledger_entry *e)
+{
+    if (st->runs_len > 0 && st->runs[st->runs_len - 1].term == e->term)
+        return CONSORT_OK;
+    if (st->runs_len == st->runs_cap) {
+        size_t cap = st->runs_cap ? 2 * st->runs_cap : 16;
+        cs_ledger_term_run *runs = cs_realloc(st->runs, cap * sizeof *runs);
+        CS_ENSURE(runs != NULL, CONSORT_E_NOMEM, "ledger verify: out of memory");
+        st->runs = runs;
+        st->runs_cap = cap;
+    }
+    st->runs[st->runs_len++] = (cs_ledger_term_run){.first_seqno = e->seqno, .term = e->term};
+    return CONSORT_OK;
+}
+
+/* docs/ledger.md 4.2: the signed terms digest is the one of the entries
+ * before the signature entry, as their headers say. */
+static consort_err check_terms(verify_state *st, const cs_ledger_sig *sig)
+{
+    uint8_t terms[CS_LEDGER_DIGEST_LEN];
+    CS_TRY(cs_ledger_terms_digest(st->runs, st->runs_len, sig->tree_size, terms));
+    CS_ENSURE(cs_slice_eq(sig->terms, CS_SLICE(terms, sizeof terms)), CONSORT_E_BAD_PROOF,
+              "signature entry %" PRIu64
+              ": signed terms digest is not the one of the terms of the %" PRIu64
+              " entries before it",
+              sig->seqno, sig->tree_size);
+    return CONSORT_OK;
+}
+
 /* A signature entry: root of the rebuilt tree (RFC 9162 §2.1.1 MTH over the
- * leaves 0 .. seqno - 2), then the signature and certificate. */
+ * leaves 0 .. seqno - 2), then the signatures and certificate, then the
+ * terms digest (after the signatures, so its cost is bounded by what a
+ * genuine node signed). */
 static consort_err check_signature(verify_state *st, const cs_ledger_entry *e)
 {
     cs_ledger_sig sig;
@@ -36,7 +74,8 @@ static consort_err check_signature(verify_state *st, const cs_ledger_entry *e)
               "signature entry %" PRIu64 ": signed root is not the root of the %" PRIu64
               " entries before it",
               e->seqno, sig.tree_size);
-    return cs_ledger_sig_verify(&sig, st->service_cert, st->now, &st->cache);
+    CS_TRY(cs_ledger_sig_verify(&sig, st->service_cert, st->now, &st->cache));
+    return check_terms(st, &sig);
 }
 
 static consort_err check_record(verify_state *st, const cs_ledger_record *rec)
@@ -52,6 +91,7 @@ static consort_err check_record(verify_state *st, const cs_ledger_record *rec)
     uint8_t leaf[CS_MERKLE_HASH_LEN];
     cs_ledger_leaf_hash(e, leaf);
     CS_TRY(cs_merkle_append_hash(st->tree, leaf));
+    CS_TRY(note_term(st, e));
     st->rep->entries++;
     st->rep->last_seqno = e->seqno;
     return CONSORT_OK;
@@ -106,6 +146,7 @@ consort_err cs_ledger_verify(const char *dir, const cs_x509 *service_cert, int64
     if (rc == CONSORT_OK && rep->last_signed_seqno == 0 && rep->entries > 0)
         cs_log_debug("ledger", "%s: no signature entry yet", dir);
     cs_ledger_cert_cache_cleanup(&st.cache);
+    cs_free(st.runs);
     cs_merkle_free(st.tree);
     cs_ledger_reader_free(r);
     return rc;

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""An independent verifier for consort ledgers and receipts, written from
-docs/ledger.md and docs/receipts.md alone (it shares no code with consort).
-tests/cli/test_cli_ledger.sh runs it on generated data to show the documents
-are enough to verify without consort. Needs the `cryptography` package.
+"""An independent verifier for consort ledgers (format version 2) and
+receipts, written from docs/ledger.md and docs/receipts.md alone (it shares
+no code with consort). tests/cli/test_cli_ledger.sh runs it on generated
+data to show the documents are enough to verify without consort, and that
+it agrees with `consort ledger verify`. Needs the `cryptography` package.
+Like any offline verifier it has no ledger secret: it cannot check entry
+tags, commit evidence or state digests (ledger.md §6.1).
 
     independent_verify.py receipt RECEIPT.json SERVICE_CERT.pem
     independent_verify.py ledger DIR SERVICE_CERT.pem
@@ -207,6 +210,72 @@ def mth(leaves):
 
 
 NAME = re.compile(r"^ledger_([1-9][0-9]*)(?:-([1-9][0-9]*)\.committed|\.open)$")
+MiB16 = 16 << 20
+ENTRY_MIN, ENTRY_MAX = 128, 128 + 2 * MiB16
+
+
+def cbor_uint(n):
+    return cbor_head(0, n)
+
+
+def cbor_bytes(b):
+    return cbor_head(2, len(b)) + b
+
+
+def cbor_text(t):
+    t = t.encode()
+    return cbor_head(3, len(t)) + t
+
+
+def terms_digest(runs, tree_size):
+    """ledger.md §4.2: SHA-256 of the CBOR array of [first_seqno, term] of
+    the runs that start at or before tree_size."""
+    pairs = [(s, t) for s, t in runs if s <= tree_size]
+    enc = cbor_head(4, len(pairs))
+    for s, t in pairs:
+        enc += cbor_head(4, 2) + cbor_uint(s) + cbor_uint(t)
+    return hashlib.sha256(enc).digest()
+
+
+def checkpoint_record(tree_size, root, state, terms):
+    """ledger.md §4.2: ["consort checkpoint v2", tree_size, root, state, terms]."""
+    return (cbor_head(4, 5) + cbor_text("consort checkpoint v2") + cbor_uint(tree_size)
+            + cbor_bytes(root) + cbor_bytes(state) + cbor_bytes(terms))
+
+
+def decode_entry(e, where):
+    """ledger.md §1.1, in its order. Returns (kind, term, seqno, P)."""
+    need(len(e) <= ENTRY_MAX, where + ": entry too large")
+    need(e[:4] == b"CSLE", where + ": magic")
+    need(len(e) >= 5 and e[4] == 2, where + ": version %s, expected 2"
+         % (e[4] if len(e) >= 5 else "missing"))
+    need(len(e) >= 108, where + ": truncated header")
+    need(e[5] in (1, 2, 3) and e[6:8] == b"\0\0", where + ": kind / flags")
+    term, seqno = struct.unpack(">QQ", e[8:24])
+    need(1 <= term < 1 << 32 and seqno >= 1, where + ": term / seqno")
+    (plen,) = struct.unpack(">I", e[104:108])
+    need(plen <= MiB16 and len(e) >= 112 + plen, where + ": public_len")
+    (clen,) = struct.unpack(">I", e[108 + plen:112 + plen])
+    need(clen <= MiB16 and 128 + plen + clen == len(e), where + ": lengths")
+    return e[5], term, seqno, plen
+
+
+def torn_ok(rest, n):
+    """ledger.md §5.2: what there is of a frame of length n that runs past
+    the end of the file may be a prefix of one genuine frame."""
+    if len(rest) >= 4 and rest[:4] != b"CSLE":
+        return False
+    if len(rest) >= 5 and rest[4] != 2:
+        return False
+    if len(rest) < 108:
+        return True
+    (plen,) = struct.unpack(">I", rest[104:108])
+    if plen > MiB16 or 128 + plen > n:
+        return False
+    if len(rest) < 112 + plen:
+        return True
+    (clen,) = struct.unpack(">I", rest[108 + plen:112 + plen])
+    return clen <= MiB16 and 128 + plen + clen == n
 
 
 def verify_ledger(d, service, now):
@@ -218,53 +287,95 @@ def verify_ledger(d, service, now):
         need(m is not None, "bad chunk name " + name)
         chunks.append((int(m.group(1)), int(m.group(2)) if m.group(2) else None, name))
     chunks.sort()
-    leaves, expect, last_term, last_sig = [], 1, 0, 0
+    leaves, runs, expect, last_term, last_sig = [], [], 1, 0, 0
     for ci, (first, last, name) in enumerate(chunks):
         need(last is not None or ci == len(chunks) - 1, "only the last chunk may be open")
-        need(first == expect, "%s starts at %d, expected %d" % (name, first, expect))
-        data, off, kind = open(os.path.join(d, name), "rb").read(), 0, None
+        # a gap names the next chunk's offset 0 and the missing seqno; a
+        # ledger that does not start at 1 names its first entry
+        need(first == expect, "%s offset 0 seqno %d: chunk starts at %d, expected %d"
+             % (name, first if ci == 0 else expect, first, expect))
+        data, off, kind, last_off = open(os.path.join(d, name), "rb").read(), 0, None, 0
         while off < len(data):
-            need(off + 4 <= len(data), "%s: torn frame header" % name)
-            (n,) = struct.unpack(">I", data[off:off + 4])
-            if off + 4 + n > len(data):
-                need(last is None, "%s: truncated frame" % name)
-                break  # a torn tail of the open chunk (not checked further here)
-            e = data[off + 4:off + 4 + n]
             where = "%s offset %d seqno %d" % (name, off, expect)
-            need(e[:5] == b"CSLE\x01" and e[5] in (1, 2, 3) and e[6:8] == b"\0\0", where)
-            term, seqno = struct.unpack(">QQ", e[8:24])
-            need(seqno == expect and 1 <= term < 1 << 32 and term >= last_term, where)
-            (plen,) = struct.unpack(">I", e[88:92])
-            (prlen,) = struct.unpack(">I", e[92 + plen:96 + plen])
-            need(96 + plen + prlen == n and (prlen == 0 or prlen > 16), where + ": lengths")
-            kind = e[5]
+            if off + 4 > len(data):
+                need(last is None, where + ": truncated frame")
+                break  # a torn length field at the end of the open chunk
+            (n,) = struct.unpack(">I", data[off:off + 4])
+            need(ENTRY_MIN <= n <= ENTRY_MAX, where + ": frame length %d" % n)
+            if off + 4 + n > len(data):
+                need(last is None, where + ": truncated frame")
+                need(torn_ok(data[off + 4:], n), where + ": not a torn write")
+                break  # a torn tail of the open chunk: reported, not an error
+            e = data[off + 4:off + 4 + n]
+            kind, term, seqno, plen = decode_entry(e, where)
+            need(seqno == expect and term >= last_term, where + ": seqno / term order")
             if kind == 2:
-                verify_signature(e, plen, seqno, term, leaves, service, now, where)
+                verify_signature(e, plen, seqno, term, leaves, runs, service, now, where)
                 last_sig = seqno
-            leaves.append(leaf_hash(hashlib.sha256(e).digest(), e[56:88], e[24:56]))
-            expect, last_term, off = expect + 1, term, off + 4 + n
+            leaves.append(leaf_hash(hashlib.sha256(e).digest(), e[72:104], e[40:72]))
+            if not runs or runs[-1][1] != term:
+                runs.append((seqno, term))
+            expect, last_term, last_off, off = expect + 1, term, off, off + 4 + n
         if last is not None:
-            need(expect - 1 == last and kind == 2, "%s must end at %d with a signature" % (name, last))
+            need(expect - 1 == last and kind == 2, "%s offset %d seqno %d: a committed chunk "
+                 "must end at %d with a signature entry" % (name, last_off, expect - 1, last))
     need(expect > 1, "no entries")
-    return "ledger verifies: %d entries, last signature at %d" % (expect - 1, last_sig)
+    entries = expect - 1
+    return ("ledger verifies: %d entries, last signature at %d, %d unsigned after it"
+            % (entries, last_sig, entries - last_sig))
 
 
-def verify_signature(e, plen, seqno, term, leaves, service, now, where):
-    need(e[24:56] == bytes(32) and e[92 + plen:96 + plen] == bytes(4), where + ": sig entry")
-    ws = cbor(e[92:92 + plen])
+SIG_KEYS = ["term", "seqno", "tree_size", "root", "state", "terms", "node_id", "cose",
+            "checkpoint", "cert"]
+
+
+def check_checkpoint(cp_bytes, record, cert, root_hdr, where):
+    """ledger.md §4.2: tagged, protected exactly {1: alg, 4: kid} equal to
+    the root's, unprotected empty, detached, signature over the record."""
+    tag = cbor(cp_bytes)
+    need(isinstance(tag, tuple) and tag[1] == 18, where + ": checkpoint must be tagged 18")
+    msg = tag[2]
+    need(isinstance(msg, list) and len(msg) == 4, where + ": checkpoint is a 4-element array")
+    protected, unprotected, payload, sig = msg
+    hdr = cbor(protected)
+    need([k for k, _ in hdr] == [1, 4], where + ": checkpoint protected header must be {1, 4}")
+    hdr = dict(hdr)
+    need(hdr[1] == root_hdr[1] and hdr[4] == root_hdr[4],
+         where + ": checkpoint alg / kid differ from the root's")
+    need(unprotected == [] and payload is None, where + ": checkpoint headers / payload")
+    key = cert.public_key()
+    h, n = (hashes.SHA256(), 32) if hdr[1] == -7 else (hashes.SHA384(), 48)
+    need(len(sig) == 2 * n, where + ": checkpoint signature length")
+    tbs = (cbor_head(4, 4) + cbor_text("Signature1") + cbor_bytes(protected) + cbor_bytes(b"")
+           + cbor_bytes(record))
+    der = utils.encode_dss_signature(int.from_bytes(sig[:n], "big"),
+                                     int.from_bytes(sig[n:], "big"))
+    try:
+        key.verify(der, tbs, ec.ECDSA(h))
+    except Exception:
+        raise Bad(where + ": checkpoint signature does not verify")
+
+
+def verify_signature(e, plen, seqno, term, leaves, runs, service, now, where):
+    need(e[40:72] == bytes(32) and e[108 + plen:112 + plen] == bytes(4), where + ": sig entry")
+    ws = cbor(e[108:108 + plen])
     need(len(ws) == 1 and ws[0][0] == "public:consort.signatures", where + ": map")
     writes = ws[0][1]
     need(len(writes) == 1 and len(writes[0]) == 2 and writes[0][0] == b"\x00", where)
     sig = cbor(writes[0][1])
-    need([k for k, _ in sig] == ["term", "seqno", "tree_size", "root", "node_id", "cose",
-                                 "cert"], where + ": keys")
+    need([k for k, _ in sig] == SIG_KEYS, where + ": keys")
     s = dict(sig)
     need(s["term"] == term and s["seqno"] == seqno and s["tree_size"] == seqno - 1, where)
+    need(all(len(s[k]) == 32 for k in ("root", "state", "terms")), where + ": digest sizes")
     need(s["root"] == mth(leaves), where + ": root is not the rebuilt tree's")
     cert = x509.load_der_x509_certificate(s["cert"])
     check_node_cert(cert, service, now)
     hdr, _ = check_cose_signature(s["cose"], s["root"], cert, True)
     need(s["node_id"] == hdr[4][:8].hex(), where + ": node_id")
+    record = checkpoint_record(s["tree_size"], s["root"], s["state"], s["terms"])
+    check_checkpoint(s["checkpoint"], record, cert, hdr, where)
+    need(s["terms"] == terms_digest(runs, seqno - 1),
+         where + ": signed terms digest is not the entries' terms")
 
 
 def main():

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `consort ledger verify` and `consort receipt verify` on a ledger and receipts
-# written by the real writer (tests/util/gen_ledger.c), then tampered with:
-# what must verify exits 0, every rejection exits 1 naming the reason (and,
-# for a ledger, the first bad entry), every usage error exits 2.
+# `consort ledger verify` and `consort receipt verify` on a ledger (format
+# version 2) and receipts written by the real writer (tests/util/gen_ledger.c),
+# then tampered with: what must verify exits 0, every rejection exits 1 naming
+# the reason (and, for a ledger, the first bad entry), every usage error exits
+# 2; and the independent verifier written from docs/ledger.md agrees.
 set -u
 CONSORT=${1:?usage: test_cli_ledger.sh path/to/consort}
 case "$CONSORT" in /*) ;; *) CONSORT="$PWD/$CONSORT" ;; esac
@@ -54,13 +55,21 @@ OTHER=g/other_service_cert.pem
 FIRST=$(cd g/ledger && ls | grep committed | sort -t_ -k2 -n | head -1)
 SECOND=$(cd g/ledger && ls | grep committed | sort -t_ -k2 -n | sed -n 2p)
 OPEN=$(cd g/ledger && ls | grep '\.open$')
+AFTER_SECOND=$(cd g/ledger && ls | grep '^ledger_' | sort -t_ -k2 -n | sed -n 3p)
+NCHUNKS=$(ls g/ledger | wc -l)
 [ -n "$FIRST" ] && [ -n "$SECOND" ] && [ -n "$OPEN" ] || { echo "FAIL: expected 2 committed chunks and an open one"; ls g/ledger; exit 1; }
+# a ledger whose second signature entry (genuinely signed) states a terms
+# digest that is not the one of the entries before it
+"$GEN" w --entries 20 --sig-every 5 --chunk-size 4096 --wrong-terms || { echo "FAIL: gen_ledger --wrong-terms"; exit 1; }
+WRONG=$(cat w/wrong_terms_seqno)
 
 # ---- ledger verify ----
 expect 0 "usage: consort ledger verify" -- "$CONSORT" ledger verify --help
 expect 0 "ledger verified" -- "$CONSORT" ledger verify g/ledger --service-cert "$PIN"
-grep -qF "entries:    1..50 in 3 chunk files" out.txt || { echo "FAIL: entry count"; cat out.txt; failures=$((failures + 1)); }
-grep -qF "unsigned:   2 entries after the last signature entry" out.txt || { echo "FAIL: unsigned count"; failures=$((failures + 1)); }
+grep -qF "entries:    1..50 in $NCHUNKS chunk files" out.txt || { echo "FAIL: entry count"; cat out.txt; failures=$((failures + 1)); }
+grep -qF "signatures: 8 signature entries, the last at seqno 48" out.txt || { echo "FAIL: signature count"; cat out.txt; failures=$((failures + 1)); }
+grep -qF "unsigned:   2 entries after the last signature entry (seqno 49..50): not covered by any signature; a restarting node does not trust them until the service re-confirms them" out.txt || { echo "FAIL: unsigned count"; cat out.txt; failures=$((failures + 1)); }
+grep -qF "not checked offline: entry tags" out.txt || { echo "FAIL: what is not checked"; failures=$((failures + 1)); }
 expect 2 "DIR is missing" -- "$CONSORT" ledger verify --service-cert "$PIN"
 expect 2 "--service-cert is required" -- "$CONSORT" ledger verify g/ledger
 expect 2 "--at" -- "$CONSORT" ledger verify g/ledger --service-cert "$PIN" --at yesterday
@@ -72,10 +81,21 @@ expect 1 "first bad entry: file $FIRST offset" -- "$CONSORT" ledger verify g/led
 expect 1 "expired" -- "$CONSORT" ledger verify g/ledger --service-cert "$PIN" --at 2099-01-01T00:00:00Z
 
 # a flipped bit at a few places of the first chunk: always caught in it
-for off in 0 3 20 100 400 900 1500; do
+for off in 0 3 20 30 100 110 400 900 1500; do
     fresh; flip "l/$FIRST" "$off"
     expect 1 "first bad entry: file $FIRST offset" -- "$CONSORT" ledger verify l --service-cert "$PIN"
 done
+# a signed terms digest that is not the entries' terms, named by its seqno
+expect 1 "signed terms digest" -- "$CONSORT" ledger verify w/ledger --service-cert w/service_cert.pem
+grep -qE "first bad entry: file [^ ]+ offset [0-9]+ seqno $WRONG " err.txt || { echo "FAIL: wrong terms not named at seqno $WRONG"; cat err.txt; failures=$((failures + 1)); }
+# a version 1 entry (version byte of the first entry, after its frame
+# length): refused as unsupported, naming the version
+fresh; printf '\001' | dd of="l/$FIRST" bs=1 seek=8 conv=notrunc status=none
+expect 1 "version 1" -- "$CONSORT" ledger verify l --service-cert "$PIN"
+grep -qF "first bad entry: file $FIRST offset 0 seqno 1" err.txt || { echo "FAIL: version 1 not named"; failures=$((failures + 1)); }
+# the unsigned tail: a changed tag there cannot be seen offline, only counted
+fresh; flip "l/$OPEN" "$(($(stat -c %s "l/$OPEN") - 1))"
+expect 0 "unsigned:   2 entries after the last signature entry" -- "$CONSORT" ledger verify l --service-cert "$PIN"
 # a truncated committed chunk
 fresh; truncate -s -7 "l/$SECOND"
 expect 1 "truncated frame" -- "$CONSORT" ledger verify l --service-cert "$PIN"
@@ -83,7 +103,7 @@ grep -qF "first bad entry: file $SECOND" err.txt || { echo "FAIL: truncation not
 # a removed middle chunk; a renamed chunk; chunks swapped
 fresh; rm "l/$SECOND"
 expect 1 "a chunk is missing" -- "$CONSORT" ledger verify l --service-cert "$PIN"
-grep -qF "first bad entry: file $OPEN offset 0" err.txt || { echo "FAIL: gap not named"; failures=$((failures + 1)); }
+grep -qF "first bad entry: file $AFTER_SECOND offset 0" err.txt || { echo "FAIL: gap not named"; failures=$((failures + 1)); }
 fresh; mv "l/$SECOND" "l/$SECOND.bak"
 expect 1 "$SECOND.bak" -- "$CONSORT" ledger verify l --service-cert "$PIN"
 fresh; mv "l/$FIRST" l/tmp; mv "l/$SECOND" "l/$FIRST"; mv l/tmp "l/$SECOND"
@@ -141,14 +161,41 @@ case "$INDEP" in /*) ;; *) INDEP="$OLDPWD/$INDEP" ;; esac
 # interpreter that has it.
 PY=python3
 python3 -c "import cryptography" 2>/dev/null || PY=/usr/bin/python3
+# where C: "first bad entry: file F offset O seqno S"; python: "rejected: F offset O seqno S: ..."
+where_c() { grep -o "first bad entry: file [^ ]* offset [0-9]* seqno [0-9]*" err.txt | sed 's/^first bad entry: file //'; }
+where_py() { grep -o "rejected: [^ ]* offset [0-9]* seqno [0-9]*" err.txt | sed 's/^rejected: //'; }
+# agree DIR PIN: consort and the independent verifier accept or reject alike,
+# and name the same first bad entry
+agree() {
+    local rc_c rc_p c p
+    "$CONSORT" ledger verify "$1" --service-cert "$2" >out.txt 2>err.txt; rc_c=$?; c=$(where_c)
+    "$PY" "$INDEP" ledger "$1" "$2" >out.txt 2>err.txt; rc_p=$?; p=$(where_py)
+    if [ "$rc_c" -ne "$rc_p" ] || [ "$c" != "$p" ]; then
+        echo "FAIL: consort ($rc_c, $c) and the independent verifier ($rc_p, $p) disagree on $1"
+        sed 's/^/  stderr: /' err.txt
+        failures=$((failures + 1))
+    else
+        echo "ok: both verifiers agree on $1 (exit $rc_c${c:+, $c})"
+    fi
+}
 if "$PY" -c "import cryptography" 2>/dev/null; then
-    expect 0 "ledger verifies: 50 entries" -- "$PY" "$INDEP" ledger g/ledger "$PIN"
+    expect 0 "ledger verifies: 50 entries, last signature at 48, 2 unsigned after it" -- "$PY" "$INDEP" ledger g/ledger "$PIN"
     for r in g/receipts/*.json; do
         expect 0 "verifies" -- "$PY" "$INDEP" receipt "$r" "$PIN"
     done
     expect 1 "not signed by the service" -- "$PY" "$INDEP" receipt g/other_receipt.json "$PIN"
     fresh; flip "l/$FIRST" 900
     expect 1 "rejected" -- "$PY" "$INDEP" ledger l "$PIN"
+    expect 1 "seqno $WRONG: signed terms digest" -- "$PY" "$INDEP" ledger w/ledger w/service_cert.pem
+    agree g/ledger "$PIN"
+    agree w/ledger w/service_cert.pem
+    for off in 0 3 8 20 30 50 100 110 200 400 900 1500 2500; do
+        fresh; flip "l/$FIRST" "$off"; agree l "$PIN"
+    done
+    fresh; truncate -s -7 "l/$SECOND"; agree l "$PIN"
+    fresh; rm "l/$SECOND"; agree l "$PIN"
+    fresh; head -c 37 "l/$FIRST" >> "l/$OPEN"; agree l "$PIN"
+    fresh; flip "l/$OPEN" "$(($(stat -c %s "l/$OPEN") - 1))"; agree l "$PIN"
 else
     echo "skip: python3 'cryptography' missing, independent verifier not run"
 fi

@@ -21,6 +21,7 @@ Every wait is bounded; a test that cannot run here raises Skip.
 import argparse
 import base64
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -255,6 +256,398 @@ def entry_seqno(entry):
 
 def entry_kind(entry):
     return entry[5]
+
+
+# ---------------------------------------------------------------- ledger bytes, as a host sees them
+#
+# What a hostile host can do to a stopped node's files needs the formats
+# (docs/ledger.md, docs/kv.md): a minimal CBOR codec for write sets, and a
+# parser/builder for ledger entries of version 1 (today) and version 2 (a key
+# salt after the seqno, private_len = plaintext length, a 16-byte tag ending
+# every entry). Forgeries are built in the version of the entries they sit
+# among, so a test exercises the node's checks, not its version check.
+
+LEDGER_MAGIC = b"CSLE"
+KIND_TX, KIND_SIGNATURE, KIND_INTERNAL = 1, 2, 3
+LEDGER_SALT_LEN = 16
+LEDGER_TAG_LEN = 16
+
+
+class CborTag:
+    def __init__(self, tag, value):
+        self.tag, self.value = tag, value
+
+    def __eq__(self, other):
+        return isinstance(other, CborTag) and (self.tag, self.value) == (other.tag, other.value)
+
+    def __repr__(self):
+        return f"CborTag({self.tag}, {self.value!r})"
+
+
+def _cbor_head(major, n):
+    if n < 24:
+        return bytes([major << 5 | n])
+    for extra, fmt in ((24, ">B"), (25, ">H"), (26, ">I"), (27, ">Q")):
+        if n < 1 << (8 * struct.calcsize(fmt)):
+            return bytes([major << 5 | extra]) + struct.pack(fmt, n)
+    raise ValueError(f"CBOR: {n} too large")
+
+
+def cbor_encode(obj):
+    """Deterministic CBOR (definite lengths, shortest integers) of None, bool, int, bytes,
+    str, list/tuple, dict (in the dict's own order: sort it as the format requires) and
+    CborTag."""
+    if obj is None:
+        return b"\xf6"
+    if obj is True:
+        return b"\xf5"
+    if obj is False:
+        return b"\xf4"
+    if isinstance(obj, int):
+        return _cbor_head(0, obj) if obj >= 0 else _cbor_head(1, -1 - obj)
+    if isinstance(obj, (bytes, bytearray)):
+        return _cbor_head(2, len(obj)) + bytes(obj)
+    if isinstance(obj, str):
+        b = obj.encode()
+        return _cbor_head(3, len(b)) + b
+    if isinstance(obj, (list, tuple)):
+        return _cbor_head(4, len(obj)) + b"".join(cbor_encode(x) for x in obj)
+    if isinstance(obj, dict):
+        return _cbor_head(5, len(obj)) + b"".join(cbor_encode(k) + cbor_encode(v)
+                                                  for k, v in obj.items())
+    if isinstance(obj, CborTag):
+        return _cbor_head(6, obj.tag) + cbor_encode(obj.value)
+    raise TypeError(f"CBOR: cannot encode {type(obj)}")
+
+
+def _cbor_item(data, off):
+    if off >= len(data):
+        raise ValueError("CBOR: truncated")
+    ib = data[off]
+    major, info = ib >> 5, ib & 31
+    off += 1
+    if info < 24:
+        n = info
+    elif info <= 27:
+        size = 1 << (info - 24)
+        if off + size > len(data):
+            raise ValueError("CBOR: truncated")
+        n = int.from_bytes(data[off:off + size], "big")
+        off += size
+    else:
+        raise ValueError(f"CBOR: unsupported initial byte {ib:#x}")
+    if major == 0:
+        return n, off
+    if major == 1:
+        return -1 - n, off
+    if major in (2, 3):
+        if off + n > len(data):
+            raise ValueError("CBOR: truncated string")
+        s = bytes(data[off:off + n])
+        return (s if major == 2 else s.decode()), off + n
+    if major == 4:
+        out = []
+        for _ in range(n):
+            v, off = _cbor_item(data, off)
+            out.append(v)
+        return out, off
+    if major == 5:
+        out = {}
+        for _ in range(n):
+            k, off = _cbor_item(data, off)
+            v, off = _cbor_item(data, off)
+            out[k if not isinstance(k, list) else tuple(k)] = v
+        return out, off
+    if major == 6:
+        v, off = _cbor_item(data, off)
+        return CborTag(n, v), off
+    simple = {20: False, 21: True, 22: None}
+    if major == 7 and info in simple:
+        return simple[info], off
+    raise ValueError(f"CBOR: unsupported item {ib:#x}")
+
+
+def cbor_decode(data):
+    """The one CBOR item that is exactly `data` (ValueError otherwise)."""
+    obj, off = _cbor_item(bytes(data), 0)
+    if off != len(data):
+        raise ValueError(f"CBOR: {len(data) - off} trailing bytes")
+    return obj
+
+
+def ws_encode(maps):
+    """A write set (docs/kv.md): {map name: [(key bytes, value bytes or None)]}, names and
+    keys put in bytewise order as the format requires."""
+    out = {}
+    for name in sorted(maps, key=lambda s: s.encode()):
+        out[name] = [[k, v] for k, v in sorted(maps[name], key=lambda kv: kv[0])]
+    return cbor_encode(out)
+
+
+def ws_decode(data):
+    """{map name: [(key, value or None)]} of a write set."""
+    return {name: [(k, v) for k, v in writes] for name, writes in cbor_decode(data).items()}
+
+
+class LedgerEntry:
+    """One ledger entry, version 1 or 2. `private` is v1's private section (ciphertext ||
+    tag, b"" if none) or v2's ciphertext (b"" if none); `tag` is v2's tag (None for v1)."""
+
+    def __init__(self, version, kind, term, seqno, public_ws, private=b"", key_salt=None,
+                 tag=None, claims_digest=bytes(32), commit_evidence_digest=bytes(32), flags=0):
+        self.version, self.kind, self.flags = version, kind, flags
+        self.term, self.seqno = term, seqno
+        self.key_salt = key_salt
+        self.claims_digest, self.commit_evidence_digest = claims_digest, commit_evidence_digest
+        self.public_ws, self.private, self.tag = public_ws, private, tag
+
+    def encode(self):
+        head = LEDGER_MAGIC + struct.pack(">BBHQQ", self.version, self.kind, self.flags,
+                                          self.term, self.seqno)
+        if self.version == 1:
+            return (head + self.claims_digest + self.commit_evidence_digest
+                    + struct.pack(">I", len(self.public_ws)) + self.public_ws
+                    + struct.pack(">I", len(self.private)) + self.private)
+        if self.version == 2:
+            check(self.key_salt is not None and len(self.key_salt) == LEDGER_SALT_LEN,
+                  "a version 2 entry needs a 16-byte key salt")
+            check(self.tag is not None and len(self.tag) == LEDGER_TAG_LEN,
+                  "a version 2 entry needs a 16-byte tag")
+            return (head + self.key_salt + self.claims_digest + self.commit_evidence_digest
+                    + struct.pack(">I", len(self.public_ws)) + self.public_ws
+                    + struct.pack(">I", len(self.private)) + self.private + self.tag)
+        raise TestFailure(f"ledger entry version {self.version}: this harness knows 1 and 2")
+
+    @property
+    def nonce(self):
+        """What makes this entry's AES-GCM nonce unique under its key: (term, seqno) for
+        version 1 (None without a private section: no AEAD then), (key_salt, seqno) for
+        version 2 (every entry is sealed)."""
+        if self.version == 1:
+            return ("v1", self.term, self.seqno) if self.private else None
+        return ("v2", self.key_salt, self.seqno)
+
+    def __repr__(self):
+        return (f"LedgerEntry(v{self.version} kind {self.kind} txid {self.term}.{self.seqno} "
+                f"public {len(self.public_ws)} B private {len(self.private)} B)")
+
+
+def parse_entry(raw, exact=True, offset=0):
+    """Parses a ledger entry of version 1 or 2 starting at `offset` of `raw`; with
+    exact=False `raw` may continue after it. Returns (LedgerEntry, length). ValueError if
+    it is not a well-formed entry."""
+    base = offset
+    if len(raw) < base + 24 or raw[base:base + 4] != LEDGER_MAGIC:
+        raise ValueError("no ledger entry magic")
+    version, kind, flags, term, seqno = struct.unpack_from(">BBHQQ", raw, base + 4)
+    if version not in (1, 2) or kind not in (1, 2, 3) or flags != 0 or term == 0 \
+            or term >= 1 << 32 or seqno == 0:
+        raise ValueError(f"bad ledger entry header (v{version} kind {kind} flags {flags} "
+                         f"term {term} seqno {seqno})")
+    off = base + 24
+    salt = None
+    if version == 2:
+        salt = bytes(raw[off:off + LEDGER_SALT_LEN])
+        off += LEDGER_SALT_LEN
+    claims, ced = bytes(raw[off:off + 32]), bytes(raw[off + 32:off + 64])
+    off += 64
+    if off + 4 > len(raw):
+        raise ValueError("truncated ledger entry")
+    (plen,) = struct.unpack_from(">I", raw, off)
+    off += 4
+    if plen > 16 << 20 or off + plen + 4 > len(raw):
+        raise ValueError("truncated ledger entry")
+    public = bytes(raw[off:off + plen])
+    off += plen
+    (clen,) = struct.unpack_from(">I", raw, off)
+    off += 4
+    if clen > (16 << 20) + 16 or off + clen + (LEDGER_TAG_LEN if version == 2 else 0) > len(raw):
+        raise ValueError("truncated ledger entry")
+    private = bytes(raw[off:off + clen])
+    off += clen
+    tag = None
+    if version == 2:
+        tag = bytes(raw[off:off + LEDGER_TAG_LEN])
+        off += LEDGER_TAG_LEN
+    if exact and off != len(raw):
+        raise ValueError(f"{len(raw) - off} bytes after the ledger entry")
+    e = LedgerEntry(version, kind, term, seqno, public, private, salt, tag, claims, ced, flags)
+    return e, off - base
+
+
+def chunk_frames(path):
+    """[(offset, entry bytes)] of every whole frame in a chunk file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    out, off = [], 0
+    while off + 4 <= len(data):
+        (n,) = struct.unpack_from(">I", data, off)
+        if off + 4 + n > len(data):
+            break
+        out.append((off, data[off + 4: off + 4 + n]))
+        off += 4 + n
+    return out
+
+
+def write_chunk_frames(path, entries):
+    """Rewrites a chunk file as the frames of `entries` (bytes each)."""
+    with open(path, "wb") as f:
+        for e in entries:
+            f.write(struct.pack(">I", len(e)) + e)
+
+
+def append_frame(path, entry):
+    """Appends one frame; returns its offset in the file."""
+    with open(path, "ab") as f:
+        off = f.tell()
+        f.write(struct.pack(">I", len(entry)) + entry)
+    return off
+
+
+def scan_ledger_entries(data):
+    """Every well-formed ledger entry (v1 or v2) found anywhere in `data` (raw bytes of
+    any file: a ledger chunk, a raft segment), by its magic: [(offset, LedgerEntry, raw)]."""
+    out = []
+    pos = data.find(LEDGER_MAGIC)
+    while pos >= 0:
+        try:
+            e, n = parse_entry(data, exact=False, offset=pos)
+            out.append((pos, e, bytes(data[pos:pos + n])))
+        except ValueError:
+            pass
+        pos = data.find(LEDGER_MAGIC, pos + 1)
+    return out
+
+
+# libraft's log segments (canonical raft 0.x, uv backend, disk format 1): a host can
+# rewrite them as easily as the ledger, since they are protected by a CRC only.
+#   segment = le64(format 1) || batch*;  batch = le32(crc(header)) || le32(crc(data))
+#   || header || data;  header = le64(n) || n * (le64 term, u8 type, 3 zero, le32 size);
+#   data = each entry's bytes padded to 8. The CRC is byteCrc32 (raft src/byte.c): the
+#   MSB-first CRC-32 of polynomial 0x04c11db7, init 0, no final xor. consort wraps each
+#   ledger entry in an envelope (src/consensus/entry.h): u8 version 1, 3 zero,
+#   be32(length), the ledger entry, zero padding to 8.
+
+def _raft_crc_table():
+    table = []
+    for i in range(256):
+        c = i << 24
+        for _ in range(8):
+            c = ((c << 1) ^ 0x04C11DB7) if c & 0x80000000 else (c << 1)
+        table.append(c & 0xFFFFFFFF)
+    return table
+
+
+_RAFT_CRC = _raft_crc_table()
+
+
+def raft_crc32(data):
+    c = 0
+    for b in data:
+        c = ((c << 8) & 0xFFFFFFFF) ^ _RAFT_CRC[((c >> 24) ^ b) & 255]
+    return c
+
+
+def _pad8(n):
+    return (n + 7) // 8 * 8
+
+
+def _raft_envelope(entry):
+    body = struct.pack(">BxxxI", 1, len(entry)) + entry
+    return body + b"\0" * (_pad8(len(body)) - len(body))
+
+
+def raft_segment_batches(data):
+    """[(offset, [(term, type, payload)], end)] of a libraft segment's batches."""
+    check(len(data) >= 8 and struct.unpack_from("<Q", data, 0)[0] == 1,
+          "raft segment: not disk format 1")
+    out, off = [], 8
+    while off + 16 <= len(data):
+        crc1, crc2, n = struct.unpack_from("<IIQ", data, off)
+        if n == 0:
+            break  # the unused, zeroed rest of an open segment
+        hdr_end = off + 16 + 16 * n
+        entries, doff = [], hdr_end
+        for i in range(n):
+            term, typ, size = struct.unpack_from("<QB3xI", data, off + 16 + 16 * i)
+            entries.append((term, typ, data[doff:doff + size]))
+            doff += _pad8(size)
+        check(raft_crc32(data[off + 8:hdr_end]) == crc1 and
+              raft_crc32(data[hdr_end:doff]) == crc2, f"raft segment: bad CRC at {off}")
+        out.append((off, entries, doff))
+        off = doff
+    return out
+
+
+def raft_log_rewrite(raft_dir, replace):
+    """Rewrites the ledger entries held in a stopped node's raft log segments: every entry
+    whose ledger entry bytes are a key of `replace` gets the value instead (CRCs redone,
+    as a host would). Returns how many raft entries were rewritten."""
+    count = 0
+    for name in sorted(os.listdir(raft_dir)):
+        if not (name.startswith("open-") or (len(name) == 33 and name[16] == "-")):
+            continue
+        path = os.path.join(raft_dir, name)
+        with open(path, "rb") as f:
+            data = f.read()
+        out, changed, end = [data[:8]], False, 8
+        for off, entries, end in raft_segment_batches(data):
+            new_entries = []
+            for term, typ, payload in entries:
+                if typ == 1 and len(payload) >= 8:
+                    (n,) = struct.unpack_from(">I", payload, 4)
+                    inner = payload[8:8 + n]
+                    if inner in replace:
+                        payload = _raft_envelope(replace[inner])
+                        changed = True
+                        count += 1
+                new_entries.append((term, typ, payload))
+            hdr = struct.pack("<Q", len(new_entries)) + b"".join(
+                struct.pack("<QB3xI", t, ty, len(p)) for t, ty, p in new_entries)
+            body = b"".join(p + b"\0" * (_pad8(len(p)) - len(p)) for _, _, p in new_entries)
+            out.append(struct.pack("<II", raft_crc32(hdr), raft_crc32(body)) + hdr + body)
+        if not changed:
+            continue
+        new = b"".join(out)
+        if name.startswith("open-"):  # keep the preallocated, zeroed tail
+            new += b"\0" * max(0, len(data) - len(new))
+        with open(path, "wb") as f:
+            f.write(new)
+    return count
+
+
+def file_sha256(path):
+    d = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            d.update(block)
+    return d.digest()
+
+
+def code_id(consortd, app):
+    """The code id a node with this module reports (docs/attestation.md, code id v2: it
+    covers the node process's libraries too, so consortd measures it)."""
+    p = subprocess.run([consortd, "--code-id", "--app", app], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=60, check=True)
+    return p.stdout.decode().strip()
+
+
+def log_lines(path, *needles, start=0):
+    """Lines of a log file, from byte `start`, that contain every one of `needles`."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return []
+    return [l for l in text.splitlines() if all(n in l for n in needles)]
+
+
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 # ---------------------------------------------------------------- the sandbox

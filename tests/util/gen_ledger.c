@@ -4,6 +4,7 @@
  *
  *   gen_ledger OUT [--entries N] [--sig-every K] [--chunk-size BYTES]
  *                  [--corpus-entries DIR] [--corpus-receipts DIR] [--secret HEX]
+ *                  [--wrong-terms]
  *
  * Writes into OUT (created):
  *   ledger/                   the ledger directory (N transactions, a
@@ -20,6 +21,11 @@
  * With --corpus-entries, a few raw entries (entry_<seqno>.bin); with
  * --corpus-receipts, the receipts and a raw COSE receipt, for fuzz seeds;
  * --secret fixes the ledger secret (64 hex digits) instead of a random one.
+ * With --wrong-terms, the second signature entry (seqno 2K + 2, after K
+ * more transactions) is genuinely signed but states a terms digest that is
+ * not the one of the entries before it (a term change at seqno 2 that the
+ * entries do not have); its seqno is written to OUT/wrong_terms_seqno.
+ * Entries are version 2 (docs/ledger.md), sealed with the secret.
  */
 #include "base/err.h"
 
@@ -50,6 +56,7 @@ typedef struct gen_args {
     const char *corpus_entries;
     const char *corpus_receipts;
     const char *secret_hex;
+    bool wrong_terms;
 } gen_args;
 
 static void write_file(const char *dir, const char *name, cs_slice data)
@@ -121,6 +128,24 @@ static void write_corpus_entries(const gen_args *a, const lfx_ledger *l)
     }
 }
 
+/* K transactions and a signature entry, K more and a signature entry whose
+ * terms digest claims a term change at seqno 2, then the rest. */
+static void generate_wrong_terms(const gen_args *a, lfx_ledger *l)
+{
+    size_t k = a->sig_every;
+    lfx_generate(l, k, k, 0);
+    lfx_generate(l, k, 0, 0);
+    const cs_ledger_term_run claimed[] = {{1, 1}, {2, 2}};
+    uint8_t wrong[CS_LEDGER_DIGEST_LEN];
+    LFX_OK(cs_ledger_terms_digest(claimed, 2, l->count, wrong));
+    lfx_add_forged_sig_terms(l, l->id->node_key, l->id->node_cert, l->id->node_id, wrong);
+    char seqno[32];
+    snprintf(seqno, sizeof seqno, "%zu\n", l->count);
+    write_file(a->out, "wrong_terms_seqno", cs_slice_str(seqno));
+    if (a->entries > 2 * k)
+        lfx_generate(l, a->entries - 2 * k, k, 0);
+}
+
 static void generate(const gen_args *a)
 {
     char ledger_dir[4096];
@@ -137,7 +162,10 @@ static void generate(const gen_args *a)
 
     lfx_ledger l;
     lfx_ledger_init(&l, &id, ledger_dir, a->chunk_size, NULL);
-    lfx_generate(&l, a->entries, a->sig_every, 0);
+    if (a->wrong_terms)
+        generate_wrong_terms(a, &l);
+    else
+        lfx_generate(&l, a->entries, a->sig_every, 0);
     lfx_generate(&l, 2, 0, 0);
     LFX_OK(cs_ledger_writer_sync(l.w));
     uint64_t last_sig = 0;
@@ -191,6 +219,7 @@ int main(int argc, char **argv)
         {"corpus-entries", required_argument, NULL, 'e'},
         {"corpus-receipts", required_argument, NULL, 'r'},
         {"secret", required_argument, NULL, 's'},
+        {"wrong-terms", no_argument, NULL, 'w'},
         {NULL, 0, NULL, 0},
     };
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
@@ -213,13 +242,17 @@ int main(int argc, char **argv)
         case 's':
             a.secret_hex = optarg;
             break;
+        case 'w':
+            a.wrong_terms = true;
+            break;
         default:
             return 2;
         }
     }
     if (optind + 1 != argc) {
         fprintf(stderr, "usage: gen_ledger OUT [--entries N] [--sig-every K] [--chunk-size B] "
-                        "[--corpus-entries DIR] [--corpus-receipts DIR] [--secret HEX]\n");
+                        "[--corpus-entries DIR] [--corpus-receipts DIR] [--secret HEX] "
+                        "[--wrong-terms]\n");
         return 2;
     }
     a.out = argv[optind];

@@ -1,54 +1,78 @@
 /*
  * `consort evidence create`: evidence from this host's virtual platform for
- * a code id, binding a key. (`evidence verify` is in cmd_evidence_verify.c.)
+ * a code id (given, or measured by a consortd binary), binding a key.
+ * (`evidence verify` is in cmd_evidence_verify.c.)
  */
 #include "cli.h"
+#include "cli_code_id.h"
 #include "cli_opts.h"
 
-#include "attest/code_id.h"
 #include "attest/virtual.h"
 #include "base/file.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 static int run(int argc, char **argv);
 
 const cs_cli_verb cs_cmd_evidence_create = {
     .name = "evidence create",
     .summary = "create virtual-platform evidence binding a key (development only)",
-    .usage =
-        "usage: consort evidence create --key PEM --out FILE [--nonce HEX] [--binary PATH]\n"
-        "                               [--app PATH] [--svn N] [--debug] [--platform-dir DIR]\n"
-        "\n"
-        "Produces evidence on the virtual platform (INSECURE, development only) and\n"
-        "writes it as a CBOR evidence envelope (docs/formats.md). The report binds\n"
-        "the key: report_data = SHA-256(DER SubjectPublicKeyInfo || nonce), zero-padded\n"
-        "to 64 bytes. The code id is SHA-256(SHA-256(binary) || SHA-256(app) or 32 zero\n"
-        "bytes) (docs/attestation.md). Prints the code id and the report data.\n"
-        "\n"
-        "options:\n"
-        "  --key PEM           the key to bind (public or private PEM; only the public\n"
-        "                      half is used)\n"
-        "  --out FILE          where to write the envelope\n"
-        "  --nonce HEX         a verifier's challenge, bound with the key (default: none)\n"
-        "  --binary PATH       the node binary (default: this consort executable)\n"
-        "  --app PATH          the application module (default: none)\n"
-        "  --svn N             security version, 0..4294967295 (default 0)\n"
-        "  --debug             mark the report as coming from a debuggable TEE\n"
-        "  --platform-dir DIR  the platform (default: $CONSORT_PLATFORM_DIR,\n"
-        "                      else ./.consort/platform)\n"
-        "\n"
-        "example:\n"
-        "  consort evidence create --key node_pubk.pem --nonce 0011aabb --out node.evidence\n",
+    .usage = "usage: consort evidence create --key PEM --out FILE [--code-id HEX |\n"
+             "                               --binary PATH [--app PATH]] [--nonce HEX] [--svn N]\n"
+             "                               [--debug] [--platform-dir DIR]\n"
+             "\n"
+             "Produces evidence on the virtual platform (INSECURE, development only) and\n"
+             "writes it as a CBOR evidence envelope (docs/formats.md). The report binds\n"
+             "the key: report_data = SHA-256(DER SubjectPublicKeyInfo || nonce), zero-padded\n"
+             "to 64 bytes. The report states the code id you give, or the one a consortd\n"
+             "binary measures: a code id (v2) names a node process's executable, its\n"
+             "application module and every shared library it maps (docs/attestation.md),\n"
+             "so no hash of files alone predicts it; --binary runs\n"
+             "`PATH --code-id [--app APP] --platform virtual` on this host, with this\n"
+             "environment, and uses what it prints. Prints the code id and the report data.\n"
+             "\n"
+             "options:\n"
+             "  --key PEM           the key to bind (public or private PEM; only the public\n"
+             "                      half is used)\n"
+             "  --out FILE          where to write the envelope\n"
+             "  --code-id HEX       the code id to state (64 hex digits)\n"
+             "  --binary PATH       a consortd: state the code id it measures (default: the\n"
+             "                      consortd next to this consort, unless --code-id is given)\n"
+             "  --app PATH          the application module, with --binary (default: none)\n"
+             "  --nonce HEX         a verifier's challenge, bound with the key (default: none)\n"
+             "  --svn N             security version, 0..4294967295 (default 0)\n"
+             "  --debug             mark the report as coming from a debuggable TEE\n"
+             "  --platform-dir DIR  the platform (default: $CONSORT_PLATFORM_DIR,\n"
+             "                      else ./.consort/platform)\n"
+             "\n"
+             "example:\n"
+             "  consort evidence create --key node_pubk.pem --binary ./consortd \\\n"
+             "      --app ./logging.so --nonce 0011aabb --out node.evidence\n"
+             "  (the same as --code-id \"$(./consortd --code-id --app ./logging.so)\")\n",
     .run = run,
 };
 
-enum { OPT_KEY = 1, OPT_OUT, OPT_NONCE, OPT_BINARY, OPT_APP, OPT_SVN, OPT_DEBUG, OPT_PLATFORM_DIR };
+enum {
+    OPT_KEY = 1,
+    OPT_OUT,
+    OPT_NONCE,
+    OPT_CODE_ID,
+    OPT_BINARY,
+    OPT_APP,
+    OPT_SVN,
+    OPT_DEBUG,
+    OPT_PLATFORM_DIR
+};
 
 static const struct option options[] = {
     {"key", required_argument, NULL, OPT_KEY},
     {"out", required_argument, NULL, OPT_OUT},
     {"nonce", required_argument, NULL, OPT_NONCE},
+    {"code-id", required_argument, NULL, OPT_CODE_ID},
     {"binary", required_argument, NULL, OPT_BINARY},
     {"app", required_argument, NULL, OPT_APP},
     {"svn", required_argument, NULL, OPT_SVN},
@@ -63,6 +87,8 @@ typedef struct create_args {
     const char *binary;
     const char *app;
     const char *platform_dir;
+    bool has_code_id; /* --code-id given */
+    uint8_t code_id[32];
     uint32_t svn;
     bool debug;
     cs_buf nonce;
@@ -77,11 +103,14 @@ static consort_err create(const create_args *a)
     cs_buf enc;
     uint8_t code_id[32];
     uint8_t report_data[64];
+    memcpy(code_id, a->code_id, sizeof code_id);
     cs_evidence_init(&ev);
     cs_buf_init(&enc, 0);
     consort_err rc;
     CS_TRY_GOTO(rc, cs_key_load_pem_file(a->key, &key), done);
-    CS_TRY_GOTO(rc, cs_code_id_compute(a->binary, a->app, code_id), done);
+    if (!a->has_code_id) /* docs/attestation.md: only consortd can measure a code id v2 */
+        CS_TRY_GOTO(rc, cs_cli_code_id_of(a->binary, a->app, CS_PLATFORM_VIRTUAL, NULL, code_id),
+                    done);
     CS_TRY_GOTO(rc, cs_report_data_bind(key, cs_buf_slice(&a->nonce), report_data), done);
     rc = cs_virtual_platform_open(a->platform_dir, &platform);
     if (rc == CONSORT_E_NOT_FOUND)
@@ -106,11 +135,31 @@ done:
     return rc;
 }
 
+/* The consortd next to this program (the build tree's tools/, an install's bin/). */
+static consort_err consortd_next_to_us(char *out, size_t n)
+{
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    CS_ENSURE(len > 0, CONSORT_E_IO, "readlink /proc/self/exe: %s", strerror(errno));
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    CS_ENSURE(slash != NULL, CONSORT_E_IO, "/proc/self/exe is '%s', not a path", exe);
+    *slash = '\0';
+    int w = snprintf(out, n, "%s/consortd", exe);
+    CS_ENSURE(w > 0 && (size_t)w < n, CONSORT_E_INVALID_ARGUMENT, "path too long: %s", exe);
+    CS_ENSURE(access(out, X_OK) == 0, CONSORT_E_NOT_FOUND,
+              "no consortd next to this program (%s) to measure the code id: give --binary PATH "
+              "or --code-id HEX",
+              out);
+    return CONSORT_OK;
+}
+
 static int run(int argc, char **argv)
 {
     const cs_cli_verb *verb = &cs_cmd_evidence_create;
-    create_args a = {.binary = "/proc/self/exe"};
+    create_args a = {0};
     const char *nonce_hex = NULL;
+    const char *code_id_hex = NULL;
     bool started = false;
     const char *arg;
     for (int c;
@@ -124,6 +173,9 @@ static int run(int argc, char **argv)
             break;
         case OPT_NONCE:
             nonce_hex = arg;
+            break;
+        case OPT_CODE_ID:
+            code_id_hex = arg;
             break;
         case OPT_BINARY:
             a.binary = arg;
@@ -151,13 +203,27 @@ static int run(int argc, char **argv)
         return cs_cli_usage_error(verb, "--key PEM is required");
     if (a.out == NULL)
         return cs_cli_usage_error(verb, "--out FILE is required");
+    if (code_id_hex != NULL && (a.binary != NULL || a.app != NULL))
+        return cs_cli_usage_error(verb, "--code-id HEX, or --binary PATH [--app PATH]: not both");
+    if (code_id_hex != NULL) {
+        if (strlen(code_id_hex) != 64 || cs_hex_decode(code_id_hex, a.code_id, 32) != CONSORT_OK)
+            return cs_cli_usage_error(verb, "--code-id: '%s' is not 64 hex digits", code_id_hex);
+        a.has_code_id = true;
+    }
     a.platform_dir = cs_cli_platform_dir(a.platform_dir);
     cs_buf_init(&a.nonce, 1024);
     if (nonce_hex != NULL && cs_hex_decode_buf(nonce_hex, &a.nonce) != CONSORT_OK) {
         cs_buf_cleanup(&a.nonce);
         return cs_cli_usage_error(verb, "--nonce: %s", consort_errmsg());
     }
-    consort_err rc = create(&a);
+    char consortd[PATH_MAX];
+    consort_err rc = CONSORT_OK;
+    if (!a.has_code_id && a.binary == NULL) {
+        rc = consortd_next_to_us(consortd, sizeof consortd);
+        a.binary = consortd;
+    }
+    if (rc == CONSORT_OK)
+        rc = create(&a);
     cs_buf_cleanup(&a.nonce);
     return rc == CONSORT_OK ? CS_EXIT_OK : cs_cli_fail(verb, rc);
 }

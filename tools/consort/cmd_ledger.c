@@ -19,14 +19,22 @@ const cs_cli_verb cs_cmd_ledger_verify = {
     .usage = "usage: consort ledger verify DIR --service-cert PEM [--at RFC3339]\n"
              "\n"
              "Reads every chunk file of the ledger directory DIR and checks, trusting\n"
-             "nothing in it: every frame and entry parses; seqnos run from 1 without gaps\n"
-             "and match the chunk file names; terms never decrease; every .committed\n"
-             "chunk ends with a signature entry; the Merkle tree rebuilt from the entries\n"
-             "has, at every signature entry, the root that entry signs; every signature\n"
-             "verifies under its node certificate, whose key is the signature's kid, and\n"
-             "the node certificate is issued by the service certificate.\n"
-             "Entries after the last signature entry are reported (not an error), and so\n"
-             "is a torn final frame of the .open chunk (a crash mid-write, which the node\n"
+             "nothing in it: every frame and entry parses (ledger format version 2);\n"
+             "seqnos run from 1 without gaps and match the chunk file names; terms never\n"
+             "decrease; every .committed chunk ends with a signature entry; the Merkle\n"
+             "tree rebuilt from the entries has, at every signature entry, the root that\n"
+             "entry signs; both signatures of every signature entry (over the root, and\n"
+             "over the checkpoint of tree size, root, state and terms) verify under its\n"
+             "node certificate, whose key is the signatures' kid; the node certificate\n"
+             "is issued by the service certificate; and the signed terms digest is the\n"
+             "one of the terms in the entries before it.\n"
+             "\n"
+             "Without the ledger secret it cannot check entry tags, commit evidence or\n"
+             "the signed state digest (docs/ledger.md 6.1). Entries after the last\n"
+             "signature entry are unsigned: no signature covers them, nothing offline\n"
+             "vouches for them, and a restarting node does not trust them until the\n"
+             "service re-confirms them. They are counted, not an error; so is a torn\n"
+             "final frame of the .open chunk (a crash mid-write, which the node\n"
              "truncates when it starts).\n"
              "\n"
              "Exit status 0 if the ledger verifies; 1 with the FIRST bad entry (file,\n"
@@ -61,14 +69,27 @@ static void print_report(const ledger_args *a, const cs_ledger_verify_report *re
     printf("ledger verified: %s\n", a->dir);
     printf("  entries:    1..%" PRIu64 " in %" PRIu64 " chunk file%s\n", rep->last_seqno,
            rep->chunks, rep->chunks == 1 ? "" : "s");
-    printf("  signatures: %" PRIu64 " signature entr%s, the last at seqno %" PRIu64 "\n",
-           rep->signatures, rep->signatures == 1 ? "y" : "ies", rep->last_signed_seqno);
-    printf("  unsigned:   %" PRIu64 " entr%s after the last signature entry\n",
-           rep->unsigned_entries, rep->unsigned_entries == 1 ? "y" : "ies");
+    if (rep->signatures > 0)
+        printf("  signatures: %" PRIu64 " signature entr%s, the last at seqno %" PRIu64 "\n",
+               rep->signatures, rep->signatures == 1 ? "y" : "ies", rep->last_signed_seqno);
+    else
+        printf("  signatures: none\n");
+    const char *them = rep->unsigned_entries == 1 ? "it" : "them";
+    printf("  unsigned:   %" PRIu64 " entr%s ", rep->unsigned_entries,
+           rep->unsigned_entries == 1 ? "y" : "ies");
+    if (rep->unsigned_entries == 0)
+        printf("after the last signature entry: every entry is covered by a signature\n");
+    else
+        printf("%s (seqno %" PRIu64 "..%" PRIu64 "): not covered by any signature; a restarting "
+               "node does not trust %s until the service re-confirms %s\n",
+               rep->signatures > 0 ? "after the last signature entry" : "and no signature entry",
+               rep->last_signed_seqno + 1, rep->last_seqno, them, them);
     if (rep->torn_bytes > 0)
         printf("  warning:    the .open chunk ends with a torn frame of %" PRIu64
                " bytes at offset %" PRIu64 " (a crash mid-write; the node truncates it)\n",
                rep->torn_bytes, rep->torn_offset);
+    printf("  not checked offline: entry tags, commit evidence and signed state digests "
+           "(they need the ledger secret)\n");
 }
 
 static int verify(const ledger_args *a)

@@ -4,7 +4,8 @@
  */
 #include "sandbox.h"
 
-#include "attest/code_id.h"
+#include "cli_code_id.h"
+
 #include "attest/virtual.h"
 #include "base/file.h"
 #include "crypto/x509.h"
@@ -312,12 +313,18 @@ consort_err cs_sbx_prepare(cs_sbx *sbx, const char *dir)
     CS_TRY(fmt_path(sbx->member_key, sizeof sbx->member_key, "%s/member0_privk.pem", ws));
     CS_TRY(fmt_path(sbx->nodes_json, sizeof sbx->nodes_json, "%s/nodes.json", ws));
 
-    /* DESIGN.md "Code id": what every node of this sandbox runs, so what node 0 trusts. */
-    CS_TRY(cs_code_id_compute(sbx->consortd, sbx->app, sbx->code_id));
     CS_TRY(make_identity("user0", sbx->user_cert, sbx->user_key));
     CS_TRY(make_identity("member0", sbx->member_cert, sbx->member_key));
     for (int i = 0; i < sbx->count; i++)
         CS_TRY(prepare_node(sbx, i));
+    /* DESIGN.md "Code id": what every node of this sandbox runs, so what node 0
+     * trusts. A v2 code id covers the node process's libraries too, so consortd
+     * measures it (with our environment, which the nodes inherit); every node
+     * uses the same TCTI library, only the port differs. */
+    CS_TRY_CTX(cs_cli_code_id_of(sbx->consortd, sbx->app, sbx->platform,
+                                 sbx->platform == CS_PLATFORM_TPM ? sbx->nodes[0].tpm_tcti : NULL,
+                                 sbx->code_id),
+               "the code id of the sandbox's nodes");
     if (sbx->platform == CS_PLATFORM_VIRTUAL)
         CS_TRY(share_platform_certs(sbx));
     else

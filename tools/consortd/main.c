@@ -3,6 +3,12 @@
  * docs/operating.md).
  *
  *   consortd --config node.json
+ *   consortd --code-id [--config node.json | [--app PATH] [--platform virtual|tpm] [--tcti CONF]]
+ *
+ * With --code-id it loads the module, warms up and measures exactly as a
+ * starting node does (src/node/node_code.h), prints the hex code id on
+ * stdout and exits 0: a code id v2 names the process, libraries included,
+ * so only this binary, run with the same environment, can predict it.
  *
  * One libuv loop runs the node (src/node/node.h) and its HTTPS endpoints
  * (src/node/rpc.h). Logs go to stderr (level from CONSORT_LOG). Prints
@@ -13,12 +19,14 @@
  */
 #include "base/log.h"
 #include "node/node.h"
+#include "node/node_code.h"
 #include "node/rpc.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define WATCH_MS 100
@@ -90,8 +98,76 @@ static void watch_cb(uv_timer_t *t)
 static int usage(FILE *f, int status)
 {
     fprintf(f, "usage: consortd --config FILE\n"
-               "Runs one node of a consort service (see docs/operating.md).\n");
+               "       consortd --code-id [--config FILE | [--app PATH] [--platform virtual|tpm]\n"
+               "                          [--tcti CONF]]\n"
+               "Runs one node of a consort service (see docs/operating.md).\n"
+               "--code-id prints the code id a node started with that configuration (or that\n"
+               "module, platform and TPM TCTI) reports, measured the same way, and exits.\n");
     return status;
+}
+
+/* What --code-id measures: a configuration file, or the pieces of one. */
+typedef struct code_id_args {
+    const char *config;
+    const char *app;
+    const char *platform;
+    const char *tcti;
+} code_id_args;
+
+static int code_id_usage(const char *why)
+{
+    fprintf(stderr, "consortd --code-id: %s\n", why);
+    return usage(stderr, 2);
+}
+
+static int print_code_id(const code_id_args *a)
+{
+    static cs_node_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    if (a->config != NULL) {
+        if (a->app != NULL || a->platform != NULL || a->tcti != NULL)
+            return code_id_usage("--config already says --app, --platform and --tcti");
+        if (cs_node_config_load(a->config, &cfg) != CONSORT_OK) {
+            cs_log_error("consortd", "%s", consort_errmsg());
+            return 1;
+        }
+    } else {
+        cfg.platform = CS_PLATFORM_VIRTUAL;
+        if (a->platform != NULL &&
+            (cs_platform_parse(a->platform, &cfg.platform) != CONSORT_OK ||
+             (cfg.platform != CS_PLATFORM_VIRTUAL && cfg.platform != CS_PLATFORM_TPM)))
+            return code_id_usage("--platform: expected virtual or tpm");
+        if (cfg.platform == CS_PLATFORM_TPM && a->tcti == NULL)
+            return code_id_usage("--platform tpm needs --tcti CONF (the node's \"tpm_tcti\")");
+        if (a->app != NULL && strlen(a->app) >= sizeof cfg.app_path)
+            return code_id_usage("--app: path too long");
+        if (a->tcti != NULL && strlen(a->tcti) >= sizeof cfg.tpm_tcti)
+            return code_id_usage("--tcti: too long");
+        snprintf(cfg.app_path, sizeof cfg.app_path, "%s", a->app != NULL ? a->app : "");
+        snprintf(cfg.tpm_tcti, sizeof cfg.tpm_tcti, "%s", a->tcti != NULL ? a->tcti : "");
+    }
+    cs_node_code *code = NULL;
+    if (cs_node_code_measure(&cfg, &code) != CONSORT_OK) {
+        cs_log_error("consortd", "code id: %s", consort_errmsg());
+        return 1;
+    }
+    char hex[2 * CS_CODE_ID_LEN + 1];
+    cs_hex_encode(CS_SLICE(cs_node_code_id(code), CS_CODE_ID_LEN), hex);
+    printf("%s\n", hex);
+    fflush(stdout);
+    cs_node_code_free(code);
+    return 0;
+}
+
+/* The node cannot go on in this process (node.h cs_node_set_fatal): exit
+ * now, before libraft acts on its broken state; the other nodes carry on
+ * and a restart recovers this one from its ledger and raft log. */
+static void node_fatal(void *ctx, const char *why)
+{
+    (void)ctx;
+    cs_log_error("consortd", "stopping at once: %s", why);
+    fflush(stdout);
+    _exit(1);
 }
 
 static int run(daemon_t *d)
@@ -100,6 +176,7 @@ static int run(daemon_t *d)
         cs_log_error("consortd", "%s", consort_errmsg());
         return 1;
     }
+    cs_node_set_fatal(d->node, node_fatal, d);
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
     uv_timer_init(d->loop, &d->watch);
@@ -125,21 +202,34 @@ static int run(daemon_t *d)
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL;
+    code_id_args ca = {0};
+    bool code_id = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            config = argv[++i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--config") == 0 && next != NULL)
+            ca.config = argv[++i];
+        else if (strcmp(argv[i], "--code-id") == 0)
+            code_id = true;
+        else if (strcmp(argv[i], "--app") == 0 && next != NULL)
+            ca.app = argv[++i];
+        else if (strcmp(argv[i], "--platform") == 0 && next != NULL)
+            ca.platform = argv[++i];
+        else if (strcmp(argv[i], "--tcti") == 0 && next != NULL)
+            ca.tcti = argv[++i];
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return usage(stdout, 0);
         else
             return usage(stderr, 2);
     }
-    if (config == NULL)
+    if (!code_id && (ca.config == NULL || ca.app != NULL || ca.platform != NULL || ca.tcti != NULL))
         return usage(stderr, 2);
+    const char *config = ca.config;
     signal(SIGPIPE, SIG_IGN);
     /* tss2 (platform tpm) logs to stderr on its own; consort's errors carry the
      * TPM's reason already. An explicit TSS2_LOG from the user wins. */
     setenv("TSS2_LOG", "all+none", 0);
+    if (code_id)
+        return print_code_id(&ca);
     static daemon_t d;
     d.loop = uv_default_loop();
     if (cs_node_config_load(config, &d.cfg) != CONSORT_OK) {

@@ -8,7 +8,6 @@
 #include "../net/net_fixture.h"
 #include "testutil.h"
 
-#include "attest/code_id.h"
 #include "attest/virtual.h"
 #include "base/file.h"
 #include "cli.h"
@@ -69,22 +68,55 @@ static void usage_errors(void **state)
                      CS_EXIT_REJECTED);
 }
 
-/* A prepared 3-node workspace whose "consortd" and "app" are this test program. */
+/* A prepared workspace whose "app" is this test program and whose "consortd" is
+ * a script answering `--code-id` (what cs_sbx_prepare asks, cli_code_id.h) with
+ * FAKE_CODE_ID and recording its arguments in DIR/code-id-args. */
+#define FAKE_CODE_ID "c0de1dc0de1dc0de1dc0de1dc0de1dc0de1dc0de1dc0de1dc0de1dc0de1dc0de"
 typedef struct fixture {
     char dir[128];
     char ws[160];
+    char consortd[160];
     cs_sbx sbx;
 } fixture;
+
+static void fake_consortd(fixture *f)
+{
+    snprintf(f->consortd, sizeof f->consortd, "%s/consortd", f->dir);
+    char script[512];
+    snprintf(script, sizeof script,
+             "#!/bin/sh\n[ \"$1\" = --code-id ] || exit 2\necho \"$*\" > '%s/code-id-args'\n"
+             "echo " FAKE_CODE_ID "\n",
+             f->dir);
+    cst_ok(cs_file_write_atomic(f->consortd, cs_slice_str(script), 0755));
+}
 
 static void prepare(fixture *f, int nodes)
 {
     tmpdir(f->dir, sizeof f->dir);
     snprintf(f->ws, sizeof f->ws, "%s/ws", f->dir);
+    fake_consortd(f);
     cs_sbx_init(&f->sbx);
     f->sbx.count = nodes;
     f->sbx.platform = CS_PLATFORM_VIRTUAL;
-    cst_ok(cs_sbx_find_binaries(&f->sbx, "/proc/self/exe", "/proc/self/exe"));
+    cst_ok(cs_sbx_find_binaries(&f->sbx, f->consortd, "/proc/self/exe"));
     cst_ok(cs_sbx_prepare(&f->sbx, f->ws));
+}
+
+/* What the fake consortd was asked, without the trailing newline. */
+static const char *code_id_args(const fixture *f)
+{
+    static char args[1024];
+    char path[192];
+    snprintf(path, sizeof path, "%s/code-id-args", f->dir);
+    cs_buf b;
+    cs_buf_init(&b, sizeof args - 1);
+    cst_ok(cs_file_read(path, &b));
+    while (b.len > 0 && b.ptr[b.len - 1] == '\n')
+        b.len--;
+    memcpy(args, b.ptr, b.len);
+    args[b.len] = '\0';
+    cs_buf_cleanup(&b);
+    return args;
 }
 
 static void finish(fixture *f)
@@ -128,8 +160,8 @@ static void workspace_layout(void **state)
         /* every other node's platform certificate, and not its own */
         for (int j = 0; j < 3; j++) {
             char anchor[CS_SBX_PATH_MAX + 64];
-            snprintf(anchor, sizeof anchor, "%s/anchors/node%d_platform_cert.pem",
-                     n->platform_dir, j);
+            snprintf(anchor, sizeof anchor, "%s/anchors/node%d_platform_cert.pem", n->platform_dir,
+                     j);
             assert_int_equal(cs_file_exists(anchor), j != i);
         }
         assert_int_equal(strncmp(n->rpc_address, "127.0.0.1:", 10), 0);
@@ -139,16 +171,19 @@ static void workspace_layout(void **state)
         }
         assert_string_not_equal(n->rpc_address, n->node_address);
     }
-    /* the code id of consortd + app */
+    /* the code id consortd measures for the app (code id v2: consortd --code-id) */
     uint8_t want[32];
-    cst_ok(cs_code_id_compute("/proc/self/exe", "/proc/self/exe", want));
+    cst_ok(cs_hex_decode(FAKE_CODE_ID, want, sizeof want));
     assert_memory_equal(s->code_id, want, 32);
+    char want_args[CS_SBX_PATH_MAX + 64];
+    snprintf(want_args, sizeof want_args, "--code-id --app %s --platform virtual", s->app);
+    assert_string_equal(code_id_args(&f), want_args);
 
     /* a workspace that is not empty is refused */
     cs_sbx again;
     cs_sbx_init(&again);
     again.count = 1;
-    cst_ok(cs_sbx_find_binaries(&again, "/proc/self/exe", "/proc/self/exe"));
+    cst_ok(cs_sbx_find_binaries(&again, f.consortd, "/proc/self/exe"));
     cst_fails(cs_sbx_prepare(&again, f.ws), CONSORT_E_STATE);
     finish(&f);
 }
@@ -203,12 +238,18 @@ static void tpm_configs(void **state)
     cs_sbx_init(&f.sbx);
     f.sbx.count = 2;
     f.sbx.platform = CS_PLATFORM_TPM;
-    if (cs_sbx_find_binaries(&f.sbx, "/proc/self/exe", "/proc/self/exe") == CONSORT_E_NOT_FOUND) {
+    fake_consortd(&f);
+    if (cs_sbx_find_binaries(&f.sbx, f.consortd, "/proc/self/exe") == CONSORT_E_NOT_FOUND) {
         rm_rf(f.dir);
         skip(); /* no swtpm installed */
     }
     cst_ok(cs_sbx_prepare(&f.sbx, f.ws));
     cs_sbx *s = &f.sbx;
+    /* every node uses node 0's TCTI library (only the port differs) */
+    char want_args[CS_SBX_PATH_MAX + 160];
+    snprintf(want_args, sizeof want_args, "--code-id --app %s --platform tpm --tcti %s", s->app,
+             s->nodes[0].tpm_tcti);
+    assert_string_equal(code_id_args(&f), want_args);
     file_mode(s->tpm_ak_ca_key, 0600);
     cs_x509 *ca = NULL;
     cst_ok(cs_x509_load_file(s->tpm_ak_ca_cert, &ca));
@@ -275,8 +316,7 @@ static void nodes_json_and_node_id(void **state)
                         s->nodes[0].rpc_address);
     assert_int_equal(json_integer_value(json_object_get(n, "pid")), 4242);
     assert_string_equal(json_string_value(json_object_get(n, "data_dir")), s->nodes[0].data_dir);
-    assert_string_equal(json_string_value(json_object_get(n, "config")),
-                        s->nodes[0].config_path);
+    assert_string_equal(json_string_value(json_object_get(n, "config")), s->nodes[0].config_path);
     json_decref(doc);
     s->nodes[0].proc.pid = 0;
     finish(&f);
@@ -353,8 +393,9 @@ static void handle(void *ctx, cs_http_request *req)
     if (strcmp(req->path, "/node/state") == 0)
         snprintf(body, sizeof body, "{\"state\": \"%s\"}", atomic_load(&s->state));
     else
-        snprintf(body, sizeof body, "{\"nodes\": [{\"status\": \"Trusted\"}, "
-                                    "{\"status\": \"Pending\"}, {\"status\": \"Trusted\"}]}");
+        snprintf(body, sizeof body,
+                 "{\"nodes\": [{\"status\": \"Trusted\"}, "
+                 "{\"status\": \"Pending\"}, {\"status\": \"Trusted\"}]}");
     bool client_cert = cs_http_request_peer_cert(req) != NULL;
     consort_err rc = cs_http_respond(req, client_cert ? 200 : 401, NULL, 0, cs_slice_str(body));
     if (rc != CONSORT_OK)
@@ -396,8 +437,10 @@ static void probe(void **state)
     snprintf(user_key, sizeof user_key, "%s/user_key.pem", dir);
     cs_buf pem;
     cs_buf_init_secret(&pem, 0);
-    const struct { const cs_x509 *c; const char *p; } certs[] = {
-        {pki.ca, service}, {other.ca, other_service}, {ucert, user}};
+    const struct {
+        const cs_x509 *c;
+        const char *p;
+    } certs[] = {{pki.ca, service}, {other.ca, other_service}, {ucert, user}};
     for (size_t i = 0; i < 3; i++) {
         cs_buf_reset(&pem);
         cst_ok(cs_x509_to_pem(certs[i].c, &pem));
@@ -412,7 +455,9 @@ static void probe(void **state)
     memset(&s, 0, sizeof s);
     atomic_init(&s.state, "PartOfNetwork");
     assert_int_equal(uv_loop_init(&s.loop), 0);
-    const cs_tls_params sp = {.role = CS_TLS_SERVER, .key = skey, .cert = scert,
+    const cs_tls_params sp = {.role = CS_TLS_SERVER,
+                              .key = skey,
+                              .cert = scert,
                               .client_auth = CS_TLS_CLIENT_CERT_REQUEST,
                               .verify = cs_tls_verify_any};
     cst_ok(cs_tls_config_new(&sp, &s.tls));

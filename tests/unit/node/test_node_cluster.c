@@ -5,6 +5,7 @@
  * leader restarted and catching up, identical ledgers that verify; and a
  * joiner running other code (another code id) refused.
  */
+#include "app_fixture.h"
 #include "node_fixture.h"
 
 #include "store/ledger.h"
@@ -188,10 +189,10 @@ static void other_code_refused(void **state)
 {
     fixture *f = *state;
     tn_config(&f->env, &f->node[0], 0, NULL);
+    snprintf(f->node[0].cfg.app_path, sizeof f->node[0].cfg.app_path, "%s", cst_logging_module());
     tn_start(&f->loop, &f->node[0]);
-    /* a joiner with an application module the service does not trust: its code id differs */
+    /* a joiner without the application module the service runs: its code id differs */
     tn_config(&f->env, &f->node[1], 1, f->node[0].cfg.node_address);
-    snprintf(f->node[1].cfg.app_path, sizeof f->node[1].cfg.app_path, "%s", f->env.service_cert);
     cst_ok(cs_node_new(&f->loop, &f->node[1].cfg, &f->node[1].n));
     cst_ok(cs_node_start(f->node[1].n));
     tn_run_for(&f->loop, 2500);

@@ -225,6 +225,10 @@ static void restart_from_ledger(void **state)
     assert_int_equal(cs_node_tx_status(f->node.n, t2), CS_TX_COMMITTED);
     cs_txid t3 = tn_put(&f->loop, &f->node, "c", "3");
     assert_true(t3.seqno > t2.seqno);
+    /* a lone voter leads after a restart without an election, so the node
+     * moves to a new term itself: no transaction id of the previous process
+     * (stored or not) can name a new entry (consensus/term.c) */
+    assert_true(t3.term > t2.term);
     tn_stop(&f->loop, &f->node);
 
     /* the ledger the node wrote verifies offline against the service certificate */

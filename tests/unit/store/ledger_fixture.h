@@ -3,7 +3,9 @@
  * tests/util/gen_ledger.c): a service identity (self-signed CA, CN "consort
  * service"), a node key with its certificate issued by the service, a
  * ledger secret, and a ledger written with the real writer while the
- * fixture keeps every entry and the Merkle tree in memory.
+ * fixture keeps every entry, the Merkle tree, the term runs and a stand-in
+ * state digest in memory. Entries are sealed with the ledger's own
+ * cs_ledger_keys (rekeyed when the ledger is created).
  *
  * Header-only (static inline) so each test executable stays one file. The
  * includer may define LFX_OK(expr) (default: cst_ok from testutil.h).
@@ -117,12 +119,18 @@ static inline void lfx_rmtree(const char *dir)
 
 typedef struct lfx_ledger {
     const lfx_identity *id;
+    cs_ledger_keys keys;
     cs_ledger_writer *w; /* NULL: in memory only */
     cs_merkle_tree *tree;
     cs_buf *entries; /* entries[seqno - 1] */
     size_t count;
     size_t cap;
     uint64_t term;
+    cs_ledger_term_run *runs; /* the term runs of entries[] */
+    size_t runs_len;
+    /* a stand-in for the KV store's state digest (opaque to the ledger):
+     * SHA-256 chained over the entries, state = f(entries 1 .. count) */
+    uint8_t state[CS_LEDGER_DIGEST_LEN];
 } lfx_ledger;
 
 static inline void lfx_ledger_init(lfx_ledger *l, const lfx_identity *id, const char *dir,
@@ -131,6 +139,8 @@ static inline void lfx_ledger_init(lfx_ledger *l, const lfx_identity *id, const 
     memset(l, 0, sizeof *l);
     l->id = id;
     l->term = 1;
+    cs_ledger_keys_init(&l->keys, id->secret);
+    LFX_OK(cs_ledger_keys_rekey(&l->keys));
     LFX_OK(cs_merkle_new(&l->tree));
     if (dir != NULL) {
         cs_ledger_writer_opts o = {.chunk_size = chunk_size, .io = io};
@@ -145,10 +155,13 @@ static inline void lfx_ledger_cleanup(lfx_ledger *l)
     for (size_t i = 0; i < l->count; i++)
         cs_buf_cleanup(&l->entries[i]);
     free(l->entries);
+    free(l->runs);
+    cs_ledger_keys_cleanup(&l->keys);
     memset(l, 0, sizeof *l);
 }
 
-/* Records an encoded entry: tree leaf, copy, and (if writing) the file. */
+/* Records an encoded entry: tree leaf, term run, state, copy, and (if
+ * writing) the file. */
 static inline void lfx_push(lfx_ledger *l, cs_buf *entry)
 {
     cs_ledger_entry e;
@@ -156,6 +169,14 @@ static inline void lfx_push(lfx_ledger *l, cs_buf *entry)
     uint8_t leaf[CS_MERKLE_HASH_LEN];
     cs_ledger_leaf_hash(&e, leaf);
     LFX_OK(cs_merkle_append_hash(l->tree, leaf));
+    if (l->runs_len == 0 || l->runs[l->runs_len - 1].term != e.term) {
+        l->runs = realloc(l->runs, (l->runs_len + 1) * sizeof *l->runs);
+        if (l->runs == NULL)
+            abort();
+        l->runs[l->runs_len++] = (cs_ledger_term_run){.first_seqno = e.seqno, .term = e.term};
+    }
+    const cs_slice chain[2] = {CS_SLICE(l->state, sizeof l->state), e.raw};
+    cs_sha256_parts(chain, 2, l->state);
     if (l->w != NULL)
         LFX_OK(cs_ledger_writer_append(l->w, cs_buf_slice(entry)));
     if (l->count == l->cap) {
@@ -165,6 +186,26 @@ static inline void lfx_push(lfx_ledger *l, cs_buf *entry)
             abort();
     }
     l->entries[l->count++] = *entry; /* takes ownership */
+}
+
+/* The in-memory ledger rolled back to its first `to` entries (the files
+ * are the caller's business): entries, tree, term runs and state follow,
+ * and the keys are rekeyed, as any sealer that goes back must. */
+static inline void lfx_truncate(lfx_ledger *l, uint64_t to)
+{
+    for (size_t i = to; i < l->count; i++)
+        cs_buf_cleanup(&l->entries[i]);
+    l->count = to;
+    LFX_OK(cs_merkle_truncate(l->tree, to));
+    while (l->runs_len > 0 && l->runs[l->runs_len - 1].first_seqno > to)
+        l->runs_len--;
+    memset(l->state, 0, sizeof l->state);
+    for (size_t i = 0; i < to; i++) {
+        const cs_slice chain[2] = {CS_SLICE(l->state, sizeof l->state),
+                                   cs_buf_slice(&l->entries[i])};
+        cs_sha256_parts(chain, 2, l->state);
+    }
+    LFX_OK(cs_ledger_keys_rekey(&l->keys));
 }
 
 /* {"<map>": [[key, value]]} with random key and value bytes. */
@@ -204,20 +245,30 @@ static inline void lfx_add_tx(lfx_ledger *l, size_t pub, size_t priv, bool claim
         .public_ws = cs_buf_slice(&pws),
         .private_ws = cs_buf_slice(&prws),
     };
-    LFX_OK(cs_ledger_entry_encode(&p, l->id->secret, &entry));
+    LFX_OK(cs_ledger_entry_encode(&p, &l->keys, &entry));
     lfx_push(l, &entry);
     cs_buf_cleanup(&pws);
     cs_buf_cleanup(&prws);
+}
+
+/* The terms digest of the fixture's first `tree_size` entries. */
+static inline void lfx_terms(const lfx_ledger *l, uint64_t tree_size,
+                             uint8_t out[CS_LEDGER_DIGEST_LEN])
+{
+    LFX_OK(cs_ledger_terms_digest(l->runs, l->runs_len, tree_size, out));
 }
 
 /* Appends a signature entry by `signer` (NULL: the fixture's node). */
 static inline void lfx_add_sig_by(lfx_ledger *l, const cs_ledger_signer *signer)
 {
     cs_ledger_signer own = lfx_signer(l->id);
+    uint8_t terms[CS_LEDGER_DIGEST_LEN];
+    lfx_terms(l, l->count, terms);
+    cs_ledger_sig_params p = {
+        .term = l->term, .seqno = l->count + 1, .state = l->state, .terms = terms};
     cs_buf entry;
     cs_buf_init(&entry, 0);
-    LFX_OK(cs_ledger_sig_build(l->tree, signer ? signer : &own, l->term, l->count + 1,
-                               l->id->secret, &entry));
+    LFX_OK(cs_ledger_sig_build(l->tree, signer ? signer : &own, &p, &l->keys, &entry));
     lfx_push(l, &entry);
 }
 
@@ -230,15 +281,15 @@ static inline void lfx_add_sig(lfx_ledger *l)
 
 typedef struct lfx_sig_fields {
     uint64_t term, seqno, tree_size;
-    cs_slice root, node_id, cose, cert;
+    cs_slice root, state, terms, node_id, cose, checkpoint, cert;
 } lfx_sig_fields;
 
-/* The public write set of a signature entry, as service.md gives it. */
+/* The public write set of a signature entry, as docs/ledger.md 4 gives it. */
 static inline void lfx_sig_ws(const lfx_sig_fields *f, cs_buf *ws)
 {
     cs_buf inner;
     cs_buf_init(&inner, 0);
-    LFX_OK(cs_cbor_write_map(&inner, 7));
+    LFX_OK(cs_cbor_write_map(&inner, 10));
     LFX_OK(cs_cbor_write_cstr(&inner, "term"));
     LFX_OK(cs_cbor_write_uint(&inner, f->term));
     LFX_OK(cs_cbor_write_cstr(&inner, "seqno"));
@@ -247,10 +298,16 @@ static inline void lfx_sig_ws(const lfx_sig_fields *f, cs_buf *ws)
     LFX_OK(cs_cbor_write_uint(&inner, f->tree_size));
     LFX_OK(cs_cbor_write_cstr(&inner, "root"));
     LFX_OK(cs_cbor_write_bytes(&inner, f->root));
+    LFX_OK(cs_cbor_write_cstr(&inner, "state"));
+    LFX_OK(cs_cbor_write_bytes(&inner, f->state));
+    LFX_OK(cs_cbor_write_cstr(&inner, "terms"));
+    LFX_OK(cs_cbor_write_bytes(&inner, f->terms));
     LFX_OK(cs_cbor_write_cstr(&inner, "node_id"));
     LFX_OK(cs_cbor_write_text(&inner, f->node_id));
     LFX_OK(cs_cbor_write_cstr(&inner, "cose"));
     LFX_OK(cs_cbor_write_bytes(&inner, f->cose));
+    LFX_OK(cs_cbor_write_cstr(&inner, "checkpoint"));
+    LFX_OK(cs_cbor_write_bytes(&inner, f->checkpoint));
     LFX_OK(cs_cbor_write_cstr(&inner, "cert"));
     LFX_OK(cs_cbor_write_bytes(&inner, f->cert));
     LFX_OK(cs_cbor_write_map(ws, 1));
@@ -262,6 +319,11 @@ static inline void lfx_sig_ws(const lfx_sig_fields *f, cs_buf *ws)
     cs_buf_cleanup(&inner);
 }
 
+static inline cs_cose_alg lfx_alg(const cs_key *key)
+{
+    return cs_key_curve(key) == CS_CURVE_P384 ? CS_COSE_ES384 : CS_COSE_ES256;
+}
+
 /* A COSE_Sign1 over `root` by `key` with protected {1, 4: kid, 395: 1}. */
 static inline void lfx_sign_root(const cs_key *key, cs_slice kid, cs_slice root, cs_buf *out)
 {
@@ -269,8 +331,7 @@ static inline void lfx_sign_root(const cs_key *key, cs_slice kid, cs_slice root,
         CS_COSE_PARAM_BYTES(CS_COSE_HDR_KID, kid),
         CS_COSE_PARAM_INT(CS_COSE_HDR_VDS, 1),
     };
-    cs_cose_sign1_params p = {.alg = cs_key_curve(key) == CS_CURVE_P384 ? CS_COSE_ES384
-                                                                        : CS_COSE_ES256,
+    cs_cose_sign1_params p = {.alg = lfx_alg(key),
                               .protected_params = params,
                               .protected_count = 2,
                               .payload = root,
@@ -278,39 +339,101 @@ static inline void lfx_sign_root(const cs_key *key, cs_slice kid, cs_slice root,
     LFX_OK(cs_cose_sign1_sign(key, &p, out));
 }
 
-/* Appends a signature entry over the current tree whose COSE is made by
- * `sign_key` (kid of that key) but which carries certificate `cert` and
- * node id `node_id`: a forgery unless they all belong together. */
-static inline void lfx_add_forged_sig(lfx_ledger *l, const cs_key *sign_key, const cs_x509 *cert,
-                                      const char *node_id)
+/* The checkpoint COSE_Sign1 by `key` with protected {1: alg, 4: kid} over
+ * the checkpoint record of `f` (its tree_size, root, state and terms). */
+static inline void lfx_sign_checkpoint(const cs_key *key, cs_cose_alg alg, cs_slice kid,
+                                       const lfx_sig_fields *f, cs_buf *out)
 {
-    uint8_t root[CS_MERKLE_HASH_LEN], kid[CS_SHA256_LEN];
-    cs_merkle_root(l->tree, root);
-    LFX_OK(cs_key_id(sign_key, kid));
-    cs_buf cose, der, ws, entry;
-    cs_buf_init(&cose, 0);
-    cs_buf_init(&der, 0);
+    cs_buf record;
+    cs_buf_init(&record, 0);
+    LFX_OK(cs_ledger_checkpoint_payload(f->tree_size, f->root, f->state, f->terms, &record));
+    const cs_cose_param params[] = {CS_COSE_PARAM_BYTES(CS_COSE_HDR_KID, kid)};
+    cs_cose_sign1_params p = {.alg = alg,
+                              .protected_params = params,
+                              .protected_count = 1,
+                              .payload = cs_buf_slice(&record),
+                              .detached = true};
+    LFX_OK(cs_cose_sign1_sign(key, &p, out));
+    cs_buf_cleanup(&record);
+}
+
+/* Seals a signature entry with the public write set of `f` at the next
+ * seqno (f->seqno may lie: the entry's own seqno is l->count + 1). */
+static inline void lfx_push_sig_fields(lfx_ledger *l, const lfx_sig_fields *f)
+{
+    cs_buf ws, entry;
     cs_buf_init(&ws, 0);
     cs_buf_init(&entry, 0);
+    lfx_sig_ws(f, &ws);
+    cs_ledger_entry_params p = {.kind = CS_LEDGER_KIND_SIGNATURE,
+                                .term = l->term,
+                                .seqno = l->count + 1,
+                                .public_ws = cs_buf_slice(&ws)};
+    LFX_OK(cs_ledger_entry_encode(&p, &l->keys, &entry));
+    lfx_push(l, &entry);
+    cs_buf_cleanup(&ws);
+}
+
+/* Appends a signature entry over the current tree whose COSE_Sign1s are
+ * made by `sign_key` (kid of that key) but which carries certificate
+ * `cert` and node id `node_id`: a forgery unless they all belong together.
+ * `terms` NULL: the genuine terms digest. */
+static inline void lfx_add_forged_sig_terms(lfx_ledger *l, const cs_key *sign_key,
+                                            const cs_x509 *cert, const char *node_id,
+                                            const uint8_t *terms)
+{
+    uint8_t root[CS_MERKLE_HASH_LEN], kid[CS_SHA256_LEN], own_terms[CS_LEDGER_DIGEST_LEN];
+    cs_merkle_root(l->tree, root);
+    LFX_OK(cs_key_id(sign_key, kid));
+    lfx_terms(l, l->count, own_terms);
+    cs_buf cose, checkpoint, der;
+    cs_buf_init(&cose, 0);
+    cs_buf_init(&checkpoint, 0);
+    cs_buf_init(&der, 0);
     lfx_sign_root(sign_key, CS_SLICE(kid, sizeof kid), CS_SLICE(root, sizeof root), &cose);
     LFX_OK(cs_x509_to_der(cert, &der));
     lfx_sig_fields f = {.term = l->term,
                         .seqno = l->count + 1,
                         .tree_size = l->count,
                         .root = CS_SLICE(root, sizeof root),
+                        .state = CS_SLICE(l->state, sizeof l->state),
+                        .terms = CS_SLICE(terms ? terms : own_terms, CS_LEDGER_DIGEST_LEN),
                         .node_id = cs_slice_str(node_id),
                         .cose = cs_buf_slice(&cose),
                         .cert = cs_buf_slice(&der)};
-    lfx_sig_ws(&f, &ws);
-    cs_ledger_entry_params p = {.kind = CS_LEDGER_KIND_SIGNATURE,
-                                .term = l->term,
-                                .seqno = l->count + 1,
-                                .public_ws = cs_buf_slice(&ws)};
-    LFX_OK(cs_ledger_entry_encode(&p, l->id->secret, &entry));
-    lfx_push(l, &entry);
+    lfx_sign_checkpoint(sign_key, lfx_alg(sign_key), CS_SLICE(kid, sizeof kid), &f, &checkpoint);
+    f.checkpoint = cs_buf_slice(&checkpoint);
+    lfx_push_sig_fields(l, &f);
     cs_buf_cleanup(&cose);
+    cs_buf_cleanup(&checkpoint);
     cs_buf_cleanup(&der);
-    cs_buf_cleanup(&ws);
+}
+
+static inline void lfx_add_forged_sig(lfx_ledger *l, const cs_key *sign_key, const cs_x509 *cert,
+                                      const char *node_id)
+{
+    lfx_add_forged_sig_terms(l, sign_key, cert, node_id, NULL);
+}
+
+/* Recomputes the ciphertext and tag of an edited entry for `plain`, as a
+ * sealer holding `secret` would (docs/ledger.md 1.2, written out here
+ * rather than through cs_ledger_keys): key = HKDF-SHA256(secret, key_salt,
+ * "consort ledger entry v2"), nonce 0^32 || be64(seqno), aad [0, 112 + P). */
+static inline void lfx_reseal(const uint8_t secret[CS_LEDGER_SECRET_LEN], cs_buf *entry,
+                              cs_slice plain)
+{
+    const uint8_t *b = entry->ptr;
+    size_t plen = (size_t)b[104] << 24 | (size_t)b[105] << 16 | (size_t)b[106] << 8 | b[107];
+    size_t aad_len = 112 + plen;
+    uint8_t key[32], nonce[12] = {0};
+    LFX_OK(cs_hkdf_sha256(CS_SLICE(secret, CS_LEDGER_SECRET_LEN), CS_SLICE(b + 24, 16),
+                          CS_SLICE_LIT("consort ledger entry v2"), key, sizeof key));
+    memcpy(nonce + 4, b + 16, 8);
+    entry->len = aad_len - 4;
+    LFX_OK(cs_buf_append_be32(entry, (uint32_t)plain.len));
+    LFX_OK(cs_buf_reserve(entry, plain.len + CS_AEAD_TAG_LEN));
+    LFX_OK(cs_aead_seal(key, nonce, CS_SLICE(entry->ptr, aad_len), plain, entry));
+    cs_wipe(key, sizeof key);
 }
 
 /* n transactions with a signature entry after every k-th (k 0: none),

@@ -1,8 +1,9 @@
 /*
  * Allocation-failure sweeps over the KV store: every allocation in commit,
- * apply, restore and the transaction operations fails in turn. Each failure
- * must be CONSORT_E_NOMEM, leave the store exactly as it was (same snapshot
- * bytes), leave the transaction usable, and leak nothing.
+ * apply, restore, snapshot_at and the transaction operations fails in turn.
+ * Each failure must be CONSORT_E_NOMEM, leave the store exactly as it was
+ * (same snapshot bytes, same state digest), leave the transaction usable,
+ * and leak nothing.
  */
 #include "kv_testutil.h"
 
@@ -42,14 +43,25 @@ static void build_tx(cs_kv_tx *tx)
     cst_ok(cs_kv_put(tx, S("public:new"), S("k"), S("v")));
 }
 
+typedef uint8_t digest_t[CS_KV_STATE_DIGEST_LEN];
+
+static void assert_digest(const cs_kv_store *s, const digest_t want)
+{
+    digest_t got;
+    cs_kv_state_digest(s, got);
+    assert_memory_equal(got, want, sizeof got);
+}
+
 /* Reference results of an undisturbed run. */
 typedef struct reference {
     cs_buf pub, priv, after;
+    digest_t before_digest, after_digest;
 } reference;
 
 static void make_reference(reference *ref)
 {
     cs_kv_store *s = populated();
+    cs_kv_state_digest(s, ref->before_digest);
     cs_kv_tx *tx;
     cst_ok(cs_kv_tx_begin(s, &tx));
     build_tx(tx);
@@ -58,6 +70,8 @@ static void make_reference(reference *ref)
     cst_ok(kvt_commit_ws(tx, s, &ref->pub, &ref->priv));
     cs_kv_tx_free(tx);
     kvt_snapshot(s, &ref->after);
+    cs_kv_state_digest(s, ref->after_digest);
+    kvt_assert_digest_scan(s, NULL);
     cs_kv_store_free(s);
 }
 
@@ -104,6 +118,7 @@ static void commit_sweep(void **state)
             assert_int_equal(priv.len, 0);
             assert_int_equal(cs_kv_last_seqno(s), seqno - 1);
             kvt_assert_snapshot(s, &before);
+            assert_digest(s, ref.before_digest);
             /* the transaction is intact: committing again gives the reference */
             cst_ok(cs_kv_tx_commit(tx, seqno, &pub, &priv));
         } else {
@@ -112,6 +127,7 @@ static void commit_sweep(void **state)
         assert_buf_eq(&pub, &ref.pub);
         assert_buf_eq(&priv, &ref.priv);
         kvt_assert_snapshot(s, &ref.after);
+        assert_digest(s, ref.after_digest);
         /* rollback and compact never allocate */
         cst_alloc_fail_after(0);
         cst_ok(cs_kv_rollback(s, seqno - 1));
@@ -119,6 +135,7 @@ static void commit_sweep(void **state)
         assert_int_equal(cst_alloc_failed(), 0);
         cst_alloc_fail_after(-1);
         kvt_assert_snapshot(s, &before);
+        assert_digest(s, ref.before_digest);
         cs_kv_tx_free(tx);
         cs_kv_store_free(s);
         cs_buf_cleanup(&before);
@@ -154,13 +171,16 @@ static void apply_sweep(void **state)
             cst_fails(rc, CONSORT_E_NOMEM);
             failures++;
             kvt_assert_snapshot(s, &before);
+            assert_digest(s, ref.before_digest);
             cst_ok(cs_kv_apply(s, seqno, cs_buf_slice(&ref.pub), cs_buf_slice(&ref.priv)));
         } else {
             cst_ok(rc);
         }
         kvt_assert_snapshot(s, &ref.after);
+        assert_digest(s, ref.after_digest);
         cst_ok(cs_kv_rollback(s, seqno - 1));
         kvt_assert_snapshot(s, &before);
+        assert_digest(s, ref.before_digest);
         cs_kv_store_free(s);
         cs_buf_cleanup(&before);
         assert_int_equal(cst_alloc_live(), live);
@@ -185,6 +205,8 @@ static void restore_sweep(void **state)
         kvt_write(s, "other", "key", "value");
         cs_buf before;
         kvt_snapshot(s, &before);
+        digest_t before_digest;
+        cs_kv_state_digest(s, before_digest);
         cst_alloc_fail_after(n);
         consort_err rc = cs_kv_restore(s, cs_buf_slice(&ref.after));
         int failed = cst_alloc_failed();
@@ -193,12 +215,14 @@ static void restore_sweep(void **state)
             cst_fails(rc, CONSORT_E_NOMEM);
             failures++;
             kvt_assert_snapshot(s, &before);
+            assert_digest(s, before_digest);
             assert_int_equal(cs_kv_last_seqno(s), 1);
             cst_ok(cs_kv_restore(s, cs_buf_slice(&ref.after)));
         } else {
             cst_ok(rc);
         }
         kvt_assert_snapshot(s, &ref.after);
+        assert_digest(s, ref.after_digest);
         cs_kv_store_free(s);
         cs_buf_cleanup(&before);
         assert_int_equal(cst_alloc_live(), live);
@@ -208,6 +232,72 @@ static void restore_sweep(void **state)
     cst_alloc_uninstall();
     assert_true(failures > 10);
     free_reference(&ref);
+}
+
+/* A store with history after `populated`: overwrites, removals (one empties
+ * a map), new keys and a new map, so that the state at the populated seqno
+ * needs records from the undo log. */
+static cs_kv_store *with_history(uint64_t *at)
+{
+    cs_kv_store *s = populated();
+    *at = cs_kv_last_seqno(s);
+    cs_kv_tx *tx;
+    cst_ok(cs_kv_tx_begin(s, &tx));
+    build_tx(tx);
+    cst_ok(kvt_commit(tx, s));
+    cs_kv_tx_free(tx);
+    kvt_write(s, "m", "k02", NULL);
+    kvt_write(s, "public:p", "k03", "again");
+    kvt_write(s, "later", "k", "v");
+    return s;
+}
+
+static void snapshot_at_sweep(void **state)
+{
+    (void)state;
+    /* the reference: the snapshot the store gave at that seqno */
+    cs_kv_store *p = populated();
+    cs_buf want;
+    kvt_snapshot(p, &want);
+    cs_kv_store_free(p);
+    cst_alloc_install();
+    long failures = 0;
+    for (long n = 0; n < MAX_SWEEP; n++) {
+        long live = cst_alloc_live();
+        uint64_t at;
+        cs_kv_store *s = with_history(&at);
+        cs_buf now, out;
+        kvt_snapshot(s, &now);
+        digest_t d;
+        cs_kv_state_digest(s, d);
+        cs_buf_init(&out, 0);
+        cst_alloc_fail_after(n);
+        consort_err rc = cs_kv_snapshot_at(s, at, &out);
+        int failed = cst_alloc_failed();
+        cst_alloc_fail_after(-1);
+        if (failed) {
+            cst_fails(rc, CONSORT_E_NOMEM);
+            failures++;
+            assert_int_equal(out.len, 0);
+        } else {
+            cst_ok(rc);
+            assert_buf_eq(&out, &want);
+        }
+        /* the store is untouched either way, and still rolls back exactly */
+        kvt_assert_snapshot(s, &now);
+        assert_digest(s, d);
+        cst_ok(cs_kv_rollback(s, at));
+        kvt_assert_snapshot(s, &want);
+        cs_kv_store_free(s);
+        cs_buf_cleanup(&now);
+        cs_buf_cleanup(&out);
+        assert_int_equal(cst_alloc_live(), live);
+        if (!failed)
+            break;
+    }
+    cst_alloc_uninstall();
+    assert_true(failures > 5);
+    cs_buf_cleanup(&want);
 }
 
 static bool count_cb(void *ctx, cs_slice key, cs_slice value)
@@ -277,9 +367,8 @@ static void transaction_sweep(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(commit_sweep),
-        cmocka_unit_test(apply_sweep),
-        cmocka_unit_test(restore_sweep),
+        cmocka_unit_test(commit_sweep),      cmocka_unit_test(apply_sweep),
+        cmocka_unit_test(restore_sweep),     cmocka_unit_test(snapshot_at_sweep),
         cmocka_unit_test(transaction_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,13 @@
  * rollback to any earlier seqno (values, versions and removed keys must come
  * back exactly); compaction; a follower that applies every write set; and
  * snapshot/restore. The store's snapshot must equal the model's, byte for byte.
+ *
+ * The state digest is checked after every step against a from-scratch
+ * recomputation from the model (kvt_element_add: docs/kv.md "State digest"),
+ * with one map excluded from it as a node excludes its signatures map; and
+ * cs_kv_snapshot_at of a random earlier seqno must equal the model's
+ * snapshot of that seqno. Now and then the follower is rebuilt from such a
+ * snapshot plus the write sets committed since, as a node catching up does.
  */
 #include "kv_testutil.h"
 
@@ -19,6 +26,8 @@
 #define ROUNDS 3000
 
 static const char *const map_names[NMAPS] = {"public:a", "b", "public:consort.x", "B"};
+/* left out of the state digest */
+#define EXCLUDED 2
 
 typedef struct model {
     bool present[NMAPS][NKEYS];
@@ -114,12 +123,38 @@ static void model_snapshot(const model *md, uint64_t seqno, cs_buf *out)
     cst_ok(cs_cbor_write_uint(out, seqno));
 }
 
+/* The state digest of the model, computed from scratch. */
+static void model_digest(const model *md, uint8_t out[CS_KV_STATE_DIGEST_LEN])
+{
+    cs_lthash h;
+    cs_lthash_init(&h);
+    for (int m = 0; m < NMAPS; m++) {
+        for (int k = 0; k < NKEYS && m != EXCLUDED; k++) {
+            if (md->present[m][k])
+                kvt_element_add(&h, S(map_names[m]), key_of(k), md->version[m][k],
+                                CS_SLICE(md->val[m][k], md->vlen[m][k]));
+        }
+    }
+    cs_lthash_digest(&h, out);
+}
+
 static void assert_matches_model(const cs_kv_store *s, const model *md)
 {
     cs_buf want;
     model_snapshot(md, cs_kv_last_seqno(s), &want);
     kvt_assert_snapshot(s, &want);
     cs_buf_cleanup(&want);
+    uint8_t d[CS_KV_STATE_DIGEST_LEN], got[CS_KV_STATE_DIGEST_LEN];
+    model_digest(md, d);
+    cs_kv_state_digest(s, got);
+    assert_memory_equal(got, d, sizeof d);
+}
+
+static cs_kv_store *excluding_store(void)
+{
+    cs_kv_store *s = kvt_store();
+    cst_ok(cs_kv_store_exclude_from_digest(s, S(map_names[EXCLUDED])));
+    return s;
 }
 
 /* A transaction under construction, mirrored in the model. */
@@ -232,7 +267,8 @@ static void model_apply(model *md, const txm *t, uint64_t seqno, bool changed[NM
 
 typedef struct world {
     cs_kv_store *leader, *follower;
-    model *history; /* history[s] = the model at seqno s */
+    model *history;     /* history[s] = the model at seqno s */
+    cs_buf *pub, *priv; /* the write sets of seqno s */
     uint64_t floor;
 } world;
 
@@ -244,6 +280,8 @@ static void commit_and_replicate(world *w, txm *t)
     cs_buf_init(&priv, 0);
     cst_ok(cs_kv_tx_commit(t->tx, seqno, &pub, &priv));
     cst_ok(cs_kv_apply(w->follower, seqno, cs_buf_slice(&pub), cs_buf_slice(&priv)));
+    cs_buf_move(&w->pub[seqno], &pub);
+    cs_buf_move(&w->priv[seqno], &priv);
     cs_buf_cleanup(&pub);
     cs_buf_cleanup(&priv);
     w->history[seqno] = w->history[seqno - 1];
@@ -308,14 +346,55 @@ static void interleaved_pair(world *w)
     free(t2);
 }
 
+/* cs_kv_snapshot_at of a random seqno in reach equals the model's snapshot
+ * of that seqno; returns the seqno, the bytes in `out`. */
+static uint64_t check_snapshot_at(const world *w, cs_buf *out)
+{
+    uint64_t last = cs_kv_last_seqno(w->leader);
+    uint64_t at = w->floor + rnd(last - w->floor + 1);
+    cs_buf want;
+    model_snapshot(&w->history[at], at, &want);
+    cs_buf_init(out, 0);
+    cst_ok(cs_kv_snapshot_at(w->leader, at, out));
+    assert_int_equal(out->len, want.len);
+    assert_memory_equal(out->ptr, want.ptr, want.len);
+    cs_buf_cleanup(&want);
+    if (at > 0)
+        assert_int_equal(cs_kv_snapshot_at(w->leader, at - 1, &want),
+                         at - 1 >= w->floor ? CONSORT_OK : CONSORT_E_STATE);
+    cs_buf_cleanup(&want);
+    return at;
+}
+
+/* A new follower from the leader's snapshot at an earlier seqno and the write
+ * sets committed since; neither can roll back below that seqno any more. */
+static void rebuild_follower(world *w)
+{
+    cs_buf snap;
+    uint64_t at = check_snapshot_at(w, &snap);
+    cs_kv_store_free(w->follower);
+    w->follower = excluding_store();
+    cst_ok(cs_kv_restore(w->follower, cs_buf_slice(&snap)));
+    assert_matches_model(w->follower, &w->history[at]);
+    for (uint64_t s = at + 1; s <= cs_kv_last_seqno(w->leader); s++)
+        cst_ok(cs_kv_apply(w->follower, s, cs_buf_slice(&w->pub[s]), cs_buf_slice(&w->priv[s])));
+    cs_kv_compact(w->leader, at);
+    w->floor = at;
+    cs_buf_cleanup(&snap);
+}
+
 static void random_against_model(void **state)
 {
     (void)state;
     setup_keys();
-    world w = {.leader = kvt_store(), .follower = kvt_store()};
+    world w = {.leader = excluding_store(), .follower = excluding_store()};
     w.history = calloc(2 * ROUNDS + 2, sizeof *w.history);
+    w.pub = calloc(2 * ROUNDS + 2, sizeof *w.pub);
+    w.priv = calloc(2 * ROUNDS + 2, sizeof *w.priv);
     assert_non_null(w.history);
-    size_t rollbacks = 0, conflicts_checked = 0;
+    assert_non_null(w.pub);
+    assert_non_null(w.priv);
+    size_t rollbacks = 0, conflicts_checked = 0, rebuilds = 0;
     for (int round = 0; round < ROUNDS; round++) {
         uint64_t last = cs_kv_last_seqno(w.leader);
         uint64_t r = rnd(100);
@@ -337,27 +416,42 @@ static void random_against_model(void **state)
             if (c > 0) {
                 cst_fails(cs_kv_rollback(w.leader, c - 1), CONSORT_E_STATE);
             }
-        } else {
+        } else if (r < 97) {
             cs_buf snap;
             kvt_snapshot(w.leader, &snap);
-            cs_kv_store *copy = kvt_store();
+            cs_kv_store *copy = excluding_store();
             cst_ok(cs_kv_restore(copy, cs_buf_slice(&snap)));
             kvt_assert_same(w.leader, copy);
+            kvt_assert_same_digest(w.leader, copy);
             cs_kv_store_free(copy);
             cs_buf_cleanup(&snap);
+        } else {
+            rebuild_follower(&w);
+            rebuilds++;
         }
         assert_matches_model(w.leader, &w.history[cs_kv_last_seqno(w.leader)]);
         kvt_assert_same(w.leader, w.follower);
+        kvt_assert_same_digest(w.leader, w.follower);
+        cs_buf at_snap;
+        check_snapshot_at(&w, &at_snap);
+        cs_buf_cleanup(&at_snap);
     }
     /* the mix really exercised what it claims to */
     assert_true(cs_kv_last_seqno(w.leader) > 50);
     assert_true(rollbacks > 100);
     assert_true(conflicts_checked > 100);
+    assert_true(rebuilds > 20);
     /* and everything still rolls back to the floor exactly */
     cst_ok(cs_kv_rollback(w.leader, w.floor));
     assert_matches_model(w.leader, &w.history[w.floor]);
     cs_kv_store_free(w.leader);
     cs_kv_store_free(w.follower);
+    for (size_t i = 0; i < 2 * ROUNDS + 2; i++) {
+        cs_buf_cleanup(&w.pub[i]);
+        cs_buf_cleanup(&w.priv[i]);
+    }
+    free(w.pub);
+    free(w.priv);
     free(w.history);
 }
 

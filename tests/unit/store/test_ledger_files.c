@@ -212,12 +212,15 @@ static void append_checks_order(void **state)
     cs_buf_init(&e, 0);
     cs_ledger_entry_params p = {
         .kind = CS_LEDGER_KIND_TX, .term = 3, .seqno = 5, .public_ws = CS_SLICE_LIT("\xa0")};
-    cst_ok(cs_ledger_entry_encode(&p, f->id.secret, &e));
+    /* seqno 5 was sealed under the current key salt already: another one */
+    cst_fails(cs_ledger_entry_encode(&p, &l.keys, &e), CONSORT_E_STATE);
+    cst_ok(cs_ledger_keys_rekey(&l.keys));
+    cst_ok(cs_ledger_entry_encode(&p, &l.keys, &e));
     cst_ok(cs_ledger_writer_append(w, cs_buf_slice(&e)));
     p.seqno = 6;
     p.term = 2;
     e.len = 0;
-    cst_ok(cs_ledger_entry_encode(&p, f->id.secret, &e));
+    cst_ok(cs_ledger_entry_encode(&p, &l.keys, &e));
     cst_fails(cs_ledger_writer_append(w, cs_buf_slice(&e)), CONSORT_E_INVALID_ARGUMENT);
     assert_non_null(strstr(consort_errmsg(), "term 2 is lower"));
     assert_int_equal(cs_ledger_writer_last_seqno(w), 5);
@@ -282,6 +285,109 @@ static void recovery_truncates_a_torn_frame(void **state)
     cs_ledger_writer *w;
     cst_fails(cs_ledger_writer_open(f->dir, NULL, &w), CONSORT_E_CORRUPT);
     assert_non_null(strstr(consort_errmsg(), "not a torn write"));
+    lfx_ledger_cleanup(&l);
+}
+
+/* Reads `dir` to the end; returns the torn bytes (CONSORT_OK asserted). */
+static uint64_t torn_after_reading(const char *dir)
+{
+    cs_ledger_reader *r;
+    cst_ok(cs_ledger_reader_open(dir, &r));
+    for (;;) {
+        cs_ledger_record rec;
+        bool done;
+        cst_ok(cs_ledger_reader_next(r, &rec, &done));
+        if (done)
+            break;
+    }
+    uint64_t torn = cs_ledger_reader_torn_bytes(r, NULL);
+    cs_ledger_reader_free(r);
+    return torn;
+}
+
+/* Only the first `good` bytes of `name` stay. */
+static void cut_back(const char *dir, const char *name, uint64_t good)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_int_equal(truncate(path, (off_t)good), 0);
+}
+
+static void set_be32(uint8_t *p, uint64_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/*
+ * docs/ledger.md 5.2: every prefix of a genuine frame is a torn frame (a
+ * crash mid-append), but a frame whose visible bytes do not fit its length
+ * (version, public_len, private_len of the v2 layout) is corruption.
+ */
+static void torn_frame_rule(void **state)
+{
+    files_fx *f = *state;
+    lfx_ledger l;
+    lfx_ledger_init(&l, &f->id, f->dir, 0, NULL);
+    lfx_generate(&l, 4, 0, 0);
+    cs_ledger_writer_free(l.w);
+    l.w = NULL;
+    uint64_t good = file_size(f->dir, "ledger_1.open");
+    lfx_add_tx(&l, 40, 30, true); /* the entry that did not make it */
+    const cs_buf *e = &l.entries[4];
+    size_t len = e->len, plen = (size_t)e->ptr[107] | (size_t)e->ptr[106] << 8;
+    uint8_t *frame = malloc(4 + len);
+    set_be32(frame, len);
+    memcpy(frame + 4, e->ptr, len);
+    for (size_t cut = 0; cut < len; cut++) {
+        append_bytes(f->dir, "ledger_1.open", frame, 4 + cut);
+        assert_int_equal(torn_after_reading(f->dir), 4 + cut);
+        cut_back(f->dir, "ledger_1.open", good);
+    }
+    /* a length one more than the entry: torn until private_len is visible,
+     * then caught */
+    set_be32(frame, len + 1);
+    append_bytes(f->dir, "ledger_1.open", frame, 4 + 111 + plen);
+    assert_int_equal(torn_after_reading(f->dir), 4 + 111 + plen);
+    cut_back(f->dir, "ledger_1.open", good);
+    const size_t caught[] = {112 + plen, len};
+    for (size_t i = 0; i < CS_ARRAY_LEN(caught); i++) {
+        append_bytes(f->dir, "ledger_1.open", frame, 4 + caught[i]);
+        cs_ledger_reader *r;
+        cst_ok(cs_ledger_reader_open(f->dir, &r));
+        cs_ledger_record rec;
+        bool done;
+        for (uint64_t k = 0; k < 4; k++)
+            cst_ok(cs_ledger_reader_next(r, &rec, &done));
+        cst_fails(cs_ledger_reader_next(r, &rec, &done), CONSORT_E_CORRUPT);
+        assert_non_null(strstr(consort_errmsg(), "not a torn write"));
+        cs_ledger_reader_free(r);
+        cut_back(f->dir, "ledger_1.open", good);
+    }
+    set_be32(frame, len);
+    /* a version 1 entry, or a public_len that does not fit the length */
+    const struct {
+        size_t at;
+        uint64_t value;
+        size_t width, cut;
+    } bad[] = {{4, 1, 1, 5}, {4, 1, 1, 60}, {104, len, 4, 108}, {104, len - 127, 4, 120}};
+    for (size_t i = 0; i < CS_ARRAY_LEN(bad); i++) {
+        uint8_t *edit = malloc(4 + len);
+        memcpy(edit, frame, 4 + len);
+        if (bad[i].width == 1)
+            edit[4 + bad[i].at] = (uint8_t)bad[i].value;
+        else
+            set_be32(edit + 4 + bad[i].at, bad[i].value);
+        append_bytes(f->dir, "ledger_1.open", edit, 4 + bad[i].cut);
+        cs_ledger_writer *w;
+        cst_fails(cs_ledger_writer_open(f->dir, NULL, &w), CONSORT_E_CORRUPT);
+        assert_non_null(strstr(consort_errmsg(), "not a torn write"));
+        cut_back(f->dir, "ledger_1.open", good);
+        free(edit);
+    }
+    free(frame);
     lfx_ledger_cleanup(&l);
 }
 
@@ -350,11 +456,8 @@ static void truncate_and_check(files_fx *f, lfx_ledger *l, uint64_t to)
     assert_int_equal(cs_ledger_writer_last_seqno(l->w), to);
     cst_ok(cs_ledger_writer_sync(l->w));
     expect_entries(f->dir, l, to);
-    /* the in-memory ledger follows: drop the entries and rebuild the tree */
-    for (size_t i = to; i < l->count; i++)
-        cs_buf_cleanup(&l->entries[i]);
-    l->count = to;
-    cst_ok(cs_merkle_truncate(l->tree, to));
+    /* the in-memory ledger follows (and rekeys: seqnos are sealed again) */
+    lfx_truncate(l, to);
     /* and appending continues at to + 1 */
     lfx_add_tx(l, 20, 10, true);
     cst_ok(cs_ledger_writer_sync(l->w));
@@ -609,6 +712,7 @@ int main(void)
         cmocka_unit_test(chunk_names),
         cmocka_unit_test_setup_teardown(chunks_close_at_signatures, setup, teardown),
         cmocka_unit_test_setup_teardown(chunk_size_threshold, setup, teardown),
+        cmocka_unit_test_setup_teardown(torn_frame_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(reopen_and_continue, setup, teardown),
         cmocka_unit_test_setup_teardown(append_checks_order, setup, teardown),
         cmocka_unit_test_setup_teardown(recovery_truncates_a_torn_frame, setup, teardown),
