@@ -117,6 +117,11 @@ static void job_free(snap_job *j)
 static consort_err job_begin(cs_node *n, bool may_freeze, snap_job **out)
 {
     CS_ENSURE(n->applied_sig > 0, CONSORT_E_BUSY, "snapshot: no signature entry applied yet");
+    /* A leader encodes on the loop (its store changes under writes at any
+     * time): only when no write is pending, so that a busy leader never
+     * stalls its writes for a snapshot; followers do it off the loop. */
+    CS_ENSURE(!n->leader || (cs_kv_last_seqno(n->kv) == n->applied && n->head == NULL),
+              CONSORT_E_BUSY, "snapshot: the leader has uncommitted entries pending");
     snap_job *j = cs_calloc(1, sizeof *j);
     CS_ENSURE(j != NULL, CONSORT_E_NOMEM, "snapshot job");
     j->n = n;
