@@ -1,35 +1,69 @@
 /*
- * consort application ABI.
+ * consort application ABI, version 2.
  *
  * An application is a shared object that consortd loads at start-up. It
- * exports one function, consort_app_init(), which registers endpoints: an
- * HTTP method and path, a handler, who may call it, and whether it writes.
- * consortd runs each handler inside a KV transaction:
+ * exports consort_app_init(), which registers endpoints (an HTTP method and
+ * path, a handler, who may call it, and whether it writes), and may export
+ * consort_app_fini(), which releases what init set up. consortd runs each
+ * handler inside a KV transaction:
  *
  *   - a read-write handler runs on the leader (a follower forwards the
  *     request); when it returns CONSORT_OK and set a 2xx status, its
  *     transaction commits and the response is sent once the transaction is
  *     committed (durable on a majority), with "x-consort-txid: <term>.<seqno>";
  *   - any other outcome discards the transaction's writes;
- *   - a conflicting transaction (another committed a key it read) is run
- *     again from scratch, so a handler must not keep side effects outside
- *     the transaction;
- *   - a read-only handler runs on the node that received the request.
+ *   - a conflicting transaction (another committed a key it read, or wrote
+ *     to a map it scanned) is run again from scratch: the handler is called
+ *     again with the same request, a fresh transaction, a fresh response
+ *     (status 200, no body, no headers) and a fresh read arena. So a handler
+ *     must not keep side effects outside the transaction;
+ *   - a read-only handler runs on the node that received the request, and
+ *     cannot write (CONSORT_E_STATE).
  *
- * Memory: every pointer a request, transaction or accessor returns is
- * borrowed and valid until the handler returns. Handlers must not block.
+ * Memory: every pointer a request accessor, consort_kv_get or
+ * consort_kv_scan returns is valid until the handler returns, whatever the
+ * handler does in between (writing the same key included), and never after.
+ * Values and keys are copies that consortd owns, made for this invocation
+ * and released when it ends; at most CONSORT_APP_READ_MAX bytes of them per
+ * invocation (CONSORT_E_TOO_LARGE beyond). They are not aligned: memcpy them
+ * before reading wider types. Handlers must not block.
  *
  * Tables (maps) are named by the application. A name starting with
  * "public:" is a public map: its writes are stored in clear in the ledger.
  * Every other map is private: its writes are encrypted in the ledger under
  * the ledger secret, which only attested nodes hold. Names starting with
- * "consort." or "public:consort." are reserved.
+ * "consort." are reserved (neither read nor written: CONSORT_E_INVALID_ARGUMENT);
+ * "public:consort." maps may be read but not written.
+ *
+ * Reserved paths: consortd serves GET /app/receipt itself; an application
+ * cannot register that path (with any method). It is the only path under
+ * "/app/" that consortd serves.
+ *
+ * Errors: a handler that returns consort_fail(code, fmt, ...) answers the
+ * client with the status its code implies and
+ * {"error": {"code": "<consort_err_name(code)>", "message": "<formatted>"}}:
+ *
+ *   CONSORT_E_NOT_FOUND                                  404
+ *   usage, protocol, attestation categories, and the
+ *     crypto category but CONSORT_E_CRYPTO (input that
+ *     does not verify)                                   400
+ *   policy category (CONSORT_E_POLICY)                   403
+ *   CONSORT_E_STATE                                      409
+ *   CONSORT_E_BUSY, CONSORT_E_TIMEOUT                    503, with "Retry-After: 1"
+ *   anything else (io, corrupt, nomem, CONSORT_E_CRYPTO) 500
+ *
+ * Any other failing return (an error code the handler passes on from a
+ * consortd function, or returns without consort_fail) is consortd's
+ * error: 500 {"error": {"code": "InternalError", "message": ...}} naming the
+ * endpoint, the code and the message. Either way nothing commits.
  *
  * Example (samples/logging/logging.c is a complete application):
  *
  *   static consort_err put(consort_request *rq, consort_tx *tx, consort_response *rs, void *c)
  *   {
  *       ...
+ *       if (klen == 0)
+ *           return consort_fail(CONSORT_E_INVALID_ARGUMENT, "empty key");   -- a 400
  *       return consort_kv_put(tx, "records", key, klen, msg, mlen);
  *   }
  *   CONSORT_APP_EXPORT consort_err consort_app_init(consort_app *app)
@@ -43,6 +77,7 @@
 
 #include <consort/error.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,14 +86,21 @@ extern "C" {
 #endif
 
 /* Incremented on any incompatible change; consortd refuses a module built
- * for another version (see CONSORT_APP_DECLARE). */
-#define CONSORT_APP_ABI_VERSION 1
+ * for another version (see CONSORT_APP_DECLARE). Version 2 added
+ * consort_kv_scan, consort_fail, consort_app_fini and the application state,
+ * and made the values of consort_kv_get copies. */
+#define CONSORT_APP_ABI_VERSION 2
+
+/* The bytes of keys and values that consort_kv_get and consort_kv_scan may
+ * hand to one invocation of a handler (32 MiB): past it they fail with
+ * CONSORT_E_TOO_LARGE. Page through big maps (consort_kv_scan). */
+#define CONSORT_APP_READ_MAX ((size_t)32 << 20)
 
 /* Marks the symbols an application exports. */
 #define CONSORT_APP_EXPORT __attribute__((visibility("default")))
 
 /* Every application states the ABI it was built for, once, at file scope. */
-#define CONSORT_APP_DECLARE()                                                              \
+#define CONSORT_APP_DECLARE()                                                                      \
     CONSORT_APP_EXPORT const uint32_t consort_app_abi_version = CONSORT_APP_ABI_VERSION
 
 typedef struct consort_app consort_app;
@@ -79,38 +121,75 @@ typedef enum consort_mode {
 } consort_mode;
 
 /*
- * A handler. Return CONSORT_OK after setting the response; returning an
- * error makes consortd answer 500 with the error's message (and discard the
- * transaction). Set a 4xx status for the caller's mistakes.
+ * A handler. Return CONSORT_OK after setting the response (a status
+ * outside 100..599 is the handler's bug: consortd answers 500). To answer
+ * with an error, either set a 4xx/5xx status (consort_response_error) and
+ * return CONSORT_OK, or return consort_fail(code, ...) (see "Errors" above).
  */
-typedef consort_err (*consort_handler)(consort_request *req, consort_tx *tx,
-                                       consort_response *resp, void *ctx);
+typedef consort_err (*consort_handler)(consort_request *req, consort_tx *tx, consort_response *resp,
+                                       void *ctx);
 
-/* The entry point every application exports. */
+/* ---- the application ---- */
+
+/*
+ * The entry point every application exports: registers the endpoints. If it
+ * fails, the module is not loaded (and consort_app_fini is not called:
+ * release what init allocated before failing).
+ */
 CONSORT_APP_EXPORT consort_err consort_app_init(consort_app *app);
 
 /*
- * Registers an endpoint. `path` is exact (no patterns) and starts with
- * "/app/". Registering the same method and path twice is an error.
+ * Optional. If the module exports it, consortd calls it exactly once per
+ * successful consort_app_init, when the application is unloaded at
+ * shutdown: after the last handler has returned, with no handler running
+ * and none called afterwards, on the thread that unloads it. It releases
+ * what init set up (consort_app_state(app) is still readable). It must not
+ * register endpoints or call the request, transaction or response functions.
  */
-CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_app_endpoint(
-    consort_app *app, const char *method, const char *path, consort_handler handler,
-    consort_auth auth, consort_mode mode, void *ctx);
+CONSORT_APP_EXPORT void consort_app_fini(consort_app *app);
 
-/* ---- the request ---- */
+/*
+ * Registers an endpoint (inside consort_app_init only: CONSORT_E_STATE
+ * afterwards). `path` is exact (no patterns) and starts with "/app/"; it
+ * must not be a reserved path (see above). Registering the same method and
+ * path twice is an error. `ctx` is passed to every call of the handler.
+ * Errors: INVALID_ARGUMENT (a bad or reserved path, a bad method, auth or
+ * mode, twice), TOO_LARGE (more than 256 endpoints), STATE, NOMEM.
+ */
+CONSORT_EXPORT CONSORT_MUST_CHECK consort_err
+consort_app_endpoint(consort_app *app, const char *method, const char *path,
+                     consort_handler handler, consort_auth auth, consort_mode mode, void *ctx);
+
+/*
+ * The application's own state: one pointer that consortd keeps for the
+ * application and never dereferences (NULL until set). Set it in
+ * consort_app_init, read it back anywhere (typically in consort_app_fini to
+ * free it). A module may be loaded for several applications in one process
+ * (tests run several nodes in one process): state kept here, rather than in
+ * globals, is per application.
+ */
+CONSORT_EXPORT void consort_app_set_state(consort_app *app, void *state);
+CONSORT_EXPORT void *consort_app_state(const consort_app *app);
+
+/* ---- the request (every pointer valid until the handler returns) ---- */
 
 CONSORT_EXPORT const char *consort_request_method(const consort_request *req);
+/* The path as sent (still percent-encoded). */
 CONSORT_EXPORT const char *consort_request_path(const consort_request *req);
-/* The body (may be empty; `*len` receives its length). */
+/* The body (may be empty: never NULL; `*len` receives its length). */
 CONSORT_EXPORT const uint8_t *consort_request_body(const consort_request *req, size_t *len);
 /* A header value by case-insensitive name, or NULL. */
 CONSORT_EXPORT const char *consort_request_header(const consort_request *req, const char *name);
 /*
  * A query parameter, percent-decoded, copied into `out` (NUL-terminated).
- * CONSORT_E_NOT_FOUND if absent; CONSORT_E_TOO_LARGE if it does not fit.
+ * CONSORT_E_NOT_FOUND if absent; CONSORT_E_TOO_LARGE if it does not fit;
+ * CONSORT_E_MALFORMED if it holds a NUL byte or a bad escape;
+ * CONSORT_E_INVALID_ARGUMENT for a NULL name or output, or out_len 0. `out`
+ * (if it has room) holds "" after any failure.
  */
-CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_request_query(
-    const consort_request *req, const char *name, char *out, size_t out_len);
+CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_request_query(const consort_request *req,
+                                                                    const char *name, char *out,
+                                                                    size_t out_len);
 /* SHA-256 of the caller's certificate (DER) as 64 hex characters, or NULL
  * if the caller presented none. */
 CONSORT_EXPORT const char *consort_request_caller(const consort_request *req);
@@ -118,15 +197,58 @@ CONSORT_EXPORT const char *consort_request_caller(const consort_request *req);
 /* ---- the transaction ---- */
 
 /*
- * Reads `key` from `map`. On CONSORT_OK, *value and *value_len borrow the value;
- * CONSORT_E_NOT_FOUND if the key is absent. Reads see the transaction's own
- * writes first.
+ * Reads `key` from `map`. On CONSORT_OK, *value and *value_len give a copy
+ * of the value (never NULL, even when empty), valid until the handler
+ * returns whatever it writes afterwards. CONSORT_E_NOT_FOUND if the key is
+ * absent. Reads see the transaction's own writes first. Other errors:
+ * INVALID_ARGUMENT (NULL, a bad or reserved map name), TOO_LARGE (the key
+ * is over the store's cap, or the invocation's copies would pass
+ * CONSORT_APP_READ_MAX), NOMEM.
  */
 CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_kv_get(consort_tx *tx, const char *map,
                                                              const void *key, size_t key_len,
                                                              const uint8_t **value,
                                                              size_t *value_len);
-/* Writes (read-write endpoints only; CONSORT_E_STATE otherwise). */
+
+/*
+ * Called by consort_kv_scan once per key, in order. `key` and `value` are
+ * copies (never NULL) valid until the handler returns, like consort_kv_get's.
+ * Return true for the next key, false to stop the scan there (scan then
+ * returns CONSORT_OK; keep an error of your own in `ctx`). The visitor may
+ * read and write through the transaction; its writes do not change what
+ * this scan visits.
+ */
+typedef bool (*consort_kv_visitor)(void *ctx, const uint8_t *key, size_t key_len,
+                                   const uint8_t *value, size_t value_len);
+
+/*
+ * Visits the keys of `map` that are >= `start` (bytewise, `start_len`
+ * bytes; NULL and 0 start at the beginning), in ascending bytewise order,
+ * as this transaction sees the map (its own writes and removals included),
+ * at most `limit` of them (0: no limit). A map that does not exist has no
+ * keys. Returns CONSORT_OK when the map ends, the limit is reached or the
+ * visitor stops.
+ *
+ * Paging: `start` is inclusive. Ask for n + 1 keys and show n: the
+ * (n + 1)-th key, if the visitor got one, is where the next page starts.
+ * (Equivalently, the smallest key after K is K followed by one 0x00 byte.)
+ *
+ * A scan counts as reading the whole map: if another transaction writes any
+ * key of the map before this one commits, this one conflicts and is run
+ * again. It costs time in the size of the whole map, whatever the limit.
+ * Errors: INVALID_ARGUMENT (NULL, a bad or reserved map name), TOO_LARGE
+ * (the copies would pass CONSORT_APP_READ_MAX: the keys visited before stay
+ * valid), NOMEM.
+ */
+CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_kv_scan(consort_tx *tx, const char *map,
+                                                              const void *start, size_t start_len,
+                                                              size_t limit,
+                                                              consort_kv_visitor visitor,
+                                                              void *ctx);
+
+/* Writes (read-write endpoints only: CONSORT_E_STATE otherwise). Key and
+ * value are copied. Errors: INVALID_ARGUMENT (NULL, a bad or reserved map
+ * name), TOO_LARGE (key or value over the store's cap), STATE, NOMEM. */
 CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_kv_put(consort_tx *tx, const char *map,
                                                              const void *key, size_t key_len,
                                                              const void *value, size_t value_len);
@@ -135,21 +257,48 @@ CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_kv_remove(consort_tx *tx, 
 /*
  * Sets the claims digest of this transaction: it becomes the third component
  * of the transaction's receipt leaf, so a receipt proves the application's
- * claims (e.g. the digest of what it computed) were committed.
+ * claims (e.g. the digest of what it computed) were committed. Read-write
+ * endpoints only (CONSORT_E_STATE otherwise); dropped unless the
+ * transaction commits.
  */
-CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_tx_set_claims_digest(consort_tx *tx,
-                                                                           const uint8_t digest[32]);
+CONSORT_EXPORT CONSORT_MUST_CHECK consort_err
+consort_tx_set_claims_digest(consort_tx *tx, const uint8_t digest[32]);
+
+/* ---- errors ---- */
+
+/*
+ * Returns `code` after recording the formatted message (at most 1023 bytes,
+ * longer ones are cut) as the current handler's failure, so that
+ *
+ *     return consort_fail(CONSORT_E_NOT_FOUND, "no record %d", id);
+ *
+ * answers 404 {"error": {"code": "NOT_FOUND", "message": "no record 7"}}
+ * (the mapping is under "Errors" above). Only the failure the handler
+ * returns counts: a later failing consortd function supersedes it.
+ * `code` must be an error (not CONSORT_OK, not out of range): otherwise it
+ * returns CONSORT_E_INVALID_ARGUMENT, which answers 500. Outside a handler
+ * (e.g. in consort_app_init) it only sets consort_errmsg(), which is also
+ * set inside one.
+ */
+CONSORT_EXPORT consort_err consort_fail(consort_err code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- the response ---- */
 
+/* Any status; cs_app_invoke refuses one outside 100..599 when the handler returns. */
 CONSORT_EXPORT void consort_response_set_status(consort_response *resp, int status);
 /* Copies the body; `content_type` may be NULL (application/json is assumed). */
-CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_response_set_body(
-    consort_response *resp, const void *body, size_t len, const char *content_type);
+CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_response_set_body(consort_response *resp,
+                                                                        const void *body,
+                                                                        size_t len,
+                                                                        const char *content_type);
+/* Copies a header; setting one again replaces it. Content-Length,
+ * Transfer-Encoding, Connection, Keep-Alive and x-consort-txid are
+ * consortd's (INVALID_ARGUMENT); at most 32 headers (TOO_LARGE). */
 CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_response_set_header(consort_response *resp,
                                                                           const char *name,
                                                                           const char *value);
-/* Sets `status` and the body {"error": {"code": code, "message": <formatted>}}. */
+/* Sets `status` (400..599) and the body {"error": {"code": code, "message": <formatted>}}. */
 CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_response_error(consort_response *resp,
                                                                      int status, const char *code,
                                                                      const char *fmt, ...)

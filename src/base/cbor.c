@@ -113,8 +113,16 @@ static const struct cbor_callbacks callbacks = {
 };
 
 static const char *const type_names[] = {
-    "unsigned integer", "negative integer", "byte string", "text string", "array",
-    "map",              "tag",              "boolean",     "null",        "undefined",
+    "unsigned integer",
+    "negative integer",
+    "byte string",
+    "text string",
+    "array",
+    "map",
+    "tag",
+    "boolean",
+    "null",
+    "undefined",
     "float",
 };
 
@@ -130,8 +138,7 @@ void cs_cbor_reader_init(cs_cbor_reader *r, cs_slice in)
 
 static consort_err decode(const cs_cbor_reader *r, cs_cbor_item *out, size_t *consumed)
 {
-    CS_ENSURE(r->pos < r->in.len, CONSORT_E_TRUNCATED, "CBOR: input ends at offset %zu",
-              r->pos);
+    CS_ENSURE(r->pos < r->in.len, CONSORT_E_TRUNCATED, "CBOR: input ends at offset %zu", r->pos);
     uint8_t initial = r->in.ptr[r->pos];
     if (initial >= 0xc6 && initial <= 0xd4) {
         /* RFC 8949 §3.4: tags 6..20 are encoded in the initial byte. libcbor
@@ -149,8 +156,8 @@ static consort_err decode(const cs_cbor_reader *r, cs_cbor_item *out, size_t *co
     case CBOR_DECODER_FINISHED:
         break;
     case CBOR_DECODER_NEDATA:
-        return cs_fail(CONSORT_E_TRUNCATED, "CBOR: item at offset %zu needs %zu more bytes",
-                       r->pos, res.required);
+        return cs_fail(CONSORT_E_TRUNCATED, "CBOR: item at offset %zu needs %zu more bytes", r->pos,
+                       res.required);
     default:
         return cs_fail(CONSORT_E_MALFORMED, "CBOR: invalid initial byte 0x%02x at offset %zu",
                        r->in.ptr[r->pos], r->pos);
@@ -199,8 +206,7 @@ consort_err cs_cbor_read_int(cs_cbor_reader *r, int64_t *out)
     size_t n;
     CS_TRY(decode(r, &it, &n));
     CS_ENSURE(it.type == CS_CBOR_UINT || it.type == CS_CBOR_NEGINT, CONSORT_E_MALFORMED,
-              "CBOR: expected integer at offset %zu, found %s", r->pos,
-              cs_cbor_type_name(it.type));
+              "CBOR: expected integer at offset %zu, found %s", r->pos, cs_cbor_type_name(it.type));
     CS_ENSURE(it.u <= (uint64_t)INT64_MAX, CONSORT_E_MALFORMED,
               "CBOR: integer at offset %zu out of range", r->pos);
     *out = it.type == CS_CBOR_UINT ? (int64_t)it.u : -1 - (int64_t)it.u;
@@ -299,6 +305,16 @@ consort_err cs_cbor_read_raw(cs_cbor_reader *r, cs_slice *out)
     size_t start = r->pos;
     CS_TRY(cs_cbor_skip(r));
     *out = (cs_slice){r->in.ptr + start, r->pos - start};
+    return CONSORT_OK;
+}
+
+consort_err cs_cbor_read_key(cs_cbor_reader *r, const char *want)
+{
+    cs_slice k;
+    CS_TRY(cs_cbor_read_text(r, &k));
+    CS_ENSURE(cs_slice_eq(k, cs_slice_str(want)), CONSORT_E_MALFORMED,
+              "member \"%.*s\" where \"%s\" was expected", (int)(k.len < 64 ? k.len : 64),
+              (const char *)k.ptr, want);
     return CONSORT_OK;
 }
 

@@ -60,6 +60,10 @@ CS_MUST_CHECK consort_err cs_cbor_read_uint(cs_cbor_reader *r, uint64_t *out);
 CS_MUST_CHECK consort_err cs_cbor_read_int(cs_cbor_reader *r, int64_t *out);
 CS_MUST_CHECK consort_err cs_cbor_read_bytes(cs_cbor_reader *r, cs_slice *out);
 CS_MUST_CHECK consort_err cs_cbor_read_text(cs_cbor_reader *r, cs_slice *out);
+/* Reads a text string that must equal `want` (a map key in a fixed order):
+ * MALFORMED naming both when it does not ("member \"x\" where \"want\" was
+ * expected"). */
+CS_MUST_CHECK consort_err cs_cbor_read_key(cs_cbor_reader *r, const char *want);
 CS_MUST_CHECK consort_err cs_cbor_read_array(cs_cbor_reader *r, uint64_t *count);
 CS_MUST_CHECK consort_err cs_cbor_read_map(cs_cbor_reader *r, uint64_t *count);
 CS_MUST_CHECK consort_err cs_cbor_read_tag(cs_cbor_reader *r, uint64_t *tag);

@@ -21,7 +21,7 @@
 #include <consort/error.h>
 #include <stdarg.h>
 
-#define CS_MUST_CHECK CONSORT_MUST_CHECK
+#define CS_MUST_CHECK               CONSORT_MUST_CHECK
 #define CS_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
 
 /* Size of the per-thread message buffer; longer messages are truncated. */
@@ -41,42 +41,52 @@ consort_err cs_err_context(consort_err code, const char *fmt, ...) CS_PRINTF(2, 
 void cs_err_clear(void);
 
 /* Propagate a failure unchanged. */
-#define CS_TRY(expr)                                                                       \
-    do {                                                                                   \
-        consort_err cs_try_rc_ = (expr);                                                   \
-        if (cs_try_rc_ != CONSORT_OK)                                                      \
-            return cs_try_rc_;                                                             \
+#define CS_TRY(expr)                                                                               \
+    do {                                                                                           \
+        consort_err cs_try_rc_ = (expr);                                                           \
+        if (cs_try_rc_ != CONSORT_OK)                                                              \
+            return cs_try_rc_;                                                                     \
     } while (0)
 
 /* Propagate a failure with context added in front of its message. */
-#define CS_TRY_CTX(expr, ...)                                                              \
-    do {                                                                                   \
-        consort_err cs_try_rc_ = (expr);                                                   \
-        if (cs_try_rc_ != CONSORT_OK)                                                      \
-            return cs_err_context(cs_try_rc_, __VA_ARGS__);                                \
+#define CS_TRY_CTX(expr, ...)                                                                      \
+    do {                                                                                           \
+        consort_err cs_try_rc_ = (expr);                                                           \
+        if (cs_try_rc_ != CONSORT_OK)                                                              \
+            return cs_err_context(cs_try_rc_, __VA_ARGS__);                                        \
     } while (0)
 
 /* Fail with `code` and a formatted message unless `cond` holds. */
-#define CS_ENSURE(cond, code, ...)                                                         \
-    do {                                                                                   \
-        if (!(cond))                                                                       \
-            return cs_fail((code), __VA_ARGS__);                                           \
+#define CS_ENSURE(cond, code, ...)                                                                 \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            return cs_fail((code), __VA_ARGS__);                                                   \
     } while (0)
 
 /* For goto-ladder cleanup: store the code in `rc` and jump to `label`. */
-#define CS_TRY_GOTO(rc, expr, label)                                                       \
-    do {                                                                                   \
-        (rc) = (expr);                                                                     \
-        if ((rc) != CONSORT_OK)                                                            \
-            goto label;                                                                    \
+#define CS_TRY_GOTO(rc, expr, label)                                                               \
+    do {                                                                                           \
+        (rc) = (expr);                                                                             \
+        if ((rc) != CONSORT_OK)                                                                    \
+            goto label;                                                                            \
     } while (0)
 
-#define CS_ENSURE_GOTO(rc, cond, label, code, ...)                                         \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            (rc) = cs_fail((code), __VA_ARGS__);                                           \
-            goto label;                                                                    \
-        }                                                                                  \
+/* CS_TRY_GOTO with context added in front of the failure's message. */
+#define CS_TRY_CTX_GOTO(rc, expr, label, ...)                                                      \
+    do {                                                                                           \
+        (rc) = (expr);                                                                             \
+        if ((rc) != CONSORT_OK) {                                                                  \
+            (rc) = cs_err_context((rc), __VA_ARGS__);                                              \
+            goto label;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+#define CS_ENSURE_GOTO(rc, cond, label, code, ...)                                                 \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            (rc) = cs_fail((code), __VA_ARGS__);                                                   \
+            goto label;                                                                            \
+        }                                                                                          \
     } while (0)
 
 #define CS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -30,8 +30,8 @@ struct cs_key {
 
 static const struct {
     cs_curve curve;
-    const char *name;     /* how consort prints it */
-    const char *ossl;     /* OpenSSL group name */
+    const char *name; /* how consort prints it */
+    const char *ossl; /* OpenSSL group name */
     const char *aliases[3];
     size_t field;
 } curves[] = {
@@ -163,8 +163,7 @@ consort_err cs_key_from_pem(cs_slice pem, cs_key **out)
     }
     BIO_free(bio);
     if (pkey == NULL)
-        return cs_ossl_fail(CONSORT_E_MALFORMED,
-                            "key: not a PEM private key or public key");
+        return cs_ossl_fail(CONSORT_E_MALFORMED, "key: not a PEM private key or public key");
     ERR_clear_error();
     return cs_key_wrap(pkey, out);
 }
@@ -184,14 +183,13 @@ consort_err cs_key_from_spki_der(cs_slice der, cs_key **out)
     return cs_key_wrap(pkey, out);
 }
 
-consort_err cs_key_from_ec_coords(cs_curve curve, cs_slice x, cs_slice y, cs_slice d,
-                                  cs_key **out)
+consort_err cs_key_from_ec_coords(cs_curve curve, cs_slice x, cs_slice y, cs_slice d, cs_key **out)
 {
     size_t field = cs_curve_field_len(curve);
     CS_ENSURE(field != 0, CONSORT_E_INVALID_ARGUMENT, "key: unknown curve");
     CS_ENSURE(x.len == field && y.len == field, CONSORT_E_MALFORMED,
-              "key: %s coordinates must be %zu bytes each, got %zu and %zu",
-              cs_curve_name(curve), field, x.len, y.len);
+              "key: %s coordinates must be %zu bytes each, got %zu and %zu", cs_curve_name(curve),
+              field, x.len, y.len);
     CS_ENSURE(d.len == 0 || d.len == field, CONSORT_E_MALFORMED,
               "key: %s private scalar must be %zu bytes, got %zu", cs_curve_name(curve), field,
               d.len);
@@ -224,8 +222,8 @@ consort_err cs_key_from_ec_coords(cs_curve curve, cs_slice x, cs_slice y, cs_sli
     params = OSSL_PARAM_BLD_to_param(bld);
     ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
     if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &pkey, d.len ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
-                          params) != 1) {
+        EVP_PKEY_fromdata(ctx, &pkey, d.len ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) !=
+            1) {
         rc = cs_ossl_fail(CONSORT_E_MALFORMED, "key: EC point not valid");
         goto done;
     }
@@ -335,13 +333,25 @@ consort_err cs_key_public_pem(const cs_key *key, cs_buf *out)
 
 consort_err cs_key_private_pem(const cs_key *key, cs_buf *out)
 {
-    CS_ENSURE(cs_key_has_private(key), CONSORT_E_INVALID_ARGUMENT,
-              "key: no private key to encode");
+    CS_ENSURE(cs_key_has_private(key), CONSORT_E_INVALID_ARGUMENT, "key: no private key to encode");
     BIO *bio = BIO_new(BIO_s_secmem());
     if (bio == NULL ||
         PEM_write_bio_PKCS8PrivateKey(bio, key->pkey, NULL, NULL, 0, NULL, NULL) != 1) {
         BIO_free(bio);
         return cs_ossl_fail(CONSORT_E_CRYPTO, "key: encode private PEM");
+    }
+    consort_err rc = bio_to_buf(bio, out);
+    BIO_free(bio);
+    return rc;
+}
+
+consort_err cs_key_private_der(const cs_key *key, cs_buf *out)
+{
+    CS_ENSURE(cs_key_has_private(key), CONSORT_E_INVALID_ARGUMENT, "key: no private key to encode");
+    BIO *bio = BIO_new(BIO_s_secmem());
+    if (bio == NULL || i2d_PKCS8PrivateKey_bio(bio, key->pkey, NULL, NULL, 0, NULL, NULL) != 1) {
+        BIO_free(bio);
+        return cs_ossl_fail(CONSORT_E_CRYPTO, "key: encode private DER");
     }
     consort_err rc = bio_to_buf(bio, out);
     BIO_free(bio);

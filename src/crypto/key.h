@@ -46,8 +46,8 @@ CS_MUST_CHECK consort_err cs_key_from_spki_der(cs_slice der, cs_key **out);
  * and optionally the private scalar `d` (empty slice for none). The point must
  * be on the curve.
  */
-CS_MUST_CHECK consort_err cs_key_from_ec_coords(cs_curve curve, cs_slice x, cs_slice y,
-                                                cs_slice d, cs_key **out);
+CS_MUST_CHECK consort_err cs_key_from_ec_coords(cs_curve curve, cs_slice x, cs_slice y, cs_slice d,
+                                                cs_key **out);
 /* Reads a PEM key file (at most 64 KiB). */
 CS_MUST_CHECK consort_err cs_key_load_pem_file(const char *path, cs_key **out);
 void cs_key_free(cs_key *key);
@@ -66,6 +66,9 @@ CS_MUST_CHECK consort_err cs_key_spki_der(const cs_key *key, cs_buf *out);
 CS_MUST_CHECK consort_err cs_key_public_pem(const cs_key *key, cs_buf *out);
 /* Appends the private key as PKCS#8 PEM; `out` should be a secret buffer. */
 CS_MUST_CHECK consort_err cs_key_private_pem(const cs_key *key, cs_buf *out);
+/* The private key as PKCS#8 DER (RFC 5208), appended to `out` (make it a
+ * secret buffer). INVALID_ARGUMENT for a public key. */
+CS_MUST_CHECK consort_err cs_key_private_der(const cs_key *key, cs_buf *out);
 /* SHA-256 of the DER SubjectPublicKeyInfo: the key id used in receipts. */
 CS_MUST_CHECK consort_err cs_key_id(const cs_key *key, uint8_t out[CS_SHA256_LEN]);
 

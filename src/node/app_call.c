@@ -1,13 +1,11 @@
 /*
- * What a handler sees (include/consort/app.h): the request accessors, the
- * KV functions over the node's cs_kv_tx, and cs_app_invoke, which runs one
- * handler and decides whether its transaction may commit.
+ * What a handler sees (include/consort/app.h): the request accessors and
+ * the KV functions over the node's cs_kv_tx, whose reads are copied into
+ * the invocation's arena (app_arena.c). cs_app_invoke, which runs a handler,
+ * is in app_invoke.c.
  */
 #include "node/app_host.h"
 
-#include "base/log.h"
-
-#include <stdio.h>
 #include <string.h>
 
 /* What an empty body or value borrows, so callers never get NULL with length 0. */
@@ -54,12 +52,13 @@ const char *consort_request_header(const consort_request *req, const char *name)
     return cs_http_header_find(req->headers, req->header_count, name);
 }
 
-consort_err consort_request_query(const consort_request *req, const char *name, char *out,
-                                  size_t out_len)
+static consort_err request_query(const consort_request *req, const char *name, char *out,
+                                 size_t out_len)
 {
+    if (out != NULL && out_len > 0)
+        out[0] = '\0'; /* app.h: "" after any failure */
     CS_ENSURE(name != NULL && out != NULL && out_len > 0, CONSORT_E_INVALID_ARGUMENT,
               "consort_request_query: NULL argument or empty output");
-    out[0] = '\0';
     cs_buf value;
     cs_buf_init(&value, 0);
     bool found;
@@ -85,12 +84,32 @@ consort_err consort_request_query(const consort_request *req, const char *name, 
     return rc;
 }
 
+consort_err consort_request_query(const consort_request *req, const char *name, char *out,
+                                  size_t out_len)
+{
+    return cs_app_abi_result(request_query(req, name, out, out_len));
+}
+
 const char *consort_request_caller(const consort_request *req)
 {
     return req->has_caller ? req->caller : NULL;
 }
 
 /* ---- the transaction ---- */
+
+void cs_app_tx_init(consort_tx *tx, cs_kv_tx *kv, bool writable, cs_tx_outcome *outcome)
+{
+    memset(tx, 0, sizeof *tx);
+    tx->kv = kv;
+    tx->writable = writable;
+    tx->outcome = outcome;
+    cs_app_arena_init(&tx->arena, CONSORT_APP_READ_MAX);
+}
+
+void cs_app_tx_cleanup(consort_tx *tx)
+{
+    cs_app_arena_cleanup(&tx->arena);
+}
 
 bool cs_app_map_reserved(const char *map, bool write)
 {
@@ -99,11 +118,10 @@ bool cs_app_map_reserved(const char *map, bool write)
     return write && strncmp(map, "public:consort.", 15) == 0;
 }
 
-static consort_err check_access(const consort_tx *tx, const char *map, const void *key,
-                                size_t key_len, bool write)
+static consort_err check_map(const consort_tx *tx, const char *map, bool write)
 {
-    CS_ENSURE(tx != NULL && tx->kv != NULL && map != NULL && (key != NULL || key_len == 0),
-              CONSORT_E_INVALID_ARGUMENT, "KV: NULL argument");
+    CS_ENSURE(tx != NULL && tx->kv != NULL && map != NULL, CONSORT_E_INVALID_ARGUMENT,
+              "KV: NULL argument");
     CS_ENSURE(!write || tx->writable, CONSORT_E_STATE,
               "KV: write to map '%.128s' in a read-only endpoint", map);
     CS_ENSURE(!cs_app_map_reserved(map, write), CONSORT_E_INVALID_ARGUMENT,
@@ -111,8 +129,15 @@ static consort_err check_access(const consort_tx *tx, const char *map, const voi
     return CONSORT_OK;
 }
 
-consort_err consort_kv_get(consort_tx *tx, const char *map, const void *key, size_t key_len,
-                           const uint8_t **value, size_t *value_len)
+static consort_err check_access(const consort_tx *tx, const char *map, const void *key,
+                                size_t key_len, bool write)
+{
+    CS_ENSURE(key != NULL || key_len == 0, CONSORT_E_INVALID_ARGUMENT, "KV: NULL key");
+    return check_map(tx, map, write);
+}
+
+static consort_err kv_get(consort_tx *tx, const char *map, const void *key, size_t key_len,
+                          const uint8_t **value, size_t *value_len)
 {
     CS_ENSURE(value != NULL && value_len != NULL, CONSORT_E_INVALID_ARGUMENT,
               "consort_kv_get: NULL output");
@@ -121,13 +146,90 @@ consort_err consort_kv_get(consort_tx *tx, const char *map, const void *key, siz
     bool found;
     CS_TRY(cs_kv_get(tx->kv, cs_slice_str(map), CS_SLICE(key, key_len), &v, &found));
     CS_ENSURE(found, CONSORT_E_NOT_FOUND, "KV: no such key in map '%.128s'", map);
-    *value = v.len > 0 ? v.ptr : empty_bytes;
+    /* the store's bytes die with the next write of this key: hand out a copy
+     * that lives as long as the invocation (app.h "Memory") */
+    const uint8_t *copy;
+    CS_TRY_CTX(cs_app_arena_copy(&tx->arena, v, &copy), "KV: map '%.128s'", map);
+    *value = copy;
     *value_len = v.len;
     return CONSORT_OK;
 }
 
-consort_err consort_kv_put(consort_tx *tx, const char *map, const void *key, size_t key_len,
-                           const void *value, size_t value_len)
+consort_err consort_kv_get(consort_tx *tx, const char *map, const void *key, size_t key_len,
+                           const uint8_t **value, size_t *value_len)
+{
+    return cs_app_abi_result(kv_get(tx, map, key, key_len, value, value_len));
+}
+
+/* ---- scans ---- */
+
+typedef struct scan_call {
+    consort_tx *tx;
+    cs_slice start;
+    bool started; /* a key >= start was seen: every later one is too */
+    size_t limit, seen;
+    consort_kv_visitor visitor;
+    void *ctx;
+    consort_err rc;
+} scan_call;
+
+/* Bytewise order, a prefix before what extends it (cs_kv_foreach's order). */
+static bool key_before(cs_slice a, cs_slice b)
+{
+    size_t n = a.len < b.len ? a.len : b.len;
+    int c = n > 0 ? memcmp(a.ptr, b.ptr, n) : 0;
+    return c < 0 || (c == 0 && a.len < b.len);
+}
+
+static bool scan_cb(void *ctx, cs_slice key, cs_slice value)
+{
+    scan_call *s = ctx;
+    if (!s->started) {
+        if (key_before(key, s->start))
+            return true;
+        s->started = true;
+    }
+    const uint8_t *k, *v;
+    s->rc = cs_app_arena_copy(&s->tx->arena, key, &k);
+    if (s->rc == CONSORT_OK)
+        s->rc = cs_app_arena_copy(&s->tx->arena, value, &v);
+    if (s->rc != CONSORT_OK)
+        return false;
+    s->seen++;
+    if (!s->visitor(s->ctx, k, key.len, v, value.len))
+        return false;
+    return s->limit == 0 || s->seen < s->limit;
+}
+
+static consort_err kv_scan(consort_tx *tx, const char *map, const void *start, size_t start_len,
+                           size_t limit, consort_kv_visitor visitor, void *ctx)
+{
+    CS_ENSURE(visitor != NULL && (start != NULL || start_len == 0), CONSORT_E_INVALID_ARGUMENT,
+              "consort_kv_scan: NULL visitor or start key");
+    CS_TRY(check_map(tx, map, false));
+    scan_call s = {.tx = tx,
+                   .start = CS_SLICE(start, start_len),
+                   .started = start_len == 0,
+                   .limit = limit,
+                   .visitor = visitor,
+                   .ctx = ctx};
+    /* the whole map counts as read (kv.h): any write to it conflicts */
+    CS_TRY(cs_kv_foreach(tx->kv, cs_slice_str(map), scan_cb, &s));
+    if (s.rc != CONSORT_OK)
+        return cs_err_context(s.rc, "KV: scanning map '%.128s'", map);
+    return CONSORT_OK;
+}
+
+consort_err consort_kv_scan(consort_tx *tx, const char *map, const void *start, size_t start_len,
+                            size_t limit, consort_kv_visitor visitor, void *ctx)
+{
+    return cs_app_abi_result(kv_scan(tx, map, start, start_len, limit, visitor, ctx));
+}
+
+/* ---- writes ---- */
+
+static consort_err kv_put(consort_tx *tx, const char *map, const void *key, size_t key_len,
+                          const void *value, size_t value_len)
 {
     CS_ENSURE(value != NULL || value_len == 0, CONSORT_E_INVALID_ARGUMENT,
               "consort_kv_put: NULL value");
@@ -135,13 +237,24 @@ consort_err consort_kv_put(consort_tx *tx, const char *map, const void *key, siz
     return cs_kv_put(tx->kv, cs_slice_str(map), CS_SLICE(key, key_len), CS_SLICE(value, value_len));
 }
 
-consort_err consort_kv_remove(consort_tx *tx, const char *map, const void *key, size_t key_len)
+consort_err consort_kv_put(consort_tx *tx, const char *map, const void *key, size_t key_len,
+                           const void *value, size_t value_len)
+{
+    return cs_app_abi_result(kv_put(tx, map, key, key_len, value, value_len));
+}
+
+static consort_err kv_remove(consort_tx *tx, const char *map, const void *key, size_t key_len)
 {
     CS_TRY(check_access(tx, map, key, key_len, true));
     return cs_kv_remove(tx->kv, cs_slice_str(map), CS_SLICE(key, key_len));
 }
 
-consort_err consort_tx_set_claims_digest(consort_tx *tx, const uint8_t digest[32])
+consort_err consort_kv_remove(consort_tx *tx, const char *map, const void *key, size_t key_len)
+{
+    return cs_app_abi_result(kv_remove(tx, map, key, key_len));
+}
+
+static consort_err set_claims(consort_tx *tx, const uint8_t digest[32])
 {
     CS_ENSURE(tx != NULL && digest != NULL, CONSORT_E_INVALID_ARGUMENT,
               "consort_tx_set_claims_digest: NULL argument");
@@ -153,47 +266,7 @@ consort_err consort_tx_set_claims_digest(consort_tx *tx, const uint8_t digest[32
     return CONSORT_OK;
 }
 
-/* ---- running a handler ---- */
-
-/* Turns `resp` into a 500 naming `why` (never fails: an empty 500 is the floor). */
-static void internal_error(consort_response *resp, const char *why)
+consort_err consort_tx_set_claims_digest(consort_tx *tx, const uint8_t digest[32])
 {
-    cs_app_response_reset(resp);
-    if (consort_response_error(resp, 500, "InternalError", "%s", why) != CONSORT_OK) {
-        cs_app_response_reset(resp);
-        resp->status = 500;
-    }
-}
-
-consort_err cs_app_invoke(const cs_app_endpoint *ep, consort_request *req, cs_kv_tx *kv,
-                          bool writable, consort_response *resp, cs_tx_outcome *out)
-{
-    memset(out, 0, sizeof *out);
-    cs_app_response_reset(resp);
-    consort_tx tx = {.kv = kv, .writable = writable, .outcome = out};
-    cs_err_clear();
-    consort_err rc = ep->handler(req, &tx, resp, ep->ctx);
-    if (rc != CONSORT_OK) {
-        char why[CS_ERRMSG_MAX + 64];
-        const char *msg = consort_errmsg();
-        snprintf(why, sizeof why, "%s %s: %s%s%s", ep->method, ep->path, consort_err_name(rc),
-                 msg[0] != '\0' ? ": " : "", msg);
-        cs_log_warn("app", "handler failed: %s", why);
-        internal_error(resp, why);
-        memset(out, 0, sizeof *out);
-        return rc;
-    }
-    if (resp->status < 100 || resp->status > 599) {
-        char why[CS_APP_PATH_MAX + 64];
-        snprintf(why, sizeof why, "%s %s: the handler set HTTP status %d", ep->method, ep->path,
-                 resp->status);
-        internal_error(resp, why);
-        memset(out, 0, sizeof *out);
-        return cs_fail(CONSORT_E_INVALID_ARGUMENT, "%s", why);
-    }
-    /* app.h: only CONSORT_OK with a 2xx status commits; anything else discards the writes */
-    out->commit = writable && resp->status >= 200 && resp->status <= 299;
-    if (!out->commit)
-        out->has_claims = false;
-    return CONSORT_OK;
+    return cs_app_abi_result(set_claims(tx, digest));
 }

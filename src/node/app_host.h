@@ -23,8 +23,10 @@
 #define CS_APP_MAX_RESP_HEADERS 32
 /* A response body (16 MiB, what the node's HTTP client accepts when it relays). */
 #define CS_APP_MAX_RESP_BODY ((size_t)16 << 20)
-/* The built-in endpoint an application may not register. */
+/* The built-in endpoint under /app/ (rpc_route.c serves it). */
 #define CS_APP_RECEIPT_PATH "/app/receipt"
+/* The longest message consort_fail keeps (bytes, NUL included). */
+#define CS_APP_ERROR_MESSAGE_MAX 1024
 
 /* One registered endpoint. */
 typedef struct cs_app_endpoint {
@@ -93,9 +95,20 @@ CS_MUST_CHECK consort_err cs_app_check_image(cs_slice image); /* the fuzz target
 CS_MUST_CHECK consort_err cs_app_new(consort_app **out);
 /* Ends registration: consort_app_endpoint fails with STATE afterwards. */
 void cs_app_seal(consort_app *app);
-/* Releases the registry and dlclose()s the module (its memfd is closed once no
+/* The function cs_app_free calls once: what cs_app_load installs from a
+ * module's consort_app_fini (after its init succeeded). Replaces it and
+ * returns the one replaced (NULL if none): tests set one on an application
+ * without a module, or wrap a module's. */
+typedef void (*cs_app_fini_fn)(consort_app *app);
+cs_app_fini_fn cs_app_set_fini(consort_app *app, cs_app_fini_fn fini);
+/* Calls the application's consort_app_fini once (app.h: after the last
+ * handler; the caller guarantees no handler runs now or later), releases the
+ * registry and dlclose()s the module (its memfd is closed once no
  * application of the process uses those bytes). NULL is a no-op. */
 void cs_app_free(consort_app *app);
+/* True for the paths consortd serves under /app/ itself (CS_APP_RECEIPT_PATH):
+ * consort_app_endpoint refuses them with any method. */
+bool cs_app_path_reserved(const char *path);
 
 size_t cs_app_endpoint_count(const consort_app *app);
 const cs_app_endpoint *cs_app_endpoint_at(const consort_app *app, size_t i);
@@ -146,24 +159,71 @@ void cs_app_response_cleanup(consort_response *resp);
  * (room for CS_APP_MAX_RESP_HEADERS + 1); returns the count. */
 size_t cs_app_response_headers(const consort_response *resp, cs_http_header *out);
 
+/* ---- the read arena ---- */
+
+/*
+ * Where the keys and values a handler reads are copied (app.h: valid until
+ * the handler returns, whatever it writes): chunks that live as long as the
+ * invocation, at most `cap` bytes of copies in all, wiped when released
+ * (private maps hold secrets).
+ */
+typedef struct cs_app_arena {
+    struct cs_app_arena_chunk *chunks; /* the newest first */
+    size_t used;                       /* bytes copied, counted against cap */
+    size_t cap;
+} cs_app_arena;
+
+void cs_app_arena_init(cs_app_arena *a, size_t cap);
+/* A copy of `s` in the arena (never NULL: an empty slice gives a static
+ * empty string). TOO_LARGE if it would pass the cap, NOMEM; the arena is
+ * unchanged on failure. */
+CS_MUST_CHECK consort_err cs_app_arena_copy(cs_app_arena *a, cs_slice s, const uint8_t **out);
+/* Wipes and frees every copy; the arena is empty again. */
+void cs_app_arena_cleanup(cs_app_arena *a);
+
 /* ---- running a handler ---- */
 
+/* One invocation of a handler: what a consort_tx is. */
 struct consort_tx {
     cs_kv_tx *kv;
     bool writable;
     cs_tx_outcome *outcome; /* claims digest lands here */
+    cs_app_arena arena;     /* the copies gets and scans return */
+    /* the handler's last consort_fail, if no consortd function failed since
+     * (fail_code CONSORT_OK otherwise) */
+    consort_err fail_code;
+    char fail_message[CS_APP_ERROR_MESSAGE_MAX];
 };
+
+/* A transaction over `kv` with an empty arena capped at CONSORT_APP_READ_MAX.
+ * Release with cs_app_tx_cleanup. */
+void cs_app_tx_init(consort_tx *tx, cs_kv_tx *kv, bool writable, cs_tx_outcome *outcome);
+/* Frees the arena: every pointer gets and scans returned dies here. */
+void cs_app_tx_cleanup(consort_tx *tx);
+
+/* The HTTP status a handler's consort_fail(code) answers with (app.h "Errors"). */
+int cs_app_error_status(consort_err code);
 
 /*
  * Runs `ep`'s handler on `req` inside `kv` (writes allowed iff `writable`),
- * resetting `resp` first. If the handler fails, `resp` becomes a 500 with
- * the error's message. `out` says whether to commit: only a writable
- * transaction whose handler returned CONSORT_OK with a 2xx status. Returns
- * the handler's result (the response already says what to tell the client).
+ * with a fresh response (`resp` is reset first) and a fresh read arena
+ * (freed before returning: a re-run after a conflict starts anew). If the
+ * handler fails with the failure of its own consort_fail, `resp` becomes
+ * the error its code maps to (cs_app_error_status, body {"error": {"code":
+ * <code name>, "message": <its message>}}, Retry-After for 503); if it
+ * fails otherwise (consortd's error), `resp` becomes a 500 InternalError
+ * naming the endpoint, code and message. `out` says whether to commit: only
+ * a writable transaction whose handler returned CONSORT_OK with a 2xx
+ * status. Returns the handler's result, for logs and tests only: the
+ * response already says what to tell the client and `out` whether to commit,
+ * so a caller may ignore it (not CS_MUST_CHECK). Runs on one thread; not
+ * reentrant from a handler.
  */
-CS_MUST_CHECK consort_err cs_app_invoke(const cs_app_endpoint *ep, consort_request *req,
-                                        cs_kv_tx *kv, bool writable, consort_response *resp,
-                                        cs_tx_outcome *out);
+consort_err cs_app_invoke(const cs_app_endpoint *ep, consort_request *req, cs_kv_tx *kv,
+                          bool writable, consort_response *resp, cs_tx_outcome *out);
+/* Called by every ABI function that fails (app.h: a failing consortd
+ * function supersedes the handler's earlier consort_fail); returns `rc`. */
+consort_err cs_app_abi_result(consort_err rc);
 
 /* True for map names an application may not touch ("consort." anything;
  * writes to "public:consort." too): `write` selects which rule. */

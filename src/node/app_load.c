@@ -1,7 +1,8 @@
 /*
  * Application modules (include/consort/app.h): loading a module from
  * exactly the bytes its code id names (a sealed memfd), the ABI version
- * check, consort_app_init and the endpoint registry it fills.
+ * check, consort_app_init and the endpoint registry it fills, the
+ * application's state, and consort_app_fini at unload.
  */
 #include "node/app_host.h"
 
@@ -48,13 +49,20 @@ struct consort_app {
     module_image *image; /* the bytes it was loaded from (shared) */
     cs_app_endpoint *eps;
     size_t count;
-    bool sealed; /* registration is over (after consort_app_init) */
+    bool sealed;         /* registration is over (after consort_app_init) */
+    void *state;         /* consort_app_set_state: the application's, never dereferenced */
+    cs_app_fini_fn fini; /* the module's consort_app_fini once its init succeeded, or NULL */
 };
+
+/* The paths under /app/ that consortd serves itself (rpc_route.c), listed in app.h. */
+static const char *const reserved_paths[] = {CS_APP_RECEIPT_PATH};
 
 typedef void (*abi_fn)(void);
 /* See app_host.h: external linkage, so no optimisation drops the references. */
 const abi_fn cs_app_abi_functions[] = {
     (abi_fn)consort_app_endpoint,
+    (abi_fn)consort_app_set_state,
+    (abi_fn)consort_app_state,
     (abi_fn)consort_request_method,
     (abi_fn)consort_request_path,
     (abi_fn)consort_request_body,
@@ -62,9 +70,11 @@ const abi_fn cs_app_abi_functions[] = {
     (abi_fn)consort_request_query,
     (abi_fn)consort_request_caller,
     (abi_fn)consort_kv_get,
+    (abi_fn)consort_kv_scan,
     (abi_fn)consort_kv_put,
     (abi_fn)consort_kv_remove,
     (abi_fn)consort_tx_set_claims_digest,
+    (abi_fn)consort_fail,
     (abi_fn)consort_response_set_status,
     (abi_fn)consort_response_set_body,
     (abi_fn)consort_response_set_header,
@@ -82,6 +92,32 @@ consort_err cs_app_new(consort_app **out)
 void cs_app_seal(consort_app *app)
 {
     app->sealed = true;
+}
+
+cs_app_fini_fn cs_app_set_fini(consort_app *app, cs_app_fini_fn fini)
+{
+    cs_app_fini_fn was = app->fini;
+    app->fini = fini;
+    return was;
+}
+
+void consort_app_set_state(consort_app *app, void *state)
+{
+    if (app != NULL)
+        app->state = state;
+}
+
+void *consort_app_state(const consort_app *app)
+{
+    return app != NULL ? app->state : NULL;
+}
+
+bool cs_app_path_reserved(const char *path)
+{
+    for (size_t i = 0; i < CS_ARRAY_LEN(reserved_paths); i++)
+        if (strcmp(path, reserved_paths[i]) == 0)
+            return true;
+    return false;
 }
 
 /* Drops one reference; the last closes the memfd (the object is unloaded by then). */
@@ -110,6 +146,12 @@ void cs_app_free(consort_app *app)
 {
     if (app == NULL)
         return;
+    /* app.h: once, after the last handler (the caller stopped serving), and
+     * before the module's code goes away */
+    cs_app_fini_fn fini = app->fini;
+    app->fini = NULL;
+    if (fini != NULL)
+        fini(app);
     cs_free(app->eps);
     if (app->dl != NULL)
         dlclose(app->dl);
@@ -295,24 +337,32 @@ consort_err cs_app_load(const char *path, consort_app **out)
     const uint32_t *abi = find_symbol(app->dl, "consort_app_abi_version");
     CS_ENSURE_GOTO(rc, abi != NULL, fail, CONSORT_E_UNSUPPORTED,
                    "application module %s: no consort_app_abi_version (CONSORT_APP_DECLARE() "
-                   "missing)",
-                   path);
+                   "missing; this consortd runs ABI %u)",
+                   path, (unsigned)CONSORT_APP_ABI_VERSION);
     CS_ENSURE_GOTO(rc, *abi == CONSORT_APP_ABI_VERSION, fail, CONSORT_E_UNSUPPORTED,
-                   "application module %s: built for ABI version %u, consortd supports %u", path,
-                   *abi, (unsigned)CONSORT_APP_ABI_VERSION);
+                   "application module %s was built for consort application ABI %u; this "
+                   "consortd runs ABI %u: rebuild it against include/consort/app.h",
+                   path, *abi, (unsigned)CONSORT_APP_ABI_VERSION);
     consort_err (*init)(consort_app *);
     /* POSIX dlsym: a function's address comes back as an object pointer */
     void *sym = find_symbol(app->dl, "consort_app_init");
     memcpy(&init, &sym, sizeof init);
     CS_ENSURE_GOTO(rc, sym != NULL, fail, CONSORT_E_UNSUPPORTED,
                    "application module %s: no consort_app_init", path);
+    /* optional; looked up before init so that nothing can fail between a
+     * successful init and the promise that fini will run */
+    cs_app_fini_fn fini;
+    sym = find_symbol(app->dl, "consort_app_fini");
+    memcpy(&fini, &sym, sizeof fini);
     cs_err_clear();
     rc = init(app);
     if (rc != CONSORT_OK) {
+        /* app.h: no fini after a failed init (init released what it took) */
         rc = cs_err_context(rc, "application module %s: consort_app_init failed (%s)", path,
                             consort_err_name(rc));
         goto fail;
     }
+    app->fini = fini;
     cs_app_seal(app);
     char hex[65];
     cs_hex_encode(CS_SLICE(digest, 32), hex);
@@ -402,8 +452,10 @@ consort_err consort_app_endpoint(consort_app *app, const char *method, const cha
               "consort_app_endpoint %s: path '%.300s' must be \"/app/...\", under %d bytes, "
               "without query, escapes or spaces",
               method, path, CS_APP_PATH_MAX);
-    CS_ENSURE(strcmp(path, CS_APP_RECEIPT_PATH) != 0, CONSORT_E_INVALID_ARGUMENT,
-              "consort_app_endpoint %s %s: the path is built in", method, path);
+    CS_ENSURE(!cs_app_path_reserved(path), CONSORT_E_INVALID_ARGUMENT,
+              "consort_app_endpoint %s %s: the path is reserved: consortd serves it itself "
+              "(include/consort/app.h lists the reserved paths)",
+              method, path);
     CS_ENSURE(auth == CONSORT_AUTH_NONE || auth == CONSORT_AUTH_USER || auth == CONSORT_AUTH_MEMBER,
               CONSORT_E_INVALID_ARGUMENT, "consort_app_endpoint %s %s: auth %d unknown", method,
               path, (int)auth);

@@ -16,7 +16,7 @@
 #define DEFAULT_CONTENT_TYPE "application/json"
 #define HEADER_NAME_MAX      128
 #define HEADER_VALUE_MAX     4096
-#define ERROR_MESSAGE_MAX    1024
+#define ERROR_MESSAGE_MAX    CS_APP_ERROR_MESSAGE_MAX
 #define ERROR_CODE_MAX       64
 
 void cs_app_response_init(consort_response *resp)
@@ -103,8 +103,8 @@ static consort_err set_content_type(consort_response *resp, const char *content_
     return CONSORT_OK;
 }
 
-consort_err consort_response_set_body(consort_response *resp, const void *body, size_t len,
-                                      const char *content_type)
+static consort_err set_body(consort_response *resp, const void *body, size_t len,
+                            const char *content_type)
 {
     CS_ENSURE(resp != NULL && (body != NULL || len == 0), CONSORT_E_INVALID_ARGUMENT,
               "consort_response_set_body: NULL argument");
@@ -117,7 +117,13 @@ consort_err consort_response_set_body(consort_response *resp, const void *body, 
     return cs_buf_set(&resp->body, CS_SLICE(body, len));
 }
 
-consort_err consort_response_set_header(consort_response *resp, const char *name, const char *value)
+consort_err consort_response_set_body(consort_response *resp, const void *body, size_t len,
+                                      const char *content_type)
+{
+    return cs_app_abi_result(set_body(resp, body, len, content_type));
+}
+
+static consort_err set_header(consort_response *resp, const char *name, const char *value)
 {
     CS_ENSURE(resp != NULL && name != NULL && value != NULL, CONSORT_E_INVALID_ARGUMENT,
               "consort_response_set_header: NULL argument");
@@ -157,6 +163,11 @@ consort_err consort_response_set_header(consort_response *resp, const char *name
     return CONSORT_OK;
 }
 
+consort_err consort_response_set_header(consort_response *resp, const char *name, const char *value)
+{
+    return cs_app_abi_result(set_header(resp, name, value));
+}
+
 /* An error code is an identifier ("InvalidInput"): letters, digits, '_', '.', '-'. */
 static bool valid_code(const char *code)
 {
@@ -172,8 +183,10 @@ static bool valid_code(const char *code)
     return true;
 }
 
-consort_err consort_response_error(consort_response *resp, int status, const char *code,
-                                   const char *fmt, ...)
+static consort_err response_errorv(consort_response *resp, int status, const char *code,
+                                   const char *fmt, va_list ap) CS_PRINTF(4, 0);
+static consort_err response_errorv(consort_response *resp, int status, const char *code,
+                                   const char *fmt, va_list ap)
 {
     CS_ENSURE(resp != NULL && code != NULL && fmt != NULL, CONSORT_E_INVALID_ARGUMENT,
               "consort_response_error: NULL argument");
@@ -183,10 +196,7 @@ consort_err consort_response_error(consort_response *resp, int status, const cha
               "consort_response_error: code '%.64s' must be 1..%d of [A-Za-z0-9_.-]", code,
               ERROR_CODE_MAX);
     char message[ERROR_MESSAGE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap); /* longer messages are truncated */
-    va_end(ap);
     json_t *doc = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
     if (doc == NULL) {
         /* not UTF-8 (a %s of raw bytes, or a cut in the middle of a character):
@@ -200,9 +210,19 @@ consort_err consort_response_error(consort_response *resp, int status, const cha
     char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(doc);
     CS_ENSURE(text != NULL, CONSORT_E_NOMEM, "response: out of memory");
-    consort_err rc = consort_response_set_body(resp, text, strlen(text), DEFAULT_CONTENT_TYPE);
+    consort_err rc = set_body(resp, text, strlen(text), DEFAULT_CONTENT_TYPE);
     free(text);
     if (rc == CONSORT_OK)
         resp->status = status;
     return rc;
+}
+
+consort_err consort_response_error(consort_response *resp, int status, const char *code,
+                                   const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    consort_err rc = response_errorv(resp, status, code, fmt, ap);
+    va_end(ap);
+    return cs_app_abi_result(rc);
 }

@@ -1,10 +1,18 @@
 /*
  * The node: one member of a consort service (DESIGN.md "A write, end to
- * end"; /work/notes/service.md). It wires the KV store, the ledger, the
- * Merkle tree, consensus over attested channels, the identities and the
- * attestation platform together. Client-facing HTTP endpoints (node/rpc.h)
- * are built on the functions below; nothing above this header touches
- * libraft, the ledger writer or the Merkle tree directly.
+ * end"; docs/architecture.md "The node" draws its parts). It wires the
+ * replicated state (replica.h), the leader's executor (exec.h), consensus
+ * over attested channels (peers.h), the identities and sealed state
+ * (vault.h), the attestation platform (platform.h), joining (joiner.h,
+ * admit.h) and genesis (genesis.h). The client-facing HTTPS endpoints
+ * (rpc.h) are built on the functions below; nothing above this header
+ * touches libraft, the ledger or the Merkle tree.
+ *
+ * The asynchronous contract (STYLE.md rule 10), for every function here
+ * that takes a callback: the callback never fires inside the call that
+ * registered it; it carries its own outcome (code and message); and the
+ * node closes like a libuv handle: cs_node_stop, its callback, then
+ * cs_node_free. State changes are events (cs_node_watch), never polled.
  *
  * Threading: everything runs on the node's libuv loop thread.
  */
@@ -13,8 +21,10 @@
 
 #include "attest/evidence.h"
 #include "crypto/x509.h"
+#include "net/defer.h"
 #include "store/kv.h"
 
+#include <consort/app.h>
 #include <uv.h>
 
 #define CS_NODE_PATH_MAX 1024
@@ -63,21 +73,71 @@ typedef struct cs_node_config {
     bool allow_debug;           /* "allow_debug_evidence" (default false) */
 } cs_node_config;
 
-/* Parses and validates a configuration file (unknown members are errors). */
+/* Parses and validates a configuration file (unknown members are errors),
+ * filling in the defaults docs/operating.md lists (cs_node_config_defaults). */
 CS_MUST_CHECK consort_err cs_node_config_load(const char *path, cs_node_config *cfg);
 CS_MUST_CHECK consort_err cs_node_config_parse(cs_slice json, cs_node_config *cfg);
+/* The defaults, in one place: every member zero but the tuning ones. */
+void cs_node_config_defaults(cs_node_config *cfg);
 
 typedef struct cs_node cs_node;
 
-/* Creates the node on `loop` (nothing runs until cs_node_start). */
+typedef enum cs_node_state {
+    CS_NODE_STARTING = 0,
+    CS_NODE_JOINING,  /* attesting to the service, or catching up after being admitted */
+    CS_NODE_OPEN,     /* "PartOfNetwork": serves client requests */
+    CS_NODE_STOPPING, /* cs_node_stop was called */
+    CS_NODE_FAILED,   /* stopped after an error (cs_node_failure says which) */
+} cs_node_state;
+
+/* Creates the node on `loop` (nothing runs until cs_node_start). The
+ * configuration is copied; defaults fill its zero tuning members. */
 CS_MUST_CHECK consort_err cs_node_new(uv_loop_t *loop, const cs_node_config *cfg, cs_node **out);
 /*
- * Starts: loads or creates identities and sealed state, recovers the store
- * and Merkle tree from the ledger (and snapshot), starts consensus; for a
- * new service bootstraps it; for a joining node attests to join_target. The
- * node accepts client requests once cs_node_is_open() (see the state).
+ * Starts: loads the application module and measures the code id; loads or
+ * creates identities and sealed state; recovers the store and Merkle tree
+ * from the ledger (and snapshot); starts consensus, or for a joining node
+ * attests to join_target. An error returned here leaves the node Failed
+ * (with the reason) and nothing running; the node then only accepts
+ * cs_node_stop / cs_node_free. Later failures are events (Failed).
  */
 CS_MUST_CHECK consort_err cs_node_start(cs_node *n);
+/* Stops everything: pending writes fail (STATE), waits end (STATE); `cb`
+ * fires once every handle is closed (never inside this call), then the
+ * node can be freed. A second call only replaces nothing (ignored). */
+void cs_node_stop(cs_node *n, void (*cb)(void *ctx), void *ctx);
+void cs_node_free(cs_node *n);
+
+/* ---- state and events ---- */
+
+cs_node_state cs_node_get_state(const cs_node *n);
+/* "Starting", "Joining", "PartOfNetwork", "Stopping", "Failed". */
+const char *cs_node_state_name(const cs_node *n);
+/* Why the node failed ("" unless Failed). */
+const char *cs_node_failure(const cs_node *n);
+/* True when the node serves client requests (part of the network). */
+bool cs_node_is_open(const cs_node *n);
+/* True when this node is the leader and accepts writes. */
+bool cs_node_is_leader(const cs_node *n);
+
+/* What changed. */
+typedef struct cs_node_event {
+    cs_node_state state;
+    bool leader;        /* accepts writes */
+    bool has_cert;      /* the node certificate exists (rpc can serve) */
+    const char *reason; /* Failed: why; else "" */
+} cs_node_event;
+
+typedef void (*cs_node_watch_fn)(void *ctx, const cs_node_event *ev);
+/*
+ * Calls `fn` after every change of state, leadership or certificate (on the
+ * loop, from a deferred call: never inside the call that caused the
+ * change). At most CS_NODE_MAX_WATCHERS at once; BUSY beyond.
+ */
+#define CS_NODE_MAX_WATCHERS 8
+CS_MUST_CHECK consort_err cs_node_watch(cs_node *n, cs_node_watch_fn fn, void *ctx);
+/* Stops calling it (a no-op if it is not watching). */
+void cs_node_unwatch(cs_node *n, cs_node_watch_fn fn, void *ctx);
 /*
  * Called when the node cannot go on safely in this process: libraft 0.15
  * truncates its in-memory log under in-flight requests after a failed log
@@ -88,25 +148,20 @@ CS_MUST_CHECK consort_err cs_node_start(cs_node *n);
  */
 typedef void (*cs_node_fatal_fn)(void *ctx, const char *why);
 void cs_node_set_fatal(cs_node *n, cs_node_fatal_fn fn, void *ctx);
-/* Stops everything; `cb` fires when every handle is closed, then the node can be freed. */
-void cs_node_stop(cs_node *n, void (*cb)(void *ctx), void *ctx);
-void cs_node_free(cs_node *n);
 
-/* "Starting", "Joining", "PartOfNetwork", "Stopping", "Failed". */
-const char *cs_node_state_name(const cs_node *n);
-/* True when the node serves client requests (part of the network). */
-bool cs_node_is_open(const cs_node *n);
-bool cs_node_is_leader(const cs_node *n);
-/* The leader's rpc_address ("" if unknown). */
-const char *cs_node_leader_rpc_address(const cs_node *n);
+/* The leader's rpc_address, copied into out[CS_NODE_ADDR_MAX] ("" if unknown). */
+void cs_node_leader_rpc_address(cs_node *n, char out[CS_NODE_ADDR_MAX]);
 /* Hex node id (16 characters). */
 const char *cs_node_id(const cs_node *n);
 
-/* ---- identities (for the client-facing TLS server) ---- */
+/* ---- identities and code (for the client-facing TLS server) ---- */
 const cs_key *cs_node_key(const cs_node *n);
 /* The node certificate issued by the service identity (NULL until trusted). */
 const cs_x509 *cs_node_cert(const cs_node *n);
 const cs_x509 *cs_node_service_cert(const cs_node *n);
+/* The application module the node loaded and measured at start (NULL: none,
+ * or not started). Borrowed; it lives until cs_node_free. */
+consort_app *cs_node_app(cs_node *n);
 
 /* ---- transactions ---- */
 
@@ -140,31 +195,85 @@ typedef struct cs_tx_outcome {
  */
 typedef consort_err (*cs_node_tx_fn)(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out);
 
-/* Completion of a write: CONSORT_OK once committed (durable on a majority),
- * with its txid; else the reason (CONSORT_E_STATE: not leader / lost leadership). */
-typedef void (*cs_node_done_fn)(void *ctx, consort_err rc, cs_txid txid);
+/* The outcome of an asynchronous operation: its own code and message
+ * (never the thread-local error), and for writes the transaction id. */
+typedef struct cs_node_result {
+    consort_err rc;
+    cs_txid txid;        /* writes: zero when nothing was written */
+    const char *message; /* "" on success; valid during the callback */
+} cs_node_result;
+
+typedef void (*cs_node_done_fn)(void *ctx, const cs_node_result *res);
 
 /*
- * Executes a read-write transaction on this node, which must be the leader
- * (CONSORT_E_STATE otherwise: the caller forwards). If fn asks to commit and
- * wrote something, the transaction gets the next seqno, is applied locally,
- * replicated, and `done` fires on commit. If it wrote nothing (or asked not
- * to commit), `done` fires at once with CONSORT_OK and a zero txid.
- * `done` always fires exactly once (also when the node stops).
+ * Executes a read-write transaction on this node, which must be the leader.
+ * Returns CONSORT_OK, and then `done` fires exactly once, later (never
+ * inside this call), also when the node stops:
+ *   rc OK: committed (durable on a majority) with its txid; or `fn` wrote
+ *          nothing or asked not to commit (zero txid);
+ *   rc STATE: leadership was lost before the commit: the outcome is unknown
+ *          (the txid says which transaction to ask /node/tx about), or the
+ *          node stopped.
+ * Or returns an error and `done` never fires: STATE (not the leader, or not
+ * part of the network), NO_SPACE (the node is short of disk), BUSY (the
+ * transaction conflicted again and again), or `fn`'s own error.
  */
 CS_MUST_CHECK consort_err cs_node_write(cs_node *n, cs_node_tx_fn fn, void *fn_ctx,
                                         cs_node_done_fn done, void *done_ctx);
-/* Executes a read-only transaction against this node's state (committed
- * and, on the leader, its own pending writes). fn's writes are refused. */
+/*
+ * Executes a read-only transaction over this node's COMMITTED state, on the
+ * leader too: it never observes a write that is not committed
+ * (docs/consistency.md). fn's writes are refused. Synchronous.
+ */
 CS_MUST_CHECK consort_err cs_node_read(cs_node *n, cs_node_tx_fn fn, void *fn_ctx);
 
+/*
+ * Waiting for this node to have applied a transaction (read-your-writes,
+ * x-consort-min-txid) or to be allowed a linearizable read. The caller owns
+ * the waiter's memory, which must stay valid until the callback fired or
+ * cs_node_wait_cancel returned.
+ */
+typedef struct cs_node_waiter cs_node_waiter;
+typedef void (*cs_node_wait_fn)(void *ctx, const cs_node_result *res);
+struct cs_node_waiter { /* the node's; the caller only provides the memory */
+    cs_node_waiter *next, *prev;
+    uint64_t seqno;
+    uint64_t deadline; /* uv_now() ms */
+    cs_node_wait_fn fn;
+    void *ctx;
+    consort_err rc;
+    cs_node_waiter **list; /* the node's list it is on (NULL: none) */
+    bool firing;
+    cs_defer_item defer;
+};
+/*
+ * Calls `fn` once this node has applied seqno `txid.seqno` (rc OK; the
+ * txid's own status is then cs_node_tx_status), or `timeout_ms` passed
+ * (TIMEOUT), or the node stops (STATE). Later, never inside this call.
+ */
+void cs_node_wait_applied(cs_node *n, cs_node_waiter *w, cs_txid txid, uint64_t timeout_ms,
+                          cs_node_wait_fn fn, void *ctx);
+/*
+ * Linearizable reads (docs/consistency.md): on the leader, confirms that it
+ * still leads (a raft barrier, shared by the reads that wait for it) and
+ * calls `fn` (rc OK) once the node has applied everything committed before
+ * the read arrived, so a cs_node_read then sees every write acknowledged
+ * before. STATE if this node does not lead (the caller forwards the read to
+ * the leader), TIMEOUT, or STATE when the node stops.
+ */
+void cs_node_wait_linearizable(cs_node *n, cs_node_waiter *w, uint64_t timeout_ms,
+                               cs_node_wait_fn fn, void *ctx);
+/* Withdraws a waiter whose callback has not fired (no-op otherwise). */
+void cs_node_wait_cancel(cs_node *n, cs_node_waiter *w);
+
 cs_tx_status cs_node_tx_status(const cs_node *n, cs_txid txid);
-/* The last committed txid. */
+/* The last committed (applied) txid. */
 cs_txid cs_node_commit_txid(const cs_node *n);
 /*
- * The receipt JSON for a committed transaction (/work/notes/service.md
- * "Receipts"). CONSORT_E_NOT_FOUND: unknown or invalid txid;
- * CONSORT_E_BUSY: committed but no signature covers it yet (answer 202).
+ * The receipt JSON for a committed transaction (docs/receipts.md).
+ * NOT_FOUND: it does not exist and never will (Invalid); BUSY: it may still
+ * commit, or no signature covers it yet (answer 202); STATE: committed before
+ * this node's ledger starts (another node has it).
  */
 CS_MUST_CHECK consort_err cs_node_receipt(cs_node *n, cs_txid txid, cs_buf *json);
 

@@ -11,7 +11,6 @@
 #include "crypto/hash.h"
 #include "crypto/tls.h"
 #include "node/app_host.h"
-#include "node/node_priv.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -166,24 +165,21 @@ consort_err cs_node_code_measure(const cs_node_config *cfg, cs_node_code **out)
     cs_node_code *c = cs_calloc(1, sizeof *c);
     CS_ENSURE(c != NULL, CONSORT_E_NOMEM, "code id: out of memory");
     cs_code_measure_init(&c->m);
-    consort_err rc = CONSORT_OK;
-    if (cfg->app_path[0] != '\0')
-        rc = cs_app_load(cfg->app_path, &c->app);
-    if (rc == CONSORT_OK)
-        rc = warm_up(cfg);
     cs_code_measure_opts o = {.sealed_digest = cs_app_image_digest};
-    if (rc == CONSORT_OK && c->app != NULL)
+    consort_err rc;
+    if (cfg->app_path[0] != '\0')
+        CS_TRY_GOTO(rc, cs_app_load(cfg->app_path, &c->app), fail);
+    CS_TRY_GOTO(rc, warm_up(cfg), fail);
+    if (c->app != NULL)
         o.has_module =
             cs_app_module_identity(c->app, o.module_digest, &o.module_dev, &o.module_ino);
-    if (rc == CONSORT_OK)
-        rc = cs_code_measure_take(&c->m, &o);
-    if (rc != CONSORT_OK) {
-        cs_node_code_free(c);
-        return rc;
-    }
+    CS_TRY_GOTO(rc, cs_code_measure_take(&c->m, &o), fail);
     log_measurement(&c->m);
     *out = c;
     return CONSORT_OK;
+fail:
+    cs_node_code_free(c);
+    return rc;
 }
 
 const uint8_t *cs_node_code_id(const cs_node_code *c)
@@ -203,7 +199,17 @@ const cs_code_measure *cs_node_code_measurement(const cs_node_code *c)
 
 consort_err cs_node_code_check(cs_node_code *c)
 {
-    return cs_code_measure_check(&c->m);
+    consort_err rc = cs_code_measure_check(&c->m);
+    if (rc == CONSORT_OK) {
+        c->refused[0] = '\0';
+        return CONSORT_OK;
+    }
+    /* said once per reason: the attester runs on every handshake */
+    if (strcmp(c->refused, consort_errmsg()) != 0) {
+        snprintf(c->refused, sizeof c->refused, "%s", consort_errmsg());
+        cs_log_error(CODE_LOG, "refusing to attest: %s", consort_errmsg());
+    }
+    return cs_err_context(rc, "refusing to attest");
 }
 
 void cs_node_code_free(cs_node_code *c)
@@ -213,42 +219,4 @@ void cs_node_code_free(cs_node_code *c)
     cs_code_measure_cleanup(&c->m);
     cs_app_free(c->app);
     cs_free(c);
-}
-
-/* ---- the node ---- */
-
-consort_app *cs_node_app(cs_node *n)
-{
-    return n->code != NULL ? n->code->app : NULL;
-}
-
-consort_err node_code_start(cs_node *n)
-{
-    CS_ENSURE(n->code == NULL, CONSORT_E_STATE, "code id: already measured");
-    CS_TRY(cs_node_code_measure(&n->cfg, &n->code));
-    memcpy(n->code_id, cs_node_code_id(n->code), sizeof n->code_id);
-    return CONSORT_OK;
-}
-
-consort_err node_code_check(cs_node *n)
-{
-    CS_ENSURE(n->code != NULL, CONSORT_E_STATE,
-              "code id: not measured, so no evidence can describe this node");
-    consort_err rc = cs_node_code_check(n->code);
-    if (rc == CONSORT_OK) {
-        n->code->refused[0] = '\0';
-        return CONSORT_OK;
-    }
-    /* said once per reason: the attester runs on every handshake */
-    if (strcmp(n->code->refused, consort_errmsg()) != 0) {
-        snprintf(n->code->refused, sizeof n->code->refused, "%s", consort_errmsg());
-        cs_log_error(NODE_LOG, "node %s: refusing to attest: %s", n->node_id, consort_errmsg());
-    }
-    return cs_err_context(rc, "refusing to attest");
-}
-
-void node_code_free(cs_node *n)
-{
-    cs_node_code_free(n->code);
-    n->code = NULL;
 }

@@ -46,11 +46,4 @@ CS_MUST_CHECK consort_err cs_node_code_check(cs_node_code *c);
 /* Frees the measurement and the module (dlclose). NULL is a no-op. */
 void cs_node_code_free(cs_node_code *c);
 
-/*
- * The application module node `n` loaded at start (NULL: none, or the node
- * has not started): the rpc serves its endpoints. Borrowed; it lives until
- * cs_node_free.
- */
-consort_app *cs_node_app(cs_node *n);
-
 #endif

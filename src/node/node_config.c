@@ -190,7 +190,7 @@ static consort_err check_tpm_members(const cs_node_config *cfg)
     return CONSORT_OK;
 }
 
-static void set_defaults(cs_node_config *cfg)
+void cs_node_config_defaults(cs_node_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->platform = CS_PLATFORM_VIRTUAL;
@@ -243,7 +243,7 @@ consort_err cs_node_config_parse(cs_slice text, cs_node_config *cfg)
 {
     CS_ENSURE(text.len <= CONFIG_MAX, CONSORT_E_TOO_LARGE, "config: %zu bytes, at most %zu",
               text.len, CONFIG_MAX);
-    set_defaults(cfg);
+    cs_node_config_defaults(cfg);
     json_error_t jerr;
     json_t *root = json_loadb((const char *)text.ptr, text.len, JSON_REJECT_DUPLICATES, &jerr);
     CS_ENSURE(root != NULL, CONSORT_E_MALFORMED, "config: line %d column %d: %s", jerr.line,

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- answering ---- */
 
@@ -195,14 +196,35 @@ static void on_request(void *ctx, cs_http_request *req)
         cs_rpc_app_run(rpc, &route, req, &caller);
 }
 
+/* ---- read consistency headers ---- */
+
+bool cs_rpc_wants_linearizable(const cs_http_request *req)
+{
+    const char *v = cs_http_request_header(req, CS_RPC_READ_HEADER);
+    return v != NULL && strcasecmp(v, "linearizable") == 0;
+}
+
+bool cs_rpc_min_txid(cs_rpc *rpc, cs_http_request *req, cs_txid *out)
+{
+    *out = (cs_txid){0, 0};
+    const char *v = cs_http_request_header(req, CS_RPC_MIN_TXID_HEADER);
+    if (v == NULL)
+        return true;
+    if (cs_txid_parse(v, out) == CONSORT_OK)
+        return true;
+    cs_rpc_respond_error(rpc, req, 400, "InvalidInput",
+                         "%s must be <term>.<seqno>, both decimal and >= 1: %s",
+                         CS_RPC_MIN_TXID_HEADER, consort_errmsg());
+    return false;
+}
+
 /* ---- listening ---- */
 
-/* Listens once the node has a certificate; *listening says whether it does now. */
-static consort_err try_listen(cs_rpc *rpc, bool *listening)
+/* Listens once the node has a certificate (an event: cs_node_watch). */
+static consort_err try_listen(cs_rpc *rpc)
 {
-    *listening = false;
     const cs_x509 *cert = cs_node_cert(rpc->node);
-    if (cert == NULL)
+    if (cert == NULL || rpc->listening)
         return CONSORT_OK;
     const cs_x509 *service = cs_node_service_cert(rpc->node);
     const cs_x509 *const chain[1] = {service};
@@ -223,21 +245,46 @@ static consort_err try_listen(cs_rpc *rpc, bool *listening)
                "rpc: listening on %s", rpc->cfg->rpc_address);
     snprintf(rpc->address, sizeof rpc->address, "%s", cs_listener_address(rpc->listener));
     cs_log_info("rpc", "serving HTTPS on %s", rpc->address);
-    *listening = true;
+    rpc->listening = true;
     return CONSORT_OK;
 }
 
-static void cert_poll_cb(uv_timer_t *t)
+static void listen_report(void *ctx)
 {
-    cs_rpc *rpc = t->data;
-    bool listening;
-    consort_err rc = try_listen(rpc, &listening);
-    if (rc != CONSORT_OK) {
+    cs_rpc *rpc = ctx;
+    if (rpc->listen_fn != NULL)
+        rpc->listen_fn(rpc->listen_ctx, rpc->listen_rc,
+                       rpc->listen_rc == CONSORT_OK ? rpc->address : rpc->listen_msg);
+}
+
+/* Listening started (rc OK) or failed: tell the listen callback, later. */
+static void listen_settled(cs_rpc *rpc, consort_err rc)
+{
+    rpc->listen_done = true;
+    rpc->listen_rc = rc;
+    snprintf(rpc->listen_msg, sizeof rpc->listen_msg, "%s",
+             rc == CONSORT_OK ? "" : consort_errmsg());
+    if (rpc->listen_fn != NULL)
+        cs_defer_call(rpc->defer, &rpc->listen_item, listen_report, rpc);
+}
+
+void cs_rpc_on_listen(cs_rpc *rpc, cs_rpc_listen_fn fn, void *ctx)
+{
+    rpc->listen_fn = fn;
+    rpc->listen_ctx = ctx;
+    if (rpc->listen_done && fn != NULL)
+        cs_defer_call(rpc->defer, &rpc->listen_item, listen_report, rpc);
+}
+
+static void node_event(void *ctx, const cs_node_event *ev)
+{
+    cs_rpc *rpc = ctx;
+    if (!ev->has_cert || rpc->listen_done)
+        return;
+    consort_err rc = try_listen(rpc);
+    if (rc != CONSORT_OK)
         cs_log_error("rpc", "%s", consort_errmsg());
-        uv_timer_stop(t);
-    } else if (listening) {
-        uv_timer_stop(t);
-    }
+    listen_settled(rpc, rc);
 }
 
 consort_err cs_rpc_start(uv_loop_t *loop, cs_node *node, const cs_node_config *cfg, cs_rpc **out)
@@ -254,20 +301,16 @@ consort_err cs_rpc_start(uv_loop_t *loop, cs_node *node, const cs_node_config *c
                    "rpc: the node has not loaded the application module %s (start it first)",
                    cfg->app_path);
     const cs_http_server_params hp = {.on_request = on_request, .ctx = rpc};
+    CS_TRY_GOTO(rc, cs_defer_new(loop, &rpc->defer), fail);
     CS_TRY_GOTO(rc, cs_http_server_new(loop, &hp, &rpc->http), fail);
     CS_TRY_GOTO(rc, cs_rpc_forwarder_new(rpc, &rpc->fwd), fail);
-    bool listening;
-    CS_TRY_GOTO(rc, try_listen(rpc, &listening), fail);
-    /* from here on the rpc owns a handle: it is released by cs_rpc_stop only */
-    int uv = uv_timer_init(loop, &rpc->cert_timer);
-    if (uv != 0) {
-        rc = cs_net_uv_fail(uv, "rpc: timer");
-        goto fail;
-    }
-    rpc->cert_timer.data = rpc;
-    if (!listening) {
+    CS_TRY_GOTO(rc, try_listen(rpc), fail);
+    if (rpc->listening) {
+        listen_settled(rpc, CONSORT_OK);
+    } else {
         cs_log_info("rpc", "waiting for the node certificate before serving %s", cfg->rpc_address);
-        uv_timer_start(&rpc->cert_timer, cert_poll_cb, CS_RPC_CERT_POLL_MS, CS_RPC_CERT_POLL_MS);
+        CS_TRY_GOTO(rc, cs_node_watch(node, node_event, rpc), fail);
+        rpc->watching = true;
     }
     *out = rpc;
     return CONSORT_OK;
@@ -276,6 +319,7 @@ fail:
     cs_tls_config_free(rpc->tls);
     cs_rpc_forwarder_free(rpc->fwd);
     cs_http_server_free(rpc->http);
+    cs_defer_free(rpc->defer);
     cs_free(rpc);
     return rc;
 }
@@ -285,27 +329,27 @@ const char *cs_rpc_address(const cs_rpc *rpc)
     return rpc->address;
 }
 
-static void timer_closed_cb(uv_handle_t *h)
+static void stopped_cb(void *ctx)
 {
-    cs_rpc *rpc = h->data;
+    cs_rpc *rpc = ctx;
     void (*cb)(void *) = rpc->stop_cb;
-    void *ctx = rpc->stop_ctx;
+    void *cb_ctx = rpc->stop_ctx;
     /* rpc->app is the node's (cs_node_app): freed with the node */
+    cs_defer_free(rpc->defer);
     cs_free(rpc);
     if (cb != NULL)
-        cb(ctx);
+        cb(cb_ctx);
 }
 
 void cs_rpc_stop(cs_rpc *rpc, void (*cb)(void *ctx), void *ctx)
 {
-    if (rpc == NULL) {
-        if (cb != NULL)
-            cb(ctx);
-        return;
-    }
     rpc->stop_cb = cb;
+    rpc->listen_fn = NULL;
+    cs_defer_cancel(rpc->defer, &rpc->listen_item);
     rpc->stop_ctx = ctx;
-    uv_timer_stop(&rpc->cert_timer);
+    if (rpc->watching)
+        cs_node_unwatch(rpc->node, node_event, rpc);
+    rpc->watching = false;
     cs_listener_close(rpc->listener);
     rpc->listener = NULL;
     cs_http_server_free(rpc->http); /* requests with handlers stay valid until answered */
@@ -315,5 +359,5 @@ void cs_rpc_stop(cs_rpc *rpc, void (*cb)(void *ctx), void *ctx)
     cs_rpc_app_detach(rpc);
     cs_tls_config_free(rpc->tls);
     rpc->tls = NULL;
-    uv_close((uv_handle_t *)&rpc->cert_timer, timer_closed_cb);
+    cs_defer_call(rpc->defer, &rpc->stop_item, stopped_cb, rpc); /* never inside this call */
 }

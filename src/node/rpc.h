@@ -43,9 +43,19 @@ CS_MUST_CHECK consort_err cs_rpc_start(uv_loop_t *loop, cs_node *node, const cs_
  * leader; requests still in flight are answered (the answers are dropped)
  * when their transactions complete. `cb` (may be NULL) runs once the rpc's
  * own handles are closed; the rpc's memory is released before it runs.
- * Call it before cs_node_stop. cs_rpc_stop(NULL, cb, ctx) just runs cb.
+ * Call it before cs_node_stop. `rpc` must not be NULL.
  */
 void cs_rpc_stop(cs_rpc *rpc, void (*cb)(void *ctx), void *ctx);
+
+/*
+ * Calls `fn` once the server listens (rc OK, `address` the bound address)
+ * or once listening failed (rc and message say why: the address is in use,
+ * the certificate is unusable), from the loop, never inside this call: at
+ * once if that already happened. One callback per rpc; a later call
+ * replaces it. Not called after cs_rpc_stop.
+ */
+typedef void (*cs_rpc_listen_fn)(void *ctx, consort_err rc, const char *message);
+void cs_rpc_on_listen(cs_rpc *rpc, cs_rpc_listen_fn fn, void *ctx);
 
 /* The bound address ("127.0.0.1:43125"), "" until the server listens. */
 const char *cs_rpc_address(const cs_rpc *rpc);

@@ -1,8 +1,16 @@
 /*
- * Application endpoints over the node (app.h semantics): read-only ones
- * run here in a read-only transaction; read-write ones run on the leader
- * through cs_node_write and are answered once committed, with the txid;
- * a follower forwards them (rpc_forward.c).
+ * Application endpoints over the node (app.h semantics; docs/consistency.md):
+ *
+ *   read-only   runs here over the COMMITTED state (never a write that may
+ *               still roll back, on the leader too). With
+ *               "x-consort-min-txid: <term>.<seqno>" it runs once this node
+ *               has applied that seqno (waiting up to CS_RPC_READ_WAIT_MS,
+ *               else 503 with Retry-After). With "x-consort-read:
+ *               linearizable" it runs on the leader once a raft barrier
+ *               confirmed its leadership (a follower forwards it);
+ *   read-write  runs on the leader through cs_node_write and is answered once
+ *               committed, with the txid; a follower forwards it and answers
+ *               once it applied the txid itself (rpc_forward.c).
  */
 #include "node/rpc_priv.h"
 
@@ -12,19 +20,18 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
-/* One read-write request executing on this node. */
+/* One request running on this node (a write, or a read that waits). */
 struct rpc_write {
     cs_rpc *rpc; /* NULL once the rpc stopped: answer, touch nothing else */
     cs_http_request *req;
     const cs_app_endpoint *ep;
+    rpc_caller caller;
     consort_request creq;
     consort_response resp;
-    consort_err handler_rc;
-    bool in_call; /* inside cs_node_write: done only records */
-    bool fired;
-    consort_err done_rc;
-    cs_txid txid;
+    cs_node_waiter waiter; /* reads that wait */
+    bool waiting;
     rpc_write *prev, *next;
 };
 
@@ -49,64 +56,125 @@ static void send_response(cs_rpc *rpc, cs_http_request *req, const consort_respo
     cs_rpc_respond(rpc, req, resp->status, headers, count, cs_buf_slice(&resp->body));
 }
 
+/* ---- the list of requests in flight (detached when the rpc stops) ---- */
+
+static rpc_write *call_new(cs_rpc *rpc, cs_http_request *req, const cs_app_endpoint *ep,
+                           const rpc_caller *caller)
+{
+    rpc_write *w = cs_calloc(1, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    w->rpc = rpc;
+    w->req = req;
+    w->ep = ep;
+    w->caller = *caller;
+    fill_request(&w->creq, req, caller);
+    cs_app_response_init(&w->resp);
+    w->next = rpc->writes;
+    if (rpc->writes != NULL)
+        rpc->writes->prev = w;
+    rpc->writes = w;
+    return w;
+}
+
+static void call_free(rpc_write *w)
+{
+    if (w->rpc != NULL) {
+        if (w->prev != NULL)
+            w->prev->next = w->next;
+        else
+            w->rpc->writes = w->next;
+        if (w->next != NULL)
+            w->next->prev = w->prev;
+    }
+    cs_app_response_cleanup(&w->resp);
+    cs_free(w);
+}
+
 /* ---- read-only ---- */
 
 typedef struct read_call {
     const cs_app_endpoint *ep;
     consort_request *creq;
     consort_response *resp;
-    consort_err handler_rc;
 } read_call;
 
 static consort_err read_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
 {
     read_call *c = ctx;
-    /* a failing handler already turned the response into a 500 */
-    c->handler_rc = cs_app_invoke(c->ep, c->creq, tx, false, c->resp, out);
+    /* a failing handler already turned the response into its error */
+    (void)cs_app_invoke(c->ep, c->creq, tx, false, c->resp, out);
     out->commit = false;
     return CONSORT_OK;
 }
 
-static void run_read(cs_rpc *rpc, const cs_app_endpoint *ep, cs_http_request *req,
-                     const rpc_caller *caller)
+static void run_read_now(cs_rpc *rpc, cs_http_request *req, const cs_app_endpoint *ep,
+                         consort_request *creq, consort_response *resp)
 {
-    consort_request creq;
-    fill_request(&creq, req, caller);
-    consort_response resp;
-    cs_app_response_init(&resp);
-    read_call call = {.ep = ep, .creq = &creq, .resp = &resp};
+    read_call call = {.ep = ep, .creq = creq, .resp = resp};
     consort_err rc = cs_node_read(rpc->node, read_fn, &call);
     if (rc == CONSORT_OK)
-        send_response(rpc, req, &resp, NULL);
+        send_response(rpc, req, resp, NULL);
     else if (rc == CONSORT_E_STATE)
         cs_rpc_respond_unavailable(rpc, req, "the node cannot serve reads now: %s",
                                    consort_errmsg());
     else
         cs_rpc_respond_internal(rpc, req, rc, "read-only transaction");
-    cs_app_response_cleanup(&resp);
+}
+
+static void read_waited(void *ctx, const cs_node_result *res)
+{
+    rpc_write *w = ctx;
+    w->waiting = false;
+    cs_rpc *rpc = w->rpc;
+    if (rpc == NULL) { /* the rpc stopped */
+        cs_rpc_respond_error(NULL, w->req, 503, "ServiceUnavailable", "the node is stopping");
+    } else if (res->rc == CONSORT_OK) {
+        run_read_now(rpc, w->req, w->ep, &w->creq, &w->resp);
+    } else if (res->rc == CONSORT_E_STATE && !w->caller.forwarded &&
+               cs_rpc_wants_linearizable(w->req)) {
+        cs_rpc_forward(rpc, w->req, &w->caller); /* leadership moved: the leader reads */
+    } else {
+        cs_rpc_respond_unavailable(rpc, w->req, "the read cannot be served here now: %s",
+                                   res->message);
+    }
+    call_free(w);
+}
+
+static void run_read(cs_rpc *rpc, const cs_app_endpoint *ep, cs_http_request *req,
+                     const rpc_caller *caller)
+{
+    bool linearizable = cs_rpc_wants_linearizable(req);
+    cs_txid min = {0, 0};
+    if (!cs_rpc_min_txid(rpc, req, &min))
+        return; /* answered 400 */
+    if (linearizable && !cs_node_is_leader(rpc->node) && !caller->forwarded) {
+        cs_rpc_forward(rpc, req, caller); /* read index through the leader */
+        return;
+    }
+    cs_txid applied = cs_node_commit_txid(rpc->node);
+    if (!linearizable && applied.seqno >= min.seqno) {
+        consort_request creq;
+        fill_request(&creq, req, caller);
+        consort_response resp;
+        cs_app_response_init(&resp);
+        run_read_now(rpc, req, ep, &creq, &resp);
+        cs_app_response_cleanup(&resp);
+        return;
+    }
+    rpc_write *w = call_new(rpc, req, ep, caller);
+    if (w == NULL) {
+        cs_rpc_respond_internal(rpc, req, cs_fail(CONSORT_E_NOMEM, "out of memory"), "read");
+        return;
+    }
+    w->waiting = true;
+    if (linearizable)
+        cs_node_wait_linearizable(rpc->node, &w->waiter, CS_RPC_READ_WAIT_MS, read_waited, w);
+    else
+        cs_node_wait_applied(rpc->node, &w->waiter, min, CS_RPC_READ_WAIT_MS, read_waited, w);
 }
 
 /* ---- read-write ---- */
-
-static void unlink_write(rpc_write *w)
-{
-    if (w->rpc == NULL)
-        return;
-    if (w->prev != NULL)
-        w->prev->next = w->next;
-    else
-        w->rpc->writes = w->next;
-    if (w->next != NULL)
-        w->next->prev = w->prev;
-    w->prev = w->next = NULL;
-}
-
-static void free_write(rpc_write *w)
-{
-    unlink_write(w);
-    cs_app_response_cleanup(&w->resp);
-    cs_free(w);
-}
 
 static consort_err write_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
 {
@@ -115,78 +183,56 @@ static consort_err write_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
     /* stopped: the module may be gone; commit nothing */
     CS_ENSURE(w->rpc != NULL, CONSORT_E_STATE, "rpc stopped before the handler ran");
     /* runs again after a conflict: cs_app_invoke starts from a fresh response;
-     * a failing handler already turned it into a 500 */
-    w->handler_rc = cs_app_invoke(w->ep, &w->creq, tx, true, &w->resp, out);
+     * a failing handler already turned it into its error */
+    (void)cs_app_invoke(w->ep, &w->creq, tx, true, &w->resp, out);
     return CONSORT_OK;
 }
 
-/* Answers a write that has completed (committed, discarded, or failed). */
-static void finish_write(rpc_write *w)
+/* The write completed (committed, discarded, or failed); later than
+ * cs_node_write, with its own outcome. */
+static void write_done(void *ctx, const cs_node_result *res)
 {
+    rpc_write *w = ctx;
     cs_rpc *rpc = w->rpc;
-    const char *m = w->req->method, *p = w->req->path;
-    if (w->done_rc == CONSORT_OK) {
-        if (rpc != NULL && w->txid.seqno != 0)
+    if (res->rc == CONSORT_OK) {
+        if (rpc != NULL && res->txid.seqno != 0)
             rpc->stats.writes_committed++;
-        send_response(rpc, w->req, &w->resp, &w->txid);
-    } else if (w->done_rc == CONSORT_E_STATE || w->done_rc == CONSORT_E_BUSY) {
+        send_response(rpc, w->req, &w->resp, &res->txid);
+    } else if (res->rc == CONSORT_E_STATE || res->rc == CONSORT_E_BUSY) {
         /* leadership lost (the entry may still commit under the next leader, its
          * txid says which) or conflicts without end: the client retries */
         cs_http_header h[2] = {{"Retry-After", CS_RPC_RETRY_AFTER}};
         size_t n = 1;
         char txid[48];
-        if (w->txid.seqno != 0) {
-            snprintf(txid, sizeof txid, "%" PRIu64 ".%" PRIu64, w->txid.term, w->txid.seqno);
+        if (res->txid.seqno != 0) {
+            snprintf(txid, sizeof txid, "%" PRIu64 ".%" PRIu64, res->txid.term, res->txid.seqno);
             h[n++] = (cs_http_header){CS_RPC_TXID_HEADER, txid};
         }
-        cs_log_info("rpc", "%s %s not committed: %s", m, p, consort_errmsg());
+        cs_log_info("rpc", "%s %s not committed: %s", w->req->method, w->req->path, res->message);
         cs_rpc_respond_error_with(rpc, w->req, 503, "ServiceUnavailable", h, n,
                                   "the transaction was not committed (%s): %s",
-                                  consort_err_name(w->done_rc), consort_errmsg());
+                                  consort_err_name(res->rc), res->message);
     } else {
-        cs_rpc_respond_internal(rpc, w->req, w->done_rc, "committing the transaction");
+        cs_rpc_respond_error(rpc, w->req, 500, "InternalError",
+                             "committing the transaction: %s (%s)", res->message,
+                             consort_err_name(res->rc));
     }
-    free_write(w);
-}
-
-static void write_done(void *ctx, consort_err rc, cs_txid txid)
-{
-    rpc_write *w = ctx;
-    w->fired = true;
-    w->done_rc = rc;
-    w->txid = txid;
-    if (!w->in_call)
-        finish_write(w);
+    call_free(w);
 }
 
 static void run_write(cs_rpc *rpc, const cs_app_endpoint *ep, cs_http_request *req,
                       const rpc_caller *caller)
 {
-    rpc_write *w = cs_calloc(1, sizeof *w);
+    rpc_write *w = call_new(rpc, req, ep, caller);
     if (w == NULL) {
         cs_rpc_respond_internal(rpc, req, cs_fail(CONSORT_E_NOMEM, "out of memory"),
                                 "write request");
         return;
     }
-    w->rpc = rpc;
-    w->req = req;
-    w->ep = ep;
-    fill_request(&w->creq, req, caller);
-    cs_app_response_init(&w->resp);
-    w->next = rpc->writes;
-    if (rpc->writes != NULL)
-        rpc->writes->prev = w;
-    rpc->writes = w;
-    w->in_call = true;
     consort_err rc = cs_node_write(rpc->node, write_fn, w, write_done, w);
-    w->in_call = false;
-    if (w->fired) { /* nothing to replicate (or refused): done ran inside the call */
-        finish_write(w);
-        return;
-    }
     if (rc == CONSORT_OK)
-        return; /* write_done answers once committed */
-    free_write(w);
+        return; /* write_done answers */
+    call_free(w);
     if (rc == CONSORT_E_STATE && !caller->forwarded)
         cs_rpc_forward(rpc, req, caller); /* leadership moved since we looked */
     else if (rc == CONSORT_E_STATE || rc == CONSORT_E_BUSY || rc == CONSORT_E_NO_SPACE)

@@ -69,19 +69,24 @@ static bool txid_param(cs_rpc *rpc, cs_http_request *req, cs_txid *txid)
     return true;
 }
 
+/* docs/consistency.md: 200 Committed; 202 with Retry-After for a txid that
+ * may still commit (Pending, or Unknown here); 404 for one that never can. */
 static void serve_tx(cs_rpc *rpc, cs_http_request *req)
 {
+    static const cs_http_header headers[] = {{"Content-Type", "application/json"},
+                                             {"Retry-After", CS_RPC_RETRY_AFTER}};
     cs_txid txid;
     if (!txid_param(rpc, req, &txid))
         return;
     cs_tx_status status = cs_node_tx_status(rpc->node, txid);
+    int code = status == CS_TX_COMMITTED ? 200 : status == CS_TX_INVALID ? 404 : 202;
     cs_buf out;
     cs_buf_init(&out, 0);
     consort_err rc =
         cs_buf_printf(&out, "{\"transaction_id\":\"%" PRIu64 ".%" PRIu64 "\",\"status\":\"%s\"}",
                       txid.term, txid.seqno, cs_tx_status_name(status));
     if (rc == CONSORT_OK)
-        respond_json(rpc, req, 200, &out);
+        cs_rpc_respond(rpc, req, code, headers, code == 202 ? 2 : 1, cs_buf_slice(&out));
     else
         cs_rpc_respond_internal(rpc, req, rc, "transaction status");
     cs_buf_cleanup(&out);
@@ -96,6 +101,9 @@ static void serve_commit(cs_rpc *rpc, cs_http_request *req)
     cs_rpc_respond(rpc, req, 200, json_type, 1, CS_SLICE(body, (size_t)n));
 }
 
+/* docs/consistency.md: 200 with the receipt; 202 with Retry-After while the
+ * transaction may still commit or is not signed yet; 404 if it never can;
+ * 410 if it is committed before this node's ledger starts. */
 static void serve_receipt(cs_rpc *rpc, cs_http_request *req)
 {
     static const cs_http_header retry = {"Retry-After", CS_RPC_RETRY_AFTER};
@@ -104,27 +112,22 @@ static void serve_receipt(cs_rpc *rpc, cs_http_request *req)
         return;
     char id[48];
     snprintf(id, sizeof id, "%" PRIu64 ".%" PRIu64, txid.term, txid.seqno);
-    if (cs_node_tx_status(rpc->node, txid) == CS_TX_PENDING) {
-        cs_rpc_respond_error_with(rpc, req, 202, "TransactionPendingOrUnknown", &retry, 1,
-                                  "transaction %s is not committed yet", id);
-        return;
-    }
     cs_buf out;
     cs_buf_init(&out, 0);
     consort_err rc = cs_node_receipt(rpc->node, txid, &out);
-    if (rc == CONSORT_OK) {
+    if (rc == CONSORT_OK)
         respond_json(rpc, req, 200, &out);
-    } else if (rc == CONSORT_E_BUSY) {
-        /* committed, but the signature that covers it is still to come */
+    else if (rc == CONSORT_E_BUSY)
         cs_rpc_respond_error_with(rpc, req, 202, "TransactionPendingOrUnknown", &retry, 1,
-                                  "transaction %s is committed but not signed yet", id);
-    } else if (rc == CONSORT_E_NOT_FOUND) {
-        cs_rpc_respond_error(rpc, req, 404, "ResourceNotFound",
-                             "transaction %s is unknown or invalid (%s)", id,
-                             cs_tx_status_name(cs_node_tx_status(rpc->node, txid)));
-    } else {
+                                  "transaction %s: %s", id, consort_errmsg());
+    else if (rc == CONSORT_E_NOT_FOUND)
+        cs_rpc_respond_error(rpc, req, 404, "TransactionInvalid", "transaction %s: %s", id,
+                             consort_errmsg());
+    else if (rc == CONSORT_E_STATE)
+        cs_rpc_respond_error(rpc, req, 410, "NotInThisLedger", "transaction %s: %s", id,
+                             consort_errmsg());
+    else
         cs_rpc_respond_internal(rpc, req, rc, "receipt");
-    }
     cs_buf_cleanup(&out);
 }
 

@@ -8,7 +8,10 @@
  * x-consort-forwarded-caller, which the leader trusts only from a service
  * node's certificate (rpc.c). The leader's answer (status, headers
  * including x-consort-txid, body) is relayed as if the client had asked
- * the leader. Requests wait in a queue while the connection is being made.
+ * the leader — once this node has applied that transaction itself, so that
+ * the same client reading from this node next sees its write
+ * (docs/consistency.md; at most CS_RPC_FORWARD_APPLY_WAIT_MS, then relayed
+ * anyway). Requests wait in a queue while the connection is being made.
  */
 #include "node/rpc_priv.h"
 
@@ -32,6 +35,14 @@ typedef struct fwd_req {
     rpc_caller caller;
     char leader[CS_NET_ADDRESS_MAX];
     struct fwd_req *next;
+    /* the leader's answer, kept while this node applies its txid */
+    int status;
+    cs_http_header *headers; /* names and values in `held` */
+    size_t header_count;
+    cs_buf held;
+    cs_slice body;
+    cs_node_waiter waiter;
+    struct fwd_req *held_prev, *held_next;
 } fwd_req;
 
 typedef struct fwd_attempt {
@@ -47,6 +58,7 @@ struct rpc_forwarder {
     cs_http_client *client;
     fwd_attempt *attempt;
     fwd_req *waiting, *waiting_tail; /* for the attempt */
+    fwd_req *holding;                /* answers waiting for the local apply */
 };
 
 static void trust_unref(fwd_trust *t)
@@ -118,6 +130,82 @@ static bool hop_by_hop(const char *name)
     return false;
 }
 
+static void fwd_req_free(fwd_req *fr)
+{
+    cs_free(fr->headers);
+    cs_buf_cleanup(&fr->held);
+    cs_free(fr);
+}
+
+/* Sends the leader's answer (kept in `fr`) to the client. */
+static void relay_held(fwd_req *fr)
+{
+    cs_rpc_respond(fr->rpc, fr->req, fr->status, fr->headers, fr->header_count, fr->body);
+    fwd_req_free(fr);
+}
+
+static void unhold(rpc_forwarder *fwd, fwd_req *fr)
+{
+    if (fr->held_prev != NULL)
+        fr->held_prev->held_next = fr->held_next;
+    else
+        fwd->holding = fr->held_next;
+    if (fr->held_next != NULL)
+        fr->held_next->held_prev = fr->held_prev;
+}
+
+static void applied(void *ctx, const cs_node_result *res)
+{
+    fwd_req *fr = ctx;
+    if (res->rc != CONSORT_OK)
+        cs_log_info("rpc", "relaying %s %s before this node applied the write: %s", fr->req->method,
+                    fr->req->path, res->message);
+    unhold(fr->rpc->fwd, fr);
+    relay_held(fr);
+}
+
+/* Keeps a copy of the leader's answer in `fr` (what it relays later). */
+static consort_err hold(fwd_req *fr, const cs_http_response *resp)
+{
+    size_t bytes = resp->body.len;
+    for (size_t i = 0; i < resp->header_count; i++)
+        bytes += strlen(resp->headers[i].name) + strlen(resp->headers[i].value) + 2;
+    cs_buf_init(&fr->held, bytes + 1);
+    CS_TRY(cs_buf_reserve(&fr->held, bytes + 1)); /* no moves: the slices point into it */
+    fr->headers = cs_calloc(resp->header_count + 1, sizeof *fr->headers);
+    CS_ENSURE(fr->headers != NULL, CONSORT_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < resp->header_count; i++) {
+        if (hop_by_hop(resp->headers[i].name))
+            continue;
+        const char *name = (const char *)fr->held.ptr + fr->held.len;
+        CS_TRY(cs_buf_append(&fr->held, resp->headers[i].name, strlen(resp->headers[i].name) + 1));
+        const char *value = (const char *)fr->held.ptr + fr->held.len;
+        CS_TRY(
+            cs_buf_append(&fr->held, resp->headers[i].value, strlen(resp->headers[i].value) + 1));
+        fr->headers[fr->header_count++] = (cs_http_header){name, value};
+    }
+    const uint8_t *body = fr->held.ptr + fr->held.len;
+    CS_TRY(cs_buf_append_slice(&fr->held, resp->body));
+    fr->body = CS_SLICE(body, resp->body.len);
+    fr->status = resp->status;
+    return CONSORT_OK;
+}
+
+/* The txid a successful write answer names (zero if none). */
+static cs_txid answer_txid(const cs_http_response *resp)
+{
+    cs_txid t = {0, 0};
+    if (resp->status < 200 || resp->status > 299)
+        return t;
+    for (size_t i = 0; i < resp->header_count; i++)
+        if (strcasecmp(resp->headers[i].name, CS_RPC_TXID_HEADER) == 0 &&
+            cs_txid_parse(resp->headers[i].value, &t) != CONSORT_OK) {
+            cs_err_clear();
+            t = (cs_txid){0, 0};
+        }
+    return t;
+}
+
 static void relay(void *ctx, consort_err err, const cs_http_response *resp)
 {
     fwd_req *fr = ctx;
@@ -130,23 +218,24 @@ static void relay(void *ctx, consort_err err, const cs_http_response *resp)
                                    "the leader at %s did not answer (the request may or may not "
                                    "have been executed): %s",
                                    fr->leader, consort_errmsg());
-        cs_free(fr);
+        fwd_req_free(fr);
         return;
     }
-    cs_http_header *headers = cs_calloc(resp->header_count + 1, sizeof *headers);
-    if (headers == NULL) {
-        cs_rpc_respond_internal(rpc, fr->req, cs_fail(CONSORT_E_NOMEM, "out of memory"),
-                                "relaying the leader's answer");
-        cs_free(fr);
+    if (hold(fr, resp) != CONSORT_OK) {
+        cs_rpc_respond_internal(rpc, fr->req, CONSORT_E_NOMEM, "relaying the leader's answer");
+        fwd_req_free(fr);
         return;
     }
-    size_t n = 0;
-    for (size_t i = 0; i < resp->header_count; i++)
-        if (!hop_by_hop(resp->headers[i].name))
-            headers[n++] = resp->headers[i];
-    cs_rpc_respond(rpc, fr->req, resp->status, headers, n, resp->body);
-    cs_free(headers);
-    cs_free(fr);
+    cs_txid txid = answer_txid(resp);
+    if (txid.seqno == 0 || rpc->fwd == NULL) {
+        relay_held(fr);
+        return;
+    }
+    fr->held_next = rpc->fwd->holding;
+    if (rpc->fwd->holding != NULL)
+        rpc->fwd->holding->held_prev = fr;
+    rpc->fwd->holding = fr;
+    cs_node_wait_applied(rpc->node, &fr->waiter, txid, CS_RPC_FORWARD_APPLY_WAIT_MS, applied, fr);
 }
 
 /* Sends one request on the open connection (or answers it). */
@@ -157,7 +246,7 @@ static void send_req(rpc_forwarder *fwd, fwd_req *fr)
     if (headers == NULL) {
         cs_rpc_respond_internal(fwd->rpc, req, cs_fail(CONSORT_E_NOMEM, "out of memory"),
                                 "forwarding");
-        cs_free(fr);
+        fwd_req_free(fr);
         return;
     }
     size_t n = 0;
@@ -175,7 +264,7 @@ static void send_req(rpc_forwarder *fwd, fwd_req *fr)
         fwd->rpc->stats.forward_failures++;
         cs_rpc_respond_unavailable(fwd->rpc, req, "cannot forward to the leader at %s: %s",
                                    fr->leader, consort_errmsg());
-        cs_free(fr);
+        fwd_req_free(fr);
         return;
     }
     fwd->rpc->stats.forwarded++;
@@ -190,7 +279,7 @@ static void fail_waiting(rpc_forwarder *fwd, const char *why)
         fwd->rpc->stats.forward_failures++;
         cs_rpc_respond_unavailable(fwd->rpc, fr->req, "cannot reach the leader at %s: %s",
                                    fr->leader, why);
-        cs_free(fr);
+        fwd_req_free(fr);
     }
     fwd->waiting_tail = NULL;
 }
@@ -258,8 +347,9 @@ static consort_err start_attempt(rpc_forwarder *fwd, const char *leader)
 void cs_rpc_forward(cs_rpc *rpc, cs_http_request *req, const rpc_caller *caller)
 {
     rpc_forwarder *fwd = rpc->fwd;
-    const char *leader = cs_node_leader_rpc_address(rpc->node);
-    if (leader == NULL || leader[0] == '\0') {
+    char leader[CS_NODE_ADDR_MAX];
+    cs_node_leader_rpc_address(rpc->node, leader);
+    if (leader[0] == '\0') {
         cs_rpc_respond_unavailable(rpc, req, "no leader is known; retry shortly");
         return;
     }
@@ -308,6 +398,12 @@ void cs_rpc_forwarder_free(rpc_forwarder *fwd)
         return;
     drop_connection(fwd); /* in-flight requests are answered 503 now */
     fail_waiting(fwd, "the node is stopping");
+    while (fwd->holding != NULL) { /* relay now what waits for the local apply */
+        fwd_req *fr = fwd->holding;
+        fwd->holding = fr->held_next;
+        cs_node_wait_cancel(fwd->rpc->node, &fr->waiter);
+        relay_held(fr);
+    }
     cs_tls_config_free(fwd->tls);
     trust_unref(fwd->trust);
     cs_free(fwd);

@@ -20,8 +20,15 @@
 #define CS_RPC_TXID_HEADER      "x-consort-txid"
 /* Seconds a client is asked to wait when no leader is known (RFC 9110 §10.2.3). */
 #define CS_RPC_RETRY_AFTER "1"
-/* How often a node without a certificate yet checks again (ms). */
-#define CS_RPC_CERT_POLL_MS 50
+/* docs/consistency.md: a read with x-consort-min-txid, or a linearizable one,
+ * waits at most this long before it is answered 503 (ms). */
+#define CS_RPC_MIN_TXID_HEADER "x-consort-min-txid"
+#define CS_RPC_READ_HEADER     "x-consort-read"
+#define CS_RPC_READ_WAIT_MS    2000
+/* A follower relays the leader's answer to a forwarded write once it has
+ * applied the transaction itself (read-your-writes), waiting at most this
+ * long (ms); then it relays anyway (the write is committed). */
+#define CS_RPC_FORWARD_APPLY_WAIT_MS 5000
 
 typedef struct rpc_write rpc_write;
 typedef struct rpc_forwarder rpc_forwarder;
@@ -43,7 +50,16 @@ struct cs_rpc {
     cs_tls_config *tls;
     cs_listener *listener;
     cs_http_server *http;
-    uv_timer_t cert_timer; /* waits for the node certificate */
+    bool listening;
+    bool watching;   /* a node watcher: listening starts once the certificate exists */
+    cs_defer *defer; /* the stop and listen callbacks, from the loop */
+    cs_defer_item stop_item;
+    cs_defer_item listen_item;
+    bool listen_done; /* listening started or failed: listen_rc says which */
+    consort_err listen_rc;
+    char listen_msg[256];
+    cs_rpc_listen_fn listen_fn;
+    void *listen_ctx;
     rpc_forwarder *fwd;
     rpc_write *writes; /* in flight on this node (cs_node_write) */
     cs_rpc_stats stats;
@@ -75,6 +91,13 @@ void cs_rpc_respond_unavailable(cs_rpc *rpc, cs_http_request *req, const char *f
     CS_PRINTF(3, 4);
 /* 500 naming consort_errmsg(). */
 void cs_rpc_respond_internal(cs_rpc *rpc, cs_http_request *req, consort_err rc, const char *what);
+
+/* ---- read consistency headers (rpc.c) ---- */
+/* True if the request asks for a linearizable read (x-consort-read: linearizable). */
+bool cs_rpc_wants_linearizable(const cs_http_request *req);
+/* The x-consort-min-txid of the request (zero if absent). Returns false after
+ * answering 400 when it is malformed. */
+bool cs_rpc_min_txid(cs_rpc *rpc, cs_http_request *req, cs_txid *out);
 
 /* ---- built-in endpoints (rpc_builtin.c) ---- */
 void cs_rpc_builtin_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req);

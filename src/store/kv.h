@@ -23,7 +23,9 @@
  *
  * Every committed or applied transaction is recorded in an undo log so that
  * cs_kv_rollback() can restore the exact earlier state; cs_kv_compact() drops
- * undo data once a seqno is committed by consensus.
+ * undo data once a seqno is committed by consensus. The store also knows its
+ * committed seqno (cs_kv_set_committed), and cs_kv_tx_begin_committed() opens
+ * a read-only view that hides every transaction after it.
  *
  * Threading: a store and its transactions are used by one thread at a time
  * (the node's event loop). Several transactions may be open at once.
@@ -151,13 +153,17 @@ CS_MUST_CHECK consort_err cs_kv_apply(cs_kv_store *s, uint64_t seqno, cs_slice p
  * exact earlier state (values, versions, removed keys). Open transactions
  * then fail to commit with BUSY.
  * Errors: INVALID_ARGUMENT (to_seqno > last seqno), STATE (undo data for that
- * range was compacted away or predates a restore), CRYPTO (the state
- * digest's cipher failed; the store is then unchanged). Never fails otherwise.
+ * range was compacted away or predates a restore, or to_seqno is below the
+ * committed seqno), CRYPTO (the state digest's cipher failed; the store is
+ * then unchanged). Never fails otherwise.
  */
 CS_MUST_CHECK consort_err cs_kv_rollback(cs_kv_store *s, uint64_t to_seqno);
 
 /* Drops undo data for seqnos <= committed_seqno (clamped to the last seqno):
- * those transactions can no longer be rolled back. */
+ * those transactions can no longer be rolled back. They are committed: if the
+ * committed seqno is lower, it first rises to that seqno exactly as
+ * cs_kv_set_committed does (so the committed seqno never lies below the
+ * compaction floor). Never allocates. */
 void cs_kv_compact(cs_kv_store *s, uint64_t committed_seqno);
 
 /* Serialises the whole store at its last seqno (deterministic CBOR, see
@@ -168,10 +174,57 @@ CS_MUST_CHECK consort_err cs_kv_snapshot(const cs_kv_store *s, cs_buf *out);
 
 /* Replaces the whole store with a snapshot, which must be exactly the
  * canonical encoding a snapshot produces (anything else is CORRUPT). Undo data
- * is dropped (rollback below the snapshot's seqno is impossible); open
- * transactions fail to commit with BUSY.
+ * is dropped (rollback below the snapshot's seqno is impossible), the
+ * committed seqno becomes the snapshot's seqno (also if that is lower than
+ * before: the state it described is gone); open transactions fail to commit
+ * with BUSY, open committed views read the restored state.
  * Errors: CORRUPT, NOMEM, CRYPTO; on failure the store is unchanged. */
 CS_MUST_CHECK consort_err cs_kv_restore(cs_kv_store *s, cs_slice snapshot);
+
+/* ---- committed view (docs/kv.md "Committed reads") ----
+ *
+ * A leader's store holds, above the committed seqno, its own transactions that
+ * consensus has not committed yet (cs_kv_rollback undoes them if leadership is
+ * lost). A read that must never observe an uncommitted write goes through a
+ * committed view. A follower applies only committed transactions, so it sets
+ * the committed seqno to the last one after each apply; a new store is at 0.
+ */
+
+/*
+ * Marks every transaction with seqno <= `seqno` as committed (clamped to the
+ * last seqno; never moves backwards: a lower value is ignored). Rollback below
+ * the committed seqno fails with STATE. Costs O(keys those transactions
+ * wrote); never allocates, never fails. It changes the store, like a commit
+ * (so not while cs_kv_snapshot_at reads it on another thread).
+ */
+void cs_kv_set_committed(cs_kv_store *s, uint64_t seqno);
+/* The committed seqno: <= cs_kv_last_seqno(), 0 for a new store, the
+ * snapshot's seqno after cs_kv_restore. */
+uint64_t cs_kv_committed_seqno(const cs_kv_store *s);
+
+/*
+ * A read-only transaction over the committed state: every cs_kv_get and
+ * cs_kv_foreach through it sees the store as of cs_kv_committed_seqno() at the
+ * time of the call, as if transactions after it did not exist (a map that
+ * only they created reads as absent, and iterates as empty); writes
+ * (cs_kv_put, cs_kv_remove) fail with STATE; it cannot commit (STATE;
+ * cs_kv_tx_has_writes is false). Free it with cs_kv_tx_free like any other.
+ *
+ * Each call reads the committed state at that moment, as an ordinary
+ * transaction reads the current store: a view left open while the committed
+ * seqno advances (or the store is restored) sees the newer committed state
+ * from its next call on, so two gets of one key may differ; a rollback, which
+ * cannot go below the committed seqno, changes nothing a view sees.
+ *
+ * Values it returns stay valid until the transaction is freed, whatever the
+ * store does meanwhile (as for ordinary transactions), even if a later get of
+ * the same key returns another value.
+ * A get costs what it costs in an ordinary transaction plus one probe of a
+ * per-map index (a foreach one per key), whatever the number of pending
+ * transactions.
+ * Errors: NOMEM.
+ */
+CS_MUST_CHECK consort_err cs_kv_tx_begin_committed(cs_kv_store *s, cs_kv_tx **out);
 
 /* ---- state digest (docs/kv.md "State digest") ---- */
 

@@ -13,7 +13,9 @@
  * undo log); the state digest's delta is computed next (the elements of the
  * keys it replaces or removes out, those it writes in: docs/kv.md "State
  * digest"); mutate then cannot fail. So a failed commit or apply leaves the
- * store exactly as it was.
+ * store exactly as it was. Prepare also reserves an entry per written key in
+ * its map's committed index, which mutate fills in (a new seqno is above the
+ * committed seqno, so every change it makes is pending).
  */
 #include "store/kv_priv.h"
 
@@ -83,8 +85,11 @@ static consort_err prepare(cs_kv_store *s, kv_batch *b)
             CS_TRY(cs_kv_map_new(s, b->w[i].name, &m));
             b->new_maps[b->n_new++] = m;
         }
-        if (m != NULL)
+        if (m != NULL) {
             CS_TRY(cs_kv_table_reserve(&m->table, puts));
+            /* every key changed gets an entry in the committed index */
+            CS_TRY(cs_kv_shadow_reserve(&m->shadow, j - i));
+        }
         for (size_t k = i; k < j; k++)
             b->w[k].map = m;
     }
@@ -132,12 +137,14 @@ static void mutate(cs_kv_store *s, kv_batch *b, uint64_t seqno, const cs_lthash 
             rec->version = seqno;
             kv_rec *old = cs_kv_table_set(&m->table, rec);
             cs_kv_undo_push(u, m, old, rec);
+            cs_kv_shadow_written(&m->shadow, old, rec);
             m->mod_count++;
         } else {
             kv_rec *old =
                 m != NULL ? cs_kv_table_take(&m->table, rec->hash, kv_rec_key(rec)) : NULL;
             if (old != NULL) {
                 cs_kv_undo_push(u, m, old, NULL);
+                cs_kv_shadow_written(&m->shadow, old, NULL);
                 m->mod_count++;
             }
             cs_kv_rec_unref(rec);
@@ -272,6 +279,7 @@ consort_err cs_kv_tx_commit(cs_kv_tx *tx, uint64_t seqno, cs_buf *public_ws, cs_
     cs_buf_reset(public_ws);
     cs_buf_reset(private_ws);
     CS_TRY(cs_kv_tx_check_open(tx, "commit"));
+    CS_TRY(cs_kv_tx_check_writable(tx, "commit"));
     cs_kv_store *s = tx->store;
     CS_ENSURE(s->last_seqno < UINT64_MAX && seqno == s->last_seqno + 1, CONSORT_E_STATE,
               "KV commit: seqno %llu does not follow the last seqno %llu",

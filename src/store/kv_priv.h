@@ -8,7 +8,10 @@
  * the store changes) and its write set holds the records it will publish;
  * the undo log holds the records that later writes displaced, until compact
  * frees them or rollback puts them back. Committing moves a write record into
- * a map table without copying it.
+ * a map table without copying it. Each map's committed index (kv_shadows)
+ * holds a reference to the record each key written since the committed seqno
+ * had at that seqno; a read-only transaction over the committed state holds
+ * the records it returned.
  */
 #ifndef CS_STORE_KV_PRIV_H
 #define CS_STORE_KV_PRIV_H
@@ -81,6 +84,59 @@ CS_MUST_CHECK consort_err cs_kv_table_sorted(const kv_table *t, kv_rec ***out, s
 /* Sorts an array of records by key. */
 void cs_kv_recs_sort(kv_rec **recs, size_t n);
 
+/* ---- the committed index (kv_shadow.c; docs/kv.md "Committed reads") ----
+ *
+ * One per map: an entry for every key that an undo item after the store's
+ * committed seqno changed (an uncommitted transaction wrote it), saying what
+ * the key was at the committed seqno. Keys without an entry have not changed
+ * since, so the map table holds their committed record. Invariants, with
+ * C = committed seqno and L = last seqno:
+ *
+ *   - an entry exists iff at least one undo item with seqno in (C, L] changed
+ *     the key, and `pending` counts those items (one per seqno at most);
+ *   - `present`: the key existed at C, and `rec` is its record then; else
+ *     `rec` is some record of the same key, kept only for its key bytes;
+ *   - the entry holds one reference to `rec`.
+ *
+ * Commit and apply add (or count) an entry per key they change; set_committed
+ * walks the undo items it passes, moving `rec` forward and dropping entries
+ * whose last pending writer became committed; rollback uncounts the items it
+ * undoes. Each is O(1) per undo item. Same table scheme as kv_table (linear
+ * probing, backward-shift deletion, at most 3/4 full).
+ */
+
+typedef struct kv_shadow {
+    uint64_t hash;
+    kv_rec *rec; /* NULL = empty slot */
+    size_t pending;
+    bool present;
+} kv_shadow;
+
+typedef struct kv_shadows {
+    kv_shadow *slots; /* NULL until the first reserve */
+    size_t mask;
+    size_t count;
+} kv_shadows;
+
+void cs_kv_shadow_init(kv_shadows *t);
+/* Unrefs every record and frees the slots. */
+void cs_kv_shadow_cleanup(kv_shadows *t);
+/* Room for `extra` more entries; on failure the table is unchanged. */
+CS_MUST_CHECK consort_err cs_kv_shadow_reserve(kv_shadows *t, size_t extra);
+/* The entry of `key`, or NULL. */
+const kv_shadow *cs_kv_shadow_find(const kv_shadows *t, uint64_t hash, cs_slice key);
+/* An uncommitted transaction changed a key from `old` to `new_rec` (NULL =
+ * absent; not both): counts the change, creating the entry with `old` as the
+ * committed record if the key had none. Needs room (cs_kv_shadow_reserve). */
+void cs_kv_shadow_written(kv_shadows *t, kv_rec *old, kv_rec *new_rec);
+/* The change of a key to `new_rec` (NULL = removed) at a seqno that just
+ * became committed, `key` being any record of the key: uncounts it, and the
+ * entry's committed record becomes `new_rec` (dropped when no change stays
+ * pending). */
+void cs_kv_shadow_committed(kv_shadows *t, const kv_rec *key, kv_rec *new_rec);
+/* A change of a key undone by rollback: uncounts it (dropped at zero). */
+void cs_kv_shadow_undone(kv_shadows *t, const kv_rec *key);
+
 /* ---- maps and the store (kv_store.c) ---- */
 
 typedef struct kv_map {
@@ -89,6 +145,7 @@ typedef struct kv_map {
     bool is_public;
     bool in_digest;     /* false for the map excluded from the state digest */
     kv_table table;     /* present keys only */
+    kv_shadows shadow;  /* the committed index: keys changed after the committed seqno */
     uint64_t mod_count; /* bumped by every change, never restored: detects any change */
 } kv_map;
 
@@ -125,8 +182,9 @@ struct cs_kv_store {
     kv_map **maps; /* sorted by name, bytewise */
     size_t nmaps, maps_cap;
     uint64_t last_seqno;
-    uint64_t generation; /* bumped by rollback and restore: open transactions go stale */
-    uint64_t maps_epoch; /* bumped whenever the set of map objects changes */
+    uint64_t committed_seqno; /* undo.floor <= committed_seqno <= last_seqno */
+    uint64_t generation;      /* bumped by rollback and restore: open transactions go stale */
+    uint64_t maps_epoch;      /* bumped whenever the set of map objects changes */
     kv_undo undo;
     cs_lthash digest; /* the state digest's LtHash of the present keys (kv_digest.c) */
     uint8_t excluded[CS_KV_MAP_NAME_MAX]; /* the map left out of it ... */
@@ -173,6 +231,12 @@ struct cs_kv_tx {
     size_t nmaps, maps_cap;
     size_t last; /* index of the map used last (a cheap cache) */
     bool committed;
+    /* A read-only transaction over the committed state (kv_committed.c):
+     * `reads` holds the record each get returned last per key, `kept` the
+     * ones it returned before that (borrowed values stay valid). */
+    bool view;
+    kv_rec **kept;
+    size_t nkept, kept_cap;
 };
 
 static inline cs_slice kv_txmap_name(const kv_txmap *tm)
@@ -187,6 +251,17 @@ CS_MUST_CHECK consort_err cs_kv_tx_map(cs_kv_tx *tx, cs_slice name, kv_txmap **o
 kv_map *cs_kv_tx_store_map(const cs_kv_tx *tx, kv_txmap *tm);
 /* STATE if the transaction has committed. */
 CS_MUST_CHECK consort_err cs_kv_tx_check_open(const cs_kv_tx *tx, const char *op);
+/* STATE if the transaction is a read-only view of the committed state. */
+CS_MUST_CHECK consort_err cs_kv_tx_check_writable(const cs_kv_tx *tx, const char *op);
+
+/* ---- reads over the committed state (kv_committed.c) ---- */
+
+/* cs_kv_get and cs_kv_foreach for a view transaction (tx->view), after the
+ * common checks. */
+CS_MUST_CHECK consort_err cs_kv_view_get(cs_kv_tx *tx, kv_txmap *tm, uint64_t hash, cs_slice key,
+                                         cs_slice *value, bool *found);
+CS_MUST_CHECK consort_err cs_kv_view_foreach(cs_kv_tx *tx, kv_txmap *tm, cs_kv_visit_cb cb,
+                                             void *ctx);
 
 /* ---- batches: the writes of one transaction, sorted (kv_apply.c) ---- */
 
@@ -224,6 +299,9 @@ CS_MUST_CHECK consort_err cs_kv_undo_reserve(kv_undo *u, size_t items);
 /* Infallible after cs_kv_undo_reserve. */
 void cs_kv_undo_push(kv_undo *u, kv_map *map, kv_rec *old, kv_rec *new_rec);
 void cs_kv_undo_begin_seg(kv_undo *u, uint64_t seqno);
+/* Index of the first item of a seqno after `seqno` (nitems if none);
+ * `seqno` must be >= the floor. O(1): one segment per seqno. */
+size_t cs_kv_undo_first_after(const kv_undo *u, uint64_t seqno);
 
 /* ---- the state digest (kv_digest.c; docs/kv.md "State digest") ---- */
 

@@ -371,6 +371,7 @@ consort_err cs_kv_restore(cs_kv_store *s, cs_slice snapshot)
     s->nmaps = d.n;
     s->maps_cap = d.n;
     s->last_seqno = seqno;
+    s->committed_seqno = seqno; /* nothing above it to hide: the maps' indexes are empty */
     s->undo.floor = seqno;
     s->digest = digest;
     s->generation++;

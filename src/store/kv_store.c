@@ -179,6 +179,7 @@ consort_err cs_kv_map_new(const cs_kv_store *s, cs_slice name, kv_map **out)
     m->is_public = cs_kv_map_is_public(name);
     m->in_digest = !cs_slice_eq(name, CS_SLICE(s->excluded, s->excluded_len));
     cs_kv_table_init(&m->table);
+    cs_kv_shadow_init(&m->shadow);
     *out = m;
     return CONSORT_OK;
 }
@@ -187,6 +188,7 @@ void cs_kv_map_free(kv_map *m)
 {
     if (m == NULL)
         return;
+    cs_kv_shadow_cleanup(&m->shadow);
     cs_kv_table_cleanup(&m->table);
     cs_free(m->name);
     cs_free(m);

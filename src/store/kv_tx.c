@@ -7,6 +7,10 @@
  * bytewise key order. It counts as a read of the whole map (phantoms
  * included): it records the map's change counter, and commit fails with BUSY
  * if the map changed at all since. Coarse, but exact and O(1) to validate.
+ *
+ * A read-only view of the committed state (cs_kv_tx_begin_committed) is the
+ * same object with `view` set: its reads go to kv_committed.c, its writes
+ * and its commit fail with STATE.
  */
 #include "store/kv_priv.h"
 
@@ -38,6 +42,9 @@ void cs_kv_tx_free(cs_kv_tx *tx)
         return;
     for (size_t i = 0; i < tx->nmaps; i++)
         txmap_free(tx->maps[i]);
+    for (size_t i = 0; i < tx->nkept; i++)
+        cs_kv_rec_unref(tx->kept[i]);
+    cs_free(tx->kept);
     cs_free(tx->maps);
     cs_free(tx);
 }
@@ -45,6 +52,13 @@ void cs_kv_tx_free(cs_kv_tx *tx)
 consort_err cs_kv_tx_check_open(const cs_kv_tx *tx, const char *op)
 {
     CS_ENSURE(!tx->committed, CONSORT_E_STATE, "KV %s: the transaction has already committed", op);
+    return CONSORT_OK;
+}
+
+consort_err cs_kv_tx_check_writable(const cs_kv_tx *tx, const char *op)
+{
+    CS_ENSURE(!tx->view, CONSORT_E_STATE,
+              "KV %s: the transaction is a read-only view of the committed state", op);
     return CONSORT_OK;
 }
 
@@ -129,6 +143,8 @@ consort_err cs_kv_get(cs_kv_tx *tx, cs_slice map, cs_slice key, cs_slice *value,
     kv_txmap *tm = NULL;
     CS_TRY(cs_kv_tx_map(tx, map, &tm));
     uint64_t h = cs_kv_hash(tx->store, key);
+    if (tx->view)
+        return cs_kv_view_get(tx, tm, h, key, value, found);
     /* read-your-writes: own write first, then what this transaction read */
     kv_rec *r = cs_kv_table_find(&tm->writes, h, key);
     if (r == NULL)
@@ -152,6 +168,7 @@ consort_err cs_kv_get(cs_kv_tx *tx, cs_slice map, cs_slice key, cs_slice *value,
 static consort_err buffer_write(cs_kv_tx *tx, cs_slice map, cs_slice key, const cs_slice *value)
 {
     CS_TRY(cs_kv_tx_check_open(tx, value != NULL ? "put" : "remove"));
+    CS_TRY(cs_kv_tx_check_writable(tx, value != NULL ? "put" : "remove"));
     CS_TRY(check_key(tx, key));
     if (value != NULL) {
         size_t max = tx->store->limits.max_value;
@@ -217,6 +234,8 @@ consort_err cs_kv_foreach(cs_kv_tx *tx, cs_slice map, cs_kv_visit_cb cb, void *c
     CS_TRY(cs_kv_tx_check_open(tx, "foreach"));
     kv_txmap *tm = NULL;
     CS_TRY(cs_kv_tx_map(tx, map, &tm));
+    if (tx->view)
+        return cs_kv_view_foreach(tx, tm, cb, ctx);
     kv_map *m = cs_kv_tx_store_map(tx, tm);
     sorted_recs store = {0}, own = {0};
     if (m != NULL)

@@ -11,6 +11,11 @@
  * log's, and `new_rec` is either still in its map or the `old` of a later
  * item. Rollback reverses the state digest item by item (each key written
  * leaves, each key displaced returns), computed before anything changes.
+ *
+ * The committed seqno lies in [floor, last_seqno]: rollback may not go below
+ * it, and compaction, which says its seqnos are committed, first raises it.
+ * The items after it are the ones each map's committed index counts
+ * (kv_priv.h); rollback uncounts every item it undoes.
  */
 #include "store/kv_priv.h"
 
@@ -69,6 +74,13 @@ void cs_kv_undo_push(kv_undo *u, kv_map *map, kv_rec *old, kv_rec *new_rec)
     u->items[u->nitems++] = (kv_undo_item){map, old, new_rec};
 }
 
+size_t cs_kv_undo_first_after(const kv_undo *u, uint64_t seqno)
+{
+    /* segments are consecutive from floor + 1: segs[k] is seqno floor + 1 + k */
+    uint64_t k = seqno - u->floor;
+    return k < u->nsegs ? u->segs[k].first : u->nitems;
+}
+
 /* Reverts one item; the map is exactly as the item's transaction left it. */
 static void undo_item(cs_kv_store *s, const kv_undo_item *it)
 {
@@ -85,6 +97,8 @@ static void undo_item(cs_kv_store *s, const kv_undo_item *it)
         }
         return;
     }
+    /* every undone item is after the committed seqno: the index counts it */
+    cs_kv_shadow_undone(&m->shadow, it->old != NULL ? it->old : it->new_rec);
     if (it->new_rec != NULL)
         cs_kv_rec_unref(cs_kv_table_take(&m->table, it->new_rec->hash, kv_rec_key(it->new_rec)));
     if (it->old != NULL) {
@@ -120,6 +134,9 @@ consort_err cs_kv_rollback(cs_kv_store *s, uint64_t to_seqno)
     CS_ENSURE(to_seqno >= u->floor, CONSORT_E_STATE,
               "KV rollback to seqno %llu: undo data only reaches back to %llu (compacted)",
               (unsigned long long)to_seqno, (unsigned long long)u->floor);
+    CS_ENSURE(to_seqno >= s->committed_seqno, CONSORT_E_STATE,
+              "KV rollback to seqno %llu: seqnos up to %llu are committed",
+              (unsigned long long)to_seqno, (unsigned long long)s->committed_seqno);
     size_t keep = u->nsegs;
     while (keep > 0 && u->segs[keep - 1].seqno > to_seqno)
         keep--;
@@ -146,6 +163,8 @@ void cs_kv_compact(cs_kv_store *s, uint64_t committed_seqno)
     uint64_t c = committed_seqno < s->last_seqno ? committed_seqno : s->last_seqno;
     if (c <= u->floor)
         return;
+    /* what can no longer be rolled back is committed (floor <= committed) */
+    cs_kv_set_committed(s, c);
     size_t k = 0;
     while (k < u->nsegs && u->segs[k].seqno <= c)
         k++;

@@ -4,9 +4,11 @@
  *   0: the JSON configuration (cs_node_config_parse)
  *   1: a node record from public:consort.nodes (node_record_decode),
  *      re-encoded and decoded again: the round trip must be exact
- *   2: a join-protocol frame (node_msg_take + node_msg_open)
+ *   2: a join-protocol frame (join_msg_take + join_msg_decode): a message
+ *      that decodes encodes again and decodes to the same type
  */
-#include "node/node_join_priv.h"
+#include "node/join_msg.h"
+#include "node/service_maps.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,19 +35,22 @@ static void record(cs_slice in)
 
 static void frame(cs_slice in)
 {
-    cs_buf acc, msg;
-    cs_buf_init(&acc, NODE_MSG_MAX + 4);
-    cs_buf_init(&msg, NODE_MSG_MAX);
+    cs_buf acc, body, again;
+    cs_buf_init(&acc, JOIN_MSG_MAX + 4);
+    cs_buf_init(&body, JOIN_MSG_MAX);
+    cs_buf_init(&again, JOIN_MSG_MAX + 4);
     bool complete = false;
-    if (node_msg_take(&acc, in, &msg, &complete) == CONSORT_OK && complete) {
-        cs_cbor_reader r;
-        uint64_t pairs;
-        char type[16];
-        if (node_msg_open(cs_buf_slice(&msg), &r, &pairs, type) == CONSORT_OK && pairs == 0)
-            abort(); /* node_msg_open refuses empty maps */
+    static join_msg m, m2;
+    if (join_msg_take(&acc, in, &body, &complete) == CONSORT_OK && complete &&
+        join_msg_decode(cs_buf_slice(&body), &m) == CONSORT_OK) {
+        if (join_msg_encode(&m, &again) != CONSORT_OK || again.len < 4 ||
+            join_msg_decode(CS_SLICE(again.ptr + 4, again.len - 4), &m2) != CONSORT_OK ||
+            m2.type != m.type)
+            abort();
     }
     cs_buf_cleanup(&acc);
-    cs_buf_cleanup(&msg);
+    cs_buf_cleanup(&body);
+    cs_buf_cleanup(&again);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

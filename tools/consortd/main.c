@@ -29,24 +29,22 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define WATCH_MS 100
-
 typedef struct daemon {
     uv_loop_t *loop;
     cs_node_config cfg;
     cs_node *node;
     cs_rpc *rpc;
     uv_signal_t sigterm, sigint;
-    uv_timer_t watch;
-    bool announced, stopping;
+    bool watching, listening, announced, stopping;
     int status;
 } daemon_t;
+
+static void node_event(void *ctx, const cs_node_event *ev);
 
 static void handles_close(daemon_t *d)
 {
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
-    uv_close((uv_handle_t *)&d->watch, NULL);
 }
 
 static void node_stopped(void *ctx)
@@ -68,8 +66,13 @@ static void shutdown_daemon(daemon_t *d, int status)
         return;
     d->stopping = true;
     d->status = status;
-    uv_timer_stop(&d->watch);
-    cs_rpc_stop(d->rpc, rpc_stopped, d);
+    if (d->watching)
+        cs_node_unwatch(d->node, node_event, d);
+    d->watching = false;
+    if (d->rpc != NULL)
+        cs_rpc_stop(d->rpc, rpc_stopped, d);
+    else
+        cs_node_stop(d->node, node_stopped, d);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -79,20 +82,37 @@ static void signal_cb(uv_signal_t *h, int signum)
     shutdown_daemon(d, 0);
 }
 
-static void watch_cb(uv_timer_t *t)
+/* "open at" once the node serves requests and the server listens. */
+static void announce(daemon_t *d)
 {
-    daemon_t *d = t->data;
-    if (strcmp(cs_node_state_name(d->node), "Failed") == 0) {
-        cs_log_error("consortd", "node %s failed; exiting", cs_node_id(d->node));
+    if (d->announced || d->stopping || !d->listening || !cs_node_is_open(d->node))
+        return;
+    d->announced = true;
+    printf("consortd: node %s open at %s\n", cs_node_id(d->node), cs_rpc_address(d->rpc));
+    fflush(stdout);
+}
+
+static void node_event(void *ctx, const cs_node_event *ev)
+{
+    daemon_t *d = ctx;
+    if (ev->state == CS_NODE_FAILED) {
+        cs_log_error("consortd", "node %s failed: %s; exiting", cs_node_id(d->node), ev->reason);
         shutdown_daemon(d, 1);
         return;
     }
-    if (!d->announced && cs_node_is_open(d->node) && d->rpc != NULL &&
-        cs_rpc_address(d->rpc)[0] != '\0') {
-        d->announced = true;
-        printf("consortd: node %s open at %s\n", cs_node_id(d->node), cs_rpc_address(d->rpc));
-        fflush(stdout);
+    announce(d);
+}
+
+static void rpc_listening(void *ctx, consort_err rc, const char *message)
+{
+    daemon_t *d = ctx;
+    if (rc != CONSORT_OK) {
+        cs_log_error("consortd", "HTTP endpoints: %s; exiting", message);
+        shutdown_daemon(d, 1);
+        return;
     }
+    d->listening = true;
+    announce(d);
 }
 
 static int usage(FILE *f, int status)
@@ -170,6 +190,27 @@ static void node_fatal(void *ctx, const char *why)
     _exit(1);
 }
 
+/* Watches, starts the node and its endpoints; false (logged) on failure. */
+static bool start_node(daemon_t *d)
+{
+    if (cs_node_watch(d->node, node_event, d) != CONSORT_OK) {
+        cs_log_error("consortd", "%s", consort_errmsg());
+        return false;
+    }
+    d->watching = true;
+    if (cs_node_start(d->node) != CONSORT_OK) {
+        cs_log_error("consortd", "start failed: %s", consort_errmsg());
+        return false;
+    }
+    if (cs_rpc_start(d->loop, d->node, &d->cfg, &d->rpc) != CONSORT_OK) {
+        cs_log_error("consortd", "HTTP endpoints: %s", consort_errmsg());
+        d->rpc = NULL;
+        return false;
+    }
+    cs_rpc_on_listen(d->rpc, rpc_listening, d);
+    return true;
+}
+
 static int run(daemon_t *d)
 {
     if (cs_node_new(d->loop, &d->cfg, &d->node) != CONSORT_OK) {
@@ -179,22 +220,11 @@ static int run(daemon_t *d)
     cs_node_set_fatal(d->node, node_fatal, d);
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
-    uv_timer_init(d->loop, &d->watch);
-    d->sigterm.data = d->sigint.data = d->watch.data = d;
+    d->sigterm.data = d->sigint.data = d;
     uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&d->sigint, signal_cb, SIGINT);
-    uv_timer_start(&d->watch, watch_cb, WATCH_MS, WATCH_MS);
-    if (cs_node_start(d->node) != CONSORT_OK) {
-        cs_log_error("consortd", "start failed: %s", consort_errmsg());
-        d->stopping = true;
-        d->status = 1;
-        uv_timer_stop(&d->watch);
-        cs_node_stop(d->node, node_stopped, d);
-    } else if (cs_rpc_start(d->loop, d->node, &d->cfg, &d->rpc) != CONSORT_OK) {
-        cs_log_error("consortd", "HTTP endpoints: %s", consort_errmsg());
-        d->rpc = NULL;
+    if (!start_node(d))
         shutdown_daemon(d, 1);
-    }
     uv_run(d->loop, UV_RUN_DEFAULT);
     cs_node_free(d->node);
     return d->status;

@@ -1,7 +1,8 @@
 /*
  * For the application tests: where the logging sample module is, copies of
  * it with one thing changed in its ELF image (the ABI version it declares,
- * or a symbol's name), and running an endpoint over a bare KV store.
+ * a symbol's name, a string), a directory for them, finding endpoints and
+ * the loaded module, and running an endpoint over a bare KV store.
  * Header-only (static inline) because each test file is its own program.
  */
 #ifndef CST_APP_FIXTURE_H
@@ -12,10 +13,63 @@
 #include "node/app_host.h"
 
 #include <elf.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* A fresh directory for module copies (cst_tmpdir_make, as a group setup),
+ * removed with everything in it by cst_tmpdir_remove. */
+static inline char *cst_tmpdir(void)
+{
+    static char dir[64];
+    return dir;
+}
+
+static inline int cst_tmpdir_make(void **state)
+{
+    (void)state;
+    snprintf(cst_tmpdir(), 64, "/tmp/cst_app_XXXXXX");
+    return mkdtemp(cst_tmpdir()) == NULL ? -1 : 0;
+}
+
+static inline int cst_tmpdir_remove(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cst_tmpdir());
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The endpoint `method` `path` of `app`; fails the test if there is none. */
+static inline const cs_app_endpoint *cst_must_find(const consort_app *app, const char *method,
+                                                   const char *path)
+{
+    bool known;
+    const cs_app_endpoint *ep = cs_app_find(app, method, path, &known, NULL, 0);
+    if (ep == NULL)
+        fail_msg("endpoint %s %s not registered", method, path);
+    return ep;
+}
+
+static inline int cst_find_memfd_module(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+    (void)size;
+    char *out = ctx;
+    if (info->dlpi_name != NULL && strncmp(info->dlpi_name, "/proc/self/fd/", 14) == 0) {
+        snprintf(out, 64, "%s", info->dlpi_name);
+        return 1;
+    }
+    return 0;
+}
+
+/* The dynamic loader's name of the one module loaded from a memfd. */
+static inline void cst_memfd_module_name(char out[64])
+{
+    out[0] = '\0';
+    assert_int_equal(dl_iterate_phdr(cst_find_memfd_module, out), 1);
+}
 
 /* $CONSORT_BINARY_DIR/samples/logging.so (ctest sets the variable). */
 static inline const char *cst_logging_module(void)
@@ -127,6 +181,25 @@ static inline void cst_module_without(const char *dst, const char *name)
     assert_int_equal(ELF64_ST_BIND(s.st_info), STB_GLOBAL);
     s.st_info = ELF64_ST_INFO(STB_LOCAL, ELF64_ST_TYPE(s.st_info));
     memcpy(image.ptr + at, &s, sizeof s);
+    cst_write_file(dst, cs_buf_slice(&image));
+    cs_buf_cleanup(&image);
+}
+
+/* A copy of the logging module at `dst` with the bytes of string `from`
+ * (its only occurrence, NUL included) replaced by `to`, padded with NULs to
+ * the same length. */
+static inline void cst_module_with_string(const char *dst, const char *from, const char *to)
+{
+    cs_buf image;
+    cs_buf_init(&image, 0);
+    cst_read_file(cst_logging_module(), &image);
+    size_t n = strlen(from) + 1;
+    assert_true(strlen(to) < n);
+    uint8_t *at = memmem(image.ptr, image.len, from, n);
+    assert_non_null(at);
+    assert_null(memmem(at + 1, image.len - (size_t)(at + 1 - image.ptr), from, n));
+    memset(at, 0, n);
+    memcpy(at, to, strlen(to));
     cst_write_file(dst, cs_buf_slice(&image));
     cs_buf_cleanup(&image);
 }

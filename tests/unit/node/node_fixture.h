@@ -25,13 +25,14 @@
 
 typedef bool (*tn_cond_fn)(void *ctx);
 
-static void tn_deadline_cb(uv_timer_t *t)
+static inline void tn_deadline_cb(uv_timer_t *t)
 {
     *(bool *)t->data = true;
 }
 
 /* Runs the loop until cond(ctx) or `ms` pass; fails the test on time-out. */
-static void tn_run_until(uv_loop_t *loop, unsigned ms, tn_cond_fn cond, void *ctx, const char *what)
+static inline void tn_run_until(uv_loop_t *loop, unsigned ms, tn_cond_fn cond, void *ctx,
+                                const char *what)
 {
     bool expired = false;
     uv_timer_t deadline;
@@ -46,14 +47,14 @@ static void tn_run_until(uv_loop_t *loop, unsigned ms, tn_cond_fn cond, void *ct
         fail_msg("timed out after %u ms waiting for: %s", ms, what);
 }
 
-static bool tn_false(void *ctx)
+static inline bool tn_false(void *ctx)
 {
     (void)ctx;
     return false;
 }
 
 /* Runs the loop for `ms` milliseconds. */
-static void tn_run_for(uv_loop_t *loop, unsigned ms)
+static inline void tn_run_for(uv_loop_t *loop, unsigned ms)
 {
     bool expired = false;
     uv_timer_t deadline;
@@ -68,7 +69,7 @@ static void tn_run_for(uv_loop_t *loop, unsigned ms)
 }
 
 /* A loopback port nothing listens on right now. */
-static unsigned tn_free_port(void)
+static inline unsigned tn_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
@@ -87,7 +88,7 @@ typedef struct tn_env {
     char service_cert[300];
 } tn_env;
 
-static void tn_env_init(tn_env *e)
+static inline void tn_env_init(tn_env *e)
 {
     snprintf(e->root, sizeof e->root, "/tmp/consort-node-test-XXXXXX");
     assert_non_null(mkdtemp(e->root));
@@ -98,7 +99,7 @@ static void tn_env_init(tn_env *e)
     cs_virtual_platform_free(p);
 }
 
-static void tn_env_cleanup(tn_env *e)
+static inline void tn_env_cleanup(tn_env *e)
 {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->root);
@@ -112,7 +113,7 @@ typedef struct tnode {
 } tnode;
 
 /* Node `idx` of the environment: mode start if join_target is NULL. */
-static void tn_config(const tn_env *e, tnode *t, int idx, const char *join_target)
+static inline void tn_config(const tn_env *e, tnode *t, int idx, const char *join_target)
 {
     memset(t, 0, sizeof *t);
     cs_node_config *c = &t->cfg;
@@ -134,12 +135,12 @@ static void tn_config(const tn_env *e, tnode *t, int idx, const char *join_targe
     cst_ok(cs_node_config_parse(cs_slice_str(json), c));
 }
 
-static bool tn_is_open(void *ctx)
+static inline bool tn_is_open(void *ctx)
 {
     return cs_node_is_open(((tnode *)ctx)->n);
 }
 
-static void tn_start(uv_loop_t *loop, tnode *t)
+static inline void tn_start(uv_loop_t *loop, tnode *t)
 {
     cst_ok(cs_node_new(loop, &t->cfg, &t->n));
     cst_ok(cs_node_start(t->n));
@@ -147,17 +148,17 @@ static void tn_start(uv_loop_t *loop, tnode *t)
     tn_run_until(loop, 20000, tn_is_open, t, "node open");
 }
 
-static void tn_stopped_cb(void *ctx)
+static inline void tn_stopped_cb(void *ctx)
 {
     ((tnode *)ctx)->stopped = true;
 }
 
-static bool tn_is_stopped(void *ctx)
+static inline bool tn_is_stopped(void *ctx)
 {
     return ((tnode *)ctx)->stopped;
 }
 
-static void tn_stop(uv_loop_t *loop, tnode *t)
+static inline void tn_stop(uv_loop_t *loop, tnode *t)
 {
     if (t->n == NULL)
         return;
@@ -175,10 +176,11 @@ typedef struct tn_write {
     bool done;
     consort_err rc;
     cs_txid txid;
+    char message[256];
     bool no_commit;
 } tn_write;
 
-static consort_err tn_write_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
+static inline consort_err tn_write_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
 {
     tn_write *w = ctx;
     CS_TRY(cs_kv_put(tx, CS_SLICE_LIT("records"), cs_slice_str(w->key), cs_slice_str(w->value)));
@@ -188,27 +190,33 @@ static consort_err tn_write_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
     return CONSORT_OK;
 }
 
-static void tn_write_done(void *ctx, consort_err rc, cs_txid txid)
+static inline void tn_write_done(void *ctx, const cs_node_result *res)
 {
     tn_write *w = ctx;
     assert_false(w->done); /* exactly once */
     w->done = true;
-    w->rc = rc;
-    w->txid = txid;
+    w->rc = res->rc;
+    w->txid = res->txid;
+    snprintf(w->message, sizeof w->message, "%s", res->message);
+    /* the result carries its own error: a success says nothing more */
+    if (res->rc == CONSORT_OK)
+        assert_string_equal(res->message, "");
+    else
+        assert_true(res->message[0] != '\0');
 }
 
-static bool tn_write_is_done(void *ctx)
+static inline bool tn_write_is_done(void *ctx)
 {
     return ((tn_write *)ctx)->done;
 }
 
-static bool tn_is_leader(void *ctx)
+static inline bool tn_is_leader(void *ctx)
 {
     return cs_node_is_leader(((tnode *)ctx)->n);
 }
 
 /* Writes key=value on `t` (waiting until it leads) and waits for the commit. */
-static cs_txid tn_put(uv_loop_t *loop, tnode *t, const char *key, const char *value)
+static inline cs_txid tn_put(uv_loop_t *loop, tnode *t, const char *key, const char *value)
 {
     tn_run_until(loop, 10000, tn_is_leader, t, "leader accepting writes");
     tn_write w = {0};
@@ -229,7 +237,7 @@ typedef struct tn_read {
     bool found;
 } tn_read;
 
-static consort_err tn_read_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
+static inline consort_err tn_read_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
 {
     tn_read *r = ctx;
     (void)out;
@@ -244,7 +252,7 @@ static consort_err tn_read_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
 }
 
 /* The value of map[key] on `t` ("" when absent). */
-static const char *tn_get(tnode *t, const char *map, const char *key, char out[64])
+static inline const char *tn_get(tnode *t, const char *map, const char *key, char out[64])
 {
     tn_read r = {.map = map, .key = key};
     cst_ok(cs_node_read(t->n, tn_read_fn, &r));

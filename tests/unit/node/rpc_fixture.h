@@ -163,7 +163,8 @@ static inline void cst_svc_stop_node(cst_svc *s, size_t i)
     if (s->node[i] == NULL)
         return;
     int counts[2] = {0, 1}; /* stopped, expected */
-    cs_rpc_stop(s->rpc[i], NULL, NULL);
+    if (s->rpc[i] != NULL)
+        cs_rpc_stop(s->rpc[i], NULL, NULL);
     s->rpc[i] = NULL;
     cs_node_stop(s->node[i], cst_count_cb, &counts[0]);
     cst_run_until(&s->loop, 30000, cst_all_stopped, counts, "the node to stop");

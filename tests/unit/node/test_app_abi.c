@@ -2,9 +2,13 @@
  * The application ABI as a handler sees it (include/consort/app.h): request
  * accessors, KV functions over a real store (read-your-writes, read-only
  * refusal, reserved maps, caps), claims digests, responses and JSON error
- * bodies, and cs_app_invoke's rules for what commits.
+ * bodies, cs_app_invoke's rules for what commits, and the errors a handler
+ * returns with consort_fail (the status each code maps to, consortd's own
+ * errors kept apart). The copies, scans and re-runs are in test_app_kv.c.
  */
 #include "app_fixture.h"
+
+#include <pthread.h>
 
 static const cs_http_header HEADERS[] = {{"Content-Type", "text/plain"}, {"X-Mixed-Case", "v1"}};
 
@@ -43,16 +47,25 @@ static void request_accessors(void **state)
     assert_string_equal(out, "");
     cst_fails(consort_request_query(&req, "z", out, sizeof out), CONSORT_E_NOT_FOUND);
     assert_string_equal(out, "");
-    /* "toolonger" needs 10 bytes with its NUL */
+    /* "toolonger" needs 10 bytes with its NUL; out holds "" after any failure */
+    memcpy(out, "dirty", 6);
     cst_fails(consort_request_query(&req, "g", out, sizeof out), CONSORT_E_TOO_LARGE);
+    assert_string_equal(out, "");
     char big[10];
     cst_fails(consort_request_query(&req, "g", big, sizeof big - 1), CONSORT_E_TOO_LARGE);
     cst_ok(consort_request_query(&req, "g", big, sizeof big));
     assert_string_equal(big, "toolonger");
     /* a NUL would cut the string short: refused, not truncated */
+    memcpy(out, "dirty", 6);
     cst_fails(consort_request_query(&req, "d", out, sizeof out), CONSORT_E_MALFORMED);
+    assert_string_equal(out, "");
+    memcpy(out, "dirty", 6);
     cst_fails(consort_request_query(&req, "f", out, sizeof out), CONSORT_E_MALFORMED);
+    assert_string_equal(out, "");
     cst_fails(consort_request_query(&req, "a", out, 0), CONSORT_E_INVALID_ARGUMENT);
+    memcpy(out, "dirty", 6);
+    cst_fails(consort_request_query(&req, NULL, out, sizeof out), CONSORT_E_INVALID_ARGUMENT);
+    assert_string_equal(out, "");
 
     /* no body, no caller, no query */
     cs_app_request_init(&req, "GET", "/app/y", NULL, NULL, 0, CS_SLICE_EMPTY, NULL);
@@ -71,11 +84,16 @@ static void kv_functions(void **state)
     cs_kv_tx *kv;
     cst_ok(cs_kv_tx_begin(store, &kv));
     cs_tx_outcome out = {0};
-    consort_tx tx = {.kv = kv, .writable = true, .outcome = &out};
+    consort_tx tx;
+    cs_app_tx_init(&tx, kv, true, &out);
     const uint8_t *v;
     size_t vlen;
     cst_fails(consort_kv_get(&tx, "m", "k", 1, &v, &vlen), CONSORT_E_NOT_FOUND);
-    cst_ok(consort_kv_put(&tx, "m", "k", 1, "value", 5));
+    /* key and value are copied: the caller's buffers may change at once */
+    char key[2] = "k", value[6] = "value";
+    cst_ok(consort_kv_put(&tx, "m", key, 1, value, 5));
+    memcpy(value, "VALUE", 5);
+    key[0] = 'x';
     cst_ok(consort_kv_get(&tx, "m", "k", 1, &v, &vlen)); /* read your writes */
     assert_int_equal(vlen, 5);
     assert_memory_equal(v, "value", 5);
@@ -99,6 +117,8 @@ static void kv_functions(void **state)
     cst_fails(consort_kv_put(&tx, "", "k", 1, "v", 1), CONSORT_E_INVALID_ARGUMENT);
     static uint8_t big_key[CS_KV_KEY_MAX_DEFAULT + 1];
     cst_fails(consort_kv_put(&tx, "m", big_key, sizeof big_key, "v", 1), CONSORT_E_TOO_LARGE);
+    cst_fails(consort_kv_get(&tx, "m", big_key, sizeof big_key, &v, &vlen), CONSORT_E_TOO_LARGE);
+    cst_fails(consort_kv_get(&tx, "m", "k", 1, NULL, &vlen), CONSORT_E_INVALID_ARGUMENT);
     cst_fails(consort_kv_put(&tx, "m", "k", 1, NULL, 3), CONSORT_E_INVALID_ARGUMENT);
     cst_fails(consort_kv_put(&tx, NULL, "k", 1, "v", 1), CONSORT_E_INVALID_ARGUMENT);
     cst_fails(consort_kv_get(&tx, "m", NULL, 2, &v, &vlen), CONSORT_E_INVALID_ARGUMENT);
@@ -113,12 +133,13 @@ static void kv_functions(void **state)
     cst_ok(cs_kv_tx_commit(kv, 1, &pub, &priv));
     assert_non_null(memmem(priv.ptr, priv.len, "empty", 5));
     assert_non_null(memmem(pub.ptr, pub.len, "public:m", 8));
+    cs_app_tx_cleanup(&tx);
     cs_kv_tx_free(kv);
 
     /* read-only: reads work, writes and claims are refused */
     cst_ok(cs_kv_tx_begin(store, &kv));
     memset(&out, 0, sizeof out);
-    tx = (consort_tx){.kv = kv, .writable = false, .outcome = &out};
+    cs_app_tx_init(&tx, kv, false, &out);
     cst_ok(consort_kv_get(&tx, "public:m", "", 0, &v, &vlen));
     assert_int_equal(vlen, 1);
     cst_fails(consort_kv_put(&tx, "m", "k", 1, "v", 1), CONSORT_E_STATE);
@@ -126,6 +147,7 @@ static void kv_functions(void **state)
     cst_fails(consort_tx_set_claims_digest(&tx, claims), CONSORT_E_STATE);
     assert_false(out.has_claims);
     assert_false(cs_kv_tx_has_writes(kv));
+    cs_app_tx_cleanup(&tx);
     cs_kv_tx_free(kv);
     cs_buf_cleanup(&pub);
     cs_buf_cleanup(&priv);
@@ -324,6 +346,205 @@ static void invoke_decides_what_commits(void **state)
     cs_kv_store_free(store);
 }
 
+/* ---- errors a handler returns ---- */
+
+typedef struct failing {
+    consort_err code;    /* what consort_fail records */
+    consort_err returns; /* what the handler returns */
+    bool later_failure;  /* a consortd function fails after consort_fail */
+    const char *message;
+} failing;
+
+static consort_err fails(consort_request *rq, consort_tx *tx, consort_response *rs, void *ctx)
+{
+    (void)rq;
+    const failing *f = ctx;
+    CS_TRY(consort_kv_put(tx, "m", "k", 1, "v", 1)); /* discarded: nothing commits */
+    CS_TRY(consort_response_set_header(rs, "X-Gone", "1"));
+    consort_response_set_status(rs, 201);
+    consort_err rc = consort_fail(f->code, "%s", f->message);
+    assert_int_equal(rc, f->code);
+    /* consort_errmsg() holds it too (its first CS_ERRMSG_MAX - 1 bytes) */
+    assert_true(strlen(consort_errmsg()) > 0);
+    assert_memory_equal(consort_errmsg(), f->message, strlen(consort_errmsg()));
+    if (f->later_failure) {
+        const uint8_t *v;
+        size_t n;
+        assert_int_equal(consort_kv_get(tx, "m", "absent", 6, &v, &n), CONSORT_E_NOT_FOUND);
+    }
+    return f->returns;
+}
+
+static void run_failing(cs_kv_store *store, failing *f, cst_call *c)
+{
+    cs_app_endpoint ep = {.method = "PUT", .path = "/app/f", .handler = fails, .ctx = f};
+    cst_run(store, &ep, "", NULL, NULL, true, c);
+    assert_false(c->out.commit);
+    assert_int_equal(c->seqno, 0);
+    assert_null(cs_http_header_find(c->resp.headers, c->resp.header_count, "X-Gone"));
+}
+
+/* app.h "Errors": the status every code answers with, from its category. */
+static void every_code_has_its_status(void **state)
+{
+    (void)state;
+    for (int i = 1; i < CONSORT_E__COUNT; i++) {
+        consort_err code = (consort_err)i;
+        int want;
+        if (code == CONSORT_E_NOT_FOUND)
+            want = 404;
+        else if (code == CONSORT_E_BUSY || code == CONSORT_E_TIMEOUT)
+            want = 503;
+        else if (code == CONSORT_E_STATE)
+            want = 409;
+        else if (code == CONSORT_E_CRYPTO)
+            want = 500;
+        else
+            switch (consort_err_category_of(code)) {
+            case CONSORT_CAT_USAGE:
+            case CONSORT_CAT_PROTOCOL:
+            case CONSORT_CAT_CRYPTO:
+            case CONSORT_CAT_ATTESTATION:
+                want = 400;
+                break;
+            case CONSORT_CAT_POLICY:
+                want = 403;
+                break;
+            default: /* io, corrupt, nomem */
+                want = 500;
+            }
+        if (cs_app_error_status(code) != want)
+            fail_msg("%s: status %d, app.h says %d", consort_err_name(code),
+                     cs_app_error_status(code), want);
+    }
+    /* the table in app.h, spelled out */
+    assert_int_equal(cs_app_error_status(CONSORT_E_INVALID_ARGUMENT), 400);
+    assert_int_equal(cs_app_error_status(CONSORT_E_MALFORMED), 400);
+    assert_int_equal(cs_app_error_status(CONSORT_E_TOO_LARGE), 400);
+    assert_int_equal(cs_app_error_status(CONSORT_E_BAD_SIGNATURE), 400);
+    assert_int_equal(cs_app_error_status(CONSORT_E_EXPIRED), 400);
+    assert_int_equal(cs_app_error_status(CONSORT_E_POLICY), 403);
+    assert_int_equal(cs_app_error_status(CONSORT_E_IO), 500);
+    assert_int_equal(cs_app_error_status(CONSORT_E_CORRUPT), 500);
+    assert_int_equal(cs_app_error_status(CONSORT_E_NOMEM), 500);
+}
+
+static void a_handler_fails_with_a_message(void **state)
+{
+    (void)state;
+    cs_kv_store *store;
+    cst_ok(cs_kv_store_new(NULL, &store));
+    cst_call c;
+    /* every code: its status, its name as the code, the message as given */
+    for (int i = 1; i < CONSORT_E__COUNT; i++) {
+        consort_err code = (consort_err)i;
+        failing f = {.code = code, .returns = code, .message = "record 7 \"x\""};
+        run_failing(store, &f, &c);
+        cst_fails(c.rc, code);
+        assert_int_equal(c.resp.status, cs_app_error_status(code));
+        assert_string_equal(cst_error_message(&c, consort_err_name(code)), "record 7 \"x\"");
+        assert_string_equal(c.resp.content_type, "application/json");
+        const char *retry = cs_http_header_find(c.resp.headers, c.resp.header_count, "Retry-After");
+        if (c.resp.status == 503)
+            assert_string_equal(retry, "1");
+        else
+            assert_null(retry);
+        cst_call_cleanup(&c);
+    }
+    /* the message is printf-formatted, cut at 1023 bytes */
+    char long_msg[2000];
+    memset(long_msg, 'm', sizeof long_msg - 1);
+    long_msg[sizeof long_msg - 1] = '\0';
+    failing f = {.code = CONSORT_E_NOT_FOUND, .returns = CONSORT_E_NOT_FOUND, .message = long_msg};
+    run_failing(store, &f, &c);
+    assert_int_equal(c.resp.status, 404);
+    assert_int_equal(strlen(cst_error_message(&c, "NOT_FOUND")), CS_APP_ERROR_MESSAGE_MAX - 1);
+    cst_call_cleanup(&c);
+    assert_int_equal(cs_kv_last_seqno(store), 0);
+    cs_kv_store_free(store);
+}
+
+static void consortd_errors_stay_500(void **state)
+{
+    (void)state;
+    cs_kv_store *store;
+    cst_ok(cs_kv_store_new(NULL, &store));
+    cst_call c;
+    /* another code returned than the one consort_fail recorded: consortd's 500 */
+    failing f = {.code = CONSORT_E_NOT_FOUND, .returns = CONSORT_E_POLICY, .message = "m"};
+    run_failing(store, &f, &c);
+    cst_fails(c.rc, CONSORT_E_POLICY);
+    assert_int_equal(c.resp.status, 500);
+    assert_non_null(strstr(cst_error_message(&c, "InternalError"), "PUT /app/f: POLICY"));
+    cst_call_cleanup(&c);
+    /* a consortd function that fails after consort_fail supersedes it, even with
+     * the same code: the handler passes consortd's NOT_FOUND on */
+    f = (failing){.code = CONSORT_E_NOT_FOUND,
+                  .returns = CONSORT_E_NOT_FOUND,
+                  .later_failure = true,
+                  .message = "stale"};
+    run_failing(store, &f, &c);
+    assert_int_equal(c.resp.status, 500);
+    const char *m = cst_error_message(&c, "InternalError");
+    assert_non_null(strstr(m, "NOT_FOUND"));
+    assert_non_null(strstr(m, "no such key"));
+    assert_null(strstr(m, "stale"));
+    cst_call_cleanup(&c);
+    assert_int_equal(cs_kv_last_seqno(store), 0);
+    cs_kv_store_free(store);
+}
+
+static consort_err fails_with_ok(consort_request *rq, consort_tx *tx, consort_response *rs,
+                                 void *ctx)
+{
+    (void)rq;
+    (void)tx;
+    (void)rs;
+    (void)ctx;
+    return consort_fail(CONSORT_OK, "not an error");
+}
+
+static consort_err fail_ignored(consort_request *rq, consort_tx *tx, consort_response *rs,
+                                void *ctx)
+{
+    (void)rq;
+    (void)tx;
+    (void)ctx;
+    (void)consort_fail(CONSORT_E_POLICY, "recorded, then not returned");
+    consort_response_set_status(rs, 202);
+    return CONSORT_OK;
+}
+
+static void consort_fail_rules(void **state)
+{
+    (void)state;
+    cs_kv_store *store;
+    cst_ok(cs_kv_store_new(NULL, &store));
+    cst_call c;
+    cs_app_endpoint ep = {.method = "GET", .path = "/app/ok", .handler = fails_with_ok};
+    cst_run(store, &ep, "", NULL, NULL, false, &c);
+    cst_fails(c.rc, CONSORT_E_INVALID_ARGUMENT);
+    assert_int_equal(c.resp.status, 500);
+    assert_non_null(strstr(cst_error_message(&c, "InternalError"), "consort_fail"));
+    cst_call_cleanup(&c);
+    /* only the failure returned counts */
+    ep.handler = fail_ignored;
+    cst_run(store, &ep, "", NULL, NULL, false, &c);
+    cst_ok(c.rc);
+    assert_int_equal(c.resp.status, 202);
+    assert_int_equal(c.resp.body.len, 0);
+    cst_call_cleanup(&c);
+    /* outside a handler (consort_app_init): the code, and consort_errmsg() */
+    cs_err_clear();
+    assert_int_equal(consort_fail(CONSORT_E_MALFORMED, "config %d", 3), CONSORT_E_MALFORMED);
+    assert_string_equal(consort_errmsg(), "config 3");
+    /* codes that are no error */
+    assert_int_equal(consort_fail(CONSORT_OK, "x"), CONSORT_E_INVALID_ARGUMENT);
+    assert_int_equal(consort_fail((consort_err)CONSORT_E__COUNT, "x"), CONSORT_E_INVALID_ARGUMENT);
+    assert_int_equal(consort_fail((consort_err)-1, "x"), CONSORT_E_INVALID_ARGUMENT);
+    cs_kv_store_free(store);
+}
+
 static void response_survives_allocation_failures(void **state)
 {
     (void)state;
@@ -358,6 +579,92 @@ static void response_survives_allocation_failures(void **state)
     assert_true(failures >= 4);
 }
 
+static void failing_handlers_survive_allocation_failures(void **state)
+{
+    (void)state;
+    cs_kv_store *store;
+    cst_ok(cs_kv_store_new(NULL, &store));
+    failing f = {.code = CONSORT_E_BUSY, .returns = CONSORT_E_BUSY, .message = "later"};
+    cs_app_endpoint ep = {.method = "PUT", .path = "/app/f", .handler = fails, .ctx = &f};
+    consort_request req;
+    cs_app_request_init(&req, "PUT", "/app/f", "", NULL, 0, CS_SLICE_EMPTY, NULL);
+    cst_alloc_install();
+    long live = cst_alloc_live();
+    int failures = 0;
+    for (long n = 0; n < 200; n++) {
+        consort_response resp;
+        cs_app_response_init(&resp);
+        cs_kv_tx *kv;
+        cst_ok(cs_kv_tx_begin(store, &kv));
+        cs_tx_outcome out;
+        cst_alloc_fail_after(n);
+        consort_err rc = cs_app_invoke(&ep, &req, kv, true, &resp, &out);
+        int failed = cst_alloc_failed();
+        cst_alloc_fail_after(-1);
+        /* the handler's 503, or consortd's 500 when it could not run to its end */
+        assert_false(out.commit);
+        if (failed) {
+            failures++;
+            assert_true(resp.status == 503 || resp.status == 500);
+            assert_true(rc == CONSORT_E_BUSY || rc == CONSORT_E_NOMEM);
+        } else {
+            cst_fails(rc, CONSORT_E_BUSY);
+            assert_int_equal(resp.status, 503);
+        }
+        cs_kv_tx_free(kv);
+        cs_app_response_cleanup(&resp);
+        assert_int_equal(cst_alloc_live(), live);
+        if (!failed)
+            break;
+    }
+    cst_alloc_uninstall();
+    assert_true(failures >= 3);
+    cs_kv_store_free(store);
+}
+
+/* ---- include/consort/error.h, as handlers use it ---- */
+
+static void *fail_elsewhere(void *arg)
+{
+    (void)arg;
+    assert_string_equal(consort_errmsg(), ""); /* this thread's: nothing failed here */
+    (void)consort_fail(CONSORT_E_POLICY, "another thread");
+    return strcmp(consort_errmsg(), "another thread") == 0 ? arg : NULL;
+}
+
+static void error_codes_and_messages(void **state)
+{
+    (void)state;
+    /* every code but OK is in exactly one category; names are stable and unique */
+    assert_int_equal(consort_err_category_of(CONSORT_OK), CONSORT_CAT_NONE);
+    for (int i = 1; i < CONSORT_E__COUNT; i++) {
+        consort_err_category cat = consort_err_category_of((consort_err)i);
+        assert_true(cat > CONSORT_CAT_NONE && cat <= CONSORT_CAT_STATE);
+        const char *name = consort_err_name((consort_err)i);
+        for (const char *p = name; *p != '\0'; p++)
+            assert_true((*p >= 'A' && *p <= 'Z') || *p == '_');
+        for (int k = 1; k < i; k++)
+            assert_string_not_equal(consort_err_name((consort_err)k), name);
+    }
+    assert_string_equal(consort_err_name(CONSORT_E_NOT_FOUND), "NOT_FOUND");
+    assert_string_equal(consort_err_name(CONSORT_E_BAD_SIGNATURE), "BAD_SIGNATURE");
+    assert_string_equal(consort_err_category_name(CONSORT_CAT_CRYPTO), "crypto");
+    assert_string_equal(consort_err_category_name(CONSORT_CAT_STATE), "state");
+    /* the message is the calling thread's, and stays until its next failure */
+    (void)consort_fail(CONSORT_E_MALFORMED, "this thread %d", 1);
+    const char *mine = consort_errmsg();
+    pthread_t t;
+    int token;
+    assert_int_equal(pthread_create(&t, NULL, fail_elsewhere, &token), 0);
+    void *ok;
+    assert_int_equal(pthread_join(t, &ok), 0);
+    assert_ptr_equal(ok, &token);
+    assert_string_equal(mine, "this thread 1");
+    assert_string_equal(consort_errmsg(), "this thread 1");
+    (void)consort_fail(CONSORT_E_IO, "next");
+    assert_string_equal(consort_errmsg(), "next");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,7 +673,13 @@ int main(void)
         cmocka_unit_test(responses),
         cmocka_unit_test(error_bodies),
         cmocka_unit_test(invoke_decides_what_commits),
+        cmocka_unit_test(every_code_has_its_status),
+        cmocka_unit_test(a_handler_fails_with_a_message),
+        cmocka_unit_test(consortd_errors_stay_500),
+        cmocka_unit_test(consort_fail_rules),
+        cmocka_unit_test(error_codes_and_messages),
         cmocka_unit_test(response_survives_allocation_failures),
+        cmocka_unit_test(failing_handlers_survive_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,6 +75,94 @@ static inline const char *kvt_read(cs_kv_store *s, const char *map, const char *
     return out;
 }
 
+/* Like kvt_read, through a read-only view of the committed state. */
+static inline const char *kvt_read_committed(cs_kv_store *s, const char *map, const char *key,
+                                             char *buf, size_t cap)
+{
+    cs_kv_tx *tx;
+    cst_ok(cs_kv_tx_begin_committed(s, &tx));
+    cs_slice v;
+    bool found;
+    cst_ok(cs_kv_get(tx, S(map), S(key), &v, &found));
+    const char *out = NULL;
+    if (found) {
+        assert_true(v.len < cap);
+        if (v.len > 0)
+            memcpy(buf, v.ptr, v.len);
+        buf[v.len] = '\0';
+        out = buf;
+    }
+    cs_kv_tx_free(tx);
+    return out;
+}
+
+static inline bool kvt_dump_cb(void *ctx, cs_slice key, cs_slice value)
+{
+    cs_buf *out = ctx;
+    cst_ok(cs_buf_append_be64(out, key.len));
+    cst_ok(cs_buf_append_slice(out, key));
+    cst_ok(cs_buf_append_be64(out, value.len));
+    cst_ok(cs_buf_append_slice(out, value));
+    return true;
+}
+
+/* Every key and value of `map` as `tx` sees it, in iteration order
+ * (length-prefixed, so two dumps are equal iff the contents are). */
+static inline void kvt_dump(cs_kv_tx *tx, const char *map, cs_buf *out)
+{
+    cs_buf_init(out, 0);
+    cst_ok(cs_kv_foreach(tx, S(map), kvt_dump_cb, out));
+}
+
+/* Like kvt_dump, through a new view of the committed state. */
+static inline void kvt_dump_committed(cs_kv_store *s, const char *map, cs_buf *out)
+{
+    cs_kv_tx *tx;
+    cst_ok(cs_kv_tx_begin_committed(s, &tx));
+    kvt_dump(tx, map, out);
+    cs_kv_tx_free(tx);
+}
+
+/* Like kvt_dump, through a new ordinary transaction (the latest state). */
+static inline void kvt_dump_latest(cs_kv_store *s, const char *map, cs_buf *out)
+{
+    cs_kv_tx *tx;
+    cst_ok(cs_kv_tx_begin(s, &tx));
+    kvt_dump(tx, map, out);
+    cs_kv_tx_free(tx);
+}
+
+static inline void kvt_assert_buf_eq(const cs_buf *a, const cs_buf *b)
+{
+    assert_int_equal(a->len, b->len);
+    if (a->len > 0)
+        assert_memory_equal(a->ptr, b->ptr, a->len);
+}
+
+/* Asserts the committed view of `s` holds, in each of `maps`, what a store
+ * restored from cs_kv_snapshot_at(committed seqno) holds: an oracle built
+ * from the undo log, independent of the committed index. */
+static inline void kvt_assert_view_is_snapshot_at(cs_kv_store *s, const char *const *maps,
+                                                  size_t nmaps)
+{
+    cs_buf snap;
+    cs_buf_init(&snap, 0);
+    cst_ok(cs_kv_snapshot_at(s, cs_kv_committed_seqno(s), &snap));
+    cs_kv_store *then;
+    cst_ok(cs_kv_store_new(NULL, &then));
+    cst_ok(cs_kv_restore(then, cs_buf_slice(&snap)));
+    for (size_t i = 0; i < nmaps; i++) {
+        cs_buf want, got;
+        kvt_dump_latest(then, maps[i], &want);
+        kvt_dump_committed(s, maps[i], &got);
+        kvt_assert_buf_eq(&got, &want);
+        cs_buf_cleanup(&want);
+        cs_buf_cleanup(&got);
+    }
+    cs_kv_store_free(then);
+    cs_buf_cleanup(&snap);
+}
+
 static inline void kvt_snapshot(const cs_kv_store *s, cs_buf *out)
 {
     cs_buf_init(out, 0);

@@ -1,9 +1,11 @@
 /*
  * Allocation-failure sweeps over the KV store: every allocation in commit,
- * apply, restore, snapshot_at and the transaction operations fails in turn.
- * Each failure must be CONSORT_E_NOMEM, leave the store exactly as it was
- * (same snapshot bytes, same state digest), leave the transaction usable,
- * and leak nothing.
+ * apply, restore, snapshot_at, the transaction operations and reads through a
+ * committed view fails in turn. Each failure must be CONSORT_E_NOMEM, leave
+ * the store exactly as it was (same snapshot bytes, same state digest, same
+ * committed seqno and committed view), leave the transaction usable, and leak
+ * nothing. The stores have a committed seqno that lags their last one, so
+ * commit and apply also grow the committed index.
  */
 #include "kv_testutil.h"
 
@@ -19,7 +21,41 @@ static cs_kv_store *populated(void)
         kvt_write(s, i % 2 ? "public:p" : "m", key, "initial value");
     }
     kvt_write(s, "lonely", "only", "x");
+    cs_kv_set_committed(s, 6); /* seqnos 7..13 pending, as on a leader */
     return s;
+}
+
+static const char *const sweep_maps[] = {"m", "public:p", "lonely", "new map", "public:new"};
+
+/* Every map's committed view, one buffer per map. */
+typedef struct views {
+    uint64_t committed;
+    cs_buf dump[CS_ARRAY_LEN(sweep_maps)];
+} views;
+
+static void views_take(cs_kv_store *s, views *v)
+{
+    v->committed = cs_kv_committed_seqno(s);
+    for (size_t i = 0; i < CS_ARRAY_LEN(sweep_maps); i++)
+        kvt_dump_committed(s, sweep_maps[i], &v->dump[i]);
+}
+
+static void views_cleanup(views *v)
+{
+    for (size_t i = 0; i < CS_ARRAY_LEN(sweep_maps); i++)
+        cs_buf_cleanup(&v->dump[i]);
+}
+
+/* Asserts the store's committed views are still `v` (the sweep's allocator
+ * must be disarmed: this allocates). */
+static void assert_views(cs_kv_store *s, const views *v)
+{
+    views now;
+    views_take(s, &now);
+    assert_int_equal(now.committed, v->committed);
+    for (size_t i = 0; i < CS_ARRAY_LEN(sweep_maps); i++)
+        kvt_assert_buf_eq(&now.dump[i], &v->dump[i]);
+    views_cleanup(&now);
 }
 
 /* The transaction under test: reads, replaces, removes (emptying a map),
@@ -100,6 +136,8 @@ static void commit_sweep(void **state)
         cs_kv_store *s = populated();
         cs_buf before, pub, priv;
         kvt_snapshot(s, &before);
+        views committed;
+        views_take(s, &committed);
         cs_kv_tx *tx;
         cst_ok(cs_kv_tx_begin(s, &tx));
         build_tx(tx);
@@ -119,6 +157,7 @@ static void commit_sweep(void **state)
             assert_int_equal(cs_kv_last_seqno(s), seqno - 1);
             kvt_assert_snapshot(s, &before);
             assert_digest(s, ref.before_digest);
+            assert_views(s, &committed);
             /* the transaction is intact: committing again gives the reference */
             cst_ok(cs_kv_tx_commit(tx, seqno, &pub, &priv));
         } else {
@@ -128,16 +167,20 @@ static void commit_sweep(void **state)
         assert_buf_eq(&priv, &ref.priv);
         kvt_assert_snapshot(s, &ref.after);
         assert_digest(s, ref.after_digest);
-        /* rollback and compact never allocate */
+        assert_views(s, &committed); /* the new seqno is pending */
+        /* rollback, set_committed and compact never allocate */
         cst_alloc_fail_after(0);
         cst_ok(cs_kv_rollback(s, seqno - 1));
+        cs_kv_set_committed(s, seqno - 3);
         cs_kv_compact(s, seqno - 1);
         assert_int_equal(cst_alloc_failed(), 0);
         cst_alloc_fail_after(-1);
         kvt_assert_snapshot(s, &before);
         assert_digest(s, ref.before_digest);
+        assert_int_equal(cs_kv_committed_seqno(s), seqno - 1);
         cs_kv_tx_free(tx);
         cs_kv_store_free(s);
+        views_cleanup(&committed);
         cs_buf_cleanup(&before);
         cs_buf_cleanup(&pub);
         cs_buf_cleanup(&priv);
@@ -162,6 +205,8 @@ static void apply_sweep(void **state)
         cs_kv_store *s = populated();
         cs_buf before;
         kvt_snapshot(s, &before);
+        views committed;
+        views_take(s, &committed);
         uint64_t seqno = cs_kv_last_seqno(s) + 1;
         cst_alloc_fail_after(n);
         consort_err rc = cs_kv_apply(s, seqno, cs_buf_slice(&ref.pub), cs_buf_slice(&ref.priv));
@@ -172,16 +217,20 @@ static void apply_sweep(void **state)
             failures++;
             kvt_assert_snapshot(s, &before);
             assert_digest(s, ref.before_digest);
+            assert_views(s, &committed);
             cst_ok(cs_kv_apply(s, seqno, cs_buf_slice(&ref.pub), cs_buf_slice(&ref.priv)));
         } else {
             cst_ok(rc);
         }
         kvt_assert_snapshot(s, &ref.after);
         assert_digest(s, ref.after_digest);
+        assert_views(s, &committed);
         cst_ok(cs_kv_rollback(s, seqno - 1));
         kvt_assert_snapshot(s, &before);
         assert_digest(s, ref.before_digest);
+        assert_views(s, &committed);
         cs_kv_store_free(s);
+        views_cleanup(&committed);
         cs_buf_cleanup(&before);
         assert_int_equal(cst_alloc_live(), live);
         if (!failed)
@@ -217,12 +266,14 @@ static void restore_sweep(void **state)
             kvt_assert_snapshot(s, &before);
             assert_digest(s, before_digest);
             assert_int_equal(cs_kv_last_seqno(s), 1);
+            assert_int_equal(cs_kv_committed_seqno(s), 0);
             cst_ok(cs_kv_restore(s, cs_buf_slice(&ref.after)));
         } else {
             cst_ok(rc);
         }
         kvt_assert_snapshot(s, &ref.after);
         assert_digest(s, ref.after_digest);
+        assert_int_equal(cs_kv_committed_seqno(s), cs_kv_last_seqno(s));
         cs_kv_store_free(s);
         cs_buf_cleanup(&before);
         assert_int_equal(cst_alloc_live(), live);
@@ -364,12 +415,107 @@ static void transaction_sweep(void **state)
     assert_true(failures > 5);
 }
 
+/* What a view read, in memory the sweep's allocator does not count. */
+typedef struct fixed {
+    uint8_t b[1024];
+    size_t len;
+} fixed;
+
+static void fixed_add(fixed *f, cs_slice v)
+{
+    assert_true(v.len <= sizeof f->b - f->len);
+    if (v.len > 0)
+        memcpy(f->b + f->len, v.ptr, v.len);
+    f->len += v.len;
+}
+
+static bool fixed_cb(void *ctx, cs_slice key, cs_slice value)
+{
+    fixed_add(ctx, key);
+    fixed_add(ctx, S("="));
+    fixed_add(ctx, value);
+    fixed_add(ctx, S(";"));
+    return true;
+}
+
+/* Reads through a committed view: gets (one finding a newer committed
+ * record of a key it read before, so the older one is kept), a missing map,
+ * iteration. */
+static consort_err run_view(cs_kv_store *s, cs_kv_tx **tx, fixed *out)
+{
+    cs_slice v, first;
+    bool found;
+    CS_TRY(cs_kv_tx_begin_committed(s, tx));
+    CS_TRY(cs_kv_get(*tx, S("m"), S("k00"), &first, &found));
+    fixed_add(out, first);
+    CS_TRY(cs_kv_get(*tx, S("m"), S("absent"), &v, &found));
+    CS_TRY(cs_kv_get(*tx, S("nowhere"), S("k"), &v, &found));
+    CS_TRY(cs_kv_get(*tx, S("lonely"), S("only"), &v, &found));
+    fixed_add(out, v);
+    fixed_add(out, S("|"));
+    CS_TRY(cs_kv_foreach(*tx, S("m"), fixed_cb, out));
+    cs_kv_set_committed(s, cs_kv_last_seqno(s));
+    fixed_add(out, S("|"));
+    CS_TRY(cs_kv_get(*tx, S("m"), S("k00"), &v, &found));
+    fixed_add(out, v);
+    fixed_add(out, first); /* still valid */
+    fixed_add(out, S("|"));
+    CS_TRY(cs_kv_foreach(*tx, S("m"), fixed_cb, out));
+    return CONSORT_OK;
+}
+
+static void view_sweep(void **state)
+{
+    (void)state;
+    fixed want = {0};
+    cst_alloc_install();
+    long failures = 0;
+    for (long n = 0; n < MAX_SWEEP; n++) {
+        long live = cst_alloc_live();
+        cs_kv_store *s = populated();
+        kvt_write(s, "m", "k00", "changed"); /* pending */
+        kvt_write(s, "m", "k02", NULL);      /* pending */
+        cs_buf before;
+        kvt_snapshot(s, &before);
+        fixed out = {0};
+        cs_kv_tx *tx = NULL;
+        cst_alloc_fail_after(n);
+        consort_err rc = run_view(s, &tx, &out);
+        int failed = cst_alloc_failed();
+        cst_alloc_fail_after(-1);
+        if (failed) {
+            cst_fails(rc, CONSORT_E_NOMEM);
+            failures++;
+        } else {
+            cst_ok(rc);
+            want = out;
+        }
+        kvt_assert_snapshot(s, &before); /* reads change nothing */
+        cs_kv_tx_free(tx);
+        cs_kv_store_free(s);
+        cs_buf_cleanup(&before);
+        assert_int_equal(cst_alloc_live(), live);
+        if (!failed)
+            break;
+    }
+    cst_alloc_uninstall();
+    assert_true(failures > 5);
+    /* the undisturbed run read the state at seqno 6 ("lonely" came later),
+     * then the latest one (k00 changed, k02 removed) */
+    static const char expect[] =
+        "initial value|k00=initial value;k02=initial value;k04=initial value;|"
+        "changedinitial value|"
+        "k00=changed;k04=initial value;k06=initial value;k08=initial value;k10=initial value;";
+    assert_int_equal(want.len, strlen(expect));
+    assert_memory_equal(want.b, expect, want.len);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(commit_sweep),      cmocka_unit_test(apply_sweep),
         cmocka_unit_test(restore_sweep),     cmocka_unit_test(snapshot_at_sweep),
-        cmocka_unit_test(transaction_sweep),
+        cmocka_unit_test(transaction_sweep), cmocka_unit_test(view_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,10 +12,18 @@
  * cs_kv_snapshot_at of a random earlier seqno must equal the model's
  * snapshot of that seqno. Now and then the follower is rebuilt from such a
  * snapshot plus the write sets committed since, as a node catching up does.
+ *
+ * The committed seqno moves as a leader's would (cs_kv_set_committed, also
+ * with stale and too-high values; compaction raises it; restore sets it),
+ * rollback goes no lower (and fails with STATE below it), and after every
+ * step each map's committed view must equal the model at the committed seqno
+ * (iteration and gets, on the leader and the follower), including through
+ * one long-lived view whose earlier values must stay intact.
  */
 #include "kv_testutil.h"
 
 #include "base/cbor.h"
+#include "store/kv_priv.h"
 
 #include <stdlib.h>
 
@@ -265,11 +273,24 @@ static void model_apply(model *md, const txm *t, uint64_t seqno, bool changed[NM
     }
 }
 
+/* A value a long-lived committed view returned, with the bytes it had. */
+typedef struct borrowed {
+    cs_slice v;
+    uint8_t bytes[VMAX];
+} borrowed;
+
+#define NBORROWED 16
+
 typedef struct world {
     cs_kv_store *leader, *follower;
     model *history;     /* history[s] = the model at seqno s */
     cs_buf *pub, *priv; /* the write sets of seqno s */
     uint64_t floor;
+    uint64_t committed; /* floor <= committed <= last seqno */
+    cs_kv_tx *view;     /* a committed view kept open across rounds */
+    borrowed kept[NBORROWED];
+    size_t nkept;
+    size_t pending_reads; /* committed reads made while writes were pending */
 } world;
 
 static void commit_and_replicate(world *w, txm *t)
@@ -366,6 +387,135 @@ static uint64_t check_snapshot_at(const world *w, cs_buf *out)
     return at;
 }
 
+/* Iterates every map of `s` through a new committed view against the model. */
+static void check_committed_foreach(cs_kv_store *s, const model *md)
+{
+    static const txm no_writes; /* the model's view: nothing of its own */
+    cs_kv_tx *tx;
+    cst_ok(cs_kv_tx_begin_committed(s, &tx));
+    for (int m = 0; m < NMAPS; m++) {
+        foreach_check fc = {md, &no_writes, m, 0};
+        cst_ok(cs_kv_foreach(tx, S(map_names[m]), foreach_cb, &fc));
+        cs_slice ignored;
+        while (fc.next < NKEYS && !visible(md, &no_writes, m, key_order[fc.next], &ignored))
+            fc.next++;
+        assert_int_equal(fc.next, NKEYS);
+    }
+    cs_kv_tx_free(tx);
+}
+
+static int map_index(const kv_map *m)
+{
+    for (int i = 0; i < NMAPS; i++) {
+        if (cs_slice_eq(kv_map_name(m), S(map_names[i])))
+            return i;
+    }
+    fail_msg("unknown map in the store");
+    return -1;
+}
+
+static int key_index(cs_slice key)
+{
+    for (int k = 0; k < NKEYS; k++) {
+        if (cs_slice_eq(key, key_of(k)))
+            return k;
+    }
+    fail_msg("unknown key in the store");
+    return -1;
+}
+
+/* White box (kv_priv.h "the committed index"): each map's index is exactly
+ * what the undo items after the committed seqno imply, one entry per key
+ * they change, counting its changes and holding the key's record at the
+ * committed seqno (`md`). An entry too many would read correctly but never
+ * go away. */
+static void check_index(const cs_kv_store *s, const model *md)
+{
+    size_t want[NMAPS][NKEYS] = {{0}};
+    const kv_undo *u = &s->undo;
+    for (size_t i = cs_kv_undo_first_after(u, s->committed_seqno); i < u->nitems; i++) {
+        const kv_undo_item *it = &u->items[i];
+        if (it->old == NULL && it->new_rec == NULL)
+            continue; /* a map created */
+        const kv_rec *r = it->old != NULL ? it->old : it->new_rec;
+        want[map_index(it->map)][key_index(kv_rec_key(r))]++;
+    }
+    for (size_t i = 0; i < s->nmaps; i++) {
+        const kv_map *m = s->maps[i];
+        int mi = map_index(m);
+        size_t entries = 0;
+        for (int k = 0; k < NKEYS; k++) {
+            const kv_shadow *sh =
+                cs_kv_shadow_find(&m->shadow, cs_kv_hash(s, key_of(k)), key_of(k));
+            if (want[mi][k] == 0) {
+                assert_null(sh);
+                continue;
+            }
+            assert_non_null(sh);
+            entries++;
+            assert_int_equal(sh->pending, want[mi][k]);
+            assert_int_equal(sh->present, md->present[mi][k]);
+            assert_true(cs_slice_eq(kv_rec_key(sh->rec), key_of(k)));
+            if (sh->present) {
+                assert_true(
+                    cs_slice_eq(kv_rec_value(sh->rec), CS_SLICE(md->val[mi][k], md->vlen[mi][k])));
+                assert_int_equal(sh->rec->version, md->version[mi][k]);
+            }
+        }
+        assert_int_equal(m->shadow.count, entries);
+    }
+}
+
+/* The committed views of leader and follower hold the model at the committed
+ * seqno; the long-lived view reads it too, and what it returned before is
+ * intact (under ASan, also not freed). */
+static void check_committed(world *w)
+{
+    assert_int_equal(cs_kv_committed_seqno(w->leader), w->committed);
+    assert_int_equal(cs_kv_committed_seqno(w->follower), w->committed);
+    const model *md = &w->history[w->committed];
+    check_committed_foreach(w->leader, md);
+    check_committed_foreach(w->follower, md);
+    check_index(w->leader, md);
+    check_index(w->follower, md);
+    if (w->view == NULL || rnd(50) == 0) {
+        cs_kv_tx_free(w->view);
+        cst_ok(cs_kv_tx_begin_committed(w->leader, &w->view));
+        w->nkept = 0;
+    }
+    for (int n = 0; n < 4; n++) {
+        int m = (int)rnd(NMAPS), k = (int)rnd(NKEYS);
+        cs_slice v;
+        bool found;
+        cst_ok(cs_kv_get(w->view, S(map_names[m]), key_of(k), &v, &found));
+        assert_int_equal(found, md->present[m][k]);
+        if (found) {
+            assert_true(cs_slice_eq(v, CS_SLICE(md->val[m][k], md->vlen[m][k])));
+            borrowed *b = &w->kept[w->nkept < NBORROWED ? w->nkept++ : rnd(NBORROWED)];
+            b->v = v;
+            memcpy(b->bytes, v.ptr, v.len);
+        }
+        w->pending_reads += cs_kv_last_seqno(w->leader) > w->committed;
+    }
+    for (size_t i = 0; i < w->nkept; i++)
+        assert_true(cs_slice_eq(w->kept[i].v, CS_SLICE(w->kept[i].bytes, w->kept[i].v.len)));
+}
+
+/* Moves the committed seqno as a leader does (forward, within the store), or
+ * now and then with a stale or too-high value that must be ignored or
+ * clamped. */
+static void advance_committed(world *w)
+{
+    uint64_t last = cs_kv_last_seqno(w->leader);
+    uint64_t c = rnd(4) == 0 ? rnd(last + 3) : w->committed + rnd(last - w->committed + 1);
+    cs_kv_set_committed(w->leader, c);
+    cs_kv_set_committed(w->follower, c);
+    if (c > last)
+        c = last;
+    if (c > w->committed)
+        w->committed = c;
+}
+
 /* A new follower from the leader's snapshot at an earlier seqno and the write
  * sets committed since; neither can roll back below that seqno any more. */
 static void rebuild_follower(world *w)
@@ -376,10 +526,16 @@ static void rebuild_follower(world *w)
     w->follower = excluding_store();
     cst_ok(cs_kv_restore(w->follower, cs_buf_slice(&snap)));
     assert_matches_model(w->follower, &w->history[at]);
+    assert_int_equal(cs_kv_committed_seqno(w->follower), at);
+    check_committed_foreach(w->follower, &w->history[at]);
     for (uint64_t s = at + 1; s <= cs_kv_last_seqno(w->leader); s++)
         cst_ok(cs_kv_apply(w->follower, s, cs_buf_slice(&w->pub[s]), cs_buf_slice(&w->priv[s])));
     cs_kv_compact(w->leader, at);
     w->floor = at;
+    /* compaction commits; the follower learns the leader's commit point */
+    if (at > w->committed)
+        w->committed = at;
+    cs_kv_set_committed(w->follower, w->committed);
     cs_buf_cleanup(&snap);
 }
 
@@ -394,28 +550,38 @@ static void random_against_model(void **state)
     assert_non_null(w.history);
     assert_non_null(w.pub);
     assert_non_null(w.priv);
-    size_t rollbacks = 0, conflicts_checked = 0, rebuilds = 0;
+    size_t rollbacks = 0, conflicts_checked = 0, rebuilds = 0, refused = 0;
     for (int round = 0; round < ROUNDS; round++) {
         uint64_t last = cs_kv_last_seqno(w.leader);
         uint64_t r = rnd(100);
-        if (r < 60) {
+        if (r < 55) {
             one_transaction(&w);
-        } else if (r < 75) {
+        } else if (r < 70) {
             interleaved_pair(&w);
             conflicts_checked++;
+        } else if (r < 83) {
+            if (w.committed > 0 && rnd(5) == 0) {
+                /* committed transactions never roll back */
+                cst_fails(cs_kv_rollback(w.leader, rnd(w.committed)), CONSORT_E_STATE);
+                refused++;
+            } else {
+                uint64_t to = w.committed + rnd(last - w.committed + 1);
+                cst_ok(cs_kv_rollback(w.leader, to));
+                cst_ok(cs_kv_rollback(w.follower, to));
+                rollbacks += to < last;
+            }
         } else if (r < 88) {
-            uint64_t to = w.floor + rnd(last - w.floor + 1);
-            cst_ok(cs_kv_rollback(w.leader, to));
-            cst_ok(cs_kv_rollback(w.follower, to));
-            rollbacks += to < last;
-        } else if (r < 93) {
             uint64_t c = w.floor + rnd(last - w.floor + 1);
             cs_kv_compact(w.leader, c);
             cs_kv_compact(w.follower, c);
             w.floor = c;
+            if (c > w.committed)
+                w.committed = c;
             if (c > 0) {
                 cst_fails(cs_kv_rollback(w.leader, c - 1), CONSORT_E_STATE);
             }
+        } else if (r < 93) {
+            advance_committed(&w);
         } else if (r < 97) {
             cs_buf snap;
             kvt_snapshot(w.leader, &snap);
@@ -423,12 +589,15 @@ static void random_against_model(void **state)
             cst_ok(cs_kv_restore(copy, cs_buf_slice(&snap)));
             kvt_assert_same(w.leader, copy);
             kvt_assert_same_digest(w.leader, copy);
+            assert_int_equal(cs_kv_committed_seqno(copy), last);
+            check_committed_foreach(copy, &w.history[last]);
             cs_kv_store_free(copy);
             cs_buf_cleanup(&snap);
         } else {
             rebuild_follower(&w);
             rebuilds++;
         }
+        check_committed(&w);
         assert_matches_model(w.leader, &w.history[cs_kv_last_seqno(w.leader)]);
         kvt_assert_same(w.leader, w.follower);
         kvt_assert_same_digest(w.leader, w.follower);
@@ -436,14 +605,27 @@ static void random_against_model(void **state)
         check_snapshot_at(&w, &at_snap);
         cs_buf_cleanup(&at_snap);
     }
+    print_message("seqno %llu, committed %llu, floor %llu: %zu rollbacks, %zu refused, %zu "
+                  "conflict checks, %zu rebuilds, %zu committed reads with writes pending\n",
+                  (unsigned long long)cs_kv_last_seqno(w.leader), (unsigned long long)w.committed,
+                  (unsigned long long)w.floor, rollbacks, refused, conflicts_checked, rebuilds,
+                  w.pending_reads);
     /* the mix really exercised what it claims to */
     assert_true(cs_kv_last_seqno(w.leader) > 50);
     assert_true(rollbacks > 100);
     assert_true(conflicts_checked > 100);
     assert_true(rebuilds > 20);
-    /* and everything still rolls back to the floor exactly */
-    cst_ok(cs_kv_rollback(w.leader, w.floor));
-    assert_matches_model(w.leader, &w.history[w.floor]);
+    assert_true(refused > 20);
+    assert_true(w.pending_reads > 1000);
+    /* and everything still rolls back to the committed seqno exactly (and
+     * not below it, where compaction may not have reached) */
+    if (w.committed > 0)
+        cst_fails(cs_kv_rollback(w.leader, w.committed - 1), CONSORT_E_STATE);
+    cst_ok(cs_kv_rollback(w.leader, w.committed));
+    assert_matches_model(w.leader, &w.history[w.committed]);
+    cst_ok(cs_kv_rollback(w.follower, w.committed));
+    check_committed(&w);
+    cs_kv_tx_free(w.view);
     cs_kv_store_free(w.leader);
     cs_kv_store_free(w.follower);
     for (size_t i = 0; i < 2 * ROUNDS + 2; i++) {

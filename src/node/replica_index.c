@@ -3,7 +3,7 @@
  * runs of equal terms: terms change rarely), where each entry of its own
  * ledger lies (chunk and frame offset: 8 bytes per entry), and the seqnos
  * of signature entries (receipts need the first signature after a
- * transaction). Rebuilt from the ledger at start (node_recover.c).
+ * transaction). Rebuilt from the ledger at start (replica_recover.c).
  *
  * Ledger positions mirror the writer's rule (service.md "Ledger files": a
  * chunk is closed at the first signature entry after it reaches
@@ -11,7 +11,7 @@
  * falls back to scanning the chunk, so a mirror that went wrong (e.g. the
  * chunk size changed between runs) costs time, never a wrong answer.
  */
-#include "node/node_priv.h"
+#include "node/replica_priv.h"
 
 #include "base/alloc.h"
 #include "base/file.h"
@@ -34,7 +34,7 @@ static consort_err grow(void **arr, size_t *cap, size_t count, size_t elem)
     return CONSORT_OK;
 }
 
-void node_index_cleanup(node_index *x)
+void replica_index_cleanup(replica_index *x)
 {
     cs_free(x->offsets);
     cs_free(x->chunk_first);
@@ -43,29 +43,29 @@ void node_index_cleanup(node_index *x)
     memset(x, 0, sizeof *x);
 }
 
-void node_index_reset(node_index *x, uint64_t base)
+void replica_index_reset(replica_index *x, uint64_t base)
 {
-    node_index_cleanup(x);
+    replica_index_cleanup(x);
     x->base = base;
 }
 
-consort_err node_index_add_term(node_index *x, uint64_t seqno, uint64_t term)
+consort_err replica_index_add_term(replica_index *x, uint64_t seqno, uint64_t term)
 {
     if (x->term_count > 0 && x->terms[x->term_count - 1].term == term)
         return CONSORT_OK;
     CS_TRY(grow((void **)&x->terms, &x->term_cap, x->term_count, sizeof *x->terms));
-    x->terms[x->term_count++] = (node_term_run){.first_seqno = seqno, .term = term};
+    x->terms[x->term_count++] = (replica_term_run){.first_seqno = seqno, .term = term};
     return CONSORT_OK;
 }
 
-consort_err node_index_add_sig(node_index *x, uint64_t seqno)
+consort_err replica_index_add_sig(replica_index *x, uint64_t seqno)
 {
     CS_TRY(grow((void **)&x->sigs, &x->sig_cap, x->sig_count, sizeof *x->sigs));
     x->sigs[x->sig_count++] = seqno;
     return CONSORT_OK;
 }
 
-consort_err node_index_add(node_index *x, uint64_t seqno, uint64_t term, bool signature,
+consort_err replica_index_add(replica_index *x, uint64_t seqno, uint64_t term, bool signature,
                            size_t entry_len, uint64_t chunk_size)
 {
     CS_ENSURE(seqno == x->base + x->offset_count, CONSORT_E_STATE,
@@ -79,9 +79,9 @@ consort_err node_index_add(node_index *x, uint64_t seqno, uint64_t term, bool si
         x->chunk_bytes = 0;
         x->chunk_closing = false;
     }
-    CS_TRY(node_index_add_term(x, seqno, term));
+    CS_TRY(replica_index_add_term(x, seqno, term));
     if (signature)
-        CS_TRY(node_index_add_sig(x, seqno));
+        CS_TRY(replica_index_add_sig(x, seqno));
     x->offsets[x->offset_count++] = x->chunk_bytes;
     x->chunk_bytes += 4 + (uint64_t)entry_len;
     if (signature && x->chunk_bytes >= chunk_size)
@@ -89,7 +89,7 @@ consort_err node_index_add(node_index *x, uint64_t seqno, uint64_t term, bool si
     return CONSORT_OK;
 }
 
-uint64_t node_index_term(const node_index *x, uint64_t seqno)
+uint64_t replica_index_term(const replica_index *x, uint64_t seqno)
 {
     if (seqno == 0 || x->term_count == 0 || seqno < x->terms[0].first_seqno)
         return 0;
@@ -104,24 +104,24 @@ uint64_t node_index_term(const node_index *x, uint64_t seqno)
     return x->terms[lo].term;
 }
 
-consort_err node_index_terms_digest(const node_index *x, uint64_t tree_size, uint64_t applied,
+consort_err replica_index_terms_digest(const replica_index *x, uint64_t tree_size, uint64_t applied,
                                     uint64_t pending_term, uint8_t out[CS_LEDGER_DIGEST_LEN])
 {
     if (tree_size <= applied ||
         (x->term_count > 0 && x->terms[x->term_count - 1].term == pending_term))
         return cs_ledger_terms_digest(x->terms, x->term_count, tree_size, out);
     /* one more run for the pending entries (a leader's own term) */
-    node_term_run *runs = cs_malloc((x->term_count + 1) * sizeof *runs);
+    replica_term_run *runs = cs_malloc((x->term_count + 1) * sizeof *runs);
     CS_ENSURE(runs != NULL, CONSORT_E_NOMEM, "terms digest");
     if (x->term_count > 0)
         memcpy(runs, x->terms, x->term_count * sizeof *runs);
-    runs[x->term_count] = (node_term_run){.first_seqno = applied + 1, .term = pending_term};
+    runs[x->term_count] = (replica_term_run){.first_seqno = applied + 1, .term = pending_term};
     consort_err rc = cs_ledger_terms_digest(runs, x->term_count + 1, tree_size, out);
     cs_free(runs);
     return rc;
 }
 
-uint64_t node_index_sig_after(const node_index *x, uint64_t seqno)
+uint64_t replica_index_sig_after(const replica_index *x, uint64_t seqno)
 {
     size_t lo = 0, hi = x->sig_count; /* first signature > seqno */
     while (lo < hi) {
@@ -183,14 +183,14 @@ static consort_err read_in_chunk(const char *path, uint64_t first, uint64_t seqn
     return rc;
 }
 
-consort_err node_index_read_entry(const cs_node *n, uint64_t seqno, cs_buf *out)
+consort_err replica_index_read_entry(const replica_index *x, const char *dir, uint64_t seqno,
+                                     cs_buf *out)
 {
-    const node_index *x = &n->idx;
     CS_ENSURE(seqno >= x->base && seqno < x->base + x->offset_count, CONSORT_E_NOT_FOUND,
               "entry %llu is not in this node's ledger", (unsigned long long)seqno);
     cs_ledger_chunk *chunks;
     size_t count;
-    CS_TRY(cs_ledger_chunks_list(n->ledger_dir, &chunks, &count));
+    CS_TRY(cs_ledger_chunks_list(dir, &chunks, &count));
     const cs_ledger_chunk *c = NULL;
     for (size_t i = 0; i < count; i++)
         if (chunks[i].first <= seqno && (!chunks[i].committed || seqno <= chunks[i].last))
@@ -210,7 +210,7 @@ consort_err node_index_read_entry(const cs_node *n, uint64_t seqno, cs_buf *out)
     }
     char path[CS_NODE_PATH_MAX + CS_LEDGER_NAME_MAX + 2];
     if (rc == CONSORT_OK)
-        rc = cs_path_join(path, sizeof path, n->ledger_dir, c->name);
+        rc = cs_path_join(path, sizeof path, dir, c->name);
     if (rc == CONSORT_OK) {
         bool have_off = x->chunk_count > 0 && x->chunk_first[lo] == c->first;
         rc = read_in_chunk(path, c->first, seqno, have_off, x->offsets[seqno - x->base], out);

@@ -1,10 +1,10 @@
 /*
- * Making snapshots (format: node_snapshot.c). libraft calls
- * node_snapshot_begin on the loop, node_snapshot_seal on its threadpool and
- * node_snapshot_end on the loop again (consensus/fsm.h, "Asynchronous
+ * Making snapshots (format: replica_snapshot.c). libraft calls
+ * node_replica_snapshot_begin on the loop, _seal on its threadpool and _end
+ * on the loop again (consensus/fsm.h, "Asynchronous
  * snapshots").
  */
-#include "node/node_priv.h"
+#include "node/replica_priv.h"
 
 #include "base/alloc.h"
 #include "base/cbor.h"
@@ -15,7 +15,7 @@
 #include <string.h>
 
 /* The term runs of entries 1 .. seqno. */
-static consort_err write_terms(const node_index *x, uint64_t seqno, cs_buf *p)
+static consort_err write_terms(const replica_index *x, uint64_t seqno, cs_buf *p)
 {
     size_t count = 0;
     while (count < x->term_count && x->terms[count].first_seqno <= seqno)
@@ -30,52 +30,52 @@ static consort_err write_terms(const node_index *x, uint64_t seqno, cs_buf *p)
 }
 
 /* The committed entries after the checkpoint, from the (synced) ledger. */
-static consort_err write_tail(const cs_node *n, uint64_t from, uint64_t to, cs_buf *p)
+static consort_err write_tail(const node_replica *r, uint64_t from, uint64_t to, cs_buf *p)
 {
     CS_TRY(cs_cbor_write_array(p, (size_t)(to - from + 1)));
     cs_buf entry;
     cs_buf_init(&entry, CS_LEDGER_ENTRY_MAX);
     consort_err rc = CONSORT_OK;
-    for (uint64_t seqno = from; seqno <= to && rc == CONSORT_OK; seqno++) {
-        rc = node_index_read_entry(n, seqno, &entry);
-        if (rc == CONSORT_OK)
-            rc = cs_cbor_write_bytes(p, cs_buf_slice(&entry));
+    for (uint64_t seqno = from; seqno <= to; seqno++) {
+        CS_TRY_GOTO(rc, replica_index_read_entry(&r->idx, r->ledger_dir, seqno, &entry), done);
+        CS_TRY_GOTO(rc, cs_cbor_write_bytes(p, cs_buf_slice(&entry)), done);
     }
+done:
     cs_buf_cleanup(&entry);
     return rc;
 }
 
-/* The snapshot's plaintext (node_snapshot.c): checkpoint `sig` (the last
+/* The snapshot's plaintext (replica_snapshot.c): checkpoint `sig` (the last
  * signature entry applied), tail up to `applied`. */
-static consort_err encode_plain(const cs_node *n, uint64_t sig, uint64_t applied, cs_buf *p)
+static consort_err encode_plain(const node_replica *r, uint64_t sig, uint64_t applied, cs_buf *p)
 {
     CS_TRY(cs_cbor_write_map(p, 7));
     CS_TRY(cs_cbor_write_cstr(p, "seqno"));
     CS_TRY(cs_cbor_write_uint(p, sig));
     CS_TRY(cs_cbor_write_cstr(p, "term"));
-    CS_TRY(cs_cbor_write_uint(p, node_index_term(&n->idx, sig)));
+    CS_TRY(cs_cbor_write_uint(p, replica_index_term(&r->idx, sig)));
     CS_TRY(cs_cbor_write_cstr(p, "terms"));
-    CS_TRY(write_terms(&n->idx, sig, p));
+    CS_TRY(write_terms(&r->idx, sig, p));
     CS_TRY(cs_cbor_write_cstr(p, "leaves"));
     CS_TRY(cs_cbor_write_bytes_header(p, (size_t)sig * CS_MERKLE_HASH_LEN));
     for (uint64_t i = 0; i < sig; i++) {
         uint8_t *h;
         CS_TRY(cs_buf_extend(p, CS_MERKLE_HASH_LEN, &h));
-        CS_TRY(cs_merkle_leaf(n->tree, i, h));
+        CS_TRY(cs_merkle_leaf(r->tree, i, h));
     }
     CS_TRY(cs_cbor_write_cstr(p, "sig"));
-    CS_TRY(cs_cbor_write_bytes(p, cs_buf_slice(&n->last_sig)));
+    CS_TRY(cs_cbor_write_bytes(p, cs_buf_slice(&r->last_sig)));
     cs_buf kv;
     cs_buf_init_secret(&kv, CS_FSM_SNAPSHOT_MAX);
-    consort_err rc = cs_kv_snapshot_at(n->kv, sig, &kv);
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_cstr(p, "kv");
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_bytes(p, cs_buf_slice(&kv));
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_kv_snapshot_at(r->kv, sig, &kv), done);
+    CS_TRY_GOTO(rc, cs_cbor_write_cstr(p, "kv"), done);
+    rc = cs_cbor_write_bytes(p, cs_buf_slice(&kv));
+done:
     cs_buf_cleanup(&kv);
     CS_TRY(rc);
     CS_TRY(cs_cbor_write_cstr(p, "tail"));
-    return write_tail(n, sig + 1, applied, p);
+    return write_tail(r, sig + 1, applied, p);
 }
 
 /*
@@ -93,7 +93,7 @@ static consort_err encode_plain(const cs_node *n, uint64_t sig, uint64_t applied
  * committed entries after it, up to `seqno`, travel as the tail.
  */
 typedef struct snap_job {
-    cs_node *n;
+    node_replica *r;
     bool frozen;
     uint64_t seqno; /* the last applied entry */
     uint64_t sig;   /* the checkpoint: the last signature entry applied */
@@ -114,56 +114,50 @@ static void job_free(snap_job *j)
 
 /* Loop: the checks, the key, and for an unfrozen job the ledger fsync and
  * the plaintext. */
-static consort_err job_begin(cs_node *n, bool may_freeze, snap_job **out)
+static consort_err job_begin(node_replica *r, bool may_freeze, bool leader, bool leader_busy,
+                             snap_job **out)
 {
-    CS_ENSURE(n->applied_sig > 0, CONSORT_E_BUSY, "snapshot: no signature entry applied yet");
+    CS_ENSURE(r->applied_sig > 0, CONSORT_E_BUSY, "snapshot: no signature entry applied yet");
     /* A leader encodes on the loop (its store changes under writes at any
      * time): only when no write is pending, so that a busy leader never
      * stalls its writes for a snapshot; followers do it off the loop. */
-    CS_ENSURE(!n->leader || (cs_kv_last_seqno(n->kv) == n->applied && n->head == NULL),
-              CONSORT_E_BUSY, "snapshot: the leader has uncommitted entries pending");
+    CS_ENSURE(!leader || (!leader_busy && cs_kv_last_seqno(r->kv) == r->applied), CONSORT_E_BUSY,
+              "snapshot: the leader has uncommitted entries pending");
     snap_job *j = cs_calloc(1, sizeof *j);
     CS_ENSURE(j != NULL, CONSORT_E_NOMEM, "snapshot job");
-    j->n = n;
-    j->frozen = may_freeze && !n->leader;
-    j->seqno = n->applied;
-    j->sig = n->applied_sig;
+    j->r = r;
+    j->frozen = may_freeze && !leader;
+    j->seqno = r->applied;
+    j->sig = r->applied_sig;
     cs_buf_init_secret(&j->plain, CS_FSM_SNAPSHOT_MAX);
-    consort_err rc = node_snapshot_key(n, j->key);
-    if (rc == CONSORT_OK && !j->frozen && (rc = cs_ledger_writer_sync(n->ledger)) != CONSORT_OK)
-        rc = cs_err_context(rc, "ledger sync");
-    if (rc == CONSORT_OK && !j->frozen)
-        rc = encode_plain(n, j->sig, j->seqno, &j->plain);
-    if (rc != CONSORT_OK) {
-        job_free(j);
-        return cs_err_context(rc, "snapshot");
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_ledger_keys_derive(&r->keys, REPLICA_SNAP_INFO, j->key), fail);
+    if (!j->frozen) {
+        CS_TRY_CTX_GOTO(rc, cs_ledger_writer_sync(r->ledger), fail, "ledger sync");
+        CS_TRY_GOTO(rc, encode_plain(r, j->sig, j->seqno, &j->plain), fail);
     }
     *out = j;
     return CONSORT_OK;
+fail:
+    job_free(j);
+    return cs_err_context(rc, "snapshot");
 }
 
 /* Any thread (fsm.h snapshot_make): the job, and n's state only if frozen.
  * The ledger is durable up to the snapshot's seqno before the bytes exist. */
 static consort_err job_make(snap_job *j, cs_buf *out)
 {
-    consort_err rc = CONSORT_OK;
+    consort_err rc;
     if (j->frozen) {
-        rc = cs_ledger_writer_sync(j->n->ledger);
-        if (rc != CONSORT_OK)
-            rc = cs_err_context(rc, "ledger sync");
-        if (rc == CONSORT_OK)
-            rc = encode_plain(j->n, j->sig, j->seqno, &j->plain);
+        CS_TRY_CTX_GOTO(rc, cs_ledger_writer_sync(j->r->ledger), done, "ledger sync");
+        CS_TRY_GOTO(rc, encode_plain(j->r, j->sig, j->seqno, &j->plain), done);
     }
     uint8_t nonce[CS_AEAD_NONCE_LEN];
-    if (rc == CONSORT_OK)
-        rc = cs_random(nonce, sizeof nonce);
-    if (rc == CONSORT_OK)
-        rc = cs_buf_append(out, NODE_SNAP_MAGIC, 8);
-    if (rc == CONSORT_OK)
-        rc = cs_buf_append(out, nonce, sizeof nonce);
-    if (rc == CONSORT_OK)
-        rc = cs_aead_seal(j->key, nonce, CS_SLICE_LIT(NODE_SNAP_MAGIC), cs_buf_slice(&j->plain),
-                          out);
+    CS_TRY_GOTO(rc, cs_random(nonce, sizeof nonce), done);
+    CS_TRY_GOTO(rc, cs_buf_append(out, REPLICA_SNAP_MAGIC, 8), done);
+    CS_TRY_GOTO(rc, cs_buf_append(out, nonce, sizeof nonce), done);
+    rc = cs_aead_seal(j->key, nonce, CS_SLICE_LIT(REPLICA_SNAP_MAGIC), cs_buf_slice(&j->plain), out);
+done:
     cs_buf_cleanup(&j->plain); /* wiped: it is secret */
     if (rc != CONSORT_OK) {
         rc = cs_err_context(rc, "snapshot at %llu", (unsigned long long)j->seqno);
@@ -175,47 +169,47 @@ static consort_err job_make(snap_job *j, cs_buf *out)
 }
 
 /* Loop: counts and logs the outcome, frees the job. */
-static void job_end(cs_node *n, snap_job *j, consort_err rc)
+static void job_end(node_replica *r, snap_job *j, consort_err rc)
 {
     if (rc == CONSORT_OK) {
-        n->m.snapshots_taken++;
-        cs_log_info(NODE_LOG, "node %s: snapshot at seqno %llu (checkpoint %llu, %zu bytes)",
-                    n->node_id, (unsigned long long)j->seqno, (unsigned long long)j->sig,
+        r->stats.snapshots_taken++;
+        cs_log_info(REPLICA_LOG, "node %s: snapshot at seqno %llu (checkpoint %llu, %zu bytes)",
+                    r->opts.node_id, (unsigned long long)j->seqno, (unsigned long long)j->sig,
                     j->out_len);
         /* the ledger was synced up to the checkpoint before the snapshot was made */
-        if (node_seal_hwm(n, j->sig) != CONSORT_OK)
-            cs_log_warn(NODE_LOG, "node %s: sealing the high-water mark: %s", n->node_id,
-                        consort_errmsg());
+        if (r->ev.durable != NULL)
+            r->ev.durable(r->ev.ctx, j->sig);
     } else if (j->why[0] != '\0') {
-        cs_log_warn(NODE_LOG, "node %s: %s", n->node_id, j->why);
+        cs_log_warn(REPLICA_LOG, "node %s: %s", r->opts.node_id, j->why);
     }
     job_free(j);
 }
 
-consort_err node_snapshot_begin(cs_node *n, void **job, bool *defer)
+consort_err node_replica_snapshot_begin(node_replica *r, bool leader, bool leader_busy, void **job,
+                                       bool *defer)
 {
     snap_job *j;
-    CS_TRY(job_begin(n, true, &j));
+    CS_TRY(job_begin(r, true, leader, leader_busy, &j));
     *job = j;
     *defer = j->frozen;
     return CONSORT_OK;
 }
 
-consort_err node_snapshot_seal(void *job, cs_buf *out)
+consort_err node_replica_snapshot_seal(void *job, cs_buf *out)
 {
     return job_make(job, out);
 }
 
-void node_snapshot_end(cs_node *n, void *job, consort_err rc)
+void node_replica_snapshot_end(node_replica *r, void *job, consort_err rc)
 {
-    job_end(n, job, rc);
+    job_end(r, job, rc);
 }
 
-consort_err node_snapshot_make(cs_node *n, cs_buf *out)
+consort_err node_replica_snapshot_make(node_replica *r, cs_buf *out)
 {
     snap_job *j;
-    CS_TRY(job_begin(n, false, &j));
+    CS_TRY(job_begin(r, false, false, false, &j));
     consort_err rc = job_make(j, out);
-    job_end(n, j, rc);
+    job_end(r, j, rc);
     return rc;
 }

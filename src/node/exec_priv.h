@@ -1,0 +1,82 @@
+/*
+ * Internals of the executor (exec.h), shared by exec.c (the queue,
+ * writes, consensus) and exec_sign.c (signature entries, the free-space
+ * check) only.
+ */
+#ifndef CS_NODE_EXEC_PRIV_H
+#define CS_NODE_EXEC_PRIV_H
+
+#include "net/defer.h"
+#include "net/timer.h"
+#include "node/exec.h"
+
+#include <stdarg.h>
+
+#define EXEC_LOG "node"
+/* A transaction is re-run at most this many times after conflicts. */
+#define EXEC_MAX_RETRIES 8
+/* How long a free-space reading is reused (ms). */
+#define EXEC_SPACE_CHECK_MS 50
+
+/* One entry the leader executed and submitted, not yet committed; then,
+ * once done, its completion waiting in the deferred queue. */
+typedef struct exec_item {
+    struct exec_item *next;
+    node_exec *ex;
+    cs_txid txid;
+    cs_buf entry;           /* the ledger entry as submitted */
+    node_exec_done_fn done; /* NULL for signature entries */
+    void *done_ctx;
+    cs_defer_item defer;
+    consort_err rc;
+    char message[CS_ERRMSG_MAX];
+} exec_item;
+
+struct node_exec {
+    node_exec_opts o;
+    node_exec_signer signer;
+    cs_defer *defer;
+
+    bool open; /* writes open in `term` */
+    uint64_t term;
+    uint64_t closed_term; /* a raft write failed in this term: never reopen */
+    uint64_t next_seqno;
+    exec_item *head, *tail; /* submitted, not committed, in seqno order */
+    size_t pending;
+    uint64_t unsigned_tx; /* entries since the last signature entry */
+    cs_timer *sig_timer;
+    bool sig_armed;
+    uint64_t space_checked_at; /* uv_now of the last free-space reading */
+    bool space_ok;
+
+    size_t completions; /* queued, not run yet */
+    int completing;     /* inside a completion */
+    bool freed;         /* node_exec_free called: release once completions ran */
+    node_exec_stats stats;
+};
+
+/* ---- exec.c ---- */
+/* Completes `it` with `rc` and a message (deferred; signature items are just freed). */
+void exec_complete(node_exec *ex, exec_item *it, consort_err rc, const char *fmt, ...)
+    CS_PRINTF(4, 5);
+void exec_item_free(exec_item *it);
+/* Releases the executor once freed and its completions ran. */
+void exec_maybe_released(node_exec *ex);
+
+/* ---- exec_sign.c ---- */
+CS_MUST_CHECK consort_err exec_sign_init(node_exec *ex);
+void exec_sign_cleanup(node_exec *ex);
+/* Arms the signature timer if entries are unsigned and it is not armed. */
+void exec_sign_schedule(node_exec *ex);
+void exec_sign_stop(node_exec *ex);
+/* Appends the leaf of it->entry (sealed as `seqno`) to the tree, submits it
+ * and queues it (ownership taken). On failure everything is undone
+ * (exec_undo) and `it` freed. */
+CS_MUST_CHECK consort_err exec_enqueue(node_exec *ex, uint64_t seqno, exec_item *it);
+/* Entry `seqno` was sealed but not queued: the store and tree go back to
+ * seqno - 1 and the key salt is renewed (that seqno will be sealed again). */
+void exec_undo(node_exec *ex, uint64_t seqno);
+/* Room for more writes (the step-down request on the way to "no"). */
+bool exec_has_space(node_exec *ex);
+
+#endif

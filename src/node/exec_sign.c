@@ -1,0 +1,182 @@
+/*
+ * The executor's entries on their way to consensus (exec.h): queuing a
+ * sealed entry, signature entries (after sig_interval_tx entries, or
+ * sig_interval_ms after the first unsigned one; docs/ledger.md 4), and the
+ * free-space check that refuses writes before raft or the ledger run out.
+ */
+#include "node/exec_priv.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+static const uint8_t EMPTY_WS[1] = {0xa0};
+
+/* ---- queuing ---- */
+
+void exec_undo(node_exec *ex, uint64_t seqno)
+{
+    node_replica *r = ex->o.replica;
+    cs_merkle_tree *t = node_replica_tree(r);
+    bool ok = cs_merkle_size(t) < seqno || cs_merkle_truncate(t, seqno - 1) == CONSORT_OK;
+    if (ok && cs_kv_last_seqno(node_replica_kv(r)) >= seqno)
+        ok = cs_kv_rollback(node_replica_kv(r), seqno - 1) == CONSORT_OK;
+    /* sealed: that seqno must not be sealed again under this salt */
+    if (ok)
+        ok = cs_ledger_keys_rekey(node_replica_keys(r)) == CONSORT_OK;
+    if (!ok && ex->o.ops.step_down != NULL)
+        ex->o.ops.step_down(ex->o.ops.ctx, ex->term, CONSORT_E_STATE,
+                            "undoing an entry that was not submitted failed");
+}
+
+consort_err exec_enqueue(node_exec *ex, uint64_t seqno, exec_item *it)
+{
+    cs_ledger_entry e;
+    uint8_t leaf[CS_MERKLE_HASH_LEN];
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_ledger_entry_decode(cs_buf_slice(&it->entry), &e), fail);
+    cs_ledger_leaf_hash(&e, leaf);
+    CS_TRY_GOTO(rc, cs_merkle_append_hash(node_replica_tree(ex->o.replica), leaf), fail);
+    CS_TRY_GOTO(rc, ex->o.ops.submit(ex->o.ops.ctx, cs_buf_slice(&it->entry), ex->term), fail);
+    it->txid = (cs_txid){.term = ex->term, .seqno = seqno};
+    if (ex->tail != NULL)
+        ex->tail->next = it;
+    else
+        ex->head = it;
+    ex->tail = it;
+    ex->pending++;
+    ex->next_seqno = seqno + 1;
+    return CONSORT_OK;
+fail:
+    exec_item_free(it);
+    exec_undo(ex, seqno);
+    return rc;
+}
+
+/* ---- signature entries ---- */
+
+consort_err node_exec_signature(node_exec *ex)
+{
+    if (!ex->open || ex->unsigned_tx == 0)
+        return CONSORT_OK;
+    node_replica *r = ex->o.replica;
+    uint64_t seqno = ex->next_seqno;
+    /* what the entries before it left: the store (with this leader's
+     * pending writes) and the terms of entries 1 .. seqno - 1 */
+    uint8_t state[CS_KV_STATE_DIGEST_LEN], terms[CS_LEDGER_DIGEST_LEN];
+    CS_TRY(node_replica_state_digest(r, state));
+    CS_TRY(node_replica_terms_digest(r, seqno - 1, ex->term, terms));
+    const cs_ledger_signer signer = {
+        .node_key = ex->signer.key, .node_cert = ex->signer.cert, .node_id = ex->signer.node_id};
+    const cs_ledger_sig_params sp = {
+        .term = ex->term, .seqno = seqno, .state = state, .terms = terms};
+    exec_item *it = cs_calloc(1, sizeof *it);
+    CS_ENSURE(it != NULL, CONSORT_E_NOMEM, "signature entry: out of memory");
+    it->ex = ex;
+    cs_buf_init(&it->entry, CS_LEDGER_ENTRY_MAX);
+    cs_ledger_entry e;
+    consort_err rc;
+    CS_TRY_GOTO(
+        rc,
+        cs_ledger_sig_build(node_replica_tree(r), &signer, &sp, node_replica_keys(r), &it->entry),
+        fail);
+    CS_TRY_GOTO(rc, cs_ledger_entry_decode(cs_buf_slice(&it->entry), &e), fail);
+    /* the leader's store holds it like any entry */
+    CS_TRY_GOTO(rc, cs_kv_apply(node_replica_kv(r), seqno, e.public_ws, CS_SLICE(EMPTY_WS, 1)),
+                fail);
+    CS_TRY(exec_enqueue(ex, seqno, it));
+    ex->unsigned_tx = 0;
+    ex->stats.signatures_made++;
+    exec_sign_stop(ex);
+    return CONSORT_OK;
+fail:
+    if (it->entry.len > 0)
+        exec_undo(ex, seqno);
+    exec_item_free(it);
+    return cs_err_context(rc, "signature entry %llu", (unsigned long long)seqno);
+}
+
+static void sig_timer_cb(void *ctx)
+{
+    node_exec *ex = ctx;
+    ex->sig_armed = false;
+    if (node_exec_signature(ex) != CONSORT_OK)
+        cs_log_warn(EXEC_LOG, "node %s: signature entry: %s", ex->o.node_id, consort_errmsg());
+}
+
+consort_err exec_sign_init(node_exec *ex)
+{
+    return cs_timer_new(ex->o.loop, sig_timer_cb, ex, &ex->sig_timer);
+}
+
+void exec_sign_cleanup(node_exec *ex)
+{
+    cs_timer_free(ex->sig_timer);
+    ex->sig_timer = NULL;
+    ex->sig_armed = false;
+}
+
+void exec_sign_schedule(node_exec *ex)
+{
+    if (ex->sig_armed || !ex->open || ex->unsigned_tx == 0 || ex->sig_timer == NULL)
+        return;
+    ex->sig_armed = true;
+    cs_timer_start(ex->sig_timer, ex->o.sig_interval_ms);
+}
+
+void exec_sign_stop(node_exec *ex)
+{
+    if (ex->sig_timer != NULL)
+        cs_timer_stop(ex->sig_timer);
+    ex->sig_armed = false;
+}
+
+/* ---- free space ---- */
+
+/* Free bytes on the file system of `dir` (UINT64_MAX if it cannot be read). */
+static uint64_t free_bytes(const char *dir)
+{
+    struct statvfs st;
+    if (statvfs(dir, &st) != 0)
+        return UINT64_MAX;
+    return (uint64_t)st.f_bavail * (uint64_t)st.f_frsize;
+}
+
+/*
+ * Room for more writes in the data directory and in raft's log directory
+ * (they may be on different file systems): at least min_free_mib each. A
+ * leader short of space refuses writes and asks to hand leadership over,
+ * so that the healthy majority carries on (a raft write that fails for
+ * lack of space stops the leader: node_exec_submit_failed).
+ */
+bool exec_has_space(node_exec *ex)
+{
+    uint64_t now = uv_now(ex->o.loop);
+    if (ex->space_checked_at != 0 && now - ex->space_checked_at < EXEC_SPACE_CHECK_MS)
+        return ex->space_ok;
+    ex->space_checked_at = now;
+    char raft_dir[CS_NODE_PATH_MAX + 8];
+    snprintf(raft_dir, sizeof raft_dir, "%s/raft", ex->o.data_dir);
+    uint64_t min = ex->o.min_free_mib << 20;
+    uint64_t data = free_bytes(ex->o.data_dir), raft = free_bytes(raft_dir);
+    uint64_t avail = data < raft ? data : raft;
+    const char *where = data < raft ? ex->o.data_dir : raft_dir;
+    bool was = ex->space_ok;
+    ex->space_ok = avail >= min;
+    if (was && !ex->space_ok) {
+        cs_log_error(EXEC_LOG,
+                     "node %s: %s has %llu bytes free (< %llu): refusing writes (NO_SPACE) "
+                     "until space is freed",
+                     ex->o.node_id, where, (unsigned long long)avail, (unsigned long long)min);
+        if (ex->open && ex->o.ops.step_down != NULL)
+            ex->o.ops.step_down(ex->o.ops.ctx, ex->term, CONSORT_E_NO_SPACE,
+                                "the leader's disk is (nearly) full");
+    } else if (!was && ex->space_ok) {
+        cs_log_info(EXEC_LOG, "node %s: %s has space again: accepting writes", ex->o.node_id,
+                    where);
+    }
+    return ex->space_ok;
+}

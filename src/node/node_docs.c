@@ -1,0 +1,164 @@
+/*
+ * The documents served under /node/ (node.h): the network (service
+ * certificate, nodes), this node's state, every node's quote, and the
+ * metrics in Prometheus text format. Read from this node's store.
+ */
+#include "node/node_priv.h"
+
+#include "base/alloc.h"
+#include "crypto/b64.h"
+#include "node/service_maps.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static consort_err dump(json_t *doc, cs_buf *out)
+{
+    CS_ENSURE(doc != NULL, CONSORT_E_NOMEM, "JSON document");
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    CS_ENSURE(text != NULL, CONSORT_E_NOMEM, "JSON text");
+    consort_err rc = cs_buf_append(out, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static json_t *hex_json(cs_slice s)
+{
+    char hex[129];
+    if (s.len > 64)
+        return json_null();
+    cs_hex_encode(s, hex);
+    return json_string(hex);
+}
+
+static bool network_visit(void *ctx, const char *id, const node_record *r)
+{
+    if (r != NULL)
+        json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s}", "node_id", id, "rpc_address",
+                                             r->rpc_address, "node_address", r->node_address,
+                                             "status", r->status));
+    return true;
+}
+
+static consort_err nodes_array(cs_node *n, svc_record_fn visit, json_t **out)
+{
+    json_t *a = json_array();
+    CS_ENSURE(a != NULL, CONSORT_E_NOMEM, "JSON document");
+    consort_err rc =
+        n->replica != NULL ? svc_records_each(node_replica_kv(n->replica), visit, a) : CONSORT_OK;
+    if (rc != CONSORT_OK) {
+        json_decref(a);
+        return rc;
+    }
+    *out = a;
+    return CONSORT_OK;
+}
+
+consort_err cs_node_network_json(cs_node *n, cs_buf *out)
+{
+    cs_buf pem;
+    cs_buf_init(&pem, 64 << 10);
+    json_t *nodes = NULL;
+    const cs_x509 *service = cs_node_service_cert(n);
+    consort_err rc;
+    if (service != NULL)
+        CS_TRY_GOTO(rc, cs_x509_to_pem(service, &pem), done);
+    CS_TRY_GOTO(rc, cs_buf_append_u8(&pem, 0), done);
+    CS_TRY_GOTO(rc, nodes_array(n, network_visit, &nodes), done);
+    rc = dump(json_pack("{s:s, s:o}", "service_certificate", (const char *)pem.ptr, "nodes", nodes),
+              out);
+done:
+    cs_buf_cleanup(&pem);
+    return rc;
+}
+
+consort_err cs_node_state_json(cs_node *n, cs_buf *out)
+{
+    char committed[CS_LEDGER_TXID_MAX] = "";
+    char leader[CS_NODE_ADDR_MAX];
+    cs_txid c = cs_node_commit_txid(n);
+    if (c.seqno > 0)
+        cs_ledger_txid_format(c.term, c.seqno, committed);
+    cs_node_leader_rpc_address(n, leader);
+    cs_raft_state rs = n->cons != NULL ? cs_consensus_state(n->cons) : CS_RAFT_UNAVAILABLE;
+    uint64_t signed_seqno = n->replica != NULL ? node_replica_applied_sig(n->replica) : 0;
+    uint64_t pending = n->exec != NULL ? node_exec_pending(n->exec) : 0;
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:b, s:s, s:s, s:I, s:s, s:I, s:I}", "node_id", cs_node_id(n), "state",
+        cs_node_state_name(n), "is_leader", cs_node_is_leader(n), "leader_rpc_address", leader,
+        "raft_state", cs_raft_state_name(rs), "raft_term",
+        (json_int_t)(n->cons != NULL ? cs_consensus_term(n->cons) : 0), "last_committed_txid",
+        committed, "last_signed_seqno", (json_int_t)signed_seqno, "pending", (json_int_t)pending);
+    return dump(doc, out);
+}
+
+static bool quotes_visit(void *ctx, const char *id, const node_record *r)
+{
+    if (r == NULL)
+        return true;
+    cs_buf b64;
+    cs_buf_init(&b64, 2 * CS_EVIDENCE_MAX_BYTES);
+    cs_evidence ev;
+    cs_evidence_init(&ev);
+    const char *platform = "unknown";
+    if (cs_evidence_decode(cs_buf_slice(&r->evidence), &ev) == CONSORT_OK)
+        platform = cs_platform_name(ev.platform);
+    if (cs_b64_encode(cs_buf_slice(&r->evidence), &b64) == CONSORT_OK &&
+        cs_buf_append_u8(&b64, 0) == CONSORT_OK)
+        json_array_append_new(
+            ctx, json_pack("{s:s, s:s, s:o, s:s}", "node_id", id, "platform", platform, "code_id",
+                           hex_json(CS_SLICE(r->code_id, 32)), "evidence", (const char *)b64.ptr));
+    cs_evidence_cleanup(&ev);
+    cs_buf_cleanup(&b64);
+    cs_err_clear();
+    return true;
+}
+
+consort_err cs_node_quotes_json(cs_node *n, cs_buf *out)
+{
+    json_t *quotes;
+    CS_TRY(nodes_array(n, quotes_visit, &quotes));
+    return dump(json_pack("{s:o}", "quotes", quotes), out);
+}
+
+consort_err cs_node_metrics_text(cs_node *n, cs_buf *out)
+{
+    node_exec_stats ex = n->exec != NULL ? node_exec_get_stats(n->exec) : (node_exec_stats){0};
+    node_replica_stats rs =
+        n->replica != NULL ? node_replica_get_stats(n->replica) : (node_replica_stats){0};
+    node_admit_stats as = n->admit != NULL ? node_admit_get_stats(n->admit) : (node_admit_stats){0};
+    const struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } rows[] = {
+        {"consort_writes_committed_total", "counter", "Writes committed (this node led)",
+         ex.writes_committed},
+        {"consort_writes_failed_total", "counter", "Writes failed after submission",
+         ex.writes_failed},
+        {"consort_write_conflicts_total", "counter", "Transactions re-run after a conflict",
+         ex.write_conflicts},
+        {"consort_writes_refused_no_space_total", "counter", "Writes refused: disk full",
+         ex.writes_refused_no_space},
+        {"consort_entries_applied_total", "counter", "Ledger entries applied", rs.entries_applied},
+        {"consort_signatures_total", "counter", "Signature entries applied", rs.signatures},
+        {"consort_snapshots_taken_total", "counter", "Snapshots taken", rs.snapshots_taken},
+        {"consort_snapshots_restored_total", "counter", "Snapshots installed",
+         rs.snapshots_restored},
+        {"consort_joins_accepted_total", "counter", "Nodes admitted", as.accepted},
+        {"consort_joins_refused_total", "counter", "Join requests refused", as.refused},
+        {"consort_commit_seqno", "gauge", "Last committed seqno", cs_node_commit_txid(n).seqno},
+        {"consort_pending_entries", "gauge", "Entries submitted, not committed",
+         n->exec != NULL ? node_exec_pending(n->exec) : 0},
+        {"consort_raft_term", "gauge", "Raft term", n->cons ? cs_consensus_term(n->cons) : 0},
+        {"consort_is_leader", "gauge", "1 if this node leads", cs_node_is_leader(n) ? 1 : 0},
+        {"consort_merkle_bytes", "gauge", "Memory of the Merkle tree",
+         n->replica != NULL ? (uint64_t)cs_merkle_memory(node_replica_tree(n->replica)) : 0},
+    };
+    for (size_t i = 0; i < CS_ARRAY_LEN(rows); i++)
+        CS_TRY(cs_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s{node=\"%s\"} %llu\n",
+                             rows[i].name, rows[i].help, rows[i].name, rows[i].type, rows[i].name,
+                             cs_node_id(n), (unsigned long long)rows[i].v));
+    return CONSORT_OK;
+}

@@ -1,0 +1,156 @@
+/*
+ * Internals of the replica (replica.h), shared by replica*.c only:
+ *
+ *   replica.c           the object, applying entries, signature checks
+ *   replica_index.c     per-seqno facts: terms, ledger positions, signatures
+ *   replica_recover.c   rebuilding from the ledger at start
+ *   replica_snapshot.c  installing snapshots (the format)
+ *   replica_snapcheck.c decoding a snapshot and checking it aside
+ *   replica_snapmake.c  making snapshots (off the loop)
+ *   replica_receipt.c   transaction status and receipts
+ */
+#ifndef CS_NODE_REPLICA_PRIV_H
+#define CS_NODE_REPLICA_PRIV_H
+
+#include "consensus/fsm.h"
+#include "node/replica.h"
+
+#define REPLICA_LOG "node"
+
+/* Snapshot bytes: magic || nonce || AES-256-GCM, the key derived with this
+ * info from the ledger secret (replica_snapshot.c has the format). */
+#define REPLICA_SNAP_MAGIC "CSSNAP02"
+#define REPLICA_SNAP_INFO  "consort snapshot v2"
+
+/* ---- the index (replica_index.c) ---- */
+
+typedef cs_ledger_term_run replica_term_run;
+
+typedef struct replica_index {
+    uint64_t base;         /* first seqno held in `offsets` (ledger start) */
+    uint64_t *offsets;     /* frame offset within its chunk, per seqno >= base */
+    uint64_t *chunk_first; /* first seqno of each chunk, ascending */
+    size_t offset_count, offset_cap;
+    size_t chunk_count, chunk_cap;
+    uint64_t chunk_bytes;    /* bytes in the current chunk */
+    bool chunk_closing;      /* the next entry starts a new chunk */
+    replica_term_run *terms; /* runs of equal terms, ascending */
+    size_t term_count, term_cap;
+    uint64_t *sigs; /* seqnos of signature entries, ascending */
+    size_t sig_count, sig_cap;
+} replica_index;
+
+void replica_index_cleanup(replica_index *x);
+void replica_index_reset(replica_index *x, uint64_t base);
+/* Records an entry appended to the ledger (frame of `entry_len` bytes). */
+CS_MUST_CHECK consort_err replica_index_add(replica_index *x, uint64_t seqno, uint64_t term,
+                                            bool signature, size_t entry_len, uint64_t chunk_size);
+/* Signature entries only. */
+CS_MUST_CHECK consort_err replica_index_add_sig(replica_index *x, uint64_t seqno);
+/* Term runs only (snapshot restore: entries not in our ledger). */
+CS_MUST_CHECK consort_err replica_index_add_term(replica_index *x, uint64_t seqno, uint64_t term);
+/* The term of entry `seqno` (0 if unknown). */
+uint64_t replica_index_term(const replica_index *x, uint64_t seqno);
+/* The first signature seqno > seqno (0 if none). */
+uint64_t replica_index_sig_after(const replica_index *x, uint64_t seqno);
+/* The terms digest (store/ledger.h) of entries 1 .. tree_size; entries after
+ * `applied` are of `pending_term`. */
+CS_MUST_CHECK consort_err replica_index_terms_digest(const replica_index *x, uint64_t tree_size,
+                                                     uint64_t applied, uint64_t pending_term,
+                                                     uint8_t out[CS_LEDGER_DIGEST_LEN]);
+/* Reads the bytes of entry `seqno` from the ledger files in `dir`. */
+CS_MUST_CHECK consort_err replica_index_read_entry(const replica_index *x, const char *dir,
+                                                   uint64_t seqno, cs_buf *out);
+
+/* ---- the object ---- */
+
+struct node_replica {
+    node_replica_opts opts;
+    char data_dir[CS_NODE_PATH_MAX];
+    char ledger_dir[CS_NODE_PATH_MAX];
+    char snapshot_dir[CS_NODE_PATH_MAX];
+    node_replica_events ev;
+
+    /* the service */
+    bool has_service;
+    uint8_t secret[CS_LEDGER_SECRET_LEN];
+    cs_ledger_keys keys;
+    const cs_x509 *service_cert;
+
+    /* the state */
+    cs_kv_store *kv;
+    cs_merkle_tree *tree; /* every applied entry, plus a leader's pending ones */
+    cs_ledger_writer *ledger;
+    replica_index idx;
+    uint64_t applied;      /* seqno of the last applied (committed) entry */
+    uint64_t applied_term; /* its term */
+    uint64_t applied_sig;  /* the last signature entry applied (0: none) */
+    cs_buf last_sig;       /* its bytes */
+
+    node_replica_stats stats;
+};
+
+/* ---- shared by the files of the replica ---- */
+
+/* Checks a signature entry: its root against `t` (which holds its tree_size
+ * leaves or more), its state against `state`, its terms against the runs
+ * of `x`, both signatures and the certificate against the service
+ * certificate. BAD_PROOF naming what disagrees, or the signature errors. */
+CS_MUST_CHECK consort_err replica_check_signature(const node_replica *r, const cs_ledger_entry *e,
+                                                  const cs_merkle_tree *t,
+                                                  const uint8_t state[CS_KV_STATE_DIGEST_LEN],
+                                                  const replica_index *x);
+/* The state digest for store `kv` (keyed with the replica's secret). */
+CS_MUST_CHECK consort_err replica_state_digest(const node_replica *r, const cs_kv_store *kv,
+                                               uint8_t out[CS_KV_STATE_DIGEST_LEN]);
+/* Authenticates, checks and applies `e` to the store and tree (not the ledger). */
+CS_MUST_CHECK consort_err replica_apply_state(node_replica *r, const cs_ledger_entry *e);
+/* Records an entry the ledger now holds: index, applied seqno, last
+ * signature (and compaction of the store's undo data back to it), event. */
+CS_MUST_CHECK consort_err replica_note_applied(node_replica *r, const cs_ledger_entry *e);
+/* Reports that the node must stop (replica.h events.fatal), logging why. */
+void replica_fatal(node_replica *r, const char *why);
+/* Opens the ledger writer on ledger_dir, starting at `start` if empty. */
+CS_MUST_CHECK consort_err replica_open_ledger(node_replica *r, uint64_t start);
+/* The latest snapshot saved in snapshots/ installed as the checkpoint
+ * (NOT_FOUND if none). */
+CS_MUST_CHECK consort_err replica_snapshot_load_latest(node_replica *r, uint64_t *seqno);
+
+/* ---- snapshots (replica_snapcheck.c) ---- */
+
+/* A decoded snapshot; slices borrow from the plaintext. */
+typedef struct replica_snap {
+    uint64_t seqno, term;
+    cs_slice terms_raw, leaves, sig, kv, tail_raw;
+} replica_snap;
+
+/* What a snapshot rebuilds, aside from the replica's own state. */
+typedef struct replica_staged {
+    cs_merkle_tree *tree;
+    replica_index idx;
+    cs_kv_store *kv;
+    uint64_t applied, applied_term, applied_sig;
+    cs_slice last_sig; /* borrowed from the plaintext */
+    uint64_t tail_count;
+} replica_staged;
+
+void replica_staged_cleanup(replica_staged *st);
+/* The snapshot's plaintext map decoded (MALFORMED naming what is wrong). */
+CS_MUST_CHECK consort_err replica_snap_decode(cs_slice plain, replica_snap *s);
+/* The checkpoint (tree, term runs, store) rebuilt in `st` and checked
+ * against the signature entry the snapshot carries. */
+CS_MUST_CHECK consort_err replica_stage_checkpoint(node_replica *r, const replica_snap *s,
+                                                   replica_staged *st);
+/* Visits the tail's entries in order (seqnos consecutive from S + 1, terms
+ * not decreasing); `fn` gets each decoded one. */
+typedef consort_err (*replica_tail_fn)(node_replica *r, replica_staged *st,
+                                       const cs_ledger_entry *e, void *ctx);
+CS_MUST_CHECK consort_err replica_each_tail_entry(node_replica *r, const replica_snap *s,
+                                                  replica_staged *st, replica_tail_fn fn,
+                                                  void *ctx);
+/* A tail entry authenticated and applied to the staged state, as a
+ * follower applies a committed entry (a replica_tail_fn). */
+CS_MUST_CHECK consort_err replica_stage_tail_entry(node_replica *r, replica_staged *st,
+                                                   const cs_ledger_entry *e, void *ctx);
+
+#endif

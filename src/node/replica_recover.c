@@ -1,0 +1,203 @@
+/*
+ * Recovery (replica.h node_replica_recover; docs/security.md "Restart"):
+ * the store, the Merkle tree and the index are rebuilt from the node's own
+ * ledger, and nothing the host wrote is trusted without authentication:
+ *
+ *   - every entry is authenticated with the ledger secret (its tag over
+ *     the whole entry and its commit evidence): a forged, altered,
+ *     stripped or re-ordered entry stops the node with an error naming the
+ *     entry and its file;
+ *   - every signature entry must sign the root of the entries before it,
+ *     the store's state after them and their terms;
+ *   - entries after the last signature entry (the unsigned tail) are
+ *     authenticated but NOT applied: they are cut from the ledger, and come
+ *     back only through consensus (raft's log or snapshot), i.e. once the
+ *     service confirms them;
+ *   - the ledger must reach the sealed high-water mark: one that ends below
+ *     it was rolled back.
+ *
+ * A ledger that starts after seqno 1 (the node was given a snapshot) is
+ * preceded by the snapshot saved in snapshots/ at that point.
+ */
+#include "node/replica_priv.h"
+
+#include "base/alloc.h"
+#include "base/file.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The chunks of the ledger on disk (none: *count 0). */
+static consort_err ledger_chunks(node_replica *r, cs_ledger_chunk **chunks, size_t *count)
+{
+    *chunks = NULL;
+    *count = 0;
+    consort_err rc = cs_ledger_chunks_list(r->ledger_dir, chunks, count);
+    return rc == CONSORT_E_NOT_FOUND ? CONSORT_OK : rc;
+}
+
+/*
+ * The seqno of the last signature entry in the .open chunk `name`, from the
+ * frame headers alone (0 if it holds none). Nothing here is trusted: the
+ * replay authenticates every entry, this only says where the tail starts.
+ */
+static consort_err open_chunk_last_sig(node_replica *r, const char *name, uint64_t *out)
+{
+    char path[CS_NODE_PATH_MAX + CS_LEDGER_NAME_MAX + 2];
+    CS_TRY(cs_path_join(path, sizeof path, r->ledger_dir, name));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CS_ENSURE(fd >= 0, cs_errno_code(errno), "%s: %s", path, strerror(errno));
+    *out = 0;
+    uint64_t off = 0;
+    for (;;) {
+        uint8_t h[4 + 24]; /* frame length, then magic .. seqno */
+        if (pread(fd, h, sizeof h, (off_t)off) != (ssize_t)sizeof h)
+            break;
+        uint64_t len = (uint64_t)h[0] << 24 | (uint64_t)h[1] << 16 | (uint64_t)h[2] << 8 | h[3];
+        if (len < CS_LEDGER_ENTRY_MIN || len > CS_LEDGER_ENTRY_MAX)
+            break; /* the replay reports it */
+        uint64_t seqno = 0;
+        for (int i = 0; i < 8; i++)
+            seqno = seqno << 8 | h[4 + 16 + i];
+        if (h[4 + 5] == CS_LEDGER_KIND_SIGNATURE)
+            *out = seqno;
+        off += 4 + len;
+    }
+    close(fd);
+    return CONSORT_OK;
+}
+
+/* Where the unsigned tail starts: entries after *last_sig are not replayed. */
+static consort_err find_last_sig(node_replica *r, uint64_t base, uint64_t *last_sig)
+{
+    cs_ledger_chunk *chunks;
+    size_t count;
+    CS_TRY(ledger_chunks(r, &chunks, &count));
+    *last_sig = base; /* the snapshot's signature entry (0: none) */
+    consort_err rc = CONSORT_OK;
+    if (count > 0) {
+        const cs_ledger_chunk *last = &chunks[count - 1];
+        if (last->committed) /* a committed chunk ends with a signature entry */
+            *last_sig = last->last;
+        else {
+            uint64_t in_open = 0;
+            rc = open_chunk_last_sig(r, last->name, &in_open);
+            if (in_open != 0)
+                *last_sig = in_open;
+            else if (count > 1)
+                *last_sig = chunks[count - 2].last;
+        }
+    }
+    cs_free(chunks);
+    return rc;
+}
+
+/* Authenticates an entry of the unsigned tail without applying it. */
+static consort_err check_tail_entry(node_replica *r, const cs_ledger_entry *e)
+{
+    cs_buf priv;
+    cs_buf_init_secret(&priv, CS_LEDGER_WS_MAX);
+    consort_err rc = cs_ledger_entry_open(e, &r->keys, &priv);
+    cs_buf_cleanup(&priv);
+    return rc;
+}
+
+static consort_err replay(node_replica *r, uint64_t last_sig, uint64_t *tail)
+{
+    cs_ledger_reader *rd;
+    CS_TRY_CTX(cs_ledger_reader_open(r->ledger_dir, &rd), "ledger %s", r->ledger_dir);
+    consort_err rc = CONSORT_OK;
+    uint64_t count = 0, expect = r->applied + 1;
+    *tail = 0;
+    for (;;) {
+        cs_ledger_record rec;
+        bool done = false;
+        rc = cs_ledger_reader_next(rd, &rec, &done);
+        if (rc != CONSORT_OK || done)
+            break;
+        const cs_ledger_entry *e = &rec.entry;
+        if (e->seqno != expect) {
+            rc = cs_fail(CONSORT_E_CORRUPT, "%s offset %llu: entry %llu where %llu was expected",
+                         rec.file, (unsigned long long)rec.offset, (unsigned long long)e->seqno,
+                         (unsigned long long)expect);
+            break;
+        }
+        expect++;
+        if (e->seqno > last_sig) {
+            rc = check_tail_entry(r, e);
+            (*tail)++;
+        } else {
+            rc = replica_apply_state(r, e);
+            if (rc == CONSORT_OK)
+                rc = replica_note_applied(r, e);
+            count++;
+        }
+        if (rc == CONSORT_E_BAD_TAG || rc == CONSORT_E_BAD_PROOF)
+            rc = cs_err_context(CONSORT_E_CORRUPT,
+                                "ledger %s offset %llu: entry %llu is not authentic (forged, "
+                                "altered or not this service's)",
+                                rec.file, (unsigned long long)rec.offset,
+                                (unsigned long long)e->seqno);
+        else if (rc != CONSORT_OK)
+            rc = cs_err_context(rc == CONSORT_E_NOMEM ? rc : CONSORT_E_CORRUPT,
+                                "ledger %s offset %llu: entry %llu", rec.file,
+                                (unsigned long long)rec.offset, (unsigned long long)e->seqno);
+        if (rc != CONSORT_OK)
+            break;
+    }
+    cs_ledger_reader_free(rd);
+    CS_TRY(rc);
+    if (count > 0)
+        cs_log_info(REPLICA_LOG,
+                    "node %s: recovered %llu entries from the ledger (last seqno %llu)",
+                    r->opts.node_id, (unsigned long long)count, (unsigned long long)r->applied);
+    return CONSORT_OK;
+}
+
+consort_err node_replica_recover(node_replica *r, uint64_t hwm)
+{
+    CS_TRY(cs_mkdir_p(r->ledger_dir, 0700));
+    CS_TRY(cs_mkdir_p(r->snapshot_dir, 0700));
+    cs_ledger_chunk *chunks;
+    size_t count;
+    CS_TRY(ledger_chunks(r, &chunks, &count));
+    uint64_t first = count > 0 ? chunks[0].first : 0;
+    cs_free(chunks);
+    uint64_t snap = 0;
+    if (first != 1) {
+        /* the ledger starts after a snapshot (or is empty: maybe one was installed) */
+        consort_err rc = replica_snapshot_load_latest(r, &snap);
+        if (rc == CONSORT_E_NOT_FOUND && first == 0)
+            snap = 0;
+        else
+            CS_TRY_CTX(rc, "ledger starting at seqno %llu", (unsigned long long)first);
+        CS_ENSURE(first == 0 || first == r->applied + 1, CONSORT_E_CORRUPT,
+                  "ledger starts at seqno %llu but the latest snapshot reaches %llu",
+                  (unsigned long long)first, (unsigned long long)r->applied);
+    }
+    if (snap == 0)
+        replica_index_reset(&r->idx, 1);
+    CS_TRY(replica_open_ledger(r, r->applied + 1));
+    uint64_t last_sig = 0, tail = 0;
+    CS_TRY(find_last_sig(r, r->applied_sig, &last_sig));
+    CS_TRY(replay(r, last_sig, &tail));
+    CS_ENSURE(r->applied_sig >= hwm, CONSORT_E_CORRUPT,
+              "the ledger's last signature entry is %llu, below the sealed high-water mark "
+              "%llu: the ledger was rolled back or truncated",
+              (unsigned long long)r->applied_sig, (unsigned long long)hwm);
+    if (tail > 0) {
+        cs_log_warn(REPLICA_LOG,
+                    "node %s: %llu ledger entries after the last signature entry %llu are not "
+                    "applied: they come back once the service confirms them",
+                    r->opts.node_id, (unsigned long long)tail, (unsigned long long)r->applied);
+        CS_TRY_CTX(cs_ledger_writer_truncate(r->ledger, r->applied), "cutting the unsigned tail");
+    }
+    uint64_t last = cs_ledger_writer_last_seqno(r->ledger);
+    CS_ENSURE(last == 0 || last == r->applied, CONSORT_E_CORRUPT,
+              "ledger writer ends at %llu, reader at %llu", (unsigned long long)last,
+              (unsigned long long)r->applied);
+    return CONSORT_OK;
+}

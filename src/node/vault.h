@@ -1,0 +1,105 @@
+/*
+ * The vault: the node's identities and secrets, and the sealed state that
+ * keeps them across restarts (docs/operating.md "What is sealed",
+ * docs/security.md "One service, one genesis").
+ *
+ *   node key          created inside the node; its id names the node:
+ *                     node_id = hex of the first 8 bytes of SHA-256(SPKI DER),
+ *                     raft id = the same 8 bytes as a big-endian u64 (never 0)
+ *   self certificate  for attested channels before the node is trusted
+ *   service identity  a new service's key and self-signed CA certificate,
+ *                     which issues node certificates; the ledger secret
+ *   node certificate  issued by the service identity
+ *   high-water mark   a signature entry the node's ledger durably holds
+ *   genesis inputs    a new service's policy until genesis is signed
+ *
+ * Sealed file (vault_seal.c): data_dir/sealed/sealed.bin, AES-256-GCM
+ * under the sealing key the platform derives (platform.h), so only this
+ * code on this platform opens it.
+ */
+#ifndef CS_NODE_VAULT_H
+#define CS_NODE_VAULT_H
+
+#include "crypto/key.h"
+#include "crypto/x509.h"
+#include "store/ledger.h"
+
+#define NODE_VAULT_ID_LEN 16
+
+typedef struct node_vault node_vault;
+
+CS_MUST_CHECK consort_err node_vault_new(const char *data_dir, node_vault **out);
+/* Wipes every secret. NULL is a no-op. */
+void node_vault_free(node_vault *v);
+/* The key sealed.bin is sealed with (32 bytes, copied). */
+void node_vault_set_seal_key(node_vault *v, const uint8_t key[32]);
+
+/* Loads sealed.bin; NOT_FOUND if there is none, BAD_TAG if it does not
+ * unseal (another code id or platform, or altered), UNSUPPORTED for an
+ * older format, CORRUPT. */
+CS_MUST_CHECK consort_err node_vault_load(node_vault *v);
+/* Writes sealed.bin from what the vault holds. */
+CS_MUST_CHECK consort_err node_vault_save(node_vault *v);
+
+/* A fresh node key (raft id never 0) and its self-signed certificate. */
+CS_MUST_CHECK consort_err node_vault_create_node(node_vault *v);
+/* A new service: its key, CA certificate and ledger secret, and this node's
+ * certificate issued by it (with the host of `rpc_address`). */
+CS_MUST_CHECK consort_err node_vault_create_service(node_vault *v, const char *rpc_address);
+/* A joiner pins the service certificate it expects (PEM file); if the vault
+ * already holds one, it must be that one (BAD_CERTIFICATE). */
+CS_MUST_CHECK consort_err node_vault_pin_service(node_vault *v, const char *path);
+
+/* What a joiner was admitted with (its welcome): checked (the service
+ * certificate is the pinned one, the service key is its key, the node
+ * certificate is issued by it for this node's key), adopted and sealed. */
+typedef struct node_vault_welcome {
+    cs_slice service_key;  /* PEM */
+    cs_slice service_cert; /* DER */
+    cs_slice node_cert;    /* DER */
+    cs_slice ledger_secret;
+} node_vault_welcome;
+CS_MUST_CHECK consort_err node_vault_adopt(node_vault *v, const node_vault_welcome *w);
+
+/* A node certificate for `subject` issued by the service identity, with the
+ * host of `rpc_address` (and "localhost") as subjectAltName. */
+CS_MUST_CHECK consort_err node_vault_issue(const node_vault *v, const cs_key *subject,
+                                           const char *node_id, const char *rpc_address,
+                                           cs_x509 **out);
+/* Is `cert` issued by this service's identity? */
+bool node_vault_is_service_issued(const node_vault *v, const cs_x509 *cert);
+/* Writes node_cert.pem and service_cert.pem into data_dir (public copies)
+ * and, if `service_cert_out` is not empty, the service certificate there. */
+CS_MUST_CHECK consort_err node_vault_write_public(const node_vault *v,
+                                                  const char *service_cert_out);
+
+/* ---- the sealed service facts ---- */
+
+/* Raises the high-water mark to `seqno` (no-op if not higher) and seals;
+ * unchanged on failure. */
+CS_MUST_CHECK consort_err node_vault_raise_hwm(node_vault *v, uint64_t seqno);
+uint64_t node_vault_hwm(const node_vault *v);
+/* Genesis inputs (genesis.h) of a service this node creates: set at its
+ * first start, sealed with it, dropped once genesis is signed. */
+CS_MUST_CHECK consort_err node_vault_set_genesis(node_vault *v, cs_slice inputs);
+cs_slice node_vault_genesis(const node_vault *v);
+/* Genesis is committed and signed at `sig_seqno`: drops the inputs and
+ * raises the high-water mark, sealing once (unchanged on failure). */
+CS_MUST_CHECK consort_err node_vault_genesis_signed(node_vault *v, uint64_t sig_seqno);
+
+/* ---- accessors ---- */
+
+const char *node_vault_node_id(const node_vault *v);
+uint64_t node_vault_raft_id(const node_vault *v);
+const cs_key *node_vault_key(const node_vault *v);
+const cs_x509 *node_vault_self_cert(const node_vault *v);
+const cs_x509 *node_vault_node_cert(const node_vault *v); /* NULL until trusted */
+const cs_x509 *node_vault_service_cert(const node_vault *v);
+const cs_key *node_vault_service_key(const node_vault *v);
+/* The ledger secret, or NULL if the node holds none yet. */
+const uint8_t *node_vault_secret(const node_vault *v);
+
+/* The raft id for a node id (16 hex digits): its big-endian value. */
+CS_MUST_CHECK consort_err node_raft_id_of(const char *node_id, uint64_t *out);
+
+#endif

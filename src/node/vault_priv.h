@@ -1,0 +1,31 @@
+/* Internals of the vault (vault.h), shared by vault.c (identities) and
+ * vault_seal.c (the sealed file) only. */
+#ifndef CS_NODE_VAULT_PRIV_H
+#define CS_NODE_VAULT_PRIV_H
+
+#include "node/node.h"
+#include "node/vault.h"
+
+struct node_vault {
+    char data_dir[CS_NODE_PATH_MAX];
+    uint8_t seal_key[32];
+    bool has_seal_key;
+
+    char node_id[NODE_VAULT_ID_LEN + 1];
+    uint64_t raft_id;
+    cs_key *node_key;
+    cs_x509 *self_cert;  /* for attested channels before the join */
+    cs_x509 *node_cert;  /* issued by the service identity (NULL until trusted) */
+    cs_key *service_key; /* private (every trusted node holds it) */
+    cs_x509 *service_cert;
+    uint8_t secret[CS_LEDGER_SECRET_LEN];
+    bool has_secret;
+
+    uint64_t hwm;
+    cs_buf genesis; /* genesis inputs until genesis is signed */
+};
+
+/* Node id, raft id and self-signed certificate from v->node_key. */
+CS_MUST_CHECK consort_err vault_derive_ids(node_vault *v);
+
+#endif

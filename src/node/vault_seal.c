@@ -1,0 +1,261 @@
+/*
+ * The vault's sealed state (vault.h): the node's secrets, encrypted under a
+ * key only this code on this platform can derive (platform.h
+ * node_platform_seal_key: another code id or another platform derives
+ * another key and cannot unseal), in data_dir/sealed/sealed.bin.
+ *
+ * File: "CSSEAL02" || nonce (12 random bytes) || AES-256-GCM(ciphertext ||
+ * tag) with aad = the magic. Plaintext: CBOR map, text keys in this order
+ *   {"node_key": bstr (PKCS#8 PEM), "raft_id": uint,
+ *    "service_key": bstr PEM / null, "service_cert": bstr DER / null,
+ *    "node_cert": bstr DER / null, "ledger_secret": bstr 32 / null,
+ *    "hwm": uint, "genesis": bstr / null}
+ * The certificates are sealed too, so a host cannot swap the public copies
+ * (node_cert.pem, service_cert.pem) to change what the node trusts.
+ *
+ * Service facts (docs/security.md "Host storage"): a node that holds a
+ * ledger secret belongs to a service, and only the start that created its
+ * identity may bootstrap raft or run genesis. "genesis" holds the policy of
+ * a service this node created and has not committed yet (node_leader.c),
+ * read from the configuration once, at that first start; "hwm" is the
+ * highest signature seqno the node knows its ledger durably holds (updated
+ * at genesis and at every snapshot): a ledger found shorter at start was
+ * rolled back, and the node refuses it.
+ */
+#include "node/vault_priv.h"
+
+#include "base/alloc.h"
+#include "base/cbor.h"
+#include "base/file.h"
+#include "crypto/aead.h"
+#include "crypto/rand.h"
+
+#include <string.h>
+
+#define SEAL_MAGIC "CSSEAL02"
+#define SEAL_MAX   ((size_t)64 << 10)
+
+static consort_err sealed_path(const node_vault *v, char *out, size_t len)
+{
+    char dir[CS_NODE_PATH_MAX + 16];
+    CS_TRY(cs_path_join(dir, sizeof dir, v->data_dir, "sealed"));
+    CS_TRY(cs_mkdir_p(dir, 0700));
+    return cs_path_join(out, len, dir, "sealed.bin");
+}
+
+static consort_err write_opt_bytes(cs_buf *b, const char *key, cs_slice v, bool present)
+{
+    CS_TRY(cs_cbor_write_cstr(b, key));
+    return present ? cs_cbor_write_bytes(b, v) : cs_cbor_write_null(b);
+}
+
+static consort_err cert_der(const cs_x509 *c, cs_buf *out)
+{
+    return c != NULL ? cs_x509_to_der(c, out) : CONSORT_OK;
+}
+
+static consort_err encode_fields(node_vault *v, cs_buf *plain, cs_buf *nk, cs_buf *sk, cs_buf *sc,
+                                 cs_buf *nc)
+{
+    CS_TRY(cs_key_private_pem(v->node_key, nk));
+    if (v->service_key != NULL)
+        CS_TRY(cs_key_private_pem(v->service_key, sk));
+    CS_TRY(cert_der(v->service_cert, sc));
+    CS_TRY(cert_der(v->node_cert, nc));
+    CS_TRY(cs_cbor_write_map(plain, 8));
+    CS_TRY(write_opt_bytes(plain, "node_key", cs_buf_slice(nk), true));
+    CS_TRY(cs_cbor_write_cstr(plain, "raft_id"));
+    CS_TRY(cs_cbor_write_uint(plain, v->raft_id));
+    CS_TRY(write_opt_bytes(plain, "service_key", cs_buf_slice(sk), v->service_key != NULL));
+    CS_TRY(write_opt_bytes(plain, "service_cert", cs_buf_slice(sc), v->service_cert != NULL));
+    CS_TRY(write_opt_bytes(plain, "node_cert", cs_buf_slice(nc), v->node_cert != NULL));
+    CS_TRY(write_opt_bytes(plain, "ledger_secret", CS_SLICE(v->secret, 32), v->has_secret));
+    CS_TRY(cs_cbor_write_cstr(plain, "hwm"));
+    CS_TRY(cs_cbor_write_uint(plain, v->hwm));
+    return write_opt_bytes(plain, "genesis", cs_buf_slice(&v->genesis), v->genesis.len > 0);
+}
+
+static consort_err encode_plain(node_vault *v, cs_buf *plain)
+{
+    cs_buf nk, sk, sc, nc;
+    cs_buf_init_secret(&nk, 16 << 10);
+    cs_buf_init_secret(&sk, 16 << 10);
+    cs_buf_init(&sc, 16 << 10);
+    cs_buf_init(&nc, 16 << 10);
+    consort_err rc = encode_fields(v, plain, &nk, &sk, &sc, &nc);
+    cs_buf_cleanup(&nk);
+    cs_buf_cleanup(&sk);
+    cs_buf_cleanup(&sc);
+    cs_buf_cleanup(&nc);
+    return rc;
+}
+
+consort_err node_vault_save(node_vault *v)
+{
+    char path[CS_NODE_PATH_MAX + 32];
+    CS_TRY_CTX(sealed_path(v, path, sizeof path), "sealed state");
+    cs_buf plain, file;
+    cs_buf_init_secret(&plain, SEAL_MAX);
+    cs_buf_init(&file, SEAL_MAX + 64);
+    CS_ENSURE(v->has_seal_key, CONSORT_E_STATE, "sealing: no sealing key");
+    uint8_t nonce[CS_AEAD_NONCE_LEN];
+    consort_err rc;
+    CS_TRY_GOTO(rc, encode_plain(v, &plain), done);
+    CS_TRY_GOTO(rc, cs_random(nonce, sizeof nonce), done);
+    CS_TRY_GOTO(rc, cs_buf_append(&file, SEAL_MAGIC, 8), done);
+    CS_TRY_GOTO(rc, cs_buf_append(&file, nonce, sizeof nonce), done);
+    CS_TRY_GOTO(
+        rc, cs_aead_seal(v->seal_key, nonce, CS_SLICE_LIT(SEAL_MAGIC), cs_buf_slice(&plain), &file),
+        done);
+    rc = cs_file_write_atomic(path, cs_buf_slice(&file), 0600);
+done:
+    cs_buf_cleanup(&plain);
+    cs_buf_cleanup(&file);
+    return rc == CONSORT_OK ? rc : cs_err_context(rc, "sealing %s", path);
+}
+
+/* Reads one "key": value pair whose value is a byte string or null. */
+static consort_err read_opt_bytes(cs_cbor_reader *r, const char *key, cs_slice *out, bool *present)
+{
+    CS_TRY_CTX(cs_cbor_read_key(r, key), "sealed state");
+    cs_cbor_item it;
+    CS_TRY(cs_cbor_peek(r, &it));
+    *present = it.type != CS_CBOR_NULL;
+    if (!*present)
+        return cs_cbor_read_null(r);
+    return cs_cbor_read_bytes(r, out);
+}
+
+static consort_err decode_plain(node_vault *v, cs_slice plain)
+{
+    cs_cbor_reader r;
+    cs_cbor_reader_init(&r, plain);
+    uint64_t pairs;
+    CS_TRY(cs_cbor_read_map(&r, &pairs));
+    CS_ENSURE(pairs == 8, CONSORT_E_CORRUPT, "sealed state: %llu members, expected 8",
+              (unsigned long long)pairs);
+    cs_slice nk, sk, sc, nc, secret, genesis;
+    bool has_nk, has_sk, has_sc, has_nc, has_secret, has_genesis;
+    uint64_t hwm;
+    CS_TRY(read_opt_bytes(&r, "node_key", &nk, &has_nk));
+    CS_ENSURE(has_nk, CONSORT_E_CORRUPT, "sealed state: no node key");
+    CS_TRY_CTX(cs_cbor_read_key(&r, "raft_id"), "sealed state");
+    uint64_t raft_id;
+    CS_TRY(cs_cbor_read_uint(&r, &raft_id));
+    CS_TRY(read_opt_bytes(&r, "service_key", &sk, &has_sk));
+    CS_TRY(read_opt_bytes(&r, "service_cert", &sc, &has_sc));
+    CS_TRY(read_opt_bytes(&r, "node_cert", &nc, &has_nc));
+    CS_TRY(read_opt_bytes(&r, "ledger_secret", &secret, &has_secret));
+    CS_TRY_CTX(cs_cbor_read_key(&r, "hwm"), "sealed state");
+    CS_TRY(cs_cbor_read_uint(&r, &hwm));
+    CS_TRY(read_opt_bytes(&r, "genesis", &genesis, &has_genesis));
+    CS_TRY(cs_cbor_expect_end(&r));
+    CS_ENSURE(!has_secret || secret.len == CS_LEDGER_SECRET_LEN, CONSORT_E_CORRUPT,
+              "sealed state: ledger secret of %zu bytes", secret.len);
+    CS_TRY(cs_key_from_pem(nk, &v->node_key));
+    CS_TRY(vault_derive_ids(v));
+    CS_ENSURE(raft_id == v->raft_id, CONSORT_E_CORRUPT,
+              "sealed state: raft id %llu does not belong to the node key (%llu)",
+              (unsigned long long)raft_id, (unsigned long long)v->raft_id);
+    if (has_sk)
+        CS_TRY(cs_key_from_pem(sk, &v->service_key));
+    if (has_sc)
+        CS_TRY(cs_x509_from_der(sc, &v->service_cert));
+    if (has_nc)
+        CS_TRY(cs_x509_from_der(nc, &v->node_cert));
+    if (has_secret) {
+        memcpy(v->secret, secret.ptr, CS_LEDGER_SECRET_LEN);
+        v->has_secret = true;
+    }
+    v->hwm = hwm;
+    cs_buf_reset(&v->genesis);
+    if (has_genesis)
+        CS_TRY(cs_buf_set(&v->genesis, genesis));
+    return CONSORT_OK;
+}
+
+/* The plaintext of a sealed file (`file` as read). */
+static consort_err unseal(node_vault *v, cs_slice file, cs_buf *plain)
+{
+    cs_cursor c;
+    cs_cursor_init(&c, file);
+    cs_slice magic, nonce;
+    CS_TRY(cs_cursor_read_slice(&c, 8, &magic));
+    CS_ENSURE(!cs_slice_eq(magic, CS_SLICE_LIT("CSSEAL01")), CONSORT_E_UNSUPPORTED,
+              "sealed state version 1 (before ledger format 2): this node cannot be upgraded in "
+              "place; start it with a fresh data directory and join the service");
+    CS_ENSURE(cs_slice_eq(magic, CS_SLICE_LIT(SEAL_MAGIC)), CONSORT_E_CORRUPT,
+              "not a sealed state file (magic)");
+    CS_TRY(cs_cursor_read_slice(&c, CS_AEAD_NONCE_LEN, &nonce));
+    consort_err rc =
+        cs_aead_open(v->seal_key, nonce.ptr, CS_SLICE_LIT(SEAL_MAGIC), cs_cursor_rest(&c), plain);
+    CS_ENSURE(rc != CONSORT_E_BAD_TAG, CONSORT_E_BAD_TAG,
+              "cannot unseal: sealed by another code id or platform, or altered");
+    return rc;
+}
+
+consort_err node_vault_load(node_vault *v)
+{
+    CS_ENSURE(v->has_seal_key, CONSORT_E_STATE, "sealed state: no sealing key");
+    char path[CS_NODE_PATH_MAX + 32];
+    CS_TRY_CTX(sealed_path(v, path, sizeof path), "sealed state");
+    if (!cs_file_exists(path))
+        return CONSORT_E_NOT_FOUND;
+    cs_buf file, plain;
+    cs_buf_init(&file, SEAL_MAX + 64);
+    cs_buf_init_secret(&plain, SEAL_MAX);
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_file_read(path, &file), done);
+    CS_TRY_GOTO(rc, unseal(v, cs_buf_slice(&file), &plain), done);
+    rc = decode_plain(v, cs_buf_slice(&plain));
+done:
+    if (rc != CONSORT_OK && rc != CONSORT_E_BAD_TAG && rc != CONSORT_E_UNSUPPORTED &&
+        consort_err_category_of(rc) == CONSORT_CAT_PROTOCOL)
+        rc = cs_err_context(CONSORT_E_CORRUPT, "sealed state");
+    cs_buf_cleanup(&file);
+    cs_buf_cleanup(&plain);
+    return rc == CONSORT_OK ? rc : cs_err_context(rc, "%s", path);
+}
+
+consort_err node_vault_raise_hwm(node_vault *v, uint64_t seqno)
+{
+    if (seqno <= v->hwm)
+        return CONSORT_OK;
+    uint64_t old = v->hwm;
+    v->hwm = seqno;
+    consort_err rc = node_vault_save(v);
+    if (rc != CONSORT_OK)
+        v->hwm = old;
+    return rc;
+}
+
+consort_err node_vault_set_genesis(node_vault *v, cs_slice inputs)
+{
+    return cs_buf_set(&v->genesis, inputs);
+}
+
+cs_slice node_vault_genesis(const node_vault *v)
+{
+    return cs_buf_slice(&v->genesis);
+}
+
+consort_err node_vault_genesis_signed(node_vault *v, uint64_t sig_seqno)
+{
+    if (v->genesis.len == 0)
+        return CONSORT_OK;
+    cs_buf saved;
+    cs_buf_init(&saved, v->genesis.max);
+    cs_buf_move(&saved, &v->genesis);
+    cs_buf_init(&v->genesis, saved.max);
+    uint64_t old = v->hwm;
+    if (sig_seqno > v->hwm)
+        v->hwm = sig_seqno;
+    consort_err rc = node_vault_save(v);
+    if (rc != CONSORT_OK) { /* keep the inputs until sealing succeeds */
+        v->hwm = old;
+        cs_buf_cleanup(&v->genesis);
+        cs_buf_move(&v->genesis, &saved);
+    }
+    cs_buf_cleanup(&saved);
+    return rc;
+}

@@ -1,0 +1,248 @@
+/*
+ * The replica's checks on snapshot bytes (replica.h
+ * node_replica_snapshot_install): a running single-node service makes a
+ * genuine snapshot; a replica created on its own (no node, no raft, no
+ * network: the part by itself) holding the service's secret must refuse one
+ * altered in transit, one whose leaves do not give the root signed inside
+ * it, one whose store is not the state its signature entry states, and an
+ * install that fails half-way must leave it exactly as it was.
+ */
+#include "node_fixture.h"
+
+#include "consensus/fsm.h"
+#include "crypto/aead.h"
+#include "node/node_priv.h"
+#include "node/replica_priv.h"
+
+typedef struct fixture {
+    uv_loop_t loop;
+    tn_env env;
+    tnode node;
+    char fresh_dir[512];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    tn_env_init(&f->env);
+    snprintf(f->fresh_dir, sizeof f->fresh_dir, "%s/fresh", f->env.root);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    tn_stop(&f->loop, &f->node);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    tn_env_cleanup(&f->env);
+    free(f);
+    return 0;
+}
+
+/* A single node with signatures every few entries and 40 records. */
+static node_replica *start_busy_service(fixture *f)
+{
+    tn_config(&f->env, &f->node, 0, NULL);
+    f->node.cfg.snapshot_interval = 8;
+    tn_start(&f->loop, &f->node);
+    for (int i = 0; i < 40; i++) {
+        char k[16], v[16];
+        snprintf(k, sizeof k, "k%d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        (void)tn_put(&f->loop, &f->node, k, v);
+    }
+    return f->node.n->replica;
+}
+
+/* The key snapshots are sealed with (replica_snapshot.c). */
+static void snap_key(node_replica *r, uint8_t key[32])
+{
+    cst_ok(cs_ledger_keys_derive(node_replica_keys(r), "consort snapshot v2", key));
+}
+
+typedef struct snap_wait {
+    node_replica *r;
+    cs_buf *out;
+} snap_wait;
+
+static bool made(void *ctx)
+{
+    snap_wait *w = ctx;
+    cs_buf_reset(w->out);
+    return node_replica_snapshot_make(w->r, w->out) == CONSORT_OK;
+}
+
+/* A replica of its own holding the service's secret and certificate (as a
+ * node that joined would), its state and ledger empty. */
+static node_replica *fresh_replica(fixture *f)
+{
+    const node_replica_opts o = {
+        .data_dir = f->fresh_dir, .chunk_size = 1 << 20, .node_id = "fresh"};
+    cst_ok(cs_mkdir_p(f->fresh_dir, 0700));
+    node_replica *r;
+    cst_ok(node_replica_new(&o, &r));
+    node_vault *v = f->node.n->vault;
+    node_replica_set_service(r, node_vault_secret(v), node_vault_service_cert(v));
+    cst_ok(node_replica_recover(r, 0));
+    return r;
+}
+
+/* Opens a snapshot, lets `edit` change its plaintext, and seals it again
+ * with the service's key: what someone holding the ledger secret (but no
+ * node key) could make. */
+static void reseal(node_replica *r, const cs_buf *snap, void (*edit)(cs_buf *plain, void *ctx),
+                   void *ctx, cs_buf *out)
+{
+    uint8_t key[32];
+    snap_key(r, key);
+    cs_buf plain;
+    cs_buf_init_secret(&plain, CS_FSM_SNAPSHOT_MAX);
+    cst_ok(cs_aead_open(key, snap->ptr + 8, CS_SLICE_LIT("CSSNAP02"),
+                        CS_SLICE(snap->ptr + 20, snap->len - 20), &plain));
+    edit(&plain, ctx);
+    cs_buf_reset(out);
+    cst_ok(cs_buf_append(out, snap->ptr, 20));
+    cst_ok(cs_aead_seal(key, snap->ptr + 8, CS_SLICE_LIT("CSSNAP02"), cs_buf_slice(&plain), out));
+    cs_wipe(key, sizeof key);
+    cs_buf_cleanup(&plain);
+}
+
+/* Flips a bit of the first occurrence of `needle` in the plaintext. */
+typedef struct flip {
+    const void *needle;
+    size_t len;
+    size_t at;
+} flip;
+
+static void flip_bytes(cs_buf *plain, void *ctx)
+{
+    flip *fl = ctx;
+    uint8_t *at = memmem(plain->ptr, plain->len, fl->needle, fl->len);
+    assert_non_null(at);
+    at[fl->at] ^= 0x01;
+}
+
+static void assert_untouched(node_replica *r)
+{
+    assert_int_equal(node_replica_applied(r), 0);
+    assert_int_equal(cs_merkle_size(node_replica_tree(r)), 0);
+    assert_int_equal(cs_kv_last_seqno(node_replica_kv(r)), 0);
+}
+
+static void refuse_bad_snapshots(void **state)
+{
+    fixture *f = *state;
+    node_replica *r0 = start_busy_service(f);
+    cs_buf snap;
+    cs_buf_init_secret(&snap, CS_FSM_SNAPSHOT_MAX);
+    snap_wait w = {.r = r0, .out = &snap};
+    tn_run_until(&f->loop, 5000, made, &w, "a snapshot");
+    node_replica *fresh = fresh_replica(f);
+
+    /* altered in transit: the AEAD tag fails */
+    cs_buf bad;
+    cs_buf_init_secret(&bad, CS_FSM_SNAPSHOT_MAX);
+    cst_ok(cs_buf_set(&bad, cs_buf_slice(&snap)));
+    bad.ptr[bad.len / 2] ^= 0x01;
+    cst_fails(node_replica_snapshot_install(fresh, cs_buf_slice(&bad), true), CONSORT_E_BAD_TAG);
+    /* truncated */
+    cst_fails(node_replica_snapshot_install(fresh, CS_SLICE(snap.ptr, 10), true),
+              CONSORT_E_TRUNCATED);
+
+    /* validly sealed, but one leaf changed: its root is not the signed one */
+    uint8_t leaf0[32];
+    cst_ok(cs_merkle_leaf(node_replica_tree(r0), 0, leaf0));
+    flip fl = {.needle = leaf0, .len = 32, .at = 0};
+    reseal(r0, &snap, flip_bytes, &fl, &bad);
+    cst_fails(node_replica_snapshot_install(fresh, cs_buf_slice(&bad), true), CONSORT_E_BAD_PROOF);
+    assert_non_null(strstr(consort_errmsg(), "root"));
+    assert_untouched(fresh);
+
+    /* the store altered under a genuine tree: one value changed ("v17" of
+     * key k17, same length): the state digest is not the signed one */
+    fl = (flip){.needle = "v17", .len = 3, .at = 1};
+    reseal(r0, &snap, flip_bytes, &fl, &bad);
+    cst_fails(node_replica_snapshot_install(fresh, cs_buf_slice(&bad), true), CONSORT_E_BAD_PROOF);
+    assert_non_null(strstr(consort_errmsg(), "not the state it signs"));
+    assert_untouched(fresh);
+
+    /* the genuine one installs: the checkpoint (from disk: the ledger holds
+     * the tail) */
+    cst_ok(node_replica_snapshot_install(fresh, cs_buf_slice(&snap), true));
+    assert_int_equal(node_replica_applied(fresh), node_replica_applied_sig(r0));
+    assert_int_equal(cs_kv_last_seqno(node_replica_kv(fresh)), node_replica_applied_sig(r0));
+    cs_buf_cleanup(&bad);
+    cs_buf_cleanup(&snap);
+    node_replica_free(fresh);
+}
+
+/* A snapshot install that fails half-way (here: its copy cannot be saved,
+ * or the new ledger cannot be prepared) leaves the replica exactly as it
+ * was; the same snapshot installs once the cause is gone. */
+static void failed_install_changes_nothing(void **state)
+{
+    fixture *f = *state;
+    node_replica *r0 = start_busy_service(f);
+    cs_buf snap;
+    cs_buf_init_secret(&snap, CS_FSM_SNAPSHOT_MAX);
+    snap_wait w = {.r = r0, .out = &snap};
+    tn_run_until(&f->loop, 5000, made, &w, "a snapshot");
+    node_replica *fresh = fresh_replica(f);
+    char snapshots[600], next[600];
+    snprintf(snapshots, sizeof snapshots, "%s/snapshots", f->fresh_dir);
+    snprintf(next, sizeof next, "%s/ledger.next", f->fresh_dir);
+
+    /* snapshots/ is a file: the copy cannot be written */
+    assert_int_equal(rmdir(snapshots), 0);
+    FILE *fp = fopen(snapshots, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    consort_err rc = node_replica_snapshot_install(fresh, cs_buf_slice(&snap), false);
+    assert_int_not_equal(rc, CONSORT_OK);
+    assert_untouched(fresh);
+    assert_non_null(fresh->ledger);
+    assert_int_equal(unlink(snapshots), 0);
+    cst_ok(cs_mkdir_p(snapshots, 0700));
+
+    /* the new ledger's directory cannot be made */
+    fp = fopen(next, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    rc = node_replica_snapshot_install(fresh, cs_buf_slice(&snap), false);
+    assert_int_not_equal(rc, CONSORT_OK);
+    assert_untouched(fresh);
+    assert_non_null(fresh->ledger);
+    assert_int_equal(cs_ledger_writer_last_seqno(fresh->ledger), 0);
+    assert_int_equal(unlink(next), 0);
+
+    /* nothing in the way: installs, with the tail applied on top */
+    cst_ok(node_replica_snapshot_install(fresh, cs_buf_slice(&snap), false));
+    uint64_t applied = node_replica_applied(r0);
+    assert_int_equal(node_replica_applied(fresh), applied);
+    assert_int_equal(cs_ledger_writer_last_seqno(fresh->ledger), applied);
+    uint8_t a[32], b[32];
+    cs_kv_state_digest(node_replica_kv(fresh), a);
+    cst_ok(cs_kv_snapshot_at(node_replica_kv(r0), applied, &snap)); /* reuse the buffer */
+    cs_kv_store *copy;
+    cst_ok(cs_kv_store_new(NULL, &copy));
+    cst_ok(cs_kv_store_exclude_from_digest(copy, CS_SLICE_LIT(CS_LEDGER_SIG_MAP)));
+    cst_ok(cs_kv_restore(copy, cs_buf_slice(&snap)));
+    cs_kv_state_digest(copy, b);
+    assert_memory_equal(a, b, 32);
+    cs_kv_store_free(copy);
+    cs_buf_cleanup(&snap);
+    node_replica_free(fresh);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(refuse_bad_snapshots, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_install_changes_nothing, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
