@@ -41,12 +41,13 @@ typedef struct hello {
     uint64_t want;
 } hello;
 
-static void hello_close(void *ctx, cs_stream *s, consort_err reason)
+static void hello_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     hello *h = ctx;
     (void)s;
     if (h->cb != NULL)
-        h->cb(h->arg, reason != CONSORT_OK ? reason : CONSORT_E_IO, NULL, 0);
+        h->cb(h->arg, reason != CONSORT_OK ? reason : CONSORT_E_IO,
+              reason != CONSORT_OK ? msg : "closed before the ack", NULL, 0);
     free(h);
 }
 
@@ -74,7 +75,7 @@ static void acceptor_data(void *ctx, cs_stream *s, cs_slice d)
                 consort_errmsg());
 }
 
-static void acceptor_close(void *ctx, cs_stream *s, consort_err reason)
+static void acceptor_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)s;
     (void)reason;
@@ -104,25 +105,25 @@ static void dialer_data(void *ctx, cs_stream *s, cs_slice d)
     h->cb = NULL; /* reported here, not by dialer_close */
     if (d.len != 1 || d.ptr[0] != 'k') {
         cs_stream_close(s); /* dialer_close frees h */
-        cb(arg, cs_fail(CONSORT_E_MALFORMED, "bad ack"), NULL, 0);
+        cb(arg, CONSORT_E_MALFORMED, "bad ack", NULL, 0);
         return;
     }
     free(h);
-    cb(arg, CONSORT_OK, s, want); /* the transport sets its callbacks now */
+    cb(arg, CONSORT_OK, "", s, want); /* the transport sets its callbacks now */
 }
 
-static void dialer_close(void *ctx, cs_stream *s, consort_err reason)
+static void dialer_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
-    hello_close(ctx, s, reason);
+    hello_close(ctx, s, reason, msg);
 }
 
 static const cs_stream_cbs dialer_cbs = {dialer_data, dialer_close};
 
-static void on_connect(void *ctx, cs_stream *s, consort_err err)
+static void on_connect(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     hello *h = ctx;
     if (err != CONSORT_OK) {
-        h->cb(h->arg, err, NULL, 0);
+        h->cb(h->arg, err, msg, NULL, 0);
         free(h);
         return;
     }
@@ -176,7 +177,7 @@ static consort_err fsm_restore(void *ctx, cs_slice data)
 
 static void fill(cnode *n);
 
-static void applied_cb(void *ctx, consort_err status, uint64_t index, void *result)
+static void applied_cb(void *ctx, consort_err status, const char *msg, uint64_t index, void *result)
 {
     cnode *n = ctx;
     (void)index;

@@ -115,7 +115,7 @@ static void start_load(svc_phase *ph)
         svc_traffic_fill(ph, &ph->conns[i]);
 }
 
-static void on_conn_closed(void *ctx, consort_err reason)
+static void on_conn_closed(void *ctx, consort_err reason, const char *msg)
 {
     svc_conn *c = ctx;
     svc_phase *ph = c->ph;
@@ -126,7 +126,7 @@ static void on_conn_closed(void *ctx, consort_err reason)
     if (ph->st == SVC_ST_WARMUP || ph->st == SVC_ST_MEASURE)
         ph->out->conns_lost++;
     svc_phase_note_error(ph, "connection to %s ended: %s", c->address,
-                         reason != CONSORT_OK ? consort_errmsg() : "closed by the server");
+                         reason != CONSORT_OK ? msg : "closed by the server");
     if (ph->alive == 0 && ph->st != SVC_ST_DRAIN) {
         if (ph->st == SVC_ST_MEASURE && ph->w != SVC_FILL)
             end_measure(ph); /* report what was measured */
@@ -137,7 +137,7 @@ static void on_conn_closed(void *ctx, consort_err reason)
     }
 }
 
-static void on_connect(void *ctx, cs_stream *s, consort_err err)
+static void on_connect(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     svc_conn *c = ctx;
     svc_phase *ph = c->ph;
@@ -148,7 +148,7 @@ static void on_connect(void *ctx, cs_stream *s, consort_err err)
     }
     if (err != CONSORT_OK) {
         char what[CS_ERRMSG_MAX];
-        snprintf(what, sizeof what, "connecting to %s: %s", c->address, consort_errmsg());
+        snprintf(what, sizeof what, "connecting to %s: %s", c->address, msg);
         svc_phase_fail(ph, err, what);
         return;
     }

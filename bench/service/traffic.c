@@ -42,7 +42,7 @@ static bool may_issue(const svc_phase *ph, const svc_conn *c)
     return ph->w != SVC_FILL || ph->fill_next < ph->p->keys;
 }
 
-static void on_response(void *ctx, consort_err err, const cs_http_response *resp);
+static void on_response(void *ctx, consort_err err, const char *msg, const cs_http_response *resp);
 
 /* Sends one request on `c`; false if the connection cannot take it. */
 static bool issue(svc_phase *ph, svc_conn *c)
@@ -94,11 +94,11 @@ static bool succeeded(const svc_phase *ph, consort_err err, const cs_http_respon
            svc_response_found(ph->t->system, ph->w, resp->body);
 }
 
-static void describe_failure(svc_phase *ph, svc_conn *c, consort_err err,
+static void describe_failure(svc_phase *ph, svc_conn *c, consort_err err, const char *msg,
                              const cs_http_response *resp)
 {
     if (err != CONSORT_OK) {
-        svc_phase_note_error(ph, "no response from %s: %s", c->address, consort_errmsg());
+        svc_phase_note_error(ph, "no response from %s: %s", c->address, msg);
         return;
     }
     char text[100];
@@ -112,7 +112,7 @@ static void describe_failure(svc_phase *ph, svc_conn *c, consort_err err,
 }
 
 /* Counts a completion inside the measured window. */
-static void count_response(svc_phase *ph, svc_conn *c, consort_err err,
+static void count_response(svc_phase *ph, svc_conn *c, consort_err err, const char *msg,
                            const cs_http_response *resp, uint64_t latency_ns)
 {
     svc_result *out = ph->out;
@@ -122,7 +122,7 @@ static void count_response(svc_phase *ph, svc_conn *c, consort_err err,
         svc_hist_record(&out->hist, latency_ns / 1000);
         return;
     }
-    describe_failure(ph, c, err, resp);
+    describe_failure(ph, c, err, msg, resp);
     if (err != CONSORT_OK) {
         out->transport++;
         return;
@@ -135,7 +135,7 @@ static void count_response(svc_phase *ph, svc_conn *c, consort_err err,
         out->errors++;
 }
 
-static void on_response(void *ctx, consort_err err, const cs_http_response *resp)
+static void on_response(void *ctx, consort_err err, const char *msg, const cs_http_response *resp)
 {
     svc_slot *s = ctx;
     svc_conn *c = s->conn;
@@ -148,10 +148,10 @@ static void on_response(void *ctx, consort_err err, const cs_http_response *resp
     if (ph->st == SVC_ST_DONE)
         return; /* the clients are being freed */
     if (ph->st == SVC_ST_MEASURE) {
-        count_response(ph, c, err, resp, now - s->start_ns);
+        count_response(ph, c, err, msg, resp, now - s->start_ns);
     } else if (!succeeded(ph, err, resp)) { /* warm-up or drain: not in the rates */
         ph->out->outside++;
-        describe_failure(ph, c, err, resp);
+        describe_failure(ph, c, err, msg, resp);
     }
     if (ph->w == SVC_FILL && ++ph->fill_done == ph->p->keys) {
         svc_phase_finish(ph);

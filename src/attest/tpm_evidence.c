@@ -21,15 +21,6 @@
 
 /* ---- evidence bytes ---- */
 
-static consort_err expect_key(cs_cbor_reader *r, uint64_t want)
-{
-    uint64_t key;
-    CS_TRY_CTX(cs_cbor_read_uint(r, &key), "tpm evidence: map key");
-    CS_ENSURE(key == want, CONSORT_E_MALFORMED, "tpm evidence: map key %llu, expected %llu",
-              (unsigned long long)key, (unsigned long long)want);
-    return CONSORT_OK;
-}
-
 static consort_err read_bytes_max(cs_cbor_reader *r, size_t max, const char *what, cs_slice *out)
 {
     CS_TRY_CTX(cs_cbor_read_bytes(r, out), "tpm evidence: %s", what);
@@ -47,11 +38,11 @@ consort_err cs_tpm_evidence_decode(cs_slice in, cs_tpm_evidence *out)
     CS_TRY_CTX(cs_cbor_read_map(&r, &n), "tpm evidence");
     CS_ENSURE(n == 5, CONSORT_E_MALFORMED, "tpm evidence: map of %llu entries, expected 5",
               (unsigned long long)n);
-    CS_TRY(expect_key(&r, 1));
+    CS_TRY_CTX(cs_cbor_read_ukey(&r, 1), "tpm evidence");
     CS_TRY(read_bytes_max(&r, CS_TPM_ATTEST_MAX_BYTES, "TPMS_ATTEST", &out->attest));
-    CS_TRY(expect_key(&r, 2));
+    CS_TRY_CTX(cs_cbor_read_ukey(&r, 2), "tpm evidence");
     CS_TRY(read_bytes_max(&r, CS_TPM_SIGNATURE_MAX_BYTES, "TPMT_SIGNATURE", &out->signature));
-    CS_TRY(expect_key(&r, 3));
+    CS_TRY_CTX(cs_cbor_read_ukey(&r, 3), "tpm evidence");
     CS_TRY_CTX(cs_cbor_read_array(&r, &n), "tpm evidence: PCR values");
     CS_ENSURE(n <= CS_TPM_MAX_QUOTED_PCRS, CONSORT_E_TOO_LARGE,
               "tpm evidence: %llu PCR values, at most %d accepted", (unsigned long long)n,
@@ -59,14 +50,14 @@ consort_err cs_tpm_evidence_decode(cs_slice in, cs_tpm_evidence *out)
     for (size_t i = 0; i < n; i++)
         CS_TRY(read_bytes_max(&r, CS_HASH_MAX_LEN, "PCR value", &out->pcrs[i]));
     out->pcr_count = (size_t)n;
-    CS_TRY(expect_key(&r, 4));
+    CS_TRY_CTX(cs_cbor_read_ukey(&r, 4), "tpm evidence");
     uint64_t pcr;
     CS_TRY_CTX(cs_cbor_read_uint(&r, &pcr), "tpm evidence: code-id PCR");
     CS_ENSURE(pcr < CS_TPM_PCR_COUNT, CONSORT_E_MALFORMED,
               "tpm evidence: code-id PCR %llu, expected 0..%d", (unsigned long long)pcr,
               CS_TPM_PCR_COUNT - 1);
     out->code_id_pcr = (uint32_t)pcr;
-    CS_TRY(expect_key(&r, 5));
+    CS_TRY_CTX(cs_cbor_read_ukey(&r, 5), "tpm evidence");
     cs_slice code_id;
     CS_TRY_CTX(cs_cbor_read_bytes(&r, &code_id), "tpm evidence: code id");
     CS_ENSURE(code_id.len == 32, CONSORT_E_MALFORMED,

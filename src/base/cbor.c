@@ -318,6 +318,15 @@ consort_err cs_cbor_read_key(cs_cbor_reader *r, const char *want)
     return CONSORT_OK;
 }
 
+consort_err cs_cbor_read_ukey(cs_cbor_reader *r, uint64_t want)
+{
+    uint64_t k;
+    CS_TRY_CTX(cs_cbor_read_uint(r, &k), "key %llu", (unsigned long long)want);
+    CS_ENSURE(k == want, CONSORT_E_MALFORMED, "key %llu where %llu was expected",
+              (unsigned long long)k, (unsigned long long)want);
+    return CONSORT_OK;
+}
+
 consort_err cs_cbor_expect_end(const cs_cbor_reader *r)
 {
     CS_ENSURE(r->pos == r->in.len, CONSORT_E_TRAILING_DATA,

@@ -64,6 +64,10 @@ CS_MUST_CHECK consort_err cs_cbor_read_text(cs_cbor_reader *r, cs_slice *out);
  * MALFORMED naming both when it does not ("member \"x\" where \"want\" was
  * expected"). */
 CS_MUST_CHECK consort_err cs_cbor_read_key(cs_cbor_reader *r, const char *want);
+/* Reads an unsigned integer that must equal `want` (an integer map key in a
+ * fixed order): MALFORMED naming both when it does not ("key 3 where 2 was
+ * expected"). */
+CS_MUST_CHECK consort_err cs_cbor_read_ukey(cs_cbor_reader *r, uint64_t want);
 CS_MUST_CHECK consort_err cs_cbor_read_array(cs_cbor_reader *r, uint64_t *count);
 CS_MUST_CHECK consort_err cs_cbor_read_map(cs_cbor_reader *r, uint64_t *count);
 CS_MUST_CHECK consort_err cs_cbor_read_tag(cs_cbor_reader *r, uint64_t *tag);

@@ -26,11 +26,12 @@ static void discard_on_data(void *ctx, cs_stream *s, cs_slice data)
     (void)data;
 }
 
-static void discard_on_close(void *ctx, cs_stream *s, consort_err reason)
+static void discard_on_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)ctx;
     (void)s;
     (void)reason;
+    (void)msg;
 }
 
 static const cs_stream_cbs discard_cbs = {discard_on_data, discard_on_close};
@@ -154,14 +155,14 @@ static void stream_on_data(void *ctx, cs_stream *s, cs_slice data)
     *b->cfg->bytes_from_peers += data.len;
 }
 
-static void stream_on_close(void *ctx, cs_stream *s, consort_err reason)
+static void stream_on_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     cs_raft_bridge *b = ctx;
     (void)s;
     b->stream = NULL;
     if (reason != CONSORT_OK)
         cs_log_info(LOG_MOD, "raft peer %llu: connection closed: %s",
-                    (unsigned long long)b->peer_id, consort_errmsg());
+                    (unsigned long long)b->peer_id, msg);
     if (!b->closing)
         cs_raft_bridge_close(b);
     else

@@ -148,24 +148,24 @@ consort_err cs_consensus_bootstrap(cs_consensus *c, const cs_raft_member *member
     struct raft_configuration conf;
     raft_configuration_init(&conf);
     consort_err rc = CONSORT_OK;
-    for (size_t i = 0; i < n && rc == CONSORT_OK; i++) {
+    for (size_t i = 0; i < n; i++) {
         int role = cs_consensus_raft_role(members[i].role);
         int rv = members[i].address == NULL || role < 0
                      ? RAFT_INVALID
                      : raft_configuration_add(&conf, members[i].id, members[i].address, role);
-        if (rv != 0)
+        if (rv != 0) {
             rc = cs_raft_fail(rv, NULL, "bootstrap member %zu (id %llu)", i,
                               (unsigned long long)members[i].id);
+            goto done;
+        }
     }
-    if (rc == CONSORT_OK) {
-        int rv = raft_bootstrap(&c->raft, &conf);
-        if (rv == RAFT_CANTBOOTSTRAP)
-            rc = cs_fail(CONSORT_E_STATE, "raft %llu: data directory already holds state",
-                         (unsigned long long)c->raft.id);
-        else if (rv != 0)
-            rc = cs_raft_fail(rv, c->io.errmsg, "raft %llu: bootstrap",
-                              (unsigned long long)c->raft.id);
-    }
+    int rv = raft_bootstrap(&c->raft, &conf);
+    if (rv == RAFT_CANTBOOTSTRAP)
+        rc = cs_fail(CONSORT_E_STATE, "raft %llu: data directory already holds state",
+                     (unsigned long long)c->raft.id);
+    else if (rv != 0)
+        rc = cs_raft_fail(rv, c->io.errmsg, "raft %llu: bootstrap", (unsigned long long)c->raft.id);
+done:
     raft_configuration_close(&conf);
     return rc;
 }

@@ -14,9 +14,13 @@
  * A server that joins an existing cluster starts without bootstrapping and is
  * added by the leader (cs_consensus_add, then cs_consensus_assign VOTER).
  *
- * Completion callbacks run on the loop thread; a failure status comes with
- * consort_errmsg() set. CONSORT_E_STATE covers "not the leader", "leadership
- * lost" and "shutting down". LEADERSHIP LOST means the outcome is UNKNOWN:
+ * Completion callbacks run on the loop thread, from loop callbacks: never
+ * inside the call that registered them (libraft completes requests from its
+ * I/O callbacks); a failure status comes with its message as the callback's
+ * `msg` argument ("" on success; never NULL, valid during the call only);
+ * the thread-local message is not part of this contract. CONSORT_E_STATE
+ * covers "not the leader", "leadership lost" and "shutting down".
+ * LEADERSHIP LOST means the outcome is UNKNOWN:
  * the entry may still be committed by the next leader and then reaches every
  * FSM's apply like any other entry.
  *
@@ -108,11 +112,13 @@ CS_MUST_CHECK consort_err cs_consensus_start(cs_consensus *c);
 CS_MUST_CHECK consort_err cs_consensus_accept(cs_consensus *c, cs_stream *stream, uint64_t peer_id,
                                               const char *peer_address);
 
-/* Entry committed and applied here (status CONSORT_OK, `result` from this
- * node's FSM apply), or failed. `index` is the raft index (0 if none). */
-typedef void (*cs_consensus_applied_cb)(void *ctx, consort_err status, uint64_t index,
-                                        void *result);
-typedef void (*cs_consensus_done_cb)(void *ctx, consort_err status);
+/* Entry committed and applied here (status CONSORT_OK, msg "", `result`
+ * from this node's FSM apply), or failed (`msg` says why). `index` is the
+ * raft index (0 if none). */
+typedef void (*cs_consensus_applied_cb)(void *ctx, consort_err status, const char *msg,
+                                        uint64_t index, void *result);
+/* A request done (status CONSORT_OK, msg "") or failed (`msg` says why). */
+typedef void (*cs_consensus_done_cb)(void *ctx, consort_err status, const char *msg);
 
 /* Largest entry accepted by cs_consensus_submit. */
 #define CS_CONSENSUS_ENTRY_MAX ((size_t)64 << 20)

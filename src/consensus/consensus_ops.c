@@ -5,6 +5,7 @@
 #include "consensus/raft_err.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Fails with the leader's identity in the message when raft says NOTLEADER. */
@@ -37,13 +38,15 @@ static void apply_done(struct raft_apply *req, int status, void *result)
 {
     apply_req *a = req->data;
     consort_err rc = CONSORT_OK;
+    char msg[CS_ERRMSG_MAX] = "";
     if (status != 0)
-        rc = cs_raft_fail(status, NULL, "entry %llu", (unsigned long long)req->index);
+        rc = cs_raft_format(msg, sizeof msg, status, NULL, "entry %llu",
+                            (unsigned long long)req->index);
     cs_consensus_applied_cb cb = a->cb;
     void *ctx = a->ctx;
     uint64_t index = req->index;
     cs_free(a);
-    cb(ctx, rc, index, status == 0 ? result : NULL);
+    cb(ctx, rc, msg, index, status == 0 ? result : NULL);
 }
 
 consort_err cs_consensus_submit(cs_consensus *c, cs_slice entry, cs_consensus_applied_cb cb,
@@ -87,6 +90,7 @@ typedef struct barrier_req {
     cs_fsm_waiter wait; /* completion held back while apply is deferred */
     cs_fsm_adapter *fsm;
     consort_err rc;
+    char msg[CS_ERRMSG_MAX];
     cs_consensus_done_cb cb;
     void *ctx;
 } barrier_req;
@@ -97,8 +101,10 @@ static void barrier_complete(cs_fsm_waiter *w)
     cs_consensus_done_cb cb = b->cb;
     void *ctx = b->ctx;
     consort_err rc = b->rc;
+    char msg[CS_ERRMSG_MAX];
+    memcpy(msg, b->msg, sizeof msg);
     cs_free(b);
-    cb(ctx, rc);
+    cb(ctx, rc, msg);
 }
 
 /* The barrier completes once the FSM holds every entry before it: an
@@ -107,11 +113,13 @@ static void barrier_done(struct raft_barrier *req, int status)
 {
     barrier_req *b = req->data;
     b->rc = CONSORT_OK;
+    b->msg[0] = '\0';
     if (status != 0)
-        b->rc = cs_raft_fail(status, NULL, "barrier %llu", (unsigned long long)req->index);
+        b->rc = cs_raft_format(b->msg, sizeof b->msg, status, NULL, "barrier %llu",
+                               (unsigned long long)req->index);
     b->wait.fn = barrier_complete;
     if (status != 0)
-        barrier_complete(&b->wait); /* now, while the error message is current */
+        barrier_complete(&b->wait);
     else
         cs_fsm_adapter_after_catch_up(b->fsm, &b->wait);
 }
@@ -148,13 +156,15 @@ static void change_done(struct raft_change *req, int status)
 {
     change_req *ch = req->data;
     consort_err rc = CONSORT_OK;
+    char msg[CS_ERRMSG_MAX] = "";
     if (status != 0)
-        rc = cs_raft_fail(status, NULL, "%s of server %llu", ch->what, (unsigned long long)ch->id);
+        rc = cs_raft_format(msg, sizeof msg, status, NULL, "%s of server %llu", ch->what,
+                            (unsigned long long)ch->id);
     cs_consensus_done_cb cb = ch->cb;
     void *ctx = ch->ctx;
     cs_free(ch);
     if (cb != NULL)
-        cb(ctx, rc);
+        cb(ctx, rc, msg);
 }
 
 static change_req *change_new(cs_consensus_done_cb cb, void *ctx, uint64_t id, const char *what)
@@ -225,19 +235,22 @@ static void transfer_done(struct raft_transfer *req)
     cs_consensus *c = t->c;
     uint64_t leader = cs_consensus_leader(c, NULL);
     consort_err rc = CONSORT_OK;
+    char msg[CS_ERRMSG_MAX] = "";
     /* raft_transfer: "check whether the operation was successful by calling
      * raft_leader() and checking if it returns the target server". */
     uint64_t target = t->target != 0 ? t->target : t->req.id;
     bool ok = target != 0 ? leader == target : leader != 0 && leader != c->raft.id;
-    if (!ok)
-        rc = cs_fail(CONSORT_E_TIMEOUT, "leadership transfer from %llu to %llu: leader is %llu",
-                     (unsigned long long)c->raft.id, (unsigned long long)target,
-                     (unsigned long long)leader);
+    if (!ok) {
+        rc = CONSORT_E_TIMEOUT;
+        snprintf(msg, sizeof msg, "leadership transfer from %llu to %llu: leader is %llu",
+                 (unsigned long long)c->raft.id, (unsigned long long)target,
+                 (unsigned long long)leader);
+    }
     cs_consensus_done_cb cb = t->cb;
     void *ctx = t->ctx;
     cs_free(t);
     if (cb != NULL)
-        cb(ctx, rc);
+        cb(ctx, rc, msg);
 }
 
 consort_err cs_consensus_transfer(cs_consensus *c, uint64_t id, cs_consensus_done_cb cb, void *ctx)

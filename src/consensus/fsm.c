@@ -49,20 +49,20 @@ static consort_err apply_one(cs_fsm_adapter *a, uint64_t index, uint64_t term, c
 {
     cs_fsm_entry entry = {.index = index, .term = term};
     consort_err rc = cs_raft_entry_decode(payload, &entry.data);
-    if (rc == CONSORT_OK)
-        rc = a->fsm.apply(a->fsm.ctx, &entry, result);
-    else
+    if (rc != CONSORT_OK) {
         rc = cs_err_context(rc == CONSORT_E_NOMEM ? rc : CONSORT_E_CORRUPT, "entry %llu",
                             (unsigned long long)index);
-    if (rc != CONSORT_OK) {
-        a->failed = rc;
-        cs_log_error(LOG_MOD, "raft %llu: applying entry %llu (term %llu) failed: %s",
-                     server_id(a), (unsigned long long)index, (unsigned long long)term,
-                     consort_errmsg());
-        return rc;
+        goto fail;
     }
+    CS_TRY_GOTO(rc, a->fsm.apply(a->fsm.ctx, &entry, result), fail);
     a->applied++;
     return CONSORT_OK;
+
+fail:
+    a->failed = rc;
+    cs_log_error(LOG_MOD, "raft %llu: applying entry %llu (term %llu) failed: %s", server_id(a),
+                 (unsigned long long)index, (unsigned long long)term, consort_errmsg());
+    return rc;
 }
 
 /* Keeps a copy of the entry for after the snapshot (fsm.h). NOMEM is not
@@ -181,8 +181,7 @@ static void drain_deferred(cs_fsm_adapter *a)
 }
 
 /* Loop: the FSM captures what it needs; raft then runs snapshot_async. */
-static int adapter_snapshot_begin(struct raft_fsm *rf, struct raft_buffer *bufs[],
-                                  unsigned *n_bufs)
+static int adapter_snapshot_begin(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     cs_fsm_adapter *a = rf->data;
     *bufs = NULL;
@@ -210,8 +209,7 @@ static int adapter_snapshot_begin(struct raft_fsm *rf, struct raft_buffer *bufs[
 
 /* A libuv threadpool thread: touches only the job and a->snap_bufs/snap_rc,
  * which the loop leaves alone until snapshot_finalize. */
-static int adapter_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
-                                  unsigned *n_bufs)
+static int adapter_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     cs_fsm_adapter *a = rf->data;
     cs_buf out;
@@ -287,10 +285,10 @@ static int adapter_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 
 consort_err cs_fsm_adapter_init(cs_fsm_adapter *a, const cs_fsm *fsm, const struct raft *raft)
 {
-    CS_ENSURE(fsm != NULL && fsm->apply != NULL && fsm->restore != NULL,
-              CONSORT_E_INVALID_ARGUMENT, "FSM: apply and restore are required");
-    bool async = fsm->snapshot_begin != NULL || fsm->snapshot_make != NULL ||
-                 fsm->snapshot_end != NULL;
+    CS_ENSURE(fsm != NULL && fsm->apply != NULL && fsm->restore != NULL, CONSORT_E_INVALID_ARGUMENT,
+              "FSM: apply and restore are required");
+    bool async =
+        fsm->snapshot_begin != NULL || fsm->snapshot_make != NULL || fsm->snapshot_end != NULL;
     CS_ENSURE(async ? fsm->snapshot_begin != NULL && fsm->snapshot_make != NULL &&
                           fsm->snapshot_end != NULL
                     : fsm->snapshot != NULL,

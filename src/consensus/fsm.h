@@ -92,10 +92,10 @@ typedef struct cs_fsm_adapter {
     consort_err failed; /* first error from apply, CONSORT_OK if none */
     /* an asynchronous snapshot in progress (between begin and end) */
     void *snap_job;
-    consort_err snap_rc;     /* snapshot_make's result */
+    consort_err snap_rc;           /* snapshot_make's result */
     struct raft_buffer *snap_bufs; /* the one buffer handed to raft, allocated on the loop */
-    bool deferring;          /* apply deferred until the snapshot ends */
-    uint64_t deferred;       /* entries ever deferred (information) */
+    bool deferring;                /* apply deferred until the snapshot ends */
+    uint64_t deferred;             /* entries ever deferred (information) */
     cs_fsm_deferred *def_head, *def_tail;
     cs_fsm_waiter *wait_head, *wait_tail;
 } cs_fsm_adapter;
@@ -114,7 +114,9 @@ void cs_fsm_adapter_bind(cs_fsm_adapter *a, const struct raft *raft);
 
 /* Runs w->fn(w) now, or, while apply is deferred by an asynchronous snapshot,
  * on the loop once the deferred entries are applied (so that a barrier
- * completes only when the FSM holds every entry before it). */
+ * completes only when the FSM holds every entry before it). Only for callers
+ * already inside a loop callback (barrier_done): "now" must not be inside a
+ * call that registered a user's callback. */
 void cs_fsm_adapter_after_catch_up(cs_fsm_adapter *a, cs_fsm_waiter *w);
 
 #endif

@@ -5,6 +5,7 @@
 #include "consensus/loopnet_priv.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -122,9 +123,12 @@ static void dial_timer_cb(uv_timer_t *t)
     cs_stream *mine = NULL;
     uint64_t peer_id = 0;
     consort_err rc = dial_complete(d, &mine, &peer_id);
+    char msg[CS_ERRMSG_MAX] = "";
+    if (rc != CONSORT_OK) /* a synchronous failure: its message is current */
+        snprintf(msg, sizeof msg, "%s", consort_errmsg());
     n->pending--;
     uv_close((uv_handle_t *)&d->timer, dial_free_cb);
-    d->cb(d->arg, rc, rc == CONSORT_OK ? mine : NULL, peer_id);
+    d->cb(d->arg, rc, msg, rc == CONSORT_OK ? mine : NULL, peer_id);
 }
 
 static consort_err loop_connect(void *ctx, uint64_t id, const char *address, cs_raft_connect_cb cb,

@@ -40,11 +40,8 @@ static void closed_cb(uv_handle_t *h)
         n->streams = s->next;
     if (s->next != NULL)
         s->next->prev = s->prev;
-    if (s->has_cbs && s->cbs.on_close != NULL) {
-        if (s->reason != CONSORT_OK)
-            (void)cs_fail(s->reason, "%s", s->reason_msg);
-        s->cbs.on_close(s->ctx, &s->base, s->reason);
-    }
+    if (s->has_cbs && s->cbs.on_close != NULL)
+        s->cbs.on_close(s->ctx, &s->base, s->reason, s->reason != CONSORT_OK ? s->reason_msg : "");
     cs_free(s);
 }
 

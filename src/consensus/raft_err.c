@@ -42,17 +42,40 @@ consort_err cs_raft_code(int rv)
     }
 }
 
-consort_err cs_raft_fail(int rv, const char *detail, const char *what, ...)
+static consort_err raft_formatv(char *out, size_t out_len, int rv, const char *detail,
+                                const char *what, va_list ap) CS_PRINTF(5, 0);
+
+static consort_err raft_formatv(char *out, size_t out_len, int rv, const char *detail,
+                                const char *what, va_list ap)
 {
     char head[256];
-    va_list ap;
-    va_start(ap, what);
     vsnprintf(head, sizeof head, what, ap);
-    va_end(ap);
     consort_err code = cs_raft_code(rv);
     if (code == CONSORT_OK)
         code = CONSORT_E_STATE;
     if (detail != NULL && detail[0] != '\0')
-        return cs_fail(code, "%s: %s (raft %d: %s)", head, raft_strerror(rv), rv, detail);
-    return cs_fail(code, "%s: %s (raft %d)", head, raft_strerror(rv), rv);
+        snprintf(out, out_len, "%s: %s (raft %d: %s)", head, raft_strerror(rv), rv, detail);
+    else
+        snprintf(out, out_len, "%s: %s (raft %d)", head, raft_strerror(rv), rv);
+    return code;
+}
+
+consort_err cs_raft_fail(int rv, const char *detail, const char *what, ...)
+{
+    char msg[CS_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, what);
+    consort_err code = raft_formatv(msg, sizeof msg, rv, detail, what, ap);
+    va_end(ap);
+    return cs_fail(code, "%s", msg);
+}
+
+consort_err cs_raft_format(char *out, size_t out_len, int rv, const char *detail, const char *what,
+                           ...)
+{
+    va_list ap;
+    va_start(ap, what);
+    consort_err code = raft_formatv(out, out_len, rv, detail, what, ap);
+    va_end(ap);
+    return code;
 }

@@ -11,6 +11,8 @@
 
 #include "base/err.h"
 
+#include <stddef.h>
+
 /* The consort code for libraft status `rv` (CONSORT_OK for 0). */
 consort_err cs_raft_code(int rv);
 
@@ -19,5 +21,13 @@ consort_err cs_raft_code(int rv);
  * (non-zero) and returns the mapped code. `detail` may be NULL or empty.
  */
 consort_err cs_raft_fail(int rv, const char *detail, const char *what, ...) CS_PRINTF(3, 4);
+
+/*
+ * The same message written into out[out_len] instead of the thread-local
+ * message (for completions, which carry their own message); returns the
+ * mapped code.
+ */
+consort_err cs_raft_format(char *out, size_t out_len, int rv, const char *detail, const char *what,
+                           ...) CS_PRINTF(5, 6);
 
 #endif

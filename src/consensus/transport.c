@@ -13,13 +13,17 @@
 #define ADDRESS_MAX 255
 #define SCRATCH_LEN ((size_t)64 << 10)
 
-/* One outbound attempt in the connector's hands. Detached (t == NULL) when
- * the transport closes first; it then lives until the connector calls back. */
+/* One outbound attempt in the connector's hands. When the transport closes
+ * first it is `cancelled`: raft hears RAFT_CANCELED from the close's loop
+ * callback (never inside close()), and the request lives until both that
+ * happened (t == NULL: detached) and the connector called back (`answered`). */
 typedef struct connect_req {
     cs_raft_transport *t;
     struct raft_uv_connect *req;
     raft_uv_connect_cb cb;
     uint64_t id;
+    bool cancelled;
+    bool answered;
     struct connect_req *prev, *next;
 } connect_req;
 
@@ -31,6 +35,7 @@ struct cs_raft_transport {
     cs_raft_bridge_cfg cfg;
     cs_raft_bridge *bridges;
     connect_req *connecting;
+    connect_req *cancelled; /* cancelled by close; raft not told yet */
     raft_id id;
     char address[ADDRESS_MAX + 1];
     raft_uv_accept_cb accept_cb;
@@ -99,13 +104,16 @@ static int op_listen(struct raft_uv_transport *rt, raft_uv_accept_cb cb)
     return 0;
 }
 
-static void on_connected(void *arg, consort_err status, cs_stream *stream, uint64_t peer_id)
+static void on_connected(void *arg, consort_err status, const char *msg, cs_stream *stream,
+                         uint64_t peer_id)
 {
     connect_req *r = arg;
     cs_raft_transport *t = r->t;
-    if (t == NULL) { /* the transport closed meanwhile; raft was told already */
+    if (r->cancelled) { /* the transport closed meanwhile; raft is told by the close */
         cs_raft_stream_discard(stream);
-        cs_free(r);
+        r->answered = true;
+        if (t == NULL) /* raft was told already */
+            cs_free(r);
         return;
     }
     unlink_req(t, r);
@@ -116,8 +124,7 @@ static void on_connected(void *arg, consort_err status, cs_stream *stream, uint6
 
     if (status != CONSORT_OK || stream == NULL) {
         cs_log_debug(LOG_MOD, "raft %llu: connect to %llu failed: %s", (unsigned long long)t->id,
-                     (unsigned long long)want,
-                     status != CONSORT_OK ? consort_errmsg() : "no stream");
+                     (unsigned long long)want, status != CONSORT_OK ? msg : "no stream");
         cs_raft_stream_discard(stream);
         cb(req, NULL, RAFT_NOCONNECTION);
         return;
@@ -183,6 +190,18 @@ static int op_connect(struct raft_uv_transport *rt, struct raft_uv_connect *req,
 static void closer_closed_cb(uv_handle_t *h)
 {
     cs_raft_transport *t = h->data;
+    /* connects cancelled by close(): raft hears RAFT_CANCELED now, before close_cb */
+    while (t->cancelled != NULL) {
+        connect_req *r = t->cancelled;
+        t->cancelled = r->next;
+        r->next = NULL;
+        struct raft_uv_connect *req = r->req;
+        raft_uv_connect_cb cb = r->cb;
+        r->t = NULL;
+        if (r->answered)
+            cs_free(r);
+        cb(req, NULL, RAFT_CANCELED);
+    }
     t->closer_open = false;
     maybe_fire_close(t);
 }
@@ -193,13 +212,15 @@ static void op_close(struct raft_uv_transport *rt, raft_uv_transport_close_cb cb
     t->closing = true;
     t->listening = false;
     t->close_cb = cb;
-    /* Cancel pending connects: raft hears RAFT_CANCELED now; each request
-     * stays allocated until the connector calls back. */
+    /* Cancel pending connects: raft hears RAFT_CANCELED from closer_closed_cb
+     * (like uv_close, never inside this call); each request stays allocated
+     * until then and until the connector calls back. */
     while (t->connecting != NULL) {
         connect_req *r = t->connecting;
         unlink_req(t, r);
-        r->t = NULL;
-        r->cb(r->req, NULL, RAFT_CANCELED);
+        r->cancelled = true;
+        r->next = t->cancelled;
+        t->cancelled = r;
         if (t->connector.cancel != NULL)
             t->connector.cancel(t->connector.ctx, r);
     }

@@ -24,7 +24,10 @@
  * to SIG_IGN if it still has the default disposition (libuv writes with
  * write(2), so a process that runs raft must ignore SIGPIPE).
  *
- * Everything runs on the loop's thread.
+ * Everything runs on the loop's thread. Like uv_close, raft's close() calls
+ * nothing back from inside: connects still in the connector's hands hear
+ * RAFT_CANCELED from a loop callback, then the close callback runs (once
+ * every bridge has closed); a connector answering afterwards is ignored.
  */
 #ifndef CS_CONSENSUS_TRANSPORT_H
 #define CS_CONSENSUS_TRANSPORT_H
@@ -39,11 +42,12 @@ struct raft_uv_transport;
 /*
  * Outcome of one outbound connection attempt. On CONSORT_OK `stream` is an
  * open stream whose peer the connector authenticated as raft server
- * `peer_id`, and its ownership passes to the callee; otherwise `stream` is
- * NULL and consort_errmsg() says why.
+ * `peer_id`, and its ownership passes to the callee (msg ""); otherwise
+ * `stream` is NULL and `msg` says why (never NULL, valid during the call
+ * only; the thread-local message is not part of this contract).
  */
-typedef void (*cs_raft_connect_cb)(void *arg, consort_err status, cs_stream *stream,
-                                   uint64_t peer_id);
+typedef void (*cs_raft_connect_cb)(void *arg, consort_err status, const char *msg,
+                                   cs_stream *stream, uint64_t peer_id);
 
 typedef struct cs_raft_connector {
     void *ctx;

@@ -56,18 +56,18 @@ static void report_failure(channel *ch, consort_err rc)
         return;
     cs_attested_cb cb = ch->on_done;
     ch->on_done = NULL;
-    (void)cs_fail(rc, "%s", ch->reason_msg);
-    cb(ch->done_ctx, NULL, NULL, rc);
+    cb(ch->done_ctx, NULL, NULL, rc, ch->reason_msg);
 }
 
-/* Records and logs why the channel failed (the first reason wins). */
-static void record(channel *ch, consort_err rc)
+/* Records and logs why the channel failed (the first reason wins); `msg` is
+ * the failure's message (consort_errmsg() right after a failing call). */
+static void record(channel *ch, consort_err rc, const char *msg)
 {
     if (ch->reason != CONSORT_OK)
         return;
     ch->reason = rc;
     snprintf(ch->reason_msg, sizeof ch->reason_msg, "attested channel with %s refused: %s",
-             cs_stream_peer_address(ch->inner), consort_errmsg());
+             cs_stream_peer_address(ch->inner), msg);
     cs_log_warn("net", "%s", ch->reason_msg);
 }
 
@@ -77,7 +77,7 @@ static void refuse(channel *ch, consort_err rc)
     if (ch->closing)
         return;
     ch->closing = true;
-    record(ch, rc);
+    record(ch, rc, consort_errmsg());
     report_failure(ch, ch->reason);
     cs_stream_close(ch->inner);
 }
@@ -97,19 +97,19 @@ static consort_err verify_hello(channel *ch, cs_slice body)
     if (opts.now == 0)
         opts.now = (int64_t)time(NULL);
     char expected_id[CS_NODE_ID_LEN + 1];
-    consort_err rc = cs_evidence_decode(hello.evidence, &ev);
-    if (rc == CONSORT_OK)
-        rc = cs_evidence_verify(&ev, &opts, &ch->claims);
-    if (rc == CONSORT_OK) /* the evidence is for this key on this connection */
-        rc = cs_claims_check_binding(&ch->claims, peer_key, cs_buf_slice(&ch->exporter));
-    if (rc == CONSORT_OK)
-        rc = cs_attested_node_id(peer_key, expected_id);
-    if (rc == CONSORT_OK && !cs_slice_eq(hello.node_id, cs_slice_str(expected_id)))
-        rc = cs_fail(CONSORT_E_BAD_CERTIFICATE,
-                     "node id %.*s does not belong to the TLS key (its node id is %s)",
-                     (int)hello.node_id.len, (const char *)hello.node_id.ptr, expected_id);
-    if (rc == CONSORT_OK)
-        rc = cs_policy_check(ch->cfg->policy, &ch->claims);
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_evidence_decode(hello.evidence, &ev), done);
+    CS_TRY_GOTO(rc, cs_evidence_verify(&ev, &opts, &ch->claims), done);
+    /* the evidence is for this key on this connection */
+    CS_TRY_GOTO(rc, cs_claims_check_binding(&ch->claims, peer_key, cs_buf_slice(&ch->exporter)),
+                done);
+    CS_TRY_GOTO(rc, cs_attested_node_id(peer_key, expected_id), done);
+    CS_ENSURE_GOTO(rc, cs_slice_eq(hello.node_id, cs_slice_str(expected_id)), done,
+                   CONSORT_E_BAD_CERTIFICATE,
+                   "node id %.*s does not belong to the TLS key (its node id is %s)",
+                   (int)hello.node_id.len, (const char *)hello.node_id.ptr, expected_id);
+    CS_TRY_GOTO(rc, cs_policy_check(ch->cfg->policy, &ch->claims), done);
+done:
     cs_evidence_cleanup(&ev);
     cs_key_free(peer_key);
     CS_TRY(rc);
@@ -174,7 +174,7 @@ static void hello_data(channel *ch, cs_slice data)
                  (unsigned long long)ch->peer.raft_id, ch->raft_address);
     cs_attested_cb cb = ch->on_done;
     ch->on_done = NULL;
-    cb(ch->done_ctx, &ch->base, &ch->peer, CONSORT_OK);
+    cb(ch->done_ctx, &ch->base, &ch->peer, CONSORT_OK, "");
     deliver(ch);
 }
 
@@ -199,18 +199,18 @@ static void inner_data_cb(void *ctx, cs_stream *s, cs_slice data)
         ch->cbs.on_data(ch->ctx, &ch->base, data);
 }
 
-static void inner_close_cb(void *ctx, cs_stream *s, consort_err reason)
+static void inner_close_cb(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)s;
     channel *ch = ctx;
     if (ch->on_done != NULL) { /* closed before the peer was attested */
-        record(ch, reason != CONSORT_OK ? reason
-                                        : cs_fail(CONSORT_E_TRUNCATED, "closed before the hello"));
+        if (reason != CONSORT_OK)
+            record(ch, reason, msg);
+        else
+            record(ch, CONSORT_E_TRUNCATED, "closed before the hello");
         report_failure(ch, ch->reason);
     } else if (ch->ready && ch->has_cbs && ch->cbs.on_close != NULL) {
-        if (reason != CONSORT_OK)
-            (void)cs_fail(reason, "%s", consort_errmsg());
-        ch->cbs.on_close(ch->ctx, &ch->base, reason);
+        ch->cbs.on_close(ch->ctx, &ch->base, reason, msg);
     }
     cs_timer_free(ch->timer);
     cs_attested_config_free(ch->cfg);
@@ -291,15 +291,16 @@ static consort_err send_hello(channel *ch)
     const cs_attested_config *cfg = ch->cfg;
     cs_evidence ev;
     cs_evidence_init(&ev);
-    consort_err rc = cfg->attest(cfg->attest_ctx, cfg->key, cs_buf_slice(&ch->exporter), &ev);
-    if (rc != CONSORT_OK)
-        rc = cs_err_context(rc, "attester");
     cs_buf hello;
     cs_buf_init(&hello, 0);
-    if (rc == CONSORT_OK)
-        rc = cs_attested_hello_encode(&ev, cfg->node_id, cfg->raft_id, cfg->raft_address, &hello);
-    if (rc == CONSORT_OK)
-        rc = cs_stream_write(ch->inner, cs_buf_slice(&hello));
+    consort_err rc;
+    CS_TRY_CTX_GOTO(rc, cfg->attest(cfg->attest_ctx, cfg->key, cs_buf_slice(&ch->exporter), &ev),
+                    done, "attester");
+    CS_TRY_GOTO(
+        rc, cs_attested_hello_encode(&ev, cfg->node_id, cfg->raft_id, cfg->raft_address, &hello),
+        done);
+    CS_TRY_GOTO(rc, cs_stream_write(ch->inner, cs_buf_slice(&hello)), done);
+done:
     cs_buf_cleanup(&hello);
     cs_evidence_cleanup(&ev);
     return rc;
@@ -308,34 +309,32 @@ static consort_err send_hello(channel *ch)
 consort_err cs_attested_start(uv_loop_t *loop, cs_stream *tls, cs_attested_config *cfg,
                               cs_attested_cb on_done, void *ctx)
 {
+    consort_err rc;
     channel *ch = cs_calloc(1, sizeof *ch);
-    consort_err rc = ch != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "out of memory");
-    if (rc == CONSORT_OK) {
-        ch->base.vt = &channel_vtbl;
-        ch->inner = tls;
-        ch->cfg = cs_attested_config_ref(cfg);
-        ch->on_done = on_done;
-        ch->done_ctx = ctx;
-        cs_buf_init_secret(&ch->exporter, CS_ATTESTED_EXPORTER_LEN);
-        cs_buf_init_secret(&ch->in, CS_ATTESTED_HELLO_MAX + 4);
-        rc = cs_timer_new(loop, timeout_cb, ch, &ch->timer);
-    }
-    if (rc != CONSORT_OK) {
-        if (ch != NULL) {
-            cs_attested_config_free(ch->cfg);
-            cs_free(ch);
-        }
-        cs_stream_close(tls);
-        return cs_err_context(rc, "attested channel");
-    }
+    CS_ENSURE_GOTO(rc, ch != NULL, fail_close, CONSORT_E_NOMEM, "out of memory");
+    ch->base.vt = &channel_vtbl;
+    ch->inner = tls;
+    ch->cfg = cs_attested_config_ref(cfg);
+    ch->on_done = on_done;
+    ch->done_ctx = ctx;
+    cs_buf_init_secret(&ch->exporter, CS_ATTESTED_EXPORTER_LEN);
+    cs_buf_init_secret(&ch->in, CS_ATTESTED_HELLO_MAX + 4);
+    CS_TRY_GOTO(rc, cs_timer_new(loop, timeout_cb, ch, &ch->timer), fail_free);
     cs_timer_start(ch->timer, cfg->timeout_ms);
     const cs_stream_cbs cbs = {.on_data = inner_data_cb, .on_close = inner_close_cb};
     cs_stream_set_cbs(tls, &cbs, ch);
     rc = send_hello(ch);
     if (rc != CONSORT_OK) { /* reported through on_done when the stream has closed */
-        record(ch, rc);
+        record(ch, rc, consort_errmsg());
         ch->closing = true;
         cs_stream_close(tls);
     }
     return CONSORT_OK;
+
+fail_free:
+    cs_attested_config_free(ch->cfg);
+    cs_free(ch);
+fail_close:
+    cs_stream_close(tls);
+    return cs_err_context(rc, "attested channel");
 }

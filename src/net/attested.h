@@ -17,8 +17,9 @@
  *    (cs_evidence_verify with the configured options); its binding to the
  *    PEER's certificate key and THIS connection's exporter (so evidence
  *    cannot be replayed on another connection or presented for another
- *    key); that the node id is the one the key implies (service.md: hex of
- *    the first 8 bytes of SHA-256(SPKI DER)); the policy (cs_policy_check).
+ *    key); that the node id is the one the key implies (docs/ledger.md
+ *    §4.1: hex of the first 8 bytes of SHA-256(SPKI DER)); the policy
+ *    (cs_policy_check).
  * Only then is the stream handed over, with the peer's node id, raft id,
  * raft address and claims. Any failure closes the connection and logs the
  * precise reason (warn); nothing was delivered.
@@ -83,13 +84,16 @@ typedef struct cs_attested_peer {
 } cs_attested_peer;
 
 /*
- * The channel is ready (err == CONSORT_OK: `s` and `peer` set; the callee
- * owns `s`) or failed (s == NULL, peer == NULL; consort_errmsg() says why).
- * Listeners only report ready channels.
+ * The channel is ready (err == CONSORT_OK, msg "": `s` and `peer` set; the
+ * callee owns `s`) or failed (s == NULL, peer == NULL; `msg` says why: never
+ * NULL, valid during the call only). Listeners only report ready channels.
  */
 typedef void (*cs_attested_cb)(void *ctx, cs_stream *s, const cs_attested_peer *peer,
-                               consort_err err);
+                               consort_err err, const char *msg);
 
+/* on_ready runs from the loop with each attested channel; after
+ * cs_listener_close it never runs again (channels still being set up are
+ * closed when they finish). */
 CS_MUST_CHECK consort_err cs_attested_listen(uv_loop_t *loop, const char *address,
                                              cs_attested_config *cfg, cs_attested_cb on_ready,
                                              void *ctx, cs_listener **out);

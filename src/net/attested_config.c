@@ -8,7 +8,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "net/tcp.h"
-#include "net/tls_stream.h"
+#include "net/tls_listen_priv.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -60,15 +60,15 @@ consort_err cs_attested_config_new(const cs_attested_params *params, cs_attested
     cfg->policy = params->policy;
     cfg->timeout_ms = params->timeout_ms != 0 ? params->timeout_ms : CS_ATTESTED_TIMEOUT_MS;
     cfg->refs = 1;
-    consort_err rc = cs_attested_node_id(cfg->key, cfg->node_id);
-    if (rc == CONSORT_OK)
-        rc = make_tls(cfg); /* also checks that key and certificate match */
-    if (rc != CONSORT_OK) {
-        config_destroy(cfg);
-        return cs_err_context(rc, "attested channel");
-    }
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_attested_node_id(cfg->key, cfg->node_id), fail);
+    CS_TRY_GOTO(rc, make_tls(cfg), fail); /* also checks that key and certificate match */
     *out = cfg;
     return CONSORT_OK;
+
+fail:
+    config_destroy(cfg);
+    return cs_err_context(rc, "attested channel");
 }
 
 cs_attested_config *cs_attested_config_ref(cs_attested_config *cfg)
@@ -91,70 +91,51 @@ const char *cs_attested_config_node_id(const cs_attested_config *cfg)
 
 /* ---- listening ---- */
 
-/* Shared by the listener and the channels it started (see tls_listen.c). */
+/* A listener's context, shared with the channels it started (tls_listen_priv.h). */
 typedef struct listen_ctx {
-    uv_loop_t *loop;
+    cs_tls_listen_ctx base; /* first */
     cs_attested_config *cfg;
     cs_attested_cb on_ready;
     void *ctx;
-    bool closed;
-    int refs;
 } listen_ctx;
 
-static void listen_ctx_unref(listen_ctx *l)
+static void listen_ctx_destroy(cs_tls_listen_ctx *base)
 {
-    if (--l->refs > 0)
-        return;
+    listen_ctx *l = (listen_ctx *)(void *)base;
     cs_attested_config_free(l->cfg);
     cs_free(l);
 }
 
-static void listener_released(void *ctx)
+static void attested_cb(void *ctx, cs_stream *s, const cs_attested_peer *peer, consort_err err,
+                        const char *msg)
 {
-    listen_ctx *l = ctx;
-    l->closed = true;
-    listen_ctx_unref(l);
-}
-
-static void attested_cb(void *ctx, cs_stream *s, const cs_attested_peer *peer, consort_err err)
-{
+    (void)msg;
     listen_ctx *l = ctx;
     if (err == CONSORT_OK) {
-        if (l->closed)
+        if (l->base.closed)
             cs_stream_close(s);
         else
-            l->on_ready(l->ctx, s, peer, CONSORT_OK);
+            l->on_ready(l->ctx, s, peer, CONSORT_OK, "");
     } /* refusals were logged by the channel */
-    listen_ctx_unref(l);
+    cs_tls_listen_ctx_unref(&l->base);
 }
 
-static void tls_done_cb(void *ctx, cs_stream *s, consort_err err)
+static void tls_done_cb(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     listen_ctx *l = ctx;
     if (err != CONSORT_OK) {
-        cs_log_warn("net", "attested channel: TLS refused: %s", consort_errmsg());
-        listen_ctx_unref(l);
+        cs_log_warn("net", "attested channel: TLS refused: %s", msg);
+        cs_tls_listen_ctx_unref(&l->base);
         return;
     }
-    if (l->closed) {
+    if (l->base.closed) {
         cs_stream_close(s);
-        listen_ctx_unref(l);
+        cs_tls_listen_ctx_unref(&l->base);
         return;
     }
-    if (cs_attested_start(l->loop, s, l->cfg, attested_cb, l) != CONSORT_OK) {
+    if (cs_attested_start(l->base.loop, s, l->cfg, attested_cb, l) != CONSORT_OK) {
         cs_log_warn("net", "%s", consort_errmsg());
-        listen_ctx_unref(l);
-    }
-}
-
-static void tcp_accept_cb(void *ctx, cs_stream *s)
-{
-    listen_ctx *l = ctx;
-    l->refs++;
-    if (cs_tls_stream_start(l->loop, s, l->cfg->server_tls, l->cfg->timeout_ms, tls_done_cb, l) !=
-        CONSORT_OK) {
-        cs_log_warn("net", "attested channel: %s", consort_errmsg());
-        listen_ctx_unref(l);
+        cs_tls_listen_ctx_unref(&l->base);
     }
 }
 
@@ -166,15 +147,15 @@ consort_err cs_attested_listen(uv_loop_t *loop, const char *address, cs_attested
               "attested channel: listen without on_ready");
     listen_ctx *l = cs_calloc(1, sizeof *l);
     CS_ENSURE(l != NULL, CONSORT_E_NOMEM, "attested channel: out of memory");
-    l->loop = loop;
+    l->base = (cs_tls_listen_ctx){.loop = loop,
+                                  .tls = cs_tls_config_ref(cfg->server_tls),
+                                  .timeout_ms = cfg->timeout_ms,
+                                  .on_handshake = tls_done_cb,
+                                  .destroy = listen_ctx_destroy};
     l->cfg = cs_attested_config_ref(cfg);
     l->on_ready = on_ready;
     l->ctx = ctx;
-    l->refs = 1;
-    consort_err rc = cs_tcp_listen_owned(loop, address, tcp_accept_cb, l, listener_released, out);
-    if (rc != CONSORT_OK)
-        listen_ctx_unref(l);
-    return rc;
+    return cs_tls_listen_ctx_start(&l->base, address, out);
 }
 
 /* ---- connecting ---- */
@@ -186,30 +167,38 @@ typedef struct connect_ctx {
     void *ctx;
 } connect_ctx;
 
-static void connect_done(connect_ctx *c, cs_stream *s, consort_err err)
+/* Ends a connect: starts the hello exchange over `s`, or reports `err`
+ * with its message `msg`. */
+static void connect_done(connect_ctx *c, cs_stream *s, consort_err err, const char *msg)
 {
     connect_ctx copy = *c;
     cs_free(c);
-    if (err == CONSORT_OK)
+    if (err == CONSORT_OK) {
         err = cs_attested_start(copy.loop, s, copy.cfg, copy.on_done, copy.ctx);
+        msg = consort_errmsg(); /* synchronous: the failure just returned */
+    }
+    char why[CS_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", err != CONSORT_OK ? msg : "");
     cs_attested_config_free(copy.cfg);
     if (err != CONSORT_OK)
-        copy.on_done(copy.ctx, NULL, NULL, err);
+        copy.on_done(copy.ctx, NULL, NULL, err, why);
 }
 
-static void connect_tls_cb(void *ctx, cs_stream *s, consort_err err)
+static void connect_tls_cb(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
-    connect_done(ctx, s, err);
+    connect_done(ctx, s, err, msg);
 }
 
-static void connect_tcp_cb(void *ctx, cs_stream *s, consort_err err)
+static void connect_tcp_cb(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     connect_ctx *c = ctx;
-    if (err == CONSORT_OK)
+    if (err == CONSORT_OK) {
         err = cs_tls_stream_start(c->loop, s, c->cfg->client_tls, c->cfg->timeout_ms,
                                   connect_tls_cb, c);
+        msg = consort_errmsg(); /* synchronous: the failure just returned */
+    }
     if (err != CONSORT_OK)
-        connect_done(c, NULL, err);
+        connect_done(c, NULL, err, msg);
 }
 
 consort_err cs_attested_connect(uv_loop_t *loop, const char *address, cs_attested_config *cfg,

@@ -50,34 +50,21 @@ consort_err cs_attested_hello_encode(const cs_evidence *ev, const char *node_id,
     CS_TRY(check_address(cs_slice_str(raft_address)));
     cs_buf env;
     cs_buf_init(&env, CS_EVIDENCE_MAX_BYTES);
-    consort_err rc = cs_evidence_encode(ev, &env);
     size_t start = out->len;
     uint8_t *len_at;
-    if (rc == CONSORT_OK)
-        rc = cs_buf_extend(out, 4, &len_at);
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_map(out, 4);
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_uint(out, KEY_EVIDENCE);
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_bytes(out, cs_buf_slice(&env));
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_uint(out, KEY_NODE_ID);
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_cstr(out, node_id);
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_uint(out, KEY_RAFT_ID);
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_uint(out, raft_id);
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_uint(out, KEY_RAFT_ADDRESS);
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_cstr(out, raft_address);
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_evidence_encode(ev, &env), fail);
+    CS_TRY_GOTO(rc, cs_buf_extend(out, 4, &len_at), fail);
+    CS_TRY_GOTO(rc, cs_cbor_write_map(out, 4), fail);
+    CS_TRY_GOTO(rc, cs_cbor_write_uint(out, KEY_EVIDENCE), fail);
+    CS_TRY_GOTO(rc, cs_cbor_write_bytes(out, cs_buf_slice(&env)), fail);
+    CS_TRY_GOTO(rc, cs_cbor_write_uint(out, KEY_NODE_ID), fail);
+    CS_TRY_GOTO(rc, cs_cbor_write_cstr(out, node_id), fail);
+    CS_TRY_GOTO(rc, cs_cbor_write_uint(out, KEY_RAFT_ID), fail);
+    CS_TRY_GOTO(rc, cs_cbor_write_uint(out, raft_id), fail);
+    CS_TRY_GOTO(rc, cs_cbor_write_uint(out, KEY_RAFT_ADDRESS), fail);
+    CS_TRY_GOTO(rc, cs_cbor_write_cstr(out, raft_address), fail);
     cs_buf_cleanup(&env);
-    if (rc != CONSORT_OK) {
-        out->len = start;
-        return cs_err_context(rc, "hello");
-    }
     size_t body = out->len - start - 4;
     if (body > CS_ATTESTED_HELLO_MAX) {
         out->len = start;
@@ -90,15 +77,11 @@ consort_err cs_attested_hello_encode(const cs_evidence *ev, const char *node_id,
     p[2] = (uint8_t)(body >> 8);
     p[3] = (uint8_t)body;
     return CONSORT_OK;
-}
 
-static consort_err expect_key(cs_cbor_reader *r, uint64_t want)
-{
-    uint64_t key;
-    CS_TRY_CTX(cs_cbor_read_uint(r, &key), "hello: key %llu", (unsigned long long)want);
-    CS_ENSURE(key == want, CONSORT_E_MALFORMED, "hello: key %llu where %llu was expected",
-              (unsigned long long)key, (unsigned long long)want);
-    return CONSORT_OK;
+fail:
+    cs_buf_cleanup(&env);
+    out->len = start;
+    return cs_err_context(rc, "hello");
 }
 
 consort_err cs_attested_hello_decode(cs_slice in, cs_attested_hello *out)
@@ -112,16 +95,16 @@ consort_err cs_attested_hello_decode(cs_slice in, cs_attested_hello *out)
     CS_TRY_CTX(cs_cbor_read_map(&r, &pairs), "hello");
     CS_ENSURE(pairs == 4, CONSORT_E_MALFORMED, "hello: map of %llu pairs, expected 4",
               (unsigned long long)pairs);
-    CS_TRY(expect_key(&r, KEY_EVIDENCE));
+    CS_TRY_CTX(cs_cbor_read_ukey(&r, KEY_EVIDENCE), "hello");
     CS_TRY_CTX(cs_cbor_read_bytes(&r, &out->evidence), "hello: evidence");
     CS_ENSURE(out->evidence.len <= CS_EVIDENCE_MAX_BYTES, CONSORT_E_TOO_LARGE,
               "hello: evidence of %zu bytes, at most %d", out->evidence.len, CS_EVIDENCE_MAX_BYTES);
-    CS_TRY(expect_key(&r, KEY_NODE_ID));
+    CS_TRY_CTX(cs_cbor_read_ukey(&r, KEY_NODE_ID), "hello");
     CS_TRY_CTX(cs_cbor_read_text(&r, &out->node_id), "hello: node id");
     CS_TRY(check_node_id(out->node_id));
-    CS_TRY(expect_key(&r, KEY_RAFT_ID));
+    CS_TRY_CTX(cs_cbor_read_ukey(&r, KEY_RAFT_ID), "hello");
     CS_TRY_CTX(cs_cbor_read_uint(&r, &out->raft_id), "hello: raft id");
-    CS_TRY(expect_key(&r, KEY_RAFT_ADDRESS));
+    CS_TRY_CTX(cs_cbor_read_ukey(&r, KEY_RAFT_ADDRESS), "hello");
     CS_TRY_CTX(cs_cbor_read_text(&r, &out->raft_address), "hello: raft address");
     CS_TRY(check_address(out->raft_address));
     CS_TRY_CTX(cs_cbor_expect_end(&r), "hello");

@@ -37,7 +37,7 @@ struct cs_http_client {
     bool freed;       /* cs_http_client_free was called */
     bool in_close_cb; /* inside the stream's on_close */
     bool unsolicited; /* a response arrived that nobody asked for */
-    void (*on_close)(void *ctx, consort_err reason);
+    void (*on_close)(void *ctx, consort_err reason, const char *msg);
     void *ctx;
 };
 
@@ -47,28 +47,29 @@ static void release(cs_http_client *c)
     cs_free(c);
 }
 
-/* Ends every waiting request with `rc` (whose message is current). */
-static void fail_waiters(cs_http_client *c, consort_err rc)
+/* Ends every waiting request with `rc` and its message `why` (copied first:
+ * it may be the thread-local message, which a callback may overwrite). */
+static void fail_waiters(cs_http_client *c, consort_err rc, const char *why)
 {
     char msg[CS_ERRMSG_MAX];
-    snprintf(msg, sizeof msg, "%s", consort_errmsg());
+    snprintf(msg, sizeof msg, "%s", why);
     while (c->head != NULL) {
         waiter *w = c->head;
         c->head = w->next;
         if (c->head == NULL)
             c->tail = NULL;
         c->pending--;
-        (void)cs_fail(rc, "%s", msg);
-        w->cb(w->ctx, rc, NULL);
+        w->cb(w->ctx, rc, msg, NULL);
         cs_free(w);
     }
 }
 
-/* Stops accepting requests, fails the waiting ones and closes the stream. */
+/* Stops accepting requests, fails the waiting ones with `rc` (whose message
+ * was just set) and closes the stream. */
 static void end(cs_http_client *c, consort_err rc)
 {
     c->open = false;
-    fail_waiters(c, rc);
+    fail_waiters(c, rc, consort_errmsg());
     if (!c->stream_closed)
         cs_stream_close(c->s);
 }
@@ -135,7 +136,7 @@ static int on_message_complete(http_parser *hp)
                                    .headers = c->msg.headers,
                                    .header_count = c->msg.header_count,
                                    .body = cs_buf_slice(&c->msg.body)};
-    w->cb(w->ctx, CONSORT_OK, &resp);
+    w->cb(w->ctx, CONSORT_OK, "", &resp);
     cs_free(w);
     if (!keep) { /* RFC 9112 §9.6: the server closes after this response */
         c->open = false;
@@ -191,7 +192,7 @@ static void on_data(void *ctx, cs_stream *s, cs_slice data)
         parse_failed(c, cs_stream_peer_address(s));
 }
 
-static void on_close(void *ctx, cs_stream *s, consort_err reason)
+static void on_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     cs_http_client *c = ctx;
     char peer[CS_NET_ADDRESS_MAX];
@@ -199,19 +200,17 @@ static void on_close(void *ctx, cs_stream *s, consort_err reason)
     c->stream_closed = true;
     c->in_close_cb = true;
     char why[CS_ERRMSG_MAX];
-    snprintf(why, sizeof why, "%s", reason != CONSORT_OK ? consort_errmsg() : "closed");
+    snprintf(why, sizeof why, "%s", reason != CONSORT_OK ? msg : "closed");
     /* A response delimited by the end of the stream completes now. */
     if (c->pending > 0 && HTTP_PARSER_ERRNO(&c->hp) == HPE_OK)
         (void)http_parser_execute(&c->hp, &SETTINGS, NULL, 0);
-    consort_err rc = cs_fail(reason != CONSORT_OK ? reason : CONSORT_E_IO,
-                             "HTTP client %s: connection ended before the response: %s", peer, why);
+    char ended[CS_ERRMSG_MAX + CS_NET_ADDRESS_MAX + 64];
+    snprintf(ended, sizeof ended, "HTTP client %s: connection ended before the response: %s", peer,
+             why);
     c->open = false;
-    fail_waiters(c, rc);
-    if (c->on_close != NULL && !c->freed) {
-        if (reason != CONSORT_OK)
-            (void)cs_fail(reason, "%s", why);
-        c->on_close(c->ctx, reason);
-    }
+    fail_waiters(c, reason != CONSORT_OK ? reason : CONSORT_E_IO, ended);
+    if (c->on_close != NULL && !c->freed)
+        c->on_close(c->ctx, reason, reason != CONSORT_OK ? why : "");
     c->in_close_cb = false;
     if (c->freed)
         release(c);
@@ -251,7 +250,7 @@ void cs_http_client_free(cs_http_client *c)
         return;
     c->freed = true;
     c->open = false;
-    fail_waiters(c, cs_fail(CONSORT_E_STATE, "HTTP client: closed"));
+    fail_waiters(c, CONSORT_E_STATE, "HTTP client: closed");
     if (!c->stream_closed)
         cs_stream_close(c->s); /* released in on_close */
     else if (!c->in_close_cb)
@@ -310,21 +309,15 @@ consort_err cs_http_client_request(cs_http_client *c, const char *method, const 
     CS_ENSURE(cb != NULL, CONSORT_E_INVALID_ARGUMENT, "HTTP client: no response callback");
     cs_buf req;
     cs_buf_init(&req, 0);
-    consort_err rc =
-        serialise(&req, method, target, headers, count, body, cs_stream_peer_address(c->s));
     waiter *w = NULL;
-    if (rc == CONSORT_OK) {
-        w = cs_calloc(1, sizeof *w);
-        if (w == NULL)
-            rc = cs_fail(CONSORT_E_NOMEM, "HTTP client: out of memory");
-    }
-    if (rc == CONSORT_OK)
-        rc = cs_stream_write(c->s, cs_buf_slice(&req));
+    consort_err rc;
+    CS_TRY_GOTO(rc,
+                serialise(&req, method, target, headers, count, body, cs_stream_peer_address(c->s)),
+                fail);
+    w = cs_calloc(1, sizeof *w);
+    CS_ENSURE_GOTO(rc, w != NULL, fail, CONSORT_E_NOMEM, "HTTP client: out of memory");
+    CS_TRY_GOTO(rc, cs_stream_write(c->s, cs_buf_slice(&req)), fail);
     cs_buf_cleanup(&req);
-    if (rc != CONSORT_OK) {
-        cs_free(w);
-        return rc;
-    }
     w->cb = cb;
     w->ctx = ctx;
     w->head = strcmp(method, "HEAD") == 0;
@@ -335,6 +328,11 @@ consort_err cs_http_client_request(cs_http_client *c, const char *method, const 
     c->tail = w;
     c->pending++;
     return CONSORT_OK;
+
+fail:
+    cs_buf_cleanup(&req);
+    cs_free(w);
+    return rc;
 }
 
 bool cs_http_client_is_open(const cs_http_client *c)

@@ -29,15 +29,23 @@ static inline const char *cs_http_response_header(const cs_http_response *resp, 
     return cs_http_header_find(resp->headers, resp->header_count, name);
 }
 
-/* The response (err == CONSORT_OK; valid during the call only), or why there is none. */
-typedef void (*cs_http_response_cb)(void *ctx, consort_err err, const cs_http_response *resp);
+/*
+ * The response (err == CONSORT_OK, msg ""; `resp` valid during the call
+ * only), or why there is none: `err` and its message `msg` (never NULL,
+ * valid during the call only; resp == NULL). The thread-local message
+ * (consort_errmsg()) is not part of this contract (STYLE.md rule 10).
+ */
+typedef void (*cs_http_response_cb)(void *ctx, consort_err err, const char *msg,
+                                    const cs_http_response *resp);
 
 typedef struct cs_http_client_params {
     cs_http_limits limits; /* for responses; zero fields: defaults, but max_body_bytes
                               defaults to 16 MiB here */
-    /* Called once when the connection has closed (optional). After it the
-     * client is inert: requests fail with CONSORT_E_STATE. */
-    void (*on_close)(void *ctx, consort_err reason);
+    /* Called once when the connection has closed (optional): `reason` is
+     * CONSORT_OK for an orderly close, else the failure, with its message
+     * in `msg` ("" on an orderly close; never NULL, valid during the call
+     * only). After it the client is inert: requests fail with CONSORT_E_STATE. */
+    void (*on_close)(void *ctx, consort_err reason, const char *msg);
     void *ctx;
 } cs_http_client_params;
 
@@ -49,9 +57,10 @@ typedef struct cs_http_client cs_http_client;
 CS_MUST_CHECK consort_err cs_http_client_new(cs_stream *s, const cs_http_client_params *params,
                                              cs_http_client **out);
 /*
- * Closes the connection; every pending callback runs now with
- * CONSORT_E_STATE ("client closed"). The memory is released once the stream
- * has closed. cs_http_client_free(NULL) is a no-op.
+ * Closes the connection; every pending callback runs now, inside this call,
+ * with CONSORT_E_STATE ("client closed") (an exception to the loop-deferred
+ * rule: the owner is tearing the client down and gets its answers at once). The memory is released
+ * once the stream has closed. cs_http_client_free(NULL) is a no-op.
  */
 void cs_http_client_free(cs_http_client *c);
 

@@ -214,10 +214,9 @@ consort_err cs_http_query_param(const char *query, const char *name, cs_buf *out
             cs_buf_reset(out);
             size_t vstart = key_len < pair_len ? key_len + 1 : pair_len;
             rc = cs_http_percent_decode(CS_SLICE(p + vstart, pair_len - vstart), true, out);
-            if (rc == CONSORT_OK)
-                *found = true;
-            else
+            if (rc != CONSORT_OK)
                 rc = cs_err_context(rc, "query parameter '%s'", name);
+            *found = rc == CONSORT_OK;
             break;
         }
         p += pair_len;

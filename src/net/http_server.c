@@ -200,12 +200,12 @@ static void on_data(void *ctx, cs_stream *s, cs_slice data)
     process(c, data);
 }
 
-static void on_close(void *ctx, cs_stream *s, consort_err reason)
+static void on_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)s;
     http_conn *c = ctx;
     if (reason != CONSORT_OK)
-        cs_log_debug("net", "HTTP %s: connection closed: %s", c->peer, consort_errmsg());
+        cs_log_debug("net", "HTTP %s: connection closed: %s", c->peer, msg);
     c->s = NULL;
     c->closing = true;
     cs_timer_free(c->idle);
@@ -273,20 +273,11 @@ void cs_http_server_free(cs_http_server *srv)
 
 void cs_http_server_attach(cs_http_server *srv, cs_stream *s)
 {
+    consort_err rc;
     http_conn *c = cs_calloc(1, sizeof *c);
-    consort_err rc = c != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "out of memory");
-    if (rc == CONSORT_OK)
-        rc = cs_http_parser_new(&srv->params.limits, on_headers, c, &c->parser);
-    if (rc == CONSORT_OK)
-        rc = cs_timer_new(srv->loop, idle_cb, c, &c->idle);
-    if (rc != CONSORT_OK) {
-        cs_log_warn("net", "HTTP %s: refused: %s", cs_stream_peer_address(s), consort_errmsg());
-        if (c != NULL)
-            cs_http_parser_free(c->parser);
-        cs_free(c);
-        cs_stream_close(s);
-        return;
-    }
+    CS_ENSURE_GOTO(rc, c != NULL, refuse, CONSORT_E_NOMEM, "out of memory");
+    CS_TRY_GOTO(rc, cs_http_parser_new(&srv->params.limits, on_headers, c, &c->parser), refuse);
+    CS_TRY_GOTO(rc, cs_timer_new(srv->loop, idle_cb, c, &c->idle), refuse);
     c->srv = srv;
     c->s = s;
     c->refs = 1;
@@ -302,6 +293,14 @@ void cs_http_server_attach(cs_http_server *srv, cs_stream *s)
     cs_timer_start(c->idle, srv->params.idle_timeout_ms);
     const cs_stream_cbs cbs = {.on_data = on_data, .on_close = on_close};
     cs_stream_set_cbs(s, &cbs, c);
+    return;
+
+refuse:
+    cs_log_warn("net", "HTTP %s: refused: %s", cs_stream_peer_address(s), consort_errmsg());
+    if (c != NULL)
+        cs_http_parser_free(c->parser);
+    cs_free(c);
+    cs_stream_close(s);
 }
 
 void cs_http_server_accept_cb(void *srv, cs_stream *s)

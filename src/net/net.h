@@ -22,8 +22,12 @@
 
 /* An accepted stream; the callee owns it from now on (must close it eventually). */
 typedef void (*cs_accept_cb)(void *ctx, cs_stream *s);
-/* A connected stream (err == CONSORT_OK, caller owns `s`), or why it failed (s == NULL). */
-typedef void (*cs_connect_cb)(void *ctx, cs_stream *s, consort_err err);
+/*
+ * A connected stream (err == CONSORT_OK, msg "", caller owns `s`), or why it
+ * failed (s == NULL): `err` and its message `msg` (never NULL, valid during
+ * the call only). The thread-local message is not set for the callback.
+ */
+typedef void (*cs_connect_cb)(void *ctx, cs_stream *s, consort_err err, const char *msg);
 
 /* A listening socket. */
 typedef struct cs_listener cs_listener;

@@ -9,6 +9,13 @@
  * released right after on_close returns. Writes are copied and queued;
  * they are flushed in order before a requested close completes.
  * All functions must be called on the loop's thread.
+ *
+ * Asynchronous contract (STYLE.md rule 10): on_data and on_close run from
+ * loop callbacks, never inside cs_stream_write, cs_stream_close or
+ * cs_stream_set_cbs. Closing is like uv_close: stop (close), on_close,
+ * then the stream frees itself. on_close carries the close reason and its
+ * message as arguments; the thread-local message (consort_errmsg()) is not
+ * part of the contract and may hold anything on entry.
  */
 #ifndef CS_NET_STREAM_H
 #define CS_NET_STREAM_H
@@ -21,9 +28,10 @@ struct cs_x509;
 typedef struct cs_stream_cbs {
     /* Bytes received (plaintext for TLS). `data` is valid during the call only. */
     void (*on_data)(void *ctx, cs_stream *s, cs_slice data);
-    /* The stream is closed: CONSORT_OK for an orderly close, else the reason
-     * (consort_errmsg() has the message). Do not touch `s` afterwards. */
-    void (*on_close)(void *ctx, cs_stream *s, consort_err reason);
+    /* The stream is closed: CONSORT_OK for an orderly close (msg ""), else
+     * the reason and its message `msg` (never NULL; valid during the call
+     * only: copy it to keep it). Do not touch `s` afterwards. */
+    void (*on_close)(void *ctx, cs_stream *s, consort_err reason, const char *msg);
 } cs_stream_cbs;
 
 typedef struct cs_stream_vtbl {

@@ -59,12 +59,8 @@ static void handle_closed_cb(uv_handle_t *h)
     cs_tcp_stream *s = h->data;
     if (--s->open_handles > 0)
         return;
-    if (s->delivered && s->cbs.on_close != NULL) {
-        consort_err reason = s->reason;
-        if (reason != CONSORT_OK)
-            (void)cs_fail(reason, "%s", s->reason_msg);
-        s->cbs.on_close(s->ctx, &s->base, reason);
-    }
+    if (s->delivered && s->cbs.on_close != NULL)
+        s->cbs.on_close(s->ctx, &s->base, s->reason, s->reason != CONSORT_OK ? s->reason_msg : "");
     cs_free(s->rbuf);
     cs_free(s);
 }

@@ -4,6 +4,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct cs_listener {
@@ -152,12 +153,14 @@ static void connect_cb(uv_connect_t *req, int status)
     cs_free(c);
     if (status < 0) {
         consort_err rc = cs_net_uv_fail(status, "tcp: connect to %s", copy.address);
+        char msg[CS_ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "%s", consort_errmsg());
         cs_tcp_stream_discard(s);
-        copy.cb(copy.ctx, NULL, rc);
+        copy.cb(copy.ctx, NULL, rc, msg);
         return;
     }
     cs_tcp_stream_connected(s);
-    copy.cb(copy.ctx, cs_tcp_stream_base(s), CONSORT_OK);
+    copy.cb(copy.ctx, cs_tcp_stream_base(s), CONSORT_OK, "");
 }
 
 consort_err cs_tcp_connect(uv_loop_t *loop, const char *address, cs_connect_cb on_connect,

@@ -44,11 +44,13 @@ static tls_stream *from_base(const cs_stream *s)
     return (tls_stream *)(void *)((const char *)s - offsetof(tls_stream, base));
 }
 
-static void record_reason(tls_stream *ts, consort_err rc)
+/* Records the first failure and its message (`msg`, e.g. consort_errmsg()
+ * right after the failing call) as the close reason. */
+static void record_reason(tls_stream *ts, consort_err rc, const char *msg)
 {
     if (ts->reason == CONSORT_OK && rc != CONSORT_OK) {
         ts->reason = rc;
-        snprintf(ts->reason_msg, sizeof ts->reason_msg, "%s", consort_errmsg());
+        snprintf(ts->reason_msg, sizeof ts->reason_msg, "%s", msg);
     }
 }
 
@@ -65,7 +67,7 @@ static consort_err flush(tls_stream *ts)
 /* Fails the stream: the alert (if any) is flushed, then the transport closed. */
 static void fail(tls_stream *ts, consort_err rc)
 {
-    record_reason(ts, rc);
+    record_reason(ts, rc, consort_errmsg());
     if (ts->closing)
         return;
     ts->closing = true;
@@ -73,8 +75,7 @@ static void fail(tls_stream *ts, consort_err rc)
     if (ts->on_done != NULL) { /* the handshake failed: report it now */
         cs_connect_cb cb = ts->on_done;
         ts->on_done = NULL;
-        (void)cs_fail(ts->reason, "%s", ts->reason_msg);
-        cb(ts->done_ctx, NULL, ts->reason);
+        cb(ts->done_ctx, NULL, ts->reason, ts->reason_msg);
     }
     cs_stream_close(ts->inner);
 }
@@ -95,8 +96,15 @@ static void handshake_done(tls_stream *ts)
     ts->delivered = true;
     cs_connect_cb cb = ts->on_done;
     ts->on_done = NULL;
-    cb(ts->done_ctx, &ts->base, CONSORT_OK);
+    cb(ts->done_ctx, &ts->base, CONSORT_OK, "");
     deliver_plain(ts);
+}
+
+/* Decrypts `data` into ts->plain and sends what the engine answers. */
+static consort_err recv_and_flush(tls_stream *ts, cs_slice data, bool *peer_closed)
+{
+    CS_TRY(cs_tls_recv(ts->tls, data, &ts->plain, peer_closed));
+    return flush(ts);
 }
 
 static void inner_data_cb(void *ctx, cs_stream *inner, cs_slice data)
@@ -107,9 +115,7 @@ static void inner_data_cb(void *ctx, cs_stream *inner, cs_slice data)
         return;
     bool was_done = cs_tls_handshake_done(ts->tls);
     bool peer_closed = false;
-    consort_err rc = cs_tls_recv(ts->tls, data, &ts->plain, &peer_closed);
-    if (rc == CONSORT_OK)
-        rc = flush(ts);
+    consort_err rc = recv_and_flush(ts, data, &peer_closed);
     if (rc != CONSORT_OK) {
         fail(ts, cs_err_context(rc, "TLS with %s", cs_stream_peer_address(ts->inner)));
         return;
@@ -127,22 +133,19 @@ static void inner_data_cb(void *ctx, cs_stream *inner, cs_slice data)
     }
 }
 
-static void inner_close_cb(void *ctx, cs_stream *inner, consort_err reason)
+static void inner_close_cb(void *ctx, cs_stream *inner, consort_err reason, const char *msg)
 {
     (void)inner;
     tls_stream *ts = ctx;
     if (reason != CONSORT_OK)
-        record_reason(ts, reason);
+        record_reason(ts, reason, msg);
     if (ts->on_done != NULL) {
         if (ts->reason == CONSORT_OK)
-            record_reason(ts, cs_fail(CONSORT_E_TRUNCATED, "TLS: connection closed during the "
-                                                           "handshake"));
-        (void)cs_fail(ts->reason, "%s", ts->reason_msg);
-        ts->on_done(ts->done_ctx, NULL, ts->reason);
+            record_reason(ts, CONSORT_E_TRUNCATED, "TLS: connection closed during the handshake");
+        ts->on_done(ts->done_ctx, NULL, ts->reason, ts->reason_msg);
     } else if (ts->delivered && ts->has_cbs && ts->cbs.on_close != NULL) {
-        if (ts->reason != CONSORT_OK)
-            (void)cs_fail(ts->reason, "%s", ts->reason_msg);
-        ts->cbs.on_close(ts->ctx, &ts->base, ts->reason);
+        ts->cbs.on_close(ts->ctx, &ts->base, ts->reason,
+                         ts->reason != CONSORT_OK ? ts->reason_msg : "");
     }
     cs_timer_free(ts->timer);
     cs_tls_free(ts->tls);
@@ -165,11 +168,13 @@ static consort_err tls_write(cs_stream *base, cs_slice data)
     tls_stream *ts = from_base(base);
     CS_ENSURE(!ts->closing, CONSORT_E_STATE, "TLS with %s: write after close",
               cs_stream_peer_address(ts->inner));
-    consort_err rc = cs_tls_send(ts->tls, data);
-    if (rc == CONSORT_OK)
-        rc = flush(ts);
-    if (rc != CONSORT_OK)
-        fail(ts, rc);
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_tls_send(ts->tls, data), fail);
+    CS_TRY_GOTO(rc, flush(ts), fail);
+    return CONSORT_OK;
+
+fail:
+    fail(ts, rc);
     return rc;
 }
 
@@ -222,42 +227,44 @@ const cs_tls *cs_tls_stream_engine(const cs_stream *s)
     return s != NULL && s->vt == &tls_vtbl ? from_base(s)->tls : NULL;
 }
 
+/* The client's first flight (nothing for a server). */
+static consort_err start_handshake(tls_stream *ts)
+{
+    CS_TRY(cs_tls_start(ts->tls));
+    return flush(ts);
+}
+
 consort_err cs_tls_stream_start(uv_loop_t *loop, cs_stream *inner, cs_tls_config *cfg,
                                 uint64_t timeout_ms, cs_connect_cb on_done, void *ctx)
 {
+    consort_err rc;
     tls_stream *ts = cs_calloc(1, sizeof *ts);
-    consort_err rc = ts != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "TLS: out of memory");
-    if (rc == CONSORT_OK) {
-        ts->base.vt = &tls_vtbl;
-        ts->inner = inner;
-        ts->timeout_ms = timeout_ms != 0 ? timeout_ms : CS_TLS_HANDSHAKE_TIMEOUT_MS;
-        ts->on_done = on_done;
-        ts->done_ctx = ctx;
-        cs_buf_init(&ts->out, 0);
-        cs_buf_init_secret(&ts->plain, PLAIN_MAX); /* may carry secrets (ledger secret sharing) */
-        rc = cs_tls_new(cfg, &ts->tls);
-    }
-    if (rc == CONSORT_OK)
-        rc = cs_timer_new(loop, timeout_cb, ts, &ts->timer);
-    if (rc != CONSORT_OK) {
-        if (ts != NULL) {
-            cs_tls_free(ts->tls);
-            cs_free(ts);
-        }
-        cs_stream_close(inner); /* its on_close goes nowhere: no callbacks were set */
-        return rc;
-    }
+    CS_ENSURE_GOTO(rc, ts != NULL, fail_close, CONSORT_E_NOMEM, "TLS: out of memory");
+    ts->base.vt = &tls_vtbl;
+    ts->inner = inner;
+    ts->timeout_ms = timeout_ms != 0 ? timeout_ms : CS_TLS_HANDSHAKE_TIMEOUT_MS;
+    ts->on_done = on_done;
+    ts->done_ctx = ctx;
+    cs_buf_init(&ts->out, 0);
+    cs_buf_init_secret(&ts->plain, PLAIN_MAX); /* may carry secrets (ledger secret sharing) */
+    CS_TRY_GOTO(rc, cs_tls_new(cfg, &ts->tls), fail_free);
+    CS_TRY_GOTO(rc, cs_timer_new(loop, timeout_cb, ts, &ts->timer), fail_free);
     cs_timer_start(ts->timer, ts->timeout_ms);
     const cs_stream_cbs cbs = {.on_data = inner_data_cb, .on_close = inner_close_cb};
     cs_stream_set_cbs(inner, &cbs, ts);
     /* From here on every failure is reported through on_done, on the loop. */
-    rc = cs_tls_start(ts->tls);
-    if (rc == CONSORT_OK)
-        rc = flush(ts);
+    rc = start_handshake(ts);
     if (rc != CONSORT_OK) {
-        record_reason(ts, rc);
+        record_reason(ts, rc, consort_errmsg());
         ts->closing = true;
         cs_stream_close(ts->inner); /* inner_close_cb reports it */
     }
     return CONSORT_OK;
+
+fail_free:
+    cs_tls_free(ts->tls);
+    cs_free(ts);
+fail_close:
+    cs_stream_close(inner); /* its on_close goes nowhere: no callbacks were set */
+    return rc;
 }

@@ -25,6 +25,8 @@
  * Listens on `address` and delivers each connection whose handshake
  * succeeded to on_accept (failed handshakes are logged at debug level and
  * closed). `cfg` must be a server configuration; the listener keeps a reference.
+ * on_accept runs from the loop; after cs_listener_close it never runs again
+ * (handshakes that finish later are closed).
  */
 CS_MUST_CHECK consort_err cs_tls_listen(uv_loop_t *loop, const char *address, cs_tls_config *cfg,
                                         cs_accept_cb on_accept, void *ctx, cs_listener **out);
@@ -32,7 +34,9 @@ CS_MUST_CHECK consort_err cs_tls_listen(uv_loop_t *loop, const char *address, cs
 /*
  * Connects over TCP and runs the handshake; on_connect reports the TLS
  * stream or the failure (connection refused, verification refused, timeout).
- * `cfg` must be a client configuration.
+ * `cfg` must be a client configuration. on_connect runs later, from the
+ * loop (never inside this call); an immediate error (bad address) is
+ * returned instead and then no callback follows.
  */
 CS_MUST_CHECK consort_err cs_tls_connect(uv_loop_t *loop, const char *address, cs_tls_config *cfg,
                                          cs_connect_cb on_connect, void *ctx);

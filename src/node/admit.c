@@ -234,23 +234,24 @@ static void on_data(void *ctx, cs_stream *s, cs_slice data)
     if (j->flow || j->body.len > 0)
         return; /* one request per channel */
     bool complete;
-    consort_err rc = join_msg_take(&j->in, data, &j->body, &complete);
-    if (rc == CONSORT_OK && !complete)
-        return;
     join_msg m;
-    if (rc == CONSORT_OK)
-        rc = join_msg_decode(cs_buf_slice(&j->body), &m);
-    if (rc == CONSORT_OK)
-        rc = admit_request(j, &m);
-    if (rc != CONSORT_OK)
-        refuse(j, consort_errmsg());
+    consort_err rc;
+    CS_TRY_GOTO(rc, join_msg_take(&j->in, data, &j->body, &complete), refused);
+    if (!complete)
+        return;
+    CS_TRY_GOTO(rc, join_msg_decode(cs_buf_slice(&j->body), &m), refused);
+    CS_TRY_GOTO(rc, admit_request(j, &m), refused);
+    return;
+refused:
+    refuse(j, consort_errmsg());
 }
 
-static void on_closed(void *ctx, cs_stream *s, consort_err reason)
+static void on_closed(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     join *j = ctx;
     (void)s;
     (void)reason;
+    (void)msg;
     j->s = NULL;
     join_free_if_done(j);
 }

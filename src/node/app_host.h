@@ -83,6 +83,19 @@ bool cs_app_module_identity(const consort_app *app, uint8_t digest[32], uint64_t
  * cs_code_measure_opts.sealed_digest. Thread-safe.
  */
 bool cs_app_image_digest(uint64_t dev, uint64_t ino, uint8_t digest[32]);
+
+/* ---- module images (app_image.c) ---- */
+
+typedef struct app_image app_image;
+/* The module at `path` copied into a sealed memfd, its ELF image checked
+ * (cs_app_check_image) and hashed; an image already loaded with the same
+ * bytes is shared (a reference more). */
+CS_MUST_CHECK consort_err app_image_load(const char *path, app_image **out);
+/* Drops a reference; the last one closes the memfd (unload the module first). */
+void app_image_release(app_image *img);
+int app_image_fd(const app_image *img);
+size_t app_image_len(const app_image *img);
+void app_image_identity(const app_image *img, uint8_t digest[32], uint64_t *dev, uint64_t *ino);
 /*
  * Checks that `image` is a 64-bit little-endian ELF shared object whose
  * loadable segments lie inside it (a truncated module would fault in the

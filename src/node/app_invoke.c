@@ -104,15 +104,17 @@ static void handler_error(const cs_app_endpoint *ep, const consort_tx *tx, conso
     cs_log(status >= 500 ? CS_LOG_WARN : CS_LOG_DEBUG, "app", "%s %s: %d %s: %s", ep->method,
            ep->path, status, name, tx->fail_message);
     cs_app_response_reset(resp);
-    consort_err rc = consort_response_error(resp, status, name, "%s", tx->fail_message);
-    if (rc == CONSORT_OK && status == 503)
-        rc = consort_response_set_header(resp, "Retry-After", RETRY_AFTER_SECONDS);
-    if (rc != CONSORT_OK) {
-        char why[CS_APP_PATH_MAX + 64];
-        snprintf(why, sizeof why, "%s %s: %s, and its error response failed", ep->method, ep->path,
-                 name);
-        internal_error(resp, why);
-    }
+    consort_err rc;
+    CS_TRY_GOTO(rc, consort_response_error(resp, status, name, "%s", tx->fail_message), failed);
+    if (status == 503)
+        CS_TRY_GOTO(rc, consort_response_set_header(resp, "Retry-After", RETRY_AFTER_SECONDS),
+                    failed);
+    return;
+failed:;
+    char why[CS_APP_PATH_MAX + 64];
+    snprintf(why, sizeof why, "%s %s: %s, and its error response failed", ep->method, ep->path,
+             name);
+    internal_error(resp, why);
 }
 
 consort_err cs_app_invoke(const cs_app_endpoint *ep, consort_request *req, cs_kv_tx *kv,

@@ -1,7 +1,7 @@
 /*
  * Application modules (include/consort/app.h): loading a module from
- * exactly the bytes its code id names (a sealed memfd), the ABI version
- * check, consort_app_init and the endpoint registry it fills, the
+ * exactly the bytes its code id names (a sealed memfd, app_image.c), the
+ * ABI version check, consort_app_init and the endpoint registry it fills, the
  * application's state, and consort_app_fini at unload.
  */
 #include "node/app_host.h"
@@ -13,40 +13,15 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The seals that make a memfd immutable (memfd_create(2), fcntl(2) "File Sealing"). */
-#define MODULE_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
-
-/*
- * A module image loaded in this process: a sealed memfd, open for as long as
- * the object is loaded (its number keeps the dynamic loader's name for it,
- * "/proc/self/fd/<n>", unique). Images with the same bytes are loaded once
- * and shared (several nodes in one test process): a second copy would be
- * more executable code in the process than a measurement describes.
- */
-typedef struct module_image {
-    struct module_image *next;
-    uint8_t digest[32];
-    int fd;
-    uint64_t dev, ino;
-    size_t len;
-    unsigned refs;
-} module_image;
-
-static module_image *images;
-static pthread_mutex_t images_lock = PTHREAD_MUTEX_INITIALIZER;
-
 struct consort_app {
-    void *dl;            /* NULL for an application without a module (tests) */
-    module_image *image; /* the bytes it was loaded from (shared) */
+    void *dl;         /* NULL for an application without a module (tests) */
+    app_image *image; /* the bytes it was loaded from (shared) */
     cs_app_endpoint *eps;
     size_t count;
     bool sealed;         /* registration is over (after consort_app_init) */
@@ -120,28 +95,6 @@ bool cs_app_path_reserved(const char *path)
     return false;
 }
 
-/* Drops one reference; the last closes the memfd (the object is unloaded by then). */
-static void image_release(module_image *img)
-{
-    if (img == NULL)
-        return;
-    pthread_mutex_lock(&images_lock);
-    bool last = --img->refs == 0;
-    if (last) {
-        for (module_image **p = &images; *p != NULL; p = &(*p)->next) {
-            if (*p == img) {
-                *p = img->next;
-                break;
-            }
-        }
-    }
-    pthread_mutex_unlock(&images_lock);
-    if (last) {
-        close(img->fd);
-        cs_free(img);
-    }
-}
-
 void cs_app_free(consort_app *app)
 {
     if (app == NULL)
@@ -155,7 +108,7 @@ void cs_app_free(consort_app *app)
     cs_free(app->eps);
     if (app->dl != NULL)
         dlclose(app->dl);
-    image_release(app->image);
+    app_image_release(app->image);
     cs_free(app);
 }
 
@@ -164,22 +117,8 @@ bool cs_app_module_identity(const consort_app *app, uint8_t digest[32], uint64_t
 {
     if (app == NULL || app->image == NULL)
         return false;
-    memcpy(digest, app->image->digest, 32);
-    *dev = app->image->dev;
-    *ino = app->image->ino;
+    app_image_identity(app->image, digest, dev, ino);
     return true;
-}
-
-bool cs_app_image_digest(uint64_t dev, uint64_t ino, uint8_t digest[32])
-{
-    pthread_mutex_lock(&images_lock);
-    const module_image *img = images;
-    while (img != NULL && !(img->dev == dev && img->ino == ino))
-        img = img->next;
-    if (img != NULL)
-        memcpy(digest, img->digest, 32);
-    pthread_mutex_unlock(&images_lock);
-    return img != NULL;
 }
 
 /* Looks a symbol up; NULL if the module does not export it. */
@@ -189,146 +128,18 @@ static void *find_symbol(void *dl, const char *name)
     return dlsym(dl, name);
 }
 
-static consort_err write_all(int fd, const uint8_t *p, size_t n, const char *path)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        CS_ENSURE(w > 0, cs_errno_code(errno), "application module %s: memfd write: %s", path,
-                  strerror(errno));
-        p += w;
-        n -= (size_t)w;
-    }
-    return CONSORT_OK;
-}
-
 /* Copies what `src` holds, at most CS_APP_MODULE_MAX bytes, into `mfd`: the only read. */
-static consort_err copy_module(int src, int mfd, const char *path, size_t *len)
-{
-    *len = 0;
-    for (;;) {
-        uint8_t chunk[65536];
-        ssize_t n = read(src, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        CS_ENSURE(n >= 0, cs_errno_code(errno), "application module %s: cannot read: %s", path,
-                  strerror(errno));
-        if (n == 0)
-            return CONSORT_OK;
-        CS_ENSURE((size_t)n <= CS_APP_MODULE_MAX - *len, CONSORT_E_TOO_LARGE,
-                  "application module %s: more than %zu bytes (%zu MiB, the most consortd "
-                  "loads)",
-                  path, CS_APP_MODULE_MAX, CS_APP_MODULE_MAX >> 20);
-        CS_TRY(write_all(mfd, chunk, (size_t)n, path));
-        *len += (size_t)n;
-    }
-}
-
-/*
- * Reads the module file once into a new memfd and seals it: from here on
- * nobody, the host included, can change the bytes (F_SEAL_WRITE and no way
- * to grow, shrink or unseal). Then checks the ELF image and hashes it, both
- * over the sealed bytes.
- */
-static consort_err seal_module(const char *path, int *out_fd, size_t *out_len, uint8_t digest[32])
-{
-    int src = open(path, O_RDONLY | O_CLOEXEC);
-    CS_ENSURE(src >= 0, cs_errno_code(errno), "application module %s: cannot open: %s", path,
-              strerror(errno));
-    consort_err rc = CONSORT_OK;
-    int mfd = memfd_create("consort-app", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (mfd < 0)
-        rc =
-            cs_fail(CONSORT_E_IO, "application module %s: memfd_create: %s", path, strerror(errno));
-    size_t len = 0;
-    if (rc == CONSORT_OK)
-        rc = copy_module(src, mfd, path, &len);
-    close(src);
-    if (rc == CONSORT_OK && fcntl(mfd, F_ADD_SEALS, MODULE_SEALS) != 0)
-        rc = cs_fail(CONSORT_E_IO, "application module %s: sealing the memfd: %s", path,
-                     strerror(errno));
-    if (rc == CONSORT_OK && (fcntl(mfd, F_GET_SEALS) & MODULE_SEALS) != MODULE_SEALS)
-        rc = cs_fail(CONSORT_E_IO, "application module %s: the memfd is not sealed", path);
-    void *map = MAP_FAILED;
-    if (rc == CONSORT_OK && len > 0) {
-        map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, mfd, 0);
-        if (map == MAP_FAILED)
-            rc = cs_fail(CONSORT_E_IO, "application module %s: mmap: %s", path, strerror(errno));
-    }
-    if (rc == CONSORT_OK) {
-        cs_slice image = len > 0 ? CS_SLICE(map, len) : CS_SLICE_EMPTY;
-        rc = cs_app_check_image(image);
-        if (rc != CONSORT_OK)
-            rc = cs_err_context(rc, "application module %s", path);
-        else
-            cs_sha256(image, digest);
-    }
-    if (map != MAP_FAILED)
-        munmap(map, len);
-    if (rc != CONSORT_OK) {
-        if (mfd >= 0)
-            close(mfd);
-        return rc;
-    }
-    *out_fd = mfd;
-    *out_len = len;
-    return CONSORT_OK;
-}
-
-/* The image with these bytes: an already loaded one (a reference more; `fd` is
- * closed), or a new one holding `fd`. */
-static consort_err image_get(int fd, size_t len, const uint8_t digest[32], module_image **out)
-{
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return cs_fail(CONSORT_E_IO, "application module: fstat of its memfd: %s", strerror(e));
-    }
-    pthread_mutex_lock(&images_lock);
-    module_image *img = images;
-    while (img != NULL && memcmp(img->digest, digest, 32) != 0)
-        img = img->next;
-    if (img != NULL) {
-        img->refs++;
-    } else if ((img = cs_calloc(1, sizeof *img)) != NULL) {
-        memcpy(img->digest, digest, 32);
-        img->fd = fd;
-        img->dev = (uint64_t)st.st_dev;
-        img->ino = (uint64_t)st.st_ino;
-        img->len = len;
-        img->refs = 1;
-        img->next = images;
-        images = img;
-        fd = -1;
-    }
-    pthread_mutex_unlock(&images_lock);
-    if (fd >= 0)
-        close(fd);
-    CS_ENSURE(img != NULL, CONSORT_E_NOMEM, "application module: out of memory");
-    *out = img;
-    return CONSORT_OK;
-}
-
 consort_err cs_app_load(const char *path, consort_app **out)
 {
-    int fd = -1;
-    size_t len = 0;
-    uint8_t digest[32];
-    CS_TRY(seal_module(path, &fd, &len, digest));
     consort_app *app = NULL;
-    consort_err rc = cs_app_new(&app);
-    if (rc != CONSORT_OK) {
-        close(fd);
-        return rc;
-    }
-    CS_TRY_GOTO(rc, image_get(fd, len, digest, &app->image), fail);
+    CS_TRY(cs_app_new(&app));
+    consort_err rc;
+    CS_TRY_GOTO(rc, app_image_load(path, &app->image), fail);
     /* dlopen() of the sealed memfd through its /proc name: the loader maps the
      * bytes that were hashed, never the file again. RTLD_NOW: an unresolved
      * symbol fails here, not in the middle of a request. */
     char name[64];
-    snprintf(name, sizeof name, "/proc/self/fd/%d", app->image->fd);
+    snprintf(name, sizeof name, "/proc/self/fd/%d", app_image_fd(app->image));
     app->dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
     if (app->dl == NULL) {
         rc = cs_fail(CONSORT_E_IO, "application module %s: %s", path, dlerror());
@@ -364,10 +175,13 @@ consort_err cs_app_load(const char *path, consort_app **out)
     }
     app->fini = fini;
     cs_app_seal(app);
+    uint8_t digest[32];
+    uint64_t dev, ino;
+    app_image_identity(app->image, digest, &dev, &ino);
     char hex[65];
     cs_hex_encode(CS_SLICE(digest, 32), hex);
     cs_log_info("app", "loaded %s (%zu bytes, SHA-256 %s, from a sealed memfd): %zu endpoints",
-                path, len, hex, app->count);
+                path, app_image_len(app->image), hex, app->count);
     *out = app;
     return CONSORT_OK;
 fail:

@@ -174,7 +174,7 @@ void node_exec_close(node_exec *ex, consort_err rc, const char *why)
     ex->head = ex->tail = NULL;
     ex->pending = 0;
     if (node_replica_rollback(r, applied) != CONSORT_OK && ex->o.ops.step_down != NULL)
-        ex->o.ops.step_down(ex->o.ops.ctx, ex->term, CONSORT_E_STATE,
+        ex->o.ops.step_down(ex->o.ops.ctx, ex->term, NODE_EXEC_STOP, CONSORT_E_STATE,
                             "rollback of uncommitted entries failed");
     ex->next_seqno = applied + 1;
     while (it != NULL) {
@@ -240,6 +240,26 @@ static exec_item *item_new(node_exec *ex, node_exec_done_fn done, void *done_ctx
     return it;
 }
 
+/* One run of `fn` on `tx`: its writes encoded and queued (*queued), or
+ * nothing to replicate and the completion deferred. BUSY: a conflict, run
+ * it again. */
+static consort_err write_once(node_exec *ex, cs_ledger_kind kind, cs_kv_tx *tx, cs_node_tx_fn fn,
+                              void *fn_ctx, node_exec_done_fn done, void *done_ctx, bool *queued)
+{
+    cs_tx_outcome out = {0};
+    CS_TRY(fn(fn_ctx, tx, &out));
+    exec_item *it = item_new(ex, done, done_ctx);
+    CS_ENSURE(it != NULL, CONSORT_E_NOMEM, "write: out of memory");
+    if (!out.commit || !cs_kv_tx_has_writes(tx)) {
+        exec_complete(ex, it, CONSORT_OK, NULL); /* nothing to replicate */
+        *queued = false;
+        return CONSORT_OK;
+    }
+    CS_TRY(commit_tx(ex, kind, tx, &out, it));
+    *queued = true;
+    return CONSORT_OK;
+}
+
 consort_err node_exec_write(node_exec *ex, cs_ledger_kind kind, cs_node_tx_fn fn, void *fn_ctx,
                             node_exec_done_fn done, void *done_ctx)
 {
@@ -255,24 +275,16 @@ consort_err node_exec_write(node_exec *ex, cs_ledger_kind kind, cs_node_tx_fn fn
     for (int attempt = 0; attempt <= EXEC_MAX_RETRIES; attempt++) {
         cs_kv_tx *tx;
         CS_TRY(cs_kv_tx_begin(kv, &tx));
-        cs_tx_outcome out = {0};
-        consort_err rc = fn(fn_ctx, tx, &out);
-        exec_item *it = NULL;
-        if (rc == CONSORT_OK && (it = item_new(ex, done, done_ctx)) == NULL)
-            rc = cs_fail(CONSORT_E_NOMEM, "write: out of memory");
-        if (rc == CONSORT_OK && (!out.commit || !cs_kv_tx_has_writes(tx))) {
-            cs_kv_tx_free(tx);
-            exec_complete(ex, it, CONSORT_OK, NULL); /* nothing to replicate */
-            return CONSORT_OK;
-        }
-        if (rc == CONSORT_OK)
-            rc = commit_tx(ex, kind, tx, &out, it);
+        bool queued = false;
+        consort_err rc = write_once(ex, kind, tx, fn, fn_ctx, done, done_ctx, &queued);
         cs_kv_tx_free(tx);
         if (rc == CONSORT_E_BUSY) {
             ex->stats.write_conflicts++;
             continue;
         }
         CS_TRY(rc);
+        if (!queued)
+            return CONSORT_OK;
         if (++ex->unsigned_tx >= ex->o.sig_interval_tx) {
             if (node_exec_signature(ex) != CONSORT_OK)
                 cs_log_warn(EXEC_LOG, "node %s: signature entry: %s", ex->o.node_id,
@@ -337,5 +349,5 @@ void node_exec_submit_failed(node_exec *ex, uint64_t term, consort_err rc, const
     ex->closed_term = term;
     node_exec_close(ex, CONSORT_E_STATE, why);
     if (ex->o.ops.step_down != NULL)
-        ex->o.ops.step_down(ex->o.ops.ctx, term, rc, why);
+        ex->o.ops.step_down(ex->o.ops.ctx, term, NODE_EXEC_STOP, rc, why);
 }

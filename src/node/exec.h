@@ -22,17 +22,27 @@
 
 typedef struct node_exec node_exec;
 
+/* Why the executor gives up leading (node_exec_ops.step_down). */
+typedef enum node_exec_stepdown {
+    /* short of disk: hand leadership over and keep running */
+    NODE_EXEC_HAND_OVER,
+    /* a raft write failed or the state could not be rolled back: the node
+     * must stop leading for good, and act before consensus goes on (a
+     * failed raft write leaves libraft unfit to continue) */
+    NODE_EXEC_STOP,
+} node_exec_stepdown;
+
 typedef struct node_exec_ops {
     void *ctx;
     /* Appends a sealed entry (copied) to the consensus log in `term`. On
      * CONSORT_OK consensus later either commits it (node_exec_committed)
      * or reports a failure (node_exec_submit_failed). */
     consort_err (*submit)(void *ctx, cs_slice entry, uint64_t term);
-    /* The executor cannot go on leading in `term`. rc NO_SPACE: it is short
-     * of disk: hand leadership over and keep running. Any other rc: a raft
-     * write failed or the state could not be rolled back: this node must
-     * stop leading for good (node.c stops it). */
-    void (*step_down)(void *ctx, uint64_t term, consort_err rc, const char *why);
+    /* The executor cannot go on leading in `term`, for the reason `how`
+     * (rc and why say what failed). Called synchronously, inside the call
+     * that found the failure (node_exec_submit_failed among them). */
+    void (*step_down)(void *ctx, uint64_t term, node_exec_stepdown how, consort_err rc,
+                      const char *why);
     /* Every write completion has run (node_exec_unfinished() is 0 again);
      * optional. The node waits for it before it reports itself stopped. */
     void (*idle)(void *ctx);

@@ -28,7 +28,7 @@ void exec_undo(node_exec *ex, uint64_t seqno)
     if (ok)
         ok = cs_ledger_keys_rekey(node_replica_keys(r)) == CONSORT_OK;
     if (!ok && ex->o.ops.step_down != NULL)
-        ex->o.ops.step_down(ex->o.ops.ctx, ex->term, CONSORT_E_STATE,
+        ex->o.ops.step_down(ex->o.ops.ctx, ex->term, NODE_EXEC_STOP, CONSORT_E_STATE,
                             "undoing an entry that was not submitted failed");
 }
 
@@ -172,7 +172,7 @@ bool exec_has_space(node_exec *ex)
                      "until space is freed",
                      ex->o.node_id, where, (unsigned long long)avail, (unsigned long long)min);
         if (ex->open && ex->o.ops.step_down != NULL)
-            ex->o.ops.step_down(ex->o.ops.ctx, ex->term, CONSORT_E_NO_SPACE,
+            ex->o.ops.step_down(ex->o.ops.ctx, ex->term, NODE_EXEC_HAND_OVER, CONSORT_E_NO_SPACE,
                                 "the leader's disk is (nearly) full");
     } else if (!was && ex->space_ok) {
         cs_log_info(EXEC_LOG, "node %s: %s has space again: accepting writes", ex->o.node_id,

@@ -14,9 +14,10 @@ static consort_err write_cert_files(cs_buf *b, const char files[][CS_NODE_PATH_M
         CS_TRY_CTX(cs_x509_load_file(files[i], &cert), "%s: certificate %s", what, files[i]);
         cs_buf der;
         cs_buf_init(&der, 64 << 10);
-        consort_err rc = cs_x509_to_der(cert, &der);
-        if (rc == CONSORT_OK)
-            rc = cs_cbor_write_bytes(b, cs_buf_slice(&der));
+        consort_err rc;
+        CS_TRY_GOTO(rc, cs_x509_to_der(cert, &der), next);
+        CS_TRY_GOTO(rc, cs_cbor_write_bytes(b, cs_buf_slice(&der)), next);
+    next:
         cs_buf_cleanup(&der);
         cs_x509_free(cert);
         CS_TRY(rc);

@@ -121,22 +121,21 @@ static void on_data(void *ctx, cs_stream *s, cs_slice data)
     bool complete;
     consort_err rc = join_msg_take(&j->in, data, &j->body, &complete);
     if (rc == CONSORT_OK && !complete)
-        return;
+        return;       /* more to come */
     channel_close(j); /* one answer per channel */
     join_msg m;
-    if (rc == CONSORT_OK)
-        rc = join_msg_decode(cs_buf_slice(&j->body), &m);
-    if (rc != CONSORT_OK) {
+    if (rc != CONSORT_OK || (rc = join_msg_decode(cs_buf_slice(&j->body), &m)) != CONSORT_OK) {
         try_later(j, consort_errmsg());
         return;
     }
     on_answer(j, &m);
 }
 
-static void on_closed(void *ctx, cs_stream *s, consort_err reason)
+static void on_closed(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     node_joiner *j = ctx;
     (void)reason;
+    (void)msg;
     bool unanswered = j->s == s && j->body.len == 0;
     j->s = NULL;
     if (unanswered)
@@ -163,12 +162,13 @@ done:
     return rc;
 }
 
-static void on_ready(void *ctx, cs_stream *s, const cs_attested_peer *peer, consort_err err)
+static void on_ready(void *ctx, cs_stream *s, const cs_attested_peer *peer, consort_err err,
+                     const char *msg)
 {
     node_joiner *j = ctx;
     j->connecting = false;
     if (err != CONSORT_OK) {
-        try_later(j, consort_errmsg());
+        try_later(j, msg);
         maybe_gone(j);
         return;
     }

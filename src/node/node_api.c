@@ -58,10 +58,11 @@ consort_err cs_node_read(cs_node *n, cs_node_tx_fn fn, void *fn_ctx)
     CS_TRY(cs_kv_tx_begin_committed(node_replica_kv(n->replica), &tx));
     cs_tx_outcome out = {0};
     consort_err rc = fn(fn_ctx, tx, &out);
-    if (rc == CONSORT_OK && cs_kv_tx_has_writes(tx))
-        rc = cs_fail(CONSORT_E_STATE, "a read-only transaction wrote");
+    const bool wrote = cs_kv_tx_has_writes(tx);
     cs_kv_tx_free(tx);
-    return rc;
+    CS_TRY(rc);
+    CS_ENSURE(!wrote, CONSORT_E_STATE, "a read-only transaction wrote");
+    return CONSORT_OK;
 }
 
 static void waiter_init(cs_node *n, cs_node_waiter *w, uint64_t seqno, uint64_t timeout_ms,

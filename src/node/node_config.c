@@ -150,6 +150,8 @@ static consort_err parse_member(const char *key, json_t *v, cs_node_config *cfg)
         return get_u64(v, key, 1, 1000000, &cfg->sig_interval_tx);
     if (strcmp(key, "sig_interval_ms") == 0)
         return get_u64(v, key, 1, 3600000, &cfg->sig_interval_ms);
+    if (strcmp(key, "heartbeat_ms") == 0) /* well under the 1000 ms election timeout */
+        return get_u64(v, key, 5, 250, &cfg->heartbeat_ms);
     if (strcmp(key, "snapshot_interval") == 0)
         return get_u64(v, key, 2, UINT32_MAX, &cfg->snapshot_interval);
     if (strcmp(key, "min_free_mib") == 0)
@@ -197,6 +199,7 @@ void cs_node_config_defaults(cs_node_config *cfg)
     cfg->sig_interval_tx = 100;
     cfg->sig_interval_ms = 100;
     cfg->snapshot_interval = 10000;
+    cfg->heartbeat_ms = 25;
     cfg->chunk_size = CS_LEDGER_CHUNK_SIZE_DEFAULT;
     cfg->min_free_mib = 16;
 }
@@ -257,9 +260,10 @@ consort_err cs_node_config_load(const char *path, cs_node_config *cfg)
 {
     cs_buf text;
     cs_buf_init(&text, CONFIG_MAX);
-    consort_err rc = cs_file_read(path, &text);
-    if (rc == CONSORT_OK)
-        rc = cs_node_config_parse(cs_buf_slice(&text), cfg);
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_file_read(path, &text), out);
+    CS_TRY_GOTO(rc, cs_node_config_parse(cs_buf_slice(&text), cfg), out);
+out:
     cs_buf_cleanup(&text);
     return rc == CONSORT_OK ? rc : cs_err_context(rc, "%s", path);
 }

@@ -8,8 +8,9 @@
  *                  recovery, channels; joining and genesis
  *   node_api.c     writes, reads, waits, status, receipts, users/members
  *   node_docs.c    the /node/ documents and metrics
- *   node_raft.c    consensus: the FSM, leadership, the executor's and
- *                  admission's access to raft, linearizable reads
+ *   node_raft.c    consensus: the FSM, leadership, linearizable reads
+ *   node_ops.c     what the executor and admission may ask of raft, the
+ *                  vault and each other (their ops tables)
  *   node_events.c  state, identities, failure, watchers, applied-seqno
  *                  waiters, stop accounting (bottom)
  *
@@ -131,13 +132,15 @@ void node_closed_one(cs_node *n);
 CS_MUST_CHECK consort_err node_events_init(cs_node *n);
 void node_events_cleanup(cs_node *n);
 
-/* ---- node_raft.c ---- */
-/* Creates and starts consensus (bootstrapping a new service if asked). */
-CS_MUST_CHECK consort_err node_raft_start(cs_node *n, bool bootstrap);
+/* ---- node_ops.c ---- */
 /* The executor's access to raft (exec.h node_exec_ops). */
 node_exec_ops node_raft_exec_ops(cs_node *n);
 /* Admission's access to raft and the executor (admit.h node_admit_ops). */
 node_admit_ops node_raft_admit_ops(cs_node *n);
+
+/* ---- node_raft.c ---- */
+/* Creates and starts consensus (bootstrapping a new service if asked). */
+CS_MUST_CHECK consort_err node_raft_start(cs_node *n, bool bootstrap);
 /* A linearizable read waits for the next barrier (node.h). */
 void node_raft_linearizable(cs_node *n, cs_node_waiter *w);
 /* Leadership is over (stopping): pending writes and reads fail. */

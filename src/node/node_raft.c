@@ -2,9 +2,9 @@
  * The node and consensus (node_priv.h): the FSM raft drives (committed
  * entries to the executor or the replica, snapshots to the replica),
  * leadership (a barrier before writes open, the executor closed when it
- * ends), the executor's and admission's access to raft, linearizable reads
- * (a barrier shared by the reads waiting for it), and the service's policy
- * and membership as the store says.
+ * ends), linearizable reads (a barrier shared by the reads waiting for
+ * it), and the service's policy and membership as the store says.
+ * node_ops.c holds what the executor and admission may ask of raft.
  */
 #include "node/node_priv.h"
 
@@ -29,22 +29,26 @@ static consort_err fsm_apply(void *ctx, const cs_fsm_entry *fe, void **result)
     uint64_t applied = node_replica_applied(n->replica);
     if (e.seqno <= applied) /* raft replays what the ledger holds after a restart */
         return node_replica_check_held(n->replica, &e);
-    consort_err rc = CONSORT_OK;
-    if (e.seqno != applied + 1)
+    consort_err rc;
+    bool own = false;
+    if (e.seqno != applied + 1) {
         rc = cs_fail(CONSORT_E_CORRUPT, "raft entry %llu carries seqno %llu, expected %llu",
                      (unsigned long long)fe->index, (unsigned long long)e.seqno,
                      (unsigned long long)(applied + 1));
-    else if (e.term != fe->term)
+        goto failed;
+    }
+    if (e.term != fe->term) {
         rc = cs_fail(CONSORT_E_CORRUPT, "entry %llu has term %llu but raft term %llu",
                      (unsigned long long)e.seqno, (unsigned long long)e.term,
                      (unsigned long long)fe->term);
-    bool own = false;
-    if (rc == CONSORT_OK)
-        rc = node_exec_committed(n->exec, &e, &own);
-    if (rc == CONSORT_OK && !own)
-        rc = node_replica_apply(n->replica, &e);
-    if (rc != CONSORT_OK) /* the replica stops (consensus/fsm.h): so does the node */
-        node_fail(n, rc, "applying committed entries", consort_errmsg());
+        goto failed;
+    }
+    CS_TRY_GOTO(rc, node_exec_committed(n->exec, &e, &own), failed);
+    if (!own)
+        CS_TRY_GOTO(rc, node_replica_apply(n->replica, &e), failed);
+    return CONSORT_OK;
+failed: /* the replica stops (consensus/fsm.h): so does the node */
+    node_fail(n, rc, "applying committed entries", consort_errmsg());
     return rc;
 }
 
@@ -137,7 +141,7 @@ static void barrier_retry_cb(void *ctx)
     try_barrier(ctx);
 }
 
-static void barrier_done(void *ctx, consort_err status)
+static void barrier_done(void *ctx, consort_err status, const char *msg)
 {
     cs_node *n = ctx;
     n->barrier_inflight = false;
@@ -145,7 +149,7 @@ static void barrier_done(void *ctx, consort_err status)
         cs_consensus_term(n->cons) != n->lead_term)
         return;
     if (status != CONSORT_OK) { /* still leading: try again soon */
-        cs_log_warn(NODE_LOG, "node %s: barrier: %s", cs_node_id(n), consort_errmsg());
+        cs_log_warn(NODE_LOG, "node %s: barrier: %s", cs_node_id(n), msg);
         cs_timer_start(n->barrier_retry, NODE_BARRIER_RETRY_MS);
         return;
     }
@@ -197,219 +201,13 @@ static void on_state(void *ctx, cs_raft_state state, uint64_t term)
     try_barrier(n);
 }
 
-/* ---- the executor's access to raft ---- */
-
-typedef struct submit_ctx {
-    cs_node *n;
-    uint64_t term;
-} submit_ctx;
-
-static void submitted(void *ctx, consort_err status, uint64_t index, void *result)
-{
-    submit_ctx *s = ctx;
-    cs_node *n = s->n;
-    uint64_t term = s->term;
-    (void)index;
-    (void)result;
-    cs_free(s);
-    if (status != CONSORT_OK)
-        node_exec_submit_failed(n->exec, term, status, consort_errmsg());
-}
-
-static consort_err exec_submit(void *ctx, cs_slice entry, uint64_t term)
-{
-    cs_node *n = ctx;
-    submit_ctx *s = cs_calloc(1, sizeof *s);
-    CS_ENSURE(s != NULL, CONSORT_E_NOMEM, "submit: out of memory");
-    *s = (submit_ctx){.n = n, .term = term};
-    consort_err rc = cs_consensus_submit(n->cons, entry, submitted, s);
-    if (rc != CONSORT_OK)
-        cs_free(s);
-    return rc;
-}
-
-static void stepped_down(void *ctx, consort_err rc)
-{
-    cs_node *n = ctx;
-    if (rc != CONSORT_OK)
-        cs_log_warn(NODE_LOG, "node %s: handing leadership over: %s", cs_node_id(n),
-                    consort_errmsg());
-}
-
-static void exec_step_down(void *ctx, uint64_t term, consort_err rc, const char *why)
-{
-    cs_node *n = ctx;
-    if (rc == CONSORT_E_NO_SPACE) { /* short of disk: hand over, keep running */
-        if (n->cons != NULL && cs_consensus_transfer(n->cons, 0, stepped_down, n) != CONSORT_OK)
-            stepped_down(n, CONSORT_E_STATE);
-        return;
-    }
-    char what[96];
-    snprintf(what, sizeof what, "leading term %llu", (unsigned long long)term);
-    node_fail(n, rc, what, why);
-    if (n->fatal != NULL) { /* libraft cannot go on after a failed log write */
-        n->fatal(n->fatal_ctx, n->failure);
-        return;
-    }
-    if (n->cons != NULL && cs_consensus_transfer(n->cons, 0, stepped_down, n) != CONSORT_OK)
-        stepped_down(n, CONSORT_E_STATE);
-}
-
-static void exec_idle(void *ctx)
-{
-    cs_node *n = ctx;
-    if (n->state == CS_NODE_STOPPING)
-        node_closed_one(n); /* cs_node_stop counted the executor's completions */
-}
-
-node_exec_ops node_raft_exec_ops(cs_node *n)
-{
-    return (node_exec_ops){
-        .ctx = n, .submit = exec_submit, .step_down = exec_step_down, .idle = exec_idle};
-}
-
-/* ---- admission's access to raft and the executor ---- */
-
-static bool admit_leading(void *ctx)
-{
-    return cs_node_is_leader(ctx);
-}
-
-static void admit_leader_address(void *ctx, char out[CS_NODE_ADDR_MAX])
-{
-    cs_node *n = ctx;
-    const char *addr = NULL;
-    out[0] = '\0';
-    if (n->cons != NULL && !n->leader && cs_consensus_leader(n->cons, &addr) != 0 && addr != NULL)
-        snprintf(out, CS_NODE_ADDR_MAX, "%s", addr);
-}
-
-typedef struct record_tx {
-    const char *node_id;
-    const node_record *r;
-} record_tx;
-
-static consort_err record_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
-{
-    const record_tx *rt = ctx;
-    out->commit = true;
-    return svc_record_put(tx, rt->node_id, rt->r);
-}
-
-static consort_err admit_commit_record(void *ctx, const char *node_id, const node_record *r,
-                                       node_exec_done_fn done, void *done_ctx)
-{
-    cs_node *n = ctx;
-    record_tx rt = {.node_id = node_id, .r = r};
-    return node_exec_write(n->exec, CS_LEDGER_KIND_INTERNAL, record_fn, &rt, done, done_ctx);
-}
-
-/* A raft membership change in flight for admission. */
-typedef struct change {
-    node_admit_done_fn done;
-    void *done_ctx;
-    cs_defer_item item;
-} change;
-
-static void change_done(void *ctx, consort_err rc)
-{
-    change *c = ctx;
-    c->done(c->done_ctx, rc, rc == CONSORT_OK ? "" : consort_errmsg());
-    cs_free(c);
-}
-
-static void already_member(void *ctx)
-{
-    change_done(ctx, CONSORT_OK);
-}
-
-static bool in_config(cs_node *n, uint64_t id)
-{
-    cs_raft_member m[CS_NODE_MAX_LIST];
-    size_t count = 0;
-    if (cs_consensus_members(n->cons, m, CS_NODE_MAX_LIST, &count) != CONSORT_OK)
-        return false;
-    for (size_t i = 0; i < count; i++)
-        if (m[i].id == id)
-            return true;
-    return false;
-}
-
-static consort_err admit_raft_add(void *ctx, uint64_t raft_id, const char *address,
-                                  node_admit_done_fn done, void *done_ctx)
-{
-    cs_node *n = ctx;
-    change *c = cs_calloc(1, sizeof *c);
-    CS_ENSURE(c != NULL, CONSORT_E_NOMEM, "raft add: out of memory");
-    *c = (change){.done = done, .done_ctx = done_ctx};
-    if (in_config(n, raft_id)) { /* a node asking again: its first welcome was lost */
-        cs_defer_call(n->defer, &c->item, already_member, c);
-        return CONSORT_OK;
-    }
-    consort_err rc = cs_consensus_add(n->cons, raft_id, address, change_done, c);
-    if (rc != CONSORT_OK)
-        cs_free(c);
-    return rc;
-}
-
-static void promoted(void *ctx, consort_err rc)
-{
-    cs_node *n = ctx;
-    if (rc != CONSORT_OK)
-        cs_log_warn(NODE_LOG, "node %s: promoting a joined node to voter: %s", cs_node_id(n),
-                    consort_errmsg());
-}
-
-static void admit_raft_promote(void *ctx, uint64_t raft_id)
-{
-    cs_node *n = ctx;
-    if (cs_consensus_assign(n->cons, raft_id, CS_RAFT_VOTER, promoted, n) != CONSORT_OK)
-        promoted(n, CONSORT_E_STATE);
-}
-
-static consort_err admit_issue(void *ctx, const cs_key *subject, const char *node_id,
-                               const char *rpc_address, cs_x509 **out)
-{
-    cs_node *n = ctx;
-    return node_vault_issue(n->vault, subject, node_id, rpc_address, out);
-}
-
-static consort_err admit_secrets(void *ctx, cs_buf *service_key_pem, cs_buf *service_cert_der,
-                                 cs_buf *ledger_secret)
-{
-    cs_node *n = ctx;
-    const uint8_t *secret = node_vault_secret(n->vault);
-    CS_ENSURE(secret != NULL, CONSORT_E_STATE, "no ledger secret");
-    CS_TRY(cs_key_private_pem(node_vault_service_key(n->vault), service_key_pem));
-    CS_TRY(cs_x509_to_der(node_vault_service_cert(n->vault), service_cert_der));
-    return cs_buf_append(ledger_secret, secret, CS_LEDGER_SECRET_LEN);
-}
-
-static const cs_verify_opts *admit_verify_opts(void *ctx)
-{
-    cs_node *n = ctx;
-    return node_platform_verify_opts(n->platform);
-}
-
-node_admit_ops node_raft_admit_ops(cs_node *n)
-{
-    return (node_admit_ops){.ctx = n,
-                            .leading = admit_leading,
-                            .leader_address = admit_leader_address,
-                            .commit_record = admit_commit_record,
-                            .raft_add = admit_raft_add,
-                            .raft_promote = admit_raft_promote,
-                            .issue = admit_issue,
-                            .secrets = admit_secrets,
-                            .verify_opts = admit_verify_opts};
-}
-
 /* ---- linearizable reads ---- */
 
 static void lin_kick(cs_node *n);
 
-static void lin_done(void *ctx, consort_err status)
+static void lin_done(void *ctx, consort_err status, const char *msg)
 {
+    (void)msg;
     cs_node *n = ctx;
     n->lin_inflight = false;
     bool ok = status == CONSORT_OK && cs_node_is_leader(n);
@@ -532,27 +330,26 @@ consort_err node_raft_start(cs_node *n, bool bootstrap)
                                  .connector = node_peers_connector(n->peers),
                                  .snapshot_threshold = threshold,
                                  .snapshot_trailing = threshold < 256 ? threshold / 2 : 0,
+                                 .heartbeat_timeout_ms = (unsigned)n->cfg.heartbeat_ms,
                                  .pre_vote = true,
                                  .on_state = on_state,
                                  .on_state_ctx = n};
     CS_TRY(cs_timer_new(n->loop, barrier_retry_cb, n, &n->barrier_retry));
     CS_TRY_CTX(cs_consensus_new(&o, &n->cons), "consensus");
-    consort_err rc = CONSORT_OK;
+    consort_err rc;
     if (bootstrap) { /* only the start that created the service identity */
         const cs_raft_member me = {.id = node_vault_raft_id(n->vault),
                                    .address = n->cfg.node_address,
                                    .role = CS_RAFT_VOTER};
-        rc = cs_consensus_bootstrap(n->cons, &me, 1);
+        CS_TRY_GOTO(rc, cs_consensus_bootstrap(n->cons, &me, 1), failed);
     }
-    if (rc == CONSORT_OK)
-        rc = cs_consensus_start(n->cons);
-    if (rc != CONSORT_OK) {
-        cs_consensus_close(n->cons, NULL, NULL);
-        n->cons = NULL;
-        return rc;
-    }
+    CS_TRY_GOTO(rc, cs_consensus_start(n->cons), failed);
     node_check_open(n);
     return CONSORT_OK;
+failed:
+    cs_consensus_close(n->cons, NULL, NULL);
+    n->cons = NULL;
+    return rc;
 }
 
 static void consensus_closed(void *ctx)

@@ -218,10 +218,12 @@ static consort_err open_vault(cs_node *n, bool *fresh, bool *creating)
         CS_TRY(node_vault_create_service(n->vault, n->cfg.rpc_address));
         cs_buf inputs;
         cs_buf_init(&inputs, (size_t)4 << 20);
-        rc = node_genesis_prepare(&n->cfg, cs_node_code_id(n->code),
-                                  node_platform_file_anchors(n->platform), &inputs);
-        if (rc == CONSORT_OK)
-            rc = node_vault_set_genesis(n->vault, cs_buf_slice(&inputs));
+        CS_TRY_GOTO(rc,
+                    node_genesis_prepare(&n->cfg, cs_node_code_id(n->code),
+                                         node_platform_file_anchors(n->platform), &inputs),
+                    genesis_done);
+        CS_TRY_GOTO(rc, node_vault_set_genesis(n->vault, cs_buf_slice(&inputs)), genesis_done);
+    genesis_done:
         cs_buf_cleanup(&inputs);
         CS_TRY(rc);
     }

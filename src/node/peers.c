@@ -104,8 +104,10 @@ static consort_err check_raft_peer(node_peers *p, const cs_attested_peer *peer)
     return CONSORT_OK;
 }
 
-static void on_channel(void *ctx, cs_stream *s, const cs_attested_peer *peer, consort_err err)
+static void on_channel(void *ctx, cs_stream *s, const cs_attested_peer *peer, consort_err err,
+                       const char *msg)
 {
+    (void)msg;
     node_peers *p = ctx;
     if (err != CONSORT_OK)
         return;
@@ -146,19 +148,31 @@ typedef struct dial {
 
 static void maybe_gone(node_peers *p);
 
-static void dial_done(void *ctx, cs_stream *s, const cs_attested_peer *peer, consort_err err)
+static void dial_done(void *ctx, cs_stream *s, const cs_attested_peer *peer, consort_err err,
+                      const char *msg)
 {
     dial *d = ctx;
     node_peers *p = d->p;
     consort_err rc = err;
-    if (rc == CONSORT_OK && p->closed)
-        rc = cs_fail(CONSORT_E_STATE, "node stopping");
-    else if (rc == CONSORT_OK && (rc = check_raft_peer(p, peer)) != CONSORT_OK)
+    char why[CS_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", msg);
+    if (rc != CONSORT_OK)
+        goto out;
+    if (p->closed) {
+        rc = CONSORT_E_STATE;
+        snprintf(why, sizeof why, "node stopping");
+        goto out;
+    }
+    if ((rc = check_raft_peer(p, peer)) != CONSORT_OK) {
+        snprintf(why, sizeof why, "%s", consort_errmsg()); /* check_raft_peer's, just returned */
         cs_log_warn(PEERS_LOG, "node %s: raft channel to %s refused: %s", p->node_id, peer->node_id,
-                    consort_errmsg());
+                    why);
+    }
+out:
     if (rc != CONSORT_OK && s != NULL)
         cs_stream_close(s);
-    d->cb(d->arg, rc, rc == CONSORT_OK ? s : NULL, rc == CONSORT_OK ? peer->raft_id : 0);
+    d->cb(d->arg, rc, rc == CONSORT_OK ? "" : why, rc == CONSORT_OK ? s : NULL,
+          rc == CONSORT_OK ? peer->raft_id : 0);
     cs_free(d);
     p->dialling--;
     maybe_gone(p);

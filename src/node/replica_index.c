@@ -5,7 +5,7 @@
  * of signature entries (receipts need the first signature after a
  * transaction). Rebuilt from the ledger at start (replica_recover.c).
  *
- * Ledger positions mirror the writer's rule (service.md "Ledger files": a
+ * Ledger positions mirror the writer's rule (docs/ledger.md §5.1 "Frames and names": a
  * chunk is closed at the first signature entry after it reaches
  * chunk_size bytes). Reading checks the entry found is the one wanted and
  * falls back to scanning the chunk, so a mirror that went wrong (e.g. the
@@ -66,7 +66,7 @@ consort_err replica_index_add_sig(replica_index *x, uint64_t seqno)
 }
 
 consort_err replica_index_add(replica_index *x, uint64_t seqno, uint64_t term, bool signature,
-                           size_t entry_len, uint64_t chunk_size)
+                              size_t entry_len, uint64_t chunk_size)
 {
     CS_ENSURE(seqno == x->base + x->offset_count, CONSORT_E_STATE,
               "node index: seqno %llu, expected %llu", (unsigned long long)seqno,
@@ -105,7 +105,7 @@ uint64_t replica_index_term(const replica_index *x, uint64_t seqno)
 }
 
 consort_err replica_index_terms_digest(const replica_index *x, uint64_t tree_size, uint64_t applied,
-                                    uint64_t pending_term, uint8_t out[CS_LEDGER_DIGEST_LEN])
+                                       uint64_t pending_term, uint8_t out[CS_LEDGER_DIGEST_LEN])
 {
     if (tree_size <= applied ||
         (x->term_count > 0 && x->terms[x->term_count - 1].term == pending_term))
@@ -195,10 +195,12 @@ consort_err replica_index_read_entry(const replica_index *x, const char *dir, ui
     for (size_t i = 0; i < count; i++)
         if (chunks[i].first <= seqno && (!chunks[i].committed || seqno <= chunks[i].last))
             c = &chunks[i];
-    consort_err rc = CONSORT_OK;
-    if (c == NULL)
+    consort_err rc;
+    if (c == NULL) {
         rc = cs_fail(CONSORT_E_NOT_FOUND, "no ledger chunk holds entry %llu",
                      (unsigned long long)seqno);
+        goto done;
+    }
     /* the mirrored position, if its chunk is the one on disk */
     size_t lo = 0, hi = x->chunk_count;
     while (hi - lo > 1) {
@@ -209,14 +211,12 @@ consort_err replica_index_read_entry(const replica_index *x, const char *dir, ui
             hi = mid;
     }
     char path[CS_NODE_PATH_MAX + CS_LEDGER_NAME_MAX + 2];
-    if (rc == CONSORT_OK)
-        rc = cs_path_join(path, sizeof path, dir, c->name);
-    if (rc == CONSORT_OK) {
-        bool have_off = x->chunk_count > 0 && x->chunk_first[lo] == c->first;
-        rc = read_in_chunk(path, c->first, seqno, have_off, x->offsets[seqno - x->base], out);
-        if (rc != CONSORT_OK)
-            rc = cs_fail(rc, "entry %llu not found in %s", (unsigned long long)seqno, c->name);
-    }
+    CS_TRY_GOTO(rc, cs_path_join(path, sizeof path, dir, c->name), done);
+    const bool have_off = x->chunk_count > 0 && x->chunk_first[lo] == c->first;
+    rc = read_in_chunk(path, c->first, seqno, have_off, x->offsets[seqno - x->base], out);
+    if (rc != CONSORT_OK)
+        rc = cs_fail(rc, "entry %llu not found in %s", (unsigned long long)seqno, c->name);
+done:
     cs_free(chunks);
     return rc;
 }

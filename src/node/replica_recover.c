@@ -1,5 +1,5 @@
 /*
- * Recovery (replica.h node_replica_recover; docs/security.md "Restart"):
+ * Recovery (replica.h node_replica_recover; docs/operating.md "Start, join, restart"):
  * the store, the Merkle tree and the index are rebuilt from the node's own
  * ledger, and nothing the host wrote is trusted without authentication:
  *
@@ -105,6 +105,13 @@ static consort_err check_tail_entry(node_replica *r, const cs_ledger_entry *e)
     return rc;
 }
 
+/* An entry up to the last signature: applied like a committed one. */
+static consort_err apply_signed(node_replica *r, const cs_ledger_entry *e)
+{
+    CS_TRY(replica_apply_state(r, e));
+    return replica_note_applied(r, e);
+}
+
 static consort_err replay(node_replica *r, uint64_t last_sig, uint64_t *tail)
 {
     cs_ledger_reader *rd;
@@ -130,9 +137,7 @@ static consort_err replay(node_replica *r, uint64_t last_sig, uint64_t *tail)
             rc = check_tail_entry(r, e);
             (*tail)++;
         } else {
-            rc = replica_apply_state(r, e);
-            if (rc == CONSORT_OK)
-                rc = replica_note_applied(r, e);
+            rc = apply_signed(r, e);
             count++;
         }
         if (rc == CONSORT_E_BAD_TAG || rc == CONSORT_E_BAD_PROOF)

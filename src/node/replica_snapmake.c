@@ -156,7 +156,8 @@ static consort_err job_make(snap_job *j, cs_buf *out)
     CS_TRY_GOTO(rc, cs_random(nonce, sizeof nonce), done);
     CS_TRY_GOTO(rc, cs_buf_append(out, REPLICA_SNAP_MAGIC, 8), done);
     CS_TRY_GOTO(rc, cs_buf_append(out, nonce, sizeof nonce), done);
-    rc = cs_aead_seal(j->key, nonce, CS_SLICE_LIT(REPLICA_SNAP_MAGIC), cs_buf_slice(&j->plain), out);
+    rc =
+        cs_aead_seal(j->key, nonce, CS_SLICE_LIT(REPLICA_SNAP_MAGIC), cs_buf_slice(&j->plain), out);
 done:
     cs_buf_cleanup(&j->plain); /* wiped: it is secret */
     if (rc != CONSORT_OK) {
@@ -186,7 +187,7 @@ static void job_end(node_replica *r, snap_job *j, consort_err rc)
 }
 
 consort_err node_replica_snapshot_begin(node_replica *r, bool leader, bool leader_busy, void **job,
-                                       bool *defer)
+                                        bool *defer)
 {
     snap_job *j;
     CS_TRY(job_begin(r, true, leader, leader_busy, &j));

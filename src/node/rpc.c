@@ -12,6 +12,7 @@
 #include "node/node_code.h"
 
 #include <jansson.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,6 +203,31 @@ bool cs_rpc_wants_linearizable(const cs_http_request *req)
 {
     const char *v = cs_http_request_header(req, CS_RPC_READ_HEADER);
     return v != NULL && strcasecmp(v, "linearizable") == 0;
+}
+
+bool cs_rpc_read_mode(cs_rpc *rpc, cs_http_request *req, bool *linearizable)
+{
+    const char *v = cs_http_request_header(req, CS_RPC_READ_HEADER);
+    *linearizable = v != NULL && strcasecmp(v, "linearizable") == 0;
+    if (v == NULL || *linearizable || strcasecmp(v, "committed") == 0)
+        return true;
+    cs_rpc_respond_error(rpc, req, 400, "InvalidInput",
+                         "%s must be \"committed\" (the default) or \"linearizable\", not "
+                         "\"%.64s\"",
+                         CS_RPC_READ_HEADER, v);
+    return false;
+}
+
+bool cs_rpc_min_txid_invalid(cs_rpc *rpc, cs_http_request *req, cs_txid min)
+{
+    if (min.seqno == 0 || cs_node_tx_status(rpc->node, min) != CS_TX_INVALID)
+        return false;
+    cs_rpc_respond_error(rpc, req, 412, "TransactionInvalid",
+                         "%s %" PRIu64 ".%" PRIu64
+                         ": this transaction never committed and never will (its seqno "
+                         "belongs to another term): the read would not see it",
+                         CS_RPC_MIN_TXID_HEADER, min.term, min.seqno);
+    return true;
 }
 
 bool cs_rpc_min_txid(cs_rpc *rpc, cs_http_request *req, cs_txid *out)

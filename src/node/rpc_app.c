@@ -130,7 +130,9 @@ static void read_waited(void *ctx, const cs_node_result *res)
     if (rpc == NULL) { /* the rpc stopped */
         cs_rpc_respond_error(NULL, w->req, 503, "ServiceUnavailable", "the node is stopping");
     } else if (res->rc == CONSORT_OK) {
-        run_read_now(rpc, w->req, w->ep, &w->creq, &w->resp);
+        cs_txid min;
+        if (cs_rpc_min_txid(rpc, w->req, &min) && !cs_rpc_min_txid_invalid(rpc, w->req, min))
+            run_read_now(rpc, w->req, w->ep, &w->creq, &w->resp);
     } else if (res->rc == CONSORT_E_STATE && !w->caller.forwarded &&
                cs_rpc_wants_linearizable(w->req)) {
         cs_rpc_forward(rpc, w->req, &w->caller); /* leadership moved: the leader reads */
@@ -144,9 +146,9 @@ static void read_waited(void *ctx, const cs_node_result *res)
 static void run_read(cs_rpc *rpc, const cs_app_endpoint *ep, cs_http_request *req,
                      const rpc_caller *caller)
 {
-    bool linearizable = cs_rpc_wants_linearizable(req);
+    bool linearizable;
     cs_txid min = {0, 0};
-    if (!cs_rpc_min_txid(rpc, req, &min))
+    if (!cs_rpc_read_mode(rpc, req, &linearizable) || !cs_rpc_min_txid(rpc, req, &min))
         return; /* answered 400 */
     if (linearizable && !cs_node_is_leader(rpc->node) && !caller->forwarded) {
         cs_rpc_forward(rpc, req, caller); /* read index through the leader */
@@ -154,6 +156,8 @@ static void run_read(cs_rpc *rpc, const cs_app_endpoint *ep, cs_http_request *re
     }
     cs_txid applied = cs_node_commit_txid(rpc->node);
     if (!linearizable && applied.seqno >= min.seqno) {
+        if (cs_rpc_min_txid_invalid(rpc, req, min))
+            return;
         consort_request creq;
         fill_request(&creq, req, caller);
         consort_response resp;

@@ -49,11 +49,13 @@ static bool txid_param(cs_rpc *rpc, cs_http_request *req, cs_txid *txid)
     cs_buf text;
     cs_buf_init(&text, TXID_PARAM_MAX);
     bool found = false;
-    consort_err rc = cs_http_request_param(req, TXID_PARAM, &text, &found);
-    if (rc == CONSORT_OK && found)
-        rc = cs_buf_append_u8(&text, 0);
-    if (rc == CONSORT_OK && found)
-        rc = cs_txid_parse((const char *)text.ptr, txid);
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_http_request_param(req, TXID_PARAM, &text, &found), out);
+    if (!found)
+        goto out;
+    CS_TRY_GOTO(rc, cs_buf_append_u8(&text, 0), out);
+    CS_TRY_GOTO(rc, cs_txid_parse((const char *)text.ptr, txid), out);
+out:
     cs_buf_cleanup(&text);
     if (!found) {
         cs_rpc_respond_error(rpc, req, 400, "InvalidInput",
@@ -169,13 +171,14 @@ static void serve_metrics(cs_rpc *rpc, cs_http_request *req)
 {
     cs_buf out;
     cs_buf_init(&out, 0);
-    consort_err rc = cs_node_metrics_text(rpc->node, &out);
-    if (rc == CONSORT_OK)
-        rc = rpc_metrics(rpc, &out);
-    if (rc == CONSORT_OK)
-        cs_rpc_respond(rpc, req, 200, metrics_type, 1, cs_buf_slice(&out));
-    else
-        cs_rpc_respond_internal(rpc, req, rc, "metrics");
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_node_metrics_text(rpc->node, &out), failed);
+    CS_TRY_GOTO(rc, rpc_metrics(rpc, &out), failed);
+    cs_rpc_respond(rpc, req, 200, metrics_type, 1, cs_buf_slice(&out));
+    cs_buf_cleanup(&out);
+    return;
+failed:
+    cs_rpc_respond_internal(rpc, req, rc, "metrics");
     cs_buf_cleanup(&out);
 }
 

@@ -93,14 +93,10 @@ static consort_err ensure_tls(rpc_forwarder *fwd)
     t->refs = 1;
     cs_buf der;
     cs_buf_init(&der, 0);
-    consort_err rc = cs_x509_to_der(service, &der);
-    if (rc == CONSORT_OK)
-        rc = cs_x509_from_der(cs_buf_slice(&der), &t->service);
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_x509_to_der(service, &der), failed);
+    CS_TRY_GOTO(rc, cs_x509_from_der(cs_buf_slice(&der), &t->service), failed);
     cs_buf_cleanup(&der);
-    if (rc != CONSORT_OK) {
-        trust_unref(t);
-        return cs_err_context(rc, "forwarding: service certificate");
-    }
     t->pinned = (cs_tls_pinned){.roots = &t->service, .root_count = 1};
     const cs_tls_params params = {
         .role = CS_TLS_CLIENT,
@@ -116,6 +112,10 @@ static consort_err ensure_tls(rpc_forwarder *fwd)
     }
     fwd->trust = t;
     return CONSORT_OK;
+failed:
+    cs_buf_cleanup(&der);
+    trust_unref(t);
+    return cs_err_context(rc, "forwarding: service certificate");
 }
 
 /* RFC 9110 §7.6.1: connection-specific fields are not forwarded; framing is the client's. */
@@ -206,18 +206,18 @@ static cs_txid answer_txid(const cs_http_response *resp)
     return t;
 }
 
-static void relay(void *ctx, consort_err err, const cs_http_response *resp)
+static void relay(void *ctx, consort_err err, const char *msg, const cs_http_response *resp)
 {
     fwd_req *fr = ctx;
     cs_rpc *rpc = fr->rpc;
     if (err != CONSORT_OK) {
         rpc->stats.forward_failures++;
         cs_log_info("rpc", "forwarding %s %s to %s failed: %s", fr->req->method, fr->req->path,
-                    fr->leader, consort_errmsg());
+                    fr->leader, msg);
         cs_rpc_respond_unavailable(rpc, fr->req,
                                    "the leader at %s did not answer (the request may or may not "
                                    "have been executed): %s",
-                                   fr->leader, consort_errmsg());
+                                   fr->leader, msg);
         fwd_req_free(fr);
         return;
     }
@@ -284,7 +284,7 @@ static void fail_waiting(rpc_forwarder *fwd, const char *why)
     fwd->waiting_tail = NULL;
 }
 
-static void connected(void *ctx, cs_stream *s, consort_err err)
+static void connected(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     fwd_attempt *a = ctx;
     rpc_forwarder *fwd = a->fwd;
@@ -299,10 +299,11 @@ static void connected(void *ctx, cs_stream *s, consort_err err)
     if (err == CONSORT_OK) {
         const cs_http_client_params params = {0};
         err = cs_http_client_new(s, &params, &fwd->client); /* owns s, on failure too */
+        msg = consort_errmsg(); /* synchronous: cs_http_client_new's failure */
     }
     if (err != CONSORT_OK) {
-        cs_log_info("rpc", "cannot connect to the leader at %s: %s", fwd->leader, consort_errmsg());
-        fail_waiting(fwd, consort_errmsg());
+        cs_log_info("rpc", "cannot connect to the leader at %s: %s", fwd->leader, msg);
+        fail_waiting(fwd, msg);
         return;
     }
     while (fwd->waiting != NULL) {

@@ -98,6 +98,13 @@ bool cs_rpc_wants_linearizable(const cs_http_request *req);
 /* The x-consort-min-txid of the request (zero if absent). Returns false after
  * answering 400 when it is malformed. */
 bool cs_rpc_min_txid(cs_rpc *rpc, cs_http_request *req, cs_txid *out);
+/* x-consort-read: "committed" (the default) or "linearizable"; false after
+ * answering 400 for any other value. */
+bool cs_rpc_read_mode(cs_rpc *rpc, cs_http_request *req, bool *linearizable);
+/* True after answering 412 TransactionInvalid if `min` (x-consort-min-txid,
+ * applied here) is a transaction that can never commit: its seqno belongs
+ * to another term. */
+bool cs_rpc_min_txid_invalid(cs_rpc *rpc, cs_http_request *req, cs_txid min);
 
 /* ---- built-in endpoints (rpc_builtin.c) ---- */
 void cs_rpc_builtin_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req);

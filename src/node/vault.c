@@ -251,9 +251,10 @@ static consort_err write_pem(const char *path, const cs_x509 *cert)
 {
     cs_buf pem;
     cs_buf_init(&pem, 64 << 10);
-    consort_err rc = cs_x509_to_pem(cert, &pem);
-    if (rc == CONSORT_OK)
-        rc = cs_file_write_atomic(path, cs_buf_slice(&pem), 0644);
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_x509_to_pem(cert, &pem), out);
+    CS_TRY_GOTO(rc, cs_file_write_atomic(path, cs_buf_slice(&pem), 0644), out);
+out:
     cs_buf_cleanup(&pem);
     return rc == CONSORT_OK ? rc : cs_err_context(rc, "%s", path);
 }

@@ -1,5 +1,5 @@
 /*
- * The transactional key-value store (notes/service.md "KV store").
+ * The transactional key-value store (docs/kv.md).
  *
  * A store holds named maps of byte keys to byte values. Every key carries a
  * version: the seqno of the transaction that last wrote it (an absent key has
@@ -48,7 +48,7 @@ typedef struct cs_kv_tx cs_kv_tx;
 
 #define CS_KV_KEY_MAX_DEFAULT   ((size_t)4 << 10)
 #define CS_KV_VALUE_MAX_DEFAULT ((size_t)1 << 20)
-/* The ledger's cap on each section of an entry (notes/service.md "Ledger entry"). */
+/* The ledger's cap on each section of an entry (docs/ledger.md §1.1, §7 "Limits"). */
 #define CS_KV_WRITE_SET_MAX_DEFAULT ((size_t)16 << 20)
 
 /* Caps; a zero field means its default. Every node of a service must use the

@@ -2,7 +2,7 @@
  * Getting writes into the store: commit of the leader's own transactions and
  * cs_kv_apply of write sets (followers and replay), sharing one batch path.
  *
- * Commit (notes/service.md "KV store"): validates that every key read still
+ * Commit (docs/kv.md "Transactions", "Conflicts"): validates that every key read still
  * has the version it had when read (else CONSORT_E_BUSY "conflict on map M
  * key K"; the caller retries the handler from scratch; never merged), applies
  * the writes with version = seqno, records undo information and returns the

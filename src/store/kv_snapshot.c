@@ -1,6 +1,6 @@
 /*
  * Snapshots: the whole store at a seqno, as deterministic CBOR
- * (notes/service.md "KV store", docs/kv.md):
+ * (docs/kv.md "Snapshots"):
  *
  *     { "maps": { * name (tstr) => [ + [ key (bstr), value (bstr), version (uint) ] ] },
  *       "seqno": uint }

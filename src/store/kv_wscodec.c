@@ -1,5 +1,5 @@
 /*
- * Write-set codec (notes/service.md "KV store", docs/kv.md):
+ * Write-set codec (docs/kv.md "What reaches the ledger: write sets"):
  *
  *     write_set = { * map_name (tstr) => [ + [ key (bstr), value (bstr) / null ] ] }
  *

@@ -1,8 +1,8 @@
 /*
  * The ledger: every committed transaction as one entry, in chunk files, with
  * a Merkle tree over the entries and signature entries that sign its root
- * (DESIGN.md "A write, end to end"; /work/notes/service.md "Ledger entry",
- * "Signature entry", "Ledger files"; the byte-level format is docs/ledger.md).
+ * (DESIGN.md "A write, end to end"; the byte-level format is docs/ledger.md:
+ * §1 "Entries", §4 "Signature entries", §5 "Chunk files").
  *
  *   keys        cs_ledger_keys: entry keys, rekeying          (ledger_keys.c)
  *   entries     cs_ledger_entry_encode / _decode / _open      (ledger_entry.c)
@@ -173,7 +173,7 @@ CS_MUST_CHECK consort_err cs_ledger_txid_parse(cs_slice s, uint64_t *term, uint6
 /*
  * The commit evidence of (term, seqno): "ce:<term>.<seqno>:<64 hex>", the
  * hex being HKDF-SHA256(ikm = secret, salt = "", info = "consort commit
- * evidence <term>.<seqno>", 32 bytes), lower case (service.md).
+ * evidence <term>.<seqno>", 32 bytes), lower case (docs/ledger.md §2).
  */
 CS_MUST_CHECK consort_err cs_ledger_commit_evidence(const uint8_t secret[CS_LEDGER_SECRET_LEN],
                                                     uint64_t term, uint64_t seqno,
@@ -328,7 +328,7 @@ CS_MUST_CHECK consort_err cs_ledger_sig_verify(const cs_ledger_sig *s, const cs_
 
 /* ---- chunk files (ledger_chunk.c) ---- */
 
-/* service.md "Ledger files": the default chunk size. */
+/* docs/ledger.md §5.1 and §7 "Limits": the default chunk size. */
 #define CS_LEDGER_CHUNK_SIZE_DEFAULT ((size_t)4 << 20)
 /* A chunk file name: "ledger_<first>-<last>.committed" or "ledger_<first>.open". */
 #define CS_LEDGER_NAME_MAX 64
@@ -392,7 +392,7 @@ void cs_ledger_writer_free(cs_ledger_writer *w);
  * Appends one entry (decoded first: it must be a valid entry with seqno =
  * last + 1 and a term no smaller than the last, else INVALID_ARGUMENT).
  * Frames are buffered and written in batches; a signature entry makes the
- * files durable (service.md: fsynced at every signature entry): the
+ * files durable (docs/ledger.md §5.1: fsynced at every signature entry): the
  * buffered frames are written and the .open chunk fsynced, or, if it now
  * holds chunk_size bytes or more, closed: fsynced, renamed to .committed
  * and the directory fsynced. Returns CONSORT_OK iff the entry was accepted.

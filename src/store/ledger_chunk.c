@@ -1,6 +1,6 @@
 /*
- * Chunk file names and the chunk list of a ledger directory (service.md
- * "Ledger files"; docs/ledger.md "Chunk files"):
+ * Chunk file names and the chunk list of a ledger directory (docs/ledger.md
+ * §5.1 "Frames and names"):
  *
  *   ledger_<first>-<last>.committed   complete, ends with a signature entry
  *   ledger_<first>.open               at most one, the last chunk

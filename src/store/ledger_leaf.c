@@ -1,6 +1,7 @@
 /*
  * Transaction ids, commit evidence and Merkle leaves of ledger entries
- * (service.md "Ledger entry"; DESIGN.md "Receipts").
+ * (docs/ledger.md §2 "Commit evidence", §3 "Leaves and the Merkle tree";
+ * DESIGN.md "Receipts").
  */
 #include "store/ledger.h"
 
@@ -64,7 +65,7 @@ consort_err cs_ledger_commit_evidence(const uint8_t secret[CS_LEDGER_SECRET_LEN]
 {
     char txid[CS_LEDGER_TXID_MAX];
     cs_ledger_txid_format(term, seqno, txid);
-    /* service.md: info = "consort commit evidence " || "<term>.<seqno>" */
+    /* docs/ledger.md §2: info = "consort commit evidence " || "<term>.<seqno>" */
     char info[64];
     int n = snprintf(info, sizeof info, "consort commit evidence %s", txid);
     uint8_t okm[32];

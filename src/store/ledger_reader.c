@@ -1,6 +1,7 @@
 /*
  * Reading every entry of a ledger directory in seqno order, with the
- * structural checks of service.md "Ledger files" (see ledger.h). The first
+ * structural checks of docs/ledger.md §5 "Chunk files" and §6 "Verifying a
+ * ledger" (see ledger.h). The first
  * problem ends the reading with CONSORT_E_CORRUPT, its message naming the
  * file, the frame offset and the seqno ("where").
  */
@@ -129,7 +130,7 @@ static consort_err open_chunk(cs_ledger_reader *r)
 }
 
 /* At the end of a chunk: a committed chunk is non-empty, ends with a
- * signature entry and with its name's last seqno (service.md). */
+ * signature entry and with its name's last seqno (docs/ledger.md §5.1). */
 static consort_err close_chunk(cs_ledger_reader *r)
 {
     const cs_ledger_chunk *c = &r->chunks[r->idx];
@@ -198,7 +199,7 @@ consort_err cs_ledger_reader_next(cs_ledger_reader *r, cs_ledger_record *rec, bo
             return fail_here(r, CONSORT_E_CORRUPT);
         }
         if (st == CS_LEDGER_FRAME_TORN) {
-            /* a crash mid-append: recovery truncates it (service.md) */
+            /* a crash mid-append: recovery truncates it (docs/ledger.md §5.2) */
             r->torn_offset = r->frames.frame_offset;
             r->torn_bytes = r->frames.size - r->frames.frame_offset;
         }

@@ -298,7 +298,7 @@ static consort_err check_fields(const cs_ledger_entry *e, const cs_ledger_sig *s
               "signs term %llu seqno %llu, but the entry is term %llu seqno %llu",
               (unsigned long long)s->term, (unsigned long long)s->seqno,
               (unsigned long long)e->term, (unsigned long long)e->seqno);
-    /* service.md: tree_size = seqno - 1, the leaves before this entry */
+    /* docs/ledger.md §4.1: tree_size = seqno - 1, the leaves before this entry */
     CS_ENSURE(s->tree_size == s->seqno - 1, CONSORT_E_MALFORMED,
               "tree_size %llu, expected seqno - 1 = %llu", (unsigned long long)s->tree_size,
               (unsigned long long)(s->seqno - 1));

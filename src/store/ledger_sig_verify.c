@@ -30,7 +30,7 @@ static consort_err check_alg_curve(cs_cose_alg alg, const cs_key *key)
 }
 
 /* kid == SHA-256(SPKI DER) (DESIGN.md "Receipts"), node_id == hex of its first
- * 8 bytes (service.md "Identities"). */
+ * 8 bytes (docs/ledger.md §4.1). */
 static consort_err check_ids(const cs_ledger_sig *s, const cs_key *key)
 {
     uint8_t kid[CS_SHA256_LEN];

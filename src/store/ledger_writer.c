@@ -1,5 +1,5 @@
 /*
- * Appending to the ledger files (service.md "Ledger files"; contract in
+ * Appending to the ledger files (docs/ledger.md §5.1 "Frames and names"; contract in
  * ledger.h). Frames are buffered in memory and written at the end of the
  * .open chunk; nothing is fsynced per transaction (DESIGN.md "Performance
  * model": durability is batched at signature points and on sync()).
@@ -143,7 +143,8 @@ static consort_err open_chunk(cs_ledger_writer *w, uint64_t seqno)
     return CONSORT_OK;
 }
 
-/* service.md: fsync the file, rename it to .committed, fsync the directory. */
+/* docs/ledger.md §5.1: fsync the file, rename it to .committed, fsync the
+ * directory. */
 static consort_err close_chunk(cs_ledger_writer *w)
 {
     char from[PATH_MAX], to[PATH_MAX];
@@ -194,7 +195,7 @@ consort_err cs_ledger_writer_append(cs_ledger_writer *w, cs_slice entry)
     uint64_t prev_seqno = w->last_seqno, prev_term = w->last_term;
     w->last_seqno = e.seqno;
     w->last_term = e.term;
-    /* service.md: the ledger files are fsynced at every signature entry, and
+    /* docs/ledger.md §5.1: the ledger files are fsynced at every signature entry, and
      * a chunk is closed at the first signature entry after it passes
      * chunk_size bytes */
     if (e.kind != CS_LEDGER_KIND_SIGNATURE)

@@ -1,8 +1,8 @@
 /*
- * The writer's view of the directory: recovery when it opens (service.md
- * "Ledger files": a torn last frame of the .open chunk is truncated away and
+ * The writer's view of the directory: recovery when it opens (docs/ledger.md
+ * §5.2 "Torn frames": a torn last frame of the .open chunk is truncated away and
  * logged; anything else malformed is CORRUPT) and rollback (truncation after
- * a seqno, across chunk files).
+ * a seqno, across chunk files: docs/ledger.md §5.3 "Rollback").
  */
 #include "store/ledger_frames.h"
 #include "store/ledger_writer_priv.h"

@@ -1,5 +1,5 @@
 /*
- * Receipts (DESIGN.md "Receipts"; service.md "Receipts"; docs/receipts.md):
+ * Receipts (DESIGN.md "Receipts"; docs/receipts.md; leaves: docs/ledger.md §3):
  * proof, checkable offline with only the pinned service certificate, that a
  * transaction is in the ledger.
  *
@@ -98,7 +98,8 @@ typedef struct cs_receipt_verify_opts {
 
 /*
  * Verifies a parsed receipt against the pinned service certificate
- * (service.md "Receipts", in this order): commit_evidence names the txid;
+ * (docs/receipts.md "Verifying independently, step by step", in this
+ * order): commit_evidence names the txid;
  * the COSE receipt decodes; leaf_index == seqno - 1; the node certificate
  * chains to `service_cert` at opts->now; kid == SHA-256(node key SPKI DER)
  * and alg fits the key's curve; the root recomputed (RFC 9162 §2.1.3.2) from

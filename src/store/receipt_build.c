@@ -1,5 +1,5 @@
 /*
- * Building receipts (service.md "Receipts"): the inclusion proof of entry T
+ * Building receipts (docs/receipts.md "Getting a receipt"): the inclusion proof of entry T
  * in the tree signed by signature entry S, S's signature with the proof in
  * its unprotected header, and the leaf components as JSON.
  */
@@ -127,7 +127,7 @@ consort_err cs_receipt_build(const cs_merkle_tree *tree, cs_slice entry, cs_slic
     CS_TRY_CTX(cs_ledger_entry_decode(entry, &e), "receipt");
     CS_TRY_CTX(cs_ledger_entry_decode(sig_entry, &s), "receipt");
     CS_TRY_CTX(cs_ledger_sig_parse(&s, &sig), "receipt");
-    /* service.md: S is a signature entry with S.tree_size >= T */
+    /* docs/receipts.md: S is a signature entry with S.tree_size >= T */
     CS_ENSURE(sig.tree_size >= e.seqno, CONSORT_E_INVALID_ARGUMENT,
               "receipt for %" PRIu64 ": signature entry %" PRIu64 " covers only %" PRIu64
               " entries",

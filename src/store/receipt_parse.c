@@ -1,7 +1,8 @@
 /*
  * Parsing receipts: the JSON document and the COSE receipt inside it
- * (service.md "Receipts"; docs/receipts.md). Everything here is untrusted
- * input: exact members, exact types, capped lengths, no trailing bytes.
+ * (docs/receipts.md "Getting a receipt" and "Verifying independently, step
+ * by step"). Everything here is untrusted input: exact members, exact types,
+ * capped lengths, no trailing bytes.
  */
 #include "store/receipt.h"
 

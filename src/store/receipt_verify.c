@@ -1,6 +1,6 @@
 /*
- * Verifying a receipt offline (service.md "Receipts" "Verify"; the steps are
- * listed for third parties in docs/receipts.md). Nothing in the receipt is
+ * Verifying a receipt offline (the steps are listed for third parties in
+ * docs/receipts.md "Verifying independently, step by step"). Nothing in the receipt is
  * trusted; the only anchor is the pinned service certificate.
  */
 #include "store/receipt.h"
@@ -12,7 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* commit_evidence is exactly "ce:<txid>:<64 lower-case hex>" (service.md). */
+/* commit_evidence is exactly "ce:<txid>:<64 lower-case hex>" (docs/ledger.md
+ * §2; docs/receipts.md step 3). */
 static consort_err check_commit_evidence(const cs_receipt *r)
 {
     char prefix[CS_LEDGER_TXID_MAX + 8];
@@ -91,7 +92,7 @@ consort_err cs_receipt_verify(const cs_receipt *r, const cs_x509 *service_cert,
     cs_receipt_proof proof;
     CS_TRY(check_commit_evidence(r));
     CS_TRY_CTX(cs_receipt_cose_decode(cs_buf_slice(&r->cose), &msg, &alg, &kid, &proof), "receipt");
-    /* service.md: leaf_index == seqno - 1 */
+    /* docs/receipts.md step 5: leaf_index == seqno - 1 */
     CS_ENSURE(proof.leaf_index == r->seqno - 1, CONSORT_E_MALFORMED,
               "receipt: leaf_index %" PRIu64 " is not seqno - 1 for txid %s", proof.leaf_index,
               r->txid);

@@ -168,14 +168,16 @@ expect 2 "not both" -- "$CONSORT" keygen --out k --priv a.pem --pub b.pem
 expect 2 "--priv" -- "$CONSORT" keygen --priv a.pem
 expect 2 "unexpected argument" -- "$CONSORT" platform init extra
 expect 2 "" -- "$CONSORT"
-expect 2 "unknown verb" -- "$CONSORT" frobnicate
+expect 2 "unknown group 'frobnicate'" -- "$CONSORT" frobnicate
+expect 2 "unknown verb 'frobnicate'" -- "$CONSORT" evidence frobnicate
 
 # ---- --help on every verb ----
 for verb in "keygen" "platform init" "evidence create" "evidence verify"; do
     # shellcheck disable=SC2086
     expect 0 "example:" -- "$CONSORT" $verb --help
 done
-expect 0 "evidence verify" -- "$CONSORT" --help
+expect 0 "create, verify" -- "$CONSORT" --help
+expect 0 "verify attestation evidence" -- "$CONSORT" evidence --help
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed"

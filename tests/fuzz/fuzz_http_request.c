@@ -117,7 +117,7 @@ static const char *fake_addr(const cs_stream *s)
 static const cs_stream_vtbl FAKE = {fake_write, fake_close, fake_set_cbs,
                                     fake_cert,  fake_queue, fake_addr};
 
-static void on_response(void *ctx, consort_err err, const cs_http_response *resp)
+static void on_response(void *ctx, consort_err err, const char *msg, const cs_http_response *resp)
 {
     int *calls = ctx;
     if (++*calls > 1 || (err == CONSORT_OK) != (resp != NULL))
@@ -144,7 +144,7 @@ static void fuzz_responses(cs_slice in, size_t step)
         f.cbs.on_data(f.ctx, &f.base, CS_SLICE(in.ptr + off, n));
     }
     /* the peer closes (as the loop would report it), then the user frees */
-    f.cbs.on_close(f.ctx, &f.base, CONSORT_OK);
+    f.cbs.on_close(f.ctx, &f.base, CONSORT_OK, "");
     cs_http_client_free(c);
     for (int i = 0; i < 3; i++)
         if (calls[i] != 1)

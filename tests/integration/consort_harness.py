@@ -101,6 +101,29 @@ def kill9(pid):
     wait_until(lambda: not pid_alive(pid), 10, f"pid {pid} to die after SIGKILL", 0.05)
 
 
+def sigstop(pid):
+    """SIGSTOP: the process stops where it is (its sockets stay open, the kernel still
+    accepts bytes for it), as a partitioned or frozen host would look to its peers."""
+    os.kill(pid, signal.SIGSTOP)
+    wait_until(lambda: _proc_state(pid) in ("T", "t"), 10, f"pid {pid} to stop", 0.02)
+
+
+def sigcont(pid):
+    """SIGCONT of a process stopped by sigstop (nothing if it is gone)."""
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+
+
+def _proc_state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
 class Process:
     """A child process with its output appended to a log file."""
 
@@ -218,6 +241,19 @@ class Client:
         check(r.status == 200, f"GET {path} on {self.address}: {r!r}")
         return r.json()
 
+    def tx_status(self, txid):
+        """GET /node/tx: the status, after checking that the HTTP code goes with it
+        (docs/consistency.md: 200 Committed, 202 + Retry-After Pending or Unknown,
+        404 Invalid)."""
+        r = self.get(f"/node/tx?transaction_id={txid}")
+        want = {"Committed": 200, "Pending": 202, "Unknown": 202, "Invalid": 404}
+        status = r.json().get("status") if r.status in (200, 202, 404) else None
+        check(status in want and want[status] == r.status,
+              f"GET /node/tx?transaction_id={txid} on {self.address}: {r!r}")
+        if r.status == 202:
+            check(r.headers.get("retry-after"), f"/node/tx {txid}: 202 without Retry-After: {r!r}")
+        return status
+
 
 # ---------------------------------------------------------------- ledger files
 
@@ -233,7 +269,7 @@ def ledger_chunks(ledger_dir):
 
 
 def ledger_entries(ledger_dir):
-    """Every entry of a ledger (service.md "Ledger files": frames of be32 length ||
+    """Every entry of a ledger (docs/ledger.md §5.1: frames of be32 length ||
     entry), as a list of bytes in seqno order. A torn last frame is ignored."""
     entries = []
     for _, name in ledger_chunks(ledger_dir):
@@ -250,7 +286,7 @@ def ledger_entries(ledger_dir):
 
 
 def entry_seqno(entry):
-    """seqno of a ledger entry (service.md "Ledger entry": offset 16, be64)."""
+    """seqno of a ledger entry (docs/ledger.md §1.1: offset 16, be64)."""
     return struct.unpack_from(">Q", entry, 16)[0]
 
 
@@ -729,6 +765,15 @@ class Sandbox:
         else:
             kill9(self.pid(i))
 
+    def sigstop(self, i):
+        """Freezes node i (SIGSTOP): to its peers it is partitioned away. Undo with sigcont."""
+        log(f"SIGSTOP node {i} (pid {self.pid(i)})")
+        sigstop(self.pid(i))
+
+    def sigcont(self, i):
+        log(f"SIGCONT node {i} (pid {self.pid(i)})")
+        sigcont(self.pid(i))
+
     def restart(self, i):
         """Starts node i again from its configuration and data_dir (a test-owned process)."""
         check(not self.alive(i), f"node {i} is still running")
@@ -982,9 +1027,8 @@ def check_records(sb, records, nodes, path="/app/log/private", msg=None):
                 if want is not None:
                     check(r.json().get("msg") == want,
                           f"node {i}: record {k} reads {r.body!r}, wrote {want!r}")
-                t = c.get_json(f"/node/tx?transaction_id={txid}")
-                check(t.get("status") == "Committed",
-                      f"node {i}: acknowledged transaction {txid} is {t.get('status')}")
+                st = c.tx_status(txid)
+                check(st == "Committed", f"node {i}: acknowledged transaction {txid} is {st}")
         except Exception as e:  # reported below, on the test's thread
             errors.append(e)
         finally:

@@ -150,7 +150,7 @@ def served(sb, node, kind, k):
 def tx_status(sb, node, txid):
     c = node_client(sb, node)
     try:
-        return c.get_json(f"/node/tx?transaction_id={txid}").get("status")
+        return c.tx_status(txid)
     finally:
         c.close()
 
@@ -179,7 +179,7 @@ def check_genuine_served(sb, node, records, absent=()):
             r = c.get(f"/app/log/{kind}?id={k}")
             check(r.status == 200 and r.json().get("msg") == msg,
                   f"node {node}: genuine {kind} record {k} ({txid}) reads {r!r}")
-            st = c.get_json(f"/node/tx?transaction_id={txid}").get("status")
+            st = c.tx_status(txid)
             check(st == "Committed", f"node {node}: genuine transaction {txid} is {st}")
         for kind, k in absent:
             r = c.get(f"/app/log/{kind}?id={k}")

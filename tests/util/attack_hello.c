@@ -94,7 +94,7 @@ static void on_stream_data(void *ctx, cs_stream *s, cs_slice data)
     (void)data; /* whatever the node sends after the hellos is not our business */
 }
 
-static void on_stream_close(void *ctx, cs_stream *s, consort_err reason)
+static void on_stream_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)s;
     (void)reason;
@@ -105,7 +105,8 @@ static void on_stream_close(void *ctx, cs_stream *s, consort_err reason)
     a->finished = true;
 }
 
-static void on_ready(void *ctx, cs_stream *s, const cs_attested_peer *peer, consort_err err)
+static void on_ready(void *ctx, cs_stream *s, const cs_attested_peer *peer, consort_err err,
+                     const char *msg)
 {
     (void)peer;
     attack *a = ctx;

@@ -72,6 +72,25 @@ void cst_log_capture_stop(void);
                      consort_err_name(code), consort_errmsg());                            \
     } while (0)
 
+/* Asserts a completion's status is CONSORT_OK, printing the message the
+ * completion carries (not the thread-local one) if not. */
+#define cst_cb_ok(err, msg)                                                                        \
+    do {                                                                                           \
+        consort_err cst_rc_ = (err);                                                               \
+        if (cst_rc_ != CONSORT_OK)                                                                 \
+            fail_msg("%s: %s (%s)", #err, consort_err_name(cst_rc_), (msg));                       \
+    } while (0)
+
+/* Asserts a completion's message obeys the contract: never NULL, "" exactly
+ * when the status is CONSORT_OK. */
+#define cst_cb_msg(err, msg)                                                                       \
+    do {                                                                                           \
+        const char *cst_msg_ = (msg);                                                              \
+        assert_non_null(cst_msg_);                                                                 \
+        if (((err) == CONSORT_OK) != (cst_msg_[0] == '\0'))                                        \
+            fail_msg("%s is %s but its message is \"%s\"", #err, consort_err_name(err), cst_msg_); \
+    } while (0)
+
 /* Asserts the call fails (with any code). */
 #define cst_fails_any(expr)                                                                \
     do {                                                                                   \

@@ -1,7 +1,13 @@
 #include "cli.h"
 
+#include <consort/app.h>
+
 #include <stdarg.h>
 #include <string.h>
+
+#ifndef CONSORT_VERSION
+#error "CONSORT_VERSION (the project version) must be defined by the build"
+#endif
 
 /* Verbs, in the order `consort --help` lists them. */
 extern const cs_cli_verb cs_cmd_keygen;
@@ -22,14 +28,100 @@ static const cs_cli_verb *const verbs[] = {
     &cs_cmd_sandbox,
 };
 
+/*
+ * Groups: the first word of a verb's name. A group of one word that is a verb
+ * itself (keygen, sandbox) has no verbs below it; `consort <group> --help`
+ * then prints that verb's usage.
+ */
+typedef struct cli_group {
+    const char *name;
+    const char *summary; /* one line for `consort --help` */
+} cli_group;
+
+static const cli_group groups[] = {
+    {"keygen", "create an ECDSA key pair (P-256 or P-384) as PEM files"},
+    {"platform", "this host's virtual platform (INSECURE, development only)"},
+    {"evidence", "create and verify attestation evidence"},
+    {"receipt", "verify transaction receipts offline"},
+    {"ledger", "verify ledger directories offline"},
+    {"sandbox", "run a local N-node service for development and tests"},
+};
+
+/* Length of the first word of a verb's name. */
+static size_t group_len(const cs_cli_verb *verb)
+{
+    const char *sp = strchr(verb->name, ' ');
+    return sp != NULL ? (size_t)(sp - verb->name) : strlen(verb->name);
+}
+
+static bool in_group(const cs_cli_verb *verb, const cli_group *g)
+{
+    size_t len = group_len(verb);
+    return strlen(g->name) == len && strncmp(verb->name, g->name, len) == 0;
+}
+
+static const cli_group *find_group(const char *name)
+{
+    for (size_t i = 0; i < CS_ARRAY_LEN(groups); i++)
+        if (strcmp(groups[i].name, name) == 0)
+            return &groups[i];
+    return NULL;
+}
+
+/* The verb that is the whole group (keygen, sandbox), or NULL. */
+static const cs_cli_verb *group_verb(const cli_group *g)
+{
+    for (size_t i = 0; i < CS_ARRAY_LEN(verbs); i++)
+        if (strcmp(verbs[i]->name, g->name) == 0)
+            return verbs[i];
+    return NULL;
+}
+
 static void top_usage(FILE *out)
 {
-    fprintf(out, "usage: consort <verb> [options]   (consort <verb> --help for details)\n\n"
+    fprintf(out, "usage: consort <group> [<verb>] [options]\n"
+                 "       consort <group> --help    (or consort help <group>) lists its verbs\n"
+                 "       consort --version\n\n"
                  "consort runs one stateful application across many attested TEEs.\n\n"
-                 "verbs:\n");
-    for (size_t i = 0; i < CS_ARRAY_LEN(verbs); i++)
-        fprintf(out, "  %-18s %s\n", verbs[i]->name, verbs[i]->summary);
+                 "groups:\n");
+    for (size_t i = 0; i < CS_ARRAY_LEN(groups); i++) {
+        fprintf(out, "  %-10s %s", groups[i].name, groups[i].summary);
+        if (group_verb(&groups[i]) == NULL) {
+            const char *sep = " (";
+            for (size_t j = 0; j < CS_ARRAY_LEN(verbs); j++) {
+                if (!in_group(verbs[j], &groups[i]))
+                    continue;
+                fprintf(out, "%s%s", sep, verbs[j]->name + group_len(verbs[j]) + 1);
+                sep = ", ";
+            }
+            fprintf(out, ")");
+        }
+        fprintf(out, "\n");
+    }
     fprintf(out, "\nexit status: 0 ok, 1 rejected or failed (reason on stderr), 2 usage error\n");
+}
+
+/* `consort <group> --help`: the group's verbs, one line each. */
+static void group_usage(const cli_group *g, FILE *out)
+{
+    const cs_cli_verb *whole = group_verb(g);
+    if (whole != NULL) {
+        cs_cli_usage(whole, out);
+        return;
+    }
+    fprintf(out,
+            "usage: consort %s <verb> [options]   (consort %s <verb> --help for details)\n\n"
+            "%s\n\nverbs:\n",
+            g->name, g->name, g->summary);
+    for (size_t i = 0; i < CS_ARRAY_LEN(verbs); i++)
+        if (in_group(verbs[i], g))
+            fprintf(out, "  %-10s %s\n", verbs[i]->name + group_len(verbs[i]) + 1,
+                    verbs[i]->summary);
+}
+
+static void print_version(FILE *out)
+{
+    fprintf(out, "consort %s (application ABI %d)\n", CONSORT_VERSION, CONSORT_APP_ABI_VERSION);
 }
 
 void cs_cli_usage(const cs_cli_verb *verb, FILE *out)
@@ -83,12 +175,47 @@ static int match_verb(const char *name, int argc, char **argv)
     return words;
 }
 
+/* `consort help [<group> [<verb>]]`: 0 with the help on stdout, or a usage error. */
+static int help(int argc, char **argv)
+{
+    if (argc < 1) {
+        top_usage(stdout);
+        return CS_EXIT_OK;
+    }
+    const cli_group *g = find_group(argv[0]);
+    if (g == NULL) {
+        fprintf(stderr, "consort help: unknown group '%s'\n\n", argv[0]);
+        top_usage(stderr);
+        return CS_EXIT_USAGE;
+    }
+    if (argc < 2 || group_verb(g) != NULL) {
+        group_usage(g, stdout);
+        return CS_EXIT_OK;
+    }
+    for (size_t i = 0; i < CS_ARRAY_LEN(verbs); i++) {
+        if (match_verb(verbs[i]->name, argc, argv) == 2) {
+            cs_cli_usage(verbs[i], stdout);
+            return CS_EXIT_OK;
+        }
+    }
+    fprintf(stderr, "consort help: unknown verb '%s %s'\n\n", argv[0], argv[1]);
+    group_usage(g, stderr);
+    return CS_EXIT_USAGE;
+}
+
 int cs_cli_main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        top_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CS_EXIT_USAGE : CS_EXIT_OK;
+    if (argc < 2) {
+        top_usage(stderr);
+        return CS_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return help(0, NULL);
+    if (strcmp(argv[1], "help") == 0)
+        return help(argc - 2, argv + 2);
+    if (strcmp(argv[1], "--version") == 0) {
+        print_version(stdout);
+        return CS_EXIT_OK;
     }
     for (size_t i = 0; i < CS_ARRAY_LEN(verbs); i++) {
         int words = match_verb(verbs[i]->name, argc - 1, argv + 1);
@@ -102,11 +229,21 @@ int cs_cli_main(int argc, char **argv)
         }
         return verbs[i]->run(sub_argc, sub_argv);
     }
-    /* a known group word with a missing/unknown sub-verb gets that group's list */
-    fprintf(stderr, "consort: unknown verb '%s'", argv[1]);
+    const cli_group *g = find_group(argv[1]);
+    if (g == NULL) {
+        fprintf(stderr, "consort: unknown group '%s'\n\n", argv[1]);
+        top_usage(stderr);
+        return CS_EXIT_USAGE;
+    }
+    /* a known group: its verbs, on stdout if asked for, else with the error */
+    if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+        group_usage(g, stdout);
+        return CS_EXIT_OK;
+    }
     if (argc > 2)
-        fprintf(stderr, " '%s'", argv[2]);
-    fprintf(stderr, "\n\n");
-    top_usage(stderr);
+        fprintf(stderr, "consort %s: unknown verb '%s'\n\n", g->name, argv[2]);
+    else
+        fprintf(stderr, "consort %s: a verb is missing\n\n", g->name);
+    group_usage(g, stderr);
     return CS_EXIT_USAGE;
 }

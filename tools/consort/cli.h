@@ -1,6 +1,8 @@
 /*
  * The `consort` command line. Each verb lives in its own cmd_<verb>.c and is
- * listed in the table in cli.c. Exit codes (DESIGN.md "CLI"):
+ * listed in the table in cli.c; the first word of its name is its group
+ * (`consort <group> --help` lists the group's verbs, docs/operating.md
+ * "Command-line help and versions"). Exit codes (DESIGN.md "CLI"):
  *   0  ok
  *   1  rejected or failed (the reason on stderr)
  *   2  usage error (the usage on stderr)
@@ -19,7 +21,7 @@
 
 typedef struct cs_cli_verb {
     const char *name;    /* "evidence verify" */
-    const char *summary; /* one line for `consort --help` */
+    const char *summary; /* one line in its group's --help */
     const char *usage;   /* full text for `consort <verb> --help` */
     int (*run)(int argc, char **argv); /* argv[0] is the last word of the verb */
 } cs_cli_verb;

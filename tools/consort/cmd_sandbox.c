@@ -170,26 +170,23 @@ static consort_err wait_all_trusted(cs_sbx *sbx, cs_sbx_client *client)
     }
 }
 
-static void print_guide(const cs_sbx *sbx)
+static void print_guide(const cs_sbx *sbx, const cs_sbx_app *app)
 {
     const char *ws = sbx->workspace;
-    const char *rpc = sbx->nodes[0].rpc_address;
     fprintf(stderr,
             "\nconsort sandbox: the service is ready (%d node%s, %s platform%s).\n"
             "  service certificate (pin it): %s\n"
             "  user0 (TLS client):  %s/user0_cert.pem  %s/user0_privk.pem\n"
             "  member0:             %s/member0_cert.pem  %s/member0_privk.pem\n"
-            "  nodes, pids, logs:   %s\n"
-            "try (docs/http-api.md): TLS 1.3 to any node's rpc address with user0's\n"
-            "certificate, the service certificate as the only trusted root:\n"
-            "  POST https://%s/app/log/private  {\"id\": 1, \"msg\": \"hello\"}\n"
-            "  GET  https://%s/app/log/private?id=1\n"
-            "  GET  https://%s/node/network\n"
-            "(from a source tree: scripts/sandbox-https %s GET /node/network)\n"
-            "Ctrl-C (SIGINT) or SIGTERM stops the service.\n",
+            "  nodes, pids, logs:   %s\n",
             sbx->count, sbx->count == 1 ? "" : "s", cs_platform_name(sbx->platform),
             sbx->platform == CS_PLATFORM_VIRTUAL ? ", INSECURE: development only" : "",
-            sbx->service_cert, ws, ws, ws, ws, sbx->nodes_json, rpc, rpc, rpc, ws);
+            sbx->service_cert, ws, ws, ws, ws, sbx->nodes_json);
+    cs_sbx_app_print(app, sbx, stderr);
+    fprintf(stderr,
+            "(from a source tree: scripts/sandbox-https %s GET /node/network)\n"
+            "Ctrl-C (SIGINT) or SIGTERM stops the service.\n",
+            ws);
 }
 
 /* Foreground until SIGINT/SIGTERM; reports nodes that die meanwhile. */
@@ -205,10 +202,14 @@ static void serve(cs_sbx *sbx)
     fprintf(stderr, "consort sandbox: stopping the nodes\n");
 }
 
-static consort_err start_service(cs_sbx *sbx, const sandbox_args *a)
+static consort_err start_service(cs_sbx *sbx, const sandbox_args *a, cs_sbx_app *app)
 {
     CS_TRY(cs_sbx_signals_install());
     CS_TRY(cs_sbx_find_binaries(sbx, a->consortd, a->app));
+    /* for the banner only: a module that cannot load fails in node 0, with its log */
+    if (cs_sbx_app_list(app, sbx->app) != CONSORT_OK)
+        fprintf(stderr, "consort sandbox: cannot list the application's endpoints: %s\n",
+                app->error);
     CS_TRY(cs_sbx_prepare(sbx, a->workspace));
     if (sbx->platform == CS_PLATFORM_VIRTUAL)
         fprintf(stderr, "WARNING: the virtual platform is INSECURE and for development only.\n");
@@ -282,13 +283,16 @@ static int run(int argc, char **argv)
         cs_free(sbx);
         return code;
     }
-    consort_err rc = start_service(sbx, &a);
+    cs_sbx_app app;
+    cs_sbx_app_init(&app);
+    consort_err rc = start_service(sbx, &a, &app);
     if (rc == CONSORT_OK) {
         printf("READY %s\n", sbx->nodes[0].rpc_address);
         fflush(stdout);
-        print_guide(sbx);
+        print_guide(sbx, &app);
         serve(sbx);
     }
+    cs_sbx_app_cleanup(&app);
     if (rc != CONSORT_OK)
         code = cs_cli_fail(&cs_cmd_sandbox, rc);
     if (!stop_everything(sbx) && code == CS_EXIT_OK)

@@ -10,7 +10,8 @@
  *   sandbox_probe.c  HTTPS requests to a node (pinned service certificate,
  *                    user0's client certificate) to see when it is open;
  *   sandbox_config.c the node configurations and nodes.json;
- *   sandbox_tpm.c    --platform tpm: swtpm per node, AK CA and AK enrolment.
+ *   sandbox_tpm.c    --platform tpm: swtpm per node, AK CA and AK enrolment;
+ *   sandbox_app.c    the application's endpoints, for the banner.
  *
  * Workspace layout (every path absolute):
  *   DIR/service_cert.pem                 written by node 0 (service_cert_out)
@@ -35,8 +36,11 @@
 #include "attest/evidence.h"
 #include "base/buf.h"
 
+#include <consort/app.h>
+
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define CS_SBX_MAX_NODES 15
@@ -186,5 +190,41 @@ CS_MUST_CHECK consort_err cs_sbx_node_open(cs_sbx_client *c, const char *address
 /* GET /node/network: the number of nodes listed with status "Trusted". */
 CS_MUST_CHECK consort_err cs_sbx_trusted_nodes(cs_sbx_client *c, const char *address,
                                                size_t *count);
+
+/* ---- sandbox_app.c ---- */
+
+/* One endpoint the application registers. */
+typedef struct cs_sbx_endpoint {
+    char method[16]; /* node/app_host.h CS_APP_METHOD_MAX */
+    char path[256];  /* CS_APP_PATH_MAX */
+    consort_auth auth;
+    consort_mode mode;
+} cs_sbx_endpoint;
+
+/* The endpoints of the application the sandbox runs. */
+typedef struct cs_sbx_app {
+    cs_sbx_endpoint *eps; /* in registration order; owned, NULL if none */
+    size_t count;
+    bool listed;     /* false until cs_sbx_app_list succeeds */
+    char error[512]; /* why they could not be listed, if not */
+} cs_sbx_app;
+
+void cs_sbx_app_init(cs_sbx_app *app);
+void cs_sbx_app_cleanup(cs_sbx_app *app);
+/*
+ * Lists the endpoints of the module at `module` with the node's own loader
+ * (node/app_host.h cs_app_load: the module's consort_app_init registers
+ * them, in this process, which exports the ABI like consortd does), then
+ * unloads it (its consort_app_fini runs). On failure `app` stays unlisted
+ * and its `error` holds the message. Errors: those of cs_app_load, NOMEM.
+ */
+CS_MUST_CHECK consort_err cs_sbx_app_list(cs_sbx_app *app, const char *module);
+/*
+ * The banner's part about the application: each endpoint's method, path, who
+ * may call it and its mode, then a curl command for the first one against
+ * node 0 (pinning the service certificate, with user0's or member0's
+ * certificate as the endpoint needs), and one for GET /node/network.
+ */
+void cs_sbx_app_print(const cs_sbx_app *app, const cs_sbx *sbx, FILE *out);
 
 #endif

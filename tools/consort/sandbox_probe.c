@@ -33,38 +33,40 @@ typedef struct get_op {
     bool connected_cb; /* cs_tls_connect's callback ran */
     bool done;         /* the answer or the failure is in */
     consort_err rc;
-    char why[256];
+    char why[CS_ERRMSG_MAX];
     int status;
     cs_buf *body;
     cs_http_client *http;
 } get_op;
 
-static void finish(get_op *op, consort_err rc)
+/* Ends the GET with `rc` and, on failure, its message `msg`. */
+static void finish(get_op *op, consort_err rc, const char *msg)
 {
     if (op->done)
         return;
     op->done = true;
     op->rc = rc;
     if (rc != CONSORT_OK)
-        snprintf(op->why, sizeof op->why, "%s", consort_errmsg());
+        snprintf(op->why, sizeof op->why, "%s", msg);
 }
 
-static void on_response(void *ctx, consort_err err, const cs_http_response *resp)
+static void on_response(void *ctx, consort_err err, const char *msg, const cs_http_response *resp)
 {
     get_op *op = ctx;
     if (err == CONSORT_OK) {
         op->status = resp->status;
         err = cs_buf_append_slice(op->body, resp->body);
+        msg = consort_errmsg(); /* synchronous: the append's failure */
     }
-    finish(op, err);
+    finish(op, err, msg);
 }
 
-static void on_connect(void *ctx, cs_stream *s, consort_err err)
+static void on_connect(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     get_op *op = ctx;
     op->connected_cb = true;
     if (err != CONSORT_OK) {
-        finish(op, err);
+        finish(op, err, msg);
         return;
     }
     const cs_http_client_params params = {.limits = {.max_body_bytes = BODY_MAX}};
@@ -73,13 +75,15 @@ static void on_connect(void *ctx, cs_stream *s, consort_err err)
         err = cs_http_client_request(op->http, "GET", op->path, NULL, 0, CS_SLICE_EMPTY,
                                      on_response, op);
     if (err != CONSORT_OK)
-        finish(op, err);
+        finish(op, err, consort_errmsg()); /* synchronous */
 }
 
 static void on_timeout(void *ctx)
 {
     get_op *op = ctx;
-    finish(op, cs_fail(CONSORT_E_TIMEOUT, "no answer to GET %s in time", op->path));
+    char why[CS_ERRMSG_MAX];
+    snprintf(why, sizeof why, "no answer to GET %s in time", op->path);
+    finish(op, CONSORT_E_TIMEOUT, why);
 }
 
 consort_err cs_sbx_get(cs_sbx_client *c, const char *address, const char *path,
@@ -97,7 +101,7 @@ consort_err cs_sbx_get(cs_sbx_client *c, const char *address, const char *path,
     /* The connect callback always runs (the handshake has its own timeout). */
     while (!(op.done && op.connected_cb)) {
         if (uv_run(&c->loop, UV_RUN_ONCE) == 0 && !(op.done && op.connected_cb)) {
-            finish(&op, cs_fail(CONSORT_E_STATE, "the event loop ran dry"));
+            finish(&op, CONSORT_E_STATE, "the event loop ran dry");
             break;
         }
         if (op.done && op.http != NULL) {

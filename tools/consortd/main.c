@@ -1,6 +1,6 @@
 /*
- * consortd: one node of a consort service (node.md "Process model";
- * docs/operating.md).
+ * consortd: one node of a consort service (docs/operating.md, "Process
+ * model" in particular).
  *
  *   consortd --config node.json
  *   consortd --code-id [--config node.json | [--app PATH] [--platform virtual|tpm] [--tcti CONF]]
@@ -120,6 +120,7 @@ static int usage(FILE *f, int status)
     fprintf(f, "usage: consortd --config FILE\n"
                "       consortd --code-id [--config FILE | [--app PATH] [--platform virtual|tpm]\n"
                "                          [--tcti CONF]]\n"
+               "       consortd --version\n"
                "Runs one node of a consort service (see docs/operating.md).\n"
                "--code-id prints the code id a node started with that configuration (or that\n"
                "module, platform and TPM TCTI) reports, measured the same way, and exits.\n");
@@ -248,6 +249,9 @@ int main(int argc, char **argv)
             ca.tcti = argv[++i];
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return usage(stdout, 0);
+        else if (strcmp(argv[i], "--version") == 0)
+            return printf("consortd %s (application ABI %d)\n", CONSORT_VERSION,
+                          CONSORT_APP_ABI_VERSION) < 0;
         else
             return usage(stderr, 2);
     }

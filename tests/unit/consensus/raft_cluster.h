@@ -348,12 +348,15 @@ typedef struct cl_tally {
     unsigned ok;
     unsigned failed;
     consort_err last_error;
+    char last_msg[CS_ERRMSG_MAX]; /* the last failure's message, as its callback carried it */
     uint64_t last_index;
 } cl_tally;
 
-static inline void cl_applied_cb(void *ctx, consort_err status, uint64_t index, void *result)
+static inline void cl_applied_cb(void *ctx, consort_err status, const char *msg, uint64_t index,
+                                 void *result)
 {
     cl_tally *t = ctx;
+    cst_cb_msg(status, msg);
     if (status == CONSORT_OK) {
         t->ok++;
         t->last_index = index;
@@ -361,6 +364,7 @@ static inline void cl_applied_cb(void *ctx, consort_err status, uint64_t index, 
     } else {
         t->failed++;
         t->last_error = status;
+        snprintf(t->last_msg, sizeof t->last_msg, "%s", msg);
     }
 }
 

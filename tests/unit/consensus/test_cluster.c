@@ -125,8 +125,9 @@ static void replicates_entries_in_order(void **state)
     cl_free(cl);
 }
 
-static void barrier_cb(void *ctx, consort_err status)
+static void barrier_cb(void *ctx, consort_err status, const char *msg)
 {
+    cst_cb_msg(status, msg);
     *(consort_err *)ctx = status;
 }
 
@@ -247,6 +248,62 @@ static void single_node_reports_its_leadership(void **state)
     cl_free(cl);
 }
 
+/* Asynchronous failures carry their own message (STYLE.md rule 10): an
+ * entry and a barrier submitted to a leader that is then cut off fail with a
+ * message naming them, whatever the thread-local message holds. */
+typedef struct done_rec {
+    bool done;
+    consort_err status;
+    char msg[CS_ERRMSG_MAX];
+} done_rec;
+
+static void record_done(void *ctx, consort_err status, const char *msg)
+{
+    done_rec *d = ctx;
+    cst_cb_msg(status, msg);
+    d->done = true;
+    d->status = status;
+    snprintf(d->msg, sizeof d->msg, "%s", msg);
+    (void)cs_fail(CONSORT_E_IO, "decoy"); /* for whatever completes next */
+}
+
+static bool done_set(cl_cluster *cl, void *arg)
+{
+    (void)cl;
+    return ((done_rec *)arg)->done;
+}
+
+static void failed_requests_carry_their_message(void **state)
+{
+    (void)state;
+    cl_cluster *cl = cl_new(3);
+    cl_start_all(cl);
+    int l = cl_wait_leader(cl, 8000, 0);
+    assert_true(l >= 0);
+    /* the leader is cut off: what it accepts now can never commit */
+    cs_loopnet_isolate(cl->net, cl->nodes[l].id, true);
+    cl_tally t = {0};
+    cst_ok(cl_submit(cl, (unsigned)l, 7, 8, &t));
+    done_rec b = {0};
+    cst_ok(cs_consensus_barrier(cl->nodes[l].c, record_done, &b));
+    cs_err_clear();
+    (void)cs_fail(CONSORT_E_IO, "decoy");
+    cl_count_arg a = {&t, 1};
+    assert_true(cl_run_until(cl, 8000, cl_tally_done, &a));
+    assert_true(cl_run_until(cl, 8000, done_set, &b));
+    assert_int_equal(t.failed, 1);
+    cst_fails(t.last_error, CONSORT_E_STATE);
+    assert_null(strstr(t.last_msg, "decoy"));
+    assert_non_null(strstr(t.last_msg, "entry "));
+    assert_non_null(strstr(t.last_msg, "(raft "));
+    cst_fails(b.status, CONSORT_E_STATE);
+    assert_null(strstr(b.msg, "decoy"));
+    assert_non_null(strstr(b.msg, "barrier "));
+    cs_loopnet_isolate(cl->net, cl->nodes[l].id, false);
+    assert_true(cl_wait_leader(cl, 8000, 0) >= 0);
+    cl_free(cl);
+}
+
 /* libraft decodes AppendEntries batches as if every entry were padded to 8
  * bytes; consort's entry envelope (entry.h) makes that true. Entries of odd
  * sizes, replicated in batches to a follower that catches up, must arrive
@@ -274,8 +331,9 @@ static void odd_sized_entries_replicate_exactly(void **state)
     cl_free(cl);
 }
 
-static void change_cb(void *ctx, consort_err status)
+static void change_cb(void *ctx, consort_err status, const char *msg)
 {
+    cst_cb_msg(status, msg);
     *(consort_err *)ctx = status;
 }
 
@@ -346,6 +404,7 @@ int main(void)
         cmocka_unit_test(barrier_follows_entries),
         cmocka_unit_test(new_leader_after_leader_dies_and_old_one_catches_up),
         cmocka_unit_test(single_node_reports_its_leadership),
+        cmocka_unit_test(failed_requests_carry_their_message),
         cmocka_unit_test(members_join_lead_and_leave),
         cmocka_unit_test(odd_sized_entries_replicate_exactly),
     };

@@ -210,11 +210,13 @@ typedef struct async_tally {
 } async_tally;
 
 /* Deferred entries complete with a NULL result (fsm.h). */
-static void tolerant_cb(void *ctx, consort_err status, uint64_t index, void *result)
+static void tolerant_cb(void *ctx, consort_err status, const char *msg, uint64_t index,
+                        void *result)
 {
     (void)index;
     (void)result;
     async_tally *t = ctx;
+    cst_cb_msg(status, msg);
     if (status == CONSORT_OK)
         t->ok++;
     else
@@ -259,9 +261,10 @@ typedef struct barrier_seen {
     bool in_snapshot_at_fire;
 } barrier_seen;
 
-static void seen_barrier(void *ctx, consort_err status)
+static void seen_barrier(void *ctx, consort_err status, const char *msg)
 {
     barrier_seen *b = ctx;
+    cst_cb_msg(status, msg);
     b->rc = status;
     b->n_at_fire = b->fsm->n;
     b->in_snapshot_at_fire = b->fsm->in_snapshot;

@@ -70,6 +70,7 @@ static void minority_cannot_commit_majority_survives(void **state)
     assert_int_equal(lost.ok, 0);
     assert_int_equal(lost.failed, 1);
     assert_int_equal(lost.last_error, CONSORT_E_STATE);
+    assert_non_null(strstr(lost.last_msg, "entry ")); /* carried by the callback */
     assert_int_equal(cl->nodes[l].fsm.n, 10);
     assert_int_equal(cl->nodes[mate].fsm.n, 10);
     assert_int_not_equal(cs_consensus_state(cl->nodes[l].c), CS_RAFT_LEADER);

@@ -7,6 +7,8 @@
 
 #include "consensus/loopnet_priv.h"
 
+#include <raft.h>
+#include <raft/uv.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,10 +40,11 @@ static void w_on_data(void *ctx, cs_stream *s, cs_slice data)
     ((watched *)ctx)->received += data.len;
 }
 
-static void w_on_close(void *ctx, cs_stream *s, consort_err reason)
+static void w_on_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)s;
     watched *w = ctx;
+    cst_cb_msg(reason, msg);
     w->closed = true;
     w->reason = reason;
 }
@@ -155,11 +158,11 @@ static void ws_on_data(void *ctx, cs_stream *s, cs_slice data)
     w->cbs.on_data(w->ctx, &w->base, data);
 }
 
-static void ws_on_close(void *ctx, cs_stream *s, consort_err reason)
+static void ws_on_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)s;
     wrap_stream *w = ctx;
-    w->cbs.on_close(w->ctx, &w->base, reason);
+    w->cbs.on_close(w->ctx, &w->base, reason, msg);
     free(w);
 }
 
@@ -201,7 +204,8 @@ typedef struct wrap_dial {
     void *arg;
 } wrap_dial;
 
-static void wrap_connected(void *arg, consort_err status, cs_stream *stream, uint64_t peer_id)
+static void wrap_connected(void *arg, consort_err status, const char *msg, cs_stream *stream,
+                           uint64_t peer_id)
 {
     wrap_dial d = *(wrap_dial *)arg;
     free(arg);
@@ -212,7 +216,7 @@ static void wrap_connected(void *arg, consort_err status, cs_stream *stream, uin
         w->inner = stream;
         stream = &w->base;
     }
-    d.cb(d.arg, status, stream, peer_id + g_id_offset);
+    d.cb(d.arg, status, msg, stream, peer_id + g_id_offset);
 }
 
 static consort_err wrap_connect(void *ctx, uint64_t id, const char *address, cs_raft_connect_cb cb,
@@ -420,6 +424,87 @@ static void consensus_new_checks_arguments_and_allocations(void **state)
     cl_free(cl);
 }
 
+/* ---- close() cancels pending connects from the loop, never inside it ---- */
+
+typedef struct held_connect {
+    cs_raft_connect_cb cb[2];
+    void *arg[2];
+    int n;
+} held_connect;
+
+static consort_err hold_connect(void *ctx, uint64_t id, const char *address, cs_raft_connect_cb cb,
+                                void *arg)
+{
+    (void)id;
+    (void)address;
+    held_connect *h = ctx;
+    assert_true(h->n < 2);
+    h->cb[h->n] = cb;
+    h->arg[h->n] = arg;
+    h->n++;
+    return CONSORT_OK;
+}
+
+typedef struct raft_side {
+    int connect_calls;
+    int canceled;
+    bool closed;
+} raft_side;
+
+static raft_side g_raft;
+
+static void raft_connect_cb(struct raft_uv_connect *req, struct uv_stream_s *stream, int status)
+{
+    (void)req;
+    assert_null(stream);
+    assert_false(g_raft.closed); /* every connect is answered before close_cb */
+    g_raft.connect_calls++;
+    g_raft.canceled += status == RAFT_CANCELED;
+}
+
+static void raft_transport_closed_cb(struct raft_uv_transport *rt)
+{
+    (void)rt;
+    g_raft.closed = true;
+}
+
+static void close_cancels_connects_on_the_loop(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    held_connect h = {0};
+    const cs_raft_connector conn = {.ctx = &h, .connect = hold_connect};
+    cs_raft_transport *t = NULL;
+    cst_ok(cs_raft_transport_new(&loop, &conn, NULL, &t));
+    struct raft_uv_transport *rt = cs_raft_transport_raft(t);
+    assert_int_equal(rt->init(rt, 1, "node-1"), 0);
+    struct raft_uv_connect a, b;
+    memset(&g_raft, 0, sizeof g_raft);
+    assert_int_equal(rt->connect(rt, &a, 2, "node-2", raft_connect_cb), 0);
+    assert_int_equal(rt->connect(rt, &b, 3, "node-3", raft_connect_cb), 0);
+    assert_int_equal(h.n, 2);
+
+    rt->close(rt, raft_transport_closed_cb);
+    /* like uv_close: nothing is called back from inside close() */
+    assert_int_equal(g_raft.connect_calls, 0);
+    assert_false(g_raft.closed);
+    /* one connector answers before the loop runs, the other after */
+    h.cb[0](h.arg[0], CONSORT_E_IO, "early answer", NULL, 0);
+    assert_int_equal(g_raft.connect_calls, 0);
+
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(g_raft.connect_calls, 2);
+    assert_int_equal(g_raft.canceled, 2);
+    assert_true(g_raft.closed);
+    h.cb[1](h.arg[1], CONSORT_E_IO, "late answer", NULL, 0);
+    assert_int_equal(g_raft.connect_calls, 2); /* raft is not called twice */
+
+    cs_raft_transport_free(t);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +514,7 @@ int main(void)
         cmocka_unit_test(data_on_outbound_connection_closes_it),
         cmocka_unit_test(dropped_peer_reconnects),
         cmocka_unit_test(consensus_new_checks_arguments_and_allocations),
+        cmocka_unit_test(close_cancels_connects_on_the_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

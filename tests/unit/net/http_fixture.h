@@ -93,19 +93,20 @@ static inline void cst_raw_data(void *ctx, cs_stream *s, cs_slice data)
     cst_ok(cs_buf_append_slice(&((cst_raw *)ctx)->got, data));
 }
 
-static inline void cst_raw_close(void *ctx, cs_stream *s, consort_err reason)
+static inline void cst_raw_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)s;
     cst_raw *r = ctx;
+    cst_cb_msg(reason, msg);
     r->closed = true;
     r->reason = reason;
     r->s = NULL;
 }
 
-static inline void cst_raw_connect(void *ctx, cs_stream *s, consort_err err)
+static inline void cst_raw_connect(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     cst_raw *r = ctx;
-    cst_ok(err);
+    cst_cb_ok(err, msg);
     r->s = s;
     const cs_stream_cbs cbs = {.on_data = cst_raw_data, .on_close = cst_raw_close};
     cs_stream_set_cbs(s, &cbs, r);

@@ -116,6 +116,14 @@ static void hello_codec(void **state)
     cst_ok(cs_buf_extend(&huge, CS_EVIDENCE_MAX_BYTES + 1, &fill));
     cst_fails(cs_attested_hello_decode(cs_buf_slice(&huge), &h), CONSORT_E_TOO_LARGE);
     cs_buf_cleanup(&huge);
+    /* keys out of order: the shared integer-key reader names both */
+    cs_buf swapped;
+    cs_buf_init(&swapped, 0);
+    cst_ok(cs_cbor_write_map(&swapped, 4));
+    cst_ok(cs_cbor_write_uint(&swapped, 2));
+    cst_fails(cs_attested_hello_decode(cs_buf_slice(&swapped), &h), CONSORT_E_MALFORMED);
+    assert_string_equal(consort_errmsg(), "hello: key 2 where 1 was expected");
+    cs_buf_cleanup(&swapped);
     /* encoding refuses what decoding would refuse */
     cs_buf_reset(&out);
     cst_fails(cs_attested_hello_encode(&ev, "XYZ", 1, "a:1", &out), CONSORT_E_MALFORMED);

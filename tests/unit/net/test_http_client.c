@@ -14,6 +14,7 @@ typedef struct reply {
     struct cli *owner;
     bool done;
     consort_err err;
+    char msg[CS_ERRMSG_MAX]; /* the message the completion carried */
     int status;
     char body[256];
     char echo_len[16];
@@ -24,15 +25,18 @@ typedef struct cli {
     cs_http_client *c;
     bool connected, closed;
     consort_err close_reason;
+    char close_msg[CS_ERRMSG_MAX];
     int arrived;
     reply replies[64];
 } cli;
 
-static void on_reply(void *ctx, consort_err err, const cs_http_response *resp)
+static void on_reply(void *ctx, consort_err err, const char *msg, const cs_http_response *resp)
 {
     reply *r = ctx;
+    cst_cb_msg(err, msg);
     r->done = true;
     r->err = err;
+    snprintf(r->msg, sizeof r->msg, "%s", msg);
     r->order = r->owner->arrived++;
     if (resp == NULL)
         return;
@@ -42,17 +46,20 @@ static void on_reply(void *ctx, consort_err err, const cs_http_response *resp)
     snprintf(r->echo_len, sizeof r->echo_len, "%s", l != NULL ? l : "");
 }
 
-static void cli_closed(void *ctx, consort_err reason)
+static void cli_closed(void *ctx, consort_err reason, const char *msg)
 {
     cli *c = ctx;
+    cst_cb_msg(reason, msg);
     c->closed = true;
     c->close_reason = reason;
+    snprintf(c->close_msg, sizeof c->close_msg, "%s", msg);
 }
 
-static void cli_connected(void *ctx, cs_stream *s, consort_err err)
+static void cli_connected(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     cli *c = ctx;
-    cst_ok(err);
+    cst_cb_msg(err, msg);
+    cst_cb_ok(err, msg);
     const cs_http_client_params p = {.on_close = cli_closed, .ctx = c};
     cst_ok(cs_http_client_new(s, &p, &c->c));
     c->connected = true;
@@ -124,10 +131,10 @@ typedef struct chain {
     int ok;
 } chain;
 
-static void chain_next(void *ctx, consort_err err, const cs_http_response *resp)
+static void chain_next(void *ctx, consort_err err, const char *msg, const cs_http_response *resp)
 {
     chain *ch = ctx;
-    cst_ok(err);
+    cst_cb_ok(err, msg);
     assert_int_equal(resp->status, 200);
     ch->ok++;
     if (--ch->left > 0)
@@ -255,6 +262,7 @@ static void client_argument_errors_and_free(void **state)
     cs_http_client_free(c.c);
     assert_true(c.replies[0].done);
     cst_fails(c.replies[0].err, CONSORT_E_STATE);
+    assert_string_equal(c.replies[0].msg, "HTTP client: closed");
     assert_false(c.closed); /* on_close is not called after free */
     cst_ok(cs_http_respond(h.held[0], 200, NULL, 0, CS_SLICE_EMPTY)); /* dropped or ignored */
     cs_http_client_free(NULL);
@@ -283,6 +291,67 @@ static void server_gone_while_pending(void **state)
     cst_http_stop(&h);
 }
 
+/* A failed request's message travels with its completion (STYLE.md rule
+ * 10), not in the thread-local message: a decoy set there before the loop
+ * runs, and again by each callback before the next one runs, must not reach
+ * the callbacks. */
+static void decoy_reply(void *ctx, consort_err err, const char *msg, const cs_http_response *resp)
+{
+    on_reply(ctx, err, msg, resp);
+    (void)cs_fail(CONSORT_E_IO, "decoy");
+}
+
+static void decoy_closed(void *ctx, consort_err reason, const char *msg)
+{
+    cli_closed(ctx, reason, msg);
+    (void)cs_fail(CONSORT_E_IO, "decoy");
+}
+
+static void decoy_connected(void *ctx, cs_stream *s, consort_err err, const char *msg)
+{
+    cli *c = ctx;
+    cst_cb_ok(err, msg);
+    const cs_http_client_params p = {.on_close = decoy_closed, .ctx = c};
+    cst_ok(cs_http_client_new(s, &p, &c->c));
+    c->connected = true;
+}
+
+static void response_failure_carries_message(void **state)
+{
+    (void)state;
+    cst_http h;
+    cst_http_start(&h, (cs_http_server_params){0});
+    h.hold = true;
+    cli c;
+    memset(&c, 0, sizeof c);
+    cst_ok(cs_tcp_connect(&h.loop, h.addr, decoy_connected, &c));
+    cst_run_until(&h.loop, 5000, cst_flag_set, &c.connected, "client connected");
+    for (int i = 0; i < 2; i++) {
+        c.replies[i].owner = &c;
+        cst_ok(cs_http_client_request(c.c, "GET", "/never", NULL, 0, CS_SLICE_EMPTY, decoy_reply,
+                                      &c.replies[i]));
+    }
+    while (h.held_count < 2)
+        uv_run(&h.loop, UV_RUN_ONCE);
+    cs_http_server_free(h.server); /* the connection closes with both unanswered */
+    h.server = NULL;
+    (void)cs_fail(CONSORT_E_IO, "decoy");
+    cst_run_until(&h.loop, 5000, reply_done, &c.replies[1], "both requests to fail");
+    for (int i = 0; i < 2; i++) {
+        assert_true(c.replies[i].done);
+        cst_fails(c.replies[i].err, CONSORT_E_IO);
+        assert_true(c.replies[i].msg[0] != '\0');
+        assert_null(strstr(c.replies[i].msg, "decoy"));
+        assert_non_null(strstr(c.replies[i].msg, "connection ended before the response"));
+    }
+    assert_true(c.closed);
+    assert_null(strstr(c.close_msg, "decoy"));
+    for (size_t i = 0; i < h.held_count; i++)
+        cst_ok(cs_http_respond(h.held[i], 200, NULL, 0, CS_SLICE_EMPTY)); /* dropped */
+    cs_http_client_free(c.c);
+    cst_http_stop(&h);
+}
+
 /* ---- raw servers: responses our server never sends ---- */
 
 typedef struct raw_srv {
@@ -297,7 +366,7 @@ static void raw_srv_data(void *ctx, cs_stream *s, cs_slice data)
     cs_stream_close(s);
 }
 
-static void raw_srv_close(void *ctx, cs_stream *s, consort_err reason)
+static void raw_srv_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)ctx;
     (void)s;
@@ -311,7 +380,7 @@ static void raw_srv_accept(void *ctx, cs_stream *s)
 }
 
 static void raw_server_case(const char *response, consort_err want_err, int want_status,
-                            const char *want_body)
+                            const char *want_body, const char *want_msg)
 {
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
@@ -328,8 +397,10 @@ static void raw_server_case(const char *response, consort_err want_err, int want
     cst_run_until(&loop, 5000, cst_flag_set, &c.closed, "closed");
     assert_true(c.replies[0].done);
     if (c.replies[0].err != want_err)
-        fail_msg("got %s (%s), expected %s", consort_err_name(c.replies[0].err), consort_errmsg(),
+        fail_msg("got %s (%s), expected %s", consort_err_name(c.replies[0].err), c.replies[0].msg,
                  consort_err_name(want_err));
+    if (want_err != CONSORT_OK && want_msg != NULL && strstr(c.replies[0].msg, want_msg) == NULL)
+        fail_msg("message \"%s\" does not name \"%s\"", c.replies[0].msg, want_msg);
     if (want_err == CONSORT_OK) {
         assert_int_equal(c.replies[0].status, want_status);
         assert_string_equal(c.replies[0].body, want_body);
@@ -343,18 +414,19 @@ static void response_shapes(void **state)
 {
     (void)state;
     /* delimited by the end of the stream */
-    raw_server_case("HTTP/1.1 200 OK\r\n\r\nuntil close", CONSORT_OK, 200, "until close");
+    raw_server_case("HTTP/1.1 200 OK\r\n\r\nuntil close", CONSORT_OK, 200, "until close", NULL);
     /* an interim 100 Continue before the final response */
     raw_server_case("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n"
                     "\r\nok",
-                    CONSORT_OK, 201, "ok");
+                    CONSORT_OK, 201, "ok", NULL);
     /* chunked */
     raw_server_case("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-                    CONSORT_OK, 200, "abc");
+                    CONSORT_OK, 200, "abc", NULL);
     /* garbage */
-    raw_server_case("SMTP ready\r\n", CONSORT_E_MALFORMED, 0, "");
+    raw_server_case("SMTP ready\r\n", CONSORT_E_MALFORMED, 0, "", "HTTP response from");
     /* closed before the body is complete */
-    raw_server_case("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", CONSORT_E_IO, 0, "");
+    raw_server_case("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", CONSORT_E_IO, 0, "",
+                    "connection ended before the response");
 }
 
 /* ---- over TLS, with a client certificate the handler can see ---- */
@@ -434,6 +506,7 @@ int main(void)
         cmocka_unit_test(too_large_then_closed),
         cmocka_unit_test(client_argument_errors_and_free),
         cmocka_unit_test(server_gone_while_pending),
+        cmocka_unit_test(response_failure_carries_message),
         cmocka_unit_test(response_shapes),
         cmocka_unit_test(over_tls),
     };

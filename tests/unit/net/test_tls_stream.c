@@ -84,6 +84,8 @@ typedef struct conn {
     int accepted;
     bool connect_done, client_closed, server_closed;
     consort_err connect_err, client_reason, server_reason;
+    /* the messages the callbacks carried */
+    char connect_msg[CS_ERRMSG_MAX], client_msg[CS_ERRMSG_MAX];
     uint8_t server_peer_fp[32], client_peer_fp[32];
     bool server_had_peer;
     cs_buf client_got;
@@ -95,10 +97,11 @@ static void s_data(void *ctx, cs_stream *s, cs_slice data)
     cst_ok(cs_stream_write(s, data)); /* echo */
 }
 
-static void s_close(void *ctx, cs_stream *s, consort_err reason)
+static void s_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)s;
     conn *c = ctx;
+    cst_cb_msg(reason, msg);
     c->server_closed = true;
     c->server_reason = reason;
 }
@@ -124,19 +127,23 @@ static void c_data(void *ctx, cs_stream *s, cs_slice data)
         cs_stream_close(s);
 }
 
-static void c_close(void *ctx, cs_stream *s, consort_err reason)
+static void c_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)s;
     conn *c = ctx;
+    cst_cb_msg(reason, msg);
     c->client_closed = true;
     c->client_reason = reason;
+    snprintf(c->client_msg, sizeof c->client_msg, "%s", msg);
 }
 
-static void c_connect(void *ctx, cs_stream *s, consort_err err)
+static void c_connect(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     conn *c = ctx;
+    cst_cb_msg(err, msg);
     c->connect_done = true;
     c->connect_err = err;
+    snprintf(c->connect_msg, sizeof c->connect_msg, "%s", msg);
     c->client = s;
     if (s == NULL)
         return;
@@ -170,6 +177,10 @@ static void run_conn(conn *c, cs_tls_config *scfg, cs_tls_config *ccfg)
     cst_ok(cs_tls_connect(&c->loop, addr, ccfg, c_connect, c));
     cs_tls_config_free(scfg); /* the listener and the connect keep references */
     cs_tls_config_free(ccfg);
+    /* failures reach the callbacks with their own message (STYLE.md rule 10),
+     * never the thread-local one: a decoy there must not show up */
+    cs_err_clear();
+    (void)cs_fail(CONSORT_E_IO, "decoy");
     cst_run_until(&c->loop, 10000, all_closed, c, "the connection to end");
     cs_listener_close(c->listener);
     cst_loop_finish(&c->loop);
@@ -212,6 +223,9 @@ static void tls_wrong_ca_refused(void **state)
     run_conn(&c, make_server(p, p->server_key, p->server_cert, CS_TLS_CLIENT_CERT_NONE),
              make_client(&p->other_pin, NULL, NULL));
     cst_fails(c.connect_err, CONSORT_E_BAD_CERTIFICATE);
+    assert_true(c.connect_msg[0] != '\0');
+    assert_null(strstr(c.connect_msg, "decoy"));
+    assert_non_null(strstr(c.connect_msg, "TLS with 127.0.0.1:"));
     assert_null(c.client);
     assert_int_equal(c.accepted, 0);
 }
@@ -226,6 +240,9 @@ static void tls_client_cert_required_missing(void **state)
     /* TLS 1.3: the client may finish first, then it reads the server's alert */
     consort_err seen = c.client != NULL ? c.client_reason : c.connect_err;
     cst_fails(seen, CONSORT_E_BAD_CERTIFICATE);
+    const char *seen_msg = c.client != NULL ? c.client_msg : c.connect_msg;
+    assert_true(seen_msg[0] != '\0');
+    assert_null(strstr(seen_msg, "decoy"));
     assert_int_equal(c.client_got.len, 0);
 }
 
@@ -237,6 +254,8 @@ static void tls_expired_certificates_refused(void **state)
     run_conn(&c, make_server(p, p->old_key, p->old_cert, CS_TLS_CLIENT_CERT_NONE),
              make_client(&p->pin, NULL, NULL));
     cst_fails(c.connect_err, CONSORT_E_EXPIRED);
+    assert_true(c.connect_msg[0] != '\0');
+    assert_null(strstr(c.connect_msg, "decoy"));
     assert_int_equal(c.accepted, 0);
     /* the client's certificate expired: the server refuses it */
     run_conn(&c, make_server(p, p->server_key, p->server_cert, CS_TLS_CLIENT_CERT_REQUIRE),
@@ -254,10 +273,11 @@ typedef struct raw {
     cs_tls_config *cfg;
     bool tcp_closed, done;
     consort_err handshake_err;
+    char handshake_msg[CS_ERRMSG_MAX];
     const char *send;
 } raw;
 
-static void raw_close(void *ctx, cs_stream *s, consort_err reason)
+static void raw_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)s;
     (void)reason;
@@ -271,21 +291,23 @@ static void raw_data(void *ctx, cs_stream *s, cs_slice data)
     (void)data;
 }
 
-static void raw_connect(void *ctx, cs_stream *s, consort_err err)
+static void raw_connect(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     raw *r = ctx;
-    cst_ok(err);
+    cst_cb_ok(err, msg);
     const cs_stream_cbs cbs = {.on_data = raw_data, .on_close = raw_close};
     cs_stream_set_cbs(s, &cbs, r);
     if (r->send != NULL)
         cst_ok(cs_stream_write(s, cs_slice_str(r->send)));
 }
 
-static void raw_handshake_done(void *ctx, cs_stream *s, consort_err err)
+static void raw_handshake_done(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     raw *r = ctx;
     assert_null(s);
+    cst_cb_msg(err, msg);
     r->handshake_err = err;
+    snprintf(r->handshake_msg, sizeof r->handshake_msg, "%s", msg);
     r->done = true;
 }
 
@@ -311,6 +333,8 @@ static void run_raw(raw *r, pki *p, const char *send)
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%u", cs_listener_port(r->listener));
     cst_ok(cs_tcp_connect(&r->loop, addr, raw_connect, r));
+    cs_err_clear();
+    (void)cs_fail(CONSORT_E_IO, "decoy");
     cst_run_until(&r->loop, 10000, raw_finished, r, "the server to give up");
     cs_listener_close(r->listener);
     cst_loop_finish(&r->loop);
@@ -322,6 +346,8 @@ static void tls_handshake_timeout(void **state)
     raw r;
     run_raw(&r, *state, NULL);
     cst_fails(r.handshake_err, CONSORT_E_TIMEOUT);
+    assert_null(strstr(r.handshake_msg, "decoy"));
+    assert_non_null(strstr(r.handshake_msg, "handshake not done after 300 ms"));
 }
 
 static void tls_garbage_closed(void **state)
@@ -329,6 +355,36 @@ static void tls_garbage_closed(void **state)
     raw r;
     run_raw(&r, *state, "GET / HTTP/1.1\r\nHost: nowhere\r\n\r\n");
     cst_fails(r.handshake_err, CONSORT_E_MALFORMED);
+    assert_true(r.handshake_msg[0] != '\0');
+    assert_null(strstr(r.handshake_msg, "decoy"));
+}
+
+/* A TLS connect whose TCP connect is refused: the callback carries the
+ * system's reason, whatever the thread-local message holds meanwhile. */
+static void tls_connect_refused_message(void **state)
+{
+    pki *p = *state;
+    conn c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(uv_loop_init(&c.loop), 0);
+    /* a port nobody listens on: take one, then close it */
+    cst_ok(cs_tcp_listen(&c.loop, "127.0.0.1:0", s_accept, &c, &c.listener));
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", cs_listener_port(c.listener));
+    cs_listener_close(c.listener);
+    uv_run(&c.loop, UV_RUN_NOWAIT);
+    cs_tls_config *ccfg = make_client(&p->pin, NULL, NULL);
+    cst_ok(cs_tls_connect(&c.loop, addr, ccfg, c_connect, &c));
+    cs_tls_config_free(ccfg);
+    cs_err_clear();
+    (void)cs_fail(CONSORT_E_IO, "decoy");
+    cst_run_until(&c.loop, 5000, cst_flag_set, &c.connect_done, "connect refused");
+    assert_null(c.client);
+    cst_fails(c.connect_err, CONSORT_E_IO);
+    assert_null(strstr(c.connect_msg, "decoy"));
+    assert_non_null(strstr(c.connect_msg, addr));
+    assert_non_null(strstr(c.connect_msg, "ECONNREFUSED"));
+    cst_loop_finish(&c.loop);
 }
 
 static void tls_large_transfer(void **state)
@@ -357,6 +413,7 @@ int main(void)
         cmocka_unit_test(tls_expired_certificates_refused),
         cmocka_unit_test(tls_handshake_timeout),
         cmocka_unit_test(tls_garbage_closed),
+        cmocka_unit_test(tls_connect_refused_message),
         cmocka_unit_test(tls_large_transfer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -46,10 +46,11 @@ static inline void cst_side_data(void *ctx, cs_stream *s, cs_slice data)
     d->received += data.len;
 }
 
-static inline void cst_side_close(void *ctx, cs_stream *s, consort_err reason)
+static inline void cst_side_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
     (void)s;
     cst_side *d = ctx;
+    cst_cb_msg(reason, msg);
     d->closed = true;
     d->reason = reason;
     d->s = NULL;
@@ -88,10 +89,10 @@ static inline void cst_xfer_accept(void *ctx, cs_stream *s)
     cs_stream_set_cbs(s, &cbs, &x->b);
 }
 
-static inline void cst_xfer_connect(void *ctx, cs_stream *s, consort_err err)
+static inline void cst_xfer_connect(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     cst_xfer *x = ctx;
-    cst_ok(err);
+    cst_cb_ok(err, msg);
     x->a.s = s;
     const cs_stream_cbs cbs = {.on_data = cst_side_data, .on_close = cst_side_close};
     cs_stream_set_cbs(s, &cbs, &x->a);

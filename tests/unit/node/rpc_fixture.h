@@ -209,13 +209,16 @@ typedef struct cst_client {
     cs_http_client *http;
     bool connected;
     consort_err err;
+    char msg[CS_ERRMSG_MAX]; /* the connect callback's message */
 } cst_client;
 
-static inline void cst_client_connected(void *ctx, cs_stream *st, consort_err err)
+static inline void cst_client_connected(void *ctx, cs_stream *st, consort_err err, const char *msg)
 {
     cst_client *c = ctx;
+    cst_cb_msg(err, msg);
     c->connected = true;
     c->err = err;
+    snprintf(c->msg, sizeof c->msg, "%s", msg);
     if (err == CONSORT_OK) {
         const cs_http_client_params p = {0};
         cst_ok(cs_http_client_new(st, &p, &c->http));
@@ -242,7 +245,7 @@ static inline void cst_client_open_as(cst_svc *s, size_t i, const cs_key *key, c
     cst_ok(cs_tls_config_new(&p, &c->tls));
     cst_ok(cs_tls_connect(&s->loop, cs_rpc_address(s->rpc[i]), c->tls, cst_client_connected, c));
     cst_run_until(&s->loop, 10000, cst_client_done, c, "the TLS connection");
-    cst_ok(c->err);
+    cst_cb_ok(c->err, c->msg);
 }
 
 /* Connects to node i, presenting `id`'s certificate (NULL: none), pinning the service. */
@@ -260,6 +263,7 @@ static inline void cst_client_close(cst_client *c)
 typedef struct cst_resp {
     bool done;
     consort_err err;
+    char msg[CS_ERRMSG_MAX]; /* the completion's message ("" on success) */
     int status;
     cs_buf body; /* NUL-terminated */
     char txid[64], allow[128], retry[16], ctype[128];
@@ -271,11 +275,14 @@ static inline void cst_copy_header(const cs_http_response *r, const char *name, 
     snprintf(out, n, "%s", v != NULL ? v : "");
 }
 
-static inline void cst_resp_cb(void *ctx, consort_err err, const cs_http_response *r)
+static inline void cst_resp_cb(void *ctx, consort_err err, const char *msg,
+                               const cs_http_response *r)
 {
     cst_resp *out = ctx;
+    cst_cb_msg(err, msg);
     out->done = true;
     out->err = err;
+    snprintf(out->msg, sizeof out->msg, "%s", msg);
     if (err != CONSORT_OK)
         return;
     out->status = r->status;

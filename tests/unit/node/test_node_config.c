@@ -31,6 +31,7 @@ static void start_defaults(void **state)
     assert_int_equal(c.sig_interval_tx, 100);
     assert_int_equal(c.sig_interval_ms, 100);
     assert_int_equal(c.snapshot_interval, 10000);
+    assert_int_equal(c.heartbeat_ms, 25);
     assert_int_equal(c.chunk_size, 4 << 20);
     assert_false(c.allow_debug);
     assert_int_equal(c.trusted_code_id_count, 0);
@@ -42,7 +43,7 @@ static void start_full(void **state)
     (void)state;
     cs_node_config c;
     cst_ok(parse("{" BASE ", \"app\": \"/a.so\", \"sig_interval_tx\": 7, \"sig_interval_ms\": 9,"
-                 " \"snapshot_interval\": 50, \"ledger_chunk_bytes\": 4096,"
+                 " \"snapshot_interval\": 50, \"ledger_chunk_bytes\": 4096, \"heartbeat_ms\": 40,"
                  " \"allow_debug_evidence\": true, \"start\": {\"trusted_code_ids\": [\""
                  "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"],"
                  " \"users\": [\"u0.pem\", \"u1.pem\"], \"members\": [\"m.pem\"],"
@@ -52,6 +53,7 @@ static void start_full(void **state)
     assert_int_equal(c.sig_interval_tx, 7);
     assert_int_equal(c.sig_interval_ms, 9);
     assert_int_equal(c.snapshot_interval, 50);
+    assert_int_equal(c.heartbeat_ms, 40);
     assert_int_equal(c.chunk_size, 4096);
     assert_true(c.allow_debug);
     assert_int_equal(c.trusted_code_id_count, 1);
@@ -88,6 +90,8 @@ static void refusals(void **state)
         "{" BASE ", \"join\": {\"target\": \"x:1\"}}",            /* pin missing */
         "{" BASE ", \"join\": {\"service_cert\": \"s\"}}",        /* target missing */
         "{" BASE ", \"start\": {}, \"sig_interval_tx\": 0}",      /* out of range */
+        "{" BASE ", \"start\": {}, \"heartbeat_ms\": 4}",         /* out of range */
+        "{" BASE ", \"start\": {}, \"heartbeat_ms\": 251}",       /* not under elections */
         "{" BASE ", \"start\": {}, \"sig_interval_tx\": \"5\"}",  /* wrong type */
         "{" BASE ", \"start\": {}, \"allow_debug_evidence\": 1}", /* wrong type */
         "{" BASE ", \"start\": {}, \"platform\": \"snp\"}",       /* not a node platform */

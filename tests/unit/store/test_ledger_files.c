@@ -1,5 +1,5 @@
 /*
- * Ledger files (service.md "Ledger files"): chunk naming, the writer
+ * Ledger files (docs/ledger.md §5 "Chunk files"): chunk naming, the writer
  * (buffering, chunk close at a signature entry past chunk_size, reopen),
  * the reader, recovery of a torn final frame, rollback across chunks, and
  * full disks: injected write failures through the io seam, fsync failures,
@@ -581,7 +581,8 @@ static void injected_no_space(void **state)
 }
 
 /* Transactions are only buffered; a signature entry makes everything before
- * it durable (service.md: "fsynced at every signature entry"). */
+ * it durable (docs/ledger.md §5.1: "every signature entry makes the ledger
+ * durable"). */
 static void signature_entries_are_synced(void **state)
 {
     files_fx *f = *state;

@@ -1,5 +1,5 @@
 /*
- * Receipts (service.md "Receipts"): receipts for every covered entry verify
+ * Receipts (docs/receipts.md): receipts for every covered entry verify
  * (first and last entries before a signature, a signature entry, a tree of
  * one leaf); every byte changed in the COSE receipt, the leaf components,
  * the node certificate or the txid makes verification fail; a receipt from

@@ -1,0 +1,307 @@
+/*
+ * The executor by itself (exec.h), against a fake consensus: no node, no
+ * raft, no network. A single node is started only to lend its service
+ * secret and certificate to a replica of the test's own.
+ *
+ * What it promises and these tests hold it to:
+ *   - a completion never fires inside the call that registered it, and
+ *     carries its own code and message;
+ *   - a write that commits completes with its txid once consensus reports
+ *     the entry committed, and the replica then holds it;
+ *   - a failed raft write closes writes for good in that term, fails what
+ *     is pending and asks the node to STOP, whatever the code of the
+ *     failure (a raft write that failed for lack of disk space included:
+ *     libraft cannot go on after it, so handing leadership over is not
+ *     an option);
+ *   - only the executor's own free-space check asks to hand over.
+ */
+#include "node_fixture.h"
+
+#include "node/exec.h"
+#include "node/node_priv.h"
+
+#define MAP "public:records"
+
+typedef struct fake_raft {
+    cs_buf entries[16];
+    size_t count;
+    consort_err submit_rc;
+    int step_downs;
+    node_exec_stepdown how;
+    consort_err step_rc;
+    uint64_t step_term;
+} fake_raft;
+
+static consort_err fake_submit(void *ctx, cs_slice entry, uint64_t term)
+{
+    fake_raft *fr = ctx;
+    (void)term;
+    if (fr->submit_rc != CONSORT_OK)
+        return cs_fail(fr->submit_rc, "fake raft refuses");
+    assert_true(fr->count < CS_ARRAY_LEN(fr->entries));
+    cs_buf_init(&fr->entries[fr->count], CS_LEDGER_ENTRY_MAX);
+    cst_ok(cs_buf_set(&fr->entries[fr->count], entry));
+    fr->count++;
+    return CONSORT_OK;
+}
+
+static void fake_step_down(void *ctx, uint64_t term, node_exec_stepdown how, consort_err rc,
+                           const char *why)
+{
+    fake_raft *fr = ctx;
+    assert_non_null(why);
+    assert_true(why[0] != '\0');
+    fr->step_downs++;
+    fr->how = how;
+    fr->step_rc = rc;
+    fr->step_term = term;
+}
+
+typedef struct fixture {
+    uv_loop_t loop;
+    tn_env env;
+    tnode node;
+    char dir[512];
+    node_replica *r;
+    node_exec *ex;
+    fake_raft raft;
+} fixture;
+
+/* An executor on the test's replica and fake raft, open in term 2. */
+static void exec_start(fixture *f, uint64_t min_free_mib)
+{
+    const node_exec_opts eo = {
+        .loop = &f->loop,
+        .replica = f->r,
+        .ops = {.ctx = &f->raft, .submit = fake_submit, .step_down = fake_step_down},
+        .data_dir = f->dir,
+        .min_free_mib = min_free_mib,
+        .sig_interval_tx = 1000,
+        .sig_interval_ms = 3600 * 1000,
+        .node_id = "exec"};
+    cst_ok(node_exec_new(&eo, &f->ex));
+    cst_ok(node_exec_open(f->ex, 2));
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    tn_env_init(&f->env);
+    tn_config(&f->env, &f->node, 0, NULL);
+    tn_start(&f->loop, &f->node);
+
+    snprintf(f->dir, sizeof f->dir, "%s/exec", f->env.root);
+    cst_ok(cs_mkdir_p(f->dir, 0700));
+    const node_replica_opts ro = {.data_dir = f->dir, .chunk_size = 1 << 20, .node_id = "exec"};
+    cst_ok(node_replica_new(&ro, &f->r));
+    node_vault *v = f->node.n->vault;
+    node_replica_set_service(f->r, node_vault_secret(v), node_vault_service_cert(v));
+    cst_ok(node_replica_recover(f->r, 0));
+
+    exec_start(f, 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    node_exec_free(f->ex);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    node_replica_free(f->r);
+    for (size_t i = 0; i < f->raft.count; i++)
+        cs_buf_cleanup(&f->raft.entries[i]);
+    tn_stop(&f->loop, &f->node);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    tn_env_cleanup(&f->env);
+    free(f);
+    return 0;
+}
+
+typedef struct put_req {
+    const char *key, *value;
+    bool commit;
+} put_req;
+
+static consort_err put_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
+{
+    const put_req *p = ctx;
+    out->commit = p->commit;
+    return cs_kv_put(tx, CS_SLICE_LIT(MAP), cs_slice_str(p->key), cs_slice_str(p->value));
+}
+
+typedef struct done_rec {
+    int calls;
+    consort_err rc;
+    cs_txid txid;
+    char message[256];
+} done_rec;
+
+static void done_cb(void *ctx, const cs_node_result *res)
+{
+    done_rec *d = ctx;
+    d->calls++;
+    d->rc = res->rc;
+    d->txid = res->txid;
+    assert_non_null(res->message);
+    snprintf(d->message, sizeof d->message, "%s", res->message);
+}
+
+static void run_loop(fixture *f)
+{
+    for (int i = 0; i < 5; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+/* Consensus commits the i-th submitted entry. */
+static bool commit_submitted(fixture *f, size_t i)
+{
+    cs_ledger_entry e;
+    cst_ok(cs_ledger_entry_decode(cs_buf_slice(&f->raft.entries[i]), &e));
+    bool own = false;
+    cst_ok(node_exec_committed(f->ex, &e, &own));
+    return own;
+}
+
+static void write_completes_after_commit(void **state)
+{
+    fixture *f = *state;
+    put_req p = {.key = "a", .value = "1", .commit = true};
+    done_rec d = {0};
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d));
+    assert_int_equal(d.calls, 0); /* never inside the call */
+    assert_int_equal(f->raft.count, 1);
+    assert_int_equal(node_exec_pending(f->ex), 1);
+    run_loop(f);
+    assert_int_equal(d.calls, 0); /* not before consensus commits it */
+
+    assert_true(commit_submitted(f, 0));
+    assert_int_equal(d.calls, 0); /* deferred through the loop */
+    run_loop(f);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.rc, CONSORT_OK);
+    assert_string_equal(d.message, "");
+    assert_int_equal(d.txid.term, 2);
+    assert_int_equal(d.txid.seqno, 1);
+    assert_int_equal(node_replica_applied(f->r), 1);
+    assert_int_equal(node_exec_unfinished(f->ex), 0);
+}
+
+static void nothing_to_replicate_completes_later(void **state)
+{
+    fixture *f = *state;
+    put_req p = {.key = "a", .value = "1", .commit = false};
+    done_rec d = {0};
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d));
+    assert_int_equal(d.calls, 0);
+    assert_int_equal(f->raft.count, 0);
+    run_loop(f);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.rc, CONSORT_OK);
+    assert_int_equal(d.txid.seqno, 0); /* nothing written */
+}
+
+/* A raft write that failed for lack of space is still a failed raft write:
+ * the node must stop leading for good (the failure that crashed libraft
+ * when the node only handed leadership over). */
+static void failed_raft_write_stops(void **state)
+{
+    fixture *f = *state;
+    put_req p = {.key = "a", .value = "1", .commit = true};
+    done_rec d = {0};
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d));
+    cs_err_clear();
+    node_exec_submit_failed(f->ex, 2, CONSORT_E_NO_SPACE, "raft: disk full");
+    assert_int_equal(f->raft.step_downs, 1);
+    assert_int_equal(f->raft.how, NODE_EXEC_STOP);
+    assert_int_equal(f->raft.step_term, 2);
+    assert_false(node_exec_is_open(f->ex));
+    assert_int_equal(node_exec_pending(f->ex), 0);
+    assert_int_equal(cs_kv_last_seqno(node_replica_kv(f->r)), 0); /* rolled back */
+    assert_int_equal(d.calls, 0);
+    run_loop(f);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.rc, CONSORT_E_STATE);
+    assert_non_null(strstr(d.message, "raft: disk full")); /* its own message */
+    /* writes never reopen in that term */
+    cst_fails(node_exec_open(f->ex, 2), CONSORT_E_STATE);
+    cst_ok(node_exec_open(f->ex, 3));
+}
+
+/* A failure reported for another term changes nothing. */
+static void failure_of_another_term_ignored(void **state)
+{
+    fixture *f = *state;
+    put_req p = {.key = "a", .value = "1", .commit = true};
+    done_rec d = {0};
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d));
+    node_exec_submit_failed(f->ex, 1, CONSORT_E_IO, "old term");
+    assert_int_equal(f->raft.step_downs, 0);
+    assert_true(node_exec_is_open(f->ex));
+    assert_int_equal(node_exec_pending(f->ex), 1);
+    /* leadership lost: the pending write fails (outcome unknown), later */
+    node_exec_close(f->ex, CONSORT_E_STATE, "leadership lost");
+    assert_int_equal(d.calls, 0);
+    run_loop(f);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.rc, CONSORT_E_STATE);
+    assert_non_null(strstr(d.message, "leadership lost"));
+}
+
+/* The executor's own free-space check hands leadership over (and refuses
+ * writes with NO_SPACE) instead of stopping the node. */
+static void short_of_disk_hands_over(void **state)
+{
+    fixture *f = *state;
+    node_exec_free(f->ex);
+    run_loop(f);
+    exec_start(f, UINT64_MAX / (2u << 20)); /* never enough space */
+    put_req p = {.key = "a", .value = "1", .commit = true};
+    done_rec d = {0};
+    cst_fails(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d),
+              CONSORT_E_NO_SPACE);
+    assert_int_equal(f->raft.step_downs, 1);
+    assert_int_equal(f->raft.how, NODE_EXEC_HAND_OVER);
+    assert_int_equal(f->raft.count, 0);
+    run_loop(f);
+    assert_int_equal(d.calls, 0); /* an error return: no completion */
+}
+
+/* Consensus refusing the entry at submit: the write fails at once (no
+ * completion), the store and tree are back where they were. */
+static void refused_submit_undone(void **state)
+{
+    fixture *f = *state;
+    f->raft.submit_rc = CONSORT_E_STATE;
+    put_req p = {.key = "a", .value = "1", .commit = true};
+    done_rec d = {0};
+    cst_fails(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d), CONSORT_E_STATE);
+    assert_int_equal(cs_kv_last_seqno(node_replica_kv(f->r)), 0);
+    assert_int_equal(cs_merkle_size(node_replica_tree(f->r)), 0);
+    assert_int_equal(node_exec_pending(f->ex), 0);
+    run_loop(f);
+    assert_int_equal(d.calls, 0);
+    /* the seqno is used again once consensus takes it */
+    f->raft.submit_rc = CONSORT_OK;
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d));
+    assert_true(commit_submitted(f, 0));
+    run_loop(f);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.txid.seqno, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(write_completes_after_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(nothing_to_replicate_completes_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_raft_write_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(failure_of_another_term_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(short_of_disk_hands_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(refused_submit_undone, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
