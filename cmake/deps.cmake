@@ -8,6 +8,8 @@ pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
 pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
 pkg_check_modules(RAFT REQUIRED IMPORTED_TARGET raft)
 pkg_check_modules(TSS2 REQUIRED IMPORTED_TARGET tss2-esys tss2-mu tss2-tctildr tss2-rc)
+pkg_check_modules(LUA REQUIRED IMPORTED_TARGET lua5.4)
+pkg_check_modules(GFSHARE REQUIRED IMPORTED_TARGET libgfshare)
 find_package(Threads REQUIRED)
 # http-parser ships no pkg-config file in Debian 12.
 find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h REQUIRED)
