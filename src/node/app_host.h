@@ -237,6 +237,9 @@ consort_err cs_app_invoke(const cs_app_endpoint *ep, consort_request *req, cs_kv
 /* Called by every ABI function that fails (app.h: a failing consortd
  * function supersedes the handler's earlier consort_fail); returns `rc`. */
 consort_err cs_app_abi_result(consort_err rc);
+/* Makes `tx` the invocation running on this thread (NULL: none) and returns
+ * the one it replaces, to be restored after the handler (app_current.c). */
+consort_tx *cs_app_enter(consort_tx *tx);
 
 /* True for map names an application may not touch ("consort." anything;
  * writes to "public:consort." too): `write` selects which rule. */

@@ -15,38 +15,6 @@
 /* What a 503 tells the client (as the rpc layer's own 503s do). */
 #define RETRY_AFTER_SECONDS "1"
 
-/* The invocation running on this thread (NULL outside a handler): where
- * consort_fail records the handler's failure. */
-static _Thread_local consort_tx *current;
-
-consort_err cs_app_abi_result(consort_err rc)
-{
-    /* app.h: a failing consortd function supersedes an earlier consort_fail */
-    if (rc != CONSORT_OK && current != NULL)
-        current->fail_code = CONSORT_OK;
-    return rc;
-}
-
-consort_err consort_fail(consort_err code, const char *fmt, ...)
-{
-    if (code == CONSORT_OK || (unsigned)code >= (unsigned)CONSORT_E__COUNT || fmt == NULL)
-        return cs_app_abi_result(cs_fail(CONSORT_E_INVALID_ARGUMENT,
-                                         "consort_fail: code %d is not an error code, or no "
-                                         "message",
-                                         (int)code));
-    char message[CS_APP_ERROR_MESSAGE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap); /* longer messages are cut */
-    va_end(ap);
-    (void)cs_fail(code, "%s", message); /* consort_errmsg(), in a handler or not */
-    if (current != NULL) {
-        current->fail_code = code;
-        memcpy(current->fail_message, message, sizeof message);
-    }
-    return code;
-}
-
 int cs_app_error_status(consort_err code)
 {
     switch (code) {
@@ -126,11 +94,10 @@ consort_err cs_app_invoke(const cs_app_endpoint *ep, consort_request *req, cs_kv
     cs_app_response_reset(resp);
     consort_tx tx;
     cs_app_tx_init(&tx, kv, writable, out);
-    consort_tx *outer = current;
-    current = &tx;
+    consort_tx *outer = cs_app_enter(&tx);
     cs_err_clear();
     consort_err rc = ep->handler(req, &tx, resp, ep->ctx);
-    current = outer;
+    (void)cs_app_enter(outer);
     if (rc != CONSORT_OK) {
         if (tx.fail_code == rc)
             handler_error(ep, &tx, resp);

@@ -45,18 +45,6 @@ void exec_complete(node_exec *ex, exec_item *it, consort_err rc, const char *fmt
     cs_defer_call(ex->defer, &it->defer, complete_cb, it);
 }
 
-void exec_item_free(exec_item *it)
-{
-    if (it == NULL)
-        return;
-    node_exec *ex = it->ex;
-    bool counted = it->done != NULL;
-    cs_buf_cleanup(&it->entry);
-    cs_free(it);
-    if (counted && --ex->completions == 0 && !ex->freed && ex->o.ops.idle != NULL)
-        ex->o.ops.idle(ex->o.ops.ctx);
-}
-
 /* ---- the object ---- */
 
 consort_err node_exec_new(const node_exec_opts *o, node_exec **out)

@@ -13,6 +13,18 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+void exec_item_free(exec_item *it)
+{
+    if (it == NULL)
+        return;
+    node_exec *ex = it->ex;
+    bool counted = it->done != NULL;
+    cs_buf_cleanup(&it->entry);
+    cs_free(it);
+    if (counted && --ex->completions == 0 && !ex->freed && ex->o.ops.idle != NULL)
+        ex->o.ops.idle(ex->o.ops.ctx);
+}
+
 static const uint8_t EMPTY_WS[1] = {0xa0};
 
 /* ---- queuing ---- */

@@ -141,6 +141,7 @@ static consort_err welcome(void *ctx, const join_msg *m)
                                   .node_cert = m->node_cert,
                                   .ledger_secret = m->ledger_secret};
     CS_TRY(node_vault_adopt(n->vault, &w));
+    CS_TRY(node_vault_save(n->vault));
     cs_log_info(NODE_LOG, "node %s: admitted by the service; starting consensus", cs_node_id(n));
     consort_err rc = run_member(n, false);
     if (rc != CONSORT_OK) /* admitted and sealed: there is no going back */

@@ -1,7 +1,9 @@
 /*
  * Private to src/node/rpc*.c: the rpc object, shared by the server and
  * dispatch (rpc.c), the built-in endpoints (rpc_builtin.c), application
- * endpoints (rpc_app.c) and forwarding to the leader (rpc_forward.c).
+ * endpoints (rpc_app.c), forwarding to the leader (rpc_forward.c), and
+ * answers and consistency headers (rpc_respond.c, which the others call
+ * and which calls none of them).
  */
 #ifndef CS_NODE_RPC_PRIV_H
 #define CS_NODE_RPC_PRIV_H
@@ -76,7 +78,7 @@ typedef struct rpc_caller {
     bool forwarded; /* the request came from a follower */
 } rpc_caller;
 
-/* ---- answering (rpc.c): every answer goes through these, for the counters ---- */
+/* ---- answering (rpc_respond.c): every answer goes through these, for the counters ---- */
 void cs_rpc_respond(cs_rpc *rpc, cs_http_request *req, int status, const cs_http_header *headers,
                     size_t count, cs_slice body);
 void cs_rpc_respond_error(cs_rpc *rpc, cs_http_request *req, int status, const char *code,
@@ -92,7 +94,7 @@ void cs_rpc_respond_unavailable(cs_rpc *rpc, cs_http_request *req, const char *f
 /* 500 naming consort_errmsg(). */
 void cs_rpc_respond_internal(cs_rpc *rpc, cs_http_request *req, consort_err rc, const char *what);
 
-/* ---- read consistency headers (rpc.c) ---- */
+/* ---- read consistency headers (rpc_respond.c) ---- */
 /* True if the request asks for a linearizable read (x-consort-read: linearizable). */
 bool cs_rpc_wants_linearizable(const cs_http_request *req);
 /* The x-consort-min-txid of the request (zero if absent). Returns false after

@@ -235,7 +235,7 @@ consort_err node_vault_adopt(node_vault *v, const node_vault_welcome *w)
     v->has_secret = true;
     svc_key = NULL;
     cert = NULL;
-    rc = node_vault_save(v);
+    rc = CONSORT_OK;
 fail:
     cs_buf_cleanup(&pinned);
     cs_key_free(svc_key);

@@ -52,7 +52,8 @@ CS_MUST_CHECK consort_err node_vault_pin_service(node_vault *v, const char *path
 
 /* What a joiner was admitted with (its welcome): checked (the service
  * certificate is the pinned one, the service key is its key, the node
- * certificate is issued by it for this node's key), adopted and sealed. */
+ * certificate is issued by it for this node's key) and adopted; the
+ * caller seals it (node_vault_save). */
 typedef struct node_vault_welcome {
     cs_slice service_key;  /* PEM */
     cs_slice service_cert; /* DER */
