@@ -1,0 +1,1 @@
+../src/gov/default_constitution.lua
