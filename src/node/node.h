@@ -280,6 +280,10 @@ CS_MUST_CHECK consort_err cs_node_receipt(cs_node *n, cs_txid txid, cs_buf *json
 
 /* JSON documents served under /node/ (appended to `out`). */
 CS_MUST_CHECK consort_err cs_node_network_json(cs_node *n, cs_buf *out); /* service cert, nodes */
+/* The service's members and users (committed state): {"members": [{"id":
+ * hex SHA-256 of the certificate DER, "certificate": PEM}, ...]}, by id. */
+CS_MUST_CHECK consort_err cs_node_members_json(cs_node *n, cs_buf *out);
+CS_MUST_CHECK consort_err cs_node_users_json(cs_node *n, cs_buf *out);
 CS_MUST_CHECK consort_err cs_node_state_json(cs_node *n,
                                              cs_buf *out); /* id, state, leader, txids */
 CS_MUST_CHECK consort_err cs_node_quotes_json(cs_node *n, cs_buf *out); /* each node's evidence */

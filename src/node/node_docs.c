@@ -1,7 +1,8 @@
 /*
  * The documents served under /node/ (node.h): the network (service
  * certificate, nodes), this node's state, every node's quote, and the
- * metrics in Prometheus text format. Read from this node's store.
+ * metrics in Prometheus text format; and under /gov/, the members and the
+ * users. Read from this node's store.
  */
 #include "node/node_priv.h"
 
@@ -161,4 +162,59 @@ consort_err cs_node_metrics_text(cs_node *n, cs_buf *out)
                              rows[i].name, rows[i].help, rows[i].name, rows[i].type, rows[i].name,
                              cs_node_id(n), (unsigned long long)rows[i].v));
     return CONSORT_OK;
+}
+
+/* ---- /gov/members, /gov/users ---- */
+
+typedef struct cert_list {
+    json_t *array;
+    consort_err rc;
+} cert_list;
+
+static bool cert_visit(void *ctx, cs_slice key, cs_slice value)
+{
+    cert_list *l = ctx;
+    cs_x509 *cert = NULL;
+    cs_buf pem;
+    cs_buf_init(&pem, 64 << 10);
+    CS_TRY_GOTO(l->rc, cs_x509_from_der(value, &cert), done);
+    CS_TRY_GOTO(l->rc, cs_x509_to_pem(cert, &pem), done);
+    CS_TRY_GOTO(l->rc, cs_buf_append_u8(&pem, 0), done);
+    json_t *entry = json_pack("{s:s%, s:s}", "id", (const char *)key.ptr, key.len, "certificate",
+                              (const char *)pem.ptr);
+    if (entry == NULL || json_array_append_new(l->array, entry) != 0)
+        l->rc = cs_fail(CONSORT_E_NOMEM, "JSON document");
+done:
+    cs_x509_free(cert);
+    cs_buf_cleanup(&pem);
+    return l->rc == CONSORT_OK;
+}
+
+/* {"<name>": [{"id": hex SHA-256 of the certificate's DER, "certificate":
+ * PEM}, ...]} from `map` in the committed state, ordered by id. */
+static consort_err cert_list_json(cs_node *n, const char *map, const char *name, cs_buf *out)
+{
+    CS_ENSURE(n->replica != NULL, CONSORT_E_STATE, "node %s has no state yet", cs_node_id(n));
+    cert_list l = {.array = json_array(), .rc = CONSORT_OK};
+    CS_ENSURE(l.array != NULL, CONSORT_E_NOMEM, "JSON document");
+    cs_kv_tx *tx;
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_kv_tx_begin_committed(node_replica_kv(n->replica), &tx), fail);
+    rc = cs_kv_foreach(tx, cs_slice_str(map), cert_visit, &l);
+    cs_kv_tx_free(tx);
+    CS_TRY_GOTO(rc, rc != CONSORT_OK ? rc : l.rc, fail);
+    return dump(json_pack("{s:o}", name, l.array), out);
+fail:
+    json_decref(l.array);
+    return cs_err_context(rc, "%s", map);
+}
+
+consort_err cs_node_members_json(cs_node *n, cs_buf *out)
+{
+    return cert_list_json(n, SVC_MAP_MEMBERS, "members", out);
+}
+
+consort_err cs_node_users_json(cs_node *n, cs_buf *out)
+{
+    return cert_list_json(n, SVC_MAP_USERS, "users", out);
 }

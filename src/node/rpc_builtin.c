@@ -219,6 +219,12 @@ void cs_rpc_builtin_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req)
     case CS_RPC_APP_RECEIPT:
         serve_receipt(rpc, req);
         return;
+    case CS_RPC_GOV_MEMBERS:
+        serve_document(rpc, req, cs_node_members_json, "members");
+        return;
+    case CS_RPC_GOV_USERS:
+        serve_document(rpc, req, cs_node_users_json, "users");
+        return;
     }
     cs_rpc_respond_error(rpc, req, 500, "InternalError", "built-in endpoint %d unknown", (int)id);
 }

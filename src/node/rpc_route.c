@@ -19,6 +19,9 @@ static const struct {
     {"GET", "/node/commit", CS_RPC_NODE_COMMIT, CS_RPC_AUTH_NONE},
     /* a receipt reveals the commit evidence: for the service's users and members */
     {"GET", CS_APP_RECEIPT_PATH, CS_RPC_APP_RECEIPT, CS_RPC_AUTH_USER_OR_MEMBER},
+    /* governance: who the members and users are is public (certificates) */
+    {"GET", "/gov/members", CS_RPC_GOV_MEMBERS, CS_RPC_AUTH_NONE},
+    {"GET", "/gov/users", CS_RPC_GOV_USERS, CS_RPC_AUTH_NONE},
 };
 
 static void add_allow(cs_rpc_route *out, const char *method)

@@ -18,6 +18,8 @@ typedef enum cs_rpc_builtin {
     CS_RPC_NODE_TX,
     CS_RPC_NODE_COMMIT,
     CS_RPC_APP_RECEIPT,
+    CS_RPC_GOV_MEMBERS,
+    CS_RPC_GOV_USERS,
 } cs_rpc_builtin;
 
 /* Who may call an endpoint (the application's consort_auth, plus users or members). */

@@ -273,6 +273,45 @@ static void transaction_ids_and_receipts_errors(void **state)
     cst_client_close(&c);
 }
 
+/* GET /gov/members and /gov/users: anyone may ask; exactly the configured
+ * identities, each with its id (hex SHA-256 of the certificate DER) and its
+ * certificate. */
+static void check_cert_list(cst_client *c, const char *path, const char *name, const cst_ident *who)
+{
+    cst_resp r;
+    cst_send(c, "GET", path, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    json_t *doc = body_json(&r);
+    json_t *list = json_object_get(doc, name);
+    assert_int_equal(json_array_size(list), 1);
+    json_t *e = json_array_get(list, 0);
+    char hex[65];
+    cs_hex_encode(CS_SLICE(who->fp, 32), hex);
+    assert_string_equal(json_string_value(json_object_get(e, "id")), hex);
+    cs_x509 *cert;
+    cst_ok(cs_x509_from_pem(cs_slice_str(json_string_value(json_object_get(e, "certificate"))),
+                            &cert));
+    uint8_t fp[32];
+    cst_ok(cs_x509_fingerprint(cert, fp));
+    assert_memory_equal(fp, who->fp, 32);
+    cs_x509_free(cert);
+    json_decref(doc);
+    cst_resp_cleanup(&r);
+    cst_send(c, "POST", path, NULL, 0, "{}", &r);
+    assert_int_equal(r.status, 405);
+    cst_resp_cleanup(&r);
+}
+
+static void gov_members_and_users(void **state)
+{
+    (void)state;
+    cst_client c;
+    cst_client_open(&svc, 0, NULL, &c); /* no certificate needed */
+    check_cert_list(&c, "/gov/members", "members", &svc.member);
+    check_cert_list(&c, "/gov/users", "users", &svc.user);
+    cst_client_close(&c);
+}
+
 static void routing_errors(void **state)
 {
     (void)state;
@@ -280,7 +319,7 @@ static void routing_errors(void **state)
     cst_client_open(&svc, 0, &svc.user, &c);
     cst_resp r;
     static const char *const unknown[] = {
-        "/", "/app/log", "/app/log/private/", "/APP/log/private", "/node/states", "/gov/members"};
+        "/", "/app/log", "/app/log/private/", "/APP/log/private", "/node/states", "/gov/member"};
     for (size_t i = 0; i < CS_ARRAY_LEN(unknown); i++) {
         cst_send(&c, "GET", unknown[i], NULL, 0, NULL, &r);
         if (r.status != 404)
@@ -395,6 +434,7 @@ int main(void)
         cmocka_unit_test(node_endpoints),
         cmocka_unit_test(records_round_trip),
         cmocka_unit_test(transaction_ids_and_receipts_errors),
+        cmocka_unit_test(gov_members_and_users),
         cmocka_unit_test(routing_errors),
         cmocka_unit_test(authentication),
         cmocka_unit_test(server_limits),
