@@ -67,7 +67,7 @@ typedef struct cs_node_config {
     /* tuning: */
     uint64_t sig_interval_tx;   /* "sig_interval_tx" (default 100) */
     uint64_t sig_interval_ms;   /* "sig_interval_ms" (default 100) */
-    uint64_t snapshot_interval; /* "snapshot_interval" transactions (default 10000) */
+    uint64_t snapshot_interval; /* "snapshot_interval" transactions (default 100000) */
     uint64_t heartbeat_ms;      /* "heartbeat_ms": raft heartbeats (default 25) */
     uint64_t chunk_size;        /* "ledger_chunk_bytes" (default 4 MiB) */
     uint64_t min_free_mib;      /* "min_free_mib": writes refused below this (default 16) */
