@@ -50,6 +50,8 @@ static void builtins(void **state)
         {"/node/tx", CS_RPC_NODE_TX, CS_RPC_AUTH_NONE},
         {"/node/commit", CS_RPC_NODE_COMMIT, CS_RPC_AUTH_NONE},
         {"/app/receipt", CS_RPC_APP_RECEIPT, CS_RPC_AUTH_USER_OR_MEMBER},
+        {"/gov/members", CS_RPC_GOV_MEMBERS, CS_RPC_AUTH_NONE},
+        {"/gov/users", CS_RPC_GOV_USERS, CS_RPC_AUTH_NONE},
     };
     consort_app *app = test_app();
     for (size_t i = 0; i < CS_ARRAY_LEN(want); i++) {
@@ -94,9 +96,9 @@ static void application_endpoints(void **state)
     assert_string_equal(r.allow, "POST, GET");
     assert_null(r.app);
     /* unknown paths, and near misses: exact matching, case-sensitive, no decoding */
-    static const char *const unknown[] = {
-        "/app/lo", "/app/log/", "/APP/log", "/app/%6Cog",   "/app/log?x",   "/node",
-        "/node/",  "/",         "",         "/gov/members", "/node/state/x"};
+    static const char *const unknown[] = {"/app/lo",    "/app/log/",   "/APP/log",     "/app/%6Cog",
+                                          "/app/log?x", "/node",       "/node/",       "/",
+                                          "",           "/gov/member", "/node/state/x"};
     for (size_t i = 0; i < CS_ARRAY_LEN(unknown); i++) {
         cs_rpc_route_find(app, "GET", unknown[i], &r);
         if (r.kind != CS_ROUTE_NOT_FOUND)
