@@ -50,6 +50,31 @@ grep -q "BEGIN PUBLIC KEY" node_pubk.pem || { echo "FAIL: public key PEM"; failu
 expect 1 "exists" -- "$CONSORT" keygen --out node
 expect 0 "P-384" -- "$CONSORT" keygen --out node --curve P-384 --force
 expect 0 "" -- "$CONSORT" keygen --priv other_priv.pem --pub other_pub.pem
+# a member's encryption key pair (recovery shares): RSA-3072, private file
+# 0600, and what OpenSSL encrypts with RSA-OAEP-256 to the public key the
+# private key decrypts
+expect 0 "RSA-3072" -- "$CONSORT" keygen --encryption --out member0
+if [ "$(stat -c %a member0_enc_privk.pem 2>/dev/null)" = 600 ] &&
+   openssl pkey -pubin -in member0_enc_pubk.pem -noout -text 2>/dev/null | grep -q "3072 bit"; then
+    echo "ok: encryption key files (0600, RSA 3072)"
+else
+    echo "FAIL: member0_enc_privk.pem / member0_enc_pubk.pem missing, not 0600 or not RSA-3072"
+    failures=$((failures + 1))
+fi
+printf 'a recovery share' >share.txt
+if openssl pkeyutl -encrypt -pubin -inkey member0_enc_pubk.pem -pkeyopt rsa_padding_mode:oaep \
+       -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 -in share.txt -out share.bin &&
+   openssl pkeyutl -decrypt -inkey member0_enc_privk.pem -pkeyopt rsa_padding_mode:oaep \
+       -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 -in share.bin -out back.txt &&
+   cmp -s share.txt back.txt; then
+    echo "ok: RSA-OAEP-256 round trip through the encryption key pair"
+else
+    echo "FAIL: RSA-OAEP-256 round trip through member0's encryption keys"
+    failures=$((failures + 1))
+fi
+expect 1 "exists" -- "$CONSORT" keygen --encryption --out member0
+expect 2 "--encryption" -- "$CONSORT" keygen --encryption --out m --curve P-384
+expect 2 "--encryption" -- "$CONSORT" keygen --encryption --priv a.pem --pub b.pem
 expect 0 "INSECURE" -- "$CONSORT" platform init --dir plat
 grep -q "platform key id:" out.txt || { echo "FAIL: no key id printed"; failures=$((failures + 1)); }
 [ "$(stat -c %a plat/platform_key.pem)" = 600 ] || { echo "FAIL: platform key mode"; failures=$((failures + 1)); }
