@@ -102,7 +102,8 @@ const char *cs_constitution_script(const cs_constitution *c, size_t *len);
  * Calls validate(proposal). The script accepts by returning true; it
  * refuses by returning false (or nil) and a message, or by raising an error.
  * Errors: MALFORMED (proposal is not a JSON object), POLICY (refused, with
- * the script's message), TIMEOUT, NOMEM.
+ * the script's message; also a proposal nested deeper than 64 levels, which
+ * the conversion to Lua refuses as a script error), TIMEOUT, NOMEM.
  */
 CS_MUST_CHECK consort_err cs_constitution_validate(const cs_constitution *c,
                                                    const char *proposal_json);
