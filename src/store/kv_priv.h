@@ -65,6 +65,22 @@ typedef struct kv_table {
     size_t count;
 } kv_table;
 
+/*
+ * Open addressing over an array of slots of `size` bytes, each beginning
+ * with a kv_slot (the map tables' slots, and the committed index's wider
+ * ones): linear probing over a power-of-two array kept at most 3/4 full,
+ * backward-shift deletion (no tombstones).
+ */
+/* The slot holding `key`, or the empty slot where it would go. */
+size_t cs_kv_slots_probe(const void *slots, size_t size, size_t mask, uint64_t hash,
+                         cs_slice key);
+/* Room for `extra` more than `count` entries (a new array of twice the
+ * size, rehashed, if needed; *slots NULL: none yet). Unchanged on failure. */
+CS_MUST_CHECK consort_err cs_kv_slots_reserve(void **slots, size_t size, size_t *mask,
+                                              size_t count, size_t extra, const char *what);
+/* Empties slot i, shifting later members of its probe run back. */
+void cs_kv_slots_shift_out(void *slots, size_t size, size_t mask, size_t i);
+
 void cs_kv_table_init(kv_table *t);
 /* Unrefs every record and frees the slots. */
 void cs_kv_table_cleanup(kv_table *t);
@@ -106,11 +122,14 @@ void cs_kv_recs_sort(kv_rec **recs, size_t n);
  */
 
 typedef struct kv_shadow {
-    uint64_t hash;
-    kv_rec *rec; /* NULL = empty slot */
+    uint64_t hash; /* hash and rec as in kv_slot (cs_kv_slots_*) */
+    kv_rec *rec;   /* NULL = empty slot */
     size_t pending;
     bool present;
 } kv_shadow;
+_Static_assert(offsetof(kv_shadow, hash) == offsetof(kv_slot, hash) &&
+                   offsetof(kv_shadow, rec) == offsetof(kv_slot, rec),
+               "a kv_shadow begins with a kv_slot");
 
 typedef struct kv_shadows {
     kv_shadow *slots; /* NULL until the first reserve */

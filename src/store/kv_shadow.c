@@ -3,9 +3,7 @@
  * key changed after the store's committed seqno, its record at that seqno and
  * how many uncommitted changes of it are pending.
  *
- * The table is kv_table's scheme with wider slots: linear probing over a
- * power-of-two array, at most 3/4 full, backward-shift deletion (no
- * tombstones). Entries are only added by commit and apply, after
+ * The table is kv_table's slot array (cs_kv_slots_*) with wider slots. Entries are only added by commit and apply, after
  * cs_kv_shadow_reserve; set_committed and rollback only update and remove
  * them, so they never allocate. A table whose last entry goes is freed if it
  * grew large, so a burst of uncommitted writes does not pin memory.
@@ -16,7 +14,6 @@
 
 #include <string.h>
 
-#define SHADOW_MIN_CAP 8
 /* An emptied table above this many slots gives its memory back. */
 #define SHADOW_KEEP_CAP 256
 
@@ -40,47 +37,17 @@ static size_t capacity(const kv_shadows *t)
     return t->slots != NULL ? t->mask + 1 : 0;
 }
 
-static inline bool key_eq(const kv_rec *r, cs_slice key)
-{
-    return r->klen == key.len && (key.len == 0 || memcmp(r->data, key.ptr, key.len) == 0);
-}
-
-/* The slot holding `key`, or the empty slot where it would go. */
 static size_t probe(const kv_shadows *t, uint64_t hash, cs_slice key)
 {
-    size_t i = (size_t)hash & t->mask;
-    while (t->slots[i].rec != NULL && !(t->slots[i].hash == hash && key_eq(t->slots[i].rec, key)))
-        i = (i + 1) & t->mask;
-    return i;
+    return cs_kv_slots_probe(t->slots, sizeof(kv_shadow), t->mask, hash, key);
 }
 
 consort_err cs_kv_shadow_reserve(kv_shadows *t, size_t extra)
 {
-    CS_ENSURE(extra <= SIZE_MAX / 8 - t->count, CONSORT_E_NOMEM,
-              "KV committed index: %zu more keys", extra);
-    size_t need = t->count + extra;
-    size_t cap = capacity(t);
-    if (need <= cap / 4 * 3)
-        return CONSORT_OK;
-    size_t ncap = cap > 0 ? cap : SHADOW_MIN_CAP;
-    while (need > ncap / 4 * 3) {
-        CS_ENSURE(ncap <= SIZE_MAX / 2 / sizeof(kv_shadow), CONSORT_E_NOMEM,
-                  "KV committed index: %zu keys", need);
-        ncap *= 2;
-    }
-    kv_shadow *slots = cs_calloc(ncap, sizeof *slots);
-    CS_ENSURE(slots != NULL, CONSORT_E_NOMEM, "KV committed index of %zu slots", ncap);
-    kv_shadows grown = {.slots = slots, .mask = ncap - 1, .count = t->count};
-    for (size_t i = 0; i < cap; i++) {
-        if (t->slots[i].rec == NULL)
-            continue;
-        size_t j = (size_t)t->slots[i].hash & grown.mask;
-        while (slots[j].rec != NULL)
-            j = (j + 1) & grown.mask;
-        slots[j] = t->slots[i];
-    }
-    cs_free(t->slots);
-    *t = grown;
+    void *slots = t->slots;
+    CS_TRY(cs_kv_slots_reserve(&slots, sizeof(kv_shadow), &t->mask, t->count, extra,
+                               "KV committed index"));
+    t->slots = slots;
     return CONSORT_OK;
 }
 
@@ -92,33 +59,12 @@ const kv_shadow *cs_kv_shadow_find(const kv_shadows *t, uint64_t hash, cs_slice 
     return sh->rec != NULL ? sh : NULL;
 }
 
-/* Empties slot i, shifting later members of its probe run back unless their
- * home lies cyclically in (hole, current] (as kv_table does). */
-static void shift_out(kv_shadows *t, size_t i)
-{
-    size_t j = i;
-    for (;;) {
-        t->slots[i] = (kv_shadow){0};
-        for (;;) {
-            j = (j + 1) & t->mask;
-            if (t->slots[j].rec == NULL)
-                return;
-            size_t home = (size_t)t->slots[j].hash & t->mask;
-            bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-            if (!stays)
-                break;
-        }
-        t->slots[i] = t->slots[j];
-        i = j;
-    }
-}
-
 /* Drops the entry in slot i and its reference. */
 static void take(kv_shadows *t, size_t i)
 {
     cs_kv_rec_unref(t->slots[i].rec);
     t->count--;
-    shift_out(t, i);
+    cs_kv_slots_shift_out(t->slots, sizeof(kv_shadow), t->mask, i);
     if (t->count == 0 && capacity(t) > SHADOW_KEEP_CAP) {
         cs_free(t->slots);
         cs_kv_shadow_init(t);

@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,79 @@ static inline bool key_eq(const kv_rec *r, cs_slice key)
     return r->klen == key.len && (key.len == 0 || memcmp(r->data, key.ptr, key.len) == 0);
 }
 
+/* ---- slot arrays: slots of `size` bytes, each beginning with a kv_slot ---- */
+
+static inline kv_slot *slot_at(const void *slots, size_t size, size_t i)
+{
+    return (kv_slot *)((char *)(uintptr_t)slots + i * size);
+}
+
+size_t cs_kv_slots_probe(const void *slots, size_t size, size_t mask, uint64_t hash,
+                         cs_slice key)
+{
+    size_t i = (size_t)hash & mask;
+    for (;;) {
+        const kv_slot *s = slot_at(slots, size, i);
+        if (s->rec == NULL || (s->hash == hash && key_eq(s->rec, key)))
+            return i;
+        i = (i + 1) & mask;
+    }
+}
+
+consort_err cs_kv_slots_reserve(void **slots, size_t size, size_t *mask, size_t count,
+                                size_t extra, const char *what)
+{
+    CS_ENSURE(extra <= SIZE_MAX / 8 - count, CONSORT_E_NOMEM, "%s: %zu more keys", what, extra);
+    size_t need = count + extra;
+    size_t cap = *slots != NULL ? *mask + 1 : 0;
+    if (need <= cap / 4 * 3)
+        return CONSORT_OK;
+    size_t ncap = cap > 0 ? cap : TABLE_MIN_CAP;
+    while (need > ncap / 4 * 3) {
+        CS_ENSURE(ncap <= SIZE_MAX / 2 / size, CONSORT_E_NOMEM, "%s: %zu keys", what, need);
+        ncap *= 2;
+    }
+    void *grown = cs_calloc(ncap, size);
+    CS_ENSURE(grown != NULL, CONSORT_E_NOMEM, "%s of %zu slots", what, ncap);
+    for (size_t i = 0; i < cap; i++) {
+        const kv_slot *s = slot_at(*slots, size, i);
+        if (s->rec == NULL)
+            continue;
+        size_t j = (size_t)s->hash & (ncap - 1);
+        while (slot_at(grown, size, j)->rec != NULL)
+            j = (j + 1) & (ncap - 1);
+        memcpy(slot_at(grown, size, j), s, size);
+    }
+    cs_free(*slots);
+    *slots = grown;
+    *mask = ncap - 1;
+    return CONSORT_OK;
+}
+
+void cs_kv_slots_shift_out(void *slots, size_t size, size_t mask, size_t i)
+{
+    /* Backward-shift deletion: pull later members of the probe run into the
+     * hole unless their home slot lies cyclically in (hole, current]. */
+    size_t j = i;
+    for (;;) {
+        memset(slot_at(slots, size, i), 0, size);
+        for (;;) {
+            j = (j + 1) & mask;
+            const kv_slot *s = slot_at(slots, size, j);
+            if (s->rec == NULL)
+                return;
+            size_t home = (size_t)s->hash & mask;
+            bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+            if (!stays)
+                break;
+        }
+        memcpy(slot_at(slots, size, i), slot_at(slots, size, j), size);
+        i = j;
+    }
+}
+
+/* ---- the map table ---- */
+
 void cs_kv_table_init(kv_table *t)
 {
     *t = (kv_table){0};
@@ -72,46 +146,11 @@ void cs_kv_table_cleanup(kv_table *t)
     cs_kv_table_init(t);
 }
 
-static size_t capacity(const kv_table *t)
-{
-    return t->slots != NULL ? t->mask + 1 : 0;
-}
-
-/* The slot holding `key`, or the empty slot where it would go. */
-static size_t probe(const kv_table *t, uint64_t hash, cs_slice key)
-{
-    size_t i = (size_t)hash & t->mask;
-    while (t->slots[i].rec != NULL && !(t->slots[i].hash == hash && key_eq(t->slots[i].rec, key)))
-        i = (i + 1) & t->mask;
-    return i;
-}
-
 consort_err cs_kv_table_reserve(kv_table *t, size_t extra)
 {
-    CS_ENSURE(extra <= SIZE_MAX / 8 - t->count, CONSORT_E_NOMEM, "KV table: %zu more keys", extra);
-    size_t need = t->count + extra;
-    size_t cap = capacity(t);
-    if (need <= cap / 4 * 3)
-        return CONSORT_OK;
-    size_t ncap = cap > 0 ? cap : TABLE_MIN_CAP;
-    while (need > ncap / 4 * 3) {
-        CS_ENSURE(ncap <= SIZE_MAX / 2 / sizeof(kv_slot), CONSORT_E_NOMEM, "KV table: %zu keys",
-                  need);
-        ncap *= 2;
-    }
-    kv_slot *slots = cs_calloc(ncap, sizeof *slots);
-    CS_ENSURE(slots != NULL, CONSORT_E_NOMEM, "KV table of %zu slots", ncap);
-    kv_table grown = {.slots = slots, .mask = ncap - 1, .count = t->count};
-    for (size_t i = 0; i < cap; i++) {
-        if (t->slots[i].rec == NULL)
-            continue;
-        size_t j = (size_t)t->slots[i].hash & grown.mask;
-        while (slots[j].rec != NULL)
-            j = (j + 1) & grown.mask;
-        slots[j] = t->slots[i];
-    }
-    cs_free(t->slots);
-    *t = grown;
+    void *slots = t->slots;
+    CS_TRY(cs_kv_slots_reserve(&slots, sizeof(kv_slot), &t->mask, t->count, extra, "KV table"));
+    t->slots = slots;
     return CONSORT_OK;
 }
 
@@ -119,12 +158,12 @@ kv_rec *cs_kv_table_find(const kv_table *t, uint64_t hash, cs_slice key)
 {
     if (t->slots == NULL)
         return NULL;
-    return t->slots[probe(t, hash, key)].rec;
+    return t->slots[cs_kv_slots_probe(t->slots, sizeof(kv_slot), t->mask, hash, key)].rec;
 }
 
 kv_rec *cs_kv_table_set(kv_table *t, kv_rec *rec)
 {
-    size_t i = probe(t, rec->hash, kv_rec_key(rec));
+    size_t i = cs_kv_slots_probe(t->slots, sizeof(kv_slot), t->mask, rec->hash, kv_rec_key(rec));
     kv_rec *old = t->slots[i].rec;
     if (old == NULL)
         t->count++;
@@ -136,28 +175,13 @@ kv_rec *cs_kv_table_take(kv_table *t, uint64_t hash, cs_slice key)
 {
     if (t->slots == NULL)
         return NULL;
-    size_t i = probe(t, hash, key);
+    size_t i = cs_kv_slots_probe(t->slots, sizeof(kv_slot), t->mask, hash, key);
     kv_rec *rec = t->slots[i].rec;
     if (rec == NULL)
         return NULL;
     t->count--;
-    /* Backward-shift deletion: pull later members of the probe run into the
-     * hole unless their home slot lies cyclically in (hole, current]. */
-    size_t j = i;
-    for (;;) {
-        t->slots[i] = (kv_slot){0};
-        for (;;) {
-            j = (j + 1) & t->mask;
-            if (t->slots[j].rec == NULL)
-                return rec;
-            size_t home = (size_t)t->slots[j].hash & t->mask;
-            bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-            if (!stays)
-                break;
-        }
-        t->slots[i] = t->slots[j];
-        i = j;
-    }
+    cs_kv_slots_shift_out(t->slots, sizeof(kv_slot), t->mask, i);
+    return rec;
 }
 
 static int rec_ptr_cmp(const void *a, const void *b)
