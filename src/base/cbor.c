@@ -2,6 +2,7 @@
 
 #include <cbor.h>
 #include <limits.h>
+#include <string.h>
 
 typedef struct decode_ctx {
     cs_cbor_item *item;
@@ -315,6 +316,17 @@ consort_err cs_cbor_read_key(cs_cbor_reader *r, const char *want)
     CS_ENSURE(cs_slice_eq(k, cs_slice_str(want)), CONSORT_E_MALFORMED,
               "member \"%.*s\" where \"%s\" was expected", (int)(k.len < 64 ? k.len : 64),
               (const char *)k.ptr, want);
+    return CONSORT_OK;
+}
+
+consort_err cs_cbor_read_cstr(cs_cbor_reader *r, char *out, size_t n, const char *what)
+{
+    cs_slice s;
+    CS_TRY(cs_cbor_read_text(r, &s));
+    CS_ENSURE(s.len < n && memchr(s.ptr, 0, s.len) == NULL, CONSORT_E_MALFORMED, "%s of %zu bytes",
+              what, s.len);
+    memcpy(out, s.ptr, s.len);
+    out[s.len] = '\0';
     return CONSORT_OK;
 }
 

@@ -68,6 +68,10 @@ CS_MUST_CHECK consort_err cs_cbor_read_key(cs_cbor_reader *r, const char *want);
  * fixed order): MALFORMED naming both when it does not ("key 3 where 2 was
  * expected"). */
 CS_MUST_CHECK consort_err cs_cbor_read_ukey(cs_cbor_reader *r, uint64_t want);
+/* Reads a text string into `out` (`n` bytes) as a C string: MALFORMED naming
+ * `what` if it does not fit with its NUL or holds a NUL itself. */
+CS_MUST_CHECK consort_err cs_cbor_read_cstr(cs_cbor_reader *r, char *out, size_t n,
+                                            const char *what);
 CS_MUST_CHECK consort_err cs_cbor_read_array(cs_cbor_reader *r, uint64_t *count);
 CS_MUST_CHECK consort_err cs_cbor_read_map(cs_cbor_reader *r, uint64_t *count);
 CS_MUST_CHECK consort_err cs_cbor_read_tag(cs_cbor_reader *r, uint64_t *tag);

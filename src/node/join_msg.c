@@ -64,14 +64,8 @@ consort_err join_msg_encode(const join_msg *m, cs_buf *out)
 
 static consort_err get_text(cs_cbor_reader *r, const char *name, char *out, size_t n)
 {
-    cs_slice s;
     CS_TRY(cs_cbor_read_key(r, name));
-    CS_TRY(cs_cbor_read_text(r, &s));
-    CS_ENSURE(s.len < n && memchr(s.ptr, 0, s.len) == NULL, CONSORT_E_MALFORMED, "%s of %zu bytes",
-              name, s.len);
-    memcpy(out, s.ptr, s.len);
-    out[s.len] = '\0';
-    return CONSORT_OK;
+    return cs_cbor_read_cstr(r, out, n, name);
 }
 
 static consort_err get_bytes(cs_cbor_reader *r, const char *name, cs_slice *out)

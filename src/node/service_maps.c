@@ -43,14 +43,8 @@ consort_err node_record_encode(const node_record *r, cs_buf *out)
 
 static consort_err text(cs_cbor_reader *rd, const char *name, char *out, size_t n)
 {
-    cs_slice s;
     CS_TRY(cs_cbor_read_key(rd, name));
-    CS_TRY(cs_cbor_read_text(rd, &s));
-    CS_ENSURE(s.len < n && memchr(s.ptr, 0, s.len) == NULL, CONSORT_E_MALFORMED, "%s of %zu bytes",
-              name, s.len);
-    memcpy(out, s.ptr, s.len);
-    out[s.len] = '\0';
-    return CONSORT_OK;
+    return cs_cbor_read_cstr(rd, out, n, name);
 }
 
 static consort_err bytes(cs_cbor_reader *rd, const char *name, cs_slice *out)

@@ -99,6 +99,29 @@ static void errors_gain_context(void **state)
     assert_string_equal(consort_err_name(CONSORT_E_NO_SPACE), "NO_SPACE");
 }
 
+/* cs_cbor_read_cstr: what fits with its NUL; too long, an embedded NUL or
+ * not text: MALFORMED naming the field. */
+static void cbor_cstr(void **state)
+{
+    (void)state;
+    cs_buf b;
+    cs_buf_init(&b, 256);
+    cst_ok(cs_cbor_write_cstr(&b, "abc"));
+    cst_ok(cs_cbor_write_cstr(&b, "abcd"));
+    cst_ok(cs_cbor_write_text(&b, CS_SLICE("a\0b", 3)));
+    cst_ok(cs_cbor_write_uint(&b, 7));
+    cs_cbor_reader r;
+    cs_cbor_reader_init(&r, cs_buf_slice(&b));
+    char out[4];
+    cst_ok(cs_cbor_read_cstr(&r, out, sizeof out, "name"));
+    assert_string_equal(out, "abc");
+    cst_fails(cs_cbor_read_cstr(&r, out, sizeof out, "name"), CONSORT_E_MALFORMED);
+    assert_non_null(strstr(consort_errmsg(), "name of 4 bytes"));
+    cst_fails(cs_cbor_read_cstr(&r, out, sizeof out, "name"), CONSORT_E_MALFORMED);
+    assert_int_not_equal(cs_cbor_read_cstr(&r, out, sizeof out, "name"), CONSORT_OK);
+    cs_buf_cleanup(&b);
+}
+
 static void cbor_round_trip(void **state)
 {
     (void)state;
@@ -189,10 +212,16 @@ static void cbor_rejects_bad_input(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(cursor_reads_both_endians), cmocka_unit_test(buf_respects_its_limit),
-        cmocka_unit_test(buf_appends_integers), cmocka_unit_test(buf_extend_by_zero_on_empty_buffer),      cmocka_unit_test(hex_round_trip_and_errors),
-        cmocka_unit_test(errors_gain_context),       cmocka_unit_test(cbor_round_trip),
-        cmocka_unit_test(cbor_rejects_bad_input), cmocka_unit_test(cbor_small_tags_decode),
+        cmocka_unit_test(cursor_reads_both_endians),
+        cmocka_unit_test(buf_respects_its_limit),
+        cmocka_unit_test(buf_appends_integers),
+        cmocka_unit_test(buf_extend_by_zero_on_empty_buffer),
+        cmocka_unit_test(hex_round_trip_and_errors),
+        cmocka_unit_test(errors_gain_context),
+        cmocka_unit_test(cbor_round_trip),
+        cmocka_unit_test(cbor_cstr),
+        cmocka_unit_test(cbor_rejects_bad_input),
+        cmocka_unit_test(cbor_small_tags_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
