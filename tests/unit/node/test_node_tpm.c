@@ -367,8 +367,8 @@ static void config_and_enrolment_errors(void **state)
     const char *bad_members[] = {
         "\"tpm_ak_ca_key\": \"/k.pem\"",  /* no CA cert */
         "\"tpm_ak_ca_cert\": \"/c.pem\"", /* neither */
-        "\"tpm_ak_ca_cert\": \"/c.pem\", \"tpm_ak_ca_key\": \"/k.pem\", "
-        "\"tpm_ak_cert\": \"/a.pem\"",                             /* both */
+        ("\"tpm_ak_ca_cert\": \"/c.pem\", \"tpm_ak_ca_key\": \"/k.pem\", "
+         "\"tpm_ak_cert\": \"/a.pem\""),                           /* both */
         "\"tpm_ak_ca_cert\": \"\", \"tpm_ak_ca_key\": \"/k.pem\"", /* empty */
         "\"tpm_ak_ca_cert\": 7, \"tpm_ak_ca_key\": \"/k.pem\"",    /* not a string */
     };
