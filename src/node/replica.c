@@ -203,13 +203,20 @@ consort_err node_replica_commit_own(node_replica *r, const cs_ledger_entry *e)
     return replica_note_applied(r, e);
 }
 
-consort_err node_replica_check_held(node_replica *r, const cs_ledger_entry *e)
+consort_err replica_leaf_matches(const node_replica *r, const cs_ledger_entry *e, bool *same)
 {
     uint8_t leaf[CS_MERKLE_HASH_LEN], held[CS_MERKLE_HASH_LEN];
     cs_ledger_leaf_hash(e, leaf);
     CS_TRY(cs_merkle_leaf(r->tree, e->seqno - 1, held));
-    CS_ENSURE(cs_ct_equal(CS_SLICE(leaf, 32), CS_SLICE(held, 32)), CONSORT_E_CORRUPT,
-              "entry %llu replayed by raft differs from the ledger's",
+    *same = cs_ct_equal(CS_SLICE(leaf, 32), CS_SLICE(held, 32));
+    return CONSORT_OK;
+}
+
+consort_err node_replica_check_held(node_replica *r, const cs_ledger_entry *e)
+{
+    bool same;
+    CS_TRY(replica_leaf_matches(r, e, &same));
+    CS_ENSURE(same, CONSORT_E_CORRUPT, "entry %llu replayed by raft differs from the ledger's",
               (unsigned long long)e->seqno);
     return CONSORT_OK;
 }

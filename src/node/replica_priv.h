@@ -100,6 +100,10 @@ CS_MUST_CHECK consort_err replica_check_signature(const node_replica *r, const c
                                                   const cs_merkle_tree *t,
                                                   const uint8_t state[CS_KV_STATE_DIGEST_LEN],
                                                   const replica_index *x);
+/* Whether `e`'s leaf is the one the tree holds at its seqno (which must be
+ * in the tree). */
+CS_MUST_CHECK consort_err replica_leaf_matches(const node_replica *r, const cs_ledger_entry *e,
+                                               bool *same);
 /* The state digest for store `kv` (keyed with the replica's secret). */
 CS_MUST_CHECK consort_err replica_state_digest(const node_replica *r, const cs_kv_store *kv,
                                                uint8_t out[CS_KV_STATE_DIGEST_LEN]);

@@ -56,11 +56,9 @@ static consort_err catch_up_entry(node_replica *r, replica_staged *st, const cs_
     (void)st;
     (void)ctx;
     if (e->seqno <= r->applied) { /* we hold it: it must be ours */
-        uint8_t leaf[CS_MERKLE_HASH_LEN], held[CS_MERKLE_HASH_LEN];
-        cs_ledger_leaf_hash(e, leaf);
-        CS_TRY(cs_merkle_leaf(r->tree, e->seqno - 1, held));
-        CS_ENSURE(cs_ct_equal(CS_SLICE(leaf, 32), CS_SLICE(held, 32)), CONSORT_E_BAD_PROOF,
-                  "snapshot tail entry %llu disagrees with the ledger",
+        bool same;
+        CS_TRY(replica_leaf_matches(r, e, &same));
+        CS_ENSURE(same, CONSORT_E_BAD_PROOF, "snapshot tail entry %llu disagrees with the ledger",
                   (unsigned long long)e->seqno);
         return CONSORT_OK;
     }
