@@ -102,7 +102,7 @@ bool cs_rpc_wants_linearizable(const cs_http_request *req)
 bool cs_rpc_read_mode(cs_rpc *rpc, cs_http_request *req, bool *linearizable)
 {
     const char *v = cs_http_request_header(req, CS_RPC_READ_HEADER);
-    *linearizable = v != NULL && strcasecmp(v, "linearizable") == 0;
+    *linearizable = cs_rpc_wants_linearizable(req);
     if (v == NULL || *linearizable || strcasecmp(v, "committed") == 0)
         return true;
     cs_rpc_respond_error(rpc, req, 400, "InvalidInput",
