@@ -88,6 +88,20 @@ static consort_err check_split_args(cs_slice secret, unsigned threshold,
     return CONSORT_OK;
 }
 
+consort_err cs_gov_enc_key_check(cs_slice pub_pem)
+{
+    cs_key *key;
+    CS_TRY_CTX(cs_key_from_pem(pub_pem, &key), "encryption key");
+    size_t bits = cs_rsa_bits(key);
+    bool ok = bits >= CS_RSA_MIN_BITS && bits <= CS_RSA_MAX_BITS;
+    const char *type = cs_key_type_name(key);
+    cs_key_free(key);
+    CS_ENSURE(ok, CONSORT_E_INVALID_ARGUMENT,
+              "encryption key: %s/%zu bits, expected an RSA public key of %d..%d bits", type, bits,
+              CS_RSA_MIN_BITS, CS_RSA_MAX_BITS);
+    return CONSORT_OK;
+}
+
 /* Parses every member's key up front, so a bad key fails before any share exists. */
 static consort_err load_keys(const cs_gov_share_recipient *members, size_t n, cs_key **keys)
 {

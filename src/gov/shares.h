@@ -91,6 +91,11 @@ void cs_gov_share_wipe(cs_gov_share *share);
  */
 CS_MUST_CHECK consort_err cs_gov_enc_keygen(cs_buf *priv_pem, cs_buf *pub_pem);
 
+/* Checks a member's encryption public key (PEM): an RSA key of
+ * CS_RSA_MIN_BITS..CS_RSA_MAX_BITS bits. Errors: MALFORMED (does not
+ * parse), INVALID_ARGUMENT (another key type or size). */
+CS_MUST_CHECK consort_err cs_gov_enc_key_check(cs_slice pub_pem);
+
 /*
  * Splits `secret` (CS_GOV_SECRET_MIN..MAX bytes; it must be uniformly
  * random, as a ledger secret is) into `n` shares, any `threshold` of which

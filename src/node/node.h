@@ -57,8 +57,12 @@ typedef struct cs_node_config {
     size_t trusted_code_id_count;
     char users[CS_NODE_MAX_LIST][CS_NODE_PATH_MAX]; /* "users": [PEM certificate files] */
     size_t user_count;
-    char members[CS_NODE_MAX_LIST][CS_NODE_PATH_MAX]; /* "members": [PEM certificate files] */
+    /* "members": [PEM certificate file, or {"cert": file, "encryption_key": file}] */
+    char members[CS_NODE_MAX_LIST][CS_NODE_PATH_MAX];
+    char member_enc_keys[CS_NODE_MAX_LIST][CS_NODE_PATH_MAX]; /* PEM RSA public keys, "" if none */
     size_t member_count;
+    char constitution_path[CS_NODE_PATH_MAX]; /* "constitution": Lua file (default: built in) */
+    bool open_at_genesis; /* "open_at_genesis": users served at once, without the members' vote */
     char service_cert_out[CS_NODE_PATH_MAX]; /* "service_cert_out": where to write the service
                                                 certificate */
     /* join: */
@@ -227,6 +231,13 @@ CS_MUST_CHECK consort_err cs_node_write(cs_node *n, cs_node_tx_fn fn, void *fn_c
  * (docs/consistency.md). fn's writes are refused. Synchronous.
  */
 CS_MUST_CHECK consort_err cs_node_read(cs_node *n, cs_node_tx_fn fn, void *fn_ctx);
+/* cs_node_write for a governance transaction (an internal ledger entry:
+ * every node re-reads the service's policy when it applies one). */
+CS_MUST_CHECK consort_err cs_node_write_governance(cs_node *n, cs_node_tx_fn fn, void *fn_ctx,
+                                                   cs_node_done_fn done, void *done_ctx);
+/* Has the service been opened to users (docs/governance.md)? As of the
+ * state this node applied. */
+bool cs_node_service_open(const cs_node *n);
 
 /*
  * Waiting for this node to have applied a transaction (read-your-writes,

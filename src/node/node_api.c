@@ -49,6 +49,21 @@ consort_err cs_node_write(cs_node *n, cs_node_tx_fn fn, void *fn_ctx, cs_node_do
     return node_exec_write(n->exec, CS_LEDGER_KIND_TX, fn, fn_ctx, done, done_ctx);
 }
 
+consort_err cs_node_write_governance(cs_node *n, cs_node_tx_fn fn, void *fn_ctx,
+                                     cs_node_done_fn done, void *done_ctx)
+{
+    CS_ENSURE(n->state == CS_NODE_OPEN, CONSORT_E_STATE, "node %s is %s, not part of the network",
+              cs_node_id(n), cs_node_state_name(n));
+    CS_ENSURE(node_exec_is_open(n->exec), CONSORT_E_STATE, "node %s is not the leader",
+              cs_node_id(n));
+    return node_exec_write(n->exec, CS_LEDGER_KIND_INTERNAL, fn, fn_ctx, done, done_ctx);
+}
+
+bool cs_node_service_open(const cs_node *n)
+{
+    return n->service_open;
+}
+
 consort_err cs_node_read(cs_node *n, cs_node_tx_fn fn, void *fn_ctx)
 {
     CS_ENSURE(fn != NULL, CONSORT_E_INVALID_ARGUMENT, "read: function required");

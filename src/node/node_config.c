@@ -73,6 +73,49 @@ static consort_err code_id_list(json_t *v, cs_node_config *cfg)
     return CONSORT_OK;
 }
 
+/* "members": each a certificate file, or {"cert": file, "encryption_key": file}. */
+static consort_err member_list(json_t *v, cs_node_config *cfg)
+{
+    CS_ENSURE(json_is_array(v), CONSORT_E_MALFORMED, "config: \"members\" must be an array");
+    CS_ENSURE(json_array_size(v) <= CS_NODE_MAX_LIST, CONSORT_E_TOO_LARGE,
+              "config: \"members\" has %zu items, at most %d", json_array_size(v),
+              CS_NODE_MAX_LIST);
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item)
+    {
+        cfg->member_enc_keys[i][0] = '\0';
+        if (json_is_string(item)) {
+            CS_TRY_CTX(copy_str(item, "members", cfg->members[i], CS_NODE_PATH_MAX, true),
+                       "item %zu", i);
+            continue;
+        }
+        CS_ENSURE(json_is_object(item), CONSORT_E_MALFORMED,
+                  "config: \"members\" item %zu must be a certificate file name or an object "
+                  "{\"cert\": ..., \"encryption_key\": ...}",
+                  i);
+        const char *key;
+        json_t *f;
+        cfg->members[i][0] = '\0';
+        json_object_foreach(item, key, f)
+        {
+            if (strcmp(key, "cert") == 0)
+                CS_TRY_CTX(copy_str(f, key, cfg->members[i], CS_NODE_PATH_MAX, true),
+                           "members item %zu", i);
+            else if (strcmp(key, "encryption_key") == 0)
+                CS_TRY_CTX(copy_str(f, key, cfg->member_enc_keys[i], CS_NODE_PATH_MAX, true),
+                           "members item %zu", i);
+            else
+                return cs_fail(CONSORT_E_MALFORMED,
+                               "config: unknown member \"start.members[%zu].%s\"", i, key);
+        }
+        CS_ENSURE(cfg->members[i][0] != '\0', CONSORT_E_MALFORMED,
+                  "config: \"members\" item %zu has no \"cert\"", i);
+    }
+    cfg->member_count = json_array_size(v);
+    return CONSORT_OK;
+}
+
 static consort_err parse_start(json_t *o, cs_node_config *cfg)
 {
     CS_ENSURE(json_is_object(o), CONSORT_E_MALFORMED, "config: \"start\" must be an object");
@@ -85,8 +128,14 @@ static consort_err parse_start(json_t *o, cs_node_config *cfg)
         else if (strcmp(key, "users") == 0)
             CS_TRY(path_list(v, "users", cfg->users, &cfg->user_count));
         else if (strcmp(key, "members") == 0)
-            CS_TRY(path_list(v, "members", cfg->members, &cfg->member_count));
-        else if (strcmp(key, "service_cert_out") == 0)
+            CS_TRY(member_list(v, cfg));
+        else if (strcmp(key, "constitution") == 0)
+            CS_TRY(copy_str(v, key, cfg->constitution_path, sizeof cfg->constitution_path, true));
+        else if (strcmp(key, "open_at_genesis") == 0) {
+            CS_ENSURE(json_is_boolean(v), CONSORT_E_MALFORMED,
+                      "config: \"start.open_at_genesis\" must be true or false");
+            cfg->open_at_genesis = json_is_true(v);
+        } else if (strcmp(key, "service_cert_out") == 0)
             CS_TRY(copy_str(v, key, cfg->service_cert_out, sizeof cfg->service_cert_out, true));
         else
             return cs_fail(CONSORT_E_MALFORMED, "config: unknown member \"start.%s\"", key);

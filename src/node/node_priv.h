@@ -97,6 +97,8 @@ struct cs_node {
     cs_node_waiter *waiters;
     cs_timer *wait_timer;
 
+    bool service_open; /* the service map's status, as of node_refresh_policy */
+
     node_issued_entry issued[NODE_ISSUED_CACHE];
     unsigned issued_next;
 

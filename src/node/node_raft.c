@@ -46,6 +46,8 @@ static consort_err fsm_apply(void *ctx, const cs_fsm_entry *fe, void **result)
     CS_TRY_GOTO(rc, node_exec_committed(n->exec, &e, &own), failed);
     if (!own)
         CS_TRY_GOTO(rc, node_replica_apply(n->replica, &e), failed);
+    if (e.kind == CS_LEDGER_KIND_INTERNAL) /* governance or membership changed */
+        node_refresh_policy(n);
     return CONSORT_OK;
 failed: /* the replica stops (consensus/fsm.h): so does the node */
     node_fail(n, rc, "applying committed entries", consort_errmsg());
@@ -78,6 +80,8 @@ static consort_err fsm_restore(void *ctx, cs_slice data)
     consort_err rc = node_replica_snapshot_install(n->replica, data, false);
     if (rc != CONSORT_OK)
         cs_log_error(NODE_LOG, "node %s: refused a snapshot: %s", cs_node_id(n), consort_errmsg());
+    else
+        node_refresh_policy(n);
     return rc;
 }
 
@@ -267,6 +271,7 @@ void node_refresh_policy(cs_node *n)
         cs_log_error(NODE_LOG, "node %s: the service's policy was not updated: %s", cs_node_id(n),
                      consort_errmsg());
     svc_policy_cleanup(&sp);
+    n->service_open = svc_service_open(node_replica_kv(n->replica));
 }
 
 void node_check_open(cs_node *n)

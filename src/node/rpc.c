@@ -115,7 +115,9 @@ static void on_request(void *ctx, cs_http_request *req)
     rpc_caller caller;
     if (!identify(rpc, req, &caller) || !authorised(rpc, req, &route, &caller))
         return;
-    if (route.kind == CS_ROUTE_BUILTIN)
+    if (route.kind == CS_ROUTE_BUILTIN && route.builtin >= CS_RPC_GOV_PROPOSE)
+        cs_rpc_gov_run(rpc, &route, req, &caller);
+    else if (route.kind == CS_ROUTE_BUILTIN)
         cs_rpc_builtin_run(rpc, route.builtin, req);
     else
         cs_rpc_app_run(rpc, &route, req, &caller);
@@ -260,6 +262,7 @@ void cs_rpc_stop(cs_rpc *rpc, void (*cb)(void *ctx), void *ctx)
     cs_rpc_forwarder_free(rpc->fwd); /* answers what waits for the leader */
     rpc->fwd = NULL;
     cs_rpc_app_detach(rpc);
+    cs_rpc_gov_detach(rpc);
     cs_tls_config_free(rpc->tls);
     rpc->tls = NULL;
     cs_defer_call(rpc->defer, &rpc->stop_item, stopped_cb, rpc); /* never inside this call */

@@ -256,6 +256,13 @@ void cs_rpc_app_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req
                                    cs_node_state_name(rpc->node));
         return;
     }
+    if (!cs_node_service_open(rpc->node)) {
+        /* docs/governance.md: users are served once the members opened the service */
+        cs_rpc_respond_error(rpc, req, 503, "ServiceNotOpen",
+                             "the service is not open yet: its members open it with a "
+                             "transition_service_to_open proposal");
+        return;
+    }
     if (!route->writes) {
         run_read(rpc, route->app, req, caller);
     } else if (cs_node_is_leader(rpc->node)) {

@@ -225,6 +225,14 @@ void cs_rpc_builtin_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req)
     case CS_RPC_GOV_USERS:
         serve_document(rpc, req, cs_node_users_json, "users");
         return;
+    case CS_RPC_GOV_PROPOSE:
+    case CS_RPC_GOV_PROPOSALS:
+    case CS_RPC_GOV_PROPOSAL:
+    case CS_RPC_GOV_BALLOT:
+    case CS_RPC_GOV_WITHDRAW:
+    case CS_RPC_GOV_SERVICE:
+    case CS_RPC_GOV_CONSTITUTION:
+        break; /* rpc_gov.c serves these (rpc.c dispatches them there) */
     }
     cs_rpc_respond_error(rpc, req, 500, "InternalError", "built-in endpoint %d unknown", (int)id);
 }

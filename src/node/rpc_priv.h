@@ -33,6 +33,7 @@
 #define CS_RPC_FORWARD_APPLY_WAIT_MS 5000
 
 typedef struct rpc_write rpc_write;
+typedef struct rpc_gov_write rpc_gov_write;
 typedef struct rpc_forwarder rpc_forwarder;
 
 /* Counters served by /node/metrics (besides the node's). */
@@ -63,7 +64,8 @@ struct cs_rpc {
     cs_rpc_listen_fn listen_fn;
     void *listen_ctx;
     rpc_forwarder *fwd;
-    rpc_write *writes; /* in flight on this node (cs_node_write) */
+    rpc_write *writes;         /* in flight on this node (cs_node_write) */
+    rpc_gov_write *gov_writes; /* governance requests in flight on this node */
     cs_rpc_stats stats;
     char address[CS_NET_ADDRESS_MAX];
     void (*stop_cb)(void *ctx);
@@ -118,6 +120,12 @@ void cs_rpc_app_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req
 /* At stop: requests still executing are answered later by the node's callbacks,
  * without touching the rpc. */
 void cs_rpc_app_detach(cs_rpc *rpc);
+
+/* ---- governance endpoints (rpc_gov.c) ---- */
+void cs_rpc_gov_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req,
+                    const rpc_caller *caller);
+/* At stop, like cs_rpc_app_detach. */
+void cs_rpc_gov_detach(cs_rpc *rpc);
 
 /* ---- forwarding (rpc_forward.c) ---- */
 CS_MUST_CHECK consort_err cs_rpc_forwarder_new(cs_rpc *rpc, rpc_forwarder **out);

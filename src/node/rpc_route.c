@@ -1,6 +1,7 @@
 /* Routing over the built-in endpoints and the application's (rpc_route.h). */
 #include "node/rpc_route.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -8,21 +9,76 @@ static const struct {
     const char *path;
     cs_rpc_builtin id;
     cs_rpc_auth auth;
+    bool writes;
 } builtins[] = {
     /* the node's own documents: anyone who can reach it over TLS */
-    {"GET", "/node/state", CS_RPC_NODE_STATE, CS_RPC_AUTH_NONE},
-    {"GET", "/node/network", CS_RPC_NODE_NETWORK, CS_RPC_AUTH_NONE},
-    {"GET", "/node/quotes", CS_RPC_NODE_QUOTES, CS_RPC_AUTH_NONE},
-    {"GET", "/node/version", CS_RPC_NODE_VERSION, CS_RPC_AUTH_NONE},
-    {"GET", "/node/metrics", CS_RPC_NODE_METRICS, CS_RPC_AUTH_NONE},
-    {"GET", "/node/tx", CS_RPC_NODE_TX, CS_RPC_AUTH_NONE},
-    {"GET", "/node/commit", CS_RPC_NODE_COMMIT, CS_RPC_AUTH_NONE},
+    {"GET", "/node/state", CS_RPC_NODE_STATE, CS_RPC_AUTH_NONE, false},
+    {"GET", "/node/network", CS_RPC_NODE_NETWORK, CS_RPC_AUTH_NONE, false},
+    {"GET", "/node/quotes", CS_RPC_NODE_QUOTES, CS_RPC_AUTH_NONE, false},
+    {"GET", "/node/version", CS_RPC_NODE_VERSION, CS_RPC_AUTH_NONE, false},
+    {"GET", "/node/metrics", CS_RPC_NODE_METRICS, CS_RPC_AUTH_NONE, false},
+    {"GET", "/node/tx", CS_RPC_NODE_TX, CS_RPC_AUTH_NONE, false},
+    {"GET", "/node/commit", CS_RPC_NODE_COMMIT, CS_RPC_AUTH_NONE, false},
     /* a receipt reveals the commit evidence: for the service's users and members */
-    {"GET", CS_APP_RECEIPT_PATH, CS_RPC_APP_RECEIPT, CS_RPC_AUTH_USER_OR_MEMBER},
+    {"GET", CS_APP_RECEIPT_PATH, CS_RPC_APP_RECEIPT, CS_RPC_AUTH_USER_OR_MEMBER, false},
     /* governance: who the members and users are is public (certificates) */
-    {"GET", "/gov/members", CS_RPC_GOV_MEMBERS, CS_RPC_AUTH_NONE},
-    {"GET", "/gov/users", CS_RPC_GOV_USERS, CS_RPC_AUTH_NONE},
+    {"GET", "/gov/members", CS_RPC_GOV_MEMBERS, CS_RPC_AUTH_NONE, false},
+    {"GET", "/gov/users", CS_RPC_GOV_USERS, CS_RPC_AUTH_NONE, false},
+    /* proposals and ballots: the signature inside the request authenticates (gov.h) */
+    {"POST", "/gov/proposals", CS_RPC_GOV_PROPOSE, CS_RPC_AUTH_NONE, true},
+    {"GET", "/gov/proposals", CS_RPC_GOV_PROPOSALS, CS_RPC_AUTH_NONE, false},
+    {"GET", "/gov/service", CS_RPC_GOV_SERVICE, CS_RPC_AUTH_NONE, false},
+    {"GET", "/gov/constitution", CS_RPC_GOV_CONSTITUTION, CS_RPC_AUTH_NONE, false},
 };
+
+/* /gov/proposals/{id}[/ballots | /withdraw]: the id is 64 lower-case hex digits. */
+#define PROPOSAL_PREFIX "/gov/proposals/"
+
+static const struct {
+    const char *suffix;
+    const char *method;
+    cs_rpc_builtin id;
+} proposal_paths[] = {
+    {"", "GET", CS_RPC_GOV_PROPOSAL},
+    {"/ballots", "POST", CS_RPC_GOV_BALLOT},
+    {"/withdraw", "POST", CS_RPC_GOV_WITHDRAW},
+};
+
+static bool is_lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+/* Routes a proposal path; false if `path` is not one. */
+static bool route_proposal(const char *method, const char *path, cs_rpc_route *out)
+{
+    size_t plen = strlen(PROPOSAL_PREFIX);
+    if (strncmp(path, PROPOSAL_PREFIX, plen) != 0 || strlen(path) < plen + 64 ||
+        !is_lower_hex(path + plen, 64))
+        return false;
+    const char *suffix = path + plen + 64;
+    for (size_t i = 0; i < CS_ARRAY_LEN(proposal_paths); i++) {
+        if (strcmp(proposal_paths[i].suffix, suffix) != 0)
+            continue;
+        memcpy(out->id, path + plen, 64);
+        out->id[64] = '\0';
+        if (strcmp(proposal_paths[i].method, method) != 0) {
+            out->kind = CS_ROUTE_BAD_METHOD;
+            snprintf(out->allow, sizeof out->allow, "%s", proposal_paths[i].method);
+            return true;
+        }
+        out->kind = CS_ROUTE_BUILTIN;
+        out->builtin = proposal_paths[i].id;
+        out->auth = CS_RPC_AUTH_NONE;
+        out->writes = proposal_paths[i].id != CS_RPC_GOV_PROPOSAL;
+        return true;
+    }
+    return false;
+}
 
 static void add_allow(cs_rpc_route *out, const char *method)
 {
@@ -46,13 +102,16 @@ void cs_rpc_route_find(const consort_app *app, const char *method, const char *p
             out->kind = CS_ROUTE_BUILTIN;
             out->builtin = builtins[i].id;
             out->auth = builtins[i].auth;
+            out->writes = builtins[i].writes;
             out->allow[0] = '\0';
             return;
         }
         out->kind = CS_ROUTE_BAD_METHOD;
         add_allow(out, builtins[i].method);
     }
-    if (app == NULL || out->kind == CS_ROUTE_BAD_METHOD)
+    if (out->kind == CS_ROUTE_BAD_METHOD || route_proposal(method, path, out))
+        return;
+    if (app == NULL)
         return; /* an application cannot register a built-in path (app_load.c) */
     bool known;
     const cs_app_endpoint *ep =

@@ -20,6 +20,13 @@ typedef enum cs_rpc_builtin {
     CS_RPC_APP_RECEIPT,
     CS_RPC_GOV_MEMBERS,
     CS_RPC_GOV_USERS,
+    CS_RPC_GOV_PROPOSE,      /* POST /gov/proposals */
+    CS_RPC_GOV_PROPOSALS,    /* GET /gov/proposals */
+    CS_RPC_GOV_PROPOSAL,     /* GET /gov/proposals/{id} */
+    CS_RPC_GOV_BALLOT,       /* POST /gov/proposals/{id}/ballots */
+    CS_RPC_GOV_WITHDRAW,     /* POST /gov/proposals/{id}/withdraw */
+    CS_RPC_GOV_SERVICE,      /* GET /gov/service */
+    CS_RPC_GOV_CONSTITUTION, /* GET /gov/constitution */
 } cs_rpc_builtin;
 
 /* Who may call an endpoint (the application's consort_auth, plus users or members). */
@@ -43,6 +50,7 @@ typedef struct cs_rpc_route {
     const cs_app_endpoint *app; /* CS_ROUTE_APP */
     cs_rpc_auth auth;
     bool writes;     /* read-write: runs on the leader */
+    char id[65];     /* /gov/proposals/{id}...: the id (64 lower-case hex) */
     char allow[128]; /* CS_ROUTE_BAD_METHOD: the Allow header (RFC 9110 §15.5.6) */
 } cs_rpc_route;
 

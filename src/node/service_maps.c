@@ -252,6 +252,23 @@ bool svc_cert_registered(cs_kv_store *kv, const char *map, const uint8_t fp[32])
     return ok && found;
 }
 
+bool svc_service_open(cs_kv_store *kv)
+{
+    cs_kv_tx *tx;
+    if (cs_kv_tx_begin(kv, &tx) != CONSORT_OK) {
+        cs_err_clear();
+        return false;
+    }
+    cs_slice v;
+    bool found = false;
+    bool ok = cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_SERVICE), CS_SLICE_LIT(SVC_STATUS_KEY), &v,
+                        &found) == CONSORT_OK;
+    bool open = ok && found && cs_slice_eq(v, CS_SLICE_LIT(SVC_STATUS_OPEN));
+    cs_kv_tx_free(tx);
+    cs_err_clear();
+    return open;
+}
+
 /* ---- writing ---- */
 
 consort_err svc_put_by_digest(cs_kv_tx *tx, const char *map, cs_slice value)

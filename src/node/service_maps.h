@@ -4,14 +4,18 @@
  * over a cs_kv_store or a transaction; nothing else in the node parses them.
  *
  *   public:consort.nodes          node id (16 hex) -> node record (below)
- *   public:consort.code_ids       code id (64 hex) -> "AllowedToJoin"
+ *   public:consort.code_ids       code id (64 hex) -> "AllowedToJoin" |
+ *                                 "Retired"
  *   public:consort.trust_anchors  hex SHA-256 of the DER -> DER: platform
  *                                 certificates / TPM AK CAs peers' evidence
  *                                 must chain to
  *   public:consort.policy         "allow_debug_evidence" -> "true" | "false"
  *   public:consort.users          hex SHA-256 of the certificate -> DER
  *   public:consort.members        hex SHA-256 of the certificate -> DER
- *   public:consort.service        "cert" -> the service certificate DER
+ *   public:consort.service        "cert" -> the service certificate DER,
+ *                                 "status" -> "Opening" | "Open"
+ *   public:consort.gov.*, public:consort.members.encryption_keys: the
+ *                                 governance maps (gov.h)
  *
  * Node record: CBOR map, text keys in this order:
  *   {"raft_id": uint, "node_address": tstr, "rpc_address": tstr,
@@ -28,16 +32,30 @@
 #include "node/node.h"
 #include "store/ledger.h"
 
-#define SVC_MAP_NODES    "public:consort.nodes"
-#define SVC_MAP_CODE_IDS "public:consort.code_ids"
-#define SVC_MAP_ANCHORS  "public:consort.trust_anchors"
-#define SVC_MAP_POLICY   "public:consort.policy"
-#define SVC_MAP_USERS    "public:consort.users"
-#define SVC_MAP_MEMBERS  "public:consort.members"
-#define SVC_MAP_SERVICE  "public:consort.service"
-#define SVC_SERVICE_KEY  "cert"
-#define SVC_CODE_ID_OK   "AllowedToJoin"
-#define SVC_DEBUG_KEY    "allow_debug_evidence"
+#define SVC_MAP_NODES       "public:consort.nodes"
+#define SVC_MAP_CODE_IDS    "public:consort.code_ids"
+#define SVC_MAP_ANCHORS     "public:consort.trust_anchors"
+#define SVC_MAP_POLICY      "public:consort.policy"
+#define SVC_MAP_USERS       "public:consort.users"
+#define SVC_MAP_MEMBERS     "public:consort.members"
+#define SVC_MAP_SERVICE     "public:consort.service"
+#define SVC_SERVICE_KEY     "cert"
+#define SVC_STATUS_KEY      "status" /* "Opening" | "Open" (service map) */
+#define SVC_STATUS_OPENING  "Opening"
+#define SVC_STATUS_OPEN     "Open"
+#define SVC_CODE_ID_RETIRED "Retired"
+/* Governance (docs/governance.md, docs/formats.md "Governance maps"). */
+#define SVC_MAP_MEMBER_KEYS   "public:consort.members.encryption_keys" /* member id -> PEM */
+#define SVC_MAP_CONSTITUTION  "public:consort.gov.constitution"        /* "script" -> Lua */
+#define SVC_CONSTITUTION_KEY  "script"
+#define SVC_MAP_SETTINGS      "public:consort.gov.settings" /* name -> decimal text */
+#define SVC_SETTING_WINDOW    "request_window_s"
+#define SVC_SETTING_THRESHOLD "recovery_threshold"
+#define SVC_MAP_PROPOSALS     "public:consort.gov.proposals" /* proposal id -> JSON record */
+#define SVC_MAP_UPDATE        "public:consort.gov.update"    /* successor code id -> JSON policy */
+#define SVC_DEFAULT_WINDOW_S  300
+#define SVC_CODE_ID_OK        "AllowedToJoin"
+#define SVC_DEBUG_KEY         "allow_debug_evidence"
 
 typedef struct node_record {
     uint64_t raft_id;
@@ -80,6 +98,9 @@ CS_MUST_CHECK consort_err svc_policy_read(cs_kv_store *kv, svc_policy *out);
 /* Is the certificate with this SHA-256 (DER) fingerprint in `map` (users or
  * members) of the committed state? */
 bool svc_cert_registered(cs_kv_store *kv, const char *map, const uint8_t fp[32]);
+
+/* Is the service open to users in `kv`'s current state? */
+bool svc_service_open(cs_kv_store *kv);
 
 /* Writes `value` under the hex SHA-256 of itself in `map`. */
 CS_MUST_CHECK consort_err svc_put_by_digest(cs_kv_tx *tx, const char *map, cs_slice value);

@@ -115,6 +115,11 @@ typedef bool (*cs_kv_visit_cb)(void *ctx, cs_slice key, cs_slice value);
  */
 CS_MUST_CHECK consort_err cs_kv_foreach(cs_kv_tx *tx, cs_slice map, cs_kv_visit_cb cb, void *ctx);
 
+/* The seqno of the state the transaction reads: the store's last seqno
+ * (committed seqno for a committed view). A read-write transaction that
+ * commits next does so at this seqno + 1 (the node's executor runs one at a
+ * time). */
+uint64_t cs_kv_tx_store_seqno(const cs_kv_tx *tx);
 /* True iff the transaction has buffered at least one write or removal. */
 bool cs_kv_tx_has_writes(const cs_kv_tx *tx);
 

@@ -195,6 +195,11 @@ consort_err cs_kv_remove(cs_kv_tx *tx, cs_slice map, cs_slice key)
     return buffer_write(tx, map, key, NULL);
 }
 
+uint64_t cs_kv_tx_store_seqno(const cs_kv_tx *tx)
+{
+    return tx->view ? cs_kv_committed_seqno(tx->store) : cs_kv_last_seqno(tx->store);
+}
+
 bool cs_kv_tx_has_writes(const cs_kv_tx *tx)
 {
     for (size_t i = 0; i < tx->nmaps; i++) {

@@ -63,9 +63,9 @@ static json_t *start_members(const cs_sbx *sbx)
 {
     char code_id[65];
     cs_hex_encode(CS_SLICE(sbx->code_id, sizeof sbx->code_id), code_id);
-    return json_pack("{s:[s], s:[s], s:[s], s:s}", "trusted_code_ids", code_id, "users",
+    return json_pack("{s:[s], s:[s], s:[s], s:s, s:b}", "trusted_code_ids", code_id, "users",
                      sbx->user_cert, "members", sbx->member_cert, "service_cert_out",
-                     sbx->service_cert);
+                     sbx->service_cert, "open_at_genesis", 1);
 }
 
 /* "join": attest to node 0 and expect the service certificate it wrote (pinned). */

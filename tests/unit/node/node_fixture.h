@@ -120,7 +120,7 @@ static inline void tn_config(const tn_env *e, tnode *t, int idx, const char *joi
     char json[4096];
     char start_or_join[1024];
     if (join_target == NULL)
-        snprintf(start_or_join, sizeof start_or_join, "\"start\": {\"service_cert_out\": \"%s\"}",
+        snprintf(start_or_join, sizeof start_or_join, "\"start\": {\"service_cert_out\": \"%s\", \"open_at_genesis\": true}",
                  e->service_cert);
     else
         snprintf(start_or_join, sizeof start_or_join,

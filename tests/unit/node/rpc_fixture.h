@@ -53,6 +53,7 @@ typedef struct cst_svc {
     cs_rpc *rpc[CST_MAX_NODES];
     cst_ident user, member, stranger;
     cs_x509 *service_cert;
+    bool closed; /* set before starting: the service waits for its members to open it */
 } cst_svc;
 
 static inline void cst_ident_make(cst_svc *s, cst_ident *id, const char *name)
@@ -99,6 +100,7 @@ static inline void cst_svc_config(cst_svc *s, size_t i)
         snprintf(c->members[0], sizeof c->members[0], "%s", s->member.pem_path);
         c->member_count = 1;
         snprintf(c->service_cert_out, sizeof c->service_cert_out, "%s/service_cert.pem", s->dir);
+        c->open_at_genesis = !s->closed;
     } else {
         c->mode = CS_NODE_JOIN;
         snprintf(c->join_target, sizeof c->join_target, "%s", s->cfg[0].node_address);
