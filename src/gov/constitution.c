@@ -180,6 +180,17 @@ consort_err cs_constitution_resolve(const cs_constitution *c, const char *propos
     return CONSORT_OK;
 }
 
+consort_err cs_constitution_admit_node(const cs_constitution *c, const char *node_json, bool *admit)
+{
+    CS_ENSURE(c != NULL && admit != NULL, CONSORT_E_INVALID_ARGUMENT,
+              "constitution admit_node: constitution and out are required");
+    cs_lua_call call;
+    call_init(&call, c, CS_LUA_CALL_ADMIT);
+    CS_TRY(run_with_proposal(&call, node_json));
+    *admit = call.admit;
+    return CONSORT_OK;
+}
+
 consort_err cs_constitution_apply(const cs_constitution *c, const char *proposal_json,
                                   const char *proposal_id, const cs_constitution_action *actions,
                                   size_t n_actions)

@@ -140,6 +140,17 @@ CS_MUST_CHECK consort_err cs_constitution_apply(const cs_constitution *c, const 
                                                 const cs_constitution_action *actions,
                                                 size_t n_actions);
 
+/*
+ * Calls admit_node(node), where node is the JSON object {"node_id": hex,
+ * "code_id": hex} of a node that attested with trusted code and asks to
+ * join: true lets it join as Trusted at once, false leaves it Pending until
+ * a transition_node_to_trusted proposal passes. The function is optional:
+ * a script without it admits nobody on its own (*admit false). Errors:
+ * MALFORMED (bad node JSON; a result that is not a boolean), POLICY,
+ * TIMEOUT, NOMEM.
+ */
+CS_MUST_CHECK consort_err cs_constitution_admit_node(const cs_constitution *c,
+                                                     const char *node_json, bool *admit);
 /* "Open", "Accepted", "Rejected" (or "?"). */
 const char *cs_constitution_outcome_name(cs_constitution_outcome o);
 

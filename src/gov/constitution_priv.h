@@ -22,6 +22,7 @@ typedef enum cs_lua_call_kind {
     CS_LUA_CALL_VALIDATE,
     CS_LUA_CALL_RESOLVE,
     CS_LUA_CALL_APPLY,
+    CS_LUA_CALL_ADMIT, /* admit_node(node): optional */
 } cs_lua_call_kind;
 
 /* One call: its inputs, its accounting and its result. Lives on the caller's
@@ -56,6 +57,7 @@ typedef struct cs_lua_call {
     char host_msg[CS_ERRMSG_MAX];
     /* result */
     cs_constitution_outcome outcome;
+    bool admit; /* admit_node's answer */
 } cs_lua_call;
 
 /* Runs `call` in a fresh sandboxed state and turns any failure into a

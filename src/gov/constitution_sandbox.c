@@ -45,6 +45,8 @@ const char *cs_lua_call_name(cs_lua_call_kind kind)
         return "resolve";
     case CS_LUA_CALL_APPLY:
         return "apply";
+    case CS_LUA_CALL_ADMIT:
+        return "admit_node";
     }
     return "?";
 }
@@ -274,6 +276,15 @@ static void take_results(lua_State *L, cs_lua_call *call, int base)
         luaL_error(L, "refused (validate returned %s without a message)",
                    nres >= 1 ? luaL_typename(L, base + 1) : "nothing");
     }
+    if (call->kind == CS_LUA_CALL_ADMIT) {
+        if (nres >= 1 && lua_type(L, base + 1) == LUA_TBOOLEAN) {
+            call->admit = lua_toboolean(L, base + 1);
+            return;
+        }
+        call->malformed = true;
+        luaL_error(L, "returned %s, expected true or false",
+                   nres >= 1 ? luaL_typename(L, base + 1) : "nothing");
+    }
     if (call->kind == CS_LUA_CALL_RESOLVE) {
         static const char *const names[] = {"Open", "Accepted", "Rejected"};
         const char *s =
@@ -311,6 +322,14 @@ static int call_main(lua_State *L)
     }
     if (call->kind == CS_LUA_CALL_APPLY)
         push_actions(L, call);
+    if (call->kind == CS_LUA_CALL_ADMIT) { /* optional: without it, nodes wait for the members */
+        bool defined = lua_getglobal(L, "admit_node") == LUA_TFUNCTION;
+        lua_pop(L, 1);
+        if (!defined) {
+            call->admit = false;
+            return 0;
+        }
+    }
     int base = lua_gettop(L);
     check_function(L, call, cs_lua_call_name(call->kind));
     cs_lua_push_json(L, call->proposal);

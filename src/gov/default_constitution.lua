@@ -89,6 +89,14 @@ function resolve(proposal, proposer_id, votes, members)
   return "Open"
 end
 
+-- admit_node(node): a node whose attested code id is trusted joins as
+-- Trusted at once (node = {node_id = ..., code_id = ...}). Return false to
+-- make every new node wait, Pending, for a transition_node_to_trusted
+-- proposal.
+function admit_node(node)
+  return true
+end
+
 -- apply(proposal, proposal_id): runs each action, in order, through the
 -- host's actions table. An error from any action aborts the proposal.
 function apply(proposal, proposal_id)

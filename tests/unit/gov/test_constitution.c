@@ -220,6 +220,45 @@ static void results_and_fresh_state(void **state)
 }
 
 /* The embedded default is byte for byte src/gov/default_constitution.lua. */
+/* admit_node: the default admits; a script without it admits nobody; a
+ * non-boolean answer or a runaway loop is an error. */
+static void admit_node(void **state)
+{
+    (void)state;
+    static const char node[] = "{\"node_id\": \"00112233aabbccdd\", \"code_id\": \"ab\"}";
+    bool admit = false;
+    cs_constitution *c = default_constitution();
+    cst_ok(cs_constitution_admit_node(c, node, &admit));
+    assert_true(admit);
+    cs_constitution_free(c);
+    static const char base[] = "function validate(p) return true end\n"
+                               "function resolve(p, a, v, m) return 'Open' end\n"
+                               "function apply(p, id) end\n";
+    c = script_constitution(base, 0, 0);
+    admit = true;
+    cst_ok(cs_constitution_admit_node(c, node, &admit));
+    assert_false(admit);
+    cs_constitution_free(c);
+    char script[512];
+    snprintf(script, sizeof script, "%sfunction admit_node(n) return n.code_id == 'ab' end\n",
+             base);
+    c = script_constitution(script, 0, 0);
+    cst_ok(cs_constitution_admit_node(c, node, &admit));
+    assert_true(admit);
+    cst_ok(cs_constitution_admit_node(c, "{\"code_id\": \"cd\"}", &admit));
+    assert_false(admit);
+    cs_constitution_free(c);
+    snprintf(script, sizeof script, "%sfunction admit_node(n) return 1 end\n", base);
+    c = script_constitution(script, 0, 0);
+    cst_fails(cs_constitution_admit_node(c, node, &admit), CONSORT_E_MALFORMED);
+    assert_non_null(strstr(consort_errmsg(), "admit_node"));
+    cs_constitution_free(c);
+    snprintf(script, sizeof script, "%sfunction admit_node(n) while true do end end\n", base);
+    c = script_constitution(script, 0, 100000);
+    cst_fails(cs_constitution_admit_node(c, node, &admit), CONSORT_E_TIMEOUT);
+    cs_constitution_free(c);
+}
+
 static void default_is_the_source_file(void **state)
 {
     (void)state;
@@ -248,6 +287,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(default_resolve_three_members),
         cmocka_unit_test(default_validate),
+        cmocka_unit_test(admit_node),
         cmocka_unit_test(default_apply_in_order),
         cmocka_unit_test(apply_action_error_aborts),
         cmocka_unit_test(json_conversion),
