@@ -229,6 +229,20 @@ uint64_t cs_consensus_leader(cs_consensus *c, const char **address)
     return id;
 }
 
+bool cs_consensus_peer_recent(const cs_consensus *c, uint64_t id)
+{
+    const struct raft *r = &c->raft;
+    if (!c->started || c->closing || r->state != RAFT_LEADER)
+        return false;
+    if (id == r->id)
+        return true;
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        if (r->configuration.servers[i].id == id)
+            return r->leader_state.progress[i].recent_recv;
+    }
+    return false;
+}
+
 uint64_t cs_consensus_commit_index(const cs_consensus *c)
 {
     return c->raft.commit_index;

@@ -153,6 +153,9 @@ uint64_t cs_consensus_term(const cs_consensus *c);
 /* The known leader: its id (0 if none) and, if `address` is not NULL, its
  * address (NULL if none; borrowed until control returns to the loop). */
 uint64_t cs_consensus_leader(cs_consensus *c, const char **address);
+/* On the leader: has server `id` answered within the current election
+ * timeout (libraft's contact check; itself always)? False elsewhere. */
+bool cs_consensus_peer_recent(const cs_consensus *c, uint64_t id);
 uint64_t cs_consensus_commit_index(const cs_consensus *c);
 uint64_t cs_consensus_last_applied(const cs_consensus *c);
 /* Index of the last entry in the local log (stored or not). */

@@ -42,7 +42,9 @@ struct join {
     uint8_t code_id[32];
     cs_key *key; /* the joiner's (from its TLS certificate) */
     node_record rec;
-    bool flow; /* the leader is admitting it (transaction, raft add) */
+    bool flow;    /* the leader is admitting it (transaction, raft add) */
+    bool pending; /* its record is being committed Pending */
+    char why[256];
 };
 
 static void maybe_gone(node_admit *a)
@@ -158,8 +160,10 @@ static void committed(void *ctx, const cs_node_result *res)
 {
     join *j = ctx;
     node_admit *a = j->a;
-    if (res->rc != CONSORT_OK || a->closed) {
-        refuse(j, res->rc != CONSORT_OK ? res->message : "the node is stopping");
+    if (res->rc != CONSORT_OK || a->closed || j->pending) {
+        refuse(j, res->rc != CONSORT_OK ? res->message
+                  : a->closed           ? "the node is stopping"
+                                        : j->why);
         flow_end(j);
         return;
     }
@@ -213,6 +217,14 @@ static consort_err admit_request(join *j, const join_msg *m)
     }
     CS_ENSURE(!a->busy, CONSORT_E_BUSY, "busy admitting another node");
     CS_TRY(check_evidence(j));
+    bool has_record = false;
+    node_admit_decision d = a->ops.decide(a->ops.ctx, j->node_id, j->code_id, &has_record, j->why);
+    CS_ENSURE(d != NODE_ADMIT_REFUSE, CONSORT_E_POLICY, "%s", j->why);
+    if (d == NODE_ADMIT_PENDING && has_record) {
+        refuse(j, j->why); /* still waiting for the members */
+        return CONSORT_OK;
+    }
+    j->pending = d == NODE_ADMIT_PENDING;
     cs_x509 *cert = NULL;
     CS_TRY(a->ops.issue(a->ops.ctx, j->key, j->node_id, j->rec.rpc_address, &cert));
     consort_err rc = cs_x509_to_der(cert, &j->rec.cert);
@@ -220,7 +232,7 @@ static consort_err admit_request(join *j, const join_msg *m)
     CS_TRY(rc);
     j->rec.raft_id = j->raft_id;
     memcpy(j->rec.code_id, j->code_id, 32);
-    snprintf(j->rec.status, sizeof j->rec.status, "Trusted");
+    snprintf(j->rec.status, sizeof j->rec.status, "%s", j->pending ? "Pending" : "Trusted");
     CS_TRY(a->ops.commit_record(a->ops.ctx, j->node_id, &j->rec, committed, j));
     a->busy = true;
     j->flow = true;

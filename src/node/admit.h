@@ -4,10 +4,13 @@
  * the joiner's evidence, its binding to this connection and its code id
  * against the service's policy (peers.h). A node that does not lead
  * redirects the joiner to the leader (so secrets never pass through
- * relays). The leader checks the joiner's quote, issues its node
- * certificate, commits its record (status Trusted), adds it to raft as a
- * spare, answers with the service identity and ledger secret, and promotes
- * it to voter once it caught up. One join at a time; others hear "busy".
+ * relays). The leader checks the joiner's quote and asks the service's
+ * decision (ops.decide): a refused joiner hears why; a Pending one gets its
+ * record (status Pending) and hears that it waits for the members (it asks
+ * again later); a trusted one gets its node certificate, its record
+ * (status Trusted), a place in raft as a spare, the service identity and
+ * ledger secret, and is promoted to voter once it caught up. One join at a
+ * time; others hear "busy".
  *
  * It reaches the rest of the node only through node_admit_ops.
  */
@@ -25,8 +28,21 @@ typedef struct node_admit node_admit;
 /* A completion with its own outcome. */
 typedef void (*node_admit_done_fn)(void *ctx, consort_err rc, const char *why);
 
+/* What the service decides for a joiner whose quote verified. */
+typedef enum node_admit_decision {
+    NODE_ADMIT_TRUST = 1, /* join now, as Trusted */
+    NODE_ADMIT_PENDING,   /* record it Pending; it joins once the members trust it */
+    NODE_ADMIT_REFUSE,    /* refuse, saying why */
+} node_admit_decision;
+
 typedef struct node_admit_ops {
     void *ctx;
+    /* The service's decision for node `node_id` running `code_id` (its
+     * record, the code id's status, a rolling update, the constitution's
+     * admit_node); `why` says why for PENDING and REFUSE. `has_record`:
+     * the node has a record already. */
+    node_admit_decision (*decide)(void *ctx, const char *node_id, const uint8_t code_id[32],
+                                  bool *has_record, char why[256]);
     /* This node leads and accepts writes. */
     bool (*leading)(void *ctx);
     /* The leader's node_address for a redirect ("" if unknown, or this node). */

@@ -206,9 +206,16 @@ static const cs_verify_opts *admit_verify_opts(void *ctx)
     return node_platform_verify_opts(n->platform);
 }
 
+static node_admit_decision admit_decide(void *ctx, const char *node_id, const uint8_t code_id[32],
+                                        bool *has_record, char why[256])
+{
+    return node_join_decide(ctx, node_id, code_id, has_record, why);
+}
+
 node_admit_ops node_raft_admit_ops(cs_node *n)
 {
     return (node_admit_ops){.ctx = n,
+                            .decide = admit_decide,
                             .leading = admit_leading,
                             .leader_address = admit_leader_address,
                             .commit_record = admit_commit_record,

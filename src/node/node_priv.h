@@ -57,6 +57,8 @@ typedef struct node_watcher {
     void *ctx;
 } node_watcher;
 
+typedef struct node_updater node_updater;
+
 struct cs_node {
     uv_loop_t *loop;
     cs_node_config cfg;
@@ -97,7 +99,8 @@ struct cs_node {
     cs_node_waiter *waiters;
     cs_timer *wait_timer;
 
-    bool service_open; /* the service map's status, as of node_refresh_policy */
+    bool service_open;     /* the service map's status, as of node_refresh_policy */
+    node_updater *updater; /* the leader's membership driver (node_update.c) */
 
     node_issued_entry issued[NODE_ISSUED_CACHE];
     unsigned issued_next;
@@ -133,6 +136,17 @@ void node_closing_add(cs_node *n);
 void node_closed_one(cs_node *n);
 CS_MUST_CHECK consort_err node_events_init(cs_node *n);
 void node_events_cleanup(cs_node *n);
+
+/* ---- node_update.c ---- */
+/* Starts / stops the membership driver (retired nodes leave raft; rolling
+ * updates advance), which acts only while the node leads. */
+CS_MUST_CHECK consort_err node_update_start(cs_node *n);
+void node_update_stop(cs_node *n);
+
+/* ---- node_join_policy.c ---- */
+/* The service's decision for a joiner (admit.h node_admit_ops.decide). */
+node_admit_decision node_join_decide(cs_node *n, const char *node_id, const uint8_t code_id[32],
+                                     bool *has_record, char why[256]);
 
 /* ---- node_ops.c ---- */
 /* The executor's access to raft (exec.h node_exec_ops). */

@@ -349,6 +349,7 @@ consort_err node_raft_start(cs_node *n, bool bootstrap)
         CS_TRY_GOTO(rc, cs_consensus_bootstrap(n->cons, &me, 1), failed);
     }
     CS_TRY_GOTO(rc, cs_consensus_start(n->cons), failed);
+    CS_TRY_GOTO(rc, node_update_start(n), failed);
     node_check_open(n);
     return CONSORT_OK;
 failed:
@@ -369,6 +370,7 @@ void node_raft_stop(cs_node *n)
     node_waiters_fail_all(n, CONSORT_E_STATE, "the node is stopping");
     cs_timer_free(n->barrier_retry);
     n->barrier_retry = NULL;
+    node_update_stop(n);
     if (n->cons != NULL) {
         cs_consensus *c = n->cons;
         n->cons = NULL;

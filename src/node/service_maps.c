@@ -5,6 +5,7 @@
 #include "base/cbor.h"
 #include "crypto/hash.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* ---- node records ---- */
@@ -250,6 +251,27 @@ bool svc_cert_registered(cs_kv_store *kv, const char *map, const uint8_t fp[32])
     cs_kv_tx_free(tx);
     cs_err_clear();
     return ok && found;
+}
+
+consort_err svc_record_set_status(cs_kv_tx *tx, const char *node_id, const char *status)
+{
+    cs_slice v;
+    bool found;
+    CS_TRY(cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_NODES), cs_slice_str(node_id), &v, &found));
+    CS_ENSURE(found, CONSORT_E_NOT_FOUND, "no node %s", node_id);
+    node_record r;
+    node_record_init(&r);
+    cs_buf enc;
+    cs_buf_init(&enc, 0);
+    consort_err rc;
+    CS_TRY_GOTO(rc, node_record_decode(v, &r), out);
+    snprintf(r.status, sizeof r.status, "%s", status);
+    CS_TRY_GOTO(rc, node_record_encode(&r, &enc), out);
+    rc = cs_kv_put(tx, CS_SLICE_LIT(SVC_MAP_NODES), cs_slice_str(node_id), cs_buf_slice(&enc));
+out:
+    cs_buf_cleanup(&enc);
+    node_record_cleanup(&r);
+    return rc;
 }
 
 bool svc_service_open(cs_kv_store *kv)

@@ -76,6 +76,9 @@ CS_MUST_CHECK consort_err node_record_decode(cs_slice in, node_record *r);
 CS_MUST_CHECK consort_err svc_record_get(cs_kv_store *kv, const char *node_id, node_record *r);
 /* Writes `r` as the record of `node_id`. */
 CS_MUST_CHECK consort_err svc_record_put(cs_kv_tx *tx, const char *node_id, const node_record *r);
+/* Sets the status of node `node_id`'s record in `tx` (NOT_FOUND if none). */
+CS_MUST_CHECK consort_err svc_record_set_status(cs_kv_tx *tx, const char *node_id,
+                                                const char *status);
 /* Calls `fn` for every node record in id order (stop by returning false).
  * Records that do not decode are passed as NULL. */
 typedef bool (*svc_record_fn)(void *ctx, const char *node_id, const node_record *r);
