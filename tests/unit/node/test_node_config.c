@@ -65,6 +65,39 @@ static void start_full(void **state)
     assert_string_equal(c.service_cert_out, "/s.pem");
 }
 
+/* Members: a certificate file, or {"cert", "encryption_key"}; the
+ * constitution file and open_at_genesis. */
+static void start_members(void **state)
+{
+    (void)state;
+    cs_node_config c;
+    cst_ok(parse("{" BASE ", \"start\": {\"members\": [\"m0.pem\", {\"cert\": \"m1.pem\","
+                 " \"encryption_key\": \"m1_enc.pem\"}, {\"cert\": \"m2.pem\"}],"
+                 " \"constitution\": \"/c.lua\", \"open_at_genesis\": true}}",
+                 &c));
+    assert_int_equal(c.member_count, 3);
+    assert_string_equal(c.members[0], "m0.pem");
+    assert_string_equal(c.member_enc_keys[0], "");
+    assert_string_equal(c.members[1], "m1.pem");
+    assert_string_equal(c.member_enc_keys[1], "m1_enc.pem");
+    assert_string_equal(c.member_enc_keys[2], "");
+    assert_string_equal(c.constitution_path, "/c.lua");
+    assert_true(c.open_at_genesis);
+    cst_ok(parse("{" BASE ", \"start\": {}}", &c));
+    assert_false(c.open_at_genesis);
+    static const char *const bad[] = {
+        "{" BASE ", \"start\": {\"members\": [{\"encryption_key\": \"k\"}]}}",
+        "{" BASE ", \"start\": {\"members\": [{\"cert\": \"c\", \"key\": \"k\"}]}}",
+        "{" BASE ", \"start\": {\"members\": [7]}}",
+        "{" BASE ", \"start\": {\"open_at_genesis\": \"yes\"}}",
+        "{" BASE ", \"start\": {\"constitution\": \"\"}}",
+    };
+    for (size_t i = 0; i < CS_ARRAY_LEN(bad); i++)
+        cst_fails(parse(bad[i], &c), CONSORT_E_MALFORMED);
+    assert_int_not_equal(parse(bad[1], &c), CONSORT_OK);
+    assert_non_null(strstr(consort_errmsg(), "start.members[0].key"));
+}
+
 static void join_mode(void **state)
 {
     (void)state;
@@ -147,7 +180,8 @@ static void load_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(start_defaults), cmocka_unit_test(start_full), cmocka_unit_test(join_mode),
+        cmocka_unit_test(start_defaults), cmocka_unit_test(start_full),
+        cmocka_unit_test(start_members),  cmocka_unit_test(join_mode),
         cmocka_unit_test(refusals),       cmocka_unit_test(load_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

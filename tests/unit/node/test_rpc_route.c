@@ -71,6 +71,58 @@ static void builtins(void **state)
     cs_app_free(app);
 }
 
+/* The governance endpoints: /gov/proposals and /gov/proposals/{id}[/ballots|/withdraw]. */
+static void governance_paths(void **state)
+{
+    (void)state;
+    const char *id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char path[160];
+    cs_rpc_route r;
+    cs_rpc_route_find(NULL, "POST", "/gov/proposals", &r);
+    assert_int_equal(r.kind, CS_ROUTE_BUILTIN);
+    assert_int_equal(r.builtin, CS_RPC_GOV_PROPOSE);
+    assert_true(r.writes);
+    cs_rpc_route_find(NULL, "GET", "/gov/proposals", &r);
+    assert_int_equal(r.builtin, CS_RPC_GOV_PROPOSALS);
+    assert_false(r.writes);
+    cs_rpc_route_find(NULL, "DELETE", "/gov/proposals", &r);
+    assert_int_equal(r.kind, CS_ROUTE_BAD_METHOD);
+    assert_string_equal(r.allow, "POST, GET");
+    static const struct {
+        const char *suffix, *method;
+        cs_rpc_builtin id;
+        bool writes;
+    } want[] = {{"", "GET", CS_RPC_GOV_PROPOSAL, false},
+                {"/ballots", "POST", CS_RPC_GOV_BALLOT, true},
+                {"/withdraw", "POST", CS_RPC_GOV_WITHDRAW, true}};
+    for (size_t i = 0; i < CS_ARRAY_LEN(want); i++) {
+        snprintf(path, sizeof path, "/gov/proposals/%s%s", id, want[i].suffix);
+        cs_rpc_route_find(NULL, want[i].method, path, &r);
+        assert_int_equal(r.kind, CS_ROUTE_BUILTIN);
+        assert_int_equal(r.builtin, want[i].id);
+        assert_int_equal(r.writes, want[i].writes);
+        assert_string_equal(r.id, id);
+        cs_rpc_route_find(NULL, strcmp(want[i].method, "GET") == 0 ? "POST" : "GET", path, &r);
+        assert_int_equal(r.kind, CS_ROUTE_BAD_METHOD);
+        assert_string_equal(r.allow, want[i].method);
+    }
+    /* not an id: upper case, short, long; an unknown suffix */
+    static const char *const bad[] = {
+        "/gov/proposals/0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+        "/gov/proposals/0123",
+        "/gov/proposals/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+        "/gov/proposals/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/vote",
+    };
+    for (size_t i = 0; i < CS_ARRAY_LEN(bad); i++) {
+        cs_rpc_route_find(NULL, "GET", bad[i], &r);
+        assert_int_equal(r.kind, CS_ROUTE_NOT_FOUND);
+    }
+    cs_rpc_route_find(NULL, "GET", "/gov/service", &r);
+    assert_int_equal(r.builtin, CS_RPC_GOV_SERVICE);
+    cs_rpc_route_find(NULL, "GET", "/gov/constitution", &r);
+    assert_int_equal(r.builtin, CS_RPC_GOV_CONSTITUTION);
+}
+
 static void application_endpoints(void **state)
 {
     (void)state;
@@ -138,6 +190,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(builtins),
+        cmocka_unit_test(governance_paths),
         cmocka_unit_test(application_endpoints),
         cmocka_unit_test(authentication_statuses),
     };
