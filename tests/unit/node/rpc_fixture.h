@@ -53,7 +53,7 @@ typedef struct cst_svc {
     cs_rpc *rpc[CST_MAX_NODES];
     cst_ident user, member, stranger;
     cs_x509 *service_cert;
-    bool closed; /* set before starting: the service waits for its members to open it */
+    bool closed; /* the service waits for its members to open it */
 } cst_svc;
 
 static inline void cst_ident_make(cst_svc *s, cst_ident *id, const char *name)
@@ -135,9 +135,11 @@ static inline void cst_svc_add(cst_svc *s)
         cst_ok(cs_x509_load_file(s->cfg[0].service_cert_out, &s->service_cert));
 }
 
-static inline void cst_svc_start(cst_svc *s, size_t nodes)
+/* Starts a service of `nodes` nodes; `closed`: its members must open it. */
+static inline void cst_svc_start_closed(cst_svc *s, size_t nodes, bool closed)
 {
     memset(s, 0, sizeof *s);
+    s->closed = closed;
     snprintf(s->dir, sizeof s->dir, "/tmp/cst_rpc_XXXXXX");
     assert_non_null(mkdtemp(s->dir));
     assert_int_equal(uv_loop_init(&s->loop), 0);
@@ -146,6 +148,11 @@ static inline void cst_svc_start(cst_svc *s, size_t nodes)
     cst_ident_make(s, &s->stranger, "stranger");
     for (size_t i = 0; i < nodes; i++)
         cst_svc_add(s);
+}
+
+static inline void cst_svc_start(cst_svc *s, size_t nodes)
+{
+    cst_svc_start_closed(s, nodes, false);
 }
 
 static inline void cst_count_cb(void *ctx)
@@ -302,17 +309,24 @@ static inline bool cst_resp_done(void *ctx)
     return ((cst_resp *)ctx)->done;
 }
 
+/* Sends one request with a binary body and waits for its answer. */
+static inline void cst_send_bytes(cst_client *c, const char *method, const char *target,
+                                  const cs_http_header *headers, size_t count, cs_slice body,
+                                  cst_resp *out)
+{
+    memset(out, 0, sizeof *out);
+    cs_buf_init(&out->body, 0);
+    cst_ok(cs_http_client_request(c->http, method, target, headers, count, body, cst_resp_cb, out));
+    cst_run_until(&c->s->loop, 30000, cst_resp_done, out, target);
+}
+
 /* Sends one request and waits for its answer (cst_resp_cleanup afterwards). */
 static inline void cst_send(cst_client *c, const char *method, const char *target,
                             const cs_http_header *headers, size_t count, const char *body,
                             cst_resp *out)
 {
-    memset(out, 0, sizeof *out);
-    cs_buf_init(&out->body, 0);
-    cst_ok(cs_http_client_request(c->http, method, target, headers, count,
-                                  body != NULL ? cs_slice_str(body) : CS_SLICE_EMPTY, cst_resp_cb,
-                                  out));
-    cst_run_until(&c->s->loop, 30000, cst_resp_done, out, target);
+    cst_send_bytes(c, method, target, headers, count,
+                   body != NULL ? cs_slice_str(body) : CS_SLICE_EMPTY, out);
 }
 
 static inline void cst_resp_cleanup(cst_resp *r)
