@@ -17,15 +17,25 @@ extern const cs_cli_verb cs_cmd_evidence_verify;
 extern const cs_cli_verb cs_cmd_receipt_verify;
 extern const cs_cli_verb cs_cmd_ledger_verify;
 extern const cs_cli_verb cs_cmd_sandbox;
+extern const cs_cli_verb cs_cmd_gov_propose;
+extern const cs_cli_verb cs_cmd_gov_vote;
+extern const cs_cli_verb cs_cmd_gov_withdraw;
+extern const cs_cli_verb cs_cmd_gov_list;
+extern const cs_cli_verb cs_cmd_gov_show;
+extern const cs_cli_verb cs_cmd_gov_members;
+extern const cs_cli_verb cs_cmd_gov_service;
+extern const cs_cli_verb cs_cmd_gov_constitution;
+extern const cs_cli_verb cs_cmd_gov_sign;
+extern const cs_cli_verb cs_cmd_gov_submit;
+extern const cs_cli_verb cs_cmd_code_id;
 
 static const cs_cli_verb *const verbs[] = {
-    &cs_cmd_keygen,
-    &cs_cmd_platform_init,
-    &cs_cmd_evidence_create,
-    &cs_cmd_evidence_verify,
-    &cs_cmd_receipt_verify,
-    &cs_cmd_ledger_verify,
-    &cs_cmd_sandbox,
+    &cs_cmd_keygen,          &cs_cmd_platform_init,  &cs_cmd_evidence_create,
+    &cs_cmd_evidence_verify, &cs_cmd_receipt_verify, &cs_cmd_ledger_verify,
+    &cs_cmd_sandbox,         &cs_cmd_gov_propose,    &cs_cmd_gov_vote,
+    &cs_cmd_gov_withdraw,    &cs_cmd_gov_list,       &cs_cmd_gov_show,
+    &cs_cmd_gov_members,     &cs_cmd_gov_service,    &cs_cmd_gov_constitution,
+    &cs_cmd_gov_sign,        &cs_cmd_gov_submit,     &cs_cmd_code_id,
 };
 
 /*
@@ -45,6 +55,8 @@ static const cli_group groups[] = {
     {"receipt", "verify transaction receipts offline"},
     {"ledger", "verify ledger directories offline"},
     {"sandbox", "run a local N-node service for development and tests"},
+    {"gov", "governance: proposals, ballots and the governance state"},
+    {"code", "code ids of node binaries and application modules"},
 };
 
 /* Length of the first word of a verb's name. */
@@ -115,7 +127,7 @@ static void group_usage(const cli_group *g, FILE *out)
             g->name, g->name, g->summary);
     for (size_t i = 0; i < CS_ARRAY_LEN(verbs); i++)
         if (in_group(verbs[i], g))
-            fprintf(out, "  %-10s %s\n", verbs[i]->name + group_len(verbs[i]) + 1,
+            fprintf(out, "  %-12s %s\n", verbs[i]->name + group_len(verbs[i]) + 1,
                     verbs[i]->summary);
 }
 

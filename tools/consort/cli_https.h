@@ -1,0 +1,70 @@
+/*
+ * One HTTPS request from the command line to a node: TLS 1.3 with the pinned
+ * service certificate as the only trust anchor (docs/http-api.md "Clients"),
+ * an optional client certificate, one request on a fresh connection, run on
+ * a private libuv loop until the answer is in or the time is up. Bounded in
+ * time (the whole exchange) and in the size of the answer's body.
+ *
+ * Synchronous: cs_cli_https_send returns when the exchange is over, with the
+ * failure's message in consort_errmsg() ("POST https://127.0.0.1:8000/gov/
+ * proposals: connection refused ..."). An answer with any HTTP status is a
+ * success of the transport: the caller judges the status.
+ */
+#ifndef CS_CLI_HTTPS_H
+#define CS_CLI_HTTPS_H
+
+#include "base/buf.h"
+#include "crypto/key.h"
+#include "crypto/x509.h"
+
+#include <stdint.h>
+
+/* Defaults for the limits of a request (cs_cli_https_request). */
+#define CS_CLI_HTTPS_TIMEOUT_MS  30000
+#define CS_CLI_HTTPS_BODY_MAX    ((size_t)8 << 20)
+#define CS_CLI_HTTPS_CTYPE_MAX   128
+#define CS_CLI_HTTPS_ADDRESS_MAX 64
+
+typedef struct cs_cli_https_request {
+    /* "HOST:PORT", HOST a numeric IPv4 address, "[IPv6]" or "localhost"
+     * (net/net.h cs_net_parse_address: no name resolution) */
+    const char *address;
+    const char *method;       /* "GET", "POST" */
+    const char *path;         /* the request target, e.g. "/gov/proposals" */
+    const char *content_type; /* of `body`; NULL: no Content-Type header */
+    cs_slice body;            /* copied; empty for none */
+    cs_x509 *service_cert;    /* the only trust anchor (borrowed, required) */
+    /* the TLS client certificate and its key (borrowed; both or neither) */
+    const cs_x509 *client_cert;
+    const cs_key *client_key;
+    uint32_t timeout_ms; /* the whole exchange, connect included; 0: the default */
+    size_t max_body;     /* of the answer; 0: the default */
+} cs_cli_https_request;
+
+typedef struct cs_cli_https_response {
+    int status;
+    char content_type[CS_CLI_HTTPS_CTYPE_MAX]; /* "" if none (truncated if longer) */
+    cs_buf body;
+} cs_cli_https_response;
+
+/* An empty response (call before cs_cli_https_send). */
+void cs_cli_https_response_init(cs_cli_https_response *resp);
+/* Frees the body. */
+void cs_cli_https_response_cleanup(cs_cli_https_response *resp);
+
+/*
+ * Sends `req` and fills `resp` with the answer (any HTTP status). Errors,
+ * the message naming the method and URL: INVALID_ARGUMENT (a bad address,
+ * method, target or a key without its certificate), IO (connection refused
+ * or reset), BAD_CERTIFICATE (the node's certificate is not issued by the
+ * service certificate), TIMEOUT (no complete answer in time), TOO_LARGE
+ * (a body above the limit), NOMEM. On error `resp` holds nothing useful.
+ *
+ * When the time is up before the TCP connection was even established, the
+ * private loop and its handles are abandoned (released at exit): libuv
+ * cannot cancel a pending connect, and the command is about to end.
+ */
+CS_MUST_CHECK consort_err cs_cli_https_send(const cs_cli_https_request *req,
+                                            cs_cli_https_response *resp);
+
+#endif
