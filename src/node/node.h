@@ -93,6 +93,8 @@ typedef enum cs_node_state {
     CS_NODE_OPEN,     /* "PartOfNetwork": serves client requests */
     CS_NODE_STOPPING, /* cs_node_stop was called */
     CS_NODE_FAILED,   /* stopped after an error (cs_node_failure says which) */
+    CS_NODE_RETIRED,  /* removed from the service (its record is Retired): serves no
+                         client; the process should stop */
 } cs_node_state;
 
 /* Creates the node on `loop` (nothing runs until cs_node_start). The

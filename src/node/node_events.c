@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const state_names[] = {"Starting", "Joining", "PartOfNetwork", "Stopping",
-                                          "Failed"};
+static const char *const state_names[] = {"Starting", "Joining", "PartOfNetwork",
+                                          "Stopping", "Failed",  "Retired"};
 
 const char *cs_node_state_name(const cs_node *n)
 {

@@ -272,6 +272,17 @@ void node_refresh_policy(cs_node *n)
                      consort_errmsg());
     svc_policy_cleanup(&sp);
     n->service_open = svc_service_open(node_replica_kv(n->replica));
+    node_record r;
+    node_record_init(&r);
+    bool retired = svc_record_get(node_replica_kv(n->replica), cs_node_id(n), &r) == CONSORT_OK &&
+                   strcmp(r.status, "Retired") == 0;
+    node_record_cleanup(&r);
+    cs_err_clear();
+    if (retired && n->state == CS_NODE_OPEN) {
+        cs_log_warn(NODE_LOG, "node %s: removed from the service (its record is Retired)",
+                    cs_node_id(n));
+        node_set_state(n, CS_NODE_RETIRED);
+    }
 }
 
 void node_check_open(cs_node *n)

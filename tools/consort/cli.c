@@ -16,6 +16,7 @@ extern const cs_cli_verb cs_cmd_evidence_create;
 extern const cs_cli_verb cs_cmd_evidence_verify;
 extern const cs_cli_verb cs_cmd_receipt_verify;
 extern const cs_cli_verb cs_cmd_ledger_verify;
+extern const cs_cli_verb cs_cmd_sandbox_add_node;
 extern const cs_cli_verb cs_cmd_sandbox;
 extern const cs_cli_verb cs_cmd_gov_propose;
 extern const cs_cli_verb cs_cmd_gov_vote;
@@ -30,12 +31,13 @@ extern const cs_cli_verb cs_cmd_gov_submit;
 extern const cs_cli_verb cs_cmd_code_id;
 
 static const cs_cli_verb *const verbs[] = {
-    &cs_cmd_keygen,          &cs_cmd_platform_init,  &cs_cmd_evidence_create,
-    &cs_cmd_evidence_verify, &cs_cmd_receipt_verify, &cs_cmd_ledger_verify,
-    &cs_cmd_sandbox,         &cs_cmd_gov_propose,    &cs_cmd_gov_vote,
-    &cs_cmd_gov_withdraw,    &cs_cmd_gov_list,       &cs_cmd_gov_show,
-    &cs_cmd_gov_members,     &cs_cmd_gov_service,    &cs_cmd_gov_constitution,
-    &cs_cmd_gov_sign,        &cs_cmd_gov_submit,     &cs_cmd_code_id,
+    &cs_cmd_keygen,           &cs_cmd_platform_init,  &cs_cmd_evidence_create,
+    &cs_cmd_evidence_verify,  &cs_cmd_receipt_verify, &cs_cmd_ledger_verify,
+    &cs_cmd_sandbox_add_node, &cs_cmd_sandbox,        &cs_cmd_gov_propose,
+    &cs_cmd_gov_vote,         &cs_cmd_gov_withdraw,   &cs_cmd_gov_list,
+    &cs_cmd_gov_show,         &cs_cmd_gov_members,    &cs_cmd_gov_service,
+    &cs_cmd_gov_constitution, &cs_cmd_gov_sign,       &cs_cmd_gov_submit,
+    &cs_cmd_code_id,
 };
 
 /*

@@ -9,9 +9,13 @@
 #include "base/alloc.h"
 #include "base/file.h"
 
+#include <dirent.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define POLL_MS           250
 #define STOP_TIMEOUT_MS   15000
@@ -23,48 +27,58 @@ static int run(int argc, char **argv);
 const cs_cli_verb cs_cmd_sandbox = {
     .name = "sandbox",
     .summary = "run a local N-node service for development and tests",
-    .usage =
-        "usage: consort sandbox --workspace DIR [--nodes N] [--platform virtual|tpm]\n"
-        "           [--app PATH] [--consortd PATH] [--timeout SECONDS]\n"
-        "           [--node-option NAME=VALUE]...\n"
-        "\n"
-        "Starts N consortd processes on 127.0.0.1 (free ports), each on its own\n"
-        "platform as if on its own host: node 0 creates the service, trusting the\n"
-        "code id of consortd + the application module; the others join it one by\n"
-        "one by attesting to it. Writes into DIR (which must be empty or missing):\n"
-        "  service_cert.pem                 the service certificate (clients pin it)\n"
-        "  user0_cert.pem, user0_privk.pem  a registered user (TLS client certificate)\n"
-        "  member0_cert.pem, member0_privk.pem  a registered member\n"
-        "  nodes.json                       [{node_id, rpc_address, pid, data_dir,\n"
-        "                                     node_address, config, log}]\n"
-        "  node<i>/                         node i: node.json (its configuration),\n"
-        "                                   data/, platform/, consortd.log\n"
-        "Prints one line 'READY <rpc address>' on standard output when the service\n"
-        "accepts writes, then stays in the foreground; SIGINT (Ctrl-C) or SIGTERM\n"
-        "stops every node; the exit status is 0 only if every node then exits with 0.\n"
-        "If the sandbox dies, its nodes get SIGTERM.\n"
-        "The virtual platform is INSECURE (software-signed reports): development only.\n"
-        "\n"
-        "options:\n"
-        "  --workspace DIR    where the service's files go (required)\n"
-        "  --nodes N          number of nodes, 1 to 15 (default 3)\n"
-        "  --platform NAME    virtual (default), or tpm: each node attests with its own\n"
-        "                     swtpm process (started and stopped by the sandbox)\n"
-        "  --app PATH         application module (default: the logging sample of\n"
-        "                     this build, ../samples/logging.so next to consort)\n"
-        "  --consortd PATH    node binary (default: consortd next to consort)\n"
-        "  --timeout SECONDS  how long one node may take to start or join (default 60)\n"
-        "  --node-option NAME=VALUE  adds a member to every node's configuration\n"
-        "                     (docs/operating.md), VALUE as JSON if it parses, else as a\n"
-        "                     string; e.g. --node-option ledger_chunk_bytes=65536\n"
-        "\n"
-        "example:\n"
-        "  consort sandbox --nodes 3 --workspace /tmp/sandbox\n",
+    .usage = "usage: consort sandbox --workspace DIR [--nodes N] [--platform virtual|tpm]\n"
+             "           [--app PATH] [--consortd PATH] [--timeout SECONDS]\n"
+             "           [--node-option NAME=VALUE]...\n"
+             "\n"
+             "Starts N consortd processes on 127.0.0.1 (free ports), each on its own\n"
+             "platform as if on its own host: node 0 creates the service, trusting the\n"
+             "code id of consortd + the application module; the others join it one by\n"
+             "one by attesting to it. Writes into DIR (which must be empty or missing):\n"
+             "  service_cert.pem                 the service certificate (clients pin it)\n"
+             "  user0_cert.pem, user0_privk.pem  a registered user (TLS client certificate)\n"
+             "  member<m>_cert.pem, member<m>_privk.pem  the members (m = 0, 1, 2), who\n"
+             "                                   open the service through governance\n"
+             "  member<m>_enc_pubk.pem, member<m>_enc_privk.pem  their encryption keys\n"
+             "  nodes.json                       [{node_id, rpc_address, pid, data_dir,\n"
+             "                                     node_address, config, log}]\n"
+             "  node<i>/                         node i: node.json (its configuration),\n"
+             "                                   data/, platform/, consortd.log\n"
+             "Prints one line 'READY <rpc address>' on standard output when the service\n"
+             "accepts writes, then stays in the foreground; SIGINT (Ctrl-C) or SIGTERM\n"
+             "stops every node; the exit status is 0 only if every node then exits with 0.\n"
+             "If the sandbox dies, its nodes get SIGTERM.\n"
+             "The virtual platform is INSECURE (software-signed reports): development only.\n"
+             "\n"
+             "options:\n"
+             "  --workspace DIR    where the service's files go (required)\n"
+             "  --nodes N          number of nodes, 1 to 15 (default 3)\n"
+             "  --platform NAME    virtual (default), or tpm: each node attests with its own\n"
+             "                     swtpm process (started and stopped by the sandbox)\n"
+             "  --app PATH         application module (default: the logging sample of\n"
+             "                     this build, ../samples/logging.so next to consort)\n"
+             "  --consortd PATH    node binary (default: consortd next to consort)\n"
+             "  --timeout SECONDS  how long one node may take to start or join (default 60)\n"
+             "  --node-option NAME=VALUE  adds a member to every node's configuration\n"
+             "                     (docs/operating.md), VALUE as JSON if it parses, else as a\n"
+             "                     string; e.g. --node-option ledger_chunk_bytes=65536\n"
+             "\n"
+             "While it runs, `consort sandbox add-node --workspace DIR` adds a node.\n"
+             "\n"
+             "example:\n"
+             "  consort sandbox --nodes 3 --workspace /tmp/sandbox\n",
     .run = run,
 };
 
-enum { OPT_NODES = 1, OPT_WORKSPACE, OPT_PLATFORM, OPT_APP, OPT_CONSORTD, OPT_TIMEOUT,
-       OPT_NODE_OPTION };
+enum {
+    OPT_NODES = 1,
+    OPT_WORKSPACE,
+    OPT_PLATFORM,
+    OPT_APP,
+    OPT_CONSORTD,
+    OPT_TIMEOUT,
+    OPT_NODE_OPTION
+};
 
 static const struct option options[] = {
     {"nodes", required_argument, NULL, OPT_NODES},
@@ -140,7 +154,7 @@ static consort_err start_node(cs_sbx *sbx, int i, cs_sbx_client **client)
     if (sbx->platform == CS_PLATFORM_TPM)
         CS_TRY(cs_sbx_tpm_start(sbx, n));
     CS_TRY(cs_sbx_write_config(sbx, i));
-    char *const argv[] = {sbx->consortd, (char *)"--config", n->config_path, NULL};
+    char *const argv[] = {n->consortd, (char *)"--config", n->config_path, NULL};
     cs_sbx_release_ports(n->port_fds);
     CS_TRY(cs_sbx_spawn(&n->proc, argv, n->log_path));
     fprintf(stderr, "consort sandbox: %s %s (pid %d, rpc %s, log %s)\n", n->name,
@@ -189,16 +203,119 @@ static void print_guide(const cs_sbx *sbx, const cs_sbx_app *app)
             ws);
 }
 
-/* Foreground until SIGINT/SIGTERM; reports nodes that die meanwhile. */
+/* ---- `consort sandbox add-node` requests (cmd_sandbox_add.c) ---- */
+
+/* Reads a request file: {"app", "consortd" (absolute paths or ""), "timeout_s"}. */
+static consort_err read_request(const char *path, cs_sbx_node *n, uint32_t *timeout_s)
+{
+    cs_buf text;
+    cs_buf_init(&text, 64 << 10);
+    consort_err rc = cs_file_read(path, &text);
+    json_t *doc = rc == CONSORT_OK ? json_loadb((const char *)text.ptr, text.len, 0, NULL) : NULL;
+    cs_buf_cleanup(&text);
+    CS_TRY(rc);
+    const char *app = json_string_value(json_object_get(doc, "app"));
+    const char *consortd = json_string_value(json_object_get(doc, "consortd"));
+    json_int_t t = json_integer_value(json_object_get(doc, "timeout_s"));
+    if (app == NULL || consortd == NULL || t <= 0 || t > 3600) {
+        json_decref(doc);
+        return cs_fail(CONSORT_E_MALFORMED, "%s: not an add-node request", path);
+    }
+    snprintf(n->app, sizeof n->app, "%s", app);
+    snprintf(n->consortd, sizeof n->consortd, "%s", consortd);
+    *timeout_s = (uint32_t)t;
+    json_decref(doc);
+    return CONSORT_OK;
+}
+
+/* Starts the node a request asks for; its answer (JSON) into `answer`. */
+static void add_node(cs_sbx *sbx, const char *request, cs_sbx_client **client, json_t **answer)
+{
+    consort_err rc = CONSORT_OK;
+    if (sbx->platform != CS_PLATFORM_VIRTUAL)
+        rc = cs_fail(CONSORT_E_UNSUPPORTED, "add-node supports the virtual platform only");
+    else if (sbx->count >= CS_SBX_MAX_NODES)
+        rc = cs_fail(CONSORT_E_TOO_LARGE, "the sandbox has %d nodes, its most", sbx->count);
+    int i = sbx->count;
+    cs_sbx_node *n = &sbx->nodes[i];
+    uint32_t timeout_s = 0, saved = sbx->startup_timeout_s;
+    if (rc == CONSORT_OK) {
+        memset(n, 0, sizeof *n);
+        n->port_fds[0] = n->port_fds[1] = n->tpm_port_fds[0] = n->tpm_port_fds[1] = -1;
+        rc = read_request(request, n, &timeout_s);
+    }
+    if (rc == CONSORT_OK)
+        rc = cs_sbx_prepare_node(sbx, i);
+    if (rc == CONSORT_OK) {
+        sbx->count++;
+        sbx->startup_timeout_s = timeout_s;
+        rc = start_node(sbx, i, client);
+        sbx->startup_timeout_s = saved;
+        if (rc != CONSORT_OK) { /* it could not join: stop it, keep its log */
+            char why[CS_ERRMSG_MAX];
+            snprintf(why, sizeof why, "%s", consort_errmsg());
+            cs_sbx_proc *p = &n->proc;
+            (void)cs_sbx_stop_all(&p, 1, STOP_TIMEOUT_MS);
+            cs_sbx_release_ports(n->port_fds);
+            sbx->count--;
+            if (cs_sbx_write_nodes_json(sbx) != CONSORT_OK)
+                cs_err_clear();
+            rc = cs_fail(rc, "%s did not join: %s (log %s)", n->name, why, n->log_path);
+        }
+    }
+    if (rc == CONSORT_OK)
+        *answer = json_pack("{s:i, s:s, s:s, s:s}", "node", i, "node_id", n->node_id, "rpc_address",
+                            n->rpc_address, "log", n->log_path);
+    else
+        *answer = json_pack("{s:s}", "error", consort_errmsg());
+}
+
+static void serve_requests(cs_sbx *sbx, cs_sbx_client **client)
+{
+    char dir[CS_SBX_PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/requests", sbx->workspace);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    char request[CS_SBX_PATH_MAX + 300], answer_path[CS_SBX_PATH_MAX + 300];
+    bool found = false;
+    while (!found && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 8 && strcmp(e->d_name + len - 8, ".request") == 0) {
+            snprintf(request, sizeof request, "%s/%s", dir, e->d_name);
+            snprintf(answer_path, sizeof answer_path, "%s/%.*s.answer", dir, (int)(len - 8),
+                     e->d_name);
+            found = true;
+        }
+    }
+    closedir(d);
+    if (!found)
+        return;
+    json_t *answer = NULL;
+    add_node(sbx, request, client, &answer);
+    (void)unlink(request);
+    char *text = answer != NULL ? json_dumps(answer, JSON_COMPACT) : NULL;
+    json_decref(answer);
+    if (text == NULL || cs_file_write_atomic(answer_path, cs_slice_str(text), 0644) != CONSORT_OK)
+        fprintf(stderr, "consort sandbox: cannot answer %s\n", request);
+    free(text);
+}
+
+/* Foreground until SIGINT/SIGTERM; reports nodes that die meanwhile and
+ * serves add-node requests. */
 static void serve(cs_sbx *sbx)
 {
+    cs_sbx_client *client = NULL;
     while (!cs_sbx_stop_requested()) {
         for (int i = 0; i < sbx->count; i++) {
             (void)cs_sbx_alive(&sbx->nodes[i].proc);
             (void)cs_sbx_alive(&sbx->nodes[i].tpm);
         }
+        serve_requests(sbx, &client);
         cs_sbx_sleep_ms(500);
     }
+    cs_sbx_client_free(client);
     fprintf(stderr, "consort sandbox: stopping the nodes\n");
 }
 
@@ -215,8 +332,11 @@ static consort_err start_service(cs_sbx *sbx, const sandbox_args *a, cs_sbx_app 
         fprintf(stderr, "WARNING: the virtual platform is INSECURE and for development only.\n");
     cs_sbx_client *client = NULL;
     consort_err rc = CONSORT_OK;
-    for (int i = 0; i < sbx->count && rc == CONSORT_OK; i++)
+    for (int i = 0; i < sbx->count && rc == CONSORT_OK; i++) {
         rc = start_node(sbx, i, &client);
+        if (rc == CONSORT_OK && i == 0)
+            rc = cs_sbx_open_service(sbx, client);
+    }
     if (rc == CONSORT_OK)
         rc = wait_all_trusted(sbx, client);
     cs_sbx_client_free(client);

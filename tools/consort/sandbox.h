@@ -11,16 +11,22 @@
  *                    user0's client certificate) to see when it is open;
  *   sandbox_config.c the node configurations and nodes.json;
  *   sandbox_tpm.c    --platform tpm: swtpm per node, AK CA and AK enrolment;
+ *   sandbox_gov.c    members 0 and 1 open the service through governance;
  *   sandbox_app.c    the application's endpoints, for the banner.
  *
  * Workspace layout (every path absolute):
  *   DIR/service_cert.pem                 written by node 0 (service_cert_out)
  *   DIR/user0_{cert,privk}.pem           a registered user (client TLS)
- *   DIR/member0_{cert,privk}.pem         a registered member
+ *   DIR/member<m>_{cert,privk}.pem       the members (m = 0, 1, 2): signing keys
+ *   DIR/member<m>_enc_{pubk,privk}.pem   their encryption keys (recovery shares)
+ *   DIR/requests/                        `consort sandbox add-node` requests and
+ *                                        the running sandbox's answers
  *   DIR/nodes.json                       [{node_id, rpc_address, pid, data_dir,
  *                                          node_address, config, log}]
  *   DIR/node<i>/node.json                the node's configuration
- *   DIR/node<i>/platform/                its virtual platform (each node is a host)
+ *   DIR/node<i>/platform/                its virtual platform (each node is a host;
+ *                                        hosts for CS_SBX_MAX_NODES nodes are made
+ *                                        at the start, so add-node has one ready)
  *   DIR/node<i>/tpm/                     its swtpm state (--platform tpm)
  *   DIR/node<i>/tpm_ak_cert.pem          its AK certificate (--platform tpm)
  *   DIR/tpm_ak_ca_{cert,privk}.pem       the AK CA (--platform tpm)
@@ -47,6 +53,7 @@
 #define CS_SBX_PATH_MAX  1024
 #define CS_SBX_ADDR_MAX  64
 #define CS_SBX_MAX_EXTRA 16
+#define CS_SBX_MEMBERS   3
 
 /* A child process of the sandbox. */
 typedef struct cs_sbx_proc {
@@ -64,9 +71,11 @@ typedef struct cs_sbx_node {
     char log_path[CS_SBX_PATH_MAX];
     char rpc_address[CS_SBX_ADDR_MAX];
     char node_address[CS_SBX_ADDR_MAX];
-    char node_id[17]; /* known once the node has created its identity */
-    int port_fds[2];  /* sockets holding the two ports until the node starts */
-    char name[16];    /* "node 1" */
+    char node_id[17];               /* known once the node has created its identity */
+    int port_fds[2];                /* sockets holding the two ports until the node starts */
+    char name[16];                  /* "node 1" */
+    char consortd[CS_SBX_PATH_MAX]; /* what this node runs */
+    char app[CS_SBX_PATH_MAX];
     cs_sbx_proc proc;
     /* --platform tpm */
     char tpm_dir[CS_SBX_PATH_MAX];
@@ -89,8 +98,9 @@ typedef struct cs_sbx {
     char service_cert[CS_SBX_PATH_MAX];
     char user_cert[CS_SBX_PATH_MAX];
     char user_key[CS_SBX_PATH_MAX];
-    char member_cert[CS_SBX_PATH_MAX];
+    char member_cert[CS_SBX_PATH_MAX]; /* member0's */
     char member_key[CS_SBX_PATH_MAX];
+    char members[CS_SBX_MEMBERS][3][CS_SBX_PATH_MAX]; /* cert, key, encryption public key */
     char nodes_json[CS_SBX_PATH_MAX];
     char tpm_ak_ca_cert[CS_SBX_PATH_MAX];
     char tpm_ak_ca_key[CS_SBX_PATH_MAX];
@@ -120,6 +130,9 @@ CS_MUST_CHECK consort_err cs_sbx_find_binaries(cs_sbx *sbx, const char *consortd
  * code id of consortd + app.
  */
 CS_MUST_CHECK consort_err cs_sbx_prepare(cs_sbx *sbx, const char *dir);
+/* Fills node i's paths and reserves its ports (its host exists already):
+ * for a node added to a running sandbox. */
+CS_MUST_CHECK consort_err cs_sbx_prepare_node(cs_sbx *sbx, int i);
 /* Writes node i's configuration (start mode for node 0, join node 0 otherwise). */
 CS_MUST_CHECK consort_err cs_sbx_write_config(const cs_sbx *sbx, int i);
 /* Rewrites DIR/nodes.json (atomically) with every node started so far. */
@@ -181,6 +194,11 @@ void cs_sbx_client_free(cs_sbx_client *c);
  */
 CS_MUST_CHECK consort_err cs_sbx_get(cs_sbx_client *c, const char *address, const char *path,
                                      uint32_t timeout_ms, int *status, cs_buf *body);
+/* The same for any method, with a body of `content_type` (NULL: none). */
+CS_MUST_CHECK consort_err cs_sbx_request(cs_sbx_client *c, const char *address, const char *method,
+                                         const char *path, const char *content_type,
+                                         cs_slice request_body, uint32_t timeout_ms, int *status,
+                                         cs_buf *body);
 /*
  * Asks the node for GET /node/state: *open is true when it answers with
  * state "PartOfNetwork"; `why` says what it saw otherwise (for the timeout message).
@@ -190,6 +208,11 @@ CS_MUST_CHECK consort_err cs_sbx_node_open(cs_sbx_client *c, const char *address
 /* GET /node/network: the number of nodes listed with status "Trusted". */
 CS_MUST_CHECK consort_err cs_sbx_trusted_nodes(cs_sbx_client *c, const char *address,
                                                size_t *count);
+
+/* ---- sandbox_gov.c ---- */
+
+/* Members 0 and 1 open the service (transition_service_to_open) through node 0. */
+CS_MUST_CHECK consort_err cs_sbx_open_service(const cs_sbx *sbx, cs_sbx_client *c);
 
 /* ---- sandbox_app.c ---- */
 

@@ -50,7 +50,7 @@ static json_t *common_members(const cs_sbx *sbx, const cs_sbx_node *n)
     bad |= json_object_set_new(cfg, "rpc_address", json_string(n->rpc_address));
     bad |= json_object_set_new(cfg, "node_address", json_string(n->node_address));
     bad |= json_object_set_new(cfg, "data_dir", json_string(n->data_dir));
-    bad |= json_object_set_new(cfg, "app", json_string(sbx->app));
+    bad |= json_object_set_new(cfg, "app", json_string(n->app));
     if (bad != 0) {
         json_decref(cfg);
         return NULL;
@@ -58,14 +58,25 @@ static json_t *common_members(const cs_sbx *sbx, const cs_sbx_node *n)
     return cfg;
 }
 
-/* "start": a new service trusting this sandbox's code id, user0 and member0. */
+/* "start": a new service trusting this sandbox's code id, user0 and the
+ * members (each with its encryption key); the members open it afterwards
+ * (sandbox_gov.c). */
 static json_t *start_members(const cs_sbx *sbx)
 {
     char code_id[65];
     cs_hex_encode(CS_SLICE(sbx->code_id, sizeof sbx->code_id), code_id);
-    return json_pack("{s:[s], s:[s], s:[s], s:s, s:b}", "trusted_code_ids", code_id, "users",
-                     sbx->user_cert, "members", sbx->member_cert, "service_cert_out",
-                     sbx->service_cert, "open_at_genesis", 1);
+    json_t *members = json_array();
+    for (int m = 0; m < CS_SBX_MEMBERS && members != NULL; m++) {
+        if (json_array_append_new(members, json_pack("{s:s, s:s}", "cert", sbx->members[m][0],
+                                                     "encryption_key", sbx->members[m][2])) != 0) {
+            json_decref(members);
+            members = NULL;
+        }
+    }
+    if (members == NULL)
+        return NULL;
+    return json_pack("{s:[s], s:[s], s:o, s:s}", "trusted_code_ids", code_id, "users",
+                     sbx->user_cert, "members", members, "service_cert_out", sbx->service_cert);
 }
 
 /* "join": attest to node 0 and expect the service certificate it wrote (pinned). */
@@ -124,8 +135,8 @@ consort_err cs_sbx_write_nodes_json(const cs_sbx *sbx)
             continue; /* not started yet */
         json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s}", "node_id", n->node_id,
                               "rpc_address", n->rpc_address, "pid", (json_int_t)n->proc.pid,
-                              "data_dir", n->data_dir, "node_address", n->node_address,
-                              "config", n->config_path, "log", n->log_path);
+                              "data_dir", n->data_dir, "node_address", n->node_address, "config",
+                              n->config_path, "log", n->log_path);
         if (o != NULL && sbx->platform == CS_PLATFORM_TPM)
             bad |= json_object_set_new(o, "tpm_tcti", json_string(n->tpm_tcti)) |
                    json_object_set_new(o, "tpm_pid", json_integer((json_int_t)n->tpm.pid));

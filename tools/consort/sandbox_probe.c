@@ -29,7 +29,11 @@ struct cs_sbx_client {
 
 /* One request in flight: lives on cs_sbx_get's stack until every callback ran. */
 typedef struct get_op {
+    const char *method;
     const char *path;
+    const cs_http_header *headers;
+    size_t header_count;
+    cs_slice request_body;
     bool connected_cb; /* cs_tls_connect's callback ran */
     bool done;         /* the answer or the failure is in */
     consort_err rc;
@@ -72,8 +76,8 @@ static void on_connect(void *ctx, cs_stream *s, consort_err err, const char *msg
     const cs_http_client_params params = {.limits = {.max_body_bytes = BODY_MAX}};
     err = cs_http_client_new(s, &params, &op->http);
     if (err == CONSORT_OK)
-        err = cs_http_client_request(op->http, "GET", op->path, NULL, 0, CS_SLICE_EMPTY,
-                                     on_response, op);
+        err = cs_http_client_request(op->http, op->method, op->path, op->headers, op->header_count,
+                                     op->request_body, on_response, op);
     if (err != CONSORT_OK)
         finish(op, err, consort_errmsg()); /* synchronous */
 }
@@ -82,21 +86,34 @@ static void on_timeout(void *ctx)
 {
     get_op *op = ctx;
     char why[CS_ERRMSG_MAX];
-    snprintf(why, sizeof why, "no answer to GET %s in time", op->path);
+    snprintf(why, sizeof why, "no answer to %s %s in time", op->method, op->path);
     finish(op, CONSORT_E_TIMEOUT, why);
 }
 
-consort_err cs_sbx_get(cs_sbx_client *c, const char *address, const char *path,
-                       uint32_t timeout_ms, int *status, cs_buf *body)
+consort_err cs_sbx_get(cs_sbx_client *c, const char *address, const char *path, uint32_t timeout_ms,
+                       int *status, cs_buf *body)
 {
-    get_op op = {.path = path, .body = body};
+    return cs_sbx_request(c, address, "GET", path, NULL, CS_SLICE_EMPTY, timeout_ms, status, body);
+}
+
+consort_err cs_sbx_request(cs_sbx_client *c, const char *address, const char *method,
+                           const char *path, const char *content_type, cs_slice request_body,
+                           uint32_t timeout_ms, int *status, cs_buf *body)
+{
+    const cs_http_header ct = {"Content-Type", content_type};
+    get_op op = {.method = method,
+                 .path = path,
+                 .headers = content_type != NULL ? &ct : NULL,
+                 .header_count = content_type != NULL ? 1 : 0,
+                 .request_body = request_body,
+                 .body = body};
     cs_timer *timer = NULL;
     CS_TRY(cs_timer_new(&c->loop, on_timeout, &op, &timer));
     cs_timer_start(timer, timeout_ms);
     consort_err rc = cs_tls_connect(&c->loop, address, c->tls, on_connect, &op);
     if (rc != CONSORT_OK) {
         cs_timer_free(timer);
-        return cs_err_context(rc, "GET https://%s%s", address, path);
+        return cs_err_context(rc, "%s https://%s%s", method, address, path);
     }
     /* The connect callback always runs (the handshake has its own timeout). */
     while (!(op.done && op.connected_cb)) {
@@ -113,13 +130,13 @@ consort_err cs_sbx_get(cs_sbx_client *c, const char *address, const char *path,
     cs_http_client_free(op.http);
     uv_run(&c->loop, UV_RUN_NOWAIT); /* let the closes proceed */
     if (op.rc != CONSORT_OK)
-        return cs_fail(op.rc, "GET https://%s%s: %s", address, path, op.why);
+        return cs_fail(op.rc, "%s https://%s%s: %s", method, address, path, op.why);
     *status = op.status;
     return CONSORT_OK;
 }
 
-consort_err cs_sbx_client_new(const char *service_cert, const char *user_cert,
-                              const char *user_key, cs_sbx_client **out)
+consort_err cs_sbx_client_new(const char *service_cert, const char *user_cert, const char *user_key,
+                              cs_sbx_client **out)
 {
     cs_sbx_client *c = cs_calloc(1, sizeof *c);
     CS_ENSURE(c != NULL, CONSORT_E_NOMEM, "sandbox client: out of memory");
@@ -169,8 +186,7 @@ void cs_sbx_client_free(cs_sbx_client *c)
 }
 
 /* GET `path` and parse a 200 answer as a JSON object (*doc; caller decrefs). */
-static consort_err get_json(cs_sbx_client *c, const char *address, const char *path,
-                            json_t **doc)
+static consort_err get_json(cs_sbx_client *c, const char *address, const char *path, json_t **doc)
 {
     cs_buf body;
     cs_buf_init(&body, BODY_MAX);

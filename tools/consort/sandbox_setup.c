@@ -4,6 +4,8 @@
  */
 #include "sandbox.h"
 
+#include "gov/shares.h"
+
 #include "cli_code_id.h"
 
 #include "attest/virtual.h"
@@ -163,6 +165,32 @@ static consort_err make_identity(const char *name, const char *cert_path, const 
     return rc == CONSORT_OK ? CONSORT_OK : cs_err_context(rc, "identity %s", name);
 }
 
+/* Member m: a signing identity and an encryption key pair (gov/shares.h). */
+static consort_err make_member(cs_sbx *sbx, int m)
+{
+    char name[16], enc_priv[CS_SBX_PATH_MAX];
+    snprintf(name, sizeof name, "member%d", m);
+    CS_TRY(
+        fmt_path(sbx->members[m][0], CS_SBX_PATH_MAX, "%s/member%d_cert.pem", sbx->workspace, m));
+    CS_TRY(
+        fmt_path(sbx->members[m][1], CS_SBX_PATH_MAX, "%s/member%d_privk.pem", sbx->workspace, m));
+    CS_TRY(fmt_path(sbx->members[m][2], CS_SBX_PATH_MAX, "%s/member%d_enc_pubk.pem", sbx->workspace,
+                    m));
+    CS_TRY(fmt_path(enc_priv, sizeof enc_priv, "%s/member%d_enc_privk.pem", sbx->workspace, m));
+    CS_TRY(make_identity(name, sbx->members[m][0], sbx->members[m][1]));
+    cs_buf priv, pub;
+    cs_buf_init_secret(&priv, 64 << 10);
+    cs_buf_init(&pub, 64 << 10);
+    consort_err rc = cs_gov_enc_keygen(&priv, &pub);
+    if (rc == CONSORT_OK)
+        rc = cs_file_write_atomic(enc_priv, cs_buf_slice(&priv), 0600);
+    if (rc == CONSORT_OK)
+        rc = cs_file_write_atomic(sbx->members[m][2], cs_buf_slice(&pub), 0644);
+    cs_buf_cleanup(&priv);
+    cs_buf_cleanup(&pub);
+    return rc == CONSORT_OK ? CONSORT_OK : cs_err_context(rc, "%s's encryption key", name);
+}
+
 /* Binds 127.0.0.1:port (0: any) and returns the socket holding it, or -1. */
 static int hold_port(uint16_t port, uint16_t *bound)
 {
@@ -231,9 +259,26 @@ static consort_err reserve_ports(bool adjacent, int fds[2], uint16_t ports[2])
     return cs_fail(CONSORT_E_IO, "no free port pair on 127.0.0.1: %s", strerror(errno));
 }
 
-static consort_err prepare_node(cs_sbx *sbx, int i)
+/* Host i: its directory and virtual platform. */
+static consort_err prepare_host(cs_sbx *sbx, int i)
+{
+    char dir[CS_SBX_PATH_MAX], platform[CS_SBX_PATH_MAX];
+    CS_TRY(fmt_path(dir, sizeof dir, "%s/node%d", sbx->workspace, i));
+    CS_TRY(fmt_path(platform, sizeof platform, "%s/platform", dir));
+    CS_TRY(cs_mkdir_p(dir, 0700));
+    cs_virtual_platform *p = NULL;
+    CS_TRY_CTX(cs_virtual_platform_init(platform, false, &p), "the host of node %d", i);
+    cs_virtual_platform_free(p);
+    return CONSORT_OK;
+}
+
+consort_err cs_sbx_prepare_node(cs_sbx *sbx, int i)
 {
     cs_sbx_node *n = &sbx->nodes[i];
+    if (n->consortd[0] == '\0')
+        snprintf(n->consortd, sizeof n->consortd, "%s", sbx->consortd);
+    if (n->app[0] == '\0')
+        snprintf(n->app, sizeof n->app, "%s", sbx->app);
     n->index = i;
     snprintf(n->name, sizeof n->name, "node %d", i);
     snprintf(n->tpm_name, sizeof n->tpm_name, "swtpm of node %d", i);
@@ -247,12 +292,6 @@ static consort_err prepare_node(cs_sbx *sbx, int i)
     CS_TRY(fmt_path(n->log_path, sizeof n->log_path, "%s/consortd.log", n->dir));
     CS_TRY(fmt_path(n->tpm_dir, sizeof n->tpm_dir, "%s/tpm", n->dir));
     CS_TRY(cs_mkdir_p(n->dir, 0700));
-
-    if (sbx->platform == CS_PLATFORM_VIRTUAL) {
-        cs_virtual_platform *platform = NULL;
-        CS_TRY_CTX(cs_virtual_platform_init(n->platform_dir, false, &platform), "%s", n->name);
-        cs_virtual_platform_free(platform);
-    }
 
     uint16_t ports[2];
     CS_TRY(reserve_ports(false, n->port_fds, ports));
@@ -275,22 +314,25 @@ static consort_err prepare_node(cs_sbx *sbx, int i)
  */
 static consort_err share_platform_certs(const cs_sbx *sbx)
 {
-    for (int i = 0; i < sbx->count; i++) {
+    char platform[CS_SBX_MAX_NODES][CS_SBX_PATH_MAX];
+    for (int i = 0; i < CS_SBX_MAX_NODES; i++)
+        CS_TRY(fmt_path(platform[i], sizeof platform[i], "%s/node%d/platform", sbx->workspace, i));
+    for (int i = 0; i < CS_SBX_MAX_NODES; i++) {
         char src[CS_SBX_PATH_MAX + 32];
-        CS_TRY(fmt_path(src, sizeof src, "%s/" CS_VIRTUAL_CERT_FILE, sbx->nodes[i].platform_dir));
+        CS_TRY(fmt_path(src, sizeof src, "%s/" CS_VIRTUAL_CERT_FILE, platform[i]));
         cs_buf pem;
         cs_buf_init(&pem, 64 * 1024);
         consort_err rc = cs_file_read(src, &pem);
-        for (int j = 0; j < sbx->count && rc == CONSORT_OK; j++) {
+        for (int j = 0; j < CS_SBX_MAX_NODES && rc == CONSORT_OK; j++) {
             if (j == i)
                 continue;
             char dst[CS_SBX_PATH_MAX + 64];
-            rc = fmt_path(dst, sizeof dst, "%s/anchors", sbx->nodes[j].platform_dir);
+            rc = fmt_path(dst, sizeof dst, "%s/anchors", platform[j]);
             if (rc == CONSORT_OK)
                 rc = cs_mkdir_p(dst, 0700);
             if (rc == CONSORT_OK)
-                rc = fmt_path(dst, sizeof dst, "%s/anchors/node%d_platform_cert.pem",
-                              sbx->nodes[j].platform_dir, i);
+                rc = fmt_path(dst, sizeof dst, "%s/anchors/node%d_platform_cert.pem", platform[j],
+                              i);
             if (rc == CONSORT_OK)
                 rc = cs_file_write_atomic(dst, cs_buf_slice(&pem), 0644);
         }
@@ -314,9 +356,16 @@ consort_err cs_sbx_prepare(cs_sbx *sbx, const char *dir)
     CS_TRY(fmt_path(sbx->nodes_json, sizeof sbx->nodes_json, "%s/nodes.json", ws));
 
     CS_TRY(make_identity("user0", sbx->user_cert, sbx->user_key));
-    CS_TRY(make_identity("member0", sbx->member_cert, sbx->member_key));
+    for (int m = 0; m < CS_SBX_MEMBERS; m++)
+        CS_TRY(make_member(sbx, m));
+    CS_TRY(fmt_path(sbx->member_cert, sizeof sbx->member_cert, "%s", sbx->members[0][0]));
+    CS_TRY(fmt_path(sbx->member_key, sizeof sbx->member_key, "%s", sbx->members[0][1]));
+    if (sbx->platform == CS_PLATFORM_VIRTUAL) {
+        for (int i = 0; i < CS_SBX_MAX_NODES; i++)
+            CS_TRY(prepare_host(sbx, i));
+    }
     for (int i = 0; i < sbx->count; i++)
-        CS_TRY(prepare_node(sbx, i));
+        CS_TRY(cs_sbx_prepare_node(sbx, i));
     /* DESIGN.md "Code id": what every node of this sandbox runs, so what node 0
      * trusts. A v2 code id covers the node process's libraries too, so consortd
      * measures it (with our environment, which the nodes inherit); every node

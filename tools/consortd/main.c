@@ -100,6 +100,12 @@ static void node_event(void *ctx, const cs_node_event *ev)
         shutdown_daemon(d, 1);
         return;
     }
+    if (ev->state == CS_NODE_RETIRED) { /* evicted or removed by the members: done */
+        cs_log_info("consortd", "node %s was removed from the service; exiting",
+                    cs_node_id(d->node));
+        shutdown_daemon(d, 0);
+        return;
+    }
     announce(d);
 }
 
