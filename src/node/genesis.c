@@ -7,6 +7,7 @@
 #include "gov/constitution.h"
 #include "gov/request.h"
 #include "gov/shares.h"
+#include "node/succession.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -231,6 +232,12 @@ consort_err node_genesis_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
     size_t with_keys = 0;
     CS_TRY(cs_kv_foreach(tx, CS_SLICE_LIT(SVC_MAP_MEMBER_KEYS), count_key, &with_keys));
     CS_TRY(put_settings(tx, with_keys));
+    CS_ENSURE(g->ledger_secret != NULL && g->service_key != NULL, CONSORT_E_STATE,
+              "genesis: no ledger secret or service key");
+    node_share_keys shares = {.ledger_secret = g->ledger_secret};
+    node_share_service_id(g->service_cert, shares.service_id);
+    CS_TRY_CTX(node_shares_issue(tx, &shares), "genesis");
+    CS_TRY(node_service_key_put(tx, g->service_key));
     CS_TRY(cs_kv_put(tx, CS_SLICE_LIT(SVC_MAP_SERVICE), CS_SLICE_LIT(SVC_STATUS_KEY),
                      open ? CS_SLICE_LIT(SVC_STATUS_OPEN) : CS_SLICE_LIT(SVC_STATUS_OPENING)));
     CS_TRY(cs_kv_put(tx, CS_SLICE_LIT(SVC_MAP_POLICY), CS_SLICE_LIT(SVC_DEBUG_KEY),

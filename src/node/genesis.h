@@ -26,6 +26,10 @@ typedef struct node_genesis {
     const char *node_id;       /* the creating node */
     const node_record *record; /* its record (status Trusted) */
     cs_slice service_cert;     /* DER */
+    /* the ledger secret the first recovery shares are split from, and the
+     * service key kept with the private state (succession.h) */
+    const uint8_t *ledger_secret;
+    const cs_key *service_key;
 } node_genesis;
 
 /* The genesis transaction (cs_node_tx_fn; ctx is a node_genesis). CORRUPT

@@ -18,6 +18,7 @@
 
 #include "gov/request.h"
 #include "net/attested.h"
+#include "node/gov_shares.h"
 #include "node/service_maps.h"
 
 /* Why a request was refused (nothing written); each has its HTTP status
@@ -50,6 +51,10 @@ typedef struct node_gov_call {
     cs_gov_msg_type expect; /* proposal, ballot or withdrawal */
     const char *path_id;    /* ballots, withdrawals: the id in the path */
     int64_t now;            /* seconds since the epoch */
+    /* what recovery shares are issued from when an accepted proposal changes
+     * the members with keys or the threshold (gov_shares.h); NULL: such a
+     * proposal fails (STATE), since its shares could not be issued */
+    const node_share_keys *shares;
     /* out (reset by every run) */
     node_gov_refusal refusal;
     char message[NODE_GOV_MESSAGE_MAX]; /* the refusal, or the failure of an apply */

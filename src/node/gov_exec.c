@@ -59,14 +59,16 @@ static consort_err load_constitution(cs_kv_tx *tx, cs_constitution **out)
 
 /* Applies an accepted proposal: Accepted with its writes, or Failed with
  * the reason and nothing it did. An error is the node's own failure. */
-static consort_err apply(cs_kv_tx *tx, const cs_constitution *con, json_t *rec,
-                         const char *proposal_json, const char *id)
+static consort_err apply(const node_gov_call *c, cs_kv_tx *tx, const cs_constitution *con,
+                         json_t *rec, const char *proposal_json, const char *id)
 {
     gov_stage st;
     gov_stage_init(&st, tx);
     cs_constitution_action acts[GOV_ACTION_COUNT];
     gov_actions_bind(&st, acts);
     consort_err rc = cs_constitution_apply(con, proposal_json, id, acts, GOV_ACTION_COUNT);
+    if (rc == CONSORT_OK) /* in the same transaction, or the proposal fails */
+        rc = gov_shares_refresh(&st, c->shares);
     if (rc == CONSORT_E_NOMEM || rc == CONSORT_E_CORRUPT || rc == CONSORT_E_BUSY) {
         gov_stage_cleanup(&st);
         return rc; /* not the proposal's fault */
@@ -91,7 +93,7 @@ static consort_err apply(cs_kv_tx *tx, const cs_constitution *con, json_t *rec,
 
 /* Resolves an Open proposal after a change (creation, ballot) and applies
  * it when accepted. */
-static consort_err settle(cs_kv_tx *tx, json_t *rec, const char *id)
+static consort_err settle(const node_gov_call *c, cs_kv_tx *tx, json_t *rec, const char *id)
 {
     json_t *proposal = json_object_get(rec, "proposal");
     const char *proposer = json_string_value(json_object_get(rec, "proposer_id"));
@@ -135,7 +137,7 @@ static consort_err settle(cs_kv_tx *tx, json_t *rec, const char *id)
         cs_err_clear();
         rc = gov_record_set_state(rec, "Failed", why);
     } else if (outcome == CS_CONSTITUTION_ACCEPTED) {
-        rc = apply(tx, con, rec, text, id);
+        rc = apply(c, tx, con, rec, text, id);
     } else if (outcome == CS_CONSTITUTION_REJECTED) {
         rc = gov_record_set_state(rec, "Rejected", NULL);
     }
@@ -188,7 +190,7 @@ static consort_err propose(node_gov_call *c, cs_kv_tx *tx, const cs_gov_request 
         rc = cs_fail(CONSORT_E_NOMEM, "proposal record");
         goto out;
     }
-    CS_TRY_GOTO(rc, settle(tx, rec, c->proposal_id), out);
+    CS_TRY_GOTO(rc, settle(c, tx, rec, c->proposal_id), out);
     CS_TRY_GOTO(rc, gov_record_put(tx, c->proposal_id, rec), out);
     snprintf(c->state, sizeof c->state, "%s", gov_record_state(rec));
     const char *failure = json_string_value(json_object_get(rec, "failure"));
@@ -255,7 +257,7 @@ static consort_err ballot(node_gov_call *c, cs_kv_tx *tx, const cs_gov_request *
                               json_pack("{s:s, s:b}", "member_id", member, "vote", approve)) != 0)
         rc = cs_fail(CONSORT_E_NOMEM, "ballot");
     if (rc == CONSORT_OK)
-        rc = settle(tx, rec, c->proposal_id);
+        rc = settle(c, tx, rec, c->proposal_id);
     if (rc == CONSORT_OK)
         rc = gov_record_put(tx, c->proposal_id, rec);
     if (rc == CONSORT_OK) {

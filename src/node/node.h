@@ -311,4 +311,16 @@ bool cs_node_is_member(cs_node *n, const uint8_t fingerprint[32]);
 /* Is this certificate a node certificate of this service (for forwarded requests)? */
 bool cs_node_is_service_node_cert(cs_node *n, const cs_x509 *cert);
 
+/* ---- recovery (docs/recovery.md) ---- */
+
+/*
+ * What a governance transaction issues recovery shares from (node/gov_shares.h):
+ * the ledger secret (*secret borrowed, CS_LEDGER_SECRET_LEN bytes, valid
+ * while the node lives) and the service id (SHA-256 of the service
+ * certificate's DER). STATE if the node holds no ledger secret or service
+ * certificate (it has not joined, or waits for recovery shares).
+ */
+CS_MUST_CHECK consort_err cs_node_share_keys(const cs_node *n, const uint8_t **secret,
+                                             uint8_t service_id[32]);
+
 #endif

@@ -238,3 +238,18 @@ bool cs_node_is_service_node_cert(cs_node *n, const cs_x509 *cert)
     cs_err_clear();
     return ok;
 }
+
+consort_err cs_node_share_keys(const cs_node *n, const uint8_t **secret, uint8_t service_id[32])
+{
+    *secret = n->vault != NULL ? node_vault_secret(n->vault) : NULL;
+    const cs_x509 *cert = n->vault != NULL ? node_vault_service_cert(n->vault) : NULL;
+    CS_ENSURE(*secret != NULL && cert != NULL, CONSORT_E_STATE,
+              "node %s holds no ledger secret and service certificate", cs_node_id(n));
+    cs_buf der;
+    cs_buf_init(&der, CS_LEDGER_CERT_MAX);
+    consort_err rc = cs_x509_to_der(cert, &der);
+    if (rc == CONSORT_OK)
+        cs_sha256(cs_buf_slice(&der), service_id);
+    cs_buf_cleanup(&der);
+    return rc;
+}

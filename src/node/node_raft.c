@@ -125,7 +125,9 @@ static void genesis(cs_node *n)
     node_genesis g = {.inputs = node_vault_genesis(n->vault),
                       .node_id = cs_node_id(n),
                       .record = &rec,
-                      .service_cert = cs_buf_slice(&cert)};
+                      .service_cert = cs_buf_slice(&cert),
+                      .ledger_secret = node_vault_secret(n->vault),
+                      .service_key = node_vault_service_key(n->vault)};
     CS_TRY_GOTO(
         rc, node_exec_write(n->exec, CS_LEDGER_KIND_INTERNAL, node_genesis_fn, &g, genesis_done, n),
         done);

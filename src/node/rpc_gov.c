@@ -24,6 +24,7 @@ struct rpc_gov_write {
     cs_rpc *rpc; /* NULL once the rpc stopped */
     cs_http_request *req;
     node_gov_call call;
+    node_share_keys shares; /* call.shares */
     char path_id[65];
     rpc_gov_write *prev, *next;
 };
@@ -126,6 +127,9 @@ static void run_write(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *r
     w->call.expect = expected_type(route->builtin);
     w->call.path_id = route->builtin == CS_RPC_GOV_PROPOSE ? NULL : w->path_id;
     w->call.now = (int64_t)time(NULL);
+    if (cs_node_share_keys(rpc->node, &w->shares.ledger_secret, w->shares.service_id) == CONSORT_OK)
+        w->call.shares = &w->shares; /* else a change of the recovery shares fails (STATE) */
+    cs_err_clear();
     w->next = rpc->gov_writes;
     if (rpc->gov_writes != NULL)
         rpc->gov_writes->prev = w;
