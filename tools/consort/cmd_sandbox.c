@@ -228,6 +228,25 @@ static consort_err read_request(const char *path, cs_sbx_node *n, uint32_t *time
     return CONSORT_OK;
 }
 
+/* The last line of a node's log that says its join was refused ("" if none). */
+static void last_refusal(const char *log_path, char *out, size_t n)
+{
+    out[0] = '\0';
+    FILE *f = fopen(log_path, "r");
+    if (f == NULL)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof line, f) != NULL) {
+        const char *r = strstr(line, ": refused: ");
+        if (r == NULL)
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        const char *msg = strstr(line, "join via");
+        snprintf(out, n, "%.1000s", msg != NULL ? msg : line);
+    }
+    fclose(f);
+}
+
 /* Starts the node a request asks for; its answer (JSON) into `answer`. */
 static void add_node(cs_sbx *sbx, const char *request, cs_sbx_client **client, json_t **answer)
 {
@@ -260,7 +279,10 @@ static void add_node(cs_sbx *sbx, const char *request, cs_sbx_client **client, j
             sbx->count--;
             if (cs_sbx_write_nodes_json(sbx) != CONSORT_OK)
                 cs_err_clear();
-            rc = cs_fail(rc, "%s did not join: %s (log %s)", n->name, why, n->log_path);
+            char line[1100];
+            last_refusal(n->log_path, line, sizeof line);
+            rc = cs_fail(rc, "%s did not join: %s%s%s (log %s)", n->name, why,
+                         line[0] != '\0' ? "; its log says: " : "", line, n->log_path);
         }
     }
     if (rc == CONSORT_OK)

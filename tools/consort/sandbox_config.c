@@ -80,9 +80,18 @@ static json_t *start_members(const cs_sbx *sbx)
 }
 
 /* "join": attest to node 0 and expect the service certificate it wrote (pinned). */
-static json_t *join_members(const cs_sbx *sbx)
+/* "join": attest to the first earlier node still running (node 0 may have been
+ * evicted by a rolling update); it redirects to the leader. */
+static json_t *join_members(const cs_sbx *sbx, int i)
 {
-    return json_pack("{s:s, s:s}", "target", sbx->nodes[0].node_address, "service_cert",
+    int target = 0;
+    for (int j = 0; j < i; j++) {
+        if (sbx->nodes[j].proc.pid != 0) {
+            target = j;
+            break;
+        }
+    }
+    return json_pack("{s:s, s:s}", "target", sbx->nodes[target].node_address, "service_cert",
                      sbx->service_cert);
 }
 
@@ -116,7 +125,7 @@ consort_err cs_sbx_write_config(const cs_sbx *sbx, int i)
             return rc;
         }
     }
-    json_t *mode = i == 0 ? start_members(sbx) : join_members(sbx);
+    json_t *mode = i == 0 ? start_members(sbx) : join_members(sbx, i);
     if (cfg == NULL || mode == NULL ||
         json_object_set_new(cfg, i == 0 ? "start" : "join", mode) != 0) {
         json_decref(cfg);
