@@ -887,6 +887,69 @@ class Sandbox:
         self.stop(check_clean=exc_type is None)
         return False
 
+    # -- growing the service and governing it
+    def refresh_nodes(self):
+        """Re-reads nodes.json (the sandbox adds the nodes `add_node` asked for)."""
+        with open(os.path.join(self.workspace, "nodes.json")) as f:
+            self.nodes = json.load(f)
+        self.count = len(self.nodes)
+
+    def add_node(self, app=None, consortd=None, timeout=30):
+        """`consort sandbox add-node`: (exit code, output); the node list is refreshed."""
+        args = ["sandbox", "add-node", "--workspace", self.workspace, "--timeout", str(timeout)]
+        if app:
+            args += ["--app", app]
+        if consortd:
+            args += ["--consortd", consortd]
+        code, out = run_cli(self.env, *args, timeout=timeout + 60)
+        self.refresh_nodes()
+        return code, out
+
+    def live_index(self):
+        """A node that is running and part of the network."""
+        for i in range(self.count):
+            if self.alive(i) and self.is_open(i):
+                return i
+        raise TestFailure("no live node")
+
+    def gov(self, member, *args, node=None):
+        """`consort gov ARGS...` signed by member<member>, sent to node `node` (default:
+        a live one); returns (exit code, output)."""
+        i = self.live_index() if node is None else node
+        ws = self.workspace
+        return run_cli(self.env, "gov", *args, "--node", f"https://{self.address(i)}",
+                       "--service-cert", self.service_cert,
+                       "--member-cert", os.path.join(ws, f"member{member}_cert.pem"),
+                       "--member-key", os.path.join(ws, f"member{member}_privk.pem"))
+
+    def pass_proposal(self, proposal, voters=(0, 1)):
+        """Proposes `proposal` (a dict) as member0 and votes for it as `voters`; returns
+        (proposal id, final state)."""
+        path = os.path.join(os.path.dirname(self.workspace),
+                            f"proposal-{time.monotonic_ns()}.json")
+        with open(path, "w") as f:
+            json.dump(proposal, f)
+        code, out = self.gov(0, "propose", path)
+        check(code == 0, f"propose {proposal}: {out}")
+        pid = json.loads(out)["proposal_id"]
+        state = "Open"
+        for m in voters:
+            time.sleep(1.05)  # created_at has 1 s resolution: never the same request twice
+            code, out = self.gov(m, "vote", pid, "--accept")
+            check(code == 0, f"member{m} voting for {pid}: {out}")
+            state = json.loads(out)["state"]
+        return pid, state
+
+    def gov_service(self):
+        """GET /gov/service from a live node."""
+        c = self.client(self.live_index(), cert=False)
+        try:
+            r = c.get("/gov/service")
+            check(r.status == 200, f"GET /gov/service: {r!r}")
+            return r.json()
+        finally:
+            c.close()
+
 
 def _plus1(x):
     return None if x is None else x + 1
@@ -945,6 +1008,7 @@ class WriteLoad:
         self.path = path
         self.prefix = prefix
         self.acked = []
+        self.ack_times = []  # time.monotonic() of each acknowledgement
         self.failures = 0
         self.lock = threading.Lock()
         self.stop_flag = threading.Event()
@@ -980,6 +1044,7 @@ class WriteLoad:
             if r is not None and r.status == 200 and r.txid:
                 with self.lock:
                     self.acked.append((k, r.txid))
+                    self.ack_times.append(time.monotonic())
                 time.sleep(self.pace)
             else:
                 with self.lock:
@@ -1004,6 +1069,12 @@ class WriteLoad:
         self.stop_flag.set()
         for t in self.threads:
             t.join(30)
+
+    def longest_gap(self):
+        """The longest time between two acknowledgements (s): how long writes failed."""
+        with self.lock:
+            t = sorted(self.ack_times)
+        return max((b - a for a, b in zip(t, t[1:])), default=0.0)
 
     def wait_progress(self, more, timeout, what):
         """Waits until `more` further writes have been acknowledged."""
