@@ -485,4 +485,25 @@ typedef struct cs_ledger_verify_report {
 CS_MUST_CHECK consort_err cs_ledger_verify(const char *dir, const cs_x509 *service_cert,
                                            int64_t now, cs_ledger_verify_report *report);
 
+/*
+ * A service identity and the last seqno its nodes signed: a recovered
+ * service's ledger holds the entries of the identities it succeeded
+ * (docs/recovery.md "The identity chain"), each signed under its own.
+ */
+typedef struct cs_ledger_identity {
+    const cs_x509 *cert; /* the service certificate (borrowed) */
+    uint64_t last_seqno; /* its last signature entry; 0: still current */
+} cs_ledger_identity;
+
+/* The certificate signature entry `seqno` chains to: that of the first of
+ * `ids` (ordered oldest first, last_seqno increasing, the current one last
+ * with last_seqno 0) whose last_seqno is 0 or >= seqno; NULL if none. */
+const cs_x509 *cs_ledger_identity_for(const cs_ledger_identity *ids, size_t count, uint64_t seqno);
+
+/* cs_ledger_verify with each signature entry checked against the identity
+ * cs_ledger_identity_for names for its seqno (BAD_CERTIFICATE when none). */
+CS_MUST_CHECK consort_err cs_ledger_verify_ids(const char *dir, const cs_ledger_identity *ids,
+                                               size_t count, int64_t now,
+                                               cs_ledger_verify_report *report);
+
 #endif

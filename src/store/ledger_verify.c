@@ -18,7 +18,9 @@
 #include <string.h>
 
 typedef struct verify_state {
-    const cs_x509 *service_cert;
+    const cs_ledger_identity *ids;
+    size_t id_count;
+    const cs_x509 *cached_for; /* the certificate `cache` is valid for */
     int64_t now;
     cs_merkle_tree *tree;
     cs_ledger_cert_cache cache;
@@ -74,7 +76,15 @@ static consort_err check_signature(verify_state *st, const cs_ledger_entry *e)
               "signature entry %" PRIu64 ": signed root is not the root of the %" PRIu64
               " entries before it",
               e->seqno, sig.tree_size);
-    CS_TRY(cs_ledger_sig_verify(&sig, st->service_cert, st->now, &st->cache));
+    const cs_x509 *service = cs_ledger_identity_for(st->ids, st->id_count, e->seqno);
+    CS_ENSURE(service != NULL, CONSORT_E_BAD_CERTIFICATE,
+              "signature entry %" PRIu64 ": no service identity signed at this seqno", e->seqno);
+    if (service != st->cached_for) { /* a cache is valid for one service certificate */
+        cs_ledger_cert_cache_cleanup(&st->cache);
+        memset(&st->cache, 0, sizeof st->cache);
+        st->cached_for = service;
+    }
+    CS_TRY(cs_ledger_sig_verify(&sig, service, st->now, &st->cache));
     return check_terms(st, &sig);
 }
 
@@ -128,11 +138,26 @@ static consort_err verify_all(verify_state *st, cs_ledger_reader *r)
     }
 }
 
+const cs_x509 *cs_ledger_identity_for(const cs_ledger_identity *ids, size_t count, uint64_t seqno)
+{
+    for (size_t i = 0; i < count; i++)
+        if (ids[i].last_seqno == 0 || seqno <= ids[i].last_seqno)
+            return ids[i].cert;
+    return NULL;
+}
+
 consort_err cs_ledger_verify(const char *dir, const cs_x509 *service_cert, int64_t now,
                              cs_ledger_verify_report *rep)
 {
+    const cs_ledger_identity one = {.cert = service_cert};
+    return cs_ledger_verify_ids(dir, &one, 1, now, rep);
+}
+
+consort_err cs_ledger_verify_ids(const char *dir, const cs_ledger_identity *ids, size_t count,
+                                 int64_t now, cs_ledger_verify_report *rep)
+{
     memset(rep, 0, sizeof *rep);
-    verify_state st = {.service_cert = service_cert, .now = now, .rep = rep};
+    verify_state st = {.ids = ids, .id_count = count, .now = now, .rep = rep};
     cs_ledger_reader *r = NULL;
     CS_TRY(cs_ledger_reader_open(dir, &r));
     consort_err rc = cs_merkle_new(&st.tree);

@@ -297,6 +297,59 @@ done:
     return rc == CONSORT_OK ? rc : cs_err_context(rc, "identity chain");
 }
 
+void cs_succession_chain_free(cs_succession_link *links, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cs_x509_free(links[i].cert);
+        links[i].cert = NULL;
+    }
+}
+
+static consort_err chain_back(const cs_slice *records, size_t count, cs_slice current,
+                              cs_succession_link *out, size_t *n)
+{
+    uint64_t bound = UINT64_MAX;
+    for (;;) {
+        cs_succession s;
+        long i;
+        CS_TRY(find_successor_of(records, count, current, &s, &i));
+        if (i < 0)
+            return CONSORT_OK;
+        CS_ENSURE(s.last_seqno < bound, CONSORT_E_MALFORMED,
+                  "record %ld: recovery point %s is not before the later identity's", i,
+                  s.last_txid);
+        CS_ENSURE(*n < CS_SUCCESSION_CHAIN_MAX + 1, CONSORT_E_TOO_LARGE,
+                  "more than %d identities in the chain", CS_SUCCESSION_CHAIN_MAX);
+        CS_TRY_CTX(cs_succession_verify(&s), "record %ld", i);
+        CS_TRY(cs_x509_from_der(s.previous_der, &out[*n].cert));
+        out[(*n)++].last_seqno = s.last_seqno;
+        bound = s.last_seqno;
+        current = s.previous_der;
+    }
+}
+
+consort_err cs_succession_chain(const cs_slice *records, size_t count, const cs_x509 *pinned,
+                                cs_succession_link *out, size_t *n)
+{
+    *n = 0;
+    cs_buf der;
+    cs_buf_init(&der, CS_LEDGER_CERT_MAX);
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_x509_to_der(pinned, &der), done);
+    CS_TRY_GOTO(rc, cs_x509_from_der(cs_buf_slice(&der), &out[0].cert), done);
+    out[0].last_seqno = 0;
+    *n = 1;
+    CS_TRY_GOTO(rc, chain_back(records, count, cs_buf_slice(&der), out + 0, n), done);
+    for (size_t i = 0; i < *n / 2; i++) { /* oldest first */
+        cs_succession_link t = out[i];
+        out[i] = out[*n - 1 - i];
+        out[*n - 1 - i] = t;
+    }
+done:
+    cs_buf_cleanup(&der);
+    return rc == CONSORT_OK ? rc : cs_err_context(rc, "identity chain");
+}
+
 consort_err cs_receipt_verify_chain(const cs_receipt *r, const cs_x509 *pinned,
                                     const cs_slice *records, size_t count,
                                     const cs_receipt_verify_opts *opts, size_t *hops)

@@ -99,6 +99,25 @@ CS_MUST_CHECK consort_err cs_succession_identity_for(const cs_slice *records, si
                                                      const cs_x509 *pinned, uint64_t seqno,
                                                      cs_x509 **out, size_t *hops);
 
+/* One identity of a chain (cs_succession_chain). */
+typedef struct cs_succession_link {
+    cs_x509 *cert;       /* owned */
+    uint64_t last_seqno; /* its recovery point; 0 for the pinned identity */
+} cs_succession_link;
+
+/*
+ * Every identity `pinned` succeeded, oldest first, `pinned` itself last
+ * (last_seqno 0): the records (any order) are followed back as in
+ * cs_succession_identity_for, each one verified, recovery points strictly
+ * decreasing. `out` holds CS_SUCCESSION_CHAIN_MAX + 1 links; *n gets how
+ * many were filled (free them with cs_succession_chain_free, also after a
+ * failure). Errors as cs_succession_identity_for.
+ */
+CS_MUST_CHECK consort_err cs_succession_chain(const cs_slice *records, size_t count,
+                                              const cs_x509 *pinned, cs_succession_link *out,
+                                              size_t *n);
+void cs_succession_chain_free(cs_succession_link *links, size_t n);
+
 /*
  * Verifies a receipt (store/receipt.h) against the pinned service
  * certificate through the identity chain: the receipt's transaction is

@@ -513,6 +513,48 @@ static void empty_or_missing_directory(void **state)
               CONSORT_E_NOT_FOUND);
 }
 
+/* A recovered service's ledger: signatures up to 14 by service a's node, then
+ * by service b's (docs/recovery.md). It verifies through both identities,
+ * with each only for its own range, and not against either alone. */
+static void identities_of_a_recovered_ledger(void **state)
+{
+    verify_fx *f = *state;
+    lfx_ledger_cleanup(&f->l);
+    lfx_rmtree(f->dir);
+    lfx_tmpdir(f->dir);
+    lfx_identity b;
+    lfx_identity_init(&b);
+    lfx_ledger_init(&f->l, &f->id, f->dir, 3000, NULL);
+    lfx_generate(&f->l, 12, 6, 0); /* signatures at 7 and 14, by a */
+    f->l.term = 5;
+    cs_ledger_signer sb = lfx_signer(&b);
+    for (int i = 0; i < 3; i++)
+        lfx_add_tx(&f->l, 40, 0, false);
+    lfx_add_sig_by(&f->l, &sb); /* 18, by b */
+    cst_ok(cs_ledger_writer_sync(f->l.w));
+    cs_ledger_verify_report rep;
+    const cs_ledger_identity ids[2] = {{f->id.service_cert, 14}, {b.service_cert, 0}};
+    cst_ok(cs_ledger_verify_ids(f->dir, ids, 2, f->now, &rep));
+    assert_int_equal(rep.last_signed_seqno, 18);
+    assert_int_equal(rep.signatures, 3);
+    assert_ptr_equal(cs_ledger_identity_for(ids, 2, 14), f->id.service_cert);
+    assert_ptr_equal(cs_ledger_identity_for(ids, 2, 15), b.service_cert);
+    /* a's range ending one signature too early: 14 must chain to b, and does not */
+    const cs_ledger_identity early[2] = {{f->id.service_cert, 13}, {b.service_cert, 0}};
+    cst_fails(cs_ledger_verify_ids(f->dir, early, 2, f->now, &rep), CONSORT_E_BAD_CERTIFICATE);
+    assert_int_equal(rep.seqno, 14);
+    /* a's range too long: 18 must chain to a */
+    const cs_ledger_identity late[2] = {{f->id.service_cert, 18}, {b.service_cert, 0}};
+    cst_fails(cs_ledger_verify_ids(f->dir, late, 2, f->now, &rep), CONSORT_E_BAD_CERTIFICATE);
+    assert_int_equal(rep.seqno, 18);
+    /* no identity left for a seqno */
+    cst_fails(cs_ledger_verify_ids(f->dir, ids, 1, f->now, &rep), CONSORT_E_BAD_CERTIFICATE);
+    assert_non_null(strstr(consort_errmsg(), "no service identity"));
+    cst_fails(cs_ledger_verify(f->dir, b.service_cert, f->now, &rep), CONSORT_E_BAD_CERTIFICATE);
+    assert_int_equal(rep.seqno, 7);
+    lfx_identity_cleanup(&b);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -531,6 +573,7 @@ int main(void)
         T(unsigned_tail_is_counted),
         T(torn_tail_is_reported_not_fatal),
         T(empty_or_missing_directory),
+        T(identities_of_a_recovered_ledger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

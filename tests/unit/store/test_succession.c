@@ -233,6 +233,25 @@ static void chain_of_two(void **state)
     identity_of(f, recs, 2, 12, f->b.cert, 1);
     identity_of(f, recs, 2, 13, f->c.cert, 0);
     identity_of(f, recs, 0, 1, f->c.cert, 0); /* no records: the pinned one */
+    /* the whole chain, oldest first */
+    cs_succession_link links[CS_SUCCESSION_CHAIN_MAX + 1];
+    size_t n = 0;
+    cst_ok(cs_succession_chain(recs, 2, f->c.cert, links, &n));
+    assert_int_equal(n, 3);
+    const cs_x509 *want[3] = {f->a.service_cert, f->b.cert, f->c.cert};
+    const uint64_t want_last[3] = {6, 12, 0};
+    for (size_t i = 0; i < 3; i++) {
+        uint8_t x[32], y[32];
+        cst_ok(cs_x509_fingerprint(links[i].cert, x));
+        cst_ok(cs_x509_fingerprint(want[i], y));
+        assert_memory_equal(x, y, 32);
+        assert_int_equal(links[i].last_seqno, want_last[i]);
+    }
+    cs_succession_chain_free(links, n);
+    cst_ok(cs_succession_chain(recs, 2, f->b.cert, links, &n)); /* from b: a, b */
+    assert_int_equal(n, 2);
+    assert_int_equal(links[0].last_seqno, 6);
+    cs_succession_chain_free(links, n);
     /* two records naming c as next: ambiguous */
     const cs_slice dup[2] = {cs_buf_slice(&f->bc), cs_buf_slice(&f->bc)};
     cs_x509 *got = NULL;
@@ -258,6 +277,8 @@ static void chain_of_two(void **state)
                      CONSORT_E_BAD_SIGNATURE);
     assert_non_null(strstr(consort_errmsg(), "record 1"));
     identity_of(f, dmg, 2, 7, f->b.cert, 1); /* not needed for a later transaction */
+    assert_int_equal(cs_succession_chain(dmg, 2, f->c.cert, links, &n), CONSORT_E_BAD_SIGNATURE);
+    cs_succession_chain_free(links, n); /* the whole chain needs every record */
     cs_buf_cleanup(&broken);
 }
 
