@@ -327,7 +327,15 @@ static consort_err set_constitution(gov_stage *st, json_t *a)
     CS_TRY(gov_arg_str(a, "script", true, &script));
     cs_constitution *c;
     CS_TRY_CTX(cs_constitution_new(script, strlen(script), NULL, &c), "the new constitution");
+    /* a constitution that cannot even decide the proposal installing it (it
+     * loops, allocates without bound, or fails) would lock governance for
+     * good: refuse it now, while the old one still decides */
+    cs_constitution_outcome outcome;
+    consort_err rc = cs_constitution_validate(c, st->proposal_json);
+    if (rc == CONSORT_OK)
+        rc = cs_constitution_resolve(c, st->proposal_json, "", NULL, 0, NULL, 0, &outcome);
     cs_constitution_free(c);
+    CS_TRY_CTX(rc, "the new constitution cannot decide the proposal that installs it");
     st->drop_open = true;
     return gov_stage_put(st, SVC_MAP_CONSTITUTION, SVC_CONSTITUTION_KEY, cs_slice_str(script));
 }

@@ -64,14 +64,15 @@ static consort_err apply(const node_gov_call *c, cs_kv_tx *tx, const cs_constitu
 {
     gov_stage st;
     gov_stage_init(&st, tx);
+    st.proposal_json = proposal_json;
     cs_constitution_action acts[GOV_ACTION_COUNT];
     gov_actions_bind(&st, acts);
     consort_err rc = cs_constitution_apply(con, proposal_json, id, acts, GOV_ACTION_COUNT);
     if (rc == CONSORT_OK) /* in the same transaction, or the proposal fails */
         rc = gov_shares_refresh(&st, c->shares);
-    if (rc == CONSORT_E_NOMEM || rc == CONSORT_E_CORRUPT || rc == CONSORT_E_BUSY) {
+    if (rc == CONSORT_E_CORRUPT || rc == CONSORT_E_BUSY) {
         gov_stage_cleanup(&st);
-        return rc; /* not the proposal's fault */
+        return rc; /* not the proposal's fault (NOMEM is usually the script's memory cap) */
     }
     if (rc != CONSORT_OK) {
         char why[NODE_GOV_MESSAGE_MAX];

@@ -29,7 +29,8 @@ typedef struct gov_stage {
     cs_kv_tx *tx;
     gov_write *writes;
     size_t count, cap;
-    bool drop_open; /* the constitution or the trusted code changed */
+    bool drop_open;            /* the constitution or the trusted code changed */
+    const char *proposal_json; /* the proposal being applied (set_constitution's probe) */
 } gov_stage;
 
 void gov_stage_init(gov_stage *st, cs_kv_tx *tx);
