@@ -12,7 +12,10 @@
 #    and refusals ("consort gov vote: CODE: message", exit 1); a proposal that
 #    is not {"actions": [...]} is refused before anything is sent; the service
 #    certificate is pinned; a silent node times out; a sandbox-like workspace
-#    resolves to its node 0, service certificate and memberN files;
+#    resolves to its service certificate, memberN files and the first node of
+#    its nodes.json that accepts a connection (node 0 evicted in a rolling
+#    update), never resending a request a node accepted, and lists every node
+#    tried when none answers (node0/node.json without a nodes.json);
 #  - `code id` prints what consortd measures, changes with the module, and is
 #    the code id a running node reports in /node/quotes;
 #  - a whole governance round in a 1-node sandbox:
@@ -338,6 +341,82 @@ expect 1 err "member2_cert.pem" -- "$CONSORT" gov vote "$ID_A" --accept --worksp
 expect 1 err "(is it a consort sandbox workspace?)" -- "$CONSORT" gov list --workspace "$WORK/nothing"
 # an explicit --node wins over the workspace's node 0
 expect 1 err "connection refused" -- "$CONSORT" gov list --workspace ws --node https://127.0.0.1:1
+# a rolling update: node 0 was evicted and exited, nodes.json lists it first;
+# the verbs go to the first node that accepts a connection, in its order
+# (node0/node.json is read only without a nodes.json)
+dead_ports() { # N: N ports on 127.0.0.1 that were free a moment ago (nothing listens)
+    python3 -c "
+import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(('127.0.0.1', 0))
+print(' '.join(str(s.getsockname()[1]) for s in ss))" "$1"
+}
+read -r DEAD1 DEAD2 <<<"$(dead_ports 2)"
+# nodes_json DIR ADDR...: DIR/nodes.json as the sandbox writes it, the nodes in that order
+nodes_json() {
+    local dir=$1
+    shift
+    python3 - "$dir/nodes.json" "$@" <<'EOF2'
+import json, sys
+json.dump([{"node_id": "%064x" % i, "rpc_address": a, "pid": 0, "data_dir": "/nowhere"}
+           for i, a in enumerate(sys.argv[2:])], open(sys.argv[1], "w"), indent=2)
+EOF2
+}
+mkdir -p ru/node0 && cp ws/*.pem ru/ && printf '{"rpc_address": "127.0.0.1:%s"}\n' "$DEAD1" >ru/node0/node.json &&
+    nodes_json ru "127.0.0.1:$DEAD1" "127.0.0.1:$DEAD2" "$FAKE" || fail "cannot make the workspace ru"
+before=$(wc -l <fake.log)
+expect 0 out '"proposals": [' -- "$CONSORT" gov list --workspace ru && sent GET /gov/proposals
+expect 0 out '"state": "Accepted"' -- "$CONSORT" gov vote "$ID_A" --accept --workspace ru --as member1 &&
+    sent POST "/gov/proposals/$ID_A/ballots" application/cose
+last_body sent.cose && check_cose sent.cose m1_cert.pem ballot "$ID_A" vote_true.json
+expect 0 out '"state": "Accepted"' -- "$CONSORT" gov submit b0.cose --workspace ru
+[ "$(($(wc -l <fake.log) - before))" = 3 ] || fail "the stand-in node got $(($(wc -l <fake.log) - before)) requests, not 3"
+# an explicit --node still wins: no other node is tried
+expect 1 err "GET https://127.0.0.1:$DEAD1/gov/proposals: " -- "$CONSORT" gov list --workspace ru --node "https://127.0.0.1:$DEAD1"
+grep -q "$FAKE" err.txt && fail "--node $DEAD1 fell back to another node"
+# a node that accepts the connection and fails is not left for the next one:
+# it may have executed the request, which is never sent twice
+nodes_json ru "127.0.0.1:$(cat silent.port)" "$FAKE"
+before=$(wc -l <fake.log)
+expect 1 err "no complete answer in 1000 ms" -- "$CONSORT" gov vote "$ID_A" --accept --workspace ru --as member1 --timeout 1
+[ "$(wc -l <fake.log)" = "$before" ] || fail "a request a node accepted was sent to the next node"
+# a node that does not even answer the TCP handshake gets 3 s, then the next
+# one is tried (a listener whose backlog is full drops the SYN)
+python3 -c "
+import socket, sys, time
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)
+port = s.getsockname()[1]
+held = socket.create_connection(('127.0.0.1', port), timeout=5)  # fills the backlog of 0
+open(sys.argv[1], 'w').write(str(port)); time.sleep(120)" full.port 2>/dev/null &
+PIDS+=($!)
+if wait_file full.port; then
+    nodes_json ru "127.0.0.1:$(cat full.port)" "$FAKE"
+    start=$(date +%s)
+    expect 0 out '"proposals": [' -- "$CONSORT" gov list --workspace ru && sent GET /gov/proposals
+    took=$(($(date +%s) - start))
+    [ "$took" -ge 2 ] && [ "$took" -le 8 ] || fail "a node that never connects held gov list for $took s, not about 3"
+    # all of them share --timeout: what is left untried is named
+    nodes_json ru "127.0.0.1:$(cat full.port)" "127.0.0.1:$DEAD1"
+    expect 1 err "accepted a connection; tried in its order:" -- "$CONSORT" gov list --workspace ru --timeout 1 &&
+        has err.txt "^  GET https://127.0.0.1:$(cat full.port)/gov/proposals: no TCP connection in 1000 ms$" "the silent SYN" &&
+        has err.txt "^  127.0.0.1:$DEAD1: not tried: the 1000 ms of --timeout ran out$" "the node left untried"
+else
+    fail "the full listener did not start"
+fi
+# none answers: one line per node tried, in order, and why
+nodes_json ru "127.0.0.1:$DEAD1" "127.0.0.1:$DEAD2"
+expect 1 err "consort gov vote: io: no node of $WORK/ru/nodes.json accepted a connection; tried in its order:" -- \
+    "$CONSORT" gov vote "$ID_A" --accept --workspace "$WORK/ru" --as member1 &&
+    has err.txt "^  POST https://127.0.0.1:$DEAD1/gov/proposals/$ID_A/ballots: .*connection refused" "first node tried" &&
+    has err.txt "^  POST https://127.0.0.1:$DEAD2/gov/proposals/$ID_A/ballots: .*connection refused" "second node tried"
+[ "$(wc -l <err.txt)" = 3 ] || fail "expected 3 lines on stderr, got: $(cat err.txt)"
+# a nodes.json that is not a list of nodes with rpc_address HOST:PORT
+echo '{"rpc_address": "127.0.0.1:1"}' >ru/nodes.json
+expect 1 err "ru/nodes.json: not a list of nodes" -- "$CONSORT" gov list --workspace ru
+echo '[{"node_id": "x"}]' >ru/nodes.json
+expect 1 err "ru/nodes.json: node [0] has no \"rpc_address\" string" -- "$CONSORT" gov list --workspace ru
+echo '[{"rpc_address": "example.com:443"}]' >ru/nodes.json
+expect 1 err "rpc_address 'example.com:443' is not HOST:PORT" -- "$CONSORT" gov list --workspace ru
 
 # ---- code id: what consortd measures, per module ----
 if [ ! -x "$CONSORTD" ] || [ ! -f "$APP" ] || [ ! -f "$OTHER_APP" ]; then

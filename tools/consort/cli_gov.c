@@ -14,6 +14,7 @@
 
 #define URL_SCHEME     "https://"
 #define NODE_JSON_MAX  ((size_t)64 << 10)
+#define NODES_JSON_MAX ((size_t)256 << 10)
 #define ERROR_BODY_MAX 300 /* bytes of a non-JSON error answer quoted */
 
 /* "https://HOST:PORT" or ".../" -> "HOST:PORT" in out[n]; false if it is not that. */
@@ -125,32 +126,80 @@ static consort_err in_dir(char *out, size_t n, const char *dir, const char *name
     return CONSORT_OK;
 }
 
-/* The rpc_address of node 0 of a sandbox workspace (its node0/node.json). */
-static consort_err workspace_node(const char *dir, char *out, size_t n)
+/* The JSON document in file `path` (at most `max` bytes) into *out; the caller decrefs it. */
+static consort_err load_json(const char *path, size_t max, json_t **out)
 {
-    char path[PATH_MAX];
-    CS_TRY(in_dir(path, sizeof path, dir, "node0/node.json"));
     cs_buf text;
-    cs_buf_init(&text, NODE_JSON_MAX);
+    cs_buf_init(&text, max);
     consort_err rc = cs_file_read(path, &text);
     if (rc != CONSORT_OK) {
         cs_buf_cleanup(&text);
-        return cs_err_context(rc, "workspace %s (is it a consort sandbox workspace?)", dir);
+        return rc;
     }
     json_error_t jerr;
-    json_t *doc = json_loadb((const char *)text.ptr, text.len, 0, &jerr);
+    *out = json_loadb((const char *)text.ptr, text.len, 0, &jerr);
     cs_buf_cleanup(&text);
-    const char *rpc = json_string_value(json_object_get(doc, "rpc_address"));
-    if (doc == NULL)
-        rc = cs_fail(CONSORT_E_MALFORMED, "%s: %s (line %d)", path, jerr.text, jerr.line);
-    else if (rpc == NULL)
-        rc = cs_fail(CONSORT_E_MALFORMED, "%s: no \"rpc_address\" string", path);
-    else if (strlen(rpc) >= n)
-        rc = cs_fail(CONSORT_E_MALFORMED, "%s: rpc_address too long", path);
-    else
-        snprintf(out, n, "%s", rpc);
+    CS_ENSURE(*out != NULL, CONSORT_E_MALFORMED, "%s: %s (line %d)", path, jerr.text, jerr.line);
+    return CONSORT_OK;
+}
+
+/* Appends `rpc` (from `what` of file `path`) to the nodes to try, if it is HOST:PORT. */
+static consort_err add_node(cs_cli_gov_session *s, const char *path, const char *what,
+                            const char *rpc)
+{
+    CS_ENSURE(rpc != NULL, CONSORT_E_MALFORMED, "%s: %s has no \"rpc_address\" string", path, what);
+    CS_ENSURE(s->node_count < CS_CLI_GOV_NODES_MAX, CONSORT_E_MALFORMED, "%s: more than %d nodes",
+              path, CS_CLI_GOV_NODES_MAX);
+    struct sockaddr_storage sa;
+    CS_ENSURE(strlen(rpc) < CS_CLI_HTTPS_ADDRESS_MAX &&
+                  cs_net_parse_address(rpc, &sa) == CONSORT_OK,
+              CONSORT_E_MALFORMED, "%s: %s: rpc_address '%.80s' is not HOST:PORT", path, what, rpc);
+    snprintf(s->address[s->node_count++], CS_CLI_HTTPS_ADDRESS_MAX, "%s", rpc);
+    return CONSORT_OK;
+}
+
+/* The rpc_address of node 0 of a sandbox workspace (its node0/node.json). */
+static consort_err workspace_node0(const char *dir, cs_cli_gov_session *s)
+{
+    char path[PATH_MAX];
+    CS_TRY(in_dir(path, sizeof path, dir, "node0/node.json"));
+    json_t *doc = NULL;
+    consort_err rc = load_json(path, NODE_JSON_MAX, &doc);
+    if (rc != CONSORT_OK)
+        return cs_err_context(rc, "workspace %s (is it a consort sandbox workspace?)", dir);
+    rc = add_node(s, path, "node 0", json_string_value(json_object_get(doc, "rpc_address")));
     json_decref(doc);
     return rc;
+}
+
+/*
+ * The nodes of a sandbox workspace: the rpc_address of each node its
+ * nodes.json lists, in order (node 0 first, then those add-node added), or
+ * node 0's alone if there is no nodes.json.
+ */
+static consort_err workspace_nodes(const char *dir, cs_cli_gov_session *s)
+{
+    char path[PATH_MAX];
+    CS_TRY(in_dir(path, sizeof path, dir, "nodes.json"));
+    json_t *list = NULL;
+    consort_err rc = load_json(path, NODES_JSON_MAX, &list);
+    if (rc == CONSORT_E_NOT_FOUND) {
+        cs_err_clear();
+        return workspace_node0(dir, s);
+    }
+    CS_TRY(rc);
+    if (!json_is_array(list) || json_array_size(list) == 0)
+        rc = cs_fail(CONSORT_E_MALFORMED, "%s: not a list of nodes", path);
+    for (size_t i = 0; rc == CONSORT_OK && i < json_array_size(list); i++) {
+        char what[32];
+        snprintf(what, sizeof what, "node [%zu]", i);
+        json_t *node = json_array_get(list, i);
+        rc = add_node(s, path, what, json_string_value(json_object_get(node, "rpc_address")));
+    }
+    json_decref(list);
+    CS_TRY(rc);
+    snprintf(s->nodes_file, sizeof s->nodes_file, "%s", path);
+    return CONSORT_OK;
 }
 
 static consort_err load_member(const char *cert, const char *key, cs_cli_gov_session *s)
@@ -180,11 +229,12 @@ consort_err cs_cli_gov_session_open(const cs_cli_gov_opts *o, unsigned need, cs_
     s->timeout_ms = (o->timeout_s != 0 ? o->timeout_s : CS_CLI_GOV_DEFAULT_TIMEOUT_S) * 1000u;
     char path[PATH_MAX], key[PATH_MAX];
     if (o->node != NULL) {
-        if (!url_address(o->node, s->address, sizeof s->address))
+        if (!url_address(o->node, s->address[0], sizeof s->address[0]))
             return cs_fail(CONSORT_E_INVALID_ARGUMENT, "--node '%s' is not https://HOST:PORT",
                            o->node);
+        s->node_count = 1;
     } else if (o->workspace != NULL && (need & CS_CLI_GOV_NEED_NODE) != 0) {
-        CS_TRY(workspace_node(o->workspace, s->address, sizeof s->address));
+        CS_TRY(workspace_nodes(o->workspace, s));
     }
     const char *service = o->service_cert;
     if (service == NULL && o->workspace != NULL && (need & CS_CLI_GOV_NEED_NODE) != 0) {
@@ -284,11 +334,63 @@ static int print_refusal(const cs_cli_verb *verb, int status, cs_slice body)
     return CS_EXIT_REJECTED;
 }
 
+/* Milliseconds on a monotonic clock. */
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Why each node of a nodes.json did not take the connection, in the order tried. */
+typedef struct tried_nodes {
+    char why[CS_CLI_GOV_NODES_MAX][CS_ERRMSG_MAX];
+    size_t count;
+} tried_nodes;
+
+/* Prints that no node of s->nodes_file accepted a connection, and why each did not. */
+static int print_unreachable(const cs_cli_verb *verb, const cs_cli_gov_session *s,
+                             const tried_nodes *t)
+{
+    fprintf(stderr, "consort %s: io: no node of %s accepted a connection; tried in its order:\n",
+            verb->name, s->nodes_file);
+    for (size_t i = 0; i < t->count; i++)
+        fprintf(stderr, "  %s\n", t->why[i]);
+    return CS_EXIT_REJECTED;
+}
+
+/*
+ * Sends `req` to the session's nodes in order until one accepts the TCP
+ * connection (cli_gov.h cs_cli_gov_exchange): the result of that one, or of
+ * the last. Fills `t` with why each node skipped failed.
+ */
+static consort_err send_first(const cs_cli_gov_session *s, cs_cli_https_request *req,
+                              cs_cli_https_response *resp, tried_nodes *t)
+{
+    uint64_t now = now_ms(), deadline = now + s->timeout_ms;
+    consort_err rc = CONSORT_OK;
+    for (size_t i = 0; i < s->node_count; i++, now = now_ms()) {
+        if (now >= deadline) {
+            rc = cs_fail(CONSORT_E_TIMEOUT, "%s: not tried: the %u ms of --timeout ran out",
+                         s->address[i], s->timeout_ms);
+        } else {
+            bool last = i + 1 == s->node_count;
+            req->address = s->address[i];
+            req->timeout_ms = (uint32_t)(deadline - now);
+            req->connect_timeout_ms = last ? 0 : CS_CLI_GOV_CONNECT_TIMEOUT_MS;
+            rc = cs_cli_https_send(req, resp);
+            if (rc == CONSORT_OK || resp->connected)
+                return rc; /* it may have the request: final (never sent on) */
+        }
+        snprintf(t->why[t->count++], sizeof t->why[0], "%s", consort_errmsg());
+    }
+    return rc;
+}
+
 int cs_cli_gov_exchange(const cs_cli_verb *verb, const cs_cli_gov_session *s, const char *method,
                         const char *path, cs_slice cose)
 {
-    const cs_cli_https_request req = {
-        .address = s->address,
+    cs_cli_https_request req = {
         .method = method,
         .path = path,
         .content_type = cose.len > 0 ? "application/cose" : NULL,
@@ -296,13 +398,18 @@ int cs_cli_gov_exchange(const cs_cli_verb *verb, const cs_cli_gov_session *s, co
         .service_cert = s->service_cert,
         .client_cert = s->member_key != NULL ? s->member_cert : NULL,
         .client_key = s->member_key,
-        .timeout_ms = s->timeout_ms,
     };
+    if (s->node_count == 0)
+        return cs_cli_fail(
+            verb, cs_fail(CONSORT_E_INVALID_ARGUMENT, "no node to send %s %s to", method, path));
+    tried_nodes tried = {.count = 0};
     cs_cli_https_response resp;
     cs_cli_https_response_init(&resp);
-    consort_err rc = cs_cli_https_send(&req, &resp);
+    consort_err rc = send_first(s, &req, &resp, &tried);
     int code;
-    if (rc != CONSORT_OK)
+    if (rc != CONSORT_OK && !resp.connected && s->nodes_file[0] != '\0')
+        code = print_unreachable(verb, s, &tried);
+    else if (rc != CONSORT_OK)
         code = cs_cli_fail(verb, rc);
     else if (resp.status < 200 || resp.status > 299)
         code = print_refusal(verb, resp.status, cs_buf_slice(&resp.body));

@@ -7,9 +7,16 @@
  * A node is named by --node https://HOST:PORT and pinned by --service-cert;
  * a member by --member-cert and --member-key. In a sandbox workspace
  * (tools/consort/sandbox.h) --workspace W stands for all of them: the node is
- * W's node 0 (the rpc_address of W/node0/node.json), the service certificate
- * W/service_cert.pem, and --as memberN names W/memberN_cert.pem and
- * W/memberN_privk.pem. An option given explicitly wins over the workspace.
+ * the first of W/nodes.json's nodes, in its order, that accepts a TCP
+ * connection (node 0 may have been evicted and exited in a rolling update;
+ * W/node0/node.json's rpc_address if there is no W/nodes.json), the service
+ * certificate W/service_cert.pem, and --as memberN names W/memberN_cert.pem
+ * and W/memberN_privk.pem. An option given explicitly wins over the
+ * workspace (--node: that node only).
+ *
+ * A request goes to the next node only if the connection to one failed
+ * before it was established (cli_https.h): once a node has accepted the
+ * connection it may execute the request, so its answer or failure is final.
  */
 #ifndef CS_CLI_GOV_H
 #define CS_CLI_GOV_H
@@ -19,6 +26,8 @@
 #include "cli_opts.h"
 
 #include "gov/request.h"
+
+#include <limits.h>
 
 /* getopt values of the common options (above every verb's own values). */
 enum {
@@ -60,9 +69,13 @@ enum {
 #define CS_CLI_GOV_NODE_USAGE                                                                      \
     "  --node https://HOST:PORT  the node (HOST: an IP address, [IPv6] or localhost)\n"            \
     "  --service-cert PEM        the service certificate, the only one trusted\n"                  \
-    "  --workspace DIR           a `consort sandbox` workspace: its node 0 and its\n"              \
-    "                            service certificate (unless given)\n"                             \
-    "  --timeout SECONDS         for the whole exchange (default 30)\n"
+    "  --workspace DIR           a `consort sandbox` workspace: its service\n"                     \
+    "                            certificate (unless --service-cert) and, unless\n"                \
+    "                            --node, the first node of DIR/nodes.json, in\n"                   \
+    "                            order, that accepts a TCP connection (3 s each\n"                 \
+    "                            while another is left): the only node that gets\n"                \
+    "                            the request\n"                                                    \
+    "  --timeout SECONDS         for the whole exchange, every node tried (default 30)\n"
 #define CS_CLI_GOV_MEMBER_USAGE                                                                    \
     "  --member-cert PEM         the member's certificate\n"                                       \
     "  --member-key PEM          its private key (P-256 or P-384)\n"                               \
@@ -77,6 +90,10 @@ enum {
     "                            string; KEY=@FILE takes the text of FILE\n"
 
 #define CS_CLI_GOV_DEFAULT_TIMEOUT_S 30
+/* The most nodes a workspace's nodes.json may list (a sandbox runs at most 15). */
+#define CS_CLI_GOV_NODES_MAX 16
+/* How long a workspace's node has to accept the connection while another is left to try. */
+#define CS_CLI_GOV_CONNECT_TIMEOUT_MS 3000
 
 /* The common options as given (borrowed from argv). */
 typedef struct cs_cli_gov_opts {
@@ -112,20 +129,27 @@ int cs_cli_gov_opts_check(const cs_cli_verb *verb, const cs_cli_gov_opts *o, uns
 
 /* The node, service certificate and member the options resolve to. */
 typedef struct cs_cli_gov_session {
-    char address[CS_CLI_HTTPS_ADDRESS_MAX]; /* "HOST:PORT"; "" without a node */
-    cs_x509 *service_cert;                  /* NULL without a node */
-    cs_x509 *member_cert;                   /* NULL without a member */
-    cs_key *member_key;                     /* NULL without a member or its key */
-    char member_id[CS_GOV_ID_HEX_LEN + 1];  /* cs_gov_member_id; "" without a member */
+    /* the nodes to try, in order ("HOST:PORT"): --node's, the workspace's
+     * nodes.json's, or its node 0's; node_count is 0 without a node */
+    char address[CS_CLI_GOV_NODES_MAX][CS_CLI_HTTPS_ADDRESS_MAX];
+    size_t node_count;
+    char nodes_file[PATH_MAX];             /* the nodes.json they came from; "" if not from one */
+    cs_x509 *service_cert;                 /* NULL without a node */
+    cs_x509 *member_cert;                  /* NULL without a member */
+    cs_key *member_key;                    /* NULL without a member or its key */
+    char member_id[CS_GOV_ID_HEX_LEN + 1]; /* cs_gov_member_id; "" without a member */
     uint32_t timeout_ms;
 } cs_cli_gov_session;
 
 /*
  * Loads what the options checked for `need` name (files, the workspace's
- * node 0 configuration) into `s`, which the caller closes even on failure.
- * The node comes from the workspace only if `need` has CS_CLI_GOV_NEED_NODE;
- * a member is loaded if the options name one (its key if they name it). Errors: those of reading
- * and parsing the files (IO, NOT_FOUND, MALFORMED, ...), each naming the file.
+ * nodes.json or node 0 configuration) into `s`, which the caller closes even
+ * on failure. The nodes come from the workspace only if `need` has
+ * CS_CLI_GOV_NEED_NODE; a member is loaded if the options name one (its key
+ * if they name it). Errors: those of reading and parsing the files (IO,
+ * NOT_FOUND, MALFORMED: a nodes.json that is not a list of 1 to
+ * CS_CLI_GOV_NODES_MAX nodes each with an rpc_address HOST:PORT, ...), each
+ * naming the file.
  */
 CS_MUST_CHECK consort_err cs_cli_gov_session_open(const cs_cli_gov_opts *o, unsigned need,
                                                   cs_cli_gov_session *s);
@@ -149,12 +173,20 @@ CS_MUST_CHECK consort_err cs_cli_gov_endpoint(cs_gov_msg_type type, const char *
 
 /*
  * One exchange: `method path` with `cose` as the body (sent as
- * application/cose; empty: no body) to the session's node. A 2xx answer is
- * printed on stdout (JSON indented, anything else as it came) and gives
- * CS_EXIT_OK. An error answer {"error": {"code", "message"}} is printed on
- * stderr as "consort <verb>: <code>: <message>" (another one as
+ * application/cose; empty: no body) to the session's node: the first of its
+ * nodes, in order, that accepts the TCP connection. Each node but the last
+ * has CS_CLI_GOV_CONNECT_TIMEOUT_MS to accept it; all of them share the
+ * session's timeout. A request is sent to the next node only if the
+ * connection to one was never established, so no node but the one that
+ * answers (or fails after connecting) can have received it.
+ *
+ * A 2xx answer is printed on stdout (JSON indented, anything else as it
+ * came) and gives CS_EXIT_OK. An error answer {"error": {"code", "message"}}
+ * is printed on stderr as "consort <verb>: <code>: <message>" (another one as
  * "consort <verb>: HTTP <status>: <body>") and gives CS_EXIT_REJECTED, as
- * does a failed exchange (cs_cli_fail).
+ * does a failed exchange (cs_cli_fail). When no node of a nodes.json accepts
+ * the connection, "consort <verb>: io: no node of FILE accepted a connection"
+ * is followed by one line per node tried, each with why it failed.
  */
 int cs_cli_gov_exchange(const cs_cli_verb *verb, const cs_cli_gov_session *s, const char *method,
                         const char *path, cs_slice cose);

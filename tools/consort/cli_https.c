@@ -4,6 +4,7 @@
 #include "base/alloc.h"
 #include "crypto/tls.h"
 #include "net/http_client.h"
+#include "net/tcp.h"
 #include "net/timer.h"
 #include "net/tls_stream.h"
 
@@ -18,14 +19,21 @@
 /*
  * The exchange: on the heap, because if the time runs out before the TCP
  * connect completes it is abandoned with the loop (cli_https.h).
+ *
+ * The TCP connect and the TLS handshake are two steps (not cs_tls_connect)
+ * so that a failure knows whether the connection was ever established.
  */
 typedef struct https_op {
     uv_loop_t loop;
     const cs_cli_https_request *req;
     cs_cli_https_response *resp;
+    cs_tls_config *tls; /* borrowed: the caller holds it until the TCP callback ran */
+    cs_timer *timer;
+    uint64_t started_ms;       /* uv_now when the connect began */
+    uint32_t connect_limit_ms; /* the timer's first setting: the time to connect */
     size_t max_body;
-    bool connected_cb; /* cs_tls_connect's callback ran */
-    bool done;         /* the answer or the failure is in */
+    bool pending; /* a connect callback (TCP, then TLS) is still to run */
+    bool done;    /* the answer or the failure is in */
     consort_err rc;
     char why[CS_ERRMSG_MAX];
     cs_http_client *http;
@@ -57,10 +65,11 @@ static void on_response(void *ctx, consort_err err, const char *msg, const cs_ht
     finish(op, err, err == CONSORT_OK ? "" : consort_errmsg()); /* synchronous */
 }
 
-static void on_connect(void *ctx, cs_stream *s, consort_err err, const char *msg)
+/* The TLS handshake is over: send the request. */
+static void on_handshake(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
     https_op *op = ctx;
-    op->connected_cb = true;
+    op->pending = false;
     if (err != CONSORT_OK) {
         finish(op, err, msg);
         return;
@@ -86,11 +95,40 @@ static void on_connect(void *ctx, cs_stream *s, consort_err err, const char *msg
         finish(op, err, consort_errmsg()); /* synchronous */
 }
 
+/* The TCP connection is up (or not): from here on the request may reach the node. */
+static void on_tcp_connect(void *ctx, cs_stream *s, consort_err err, const char *msg)
+{
+    https_op *op = ctx;
+    if (err != CONSORT_OK) {
+        op->pending = false;
+        finish(op, err, msg);
+        return;
+    }
+    op->resp->connected = true;
+    if (op->done) { /* the time ran out as it connected */
+        op->pending = false;
+        cs_stream_close(s);
+        return;
+    }
+    /* the rest of the exchange's time; the connect limit no longer applies */
+    uint64_t elapsed = uv_now(&op->loop) - op->started_ms;
+    uint64_t left = elapsed < op->req->timeout_ms ? op->req->timeout_ms - elapsed : 1;
+    cs_timer_start(op->timer, left);
+    err = cs_tls_stream_start(&op->loop, s, op->tls, left, on_handshake, op);
+    if (err != CONSORT_OK) { /* s is closed; no callback follows */
+        op->pending = false;
+        finish(op, err, consort_errmsg()); /* synchronous */
+    }
+}
+
 static void on_timeout(void *ctx)
 {
     https_op *op = ctx;
     char why[CS_ERRMSG_MAX];
-    snprintf(why, sizeof why, "no complete answer in %u ms", op->req->timeout_ms);
+    if (op->resp->connected)
+        snprintf(why, sizeof why, "no complete answer in %u ms", op->req->timeout_ms);
+    else
+        snprintf(why, sizeof why, "no TCP connection in %u ms", op->connect_limit_ms);
     finish(op, CONSORT_E_TIMEOUT, why);
 }
 
@@ -111,11 +149,11 @@ static consort_err tls_config(const cs_cli_https_request *req, cs_tls_pinned *pi
     return cs_tls_config_new(&params, out);
 }
 
-/* Runs the loop until the answer is in and the connect callback ran, or the time is up. */
+/* Runs the loop until the answer is in and no connect callback is pending, or the time is up. */
 static void run_exchange(https_op *op)
 {
-    while (!(op->done && op->connected_cb)) {
-        if (uv_run(&op->loop, UV_RUN_ONCE) == 0 && !(op->done && op->connected_cb)) {
+    while (!(op->done && !op->pending)) {
+        if (uv_run(&op->loop, UV_RUN_ONCE) == 0 && !(op->done && !op->pending)) {
             finish(op, CONSORT_E_STATE, "the event loop ran dry");
             break;
         }
@@ -123,8 +161,9 @@ static void run_exchange(https_op *op)
             cs_http_client_free(op->http); /* runs on_response at once if still pending */
             op->http = NULL;
         }
-        if (op->done && !op->connected_cb)
-            break; /* timed out before the connect: abandon (cli_https.h) */
+        if (op->done && op->pending && !op->resp->connected)
+            break; /* timed out before the TCP connect: abandon (cli_https.h) */
+        /* a pending handshake ends by itself: its limit is the time that was left */
     }
 }
 
@@ -169,29 +208,38 @@ consort_err cs_cli_https_send(const cs_cli_https_request *req, cs_cli_https_resp
         copy.timeout_ms = CS_CLI_HTTPS_TIMEOUT_MS;
     op->req = &copy;
     op->resp = resp;
+    op->tls = tls;
     op->max_body = req->max_body != 0 ? req->max_body : CS_CLI_HTTPS_BODY_MAX;
     cs_buf_reset(&resp->body);
+    resp->connected = false;
     resp->status = 0;
     resp->content_type[0] = '\0';
 
-    cs_timer *timer = NULL;
-    consort_err rc = cs_timer_new(&op->loop, on_timeout, op, &timer);
+    consort_err rc = cs_timer_new(&op->loop, on_timeout, op, &op->timer);
     if (rc == CONSORT_OK) {
-        cs_timer_start(timer, copy.timeout_ms);
-        rc = cs_tls_connect(&op->loop, req->address, tls, on_connect, op);
+        op->connect_limit_ms =
+            copy.connect_timeout_ms != 0 && copy.connect_timeout_ms < copy.timeout_ms
+                ? copy.connect_timeout_ms
+                : copy.timeout_ms;
+        op->started_ms = uv_now(&op->loop);
+        cs_timer_start(op->timer, op->connect_limit_ms);
+        rc = cs_tcp_connect(&op->loop, req->address, on_tcp_connect, op);
     }
     if (rc == CONSORT_OK) {
-        run_exchange(op); /* the connect callback runs later, never inside cs_tls_connect */
+        op->pending = true;
+        run_exchange(op); /* the connect callback runs later, never inside cs_tcp_connect */
         rc = op->rc;
     } else {
         snprintf(op->why, sizeof op->why, "%s", consort_errmsg());
-        op->connected_cb = true; /* no callback follows an immediate error */
     }
-    cs_timer_free(timer);
-    cs_tls_config_free(tls); /* the connection keeps its own reference */
+    cs_timer_free(op->timer);
+    op->timer = NULL;
+    if (!op->pending)
+        cs_tls_config_free(tls); /* a TLS stream keeps its own reference */
+    /* else the abandoned TCP connect may still need it: it stays with op */
     char why[CS_ERRMSG_MAX];
     snprintf(why, sizeof why, "%s", op->why);
-    if (op->connected_cb)
+    if (!op->pending)
         release(op);
     if (rc != CONSORT_OK) {
         cs_buf_reset(&resp->body);

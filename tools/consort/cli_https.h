@@ -9,6 +9,11 @@
  * failure's message in consort_errmsg() ("POST https://127.0.0.1:8000/gov/
  * proposals: connection refused ..."). An answer with any HTTP status is a
  * success of the transport: the caller judges the status.
+ *
+ * A failure says whether the TCP connection was ever established
+ * (cs_cli_https_response.connected). Until it is, nothing was sent and the
+ * request may go to another node; once it is, the node may have received
+ * and executed the request, and a caller must not send it elsewhere.
  */
 #ifndef CS_CLI_HTTPS_H
 #define CS_CLI_HTTPS_H
@@ -17,6 +22,7 @@
 #include "crypto/key.h"
 #include "crypto/x509.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Defaults for the limits of a request (cs_cli_https_request). */
@@ -38,10 +44,15 @@ typedef struct cs_cli_https_request {
     const cs_x509 *client_cert;
     const cs_key *client_key;
     uint32_t timeout_ms; /* the whole exchange, connect included; 0: the default */
-    size_t max_body;     /* of the answer; 0: the default */
+    /* the TCP connect alone (within timeout_ms); 0: no limit of its own */
+    uint32_t connect_timeout_ms;
+    size_t max_body; /* of the answer; 0: the default */
 } cs_cli_https_request;
 
 typedef struct cs_cli_https_response {
+    /* the TCP connection was established (set on failure too): from then on
+     * the node may have received the request */
+    bool connected;
     int status;
     char content_type[CS_CLI_HTTPS_CTYPE_MAX]; /* "" if none (truncated if longer) */
     cs_buf body;
@@ -58,7 +69,10 @@ void cs_cli_https_response_cleanup(cs_cli_https_response *resp);
  * method, target or a key without its certificate), IO (connection refused
  * or reset), BAD_CERTIFICATE (the node's certificate is not issued by the
  * service certificate), TIMEOUT (no complete answer in time), TOO_LARGE
- * (a body above the limit), NOMEM. On error `resp` holds nothing useful.
+ * (a body above the limit), NOMEM. On error `resp` holds nothing useful
+ * but `connected`: false if the failure came before the TCP connection
+ * (refused, unreachable, or no connection within connect_timeout_ms, "no
+ * TCP connection in N ms"), so that the request was certainly not sent.
  *
  * When the time is up before the TCP connection was even established, the
  * private loop and its handles are abandoned (released at exit): libuv
