@@ -482,16 +482,19 @@ EOF
     expect 0 out '"state": "Open"' -- "$CONSORT" gov propose $SB --as member0 --action set_member \
         --arg cert=@sb/member9_cert.pem
     P1=$(proposal_id)
-    expect 0 out '"state": "Accepted"' -- "$CONSORT" gov vote "$P1" --accept $SB --as member0
+    # three members: one ballot is not a majority, two are
+    expect 0 out '"state": "Open"' -- "$CONSORT" gov vote "$P1" --accept $SB --as member0
+    expect 0 out '"state": "Accepted"' -- "$CONSORT" gov vote "$P1" --accept $SB --as member1
     expect 0 out '"state": "Accepted"' -- "$CONSORT" gov show "$P1" $SB &&
         has out.txt "\"member_id\": \"$(member_id sb/member0_cert.pem)\"" "the ballot is listed"
     expect 0 out "\"$(member_id sb/member9_cert.pem)\"" -- "$CONSORT" gov members $SB
-    # member9 proposes offline; with 2 members one vote against rejects
+    # member9 proposes offline; with 4 members two votes against reject
     expect 0 out "signed a proposal" -- "$CONSORT" gov sign --type proposal --out p2.cose $SB --as member9 proposal.json
     expect 0 out '"state": "Open"' -- "$CONSORT" gov submit p2.cose $SB
     P2=$(proposal_id)
     expect 1 err "consort gov submit: ReplayedRequest: " -- "$CONSORT" gov submit p2.cose $SB
-    expect 0 out '"state": "Rejected"' -- "$CONSORT" gov vote "$P2" --reject $SB --as member0
+    expect 0 out '"state": "Open"' -- "$CONSORT" gov vote "$P2" --reject $SB --as member0
+    expect 0 out '"state": "Rejected"' -- "$CONSORT" gov vote "$P2" --reject $SB --as member1
     expect 1 err "consort gov vote: ProposalNotOpen: " -- "$CONSORT" gov vote "$P2" --accept $SB --as member9
     # withdrawals: the proposer only
     # (not proposal.json again: the same proposal by the same member in the
