@@ -170,6 +170,19 @@ done:
     return rc;
 }
 
+consort_err cs_consensus_bootstrap_term(cs_consensus *c, uint64_t term)
+{
+    CS_ENSURE(!c->started && !c->closing, CONSORT_E_STATE,
+              "consensus: the term is set before start only");
+    CS_ENSURE(term > 1, CONSORT_E_STATE, "consensus: term %llu is not above bootstrap's",
+              (unsigned long long)term);
+    int rv = c->io.set_term(&c->io, (raft_term)term);
+    if (rv != 0)
+        return cs_raft_fail(rv, c->io.errmsg, "raft %llu: setting term %llu",
+                            (unsigned long long)c->raft.id, (unsigned long long)term);
+    return CONSORT_OK;
+}
+
 consort_err cs_consensus_start(cs_consensus *c)
 {
     CS_ENSURE(!c->started && !c->closing, CONSORT_E_STATE, "consensus: already started");

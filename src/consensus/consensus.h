@@ -105,6 +105,12 @@ CS_MUST_CHECK consort_err cs_consensus_new_term(const char *data_dir, uint64_t s
 /* Writes the initial configuration into a pristine data directory. */
 CS_MUST_CHECK consort_err cs_consensus_bootstrap(cs_consensus *c, const cs_raft_member *members,
                                                  size_t n);
+/* After cs_consensus_bootstrap, before cs_consensus_start: raft's term
+ * becomes `term` (bootstrap leaves 1) through libraft's own raft_io
+ * set_term, so a service recovered from a ledger whose entries have terms
+ * below `term` goes on above them (docs/recovery.md). STATE after start or
+ * for a term not above the current one. */
+CS_MUST_CHECK consort_err cs_consensus_bootstrap_term(cs_consensus *c, uint64_t term);
 CS_MUST_CHECK consort_err cs_consensus_start(cs_consensus *c);
 
 /* Hands an inbound stream authenticated as raft server `peer_id` (address

@@ -93,6 +93,7 @@ void cs_node_free(cs_node *n)
     if (n == NULL)
         return;
     node_exec_free(n->exec); /* its completions ran: cs_node_stop waited for them */
+    node_recovery_free(n->recovery);
     node_replica_free(n->replica);
     node_platform_free(n->platform);
     node_vault_free(n->vault);

@@ -32,8 +32,9 @@
 #define CS_NODE_MAX_LIST 64
 
 typedef enum cs_node_mode {
-    CS_NODE_START = 1, /* create a new service */
-    CS_NODE_JOIN = 2,  /* join a running service by attesting to it */
+    CS_NODE_START = 1,   /* create a new service */
+    CS_NODE_JOIN = 2,    /* join a running service by attesting to it */
+    CS_NODE_RECOVER = 3, /* recover a lost service from a copy of its ledger (docs/recovery.md) */
 } cs_node_mode;
 
 /* The node's JSON configuration (docs/operating.md documents every member). */
@@ -50,7 +51,7 @@ typedef struct cs_node_config {
     char node_address[CS_NODE_ADDR_MAX]; /* "node_address": other nodes (attested channels) */
     char data_dir[CS_NODE_PATH_MAX];     /* "data_dir": ledger, raft log, snapshots, sealed state */
     char app_path[CS_NODE_PATH_MAX];     /* "app": application module (.so), may be empty */
-    cs_node_mode mode;                   /* "start": {...} or "join": {...} */
+    cs_node_mode mode;                   /* "start", "join" or "recover": {...} */
     /* start: */
     uint8_t trusted_code_ids[CS_NODE_MAX_LIST]
                             [32]; /* "trusted_code_ids": [hex] (own code id is always added) */
@@ -64,10 +65,14 @@ typedef struct cs_node_config {
     char constitution_path[CS_NODE_PATH_MAX]; /* "constitution": Lua file (default: built in) */
     bool open_at_genesis; /* "open_at_genesis": users served at once, without the members' vote */
     char service_cert_out[CS_NODE_PATH_MAX]; /* "service_cert_out": where to write the service
-                                                certificate */
+                                                certificate (start and recover) */
     /* join: */
     char join_target[CS_NODE_ADDR_MAX];       /* "target": node_address of a node of the service */
     char service_cert_path[CS_NODE_PATH_MAX]; /* "service_cert": PEM the joiner expects (pinned) */
+    /* recover: */
+    char previous_ledger[CS_NODE_PATH_MAX];       /* "previous_ledger": a copy of the lost service's
+                                                     ledger directory (read only) */
+    char previous_service_cert[CS_NODE_PATH_MAX]; /* "previous_service_cert": its certificate */
     /* tuning: */
     uint64_t sig_interval_tx;   /* "sig_interval_tx" (default 100) */
     uint64_t sig_interval_ms;   /* "sig_interval_ms" (default 100) */
@@ -89,12 +94,16 @@ typedef struct cs_node cs_node;
 
 typedef enum cs_node_state {
     CS_NODE_STARTING = 0,
-    CS_NODE_JOINING,  /* attesting to the service, or catching up after being admitted */
-    CS_NODE_OPEN,     /* "PartOfNetwork": serves client requests */
-    CS_NODE_STOPPING, /* cs_node_stop was called */
-    CS_NODE_FAILED,   /* stopped after an error (cs_node_failure says which) */
-    CS_NODE_RETIRED,  /* removed from the service (its record is Retired): serves no
-                         client; the process should stop */
+    CS_NODE_JOINING,        /* attesting to the service, or catching up after being admitted */
+    CS_NODE_OPEN,           /* "PartOfNetwork": serves client requests */
+    CS_NODE_STOPPING,       /* cs_node_stop was called */
+    CS_NODE_FAILED,         /* stopped after an error (cs_node_failure says which) */
+    CS_NODE_RETIRED,        /* removed from the service (its record is Retired): serves no
+                               client; the process should stop */
+    CS_NODE_WAITING_SHARES, /* "WaitingForRecoveryShares": recovering a lost service, the
+                               public state restored, waiting for the members' shares */
+    CS_NODE_RECOVERING,     /* the private state restored: taking over under the new
+                               identity (docs/recovery.md) */
 } cs_node_state;
 
 /* Creates the node on `loop` (nothing runs until cs_node_start). The
@@ -118,7 +127,8 @@ void cs_node_free(cs_node *n);
 /* ---- state and events ---- */
 
 cs_node_state cs_node_get_state(const cs_node *n);
-/* "Starting", "Joining", "PartOfNetwork", "Stopping", "Failed". */
+/* "Starting", "Joining", "PartOfNetwork", "Stopping", "Failed", "Retired",
+ * "WaitingForRecoveryShares", "Recovering". */
 const char *cs_node_state_name(const cs_node *n);
 /* Why the node failed ("" unless Failed). */
 const char *cs_node_failure(const cs_node *n);
@@ -322,5 +332,35 @@ bool cs_node_is_service_node_cert(cs_node *n, const cs_x509 *cert);
  */
 CS_MUST_CHECK consort_err cs_node_share_keys(const cs_node *n, const uint8_t **secret,
                                              uint8_t service_id[32]);
+
+/* What became of a submitted recovery share (cs_node_recovery_submit). */
+typedef struct cs_node_share_result {
+    int status;    /* HTTP status: 200, or the refusal's */
+    char code[40]; /* the refusal's error code, "" if accepted */
+    char message[512];
+    unsigned submitted, threshold; /* shares held, and needed */
+    bool recovered;                /* the threshold was reached: the ledger secret rebuilt,
+                                      the private state restored, the node takes over */
+} cs_node_share_result;
+
+/*
+ * A member's signed recovery_share request (POST /gov/recovery/share) on a
+ * node in state WaitingForRecoveryShares: checked and kept in memory
+ * (docs/recovery.md "Submitting shares"); the threshold-th one makes the
+ * node restore the private state and take over (synchronously, then
+ * consensus). A refusal is CONSORT_OK with out->status set (409
+ * NotRecovering on a node that is not waiting). An error is the node's
+ * failure (the node is then Failed).
+ */
+CS_MUST_CHECK consort_err cs_node_recovery_submit(cs_node *n, cs_slice body, int64_t now,
+                                                  cs_node_share_result *out);
+/* GET /gov/recovery: the waiting node's recovery (recovery point, previous
+ * identity, threshold, epoch, who holds shares, who submitted), or the
+ * service's share wrapping and previous identities otherwise. */
+CS_MUST_CHECK consort_err cs_node_recovery_json(cs_node *n, cs_buf *out);
+/* GET /gov/recovery/share/{member}: {"member_id", "epoch", "encrypted_share"
+ * (base64)}; NOT_FOUND if no share was issued to that member. */
+CS_MUST_CHECK consort_err cs_node_recovery_share_json(cs_node *n, const char *member_id,
+                                                      cs_buf *out);
 
 #endif

@@ -70,7 +70,9 @@ consort_err cs_node_read(cs_node *n, cs_node_tx_fn fn, void *fn_ctx)
     CS_ENSURE(n->replica != NULL && n->state != CS_NODE_FAILED && n->state != CS_NODE_STOPPING,
               CONSORT_E_STATE, "node %s is %s", cs_node_id(n), cs_node_state_name(n));
     cs_kv_tx *tx;
-    CS_TRY(cs_kv_tx_begin_committed(node_replica_kv(n->replica), &tx));
+    /* waiting for recovery shares: the recovered public state */
+    CS_TRY(cs_kv_tx_begin_committed(
+        n->recovery != NULL ? node_recovery_kv(n->recovery) : node_replica_kv(n->replica), &tx));
     cs_tx_outcome out = {0};
     consort_err rc = fn(fn_ctx, tx, &out);
     const bool wrote = cs_kv_tx_has_writes(tx);

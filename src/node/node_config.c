@@ -165,6 +165,34 @@ static consort_err parse_join(json_t *o, cs_node_config *cfg)
     return CONSORT_OK;
 }
 
+static consort_err parse_recover(json_t *o, cs_node_config *cfg)
+{
+    CS_ENSURE(json_is_object(o), CONSORT_E_MALFORMED, "config: \"recover\" must be an object");
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        if (strcmp(key, "previous_ledger") == 0)
+            CS_TRY(copy_str(v, "recover.previous_ledger", cfg->previous_ledger,
+                            sizeof cfg->previous_ledger, true));
+        else if (strcmp(key, "previous_service_cert") == 0)
+            CS_TRY(copy_str(v, "recover.previous_service_cert", cfg->previous_service_cert,
+                            sizeof cfg->previous_service_cert, true));
+        else if (strcmp(key, "service_cert_out") == 0)
+            CS_TRY(copy_str(v, "recover.service_cert_out", cfg->service_cert_out,
+                            sizeof cfg->service_cert_out, true));
+        else
+            return cs_fail(CONSORT_E_MALFORMED, "config: unknown member \"recover.%s\"", key);
+    }
+    CS_ENSURE(cfg->previous_ledger[0] != '\0', CONSORT_E_MALFORMED,
+              "config: \"recover.previous_ledger\" is required (a copy of the lost service's "
+              "ledger directory)");
+    CS_ENSURE(cfg->previous_service_cert[0] != '\0', CONSORT_E_MALFORMED,
+              "config: \"recover.previous_service_cert\" is required (the lost service's "
+              "certificate)");
+    return CONSORT_OK;
+}
+
 static consort_err parse_member(const char *key, json_t *v, cs_node_config *cfg)
 {
     if (strcmp(key, "platform") == 0) {
@@ -256,7 +284,7 @@ void cs_node_config_defaults(cs_node_config *cfg)
 static consort_err parse_root(json_t *root, cs_node_config *cfg)
 {
     CS_ENSURE(json_is_object(root), CONSORT_E_MALFORMED, "config: the document must be an object");
-    json_t *start = NULL, *join = NULL;
+    json_t *start = NULL, *join = NULL, *recover = NULL;
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v)
@@ -265,17 +293,22 @@ static consort_err parse_root(json_t *root, cs_node_config *cfg)
             start = v;
         else if (strcmp(key, "join") == 0)
             join = v;
+        else if (strcmp(key, "recover") == 0)
+            recover = v;
         else
             CS_TRY(parse_member(key, v, cfg));
     }
-    CS_ENSURE((start != NULL) != (join != NULL), CONSORT_E_MALFORMED,
-              "config: exactly one of \"start\" and \"join\" is required");
+    CS_ENSURE((start != NULL) + (join != NULL) + (recover != NULL) == 1, CONSORT_E_MALFORMED,
+              "config: exactly one of \"start\", \"join\" and \"recover\" is required");
     if (start != NULL) {
         cfg->mode = CS_NODE_START;
         CS_TRY(parse_start(start, cfg));
-    } else {
+    } else if (join != NULL) {
         cfg->mode = CS_NODE_JOIN;
         CS_TRY(parse_join(join, cfg));
+    } else {
+        cfg->mode = CS_NODE_RECOVER;
+        CS_TRY(parse_recover(recover, cfg));
     }
     CS_ENSURE(cfg->rpc_address[0] != '\0', CONSORT_E_MALFORMED,
               "config: \"rpc_address\" is required");

@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "crypto/b64.h"
 #include "node/service_maps.h"
+#include "node/succession.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -57,21 +58,150 @@ static consort_err nodes_array(cs_node *n, svc_record_fn visit, json_t **out)
     return CONSORT_OK;
 }
 
+/* The store this node's documents read: while it waits for recovery
+ * shares, the recovered public state. */
+static cs_kv_store *docs_kv(cs_node *n)
+{
+    return n->recovery != NULL ? node_recovery_kv(n->recovery) : node_replica_kv(n->replica);
+}
+
+static json_t *pem_json(cs_slice der)
+{
+    cs_x509 *cert = NULL;
+    cs_buf pem;
+    cs_buf_init(&pem, 64 << 10);
+    json_t *out = NULL;
+    if (cs_x509_from_der(der, &cert) == CONSORT_OK && cs_x509_to_pem(cert, &pem) == CONSORT_OK)
+        out = json_stringn((const char *)pem.ptr, pem.len);
+    cs_err_clear();
+    cs_x509_free(cert);
+    cs_buf_cleanup(&pem);
+    return out != NULL ? out : json_null();
+}
+
+/* One succession record (succession.h) as served: both certificates, the
+ * recovery point and the record itself (base64), for clients to verify. */
+static bool previous_visit(void *ctx, cs_slice key, cs_slice value)
+{
+    (void)key;
+    cs_succession s;
+    cs_buf b64;
+    cs_buf_init(&b64, 0);
+    if (cs_succession_decode(value, &s) == CONSORT_OK && cs_b64_encode(value, &b64) == CONSORT_OK)
+        json_array_append_new(
+            ctx, json_pack("{s:o, s:o, s:s, s:s%}", "previous_service_certificate",
+                           pem_json(s.previous_der), "service_certificate", pem_json(s.next_der),
+                           "last_txid", s.last_txid, "record", (const char *)b64.ptr, b64.len));
+    cs_err_clear();
+    cs_buf_cleanup(&b64);
+    return true;
+}
+
+/* [{"previous_service_certificate", "service_certificate", "last_txid", "record"}] */
+static consort_err previous_identities(cs_node *n, json_t **out)
+{
+    json_t *a = json_array();
+    CS_ENSURE(a != NULL, CONSORT_E_NOMEM, "JSON document");
+    cs_kv_tx *tx = NULL;
+    consort_err rc = n->replica != NULL ? cs_kv_tx_begin_committed(docs_kv(n), &tx) : CONSORT_OK;
+    if (rc == CONSORT_OK && tx != NULL)
+        rc = cs_kv_foreach(tx, CS_SLICE_LIT(SVC_MAP_PREVIOUS_IDS), previous_visit, a);
+    cs_kv_tx_free(tx);
+    if (rc != CONSORT_OK) {
+        json_decref(a);
+        return rc;
+    }
+    *out = a;
+    return CONSORT_OK;
+}
+
 consort_err cs_node_network_json(cs_node *n, cs_buf *out)
 {
     cs_buf pem;
     cs_buf_init(&pem, 64 << 10);
-    json_t *nodes = NULL;
+    json_t *nodes = NULL, *previous = NULL;
     const cs_x509 *service = cs_node_service_cert(n);
     consort_err rc;
     if (service != NULL)
         CS_TRY_GOTO(rc, cs_x509_to_pem(service, &pem), done);
     CS_TRY_GOTO(rc, cs_buf_append_u8(&pem, 0), done);
     CS_TRY_GOTO(rc, nodes_array(n, network_visit, &nodes), done);
-    rc = dump(json_pack("{s:s, s:o}", "service_certificate", (const char *)pem.ptr, "nodes", nodes),
+    CS_TRY_GOTO(rc, previous_identities(n, &previous), done);
+    rc = dump(json_pack("{s:s, s:o, s:o}", "service_certificate", (const char *)pem.ptr, "nodes",
+                        nodes, "previous_identities", previous),
+              out);
+    nodes = previous = NULL;
+done:
+    json_decref(nodes);
+    cs_buf_cleanup(&pem);
+    return rc;
+}
+
+/* ---- /gov/recovery ---- */
+
+static bool holder_visit(void *ctx, cs_slice key, cs_slice value)
+{
+    (void)value;
+    return json_array_append_new(ctx, json_stringn((const char *)key.ptr, key.len)) == 0;
+}
+
+consort_err cs_node_recovery_json(cs_node *n, cs_buf *out)
+{
+    if (n->recovery != NULL)
+        return node_recovery_status_json(n->recovery, out);
+    CS_ENSURE(n->replica != NULL, CONSORT_E_STATE, "node %s has no state yet", cs_node_id(n));
+    json_t *holders = json_array(), *previous = NULL;
+    node_share_wrapping w;
+    bool found = false;
+    cs_kv_tx *tx = NULL;
+    consort_err rc = holders != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "JSON document");
+    if (rc == CONSORT_OK)
+        rc = cs_kv_tx_begin_committed(node_replica_kv(n->replica), &tx);
+    if (rc == CONSORT_OK)
+        rc = node_shares_wrapping(tx, &w, &found);
+    if (rc == CONSORT_OK)
+        rc = cs_kv_foreach(tx, CS_SLICE_LIT(SVC_MAP_RECOVERY_SHARES), holder_visit, holders);
+    cs_kv_tx_free(tx);
+    if (rc == CONSORT_OK)
+        rc = previous_identities(n, &previous);
+    if (rc != CONSORT_OK) {
+        json_decref(holders);
+        return rc;
+    }
+    return dump(json_pack("{s:s, s:I, s:I, s:o, s:o}", "state", cs_node_state_name(n), "threshold",
+                          (json_int_t)(found ? w.threshold : 0), "epoch",
+                          (json_int_t)(found ? w.epoch : 0), "members_with_shares", holders,
+                          "previous_identities", previous),
+                out);
+}
+
+consort_err cs_node_recovery_share_json(cs_node *n, const char *member_id, cs_buf *out)
+{
+    CS_ENSURE(n->replica != NULL, CONSORT_E_STATE, "node %s has no state yet", cs_node_id(n));
+    cs_kv_tx *tx;
+    CS_TRY(cs_kv_tx_begin_committed(docs_kv(n), &tx));
+    cs_slice share;
+    bool found = false;
+    node_share_wrapping w;
+    bool wrapped = false;
+    cs_buf b64;
+    cs_buf_init(&b64, 0);
+    consort_err rc;
+    CS_TRY_GOTO(rc, node_shares_wrapping(tx, &w, &wrapped), done);
+    CS_TRY_GOTO(rc,
+                cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_RECOVERY_SHARES), cs_slice_str(member_id),
+                          &share, &found),
+                done);
+    CS_ENSURE_GOTO(rc, found && wrapped, done, CONSORT_E_NOT_FOUND,
+                   "no recovery share was issued to member %s", member_id);
+    CS_TRY_GOTO(rc, cs_b64_encode(share, &b64), done);
+    rc = dump(json_pack("{s:s, s:I, s:I, s:s%}", "member_id", member_id, "epoch",
+                        (json_int_t)w.epoch, "threshold", (json_int_t)w.threshold,
+                        "encrypted_share", (const char *)b64.ptr, b64.len),
               out);
 done:
-    cs_buf_cleanup(&pem);
+    cs_buf_cleanup(&b64);
+    cs_kv_tx_free(tx);
     return rc;
 }
 
@@ -199,7 +329,7 @@ static consort_err cert_list_json(cs_node *n, const char *map, const char *name,
     CS_ENSURE(l.array != NULL, CONSORT_E_NOMEM, "JSON document");
     cs_kv_tx *tx;
     consort_err rc;
-    CS_TRY_GOTO(rc, cs_kv_tx_begin_committed(node_replica_kv(n->replica), &tx), fail);
+    CS_TRY_GOTO(rc, cs_kv_tx_begin_committed(docs_kv(n), &tx), fail);
     rc = cs_kv_foreach(tx, cs_slice_str(map), cert_visit, &l);
     cs_kv_tx_free(tx);
     CS_TRY_GOTO(rc, rc != CONSORT_OK ? rc : l.rc, fail);

@@ -12,8 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const state_names[] = {"Starting", "Joining", "PartOfNetwork",
-                                          "Stopping", "Failed",  "Retired"};
+static const char *const state_names[] = {"Starting",
+                                          "Joining",
+                                          "PartOfNetwork",
+                                          "Stopping",
+                                          "Failed",
+                                          "Retired",
+                                          "WaitingForRecoveryShares",
+                                          "Recovering"};
 
 const char *cs_node_state_name(const cs_node *n)
 {

@@ -6,6 +6,10 @@
  *   node.c         lifecycle: new, start, stop, free          (top)
  *   node_start.c   the start sequence: code, vault, platform, raft state,
  *                  recovery, channels; joining and genesis
+ *   node_recover.c recover mode: waiting for the members' shares, restoring
+ *                  the private state, taking over under a new identity
+ *   node_member.c  becoming a member: the replica, the signer, listening,
+ *                  consensus
  *   node_api.c     writes, reads, waits, status, receipts, users/members
  *   node_docs.c    the /node/ documents and metrics
  *   node_raft.c    consensus: the FSM, leadership, linearizable reads
@@ -17,8 +21,8 @@
  * The parts (each its own struct, header and API; none sees another's
  * fields): code (node_code.h), vault (vault.h), platform (platform.h),
  * replica (replica.h), executor (exec.h), peers (peers.h), admission
- * (admit.h), joiner (joiner.h), the service's maps (service_maps.h) and
- * genesis (genesis.h).
+ * (admit.h), joiner (joiner.h), the service's maps (service_maps.h),
+ * genesis (genesis.h) and, in recover mode, recovery (recovery.h).
  *
  * Everything runs on the node's loop thread.
  */
@@ -35,6 +39,7 @@
 #include "node/node_code.h"
 #include "node/peers.h"
 #include "node/platform.h"
+#include "node/recovery.h"
 #include "node/replica.h"
 #include "node/vault.h"
 
@@ -77,7 +82,9 @@ struct cs_node {
     node_admit *admit;
     node_joiner *joiner;
     cs_consensus *cons;
-    cs_buf own_evidence; /* our evidence envelope (key bound, empty nonce) */
+    cs_buf own_evidence;     /* our evidence envelope (key bound, empty nonce) */
+    node_recovery *recovery; /* recover mode, while waiting for shares (node_recover.c) */
+    bool succession_watching, succession_sent;
 
     /* leadership (node_raft.c) */
     bool leader; /* raft says we lead in lead_term */
@@ -165,6 +172,21 @@ void node_raft_stop(cs_node *n);
 void node_refresh_policy(cs_node *n);
 /* Opens the node (PartOfNetwork) once its own record is in the store. */
 void node_check_open(cs_node *n);
+
+/* ---- node_member.c ---- */
+/* Runs the node as a member of its service: the replica recovered from the
+ * ledger (unless `recovered`: node_recover.c did it) under the identities
+ * the vault holds, the signer, listening, and consensus (bootstrapped if
+ * `bootstrap`: a new or a recovered service). */
+CS_MUST_CHECK consort_err node_member_run(cs_node *n, bool bootstrap, bool recovered,
+                                          const char *service_cert_out);
+
+/* ---- node_recover.c ---- */
+/* Recover mode's start: the previous ledger read, waiting for shares. */
+CS_MUST_CHECK consort_err node_recover_start(cs_node *n);
+/* A recovered member that restarted before its succession transaction was
+ * committed writes it once it leads. */
+CS_MUST_CHECK consort_err node_recover_resume(cs_node *n);
 
 /* ---- node_start.c ---- */
 CS_MUST_CHECK consort_err node_start_all(cs_node *n);

@@ -113,26 +113,6 @@ static void join_channel(void *ctx, cs_stream *s, const cs_attested_peer *peer)
 
 /* ---- becoming a member ---- */
 
-/* The replica, listening and consensus, for a member of the service. */
-static consort_err run_member(cs_node *n, bool creating)
-{
-    node_replica_set_service(n->replica, node_vault_secret(n->vault),
-                             node_vault_service_cert(n->vault));
-    const node_exec_signer signer = {.key = node_vault_key(n->vault),
-                                     .cert = node_vault_node_cert(n->vault),
-                                     .node_id = cs_node_id(n)};
-    node_exec_set_signer(n->exec, &signer);
-    CS_TRY(node_peers_set_identity(n->peers, (cs_key *)node_vault_key(n->vault),
-                                   (cs_x509 *)node_vault_node_cert(n->vault)));
-    CS_TRY(node_vault_write_public(n->vault, creating ? n->cfg.service_cert_out : NULL));
-    /* the store (and with it the service's policy) before any peer is heard */
-    CS_TRY_CTX(node_replica_recover(n->replica, node_vault_hwm(n->vault)), "recovery");
-    node_refresh_policy(n);
-    node_changed(n); /* the node certificate exists */
-    CS_TRY(node_peers_listen(n->peers));
-    return node_raft_start(n, creating);
-}
-
 static consort_err welcome(void *ctx, const join_msg *m)
 {
     cs_node *n = ctx;
@@ -143,7 +123,7 @@ static consort_err welcome(void *ctx, const join_msg *m)
     CS_TRY(node_vault_adopt(n->vault, &w));
     CS_TRY(node_vault_save(n->vault));
     cs_log_info(NODE_LOG, "node %s: admitted by the service; starting consensus", cs_node_id(n));
-    consort_err rc = run_member(n, false);
+    consort_err rc = node_member_run(n, false, false, NULL);
     if (rc != CONSORT_OK) /* admitted and sealed: there is no going back */
         node_fail(n, rc, "starting after the join", consort_errmsg());
     return CONSORT_OK;
@@ -207,14 +187,16 @@ static consort_err open_vault(cs_node *n, bool *fresh, bool *creating)
     *creating = *fresh && n->cfg.mode == CS_NODE_START;
     if (!*fresh) {
         CS_TRY(rc);
-        if (n->cfg.mode == CS_NODE_START && node_vault_secret(n->vault) != NULL)
+        if (n->cfg.mode != CS_NODE_JOIN && node_vault_secret(n->vault) != NULL)
             cs_log_info(NODE_LOG,
-                        "node %s: restart of a service member: the configuration's \"start\" "
+                        "node %s: restart of a service member: the configuration's \"%s\" "
                         "section is ignored (the service's policy lives in its store)",
-                        cs_node_id(n));
+                        cs_node_id(n), n->cfg.mode == CS_NODE_START ? "start" : "recover");
         return CONSORT_OK;
     }
     CS_TRY(node_vault_create_node(n->vault));
+    if (n->cfg.mode == CS_NODE_RECOVER) /* a new identity for the recovered service */
+        CS_TRY(node_vault_create_recovery(n->vault, n->cfg.rpc_address));
     if (*creating) {
         CS_TRY(node_vault_create_service(n->vault, n->cfg.rpc_address));
         cs_buf inputs;
@@ -289,7 +271,10 @@ consort_err node_start_all(cs_node *n)
     bool member = node_vault_node_cert(n->vault) != NULL && node_vault_secret(n->vault) != NULL;
     CS_TRY(check_raft_state(n, creating, member));
     CS_TRY(make_parts(n));
+    if (!member && (n->cfg.mode == CS_NODE_RECOVER || node_vault_recovering(n->vault) != NULL))
+        return node_recover_start(n);
     if (!member)
         return start_joining(n);
-    return run_member(n, creating);
+    CS_TRY(node_member_run(n, creating, false, creating ? n->cfg.service_cert_out : NULL));
+    return node_recover_resume(n);
 }

@@ -71,6 +71,16 @@ void node_replica_set_service(node_replica *r, const uint8_t secret[CS_LEDGER_SE
     r->has_service = true;
 }
 
+consort_err node_replica_set_identities(node_replica *r, const cs_ledger_identity *ids,
+                                        size_t count)
+{
+    CS_ENSURE(count <= NODE_REPLICA_IDS_MAX, CONSORT_E_INVALID_ARGUMENT,
+              "replica: %zu service identities, at most %d", count, NODE_REPLICA_IDS_MAX);
+    memcpy(r->ids, ids, count * sizeof *ids);
+    r->id_count = count;
+    return CONSORT_OK;
+}
+
 /* ---- signature entries ---- */
 
 consort_err replica_state_digest(const node_replica *r, const cs_kv_store *kv,
@@ -109,7 +119,11 @@ consort_err replica_check_signature(const node_replica *r, const cs_ledger_entry
     CS_ENSURE(cs_ct_equal(CS_SLICE(terms, sizeof terms), sig.terms), CONSORT_E_BAD_PROOF,
               "signature entry %llu: the terms of entries 1..%llu are not the ones it signs", seqno,
               (unsigned long long)sig.tree_size);
-    CS_TRY_CTX(cs_ledger_sig_verify(&sig, r->service_cert, (int64_t)time(NULL), NULL),
+    const cs_x509 *service =
+        r->id_count > 0 ? cs_ledger_identity_for(r->ids, r->id_count, e->seqno) : r->service_cert;
+    CS_ENSURE(service != NULL, CONSORT_E_BAD_CERTIFICATE,
+              "signature entry %llu: no service identity signed at this seqno", seqno);
+    CS_TRY_CTX(cs_ledger_sig_verify(&sig, service, (int64_t)time(NULL), NULL),
                "signature entry %llu", seqno);
     return CONSORT_OK;
 }

@@ -55,6 +55,17 @@ void node_replica_set_events(node_replica *r, const node_replica_events *ev);
  */
 void node_replica_set_service(node_replica *r, const uint8_t secret[CS_LEDGER_SECRET_LEN],
                               const cs_x509 *service_cert);
+/*
+ * A recovered service's ledger is signed under the identities it succeeded
+ * (docs/recovery.md): `ids` (copied; the certificates borrowed, outliving
+ * the replica), oldest first, the current one last with last_seqno 0. A
+ * signature entry is checked against the identity cs_ledger_identity_for
+ * names for its seqno. Without this call, against the service certificate.
+ * INVALID_ARGUMENT for more than NODE_REPLICA_IDS_MAX.
+ */
+#define NODE_REPLICA_IDS_MAX 17
+CS_MUST_CHECK consort_err node_replica_set_identities(node_replica *r,
+                                                      const cs_ledger_identity *ids, size_t count);
 
 /*
  * Rebuilds the state from the node's own ledger (and the snapshot it

@@ -76,6 +76,8 @@ struct node_replica {
     uint8_t secret[CS_LEDGER_SECRET_LEN];
     cs_ledger_keys keys;
     const cs_x509 *service_cert;
+    cs_ledger_identity ids[NODE_REPLICA_IDS_MAX]; /* 0: just service_cert */
+    size_t id_count;
 
     /* the state */
     cs_kv_store *kv;

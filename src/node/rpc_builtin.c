@@ -232,6 +232,9 @@ void cs_rpc_builtin_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req)
     case CS_RPC_GOV_WITHDRAW:
     case CS_RPC_GOV_SERVICE:
     case CS_RPC_GOV_CONSTITUTION:
+    case CS_RPC_GOV_RECOVERY:
+    case CS_RPC_GOV_RECOVERY_SHARE:
+    case CS_RPC_GOV_RECOVERY_SUBMIT:
         break; /* rpc_gov.c serves these (rpc.c dispatches them there) */
     }
     cs_rpc_respond_error(rpc, req, 500, "InternalError", "built-in endpoint %d unknown", (int)id);

@@ -195,7 +195,9 @@ static void serve_doc(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *r
 void cs_rpc_gov_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req,
                     const rpc_caller *caller)
 {
-    if (!route->writes) {
+    if (route->builtin >= CS_RPC_GOV_RECOVERY) {
+        cs_rpc_recovery_run(rpc, route, req);
+    } else if (!route->writes) {
         serve_doc(rpc, route, req);
     } else if (!cs_node_is_open(rpc->node)) {
         cs_rpc_respond_unavailable(rpc, req, "the node is not part of the network yet (%s)",

@@ -127,6 +127,9 @@ void cs_rpc_gov_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req
 /* At stop, like cs_rpc_app_detach. */
 void cs_rpc_gov_detach(cs_rpc *rpc);
 
+/* ---- recovery endpoints (rpc_recovery.c) ---- */
+void cs_rpc_recovery_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req);
+
 /* ---- forwarding (rpc_forward.c) ---- */
 CS_MUST_CHECK consort_err cs_rpc_forwarder_new(cs_rpc *rpc, rpc_forwarder **out);
 /* Forwards `req` to the leader and relays its answer (or answers 503). */

@@ -29,6 +29,9 @@ static const struct {
     {"GET", "/gov/proposals", CS_RPC_GOV_PROPOSALS, CS_RPC_AUTH_NONE, false},
     {"GET", "/gov/service", CS_RPC_GOV_SERVICE, CS_RPC_AUTH_NONE, false},
     {"GET", "/gov/constitution", CS_RPC_GOV_CONSTITUTION, CS_RPC_AUTH_NONE, false},
+    /* recovery: shares are encrypted to their members; a submission is signed (recovery.h) */
+    {"GET", "/gov/recovery", CS_RPC_GOV_RECOVERY, CS_RPC_AUTH_NONE, false},
+    {"POST", "/gov/recovery/share", CS_RPC_GOV_RECOVERY_SUBMIT, CS_RPC_AUTH_NONE, false},
 };
 
 /* /gov/proposals/{id}[/ballots | /withdraw]: the id is 64 lower-case hex digits. */
@@ -80,6 +83,27 @@ static bool route_proposal(const char *method, const char *path, cs_rpc_route *o
     return false;
 }
 
+/* GET /gov/recovery/share/{member id}; false if `path` is not one. */
+#define SHARE_PREFIX "/gov/recovery/share/"
+static bool route_share(const char *method, const char *path, cs_rpc_route *out)
+{
+    size_t plen = strlen(SHARE_PREFIX);
+    if (strncmp(path, SHARE_PREFIX, plen) != 0 || strlen(path) != plen + 64 ||
+        !is_lower_hex(path + plen, 64))
+        return false;
+    memcpy(out->id, path + plen, 64);
+    out->id[64] = '\0';
+    if (strcmp(method, "GET") != 0) {
+        out->kind = CS_ROUTE_BAD_METHOD;
+        snprintf(out->allow, sizeof out->allow, "GET");
+        return true;
+    }
+    out->kind = CS_ROUTE_BUILTIN;
+    out->builtin = CS_RPC_GOV_RECOVERY_SHARE;
+    out->auth = CS_RPC_AUTH_NONE;
+    return true;
+}
+
 static void add_allow(cs_rpc_route *out, const char *method)
 {
     size_t used = strlen(out->allow);
@@ -109,7 +133,8 @@ void cs_rpc_route_find(const consort_app *app, const char *method, const char *p
         out->kind = CS_ROUTE_BAD_METHOD;
         add_allow(out, builtins[i].method);
     }
-    if (out->kind == CS_ROUTE_BAD_METHOD || route_proposal(method, path, out))
+    if (out->kind == CS_ROUTE_BAD_METHOD || route_proposal(method, path, out) ||
+        route_share(method, path, out))
         return;
     if (app == NULL)
         return; /* an application cannot register a built-in path (app_load.c) */

@@ -27,6 +27,10 @@ typedef enum cs_rpc_builtin {
     CS_RPC_GOV_WITHDRAW,     /* POST /gov/proposals/{id}/withdraw */
     CS_RPC_GOV_SERVICE,      /* GET /gov/service */
     CS_RPC_GOV_CONSTITUTION, /* GET /gov/constitution */
+    /* recovery (docs/recovery.md; rpc_recovery.c) */
+    CS_RPC_GOV_RECOVERY,        /* GET /gov/recovery */
+    CS_RPC_GOV_RECOVERY_SHARE,  /* GET /gov/recovery/share/{member id} */
+    CS_RPC_GOV_RECOVERY_SUBMIT, /* POST /gov/recovery/share */
 } cs_rpc_builtin;
 
 /* Who may call an endpoint (the application's consort_auth, plus users or members). */
@@ -50,7 +54,8 @@ typedef struct cs_rpc_route {
     const cs_app_endpoint *app; /* CS_ROUTE_APP */
     cs_rpc_auth auth;
     bool writes;     /* read-write: runs on the leader */
-    char id[65];     /* /gov/proposals/{id}...: the id (64 lower-case hex) */
+    char id[65];     /* /gov/proposals/{id}..., /gov/recovery/share/{id}: the id (64 lower-case
+                        hex) */
     char allow[128]; /* CS_ROUTE_BAD_METHOD: the Allow header (RFC 9110 §15.5.6) */
 } cs_rpc_route;
 

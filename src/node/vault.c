@@ -41,6 +41,8 @@ void node_vault_free(node_vault *v)
     cs_x509_free(v->self_cert);
     cs_x509_free(v->node_cert);
     cs_x509_free(v->service_cert);
+    for (size_t i = 0; i < v->prev_count; i++)
+        cs_x509_free(v->prev_cert[i]);
     cs_buf_cleanup(&v->genesis);
     cs_wipe(v->secret, sizeof v->secret);
     cs_wipe(v->seal_key, sizeof v->seal_key);
@@ -92,7 +94,7 @@ consort_err node_vault_create_node(node_vault *v)
     return cs_fail(CONSORT_E_CRYPTO, "node key: raft id 0 four times");
 }
 
-consort_err node_vault_create_service(node_vault *v, const char *rpc_address)
+consort_err node_vault_create_recovery(node_vault *v, const char *rpc_address)
 {
     CS_ENSURE(v->node_key != NULL && v->service_key == NULL, CONSORT_E_STATE,
               "vault: a service identity needs a new node");
@@ -104,28 +106,15 @@ consort_err node_vault_create_service(node_vault *v, const char *rpc_address)
     CS_TRY_CTX(cs_key_generate(CS_CURVE_P256, &v->service_key), "service key");
     CS_TRY_CTX(cs_x509_create(&p, v->service_key, v->service_key, NULL, &v->service_cert),
                "service certificate");
-    CS_TRY_CTX(cs_random(v->secret, sizeof v->secret), "ledger secret");
-    v->has_secret = true;
     return node_vault_issue(v, v->node_key, v->node_id, rpc_address, &v->node_cert);
 }
 
-consort_err node_vault_pin_service(node_vault *v, const char *path)
+consort_err node_vault_create_service(node_vault *v, const char *rpc_address)
 {
-    cs_x509 *pinned;
-    CS_TRY_CTX(cs_x509_load_file(path, &pinned), "pinned service certificate");
-    if (v->service_cert == NULL) {
-        v->service_cert = pinned;
-        return CONSORT_OK;
-    }
-    uint8_t a[32], b[32];
-    consort_err rc;
-    CS_TRY_GOTO(rc, cs_x509_fingerprint(pinned, a), done);
-    CS_TRY_GOTO(rc, cs_x509_fingerprint(v->service_cert, b), done);
-    CS_ENSURE_GOTO(rc, memcmp(a, b, 32) == 0, done, CONSORT_E_BAD_CERTIFICATE,
-                   "%s is not the certificate of the service this node belongs to", path);
-done:
-    cs_x509_free(pinned);
-    return rc;
+    CS_TRY(node_vault_create_recovery(v, rpc_address));
+    CS_TRY_CTX(cs_random(v->secret, sizeof v->secret), "ledger secret");
+    v->has_secret = true;
+    return CONSORT_OK;
 }
 
 /*

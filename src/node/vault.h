@@ -25,6 +25,8 @@
 #include "store/ledger.h"
 
 #define NODE_VAULT_ID_LEN 16
+/* Most service identities a recovered service remembers (store/succession.h). */
+#define NODE_VAULT_PREV_MAX 16
 
 typedef struct node_vault node_vault;
 
@@ -49,6 +51,30 @@ CS_MUST_CHECK consort_err node_vault_create_service(node_vault *v, const char *r
 /* A joiner pins the service certificate it expects (PEM file); if the vault
  * already holds one, it must be that one (BAD_CERTIFICATE). */
 CS_MUST_CHECK consort_err node_vault_pin_service(node_vault *v, const char *path);
+
+/* ---- recovery (docs/recovery.md) ---- */
+
+/* A recovering node: a new service key and CA certificate and this node's
+ * certificate issued by it, but no ledger secret (the members' shares
+ * rebuild the old one). */
+CS_MUST_CHECK consort_err node_vault_create_recovery(node_vault *v, const char *rpc_address);
+/* The identity a recovering node recovers (PEM file, the config's
+ * "previous_service_cert"): sealed at the first start; later starts must
+ * name the same (BAD_CERTIFICATE). STATE once the recovery is done. */
+CS_MUST_CHECK consort_err node_vault_pin_previous(node_vault *v, const char *path);
+/* The identity being recovered (NULL if not recovering). */
+const cs_x509 *node_vault_recovering(const node_vault *v);
+/* The recovery is done: the rebuilt ledger secret, the identities the
+ * service succeeded (oldest first, copied; the last one is the recovered
+ * identity, whose last signature entry is last[count - 1]), and the
+ * high-water mark that entry. The caller seals (node_vault_save). */
+CS_MUST_CHECK consort_err node_vault_recovered(node_vault *v,
+                                               const uint8_t secret[CS_LEDGER_SECRET_LEN],
+                                               const cs_ledger_identity *ids, size_t count);
+/* The service identities the ledger is signed under, oldest first, the
+ * current one last (last_seqno 0), into out[NODE_VAULT_PREV_MAX + 1]
+ * (borrowed); the number filled. */
+size_t node_vault_identities(const node_vault *v, cs_ledger_identity *out);
 
 /* What a joiner was admitted with (its welcome): checked (the service
  * certificate is the pinned one, the service key is its key, the node

@@ -23,6 +23,12 @@ struct node_vault {
 
     uint64_t hwm;
     cs_buf genesis; /* genesis inputs until genesis is signed */
+
+    /* the identities this service succeeded (docs/recovery.md), oldest
+     * first; while recovering, the last one has last_seqno 0 */
+    cs_x509 *prev_cert[NODE_VAULT_PREV_MAX];
+    uint64_t prev_last[NODE_VAULT_PREV_MAX];
+    size_t prev_count;
 };
 
 /* Node id, raft id and self-signed certificate from v->node_key. */

@@ -9,7 +9,10 @@
  *   {"node_key": bstr (PKCS#8 PEM), "raft_id": uint,
  *    "service_key": bstr PEM / null, "service_cert": bstr DER / null,
  *    "node_cert": bstr DER / null, "ledger_secret": bstr 32 / null,
- *    "hwm": uint, "genesis": bstr / null}
+ *    "hwm": uint, "genesis": bstr / null,
+ *    "previous": [* [bstr DER, uint]] (a recovered or recovering service:
+ *                 the identities it succeeded and their last seqnos,
+ *                 vault_recover.c; absent otherwise, as in older files)}
  * The certificates are sealed too, so a host cannot swap the public copies
  * (node_cert.pem, service_cert.pem) to change what the node trusts.
  *
@@ -54,6 +57,46 @@ static consort_err cert_der(const cs_x509 *c, cs_buf *out)
     return c != NULL ? cs_x509_to_der(c, out) : CONSORT_OK;
 }
 
+static consort_err encode_previous(const node_vault *v, cs_buf *plain)
+{
+    cs_buf der;
+    cs_buf_init(&der, 16 << 10);
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_cbor_write_cstr(plain, "previous"), out);
+    CS_TRY_GOTO(rc, cs_cbor_write_array(plain, v->prev_count), out);
+    for (size_t i = 0; i < v->prev_count; i++) {
+        cs_buf_reset(&der);
+        CS_TRY_GOTO(rc, cs_x509_to_der(v->prev_cert[i], &der), out);
+        CS_TRY_GOTO(rc, cs_cbor_write_array(plain, 2), out);
+        CS_TRY_GOTO(rc, cs_cbor_write_bytes(plain, cs_buf_slice(&der)), out);
+        CS_TRY_GOTO(rc, cs_cbor_write_uint(plain, v->prev_last[i]), out);
+    }
+out:
+    cs_buf_cleanup(&der);
+    return rc;
+}
+
+static consort_err decode_previous(node_vault *v, cs_cbor_reader *r)
+{
+    uint64_t count;
+    CS_TRY_CTX(cs_cbor_read_key(r, "previous"), "sealed state");
+    CS_TRY(cs_cbor_read_array(r, &count));
+    CS_ENSURE(count >= 1 && count <= NODE_VAULT_PREV_MAX, CONSORT_E_CORRUPT,
+              "sealed state: %llu previous identities", (unsigned long long)count);
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t two;
+        cs_slice der;
+        CS_TRY(cs_cbor_read_array(r, &two));
+        CS_ENSURE(two == 2, CONSORT_E_CORRUPT, "sealed state: a previous identity of %llu items",
+                  (unsigned long long)two);
+        CS_TRY(cs_cbor_read_bytes(r, &der));
+        CS_TRY(cs_cbor_read_uint(r, &v->prev_last[i]));
+        CS_TRY(cs_x509_from_der(der, &v->prev_cert[i]));
+        v->prev_count++;
+    }
+    return CONSORT_OK;
+}
+
 static consort_err encode_fields(node_vault *v, cs_buf *plain, cs_buf *nk, cs_buf *sk, cs_buf *sc,
                                  cs_buf *nc)
 {
@@ -62,7 +105,7 @@ static consort_err encode_fields(node_vault *v, cs_buf *plain, cs_buf *nk, cs_bu
         CS_TRY(cs_key_private_pem(v->service_key, sk));
     CS_TRY(cert_der(v->service_cert, sc));
     CS_TRY(cert_der(v->node_cert, nc));
-    CS_TRY(cs_cbor_write_map(plain, 8));
+    CS_TRY(cs_cbor_write_map(plain, v->prev_count > 0 ? 9 : 8));
     CS_TRY(write_opt_bytes(plain, "node_key", cs_buf_slice(nk), true));
     CS_TRY(cs_cbor_write_cstr(plain, "raft_id"));
     CS_TRY(cs_cbor_write_uint(plain, v->raft_id));
@@ -72,7 +115,8 @@ static consort_err encode_fields(node_vault *v, cs_buf *plain, cs_buf *nk, cs_bu
     CS_TRY(write_opt_bytes(plain, "ledger_secret", CS_SLICE(v->secret, 32), v->has_secret));
     CS_TRY(cs_cbor_write_cstr(plain, "hwm"));
     CS_TRY(cs_cbor_write_uint(plain, v->hwm));
-    return write_opt_bytes(plain, "genesis", cs_buf_slice(&v->genesis), v->genesis.len > 0);
+    CS_TRY(write_opt_bytes(plain, "genesis", cs_buf_slice(&v->genesis), v->genesis.len > 0));
+    return v->prev_count > 0 ? encode_previous(v, plain) : CONSORT_OK;
 }
 
 static consort_err encode_plain(node_vault *v, cs_buf *plain)
@@ -132,8 +176,8 @@ static consort_err decode_plain(node_vault *v, cs_slice plain)
     cs_cbor_reader_init(&r, plain);
     uint64_t pairs;
     CS_TRY(cs_cbor_read_map(&r, &pairs));
-    CS_ENSURE(pairs == 8, CONSORT_E_CORRUPT, "sealed state: %llu members, expected 8",
-              (unsigned long long)pairs);
+    CS_ENSURE(pairs == 8 || pairs == 9, CONSORT_E_CORRUPT,
+              "sealed state: %llu members, expected 8 or 9", (unsigned long long)pairs);
     cs_slice nk, sk, sc, nc, secret, genesis;
     bool has_nk, has_sk, has_sc, has_nc, has_secret, has_genesis;
     uint64_t hwm;
@@ -149,6 +193,8 @@ static consort_err decode_plain(node_vault *v, cs_slice plain)
     CS_TRY_CTX(cs_cbor_read_key(&r, "hwm"), "sealed state");
     CS_TRY(cs_cbor_read_uint(&r, &hwm));
     CS_TRY(read_opt_bytes(&r, "genesis", &genesis, &has_genesis));
+    if (pairs == 9)
+        CS_TRY(decode_previous(v, &r));
     CS_TRY(cs_cbor_expect_end(&r));
     CS_ENSURE(!has_secret || secret.len == CS_LEDGER_SECRET_LEN, CONSORT_E_CORRUPT,
               "sealed state: ledger secret of %zu bytes", secret.len);

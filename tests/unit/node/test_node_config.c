@@ -109,6 +109,40 @@ static void join_mode(void **state)
     assert_string_equal(c.service_cert_path, "s.pem");
 }
 
+static void recover_mode(void **state)
+{
+    (void)state;
+    cs_node_config c;
+    cst_ok(parse("{" BASE ", \"recover\": {\"previous_ledger\": \"/old/ledger\","
+                 " \"previous_service_cert\": \"/old/service_cert.pem\","
+                 " \"service_cert_out\": \"/new/service_cert.pem\"}}",
+                 &c));
+    assert_int_equal(c.mode, CS_NODE_RECOVER);
+    assert_string_equal(c.previous_ledger, "/old/ledger");
+    assert_string_equal(c.previous_service_cert, "/old/service_cert.pem");
+    assert_string_equal(c.service_cert_out, "/new/service_cert.pem");
+    static const struct {
+        const char *json, *needle;
+    } bad[] = {
+        {"{" BASE ", \"recover\": {\"previous_service_cert\": \"s\"}}",
+         "recover.previous_ledger\" is required"},
+        {"{" BASE ", \"recover\": {\"previous_ledger\": \"l\"}}",
+         "recover.previous_service_cert\" is required"},
+        {"{" BASE ", \"recover\": {\"previous_ledger\": \"l\", \"previous_service_cert\": \"s\","
+         " \"members\": []}}",
+         "unknown member \"recover.members\""},
+        {"{" BASE ", \"recover\": {\"previous_ledger\": \"\", \"previous_service_cert\": \"s\"}}",
+         "must not be empty"},
+        {"{" BASE ", \"recover\": [], \"start\": {}}", "exactly one of"},
+        {"{" BASE ", \"recover\": []}", "\"recover\" must be an object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(parse(bad[i].json, &c), CONSORT_E_MALFORMED);
+        if (strstr(consort_errmsg(), bad[i].needle) == NULL)
+            fail_msg("case %zu: \"%s\" does not say \"%s\"", i, consort_errmsg(), bad[i].needle);
+    }
+}
+
 static void refusals(void **state)
 {
     (void)state;
@@ -183,6 +217,7 @@ int main(void)
         cmocka_unit_test(start_defaults), cmocka_unit_test(start_full),
         cmocka_unit_test(start_members),  cmocka_unit_test(join_mode),
         cmocka_unit_test(refusals),       cmocka_unit_test(load_file),
+        cmocka_unit_test(recover_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,362 @@
+/*
+ * Recovering a lost service in process (docs/recovery.md): a service of
+ * three members with encryption keys (threshold 2) writes private and
+ * public records and is lost; a recover-mode node on a copy of its ledger
+ * restores the public state only and waits; every malformed, foreign,
+ * stale, replayed or misattributed share is refused and recovers nothing;
+ * one share short recovers nothing; a share that does not fit the others
+ * discards them all; the second good share restores the private state,
+ * the node takes over under a new identity endorsed by the old one, issues
+ * new shares, and the service waits for its members to open it; an old
+ * receipt verifies through the identity chain; the recovered node
+ * restarts from its own sealed state and ledger.
+ */
+#include "node_fixture.h"
+
+#include "crypto/b64.h"
+#include "gov/request.h"
+#include "gov/shares.h"
+#include "node/gov_shares.h"
+#include "node/succession.h"
+#include "store/receipt.h"
+#include "store/succession.h"
+
+#include <jansson.h>
+
+#define MEMBERS 3
+
+typedef struct member {
+    cs_key *key;
+    cs_x509 *cert;
+    char id[CS_GOV_ID_HEX_LEN + 1];
+    cs_buf enc_priv;
+} member;
+
+typedef struct fixture {
+    uv_loop_t loop;
+    tn_env env;
+    tnode node;
+    member m[MEMBERS + 1]; /* the last one is no member */
+    char prev_ledger[320], new_cert[320];
+    int64_t created;
+} fixture;
+
+static void write_file(const char *path, cs_slice data)
+{
+    cst_ok(cs_file_write_atomic(path, data, 0600));
+}
+
+static void member_make(fixture *f, int i)
+{
+    member *m = &f->m[i];
+    char cn[16], path[400];
+    snprintf(cn, sizeof cn, "member%d", i);
+    int64_t now = (int64_t)time(NULL);
+    cst_ok(cs_key_generate(CS_CURVE_P256, &m->key));
+    cs_x509_params p = {.subject_cn = cn, .not_before = now - 3600, .not_after = now + 86400};
+    cst_ok(cs_x509_create(&p, m->key, m->key, NULL, &m->cert));
+    cst_ok(cs_gov_member_id(m->cert, m->id));
+    cs_buf pem, pub;
+    cs_buf_init(&pem, 0);
+    cs_buf_init(&pub, 0);
+    cs_buf_init_secret(&m->enc_priv, 0);
+    cst_ok(cs_x509_to_pem(m->cert, &pem));
+    snprintf(path, sizeof path, "%s/member%d_cert.pem", f->env.root, i);
+    write_file(path, cs_buf_slice(&pem));
+    cst_ok(cs_gov_enc_keygen(&m->enc_priv, &pub));
+    snprintf(path, sizeof path, "%s/member%d_enc_pubk.pem", f->env.root, i);
+    write_file(path, cs_buf_slice(&pub));
+    cs_buf_cleanup(&pem);
+    cs_buf_cleanup(&pub);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    tn_env_init(&f->env);
+    for (int i = 0; i <= MEMBERS; i++)
+        member_make(f, i);
+    snprintf(f->prev_ledger, sizeof f->prev_ledger, "%s/previous_ledger", f->env.root);
+    snprintf(f->new_cert, sizeof f->new_cert, "%s/new_service_cert.pem", f->env.root);
+    f->created = (int64_t)time(NULL) - 60;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    tn_stop(&f->loop, &f->node);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    for (int i = 0; i <= MEMBERS; i++) {
+        cs_key_free(f->m[i].key);
+        cs_x509_free(f->m[i].cert);
+        cs_buf_cleanup(&f->m[i].enc_priv);
+    }
+    tn_env_cleanup(&f->env);
+    free(f);
+    return 0;
+}
+
+/* Node configuration: "start" with the members and their keys, or "recover". */
+static void config(fixture *f, int idx, bool recover)
+{
+    char mode[4096], json[8192];
+    if (!recover)
+        snprintf(mode, sizeof mode,
+                 "\"start\": {\"service_cert_out\": \"%s\", \"open_at_genesis\": true, "
+                 "\"members\": [{\"cert\": \"%s/member0_cert.pem\", \"encryption_key\": "
+                 "\"%s/member0_enc_pubk.pem\"}, {\"cert\": \"%s/member1_cert.pem\", "
+                 "\"encryption_key\": \"%s/member1_enc_pubk.pem\"}, {\"cert\": "
+                 "\"%s/member2_cert.pem\", \"encryption_key\": \"%s/member2_enc_pubk.pem\"}]}",
+                 f->env.service_cert, f->env.root, f->env.root, f->env.root, f->env.root,
+                 f->env.root, f->env.root);
+    else
+        snprintf(mode, sizeof mode,
+                 "\"recover\": {\"previous_ledger\": \"%s\", \"previous_service_cert\": \"%s\", "
+                 "\"service_cert_out\": \"%s\"}",
+                 f->prev_ledger, f->env.service_cert, f->new_cert);
+    snprintf(json, sizeof json,
+             "{\"platform\": \"virtual\", \"platform_dir\": \"%s\", \"rpc_address\": "
+             "\"127.0.0.1:%u\", \"node_address\": \"127.0.0.1:%u\", \"data_dir\": \"%s/node%d\", "
+             "\"sig_interval_tx\": 5, \"sig_interval_ms\": 20, %s}",
+             f->env.platform, tn_free_port(), tn_free_port(), f->env.root, idx, mode);
+    memset(&f->node, 0, sizeof f->node);
+    cst_ok(cs_node_config_parse(cs_slice_str(json), &f->node.cfg));
+}
+
+typedef struct receipt_wait {
+    cs_node *n;
+    cs_txid txid;
+    cs_buf json;
+} receipt_wait;
+
+static bool receipt_ready(void *ctx)
+{
+    receipt_wait *r = ctx;
+    cs_buf_reset(&r->json);
+    return cs_node_receipt(r->n, r->txid, &r->json) == CONSORT_OK;
+}
+
+/* The previous service: records 1..3 written and signed; stopped; every
+ * node file deleted but a copy of the ledger. Returns record 1's receipt. */
+static void lose_a_service(fixture *f, cs_buf *receipt)
+{
+    config(f, 0, false);
+    tn_start(&f->loop, &f->node);
+    cs_txid t1 = tn_put(&f->loop, &f->node, "k1", "v1");
+    tn_put(&f->loop, &f->node, "k2", "v2");
+    cs_txid t3 = tn_put(&f->loop, &f->node, "k3", "v3");
+    receipt_wait w = {.n = f->node.n, .txid = t3};
+    cs_buf_init(&w.json, 0);
+    tn_run_until(&f->loop, 10000, receipt_ready, &w, "record 3 signed");
+    w.txid = t1;
+    assert_true(receipt_ready(&w));
+    cs_buf_init(receipt, 0);
+    cst_ok(cs_buf_set(receipt, cs_buf_slice(&w.json)));
+    cs_buf_cleanup(&w.json);
+    tn_stop(&f->loop, &f->node);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/node0/ledger' '%s' && rm -rf '%s/node0'", f->env.root,
+             f->prev_ledger, f->env.root);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A signed recovery_share request by `by` carrying `of`'s share (altered if asked). */
+static void share_request(fixture *f, int by, int of, bool alter, cs_buf *out)
+{
+    cs_buf doc;
+    cs_buf_init(&doc, 0);
+    cst_ok(cs_node_recovery_share_json(f->node.n, f->m[of].id, &doc));
+    json_t *j = json_loadb((const char *)doc.ptr, doc.len, 0, NULL);
+    assert_non_null(j);
+    cs_buf enc, plain;
+    cs_buf_init(&enc, 0);
+    cs_buf_init_secret(&plain, 0);
+    cst_ok(cs_b64_decode(cs_slice_str(json_string_value(json_object_get(j, "encrypted_share"))),
+                         &enc));
+    cs_gov_share s;
+    cst_ok(cs_gov_share_decrypt(cs_buf_slice(&f->m[of].enc_priv), cs_buf_slice(&enc), &s));
+    if (alter)
+        s.y[0] ^= 1;
+    cst_ok(cs_gov_share_encode(&s, &plain));
+    cs_buf_init(out, 0);
+    cst_ok(cs_gov_request_sign(f->m[by].key, f->m[by].cert, CS_GOV_MSG_RECOVERY_SHARE,
+                               (uint64_t)f->created++, NULL, cs_buf_slice(&plain), out));
+    cs_gov_share_wipe(&s);
+    cs_buf_cleanup(&plain);
+    cs_buf_cleanup(&enc);
+    cs_buf_cleanup(&doc);
+    json_decref(j);
+}
+
+static cs_node_share_result submit(fixture *f, cs_slice body, int status, const char *code)
+{
+    cs_node_share_result r;
+    cst_ok(cs_node_recovery_submit(f->node.n, body, (int64_t)time(NULL), &r));
+    if (r.status != status || strcmp(r.code, code) != 0)
+        fail_msg("submission: %d %s (%s), expected %d %s", r.status, r.code, r.message, status,
+                 code);
+    return r;
+}
+
+static cs_node_share_result submit_share(fixture *f, int by, int of, bool alter, int status,
+                                         const char *code)
+{
+    cs_buf b;
+    share_request(f, by, of, alter, &b);
+    cs_node_share_result r = submit(f, cs_buf_slice(&b), status, code);
+    cs_buf_cleanup(&b);
+    return r;
+}
+
+static void refusals(fixture *f)
+{
+    submit(f, CS_SLICE_LIT("not cose"), 400, "MalformedRequest");
+    cs_buf b;
+    cs_buf_init(&b, 0);
+    cst_ok(cs_gov_request_sign(f->m[0].key, f->m[0].cert, CS_GOV_MSG_PROPOSAL,
+                               (uint64_t)f->created++, NULL, CS_SLICE_LIT("{}"), &b));
+    submit(f, cs_buf_slice(&b), 400, "MalformedRequest");
+    cs_buf_reset(&b);
+    cst_ok(cs_gov_request_sign(f->m[MEMBERS].key, f->m[MEMBERS].cert, CS_GOV_MSG_RECOVERY_SHARE,
+                               (uint64_t)f->created++, NULL, CS_SLICE_LIT("x"), &b));
+    submit(f, cs_buf_slice(&b), 403, "NotAMember");
+    cs_buf_reset(&b);
+    cst_ok(cs_gov_request_sign(f->m[0].key, f->m[0].cert, CS_GOV_MSG_RECOVERY_SHARE,
+                               (uint64_t)time(NULL) - 100000, NULL, CS_SLICE_LIT("x"), &b));
+    submit(f, cs_buf_slice(&b), 400, "StaleRequest");
+    cs_buf_cleanup(&b);
+    cs_node_share_result r = submit_share(f, 0, 1, false, 400, "InvalidShare"); /* not its own */
+    assert_non_null(strstr(r.message, "member"));
+    assert_int_equal(r.submitted, 0);
+}
+
+static bool private_readable(fixture *f)
+{
+    char v[64];
+    return strcmp(tn_get(&f->node, "records", "k1", v), "v1") == 0;
+}
+
+static void check_taken_over(fixture *f, const cs_buf *old_receipt)
+{
+    cs_node *n = f->node.n;
+    char v[64];
+    assert_string_equal(tn_get(&f->node, "records", "k2", v), "v2");
+    assert_string_equal(tn_get(&f->node, "public:records", "k3", v), "v3");
+    assert_false(cs_node_service_open(n)); /* the members open it again */
+    /* the new identity, endorsed by the old one, in the store */
+    cs_x509 *old = NULL;
+    cst_ok(cs_x509_load_file(f->env.service_cert, &old));
+    uint8_t a[32], b[32];
+    cst_ok(cs_x509_fingerprint(old, a));
+    cst_ok(cs_x509_fingerprint(cs_node_service_cert(n), b));
+    assert_memory_not_equal(a, b, 32);
+    cs_buf net;
+    cs_buf_init(&net, 0);
+    cst_ok(cs_node_network_json(n, &net));
+    json_t *doc = json_loadb((const char *)net.ptr, net.len, 0, NULL);
+    json_t *prev = json_object_get(doc, "previous_identities");
+    assert_int_equal(json_array_size(prev), 1);
+    cs_buf record;
+    cs_buf_init(&record, 0);
+    cst_ok(cs_b64_decode(
+        cs_slice_str(json_string_value(json_object_get(json_array_get(prev, 0), "record"))),
+        &record));
+    cs_succession s;
+    cst_ok(cs_succession_decode(cs_buf_slice(&record), &s));
+    cst_ok(cs_succession_verify(&s));
+    /* the old receipt, through the chain from the new certificate */
+    cs_receipt r;
+    cs_receipt_init(&r);
+    cst_ok(cs_receipt_parse(cs_buf_slice(old_receipt), &r));
+    const cs_slice recs[1] = {cs_buf_slice(&record)};
+    const cs_receipt_verify_opts o = {.now = (int64_t)time(NULL)};
+    size_t hops = 0;
+    cst_ok(cs_receipt_verify_chain(&r, cs_node_service_cert(n), recs, 1, &o, &hops));
+    assert_int_equal(hops, 1);
+    assert_int_equal(cs_receipt_verify_chain(&r, cs_node_service_cert(n), NULL, 0, &o, NULL),
+                     CONSORT_E_BAD_CERTIFICATE);
+    /* the recovered node serves that receipt too */
+    receipt_wait w = {.n = n, .txid = {.term = r.term, .seqno = r.seqno}};
+    cs_buf_init(&w.json, 0);
+    assert_true(receipt_ready(&w));
+    cs_buf_cleanup(&w.json);
+    cs_receipt_cleanup(&r);
+    cs_buf_cleanup(&record);
+    json_decref(doc);
+    cs_buf_cleanup(&net);
+    cs_x509_free(old);
+    /* new shares, for the new identity, in a new epoch */
+    cs_buf rec;
+    cs_buf_init(&rec, 0);
+    cst_ok(cs_node_recovery_json(n, &rec));
+    assert_non_null(strstr((const char *)rec.ptr, "\"epoch\":2"));
+    cs_buf_cleanup(&rec);
+    /* and the node can no longer take shares */
+    cs_node_share_result nr;
+    cst_ok(cs_node_recovery_submit(n, CS_SLICE_LIT("x"), (int64_t)time(NULL), &nr));
+    assert_int_equal(nr.status, 409);
+    assert_string_equal(nr.code, "NotRecovering");
+}
+
+static void recover_a_lost_service(void **state)
+{
+    fixture *f = *state;
+    cs_buf receipt;
+    lose_a_service(f, &receipt);
+
+    config(f, 1, true);
+    cst_ok(cs_node_new(&f->loop, &f->node.cfg, &f->node.n));
+    cst_ok(cs_node_start(f->node.n));
+    assert_string_equal(cs_node_state_name(f->node.n), "WaitingForRecoveryShares");
+    char v[64];
+    assert_string_equal(tn_get(&f->node, "public:records", "k1", v), "v1"); /* public state */
+    assert_false(private_readable(f));
+    refusals(f);
+
+    /* one share, then one that does not fit: nothing recovered, all discarded */
+    cs_node_share_result r = submit_share(f, 0, 0, false, 200, "");
+    assert_int_equal(r.submitted, 1);
+    assert_int_equal(r.threshold, 2);
+    assert_false(r.recovered);
+    assert_non_null(strstr(r.message, "1 more needed"));
+    r = submit_share(f, 1, 1, true, 400, "RecoveryFailed");
+    assert_int_equal(r.submitted, 0);
+    assert_string_equal(cs_node_state_name(f->node.n), "WaitingForRecoveryShares");
+    /* again, one share short */
+    cs_buf b0;
+    share_request(f, 2, 2, false, &b0);
+    r = submit(f, cs_buf_slice(&b0), 200, "");
+    assert_int_equal(r.submitted, 1);
+    submit(f, cs_buf_slice(&b0), 409, "ReplayedRequest");
+    submit_share(f, 2, 2, false, 409, "ShareAlreadySubmitted");
+    cs_buf_cleanup(&b0);
+    assert_false(private_readable(f));
+    assert_string_equal(cs_node_state_name(f->node.n), "WaitingForRecoveryShares");
+
+    r = submit_share(f, 0, 0, false, 200, "");
+    assert_true(r.recovered);
+    assert_int_equal(r.submitted, 2);
+    tn_run_until(&f->loop, 20000, tn_is_open, &f->node, "the recovered node open");
+    check_taken_over(f, &receipt);
+    cs_txid t4 = tn_put(&f->loop, &f->node, "k4", "after the recovery");
+    assert_true(t4.term > 1);
+
+    /* a restart: from its own sealed state and ledger */
+    tn_stop(&f->loop, &f->node);
+    tn_start(&f->loop, &f->node);
+    assert_true(private_readable(f));
+    assert_string_equal(tn_get(&f->node, "records", "k4", v), "after the recovery");
+    cs_buf_cleanup(&receipt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(recover_a_lost_service, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
