@@ -212,8 +212,15 @@ static void configs_parse_as_node_configs(void **state)
     assert_memory_equal(cfg->trusted_code_ids[0], s->code_id, 32);
     assert_int_equal(cfg->user_count, 1);
     assert_string_equal(cfg->users[0], s->user_cert);
-    assert_int_equal(cfg->member_count, 1);
+    /* three members, each with its encryption key; the members open the service */
+    assert_int_equal(cfg->member_count, CS_SBX_MEMBERS);
     assert_string_equal(cfg->members[0], s->member_cert);
+    for (int m = 0; m < CS_SBX_MEMBERS; m++) {
+        assert_string_equal(cfg->members[m], s->members[m][0]);
+        assert_string_equal(cfg->member_enc_keys[m], s->members[m][2]);
+        assert_true(access(cfg->member_enc_keys[m], R_OK) == 0);
+    }
+    assert_false(cfg->open_at_genesis);
     assert_int_equal(cfg->chunk_size, 4096);
     assert_true(cfg->allow_debug);
     cst_ok(cs_node_config_load(s->nodes[1].config_path, cfg));
