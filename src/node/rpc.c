@@ -261,8 +261,7 @@ void cs_rpc_stop(cs_rpc *rpc, void (*cb)(void *ctx), void *ctx)
     rpc->http = NULL;
     cs_rpc_forwarder_free(rpc->fwd); /* answers what waits for the leader */
     rpc->fwd = NULL;
-    cs_rpc_app_detach(rpc);
-    cs_rpc_gov_detach(rpc);
+    cs_rpc_inflight_detach(rpc);
     cs_tls_config_free(rpc->tls);
     rpc->tls = NULL;
     cs_defer_call(rpc->defer, &rpc->stop_item, stopped_cb, rpc); /* never inside this call */

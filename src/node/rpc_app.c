@@ -24,7 +24,7 @@
 
 /* One request running on this node (a write, or a read that waits). */
 struct rpc_write {
-    cs_rpc *rpc; /* NULL once the rpc stopped: answer, touch nothing else */
+    rpc_inflight link; /* link.rpc: NULL once the rpc stopped: answer, touch nothing else */
     cs_http_request *req;
     const cs_app_endpoint *ep;
     rpc_caller caller;
@@ -32,7 +32,6 @@ struct rpc_write {
     consort_response resp;
     cs_node_waiter waiter; /* reads that wait */
     bool waiting;
-    rpc_write *prev, *next;
 };
 
 static void fill_request(consort_request *creq, cs_http_request *req, const rpc_caller *caller)
@@ -64,29 +63,18 @@ static rpc_write *call_new(cs_rpc *rpc, cs_http_request *req, const cs_app_endpo
     rpc_write *w = cs_calloc(1, sizeof *w);
     if (w == NULL)
         return NULL;
-    w->rpc = rpc;
+    cs_rpc_inflight_add(rpc, &w->link);
     w->req = req;
     w->ep = ep;
     w->caller = *caller;
     fill_request(&w->creq, req, caller);
     cs_app_response_init(&w->resp);
-    w->next = rpc->writes;
-    if (rpc->writes != NULL)
-        rpc->writes->prev = w;
-    rpc->writes = w;
     return w;
 }
 
 static void call_free(rpc_write *w)
 {
-    if (w->rpc != NULL) {
-        if (w->prev != NULL)
-            w->prev->next = w->next;
-        else
-            w->rpc->writes = w->next;
-        if (w->next != NULL)
-            w->next->prev = w->prev;
-    }
+    cs_rpc_inflight_remove(&w->link);
     cs_app_response_cleanup(&w->resp);
     cs_free(w);
 }
@@ -126,7 +114,7 @@ static void read_waited(void *ctx, const cs_node_result *res)
 {
     rpc_write *w = ctx;
     w->waiting = false;
-    cs_rpc *rpc = w->rpc;
+    cs_rpc *rpc = w->link.rpc;
     if (rpc == NULL) { /* the rpc stopped */
         cs_rpc_respond_error(NULL, w->req, 503, "ServiceUnavailable", "the node is stopping");
     } else if (res->rc == CONSORT_OK) {
@@ -185,7 +173,7 @@ static consort_err write_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
     rpc_write *w = ctx;
     memset(out, 0, sizeof *out);
     /* stopped: the module may be gone; commit nothing */
-    CS_ENSURE(w->rpc != NULL, CONSORT_E_STATE, "rpc stopped before the handler ran");
+    CS_ENSURE(w->link.rpc != NULL, CONSORT_E_STATE, "rpc stopped before the handler ran");
     /* runs again after a conflict: cs_app_invoke starts from a fresh response;
      * a failing handler already turned it into its error */
     (void)cs_app_invoke(w->ep, &w->creq, tx, true, &w->resp, out);
@@ -197,7 +185,7 @@ static consort_err write_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
 static void write_done(void *ctx, const cs_node_result *res)
 {
     rpc_write *w = ctx;
-    cs_rpc *rpc = w->rpc;
+    cs_rpc *rpc = w->link.rpc;
     if (res->rc == CONSORT_OK) {
         if (rpc != NULL && res->txid.seqno != 0)
             rpc->stats.writes_committed++;
@@ -272,15 +260,5 @@ void cs_rpc_app_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req
         cs_rpc_respond_unavailable(rpc, req, "this node is not the leader any more");
     } else {
         cs_rpc_forward(rpc, req, caller);
-    }
-}
-
-void cs_rpc_app_detach(cs_rpc *rpc)
-{
-    while (rpc->writes != NULL) {
-        rpc_write *w = rpc->writes;
-        rpc->writes = w->next;
-        w->prev = w->next = NULL;
-        w->rpc = NULL;
     }
 }

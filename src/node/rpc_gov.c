@@ -21,24 +21,16 @@ static const cs_http_header json_header[] = {{"Content-Type", "application/json"
 
 /* A signed request being executed on this node. */
 struct rpc_gov_write {
-    cs_rpc *rpc; /* NULL once the rpc stopped */
+    rpc_inflight link; /* link.rpc: NULL once the rpc stopped: answer, touch nothing else */
     cs_http_request *req;
     node_gov_call call;
     node_share_keys shares; /* call.shares */
     char path_id[65];
-    rpc_gov_write *prev, *next;
 };
 
 static void gov_write_free(rpc_gov_write *w)
 {
-    if (w->rpc != NULL) {
-        if (w->prev != NULL)
-            w->prev->next = w->next;
-        else
-            w->rpc->gov_writes = w->next;
-        if (w->next != NULL)
-            w->next->prev = w->prev;
-    }
+    cs_rpc_inflight_remove(&w->link);
     cs_free(w);
 }
 
@@ -81,7 +73,7 @@ static consort_err gov_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
 static void gov_done(void *ctx, const cs_node_result *res)
 {
     rpc_gov_write *w = ctx;
-    cs_rpc *rpc = w->rpc;
+    cs_rpc *rpc = w->link.rpc;
     if (res->rc == CONSORT_OK && w->call.refusal != NODE_GOV_OK) {
         respond_refusal(rpc, w->req, &w->call);
     } else if (res->rc == CONSORT_OK) {
@@ -120,7 +112,7 @@ static void run_write(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *r
                                 "governance request");
         return;
     }
-    w->rpc = rpc;
+    cs_rpc_inflight_add(rpc, &w->link);
     w->req = req;
     snprintf(w->path_id, sizeof w->path_id, "%s", route->id);
     w->call.body = req->body;
@@ -130,10 +122,6 @@ static void run_write(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *r
     if (cs_node_share_keys(rpc->node, &w->shares.ledger_secret, w->shares.service_id) == CONSORT_OK)
         w->call.shares = &w->shares; /* else a change of the recovery shares fails (STATE) */
     cs_err_clear();
-    w->next = rpc->gov_writes;
-    if (rpc->gov_writes != NULL)
-        rpc->gov_writes->prev = w;
-    rpc->gov_writes = w;
     consort_err rc = cs_node_write_governance(rpc->node, gov_fn, w, gov_done, w);
     if (rc == CONSORT_OK)
         return; /* gov_done answers */
@@ -208,15 +196,5 @@ void cs_rpc_gov_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req
         cs_rpc_respond_unavailable(rpc, req, "this node is not the leader any more");
     } else {
         cs_rpc_forward(rpc, req, caller);
-    }
-}
-
-void cs_rpc_gov_detach(cs_rpc *rpc)
-{
-    while (rpc->gov_writes != NULL) {
-        rpc_gov_write *w = rpc->gov_writes;
-        rpc->gov_writes = w->next;
-        w->prev = w->next = NULL;
-        w->rpc = NULL;
     }
 }

@@ -34,6 +34,14 @@
 
 typedef struct rpc_write rpc_write;
 typedef struct rpc_gov_write rpc_gov_write;
+
+/* A request still executing on this node (a write, or a read that waits),
+ * linked in the rpc's list so that stopping the rpc can detach it: its
+ * completion then answers without touching the rpc (rpc is NULL). */
+typedef struct rpc_inflight {
+    cs_rpc *rpc;
+    struct rpc_inflight *prev, *next;
+} rpc_inflight;
 typedef struct rpc_forwarder rpc_forwarder;
 
 /* Counters served by /node/metrics (besides the node's). */
@@ -64,8 +72,7 @@ struct cs_rpc {
     cs_rpc_listen_fn listen_fn;
     void *listen_ctx;
     rpc_forwarder *fwd;
-    rpc_write *writes;         /* in flight on this node (cs_node_write) */
-    rpc_gov_write *gov_writes; /* governance requests in flight on this node */
+    rpc_inflight *inflight; /* requests executing on this node (writes, waiting reads) */
     cs_rpc_stats stats;
     char address[CS_NET_ADDRESS_MAX];
     void (*stop_cb)(void *ctx);
@@ -96,6 +103,13 @@ void cs_rpc_respond_unavailable(cs_rpc *rpc, cs_http_request *req, const char *f
 /* 500 naming consort_errmsg(). */
 void cs_rpc_respond_internal(cs_rpc *rpc, cs_http_request *req, consort_err rc, const char *what);
 
+/* ---- requests in flight (rpc_respond.c) ---- */
+void cs_rpc_inflight_add(cs_rpc *rpc, rpc_inflight *f);
+/* Unlinks `f` (a no-op once detached). */
+void cs_rpc_inflight_remove(rpc_inflight *f);
+/* At stop: every request in flight is detached (its rpc becomes NULL). */
+void cs_rpc_inflight_detach(cs_rpc *rpc);
+
 /* ---- read consistency headers (rpc_respond.c) ---- */
 /* True if the request asks for a linearizable read (x-consort-read: linearizable). */
 bool cs_rpc_wants_linearizable(const cs_http_request *req);
@@ -117,15 +131,10 @@ void cs_rpc_builtin_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req);
 /* Runs a read-only endpoint here, or a read-write one here if leader (else forwards). */
 void cs_rpc_app_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req,
                     const rpc_caller *caller);
-/* At stop: requests still executing are answered later by the node's callbacks,
- * without touching the rpc. */
-void cs_rpc_app_detach(cs_rpc *rpc);
 
 /* ---- governance endpoints (rpc_gov.c) ---- */
 void cs_rpc_gov_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req,
                     const rpc_caller *caller);
-/* At stop, like cs_rpc_app_detach. */
-void cs_rpc_gov_detach(cs_rpc *rpc);
 
 /* ---- recovery endpoints (rpc_recovery.c) ---- */
 void cs_rpc_recovery_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req);

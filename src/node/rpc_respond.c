@@ -137,3 +137,39 @@ bool cs_rpc_min_txid(cs_rpc *rpc, cs_http_request *req, cs_txid *out)
                          CS_RPC_MIN_TXID_HEADER, consort_errmsg());
     return false;
 }
+
+/* ---- requests in flight ---- */
+
+void cs_rpc_inflight_add(cs_rpc *rpc, rpc_inflight *f)
+{
+    f->rpc = rpc;
+    f->prev = NULL;
+    f->next = rpc->inflight;
+    if (rpc->inflight != NULL)
+        rpc->inflight->prev = f;
+    rpc->inflight = f;
+}
+
+void cs_rpc_inflight_remove(rpc_inflight *f)
+{
+    if (f->rpc == NULL)
+        return;
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        f->rpc->inflight = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+    f->rpc = NULL;
+    f->prev = f->next = NULL;
+}
+
+void cs_rpc_inflight_detach(cs_rpc *rpc)
+{
+    while (rpc->inflight != NULL) {
+        rpc_inflight *f = rpc->inflight;
+        rpc->inflight = f->next;
+        f->prev = f->next = NULL;
+        f->rpc = NULL;
+    }
+}
