@@ -136,6 +136,11 @@ consort_err node_exec_open(node_exec *ex, uint64_t term)
     cs_log_info(EXEC_LOG, "node %s: leader in term %llu at seqno %llu, accepting writes",
                 ex->o.node_id, (unsigned long long)term,
                 (unsigned long long)node_replica_applied(r));
+    /* a node elected while short of space hands over at once, before any
+     * client has to be refused (it may have run short as a follower, or
+     * lead again after an earlier hand-over) */
+    if (!exec_has_space(ex, true))
+        return CONSORT_OK;
     /* entries of earlier terms that no signature covers yet (a restart, or
      * a leader that fell before signing): signed now, so their receipts
      * and a restart's recovery need not wait for the next write */
@@ -254,7 +259,7 @@ consort_err node_exec_write(node_exec *ex, cs_ledger_kind kind, cs_node_tx_fn fn
     CS_ENSURE(fn != NULL && done != NULL, CONSORT_E_INVALID_ARGUMENT,
               "write: function and completion required");
     CS_ENSURE(ex->open, CONSORT_E_STATE, "node %s is not the leader", ex->o.node_id);
-    if (!exec_has_space(ex)) {
+    if (!exec_has_space(ex, false)) {
         ex->stats.writes_refused_no_space++;
         return cs_fail(CONSORT_E_NO_SPACE, "node %s: its disk is (nearly) full: write refused",
                        ex->o.node_id);

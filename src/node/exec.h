@@ -32,6 +32,12 @@ typedef enum node_exec_stepdown {
     NODE_EXEC_STOP,
 } node_exec_stepdown;
 
+/* A leader short of space asks to hand over as soon as writes open in a
+ * term, and again while it still leads, at most this often (ms): a
+ * transfer that fails or times out (libraft gives up after an election
+ * timeout) is retried. */
+#define NODE_EXEC_HAND_OVER_RETRY_MS 1000
+
 typedef struct node_exec_ops {
     void *ctx;
     /* Appends a sealed entry (copied) to the consensus log in `term`. On

@@ -48,6 +48,9 @@ struct node_exec {
     bool sig_armed;
     uint64_t space_checked_at; /* uv_now of the last free-space reading */
     bool space_ok;
+    uint64_t space_free;    /* bytes, at that reading (the smaller of the two dirs) */
+    uint64_t handover_term; /* the term of the last hand-over request */
+    uint64_t handover_at;   /* ... and its uv_now */
 
     size_t completions; /* queued, not run yet */
     int completing;     /* inside a completion */
@@ -76,7 +79,11 @@ CS_MUST_CHECK consort_err exec_enqueue(node_exec *ex, uint64_t seqno, exec_item 
 /* Entry `seqno` was sealed but not queued: the store and tree go back to
  * seqno - 1 and the key salt is renewed (that seqno will be sealed again). */
 void exec_undo(node_exec *ex, uint64_t seqno);
-/* Room for more writes (the step-down request on the way to "no"). */
-bool exec_has_space(node_exec *ex);
+/* Room for more writes. A leader without room asks to hand leadership
+ * over (in each term it leads, then at most every
+ * NODE_EXEC_HAND_OVER_RETRY_MS while it still leads). `fresh`: read the
+ * free space now instead of reusing a reading of the last
+ * EXEC_SPACE_CHECK_MS. */
+bool exec_has_space(node_exec *ex, bool fresh);
 
 #endif

@@ -157,6 +157,27 @@ static uint64_t free_bytes(const char *dir)
     return (uint64_t)st.f_bavail * (uint64_t)st.f_frsize;
 }
 
+/* Asks ops.step_down to hand leadership over, once in each term this node
+ * leads short of space and then at most every NODE_EXEC_HAND_OVER_RETRY_MS
+ * while it still leads (a transfer that failed or timed out, or one raft
+ * refused because another was in flight). */
+static void ask_hand_over(node_exec *ex, uint64_t now)
+{
+    if (!ex->open || ex->o.ops.step_down == NULL)
+        return;
+    if (ex->handover_term == ex->term && now - ex->handover_at < NODE_EXEC_HAND_OVER_RETRY_MS)
+        return;
+    bool again = ex->handover_term == ex->term;
+    ex->handover_term = ex->term;
+    ex->handover_at = now;
+    cs_log_warn(
+        EXEC_LOG, "node %s: leader in term %llu with %llu bytes free (< %llu): %s leadership over",
+        ex->o.node_id, (unsigned long long)ex->term, (unsigned long long)ex->space_free,
+        (unsigned long long)(ex->o.min_free_mib << 20), again ? "still handing" : "handing");
+    ex->o.ops.step_down(ex->o.ops.ctx, ex->term, NODE_EXEC_HAND_OVER, CONSORT_E_NO_SPACE,
+                        "the leader's disk is (nearly) full");
+}
+
 /*
  * Room for more writes in the data directory and in raft's log directory
  * (they may be on different file systems): at least min_free_mib each. A
@@ -164,11 +185,14 @@ static uint64_t free_bytes(const char *dir)
  * so that the healthy majority carries on (a raft write that fails for
  * lack of space stops the leader: node_exec_submit_failed).
  */
-bool exec_has_space(node_exec *ex)
+bool exec_has_space(node_exec *ex, bool fresh)
 {
     uint64_t now = uv_now(ex->o.loop);
-    if (ex->space_checked_at != 0 && now - ex->space_checked_at < EXEC_SPACE_CHECK_MS)
+    if (!fresh && ex->space_checked_at != 0 && now - ex->space_checked_at < EXEC_SPACE_CHECK_MS) {
+        if (!ex->space_ok)
+            ask_hand_over(ex, now);
         return ex->space_ok;
+    }
     ex->space_checked_at = now;
     char raft_dir[CS_NODE_PATH_MAX + 8];
     snprintf(raft_dir, sizeof raft_dir, "%s/raft", ex->o.data_dir);
@@ -178,17 +202,16 @@ bool exec_has_space(node_exec *ex)
     const char *where = data < raft ? ex->o.data_dir : raft_dir;
     bool was = ex->space_ok;
     ex->space_ok = avail >= min;
-    if (was && !ex->space_ok) {
+    ex->space_free = avail;
+    if (was && !ex->space_ok)
         cs_log_error(EXEC_LOG,
                      "node %s: %s has %llu bytes free (< %llu): refusing writes (NO_SPACE) "
                      "until space is freed",
                      ex->o.node_id, where, (unsigned long long)avail, (unsigned long long)min);
-        if (ex->open && ex->o.ops.step_down != NULL)
-            ex->o.ops.step_down(ex->o.ops.ctx, ex->term, NODE_EXEC_HAND_OVER, CONSORT_E_NO_SPACE,
-                                "the leader's disk is (nearly) full");
-    } else if (!was && ex->space_ok) {
+    else if (!was && ex->space_ok)
         cs_log_info(EXEC_LOG, "node %s: %s has space again: accepting writes", ex->o.node_id,
                     where);
-    }
+    if (!ex->space_ok)
+        ask_hand_over(ex, now);
     return ex->space_ok;
 }

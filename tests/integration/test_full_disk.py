@@ -6,6 +6,7 @@ space is freed, and its ledger must still verify. Needs root (to mount a tmpfs);
 skipped only if the mount is impossible here."""
 
 import contextlib
+import http.client
 import os
 import shutil
 import subprocess
@@ -91,6 +92,36 @@ def node_on_tmpfs(env, sb, mb):
             umount(data)
         shutil.rmtree(data, ignore_errors=True)
         os.rename(saved, data)
+
+
+@contextlib.contextmanager
+def nodes_on_tmpfs(env, sb, mb):
+    """Like node_on_tmpfs, for every node of the sandbox: each data_dir on its own
+    tmpfs of `mb` MB, every node run again from there. Yields the data_dirs."""
+    sb.stop()
+    disks, mounted = [], []
+    try:
+        for i in range(sb.count):
+            data = sb.data_dir(i)
+            os.rename(data, data + ".saved")
+            disks.append(data)
+            mount_tmpfs(data, mb)
+            mounted.append(data)
+            subprocess.run(["cp", "-a", data + ".saved/.", data], check=True)
+        for i in range(sb.count):
+            sb.restarted[i] = h.Process([env.consortd, "--config", sb.nodes[i]["config"]],
+                                        sb.log_path(i))
+        for i in range(sb.count):
+            h.wait_until(lambda: sb.is_open(i), 60, f"node {i} to reopen on its tmpfs")
+        yield disks
+    finally:
+        for i in list(sb.restarted):
+            sb.restarted[i].stop()
+        for data in disks:
+            if data in mounted:
+                umount(data)
+            shutil.rmtree(data, ignore_errors=True)
+            os.rename(data + ".saved", data)
 
 
 def restart(env, sb):
@@ -197,5 +228,84 @@ def test_disk_fills_under_load(env):
         check(code == 0, f"the ledger does not verify after the disk filled under load:\n{out}")
 
 
+def write_until_accepted(sb, i, k, timeout, what):
+    """Writes record k through node i until one is acknowledged (every answer but a
+    200 is retried after 0.1 s); returns (seconds it took, txid)."""
+    c = sb.client(i)
+    c.timeout = 5
+    t0 = time.monotonic()
+    last = None
+    try:
+        while time.monotonic() - t0 < timeout:
+            try:
+                r = c.post_json("/app/log/private", {"id": k, "msg": f"{k}:probe"})
+            except (OSError, http.client.HTTPException) as e:
+                r = e
+            if isinstance(r, h.Response) and r.status == 200:
+                return time.monotonic() - t0, r.txid
+            last = r
+            time.sleep(0.1)
+    finally:
+        c.close()
+    raise h.TestFailure(f"no write accepted through node {i} for {timeout} s {what} "
+                        f"(last answer: {last!r})")
+
+
+def test_leader_disk_full_hands_over(env):
+    """A leader short of disk hands leadership to a healthy node at once, and again
+    each time it is elected while still short, so the healthy majority keeps taking
+    writes (issue 11, failure 3: a leader elected again with a full disk refused every
+    write on every node with NO_SPACE, and never stepped down, until space was freed)."""
+    sb = env.sandbox(3)
+    with nodes_on_tmpfs(env, sb, TMPFS_MB) as disks:
+        full = sb.wait_leader()
+        healthy = [i for i in range(3) if i != full]
+        log = sb.log_path(full)
+        filler = fill_disk(disks[full], 4 << 20)  # below min_free_mib (16 MiB)
+        h.log(f"node {full} (the leader) has {free_bytes(disks[full])} bytes free")
+        acked = []
+        took, txid = write_until_accepted(sb, healthy[0], 1, 10, "after the leader's disk filled")
+        acked.append((1, txid))
+        h.log(f"a write through node {healthy[0]} accepted {took:.2f} s after the leader's "
+              f"disk filled")
+        check(took < 5, f"writes refused for {took:.1f} s after the leader's disk filled")
+        sb.wait_leader(among=healthy)
+
+        # Elect the short node again: freeze whichever healthy node leads until the
+        # short one wins an election. Each time it must hand over again at once.
+        won = False
+        for rnd in range(20):
+            cur = sb.wait_leader(among=healthy)
+            other = next(i for i in healthy if i != cur)
+            before = len(h.log_lines(log, "leader in term"))
+            sb.sigstop(cur)
+            try:
+                h.wait_until(lambda: len(h.log_lines(log, "leader in term")) > before
+                             or sb.leader_index(among=[other]) == other, 30,
+                             f"a new leader with node {cur} frozen")
+                won = len(h.log_lines(log, "leader in term")) > before
+                if won:
+                    took, txid = write_until_accepted(sb, other, 2 + rnd, 10,
+                                                      f"after node {full} led again")
+                    acked.append((2 + rnd, txid))
+                    h.log(f"round {rnd}: node {full} led again while short of space; a "
+                          f"write through node {other} accepted {took:.2f} s later")
+                    check(took < 5, f"writes refused for {took:.1f} s while node {full} "
+                                    f"led again with a full disk")
+            finally:
+                sb.sigcont(cur)
+            if won:
+                break
+        check(won, f"node {full} never won an election again in 20 rounds")
+        check(len(h.log_lines(log, "handing leadership over")) >= 2,
+              f"node {full}'s log does not say it handed leadership over twice:\n"
+              f"{h.tail(log, 40)}")
+        check(sb.leader_index() in healthy, f"node {full} leads with a full disk")
+        os.remove(filler)
+        sb.wait_quiescent()
+        h.check_records(sb, acked, range(3), msg=lambda k: f"{k}:probe")
+
+
 if __name__ == "__main__":
-    sys.exit(h.main([test_full_disk, test_disk_fills_under_load]))
+    sys.exit(h.main([test_full_disk, test_disk_fills_under_load,
+                     test_leader_disk_full_hands_over]))

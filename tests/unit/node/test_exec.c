@@ -13,7 +13,9 @@
  *     failure (a raft write that failed for lack of disk space included:
  *     libraft cannot go on after it, so handing leadership over is not
  *     an option);
- *   - only the executor's own free-space check asks to hand over.
+ *   - only the executor's own free-space check asks to hand over, and it
+ *     asks in every term it leads short of space (as soon as writes open),
+ *     and again while it still leads, at most every NODE_EXEC_HAND_OVER_RETRY_MS.
  */
 #include "node_fixture.h"
 
@@ -259,6 +261,8 @@ static void short_of_disk_hands_over(void **state)
     node_exec_free(f->ex);
     run_loop(f);
     exec_start(f, UINT64_MAX / (2u << 20)); /* never enough space */
+    f->raft.step_downs = 0;                 /* asked at open: see below */
+    tn_run_for(&f->loop, NODE_EXEC_HAND_OVER_RETRY_MS + 50);
     put_req p = {.key = "a", .value = "1", .commit = true};
     done_rec d = {0};
     cst_fails(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d),
@@ -268,6 +272,49 @@ static void short_of_disk_hands_over(void **state)
     assert_int_equal(f->raft.count, 0);
     run_loop(f);
     assert_int_equal(d.calls, 0); /* an error return: no completion */
+}
+
+/* A leader short of space asks to hand over as soon as writes open, and
+ * in every term it leads again (issue 11, failure 3: a leader elected a
+ * second time with a full disk never asked again and refused every write
+ * until space was freed). */
+static void short_of_disk_hands_over_every_term(void **state)
+{
+    fixture *f = *state;
+    node_exec_free(f->ex);
+    run_loop(f);
+    exec_start(f, UINT64_MAX / (2u << 20));
+    assert_int_equal(f->raft.step_downs, 1); /* at once, before any write */
+    assert_int_equal(f->raft.how, NODE_EXEC_HAND_OVER);
+    assert_int_equal(f->raft.step_rc, CONSORT_E_NO_SPACE);
+    assert_int_equal(f->raft.step_term, 2);
+    node_exec_close(f->ex, CONSORT_E_STATE, "leadership handed over");
+    cst_ok(node_exec_open(f->ex, 4)); /* elected again, still short */
+    assert_int_equal(f->raft.step_downs, 2);
+    assert_int_equal(f->raft.step_term, 4);
+}
+
+/* While it still leads short of space (the transfer failed or timed out),
+ * refused writes ask again, but not more often than every
+ * NODE_EXEC_HAND_OVER_RETRY_MS. */
+static void short_of_disk_asks_again(void **state)
+{
+    fixture *f = *state;
+    node_exec_free(f->ex);
+    run_loop(f);
+    exec_start(f, UINT64_MAX / (2u << 20));
+    assert_int_equal(f->raft.step_downs, 1);
+    put_req p = {.key = "a", .value = "1", .commit = true};
+    done_rec d = {0};
+    for (int i = 0; i < 5; i++)
+        cst_fails(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d),
+                  CONSORT_E_NO_SPACE);
+    assert_int_equal(f->raft.step_downs, 1);
+    tn_run_for(&f->loop, NODE_EXEC_HAND_OVER_RETRY_MS + 50);
+    cst_fails(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d),
+              CONSORT_E_NO_SPACE);
+    assert_int_equal(f->raft.step_downs, 2);
+    assert_int_equal(node_exec_get_stats(f->ex).writes_refused_no_space, 6);
 }
 
 /* Consensus refusing the entry at submit: the write fails at once (no
@@ -301,6 +348,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(failed_raft_write_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(failure_of_another_term_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(short_of_disk_hands_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(short_of_disk_hands_over_every_term, setup, teardown),
+        cmocka_unit_test_setup_teardown(short_of_disk_asks_again, setup, teardown),
         cmocka_unit_test_setup_teardown(refused_submit_undone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
