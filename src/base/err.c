@@ -76,6 +76,10 @@ consort_err cs_err_context(consort_err code, const char *fmt, ...)
         return code;
     size_t plen = strlen(prefix);
     size_t mlen = strnlen(errmsg, sizeof errmsg - 1);
+    if (mlen == 0) {                      /* nothing to add context to: the context alone */
+        memcpy(errmsg, prefix, plen + 1); /* both CS_ERRMSG_MAX */
+        return code;
+    }
     if (plen + 2 >= sizeof errmsg)
         plen = sizeof errmsg - 3;
     if (plen + 2 + mlen >= sizeof errmsg)

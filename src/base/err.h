@@ -34,10 +34,15 @@ consort_err cs_failv(consort_err code, const char *fmt, va_list ap) CS_PRINTF(2,
 /*
  * Prefixes the current message with formatted context and a ": " separator,
  * and returns `code` unchanged, so it can be used in a return statement.
+ * The current message must be the failure's own (set by the call that just
+ * failed): a code that comes from elsewhere gets its message with cs_fail.
+ * With no current message (cleared) the context alone becomes the message.
  */
 consort_err cs_err_context(consort_err code, const char *fmt, ...) CS_PRINTF(2, 3);
 
-/* Clears the current message (used by tests and at API boundaries). */
+/* Clears the current message (used by tests and at API boundaries: the
+ * node's front clears it before each request, so no request's error can
+ * carry an earlier request's message). */
 void cs_err_clear(void);
 
 /* Propagate a failure unchanged. */

@@ -323,8 +323,13 @@ void node_exec_submit_failed(node_exec *ex, uint64_t term, consort_err rc, const
 {
     if (!ex->open || term != ex->term)
         return;
+    /* `why` is about one entry (consensus names it): logged here, never
+     * copied into the answers of the other writes that fail with it, which
+     * may be other clients' (each says which transaction is its own) */
     if (rc == CONSORT_E_STATE) { /* leadership lost: the outcome is unknown */
-        node_exec_close(ex, CONSORT_E_STATE, why);
+        cs_log_info(EXEC_LOG, "node %s: leadership lost in term %llu: %s", ex->o.node_id,
+                    (unsigned long long)term, why);
+        node_exec_close(ex, CONSORT_E_STATE, "raft reported it");
         return;
     }
     /*
@@ -340,7 +345,10 @@ void node_exec_submit_failed(node_exec *ex, uint64_t term, consort_err rc, const
                  "closed in this term; this node stops leading",
                  ex->o.node_id, (unsigned long long)term, consort_err_name(rc), why);
     ex->closed_term = term;
-    node_exec_close(ex, CONSORT_E_STATE, why);
+    char reason[96];
+    snprintf(reason, sizeof reason, "the leader could not store its log (%s)",
+             consort_err_name(rc));
+    node_exec_close(ex, CONSORT_E_STATE, reason);
     if (ex->o.ops.step_down != NULL)
         ex->o.ops.step_down(ex->o.ops.ctx, term, NODE_EXEC_STOP, rc, why);
 }

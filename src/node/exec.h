@@ -121,7 +121,10 @@ CS_MUST_CHECK consort_err node_exec_committed(node_exec *ex, const cs_ledger_ent
 /* Consensus could not store an entry of `term` (consensus reports it
  * asynchronously): writes close for good in that term, pending requests
  * fail, and ops.step_down is asked to act. A failure about another term
- * is ignored. `rc` STATE means leadership was lost, not a storage error. */
+ * is ignored. `rc` STATE means leadership was lost, not a storage error
+ * (writes close in that term and the pending ones fail). `why` is about
+ * one entry: it is logged and given to ops.step_down, never to the
+ * pending requests, whose messages name their own transaction only. */
 void node_exec_submit_failed(node_exec *ex, uint64_t term, consort_err rc, const char *why);
 
 typedef struct node_exec_stats {

@@ -239,6 +239,9 @@ static void run_write(cs_rpc *rpc, const cs_app_endpoint *ep, cs_http_request *r
 void cs_rpc_app_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req,
                     const rpc_caller *caller)
 {
+    /* this request's errors only: nothing an earlier request left in the
+     * thread-local message may reach this one's answer (base/err.h) */
+    cs_err_clear();
     if (!cs_node_is_open(rpc->node)) {
         cs_rpc_respond_unavailable(rpc, req, "the node is not part of the network yet (%s)",
                                    cs_node_state_name(rpc->node));

@@ -183,6 +183,9 @@ static void serve_doc(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *r
 void cs_rpc_gov_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req,
                     const rpc_caller *caller)
 {
+    /* this request's errors only: nothing an earlier request left in the
+     * thread-local message may reach this one's answer (base/err.h) */
+    cs_err_clear();
     if (route->builtin >= CS_RPC_GOV_RECOVERY) {
         cs_rpc_recovery_run(rpc, route, req);
     } else if (!route->writes) {

@@ -97,6 +97,11 @@ static void errors_gain_context(void **state)
     assert_string_equal(consort_errmsg(), "layer 2: field x bad");
     assert_int_equal(consort_err_category_of(CONSORT_E_BAD_SIGNATURE), CONSORT_CAT_CRYPTO);
     assert_string_equal(consort_err_name(CONSORT_E_NO_SPACE), "NO_SPACE");
+    /* no message to add to (cleared at a boundary): the context alone, no
+     * dangling ": " */
+    cs_err_clear();
+    rc = cs_err_context(CONSORT_E_STATE, "layer %d", 3);
+    assert_string_equal(consort_errmsg(), "layer 3");
 }
 
 /* cs_cbor_read_cstr: what fits with its NUL; too long, an embedded NUL or

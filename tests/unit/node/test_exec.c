@@ -227,10 +227,47 @@ static void failed_raft_write_stops(void **state)
     run_loop(f);
     assert_int_equal(d.calls, 1);
     assert_int_equal(d.rc, CONSORT_E_STATE);
-    assert_non_null(strstr(d.message, "raft: disk full")); /* its own message */
+    /* its own message: its txid and what failed, not the failing entry's text
+     * (which may be another client's entry) */
+    assert_non_null(strstr(d.message, "transaction 2.1:"));
+    assert_non_null(strstr(d.message, "NO_SPACE"));
+    assert_null(strstr(d.message, "raft: disk full"));
     /* writes never reopen in that term */
     cst_fails(node_exec_open(f->ex, 2), CONSORT_E_STATE);
     cst_ok(node_exec_open(f->ex, 3));
+}
+
+/* Leadership lost while two clients' writes are pending: consensus reports
+ * it for one entry (its message names that entry), and each client is told
+ * about its own transaction only (issue 11, failure 6: error bodies named
+ * other clients' transactions). */
+static void each_completion_names_its_own_transaction(void **state)
+{
+    fixture *f = *state;
+    put_req p1 = {.key = "a", .value = "1", .commit = true};
+    put_req p2 = {.key = "b", .value = "2", .commit = true};
+    done_rec d1 = {0}, d2 = {0};
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p1, done_cb, &d1));
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p2, done_cb, &d2));
+    (void)cs_fail(CONSORT_E_STATE, "transaction 9.99: a stale thread-local message");
+    node_exec_submit_failed(f->ex, 2, CONSORT_E_STATE, "entry 7: server has lost leadership");
+    run_loop(f);
+    assert_int_equal(d1.calls, 1);
+    assert_int_equal(d2.calls, 1);
+    assert_int_equal(d1.rc, CONSORT_E_STATE);
+    assert_int_equal(d2.rc, CONSORT_E_STATE);
+    assert_int_equal(d1.txid.seqno, 1);
+    assert_int_equal(d2.txid.seqno, 2);
+    assert_non_null(strstr(d1.message, "transaction 2.1:"));
+    assert_non_null(strstr(d2.message, "transaction 2.2:"));
+    const done_rec *both[] = {&d1, &d2};
+    for (size_t i = 0; i < 2; i++) {
+        assert_non_null(strstr(both[i]->message, "leadership lost"));
+        assert_null(strstr(both[i]->message, "entry 7"));
+        assert_null(strstr(both[i]->message, "9.99"));
+    }
+    assert_null(strstr(d1.message, "2.2"));
+    assert_null(strstr(d2.message, "2.1"));
 }
 
 /* A failure reported for another term changes nothing. */
@@ -346,6 +383,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(write_completes_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(nothing_to_replicate_completes_later, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_raft_write_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(each_completion_names_its_own_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(failure_of_another_term_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(short_of_disk_hands_over, setup, teardown),
         cmocka_unit_test_setup_teardown(short_of_disk_hands_over_every_term, setup, teardown),
