@@ -51,13 +51,15 @@ static void watch_cb(uv_check_t *h)
     cs_consensus *c = h->data;
     cs_raft_state state = cs_consensus_state(c);
     uint64_t term = c->raft.current_term;
-    if (state == c->seen_state && term == c->seen_term)
+    uint64_t leader = cs_consensus_leader(c, NULL);
+    if (state == c->seen_state && term == c->seen_term && leader == c->seen_leader)
         return;
     cs_log_debug(LOG_MOD, "raft %llu: %s -> %s, term %llu", (unsigned long long)c->raft.id,
                  cs_raft_state_name(c->seen_state), cs_raft_state_name(state),
                  (unsigned long long)term);
     c->seen_state = state;
     c->seen_term = term;
+    c->seen_leader = leader;
     if (c->on_state != NULL)
         c->on_state(c->on_state_ctx, state, term);
 }

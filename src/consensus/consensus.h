@@ -80,9 +80,11 @@ typedef struct cs_consensus_opts {
     unsigned snapshot_trailing;    /* 128 entries kept after a snapshot */
     unsigned connect_retry_ms;     /* 1000 */
     bool pre_vote;                 /* Raft thesis §9.6 pre-vote */
-    /* Called (from the loop, after the change happened) whenever the state or
-     * the term changes: the node commits a barrier on becoming leader and
-     * rolls back uncommitted work on losing leadership. Optional. */
+    /* Called (from the loop, after the change happened) whenever the state,
+     * the term or the leader this server knows (cs_consensus_leader)
+     * changes: the node commits a barrier on becoming leader, rolls back
+     * uncommitted work on losing leadership, and a follower stops waiting
+     * for a former leader. Optional. */
     void (*on_state)(void *ctx, cs_raft_state state, uint64_t term);
     void *on_state_ctx;
 } cs_consensus_opts;

@@ -13,11 +13,12 @@ struct cs_consensus {
     struct raft_io io;
     cs_raft_transport *transport;
     cs_fsm_adapter fsm;
-    /* Watches state and term after every loop iteration (libraft 0.15 has no
-     * state-change callback). */
+    /* Watches state, term and the known leader after every loop iteration
+     * (libraft 0.15 has no state-change callback). */
     uv_check_t watch;
     cs_raft_state seen_state;
     uint64_t seen_term;
+    uint64_t seen_leader;
     void (*on_state)(void *ctx, cs_raft_state state, uint64_t term);
     void *on_state_ctx;
     bool started;

@@ -75,6 +75,12 @@ consort_app *cs_node_app(cs_node *n)
 
 /* ---- watchers ---- */
 
+/* The raft id of the leader this node knows (0: none). */
+static uint64_t known_leader(const cs_node *n)
+{
+    return n->cons != NULL ? cs_consensus_leader(n->cons, NULL) : 0;
+}
+
 static cs_node_event current_event(const cs_node *n)
 {
     return (cs_node_event){.state = n->state,
@@ -88,6 +94,7 @@ static void event_cb(void *ctx)
     cs_node *n = ctx;
     cs_node_event ev = current_event(n);
     n->last_event = ev;
+    n->last_leader = known_leader(n);
     /* a copy: a watcher may unwatch (itself or another) while being told */
     node_watcher w[CS_NODE_MAX_WATCHERS];
     memcpy(w, n->watchers, sizeof w);
@@ -99,7 +106,8 @@ static void event_cb(void *ctx)
 void node_changed(cs_node *n)
 {
     cs_node_event ev = current_event(n);
-    if (memcmp(&ev, &n->last_event, sizeof ev) == 0 && !n->event_item.queued)
+    if (memcmp(&ev, &n->last_event, sizeof ev) == 0 && known_leader(n) == n->last_leader &&
+        !n->event_item.queued)
         return;
     cs_defer_call(n->defer, &n->event_item, event_cb, n);
 }

@@ -100,6 +100,7 @@ struct cs_node {
     node_watcher watchers[CS_NODE_MAX_WATCHERS];
     cs_defer_item event_item;
     cs_node_event last_event; /* what watchers were told last */
+    uint64_t last_leader;     /* ... and the leader's raft id then (0: none known) */
     cs_node_fatal_fn fatal;
     void *fatal_ctx;
     /* waiters for an applied seqno (sorted by nothing: few at a time) */

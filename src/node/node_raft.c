@@ -205,6 +205,7 @@ static void on_state(void *ctx, cs_raft_state state, uint64_t term)
         n->lead_term = term;
     }
     try_barrier(n);
+    node_changed(n); /* a follower learnt of another leader: the forwarder moves on */
 }
 
 /* ---- linearizable reads ---- */

@@ -1,25 +1,30 @@
 /*
- * Forwarding read-write requests from a follower to the leader (rpc.h).
+ * Forwarding requests from a follower to the leader (rpc.h): writes, and
+ * reads that must run there.
  *
  * One keep-alive HTTPS connection to the leader's rpc_address, opened on
  * the first forward and replaced when the leader changes. The follower
  * presents its node certificate as client certificate and pins the
  * service certificate for the leader's; it names the original caller in
  * x-consort-forwarded-caller, which the leader trusts only from a service
- * node's certificate (rpc.c). The leader's answer (status, headers
- * including x-consort-txid, body) is relayed as if the client had asked
- * the leader — once this node has applied that transaction itself, so that
- * the same client reading from this node next sees its write
- * (docs/consistency.md; at most CS_RPC_FORWARD_APPLY_WAIT_MS, then relayed
- * anyway). Requests wait in a queue while the connection is being made.
+ * node's certificate (rpc.c). The leader's answer is relayed by
+ * rpc_relay.c. Requests wait in a queue while the connection is being made.
+ *
+ * Nothing waits for a leader that does not answer (docs/consistency.md):
+ * every forwarded request has a deadline (CS_RPC_FORWARD_TIMEOUT_MS), and
+ * when this node learns of a new leader (a node event) the connection to
+ * the former one is dropped. Either way a request the former leader may
+ * have received is answered 503 with Retry-After (its outcome is unknown);
+ * one that never left this node goes to the new leader, or is answered
+ * 503 "not sent" at its deadline.
  */
-#include "node/rpc_priv.h"
+#include "node/rpc_forward.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "net/timer.h"
 
 #include <string.h>
-#include <strings.h>
 
 /* The client configuration's verification context: it must live as long as
  * any handshake that may still call it, so connection attempts hold a reference. */
@@ -30,19 +35,13 @@ typedef struct fwd_trust {
 } fwd_trust;
 
 typedef struct fwd_req {
-    cs_rpc *rpc;
+    rpc_forwarder *fwd;
     cs_http_request *req;
     rpc_caller caller;
-    char leader[CS_NET_ADDRESS_MAX];
-    struct fwd_req *next;
-    /* the leader's answer, kept while this node applies its txid */
-    int status;
-    cs_http_header *headers; /* names and values in `held` */
-    size_t header_count;
-    cs_buf held;
-    cs_slice body;
-    cs_node_waiter waiter;
-    struct fwd_req *held_prev, *held_next;
+    char leader[CS_NET_ADDRESS_MAX]; /* where it goes, or went */
+    struct fwd_req *next;            /* in the waiting queue */
+    bool sent;                       /* on the connection: the leader may have it */
+    cs_timer *deadline;
 } fwd_req;
 
 typedef struct fwd_attempt {
@@ -58,7 +57,9 @@ struct rpc_forwarder {
     cs_http_client *client;
     fwd_attempt *attempt;
     fwd_req *waiting, *waiting_tail; /* for the attempt */
-    fwd_req *holding;                /* answers waiting for the local apply */
+    rpc_relay_list holding;          /* answers waiting for the local apply */
+    bool closing;
+    char dropping[160]; /* why the connection is being dropped (the 503s say it) */
 };
 
 static void trust_unref(fwd_trust *t)
@@ -67,15 +68,6 @@ static void trust_unref(fwd_trust *t)
         return;
     cs_x509_free(t->service);
     cs_free(t);
-}
-
-consort_err cs_rpc_forwarder_new(cs_rpc *rpc, rpc_forwarder **out)
-{
-    rpc_forwarder *fwd = cs_calloc(1, sizeof *fwd);
-    CS_ENSURE(fwd != NULL, CONSORT_E_NOMEM, "rpc: out of memory");
-    fwd->rpc = rpc;
-    *out = fwd;
-    return CONSORT_OK;
 }
 
 /* The client configuration: our node certificate, the service certificate pinned. */
@@ -118,124 +110,52 @@ failed:
     return cs_err_context(rc, "forwarding: service certificate");
 }
 
-/* RFC 9110 §7.6.1: connection-specific fields are not forwarded; framing is the client's. */
-static bool hop_by_hop(const char *name)
-{
-    static const char *const names[] = {
-        "connection", "keep-alive",     "proxy-connection", "te",      "transfer-encoding",
-        "upgrade",    "content-length", "expect",           "trailer", CS_RPC_FORWARDED_HEADER};
-    for (size_t i = 0; i < CS_ARRAY_LEN(names); i++)
-        if (strcasecmp(name, names[i]) == 0)
-            return true;
-    return false;
-}
-
 static void fwd_req_free(fwd_req *fr)
 {
-    cs_free(fr->headers);
-    cs_buf_cleanup(&fr->held);
+    cs_timer_free(fr->deadline);
     cs_free(fr);
 }
 
-/* Sends the leader's answer (kept in `fr`) to the client. */
-static void relay_held(fwd_req *fr)
+static bool is_self(const cs_rpc *rpc, const char *leader)
 {
-    cs_rpc_respond(fr->rpc, fr->req, fr->status, fr->headers, fr->header_count, fr->body);
-    fwd_req_free(fr);
+    return strcmp(leader, rpc->address) == 0 || strcmp(leader, rpc->cfg->rpc_address) == 0;
 }
 
-static void unhold(rpc_forwarder *fwd, fwd_req *fr)
-{
-    if (fr->held_prev != NULL)
-        fr->held_prev->held_next = fr->held_next;
-    else
-        fwd->holding = fr->held_next;
-    if (fr->held_next != NULL)
-        fr->held_next->held_prev = fr->held_prev;
-}
-
-static void applied(void *ctx, const cs_node_result *res)
-{
-    fwd_req *fr = ctx;
-    if (res->rc != CONSORT_OK)
-        cs_log_info("rpc", "relaying %s %s before this node applied the write: %s", fr->req->method,
-                    fr->req->path, res->message);
-    unhold(fr->rpc->fwd, fr);
-    relay_held(fr);
-}
-
-/* Keeps a copy of the leader's answer in `fr` (what it relays later). */
-static consort_err hold(fwd_req *fr, const cs_http_response *resp)
-{
-    size_t bytes = resp->body.len;
-    for (size_t i = 0; i < resp->header_count; i++)
-        bytes += strlen(resp->headers[i].name) + strlen(resp->headers[i].value) + 2;
-    cs_buf_init(&fr->held, bytes + 1);
-    CS_TRY(cs_buf_reserve(&fr->held, bytes + 1)); /* no moves: the slices point into it */
-    fr->headers = cs_calloc(resp->header_count + 1, sizeof *fr->headers);
-    CS_ENSURE(fr->headers != NULL, CONSORT_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < resp->header_count; i++) {
-        if (hop_by_hop(resp->headers[i].name))
-            continue;
-        const char *name = (const char *)fr->held.ptr + fr->held.len;
-        CS_TRY(cs_buf_append(&fr->held, resp->headers[i].name, strlen(resp->headers[i].name) + 1));
-        const char *value = (const char *)fr->held.ptr + fr->held.len;
-        CS_TRY(
-            cs_buf_append(&fr->held, resp->headers[i].value, strlen(resp->headers[i].value) + 1));
-        fr->headers[fr->header_count++] = (cs_http_header){name, value};
-    }
-    const uint8_t *body = fr->held.ptr + fr->held.len;
-    CS_TRY(cs_buf_append_slice(&fr->held, resp->body));
-    fr->body = CS_SLICE(body, resp->body.len);
-    fr->status = resp->status;
-    return CONSORT_OK;
-}
-
-/* The txid a successful write answer names (zero if none). */
-static cs_txid answer_txid(const cs_http_response *resp)
-{
-    cs_txid t = {0, 0};
-    if (resp->status < 200 || resp->status > 299)
-        return t;
-    for (size_t i = 0; i < resp->header_count; i++)
-        if (strcasecmp(resp->headers[i].name, CS_RPC_TXID_HEADER) == 0 &&
-            cs_txid_parse(resp->headers[i].value, &t) != CONSORT_OK) {
-            cs_err_clear();
-            t = (cs_txid){0, 0};
-        }
-    return t;
-}
-
+/* The leader answered `fr` (relayed), or the connection ended first. */
 static void relay(void *ctx, consort_err err, const char *msg, const cs_http_response *resp)
 {
     fwd_req *fr = ctx;
-    cs_rpc *rpc = fr->rpc;
+    rpc_forwarder *fwd = fr->fwd;
+    cs_rpc *rpc = fwd->rpc;
     if (err != CONSORT_OK) {
+        const char *why = fwd->dropping[0] != '\0' ? fwd->dropping : msg;
         rpc->stats.forward_failures++;
         cs_log_info("rpc", "forwarding %s %s to %s failed: %s", fr->req->method, fr->req->path,
-                    fr->leader, msg);
+                    fr->leader, why);
         cs_rpc_respond_unavailable(rpc, fr->req,
                                    "the leader at %s did not answer (the request may or may not "
                                    "have been executed): %s",
-                                   fr->leader, msg);
-        fwd_req_free(fr);
-        return;
+                                   fr->leader, why);
+    } else {
+        cs_rpc_relay(rpc, fwd->closing ? NULL : &fwd->holding, fr->req, resp);
     }
-    if (hold(fr, resp) != CONSORT_OK) {
-        cs_rpc_respond_internal(rpc, fr->req, CONSORT_E_NOMEM, "relaying the leader's answer");
-        fwd_req_free(fr);
-        return;
+    fwd_req_free(fr);
+}
+
+/* Drops the connection or attempt to a former leader; `why` (NULL: the
+ * client's own message) is what each request in flight is answered with
+ * (503). Waiting ones stay queued for the next. */
+static void drop_connection(rpc_forwarder *fwd, const char *why)
+{
+    if (fwd->attempt != NULL) {
+        fwd->attempt->fwd = NULL;
+        fwd->attempt = NULL;
     }
-    cs_txid txid = answer_txid(resp);
-    if (txid.seqno == 0 || rpc->fwd == NULL) {
-        relay_held(fr);
-        return;
-    }
-    fr->held_next = rpc->fwd->holding;
-    if (rpc->fwd->holding != NULL)
-        rpc->fwd->holding->held_prev = fr;
-    rpc->fwd->holding = fr;
-    cs_node_wait_applied(rpc->node, &fr->waiter, txid, CS_RPC_FORWARD_APPLY_WAIT_MS, applied, fr);
+    cs_http_client *c = fwd->client;
+    fwd->client = NULL;
+    snprintf(fwd->dropping, sizeof fwd->dropping, "%s", why != NULL ? why : "");
+    cs_http_client_free(c); /* in-flight requests are answered now (relay) */
+    fwd->dropping[0] = '\0';
 }
 
 /* Sends one request on the open connection (or answers it). */
@@ -251,7 +171,7 @@ static void send_req(rpc_forwarder *fwd, fwd_req *fr)
     }
     size_t n = 0;
     for (size_t i = 0; i < req->header_count; i++)
-        if (!hop_by_hop(req->headers[i].name))
+        if (!cs_rpc_hop_by_hop(req->headers[i].name))
             headers[n++] = req->headers[i];
     char caller[65] = CS_RPC_NO_CALLER;
     if (fr->caller.has_cert)
@@ -267,21 +187,71 @@ static void send_req(rpc_forwarder *fwd, fwd_req *fr)
         fwd_req_free(fr);
         return;
     }
+    fr->sent = true;
     fwd->rpc->stats.forwarded++;
+}
+
+/* Answers a request that never left this node: 503, nothing was executed. */
+static void not_sent(rpc_forwarder *fwd, fwd_req *fr, const char *why)
+{
+    fwd->rpc->stats.forward_failures++;
+    cs_rpc_respond_unavailable(fwd->rpc, fr->req,
+                               "the request was not sent to the leader at %s (nothing was "
+                               "executed): %s",
+                               fr->leader, why);
+    fwd_req_free(fr);
 }
 
 /* Answers every request waiting for a connection with 503 and `why`. */
 static void fail_waiting(rpc_forwarder *fwd, const char *why)
 {
+    char msg[CS_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", why); /* may be the thread-local message */
     while (fwd->waiting != NULL) {
         fwd_req *fr = fwd->waiting;
         fwd->waiting = fr->next;
-        fwd->rpc->stats.forward_failures++;
-        cs_rpc_respond_unavailable(fwd->rpc, fr->req, "cannot reach the leader at %s: %s",
-                                   fr->leader, why);
-        fwd_req_free(fr);
+        not_sent(fwd, fr, msg);
     }
     fwd->waiting_tail = NULL;
+}
+
+static void unqueue(rpc_forwarder *fwd, fwd_req *fr)
+{
+    fwd_req *prev = NULL;
+    for (fwd_req *w = fwd->waiting; w != NULL; prev = w, w = w->next) {
+        if (w != fr)
+            continue;
+        if (prev != NULL)
+            prev->next = w->next;
+        else
+            fwd->waiting = w->next;
+        if (fwd->waiting_tail == w)
+            fwd->waiting_tail = prev;
+        return;
+    }
+}
+
+/* A forwarded request's deadline passed. */
+static void deadline_cb(void *ctx)
+{
+    fwd_req *fr = ctx;
+    rpc_forwarder *fwd = fr->fwd;
+    char why[96];
+    snprintf(why, sizeof why, "no answer within %d ms", CS_RPC_FORWARD_TIMEOUT_MS);
+    if (!fr->sent) { /* still waiting for a connection to the leader */
+        cs_log_info("rpc", "forwarding %s %s: the leader at %s could not be reached: %s",
+                    fr->req->method, fr->req->path, fr->leader, why);
+        unqueue(fwd, fr);
+        not_sent(fwd, fr, why);
+        return;
+    }
+    /* the leader answers in order: nothing sent after it will come either */
+    cs_log_warn("rpc",
+                "forwarding: the leader at %s did not answer %s %s within %d ms: dropping the "
+                "connection (%zu requests in flight)",
+                fr->leader, fr->req->method, fr->req->path, CS_RPC_FORWARD_TIMEOUT_MS,
+                cs_http_client_pending(fwd->client));
+    drop_connection(fwd, why); /* answers fr, and frees it */
 }
 
 static void connected(void *ctx, cs_stream *s, consort_err err, const char *msg)
@@ -314,19 +284,6 @@ static void connected(void *ctx, cs_stream *s, consort_err err, const char *msg)
     fwd->waiting_tail = NULL;
 }
 
-/* Drops the connection or attempt to a former leader. In-flight requests
- * are answered 503 by the client; waiting ones stay queued for the next. */
-static void drop_connection(rpc_forwarder *fwd)
-{
-    if (fwd->attempt != NULL) {
-        fwd->attempt->fwd = NULL;
-        fwd->attempt = NULL;
-    }
-    cs_http_client *c = fwd->client;
-    fwd->client = NULL;
-    cs_http_client_free(c);
-}
-
 static consort_err start_attempt(rpc_forwarder *fwd, const char *leader)
 {
     fwd_attempt *a = cs_calloc(1, sizeof *a);
@@ -345,6 +302,31 @@ static consort_err start_attempt(rpc_forwarder *fwd, const char *leader)
     return CONSORT_OK;
 }
 
+/* Queues `fr` for `leader`, (re)connecting if needed; requests queued for a
+ * former leader go to this one. */
+static void enqueue(rpc_forwarder *fwd, fwd_req *fr, const char *leader)
+{
+    consort_err rc = CONSORT_OK;
+    bool same = strcmp(fwd->leader, leader) == 0;
+    if (!same || fwd->attempt == NULL) {
+        char why[CS_NODE_ADDR_MAX + 64];
+        snprintf(why, sizeof why, "leadership moved to %s", leader);
+        drop_connection(fwd, same ? NULL : why);
+        rc = start_attempt(fwd, leader);
+        for (fwd_req *w = fwd->waiting; w != NULL; w = w->next)
+            snprintf(w->leader, sizeof w->leader, "%s", leader);
+    }
+    if (fr != NULL) {
+        if (fwd->waiting_tail != NULL)
+            fwd->waiting_tail->next = fr;
+        else
+            fwd->waiting = fr;
+        fwd->waiting_tail = fr;
+    }
+    if (rc != CONSORT_OK)
+        fail_waiting(fwd, consort_errmsg());
+}
+
 void cs_rpc_forward(cs_rpc *rpc, cs_http_request *req, const rpc_caller *caller)
 {
     rpc_forwarder *fwd = rpc->fwd;
@@ -354,7 +336,7 @@ void cs_rpc_forward(cs_rpc *rpc, cs_http_request *req, const rpc_caller *caller)
         cs_rpc_respond_unavailable(rpc, req, "no leader is known; retry shortly");
         return;
     }
-    if (strcmp(leader, rpc->address) == 0 || strcmp(leader, rpc->cfg->rpc_address) == 0) {
+    if (is_self(rpc, leader)) {
         cs_rpc_respond_unavailable(rpc, req, "leadership is changing; retry shortly");
         return;
     }
@@ -364,47 +346,72 @@ void cs_rpc_forward(cs_rpc *rpc, cs_http_request *req, const rpc_caller *caller)
         return;
     }
     fwd_req *fr = cs_calloc(1, sizeof *fr);
-    if (fr == NULL) {
-        cs_rpc_respond_internal(rpc, req, cs_fail(CONSORT_E_NOMEM, "out of memory"), "forwarding");
+    rc = fr != NULL ? cs_timer_new(rpc->loop, deadline_cb, fr, &fr->deadline)
+                    : cs_fail(CONSORT_E_NOMEM, "out of memory");
+    if (rc != CONSORT_OK) {
+        cs_free(fr);
+        cs_rpc_respond_internal(rpc, req, rc, "forwarding");
         return;
     }
-    fr->rpc = rpc;
+    fr->fwd = fwd;
     fr->req = req;
     fr->caller = *caller;
     snprintf(fr->leader, sizeof fr->leader, "%s", leader);
-    bool same = strcmp(fwd->leader, leader) == 0;
-    if (same && fwd->client != NULL && cs_http_client_is_open(fwd->client)) {
+    cs_timer_start(fr->deadline, CS_RPC_FORWARD_TIMEOUT_MS);
+    if (strcmp(fwd->leader, leader) == 0 && fwd->client != NULL &&
+        cs_http_client_is_open(fwd->client)) {
         send_req(fwd, fr);
         return;
     }
-    if (!same || fwd->attempt == NULL) {
-        drop_connection(fwd);
-        rc = start_attempt(fwd, leader);
-        /* requests queued for a former leader go to the new one */
-        for (fwd_req *w = fwd->waiting; w != NULL; w = w->next)
-            snprintf(w->leader, sizeof w->leader, "%s", leader);
+    enqueue(fwd, fr, leader);
+}
+
+/* A node event: if the leader this node knows is not the one the
+ * connection goes to, nothing more will come from that one. */
+static void node_event(void *ctx, const cs_node_event *ev)
+{
+    rpc_forwarder *fwd = ctx;
+    (void)ev;
+    if (fwd->client == NULL && fwd->attempt == NULL && fwd->waiting == NULL)
+        return;
+    char leader[CS_NODE_ADDR_MAX];
+    cs_node_leader_rpc_address(fwd->rpc->node, leader);
+    if (leader[0] == '\0' || strcmp(leader, fwd->leader) == 0)
+        return; /* no leader known yet (an election), or the same one */
+    char why[CS_NODE_ADDR_MAX + 64];
+    bool self = is_self(fwd->rpc, leader);
+    snprintf(why, sizeof why, "leadership moved to %s", self ? "this node" : leader);
+    cs_log_info("rpc", "forwarding: %s from %s", why, fwd->leader);
+    drop_connection(fwd, why);
+    if (self)
+        fail_waiting(fwd, "leadership moved to this node; retry");
+    else if (fwd->waiting != NULL) /* never sent: they go to the new leader */
+        enqueue(fwd, NULL, leader);
+}
+
+consort_err cs_rpc_forwarder_new(cs_rpc *rpc, rpc_forwarder **out)
+{
+    rpc_forwarder *fwd = cs_calloc(1, sizeof *fwd);
+    CS_ENSURE(fwd != NULL, CONSORT_E_NOMEM, "rpc: out of memory");
+    fwd->rpc = rpc;
+    consort_err rc = cs_node_watch(rpc->node, node_event, fwd);
+    if (rc != CONSORT_OK) {
+        cs_free(fwd);
+        return cs_err_context(rc, "forwarding");
     }
-    if (fwd->waiting_tail != NULL)
-        fwd->waiting_tail->next = fr;
-    else
-        fwd->waiting = fr;
-    fwd->waiting_tail = fr;
-    if (rc != CONSORT_OK)
-        fail_waiting(fwd, consort_errmsg());
+    *out = fwd;
+    return CONSORT_OK;
 }
 
 void cs_rpc_forwarder_free(rpc_forwarder *fwd)
 {
     if (fwd == NULL)
         return;
-    drop_connection(fwd); /* in-flight requests are answered 503 now */
+    cs_node_unwatch(fwd->rpc->node, node_event, fwd);
+    fwd->closing = true;
+    drop_connection(fwd, "the node is stopping"); /* in-flight requests are answered 503 now */
     fail_waiting(fwd, "the node is stopping");
-    while (fwd->holding != NULL) { /* relay now what waits for the local apply */
-        fwd_req *fr = fwd->holding;
-        fwd->holding = fr->held_next;
-        cs_node_wait_cancel(fwd->rpc->node, &fr->waiter);
-        relay_held(fr);
-    }
+    cs_rpc_relay_flush(fwd->rpc, &fwd->holding); /* relay now what waits for the local apply */
     cs_tls_config_free(fwd->tls);
     trust_unref(fwd->trust);
     cs_free(fwd);
