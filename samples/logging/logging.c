@@ -22,7 +22,6 @@
  */
 #include <consort/app.h>
 
-#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -68,6 +67,91 @@ static consort_err bad_request(consort_response *resp, const char *what)
     return consort_response_error(resp, 400, "InvalidInput", "%s", what);
 }
 
+/* An unsigned decimal integer below 2^64, digits only (the text of a JSON
+ * number, or a query parameter): 1 if `text` is one. */
+static int parse_u64(const char *text, size_t len, uint64_t *out)
+{
+    if (len == 0)
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return 0;
+        uint64_t d = (uint64_t)(text[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return 0; /* 2^64 or more */
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 1;
+}
+
+static int is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n'; /* RFC 8259 §2 */
+}
+
+/* Index just past the JSON string starting at body[i] (a '"'), or 0. */
+static size_t skip_string(const char *body, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (body[i] == '\\')
+            i++;
+        else if (body[i] == '"')
+            return i + 1;
+    }
+    return 0;
+}
+
+/*
+ * jansson keeps integers as json_int_t (signed 64 bits), so an id from 2^63
+ * on is read from the body's text: the number that the top-level member
+ * "id" has (its name may be escaped; jansson decodes it). 1 with its text
+ * in *num, *num_len; 0 if there is no such number (the body is then
+ * checked, and refused, by the caller).
+ */
+static int id_text(const char *body, size_t len, const char **num, size_t *num_len)
+{
+    size_t i = 0;
+    while (i < len && is_ws(body[i]))
+        i++;
+    if (i == len || body[i++] != '{')
+        return 0;
+    for (;;) {
+        while (i < len && (is_ws(body[i]) || body[i] == ','))
+            i++;
+        size_t end = i < len && body[i] == '"' ? skip_string(body, len, i) : 0;
+        if (end == 0)
+            return 0;
+        json_t *name = json_loadb(body + i, end - i, JSON_DECODE_ANY, NULL);
+        int is_id = json_is_string(name) && strcmp(json_string_value(name), "id") == 0 &&
+                    json_string_length(name) == 2;
+        json_decref(name);
+        for (i = end; i < len && is_ws(body[i]); i++)
+            ;
+        if (i == len || body[i++] != ':')
+            return 0;
+        while (i < len && is_ws(body[i]))
+            i++;
+        size_t start = i;
+        if (i < len && body[i] == '"') {
+            i = skip_string(body, len, i);
+            if (i == 0)
+                return 0;
+        } else {
+            while (i < len && body[i] != '\0' && strchr("+-.0123456789eE", body[i]) != NULL)
+                i++;
+            if (i == start)
+                return 0; /* an object, array or literal: not what a record holds */
+        }
+        if (is_id && body[start] != '"') {
+            *num = body + start;
+            *num_len = i - start;
+            return 1;
+        }
+    }
+}
+
 /* Parses {"id": <uint64>, "msg": <string>} with nothing else in it. */
 static consort_err parse_record(consort_request *req, consort_response *resp, uint64_t *id,
                                 const char **msg, size_t *msg_len, json_t **doc, int *ok)
@@ -76,15 +160,20 @@ static consort_err parse_record(consort_request *req, consort_response *resp, ui
     const uint8_t *body = consort_request_body(req, &len);
     json_error_t err;
     *ok = 0;
-    *doc = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &err);
+    /* integers as reals: an id above 2^63 - 1 is no parse error (id_text reads it) */
+    *doc =
+        json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
     if (*doc == NULL)
         return consort_response_error(resp, 400, "InvalidInput", "body is not JSON: %s", err.text);
     json_t *jid = json_object_get(*doc, "id");
     json_t *jmsg = json_object_get(*doc, "msg");
     if (!json_is_object(*doc) || json_object_size(*doc) != 2 || jid == NULL || jmsg == NULL)
         return bad_request(resp, "body must be {\"id\": <unsigned integer>, \"msg\": <string>}");
-    if (!json_is_integer(jid) || json_integer_value(jid) < 0)
-        return bad_request(resp, "\"id\" must be an unsigned integer");
+    const char *num;
+    size_t num_len;
+    if (!json_is_number(jid) || !id_text((const char *)body, len, &num, &num_len) ||
+        !parse_u64(num, num_len, id))
+        return bad_request(resp, "\"id\" must be an unsigned integer below 2^64");
     if (!json_is_string(jmsg))
         return bad_request(resp, "\"msg\" must be a string");
     *msg_len = json_string_length(jmsg);
@@ -92,7 +181,6 @@ static consort_err parse_record(consort_request *req, consort_response *resp, ui
         return consort_response_error(resp, 400, "InvalidInput",
                                       "\"msg\" is %zu bytes, at most %d allowed", *msg_len,
                                       MAX_MSG_LEN);
-    *id = (uint64_t)json_integer_value(jid);
     *msg = json_string_value(jmsg);
     *ok = 1;
     return CONSORT_OK;
@@ -108,13 +196,7 @@ static int query_u64(consort_request *req, const char *name, uint64_t *out)
         return 0;
     if (rc != CONSORT_OK)
         return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0)
-        return -1;
-    *out = (uint64_t)v;
-    return 1;
+    return parse_u64(text, strlen(text), out) ? 1 : -1;
 }
 
 /* Sends `doc` (taking it) as a 200 JSON body. */
@@ -177,13 +259,48 @@ static consort_err record_get(consort_request *req, consort_tx *tx, consort_resp
 
 /* ---- listing: a paged scan ---- */
 
+/* The list answer, written as text: jansson's integers are signed 64-bit,
+ * ids are printed here as the uint64 they are. */
 typedef struct list_page {
-    json_t *records;
-    size_t want; /* records on this page */
+    char *text;
+    size_t len, cap;
+    size_t count; /* records on it so far */
+    size_t want;  /* records on this page */
     int has_next;
     uint64_t next;
     int failed;
 } list_page;
+
+static void add(list_page *p, const char *s, size_t n)
+{
+    if (p->failed)
+        return;
+    if (p->len + n + 1 > p->cap) {
+        size_t cap = (p->len + n + 1) * 2;
+        char *text = realloc(p->text, cap);
+        if (text == NULL) {
+            p->failed = 1;
+            return;
+        }
+        p->text = text;
+        p->cap = cap;
+    }
+    memcpy(p->text + p->len, s, n);
+    p->len += n;
+    p->text[p->len] = '\0';
+}
+
+static void add_str(list_page *p, const char *s)
+{
+    add(p, s, strlen(s));
+}
+
+static void add_u64(list_page *p, uint64_t v)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%" PRIu64, v);
+    add_str(p, num);
+}
 
 static bool list_visit(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value,
                        size_t value_len)
@@ -191,19 +308,26 @@ static bool list_visit(void *ctx, const uint8_t *key, size_t key_len, const uint
     list_page *p = ctx;
     if (key_len != 8)
         return true; /* not a record of this sample */
-    if (json_array_size(p->records) == p->want) {
+    if (p->count == p->want) {
         /* one more than the page holds: where the next page starts */
         p->has_next = 1;
         p->next = key_id(key);
         return false;
     }
-    json_t *rec = json_pack("{s:I, s:s%}", "id", (json_int_t)key_id(key), "msg",
-                            (const char *)value, value_len);
-    if (rec == NULL || json_array_append_new(p->records, rec) != 0) {
+    json_t *msg = json_stringn((const char *)value, value_len);
+    char *quoted = msg != NULL ? json_dumps(msg, JSON_ENCODE_ANY) : NULL;
+    json_decref(msg);
+    if (quoted == NULL) {
         p->failed = 1;
         return false;
     }
-    return true;
+    add_str(p, p->count++ > 0 ? ",{\"id\":" : "{\"id\":");
+    add_u64(p, key_id(key));
+    add_str(p, ",\"msg\":");
+    add_str(p, quoted);
+    add_str(p, "}");
+    free(quoted);
+    return !p->failed;
 }
 
 static consort_err record_list(consort_request *req, consort_tx *tx, consort_response *resp,
@@ -218,26 +342,26 @@ static consort_err record_list(consort_request *req, consort_tx *tx, consort_res
                                       "limit must be an integer from 1 to %d", LIST_MAX);
     uint8_t key[8];
     id_key(start, key);
-    list_page page = {.records = json_array(), .want = (size_t)limit};
-    if (page.records == NULL)
-        return consort_fail(CONSORT_E_NOMEM, "listing records: out of memory");
+    list_page page = {.want = (size_t)limit};
+    add_str(&page, "{\"records\":[");
     /* start is inclusive: ask for one record more than the page shows, and
      * that one's id is where the next page starts */
     consort_err rc =
         consort_kv_scan(tx, kind->map, key, sizeof key, (size_t)limit + 1, list_visit, &page);
+    add_str(&page, "]");
+    if (page.has_next) {
+        add_str(&page, ",\"next\":");
+        add_u64(&page, page.next);
+    }
+    add_str(&page, "}");
     if (rc == CONSORT_OK && page.failed)
         rc = consort_fail(CONSORT_E_NOMEM, "listing records: out of memory");
-    if (rc != CONSORT_OK) {
-        json_decref(page.records);
-        return rc;
+    if (rc == CONSORT_OK) {
+        consort_response_set_status(resp, 200);
+        rc = consort_response_set_body(resp, page.text, page.len, "application/json");
     }
-    json_t *doc = json_pack("{s:o}", "records", page.records);
-    if (doc != NULL && page.has_next &&
-        json_object_set_new(doc, "next", json_integer((json_int_t)page.next)) != 0) {
-        json_decref(doc);
-        doc = NULL;
-    }
-    return send_json(resp, doc);
+    free(page.text);
+    return rc;
 }
 
 /* ---- the application ---- */
