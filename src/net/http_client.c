@@ -30,6 +30,7 @@ struct cs_http_client {
     http_parser hp;
     cs_http_limits limits;
     cs_http_msg msg;
+    cs_http_chunks chunks; /* the CRLF after each chunk's data */
     waiter *head, *tail;
     size_t pending;
     bool open; /* requests accepted */
@@ -110,9 +111,17 @@ static int on_headers_complete(http_parser *hp)
     return c->head != NULL && c->head->head ? 1 : 0;
 }
 
+static int on_chunk_header(http_parser *hp)
+{
+    return cs_http_chunks_header(&of(hp)->chunks, hp->content_length);
+}
+
 static int on_body(http_parser *hp, const char *at, size_t len)
 {
-    return cs_http_msg_body(&of(hp)->msg, at, len);
+    cs_http_client *c = of(hp);
+    if (cs_http_msg_body(&c->msg, at, len) != 0)
+        return -1;
+    return (hp->flags & F_CHUNKED) ? cs_http_chunks_body(&c->chunks, &c->msg, at, len) : 0;
 }
 
 static int on_message_complete(http_parser *hp)
@@ -152,6 +161,7 @@ static const http_parser_settings SETTINGS = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
 };
 
 static void parse_failed(cs_http_client *c, const char *peer)
@@ -173,6 +183,10 @@ static void on_data(void *ctx, cs_stream *s, cs_slice data)
     cs_http_client *c = ctx;
     if (!c->open && c->pending == 0)
         return;
+    if (cs_http_chunks_feed(&c->chunks, &c->msg, (const char *)data.ptr, data.len) != 0) {
+        parse_failed(c, cs_stream_peer_address(s));
+        return;
+    }
     (void)http_parser_execute(&c->hp, &SETTINGS, (const char *)data.ptr, data.len);
     enum http_errno e = HTTP_PARSER_ERRNO(&c->hp);
     if (c->unsolicited) {

@@ -226,3 +226,41 @@ consort_err cs_http_query_param(const char *query, const char *name, cs_buf *out
     cs_buf_cleanup(&key);
     return rc;
 }
+
+/* ---- chunked bodies: the CRLF after each chunk's data ---- */
+
+/* Checks the CRLF bytes due from `p` on, as far as the fed bytes go. */
+static int chunk_crlf(cs_http_chunks *c, cs_http_msg *m, const char *p)
+{
+    for (; c->due > 0 && p < c->end; p++, c->due--) {
+        char want = c->due == 2 ? '\r' : '\n';
+        if (*p != want)
+            return cs_http_msg_fail(m, 400, "chunk data not followed by CRLF (byte 0x%02x)",
+                                    (unsigned char)*p);
+    }
+    return 0;
+}
+
+int cs_http_chunks_feed(cs_http_chunks *c, cs_http_msg *m, const char *data, size_t len)
+{
+    c->end = data + len;
+    return c->due > 0 && m != NULL ? chunk_crlf(c, m, data) : 0;
+}
+
+int cs_http_chunks_header(cs_http_chunks *c, uint64_t size)
+{
+    c->left = size;
+    c->due = 0;
+    return 0;
+}
+
+int cs_http_chunks_body(cs_http_chunks *c, cs_http_msg *m, const char *at, size_t len)
+{
+    if (len >= c->left) { /* the chunk's data ends at at + len */
+        c->left = 0;
+        c->due = 2;
+        return chunk_crlf(c, m, at + len);
+    }
+    c->left -= len;
+    return 0;
+}

@@ -16,6 +16,7 @@ struct cs_http_parser {
     cs_http_limits limits;
     cs_http_headers_cb on_headers;
     void *ctx;
+    cs_http_chunks chunks;
     cs_http_req *cur;   /* being parsed */
     cs_http_req *ready; /* complete, not yet taken */
     bool done;          /* nothing more will be parsed */
@@ -117,9 +118,17 @@ static int on_headers_complete(http_parser *hp)
     return 0;
 }
 
+static int on_chunk_header(http_parser *hp)
+{
+    return cs_http_chunks_header(&of(hp)->chunks, hp->content_length);
+}
+
 static int on_body(http_parser *hp, const char *at, size_t len)
 {
-    return cs_http_msg_body(&of(hp)->cur->msg, at, len);
+    cs_http_parser *p = of(hp);
+    if (cs_http_msg_body(&p->cur->msg, at, len) != 0)
+        return -1;
+    return (hp->flags & F_CHUNKED) ? cs_http_chunks_body(&p->chunks, &p->cur->msg, at, len) : 0;
 }
 
 static int on_message_complete(http_parser *hp)
@@ -147,6 +156,7 @@ static const http_parser_settings SETTINGS = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
 };
 
 consort_err cs_http_parser_new(const cs_http_limits *limits, cs_http_headers_cb on_headers,
@@ -209,7 +219,10 @@ consort_err cs_http_parser_feed(cs_http_parser *p, cs_slice data, size_t *consum
     }
     if (data.len == 0) /* 0 would mean end of stream to http-parser */
         return CONSORT_OK;
-    size_t n = http_parser_execute(&p->hp, &SETTINGS, (const char *)data.ptr, data.len);
+    const char *bytes = (const char *)data.ptr;
+    if (cs_http_chunks_feed(&p->chunks, p->cur != NULL ? &p->cur->msg : NULL, bytes, data.len) != 0)
+        return parse_failure(p, HPE_CB_body);
+    size_t n = http_parser_execute(&p->hp, &SETTINGS, bytes, data.len);
     enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
     if (e == HPE_PAUSED) {
         http_parser_pause(&p->hp, 0);

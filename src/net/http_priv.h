@@ -41,6 +41,28 @@ int cs_http_msg_body(cs_http_msg *m, const char *at, size_t len);
 /* Records a failure: HTTP status and message. Returns -1 for the parser. */
 int cs_http_msg_fail(cs_http_msg *m, int status, const char *fmt, ...) CS_PRINTF(3, 4);
 
+/*
+ * RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF.
+ * http-parser 2.9 as Debian builds it (HTTP_PARSER_STRICT 0) takes any two
+ * bytes after a chunk's data; this checks them, from the parser's
+ * callbacks and the bytes being fed. One per parser (it spans feeds).
+ */
+typedef struct cs_http_chunks {
+    uint64_t left;   /* data bytes of the current chunk not seen yet */
+    unsigned due;    /* bytes of its CRLF not checked yet (0, 1 or 2) */
+    const char *end; /* end of the bytes being fed */
+} cs_http_chunks;
+
+/* Before every http_parser_execute(data, len): the CRLF bytes still due at
+ * the start of `data` (m: the message being parsed; NULL if none, then
+ * nothing is due). 0, or -1 (with m->status 400) if they are not CRLF. */
+int cs_http_chunks_feed(cs_http_chunks *c, cs_http_msg *m, const char *data, size_t len);
+/* on_chunk_header: a chunk of `size` data bytes follows (0: the last). */
+int cs_http_chunks_header(cs_http_chunks *c, uint64_t size);
+/* on_body of a chunked message (after cs_http_msg_body): 0, or -1 (with
+ * m->status 400) if what follows a chunk's data is not CRLF. */
+int cs_http_chunks_body(cs_http_chunks *c, cs_http_msg *m, const char *at, size_t len);
+
 struct http_conn;
 
 /* The object behind cs_http_request (pub first). */

@@ -422,6 +422,9 @@ static void response_shapes(void **state)
     /* chunked */
     raw_server_case("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
                     CONSORT_OK, 200, "abc", NULL);
+    /* chunk data not followed by CRLF (RFC 9112 §7.1) */
+    raw_server_case("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
+                    CONSORT_E_MALFORMED, 0, "", "not followed by CRLF");
     /* garbage */
     raw_server_case("SMTP ready\r\n", CONSORT_E_MALFORMED, 0, "", "HTTP response from");
     /* closed before the body is complete */
