@@ -16,13 +16,22 @@ struct cs_http_server {
     cs_http_server_params params;
     struct http_conn *conns;
     size_t count;
+    cs_http_server_stats stats;
 };
 
 typedef struct http_conn {
     cs_http_server *srv; /* NULL once detached by cs_http_server_free */
     cs_stream *s;        /* NULL once closed */
     cs_http_parser *parser;
-    struct cs_timer *idle;
+    struct cs_timer *deadline; /* the nearest of the deadlines below */
+    /* a request being received: its first byte came at req_start (ms, loop time) */
+    bool in_request;
+    bool headers_done; /* ... and its header section is complete */
+    uint64_t req_start;
+    bool fresh;          /* no request has begun yet */
+    bool idle;           /* nothing received, nothing outstanding: since idle_since */
+    uint64_t idle_since; /* ms, loop time */
+    bool timed_out;      /* a deadline passed: nothing more is parsed */
     cs_http_req *head, *tail;
     size_t outstanding; /* requests in the queue */
     cs_buf pending;     /* received, not yet parsed (pipelining limit reached) */

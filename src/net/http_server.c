@@ -9,6 +9,12 @@
  * (RFC 9112 §9.3.2). Lifetimes: a connection is referenced by its stream
  * (until on_close) and by every request in its queue or with a handler;
  * the server only lists connections and may go first (they are detached).
+ *
+ * Deadlines: one timer per connection, re-armed after every change of
+ * state (input parsed, answers flushed) for the nearest deadline of that
+ * state: a request being received has its header and request deadlines;
+ * a connection with nothing received and nothing outstanding has its idle
+ * deadline; a connection whose requests are with handlers has none.
  */
 #include "net/http_conn.h"
 
@@ -53,6 +59,7 @@ void cs_http_conn_close(http_conn *c)
 }
 
 static void process_pending(http_conn *c);
+static void rearm(http_conn *c);
 
 /* Writes answered responses from the head of the queue, in order. */
 void cs_http_conn_flush(http_conn *c)
@@ -73,6 +80,7 @@ void cs_http_conn_flush(http_conn *c)
         }
     }
     process_pending(c);
+    rearm(c);
 }
 
 static void enqueue(http_conn *c, cs_http_req *r)
@@ -96,15 +104,18 @@ static const char *error_code(int status)
         return "RequestHeaderTooLarge";
     case 400:
         return "MalformedRequest";
+    case 408:
+        return "RequestTimeout";
     default:
         return "InternalError";
     }
 }
 
-/* Queues an answer of our own that ends the connection (after the ones owed before it). */
-static void queue_error(http_conn *c, int status, const char *message)
+/* Queues an answer of our own that ends the connection (after the ones owed
+ * before it), logged at `level`. */
+static void queue_error(http_conn *c, int status, const char *message, cs_log_level level)
 {
-    cs_log_info("net", "HTTP %s: %d: %s", c->peer, status, message);
+    cs_log(level, "net", "HTTP %s: %d: %s", c->peer, status, message);
     cs_http_req *r = cs_calloc(1, sizeof *r);
     cs_buf body;
     cs_buf_init(&body, 0);
@@ -130,27 +141,40 @@ static void queue_error(http_conn *c, int status, const char *message)
     cs_http_conn_flush(c);
 }
 
+static bool parsing(const http_conn *c)
+{
+    return c->s != NULL && !c->closing && !c->timed_out && c->srv != NULL &&
+           !cs_http_parser_done(c->parser);
+}
+
 /* Parses and dispatches requests from `in`; keeps what cannot be parsed yet. */
 static void process(http_conn *c, cs_slice in)
 {
     c->processing = true;
-    while (in.len > 0 && c->s != NULL && !c->closing && c->srv != NULL &&
-           !cs_http_parser_done(c->parser) && c->outstanding < c->srv->params.max_pipeline) {
+    while (in.len > 0 && parsing(c) && c->outstanding < c->srv->params.max_pipeline) {
+        if (!c->in_request) { /* the first byte of a request: its deadlines start */
+            c->in_request = true;
+            c->fresh = false;
+            c->idle = false;
+            c->headers_done = false;
+            c->req_start = uv_now(c->srv->loop);
+        }
         size_t used = 0;
         consort_err rc = cs_http_parser_feed(c->parser, in, &used);
         in.ptr += used;
         in.len -= used;
         if (rc != CONSORT_OK) {
-            queue_error(c, cs_http_parser_status(c->parser), consort_errmsg());
+            queue_error(c, cs_http_parser_status(c->parser), consort_errmsg(), CS_LOG_DEBUG);
             break;
         }
         cs_http_req *r = cs_http_parser_take(c->parser);
         if (r == NULL)
             continue;
+        c->in_request = false;
         enqueue(c, r);
         c->srv->params.on_request(c->srv->params.ctx, &r->pub);
     }
-    if (in.len > 0 && c->s != NULL && !c->closing && !cs_http_parser_done(c->parser)) {
+    if (in.len > 0 && parsing(c)) {
         if (cs_buf_append_slice(&c->pending, in) != CONSORT_OK) {
             cs_log_info("net", "HTTP %s: %s", c->peer, consort_errmsg());
             cs_http_conn_close(c);
@@ -175,6 +199,7 @@ static void process_pending(http_conn *c)
 static void on_headers(void *ctx, cs_http_req *r)
 {
     http_conn *c = ctx;
+    c->headers_done = true;
     const char *expect = cs_http_request_header(&r->pub, "expect");
     if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && c->outstanding == 0 &&
         c->s != NULL && r->pub.http_minor >= 1 &&
@@ -186,8 +211,8 @@ static void on_data(void *ctx, cs_stream *s, cs_slice data)
 {
     (void)s;
     http_conn *c = ctx;
-    if (c->srv != NULL)
-        cs_timer_start(c->idle, c->srv->params.idle_timeout_ms);
+    if (c->timed_out) /* answered 408 and closing: the rest is not read */
+        return;
     if (c->pending.len > 0) {
         if (cs_buf_append_slice(&c->pending, data) != CONSORT_OK) {
             cs_log_info("net", "HTTP %s: %s", c->peer, consort_errmsg());
@@ -195,9 +220,10 @@ static void on_data(void *ctx, cs_stream *s, cs_slice data)
             return;
         }
         process_pending(c);
-        return;
+    } else {
+        process(c, data);
     }
-    process(c, data);
+    rearm(c);
 }
 
 static void on_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
@@ -208,8 +234,8 @@ static void on_close(void *ctx, cs_stream *s, consort_err reason, const char *ms
         cs_log_debug("net", "HTTP %s: connection closed: %s", c->peer, msg);
     c->s = NULL;
     c->closing = true;
-    cs_timer_free(c->idle);
-    c->idle = NULL;
+    cs_timer_free(c->deadline);
+    c->deadline = NULL;
     unlink_conn(c);
     /* Answered requests waiting behind an unanswered one are dropped; the
      * unanswered ones stay with their handlers (and keep a reference). */
@@ -227,15 +253,77 @@ static void on_close(void *ctx, cs_stream *s, consort_err reason, const char *ms
     cs_http_conn_unref(c);
 }
 
-static void idle_cb(void *ctx)
+/* How long a connection may wait for a request's first byte: idle_timeout_ms,
+ * or header_timeout_ms if shorter for a new connection, which is expected to
+ * send its request at once. */
+static uint64_t idle_wait(const http_conn *c)
 {
-    http_conn *c = ctx;
-    if (c->outstanding > 0 && c->srv != NULL) { /* a handler is still working: not idle */
-        cs_timer_start(c->idle, c->srv->params.idle_timeout_ms);
+    const cs_http_server_params *p = &c->srv->params;
+    if (c->fresh && p->header_timeout_ms < p->idle_timeout_ms)
+        return p->header_timeout_ms;
+    return p->idle_timeout_ms;
+}
+
+/* Arms the timer for the nearest deadline of the connection's state, or stops it. */
+static void rearm(http_conn *c)
+{
+    if (c->deadline == NULL)
+        return;
+    if (c->srv == NULL || c->closing || c->timed_out) {
+        cs_timer_stop(c->deadline);
         return;
     }
-    cs_log_debug("net", "HTTP %s: idle, closing", c->peer);
-    cs_http_conn_close(c);
+    const cs_http_server_params *p = &c->srv->params;
+    uint64_t now = uv_now(c->srv->loop);
+    uint64_t due;
+    if (c->in_request) {
+        c->idle = false;
+        due = c->req_start + p->request_timeout_ms;
+        if (!c->headers_done && c->req_start + p->header_timeout_ms < due)
+            due = c->req_start + p->header_timeout_ms;
+    } else if (c->outstanding == 0 && c->pending.len == 0) {
+        if (!c->idle) {
+            c->idle = true;
+            c->idle_since = now;
+        }
+        due = c->idle_since + idle_wait(c);
+    } else { /* handlers are working on its requests */
+        c->idle = false;
+        cs_timer_stop(c->deadline);
+        return;
+    }
+    cs_timer_start(c->deadline, due > now ? due - now : 0);
+}
+
+static void deadline_cb(void *ctx)
+{
+    http_conn *c = ctx;
+    if (c->srv == NULL || c->closing || c->timed_out)
+        return;
+    const cs_http_server_params *p = &c->srv->params;
+    uint64_t now = uv_now(c->srv->loop);
+    char msg[160];
+    if (c->in_request && !c->headers_done && now >= c->req_start + p->header_timeout_ms) {
+        c->srv->stats.header_timeouts++;
+        snprintf(msg, sizeof msg, "the request header section was not complete within %llu ms",
+                 (unsigned long long)p->header_timeout_ms);
+    } else if (c->in_request && now >= c->req_start + p->request_timeout_ms) {
+        c->srv->stats.request_timeouts++;
+        snprintf(msg, sizeof msg, "the request was not complete within %llu ms",
+                 (unsigned long long)p->request_timeout_ms);
+    } else if (!c->in_request && c->idle && now >= c->idle_since + idle_wait(c)) {
+        c->srv->stats.idle_timeouts++;
+        cs_log_debug("net", "HTTP %s: idle for %llu ms, closing", c->peer,
+                     (unsigned long long)idle_wait(c));
+        cs_http_conn_close(c);
+        return;
+    } else {
+        rearm(c);
+        return;
+    }
+    /* RFC 9110 §15.5.9: 408, then close; debug level, as a flood of these must not flood the log */
+    c->timed_out = true;
+    queue_error(c, 408, msg, CS_LOG_DEBUG);
 }
 
 /* ---- the server ---- */
@@ -253,6 +341,10 @@ consort_err cs_http_server_new(uv_loop_t *loop, const cs_http_server_params *par
     cs_http_limits_defaults(&srv->params.limits);
     if (srv->params.idle_timeout_ms == 0)
         srv->params.idle_timeout_ms = CS_HTTP_DEFAULT_IDLE_TIMEOUT_MS;
+    if (srv->params.header_timeout_ms == 0)
+        srv->params.header_timeout_ms = CS_HTTP_DEFAULT_HEADER_TIMEOUT_MS;
+    if (srv->params.request_timeout_ms == 0)
+        srv->params.request_timeout_ms = CS_HTTP_DEFAULT_REQUEST_TIMEOUT_MS;
     if (srv->params.max_pipeline == 0)
         srv->params.max_pipeline = CS_HTTP_DEFAULT_MAX_PIPELINE;
     *out = srv;
@@ -277,7 +369,7 @@ void cs_http_server_attach(cs_http_server *srv, cs_stream *s)
     http_conn *c = cs_calloc(1, sizeof *c);
     CS_ENSURE_GOTO(rc, c != NULL, refuse, CONSORT_E_NOMEM, "out of memory");
     CS_TRY_GOTO(rc, cs_http_parser_new(&srv->params.limits, on_headers, c, &c->parser), refuse);
-    CS_TRY_GOTO(rc, cs_timer_new(srv->loop, idle_cb, c, &c->idle), refuse);
+    CS_TRY_GOTO(rc, cs_timer_new(srv->loop, deadline_cb, c, &c->deadline), refuse);
     c->srv = srv;
     c->s = s;
     c->refs = 1;
@@ -290,7 +382,8 @@ void cs_http_server_attach(cs_http_server *srv, cs_stream *s)
         srv->conns->prev = c;
     srv->conns = c;
     srv->count++;
-    cs_timer_start(c->idle, srv->params.idle_timeout_ms);
+    c->fresh = true;
+    rearm(c);
     const cs_stream_cbs cbs = {.on_data = on_data, .on_close = on_close};
     cs_stream_set_cbs(s, &cbs, c);
     return;
@@ -311,4 +404,9 @@ void cs_http_server_accept_cb(void *srv, cs_stream *s)
 size_t cs_http_server_connection_count(const cs_http_server *srv)
 {
     return srv->count;
+}
+
+void cs_http_server_stats_get(const cs_http_server *srv, cs_http_server_stats *out)
+{
+    *out = srv->stats;
 }

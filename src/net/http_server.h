@@ -15,8 +15,18 @@
  * {"error": {"code", "message"}} and "Connection: close"; the connection
  * closes after that response (and after the responses owed before it).
  * "Connection: close" from the client, or HTTP/1.0 without keep-alive,
- * ends the connection after its response. A connection idle for
- * `idle_timeout_ms` with no request outstanding is closed.
+ * ends the connection after its response.
+ *
+ * Deadlines (so that a client sending a byte now and then cannot hold a
+ * connection): a request's header section must be complete within
+ * `header_timeout_ms` of its first byte, and the whole request within
+ * `request_timeout_ms`; a request late for either is answered 408
+ * (RFC 9110 §15.5.9) and the connection closes. A connection waiting for a
+ * request's first byte with nothing outstanding is closed after
+ * `idle_timeout_ms` (a new connection: after header_timeout_ms if that is
+ * shorter, as it is expected to send its request at once). Bytes received
+ * never restart a deadline: they start the next request's. While handlers
+ * work on a connection's requests, nothing times out.
  */
 #ifndef CS_NET_HTTP_SERVER_H
 #define CS_NET_HTTP_SERVER_H
@@ -24,8 +34,10 @@
 #include "net/http.h"
 #include "net/net.h"
 
-#define CS_HTTP_DEFAULT_IDLE_TIMEOUT_MS 60000
-#define CS_HTTP_DEFAULT_MAX_PIPELINE    64
+#define CS_HTTP_DEFAULT_IDLE_TIMEOUT_MS    60000
+#define CS_HTTP_DEFAULT_HEADER_TIMEOUT_MS  10000
+#define CS_HTTP_DEFAULT_REQUEST_TIMEOUT_MS 30000
+#define CS_HTTP_DEFAULT_MAX_PIPELINE       64
 
 typedef struct cs_http_server cs_http_server;
 
@@ -33,9 +45,11 @@ typedef struct cs_http_server cs_http_server;
 typedef void (*cs_http_handler)(void *ctx, cs_http_request *req);
 
 typedef struct cs_http_server_params {
-    cs_http_limits limits;    /* zero fields: the defaults in http.h */
-    uint64_t idle_timeout_ms; /* 0: CS_HTTP_DEFAULT_IDLE_TIMEOUT_MS */
-    size_t max_pipeline;      /* 0: CS_HTTP_DEFAULT_MAX_PIPELINE */
+    cs_http_limits limits;       /* zero fields: the defaults in http.h */
+    uint64_t idle_timeout_ms;    /* 0: CS_HTTP_DEFAULT_IDLE_TIMEOUT_MS */
+    uint64_t header_timeout_ms;  /* 0: CS_HTTP_DEFAULT_HEADER_TIMEOUT_MS */
+    uint64_t request_timeout_ms; /* 0: CS_HTTP_DEFAULT_REQUEST_TIMEOUT_MS */
+    size_t max_pipeline;         /* 0: CS_HTTP_DEFAULT_MAX_PIPELINE */
     cs_http_handler on_request;
     void *ctx;
 } cs_http_server_params;
@@ -55,6 +69,14 @@ void cs_http_server_attach(cs_http_server *srv, cs_stream *s);
 void cs_http_server_accept_cb(void *srv, cs_stream *s);
 /* Open connections. */
 size_t cs_http_server_connection_count(const cs_http_server *srv);
+
+/* Connections the server ended because a deadline passed, since it started. */
+typedef struct cs_http_server_stats {
+    uint64_t header_timeouts;  /* header section late: 408 */
+    uint64_t request_timeouts; /* request (body) late: 408 */
+    uint64_t idle_timeouts;    /* nothing to do for idle_timeout_ms: closed */
+} cs_http_server_stats;
+void cs_http_server_stats_get(const cs_http_server *srv, cs_http_server_stats *out);
 
 /*
  * Answers `req` with `status`, `headers` (Content-Length, Connection and

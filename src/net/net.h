@@ -37,6 +37,39 @@ uint16_t cs_listener_port(const cs_listener *l);
 /* "127.0.0.1:43125": the bound address. */
 const char *cs_listener_address(const cs_listener *l);
 /*
+ * Caps on the connections a listener holds at once (docs/net.md
+ * "Connection limits"): a connection over a cap is closed right after
+ * accept, before any byte is read or a TLS handshake starts, and is never
+ * delivered. A connection counts from accept until its socket is closed
+ * (TLS handshake, use and lingering close included), so the caps bound the
+ * descriptors a listener's clients hold. Client addresses are counted as
+ * conn_limit.h says (an IPv4 address, an IPv6 /64).
+ */
+typedef struct cs_conn_limits {
+    size_t max_total;       /* 0: no cap */
+    size_t max_per_address; /* 0: no cap */
+} cs_conn_limits;
+
+/* What a listener counted since it started listening. */
+typedef struct cs_listener_stats {
+    uint64_t open;            /* connections accepted and not yet closed */
+    uint64_t accepted;        /* connections admitted */
+    uint64_t refused_address; /* closed at accept: the client address was at its cap */
+    uint64_t refused_total;   /* closed at accept: the listener was at its total cap */
+    uint64_t accept_errors;   /* accept() failures (EMFILE, ENFILE, ...) */
+    cs_conn_limits limits;
+} cs_listener_stats;
+
+/*
+ * Sets the caps of any listener (TCP, TLS, attested: they share it), best
+ * right after listening. Refusals and failed accepts are logged at warn
+ * level: the first after a quiet spell at once, then one summary line
+ * every 10 s while they go on; never a line per connection.
+ */
+void cs_listener_set_limits(cs_listener *l, const cs_conn_limits *limits);
+void cs_listener_stats_get(const cs_listener *l, cs_listener_stats *out);
+
+/*
  * Stops accepting; the listener's memory is released asynchronously (on the
  * loop). Streams already accepted are not affected; connections still in a
  * TLS handshake or attestation are closed without being delivered.

@@ -17,6 +17,12 @@
 
 #define READ_BUF_SIZE 65536
 
+/* One read buffer per thread (each loop runs on one): libuv reads into it
+ * and read_cb hands it on at once, and on_data may use the bytes only
+ * during the call (stream.h). A connection costs no read buffer of its own,
+ * which matters with thousands of them open. */
+static _Thread_local uint8_t read_buf[READ_BUF_SIZE];
+
 struct cs_tcp_stream {
     cs_stream base;
     uv_tcp_t tcp;
@@ -35,7 +41,8 @@ struct cs_tcp_stream {
     consort_err reason;
     char reason_msg[CS_ERRMSG_MAX];
     size_t queued;
-    uint8_t *rbuf;
+    cs_listen_gate *gate; /* the listener's, while the stream counts there */
+    cs_conn_key gate_key;
     char peer[CS_NET_ADDRESS_MAX];
 };
 
@@ -59,9 +66,10 @@ static void handle_closed_cb(uv_handle_t *h)
     cs_tcp_stream *s = h->data;
     if (--s->open_handles > 0)
         return;
+    if (s->gate != NULL) /* the socket is closed: the descriptor is free again */
+        cs_listen_gate_release(s->gate, &s->gate_key);
     if (s->delivered && s->cbs.on_close != NULL)
         s->cbs.on_close(s->ctx, &s->base, s->reason, s->reason != CONSORT_OK ? s->reason_msg : "");
-    cs_free(s->rbuf);
     cs_free(s);
 }
 
@@ -89,8 +97,8 @@ static void fail_hard(cs_tcp_stream *s, consort_err rc)
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
-    cs_tcp_stream *s = h->data;
-    buf->base = (char *)s->rbuf;
+    (void)h;
+    buf->base = (char *)read_buf;
     buf->len = READ_BUF_SIZE;
 }
 
@@ -116,7 +124,7 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     }
     if (s->closing || !s->has_cbs || s->cbs.on_data == NULL)
         return; /* draining: input after close is discarded */
-    s->cbs.on_data(s->ctx, &s->base, CS_SLICE(s->rbuf, (size_t)nread));
+    s->cbs.on_data(s->ctx, &s->base, CS_SLICE(read_buf, (size_t)nread));
 }
 
 static consort_err start_reading(cs_tcp_stream *s)
@@ -268,18 +276,11 @@ consort_err cs_tcp_stream_new(uv_loop_t *loop, cs_tcp_stream **out)
 {
     *out = NULL;
     cs_tcp_stream *s = cs_calloc(1, sizeof *s);
-    uint8_t *rbuf = cs_malloc(READ_BUF_SIZE);
-    if (s == NULL || rbuf == NULL) {
-        cs_free(s);
-        cs_free(rbuf);
-        return cs_fail(CONSORT_E_NOMEM, "tcp: out of memory");
-    }
+    CS_ENSURE(s != NULL, CONSORT_E_NOMEM, "tcp: out of memory");
     s->base.vt = &tcp_vtbl;
-    s->rbuf = rbuf;
     snprintf(s->peer, sizeof s->peer, "(unconnected)");
     int rc = uv_tcp_init(loop, &s->tcp);
     if (rc != 0) {
-        cs_free(rbuf);
         cs_free(s);
         return cs_net_uv_fail(rc, "tcp: handle");
     }
@@ -312,15 +313,25 @@ cs_tcp_stream *cs_tcp_stream_from_connect_req(uv_connect_t *req)
     return (cs_tcp_stream *)(void *)((char *)req - offsetof(cs_tcp_stream, connect_req));
 }
 
-void cs_tcp_stream_connected(cs_tcp_stream *s)
+void cs_tcp_stream_connected(cs_tcp_stream *s, struct sockaddr_storage *peer)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {.ss_family = AF_UNSPEC};
     int len = sizeof ss;
     if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) == 0)
         cs_net_format_address((struct sockaddr *)&ss, s->peer);
+    else
+        ss.ss_family = AF_UNSPEC;
+    if (peer != NULL)
+        *peer = ss;
     (void)uv_tcp_nodelay(&s->tcp, 1);
     (void)uv_tcp_keepalive(&s->tcp, 1, 60);
     s->delivered = true;
+}
+
+void cs_tcp_stream_hold(cs_tcp_stream *s, cs_listen_gate *gate, const cs_conn_key *key)
+{
+    s->gate = gate;
+    s->gate_key = *key;
 }
 
 cs_stream *cs_tcp_stream_base(cs_tcp_stream *s)

@@ -9,6 +9,7 @@
 
 struct cs_listener {
     uv_tcp_t tcp;
+    cs_listen_gate *gate; /* counts and caps connections (listen_gate.h) */
     cs_accept_cb on_accept;
     void *ctx;
     void (*ctx_free)(void *ctx);
@@ -19,7 +20,10 @@ struct cs_listener {
 
 static void listener_closed_cb(uv_handle_t *h)
 {
-    cs_free(h->data);
+    cs_listener *l = h->data;
+    if (l->gate != NULL) /* a listener that never listened */
+        cs_listen_gate_close(l->gate);
+    cs_free(l);
 }
 
 static void free_handle_cb(uv_handle_t *h)
@@ -32,9 +36,8 @@ static void connection_cb(uv_stream_t *server, int status)
     cs_listener *l = server->data;
     if (l->closing)
         return;
-    if (status < 0) {
-        (void)cs_net_uv_fail(status, "tcp %s: accept", l->address);
-        cs_log_warn("net", "%s", consort_errmsg());
+    if (status < 0) { /* e.g. EMFILE: libuv has dropped the connection it could not take */
+        cs_listen_gate_accept_failed(l->gate, status);
         return;
     }
     cs_tcp_stream *s;
@@ -57,7 +60,15 @@ static void connection_cb(uv_stream_t *server, int status)
         cs_tcp_stream_discard(s);
         return;
     }
-    cs_tcp_stream_connected(s);
+    struct sockaddr_storage peer;
+    cs_tcp_stream_connected(s, &peer);
+    cs_conn_key key;
+    if (!cs_listen_gate_admit(l->gate, (const struct sockaddr *)&peer,
+                              cs_stream_peer_address(cs_tcp_stream_base(s)), &key)) {
+        cs_tcp_stream_discard(s); /* closes the socket now: nothing was read or sent */
+        return;
+    }
+    cs_tcp_stream_hold(s, l->gate, &key);
     l->on_accept(l->ctx, cs_tcp_stream_base(s));
 }
 
@@ -77,7 +88,7 @@ static consort_err bind_and_listen(cs_listener *l, const char *address)
     cs_net_format_address((const struct sockaddr *)&ss, l->address);
     l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
-    return CONSORT_OK;
+    return cs_listen_gate_new(l->tcp.loop, l->address, &l->gate);
 }
 
 consort_err cs_tcp_listen_owned(uv_loop_t *loop, const char *address, cs_accept_cb on_accept,
@@ -122,6 +133,16 @@ const char *cs_listener_address(const cs_listener *l)
     return l->address;
 }
 
+void cs_listener_set_limits(cs_listener *l, const cs_conn_limits *limits)
+{
+    cs_listen_gate_set_limits(l->gate, limits);
+}
+
+void cs_listener_stats_get(const cs_listener *l, cs_listener_stats *out)
+{
+    cs_listen_gate_stats(l->gate, out);
+}
+
 void cs_listener_close(cs_listener *l)
 {
     if (l == NULL || l->closing)
@@ -134,6 +155,8 @@ void cs_listener_close(cs_listener *l)
     if (l->ctx_free != NULL)
         l->ctx_free(l->ctx);
     l->ctx_free = NULL;
+    cs_listen_gate_close(l->gate); /* connections still open keep it until they close */
+    l->gate = NULL;
     uv_close((uv_handle_t *)&l->tcp, listener_closed_cb);
 }
 
@@ -159,7 +182,7 @@ static void connect_cb(uv_connect_t *req, int status)
         copy.cb(copy.ctx, NULL, rc, msg);
         return;
     }
-    cs_tcp_stream_connected(s);
+    cs_tcp_stream_connected(s, NULL);
     copy.cb(copy.ctx, cs_tcp_stream_base(s), CONSORT_OK, "");
 }
 
