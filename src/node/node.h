@@ -27,9 +27,10 @@
 #include <consort/app.h>
 #include <uv.h>
 
-#define CS_NODE_PATH_MAX 1024
-#define CS_NODE_ADDR_MAX 64
-#define CS_NODE_MAX_LIST 64
+#define CS_NODE_PATH_MAX        1024
+#define CS_NODE_ADDR_MAX        64
+#define CS_NODE_MAX_LIST        64
+#define CS_NODE_MAX_CONNECTIONS (1 << 20) /* the kernel's own cap on descriptors (fs.nr_open) */
 
 typedef enum cs_node_mode {
     CS_NODE_START = 1,   /* create a new service */
@@ -81,6 +82,12 @@ typedef struct cs_node_config {
     uint64_t chunk_size;        /* "ledger_chunk_bytes" (default 4 MiB) */
     uint64_t min_free_mib;      /* "min_free_mib": writes refused below this (default 16) */
     bool allow_debug;           /* "allow_debug_evidence" (default false) */
+    /* client connections (docs/operating.md "Connection limits"): */
+    uint64_t max_client_connections;      /* "max_client_connections" (default 4096) */
+    uint64_t max_client_connections_addr; /* "max_client_connections_per_address" (1024) */
+    uint64_t http_header_timeout_ms;      /* "http_header_timeout_ms" (default 10000) */
+    uint64_t http_request_timeout_ms;     /* "http_request_timeout_ms" (default 30000) */
+    uint64_t http_idle_timeout_ms;        /* "http_idle_timeout_ms" (default 60000) */
 } cs_node_config;
 
 /* Parses and validates a configuration file (unknown members are errors),

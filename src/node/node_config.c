@@ -235,6 +235,16 @@ static consort_err parse_member(const char *key, json_t *v, cs_node_config *cfg)
         return get_u64(v, key, 1, (uint64_t)1 << 20, &cfg->min_free_mib);
     if (strcmp(key, "ledger_chunk_bytes") == 0)
         return get_u64(v, key, 1024, (uint64_t)1 << 34, &cfg->chunk_size);
+    if (strcmp(key, "max_client_connections") == 0)
+        return get_u64(v, key, 1, CS_NODE_MAX_CONNECTIONS, &cfg->max_client_connections);
+    if (strcmp(key, "max_client_connections_per_address") == 0)
+        return get_u64(v, key, 1, CS_NODE_MAX_CONNECTIONS, &cfg->max_client_connections_addr);
+    if (strcmp(key, "http_header_timeout_ms") == 0)
+        return get_u64(v, key, 100, 600000, &cfg->http_header_timeout_ms);
+    if (strcmp(key, "http_request_timeout_ms") == 0)
+        return get_u64(v, key, 100, 3600000, &cfg->http_request_timeout_ms);
+    if (strcmp(key, "http_idle_timeout_ms") == 0)
+        return get_u64(v, key, 100, 3600000, &cfg->http_idle_timeout_ms);
     if (strcmp(key, "allow_debug_evidence") == 0) {
         CS_ENSURE(json_is_boolean(v), CONSORT_E_MALFORMED,
                   "config: \"allow_debug_evidence\" must be true or false");
@@ -279,6 +289,11 @@ void cs_node_config_defaults(cs_node_config *cfg)
     cfg->heartbeat_ms = 25;
     cfg->chunk_size = CS_LEDGER_CHUNK_SIZE_DEFAULT;
     cfg->min_free_mib = 16;
+    cfg->max_client_connections = 4096;
+    cfg->max_client_connections_addr = 1024;
+    cfg->http_header_timeout_ms = 10000;
+    cfg->http_request_timeout_ms = 30000;
+    cfg->http_idle_timeout_ms = 60000;
 }
 
 static consort_err parse_root(json_t *root, cs_node_config *cfg)
@@ -321,6 +336,11 @@ static consort_err parse_root(json_t *root, cs_node_config *cfg)
     if (cfg->platform == CS_PLATFORM_TPM)
         CS_ENSURE(cfg->tpm_tcti[0] != '\0', CONSORT_E_MALFORMED,
                   "config: \"tpm_tcti\" is required for the tpm platform");
+    CS_ENSURE(cfg->http_request_timeout_ms >= cfg->http_header_timeout_ms, CONSORT_E_MALFORMED,
+              "config: \"http_request_timeout_ms\" (%llu) is shorter than "
+              "\"http_header_timeout_ms\" (%llu): a whole request includes its headers",
+              (unsigned long long)cfg->http_request_timeout_ms,
+              (unsigned long long)cfg->http_header_timeout_ms);
     return check_tpm_members(cfg);
 }
 

@@ -11,6 +11,7 @@
 #include "crypto/hash.h"
 #include "node/node_code.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 /* ---- who is calling ---- */
 
@@ -125,6 +127,42 @@ static void on_request(void *ctx, cs_http_request *req)
 
 /* ---- listening ---- */
 
+/*
+ * The caps of the client listener (docs/operating.md "Connection limits"):
+ * the configured ones, the total lowered to what the open-file limit leaves
+ * once CS_RPC_FD_RESERVE descriptors are kept for the ledger, Raft, the
+ * node channels and forwarding, so that clients can never take what the
+ * node needs to go on replicating. *nofile is the limit (0: none).
+ */
+static consort_err client_limits(const cs_node_config *cfg, cs_conn_limits *out, uint64_t *nofile)
+{
+    struct rlimit rl;
+    CS_ENSURE(getrlimit(RLIMIT_NOFILE, &rl) == 0, CONSORT_E_IO, "rpc: open-file limit: %s",
+              strerror(errno));
+    uint64_t total = cfg->max_client_connections;
+    *nofile = rl.rlim_cur == RLIM_INFINITY ? 0 : (uint64_t)rl.rlim_cur;
+    if (*nofile != 0) {
+        CS_ENSURE(*nofile >= CS_RPC_FD_RESERVE + CS_RPC_MIN_CLIENT_FDS, CONSORT_E_IO,
+                  "rpc: the open-file limit is %llu: a node keeps %d descriptors for its ledger, "
+                  "Raft and node channels and needs at least %d more for clients (raise it: "
+                  "ulimit -n)",
+                  (unsigned long long)*nofile, CS_RPC_FD_RESERVE, CS_RPC_MIN_CLIENT_FDS);
+        if (*nofile - CS_RPC_FD_RESERVE < total) {
+            total = *nofile - CS_RPC_FD_RESERVE;
+            cs_log_warn("rpc",
+                        "max_client_connections %llu does not fit the open-file limit %llu (%d "
+                        "kept for the node's own use): at most %llu client connections",
+                        (unsigned long long)cfg->max_client_connections,
+                        (unsigned long long)*nofile, CS_RPC_FD_RESERVE, (unsigned long long)total);
+        }
+    }
+    out->max_total = (size_t)total;
+    out->max_per_address =
+        (size_t)(cfg->max_client_connections_addr < total ? cfg->max_client_connections_addr
+                                                          : total);
+    return CONSORT_OK;
+}
+
 /* Listens once the node has a certificate (an event: cs_node_watch). */
 static consort_err try_listen(cs_rpc *rpc)
 {
@@ -144,12 +182,19 @@ static consort_err try_listen(cs_rpc *rpc)
         .client_auth = CS_TLS_CLIENT_CERT_REQUEST,
         .verify = cs_tls_verify_any,
     };
+    cs_conn_limits limits;
+    uint64_t nofile = 0;
+    CS_TRY(client_limits(rpc->cfg, &limits, &nofile));
     CS_TRY_CTX(cs_tls_config_new(&params, &rpc->tls), "rpc: TLS configuration");
     CS_TRY_CTX(cs_tls_listen(rpc->loop, rpc->cfg->rpc_address, rpc->tls, cs_http_server_accept_cb,
                              rpc->http, &rpc->listener),
                "rpc: listening on %s", rpc->cfg->rpc_address);
+    cs_listener_set_limits(rpc->listener, &limits); /* before the loop accepts anything */
     snprintf(rpc->address, sizeof rpc->address, "%s", cs_listener_address(rpc->listener));
-    cs_log_info("rpc", "serving HTTPS on %s", rpc->address);
+    cs_log_info("rpc",
+                "serving HTTPS on %s: at most %zu client connections, %zu per client address "
+                "(open-file limit %llu)",
+                rpc->address, limits.max_total, limits.max_per_address, (unsigned long long)nofile);
     rpc->listening = true;
     return CONSORT_OK;
 }
@@ -205,7 +250,11 @@ consort_err cs_rpc_start(uv_loop_t *loop, cs_node *node, const cs_node_config *c
     CS_ENSURE_GOTO(rc, rpc->app != NULL || cfg->app_path[0] == '\0', fail, CONSORT_E_STATE,
                    "rpc: the node has not loaded the application module %s (start it first)",
                    cfg->app_path);
-    const cs_http_server_params hp = {.on_request = on_request, .ctx = rpc};
+    const cs_http_server_params hp = {.header_timeout_ms = cfg->http_header_timeout_ms,
+                                      .request_timeout_ms = cfg->http_request_timeout_ms,
+                                      .idle_timeout_ms = cfg->http_idle_timeout_ms,
+                                      .on_request = on_request,
+                                      .ctx = rpc};
     CS_TRY_GOTO(rc, cs_defer_new(loop, &rpc->defer), fail);
     CS_TRY_GOTO(rc, cs_http_server_new(loop, &hp, &rpc->http), fail);
     CS_TRY_GOTO(rc, cs_rpc_forwarder_new(rpc, &rpc->fwd), fail);

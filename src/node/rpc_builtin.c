@@ -133,6 +133,52 @@ static void serve_receipt(cs_rpc *rpc, cs_http_request *req)
     cs_buf_cleanup(&out);
 }
 
+/* docs/operating.md "Connection limits": the client listener's caps and
+ * counts, and the connections the HTTP deadlines ended. */
+static consort_err connection_metrics(const cs_rpc *rpc, cs_buf *out)
+{
+    cs_listener_stats l = {0};
+    cs_http_server_stats h = {0};
+    if (rpc->listener != NULL)
+        cs_listener_stats_get(rpc->listener, &l);
+    if (rpc->http != NULL)
+        cs_http_server_stats_get(rpc->http, &h);
+    const char *id = cs_node_id(rpc->node);
+    const struct {
+        const char *name, *type, *label, *help;
+        uint64_t v;
+    } rows[] = {
+        {"consort_rpc_connections_open", "gauge", "",
+         "Client connections open (TLS handshakes and lingering closes included).", l.open},
+        {"consort_rpc_connections_max", "gauge", "", "Cap on client connections in all.",
+         l.limits.max_total},
+        {"consort_rpc_connections_max_per_address", "gauge", "",
+         "Cap on client connections from one client address.", l.limits.max_per_address},
+        {"consort_rpc_connections_accepted_total", "counter", "", "Client connections accepted.",
+         l.accepted},
+        {"consort_rpc_connections_refused_total", "counter", "reason=\"per_address\"",
+         "Client connections closed at accept, by the cap they were over.", l.refused_address},
+        {"consort_rpc_connections_refused_total", NULL, "reason=\"total\"", NULL, l.refused_total},
+        {"consort_rpc_accept_errors_total", "counter", "",
+         "Failed accepts (e.g. the open-file limit reached).", l.accept_errors},
+        {"consort_rpc_connection_timeouts_total", "counter", "deadline=\"header\"",
+         "Client connections ended by a deadline: header section late (408), request late "
+         "(408), idle.",
+         h.header_timeouts},
+        {"consort_rpc_connection_timeouts_total", NULL, "deadline=\"request\"", NULL,
+         h.request_timeouts},
+        {"consort_rpc_connection_timeouts_total", NULL, "deadline=\"idle\"", NULL, h.idle_timeouts},
+    };
+    for (size_t i = 0; i < CS_ARRAY_LEN(rows); i++) {
+        if (rows[i].type != NULL)
+            CS_TRY(cs_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", rows[i].name, rows[i].help,
+                                 rows[i].name, rows[i].type));
+        CS_TRY(cs_buf_printf(out, "%s{node=\"%s\"%s%s} %" PRIu64 "\n", rows[i].name, id,
+                             rows[i].label[0] ? "," : "", rows[i].label, rows[i].v));
+    }
+    return CONSORT_OK;
+}
+
 static consort_err rpc_metrics(const cs_rpc *rpc, cs_buf *out)
 {
     const cs_rpc_stats *s = &rpc->stats;
@@ -164,7 +210,7 @@ static consort_err rpc_metrics(const cs_rpc *rpc, cs_buf *out)
         CS_TRY(cs_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s{node=\"%s\"} %" PRIu64 "\n",
                              rows[i].name, rows[i].help, rows[i].name, rows[i].name, id,
                              rows[i].v));
-    return CONSORT_OK;
+    return connection_metrics(rpc, out);
 }
 
 static void serve_metrics(cs_rpc *rpc, cs_http_request *req)

@@ -31,6 +31,11 @@
  * applied the transaction itself (read-your-writes), waiting at most this
  * long (ms); then it relays anyway (the write is committed). */
 #define CS_RPC_FORWARD_APPLY_WAIT_MS 5000
+/* docs/operating.md "Connection limits": descriptors client connections may
+ * never take (the ledger, Raft's log and snapshots, node channels, the
+ * forwarder, the loop's own), and the fewest a node needs left for clients. */
+#define CS_RPC_FD_RESERVE     256
+#define CS_RPC_MIN_CLIENT_FDS 64
 
 typedef struct rpc_write rpc_write;
 typedef struct rpc_gov_write rpc_gov_write;

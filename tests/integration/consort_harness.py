@@ -691,7 +691,9 @@ def file_size(path):
 class Sandbox:
     """A running `consort sandbox` plus the nodes a test restarted itself."""
 
-    def __init__(self, env, workspace, nodes, extra_args=(), ready_timeout=None):
+    def __init__(self, env, workspace, nodes, extra_args=(), ready_timeout=None, nofile=None):
+        """nofile: the hard open-file limit (RLIMIT_NOFILE) of the sandbox and so of its
+        nodes, the soft one 1,024 or less (a node raises it); None: inherited."""
         self.env = env
         self.workspace = workspace
         self.count = nodes
@@ -703,7 +705,7 @@ class Sandbox:
                                         os.path.basename(workspace) + "-sandbox.log")
         self._errlog = open(self.sandbox_log, "ab")
         self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=self._errlog)
+                                      stderr=self._errlog, preexec_fn=_nofile_setter(nofile))
         self.ready_address = self._wait_ready(ready_timeout or 60 + 30 * nodes)
         with open(os.path.join(workspace, "nodes.json")) as f:
             self.nodes = json.load(f)
@@ -949,6 +951,16 @@ class Sandbox:
             return r.json()
         finally:
             c.close()
+
+
+def _nofile_setter(nofile):
+    if nofile is None:
+        return None
+
+    def set_limit():
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, nofile), nofile))
+    return set_limit
 
 
 def _plus1(x):
@@ -1199,8 +1211,8 @@ class Env:
         self._n += 1
         return os.path.join(self.root, f"{name}{self._n}")
 
-    def sandbox(self, nodes=3, extra_args=(), name="sandbox"):
-        return Sandbox(self, self.workspace(name), nodes, extra_args)
+    def sandbox(self, nodes=3, extra_args=(), name="sandbox", nofile=None):
+        return Sandbox(self, self.workspace(name), nodes, extra_args, nofile=nofile)
 
     def path(self, name):
         return os.path.join(self.root, name)

@@ -22,10 +22,12 @@
 #include "node/node_code.h"
 #include "node/rpc.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -197,6 +199,32 @@ static void node_fatal(void *ctx, const char *why)
     _exit(1);
 }
 
+/*
+ * Raises the soft open-file limit to the hard one (docs/operating.md
+ * "Connection limits"): the default soft limit (often 1024) is far below what
+ * a node serving thousands of clients needs, and the node caps client
+ * connections at this limit minus a reserve for its own files and channels.
+ */
+static void raise_open_file_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    /* an unlimited hard limit still stops at the kernel's fs.nr_open (1 << 20 by default) */
+    rlim_t target = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= target)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = target;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        cs_log_warn("consortd", "cannot raise the open-file limit from %llu to %llu: %s",
+                    (unsigned long long)was, (unsigned long long)target, strerror(errno));
+        return;
+    }
+    cs_log_info("consortd", "open-file limit raised from %llu to %llu", (unsigned long long)was,
+                (unsigned long long)target);
+}
+
 /* Watches, starts the node and its endpoints; false (logged) on failure. */
 static bool start_node(daemon_t *d)
 {
@@ -270,6 +298,7 @@ int main(int argc, char **argv)
     setenv("TSS2_LOG", "all+none", 0);
     if (code_id)
         return print_code_id(&ca);
+    raise_open_file_limit();
     static daemon_t d;
     d.loop = uv_default_loop();
     if (cs_node_config_load(config, &d.cfg) != CONSORT_OK) {

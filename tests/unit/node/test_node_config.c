@@ -195,6 +195,56 @@ static void refusals(void **state)
     cst_fails(parse(json, &c), CONSORT_E_MALFORMED);
 }
 
+/* docs/operating.md "Connection limits": defaults, values at the edges of
+ * their ranges, and refusals naming the member. */
+static void connection_limits(void **state)
+{
+    (void)state;
+    cs_node_config c;
+    cst_ok(parse("{" BASE ", \"start\": {}}", &c));
+    assert_int_equal(c.max_client_connections, 4096);
+    assert_int_equal(c.max_client_connections_addr, 1024);
+    assert_int_equal(c.http_header_timeout_ms, 10000);
+    assert_int_equal(c.http_request_timeout_ms, 30000);
+    assert_int_equal(c.http_idle_timeout_ms, 60000);
+    cst_ok(parse("{" BASE ", \"start\": {}, \"max_client_connections\": 1,"
+                 " \"max_client_connections_per_address\": 1048576,"
+                 " \"http_header_timeout_ms\": 100, \"http_request_timeout_ms\": 100,"
+                 " \"http_idle_timeout_ms\": 3600000}",
+                 &c));
+    assert_int_equal(c.max_client_connections, 1);
+    assert_int_equal(c.max_client_connections_addr, 1 << 20);
+    assert_int_equal(c.http_header_timeout_ms, 100);
+    assert_int_equal(c.http_request_timeout_ms, 100);
+    assert_int_equal(c.http_idle_timeout_ms, 3600000);
+    static const struct {
+        const char *json, *needle;
+    } bad[] = {
+        {"\"max_client_connections\": 0", "max_client_connections\" = 0 outside 1..1048576"},
+        {"\"max_client_connections\": 1048577", "max_client_connections"},
+        {"\"max_client_connections\": -1", "max_client_connections"},
+        {"\"max_client_connections\": 1.5", "\"max_client_connections\" must be an integer"},
+        {"\"max_client_connections_per_address\": 0", "max_client_connections_per_address"},
+        {"\"max_client_connections_per_address\": \"10\"", "must be an integer"},
+        {"\"http_header_timeout_ms\": 99", "http_header_timeout_ms\" = 99 outside 100..600000"},
+        {"\"http_header_timeout_ms\": 600001", "http_header_timeout_ms"},
+        {"\"http_request_timeout_ms\": 3600001", "http_request_timeout_ms"},
+        {"\"http_idle_timeout_ms\": 0", "http_idle_timeout_ms"},
+        {"\"http_idle_timeout_ms\": true", "http_idle_timeout_ms\" must be an integer"},
+        {"\"http_header_timeout_ms\": 5000, \"http_request_timeout_ms\": 4999",
+         "\"http_request_timeout_ms\" (4999) is shorter than \"http_header_timeout_ms\" (5000)"},
+        {"\"http_header_timeout_ms\": 40000", "is shorter than"}, /* the default request 30 s */
+        {"\"max_client_connection\": 10", "unknown member \"max_client_connection\""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json, "{" BASE ", \"start\": {}, %s}", bad[i].json);
+        assert_int_equal(parse(json, &c), CONSORT_E_MALFORMED);
+        if (strstr(consort_errmsg(), bad[i].needle) == NULL)
+            fail_msg("case %zu: \"%s\" does not say \"%s\"", i, consort_errmsg(), bad[i].needle);
+    }
+}
+
 static void load_file(void **state)
 {
     (void)state;
@@ -217,7 +267,7 @@ int main(void)
         cmocka_unit_test(start_defaults), cmocka_unit_test(start_full),
         cmocka_unit_test(start_members),  cmocka_unit_test(join_mode),
         cmocka_unit_test(refusals),       cmocka_unit_test(load_file),
-        cmocka_unit_test(recover_mode),
+        cmocka_unit_test(recover_mode),   cmocka_unit_test(connection_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
