@@ -113,7 +113,7 @@ def test_rolling_update_under_writes(env):
         for i, n in enumerate(sb.nodes):
             if n["node_id"] in o_nodes:
                 wait_until(lambda: not sb.alive(i), 20, f"evicted node {i} to exit")
-                check(h.log_lines(sb.log_path(i), "was removed from the service"),
+                check(h.log_lines(sb.log_path(i), "removed from the service"),
                       f"node {i} did not say it was removed")
         logs = "".join(h.tail(sb.log_path(i), 2000) for i in range(sb.count))
         check("transferring to" in logs, "leadership was not transferred off the O leader")
