@@ -22,8 +22,10 @@ static void read_env(void)
         if (cs_log_parse_level(env, &lvl) == CONSORT_OK)
             threshold = lvl;
         else
-            fprintf(stderr, "consort: CONSORT_LOG=%s is not a level (trace, debug, info, "
-                            "warn, error, off); using info\n", env);
+            fprintf(stderr,
+                    "consort: CONSORT_LOG=%s is not a level (trace, debug, info, "
+                    "warn, error, off); using info\n",
+                    env);
     }
 }
 
@@ -84,4 +86,35 @@ void cs_log(cs_log_level level, const char *module, const char *fmt, ...)
     fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: %s\n", tm.tm_year + 1900,
             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
             level_names[level], module, line);
+}
+
+void cs_log_budget_init(cs_log_budget *b, unsigned burst, uint64_t every_ms)
+{
+    *b = (cs_log_budget){.burst = burst > 0 ? burst : 1, .every_ms = every_ms > 0 ? every_ms : 1};
+}
+
+bool cs_log_budget_take(cs_log_budget *b, uint64_t now_ms, uint64_t *held_back)
+{
+    if (!b->started) {
+        b->started = true;
+        b->tokens = b->burst;
+        b->refilled_at = now_ms;
+    } else if (now_ms > b->refilled_at) {
+        uint64_t add = (now_ms - b->refilled_at) / b->every_ms;
+        if (add >= b->burst - b->tokens) {
+            b->tokens = b->burst;
+            b->refilled_at = now_ms;
+        } else {
+            b->tokens += (unsigned)add;
+            b->refilled_at += add * b->every_ms;
+        }
+    }
+    if (b->tokens == 0) {
+        b->held_back++;
+        return false;
+    }
+    b->tokens--;
+    *held_back = b->held_back;
+    b->held_back = 0;
+    return true;
 }

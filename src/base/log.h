@@ -9,6 +9,9 @@
 
 #include "base/err.h"
 
+#include <stdbool.h>
+#include <stdint.h>
+
 typedef enum cs_log_level {
     CS_LOG_TRACE = 0,
     CS_LOG_DEBUG,
@@ -19,8 +22,7 @@ typedef enum cs_log_level {
 } cs_log_level;
 
 /* Receives one formatted line without a trailing newline. */
-typedef void (*cs_log_sink_fn)(void *ctx, cs_log_level level, const char *module,
-                               const char *line);
+typedef void (*cs_log_sink_fn)(void *ctx, cs_log_level level, const char *module, const char *line);
 
 /* Replaces the sink; NULL restores stderr. */
 void cs_log_set_sink(cs_log_sink_fn fn, void *ctx);
@@ -33,7 +35,29 @@ const char *cs_log_level_name(cs_log_level level);
 
 void cs_log(cs_log_level level, const char *module, const char *fmt, ...) CS_PRINTF(3, 4);
 
-#define CS_LOG_ENABLED(lvl) ((lvl) >= cs_log_get_level())
+/*
+ * A budget for lines an outsider can cause (a refused connection, say), so
+ * that a flood of them cannot flood the log: a token bucket of `burst`
+ * lines, refilled by one every `every_ms`. What it holds back is counted
+ * and reported by the next line it lets through. Zero-initialise, then
+ * cs_log_budget_init; one thread.
+ */
+typedef struct cs_log_budget {
+    unsigned burst;
+    uint64_t every_ms;
+    unsigned tokens;
+    uint64_t refilled_at; /* ms, the caller's clock */
+    uint64_t held_back;   /* lines not written since the last one that was */
+    bool started;
+} cs_log_budget;
+
+void cs_log_budget_init(cs_log_budget *b, unsigned burst, uint64_t every_ms);
+/* True if a line may be written at `now_ms` (then *held_back is how many
+ * were held back before it, and the count restarts); false if it is held
+ * back (counted). */
+bool cs_log_budget_take(cs_log_budget *b, uint64_t now_ms, uint64_t *held_back);
+
+#define CS_LOG_ENABLED(lvl)    ((lvl) >= cs_log_get_level())
 #define cs_log_trace(mod, ...) cs_log(CS_LOG_TRACE, mod, __VA_ARGS__)
 #define cs_log_debug(mod, ...) cs_log(CS_LOG_DEBUG, mod, __VA_ARGS__)
 #define cs_log_info(mod, ...)  cs_log(CS_LOG_INFO, mod, __VA_ARGS__)

@@ -30,6 +30,7 @@ typedef struct channel {
     cs_attested_cb on_done;
     void *done_ctx;
     bool ready, closing;
+    bool accepted; /* a listener's: it logs the refusal, not the channel */
     cs_stream_cbs cbs;
     void *ctx;
     bool has_cbs;
@@ -68,7 +69,8 @@ static void record(channel *ch, consort_err rc, const char *msg)
     ch->reason = rc;
     snprintf(ch->reason_msg, sizeof ch->reason_msg, "attested channel with %s refused: %s",
              cs_stream_peer_address(ch->inner), msg);
-    cs_log_warn("net", "%s", ch->reason_msg);
+    if (!ch->accepted)
+        cs_log_warn("net", "%s", ch->reason_msg);
 }
 
 /* Refuses the peer: logs the precise reason, tells the connector, closes. */
@@ -306,12 +308,13 @@ done:
     return rc;
 }
 
-consort_err cs_attested_start(uv_loop_t *loop, cs_stream *tls, cs_attested_config *cfg,
-                              cs_attested_cb on_done, void *ctx)
+static consort_err start(uv_loop_t *loop, cs_stream *tls, cs_attested_config *cfg,
+                         cs_attested_cb on_done, void *ctx, bool accepted)
 {
     consort_err rc;
     channel *ch = cs_calloc(1, sizeof *ch);
     CS_ENSURE_GOTO(rc, ch != NULL, fail_close, CONSORT_E_NOMEM, "out of memory");
+    ch->accepted = accepted;
     ch->base.vt = &channel_vtbl;
     ch->inner = tls;
     ch->cfg = cs_attested_config_ref(cfg);
@@ -337,4 +340,16 @@ fail_free:
 fail_close:
     cs_stream_close(tls);
     return cs_err_context(rc, "attested channel");
+}
+
+consort_err cs_attested_start(uv_loop_t *loop, cs_stream *tls, cs_attested_config *cfg,
+                              cs_attested_cb on_done, void *ctx)
+{
+    return start(loop, tls, cfg, on_done, ctx, false);
+}
+
+consort_err cs_attested_start_accepted(uv_loop_t *loop, cs_stream *tls, cs_attested_config *cfg,
+                                       cs_attested_cb on_done, void *ctx)
+{
+    return start(loop, tls, cfg, on_done, ctx, true);
 }

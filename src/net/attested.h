@@ -22,7 +22,10 @@
  *    (cs_policy_check).
  * Only then is the stream handed over, with the peer's node id, raft id,
  * raft address and claims. Any failure closes the connection and logs the
- * precise reason (warn); nothing was delivered.
+ * precise reason (warn); nothing was delivered. A listener logs the
+ * connections it refuses within a budget (a burst of CS_ATTESTED_LOG_BURST
+ * lines, then one every CS_ATTESTED_LOG_EVERY_MS: a flood of unauthenticated
+ * connections cannot flood the log) and counts every one (cs_attested_stats).
  *
  * The attester and the verification configuration are injected, so the
  * channel does not depend on a platform.
@@ -38,9 +41,17 @@
 #define CS_ATTESTED_EXPORTER_LEN   32
 #define CS_ATTESTED_TIMEOUT_MS     10000
 /* A hello holds one evidence envelope and a few short strings. */
-#define CS_ATTESTED_HELLO_MAX (CS_EVIDENCE_MAX_BYTES + 1024)
-#define CS_NODE_ID_LEN        16 /* hex characters */
-#define CS_RAFT_ADDRESS_MAX   255
+#define CS_ATTESTED_HELLO_MAX    (CS_EVIDENCE_MAX_BYTES + 1024)
+#define CS_NODE_ID_LEN           16 /* hex characters */
+#define CS_RAFT_ADDRESS_MAX      255
+#define CS_ATTESTED_LOG_BURST    10
+#define CS_ATTESTED_LOG_EVERY_MS 1000
+
+/* Connections a listener refused (for the owner's metrics). */
+typedef struct cs_attested_stats {
+    uint64_t refused_tls;   /* the TLS handshake failed: no certificate, not TLS, closed, ... */
+    uint64_t refused_hello; /* the hello, its evidence or the policy did not check out */
+} cs_attested_stats;
 
 /*
  * Produces evidence binding `key` (our TLS key) and `nonce` (this
@@ -63,6 +74,10 @@ typedef struct cs_attested_params {
     const cs_verify_opts *verify_opts; /* now == 0: the current time */
     const cs_policy *policy;
     uint64_t timeout_ms; /* TLS handshake, then hello exchange (0: CS_ATTESTED_TIMEOUT_MS) */
+    /* optional: where a listener on this configuration counts what it refuses
+     * (borrowed; written only while the listener is open, so it may go with
+     * the listener's owner) */
+    cs_attested_stats *stats;
 } cs_attested_params;
 
 typedef struct cs_attested_config cs_attested_config;

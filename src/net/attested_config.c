@@ -59,6 +59,7 @@ consort_err cs_attested_config_new(const cs_attested_params *params, cs_attested
     cfg->verify_opts = params->verify_opts;
     cfg->policy = params->policy;
     cfg->timeout_ms = params->timeout_ms != 0 ? params->timeout_ms : CS_ATTESTED_TIMEOUT_MS;
+    cfg->stats = params->stats;
     cfg->refs = 1;
     consort_err rc;
     CS_TRY_GOTO(rc, cs_attested_node_id(cfg->key, cfg->node_id), fail);
@@ -97,7 +98,29 @@ typedef struct listen_ctx {
     cs_attested_config *cfg;
     cs_attested_cb on_ready;
     void *ctx;
+    cs_log_budget log; /* refusals logged */
 } listen_ctx;
+
+/* A connection the listener refused: counted, and logged within budget
+ * (anyone can connect: one line each would let them flood the log). */
+static void refused(listen_ctx *l, bool tls, const char *line)
+{
+    if (l->base.closed) /* the owner (and its stats) may be gone */
+        return;
+    cs_attested_stats *st = l->cfg->stats;
+    if (st != NULL && tls)
+        st->refused_tls++;
+    else if (st != NULL)
+        st->refused_hello++;
+    uint64_t held = 0;
+    if (!cs_log_budget_take(&l->log, uv_now(l->base.loop), &held))
+        return;
+    if (held > 0)
+        cs_log_warn("net", "%s (and %llu more refusals not logged)", line,
+                    (unsigned long long)held);
+    else
+        cs_log_warn("net", "%s", line);
+}
 
 static void listen_ctx_destroy(cs_tls_listen_ctx *base)
 {
@@ -109,14 +132,13 @@ static void listen_ctx_destroy(cs_tls_listen_ctx *base)
 static void attested_cb(void *ctx, cs_stream *s, const cs_attested_peer *peer, consort_err err,
                         const char *msg)
 {
-    (void)msg;
     listen_ctx *l = ctx;
-    if (err == CONSORT_OK) {
-        if (l->base.closed)
-            cs_stream_close(s);
-        else
-            l->on_ready(l->ctx, s, peer, CONSORT_OK, "");
-    } /* refusals were logged by the channel */
+    if (err != CONSORT_OK) /* msg: "attested channel with A refused: why" */
+        refused(l, false, msg);
+    else if (l->base.closed)
+        cs_stream_close(s);
+    else
+        l->on_ready(l->ctx, s, peer, CONSORT_OK, "");
     cs_tls_listen_ctx_unref(&l->base);
 }
 
@@ -124,7 +146,9 @@ static void tls_done_cb(void *ctx, cs_stream *s, consort_err err, const char *ms
 {
     listen_ctx *l = ctx;
     if (err != CONSORT_OK) {
-        cs_log_warn("net", "attested channel: TLS refused: %s", msg);
+        char line[CS_ERRMSG_MAX + 64];
+        snprintf(line, sizeof line, "attested channel: TLS refused: %s", msg);
+        refused(l, true, line);
         cs_tls_listen_ctx_unref(&l->base);
         return;
     }
@@ -133,7 +157,7 @@ static void tls_done_cb(void *ctx, cs_stream *s, consort_err err, const char *ms
         cs_tls_listen_ctx_unref(&l->base);
         return;
     }
-    if (cs_attested_start(l->base.loop, s, l->cfg, attested_cb, l) != CONSORT_OK) {
+    if (cs_attested_start_accepted(l->base.loop, s, l->cfg, attested_cb, l) != CONSORT_OK) {
         cs_log_warn("net", "%s", consort_errmsg());
         cs_tls_listen_ctx_unref(&l->base);
     }
@@ -153,6 +177,7 @@ consort_err cs_attested_listen(uv_loop_t *loop, const char *address, cs_attested
                                   .on_handshake = tls_done_cb,
                                   .destroy = listen_ctx_destroy};
     l->cfg = cs_attested_config_ref(cfg);
+    cs_log_budget_init(&l->log, CS_ATTESTED_LOG_BURST, CS_ATTESTED_LOG_EVERY_MS);
     l->on_ready = on_ready;
     l->ctx = ctx;
     return cs_tls_listen_ctx_start(&l->base, address, out);

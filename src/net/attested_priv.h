@@ -18,9 +18,15 @@ struct cs_attested_config {
     const cs_verify_opts *verify_opts;
     const cs_policy *policy;
     uint64_t timeout_ms;
-    int refs; /* the owner and every channel in progress (loop thread only) */
+    cs_attested_stats *stats; /* optional, borrowed */
+    int refs;                 /* the owner and every channel in progress (loop thread only) */
 };
 
 cs_attested_config *cs_attested_config_ref(cs_attested_config *cfg);
+/* cs_attested_start for a channel a listener accepted: its refusal is not
+ * logged by the channel (the listener logs it, within its budget). */
+CS_MUST_CHECK consort_err cs_attested_start_accepted(uv_loop_t *loop, cs_stream *tls,
+                                                     cs_attested_config *cfg,
+                                                     cs_attested_cb on_done, void *ctx);
 
 #endif

@@ -260,6 +260,7 @@ consort_err cs_node_metrics_text(cs_node *n, cs_buf *out)
     node_replica_stats rs =
         n->replica != NULL ? node_replica_get_stats(n->replica) : (node_replica_stats){0};
     node_admit_stats as = n->admit != NULL ? node_admit_get_stats(n->admit) : (node_admit_stats){0};
+    cs_attested_stats ps = n->peers != NULL ? node_peers_stats(n->peers) : (cs_attested_stats){0};
     const struct {
         const char *name, *type, *help;
         uint64_t v;
@@ -279,6 +280,11 @@ consort_err cs_node_metrics_text(cs_node *n, cs_buf *out)
          rs.snapshots_restored},
         {"consort_joins_accepted_total", "counter", "Nodes admitted", as.accepted},
         {"consort_joins_refused_total", "counter", "Join requests refused", as.refused},
+        {"consort_node_channels_refused_total", "counter",
+         "Connections to node_address refused (TLS or attestation)",
+         ps.refused_tls + ps.refused_hello},
+        {"consort_node_channels_refused_tls_total", "counter",
+         "... of which failed the TLS handshake (no certificate, not TLS)", ps.refused_tls},
         {"consort_commit_seqno", "gauge", "Last committed seqno", cs_node_commit_txid(n).seqno},
         {"consort_pending_entries", "gauge", "Entries submitted, not committed",
          n->exec != NULL ? node_exec_pending(n->exec) : 0},

@@ -21,7 +21,8 @@ struct node_peers {
     /* the previous identity's: channels made with them may still be open */
     cs_attested_config *old_raft_cfg, *old_ctl_cfg;
     cs_listener *listener;
-    unsigned dialling; /* connect attempts not called back yet */
+    cs_attested_stats stats; /* what the listener refused */
+    unsigned dialling;       /* connect attempts not called back yet */
     bool closed;
     cs_timer *tick;
     void (*close_cb)(void *ctx);
@@ -58,7 +59,8 @@ consort_err node_peers_set_identity(node_peers *p, cs_key *key, cs_x509 *cert)
                              .attest = p->o.attest,
                              .attest_ctx = p->o.attest_ctx,
                              .verify_opts = p->o.verify_opts,
-                             .policy = p->o.policy};
+                             .policy = p->o.policy,
+                             .stats = &p->stats};
     cs_attested_config *raft_cfg = NULL, *ctl_cfg = NULL;
     CS_TRY_CTX(cs_attested_config_new(&ap, &raft_cfg), "attested channels");
     ap.raft_id = 0; /* control channels: joins, checked against the join policy */
@@ -80,6 +82,11 @@ consort_err node_peers_set_identity(node_peers *p, cs_key *key, cs_x509 *cert)
 cs_attested_config *node_peers_control(node_peers *p)
 {
     return p->ctl_cfg;
+}
+
+cs_attested_stats node_peers_stats(const node_peers *p)
+{
+    return p->stats;
 }
 
 /* The checks of peers.h for a raft peer. */

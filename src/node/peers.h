@@ -62,6 +62,9 @@ CS_MUST_CHECK consort_err node_peers_set_identity(node_peers *p, cs_key *key, cs
 CS_MUST_CHECK consort_err node_peers_listen(node_peers *p);
 /* The connector raft dials peers with. */
 cs_raft_connector node_peers_connector(node_peers *p);
+/* The connections to node_address refused (before TLS or at the hello):
+ * each is counted; the log shows them within a budget (net/attested.h). */
+cs_attested_stats node_peers_stats(const node_peers *p);
 /* The control-channel configuration a joiner connects with (borrowed). */
 cs_attested_config *node_peers_control(node_peers *p);
 /* Stops listening and dialling; `cb` fires later once every connection

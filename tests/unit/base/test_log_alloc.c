@@ -37,6 +37,33 @@ static void log_level_names_parse(void **state)
     assert_non_null(strstr(consort_errmsg(), "'verbose'"));
 }
 
+/* A burst of lines, then one per period; what was held back is reported
+ * with the next line that goes out. */
+static void log_budget_bounds_a_flood(void **state)
+{
+    (void)state;
+    cs_log_budget b;
+    cs_log_budget_init(&b, 3, 1000);
+    uint64_t held = 99;
+    for (int i = 0; i < 3; i++) {
+        assert_true(cs_log_budget_take(&b, 5000, &held));
+        assert_int_equal(held, 0);
+    }
+    for (int i = 0; i < 1000; i++) /* a flood within the same second */
+        assert_false(cs_log_budget_take(&b, 5000 + (uint64_t)i % 999, &held));
+    assert_true(cs_log_budget_take(&b, 6000, &held)); /* one more a second later */
+    assert_int_equal(held, 1000);
+    assert_false(cs_log_budget_take(&b, 6999, &held));
+    assert_true(cs_log_budget_take(&b, 7000, &held));
+    assert_int_equal(held, 1);
+    /* a quiet spell refills the burst, never more */
+    for (int i = 0; i < 3; i++)
+        assert_true(cs_log_budget_take(&b, 60000, &held));
+    assert_false(cs_log_budget_take(&b, 60000, &held));
+    /* a clock that goes back takes nothing and gives nothing */
+    assert_false(cs_log_budget_take(&b, 10, &held));
+}
+
 static void failing_allocator_is_honoured(void **state)
 {
     (void)state;
@@ -91,6 +118,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(log_respects_level_and_sink),
         cmocka_unit_test(log_level_names_parse),
+        cmocka_unit_test(log_budget_bounds_a_flood),
         cmocka_unit_test(failing_allocator_is_honoured),
         cmocka_unit_test(secret_buffers_grow_without_leaving_copies),
     };
