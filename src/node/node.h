@@ -154,9 +154,11 @@ typedef struct cs_node_event {
 
 typedef void (*cs_node_watch_fn)(void *ctx, const cs_node_event *ev);
 /*
- * Calls `fn` after every change of state, leadership or certificate (on the
- * loop, from a deferred call: never inside the call that caused the
- * change). At most CS_NODE_MAX_WATCHERS at once; BUSY beyond.
+ * Calls `fn` after every change of state, leadership or certificate, and
+ * when a follower learns of another leader (cs_node_leader_rpc_address
+ * says which) (on the loop, from a deferred call: never inside the call
+ * that caused the change). At most CS_NODE_MAX_WATCHERS at once; BUSY
+ * beyond.
  */
 #define CS_NODE_MAX_WATCHERS 8
 CS_MUST_CHECK consort_err cs_node_watch(cs_node *n, cs_node_watch_fn fn, void *ctx);

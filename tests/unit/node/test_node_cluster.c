@@ -84,6 +84,28 @@ static void start_three(fixture *f)
     }
 }
 
+/* What a node's watcher saw: the leader it knew at the last event. */
+typedef struct leader_watch {
+    cs_node *n;
+    int calls;
+    char leader[CS_NODE_ADDR_MAX];
+    const char *want;
+} leader_watch;
+
+static void leader_watch_cb(void *ctx, const cs_node_event *ev)
+{
+    leader_watch *w = ctx;
+    (void)ev;
+    w->calls++;
+    cs_node_leader_rpc_address(w->n, w->leader);
+}
+
+static bool watch_saw_leader(void *ctx)
+{
+    const leader_watch *w = ctx;
+    return strcmp(w->leader, w->want) == 0;
+}
+
 static void replicate_failover_catch_up(void **state)
 {
     fixture *f = *state;
@@ -110,9 +132,19 @@ static void replicate_failover_catch_up(void **state)
     cs_buf_cleanup(&out);
 
     /* the leader goes away: another is elected in a later term and takes writes */
+    leader_watch watch[3] = {{.n = f->node[1].n}, {.n = f->node[2].n}};
+    for (int i = 0; i < 2; i++)
+        cst_ok(cs_node_watch(watch[i].n, leader_watch_cb, &watch[i]));
     tn_stop(&f->loop, &f->node[0]);
     lead_wait lw = {.f = f, .skip = 0};
     tn_run_until(&f->loop, 20000, has_leader, &lw, "a new leader");
+    /* the node that stays a follower is told (node.h cs_node_watch): its
+     * state and leadership did not change, the leader it knows did */
+    leader_watch *fw = &watch[lw.leader == 1 ? 1 : 0];
+    fw->want = f->node[lw.leader].cfg.rpc_address;
+    tn_run_until(&f->loop, 5000, watch_saw_leader, fw, "the follower's watcher told of the leader");
+    for (int i = 0; i < 2; i++)
+        cs_node_unwatch(watch[i].n, leader_watch_cb, &watch[i]);
     cs_txid t2 = tn_put(&f->loop, &f->node[lw.leader], "k2", "v2");
     assert_true(t2.term > t1.term);
     assert_true(t2.seqno > t1.seqno);
