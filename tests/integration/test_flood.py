@@ -83,14 +83,17 @@ def replicates(sb, writer, victims, honest, rounds=5):
     return worst
 
 
-def flood_and_check(sb, victims, floods, writer_index):
-    """Holds `floods` against `victims` for FLOOD_SECONDS while writes go through
-    node `writer_index`; checks the victims stay up, replicate and serve the honest
-    client connected before the flood. Returns the victims' metrics."""
+def flood_and_check(sb, victims, start_floods, writer_index):
+    """Connects an honest client to each of `victims`, then starts the floods
+    (start_floods() returns them) and holds them for FLOOD_SECONDS while writes go
+    through node `writer_index`; checks the victims stay up, replicate and serve the
+    honest clients. Returns the victims' metrics."""
     honest = {v: sb.client(v) for v in victims}
     for v in victims:
         honest[v].get_json("/node/state")  # connected before the flood
     writer = sb.client(writer_index)
+    writer.get_json("/node/state")
+    floods = start_floods()
     try:
         for f in floods:
             t = f.wait_opened(timeout=60)
@@ -151,8 +154,9 @@ def test_flood_at_1024_open_files(env):
                      extra_args=("--node-option", "ledger_chunk_bytes=1024")) as sb:
         leader = sb.wait_leader()
         victims = [i for i in range(3) if i != leader]
-        floods = [Flood(sb.address(v), sources(2, 4), 500) for v in victims]
-        m = flood_and_check(sb, victims, floods, leader)
+        m = flood_and_check(sb, victims,
+                            lambda: [Flood(sb.address(v), sources(2, 4), 500) for v in victims],
+                            leader)
         for v in victims:
             total = refused(m[v], "total")
             h.log(f"node {v}: refused {total:.0f} at the total cap; "
@@ -235,8 +239,8 @@ def test_flood_20000_connections(env):
         leader = sb.wait_leader()
         v = next(i for i in range(3) if i != leader)
         t0 = time.monotonic()
-        f = Flood(sb.address(v), sources(2, count), per_source)
-        m = flood_and_check(sb, [v], [f], leader)[v]
+        m = flood_and_check(sb, [v], lambda: [Flood(sb.address(v), sources(2, count), per_source)],
+                            leader)[v]
         h.log(f"20k flood: node {v} metrics {m}; {time.monotonic() - t0:.1f} s")
         check(refused(m, "total") > 0, f"no refusal at the total cap: {m}")
         lines = refusal_log_lines(sb, v)
