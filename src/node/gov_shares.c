@@ -251,7 +251,8 @@ static consort_err refresh(gov_stage *st, const node_share_keys *k, holders *h)
     CS_TRY(staged_threshold(st, &threshold));
     CS_TRY(gov_stage_each(st, SVC_MAP_MEMBER_KEYS, holder_cb, h));
     CS_TRY(h->rc);
-    qsort(h->items, h->count, sizeof *h->items, holder_cmp);
+    if (h->count > 1) /* qsort(NULL, 0, ...) is undefined */
+        qsort(h->items, h->count, sizeof *h->items, holder_cmp);
     node_share_wrapping w = {0}, old = {0};
     CS_TRY(config_digest(threshold, h, w.config));
     cs_slice v;
