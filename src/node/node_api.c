@@ -170,16 +170,21 @@ consort_err cs_node_receipt(cs_node *n, cs_txid txid, cs_buf *json)
 
 /* ---- who is calling ---- */
 
+/* Waiting for recovery shares, users and members are those of the recovered
+ * public state (the application still answers 503 then). */
+static cs_kv_store *who_kv(cs_node *n)
+{
+    return n->recovery != NULL ? node_recovery_kv(n->recovery) : node_replica_kv(n->replica);
+}
+
 bool cs_node_is_user(cs_node *n, const uint8_t fingerprint[32])
 {
-    return n->replica != NULL &&
-           svc_cert_registered(node_replica_kv(n->replica), SVC_MAP_USERS, fingerprint);
+    return n->replica != NULL && svc_cert_registered(who_kv(n), SVC_MAP_USERS, fingerprint);
 }
 
 bool cs_node_is_member(cs_node *n, const uint8_t fingerprint[32])
 {
-    return n->replica != NULL &&
-           svc_cert_registered(node_replica_kv(n->replica), SVC_MAP_MEMBERS, fingerprint);
+    return n->replica != NULL && svc_cert_registered(who_kv(n), SVC_MAP_MEMBERS, fingerprint);
 }
 
 /*

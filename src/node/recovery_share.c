@@ -89,17 +89,19 @@ static consort_err authenticate(node_recovery *r, const cs_gov_request *req, int
     default:
         return rc;
     }
-    uint8_t digest[CS_SHA256_LEN];
-    CS_TRY(cs_gov_request_digest(req, digest));
-    for (size_t i = 0; i < r->digest_count; i++)
-        if (memcmp(r->digests[i], digest, sizeof digest) == 0) {
-            refuse(res, 409, "ReplayedRequest", "this signed request was submitted before");
-            return CONSORT_OK;
-        }
     for (size_t i = 0; i < r->submitted; i++)
         if (strcmp(r->submitters[i], res->member_id) == 0) {
             refuse(res, 409, "ShareAlreadySubmitted", "member %s submitted its share already",
                    res->member_id);
+            return CONSORT_OK;
+        }
+    uint8_t digest[CS_SHA256_LEN];
+    CS_TRY(cs_gov_request_digest(req, digest));
+    for (size_t i = 0; i < r->digest_count; i++)
+        if (memcmp(r->digests[i], digest, sizeof digest) == 0) {
+            refuse(res, 409, "ReplayedRequest",
+                   "this signed request was submitted before (after shares are discarded, "
+                   "each member signs a new one)");
             return CONSORT_OK;
         }
     CS_ENSURE(r->digest_count < RECOVERY_DIGESTS_MAX, CONSORT_E_BUSY,

@@ -29,15 +29,17 @@ extern const cs_cli_verb cs_cmd_gov_constitution;
 extern const cs_cli_verb cs_cmd_gov_sign;
 extern const cs_cli_verb cs_cmd_gov_submit;
 extern const cs_cli_verb cs_cmd_code_id;
+extern const cs_cli_verb cs_cmd_recovery_submit;
+extern const cs_cli_verb cs_cmd_recovery_status;
 
 static const cs_cli_verb *const verbs[] = {
-    &cs_cmd_keygen,           &cs_cmd_platform_init,  &cs_cmd_evidence_create,
-    &cs_cmd_evidence_verify,  &cs_cmd_receipt_verify, &cs_cmd_ledger_verify,
-    &cs_cmd_sandbox_add_node, &cs_cmd_sandbox,        &cs_cmd_gov_propose,
-    &cs_cmd_gov_vote,         &cs_cmd_gov_withdraw,   &cs_cmd_gov_list,
-    &cs_cmd_gov_show,         &cs_cmd_gov_members,    &cs_cmd_gov_service,
-    &cs_cmd_gov_constitution, &cs_cmd_gov_sign,       &cs_cmd_gov_submit,
-    &cs_cmd_code_id,
+    &cs_cmd_keygen,           &cs_cmd_platform_init,   &cs_cmd_evidence_create,
+    &cs_cmd_evidence_verify,  &cs_cmd_receipt_verify,  &cs_cmd_ledger_verify,
+    &cs_cmd_sandbox_add_node, &cs_cmd_sandbox,         &cs_cmd_gov_propose,
+    &cs_cmd_gov_vote,         &cs_cmd_gov_withdraw,    &cs_cmd_gov_list,
+    &cs_cmd_gov_show,         &cs_cmd_gov_members,     &cs_cmd_gov_service,
+    &cs_cmd_gov_constitution, &cs_cmd_gov_sign,        &cs_cmd_gov_submit,
+    &cs_cmd_code_id,          &cs_cmd_recovery_submit, &cs_cmd_recovery_status,
 };
 
 /*
@@ -59,6 +61,7 @@ static const cli_group groups[] = {
     {"sandbox", "run a local N-node service for development and tests"},
     {"gov", "governance: proposals, ballots and the governance state"},
     {"code", "code ids of node binaries and application modules"},
+    {"recovery", "disaster recovery: the members' shares (docs/recovery.md)"},
 };
 
 /* Length of the first word of a verb's name. */
