@@ -162,7 +162,9 @@ typedef void (*cs_node_watch_fn)(void *ctx, const cs_node_event *ev);
  */
 #define CS_NODE_MAX_WATCHERS 8
 CS_MUST_CHECK consort_err cs_node_watch(cs_node *n, cs_node_watch_fn fn, void *ctx);
-/* Stops calling it (a no-op if it is not watching). */
+/* Stops calling it, from now on: also for an event being delivered to the
+ * watchers right now (a watcher may unwatch another, whose owner may then
+ * free it). A no-op if it is not watching. */
 void cs_node_unwatch(cs_node *n, cs_node_watch_fn fn, void *ctx);
 /*
  * Called when the node cannot go on safely in this process: libraft 0.15

@@ -89,17 +89,27 @@ static cs_node_event current_event(const cs_node *n)
                            .reason = cs_node_failure(n)};
 }
 
+static bool still_watching(const cs_node *n, const node_watcher *w)
+{
+    for (size_t i = 0; i < CS_NODE_MAX_WATCHERS; i++)
+        if (n->watchers[i].fn == w->fn && n->watchers[i].ctx == w->ctx)
+            return true;
+    return false;
+}
+
 static void event_cb(void *ctx)
 {
     cs_node *n = ctx;
     cs_node_event ev = current_event(n);
     n->last_event = ev;
     n->last_leader = known_leader(n);
-    /* a copy: a watcher may unwatch (itself or another) while being told */
+    /* a copy: a watcher may watch or unwatch (itself or another) while
+     * being told; one removed meanwhile is not told (its owner may have
+     * freed it), one added meanwhile waits for the next event */
     node_watcher w[CS_NODE_MAX_WATCHERS];
     memcpy(w, n->watchers, sizeof w);
     for (size_t i = 0; i < CS_NODE_MAX_WATCHERS; i++)
-        if (w[i].fn != NULL)
+        if (w[i].fn != NULL && still_watching(n, &w[i]))
             w[i].fn(w[i].ctx, &ev);
 }
 

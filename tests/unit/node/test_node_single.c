@@ -248,6 +248,43 @@ static void restart_from_ledger(void **state)
     cs_x509_free(svc);
 }
 
+/* Two watchers; the first, when told, removes the second (whose owner
+ * then frees it, as the rpc's forwarder does when consortd stops the rpc
+ * on a Failed event). The second is not told about that event any more. */
+typedef struct watcher {
+    cs_node *n;
+    int calls;
+    bool gone;
+    struct watcher *other; /* the one this one removes */
+} watcher;
+
+static void watcher_cb(void *ctx, const cs_node_event *ev)
+{
+    watcher *w = ctx;
+    (void)ev;
+    if (w->gone)
+        fail_msg("a watcher was told after it was removed");
+    w->calls++;
+    if (w->other != NULL && !w->other->gone) {
+        cs_node_unwatch(w->n, watcher_cb, w->other);
+        w->other->gone = true;
+    }
+}
+
+static void removed_watcher_is_not_told(void **state)
+{
+    fixture *f = *state;
+    tn_start(&f->loop, &f->node);
+    watcher b = {.n = f->node.n};
+    watcher a = {.n = f->node.n, .other = &b};
+    cst_ok(cs_node_watch(f->node.n, watcher_cb, &a));
+    cst_ok(cs_node_watch(f->node.n, watcher_cb, &b));
+    tn_stop(&f->loop, &f->node); /* PartOfNetwork -> Stopping: an event */
+    assert_true(a.calls >= 1);
+    assert_true(b.gone);
+    assert_int_equal(b.calls, 0);
+}
+
 static void tampered_sealed_state(void **state)
 {
     fixture *f = *state;
@@ -275,6 +312,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(documents, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_from_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(tampered_sealed_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(removed_watcher_is_not_told, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
