@@ -185,6 +185,26 @@ consort_err cs_consensus_bootstrap_term(cs_consensus *c, uint64_t term)
     return CONSORT_OK;
 }
 
+void cs_consensus_compact_soon(cs_consensus *c)
+{
+    if (!c->compacting) {
+        c->saved_threshold = c->raft.snapshot.threshold;
+        c->saved_trailing = c->raft.snapshot.trailing;
+        c->compacting = true;
+    }
+    raft_set_snapshot_threshold(&c->raft, 1);
+    raft_set_snapshot_trailing(&c->raft, 0);
+}
+
+void cs_consensus_compact_done(cs_consensus *c)
+{
+    if (!c->compacting)
+        return;
+    raft_set_snapshot_threshold(&c->raft, c->saved_threshold);
+    raft_set_snapshot_trailing(&c->raft, c->saved_trailing);
+    c->compacting = false;
+}
+
 consort_err cs_consensus_start(cs_consensus *c)
 {
     CS_ENSURE(!c->started && !c->closing, CONSORT_E_STATE, "consensus: already started");

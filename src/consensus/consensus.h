@@ -113,6 +113,16 @@ CS_MUST_CHECK consort_err cs_consensus_bootstrap(cs_consensus *c, const cs_raft_
  * below `term` goes on above them (docs/recovery.md). STATE after start or
  * for a term not above the current one. */
 CS_MUST_CHECK consort_err cs_consensus_bootstrap_term(cs_consensus *c, uint64_t term);
+
+/*
+ * A snapshot after the next entry applied, keeping no log entry before it;
+ * cs_consensus_compact_done goes back to the snapshot threshold and
+ * trailing entries the server had. For a service recovered from a ledger
+ * (docs/recovery.md): its raft log holds none of the recovered entries, so
+ * a server that joins must be sent a snapshot, not the log from index 1.
+ */
+void cs_consensus_compact_soon(cs_consensus *c);
+void cs_consensus_compact_done(cs_consensus *c);
 CS_MUST_CHECK consort_err cs_consensus_start(cs_consensus *c);
 
 /* Hands an inbound stream authenticated as raft server `peer_id` (address

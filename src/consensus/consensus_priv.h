@@ -23,6 +23,9 @@ struct cs_consensus {
     void *on_state_ctx;
     bool started;
     bool closing;
+    /* cs_consensus_compact_soon: the snapshot policy to go back to */
+    bool compacting;
+    unsigned saved_threshold, saved_trailing;
     void (*close_cb)(void *ctx);
     void *close_ctx;
 };

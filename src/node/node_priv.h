@@ -85,6 +85,11 @@ struct cs_node {
     cs_buf own_evidence;     /* our evidence envelope (key bound, empty nonce) */
     node_recovery *recovery; /* recover mode, while waiting for shares (node_recover.c) */
     bool succession_watching, succession_sent;
+    /* a recovered service's raft log holds none of the recovered entries:
+     * the first signature entry after this seqno (the recovery point) is
+     * followed by a snapshot that compacts the log, so joiners get one */
+    uint64_t compact_after;
+    bool compacting;
 
     /* leadership (node_raft.c) */
     bool leader; /* raft says we lead in lead_term */

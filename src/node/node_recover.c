@@ -275,8 +275,11 @@ static void watch_cb(void *ctx, const cs_node_event *ev)
 consort_err node_recover_resume(cs_node *n)
 {
     cs_ledger_identity ids[NODE_VAULT_PREV_MAX + 1];
-    if (node_vault_identities(n->vault, ids) < 2 || n->succession_watching)
-        return CONSORT_OK; /* not a recovered service */
+    size_t count = node_vault_identities(n->vault, ids);
+    if (count < 2 || n->succession_watching)
+        return CONSORT_OK;                                     /* not a recovered service */
+    if (node_vault_hwm(n->vault) <= ids[count - 2].last_seqno) /* no snapshot since */
+        n->compact_after = ids[count - 2].last_seqno;
     cs_kv_tx *tx;
     bool done = false;
     CS_TRY(cs_kv_tx_begin_committed(node_replica_kv(n->replica), &tx));

@@ -35,6 +35,13 @@ static void replica_applied(void *ctx, const cs_ledger_entry *e)
         node_refresh_policy(n);
         node_check_open(n);
     }
+    if (e->kind == CS_LEDGER_KIND_SIGNATURE && n->compact_after != 0 &&
+        e->seqno > n->compact_after && n->cons != NULL) {
+        /* a recovered service, signed under its own identity: a snapshot now */
+        n->compact_after = 0;
+        n->compacting = true;
+        cs_consensus_compact_soon(n->cons);
+    }
     if (e->kind == CS_LEDGER_KIND_SIGNATURE && node_vault_genesis(n->vault).len > 0) {
         /* genesis is committed and signed: its inputs go, the mark rises */
         if (node_vault_genesis_signed(n->vault, e->seqno) == CONSORT_OK)
@@ -63,6 +70,12 @@ static void replica_durable(void *ctx, uint64_t seqno)
     if (node_vault_raise_hwm(n->vault, seqno) != CONSORT_OK)
         cs_log_warn(NODE_LOG, "node %s: sealing the high-water mark: %s", cs_node_id(n),
                     consort_errmsg());
+    if (n->compacting && n->cons != NULL) { /* the snapshot after a recovery is made */
+        n->compacting = false;
+        cs_consensus_compact_done(n->cons);
+        cs_log_info(NODE_LOG, "node %s: snapshot at %llu: nodes can join the recovered service",
+                    cs_node_id(n), (unsigned long long)seqno);
+    }
 }
 
 static void replica_fatal(void *ctx, const char *why)

@@ -36,6 +36,7 @@ typedef struct fixture {
     uv_loop_t loop;
     tn_env env;
     tnode node;
+    tnode joiner;
     member m[MEMBERS + 1]; /* the last one is no member */
     char prev_ledger[320], new_cert[320];
     int64_t created;
@@ -87,6 +88,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    tn_stop(&f->loop, &f->joiner);
     tn_stop(&f->loop, &f->node);
     uv_run(&f->loop, UV_RUN_NOWAIT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
@@ -302,6 +304,34 @@ static void check_taken_over(fixture *f, const cs_buf *old_receipt)
     assert_string_equal(nr.code, "NotRecovering");
 }
 
+/* A new node joins the recovered service (pinning its new certificate) and
+ * catches up: the recovered node hands it a snapshot, since its raft log
+ * holds none of the recovered entries. */
+static void join_the_recovered(fixture *f)
+{
+    char json[4096];
+    snprintf(json, sizeof json,
+             "{\"platform\": \"virtual\", \"platform_dir\": \"%s\", \"rpc_address\": "
+             "\"127.0.0.1:%u\", \"node_address\": \"127.0.0.1:%u\", \"data_dir\": \"%s/node9\", "
+             "\"sig_interval_tx\": 5, \"sig_interval_ms\": 20, \"join\": {\"target\": \"%s\", "
+             "\"service_cert\": \"%s\"}}",
+             f->env.platform, tn_free_port(), tn_free_port(), f->env.root, f->node.cfg.node_address,
+             f->new_cert);
+    memset(&f->joiner, 0, sizeof f->joiner);
+    cst_ok(cs_node_config_parse(cs_slice_str(json), &f->joiner.cfg));
+    tn_start(&f->loop, &f->joiner);
+    char v[64];
+    tn_put(&f->loop, &f->node, "k5", "seen by the joiner");
+    tn_read r = {.map = "records", .key = "k5"};
+    for (int i = 0; i < 200 && !r.found; i++) {
+        tn_run_for(&f->loop, 50);
+        cst_ok(cs_node_read(f->joiner.n, tn_read_fn, &r));
+    }
+    assert_true(r.found);
+    assert_string_equal(tn_get(&f->joiner, "records", "k1", v), "v1");
+    tn_stop(&f->loop, &f->joiner);
+}
+
 static void recover_a_lost_service(void **state)
 {
     fixture *f = *state;
@@ -346,6 +376,7 @@ static void recover_a_lost_service(void **state)
     check_taken_over(f, &receipt);
     cs_txid t4 = tn_put(&f->loop, &f->node, "k4", "after the recovery");
     assert_true(t4.term > 1);
+    join_the_recovered(f);
 
     /* a restart: from its own sealed state and ledger */
     tn_stop(&f->loop, &f->node);
@@ -355,10 +386,110 @@ static void recover_a_lost_service(void **state)
     cs_buf_cleanup(&receipt);
 }
 
+/* A recover-mode start that must fail with `code`, its message naming `needle`. */
+static void start_fails(fixture *f, int idx, consort_err code, const char *needle)
+{
+    config(f, idx, true);
+    cst_ok(cs_node_new(&f->loop, &f->node.cfg, &f->node.n));
+    consort_err rc = cs_node_start(f->node.n);
+    if (rc != code || strstr(consort_errmsg(), needle) == NULL)
+        fail_msg("recover start: %s (%s), expected %s naming \"%s\"", consort_err_name(rc),
+                 consort_errmsg(), consort_err_name(code), needle);
+    assert_string_equal(cs_node_state_name(f->node.n), "Failed");
+    tn_stop(&f->loop, &f->node);
+}
+
+/* What a recovering node refuses before any share: a ledger that is not the
+ * previous service's, altered, empty, or that holds no shares. */
+static void refused_at_start(void **state)
+{
+    fixture *f = *state;
+    cs_buf receipt;
+    lose_a_service(f, &receipt);
+    cs_buf_cleanup(&receipt);
+    char cmd[2048], saved[400];
+    snprintf(saved, sizeof saved, "%s/saved_ledger", f->env.root);
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", f->prev_ledger, saved);
+    assert_int_equal(system(cmd), 0);
+    /* another service's certificate: the ledger is not signed under it */
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s.real' && cp '%s/member0_cert.pem' '%s'",
+             f->env.service_cert, f->env.service_cert, f->env.root, f->env.service_cert);
+    assert_int_equal(system(cmd), 0);
+    start_fails(f, 2, CONSORT_E_BAD_CERTIFICATE, "under the previous service certificate");
+    snprintf(cmd, sizeof cmd, "mv '%s.real' '%s'", f->env.service_cert, f->env.service_cert);
+    assert_int_equal(system(cmd), 0);
+    /* one byte of a signed entry's public write set changed */
+    cs_ledger_chunk *chunks;
+    size_t count;
+    cst_ok(cs_ledger_chunks_list(f->prev_ledger, &chunks, &count));
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", f->prev_ledger, chunks[0].name);
+    free(chunks);
+    cs_buf file;
+    cs_buf_init(&file, 0);
+    cst_ok(cs_file_read(path, &file));
+    /* entry 3 writes public:records k1 = "v1": its last public byte, '1' -> '0',
+     * still a valid write set, but no longer what the signature entries sign */
+    size_t off = 0;
+    for (int seqno = 1; seqno < 3; seqno++)
+        off += 4 + ((size_t)file.ptr[off] << 24 | (size_t)file.ptr[off + 1] << 16 |
+                    (size_t)file.ptr[off + 2] << 8 | file.ptr[off + 3]);
+    const uint8_t *e = file.ptr + off + 4;
+    size_t plen = (size_t)e[104] << 24 | (size_t)e[105] << 16 | (size_t)e[106] << 8 | e[107];
+    assert_int_equal(e[CS_LEDGER_HEADER_LEN + plen - 1], '1');
+    file.ptr[off + 4 + CS_LEDGER_HEADER_LEN + plen - 1] = '0';
+    cst_ok(cs_file_write_atomic(path, cs_buf_slice(&file), 0600));
+    cs_buf_cleanup(&file);
+    start_fails(f, 3, CONSORT_E_BAD_PROOF, "does not sign the entries before it");
+    /* an empty directory */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir '%s'", f->prev_ledger, f->prev_ledger);
+    assert_int_equal(system(cmd), 0);
+    start_fails(f, 4, CONSORT_E_NOT_FOUND, "empty");
+    /* the genuine copy again: it starts (and waits) */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", f->prev_ledger, saved,
+             f->prev_ledger);
+    assert_int_equal(system(cmd), 0);
+    config(f, 5, true);
+    cst_ok(cs_node_new(&f->loop, &f->node.cfg, &f->node.n));
+    cst_ok(cs_node_start(f->node.n));
+    assert_string_equal(cs_node_state_name(f->node.n), "WaitingForRecoveryShares");
+    /* restarted while waiting: the same new identity, still waiting */
+    cs_buf before;
+    cs_buf_init(&before, 0);
+    cst_ok(cs_file_read(f->new_cert, &before));
+    tn_stop(&f->loop, &f->node);
+    cst_ok(cs_node_new(&f->loop, &f->node.cfg, &f->node.n));
+    cst_ok(cs_node_start(f->node.n));
+    assert_string_equal(cs_node_state_name(f->node.n), "WaitingForRecoveryShares");
+    cs_buf after;
+    cs_buf_init(&after, 0);
+    cst_ok(cs_file_read(f->new_cert, &after));
+    assert_true(cs_slice_eq(cs_buf_slice(&before), cs_buf_slice(&after)));
+    cs_buf_cleanup(&before);
+    cs_buf_cleanup(&after);
+}
+
+/* A service whose members have no encryption key issued no shares: no recovery. */
+static void no_shares_no_recovery(void **state)
+{
+    fixture *f = *state;
+    tn_config(&f->env, &f->node, 0, NULL); /* no members */
+    tn_start(&f->loop, &f->node);
+    tn_put(&f->loop, &f->node, "k1", "v1");
+    tn_run_for(&f->loop, 200);
+    tn_stop(&f->loop, &f->node);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/node0/ledger' '%s'", f->env.root, f->prev_ledger);
+    assert_int_equal(system(cmd), 0);
+    start_fails(f, 1, CONSORT_E_POLICY, "issued no recovery shares");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(recover_a_lost_service, setup, teardown),
+        cmocka_unit_test_setup_teardown(refused_at_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(no_shares_no_recovery, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,6 +123,43 @@ static void governance_paths(void **state)
     assert_int_equal(r.builtin, CS_RPC_GOV_CONSTITUTION);
 }
 
+/* The recovery endpoints (docs/recovery.md): no write through raft, signed
+ * or public, the share path with a 64-hex member id only. */
+static void recovery_paths(void **state)
+{
+    (void)state;
+    const char *id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char path[160];
+    cs_rpc_route r;
+    cs_rpc_route_find(NULL, "POST", "/gov/recovery/share", &r);
+    assert_int_equal(r.kind, CS_ROUTE_BUILTIN);
+    assert_int_equal(r.builtin, CS_RPC_GOV_RECOVERY_SUBMIT);
+    assert_int_equal(r.auth, CS_RPC_AUTH_NONE);
+    assert_false(r.writes);
+    cs_rpc_route_find(NULL, "GET", "/gov/recovery/share", &r);
+    assert_int_equal(r.kind, CS_ROUTE_BAD_METHOD);
+    assert_string_equal(r.allow, "POST");
+    cs_rpc_route_find(NULL, "GET", "/gov/recovery", &r);
+    assert_int_equal(r.builtin, CS_RPC_GOV_RECOVERY);
+    snprintf(path, sizeof path, "/gov/recovery/share/%s", id);
+    cs_rpc_route_find(NULL, "GET", path, &r);
+    assert_int_equal(r.kind, CS_ROUTE_BUILTIN);
+    assert_int_equal(r.builtin, CS_RPC_GOV_RECOVERY_SHARE);
+    assert_string_equal(r.id, id);
+    cs_rpc_route_find(NULL, "POST", path, &r);
+    assert_int_equal(r.kind, CS_ROUTE_BAD_METHOD);
+    assert_string_equal(r.allow, "GET");
+    static const char *const bad[] = {
+        "/gov/recovery/share/0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+        "/gov/recovery/share/0123",
+        "/gov/recovery/share/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/x",
+    };
+    for (size_t i = 0; i < CS_ARRAY_LEN(bad); i++) {
+        cs_rpc_route_find(NULL, "GET", bad[i], &r);
+        assert_int_equal(r.kind, CS_ROUTE_NOT_FOUND);
+    }
+}
+
 static void application_endpoints(void **state)
 {
     (void)state;
@@ -191,6 +228,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(builtins),
         cmocka_unit_test(governance_paths),
+        cmocka_unit_test(recovery_paths),
         cmocka_unit_test(application_endpoints),
         cmocka_unit_test(authentication_statuses),
     };
