@@ -18,7 +18,8 @@ A consortd in recover mode, on a new host, on that copy:
   the private records written before the disaster;
 - serves the old receipt, which `consort receipt verify` accepts against the new
   service certificate through the identity chain (--identities) and refuses
-  without it; the submitted shares appear nowhere in the new ledger."""
+  without it; `consort ledger verify` audits the recovered ledger the same way;
+  the submitted shares appear nowhere in the new ledger."""
 
 import base64
 import hashlib
@@ -271,6 +272,12 @@ def test_recover_a_lost_service(env):
             c.close()
         check_receipts(env, node, txids, receipt_path)
         check_no_share_in_ledger(env, node, shares)
+        # the recovered ledger audits offline through the same chain, and not without it
+        led = os.path.join(node.cfg["data_dir"], "ledger")
+        cli(env, "ledger", "verify", led, "--service-cert", node.service_cert,
+            "--identities", env.path("network.json"), needle="ledger verified")
+        cli(env, "ledger", "verify", led, "--service-cert", node.service_cert, want=1,
+            needle="does not chain")
     finally:
         code = node.proc.stop()
     check(code == 0, f"the recovered node exited {code}:\n{h.tail(node.log, 20)}")

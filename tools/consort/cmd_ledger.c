@@ -3,12 +3,15 @@
  * (cs_ledger_verify; what it checks is docs/ledger.md "Verifying a ledger").
  */
 #include "cli.h"
+#include "cli_identities.h"
 #include "cli_opts.h"
 
 #include "store/ledger.h"
+#include "store/succession.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 static int run(int argc, char **argv);
@@ -17,6 +20,7 @@ const cs_cli_verb cs_cmd_ledger_verify = {
     .name = "ledger verify",
     .summary = "verify a ledger directory offline against the service certificate",
     .usage = "usage: consort ledger verify DIR --service-cert PEM [--at RFC3339]\n"
+             "           [--identities FILE]\n"
              "\n"
              "Reads every chunk file of the ledger directory DIR and checks, trusting\n"
              "nothing in it: every frame and entry parses (ledger format version 2);\n"
@@ -44,23 +48,29 @@ const cs_cli_verb cs_cmd_ledger_verify = {
              "  --service-cert PEM  the pinned service certificate (GET /node/network)\n"
              "  --at TIME           check certificate validity as of TIME (RFC 3339)\n"
              "                      instead of now\n"
+             "  --identities FILE   a recovered service's ledger: the JSON of its GET\n"
+             "                      /node/network, whose \"previous_identities\" say which\n"
+             "                      identity signed up to which seqno (each record checked;\n"
+             "                      docs/recovery.md \"The identity chain\")\n"
              "\n"
              "example:\n"
              "  consort ledger verify node0/ledger --service-cert service_cert.pem\n",
     .run = run,
 };
 
-enum { OPT_SERVICE_CERT = 1, OPT_AT };
+enum { OPT_SERVICE_CERT = 1, OPT_AT, OPT_IDENTITIES };
 
 static const struct option options[] = {
     {"service-cert", required_argument, NULL, OPT_SERVICE_CERT},
     {"at", required_argument, NULL, OPT_AT},
+    {"identities", required_argument, NULL, OPT_IDENTITIES},
     {NULL, 0, NULL, 0},
 };
 
 typedef struct ledger_args {
     const char *dir;
     const char *service_cert;
+    const char *identities;
     int64_t now;
 } ledger_args;
 
@@ -100,7 +110,24 @@ static int verify(const ledger_args *a)
     if (rc != CONSORT_OK)
         return cs_cli_fail(verb, cs_err_context(rc, "--service-cert %s", a->service_cert));
     cs_ledger_verify_report rep;
-    rc = cs_ledger_verify(a->dir, service, a->now, &rep);
+    memset(&rep, 0, sizeof rep);
+    /* the identities the ledger is signed under, oldest first, the pinned one last */
+    cs_cli_identities recs;
+    cs_cli_identities_init(&recs);
+    cs_succession_link links[CS_SUCCESSION_CHAIN_MAX + 1];
+    size_t n = 0;
+    if (a->identities != NULL)
+        rc = cs_cli_identities_read(a->identities, &recs);
+    if (rc == CONSORT_OK)
+        rc = cs_succession_chain(recs.records, recs.count, service, links, &n);
+    if (rc == CONSORT_OK) {
+        cs_ledger_identity ids[CS_SUCCESSION_CHAIN_MAX + 1];
+        for (size_t i = 0; i < n; i++)
+            ids[i] = (cs_ledger_identity){.cert = links[i].cert, .last_seqno = links[i].last_seqno};
+        rc = cs_ledger_verify_ids(a->dir, ids, n, a->now, &rep);
+    }
+    cs_succession_chain_free(links, n);
+    cs_cli_identities_cleanup(&recs);
     cs_x509_free(service);
     if (rc == CONSORT_OK) {
         print_report(a, &rep);
@@ -129,6 +156,9 @@ static int parse(int argc, char **argv, ledger_args *a)
             break;
         case OPT_AT:
             at = arg;
+            break;
+        case OPT_IDENTITIES:
+            a->identities = arg;
             break;
         default:
             return CS_EXIT_USAGE;

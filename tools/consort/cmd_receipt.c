@@ -3,15 +3,12 @@
  * service certificate (cs_receipt_verify; docs/receipts.md).
  */
 #include "cli.h"
+#include "cli_identities.h"
 #include "cli_opts.h"
 
 #include "base/file.h"
-#include "attest/evidence.h"
-#include "crypto/b64.h"
 #include "store/receipt.h"
 #include "store/succession.h"
-
-#include <jansson.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -92,41 +89,6 @@ static consort_err read_receipt(const char *file, cs_buf *out)
     return CONSORT_OK;
 }
 
-/* The succession records of a GET /node/network (or /gov/recovery) answer:
- * its "previous_identities"[*]["record"], base64-decoded. Nothing else in
- * the file is trusted: the records carry both identities' signatures. */
-static consort_err read_identities(const char *file, cs_blob_list *out)
-{
-    cs_buf text;
-    cs_buf_init(&text, (size_t)16 << 20);
-    consort_err rc = cs_file_read(file, &text);
-    json_t *doc = NULL;
-    if (rc == CONSORT_OK) {
-        json_error_t jerr;
-        doc = json_loadb((const char *)text.ptr, text.len, JSON_REJECT_DUPLICATES, &jerr);
-        if (doc == NULL)
-            rc = cs_fail(CONSORT_E_MALFORMED, "not JSON: %s (line %d)", jerr.text, jerr.line);
-    }
-    json_t *list = json_object_get(doc, "previous_identities");
-    if (rc == CONSORT_OK && !json_is_array(list))
-        rc = cs_fail(CONSORT_E_MALFORMED, "no \"previous_identities\" array");
-    cs_buf rec;
-    cs_buf_init(&rec, CS_SUCCESSION_MAX);
-    for (size_t i = 0; rc == CONSORT_OK && i < json_array_size(list); i++) {
-        const char *b64 = json_string_value(json_object_get(json_array_get(list, i), "record"));
-        cs_buf_reset(&rec);
-        rc = b64 != NULL
-                 ? cs_b64_decode(cs_slice_str(b64), &rec)
-                 : cs_fail(CONSORT_E_MALFORMED, "previous_identities[%zu] has no \"record\"", i);
-        if (rc == CONSORT_OK)
-            rc = cs_blob_list_add(out, cs_buf_slice(&rec));
-    }
-    cs_buf_cleanup(&rec);
-    json_decref(doc);
-    cs_buf_cleanup(&text);
-    return rc == CONSORT_OK ? rc : cs_err_context(rc, "--identities %s", file);
-}
-
 static void print_ok(const cs_receipt *r)
 {
     cs_cose_sign1 msg;
@@ -153,31 +115,26 @@ static consort_err verify(const receipt_args *a)
     cs_x509 *service = NULL;
     cs_receipt_verify_opts opts = {.claims_digest = a->has_claims ? a->claims : NULL,
                                    .now = a->now};
-    cs_blob_list ids;
-    cs_blob_list_init(&ids);
-    cs_slice *records = NULL;
+    cs_cli_identities ids;
+    cs_cli_identities_init(&ids);
     size_t hops = 0;
     consort_err rc;
     CS_TRY_GOTO(rc, cs_x509_load_file(a->service_cert, &service), done);
     if (a->identities != NULL)
-        CS_TRY_GOTO(rc, read_identities(a->identities, &ids), done);
-    records = calloc(ids.count + 1, sizeof *records);
-    CS_ENSURE_GOTO(rc, records != NULL, done, CONSORT_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < ids.count; i++)
-        records[i] = cs_buf_slice(&ids.items[i]);
+        CS_TRY_GOTO(rc, cs_cli_identities_read(a->identities, &ids), done);
     CS_TRY_GOTO(rc, read_receipt(a->file, &text), done);
     CS_TRY_GOTO(rc, cs_receipt_parse(cs_buf_slice(&text), &r), done);
     CS_ENSURE_GOTO(rc, a->txid == NULL || strcmp(a->txid, r.txid) == 0, done, CONSORT_E_POLICY,
                    "receipt is for transaction %s, not %s", r.txid, a->txid);
-    CS_TRY_GOTO(rc, cs_receipt_verify_chain(&r, service, records, ids.count, &opts, &hops), done);
+    CS_TRY_GOTO(rc, cs_receipt_verify_chain(&r, service, ids.records, ids.count, &opts, &hops),
+                done);
     print_ok(&r);
     if (hops > 0)
         printf("  signed by a previous identity of the service, %zu hand-over%s before "
                "--service-cert (--identities)\n",
                hops, hops == 1 ? "" : "s");
 done:
-    free(records);
-    cs_blob_list_cleanup(&ids);
+    cs_cli_identities_cleanup(&ids);
     cs_x509_free(service);
     cs_receipt_cleanup(&r);
     cs_buf_cleanup(&text);
