@@ -166,8 +166,11 @@ static void lose_a_service(fixture *f, cs_buf *receipt)
     assert_int_equal(system(cmd), 0);
 }
 
+/* How a share is altered before it is signed (not at all, its value, its threshold). */
+enum { SHARE_AS_IS, SHARE_VALUE, SHARE_THRESHOLD };
+
 /* A signed recovery_share request by `by` carrying `of`'s share (altered if asked). */
-static void share_request(fixture *f, int by, int of, bool alter, cs_buf *out)
+static void share_request(fixture *f, int by, int of, int alter, cs_buf *out)
 {
     cs_buf doc;
     cs_buf_init(&doc, 0);
@@ -181,8 +184,10 @@ static void share_request(fixture *f, int by, int of, bool alter, cs_buf *out)
                          &enc));
     cs_gov_share s;
     cst_ok(cs_gov_share_decrypt(cs_buf_slice(&f->m[of].enc_priv), cs_buf_slice(&enc), &s));
-    if (alter)
+    if (alter == SHARE_VALUE)
         s.y[0] ^= 1;
+    if (alter == SHARE_THRESHOLD) /* claims one share is enough */
+        s.meta.threshold = 1;
     cst_ok(cs_gov_share_encode(&s, &plain));
     cs_buf_init(out, 0);
     cst_ok(cs_gov_request_sign(f->m[by].key, f->m[by].cert, CS_GOV_MSG_RECOVERY_SHARE,
@@ -204,7 +209,7 @@ static cs_node_share_result submit(fixture *f, cs_slice body, int status, const 
     return r;
 }
 
-static cs_node_share_result submit_share(fixture *f, int by, int of, bool alter, int status,
+static cs_node_share_result submit_share(fixture *f, int by, int of, int alter, int status,
                                          const char *code)
 {
     cs_buf b;
@@ -231,8 +236,13 @@ static void refusals(fixture *f)
                                (uint64_t)time(NULL) - 100000, NULL, CS_SLICE_LIT("x"), &b));
     submit(f, cs_buf_slice(&b), 400, "StaleRequest");
     cs_buf_cleanup(&b);
-    cs_node_share_result r = submit_share(f, 0, 1, false, 400, "InvalidShare"); /* not its own */
+    cs_node_share_result r =
+        submit_share(f, 0, 1, SHARE_AS_IS, 400, "InvalidShare"); /* not its own */
     assert_non_null(strstr(r.message, "member"));
+    assert_int_equal(r.submitted, 0);
+    /* its own share, but claiming another threshold: not the share it was issued */
+    r = submit_share(f, 0, 0, SHARE_THRESHOLD, 400, "InvalidShare");
+    assert_non_null(strstr(r.message, "does not match the one issued"));
     assert_int_equal(r.submitted, 0);
 }
 
@@ -349,27 +359,27 @@ static void recover_a_lost_service(void **state)
 
     /* one share, then one that does not fit: nothing recovered, all discarded */
     cs_buf first;
-    share_request(f, 0, 0, false, &first);
+    share_request(f, 0, 0, SHARE_AS_IS, &first);
     cs_node_share_result r = submit(f, cs_buf_slice(&first), 200, "");
     assert_int_equal(r.submitted, 1);
     assert_int_equal(r.threshold, 2);
     assert_false(r.recovered);
     assert_non_null(strstr(r.message, "1 more needed"));
     submit(f, cs_buf_slice(&first), 409, "ShareAlreadySubmitted");
-    r = submit_share(f, 1, 1, true, 400, "RecoveryFailed");
+    r = submit_share(f, 1, 1, SHARE_VALUE, 400, "RecoveryFailed");
     assert_int_equal(r.submitted, 0);
     assert_string_equal(cs_node_state_name(f->node.n), "WaitingForRecoveryShares");
     /* a discarded request cannot be played again: the member signs a new one */
     submit(f, cs_buf_slice(&first), 409, "ReplayedRequest");
     cs_buf_cleanup(&first);
     /* again, one share short */
-    r = submit_share(f, 2, 2, false, 200, "");
+    r = submit_share(f, 2, 2, SHARE_AS_IS, 200, "");
     assert_int_equal(r.submitted, 1);
-    submit_share(f, 2, 2, false, 409, "ShareAlreadySubmitted");
+    submit_share(f, 2, 2, SHARE_AS_IS, 409, "ShareAlreadySubmitted");
     assert_false(private_readable(f));
     assert_string_equal(cs_node_state_name(f->node.n), "WaitingForRecoveryShares");
 
-    r = submit_share(f, 0, 0, false, 200, "");
+    r = submit_share(f, 0, 0, SHARE_AS_IS, 200, "");
     assert_true(r.recovered);
     assert_int_equal(r.submitted, 2);
     tn_run_until(&f->loop, 20000, tn_is_open, &f->node, "the recovered node open");
