@@ -245,7 +245,8 @@ static consort_err write_succession(cs_node *n)
                          .last_seqno = prev->last_seqno,
                          .shares = {.ledger_secret = node_vault_secret(n->vault)},
                          .node_id = cs_node_id(n),
-                         .record = &rec};
+                         .record = &rec,
+                         .anchors = node_platform_file_anchors(n->platform)};
     consort_err rc;
     CS_TRY_GOTO(rc, own_record(n, &rec), out);
     CS_TRY_GOTO(rc, cs_x509_to_der(s.next_cert, &der), out);

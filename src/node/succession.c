@@ -153,6 +153,9 @@ consort_err node_succession_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
                 done);
     CS_TRY_GOTO(rc, nodes(s, tx), done);
     CS_TRY_GOTO(rc, code_id(s, tx), done);
+    for (size_t i = 0; s->anchors != NULL && i < s->anchors->count; i++)
+        CS_TRY_GOTO(rc, svc_put_by_digest(tx, SVC_MAP_ANCHORS, cs_buf_slice(&s->anchors->items[i])),
+                    done);
     CS_TRY_GOTO(rc, node_shares_issue(tx, &s->shares), done);
     out->commit = true;
 done:

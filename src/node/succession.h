@@ -42,6 +42,7 @@ typedef struct node_succession {
     node_share_keys shares;         /* the ledger secret, and next_cert's service id */
     const char *node_id;            /* the recovering node */
     const node_record *record;      /* its record (status Trusted) */
+    const cs_blob_list *anchors;    /* its platform's trust anchors, as genesis takes them */
 } node_succession;
 
 /*
@@ -51,7 +52,9 @@ typedef struct node_succession {
  * writes it under the previous certificate's digest; the new service
  * certificate and status "Opening" (the members open it again); the new
  * service key; every earlier node record "Retired" and this node's
- * record; this node's code id, unless governance retired it; and the
+ * record; this node's code id, unless governance retired it; its
+ * platform's trust anchors (the recovery host's, added as genesis adds the
+ * first host's, so that nodes it trusts can join); and the
  * recovery shares issued again for the new service. Errors: STATE (the
  * state holds no service key: the previous service predates it), POLICY
  * (the code id was retired), and those of signing and issuing.

@@ -39,6 +39,10 @@ typedef struct fixture {
     tnode joiner;
     member m[MEMBERS + 1]; /* the last one is no member */
     char prev_ledger[320], new_cert[320];
+    /* the recovery runs on another host (platform2) than the lost service,
+     * and a node joins from a third (platform3) that only the recovery host
+     * trusts: each host's anchors hold the other's platform certificate */
+    char platform2[320], platform3[320];
     int64_t created;
 } fixture;
 
@@ -78,6 +82,19 @@ static int setup(void **state)
     tn_env_init(&f->env);
     for (int i = 0; i <= MEMBERS; i++)
         member_make(f, i);
+    snprintf(f->platform2, sizeof f->platform2, "%s/platform2", f->env.root);
+    snprintf(f->platform3, sizeof f->platform3, "%s/platform3", f->env.root);
+    cs_virtual_platform *vp;
+    cst_ok(cs_virtual_platform_init(f->platform2, false, &vp));
+    cs_virtual_platform_free(vp);
+    cst_ok(cs_virtual_platform_init(f->platform3, false, &vp));
+    cs_virtual_platform_free(vp);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/anchors' '%s/anchors' && cp '%s/" CS_VIRTUAL_CERT_FILE
+             "' '%s/anchors/host3.pem' && cp '%s/" CS_VIRTUAL_CERT_FILE "' '%s/anchors/host2.pem'",
+             f->platform2, f->platform3, f->platform3, f->platform2, f->platform2, f->platform3);
+    assert_int_equal(system(cmd), 0);
     snprintf(f->prev_ledger, sizeof f->prev_ledger, "%s/previous_ledger", f->env.root);
     snprintf(f->new_cert, sizeof f->new_cert, "%s/new_service_cert.pem", f->env.root);
     f->created = (int64_t)time(NULL) - 60;
@@ -124,7 +141,8 @@ static void config(fixture *f, int idx, bool recover)
              "{\"platform\": \"virtual\", \"platform_dir\": \"%s\", \"rpc_address\": "
              "\"127.0.0.1:%u\", \"node_address\": \"127.0.0.1:%u\", \"data_dir\": \"%s/node%d\", "
              "\"sig_interval_tx\": 5, \"sig_interval_ms\": 20, %s}",
-             f->env.platform, tn_free_port(), tn_free_port(), f->env.root, idx, mode);
+             recover ? f->platform2 : f->env.platform, tn_free_port(), tn_free_port(), f->env.root,
+             idx, mode);
     memset(&f->node, 0, sizeof f->node);
     cst_ok(cs_node_config_parse(cs_slice_str(json), &f->node.cfg));
 }
@@ -314,9 +332,10 @@ static void check_taken_over(fixture *f, const cs_buf *old_receipt)
     assert_string_equal(nr.code, "NotRecovering");
 }
 
-/* A new node joins the recovered service (pinning its new certificate) and
- * catches up: the recovered node hands it a snapshot, since its raft log
- * holds none of the recovered entries. */
+/* A new node joins the recovered service (pinning its new certificate) from
+ * a host only the recovery host trusts (the succession added that host's
+ * anchors), and catches up: the recovered node hands it a snapshot, since
+ * its raft log holds none of the recovered entries. */
 static void join_the_recovered(fixture *f)
 {
     char json[4096];
@@ -325,7 +344,7 @@ static void join_the_recovered(fixture *f)
              "\"127.0.0.1:%u\", \"node_address\": \"127.0.0.1:%u\", \"data_dir\": \"%s/node9\", "
              "\"sig_interval_tx\": 5, \"sig_interval_ms\": 20, \"join\": {\"target\": \"%s\", "
              "\"service_cert\": \"%s\"}}",
-             f->env.platform, tn_free_port(), tn_free_port(), f->env.root, f->node.cfg.node_address,
+             f->platform3, tn_free_port(), tn_free_port(), f->env.root, f->node.cfg.node_address,
              f->new_cert);
     memset(&f->joiner, 0, sizeof f->joiner);
     cst_ok(cs_node_config_parse(cs_slice_str(json), &f->joiner.cfg));
