@@ -90,6 +90,9 @@ struct cs_node {
      * followed by a snapshot that compacts the log, so joiners get one */
     uint64_t compact_after;
     bool compacting;
+    /* a recovered service bootstraps raft above every term of the lost
+     * ledger (node_recover.c; 0: not one) */
+    uint64_t raft_term_above;
 
     /* leadership (node_raft.c) */
     bool leader; /* raft says we lead in lead_term */

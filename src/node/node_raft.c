@@ -361,11 +361,9 @@ consort_err node_raft_start(cs_node *n, bool bootstrap)
                                    .address = n->cfg.node_address,
                                    .role = CS_RAFT_VOTER};
         CS_TRY_GOTO(rc, cs_consensus_bootstrap(n->cons, &me, 1), failed);
-        /* a recovered ledger (docs/recovery.md): terms go on above its own */
-        if (node_replica_applied_term(n->replica) > 0)
-            CS_TRY_GOTO(
-                rc, cs_consensus_bootstrap_term(n->cons, node_replica_applied_term(n->replica) + 1),
-                failed);
+        /* a recovered ledger (docs/recovery.md): terms go on above all of its own */
+        if (n->raft_term_above > 0)
+            CS_TRY_GOTO(rc, cs_consensus_bootstrap_term(n->cons, n->raft_term_above + 1), failed);
     }
     CS_TRY_GOTO(rc, cs_consensus_start(n->cons), failed);
     CS_TRY_GOTO(rc, node_update_start(n), failed);

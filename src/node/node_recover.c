@@ -156,6 +156,9 @@ static consort_err take_over(cs_node *n, const uint8_t secret[CS_LEDGER_SECRET_L
                 "taking over under the new identity",
                 cs_node_id(n), (unsigned long long)point.term, (unsigned long long)point.seqno);
     node_set_state(n, CS_NODE_RECOVERING);
+    n->raft_term_above = node_recovery_max_term(n->recovery);
+    if (n->raft_term_above < point.term)
+        n->raft_term_above = point.term;
     CS_TRY(node_member_run(n, true, true, NULL));
     node_recovery_free(n->recovery); /* the replica now uses the vault's identities */
     n->recovery = NULL;

@@ -49,6 +49,8 @@ static consort_err apply_public(node_recovery *r, public_pass *p)
         cs_ledger_leaf_hash(e, leaf);
         CS_TRY_GOTO(rc, cs_merkle_append_hash(p->tree, leaf), out);
         p->entries++;
+        if (e->term > r->max_term)
+            r->max_term = e->term;
         if (e->kind == CS_LEDGER_KIND_SIGNATURE) {
             CS_TRY_GOTO(rc, cs_buf_set(&p->last_sig, e->raw), out);
             p->last_sig_seqno = e->seqno;
@@ -221,6 +223,11 @@ cs_kv_store *node_recovery_kv(node_recovery *r)
 cs_txid node_recovery_point(const node_recovery *r)
 {
     return r->point;
+}
+
+uint64_t node_recovery_max_term(const node_recovery *r)
+{
+    return r->max_term;
 }
 
 size_t node_recovery_identities(const node_recovery *r, cs_ledger_identity *out)

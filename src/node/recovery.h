@@ -59,6 +59,10 @@ void node_recovery_free(node_recovery *r);
 cs_kv_store *node_recovery_kv(node_recovery *r);
 /* The recovery point: the last signature entry of the previous ledger. */
 cs_txid node_recovery_point(const node_recovery *r);
+/* The highest term of any entry of the previous ledger, those after the
+ * recovery point included: the recovered service's terms must be above
+ * it, so that no transaction id it hands out names a lost entry. */
+uint64_t node_recovery_max_term(const node_recovery *r);
 /* The identities the previous ledger is signed under, oldest first, the
  * previous identity last with the recovery point's seqno, into
  * out[NODE_REPLICA_IDS_MAX] (borrowed, valid while `r` lives). */

@@ -14,6 +14,7 @@ struct node_recovery {
     char ledger_dir[CS_NODE_PATH_MAX];
     cs_kv_store *kv; /* the public state at the recovery point */
     cs_txid point;
+    uint64_t max_term; /* of every entry read, the unsigned tail included */
     cs_succession_link links[CS_SUCCESSION_CHAIN_MAX + 1]; /* oldest first */
     size_t link_count;
     node_share_wrapping wrapping;

@@ -43,6 +43,7 @@ typedef struct fixture {
      * and a node joins from a third (platform3) that only the recovery host
      * trusts: each host's anchors hold the other's platform certificate */
     char platform2[320], platform3[320];
+    bool slow_sigs; /* the lost service signs only at genesis and when a leader opens */
     int64_t created;
 } fixture;
 
@@ -140,9 +141,10 @@ static void config(fixture *f, int idx, bool recover)
     snprintf(json, sizeof json,
              "{\"platform\": \"virtual\", \"platform_dir\": \"%s\", \"rpc_address\": "
              "\"127.0.0.1:%u\", \"node_address\": \"127.0.0.1:%u\", \"data_dir\": \"%s/node%d\", "
-             "\"sig_interval_tx\": 5, \"sig_interval_ms\": 20, %s}",
+             "\"sig_interval_tx\": %d, \"sig_interval_ms\": %d, %s}",
              recover ? f->platform2 : f->env.platform, tn_free_port(), tn_free_port(), f->env.root,
-             idx, mode);
+             idx, f->slow_sigs && !recover ? 1000 : 5, f->slow_sigs && !recover ? 3600000 : 20,
+             mode);
     memset(&f->node, 0, sizeof f->node);
     cst_ok(cs_node_config_parse(cs_slice_str(json), &f->node.cfg));
 }
@@ -513,12 +515,49 @@ static void no_shares_no_recovery(void **state)
     start_fails(f, 1, CONSORT_E_POLICY, "issued no recovery shares");
 }
 
+/* The lost service's last entries are unsigned and of a later term than its
+ * last signature entry: they are left out, and the recovered service's
+ * terms are above theirs, so none of its transaction ids names a lost
+ * entry (a client told "pending" for one hears "Invalid", never
+ * "Committed" for another transaction). */
+static void new_terms_above_the_lost_tail(void **state)
+{
+    fixture *f = *state;
+    f->slow_sigs = true;
+    config(f, 0, false);
+    tn_start(&f->loop, &f->node); /* term 1: genesis and its signature */
+    tn_stop(&f->loop, &f->node);
+    tn_start(&f->loop, &f->node); /* term 2 (a lone voter): nothing to sign */
+    cs_txid lost = tn_put(&f->loop, &f->node, "k1", "never signed");
+    assert_int_equal(lost.term, 2);
+    tn_stop(&f->loop, &f->node);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/node0/ledger' '%s' && rm -rf '%s/node0'", f->env.root,
+             f->prev_ledger, f->env.root);
+    assert_int_equal(system(cmd), 0);
+    config(f, 1, true);
+    cst_ok(cs_node_new(&f->loop, &f->node.cfg, &f->node.n));
+    cst_ok(cs_node_start(f->node.n));
+    submit_share(f, 0, 0, SHARE_AS_IS, 200, "");
+    assert_true(submit_share(f, 1, 1, SHARE_AS_IS, 200, "").recovered);
+    tn_run_until(&f->loop, 20000, tn_is_open, &f->node, "the recovered node open");
+    cs_txid t = tn_put(&f->loop, &f->node, "k2", "after the recovery");
+    if (t.term <= lost.term)
+        fail_msg("the recovered service writes %llu.%llu, in a term not above the lost %llu.%llu",
+                 (unsigned long long)t.term, (unsigned long long)t.seqno,
+                 (unsigned long long)lost.term, (unsigned long long)lost.seqno);
+    assert_int_equal(cs_node_tx_status(f->node.n, lost), CS_TX_INVALID);
+    char v[64];
+    assert_string_equal(tn_get(&f->node, "records", "k1", v), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(recover_a_lost_service, setup, teardown),
         cmocka_unit_test_setup_teardown(refused_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(no_shares_no_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(new_terms_above_the_lost_tail, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
