@@ -169,8 +169,8 @@ static consort_err map_array(cs_kv_tx *tx, const char *map, cs_kv_visit_cb cb, j
 consort_err node_gov_service_json(cs_kv_tx *tx, cs_buf *out)
 {
     uint64_t window, threshold;
-    CS_TRY(gov_setting(tx, SVC_SETTING_WINDOW, SVC_DEFAULT_WINDOW_S, &window));
-    CS_TRY(gov_setting(tx, SVC_SETTING_THRESHOLD, 0, &threshold));
+    CS_TRY(svc_setting(tx, SVC_SETTING_WINDOW, SVC_DEFAULT_WINDOW_S, &window));
+    CS_TRY(svc_setting(tx, SVC_SETTING_THRESHOLD, 0, &threshold));
     size_t members = 0;
     CS_TRY(cs_kv_foreach(tx, CS_SLICE_LIT(SVC_MAP_MEMBERS), count_cb, &members));
     cs_buf script;

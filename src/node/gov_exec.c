@@ -33,17 +33,6 @@ static CS_PRINTF(3, 4) consort_err
 
 /* ---- members ---- */
 
-static consort_err lookup_member(void *ctx, const char *member_id, cs_x509 **cert)
-{
-    cs_kv_tx *tx = ctx;
-    cs_slice der;
-    bool found;
-    CS_TRY(cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_MEMBERS), cs_slice_str(member_id), &der, &found));
-    if (!found)
-        return cs_fail(CONSORT_E_NOT_FOUND, "no member %s", member_id);
-    return cs_x509_from_der(der, cert);
-}
-
 /* ---- resolve and apply ---- */
 
 static consort_err load_constitution(cs_kv_tx *tx, cs_constitution **out)
@@ -302,8 +291,8 @@ static consort_err authenticate(node_gov_call *c, cs_kv_tx *tx, const cs_gov_req
                                 char member[CS_GOV_ID_HEX_LEN + 1])
 {
     uint64_t window;
-    CS_TRY(gov_setting(tx, SVC_SETTING_WINDOW, SVC_DEFAULT_WINDOW_S, &window));
-    consort_err rc = cs_gov_request_verify(req, lookup_member, tx, c->now, window, member);
+    CS_TRY(svc_setting(tx, SVC_SETTING_WINDOW, SVC_DEFAULT_WINDOW_S, &window));
+    consort_err rc = cs_gov_request_verify(req, svc_member_lookup, tx, c->now, window, member);
     switch (rc) {
     case CONSORT_OK:
         break;

@@ -89,7 +89,4 @@ void gov_actions_bind(gov_stage *st, cs_constitution_action out[GOV_ACTION_COUNT
  * change what they are issued for (gov_shares.h node_shares_issue). */
 CS_MUST_CHECK consort_err gov_shares_refresh(gov_stage *st, const node_share_keys *k);
 
-/* Reads a decimal setting (SVC_MAP_SETTINGS), `def` if absent. */
-CS_MUST_CHECK consort_err gov_setting(cs_kv_tx *tx, const char *name, uint64_t def, uint64_t *out);
-
 #endif

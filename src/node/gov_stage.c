@@ -128,24 +128,3 @@ consort_err gov_stage_flush(gov_stage *st)
     }
     return CONSORT_OK;
 }
-
-consort_err gov_setting(cs_kv_tx *tx, const char *name, uint64_t def, uint64_t *out)
-{
-    cs_slice v;
-    bool found;
-    CS_TRY(cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_SETTINGS), cs_slice_str(name), &v, &found));
-    *out = def;
-    if (!found)
-        return CONSORT_OK;
-    char text[24];
-    CS_ENSURE(v.len > 0 && v.len < sizeof text, CONSORT_E_CORRUPT, "setting %s: %zu bytes", name,
-              v.len);
-    memcpy(text, v.ptr, v.len);
-    text[v.len] = '\0';
-    char *end;
-    unsigned long long n = strtoull(text, &end, 10);
-    CS_ENSURE(*end == '\0' && text[0] >= '0' && text[0] <= '9', CONSORT_E_CORRUPT,
-              "setting %s: \"%s\" is not a decimal number", name, text);
-    *out = n;
-    return CONSORT_OK;
-}

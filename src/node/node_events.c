@@ -340,3 +340,14 @@ void node_events_cleanup(cs_node *n)
     cs_defer_free(n->defer);
     n->defer = NULL;
 }
+
+consort_err node_own_record(cs_node *n, node_record *r)
+{
+    r->raft_id = node_vault_raft_id(n->vault);
+    snprintf(r->node_address, sizeof r->node_address, "%s", n->cfg.node_address);
+    snprintf(r->rpc_address, sizeof r->rpc_address, "%s", n->cfg.rpc_address);
+    snprintf(r->status, sizeof r->status, "Trusted");
+    memcpy(r->code_id, cs_node_code_id(n->code), 32);
+    CS_TRY(cs_x509_to_der(node_vault_node_cert(n->vault), &r->cert));
+    return cs_buf_set(&r->evidence, cs_buf_slice(&n->own_evidence));
+}

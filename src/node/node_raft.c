@@ -100,17 +100,6 @@ static void genesis_done(void *ctx, const cs_node_result *res)
                 (unsigned long long)res->txid.term, (unsigned long long)res->txid.seqno);
 }
 
-static consort_err own_record(cs_node *n, node_record *r)
-{
-    r->raft_id = node_vault_raft_id(n->vault);
-    snprintf(r->node_address, sizeof r->node_address, "%s", n->cfg.node_address);
-    snprintf(r->rpc_address, sizeof r->rpc_address, "%s", n->cfg.rpc_address);
-    snprintf(r->status, sizeof r->status, "Trusted");
-    memcpy(r->code_id, cs_node_code_id(n->code), 32);
-    CS_TRY(cs_x509_to_der(node_vault_node_cert(n->vault), &r->cert));
-    return cs_buf_set(&r->evidence, cs_buf_slice(&n->own_evidence));
-}
-
 /* The first leader of a new service: the genesis transaction and a
  * signature entry (genesis.h). */
 static void genesis(cs_node *n)
@@ -120,7 +109,7 @@ static void genesis(cs_node *n)
     cs_buf cert;
     cs_buf_init(&cert, 64 << 10);
     consort_err rc;
-    CS_TRY_GOTO(rc, own_record(n, &rec), done);
+    CS_TRY_GOTO(rc, node_own_record(n, &rec), done);
     CS_TRY_GOTO(rc, cs_x509_to_der(node_vault_service_cert(n->vault), &cert), done);
     node_genesis g = {.inputs = node_vault_genesis(n->vault),
                       .node_id = cs_node_id(n),

@@ -220,17 +220,6 @@ static void succession_done(void *ctx, const cs_node_result *res)
     n->succession_watching = false;
 }
 
-static consort_err own_record(cs_node *n, node_record *r)
-{
-    r->raft_id = node_vault_raft_id(n->vault);
-    snprintf(r->node_address, sizeof r->node_address, "%s", n->cfg.node_address);
-    snprintf(r->rpc_address, sizeof r->rpc_address, "%s", n->cfg.rpc_address);
-    snprintf(r->status, sizeof r->status, "Trusted");
-    memcpy(r->code_id, cs_node_code_id(n->code), 32);
-    CS_TRY(cs_x509_to_der(node_vault_node_cert(n->vault), &r->cert));
-    return cs_buf_set(&r->evidence, cs_buf_slice(&n->own_evidence));
-}
-
 static consort_err write_succession(cs_node *n)
 {
     cs_ledger_identity ids[NODE_VAULT_PREV_MAX + 1];
@@ -251,7 +240,7 @@ static consort_err write_succession(cs_node *n)
                          .record = &rec,
                          .anchors = node_platform_file_anchors(n->platform)};
     consort_err rc;
-    CS_TRY_GOTO(rc, own_record(n, &rec), out);
+    CS_TRY_GOTO(rc, node_own_record(n, &rec), out);
     CS_TRY_GOTO(rc, cs_x509_to_der(s.next_cert, &der), out);
     node_share_service_id(cs_buf_slice(&der), s.shares.service_id);
     CS_TRY_GOTO(rc,

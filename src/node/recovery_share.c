@@ -31,44 +31,13 @@ static CS_PRINTF(4, 5) void refuse(node_recovery_result *res, int status, const 
     cs_err_clear();
 }
 
-static consort_err lookup_member(void *ctx, const char *member_id, cs_x509 **cert)
-{
-    cs_kv_tx *tx = ctx;
-    cs_slice der;
-    bool found;
-    CS_TRY(cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_MEMBERS), cs_slice_str(member_id), &der, &found));
-    if (!found)
-        return cs_fail(CONSORT_E_NOT_FOUND, "no member %s", member_id);
-    return cs_x509_from_der(der, cert);
-}
-
-/* The recovered request window (seconds). */
-static consort_err window_of(cs_kv_tx *tx, uint64_t *out)
-{
-    cs_slice v;
-    bool found;
-    CS_TRY(cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_SETTINGS), CS_SLICE_LIT(SVC_SETTING_WINDOW), &v,
-                     &found));
-    *out = SVC_DEFAULT_WINDOW_S;
-    char text[24];
-    if (!found || v.len == 0 || v.len >= sizeof text)
-        return CONSORT_OK;
-    memcpy(text, v.ptr, v.len);
-    text[v.len] = '\0';
-    char *end;
-    unsigned long long w = strtoull(text, &end, 10);
-    if (*end == '\0')
-        *out = w;
-    return CONSORT_OK;
-}
-
 /* Authenticates the request (CONSORT_OK with res->status set if refused). */
 static consort_err authenticate(node_recovery *r, const cs_gov_request *req, int64_t now,
                                 cs_kv_tx *tx, node_recovery_result *res)
 {
     uint64_t window;
-    CS_TRY(window_of(tx, &window));
-    consort_err rc = cs_gov_request_verify(req, lookup_member, tx, now, window, res->member_id);
+    CS_TRY(svc_setting(tx, SVC_SETTING_WINDOW, SVC_DEFAULT_WINDOW_S, &window));
+    consort_err rc = cs_gov_request_verify(req, svc_member_lookup, tx, now, window, res->member_id);
     switch (rc) {
     case CONSORT_OK:
         break;

@@ -6,6 +6,7 @@
 #include "crypto/hash.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- node records ---- */
@@ -308,4 +309,38 @@ consort_err svc_put_code_id(cs_kv_tx *tx, const uint8_t code_id[32])
     cs_hex_encode(CS_SLICE(code_id, 32), hex);
     return cs_kv_put(tx, CS_SLICE_LIT(SVC_MAP_CODE_IDS), cs_slice_str(hex),
                      CS_SLICE_LIT(SVC_CODE_ID_OK));
+}
+
+/* ---- governance settings and members ---- */
+
+consort_err svc_setting(cs_kv_tx *tx, const char *name, uint64_t def, uint64_t *out)
+{
+    cs_slice v;
+    bool found;
+    CS_TRY(cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_SETTINGS), cs_slice_str(name), &v, &found));
+    *out = def;
+    if (!found)
+        return CONSORT_OK;
+    char text[24];
+    CS_ENSURE(v.len > 0 && v.len < sizeof text, CONSORT_E_CORRUPT, "setting %s: %zu bytes", name,
+              v.len);
+    memcpy(text, v.ptr, v.len);
+    text[v.len] = '\0';
+    char *end;
+    unsigned long long n = strtoull(text, &end, 10);
+    CS_ENSURE(*end == '\0' && text[0] >= '0' && text[0] <= '9', CONSORT_E_CORRUPT,
+              "setting %s: \"%s\" is not a decimal number", name, text);
+    *out = n;
+    return CONSORT_OK;
+}
+
+consort_err svc_member_lookup(void *ctx, const char *member_id, cs_x509 **cert)
+{
+    cs_kv_tx *tx = ctx;
+    cs_slice der;
+    bool found;
+    CS_TRY(cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_MEMBERS), cs_slice_str(member_id), &der, &found));
+    if (!found)
+        return cs_fail(CONSORT_E_NOT_FOUND, "no member %s", member_id);
+    return cs_x509_from_der(der, cert);
 }

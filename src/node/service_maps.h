@@ -105,6 +105,13 @@ bool svc_cert_registered(cs_kv_store *kv, const char *map, const uint8_t fp[32])
 /* Is the service open to users in `kv`'s current state? */
 bool svc_service_open(cs_kv_store *kv);
 
+/* A decimal setting of SVC_MAP_SETTINGS in `tx`, `def` if absent; CORRUPT
+ * if it is not a decimal number. */
+CS_MUST_CHECK consort_err svc_setting(cs_kv_tx *tx, const char *name, uint64_t def, uint64_t *out);
+/* A member's certificate by member id, from the cs_kv_tx `ctx`
+ * (gov/request.h cs_gov_member_lookup_cb): NOT_FOUND for no member. */
+CS_MUST_CHECK consort_err svc_member_lookup(void *ctx, const char *member_id, cs_x509 **cert);
+
 /* Writes `value` under the hex SHA-256 of itself in `map`. */
 CS_MUST_CHECK consort_err svc_put_by_digest(cs_kv_tx *tx, const char *map, cs_slice value);
 /* Writes a trusted code id. */
