@@ -1303,3 +1303,255 @@ def dump_logs(root):
             if f.endswith(".log"):
                 p = os.path.join(dirpath, f)
                 print(f"--- {p}\n{tail(p, 25)}", flush=True)
+
+
+# ---------------------------------------------------------------- host attacks (the catalogue)
+#
+# Helpers of the host-attack catalogue (tests/integration/test_attacks_*.py,
+# docs/security.md §7): honest clients served while an attack runs, and a man in
+# the middle on a node-to-node link.
+
+class HonestClients:
+    """Honest users while an attack runs: one thread per node in `nodes` writes private
+    records through that node (followers forward them) and reads each one back from it
+    once its write is acknowledged. Every request must succeed: `check()` fails with the
+    first error and unless at least `min_ops` writes were acknowledged after start."""
+
+    def __init__(self, sb, nodes, prefix="honest", first_id=5_000_000, pace=0.05):
+        self.sb, self.nodes, self.prefix, self.pace = sb, list(nodes), prefix, pace
+        self.acked = []  # (id, txid)
+        self.errors = []
+        self.lock = threading.Lock()
+        self.stop_flag = threading.Event()
+        self.next_id = first_id
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                        for i in self.nodes]
+
+    def msg(self, k):
+        return f"{self.prefix}-{k}"
+
+    def _run(self, node):
+        c = self.sb.client(node)
+        c.timeout = 10
+        try:
+            while not self.stop_flag.is_set():
+                with self.lock:
+                    self.next_id += 1
+                    k = self.next_id
+                try:
+                    r = c.post_json("/app/log/private", {"id": k, "msg": self.msg(k)})
+                    check(r.status == 200 and r.txid, f"honest write {k} through node {node}: {r!r}")
+                    deadline = time.monotonic() + 10
+                    while True:  # read your write on the node that acknowledged it
+                        g = c.get(f"/app/log/private?id={k}")
+                        if g.status == 200:
+                            break
+                        check(g.status == 404 and time.monotonic() < deadline,
+                              f"honest read of {k} on node {node}: {g!r}")
+                        time.sleep(0.02)
+                    check(g.json().get("msg") == self.msg(k),
+                          f"honest read of {k} on node {node}: {g.body!r}")
+                except (TestFailure, OSError, http.client.HTTPException, ValueError) as e:
+                    with self.lock:
+                        self.errors.append(f"node {node}: {e!r}")
+                    return
+                with self.lock:
+                    self.acked.append((k, r.txid))
+                time.sleep(self.pace)
+        finally:
+            c.close()
+
+    def count(self):
+        with self.lock:
+            return len(self.acked)
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(30)
+
+    def check(self, min_ops=5):
+        """Stops the clients; fails unless every request succeeded and `min_ops` writes
+        were acknowledged. Returns the acknowledged (id, txid)."""
+        self.stop()
+        if self.errors:
+            raise TestFailure(f"an honest client was not served during the attack: "
+                              f"{self.errors[0]}")
+        check(self.count() >= min_ops, f"honest clients: only {self.count()} writes "
+                                       f"acknowledged during the attack (at least {min_ops})")
+        log(f"honest clients: {self.count()} writes acknowledged and read back, none failed")
+        return list(self.acked)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
+        return False
+
+
+TLS_APPLICATION_DATA = 23
+
+
+class TlsRecordProxy:
+    """A man in the middle on a node-to-node link: a loopback TCP proxy that listens on
+    `listen_address` and forwards each connection to `upstream_address`, reading the
+    TLS records (RFC 8446 §5.1: u8 type, u16 legacy version, u16 length, fragment) that
+    the dialer sends. Once armed (arm()), on the first connection that carries `after`
+    more application_data records, it attacks that direction once:
+
+      replay   sends an application_data record a second time, right after itself;
+      reorder  holds one application_data record back and sends it after the next one.
+
+    Every other record, and every later connection, passes through untouched. `events`
+    records each attack: when it was made and when and how the listening node closed
+    that connection."""
+
+    def __init__(self, listen_address, upstream_address, attack, after=20):
+        check(attack in ("replay", "reorder"), f"unknown attack {attack}")
+        host, port = listen_address.rsplit(":", 1)
+        self.upstream = upstream_address.rsplit(":", 1)
+        self.attack, self.after = attack, after
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, int(port)))
+        self.sock.listen(64)
+        self.address = f"{host}:{self.sock.getsockname()[1]}"
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.armed = False
+        self.events = []  # dicts: conn, tampered_at, closed_at, how
+        self.stop_flag = threading.Event()
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def arm(self):
+        with self.lock:
+            self.armed = True
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stop_flag.is_set():
+            try:
+                down, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                up = socket.create_connection((self.upstream[0], int(self.upstream[1])), 5)
+            except OSError:
+                down.close()
+                continue
+            with self.lock:
+                self.connections += 1
+                n = self.connections
+                self.conns += [down, up]
+            ev = {"conn": n, "tampered_at": None, "closed_at": None, "how": None}
+            threading.Thread(target=self._forward, args=(down, up, ev), daemon=True).start()
+            threading.Thread(target=self._backward, args=(up, down, ev), daemon=True).start()
+
+    @staticmethod
+    def _read_record(s, buf):
+        """One whole TLS record from socket s (buf: bytes already read); (record, rest)
+        or (None, rest) at the end of the stream."""
+        while True:
+            if len(buf) >= 5:
+                n = struct.unpack_from(">H", buf, 3)[0]
+                if len(buf) >= 5 + n:
+                    return buf[:5 + n], buf[5 + n:]
+            data = s.recv(65536)
+            if not data:
+                return None, buf
+            buf += data
+
+    def _take(self, ev):
+        """Whether this connection makes the one attack (the first to ask, once armed)."""
+        with self.lock:
+            if not self.armed or self.events:
+                return False
+            self.events.append(ev)
+            return True
+
+    def _forward(self, down, up, ev):
+        buf, seen, held, mine = b"", 0, None, None
+        try:
+            while True:
+                rec, buf = self._read_record(down, buf)
+                if rec is None:
+                    break
+                if ev["tampered_at"] is not None or rec[0] != TLS_APPLICATION_DATA or \
+                        mine is False:
+                    up.sendall(rec)
+                    continue
+                if self.armed:
+                    seen += 1
+                if seen < self.after:
+                    up.sendall(rec)
+                    continue
+                if mine is None:
+                    mine = self._take(ev)
+                    if not mine:
+                        up.sendall(rec)
+                        continue
+                if self.attack == "replay":
+                    up.sendall(rec + rec)
+                    ev["tampered_at"] = time.monotonic()
+                elif held is None:
+                    held = rec  # reorder: this one goes after the next
+                else:
+                    up.sendall(rec + held)
+                    ev["tampered_at"] = time.monotonic()
+        except OSError:
+            pass
+        finally:
+            for s in (down, up):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def _backward(self, up, down, ev):
+        how = "eof"
+        try:
+            while True:
+                data = up.recv(65536)
+                if not data:
+                    break
+                down.sendall(data)
+        except ConnectionResetError:
+            how = "reset"
+        except OSError:
+            how = "error"
+        if ev["tampered_at"] is not None and ev["closed_at"] is None:
+            ev["closed_at"] = time.monotonic()
+            ev["how"] = how
+        for s in (down, up):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def tampered(self):
+        with self.lock:
+            return [dict(e) for e in self.events if e["tampered_at"] is not None]
+
+    def close(self):
+        self.stop_flag.set()
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self.thread.join(5)
+        with self.lock:
+            for s in self.conns:
+                with contextlib.suppress(OSError):
+                    s.close()
+
+
+def raft_id_of(sb, i):
+    """Node i's raft id, from the line its first start logs ("new node identity (raft id
+    N)"); None if the log does not hold it."""
+    for line in log_lines(sb.log_path(i), "new node identity (raft id "):
+        return int(line.split("(raft id ", 1)[1].split(")")[0])
+    return None
