@@ -35,6 +35,7 @@ typedef enum node_gov_refusal {
     NODE_GOV_NOT_FOUND,
     NODE_GOV_NOT_OPEN,
     NODE_GOV_NOT_PROPOSER,
+    NODE_GOV_TOO_LARGE,
 } node_gov_refusal;
 
 /* The HTTP status and error code of a refusal. */

@@ -324,8 +324,10 @@ consort_err node_gov_execute(node_gov_call *c, cs_kv_tx *tx)
     c->refusal = NODE_GOV_OK;
     c->message[0] = c->proposal_id[0] = c->state[0] = '\0';
     cs_gov_request req;
-    if (cs_gov_request_decode(c->body, &req) != CONSORT_OK)
-        return refuse(c, NODE_GOV_MALFORMED, "not a governance request: %s", consort_errmsg());
+    consort_err rc = cs_gov_request_decode(c->body, &req);
+    if (rc != CONSORT_OK)
+        return refuse(c, rc == CONSORT_E_TOO_LARGE ? NODE_GOV_TOO_LARGE : NODE_GOV_MALFORMED,
+                      "not a governance request: %s", consort_errmsg());
     if (req.type != c->expect)
         return refuse(c, NODE_GOV_MALFORMED, "this endpoint takes a signed %s, not a %s",
                       cs_gov_msg_type_name(c->expect), cs_gov_msg_type_name(req.type));

@@ -19,6 +19,8 @@ int node_gov_refusal_status(node_gov_refusal r)
         return 403;
     case NODE_GOV_NOT_FOUND:
         return 404;
+    case NODE_GOV_TOO_LARGE:
+        return 413;
     case NODE_GOV_REPLAYED:
     case NODE_GOV_NOT_OPEN:
         return 409;
@@ -45,6 +47,7 @@ const char *node_gov_refusal_code(node_gov_refusal r)
         [NODE_GOV_NOT_FOUND] = "ProposalNotFound",
         [NODE_GOV_NOT_OPEN] = "ProposalNotOpen",
         [NODE_GOV_NOT_PROPOSER] = "NotProposer",
+        [NODE_GOV_TOO_LARGE] = "RequestTooLarge",
     };
     return (size_t)r < CS_ARRAY_LEN(codes) ? codes[r] : "InternalError";
 }

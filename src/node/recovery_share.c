@@ -166,8 +166,11 @@ static consort_err submit(node_recovery *r, cs_slice body, int64_t now, cs_kv_tx
                           node_recovery_result *res, uint8_t secret[CS_LEDGER_SECRET_LEN])
 {
     cs_gov_request req;
-    if (cs_gov_request_decode(body, &req) != CONSORT_OK) {
-        refuse(res, 400, "MalformedRequest", "not a governance request: %s", consort_errmsg());
+    consort_err rc = cs_gov_request_decode(body, &req);
+    if (rc != CONSORT_OK) {
+        bool big = rc == CONSORT_E_TOO_LARGE;
+        refuse(res, big ? 413 : 400, big ? "RequestTooLarge" : "MalformedRequest",
+               "not a governance request: %s", consort_errmsg());
         return CONSORT_OK;
     }
     if (req.type != CS_GOV_MSG_RECOVERY_SHARE) {

@@ -188,6 +188,15 @@ static void open_through_governance(void **state)
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(cst_resp_error(&r, "MalformedRequest"), "not a governance request"));
     cst_resp_cleanup(&r);
+    /* a body over the governance request cap (under the HTTP body cap): 413, naming it */
+    uint8_t *big = calloc(1, CS_GOV_REQUEST_MAX + 1);
+    assert_non_null(big);
+    cst_send_bytes(&c, "POST", "/gov/proposals", COSE_CT, 1, CS_SLICE(big, CS_GOV_REQUEST_MAX + 1),
+                   &r);
+    free(big);
+    assert_int_equal(r.status, 413);
+    assert_non_null(strstr(cst_resp_error(&r, "RequestTooLarge"), "524289 bytes, limit 524288"));
+    cst_resp_cleanup(&r);
     snprintf(target, sizeof target, "/gov/proposals/%s", nobody);
     cst_send(&c, "GET", target, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 404);
