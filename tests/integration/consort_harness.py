@@ -1555,3 +1555,95 @@ def raft_id_of(sb, i):
     for line in log_lines(sb.log_path(i), "new node identity (raft id "):
         return int(line.split("(raft id ", 1)[1].split(")")[0])
     return None
+
+
+def stop_node(sb, i, timeout=20):
+    """SIGTERM to node i (the sandbox's child or one the test restarted), waits until it
+    is gone (bounded); returns its exit code when the test started it, else None."""
+    if i in sb.restarted:
+        return sb.restarted[i].stop(timeout)
+    pid = sb.pid(i)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not pid_alive(pid), timeout, f"node {i} to stop")
+    return None
+
+
+def node_opened(sb, i):
+    """Whether node i answers /node/state with PartOfNetwork (short timeouts)."""
+    try:
+        c = sb.client(i)
+        c.timeout = 3
+        try:
+            return c.get_json("/node/state").get("state") == "PartOfNetwork"
+        finally:
+            c.close()
+    except (OSError, http.client.HTTPException, TestFailure, ValueError):
+        return False
+
+
+def restart_expect_refusal(sb, i, words, what, timeout=30):
+    """Starts node i again from its files and requires that it refuses them: it exits 1
+    (never opening) and one line of its log from this start holds every one of `words`.
+    Returns that line."""
+    start = file_size(sb.log_path(i))
+    p = sb.restart(i)
+    outcome = wait_until(lambda: "exited" if not p.alive() else
+                         "open" if node_opened(sb, i) else None, timeout,
+                         f"node {i} to refuse its files (exit) or open")
+    if outcome == "open":
+        p.stop()
+        raise TestFailure(f"{what}: node {i} accepted its files and serves")
+    code = p.popen.wait(5)
+    lines = log_lines(sb.log_path(i), *words, start=start)
+    check(code == 1 and lines, f"{what}: node {i} exited {code} (expected 1) and its log has "
+                               f"{'a' if lines else 'no'} line with all of {words}:\n"
+                               f"{tail(sb.log_path(i), 12)}")
+    log(f"{what}: node {i} refused: {lines[0].strip()[:260]}")
+    return lines[0]
+
+
+def restart_and_catch_up(sb, i, records=(), msg=None, timeout=60):
+    """Starts node i again, waits until it is part of the network and has caught up,
+    and checks that it serves every (id, txid) in `records` as Committed."""
+    p = sb.restart(i)
+    wait_until(lambda: node_opened(sb, i) or not p.alive(), timeout, f"node {i} to reopen")
+    check(p.alive(), f"node {i} does not start from its restored files:\n"
+                     f"{tail(sb.log_path(i), 12)}")
+    sb.wait_caught_up([i], timeout=timeout)
+    if records:
+        check_records(sb, records, [i], msg=msg)
+
+
+def save_dirs(data_dir, save_to, subs=("ledger", "raft", "snapshots", "sealed")):
+    """Copies the sub-directories `subs` of a stopped node's data directory aside (the
+    host's own backup); those that do not exist are skipped."""
+    shutil.rmtree(save_to, ignore_errors=True)
+    os.makedirs(save_to)
+    for sub in subs:
+        src = os.path.join(data_dir, sub)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(save_to, sub), symlinks=True)
+
+
+def restore_dirs(data_dir, saved):
+    """Puts back every sub-directory save_dirs copied (replacing what is there)."""
+    for sub in os.listdir(saved):
+        dst = os.path.join(data_dir, sub)
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(os.path.join(saved, sub), dst, symlinks=True)
+
+
+def write_records(sb, ids, node=None, path="/app/log/private", prefix="record"):
+    """Writes {"id": k, "msg": f"{prefix} k"} for each k through `node` (default: the
+    leader); returns [(k, txid)]."""
+    c = sb.client(sb.wait_leader() if node is None else node)
+    out = []
+    try:
+        for k in ids:
+            r = c.post_json(path, {"id": k, "msg": f"{prefix} {k}"})
+            check(r.status == 200 and r.txid, f"write {k}: {r!r}")
+            out.append((k, r.txid))
+    finally:
+        c.close()
+    return out
