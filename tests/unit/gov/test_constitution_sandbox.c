@@ -142,6 +142,31 @@ static void sandbox_closed(void **state)
     assert_msg_has("binary");
 }
 
+/* The script itself: exactly CS_CONSTITUTION_MAX_SCRIPT bytes load (a
+ * working constitution padded with a comment), one byte more is refused
+ * with the cap named. */
+static void script_size_capped(void **state)
+{
+    (void)state;
+    size_t cap = CS_CONSTITUTION_MAX_SCRIPT;
+    char *text = malloc(cap + 2);
+    assert_non_null(text);
+    size_t head = strlen(loop_validate);
+    memcpy(text, loop_validate, head);
+    memcpy(text + head, "--", 2);
+    memset(text + head + 2, 'x', cap + 1 - head - 2);
+    text[cap + 1] = '\0';
+    cs_constitution *c = NULL;
+    cst_ok(cs_constitution_new(text, cap, NULL, &c));
+    assert_non_null(c);
+    cs_constitution_free(c);
+    c = NULL;
+    cst_fails(cs_constitution_new(text, cap + 1, NULL, &c), CONSORT_E_TOO_LARGE);
+    assert_msg_has("constitution: script of 1048577 bytes, at most 1048576 allowed");
+    assert_null(c);
+    free(text);
+}
+
 static void script_refused_at_new(void **state)
 {
     (void)state;
@@ -244,9 +269,10 @@ static void deterministic(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(budget_exhausted), cmocka_unit_test(memory_capped),
-        cmocka_unit_test(sandbox_closed),   cmocka_unit_test(script_refused_at_new),
-        cmocka_unit_test(deterministic),    cmocka_unit_test(allocation_failures),
+        cmocka_unit_test(budget_exhausted),    cmocka_unit_test(memory_capped),
+        cmocka_unit_test(sandbox_closed),      cmocka_unit_test(script_refused_at_new),
+        cmocka_unit_test(script_size_capped),  cmocka_unit_test(deterministic),
+        cmocka_unit_test(allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
