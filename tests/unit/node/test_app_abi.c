@@ -168,6 +168,16 @@ static void responses(void **state)
     cst_fails(consort_response_set_body(&r, "x", 1, "text/plain\r\nX: y"),
               CONSORT_E_INVALID_ARGUMENT);
     cst_fails(consort_response_set_body(&r, NULL, 1, NULL), CONSORT_E_INVALID_ARGUMENT);
+    /* the body cap: exactly CS_APP_MAX_RESP_BODY is kept, one byte more refused */
+    char *big = calloc(1, CS_APP_MAX_RESP_BODY + 1);
+    assert_non_null(big);
+    cst_ok(consort_response_set_body(&r, big, CS_APP_MAX_RESP_BODY, "application/octet-stream"));
+    assert_int_equal(r.body.len, CS_APP_MAX_RESP_BODY);
+    cst_fails(consort_response_set_body(&r, big, CS_APP_MAX_RESP_BODY + 1, NULL),
+              CONSORT_E_TOO_LARGE);
+    assert_non_null(strstr(consort_errmsg(), "response: body of 16777217 bytes, at most 16777216"));
+    free(big);
+    cst_ok(consort_response_set_body(&r, "{}", 2, NULL));
 
     cst_ok(consort_response_set_header(&r, "X-One", "1"));
     cst_ok(consort_response_set_header(&r, "x-one", "2")); /* replaces */
