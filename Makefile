@@ -8,7 +8,7 @@ JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 CTEST_ARGS  ?=
 
-.PHONY: all deps build test demo asan fuzz bench format format-check clean
+.PHONY: all deps build test demo asan fuzz fuzz-build fuzz-check bench format format-check clean
 
 all: build
 
@@ -32,10 +32,23 @@ asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && ctest --output-on-failure --repeat until-pass:2 -j $(JOBS) -L unit $(CTEST_ARGS)
 
-fuzz: deps
+# Fuzzing (docs/testing.md): the clang build of the libFuzzer targets only
+# (`fuzzers`), then FUZZ_SECONDS per target (FUZZ_TARGETS="a b" for some);
+# fuzz-check (CI) replays every committed corpus through every target under
+# ASan/UBSan.
+FUZZ_ENV = CONSORT_TESTDATA=$(CURDIR)/../shared/testdata
+
+$(FUZZ_BUILD)/build.ninja: | deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONSORT_FUZZ=ON >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
-	@./scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-build: deps $(FUZZ_BUILD)/build.ninja
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
+
+fuzz: fuzz-build
+	@$(FUZZ_ENV) ./scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-check: fuzz-build
+	@$(FUZZ_ENV) ./scripts/run-fuzz.sh --check $(FUZZ_BUILD)
 
 bench: build
 	@./scripts/install-deps --bench
