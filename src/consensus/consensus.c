@@ -125,6 +125,9 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
         raft_set_snapshot_threshold(&c->raft, o->snapshot_threshold);
     if (o->snapshot_trailing != 0)
         raft_set_snapshot_trailing(&c->raft, o->snapshot_trailing);
+    /* not libraft's 30 s: a follower whose InstallSnapshot libraft dropped
+     * would stay behind that long (consensus.h) */
+    raft_set_install_snapshot_timeout(&c->raft, CS_RAFT_INSTALL_SNAPSHOT_TIMEOUT_MS);
     raft_set_pre_vote(&c->raft, o->pre_vote);
     uv_check_init(o->loop, &c->watch);
     uv_unref((uv_handle_t *)&c->watch);

@@ -65,6 +65,18 @@ typedef struct cs_raft_member {
     cs_raft_role role;
 } cs_raft_member;
 
+/*
+ * How long a leader waits for a follower to report a snapshot it sent as
+ * installed before it sends it again (libraft's install_snapshot_timeout,
+ * 30 s by default). libraft 0.15 drops an InstallSnapshot that reaches a
+ * follower while that follower takes or installs a snapshot of its own
+ * (replicationInstallSnapshot), without telling the leader: the follower
+ * stays behind until this timeout. A transfer that takes longer than this is
+ * sent a second time (the leader then holds a second copy of the snapshot
+ * until one is written out). docs/consensus.md "Snapshots sent to followers".
+ */
+#define CS_RAFT_INSTALL_SNAPSHOT_TIMEOUT_MS 5000u
+
 typedef struct cs_consensus_opts {
     uv_loop_t *loop;
     uint64_t id;          /* this server's raft id, > 0 */

@@ -241,9 +241,35 @@ static void wipe_free_bufs(struct raft_buffer *arr, unsigned n)
     cs_free(arr);
 }
 
+/*
+ * Loop, from snapshot_finalize: whether raft stored the snapshot being
+ * finalized. libraft calls snapshot_finalize whatever happened (the worker
+ * failed, async_work or snapshot_put refused, the put completed with an
+ * error, or it succeeded) and tells it nothing; only on success has it
+ * already moved its log's snapshot to the pending snapshot's index
+ * (replication.c takeSnapshotCb: logSnapshot, then takeSnapshotClose). No
+ * other snapshot can have reached that index meanwhile: an InstallSnapshot
+ * is refused while one is pending, and a new snapshot is taken only
+ * `threshold` (>= 1) entries past the last one.
+ */
+static consort_err store_result(const cs_fsm_adapter *a)
+{
+    if (a->snap_rc != CONSORT_OK)
+        return a->snap_rc; /* the worker's own failure */
+    CS_ENSURE(a->raft != NULL, CONSORT_E_STATE, "FSM adapter: no raft instance bound");
+    const struct raft_snapshot *p = &a->raft->snapshot.pending;
+    if (p->term != 0 && a->raft->log.snapshot.last_index == p->index &&
+        a->raft->log.snapshot.last_term == p->term)
+        return CONSORT_OK;
+    cs_log_warn(LOG_MOD, "raft %llu: snapshot at index %llu was made but not stored", server_id(a),
+                (unsigned long long)p->index);
+    return CONSORT_E_IO;
+}
+
 /* Loop. Version 2: raft gives the buffers back once they are stored.
- * Version 3: also after a failed snapshot_async (raft.h), so the job ends
- * and deferred entries are applied here in every case. */
+ * Version 3: also after a failed snapshot_async or store (raft.h), so the
+ * job ends, with the result of the store, and deferred entries are applied
+ * here in every case. */
 static int adapter_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[],
                                      unsigned *n_bufs)
 {
@@ -254,7 +280,7 @@ static int adapter_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bu
         a->snap_bufs = NULL;
         void *job = a->snap_job;
         a->snap_job = NULL;
-        a->fsm.snapshot_end(a->fsm.ctx, job, a->snap_rc);
+        a->fsm.snapshot_end(a->fsm.ctx, job, store_result(a));
         drain_deferred(a);
     } else if (*bufs != NULL) {
         wipe_free_bufs(*bufs, *n_bufs);

@@ -37,8 +37,10 @@
  *             `*defer`, the state frozen by it; it must not log or touch
  *             libraft.
  *   snapshot_end    (loop) always follows a successful begin, once raft has
- *             stored the bytes or given up (`rc`: make's result); frees the
- *             job.
+ *             stored the bytes or given up; frees the job. `rc` is
+ *             CONSORT_OK only if raft stored the snapshot: make's error if
+ *             make failed, CONSORT_E_IO if raft did not store what make
+ *             produced (a failed write, a server closing).
  *
  * Raft's internal entries (configuration changes, barriers) never reach the
  * FSM; their indexes are skipped, so indexes seen by apply increase strictly

@@ -41,13 +41,14 @@ typedef struct cl_fsm {
     unsigned snapshots_taken;
     unsigned restores;
     /* asynchronous snapshots (cl_cluster.async_snapshots) */
-    bool in_snapshot;            /* between snapshot_begin and snapshot_end */
-    bool applied_in_snapshot;    /* apply was called in between: deferral broken */
-    bool changed_under_make;     /* the state moved while the worker read it */
-    uint64_t snap_n;             /* entries when the job began */
+    bool in_snapshot;         /* between snapshot_begin and snapshot_end */
+    bool applied_in_snapshot; /* apply was called in between: deferral broken */
+    bool changed_under_make;  /* the state moved while the worker read it */
+    uint64_t snap_n;          /* entries when the job began */
     pthread_t loop_thread;
-    unsigned made_off_loop;      /* snapshot_make calls on another thread */
+    unsigned made_off_loop; /* snapshot_make calls on another thread */
     unsigned snapshot_ends;
+    unsigned snapshots_not_stored; /* ends with an error: made (or not) but not stored */
 } cl_fsm;
 
 static inline uint64_t cl_digest(cs_slice d)
@@ -145,7 +146,8 @@ static inline void cl_fsm_snapshot_end(void *ctx, void *job, consort_err rc)
 {
     cl_fsm *f = ctx;
     assert_ptr_equal(job, f);
-    cst_ok(rc);
+    if (rc != CONSORT_OK)
+        f->snapshots_not_stored++;
     f->in_snapshot = false;
     f->snapshot_ends++;
 }

@@ -129,7 +129,14 @@ static void hooks_directly(void **state)
     bad.snapshot_make = NULL;
     bad.snapshot_end = NULL;
     cst_fails(cs_fsm_adapter_init(&a, &bad, NULL), CONSORT_E_INVALID_ARGUMENT);
-    cst_ok(cs_fsm_adapter_init(&a, &iface, NULL));
+    /* The raft instance, as much of it as the adapter reads: the pending
+     * snapshot and, once raft stored it, its log's snapshot at that index
+     * (libraft's takeSnapshotCb moves it before it finalizes). */
+    struct raft *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    r->snapshot.pending.index = 5;
+    r->snapshot.pending.term = 2;
+    cst_ok(cs_fsm_adapter_init(&a, &iface, r));
     struct raft_fsm *rf = &a.raft_fsm;
     assert_int_equal(rf->version, 3);
     assert_non_null(rf->snapshot_async);
@@ -156,6 +163,8 @@ static void hooks_directly(void **state)
     assert_int_equal(h.ended, 0);
 
     /* finalize frees them, ends the job and releases the waiters in order */
+    r->log.snapshot.last_index = 5; /* stored */
+    r->log.snapshot.last_term = 2;
     assert_int_equal(rf->snapshot_finalize(rf, &bufs, &n), 0);
     assert_null(bufs);
     assert_int_equal(n, 0);
@@ -168,13 +177,26 @@ static void hooks_directly(void **state)
     cs_fsm_adapter_after_catch_up(&a, &w1.w);
     assert_int_equal(w1.fired, 2);
 
+    /* made but not stored (the write failed, the server closed): raft still
+     * finalizes, and the job ends with an error, not as a snapshot taken */
+    r->snapshot.pending.index = 9;
+    assert_int_equal(rf->snapshot(rf, &bufs, &n), 0);
+    assert_int_equal(run_async(rf, &bufs, &n), 0);
+    cst_log_capture_start();
+    assert_int_equal(rf->snapshot_finalize(rf, &bufs, &n), 0);
+    assert_non_null(strstr(cst_log_captured(), "snapshot at index 9 was made but not stored"));
+    cst_log_capture_stop();
+    assert_int_equal(h.ended, 2);
+    assert_int_equal(h.end_rc, CONSORT_E_IO);
+    assert_false(a.deferring);
+
     /* a failed make: raft still finalizes, and the job ends with the error */
     h.make_rc = CONSORT_E_IO;
     assert_int_equal(rf->snapshot(rf, &bufs, &n), 0);
     assert_int_not_equal(run_async(rf, &bufs, &n), 0);
     assert_null(bufs);
     assert_int_equal(rf->snapshot_finalize(rf, &bufs, &n), 0);
-    assert_int_equal(h.ended, 2);
+    assert_int_equal(h.ended, 3);
     assert_int_equal(h.end_rc, CONSORT_E_IO);
     assert_false(a.deferring);
 
@@ -188,7 +210,7 @@ static void hooks_directly(void **state)
     assert_int_equal(w2.fired, 2);
     assert_int_not_equal(run_async(rf, &bufs, &n), 0);
     assert_int_equal(rf->snapshot_finalize(rf, &bufs, &n), 0);
-    assert_int_equal(h.ended, 3);
+    assert_int_equal(h.ended, 4);
     assert_int_equal(h.end_rc, CONSORT_E_STATE);
 
     /* BUSY from begin skips the snapshot: no job, no end */
@@ -199,8 +221,9 @@ static void hooks_directly(void **state)
     assert_int_not_equal(rf->snapshot(rf, &bufs, &n), 0);
     assert_non_null(strstr(cst_log_captured(), "begin refused"));
     cst_log_capture_stop();
-    assert_int_equal(h.ended, 3);
+    assert_int_equal(h.ended, 4);
     assert_false(a.deferring);
+    free(r);
 }
 
 /* ---- real servers ---- */
@@ -318,6 +341,7 @@ static void snapshots_off_the_loop_with_apply_deferred(void **state)
         cl_assert_same_history(f, &cl->nodes[l].fsm);
         assert_true(f->snapshots_taken >= 1);
         assert_int_equal(f->snapshot_ends, f->snapshots_taken);
+        assert_int_equal(f->snapshots_not_stored, 0); /* every one made was stored */
         assert_int_equal(f->made_off_loop, f->snapshots_taken);
         assert_false(f->applied_in_snapshot);
         assert_false(f->changed_under_make);
