@@ -123,8 +123,7 @@ void cst_swtpm_start(cst_swtpm *t)
     memset(t, 0, sizeof *t);
     const char *bin = cst_swtpm_binary();
     if (bin == NULL) {
-        print_message("swtpm is not installed (scripts/install-deps installs it): skipping\n");
-        skip();
+        cst_skip("swtpm is not installed (scripts/install-deps installs it)");
     }
     snprintf(t->dir, sizeof t->dir, "/tmp/consort-swtpm-XXXXXX");
     if (mkdtemp(t->dir) == NULL)

@@ -188,3 +188,33 @@ void cst_log_capture_stop(void)
     cs_log_set_sink(NULL, NULL);
     cs_buf_cleanup(&captured);
 }
+
+/* ---- skips (testutil.h) ---- */
+
+static int skipped;
+
+void cst_skip_at(const char *file, int line, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    const char *no_skip = getenv("CONSORT_NO_SKIP");
+    if (no_skip != NULL && strcmp(no_skip, "1") == 0) {
+        fprintf(stderr, "%s:%d: FAIL, not skipped (CONSORT_NO_SKIP=1): %s\n", file, line, why);
+        _fail(file, line);
+        abort(); /* _fail does not return inside a cmocka test */
+    }
+    fprintf(stderr, "%s:%d: SKIP: %s\n", file, line, why);
+    skipped++;
+    _skip(file, line);
+    abort(); /* _skip does not return inside a cmocka test */
+}
+
+int cst_run_result(int failures)
+{
+    if (failures != 0)
+        return 1;
+    return skipped != 0 ? 77 : 0;
+}

@@ -54,22 +54,35 @@ void cst_log_capture_start(void);
 const char *cst_log_captured(void);
 void cst_log_capture_stop(void);
 
+/*
+ * Skips the running test, saying why (cmocka's skip()), or fails it when
+ * CONSORT_NO_SKIP=1 (CI: a tool scripts/install-deps installs, or a
+ * capability CI has, is missing). A skip must show: end main() with
+ * `return cst_run_result(cmocka_run_group_tests(...))`, so that ctest
+ * reports the program as skipped, not passed (SKIP_RETURN_CODE 77).
+ */
+#define cst_skip(...) cst_skip_at(__FILE__, __LINE__, __VA_ARGS__)
+void cst_skip_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+/* The exit status for cmocka_run_group_tests' result: 1 if a test failed,
+ * else 77 if one was skipped (cst_skip), else 0. */
+int cst_run_result(int failures);
+
 /* Asserts rc == CONSORT_OK, printing consort_errmsg() if not. */
-#define cst_ok(expr)                                                                       \
-    do {                                                                                   \
-        consort_err cst_rc_ = (expr);                                                      \
-        if (cst_rc_ != CONSORT_OK)                                                         \
-            fail_msg("%s failed: %s (%s)", #expr, consort_err_name(cst_rc_),              \
-                     consort_errmsg());                                                    \
+#define cst_ok(expr)                                                                               \
+    do {                                                                                           \
+        consort_err cst_rc_ = (expr);                                                              \
+        if (cst_rc_ != CONSORT_OK)                                                                 \
+            fail_msg("%s failed: %s (%s)", #expr, consort_err_name(cst_rc_), consort_errmsg());    \
     } while (0)
 
 /* Asserts the call fails with exactly `code`. */
-#define cst_fails(expr, code)                                                              \
-    do {                                                                                   \
-        consort_err cst_rc_ = (expr);                                                      \
-        if (cst_rc_ != (code))                                                             \
-            fail_msg("%s returned %s, expected %s (%s)", #expr, consort_err_name(cst_rc_), \
-                     consort_err_name(code), consort_errmsg());                            \
+#define cst_fails(expr, code)                                                                      \
+    do {                                                                                           \
+        consort_err cst_rc_ = (expr);                                                              \
+        if (cst_rc_ != (code))                                                                     \
+            fail_msg("%s returned %s, expected %s (%s)", #expr, consort_err_name(cst_rc_),         \
+                     consort_err_name(code), consort_errmsg());                                    \
     } while (0)
 
 /* Asserts a completion's status is CONSORT_OK, printing the message the
@@ -92,11 +105,11 @@ void cst_log_capture_stop(void);
     } while (0)
 
 /* Asserts the call fails (with any code). */
-#define cst_fails_any(expr)                                                                \
-    do {                                                                                   \
-        consort_err cst_rc_ = (expr);                                                      \
-        if (cst_rc_ == CONSORT_OK)                                                         \
-            fail_msg("%s succeeded but should have failed", #expr);                       \
+#define cst_fails_any(expr)                                                                        \
+    do {                                                                                           \
+        consort_err cst_rc_ = (expr);                                                              \
+        if (cst_rc_ == CONSORT_OK)                                                                 \
+            fail_msg("%s succeeded but should have failed", #expr);                                \
     } while (0)
 
 #endif

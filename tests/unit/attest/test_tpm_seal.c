@@ -147,5 +147,5 @@ int main(void)
         cmocka_unit_test(bad_input_and_no_tpm),
         cmocka_unit_test(stale_transients_flushed),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cst_run_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -540,5 +540,5 @@ int main(void)
         cmocka_unit_test(verifier_survives_every_allocation_failure),
         cmocka_unit_test(attester_usage_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown_group);
+    return cst_run_result(cmocka_run_group_tests(tests, NULL, teardown_group));
 }

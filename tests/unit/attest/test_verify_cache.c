@@ -494,5 +494,5 @@ int main(void)
         cmocka_unit_test(virtual_cached_rejects_tampering_and_expires),
         cmocka_unit_test(tpm_cached_rejects_tampering_and_expires),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cst_run_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

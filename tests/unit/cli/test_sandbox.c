@@ -248,7 +248,7 @@ static void tpm_configs(void **state)
     fake_consortd(&f);
     if (cs_sbx_find_binaries(&f.sbx, f.consortd, "/proc/self/exe") == CONSORT_E_NOT_FOUND) {
         rm_rf(f.dir);
-        skip(); /* no swtpm installed */
+        cst_skip("swtpm is not installed (scripts/install-deps installs it)");
     }
     cst_ok(cs_sbx_prepare(&f.sbx, f.ws));
     cs_sbx *s = &f.sbx;
@@ -533,5 +533,5 @@ int main(void)
         cmocka_unit_test(child_processes),
         cmocka_unit_test(probe),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cst_run_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -64,7 +64,7 @@ static void refuse_then_recover(void **state)
 {
     fixture *f = *state;
     if (!f->mounted)
-        skip();
+        cst_skip("no tmpfs mounted for the full disk (needs root and mount(2))");
     tn_config(&f->env, &f->node, 0, NULL);
     snprintf(f->node.cfg.data_dir, sizeof f->node.cfg.data_dir, "%s/node0", f->mnt);
     tn_start(&f->loop, &f->node);
@@ -100,5 +100,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(refuse_then_recover, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cst_run_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

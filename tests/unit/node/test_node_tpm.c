@@ -441,5 +441,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(ak_from_other_ca_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(config_and_enrolment_errors, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cst_run_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -665,7 +665,7 @@ static void real_enospc_on_tmpfs(void **state)
     assert_int_equal(mkdir(mnt, 0700), 0);
     if (geteuid() != 0 || mount("consort-test", mnt, "tmpfs", 0, "size=256k") != 0) {
         rmdir(mnt);
-        skip(); /* not root, or no mount in this sandbox */
+        cst_skip("cannot mount a tmpfs (not root, or no mount(2) here)");
     }
     lfx_ledger l;
     lfx_ledger_init(&l, &f->id, mnt, 1 << 30, NULL);
@@ -726,5 +726,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(fsync_failure_breaks_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(real_enospc_on_tmpfs, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cst_run_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
