@@ -63,3 +63,10 @@ format-check:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# The long fault-injection run (tests/chaos, docs/reliability.md "Fault
+# injection"): make chaos DURATION=1800 [SEED=N] [NODES=5]. Needs root.
+chaos: build
+	@nice python3 tests/chaos/run_chaos.py --consort $(BUILD)/tools/consort \
+		--consortd $(BUILD)/tools/consortd --app $(BUILD)/tests/chaos_app.so \
+		--duration $(or $(DURATION),1800) --nodes $(or $(NODES),3) $(if $(SEED),--seed $(SEED))
