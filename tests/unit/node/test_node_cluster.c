@@ -8,7 +8,11 @@
 #include "app_fixture.h"
 #include "node_fixture.h"
 
+#include "base/alloc.h"
+#include "base/file.h"
 #include "store/ledger.h"
+
+#include <inttypes.h>
 
 typedef struct fixture {
     uv_loop_t loop;
@@ -106,6 +110,129 @@ static bool watch_saw_leader(void *ctx)
     return strcmp(w->leader, w->want) == 0;
 }
 
+/* ---- the ledgers of stopped nodes, compared byte for byte ---- */
+
+typedef struct ledger_copy {
+    char dir[CS_NODE_PATH_MAX + 16];
+    cs_buf *raw; /* raw[s - 1]: entry s */
+    size_t count;
+    cs_ledger_chunk *chunks;
+    size_t nchunks;
+    uint64_t last_signed;
+} ledger_copy;
+
+static void ledger_read(const char *data_dir, const cs_x509 *svc, ledger_copy *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->dir, sizeof c->dir, "%s/ledger", data_dir);
+    cs_ledger_verify_report rep;
+    cst_ok(cs_ledger_verify(c->dir, svc, (int64_t)time(NULL), &rep));
+    assert_int_equal(rep.torn_bytes, 0);
+    c->last_signed = rep.last_signed_seqno;
+    c->raw = calloc(rep.last_seqno, sizeof *c->raw);
+    assert_non_null(c->raw);
+    cs_ledger_reader *r;
+    cst_ok(cs_ledger_reader_open(c->dir, &r));
+    for (;;) {
+        cs_ledger_record rec;
+        bool done;
+        cst_ok(cs_ledger_reader_next(r, &rec, &done));
+        if (done)
+            break;
+        assert_int_equal(rec.entry.seqno, c->count + 1);
+        assert_true(c->count < rep.last_seqno);
+        cs_buf_init(&c->raw[c->count], 0);
+        cst_ok(cs_buf_append_slice(&c->raw[c->count], rec.entry.raw));
+        c->count++;
+    }
+    cs_ledger_reader_free(r);
+    assert_int_equal(c->count, rep.last_seqno);
+    cst_ok(cs_ledger_chunks_list(c->dir, &c->chunks, &c->nchunks));
+}
+
+static void ledger_copy_free(ledger_copy *c)
+{
+    for (size_t i = 0; i < c->count; i++)
+        cs_buf_cleanup(&c->raw[i]);
+    free(c->raw);
+    cs_free(c->chunks);
+}
+
+/* Ledger b holds exactly a's entries, byte for byte, in the same chunk files
+ * with the same bytes. */
+static void ledgers_identical(const ledger_copy *a, const ledger_copy *b)
+{
+    if (a->count != b->count)
+        fail_msg("%s holds %zu entries, %s %zu", a->dir, a->count, b->dir, b->count);
+    for (size_t i = 0; i < a->count; i++)
+        if (!cs_slice_eq(cs_buf_slice(&a->raw[i]), cs_buf_slice(&b->raw[i])))
+            fail_msg("seqno %zu differs between %s and %s", i + 1, a->dir, b->dir);
+    if (a->nchunks != b->nchunks)
+        fail_msg("%s has %zu chunk files, %s %zu", a->dir, a->nchunks, b->dir, b->nchunks);
+    for (size_t i = 0; i < a->nchunks; i++) {
+        if (strcmp(a->chunks[i].name, b->chunks[i].name) != 0)
+            fail_msg("chunk %zu: %s in %s, %s in %s", i, a->chunks[i].name, a->dir,
+                     b->chunks[i].name, b->dir);
+        char pa[CS_NODE_PATH_MAX + 16 + CS_LEDGER_NAME_MAX + 2], pb[sizeof pa];
+        snprintf(pa, sizeof pa, "%s/%s", a->dir, a->chunks[i].name);
+        snprintf(pb, sizeof pb, "%s/%s", b->dir, b->chunks[i].name);
+        cs_buf fa, fb;
+        cs_buf_init(&fa, 0);
+        cs_buf_init(&fb, 0);
+        cst_ok(cs_file_read(pa, &fa));
+        cst_ok(cs_file_read(pb, &fb));
+        if (!cs_slice_eq(cs_buf_slice(&fa), cs_buf_slice(&fb)))
+            fail_msg("%s differs from %s (%zu and %zu bytes)", pa, pb, fa.len, fb.len);
+        cs_buf_cleanup(&fa);
+        cs_buf_cleanup(&fb);
+    }
+}
+
+typedef struct commit_wait {
+    fixture *f;
+    uint64_t above;
+} commit_wait;
+
+/* Every node has committed the same entry, past `above`: the signature
+ * entry that covers the last write is committed everywhere. */
+static bool same_commit(void *ctx)
+{
+    commit_wait *w = ctx;
+    cs_txid c0 = cs_node_commit_txid(w->f->node[0].n);
+    for (int i = 1; i < 3; i++) {
+        cs_txid c = cs_node_commit_txid(w->f->node[i].n);
+        if (c.seqno != c0.seqno || c.term != c0.term)
+            return false;
+    }
+    return c0.seqno > w->above;
+}
+
+/* Waits until all three nodes committed the same entry after `seqno`,
+ * stops them, and checks that their ledgers verify and are identical: the
+ * same entries byte for byte, in the same files with the same bytes, with
+ * a signature entry after `seqno`. */
+static void stop_and_compare_ledgers(fixture *f, uint64_t seqno)
+{
+    commit_wait cw = {.f = f, .above = seqno};
+    tn_run_until(&f->loop, 15000, same_commit, &cw, "the same commit on every node");
+    cs_x509 *svc;
+    cst_ok(cs_x509_load_file(f->env.service_cert, &svc));
+    ledger_copy l[3];
+    for (int i = 0; i < 3; i++)
+        tn_stop(&f->loop, &f->node[i]);
+    for (int i = 0; i < 3; i++) {
+        ledger_read(f->node[i].cfg.data_dir, svc, &l[i]);
+        if (l[i].last_signed <= seqno)
+            fail_msg("%s: last signature entry %" PRIu64 ", not after seqno %" PRIu64, l[i].dir,
+                     l[i].last_signed, seqno);
+    }
+    cs_x509_free(svc);
+    ledgers_identical(&l[0], &l[1]);
+    ledgers_identical(&l[0], &l[2]);
+    for (int i = 0; i < 3; i++)
+        ledger_copy_free(&l[i]);
+}
+
 static void replicate_failover_catch_up(void **state)
 {
     fixture *f = *state;
@@ -159,22 +286,8 @@ static void replicate_failover_catch_up(void **state)
     for (int i = 0; i < 3; i++)
         wait_value(f, &f->node[i], "k3", "v3");
 
-    /* every ledger verifies, and they hold the same entries */
-    tn_run_for(&f->loop, 300); /* a signature entry after t3 */
-    cs_x509 *svc;
-    cst_ok(cs_x509_load_file(f->env.service_cert, &svc));
-    uint64_t last[3];
-    for (int i = 0; i < 3; i++) {
-        char dir[CS_NODE_PATH_MAX + 16];
-        snprintf(dir, sizeof dir, "%s/ledger", f->node[i].cfg.data_dir);
-        tn_stop(&f->loop, &f->node[i]);
-        cs_ledger_verify_report rep;
-        cst_ok(cs_ledger_verify(dir, svc, (int64_t)time(NULL), &rep));
-        assert_true(rep.last_seqno >= t3.seqno);
-        last[i] = rep.last_seqno;
-    }
-    cs_x509_free(svc);
-    assert_true(last[0] >= t3.seqno && last[1] >= t3.seqno && last[2] >= t3.seqno);
+    /* every ledger verifies, and they are identical */
+    stop_and_compare_ledgers(f, t3.seqno);
 }
 
 /* A leader left without a quorum steps down: its uncommitted write fails
@@ -209,7 +322,7 @@ static void minority_leader_rolls_back(void **state)
     tn_start(&f->loop, &f->node[2]);
     lead_wait lw = {.f = f, .skip = -1};
     tn_run_until(&f->loop, 20000, has_leader, &lw, "a leader again");
-    (void)tn_put(&f->loop, &f->node[lw.leader], "next", "2");
+    cs_txid next = tn_put(&f->loop, &f->node[lw.leader], "next", "2");
     for (int i = 0; i < 3; i++)
         wait_value(f, &f->node[i], "next", "2");
     cs_tx_status st = cs_node_tx_status(f->node[0].n, w.txid);
@@ -219,6 +332,8 @@ static void minority_leader_rolls_back(void **state)
         assert_string_equal(tn_get(&f->node[i], "records", "lost", v),
                             st == CS_TX_COMMITTED ? "maybe" : "");
     }
+    /* the rolled-back branch left nothing behind in any ledger */
+    stop_and_compare_ledgers(f, next.seqno);
 }
 
 static void other_code_refused(void **state)
