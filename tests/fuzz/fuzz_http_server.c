@@ -144,7 +144,8 @@ static void answer(harness *h, cs_http_request *req, long seq)
     int status = statuses[seq % 5];
     cs_slice body = status == 204 ? CS_SLICE_EMPTY : req->body;
     h->with_handler--;
-    (void)cs_http_respond(req, status, hdr, 1, body); /* errors answer 500 */
+    if (cs_http_respond(req, status, hdr, 1, body) != CONSORT_OK)
+        abort(); /* a valid answer was refused */
 }
 
 static void on_request(void *ctx, cs_http_request *req)
