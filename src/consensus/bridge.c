@@ -96,6 +96,13 @@ static void pump_write_cb(uv_write_t *req, int status)
         cs_log_warn(LOG_MOD, "raft peer %llu: writing to raft: %s", (unsigned long long)b->peer_id,
                     uv_strerror(status));
         cs_raft_bridge_close(b);
+        return;
+    }
+    /* raft has read down to the low-water mark: let the peer's bytes in again */
+    if (b->in_paused && !b->closing && b->stream != NULL &&
+        b->pump.write_queue_size <= b->cfg->low_water) {
+        b->in_paused = false;
+        cs_stream_resume(b->stream);
     }
 }
 
@@ -126,8 +133,6 @@ static consort_err pump_queue(cs_raft_bridge *b, cs_slice data)
         cs_free(w);
         return cs_fail(CONSORT_E_IO, "writing to raft: %s", uv_strerror(rv));
     }
-    CS_ENSURE(pump->write_queue_size <= b->cfg->max_backlog, CONSORT_E_BUSY,
-              "raft is %zu bytes behind (limit %zu)", pump->write_queue_size, b->cfg->max_backlog);
     return CONSORT_OK;
 }
 
@@ -145,7 +150,15 @@ static void stream_on_data(void *ctx, cs_stream *s, cs_slice data)
         cs_raft_bridge_close(b);
         return;
     }
-    consort_err rc = pump_queue(b, data);
+    consort_err rc = cs_raft_wire_feed(&b->wire, data);
+    if (rc != CONSORT_OK) {
+        (*b->cfg->wire_refused)++;
+        cs_log_warn(LOG_MOD, "raft peer %llu: refused: %s: closing the connection",
+                    (unsigned long long)b->peer_id, consort_errmsg());
+        cs_raft_bridge_close(b);
+        return;
+    }
+    rc = pump_queue(b, data);
     if (rc != CONSORT_OK) {
         cs_log_warn(LOG_MOD, "raft peer %llu: %s: closing the connection",
                     (unsigned long long)b->peer_id, consort_errmsg());
@@ -153,6 +166,12 @@ static void stream_on_data(void *ctx, cs_stream *s, cs_slice data)
         return;
     }
     *b->cfg->bytes_from_peers += data.len;
+    /* raft reads more slowly than the peer sends: back-pressure, not a close */
+    if (!b->in_paused && b->pump.write_queue_size > b->cfg->high_water) {
+        b->in_paused = true;
+        (*b->cfg->inbound_pauses)++;
+        cs_stream_pause(b->stream);
+    }
 }
 
 static void stream_on_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
@@ -258,6 +277,7 @@ consort_err cs_raft_bridge_new(const cs_raft_bridge_cfg *cfg, cs_stream *stream,
     b->stream = stream;
     b->peer_id = peer_id;
     b->inbound = inbound;
+    cs_raft_wire_init(&b->wire, cfg->wire);
     b->next = *cfg->list;
     if (b->next != NULL)
         b->next->prev = b;

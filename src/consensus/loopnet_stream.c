@@ -13,6 +13,7 @@ struct loop_stream {
     cs_stream_cbs cbs;
     void *ctx;
     bool has_cbs;
+    bool paused;          /* cs_stream_pause: not reading until resumed */
     bool close_requested; /* cs_stream_close() called: flush, then close */
     bool closing;         /* uv_close() called */
     unsigned pending_writes;
@@ -143,11 +144,30 @@ static void ls_set_cbs(cs_stream *base, const cs_stream_cbs *cbs, void *ctx)
     s->ctx = ctx;
     bool first = !s->has_cbs;
     s->has_cbs = true;
-    if (first && !s->close_requested && !s->closing) {
+    if (first && !s->paused && !s->close_requested && !s->closing) {
         int rv = uv_read_start((uv_stream_t *)&s->pipe, alloc_cb, read_cb);
         if (rv != 0)
             close_now(s, CONSORT_E_IO, uv_strerror(rv));
     }
+}
+
+/* uv_read_stop / uv_read_start on the pipe; a failure to restart closes
+ * the stream (on_close reports it from the loop). */
+static void ls_set_paused(cs_stream *base, bool paused)
+{
+    loop_stream *s = (loop_stream *)base;
+    if (s->paused == paused || s->close_requested || s->closing)
+        return;
+    s->paused = paused;
+    if (!s->has_cbs)
+        return; /* set_cbs starts reading */
+    if (paused) {
+        (void)uv_read_stop((uv_stream_t *)&s->pipe);
+        return;
+    }
+    int rv = uv_read_start((uv_stream_t *)&s->pipe, alloc_cb, read_cb);
+    if (rv != 0)
+        close_now(s, CONSORT_E_IO, uv_strerror(rv));
 }
 
 static const struct cs_x509 *ls_peer_cert(const cs_stream *base)
@@ -174,6 +194,7 @@ static const cs_stream_vtbl loop_stream_vt = {
     .peer_cert = ls_peer_cert,
     .write_queue_len = ls_write_queue_len,
     .peer_address = ls_peer_address,
+    .set_paused = ls_set_paused,
 };
 
 consort_err cs_loopnet_stream_new(cs_loopnet *n, int fd, uint64_t local_id, uint64_t remote_id,

@@ -330,15 +330,13 @@ consort_err cs_raft_transport_new(uv_loop_t *loop, const cs_raft_connector *conn
         t->limits.high_water = (size_t)4 << 20;
     if (t->limits.low_water == 0 || t->limits.low_water > t->limits.high_water)
         t->limits.low_water = t->limits.high_water / 4;
-    if (t->limits.max_backlog == 0)
-        t->limits.max_backlog = (size_t)64 << 20;
     if (t->limits.max_connections == 0)
         t->limits.max_connections = 256;
     t->cfg = (cs_raft_bridge_cfg){
         .loop = loop,
         .high_water = t->limits.high_water,
         .low_water = t->limits.low_water,
-        .max_backlog = t->limits.max_backlog,
+        .wire = &t->limits.wire,
         .scratch = scratch,
         .scratch_len = SCRATCH_LEN,
         .list = &t->bridges,
@@ -347,6 +345,8 @@ consort_err cs_raft_transport_new(uv_loop_t *loop, const cs_raft_connector *conn
         .bytes_to_peers = &t->stats.bytes_to_peers,
         .bytes_from_peers = &t->stats.bytes_from_peers,
         .pauses = &t->stats.pauses,
+        .inbound_pauses = &t->stats.inbound_pauses,
+        .wire_refused = &t->stats.wire_refused,
     };
     t->raft.impl = t;
     t->raft.init = op_init;

@@ -32,6 +32,7 @@
 #ifndef CS_CONSENSUS_TRANSPORT_H
 #define CS_CONSENSUS_TRANSPORT_H
 
+#include "consensus/raft_wire.h"
 #include "net/stream.h"
 
 #include <stdint.h>
@@ -66,14 +67,16 @@ typedef struct cs_raft_connector {
 
 /* Limits of one transport; zero fields take the defaults below. */
 typedef struct cs_raft_transport_limits {
-    /* Stop reading raft's messages for a peer while more than this many bytes
-     * wait in that stream's write queue ... */
+    /* Both directions (bridge.h): stop reading raft's messages for a peer
+     * while more than this many bytes wait in that stream's write queue, and
+     * pause a peer's stream while more than this many of its bytes wait for
+     * raft to read them ... */
     size_t high_water; /* default 4 MiB */
     /* ... and resume once it is down to this many. */
     size_t low_water; /* default 1 MiB */
-    /* Bytes received from a peer that raft has not read yet; beyond this the
-     * connection is closed (raft is not keeping up). */
-    size_t max_backlog; /* default 64 MiB */
+    /* What a peer's messages may announce (raft_wire.h; zero fields: the
+     * CS_RAFT_WIRE_* defaults). A message beyond closes the connection. */
+    cs_raft_wire_limits wire;
     /* Connections (both directions) at once; further ones are refused. */
     unsigned max_connections; /* default 256 */
 } cs_raft_transport_limits;
@@ -89,6 +92,8 @@ typedef struct cs_raft_transport_stats {
     uint64_t bytes_to_peers;   /* raft bytes written to streams */
     uint64_t bytes_from_peers; /* stream bytes written to raft */
     uint64_t pauses;           /* times a stream's write queue paused raft's output */
+    uint64_t inbound_pauses;   /* times raft's backlog paused a peer's stream */
+    uint64_t wire_refused;     /* connections closed for a message raft_wire.h refused */
 } cs_raft_transport_stats;
 
 /*

@@ -24,12 +24,15 @@ typedef struct channel {
     cs_stream base;
     cs_stream *inner; /* the TLS stream */
     cs_attested_config *cfg;
-    cs_timer *timer;
+    cs_timer *timer; /* the hello's deadline */
+    cs_timer *later; /* delivers held bytes after a resume (made at the first need) */
+    uv_loop_t *loop;
     cs_buf exporter; /* secret */
     cs_buf in;       /* hello bytes, then data that followed it */
     cs_attested_cb on_done;
     void *done_ctx;
     bool ready, closing;
+    bool paused;   /* cs_stream_pause: `in` holds what arrives until resumed */
     bool accepted; /* a listener's: it logs the refusal, not the channel */
     cs_stream_cbs cbs;
     void *ctx;
@@ -128,7 +131,7 @@ done:
 
 static void deliver(channel *ch)
 {
-    if (ch->in.len == 0 || ch->closing || !ch->has_cbs || ch->cbs.on_data == NULL)
+    if (ch->in.len == 0 || ch->closing || ch->paused || !ch->has_cbs || ch->cbs.on_data == NULL)
         return;
     cs_buf rest;
     cs_buf_init(&rest, 0);
@@ -190,7 +193,7 @@ static void inner_data_cb(void *ctx, cs_stream *s, cs_slice data)
         hello_data(ch, data);
         return;
     }
-    if (ch->in.len > 0) { /* bytes that followed the hello are still waiting: keep the order */
+    if (ch->in.len > 0 || ch->paused) { /* bytes are held: keep the order */
         if (cs_buf_append_slice(&ch->in, data) != CONSORT_OK)
             cs_stream_close(&ch->base);
         else
@@ -215,6 +218,7 @@ static void inner_close_cb(void *ctx, cs_stream *s, consort_err reason, const ch
         ch->cbs.on_close(ch->ctx, &ch->base, reason, msg);
     }
     cs_timer_free(ch->timer);
+    cs_timer_free(ch->later);
     cs_attested_config_free(ch->cfg);
     cs_buf_cleanup(&ch->exporter);
     cs_buf_cleanup(&ch->in);
@@ -255,6 +259,34 @@ static void ch_set_cbs(cs_stream *base, const cs_stream_cbs *cbs, void *ctx)
     ch->has_cbs = true;
 }
 
+static void later_cb(void *ctx)
+{
+    deliver(ctx);
+}
+
+/* Paused with the TLS stream under it; bytes held (those that followed the
+ * hello) are delivered after a resume from a 0 ms timer, never inside it. */
+static void ch_set_paused(cs_stream *base, bool paused)
+{
+    channel *ch = from_base(base);
+    if (ch->paused == paused || ch->closing)
+        return;
+    ch->paused = paused;
+    if (paused) {
+        cs_stream_pause(ch->inner);
+        return;
+    }
+    cs_stream_resume(ch->inner);
+    if (ch->in.len == 0)
+        return;
+    if (ch->later == NULL && cs_timer_new(ch->loop, later_cb, ch, &ch->later) != CONSORT_OK) {
+        record(ch, CONSORT_E_NOMEM, consort_errmsg());
+        ch_close(base); /* on_close reports it */
+        return;
+    }
+    cs_timer_start(ch->later, 0);
+}
+
 static const struct cs_x509 *ch_peer_cert(const cs_stream *base)
 {
     return cs_stream_peer_cert(from_base(base)->inner);
@@ -277,6 +309,7 @@ static const cs_stream_vtbl channel_vtbl = {
     .peer_cert = ch_peer_cert,
     .write_queue_len = ch_write_queue_len,
     .peer_address = ch_peer_address,
+    .set_paused = ch_set_paused,
 };
 
 const cs_attested_peer *cs_attested_stream_peer(const cs_stream *s)
@@ -317,6 +350,7 @@ static consort_err start(uv_loop_t *loop, cs_stream *tls, cs_attested_config *cf
     ch->accepted = accepted;
     ch->base.vt = &channel_vtbl;
     ch->inner = tls;
+    ch->loop = loop;
     ch->cfg = cs_attested_config_ref(cfg);
     ch->on_done = on_done;
     ch->done_ctx = ctx;

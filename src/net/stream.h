@@ -16,6 +16,21 @@
  * then the stream frees itself. on_close carries the close reason and its
  * message as arguments; the thread-local message (consort_errmsg()) is not
  * part of the contract and may hold anything on entry.
+ *
+ * Flow control (reading, like uv_read_stop / uv_read_start):
+ * cs_stream_pause() stops on_data: once it returns, on_data does not run
+ * again until cs_stream_resume() (called from inside on_data, the current
+ * call finishes and nothing follows it). A paused stream reads nothing from
+ * its transport, so what the peer sends waits in the kernel and then in the
+ * peer (TCP flow control): the memory a fast sender can make a slow reader
+ * hold is bounded. cs_stream_resume() restarts delivery; bytes the stream
+ * already holds are delivered afterwards from the loop, never inside the
+ * call. A failure to restart reading is not returned: the stream closes
+ * and on_close carries it (STYLE.md rule 10). Both are idempotent and do
+ * nothing once the stream is closing; neither affects writes or close (a
+ * stream closed while paused still flushes, drains and reports on_close).
+ * Like uv_read_stop, a paused stream may notice its peer's close only once
+ * it is resumed. A stream starts unpaused.
  */
 #ifndef CS_NET_STREAM_H
 #define CS_NET_STREAM_H
@@ -44,6 +59,8 @@ typedef struct cs_stream_vtbl {
     size_t (*write_queue_len)(const cs_stream *s);
     /* "127.0.0.1:4000" of the peer. */
     const char *(*peer_address)(const cs_stream *s);
+    /* Stops (paused = true) or restarts (false) delivering on_data. */
+    void (*set_paused)(cs_stream *s, bool paused);
 } cs_stream_vtbl;
 
 struct cs_stream {
@@ -73,6 +90,16 @@ static inline size_t cs_stream_write_queue_len(const cs_stream *s)
 static inline const char *cs_stream_peer_address(const cs_stream *s)
 {
     return s->vt->peer_address(s);
+}
+/* Stops on_data until cs_stream_resume (see "Flow control" above). */
+static inline void cs_stream_pause(cs_stream *s)
+{
+    s->vt->set_paused(s, true);
+}
+/* Restarts on_data; held bytes follow from the loop, failures by on_close. */
+static inline void cs_stream_resume(cs_stream *s)
+{
+    s->vt->set_paused(s, false);
 }
 
 #endif

@@ -35,6 +35,7 @@ struct cs_tcp_stream {
     bool has_cbs;
     bool delivered; /* the user has it: on_close is owed */
     bool reading;
+    bool paused; /* cs_stream_pause: not reading until resumed (unless closing) */
     bool closing;
     bool eof;  /* the peer sent FIN */
     bool hard; /* uv_close already requested */
@@ -238,8 +239,33 @@ static void tcp_set_cbs(cs_stream *base, const cs_stream_cbs *cbs, void *ctx)
     s->cbs = *cbs;
     s->ctx = ctx;
     s->has_cbs = true;
+    if (s->closing || s->paused)
+        return;
+    consort_err rc = start_reading(s);
+    if (rc != CONSORT_OK)
+        fail_hard(s, rc);
+}
+
+/* Pausing stops the socket's reads (uv_read_stop: no read_cb follows, even
+ * from the read loop that called on_data); resuming starts them again, and
+ * a failure closes the stream (on_close reports it from the loop). A
+ * closing stream drains its input whatever was asked. */
+static void tcp_set_paused(cs_stream *base, bool paused)
+{
+    cs_tcp_stream *s = from_base(base);
+    if (s->paused == paused)
+        return;
+    s->paused = paused;
     if (s->closing)
         return;
+    if (paused) {
+        if (s->reading)
+            (void)uv_read_stop((uv_stream_t *)&s->tcp);
+        s->reading = false;
+        return;
+    }
+    if (!s->has_cbs)
+        return; /* set_cbs starts reading */
     consort_err rc = start_reading(s);
     if (rc != CONSORT_OK)
         fail_hard(s, rc);
@@ -268,6 +294,7 @@ static const cs_stream_vtbl tcp_vtbl = {
     .peer_cert = tcp_peer_cert,
     .write_queue_len = tcp_write_queue_len,
     .peer_address = tcp_peer_address,
+    .set_paused = tcp_set_paused,
 };
 
 /* ---- for tcp_listen.c ---- */

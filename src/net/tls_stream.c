@@ -22,7 +22,9 @@ typedef struct tls_stream {
     cs_stream base;
     cs_stream *inner;
     cs_tls *tls;
-    cs_timer *timer;
+    cs_timer *timer; /* the handshake's deadline */
+    cs_timer *later; /* delivers held plaintext after a resume (made at the first need) */
+    uv_loop_t *timer_loop;
     uint64_t timeout_ms;
     cs_buf out;   /* ciphertext on its way to the inner stream */
     cs_buf plain; /* decrypted bytes being delivered */
@@ -33,6 +35,7 @@ typedef struct tls_stream {
     void *done_ctx;
     bool delivered;
     bool closing;
+    bool paused;
     consort_err reason;
     char reason_msg[CS_ERRMSG_MAX];
 } tls_stream;
@@ -82,8 +85,8 @@ static void fail(tls_stream *ts, consort_err rc)
 
 static void deliver_plain(tls_stream *ts)
 {
-    if (ts->plain.len == 0 || ts->closing || !ts->has_cbs || ts->cbs.on_data == NULL)
-        return;
+    if (ts->plain.len == 0 || ts->closing || ts->paused || !ts->has_cbs || ts->cbs.on_data == NULL)
+        return; /* a paused stream holds its plaintext until resumed */
     /* The user may close (or write) from on_data; the buffer stays ours. */
     ts->cbs.on_data(ts->ctx, &ts->base, cs_buf_slice(&ts->plain));
     cs_buf_reset(&ts->plain);
@@ -148,6 +151,7 @@ static void inner_close_cb(void *ctx, cs_stream *inner, consort_err reason, cons
                          ts->reason != CONSORT_OK ? ts->reason_msg : "");
     }
     cs_timer_free(ts->timer);
+    cs_timer_free(ts->later);
     cs_tls_free(ts->tls);
     cs_buf_cleanup(&ts->out);
     cs_buf_cleanup(&ts->plain);
@@ -197,6 +201,41 @@ static void tls_set_cbs(cs_stream *base, const cs_stream_cbs *cbs, void *ctx)
     ts->has_cbs = true;
 }
 
+static void later_cb(void *ctx)
+{
+    tls_stream *ts = ctx;
+    deliver_plain(ts);
+}
+
+/* The inner stream is paused and resumed with us, so while paused no
+ * ciphertext arrives; plaintext decrypted before the pause (or delivered
+ * with the handshake) is held and, on resume, delivered from a 0 ms timer:
+ * never inside cs_stream_resume. */
+static void tls_set_paused(cs_stream *base, bool paused)
+{
+    tls_stream *ts = from_base(base);
+    if (ts->paused == paused || ts->closing)
+        return;
+    ts->paused = paused;
+    if (paused) {
+        cs_stream_pause(ts->inner);
+        return;
+    }
+    cs_stream_resume(ts->inner);
+    if (ts->plain.len == 0)
+        return;
+    if (ts->later == NULL) {
+        consort_err rc = cs_timer_new(ts->timer_loop, later_cb, ts, &ts->later);
+        if (rc != CONSORT_OK) { /* closes; on_close carries it */
+            record_reason(ts, rc, consort_errmsg());
+            ts->closing = true;
+            cs_stream_close(ts->inner);
+            return;
+        }
+    }
+    cs_timer_start(ts->later, 0);
+}
+
 static const struct cs_x509 *tls_peer_cert(const cs_stream *base)
 {
     return cs_tls_peer_cert(from_base(base)->tls);
@@ -220,6 +259,7 @@ static const cs_stream_vtbl tls_vtbl = {
     .peer_cert = tls_peer_cert,
     .write_queue_len = tls_write_queue_len,
     .peer_address = tls_peer_address,
+    .set_paused = tls_set_paused,
 };
 
 const cs_tls *cs_tls_stream_engine(const cs_stream *s)
@@ -242,6 +282,7 @@ consort_err cs_tls_stream_start(uv_loop_t *loop, cs_stream *inner, cs_tls_config
     CS_ENSURE_GOTO(rc, ts != NULL, fail_close, CONSORT_E_NOMEM, "TLS: out of memory");
     ts->base.vt = &tls_vtbl;
     ts->inner = inner;
+    ts->timer_loop = loop;
     ts->timeout_ms = timeout_ms != 0 ? timeout_ms : CS_TLS_HANDSHAKE_TIMEOUT_MS;
     ts->on_done = on_done;
     ts->done_ctx = ctx;

@@ -114,8 +114,13 @@ static const char *fake_addr(const cs_stream *s)
     (void)s;
     return "fuzz:1";
 }
-static const cs_stream_vtbl FAKE = {fake_write, fake_close, fake_set_cbs,
-                                    fake_cert,  fake_queue, fake_addr};
+static void fake_set_paused(cs_stream *s, bool paused)
+{
+    (void)s;
+    (void)paused;
+}
+static const cs_stream_vtbl FAKE = {fake_write, fake_close, fake_set_cbs,   fake_cert,
+                                    fake_queue, fake_addr,  fake_set_paused};
 
 static void on_response(void *ctx, consort_err err, const char *msg, const cs_http_response *resp)
 {

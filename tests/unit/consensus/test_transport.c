@@ -196,8 +196,17 @@ static const char *ws_peer_address(const cs_stream *s)
     return cs_stream_peer_address(((const wrap_stream *)s)->inner);
 }
 
-static const cs_stream_vtbl ws_vt = {ws_write,     ws_close, ws_set_cbs,
-                                     ws_peer_cert, ws_queue, ws_peer_address};
+static void ws_set_paused(cs_stream *s, bool paused)
+{
+    wrap_stream *w = (wrap_stream *)s;
+    if (paused)
+        cs_stream_pause(w->inner);
+    else
+        cs_stream_resume(w->inner);
+}
+
+static const cs_stream_vtbl ws_vt = {ws_write, ws_close,        ws_set_cbs,   ws_peer_cert,
+                                     ws_queue, ws_peer_address, ws_set_paused};
 
 typedef struct wrap_dial {
     cs_raft_connect_cb cb;
