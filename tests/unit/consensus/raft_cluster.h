@@ -192,6 +192,7 @@ struct cl_cluster {
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
     bool async_snapshots; /* the FSM snapshots through snapshot_begin/_make/_end */
+    bool pre_vote;        /* Raft thesis §9.6, as consortd runs it */
     /* Wraps each node's connector (tests that tamper with connections). */
     void (*wrap_connector)(cl_cluster *cl, unsigned i, cs_raft_connector *conn);
     void *wrap_ctx;
@@ -244,6 +245,7 @@ static inline void cl_start(cl_cluster *cl, unsigned i, bool bootstrap)
         .election_timeout_ms = 150,
         .heartbeat_timeout_ms = 30,
         .connect_retry_ms = 40,
+        .pre_vote = cl->pre_vote,
         .snapshot_threshold = cl->snapshot_threshold,
         .snapshot_trailing = cl->snapshot_trailing,
         .on_state = cl->on_state,

@@ -250,8 +250,7 @@ static void test_far_behind_follower_catches_up_without_reconnecting(void **stat
     cl_init(&cl, 3);
     cl.snapshot_threshold = 4096; /* no snapshot: the log tail is what it gets */
     /* as consortd runs raft: a follower busy reading a long message does not
-     * disrupt the leader (pre-vote), and 1 s elections */
-    cl.election_timeout_ms = 1000;
+     * disrupt the leader (pre-vote) */
     cl.pre_vote = true;
     cl_start_all(&cl);
     int l = cl_wait_leader(&cl, 10000, 0);
