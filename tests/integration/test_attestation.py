@@ -8,7 +8,8 @@ for its own TLS key on this very connection, of a trusted code id.
   (tests/util/attack_hello.c, signing with the node's own virtual platform key as
   only a host can): evidence for another key, replayed from another connection,
   for an untrusted code id, or with a bit flipped in the report. The node refuses
-  each and logs the precise reason; the same helper with honest evidence is not refused.
+  each and logs the precise reason; the same helper with honest evidence is accepted: the
+  node's admission layer reads a frame from it and answers over the channel.
 The service keeps serving writes throughout and still lists exactly its nodes."""
 
 import json
@@ -140,9 +141,13 @@ def forged_hellos(env, sb):
         time.sleep(0.2)  # the node logs before it closes; leave a margin for the write
         return out, refusals(sb.log_path(0))[before:]
 
+    # the positive control: both hellos verified, the node's admission layer reads
+    # the helper's frame and answers over the channel (attack_hello.c, honest mode)
     out, new = attack("honest")
     check(not new, f"honest evidence from the helper was refused: {new}")
-    h.log(f"honest hello: not refused ({out})")
+    check(out.startswith("RESULT answered") and "expected a join request" in out,
+          f"the honest hello did not open a channel that carries data both ways ({out})")
+    h.log(f"honest hello: accepted, the node answered after the hellos ({out})")
     for mode, reason in ATTACKS:
         out, new = attack(mode)
         check(out.startswith("RESULT closed"), f"{mode}: the node kept the channel open ({out})")

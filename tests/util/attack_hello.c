@@ -18,9 +18,18 @@
  *              --offset N (default 40, inside the code id)
  *   replay     evidence bound to another connection's exporter (a replay)
  *
- * Prints one line and exits 0: "RESULT closed <ms>" when the node closed the
- * channel (before or after our side saw its hello), "RESULT open" when it
- * was still open after --wait-ms (default 5000). Exit 2 on usage or setup
+ * Every mode says it is a joiner (hello raft id 0: the node hands the
+ * channel to its admission layer once both hellos are verified). In honest
+ * mode, once our side has verified the node's hello, the helper sends one
+ * control frame that is not a join request ({"type": "error"}); only a node
+ * that accepted our hello reads it, and its admission layer answers with an
+ * error frame ("expected a join request") over the same channel.
+ *
+ * Prints one line and exits 0: "RESULT answered <n> <text>" when the node
+ * answered our frame after the hellos (n bytes; text: the answer's printable
+ * bytes), "RESULT closed <ms>" when the node closed the channel without an
+ * answer (before or after our side saw its hello), "RESULT open" when it was
+ * still open after --wait-ms (default 5000). Exit 2 on usage or setup
  * errors. The node's log says why it refused (the tests read it).
  */
 #include "attest/virtual.h"
@@ -49,6 +58,8 @@ typedef struct attack {
     uint64_t start_ms;
     uint64_t closed_ms;
     cs_stream *stream;
+    uint8_t answer[512]; /* what the node sent after the hellos (the first bytes) */
+    size_t answer_len;
 } attack;
 
 static void die(const char *what)
@@ -87,12 +98,28 @@ static uint64_t now_ms(void)
     return uv_hrtime() / 1000000u;
 }
 
+/* The node's answer: one frame, be32 length || body (src/node/join_msg.h). */
 static void on_stream_data(void *ctx, cs_stream *s, cs_slice data)
 {
-    (void)ctx;
     (void)s;
-    (void)data; /* whatever the node sends after the hellos is not our business */
+    attack *a = ctx;
+    size_t room = sizeof a->answer - a->answer_len;
+    size_t n = data.len < room ? data.len : room;
+    memcpy(a->answer + a->answer_len, data.ptr, n);
+    a->answer_len += n;
+    if (a->answer_len >= 4) {
+        size_t len = (size_t)a->answer[0] << 24 | (size_t)a->answer[1] << 16 |
+                     (size_t)a->answer[2] << 8 | a->answer[3];
+        if (a->answer_len >= 4 + len || a->answer_len == sizeof a->answer)
+            a->finished = true;
+    }
 }
+
+/* A control frame that is no join request: CBOR {"type": "error", "message": ...}. */
+static const uint8_t CONTROL_FRAME[] = {
+    0,   0,    0,   41,  0xa2, 0x64, 't', 'y', 'p', 'e',  0x65, 'e', 'r', 'r', 'o',
+    'r', 0x67, 'm', 'e', 's',  's',  'a', 'g', 'e', 0x74, 'a',  't', 't', 'a', 'c',
+    'k', '_',  'h', 'e', 'l',  'l',  'o', ' ', 'c', 'o',  'n',  't', 'r', 'o', 'l'};
 
 static void on_stream_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
 {
@@ -119,6 +146,9 @@ static void on_ready(void *ctx, cs_stream *s, const cs_attested_peer *peer, cons
     a->stream = s;
     const cs_stream_cbs cbs = {.on_data = on_stream_data, .on_close = on_stream_close};
     cs_stream_set_cbs(s, &cbs, a);
+    if (a->mode == HONEST &&
+        cs_stream_write(s, CS_SLICE(CONTROL_FRAME, sizeof CONTROL_FRAME)) != CONSORT_OK)
+        die("write the control frame");
 }
 
 static void on_wait_over(void *ctx)
@@ -133,17 +163,22 @@ static mode parse_mode(const char *s)
     for (size_t i = 0; i < CS_ARRAY_LEN(names); i++)
         if (strcmp(s, names[i]) == 0)
             return (mode)i;
-    fprintf(stderr, "attack_hello: --mode %s: expected honest, other-key, code-id, bitflip, "
-                    "replay\n", s);
+    fprintf(stderr,
+            "attack_hello: --mode %s: expected honest, other-key, code-id, bitflip, "
+            "replay\n",
+            s);
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"target", required_argument, NULL, 't'},   {"platform-dir", required_argument, NULL, 'p'},
-        {"code-id", required_argument, NULL, 'c'},  {"mode", required_argument, NULL, 'm'},
-        {"offset", required_argument, NULL, 'o'},   {"wait-ms", required_argument, NULL, 'w'},
+        {"target", required_argument, NULL, 't'},
+        {"platform-dir", required_argument, NULL, 'p'},
+        {"code-id", required_argument, NULL, 'c'},
+        {"mode", required_argument, NULL, 'm'},
+        {"offset", required_argument, NULL, 'o'},
+        {"wait-ms", required_argument, NULL, 'w'},
         {NULL, 0, NULL, 0},
     };
     attack a = {.offset = 40};
@@ -177,8 +212,8 @@ int main(int argc, char **argv)
     cs_key *key = NULL;
     cs_x509 *cert = NULL;
     int64_t now = (int64_t)time(NULL);
-    const cs_x509_params params = {.subject_cn = "attack_hello", .not_before = now - 60,
-                                   .not_after = now + 3600};
+    const cs_x509_params params = {
+        .subject_cn = "attack_hello", .not_before = now - 60, .not_after = now + 3600};
     if (cs_key_generate(CS_CURVE_P256, &key) != CONSORT_OK ||
         cs_key_generate(CS_CURVE_P256, &a.other_key) != CONSORT_OK ||
         cs_x509_create(&params, key, key, NULL, &cert) != CONSORT_OK)
@@ -192,12 +227,14 @@ int main(int argc, char **argv)
     const cs_verify_opts vopts = {.anchors = &anchors};
     cs_policy policy;
     cs_policy_init(&policy);
-    uint64_t raft_id = 0;
-    if (cs_random(&raft_id, sizeof raft_id) != CONSORT_OK)
-        die("random");
-    const cs_attested_params ap = {.key = key, .cert = cert, .raft_id = raft_id | 1,
-                                   .raft_address = "127.0.0.1:1", .attest = forge,
-                                   .attest_ctx = &a, .verify_opts = &vopts, .policy = &policy};
+    const cs_attested_params ap = {.key = key,
+                                   .cert = cert,
+                                   .raft_id = 0,
+                                   .raft_address = "127.0.0.1:1",
+                                   .attest = forge,
+                                   .attest_ctx = &a,
+                                   .verify_opts = &vopts,
+                                   .policy = &policy};
     cs_attested_config *cfg = NULL;
     if (uv_loop_init(&a.loop) != 0 || cs_attested_config_new(&ap, &cfg) != CONSORT_OK)
         die("attested configuration");
@@ -210,7 +247,12 @@ int main(int argc, char **argv)
         die("connect");
     while (!a.finished)
         uv_run(&a.loop, UV_RUN_ONCE);
-    if (a.closed)
+    if (a.answer_len > 0) {
+        printf("RESULT answered %zu ", a.answer_len);
+        for (size_t i = 0; i < a.answer_len; i++)
+            putchar(a.answer[i] >= 0x20 && a.answer[i] < 0x7f ? a.answer[i] : '.');
+        putchar('\n');
+    } else if (a.closed)
         printf("RESULT closed %llu\n", (unsigned long long)(a.closed_ms - a.start_ms));
     else
         printf("RESULT open\n");
