@@ -334,12 +334,14 @@ static void evidence_for_another_key_refused(void **state)
     cst_log_capture_start();
     run(w, &c, NULL);
     cst_fails(c.b.err, CONSORT_E_REPORT_DATA);
+    assert_non_null(strstr(c.b.msg, "does not bind"));
     finish(w, &c);
     honest(w);
     w->b.att.mode = MODE_OTHER_KEY;
     run(w, &c, NULL);
     assert_false(c.a.ready);
     assert_logged("refused");
+    assert_logged("does not bind");
     finish(w, &c);
     cst_log_capture_stop();
 }
@@ -358,22 +360,47 @@ static void evidence_replayed_from_previous_connection_refused(void **state)
     w->a.att.mode = MODE_REPLAY;
     run(w, &c, NULL);
     cst_fails(c.b.err, CONSORT_E_REPORT_DATA);
+    assert_non_null(strstr(c.b.msg, "does not bind"));
     finish(w, &c);
 }
 
 static void bit_flipped_evidence_refused(void **state)
 {
     world *w = *state;
-    /* magic, flags, code id, report data, platform key id, signature */
-    static const size_t bits[] = {3, 12 * 8 + 1, 30 * 8 + 5, 80 * 8, 130 * 8 + 7, 200 * 8 + 2};
-    for (size_t i = 0; i < CS_ARRAY_LEN(bits); i++) {
+    /* each field of the virtual report (src/attest/virtual.h), and the check
+     * that must refuse it: structure first, then the platform key, then the
+     * signature over everything else */
+    static const struct {
+        size_t bit;
+        consort_err code;
+        const char *why;
+    } flips[] = {
+        {3, CONSORT_E_MALFORMED, "virtual report: magic"},
+        {12 * 8 + 1, CONSORT_E_MALFORMED, "flags 0x00000002 has bits other than debug"},
+        {30 * 8 + 5, CONSORT_E_BAD_SIGNATURE,
+         "virtual report: ECDSA P-256 signature does not "
+         "verify"}, /* code id */
+        {80 * 8, CONSORT_E_BAD_SIGNATURE,
+         "virtual report: ECDSA P-256 signature does not "
+         "verify"}, /* report data */
+        {130 * 8 + 7, CONSORT_E_ATTESTATION,
+         "which none of the 1 trusted platform "
+         "certificates holds"}, /* platform key id */
+        {200 * 8 + 2, CONSORT_E_BAD_SIGNATURE,
+         "virtual report: ECDSA P-256 signature does not "
+         "verify"}, /* signature */
+    };
+    for (size_t i = 0; i < CS_ARRAY_LEN(flips); i++) {
         honest(w);
         w->a.att.mode = MODE_FLIP;
-        w->a.att.flip_bit = bits[i];
+        w->a.att.flip_bit = flips[i].bit;
         conn c;
         run(w, &c, NULL);
-        if (!c.b.failed)
-            fail_msg("bit %zu flipped: accepted", bits[i]);
+        if (!c.b.failed || c.b.err != flips[i].code || strstr(c.b.msg, flips[i].why) == NULL ||
+            strstr(c.b.msg, "refused: virtual evidence") == NULL)
+            fail_msg("bit %zu flipped: %s \"%s\", expected %s saying \"%s\"", flips[i].bit,
+                     c.b.failed ? consort_err_name(c.b.err) : "accepted", c.b.msg,
+                     consort_err_name(flips[i].code), flips[i].why);
         assert_false(c.b.ready);
         finish(w, &c);
     }
