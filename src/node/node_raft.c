@@ -78,10 +78,16 @@ static consort_err fsm_restore(void *ctx, cs_slice data)
     if (node_exec_pending(n->exec) > 0)
         node_exec_close(n->exec, CONSORT_E_STATE, "a snapshot is being installed");
     consort_err rc = node_replica_snapshot_install(n->replica, data, false);
-    if (rc != CONSORT_OK)
+    if (rc != CONSORT_OK) {
+        /* Raft stored the snapshot before offering it (and will append entries
+         * after it): a node that refused it could never apply another entry,
+         * so it stops, like a failed apply, instead of acknowledging entries it
+         * cannot apply while it serves its old state. */
         cs_log_error(NODE_LOG, "node %s: refused a snapshot: %s", cs_node_id(n), consort_errmsg());
-    else
+        node_fail(n, rc, "installing a snapshot", consort_errmsg());
+    } else {
         node_refresh_policy(n);
+    }
     return rc;
 }
 
@@ -192,6 +198,7 @@ static void on_state(void *ctx, cs_raft_state state, uint64_t term)
     if (leading && !n->leader) {
         n->leader = true;
         n->lead_term = term;
+        node_promoter_kick(n->promoter); /* a former leader may have left a spare unpromoted */
     }
     try_barrier(n);
     node_changed(n); /* a follower learnt of another leader: the forwarder moves on */

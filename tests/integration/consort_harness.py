@@ -1376,8 +1376,13 @@ class HonestClients:
             t.join(30)
 
     def check(self, min_ops=5):
-        """Stops the clients; fails unless every request succeeded and `min_ops` writes
-        were acknowledged. Returns the acknowledged (id, txid)."""
+        """Waits (bounded) until `min_ops` writes were acknowledged, stops the clients;
+        fails unless every request succeeded and they were. Returns the acknowledged
+        (id, txid)."""
+        deadline = time.monotonic() + 30
+        while self.count() < min_ops and not self.errors and time.monotonic() < deadline \
+                and any(t.is_alive() for t in self.threads):
+            time.sleep(0.05)
         self.stop()
         if self.errors:
             raise TestFailure(f"an honest client was not served during the attack: "
