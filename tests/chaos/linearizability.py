@@ -245,10 +245,15 @@ def _explain(ops, i, init):
     bad = ops[i]
     around = [op for op in ops if op.invoke <= bad.end() and op.end() >= bad.invoke - 1.0]
     around.sort(key=lambda op: op.invoke)
-    lines = [f"no linearization places {bad!r} (initial value {init!r}); ops around it:"]
-    lines += [f"  {op!r}" + ("   <--" if op is bad else "") for op in around[:40]]
-    if len(around) > 40:
-        lines.append(f"  ... {len(around) - 40} more")
+    at = next(k for k, op in enumerate(around) if op is bad)
+    shown = around[max(0, at - 30):at + 10]
+    lines = [f"no linearization places {bad!r} (initial value {init!r}); "
+             f"ops around it (those that started up to 1 s before it):"]
+    if around[0] is not shown[0]:
+        lines.append(f"  ... {around.index(shown[0])} earlier")
+    lines += [f"  {op!r}" + ("   <--" if op is bad else "") for op in shown]
+    if around[-1] is not shown[-1]:
+        lines.append(f"  ... {len(around) - around.index(shown[-1]) - 1} later")
     return "\n".join(lines)
 
 

@@ -57,6 +57,56 @@ SETUP_BUDGET_S = 240  # the sandbox's start
 CHECK_BUDGET_S = 600  # healing, checks, ledger verification (a long run's history)
 
 
+def check_records(recs, strict_plain_reads=False, log=lambda m: None):
+    """The history checks on recorded ops (a run's, or a saved history.jsonl):
+    returns (counts by kind and outcome, anomalies, per-key results).
+    Unknown-outcome writes with a txid found Invalid after the run are left
+    out; found Committed, they completed by the time they were resolved.
+    strict_plain_reads checks plain reads as if they were linearizable (they
+    are not promised to be: a harness self-test that must find stale reads)."""
+    counts = collections.Counter()
+    ops, plain, problems = [], [], []
+    written = collections.defaultdict(dict)  # key -> value -> rec
+    for r in recs:
+        f, st = r["f"], r["status"]
+        counts[f"{f}:{st}"] += 1
+        if f in ("write", "cas") and st != "fail":
+            new = r["value"] if f == "write" else r["value"][1]
+            written[r["key"]][new] = r
+        if st == "fail":
+            continue
+        if f == "plain_read":
+            plain.append(r)
+            if not strict_plain_reads:
+                continue
+            f = "read"
+        complete = r["complete"]
+        if st == "info":
+            if r.get("resolved") == "Invalid":
+                continue
+            complete = r["resolved_at"] if r.get("resolved") == "Committed" else None
+        value = tuple(r["value"]) if f == "cas" else r["value"]
+        ops.append(lin.Op(f, r["key"], value, r["invoke"], complete, r["process"], r["node"]))
+    results = lin.check(ops)
+    for res in results:
+        log(repr(res))
+        if res.gave_up:
+            problems.append(f"linearizability of {res.key!r} not decided: {res.detail}")
+        elif not res.ok:
+            problems.append(f"register {res.key!r} is not linearizable: {res.detail}")
+    # plain reads: committed values only (no value that was never written, none
+    # from a write that was refused or found Invalid, none before it was written)
+    for r in plain:
+        v = r["value"]
+        if v is None:
+            continue
+        w = written[r["key"]].get(v)
+        if w is None or w.get("resolved") == "Invalid" or w["invoke"] > r["complete"]:
+            problems.append(f"plain read of {r['key']} on node {r['node']} returned {v!r}, "
+                            f"which no write that may have committed wrote before it: {r}")
+    return counts, problems, results
+
+
 class Run:
     def __init__(self, opts):
         self.opts = opts
@@ -228,50 +278,14 @@ class Run:
     def check_history(self):
         recs = self.wl.hist.snapshot()
         resolved = self.resolve(recs)
-        t_now = self.wl.hist.now()
-        ops, plain = [], []
-        written = collections.defaultdict(dict)  # key -> value -> rec
-        self.counts = collections.Counter()
         for r in recs:
-            f, st = r["f"], r["status"]
-            self.counts[f"{f}:{st}"] += 1
-            if f in ("write", "cas") and st != "fail":
-                new = r["value"] if f == "write" else r["value"][1]
-                written[r["key"]][new] = r
-            if f == "plain_read":
-                if st == "ok":
-                    plain.append(r)
-                continue
-            if st == "fail":
-                continue
-            complete = r["complete"]
-            if st == "info":
-                status = resolved.get(r.get("txid"))
-                if status == "Invalid":
-                    r["resolved"] = "Invalid"
-                    continue
-                complete = t_now if status == "Committed" else None
-                r["resolved"] = status
-            value = tuple(r["value"]) if f == "cas" else r["value"]
-            ops.append(lin.Op(f, r["key"], value, r["invoke"], complete, r["process"], r["node"]))
-        results = lin.check(ops)
-        self.lin_results = results
-        for res in results:
-            self.log(repr(res))
-            if res.gave_up:
-                self.anomaly(f"linearizability of {res.key!r} not decided: {res.detail}")
-            elif not res.ok:
-                self.anomaly(f"register {res.key!r} is not linearizable: {res.detail}")
-        # plain reads: committed values only (no value that was never written,
-        # none from a write that was refused or found Invalid)
-        for r in plain:
-            v = r["value"]
-            if v is None:
-                continue
-            w = written[r["key"]].get(v)
-            if w is None or w.get("resolved") == "Invalid" or w["invoke"] > r["complete"]:
-                self.anomaly(f"plain read of {r['key']} on node {r['node']} returned {v!r}, "
-                             f"which no write that may have committed wrote before it: {r}")
+            if r["status"] == "info" and r.get("txid") in resolved:
+                r["resolved"] = resolved[r["txid"]]
+                r["resolved_at"] = self.wl.hist.now()
+        self.counts, problems, self.lin_results = check_records(recs, self.opts.strict_plain_reads,
+                                                               self.log)
+        for p in problems:
+            self.anomaly(p)
         self.acked = [r for r in recs if r["f"] in ("write", "cas") and r["status"] == "ok"]
         for r in self.acked:
             if not r.get("txid"):
@@ -423,6 +437,9 @@ def parse_args(argv=None):
     ap.add_argument("--log-level", default="info")
     ap.add_argument("--out", help="directory for the run's files")
     ap.add_argument("--keep", action="store_true", help="keep the files after a pass")
+    ap.add_argument("--strict-plain-reads", action="store_true",
+                    help="a self-test of the harness: check plain reads as if they were "
+                         "linearizable (they are not promised to be; the run should fail)")
     ap.add_argument("-v", "--verbose", action="store_true")
     o = ap.parse_args(argv)
     o.consort, o.consortd = os.path.abspath(o.consort), os.path.abspath(o.consortd)
@@ -444,7 +461,24 @@ def parse_args(argv=None):
     return o
 
 
+def recheck(argv):
+    """run_chaos.py --recheck HISTORY.jsonl [--strict-plain-reads]: the history
+    checks again on a kept run's history (as recorded, Invalid/Committed
+    resolutions included)."""
+    path = argv[argv.index("--recheck") + 1]
+    with open(path) as f:
+        recs = [json.loads(line) for line in f if line.strip()]
+    counts, problems, results = check_records(recs, "--strict-plain-reads" in argv, print)
+    for p in problems:
+        print("anomaly: " + p)
+    print(f"recheck: {sum(counts.values())} ops, anomalies={len(problems)}")
+    return 1 if problems else 0
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if "--recheck" in argv:
+        return recheck(argv)
     o = parse_args(argv)
     if os.geteuid() != 0:
         print("chaos: needs root (network namespaces, tmpfs)", file=sys.stderr)
