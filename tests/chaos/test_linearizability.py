@@ -76,6 +76,81 @@ class Violations(unittest.TestCase):
         self.assertEqual(res, {0: True, 1: True, 2: True, 3: False, 4: True})
 
 
+class Pruning(unittest.TestCase):
+    def test_observed_unknown_write_is_bounded_by_its_first_observer(self):
+        h = [Op("write", "k", "a", 0.0, 1.0), Op("write", "k", "x", 2.0, None),
+             Op("read", "k", "x", 3.0, 4.0), Op("read", "k", "x", 9.0, 10.0)]
+        kept, dropped = lin.prune(h)
+        self.assertEqual(dropped, 0)
+        self.assertEqual([op.complete for op in kept if op.value == "x" and op.f == "write"],
+                         [4.0])
+        self.assertTrue(ok(h))
+
+    def test_value_seen_before_its_write_began(self):
+        # a read returns x before the (unknown-outcome) write of x was even sent
+        h = [Op("write", "k", "a", 0.0, 1.0), Op("read", "k", "x", 2.0, 3.0),
+             Op("write", "k", "x", 4.0, None)]
+        self.assertFalse(ok(h))
+
+    def test_bounding_leaves_a_stale_read_detectable(self):
+        # x (unknown outcome) seen at 4, then b acknowledged, then x read again
+        h = [Op("write", "k", "a", 0.0, 1.0), Op("write", "k", "x", 2.0, None),
+             Op("read", "k", "x", 3.0, 4.0), Op("write", "k", "b", 5.0, 6.0),
+             Op("read", "k", "x", 7.0, 8.0)]
+        self.assertFalse(ok(h))
+
+    def test_value_written_twice_is_not_bounded(self):
+        # two writes of the same value: the observation may be the other one's
+        h = [Op("write", "k", "x", 0.0, 1.0), Op("read", "k", "x", 2.0, 3.0),
+             Op("write", "k", "x", 2.5, None), Op("write", "k", "b", 4.0, 5.0),
+             Op("read", "k", "x", 6.0, 7.0)]
+        kept, _ = lin.prune(h)
+        self.assertIsNone([op for op in kept if op.complete is None][0].complete)
+        self.assertTrue(ok(h))
+
+
+class Classification(unittest.TestCase):
+    """How the workload reads an answer (workload.py): a write is left out of the
+    history only when consortd says nothing was executed. The messages it relies
+    on must be the ones consortd sends (src/node), or a changed message would
+    silently turn an executed write into a refused one."""
+
+    class R:
+        def __init__(self, status, body, txid=None):
+            self.status, self.body = status, body
+            self.txid = txid
+
+    def err(self, status, msg, txid=None):
+        import json
+        return self.R(status, json.dumps({"error": {"code": "X", "message": msg}}).encode(), txid)
+
+    def test_classes(self):
+        import workload
+        c = workload.classify_write
+        self.assertEqual(c(None), "info")
+        self.assertEqual(c(self.R(200, b"{}", "2.5")), "ok")
+        self.assertEqual(c(self.err(409, "register k does not hold the expected value")), "fail")
+        self.assertEqual(c(self.err(503, "the write was not executed (x): y")), "fail")
+        self.assertEqual(c(self.err(503, "no leader is known; retry shortly")), "fail")
+        self.assertEqual(c(self.err(503, "the leader at A did not answer (the request may or "
+                                         "may not have been executed)")), "info")
+        self.assertEqual(c(self.err(503, "leadership lost", "3.9")), "info")
+        self.assertEqual(c(self.err(500, "internal")), "info")
+        self.assertEqual(c(self.err(503, "something new")), "info")
+
+    def test_messages_are_consortds(self):
+        import workload
+        src = os.environ.get("CONSORT_SOURCE_DIR",
+                             os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+        text = ""
+        for name in os.listdir(os.path.join(src, "src", "node")):
+            if name.startswith("rpc") and name.endswith(".c"):
+                with open(os.path.join(src, "src", "node", name)) as f:
+                    text += f.read()
+        for msg in workload.NOT_EXECUTED:
+            self.assertIn(msg, text, f"consortd no longer says {msg!r}")
+
+
 class Valid(unittest.TestCase):
     def test_sequential(self):
         h = [Op("read", "k", None, 0.0, 0.5), Op("write", "k", 1, 1.0, 2.0),
