@@ -1615,6 +1615,8 @@ def restart_and_catch_up(sb, i, records=(), msg=None, timeout=60):
     wait_until(lambda: node_opened(sb, i) or not p.alive(), timeout, f"node {i} to reopen")
     check(p.alive(), f"node {i} does not start from its restored files:\n"
                      f"{tail(sb.log_path(i), 12)}")
+    wait_until(lambda: sb.state(i).get("leader_rpc_address"), timeout,
+               f"node {i} to know the leader")
     sb.wait_caught_up([i], timeout=timeout)
     if records:
         check_records(sb, records, [i], msg=msg)

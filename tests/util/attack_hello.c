@@ -17,6 +17,7 @@
  *   bitflip    honest evidence with one bit of the report flipped at byte
  *              --offset N (default 40, inside the code id)
  *   replay     evidence bound to another connection's exporter (a replay)
+ *   debug      genuine evidence that says the code runs debuggable (flag bit 0)
  *
  * Every mode says it is a joiner (hello raft id 0: the node hands the
  * channel to its admission layer once both hellos are verified). In honest
@@ -44,7 +45,7 @@
 #include <string.h>
 #include <time.h>
 
-typedef enum mode { HONEST, OTHER_KEY, CODE_ID, BITFLIP, REPLAY } mode;
+typedef enum mode { HONEST, OTHER_KEY, CODE_ID, BITFLIP, REPLAY, DEBUG } mode;
 
 typedef struct attack {
     mode mode;
@@ -84,7 +85,7 @@ static consort_err forge(void *ctx, const cs_key *key, cs_slice nonce, cs_eviden
     CS_TRY(cs_report_data_bind(bound, nonce, rd));
     if (a->mode == CODE_ID)
         cs_sha256(CS_SLICE(a->code_id, 32), code_id);
-    CS_TRY(cs_virtual_attest(a->platform, code_id, 0, false, rd, out));
+    CS_TRY(cs_virtual_attest(a->platform, code_id, 0, a->mode == DEBUG, rd, out));
     if (a->mode == BITFLIP) {
         CS_ENSURE(a->offset < out->evidence.len, CONSORT_E_INVALID_ARGUMENT,
                   "--offset %zu beyond the %zu-byte report", a->offset, out->evidence.len);
@@ -159,7 +160,8 @@ static void on_wait_over(void *ctx)
 
 static mode parse_mode(const char *s)
 {
-    static const char *const names[] = {"honest", "other-key", "code-id", "bitflip", "replay"};
+    static const char *const names[] = {"honest",  "other-key", "code-id",
+                                        "bitflip", "replay",    "debug"};
     for (size_t i = 0; i < CS_ARRAY_LEN(names); i++)
         if (strcmp(s, names[i]) == 0)
             return (mode)i;
