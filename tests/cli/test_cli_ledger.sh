@@ -81,11 +81,42 @@ expect 1 "does not chain to the service certificate" -- "$CONSORT" ledger verify
 expect 1 "first bad entry: file $FIRST offset" -- "$CONSORT" ledger verify g/ledger --service-cert "$OTHER"
 expect 1 "expired" -- "$CONSORT" ledger verify g/ledger --service-cert "$PIN" --at 2099-01-01T00:00:00Z
 
-# a flipped bit at a few places of the first chunk: always caught in it
-for off in 0 3 20 30 100 110 400 900 1500; do
+# frame_at FILE SEQNO: the offset of entry SEQNO's frame in chunk FILE (ledger_<first>-...)
+frame_at() {
+    python3 - "$1" "$2" <<'PY'
+import os, sys
+path, want = sys.argv[1], int(sys.argv[2])
+seqno = int(os.path.basename(path).split("_")[1].split("-")[0].split(".")[0])
+data, off = open(path, "rb").read(), 0
+while seqno < want:
+    off += 4 + int.from_bytes(data[off:off + 4], "big")
+    seqno += 1
+print(off)
+PY
+}
+
+# a flipped bit at a few places of the first chunk (entries 1..5, then the
+# signature entry 6): each reported at its entry with the check that caught it
+# (docs/ledger.md: the reader's checks at the entry itself; bytes that only the
+# Merkle leaf covers, at the signature entry after it)
+SIG6=$(frame_at "g/ledger/$FIRST" 6)
+while read -r off seqno needle; do
     fresh; flip "l/$FIRST" "$off"
-    expect 1 "first bad entry: file $FIRST offset" -- "$CONSORT" ledger verify l --service-cert "$PIN"
-done
+    at=$(frame_at "g/ledger/$FIRST" "$seqno")
+    expect 1 "$needle" -- "$CONSORT" ledger verify l --service-cert "$PIN"
+    grep -qF "first bad entry: file $FIRST offset $at seqno $seqno " err.txt ||
+        { echo "FAIL: flip at $off not named at seqno $seqno (offset $at)"; cat err.txt; failures=$((failures + 1)); }
+done <<TABLE
+0 1 frame length 268435659 outside
+3 1 ledger entry 1: 16 trailing bytes
+20 1 entries missing, reordered or duplicated
+30 6 signature entry 6: signed root is not the root of the 5 entries before it
+100 6 signature entry 6: signed root is not the root of the 5 entries before it
+110 1 ledger entry 1: public write set: need
+400 6 signature entry 6: signed root is not the root of the 5 entries before it
+900 6 signature entry 6: signed root is not the root of the 5 entries before it
+$((SIG6 + 485)) 6 signature entry 6: checkpoint:
+TABLE
 # a signed terms digest that is not the entries' terms, named by its seqno
 expect 1 "signed terms digest" -- "$CONSORT" ledger verify w/ledger --service-cert w/service_cert.pem
 grep -qE "first bad entry: file [^ ]+ offset [0-9]+ seqno $WRONG " err.txt || { echo "FAIL: wrong terms not named at seqno $WRONG"; cat err.txt; failures=$((failures + 1)); }
