@@ -205,6 +205,22 @@ done:
     return rc;
 }
 
+/* This node's role in raft's configuration: "voter", "standby", "spare", or
+ * "none" (not in it: not joined yet, or removed). */
+static const char *raft_role(cs_node *n)
+{
+    cs_raft_member m[CS_NODE_MAX_LIST];
+    size_t count = 0;
+    if (n->cons == NULL || cs_consensus_members(n->cons, m, CS_NODE_MAX_LIST, &count) != CONSORT_OK)
+        return "none";
+    for (size_t i = 0; i < count; i++)
+        if (m[i].id == cs_consensus_id(n->cons))
+            return m[i].role == CS_RAFT_VOTER     ? "voter"
+                   : m[i].role == CS_RAFT_STANDBY ? "standby"
+                                                  : "spare";
+    return "none";
+}
+
 consort_err cs_node_state_json(cs_node *n, cs_buf *out)
 {
     char committed[CS_LEDGER_TXID_MAX] = "";
@@ -217,9 +233,9 @@ consort_err cs_node_state_json(cs_node *n, cs_buf *out)
     uint64_t signed_seqno = n->replica != NULL ? node_replica_applied_sig(n->replica) : 0;
     uint64_t pending = n->exec != NULL ? node_exec_pending(n->exec) : 0;
     json_t *doc = json_pack(
-        "{s:s, s:s, s:b, s:s, s:s, s:I, s:s, s:I, s:I}", "node_id", cs_node_id(n), "state",
+        "{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:s, s:I, s:I}", "node_id", cs_node_id(n), "state",
         cs_node_state_name(n), "is_leader", cs_node_is_leader(n), "leader_rpc_address", leader,
-        "raft_state", cs_raft_state_name(rs), "raft_term",
+        "raft_state", cs_raft_state_name(rs), "raft_role", raft_role(n), "raft_term",
         (json_int_t)(n->cons != NULL ? cs_consensus_term(n->cons) : 0), "last_committed_txid",
         committed, "last_signed_seqno", (json_int_t)signed_seqno, "pending", (json_int_t)pending);
     return dump(doc, out);

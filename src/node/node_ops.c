@@ -168,18 +168,13 @@ static consort_err admit_raft_add(void *ctx, uint64_t raft_id, const char *addre
     return rc;
 }
 
-static void promoted(void *ctx, consort_err rc, const char *msg)
-{
-    cs_node *n = ctx;
-    if (rc != CONSORT_OK)
-        cs_log_warn(NODE_LOG, "node %s: promoting a joined node to voter: %s", cs_node_id(n), msg);
-}
-
+/* The joiner was added as a spare: the promoter makes it a voter, and
+ * tries again if raft aborts (promote.h). */
 static void admit_raft_promote(void *ctx, uint64_t raft_id)
 {
     cs_node *n = ctx;
-    if (cs_consensus_assign(n->cons, raft_id, CS_RAFT_VOTER, promoted, n) != CONSORT_OK)
-        promoted(n, CONSORT_E_STATE, consort_errmsg());
+    (void)raft_id;
+    node_promoter_kick(n->promoter);
 }
 
 static consort_err admit_issue(void *ctx, const cs_key *subject, const char *node_id,
@@ -210,6 +205,37 @@ static node_admit_decision admit_decide(void *ctx, const char *node_id, const ui
                                         bool *has_record, char why[256])
 {
     return node_join_decide(ctx, node_id, code_id, has_record, why);
+}
+
+/* ---- the promoter's access to raft (promote.h) ---- */
+
+static uint64_t promote_next_nonvoter(void *ctx)
+{
+    cs_node *n = ctx;
+    cs_raft_member m[CS_NODE_MAX_LIST];
+    size_t count = 0;
+    if (n->cons == NULL || cs_consensus_members(n->cons, m, CS_NODE_MAX_LIST, &count) != CONSORT_OK)
+        return 0;
+    for (size_t i = 0; i < count; i++)
+        if (m[i].role != CS_RAFT_VOTER)
+            return m[i].id;
+    return 0;
+}
+
+static consort_err promote_assign(void *ctx, uint64_t raft_id, cs_consensus_done_cb done,
+                                  void *cb_ctx)
+{
+    cs_node *n = ctx;
+    CS_ENSURE(n->cons != NULL, CONSORT_E_STATE, "no consensus");
+    return cs_consensus_assign(n->cons, raft_id, CS_RAFT_VOTER, done, cb_ctx);
+}
+
+node_promoter_ops node_raft_promoter_ops(cs_node *n)
+{
+    return (node_promoter_ops){.ctx = n,
+                               .leading = admit_leading,
+                               .next_nonvoter = promote_next_nonvoter,
+                               .promote = promote_assign};
 }
 
 node_admit_ops node_raft_admit_ops(cs_node *n)

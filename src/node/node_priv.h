@@ -33,6 +33,7 @@
 #include "net/defer.h"
 #include "net/timer.h"
 #include "node/admit.h"
+#include "node/promote.h"
 #include "node/exec.h"
 #include "node/joiner.h"
 #include "node/node.h"
@@ -80,6 +81,7 @@ struct cs_node {
     node_exec *exec;
     node_peers *peers;
     node_admit *admit;
+    node_promoter *promoter; /* the leader's promotion of joined nodes (promote.h) */
     node_joiner *joiner;
     cs_consensus *cons;
     cs_buf own_evidence;     /* our evidence envelope (key bound, empty nonce) */
@@ -171,6 +173,8 @@ node_admit_decision node_join_decide(cs_node *n, const char *node_id, const uint
 node_exec_ops node_raft_exec_ops(cs_node *n);
 /* Admission's access to raft and the executor (admit.h node_admit_ops). */
 node_admit_ops node_raft_admit_ops(cs_node *n);
+/* The promoter's access to raft (promote.h node_promoter_ops). */
+node_promoter_ops node_raft_promoter_ops(cs_node *n);
 
 /* ---- node_raft.c ---- */
 /* Creates and starts consensus (bootstrapping a new service if asked). */
