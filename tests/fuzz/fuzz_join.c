@@ -33,6 +33,7 @@
  *
  * Seeds (corpus/join) and join_fixture.h are written by seedgen_fuzz.
  */
+#include "fuzz_scratch.h"
 #include "join_fixture.h"
 #include "seedgen/fuzz_fixed.h"
 
@@ -64,14 +65,7 @@ static uv_loop_t *loop(void)
 
 static const char *joiner_dir(void)
 {
-    static char dir[256];
-    if (dir[0] != '\0')
-        return dir;
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(dir, sizeof dir, "%s/fuzz_join.XXXXXX", base);
-    if (mkdtemp(dir) == NULL)
-        abort();
-    return dir;
+    return fuzz_scratch_dir("fuzz_join");
 }
 
 static void write_joiner_state(void)

@@ -26,10 +26,11 @@
  * service certificate), with an .open chunk holding the unsigned tail, a
  * torn copy of it and a committed chunk named with the wrong last seqno.
  */
+#include "fuzz_scratch.h"
+
 #include "crypto/x509.h"
 #include "store/ledger.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,34 +53,6 @@ static const char SERVICE_CERT_PEM[] =
     "Xml7L1JVCeIaUZs1WiXPfUajFTVLQiavL6i5GLqOAiEA2UisadWnMa3Ci/Ef7cwT\n"
     "+3rOeIiLa2hMQGik3xCqtjo=\n"
     "-----END CERTIFICATE-----\n";
-
-static const char *scratch_dir(void)
-{
-    static char dir[256];
-    if (dir[0] == '\0') {
-        const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-        snprintf(dir, sizeof dir, "%s/fuzz_ledger_chunk.XXXXXX", base);
-        if (mkdtemp(dir) == NULL)
-            abort();
-    }
-    return dir;
-}
-
-static void empty_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        abort();
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-}
 
 static const cs_x509 *service_cert(void)
 {
@@ -123,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 4)
         return 0;
-    const char *dir = scratch_dir();
+    const char *dir = fuzz_scratch_dir("fuzz_ledger_chunk");
     cs_ledger_chunk c = {.committed = (data[0] & 1) != 0, .first = (uint64_t)data[1] + 1};
     c.last = c.first + ((uint64_t)data[2] << 8 | data[3]);
     cs_ledger_chunk_format_name(&c);
@@ -156,6 +129,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cs_ledger_writer_free(w);
         }
     }
-    empty_dir(dir);
+    fuzz_scratch_clear(1);
     return 0;
 }

@@ -24,50 +24,19 @@
  * Seeds (corpus/node_snapshot) are written by seedgen_fuzz from a running
  * single-node service.
  */
+#include "fuzz_scratch.h"
+
 #include "crypto/aead.h"
 #include "crypto/merkle.h"
 #include "node/replica.h"
 #include "store/kv.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const char *scratch_dir(void)
-{
-    static char dir[256];
-    if (dir[0] == '\0') {
-        const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-        snprintf(dir, sizeof dir, "%s/fuzz_node_snapshot.XXXXXX", base);
-        if (mkdtemp(dir) == NULL)
-            abort();
-    }
-    return dir;
-}
-
-/* rm -r of everything inside `dir` (two levels: ledger/, snapshots/ ...). */
-static void empty_dir(const char *dir, int depth)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    char path[1024];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (unlink(path) != 0 && depth > 0) {
-            empty_dir(path, depth - 1);
-            rmdir(path);
-        }
-    }
-    closedir(d);
-}
 
 static void seal(const uint8_t secret[32], cs_slice plain, cs_buf *out)
 {
@@ -106,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cs_buf_init(&snap, 0);
     seal(data, plain, &snap);
 
-    const char *dir = scratch_dir();
+    const char *dir = fuzz_scratch_dir("fuzz_node_snapshot");
     const node_replica_opts o = {.data_dir = dir, .chunk_size = 1 << 16, .node_id = "fuzz"};
     node_replica *r;
     if (node_replica_new(&o, &r) != CONSORT_OK)
@@ -133,6 +102,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     node_replica_free(r);
     cs_x509_free(cert);
     cs_buf_cleanup(&snap);
-    empty_dir(dir, 2);
+    fuzz_scratch_clear(1);
     return 0;
 }

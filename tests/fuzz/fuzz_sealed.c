@@ -18,6 +18,7 @@
  *
  * Seeds (corpus/sealed) are written by seedgen_fuzz from real vaults.
  */
+#include "fuzz_scratch.h"
 #include "seedgen/fuzz_fixed.h"
 
 #include "base/file.h"
@@ -30,18 +31,6 @@
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const char *scratch_dir(void)
-{
-    static char dir[256];
-    if (dir[0] == '\0') {
-        const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-        snprintf(dir, sizeof dir, "%s/fuzz_sealed.XXXXXX", base);
-        if (mkdtemp(dir) == NULL)
-            abort();
-    }
-    return dir;
-}
 
 static void write_file(const char *dir, cs_slice bytes)
 {
@@ -86,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > (64 << 10))
         return 0;
-    const char *dir = scratch_dir();
+    const char *dir = fuzz_scratch_dir("fuzz_sealed");
     cs_slice in = CS_SLICE(data + 1, size - 1);
     cs_buf file;
     cs_buf_init(&file, 0);
