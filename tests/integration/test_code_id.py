@@ -179,13 +179,14 @@ def test_consortd_code_id_is_what_nodes_report(env):
             # the formula, recomputed from outside the process (while it runs)
             outside = independent_code_id(sb.pid(i))
             if outside is None:
-                h.log("no access to /proc/<pid>/map_files here: independent recomputation skipped")
+                h.skip_part("no access to /proc/<pid>/map_files here (needs CAP_SYS_ADMIN): "
+                            "the independent recomputation of the code id was not run")
             else:
                 check(outside == want, f"node {i}: recomputed from its maps {outside} != {want}")
         h.log(f"consortd --code-id = /node/quotes = recomputed from /proc = {want}")
 
 
-def test_swapped_module(env):
+def test_attack_module_swapped(env):
     module_dir = env.path("module")
     os.makedirs(module_dir)
     module = os.path.join(module_dir, "logging.so")
@@ -257,7 +258,7 @@ def linked_library(consortd, stem):
     raise h.Skip(f"consortd does not link {stem}* (ldd: {out[:300]!r})")
 
 
-def test_replaced_library(env):
+def test_attack_library_swapped(env):
     needed, path = linked_library(env.consortd, "libjansson.so")
     libdir = env.path("other-build")
     os.makedirs(libdir)
@@ -305,5 +306,5 @@ def test_tpm_code_id_is_what_the_node_reports(env):
 
 
 if __name__ == "__main__":
-    sys.exit(h.main([test_consortd_code_id_is_what_nodes_report, test_swapped_module,
-                     test_replaced_library, test_tpm_code_id_is_what_the_node_reports]))
+    sys.exit(h.main([test_consortd_code_id_is_what_nodes_report, test_attack_module_swapped,
+                     test_attack_library_swapped, test_tpm_code_id_is_what_the_node_reports]))

@@ -246,7 +246,7 @@ def append_to_open_chunk(ledger_dir, entry_bytes, seqno):
 
 # ---------------------------------------------------------------- 1. forged tail entry
 
-def test_forged_public_tail_entry(env):
+def test_attack_forged_entry_appended_to_unsigned_tail(env):
     """A forged public entry appended to the .open chunk of a stopped one-node service."""
     sb = env.sandbox(1)
     records = write_records(sb, 6)
@@ -341,7 +341,7 @@ def tail_attack(env, name, make_variants):
     findings.raise_if_any()
 
 
-def test_stripped_private_section(env):
+def test_attack_private_section_stripped(env):
     """The private section of a private-record entry in the unsigned tail is stripped,
     the lengths rewritten consistently (v1: private_len 0; v2: C = 0, tag kept)."""
 
@@ -366,7 +366,7 @@ def test_stripped_private_section(env):
     tail_attack(env, "strip", variants)
 
 
-def test_entry_replaced_in_unsigned_tail(env):
+def test_attack_unsigned_tail_entry_replaced(env):
     """An unsigned-tail entry replaced (a) by a same-length variant whose public message
     differs, (b) by the genuine entry of another seqno, relabelled with the victim's seqno
     so that it sits well-formed in its place (its salt and tag kept in version 2)."""
@@ -500,7 +500,7 @@ def check_rogue_kept_out(sb, rogue, live, watch=12):
     check(not h.log_lines(rogue.log_path, "open at"), "the rogue node opened")
 
 
-def test_forged_internal_entry_adding_code_id(env):
+def test_attack_forged_internal_entry_trusting_code_id(env):
     """On every node of a stopped 3-node service the host appends the same forged internal
     entry trusting a rogue code id in public:consort.code_ids, restarts the nodes and
     starts a node with the rogue module that joins."""
@@ -600,5 +600,5 @@ def test_forged_internal_entry_adding_code_id(env):
 
 
 if __name__ == "__main__":
-    sys.exit(h.main([test_forged_public_tail_entry, test_forged_internal_entry_adding_code_id,
-                     test_stripped_private_section, test_entry_replaced_in_unsigned_tail]))
+    sys.exit(h.main([test_attack_forged_entry_appended_to_unsigned_tail, test_attack_forged_internal_entry_trusting_code_id,
+                     test_attack_private_section_stripped, test_attack_unsigned_tail_entry_replaced]))

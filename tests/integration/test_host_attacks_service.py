@@ -230,6 +230,8 @@ def copy_follower(env, sb, name, drop):
     dst = env.path(f"{name}/data")
     shutil.copytree(sb.data_dir(f), dst, symlinks=True)
     start_node(sb, f)
+    h.wait_until(lambda: sb.state(f).get("leader_rpc_address"), 30,
+                 f"node {f} to know the leader again")
     for sub in drop:
         shutil.rmtree(os.path.join(dst, sub), ignore_errors=True)
     h.log(f"copied node {f}'s data directory to {dst} without {list(drop)}")
@@ -269,19 +271,21 @@ def check_refused_copy(copy, code, led, committed, what, message):
 
 # ---------------------------------------------------------------- 5. fork
 
-def test_fork_by_copied_data_directory(env):
+def test_attack_data_dir_copied_without_raft_state(env):
     with env.sandbox(3) as sb:
         records = {k: (f"before the fork {k}", None) for k in range(1, 6)}
         for k in records:
             records[k] = (records[k][0], write(sb, k, records[k][0]))
         f, data = copy_follower(env, sb, "fork", drop=["raft"])
         root = os.path.dirname(data)
-        copy = Node(env, sb, root, copy_config(sb, f, data, root)).start()
-        try:
-            code, led, committed = watch_copy(copy)
-        finally:
-            copy.stop()
+        with h.HonestClients(sb, range(3)) as honest:
+            copy = Node(env, sb, root, copy_config(sb, f, data, root)).start()
+            try:
+                code, led, committed = watch_copy(copy)
+            finally:
+                copy.stop()
         findings = Findings()
+        findings.run("honest clients are served throughout", honest.check)
         findings.run("the copy refuses to start", check_refused_copy, copy, code, led,
                      committed, "copied data directory without raft/", NO_RAFT_STATE)
         findings.run("the genuine service keeps serving", check_service_serves, sb, records,
@@ -289,9 +293,65 @@ def test_fork_by_copied_data_directory(env):
         findings.raise_if_any()
 
 
+def test_attack_data_dir_cloned_with_raft_state(env):
+    """A follower's whole data directory (raft state included) copied and started
+    elsewhere (new addresses) while the genuine follower runs on: the clone holds the
+    node's identity and a genuine node certificate, but the service reaches the node at
+    its registered address only. The clone must never lead, never commit past the copy,
+    and never disturb the service: no leader change, honest clients on every genuine
+    node served throughout, the genuine follower keeps up. (What it still does, like a
+    follower the host cut off, is answer reads from its copy's old state: see
+    docs/security.md §6.)"""
+    os.environ["CONSORT_LOG"] = "info"
+    with env.sandbox(3) as sb:
+        records = {k: (f"before the clone {k}", None) for k in range(1, 6)}
+        for k in records:
+            records[k] = (records[k][0], write(sb, k, records[k][0]))
+        f, data = copy_follower(env, sb, "clone", drop=[])
+        root = os.path.dirname(data)
+        with open(sb.nodes[f]["config"]) as fh:
+            cfg = json.load(fh)
+        cfg.update(data_dir=data, rpc_address=f"127.0.0.1:{h.free_port()}",
+                   node_address=f"127.0.0.1:{h.free_port()}")
+        leader = sb.wait_leader()
+        h.wait_until(lambda: sb.state(f).get("leader_rpc_address"), 30,
+                     f"node {f} to know the leader again")
+        term = sb.state(leader)["raft_term"]
+        copied = max(sb.commit_seqno(i) for i in range(3))
+        clone = Node(env, sb, root, cfg)
+        with h.HonestClients(sb, range(3)) as honest:
+            clone.start()
+            deadline = time.monotonic() + WATCH_ROGUE
+            seen = 0
+            while time.monotonic() < deadline:
+                st = clone.state()
+                if st:
+                    seen += 1
+                    check(not h.is_leader_state(st), f"the clone leads: {st}")
+                    committed = int(st.get("last_committed_txid", "0.0").split(".")[1])
+                    check(committed <= copied, f"the clone committed up to {committed}, past "
+                                               f"the copy ({copied}): {st}")
+                for i in range(3):
+                    st = sb.state(i)
+                    check(st["raft_term"] == term, f"node {i} moved to term "
+                                                   f"{st['raft_term']} (was {term})")
+                time.sleep(0.5)
+            check(seen > 0, "the clone never answered (the test watched nothing)")
+            check(clone.proc.alive(), f"the clone exited:\n{h.tail(clone.log_path, 8)}")
+            check(not h.log_lines(clone.log_path, "leader in term"), "the clone led")
+        acked = honest.check(min_ops=20)
+        clone.stop()
+        check(sb.wait_leader() == leader, "the leader changed")
+        sb.wait_caught_up([0, 1, 2])
+        h.check_records(sb, acked, range(3), msg=honest.msg)
+        check_service_serves(sb, records, list(range(3)))
+        h.log(f"the clone of node {f} ran {WATCH_ROGUE} s: it never led nor committed past "
+              f"seqno {copied}, the term stayed {term}, {len(acked)} honest writes served")
+
+
 # ---------------------------------------------------------------- 6. second genesis
 
-def test_regenesis_with_edited_config(env):
+def test_attack_second_genesis_with_edited_config(env):
     with env.sandbox(3) as sb:
         records = {k: (f"before the second genesis {k}", None) for k in range(1, 4)}
         for k in records:
@@ -300,6 +360,7 @@ def test_regenesis_with_edited_config(env):
                                 drop=["raft", "ledger", "snapshots"])
         root = os.path.dirname(data)
         app, rogue_id = rogue_app(env, root)
+        honest = h.HonestClients(sb, range(3)).start()
         copy = Node(env, sb, root, copy_config(sb, f, data, root, [rogue_id])).start()
         rogue = None
         findings = Findings()
@@ -348,6 +409,7 @@ def test_regenesis_with_edited_config(env):
             if rogue:
                 rogue.stop()
             copy.stop()
+        findings.run("honest clients are served throughout", honest.check)
         findings.run("the genuine service keeps serving", check_service_serves, sb, records,
                      list(range(3)))
         findings.raise_if_any()
@@ -355,7 +417,7 @@ def test_regenesis_with_edited_config(env):
 
 # ---------------------------------------------------------------- 7. planted anchor
 
-def test_planted_trust_anchor(env):
+def test_attack_trust_anchor_planted(env):
     with env.sandbox(3) as sb:
         records = {1: ("before the planted anchor", write(sb, 1, "before the planted anchor"))}
         root = env.path("planted")
@@ -385,6 +447,9 @@ def test_planted_trust_anchor(env):
                "node_address": f"127.0.0.1:{h.free_port()}",
                "data_dir": os.path.join(root, "data"), "app": env.app,
                "join": {"target": sb.nodes[p]["node_address"], "service_cert": sb.service_cert}}
+        h.wait_until(lambda: all(sb.state(i).get("leader_rpc_address") for i in range(3)), 30,
+                     "every node to know the leader")
+        honest = h.HonestClients(sb, range(3)).start()
         rogue = Node(env, sb, root, cfg).start()
         findings = Findings()
         try:
@@ -417,6 +482,7 @@ def test_planted_trust_anchor(env):
             findings.run("the admitting node says why", refusal_logged)
         finally:
             rogue.stop()
+        findings.run("honest clients are served throughout", honest.check)
         if findings.items:
             findings.items.append("undo not attempted: the node was admitted")
             findings.raise_if_any()
@@ -469,7 +535,7 @@ def scan_nonces(sb):
     return found
 
 
-def test_leader_disk_write_failure_no_nonce_reuse(env):
+def test_attack_leader_disk_write_failed(env):
     """The leader's raft/ lives on a tmpfs too small for its next log segment; under a
     single writer (one entry in flight, no signature entries) its raft write fails."""
     if os.geteuid() != 0:
@@ -607,5 +673,7 @@ def test_leader_disk_write_failure_no_nonce_reuse(env):
 
 
 if __name__ == "__main__":
-    sys.exit(h.main([test_fork_by_copied_data_directory, test_regenesis_with_edited_config,
-                     test_planted_trust_anchor, test_leader_disk_write_failure_no_nonce_reuse]))
+    sys.exit(h.main([test_attack_data_dir_copied_without_raft_state,
+                     test_attack_data_dir_cloned_with_raft_state,
+                     test_attack_second_genesis_with_edited_config,
+                     test_attack_trust_anchor_planted, test_attack_leader_disk_write_failed]))
