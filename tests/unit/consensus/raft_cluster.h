@@ -193,6 +193,11 @@ struct cl_cluster {
     unsigned snapshot_trailing;
     bool async_snapshots; /* the FSM snapshots through snapshot_begin/_make/_end */
     bool pre_vote;        /* Raft thesis §9.6, as consortd runs it */
+    /* 0: 150 ms and 30 ms. Tests that need one leader throughout take more:
+     * all servers share one loop, and a process descheduled for longer than
+     * the election timeout (a loaded 2-core machine) elects again. */
+    unsigned election_timeout_ms;
+    unsigned heartbeat_timeout_ms;
     /* Wraps each node's connector (tests that tamper with connections). */
     void (*wrap_connector)(cl_cluster *cl, unsigned i, cs_raft_connector *conn);
     void *wrap_ctx;
@@ -242,8 +247,8 @@ static inline void cl_start(cl_cluster *cl, unsigned i, bool bootstrap)
         .address = node->address,
         .data_dir = node->dir,
         .fsm = cl_fsm_iface(&node->fsm, cl->async_snapshots),
-        .election_timeout_ms = 150,
-        .heartbeat_timeout_ms = 30,
+        .election_timeout_ms = cl->election_timeout_ms != 0 ? cl->election_timeout_ms : 150,
+        .heartbeat_timeout_ms = cl->heartbeat_timeout_ms != 0 ? cl->heartbeat_timeout_ms : 30,
         .connect_retry_ms = 40,
         .pre_vote = cl->pre_vote,
         .snapshot_threshold = cl->snapshot_threshold,

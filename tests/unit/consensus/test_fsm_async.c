@@ -313,6 +313,12 @@ static void snapshots_off_the_loop_with_apply_deferred(void **state)
     (void)state;
     cl_cluster *cl = cl_new(3);
     cl->async_snapshots = true;
+    /* The test submits only on the leader it found and requires every entry
+     * to succeed: under CPU load, 150 ms without the loop running re-elected
+     * (1 run in 30 with two copies in parallel failed "not the leader" or
+     * "leadership lost"). */
+    cl->election_timeout_ms = 2000;
+    cl->heartbeat_timeout_ms = 50;
     cl->snapshot_threshold = 16;
     cl->snapshot_trailing = 8;
     cl_start_all(cl);

@@ -32,6 +32,7 @@ static inline void cst_run_until(uv_loop_t *loop, unsigned ms, cst_cond_fn cond,
     uv_timer_t deadline;
     assert_int_equal(uv_timer_init(loop, &deadline), 0);
     deadline.data = &expired;
+    uv_update_time(loop); /* from now, not from when the loop last ran */
     assert_int_equal(uv_timer_start(&deadline, cst_deadline_cb, ms, 0), 0);
     while (!cond(ctx) && !expired)
         uv_run(loop, UV_RUN_ONCE);
@@ -65,6 +66,7 @@ static inline void cst_loop_finish(uv_loop_t *loop)
     uv_timer_t deadline;
     assert_int_equal(uv_timer_init(loop, &deadline), 0);
     deadline.data = &expired;
+    uv_update_time(loop);
     assert_int_equal(uv_timer_start(&deadline, cst_deadline_cb, 10000, 0), 0);
     uv_unref((uv_handle_t *)&deadline);
     while (uv_loop_alive(loop) && !expired)

@@ -11,11 +11,29 @@
 #define HEADER_MS  200
 #define REQUEST_MS 600
 #define IDLE_MS    400
-#define STEP_MS    40  /* a trickling client sends a byte this often */
-#define SLACK_MS   250 /* how much later than its deadline a cut may come */
+#define STEP_MS    40 /* a trickling client sends a byte this often */
+/* How much later than its deadline a cut may come. Client and server share
+ * one loop: when the process is descheduled (a loaded 2-core machine),
+ * every timer is late, the server's too. A deadline that bytes restarted
+ * would come far later still: the tests also count the bytes sent. */
+#define SLACK_MS 1000
 
 static const cs_http_server_params short_deadlines = {
     .header_timeout_ms = HEADER_MS, .request_timeout_ms = REQUEST_MS, .idle_timeout_ms = IDLE_MS};
+
+/*
+ * For the tests where a client must be served: deadlines far above what
+ * the client needs. With the short ones, a stall of 80 ms cut a client that
+ * was in time (1 run in 3 with two copies running): after a stall, the
+ * client's timer and the server's deadline fire in the same pass of the
+ * loop, before the server reads what the client just wrote.
+ */
+#define ROOMY_HEADER_MS  2000
+#define ROOMY_REQUEST_MS 4000
+#define ROOMY_IDLE_MS    2000
+static const cs_http_server_params roomy_deadlines = {.header_timeout_ms = ROOMY_HEADER_MS,
+                                                      .request_timeout_ms = ROOMY_REQUEST_MS,
+                                                      .idle_timeout_ms = ROOMY_IDLE_MS};
 
 /* A client that sends `prefix` at once, then `drip` one byte every STEP_MS,
  * then `then` (if any) in one go, and records when the server answered and
@@ -136,7 +154,9 @@ static void slow_headers_get_408(void **state)
     assert_non_null(strstr(got, "\"code\":\"RequestTimeout\""));
     assert_non_null(strstr(got, "header section was not complete within 200 ms"));
     assert_cut_at(c.first_byte - c.start, HEADER_MS);
-    assert_true(c.dripped < 20); /* the header section was far from complete */
+    /* the header section was far from complete (78 bytes): a deadline that
+     * bytes restarted would have waited for all of them */
+    assert_true(c.dripped < 40);
     assert_int_equal(h.requests_seen, 0);
     assert_int_equal(stats_of(&h).header_timeouts, 1);
     cs_buf_cleanup(&c.got);
@@ -155,6 +175,7 @@ static void slow_body_gets_408(void **state)
     assert_non_null(strstr((const char *)c.got.ptr, "HTTP/1.1 408 Request Timeout\r\n"));
     assert_non_null(strstr((const char *)c.got.ptr, "request was not complete within 600 ms"));
     assert_cut_at(c.first_byte - c.start, REQUEST_MS);
+    assert_true(c.dripped < 48); /* of 64: bytes did not restart it */
     assert_int_equal(h.requests_seen, 0);
     cs_http_server_stats st = stats_of(&h);
     assert_int_equal(st.request_timeouts, 1);
@@ -163,12 +184,14 @@ static void slow_body_gets_408(void **state)
     cst_http_stop(&h);
 }
 
-/* A request just inside both deadlines is served (the deadlines are not early). */
+/* A slow client inside both deadlines is served: bytes that trickle do not
+ * count against it (that the deadlines are not early is checked above: no
+ * cut before its deadline). */
 static void slow_but_in_time_is_served(void **state)
 {
     (void)state;
     cst_http h;
-    cst_http_start(&h, short_deadlines);
+    cst_http_start(&h, roomy_deadlines);
     slow c;
     /* 3 header bytes (120 ms) then the rest of the headers; the body drips 8 bytes (~320 ms) */
     run_slow(&h, &c, "POST /in-time HTTP/1.1\r\nContent-Length: 8\r\nX", "abc",
@@ -176,6 +199,8 @@ static void slow_but_in_time_is_served(void **state)
     assert_non_null(strstr((const char *)c.got.ptr, "HTTP/1.1 200 OK\r\n"));
     assert_non_null(strstr((const char *)c.got.ptr, "POST /in-time  01234567"));
     assert_int_equal(h.requests_seen, 1);
+    cs_http_server_stats st = stats_of(&h);
+    assert_int_equal(st.header_timeouts + st.request_timeouts, 0);
     cs_buf_cleanup(&c.got);
     cst_http_stop(&h);
 }
@@ -215,7 +240,8 @@ static void silent_new_connection_closed(void **state)
     cst_http_stop(&h);
 }
 
-/* ---- keep-alive: requests every 150 ms (idle 400 ms) for 1.5 s are all served ---- */
+/* ---- keep-alive: requests every 150 ms for 1.5 s are all served (idle 2 s:
+ * with 400 ms, a stall of 250 ms cut it, as above) ---- */
 
 typedef struct keeper {
     cst_http *h;
@@ -285,7 +311,7 @@ static void keepalive_with_pauses_not_cut(void **state)
 {
     (void)state;
     cst_http h;
-    cst_http_start(&h, short_deadlines);
+    cst_http_start(&h, roomy_deadlines);
     keeper k = {.h = &h};
     assert_int_equal(uv_timer_init(&h.loop, &k.timer), 0);
     k.timer.data = &k;
@@ -331,9 +357,34 @@ static void slow_handler_not_cut(void **state)
     cst_http_stop(&h);
 }
 
+static bool wall_300ms_passed(void *ctx)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const struct timespec *t0 = ctx;
+    return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000 >= 300;
+}
+
+/* cst_run_until's deadline counts from the call, not from when the loop
+ * last ran (a stale clock made deadlines expire early after work done
+ * without the loop). */
+static void fixture_deadline_counts_from_now(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    uv_run(&loop, UV_RUN_NOWAIT); /* the loop's clock is read here... */
+    struct timespec busy = {0, 900 * 1000 * 1000}, t0;
+    nanosleep(&busy, NULL); /* ...then work without the loop */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cst_run_until(&loop, 1000, wall_300ms_passed, &t0, "300 ms of a 1000 ms deadline");
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fixture_deadline_counts_from_now),
         cmocka_unit_test(slow_headers_get_408),
         cmocka_unit_test(slow_body_gets_408),
         cmocka_unit_test(slow_but_in_time_is_served),

@@ -38,6 +38,7 @@ static inline void tn_run_until(uv_loop_t *loop, unsigned ms, tn_cond_fn cond, v
     uv_timer_t deadline;
     assert_int_equal(uv_timer_init(loop, &deadline), 0);
     deadline.data = &expired;
+    uv_update_time(loop); /* from now, not from when the loop last ran */
     assert_int_equal(uv_timer_start(&deadline, tn_deadline_cb, ms, 0), 0);
     while (!cond(ctx) && !expired)
         uv_run(loop, UV_RUN_ONCE);
@@ -60,6 +61,7 @@ static inline void tn_run_for(uv_loop_t *loop, unsigned ms)
     uv_timer_t deadline;
     assert_int_equal(uv_timer_init(loop, &deadline), 0);
     deadline.data = &expired;
+    uv_update_time(loop);
     assert_int_equal(uv_timer_start(&deadline, tn_deadline_cb, ms, 0), 0);
     while (!expired)
         uv_run(loop, UV_RUN_ONCE);
@@ -120,7 +122,8 @@ static inline void tn_config(const tn_env *e, tnode *t, int idx, const char *joi
     char json[4096];
     char start_or_join[1024];
     if (join_target == NULL)
-        snprintf(start_or_join, sizeof start_or_join, "\"start\": {\"service_cert_out\": \"%s\", \"open_at_genesis\": true}",
+        snprintf(start_or_join, sizeof start_or_join,
+                 "\"start\": {\"service_cert_out\": \"%s\", \"open_at_genesis\": true}",
                  e->service_cert);
     else
         snprintf(start_or_join, sizeof start_or_join,

@@ -202,6 +202,7 @@ static inline void cst_loop_sleep(uv_loop_t *loop, unsigned ms)
     uv_timer_t t;
     assert_int_equal(uv_timer_init(loop, &t), 0);
     t.data = &expired;
+    uv_update_time(loop); /* from now, not from when the loop last ran */
     assert_int_equal(uv_timer_start(&t, cst_deadline_cb, ms, 0), 0);
     while (!expired)
         uv_run(loop, UV_RUN_ONCE);

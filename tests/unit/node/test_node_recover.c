@@ -551,9 +551,42 @@ static void new_terms_above_the_lost_tail(void **state)
     assert_string_equal(tn_get(&f->node, "records", "k1", v), "");
 }
 
+/* Wall-clock milliseconds (CLOCK_MONOTONIC). */
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The fixture's waits count from when they are called, not from when the
+ * loop last ran: work done between loop runs (key generation in setup, 24 s
+ * on a loaded machine) made tn_start's 20 s wait for "node open" expire at
+ * once (this file's intermittent failure, with two copies in parallel).
+ */
+static void fixture_waits_count_from_now(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    tn_run_for(&loop, 1); /* the loop's clock is read here... */
+    uint64_t t0 = wall_ms();
+    struct timespec busy = {0, 300 * 1000 * 1000}; /* ...then work without the loop */
+    nanosleep(&busy, NULL);
+    uint64_t t1 = wall_ms();
+    tn_run_for(&loop, 200);
+    uint64_t t2 = wall_ms();
+    assert_true(t1 - t0 >= 300);
+    if (t2 - t1 < 195)
+        fail_msg("tn_run_for(200) returned after %llu ms", (unsigned long long)(t2 - t1));
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fixture_waits_count_from_now),
         cmocka_unit_test_setup_teardown(recover_a_lost_service, setup, teardown),
         cmocka_unit_test_setup_teardown(refused_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(no_shares_no_recovery, setup, teardown),
