@@ -5,7 +5,13 @@ add_compile_options(
   -fstack-protector-strong)
 add_compile_definitions(_GNU_SOURCE)
 
-if(CONSORT_SANITIZE)
+# CONSORT_SANITIZE: OFF, ON (= address: ASan+UBSan, `make asan`) or thread
+# (ThreadSanitizer, `make tsan`; it cannot be combined with ASan).
+if(CONSORT_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+  add_compile_definitions(CONSORT_SANITIZE=2)
+elseif(CONSORT_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
