@@ -64,11 +64,27 @@ bool cs_node_service_open(const cs_node *n)
     return n->service_open;
 }
 
+bool node_raft_available(cs_node *n)
+{
+    if (n->cons == NULL)
+        return false;
+    if (n->leaderless_since == 0)
+        return true;
+    uv_update_time(n->loop);
+    return uv_now(n->loop) - n->leaderless_since < NODE_LEADERLESS_READ_MS;
+}
+
 consort_err cs_node_read(cs_node *n, cs_node_tx_fn fn, void *fn_ctx)
 {
     CS_ENSURE(fn != NULL, CONSORT_E_INVALID_ARGUMENT, "read: function required");
     CS_ENSURE(n->replica != NULL && n->state != CS_NODE_FAILED && n->state != CS_NODE_STOPPING,
               CONSORT_E_STATE, "node %s is %s", cs_node_id(n), cs_node_state_name(n));
+    /* issue 11: a node cut off from the service serves no state it cannot vouch
+     * for (a recovering node has no raft yet: it serves the recovered state) */
+    CS_ENSURE(
+        n->recovery != NULL || node_raft_available(n), CONSORT_E_STATE,
+        "node %s has known no Raft leader for %llu ms: its state may be stale", cs_node_id(n),
+        (unsigned long long)(n->leaderless_since != 0 ? uv_now(n->loop) - n->leaderless_since : 0));
     cs_kv_tx *tx;
     /* waiting for recovery shares: the recovered public state */
     CS_TRY(cs_kv_tx_begin_committed(

@@ -233,9 +233,10 @@ consort_err cs_node_state_json(cs_node *n, cs_buf *out)
     uint64_t signed_seqno = n->replica != NULL ? node_replica_applied_sig(n->replica) : 0;
     uint64_t pending = n->exec != NULL ? node_exec_pending(n->exec) : 0;
     json_t *doc = json_pack(
-        "{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:s, s:I, s:I}", "node_id", cs_node_id(n), "state",
-        cs_node_state_name(n), "is_leader", cs_node_is_leader(n), "leader_rpc_address", leader,
-        "raft_state", cs_raft_state_name(rs), "raft_role", raft_role(n), "raft_term",
+        "{s:s, s:s, s:b, s:s, s:s, s:s, s:b, s:I, s:s, s:I, s:I}", "node_id", cs_node_id(n),
+        "state", cs_node_state_name(n), "is_leader", cs_node_is_leader(n), "leader_rpc_address",
+        leader, "raft_state", cs_raft_state_name(rs), "raft_role", raft_role(n), "raft_available",
+        node_raft_available(n), "raft_term",
         (json_int_t)(n->cons != NULL ? cs_consensus_term(n->cons) : 0), "last_committed_txid",
         committed, "last_signed_seqno", (json_int_t)signed_seqno, "pending", (json_int_t)pending);
     return dump(doc, out);

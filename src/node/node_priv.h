@@ -98,6 +98,9 @@ struct cs_node {
 
     /* leadership (node_raft.c) */
     bool leader; /* raft says we lead in lead_term */
+    /* uv_now() since raft has known no leader (0: it knows one, or leads):
+     * reads are refused NODE_LEADERLESS_READ_MS after that (node_api.c) */
+    uint64_t leaderless_since;
     uint64_t lead_term;
     bool barrier_inflight;
     bool genesis_sent;
@@ -129,6 +132,17 @@ struct cs_node {
     void *stop_ctx;
     cs_defer_item stop_item;
 };
+
+/* How long a node that knows no leader goes on serving reads of its
+ * committed state (an election normally ends well within it). */
+#define NODE_LEADERLESS_READ_MS 2000
+
+/* ---- node_api.c ---- */
+/* Can this node vouch that its committed state is current? It leads, or
+ * follows a leader it heard from within an election timeout (raft forgets
+ * a leader it stops hearing from), or has known none for less than
+ * NODE_LEADERLESS_READ_MS. */
+bool node_raft_available(cs_node *n);
 
 /* ---- node_events.c ---- */
 /* Moves to state `s` and tells the watchers (deferred). */

@@ -200,6 +200,10 @@ static void on_state(void *ctx, cs_raft_state state, uint64_t term)
         n->lead_term = term;
         node_promoter_kick(n->promoter); /* a former leader may have left a spare unpromoted */
     }
+    if (leading || cs_consensus_leader(n->cons, NULL) != 0)
+        n->leaderless_since = 0;
+    else if (n->leaderless_since == 0)
+        n->leaderless_since = uv_now(n->loop) | 1;
     try_barrier(n);
     node_changed(n); /* a follower learnt of another leader: the forwarder moves on */
 }
@@ -351,6 +355,7 @@ consort_err node_raft_start(cs_node *n, bool bootstrap)
                                  .on_state_ctx = n};
     CS_TRY(cs_timer_new(n->loop, barrier_retry_cb, n, &n->barrier_retry));
     CS_TRY_CTX(cs_consensus_new(&o, &n->cons), "consensus");
+    n->leaderless_since = uv_now(n->loop) | 1; /* until raft hears of a leader */
     consort_err rc;
     if (bootstrap) { /* only the start that created the service identity */
         const cs_raft_member me = {.id = node_vault_raft_id(n->vault),
