@@ -7,8 +7,8 @@
 #                                   (tests/fuzz/<name>.dict)
 #   run-fuzz.sh --check BUILD_DIR   replay every committed seed through every
 #                                   target under ASan/UBSan (-runs=0): what CI
-#                                   runs; fails on any crash, leak or a target
-#                                   without seeds
+#                                   runs; fails on any crash or leak, a target
+#                                   without seeds or seeds without a target
 #
 # FUZZ_TARGETS="http_server ledger_chunk" limits the run to those targets.
 # New inputs go to a scratch corpus under BUILD_DIR so the committed seeds
@@ -86,4 +86,10 @@ for bin in "$build"/tests/fuzz/fuzz_*; do
   printf '   %s\n' "$line"
 done
 [ "$found" = 1 ] || { echo "no fuzz targets in $build/tests/fuzz"; exit 1; }
+if [ "$check" = 1 ] && [ -z "${FUZZ_TARGETS:-}" ]; then
+  for d in "$root"/tests/fuzz/corpus/*/; do
+    short=$(basename "$d")
+    [ -x "$build/tests/fuzz/fuzz_$short" ] || { echo "!! corpus/$short has no target fuzz_$short"; status=1; }
+  done
+fi
 exit $status
