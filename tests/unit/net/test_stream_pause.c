@@ -3,10 +3,8 @@
  * streams over 127.0.0.1: a paused reader receives nothing and the bytes
  * back up at the writer; resume delivers the rest in order, from the loop,
  * never inside the call; closes are reported whether paused or not.
- * (The attested channel pauses the TLS stream under it; it has no unit test
- * of its own yet: tests/integration/test_lagging_follower.py and
- * test_large_join.py pause it end to end between real nodes. The in-process
- * test transport: tests/unit/consensus/test_loopnet_pause.c.)
+ * (Attested channels: test_attested_pause.c; the in-process test transport:
+ * tests/unit/consensus/test_loopnet_pause.c.)
  */
 #include "pause_fixture.h"
 
