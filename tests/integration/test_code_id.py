@@ -231,10 +231,15 @@ def test_attack_module_swapped(env):
         check(not sb.is_open(1), "node 1 serves on the swapped module")
         t3 = write(sb, 0, 3, "two of three nodes")
 
-        # Brought back as a fresh node with the swapped module: the service refuses it.
+        # Brought back as a fresh node with the swapped module: the service refuses it,
+        # and serves honest clients on its two nodes meanwhile.
+        h.wait_until(lambda: all(sb.state(i).get("leader_rpc_address") for i in (0, 2)), 30,
+                     "nodes 0 and 2 to know the leader")
         before = h.file_size(sb.log_path(0))
-        proc, log_path, _ = start_joiner(env, sb, "joiner-swapped", module)
-        check_joiner_refused(env, sb, proc, log_path, swapped, before)
+        with h.HonestClients(sb, [0, 2]) as honest:
+            proc, log_path, _ = start_joiner(env, sb, "joiner-swapped", module)
+            check_joiner_refused(env, sb, proc, log_path, swapped, before)
+        honest.check()
 
         # The genuine module back: node 1 unseals, rejoins and reports the genuine id.
         with open(module, "wb") as f:
@@ -275,8 +280,10 @@ def test_attack_library_swapped(env):
     h.log(f"{needed} from {libdir}: code id {genuine[:16]}... -> {evil[:16]}...")
     with env.sandbox(2) as sb:
         before = h.file_size(sb.log_path(0))
-        proc, log_path, _ = start_joiner(env, sb, "joiner-library", env.app, evil_env)
-        check_joiner_refused(env, sb, proc, log_path, evil, before)
+        with h.HonestClients(sb, [0, 1]) as honest:
+            proc, log_path, _ = start_joiner(env, sb, "joiner-library", env.app, evil_env)
+            check_joiner_refused(env, sb, proc, log_path, evil, before)
+        honest.check()
         check(h.log_lines(log_path, f"code id covers library {copy}"),
               "the joiner's log does not show it mapped the other build")
         write(sb, 0, 1, "still serving")
