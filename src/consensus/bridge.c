@@ -34,7 +34,7 @@ static void discard_on_close(void *ctx, cs_stream *s, consort_err reason, const 
     (void)msg;
 }
 
-static const cs_stream_cbs discard_cbs = {discard_on_data, discard_on_close};
+static const cs_stream_cbs discard_cbs = {.on_data = discard_on_data, .on_close = discard_on_close};
 
 void cs_raft_stream_discard(cs_stream *stream)
 {
@@ -188,7 +188,8 @@ static void stream_on_close(void *ctx, cs_stream *s, consort_err reason, const c
         maybe_done(b);
 }
 
-static const cs_stream_cbs bridge_stream_cbs = {stream_on_data, stream_on_close};
+static const cs_stream_cbs bridge_stream_cbs = {.on_data = stream_on_data,
+                                                .on_close = stream_on_close};
 
 /* ---- raft -> peer ---- */
 

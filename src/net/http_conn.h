@@ -36,6 +36,9 @@ typedef struct http_conn {
     size_t outstanding; /* requests in the queue */
     cs_buf pending;     /* received, not yet parsed (pipelining limit reached) */
     bool processing;
+    bool paused;         /* reading stopped: it may take no request now (may_take) */
+    bool output_blocked; /* answers over CS_HTTP_OUTPUT_HIGH_WATER wait: since blocked_since */
+    uint64_t blocked_since;
     bool closing;
     int refs;
     char peer[CS_NET_ADDRESS_MAX];

@@ -60,6 +60,7 @@ void cs_http_conn_close(http_conn *c)
 
 static void process_pending(http_conn *c);
 static void rearm(http_conn *c);
+static void flow(http_conn *c);
 
 /* Writes answered responses from the head of the queue, in order. */
 void cs_http_conn_flush(http_conn *c)
@@ -80,6 +81,7 @@ void cs_http_conn_flush(http_conn *c)
         }
     }
     process_pending(c);
+    flow(c);
     rearm(c);
 }
 
@@ -141,6 +143,37 @@ static void queue_error(http_conn *c, int status, const char *message, cs_log_le
     cs_http_conn_flush(c);
 }
 
+/* Whether the connection may take another request now: fewer than
+ * max_pipeline in progress, and its client reads its answers (at most
+ * CS_HTTP_OUTPUT_HIGH_WATER bytes of them wait to be sent). */
+static bool may_take(const http_conn *c)
+{
+    return c->outstanding < c->srv->params.max_pipeline &&
+           (c->s == NULL || cs_stream_write_queue_len(c->s) <= CS_HTTP_OUTPUT_HIGH_WATER);
+}
+
+/* Reads only while requests can be taken: otherwise what the client sends
+ * waits in the kernel and then in the client (TCP flow control) instead of
+ * in our memory. Resumed by cs_http_conn_flush (an answer freed a place in
+ * the pipeline) or on_drain (the client read its answers). */
+static void flow(http_conn *c)
+{
+    if (c->s == NULL || c->closing || c->srv == NULL)
+        return;
+    bool blocked = cs_stream_write_queue_len(c->s) > CS_HTTP_OUTPUT_HIGH_WATER;
+    if (blocked && !c->output_blocked)
+        c->blocked_since = uv_now(c->srv->loop);
+    c->output_blocked = blocked;
+    bool stop = !may_take(c);
+    if (stop == c->paused)
+        return;
+    c->paused = stop;
+    if (stop)
+        cs_stream_pause(c->s);
+    else
+        cs_stream_resume(c->s);
+}
+
 static bool parsing(const http_conn *c)
 {
     return c->s != NULL && !c->closing && !c->timed_out && c->srv != NULL &&
@@ -151,7 +184,7 @@ static bool parsing(const http_conn *c)
 static void process(http_conn *c, cs_slice in)
 {
     c->processing = true;
-    while (in.len > 0 && parsing(c) && c->outstanding < c->srv->params.max_pipeline) {
+    while (in.len > 0 && parsing(c) && may_take(c)) {
         if (!c->in_request) { /* the first byte of a request: its deadlines start */
             c->in_request = true;
             c->fresh = false;
@@ -185,8 +218,7 @@ static void process(http_conn *c, cs_slice in)
 
 static void process_pending(http_conn *c)
 {
-    if (c->processing || c->pending.len == 0 || c->srv == NULL ||
-        c->outstanding >= c->srv->params.max_pipeline)
+    if (c->processing || c->pending.len == 0 || c->srv == NULL || !may_take(c))
         return;
     cs_buf local;
     cs_buf_init(&local, 0);
@@ -223,6 +255,19 @@ static void on_data(void *ctx, cs_stream *s, cs_slice data)
     } else {
         process(c, data);
     }
+    flow(c);
+    rearm(c);
+}
+
+/* The client has read every answer written so far: take its requests again. */
+static void on_drain(void *ctx, cs_stream *s)
+{
+    (void)s;
+    http_conn *c = ctx;
+    if (c->srv == NULL || c->closing || c->timed_out)
+        return;
+    process_pending(c);
+    flow(c);
     rearm(c);
 }
 
@@ -276,7 +321,10 @@ static void rearm(http_conn *c)
     const cs_http_server_params *p = &c->srv->params;
     uint64_t now = uv_now(c->srv->loop);
     uint64_t due;
-    if (c->in_request) {
+    if (c->output_blocked) { /* the client must read its answers within the idle wait */
+        c->idle = false;
+        due = c->blocked_since + p->idle_timeout_ms;
+    } else if (c->in_request) {
         c->idle = false;
         due = c->req_start + p->request_timeout_ms;
         if (!c->headers_done && c->req_start + p->header_timeout_ms < due)
@@ -311,6 +359,12 @@ static void deadline_cb(void *ctx)
         c->srv->stats.request_timeouts++;
         snprintf(msg, sizeof msg, "the request was not complete within %llu ms",
                  (unsigned long long)p->request_timeout_ms);
+    } else if (c->output_blocked && now >= c->blocked_since + p->idle_timeout_ms) {
+        c->srv->stats.idle_timeouts++;
+        cs_log_debug("net", "HTTP %s: did not read its answers for %llu ms, closing", c->peer,
+                     (unsigned long long)p->idle_timeout_ms);
+        cs_http_conn_close(c);
+        return;
     } else if (!c->in_request && c->idle && now >= c->idle_since + idle_wait(c)) {
         c->srv->stats.idle_timeouts++;
         cs_log_debug("net", "HTTP %s: idle for %llu ms, closing", c->peer,
@@ -384,7 +438,7 @@ void cs_http_server_attach(cs_http_server *srv, cs_stream *s)
     srv->count++;
     c->fresh = true;
     rearm(c);
-    const cs_stream_cbs cbs = {.on_data = on_data, .on_close = on_close};
+    const cs_stream_cbs cbs = {.on_data = on_data, .on_close = on_close, .on_drain = on_drain};
     cs_stream_set_cbs(s, &cbs, c);
     return;
 

@@ -38,6 +38,11 @@
 #define CS_HTTP_DEFAULT_HEADER_TIMEOUT_MS  10000
 #define CS_HTTP_DEFAULT_REQUEST_TIMEOUT_MS 30000
 #define CS_HTTP_DEFAULT_MAX_PIPELINE       64
+/* Answers waiting to be sent on one connection above which it takes no
+ * more requests (and stops reading) until the client has read them all: a
+ * client that pipelines requests and never reads the answers holds at most
+ * this much plus one answer, not the stream's whole queue. */
+#define CS_HTTP_OUTPUT_HIGH_WATER ((size_t)256 << 10)
 
 typedef struct cs_http_server cs_http_server;
 

@@ -47,6 +47,14 @@ typedef struct cs_stream_cbs {
      * the reason and its message `msg` (never NULL; valid during the call
      * only: copy it to keep it). Do not touch `s` afterwards. */
     void (*on_close)(void *ctx, cs_stream *s, consort_err reason, const char *msg);
+    /* Optional (NULL: not told): the write queue has just emptied, every
+     * byte written so far is with the kernel (write_queue_len is 0). Runs
+     * from a loop callback, never inside cs_stream_write; not after close.
+     * A writer that stopped producing because the queue was long (an HTTP
+     * server whose client does not read its answers) starts again here.
+     * TCP and TLS streams call it; the attested channel and the in-process
+     * test transport do not. */
+    void (*on_drain)(void *ctx, cs_stream *s);
 } cs_stream_cbs;
 
 typedef struct cs_stream_vtbl {

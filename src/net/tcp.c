@@ -145,8 +145,13 @@ static void write_cb(uv_write_t *req, int status)
     cs_tcp_stream *s = w->s;
     s->queued -= w->len;
     cs_free(w);
-    if (status < 0 && status != UV_ECANCELED && !s->hard)
+    if (status < 0 && status != UV_ECANCELED && !s->hard) {
         fail_hard(s, cs_net_uv_fail(status, "tcp %s: write", s->peer));
+        return;
+    }
+    if (s->queued == 0 && status == 0 && !s->closing && !s->hard && s->has_cbs &&
+        s->cbs.on_drain != NULL)
+        s->cbs.on_drain(s->ctx, &s->base);
 }
 
 static consort_err tcp_write(cs_stream *base, cs_slice data)

@@ -193,6 +193,18 @@ static void tls_close(cs_stream *base)
     cs_stream_close(ts->inner);
 }
 
+/* The TCP queue emptied: TLS writes reach TCP at once (flush), so ours is
+ * empty too unless the engine still holds output. */
+static void inner_drain_cb(void *ctx, cs_stream *s)
+{
+    (void)s;
+    tls_stream *ts = ctx;
+    if (ts->closing || !ts->has_cbs || ts->cbs.on_drain == NULL ||
+        cs_tls_pending_output(ts->tls) != 0)
+        return;
+    ts->cbs.on_drain(ts->ctx, &ts->base);
+}
+
 static void tls_set_cbs(cs_stream *base, const cs_stream_cbs *cbs, void *ctx)
 {
     tls_stream *ts = from_base(base);
@@ -291,7 +303,8 @@ consort_err cs_tls_stream_start(uv_loop_t *loop, cs_stream *inner, cs_tls_config
     CS_TRY_GOTO(rc, cs_tls_new(cfg, &ts->tls), fail_free);
     CS_TRY_GOTO(rc, cs_timer_new(loop, timeout_cb, ts, &ts->timer), fail_free);
     cs_timer_start(ts->timer, ts->timeout_ms);
-    const cs_stream_cbs cbs = {.on_data = inner_data_cb, .on_close = inner_close_cb};
+    const cs_stream_cbs cbs = {
+        .on_data = inner_data_cb, .on_close = inner_close_cb, .on_drain = inner_drain_cb};
     cs_stream_set_cbs(inner, &cbs, ts);
     /* From here on every failure is reported through on_done, on the loop. */
     rc = start_handshake(ts);

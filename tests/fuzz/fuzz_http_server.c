@@ -45,6 +45,7 @@ typedef struct mem_stream {
     void *ctx;
     bool close_requested; /* by the server: on_close is owed */
     bool closed;          /* on_close was delivered */
+    bool paused;          /* the server stopped reading (cs_stream_pause) */
     long last_seq;        /* the X-Seq of the last response written */
     size_t writes;
 } mem_stream;
@@ -88,6 +89,11 @@ static void ms_set_cbs(cs_stream *s, const cs_stream_cbs *cbs, void *ctx)
     m->ctx = ctx;
 }
 
+static void ms_set_paused(cs_stream *s, bool paused)
+{
+    ((mem_stream *)s)->paused = paused;
+}
+
 static const struct cs_x509 *ms_peer_cert(const cs_stream *s)
 {
     (void)s;
@@ -111,7 +117,8 @@ static const cs_stream_vtbl MS_VT = {.write = ms_write,
                                      .set_cbs = ms_set_cbs,
                                      .peer_cert = ms_peer_cert,
                                      .write_queue_len = ms_queue_len,
-                                     .peer_address = ms_peer_address};
+                                     .peer_address = ms_peer_address,
+                                     .set_paused = ms_set_paused};
 
 static void deliver_close(mem_stream *m, consort_err reason, const char *msg)
 {
@@ -231,6 +238,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t left = size - 2;
     while (left > 0 && !m.closed) {
         size_t n = left < piece ? left : piece;
+        /* a paused stream delivers nothing: the handler answers until the
+         * server reads again (only a full pipeline pauses it here) */
+        while (m.paused && !m.close_requested && h.nwaiting > 0)
+            answer_one(&h, m.closed);
+        if (m.paused && !m.close_requested)
+            abort(); /* paused with nothing to wait for */
         if (!m.close_requested)
             m.cbs.on_data(m.ctx, &m.base, CS_SLICE(p, n)); /* as the loop would */
         p += n;

@@ -17,6 +17,7 @@ import os
 import socket
 import ssl
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import consort_harness as h  # noqa: E402
@@ -205,6 +206,43 @@ def test_pipelined_requests(env):
         still_serves(sb, 4)
 
 
+def test_unread_responses(env):
+    """A client that pipelines reads of a 64 KiB record and never reads the
+    answers: the node stops taking its requests once a few answers wait to be
+    sent (it does not queue up to the 256 MiB a stream may hold), so memory
+    stays bounded, and other clients are served meanwhile."""
+    with env.sandbox(nodes=1) as sb:
+        c = sb.client(0)
+        r = c.post_json("/app/log/public", {"id": 9, "msg": "r" * APP_MSG_MAX})
+        check(r.status == 200, f"the 64 KiB record: {r!r}")
+        c.close()
+        host, port = sb.address(0).rsplit(":", 1)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.load_verify_locations(sb.service_cert)
+        ctx.load_cert_chain(sb.user_cert, sb.user_key)
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.connect((host, int(port)))
+        s = ctx.wrap_socket(raw)
+        s.settimeout(0.2)
+        one = b"GET /app/log/public?id=9 HTTP/1.1\r\nHost: node\r\n\r\n"
+        before = rss(sb.pid(0))
+        sent, t0 = 0, time.monotonic()
+        while time.monotonic() - t0 < 10:
+            try:
+                s.sendall(one * 64)
+                sent += 64
+            except (socket.timeout, ssl.SSLWantWriteError):
+                pass  # the node stopped reading us: what the test wants
+        grown = rss(sb.pid(0)) - before
+        h.log(f"{sent} requests sent unread in 10 s; resident memory {grown / 1024:+.0f} KiB")
+        check(grown < RSS_GROWTH_MAX,
+              f"resident memory grew {grown >> 20} MiB for one client that reads no answers")
+        still_serves(sb, 5)
+        s.close()
+
+
 if __name__ == "__main__":
     h.main([test_body_cap, test_header_caps, test_application_and_governance_caps,
-            test_pipelined_requests])
+            test_pipelined_requests, test_unread_responses])

@@ -49,7 +49,7 @@ static void w_on_close(void *ctx, cs_stream *s, consort_err reason, const char *
     w->reason = reason;
 }
 
-static const cs_stream_cbs watched_cbs = {w_on_data, w_on_close};
+static const cs_stream_cbs watched_cbs = {.on_data = w_on_data, .on_close = w_on_close};
 
 /* Returns the end to hand over; the other end reports to *w. */
 static cs_stream *stream_pair(cl_cluster *cl, watched *w, cs_stream **mine)
@@ -166,7 +166,7 @@ static void ws_on_close(void *ctx, cs_stream *s, consort_err reason, const char 
     free(w);
 }
 
-static const cs_stream_cbs ws_inner_cbs = {ws_on_data, ws_on_close};
+static const cs_stream_cbs ws_inner_cbs = {.on_data = ws_on_data, .on_close = ws_on_close};
 
 static consort_err ws_write(cs_stream *s, cs_slice d)
 {
