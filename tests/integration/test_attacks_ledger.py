@@ -23,6 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import consort_harness as h  # noqa: E402
 from consort_harness import check  # noqa: E402
 
+# the checks read the nodes' info lines (snapshots taken and installed): ctest says warn
+os.environ["CONSORT_LOG"] = "info"
+
 OPTIONS = ["--node-option", "ledger_chunk_bytes=4096", "--node-option", "snapshot_interval=25"]
 # The refusals (src/node/replica_recover.c, src/store/ledger_reader.c):
 NOT_AUTHENTIC = "is not authentic"

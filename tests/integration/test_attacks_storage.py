@@ -30,6 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import consort_harness as h  # noqa: E402
 from consort_harness import check  # noqa: E402
 
+# the checks read the nodes' info lines (snapshots taken and installed): ctest says warn
+os.environ["CONSORT_LOG"] = "info"
+
 # Refusals: libraft's own check of its files (as src/consensus passes it on), the
 # replica's check that raft entry N carries the seqno after the last one applied
 # (src/node/replica.c), and the snapshot's AEAD (src/node/replica_snapcheck.c).
