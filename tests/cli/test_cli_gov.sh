@@ -88,9 +88,9 @@ member_id() {
     openssl x509 -in "$1" -outform DER | sha256sum | cut -d' ' -f1
 }
 
-# wait_file FILE: until FILE exists and is not empty (10 s at most).
+# wait_file FILE: until FILE exists and is not empty (30 s at most).
 wait_file() {
-    for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.1; done
+    for _ in $(seq 1 300); do [ -s "$1" ] && return 0; sleep 0.1; done # python starts slowly under load
     return 1
 }
 
@@ -318,7 +318,7 @@ expect 1 err "connection refused" -- "$CONSORT" gov list --node https://127.0.0.
 python3 -c "
 import socket, sys, time
 s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(8)
-open(sys.argv[1], 'w').write(str(s.getsockname()[1])); time.sleep(120)" silent.port &
+open(sys.argv[1], 'w').write(str(s.getsockname()[1])); time.sleep(600)" silent.port &
 PIDS+=($!)
 wait_file silent.port || fail "the silent listener did not start"
 start=$(date +%s)
@@ -344,14 +344,18 @@ expect 1 err "connection refused" -- "$CONSORT" gov list --workspace ws --node h
 # a rolling update: node 0 was evicted and exited, nodes.json lists it first;
 # the verbs go to the first node that accepts a connection, in its order
 # (node0/node.json is read only without a nodes.json)
-dead_ports() { # N: N ports on 127.0.0.1 that were free a moment ago (nothing listens)
-    python3 -c "
-import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+# Two ports on 127.0.0.1 that refuse connections: a helper holds them bound
+# and never listens, for the whole test (a port that was free a moment ago
+# and released could be taken by anything meanwhile).
+python3 -c "
+import socket, sys, time
+ss = [socket.socket() for _ in range(2)]
 for s in ss: s.bind(('127.0.0.1', 0))
-print(' '.join(str(s.getsockname()[1]) for s in ss))" "$1"
-}
-read -r DEAD1 DEAD2 <<<"$(dead_ports 2)"
+open(sys.argv[1] + '.tmp', 'w').write(' '.join(str(s.getsockname()[1]) for s in ss))
+import os; os.rename(sys.argv[1] + '.tmp', sys.argv[1]); time.sleep(600)" dead.ports &
+PIDS+=($!)
+wait_file dead.ports || fail "the helper holding two refusing ports did not start"
+read -r DEAD1 DEAD2 <dead.ports
 # nodes_json DIR ADDR...: DIR/nodes.json as the sandbox writes it, the nodes in that order
 nodes_json() {
     local dir=$1
@@ -387,7 +391,7 @@ import socket, sys, time
 s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)
 port = s.getsockname()[1]
 held = socket.create_connection(('127.0.0.1', port), timeout=5)  # fills the backlog of 0
-open(sys.argv[1], 'w').write(str(port)); time.sleep(120)" full.port 2>/dev/null &
+open(sys.argv[1], 'w').write(str(port)); time.sleep(600)" full.port 2>/dev/null &
 PIDS+=($!)
 if wait_file full.port; then
     nodes_json ru "127.0.0.1:$(cat full.port)" "$FAKE"

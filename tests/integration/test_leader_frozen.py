@@ -33,6 +33,7 @@ class Writers:
     def __init__(self, sb, nodes, count, timeout=60, pace=0.0):
         self.sb, self.nodes, self.timeout, self.pace = sb, nodes, timeout, pace
         self.answers = []
+        self.answered_at = [0.0] * count  # when client c last had an answer (monotonic)
         self.lock = threading.Lock()
         self.stop_flag = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(c,), daemon=True)
@@ -52,6 +53,7 @@ class Writers:
                 r = e
             took = time.monotonic() - t0
             with self.lock:
+                self.answered_at[c] = time.monotonic()
                 if isinstance(r, h.Response):
                     self.answers.append((c, node, r.status, r.txid, r.headers.get("retry-after"),
                                          r.body.decode(errors="replace"), took, k))
@@ -76,6 +78,14 @@ class Writers:
     def acked(self):
         with self.lock:
             return [a for a in self.answers if a[2] == 200]
+
+    def wait_all_answered_since(self, t, timeout, what):
+        """Until every client had an answer after time.monotonic() `t`: each one's
+        request in flight at `t` is answered."""
+        def done():
+            with self.lock:
+                return all(a > t for a in self.answered_at)
+        h.wait_until(done, timeout, what)
 
     def wait_acked(self, more, timeout, what):
         base = len(self.acked())
@@ -205,7 +215,7 @@ def test_error_bodies_name_only_their_own_transaction(env):
         writers = None
         try:
             unknown = []
-            for rnd in range(3):
+            for rnd in range(6):
                 leader = sb.wait_leader()
                 others = [i for i in range(3) if i != leader]
                 writers = Writers(sb, [leader], 8).start()
@@ -215,7 +225,10 @@ def test_error_bodies_name_only_their_own_transaction(env):
                     sb.wait_leader(among=others)
                 finally:
                     sb.sigcont(leader)
-                time.sleep(2)  # the old leader learns it lost: its pending writes fail
+                # the old leader learns it lost: its pending writes fail (this was a
+                # 2 s sleep); every request in flight when it resumed is answered
+                writers.wait_all_answered_since(time.monotonic(), 60,
+                                                "an answer to every writer after the resume")
                 writers.stop()
                 answers, writers = writers.answers, None
                 unknown += [a for a in answers if a[2] == 503 and a[3]]

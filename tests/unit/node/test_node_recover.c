@@ -506,8 +506,11 @@ static void no_shares_no_recovery(void **state)
     fixture *f = *state;
     tn_config(&f->env, &f->node, 0, NULL); /* no members */
     tn_start(&f->loop, &f->node);
-    tn_put(&f->loop, &f->node, "k1", "v1");
-    tn_run_for(&f->loop, 200);
+    receipt_wait w = {.n = f->node.n, .txid = tn_put(&f->loop, &f->node, "k1", "v1")};
+    cs_buf_init(&w.json, 0);
+    /* the write signed (it was a 200 ms wait): the ledger copy is a signed one */
+    tn_run_until(&f->loop, 10000, receipt_ready, &w, "record 1 signed");
+    cs_buf_cleanup(&w.json);
     tn_stop(&f->loop, &f->node);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "cp -r '%s/node0/ledger' '%s'", f->env.root, f->prev_ledger);
