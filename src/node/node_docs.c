@@ -278,6 +278,10 @@ consort_err cs_node_metrics_text(cs_node *n, cs_buf *out)
         n->replica != NULL ? node_replica_get_stats(n->replica) : (node_replica_stats){0};
     node_admit_stats as = n->admit != NULL ? node_admit_get_stats(n->admit) : (node_admit_stats){0};
     cs_attested_stats ps = n->peers != NULL ? node_peers_stats(n->peers) : (cs_attested_stats){0};
+    cs_raft_transport_stats ts = {0};
+    if (n->cons != NULL)
+        cs_raft_transport_stats_get(cs_consensus_transport(n->cons), &ts);
+    node_promoter_stats pro = node_promoter_get_stats(n->promoter);
     const struct {
         const char *name, *type, *help;
         uint64_t v;
@@ -302,6 +306,14 @@ consort_err cs_node_metrics_text(cs_node *n, cs_buf *out)
          ps.refused_tls + ps.refused_hello},
         {"consort_node_channels_refused_tls_total", "counter",
          "... of which failed the TLS handshake (no certificate, not TLS)", ps.refused_tls},
+        {"consort_raft_inbound_pauses_total", "counter",
+         "Times a peer's raft stream was paused while raft read a backlog", ts.inbound_pauses},
+        {"consort_raft_messages_refused_total", "counter",
+         "Raft connections closed for a message over the wire limits", ts.wire_refused},
+        {"consort_raft_promotions_total", "counter", "Joined nodes promoted to voter (as leader)",
+         pro.promoted},
+        {"consort_raft_promotions_failed_total", "counter",
+         "Promotion attempts raft aborted or refused (each retried)", pro.failed},
         {"consort_commit_seqno", "gauge", "Last committed seqno", cs_node_commit_txid(n).seqno},
         {"consort_pending_entries", "gauge", "Entries submitted, not committed",
          n->exec != NULL ? node_exec_pending(n->exec) : 0},

@@ -33,6 +33,19 @@ def peak_rss_mib(pid):
     return 0
 
 
+def metric(sb, i, name):
+    c = sb.client(i)
+    try:
+        r = c.get("/node/metrics")
+        check(r.status == 200, f"GET /node/metrics on node {i}: {r!r}")
+        for line in r.body.decode().splitlines():
+            if line.startswith(name + "{"):
+                return int(line.rsplit(" ", 1)[1])
+    finally:
+        c.close()
+    raise h.TestFailure(f"node {i} has no metric {name}")
+
+
 def test_frozen_follower_catches_up(env):
     with env.sandbox(3) as sb:
         leader = sb.wait_leader()
@@ -68,6 +81,13 @@ def test_frozen_follower_catches_up(env):
               f"the last record read from node {lagger}: {r!r}")
         lc.close()
         c.close()
+        # the catch-up went through back-pressure: the leader's stream was paused while
+        # the follower's raft read the backlog
+        pauses = metric(sb, lagger, "consort_raft_inbound_pauses_total")
+        refused = metric(sb, lagger, "consort_raft_messages_refused_total")
+        h.log(f"node {lagger} paused its leader's stream {pauses} times")
+        check(pauses > 0, f"node {lagger} never paused a raft stream while catching up")
+        check(refused == 0, f"node {lagger} refused {refused} raft messages")
         rss = peak_rss_mib(sb.pid(lagger))
         h.log(f"node {lagger} caught up {took:.1f} s after SIGCONT; its peak RSS "
               f"{rss_before} MiB before, {rss} MiB after")
