@@ -135,6 +135,13 @@ static void watch_loop(uv_loop_t *loop, unsigned ms)
     uv_run(loop, UV_RUN_NOWAIT);
 }
 
+static bool paused_once(void *ctx)
+{
+    cs_raft_transport_stats st;
+    cs_raft_transport_stats_get(ctx, &st);
+    return st.inbound_pauses >= 1;
+}
+
 static bool all_read(void *ctx)
 {
     return g_slow.raft_read >= *(size_t *)ctx;
@@ -191,8 +198,10 @@ static void test_slow_raft_pauses_the_peer_instead_of_closing(void **state)
     cs_free(data);
     const size_t total = header + SLOW_ENTRIES * SLOW_ENTRY;
 
-    /* raft reads nothing for a while: the connection stays, the peer waits */
-    watch_loop(&loop, 1500);
+    /* raft reads nothing: the bridge pauses the peer's stream ... */
+    cst_run_until(&loop, 30000, paused_once, t, "the peer's stream paused");
+    /* ... and for a while nothing changes: the connection stays, the peer waits */
+    watch_loop(&loop, 1000);
     cs_raft_transport_stats st;
     cs_raft_transport_stats_get(t, &st);
     assert_false(pe.closed);
@@ -269,7 +278,7 @@ static void test_far_behind_follower_catches_up_without_reconnecting(void **stat
     for (unsigned k = 0; k < BIG_ENTRIES; k++) {
         memset(big, (int)k, BIG_ENTRY);
         for (int b = 0; b < 8; b++)
-            big[b] = (uint8_t)((100u + k) >> (56 - 8 * b));
+            big[b] = (uint8_t)((uint64_t)(100u + k) >> (56 - 8 * b));
         cst_ok(cs_consensus_submit(cl.nodes[l].c, CS_SLICE(big, BIG_ENTRY), cl_applied_cb, &tally));
     }
     cs_free(big);
