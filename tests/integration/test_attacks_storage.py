@@ -209,8 +209,12 @@ def test_attack_raft_metadata_rolled_back(env):
     with sb:
         h.stop_node(sb, f)
         raft = os.path.join(sb.data_dir(f), "raft")
-        saved = {n: open(os.path.join(raft, n), "rb").read() for n in os.listdir(raft)
-                 if n.startswith("metadata")}
+        saved = {}
+        for n in os.listdir(raft):
+            if n.startswith("metadata"):
+                with open(os.path.join(raft, n), "rb") as fh:
+                    saved[n] = fh.read()
+        check(saved, f"node {f} has no raft metadata file")
         term_then = sb.state(leader)["raft_term"]
         h.restart_and_catch_up(sb, f)
         for k in range(2):  # two leader changes: the service's term moves on
@@ -222,8 +226,11 @@ def test_attack_raft_metadata_rolled_back(env):
             h.restart_and_catch_up(sb, cur)
         term_now = sb.state(sb.wait_leader())["raft_term"]
         check(term_now > term_then, f"the term did not move on ({term_then} -> {term_now})")
-        f = next(i for i in range(3) if i != sb.wait_leader())
         h.stop_node(sb, f)
+        live = [i for i in range(3) if i != f]
+        sb.wait_leader(among=live)
+        h.wait_until(lambda: all(sb.state(i).get("leader_rpc_address") for i in live), 30,
+                     f"nodes {live} to know the leader")
         for n in os.listdir(raft):
             if n.startswith("metadata"):
                 os.remove(os.path.join(raft, n))
@@ -232,7 +239,6 @@ def test_attack_raft_metadata_rolled_back(env):
                 fh.write(data)
         h.log(f"put back node {f}'s raft metadata of term {term_then} (the service is in "
               f"term {term_now})")
-        live = [i for i in range(3) if i != f]
         with h.HonestClients(sb, live) as honest:
             sb.restart(f)
             rejoined_safely(sb, records, f, honest, "raft metadata rolled back")

@@ -278,6 +278,7 @@ def test_attack_join_retired_code_id(env):
         check(ids.get(retired) == "Retired", f"/gov/service code ids: {ids}")
         h.log(f"code id {retired[:16]}... trusted, then retired by the members")
         with h.HonestClients(sb, range(3)) as honest:
+            honest_control(env, sb)
             refused(env, sb, "hello for a retired code id",
                     CODE_ID_NOT_TRUSTED_AS.format(retired), mode="honest", code_id_hex=retired)
             joiner_refused(env, sb, app, "retired", CODE_ID_NOT_TRUSTED_AS.format(retired))
