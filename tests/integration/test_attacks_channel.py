@@ -101,6 +101,82 @@ def channel_attack(env, attack):
             proxy.close()
 
 
+# The admitting node's log when a joiner's channel fails to authenticate a record:
+#   attested channel: TLS refused: TLS with 127.0.0.1:43102: TLS read:
+#       error:0A000119:SSL routines::decryption failed or bad record mac
+JOIN_CHANNEL_REFUSED = ("attested channel", "TLS read")
+
+
+def test_attack_join_messages_replayed(env):
+    """A joining node reaches the leader through the host's proxy (its join target is
+    the host's to configure); the proxy replays the joiner's third application record
+    (after the handshake: its hello and join request). The leader refuses the record
+    and closes the channel, the joiner says so and retries, and joins exactly once."""
+    os.environ["CONSORT_LOG"] = "info"
+    with env.sandbox(3) as sb:
+        leader = sb.wait_leader()
+        proxy = h.TlsRecordProxy(f"127.0.0.1:{h.free_port()}", sb.nodes[leader]["node_address"],
+                                 "replay", after=3)
+        root = env.path("joiner")
+        os.makedirs(root)
+        with open(sb.nodes[1]["config"]) as f:
+            platform_dir = json.load(f)["platform_dir"]  # node 1's host
+        cfg = {"platform": "virtual", "platform_dir": platform_dir,
+               "rpc_address": f"127.0.0.1:{h.free_port()}",
+               "node_address": f"127.0.0.1:{h.free_port()}",
+               "data_dir": os.path.join(root, "data"), "app": env.app,
+               "join": {"target": proxy.address, "service_cert": sb.service_cert}}
+        with open(os.path.join(root, "node.json"), "w") as f:
+            json.dump(cfg, f)
+        joiner_log = os.path.join(root, "consortd.log")
+        log_start = h.file_size(sb.log_path(leader))
+        joiner = None
+        try:
+            with h.HonestClients(sb, range(3)) as honest:
+                proxy.arm()
+                joiner = h.Process([env.consortd, "--config", os.path.join(root, "node.json")],
+                                   joiner_log)
+                ev = h.wait_until(lambda: [e for e in proxy.tampered() if e["closed_at"]],
+                                  REFUSAL_TIMEOUT, "the proxy to replay a record of the join "
+                                  "channel and the leader to close it")[0]
+                delay = ev["closed_at"] - ev["tampered_at"]
+                check(delay < 5, f"the leader kept the join channel open {delay:.1f} s after "
+                                 f"the replayed record")
+                lines = h.wait_until(lambda: [
+                    l for l in h.log_lines(sb.log_path(leader), *JOIN_CHANNEL_REFUSED,
+                                           start=log_start)
+                    if any(w in l for w in AEAD_FAILED)], 10,
+                    f"node {leader} to log why it closed the join channel")
+                h.log(f"node {leader}: {lines[0].strip()[:240]}")
+                retry = h.wait_until(lambda: h.log_lines(joiner_log, f"join via {proxy.address}",
+                                                         "retrying"), 10,
+                                     "the joiner to say it retries")
+                h.log(f"joiner: {retry[0].strip()[:240]}")
+
+                def joined():
+                    c = h.Client(cfg["rpc_address"], sb.service_cert, sb.user_cert, sb.user_key,
+                                 timeout=3)
+                    try:
+                        return c.get_json("/node/state").get("state") == "PartOfNetwork"
+                    finally:
+                        c.close()
+                h.wait_until(joined, 60, "the joiner to join through the proxy")
+            honest.check()
+            c = sb.client(leader)
+            try:
+                nodes = c.get_json("/node/network")["nodes"]
+            finally:
+                c.close()
+            listed = [n for n in nodes if n.get("rpc_address") == cfg["rpc_address"]]
+            check(len(listed) == 1 and listed[0].get("status") == "Trusted",
+                  f"the joiner is listed {len(listed)} times: {listed}")
+            check(len(proxy.tampered()) == 1, f"attacks made: {proxy.tampered()}")
+        finally:
+            if joiner:
+                joiner.stop()
+            proxy.close()
+
+
 def test_attack_node_messages_replayed(env):
     channel_attack(env, "replay")
 
@@ -110,4 +186,5 @@ def test_attack_node_messages_reordered(env):
 
 
 if __name__ == "__main__":
-    sys.exit(h.main([test_attack_node_messages_replayed, test_attack_node_messages_reordered]))
+    sys.exit(h.main([test_attack_node_messages_replayed, test_attack_node_messages_reordered,
+                     test_attack_join_messages_replayed]))
