@@ -4,6 +4,7 @@ node's data_dir on a tmpfs (for the full disk), per-node fake clocks, and a
 cleanup that undoes all of it even after a failure."""
 
 import ctypes
+import errno
 import http.client
 import json
 import os
@@ -52,6 +53,9 @@ class Cluster:
         # Nodes the harness restarts are forked by one thread that lives as long as
         # the cluster: PR_SET_PDEATHSIG fires when the forking *thread* exits (a
         # node forked by the nemesis's thread died with it).
+        self.killed = set()  # nodes the nemesis killed and has not restarted yet
+        self.exits = []  # (node, last error line) of nodes that exited on their own
+        self.lock = threading.Lock()
         self.spawns = queue.Queue()
         self.spawner = threading.Thread(target=self._spawn_loop, daemon=True)
         self.spawner.start()
@@ -163,6 +167,8 @@ class Cluster:
         return h.pid_alive(self.pids[i])
 
     def kill9(self, i):
+        with self.lock:
+            self.killed.add(i)
         pid = self.pids[i]
         self.stopped.discard(i)
         try:
@@ -174,8 +180,14 @@ class Cluster:
             self.procs[i].wait(10)
 
     def restart(self, i):
-        if self.alive(i):
-            return
+        with self.lock:
+            if self.alive(i):
+                self.killed.discard(i)
+                return
+            self._restart(i)
+            self.killed.discard(i)
+
+    def _restart(self, i):
         done = queue.Queue()
         self.spawns.put((i, done))
         p = done.get(timeout=30)
@@ -183,6 +195,35 @@ class Cluster:
             raise p
         self.procs[i] = p
         self.pids[i] = p.pid
+
+    def supervise(self):
+        """A node that exits on its own (a fail-stop the faults provoked: a full disk
+        while applying, ...) is noted with its last error line and started again
+        after 5 s, as a supervisor (systemd) would; the run reports how many."""
+        self.supervisor = threading.Thread(target=self._supervise_loop, daemon=True)
+        self.supervisor.start()
+
+    def _supervise_loop(self):
+        down_since = {}
+        while not self.closing:
+            time.sleep(0.5)
+            for i in range(self.n):
+                with self.lock:
+                    if self.closing or i in self.killed or self.alive(i):
+                        down_since.pop(i, None)
+                        continue
+                    if i not in down_since:
+                        down_since[i] = time.monotonic()
+                        last = [l for l in h.log_lines(self.nodes[i]["log"], " error ")[-1:]]
+                        self.exits.append((i, last[0][:300] if last else "(no error line)"))
+                        self.log(f"node {i} exited on its own: {self.exits[-1][1]}")
+                    elif time.monotonic() - down_since[i] >= 5:
+                        try:
+                            self._restart(i)
+                            self.log(f"node {i} started again after it exited on its own")
+                        except Exception as e:
+                            self.log(f"restarting node {i}: {e!r}")
+                        down_since.pop(i, None)
 
     def _spawn_loop(self):
         while True:
@@ -200,8 +241,13 @@ class Cluster:
                 done.put(e)
 
     def sigstop(self, i):
-        os.kill(self.pids[i], signal.SIGSTOP)
+        """SIGSTOP; False if the node is not running (it exited on its own)."""
+        try:
+            os.kill(self.pids[i], signal.SIGSTOP)
+        except ProcessLookupError:
+            return False
         self.stopped.add(i)
+        return True
 
     def sigcont(self, i):
         self.stopped.discard(i)
@@ -217,23 +263,24 @@ class Cluster:
         os.rename(path + ".tmp", path)
 
     def fill_disk(self, leave_bytes):
-        """Fills the tmpfs of the disk node up to `leave_bytes` free."""
+        """Fills the tmpfs of the disk node up to `leave_bytes` free (the node writes
+        too, so it may end fuller: ENOSPC while filling is the point)."""
         st = os.statvfs(self.disk_dir)
         free = st.f_bavail * st.f_frsize
         size = max(0, free - leave_bytes)
         self.ballast = os.path.join(self.disk_dir, "chaos-ballast")
-        with open(self.ballast, "ab") as f:
-            chunk = b"\0" * (1 << 20)
-            written = 0
-            try:
+        written = 0
+        chunk = b"\0" * (1 << 20)
+        try:
+            with open(self.ballast, "ab") as f:
                 while written < size:
                     n = min(len(chunk), size - written)
                     f.write(chunk[:n])
                     written += n
-                f.flush()
-            except OSError:
-                pass
-        return size
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+        return written
 
     def free_disk(self):
         if self.ballast is not None:
@@ -292,6 +339,7 @@ class Cluster:
     def stop_nodes(self):
         """SIGTERM to every node (the sandbox's and the harness's); returns the
         nodes that did not exit 0."""
+        self.closing = True  # no more supervision
         unclean = []
         for i in range(self.n):
             self.sigcont(i)

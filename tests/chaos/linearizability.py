@@ -21,7 +21,7 @@ dropped, since if it took effect it was overwritten before anyone looked, and
 the search is exact without it; one whose value only it wrote and that was
 observed must have taken effect before the first observer completed, which
 bounds it. The search keeps the set of linearized ops as a count of the
-ops linearized in call order plus the few beyond, so its memo stays small on
+ops linearized in order of completion plus the few beyond, so its memo stays small on
 long histories, and it gives up (never answers "linearizable") past a budget
 of steps or memo states. Values written are expected to be unique per
 key (the workload makes them so); the checker does not rely on it for
@@ -169,12 +169,14 @@ def check_key(ops, init=None, key=None, max_steps=50_000_000, max_cache=1_000_00
             prv[nxt[s]] = s
 
     # The set of linearized ops, kept small: ops with a known completion are
-    # numbered in call order (rank); `done` counts the ranks 0..done-1, all
-    # linearized, and `extra` holds the linearized ones beyond. Unknown-outcome
+    # numbered in order of completion (rank; an op is linearized before it
+    # completes, so one slow op does not hold the count back); `done` counts
+    # the ranks 0..done-1, all linearized, and `extra` holds the linearized
+    # ones beyond, about as many as ops run at once. Unknown-outcome
     # ops, rarely many once pruned, are in `extra` by their index. The cache key
     # (done, extra, state) is then small however long the history is.
     order = sorted((i for i in range(n) if ops[i].complete is not None),
-                   key=lambda i: ops[i].invoke)
+                   key=lambda i: ops[i].complete)
     rank = [None] * n
     for r, i in enumerate(order):
         rank[i] = r

@@ -115,7 +115,7 @@ class Nemesis(threading.Thread):
 
     def _node(self, prefer_leader):
         """A node not killed or stopped by another fault (the leader if asked and known)."""
-        free = [i for i in range(self.c.n) if i not in self._busy()]
+        free = [i for i in range(self.c.n) if i not in self._busy() and self.c.alive(i)]
         pick = self.rnd.choice(free) if free else None
         if prefer_leader:
             leader = self.c.leader()
@@ -146,8 +146,9 @@ class Nemesis(threading.Thread):
         i = self._node(self.rnd.random() < 0.5)
         if i is None:
             return None
+        if not self.c.sigstop(i):
+            return None  # it exited in the meantime
         self.record("stop", node=i, seconds=round(dur, 1))
-        self.c.sigstop(i)
 
         def undo():
             self.c.sigcont(i)

@@ -84,7 +84,7 @@ def check_records(recs, strict_plain_reads=False, log=lambda m: None):
         if st == "info":
             if r.get("resolved") == "Invalid":
                 continue
-            complete = r["resolved_at"] if r.get("resolved") == "Committed" else None
+            complete = r.get("resolved_at") if r.get("resolved") == "Committed" else None
         value = tuple(r["value"]) if f == "cas" else r["value"]
         ops.append(lin.Op(f, r["key"], value, r["invoke"], complete, r["process"], r["node"]))
     results = lin.check(ops)
@@ -136,6 +136,7 @@ class Run:
                  f"{','.join(o.kinds)}; files in {self.root}")
         c = self.cluster = Cluster(o, self.root, self.log)
         c.start()
+        c.supervise()
         self.log(f"sandbox ready: {[n['rpc_address'] for n in c.nodes]}")
         wl = self.wl = Workload(c, o.seed, o.clients_per_node, o.keys, o.client_timeout,
                                 os.path.join(self.root, "receipts"))
@@ -397,10 +398,11 @@ class Run:
     def summary(self, error=None):
         o = self.opts
         faults = getattr(getattr(self, "nem", None), "counts", {})
-        counts = getattr(self, "counts", collections.Counter())
-        ops = sum(counts.values()) if counts else len(getattr(getattr(self, "wl", None),
-                                                              "hist", None).ops
-                                                      if getattr(self, "wl", None) else [])
+        counts = getattr(self, "counts", None)
+        if not counts and getattr(self, "wl", None) is not None:  # stopped before the checks
+            counts = collections.Counter(f"{r['f']}:{r['status']}" for r in self.wl.hist.snapshot())
+        counts = counts or collections.Counter()
+        ops = sum(counts.values())
         ok = lambda f: counts.get(f"{f}:ok", 0)  # noqa: E731
         unknown = sum(v for k, v in counts.items() if k.endswith(":info"))
         n_anom = len(self.anomalies) + (1 if error else 0)
@@ -410,6 +412,7 @@ class Run:
                 f"faults={{{faults_s}}} ops={ops} (ok: {ok('write')} writes, {ok('cas')} cas, "
                 f"{ok('read')} linearizable reads, {ok('plain_read')} plain reads; "
                 f"{unknown} unknown) receipts={getattr(self, 'receipts_ok', 0)} "
+                f"node_exits={len(self.cluster.exits) if self.cluster else 0} "
                 f"acked_writes_lost={self.lost} anomalies={n_anom} {verdict}")
 
     def save(self):
@@ -528,6 +531,8 @@ def main(argv=None):
     line = run.summary(error)
     run.log(line)
     print(line, flush=True)
+    for i, why in (run.cluster.exits if run.cluster else []):
+        print(f"  node {i} exited on its own (restarted 5 s later): {why}", flush=True)
     if error is not None:
         print(f"chaos: harness error: {error!r} (see {run.root}/chaos.log)", flush=True)
     if error is not None or run.anomalies:
