@@ -319,34 +319,43 @@ def test_attack_data_dir_cloned_with_raft_state(env):
         term = sb.state(leader)["raft_term"]
         copied = max(sb.commit_seqno(i) for i in range(3))
         clone = Node(env, sb, root, cfg)
-        with h.HonestClients(sb, range(3)) as honest:
-            clone.start()
-            deadline = time.monotonic() + WATCH_ROGUE
-            seen = 0
-            while time.monotonic() < deadline:
-                st = clone.state()
-                if st:
-                    seen += 1
-                    check(not h.is_leader_state(st), f"the clone leads: {st}")
-                    committed = int(st.get("last_committed_txid", "0.0").split(".")[1])
-                    check(committed <= copied, f"the clone committed up to {committed}, past "
-                                               f"the copy ({copied}): {st}")
-                for i in range(3):
-                    st = sb.state(i)
-                    check(st["raft_term"] == term, f"node {i} moved to term "
-                                                   f"{st['raft_term']} (was {term})")
-                time.sleep(0.5)
-            check(seen > 0, "the clone never answered (the test watched nothing)")
-            check(clone.proc.alive(), f"the clone exited:\n{h.tail(clone.log_path, 8)}")
-            check(not h.log_lines(clone.log_path, "leader in term"), "the clone led")
-        acked = honest.check(min_ops=20)
-        clone.stop()
-        check(sb.wait_leader() == leader, "the leader changed")
-        sb.wait_caught_up([0, 1, 2])
-        h.check_records(sb, acked, range(3), msg=honest.msg)
-        check_service_serves(sb, records, list(range(3)))
-        h.log(f"the clone of node {f} ran {WATCH_ROGUE} s: it never led nor committed past "
-              f"seqno {copied}, the term stayed {term}, {len(acked)} honest writes served")
+        try:
+            clone_attack(sb, clone, leader, term, copied, records, f)
+        finally:
+            clone.stop()
+
+
+def clone_attack(sb, clone, leader, term, copied, records, f):
+    """Runs the clone for WATCH_ROGUE seconds under honest load, then checks the
+    service (the caller stops the clone whatever happens)."""
+    with h.HonestClients(sb, range(3)) as honest:
+        clone.start()
+        deadline = time.monotonic() + WATCH_ROGUE
+        seen = 0
+        while time.monotonic() < deadline:
+            st = clone.state()
+            if st:
+                seen += 1
+                check(not h.is_leader_state(st), f"the clone leads: {st}")
+                committed = int(st.get("last_committed_txid", "0.0").split(".")[1])
+                check(committed <= copied, f"the clone committed up to {committed}, past "
+                                           f"the copy ({copied}): {st}")
+            for i in range(3):
+                st = sb.state(i)
+                check(st["raft_term"] == term, f"node {i} moved to term "
+                                               f"{st['raft_term']} (was {term})")
+            time.sleep(0.5)
+        check(seen > 0, "the clone never answered (the test watched nothing)")
+        check(clone.proc.alive(), f"the clone exited:\n{h.tail(clone.log_path, 8)}")
+        check(not h.log_lines(clone.log_path, "leader in term"), "the clone led")
+    acked = honest.check(min_ops=20)
+    clone.stop()
+    check(sb.wait_leader() == leader, "the leader changed")
+    sb.wait_caught_up([0, 1, 2])
+    h.check_records(sb, acked, range(3), msg=honest.msg)
+    check_service_serves(sb, records, list(range(3)))
+    h.log(f"the clone of node {f} ran {WATCH_ROGUE} s: it never led nor committed past "
+          f"seqno {copied}, the term stayed {term}, {len(acked)} honest writes served")
 
 
 # ---------------------------------------------------------------- 6. second genesis
