@@ -32,13 +32,11 @@ Checks after healing:
 import argparse
 import collections
 import http.client
-import json
 import os
 import random
 import shutil
 import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,63 +46,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import consort_harness as h  # noqa: E402
-import linearizability as lin  # noqa: E402
+from checks import check_records, recheck  # noqa: E402
 from cluster import Cluster  # noqa: E402
 from nemesis import ALL_KINDS, Nemesis  # noqa: E402
 from workload import Workload  # noqa: E402
 
 SETUP_BUDGET_S = 240  # the sandbox's start
 CHECK_BUDGET_S = 600  # healing, checks, ledger verification (a long run's history)
-
-
-def check_records(recs, strict_plain_reads=False, log=lambda m: None):
-    """The history checks on recorded ops (a run's, or a saved history.jsonl):
-    returns (counts by kind and outcome, anomalies, per-key results).
-    Unknown-outcome writes with a txid found Invalid after the run are left
-    out; found Committed, they completed by the time they were resolved.
-    strict_plain_reads checks plain reads as if they were linearizable (they
-    are not promised to be: a harness self-test that must find stale reads)."""
-    counts = collections.Counter()
-    ops, plain, problems = [], [], []
-    written = collections.defaultdict(dict)  # key -> value -> rec
-    for r in recs:
-        f, st = r["f"], r["status"]
-        counts[f"{f}:{st}"] += 1
-        if f in ("write", "cas") and st != "fail":
-            new = r["value"] if f == "write" else r["value"][1]
-            written[r["key"]][new] = r
-        if st == "fail":
-            continue
-        if f == "plain_read":
-            plain.append(r)
-            if not strict_plain_reads:
-                continue
-            f = "read"
-        complete = r["complete"]
-        if st == "info":
-            if r.get("resolved") == "Invalid":
-                continue
-            complete = r.get("resolved_at") if r.get("resolved") == "Committed" else None
-        value = tuple(r["value"]) if f == "cas" else r["value"]
-        ops.append(lin.Op(f, r["key"], value, r["invoke"], complete, r["process"], r["node"]))
-    results = lin.check(ops)
-    for res in results:
-        log(repr(res))
-        if res.gave_up:
-            problems.append(f"linearizability of {res.key!r} not decided: {res.detail}")
-        elif not res.ok:
-            problems.append(f"register {res.key!r} is not linearizable: {res.detail}")
-    # plain reads: committed values only (no value that was never written, none
-    # from a write that was refused or found Invalid, none before it was written)
-    for r in plain:
-        v = r["value"]
-        if v is None:
-            continue
-        w = written[r["key"]].get(v)
-        if w is None or w.get("resolved") == "Invalid" or w["invoke"] > r["complete"]:
-            problems.append(f"plain read of {r['key']} on node {r['node']} returned {v!r}, "
-                            f"which no write that may have committed wrote before it: {r}")
-    return counts, problems, results
 
 
 class Run:
@@ -462,20 +410,6 @@ def parse_args(argv=None):
     if o.nodes < 3 or o.disk_node is not None and not 0 <= o.disk_node < o.nodes:
         ap.error("--nodes must be at least 3 and --disk-node one of them")
     return o
-
-
-def recheck(argv):
-    """run_chaos.py --recheck HISTORY.jsonl [--strict-plain-reads]: the history
-    checks again on a kept run's history (as recorded, Invalid/Committed
-    resolutions included)."""
-    path = argv[argv.index("--recheck") + 1]
-    with open(path) as f:
-        recs = [json.loads(line) for line in f if line.strip()]
-    counts, problems, results = check_records(recs, "--strict-plain-reads" in argv, print)
-    for p in problems:
-        print("anomaly: " + p)
-    print(f"recheck: {sum(counts.values())} ops, anomalies={len(problems)}")
-    return 1 if problems else 0
 
 
 def main(argv=None):
