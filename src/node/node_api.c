@@ -64,6 +64,14 @@ bool cs_node_service_open(const cs_node *n)
     return n->service_open;
 }
 
+/* How long the node has known no leader (0: it knows one). leaderless_since
+ * is uv_now() | 1, so it can be 1 ms ahead of the loop's time. */
+static uint64_t node_leaderless_ms(const cs_node *n)
+{
+    uint64_t now = uv_now(n->loop);
+    return n->leaderless_since != 0 && now > n->leaderless_since ? now - n->leaderless_since : 0;
+}
+
 bool node_raft_available(cs_node *n)
 {
     if (n->cons == NULL)
@@ -71,7 +79,7 @@ bool node_raft_available(cs_node *n)
     if (n->leaderless_since == 0)
         return true;
     uv_update_time(n->loop);
-    return uv_now(n->loop) - n->leaderless_since < NODE_LEADERLESS_READ_MS;
+    return node_leaderless_ms(n) < NODE_LEADERLESS_READ_MS;
 }
 
 consort_err cs_node_read(cs_node *n, cs_node_tx_fn fn, void *fn_ctx)
@@ -81,10 +89,9 @@ consort_err cs_node_read(cs_node *n, cs_node_tx_fn fn, void *fn_ctx)
               CONSORT_E_STATE, "node %s is %s", cs_node_id(n), cs_node_state_name(n));
     /* issue 11: a node cut off from the service serves no state it cannot vouch
      * for (a recovering node has no raft yet: it serves the recovered state) */
-    CS_ENSURE(
-        n->recovery != NULL || node_raft_available(n), CONSORT_E_STATE,
-        "node %s has known no Raft leader for %llu ms: its state may be stale", cs_node_id(n),
-        (unsigned long long)(n->leaderless_since != 0 ? uv_now(n->loop) - n->leaderless_since : 0));
+    CS_ENSURE(n->recovery != NULL || node_raft_available(n), CONSORT_E_STATE,
+              "node %s has known no Raft leader for %llu ms: its state may be stale", cs_node_id(n),
+              (unsigned long long)node_leaderless_ms(n));
     cs_kv_tx *tx;
     /* waiting for recovery shares: the recovered public state */
     CS_TRY(cs_kv_tx_begin_committed(
