@@ -41,8 +41,9 @@ asan-build: deps
 asan: asan-build
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L unit $(CTEST_ARGS)
 
+ASAN_INTEGRATION ?= asan-integration
 asan-integration: asan-build
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -L integration $(CTEST_ARGS)
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -L '$(if $(filter all,$(ASAN_INTEGRATION)),integration,asan-integration)' $(CTEST_ARGS)
 
 # ThreadSanitizer: the consensus and node unit tests (loop, libuv threadpool
 # and snapshot workers). Only consort's code is instrumented: accesses made
