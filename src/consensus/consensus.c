@@ -12,6 +12,8 @@
 
 #define LOG_MOD "raft"
 
+static void io_close(struct raft_io *io, raft_io_close_cb cb);
+
 const char *cs_raft_state_name(cs_raft_state s)
 {
     switch (s) {
@@ -132,6 +134,11 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
     uv_check_init(o->loop, &c->watch);
     uv_unref((uv_handle_t *)&c->watch);
     c->watch.data = c;
+    uv_idle_init(o->loop, &c->reap);
+    c->reap.data = c;
+    /* close: only raft_uv's first report reaches raft ("close" below) */
+    c->io_close = c->io.close;
+    c->io.close = io_close;
     *out = c;
     return CONSORT_OK;
 
@@ -334,9 +341,29 @@ cs_raft_transport *cs_consensus_transport(cs_consensus *c)
     return c->transport;
 }
 
-/* ---- close ---- */
+/* ---- close ----
+ *
+ * libraft 0.15's uv I/O reports itself closed (uvMaybeFireCloseCb) when its
+ * tracked work is done, but an open segment's writer is taken off those
+ * queues before its own handles have closed, and its close callback calls
+ * uvMaybeFireCloseCb again: raft's close callback then runs a second time
+ * (freeing raft's address and log again) and raft_uv's state must still be
+ * there for it. So raft_uv's close is wrapped (io_close): only the first
+ * report reaches raft; later ones are counted and dropped. raft_uv's state,
+ * the transport and this object stay until `reap`, an idle handle, sees no
+ * handle of the loop still closing: a writer closes its handles without
+ * waiting (0.15 finalizes a segment only once no write is in flight), so by
+ * then every late report has run. Then the user's callback runs, once, from
+ * reap's close callback. */
 
-static void watch_closed_cb(uv_handle_t *h)
+static unsigned long late_io_closes;
+
+unsigned long cs_consensus_late_io_closes(void)
+{
+    return late_io_closes;
+}
+
+static void reap_closed_cb(uv_handle_t *h)
 {
     cs_consensus *c = h->data;
     void (*cb)(void *) = c->close_cb;
@@ -346,13 +373,50 @@ static void watch_closed_cb(uv_handle_t *h)
         cb(ctx);
 }
 
-static void raft_closed_cb(struct raft *r)
+static void any_closing_cb(uv_handle_t *h, void *arg)
 {
-    cs_consensus *c = r->data;
+    if (uv_is_closing(h))
+        *(bool *)arg = true;
+}
+
+static void reap_cb(uv_idle_t *h)
+{
+    cs_consensus *c = h->data;
+    bool closing = false;
+    uv_walk(c->loop, any_closing_cb, &closing);
+    if (closing)
+        return; /* a segment writer of libraft may still report itself */
+    uv_idle_stop(h);
     raft_uv_close(&c->io);
     cs_raft_transport_free(c->transport);
     c->transport = NULL;
-    uv_close((uv_handle_t *)&c->watch, watch_closed_cb);
+    uv_close((uv_handle_t *)h, reap_closed_cb);
+}
+
+static void raft_closed_cb(struct raft *r)
+{
+    cs_consensus *c = r->data;
+    uv_close((uv_handle_t *)&c->watch, NULL);
+    uv_idle_start(&c->reap, reap_cb);
+}
+
+static void io_closed_cb(struct raft_io *io)
+{
+    cs_consensus *c = ((struct raft *)io->data)->data;
+    if (c->io_closed_calls++ > 0) {
+        late_io_closes++;
+        cs_log_debug(LOG_MOD, "raft %llu: raft_uv reported closed again (%u)",
+                     (unsigned long long)c->raft.id, c->io_closed_calls);
+        return;
+    }
+    c->raft_io_closed(io); /* raft's ioCloseCb: raft_closed_cb */
+}
+
+static void io_close(struct raft_io *io, raft_io_close_cb cb)
+{
+    cs_consensus *c = ((struct raft *)io->data)->data;
+    c->raft_io_closed = cb;
+    c->io_close(io, io_closed_cb);
 }
 
 void cs_consensus_close(cs_consensus *c, void (*cb)(void *ctx), void *ctx)

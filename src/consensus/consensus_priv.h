@@ -28,7 +28,21 @@ struct cs_consensus {
     unsigned saved_threshold, saved_trailing;
     void (*close_cb)(void *ctx);
     void *close_ctx;
+    /* Closing (consensus.c "close"): libraft 0.15's uv I/O may call its close
+     * callback again after the first call, once per segment writer that
+     * finishes closing later. raft_uv's close and raft's callback are
+     * wrapped so that only the first call reaches raft; `reap` then waits
+     * until no handle of the loop is still closing before it frees raft_uv's
+     * state, the transport and this object. */
+    void (*io_close)(struct raft_io *io, raft_io_close_cb cb);
+    raft_io_close_cb raft_io_closed;
+    unsigned io_closed_calls; /* how often raft_uv reported itself closed */
+    uv_idle_t reap;
 };
+
+/* Calls of raft_uv's close callback after its first, in this process (the
+ * libraft 0.15 double close, consensus.c "close"); for tests. */
+unsigned long cs_consensus_late_io_closes(void);
 
 /* libraft's role code for ours. */
 int cs_consensus_raft_role(cs_raft_role role);
