@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import queue
+import resource
 import shutil
 import signal
 import subprocess
@@ -24,10 +25,13 @@ from chaosnet import ChaosNet  # noqa: E402
 WRAPPER = os.path.join(HERE, "consortd-ns")
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 PR_SET_PDEATHSIG = 1
+CRASH_SIGNALS = (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE)
 
 
 def _die_with_parent():
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    # a node that crashes leaves a core in the harness's working directory
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
 class Cluster:
@@ -54,7 +58,8 @@ class Cluster:
         # the cluster: PR_SET_PDEATHSIG fires when the forking *thread* exits (a
         # node forked by the nemesis's thread died with it).
         self.killed = set()  # nodes the nemesis killed and has not restarted yet
-        self.exits = []  # (node, last error line) of nodes that exited on their own
+        self.exits = []  # (node, how and why) of nodes that exited on their own
+        self.crashes = []  # those of them killed by SIGSEGV, SIGABRT, ...
         self.lock = threading.Lock()
         self.spawns = queue.Queue()
         self.spawner = threading.Thread(target=self._spawn_loop, daemon=True)
@@ -214,9 +219,14 @@ class Cluster:
                         continue
                     if i not in down_since:
                         down_since[i] = time.monotonic()
+                        how = self._how_it_ended(i)
                         last = [l for l in h.log_lines(self.nodes[i]["log"], " error ")[-1:]]
-                        self.exits.append((i, last[0][:300] if last else "(no error line)"))
-                        self.log(f"node {i} exited on its own: {self.exits[-1][1]}")
+                        why = f"{how}; last error line: {last[0][:300] if last else '(none)'}"
+                        self.exits.append((i, why))
+                        if how.startswith("killed by signal ") and \
+                                int(how.split()[-1]) in CRASH_SIGNALS:
+                            self.crashes.append((i, why))
+                        self.log(f"node {i} exited on its own: {why}")
                     elif time.monotonic() - down_since[i] >= 5:
                         try:
                             self._restart(i)
@@ -224,6 +234,24 @@ class Cluster:
                         except Exception as e:
                             self.log(f"restarting node {i}: {e!r}")
                         down_since.pop(i, None)
+
+    def _how_it_ended(self, i):
+        """'exit status N' or 'killed by signal N' of node i's last process (the
+        harness's child, or the sandbox's, which logs it)."""
+        pid = self.pids[i]
+        p = self.procs.get(i)
+        if p is not None and p.pid == pid:
+            try:
+                rc = p.wait(5)
+            except subprocess.TimeoutExpired:
+                return "still running?"
+            return f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
+        for line in h.log_lines(self.sandbox_log, f"(pid {pid})"):
+            if "killed by signal" in line:
+                return "killed by signal " + line.split("killed by signal ", 1)[1].split()[0]
+            if "exited with status" in line:
+                return "exit status " + line.split("exited with status ", 1)[1].split()[0]
+        return "how it ended is unknown"
 
     def _spawn_loop(self):
         while True:

@@ -100,6 +100,8 @@ class Run:
             self.anomaly(f"harness: a fault could not be applied or undone: {e}")
         self.log("chaos phase over: healing everything")
         c.heal_all()
+        for i, why in c.crashes:
+            self.anomaly(f"node {i} crashed: {why} (a core, if any, is in {os.getcwd()})")
         self.wait_available()
         time.sleep(3)  # the workload runs on the healed service for a moment
         wl.stop()
