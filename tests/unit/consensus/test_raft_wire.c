@@ -80,8 +80,10 @@ static size_t conf(msg *m, size_t servers)
         m->len += 7;
         put8(m, RAFT_VOTER);
     }
+    /* libraft does not initialise the padding (configurationEncodeToBuf
+     * allocates the buffer without zeroing it): any bytes may come */
     while ((m->len - start) % 8 != 0)
-        put8(m, 0);
+        put8(m, 0xbe);
     return m->len - start;
 }
 
