@@ -141,6 +141,13 @@ static void ms_set_cbs(cs_stream *s, const cs_stream_cbs *cbs, void *ctx)
     m->ctx = ctx;
 }
 
+static void ms_set_paused(cs_stream *s, bool paused)
+{
+    (void)s;
+    if (paused)
+        abort(); /* admission reads one bounded frame: it never pauses */
+}
+
 static const struct cs_x509 *ms_peer_cert(const cs_stream *s)
 {
     (void)s;
@@ -164,7 +171,8 @@ static const cs_stream_vtbl MS_VT = {.write = ms_write,
                                      .set_cbs = ms_set_cbs,
                                      .peer_cert = ms_peer_cert,
                                      .write_queue_len = ms_queue_len,
-                                     .peer_address = ms_peer_address};
+                                     .peer_address = ms_peer_address,
+                                     .set_paused = ms_set_paused};
 
 static void deliver_close(mem_stream *m, consort_err reason)
 {
