@@ -271,8 +271,8 @@ static void chunk_data_ends_with_crlf(void **state)
         "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
         "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\rX0\r\n\r\n",
         "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\n0\r\n\r\n",
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "3\r\nabc\r\n2\r\nde\n\n0\r\n\r\n",
+        ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "3\r\nabc\r\n2\r\nde\n\n0\r\n\r\n"),
     };
     for (size_t i = 0; i < CS_ARRAY_LEN(bad); i++) {
         for (size_t step = 0; step <= 5; step++) { /* at once, then 1..5 bytes at a time */
