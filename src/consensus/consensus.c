@@ -6,6 +6,7 @@
 #include "consensus/consensus_priv.h"
 #include "consensus/raft_err.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -356,11 +357,12 @@ cs_raft_transport *cs_consensus_transport(cs_consensus *c)
  * then every late report has run. Then the user's callback runs, once, from
  * reap's close callback. */
 
-static unsigned long late_io_closes;
+/* process-wide: loops of other threads may close their servers too */
+static atomic_ulong late_io_closes;
 
 unsigned long cs_consensus_late_io_closes(void)
 {
-    return late_io_closes;
+    return atomic_load_explicit(&late_io_closes, memory_order_relaxed);
 }
 
 static void reap_closed_cb(uv_handle_t *h)
@@ -404,7 +406,7 @@ static void io_closed_cb(struct raft_io *io)
 {
     cs_consensus *c = ((struct raft *)io->data)->data;
     if (c->io_closed_calls++ > 0) {
-        late_io_closes++;
+        atomic_fetch_add_explicit(&late_io_closes, 1, memory_order_relaxed);
         cs_log_debug(LOG_MOD, "raft %llu: raft_uv reported closed again (%u)",
                      (unsigned long long)c->raft.id, c->io_closed_calls);
         return;
