@@ -213,7 +213,8 @@ cs_raft_transport *cs_consensus_transport(cs_consensus *c);
 /*
  * Stops the server: pending submissions fail (CONSORT_E_STATE), connections
  * close, raft's files are left consistent. `c` is freed once everything is
- * released, and then `cb` (may be NULL) runs.
+ * released (libraft's last handle included: consensus.c "close"), and then
+ * `cb` (may be NULL) runs, once, from the loop.
  * Calling it again while closing does nothing.
  */
 void cs_consensus_close(cs_consensus *c, void (*cb)(void *ctx), void *ctx);
