@@ -170,9 +170,13 @@ def test_attack_altered_snapshot_served(env):
             check(not h.log_lines(sb.log_path(f), "installed snapshot", start=start),
                   f"node {f} installed a snapshot")
         acked = honest.check()
-        # undo: the genuine snapshot back on the leader (which may still hold the altered
-        # one in memory: the follower gets the leader's next snapshot), the follower's
-        # files as they were before it stored the altered one
+        # undo: the genuine snapshot back on the leader, which then takes its next one;
+        # the follower's files as they were before it stored the altered one. The leader
+        # process still holds what it loaded from the altered file: libraft queues an
+        # InstallSnapshot for a peer that is down and delivers it when the peer is back
+        # (seen: the follower refused the altered snapshot again, 0.4 s after its
+        # restart, although the leader had two newer snapshots on disk). So the host
+        # restarts the leader as well: a restarted process reads only the disk.
         with open(path, "wb") as fh:
             fh.write(genuine)
         records += h.write_records(sb, range(3001, 3001 + SNAPSHOT_INTERVAL + 50),
@@ -180,8 +184,11 @@ def test_attack_altered_snapshot_served(env):
         h.wait_until(lambda: raft_snapshots(raft)[-1][0] > index, 30,
                      "the leader to take its next snapshot")
         h.restore_dirs(sb.data_dir(f), saved)
+        h.stop_node(sb, leader)
+        sb.restart(leader)
         h.log("the host undoes both: the follower catches up from a genuine snapshot")
         h.restart_and_catch_up(sb, f, records + acked, timeout=90)
+        leader = sb.wait_leader()
         ledger_agrees(sb, f, leader)
 
 
