@@ -137,6 +137,8 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
     c->watch.data = c;
     uv_idle_init(o->loop, &c->reap);
     c->reap.data = c;
+    uv_idle_init(o->loop, &c->later);
+    c->later.data = c;
     /* close: only raft_uv's first report reaches raft ("close" below) */
     c->io_close = c->io.close;
     c->io.close = io_close;
@@ -368,6 +370,8 @@ unsigned long cs_consensus_late_io_closes(void)
 static void reap_closed_cb(uv_handle_t *h)
 {
     cs_consensus *c = h->data;
+    if (--c->handles_open > 0)
+        return; /* reap and later both closed: nothing of the loop points here */
     void (*cb)(void *) = c->close_cb;
     void *ctx = c->close_ctx;
     cs_free(c);
@@ -389,9 +393,12 @@ static void reap_cb(uv_idle_t *h)
     if (closing)
         return; /* a segment writer of libraft may still report itself */
     uv_idle_stop(h);
+    cs_consensus_later_flush(c); /* requests failed by raft_close, not yet told */
     raft_uv_close(&c->io);
     cs_raft_transport_free(c->transport);
     c->transport = NULL;
+    c->handles_open = 2;
+    uv_close((uv_handle_t *)&c->later, reap_closed_cb);
     uv_close((uv_handle_t *)h, reap_closed_cb);
 }
 

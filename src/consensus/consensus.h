@@ -142,6 +142,14 @@ CS_MUST_CHECK consort_err cs_consensus_start(cs_consensus *c);
 CS_MUST_CHECK consort_err cs_consensus_accept(cs_consensus *c, cs_stream *stream, uint64_t peer_id,
                                               const char *peer_address);
 
+/* Every callback below runs from the loop, never from inside the call that
+ * registered it. A failure (leadership lost, closing) and every transfer
+ * outcome are told after libraft has returned to the loop, so a callback
+ * may make its next request (it gets CONSORT_E_STATE if this server no
+ * longer leads); libraft itself fails them from inside its step-down, where
+ * a new request crashed it (test_partition "failures call back after
+ * libraft returns"). */
+
 /* Entry committed and applied here (status CONSORT_OK, msg "", `result`
  * from this node's FSM apply), or failed (`msg` says why). `index` is the
  * raft index (0 if none). */

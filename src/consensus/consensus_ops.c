@@ -22,6 +22,47 @@ static consort_err request_fail(cs_consensus *c, int rv, const char *what)
                         (unsigned long long)c->raft.id);
 }
 
+/* ---- later ----
+ *
+ * libraft calls a request's callback with a failure from inside its own
+ * state changes: a leader stepping down fails every pending entry, barrier
+ * and membership change after freeing the followers' progress but while it
+ * still says LEADER, and raft_close fails them from inside the call. A
+ * callback that makes its next request there (a barrier for the reads that
+ * waited meanwhile) crashed the node. So failures, and transfers, complete
+ * from the loop once libraft has returned; successes come from libraft's
+ * apply loop, where new requests are safe, and are not delayed. */
+
+static void later_cb(uv_idle_t *h)
+{
+    cs_consensus *c = h->data;
+    cs_consensus_later *l = c->later_head;
+    c->later_head = c->later_tail = NULL;
+    uv_idle_stop(h);
+    while (l != NULL) {
+        cs_consensus_later *next = l->next;
+        l->fn(l); /* may free l; may queue more (idle started again) */
+        l = next;
+    }
+}
+
+void cs_consensus_later_push(cs_consensus *c, cs_consensus_later *l)
+{
+    l->next = NULL;
+    if (c->later_tail != NULL)
+        c->later_tail->next = l;
+    else
+        c->later_head = l;
+    c->later_tail = l;
+    uv_idle_start(&c->later, later_cb);
+}
+
+void cs_consensus_later_flush(cs_consensus *c)
+{
+    while (c->later_head != NULL)
+        later_cb(&c->later);
+}
+
 #define ENSURE_RUNNING(c)                                                                          \
     CS_ENSURE((c)->started && !(c)->closing, CONSORT_E_STATE,                                      \
               "consensus: raft %llu is not running", (unsigned long long)(c)->raft.id)
@@ -30,23 +71,42 @@ static consort_err request_fail(cs_consensus *c, int rv, const char *what)
 
 typedef struct apply_req {
     struct raft_apply req;
+    cs_consensus *c;
     cs_consensus_applied_cb cb;
     void *ctx;
+    cs_consensus_later later; /* a failure, told from the loop */
+    consort_err rc;
+    char msg[CS_ERRMSG_MAX];
 } apply_req;
+
+static void apply_failed_later(cs_consensus_later *l)
+{
+    apply_req *a = (apply_req *)(void *)((char *)l - offsetof(apply_req, later));
+    cs_consensus_applied_cb cb = a->cb;
+    void *ctx = a->ctx;
+    uint64_t index = a->req.index;
+    consort_err rc = a->rc;
+    char msg[CS_ERRMSG_MAX];
+    memcpy(msg, a->msg, sizeof msg);
+    cs_free(a);
+    cb(ctx, rc, msg, index, NULL);
+}
 
 static void apply_done(struct raft_apply *req, int status, void *result)
 {
     apply_req *a = req->data;
-    consort_err rc = CONSORT_OK;
-    char msg[CS_ERRMSG_MAX] = "";
-    if (status != 0)
-        rc = cs_raft_format(msg, sizeof msg, status, NULL, "entry %llu",
-                            (unsigned long long)req->index);
+    if (status != 0) {
+        a->rc = cs_raft_format(a->msg, sizeof a->msg, status, NULL, "entry %llu",
+                               (unsigned long long)req->index);
+        a->later.fn = apply_failed_later;
+        cs_consensus_later_push(a->c, &a->later);
+        return;
+    }
     cs_consensus_applied_cb cb = a->cb;
     void *ctx = a->ctx;
     uint64_t index = req->index;
     cs_free(a);
-    cb(ctx, rc, msg, index, status == 0 ? result : NULL);
+    cb(ctx, CONSORT_OK, "", index, result);
 }
 
 consort_err cs_consensus_submit(cs_consensus *c, cs_slice entry, cs_consensus_applied_cb cb,
@@ -66,6 +126,7 @@ consort_err cs_consensus_submit(cs_consensus *c, cs_slice entry, cs_consensus_ap
         return cs_err_context(rc, "submit");
     }
     a->req.data = a;
+    a->c = c;
     a->cb = cb;
     a->ctx = ctx;
     int rv = raft_apply(&c->raft, &a->req, &buf, 1, apply_done);
@@ -87,7 +148,9 @@ consort_err cs_consensus_submit(cs_consensus *c, cs_slice entry, cs_consensus_ap
 
 typedef struct barrier_req {
     struct raft_barrier req;
-    cs_fsm_waiter wait; /* completion held back while apply is deferred */
+    cs_fsm_waiter wait;       /* completion held back while apply is deferred */
+    cs_consensus_later later; /* a failure, told from the loop */
+    cs_consensus *c;
     cs_fsm_adapter *fsm;
     consort_err rc;
     char msg[CS_ERRMSG_MAX];
@@ -107,6 +170,12 @@ static void barrier_complete(cs_fsm_waiter *w)
     cb(ctx, rc, msg);
 }
 
+static void barrier_failed_later(cs_consensus_later *l)
+{
+    barrier_req *b = (barrier_req *)(void *)((char *)l - offsetof(barrier_req, later));
+    barrier_complete(&b->wait);
+}
+
 /* The barrier completes once the FSM holds every entry before it: an
  * asynchronous snapshot may still hold some back (fsm.h). */
 static void barrier_done(struct raft_barrier *req, int status)
@@ -118,10 +187,12 @@ static void barrier_done(struct raft_barrier *req, int status)
         b->rc = cs_raft_format(b->msg, sizeof b->msg, status, NULL, "barrier %llu",
                                (unsigned long long)req->index);
     b->wait.fn = barrier_complete;
-    if (status != 0)
-        barrier_complete(&b->wait);
-    else
+    if (status != 0) {
+        b->later.fn = barrier_failed_later;
+        cs_consensus_later_push(b->c, &b->later);
+    } else {
         cs_fsm_adapter_after_catch_up(b->fsm, &b->wait);
+    }
 }
 
 consort_err cs_consensus_barrier(cs_consensus *c, cs_consensus_done_cb cb, void *ctx)
@@ -131,6 +202,7 @@ consort_err cs_consensus_barrier(cs_consensus *c, cs_consensus_done_cb cb, void 
     barrier_req *b = cs_calloc(1, sizeof *b);
     CS_ENSURE(b != NULL, CONSORT_E_NOMEM, "barrier request");
     b->req.data = b;
+    b->c = c;
     b->fsm = &c->fsm;
     b->cb = cb;
     b->ctx = ctx;
@@ -146,33 +218,54 @@ consort_err cs_consensus_barrier(cs_consensus *c, cs_consensus_done_cb cb, void 
 
 typedef struct change_req {
     struct raft_change req;
+    cs_consensus *c;
     cs_consensus_done_cb cb;
     void *ctx;
     uint64_t id;
     const char *what;
+    cs_consensus_later later; /* a failure, told from the loop */
+    consort_err rc;
+    char msg[CS_ERRMSG_MAX];
 } change_req;
 
-static void change_done(struct raft_change *req, int status)
+static void change_complete(change_req *ch)
 {
-    change_req *ch = req->data;
-    consort_err rc = CONSORT_OK;
-    char msg[CS_ERRMSG_MAX] = "";
-    if (status != 0)
-        rc = cs_raft_format(msg, sizeof msg, status, NULL, "%s of server %llu", ch->what,
-                            (unsigned long long)ch->id);
     cs_consensus_done_cb cb = ch->cb;
     void *ctx = ch->ctx;
+    consort_err rc = ch->rc;
+    char msg[CS_ERRMSG_MAX];
+    memcpy(msg, ch->msg, sizeof msg);
     cs_free(ch);
     if (cb != NULL)
         cb(ctx, rc, msg);
 }
 
-static change_req *change_new(cs_consensus_done_cb cb, void *ctx, uint64_t id, const char *what)
+static void change_failed_later(cs_consensus_later *l)
+{
+    change_complete((change_req *)(void *)((char *)l - offsetof(change_req, later)));
+}
+
+static void change_done(struct raft_change *req, int status)
+{
+    change_req *ch = req->data;
+    if (status == 0) {
+        change_complete(ch);
+        return;
+    }
+    ch->rc = cs_raft_format(ch->msg, sizeof ch->msg, status, NULL, "%s of server %llu", ch->what,
+                            (unsigned long long)ch->id);
+    ch->later.fn = change_failed_later;
+    cs_consensus_later_push(ch->c, &ch->later);
+}
+
+static change_req *change_new(cs_consensus *c, cs_consensus_done_cb cb, void *ctx, uint64_t id,
+                              const char *what)
 {
     change_req *ch = cs_calloc(1, sizeof *ch);
     if (ch == NULL)
         return NULL;
     ch->req.data = ch;
+    ch->c = c;
     ch->cb = cb;
     ch->ctx = ctx;
     ch->id = id;
@@ -195,7 +288,7 @@ consort_err cs_consensus_add(cs_consensus *c, uint64_t id, const char *address,
     ENSURE_RUNNING(c);
     CS_ENSURE(id != 0 && address != NULL && address[0] != '\0' && strlen(address) <= 255,
               CONSORT_E_INVALID_ARGUMENT, "add: id %llu / address invalid", (unsigned long long)id);
-    change_req *ch = change_new(cb, ctx, id, "add");
+    change_req *ch = change_new(c, cb, ctx, id, "add");
     CS_ENSURE(ch != NULL, CONSORT_E_NOMEM, "add request");
     return change_submit(c, ch, raft_add(&c->raft, &ch->req, id, address, change_done));
 }
@@ -206,7 +299,7 @@ consort_err cs_consensus_assign(cs_consensus *c, uint64_t id, cs_raft_role role,
     ENSURE_RUNNING(c);
     int raft_role = cs_consensus_raft_role(role);
     CS_ENSURE(raft_role >= 0, CONSORT_E_INVALID_ARGUMENT, "assign: role %d unknown", (int)role);
-    change_req *ch = change_new(cb, ctx, id, "role change");
+    change_req *ch = change_new(c, cb, ctx, id, "role change");
     CS_ENSURE(ch != NULL, CONSORT_E_NOMEM, "assign request");
     return change_submit(c, ch, raft_assign(&c->raft, &ch->req, id, raft_role, change_done));
 }
@@ -214,7 +307,7 @@ consort_err cs_consensus_assign(cs_consensus *c, uint64_t id, cs_raft_role role,
 consort_err cs_consensus_remove(cs_consensus *c, uint64_t id, cs_consensus_done_cb cb, void *ctx)
 {
     ENSURE_RUNNING(c);
-    change_req *ch = change_new(cb, ctx, id, "removal");
+    change_req *ch = change_new(c, cb, ctx, id, "removal");
     CS_ENSURE(ch != NULL, CONSORT_E_NOMEM, "remove request");
     return change_submit(c, ch, raft_remove(&c->raft, &ch->req, id, change_done));
 }
@@ -227,11 +320,12 @@ typedef struct transfer_req {
     cs_consensus_done_cb cb;
     void *ctx;
     uint64_t target;
+    cs_consensus_later later;
 } transfer_req;
 
-static void transfer_done(struct raft_transfer *req)
+static void transfer_complete(cs_consensus_later *l)
 {
-    transfer_req *t = req->data;
+    transfer_req *t = (transfer_req *)(void *)((char *)l - offsetof(transfer_req, later));
     cs_consensus *c = t->c;
     uint64_t leader = cs_consensus_leader(c, NULL);
     consort_err rc = CONSORT_OK;
@@ -251,6 +345,15 @@ static void transfer_done(struct raft_transfer *req)
     cs_free(t);
     if (cb != NULL)
         cb(ctx, rc, msg);
+}
+
+/* libraft ends a transfer from its state changes too: judged and told from
+ * the loop ("later"). */
+static void transfer_done(struct raft_transfer *req)
+{
+    transfer_req *t = req->data;
+    t->later.fn = transfer_complete;
+    cs_consensus_later_push(t->c, &t->later);
 }
 
 consort_err cs_consensus_transfer(cs_consensus *c, uint64_t id, cs_consensus_done_cb cb, void *ctx)

@@ -111,6 +111,95 @@ static void isolated_leader_steps_down(void **state)
     cl_free(cl);
 }
 
+/* What a failure callback sees when leadership is lost (the chaos run's
+ * segfault: node_raft.c issued its next barrier from the failed one's
+ * callback). libraft 0.15 fails a leader's pending requests from inside its
+ * step-down, after freeing the followers' progress but while it still says
+ * LEADER, so a request made there crashes it. Completions run after libraft
+ * has returned: the callback sees a server that no longer leads, and what
+ * it submits again is refused with CONSORT_E_STATE. */
+typedef struct {
+    cs_consensus *c;
+    int calls;
+    consort_err status;
+    cs_raft_state state_seen;
+    consort_err again_barrier, again_submit;
+} reissue;
+
+static void reissue_noop_done(void *ctx, consort_err status, const char *msg)
+{
+    (void)ctx, (void)status, (void)msg;
+    fail_msg("a request refused at submission called back");
+}
+
+static void reissue_noop_applied(void *ctx, consort_err status, const char *msg, uint64_t index,
+                                 void *result)
+{
+    (void)ctx, (void)status, (void)msg, (void)index, (void)result;
+    fail_msg("a request refused at submission called back");
+}
+
+static void reissue_check(reissue *r, consort_err status)
+{
+    r->calls++;
+    r->status = status;
+    r->state_seen = cs_consensus_state(r->c);
+    if (r->state_seen == CS_RAFT_LEADER)
+        return; /* inside libraft's step-down: issuing more here is the crash */
+    uint8_t byte = 7;
+    r->again_barrier = cs_consensus_barrier(r->c, reissue_noop_done, r);
+    r->again_submit = cs_consensus_submit(r->c, CS_SLICE(&byte, 1), reissue_noop_applied, r);
+    cs_err_clear();
+}
+
+static void reissue_barrier_done(void *ctx, consort_err status, const char *msg)
+{
+    (void)msg;
+    reissue_check(ctx, status);
+}
+
+static void reissue_applied(void *ctx, consort_err status, const char *msg, uint64_t index,
+                            void *result)
+{
+    (void)msg, (void)index, (void)result;
+    reissue_check(ctx, status);
+}
+
+static bool reissue_both_called(cl_cluster *cl, void *arg)
+{
+    (void)cl;
+    reissue *r = arg;
+    return r[0].calls > 0 && r[1].calls > 0;
+}
+
+static void failures_call_back_after_libraft_returns(void **state)
+{
+    (void)state;
+    cl_cluster *cl = cl_new(3);
+    cl_start_all(cl);
+    int l = cl_wait_leader(cl, 8000, 0);
+    assert_true(l >= 0);
+    cs_consensus *c = cl->nodes[l].c;
+    cs_loopnet_isolate(cl->net, cl->nodes[l].id, true);
+    reissue r[2] = {{.c = c}, {.c = c}};
+    cst_ok(cs_consensus_barrier(c, reissue_barrier_done, &r[0]));
+    uint8_t byte = 1;
+    cst_ok(cs_consensus_submit(c, CS_SLICE(&byte, 1), reissue_applied, &r[1]));
+    assert_int_equal(r[0].calls + r[1].calls, 0); /* never from inside the call */
+    /* it cannot reach a majority: after an election timeout it steps down */
+    assert_true(cl_run_until(cl, 8000, reissue_both_called, r));
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].status, CONSORT_E_STATE); /* leadership lost */
+        assert_int_not_equal(r[i].state_seen, CS_RAFT_LEADER);
+        assert_int_equal(r[i].again_barrier, CONSORT_E_STATE);
+        assert_int_equal(r[i].again_submit, CONSORT_E_STATE);
+    }
+    cs_loopnet_isolate(cl->net, cl->nodes[l].id, false);
+    assert_true(cl_wait_leader(cl, 8000, 0) >= 0);
+    cl_free(cl);
+}
+
 static void lagging_server_restored_from_snapshot(void **state)
 {
     (void)state;
@@ -165,6 +254,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(minority_cannot_commit_majority_survives),
         cmocka_unit_test(isolated_leader_steps_down),
+        cmocka_unit_test(failures_call_back_after_libraft_returns),
         cmocka_unit_test(lagging_server_restored_from_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
