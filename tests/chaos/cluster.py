@@ -63,6 +63,7 @@ class Cluster:
         self.killed = set()  # nodes the nemesis killed and has not restarted yet
         self.exits = []  # (node, how and why) of nodes that exited on their own
         self.crashes = []  # those of them killed by SIGSEGV, SIGABRT, ...
+        self.sanitizer_seen = {}  # node -> sanitizer reports in its log already counted
         self.lock = threading.Lock()
         self.spawns = queue.Queue()
         self.spawner = threading.Thread(target=self._spawn_loop, daemon=True)
@@ -234,9 +235,15 @@ class Cluster:
                         last = [l for l in h.log_lines(self.nodes[i]["log"], " error ")[-1:]]
                         why = f"{how}; last error line: {last[0][:300] if last else '(none)'}"
                         self.exits.append((i, why))
+                        reports = [l for l in h.log_lines(self.nodes[i]["log"])
+                                   if "ERROR: AddressSanitizer" in l or "runtime error:" in l]
+                        sanitizer = reports[self.sanitizer_seen.get(i, 0):]
+                        self.sanitizer_seen[i] = len(reports)
                         if how.startswith("killed by signal ") and \
                                 int(how.split()[-1]) in CRASH_SIGNALS:
                             self.crashes.append((i, why))
+                        elif sanitizer:  # an ASan/UBSan build exits 1 after its report
+                            self.crashes.append((i, f"{how}: {sanitizer[-1][:300]}"))
                         self.log(f"node {i} exited on its own: {why}")
                     elif time.monotonic() - down_since[i] >= 5:
                         try:
