@@ -1511,14 +1511,17 @@ class TlsRecordProxy:
                     if not mine:
                         up.sendall(rec)
                         continue
+                # tampered_at before the bytes go: the node may refuse them and close
+                # before sendall returns, and _backward only times a close that
+                # follows a tampering it can see (CI once missed the close this way)
                 if self.attack == "replay":
-                    up.sendall(rec + rec)
                     ev["tampered_at"] = time.monotonic()
+                    up.sendall(rec + rec)
                 elif held is None:
                     held = rec  # reorder: this one goes after the next
                 else:
-                    up.sendall(rec + held)
                     ev["tampered_at"] = time.monotonic()
+                    up.sendall(rec + held)
         except OSError:
             pass
         finally:
