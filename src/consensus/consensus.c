@@ -291,6 +291,18 @@ bool cs_consensus_peer_recent(const cs_consensus *c, uint64_t id)
     return false;
 }
 
+uint64_t cs_consensus_peer_match(const cs_consensus *c, uint64_t id)
+{
+    const struct raft *r = &c->raft;
+    if (!c->started || c->closing || r->state != RAFT_LEADER)
+        return 0;
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        if (r->configuration.servers[i].id == id)
+            return r->leader_state.progress[i].match_index;
+    }
+    return 0;
+}
+
 uint64_t cs_consensus_commit_index(const cs_consensus *c)
 {
     return c->raft.commit_index;

@@ -194,6 +194,9 @@ uint64_t cs_consensus_leader(cs_consensus *c, const char **address);
 /* On the leader: has server `id` answered within the current election
  * timeout (libraft's contact check; itself always)? False elsewhere. */
 bool cs_consensus_peer_recent(const cs_consensus *c, uint64_t id);
+/* On the leader: the highest index server `id` is known to hold (libraft's
+ * match index); 0 elsewhere or for a server not in the configuration. */
+uint64_t cs_consensus_peer_match(const cs_consensus *c, uint64_t id);
 uint64_t cs_consensus_commit_index(const cs_consensus *c);
 uint64_t cs_consensus_last_applied(const cs_consensus *c);
 /* Index of the last entry in the local log (stored or not). */

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "gov/update_rule.h"
 #include "node/gov.h"
+#include "node/update_step.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -43,6 +44,8 @@ struct node_updater {
     bool busy;    /* a transaction or a raft change is in flight */
     bool stopped; /* node_update_stop ran while busy: the callback frees */
     seen seen[MAX_VOTERS];
+    uint64_t retiring, retire_at; /* a Retired voter; the commit index when first seen */
+    unsigned retire_ticks, retire_held;
 };
 
 /* ---- what the store says ---- */
@@ -117,66 +120,6 @@ static bool is_live(const node_updater *u, uint64_t raft_id)
 
 /* ---- transactions ---- */
 
-typedef struct step_tx {
-    const char *successor;   /* the update's record */
-    const char *state;       /* its new state */
-    size_t need;             /* MIXED, BLOCKED */
-    bool deprecate;          /* set deprecated and deprecated_at */
-    int64_t now;             /* seconds */
-    const char *evict;       /* node id to retire, or NULL */
-    const char *retire_code; /* code id to retire (DONE), or NULL */
-} step_tx;
-
-static consort_err step_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
-{
-    const step_tx *s = ctx;
-    cs_slice v;
-    bool found;
-    CS_TRY(cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_UPDATE), cs_slice_str(s->successor), &v, &found));
-    CS_ENSURE(found, CONSORT_E_NOT_FOUND, "update to %s: no record", s->successor);
-    json_t *u = json_loadb((const char *)v.ptr, v.len, 0, NULL);
-    CS_ENSURE(json_is_object(u), CONSORT_E_CORRUPT, "update to %s: record does not parse",
-              s->successor);
-    json_object_set_new(u, "state", json_string(s->state));
-    if (strcmp(s->state, "blocked") == 0)
-        json_object_set_new(u, "reason", json_string("availability"));
-    else
-        json_object_del(u, "reason");
-    if (s->need > 0)
-        json_object_set_new(u, "need", json_integer((json_int_t)s->need));
-    else
-        json_object_del(u, "need");
-    if (s->deprecate) {
-        json_object_set_new(u, "deprecated", json_true());
-        json_object_set_new(u, "deprecated_at", json_integer(s->now));
-    }
-    if (s->evict != NULL) {
-        json_t *list = json_object_get(u, "evicted");
-        if (!json_is_array(list)) {
-            list = json_array();
-            json_object_set_new(u, "evicted", list);
-        }
-        json_array_append_new(list, json_string(s->evict));
-        consort_err rc = svc_record_set_status(tx, s->evict, "Retired");
-        if (rc != CONSORT_OK) {
-            json_decref(u);
-            return rc;
-        }
-    }
-    char *text = json_dumps(u, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(u);
-    CS_ENSURE(text != NULL, CONSORT_E_NOMEM, "update record");
-    consort_err rc =
-        cs_kv_put(tx, CS_SLICE_LIT(SVC_MAP_UPDATE), cs_slice_str(s->successor), cs_slice_str(text));
-    free(text);
-    CS_TRY(rc);
-    if (s->retire_code != NULL)
-        CS_TRY(cs_kv_put(tx, CS_SLICE_LIT(SVC_MAP_CODE_IDS), cs_slice_str(s->retire_code),
-                         CS_SLICE_LIT(SVC_CODE_ID_RETIRED)));
-    out->commit = true;
-    return CONSORT_OK;
-}
-
 /* The in-flight step is over; false if the driver stopped meanwhile (freed). */
 static bool step_over(node_updater *u)
 {
@@ -196,10 +139,10 @@ static void step_done(void *ctx, const cs_node_result *res)
         cs_log_warn(NODE_LOG, "rolling update: a step was not committed: %s", res->message);
 }
 
-static void write_step(node_updater *u, const step_tx *s)
+static void write_step(node_updater *u, const node_update_step *s)
 {
-    consort_err rc =
-        node_exec_write(u->n->exec, CS_LEDGER_KIND_INTERNAL, step_fn, (void *)s, step_done, u);
+    consort_err rc = node_exec_write(u->n->exec, CS_LEDGER_KIND_INTERNAL, node_update_step_tx,
+                                     (void *)s, step_done, u);
     if (rc == CONSORT_OK)
         u->busy = true;
     else
@@ -217,6 +160,24 @@ static void raft_done(void *ctx, consort_err status, const char *msg)
         cs_log_warn(NODE_LOG, "membership change failed: %s", msg);
 }
 
+/* Whether a Retired voter may leave raft now: once out of raft nothing tells
+ * it that its record is Retired, and it would serve on, stale, instead of
+ * exiting (seen in test_rolling_update). So it stays while it answers and
+ * lacks what was committed when it was first seen Retired, plus 3 ticks of
+ * heartbeats (which carry the commit index); 5 s at most. */
+static bool retired_may_leave(node_updater *u, uint64_t id)
+{
+    cs_consensus *c = u->n->cons;
+    if (u->retiring != id) {
+        u->retiring = id;
+        u->retire_at = cs_consensus_commit_index(c);
+        u->retire_ticks = u->retire_held = 0;
+    }
+    if (cs_consensus_peer_match(c, id) >= u->retire_at)
+        u->retire_held++;
+    return !cs_consensus_peer_recent(c, id) || u->retire_held > 3 || ++u->retire_ticks > 25;
+}
+
 /* A member whose record is Retired leaves raft; true if a step was taken. */
 static bool remove_retired(node_updater *u, const voter_info *v, size_t count)
 {
@@ -228,6 +189,8 @@ static bool remove_retired(node_updater *u, const voter_info *v, size_t count)
         if (v[i].raft_id == node_vault_raft_id(n->vault)) {
             cs_log_info(NODE_LOG, "node %s: retired: handing leadership over", cs_node_id(n));
             rc = cs_consensus_transfer(n->cons, 0, raft_done, u);
+        } else if (!retired_may_leave(u, v[i].raft_id)) {
+            return true;
         } else {
             cs_log_info(NODE_LOG, "node %s: removing retired node %s from raft", cs_node_id(n),
                         v[i].node_id);
@@ -314,7 +277,7 @@ static void advance(node_updater *u, const cs_raft_member *m, const voter_info *
         .grace_expired = p->deprecated && now - p->deprecated_at >= (int64_t)p->grace_s,
     };
     cs_gov_update_step step = cs_gov_update_next(&view);
-    step_tx s = {.successor = p->successor, .now = now};
+    node_update_step s = {.successor = p->successor, .now = now};
     switch (step.action) {
     case CS_GOV_UPDATE_DEPRECATE:
         s.state = "grace";
