@@ -61,6 +61,16 @@ class Run:
         self.root = opts.out or tempfile.mkdtemp(prefix="consort-chaos-")
         os.makedirs(self.root, exist_ok=True)
         self.logf = open(os.path.join(self.root, "chaos.log"), "a")
+        # The run's own copies of the binaries: a node restarted by the nemesis must
+        # be the code that sealed its state, and a rebuild during a long run changed
+        # the code id under it ("cannot unseal: sealed by another code id").
+        bin_dir = os.path.join(self.root, "bin")
+        os.makedirs(bin_dir, exist_ok=True)
+        for attr in ("consort", "consortd", "app"):
+            path = getattr(opts, attr)
+            copy = os.path.join(bin_dir, os.path.basename(path))
+            shutil.copy2(path, copy)
+            setattr(opts, attr, copy)
         self.anomalies = []
         self.lost = 0
         self.cluster = None
