@@ -270,21 +270,30 @@ class Run:
         """Ledgers after the nodes stopped. A node that installed a snapshot from the
         leader starts its ledger after the snapshot's signature entry S (its old
         ledger is kept in ledger.replaced-S, docs/operating.md "Data directory"):
-        its ledger must hold S+1.. and it must have snapshots/snapshot_S.bin."""
+        its ledger must hold S+1.. and it must have snapshots/snapshot_S.bin. What a
+        node wrote before is in its ledger.replaced-* directories: the service's
+        history is the union of every node's ledger files, and when every node has
+        installed a snapshot once, only that union still reaches back to seqno 1."""
         c = self.cluster
-        ledgers, starts = [], []
+        ledgers, starts, hist = [], [], []
         for i in range(c.n):
-            d = os.path.join(c.nodes[i]["data_dir"], "ledger")
+            data = c.nodes[i]["data_dir"]
             by_seqno = {}
-            for e in h.ledger_entries(d):
+            for e in h.ledger_entries(os.path.join(data, "ledger")):
                 by_seqno[h.entry_seqno(e)] = e
             ledgers.append(by_seqno)
+            older = dict(by_seqno)
+            for name in sorted(os.listdir(data)):
+                if name.startswith("ledger.replaced-"):
+                    for e in h.ledger_entries(os.path.join(data, name)):
+                        older.setdefault(h.entry_seqno(e), e)
+            hist.append(older)
             first = min(by_seqno, default=1)
             starts.append(first)
             if first > 1:
-                snap = os.path.join(c.nodes[i]["data_dir"], "snapshots",
-                                    f"snapshot_{first - 1}.bin")
-                self.log(f"node {i}'s ledger starts at {first} (it installed a snapshot)")
+                snap = os.path.join(data, "snapshots", f"snapshot_{first - 1}.bin")
+                self.log(f"node {i}'s ledger starts at {first} (it installed a snapshot); "
+                         f"with its replaced ledgers it holds {len(older)} entries")
                 if not os.path.exists(snap):
                     self.anomaly(f"node {i}'s ledger starts at {first} without {snap}")
             missing = [s for s in range(first, commit + 1) if s not in by_seqno]
@@ -292,38 +301,45 @@ class Run:
                 self.anomaly(f"node {i}'s ledger lacks {len(missing)} committed seqnos "
                              f"(first {missing[:5]}) of {first}..{commit}")
         self.compared = 0
-        for s in range(1, max((max(l, default=0) for l in ledgers), default=0) + 1):
-            have = [(i, l[s]) for i, l in enumerate(ledgers) if s in l]
+        merged = {}
+        for s in range(1, max((max(l, default=0) for l in hist), default=0) + 1):
+            have = [(i, l[s]) for i, l in enumerate(hist) if s in l]
+            if have:
+                merged[s] = have[0][1]
             if len(have) > 1:
                 self.compared += 1
                 if len({e for _, e in have}) != 1:
                     self.anomaly(f"ledgers differ at seqno {s}: nodes {[i for i, _ in have]}")
-        # every acknowledged txid is the entry at its seqno in every ledger that covers it
+        gap = next((s for s in range(1, commit + 1) if s not in merged), None)
+        if gap is not None:
+            self.anomaly(f"no node's ledger files hold committed seqno {gap}")
+        # every acknowledged txid is the entry at its seqno in every ledger file that
+        # holds it, and in every current ledger that covers it
         for r in self.acked:
             term, seqno = (int(x) for x in r["txid"].split("."))
-            covering = [i for i in range(c.n) if starts[i] <= seqno]
-            if not covering:
-                self.anomaly(f"no node's ledger covers acknowledged {r['txid']}")
-            for i in covering:
-                e = ledgers[i].get(seqno)
+            holding = [i for i in range(c.n) if seqno in hist[i] or starts[i] <= seqno]
+            if not holding:
+                self.anomaly(f"no node's ledger files hold acknowledged {r['txid']}")
+            for i in holding:
+                e = hist[i].get(seqno)
                 if e is None or struct.unpack_from(">Q", e, 8)[0] != term:
                     self.lost += 1
                     self.anomaly(f"acknowledged {r['f']} {r['txid']} is not in node {i}'s ledger "
                                  f"(entry there: {'none' if e is None else 'another term'}): {r}")
                     break
-        full = [i for i in range(c.n) if starts[i] == 1]
         for i in range(c.n):
             d = os.path.join(c.nodes[i]["data_dir"], "ledger")
             how = ""
             if starts[i] > 1:
-                if not full:
-                    self.anomaly(f"node {i}'s ledger starts at {starts[i]} and no node holds "
-                                 f"a ledger from seqno 1 to verify it with")
+                last = starts[i] - 1
+                if any(s not in merged for s in range(1, last + 1)):
+                    self.anomaly(f"node {i}'s ledger starts at {starts[i]} and no node's "
+                                 f"ledger files hold 1..{last} to verify it with")
                     continue
-                # its own chunks, after entries 1..S of a node that holds them, as one
+                # its own chunks, after entries 1..S from the nodes' ledger files, as one
                 # .committed chunk (S is a signature entry: a chunk may end there)
-                d = self.with_prefix(i, d, ledgers[full[0]], starts[i] - 1)
-                how = f" (after entries 1..{starts[i] - 1} of node {full[0]})"
+                d = self.with_prefix(i, d, merged, last)
+                how = f" (after entries 1..{last} from the nodes' ledger files)"
             code, out = h.run_cli(self.opts, "ledger", "verify", d, "--service-cert",
                                   c.service_cert, timeout=600)
             if code != 0:
