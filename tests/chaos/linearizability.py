@@ -132,7 +132,7 @@ class Result:
         return f"key {self.key!r}: {verdict} ({self.ops} ops, {self.pruned} pruned, {self.steps} steps)"
 
 
-def check_key(ops, init=None, key=None, max_steps=50_000_000, max_cache=1_000_000):
+def check_key(ops, init=None, key=None, max_steps=400_000_000, max_cache=12_000_000):
     """Searches one key's history. Returns a Result; when not linearizable,
     `detail` names the op that no order can place and the ops concurrent with it."""
     ops, pruned = prune(ops)
@@ -259,7 +259,7 @@ def _explain(ops, i, init):
     return "\n".join(lines)
 
 
-def check(history, init=None, max_steps=50_000_000):
+def check(history, init=None, max_steps=400_000_000):
     """Checks every key's sub-history; returns the list of Results, one per key."""
     by_key = collections.defaultdict(list)
     for op in history:
