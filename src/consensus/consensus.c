@@ -98,6 +98,7 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
     c->loop = o->loop;
     c->on_state = o->on_state;
     c->on_state_ctx = o->on_state_ctx;
+    CS_TRY_GOTO(rc, cs_defer_new(o->loop, &c->later), err_free);
     CS_TRY_GOTO(rc, cs_fsm_adapter_init(&c->fsm, &o->fsm, &c->raft), err_free);
     CS_TRY_GOTO(rc, cs_raft_transport_new(o->loop, &o->connector, o->limits, &c->transport),
                 err_free);
@@ -137,8 +138,6 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
     c->watch.data = c;
     uv_idle_init(o->loop, &c->reap);
     c->reap.data = c;
-    uv_idle_init(o->loop, &c->later);
-    c->later.data = c;
     /* close: only raft_uv's first report reaches raft ("close" below) */
     c->io_close = c->io.close;
     c->io.close = io_close;
@@ -150,6 +149,7 @@ err_io:
 err_transport:
     cs_raft_transport_free(c->transport);
 err_free:
+    cs_defer_free(c->later);
     cs_free(c);
     return rc;
 }
@@ -382,8 +382,6 @@ unsigned long cs_consensus_late_io_closes(void)
 static void reap_closed_cb(uv_handle_t *h)
 {
     cs_consensus *c = h->data;
-    if (--c->handles_open > 0)
-        return; /* reap and later both closed: nothing of the loop points here */
     void (*cb)(void *) = c->close_cb;
     void *ctx = c->close_ctx;
     cs_free(c);
@@ -405,12 +403,12 @@ static void reap_cb(uv_idle_t *h)
     if (closing)
         return; /* a segment writer of libraft may still report itself */
     uv_idle_stop(h);
-    cs_consensus_later_flush(c); /* requests failed by raft_close, not yet told */
+    cs_defer_flush(c->later); /* requests failed by raft_close, not yet told */
+    cs_defer_free(c->later);
+    c->later = NULL;
     raft_uv_close(&c->io);
     cs_raft_transport_free(c->transport);
     c->transport = NULL;
-    c->handles_open = 2;
-    uv_close((uv_handle_t *)&c->later, reap_closed_cb);
     uv_close((uv_handle_t *)h, reap_closed_cb);
 }
 

@@ -30,38 +30,9 @@ static consort_err request_fail(cs_consensus *c, int rv, const char *what)
  * still says LEADER, and raft_close fails them from inside the call. A
  * callback that makes its next request there (a barrier for the reads that
  * waited meanwhile) crashed the node. So failures, and transfers, complete
- * from the loop once libraft has returned; successes come from libraft's
- * apply loop, where new requests are safe, and are not delayed. */
-
-static void later_cb(uv_idle_t *h)
-{
-    cs_consensus *c = h->data;
-    cs_consensus_later *l = c->later_head;
-    c->later_head = c->later_tail = NULL;
-    uv_idle_stop(h);
-    while (l != NULL) {
-        cs_consensus_later *next = l->next;
-        l->fn(l); /* may free l; may queue more (idle started again) */
-        l = next;
-    }
-}
-
-void cs_consensus_later_push(cs_consensus *c, cs_consensus_later *l)
-{
-    l->next = NULL;
-    if (c->later_tail != NULL)
-        c->later_tail->next = l;
-    else
-        c->later_head = l;
-    c->later_tail = l;
-    uv_idle_start(&c->later, later_cb);
-}
-
-void cs_consensus_later_flush(cs_consensus *c)
-{
-    while (c->later_head != NULL)
-        later_cb(&c->later);
-}
+ * from the loop once libraft has returned (cs_defer, the project's one way
+ * to run a completion later); successes come from libraft's apply loop,
+ * where new requests are safe, and are not delayed. */
 
 #define ENSURE_RUNNING(c)                                                                          \
     CS_ENSURE((c)->started && !(c)->closing, CONSORT_E_STATE,                                      \
@@ -74,14 +45,14 @@ typedef struct apply_req {
     cs_consensus *c;
     cs_consensus_applied_cb cb;
     void *ctx;
-    cs_consensus_later later; /* a failure, told from the loop */
+    cs_defer_item later; /* a failure, told from the loop */
     consort_err rc;
     char msg[CS_ERRMSG_MAX];
 } apply_req;
 
-static void apply_failed_later(cs_consensus_later *l)
+static void apply_failed_later(void *req)
 {
-    apply_req *a = (apply_req *)(void *)((char *)l - offsetof(apply_req, later));
+    apply_req *a = req;
     cs_consensus_applied_cb cb = a->cb;
     void *ctx = a->ctx;
     uint64_t index = a->req.index;
@@ -98,8 +69,7 @@ static void apply_done(struct raft_apply *req, int status, void *result)
     if (status != 0) {
         a->rc = cs_raft_format(a->msg, sizeof a->msg, status, NULL, "entry %llu",
                                (unsigned long long)req->index);
-        a->later.fn = apply_failed_later;
-        cs_consensus_later_push(a->c, &a->later);
+        cs_defer_call(a->c->later, &a->later, apply_failed_later, a);
         return;
     }
     cs_consensus_applied_cb cb = a->cb;
@@ -148,8 +118,8 @@ consort_err cs_consensus_submit(cs_consensus *c, cs_slice entry, cs_consensus_ap
 
 typedef struct barrier_req {
     struct raft_barrier req;
-    cs_fsm_waiter wait;       /* completion held back while apply is deferred */
-    cs_consensus_later later; /* a failure, told from the loop */
+    cs_fsm_waiter wait;  /* completion held back while apply is deferred */
+    cs_defer_item later; /* a failure, told from the loop */
     cs_consensus *c;
     cs_fsm_adapter *fsm;
     consort_err rc;
@@ -170,9 +140,9 @@ static void barrier_complete(cs_fsm_waiter *w)
     cb(ctx, rc, msg);
 }
 
-static void barrier_failed_later(cs_consensus_later *l)
+static void barrier_failed_later(void *ctx)
 {
-    barrier_req *b = (barrier_req *)(void *)((char *)l - offsetof(barrier_req, later));
+    barrier_req *b = ctx;
     barrier_complete(&b->wait);
 }
 
@@ -188,8 +158,7 @@ static void barrier_done(struct raft_barrier *req, int status)
                                (unsigned long long)req->index);
     b->wait.fn = barrier_complete;
     if (status != 0) {
-        b->later.fn = barrier_failed_later;
-        cs_consensus_later_push(b->c, &b->later);
+        cs_defer_call(b->c->later, &b->later, barrier_failed_later, b);
     } else {
         cs_fsm_adapter_after_catch_up(b->fsm, &b->wait);
     }
@@ -223,7 +192,7 @@ typedef struct change_req {
     void *ctx;
     uint64_t id;
     const char *what;
-    cs_consensus_later later; /* a failure, told from the loop */
+    cs_defer_item later; /* a failure, told from the loop */
     consort_err rc;
     char msg[CS_ERRMSG_MAX];
 } change_req;
@@ -240,9 +209,9 @@ static void change_complete(change_req *ch)
         cb(ctx, rc, msg);
 }
 
-static void change_failed_later(cs_consensus_later *l)
+static void change_failed_later(void *ctx)
 {
-    change_complete((change_req *)(void *)((char *)l - offsetof(change_req, later)));
+    change_complete(ctx);
 }
 
 static void change_done(struct raft_change *req, int status)
@@ -254,8 +223,7 @@ static void change_done(struct raft_change *req, int status)
     }
     ch->rc = cs_raft_format(ch->msg, sizeof ch->msg, status, NULL, "%s of server %llu", ch->what,
                             (unsigned long long)ch->id);
-    ch->later.fn = change_failed_later;
-    cs_consensus_later_push(ch->c, &ch->later);
+    cs_defer_call(ch->c->later, &ch->later, change_failed_later, ch);
 }
 
 static change_req *change_new(cs_consensus *c, cs_consensus_done_cb cb, void *ctx, uint64_t id,
@@ -320,12 +288,12 @@ typedef struct transfer_req {
     cs_consensus_done_cb cb;
     void *ctx;
     uint64_t target;
-    cs_consensus_later later;
+    cs_defer_item later;
 } transfer_req;
 
-static void transfer_complete(cs_consensus_later *l)
+static void transfer_complete(void *req)
 {
-    transfer_req *t = (transfer_req *)(void *)((char *)l - offsetof(transfer_req, later));
+    transfer_req *t = req;
     cs_consensus *c = t->c;
     uint64_t leader = cs_consensus_leader(c, NULL);
     consort_err rc = CONSORT_OK;
@@ -352,8 +320,7 @@ static void transfer_complete(cs_consensus_later *l)
 static void transfer_done(struct raft_transfer *req)
 {
     transfer_req *t = req->data;
-    t->later.fn = transfer_complete;
-    cs_consensus_later_push(t->c, &t->later);
+    cs_defer_call(t->c->later, &t->later, transfer_complete, t);
 }
 
 consort_err cs_consensus_transfer(cs_consensus *c, uint64_t id, cs_consensus_done_cb cb, void *ctx)

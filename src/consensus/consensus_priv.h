@@ -3,16 +3,10 @@
 #define CS_CONSENSUS_CONSENSUS_PRIV_H
 
 #include "consensus/consensus.h"
+#include "net/defer.h"
 
 #include <raft.h>
 #include <raft/uv.h>
-
-/* A completion run from the loop after libraft has returned (consensus_ops.c
- * "later"); embedded in the request it completes. */
-typedef struct cs_consensus_later {
-    struct cs_consensus_later *next;
-    void (*fn)(struct cs_consensus_later *l);
-} cs_consensus_later;
 
 struct cs_consensus {
     uv_loop_t *loop;
@@ -47,16 +41,9 @@ struct cs_consensus {
     uv_idle_t reap;
     /* Completions waiting for the loop: libraft fails a leader's requests
      * from inside its step-down (and close), where a request made by the
-     * callback would crash it; `later` runs them on the next iteration. */
-    uv_idle_t later;
-    cs_consensus_later *later_head, *later_tail;
-    unsigned handles_open; /* reap and later, while closing */
+     * callback would crash it (consensus_ops.c "later"). */
+    cs_defer *later;
 };
-
-/* Queues l->fn(l) for the loop (FIFO). */
-void cs_consensus_later_push(cs_consensus *c, cs_consensus_later *l);
-/* Runs every queued completion now (also those they queue). */
-void cs_consensus_later_flush(cs_consensus *c);
 
 /* Calls of raft_uv's close callback after its first, in this process (the
  * libraft 0.15 double close, consensus.c "close"); for tests. */

@@ -82,6 +82,12 @@ void cs_defer_cancel(cs_defer *q, cs_defer_item *item)
     item->queued = false;
 }
 
+void cs_defer_flush(cs_defer *q)
+{
+    while (q->head != NULL && !q->freed)
+        drain_cb(&q->idle);
+}
+
 static void closed_cb(uv_handle_t *h)
 {
     cs_free(h->data);

@@ -34,6 +34,9 @@ CS_MUST_CHECK consort_err cs_defer_new(uv_loop_t *loop, cs_defer **out);
 void cs_defer_call(cs_defer *q, cs_defer_item *item, cs_defer_fn fn, void *ctx);
 /* Removes `item` if it is queued (its call will not run). */
 void cs_defer_cancel(cs_defer *q, cs_defer_item *item);
+/* Runs every queued call now, in order, including calls they queue (for an
+ * owner that must answer for them before it goes away). */
+void cs_defer_flush(cs_defer *q);
 /* Drops what is queued and releases the queue (asynchronously). NULL: no-op. */
 void cs_defer_free(cs_defer *q);
 
