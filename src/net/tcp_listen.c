@@ -3,9 +3,11 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "net/reserve.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 struct cs_listener {
     uv_tcp_t tcp;
@@ -76,7 +78,12 @@ static consort_err bind_and_listen(cs_listener *l, const char *address)
 {
     struct sockaddr_storage ss;
     CS_TRY(cs_net_parse_address(address, &ss));
-    int rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&ss, 0);
+    /* an address bound at start (reserve.h) is taken over, never bound twice */
+    int fd = cs_net_reserved_take((const struct sockaddr *)&ss);
+    int rc =
+        fd >= 0 ? uv_tcp_open(&l->tcp, fd) : uv_tcp_bind(&l->tcp, (const struct sockaddr *)&ss, 0);
+    if (rc != 0 && fd >= 0)
+        close(fd); /* not the handle's: uv_tcp_open failed */
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&l->tcp, CS_TCP_BACKLOG, connection_cb);
     if (rc != 0)

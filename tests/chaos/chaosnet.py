@@ -142,13 +142,25 @@ class ChaosNet:
     def add_node(self, i, rpc_port, node_port):
         """Node i listens on these ports inside its namespace: make the proxies to it
         (from the harness and from every other namespace) and, in its namespace,
-        to every node known so far."""
+        to every node known so far. A port 0 is picked here, bound once in the
+        harness's namespace and held for the run, so every node's ports differ
+        from every other's and from anything else bound there (the rpc port's
+        socket is the clients' proxy; the node port's only holds the number).
+        Returns node i's (rpc_port, node_port); a node wired before keeps its own."""
         with self.lock:
             if i in self.ports:
-                return
+                return self.ports[i]
+        client = _listener(rpc_port)
+        rpc_port = client.getsockname()[1]
+        if node_port == 0:
+            holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            holder.bind(("127.0.0.1", 0))
+            node_port = holder.getsockname()[1]
+            self.listeners.append(holder)
+        with self.lock:
             self.ports[i] = (rpc_port, node_port)
             known = dict(self.ports)
-        self._serve(_listener(rpc_port), None, i, rpc_port)  # clients, from the harness
+        self._serve(client, None, i, rpc_port)  # clients, from the harness
         for j, (rj, nj) in known.items():
             if j == i:
                 continue
@@ -156,6 +168,7 @@ class ChaosNet:
                 self._serve(_in_netns(self.holder_pid(i), lambda p=port: _listener(p)), i, j, port)
             for port in (rpc_port, node_port):  # j dials i
                 self._serve(_in_netns(self.holder_pid(j), lambda p=port: _listener(p)), j, i, port)
+        return rpc_port, node_port
 
     def _serve(self, lsock, src, dst, port):
         self.listeners.append(lsock)

@@ -134,10 +134,12 @@ class Cluster:
                         self._mount_tmpfs(os.path.dirname(req["config"]), req["config"])
                     rpc = int(req["rpc_address"].rsplit(":", 1)[1])
                     node = int(req["node_address"].rsplit(":", 1)[1])
-                    self.net.add_node(i, rpc, node)
+                    rpc, node = self.net.add_node(i, rpc, node)  # ports 0: picked here
                     answer = os.path.join(self.ctl, f"ns-{i}")
                     with open(answer + ".tmp", "w") as f:
-                        f.write(str(self.net.holder_pid(i)))
+                        json.dump({"holder": self.net.holder_pid(i),
+                                   "rpc_address": f"127.0.0.1:{rpc}",
+                                   "node_address": f"127.0.0.1:{node}"}, f)
                     os.rename(answer + ".tmp", answer)
                 except Exception as e:  # the wrapper times out; the error is reported
                     self.wire_errors.append(f"node {i}: {e!r}")

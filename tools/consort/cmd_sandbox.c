@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,10 +116,8 @@ static bool stop_everything(cs_sbx *sbx)
     size_t n = all_procs(sbx, procs);
     size_t unclean = cs_sbx_stop_all(procs, (size_t)sbx->count, STOP_TIMEOUT_MS);
     unclean += cs_sbx_stop_all(procs + sbx->count, n - (size_t)sbx->count, STOP_TIMEOUT_MS);
-    for (int i = 0; i < sbx->count; i++) {
-        cs_sbx_release_ports(sbx->nodes[i].port_fds);
+    for (int i = 0; i < sbx->count; i++)
         cs_sbx_release_ports(sbx->nodes[i].tpm_port_fds);
-    }
     return unclean == 0;
 }
 
@@ -155,8 +154,12 @@ static consort_err start_node(cs_sbx *sbx, int i, cs_sbx_client **client)
         CS_TRY(cs_sbx_tpm_start(sbx, n));
     CS_TRY(cs_sbx_write_config(sbx, i));
     char *const argv[] = {n->consortd, (char *)"--config", n->config_path, NULL};
-    cs_sbx_release_ports(n->port_fds);
+    struct stat st;
+    off_t log_start = stat(n->log_path, &st) == 0 ? st.st_size : 0;
     CS_TRY(cs_sbx_spawn(&n->proc, argv, n->log_path));
+    CS_TRY(cs_sbx_wait_bound(n, log_start, sbx->startup_timeout_s));
+    /* the configuration names the bound ports from now on: a restart listens there again */
+    CS_TRY(cs_sbx_write_config(sbx, i));
     fprintf(stderr, "consort sandbox: %s %s (pid %d, rpc %s, log %s)\n", n->name,
             i == 0 ? "starts the service" : "joins it", (int)n->proc.pid, n->rpc_address,
             n->log_path);
@@ -260,7 +263,7 @@ static void add_node(cs_sbx *sbx, const char *request, cs_sbx_client **client, j
     uint32_t timeout_s = 0, saved = sbx->startup_timeout_s;
     if (rc == CONSORT_OK) {
         memset(n, 0, sizeof *n);
-        n->port_fds[0] = n->port_fds[1] = n->tpm_port_fds[0] = n->tpm_port_fds[1] = -1;
+        n->tpm_port_fds[0] = n->tpm_port_fds[1] = -1;
         rc = read_request(request, n, &timeout_s);
     }
     if (rc == CONSORT_OK)
@@ -275,7 +278,6 @@ static void add_node(cs_sbx *sbx, const char *request, cs_sbx_client **client, j
             snprintf(why, sizeof why, "%s", consort_errmsg());
             cs_sbx_proc *p = &n->proc;
             (void)cs_sbx_stop_all(&p, 1, STOP_TIMEOUT_MS);
-            cs_sbx_release_ports(n->port_fds);
             sbx->count--;
             if (cs_sbx_write_nodes_json(sbx) != CONSORT_OK)
                 cs_err_clear();

@@ -69,10 +69,10 @@ typedef struct cs_sbx_node {
     char platform_dir[CS_SBX_PATH_MAX];
     char config_path[CS_SBX_PATH_MAX];
     char log_path[CS_SBX_PATH_MAX];
+    /* "127.0.0.1:0" until the node has said which ports it bound (cs_sbx_wait_bound) */
     char rpc_address[CS_SBX_ADDR_MAX];
     char node_address[CS_SBX_ADDR_MAX];
     char node_id[17];               /* known once the node has created its identity */
-    int port_fds[2];                /* sockets holding the two ports until the node starts */
     char name[16];                  /* "node 1" */
     char consortd[CS_SBX_PATH_MAX]; /* what this node runs */
     char app[CS_SBX_PATH_MAX];
@@ -81,8 +81,8 @@ typedef struct cs_sbx_node {
     char tpm_dir[CS_SBX_PATH_MAX];
     char tpm_tcti[96];
     int tpm_port;
-    int tpm_port_fds[2];
-    char tpm_name[32]; /* "swtpm of node 1" */
+    int tpm_port_fds[2]; /* hold swtpm's two ports until it starts */
+    char tpm_name[32];   /* "swtpm of node 1" */
     char tpm_ak_cert[CS_SBX_PATH_MAX];
     cs_sbx_proc tpm;
 } cs_sbx_node;
@@ -169,6 +169,13 @@ size_t cs_sbx_stop_all(cs_sbx_proc *const *procs, size_t count, uint32_t timeout
 void cs_sbx_sleep_ms(uint32_t ms);
 /* A child that should be running is gone: prints its log's tail, returns the error. */
 CS_MUST_CHECK consort_err cs_sbx_died(const cs_sbx_proc *p, const char *log_path);
+/*
+ * Waits until node n's consortd, spawned when its log was log_start bytes
+ * long, says which addresses it bound ("consortd: bound ..."), and sets
+ * n->rpc_address and n->node_address to them. Fails if it exits first, on a
+ * stop request, or after timeout_s.
+ */
+CS_MUST_CHECK consort_err cs_sbx_wait_bound(cs_sbx_node *n, off_t log_start, uint32_t timeout_s);
 /* Prints the last lines of a log file to stderr, indented. */
 void cs_sbx_print_log_tail(const char *log_path, int lines);
 

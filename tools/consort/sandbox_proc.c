@@ -18,8 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define REAP_POLL_MS   50
-#define LOG_TAIL_BYTES 8192
+#define REAP_POLL_MS     50
+#define LOG_TAIL_BYTES   8192
+#define BOUND_SCAN_BYTES 65536 /* the "bound" line comes before the node does anything */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -35,8 +36,8 @@ consort_err cs_sbx_signals_install(void)
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0; /* no SA_RESTART: a sleep ends at once */
-    CS_ENSURE(sigaction(SIGINT, &sa, NULL) == 0 && sigaction(SIGTERM, &sa, NULL) == 0,
-              CONSORT_E_IO, "sigaction: %s", strerror(errno));
+    CS_ENSURE(sigaction(SIGINT, &sa, NULL) == 0 && sigaction(SIGTERM, &sa, NULL) == 0, CONSORT_E_IO,
+              "sigaction: %s", strerror(errno));
     signal(SIGPIPE, SIG_IGN);
     return CONSORT_OK;
 }
@@ -205,5 +206,46 @@ void cs_sbx_print_log_tail(const char *log_path, int lines)
         size_t len = nl ? (size_t)(nl - line) : strlen(line);
         fprintf(stderr, "  | %.*s\n", (int)len, line);
         line += len + (nl ? 1 : 0);
+    }
+}
+
+/* Parses "consortd: bound rpc_address A node_address B" in text[0..len) into n; true if found. */
+static bool parse_bound(const char *text, cs_sbx_node *n)
+{
+    static const char tag[] = "consortd: bound rpc_address ";
+    for (const char *p = strstr(text, tag); p != NULL; p = strstr(p + 1, tag)) {
+        char rpc[CS_SBX_ADDR_MAX], node[CS_SBX_ADDR_MAX];
+        const char *eol = strchr(p, '\n');
+        if (eol == NULL) /* not all written yet */
+            return false;
+        if (sscanf(p + sizeof tag - 1, "%63s node_address %63s", rpc, node) == 2) {
+            snprintf(n->rpc_address, sizeof n->rpc_address, "%s", rpc);
+            snprintf(n->node_address, sizeof n->node_address, "%s", node);
+            return true;
+        }
+    }
+    return false;
+}
+
+consort_err cs_sbx_wait_bound(cs_sbx_node *n, off_t log_start, uint32_t timeout_s)
+{
+    char text[BOUND_SCAN_BYTES + 1];
+    time_t deadline = time(NULL) + (time_t)timeout_s;
+    for (;;) {
+        int fd = open(n->log_path, O_RDONLY | O_CLOEXEC);
+        ssize_t got = fd >= 0 ? pread(fd, text, BOUND_SCAN_BYTES, log_start) : -1;
+        if (fd >= 0)
+            close(fd);
+        text[got > 0 ? got : 0] = '\0';
+        if (parse_bound(text, n))
+            return CONSORT_OK;
+        if (!cs_sbx_alive(&n->proc))
+            return cs_sbx_died(&n->proc, n->log_path);
+        CS_ENSURE(!cs_sbx_stop_requested(), CONSORT_E_STATE, "stopped while %s was starting",
+                  n->name);
+        CS_ENSURE(time(NULL) <= deadline, CONSORT_E_TIMEOUT,
+                  "%s has not said which ports it bound after %u s (log %s)", n->name, timeout_s,
+                  n->log_path);
+        cs_sbx_sleep_ms(REAP_POLL_MS);
     }
 }

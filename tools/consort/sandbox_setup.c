@@ -214,7 +214,7 @@ void cs_sbx_init(cs_sbx *sbx)
     memset(sbx, 0, sizeof *sbx);
     for (int i = 0; i < CS_SBX_MAX_NODES; i++) {
         cs_sbx_node *n = &sbx->nodes[i];
-        n->port_fds[0] = n->port_fds[1] = n->tpm_port_fds[0] = n->tpm_port_fds[1] = -1;
+        n->tpm_port_fds[0] = n->tpm_port_fds[1] = -1;
     }
 }
 
@@ -293,11 +293,11 @@ consort_err cs_sbx_prepare_node(cs_sbx *sbx, int i)
     CS_TRY(fmt_path(n->tpm_dir, sizeof n->tpm_dir, "%s/tpm", n->dir));
     CS_TRY(cs_mkdir_p(n->dir, 0700));
 
-    uint16_t ports[2];
-    CS_TRY(reserve_ports(false, n->port_fds, ports));
-    snprintf(n->rpc_address, sizeof n->rpc_address, "127.0.0.1:%u", ports[0]);
-    snprintf(n->node_address, sizeof n->node_address, "127.0.0.1:%u", ports[1]);
+    /* consortd binds these once and says which ports it got (cs_sbx_wait_bound) */
+    snprintf(n->rpc_address, sizeof n->rpc_address, "127.0.0.1:0");
+    snprintf(n->node_address, sizeof n->node_address, "127.0.0.1:0");
     if (sbx->platform == CS_PLATFORM_TPM) {
+        uint16_t ports[2];
         CS_TRY(cs_mkdir_p(n->tpm_dir, 0700));
         CS_TRY(reserve_ports(true, n->tpm_port_fds, ports));
         n->tpm_port = ports[0];

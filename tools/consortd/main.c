@@ -12,12 +12,16 @@
  *
  * One libuv loop runs the node (src/node/node.h) and its HTTPS endpoints
  * (src/node/rpc.h). Logs go to stderr (level from CONSORT_LOG). Prints
- * "consortd: node <id> open at <rpc_address>" once it serves requests.
+ * "consortd: bound rpc_address <a> node_address <b>" first, once both
+ * addresses are bound (port 0 picks a free port: these are the ports it got),
+ * and "consortd: node <id> open at <rpc_address>" once it serves requests.
  * Exit status: 0 after SIGTERM/SIGINT and a clean stop; 1 on a fatal error
  * (bad configuration, start failure, or the node failing later), with the
  * reason logged; 2 for a usage error.
  */
+#include "base/file.h"
 #include "base/log.h"
+#include "net/reserve.h"
 #include "node/node.h"
 #include "node/node_code.h"
 #include "node/rpc.h"
@@ -225,6 +229,52 @@ static void raise_open_file_limit(void)
                 (unsigned long long)target);
 }
 
+/* True if `address` names port 0 (a malformed address is the node's to report). */
+static bool picks_port(const char *address)
+{
+    struct sockaddr_storage ss;
+    if (cs_net_parse_address(address, &ss) != CONSORT_OK)
+        return false;
+    return (ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                     : ((struct sockaddr_in *)&ss)->sin_port) == 0;
+}
+
+/*
+ * Binds rpc_address and node_address once, before the node starts, and
+ * says which ports it got (docs/operating.md "Ports"); the listeners take
+ * these sockets over later (net/reserve.h). The service records a node's
+ * addresses when it starts or joins, so a restarted node must listen where
+ * it did: port 0 is refused once the data directory holds sealed state.
+ * False (logged) on failure.
+ */
+static bool bind_addresses(cs_node_config *cfg)
+{
+    char sealed[sizeof cfg->data_dir + 16];
+    bool restart = cs_path_join(sealed, sizeof sealed, cfg->data_dir, "sealed") == CONSORT_OK &&
+                   cs_file_exists(sealed);
+    char *const addresses[2] = {cfg->rpc_address, cfg->node_address};
+    const char *const names[2] = {"rpc_address", "node_address"};
+    for (int i = 0; i < 2; i++) {
+        if (restart && picks_port(addresses[i])) {
+            cs_log_error("consortd",
+                         "config: \"%s\" %s picks a port, but %s holds this node's state: the "
+                         "service knows the node at the port of its first start (its first "
+                         "\"consortd: bound\" line); name that port",
+                         names[i], addresses[i], cfg->data_dir);
+            return false;
+        }
+        char bound[CS_NET_ADDRESS_MAX];
+        if (cs_net_reserve(addresses[i], bound) != CONSORT_OK) {
+            cs_log_error("consortd", "config: \"%s\": %s", names[i], consort_errmsg());
+            return false;
+        }
+        snprintf(addresses[i], CS_NODE_ADDR_MAX, "%s", bound);
+    }
+    printf("consortd: bound rpc_address %s node_address %s\n", cfg->rpc_address, cfg->node_address);
+    fflush(stdout);
+    return true;
+}
+
 /* Watches, starts the node and its endpoints; false (logged) on failure. */
 static bool start_node(daemon_t *d)
 {
@@ -305,7 +355,10 @@ int main(int argc, char **argv)
         cs_log_error("consortd", "%s", consort_errmsg());
         return 1;
     }
+    if (!bind_addresses(&d.cfg))
+        return 1;
     int status = run(&d);
+    cs_net_reserved_release();
     uv_loop_close(d.loop);
     return status;
 }

@@ -1,0 +1,169 @@
+/*
+ * Addresses bound at start (net/reserve.h): port 0 binds a free port once;
+ * the port is held (a plain bind of it fails, a client is refused) until the
+ * first listener on the bound address takes the socket over, which then
+ * accepts connections on that very port; the host is kept as given; a
+ * second reservation of an address, a full table and bad addresses fail
+ * with their own errors; release closes what no listener took.
+ */
+#include "net_fixture.h"
+
+#include "net/reserve.h"
+#include "net/tcp.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static unsigned port_of(const char *address)
+{
+    const char *colon = strrchr(address, ':');
+    assert_non_null(colon);
+    return (unsigned)strtoul(colon + 1, NULL, 10);
+}
+
+/* errno of a plain bind (no SO_REUSEADDR) of 127.0.0.1:port; 0 if it bound. */
+static int plain_bind_errno(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int err = bind(fd, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : errno;
+    close(fd);
+    return err;
+}
+
+/* errno of a blocking connect to 127.0.0.1:port; 0 if it connected. */
+static int connect_errno(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int err = connect(fd, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : errno;
+    close(fd);
+    return err;
+}
+
+static void count_accept(void *ctx, cs_stream *s)
+{
+    (*(int *)ctx)++;
+    cs_stream_close(s);
+}
+
+static bool accepted_one(void *ctx)
+{
+    return *(int *)ctx > 0;
+}
+
+static void reserve_then_listen_on_the_same_port(void **state)
+{
+    (void)state;
+    char bound[CS_NET_ADDRESS_MAX];
+    cst_ok(cs_net_reserve("127.0.0.1:0", bound));
+    unsigned port = port_of(bound);
+    assert_true(port > 0);
+    char want[CS_NET_ADDRESS_MAX];
+    snprintf(want, sizeof want, "127.0.0.1:%u", port);
+    assert_string_equal(bound, want);
+    /* held, not listening: another bind fails, a client is refused */
+    assert_int_equal(plain_bind_errno(port), EADDRINUSE);
+    assert_int_equal(connect_errno(port), ECONNREFUSED);
+    cst_fails(cs_net_reserve(bound, want), CONSORT_E_IO);
+    assert_non_null(strstr(consort_errmsg(), "reserved already"));
+
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    int accepted = 0;
+    cs_listener *l = NULL;
+    cst_ok(cs_tcp_listen(&loop, bound, count_accept, &accepted, &l));
+    assert_int_equal(cs_listener_port(l), port);
+    assert_string_equal(cs_listener_address(l), bound);
+    assert_int_equal(connect_errno(port), 0); /* the kernel queues it: the loop accepts below */
+    cst_run_until(&loop, 5000, accepted_one, &accepted, "accepted on the reserved port");
+    /* taken: nothing left to take or release */
+    struct sockaddr_storage ss;
+    cst_ok(cs_net_parse_address(bound, &ss));
+    assert_int_equal(cs_net_reserved_take((const struct sockaddr *)&ss), -1);
+    cs_listener_close(l);
+    cst_loop_finish(&loop);
+    assert_int_equal(plain_bind_errno(port), 0); /* the listener's close freed the port */
+}
+
+static void reserve_keeps_the_host_as_given(void **state)
+{
+    (void)state;
+    char bound[CS_NET_ADDRESS_MAX];
+    cst_ok(cs_net_reserve("localhost:0", bound));
+    assert_int_equal(strncmp(bound, "localhost:", 10), 0);
+    unsigned port = port_of(bound);
+    assert_true(port > 0);
+    /* a listener on the same socket address under its numeric name takes it too */
+    char numeric[CS_NET_ADDRESS_MAX];
+    snprintf(numeric, sizeof numeric, "127.0.0.1:%u", port);
+    struct sockaddr_storage ss;
+    cst_ok(cs_net_parse_address(numeric, &ss));
+    int fd = cs_net_reserved_take((const struct sockaddr *)&ss);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(plain_bind_errno(port), 0);
+}
+
+static void release_closes_what_no_listener_took(void **state)
+{
+    (void)state;
+    char bound[CS_NET_ADDRESS_MAX];
+    cst_ok(cs_net_reserve("127.0.0.1:0", bound));
+    unsigned port = port_of(bound);
+    assert_int_equal(plain_bind_errno(port), EADDRINUSE);
+    cs_net_reserved_release();
+    assert_int_equal(plain_bind_errno(port), 0);
+    struct sockaddr_storage ss;
+    cst_ok(cs_net_parse_address(bound, &ss));
+    assert_int_equal(cs_net_reserved_take((const struct sockaddr *)&ss), -1);
+}
+
+static void reserve_errors(void **state)
+{
+    (void)state;
+    char bound[CS_NET_ADDRESS_MAX];
+    cst_fails(cs_net_reserve("127.0.0.1", bound), CONSORT_E_INVALID_ARGUMENT);
+    cst_fails(cs_net_reserve("example.org:0", bound), CONSORT_E_INVALID_ARGUMENT);
+    /* a port another socket holds exclusively */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    char taken[CS_NET_ADDRESS_MAX];
+    snprintf(taken, sizeof taken, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    cst_fails(cs_net_reserve(taken, bound), CONSORT_E_IO);
+    assert_non_null(strstr(consort_errmsg(), "bind"));
+    close(fd);
+    /* the table holds CS_NET_RESERVED_MAX */
+    for (int i = 0; i < CS_NET_RESERVED_MAX; i++)
+        cst_ok(cs_net_reserve("127.0.0.1:0", bound));
+    cst_fails(cs_net_reserve("127.0.0.1:0", bound), CONSORT_E_BUSY);
+    cs_net_reserved_release();
+    cst_ok(cs_net_reserve("127.0.0.1:0", bound)); /* released slots are used again */
+    cs_net_reserved_release();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(reserve_then_listen_on_the_same_port),
+        cmocka_unit_test(reserve_keeps_the_host_as_given),
+        cmocka_unit_test(release_closes_what_no_listener_took),
+        cmocka_unit_test(reserve_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
