@@ -19,7 +19,7 @@
 
 #include "net/net.h"
 
-#define CS_NET_RESERVED_MAX 16
+#define CS_NET_RESERVED_MAX 64
 
 /*
  * Binds `address` ("host:port"; port 0 picks a free one) and keeps the

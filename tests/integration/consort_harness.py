@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -71,10 +72,20 @@ def wait_until(fn, timeout, what, interval=0.2):
         time.sleep(interval)
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+ANY_PORT = "127.0.0.1:0"  # consortd binds it once and says which port it got
+
+
+def bound_addresses(log_path, start=0):
+    """(rpc_address, node_address) from the "consortd: bound ..." line that a consortd
+    wrote to log_path after byte `start` (None if there is none yet)."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(start)
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    m = re.search(rb"^consortd: bound rpc_address (\S+) node_address (\S+)\n", text, re.M)
+    return (m.group(1).decode(), m.group(2).decode()) if m else None
 
 
 def log(msg):
@@ -155,6 +166,39 @@ class Process:
         if self.popen.poll() is None:
             self.popen.kill()
             self.popen.wait(10)
+
+
+class Consortd(Process):
+    """consortd --config config_path, started once it has bound its addresses: a
+    configuration with port 0 (ANY_PORT) gets its ports from the kernel, once, with no
+    port picked and released before. Waits (bounded) for the "consortd: bound" line,
+    writes the bound addresses into the configuration file (so a restart listens there
+    again) and into `cfg` if given, and keeps them as rpc_address and node_address.
+    Fails if consortd exits before it has bound both (the log's tail says why), unless
+    may_exit: then rpc_address is None."""
+
+    def __init__(self, consortd, config_path, log_path, env=None, cfg=None, timeout=30,
+                 may_exit=False):
+        start = file_size(log_path)
+        super().__init__([consortd, "--config", config_path], log_path, env=env)
+        got = wait_until(lambda: bound_addresses(log_path, start) or
+                         (not self.alive() and "exited"), timeout,
+                         f"consortd ({config_path}) to bind its addresses")
+        if got == "exited":
+            check(may_exit, f"consortd ({config_path}) exited {self.popen.returncode} before "
+                            f"binding its addresses:\n{tail(log_path, 15)}")
+            self.rpc_address = self.node_address = None
+            return
+        self.rpc_address, self.node_address = got
+        with open(config_path) as f:
+            doc = json.load(f)
+        if (doc["rpc_address"], doc["node_address"]) != got:
+            doc.update(rpc_address=got[0], node_address=got[1])
+            with open(config_path + ".tmp", "w") as f:
+                json.dump(doc, f, indent=1)
+            os.replace(config_path + ".tmp", config_path)
+        if cfg is not None:
+            cfg.update(rpc_address=got[0], node_address=got[1])
 
 
 def tail(path, lines=20):
@@ -776,10 +820,14 @@ class Sandbox:
         log(f"SIGCONT node {i} (pid {self.pid(i)})")
         sigcont(self.pid(i))
 
-    def restart(self, i):
-        """Starts node i again from its configuration and data_dir (a test-owned process)."""
+    def restart(self, i, bound=False):
+        """Starts node i again from its configuration and data_dir (a test-owned process).
+        With `bound`, returns once it has bound its addresses (a Consortd: for a
+        configuration the test changed to port 0)."""
         check(not self.alive(i), f"node {i} is still running")
-        p = Process([self.env.consortd, "--config", self.nodes[i]["config"]], self.log_path(i))
+        cfg = self.nodes[i]["config"]
+        p = (Consortd(self.env.consortd, cfg, self.log_path(i)) if bound else
+             Process([self.env.consortd, "--config", cfg], self.log_path(i)))
         self.restarted[i] = p
         log(f"restarted node {i} (pid {p.pid})")
         return p

@@ -44,14 +44,14 @@ def behind_proxy(env, sb, attack):
     with open(sb.nodes[f]["config"]) as fh:
         cfg = json.load(fh)
     registered = cfg["node_address"]
-    cfg["node_address"] = f"127.0.0.1:{h.free_port()}"
+    cfg["node_address"] = h.ANY_PORT
     with open(sb.nodes[f]["config"], "w") as fh:
         json.dump(cfg, fh, indent=1)
-    proxy = h.TlsRecordProxy(registered, cfg["node_address"], attack)
+    moved = sb.restart(f, bound=True).node_address
+    proxy = h.TlsRecordProxy(registered, moved, attack)
     check(proxy.address == registered, f"the proxy listens on {proxy.address}")
-    h.log(f"node {f} now listens on {cfg['node_address']}; the host's proxy ({attack}) "
+    h.log(f"node {f} now listens on {moved}; the host's proxy ({attack}) "
           f"sits at {registered}, where the leader (node {leader}) dials it")
-    sb.restart(f)
     h.wait_until(lambda: sb.is_open(f), 60, f"node {f} to reopen")
     return leader, f, other, proxy
 
@@ -115,15 +115,14 @@ def test_attack_join_messages_replayed(env):
     os.environ["CONSORT_LOG"] = "info"
     with env.sandbox(3) as sb:
         leader = sb.wait_leader()
-        proxy = h.TlsRecordProxy(f"127.0.0.1:{h.free_port()}", sb.nodes[leader]["node_address"],
-                                 "replay", after=3)
+        proxy = h.TlsRecordProxy(h.ANY_PORT, sb.nodes[leader]["node_address"], "replay",
+                                 after=3)
         root = env.path("joiner")
         os.makedirs(root)
         with open(sb.nodes[1]["config"]) as f:
             platform_dir = json.load(f)["platform_dir"]  # node 1's host
         cfg = {"platform": "virtual", "platform_dir": platform_dir,
-               "rpc_address": f"127.0.0.1:{h.free_port()}",
-               "node_address": f"127.0.0.1:{h.free_port()}",
+               "rpc_address": h.ANY_PORT, "node_address": h.ANY_PORT,
                "data_dir": os.path.join(root, "data"), "app": env.app,
                "join": {"target": proxy.address, "service_cert": sb.service_cert}}
         with open(os.path.join(root, "node.json"), "w") as f:
@@ -134,8 +133,8 @@ def test_attack_join_messages_replayed(env):
         try:
             with h.HonestClients(sb, range(3)) as honest:
                 proxy.arm()
-                joiner = h.Process([env.consortd, "--config", os.path.join(root, "node.json")],
-                                   joiner_log)
+                joiner = h.Consortd(env.consortd, os.path.join(root, "node.json"), joiner_log,
+                                    cfg=cfg)
                 ev = h.wait_until(lambda: [e for e in proxy.tampered() if e["closed_at"]],
                                   REFUSAL_TIMEOUT, "the proxy to replay a record of the join "
                                   "channel and the leader to close it")[0]

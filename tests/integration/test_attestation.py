@@ -86,8 +86,8 @@ def joiner_refused(env, sb, app, name, reason, watch=5):
     cfg = {
         "platform": "virtual",
         "platform_dir": node1["platform_dir"],  # the same host as node 1
-        "rpc_address": f"127.0.0.1:{h.free_port()}",
-        "node_address": f"127.0.0.1:{h.free_port()}",
+        "rpc_address": h.ANY_PORT,
+        "node_address": h.ANY_PORT,
         "data_dir": os.path.join(root, "data"),
         "app": app,
         "join": {"target": sb.nodes[0]["node_address"], "service_cert": sb.service_cert},
@@ -97,7 +97,7 @@ def joiner_refused(env, sb, app, name, reason, watch=5):
         json.dump(cfg, f)
     log_path = os.path.join(root, "consortd.log")
     before = len(refusals(sb.log_path(0)))
-    proc = h.Process([env.consortd, "--config", cfg_path], log_path)
+    proc = h.Consortd(env.consortd, cfg_path, log_path, cfg=cfg, may_exit=True)
 
     def serves():
         rpc = h.Client(cfg["rpc_address"], sb.service_cert, sb.user_cert, sb.user_key,

@@ -124,8 +124,8 @@ def start_joiner(env, sb, name, app, extra_env=None):
     cfg = {
         "platform": "virtual",
         "platform_dir": node1["platform_dir"],
-        "rpc_address": f"127.0.0.1:{h.free_port()}",
-        "node_address": f"127.0.0.1:{h.free_port()}",
+        "rpc_address": h.ANY_PORT,
+        "node_address": h.ANY_PORT,
         "data_dir": os.path.join(root, "data"),
         "app": app,
         "join": {"target": sb.nodes[0]["node_address"], "service_cert": sb.service_cert},
@@ -136,7 +136,8 @@ def start_joiner(env, sb, name, app, extra_env=None):
     e = dict(os.environ, CONSORT_LOG="info")  # its "code id ..." line is an info line
     e.update(extra_env or {})
     log_path = os.path.join(root, "consortd.log")
-    return h.Process([env.consortd, "--config", cfg_path], log_path, env=e), log_path, cfg_path
+    return (h.Consortd(env.consortd, cfg_path, log_path, env=e, may_exit=True), log_path,
+            cfg_path)
 
 
 def check_joiner_refused(env, sb, proc, log_path, code_id, before):

@@ -433,8 +433,7 @@ class RogueNode:
         with open(sb.nodes[host]["config"]) as f:
             platform_dir = json.load(f)["platform_dir"]
         self.cfg = {"platform": "virtual", "platform_dir": platform_dir,
-                    "rpc_address": f"127.0.0.1:{h.free_port()}",
-                    "node_address": f"127.0.0.1:{h.free_port()}",
+                    "rpc_address": h.ANY_PORT, "node_address": h.ANY_PORT,
                     "data_dir": os.path.join(root, "data"), "app": app,
                     "join": {"target": target_address, "service_cert": sb.service_cert}}
         self.config = os.path.join(root, "node.json")
@@ -444,7 +443,8 @@ class RogueNode:
         self.sb, self.env, self.proc = sb, env, None
 
     def start(self):
-        self.proc = h.Process([self.env.consortd, "--config", self.config], self.log_path)
+        self.proc = h.Consortd(self.env.consortd, self.config, self.log_path, cfg=self.cfg,
+                               may_exit=True)
         return self
 
     def stop(self):

@@ -168,7 +168,9 @@ class Node:
         self.states = []  # every /node/state document seen
 
     def start(self):
-        self.proc = h.Process([self.env.consortd, "--config", self.config], self.log_path)
+        """Starts it; returns once it has bound its addresses (now in self.cfg)."""
+        self.proc = h.Consortd(self.env.consortd, self.config, self.log_path, cfg=self.cfg,
+                               may_exit=True)
         return self
 
     def stop(self):
@@ -246,8 +248,7 @@ def copy_config(sb, f, data_dir, root, trusted_code_ids=None):
         cfg = json.load(fh)
     cfg.pop("join", None)
     cfg["data_dir"] = data_dir
-    cfg["rpc_address"] = f"127.0.0.1:{h.free_port()}"
-    cfg["node_address"] = f"127.0.0.1:{h.free_port()}"
+    cfg["rpc_address"] = cfg["node_address"] = h.ANY_PORT
     with open(sb.nodes[0]["config"]) as fh:  # the `start` section the sandbox wrote
         cfg["start"] = json.load(fh)["start"]
     cfg["start"]["service_cert_out"] = os.path.join(root, "service_cert.pem")
@@ -311,8 +312,7 @@ def test_attack_data_dir_cloned_with_raft_state(env):
         root = os.path.dirname(data)
         with open(sb.nodes[f]["config"]) as fh:
             cfg = json.load(fh)
-        cfg.update(data_dir=data, rpc_address=f"127.0.0.1:{h.free_port()}",
-                   node_address=f"127.0.0.1:{h.free_port()}")
+        cfg.update(data_dir=data, rpc_address=h.ANY_PORT, node_address=h.ANY_PORT)
         leader = sb.wait_leader()
         h.wait_until(lambda: sb.state(f).get("leader_rpc_address"), 30,
                      f"node {f} to know the leader again")
@@ -377,8 +377,7 @@ def test_attack_second_genesis_with_edited_config(env):
             h.wait_until(lambda: not copy.proc.alive() or copy.state(), FORK_TIMEOUT,
                          "the copy to exit or answer")
             rogue_cfg = {"platform": "virtual", "platform_dir": copy.cfg["platform_dir"],
-                         "rpc_address": f"127.0.0.1:{h.free_port()}",
-                         "node_address": f"127.0.0.1:{h.free_port()}",
+                         "rpc_address": h.ANY_PORT, "node_address": h.ANY_PORT,
                          "data_dir": os.path.join(root, "rogue", "data"), "app": app,
                          "join": {"target": copy.cfg["node_address"],
                                   "service_cert": sb.service_cert}}
@@ -452,8 +451,7 @@ def test_attack_trust_anchor_planted(env):
         h.log(f"node {p} (planted anchor) leads")
         before = h.file_size(sb.log_path(p))
         cfg = {"platform": "virtual", "platform_dir": rogue_platform,
-               "rpc_address": f"127.0.0.1:{h.free_port()}",
-               "node_address": f"127.0.0.1:{h.free_port()}",
+               "rpc_address": h.ANY_PORT, "node_address": h.ANY_PORT,
                "data_dir": os.path.join(root, "data"), "app": env.app,
                "join": {"target": sb.nodes[p]["node_address"], "service_cert": sb.service_cert}}
         h.wait_until(lambda: all(sb.state(i).get("leader_rpc_address") for i in range(3)), 30,

@@ -63,10 +63,9 @@ class RecoveryNode:
         os.makedirs(self.root)
         platform = os.path.join(self.root, "platform")
         cli(env, "platform", "init", "--dir", platform)
-        self.address = f"127.0.0.1:{h.free_port()}"
         self.service_cert = os.path.join(self.root, "new_service_cert.pem")
         self.cfg = {"platform": "virtual", "platform_dir": platform,
-                    "rpc_address": self.address, "node_address": f"127.0.0.1:{h.free_port()}",
+                    "rpc_address": h.ANY_PORT, "node_address": h.ANY_PORT,
                     "data_dir": os.path.join(self.root, "data"), "app": env.app,
                     "sig_interval_ms": 50,
                     "recover": {"previous_ledger": prev_ledger,
@@ -76,7 +75,8 @@ class RecoveryNode:
         with open(self.config, "w") as f:
             json.dump(self.cfg, f, indent=1)
         self.log = os.path.join(self.root, "consortd.log")
-        self.proc = h.Process([env.consortd, "--config", self.config], self.log)
+        self.proc = h.Consortd(env.consortd, self.config, self.log, cfg=self.cfg)
+        self.address = self.proc.rpc_address
 
     def client(self, cert=None, key=None):
         return h.Client(self.address, self.service_cert, cert, key)

@@ -243,8 +243,9 @@ static bool picks_port(const char *address)
  * Binds rpc_address and node_address once, before the node starts, and
  * says which ports it got (docs/operating.md "Ports"); the listeners take
  * these sockets over later (net/reserve.h). The service records a node's
- * addresses when it starts or joins, so a restarted node must listen where
- * it did: port 0 is refused once the data directory holds sealed state.
+ * addresses when it starts or joins, so a restarted node should listen where
+ * it did: port 0 on a restart (the data directory holds sealed state) is
+ * warned about, not refused (the host decides where its processes listen).
  * False (logged) on failure.
  */
 static bool bind_addresses(cs_node_config *cfg)
@@ -255,14 +256,13 @@ static bool bind_addresses(cs_node_config *cfg)
     char *const addresses[2] = {cfg->rpc_address, cfg->node_address};
     const char *const names[2] = {"rpc_address", "node_address"};
     for (int i = 0; i < 2; i++) {
-        if (restart && picks_port(addresses[i])) {
-            cs_log_error("consortd",
-                         "config: \"%s\" %s picks a port, but %s holds this node's state: the "
-                         "service knows the node at the port of its first start (its first "
-                         "\"consortd: bound\" line); name that port",
-                         names[i], addresses[i], cfg->data_dir);
-            return false;
-        }
+        if (restart && picks_port(addresses[i]))
+            cs_log_warn("consortd",
+                        "config: \"%s\" %s picks a new port, but %s holds this node's state: "
+                        "the service knows the node at the port of its first start (its first "
+                        "\"consortd: bound\" line), so peers and redirected clients look for it "
+                        "there; name that port",
+                        names[i], addresses[i], cfg->data_dir);
         char bound[CS_NET_ADDRESS_MAX];
         if (cs_net_reserve(addresses[i], bound) != CONSORT_OK) {
             cs_log_error("consortd", "config: \"%s\": %s", names[i], consort_errmsg());

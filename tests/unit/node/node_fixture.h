@@ -11,6 +11,7 @@
 
 #include "attest/virtual.h"
 #include "base/file.h"
+#include "net/reserve.h"
 #include "node/node.h"
 
 #include <arpa/inet.h>
@@ -70,18 +71,13 @@ static inline void tn_run_for(uv_loop_t *loop, unsigned ms)
     (void)tn_false;
 }
 
-/* A loopback port nothing listens on right now. */
-static inline unsigned tn_free_port(void)
+/* A loopback port bound now and held until a listener of this process takes it
+ * (net/reserve.h): never released for someone else to take first. */
+static inline unsigned tn_reserved_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    char a[CS_NET_ADDRESS_MAX];
+    cst_ok(cs_net_reserve("127.0.0.1:0", a));
+    return (unsigned)strtoul(strrchr(a, ':') + 1, NULL, 10);
 }
 
 typedef struct tn_env {
@@ -134,7 +130,7 @@ static inline void tn_config(const tn_env *e, tnode *t, int idx, const char *joi
              " \"rpc_address\": \"127.0.0.1:%u\", \"node_address\": \"127.0.0.1:%u\","
              " \"data_dir\": \"%s/node%d\", \"sig_interval_tx\": 5, \"sig_interval_ms\": 20,"
              " %s}",
-             e->platform, tn_free_port(), tn_free_port(), e->root, idx, start_or_join);
+             e->platform, tn_reserved_port(), tn_reserved_port(), e->root, idx, start_or_join);
     cst_ok(cs_node_config_parse(cs_slice_str(json), c));
 }
 

@@ -14,6 +14,7 @@
 #include "attest/virtual.h"
 #include "base/file.h"
 #include "net/http_client.h"
+#include "net/reserve.h"
 #include "net/tls_stream.h"
 #include "node/rpc.h"
 
@@ -24,17 +25,13 @@
 
 #define CST_MAX_NODES 3
 
-/* A port on 127.0.0.1 that was free a moment ago. */
-static inline uint16_t cst_free_port(void)
+/* A port on 127.0.0.1 bound now and held until a listener of this process takes it
+ * (net/reserve.h): never released for someone else to take first. */
+static inline unsigned cst_reserved_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    char a[CS_NET_ADDRESS_MAX];
+    cst_ok(cs_net_reserve("127.0.0.1:0", a));
+    return (unsigned)strtoul(strrchr(a, ':') + 1, NULL, 10);
 }
 
 typedef struct cst_ident {
@@ -85,8 +82,8 @@ static inline void cst_svc_config(cst_svc *s, size_t i)
      * certificate is then every node's trust anchor) */
     snprintf(c->platform_dir, sizeof c->platform_dir, "%s/platform", s->dir);
     snprintf(c->data_dir, sizeof c->data_dir, "%s/node%zu", s->dir, i);
-    snprintf(c->rpc_address, sizeof c->rpc_address, "127.0.0.1:%u", cst_free_port());
-    snprintf(c->node_address, sizeof c->node_address, "127.0.0.1:%u", cst_free_port());
+    snprintf(c->rpc_address, sizeof c->rpc_address, "127.0.0.1:%u", cst_reserved_port());
+    snprintf(c->node_address, sizeof c->node_address, "127.0.0.1:%u", cst_reserved_port());
     snprintf(c->app_path, sizeof c->app_path, "%s", cst_logging_module());
     c->sig_interval_ms = 20;
     c->sig_interval_tx = 100;

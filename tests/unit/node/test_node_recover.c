@@ -142,9 +142,9 @@ static void config(fixture *f, int idx, bool recover)
              "{\"platform\": \"virtual\", \"platform_dir\": \"%s\", \"rpc_address\": "
              "\"127.0.0.1:%u\", \"node_address\": \"127.0.0.1:%u\", \"data_dir\": \"%s/node%d\", "
              "\"sig_interval_tx\": %d, \"sig_interval_ms\": %d, %s}",
-             recover ? f->platform2 : f->env.platform, tn_free_port(), tn_free_port(), f->env.root,
-             idx, f->slow_sigs && !recover ? 1000 : 5, f->slow_sigs && !recover ? 3600000 : 20,
-             mode);
+             recover ? f->platform2 : f->env.platform, tn_reserved_port(), tn_reserved_port(),
+             f->env.root, idx, f->slow_sigs && !recover ? 1000 : 5,
+             f->slow_sigs && !recover ? 3600000 : 20, mode);
     memset(&f->node, 0, sizeof f->node);
     cst_ok(cs_node_config_parse(cs_slice_str(json), &f->node.cfg));
 }
@@ -346,8 +346,8 @@ static void join_the_recovered(fixture *f)
              "\"127.0.0.1:%u\", \"node_address\": \"127.0.0.1:%u\", \"data_dir\": \"%s/node9\", "
              "\"sig_interval_tx\": 5, \"sig_interval_ms\": 20, \"join\": {\"target\": \"%s\", "
              "\"service_cert\": \"%s\"}}",
-             f->platform3, tn_free_port(), tn_free_port(), f->env.root, f->node.cfg.node_address,
-             f->new_cert);
+             f->platform3, tn_reserved_port(), tn_reserved_port(), f->env.root,
+             f->node.cfg.node_address, f->new_cert);
     memset(&f->joiner, 0, sizeof f->joiner);
     cst_ok(cs_node_config_parse(cs_slice_str(json), &f->joiner.cfg));
     tn_start(&f->loop, &f->joiner);

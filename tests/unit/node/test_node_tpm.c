@@ -107,7 +107,7 @@ static void tt_json(const fixture *f, int idx, const char *tcti, const char *ak,
              "{\"platform\": \"tpm\", \"tpm_tcti\": \"%s\", %s,"
              " \"rpc_address\": \"127.0.0.1:%u\", \"node_address\": \"127.0.0.1:%u\","
              " \"data_dir\": \"%s/node%d\", \"sig_interval_tx\": 5, \"sig_interval_ms\": 20, %s}",
-             tcti, ak, tn_free_port(), tn_free_port(), f->env.root, idx, mode);
+             tcti, ak, tn_reserved_port(), tn_reserved_port(), f->env.root, idx, mode);
 }
 
 /* Node idx on its own swtpm (started here), certifying its AK with the fixture's CA. */
