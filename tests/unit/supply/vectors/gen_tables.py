@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""Writes canonical.json and rules.json with the reference implementation
+(securesystemslib 0.26 encode_canonical; in-toto 1.3.1 verify_item_rules).
+Usage: /usr/bin/python3 gen_tables.py <output dir>"""
+import json, sys
+import securesystemslib.formats as ssf
+import securesystemslib.exceptions
+from in_toto.models.link import Link
+from in_toto.models.metadata import Metablock
+from in_toto import verifylib, exceptions
+
+out = sys.argv[1]
+
+# --- canonical JSON: JSON text in, canonical bytes (hex) or refusal out ---
+inputs = [
+    '{}', '[]', '""', '0', '-1', '123456789012345678', 'true', 'false', 'null',
+    '{"b": 1, "a": 2, "c": {"z": [], "y": {}}}',
+    '{"_type": "link", "Z": 1, "a": 2, "_": 3, "0": 4}',
+    '["a\\"b", "c\\\\d", "e/f", "tab\\there", "nl\\nx", "\\u0001"]',
+    '{"\\u00e9": 1, "e": 2, "\\u20ac": 3, "\\ud83d\\ude00": 4, "z": 5}',
+    '{"k": "caf\\u00e9 \\u20ac \\ud83d\\ude00"}',
+    '[1, [2, [3, [4, {"x": null}]]]]',
+    '{"a": [true, false, null, -0, 9007199254740993]}',
+    '1.5', '[1e3]', '{"x": 0.0}',
+]
+cases = []
+for text in inputs:
+    obj = json.loads(text)
+    try:
+        enc = ssf.encode_canonical(obj).encode("utf-8")
+        cases.append({"json": text, "canonical_hex": enc.hex()})
+    except securesystemslib.exceptions.FormatError as e:
+        cases.append({"json": text, "refused": str(e)})
+with open(out + "/canonical.json", "w") as f:
+    json.dump(cases, f, indent=1)
+
+# --- artifact rules: verify_item_rules on unsigned links --------------------
+H = lambda c: {"sha256": c * 64}
+def link(name, materials, products):
+    return Metablock(signed=Link(name=name, materials=materials, products=products))
+
+base = {
+  "prev": link("prev", {}, {"foo.py": H("a"), "src/a.c": H("b"), "src/b.c": H("c"),
+                            "lib/x.h": H("d")}),
+  "this": link("this", {"foo.py": H("a"), "src/a.c": H("b"), "src/b.c": H("f"),
+                        "gone.txt": H("e"), "[x].txt": H("9")},
+                       {"foo.py": H("a"), "src/a.c": H("1"), "new.bin": H("2"),
+                        "out/a.c": H("b"), "[x].txt": H("9")}),
+}
+rule_sets = [
+  ("materials", [["MATCH", "*", "WITH", "PRODUCTS", "FROM", "prev"], ["DISALLOW", "*"]]),
+  ("materials", [["MATCH", "foo.py", "WITH", "PRODUCTS", "FROM", "prev"], ["DISALLOW", "*"]]),
+  ("materials", [["MATCH", "*.c", "IN", "src", "WITH", "PRODUCTS", "IN", "src", "FROM", "prev"],
+                 ["ALLOW", "foo.py"], ["ALLOW", "gone.txt"], ["ALLOW", "[[]x].txt"], ["DISALLOW", "*"]]),
+  ("materials", [["MATCH", "*", "WITH", "PRODUCTS", "FROM", "nosuchstep"], ["DISALLOW", "*"]]),
+  ("materials", [["MATCH", "*", "WITH", "PRODUCTS", "FROM", "nosuchstep"], ["ALLOW", "*"]]),
+  ("products", [["CREATE", "*"], ["DISALLOW", "*"]]),
+  ("products", [["CREATE", "*"], ["MODIFY", "*"], ["ALLOW", "foo.py"], ["ALLOW", "[[]x].txt"],
+                ["DISALLOW", "*"]]),
+  ("products", [["MODIFY", "src/*"], ["CREATE", "new.bin"], ["MATCH", "a.c", "WITH", "PRODUCTS", "IN", "src", "FROM", "prev"],
+                ["ALLOW", "foo.py"], ["ALLOW", "[[]x].txt"], ["DISALLOW", "*"]]),
+  ("products", [["MATCH", "a.c", "IN", "out", "WITH", "PRODUCTS", "IN", "src", "FROM", "prev"],
+                ["MATCH", "*", "WITH", "MATERIALS", "FROM", "this"], ["CREATE", "*"], ["MODIFY", "*"],
+                ["DISALLOW", "*"]]),
+  ("materials", [["DELETE", "*.txt"], ["DISALLOW", "gone.txt"]]),
+  ("materials", [["DELETE", "*"], ["ALLOW", "*"]]),
+  ("materials", [["REQUIRE", "gone.txt"], ["REQUIRE", "nothere"]]),
+  ("materials", [["require", "foo.py"], ["allow", "*"], ["REQUIRE", "foo.py"]]),
+  ("products", [["ALLOW", "*"], ["DISALLOW", "*"]]),
+  ("products", [["ALLOW", "src/?.c"], ["ALLOW", "[!x]*"], ["DISALLOW", "*"]]),
+  ("products", [["ALLOW", "[a-f]*"], ["ALLOW", "[n]ew.bin"], ["ALLOW", "[[]*"], ["DISALLOW", "*"]]),
+  ("products", [["ALLOW", "*.bin"], ["ALLOW", "*/*"], ["DISALLOW", "[x"], ["DISALLOW", "f*"]]),
+  ("materials", [["MATCH", "*", "IN", "src/", "WITH", "PRODUCTS", "IN", "src/", "FROM", "prev"],
+                 ["DISALLOW", "src/*"]]),
+  ("products", [["Match", "foo.py", "with", "Materials", "from", "this"], ["DISALLOW", "foo.py"]]),
+]
+rcases = []
+for source_type, rules in rule_sets:
+    try:
+        verifylib.verify_item_rules("this", source_type, rules, base)
+        verdict = {"ok": True}
+    except exceptions.RuleVerificationError as e:
+        verdict = {"ok": False, "error": str(e).split("\n")[0]}
+    rcases.append({"source_type": source_type, "rules": rules, **verdict})
+links = {k: {"materials": v.signed.materials, "products": v.signed.products}
+         for k, v in base.items()}
+with open(out + "/rules.json", "w") as f:
+    json.dump({"links": links, "item": "this", "cases": rcases}, f, indent=1)
