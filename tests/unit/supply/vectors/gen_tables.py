@@ -86,3 +86,24 @@ links = {k: {"materials": v.signed.materials, "products": v.signed.products}
          for k, v in base.items()}
 with open(out + "/rules.json", "w") as f:
     json.dump({"links": links, "item": "this", "cases": rcases}, f, indent=1)
+
+# --- fnmatch as in-toto uses it (fnmatch.filter on POSIX) -------------------
+import fnmatch, warnings
+warnings.simplefilter("ignore")
+patterns = ["*", "*.c", "src/*", "?", "??", "[abc]", "[!abc]", "[a-c]", "[!a-c]", "[z-a]",
+            "[!z-a]", "[]]", "[!]]", "[]-a]", "[a-]", "[-a]", "[!-a]", "[a-c-e]", "[a-cz-b]",
+            "[[]x].txt", "[x", "x]", "[\\]", "[a\\b]", "[&&]", "[~|]", "[^a]", "[!]", "[]",
+            "**", "*a*b*", "a*", "*a", "caf\u00e9", "caf?", "[\u00e0-\u00ff]*", "?\u20ac",
+            "[a-c-]", "[--/]", "[!--]", "[b-a-c]", "", "src/*.c", "*/*"]
+names = ["", "a", "b", "d", "z", "-", "]", "[", "!", "^", "\\", "&", "~", "|", "x].txt",
+         "[x].txt", "ab", "src/a.c", "src/sub/b.c", "foo.c", "a\nb", "caf\u00e9", "\u00e9t\u00e9",
+         "x\u20ac", "/", ".", "[x", "aXb", "aXbX", "e", "c", "x]", ".a"]
+fcases = []
+for p in patterns:
+    try:
+        matched = [n for n in names if fnmatch.filter([n], p)]
+        fcases.append({"pattern": p, "matches": matched})
+    except Exception as e:
+        fcases.append({"pattern": p, "error": type(e).__name__ + ": " + str(e)})
+with open(out + "/fnmatch.json", "w") as f:
+    json.dump({"names": names, "cases": fcases}, f, indent=1, ensure_ascii=False)
