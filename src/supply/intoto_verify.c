@@ -159,8 +159,8 @@ static consort_err check_link_signatures(verifier *v, const cs_intoto_step *step
             const json_t *sig = json_array_get(sl->links[x].mb.signatures, 0);
             last_bad = json_string_value(json_object_get(sig, "keyid"));
             snprintf(why, sizeof why,
-                     "link filed for key %.16s... is signed by key %.64s, "
-                     "not authorised",
+                     "link filed for key %.16s... carries no signature by it, but one by key "
+                     "%.64s",
                      sl->keyids[x], last_bad);
             continue;
         }
