@@ -347,7 +347,8 @@ static consort_err layout_parse(cs_slice text, cs_intoto_layout *layout)
     CS_TRY(cs_intoto_parse_time(expires, &layout->expires));
     const json_t *inspect = json_object_get(l, "inspect");
     CS_ENSURE(json_is_array(inspect), CONSORT_E_MALFORMED, "inspect is not a list");
-    if (json_array_size(inspect) > 0) {
+    layout->n_inspections = json_array_size(inspect);
+    if (layout->n_inspections > 0) {
         const char *name = json_string_value(json_object_get(json_array_get(inspect, 0), "name"));
         return cs_fail(CONSORT_E_UNSUPPORTED,
                        "layout has %zu inspection(s) (first: \"%.64s\"); consort never runs "

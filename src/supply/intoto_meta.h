@@ -78,6 +78,7 @@ typedef struct cs_intoto_layout {
     size_t n_keys;
     cs_intoto_step *steps;
     size_t n_steps;
+    size_t n_inspections; /* set (nonzero) when the parse refused inspections */
 } cs_intoto_layout;
 
 typedef struct cs_intoto_link {

@@ -36,9 +36,9 @@ const char *cs_intoto_check_name(cs_intoto_check check)
 
 /* One step's links: per authorised key id (in pubkeys order), the link loaded. */
 typedef struct step_links {
-    const char *keyids[CS_INTOTO_MAX_PUBKEYS];
-    cs_intoto_link links[CS_INTOTO_MAX_PUBKEYS];
-    bool counted[CS_INTOTO_MAX_PUBKEYS];
+    const char **keyids;   /* n_pubkeys slots */
+    cs_intoto_link *links; /* n_pubkeys slots */
+    bool *counted;         /* n_pubkeys slots */
     size_t n;
 } step_links;
 
@@ -104,6 +104,12 @@ static consort_err load_step_links(verifier *v, const cs_intoto_step *step, step
                                    const cs_intoto_file *files, size_t n_files)
 {
     cs_intoto_result *res = v->res;
+    size_t slots = step->n_pubkeys + 1;
+    sl->keyids = calloc(slots, sizeof *sl->keyids);
+    sl->links = calloc(slots, sizeof *sl->links);
+    sl->counted = calloc(slots, sizeof *sl->counted);
+    CS_ENSURE(sl->keyids != NULL && sl->links != NULL && sl->counted != NULL, CONSORT_E_NOMEM,
+              "links of step \"%s\"", step->name);
     for (size_t k = 0; k < step->n_pubkeys; k++) {
         const char *keyid = step->pubkeys[k];
         bool seen = false; /* links_per_step is a dict keyed by key id */
@@ -232,9 +238,8 @@ static consort_err run(verifier *v, cs_slice layout_text, const cs_slice *keys, 
     cs_intoto_result *res = v->res;
     consort_err rc = cs_intoto_layout_parse(layout_text, &v->layout);
     if (rc != CONSORT_OK) {
-        res->check = rc == CONSORT_E_UNSUPPORTED && strstr(consort_errmsg(), "inspection") != NULL
-                         ? CS_INTOTO_CHECK_INSPECTION
-                         : CS_INTOTO_CHECK_FORMAT;
+        res->check =
+            v->layout.n_inspections > 0 ? CS_INTOTO_CHECK_INSPECTION : CS_INTOTO_CHECK_FORMAT;
         return rc;
     }
     CS_TRY(check_layout_signatures(v, keys, n_keys));
@@ -285,9 +290,13 @@ consort_err cs_intoto_verify(cs_slice layout, const cs_slice *layout_keys, size_
     verifier v = {.res = res};
     consort_err rc = run(&v, layout, layout_keys, n_layout_keys, links, n_links, now);
     if (v.steps != NULL) {
-        for (size_t s = 0; s < v.layout.n_steps; s++)
+        for (size_t s = 0; s < v.layout.n_steps; s++) {
             for (size_t x = 0; x < v.steps[s].n; x++)
                 cs_intoto_link_cleanup(&v.steps[s].links[x]);
+            free(v.steps[s].keyids);
+            free(v.steps[s].links);
+            free(v.steps[s].counted);
+        }
         free(v.steps);
     }
     cs_intoto_layout_cleanup(&v.layout);

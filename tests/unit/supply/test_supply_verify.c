@@ -23,7 +23,7 @@ typedef struct chain {
     cs_buf layout;
     cs_buf owner;
     cs_buf data[MAX_CHAIN_FILES];
-    char names[MAX_CHAIN_FILES][128];
+    char names[MAX_CHAIN_FILES][256];
     cs_intoto_file files[MAX_CHAIN_FILES];
     size_t n;
 } chain;
@@ -31,7 +31,7 @@ typedef struct chain {
 static void chain_load(chain *c, const char *variant)
 {
     memset(c, 0, sizeof *c);
-    char rel[256];
+    char rel[600];
     snprintf(rel, sizeof rel, "chain/%s/root.layout", variant);
     sv_read(rel, &c->layout);
     sv_read("keys/owner.json", &c->owner);
