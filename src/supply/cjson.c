@@ -67,7 +67,8 @@ static consort_err encode_object(const json_t *v, cs_buf *out, unsigned depth)
     {
         m[i++] = (member){key, key_len, value};
     }
-    qsort(m, n, sizeof *m, member_cmp);
+    if (n > 1)
+        qsort(m, n, sizeof *m, member_cmp);
     consort_err rc;
     CS_TRY_GOTO(rc, cs_buf_append_u8(out, '{'), out);
     for (i = 0; i < n; i++) {
