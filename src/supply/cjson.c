@@ -1,6 +1,8 @@
 /* Canonical JSON (cjson.h), matching securesystemslib.formats.encode_canonical. */
 #include "supply/cjson.h"
 
+#include "base/alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,7 +59,7 @@ static consort_err encode(const json_t *v, cs_buf *out, unsigned depth);
 static consort_err encode_object(const json_t *v, cs_buf *out, unsigned depth)
 {
     size_t n = json_object_size(v);
-    member *m = n ? calloc(n, sizeof *m) : NULL;
+    member *m = n ? cs_calloc(n, sizeof *m) : NULL;
     CS_ENSURE(n == 0 || m != NULL, CONSORT_E_NOMEM, "canonical JSON: %zu members", n);
     size_t i = 0;
     const char *key;
@@ -81,7 +83,7 @@ static consort_err encode_object(const json_t *v, cs_buf *out, unsigned depth)
     }
     rc = cs_buf_append_u8(out, '}');
 out:
-    free(m);
+    cs_free(m);
     return rc;
 }
 

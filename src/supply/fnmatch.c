@@ -1,6 +1,8 @@
 /* Python's fnmatch on code points (fnmatch.h). */
 #include "supply/fnmatch.h"
 
+#include "base/alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,10 +89,10 @@ static bool special(uint32_t c, const char *set)
 static consort_err compile_class(const uint32_t *pat, size_t i, size_t j, cs_fnmatch *m, tok *t)
 {
     size_t w = j - i + 2;
-    sch *st = calloc(2 * w, sizeof *st);
-    uint32_t *buf = calloc(w, sizeof *buf);
-    bool *del = calloc(w, sizeof *del);
-    chunk *ch = calloc(w, sizeof *ch);
+    sch *st = cs_calloc(2 * w, sizeof *st);
+    uint32_t *buf = cs_calloc(w, sizeof *buf);
+    bool *del = cs_calloc(w, sizeof *del);
+    chunk *ch = cs_calloc(w, sizeof *ch);
     consort_err rc = CONSORT_OK;
     size_t n = 0;
     if (st == NULL || buf == NULL || del == NULL || ch == NULL) {
@@ -205,17 +207,17 @@ static consort_err compile_class(const uint32_t *pat, size_t i, size_t j, cs_fnm
                      "pattern: bracket expression whose translation Python would not read as "
                      "one set");
 out:
-    free(st);
-    free(buf);
-    free(del);
-    free(ch);
+    cs_free(st);
+    cs_free(buf);
+    cs_free(del);
+    cs_free(ch);
     return rc;
 }
 
 static consort_err compile(const uint32_t *pat, size_t n, cs_fnmatch *m)
 {
-    m->toks = calloc(n + 1, sizeof *m->toks);
-    m->ranges = calloc(2 * n + 2, sizeof *m->ranges);
+    m->toks = cs_calloc(n + 1, sizeof *m->toks);
+    m->ranges = cs_calloc(2 * n + 2, sizeof *m->ranges);
     CS_ENSURE(m->toks != NULL && m->ranges != NULL, CONSORT_E_NOMEM, "pattern");
     size_t i = 0;
     while (i < n) {
@@ -259,15 +261,15 @@ static consort_err compile(const uint32_t *pat, size_t n, cs_fnmatch *m)
 
 consort_err cs_fnmatch_compile(const char *pattern, cs_fnmatch **out)
 {
-    uint32_t *pat = calloc(MAX_CPS, sizeof *pat);
-    cs_fnmatch *m = calloc(1, sizeof *m);
+    uint32_t *pat = cs_calloc(MAX_CPS, sizeof *pat);
+    cs_fnmatch *m = cs_calloc(1, sizeof *m);
     size_t n = 0;
     consort_err rc;
     if (pat == NULL || m == NULL)
         rc = cs_fail(CONSORT_E_NOMEM, "pattern");
     else if ((rc = decode(pattern, pat, MAX_CPS, &n)) == CONSORT_OK)
         rc = compile(pat, n, m);
-    free(pat);
+    cs_free(pat);
     if (rc != CONSORT_OK) {
         cs_fnmatch_free(m);
         return cs_err_context(rc, "pattern \"%.64s\"", pattern);
@@ -280,9 +282,9 @@ void cs_fnmatch_free(cs_fnmatch *m)
 {
     if (m == NULL)
         return;
-    free(m->toks);
-    free(m->ranges);
-    free(m);
+    cs_free(m->toks);
+    cs_free(m->ranges);
+    cs_free(m);
 }
 
 static bool tok_matches(const cs_fnmatch *m, const tok *t, uint32_t c)
@@ -305,13 +307,17 @@ static bool tok_matches(const cs_fnmatch *m, const tok *t, uint32_t c)
     return false;
 }
 
-bool cs_fnmatch_match(const cs_fnmatch *m, const char *name)
+consort_err cs_fnmatch_match(const cs_fnmatch *m, const char *name, bool *matched)
 {
-    uint32_t *s = calloc(MAX_CPS, sizeof *s);
+    *matched = false;
+    uint32_t *s = cs_calloc(MAX_CPS, sizeof *s);
+    CS_ENSURE(s != NULL, CONSORT_E_NOMEM, "matching a path");
     size_t n = 0;
-    bool ok = false;
-    if (s == NULL || decode(name, s, MAX_CPS, &n) != CONSORT_OK)
-        goto out;
+    consort_err rc = decode(name, s, MAX_CPS, &n);
+    if (rc != CONSORT_OK) {
+        cs_free(s);
+        return cs_err_context(rc, "path \"%.64s\"", name);
+    }
     /* Only '*' has variable length, so one backtrack point suffices. */
     size_t p = 0, i = 0, star_p = SIZE_MAX, star_i = 0;
     while (i < n) {
@@ -325,13 +331,13 @@ bool cs_fnmatch_match(const cs_fnmatch *m, const char *name)
             p = star_p + 1;
             i = ++star_i;
         } else {
-            goto out;
+            cs_free(s);
+            return CONSORT_OK;
         }
     }
     while (p < m->n_toks && m->toks[p].kind == TOK_STAR)
         p++;
-    ok = p == m->n_toks;
-out:
-    free(s);
-    return ok;
+    *matched = p == m->n_toks;
+    cs_free(s);
+    return CONSORT_OK;
 }

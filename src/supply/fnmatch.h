@@ -28,7 +28,12 @@ typedef struct cs_fnmatch cs_fnmatch;
  */
 CS_MUST_CHECK consort_err cs_fnmatch_compile(const char *pattern, cs_fnmatch **out);
 void cs_fnmatch_free(cs_fnmatch *m);
-/* True iff the whole of `name` (UTF-8) matches. */
-bool cs_fnmatch_match(const cs_fnmatch *m, const char *name);
+/*
+ * Sets *matched to whether the whole of `name` (UTF-8) matches. Fails
+ * (CONSORT_E_NOMEM, CONSORT_E_MALFORMED for a name that is not UTF-8,
+ * CONSORT_E_TOO_LARGE over 4096 code points) rather than answer "no match"
+ * when it cannot tell: a DISALLOW rule must not pass by default.
+ */
+CS_MUST_CHECK consort_err cs_fnmatch_match(const cs_fnmatch *m, const char *name, bool *matched);
 
 #endif

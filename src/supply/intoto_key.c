@@ -199,6 +199,8 @@ consort_err cs_intoto_key_verify(const cs_intoto_key *key, cs_slice msg, const c
     consort_err rc = cs_hex_decode_buf(sig_hex, &sig);
     if (rc != CONSORT_OK) {
         cs_buf_cleanup(&sig);
+        if (rc == CONSORT_E_NOMEM)
+            return rc;
         return cs_fail(CONSORT_E_MALFORMED, "signature is not an even number of hex digits");
     }
     switch (key->scheme) {

@@ -1,6 +1,8 @@
 /* in-toto Metablock, layout and link parsing (intoto_meta.h). */
 #include "supply/intoto_meta.h"
 
+#include "base/alloc.h"
+
 #include "supply/cjson.h"
 
 #include <stdio.h>
@@ -209,7 +211,7 @@ static consort_err parse_rules(const json_t *list, const char *what, cs_intoto_r
     size_t n = json_array_size(list);
     CS_ENSURE(n <= CS_INTOTO_MAX_RULES, CONSORT_E_TOO_LARGE, "%s: %zu rules, at most %d", what, n,
               CS_INTOTO_MAX_RULES);
-    *out = n ? calloc(n, sizeof **out) : NULL;
+    *out = n ? cs_calloc(n, sizeof **out) : NULL;
     CS_ENSURE(n == 0 || *out != NULL, CONSORT_E_NOMEM, "%s: %zu rules", what, n);
     *n_out = n;
     for (size_t i = 0; i < n; i++)
@@ -296,7 +298,7 @@ static consort_err parse_step(const json_t *obj, cs_intoto_step *step)
     CS_ENSURE(step->n_pubkeys <= CS_INTOTO_MAX_PUBKEYS, CONSORT_E_TOO_LARGE,
               "step \"%s\": %zu pubkeys, at most %d", step->name, step->n_pubkeys,
               CS_INTOTO_MAX_PUBKEYS);
-    step->pubkeys = step->n_pubkeys ? calloc(step->n_pubkeys, sizeof *step->pubkeys) : NULL;
+    step->pubkeys = step->n_pubkeys ? cs_calloc(step->n_pubkeys, sizeof *step->pubkeys) : NULL;
     CS_ENSURE(step->n_pubkeys == 0 || step->pubkeys != NULL, CONSORT_E_NOMEM, "pubkeys");
     for (size_t i = 0; i < step->n_pubkeys; i++) {
         CS_TRY_CTX(get_string(json_array_get(pubkeys, i), "key id", 128, &step->pubkeys[i]),
@@ -322,7 +324,7 @@ static consort_err parse_layout_keys(const json_t *keys, cs_intoto_layout *layou
     size_t n = json_object_size(keys);
     CS_ENSURE(n <= CS_INTOTO_MAX_KEYS, CONSORT_E_TOO_LARGE, "%zu keys, at most %d", n,
               CS_INTOTO_MAX_KEYS);
-    layout->keys = n ? calloc(n, sizeof *layout->keys) : NULL;
+    layout->keys = n ? cs_calloc(n, sizeof *layout->keys) : NULL;
     CS_ENSURE(n == 0 || layout->keys != NULL, CONSORT_E_NOMEM, "keys");
     const char *keyid;
     json_t *value;
@@ -361,7 +363,7 @@ static consort_err layout_parse(cs_slice text, cs_intoto_layout *layout)
     size_t n = json_array_size(steps);
     CS_ENSURE(n <= CS_INTOTO_MAX_STEPS, CONSORT_E_TOO_LARGE, "%zu steps, at most %d", n,
               CS_INTOTO_MAX_STEPS);
-    layout->steps = n ? calloc(n, sizeof *layout->steps) : NULL;
+    layout->steps = n ? cs_calloc(n, sizeof *layout->steps) : NULL;
     CS_ENSURE(n == 0 || layout->steps != NULL, CONSORT_E_NOMEM, "steps");
     for (size_t i = 0; i < n; i++) {
         cs_intoto_step *step = &layout->steps[i];
@@ -389,12 +391,12 @@ void cs_intoto_layout_cleanup(cs_intoto_layout *layout)
     for (size_t i = 0; i < layout->n_keys; i++)
         cs_intoto_key_cleanup(&layout->keys[i]);
     for (size_t i = 0; i < layout->n_steps; i++) {
-        free(layout->steps[i].pubkeys);
-        free(layout->steps[i].materials);
-        free(layout->steps[i].products);
+        cs_free(layout->steps[i].pubkeys);
+        cs_free(layout->steps[i].materials);
+        cs_free(layout->steps[i].products);
     }
-    free(layout->keys);
-    free(layout->steps);
+    cs_free(layout->keys);
+    cs_free(layout->steps);
     metablock_cleanup(&layout->mb);
     memset(layout, 0, sizeof *layout);
 }

@@ -1,6 +1,8 @@
 /* Artifact rule processing (intoto_rules.h), after in-toto 1.3.1 verifylib.py. */
 #include "supply/intoto_rules.h"
 
+#include "base/alloc.h"
+
 #include "supply/fnmatch.h"
 
 #include <stdio.h>
@@ -22,8 +24,8 @@ static int path_cmp(const void *a, const void *b)
 static consort_err queue_init(queue *q, const json_t *artifacts)
 {
     q->n = json_object_size(artifacts);
-    q->paths = calloc(q->n + 1, sizeof *q->paths);
-    q->queued = calloc(q->n + 1, sizeof *q->queued);
+    q->paths = cs_calloc(q->n + 1, sizeof *q->paths);
+    q->queued = cs_calloc(q->n + 1, sizeof *q->queued);
     CS_ENSURE(q->paths != NULL && q->queued != NULL, CONSORT_E_NOMEM, "artifact queue of %zu",
               q->n);
     size_t i = 0;
@@ -40,8 +42,8 @@ static consort_err queue_init(queue *q, const json_t *artifacts)
 
 static void queue_cleanup(queue *q)
 {
-    free(q->paths);
-    free(q->queued);
+    cs_free(q->paths);
+    cs_free(q->queued);
 }
 
 /* Index of `path` in the queue's paths, or SIZE_MAX. */
@@ -103,7 +105,9 @@ static consort_err match_rule(const cs_intoto_rule *r, const cs_fnmatch *pat, co
                 continue;
             path += plen;
         }
-        if (!cs_fnmatch_match(pat, path))
+        bool hit;
+        CS_TRY_GOTO(rc, cs_fnmatch_match(pat, path, &hit), out);
+        if (!hit)
             continue;
         const char *full_src = q->paths[i];
         if (have_src_prefix) {
@@ -165,7 +169,10 @@ static consort_err apply_rule(const cs_intoto_rule *r, const cs_fnmatch *pat, co
     size_t hits = 0;
     const char *first = NULL;
     for (size_t i = 0; i < q->n; i++) {
-        if (!q->queued[i] || !cs_fnmatch_match(pat, q->paths[i]))
+        bool hit = false;
+        if (q->queued[i])
+            CS_TRY(cs_fnmatch_match(pat, q->paths[i], &hit));
+        if (!hit)
             continue;
         const char *p = q->paths[i];
         const json_t *m = json_object_get(self->materials, p);
@@ -210,7 +217,7 @@ consort_err cs_intoto_verify_item_rules(const char *item, bool products,
     bool *consumed = NULL;
     consort_err rc;
     CS_TRY_GOTO(rc, queue_init(&q, products ? self->products : self->materials), out);
-    consumed = calloc(q.n + 1, sizeof *consumed);
+    consumed = cs_calloc(q.n + 1, sizeof *consumed);
     CS_ENSURE_GOTO(rc, consumed != NULL, out, CONSORT_E_NOMEM, "consumed set");
     for (size_t k = 0; k < n_rules; k++) {
         cs_fnmatch *pat = NULL;
@@ -229,7 +236,7 @@ consort_err cs_intoto_verify_item_rules(const char *item, bool products,
     }
     rc = CONSORT_OK;
 out:
-    free(consumed);
+    cs_free(consumed);
     queue_cleanup(&q);
     return rc;
 }

@@ -1,6 +1,8 @@
 /* in-toto verification in the reference's order (intoto_verify.h). */
 #include "supply/intoto_verify.h"
 
+#include "base/alloc.h"
+
 #include "supply/cjson.h"
 #include "supply/intoto_rules.h"
 
@@ -105,9 +107,9 @@ static consort_err load_step_links(verifier *v, const cs_intoto_step *step, step
 {
     cs_intoto_result *res = v->res;
     size_t slots = step->n_pubkeys + 1;
-    sl->keyids = calloc(slots, sizeof *sl->keyids);
-    sl->links = calloc(slots, sizeof *sl->links);
-    sl->counted = calloc(slots, sizeof *sl->counted);
+    sl->keyids = cs_calloc(slots, sizeof *sl->keyids);
+    sl->links = cs_calloc(slots, sizeof *sl->links);
+    sl->counted = cs_calloc(slots, sizeof *sl->counted);
     CS_ENSURE(sl->keyids != NULL && sl->links != NULL && sl->counted != NULL, CONSORT_E_NOMEM,
               "links of step \"%s\"", step->name);
     for (size_t k = 0; k < step->n_pubkeys; k++) {
@@ -170,6 +172,13 @@ static consort_err check_link_signatures(verifier *v, const cs_intoto_step *step
                      sl->keyids[x], last_bad);
             continue;
         }
+        /* The reference skips a link on SignatureVerificationError only (no
+         * signature by the key, a malformed or a wrong one); anything else,
+         * running out of memory included, ends the verification. */
+        if (rc != CONSORT_OK && rc != CONSORT_E_NOT_FOUND && rc != CONSORT_E_BAD_SIGNATURE &&
+            rc != CONSORT_E_MALFORMED)
+            return cs_err_context(rc, "link of key %.64s for step \"%s\"", sl->keyids[x],
+                                  step->name);
         if (rc != CONSORT_OK) {
             last_bad = sl->keyids[x];
             snprintf(why, sizeof why, "link of key %.64s: %s", last_bad, consort_errmsg());
@@ -249,7 +258,7 @@ static consort_err run(verifier *v, cs_slice layout_text, const cs_slice *keys, 
                        v->layout.expires, now);
     }
     const cs_intoto_layout *l = &v->layout;
-    v->steps = l->n_steps ? calloc(l->n_steps, sizeof *v->steps) : NULL;
+    v->steps = l->n_steps ? cs_calloc(l->n_steps, sizeof *v->steps) : NULL;
     CS_ENSURE(l->n_steps == 0 || v->steps != NULL, CONSORT_E_NOMEM, "links of %zu steps",
               l->n_steps);
     for (size_t s = 0; s < l->n_steps; s++)
@@ -259,7 +268,7 @@ static consort_err run(verifier *v, cs_slice layout_text, const cs_slice *keys, 
     for (size_t s = 0; s < l->n_steps; s++)
         CS_TRY(check_threshold_artifacts(v, &l->steps[s], &v->steps[s]));
     /* reduce_chain_links: the first counted link of each step */
-    cs_intoto_named_link *reduced = calloc(l->n_steps + 1, sizeof *reduced);
+    cs_intoto_named_link *reduced = cs_calloc(l->n_steps + 1, sizeof *reduced);
     CS_ENSURE(reduced != NULL, CONSORT_E_NOMEM, "reduced links");
     for (size_t s = 0; s < l->n_steps; s++) {
         reduced[s].name = l->steps[s].name;
@@ -276,7 +285,7 @@ static consort_err run(verifier *v, cs_slice layout_text, const cs_slice *keys, 
             rc = cs_intoto_verify_item_rules(step->name, true, step->products, step->n_products,
                                              reduced, l->n_steps, res);
     }
-    free(reduced);
+    cs_free(reduced);
     if (rc != CONSORT_OK && res->check != CS_INTOTO_CHECK_RULE)
         res->check = CS_INTOTO_CHECK_FORMAT;
     return rc;
@@ -293,11 +302,11 @@ consort_err cs_intoto_verify(cs_slice layout, const cs_slice *layout_keys, size_
         for (size_t s = 0; s < v.layout.n_steps; s++) {
             for (size_t x = 0; x < v.steps[s].n; x++)
                 cs_intoto_link_cleanup(&v.steps[s].links[x]);
-            free(v.steps[s].keyids);
-            free(v.steps[s].links);
-            free(v.steps[s].counted);
+            cs_free(v.steps[s].keyids);
+            cs_free(v.steps[s].links);
+            cs_free(v.steps[s].counted);
         }
-        free(v.steps);
+        cs_free(v.steps);
     }
     cs_intoto_layout_cleanup(&v.layout);
     if (rc == CONSORT_OK)

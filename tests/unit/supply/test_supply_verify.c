@@ -255,12 +255,45 @@ static void test_bad_link_file(void **state)
     chain_cleanup(&c);
 }
 
+/* Every allocation of a whole verification fails in turn: each failure is
+ * NOMEM (never a pass, never another verdict) and leaks nothing. */
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    chain c;
+    chain_load(&c, "honest");
+    cst_alloc_install();
+    long live = cst_alloc_live();
+    long failures = 0;
+    for (long n = 0; n < 100000; n++) {
+        cs_intoto_result res;
+        cst_alloc_fail_after(n);
+        consort_err rc = chain_verify(&c, NOW, &res);
+        int failed = cst_alloc_failed();
+        cst_alloc_fail_after(-1);
+        assert_int_equal(cst_alloc_live(), live);
+        if (!failed) {
+            cst_ok(rc);
+            assert_int_equal(res.check, CS_INTOTO_PASSED);
+            break;
+        }
+        if (rc != CONSORT_E_NOMEM)
+            fail_msg("allocation %ld failed: %s (%s), expected NOMEM", n, consort_err_name(rc),
+                     consort_errmsg());
+        assert_int_not_equal(res.check, CS_INTOTO_PASSED);
+        failures++;
+    }
+    cst_alloc_uninstall();
+    assert_true(failures >= 20);
+    chain_cleanup(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_variants),        cmocka_unit_test(test_order_of_checks),
         cmocka_unit_test(test_expiry_boundary), cmocka_unit_test(test_every_layout_key_must_sign),
-        cmocka_unit_test(test_bad_link_file),
+        cmocka_unit_test(test_bad_link_file),   cmocka_unit_test(test_allocation_failures),
     };
     return cst_run_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
