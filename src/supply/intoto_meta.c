@@ -1,5 +1,6 @@
-/* in-toto Metablock, layout and link parsing (intoto_meta.h). */
-#include "supply/intoto_meta.h"
+/* in-toto Metablock, rules and times (intoto_meta.h); the JSON helpers the
+ * layout and link parsers share (intoto_meta_priv.h). */
+#include "supply/intoto_meta_priv.h"
 
 #include "base/alloc.h"
 
@@ -12,7 +13,7 @@
 
 /* ---- small JSON helpers ---------------------------------------------- */
 
-static consort_err exact_members(const json_t *obj, const char *const *names, size_t n)
+consort_err cs_intoto_json_members(const json_t *obj, const char *const *names, size_t n)
 {
     const char *key;
     json_t *value;
@@ -30,7 +31,7 @@ static consort_err exact_members(const json_t *obj, const char *const *names, si
 }
 
 /* A string without NUL characters, of at most `max` bytes. */
-static consort_err get_string(const json_t *v, const char *what, size_t max, const char **out)
+consort_err cs_intoto_json_string(const json_t *v, const char *what, size_t max, const char **out)
 {
     CS_ENSURE(json_is_string(v), CONSORT_E_MALFORMED, "%s is not a string", what);
     size_t len = json_string_length(v);
@@ -41,7 +42,7 @@ static consort_err get_string(const json_t *v, const char *what, size_t max, con
     return CONSORT_OK;
 }
 
-static bool is_hex(const char *s)
+bool cs_intoto_is_hex(const char *s)
 {
     if (*s == '\0')
         return false;
@@ -53,13 +54,13 @@ static bool is_hex(const char *s)
 
 /* ---- Metablock ------------------------------------------------------- */
 
-static consort_err metablock_parse(cs_slice text, const char *want_type, cs_intoto_metablock *mb)
+consort_err cs_intoto_metablock_parse(cs_slice text, const char *want_type, cs_intoto_metablock *mb)
 {
     cs_buf_init(&mb->signable, CS_CJSON_MAX_DOC);
     CS_TRY(cs_cjson_parse(text, &mb->doc));
     CS_ENSURE(json_is_object(mb->doc), CONSORT_E_MALFORMED, "metablock is not an object");
     static const char *const top[] = {"signatures", "signed"};
-    CS_TRY(exact_members(mb->doc, top, 2));
+    CS_TRY(cs_intoto_json_members(mb->doc, top, 2));
     mb->signed_obj = json_object_get(mb->doc, "signed");
     mb->signatures = json_object_get(mb->doc, "signatures");
     CS_ENSURE(json_is_object(mb->signed_obj), CONSORT_E_MALFORMED, "\"signed\" is not an object");
@@ -71,19 +72,19 @@ static consort_err metablock_parse(cs_slice text, const char *want_type, cs_into
         const json_t *sig = json_array_get(mb->signatures, i);
         CS_ENSURE(json_is_object(sig), CONSORT_E_MALFORMED, "signatures[%zu] is not an object", i);
         static const char *const sig_members[] = {"keyid", "sig"};
-        CS_TRY_CTX(exact_members(sig, sig_members, 2), "signatures[%zu]", i);
+        CS_TRY_CTX(cs_intoto_json_members(sig, sig_members, 2), "signatures[%zu]", i);
         const char *keyid, *hex;
-        CS_TRY_CTX(get_string(json_object_get(sig, "keyid"), "keyid", 128, &keyid),
+        CS_TRY_CTX(cs_intoto_json_string(json_object_get(sig, "keyid"), "keyid", 128, &keyid),
                    "signatures[%zu]", i);
-        CS_TRY_CTX(get_string(json_object_get(sig, "sig"), "sig", 2048, &hex), "signatures[%zu]",
-                   i);
+        CS_TRY_CTX(cs_intoto_json_string(json_object_get(sig, "sig"), "sig", 2048, &hex),
+                   "signatures[%zu]", i);
         /* securesystemslib KEYID_SCHEMA and HEX_SCHEMA: [a-fA-F0-9]+ */
-        CS_ENSURE(is_hex(keyid) && is_hex(hex), CONSORT_E_MALFORMED,
+        CS_ENSURE(cs_intoto_is_hex(keyid) && cs_intoto_is_hex(hex), CONSORT_E_MALFORMED,
                   "signatures[%zu]: keyid and sig must be hex", i);
     }
     const json_t *type = json_object_get(mb->signed_obj, "_type");
     const char *type_s;
-    CS_TRY_CTX(get_string(type, "_type", 32, &type_s), "signed");
+    CS_TRY_CTX(cs_intoto_json_string(type, "_type", 32, &type_s), "signed");
     if (strcmp(want_type, "link") == 0 && strcmp(type_s, "layout") == 0)
         return cs_fail(CONSORT_E_UNSUPPORTED,
                        "a layout where a link is expected: sublayouts are not supported");
@@ -92,7 +93,7 @@ static consort_err metablock_parse(cs_slice text, const char *want_type, cs_into
     return cs_cjson_encode(mb->signed_obj, &mb->signable);
 }
 
-static void metablock_cleanup(cs_intoto_metablock *mb)
+void cs_intoto_metablock_cleanup(cs_intoto_metablock *mb)
 {
     json_decref(mb->doc);
     cs_buf_cleanup(&mb->signable);
@@ -137,7 +138,7 @@ consort_err cs_intoto_rule_parse(const json_t *raw, cs_intoto_rule *out)
     CS_ENSURE(n >= 2 && n <= 10, CONSORT_E_MALFORMED, "rule of %zu words", n);
     for (size_t i = 0; i < n; i++) {
         const char *w;
-        CS_TRY_CTX(get_string(json_array_get(raw, i), "word", CS_INTOTO_MAX_PATH, &w),
+        CS_TRY_CTX(cs_intoto_json_string(json_array_get(raw, i), "word", CS_INTOTO_MAX_PATH, &w),
                    "rule word %zu", i);
     }
     for (size_t i = 0; i < CS_ARRAY_LEN(types) && out->type == 0; i++)
@@ -204,8 +205,8 @@ void cs_intoto_rule_text(const cs_intoto_rule *rule, char *out, size_t cap)
     }
 }
 
-static consort_err parse_rules(const json_t *list, const char *what, cs_intoto_rule **out,
-                               size_t *n_out)
+consort_err cs_intoto_rules_parse(const json_t *list, const char *what, cs_intoto_rule **out,
+                                  size_t *n_out)
 {
     CS_ENSURE(json_is_array(list), CONSORT_E_MALFORMED, "%s is not a list", what);
     size_t n = json_array_size(list);
@@ -263,221 +264,4 @@ consort_err cs_intoto_parse_time(const char *s, int64_t *out)
               CONSORT_E_MALFORMED, "expires \"%s\": no such date or time", s);
     *out = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
     return CONSORT_OK;
-}
-
-/* ---- layout ---------------------------------------------------------- */
-
-static consort_err parse_step(const json_t *obj, cs_intoto_step *step)
-{
-    static const char *const members[] = {"_type",
-                                          "name",
-                                          "expected_materials",
-                                          "expected_products",
-                                          "pubkeys",
-                                          "expected_command",
-                                          "threshold"};
-    CS_ENSURE(json_is_object(obj), CONSORT_E_MALFORMED, "not an object");
-    CS_TRY(exact_members(obj, members, CS_ARRAY_LEN(members)));
-    const char *type;
-    CS_TRY(get_string(json_object_get(obj, "_type"), "_type", 32, &type));
-    CS_ENSURE(strcmp(type, "step") == 0, CONSORT_E_MALFORMED, "_type \"%.32s\", expected \"step\"",
-              type);
-    CS_TRY(get_string(json_object_get(obj, "name"), "name", CS_INTOTO_MAX_NAME, &step->name));
-    CS_ENSURE(step->name[0] != '\0', CONSORT_E_MALFORMED, "empty name");
-    const json_t *threshold = json_object_get(obj, "threshold");
-    CS_ENSURE(json_is_integer(threshold), CONSORT_E_MALFORMED,
-              "step \"%s\": threshold is not an integer", step->name);
-    step->threshold = json_integer_value(threshold);
-    CS_ENSURE(step->threshold >= 1 && step->threshold <= CS_INTOTO_MAX_PUBKEYS, CONSORT_E_MALFORMED,
-              "step \"%s\": threshold %" JSON_INTEGER_FORMAT ", expected 1 to %d", step->name,
-              json_integer_value(threshold), CS_INTOTO_MAX_PUBKEYS);
-    const json_t *pubkeys = json_object_get(obj, "pubkeys");
-    CS_ENSURE(json_is_array(pubkeys), CONSORT_E_MALFORMED, "step \"%s\": pubkeys is not a list",
-              step->name);
-    step->n_pubkeys = json_array_size(pubkeys);
-    CS_ENSURE(step->n_pubkeys <= CS_INTOTO_MAX_PUBKEYS, CONSORT_E_TOO_LARGE,
-              "step \"%s\": %zu pubkeys, at most %d", step->name, step->n_pubkeys,
-              CS_INTOTO_MAX_PUBKEYS);
-    step->pubkeys = step->n_pubkeys ? cs_calloc(step->n_pubkeys, sizeof *step->pubkeys) : NULL;
-    CS_ENSURE(step->n_pubkeys == 0 || step->pubkeys != NULL, CONSORT_E_NOMEM, "pubkeys");
-    for (size_t i = 0; i < step->n_pubkeys; i++) {
-        CS_TRY_CTX(get_string(json_array_get(pubkeys, i), "key id", 128, &step->pubkeys[i]),
-                   "step \"%s\": pubkeys[%zu]", step->name, i);
-        CS_ENSURE(is_hex(step->pubkeys[i]), CONSORT_E_MALFORMED,
-                  "step \"%s\": pubkeys[%zu] is not a hex key id", step->name, i);
-    }
-    const json_t *command = json_object_get(obj, "expected_command");
-    CS_ENSURE(json_is_array(command), CONSORT_E_MALFORMED,
-              "step \"%s\": expected_command is not a list", step->name);
-    CS_TRY_CTX(parse_rules(json_object_get(obj, "expected_materials"), "expected_materials",
-                           &step->materials, &step->n_materials),
-               "step \"%s\"", step->name);
-    CS_TRY_CTX(parse_rules(json_object_get(obj, "expected_products"), "expected_products",
-                           &step->products, &step->n_products),
-               "step \"%s\"", step->name);
-    return CONSORT_OK;
-}
-
-static consort_err parse_layout_keys(const json_t *keys, cs_intoto_layout *layout)
-{
-    CS_ENSURE(json_is_object(keys), CONSORT_E_MALFORMED, "keys is not an object");
-    size_t n = json_object_size(keys);
-    CS_ENSURE(n <= CS_INTOTO_MAX_KEYS, CONSORT_E_TOO_LARGE, "%zu keys, at most %d", n,
-              CS_INTOTO_MAX_KEYS);
-    layout->keys = n ? cs_calloc(n, sizeof *layout->keys) : NULL;
-    CS_ENSURE(n == 0 || layout->keys != NULL, CONSORT_E_NOMEM, "keys");
-    const char *keyid;
-    json_t *value;
-    json_object_foreach((json_t *)keys, keyid, value)
-    {
-        CS_TRY_CTX(cs_intoto_key_parse(value, keyid, &layout->keys[layout->n_keys]),
-                   "keys[\"%.64s\"]", keyid);
-        layout->n_keys++;
-    }
-    return CONSORT_OK;
-}
-
-static consort_err layout_parse(cs_slice text, cs_intoto_layout *layout)
-{
-    CS_TRY(metablock_parse(text, "layout", &layout->mb));
-    const json_t *l = layout->mb.signed_obj;
-    static const char *const members[] = {"_type", "expires", "keys", "readme", "steps", "inspect"};
-    CS_TRY(exact_members(l, members, CS_ARRAY_LEN(members)));
-    const char *readme, *expires;
-    CS_TRY(get_string(json_object_get(l, "readme"), "readme", CS_CJSON_MAX_DOC, &readme));
-    CS_TRY(get_string(json_object_get(l, "expires"), "expires", 64, &expires));
-    CS_TRY(cs_intoto_parse_time(expires, &layout->expires));
-    const json_t *inspect = json_object_get(l, "inspect");
-    CS_ENSURE(json_is_array(inspect), CONSORT_E_MALFORMED, "inspect is not a list");
-    layout->n_inspections = json_array_size(inspect);
-    if (layout->n_inspections > 0) {
-        const char *name = json_string_value(json_object_get(json_array_get(inspect, 0), "name"));
-        return cs_fail(CONSORT_E_UNSUPPORTED,
-                       "layout has %zu inspection(s) (first: \"%.64s\"); consort never runs "
-                       "inspection commands, so it refuses layouts with inspections",
-                       json_array_size(inspect), name ? name : "?");
-    }
-    CS_TRY(parse_layout_keys(json_object_get(l, "keys"), layout));
-    const json_t *steps = json_object_get(l, "steps");
-    CS_ENSURE(json_is_array(steps), CONSORT_E_MALFORMED, "steps is not a list");
-    size_t n = json_array_size(steps);
-    CS_ENSURE(n <= CS_INTOTO_MAX_STEPS, CONSORT_E_TOO_LARGE, "%zu steps, at most %d", n,
-              CS_INTOTO_MAX_STEPS);
-    layout->steps = n ? cs_calloc(n, sizeof *layout->steps) : NULL;
-    CS_ENSURE(n == 0 || layout->steps != NULL, CONSORT_E_NOMEM, "steps");
-    for (size_t i = 0; i < n; i++) {
-        cs_intoto_step *step = &layout->steps[i];
-        layout->n_steps++;
-        CS_TRY_CTX(parse_step(json_array_get(steps, i), step), "steps[%zu]", i);
-        /* Layout._validate_steps_and_inspections: names are unique. */
-        for (size_t j = 0; j < i; j++)
-            CS_ENSURE(strcmp(layout->steps[j].name, step->name) != 0, CONSORT_E_MALFORMED,
-                      "steps[%zu]: a step named \"%s\" already exists", i, step->name);
-    }
-    return CONSORT_OK;
-}
-
-consort_err cs_intoto_layout_parse(cs_slice text, cs_intoto_layout *out)
-{
-    memset(out, 0, sizeof *out);
-    CS_TRY_CTX(layout_parse(text, out), "in-toto layout");
-    return CONSORT_OK;
-}
-
-void cs_intoto_layout_cleanup(cs_intoto_layout *layout)
-{
-    if (layout == NULL)
-        return;
-    for (size_t i = 0; i < layout->n_keys; i++)
-        cs_intoto_key_cleanup(&layout->keys[i]);
-    for (size_t i = 0; i < layout->n_steps; i++) {
-        cs_free(layout->steps[i].pubkeys);
-        cs_free(layout->steps[i].materials);
-        cs_free(layout->steps[i].products);
-    }
-    cs_free(layout->keys);
-    cs_free(layout->steps);
-    metablock_cleanup(&layout->mb);
-    memset(layout, 0, sizeof *layout);
-}
-
-/* ---- link ------------------------------------------------------------ */
-
-/* path -> {algorithm: hex digest} (securesystemslib HASHDICT_SCHEMA per artifact). */
-static consort_err parse_artifacts(const json_t *map, const char *what)
-{
-    CS_ENSURE(json_is_object(map), CONSORT_E_MALFORMED, "%s is not an object", what);
-    size_t n = json_object_size(map);
-    CS_ENSURE(n <= CS_INTOTO_MAX_ARTIFACTS, CONSORT_E_TOO_LARGE, "%s: %zu artifacts, at most %d",
-              what, n, CS_INTOTO_MAX_ARTIFACTS);
-    const char *path;
-    size_t path_len;
-    json_t *hashes;
-    json_object_keylen_foreach((json_t *)map, path, path_len, hashes)
-    {
-        CS_ENSURE(path_len <= CS_INTOTO_MAX_PATH && strlen(path) == path_len, CONSORT_E_MALFORMED,
-                  "%s: a path of %zu bytes or with a NUL character", what, path_len);
-        CS_ENSURE(json_is_object(hashes) && json_object_size(hashes) >= 1 &&
-                      json_object_size(hashes) <= 8,
-                  CONSORT_E_MALFORMED, "%s[\"%.64s\"]: not an object of 1 to 8 digests", what,
-                  path);
-        const char *alg;
-        json_t *digest;
-        json_object_foreach(hashes, alg, digest)
-        {
-            const char *hex;
-            CS_TRY_CTX(get_string(digest, alg, 256, &hex), "%s[\"%.64s\"]", what, path);
-            CS_ENSURE(is_hex(hex), CONSORT_E_MALFORMED, "%s[\"%.64s\"][\"%.32s\"] is not hex", what,
-                      path, alg);
-        }
-    }
-    return CONSORT_OK;
-}
-
-static consort_err link_parse(cs_slice text, cs_intoto_link *link)
-{
-    CS_TRY(metablock_parse(text, "link", &link->mb));
-    const json_t *l = link->mb.signed_obj;
-    static const char *const members[] = {"_type",      "name",    "materials",  "products",
-                                          "byproducts", "command", "environment"};
-    CS_TRY(exact_members(l, members, CS_ARRAY_LEN(members)));
-    CS_TRY(get_string(json_object_get(l, "name"), "name", CS_INTOTO_MAX_NAME, &link->name));
-    link->materials = json_object_get(l, "materials");
-    link->products = json_object_get(l, "products");
-    CS_TRY(parse_artifacts(link->materials, "materials"));
-    CS_TRY(parse_artifacts(link->products, "products"));
-    const json_t *by = json_object_get(l, "byproducts");
-    CS_ENSURE(json_is_object(by), CONSORT_E_MALFORMED, "byproducts is not an object");
-    const json_t *rv = json_object_get(by, "return-value");
-    CS_ENSURE(rv == NULL || json_is_integer(rv), CONSORT_E_MALFORMED,
-              "byproducts: return-value is not an integer");
-    static const char *const streams[] = {"stdout", "stderr"};
-    for (size_t i = 0; i < 2; i++) {
-        const json_t *s = json_object_get(by, streams[i]);
-        CS_ENSURE(s == NULL || json_is_string(s), CONSORT_E_MALFORMED,
-                  "byproducts: %s is not a string", streams[i]);
-    }
-    const json_t *command = json_object_get(l, "command");
-    CS_ENSURE(json_is_array(command), CONSORT_E_MALFORMED, "command is not a list");
-    for (size_t i = 0; i < json_array_size(command); i++)
-        CS_ENSURE(json_is_string(json_array_get(command, i)), CONSORT_E_MALFORMED,
-                  "command[%zu] is not a string", i);
-    CS_ENSURE(json_is_object(json_object_get(l, "environment")), CONSORT_E_MALFORMED,
-              "environment is not an object");
-    return CONSORT_OK;
-}
-
-consort_err cs_intoto_link_parse(cs_slice text, cs_intoto_link *out)
-{
-    memset(out, 0, sizeof *out);
-    CS_TRY_CTX(link_parse(text, out), "in-toto link");
-    return CONSORT_OK;
-}
-
-void cs_intoto_link_cleanup(cs_intoto_link *link)
-{
-    if (link == NULL)
-        return;
-    metablock_cleanup(&link->mb);
-    memset(link, 0, sizeof *link);
 }
