@@ -5,6 +5,7 @@
 #include "crypto/sig.h"
 #include "supply/cjson.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* A PEM public key (RSA 4096 is about 800 bytes). */
@@ -221,5 +222,53 @@ consort_err cs_intoto_key_verify(const cs_intoto_key *key, cs_slice msg, const c
         rc = cs_fail(CONSORT_E_UNSUPPORTED, "scheme %d unsupported", (int)key->scheme);
     }
     cs_buf_cleanup(&sig);
+    return rc;
+}
+
+/* The first occurrence of `needle` in s[from..], or SIZE_MAX. */
+static size_t find(cs_slice s, size_t from, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = from; i + n <= s.len; i++)
+        if (memcmp(s.ptr + i, needle, n) == 0)
+            return i;
+    return SIZE_MAX;
+}
+
+consort_err cs_intoto_rsa_pem_key_json(cs_slice pem, cs_buf *json_out)
+{
+    static const char header[] = "-----BEGIN PUBLIC KEY-----";
+    static const char footer[] = "-----END PUBLIC KEY-----";
+    CS_ENSURE(pem.len <= MAX_PUBLIC_LEN * 2, CONSORT_E_TOO_LARGE, "RSA PEM of %zu bytes", pem.len);
+    /* securesystemslib keys.extract_pem(pem, private_pem=False) */
+    size_t start = find(pem, 0, header);
+    CS_ENSURE(start != SIZE_MAX, CONSORT_E_MALFORMED, "RSA PEM: \"%s\" not found", header);
+    size_t end = find(pem, start + sizeof header - 1, footer);
+    CS_ENSURE(end != SIZE_MAX, CONSORT_E_MALFORMED, "RSA PEM: \"%s\" not found", footer);
+    end += sizeof footer - 1;
+    cs_buf text;
+    cs_buf_init(&text, MAX_PUBLIC_LEN * 2);
+    consort_err rc = CONSORT_OK;
+    for (size_t i = start; i < end && rc == CONSORT_OK; i++) {
+        if (pem.ptr[i] == '\r' && i + 1 < end && pem.ptr[i + 1] == '\n')
+            continue; /* .replace("\r\n", "\n") */
+        rc = cs_buf_append_u8(&text, pem.ptr[i]);
+    }
+    json_t *obj = NULL;
+    if (rc == CONSORT_OK) {
+        obj =
+            json_pack("{s:s, s:s, s:{s:s%, s:s}}", "keytype", "rsa", "scheme", "rsassa-pss-sha256",
+                      "keyval", "public", (const char *)text.ptr, text.len, "private", "");
+        if (obj == NULL)
+            rc = cs_fail(CONSORT_E_MALFORMED, "RSA PEM: not text JSON can hold");
+    }
+    char *dumped = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (rc == CONSORT_OK && dumped == NULL)
+        rc = cs_fail(CONSORT_E_NOMEM, "RSA PEM: key object");
+    if (rc == CONSORT_OK)
+        rc = cs_buf_append(json_out, dumped, strlen(dumped));
+    free(dumped);
+    json_decref(obj);
+    cs_buf_cleanup(&text);
     return rc;
 }

@@ -72,6 +72,18 @@ CS_MUST_CHECK consort_err cs_intoto_keyid(const char *keytype, const char *schem
 CS_MUST_CHECK consort_err cs_intoto_key_verify(const cs_intoto_key *key, cs_slice msg,
                                                const char *sig_hex);
 
+/*
+ * The key object in-toto-verify makes of an RSA public key file
+ * (`--layout-keys key.pub -t rsa`; securesystemslib
+ * import_rsakey_from_public_pem): the text from "-----BEGIN PUBLIC KEY-----"
+ * to the end of "-----END PUBLIC KEY-----", CRLF turned into LF, as
+ * {"keytype": "rsa", "scheme": "rsassa-pss-sha256",
+ *  "keyval": {"public": <that>, "private": ""}}, appended to `json_out` as
+ * JSON (for cs_intoto_verify's layout keys). CONSORT_E_MALFORMED without
+ * the header or footer.
+ */
+CS_MUST_CHECK consort_err cs_intoto_rsa_pem_key_json(cs_slice pem, cs_buf *json_out);
+
 const char *cs_intoto_scheme_name(cs_intoto_scheme s);
 
 #endif

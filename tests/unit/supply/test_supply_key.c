@@ -158,6 +158,45 @@ static void test_expected_keyid(void **state)
     json_decref(obj);
 }
 
+/* in-toto-verify -t rsa: the key made of carol's PEM file has securesystemslib's id,
+ * also with CRLF line ends and text around it. */
+static void test_rsa_pem_key_file(void **state)
+{
+    (void)state;
+    json_t *want = sv_json("keys/carol.json");
+    cs_buf pem;
+    sv_read("keys/carol.pem", &pem);
+    for (int crlf = 0; crlf < 2; crlf++) {
+        cs_buf in, js;
+        cs_buf_init(&in, 0);
+        cs_buf_init(&js, 0);
+        cst_ok(cs_buf_append(&in, "junk\n", 5));
+        for (size_t i = 0; i < pem.len; i++) {
+            if (crlf && pem.ptr[i] == '\n')
+                cst_ok(cs_buf_append_u8(&in, '\r'));
+            cst_ok(cs_buf_append_u8(&in, pem.ptr[i]));
+        }
+        cst_ok(cs_intoto_rsa_pem_key_json(cs_buf_slice(&in), &js));
+        json_t *obj = json_loadb((const char *)js.ptr, js.len, 0, NULL);
+        assert_non_null(obj);
+        cs_intoto_key key;
+        cst_ok(cs_intoto_key_parse(obj, NULL, &key));
+        assert_string_equal(key.keyid, json_string_value(json_object_get(want, "keyid")));
+        cs_intoto_key_cleanup(&key);
+        json_decref(obj);
+        cs_buf_cleanup(&in);
+        cs_buf_cleanup(&js);
+    }
+    cs_buf out;
+    cs_buf_init(&out, 0);
+    cst_fails(cs_intoto_rsa_pem_key_json(CS_SLICE_LIT("-----BEGIN PUBLIC KEY-----\nMII"), &out),
+              CONSORT_E_MALFORMED);
+    assert_non_null(strstr(consort_errmsg(), "END PUBLIC KEY"));
+    cs_buf_cleanup(&out);
+    cs_buf_cleanup(&pem);
+    json_decref(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_no_signature_by_key),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_expected_keyid),
+        cmocka_unit_test(test_rsa_pem_key_file),
     };
     return cst_run_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
