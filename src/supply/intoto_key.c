@@ -4,6 +4,7 @@
 #include "crypto/ed25519.h"
 #include "crypto/sig.h"
 #include "supply/cjson.h"
+#include "supply/intoto_json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -73,31 +74,12 @@ static consort_err parse_scheme(const char *keytype, const char *scheme, cs_into
     return CONSORT_OK;
 }
 
+/* obj[name], a string of at most `max` bytes. */
 static consort_err string_member(const json_t *obj, const char *name, size_t max, const char **out)
 {
     const json_t *v = json_object_get(obj, name);
     CS_ENSURE(v != NULL, CONSORT_E_MALFORMED, "\"%s\" missing", name);
-    CS_ENSURE(json_is_string(v), CONSORT_E_MALFORMED, "\"%s\" is not a string", name);
-    CS_ENSURE(json_string_length(v) <= max, CONSORT_E_TOO_LARGE, "\"%s\" of %zu bytes, at most %zu",
-              name, json_string_length(v), max);
-    CS_ENSURE(strlen(json_string_value(v)) == json_string_length(v), CONSORT_E_MALFORMED,
-              "\"%s\" contains a NUL character", name);
-    *out = json_string_value(v);
-    return CONSORT_OK;
-}
-
-static consort_err check_members(const json_t *obj, const char *const *allowed, size_t n)
-{
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)obj, key, value)
-    {
-        bool known = false;
-        for (size_t i = 0; i < n && !known; i++)
-            known = strcmp(key, allowed[i]) == 0;
-        CS_ENSURE(known, CONSORT_E_MALFORMED, "unknown member \"%.64s\"", key);
-    }
-    return CONSORT_OK;
+    return cs_intoto_json_string(v, name, max, out);
 }
 
 static consort_err load_public(cs_intoto_key *out, const char *public_value)
@@ -136,14 +118,14 @@ static consort_err parse_key(const json_t *obj, const char *expected_keyid, cs_i
     static const char *const members[] = {"keytype", "scheme", "keyval", "keyid",
                                           "keyid_hash_algorithms"};
     CS_ENSURE(json_is_object(obj), CONSORT_E_MALFORMED, "key is not an object");
-    CS_TRY(check_members(obj, members, CS_ARRAY_LEN(members)));
+    CS_TRY(cs_intoto_json_allowed(obj, members, CS_ARRAY_LEN(members)));
     const char *keytype, *scheme, *public_value;
     CS_TRY(string_member(obj, "keytype", 64, &keytype));
     CS_TRY(string_member(obj, "scheme", 64, &scheme));
     const json_t *keyval = json_object_get(obj, "keyval");
     CS_ENSURE(json_is_object(keyval), CONSORT_E_MALFORMED, "\"keyval\" missing or not an object");
     static const char *const keyval_members[] = {"public", "private"};
-    CS_TRY_CTX(check_members(keyval, keyval_members, 2), "keyval");
+    CS_TRY_CTX(cs_intoto_json_allowed(keyval, keyval_members, 2), "keyval");
     CS_TRY_CTX(string_member(keyval, "public", MAX_PUBLIC_LEN, &public_value), "keyval");
     const json_t *priv = json_object_get(keyval, "private");
     /* in-toto writes RSA public keys with "private": ""; anything else is a secret. */

@@ -5,16 +5,8 @@
 #ifndef CS_SUPPLY_INTOTO_META_PRIV_H
 #define CS_SUPPLY_INTOTO_META_PRIV_H
 
+#include "supply/intoto_json.h"
 #include "supply/intoto_meta.h"
-
-/* CONSORT_E_MALFORMED unless `obj` has exactly the members `names`. */
-CS_MUST_CHECK consort_err cs_intoto_json_members(const json_t *obj, const char *const *names,
-                                                 size_t n);
-/* A string without NUL characters of at most `max` bytes, named `what` in errors. */
-CS_MUST_CHECK consort_err cs_intoto_json_string(const json_t *v, const char *what, size_t max,
-                                                const char **out);
-/* securesystemslib HEX_SCHEMA: [a-fA-F0-9]+ */
-bool cs_intoto_is_hex(const char *s);
 
 /*
  * Parses the envelope {"signatures": [{"keyid", "sig"}], "signed": {...}}
