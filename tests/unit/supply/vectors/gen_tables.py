@@ -107,3 +107,63 @@ for p in patterns:
         fcases.append({"pattern": p, "error": type(e).__name__ + ": " + str(e)})
 with open(out + "/fnmatch.json", "w") as f:
     json.dump({"names": names, "cases": fcases}, f, indent=1, ensure_ascii=False)
+
+# --- random cases (fixed seed): patterns and rule lists drawn from small
+# alphabets so that they collide often; same formats as above -------------
+import random
+rnd = random.Random(20261204)
+alpha = "ab-]![*?\\^z/"
+rnames = sorted({"".join(rnd.choice("abz-]![/\\^") for _ in range(rnd.randint(0, 4)))
+                 for _ in range(60)})
+rf = []
+for _ in range(400):
+    p = "".join(rnd.choice(alpha) for _ in range(rnd.randint(0, 7)))
+    try:
+        rf.append({"pattern": p, "matches": [n for n in rnames if fnmatch.filter([n], p)]})
+    except Exception as e:
+        rf.append({"pattern": p, "error": type(e).__name__ + ": " + str(e)})
+with open(out + "/fnmatch_random.json", "w") as f:
+    json.dump({"names": rnames, "cases": rf}, f, indent=1, ensure_ascii=False)
+
+def rpath():
+    return rnd.choice(["", "src/", "out/", "src/sub/"]) + rnd.choice(["a", "b", "c.c", "d.h"])
+def rdigest():
+    return H(rnd.choice("0123"))
+def rartifacts():
+    return {rpath(): rdigest() for _ in range(rnd.randint(0, 6))}
+def rpattern():
+    return rnd.choice(["*", "*.c", "a", "b", "?", "[ab]", "*/*", "src/*", "[!a]*", "c.c", "sub/*"])
+def rrule():
+    kind = rnd.choice(["MATCH"] * 3 + ["CREATE", "DELETE", "MODIFY", "ALLOW", "DISALLOW", "REQUIRE"])
+    if kind == "REQUIRE":
+        return [kind, rpath()]
+    if kind != "MATCH":
+        return [kind, rpattern()]
+    r = ["MATCH", rpattern()]
+    if rnd.random() < 0.5:
+        r += ["IN", rnd.choice(["src", "src/", "out", "src/sub"])]
+    r += ["WITH", rnd.choice(["MATERIALS", "PRODUCTS"])]
+    if rnd.random() < 0.5:
+        r += ["IN", rnd.choice(["src", "out/", "src/sub"])]
+    r += ["FROM", rnd.choice(["prev", "this", "none"])]
+    return r
+rcases = []
+for _ in range(300):
+    links = {"prev": link("prev", rartifacts(), rartifacts()),
+             "this": link("this", rartifacts(), rartifacts())}
+    source_type = rnd.choice(["materials", "products"])
+    rules = [rrule() for _ in range(rnd.randint(1, 5))]
+    if rnd.random() < 0.7:
+        rules.append(["DISALLOW", "*"])
+    try:
+        verifylib.verify_item_rules("this", source_type, rules, links)
+        verdict = {"ok": True}
+    except exceptions.RuleVerificationError as e:
+        verdict = {"ok": False, "error": str(e).split("\n")[0]}
+    except Exception as e:  # the reference itself failing (e.g. KeyError)
+        verdict = {"ok": False, "crash": type(e).__name__ + ": " + str(e)}
+    rcases.append({"links": {k: {"materials": v.signed.materials, "products": v.signed.products}
+                             for k, v in links.items()},
+                   "source_type": source_type, "rules": rules, **verdict})
+with open(out + "/rules_random.json", "w") as f:
+    json.dump({"item": "this", "cases": rcases}, f, indent=1)
