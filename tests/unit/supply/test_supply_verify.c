@@ -288,12 +288,88 @@ static void test_allocation_failures(void **state)
     chain_cleanup(&c);
 }
 
+/* What in_toto_verify raised, as the check consort must fail at. */
+static cs_intoto_check check_of(const char *error)
+{
+    static const struct {
+        const char *prefix;
+        cs_intoto_check check;
+    } map[] = {
+        {"SignatureVerificationError:", CS_INTOTO_CHECK_LAYOUT_SIGNATURE},
+        {"LayoutExpiredError:", CS_INTOTO_CHECK_LAYOUT_EXPIRED},
+        {"LinkNotFoundError:", CS_INTOTO_CHECK_LINK_MISSING},
+        {"RuleVerificationError:", CS_INTOTO_CHECK_RULE},
+    };
+    if (strncmp(error, "ThresholdVerificationError:", 27) == 0)
+        return strstr(error, "have different artifacts") ? CS_INTOTO_CHECK_THRESHOLD_ARTIFACTS
+                                                         : CS_INTOTO_CHECK_LINK_SIGNATURES;
+    for (size_t i = 0; i < CS_ARRAY_LEN(map); i++)
+        if (strncmp(error, map[i].prefix, strlen(map[i].prefix)) == 0)
+            return map[i].check;
+    fail_msg("unexpected reference error %s", error);
+    return CS_INTOTO_PASSED;
+}
+
+/* 120 random chains (vectors/chains_random.json): 1-3 steps, random
+ * functionaries, thresholds, rules, missing, disagreeing or wrongly signed
+ * links, expired or wrongly signed layouts. Same verdict as in_toto_verify,
+ * at the same check, on the same step or rule. */
+static void test_random_chains(void **state)
+{
+    (void)state;
+    json_t *doc = sv_json("chains_random.json");
+    char *owner = json_dumps(json_object_get(doc, "owner"), JSON_COMPACT);
+    cs_slice key = cs_slice_str(owner);
+    size_t i, passed = 0;
+    json_t *c;
+    json_array_foreach(json_object_get(doc, "cases"), i, c)
+    {
+        cs_intoto_file files[64];
+        size_t n = 0;
+        const char *name;
+        json_t *text;
+        json_object_foreach(json_object_get(c, "links"), name, text)
+        {
+            assert_true(n < CS_ARRAY_LEN(files));
+            files[n++] = (cs_intoto_file){name, cs_slice_str(json_string_value(text))};
+        }
+        cs_slice layout = cs_slice_str(json_string_value(json_object_get(c, "layout")));
+        cs_intoto_result res;
+        consort_err rc = cs_intoto_verify(layout, &key, 1, files, n, NOW, &res);
+        if (json_is_true(json_object_get(c, "ok"))) {
+            if (rc != CONSORT_OK)
+                fail_msg("case %zu: in_toto_verify passed, consort: %s", i, consort_errmsg());
+            passed++;
+            continue;
+        }
+        const char *error = json_string_value(json_object_get(c, "error"));
+        cs_intoto_check want = check_of(error);
+        if (rc == CONSORT_OK || res.check != want)
+            fail_msg("case %zu: in_toto_verify: %s; consort: %s (%s)", i, error,
+                     cs_intoto_check_name(res.check), consort_errmsg());
+        char named[600];
+        if (want == CS_INTOTO_CHECK_RULE)
+            snprintf(named, sizeof named, "'%s'", res.rule);
+        else if (want == CS_INTOTO_CHECK_LINK_MISSING || want == CS_INTOTO_CHECK_LINK_SIGNATURES)
+            snprintf(named, sizeof named, "Step '%s'", res.step);
+        else
+            named[0] = '\0';
+        if (strstr(error, named) == NULL)
+            fail_msg("case %zu: consort names %s, in_toto_verify said %s", i, named, error);
+    }
+    assert_int_equal(i, 120);
+    assert_true(passed >= 10);
+    free(owner);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_variants),        cmocka_unit_test(test_order_of_checks),
         cmocka_unit_test(test_expiry_boundary), cmocka_unit_test(test_every_layout_key_must_sign),
         cmocka_unit_test(test_bad_link_file),   cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_random_chains),
     };
     return cst_run_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
