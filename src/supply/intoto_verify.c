@@ -2,6 +2,7 @@
 #include "supply/intoto_verify.h"
 
 #include "base/alloc.h"
+#include "crypto/hash.h"
 
 #include "supply/cjson.h"
 #include "supply/intoto_rules.h"
@@ -38,9 +39,10 @@ const char *cs_intoto_check_name(cs_intoto_check check)
 
 /* One step's links: per authorised key id (in pubkeys order), the link loaded. */
 typedef struct step_links {
-    const char **keyids;   /* n_pubkeys slots */
-    cs_intoto_link *links; /* n_pubkeys slots */
-    bool *counted;         /* n_pubkeys slots */
+    const char **keyids;          /* n_pubkeys slots */
+    cs_intoto_link *links;        /* n_pubkeys slots */
+    const cs_intoto_file **files; /* n_pubkeys slots: where each link came from */
+    bool *counted;                /* n_pubkeys slots */
     size_t n;
 } step_links;
 
@@ -48,6 +50,7 @@ typedef struct verifier {
     cs_intoto_layout layout;
     step_links *steps; /* one per layout step */
     cs_intoto_result *res;
+    cs_intoto_chain *chain; /* filled when the chain passes; NULL: not wanted */
 } verifier;
 
 static consort_err format_failure(cs_intoto_result *res, consort_err rc)
@@ -110,8 +113,9 @@ static consort_err load_step_links(verifier *v, const cs_intoto_step *step, step
     sl->keyids = cs_calloc(slots, sizeof *sl->keyids);
     sl->links = cs_calloc(slots, sizeof *sl->links);
     sl->counted = cs_calloc(slots, sizeof *sl->counted);
-    CS_ENSURE(sl->keyids != NULL && sl->links != NULL && sl->counted != NULL, CONSORT_E_NOMEM,
-              "links of step \"%s\"", step->name);
+    sl->files = cs_calloc(slots, sizeof *sl->files);
+    CS_ENSURE(sl->keyids != NULL && sl->links != NULL && sl->counted != NULL && sl->files != NULL,
+              CONSORT_E_NOMEM, "links of step \"%s\"", step->name);
     for (size_t k = 0; k < step->n_pubkeys; k++) {
         const char *keyid = step->pubkeys[k];
         bool seen = false; /* links_per_step is a dict keyed by key id */
@@ -132,6 +136,7 @@ static consort_err load_step_links(verifier *v, const cs_intoto_step *step, step
             snprintf(res->keyid, sizeof res->keyid, "%s", keyid);
             return format_failure(res, cs_err_context(rc, "%s", name));
         }
+        sl->files[sl->n] = f;
         sl->keyids[sl->n++] = keyid;
     }
     if ((int64_t)sl->n < step->threshold) {
@@ -241,6 +246,78 @@ static consort_err check_threshold_artifacts(verifier *v, const cs_intoto_step *
     return CONSORT_OK;
 }
 
+/* The return value a link recorded (byproducts "return-value"), if any. */
+static bool link_return_value(const cs_intoto_link *l, int64_t *out)
+{
+    const json_t *rv =
+        json_object_get(json_object_get(l->mb.signed_obj, "byproducts"), "return-value");
+    if (!json_is_integer(rv))
+        return false;
+    *out = (int64_t)json_integer_value(rv);
+    return true;
+}
+
+/* One step's summary: its counted links' key ids, return values and files. */
+static consort_err summarise_step(const cs_intoto_step *step, const step_links *sl,
+                                  cs_intoto_step_summary *out, cs_intoto_chain *chain)
+{
+    snprintf(out->name, sizeof out->name, "%s", step->name);
+    out->keyids = cs_calloc(sl->n + 1, sizeof *out->keyids);
+    CS_ENSURE(out->keyids != NULL, CONSORT_E_NOMEM, "summary of step \"%s\"", step->name);
+    out->returned_zero = true;
+    for (size_t x = 0; x < sl->n; x++) {
+        if (!sl->counted[x])
+            continue;
+        const cs_intoto_link *l = &sl->links[x];
+        if (out->products == NULL)
+            out->products = json_incref((json_t *)l->products);
+        snprintf(out->keyids[out->n_keyids++], sizeof out->keyids[0], "%s", sl->keyids[x]);
+        int64_t rv = 0;
+        bool has = link_return_value(l, &rv);
+        if (out->returned_zero && (!has || rv != 0)) {
+            out->returned_zero = false;
+            out->has_return_value = has;
+            out->return_value = rv;
+        }
+        cs_intoto_link_digest *d = &chain->links[chain->n_links++];
+        snprintf(d->file, sizeof d->file, "%s", sl->files[x]->name);
+        cs_sha256(sl->files[x]->data, d->sha256);
+    }
+    return CONSORT_OK;
+}
+
+/* Fills v->chain from a chain that passed. */
+static consort_err summarise(verifier *v, cs_slice layout_text)
+{
+    const cs_intoto_layout *l = &v->layout;
+    cs_intoto_chain *c = v->chain;
+    cs_sha256(layout_text, c->layout_sha256);
+    size_t total = 0;
+    for (size_t s = 0; s < l->n_steps; s++)
+        total += v->steps[s].n;
+    c->steps = cs_calloc(l->n_steps + 1, sizeof *c->steps);
+    c->links = cs_calloc(total + 1, sizeof *c->links);
+    CS_ENSURE(c->steps != NULL && c->links != NULL, CONSORT_E_NOMEM, "chain summary");
+    for (size_t s = 0; s < l->n_steps; s++) {
+        c->n_steps = s + 1;
+        CS_TRY(summarise_step(&l->steps[s], &v->steps[s], &c->steps[s], c));
+    }
+    return CONSORT_OK;
+}
+
+void cs_intoto_chain_cleanup(cs_intoto_chain *chain)
+{
+    if (chain == NULL)
+        return;
+    for (size_t s = 0; s < chain->n_steps; s++) {
+        cs_free(chain->steps[s].keyids);
+        json_decref(chain->steps[s].products);
+    }
+    cs_free(chain->steps);
+    cs_free(chain->links);
+    memset(chain, 0, sizeof *chain);
+}
+
 static consort_err run(verifier *v, cs_slice layout_text, const cs_slice *keys, size_t n_keys,
                        const cs_intoto_file *files, size_t n_files, int64_t now)
 {
@@ -286,17 +363,22 @@ static consort_err run(verifier *v, cs_slice layout_text, const cs_slice *keys, 
                                              reduced, l->n_steps, res);
     }
     cs_free(reduced);
+    if (rc == CONSORT_OK && v->chain != NULL)
+        rc = summarise(v, layout_text);
     if (rc != CONSORT_OK && res->check != CS_INTOTO_CHECK_RULE)
         res->check = CS_INTOTO_CHECK_FORMAT;
     return rc;
 }
 
-consort_err cs_intoto_verify(cs_slice layout, const cs_slice *layout_keys, size_t n_layout_keys,
-                             const cs_intoto_file *links, size_t n_links, int64_t now,
-                             cs_intoto_result *res)
+consort_err cs_intoto_verify_chain(cs_slice layout, const cs_slice *layout_keys,
+                                   size_t n_layout_keys, const cs_intoto_file *links,
+                                   size_t n_links, int64_t now, cs_intoto_result *res,
+                                   cs_intoto_chain *chain)
 {
     memset(res, 0, sizeof *res);
-    verifier v = {.res = res};
+    if (chain != NULL)
+        memset(chain, 0, sizeof *chain);
+    verifier v = {.res = res, .chain = chain};
     consort_err rc = run(&v, layout, layout_keys, n_layout_keys, links, n_links, now);
     if (v.steps != NULL) {
         for (size_t s = 0; s < v.layout.n_steps; s++) {
@@ -305,6 +387,7 @@ consort_err cs_intoto_verify(cs_slice layout, const cs_slice *layout_keys, size_
             cs_free(v.steps[s].keyids);
             cs_free(v.steps[s].links);
             cs_free(v.steps[s].counted);
+            cs_free(v.steps[s].files);
         }
         cs_free(v.steps);
     }
@@ -313,5 +396,15 @@ consort_err cs_intoto_verify(cs_slice layout, const cs_slice *layout_keys, size_
         res->check = CS_INTOTO_PASSED;
     else if (res->check == CS_INTOTO_PASSED)
         res->check = CS_INTOTO_CHECK_FORMAT;
+    if (rc != CONSORT_OK)
+        cs_intoto_chain_cleanup(chain);
     return rc;
+}
+
+consort_err cs_intoto_verify(cs_slice layout, const cs_slice *layout_keys, size_t n_layout_keys,
+                             const cs_intoto_file *links, size_t n_links, int64_t now,
+                             cs_intoto_result *res)
+{
+    return cs_intoto_verify_chain(layout, layout_keys, n_layout_keys, links, n_links, now, res,
+                                  NULL);
 }

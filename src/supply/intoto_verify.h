@@ -28,6 +28,7 @@
 #ifndef CS_SUPPLY_INTOTO_VERIFY_H
 #define CS_SUPPLY_INTOTO_VERIFY_H
 
+#include "supply/intoto_meta.h"
 #include "supply/intoto_result.h"
 
 #include "base/buf.h"
@@ -56,5 +57,46 @@ typedef struct cs_intoto_file {
 CS_MUST_CHECK consort_err cs_intoto_verify(cs_slice layout, const cs_slice *layout_keys,
                                            size_t n_layout_keys, const cs_intoto_file *links,
                                            size_t n_links, int64_t now, cs_intoto_result *res);
+
+/* What a passed verification relied on, per layout step (in layout order). */
+typedef struct cs_intoto_step_summary {
+    char name[CS_INTOTO_MAX_NAME + 1];
+    /* The key ids of the step's counted links (at least its threshold), in pubkeys order. */
+    char (*keyids)[CS_INTOTO_KEYID_HEX + 1];
+    size_t n_keyids;
+    /* Every counted link recorded byproducts "return-value" 0. Otherwise
+     * `return_value` is the first other value (has_return_value false: a
+     * counted link recorded none). */
+    bool returned_zero;
+    bool has_return_value;
+    int64_t return_value;
+    /* The products of the link standing for the step (a reference: decref'd by cleanup). */
+    json_t *products;
+} cs_intoto_step_summary;
+
+/* A counted link file and the SHA-256 of its bytes. */
+typedef struct cs_intoto_link_digest {
+    char file[CS_INTOTO_MAX_NAME + 32];
+    uint8_t sha256[32];
+} cs_intoto_link_digest;
+
+typedef struct cs_intoto_chain {
+    uint8_t layout_sha256[32]; /* of the layout document's bytes */
+    cs_intoto_step_summary *steps;
+    size_t n_steps;
+    cs_intoto_link_digest *links; /* every counted link, step by step */
+    size_t n_links;
+} cs_intoto_chain;
+
+/*
+ * cs_intoto_verify, and on CONSORT_OK (the chain passed) what it relied on
+ * in *chain (zeroed otherwise). Call cs_intoto_chain_cleanup after, whatever
+ * it returned.
+ */
+CS_MUST_CHECK consort_err cs_intoto_verify_chain(cs_slice layout, const cs_slice *layout_keys,
+                                                 size_t n_layout_keys, const cs_intoto_file *links,
+                                                 size_t n_links, int64_t now, cs_intoto_result *res,
+                                                 cs_intoto_chain *chain);
+void cs_intoto_chain_cleanup(cs_intoto_chain *chain);
 
 #endif

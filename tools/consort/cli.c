@@ -29,6 +29,8 @@ extern const cs_cli_verb cs_cmd_gov_constitution;
 extern const cs_cli_verb cs_cmd_gov_sign;
 extern const cs_cli_verb cs_cmd_gov_submit;
 extern const cs_cli_verb cs_cmd_code_id;
+extern const cs_cli_verb cs_cmd_code_certify;
+extern const cs_cli_verb cs_cmd_code_verify;
 extern const cs_cli_verb cs_cmd_recovery_submit;
 extern const cs_cli_verb cs_cmd_recovery_status;
 
@@ -39,7 +41,8 @@ static const cs_cli_verb *const verbs[] = {
     &cs_cmd_gov_vote,         &cs_cmd_gov_withdraw,    &cs_cmd_gov_list,
     &cs_cmd_gov_show,         &cs_cmd_gov_members,     &cs_cmd_gov_service,
     &cs_cmd_gov_constitution, &cs_cmd_gov_sign,        &cs_cmd_gov_submit,
-    &cs_cmd_code_id,          &cs_cmd_recovery_submit, &cs_cmd_recovery_status,
+    &cs_cmd_code_id,          &cs_cmd_code_certify,    &cs_cmd_code_verify,
+    &cs_cmd_recovery_submit,  &cs_cmd_recovery_status,
 };
 
 /*
@@ -60,7 +63,7 @@ static const cli_group groups[] = {
     {"ledger", "verify ledger directories offline"},
     {"sandbox", "run a local N-node service for development and tests"},
     {"gov", "governance: proposals, ballots and the governance state"},
-    {"code", "code ids of node binaries and application modules"},
+    {"code", "code ids of node binaries and modules; code certificates from in-toto chains"},
     {"recovery", "disaster recovery: the members' shares (docs/recovery.md)"},
 };
 

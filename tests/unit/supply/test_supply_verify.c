@@ -9,60 +9,12 @@
 
 #include "supply_vectors.h"
 
-#include <dirent.h>
 #include <string.h>
 
 /* 2026-12-04T00:00:00Z, when the vectors were made; the layouts expire
  * 2030-01-01T00:00:00Z (expired/: 2020-01-01T00:00:00Z). */
-#define NOW             INT64_C(1796342400)
-#define LAYOUT_EXPIRES  INT64_C(1893456000)
-#define MAX_CHAIN_FILES 16
-
-/* A variant's layout, link files and the owner's key, read from disk. */
-typedef struct chain {
-    cs_buf layout;
-    cs_buf owner;
-    cs_buf data[MAX_CHAIN_FILES];
-    char names[MAX_CHAIN_FILES][256];
-    cs_intoto_file files[MAX_CHAIN_FILES];
-    size_t n;       /* files read */
-    size_t n_given; /* files given to the verifier (the first n_given) */
-} chain;
-
-static void chain_load(chain *c, const char *variant)
-{
-    memset(c, 0, sizeof *c);
-    char rel[600];
-    snprintf(rel, sizeof rel, "chain/%s/root.layout", variant);
-    sv_read(rel, &c->layout);
-    sv_read("keys/owner.json", &c->owner);
-    snprintf(rel, sizeof rel, "chain/%s", variant);
-    DIR *d = opendir(sv_path(rel));
-    assert_non_null(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (len < 5 || strcmp(e->d_name + len - 5, ".link") != 0)
-            continue;
-        assert_true(c->n < MAX_CHAIN_FILES);
-        snprintf(c->names[c->n], sizeof c->names[c->n], "%s", e->d_name);
-        snprintf(rel, sizeof rel, "chain/%s/%s", variant, e->d_name);
-        sv_read(rel, &c->data[c->n]);
-        c->files[c->n] = (cs_intoto_file){c->names[c->n], cs_buf_slice(&c->data[c->n])};
-        c->n++;
-    }
-    closedir(d);
-    c->n_given = c->n;
-}
-
-static void chain_cleanup(chain *c)
-{
-    cs_buf_cleanup(&c->layout);
-    cs_buf_cleanup(&c->owner);
-    for (size_t i = 0; i < c->n; i++)
-        cs_buf_cleanup(&c->data[i]);
-}
-
+#define NOW            INT64_C(1796342400)
+#define LAYOUT_EXPIRES INT64_C(1893456000)
 static consort_err chain_verify(const chain *c, int64_t now, cs_intoto_result *res)
 {
     cs_slice key = cs_buf_slice(&c->owner);
