@@ -5,6 +5,7 @@
  * and stages its writes (gov_priv.h). A refusal is POLICY or
  * INVALID_ARGUMENT with a message naming what was wrong.
  */
+#include "node/gov_codecert.h"
 #include "node/gov_priv.h"
 
 #include "base/alloc.h"
@@ -181,6 +182,7 @@ static consort_err add_code_id(gov_stage *st, json_t *a)
                       json_object_get(a, "tolerate_failures") == NULL,
                   CONSORT_E_INVALID_ARGUMENT, "an update policy needs \"successor_of\"");
     }
+    CS_TRY(gov_codecert_add(st, a, id, st->proposal_id)); /* gov_codecert.h */
     st->drop_open = true;
     return gov_stage_put(st, SVC_MAP_CODE_IDS, id, CS_SLICE_LIT(SVC_CODE_ID_OK));
 }
@@ -365,7 +367,7 @@ typedef consort_err (*action_fn)(gov_stage *st, json_t *args);
 static const struct {
     const char *name;
     action_fn fn;
-    const char *args[6];
+    const char *args[7]; /* NULL-ended */
 } actions[GOV_ACTION_COUNT] = {
     {"set_member", set_member, {"cert", "encryption_key"}},
     {"remove_member", remove_member, {"member_id"}},
@@ -373,7 +375,9 @@ static const struct {
     {"remove_user", remove_user, {"user_id"}},
     {"add_code_id",
      add_code_id,
-     {"code_id", "successor_of", "cutover_quorum", "grace_period_s", "tolerate_failures"}},
+     {"code_id", "successor_of", "cutover_quorum", "grace_period_s", "tolerate_failures",
+      "certificate"}},
+    {"set_code_certificate_policy", gov_codecert_set_policy, {"issuers", "claims"}},
     {"retire_code_id", retire_code_id, {"code_id"}},
     {"set_update_policy",
      set_update_policy,

@@ -5,6 +5,7 @@
  * constitution and, once accepted, apply it (gov_actions.c) in the same
  * transaction.
  */
+#include "node/gov_codecert.h"
 #include "node/gov_priv.h"
 
 #include "base/alloc.h"
@@ -54,6 +55,7 @@ static consort_err apply(const node_gov_call *c, cs_kv_tx *tx, const cs_constitu
     gov_stage st;
     gov_stage_init(&st, tx);
     st.proposal_json = proposal_json;
+    st.proposal_id = id;
     cs_constitution_action acts[GOV_ACTION_COUNT];
     gov_actions_bind(&st, acts);
     consort_err rc = cs_constitution_apply(con, proposal_json, id, acts, GOV_ACTION_COUNT);
@@ -168,6 +170,8 @@ static consort_err propose(node_gov_call *c, cs_kv_tx *tx, const cs_gov_request 
     }
     CS_TRY_GOTO(rc, load_constitution(tx, &con), out);
     rc = cs_constitution_validate(con, text);
+    if (rc == CONSORT_OK) /* a code id the certificate policy would refuse: refused now */
+        rc = gov_codecert_precheck(tx, proposal);
     if (rc != CONSORT_OK) { /* the script refused, or broke its limits */
         rc = refuse(c, NODE_GOV_INVALID, "%s", consort_errmsg());
         goto out;

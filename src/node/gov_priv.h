@@ -31,6 +31,7 @@ typedef struct gov_stage {
     size_t count, cap;
     bool drop_open;            /* the constitution or the trusted code changed */
     const char *proposal_json; /* the proposal being applied (set_constitution's probe) */
+    const char *proposal_id;   /* its id (NULL at submission: gov_codecert_precheck) */
 } gov_stage;
 
 void gov_stage_init(gov_stage *st, cs_kv_tx *tx);
@@ -82,7 +83,7 @@ CS_MUST_CHECK consort_err gov_record_set_state(json_t *rec, const char *state, c
 CS_MUST_CHECK consort_err gov_drop_open(cs_kv_tx *tx, const char *except);
 
 /* The actions table for cs_constitution_apply, each bound to `st`. */
-#define GOV_ACTION_COUNT 13
+#define GOV_ACTION_COUNT 14
 void gov_actions_bind(gov_stage *st, cs_constitution_action out[GOV_ACTION_COUNT]);
 
 /* Issues the recovery shares again if an accepted proposal's staged writes

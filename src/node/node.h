@@ -311,6 +311,8 @@ cs_txid cs_node_commit_txid(const cs_node *n);
  * this node's ledger starts (another node has it).
  */
 CS_MUST_CHECK consort_err cs_node_receipt(cs_node *n, cs_txid txid, cs_buf *json);
+/* The term of applied entry `seqno` (0 if this node does not know it). */
+uint64_t cs_node_term_of(cs_node *n, uint64_t seqno);
 
 /* JSON documents served under /node/ (appended to `out`). */
 CS_MUST_CHECK consort_err cs_node_network_json(cs_node *n, cs_buf *out); /* service cert, nodes */

@@ -283,3 +283,8 @@ consort_err cs_node_share_keys(const cs_node *n, const uint8_t **secret, uint8_t
     cs_buf_cleanup(&der);
     return rc;
 }
+
+uint64_t cs_node_term_of(cs_node *n, uint64_t seqno)
+{
+    return n->replica != NULL ? node_replica_term_of(n->replica, seqno) : 0;
+}

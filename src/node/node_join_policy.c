@@ -9,6 +9,7 @@
 
 #include "gov/constitution.h"
 #include "node/gov.h"
+#include "node/gov_codecert.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -78,6 +79,13 @@ static node_admit_decision decide(cs_kv_tx *tx, const char *node_id, const char 
     if (strcmp(code_status, SVC_CODE_ID_OK) != 0) {
         snprintf(why, WHY_MAX, "code id %.16s... is %s", code_hex,
                  code_status[0] != '\0' ? "retired by the members" : "not trusted by the service");
+        return NODE_ADMIT_REFUSE;
+    }
+    if (!gov_codecert_admits(tx, code_hex)) {
+        snprintf(why, WHY_MAX,
+                 "code id %.16s... has no code certificate in the service's transparency log, "
+                 "and its code certificate policy requires one",
+                 code_hex);
         return NODE_ADMIT_REFUSE;
     }
     deprecated_ctx d = {.code_id = code_hex};

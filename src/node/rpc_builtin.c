@@ -278,6 +278,7 @@ void cs_rpc_builtin_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req)
     case CS_RPC_GOV_WITHDRAW:
     case CS_RPC_GOV_SERVICE:
     case CS_RPC_GOV_CONSTITUTION:
+    case CS_RPC_GOV_CODE_TRANSPARENCY:
     case CS_RPC_GOV_RECOVERY:
     case CS_RPC_GOV_RECOVERY_SHARE:
     case CS_RPC_GOV_RECOVERY_SUBMIT:

@@ -5,6 +5,7 @@
  * from the committed state.
  */
 #include "node/gov.h"
+#include "node/gov_codecert.h"
 #include "node/rpc_priv.h"
 
 #include "base/alloc.h"
@@ -139,9 +140,15 @@ static void run_write(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *r
 
 typedef struct doc_call {
     cs_rpc_builtin id;
+    cs_node *node;
     const char *proposal_id;
     cs_buf *out;
 } doc_call;
+
+static uint64_t term_of(void *ctx, uint64_t seqno)
+{
+    return cs_node_term_of(ctx, seqno);
+}
 
 static consort_err doc_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
 {
@@ -154,6 +161,8 @@ static consort_err doc_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
         return node_gov_proposal_json(tx, d->proposal_id, d->out);
     case CS_RPC_GOV_SERVICE:
         return node_gov_service_json(tx, d->out);
+    case CS_RPC_GOV_CODE_TRANSPARENCY:
+        return gov_codecert_transparency_json(tx, term_of, d->node, d->out);
     default:
         return node_gov_constitution(tx, d->out);
     }
@@ -164,7 +173,7 @@ static void serve_doc(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *r
     static const cs_http_header lua_type[] = {{"Content-Type", "text/x-lua; charset=utf-8"}};
     cs_buf out;
     cs_buf_init(&out, 0);
-    doc_call d = {.id = route->builtin, .proposal_id = route->id, .out = &out};
+    doc_call d = {.id = route->builtin, .node = rpc->node, .proposal_id = route->id, .out = &out};
     consort_err rc = cs_node_read(rpc->node, doc_fn, &d);
     if (rc == CONSORT_OK)
         cs_rpc_respond(rpc, req, 200,

@@ -29,6 +29,8 @@ static const struct {
     {"GET", "/gov/proposals", CS_RPC_GOV_PROPOSALS, CS_RPC_AUTH_NONE, false},
     {"GET", "/gov/service", CS_RPC_GOV_SERVICE, CS_RPC_AUTH_NONE, false},
     {"GET", "/gov/constitution", CS_RPC_GOV_CONSTITUTION, CS_RPC_AUTH_NONE, false},
+    /* the code certificates governance accepted (gov_codecert.h): public by design */
+    {"GET", "/gov/code/transparency", CS_RPC_GOV_CODE_TRANSPARENCY, CS_RPC_AUTH_NONE, false},
     /* recovery: shares are encrypted to their members; a submission is signed (recovery.h) */
     {"GET", "/gov/recovery", CS_RPC_GOV_RECOVERY, CS_RPC_AUTH_NONE, false},
     {"POST", "/gov/recovery/share", CS_RPC_GOV_RECOVERY_SUBMIT, CS_RPC_AUTH_NONE, false},

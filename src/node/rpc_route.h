@@ -20,13 +20,14 @@ typedef enum cs_rpc_builtin {
     CS_RPC_APP_RECEIPT,
     CS_RPC_GOV_MEMBERS,
     CS_RPC_GOV_USERS,
-    CS_RPC_GOV_PROPOSE,      /* POST /gov/proposals */
-    CS_RPC_GOV_PROPOSALS,    /* GET /gov/proposals */
-    CS_RPC_GOV_PROPOSAL,     /* GET /gov/proposals/{id} */
-    CS_RPC_GOV_BALLOT,       /* POST /gov/proposals/{id}/ballots */
-    CS_RPC_GOV_WITHDRAW,     /* POST /gov/proposals/{id}/withdraw */
-    CS_RPC_GOV_SERVICE,      /* GET /gov/service */
-    CS_RPC_GOV_CONSTITUTION, /* GET /gov/constitution */
+    CS_RPC_GOV_PROPOSE,           /* POST /gov/proposals */
+    CS_RPC_GOV_PROPOSALS,         /* GET /gov/proposals */
+    CS_RPC_GOV_PROPOSAL,          /* GET /gov/proposals/{id} */
+    CS_RPC_GOV_BALLOT,            /* POST /gov/proposals/{id}/ballots */
+    CS_RPC_GOV_WITHDRAW,          /* POST /gov/proposals/{id}/withdraw */
+    CS_RPC_GOV_SERVICE,           /* GET /gov/service */
+    CS_RPC_GOV_CONSTITUTION,      /* GET /gov/constitution */
+    CS_RPC_GOV_CODE_TRANSPARENCY, /* GET /gov/code/transparency */
     /* recovery (docs/recovery.md; rpc_recovery.c) */
     CS_RPC_GOV_RECOVERY,        /* GET /gov/recovery */
     CS_RPC_GOV_RECOVERY_SHARE,  /* GET /gov/recovery/share/{member id} */

@@ -54,8 +54,13 @@
 #define SVC_MAP_PROPOSALS     "public:consort.gov.proposals" /* proposal id -> JSON record */
 #define SVC_MAP_UPDATE        "public:consort.gov.update"    /* successor code id -> JSON policy */
 #define SVC_DEFAULT_WINDOW_S  300
-#define SVC_CODE_ID_OK        "AllowedToJoin"
-#define SVC_DEBUG_KEY         "allow_debug_evidence"
+/* Code certificates (docs/code-certificates.md "Governance"): the policy add_code_id
+ * must meet, and every certificate governance accepted (the transparency log). */
+#define SVC_MAP_CODE_CERT_POLICY "public:consort.gov.code_certificate_policy" /* "policy" */
+#define SVC_CODE_CERT_POLICY_KEY "policy"
+#define SVC_MAP_CODE_CERTS       "public:consort.code_certificates" /* code id -> JSON */
+#define SVC_CODE_ID_OK           "AllowedToJoin"
+#define SVC_DEBUG_KEY            "allow_debug_evidence"
 
 typedef struct node_record {
     uint64_t raft_id;

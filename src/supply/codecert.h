@@ -106,6 +106,22 @@ typedef struct cs_codecert {
 CS_MUST_CHECK consort_err cs_codecert_verify(cs_slice cert, const cs_x509 *issuer,
                                              cs_codecert *out);
 
+/*
+ * A claim a policy requires holds in `c`: "NAME" (the claim is made) or
+ * "NAME=VALUE" (with that value; "reviewed_by=K": key id K is among the
+ * reviewers). CONSORT_E_POLICY naming what is missing;
+ * CONSORT_E_INVALID_ARGUMENT for a malformed requirement.
+ */
+CS_MUST_CHECK consort_err cs_codecert_require(const cs_codecert *c, const char *req);
+
+/*
+ * cs_codecert_verify against the issuer certificate `cert` carries (x5chain):
+ * that the certificate is well formed and signed by the key of the issuer it
+ * names, without saying whether that issuer is trusted (the caller decides:
+ * out->issuer_fingerprint says who it is).
+ */
+CS_MUST_CHECK consort_err cs_codecert_verify_self(cs_slice cert, cs_codecert *out);
+
 /* The claim `name`, or NULL. */
 const cs_codecert_claim *cs_codecert_claim_get(const cs_codecert *c, const char *name);
 

@@ -194,10 +194,57 @@ consort_err cs_codecert_verify(cs_slice cert, const cs_x509 *issuer, cs_codecert
     return CONSORT_OK;
 }
 
+consort_err cs_codecert_verify_self(cs_slice cert, cs_codecert *out)
+{
+    memset(out, 0, sizeof *out);
+    CS_ENSURE(cert.len <= CS_CODECERT_MAX, CONSORT_E_TOO_LARGE,
+              "code certificate of %zu bytes, at most %zu", cert.len, CS_CODECERT_MAX);
+    cs_cose_sign1 msg;
+    CS_TRY_CTX(cs_cose_sign1_decode(cert, &msg), "code certificate");
+    cs_slice x5;
+    CS_TRY_CTX(cs_cose_headers_get_bytes(&msg.protected_hdr, HDR_X5CHAIN, &x5),
+               "code certificate: issuer certificate (x5chain)");
+    cs_x509 *issuer = NULL;
+    CS_TRY_CTX(cs_x509_from_der(x5, &issuer), "code certificate: issuer certificate");
+    consort_err rc = cs_codecert_verify(cert, issuer, out);
+    cs_x509_free(issuer);
+    return rc;
+}
+
 const cs_codecert_claim *cs_codecert_claim_get(const cs_codecert *c, const char *name)
 {
     for (size_t i = 0; i < c->n_claims; i++)
         if (strcmp(c->claims[i].name, name) == 0)
             return &c->claims[i];
     return NULL;
+}
+
+consort_err cs_codecert_require(const cs_codecert *c, const char *req)
+{
+    char name[CS_CODECERT_MAX_CLAIM + 1];
+    const char *eq = strchr(req, '=');
+    size_t n = eq != NULL ? (size_t)(eq - req) : strlen(req);
+    CS_ENSURE(n > 0 && n < sizeof name, CONSORT_E_INVALID_ARGUMENT,
+              "required claim '%.80s': expected NAME or NAME=VALUE", req);
+    memcpy(name, req, n);
+    name[n] = '\0';
+    const cs_codecert_claim *claim = cs_codecert_claim_get(c, name);
+    CS_ENSURE(claim != NULL, CONSORT_E_POLICY, "the certificate makes no claim \"%s\"", name);
+    if (eq == NULL)
+        return CONSORT_OK;
+    if (strcmp(name, "reviewed_by") == 0) {
+        size_t len = strlen(eq + 1);
+        for (const char *p = claim->value; *p != '\0';) {
+            const char *comma = strchr(p, ',');
+            size_t plen = comma != NULL ? (size_t)(comma - p) : strlen(p);
+            if (plen == len && memcmp(p, eq + 1, len) == 0)
+                return CONSORT_OK;
+            p += plen + (comma != NULL);
+        }
+        return cs_fail(CONSORT_E_POLICY, "key %.80s is not among the reviewers (%s)", eq + 1,
+                       claim->value);
+    }
+    CS_ENSURE(strcmp(claim->value, eq + 1) == 0, CONSORT_E_POLICY,
+              "claim \"%s\" is \"%s\", not \"%.80s\"", name, claim->value, eq + 1);
+    return CONSORT_OK;
 }

@@ -378,37 +378,6 @@ static const struct option verify_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* `NAME` or `NAME=VALUE` holds in c (reviewed_by=K: K is among the reviewers). */
-static consort_err check_required(const cs_codecert *c, const char *req)
-{
-    char name[CS_CODECERT_MAX_CLAIM + 1];
-    const char *eq = strchr(req, '=');
-    size_t n = eq != NULL ? (size_t)(eq - req) : strlen(req);
-    CS_ENSURE(n > 0 && n < sizeof name, CONSORT_E_INVALID_ARGUMENT,
-              "--require '%.80s': expected NAME or NAME=VALUE", req);
-    memcpy(name, req, n);
-    name[n] = '\0';
-    const cs_codecert_claim *claim = cs_codecert_claim_get(c, name);
-    CS_ENSURE(claim != NULL, CONSORT_E_POLICY, "the certificate makes no claim \"%s\"", name);
-    if (eq == NULL)
-        return CONSORT_OK;
-    if (strcmp(name, "reviewed_by") == 0) {
-        size_t len = strlen(eq + 1);
-        for (const char *p = claim->value; *p != '\0';) {
-            const char *comma = strchr(p, ',');
-            size_t plen = comma != NULL ? (size_t)(comma - p) : strlen(p);
-            if (plen == len && memcmp(p, eq + 1, len) == 0)
-                return CONSORT_OK;
-            p += plen + (comma != NULL);
-        }
-        return cs_fail(CONSORT_E_POLICY, "key %.80s is not among the reviewers (%s)", eq + 1,
-                       claim->value);
-    }
-    CS_ENSURE(strcmp(claim->value, eq + 1) == 0, CONSORT_E_POLICY,
-              "claim \"%s\" is \"%s\", not \"%.80s\"", name, claim->value, eq + 1);
-    return CONSORT_OK;
-}
-
 static void print_json(const cs_codecert *c)
 {
     char code[65], art[65], lay[65], iss[65];
@@ -458,7 +427,7 @@ static consort_err do_verify(const char *cert_path, const char *issuer_path, con
                          artifact);
     }
     for (size_t i = 0; rc == CONSORT_OK && i < n_reqs; i++)
-        rc = check_required(c, reqs[i]);
+        rc = cs_codecert_require(c, reqs[i]);
     if (rc == CONSORT_OK)
         print_json(c);
     cs_free(c);

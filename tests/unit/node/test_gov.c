@@ -7,12 +7,20 @@
  * action fails is Failed with the reason and none of its writes; a
  * constitution that loops or allocates without bound fails the request
  * with a clear error and leaves the store usable; a new constitution drops
- * open proposals.
+ * open proposals. Code certificates: add_code_id logs a certificate with the
+ * code id; a certificate policy cannot be set while a trusted code id lacks
+ * one that meets it; under a policy, add_code_id without a certificate, with
+ * one by another issuer, for another code id or without a required claim is
+ * refused when proposed; what was accepted is listed with its transaction.
  */
 #include "testutil.h"
 
+#include "../supply/supply_vectors.h"
+#include "crypto/b64.h"
 #include "gov/constitution.h"
 #include "node/gov.h"
+#include "node/gov_codecert.h"
+#include "supply/codecert.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -528,6 +536,186 @@ static void membership_changes(void **state)
                      NODE_GOV_NOT_MEMBER);
 }
 
+/* ---- code certificates (gov_codecert.h) ---- */
+
+static uint64_t term_one(void *ctx, uint64_t seqno)
+{
+    (void)ctx;
+    (void)seqno;
+    return 1;
+}
+
+#define CODE_AA "aa00000000000000000000000000000000000000000000000000000000000000"
+#define CODE_BB "bb00000000000000000000000000000000000000000000000000000000000000"
+#define CODE_CC "cc00000000000000000000000000000000000000000000000000000000000000"
+
+/* A code certificate for `code` (hex) by `issuer` over the honest recorded chain, base64. */
+static char *codecert_b64(const member *issuer, const char *code, bool tested, const char *claim)
+{
+    chain c;
+    chain_load(&c, "honest");
+    cs_slice key = cs_buf_slice(&c.owner);
+    const char *asserted[1] = {claim};
+    cs_codecert_request r = {
+        .layout = cs_buf_slice(&c.layout),
+        .layout_keys = &key,
+        .n_layout_keys = 1,
+        .links = c.files,
+        .n_links = c.n_given,
+        .now = NOW,
+        .artifact_path = "foo.py",
+        .artifact = CS_SLICE_LIT("print(\"hello\")\n"),
+        .tested_step = tested ? "package" : NULL,
+        .asserted = asserted,
+        .n_asserted = claim != NULL ? 1 : 0,
+    };
+    cst_ok(cs_hex_decode(code, r.code_id, 32));
+    cs_intoto_result res;
+    cs_buf cert, b64;
+    cs_buf_init(&cert, 0);
+    cs_buf_init(&b64, 0);
+    cst_ok(cs_codecert_issue(&r, issuer->key, issuer->cert, &res, &cert));
+    cst_ok(cs_b64_encode(cs_buf_slice(&cert), &b64));
+    char *out = strndup((const char *)b64.ptr, b64.len);
+    cs_buf_cleanup(&cert);
+    cs_buf_cleanup(&b64);
+    chain_cleanup(&c);
+    return out;
+}
+
+static char *add_code_proposal(const char *code, const char *cert_b64)
+{
+    char *p = malloc(8192);
+    assert_non_null(p);
+    if (cert_b64 == NULL)
+        snprintf(p, 8192,
+                 "{\"actions\": [{\"name\": \"add_code_id\", \"args\": {\"code_id\": \"%s\"}}]}",
+                 code);
+    else
+        snprintf(p, 8192,
+                 "{\"actions\": [{\"name\": \"add_code_id\", \"args\": {\"code_id\": \"%s\", "
+                 "\"certificate\": \"%s\"}}]}",
+                 code, cert_b64);
+    return p;
+}
+
+/* The proposal is refused when submitted, saying `needle`. */
+static void refused_at_submission(fixture *f, const char *proposal, const char *needle)
+{
+    node_gov_call c;
+    assert_int_equal(exec(f, &f->m[0], CS_GOV_MSG_PROPOSAL, NULL, proposal, &c), NODE_GOV_INVALID);
+    if (strstr(c.message, needle) == NULL)
+        fail_msg("refused saying \"%s\", not \"%s\"", c.message, needle);
+}
+
+static void code_certificates(void **state)
+{
+    fixture *f = *state;
+    member ci, other;
+    member_make(&ci, "ci");
+    member_make(&other, "ci");
+    char pem[8192];
+    cs_buf b;
+    cs_buf_init(&b, 0);
+    cst_ok(cs_x509_to_pem(ci.cert, &b));
+    json_t *esc = json_stringn((const char *)b.ptr, b.len);
+    char *pem_json = json_dumps(esc, JSON_ENCODE_ANY);
+    snprintf(pem, sizeof pem,
+             "{\"actions\": [{\"name\": \"set_code_certificate_policy\", \"args\": {\"issuers\": "
+             "[%s], \"claims\": [\"tested\", \"compliance=HIPAA\"]}}]}",
+             pem_json);
+    free(pem_json);
+    json_decref(esc);
+    cs_buf_cleanup(&b);
+
+    /* a policy while the trusted code id aa has no certificate: the proposal fails */
+    char id[65];
+    node_gov_call c;
+    propose(f, 0, pem, id);
+    vote(f, 0, id, true, &c);
+    assert_string_equal(vote(f, 1, id, true, &c), "Failed");
+    assert_non_null(strstr(c.message, "has no code certificate"));
+    assert_null(get(f, SVC_MAP_CODE_CERT_POLICY, SVC_CODE_CERT_POLICY_KEY));
+
+    /* aa's certificate, logged without a policy (its own issuer checked), then the policy */
+    char *aa = codecert_b64(&ci, CODE_AA, true, "compliance=HIPAA");
+    char *p = add_code_proposal(CODE_AA, aa);
+    pass(f, p);
+    free(p);
+    char *entry = get(f, SVC_MAP_CODE_CERTS, CODE_AA);
+    assert_non_null(entry);
+    assert_non_null(strstr(entry, "\"compliance\":\"HIPAA\""));
+    free(entry);
+    pass(f, pem);
+    char *policy = get(f, SVC_MAP_CODE_CERT_POLICY, SVC_CODE_CERT_POLICY_KEY);
+    assert_non_null(policy);
+    assert_non_null(strstr(policy, "compliance=HIPAA"));
+    free(policy);
+
+    /* under the policy: refused when proposed, each for its own reason */
+    p = add_code_proposal(CODE_BB, NULL);
+    refused_at_submission(f, p, "requires a code certificate");
+    free(p);
+    char *untested = codecert_b64(&ci, CODE_BB, false, "compliance=HIPAA");
+    p = add_code_proposal(CODE_BB, untested);
+    refused_at_submission(f, p, "no claim \"tested\"");
+    free(p);
+    char *ferpa = codecert_b64(&ci, CODE_BB, true, "compliance=FERPA");
+    p = add_code_proposal(CODE_BB, ferpa);
+    refused_at_submission(f, p, "is \"FERPA\", not \"HIPAA\"");
+    free(p);
+    char *foreign = codecert_b64(&other, CODE_BB, true, "compliance=HIPAA");
+    p = add_code_proposal(CODE_BB, foreign);
+    refused_at_submission(f, p, "not by an issuer the policy names");
+    free(p);
+    p = add_code_proposal(CODE_BB, aa); /* aa's certificate for bb */
+    refused_at_submission(f, p, "is for code id aa00");
+    free(p);
+    /* the right one */
+    char *bb = codecert_b64(&ci, CODE_BB, true, "compliance=HIPAA");
+    p = add_code_proposal(CODE_BB, bb);
+    pass(f, p);
+    free(p);
+    char *status = get(f, SVC_MAP_CODE_IDS, CODE_BB);
+    assert_string_equal(status, SVC_CODE_ID_OK);
+    free(status);
+
+    /* who may join; what the transparency list says */
+    cs_kv_tx *tx;
+    cst_ok(cs_kv_tx_begin(f->store, &tx));
+    assert_true(gov_codecert_admits(tx, CODE_BB));
+    assert_false(gov_codecert_admits(tx, CODE_CC));
+    cs_buf out;
+    cs_buf_init(&out, 0);
+    cst_ok(gov_codecert_transparency_json(tx, term_one, NULL, &out));
+    cs_kv_tx_free(tx);
+    json_t *doc = json_loadb((const char *)out.ptr, out.len, 0, NULL);
+    assert_non_null(doc);
+    json_t *certs = json_object_get(doc, "certificates");
+    assert_int_equal(json_array_size(certs), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *e = json_array_get(certs, i);
+        const char *code = json_string_value(json_object_get(e, "code_id"));
+        const char *txid = json_string_value(json_object_get(e, "transaction_id"));
+        assert_non_null(txid);
+        assert_int_equal(strncmp(txid, "1.", 2), 0);
+        assert_string_equal(json_string_value(json_object_get(e, "certificate")),
+                            strcmp(code, CODE_AA) == 0 ? aa : bb);
+    }
+    assert_int_equal(json_array_size(json_object_get(json_object_get(doc, "policy"), "claims")), 2);
+    json_decref(doc);
+    cs_buf_cleanup(&out);
+    free(aa);
+    free(bb);
+    free(untested);
+    free(ferpa);
+    free(foreign);
+    cs_key_free(ci.key);
+    cs_x509_free(ci.cert);
+    cs_key_free(other.key);
+    cs_x509_free(other.cert);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +728,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(runaway_constitutions_fail_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(new_constitution_drops_open_proposals, setup, teardown),
         cmocka_unit_test_setup_teardown(membership_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(code_certificates, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
