@@ -311,6 +311,9 @@ cs_txid cs_node_commit_txid(const cs_node *n);
  * this node's ledger starts (another node has it).
  */
 CS_MUST_CHECK consort_err cs_node_receipt(cs_node *n, cs_txid txid, cs_buf *json);
+/* The service identity's private key (NULL until the node holds it: a
+ * joiner before its welcome). Signs handling statements (e2e/statement.h). */
+const cs_key *cs_node_service_key(const cs_node *n);
 /* The term of applied entry `seqno` (0 if this node does not know it). */
 uint64_t cs_node_term_of(cs_node *n, uint64_t seqno);
 

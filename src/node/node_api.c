@@ -288,3 +288,8 @@ uint64_t cs_node_term_of(cs_node *n, uint64_t seqno)
 {
     return n->replica != NULL ? node_replica_term_of(n->replica, seqno) : 0;
 }
+
+const cs_key *cs_node_service_key(const cs_node *n)
+{
+    return n->vault != NULL ? node_vault_service_key(n->vault) : NULL;
+}

@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "crypto/hash.h"
+#include "e2e/statement.h"
 #include "node/node_code.h"
 
 #include <errno.h>
@@ -99,6 +100,14 @@ static void on_request(void *ctx, cs_http_request *req)
 {
     cs_rpc *rpc = ctx;
     rpc->stats.requests++;
+    const char *nonce = cs_http_request_header(req, CS_E2E_ATTEST_HEADER);
+    cs_e2e_statement probe;
+    if (nonce != NULL && cs_e2e_parse_nonce(nonce, &probe) != CONSORT_OK) {
+        /* before anything runs: an answer without its statement would be useless */
+        if (cs_http_respond_error(req, 400, "InvalidInput", consort_errmsg()) != CONSORT_OK)
+            cs_log_warn("rpc", "response 400 not sent: %s", consort_errmsg());
+        return;
+    }
     cs_rpc_route route;
     cs_rpc_route_find(rpc->app, req->method, req->path, &route);
     if (route.kind == CS_ROUTE_NOT_FOUND) {

@@ -151,4 +151,11 @@ void cs_rpc_forward(cs_rpc *rpc, cs_http_request *req, const rpc_caller *caller)
 /* Closes the connection to the leader; queued requests are answered 503. */
 void cs_rpc_forwarder_free(rpc_forwarder *fwd);
 
+/* cs_rpc_respond for a request that asked for a handling statement
+ * (x-consort-attest): the answer carries the service's signed statement
+ * (rpc_statement.c, docs/e2e.md), or none if it cannot be made (logged). */
+CS_MUST_CHECK consort_err cs_rpc_respond_with_statement(cs_rpc *rpc, cs_http_request *req,
+                                                        int status, const cs_http_header *headers,
+                                                        size_t count, cs_slice body);
+
 #endif

@@ -2,11 +2,12 @@
  * Answers and the read-consistency headers (rpc_priv.h): the one place that
  * writes an HTTP answer or an error body, and that reads x-consort-read and
  * x-consort-min-txid (docs/consistency.md). The bottom of the rpc files:
- * it calls none of them.
+ * it calls none of them but rpc_statement.c (handling statements).
  */
 #include "node/rpc_priv.h"
 
 #include "base/log.h"
+#include "e2e/statement.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -22,7 +23,9 @@ void cs_rpc_respond(cs_rpc *rpc, cs_http_request *req, int status, const cs_http
 {
     if (rpc != NULL && status >= 100 && status <= 599)
         rpc->stats.responses[status / 100]++;
-    consort_err rc = cs_http_respond(req, status, headers, count, body);
+    consort_err rc = rpc != NULL && cs_http_request_header(req, CS_E2E_ATTEST_HEADER) != NULL
+                         ? cs_rpc_respond_with_statement(rpc, req, status, headers, count, body)
+                         : cs_http_respond(req, status, headers, count, body);
     if (rc != CONSORT_OK) /* a 500 went out instead */
         cs_log_warn("rpc", "response %d not sent: %s", status, consort_errmsg());
 }

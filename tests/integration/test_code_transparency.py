@@ -18,6 +18,7 @@ reference tools:
 import base64
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -203,6 +204,39 @@ def test_code_certificates_logged_and_required(env):
         check(code == 0, f"the logged certificate does not verify offline: {out}")
         h.log(f"v2's certificate was logged in {entry['transaction_id']}, the transaction "
               f"that trusted it; its receipt and the certificate verify offline")
+
+        # a client's end-to-end check (docs/e2e.md): every code id the service trusts
+        # carries a certificate by the CI with the policy's claims
+        nonce = secrets.token_hex(16)
+        body = json.dumps({"id": 1, "msg": "a medical record"}).encode()
+        c = sb.client(0)
+        try:
+            r = c.request("POST", "/app/log/private", body=body,
+                          headers={"x-consort-attest": nonce})
+        finally:
+            c.close()
+        check(r.status == 200, f"the attested write: {r!r}")
+        files = {k: env.path(f"e2e-{k}") for k in ("statement", "request", "response", "policy")}
+        for k, data in (("statement", r.headers["x-consort-handling-statement"].encode()),
+                        ("request", body), ("response", r.body)):
+            with open(files[k], "wb") as f:
+                f.write(data)
+
+        def e2e(policy):
+            with open(files["policy"], "w") as f:
+                json.dump(policy, f)
+            return h.run_cli(env, "e2e", "verify", "--service-cert", sb.service_cert,
+                             "--nonce", nonce, "--method", "POST", "--target", "/app/log/private",
+                             "--request-body", files["request"], "--status", str(r.status),
+                             "--response-body", files["response"], "--policy", files["policy"],
+                             files["statement"])
+        ci = os.path.join(sup, "ci_cert.pem")
+        code, out = e2e({"issuers": [ci], "claims": ["tested", "compliance=HIPAA"]})
+        check(code == 0, f"the end-to-end attestation does not meet the client's policy: {out}")
+        code, out = e2e({"issuers": [ci], "claims": ["compliance=FERPA"]})
+        check(code == 1 and "FERPA" in out, f"a FERPA policy passed HIPAA-only code: {out}")
+        h.log("the client's policy (CI-certified, tested, HIPAA) holds for every code id the "
+              "service trusts; a FERPA policy does not")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ extern const cs_cli_verb cs_cmd_gov_submit;
 extern const cs_cli_verb cs_cmd_code_id;
 extern const cs_cli_verb cs_cmd_code_certify;
 extern const cs_cli_verb cs_cmd_code_verify;
+extern const cs_cli_verb cs_cmd_e2e_verify;
 extern const cs_cli_verb cs_cmd_recovery_submit;
 extern const cs_cli_verb cs_cmd_recovery_status;
 
@@ -42,7 +43,7 @@ static const cs_cli_verb *const verbs[] = {
     &cs_cmd_gov_show,         &cs_cmd_gov_members,     &cs_cmd_gov_service,
     &cs_cmd_gov_constitution, &cs_cmd_gov_sign,        &cs_cmd_gov_submit,
     &cs_cmd_code_id,          &cs_cmd_code_certify,    &cs_cmd_code_verify,
-    &cs_cmd_recovery_submit,  &cs_cmd_recovery_status,
+    &cs_cmd_e2e_verify,       &cs_cmd_recovery_submit, &cs_cmd_recovery_status,
 };
 
 /*
@@ -64,6 +65,7 @@ static const cli_group groups[] = {
     {"sandbox", "run a local N-node service for development and tests"},
     {"gov", "governance: proposals, ballots and the governance state"},
     {"code", "code ids of node binaries and modules; code certificates from in-toto chains"},
+    {"e2e", "end-to-end attestation: check a service's handling statements"},
     {"recovery", "disaster recovery: the members' shares (docs/recovery.md)"},
 };
 

@@ -1,0 +1,224 @@
+/* Handling statements: sign and verify (statement.h). */
+#include "e2e/statement.h"
+
+#include "base/cbor.h"
+#include "crypto/cose.h"
+#include "crypto/hash.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void cs_e2e_request_digest(const char *method, const char *target, cs_slice body, uint8_t out[32])
+{
+    static const uint8_t zero = 0;
+    const cs_slice parts[5] = {cs_slice_str(method), CS_SLICE(&zero, 1), cs_slice_str(target),
+                               CS_SLICE(&zero, 1), body};
+    cs_sha256_parts(parts, 5, out);
+}
+
+void cs_e2e_response_digest(int status, cs_slice body, uint8_t out[32])
+{
+    static const uint8_t zero = 0;
+    char text[16];
+    snprintf(text, sizeof text, "%d", status);
+    const cs_slice parts[3] = {cs_slice_str(text), CS_SLICE(&zero, 1), body};
+    cs_sha256_parts(parts, 3, out);
+}
+
+consort_err cs_e2e_parse_nonce(const char *hex, cs_e2e_statement *s)
+{
+    size_t len = hex != NULL ? strlen(hex) : 0;
+    CS_ENSURE(len % 2 == 0 && len / 2 >= CS_E2E_NONCE_MIN && len / 2 <= CS_E2E_NONCE_MAX &&
+                  cs_hex_decode(hex, s->nonce, len / 2) == CONSORT_OK,
+              CONSORT_E_INVALID_ARGUMENT, "%s: expected %d to %d hex digits", CS_E2E_ATTEST_HEADER,
+              2 * CS_E2E_NONCE_MIN, 2 * CS_E2E_NONCE_MAX);
+    s->nonce_len = len / 2;
+    return CONSORT_OK;
+}
+
+static consort_err put_payload(cs_buf *b, const cs_e2e_statement *s)
+{
+    CS_TRY(cs_cbor_write_map(b, 8));
+    CS_TRY(cs_cbor_write_cstr(b, "version"));
+    CS_TRY(cs_cbor_write_uint(b, 1));
+    CS_TRY(cs_cbor_write_cstr(b, "nonce"));
+    CS_TRY(cs_cbor_write_bytes(b, CS_SLICE(s->nonce, s->nonce_len)));
+    CS_TRY(cs_cbor_write_cstr(b, "request"));
+    CS_TRY(cs_cbor_write_bytes(b, CS_SLICE(s->request, 32)));
+    CS_TRY(cs_cbor_write_cstr(b, "response"));
+    CS_TRY(cs_cbor_write_bytes(b, CS_SLICE(s->response, 32)));
+    CS_TRY(cs_cbor_write_cstr(b, "node"));
+    CS_TRY(cs_cbor_write_cstr(b, s->node));
+    CS_TRY(cs_cbor_write_cstr(b, "code_ids"));
+    CS_TRY(cs_cbor_write_array(b, s->n_codes));
+    for (size_t i = 0; i < s->n_codes; i++) {
+        CS_TRY(cs_cbor_write_map(b, 2));
+        CS_TRY(cs_cbor_write_cstr(b, "code_id"));
+        CS_TRY(cs_cbor_write_bytes(b, CS_SLICE(s->codes[i].code_id, 32)));
+        CS_TRY(cs_cbor_write_cstr(b, "certificate"));
+        if (s->codes[i].certificate.len > 0)
+            CS_TRY(cs_cbor_write_bytes(b, s->codes[i].certificate));
+        else
+            CS_TRY(cs_cbor_write_null(b));
+    }
+    CS_TRY(cs_cbor_write_cstr(b, "written"));
+    if (s->written[0] != '\0')
+        CS_TRY(cs_cbor_write_cstr(b, s->written));
+    else
+        CS_TRY(cs_cbor_write_null(b));
+    CS_TRY(cs_cbor_write_cstr(b, "calls"));
+    CS_TRY(cs_cbor_write_array(b, s->n_calls));
+    for (size_t i = 0; i < s->n_calls; i++)
+        CS_TRY(cs_cbor_write_bytes(b, s->calls[i]));
+    return CONSORT_OK;
+}
+
+static consort_err fingerprint(const cs_x509 *cert, uint8_t out[32])
+{
+    cs_buf der;
+    cs_buf_init(&der, 64 << 10);
+    consort_err rc = cs_x509_to_der(cert, &der);
+    if (rc == CONSORT_OK)
+        cs_sha256(cs_buf_slice(&der), out);
+    cs_buf_cleanup(&der);
+    return rc;
+}
+
+consort_err cs_e2e_sign(const cs_e2e_statement *s, const cs_key *service_key,
+                        const cs_x509 *service_cert, cs_buf *out)
+{
+    CS_ENSURE(s->n_codes <= CS_E2E_MAX_CODE_IDS && s->n_calls <= CS_E2E_MAX_CALLS &&
+                  s->nonce_len >= CS_E2E_NONCE_MIN && s->nonce_len <= CS_E2E_NONCE_MAX,
+              CONSORT_E_INVALID_ARGUMENT, "handling statement: bad nonce or too many parts");
+    uint8_t kid[32];
+    CS_TRY(fingerprint(service_cert, kid));
+    cs_curve curve = cs_key_curve(service_key);
+    CS_ENSURE(curve == CS_CURVE_P256 || curve == CS_CURVE_P384, CONSORT_E_INVALID_ARGUMENT,
+              "handling statement: the service key is not on P-256 or P-384");
+    cs_buf payload;
+    cs_buf_init(&payload, CS_E2E_MAX);
+    consort_err rc = put_payload(&payload, s);
+    if (rc == CONSORT_OK) {
+        const cs_cose_param params[] = {
+            CS_COSE_PARAM_TEXT(CS_COSE_HDR_CTY, cs_slice_str(CS_E2E_CTY)),
+            CS_COSE_PARAM_BYTES(CS_COSE_HDR_KID, CS_SLICE(kid, 32)),
+        };
+        const cs_cose_sign1_params p = {
+            .alg = curve == CS_CURVE_P256 ? CS_COSE_ES256 : CS_COSE_ES384,
+            .protected_params = params,
+            .protected_count = 2,
+            .payload = cs_buf_slice(&payload),
+        };
+        rc = cs_cose_sign1_sign(service_key, &p, out);
+    }
+    cs_buf_cleanup(&payload);
+    return rc;
+}
+
+static consort_err read_digest(cs_cbor_reader *r, const char *key, uint8_t out[32])
+{
+    CS_TRY(cs_cbor_read_key(r, key));
+    cs_slice v;
+    CS_TRY(cs_cbor_read_bytes(r, &v));
+    CS_ENSURE(v.len == 32, CONSORT_E_MALFORMED, "\"%s\" of %zu bytes, expected 32", key, v.len);
+    memcpy(out, v.ptr, 32);
+    return CONSORT_OK;
+}
+
+/* A bstr, or null (an empty slice). */
+static consort_err read_bytes_or_null(cs_cbor_reader *r, cs_slice *out)
+{
+    cs_cbor_item it;
+    CS_TRY(cs_cbor_peek(r, &it));
+    *out = CS_SLICE(NULL, 0);
+    if (it.type == CS_CBOR_NULL)
+        return cs_cbor_read_null(r);
+    return cs_cbor_read_bytes(r, out);
+}
+
+static consort_err read_codes(cs_cbor_reader *r, cs_e2e_statement *out)
+{
+    uint64_t n;
+    CS_TRY(cs_cbor_read_key(r, "code_ids"));
+    CS_TRY(cs_cbor_read_array(r, &n));
+    CS_ENSURE(n <= CS_E2E_MAX_CODE_IDS, CONSORT_E_TOO_LARGE, "%llu code ids",
+              (unsigned long long)n);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t m;
+        CS_TRY(cs_cbor_read_map(r, &m));
+        CS_ENSURE(m == 2, CONSORT_E_MALFORMED, "code id entry of %llu members",
+                  (unsigned long long)m);
+        CS_TRY(read_digest(r, "code_id", out->codes[i].code_id));
+        CS_TRY(cs_cbor_read_key(r, "certificate"));
+        CS_TRY(read_bytes_or_null(r, &out->codes[i].certificate));
+    }
+    out->n_codes = (size_t)n;
+    return CONSORT_OK;
+}
+
+static consort_err read_payload(cs_slice payload, cs_e2e_statement *out)
+{
+    cs_cbor_reader r;
+    cs_cbor_reader_init(&r, payload);
+    uint64_t n, version;
+    CS_TRY(cs_cbor_read_map(&r, &n));
+    CS_ENSURE(n == 8, CONSORT_E_MALFORMED, "payload of %llu members, expected 8",
+              (unsigned long long)n);
+    CS_TRY(cs_cbor_read_key(&r, "version"));
+    CS_TRY(cs_cbor_read_uint(&r, &version));
+    CS_ENSURE(version == 1, CONSORT_E_UNSUPPORTED, "version %llu", (unsigned long long)version);
+    cs_slice nonce;
+    CS_TRY(cs_cbor_read_key(&r, "nonce"));
+    CS_TRY(cs_cbor_read_bytes(&r, &nonce));
+    CS_ENSURE(nonce.len >= CS_E2E_NONCE_MIN && nonce.len <= CS_E2E_NONCE_MAX, CONSORT_E_MALFORMED,
+              "nonce of %zu bytes", nonce.len);
+    memcpy(out->nonce, nonce.ptr, nonce.len);
+    out->nonce_len = nonce.len;
+    CS_TRY(read_digest(&r, "request", out->request));
+    CS_TRY(read_digest(&r, "response", out->response));
+    CS_TRY(cs_cbor_read_key(&r, "node"));
+    CS_TRY(cs_cbor_read_cstr(&r, out->node, sizeof out->node, "node"));
+    CS_TRY(read_codes(&r, out));
+    CS_TRY(cs_cbor_read_key(&r, "written"));
+    cs_cbor_item it;
+    CS_TRY(cs_cbor_peek(&r, &it));
+    if (it.type == CS_CBOR_NULL)
+        CS_TRY(cs_cbor_read_null(&r));
+    else
+        CS_TRY(cs_cbor_read_cstr(&r, out->written, sizeof out->written, "written"));
+    CS_TRY(cs_cbor_read_key(&r, "calls"));
+    CS_TRY(cs_cbor_read_array(&r, &n));
+    CS_ENSURE(n <= CS_E2E_MAX_CALLS, CONSORT_E_TOO_LARGE, "%llu calls", (unsigned long long)n);
+    for (uint64_t i = 0; i < n; i++)
+        CS_TRY(cs_cbor_read_bytes(&r, &out->calls[i]));
+    out->n_calls = (size_t)n;
+    return cs_cbor_expect_end(&r);
+}
+
+consort_err cs_e2e_verify(cs_slice cose, const cs_x509 *service_cert, cs_e2e_statement *out)
+{
+    memset(out, 0, sizeof *out);
+    CS_ENSURE(cose.len <= CS_E2E_MAX, CONSORT_E_TOO_LARGE, "handling statement of %zu bytes",
+              cose.len);
+    cs_cose_sign1 msg;
+    CS_TRY_CTX(cs_cose_sign1_decode(cose, &msg), "handling statement");
+    cs_slice cty, kid;
+    CS_TRY_CTX(cs_cose_headers_get_text(&msg.protected_hdr, CS_COSE_HDR_CTY, &cty),
+               "handling statement: content type");
+    CS_ENSURE(cty.len == strlen(CS_E2E_CTY) && memcmp(cty.ptr, CS_E2E_CTY, cty.len) == 0,
+              CONSORT_E_MALFORMED, "handling statement: content type is not %s", CS_E2E_CTY);
+    CS_ENSURE(!msg.detached, CONSORT_E_MALFORMED, "handling statement: detached payload");
+    CS_TRY_CTX(cs_cose_headers_get_bytes(&msg.protected_hdr, CS_COSE_HDR_KID, &kid),
+               "handling statement: kid");
+    uint8_t fp[32];
+    CS_TRY(fingerprint(service_cert, fp));
+    CS_ENSURE(kid.len == 32 && memcmp(kid.ptr, fp, 32) == 0, CONSORT_E_POLICY,
+              "handling statement: signed by another service than the one pinned");
+    cs_key *key = NULL;
+    CS_TRY(cs_x509_public_key(service_cert, &key));
+    consort_err rc = cs_cose_sign1_verify(&msg, key, NULL);
+    cs_key_free(key);
+    CS_TRY_CTX(rc, "handling statement: signature");
+    rc = read_payload(msg.payload, out);
+    return rc == CONSORT_OK ? rc : cs_err_context(rc, "handling statement payload");
+}

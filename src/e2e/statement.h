@@ -1,0 +1,116 @@
+/*
+ * Handling statements (docs/e2e.md): a service's signed account of one
+ * request it answered, for a client that wants proof of which code handled
+ * its data.
+ *
+ * A client sends "x-consort-attest: <nonce>" (16 to 64 hex digits, fresh per
+ * request); the answer carries "x-consort-handling-statement: <base64>", a
+ * tagged COSE_Sign1 by the service identity's key:
+ *
+ *   protected  {1: alg (-7 ES256 | -35 ES384), 3: CS_E2E_CTY,
+ *               4 (kid): SHA-256 of the service certificate's DER}
+ *   payload    {"version": 1,
+ *               "nonce": bstr (the client's),
+ *               "request": bstr 32 (cs_e2e_request_digest),
+ *               "response": bstr 32 (cs_e2e_response_digest),
+ *               "node": tstr (the node that answered),
+ *               "code_ids": [{"code_id": bstr 32,
+ *                             "certificate": bstr (its logged code certificate) / null}],
+ *               "written": tstr "<term>.<seqno>" / null (the transaction it wrote),
+ *               "calls": [bstr (a back-end's handling statement), ...]}
+ *
+ * "code_ids" are every code id the service trusted (its nodes may run) when
+ * it answered, with the code certificate governance logged for it
+ * (docs/code-certificates.md). "calls" holds the statements of the services
+ * this one called for the request (empty until outbound calls exist).
+ */
+#ifndef CS_E2E_STATEMENT_H
+#define CS_E2E_STATEMENT_H
+
+#include "base/buf.h"
+#include "crypto/key.h"
+#include "crypto/x509.h"
+
+#define CS_E2E_CTY           "application/vnd.consort.handling-statement+cbor"
+#define CS_E2E_ATTEST_HEADER "x-consort-attest"
+#define CS_E2E_HEADER        "x-consort-handling-statement"
+#define CS_E2E_NONCE_MIN     8  /* bytes */
+#define CS_E2E_NONCE_MAX     32 /* bytes */
+#define CS_E2E_MAX_CODE_IDS  64
+#define CS_E2E_MAX_CALLS     16
+#define CS_E2E_MAX           ((size_t)512 << 10) /* a statement's bytes */
+
+/* SHA-256(method || 0 || target || 0 || body): target as sent ("/app/x?y=1"). */
+void cs_e2e_request_digest(const char *method, const char *target, cs_slice body, uint8_t out[32]);
+/* SHA-256(decimal status || 0 || body). */
+void cs_e2e_response_digest(int status, cs_slice body, uint8_t out[32]);
+
+typedef struct cs_e2e_code {
+    uint8_t code_id[32];
+    cs_slice certificate; /* empty: none logged */
+} cs_e2e_code;
+
+typedef struct cs_e2e_statement {
+    uint8_t nonce[CS_E2E_NONCE_MAX];
+    size_t nonce_len;
+    uint8_t request[32];
+    uint8_t response[32];
+    char node[65];
+    cs_e2e_code codes[CS_E2E_MAX_CODE_IDS];
+    size_t n_codes;
+    char written[48]; /* "" if none */
+    cs_slice calls[CS_E2E_MAX_CALLS];
+    size_t n_calls;
+} cs_e2e_statement;
+
+/* Parses a nonce header (16..64 hex digits) into s->nonce. INVALID_ARGUMENT otherwise. */
+CS_MUST_CHECK consort_err cs_e2e_parse_nonce(const char *hex, cs_e2e_statement *s);
+
+/* Appends the statement `s`, signed with the service key, to `out`. */
+CS_MUST_CHECK consort_err cs_e2e_sign(const cs_e2e_statement *s, const cs_key *service_key,
+                                      const cs_x509 *service_cert, cs_buf *out);
+
+/*
+ * Verifies that `cose` is a handling statement signed by the key of
+ * `service_cert` (kid its fingerprint) and decodes it into `out` (slices
+ * borrow from `cose`). BAD_SIGNATURE, POLICY (another service's kid),
+ * MALFORMED/TOO_LARGE/UNSUPPORTED.
+ */
+CS_MUST_CHECK consort_err cs_e2e_verify(cs_slice cose, const cs_x509 *service_cert,
+                                        cs_e2e_statement *out);
+
+/* What the client sent and received, to hold the statement against. */
+typedef struct cs_e2e_expect {
+    const uint8_t *nonce;
+    size_t nonce_len;
+    const char *method;
+    const char *target;
+    cs_slice request_body;
+    int status;
+    cs_slice response_body;
+} cs_e2e_expect;
+
+/* What the client requires of the code that handled its request. */
+typedef struct cs_e2e_policy {
+    const uint8_t (*code_ids)[32]; /* every trusted code id must be one of these (0: any) */
+    size_t n_code_ids;
+    /* n_issuers > 0: every trusted code id needs a code certificate by one of
+     * these issuers making each of `claims` (cs_codecert_require) */
+    const cs_x509 *const *issuers;
+    size_t n_issuers;
+    const char *const *claims;
+    size_t n_claims;
+} cs_e2e_policy;
+
+/*
+ * Holds a verified statement against the exchange and the policy: the
+ * nonce is the client's (a statement from another request is refused), the
+ * digests are those of the request sent and the response received, and
+ * every code id the service trusted meets the policy. A statement that
+ * names back-end calls is refused (CONSORT_E_UNSUPPORTED) until this
+ * verifier checks them. CONSORT_E_POLICY says which check failed.
+ */
+CS_MUST_CHECK consort_err cs_e2e_check(const cs_e2e_statement *s, const cs_e2e_expect *e,
+                                       const cs_e2e_policy *p);
+
+#endif

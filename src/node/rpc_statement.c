@@ -1,0 +1,134 @@
+/*
+ * Handling statements on answers (e2e/statement.h, docs/e2e.md): when a
+ * request carries x-consort-attest, its answer carries the service's signed
+ * statement of what it received, what it answered, which code ids it
+ * trusted then (with their logged code certificates) and the transaction it
+ * wrote. Called by cs_rpc_respond only; it calls no other rpc file.
+ */
+#include "node/rpc_priv.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "crypto/b64.h"
+#include "e2e/statement.h"
+#include "node/service_maps.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct codes_ctx {
+    cs_kv_tx *tx;
+    cs_e2e_statement *s;
+    cs_buf *certs; /* the certificates' bytes, one buffer per code id */
+    consort_err rc;
+} codes_ctx;
+
+static bool code_cb(void *ctx, cs_slice key, cs_slice value)
+{
+    codes_ctx *c = ctx;
+    if (!cs_slice_eq(value, CS_SLICE_LIT(SVC_CODE_ID_OK)) || key.len != 64)
+        return true;
+    cs_e2e_statement *s = c->s;
+    if (s->n_codes == CS_E2E_MAX_CODE_IDS) {
+        c->rc = cs_fail(CONSORT_E_TOO_LARGE, "more than %d trusted code ids", CS_E2E_MAX_CODE_IDS);
+        return false;
+    }
+    char hex[65];
+    memcpy(hex, key.ptr, 64);
+    hex[64] = '\0';
+    cs_e2e_code *code = &s->codes[s->n_codes];
+    if ((c->rc = cs_hex_decode(hex, code->code_id, 32)) != CONSORT_OK)
+        return false;
+    cs_slice v;
+    bool found = false;
+    c->rc = cs_kv_get(c->tx, CS_SLICE_LIT(SVC_MAP_CODE_CERTS), key, &v, &found);
+    json_t *e = found ? json_loadb((const char *)v.ptr, v.len, 0, NULL) : NULL;
+    const char *b64 = json_string_value(json_object_get(e, "certificate"));
+    cs_buf *cert = &c->certs[s->n_codes];
+    if (c->rc == CONSORT_OK && b64 != NULL)
+        c->rc = cs_b64_decode(cs_slice_str(b64), cert);
+    json_decref(e);
+    code->certificate = cs_buf_slice(cert);
+    s->n_codes++;
+    return c->rc == CONSORT_OK;
+}
+
+static consort_err codes_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
+{
+    codes_ctx *c = ctx;
+    out->commit = false;
+    c->tx = tx;
+    CS_TRY(cs_kv_foreach(tx, CS_SLICE_LIT(SVC_MAP_CODE_IDS), code_cb, c));
+    return c->rc;
+}
+
+/* The statement for this answer, base64, into `b64`. */
+static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
+                         const cs_http_header *headers, size_t count, cs_slice body, cs_buf *b64)
+{
+    const cs_key *key = cs_node_service_key(rpc->node);
+    const cs_x509 *cert = cs_node_service_cert(rpc->node);
+    CS_ENSURE(key != NULL && cert != NULL, CONSORT_E_STATE,
+              "this node does not hold the service identity yet");
+    cs_e2e_statement *s = cs_calloc(1, sizeof *s);
+    cs_buf *certs = cs_calloc(CS_E2E_MAX_CODE_IDS, sizeof *certs);
+    consort_err rc =
+        s != NULL && certs != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "handling statement");
+    for (size_t i = 0; certs != NULL && i < CS_E2E_MAX_CODE_IDS; i++)
+        cs_buf_init(&certs[i], CS_E2E_MAX / 4);
+    if (rc == CONSORT_OK)
+        rc = cs_e2e_parse_nonce(cs_http_request_header(req, CS_E2E_ATTEST_HEADER), s);
+    if (rc == CONSORT_OK) {
+        cs_e2e_request_digest(req->method, req->target, req->body, s->request);
+        cs_e2e_response_digest(status, body, s->response);
+        snprintf(s->node, sizeof s->node, "%s", cs_node_id(rpc->node));
+        for (size_t i = 0; i < count; i++)
+            if (strcasecmp(headers[i].name, CS_RPC_TXID_HEADER) == 0)
+                snprintf(s->written, sizeof s->written, "%s", headers[i].value);
+        codes_ctx c = {.s = s, .certs = certs, .rc = CONSORT_OK};
+        rc = cs_node_read(rpc->node, codes_fn, &c);
+    }
+    cs_buf cose;
+    cs_buf_init(&cose, CS_E2E_MAX);
+    if (rc == CONSORT_OK)
+        rc = cs_e2e_sign(s, key, cert, &cose);
+    if (rc == CONSORT_OK)
+        rc = cs_b64_encode(cs_buf_slice(&cose), b64);
+    if (rc == CONSORT_OK)
+        rc = cs_buf_append_u8(b64, 0);
+    cs_buf_cleanup(&cose);
+    for (size_t i = 0; certs != NULL && i < CS_E2E_MAX_CODE_IDS; i++)
+        cs_buf_cleanup(&certs[i]);
+    cs_free(certs);
+    cs_free(s);
+    return rc;
+}
+
+consort_err cs_rpc_respond_with_statement(cs_rpc *rpc, cs_http_request *req, int status,
+                                          const cs_http_header *headers, size_t count,
+                                          cs_slice body)
+{
+    cs_buf b64;
+    cs_buf_init(&b64, CS_E2E_MAX * 2);
+    consort_err rc = build(rpc, req, status, headers, count, body, &b64);
+    if (rc != CONSORT_OK) { /* answered without one: the client's check fails closed */
+        cs_log_warn("rpc", "no handling statement for %s %s: %s", req->method, req->path,
+                    consort_errmsg());
+        cs_buf_cleanup(&b64);
+        return cs_http_respond(req, status, headers, count, body);
+    }
+    cs_http_header *all = cs_calloc(count + 1, sizeof *all);
+    size_t n = 0;
+    for (size_t i = 0; all != NULL && i < count; i++)
+        if (strcasecmp(headers[i].name, CS_E2E_HEADER) != 0) /* a relayed leader's own */
+            all[n++] = headers[i];
+    if (all != NULL)
+        all[n++] = (cs_http_header){CS_E2E_HEADER, (const char *)b64.ptr};
+    rc = all != NULL ? cs_http_respond(req, status, all, n, body)
+                     : cs_http_respond(req, status, headers, count, body);
+    cs_free(all);
+    cs_buf_cleanup(&b64);
+    return rc;
+}

@@ -1,0 +1,207 @@
+/*
+ * Handling statements (e2e/statement.h): what a service signs comes back
+ * from cs_e2e_verify exactly; a statement by another service, with an
+ * altered byte, or not a statement is refused; cs_e2e_check refuses a
+ * statement from another request (nonce), about another request or
+ * response (digests), naming a code id the policy does not allow, or one
+ * without a code certificate by a policy issuer with the policy's claims;
+ * nested calls are refused until checked.
+ */
+#include "../supply/supply_vectors.h"
+#include "e2e/statement.h"
+#include "supply/codecert.h"
+
+#define NOW INT64_C(1796342400)
+
+typedef struct ident {
+    cs_key *key;
+    cs_x509 *cert;
+} ident;
+
+static void ident_make(ident *id, const char *cn)
+{
+    cst_ok(cs_key_generate(CS_CURVE_P256, &id->key));
+    const cs_x509_params p = {.subject_cn = cn, .not_before = NOW - 60, .not_after = NOW + 86400};
+    cst_ok(cs_x509_create(&p, id->key, id->key, NULL, &id->cert));
+}
+
+static void ident_free(ident *id)
+{
+    cs_key_free(id->key);
+    cs_x509_free(id->cert);
+}
+
+/* A code certificate by `issuer` for `code` over the recorded honest chain. */
+static void codecert(const ident *issuer, const uint8_t code[32], const char *claim, cs_buf *out)
+{
+    chain c;
+    chain_load(&c, "honest");
+    cs_slice key = cs_buf_slice(&c.owner);
+    const char *asserted[1] = {claim};
+    cs_codecert_request r = {
+        .layout = cs_buf_slice(&c.layout),
+        .layout_keys = &key,
+        .n_layout_keys = 1,
+        .links = c.files,
+        .n_links = c.n_given,
+        .now = NOW,
+        .artifact_path = "foo.py",
+        .artifact = CS_SLICE_LIT("print(\"hello\")\n"),
+        .tested_step = "package",
+        .asserted = asserted,
+        .n_asserted = 1,
+    };
+    memcpy(r.code_id, code, 32);
+    cs_intoto_result res;
+    cst_ok(cs_codecert_issue(&r, issuer->key, issuer->cert, &res, out));
+    chain_cleanup(&c);
+}
+
+static const char BODY_IN[] = "{\"id\": 1, \"msg\": \"a medical record\"}";
+static const char BODY_OUT[] = "{\"ok\": true}";
+
+static void statement_for(cs_e2e_statement *s, const uint8_t code[32], cs_slice cert)
+{
+    memset(s, 0, sizeof *s);
+    cst_ok(cs_e2e_parse_nonce("00112233445566778899aabbccddeeff", s));
+    cs_e2e_request_digest("POST", "/app/log/private", cs_slice_str(BODY_IN), s->request);
+    cs_e2e_response_digest(200, cs_slice_str(BODY_OUT), s->response);
+    snprintf(s->node, sizeof s->node, "0123456789abcdef");
+    memcpy(s->codes[0].code_id, code, 32);
+    s->codes[0].certificate = cert;
+    s->n_codes = 1;
+    snprintf(s->written, sizeof s->written, "2.14");
+}
+
+static cs_e2e_expect expect_for(const cs_e2e_statement *s)
+{
+    return (cs_e2e_expect){.nonce = s->nonce,
+                           .nonce_len = s->nonce_len,
+                           .method = "POST",
+                           .target = "/app/log/private",
+                           .request_body = cs_slice_str(BODY_IN),
+                           .status = 200,
+                           .response_body = cs_slice_str(BODY_OUT)};
+}
+
+static void sign_verify_and_check(void **state)
+{
+    (void)state;
+    ident svc, other, ci, rogue;
+    ident_make(&svc, "consort service");
+    ident_make(&other, "consort service");
+    ident_make(&ci, "ci");
+    ident_make(&rogue, "ci");
+    uint8_t code[32];
+    memset(code, 0xc0, sizeof code);
+    cs_buf cert;
+    cs_buf_init(&cert, 0);
+    codecert(&ci, code, "compliance=HIPAA", &cert);
+    cs_e2e_statement s;
+    statement_for(&s, code, cs_buf_slice(&cert));
+    cs_buf out;
+    cs_buf_init(&out, 0);
+    cst_ok(cs_e2e_sign(&s, svc.key, svc.cert, &out));
+
+    cs_e2e_statement got;
+    cst_ok(cs_e2e_verify(cs_buf_slice(&out), svc.cert, &got));
+    assert_memory_equal(got.nonce, s.nonce, s.nonce_len);
+    assert_memory_equal(got.request, s.request, 32);
+    assert_memory_equal(got.response, s.response, 32);
+    assert_string_equal(got.node, "0123456789abcdef");
+    assert_string_equal(got.written, "2.14");
+    assert_int_equal(got.n_codes, 1);
+    assert_memory_equal(got.codes[0].code_id, code, 32);
+    assert_int_equal(got.codes[0].certificate.len, cert.len);
+    /* another service's certificate, an altered byte, not a statement */
+    cst_fails(cs_e2e_verify(cs_buf_slice(&out), other.cert, &got), CONSORT_E_POLICY);
+    for (size_t i = 0; i < out.len; i += 11) {
+        out.ptr[i] ^= 0x04;
+        cst_fails_any(cs_e2e_verify(cs_buf_slice(&out), svc.cert, &got));
+        out.ptr[i] ^= 0x04;
+    }
+    cst_fails_any(cs_e2e_verify(cs_buf_slice(&cert), svc.cert, &got)); /* a code certificate */
+    cst_ok(cs_e2e_verify(cs_buf_slice(&out), svc.cert, &got));
+
+    /* the exchange */
+    cs_e2e_policy any = {0};
+    cs_e2e_expect e = expect_for(&got);
+    cst_ok(cs_e2e_check(&got, &e, &any));
+    uint8_t other_nonce[16] = {1};
+    e.nonce = other_nonce;
+    cst_fails(cs_e2e_check(&got, &e, &any), CONSORT_E_POLICY); /* replayed */
+    assert_non_null(strstr(consort_errmsg(), "another request"));
+    e = expect_for(&got);
+    e.request_body = CS_SLICE_LIT("{\"id\": 1, \"msg\": \"another record\"}");
+    cst_fails(cs_e2e_check(&got, &e, &any), CONSORT_E_POLICY);
+    e = expect_for(&got);
+    e.status = 201;
+    cst_fails(cs_e2e_check(&got, &e, &any), CONSORT_E_POLICY);
+    e = expect_for(&got);
+
+    /* policies */
+    uint8_t allowed[2][32];
+    memset(allowed, 0xaa, sizeof allowed);
+    cs_e2e_policy ids = {.code_ids = (const uint8_t(*)[32])allowed, .n_code_ids = 2};
+    cst_fails(cs_e2e_check(&got, &e, &ids), CONSORT_E_POLICY);
+    memcpy(allowed[1], code, 32);
+    cst_ok(cs_e2e_check(&got, &e, &ids));
+    const cs_x509 *issuers[1] = {ci.cert};
+    const char *hipaa[2] = {"tested", "compliance=HIPAA"};
+    const char *ferpa[1] = {"compliance=FERPA"};
+    cs_e2e_policy certs = {.issuers = issuers, .n_issuers = 1, .claims = hipaa, .n_claims = 2};
+    cst_ok(cs_e2e_check(&got, &e, &certs));
+    certs.claims = ferpa;
+    certs.n_claims = 1;
+    cst_fails(cs_e2e_check(&got, &e, &certs), CONSORT_E_POLICY);
+    const cs_x509 *rogue_issuers[1] = {rogue.cert};
+    cs_e2e_policy wrong = {.issuers = rogue_issuers, .n_issuers = 1};
+    cst_fails(cs_e2e_check(&got, &e, &wrong), CONSORT_E_POLICY);
+    /* the code id without a certificate: uncertified */
+    got.codes[0].certificate = CS_SLICE(NULL, 0);
+    certs.claims = hipaa;
+    certs.n_claims = 2;
+    cst_fails(cs_e2e_check(&got, &e, &certs), CONSORT_E_POLICY);
+    assert_non_null(strstr(consort_errmsg(), "has no code certificate"));
+    /* a certificate for another code id, carried for this one */
+    memset(got.codes[0].code_id, 0xc1, 32);
+    got.codes[0].certificate = cs_buf_slice(&cert);
+    cst_fails(cs_e2e_check(&got, &e, &certs), CONSORT_E_POLICY);
+    /* nested calls: not checked yet, so refused */
+    cst_ok(cs_e2e_verify(cs_buf_slice(&out), svc.cert, &got));
+    got.calls[0] = cs_buf_slice(&out);
+    got.n_calls = 1;
+    cst_fails(cs_e2e_check(&got, &e, &any), CONSORT_E_UNSUPPORTED);
+
+    cs_buf_cleanup(&out);
+    cs_buf_cleanup(&cert);
+    ident_free(&svc);
+    ident_free(&other);
+    ident_free(&ci);
+    ident_free(&rogue);
+}
+
+static void nonce_header(void **state)
+{
+    (void)state;
+    cs_e2e_statement s;
+    cst_fails(cs_e2e_parse_nonce(NULL, &s), CONSORT_E_INVALID_ARGUMENT);
+    cst_fails(cs_e2e_parse_nonce("0011", &s), CONSORT_E_INVALID_ARGUMENT); /* too short */
+    cst_fails(cs_e2e_parse_nonce("0011223344556677zz", &s), CONSORT_E_INVALID_ARGUMENT);
+    cst_fails(cs_e2e_parse_nonce("00112233445566778", &s), CONSORT_E_INVALID_ARGUMENT);
+    char too_long[2 * CS_E2E_NONCE_MAX + 3];
+    memset(too_long, 'a', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = '\0';
+    cst_fails(cs_e2e_parse_nonce(too_long, &s), CONSORT_E_INVALID_ARGUMENT);
+    cst_ok(cs_e2e_parse_nonce("0011223344556677", &s));
+    assert_int_equal(s.nonce_len, 8);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sign_verify_and_check),
+        cmocka_unit_test(nonce_header),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
