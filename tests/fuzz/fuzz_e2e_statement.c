@@ -1,0 +1,92 @@
+/*
+ * libFuzzer target for handling statements (src/e2e/statement.h), which a
+ * client receives from a service. The input is tried twice: as a whole
+ * statement, and as the payload of a statement signed here with a fixed
+ * service key (so the payload parser is reached past the signature check);
+ * what verifies is then held against exchanges and policies. Nothing may
+ * crash, leak or read out of bounds; a failure must carry a message.
+ * Seeds: corpus/e2e_statement (statements and payloads cs_e2e_sign wrote).
+ */
+#include "crypto/cose.h"
+#include "e2e/statement.h"
+
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static cs_key *g_key;
+static cs_x509 *g_cert;
+static uint8_t g_kid[32];
+
+static void must_say_why(consort_err rc)
+{
+    if (rc != CONSORT_OK && consort_errmsg()[0] == '\0')
+        abort();
+}
+
+static void setup(void)
+{
+    if (g_key != NULL)
+        return;
+    const cs_x509_params p = {
+        .subject_cn = "consort service", .not_before = 0, .not_after = 4102444800};
+    if (cs_key_generate(CS_CURVE_P256, &g_key) != CONSORT_OK ||
+        cs_x509_create(&p, g_key, g_key, NULL, &g_cert) != CONSORT_OK ||
+        cs_x509_fingerprint(g_cert, g_kid) != CONSORT_OK)
+        abort();
+}
+
+static void check_all(const cs_e2e_statement *s)
+{
+    static const uint8_t nonce[16] = {0};
+    const cs_e2e_expect e = {.nonce = s->nonce,
+                             .nonce_len = s->nonce_len,
+                             .method = "POST",
+                             .target = "/app/x",
+                             .status = 200};
+    const cs_e2e_expect other = {.nonce = nonce, .nonce_len = 16, .method = "GET", .target = "/"};
+    const cs_x509 *issuers[1] = {g_cert};
+    const char *claims[1] = {"tested"};
+    const cs_e2e_policy any = {0};
+    const cs_e2e_policy certs = {
+        .issuers = issuers, .n_issuers = 1, .claims = claims, .n_claims = 1};
+    cs_err_clear();
+    must_say_why(cs_e2e_check(s, &e, &any));
+    cs_err_clear();
+    must_say_why(cs_e2e_check(s, &e, &certs));
+    cs_err_clear();
+    must_say_why(cs_e2e_check(s, &other, &any));
+}
+
+static void try_statement(cs_slice cose, cs_e2e_statement *s)
+{
+    cs_err_clear();
+    consort_err rc = cs_e2e_verify(cose, g_cert, s);
+    must_say_why(rc);
+    if (rc == CONSORT_OK)
+        check_all(s);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    setup();
+    cs_e2e_statement *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return 0;
+    try_statement(CS_SLICE(data, size), s);
+    const cs_cose_param params[] = {
+        CS_COSE_PARAM_TEXT(CS_COSE_HDR_CTY, cs_slice_str(CS_E2E_CTY)),
+        CS_COSE_PARAM_BYTES(CS_COSE_HDR_KID, CS_SLICE(g_kid, 32)),
+    };
+    const cs_cose_sign1_params sp = {.alg = CS_COSE_ES256,
+                                     .protected_params = params,
+                                     .protected_count = 2,
+                                     .payload = CS_SLICE(data, size)};
+    cs_buf cose;
+    cs_buf_init(&cose, CS_E2E_MAX * 2);
+    if (cs_cose_sign1_sign(g_key, &sp, &cose) == CONSORT_OK)
+        try_statement(cs_buf_slice(&cose), s);
+    cs_buf_cleanup(&cose);
+    free(s);
+    return 0;
+}
