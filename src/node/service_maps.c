@@ -79,10 +79,24 @@ static consort_err decode(cs_slice in, node_record *r)
     return cs_cbor_expect_end(&rd);
 }
 
+/*
+ * A record is read only in the form node_record_encode writes (shortest
+ * integer and length heads): the same record has one encoding, so the
+ * bytes in the store are the record (the CBOR reader alone also takes
+ * longer heads, which RFC 8949 allows).
+ */
 consort_err node_record_decode(cs_slice in, node_record *r)
 {
     CS_TRY_CTX(decode(in, r), "node record");
-    return CONSORT_OK;
+    cs_buf again;
+    cs_buf_init(&again, in.len + 1);
+    consort_err rc = node_record_encode(r, &again);
+    if (rc == CONSORT_OK && !cs_slice_eq(cs_buf_slice(&again), in))
+        rc = cs_fail(CONSORT_E_MALFORMED,
+                     "node record: not in its canonical encoding (an integer or a length in a "
+                     "longer form than needed)");
+    cs_buf_cleanup(&again);
+    return rc;
 }
 
 consort_err svc_record_get(cs_kv_store *kv, const char *node_id, node_record *r)
