@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+#define BUSY_POLL_MS 50
 
 typedef struct reserved {
     struct sockaddr_storage sa; /* the bound address (its port non-zero) */
@@ -47,7 +50,17 @@ static consort_err bind_socket(const char *address, struct sockaddr_storage *ss,
     const char *step = "setsockopt";
     if (setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0) {
         step = "bind";
-        if (bind(*fd, (const struct sockaddr *)ss, len) == 0) {
+        int rc = bind(*fd, (const struct sockaddr *)ss, len);
+        /* a process that is exiting may hold the port a moment longer */
+        for (int waited = 0;
+             rc != 0 && errno == EADDRINUSE && port_of((const struct sockaddr *)ss) != 0 &&
+             waited < CS_NET_RESERVE_WAIT_MS;
+             waited += BUSY_POLL_MS) {
+            struct timespec ts = {0, BUSY_POLL_MS * 1000000L};
+            nanosleep(&ts, NULL);
+            rc = bind(*fd, (const struct sockaddr *)ss, len);
+        }
+        if (rc == 0) {
             step = "getsockname";
             len = sizeof *ss;
             if (getsockname(*fd, (struct sockaddr *)ss, &len) == 0)

@@ -20,12 +20,17 @@
 #include "net/net.h"
 
 #define CS_NET_RESERVED_MAX 64
+/* How long a port that another socket listens on is waited for (a process
+ * that is exiting, e.g. just killed, may still hold it for a moment). */
+#define CS_NET_RESERVE_WAIT_MS 2000
 
 /*
  * Binds `address` ("host:port"; port 0 picks a free one) and keeps the
  * socket for the first listener on the bound address. `bound` receives the
  * address with the bound port and the host exactly as given ("localhost:0"
- * gives "localhost:41234"). Errors: CONSORT_E_INVALID_ARGUMENT (address),
+ * gives "localhost:41234"). A port in use is retried every 50 ms for up to
+ * CS_NET_RESERVE_WAIT_MS (the call sleeps: it is for a process's start).
+ * Errors: CONSORT_E_INVALID_ARGUMENT (address),
  * CONSORT_E_IO (bind failed, e.g. the port is taken; or the address is
  * reserved already), CONSORT_E_BUSY (CS_NET_RESERVED_MAX reserved already).
  */

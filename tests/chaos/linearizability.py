@@ -132,7 +132,8 @@ class Result:
         return f"key {self.key!r}: {verdict} ({self.ops} ops, {self.pruned} pruned, {self.steps} steps)"
 
 
-def check_key(ops, init=None, key=None, max_steps=400_000_000, max_cache=12_000_000):
+def check_key(ops, init=None, key=None, max_steps=400_000_000, max_cache=60_000_000,
+              exact=False):
     """Searches one key's history. Returns a Result; when not linearizable,
     `detail` names the op that no order can place and the ops concurrent with it."""
     ops, pruned = prune(ops)
@@ -180,7 +181,13 @@ def check_key(ops, init=None, key=None, max_steps=400_000_000, max_cache=12_000_
     rank = [None] * n
     for r, i in enumerate(order):
         rank[i] = r
-    cache = set()
+    # The memo of states already explored, bucketed by `done` so that buckets far
+    # behind the search's front can be dropped. Each state is kept as its 64-bit
+    # hash (a tenth of the memory of the state itself): a collision could only
+    # prune a path wrongly, so a "not linearizable" verdict is confirmed by an
+    # exact search (check_key with exact=True) before it is reported.
+    cache = {}
+    cached = 0
     stack = []
     done, extra = 0, frozenset()
     state = init
@@ -196,17 +203,25 @@ def check_key(ops, init=None, key=None, max_steps=400_000_000, max_cache=12_000_
             ok, new_state = _step(ops[i], state)
             if ok:
                 new_done, new_extra = _add(done, extra, rank[i], i)
-                memo = (new_done, new_extra, _hashable(new_state))
-                if memo not in cache:
-                    if len(cache) >= max_cache:
+                memo = (new_extra, _hashable(new_state))
+                if not exact:
+                    memo = hash(memo)
+                bucket = cache.get(new_done)
+                if bucket is None or memo not in bucket:
+                    if cached >= max_cache:
                         # the memo only saves work: forget the states far behind the
                         # search's front (a backtrack that deep re-explores them)
-                        cache = {m for m in cache if m[0] >= done - 2000}
-                        if len(cache) >= max_cache // 2:
+                        for d in [d for d in cache if d < done - 2000]:
+                            cached -= len(cache.pop(d))
+                        if cached >= max_cache // 2:
                             return Result(key, False, n, pruned, steps,
                                           f"search memory exhausted ({max_cache} states)",
                                           gave_up=True)
-                    cache.add(memo)
+                        bucket = cache.get(new_done)
+                    if bucket is None:
+                        bucket = cache[new_done] = set()
+                    bucket.add(memo)
+                    cached += 1
                     stack.append((i, state, done, extra))
                     state, done, extra = new_state, new_done, new_extra
                     lift(i)
@@ -259,9 +274,20 @@ def _explain(ops, i, init):
     return "\n".join(lines)
 
 
+def check_key_confirmed(ops, init=None, key=None, max_steps=400_000_000):
+    """check_key with the hashed memo; a violation it finds is searched again with
+    the exact memo (smaller: it may give up) and reported only if that finds it too."""
+    r = check_key(ops, init, key, max_steps)
+    if r.ok or r.gave_up:
+        return r
+    exact = check_key(ops, init, key, max_steps, max_cache=12_000_000, exact=True)
+    return exact
+
+
 def check(history, init=None, max_steps=400_000_000):
     """Checks every key's sub-history; returns the list of Results, one per key."""
     by_key = collections.defaultdict(list)
     for op in history:
         by_key[op.key].append(op)
-    return [check_key(ops, init, key, max_steps) for key, ops in sorted(by_key.items())]
+    return [check_key_confirmed(ops, init, key, max_steps)
+            for key, ops in sorted(by_key.items())]

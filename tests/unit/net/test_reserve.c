@@ -12,6 +12,8 @@
 #include "net/tcp.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,20 +136,6 @@ static void reserve_errors(void **state)
     char bound[CS_NET_ADDRESS_MAX];
     cst_fails(cs_net_reserve("127.0.0.1", bound), CONSORT_E_INVALID_ARGUMENT);
     cst_fails(cs_net_reserve("example.org:0", bound), CONSORT_E_INVALID_ARGUMENT);
-    /* a port another socket holds exclusively */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(fd, 1), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    char taken[CS_NET_ADDRESS_MAX];
-    snprintf(taken, sizeof taken, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
-    cst_fails(cs_net_reserve(taken, bound), CONSORT_E_IO);
-    assert_non_null(strstr(consort_errmsg(), "bind"));
-    close(fd);
     /* the table holds CS_NET_RESERVED_MAX */
     for (int i = 0; i < CS_NET_RESERVED_MAX; i++)
         cst_ok(cs_net_reserve("127.0.0.1:0", bound));
@@ -157,6 +145,73 @@ static void reserve_errors(void **state)
     cs_net_reserved_release();
 }
 
+typedef struct holder {
+    int fd;
+    unsigned ms;
+} holder;
+
+static void *close_later(void *arg)
+{
+    holder *h = arg;
+    struct timespec ts = {(time_t)(h->ms / 1000), (long)(h->ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    close(h->fd);
+    return NULL;
+}
+
+/* A listening socket on a free loopback port; the port in *port. */
+static int listening(unsigned *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A port a process that is exiting still holds (a restart right after kill -9:
+ * its threads may still be closing its files) is waited for, a bounded time.
+ * Regression: consortd restarted at once after kill -9 failed "bind: Address
+ * already in use" (integration/test_code_id).
+ */
+static void reserve_waits_for_a_port_being_released(void **state)
+{
+    (void)state;
+    unsigned port;
+    holder h = {.fd = listening(&port), .ms = 300};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, close_later, &h), 0);
+    char addr[CS_NET_ADDRESS_MAX], bound[CS_NET_ADDRESS_MAX];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
+    int64_t t0 = now_ms();
+    cst_ok(cs_net_reserve(addr, bound));
+    assert_true(now_ms() - t0 >= 250);
+    assert_string_equal(bound, addr);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    cs_net_reserved_release();
+    /* held for longer than CS_NET_RESERVE_WAIT_MS: the error says so */
+    int fd = listening(&port);
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
+    t0 = now_ms();
+    cst_fails(cs_net_reserve(addr, bound), CONSORT_E_IO);
+    assert_true(now_ms() - t0 >= CS_NET_RESERVE_WAIT_MS - 100);
+    assert_non_null(strstr(consort_errmsg(), "Address already in use"));
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +219,7 @@ int main(void)
         cmocka_unit_test(reserve_keeps_the_host_as_given),
         cmocka_unit_test(release_closes_what_no_listener_took),
         cmocka_unit_test(reserve_errors),
+        cmocka_unit_test(reserve_waits_for_a_port_being_released),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
