@@ -330,6 +330,15 @@ consort_err cs_cbor_read_cstr(cs_cbor_reader *r, char *out, size_t n, const char
     return CONSORT_OK;
 }
 
+consort_err cs_cbor_read_bytes_exact(cs_cbor_reader *r, uint8_t *out, size_t n, const char *what)
+{
+    cs_slice s;
+    CS_TRY(cs_cbor_read_bytes(r, &s));
+    CS_ENSURE(s.len == n, CONSORT_E_MALFORMED, "%s of %zu bytes, expected %zu", what, s.len, n);
+    memcpy(out, s.ptr, n);
+    return CONSORT_OK;
+}
+
 consort_err cs_cbor_read_ukey(cs_cbor_reader *r, uint64_t want)
 {
     uint64_t k;

@@ -72,6 +72,9 @@ CS_MUST_CHECK consort_err cs_cbor_read_ukey(cs_cbor_reader *r, uint64_t want);
  * `what` if it does not fit with its NUL or holds a NUL itself. */
 CS_MUST_CHECK consort_err cs_cbor_read_cstr(cs_cbor_reader *r, char *out, size_t n,
                                             const char *what);
+/* Reads a byte string of exactly `n` bytes into `out`: MALFORMED naming `what` otherwise. */
+CS_MUST_CHECK consort_err cs_cbor_read_bytes_exact(cs_cbor_reader *r, uint8_t *out, size_t n,
+                                                   const char *what);
 CS_MUST_CHECK consort_err cs_cbor_read_array(cs_cbor_reader *r, uint64_t *count);
 CS_MUST_CHECK consort_err cs_cbor_read_map(cs_cbor_reader *r, uint64_t *count);
 CS_MUST_CHECK consort_err cs_cbor_read_tag(cs_cbor_reader *r, uint64_t *tag);

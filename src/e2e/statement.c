@@ -73,17 +73,6 @@ static consort_err put_payload(cs_buf *b, const cs_e2e_statement *s)
     return CONSORT_OK;
 }
 
-static consort_err fingerprint(const cs_x509 *cert, uint8_t out[32])
-{
-    cs_buf der;
-    cs_buf_init(&der, 64 << 10);
-    consort_err rc = cs_x509_to_der(cert, &der);
-    if (rc == CONSORT_OK)
-        cs_sha256(cs_buf_slice(&der), out);
-    cs_buf_cleanup(&der);
-    return rc;
-}
-
 consort_err cs_e2e_sign(const cs_e2e_statement *s, const cs_key *service_key,
                         const cs_x509 *service_cert, cs_buf *out)
 {
@@ -91,7 +80,7 @@ consort_err cs_e2e_sign(const cs_e2e_statement *s, const cs_key *service_key,
                   s->nonce_len >= CS_E2E_NONCE_MIN && s->nonce_len <= CS_E2E_NONCE_MAX,
               CONSORT_E_INVALID_ARGUMENT, "handling statement: bad nonce or too many parts");
     uint8_t kid[32];
-    CS_TRY(fingerprint(service_cert, kid));
+    CS_TRY(cs_x509_fingerprint(service_cert, kid));
     cs_curve curve = cs_key_curve(service_key);
     CS_ENSURE(curve == CS_CURVE_P256 || curve == CS_CURVE_P384, CONSORT_E_INVALID_ARGUMENT,
               "handling statement: the service key is not on P-256 or P-384");
@@ -118,11 +107,7 @@ consort_err cs_e2e_sign(const cs_e2e_statement *s, const cs_key *service_key,
 static consort_err read_digest(cs_cbor_reader *r, const char *key, uint8_t out[32])
 {
     CS_TRY(cs_cbor_read_key(r, key));
-    cs_slice v;
-    CS_TRY(cs_cbor_read_bytes(r, &v));
-    CS_ENSURE(v.len == 32, CONSORT_E_MALFORMED, "\"%s\" of %zu bytes, expected 32", key, v.len);
-    memcpy(out, v.ptr, 32);
-    return CONSORT_OK;
+    return cs_cbor_read_bytes_exact(r, out, 32, key);
 }
 
 /* A bstr, or null (an empty slice). */
@@ -211,7 +196,7 @@ consort_err cs_e2e_verify(cs_slice cose, const cs_x509 *service_cert, cs_e2e_sta
     CS_TRY_CTX(cs_cose_headers_get_bytes(&msg.protected_hdr, CS_COSE_HDR_KID, &kid),
                "handling statement: kid");
     uint8_t fp[32];
-    CS_TRY(fingerprint(service_cert, fp));
+    CS_TRY(cs_x509_fingerprint(service_cert, fp));
     CS_ENSURE(kid.len == 32 && memcmp(kid.ptr, fp, 32) == 0, CONSORT_E_POLICY,
               "handling statement: signed by another service than the one pinned");
     cs_key *key = NULL;

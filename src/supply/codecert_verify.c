@@ -13,11 +13,7 @@
 static consort_err read_digest(cs_cbor_reader *r, const char *key, uint8_t out[32])
 {
     CS_TRY(cs_cbor_read_key(r, key));
-    cs_slice s;
-    CS_TRY(cs_cbor_read_bytes(r, &s));
-    CS_ENSURE(s.len == 32, CONSORT_E_MALFORMED, "\"%s\" of %zu bytes, expected 32", key, s.len);
-    memcpy(out, s.ptr, 32);
-    return CONSORT_OK;
+    return cs_cbor_read_bytes_exact(r, out, 32, key);
 }
 
 static consort_err read_links(cs_cbor_reader *r, cs_codecert *out)

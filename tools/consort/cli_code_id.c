@@ -6,6 +6,7 @@
 #include "base/file.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -196,4 +197,20 @@ consort_err cs_cli_code_id_of(const char *consortd, const char *app, cs_platform
                             : cs_err_context(rc, "%s --code-id%s%s --platform %s", consortd,
                                              app != NULL ? " --app " : "", app != NULL ? app : "",
                                              cs_platform_name(platform));
+}
+
+consort_err cs_cli_consortd_next_to_us(char *out, size_t n, const char *hint)
+{
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    CS_ENSURE(len > 0, CONSORT_E_IO, "readlink /proc/self/exe: %s", strerror(errno));
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    CS_ENSURE(slash != NULL, CONSORT_E_IO, "/proc/self/exe is '%s', not a path", exe);
+    *slash = '\0';
+    int w = snprintf(out, n, "%s/consortd", exe);
+    CS_ENSURE(w > 0 && (size_t)w < n, CONSORT_E_INVALID_ARGUMENT, "path too long: %s", exe);
+    CS_ENSURE(access(out, X_OK) == 0, CONSORT_E_NOT_FOUND,
+              "no consortd next to this program (%s)%s", out, hint);
+    return CONSORT_OK;
 }

@@ -27,4 +27,11 @@ CS_MUST_CHECK consort_err cs_cli_code_id_of(const char *consortd, const char *ap
                                             cs_platform platform, const char *tcti,
                                             uint8_t out[32]);
 
+/*
+ * The consortd next to this program (the build tree's tools/, an install's
+ * bin/) into out[n]. NOT_FOUND "no consortd next to this program (PATH)"
+ * followed by `hint` (what the user can give instead) if it is not there.
+ */
+CS_MUST_CHECK consort_err cs_cli_consortd_next_to_us(char *out, size_t n, const char *hint);
+
 #endif

@@ -54,23 +54,6 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* The consortd next to this program (the build tree's tools/, an install's bin/). */
-static consort_err consortd_next_to_us(char *out, size_t n)
-{
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    CS_ENSURE(len > 0, CONSORT_E_IO, "readlink /proc/self/exe failed");
-    exe[len] = '\0';
-    char *slash = strrchr(exe, '/');
-    CS_ENSURE(slash != NULL, CONSORT_E_IO, "/proc/self/exe is '%s', not a path", exe);
-    *slash = '\0';
-    int w = snprintf(out, n, "%s/consortd", exe);
-    CS_ENSURE(w > 0 && (size_t)w < n, CONSORT_E_INVALID_ARGUMENT, "path too long");
-    CS_ENSURE(access(out, X_OK) == 0, CONSORT_E_NOT_FOUND,
-              "no consortd next to this program (%s): give --node-binary PATH", out);
-    return CONSORT_OK;
-}
-
 static int run(int argc, char **argv)
 {
     const cs_cli_verb *verb = &cs_cmd_code_id;
@@ -112,7 +95,8 @@ static int run(int argc, char **argv)
 
     char next_to_us[PATH_MAX];
     if (binary == NULL) {
-        consort_err rc = consortd_next_to_us(next_to_us, sizeof next_to_us);
+        consort_err rc =
+            cs_cli_consortd_next_to_us(next_to_us, sizeof next_to_us, ": give --node-binary PATH");
         if (rc != CONSORT_OK)
             return cs_cli_fail(verb, rc);
         binary = next_to_us;

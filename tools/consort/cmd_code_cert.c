@@ -188,19 +188,13 @@ static consort_err code_id_for(const certify_args *a, uint8_t out[32])
     if (a->code_id != NULL)
         return parse_code_id(a->code_id, out);
     char binary[PATH_MAX];
-    if (a->node_binary != NULL) {
+    if (a->node_binary == NULL)
+        CS_TRY(cs_cli_consortd_next_to_us(binary, sizeof binary,
+                                          ": give --code-id HEX or --node-binary PATH"));
+    else
         snprintf(binary, sizeof binary, "%s", a->node_binary);
-    } else {
-        ssize_t len = readlink("/proc/self/exe", binary, sizeof binary - 1);
-        CS_ENSURE(len > 0, CONSORT_E_IO, "readlink /proc/self/exe failed");
-        binary[len] = '\0';
-        char *slash = strrchr(binary, '/');
-        CS_ENSURE(slash != NULL && (size_t)(slash - binary) + 10 < sizeof binary, CONSORT_E_IO,
-                  "/proc/self/exe is not a path");
-        strcpy(slash + 1, "consortd");
-    }
-    CS_ENSURE(access(binary, X_OK) == 0, CONSORT_E_NOT_FOUND,
-              "%s is not executable: give --code-id or --node-binary", binary);
+    CS_ENSURE(access(binary, X_OK) == 0, CONSORT_E_NOT_FOUND, "--node-binary %s is not executable",
+              binary);
     return cs_cli_code_id_of(binary, a->artifact, CS_PLATFORM_VIRTUAL, NULL, out);
 }
 

@@ -135,25 +135,6 @@ done:
     return rc;
 }
 
-/* The consortd next to this program (the build tree's tools/, an install's bin/). */
-static consort_err consortd_next_to_us(char *out, size_t n)
-{
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    CS_ENSURE(len > 0, CONSORT_E_IO, "readlink /proc/self/exe: %s", strerror(errno));
-    exe[len] = '\0';
-    char *slash = strrchr(exe, '/');
-    CS_ENSURE(slash != NULL, CONSORT_E_IO, "/proc/self/exe is '%s', not a path", exe);
-    *slash = '\0';
-    int w = snprintf(out, n, "%s/consortd", exe);
-    CS_ENSURE(w > 0 && (size_t)w < n, CONSORT_E_INVALID_ARGUMENT, "path too long: %s", exe);
-    CS_ENSURE(access(out, X_OK) == 0, CONSORT_E_NOT_FOUND,
-              "no consortd next to this program (%s) to measure the code id: give --binary PATH "
-              "or --code-id HEX",
-              out);
-    return CONSORT_OK;
-}
-
 static int run(int argc, char **argv)
 {
     const cs_cli_verb *verb = &cs_cmd_evidence_create;
@@ -219,7 +200,9 @@ static int run(int argc, char **argv)
     char consortd[PATH_MAX];
     consort_err rc = CONSORT_OK;
     if (!a.has_code_id && a.binary == NULL) {
-        rc = consortd_next_to_us(consortd, sizeof consortd);
+        rc = cs_cli_consortd_next_to_us(
+            consortd, sizeof consortd,
+            " to measure the code id: give --binary PATH or --code-id HEX");
         a.binary = consortd;
     }
     if (rc == CONSORT_OK)
