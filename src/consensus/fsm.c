@@ -107,9 +107,20 @@ static int adapter_apply(struct raft_fsm *rf, const struct raft_buffer *buf, voi
     return 0;
 }
 
+/*
+ * A failed FSM is never snapshotted (adapter_snapshot, _begin): libraft
+ * takes a snapshot at its last applied index, which counts the entries
+ * deferred during an asynchronous snapshot as applied; if applying them
+ * afterwards failed, the FSM holds less than that index, and a restart
+ * would restore the snapshot and resume raft's log after entries the FSM
+ * never applied. The failure itself is logged once, by
+ * apply_one.
+ */
 static int adapter_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     cs_fsm_adapter *a = rf->data;
+    if (a->failed != CONSORT_OK)
+        return RAFT_IOERR; /* see snapshot_refused */
     cs_buf out;
     cs_buf_init_secret(&out, CS_FSM_SNAPSHOT_MAX);
     consort_err rc = a->fsm.snapshot(a->fsm.ctx, &out);
@@ -186,6 +197,8 @@ static int adapter_snapshot_begin(struct raft_fsm *rf, struct raft_buffer *bufs[
     cs_fsm_adapter *a = rf->data;
     *bufs = NULL;
     *n_bufs = 0;
+    if (a->failed != CONSORT_OK)
+        return RAFT_IOERR; /* see adapter_snapshot */
     /* allocated here so that the worker only fills it in */
     struct raft_buffer *arr = cs_calloc(1, sizeof *arr);
     if (arr == NULL)

@@ -13,7 +13,10 @@
  *             An error is fatal for this replica: raft stops applying (and
  *             tries the same entry again at the next commit), so return one
  *             only when the state can no longer advance (the node should then
- *             close the consensus object).
+ *             close the consensus object). A failed FSM is never snapshotted
+ *             again: raft counts entries deferred during a snapshot (below)
+ *             as applied, so after a failure among them a snapshot would
+ *             claim entries the FSM does not hold.
  *   snapshot  appends the whole state to `out` (which the FSM may grow up to
  *             out->max). CONSORT_E_BUSY skips this snapshot (raft retries
  *             later); the bytes are wiped and freed once raft has stored them.

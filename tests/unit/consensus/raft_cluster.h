@@ -20,6 +20,7 @@
 
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,11 @@ typedef struct cl_fsm {
     unsigned made_off_loop; /* snapshot_make calls on another thread */
     unsigned snapshot_ends;
     unsigned snapshots_not_stored; /* ends with an error: made (or not) but not stored */
+    /* fault injection: make waits while hold_make is set (the test thread
+     * releases it); once a snapshot ends with fail_after_end set, every
+     * apply fails (the first one is a deferred entry, if any were kept) */
+    atomic_bool hold_make;
+    bool fail_after_end, failing;
 } cl_fsm;
 
 static inline uint64_t cl_digest(cs_slice d)
@@ -66,6 +72,7 @@ static inline consort_err cl_fsm_apply(void *ctx, const cs_fsm_entry *e, void **
     uint64_t v;
     if (f->in_snapshot)
         f->applied_in_snapshot = true;
+    CS_ENSURE(!f->failing, CONSORT_E_IO, "test FSM: apply fails (injected)");
     cs_cursor_init(&c, e->data);
     CS_TRY(cs_cursor_read_be64(&c, &v));
     CS_ENSURE(f->n < CL_MAX_ENTRIES, CONSORT_E_TOO_LARGE, "test FSM full");
@@ -136,6 +143,8 @@ static inline consort_err cl_fsm_snapshot_make(void *job, cs_buf *out)
         f->made_off_loop++;
     struct timespec ts = {0, 20 * 1000 * 1000};
     nanosleep(&ts, NULL);
+    while (atomic_load(&f->hold_make))
+        nanosleep(&ts, NULL);
     consort_err rc = cl_fsm_snapshot(f, out);
     if (f->n != f->snap_n)
         f->changed_under_make = true;
@@ -150,6 +159,8 @@ static inline void cl_fsm_snapshot_end(void *ctx, void *job, consort_err rc)
         f->snapshots_not_stored++;
     f->in_snapshot = false;
     f->snapshot_ends++;
+    if (f->fail_after_end)
+        f->failing = true;
 }
 
 static inline cs_fsm cl_fsm_iface(cl_fsm *f, bool async)
