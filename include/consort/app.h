@@ -50,7 +50,8 @@
  *   policy category (CONSORT_E_POLICY)                   403
  *   CONSORT_E_STATE                                      409
  *   CONSORT_E_BUSY, CONSORT_E_TIMEOUT                    503, with "Retry-After: 1"
- *   anything else (io, corrupt, nomem, CONSORT_E_CRYPTO) 500
+ *   anything else (io, corrupt, nomem, CONSORT_E_CRYPTO,
+ *     CONSORT_E_PENDING without a call pending)          500
  *
  * Any other failing return (an error code the handler passes on from a
  * consortd function, or returns without consort_fail) is consortd's
@@ -303,6 +304,84 @@ CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_response_error(consort_res
                                                                      int status, const char *code,
                                                                      const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* ---- outbound calls (docs/e2e.md "Calling other services") ---- */
+
+/*
+ * The services an application may call, declared in the module:
+ *
+ *   CONSORT_APP_EGRESS({"storage", NULL}, {"audit", "3f5a...64 hex"});
+ *
+ * Each entry names a service (1..63 of [a-z0-9_-]) and optionally pins it:
+ * the SHA-256 of its service certificate's DER in hex, which then is the
+ * only identity a call to that name accepts. The list is data in the
+ * module, so it is part of the code id: "this code calls only storage and
+ * audit" is attested with the code. Where each name lives (its address and,
+ * unless pinned, its service certificate) is set by the members
+ * (governance action set_egress_service). At most CONSORT_APP_EGRESS_MAX
+ * entries; a module without the list calls nothing.
+ */
+typedef struct consort_egress {
+    const char *service;
+    const char *service_cert_sha256; /* NULL: the certificate governance binds */
+} consort_egress;
+
+#define CONSORT_APP_EGRESS_MAX 16
+#define CONSORT_APP_EGRESS(...)                                                                   \
+    CONSORT_APP_EXPORT const consort_egress consort_app_egress[] = {__VA_ARGS__, {NULL, NULL}}
+
+/* What a called service answered (valid until the handler returns). */
+typedef struct consort_call_response {
+    int status;
+    const uint8_t *body; /* never NULL */
+    size_t body_len;
+} consort_call_response;
+
+/* The largest request body a call sends, and response body it accepts. */
+#define CONSORT_CALL_BODY_MAX ((size_t)1 << 20)
+/* Distinct calls one client request may make (over all runs of its handler). */
+#define CONSORT_CALL_MAX 8
+
+/*
+ * Calls `method path` on the declared service `service` with `body`, over
+ * TLS to a node of that service (its certificate must chain to the
+ * service's certificate). Handlers never block, so a call completes across
+ * runs of the handler:
+ *
+ *   - the first time a run makes a given call (same service, method, path
+ *     and body), consortd records it, starts it once the handler returns,
+ *     and the call returns CONSORT_E_PENDING. Return that code (after
+ *     starting any other calls the request needs: they run in parallel);
+ *     whatever the run did is discarded, its writes included;
+ *   - once every call the request made has its answer, the handler runs
+ *     again from scratch with the same request (a fresh transaction and
+ *     response, as after a conflict). The same call now returns
+ *     CONSORT_OK with *response, or the error that ended it (TIMEOUT after
+ *     10 s, IO, BAD_CERTIFICATE, NOT_FOUND when the members bound no
+ *     address to the name, ...) with its message.
+ *
+ * A call is made at most once per client request on the node that runs the
+ * handler: every later run of the handler, including a re-run after a
+ * conflict, gets the answer recorded the first time. A write handler's
+ * calls are therefore made before its transaction commits, and made even
+ * if it never commits: call only what is safe to call for a request that
+ * may fail (reads, or writes the callee makes idempotent).
+ *
+ * When the client asked for a handling statement, each call asks the
+ * callee for one (bound to the client's nonce) and the answer's statement
+ * nests them (docs/e2e.md).
+ *
+ * Errors returned at once: POLICY (the service is not in the module's
+ * CONSORT_APP_EGRESS list: undeclared egress is refused), INVALID_ARGUMENT
+ * (NULL, a bad method or a path not starting with "/"), TOO_LARGE (body
+ * over CONSORT_CALL_BODY_MAX, more than CONSORT_CALL_MAX calls), STATE
+ * (outside a handler).
+ */
+CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_call(consort_request *req,
+                                                           const char *service, const char *method,
+                                                           const char *path, const void *body,
+                                                           size_t body_len,
+                                                           const consort_call_response **response);
 
 #ifdef __cplusplus
 }

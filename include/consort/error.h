@@ -65,7 +65,8 @@ typedef enum consort_err_category {
     X(NOMEM, NOMEM, "out of memory")                                                       \
     X(STATE, STATE, "invalid state")                                                       \
     X(BUSY, STATE, "busy")                                                                 \
-    X(TIMEOUT, STATE, "timed out")
+    X(TIMEOUT, STATE, "timed out")                                                         \
+    X(PENDING, STATE, "waiting for an outbound call")
 
 typedef enum consort_err {
 #define CONSORT_ERR_ENUM(name, cat, desc) CONSORT_E_##name,

@@ -36,6 +36,38 @@ consort_err cs_e2e_parse_nonce(const char *hex, cs_e2e_statement *s)
     return CONSORT_OK;
 }
 
+void cs_e2e_call_nonce(const uint8_t *nonce, size_t nonce_len, size_t index,
+                       uint8_t out[CS_E2E_CALL_NONCE_LEN])
+{
+    static const char label[] = "consort e2e call"; /* with its NUL */
+    const uint8_t i = (uint8_t)index;
+    const cs_slice parts[3] = {CS_SLICE(label, sizeof label), CS_SLICE(nonce, nonce_len),
+                               CS_SLICE(&i, 1)};
+    uint8_t d[32];
+    cs_sha256_parts(parts, 3, d);
+    memcpy(out, d, CS_E2E_CALL_NONCE_LEN);
+}
+
+static consort_err put_bytes_or_null(cs_buf *b, cs_slice v)
+{
+    return v.len > 0 ? cs_cbor_write_bytes(b, v) : cs_cbor_write_null(b);
+}
+
+static consort_err put_call(cs_buf *b, const cs_e2e_call *c)
+{
+    CS_TRY(cs_cbor_write_map(b, 5));
+    CS_TRY(cs_cbor_write_cstr(b, "service"));
+    CS_TRY(cs_cbor_write_cstr(b, c->service));
+    CS_TRY(cs_cbor_write_cstr(b, "service_cert"));
+    CS_TRY(cs_cbor_write_bytes(b, c->service_cert));
+    CS_TRY(cs_cbor_write_cstr(b, "request"));
+    CS_TRY(cs_cbor_write_bytes(b, CS_SLICE(c->request, 32)));
+    CS_TRY(cs_cbor_write_cstr(b, "response"));
+    CS_TRY(put_bytes_or_null(b, c->answered ? CS_SLICE(c->response, 32) : CS_SLICE(NULL, 0)));
+    CS_TRY(cs_cbor_write_cstr(b, "statement"));
+    return put_bytes_or_null(b, c->statement);
+}
+
 static consort_err put_payload(cs_buf *b, const cs_e2e_statement *s)
 {
     CS_TRY(cs_cbor_write_map(b, 8));
@@ -69,7 +101,7 @@ static consort_err put_payload(cs_buf *b, const cs_e2e_statement *s)
     CS_TRY(cs_cbor_write_cstr(b, "calls"));
     CS_TRY(cs_cbor_write_array(b, s->n_calls));
     for (size_t i = 0; i < s->n_calls; i++)
-        CS_TRY(cs_cbor_write_bytes(b, s->calls[i]));
+        CS_TRY(put_call(b, &s->calls[i]));
     return CONSORT_OK;
 }
 
@@ -119,6 +151,31 @@ static consort_err read_bytes_or_null(cs_cbor_reader *r, cs_slice *out)
     if (it.type == CS_CBOR_NULL)
         return cs_cbor_read_null(r);
     return cs_cbor_read_bytes(r, out);
+}
+
+static consort_err read_call(cs_cbor_reader *r, cs_e2e_call *c)
+{
+    uint64_t m;
+    CS_TRY(cs_cbor_read_map(r, &m));
+    CS_ENSURE(m == 5, CONSORT_E_MALFORMED, "call entry of %llu members, expected 5",
+              (unsigned long long)m);
+    CS_TRY(cs_cbor_read_key(r, "service"));
+    CS_TRY(cs_cbor_read_cstr(r, c->service, sizeof c->service, "service"));
+    CS_TRY(cs_cbor_read_key(r, "service_cert"));
+    CS_TRY(cs_cbor_read_bytes(r, &c->service_cert));
+    CS_ENSURE(c->service_cert.len > 0, CONSORT_E_MALFORMED, "call to %s: empty service_cert",
+              c->service);
+    CS_TRY(read_digest(r, "request", c->request));
+    CS_TRY(cs_cbor_read_key(r, "response"));
+    cs_cbor_item it;
+    CS_TRY(cs_cbor_peek(r, &it));
+    c->answered = it.type != CS_CBOR_NULL;
+    if (c->answered)
+        CS_TRY(cs_cbor_read_bytes_exact(r, c->response, 32, "response"));
+    else
+        CS_TRY(cs_cbor_read_null(r));
+    CS_TRY(cs_cbor_read_key(r, "statement"));
+    return read_bytes_or_null(r, &c->statement);
 }
 
 static consort_err read_codes(cs_cbor_reader *r, cs_e2e_statement *out)
@@ -175,7 +232,7 @@ static consort_err read_payload(cs_slice payload, cs_e2e_statement *out)
     CS_TRY(cs_cbor_read_array(&r, &n));
     CS_ENSURE(n <= CS_E2E_MAX_CALLS, CONSORT_E_TOO_LARGE, "%llu calls", (unsigned long long)n);
     for (uint64_t i = 0; i < n; i++)
-        CS_TRY(cs_cbor_read_bytes(&r, &out->calls[i]));
+        CS_TRY_CTX(read_call(&r, &out->calls[i]), "call %llu", (unsigned long long)i);
     out->n_calls = (size_t)n;
     return cs_cbor_expect_end(&r);
 }

@@ -17,12 +17,20 @@
  *               "code_ids": [{"code_id": bstr 32,
  *                             "certificate": bstr (its logged code certificate) / null}],
  *               "written": tstr "<term>.<seqno>" / null (the transaction it wrote),
- *               "calls": [bstr (a back-end's handling statement), ...]}
+ *               "calls": [{"service": tstr (the egress name),
+ *                          "service_cert": bstr (DER of the callee's service
+ *                                                certificate, as the members bound it),
+ *                          "request": bstr 32 (digest of the call as sent),
+ *                          "response": bstr 32 / null (of its answer; null: none),
+ *                          "statement": bstr (the callee's handling statement) / null}]}
  *
  * "code_ids" are every code id the service trusted (its nodes may run) when
  * it answered, with the code certificate governance logged for it
- * (docs/code-certificates.md). "calls" holds the statements of the services
- * this one called for the request (empty until outbound calls exist).
+ * (docs/code-certificates.md). "calls" are the outbound calls the request
+ * made (include/consort/app.h consort_call), in the order the handler first
+ * made them; call i asked the callee for a statement bound to the nonce
+ * cs_e2e_call_nonce(this nonce, i), so a callee's statement from another
+ * request does not fit.
  */
 #ifndef CS_E2E_STATEMENT_H
 #define CS_E2E_STATEMENT_H
@@ -50,6 +58,25 @@ typedef struct cs_e2e_code {
     cs_slice certificate; /* empty: none logged */
 } cs_e2e_code;
 
+typedef struct cs_e2e_call {
+    char service[64];
+    cs_slice service_cert; /* DER */
+    uint8_t request[32];
+    bool answered; /* false: response is absent (the call got no answer) */
+    uint8_t response[32];
+    cs_slice statement; /* empty: none */
+} cs_e2e_call;
+
+/* The nonce a service sends with its call number `index` for a request
+ * whose nonce is `nonce`: the first 16 bytes of SHA-256("consort e2e call"
+ * || 0x00 || nonce || index as one byte). */
+#define CS_E2E_CALL_NONCE_LEN 16
+void cs_e2e_call_nonce(const uint8_t *nonce, size_t nonce_len, size_t index,
+                       uint8_t out[CS_E2E_CALL_NONCE_LEN]);
+
+/* How deep statements may nest (a client's service, its back-ends, theirs...). */
+#define CS_E2E_MAX_DEPTH 4
+
 typedef struct cs_e2e_statement {
     uint8_t nonce[CS_E2E_NONCE_MAX];
     size_t nonce_len;
@@ -59,7 +86,7 @@ typedef struct cs_e2e_statement {
     cs_e2e_code codes[CS_E2E_MAX_CODE_IDS];
     size_t n_codes;
     char written[48]; /* "" if none */
-    cs_slice calls[CS_E2E_MAX_CALLS];
+    cs_e2e_call calls[CS_E2E_MAX_CALLS];
     size_t n_calls;
 } cs_e2e_statement;
 
@@ -106,11 +133,21 @@ typedef struct cs_e2e_policy {
  * Holds a verified statement against the exchange and the policy: the
  * nonce is the client's (a statement from another request is refused), the
  * digests are those of the request sent and the response received, and
- * every code id the service trusted meets the policy. A statement that
- * names back-end calls is refused (CONSORT_E_UNSUPPORTED) until this
- * verifier checks them. CONSORT_E_POLICY says which check failed.
+ * every code id the service trusted meets the policy. Then every call it
+ * names, recursively (at most CS_E2E_MAX_DEPTH levels): the call carries
+ * the callee's statement, signed by the key of the service certificate the
+ * call names, bound to the call's nonce (cs_e2e_call_nonce), about the
+ * request and response digests the caller recorded, and its code ids meet
+ * the same policy. CONSORT_E_POLICY says which check failed (and at which
+ * hop); `hops`, if not NULL, is called for each verified callee
+ * statement, depth first (depth 1: a service the first one called).
  */
+typedef void (*cs_e2e_hop_fn)(void *ctx, unsigned depth, const cs_e2e_call *call,
+                              const cs_e2e_statement *callee);
 CS_MUST_CHECK consort_err cs_e2e_check(const cs_e2e_statement *s, const cs_e2e_expect *e,
                                        const cs_e2e_policy *p);
+CS_MUST_CHECK consort_err cs_e2e_check_hops(const cs_e2e_statement *s, const cs_e2e_expect *e,
+                                            const cs_e2e_policy *p, cs_e2e_hop_fn hops,
+                                            void *ctx);
 
 #endif

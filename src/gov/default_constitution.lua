@@ -15,7 +15,6 @@ local KNOWN_ACTIONS = {
   remove_user = true,
   add_code_id = true,
   set_code_certificate_policy = true,
-  set_code_certificate_policy = true,
   retire_code_id = true,
   set_update_policy = true,
   transition_node_to_trusted = true,
@@ -24,6 +23,8 @@ local KNOWN_ACTIONS = {
   set_constitution = true,
   transition_service_to_open = true,
   set_gov_request_window = true,
+  set_egress_service = true,
+  remove_egress_service = true,
 }
 
 local function is_array(v)

@@ -134,6 +134,60 @@ const cs_app_endpoint *cs_app_endpoint_at(const consort_app *app, size_t i);
 const cs_app_endpoint *cs_app_find(const consort_app *app, const char *method, const char *path,
                                    bool *path_known, char *allow, size_t allow_len);
 
+/* ---- declared egress (app_load.c; app.h CONSORT_APP_EGRESS) ---- */
+
+typedef struct cs_app_egress {
+    char service[64];
+    bool pinned;
+    uint8_t cert_sha256[32]; /* if pinned */
+} cs_app_egress;
+
+/* The declared service `service`, or NULL (undeclared). */
+const cs_app_egress *cs_app_egress_find(const consort_app *app, const char *service);
+size_t cs_app_egress_count(const consort_app *app);
+const cs_app_egress *cs_app_egress_at(const consort_app *app, size_t i);
+/*
+ * Checks and copies a CONSORT_APP_EGRESS list (ended by a NULL service)
+ * into `app`: what loading a module does with its consort_app_egress, and
+ * how tests declare egress for an application without a module.
+ * INVALID_ARGUMENT (a bad name or pin, a name twice), TOO_LARGE (more than
+ * CONSORT_APP_EGRESS_MAX).
+ */
+CS_MUST_CHECK consort_err cs_app_set_egress(consort_app *app, const consort_egress *list);
+
+/* ---- outbound calls made by one request (app_calls.c; app.h consort_call) ---- */
+
+typedef struct cs_app_call {
+    char service[64];
+    char method[CS_APP_METHOD_MAX];
+    char path[CS_APP_PATH_MAX]; /* the target: path and query */
+    cs_buf body;
+    bool started;  /* the caller (rpc_egress.c) took it */
+    bool answered; /* rc, and if OK status/response, are final */
+    consort_err rc;
+    char message[256];
+    int status;
+    cs_buf response;     /* the answer's body */
+    cs_buf statement;    /* the callee's handling statement (COSE), empty if none */
+    cs_buf service_cert; /* DER of the certificate the callee's TLS chained to */
+    consort_call_response view;
+} cs_app_call;
+
+typedef struct cs_app_calls {
+    const consort_app *app;
+    cs_app_call *items[CONSORT_CALL_MAX];
+    size_t count;
+} cs_app_calls;
+
+void cs_app_calls_init(cs_app_calls *c, const consort_app *app);
+void cs_app_calls_cleanup(cs_app_calls *c);
+/* Calls recorded and not answered yet. */
+size_t cs_app_calls_pending(const cs_app_calls *c);
+/* Records the answer of a started call (copies `body` and `statement`). */
+void cs_app_call_answer(cs_app_call *call, int status, cs_slice body, cs_slice statement);
+/* Records the error that ended a started call. */
+void cs_app_call_fail(cs_app_call *call, consort_err rc, const char *message);
+
 /* ---- the request ---- */
 
 struct consort_request {
@@ -145,6 +199,7 @@ struct consort_request {
     cs_slice body;
     bool has_caller;
     char caller[2 * 32 + 1]; /* hex SHA-256 of the caller's certificate */
+    cs_app_calls *calls;     /* NULL: consort_call is refused (STATE) */
 };
 
 /* Fills `req` from the pieces (all borrowed for the request's life);
@@ -231,6 +286,11 @@ int cs_app_error_status(consort_err code);
  * response already says what to tell the client and `out` whether to commit,
  * so a caller may ignore it (not CS_MUST_CHECK). Runs on one thread; not
  * reentrant from a handler.
+ *
+ * A run after which req->calls holds calls not answered yet (the handler
+ * made a new consort_call) is discarded whatever it returned: nothing
+ * commits, `resp` is reset, and the result is CONSORT_E_PENDING. The caller
+ * makes the calls and runs the handler again (app.h consort_call).
  */
 consort_err cs_app_invoke(const cs_app_endpoint *ep, consort_request *req, cs_kv_tx *kv,
                           bool writable, consort_response *resp, cs_tx_outcome *out);

@@ -25,6 +25,8 @@ int cs_app_error_status(consort_err code)
         return 503; /* §15.6.4: temporary, retry */
     case CONSORT_E_CRYPTO:
         return 500; /* our cryptographic library failed, not the caller's input */
+    case CONSORT_E_PENDING:
+        return 500; /* returned with no call pending: the handler's bug */
     default:
         break;
     }
@@ -98,7 +100,13 @@ consort_err cs_app_invoke(const cs_app_endpoint *ep, consort_request *req, cs_kv
     cs_err_clear();
     consort_err rc = ep->handler(req, &tx, resp, ep->ctx);
     (void)cs_app_enter(outer);
-    if (rc != CONSORT_OK) {
+    if (req->calls != NULL && cs_app_calls_pending(req->calls) > 0) {
+        /* app.h consort_call: a run that made a new call is discarded; the
+         * handler runs again once the calls are answered */
+        cs_app_response_reset(resp);
+        memset(out, 0, sizeof *out);
+        rc = CONSORT_E_PENDING;
+    } else if (rc != CONSORT_OK) {
         if (tx.fail_code == rc)
             handler_error(ep, &tx, resp);
         else

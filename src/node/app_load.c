@@ -27,6 +27,8 @@ struct consort_app {
     bool sealed;         /* registration is over (after consort_app_init) */
     void *state;         /* consort_app_set_state: the application's, never dereferenced */
     cs_app_fini_fn fini; /* the module's consort_app_fini once its init succeeded, or NULL */
+    cs_app_egress egress[CONSORT_APP_EGRESS_MAX]; /* app.h CONSORT_APP_EGRESS */
+    size_t egress_count;
 };
 
 /* The paths under /app/ that consortd serves itself (rpc_route.c), listed in app.h. */
@@ -54,6 +56,7 @@ const abi_fn cs_app_abi_functions[] = {
     (abi_fn)consort_response_set_body,
     (abi_fn)consort_response_set_header,
     (abi_fn)consort_response_error,
+    (abi_fn)consort_call,
 };
 
 consort_err cs_app_new(consort_app **out)
@@ -62,6 +65,75 @@ consort_err cs_app_new(consort_app **out)
     CS_ENSURE(app != NULL, CONSORT_E_NOMEM, "application: out of memory");
     *out = app;
     return CONSORT_OK;
+}
+
+/* ---- declared egress ---- */
+
+static bool valid_service_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof ((cs_app_egress *)0)->service)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '-'))
+            return false;
+    return true;
+}
+
+static consort_err set_egress(consort_app *app, const consort_egress *list)
+{
+    size_t n = 0;
+    app->egress_count = 0;
+    for (; list != NULL && list[n].service != NULL; n++) {
+        CS_ENSURE(n < CONSORT_APP_EGRESS_MAX, CONSORT_E_TOO_LARGE,
+                  "egress: more than %d services declared", CONSORT_APP_EGRESS_MAX);
+        const consort_egress *e = &list[n];
+        CS_ENSURE(valid_service_name(e->service), CONSORT_E_INVALID_ARGUMENT,
+                  "egress: service name '%.63s' (1 to 63 of a-z, 0-9, '_', '-')", e->service);
+        CS_ENSURE(cs_app_egress_find(app, e->service) == NULL, CONSORT_E_INVALID_ARGUMENT,
+                  "egress: service '%s' declared twice", e->service);
+        cs_app_egress *d = &app->egress[n];
+        *d = (cs_app_egress){0};
+        snprintf(d->service, sizeof d->service, "%s", e->service);
+        if (e->service_cert_sha256 != NULL) {
+            CS_ENSURE(strlen(e->service_cert_sha256) == 64 &&
+                          cs_hex_decode(e->service_cert_sha256, d->cert_sha256, 32) == CONSORT_OK,
+                      CONSORT_E_INVALID_ARGUMENT,
+                      "egress: service '%s': the pin is not 64 hex digits (SHA-256 of the "
+                      "service certificate's DER)",
+                      e->service);
+            d->pinned = true;
+        }
+        app->egress_count = n + 1;
+    }
+    return CONSORT_OK;
+}
+
+consort_err cs_app_set_egress(consort_app *app, const consort_egress *list)
+{
+    consort_err rc = set_egress(app, list);
+    if (rc != CONSORT_OK)
+        app->egress_count = 0; /* all or nothing */
+    return rc;
+}
+
+const cs_app_egress *cs_app_egress_find(const consort_app *app, const char *service)
+{
+    for (size_t i = 0; app != NULL && i < app->egress_count; i++)
+        if (strcmp(app->egress[i].service, service) == 0)
+            return &app->egress[i];
+    return NULL;
+}
+
+size_t cs_app_egress_count(const consort_app *app)
+{
+    return app != NULL ? app->egress_count : 0;
+}
+
+const cs_app_egress *cs_app_egress_at(const consort_app *app, size_t i)
+{
+    return app != NULL && i < app->egress_count ? &app->egress[i] : NULL;
 }
 
 void cs_app_seal(consort_app *app)
@@ -162,6 +234,12 @@ consort_err cs_app_load(const char *path, consort_app **out)
                    "application module %s: no consort_app_init", path);
     /* optional; looked up before init so that nothing can fail between a
      * successful init and the promise that fini will run */
+    const consort_egress *egress = find_symbol(app->dl, "consort_app_egress");
+    rc = cs_app_set_egress(app, egress);
+    if (rc != CONSORT_OK) {
+        rc = cs_err_context(rc, "application module %s: CONSORT_APP_EGRESS", path);
+        goto fail;
+    }
     cs_app_fini_fn fini;
     sym = find_symbol(app->dl, "consort_app_fini");
     memcpy(&fini, &sym, sizeof fini);
@@ -180,8 +258,10 @@ consort_err cs_app_load(const char *path, consort_app **out)
     app_image_identity(app->image, digest, &dev, &ino);
     char hex[65];
     cs_hex_encode(CS_SLICE(digest, 32), hex);
-    cs_log_info("app", "loaded %s (%zu bytes, SHA-256 %s, from a sealed memfd): %zu endpoints",
-                path, app_image_len(app->image), hex, app->count);
+    cs_log_info("app",
+                "loaded %s (%zu bytes, SHA-256 %s, from a sealed memfd): %zu endpoints, %zu "
+                "declared egress services",
+                path, app_image_len(app->image), hex, app->count, app->egress_count);
     *out = app;
     return CONSORT_OK;
 fail:

@@ -6,6 +6,7 @@
  * INVALID_ARGUMENT with a message naming what was wrong.
  */
 #include "node/gov_codecert.h"
+#include "node/gov_egress.h"
 #include "node/gov_priv.h"
 
 #include "base/alloc.h"
@@ -388,6 +389,8 @@ static const struct {
     {"set_constitution", set_constitution, {"script"}},
     {"transition_service_to_open", transition_service_to_open, {NULL}},
     {"set_gov_request_window", set_gov_request_window, {"seconds"}},
+    {"set_egress_service", gov_egress_set, {"name", "address", "service_certificate"}},
+    {"remove_egress_service", gov_egress_remove, {"name"}},
 };
 
 static consort_err run_action(void *ctx, const char *name, const char *args_json)

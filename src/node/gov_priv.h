@@ -83,7 +83,7 @@ CS_MUST_CHECK consort_err gov_record_set_state(json_t *rec, const char *state, c
 CS_MUST_CHECK consort_err gov_drop_open(cs_kv_tx *tx, const char *except);
 
 /* The actions table for cs_constitution_apply, each bound to `st`. */
-#define GOV_ACTION_COUNT 14
+#define GOV_ACTION_COUNT 16
 void gov_actions_bind(gov_stage *st, cs_constitution_action out[GOV_ACTION_COUNT]);
 
 /* Issues the recovery shares again if an accepted proposal's staged writes

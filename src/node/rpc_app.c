@@ -32,6 +32,8 @@ struct rpc_write {
     consort_response resp;
     cs_node_waiter waiter; /* reads that wait */
     bool waiting;
+    cs_app_calls calls; /* app.h consort_call: kept across the handler's runs */
+    rpc_egress_group egress;
 };
 
 static void fill_request(consort_request *creq, cs_http_request *req, const rpc_caller *caller)
@@ -40,9 +42,10 @@ static void fill_request(consort_request *creq, cs_http_request *req, const rpc_
                         req->body, caller->has_cert ? caller->fp : NULL);
 }
 
-/* Sends the handler's response, with the txid when the transaction committed. */
+/* Sends the handler's response, with the txid when the transaction committed;
+ * `calls` (NULL: none) are the outbound calls it made. */
 static void send_response(cs_rpc *rpc, cs_http_request *req, const consort_response *resp,
-                          const cs_txid *txid)
+                          const cs_txid *txid, const cs_app_calls *calls)
 {
     cs_http_header headers[CS_APP_MAX_RESP_HEADERS + 2];
     size_t count = cs_app_response_headers(resp, headers);
@@ -52,7 +55,8 @@ static void send_response(cs_rpc *rpc, cs_http_request *req, const consort_respo
         snprintf(txid_text, sizeof txid_text, "%" PRIu64 ".%" PRIu64, txid->term, txid->seqno);
         headers[count++] = (cs_http_header){CS_RPC_TXID_HEADER, txid_text};
     }
-    cs_rpc_respond(rpc, req, resp->status, headers, count, cs_buf_slice(&resp->body));
+    cs_rpc_respond_calls(rpc, req, resp->status, headers, count, cs_buf_slice(&resp->body),
+                         calls);
 }
 
 /* ---- the list of requests in flight (detached when the rpc stops) ---- */
@@ -69,6 +73,8 @@ static rpc_write *call_new(cs_rpc *rpc, cs_http_request *req, const cs_app_endpo
     w->caller = *caller;
     fill_request(&w->creq, req, caller);
     cs_app_response_init(&w->resp);
+    cs_app_calls_init(&w->calls, rpc->app);
+    w->creq.calls = &w->calls;
     return w;
 }
 
@@ -76,7 +82,19 @@ static void call_free(rpc_write *w)
 {
     cs_rpc_inflight_remove(&w->link);
     cs_app_response_cleanup(&w->resp);
+    cs_app_calls_cleanup(&w->calls);
     cs_free(w);
+}
+
+/* The handler made calls not answered yet: make them, then `again`. False
+ * (nothing started) if there are none. */
+static bool calls_then(rpc_write *w, void (*again)(void *ctx))
+{
+    cs_rpc *rpc = w->link.rpc;
+    if (rpc == NULL || cs_app_calls_pending(&w->calls) == 0)
+        return false;
+    cs_rpc_egress_start(rpc, &w->egress, &w->calls, w->req, again, w);
+    return true;
 }
 
 /* ---- read-only ---- */
@@ -96,18 +114,37 @@ static consort_err read_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
     return CONSORT_OK;
 }
 
-static void run_read_now(cs_rpc *rpc, cs_http_request *req, const cs_app_endpoint *ep,
+/* Runs the read and answers; false (nothing answered) if the handler made
+ * calls that are not answered yet (creq->calls). */
+static bool run_read_now(cs_rpc *rpc, cs_http_request *req, const cs_app_endpoint *ep,
                          consort_request *creq, consort_response *resp)
 {
     read_call call = {.ep = ep, .creq = creq, .resp = resp};
     consort_err rc = cs_node_read(rpc->node, read_fn, &call);
+    if (rc == CONSORT_OK && creq->calls != NULL && cs_app_calls_pending(creq->calls) > 0)
+        return false;
     if (rc == CONSORT_OK)
-        send_response(rpc, req, resp, NULL);
+        send_response(rpc, req, resp, NULL, creq->calls);
     else if (rc == CONSORT_E_STATE)
         cs_rpc_respond_unavailable(rpc, req, "the node cannot serve reads now: %s",
                                    consort_errmsg());
     else
         cs_rpc_respond_internal(rpc, req, rc, "read-only transaction");
+    return true;
+}
+
+/* A read whose handler calls other services: run again once they answered. */
+static void read_again(void *ctx)
+{
+    rpc_write *w = ctx;
+    cs_rpc *rpc = w->link.rpc;
+    if (rpc == NULL) {
+        cs_rpc_respond_error(NULL, w->req, 503, "ServiceUnavailable", "the node is stopping");
+    } else if (!run_read_now(rpc, w->req, w->ep, &w->creq, &w->resp) &&
+               calls_then(w, read_again)) {
+        return;
+    }
+    call_free(w);
 }
 
 static void read_waited(void *ctx, const cs_node_result *res)
@@ -119,8 +156,10 @@ static void read_waited(void *ctx, const cs_node_result *res)
         cs_rpc_respond_error(NULL, w->req, 503, "ServiceUnavailable", "the node is stopping");
     } else if (res->rc == CONSORT_OK) {
         cs_txid min;
-        if (cs_rpc_min_txid(rpc, w->req, &min) && !cs_rpc_min_txid_invalid(rpc, w->req, min))
-            run_read_now(rpc, w->req, w->ep, &w->creq, &w->resp);
+        if (cs_rpc_min_txid(rpc, w->req, &min) && !cs_rpc_min_txid_invalid(rpc, w->req, min) &&
+            !run_read_now(rpc, w->req, w->ep, &w->creq, &w->resp) &&
+            calls_then(w, read_again))
+            return;
     } else if (res->rc == CONSORT_E_STATE && !w->caller.forwarded &&
                cs_rpc_wants_linearizable(w->req)) {
         cs_rpc_forward(rpc, w->req, &w->caller); /* leadership moved: the leader reads */
@@ -143,20 +182,30 @@ static void run_read(cs_rpc *rpc, const cs_app_endpoint *ep, cs_http_request *re
         return;
     }
     cs_txid applied = cs_node_commit_txid(rpc->node);
-    if (!linearizable && applied.seqno >= min.seqno) {
+    bool calls = cs_app_egress_count(rpc->app) > 0; /* its runs may span calls */
+    if (!linearizable && applied.seqno >= min.seqno && !calls) {
         if (cs_rpc_min_txid_invalid(rpc, req, min))
             return;
         consort_request creq;
         fill_request(&creq, req, caller);
         consort_response resp;
         cs_app_response_init(&resp);
-        run_read_now(rpc, req, ep, &creq, &resp);
+        (void)run_read_now(rpc, req, ep, &creq, &resp); /* no calls: always answers */
         cs_app_response_cleanup(&resp);
         return;
     }
     rpc_write *w = call_new(rpc, req, ep, caller);
     if (w == NULL) {
         cs_rpc_respond_internal(rpc, req, cs_fail(CONSORT_E_NOMEM, "out of memory"), "read");
+        return;
+    }
+    if (!linearizable && applied.seqno >= min.seqno) { /* now, through w: it may make calls */
+        if (cs_rpc_min_txid_invalid(rpc, req, min)) {
+            call_free(w);
+            return;
+        }
+        if (run_read_now(rpc, req, ep, &w->creq, &w->resp) || !calls_then(w, read_again))
+            call_free(w);
         return;
     }
     w->waiting = true;
@@ -182,14 +231,18 @@ static consort_err write_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
 
 /* The write completed (committed, discarded, or failed); later than
  * cs_node_write, with its own outcome. */
+static void write_again(void *ctx);
+
 static void write_done(void *ctx, const cs_node_result *res)
 {
     rpc_write *w = ctx;
     cs_rpc *rpc = w->link.rpc;
-    if (res->rc == CONSORT_OK) {
+    if (res->rc == CONSORT_OK && calls_then(w, write_again)) {
+        return; /* the run was discarded: it runs again once its calls are answered */
+    } else if (res->rc == CONSORT_OK) {
         if (rpc != NULL && res->txid.seqno != 0)
             rpc->stats.writes_committed++;
-        send_response(rpc, w->req, &w->resp, &res->txid);
+        send_response(rpc, w->req, &w->resp, &res->txid, &w->calls);
     } else if (res->rc == CONSORT_E_STATE || res->rc == CONSORT_E_BUSY) {
         /* leadership lost (the entry may still commit under the next leader, its
          * txid says which) or conflicts without end: the client retries */
@@ -209,6 +262,26 @@ static void write_done(void *ctx, const cs_node_result *res)
                              "committing the transaction: %s (%s)", res->message,
                              consort_err_name(res->rc));
     }
+    call_free(w);
+}
+
+/* A write whose handler made calls: run again on the leader once they answered. */
+static void write_again(void *ctx)
+{
+    rpc_write *w = ctx;
+    cs_rpc *rpc = w->link.rpc;
+    if (rpc == NULL) {
+        cs_rpc_respond_error(NULL, w->req, 503, "ServiceUnavailable", "the node is stopping");
+        call_free(w);
+        return;
+    }
+    consort_err rc = cs_node_write(rpc->node, write_fn, w, write_done, w);
+    if (rc == CONSORT_OK)
+        return; /* write_done answers */
+    /* not the leader any more (or busy, or a full disk): its calls were made
+     * here, so it is not forwarded; the client retries */
+    cs_rpc_respond_unavailable(rpc, w->req, "the write was not executed (%s): %s",
+                               consort_err_name(rc), consort_errmsg());
     call_free(w);
 }
 

@@ -151,11 +151,33 @@ void cs_rpc_forward(cs_rpc *rpc, cs_http_request *req, const rpc_caller *caller)
 /* Closes the connection to the leader; queued requests are answered 503. */
 void cs_rpc_forwarder_free(rpc_forwarder *fwd);
 
+/* ---- outbound calls (rpc_egress.c; app.h consort_call) ---- */
+typedef struct rpc_egress_group {
+    size_t outstanding;
+    void (*done)(void *ctx);
+    void *ctx;
+    cs_defer_item item;
+} rpc_egress_group;
+/*
+ * Makes every call of `calls` not started yet (for the client request
+ * `req`: its x-consort-attest nonce, if any, asks each callee for a
+ * statement). `done(ctx)` runs once, later, from the loop, when each of
+ * them is answered or failed (cs_app_call_answer / _fail).
+ */
+void cs_rpc_egress_start(cs_rpc *rpc, rpc_egress_group *g, cs_app_calls *calls,
+                         const cs_http_request *req, void (*done)(void *ctx), void *ctx);
+
 /* cs_rpc_respond for a request that asked for a handling statement
  * (x-consort-attest): the answer carries the service's signed statement
  * (rpc_statement.c, docs/e2e.md), or none if it cannot be made (logged). */
 CS_MUST_CHECK consort_err cs_rpc_respond_with_statement(cs_rpc *rpc, cs_http_request *req,
                                                         int status, const cs_http_header *headers,
-                                                        size_t count, cs_slice body);
+                                                        size_t count, cs_slice body,
+                                                        const cs_app_calls *calls);
+/* cs_rpc_respond for an answer whose handler made outbound calls (`calls`,
+ * NULL: none): a handling statement, if asked for, names them. */
+void cs_rpc_respond_calls(cs_rpc *rpc, cs_http_request *req, int status,
+                          const cs_http_header *headers, size_t count, cs_slice body,
+                          const cs_app_calls *calls);
 
 #endif

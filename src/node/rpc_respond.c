@@ -18,16 +18,24 @@
 
 /* ---- answering ---- */
 
-void cs_rpc_respond(cs_rpc *rpc, cs_http_request *req, int status, const cs_http_header *headers,
-                    size_t count, cs_slice body)
+void cs_rpc_respond_calls(cs_rpc *rpc, cs_http_request *req, int status,
+                          const cs_http_header *headers, size_t count, cs_slice body,
+                          const cs_app_calls *calls)
 {
     if (rpc != NULL && status >= 100 && status <= 599)
         rpc->stats.responses[status / 100]++;
-    consort_err rc = rpc != NULL && cs_http_request_header(req, CS_E2E_ATTEST_HEADER) != NULL
-                         ? cs_rpc_respond_with_statement(rpc, req, status, headers, count, body)
-                         : cs_http_respond(req, status, headers, count, body);
+    consort_err rc =
+        rpc != NULL && cs_http_request_header(req, CS_E2E_ATTEST_HEADER) != NULL
+            ? cs_rpc_respond_with_statement(rpc, req, status, headers, count, body, calls)
+            : cs_http_respond(req, status, headers, count, body);
     if (rc != CONSORT_OK) /* a 500 went out instead */
         cs_log_warn("rpc", "response %d not sent: %s", status, consort_errmsg());
+}
+
+void cs_rpc_respond(cs_rpc *rpc, cs_http_request *req, int status, const cs_http_header *headers,
+                    size_t count, cs_slice body)
+{
+    cs_rpc_respond_calls(rpc, req, status, headers, count, body, NULL);
 }
 
 static void respond_errorv(cs_rpc *rpc, cs_http_request *req, int status, const char *code,

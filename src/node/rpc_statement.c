@@ -64,9 +64,33 @@ static consort_err codes_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
     return c->rc;
 }
 
+/* The calls the request made, into s->calls (slices borrow from `calls`). */
+static consort_err add_calls(cs_e2e_statement *s, const cs_app_calls *calls)
+{
+    for (size_t i = 0; calls != NULL && i < calls->count; i++) {
+        const cs_app_call *c = calls->items[i];
+        /* a call refused before any connection (no binding, a pin that does
+         * not match) sent nothing anywhere: there is nothing to attest */
+        if (c->service_cert.len == 0)
+            continue;
+        CS_ENSURE(s->n_calls < CS_E2E_MAX_CALLS, CONSORT_E_TOO_LARGE, "more than %d calls",
+                  CS_E2E_MAX_CALLS);
+        cs_e2e_call *e = &s->calls[s->n_calls++];
+        snprintf(e->service, sizeof e->service, "%s", c->service);
+        e->service_cert = cs_buf_slice(&c->service_cert);
+        cs_e2e_request_digest(c->method, c->path, cs_buf_slice(&c->body), e->request);
+        e->answered = c->answered && c->rc == CONSORT_OK;
+        if (e->answered)
+            cs_e2e_response_digest(c->status, cs_buf_slice(&c->response), e->response);
+        e->statement = cs_buf_slice(&c->statement);
+    }
+    return CONSORT_OK;
+}
+
 /* The statement for this answer, base64, into `b64`. */
 static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
-                         const cs_http_header *headers, size_t count, cs_slice body, cs_buf *b64)
+                         const cs_http_header *headers, size_t count, cs_slice body,
+                         const cs_app_calls *calls, cs_buf *b64)
 {
     const cs_key *key = cs_node_service_key(rpc->node);
     const cs_x509 *cert = cs_node_service_cert(rpc->node);
@@ -90,6 +114,8 @@ static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
         codes_ctx c = {.s = s, .certs = certs, .rc = CONSORT_OK};
         rc = cs_node_read(rpc->node, codes_fn, &c);
     }
+    if (rc == CONSORT_OK)
+        rc = add_calls(s, calls);
     cs_buf cose;
     cs_buf_init(&cose, CS_E2E_MAX);
     if (rc == CONSORT_OK)
@@ -108,11 +134,11 @@ static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
 
 consort_err cs_rpc_respond_with_statement(cs_rpc *rpc, cs_http_request *req, int status,
                                           const cs_http_header *headers, size_t count,
-                                          cs_slice body)
+                                          cs_slice body, const cs_app_calls *calls)
 {
     cs_buf b64;
     cs_buf_init(&b64, CS_E2E_MAX * 2);
-    consort_err rc = build(rpc, req, status, headers, count, body, &b64);
+    consort_err rc = build(rpc, req, status, headers, count, body, calls, &b64);
     if (rc != CONSORT_OK) { /* answered without one: the client's check fails closed */
         cs_log_warn("rpc", "no handling statement for %s %s: %s", req->method, req->path,
                     consort_errmsg());

@@ -59,6 +59,8 @@
 #define SVC_MAP_CODE_CERT_POLICY "public:consort.gov.code_certificate_policy" /* "policy" */
 #define SVC_CODE_CERT_POLICY_KEY "policy"
 #define SVC_MAP_CODE_CERTS       "public:consort.code_certificates" /* code id -> JSON */
+/* Outbound calls (gov_egress.c): egress service name -> {"address", "service_certificate"}. */
+#define SVC_MAP_EGRESS "public:consort.egress"
 #define SVC_CODE_ID_OK           "AllowedToJoin"
 #define SVC_DEBUG_KEY            "allow_debug_evidence"
 

@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/file.h"
 #include "crypto/b64.h"
+#include "crypto/hash.h"
 #include "e2e/statement.h"
 
 #include <jansson.h>
@@ -147,7 +148,7 @@ static consort_err load_policy(const char *path, policy_buf *pb)
     return rc;
 }
 
-static void print_json(const cs_e2e_statement *s)
+static json_t *codes_json(const cs_e2e_statement *s)
 {
     json_t *codes = json_array();
     for (size_t i = 0; codes != NULL && i < s->n_codes; i++) {
@@ -156,8 +157,29 @@ static void print_json(const cs_e2e_statement *s)
         json_array_append_new(codes, json_pack("{s:s, s:b}", "code_id", hex, "certified",
                                                s->codes[i].certificate.len > 0));
     }
-    json_t *doc = json_pack("{s:s, s:s, s:o, s:I}", "node", s->node, "written", s->written,
-                            "code_ids", codes, "calls", (json_int_t)s->n_calls);
+    return codes;
+}
+
+/* cs_e2e_hop_fn: each verified back-end statement, for the output. */
+static void add_hop(void *ctx, unsigned depth, const cs_e2e_call *call,
+                    const cs_e2e_statement *callee)
+{
+    uint8_t fp[32];
+    char hex[65];
+    cs_sha256(call->service_cert, fp);
+    cs_hex_encode(CS_SLICE(fp, 32), hex);
+    json_array_append_new(ctx, json_pack("{s:I, s:s, s:s, s:s, s:s, s:o}", "depth",
+                                         (json_int_t)depth, "service", call->service,
+                                         "service_cert_sha256", hex, "node", callee->node,
+                                         "written", callee->written, "code_ids",
+                                         codes_json(callee)));
+}
+
+static void print_json(const cs_e2e_statement *s, json_t *hops)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:o, s:I, s:s, s:O}", "node", s->node, "written",
+                            s->written, "code_ids", codes_json(s), "calls", (json_int_t)s->n_calls,
+                            "mode", "nested", "hops", hops);
     char *text = doc != NULL ? json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
     if (text != NULL)
         printf("%s\n", text);
@@ -172,6 +194,7 @@ static consort_err verify(const args *a, policy_buf *pb, cs_buf *stmt, cs_buf *r
     CS_TRY_CTX(cs_x509_load_file(a->service_cert, &service), "--service-cert %s", a->service_cert);
     cs_e2e_statement *s = cs_calloc(1, sizeof *s);
     cs_e2e_statement *sent = cs_calloc(1, sizeof *sent);
+    json_t *hops = json_array();
     consort_err rc = s != NULL && sent != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "statement");
     if (rc == CONSORT_OK)
         rc = load_policy(a->policy, pb);
@@ -202,10 +225,11 @@ static consort_err verify(const args *a, policy_buf *pb, cs_buf *stmt, cs_buf *r
                                  .request_body = cs_buf_slice(req_body),
                                  .status = atoi(a->status),
                                  .response_body = cs_buf_slice(resp_body)};
-        rc = cs_e2e_check(s, &e, &pb->p);
+        rc = cs_e2e_check_hops(s, &e, &pb->p, add_hop, hops);
     }
     if (rc == CONSORT_OK)
-        print_json(s);
+        print_json(s, hops);
+    json_decref(hops);
     cs_buf_cleanup(&raw);
     cs_free(s);
     cs_free(sent);

@@ -407,7 +407,7 @@ static void every_code_has_its_status(void **state)
             want = 503;
         else if (code == CONSORT_E_STATE)
             want = 409;
-        else if (code == CONSORT_E_CRYPTO)
+        else if (code == CONSORT_E_CRYPTO || code == CONSORT_E_PENDING)
             want = 500;
         else
             switch (consort_err_category_of(code)) {

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Composed services, end to end with real processes (docs/e2e.md "Calling
+other services"): the composed sample's front-end (records.so) calls its
+back-end (storage.so), two consort services with their own members. The
+back-end's members register the front-end's service identity as a user; the
+front-end's members bind the egress name "storage" to the back-end's address
+and certificate. A client's write and read through the front-end reach the
+back-end, and the answer's handling statement nests the back-end's, which
+`consort e2e verify` checks hop by hop.
+
+The attacks, each named: egress to an undeclared service (refused, 403);
+a call whose name the members did not bind (no address: refused); a
+statement replayed for another request; a back-end on a code id the
+client's policy does not allow; a back-end whose code carries no code
+certificate when the client's policy wants one (an uncertified back-end:
+refused, then accepted once the back-end's members log a certificate made
+from its checked supply chain)."""
+
+import json
+import os
+import secrets
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import consort_harness as h  # noqa: E402
+import test_code_transparency as ct  # noqa: E402
+from consort_harness import check  # noqa: E402
+
+
+def sample(env, name):
+    path = os.path.join(os.path.dirname(env.app), "composed", f"{name}.so")
+    check(os.path.exists(path), f"the composed sample is not built: {path}")
+    return path
+
+
+def attested(client, method, path, body=None):
+    nonce = secrets.token_hex(16)
+    r = client.request(method, path, body=body, headers={"x-consort-attest": nonce})
+    return nonce, r
+
+
+def verify(env, front, name, nonce, method, target, req_body, r, *extra):
+    """`consort e2e verify` on r's statement against the front-end's certificate."""
+    d = env.path(f"e2e-{name}")
+    os.makedirs(d, exist_ok=True)
+    paths = {k: os.path.join(d, k) for k in ("statement", "request", "response")}
+    with open(paths["statement"], "w") as f:
+        f.write(r.headers.get("x-consort-handling-statement", ""))
+    with open(paths["request"], "wb") as f:
+        f.write(req_body or b"")
+    with open(paths["response"], "wb") as f:
+        f.write(r.body)
+    return h.run_cli(env, "e2e", "verify", "--service-cert", front.service_cert,
+                     "--nonce", nonce, "--method", method, "--target", target,
+                     "--request-body", paths["request"], "--status", str(r.status),
+                     "--response-body", paths["response"], *extra, paths["statement"])
+
+
+def policy_file(env, name, doc):
+    path = env.path(f"policy-{name}.json")
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    return path
+
+
+def log_certificate(env, sb, sup, module, name, claims):
+    """Certifies `module` from a recorded in-toto chain and has the members of
+    `sb` (which runs it) log the certificate for its code id."""
+    code_id = h.code_id(env.consortd, module)
+    code, out, cert = ct.certify(env, sup, ct.record(sup, module, name), *claims)
+    check(code == 0 and code_id in out, f"certify {name}: {out}")
+    _, state = sb.pass_proposal({"actions": [{"name": "add_code_id", "args": {
+        "code_id": code_id, "certificate": ct.b64(cert)}}]})
+    check(state == "Accepted", f"logging {name}'s certificate: {state}")
+
+
+def bind_storage(front, back):
+    with open(back.service_cert) as f:
+        pem = f.read()
+    _, state = front.pass_proposal({"actions": [{"name": "set_egress_service", "args": {
+        "name": "storage", "address": back.address(0), "service_certificate": pem}}]})
+    check(state == "Accepted", f"set_egress_service: {state}")
+
+
+def test_composed(env):
+    with env.sandbox(nodes=1, name="storage", extra_args=["--app", sample(env, "storage")]) as back, \
+         env.sandbox(nodes=1, name="records", extra_args=["--app", sample(env, "records")]) as front:
+        # the back-end's members let the front-end's service identity in
+        with open(front.service_cert) as f:
+            _, state = back.pass_proposal({"actions": [{"name": "set_user",
+                                                        "args": {"cert": f.read()}}]})
+        check(state == "Accepted", f"set_user for the front-end: {state}")
+        c = front.client(0)
+        try:
+            body = json.dumps({"id": 7, "record": "a medical record"}).encode()
+            # no binding yet: the call has nowhere to go, and says why
+            r = c.request("POST", "/app/records", body=body)
+            check(r.status == 404 and "bound no address" in r.body.decode(),
+                  f"a call before the members bound 'storage': {r!r}")
+            bind_storage(front, back)
+
+            # a write through the front-end, stored by the back-end
+            nonce, r = attested(c, "POST", "/app/records", body)
+            check(r.status == 200 and r.json().get("stored_by") == "storage",
+                  f"POST /app/records: {r!r}")
+            check(r.txid is not None, f"the front-end's audit write has no txid: {r.headers}")
+            code, out = verify(env, front, "write", nonce, "POST", "/app/records", body, r)
+            check(code == 0, f"the write's nested statement does not verify: {out}")
+            said = json.loads(out[out.index("{"):])
+            check(said["calls"] == 1 and len(said["hops"]) == 1, f"hops: {said}")
+            hop = said["hops"][0]
+            check(hop["service"] == "storage" and hop["depth"] == 1 and hop["written"],
+                  f"the storage hop: {hop}")
+            h.log(f"write {r.txid}: front-end statement nests storage's (wrote {hop['written']})")
+
+            # the record is in the back-end's store
+            bc = back.client(0)
+            try:
+                rb = bc.get("/app/fetch?id=7")
+                check(rb.status == 200 and rb.json()["record"] == "a medical record",
+                      f"storage holds: {rb!r}")
+            finally:
+                bc.close()
+
+            # a read through the front-end (a read-only handler that calls)
+            nonce_r, rr = attested(c, "GET", "/app/records?id=7")
+            check(rr.status == 200 and rr.json()["record"] == "a medical record",
+                  f"GET /app/records: {rr!r}")
+            code, out = verify(env, front, "read", nonce_r, "GET", "/app/records?id=7", b"", rr)
+            check(code == 0, f"the read's nested statement does not verify: {out}")
+            r404 = c.get("/app/records?id=8")
+            check(r404.status == 404, f"an unknown record relayed: {r404!r}")
+
+            # attack: egress to an undeclared service
+            rx = c.get("/app/records/export?id=7")
+            check(rx.status == 403 and "undeclared egress" in rx.body.decode(),
+                  f"a call to an undeclared service: {rx!r}")
+
+            # attack: the statement replayed for another request (its nonce)
+            code, out = verify(env, front, "replay", secrets.token_hex(16), "POST",
+                               "/app/records", body, r)
+            check(code == 1 and "another request" in out, f"a replayed statement: {out}")
+
+            # attack: a back-end on a code id the client does not allow
+            front_codes = [x["code_id"] for x in said["code_ids"]]
+            p = policy_file(env, "front-only", {"code_ids": front_codes})
+            code, out = verify(env, front, "untrusted-backend", nonce, "POST", "/app/records",
+                               body, r, "--policy", p)
+            check(code == 1 and "storage" in out and "not one the policy allows" in out,
+                  f"a back-end outside the policy: {out}")
+            allowed = front_codes + [x["code_id"] for x in hop["code_ids"]]
+            p = policy_file(env, "both", {"code_ids": allowed})
+            code, out = verify(env, front, "both", nonce, "POST", "/app/records", body, r,
+                               "--policy", p)
+            check(code == 0, f"a policy naming both code ids: {out}")
+
+            # attack: an uncertified back-end when the policy wants certificates.
+            # The front-end's code is certified by the CI (an in-toto chain:
+            # built, then tested) and its members log the certificate; the
+            # back-end's is not, until its members log one too.
+            ct.tools_or_skip()
+            sup = ct.supply_chain(env)
+            claims = ("--tested-by", "test", "--claim", "compliance=HIPAA")
+            log_certificate(env, front, sup, sample(env, "records"), "records", claims)
+            p = policy_file(env, "certified", {
+                "issuers": [os.path.join(sup, "ci_cert.pem")],
+                "claims": ["tested", "compliance=HIPAA"]})
+            nonce, r = attested(c, "POST", "/app/records", body)
+            check(r.status == 200, f"POST /app/records: {r!r}")
+            code, out = verify(env, front, "uncertified", nonce, "POST", "/app/records", body, r,
+                               "--policy", p)
+            check(code == 1 and "storage" in out and "no code certificate" in out,
+                  f"an uncertified back-end: {out}")
+            log_certificate(env, back, sup, sample(env, "storage"), "storage", claims)
+            nonce, r = attested(c, "POST", "/app/records", body)
+            code, out = verify(env, front, "certified", nonce, "POST", "/app/records", body, r,
+                               "--policy", p)
+            check(code == 0, f"both hops certified, tested, HIPAA: {out}")
+            h.log("a HIPAA policy: refused with an uncertified back-end, met once it is certified")
+
+            # without a statement asked for, the calls ask for none either
+            r2 = c.request("POST", "/app/records", body=json.dumps(
+                {"id": 8, "record": "another"}).encode())
+            check(r2.status == 200 and "x-consort-handling-statement" not in r2.headers,
+                  f"an unattested write: {r2!r}")
+
+            # the members can take egress away again
+            _, state = front.pass_proposal({"actions": [{"name": "remove_egress_service",
+                                                         "args": {"name": "storage"}}]})
+            check(state == "Accepted", f"remove_egress_service: {state}")
+            r3 = c.request("POST", "/app/records", body=body)
+            check(r3.status == 404 and "bound no address" in r3.body.decode(),
+                  f"a call after the binding was removed: {r3!r}")
+        finally:
+            c.close()
+
+
+if __name__ == "__main__":
+    sys.exit(h.main([test_composed]))
