@@ -228,6 +228,105 @@ for name in os.listdir(sys.argv[1]):
 EOF
 reject "$C" ledger verify tampered --service-cert "$ws/service_cert.pem"
 
+say "Composed services: which code handled my data, on every hop (docs/e2e.md)"
+note "Two services, each with its own members: records (a front-end) keeps its records" \
+     "in storage (a back-end). records' code declares that it calls storage and nothing" \
+     "else (part of its code id); its members bound that name to the storage service."
+cws=composed
+show consort sandbox --nodes 1 --sample composed --workspace "$cws" "&"
+"$C" sandbox --nodes 1 --sample composed --workspace "$cws" >"$work/composed.out" 2>"$work/composed.err" &
+sandbox_pid=$!
+for _ in $(seq 600); do
+  grep -q '^READY ' "$work/composed.out" 2>/dev/null && break
+  kill -0 "$sandbox_pid" 2>/dev/null || { cat "$work/composed.err" >&2; echo "demo: the composed sandbox failed" >&2; exit 1; }
+  sleep 0.2
+done
+grep -q '^READY ' "$work/composed.out" || { cat "$work/composed.err" >&2; echo "demo: no READY" >&2; exit 1; }
+grep -E 'proposed (registering|binding)' "$work/composed.err" | sed 's/^consort sandbox: /  /'
+note "A client writes a record through records, asking for a handling statement:"
+attested() { # METHOD PATH BODY DIR
+  printf '$ %s https://records%s %s   (x-consort-attest: <fresh nonce>)\n' "$1" "$2" "$3"
+  if [ -n "$3" ]; then "$H" "$cws/records" "$1" "$2" "$3" --attest "$4"; else "$H" "$cws/records" "$1" "$2" --attest "$4"; fi
+}
+e2e_verify() { # DIR METHOD TARGET [--policy P]
+  local d=$1 m=$2 t=$3; shift 3
+  show "$C" e2e verify --service-cert "$cws/records/service_cert.pem" --nonce "<nonce>" --method "$m" --target "$t" \
+       --request-body "$d/request" --status "$(cat "$d/status")" --response-body "$d/response" "$@" "$d/statement" >&2
+  "$C" e2e verify --service-cert "$cws/records/service_cert.pem" --nonce "$(cat "$d/nonce")" --method "$m" --target "$t" \
+       --request-body "$d/request" --status "$(cat "$d/status")" --response-body "$d/response" "$@" "$d/statement"
+}
+hops() { python3 -c "
+import json,sys; d=json.load(sys.stdin)
+print(f\"  records: node {d['node'][:16]}, wrote {d['written']}, code {d['code_ids'][0]['code_id'][:16]}... certified={d['code_ids'][0]['certified']}\")
+for h in d['hops']: print(f\"  -> {h['service']} (depth {h['depth']}): node {h['node'][:16]}, wrote {h['written']}, code {h['code_ids'][0]['code_id'][:16]}... certified={h['code_ids'][0]['certified']}\")
+print('  mode:', d['mode'])"; }
+attested POST /app/records '{"id": 1, "record": "a medical record"}' e2e-write
+e2e_verify e2e-write POST /app/records | hops
+note "Both hops verified: records' statement nests storage's, each signed by its own" \
+     "service identity and bound to this request's nonce."
+
+note "A HIPAA client's policy (docs/e2e.md): every hop certified by the CI, tested," \
+     "compliance=HIPAA. The CI certifies code from a recorded in-toto supply chain (build," \
+     "then test); records' members log its certificate, storage's have not:"
+if command -v in-toto-run >/dev/null && /usr/bin/python3 -c "import in_toto" 2>/dev/null; then
+  mkdir supply && (cd supply
+    for k in owner builder tester; do in-toto-keygen -t ed25519 "$k" >/dev/null; done
+    /usr/bin/python3 - <<'LAYOUT'
+from securesystemslib.interface import import_ed25519_privatekey_from_file, import_publickeys_from_file
+from in_toto.models.layout import Layout, Step
+from in_toto.models.metadata import Metablock
+b, t = import_publickeys_from_file(["builder.pub", "tester.pub"], ["ed25519", "ed25519"]).values()
+l = Layout(); l.expires = "2099-01-01T00:00:00Z"; l.add_functionary_key(b); l.add_functionary_key(t)
+s1 = Step(name="build"); s1.pubkeys = [b["keyid"]]
+s1.add_product_rule_from_string("CREATE app.so"); s1.add_product_rule_from_string("DISALLOW *")
+s2 = Step(name="test"); s2.pubkeys = [t["keyid"]]
+s2.add_material_rule_from_string("MATCH app.so WITH PRODUCTS FROM build")
+s2.add_material_rule_from_string("DISALLOW *"); s2.add_product_rule_from_string("DISALLOW *")
+l.steps = [s1, s2]; m = Metablock(signed=l); m.sign(import_ed25519_privatekey_from_file("owner")); m.dump("root.layout")
+LAYOUT
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ci_privk.pem \
+      -out ci_cert.pem -subj /CN=consort-ci -days 30 2>/dev/null)
+  # certify NAME: the CI records the build and test of samples/composed/NAME.so,
+  # certifies it, and NAME's members log the certificate for its code id
+  certify() {
+    local name=$1 dir=supply/$1
+    mkdir "$dir" && cp supply/root.layout "$dir/"
+    (cd "$dir"
+      in-toto-run -n build -k ../builder -t ed25519 --products app.so -- cp "$B/samples/composed/$name.so" app.so
+      in-toto-run -n test -k ../tester -t ed25519 --materials app.so -- test -s app.so)
+    run "$C" code certify --layout "$dir/root.layout" --layout-key supply/owner.pub --links "$dir" \
+        --artifact "$dir/app.so" --issuer-key supply/ci_privk.pem --issuer-cert supply/ci_cert.pem \
+        --tested-by test --claim compliance=HIPAA --out "$name.codecert" | sed 's/^/  /'
+    local id pid
+    id=$("$C" code id --node-binary "$D" --app "$B/samples/composed/$name.so")
+    printf '{"actions": [{"name": "add_code_id", "args": {"code_id": "%s", "certificate": "%s"}}]}\n' \
+      "$id" "$(base64 -w0 "$name.codecert")" > "log_$name.json"
+    pid=$("$C" gov propose "log_$name.json" --workspace "$cws/$name" --as member0 | python3 -c "import json,sys; print(json.load(sys.stdin)['proposal_id'])")
+    sleep 1
+    "$C" gov vote "$pid" --accept --workspace "$cws/$name" --as member0 >/dev/null
+    echo "  $name's members log it: $("$C" gov vote "$pid" --accept --workspace "$cws/$name" --as member1 | python3 -c "import json,sys; print(json.load(sys.stdin)['state'])")"
+  }
+  certify records
+  printf '{"issuers": ["supply/ci_cert.pem"], "claims": ["tested", "compliance=HIPAA"]}\n' > hipaa.json
+  show cat hipaa.json; sed 's/^/  /' hipaa.json
+  attested GET '/app/records?id=1' '' e2e-read
+  reject "$C" e2e verify --service-cert "$cws/records/service_cert.pem" --nonce "$(cat e2e-read/nonce)" \
+      --method GET --target '/app/records?id=1' --request-body e2e-read/request \
+      --status "$(cat e2e-read/status)" --response-body e2e-read/response --policy hipaa.json \
+      e2e-read/statement
+  note "Refused: records is certified, but storage runs code with no certificate, so" \
+       "the client cannot know it was built and tested as its policy requires." \
+       "Once storage's members log a certificate for its code, the same policy holds:"
+  certify storage
+  attested GET '/app/records?id=1' '' e2e-read2
+  e2e_verify e2e-read2 GET '/app/records?id=1' --policy hipaa.json | hops
+else
+  note "(in-toto is not installed: scripts/install-deps installs it; skipping the policy part)"
+fi
+note "And records' code cannot send the record anywhere it did not declare:"
+"$H" "$cws/records" GET '/app/records/export?id=1' || true
+kill -TERM "$sandbox_pid"; wait "$sandbox_pid" 2>/dev/null || true; sandbox_pid=
+
 say "Underneath: attestation evidence, verified offline"
 note "Every node proved itself this way before it was trusted. By hand:"
 run "$C" keygen --out node >/dev/null

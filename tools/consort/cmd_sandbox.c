@@ -30,7 +30,7 @@ const cs_cli_verb cs_cmd_sandbox = {
     .summary = "run a local N-node service for development and tests",
     .usage = "usage: consort sandbox --workspace DIR [--nodes N] [--platform virtual|tpm]\n"
              "           [--app PATH] [--consortd PATH] [--timeout SECONDS]\n"
-             "           [--node-option NAME=VALUE]...\n"
+             "           [--node-option NAME=VALUE]... [--sample composed]\n"
              "\n"
              "Starts N consortd processes on 127.0.0.1 (free ports), each on its own\n"
              "platform as if on its own host: node 0 creates the service, trusting the\n"
@@ -60,6 +60,11 @@ const cs_cli_verb cs_cmd_sandbox = {
              "                     this build, ../samples/logging.so next to consort)\n"
              "  --consortd PATH    node binary (default: consortd next to consort)\n"
              "  --timeout SECONDS  how long one node may take to start or join (default 60)\n"
+             "  --sample composed  two services instead of one (docs/e2e.md \"The composed\n"
+             "                     sample\"): storage (samples/composed/storage.so) in\n"
+             "                     DIR/storage and records (records.so, which calls\n"
+             "                     storage) in DIR/records, N nodes each, wired through\n"
+             "                     their governance; READY names a records node\n"
              "  --node-option NAME=VALUE  adds a member to every node's configuration\n"
              "                     (docs/operating.md), VALUE as JSON if it parses, else as a\n"
              "                     string; e.g. --node-option ledger_chunk_bytes=65536\n"
@@ -78,7 +83,8 @@ enum {
     OPT_APP,
     OPT_CONSORTD,
     OPT_TIMEOUT,
-    OPT_NODE_OPTION
+    OPT_NODE_OPTION,
+    OPT_SAMPLE
 };
 
 static const struct option options[] = {
@@ -89,6 +95,7 @@ static const struct option options[] = {
     {"consortd", required_argument, NULL, OPT_CONSORTD},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"node-option", required_argument, NULL, OPT_NODE_OPTION},
+    {"sample", required_argument, NULL, OPT_SAMPLE},
     {NULL, 0, NULL, 0},
 };
 
@@ -96,6 +103,7 @@ typedef struct sandbox_args {
     const char *workspace;
     const char *app;
     const char *consortd;
+    bool composed; /* --sample composed */
 } sandbox_args;
 
 /* Every child, nodes first (a node's TPM must outlive it). */
@@ -328,18 +336,22 @@ static void serve_requests(cs_sbx *sbx, cs_sbx_client **client)
 
 /* Foreground until SIGINT/SIGTERM; reports nodes that die meanwhile and
  * serves add-node requests. */
-static void serve(cs_sbx *sbx)
+static void serve(cs_sbx *const *sbxs, size_t n)
 {
-    cs_sbx_client *client = NULL;
+    cs_sbx_client *clients[2] = {NULL, NULL};
     while (!cs_sbx_stop_requested()) {
-        for (int i = 0; i < sbx->count; i++) {
-            (void)cs_sbx_alive(&sbx->nodes[i].proc);
-            (void)cs_sbx_alive(&sbx->nodes[i].tpm);
+        for (size_t k = 0; k < n; k++) {
+            cs_sbx *sbx = sbxs[k];
+            for (int i = 0; i < sbx->count; i++) {
+                (void)cs_sbx_alive(&sbx->nodes[i].proc);
+                (void)cs_sbx_alive(&sbx->nodes[i].tpm);
+            }
+            serve_requests(sbx, &clients[k]);
         }
-        serve_requests(sbx, &client);
         cs_sbx_sleep_ms(500);
     }
-    cs_sbx_client_free(client);
+    for (size_t k = 0; k < n; k++)
+        cs_sbx_client_free(clients[k]);
     fprintf(stderr, "consort sandbox: stopping the nodes\n");
 }
 
@@ -396,6 +408,10 @@ static int parse(int argc, char **argv, cs_sbx *sbx, sandbox_args *a)
             if (sbx->extra_count == CS_SBX_MAX_EXTRA)
                 return cs_cli_usage_error(verb, "--node-option: at most %d", CS_SBX_MAX_EXTRA);
             sbx->extra[sbx->extra_count++] = arg;
+        } else if (c == OPT_SAMPLE) {
+            if (strcmp(arg, "composed") != 0)
+                return cs_cli_usage_error(verb, "--sample: '%s', expected composed", arg);
+            a->composed = true;
         } else if (c == OPT_TIMEOUT) {
             if (!cs_cli_parse_u32(verb, "--timeout", arg, &sbx->startup_timeout_s))
                 return CS_EXIT_USAGE;
@@ -407,6 +423,8 @@ static int parse(int argc, char **argv, cs_sbx *sbx, sandbox_args *a)
         return cs_cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
     if (a->workspace == NULL)
         return cs_cli_usage_error(verb, "--workspace DIR is required");
+    if (a->composed && a->app != NULL)
+        return cs_cli_usage_error(verb, "--sample composed runs its own modules: no --app");
     if (nodes < 1 || nodes > CS_SBX_MAX_NODES)
         return cs_cli_usage_error(verb, "--nodes: %u, expected 1 to %d", nodes, CS_SBX_MAX_NODES);
     if (sbx->startup_timeout_s == 0)
@@ -415,32 +433,81 @@ static int parse(int argc, char **argv, cs_sbx *sbx, sandbox_args *a)
     return CS_EXIT_OK;
 }
 
+/* --sample composed: storage in DIR/storage, records in DIR/records. */
+static consort_err start_composed(cs_sbx *back, cs_sbx *front, const sandbox_args *a,
+                                  cs_sbx_app *app)
+{
+    char dir[CS_SBX_PATH_MAX + 16], back_app[CS_SBX_PATH_MAX], front_app[CS_SBX_PATH_MAX];
+    CS_TRY(cs_sbx_sample_module("composed/storage.so", back_app));
+    CS_TRY(cs_sbx_sample_module("composed/records.so", front_app));
+    CS_TRY(cs_mkdir_p(a->workspace, 0755));
+    sandbox_args b = *a;
+    snprintf(dir, sizeof dir, "%s/storage", a->workspace);
+    b.workspace = dir;
+    b.app = back_app;
+    fprintf(stderr, "consort sandbox: the storage service (back-end), in %s\n", dir);
+    CS_TRY_CTX(start_service(back, &b, app), "the storage service");
+    cs_sbx_app_cleanup(app);
+    cs_sbx_app_init(app);
+    snprintf(dir, sizeof dir, "%s/records", a->workspace);
+    b.app = front_app;
+    fprintf(stderr, "consort sandbox: the records service (front-end), in %s\n", dir);
+    CS_TRY_CTX(start_service(front, &b, app), "the records service");
+    return cs_sbx_composed_wire(back, front);
+}
+
 static int run(int argc, char **argv)
 {
     cs_sbx *sbx = cs_malloc(sizeof *sbx);
-    if (sbx == NULL)
+    cs_sbx *front = cs_malloc(sizeof *front);
+    if (sbx == NULL || front == NULL) {
+        cs_free(sbx);
+        cs_free(front);
         return cs_cli_fail(&cs_cmd_sandbox, cs_fail(CONSORT_E_NOMEM, "out of memory"));
+    }
     cs_sbx_init(sbx);
+    cs_sbx_init(front);
     sandbox_args a = {0};
     int code = parse(argc, argv, sbx, &a);
     if (code != CS_EXIT_OK) {
         cs_free(sbx);
+        cs_free(front);
         return code;
     }
+    /* the same options for the second service; its own state */
+    front->count = sbx->count;
+    front->platform = sbx->platform;
+    front->startup_timeout_s = sbx->startup_timeout_s;
+    memcpy(front->extra, sbx->extra, sizeof front->extra);
+    front->extra_count = sbx->extra_count;
     cs_sbx_app app;
     cs_sbx_app_init(&app);
-    consort_err rc = start_service(sbx, &a, &app);
+    consort_err rc =
+        a.composed ? start_composed(sbx, front, &a, &app) : start_service(sbx, &a, &app);
+    cs_sbx *const all[2] = {sbx, front};
+    size_t running = a.composed ? 2 : 1;
     if (rc == CONSORT_OK) {
-        printf("READY %s\n", sbx->nodes[0].rpc_address);
+        const cs_sbx *entry = a.composed ? front : sbx;
+        printf("READY %s\n", entry->nodes[0].rpc_address);
         fflush(stdout);
-        print_guide(sbx, &app);
-        serve(sbx);
+        if (a.composed)
+            fprintf(stderr,
+                    "\nconsort sandbox: two services, wired (docs/e2e.md \"The composed "
+                    "sample\"):\n  storage (back-end): %s\n  records (front-end, calls "
+                    "storage): %s\n",
+                    sbx->workspace, front->workspace);
+        print_guide(entry, &app);
+        serve(all, running);
     }
     cs_sbx_app_cleanup(&app);
     if (rc != CONSORT_OK)
         code = cs_cli_fail(&cs_cmd_sandbox, rc);
-    if (!stop_everything(sbx) && code == CS_EXIT_OK)
+    bool clean = true;
+    for (size_t k = running; k-- > 0;)
+        clean = stop_everything(all[k]) && clean;
+    if (!clean && code == CS_EXIT_OK)
         code = CS_EXIT_REJECTED; /* a node did not shut down cleanly: say so in the status */
     cs_free(sbx);
+    cs_free(front);
     return code;
 }

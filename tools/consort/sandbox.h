@@ -114,6 +114,10 @@ typedef struct cs_sbx {
 
 /* ---- sandbox_setup.c ---- */
 
+/* The sample module samples/<rel> of the build that holds this program
+ * (an absolute path into `out`); NOT_FOUND if it is not built. */
+CS_MUST_CHECK consort_err cs_sbx_sample_module(const char *rel, char out[CS_SBX_PATH_MAX]);
+
 /* Zeroes `sbx` and marks every port socket as not held (call first). */
 void cs_sbx_init(cs_sbx *sbx);
 
@@ -220,6 +224,17 @@ CS_MUST_CHECK consort_err cs_sbx_trusted_nodes(cs_sbx_client *c, const char *add
 
 /* Members 0 and 1 open the service (transition_service_to_open) through node 0. */
 CS_MUST_CHECK consort_err cs_sbx_open_service(const cs_sbx *sbx, cs_sbx_client *c);
+/* member0 proposes `proposal` (JSON) at node 0 and members 0 and 1 vote for
+ * it; STATE unless it is then Accepted. `what` names it in messages. */
+CS_MUST_CHECK consort_err cs_sbx_pass_proposal(const cs_sbx *sbx, cs_sbx_client *c,
+                                               const char *proposal, const char *what);
+
+/* ---- sandbox_composed.c: --sample composed ---- */
+
+/* The composed sample's wiring (docs/e2e.md): `back`'s members register
+ * `front`'s service certificate as a user, `front`'s bind the egress name
+ * "storage" to `back` (node 0's address and service certificate). */
+CS_MUST_CHECK consort_err cs_sbx_composed_wire(const cs_sbx *back, const cs_sbx *front);
 
 /* ---- sandbox_app.c ---- */
 

@@ -1,7 +1,8 @@
 /*
- * The sandbox opens its service the way a consortium would
- * (docs/governance.md): member0 proposes transition_service_to_open, and
- * members 0 and 1 (a majority of three) vote for it.
+ * The sandbox governs its service the way a consortium would
+ * (docs/governance.md): member0 proposes (transition_service_to_open, or
+ * the wiring of the composed sample), and members 0 and 1 (a majority of
+ * three) vote for it.
  */
 #include "sandbox.h"
 
@@ -70,24 +71,28 @@ out:
     return rc;
 }
 
-consort_err cs_sbx_open_service(const cs_sbx *sbx, cs_sbx_client *c)
+consort_err cs_sbx_pass_proposal(const cs_sbx *sbx, cs_sbx_client *c, const char *proposal,
+                                 const char *what)
 {
     const char *address = sbx->nodes[0].rpc_address;
     char id[CS_GOV_ID_HEX_LEN + 1] = "";
     char state[32];
-    CS_TRY_CTX(send_signed(sbx, c, address, 0, CS_GOV_MSG_PROPOSAL, id, OPEN_PROPOSAL, state,
+    CS_TRY_CTX(send_signed(sbx, c, address, 0, CS_GOV_MSG_PROPOSAL, id, proposal, state,
                            sizeof state),
-               "opening the service");
-    fprintf(stderr, "consort sandbox: member0 proposed opening the service (proposal %.16s...)\n",
-            id);
+               "%s", what);
+    fprintf(stderr, "consort sandbox: member0 proposed %s (proposal %.16s...)\n", what, id);
     for (int m = 0; m < 2; m++) {
         CS_TRY_CTX(send_signed(sbx, c, address, m, CS_GOV_MSG_BALLOT, id, "{\"vote\": true}", state,
                                sizeof state),
-                   "opening the service");
+                   "%s", what);
         fprintf(stderr, "consort sandbox: member%d voted for it: %s\n", m, state);
     }
     CS_ENSURE(strcmp(state, "Accepted") == 0, CONSORT_E_STATE,
-              "opening the service: the proposal is %s after two of three members voted for it",
-              state);
+              "%s: the proposal is %s after two of three members voted for it", what, state);
     return CONSORT_OK;
+}
+
+consort_err cs_sbx_open_service(const cs_sbx *sbx, cs_sbx_client *c)
+{
+    return cs_sbx_pass_proposal(sbx, c, OPEN_PROPOSAL, "opening the service");
 }

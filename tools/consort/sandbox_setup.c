@@ -107,6 +107,15 @@ consort_err cs_sbx_find_binaries(cs_sbx *sbx, const char *consortd, const char *
     return CONSORT_OK;
 }
 
+consort_err cs_sbx_sample_module(const char *rel, char out[CS_SBX_PATH_MAX])
+{
+    char dir[CS_SBX_PATH_MAX];
+    char guess[CS_SBX_PATH_MAX + 64];
+    CS_TRY(self_dir(dir, sizeof dir));
+    CS_TRY(fmt_path(guess, sizeof guess, "%s/../samples/%s", dir, rel));
+    return absolute_existing(guess, R_OK, "the sample module", out);
+}
+
 /* The workspace must be new or empty: the sandbox never reuses another's state. */
 static consort_err check_empty(const char *dir)
 {
