@@ -76,6 +76,47 @@ CONSORT_EXPORT consort_err consort_receipt_verify_ex(const char *receipt_json, s
                                                      const consort_receipt_expect *expect,
                                                      char *err, size_t errlen);
 
+/* ---- handling statements (docs/e2e.md) ---- */
+
+/* What the client sent and received. Zero-initialise. */
+typedef struct consort_e2e_exchange {
+    const char *nonce_hex; /* the x-consort-attest value it sent */
+    const char *method;
+    const char *target; /* exactly as sent: "/app/records?id=7" */
+    const uint8_t *request_body;
+    size_t request_len;
+    int status;
+    const uint8_t *response_body;
+    size_t response_len;
+} consort_e2e_exchange;
+
+/*
+ * Verifies the handling statement of an answer (`statement`: the
+ * x-consort-handling-statement header's base64 text, or the COSE_Sign1
+ * bytes) against the service certificate the client pinned (PEM), the
+ * exchange, and the client's policy (JSON text, `policy_len` bytes; NULL or
+ * empty: any code id): {"code_ids": [64 hex, ...], "issuers": [PEM text,
+ * ...], "claims": ["tested", "compliance=HIPAA", ...]}. Every hop is checked,
+ * as docs/e2e.md "Verifying" lists: the signature by the pinned service,
+ * the nonce, the request and response digests, the policy on every code id,
+ * then every service it called, recursively, against the same policy.
+ *
+ * On CONSORT_OK, `report` (if not NULL) receives what was verified, as JSON
+ * (NUL-terminated): {"node", "written", "code_ids": [{"code_id",
+ * "certified"}], "calls", "mode": "nested", "hops": [{"depth", "service",
+ * "service_cert_sha256", "node", "written", "code_ids"}]}; CONSORT_E_TOO_LARGE
+ * if it does not fit in `report_len`. Errors: INVALID_ARGUMENT (NULL
+ * arguments, a bad nonce or certificate), MALFORMED (the statement or the
+ * policy), BAD_SIGNATURE, POLICY (which check failed, and at which call),
+ * NOMEM. Thread-safe.
+ */
+CONSORT_EXPORT consort_err consort_e2e_verify(const char *statement, size_t statement_len,
+                                              const char *service_cert_pem, size_t pem_len,
+                                              const consort_e2e_exchange *exchange,
+                                              const char *policy_json, size_t policy_len,
+                                              char *report, size_t report_len, char *err,
+                                              size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

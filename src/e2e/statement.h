@@ -130,6 +130,26 @@ typedef struct cs_e2e_policy {
 } cs_e2e_policy;
 
 /*
+ * A policy written as JSON (docs/e2e.md "Verifying"), with what it points
+ * into: {"code_ids": [64 hex, ...], "issuers": [PEM text, ...],
+ * "claims": ["tested", "NAME=VALUE", ...]}, every member optional; an
+ * empty text is no policy (any code id). MALFORMED / TOO_LARGE (over the
+ * limits below) naming the member. Free with cs_e2e_policy_doc_cleanup
+ * (also after a failure).
+ */
+#define CS_E2E_POLICY_MAX_ISSUERS 8
+#define CS_E2E_POLICY_MAX_CLAIMS  32
+typedef struct cs_e2e_policy_doc {
+    uint8_t code_ids[CS_E2E_MAX_CODE_IDS][32];
+    cs_x509 *issuers[CS_E2E_POLICY_MAX_ISSUERS];
+    char claims[CS_E2E_POLICY_MAX_CLAIMS][512];
+    const char *claim_ptrs[CS_E2E_POLICY_MAX_CLAIMS];
+    cs_e2e_policy p; /* points into this document */
+} cs_e2e_policy_doc;
+CS_MUST_CHECK consort_err cs_e2e_policy_parse(cs_slice json, cs_e2e_policy_doc *d);
+void cs_e2e_policy_doc_cleanup(cs_e2e_policy_doc *d);
+
+/*
  * Holds a verified statement against the exchange and the policy: the
  * nonce is the client's (a statement from another request is refused), the
  * digests are those of the request sent and the response received, and

@@ -7,9 +7,9 @@
 
 #include "base/alloc.h"
 #include "base/file.h"
-#include "crypto/b64.h"
-#include "crypto/hash.h"
 #include "e2e/statement.h"
+
+#include <consort/client.h>
 
 #include <jansson.h>
 #include <limits.h>
@@ -19,9 +19,6 @@
 
 #define MAX_BODY     ((size_t)64 << 20)
 #define MAX_POLICY   ((size_t)1 << 20)
-#define MAX_ISSUERS  8
-#define MAX_CLAIMS   32
-#define MAX_CODE_IDS 64
 
 static int run(int argc, char **argv);
 
@@ -40,8 +37,12 @@ const cs_cli_verb cs_cmd_e2e_verify = {
              "  {\"code_ids\": [hex, ...],          every trusted code id must be one of these\n"
              "   \"issuers\": [PEM or path, ...],   each needs a code certificate by one of them\n"
              "   \"claims\": [\"tested\", \"compliance=HIPAA\", ...]}   making these claims\n"
-             "Prints what the statement says as JSON. Exit status 0 if it holds, 1 if not, 2 for\n"
-             "a usage error.\n",
+             "(claims need issuers). Then every service it called, recursively: the callee's\n"
+             "statement nested in it, signed by that service, bound to this request, about the\n"
+             "call and answer the caller recorded, its code ids under the same policy.\n"
+             "Prints what was verified as JSON (\"hops\": each callee). The library call is\n"
+             "consort_e2e_verify (include/consort/client.h). Exit status 0 if it holds, 1 if\n"
+             "not, 2 for a usage error.\n",
     .run = run,
 };
 
@@ -73,24 +74,11 @@ typedef struct args {
     const char *policy, *statement;
 } args;
 
-typedef struct policy_buf {
-    uint8_t code_ids[MAX_CODE_IDS][32];
-    cs_x509 *issuers[MAX_ISSUERS];
-    char claims[MAX_CLAIMS][512];
-    const char *claim_ptrs[MAX_CLAIMS];
-    cs_e2e_policy p;
-} policy_buf;
-
-static consort_err load_issuer(const char *text, cs_x509 **out)
+/* The --policy file as the library reads policies (consort_e2e_verify):
+ * each issuer that is a path replaced by its PEM text. */
+static consort_err load_policy(const char *path, char **out)
 {
-    if (strncmp(text, "-----BEGIN", 10) == 0)
-        return cs_x509_from_pem(cs_slice_str(text), out);
-    return cs_x509_load_file(text, out);
-}
-
-static consort_err load_policy(const char *path, policy_buf *pb)
-{
-    memset(pb, 0, sizeof *pb);
+    *out = NULL;
     if (path == NULL)
         return CONSORT_OK;
     json_error_t jerr;
@@ -98,143 +86,57 @@ static consort_err load_policy(const char *path, policy_buf *pb)
     CS_ENSURE(json_is_object(doc), CONSORT_E_MALFORMED, "--policy %s: %s", path,
               doc == NULL ? jerr.text : "not a JSON object");
     consort_err rc = CONSORT_OK;
-    const char *key;
-    json_t *v;
-    json_object_foreach(doc, key, v)
-    {
-        if (rc == CONSORT_OK && strcmp(key, "code_ids") != 0 && strcmp(key, "issuers") != 0 &&
-            strcmp(key, "claims") != 0)
-            rc = cs_fail(CONSORT_E_MALFORMED, "--policy %s: unknown member \"%s\"", path, key);
-    }
-    json_t *ids = json_object_get(doc, "code_ids"), *iss = json_object_get(doc, "issuers"),
-           *claims = json_object_get(doc, "claims");
-    if (rc == CONSORT_OK &&
-        ((ids != NULL && (!json_is_array(ids) || json_array_size(ids) > MAX_CODE_IDS)) ||
-         (iss != NULL && (!json_is_array(iss) || json_array_size(iss) > MAX_ISSUERS)) ||
-         (claims != NULL && (!json_is_array(claims) || json_array_size(claims) > MAX_CLAIMS))))
-        rc = cs_fail(CONSORT_E_MALFORMED,
-                     "--policy %s: code_ids (<= %d), issuers (<= %d) and claims (<= %d) are "
-                     "arrays",
-                     path, MAX_CODE_IDS, MAX_ISSUERS, MAX_CLAIMS);
-    for (size_t i = 0; rc == CONSORT_OK && i < json_array_size(ids); i++) {
-        const char *hex = json_string_value(json_array_get(ids, i));
-        if (hex == NULL || strlen(hex) != 64 ||
-            cs_hex_decode(hex, pb->code_ids[i], 32) != CONSORT_OK)
-            rc = cs_fail(CONSORT_E_MALFORMED, "--policy %s: code_ids[%zu] is not 64 hex digits",
-                         path, i);
-    }
+    json_t *iss = json_object_get(doc, "issuers");
     for (size_t i = 0; rc == CONSORT_OK && i < json_array_size(iss); i++) {
         const char *text = json_string_value(json_array_get(iss, i));
-        rc = text != NULL ? load_issuer(text, &pb->issuers[i])
-                          : cs_fail(CONSORT_E_MALFORMED, "issuers[%zu] is not a string", i);
-        if (rc != CONSORT_OK)
-            rc = cs_err_context(rc, "--policy %s: issuers[%zu]", path, i);
-    }
-    for (size_t i = 0; rc == CONSORT_OK && i < json_array_size(claims); i++) {
-        const char *text = json_string_value(json_array_get(claims, i));
-        if (text == NULL || strlen(text) >= sizeof pb->claims[0])
-            rc = cs_fail(CONSORT_E_MALFORMED, "--policy %s: claims[%zu] is not a short string",
-                         path, i);
+        if (text == NULL || strncmp(text, "-----BEGIN", 10) == 0)
+            continue; /* the library names a bad entry */
+        cs_buf pem;
+        cs_buf_init(&pem, MAX_POLICY);
+        rc = cs_file_read(text, &pem);
+        if (rc == CONSORT_OK)
+            rc = json_array_set_new(iss, i, json_stringn((const char *)pem.ptr, pem.len)) == 0
+                     ? CONSORT_OK
+                     : cs_fail(CONSORT_E_MALFORMED, "issuers[%zu]: %s is not text", i, text);
         else
-            pb->claim_ptrs[i] = strcpy(pb->claims[i], text);
+            rc = cs_err_context(rc, "issuers[%zu]", i);
+        cs_buf_cleanup(&pem);
     }
-    pb->p = (cs_e2e_policy){.code_ids = (const uint8_t(*)[32])pb->code_ids,
-                            .n_code_ids = json_array_size(ids),
-                            .issuers = (const cs_x509 *const *)pb->issuers,
-                            .n_issuers = json_array_size(iss),
-                            .claims = pb->claim_ptrs,
-                            .n_claims = json_array_size(claims)};
+    if (rc == CONSORT_OK && (*out = json_dumps(doc, JSON_COMPACT)) == NULL)
+        rc = cs_fail(CONSORT_E_NOMEM, "policy");
     json_decref(doc);
-    return rc;
+    return rc == CONSORT_OK ? rc : cs_err_context(rc, "--policy %s", path);
 }
 
-static json_t *codes_json(const cs_e2e_statement *s)
-{
-    json_t *codes = json_array();
-    for (size_t i = 0; codes != NULL && i < s->n_codes; i++) {
-        char hex[65];
-        cs_hex_encode(CS_SLICE(s->codes[i].code_id, 32), hex);
-        json_array_append_new(codes, json_pack("{s:s, s:b}", "code_id", hex, "certified",
-                                               s->codes[i].certificate.len > 0));
-    }
-    return codes;
-}
+typedef struct inputs {
+    cs_buf cert, stmt, req_body, resp_body;
+    char *policy;
+    char report[64 << 10];
+} inputs;
 
-/* cs_e2e_hop_fn: each verified back-end statement, for the output. */
-static void add_hop(void *ctx, unsigned depth, const cs_e2e_call *call,
-                    const cs_e2e_statement *callee)
+static consort_err verify(const args *a, inputs *in)
 {
-    uint8_t fp[32];
-    char hex[65];
-    cs_sha256(call->service_cert, fp);
-    cs_hex_encode(CS_SLICE(fp, 32), hex);
-    json_array_append_new(ctx, json_pack("{s:I, s:s, s:s, s:s, s:s, s:o}", "depth",
-                                         (json_int_t)depth, "service", call->service,
-                                         "service_cert_sha256", hex, "node", callee->node,
-                                         "written", callee->written, "code_ids",
-                                         codes_json(callee)));
-}
-
-static void print_json(const cs_e2e_statement *s, json_t *hops)
-{
-    json_t *doc = json_pack("{s:s, s:s, s:o, s:I, s:s, s:O}", "node", s->node, "written",
-                            s->written, "code_ids", codes_json(s), "calls", (json_int_t)s->n_calls,
-                            "mode", "nested", "hops", hops);
-    char *text = doc != NULL ? json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
-    if (text != NULL)
-        printf("%s\n", text);
-    free(text);
-    json_decref(doc);
-}
-
-static consort_err verify(const args *a, policy_buf *pb, cs_buf *stmt, cs_buf *req_body,
-                          cs_buf *resp_body)
-{
-    cs_x509 *service = NULL;
-    CS_TRY_CTX(cs_x509_load_file(a->service_cert, &service), "--service-cert %s", a->service_cert);
-    cs_e2e_statement *s = cs_calloc(1, sizeof *s);
-    cs_e2e_statement *sent = cs_calloc(1, sizeof *sent);
-    json_t *hops = json_array();
-    consort_err rc = s != NULL && sent != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "statement");
-    if (rc == CONSORT_OK)
-        rc = load_policy(a->policy, pb);
-    if (rc == CONSORT_OK)
-        rc = cs_e2e_parse_nonce(a->nonce, sent);
-    if (rc == CONSORT_OK)
-        rc = cs_file_read(a->statement, stmt);
-    while (rc == CONSORT_OK && stmt->len > 0 &&
-           (stmt->ptr[stmt->len - 1] == '\n' || stmt->ptr[stmt->len - 1] == '\r'))
-        stmt->len--;
-    cs_buf raw;
-    cs_buf_init(&raw, CS_E2E_MAX);
-    if (rc == CONSORT_OK && stmt->len > 0 && stmt->ptr[0] != 0xd2) /* base64 (the header) */
-        rc = cs_b64_decode(cs_buf_slice(stmt), &raw);
-    else if (rc == CONSORT_OK)
-        rc = cs_buf_append(&raw, stmt->ptr, stmt->len);
-    if (rc == CONSORT_OK && a->request_body != NULL)
-        rc = cs_file_read(a->request_body, req_body);
-    if (rc == CONSORT_OK && a->response_body != NULL)
-        rc = cs_file_read(a->response_body, resp_body);
-    if (rc == CONSORT_OK)
-        rc = cs_e2e_verify(cs_buf_slice(&raw), service, s);
-    if (rc == CONSORT_OK) {
-        const cs_e2e_expect e = {.nonce = sent->nonce,
-                                 .nonce_len = sent->nonce_len,
-                                 .method = a->method,
-                                 .target = a->target,
-                                 .request_body = cs_buf_slice(req_body),
-                                 .status = atoi(a->status),
-                                 .response_body = cs_buf_slice(resp_body)};
-        rc = cs_e2e_check_hops(s, &e, &pb->p, add_hop, hops);
-    }
-    if (rc == CONSORT_OK)
-        print_json(s, hops);
-    json_decref(hops);
-    cs_buf_cleanup(&raw);
-    cs_free(s);
-    cs_free(sent);
-    cs_x509_free(service);
-    return rc;
+    CS_TRY_CTX(cs_file_read(a->service_cert, &in->cert), "--service-cert");
+    CS_TRY(cs_file_read(a->statement, &in->stmt));
+    if (a->request_body != NULL)
+        CS_TRY_CTX(cs_file_read(a->request_body, &in->req_body), "--request-body");
+    if (a->response_body != NULL)
+        CS_TRY_CTX(cs_file_read(a->response_body, &in->resp_body), "--response-body");
+    CS_TRY(load_policy(a->policy, &in->policy));
+    const consort_e2e_exchange x = {.nonce_hex = a->nonce,
+                                    .method = a->method,
+                                    .target = a->target,
+                                    .request_body = in->req_body.ptr,
+                                    .request_len = in->req_body.len,
+                                    .status = atoi(a->status),
+                                    .response_body = in->resp_body.ptr,
+                                    .response_len = in->resp_body.len};
+    CS_TRY(consort_e2e_verify((const char *)in->stmt.ptr, in->stmt.len,
+                              (const char *)in->cert.ptr, in->cert.len, &x, in->policy,
+                              in->policy != NULL ? strlen(in->policy) : 0, in->report,
+                              sizeof in->report, NULL, 0));
+    printf("%s\n", in->report);
+    return CONSORT_OK;
 }
 
 static int run(int argc, char **argv)
@@ -286,19 +188,19 @@ static int run(int argc, char **argv)
     long status = strtol(a.status, &end, 10);
     if (*a.status == '\0' || *end != '\0' || status < 100 || status > 599)
         return cs_cli_usage_error(verb, "--status '%s': expected 100..599", a.status);
-    policy_buf *pb = cs_calloc(1, sizeof *pb);
-    if (pb == NULL)
-        return cs_cli_fail(verb, cs_fail(CONSORT_E_NOMEM, "policy"));
-    cs_buf stmt, req_body, resp_body;
-    cs_buf_init(&stmt, CS_E2E_MAX * 2);
-    cs_buf_init(&req_body, MAX_BODY);
-    cs_buf_init(&resp_body, MAX_BODY);
-    consort_err rc = verify(&a, pb, &stmt, &req_body, &resp_body);
-    for (size_t i = 0; i < MAX_ISSUERS; i++)
-        cs_x509_free(pb->issuers[i]);
-    cs_free(pb);
-    cs_buf_cleanup(&stmt);
-    cs_buf_cleanup(&req_body);
-    cs_buf_cleanup(&resp_body);
+    inputs *in = cs_calloc(1, sizeof *in);
+    if (in == NULL)
+        return cs_cli_fail(verb, cs_fail(CONSORT_E_NOMEM, "inputs"));
+    cs_buf_init(&in->cert, MAX_POLICY);
+    cs_buf_init(&in->stmt, CS_E2E_MAX * 2);
+    cs_buf_init(&in->req_body, MAX_BODY);
+    cs_buf_init(&in->resp_body, MAX_BODY);
+    consort_err rc = verify(&a, in);
+    cs_buf_cleanup(&in->cert);
+    cs_buf_cleanup(&in->stmt);
+    cs_buf_cleanup(&in->req_body);
+    cs_buf_cleanup(&in->resp_body);
+    free(in->policy);
+    cs_free(in);
     return rc == CONSORT_OK ? CS_EXIT_OK : cs_cli_fail(verb, rc);
 }

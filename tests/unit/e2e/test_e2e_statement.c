@@ -11,7 +11,11 @@
  * another service's, about another call or answer, uncertified back-end).
  */
 #include "../supply/supply_vectors.h"
+#include "crypto/b64.h"
 #include "e2e/statement.h"
+
+#include <consort/client.h>
+#include <jansson.h>
 #include "supply/codecert.h"
 
 #define NOW INT64_C(1796342400)
@@ -350,6 +354,104 @@ static void nested_statements(void **state)
     ident_free(&ci);
 }
 
+/* The client library's entry point (include/consort/client.h). */
+static void client_library(void **state)
+{
+    (void)state;
+    ident svc, ci;
+    ident_make(&svc, "consort service");
+    ident_make(&ci, "ci");
+    uint8_t code[32];
+    memset(code, 0xc0, sizeof code);
+    cs_buf cert, cose, b64, pem, ci_pem;
+    cs_buf_init(&cert, 0);
+    cs_buf_init(&cose, 0);
+    cs_buf_init(&b64, 0);
+    cs_buf_init(&pem, 0);
+    cs_buf_init(&ci_pem, 0);
+    codecert(&ci, code, "compliance=HIPAA", &cert);
+    cs_e2e_statement s;
+    statement_for(&s, code, cs_buf_slice(&cert));
+    cst_ok(cs_e2e_sign(&s, svc.key, svc.cert, &cose));
+    cst_ok(cs_b64_encode(cs_buf_slice(&cose), &b64));
+    cst_ok(cs_x509_to_pem(svc.cert, &pem));
+    cst_ok(cs_x509_to_pem(ci.cert, &ci_pem));
+    const consort_e2e_exchange x = {
+        .nonce_hex = "00112233445566778899aabbccddeeff",
+        .method = "POST",
+        .target = "/app/log/private",
+        .request_body = (const uint8_t *)BODY_IN,
+        .request_len = strlen(BODY_IN),
+        .status = 200,
+        .response_body = (const uint8_t *)BODY_OUT,
+        .response_len = strlen(BODY_OUT),
+    };
+    json_t *pol = json_pack("{s:[s#], s:[s, s]}", "issuers", (const char *)ci_pem.ptr,
+                            (int)ci_pem.len, "claims", "tested", "compliance=HIPAA");
+    char *policy = json_dumps(pol, JSON_COMPACT);
+    json_decref(pol);
+    char report[8192], err[512];
+    /* base64 (the header) and the COSE bytes both verify; the report says what */
+    cst_ok(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len, &x,
+                              policy, strlen(policy), report, sizeof report, err, sizeof err));
+    assert_string_equal(err, "");
+    json_t *r = json_loads(report, 0, NULL);
+    assert_non_null(r);
+    assert_string_equal(json_string_value(json_object_get(r, "node")), "0123456789abcdef");
+    assert_string_equal(json_string_value(json_object_get(r, "mode")), "nested");
+    assert_true(json_is_true(
+        json_object_get(json_array_get(json_object_get(r, "code_ids"), 0), "certified")));
+    json_decref(r);
+    cst_ok(consort_e2e_verify((const char *)cose.ptr, cose.len, (const char *)pem.ptr, pem.len,
+                              &x, NULL, 0, NULL, 0, NULL, 0));
+    /* each refusal, with its reason */
+    consort_e2e_exchange other = x;
+    other.nonce_hex = "ffeeddccbbaa99887766554433221100";
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len,
+                                 &other, NULL, 0, NULL, 0, err, sizeof err),
+              CONSORT_E_POLICY);
+    assert_non_null(strstr(err, "another request"));
+    other = x;
+    other.status = 201;
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len,
+                                 &other, NULL, 0, NULL, 0, err, sizeof err),
+              CONSORT_E_POLICY);
+    const char ferpa[] = "{\"claims\": [\"compliance=FERPA\"], \"issuers\": []}";
+    /* claims without issuers would check nothing: refused, not ignored */
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len,
+                                 &x, ferpa, strlen(ferpa), NULL, 0, err, sizeof err),
+              CONSORT_E_MALFORMED);
+    assert_non_null(strstr(err, "without \"issuers\""));
+    const char unknown[] = "{\"code_id\": []}";
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len,
+                                 &x, unknown, strlen(unknown), NULL, 0, err, sizeof err),
+              CONSORT_E_MALFORMED);
+    assert_non_null(strstr(err, "unknown member \"code_id\""));
+    const char bad_id[] = "{\"code_ids\": [\"c0c0\"]}";
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len,
+                                 &x, bad_id, strlen(bad_id), NULL, 0, err, sizeof err),
+              CONSORT_E_MALFORMED);
+    cst_fails(consort_e2e_verify("", 0, (const char *)pem.ptr, pem.len, &x, NULL, 0, NULL, 0, err,
+                                 sizeof err),
+              CONSORT_E_MALFORMED);
+    assert_non_null(strstr(err, "carried none"));
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len,
+                                 &x, NULL, 0, report, 16, err, sizeof err),
+              CONSORT_E_TOO_LARGE);
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, "not a pem", 9, &x, NULL, 0,
+                                 NULL, 0, err, sizeof err),
+              CONSORT_E_INVALID_ARGUMENT);
+    cst_fails(consort_e2e_verify(NULL, 0, (const char *)pem.ptr, pem.len, &x, NULL, 0, NULL, 0,
+                                 err, sizeof err),
+              CONSORT_E_INVALID_ARGUMENT);
+    free(policy);
+    cs_buf bufs[] = {cert, cose, b64, pem, ci_pem};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        cs_buf_cleanup(&bufs[i]);
+    ident_free(&svc);
+    ident_free(&ci);
+}
+
 static void nonce_header(void **state)
 {
     (void)state;
@@ -371,6 +473,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sign_verify_and_check),
         cmocka_unit_test(nested_statements),
+        cmocka_unit_test(client_library),
         cmocka_unit_test(nonce_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
