@@ -322,7 +322,16 @@ void cs_ledger_cert_cache_cleanup(cs_ledger_cert_cache *c);
  * NULL. (The terms and state digests are checked by whoever knows the
  * entries or the store: cs_ledger_verify checks terms.) BAD_SIGNATURE,
  * BAD_CERTIFICATE, EXPIRED, MALFORMED (certificate, node_id, kid).
+ *
+ * `now` = CS_LEDGER_SIG_ANY_TIME checks the chain (signatures, CA
+ * constraints, the service certificate's validity) at a time inside the
+ * node certificate's own validity, never at the local clock: for a replica
+ * applying committed entries, which consensus already accepted and the
+ * ledger secret authenticates, and whose wall clock the host sets (a clock
+ * set back must not stop a node on the entries of a certificate issued
+ * "later"). Auditors pass a time.
  */
+#define CS_LEDGER_SIG_ANY_TIME INT64_MIN
 CS_MUST_CHECK consort_err cs_ledger_sig_verify(const cs_ledger_sig *s, const cs_x509 *service_cert,
                                                int64_t now, cs_ledger_cert_cache *cache);
 

@@ -534,6 +534,15 @@ static void crypto_checks(void **state)
     lfx_add_sig(&f->l);
     cst_ok(verify_last(f, f->id.service_cert, f->now));
     cst_fails(verify_last(f, f->id.service_cert, f->now + 11 * LFX_YEAR), CONSORT_E_EXPIRED);
+    /* ... or before it was issued (a clock set back) */
+    cst_fails(verify_last(f, f->id.service_cert, f->now - 2 * 86400), CONSORT_E_EXPIRED);
+    /* a replica applying committed entries does not judge them by its own
+     * clock, which the host sets: CS_LEDGER_SIG_ANY_TIME checks the chain
+     * at a time inside the node certificate's validity */
+    cst_ok(verify_last(f, f->id.service_cert, CS_LEDGER_SIG_ANY_TIME));
+    /* ... the chain itself still counts */
+    lfx_add_sig_by(&f->l, &(cs_ledger_signer){other.node_key, other.node_cert, other.node_id});
+    cst_fails(verify_last(f, f->id.service_cert, CS_LEDGER_SIG_ANY_TIME), CONSORT_E_BAD_CERTIFICATE);
 
     /* a P-384 node signs with ES384 */
     cs_key *k384;
