@@ -110,6 +110,26 @@ static consort_err check_calls(const cs_e2e_statement *s, const hop_walk *w, uns
     return CONSORT_OK;
 }
 
+/* A summary statement (statement.h): the service checked the client's
+ * policy, this one, on every callee, and names them by digest only. */
+static consort_err check_summary(const cs_e2e_statement *s, const cs_e2e_policy *p)
+{
+    uint8_t d[32];
+    CS_TRY(cs_e2e_policy_digest(p, d));
+    CS_ENSURE(memcmp(d, s->policy, 32) == 0, CONSORT_E_POLICY,
+              "the summary asserts another policy than this one (policy digest): the service "
+              "checked its back-ends against something else");
+    for (size_t i = 0; i < s->n_calls; i++) {
+        CS_ENSURE(s->calls[i].has_statement_digest, CONSORT_E_POLICY,
+                  "call %zu: no handling statement from the service it called", i);
+        CS_ENSURE(s->calls[i].met_policy, CONSORT_E_POLICY,
+                  "call %zu: the service it called does not meet the policy (the summary says "
+                  "so)",
+                  i);
+    }
+    return CONSORT_OK;
+}
+
 consort_err cs_e2e_check_hops(const cs_e2e_statement *s, const cs_e2e_expect *e,
                               const cs_e2e_policy *p, cs_e2e_hop_fn hops, void *ctx)
 {
@@ -125,6 +145,8 @@ consort_err cs_e2e_check_hops(const cs_e2e_statement *s, const cs_e2e_expect *e,
               "the statement is about another response than the one received (response "
               "digest)");
     CS_TRY(codes_meet(s, p));
+    if (s->summary)
+        return check_summary(s, p);
     const hop_walk w = {.p = p, .fn = hops, .ctx = ctx};
     return check_calls(s, &w, 1);
 }

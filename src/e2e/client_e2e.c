@@ -49,7 +49,7 @@ static consort_err put_report(const cs_e2e_statement *s, json_t *hops, char *out
         return CONSORT_OK;
     json_t *doc = json_pack("{s:s, s:s, s:o, s:I, s:s, s:O}", "node", s->node, "written",
                             s->written, "code_ids", codes_json(s), "calls", (json_int_t)s->n_calls,
-                            "mode", "nested", "hops", hops);
+                            "mode", s->summary ? "summary" : "nested", "hops", hops);
     char *text = doc != NULL ? json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(doc);
     CS_ENSURE(text != NULL, CONSORT_E_NOMEM, "report");

@@ -2,8 +2,10 @@
 #include "e2e/statement.h"
 
 #include "base/alloc.h"
+#include "crypto/hash.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 void cs_e2e_policy_doc_cleanup(cs_e2e_policy_doc *d)
@@ -84,5 +86,57 @@ consort_err cs_e2e_policy_parse(cs_slice json, cs_e2e_policy_doc *d)
         cs_e2e_policy_doc_cleanup(d);
         return cs_err_context(rc, "policy");
     }
+    return CONSORT_OK;
+}
+
+static int cmp32(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void put_count(cs_hash_ctx *h, size_t n)
+{
+    const uint8_t be[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    cs_hash_update(h, CS_SLICE(be, 4));
+}
+
+consort_err cs_e2e_policy_digest(const cs_e2e_policy *p, uint8_t out[32])
+{
+    CS_ENSURE(p->n_code_ids <= CS_E2E_MAX_CODE_IDS && p->n_issuers <= CS_E2E_POLICY_MAX_ISSUERS &&
+                  p->n_claims <= CS_E2E_POLICY_MAX_CLAIMS,
+              CONSORT_E_INVALID_ARGUMENT, "policy digest: too many entries");
+    static const char label[] = "consort e2e policy v1"; /* with its NUL */
+    static const uint8_t zero = 0;
+    uint8_t ids[CS_E2E_MAX_CODE_IDS][32], fps[CS_E2E_POLICY_MAX_ISSUERS][32];
+    const char *claims[CS_E2E_POLICY_MAX_CLAIMS];
+    for (size_t i = 0; i < p->n_code_ids; i++)
+        memcpy(ids[i], p->code_ids[i], 32);
+    for (size_t i = 0; i < p->n_issuers; i++)
+        CS_TRY(cs_x509_fingerprint(p->issuers[i], fps[i]));
+    for (size_t i = 0; i < p->n_claims; i++)
+        claims[i] = p->claims[i];
+    qsort(ids, p->n_code_ids, 32, cmp32);
+    qsort(fps, p->n_issuers, 32, cmp32);
+    qsort(claims, p->n_claims, sizeof claims[0], cmp_str);
+    cs_hash_ctx h;
+    CS_TRY(cs_hash_init(&h, CS_HASH_SHA256));
+    cs_hash_update(&h, CS_SLICE(label, sizeof label));
+    put_count(&h, p->n_code_ids);
+    for (size_t i = 0; i < p->n_code_ids; i++)
+        cs_hash_update(&h, CS_SLICE(ids[i], 32));
+    cs_hash_update(&h, CS_SLICE(&zero, 1));
+    put_count(&h, p->n_issuers);
+    for (size_t i = 0; i < p->n_issuers; i++)
+        cs_hash_update(&h, CS_SLICE(fps[i], 32));
+    cs_hash_update(&h, CS_SLICE(&zero, 1));
+    put_count(&h, p->n_claims);
+    for (size_t i = 0; i < p->n_claims; i++)
+        cs_hash_update(&h, CS_SLICE(claims[i], strlen(claims[i]) + 1));
+    cs_hash_final(&h, out);
     return CONSORT_OK;
 }

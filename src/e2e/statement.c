@@ -68,9 +68,19 @@ static consort_err put_call(cs_buf *b, const cs_e2e_call *c)
     return put_bytes_or_null(b, c->statement);
 }
 
+static consort_err put_summary_call(cs_buf *b, const cs_e2e_call *c)
+{
+    CS_TRY(cs_cbor_write_map(b, 2));
+    CS_TRY(cs_cbor_write_cstr(b, "statement"));
+    CS_TRY(put_bytes_or_null(b, c->has_statement_digest ? CS_SLICE(c->statement_digest, 32)
+                                                        : CS_SLICE(NULL, 0)));
+    CS_TRY(cs_cbor_write_cstr(b, "met_policy"));
+    return cs_cbor_write_bool(b, c->met_policy);
+}
+
 static consort_err put_payload(cs_buf *b, const cs_e2e_statement *s)
 {
-    CS_TRY(cs_cbor_write_map(b, 8));
+    CS_TRY(cs_cbor_write_map(b, s->summary ? 9 : 8));
     CS_TRY(cs_cbor_write_cstr(b, "version"));
     CS_TRY(cs_cbor_write_uint(b, 1));
     CS_TRY(cs_cbor_write_cstr(b, "nonce"));
@@ -101,8 +111,11 @@ static consort_err put_payload(cs_buf *b, const cs_e2e_statement *s)
     CS_TRY(cs_cbor_write_cstr(b, "calls"));
     CS_TRY(cs_cbor_write_array(b, s->n_calls));
     for (size_t i = 0; i < s->n_calls; i++)
-        CS_TRY(put_call(b, &s->calls[i]));
-    return CONSORT_OK;
+        CS_TRY(s->summary ? put_summary_call(b, &s->calls[i]) : put_call(b, &s->calls[i]));
+    if (!s->summary)
+        return CONSORT_OK;
+    CS_TRY(cs_cbor_write_cstr(b, "policy"));
+    return cs_cbor_write_bytes(b, CS_SLICE(s->policy, 32));
 }
 
 consort_err cs_e2e_sign(const cs_e2e_statement *s, const cs_key *service_key,
@@ -178,6 +191,24 @@ static consort_err read_call(cs_cbor_reader *r, cs_e2e_call *c)
     return read_bytes_or_null(r, &c->statement);
 }
 
+static consort_err read_summary_call(cs_cbor_reader *r, cs_e2e_call *c)
+{
+    uint64_t m;
+    CS_TRY(cs_cbor_read_map(r, &m));
+    CS_ENSURE(m == 2, CONSORT_E_MALFORMED, "summary call entry of %llu members, expected 2",
+              (unsigned long long)m);
+    CS_TRY(cs_cbor_read_key(r, "statement"));
+    cs_cbor_item it;
+    CS_TRY(cs_cbor_peek(r, &it));
+    c->has_statement_digest = it.type != CS_CBOR_NULL;
+    if (c->has_statement_digest)
+        CS_TRY(cs_cbor_read_bytes_exact(r, c->statement_digest, 32, "statement"));
+    else
+        CS_TRY(cs_cbor_read_null(r));
+    CS_TRY(cs_cbor_read_key(r, "met_policy"));
+    return cs_cbor_read_bool(r, &c->met_policy);
+}
+
 static consort_err read_codes(cs_cbor_reader *r, cs_e2e_statement *out)
 {
     uint64_t n;
@@ -204,8 +235,10 @@ static consort_err read_payload(cs_slice payload, cs_e2e_statement *out)
     cs_cbor_reader_init(&r, payload);
     uint64_t n, version;
     CS_TRY(cs_cbor_read_map(&r, &n));
-    CS_ENSURE(n == 8, CONSORT_E_MALFORMED, "payload of %llu members, expected 8",
+    CS_ENSURE(n == 8 || n == 9, CONSORT_E_MALFORMED,
+              "payload of %llu members, expected 8 (nested) or 9 (summary)",
               (unsigned long long)n);
+    out->summary = n == 9;
     CS_TRY(cs_cbor_read_key(&r, "version"));
     CS_TRY(cs_cbor_read_uint(&r, &version));
     CS_ENSURE(version == 1, CONSORT_E_UNSUPPORTED, "version %llu", (unsigned long long)version);
@@ -232,8 +265,14 @@ static consort_err read_payload(cs_slice payload, cs_e2e_statement *out)
     CS_TRY(cs_cbor_read_array(&r, &n));
     CS_ENSURE(n <= CS_E2E_MAX_CALLS, CONSORT_E_TOO_LARGE, "%llu calls", (unsigned long long)n);
     for (uint64_t i = 0; i < n; i++)
-        CS_TRY_CTX(read_call(&r, &out->calls[i]), "call %llu", (unsigned long long)i);
+        CS_TRY_CTX(out->summary ? read_summary_call(&r, &out->calls[i])
+                                : read_call(&r, &out->calls[i]),
+                   "call %llu", (unsigned long long)i);
     out->n_calls = (size_t)n;
+    if (out->summary) {
+        CS_TRY(cs_cbor_read_key(&r, "policy"));
+        CS_TRY(cs_cbor_read_bytes_exact(&r, out->policy, 32, "policy"));
+    }
     return cs_cbor_expect_end(&r);
 }
 

@@ -59,12 +59,17 @@ typedef struct cs_e2e_code {
 } cs_e2e_code;
 
 typedef struct cs_e2e_call {
+    /* nested (the default) */
     char service[64];
     cs_slice service_cert; /* DER */
     uint8_t request[32];
     bool answered; /* false: response is absent (the call got no answer) */
     uint8_t response[32];
     cs_slice statement; /* empty: none */
+    /* summary (cs_e2e_statement.summary): the callee's statement by digest only */
+    bool has_statement_digest;
+    uint8_t statement_digest[32];
+    bool met_policy; /* the caller checked it against the client's policy */
 } cs_e2e_call;
 
 /* The nonce a service sends with its call number `index` for a request
@@ -88,7 +93,14 @@ typedef struct cs_e2e_statement {
     char written[48]; /* "" if none */
     cs_e2e_call calls[CS_E2E_MAX_CALLS];
     size_t n_calls;
+    /* Opaque topology (docs/e2e.md "Summary statements"): the client sent its
+     * policy (x-consort-attest-policy); the service checked every callee's
+     * statement against it and names them by digest only. */
+    bool summary;
+    uint8_t policy[32]; /* cs_e2e_policy_digest of that policy */
 } cs_e2e_statement;
+
+#define CS_E2E_POLICY_HEADER "x-consort-attest-policy"
 
 /* Parses a nonce header (16..64 hex digits) into s->nonce. INVALID_ARGUMENT otherwise. */
 CS_MUST_CHECK consort_err cs_e2e_parse_nonce(const char *hex, cs_e2e_statement *s);
@@ -147,6 +159,11 @@ typedef struct cs_e2e_policy_doc {
     cs_e2e_policy p; /* points into this document */
 } cs_e2e_policy_doc;
 CS_MUST_CHECK consort_err cs_e2e_policy_parse(cs_slice json, cs_e2e_policy_doc *d);
+/* What a policy requires, as a digest both ends compute from its parsed
+ * form: SHA-256("consort e2e policy v1" || 0x00 || the code ids, sorted ||
+ * 0x00 || the SHA-256 of each issuer's DER, sorted || 0x00 || each claim
+ * and a 0x00, sorted), counts as 4-byte big-endian before each list. */
+CS_MUST_CHECK consort_err cs_e2e_policy_digest(const cs_e2e_policy *p, uint8_t out[32]);
 void cs_e2e_policy_doc_cleanup(cs_e2e_policy_doc *d);
 
 /*

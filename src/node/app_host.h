@@ -170,6 +170,7 @@ typedef struct cs_app_call {
     cs_buf response;     /* the answer's body */
     cs_buf statement;    /* the callee's handling statement (COSE), empty if none */
     cs_buf service_cert; /* DER of the certificate the callee's TLS chained to */
+    bool met_policy;     /* its statement met the client's policy (summary statements) */
     consort_call_response view;
 } cs_app_call;
 

@@ -102,7 +102,19 @@ static void on_request(void *ctx, cs_http_request *req)
     rpc->stats.requests++;
     const char *nonce = cs_http_request_header(req, CS_E2E_ATTEST_HEADER);
     cs_e2e_statement probe;
-    if (nonce != NULL && cs_e2e_parse_nonce(nonce, &probe) != CONSORT_OK) {
+    bool bad = nonce != NULL && cs_e2e_parse_nonce(nonce, &probe) != CONSORT_OK;
+    if (!bad && cs_http_request_header(req, CS_E2E_POLICY_HEADER) != NULL) {
+        cs_e2e_policy_doc *doc = cs_calloc(1, sizeof *doc);
+        bool present;
+        bad = doc == NULL || nonce == NULL || cs_rpc_attest_policy(req, doc, &present) != CONSORT_OK;
+        if (doc != NULL && nonce == NULL)
+            (void)cs_fail(CONSORT_E_INVALID_ARGUMENT, "%s without %s", CS_E2E_POLICY_HEADER,
+                          CS_E2E_ATTEST_HEADER);
+        if (doc != NULL)
+            cs_e2e_policy_doc_cleanup(doc);
+        cs_free(doc);
+    }
+    if (bad) {
         /* before anything runs: an answer without its statement would be useless */
         if (cs_http_respond_error(req, 400, "InvalidInput", consort_errmsg()) != CONSORT_OK)
             cs_log_warn("rpc", "response 400 not sent: %s", consort_errmsg());

@@ -45,7 +45,8 @@ typedef struct egress_call {
     bool finished;
     bool attest;
     uint8_t nonce[CS_E2E_CALL_NONCE_LEN];
-    consort_err early_rc; /* a failure found before anything was sent */
+    cs_e2e_policy_doc *policy; /* the client's, for a summary statement (or NULL) */
+    consort_err early_rc;      /* a failure found before anything was sent */
     char early_msg[256];
 } egress_call;
 
@@ -57,6 +58,9 @@ static void group_one_done(rpc_egress_group *g)
 
 static void call_free(egress_call *ec)
 {
+    if (ec->policy != NULL)
+        cs_e2e_policy_doc_cleanup(ec->policy);
+    cs_free(ec->policy);
     cs_timer_free(ec->timer);
     cs_tls_config_free(ec->tls);
     cs_x509_free(ec->root);
@@ -130,6 +134,23 @@ static consort_err check_statement(egress_call *ec, const cs_http_response *resp
         if (memcmp(d, s->response, 32) != 0)
             rc = cs_fail(CONSORT_E_ATTESTATION,
                          "its handling statement is about another response");
+    }
+    /* a summary statement (the client sent its policy): whether this callee,
+     * and every service it called, met it; a callee that does not is
+     * reported as such, and the client's check fails on it */
+    if (rc == CONSORT_OK && ec->policy != NULL) {
+        cs_e2e_expect e = {.nonce = ec->nonce,
+                           .nonce_len = sizeof ec->nonce,
+                           .method = ec->call->method,
+                           .target = ec->call->path,
+                           .request_body = cs_buf_slice(&ec->call->body),
+                           .status = resp->status,
+                           .response_body = resp->body};
+        ec->call->met_policy = cs_e2e_check_hops(s, &e, &ec->policy->p, NULL, NULL) == CONSORT_OK;
+        if (!ec->call->met_policy)
+            cs_log_info("rpc", "call to %s: its statement does not meet the client's policy: %s",
+                        ec->call->service, consort_errmsg());
+        cs_err_clear();
     }
     cs_free(s);
     return rc;
@@ -274,6 +295,19 @@ void cs_rpc_egress_start(cs_rpc *rpc, rpc_egress_group *g, cs_app_calls *calls,
         for (size_t j = 0; j < i; j++)
             place += calls->items[j]->service_cert.len > 0;
         *ec = (egress_call){.g = g, .call = call, .index = place, .attest = attest};
+        bool summary = false;
+        if (attest && cs_http_request_header(req, CS_E2E_POLICY_HEADER) != NULL) {
+            ec->policy = cs_calloc(1, sizeof *ec->policy);
+            if (ec->policy == NULL || cs_rpc_attest_policy(req, ec->policy, &summary) != CONSORT_OK) {
+                /* checked at arrival (rpc.c), so out of memory: then the callee is
+                 * never said to meet it (met_policy stays false: fail closed) */
+                if (ec->policy != NULL)
+                    cs_e2e_policy_doc_cleanup(ec->policy);
+                cs_free(ec->policy);
+                ec->policy = NULL;
+                cs_err_clear();
+            }
+        }
         if (attest)
             cs_e2e_call_nonce(nonce.nonce, nonce.nonce_len, place, ec->nonce);
         if (cs_timer_new(rpc->loop, timed_out, ec, &ec->timer) != CONSORT_OK) {

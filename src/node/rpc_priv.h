@@ -8,6 +8,7 @@
 #ifndef CS_NODE_RPC_PRIV_H
 #define CS_NODE_RPC_PRIV_H
 
+#include "e2e/statement.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "net/tls_stream.h"
@@ -174,6 +175,13 @@ CS_MUST_CHECK consort_err cs_rpc_respond_with_statement(cs_rpc *rpc, cs_http_req
                                                         int status, const cs_http_header *headers,
                                                         size_t count, cs_slice body,
                                                         const cs_app_calls *calls);
+/* The client's policy for a summary statement (x-consort-attest-policy:
+ * base64 of its JSON, docs/e2e.md "Summary statements"), parsed into `doc`
+ * (*present false, doc untouched, without the header). INVALID_ARGUMENT /
+ * MALFORMED naming the problem. Free doc with cs_e2e_policy_doc_cleanup. */
+CS_MUST_CHECK consort_err cs_rpc_attest_policy(const cs_http_request *req, cs_e2e_policy_doc *doc,
+                                               bool *present);
+
 /* cs_rpc_respond for an answer whose handler made outbound calls (`calls`,
  * NULL: none): a handling statement, if asked for, names them. */
 void cs_rpc_respond_calls(cs_rpc *rpc, cs_http_request *req, int status,

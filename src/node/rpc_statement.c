@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "crypto/b64.h"
+#include "crypto/hash.h"
 #include "e2e/statement.h"
 #include "node/service_maps.h"
 
@@ -64,6 +65,42 @@ static consort_err codes_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
     return c->rc;
 }
 
+consort_err cs_rpc_attest_policy(const cs_http_request *req, cs_e2e_policy_doc *doc,
+                                 bool *present)
+{
+    const char *b64 = cs_http_request_header(req, CS_E2E_POLICY_HEADER);
+    *present = b64 != NULL;
+    if (b64 == NULL)
+        return CONSORT_OK;
+    cs_buf json;
+    cs_buf_init(&json, 64 << 10);
+    consort_err rc = cs_b64_decode(cs_slice_str(b64), &json);
+    if (rc == CONSORT_OK)
+        rc = cs_e2e_policy_parse(cs_buf_slice(&json), doc);
+    cs_buf_cleanup(&json);
+    return rc == CONSORT_OK ? rc : cs_err_context(rc, "%s (base64 of the policy's JSON)",
+                                                  CS_E2E_POLICY_HEADER);
+}
+
+/* The calls of a summary statement: by the digest of each callee's
+ * statement and whether it met the client's policy (rpc_egress.c). */
+static consort_err add_summary_calls(cs_e2e_statement *s, const cs_app_calls *calls)
+{
+    for (size_t i = 0; calls != NULL && i < calls->count; i++) {
+        const cs_app_call *c = calls->items[i];
+        if (c->service_cert.len == 0)
+            continue; /* sent nothing anywhere (add_calls) */
+        CS_ENSURE(s->n_calls < CS_E2E_MAX_CALLS, CONSORT_E_TOO_LARGE, "more than %d calls",
+                  CS_E2E_MAX_CALLS);
+        cs_e2e_call *e = &s->calls[s->n_calls++];
+        e->has_statement_digest = c->statement.len > 0;
+        if (e->has_statement_digest)
+            cs_sha256(cs_buf_slice(&c->statement), e->statement_digest);
+        e->met_policy = c->met_policy;
+    }
+    return CONSORT_OK;
+}
+
 /* The calls the request made, into s->calls (slices borrow from `calls`). */
 static consort_err add_calls(cs_e2e_statement *s, const cs_app_calls *calls)
 {
@@ -114,8 +151,18 @@ static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
         codes_ctx c = {.s = s, .certs = certs, .rc = CONSORT_OK};
         rc = cs_node_read(rpc->node, codes_fn, &c);
     }
+    cs_e2e_policy_doc *policy = rc == CONSORT_OK ? cs_calloc(1, sizeof *policy) : NULL;
+    if (rc == CONSORT_OK && policy == NULL)
+        rc = cs_fail(CONSORT_E_NOMEM, "handling statement");
     if (rc == CONSORT_OK)
-        rc = add_calls(s, calls);
+        rc = cs_rpc_attest_policy(req, policy, &s->summary);
+    if (rc == CONSORT_OK && s->summary)
+        rc = cs_e2e_policy_digest(&policy->p, s->policy);
+    if (rc == CONSORT_OK)
+        rc = s->summary ? add_summary_calls(s, calls) : add_calls(s, calls);
+    if (policy != NULL)
+        cs_e2e_policy_doc_cleanup(policy);
+    cs_free(policy);
     cs_buf cose;
     cs_buf_init(&cose, CS_E2E_MAX);
     if (rc == CONSORT_OK)

@@ -16,6 +16,7 @@ certificate when the client's policy wants one (an uncertified back-end:
 refused, then accepted once the back-end's members log a certificate made
 from its checked supply chain)."""
 
+import base64
 import json
 import os
 import secrets
@@ -36,6 +37,15 @@ def sample(env, name):
 def attested(client, method, path, body=None):
     nonce = secrets.token_hex(16)
     r = client.request(method, path, body=body, headers={"x-consort-attest": nonce})
+    return nonce, r
+
+
+def summary(client, method, path, policy, body=None):
+    """An attested request asking for a summary statement under `policy`."""
+    nonce = secrets.token_hex(16)
+    text = json.dumps(policy).encode()
+    r = client.request(method, path, body=body, headers={
+        "x-consort-attest": nonce, "x-consort-attest-policy": base64.b64encode(text).decode()})
     return nonce, r
 
 
@@ -171,12 +181,46 @@ def test_composed(env):
                                "--policy", p)
             check(code == 1 and "storage" in out and "no code certificate" in out,
                   f"an uncertified back-end: {out}")
+            # the same in summary mode (opaque topology): the client sends its
+            # policy; records checks storage against it and names it by digest only
+            with open(os.path.join(sup, "ci_cert.pem")) as f:
+                ci_pem = f.read()
+            sent_policy = {"issuers": [ci_pem], "claims": ["compliance=HIPAA", "tested"]}
+            nonce_s, rs = summary(c, "GET", "/app/records?id=7", sent_policy)
+            check(rs.status == 200, f"a summary-mode read: {rs!r}")
+            code, out = verify(env, front, "summary-uncertified", nonce_s, "GET",
+                               "/app/records?id=7", b"", rs, "--policy", p)
+            check(code == 1 and "does not meet the policy" in out,
+                  f"a summary naming an uncertified back-end: {out}")
+
             log_certificate(env, back, sup, sample(env, "storage"), "storage", claims)
             nonce, r = attested(c, "POST", "/app/records", body)
             code, out = verify(env, front, "certified", nonce, "POST", "/app/records", body, r,
                                "--policy", p)
             check(code == 0, f"both hops certified, tested, HIPAA: {out}")
             h.log("a HIPAA policy: refused with an uncertified back-end, met once it is certified")
+
+            nonce_s, rs = summary(c, "GET", "/app/records?id=7", sent_policy)
+            code, out = verify(env, front, "summary", nonce_s, "GET", "/app/records?id=7", b"",
+                               rs, "--policy", p)
+            check(code == 0, f"the summary statement: {out}")
+            said = json.loads(out[out.index("{"):])
+            check(said["mode"] == "summary" and said["hops"] == [] and said["calls"] == 1,
+                  f"a summary names no hop: {said}")
+            # held against a weaker policy than the one the front-end checked
+            weaker = policy_file(env, "weaker", {"issuers": [os.path.join(sup, "ci_cert.pem")],
+                                                 "claims": ["tested"]})
+            code, out = verify(env, front, "summary-weaker", nonce_s, "GET",
+                               "/app/records?id=7", b"", rs, "--policy", weaker)
+            check(code == 1 and "another policy" in out, f"another policy's summary: {out}")
+            # a malformed policy header is refused before anything runs
+            bad = c.request("GET", "/app/records?id=7", headers={
+                "x-consort-attest": secrets.token_hex(16),
+                "x-consort-attest-policy": base64.b64encode(b'{"claims": ["tested"]}').decode()})
+            check(bad.status == 400 and "without" in bad.body.decode(),
+                  f"claims without issuers in the policy header: {bad!r}")
+            h.log("summary statements: the client's policy checked by the front-end, "
+                  "back-ends by digest")
 
             # without a statement asked for, the calls ask for none either
             r2 = c.request("POST", "/app/records", body=json.dumps(

@@ -452,6 +452,73 @@ static void client_library(void **state)
     ident_free(&ci);
 }
 
+/* Summary statements (opaque topology): the callees by digest only, the
+ * client's policy by digest; the client checks that its own policy was the
+ * one checked and that every callee met it. */
+static void summary_statements(void **state)
+{
+    (void)state;
+    ident svc, ci;
+    ident_make(&svc, "front-end service");
+    ident_make(&ci, "ci");
+    uint8_t code[32];
+    memset(code, 0xf0, sizeof code);
+    cs_buf cert, out;
+    cs_buf_init(&cert, 0);
+    cs_buf_init(&out, 0);
+    codecert(&ci, code, "compliance=HIPAA", &cert);
+    const cs_x509 *issuers[1] = {ci.cert};
+    const char *claims[2] = {"tested", "compliance=HIPAA"};
+    const char *reordered[2] = {"compliance=HIPAA", "tested"};
+    cs_e2e_policy p = {.issuers = issuers, .n_issuers = 1, .claims = claims, .n_claims = 2};
+    cs_e2e_policy same = p, weaker = p;
+    same.claims = reordered; /* the same policy, written in another order */
+    weaker.n_claims = 1;     /* only "tested" */
+    uint8_t d1[32], d2[32], d3[32];
+    cst_ok(cs_e2e_policy_digest(&p, d1));
+    cst_ok(cs_e2e_policy_digest(&same, d2));
+    cst_ok(cs_e2e_policy_digest(&weaker, d3));
+    assert_memory_equal(d1, d2, 32);
+    assert_memory_not_equal(d1, d3, 32);
+
+    cs_e2e_statement s;
+    statement_for(&s, code, cs_buf_slice(&cert));
+    s.summary = true;
+    memcpy(s.policy, d1, 32);
+    s.n_calls = 1;
+    s.calls[0].has_statement_digest = true;
+    memset(s.calls[0].statement_digest, 0x5d, 32);
+    s.calls[0].met_policy = true;
+    cst_ok(cs_e2e_sign(&s, svc.key, svc.cert, &out));
+    cs_e2e_statement got;
+    cst_ok(cs_e2e_verify(cs_buf_slice(&out), svc.cert, &got));
+    assert_true(got.summary);
+    assert_memory_equal(got.policy, d1, 32);
+    assert_true(got.calls[0].has_statement_digest && got.calls[0].met_policy);
+    assert_int_equal(got.calls[0].statement_digest[31], 0x5d);
+    const cs_e2e_expect e = expect_for(&s);
+    cst_ok(cs_e2e_check(&got, &e, &p));
+    cst_ok(cs_e2e_check(&got, &e, &same));
+    /* checked against another policy than the client's */
+    cst_fails(cs_e2e_check(&got, &e, &weaker), CONSORT_E_POLICY);
+    assert_non_null(strstr(consort_errmsg(), "another policy"));
+    /* a callee that did not meet it, or gave no statement */
+    got.calls[0].met_policy = false;
+    cst_fails(cs_e2e_check(&got, &e, &p), CONSORT_E_POLICY);
+    assert_non_null(strstr(consort_errmsg(), "does not meet the policy"));
+    got.calls[0].met_policy = true;
+    got.calls[0].has_statement_digest = false;
+    cst_fails(cs_e2e_check(&got, &e, &p), CONSORT_E_POLICY);
+    /* the front-end's own code still meets the policy itself */
+    got.calls[0].has_statement_digest = true;
+    got.codes[0].certificate = CS_SLICE(NULL, 0);
+    cst_fails(cs_e2e_check(&got, &e, &p), CONSORT_E_POLICY);
+    cs_buf_cleanup(&cert);
+    cs_buf_cleanup(&out);
+    ident_free(&svc);
+    ident_free(&ci);
+}
+
 static void nonce_header(void **state)
 {
     (void)state;
@@ -474,6 +541,7 @@ int main(void)
         cmocka_unit_test(sign_verify_and_check),
         cmocka_unit_test(nested_statements),
         cmocka_unit_test(client_library),
+        cmocka_unit_test(summary_statements),
         cmocka_unit_test(nonce_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
