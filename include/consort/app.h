@@ -327,7 +327,7 @@ typedef struct consort_egress {
 } consort_egress;
 
 #define CONSORT_APP_EGRESS_MAX 16
-#define CONSORT_APP_EGRESS(...)                                                                   \
+#define CONSORT_APP_EGRESS(...)                                                                    \
     CONSORT_APP_EXPORT const consort_egress consort_app_egress[] = {__VA_ARGS__, {NULL, NULL}}
 
 /* What a called service answered (valid until the handler returns). */

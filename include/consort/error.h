@@ -37,35 +37,35 @@ typedef enum consort_err_category {
 } consort_err_category;
 
 /* X(name, category, short description) */
-#define CONSORT_ERRORS(X)                                                                  \
-    X(OK, NONE, "ok")                                                                      \
-    X(INVALID_ARGUMENT, USAGE, "invalid argument")                                         \
-    X(USAGE, USAGE, "usage error")                                                         \
-    X(IO, IO, "i/o error")                                                                 \
-    X(NOT_FOUND, IO, "not found")                                                          \
-    X(NO_SPACE, IO, "no space left")                                                       \
-    X(MALFORMED, PROTOCOL, "malformed input")                                              \
-    X(TRUNCATED, PROTOCOL, "truncated input")                                              \
-    X(TRAILING_DATA, PROTOCOL, "trailing data")                                            \
-    X(TOO_LARGE, PROTOCOL, "input too large")                                              \
-    X(UNSUPPORTED, PROTOCOL, "unsupported")                                                \
-    X(CRYPTO, CRYPTO, "cryptographic library failure")                                     \
-    X(BAD_SIGNATURE, CRYPTO, "signature does not verify")                                  \
-    X(BAD_TAG, CRYPTO, "authentication tag does not verify")                               \
-    X(BAD_PROOF, CRYPTO, "proof does not verify")                                          \
-    X(BAD_CERTIFICATE, CRYPTO, "certificate does not verify")                              \
-    X(ATTESTATION, ATTESTATION, "evidence is not genuine")                                 \
-    X(REPORT_DATA, ATTESTATION, "evidence does not bind the expected key")                 \
-    X(COLLATERAL_MISSING, ATTESTATION, "collateral missing")                               \
-    X(EXPIRED, ATTESTATION, "expired or not yet valid")                                    \
-    X(REVOKED, ATTESTATION, "revoked")                                                     \
-    X(TCB, ATTESTATION, "trusted computing base does not match")                           \
-    X(POLICY, POLICY, "rejected by policy")                                                \
-    X(CORRUPT, CORRUPT, "corrupt data")                                                    \
-    X(NOMEM, NOMEM, "out of memory")                                                       \
-    X(STATE, STATE, "invalid state")                                                       \
-    X(BUSY, STATE, "busy")                                                                 \
-    X(TIMEOUT, STATE, "timed out")                                                         \
+#define CONSORT_ERRORS(X)                                                                          \
+    X(OK, NONE, "ok")                                                                              \
+    X(INVALID_ARGUMENT, USAGE, "invalid argument")                                                 \
+    X(USAGE, USAGE, "usage error")                                                                 \
+    X(IO, IO, "i/o error")                                                                         \
+    X(NOT_FOUND, IO, "not found")                                                                  \
+    X(NO_SPACE, IO, "no space left")                                                               \
+    X(MALFORMED, PROTOCOL, "malformed input")                                                      \
+    X(TRUNCATED, PROTOCOL, "truncated input")                                                      \
+    X(TRAILING_DATA, PROTOCOL, "trailing data")                                                    \
+    X(TOO_LARGE, PROTOCOL, "input too large")                                                      \
+    X(UNSUPPORTED, PROTOCOL, "unsupported")                                                        \
+    X(CRYPTO, CRYPTO, "cryptographic library failure")                                             \
+    X(BAD_SIGNATURE, CRYPTO, "signature does not verify")                                          \
+    X(BAD_TAG, CRYPTO, "authentication tag does not verify")                                       \
+    X(BAD_PROOF, CRYPTO, "proof does not verify")                                                  \
+    X(BAD_CERTIFICATE, CRYPTO, "certificate does not verify")                                      \
+    X(ATTESTATION, ATTESTATION, "evidence is not genuine")                                         \
+    X(REPORT_DATA, ATTESTATION, "evidence does not bind the expected key")                         \
+    X(COLLATERAL_MISSING, ATTESTATION, "collateral missing")                                       \
+    X(EXPIRED, ATTESTATION, "expired or not yet valid")                                            \
+    X(REVOKED, ATTESTATION, "revoked")                                                             \
+    X(TCB, ATTESTATION, "trusted computing base does not match")                                   \
+    X(POLICY, POLICY, "rejected by policy")                                                        \
+    X(CORRUPT, CORRUPT, "corrupt data")                                                            \
+    X(NOMEM, NOMEM, "out of memory")                                                               \
+    X(STATE, STATE, "invalid state")                                                               \
+    X(BUSY, STATE, "busy")                                                                         \
+    X(TIMEOUT, STATE, "timed out")                                                                 \
     X(PENDING, STATE, "waiting for an outbound call")
 
 typedef enum consort_err {

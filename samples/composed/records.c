@@ -3,11 +3,10 @@
  * records API that keeps no records itself but has the storage service
  * (storage.c) hold them, and keeps its own audit trail of who stored what.
  *
- *   POST /app/records       {"id": <uint64>, "record": <string>}  ->  {"id": N, "stored_by": "storage"}
- *   GET  /app/records?id=N  ->  what storage answers for the record
- *   GET  /app/records/export?id=N  ->  tries to send the record to "analytics",
- *                              a service this code does not declare: refused
- *                              (403), which is the point of declaring egress
+ *   POST /app/records       {"id": <uint64>, "record": <string>}  ->  {"id": N, "stored_by":
+ * "storage"} GET  /app/records?id=N  ->  what storage answers for the record GET
+ * /app/records/export?id=N  ->  tries to send the record to "analytics", a service this code does
+ * not declare: refused (403), which is the point of declaring egress
  *
  * It declares one egress service, "storage" (CONSORT_APP_EGRESS): the
  * members bind that name to the storage service's address and certificate

@@ -73,8 +73,7 @@ static consort_err check_call(const cs_e2e_statement *s, size_t i, const hop_wal
     cs_x509 *cert = NULL;
     CS_TRY_CTX(cs_x509_from_der(c->service_cert, &cert), "its service certificate");
     cs_e2e_statement *callee = cs_calloc(1, sizeof *callee);
-    consort_err rc =
-        callee != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "handling statement");
+    consort_err rc = callee != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "handling statement");
     if (rc == CONSORT_OK)
         rc = cs_e2e_verify(c->statement, cert, callee);
     uint8_t nonce[CS_E2E_CALL_NONCE_LEN];
@@ -86,8 +85,7 @@ static consort_err check_call(const cs_e2e_statement *s, size_t i, const hop_wal
     if (rc == CONSORT_OK && memcmp(callee->request, c->request, 32) != 0)
         rc = cs_fail(CONSORT_E_POLICY,
                      "its statement is about another request than the call (request digest)");
-    if (rc == CONSORT_OK &&
-        (!c->answered || memcmp(callee->response, c->response, 32) != 0))
+    if (rc == CONSORT_OK && (!c->answered || memcmp(callee->response, c->response, 32) != 0))
         rc = cs_fail(CONSORT_E_POLICY,
                      "its statement is about another response than the caller received "
                      "(response digest)");
@@ -105,8 +103,8 @@ static consort_err check_call(const cs_e2e_statement *s, size_t i, const hop_wal
 static consort_err check_calls(const cs_e2e_statement *s, const hop_walk *w, unsigned depth)
 {
     for (size_t i = 0; i < s->n_calls; i++)
-        CS_TRY_CTX(check_call(s, i, w, depth), "call %zu (to %s, depth %u)", i,
-                   s->calls[i].service, depth);
+        CS_TRY_CTX(check_call(s, i, w, depth), "call %zu (to %s, depth %u)", i, s->calls[i].service,
+                   depth);
     return CONSORT_OK;
 }
 

@@ -36,11 +36,10 @@ static void add_hop(void *ctx, unsigned depth, const cs_e2e_call *call,
     char hex[65];
     cs_sha256(call->service_cert, fp);
     cs_hex_encode(CS_SLICE(fp, 32), hex);
-    json_array_append_new(ctx, json_pack("{s:I, s:s, s:s, s:s, s:s, s:o}", "depth",
-                                         (json_int_t)depth, "service", call->service,
-                                         "service_cert_sha256", hex, "node", callee->node,
-                                         "written", callee->written, "code_ids",
-                                         codes_json(callee)));
+    json_array_append_new(
+        ctx, json_pack("{s:I, s:s, s:s, s:s, s:s, s:o}", "depth", (json_int_t)depth, "service",
+                       call->service, "service_cert_sha256", hex, "node", callee->node, "written",
+                       callee->written, "code_ids", codes_json(callee)));
 }
 
 static consort_err put_report(const cs_e2e_statement *s, json_t *hops, char *out, size_t len)
@@ -54,8 +53,8 @@ static consort_err put_report(const cs_e2e_statement *s, json_t *hops, char *out
     json_decref(doc);
     CS_ENSURE(text != NULL, CONSORT_E_NOMEM, "report");
     size_t n = strlen(text);
-    consort_err rc = n < len ? CONSORT_OK
-                             : cs_fail(CONSORT_E_TOO_LARGE, "the report needs %zu bytes", n + 1);
+    consort_err rc =
+        n < len ? CONSORT_OK : cs_fail(CONSORT_E_TOO_LARGE, "the report needs %zu bytes", n + 1);
     if (rc == CONSORT_OK)
         memcpy(out, text, n + 1);
     free(text);

@@ -58,8 +58,7 @@ static consort_err parse(json_t *doc, cs_e2e_policy_doc *d)
     for (size_t i = 0; i < json_array_size(claims); i++) {
         const char *text = json_string_value(json_array_get(claims, i));
         CS_ENSURE(text != NULL && strlen(text) < sizeof d->claims[0], CONSORT_E_MALFORMED,
-                  "claims[%zu] is not a string of at most %zu bytes", i,
-                  sizeof d->claims[0] - 1);
+                  "claims[%zu] is not a string of at most %zu bytes", i, sizeof d->claims[0] - 1);
         d->claim_ptrs[i] = strcpy(d->claims[i], text);
     }
     d->p = (cs_e2e_policy){.code_ids = (const uint8_t(*)[32])d->code_ids,

@@ -236,8 +236,7 @@ static consort_err read_payload(cs_slice payload, cs_e2e_statement *out)
     uint64_t n, version;
     CS_TRY(cs_cbor_read_map(&r, &n));
     CS_ENSURE(n == 8 || n == 9, CONSORT_E_MALFORMED,
-              "payload of %llu members, expected 8 (nested) or 9 (summary)",
-              (unsigned long long)n);
+              "payload of %llu members, expected 8 (nested) or 9 (summary)", (unsigned long long)n);
     out->summary = n == 9;
     CS_TRY(cs_cbor_read_key(&r, "version"));
     CS_TRY(cs_cbor_read_uint(&r, &version));

@@ -184,7 +184,6 @@ typedef void (*cs_e2e_hop_fn)(void *ctx, unsigned depth, const cs_e2e_call *call
 CS_MUST_CHECK consort_err cs_e2e_check(const cs_e2e_statement *s, const cs_e2e_expect *e,
                                        const cs_e2e_policy *p);
 CS_MUST_CHECK consort_err cs_e2e_check_hops(const cs_e2e_statement *s, const cs_e2e_expect *e,
-                                            const cs_e2e_policy *p, cs_e2e_hop_fn hops,
-                                            void *ctx);
+                                            const cs_e2e_policy *p, cs_e2e_hop_fn hops, void *ctx);
 
 #endif

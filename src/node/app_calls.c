@@ -122,8 +122,7 @@ consort_err consort_call(consort_request *req, const char *service, const char *
         (body == NULL && body_len > 0))
         return consort_fail(CONSORT_E_INVALID_ARGUMENT, "consort_call: NULL argument");
     if (!valid_method(method))
-        return consort_fail(CONSORT_E_INVALID_ARGUMENT, "consort_call: bad method '%.16s'",
-                            method);
+        return consort_fail(CONSORT_E_INVALID_ARGUMENT, "consort_call: bad method '%.16s'", method);
     if (path[0] != '/' || strlen(path) >= CS_APP_PATH_MAX || strpbrk(path, " \r\n") != NULL)
         return consort_fail(CONSORT_E_INVALID_ARGUMENT,
                             "consort_call: the path must start with '/', hold no space or line "

@@ -72,7 +72,7 @@ consort_err cs_app_new(consort_app **out)
 static bool valid_service_name(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n >= sizeof ((cs_app_egress *)0)->service)
+    if (n == 0 || n >= sizeof((cs_app_egress *)0)->service)
         return false;
     for (size_t i = 0; i < n; i++)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||

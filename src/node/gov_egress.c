@@ -75,8 +75,7 @@ consort_err gov_egress_get(cs_kv_tx *tx, const char *name, gov_egress_binding *o
     bool found;
     CS_TRY(cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_EGRESS), cs_slice_str(name), &v, &found));
     CS_ENSURE(found, CONSORT_E_NOT_FOUND,
-              "the members bound no address to the egress service '%s' (set_egress_service)",
-              name);
+              "the members bound no address to the egress service '%s' (set_egress_service)", name);
     json_error_t jerr;
     json_t *o = json_loadb((const char *)v.ptr, v.len, 0, &jerr);
     const char *address = json_string_value(json_object_get(o, "address"));

@@ -106,7 +106,8 @@ static void on_request(void *ctx, cs_http_request *req)
     if (!bad && cs_http_request_header(req, CS_E2E_POLICY_HEADER) != NULL) {
         cs_e2e_policy_doc *doc = cs_calloc(1, sizeof *doc);
         bool present;
-        bad = doc == NULL || nonce == NULL || cs_rpc_attest_policy(req, doc, &present) != CONSORT_OK;
+        bad =
+            doc == NULL || nonce == NULL || cs_rpc_attest_policy(req, doc, &present) != CONSORT_OK;
         if (doc != NULL && nonce == NULL)
             (void)cs_fail(CONSORT_E_INVALID_ARGUMENT, "%s without %s", CS_E2E_POLICY_HEADER,
                           CS_E2E_ATTEST_HEADER);

@@ -55,8 +55,7 @@ static void send_response(cs_rpc *rpc, cs_http_request *req, const consort_respo
         snprintf(txid_text, sizeof txid_text, "%" PRIu64 ".%" PRIu64, txid->term, txid->seqno);
         headers[count++] = (cs_http_header){CS_RPC_TXID_HEADER, txid_text};
     }
-    cs_rpc_respond_calls(rpc, req, resp->status, headers, count, cs_buf_slice(&resp->body),
-                         calls);
+    cs_rpc_respond_calls(rpc, req, resp->status, headers, count, cs_buf_slice(&resp->body), calls);
 }
 
 /* ---- the list of requests in flight (detached when the rpc stops) ---- */
@@ -140,8 +139,7 @@ static void read_again(void *ctx)
     cs_rpc *rpc = w->link.rpc;
     if (rpc == NULL) {
         cs_rpc_respond_error(NULL, w->req, 503, "ServiceUnavailable", "the node is stopping");
-    } else if (!run_read_now(rpc, w->req, w->ep, &w->creq, &w->resp) &&
-               calls_then(w, read_again)) {
+    } else if (!run_read_now(rpc, w->req, w->ep, &w->creq, &w->resp) && calls_then(w, read_again)) {
         return;
     }
     call_free(w);
@@ -157,8 +155,7 @@ static void read_waited(void *ctx, const cs_node_result *res)
     } else if (res->rc == CONSORT_OK) {
         cs_txid min;
         if (cs_rpc_min_txid(rpc, w->req, &min) && !cs_rpc_min_txid_invalid(rpc, w->req, min) &&
-            !run_read_now(rpc, w->req, w->ep, &w->creq, &w->resp) &&
-            calls_then(w, read_again))
+            !run_read_now(rpc, w->req, w->ep, &w->creq, &w->resp) && calls_then(w, read_again))
             return;
     } else if (res->rc == CONSORT_E_STATE && !w->caller.forwarded &&
                cs_rpc_wants_linearizable(w->req)) {

@@ -126,14 +126,12 @@ static consort_err check_statement(egress_call *ec, const cs_http_response *resp
     if (rc == CONSORT_OK) {
         cs_e2e_request_digest(ec->call->method, ec->call->path, cs_buf_slice(&ec->call->body), d);
         if (memcmp(d, s->request, 32) != 0)
-            rc = cs_fail(CONSORT_E_ATTESTATION,
-                         "its handling statement is about another request");
+            rc = cs_fail(CONSORT_E_ATTESTATION, "its handling statement is about another request");
     }
     if (rc == CONSORT_OK) {
         cs_e2e_response_digest(resp->status, resp->body, d);
         if (memcmp(d, s->response, 32) != 0)
-            rc = cs_fail(CONSORT_E_ATTESTATION,
-                         "its handling statement is about another response");
+            rc = cs_fail(CONSORT_E_ATTESTATION, "its handling statement is about another response");
     }
     /* a summary statement (the client sent its policy): whether this callee,
      * and every service it called, met it; a callee that does not is
@@ -201,8 +199,7 @@ static void on_connect(void *ctx, cs_stream *s, consort_err err, const char *msg
         return;
     }
     const cs_http_client_params p = {
-        .limits = {.max_body_bytes = CONSORT_CALL_BODY_MAX + 1,
-                   .max_header_bytes = 2 * CS_E2E_MAX},
+        .limits = {.max_body_bytes = CONSORT_CALL_BODY_MAX + 1, .max_header_bytes = 2 * CS_E2E_MAX},
     };
     consort_err rc = cs_http_client_new(s, &p, &ec->client);
     if (rc != CONSORT_OK) {
@@ -213,9 +210,8 @@ static void on_connect(void *ctx, cs_stream *s, consort_err err, const char *msg
     cs_hex_encode(CS_SLICE(ec->nonce, sizeof ec->nonce), nonce_hex);
     const cs_http_header h[2] = {{"Content-Type", "application/json"},
                                  {CS_E2E_ATTEST_HEADER, nonce_hex}};
-    rc = cs_http_client_request(ec->client, ec->call->method, ec->call->path, h,
-                                ec->attest ? 2 : 1, cs_buf_slice(&ec->call->body), on_response,
-                                ec);
+    rc = cs_http_client_request(ec->client, ec->call->method, ec->call->path, h, ec->attest ? 2 : 1,
+                                cs_buf_slice(&ec->call->body), on_response, ec);
     if (rc != CONSORT_OK)
         fail(ec, rc, "sending the call: %s", consort_errmsg());
 }
@@ -277,8 +273,7 @@ void cs_rpc_egress_start(cs_rpc *rpc, rpc_egress_group *g, cs_app_calls *calls,
     g->outstanding = 1; /* held until every call is started */
     cs_e2e_statement nonce = {0};
     bool attest =
-        cs_e2e_parse_nonce(cs_http_request_header(req, CS_E2E_ATTEST_HEADER), &nonce) ==
-        CONSORT_OK;
+        cs_e2e_parse_nonce(cs_http_request_header(req, CS_E2E_ATTEST_HEADER), &nonce) == CONSORT_OK;
     for (size_t i = 0; i < calls->count; i++) {
         cs_app_call *call = calls->items[i];
         if (call->started)
@@ -298,7 +293,8 @@ void cs_rpc_egress_start(cs_rpc *rpc, rpc_egress_group *g, cs_app_calls *calls,
         bool summary = false;
         if (attest && cs_http_request_header(req, CS_E2E_POLICY_HEADER) != NULL) {
             ec->policy = cs_calloc(1, sizeof *ec->policy);
-            if (ec->policy == NULL || cs_rpc_attest_policy(req, ec->policy, &summary) != CONSORT_OK) {
+            if (ec->policy == NULL ||
+                cs_rpc_attest_policy(req, ec->policy, &summary) != CONSORT_OK) {
                 /* checked at arrival (rpc.c), so out of memory: then the callee is
                  * never said to meet it (met_policy stays false: fail closed) */
                 if (ec->policy != NULL)

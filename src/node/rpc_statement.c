@@ -65,8 +65,7 @@ static consort_err codes_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
     return c->rc;
 }
 
-consort_err cs_rpc_attest_policy(const cs_http_request *req, cs_e2e_policy_doc *doc,
-                                 bool *present)
+consort_err cs_rpc_attest_policy(const cs_http_request *req, cs_e2e_policy_doc *doc, bool *present)
 {
     const char *b64 = cs_http_request_header(req, CS_E2E_POLICY_HEADER);
     *present = b64 != NULL;
@@ -78,8 +77,9 @@ consort_err cs_rpc_attest_policy(const cs_http_request *req, cs_e2e_policy_doc *
     if (rc == CONSORT_OK)
         rc = cs_e2e_policy_parse(cs_buf_slice(&json), doc);
     cs_buf_cleanup(&json);
-    return rc == CONSORT_OK ? rc : cs_err_context(rc, "%s (base64 of the policy's JSON)",
-                                                  CS_E2E_POLICY_HEADER);
+    return rc == CONSORT_OK
+               ? rc
+               : cs_err_context(rc, "%s (base64 of the policy's JSON)", CS_E2E_POLICY_HEADER);
 }
 
 /* The calls of a summary statement: by the digest of each callee's

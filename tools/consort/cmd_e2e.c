@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_BODY     ((size_t)64 << 20)
-#define MAX_POLICY   ((size_t)1 << 20)
+#define MAX_BODY   ((size_t)64 << 20)
+#define MAX_POLICY ((size_t)1 << 20)
 
 static int run(int argc, char **argv);
 
@@ -131,8 +131,8 @@ static consort_err verify(const args *a, inputs *in)
                                     .status = atoi(a->status),
                                     .response_body = in->resp_body.ptr,
                                     .response_len = in->resp_body.len};
-    CS_TRY(consort_e2e_verify((const char *)in->stmt.ptr, in->stmt.len,
-                              (const char *)in->cert.ptr, in->cert.len, &x, in->policy,
+    CS_TRY(consort_e2e_verify((const char *)in->stmt.ptr, in->stmt.len, (const char *)in->cert.ptr,
+                              in->cert.len, &x, in->policy,
                               in->policy != NULL ? strlen(in->policy) : 0, in->report,
                               sizeof in->report, NULL, 0));
     printf("%s\n", in->report);

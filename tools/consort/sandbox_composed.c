@@ -46,13 +46,13 @@ consort_err cs_sbx_composed_wire(const cs_sbx *back, const cs_sbx *front)
                 pass(back, "set_user", json_pack("{s:s}", "cert", (const char *)front_cert.ptr),
                      "registering the records service as a user of storage"),
                 out);
-    CS_TRY_GOTO(rc,
-                pass(front, "set_egress_service",
-                     json_pack("{s:s, s:s, s:s}", "name", "storage", "address",
-                               back->nodes[0].rpc_address, "service_certificate",
-                               (const char *)back_cert.ptr),
-                     "binding the egress service storage"),
-                out);
+    CS_TRY_GOTO(
+        rc,
+        pass(front, "set_egress_service",
+             json_pack("{s:s, s:s, s:s}", "name", "storage", "address", back->nodes[0].rpc_address,
+                       "service_certificate", (const char *)back_cert.ptr),
+             "binding the egress service storage"),
+        out);
 out:
     cs_buf_cleanup(&back_cert);
     cs_buf_cleanup(&front_cert);

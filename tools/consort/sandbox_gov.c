@@ -77,9 +77,9 @@ consort_err cs_sbx_pass_proposal(const cs_sbx *sbx, cs_sbx_client *c, const char
     const char *address = sbx->nodes[0].rpc_address;
     char id[CS_GOV_ID_HEX_LEN + 1] = "";
     char state[32];
-    CS_TRY_CTX(send_signed(sbx, c, address, 0, CS_GOV_MSG_PROPOSAL, id, proposal, state,
-                           sizeof state),
-               "%s", what);
+    CS_TRY_CTX(
+        send_signed(sbx, c, address, 0, CS_GOV_MSG_PROPOSAL, id, proposal, state, sizeof state),
+        "%s", what);
     fprintf(stderr, "consort sandbox: member0 proposed %s (proposal %.16s...)\n", what, id);
     for (int m = 0; m < 2; m++) {
         CS_TRY_CTX(send_signed(sbx, c, address, m, CS_GOV_MSG_BALLOT, id, "{\"vote\": true}", state,

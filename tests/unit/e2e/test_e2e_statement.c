@@ -402,8 +402,8 @@ static void client_library(void **state)
     assert_true(json_is_true(
         json_object_get(json_array_get(json_object_get(r, "code_ids"), 0), "certified")));
     json_decref(r);
-    cst_ok(consort_e2e_verify((const char *)cose.ptr, cose.len, (const char *)pem.ptr, pem.len,
-                              &x, NULL, 0, NULL, 0, NULL, 0));
+    cst_ok(consort_e2e_verify((const char *)cose.ptr, cose.len, (const char *)pem.ptr, pem.len, &x,
+                              NULL, 0, NULL, 0, NULL, 0));
     /* each refusal, with its reason */
     consort_e2e_exchange other = x;
     other.nonce_hex = "ffeeddccbbaa99887766554433221100";
@@ -418,31 +418,31 @@ static void client_library(void **state)
               CONSORT_E_POLICY);
     const char ferpa[] = "{\"claims\": [\"compliance=FERPA\"], \"issuers\": []}";
     /* claims without issuers would check nothing: refused, not ignored */
-    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len,
-                                 &x, ferpa, strlen(ferpa), NULL, 0, err, sizeof err),
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len, &x,
+                                 ferpa, strlen(ferpa), NULL, 0, err, sizeof err),
               CONSORT_E_MALFORMED);
     assert_non_null(strstr(err, "without \"issuers\""));
     const char unknown[] = "{\"code_id\": []}";
-    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len,
-                                 &x, unknown, strlen(unknown), NULL, 0, err, sizeof err),
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len, &x,
+                                 unknown, strlen(unknown), NULL, 0, err, sizeof err),
               CONSORT_E_MALFORMED);
     assert_non_null(strstr(err, "unknown member \"code_id\""));
     const char bad_id[] = "{\"code_ids\": [\"c0c0\"]}";
-    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len,
-                                 &x, bad_id, strlen(bad_id), NULL, 0, err, sizeof err),
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len, &x,
+                                 bad_id, strlen(bad_id), NULL, 0, err, sizeof err),
               CONSORT_E_MALFORMED);
     cst_fails(consort_e2e_verify("", 0, (const char *)pem.ptr, pem.len, &x, NULL, 0, NULL, 0, err,
                                  sizeof err),
               CONSORT_E_MALFORMED);
     assert_non_null(strstr(err, "carried none"));
-    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len,
-                                 &x, NULL, 0, report, 16, err, sizeof err),
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len, &x,
+                                 NULL, 0, report, 16, err, sizeof err),
               CONSORT_E_TOO_LARGE);
-    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, "not a pem", 9, &x, NULL, 0,
-                                 NULL, 0, err, sizeof err),
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, "not a pem", 9, &x, NULL, 0, NULL,
+                                 0, err, sizeof err),
               CONSORT_E_INVALID_ARGUMENT);
-    cst_fails(consort_e2e_verify(NULL, 0, (const char *)pem.ptr, pem.len, &x, NULL, 0, NULL, 0,
-                                 err, sizeof err),
+    cst_fails(consort_e2e_verify(NULL, 0, (const char *)pem.ptr, pem.len, &x, NULL, 0, NULL, 0, err,
+                                 sizeof err),
               CONSORT_E_INVALID_ARGUMENT);
     free(policy);
     cs_buf bufs[] = {cert, cose, b64, pem, ci_pem};
@@ -538,10 +538,8 @@ static void nonce_header(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(sign_verify_and_check),
-        cmocka_unit_test(nested_statements),
-        cmocka_unit_test(client_library),
-        cmocka_unit_test(summary_statements),
+        cmocka_unit_test(sign_verify_and_check), cmocka_unit_test(nested_statements),
+        cmocka_unit_test(client_library),        cmocka_unit_test(summary_statements),
         cmocka_unit_test(nonce_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -232,13 +232,11 @@ static void limits_and_bad_arguments(void **state)
     cst_fails(consort_call(&req, "storage", "GET", "/a", NULL, 0, &r), CONSORT_E_STATE);
     assert_null(r);
     req.calls = &calls;
-    cst_fails(consort_call(&req, "storage", "get", "/a", NULL, 0, &r),
-              CONSORT_E_INVALID_ARGUMENT);
+    cst_fails(consort_call(&req, "storage", "get", "/a", NULL, 0, &r), CONSORT_E_INVALID_ARGUMENT);
     cst_fails(consort_call(&req, "storage", "GET", "a", NULL, 0, &r), CONSORT_E_INVALID_ARGUMENT);
     cst_fails(consort_call(&req, "storage", "GET", "/a b", NULL, 0, &r),
               CONSORT_E_INVALID_ARGUMENT);
-    cst_fails(consort_call(&req, "storage", "GET", "/a", NULL, 3, &r),
-              CONSORT_E_INVALID_ARGUMENT);
+    cst_fails(consort_call(&req, "storage", "GET", "/a", NULL, 3, &r), CONSORT_E_INVALID_ARGUMENT);
     cst_fails(consort_call(&req, NULL, "GET", "/a", NULL, 0, &r), CONSORT_E_INVALID_ARGUMENT);
     cst_fails(consort_call(&req, "storage", "GET", "/a", NULL, 0, NULL),
               CONSORT_E_INVALID_ARGUMENT);
@@ -252,8 +250,7 @@ static void limits_and_bad_arguments(void **state)
         snprintf(path, sizeof path, "/a/%d", i);
         cst_fails(consort_call(&req, "storage", "GET", path, NULL, 0, &r), CONSORT_E_PENDING);
     }
-    cst_fails(consort_call(&req, "storage", "GET", "/one-more", NULL, 0, &r),
-              CONSORT_E_TOO_LARGE);
+    cst_fails(consort_call(&req, "storage", "GET", "/one-more", NULL, 0, &r), CONSORT_E_TOO_LARGE);
     assert_int_equal(calls.count, CONSORT_CALL_MAX);
     /* the same call again is not a new one */
     cst_fails(consort_call(&req, "storage", "GET", "/a/0", NULL, 0, &r), CONSORT_E_PENDING);

@@ -542,7 +542,8 @@ static void crypto_checks(void **state)
     cst_ok(verify_last(f, f->id.service_cert, CS_LEDGER_SIG_ANY_TIME));
     /* ... the chain itself still counts */
     lfx_add_sig_by(&f->l, &(cs_ledger_signer){other.node_key, other.node_cert, other.node_id});
-    cst_fails(verify_last(f, f->id.service_cert, CS_LEDGER_SIG_ANY_TIME), CONSORT_E_BAD_CERTIFICATE);
+    cst_fails(verify_last(f, f->id.service_cert, CS_LEDGER_SIG_ANY_TIME),
+              CONSORT_E_BAD_CERTIFICATE);
 
     /* a P-384 node signs with ES384 */
     cs_key *k384;
