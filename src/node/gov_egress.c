@@ -68,16 +68,20 @@ consort_err gov_egress_remove(gov_stage *st, json_t *args)
     return gov_stage_remove(st, SVC_MAP_EGRESS, name);
 }
 
-consort_err gov_egress_get(cs_kv_tx *tx, const char *name, gov_egress_binding *out)
+consort_err gov_egress_get_raw(cs_kv_tx *tx, const char *name, cs_slice *value)
 {
-    memset(out, 0, sizeof *out);
-    cs_slice v;
     bool found;
-    CS_TRY(cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_EGRESS), cs_slice_str(name), &v, &found));
+    CS_TRY(cs_kv_get(tx, CS_SLICE_LIT(SVC_MAP_EGRESS), cs_slice_str(name), value, &found));
     CS_ENSURE(found, CONSORT_E_NOT_FOUND,
               "the members bound no address to the egress service '%s' (set_egress_service)", name);
+    return CONSORT_OK;
+}
+
+consort_err gov_egress_parse(const char *name, cs_slice value, gov_egress_binding *out)
+{
+    memset(out, 0, sizeof *out);
     json_error_t jerr;
-    json_t *o = json_loadb((const char *)v.ptr, v.len, 0, &jerr);
+    json_t *o = json_loadb((const char *)value.ptr, value.len, 0, &jerr);
     const char *address = json_string_value(json_object_get(o, "address"));
     const char *pem = json_string_value(json_object_get(o, "service_certificate"));
     consort_err rc = CONSORT_OK;

@@ -25,9 +25,13 @@ typedef struct gov_egress_binding {
     cs_x509 *service_cert;
 } gov_egress_binding;
 
-/* The binding of `name` in the state `tx` reads: NOT_FOUND if none. Free
- * with gov_egress_binding_cleanup (also after a failure). */
-CS_MUST_CHECK consort_err gov_egress_get(cs_kv_tx *tx, const char *name, gov_egress_binding *out);
+/* The binding of `name` in the state `tx` reads, as stored (JSON; valid
+ * while `tx` is): NOT_FOUND if none. */
+CS_MUST_CHECK consort_err gov_egress_get_raw(cs_kv_tx *tx, const char *name, cs_slice *value);
+/* A stored binding parsed. Free with gov_egress_binding_cleanup (also after
+ * a failure). CORRUPT if it is not one. */
+CS_MUST_CHECK consort_err gov_egress_parse(const char *name, cs_slice value,
+                                           gov_egress_binding *out);
 void gov_egress_binding_cleanup(gov_egress_binding *b);
 
 #endif

@@ -280,6 +280,7 @@ consort_err cs_rpc_start(uv_loop_t *loop, cs_node *node, const cs_node_config *c
     CS_TRY_GOTO(rc, cs_defer_new(loop, &rpc->defer), fail);
     CS_TRY_GOTO(rc, cs_http_server_new(loop, &hp, &rpc->http), fail);
     CS_TRY_GOTO(rc, cs_rpc_forwarder_new(rpc, &rpc->fwd), fail);
+    CS_TRY_GOTO(rc, cs_rpc_egress_pool_new(&rpc->egress), fail);
     CS_TRY_GOTO(rc, try_listen(rpc), fail);
     if (rpc->listening) {
         listen_settled(rpc, CONSORT_OK);
@@ -294,6 +295,7 @@ fail:
     cs_listener_close(rpc->listener);
     cs_tls_config_free(rpc->tls);
     cs_rpc_forwarder_free(rpc->fwd);
+    cs_rpc_egress_pool_free(rpc->egress);
     cs_http_server_free(rpc->http);
     cs_defer_free(rpc->defer);
     cs_free(rpc);
@@ -332,6 +334,8 @@ void cs_rpc_stop(cs_rpc *rpc, void (*cb)(void *ctx), void *ctx)
     rpc->http = NULL;
     cs_rpc_forwarder_free(rpc->fwd); /* answers what waits for the leader */
     rpc->fwd = NULL;
+    cs_rpc_egress_pool_free(rpc->egress);
+    rpc->egress = NULL;
     cs_rpc_inflight_detach(rpc);
     cs_tls_config_free(rpc->tls);
     rpc->tls = NULL;

@@ -49,6 +49,7 @@ typedef struct rpc_inflight {
     struct rpc_inflight *prev, *next;
 } rpc_inflight;
 typedef struct rpc_forwarder rpc_forwarder;
+typedef struct rpc_egress_pool rpc_egress_pool;
 
 /* Counters served by /node/metrics (besides the node's). */
 typedef struct cs_rpc_stats {
@@ -57,6 +58,8 @@ typedef struct cs_rpc_stats {
     uint64_t forwarded;
     uint64_t forward_failures;
     uint64_t writes_committed;
+    uint64_t egress_calls;       /* outbound calls sent (app.h consort_call) */
+    uint64_t egress_connections; /* TLS connections opened for them (the rest reused one) */
 } cs_rpc_stats;
 
 struct cs_rpc {
@@ -78,7 +81,8 @@ struct cs_rpc {
     cs_rpc_listen_fn listen_fn;
     void *listen_ctx;
     rpc_forwarder *fwd;
-    rpc_inflight *inflight; /* requests executing on this node (writes, waiting reads) */
+    rpc_egress_pool *egress; /* idle connections for outbound calls (rpc_egress.c) */
+    rpc_inflight *inflight;  /* requests executing on this node (writes, waiting reads) */
     cs_rpc_stats stats;
     char address[CS_NET_ADDRESS_MAX];
     void (*stop_cb)(void *ctx);
@@ -153,6 +157,26 @@ void cs_rpc_forward(cs_rpc *rpc, cs_http_request *req, const rpc_caller *caller)
 void cs_rpc_forwarder_free(rpc_forwarder *fwd);
 
 /* ---- outbound calls (rpc_egress.c; app.h consort_call) ---- */
+/* Connections kept open between calls, per (address, service certificate):
+ * a call takes an idle one rather than making a TLS handshake. */
+CS_MUST_CHECK consort_err cs_rpc_egress_pool_new(rpc_egress_pool **out);
+/* Closes every idle connection; NULL is a no-op. */
+void cs_rpc_egress_pool_free(rpc_egress_pool *p);
+/* An open idle connection to `address` verified against the service
+ * certificate of SHA-256 `fp`, idle for less than 20 s, or NULL (closed or
+ * stale ones found on the way are closed). */
+cs_http_client *cs_rpc_egress_pool_take(rpc_egress_pool *p, const char *address,
+                                        const uint8_t fp[32]);
+/* The stored binding `value` of egress name `name` (gov_egress.c), parsed
+ * once and remembered: its address, and a new reference to its service
+ * certificate (cs_x509_free it). CORRUPT, NOMEM. */
+CS_MUST_CHECK consort_err cs_rpc_egress_binding(rpc_egress_pool *p, const char *name,
+                                                cs_slice value, char address[128], cs_x509 **cert);
+/* Keeps `client` for the next call, or closes it (the pool is full, or the
+ * connection is closing or busy). */
+void cs_rpc_egress_pool_put(rpc_egress_pool *p, cs_http_client *client, const char *address,
+                            const uint8_t fp[32]);
+
 typedef struct rpc_egress_group {
     size_t outstanding;
     void (*done)(void *ctx);

@@ -66,6 +66,13 @@ def verify(env, front, name, nonce, method, target, req_body, r, *extra):
                      "--response-body", paths["response"], *extra, paths["statement"])
 
 
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            return int(float(line.rsplit(" ", 1)[1]))
+    raise h.TestFailure(f"no metric {name}")
+
+
 def policy_file(env, name, doc):
     path = env.path(f"policy-{name}.json")
     with open(path, "w") as f:
@@ -140,6 +147,12 @@ def test_composed(env):
             check(code == 0, f"the read's nested statement does not verify: {out}")
             r404 = c.get("/app/records?id=8")
             check(r404.status == 404, f"an unknown record relayed: {r404!r}")
+
+            # calls reuse connections: far fewer TLS handshakes than calls
+            m = c.get("/node/metrics").body.decode()
+            calls = metric(m, "consort_rpc_egress_calls_total")
+            conns = metric(m, "consort_rpc_egress_connections_total")
+            check(calls >= 3 and conns < calls, f"egress: {calls} calls, {conns} connections")
 
             # attack: egress to an undeclared service
             rx = c.get("/app/records/export?id=7")
