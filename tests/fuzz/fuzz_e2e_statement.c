@@ -3,8 +3,10 @@
  * client receives from a service. The input is tried twice: as a whole
  * statement, and as the payload of a statement signed here with a fixed
  * service key (so the payload parser is reached past the signature check);
- * what verifies is then held against exchanges and policies. Nothing may
- * crash, leak or read out of bounds; a failure must carry a message.
+ * what verifies is then held against exchanges and policies (nested calls
+ * and summaries included). The input is also read as a client's policy
+ * (JSON). Nothing may crash, leak or read out of bounds; a failure must
+ * carry a message.
  * Seeds: corpus/e2e_statement (statements and payloads cs_e2e_sign wrote).
  */
 #include "crypto/cose.h"
@@ -67,9 +69,26 @@ static void try_statement(cs_slice cose, cs_e2e_statement *s)
         check_all(s);
 }
 
+/* The input as a client's policy (JSON): parsed, and its digest taken. */
+static void try_policy(cs_slice json)
+{
+    cs_e2e_policy_doc *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return;
+    cs_err_clear();
+    consort_err rc = cs_e2e_policy_parse(json, d);
+    must_say_why(rc);
+    uint8_t digest[32];
+    if (rc == CONSORT_OK)
+        must_say_why(cs_e2e_policy_digest(&d->p, digest));
+    cs_e2e_policy_doc_cleanup(d);
+    free(d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     setup();
+    try_policy(CS_SLICE(data, size));
     cs_e2e_statement *s = calloc(1, sizeof *s);
     if (s == NULL)
         return 0;
