@@ -324,8 +324,8 @@ void cs_ledger_cert_cache_cleanup(cs_ledger_cert_cache *c);
  * BAD_CERTIFICATE, EXPIRED, MALFORMED (certificate, node_id, kid).
  *
  * `now` = CS_LEDGER_SIG_ANY_TIME checks the chain (signatures, CA
- * constraints, the service certificate's validity) at a time inside the
- * node certificate's own validity, never at the local clock: for a replica
+ * constraints) at a time when both the node certificate and the service
+ * certificate were valid, never at the local clock: for a replica
  * applying committed entries, which consensus already accepted and the
  * ledger secret authenticates, and whose wall clock the host sets (a clock
  * set back must not stop a node on the entries of a certificate issued

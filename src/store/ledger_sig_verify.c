@@ -10,6 +10,7 @@
 #include "crypto/hash.h"
 
 #include <string.h>
+#include <time.h>
 
 void cs_ledger_cert_cache_cleanup(cs_ledger_cert_cache *c)
 {
@@ -47,10 +48,15 @@ static consort_err check_ids(const cs_ledger_sig *s, const cs_key *key)
 
 static consort_err check_chain(const cs_x509 *cert, const cs_x509 *service_cert, int64_t now)
 {
-    if (now == CS_LEDGER_SIG_ANY_TIME) { /* ledger.h: the middle of its own validity */
-        int64_t from, to;
+    if (now == CS_LEDGER_SIG_ANY_TIME) {
+        /* ledger.h: a time at which both the node certificate and the service
+         * certificate were valid, the latest start of the two (none: the
+         * current time, which then fails with the reason) */
+        int64_t from, to, sfrom, sto;
         CS_TRY_CTX(cs_x509_validity(cert, &from, &to), "node certificate");
-        now = from + (to - from) / 2;
+        CS_TRY_CTX(cs_x509_validity(service_cert, &sfrom, &sto), "service certificate");
+        int64_t start = from > sfrom ? from : sfrom, end = to < sto ? to : sto;
+        now = start <= end ? start : (int64_t)time(NULL);
     }
     cs_x509 *const roots[1] = {(cs_x509 *)service_cert};
     cs_x509_verify_opts opts = {.now = now};
