@@ -127,42 +127,63 @@ def _step(op, state):
 def prune(ops, init=None):
     """Narrows the unknown-outcome writes and cas before the search, without
     changing the verdict (see the module's docstring):
-      * one whose new value no op observed (no completed read returned it, no
-        cas, completed or not, expected it) is dropped: if it took effect, it
-        was overwritten before anyone looked (an unknown cas that expected it
-        may need it: write d, then cas d -> c, then c is read);
+      * one whose new value nothing kept observes (no completed read returned
+        it, no completed cas expected it, no kept unknown-outcome cas expected
+        it) is dropped: if it took effect, it was overwritten before anyone
+        looked. "Kept" is computed to a fixpoint from the completed ops, so a
+        chain of unknown ops that no completed op ever sees goes as a whole
+        (write d, then an unknown cas d -> c, c never read: both go; if c is
+        read, both stay: write d, then cas d -> c, then c is read);
       * one whose new value only it wrote (`init`, the initial value, counts as
-        written: an observer may have seen that), and that completed ops
-        observed, must have taken effect before the first of them completed:
-        that is its completion.
+        written: an observer may have seen that), and that kept ops observed
+        by a known time, must have taken effect before the earliest of them:
+        that is its completion (an unknown cas bounded this way bounds the
+        write it needed in turn).
     Returns (kept ops, dropped count)."""
-    first_seen = {}  # value -> earliest completion of an op that observed it
-    expected = set()  # values that an unknown-outcome cas expected
     writers = collections.Counter({_hashable(init): 1})
+    completed_obs = {}  # value -> earliest completion of a completed op that observed it
     for op in ops:
         if op.f in ("write", "cas"):
             writers[_hashable(_written(op))] += 1
-        if op.f == "write":
+        if op.f == "write" or op.complete is None:
             continue
         seen = _hashable(op.value if op.f == "read" else op.value[0])
-        if op.complete is None:
-            expected.add(seen)
-            continue
-        if seen not in first_seen or op.complete < first_seen[seen]:
-            first_seen[seen] = op.complete
-    kept = []
-    for op in ops:
-        if op.complete is None and op.f in ("write", "cas"):
-            new = _hashable(_written(op))
-            if new not in first_seen:
-                if new not in expected:
-                    continue
-            elif writers[new] == 1 and first_seen[new] >= op.invoke:
-                bounded = Op(op.f, op.key, op.value, op.invoke, first_seen[new], op.process,
-                             op.node, (op.note or "") + " (unknown outcome, seen by then)")
-                kept.append(bounded)
+        if seen not in completed_obs or op.complete < completed_obs[seen]:
+            completed_obs[seen] = op.complete
+    unknown = [i for i, op in enumerate(ops) if op.complete is None and op.f in ("write", "cas")]
+    status = dict.fromkeys(unknown)  # None: dropped; INF: kept, unbounded; t: bounded at t
+    for _ in range(len(unknown) + 2):
+        obs, inf_obs = dict(completed_obs), set()
+        for i in unknown:
+            op, st = ops[i], status[i]
+            if op.f != "cas" or st is None:
                 continue
-        kept.append(op)
+            seen = _hashable(op.value[0])
+            if st == INF:
+                inf_obs.add(seen)
+            elif st < obs.get(seen, INF):
+                obs[seen] = st
+        changed = False
+        for i in unknown:
+            op = ops[i]
+            new = _hashable(_written(op))
+            if new in obs:
+                st = obs[new] if writers[new] == 1 and obs[new] >= op.invoke else INF
+            else:
+                st = INF if new in inf_obs else None
+            if st != status[i]:
+                status[i], changed = st, True
+        if not changed:
+            break
+    kept = []
+    for i, op in enumerate(ops):
+        if i not in status:
+            kept.append(op)
+        elif status[i] == INF:
+            kept.append(op)
+        elif status[i] is not None:
+            kept.append(Op(op.f, op.key, op.value, op.invoke, status[i], op.process, op.node,
+                           (op.note or "") + " (unknown outcome, seen by then)"))
     return kept, len(ops) - len(kept)
 
 

@@ -193,6 +193,35 @@ class Pruning(unittest.TestCase):
         self.assertEqual(lin.prune(h)[1], 0)
         self.assertTrue(ok(h))
 
+    def test_unknown_chain_nobody_sees_is_dropped_whole(self):
+        # w(d) and cas(d, c) both unknown, c never read: neither can matter,
+        # and nothing unbounded is left to block the cuts after them
+        h = [Op("write", "k", "a", 0.0, 1.0), Op("write", "k", "d", 2.0, None),
+             Op("cas", "k", ("d", "c"), 3.0, None), Op("read", "k", "a", 5.0, 6.0),
+             Op("write", "k", "e", 10.0, 11.0), Op("read", "k", "e", 12.0, 13.0)]
+        self.assertEqual(lin.prune(h)[1], 2)
+        res = lin.check(h)
+        self.assertTrue(res[0].ok)
+        self.assertGreaterEqual(res[0].segments, 3)
+
+    def test_unknown_chain_seen_is_bounded_and_cuts_follow(self):
+        # c is read at 6: cas(d, c) took effect by then, so did w(d) before it;
+        # both are bounded there, and the history cuts after them (an unknown
+        # op left unbounded would allow no cut after it: 30 minutes of history
+        # in one segment, the chaos run of 19:17 showed)
+        h = [Op("write", "k", "a", 0.0, 1.0), Op("write", "k", "d", 2.0, None),
+             Op("cas", "k", ("d", "c"), 3.0, None), Op("read", "k", "c", 5.0, 6.0),
+             Op("write", "k", "e", 10.0, 11.0), Op("read", "k", "e", 12.0, 13.0)]
+        kept, dropped = lin.prune(h)
+        self.assertEqual(dropped, 0)
+        self.assertTrue(all(op.complete is not None for op in kept))
+        res = lin.check(h)
+        self.assertTrue(res[0].ok)
+        self.assertGreaterEqual(res[0].segments, 4)  # unbounded, w(d) left 2
+        # and a stale read after them is still caught
+        bad = h + [Op("read", "k", "d", 14.0, 15.0)]
+        self.assertFalse(lin.check(bad)[0].ok)
+
     def test_initial_value_counts_as_a_writer(self):
         # the register starts at x; an unknown write of x, seen at 2, may be the
         # initial value seen, the write taking effect after y (seen at 6)
