@@ -8,10 +8,37 @@ and after the run, for an unknown outcome with a txid, resolved (the
 /node/tx status) and resolved_at.
 """
 
+import bisect
 import collections
 import json
 
 import linearizability as lin
+
+
+def _seqno(txid):
+    try:
+        return int(str(txid).split(".")[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _committed_by(recs):
+    """f(txid, invoke): the earliest time an acknowledged op of any key with a
+    larger seqno completed (its commit implies every smaller seqno's: the
+    ledger commits a prefix), not before `invoke`; INF if none."""
+    acked = sorted((_seqno(r.get("txid")), r["complete"]) for r in recs
+                   if r["status"] == "ok" and _seqno(r.get("txid")) is not None)
+    seqnos = [s for s, _ in acked]
+    suffix = [lin.INF] * (len(acked) + 1)  # suffix[i]: min completion of acked[i:]
+    for i in range(len(acked) - 1, -1, -1):
+        suffix[i] = min(acked[i][1], suffix[i + 1])
+
+    def by(txid, invoke):
+        s = _seqno(txid)
+        if s is None:
+            return lin.INF
+        return max(invoke, suffix[bisect.bisect_right(seqnos, s)])
+    return by
 
 
 def check_records(recs, strict_plain_reads=False, log=lambda m: None):
@@ -23,6 +50,7 @@ def check_records(recs, strict_plain_reads=False, log=lambda m: None):
     are not promised to be: a harness self-test that must find stale reads)."""
     counts = collections.Counter()
     ops, plain, problems = [], [], []
+    committed_by = _committed_by(recs)
     written = collections.defaultdict(dict)  # key -> value -> rec
     for r in recs:
         f, st = r["f"], r["status"]
@@ -41,7 +69,11 @@ def check_records(recs, strict_plain_reads=False, log=lambda m: None):
         if st == "info":
             if r.get("resolved") == "Invalid":
                 continue
-            complete = r.get("resolved_at") if r.get("resolved") == "Committed" else None
+            complete = None
+            if r.get("resolved") == "Committed":
+                # committed by the time a later seqno was acknowledged (the log
+                # commits in order), and at the latest when it was resolved
+                complete = min(r.get("resolved_at"), committed_by(r.get("txid"), r["invoke"]))
         value = tuple(r["value"]) if f == "cas" else r["value"]
         ops.append(lin.Op(f, r["key"], value, r["invoke"], complete, r["process"], r["node"]))
     results = lin.check(ops)
