@@ -82,6 +82,7 @@ static void call_free(rpc_write *w)
     cs_rpc_inflight_remove(&w->link);
     cs_app_response_cleanup(&w->resp);
     cs_app_calls_cleanup(&w->calls);
+    cs_rpc_egress_group_cleanup(&w->egress);
     cs_free(w);
 }
 

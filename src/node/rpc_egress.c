@@ -57,10 +57,23 @@ typedef struct egress_call {
     char early_msg[256];
 } egress_call;
 
+static void group_fire(void *ctx)
+{
+    rpc_egress_group *g = ctx;
+    if (g->done != NULL)
+        g->done(g->ctx);
+}
+
 static void group_one_done(rpc_egress_group *g)
 {
-    if (--g->outstanding == 0 && g->done != NULL)
-        g->done(g->ctx);
+    if (--g->outstanding == 0)
+        cs_timer_start(g->timer, 0); /* rpc_priv.h: never from inside this callback */
+}
+
+void cs_rpc_egress_group_cleanup(rpc_egress_group *g)
+{
+    cs_timer_free(g->timer);
+    g->timer = NULL;
 }
 
 static void call_free(egress_call *ec)
@@ -311,6 +324,16 @@ void cs_rpc_egress_start(cs_rpc *rpc, rpc_egress_group *g, cs_app_calls *calls,
 {
     g->done = done;
     g->ctx = ctx;
+    if (g->timer == NULL && cs_timer_new(rpc->loop, group_fire, g, &g->timer) != CONSORT_OK) {
+        /* no timer: every call fails, and the answer comes from the loop anyway */
+        for (size_t i = 0; i < calls->count; i++)
+            if (!calls->items[i]->started) {
+                calls->items[i]->started = true;
+                cs_app_call_fail(calls->items[i], CONSORT_E_NOMEM, "out of memory");
+            }
+        cs_defer_call(rpc->defer, &g->item, done, ctx);
+        return;
+    }
     g->outstanding = 1; /* held until every call is started */
     cs_e2e_statement nonce = {0};
     bool attest =
@@ -364,5 +387,5 @@ void cs_rpc_egress_start(cs_rpc *rpc, rpc_egress_group *g, cs_app_calls *calls,
     }
     /* every start done; a completion is always later than this */
     if (--g->outstanding == 0) /* nothing started (out of memory): answer from the loop */
-        cs_defer_call(rpc->defer, &g->item, done, ctx);
+        cs_timer_start(g->timer, 0);
 }

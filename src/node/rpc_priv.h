@@ -182,7 +182,15 @@ typedef struct rpc_egress_group {
     void (*done)(void *ctx);
     void *ctx;
     cs_defer_item item;
+    /* `done` fires from this timer, on the loop's next turn: never from
+     * inside a connection's callback, whose connection may go back to the
+     * pool and be taken by the handler's next run (created by the first
+     * cs_rpc_egress_start; cs_rpc_egress_group_cleanup frees it) */
+    struct cs_timer *timer;
 } rpc_egress_group;
+/* Releases what cs_rpc_egress_start kept in `g` (its timer); the callback
+ * does not run afterwards. A zeroed group is a no-op. */
+void cs_rpc_egress_group_cleanup(rpc_egress_group *g);
 /*
  * Makes every call of `calls` not started yet (for the client request
  * `req`: its x-consort-attest nonce, if any, asks each callee for a
