@@ -258,10 +258,14 @@ consort_err cs_app_load(const char *path, consort_app **out)
     app_image_identity(app->image, digest, &dev, &ino);
     char hex[65];
     cs_hex_encode(CS_SLICE(digest, 32), hex);
+    char calls[CONSORT_APP_EGRESS_MAX * 76 + 8] = "none";
+    for (size_t i = 0, at = 0; i < app->egress_count; i++)
+        at += (size_t)snprintf(calls + at, sizeof calls - at, "%s%s%s", i > 0 ? ", " : "",
+                               app->egress[i].service, app->egress[i].pinned ? " (pinned)" : "");
     cs_log_info("app",
-                "loaded %s (%zu bytes, SHA-256 %s, from a sealed memfd): %zu endpoints, %zu "
-                "declared egress services",
-                path, app_image_len(app->image), hex, app->count, app->egress_count);
+                "loaded %s (%zu bytes, SHA-256 %s, from a sealed memfd): %zu endpoints; calls "
+                "(CONSORT_APP_EGRESS): %s",
+                path, app_image_len(app->image), hex, app->count, calls);
     *out = app;
     return CONSORT_OK;
 fail:
