@@ -10,7 +10,8 @@ back-end, and the answer's handling statement nests the back-end's, which
 
 The attacks, each named: egress to an undeclared service (refused, 403);
 a call whose name the members did not bind (no address: refused); a
-statement replayed for another request; a back-end on a code id the
+statement replayed for another request; a binding to a service whose
+certificate the code's pin does not match; a back-end on a code id the
 client's policy does not allow; a back-end whose code carries no code
 certificate when the client's policy wants one (an uncertified back-end:
 refused, then accepted once the back-end's members log a certificate made
@@ -240,6 +241,23 @@ def test_composed(env):
                 {"id": 8, "record": "another"}).encode())
             check(r2.status == 200 and "x-consort-handling-statement" not in r2.headers,
                   f"an unattested write: {r2!r}")
+
+            # attack: the members (or whoever controls them) bind a name to a
+            # service the code pinned another certificate for: refused before
+            # anything is sent
+            pinned_app = os.path.join(os.path.dirname(os.path.dirname(env.app)), "tests",
+                                      "pinned_app.so")
+            check(os.path.exists(pinned_app), f"not built: {pinned_app}")
+            with env.sandbox(nodes=1, name="pinned", extra_args=["--app", pinned_app]) as pin:
+                bind_storage(pin, back)
+                pc = pin.client(0)
+                try:
+                    rp = pc.get("/app/pinned")
+                finally:
+                    pc.close()
+                check(rp.status == 403 and "does not pin" in rp.body.decode(),
+                      f"a call to a binding the code does not pin: {rp!r}")
+                h.log("a pinned egress refuses the certificate the members bound instead")
 
             # the members can take egress away again
             _, state = front.pass_proposal({"actions": [{"name": "remove_egress_service",
