@@ -77,8 +77,12 @@ consort_err cs_e2e_policy_parse(cs_slice json, cs_e2e_policy_doc *d)
         return CONSORT_OK; /* no policy: any code id */
     json_error_t jerr;
     json_t *doc = json_loadb((const char *)json.ptr, json.len, JSON_REJECT_DUPLICATES, &jerr);
-    CS_ENSURE(json_is_object(doc), CONSORT_E_MALFORMED, "policy: %s",
-              doc == NULL ? jerr.text : "not a JSON object");
+    if (!json_is_object(doc)) { /* an array, a number...: freed, not leaked */
+        consort_err rc = cs_fail(CONSORT_E_MALFORMED, "policy: %s",
+                                 doc == NULL ? jerr.text : "not a JSON object");
+        json_decref(doc);
+        return rc;
+    }
     consort_err rc = parse(doc, d);
     json_decref(doc);
     if (rc != CONSORT_OK) {

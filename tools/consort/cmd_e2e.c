@@ -83,8 +83,12 @@ static consort_err load_policy(const char *path, char **out)
         return CONSORT_OK;
     json_error_t jerr;
     json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    CS_ENSURE(json_is_object(doc), CONSORT_E_MALFORMED, "--policy %s: %s", path,
-              doc == NULL ? jerr.text : "not a JSON object");
+    if (!json_is_object(doc)) {
+        consort_err rc = cs_fail(CONSORT_E_MALFORMED, "--policy %s: %s", path,
+                                 doc == NULL ? jerr.text : "not a JSON object");
+        json_decref(doc);
+        return rc;
+    }
     consort_err rc = CONSORT_OK;
     json_t *iss = json_object_get(doc, "issuers");
     for (size_t i = 0; rc == CONSORT_OK && i < json_array_size(iss); i++) {

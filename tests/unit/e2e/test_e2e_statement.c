@@ -427,6 +427,11 @@ static void client_library(void **state)
                                  unknown, strlen(unknown), NULL, 0, err, sizeof err),
               CONSORT_E_MALFORMED);
     assert_non_null(strstr(err, "unknown member \"code_id\""));
+    /* not an object (found by fuzzing: the document leaked) */
+    cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len, &x,
+                                 "[]", 2, NULL, 0, err, sizeof err),
+              CONSORT_E_MALFORMED);
+    assert_non_null(strstr(err, "not a JSON object"));
     const char bad_id[] = "{\"code_ids\": [\"c0c0\"]}";
     cst_fails(consort_e2e_verify((const char *)b64.ptr, b64.len, (const char *)pem.ptr, pem.len, &x,
                                  bad_id, strlen(bad_id), NULL, 0, err, sizeof err),
