@@ -24,7 +24,11 @@
 #define CS_TCP_WRITE_QUEUE_MAX  ((size_t)256 << 20)
 #define CS_TCP_LINGER_MS        2000
 #define CS_TCP_FLUSH_TIMEOUT_MS 30000
-#define CS_TCP_BACKLOG          128
+/* The accept queue: deep enough that a flood of connections the node refuses
+ * at once (over a per-address or total cap) does not crowd out, in the
+ * kernel, the connections of clients under their caps (4096: the kernel's
+ * default net.core.somaxconn, which also bounds it). */
+#define CS_TCP_BACKLOG 4096
 
 /*
  * Listens on `address` ("127.0.0.1:0" picks a free port; see
