@@ -166,6 +166,17 @@ static consort_err read_bytes_or_null(cs_cbor_reader *r, cs_slice *out)
     return cs_cbor_read_bytes(r, out);
 }
 
+/* `key`: a bstr of exactly 32 bytes into `out` (*present true), or null. */
+static consort_err read_digest_or_null(cs_cbor_reader *r, const char *key, bool *present,
+                                       uint8_t out[32])
+{
+    CS_TRY(cs_cbor_read_key(r, key));
+    cs_cbor_item it;
+    CS_TRY(cs_cbor_peek(r, &it));
+    *present = it.type != CS_CBOR_NULL;
+    return *present ? cs_cbor_read_bytes_exact(r, out, 32, key) : cs_cbor_read_null(r);
+}
+
 static consort_err read_call(cs_cbor_reader *r, cs_e2e_call *c)
 {
     uint64_t m;
@@ -179,14 +190,7 @@ static consort_err read_call(cs_cbor_reader *r, cs_e2e_call *c)
     CS_ENSURE(c->service_cert.len > 0, CONSORT_E_MALFORMED, "call to %s: empty service_cert",
               c->service);
     CS_TRY(read_digest(r, "request", c->request));
-    CS_TRY(cs_cbor_read_key(r, "response"));
-    cs_cbor_item it;
-    CS_TRY(cs_cbor_peek(r, &it));
-    c->answered = it.type != CS_CBOR_NULL;
-    if (c->answered)
-        CS_TRY(cs_cbor_read_bytes_exact(r, c->response, 32, "response"));
-    else
-        CS_TRY(cs_cbor_read_null(r));
+    CS_TRY(read_digest_or_null(r, "response", &c->answered, c->response));
     CS_TRY(cs_cbor_read_key(r, "statement"));
     return read_bytes_or_null(r, &c->statement);
 }
@@ -197,14 +201,7 @@ static consort_err read_summary_call(cs_cbor_reader *r, cs_e2e_call *c)
     CS_TRY(cs_cbor_read_map(r, &m));
     CS_ENSURE(m == 2, CONSORT_E_MALFORMED, "summary call entry of %llu members, expected 2",
               (unsigned long long)m);
-    CS_TRY(cs_cbor_read_key(r, "statement"));
-    cs_cbor_item it;
-    CS_TRY(cs_cbor_peek(r, &it));
-    c->has_statement_digest = it.type != CS_CBOR_NULL;
-    if (c->has_statement_digest)
-        CS_TRY(cs_cbor_read_bytes_exact(r, c->statement_digest, 32, "statement"));
-    else
-        CS_TRY(cs_cbor_read_null(r));
+    CS_TRY(read_digest_or_null(r, "statement", &c->has_statement_digest, c->statement_digest));
     CS_TRY(cs_cbor_read_key(r, "met_policy"));
     return cs_cbor_read_bool(r, &c->met_policy);
 }

@@ -67,17 +67,6 @@ void cs_app_call_fail(cs_app_call *call, consort_err rc, const char *message)
     snprintf(call->message, sizeof call->message, "%s", message);
 }
 
-static bool valid_method(const char *m)
-{
-    size_t n = strlen(m);
-    if (n == 0 || n >= CS_APP_METHOD_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (m[i] < 'A' || m[i] > 'Z')
-            return false;
-    return true;
-}
-
 static bool same_call(const cs_app_call *call, const char *service, const char *method,
                       const char *path, cs_slice body)
 {
@@ -121,7 +110,7 @@ consort_err consort_call(consort_request *req, const char *service, const char *
     if (service == NULL || method == NULL || path == NULL || response == NULL ||
         (body == NULL && body_len > 0))
         return consort_fail(CONSORT_E_INVALID_ARGUMENT, "consort_call: NULL argument");
-    if (!valid_method(method))
+    if (!cs_app_method_valid(method))
         return consort_fail(CONSORT_E_INVALID_ARGUMENT, "consort_call: bad method '%.16s'", method);
     if (path[0] != '/' || strlen(path) >= CS_APP_PATH_MAX || strpbrk(path, " \r\n") != NULL)
         return consort_fail(CONSORT_E_INVALID_ARGUMENT,

@@ -119,6 +119,9 @@ cs_app_fini_fn cs_app_set_fini(consort_app *app, cs_app_fini_fn fini);
  * registry and dlclose()s the module (its memfd is closed once no
  * application of the process uses those bytes). NULL is a no-op. */
 void cs_app_free(consort_app *app);
+/* An HTTP method as endpoints and outbound calls take it: 1 to
+ * CS_APP_METHOD_MAX - 1 upper-case letters (RFC 9110 §9.1, as every standard one). */
+bool cs_app_method_valid(const char *m);
 /* True for the paths consortd serves under /app/ itself (CS_APP_RECEIPT_PATH):
  * consort_app_endpoint refuses them with any method. */
 bool cs_app_path_reserved(const char *path);

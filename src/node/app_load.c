@@ -310,7 +310,7 @@ const cs_app_endpoint *cs_app_find(const consort_app *app, const char *method, c
 }
 
 /* RFC 9110 §9.1: method = token; we take upper-case letters only, as every standard one. */
-static bool valid_method(const char *m)
+bool cs_app_method_valid(const char *m)
 {
     size_t n = strlen(m);
     if (n == 0 || n >= CS_APP_METHOD_MAX)
@@ -344,7 +344,7 @@ consort_err consort_app_endpoint(consort_app *app, const char *method, const cha
               CONSORT_E_INVALID_ARGUMENT, "consort_app_endpoint: NULL argument");
     CS_ENSURE(!app->sealed, CONSORT_E_STATE,
               "consort_app_endpoint %s %s: only allowed inside consort_app_init", method, path);
-    CS_ENSURE(valid_method(method), CONSORT_E_INVALID_ARGUMENT,
+    CS_ENSURE(cs_app_method_valid(method), CONSORT_E_INVALID_ARGUMENT,
               "consort_app_endpoint: method '%.32s' is not an upper-case HTTP method", method);
     CS_ENSURE(valid_path(path), CONSORT_E_INVALID_ARGUMENT,
               "consort_app_endpoint %s: path '%.300s' must be \"/app/...\", under %d bytes, "

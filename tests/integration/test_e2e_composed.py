@@ -115,6 +115,13 @@ def test_composed(env):
             r = c.request("POST", "/app/records", body=body)
             check(r.status == 404 and "bound no address" in r.body.decode(),
                   f"a call before the members bound 'storage': {r!r}")
+            # a binding the action refuses: not a numeric host:port
+            with open(back.service_cert) as f:
+                _, state = front.pass_proposal({"actions": [{"name": "set_egress_service",
+                                                             "args": {"name": "storage",
+                                                                      "address": "storage.example",
+                                                                      "service_certificate": f.read()}}]})
+            check(state != "Accepted", f"set_egress_service with a host name: {state}")
             bind_storage(front, back)
 
             # a write through the front-end, stored by the back-end

@@ -11,7 +11,9 @@
  * another service's, about another call or answer, uncertified back-end).
  */
 #include "../supply/supply_vectors.h"
+#include "base/cbor.h"
 #include "crypto/b64.h"
+#include "crypto/cose.h"
 #include "e2e/statement.h"
 
 #include <consort/client.h>
@@ -514,6 +516,52 @@ static void summary_statements(void **state)
     got.calls[0].met_policy = true;
     got.calls[0].has_statement_digest = false;
     cst_fails(cs_e2e_check(&got, &e, &p), CONSORT_E_POLICY);
+    /* a summary whose call entry is not {statement, met_policy}: refused */
+    {
+        cs_buf pl, bad;
+        cs_buf_init(&pl, 0);
+        cs_buf_init(&bad, 0);
+        uint8_t kid[32];
+        cst_ok(cs_x509_fingerprint(svc.cert, kid));
+        cst_ok(cs_cbor_write_map(&pl, 9));
+        cst_ok(cs_cbor_write_cstr(&pl, "version"));
+        cst_ok(cs_cbor_write_uint(&pl, 1));
+        cst_ok(cs_cbor_write_cstr(&pl, "nonce"));
+        cst_ok(cs_cbor_write_bytes(&pl, CS_SLICE(s.nonce, s.nonce_len)));
+        cst_ok(cs_cbor_write_cstr(&pl, "request"));
+        cst_ok(cs_cbor_write_bytes(&pl, CS_SLICE(s.request, 32)));
+        cst_ok(cs_cbor_write_cstr(&pl, "response"));
+        cst_ok(cs_cbor_write_bytes(&pl, CS_SLICE(s.response, 32)));
+        cst_ok(cs_cbor_write_cstr(&pl, "node"));
+        cst_ok(cs_cbor_write_cstr(&pl, "n"));
+        cst_ok(cs_cbor_write_cstr(&pl, "code_ids"));
+        cst_ok(cs_cbor_write_array(&pl, 0));
+        cst_ok(cs_cbor_write_cstr(&pl, "written"));
+        cst_ok(cs_cbor_write_null(&pl));
+        cst_ok(cs_cbor_write_cstr(&pl, "calls"));
+        cst_ok(cs_cbor_write_array(&pl, 1));
+        cst_ok(cs_cbor_write_map(&pl, 1)); /* met_policy missing */
+        cst_ok(cs_cbor_write_cstr(&pl, "statement"));
+        cst_ok(cs_cbor_write_null(&pl));
+        cst_ok(cs_cbor_write_cstr(&pl, "policy"));
+        cst_ok(cs_cbor_write_bytes(&pl, CS_SLICE(d1, 32)));
+        const cs_cose_param params[] = {
+            CS_COSE_PARAM_TEXT(CS_COSE_HDR_CTY, cs_slice_str(CS_E2E_CTY)),
+            CS_COSE_PARAM_BYTES(CS_COSE_HDR_KID, CS_SLICE(kid, 32)),
+        };
+        const cs_cose_sign1_params sp = {.alg = CS_COSE_ES256,
+                                         .protected_params = params,
+                                         .protected_count = 2,
+                                         .payload = cs_buf_slice(&pl)};
+        cst_ok(cs_cose_sign1_sign(svc.key, &sp, &bad));
+        cs_e2e_statement *m = calloc(1, sizeof *m);
+        assert_non_null(m);
+        cst_fails(cs_e2e_verify(cs_buf_slice(&bad), svc.cert, m), CONSORT_E_MALFORMED);
+        assert_non_null(strstr(consort_errmsg(), "summary call entry"));
+        free(m);
+        cs_buf_cleanup(&pl);
+        cs_buf_cleanup(&bad);
+    }
     /* the front-end's own code still meets the policy itself */
     got.calls[0].has_statement_digest = true;
     got.codes[0].certificate = CS_SLICE(NULL, 0);
