@@ -144,15 +144,25 @@ CS_APPEND_INT(cs_buf_append_le64, uint64_t, 8, 0)
 
 consort_err cs_buf_printf(cs_buf *b, const char *fmt, ...)
 {
+    /* format straight into the buffer's spare room; only a result that does
+     * not fit is formatted a second time (measuring with vsnprintf(NULL, 0)
+     * first costs a pass through glibc's overflow path for every long %s) */
+    if (b->max == 0)
+        b->max = CS_BUF_DEFAULT_MAX;
+    if (b->cap - b->len < 128 && b->len <= b->max && b->max - b->len >= 128)
+        CS_TRY(cs_buf_reserve(b, 128));
+    size_t room = b->cap - b->len;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room > 0 ? (char *)b->ptr + b->len : NULL, room, fmt, ap);
     va_end(ap);
     CS_ENSURE(n >= 0, CONSORT_E_INVALID_ARGUMENT, "buffer: bad format '%s'", fmt);
-    CS_TRY(cs_buf_reserve(b, (size_t)n + 1));
-    va_start(ap, fmt);
-    vsnprintf((char *)b->ptr + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n >= room) {
+        CS_TRY(cs_buf_reserve(b, (size_t)n + 1));
+        va_start(ap, fmt);
+        vsnprintf((char *)b->ptr + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
     return CONSORT_OK;
 }

@@ -118,32 +118,30 @@ static consort_err put_payload(cs_buf *b, const cs_e2e_statement *s)
     return cs_cbor_write_bytes(b, CS_SLICE(s->policy, 32));
 }
 
-consort_err cs_e2e_sign(const cs_e2e_statement *s, const cs_key *service_key,
-                        const cs_x509 *service_cert, cs_buf *out)
+consort_err cs_e2e_encode(const cs_e2e_statement *s, cs_buf *out)
 {
     CS_ENSURE(s->n_codes <= CS_E2E_MAX_CODE_IDS && s->n_calls <= CS_E2E_MAX_CALLS &&
                   s->nonce_len >= CS_E2E_NONCE_MIN && s->nonce_len <= CS_E2E_NONCE_MAX,
               CONSORT_E_INVALID_ARGUMENT, "handling statement: bad nonce or too many parts");
-    uint8_t kid[32];
-    CS_TRY(cs_x509_fingerprint(service_cert, kid));
-    cs_curve curve = cs_key_curve(service_key);
-    CS_ENSURE(curve == CS_CURVE_P256 || curve == CS_CURVE_P384, CONSORT_E_INVALID_ARGUMENT,
-              "handling statement: the service key is not on P-256 or P-384");
+    size_t start = out->len;
+    consort_err rc = put_payload(out, s);
+    if (rc == CONSORT_OK && out->len - start > CS_E2E_MAX)
+        rc = cs_fail(CONSORT_E_TOO_LARGE, "handling statement payload of %zu bytes",
+                     out->len - start);
+    if (rc != CONSORT_OK)
+        out->len = start;
+    return rc;
+}
+
+consort_err cs_e2e_sign(const cs_e2e_statement *s, const cs_key *service_key,
+                        const cs_x509 *service_cert, cs_buf *out)
+{
     cs_buf payload;
-    cs_buf_init(&payload, CS_E2E_MAX);
-    consort_err rc = put_payload(&payload, s);
+    cs_buf_init(&payload, CS_E2E_MAX + 1);
+    consort_err rc = cs_e2e_encode(s, &payload);
     if (rc == CONSORT_OK) {
-        const cs_cose_param params[] = {
-            CS_COSE_PARAM_TEXT(CS_COSE_HDR_CTY, cs_slice_str(CS_E2E_CTY)),
-            CS_COSE_PARAM_BYTES(CS_COSE_HDR_KID, CS_SLICE(kid, 32)),
-        };
-        const cs_cose_sign1_params p = {
-            .alg = curve == CS_CURVE_P256 ? CS_COSE_ES256 : CS_COSE_ES384,
-            .protected_params = params,
-            .protected_count = 2,
-            .payload = cs_buf_slice(&payload),
-        };
-        rc = cs_cose_sign1_sign(service_key, &p, out);
+        const cs_slice p = cs_buf_slice(&payload);
+        rc = cs_e2e_sign_batch(&p, 1, service_key, service_cert, out);
     }
     cs_buf_cleanup(&payload);
     return rc;
@@ -284,7 +282,6 @@ consort_err cs_e2e_verify(cs_slice cose, const cs_x509 *service_cert, cs_e2e_sta
                "handling statement: content type");
     CS_ENSURE(cty.len == strlen(CS_E2E_CTY) && memcmp(cty.ptr, CS_E2E_CTY, cty.len) == 0,
               CONSORT_E_MALFORMED, "handling statement: content type is not %s", CS_E2E_CTY);
-    CS_ENSURE(!msg.detached, CONSORT_E_MALFORMED, "handling statement: detached payload");
     CS_TRY_CTX(cs_cose_headers_get_bytes(&msg.protected_hdr, CS_COSE_HDR_KID, &kid),
                "handling statement: kid");
     uint8_t fp[32];
@@ -293,7 +290,7 @@ consort_err cs_e2e_verify(cs_slice cose, const cs_x509 *service_cert, cs_e2e_sta
               "handling statement: signed by another service than the one pinned");
     cs_key *key = NULL;
     CS_TRY(cs_x509_public_key(service_cert, &key));
-    consort_err rc = cs_cose_sign1_verify(&msg, key, NULL);
+    consort_err rc = cs_e2e_verify_batch_signature(&msg, key);
     cs_key_free(key);
     CS_TRY_CTX(rc, "handling statement: signature");
     rc = read_payload(msg.payload, out);

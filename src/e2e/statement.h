@@ -7,8 +7,25 @@
  * request); the answer carries "x-consort-handling-statement: <base64>", a
  * tagged COSE_Sign1 by the service identity's key:
  *
- *   protected  {1: alg (-7 ES256 | -35 ES384), 3: CS_E2E_CTY,
- *               4 (kid): SHA-256 of the service certificate's DER}
+ *   protected    {1: alg (-7 ES256 | -35 ES384), 2 (crit): [-70001],
+ *                 3: CS_E2E_CTY, 4 (kid): SHA-256 of the service certificate's DER,
+ *                 -70001 (batch): 1 (RFC 9162 Merkle tree, SHA-256)}
+ *   unprotected  {-70002 (proof): [tree_size, leaf_index, [* bstr 32]]}
+ *   payload      the statement (below), attached
+ *   signature    over the Sig_structure of RFC 9052 §4.4 whose payload is
+ *                the Merkle root that the proof gives for the leaf
+ *                SHA-256(0x00 || payload) (RFC 9162 §2.1.3.2)
+ *
+ * The signature covers a batch: a node signs the statements it answers in
+ * one turn of its loop together, one signature over the root of a tree of
+ * their payloads (tree_size of them, at most CS_E2E_BATCH_MAX), and each
+ * statement carries the proof of its own leaf. A batch of one has the
+ * tree's root = its leaf and an empty path. The other leaves are hashes of
+ * other answers' statements, each with its client's fresh nonce: they tell
+ * this client nothing. -70001 and -70002 are private-use labels (RFC 9052
+ * §16.3); crit makes a COSE library that does not know them refuse the
+ * statement rather than check the signature over the wrong bytes.
+ *
  *   payload    {"version": 1,
  *               "nonce": bstr (the client's),
  *               "request": bstr 32 (cs_e2e_request_digest),
@@ -39,14 +56,18 @@
 #include "crypto/key.h"
 #include "crypto/x509.h"
 
-#define CS_E2E_CTY           "application/vnd.consort.handling-statement+cbor"
-#define CS_E2E_ATTEST_HEADER "x-consort-attest"
-#define CS_E2E_HEADER        "x-consort-handling-statement"
-#define CS_E2E_NONCE_MIN     8  /* bytes */
-#define CS_E2E_NONCE_MAX     32 /* bytes */
-#define CS_E2E_MAX_CODE_IDS  64
-#define CS_E2E_MAX_CALLS     16
-#define CS_E2E_MAX           ((size_t)512 << 10) /* a statement's bytes */
+#define CS_E2E_CTY                  "application/vnd.consort.handling-statement+cbor"
+#define CS_E2E_ATTEST_HEADER        "x-consort-attest"
+#define CS_E2E_HEADER               "x-consort-handling-statement"
+#define CS_E2E_NONCE_MIN            8  /* bytes */
+#define CS_E2E_NONCE_MAX            32 /* bytes */
+#define CS_E2E_MAX_CODE_IDS         64
+#define CS_E2E_MAX_CALLS            16
+#define CS_E2E_MAX                  ((size_t)512 << 10) /* a statement's bytes */
+#define CS_E2E_HDR_BATCH            (-70001)            /* protected: the batch scheme */
+#define CS_E2E_HDR_PROOF            (-70002) /* unprotected: the leaf's inclusion proof */
+#define CS_E2E_BATCH_RFC9162_SHA256 1
+#define CS_E2E_BATCH_MAX            256 /* statements under one signature */
 
 /* SHA-256(method || 0 || target || 0 || body): target as sent ("/app/x?y=1"). */
 void cs_e2e_request_digest(const char *method, const char *target, cs_slice body, uint8_t out[32]);
@@ -105,9 +126,26 @@ typedef struct cs_e2e_statement {
 /* Parses a nonce header (16..64 hex digits) into s->nonce. INVALID_ARGUMENT otherwise. */
 CS_MUST_CHECK consort_err cs_e2e_parse_nonce(const char *hex, cs_e2e_statement *s);
 
-/* Appends the statement `s`, signed with the service key, to `out`. */
+/* Appends the payload of `s` (its CBOR map) to `out`. INVALID_ARGUMENT for
+ * a bad nonce or too many parts; TOO_LARGE past CS_E2E_MAX. */
+CS_MUST_CHECK consort_err cs_e2e_encode(const cs_e2e_statement *s, cs_buf *out);
+
+/* Signs `n` payloads (1..CS_E2E_BATCH_MAX, from cs_e2e_encode) with one
+ * signature: appends statement i to outs[i]. */
+CS_MUST_CHECK consort_err cs_e2e_sign_batch(const cs_slice *payloads, size_t n,
+                                            const cs_key *service_key, const cs_x509 *service_cert,
+                                            cs_buf *outs);
+
+/* Appends the statement `s`, signed with the service key, to `out` (a batch of one). */
 CS_MUST_CHECK consort_err cs_e2e_sign(const cs_e2e_statement *s, const cs_key *service_key,
                                       const cs_x509 *service_cert, cs_buf *out);
+
+struct cs_cose_sign1;
+/* The batch signature of a decoded statement: its scheme, its proof, and
+ * the signature by `key` over the root they give. BAD_SIGNATURE,
+ * BAD_PROOF, MALFORMED, UNSUPPORTED. (For cs_e2e_verify.) */
+CS_MUST_CHECK consort_err cs_e2e_verify_batch_signature(const struct cs_cose_sign1 *msg,
+                                                        const cs_key *key);
 
 /*
  * Verifies that `cose` is a handling statement signed by the key of

@@ -265,6 +265,7 @@ consort_err cs_rpc_start(uv_loop_t *loop, cs_node *node, const cs_node_config *c
     CS_ENSURE(rpc != NULL, CONSORT_E_NOMEM, "rpc: out of memory");
     rpc->loop = loop;
     rpc->node = node;
+    rpc->stmts_tail = &rpc->stmts;
     rpc->cfg = cfg;
     consort_err rc;
     /* the module the node loaded from sealed bytes and measured (node_code.h); never by path */
@@ -313,6 +314,7 @@ static void stopped_cb(void *ctx)
     void (*cb)(void *) = rpc->stop_cb;
     void *cb_ctx = rpc->stop_ctx;
     /* rpc->app is the node's (cs_node_app): freed with the node */
+    cs_rpc_statements_flush(rpc); /* any queued since cs_rpc_stop */
     cs_defer_free(rpc->defer);
     cs_free(rpc);
     if (cb != NULL)
@@ -321,6 +323,7 @@ static void stopped_cb(void *ctx)
 
 void cs_rpc_stop(cs_rpc *rpc, void (*cb)(void *ctx), void *ctx)
 {
+    cs_rpc_statements_flush(rpc); /* answers waiting for their signature go out */
     rpc->stop_cb = cb;
     rpc->listen_fn = NULL;
     cs_defer_cancel(rpc->defer, &rpc->listen_item);

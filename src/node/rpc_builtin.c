@@ -206,11 +206,15 @@ static consort_err rpc_metrics(const cs_rpc *rpc, cs_buf *out)
         {"consort_rpc_writes_committed_total",
          "Application writes answered after commit by this node.", s->writes_committed},
         {"consort_rpc_egress_calls_total",
-         "Outbound calls to other services sent by applications (consort_call).",
-         s->egress_calls},
+         "Outbound calls to other services sent by applications (consort_call).", s->egress_calls},
         {"consort_rpc_egress_connections_total",
          "TLS connections opened for outbound calls (the other calls reused an idle one).",
          s->egress_connections},
+        {"consort_rpc_statements_total", "Handling statements signed (x-consort-attest answers).",
+         s->statements},
+        {"consort_rpc_statement_signatures_total",
+         "Signatures made for handling statements: one per batch of answers in one loop turn.",
+         s->statement_signatures},
     };
     for (size_t i = 0; i < CS_ARRAY_LEN(rows); i++)
         CS_TRY(cs_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s{node=\"%s\"} %" PRIu64 "\n",

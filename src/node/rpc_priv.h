@@ -49,6 +49,9 @@ typedef struct rpc_inflight {
     struct rpc_inflight *prev, *next;
 } rpc_inflight;
 typedef struct rpc_forwarder rpc_forwarder;
+typedef struct rpc_stmt rpc_stmt; /* an answer waiting for its statement's signature */
+/* Headers of an answer that waits for its statement (rpc_statement.c). */
+#define CS_RPC_STMT_MAX_HEADERS 16
 typedef struct rpc_egress_pool rpc_egress_pool;
 
 /* Counters served by /node/metrics (besides the node's). */
@@ -58,8 +61,10 @@ typedef struct cs_rpc_stats {
     uint64_t forwarded;
     uint64_t forward_failures;
     uint64_t writes_committed;
-    uint64_t egress_calls;       /* outbound calls sent (app.h consort_call) */
-    uint64_t egress_connections; /* TLS connections opened for them (the rest reused one) */
+    uint64_t egress_calls;         /* outbound calls sent (app.h consort_call) */
+    uint64_t egress_connections;   /* TLS connections opened for them (the rest reused one) */
+    uint64_t statements;           /* handling statements signed */
+    uint64_t statement_signatures; /* signatures made for them (one per batch) */
 } cs_rpc_stats;
 
 struct cs_rpc {
@@ -83,6 +88,9 @@ struct cs_rpc {
     rpc_forwarder *fwd;
     rpc_egress_pool *egress; /* idle connections for outbound calls (rpc_egress.c) */
     rpc_inflight *inflight;  /* requests executing on this node (writes, waiting reads) */
+    rpc_stmt *stmts;         /* answers waiting for their statements' signature, in order */
+    rpc_stmt **stmts_tail;
+    cs_defer_item stmts_item; /* signs them at the end of the loop's turn */
     cs_rpc_stats stats;
     char address[CS_NET_ADDRESS_MAX];
     void (*stop_cb)(void *ctx);
@@ -202,11 +210,15 @@ void cs_rpc_egress_start(cs_rpc *rpc, rpc_egress_group *g, cs_app_calls *calls,
 
 /* cs_rpc_respond for a request that asked for a handling statement
  * (x-consort-attest): the answer carries the service's signed statement
- * (rpc_statement.c, docs/e2e.md), or none if it cannot be made (logged). */
+ * (rpc_statement.c, docs/e2e.md), or none if it cannot be made (logged).
+ * The answer goes out once the statement is signed, with the others
+ * answered in the same turn of the loop (one signature for all). */
 CS_MUST_CHECK consort_err cs_rpc_respond_with_statement(cs_rpc *rpc, cs_http_request *req,
                                                         int status, const cs_http_header *headers,
                                                         size_t count, cs_slice body,
                                                         const cs_app_calls *calls);
+/* Signs and sends every answer that waits for its statement, now (at stop). */
+void cs_rpc_statements_flush(cs_rpc *rpc);
 /* The client's policy for a summary statement (x-consort-attest-policy:
  * base64 of its JSON, docs/e2e.md "Summary statements"), parsed into `doc`
  * (*present false, doc untouched, without the header). INVALID_ARGUMENT /

@@ -124,15 +124,13 @@ static consort_err add_calls(cs_e2e_statement *s, const cs_app_calls *calls)
     return CONSORT_OK;
 }
 
-/* The statement for this answer, base64, into `b64`. */
+/* The payload of the statement for this answer, into `payload`. */
 static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
                          const cs_http_header *headers, size_t count, cs_slice body,
-                         const cs_app_calls *calls, cs_buf *b64)
+                         const cs_app_calls *calls, cs_buf *payload)
 {
-    const cs_key *key = cs_node_service_key(rpc->node);
-    const cs_x509 *cert = cs_node_service_cert(rpc->node);
-    CS_ENSURE(key != NULL && cert != NULL, CONSORT_E_STATE,
-              "this node does not hold the service identity yet");
+    CS_ENSURE(cs_node_service_key(rpc->node) != NULL && cs_node_service_cert(rpc->node) != NULL,
+              CONSORT_E_STATE, "this node does not hold the service identity yet");
     cs_e2e_statement *s = cs_calloc(1, sizeof *s);
     cs_buf *certs = cs_calloc(CS_E2E_MAX_CODE_IDS, sizeof *certs);
     consort_err rc =
@@ -163,15 +161,8 @@ static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
     if (policy != NULL)
         cs_e2e_policy_doc_cleanup(policy);
     cs_free(policy);
-    cs_buf cose;
-    cs_buf_init(&cose, CS_E2E_MAX);
     if (rc == CONSORT_OK)
-        rc = cs_e2e_sign(s, key, cert, &cose);
-    if (rc == CONSORT_OK)
-        rc = cs_b64_encode(cs_buf_slice(&cose), b64);
-    if (rc == CONSORT_OK)
-        rc = cs_buf_append_u8(b64, 0);
-    cs_buf_cleanup(&cose);
+        rc = cs_e2e_encode(s, payload);
     for (size_t i = 0; certs != NULL && i < CS_E2E_MAX_CODE_IDS; i++)
         cs_buf_cleanup(&certs[i]);
     cs_free(certs);
@@ -179,29 +170,148 @@ static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
     return rc;
 }
 
+/* ---- signing in batches ----
+ * An answer that needs a statement waits, with a copy of its status,
+ * headers and body, for the end of the loop's turn; then everything that
+ * waits is signed at once (cs_e2e_sign_batch: one signature per up to
+ * CS_E2E_BATCH_MAX statements) and answered. Under load many answers
+ * complete in one turn (a commit releases a group of writes), so the
+ * signature's cost is shared; alone, an answer waits for nothing but the
+ * turn to end. */
+
+struct rpc_stmt {
+    rpc_stmt *next;
+    cs_http_request *req;
+    int status;
+    size_t count;
+    cs_http_header headers[CS_RPC_STMT_MAX_HEADERS + 1]; /* + the statement */
+    cs_buf strings;                                      /* the headers' names and values */
+    cs_buf body;
+    cs_buf payload;
+    cs_buf cose;
+};
+
+static void stmt_free(rpc_stmt *st)
+{
+    cs_buf_cleanup(&st->strings);
+    cs_buf_cleanup(&st->body);
+    cs_buf_cleanup(&st->payload);
+    cs_buf_cleanup(&st->cose);
+    cs_free(st);
+}
+
+/* Copies the answer into `st` (headers other than a relayed statement). */
+static consort_err stmt_copy(rpc_stmt *st, const cs_http_header *headers, size_t count,
+                             cs_slice body)
+{
+    size_t offs[2 * CS_RPC_STMT_MAX_HEADERS];
+    for (size_t i = 0; i < count; i++) {
+        if (strcasecmp(headers[i].name, CS_E2E_HEADER) == 0)
+            continue; /* a relayed leader's own: this one replaces it */
+        CS_ENSURE(st->count < CS_RPC_STMT_MAX_HEADERS, CONSORT_E_TOO_LARGE, "more than %d headers",
+                  CS_RPC_STMT_MAX_HEADERS);
+        offs[2 * st->count] = st->strings.len;
+        CS_TRY(cs_buf_append(&st->strings, headers[i].name, strlen(headers[i].name) + 1));
+        offs[2 * st->count + 1] = st->strings.len;
+        CS_TRY(cs_buf_append(&st->strings, headers[i].value, strlen(headers[i].value) + 1));
+        st->count++;
+    }
+    for (size_t i = 0; i < st->count; i++) /* the buffer no longer moves */
+        st->headers[i] = (cs_http_header){(const char *)st->strings.ptr + offs[2 * i],
+                                          (const char *)st->strings.ptr + offs[2 * i + 1]};
+    return cs_buf_append_slice(&st->body, body);
+}
+
+/* Answers `st` with its statement (st->cose), or without one if `signed_ok`
+ * is false (the client's check then fails closed), and frees it. */
+static void stmt_answer(rpc_stmt *st, bool signed_ok)
+{
+    cs_buf b64;
+    cs_buf_init(&b64, CS_E2E_MAX * 2);
+    if (signed_ok && cs_b64_encode(cs_buf_slice(&st->cose), &b64) == CONSORT_OK &&
+        cs_buf_append_u8(&b64, 0) == CONSORT_OK)
+        st->headers[st->count++] = (cs_http_header){CS_E2E_HEADER, (const char *)b64.ptr};
+    else if (signed_ok)
+        cs_log_warn("rpc", "no handling statement for %s %s: %s", st->req->method, st->req->path,
+                    consort_errmsg());
+    if (cs_http_respond(st->req, st->status, st->headers, st->count, cs_buf_slice(&st->body)) !=
+        CONSORT_OK)
+        cs_log_warn("rpc", "response %d not sent: %s", st->status, consort_errmsg());
+    cs_buf_cleanup(&b64);
+    stmt_free(st);
+}
+
+/* Signs and answers up to CS_E2E_BATCH_MAX waiting answers. */
+static void sign_some(cs_rpc *rpc)
+{
+    rpc_stmt *batch[CS_E2E_BATCH_MAX];
+    cs_slice payloads[CS_E2E_BATCH_MAX];
+    cs_buf outs[CS_E2E_BATCH_MAX];
+    size_t n = 0;
+    while (rpc->stmts != NULL && n < CS_E2E_BATCH_MAX) {
+        rpc_stmt *st = rpc->stmts;
+        rpc->stmts = st->next;
+        batch[n] = st;
+        payloads[n] = cs_buf_slice(&st->payload);
+        outs[n] = st->cose;
+        n++;
+    }
+    if (rpc->stmts == NULL)
+        rpc->stmts_tail = &rpc->stmts;
+    const cs_key *key = cs_node_service_key(rpc->node);
+    const cs_x509 *cert = cs_node_service_cert(rpc->node);
+    consort_err rc = key != NULL && cert != NULL
+                         ? cs_e2e_sign_batch(payloads, n, key, cert, outs)
+                         : cs_fail(CONSORT_E_STATE, "the service identity is gone");
+    if (rc == CONSORT_OK) {
+        rpc->stats.statements += n;
+        rpc->stats.statement_signatures++;
+    } else {
+        cs_log_warn("rpc", "%zu handling statements not signed: %s", n, consort_errmsg());
+    }
+    for (size_t i = 0; i < n; i++) {
+        batch[i]->cose = outs[i];
+        stmt_answer(batch[i], rc == CONSORT_OK);
+    }
+}
+
+static void sign_waiting(void *ctx)
+{
+    cs_rpc *rpc = ctx;
+    while (rpc->stmts != NULL)
+        sign_some(rpc);
+}
+
+void cs_rpc_statements_flush(cs_rpc *rpc)
+{
+    cs_defer_cancel(rpc->defer, &rpc->stmts_item);
+    sign_waiting(rpc);
+}
+
 consort_err cs_rpc_respond_with_statement(cs_rpc *rpc, cs_http_request *req, int status,
                                           const cs_http_header *headers, size_t count,
                                           cs_slice body, const cs_app_calls *calls)
 {
-    cs_buf b64;
-    cs_buf_init(&b64, CS_E2E_MAX * 2);
-    consort_err rc = build(rpc, req, status, headers, count, body, calls, &b64);
+    rpc_stmt *st = cs_calloc(1, sizeof *st);
+    if (st == NULL)
+        return cs_http_respond(req, status, headers, count, body);
+    cs_buf_init(&st->strings, (size_t)64 << 10);
+    cs_buf_init(&st->body, 0);
+    cs_buf_init(&st->payload, CS_E2E_MAX);
+    cs_buf_init(&st->cose, CS_E2E_MAX + 4096);
+    consort_err rc = build(rpc, req, status, headers, count, body, calls, &st->payload);
+    if (rc == CONSORT_OK)
+        rc = stmt_copy(st, headers, count, body);
     if (rc != CONSORT_OK) { /* answered without one: the client's check fails closed */
         cs_log_warn("rpc", "no handling statement for %s %s: %s", req->method, req->path,
                     consort_errmsg());
-        cs_buf_cleanup(&b64);
+        stmt_free(st);
         return cs_http_respond(req, status, headers, count, body);
     }
-    cs_http_header *all = cs_calloc(count + 1, sizeof *all);
-    size_t n = 0;
-    for (size_t i = 0; all != NULL && i < count; i++)
-        if (strcasecmp(headers[i].name, CS_E2E_HEADER) != 0) /* a relayed leader's own */
-            all[n++] = headers[i];
-    if (all != NULL)
-        all[n++] = (cs_http_header){CS_E2E_HEADER, (const char *)b64.ptr};
-    rc = all != NULL ? cs_http_respond(req, status, all, n, body)
-                     : cs_http_respond(req, status, headers, count, body);
-    cs_free(all);
-    cs_buf_cleanup(&b64);
-    return rc;
+    st->req = req;
+    st->status = status;
+    *rpc->stmts_tail = st;
+    rpc->stmts_tail = &st->next;
+    cs_defer_call(rpc->defer, &rpc->stmts_item, sign_waiting, rpc);
+    return CONSORT_OK;
 }

@@ -58,6 +58,29 @@ static void buf_appends_integers(void **state)
     cs_buf_cleanup(&b);
 }
 
+/* cs_buf_printf formats into the spare room when the result fits and again
+ * after growing when it does not; over the limit it fails and leaves the
+ * contents as they were. */
+static void buf_printf_fits_grows_and_limits(void **state)
+{
+    (void)state;
+    cs_buf b;
+    cs_buf_init(&b, 4096);
+    cst_ok(cs_buf_printf(&b, "%s=%d;", "a", 1));
+    char long_value[3000];
+    memset(long_value, 'v', sizeof long_value - 1);
+    long_value[sizeof long_value - 1] = '\0';
+    cst_ok(cs_buf_printf(&b, "%s: %s\r\n", "x-long", long_value));
+    assert_int_equal(b.len, 4 + 8 + 2999 + 2);
+    assert_memory_equal(b.ptr, "a=1;x-long: vvv", 15);
+    assert_memory_equal(b.ptr + b.len - 3, "v\r\n", 3);
+    size_t len = b.len;
+    cst_fails(cs_buf_printf(&b, "%s", long_value), CONSORT_E_TOO_LARGE);
+    assert_int_equal(b.len, len);
+    assert_memory_equal(b.ptr + b.len - 3, "v\r\n", 3);
+    cs_buf_cleanup(&b);
+}
+
 /* Regression: extending an empty buffer by 0 bytes did memset(NULL, 0, 0),
  * undefined behaviour that UBSan reports (found through cst_hex("")). */
 static void buf_extend_by_zero_on_empty_buffer(void **state)
@@ -220,6 +243,7 @@ int main(void)
         cmocka_unit_test(cursor_reads_both_endians),
         cmocka_unit_test(buf_respects_its_limit),
         cmocka_unit_test(buf_appends_integers),
+        cmocka_unit_test(buf_printf_fits_grows_and_limits),
         cmocka_unit_test(buf_extend_by_zero_on_empty_buffer),
         cmocka_unit_test(hex_round_trip_and_errors),
         cmocka_unit_test(errors_gain_context),

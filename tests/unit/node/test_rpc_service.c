@@ -8,6 +8,9 @@
  */
 #include "rpc_fixture.h"
 
+#include "crypto/b64.h"
+#include "crypto/cose.h"
+#include "e2e/statement.h"
 #include "store/receipt.h"
 
 #include <inttypes.h>
@@ -428,6 +431,122 @@ static void server_limits(void **state)
     free(body);
 }
 
+/* ---- handling statements signed in batches (rpc_statement.c) ---- */
+
+#define STMT_REQS 32
+
+typedef struct stmt_resp {
+    bool done;
+    int status;
+    cs_buf body, statement; /* the statement decoded from base64 */
+} stmt_resp;
+
+static void stmt_cb(void *ctx, consort_err err, const char *msg, const cs_http_response *r)
+{
+    stmt_resp *out = ctx;
+    cst_cb_ok(err, msg);
+    out->done = true;
+    out->status = r->status;
+    cst_ok(cs_buf_append_slice(&out->body, r->body));
+    const char *b64 = cs_http_response_header(r, CS_E2E_HEADER);
+    assert_non_null(b64);
+    cst_ok(cs_b64_decode(cs_slice_str(b64), &out->statement));
+}
+
+static bool stmts_done(void *ctx)
+{
+    stmt_resp *r = ctx;
+    for (size_t i = 0; i < STMT_REQS; i++)
+        if (!r[i].done)
+            return false;
+    return true;
+}
+
+static uint64_t metric(const char *text, const char *name)
+{
+    const char *p = text;
+    while ((p = strstr(p, name)) != NULL) {
+        if ((p == text || p[-1] == '\n') && p[strlen(name)] == '{')
+            return strtoull(strchr(p, '}') + 2, NULL, 10);
+        p++;
+    }
+    fail_msg("no metric %s", name);
+    return 0;
+}
+
+/* Attested requests answered in one turn of the node's loop share one
+ * signature, and each statement still verifies on its own and answers its
+ * own request (nonce, request and response digests). Before batching,
+ * every statement had its own signature. */
+static void statements_share_a_signature(void **state)
+{
+    (void)state;
+    cst_client c;
+    cst_client_open(&svc, 0, &svc.user, &c);
+    cst_resp r;
+    cst_send(&c, "GET", "/node/metrics", NULL, 0, NULL, &r);
+    uint64_t stmts0 = metric((const char *)r.body.ptr, "consort_rpc_statements_total");
+    uint64_t sigs0 = metric((const char *)r.body.ptr, "consort_rpc_statement_signatures_total");
+    cst_resp_cleanup(&r);
+    cst_send(&c, "POST", "/app/log/private", JSON_CT, 1, "{\"id\": 77, \"msg\": \"x\"}", &r);
+    assert_int_equal(r.status, 200);
+    cst_resp_cleanup(&r);
+    /* pipelined on one connection, all written before the loop runs: the
+     * node reads them in one turn and answers them in the same turn */
+    stmt_resp *resp = calloc(STMT_REQS, sizeof *resp);
+    assert_non_null(resp);
+    char nonces[STMT_REQS][33];
+    for (size_t i = 0; i < STMT_REQS; i++) {
+        cs_buf_init(&resp[i].body, 0);
+        cs_buf_init(&resp[i].statement, CS_E2E_MAX);
+        snprintf(nonces[i], sizeof nonces[i], "%032zx", i + 1);
+        const cs_http_header h[1] = {{CS_E2E_ATTEST_HEADER, nonces[i]}};
+        cst_ok(cs_http_client_request(c.http, "GET", "/app/log/private?id=77", h, 1, CS_SLICE_EMPTY,
+                                      stmt_cb, &resp[i]));
+    }
+    cst_run_until(&svc.loop, 30000, stmts_done, resp, "the attested reads");
+    cs_e2e_statement *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    cs_slice sig0 = CS_SLICE_EMPTY;
+    bool shared = false;
+    for (size_t i = 0; i < STMT_REQS; i++) {
+        assert_int_equal(resp[i].status, 200);
+        cst_ok(cs_e2e_verify(cs_buf_slice(&resp[i].statement), svc.service_cert, s));
+        uint8_t want[CS_E2E_NONCE_MAX];
+        cst_ok(cs_hex_decode(nonces[i], want, 16));
+        assert_int_equal(s->nonce_len, 16);
+        assert_memory_equal(s->nonce, want, 16);
+        uint8_t d[32];
+        cs_e2e_request_digest("GET", "/app/log/private?id=77", CS_SLICE_EMPTY, d);
+        assert_memory_equal(s->request, d, 32);
+        cs_e2e_response_digest(200, cs_buf_slice(&resp[i].body), d);
+        assert_memory_equal(s->response, d, 32);
+        cs_cose_sign1 m;
+        cst_ok(cs_cose_sign1_decode(cs_buf_slice(&resp[i].statement), &m));
+        if (i == 0)
+            sig0 = m.signature;
+        else
+            shared = shared || (m.signature.len == sig0.len &&
+                                memcmp(m.signature.ptr, sig0.ptr, sig0.len) == 0);
+    }
+    assert_true(shared);
+    cst_send(&c, "GET", "/node/metrics", NULL, 0, NULL, &r);
+    uint64_t stmts = metric((const char *)r.body.ptr, "consort_rpc_statements_total") - stmts0;
+    uint64_t sigs =
+        metric((const char *)r.body.ptr, "consort_rpc_statement_signatures_total") - sigs0;
+    cst_resp_cleanup(&r);
+    assert_int_equal(stmts, STMT_REQS);
+    if (sigs * 4 > stmts)
+        fail_msg("%" PRIu64 " signatures for %" PRIu64 " statements read in one turn", sigs, stmts);
+    for (size_t i = 0; i < STMT_REQS; i++) {
+        cs_buf_cleanup(&resp[i].body);
+        cs_buf_cleanup(&resp[i].statement);
+    }
+    free(s);
+    free(resp);
+    cst_client_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,6 +557,7 @@ int main(void)
         cmocka_unit_test(routing_errors),
         cmocka_unit_test(authentication),
         cmocka_unit_test(server_limits),
+        cmocka_unit_test(statements_share_a_signature),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
