@@ -26,5 +26,7 @@ grep -q '^READY ' "$ws/out" || { cat "$ws/err" >&2; echo "bench-e2e: no READY" >
 address=$(sed -n 's/^READY //p' "$ws/out")
 r="$ws/w/records"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%dT%H:%M:%SZ); $nodes node(s) per service"
+# the services' processes (the sandbox's consortd children), for CPU per write
+pids=$(pgrep -d, -P "$pid" consortd || true)
 "$build/bench/bench_e2e" --address "$address" --ca "$r/service_cert.pem" \
-  --cert "$r/user0_cert.pem" --key "$r/user0_privk.pem" "$@"
+  --cert "$r/user0_cert.pem" --key "$r/user0_privk.pem" ${pids:+--pids "$pids"} "$@"

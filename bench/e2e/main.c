@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define MAX_CONNS   256
@@ -54,6 +55,7 @@ struct phase {
     uint32_t *lat_us;
     size_t n_lat;
     bool stopping;
+    double cpu_from, cpu_to; /* servers_cpu() when measuring started and ended */
     char error[256];
 };
 
@@ -134,6 +136,34 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* ---- the services' CPU, from /proc (--pids) ---- */
+
+#define MAX_PIDS 16
+static int pids[MAX_PIDS];
+static size_t n_pids;
+
+/* utime + stime of every --pids process, in seconds (0 for one that is gone). */
+static double servers_cpu(void)
+{
+    double total = 0;
+    for (size_t i = 0; i < n_pids; i++) {
+        char path[64], line[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", pids[i]);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t n = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        line[n] = '\0';
+        const char *p = strrchr(line, ')'); /* the command may contain spaces */
+        unsigned long ut = 0, st = 0;
+        if (p != NULL &&
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+            total += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    }
+    return total;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     (void)t;
@@ -158,6 +188,7 @@ static bool run_phase(phase *ph, double warmup, double seconds)
     }
     ph->start = uv_hrtime();
     ph->measure_from = ph->start + (uint64_t)(warmup * 1e9);
+    bool sampled = false;
     ph->end = ph->measure_from + (uint64_t)(seconds * 1e9);
     for (unsigned i = 0; i < ph->n_conns; i++)
         send_one(&ph->conns[i]);
@@ -170,8 +201,15 @@ static bool run_phase(phase *ph, double warmup, double seconds)
         bool busy = false;
         for (unsigned i = 0; i < ph->n_conns; i++)
             busy = busy || ph->conns[i].busy;
-        if (!busy && uv_hrtime() >= ph->end)
+        uint64_t now = uv_hrtime();
+        if (!busy && now >= ph->end)
             break;
+        if (!sampled && now >= ph->measure_from) { /* the services' CPU over the measured part */
+            ph->cpu_from = servers_cpu();
+            sampled = true;
+        }
+        if (ph->cpu_to == 0 && now >= ph->end)
+            ph->cpu_to = servers_cpu();
         uv_run(ph->loop, UV_RUN_ONCE);
     }
     uv_close((uv_handle_t *)&tick, NULL);
@@ -184,6 +222,7 @@ static bool run_phase(phase *ph, double warmup, double seconds)
 
 typedef struct result {
     double rate, p50_ms, p99_ms;
+    double cpu_us; /* the services' CPU per write (--pids), 0 without */
     uint64_t errors;
 } result;
 
@@ -191,6 +230,8 @@ static result summarize(phase *ph, double seconds)
 {
     qsort(ph->lat_us, ph->n_lat, sizeof ph->lat_us[0], cmp_u32);
     result r = {.rate = (double)ph->ok / seconds, .errors = ph->errors};
+    if (n_pids > 0 && ph->ok > 0 && ph->cpu_to > ph->cpu_from)
+        r.cpu_us = (ph->cpu_to - ph->cpu_from) * 1e6 / (double)ph->ok;
     if (ph->n_lat > 0) {
         r.p50_ms = ph->lat_us[ph->n_lat / 2] / 1000.0;
         r.p99_ms = ph->lat_us[(ph->n_lat * 99) / 100] / 1000.0;
@@ -236,7 +277,15 @@ int main(int argc, char **argv)
             warmup = atof(v);
         else if (strcmp(o, "--rounds") == 0)
             rounds = (unsigned)atoi(v);
-        else {
+        else if (strcmp(o, "--pids") == 0) {
+            for (char *q = (char *)v; *q != '\0' && n_pids < MAX_PIDS;) {
+                pids[n_pids++] = (int)strtol(q, &q, 10);
+                if (*q == ',')
+                    q++;
+                else if (*q != '\0')
+                    break;
+            }
+        } else {
             fprintf(stderr, "bench_e2e: unknown option %s\n", o);
             return 2;
         }
@@ -244,7 +293,8 @@ int main(int argc, char **argv)
     if (address == NULL || ca == NULL || cert == NULL || key == NULL || conns == 0 ||
         conns > MAX_CONNS || seconds <= 0 || warmup < 0 || rounds == 0) {
         fprintf(stderr, "usage: bench_e2e --address ADDR --ca PEM --cert PEM --key PEM "
-                        "[--connections N<=256] [--seconds S] [--warmup S] [--rounds R]\n");
+                        "[--connections N<=256] [--seconds S] [--warmup S] [--rounds R] "
+                        "[--pids PID,PID...]\n");
         return 2;
     }
     uv_loop_t loop;
@@ -261,7 +311,7 @@ int main(int argc, char **argv)
     printf("bench_e2e: %u connections, 1 request in flight each, %.0f s per phase after %.0f s "
            "warmup, %u rounds; POST /app/records on records -> storage\n",
            conns, seconds, warmup, rounds);
-    double sum[2] = {0, 0};
+    double sum[2] = {0, 0}, cpu_sum[2] = {0, 0};
     int status = 0;
     for (unsigned round = 0; round < rounds && status == 0; round++) {
         for (unsigned j = 0; j < 2 && status == 0; j++) {
@@ -277,9 +327,13 @@ int main(int argc, char **argv)
             if (!run_phase(ph, warmup, seconds))
                 status = 1;
             result r = summarize(ph, seconds);
-            printf("round %u %-9s %8.0f writes/s  p50 %6.2f ms  p99 %6.2f ms  errors %llu%s%s\n",
-                   round + 1, attest ? "attested" : "plain", r.rate, r.p50_ms, r.p99_ms,
+            char cpu[48] = "";
+            if (r.cpu_us > 0)
+                snprintf(cpu, sizeof cpu, "  services' CPU %5.0f us/write", r.cpu_us);
+            printf("round %u %-9s %8.0f writes/s  p50 %6.2f ms  p99 %6.2f ms%s  errors %llu%s%s\n",
+                   round + 1, attest ? "attested" : "plain", r.rate, r.p50_ms, r.p99_ms, cpu,
                    (unsigned long long)r.errors, ph->error[0] ? "  first: " : "", ph->error);
+            cpu_sum[attest] += r.cpu_us;
             if (r.errors > 0 || r.rate == 0)
                 status = 1;
             sum[attest] += r.rate;
@@ -291,6 +345,9 @@ int main(int argc, char **argv)
         double ratio = sum[1] / sum[0];
         printf("attested / plain throughput: %.3f (goal >= %.2f, i.e. at most %.0f%% cost): %s\n",
                ratio, GOAL, (1 - GOAL) * 100, ratio >= GOAL ? "PASS" : "MISS");
+        if (cpu_sum[0] > 0 && cpu_sum[1] > 0)
+            printf("services' CPU per write, attested / plain: %.3f (%.0f / %.0f us)\n",
+                   cpu_sum[1] / cpu_sum[0], cpu_sum[1] / rounds, cpu_sum[0] / rounds);
     }
     cs_tls_config_free(tls);
     cs_x509_free(root);

@@ -149,10 +149,12 @@ static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
         codes_ctx c = {.s = s, .certs = certs, .rc = CONSORT_OK};
         rc = cs_node_read(rpc->node, codes_fn, &c);
     }
-    cs_e2e_policy_doc *policy = rc == CONSORT_OK ? cs_calloc(1, sizeof *policy) : NULL;
-    if (rc == CONSORT_OK && policy == NULL)
+    /* a summary: the client sent its policy (18 KiB parsed: only then) */
+    const bool summary = cs_http_request_header(req, CS_E2E_POLICY_HEADER) != NULL;
+    cs_e2e_policy_doc *policy = rc == CONSORT_OK && summary ? cs_calloc(1, sizeof *policy) : NULL;
+    if (rc == CONSORT_OK && summary && policy == NULL)
         rc = cs_fail(CONSORT_E_NOMEM, "handling statement");
-    if (rc == CONSORT_OK)
+    if (rc == CONSORT_OK && summary)
         rc = cs_rpc_attest_policy(req, policy, &s->summary);
     if (rc == CONSORT_OK && s->summary)
         rc = cs_e2e_policy_digest(&policy->p, s->policy);
@@ -228,7 +230,8 @@ static void stmt_answer(rpc_stmt *st, bool signed_ok)
 {
     cs_buf b64;
     cs_buf_init(&b64, CS_E2E_MAX * 2);
-    if (signed_ok && cs_b64_encode(cs_buf_slice(&st->cose), &b64) == CONSORT_OK &&
+    if (signed_ok && cs_buf_reserve(&b64, (st->cose.len + 2) / 3 * 4 + 1) == CONSORT_OK &&
+        cs_b64_encode(cs_buf_slice(&st->cose), &b64) == CONSORT_OK &&
         cs_buf_append_u8(&b64, 0) == CONSORT_OK)
         st->headers[st->count++] = (cs_http_header){CS_E2E_HEADER, (const char *)b64.ptr};
     else if (signed_ok)
