@@ -138,7 +138,9 @@ consort_err node_exec_open(node_exec *ex, uint64_t term)
                 (unsigned long long)node_replica_applied(r));
     /* a node elected while short of space hands over at once, before any
      * client has to be refused (it may have run short as a follower, or
-     * lead again after an earlier hand-over) */
+     * lead again after an earlier hand-over), and checks again while it
+     * leads, writes or not */
+    exec_space_watch(ex);
     if (!exec_has_space(ex, true))
         return CONSORT_OK;
     /* entries of earlier terms that no signature covers yet (a restart, or
@@ -155,6 +157,7 @@ void node_exec_close(node_exec *ex, consort_err rc, const char *why)
     node_replica *r = ex->o.replica;
     ex->open = false;
     exec_sign_stop(ex);
+    exec_space_unwatch(ex);
     uint64_t applied = node_replica_applied(r);
     if (ex->head == NULL && cs_kv_last_seqno(node_replica_kv(r)) == applied) {
         ex->next_seqno = applied + 1;

@@ -17,6 +17,11 @@
 #define EXEC_MAX_RETRIES 8
 /* How long a free-space reading is reused (ms). */
 #define EXEC_SPACE_CHECK_MS 50
+/* While writes are open, free space is read at least this often (ms),
+ * whether writes arrive or not: a disk that fills while the leader is
+ * idle must still make it hand over, and a hand-over that failed or
+ * timed out must be asked again without waiting for a client. */
+#define EXEC_SPACE_WATCH_MS 100
 
 /* One entry the leader executed and submitted, not yet committed; then,
  * once done, its completion waiting in the deferred queue. */
@@ -51,6 +56,7 @@ struct node_exec {
     uint64_t space_free;    /* bytes, at that reading (the smaller of the two dirs) */
     uint64_t handover_term; /* the term of the last hand-over request */
     uint64_t handover_at;   /* ... and its uv_now */
+    cs_timer *space_timer;  /* EXEC_SPACE_WATCH_MS while open */
 
     size_t completions; /* queued, not run yet */
     int completing;     /* inside a completion */
@@ -67,6 +73,7 @@ void exec_item_free(exec_item *it);
 void exec_maybe_released(node_exec *ex);
 
 /* ---- exec_sign.c ---- */
+/* The signature and free-space timers. */
 CS_MUST_CHECK consort_err exec_sign_init(node_exec *ex);
 void exec_sign_cleanup(node_exec *ex);
 /* Arms the signature timer if entries are unsigned and it is not armed. */
@@ -85,5 +92,10 @@ void exec_undo(node_exec *ex, uint64_t seqno);
  * free space now instead of reusing a reading of the last
  * EXEC_SPACE_CHECK_MS. */
 bool exec_has_space(node_exec *ex, bool fresh);
+/* Reads the free space every EXEC_SPACE_WATCH_MS while writes are open
+ * (exec_has_space: a leader short of space asks to hand over, and asks
+ * again while it still leads), from now until exec_space_unwatch. */
+void exec_space_watch(node_exec *ex);
+void exec_space_unwatch(node_exec *ex);
 
 #endif

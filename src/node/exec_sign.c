@@ -119,9 +119,15 @@ static void sig_timer_cb(void *ctx)
         cs_log_warn(EXEC_LOG, "node %s: signature entry: %s", ex->o.node_id, consort_errmsg());
 }
 
+static void space_timer_cb(void *ctx);
+
 consort_err exec_sign_init(node_exec *ex)
 {
-    return cs_timer_new(ex->o.loop, sig_timer_cb, ex, &ex->sig_timer);
+    CS_TRY(cs_timer_new(ex->o.loop, sig_timer_cb, ex, &ex->sig_timer));
+    consort_err rc = cs_timer_new(ex->o.loop, space_timer_cb, ex, &ex->space_timer);
+    if (rc != CONSORT_OK)
+        exec_sign_cleanup(ex);
+    return rc;
 }
 
 void exec_sign_cleanup(node_exec *ex)
@@ -129,6 +135,8 @@ void exec_sign_cleanup(node_exec *ex)
     cs_timer_free(ex->sig_timer);
     ex->sig_timer = NULL;
     ex->sig_armed = false;
+    cs_timer_free(ex->space_timer);
+    ex->space_timer = NULL;
 }
 
 void exec_sign_schedule(node_exec *ex)
@@ -214,4 +222,29 @@ bool exec_has_space(node_exec *ex, bool fresh)
     if (!ex->space_ok)
         ask_hand_over(ex, now);
     return ex->space_ok;
+}
+
+/* Free space has no event to wait for: it is read on a timer. Without it a
+ * leader read it only when a write reached it, so one whose disk filled
+ * just after its last reading (or whose hand-over timed out) led on with
+ * its full disk for as long as no write came. */
+static void space_timer_cb(void *ctx)
+{
+    node_exec *ex = ctx;
+    if (!ex->open)
+        return;
+    (void)exec_has_space(ex, true);
+    exec_space_watch(ex);
+}
+
+void exec_space_watch(node_exec *ex)
+{
+    if (ex->open && ex->space_timer != NULL)
+        cs_timer_start(ex->space_timer, EXEC_SPACE_WATCH_MS);
+}
+
+void exec_space_unwatch(node_exec *ex)
+{
+    if (ex->space_timer != NULL)
+        cs_timer_stop(ex->space_timer);
 }

@@ -44,16 +44,19 @@ def free_bytes(path):
 
 def fill_disk(path, leave, name="filler"):
     """A filler file that leaves about `leave` bytes free on the file system of `path`
-    (0: fills it completely, until ENOSPC)."""
+    (0: fills it completely, until ENOSPC). The free space is read again before each
+    chunk: a node on that file system may take space meanwhile (a leader just elected
+    writes entries and raft preallocates segments), and a size reckoned once at the
+    start then ran into ENOSPC (seen once in a loop of the hand-over test)."""
     filler = os.path.join(path, name)
-    size = max(0, free_bytes(path) - leave) if leave else 1 << 40
     chunk = b"\0" * (1 << 16)
     with open(filler, "wb", buffering=0) as f:
         try:
-            while size > 0:
-                n = min(size, len(chunk))
+            while True:
+                n = min(free_bytes(path) - leave, len(chunk)) if leave else len(chunk)
+                if n <= 0:
+                    break
                 f.write(chunk[:n])
-                size -= n
         except OSError as e:
             if leave or e.errno != 28:  # ENOSPC is the point when filling completely
                 raise

@@ -15,7 +15,8 @@
  *     an option);
  *   - only the executor's own free-space check asks to hand over, and it
  *     asks in every term it leads short of space (as soon as writes open),
- *     and again while it still leads, at most every NODE_EXEC_HAND_OVER_RETRY_MS.
+ *     and again while it still leads, at most every NODE_EXEC_HAND_OVER_RETRY_MS,
+ *     whether writes reach it or not.
  */
 #include "node_fixture.h"
 
@@ -354,6 +355,32 @@ static void short_of_disk_asks_again(void **state)
     assert_int_equal(node_exec_get_stats(f->ex).writes_refused_no_space, 6);
 }
 
+static bool asked_twice(void *ctx)
+{
+    return ((const fake_raft *)ctx)->step_downs >= 2;
+}
+
+/* ... and asks again while it still leads even if no write reaches it (a
+ * transfer that timed out in a quiet cluster was never retried: the short
+ * node led on for as long as no write came). */
+static void short_of_disk_asks_again_without_writes(void **state)
+{
+    fixture *f = *state;
+    node_exec_free(f->ex);
+    run_loop(f);
+    exec_start(f, UINT64_MAX / (2u << 20));
+    assert_int_equal(f->raft.step_downs, 1);
+    tn_run_until(&f->loop, 3 * NODE_EXEC_HAND_OVER_RETRY_MS, asked_twice, &f->raft,
+                 "a second hand-over request, no write coming");
+    assert_int_equal(f->raft.how, NODE_EXEC_HAND_OVER);
+    assert_int_equal(f->raft.step_term, 2);
+    node_exec_close(f->ex, CONSORT_E_STATE, "leadership handed over");
+    int asked = f->raft.step_downs;
+    tn_run_for(&f->loop, NODE_EXEC_HAND_OVER_RETRY_MS + 250); /* not leading: not asked */
+    assert_int_equal(f->raft.step_downs, asked);
+    assert_int_equal(node_exec_get_stats(f->ex).writes_refused_no_space, 0);
+}
+
 /* Consensus refusing the entry at submit: the write fails at once (no
  * completion), the store and tree are back where they were. */
 static void refused_submit_undone(void **state)
@@ -388,6 +415,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(short_of_disk_hands_over, setup, teardown),
         cmocka_unit_test_setup_teardown(short_of_disk_hands_over_every_term, setup, teardown),
         cmocka_unit_test_setup_teardown(short_of_disk_asks_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(short_of_disk_asks_again_without_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(refused_submit_undone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,9 +2,13 @@
  * A full disk (node_exec.c): with its data directory on a small tmpfs that
  * is then filled, the node refuses writes with CONSORT_E_NO_SPACE and logs
  * why, keeps everything committed, and accepts writes again once space is
- * freed. Needs root to mount the tmpfs (CI runs as root); skipped otherwise.
+ * freed. A leader whose disk fills asks to hand leadership over even when
+ * no write reaches it. Needs root to mount the tmpfs (CI runs as root);
+ * skipped otherwise.
  */
 #include "node_fixture.h"
+
+#include "node/exec.h"
 
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -72,9 +76,9 @@ static void refuse_then_recover(void **state)
 
     char filler[400];
     snprintf(filler, sizeof filler, "%s/filler", f->mnt);
+    cst_log_capture_start(); /* the leader reads its free space, writes or not */
     fill(filler, 4 << 20);
     tn_run_for(&f->loop, 100); /* past the node's free-space check interval */
-    cst_log_capture_start();
     tn_write w = {0};
     snprintf(w.key, sizeof w.key, "during");
     snprintf(w.value, sizeof w.value, "refused");
@@ -95,10 +99,62 @@ static void refuse_then_recover(void **state)
     assert_string_equal(tn_get(&f->node, "records", "during", v), "");
 }
 
+static bool genesis_signed(void *ctx)
+{
+    return cs_node_commit_txid(ctx).seqno >= 2;
+}
+
+/* The captured log has the line `ctx`. */
+static bool logged(void *ctx)
+{
+    return strstr(cst_log_captured(), ctx) != NULL;
+}
+
+/*
+ * The disk fills after the leader's last write and no write comes: it
+ * must still ask to hand leadership over, and ask again while it leads (a
+ * single node: the transfer fails, there is no one to take over). Before,
+ * the free space was read only when a write reached the leader, so one
+ * whose disk filled just after its last reading (or whose transfer timed
+ * out) led on for as long as no write came (docs/reliability.md,
+ * test_full_disk "leader_disk_full_hands_over").
+ */
+static void idle_leader_hands_over(void **state)
+{
+    fixture *f = *state;
+    if (!f->mounted)
+        cst_skip("no tmpfs mounted for the full disk (needs root and mount(2))");
+    cs_log_level level = cs_log_get_level();
+    if (level > CS_LOG_WARN)
+        cs_log_set_level(CS_LOG_WARN);
+    tn_config(&f->env, &f->node, 0, NULL);
+    snprintf(f->node.cfg.data_dir, sizeof f->node.cfg.data_dir, "%s/node0", f->mnt);
+    tn_start(&f->loop, &f->node);
+    /* its last write: the genesis and its signature, in the ledger before the
+     * disk fills (a ledger write that fails stops the node: another test) */
+    tn_run_until(&f->loop, 5000, genesis_signed, f->node.n, "the genesis signed");
+
+    cst_log_capture_start();
+    char filler[400];
+    snprintf(filler, sizeof filler, "%s/filler", f->mnt);
+    fill(filler, 4 << 20);
+    /* no write reaches it */
+    tn_run_until(&f->loop, 2000, logged, "): handing leadership over", "a hand-over request");
+    assert_non_null(strstr(cst_log_captured(), "refusing writes"));
+    /* it still leads (no one to take over): asked again */
+    tn_run_until(&f->loop, 3 * NODE_EXEC_HAND_OVER_RETRY_MS, logged,
+                 "): still handing leadership over", "a second hand-over request");
+    cst_log_capture_stop();
+    cs_log_set_level(level);
+    assert_true(cs_node_is_leader(f->node.n));
+    assert_int_equal(unlink(filler), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(refuse_then_recover, setup, teardown),
+        cmocka_unit_test_setup_teardown(idle_leader_hands_over, setup, teardown),
     };
     return cst_run_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
