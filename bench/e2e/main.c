@@ -31,6 +31,7 @@
 #include <uv.h>
 
 #define MAX_CONNS   256
+#define MAX_PIDS    16
 #define MAX_SAMPLES (1 << 20)
 #define GOAL        0.90 /* attested throughput / plain throughput */
 
@@ -55,7 +56,9 @@ struct phase {
     uint32_t *lat_us;
     size_t n_lat;
     bool stopping;
-    double cpu_from, cpu_to; /* servers_cpu() when measuring started and ended */
+    /* servers_cpu() when measuring started and ended, per --pids process */
+    double cpu_from[MAX_PIDS], cpu_to[MAX_PIDS];
+    bool cpu_done;
     char error[256];
 };
 
@@ -138,15 +141,14 @@ static int cmp_u32(const void *a, const void *b)
 
 /* ---- the services' CPU, from /proc (--pids) ---- */
 
-#define MAX_PIDS 16
 static int pids[MAX_PIDS];
 static size_t n_pids;
 
-/* utime + stime of every --pids process, in seconds (0 for one that is gone). */
-static double servers_cpu(void)
+/* utime + stime of each --pids process, in seconds (0 for one that is gone). */
+static void servers_cpu(double out[MAX_PIDS])
 {
-    double total = 0;
     for (size_t i = 0; i < n_pids; i++) {
+        out[i] = 0;
         char path[64], line[1024];
         snprintf(path, sizeof path, "/proc/%d/stat", pids[i]);
         FILE *f = fopen(path, "r");
@@ -159,9 +161,8 @@ static double servers_cpu(void)
         unsigned long ut = 0, st = 0;
         if (p != NULL &&
             sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
-            total += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+            out[i] = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
     }
-    return total;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -205,11 +206,13 @@ static bool run_phase(phase *ph, double warmup, double seconds)
         if (!busy && now >= ph->end)
             break;
         if (!sampled && now >= ph->measure_from) { /* the services' CPU over the measured part */
-            ph->cpu_from = servers_cpu();
+            servers_cpu(ph->cpu_from);
             sampled = true;
         }
-        if (ph->cpu_to == 0 && now >= ph->end)
-            ph->cpu_to = servers_cpu();
+        if (!ph->cpu_done && now >= ph->end) {
+            servers_cpu(ph->cpu_to);
+            ph->cpu_done = true;
+        }
         uv_run(ph->loop, UV_RUN_ONCE);
     }
     uv_close((uv_handle_t *)&tick, NULL);
@@ -222,7 +225,8 @@ static bool run_phase(phase *ph, double warmup, double seconds)
 
 typedef struct result {
     double rate, p50_ms, p99_ms;
-    double cpu_us; /* the services' CPU per write (--pids), 0 without */
+    double cpu_us;                /* the services' CPU per write (--pids), 0 without */
+    double cpu_us_each[MAX_PIDS]; /* ... per process */
     uint64_t errors;
 } result;
 
@@ -230,8 +234,10 @@ static result summarize(phase *ph, double seconds)
 {
     qsort(ph->lat_us, ph->n_lat, sizeof ph->lat_us[0], cmp_u32);
     result r = {.rate = (double)ph->ok / seconds, .errors = ph->errors};
-    if (n_pids > 0 && ph->ok > 0 && ph->cpu_to > ph->cpu_from)
-        r.cpu_us = (ph->cpu_to - ph->cpu_from) * 1e6 / (double)ph->ok;
+    for (size_t i = 0; ph->cpu_done && ph->ok > 0 && i < n_pids; i++) {
+        r.cpu_us_each[i] = (ph->cpu_to[i] - ph->cpu_from[i]) * 1e6 / (double)ph->ok;
+        r.cpu_us += r.cpu_us_each[i];
+    }
     if (ph->n_lat > 0) {
         r.p50_ms = ph->lat_us[ph->n_lat / 2] / 1000.0;
         r.p99_ms = ph->lat_us[(ph->n_lat * 99) / 100] / 1000.0;
@@ -327,9 +333,15 @@ int main(int argc, char **argv)
             if (!run_phase(ph, warmup, seconds))
                 status = 1;
             result r = summarize(ph, seconds);
-            char cpu[48] = "";
-            if (r.cpu_us > 0)
-                snprintf(cpu, sizeof cpu, "  services' CPU %5.0f us/write", r.cpu_us);
+            char cpu[160] = "";
+            if (r.cpu_us > 0) {
+                int w = snprintf(cpu, sizeof cpu, "  services' CPU %5.0f us/write (", r.cpu_us);
+                for (size_t i = 0; i < n_pids && w > 0 && (size_t)w < sizeof cpu; i++)
+                    w += snprintf(cpu + w, sizeof cpu - (size_t)w, "%s%.0f", i ? " + " : "",
+                                  r.cpu_us_each[i]);
+                if (w > 0 && (size_t)w < sizeof cpu - 1)
+                    snprintf(cpu + w, sizeof cpu - (size_t)w, ")");
+            }
             printf("round %u %-9s %8.0f writes/s  p50 %6.2f ms  p99 %6.2f ms%s  errors %llu%s%s\n",
                    round + 1, attest ? "attested" : "plain", r.rate, r.p50_ms, r.p99_ms, cpu,
                    (unsigned long long)r.errors, ph->error[0] ? "  first: " : "", ph->error);

@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import consort_harness as h  # noqa: E402
@@ -100,6 +101,45 @@ def bind_storage(front, back):
     check(state == "Accepted", f"set_egress_service: {state}")
 
 
+CONCURRENT = 64
+
+
+def concurrent_calls_reuse_connections(front, calls0, conns0):
+    """64 clients writing at once, each with one request in flight: the
+    front-end never has more than 64 calls out, so it never needs more than
+    64 connections to the back-end. Before the pool kept 256 idle ones it
+    kept 32, and above 32 calls at once about every other call made a TLS
+    handshake (thousands for a few hundred writes)."""
+    clients = [front.client(0) for _ in range(CONCURRENT)]
+    start = threading.Barrier(CONCURRENT)
+    failures = []
+
+    def writer(i, c):
+        start.wait()
+        for k in range(8):
+            body = json.dumps({"id": 1000 + i * 8 + k, "record": "r"}).encode()
+            r = c.request("POST", "/app/records", body=body)
+            if r.status != 200:
+                failures.append(r)
+    try:
+        threads = [threading.Thread(target=writer, args=(i, c)) for i, c in enumerate(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        check(not failures, f"concurrent writes failed: {failures[:3]!r}")
+        m = clients[0].get("/node/metrics").body.decode()
+        calls = metric(m, "consort_rpc_egress_calls_total") - calls0
+        conns = metric(m, "consort_rpc_egress_connections_total") - conns0
+        check(calls == CONCURRENT * 8 and conns <= CONCURRENT,
+              f"{calls} calls from {CONCURRENT} clients at once opened {conns} connections "
+              f"(at most {CONCURRENT} needed)")
+        h.log(f"{calls} concurrent calls: {conns} new connections")
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_composed(env):
     with env.sandbox(nodes=1, name="storage", extra_args=["--app", sample(env, "storage")]) as back, \
          env.sandbox(nodes=1, name="records", extra_args=["--app", sample(env, "records")]) as front:
@@ -161,6 +201,7 @@ def test_composed(env):
             calls = metric(m, "consort_rpc_egress_calls_total")
             conns = metric(m, "consort_rpc_egress_connections_total")
             check(calls >= 3 and conns < calls, f"egress: {calls} calls, {conns} connections")
+            concurrent_calls_reuse_connections(front, calls, conns)
 
             # attack: egress to an undeclared service
             rx = c.get("/app/records/export?id=7")
