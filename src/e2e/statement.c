@@ -123,6 +123,15 @@ consort_err cs_e2e_encode(const cs_e2e_statement *s, cs_buf *out)
     CS_ENSURE(s->n_codes <= CS_E2E_MAX_CODE_IDS && s->n_calls <= CS_E2E_MAX_CALLS &&
                   s->nonce_len >= CS_E2E_NONCE_MIN && s->nonce_len <= CS_E2E_NONCE_MAX,
               CONSORT_E_INVALID_ARGUMENT, "handling statement: bad nonce or too many parts");
+    /* one allocation for the whole payload: the fixed part, then the
+     * certificates and nested statements it copies */
+    size_t guess = 512 + s->n_codes * 64 + s->n_calls * 256;
+    for (size_t i = 0; i < s->n_codes; i++)
+        guess += s->codes[i].certificate.len;
+    for (size_t i = 0; i < s->n_calls && !s->summary; i++)
+        guess += s->calls[i].service_cert.len + s->calls[i].statement.len;
+    if (out->len <= out->max && guess <= out->max - out->len)
+        CS_TRY(cs_buf_reserve(out, guess));
     size_t start = out->len;
     consort_err rc = put_payload(out, s);
     if (rc == CONSORT_OK && out->len - start > CS_E2E_MAX)

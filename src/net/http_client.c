@@ -306,7 +306,7 @@ static consort_err serialise(cs_buf *out, const char *method, const char *target
     if (!has_host) /* RFC 9112 §3.2: every HTTP/1.1 request carries Host */
         CS_TRY(cs_buf_printf(out, "Host: %s\r\n", host));
     for (size_t i = 0; i < count; i++)
-        CS_TRY(cs_buf_printf(out, "%s: %s\r\n", headers[i].name, headers[i].value));
+        CS_TRY(cs_http_append_field(out, &headers[i]));
     bool bodiless = body.len == 0 && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
     if (!bodiless)
         CS_TRY(cs_buf_printf(out, "Content-Length: %zu\r\n", body.len));

@@ -206,7 +206,11 @@ static void stmt_free(rpc_stmt *st)
 static consort_err stmt_copy(rpc_stmt *st, const cs_http_header *headers, size_t count,
                              cs_slice body)
 {
-    size_t offs[2 * CS_RPC_STMT_MAX_HEADERS];
+    size_t offs[2 * CS_RPC_STMT_MAX_HEADERS], total = 0;
+    for (size_t i = 0; i < count; i++)
+        total += strlen(headers[i].name) + strlen(headers[i].value) + 2;
+    CS_TRY(cs_buf_reserve(&st->strings, total));
+    CS_TRY(cs_buf_reserve(&st->body, body.len));
     for (size_t i = 0; i < count; i++) {
         if (strcasecmp(headers[i].name, CS_E2E_HEADER) == 0)
             continue; /* a relayed leader's own: this one replaces it */

@@ -329,6 +329,26 @@ static void responses_serialise(void **state)
     const cs_http_header split[] = {{"X", "a\r\nSet-Cookie: evil"}};
     cst_fails(cs_http_write_response(&out, 200, split, 1, CS_SLICE_EMPTY, false, false),
               CONSORT_E_INVALID_ARGUMENT);
+    /* every control byte but HTAB is refused at every position of a long
+     * value (the check reads eight bytes at a time); HTAB and bytes from
+     * 0x80 are allowed */
+    char value[40];
+    for (unsigned c = 0; c < 0x100; c++) {
+        for (size_t at = 0; at < 25; at++) {
+            memset(value, 'A', sizeof value - 1);
+            value[sizeof value - 1] = '\0';
+            value[at] = (char)c;
+            const cs_http_header one[] = {{"X", value}};
+            bool bad = c == 0 ? false : c < 0x20 ? c != '\t' : c == 0x7f;
+            cs_buf_reset(&out);
+            consort_err rc =
+                cs_http_write_response(&out, 200, one, 1, CS_SLICE_EMPTY, false, false);
+            if (bad)
+                cst_fails(rc, CONSORT_E_INVALID_ARGUMENT);
+            else
+                cst_ok(rc); /* NUL: the value ends there */
+        }
+    }
     const cs_http_header badname[] = {{"X Y", "1"}};
     cst_fails(cs_http_write_response(&out, 200, badname, 1, CS_SLICE_EMPTY, false, false),
               CONSORT_E_INVALID_ARGUMENT);
