@@ -40,8 +40,9 @@ int bench_goals_print(void);
 /* Aborts the benchmark with a message (a failed operation is a bug). */
 void bench_die(const char *what);
 
-/* The two halves of the run. */
+/* The parts of the run. */
 void bench_merkle(void);
 void bench_cose(void);
+void bench_derive(void);
 
 #endif

@@ -119,16 +119,18 @@ void bench_die(const char *what)
 
 int main(int argc, char **argv)
 {
-    /* optional argument: "merkle" or "cose" runs only that half */
+    /* optional argument: "merkle", "cose" or "derive" runs only that part */
     const char *only = argc > 1 ? argv[1] : "";
     printf("bench_crypto: one thread, rates per CPU-second of that thread, best of %d trials "
            "of >= %.2f s, consort and OpenSSL alternating\n\n",
            BENCH_TRIALS, BENCH_MIN_SECONDS);
     bench_table_header();
-    if (strcmp(only, "cose") != 0)
+    if (strcmp(only, "cose") != 0 && strcmp(only, "derive") != 0)
         bench_merkle();
-    if (strcmp(only, "merkle") != 0)
+    if (strcmp(only, "merkle") != 0 && strcmp(only, "derive") != 0)
         bench_cose();
+    if (only[0] == '\0' || strcmp(only, "derive") == 0)
+        bench_derive();
     int missed = bench_goals_print();
     printf("\n%d of %d goals met\n", goal_count - missed, goal_count);
     return 0;

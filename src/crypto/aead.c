@@ -124,31 +124,23 @@ consort_err cs_hkdf_sha256(cs_slice ikm, cs_slice salt, cs_slice info, uint8_t *
     /* RFC 5869 §2.3: L <= 255 * HashLen. */
     CS_ENSURE(out_len >= 1 && out_len <= 255 * CS_SHA256_LEN, CONSORT_E_INVALID_ARGUMENT,
               "HKDF-SHA256: output of %zu bytes, expected 1 to %d", out_len, 255 * CS_SHA256_LEN);
-    /* OpenSSL wants non-NULL pointers even for empty strings. */
-    static const uint8_t empty[1];
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
-    EVP_KDF_CTX *ctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
-    EVP_KDF_free(kdf);
-    if (ctx == NULL)
-        return cs_ossl_fail(CONSORT_E_CRYPTO, "HKDF-SHA256: fetch");
-    OSSL_PARAM params[5];
-    size_t n = 0;
-    params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
-    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                                    (void *)(ikm.len ? ikm.ptr : empty), ikm.len);
-    /* RFC 5869 §2.2: an absent salt means HashLen zero octets, which is what
-     * HMAC makes of an empty key, so an empty salt is passed as is. */
-    params[n++] = OSSL_PARAM_construct_octet_string(
-        OSSL_KDF_PARAM_SALT, (void *)(salt.len ? salt.ptr : empty), salt.len);
-    if (info.len > 0)
-        params[n++] =
-            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info.ptr, info.len);
-    params[n] = OSSL_PARAM_construct_end();
-    consort_err rc = CONSORT_OK;
-    if (EVP_KDF_derive(ctx, out, out_len, params) != 1) {
-        cs_wipe(out, out_len);
-        rc = cs_ossl_fail(CONSORT_E_CRYPTO, "HKDF-SHA256: derive");
+    /* §2.2: PRK = HMAC-Hash(salt, IKM); an absent salt is HashLen zero
+     * octets, which HMAC makes of an empty key as well. (On HMAC over the
+     * low-level hash rather than OpenSSL's KDF: the KDF looked its algorithm
+     * and digest up in the provider store on every call, three times the
+     * cost, and commit evidence derives a key for every transaction.) */
+    uint8_t prk[CS_SHA256_LEN], t[CS_SHA256_LEN];
+    cs_hmac_sha256_parts(salt, &ikm, 1, prk);
+    /* §2.3: T(i) = HMAC-Hash(PRK, T(i-1) || info || i), OKM = T(1) || T(2) ... */
+    size_t done = 0;
+    for (uint8_t i = 1; done < out_len; i++) {
+        const cs_slice parts[3] = {CS_SLICE(t, i > 1 ? sizeof t : 0), info, CS_SLICE(&i, 1)};
+        cs_hmac_sha256_parts(CS_SLICE(prk, sizeof prk), parts, 3, t);
+        size_t n = out_len - done < sizeof t ? out_len - done : sizeof t;
+        memcpy(out + done, t, n);
+        done += n;
     }
-    EVP_KDF_CTX_free(ctx);
-    return rc;
+    cs_wipe(prk, sizeof prk);
+    cs_wipe(t, sizeof t);
+    return CONSORT_OK;
 }

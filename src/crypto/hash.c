@@ -8,6 +8,7 @@
 #include "crypto/hash.h"
 
 #include <openssl/crypto.h>
+#include <string.h>
 
 size_t cs_hash_len(cs_hash_alg alg)
 {
@@ -117,4 +118,34 @@ consort_err cs_hash(cs_hash_alg alg, cs_slice data, uint8_t *out)
     cs_hash_update(&ctx, data);
     cs_hash_final(&ctx, out);
     return CONSORT_OK;
+}
+
+/* RFC 2104 over SHA-256 (block 64 bytes): H((K ^ opad) || H((K ^ ipad) || m)),
+ * a key longer than a block hashed first. Every copy of the key is wiped. */
+void cs_hmac_sha256_parts(cs_slice key, const cs_slice *parts, size_t n, uint8_t out[CS_SHA256_LEN])
+{
+    uint8_t k[64] = {0}, pad[64], inner[CS_SHA256_LEN];
+    if (key.len > sizeof k)
+        cs_sha256(key, k);
+    else if (key.len > 0)
+        memcpy(k, key.ptr, key.len);
+    SHA256_CTX c;
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] = k[i] ^ 0x36;
+    SHA256_Init(&c);
+    SHA256_Update(&c, pad, sizeof pad);
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].len > 0)
+            SHA256_Update(&c, parts[i].ptr, parts[i].len);
+    SHA256_Final(inner, &c);
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] = k[i] ^ 0x5c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, pad, sizeof pad);
+    SHA256_Update(&c, inner, sizeof inner);
+    SHA256_Final(out, &c);
+    OPENSSL_cleanse(k, sizeof k);
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(inner, sizeof inner);
+    OPENSSL_cleanse(&c, sizeof c);
 }

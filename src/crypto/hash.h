@@ -15,9 +15,9 @@ typedef enum cs_hash_alg {
     CS_HASH_SHA512 = 3,
 } cs_hash_alg;
 
-#define CS_SHA256_LEN 32
-#define CS_SHA384_LEN 48
-#define CS_SHA512_LEN 64
+#define CS_SHA256_LEN   32
+#define CS_SHA384_LEN   48
+#define CS_SHA512_LEN   64
 #define CS_HASH_MAX_LEN 64
 
 /* Digest length in bytes (0 for an unknown algorithm). */
@@ -28,6 +28,9 @@ void cs_sha256(cs_slice data, uint8_t out[CS_SHA256_LEN]);
 void cs_sha384(cs_slice data, uint8_t out[CS_SHA384_LEN]);
 /* SHA-256 over the concatenation of `n` parts. */
 void cs_sha256_parts(const cs_slice *parts, size_t n, uint8_t out[CS_SHA256_LEN]);
+/* HMAC-SHA256 (RFC 2104, RFC 4231) of the concatenation of `parts` under `key`. */
+void cs_hmac_sha256_parts(cs_slice key, const cs_slice *parts, size_t n,
+                          uint8_t out[CS_SHA256_LEN]);
 /* Any algorithm, one shot; `out` must hold cs_hash_len(alg) bytes. */
 CS_MUST_CHECK consort_err cs_hash(cs_hash_alg alg, cs_slice data, uint8_t *out);
 

@@ -26,6 +26,10 @@ struct cs_key {
     atomic_bool vctx_lent;
     unsigned vctx_id; /* the setup vctx was prepared for */
     EVP_PKEY_CTX *vctx;
+    /* cs_key_id, kept once computed (encoding the SPKI through OpenSSL 3's
+     * encoders costs ~0.1 ms): id_state 0 none, 1 being stored, 2 in `id` */
+    atomic_int id_state;
+    uint8_t id[CS_SHA256_LEN];
 };
 
 static const struct {
@@ -103,6 +107,7 @@ consort_err cs_key_wrap(EVP_PKEY *pkey, cs_key **out)
     k->curve = detect_curve(pkey);
     atomic_init(&k->refs, 1);
     atomic_init(&k->vctx_lent, false);
+    atomic_init(&k->id_state, 0);
     *out = k;
     return CONSORT_OK;
 }
@@ -360,13 +365,28 @@ consort_err cs_key_private_der(const cs_key *key, cs_buf *out)
 
 consort_err cs_key_id(const cs_key *key, uint8_t out[CS_SHA256_LEN])
 {
+    cs_key *k = (cs_key *)key; /* the kept id is a cache, not part of the key's value */
+    if (atomic_load_explicit(&k->id_state, memory_order_acquire) == 2) {
+        memcpy(out, k->id, CS_SHA256_LEN);
+        return CONSORT_OK;
+    }
     cs_buf der;
     cs_buf_init(&der, 16 * 1024);
     consort_err rc = cs_key_spki_der(key, &der);
     if (rc == CONSORT_OK)
         cs_sha256(cs_buf_slice(&der), out);
     cs_buf_cleanup(&der);
+    int none = 0; /* the first to finish keeps it; the others computed the same */
+    if (rc == CONSORT_OK && atomic_compare_exchange_strong(&k->id_state, &none, 1)) {
+        memcpy(k->id, out, CS_SHA256_LEN);
+        atomic_store_explicit(&k->id_state, 2, memory_order_release);
+    }
     return rc;
+}
+
+bool cs_key_same_public(const cs_key *a, const cs_key *b)
+{
+    return EVP_PKEY_eq(a->pkey, b->pkey) == 1;
 }
 
 /* ---- verification on a kept context (key_verify.h) ---- */

@@ -71,6 +71,9 @@ CS_MUST_CHECK consort_err cs_key_private_pem(const cs_key *key, cs_buf *out);
 CS_MUST_CHECK consort_err cs_key_private_der(const cs_key *key, cs_buf *out);
 /* SHA-256 of the DER SubjectPublicKeyInfo: the key id used in receipts. */
 CS_MUST_CHECK consort_err cs_key_id(const cs_key *key, uint8_t out[CS_SHA256_LEN]);
+/* True if `a` and `b` are the same public key (their private halves, if
+ * any, are not compared). */
+bool cs_key_same_public(const cs_key *a, const cs_key *b);
 
 /* Signs SHA-`hash`(msg) with ECDSA; appends the signature to `sig`. */
 CS_MUST_CHECK consort_err cs_ecdsa_sign(const cs_key *key, cs_hash_alg hash, cs_slice msg,

@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include "crypto/aead.h"
+#include "crypto/hash.h"
 
 #include <string.h>
 
@@ -180,6 +181,38 @@ static void seal_round_trips_and_limits(void **state)
     cs_buf_cleanup(&plain);
 }
 
+/* RFC 4231 §4.2, §4.3 and §4.7 (a key longer than a block), and a key of
+ * exactly one block over empty data (from `openssl dgst -mac HMAC`), with
+ * the data given in parts. */
+static void hmac_known_answers(void **state)
+{
+    (void)state;
+    uint8_t key1[20], key6[131], key64[64], out[32];
+    memset(key1, 0x0b, sizeof key1);
+    memset(key6, 0xaa, sizeof key6);
+    memset(key64, 0x11, sizeof key64);
+    cs_buf want;
+    const cs_slice hi[2] = {CS_SLICE_LIT("Hi "), CS_SLICE_LIT("There")};
+    cs_hmac_sha256_parts(CS_SLICE(key1, sizeof key1), hi, 2, out);
+    cst_hex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", &want);
+    assert_memory_equal(out, want.ptr, 32);
+    cs_buf_cleanup(&want);
+    const cs_slice jefe = CS_SLICE_LIT("what do ya want for nothing?");
+    cs_hmac_sha256_parts(CS_SLICE_LIT("Jefe"), &jefe, 1, out);
+    cst_hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", &want);
+    assert_memory_equal(out, want.ptr, 32);
+    cs_buf_cleanup(&want);
+    const cs_slice big = CS_SLICE_LIT("Test Using Larger Than Block-Size Key - Hash Key First");
+    cs_hmac_sha256_parts(CS_SLICE(key6, sizeof key6), &big, 1, out);
+    cst_hex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", &want);
+    assert_memory_equal(out, want.ptr, 32);
+    cs_buf_cleanup(&want);
+    cs_hmac_sha256_parts(CS_SLICE(key64, sizeof key64), NULL, 0, out);
+    cst_hex("01705563e53f123f48d6ca79bac287cae91cd42ce813d5174fe89d3abccee0a0", &want);
+    assert_memory_equal(out, want.ptr, 32);
+    cs_buf_cleanup(&want);
+}
+
 static void hkdf_known_answers(void **state)
 {
     (void)state;
@@ -225,9 +258,8 @@ static void hkdf_known_answers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(gcm_known_answers),
-        cmocka_unit_test(every_bit_flip_is_rejected),
-        cmocka_unit_test(seal_round_trips_and_limits),
+        cmocka_unit_test(gcm_known_answers),           cmocka_unit_test(every_bit_flip_is_rejected),
+        cmocka_unit_test(seal_round_trips_and_limits), cmocka_unit_test(hmac_known_answers),
         cmocka_unit_test(hkdf_known_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

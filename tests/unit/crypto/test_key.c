@@ -288,6 +288,21 @@ static void ec_coordinates_and_key_id(void **state)
     assert_memory_equal(id, want, 32);
     cst_ok(cs_key_id(full, id));
     assert_memory_equal(id, want, 32);
+    /* kept once computed: asked again, the same id */
+    for (int i = 0; i < 3; i++) {
+        memset(id, 0, sizeof id);
+        cst_ok(cs_key_id(pub, id));
+        assert_memory_equal(id, want, 32);
+    }
+    /* the same public key, with or without its private half; not another */
+    assert_true(cs_key_same_public(pub, full));
+    assert_true(cs_key_same_public(full, pub));
+    cs_key *other = NULL;
+    cst_ok(cs_key_generate(CS_CURVE_P256, &other));
+    assert_false(cs_key_same_public(pub, other));
+    cst_ok(cs_key_id(other, id));
+    assert_memory_not_equal(id, want, 32);
+    cs_key_free(other);
     cs_buf ours;
     cs_buf_init(&ours, 0);
     cst_ok(cs_key_spki_der(pub, &ours));
