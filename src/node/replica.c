@@ -50,6 +50,7 @@ void node_replica_free(node_replica *r)
     cs_kv_store_free(r->kv);
     cs_merkle_free(r->tree);
     replica_index_cleanup(&r->idx);
+    cs_ledger_cert_cache_cleanup(&r->sig_cache);
     cs_buf_cleanup(&r->last_sig);
     cs_ledger_keys_cleanup(&r->keys);
     cs_wipe(r->secret, sizeof r->secret);
@@ -99,7 +100,7 @@ consort_err replica_state_digest(const node_replica *r, const cs_kv_store *kv,
 consort_err replica_check_signature(const node_replica *r, const cs_ledger_entry *e,
                                     const cs_merkle_tree *t,
                                     const uint8_t state[CS_KV_STATE_DIGEST_LEN],
-                                    const replica_index *x)
+                                    const replica_index *x, cs_ledger_cert_cache *cache)
 {
     const unsigned long long seqno = (unsigned long long)e->seqno;
     cs_ledger_sig sig;
@@ -124,7 +125,7 @@ consort_err replica_check_signature(const node_replica *r, const cs_ledger_entry
     CS_ENSURE(service != NULL, CONSORT_E_BAD_CERTIFICATE,
               "signature entry %llu: no service identity signed at this seqno", seqno);
     /* not at the local clock, which the host sets (ledger.h CS_LEDGER_SIG_ANY_TIME) */
-    CS_TRY_CTX(cs_ledger_sig_verify(&sig, service, CS_LEDGER_SIG_ANY_TIME, NULL),
+    CS_TRY_CTX(cs_ledger_sig_verify(&sig, service, CS_LEDGER_SIG_ANY_TIME, cache),
                "signature entry %llu", seqno);
     return CONSORT_OK;
 }
@@ -144,7 +145,8 @@ consort_err replica_apply_state(node_replica *r, const cs_ledger_entry *e)
     CS_TRY_GOTO(rc, cs_ledger_entry_open(e, &r->keys, &priv), done);
     if (e->kind == CS_LEDGER_KIND_SIGNATURE) {
         CS_TRY_GOTO(rc, replica_state_digest(r, r->kv, state), done);
-        CS_TRY_GOTO(rc, replica_check_signature(r, e, r->tree, state, &r->idx), done);
+        CS_TRY_GOTO(rc, replica_check_signature(r, e, r->tree, state, &r->idx, &r->sig_cache),
+                    done);
     }
     CS_TRY_GOTO(rc, cs_kv_apply(r->kv, e->seqno, e->public_ws, cs_buf_slice(&priv)), done);
     uint8_t leaf[CS_MERKLE_HASH_LEN];

@@ -66,6 +66,9 @@ CS_MUST_CHECK consort_err replica_index_read_entry(const replica_index *x, const
 
 struct node_replica {
     node_replica_opts opts;
+    /* the node certificate the last applied signature entry was checked
+     * against (a leader signs with one certificate until it changes) */
+    cs_ledger_cert_cache sig_cache;
     char data_dir[CS_NODE_PATH_MAX];
     char ledger_dir[CS_NODE_PATH_MAX];
     char snapshot_dir[CS_NODE_PATH_MAX];
@@ -101,7 +104,8 @@ struct node_replica {
 CS_MUST_CHECK consort_err replica_check_signature(const node_replica *r, const cs_ledger_entry *e,
                                                   const cs_merkle_tree *t,
                                                   const uint8_t state[CS_KV_STATE_DIGEST_LEN],
-                                                  const replica_index *x);
+                                                  const replica_index *x,
+                                                  cs_ledger_cert_cache *cache);
 /* Whether `e`'s leaf is the one the tree holds at its seqno (which must be
  * in the tree). */
 CS_MUST_CHECK consort_err replica_leaf_matches(const node_replica *r, const cs_ledger_entry *e,

@@ -121,7 +121,7 @@ consort_err replica_stage_checkpoint(node_replica *r, const replica_snap *s, rep
      * store at S is the digest after entries 1 .. S - 1 that S signs */
     uint8_t state[CS_KV_STATE_DIGEST_LEN];
     CS_TRY(replica_state_digest(r, st->kv, state));
-    CS_TRY_CTX(replica_check_signature(r, &e, st->tree, state, &st->idx), "snapshot at %llu",
+    CS_TRY_CTX(replica_check_signature(r, &e, st->tree, state, &st->idx, NULL), "snapshot at %llu",
                seqno);
     st->applied = st->applied_sig = s->seqno;
     st->applied_term = s->term;
@@ -166,7 +166,7 @@ consort_err replica_stage_tail_entry(node_replica *r, replica_staged *st, const 
     if (e->kind == CS_LEDGER_KIND_SIGNATURE) {
         uint8_t state[CS_KV_STATE_DIGEST_LEN];
         CS_TRY_GOTO(rc, replica_state_digest(r, st->kv, state), out);
-        CS_TRY_GOTO(rc, replica_check_signature(r, e, st->tree, state, &st->idx), out);
+        CS_TRY_GOTO(rc, replica_check_signature(r, e, st->tree, state, &st->idx, NULL), out);
     }
     CS_TRY_GOTO(rc, cs_kv_apply(st->kv, e->seqno, e->public_ws, cs_buf_slice(&priv)), out);
 out:

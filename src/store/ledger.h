@@ -300,12 +300,16 @@ CS_MUST_CHECK consort_err cs_ledger_terms_digest(const cs_ledger_term_run *runs,
 CS_MUST_CHECK consort_err cs_ledger_sig_check_protected(const cs_cose_sign1 *msg, cs_cose_alg *alg,
                                                         cs_slice *kid);
 
-/* Caches the last node certificate found to chain to the service, so a
- * verifier of many signature entries checks each certificate once. A cache
- * is valid for one service certificate and one `now`: zero-initialise it,
- * use it for one verification run, then cs_ledger_cert_cache_cleanup(). */
+/* Caches the last node certificate found to chain to a service
+ * certificate at a time, so a verifier of many signature entries checks
+ * each certificate once: it is used again only for the same node
+ * certificate, service certificate and `now`. Zero-initialise it, pass it
+ * to every verification, then cs_ledger_cert_cache_cleanup(). One thread
+ * at a time. */
 typedef struct cs_ledger_cert_cache {
-    uint8_t fingerprint[CS_SHA256_LEN]; /* SHA-256 of the DER */
+    uint8_t fingerprint[CS_SHA256_LEN];         /* SHA-256 of the node certificate's DER */
+    uint8_t service_fingerprint[CS_SHA256_LEN]; /* ... of the service certificate it chains to */
+    int64_t now;                                /* the time it was checked at */
     bool valid;
     cs_key *key; /* its public key (owned) */
 } cs_ledger_cert_cache;

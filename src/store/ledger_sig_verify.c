@@ -70,9 +70,13 @@ static consort_err check_chain(const cs_x509 *cert, const cs_x509 *service_cert,
 static consort_err node_key(const cs_ledger_sig *s, const cs_x509 *service_cert, int64_t now,
                             cs_ledger_cert_cache *cache, cs_key **key)
 {
-    uint8_t fp[CS_SHA256_LEN];
+    uint8_t fp[CS_SHA256_LEN], service_fp[CS_SHA256_LEN] = {0};
     cs_sha256(s->cert, fp);
-    if (cache != NULL && cache->valid && memcmp(cache->fingerprint, fp, sizeof fp) == 0) {
+    if (cache != NULL)
+        CS_TRY(cs_x509_fingerprint(service_cert, service_fp));
+    if (cache != NULL && cache->valid && memcmp(cache->fingerprint, fp, sizeof fp) == 0 &&
+        memcmp(cache->service_fingerprint, service_fp, sizeof service_fp) == 0 &&
+        cache->now == now) {
         *key = cs_key_ref(cache->key);
         return CONSORT_OK;
     }
@@ -86,6 +90,8 @@ static consort_err node_key(const cs_ledger_sig *s, const cs_x509 *service_cert,
     if (cache != NULL) {
         cs_ledger_cert_cache_cleanup(cache);
         memcpy(cache->fingerprint, fp, sizeof fp);
+        memcpy(cache->service_fingerprint, service_fp, sizeof service_fp);
+        cache->now = now;
         cache->key = cs_key_ref(*key);
         cache->valid = true;
     }

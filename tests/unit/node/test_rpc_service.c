@@ -431,6 +431,69 @@ static void server_limits(void **state)
     free(body);
 }
 
+/* ---- every committed transaction gets a receipt ---- */
+
+#define RECEIPT_WRITES 40
+
+typedef struct txid_resp {
+    bool done;
+    int status;
+    char txid[64];
+} txid_resp;
+
+static void txid_cb(void *ctx, consort_err err, const char *msg, const cs_http_response *r)
+{
+    txid_resp *out = ctx;
+    cst_cb_ok(err, msg);
+    out->done = true;
+    out->status = r->status;
+    cst_copy_header(r, "x-consort-txid", out->txid, sizeof out->txid);
+}
+
+static bool txids_done(void *ctx)
+{
+    txid_resp *r = ctx;
+    for (size_t i = 0; i < RECEIPT_WRITES; i++)
+        if (!r[i].done)
+            return false;
+    return true;
+}
+
+/* Writes that commit together, in one signature interval or across
+ * several (40 pipelined, then one alone after a pause): each one's receipt
+ * comes, and verifies offline. */
+static void every_write_gets_a_receipt(void **state)
+{
+    (void)state;
+    cst_client c;
+    cst_client_open(&svc, 0, &svc.user, &c);
+    txid_resp resp[RECEIPT_WRITES + 1];
+    memset(resp, 0, sizeof resp);
+    char bodies[RECEIPT_WRITES][64];
+    for (size_t i = 0; i < RECEIPT_WRITES; i++) {
+        snprintf(bodies[i], sizeof bodies[i], "{\"id\": %zu, \"msg\": \"r\"}", 500 + i);
+        cst_ok(cs_http_client_request(c.http, "POST", "/app/log/private", JSON_CT, 1,
+                                      cs_slice_str(bodies[i]), txid_cb, &resp[i]));
+    }
+    cst_run_until(&svc.loop, 30000, txids_done, resp, "the writes");
+    cst_loop_sleep(&svc.loop, 50);
+    cst_resp r;
+    cst_send(&c, "POST", "/app/log/private", JSON_CT, 1, "{\"id\": 999, \"msg\": \"alone\"}", &r);
+    assert_int_equal(r.status, 200);
+    snprintf(resp[RECEIPT_WRITES].txid, sizeof resp[RECEIPT_WRITES].txid, "%s", r.txid);
+    resp[RECEIPT_WRITES].status = 200;
+    cst_resp_cleanup(&r);
+    const cs_receipt_verify_opts opts = {.now = (int64_t)time(NULL)};
+    for (size_t i = 0; i <= RECEIPT_WRITES; i++) {
+        assert_int_equal(resp[i].status, 200);
+        fetch_receipt(&c, resp[i].txid, &r);
+        assert_int_equal(r.status, 200);
+        cst_ok(cs_receipt_verify_json(cs_buf_slice(&r.body), svc.service_cert, &opts));
+        cst_resp_cleanup(&r);
+    }
+    cst_client_close(&c);
+}
+
 /* ---- handling statements signed in batches (rpc_statement.c) ---- */
 
 #define STMT_REQS 32
@@ -558,6 +621,7 @@ int main(void)
         cmocka_unit_test(authentication),
         cmocka_unit_test(server_limits),
         cmocka_unit_test(statements_share_a_signature),
+        cmocka_unit_test(every_write_gets_a_receipt),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -89,6 +89,17 @@ static void build_parse_verify(void **state)
     assert_true(cache.valid);
     /* a second verification takes the certificate from the cache */
     cst_ok(cs_ledger_sig_verify(&s, f->id.service_cert, f->now, &cache));
+    /* ... but only for the same service certificate and time: the node
+     * certificate does not chain to another service's, nor is it valid
+     * years later, whatever the cache holds */
+    lfx_identity other;
+    lfx_identity_init(&other);
+    cst_fails(cs_ledger_sig_verify(&s, other.service_cert, f->now, &cache),
+              CONSORT_E_BAD_CERTIFICATE);
+    cst_ok(cs_ledger_sig_verify(&s, f->id.service_cert, f->now, &cache));
+    cst_fails_any(
+        cs_ledger_sig_verify(&s, f->id.service_cert, f->now + 100LL * 365 * 86400, &cache));
+    lfx_identity_cleanup(&other);
     cs_ledger_cert_cache_cleanup(&cache);
     cst_ok(cs_ledger_sig_verify(&s, f->id.service_cert, f->now, NULL));
 }
