@@ -114,6 +114,8 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
         c->io.version = 2;
     if (o->connect_retry_ms != 0)
         raft_uv_set_connect_retry_delay(&c->io, o->connect_retry_ms);
+    if (o->segment_size != 0)
+        raft_uv_set_segment_size(&c->io, o->segment_size);
     rv = raft_init(&c->raft, &c->io, &c->fsm.raft_fsm, o->id, o->address);
     if (rv != 0) {
         rc = cs_raft_fail(rv, c->raft.errmsg, "raft server %llu in %s", (unsigned long long)o->id,

@@ -92,6 +92,11 @@ typedef struct cs_consensus_opts {
     unsigned snapshot_trailing;    /* 128 entries kept after a snapshot */
     unsigned connect_retry_ms;     /* 1000 */
     bool pre_vote;                 /* Raft thesis §9.6 pre-vote */
+    /* Bytes each of libraft's open segment files is preallocated with;
+     * zero: libraft's 8 MiB. libraft keeps up to three (the one it writes
+     * and two ready) and prepares them in its thread pool whenever it needs
+     * one: when a segment fills, at every snapshot, at start. */
+    size_t segment_size;
     /* Called (from the loop, after the change happened) whenever the state,
      * the term or the leader this server knows (cs_consensus_leader)
      * changes: the node commits a barrier on becoming leader, rolls back

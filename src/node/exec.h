@@ -38,6 +38,23 @@ typedef enum node_exec_stepdown {
  * timeout) is retried. */
 #define NODE_EXEC_HAND_OVER_RETRY_MS 1000
 
+/*
+ * The size of raft's open segment files, from the free-space margin
+ * (min_free_mib): a sixteenth of it, at least NODE_EXEC_SEGMENT_MIN and at
+ * most libraft's default of 8 MiB (1 MiB for the default margin of 16 MiB).
+ * libraft preallocates each segment whole, in its thread pool, whenever
+ * it needs one (a segment filled, every snapshot, at start), writes or
+ * not; a preallocation larger than the space left fails, and while it runs
+ * it takes every free block of the file system, so a committed entry the
+ * ledger writes at that moment fails with NO_SPACE and stops the node.
+ * Sized so, a node short of space (below the margin, writes refused) keeps
+ * room for raft's segments until less than a sixteenth of the margin is
+ * left (docs/operating.md "Disk space").
+ */
+#define NODE_EXEC_SEGMENT_MIN ((size_t)256 << 10)
+#define NODE_EXEC_SEGMENT_MAX ((size_t)8 << 20)
+size_t node_exec_raft_segment_size(uint64_t min_free_mib);
+
 typedef struct node_exec_ops {
     void *ctx;
     /* Appends a sealed entry (copied) to the consensus log in `term`. On

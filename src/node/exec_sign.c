@@ -165,6 +165,16 @@ static uint64_t free_bytes(const char *dir)
     return (uint64_t)st.f_bavail * (uint64_t)st.f_frsize;
 }
 
+size_t node_exec_raft_segment_size(uint64_t min_free_mib)
+{
+    uint64_t size = (min_free_mib << 20) / 16;
+    if (size < NODE_EXEC_SEGMENT_MIN)
+        return NODE_EXEC_SEGMENT_MIN;
+    if (size > NODE_EXEC_SEGMENT_MAX)
+        return NODE_EXEC_SEGMENT_MAX;
+    return (size_t)size & ~(size_t)0xffff; /* whole 64 KiB: any block size of libraft */
+}
+
 /* Asks ops.step_down to hand leadership over, once in each term this node
  * leads short of space and then at most every NODE_EXEC_HAND_OVER_RETRY_MS
  * while it still leads (a transfer that failed or timed out, or one raft

@@ -381,6 +381,26 @@ static void short_of_disk_asks_again_without_writes(void **state)
     assert_int_equal(node_exec_get_stats(f->ex).writes_refused_no_space, 0);
 }
 
+/* Raft's segments fit in the margin many times over: a node short of
+ * space keeps room for them down to a sixteenth of min_free_mib (raft
+ * preallocates each whole, and a preallocation larger than what is left
+ * takes every free block while it fails: test_node_disk
+ * "restart_short_of_disk"). */
+static void raft_segments_fit_in_the_margin(void **state)
+{
+    (void)state;
+    assert_int_equal(node_exec_raft_segment_size(16), 1 << 20); /* the default margin */
+    assert_int_equal(node_exec_raft_segment_size(1), NODE_EXEC_SEGMENT_MIN);
+    assert_int_equal(node_exec_raft_segment_size(100), 6400 << 10);
+    assert_int_equal(node_exec_raft_segment_size(128), NODE_EXEC_SEGMENT_MAX);
+    assert_int_equal(node_exec_raft_segment_size(1 << 20), NODE_EXEC_SEGMENT_MAX);
+    for (uint64_t mib = 4; mib <= 4096; mib++) {
+        size_t s = node_exec_raft_segment_size(mib);
+        assert_true(s * 16 <= mib << 20); /* three at once: under a fifth of the margin */
+        assert_int_equal(s % (64 << 10), 0);
+    }
+}
+
 /* Consensus refusing the entry at submit: the write fails at once (no
  * completion), the store and tree are back where they were. */
 static void refused_submit_undone(void **state)
@@ -417,6 +437,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(short_of_disk_asks_again, setup, teardown),
         cmocka_unit_test_setup_teardown(short_of_disk_asks_again_without_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(refused_submit_undone, setup, teardown),
+        cmocka_unit_test(raft_segments_fit_in_the_margin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
