@@ -81,6 +81,7 @@ typedef struct cs_node_config {
     uint64_t heartbeat_ms;      /* "heartbeat_ms": raft heartbeats (default 25) */
     uint64_t chunk_size;        /* "ledger_chunk_bytes" (default 4 MiB) */
     uint64_t min_free_mib;      /* "min_free_mib": writes refused below this (default 16) */
+    uint64_t raft_segment_kib;  /* "raft_segment_kib": raft's segment files; 0: from min_free_mib */
     bool allow_debug;           /* "allow_debug_evidence" (default false) */
     /* client connections (docs/operating.md "Connection limits"): */
     uint64_t max_client_connections;      /* "max_client_connections" (default 4096) */

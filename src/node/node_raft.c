@@ -350,7 +350,10 @@ consort_err node_raft_start(cs_node *n, bool bootstrap)
                                  .snapshot_threshold = threshold,
                                  .snapshot_trailing = threshold < 256 ? threshold / 2 : 0,
                                  .heartbeat_timeout_ms = (unsigned)n->cfg.heartbeat_ms,
-                                 .segment_size = node_exec_raft_segment_size(n->cfg.min_free_mib),
+                                 .segment_size =
+                                     n->cfg.raft_segment_kib != 0
+                                         ? (size_t)n->cfg.raft_segment_kib << 10
+                                         : node_exec_raft_segment_size(n->cfg.min_free_mib),
                                  .pre_vote = true,
                                  .on_state = on_state,
                                  .on_state_ctx = n};

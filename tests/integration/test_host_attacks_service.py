@@ -550,11 +550,14 @@ def test_attack_leader_disk_write_failed(env):
                             "log (run the integration tests as root, as CI does)")
     # min_free_mib=1: the leader's own free-space check (which would hand leadership
     # over before raft runs out, docs/operating.md "Disk space") must not pre-empt the
-    # failed raft write this test is about
+    # failed raft write this test is about; raft_segment_kib=8192: segments of 8 MiB,
+    # whose preallocation fails with megabytes still free (sized from the margin,
+    # they would be 256 KiB and the margin would always come first)
     sb = env.sandbox(3, extra_args=["--node-option", "snapshot_interval=1000000",
                                     "--node-option", "sig_interval_tx=1000000",
                                     "--node-option", "sig_interval_ms=3600000",
-                                    "--node-option", "min_free_mib=1"])
+                                    "--node-option", "min_free_mib=1",
+                                    "--node-option", "raft_segment_kib=8192"])
     mnt = env.path("raft-tmpfs")
     mounted = False
     try:
