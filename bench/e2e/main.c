@@ -16,6 +16,7 @@
  * Exit status: 0 when every phase ran (whatever the goal), 1 otherwise,
  * 2 for a usage error.
  */
+#include "../bench_client.h"
 #include "base/alloc.h"
 #include "base/file.h"
 #include "crypto/key.h"
@@ -31,7 +32,7 @@
 #include <uv.h>
 
 #define MAX_CONNS   256
-#define MAX_PIDS    16
+#define MAX_PIDS    BENCH_MAX_PIDS
 #define MAX_SAMPLES (1 << 20)
 #define GOAL        0.90 /* attested throughput / plain throughput */
 
@@ -147,22 +148,8 @@ static size_t n_pids;
 /* utime + stime of each --pids process, in seconds (0 for one that is gone). */
 static void servers_cpu(double out[MAX_PIDS])
 {
-    for (size_t i = 0; i < n_pids; i++) {
-        out[i] = 0;
-        char path[64], line[1024];
-        snprintf(path, sizeof path, "/proc/%d/stat", pids[i]);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        size_t n = fread(line, 1, sizeof line - 1, f);
-        fclose(f);
-        line[n] = '\0';
-        const char *p = strrchr(line, ')'); /* the command may contain spaces */
-        unsigned long ut = 0, st = 0;
-        if (p != NULL &&
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
-            out[i] = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-    }
+    for (size_t i = 0; i < n_pids; i++)
+        out[i] = bench_proc_cpu(pids[i]);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -245,21 +232,6 @@ static result summarize(phase *ph, double seconds)
     return r;
 }
 
-static consort_err tls_client(const char *ca, const char *cert, const char *key, cs_x509 **root,
-                              cs_x509 **c, cs_key **k, cs_tls_pinned *pinned, cs_tls_config **out)
-{
-    CS_TRY_CTX(cs_x509_load_file(ca, root), "%s", ca);
-    CS_TRY_CTX(cs_x509_load_file(cert, c), "%s", cert);
-    CS_TRY_CTX(cs_key_load_pem_file(key, k), "%s", key);
-    *pinned = (cs_tls_pinned){.roots = root, .root_count = 1};
-    const cs_tls_params p = {.role = CS_TLS_CLIENT,
-                             .key = *k,
-                             .cert = *c,
-                             .verify = cs_tls_verify_pinned,
-                             .verify_ctx = pinned};
-    return cs_tls_config_new(&p, out);
-}
-
 int main(int argc, char **argv)
 {
     const char *address = NULL, *ca = NULL, *cert = NULL, *key = NULL;
@@ -283,18 +255,8 @@ int main(int argc, char **argv)
             warmup = atof(v);
         else if (strcmp(o, "--rounds") == 0)
             rounds = (unsigned)atoi(v);
-        else if (strcmp(o, "--pids") == 0) {
-            for (char *q = (char *)v; *q != '\0' && n_pids < MAX_PIDS;) {
-                pids[n_pids++] = (int)strtol(q, &q, 10);
-                if (*q == ',')
-                    q++;
-                else if (*q != '\0')
-                    break;
-            }
-        } else {
-            fprintf(stderr, "bench_e2e: unknown option %s\n", o);
-            return 2;
-        }
+        else if (strcmp(o, "--pids") == 0)
+            n_pids = bench_parse_pids(v, pids);
     }
     if (address == NULL || ca == NULL || cert == NULL || key == NULL || conns == 0 ||
         conns > MAX_CONNS || seconds <= 0 || warmup < 0 || rounds == 0) {
@@ -309,7 +271,7 @@ int main(int argc, char **argv)
     cs_key *k = NULL;
     cs_tls_pinned pinned;
     cs_tls_config *tls = NULL;
-    if (tls_client(ca, cert, key, &root, &c, &k, &pinned, &tls) != CONSORT_OK) {
+    if (bench_tls_client(ca, cert, key, &root, &c, &k, &pinned, &tls) != CONSORT_OK) {
         fprintf(stderr, "bench_e2e: %s\n", consort_errmsg());
         return 1;
     }

@@ -26,6 +26,7 @@
  * Exit status: 0 when both phases ran (whatever the goal), 1 otherwise,
  * 2 for a usage error.
  */
+#include "../bench_client.h"
 #include "base/alloc.h"
 #include "crypto/key.h"
 #include "crypto/x509.h"
@@ -40,7 +41,7 @@
 
 #define MAX_CONNS   256
 #define MAX_PROBES  (1 << 16)
-#define MAX_PIDS    8
+#define MAX_PIDS    BENCH_MAX_PIDS
 #define GOAL_P99_MS 20.0
 
 typedef struct bench bench;
@@ -207,21 +208,8 @@ static size_t n_pids;
 static double nodes_cpu(void)
 {
     double total = 0;
-    for (size_t i = 0; i < n_pids; i++) {
-        char path[64], line[1024];
-        snprintf(path, sizeof path, "/proc/%d/stat", pids[i]);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        size_t n = fread(line, 1, sizeof line - 1, f);
-        fclose(f);
-        line[n] = '\0';
-        const char *p = strrchr(line, ')');
-        unsigned long ut = 0, st = 0;
-        if (p != NULL &&
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
-            total += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-    }
+    for (size_t i = 0; i < n_pids; i++)
+        total += bench_proc_cpu(pids[i]);
     return total;
 }
 
@@ -358,14 +346,9 @@ int main(int argc, char **argv)
             seconds = atof(v);
         else if (strcmp(o, "--probe-every") == 0)
             b->probe_every = (unsigned)atoi(v);
-        else if (strcmp(o, "--pids") == 0) {
-            for (char *q = (char *)v; *q != '\0' && n_pids < MAX_PIDS;) {
-                pids[n_pids++] = (int)strtol(q, &q, 10);
-                if (*q != ',')
-                    break;
-                q++;
-            }
-        } else {
+        else if (strcmp(o, "--pids") == 0)
+            n_pids = bench_parse_pids(v, pids);
+        else {
             fprintf(stderr, "bench_receipt: unknown option %s\n", o);
             return 2;
         }
@@ -383,18 +366,7 @@ int main(int argc, char **argv)
     cs_x509 *root = NULL, *c = NULL;
     cs_key *k = NULL;
     cs_tls_pinned pinned;
-    if (cs_x509_load_file(ca, &root) != CONSORT_OK || cs_x509_load_file(cert, &c) != CONSORT_OK ||
-        cs_key_load_pem_file(key, &k) != CONSORT_OK) {
-        fprintf(stderr, "bench_receipt: %s\n", consort_errmsg());
-        return 1;
-    }
-    pinned = (cs_tls_pinned){.roots = &root, .root_count = 1};
-    const cs_tls_params tp = {.role = CS_TLS_CLIENT,
-                              .key = k,
-                              .cert = c,
-                              .verify = cs_tls_verify_pinned,
-                              .verify_ctx = &pinned};
-    if (cs_tls_config_new(&tp, &b->tls) != CONSORT_OK) {
+    if (bench_tls_client(ca, cert, key, &root, &c, &k, &pinned, &b->tls) != CONSORT_OK) {
         fprintf(stderr, "bench_receipt: %s\n", consort_errmsg());
         return 1;
     }

@@ -92,6 +92,8 @@ CS_MUST_CHECK consort_err cs_cose_headers_parse(cs_slice map, cs_cose_headers *o
 CS_MUST_CHECK consort_err cs_cose_headers_find(const cs_cose_headers *h, cs_cose_label label,
                                                cs_slice *raw);
 bool cs_cose_headers_has(const cs_cose_headers *h, int64_t label);
+/* True if the protected map's crit (label 2) lists the integer `label`. */
+bool cs_cose_crit_lists(const cs_cose_headers *prot, int64_t label);
 /* Typed getters for an integer label: CONSORT_E_NOT_FOUND if absent,
  * CONSORT_E_MALFORMED if the value has another type. */
 CS_MUST_CHECK consort_err cs_cose_headers_get(const cs_cose_headers *h, int64_t label,

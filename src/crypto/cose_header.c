@@ -215,6 +215,26 @@ consort_err cs_cose_headers_get_text(const cs_cose_headers *h, int64_t label, cs
     return CONSORT_OK;
 }
 
+bool cs_cose_crit_lists(const cs_cose_headers *prot, int64_t label)
+{
+    const cs_cose_header *crit = cs_cose_headers_lookup(prot, CS_COSE_LABEL(CS_COSE_HDR_CRIT));
+    if (crit == NULL)
+        return false;
+    cs_cbor_reader r;
+    cs_cbor_reader_init(&r, crit->value);
+    uint64_t n;
+    if (cs_cbor_read_array(&r, &n) != CONSORT_OK)
+        return false;
+    for (uint64_t i = 0; i < n; i++) {
+        cs_cose_label l;
+        if (read_label(&r, &l) != CONSORT_OK)
+            return false;
+        if (!l.is_text && l.num == label)
+            return true;
+    }
+    return false;
+}
+
 /* Every label crit lists must be in the protected map (RFC 9052 §3.1). */
 static consort_err check_crit_present(const cs_cose_headers *prot, cs_slice crit)
 {

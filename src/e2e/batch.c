@@ -142,37 +142,16 @@ static consort_err read_proof(const cs_cose_headers *h, uint64_t *size, uint64_t
     return cs_cbor_expect_end(&r);
 }
 
-/* crit must name the batch label: a verifier that does not know it must
- * refuse the statement, not check the signature over the payload. */
-static consort_err check_crit_names_batch(const cs_cose_headers *h)
-{
-    cs_slice raw;
-    CS_ENSURE(cs_cose_headers_get(h, CS_COSE_HDR_CRIT, &raw) == CONSORT_OK, CONSORT_E_MALFORMED,
-              "no crit naming the batch label %d", CS_E2E_HDR_BATCH);
-    cs_cbor_reader r;
-    cs_cbor_reader_init(&r, raw);
-    uint64_t n;
-    CS_TRY(cs_cbor_read_array(&r, &n));
-    for (uint64_t i = 0; i < n; i++) {
-        cs_cbor_item it;
-        CS_TRY(cs_cbor_peek(&r, &it));
-        int64_t label;
-        if (it.type != CS_CBOR_TEXT && cs_cbor_read_int(&r, &label) == CONSORT_OK &&
-            label == CS_E2E_HDR_BATCH)
-            return CONSORT_OK;
-        if (it.type == CS_CBOR_TEXT)
-            CS_TRY(cs_cbor_skip(&r));
-    }
-    return cs_fail(CONSORT_E_MALFORMED, "crit does not name the batch label %d", CS_E2E_HDR_BATCH);
-}
-
 consort_err cs_e2e_verify_batch_signature(const cs_cose_sign1 *msg, const cs_key *key)
 {
     int64_t scheme = 0;
     CS_ENSURE(cs_cose_headers_get_int(&msg->protected_hdr, CS_E2E_HDR_BATCH, &scheme) == CONSORT_OK,
               CONSORT_E_MALFORMED, "no batch scheme (protected label %d) as an integer",
               CS_E2E_HDR_BATCH);
-    CS_TRY(check_crit_names_batch(&msg->protected_hdr));
+    /* crit must name it: a verifier that does not know the label must refuse
+     * the statement, not check the signature over the payload */
+    CS_ENSURE(cs_cose_crit_lists(&msg->protected_hdr, CS_E2E_HDR_BATCH), CONSORT_E_MALFORMED,
+              "crit does not name the batch label %d", CS_E2E_HDR_BATCH);
     CS_ENSURE(scheme == CS_E2E_BATCH_RFC9162_SHA256, CONSORT_E_UNSUPPORTED,
               "batch scheme %lld, expected %d (RFC 9162 SHA-256)", (long long)scheme,
               CS_E2E_BATCH_RFC9162_SHA256);

@@ -3,13 +3,16 @@
  * client receives from a service. The input is tried twice: as a whole
  * statement, and as the payload of a statement signed here with a fixed
  * service key in a batch of two (so the payload parser is reached past the
- * signature and proof checks);
+ * signature and proof checks), and as a batch proof (so the proof parser is
+ * fuzzed past the kid check);
  * what verifies is then held against exchanges and policies (nested calls
  * and summaries included). The input is also read as a client's policy
  * (JSON). Nothing may crash, leak or read out of bounds; a failure must
  * carry a message.
  * Seeds: corpus/e2e_statement (statements and payloads cs_e2e_sign wrote).
  */
+#include "base/cbor.h"
+#include "crypto/cose.h"
 #include "e2e/statement.h"
 
 #include <stdlib.h>
@@ -83,6 +86,30 @@ static void try_policy(cs_slice json)
     free(d);
 }
 
+/* The input as the batch proof (unprotected -70002) of a statement signed
+ * here: the proof parser and the root it gives, past the kid check. */
+static void try_proof(cs_slice proof, cs_e2e_statement *s)
+{
+    const cs_slice payload = CS_SLICE_LIT("a statement's payload");
+    cs_buf signed_one, forged;
+    cs_buf_init(&signed_one, CS_E2E_MAX);
+    cs_buf_init(&forged, CS_E2E_MAX * 2);
+    cs_cose_sign1 m;
+    if (cs_e2e_sign_batch(&payload, 1, g_key, g_cert, &signed_one) == CONSORT_OK &&
+        cs_cose_sign1_decode(cs_buf_slice(&signed_one), &m) == CONSORT_OK &&
+        cs_cbor_write_tag(&forged, CS_COSE_TAG_SIGN1) == CONSORT_OK &&
+        cs_cbor_write_array(&forged, 4) == CONSORT_OK &&
+        cs_cbor_write_bytes(&forged, m.protected_bstr) == CONSORT_OK &&
+        cs_cbor_write_map(&forged, 1) == CONSORT_OK &&
+        cs_cbor_write_int(&forged, CS_E2E_HDR_PROOF) == CONSORT_OK &&
+        cs_buf_append_slice(&forged, proof) == CONSORT_OK &&
+        cs_cbor_write_bytes(&forged, payload) == CONSORT_OK &&
+        cs_cbor_write_bytes(&forged, m.signature) == CONSORT_OK)
+        try_statement(cs_buf_slice(&forged), s);
+    cs_buf_cleanup(&signed_one);
+    cs_buf_cleanup(&forged);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     setup();
@@ -101,6 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         try_statement(cs_buf_slice(&outs[1]), s);
     for (size_t i = 0; i < 2; i++)
         cs_buf_cleanup(&outs[i]);
+    try_proof(CS_SLICE(data, size), s);
     free(s);
     return 0;
 }
