@@ -227,6 +227,8 @@ static consort_err parse_member(const char *key, json_t *v, cs_node_config *cfg)
         return get_u64(v, key, 1, 1000000, &cfg->sig_interval_tx);
     if (strcmp(key, "sig_interval_ms") == 0)
         return get_u64(v, key, 1, 3600000, &cfg->sig_interval_ms);
+    if (strcmp(key, "ledger_sync_ms") == 0)
+        return get_u64(v, key, 0, 60000, &cfg->ledger_sync_ms);
     if (strcmp(key, "heartbeat_ms") == 0) /* well under the 1000 ms election timeout */
         return get_u64(v, key, 5, 250, &cfg->heartbeat_ms);
     if (strcmp(key, "snapshot_interval") == 0)
@@ -292,6 +294,7 @@ void cs_node_config_defaults(cs_node_config *cfg)
     cfg->platform = CS_PLATFORM_VIRTUAL;
     cfg->sig_interval_tx = 100;
     cfg->sig_interval_ms = 100;
+    cfg->ledger_sync_ms = 100;
     cfg->snapshot_interval = 100000; /* etcd's default --snapshot-count */
     cfg->heartbeat_ms = 25;
     cfg->chunk_size = CS_LEDGER_CHUNK_SIZE_DEFAULT;

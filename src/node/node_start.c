@@ -230,8 +230,11 @@ static consort_err open_vault(cs_node *n, bool *fresh, bool *creating)
 
 static consort_err make_parts(cs_node *n)
 {
-    const node_replica_opts ro = {
-        .data_dir = n->cfg.data_dir, .chunk_size = n->cfg.chunk_size, .node_id = cs_node_id(n)};
+    const node_replica_opts ro = {.data_dir = n->cfg.data_dir,
+                                  .chunk_size = n->cfg.chunk_size,
+                                  .node_id = cs_node_id(n),
+                                  .loop = n->loop,
+                                  .sync_ms = n->cfg.ledger_sync_ms};
     CS_TRY(node_replica_new(&ro, &n->replica));
     const node_replica_events ev = {.ctx = n,
                                     .applied = replica_applied,

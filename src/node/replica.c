@@ -35,6 +35,7 @@ consort_err node_replica_new(const node_replica_opts *o, node_replica **out)
     CS_TRY_GOTO(rc, cs_kv_store_exclude_from_digest(r->kv, CS_SLICE_LIT(CS_LEDGER_SIG_MAP)), fail);
     CS_TRY_GOTO(rc, cs_merkle_new(&r->tree), fail);
     replica_index_reset(&r->idx, 1);
+    CS_TRY_GOTO(rc, replica_sync_init(r), fail);
     *out = r;
     return CONSORT_OK;
 fail:
@@ -46,6 +47,7 @@ void node_replica_free(node_replica *r)
 {
     if (r == NULL)
         return;
+    replica_sync_cleanup(r);
     cs_ledger_writer_free(r->ledger);
     cs_kv_store_free(r->kv);
     cs_merkle_free(r->tree);
@@ -186,6 +188,8 @@ consort_err replica_note_applied(node_replica *r, const cs_ledger_entry *e)
 static consort_err append_ledger(node_replica *r, const cs_ledger_entry *e)
 {
     consort_err rc = cs_ledger_writer_append(r->ledger, e->raw);
+    if (rc == CONSORT_OK)
+        replica_sync_owed(r);
     if (rc == CONSORT_E_NO_SPACE)
         cs_log_error(REPLICA_LOG,
                      "node %s: ledger: NO SPACE LEFT writing committed entry %llu; the "
@@ -260,7 +264,8 @@ consort_err replica_open_ledger(node_replica *r, uint64_t start)
     cs_ledger_writer_free(r->ledger);
     r->ledger = NULL;
     const cs_ledger_writer_opts o = {.chunk_size = (size_t)r->opts.chunk_size,
-                                     .start_seqno = start};
+                                     .start_seqno = start,
+                                     .defer_sync = replica_sync_deferred(r)};
     CS_TRY_CTX(cs_ledger_writer_open(r->ledger_dir, &o, &r->ledger), "ledger %s", r->ledger_dir);
     return CONSORT_OK;
 }

@@ -26,6 +26,11 @@ typedef struct node_replica_opts {
     const char *data_dir; /* ledger/ and snapshots/ are made inside */
     uint64_t chunk_size;  /* ledger chunk size */
     const char *node_id;  /* for log lines; borrowed, may change (it is read at each use) */
+    /* With a loop and sync_ms > 0, the ledger files are fsynced at most
+     * every sync_ms and within sync_ms of a signature entry (replica_sync.c);
+     * otherwise at every signature entry. */
+    uv_loop_t *loop;
+    uint64_t sync_ms;
 } node_replica_opts;
 
 /* What the replica reports (all on the loop, never inside a call that
@@ -158,6 +163,7 @@ typedef struct node_replica_stats {
     uint64_t signatures;
     uint64_t snapshots_taken;
     uint64_t snapshots_restored;
+    uint64_t ledger_syncs; /* deferred ledger fsyncs done (replica_sync.c) */
 } node_replica_stats;
 
 node_replica_stats node_replica_get_stats(const node_replica *r);

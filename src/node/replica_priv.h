@@ -13,6 +13,7 @@
 #define CS_NODE_REPLICA_PRIV_H
 
 #include "consensus/fsm.h"
+#include "net/timer.h"
 #include "node/replica.h"
 
 #define REPLICA_LOG "node"
@@ -92,6 +93,12 @@ struct node_replica {
     uint64_t applied_sig;  /* the last signature entry applied (0: none) */
     cs_buf last_sig;       /* its bytes */
 
+    /* ledger durability (replica_sync.c): NULL timer when every
+     * signature entry is fsynced at once */
+    cs_timer *sync_timer;
+    bool sync_armed;
+    uint64_t synced_at; /* loop time of the last deferred sync */
+
     node_replica_stats stats;
 };
 
@@ -125,6 +132,17 @@ CS_MUST_CHECK consort_err replica_open_ledger(node_replica *r, uint64_t start);
 /* The latest snapshot saved in snapshots/ installed as the checkpoint
  * (NOT_FOUND if none). */
 CS_MUST_CHECK consort_err replica_snapshot_load_latest(node_replica *r, uint64_t *seqno);
+
+/* ---- ledger durability (replica_sync.c) ---- */
+
+/* The timer, when opts.loop and opts.sync_ms ask for deferred syncs. */
+CS_MUST_CHECK consort_err replica_sync_init(node_replica *r);
+/* Stops the timer and syncs what is owed (errors logged). */
+void replica_sync_cleanup(node_replica *r);
+/* Whether the ledger writer is opened with defer_sync. */
+bool replica_sync_deferred(const node_replica *r);
+/* After an append: schedules the sync a signature entry now owes. */
+void replica_sync_owed(node_replica *r);
 
 /* ---- snapshots (replica_snapcheck.c) ---- */
 

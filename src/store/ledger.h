@@ -385,6 +385,11 @@ typedef struct cs_ledger_writer_opts {
     size_t chunk_size;      /* 0: CS_LEDGER_CHUNK_SIZE_DEFAULT */
     uint64_t start_seqno;   /* seqno of the first entry of an empty ledger (0: 1) */
     const cs_ledger_io *io; /* NULL: the OS */
+    /* Signature entries write their frames but leave the fsync of the .open
+     * chunk to cs_ledger_writer_sync, which the owner then calls within its
+     * own bound (the node: ledger_sync_ms, docs/ledger.md §5.1). A chunk
+     * closed at a signature entry is still fsynced at once. */
+    bool defer_sync;
 } cs_ledger_writer_opts;
 
 typedef struct cs_ledger_writer cs_ledger_writer;
@@ -412,9 +417,15 @@ void cs_ledger_writer_free(cs_ledger_writer *w);
  * CONSORT_E_NO_SPACE: the entry was not accepted and the files hold exactly
  * the frames written before (a partial frame is cut off); the writer stays
  * usable. Any other I/O error (fsync, rename) leaves the writer broken:
- * later calls fail with CONSORT_E_STATE until it is reopened.
+ * later calls fail with CONSORT_E_STATE until it is reopened. With
+ * opts.defer_sync, a signature entry that does not close the chunk is
+ * written but not fsynced: cs_ledger_writer_unsynced says so until
+ * cs_ledger_writer_sync.
  */
 CS_MUST_CHECK consort_err cs_ledger_writer_append(cs_ledger_writer *w, cs_slice entry);
+/* Whether a signature entry was accepted since the files were last made
+ * durable (only ever true with opts.defer_sync). */
+bool cs_ledger_writer_unsynced(const cs_ledger_writer *w);
 /* Writes buffered frames and fsyncs the .open chunk (and the directory once
  * after creating it). NO_SPACE as for append (the frames stay buffered). */
 CS_MUST_CHECK consort_err cs_ledger_writer_sync(cs_ledger_writer *w);

@@ -47,6 +47,7 @@ consort_err cs_ledger_writer_open(const char *dir, const cs_ledger_writer_opts *
     w->io.pwrite_fn = opts->io && opts->io->pwrite_fn ? opts->io->pwrite_fn : os_pwrite;
     w->io.fsync_fn = opts->io && opts->io->fsync_fn ? opts->io->fsync_fn : os_fsync;
     w->io.ctx = opts->io ? opts->io->ctx : NULL;
+    w->defer_sync = opts->defer_sync;
     /* one maximal frame plus the flush threshold */
     cs_buf_init(&w->pending, CS_LEDGER_ENTRY_MAX + 4 + CS_LEDGER_FLUSH_AT);
     consort_err rc = cs_ledger_writer_load(w);
@@ -122,6 +123,7 @@ static consort_err chunk_name(const cs_ledger_writer *w, bool committed, char *p
 static consort_err sync_open_chunk(cs_ledger_writer *w)
 {
     CS_TRY(fsync_fd(w, w->fd, "the open chunk"));
+    w->unsynced = false;
     if (w->dir_dirty) {
         CS_TRY(cs_ledger_writer_sync_dir(w));
         w->dir_dirty = false;
@@ -151,6 +153,7 @@ static consort_err close_chunk(cs_ledger_writer *w)
     CS_TRY(chunk_name(w, false, from, sizeof from));
     CS_TRY(chunk_name(w, true, to, sizeof to));
     CS_TRY(fsync_fd(w, w->fd, "the open chunk"));
+    w->unsynced = false;
     close(w->fd);
     w->fd = -1;
     if (rename(from, to) != 0) {
@@ -207,7 +210,18 @@ consort_err cs_ledger_writer_append(cs_ledger_writer *w, cs_slice entry)
         w->last_term = prev_term;
         return rc;
     }
-    return w->file_len >= w->chunk_size ? close_chunk(w) : sync_open_chunk(w);
+    if (w->file_len >= w->chunk_size)
+        return close_chunk(w);
+    if (w->defer_sync) {
+        w->unsynced = true; /* the owner calls cs_ledger_writer_sync */
+        return CONSORT_OK;
+    }
+    return sync_open_chunk(w);
+}
+
+bool cs_ledger_writer_unsynced(const cs_ledger_writer *w)
+{
+    return w->unsynced;
 }
 
 consort_err cs_ledger_writer_sync(cs_ledger_writer *w)

@@ -31,6 +31,8 @@ struct cs_ledger_writer {
     uint64_t file_seqno, file_term; /* last entry in the files (0, 0: none) */
     uint64_t last_seqno, last_term; /* last accepted entry */
     bool broken;
+    bool defer_sync; /* opts.defer_sync */
+    bool unsynced;   /* a signature entry was accepted since the last fsync */
 };
 
 /*

@@ -7,6 +7,8 @@
 #include "node_fixture.h"
 
 #include "crypto/x509.h"
+#include "node/node_priv.h"
+#include "node/replica_priv.h"
 #include "store/ledger.h"
 #include "store/receipt.h"
 
@@ -304,6 +306,48 @@ static void tampered_sealed_state(void **state)
     assert_false(cs_node_is_open(f->node.n));
 }
 
+/* ledger_sync_ms (docs/ledger.md 5.1): with a signature entry after every
+ * write, the ledger files are fsynced at most once per interval, and what a
+ * signature entry owes is synced within the interval once writes stop. */
+static void ledger_syncs_are_bounded(void **state)
+{
+    fixture *f = *state;
+    f->node.cfg.sig_interval_tx = 1;
+    f->node.cfg.ledger_sync_ms = 300;
+    tn_start(&f->loop, &f->node);
+    node_replica *r = f->node.n->replica;
+    node_replica_stats s0 = node_replica_get_stats(r);
+    uint64_t t0 = uv_hrtime();
+    for (int i = 0; i < 40; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        (void)tn_put(&f->loop, &f->node, k, "v");
+    }
+    uint64_t ms = (uv_hrtime() - t0) / 1000000;
+    node_replica_stats s1 = node_replica_get_stats(r);
+    assert_true(s1.signatures - s0.signatures >= 30);
+    assert_true(s1.ledger_syncs - s0.ledger_syncs <= ms / 300 + 1);
+    tn_run_for(&f->loop, 700);
+    node_replica_stats s2 = node_replica_get_stats(r);
+    assert_true(s2.ledger_syncs > s0.ledger_syncs);
+    assert_false(cs_ledger_writer_unsynced(r->ledger));
+}
+
+/* ledger_sync_ms 0: every signature entry is fsynced as it is written. */
+static void ledger_sync_at_every_signature(void **state)
+{
+    fixture *f = *state;
+    f->node.cfg.sig_interval_tx = 1;
+    f->node.cfg.ledger_sync_ms = 0;
+    tn_start(&f->loop, &f->node);
+    node_replica *r = f->node.n->replica;
+    for (int i = 0; i < 5; i++) {
+        (void)tn_put(&f->loop, &f->node, "k", "v");
+        assert_false(cs_ledger_writer_unsynced(r->ledger));
+    }
+    assert_int_equal(node_replica_get_stats(r).ledger_syncs, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +357,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(restart_from_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(tampered_sealed_state, setup, teardown),
         cmocka_unit_test_setup_teardown(removed_watcher_is_not_told, setup, teardown),
+        cmocka_unit_test_setup_teardown(ledger_syncs_are_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(ledger_sync_at_every_signature, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

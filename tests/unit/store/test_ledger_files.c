@@ -604,6 +604,56 @@ static void signature_entries_are_synced(void **state)
     lfx_ledger_cleanup(&l);
 }
 
+/* With defer_sync a signature entry's frames reach the file but its fsync
+ * waits for cs_ledger_writer_sync (the node bounds the wait, ledger_sync_ms);
+ * a chunk that closes is fsynced at once all the same. */
+static void deferred_sync_waits_for_sync(void **state)
+{
+    files_fx *f = *state;
+    budget_io b = {.budget = -1};
+    cs_ledger_io io = {.pwrite_fn = budget_pwrite, .fsync_fn = budget_fsync, .ctx = &b};
+    lfx_ledger l;
+    lfx_ledger_init(&l, &f->id, f->dir, 1 << 20, NULL);
+    cs_ledger_writer_free(l.w);
+    const cs_ledger_writer_opts o = {.chunk_size = 1 << 20, .io = &io, .defer_sync = true};
+    cst_ok(cs_ledger_writer_open(f->dir, &o, &l.w));
+    lfx_generate(&l, 4, 0, 0);
+    assert_false(cs_ledger_writer_unsynced(l.w));
+    lfx_add_sig(&l);
+    assert_int_equal(b.fsyncs, 0);
+    assert_true(cs_ledger_writer_unsynced(l.w));
+    uint64_t all = 0;
+    for (size_t i = 0; i < l.count; i++)
+        all += 4 + l.entries[i].len;
+    assert_int_equal(file_size(f->dir, "ledger_1.open"), all); /* written, not synced */
+    cst_ok(cs_ledger_writer_sync(l.w));
+    assert_int_equal(b.fsyncs, 2); /* the chunk, and the directory that got it */
+    assert_false(cs_ledger_writer_unsynced(l.w));
+    lfx_generate(&l, 2, 2, 0);
+    assert_int_equal(b.fsyncs, 2);
+    assert_true(cs_ledger_writer_unsynced(l.w));
+    lfx_ledger_cleanup(&l);
+
+    /* a signature entry that closes its chunk syncs it at once */
+    files_fx *g = *state;
+    b.fsyncs = 0;
+    char dir2[200];
+    snprintf(dir2, sizeof dir2, "%s/closing", g->dir);
+    cs_ledger_writer *w;
+    const cs_ledger_writer_opts o2 = {.chunk_size = 1, .io = &io, .defer_sync = true};
+    cst_ok(cs_ledger_writer_open(dir2, &o2, &w));
+    lfx_ledger m;
+    lfx_ledger_init(&m, &g->id, dir2, 1, NULL);
+    cs_ledger_writer_free(m.w);
+    m.w = w;
+    lfx_generate(&m, 2, 0, 0);
+    lfx_add_sig(&m);
+    assert_false(cs_ledger_writer_unsynced(w));
+    assert_true(b.fsyncs >= 2); /* the chunk before its rename, and the directory */
+    assert_true(exists(dir2, "ledger_1-3.committed"));
+    lfx_ledger_cleanup(&m);
+}
+
 static void no_space_when_closing_a_chunk(void **state)
 {
     files_fx *f = *state;
@@ -721,6 +771,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reader_checks_the_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(truncation_across_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(injected_no_space, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_sync_waits_for_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(signature_entries_are_synced, setup, teardown),
         cmocka_unit_test_setup_teardown(no_space_when_closing_a_chunk, setup, teardown),
         cmocka_unit_test_setup_teardown(fsync_failure_breaks_the_writer, setup, teardown),
