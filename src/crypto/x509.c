@@ -11,6 +11,7 @@
 
 #include "base/alloc.h"
 #include "base/file.h"
+#include "crypto/b64.h"
 #include "crypto/rand.h"
 
 #include <openssl/err.h>
@@ -275,6 +276,51 @@ consort_err cs_x509_to_pem(const cs_x509 *cert, cs_buf *out)
     consort_err rc = n > 0 ? cs_buf_append(out, text, (size_t)n)
                            : cs_fail(CONSORT_E_CRYPTO, "certificate: encode PEM: empty");
     BIO_free(bio);
+    return rc;
+}
+
+/* One SEQUENCE (X.690 8.1: tag 0x30, a minimal definite length) whose
+ * contents end exactly at the end of `der`. */
+static bool one_der_sequence(cs_slice der)
+{
+    if (der.len < 2 || der.ptr[0] != 0x30)
+        return false;
+    size_t hdr = 2, len = der.ptr[1];
+    if (len & 0x80) {
+        size_t n = len & 0x7f;
+        if (n == 0 || n > 4 || der.len < 2 + n || der.ptr[2] == 0)
+            return false;
+        len = 0;
+        for (size_t i = 0; i < n; i++)
+            len = (len << 8) | der.ptr[2 + i];
+        if (len < 0x80)
+            return false; /* not minimal */
+        hdr += n;
+    }
+    return der.len - hdr == len;
+}
+
+consort_err cs_x509_der_to_pem(cs_slice der, cs_buf *out)
+{
+    CS_ENSURE(one_der_sequence(der), CONSORT_E_MALFORMED,
+              "certificate: %zu bytes are not one DER SEQUENCE", der.len);
+    cs_buf b64;
+    cs_buf_init(&b64, 0);
+    size_t mark = out->len;
+    consort_err rc = cs_b64_encode(der, &b64);
+    if (rc == CONSORT_OK)
+        rc = cs_buf_append_slice(out, CS_SLICE_LIT("-----BEGIN CERTIFICATE-----\n"));
+    for (size_t at = 0; rc == CONSORT_OK && at < b64.len; at += 64) {
+        size_t n = b64.len - at < 64 ? b64.len - at : 64;
+        rc = cs_buf_append(out, b64.ptr + at, n);
+        if (rc == CONSORT_OK)
+            rc = cs_buf_append_u8(out, '\n');
+    }
+    if (rc == CONSORT_OK)
+        rc = cs_buf_append_slice(out, CS_SLICE_LIT("-----END CERTIFICATE-----\n"));
+    if (rc != CONSORT_OK)
+        out->len = mark;
+    cs_buf_cleanup(&b64);
     return rc;
 }
 

@@ -37,6 +37,15 @@ cs_x509 *cs_x509_ref(cs_x509 *cert);
 
 CS_MUST_CHECK consort_err cs_x509_to_der(const cs_x509 *cert, cs_buf *out);
 CS_MUST_CHECK consort_err cs_x509_to_pem(const cs_x509 *cert, cs_buf *out);
+/*
+ * The PEM text (RFC 7468: "CERTIFICATE", base64 in lines of 64) of a
+ * certificate's DER bytes as they are, without decoding the certificate:
+ * for DER that was checked as a certificate before (a receipt's node
+ * certificate, from a checked signature entry). The same text as
+ * cs_x509_to_pem of the parsed certificate. MALFORMED unless `der` is one
+ * definite-length DER SEQUENCE spanning exactly its bytes.
+ */
+CS_MUST_CHECK consort_err cs_x509_der_to_pem(cs_slice der, cs_buf *out);
 /* The subject public key (a new reference the caller frees). */
 CS_MUST_CHECK consort_err cs_x509_public_key(const cs_x509 *cert, cs_key **out);
 /* One-line RFC 2253 subject / issuer names, truncated to fit `n`. */
@@ -57,21 +66,20 @@ bool cs_x509_is_self_signed(const cs_x509 *cert);
  * extension's value) of the extension with dotted OID `oid`, borrowed from
  * `cert` (valid while it lives). CONSORT_E_NOT_FOUND if absent.
  */
-CS_MUST_CHECK consort_err cs_x509_extension(const cs_x509 *cert, const char *oid,
-                                            cs_slice *value);
+CS_MUST_CHECK consort_err cs_x509_extension(const cs_x509 *cert, const char *oid, cs_slice *value);
 /* CONSORT_OK iff `cert`'s signature verifies under `issuer_key`. */
 CS_MUST_CHECK consort_err cs_x509_verify_signature(const cs_x509 *cert, const cs_key *issuer_key);
 
 /* What to put in a new certificate. */
 typedef struct cs_x509_params {
-    const char *subject_cn;   /* CN of the subject (required) */
-    const char *subject_org;  /* O, optional */
-    uint64_t serial;          /* 0: a random 64-bit serial */
-    int64_t not_before;       /* seconds since the epoch */
+    const char *subject_cn;  /* CN of the subject (required) */
+    const char *subject_org; /* O, optional */
+    uint64_t serial;         /* 0: a random 64-bit serial */
+    int64_t not_before;      /* seconds since the epoch */
     int64_t not_after;
-    bool is_ca;               /* basicConstraints CA:TRUE, keyCertSign, cRLSign */
-    const char *const *dns;   /* subjectAltName DNS names, NULL-terminated, optional */
-    const char *const *ips;   /* subjectAltName IP addresses, NULL-terminated, optional */
+    bool is_ca;             /* basicConstraints CA:TRUE, keyCertSign, cRLSign */
+    const char *const *dns; /* subjectAltName DNS names, NULL-terminated, optional */
+    const char *const *ips; /* subjectAltName IP addresses, NULL-terminated, optional */
 } cs_x509_params;
 
 /*
@@ -98,8 +106,8 @@ CS_MUST_CHECK consort_err cs_x509_crl_validity(const cs_x509_crl *crl, int64_t *
 /* ---- chain verification ---- */
 
 typedef struct cs_x509_verify_opts {
-    int64_t now;          /* the time at which every certificate and CRL must be valid */
-    bool require_crls;    /* every certificate in the path must be covered by a CRL of its issuer */
+    int64_t now;       /* the time at which every certificate and CRL must be valid */
+    bool require_crls; /* every certificate in the path must be covered by a CRL of its issuer */
     cs_x509_crl *const *crls;
     size_t crl_count;
 } cs_x509_verify_opts;

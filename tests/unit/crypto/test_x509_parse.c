@@ -139,6 +139,41 @@ static void bit_flips_never_verify(void **state)
     cs_buf_cleanup(&copy);
 }
 
+/* cs_x509_der_to_pem writes what cs_x509_to_pem writes for the parsed
+ * certificate, and refuses what is not one DER SEQUENCE. */
+static void der_to_pem_matches(void **state)
+{
+    fixture *f = *state;
+    for (size_t i = 0; i < 2; i++) {
+        cs_buf der, want, got;
+        cs_buf_init(&der, 0);
+        cs_buf_init(&want, 0);
+        cs_buf_init(&got, 0);
+        cst_ok(cs_x509_to_der(f->cert[i], &der));
+        cst_ok(cs_x509_to_pem(f->cert[i], &want));
+        cst_ok(cs_x509_der_to_pem(cs_buf_slice(&der), &got));
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.ptr, want.ptr, want.len);
+        size_t len = got.len;
+        cst_fails(cs_x509_der_to_pem(CS_SLICE(der.ptr, der.len - 1), &got), CONSORT_E_MALFORMED);
+        assert_int_equal(got.len, len); /* nothing appended */
+        cst_ok(cs_buf_append_u8(&der, 0));
+        cst_fails(cs_x509_der_to_pem(cs_buf_slice(&der), &got), CONSORT_E_MALFORMED);
+        der.ptr[0] = 0x31;
+        der.len--;
+        cst_fails(cs_x509_der_to_pem(cs_buf_slice(&der), &got), CONSORT_E_MALFORMED);
+        cs_buf_cleanup(&der);
+        cs_buf_cleanup(&want);
+        cs_buf_cleanup(&got);
+    }
+    static const uint8_t long_form_short_len[] = {0x30, 0x81, 0x01, 0x00};
+    cs_buf got;
+    cs_buf_init(&got, 0);
+    cst_fails(cs_x509_der_to_pem(CS_SLICE(long_form_short_len, sizeof long_form_short_len), &got),
+              CONSORT_E_MALFORMED);
+    cs_buf_cleanup(&got);
+}
+
 static void pem_single_and_strict(void **state)
 {
     fixture *f = *state;
@@ -307,6 +342,7 @@ int main(void)
         cmocka_unit_test(der_round_trip_and_framing),
         cmocka_unit_test(bit_flips_never_verify),
         cmocka_unit_test(pem_single_and_strict),
+        cmocka_unit_test(der_to_pem_matches),
         cmocka_unit_test(parse_all_bundles),
         cmocka_unit_test(load_files),
         cmocka_unit_test(crl_parser),
