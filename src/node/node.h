@@ -76,7 +76,7 @@ typedef struct cs_node_config {
     char previous_service_cert[CS_NODE_PATH_MAX]; /* "previous_service_cert": its certificate */
     /* tuning: */
     uint64_t sig_interval_tx;   /* "sig_interval_tx" (default 100) */
-    uint64_t sig_interval_ms;   /* "sig_interval_ms" (default 100) */
+    uint64_t sig_interval_ms;   /* "sig_interval_ms" (default 10) */
     uint64_t ledger_sync_ms;    /* "ledger_sync_ms" (default 100; 0: at every signature entry) */
     uint64_t snapshot_interval; /* "snapshot_interval" transactions (default 100000) */
     uint64_t heartbeat_ms;      /* "heartbeat_ms": raft heartbeats (default 25) */

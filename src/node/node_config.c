@@ -293,7 +293,7 @@ void cs_node_config_defaults(cs_node_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->platform = CS_PLATFORM_VIRTUAL;
     cfg->sig_interval_tx = 100;
-    cfg->sig_interval_ms = 100;
+    cfg->sig_interval_ms = 10;
     cfg->ledger_sync_ms = 100;
     cfg->snapshot_interval = 100000; /* etcd's default --snapshot-count */
     cfg->heartbeat_ms = 25;

@@ -120,8 +120,15 @@ def test_attack_snapshot_rolled_back(env):
         h.restart_and_catch_up(sb, f, records + acked)
 
 
+# The served-snapshot attacks need a follower that, restarted, must install the leader's
+# newest snapshot and nothing newer: signature entries every 100 ms (not the default 10)
+# keep the honest clients' paced writes from filling a further snapshot interval (and so
+# a newer, genuine snapshot) during the restart.
+SERVED = ("--node-option", "sig_interval_ms=100")
+
+
 def test_attack_stale_snapshot_served(env):
-    sb, records, leader, f, other = three_nodes(env, 20)
+    sb, records, leader, f, other = three_nodes(env, 20, SERVED)
     with sb:
         raft, snaps, records = behind_compacted_leader(sb, records, leader, f)
         (old_index, old), (new_index, new) = snaps[-2], snaps[-1]
@@ -144,7 +151,7 @@ def test_attack_stale_snapshot_served(env):
 
 
 def test_attack_altered_snapshot_served(env):
-    sb, records, leader, f, other = three_nodes(env, 20)
+    sb, records, leader, f, other = three_nodes(env, 20, SERVED)
     with sb:
         raft, snaps, records = behind_compacted_leader(sb, records, leader, f)
         index, name = snaps[-1]

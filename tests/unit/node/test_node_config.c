@@ -29,7 +29,7 @@ static void start_defaults(void **state)
     assert_string_equal(c.node_address, "127.0.0.1:2");
     assert_string_equal(c.data_dir, "/d");
     assert_int_equal(c.sig_interval_tx, 100);
-    assert_int_equal(c.sig_interval_ms, 100);
+    assert_int_equal(c.sig_interval_ms, 10);
     assert_int_equal(c.ledger_sync_ms, 100);
     assert_int_equal(c.snapshot_interval, 100000);
     assert_int_equal(c.heartbeat_ms, 25);
