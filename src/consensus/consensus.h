@@ -173,6 +173,20 @@ typedef void (*cs_consensus_done_cb)(void *ctx, consort_err status, const char *
  */
 CS_MUST_CHECK consort_err cs_consensus_submit(cs_consensus *c, cs_slice entry,
                                               cs_consensus_applied_cb cb, void *ctx);
+/*
+ * Appends `n` entries (1..CS_CONSENSUS_BATCH_MAX, each as for
+ * cs_consensus_submit, copied) to the log in one request, in order, with
+ * consecutive indexes: raft sends them to each follower together (group
+ * commit). On CONSORT_OK, cb fires exactly once: with a failure for the
+ * batch (entries of it may still be committed, as for one entry), or with
+ * CONSORT_OK, the first entry's index and result once raft applied that
+ * first entry (the others follow it in order; the FSM sees each). On an
+ * error it never fires.
+ */
+#define CS_CONSENSUS_BATCH_MAX 1024
+CS_MUST_CHECK consort_err cs_consensus_submit_batch(cs_consensus *c, const cs_slice *entries,
+                                                    size_t n, cs_consensus_applied_cb cb,
+                                                    void *ctx);
 /* A barrier entry: cb fires once every earlier entry is applied here. */
 CS_MUST_CHECK consort_err cs_consensus_barrier(cs_consensus *c, cs_consensus_done_cb cb, void *ctx);
 

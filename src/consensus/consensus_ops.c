@@ -79,19 +79,30 @@ static void apply_done(struct raft_apply *req, int status, void *result)
     cb(ctx, CONSORT_OK, "", index, result);
 }
 
-consort_err cs_consensus_submit(cs_consensus *c, cs_slice entry, cs_consensus_applied_cb cb,
-                                void *ctx)
+consort_err cs_consensus_submit_batch(cs_consensus *c, const cs_slice *entries, size_t n,
+                                      cs_consensus_applied_cb cb, void *ctx)
 {
     ENSURE_RUNNING(c);
     CS_ENSURE(cb != NULL, CONSORT_E_INVALID_ARGUMENT, "submit: callback required");
-    CS_ENSURE(entry.len > 0 && entry.len <= CS_CONSENSUS_ENTRY_MAX, CONSORT_E_INVALID_ARGUMENT,
-              "submit: entry of %zu bytes (1..%zu)", entry.len, CS_CONSENSUS_ENTRY_MAX);
+    CS_ENSURE(n > 0 && n <= CS_CONSENSUS_BATCH_MAX, CONSORT_E_INVALID_ARGUMENT,
+              "submit: %zu entries (1..%d)", n, CS_CONSENSUS_BATCH_MAX);
+    for (size_t i = 0; i < n; i++)
+        CS_ENSURE(entries[i].len > 0 && entries[i].len <= CS_CONSENSUS_ENTRY_MAX,
+                  CONSORT_E_INVALID_ARGUMENT, "submit: entry of %zu bytes (1..%zu)", entries[i].len,
+                  CS_CONSENSUS_ENTRY_MAX);
     apply_req *a = cs_calloc(1, sizeof *a);
-    CS_ENSURE(a != NULL, CONSORT_E_NOMEM, "submit request");
-    /* raft_apply takes ownership of the payload (raft_malloc'd) on success. */
-    struct raft_buffer buf;
-    consort_err rc = cs_raft_entry_encode(entry, &buf);
+    struct raft_buffer *bufs = cs_calloc(n, sizeof *bufs);
+    consort_err rc = CONSORT_OK;
+    if (a == NULL || bufs == NULL)
+        rc = cs_fail(CONSORT_E_NOMEM, "submit request");
+    /* raft_apply takes ownership of the payloads (raft_malloc'd) on success */
+    size_t made = 0;
+    for (; rc == CONSORT_OK && made < n; made++)
+        rc = cs_raft_entry_encode(entries[made], &bufs[made]);
     if (rc != CONSORT_OK) {
+        for (size_t i = 0; i + 1 < made; i++)
+            raft_free(bufs[i].base);
+        cs_free(bufs);
         cs_free(a);
         return cs_err_context(rc, "submit");
     }
@@ -99,19 +110,28 @@ consort_err cs_consensus_submit(cs_consensus *c, cs_slice entry, cs_consensus_ap
     a->c = c;
     a->cb = cb;
     a->ctx = ctx;
-    int rv = raft_apply(&c->raft, &a->req, &buf, 1, apply_done);
+    int rv = raft_apply(&c->raft, &a->req, bufs, (unsigned)n, apply_done);
     if (rv != 0) {
-        /* libraft frees the payload itself when it fails after appending it
-         * to its log (raft_apply: logDiscard on a failed replication
-         * trigger). Only RAFT_NOTLEADER, checked before the append, leaves it
-         * ours for sure; for other codes freeing it could be a double free,
-         * so a rare out-of-memory failure may leak it instead. */
+        /* libraft frees the payloads itself when it fails after appending
+         * them to its log (raft_apply: logDiscard on a failed replication
+         * trigger). Only RAFT_NOTLEADER, checked before the append, leaves
+         * them ours for sure; for other codes freeing them could be a double
+         * free, so a rare out-of-memory failure may leak them instead. */
         if (rv == RAFT_NOTLEADER)
-            raft_free(buf.base);
+            for (size_t i = 0; i < n; i++)
+                raft_free(bufs[i].base);
+        cs_free(bufs);
         cs_free(a);
         return request_fail(c, rv, "submit");
     }
+    cs_free(bufs); /* the array is raft_apply's to read during the call only */
     return CONSORT_OK;
+}
+
+consort_err cs_consensus_submit(cs_consensus *c, cs_slice entry, cs_consensus_applied_cb cb,
+                                void *ctx)
+{
+    return cs_consensus_submit_batch(c, &entry, 1, cb, ctx);
 }
 
 /* ---- barrier ---- */

@@ -156,6 +156,7 @@ void node_exec_close(node_exec *ex, consort_err rc, const char *why)
 {
     node_replica *r = ex->o.replica;
     ex->open = false;
+    exec_submit_cancel(ex);
     exec_sign_stop(ex);
     exec_space_unwatch(ex);
     uint64_t applied = node_replica_applied(r);

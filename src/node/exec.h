@@ -57,10 +57,12 @@ size_t node_exec_raft_segment_size(uint64_t min_free_mib);
 
 typedef struct node_exec_ops {
     void *ctx;
-    /* Appends a sealed entry (copied) to the consensus log in `term`. On
-     * CONSORT_OK consensus later either commits it (node_exec_committed)
-     * or reports a failure (node_exec_submit_failed). */
-    consort_err (*submit)(void *ctx, cs_slice entry, uint64_t term);
+    /* Appends `n` sealed entries (copied), in order, to the consensus log
+     * in `term`, as one request (replicated together). On CONSORT_OK
+     * consensus later commits each (node_exec_committed) or reports a
+     * failure (node_exec_submit_failed). Called from the loop, never inside
+     * a call of the executor's API. */
+    consort_err (*submit)(void *ctx, const cs_slice *entries, size_t n, uint64_t term);
     /* The executor cannot go on leading in `term`, for the reason `how`
      * (rc and why say what failed). Called synchronously, inside the call
      * that found the failure (node_exec_submit_failed among them). */
@@ -150,6 +152,8 @@ typedef struct node_exec_stats {
     uint64_t write_conflicts;
     uint64_t writes_refused_no_space;
     uint64_t signatures_made;
+    uint64_t batches_submitted; /* requests to consensus (group commit) */
+    uint64_t entries_submitted; /* ... and the entries in them */
 } node_exec_stats;
 
 node_exec_stats node_exec_get_stats(const node_exec *ex);

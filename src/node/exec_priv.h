@@ -23,6 +23,11 @@
  * timed out must be asked again without waiting for a client. */
 #define EXEC_SPACE_WATCH_MS 100
 
+/* At most this many entries, and this many bytes (but always one entry),
+ * in one request to consensus (exec_sign.c submit_queued). */
+#define EXEC_BATCH_MAX   256
+#define EXEC_BATCH_BYTES ((size_t)4 << 20)
+
 /* One entry the leader executed and submitted, not yet committed; then,
  * once done, its completion waiting in the deferred queue. */
 typedef struct exec_item {
@@ -46,7 +51,9 @@ struct node_exec {
     uint64_t term;
     uint64_t closed_term; /* a raft write failed in this term: never reopen */
     uint64_t next_seqno;
-    exec_item *head, *tail; /* submitted, not committed, in seqno order */
+    exec_item *head, *tail; /* queued, not committed, in seqno order */
+    exec_item *unsubmitted; /* the first of them not handed to consensus yet */
+    cs_defer_item submit_later;
     size_t pending;
     uint64_t unsigned_tx; /* entries since the last signature entry */
     cs_timer *sig_timer;
@@ -79,10 +86,14 @@ void exec_sign_cleanup(node_exec *ex);
 /* Arms the signature timer if entries are unsigned and it is not armed. */
 void exec_sign_schedule(node_exec *ex);
 void exec_sign_stop(node_exec *ex);
-/* Appends the leaf of it->entry (sealed as `seqno`) to the tree, submits it
- * and queues it (ownership taken). On failure everything is undone
+/* Appends the leaf of it->entry (sealed as `seqno`) to the tree and queues
+ * it (ownership taken); queued entries go to consensus together at the end
+ * of the loop turn (ops.submit). On failure everything is undone
  * (exec_undo) and `it` freed. */
 CS_MUST_CHECK consort_err exec_enqueue(node_exec *ex, uint64_t seqno, exec_item *it);
+/* Drops the queued entries not handed to consensus yet (writes closing:
+ * they fail with the others pending). */
+void exec_submit_cancel(node_exec *ex);
 /* Entry `seqno` was sealed but not queued: the store and tree go back to
  * seqno - 1 and the key salt is renewed (that seqno will be sealed again). */
 void exec_undo(node_exec *ex, uint64_t seqno);

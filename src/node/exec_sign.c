@@ -44,6 +44,44 @@ void exec_undo(node_exec *ex, uint64_t seqno)
                             "undoing an entry that was not submitted failed");
 }
 
+/* Hands every queued entry to consensus, in batches of at most
+ * EXEC_BATCH_MAX entries and EXEC_BATCH_BYTES bytes (one larger entry
+ * alone): the entries of one loop turn reach raft in one request, and raft
+ * replicates them in one message per follower (group commit). A refusal is
+ * a failed raft write of this term (node_exec_submit_failed): some of the
+ * batch may be in raft's log already. */
+static void submit_queued(void *ctx)
+{
+    node_exec *ex = ctx;
+    while (ex->open && ex->unsubmitted != NULL) {
+        cs_slice batch[EXEC_BATCH_MAX];
+        size_t n = 0, bytes = 0;
+        exec_item *it = ex->unsubmitted;
+        while (it != NULL && n < EXEC_BATCH_MAX &&
+               (n == 0 || bytes + it->entry.len <= EXEC_BATCH_BYTES)) {
+            batch[n++] = cs_buf_slice(&it->entry);
+            bytes += it->entry.len;
+            it = it->next;
+        }
+        consort_err rc = ex->o.ops.submit(ex->o.ops.ctx, batch, n, ex->term);
+        if (rc != CONSORT_OK) {
+            char why[CS_ERRMSG_MAX];
+            snprintf(why, sizeof why, "%s", consort_errmsg());
+            node_exec_submit_failed(ex, ex->term, rc, why);
+            return;
+        }
+        ex->unsubmitted = it;
+        ex->stats.batches_submitted++;
+        ex->stats.entries_submitted += n;
+    }
+}
+
+void exec_submit_cancel(node_exec *ex)
+{
+    ex->unsubmitted = NULL;
+    cs_defer_cancel(ex->defer, &ex->submit_later);
+}
+
 consort_err exec_enqueue(node_exec *ex, uint64_t seqno, exec_item *it)
 {
     cs_ledger_entry e;
@@ -52,7 +90,6 @@ consort_err exec_enqueue(node_exec *ex, uint64_t seqno, exec_item *it)
     CS_TRY_GOTO(rc, cs_ledger_entry_decode(cs_buf_slice(&it->entry), &e), fail);
     cs_ledger_leaf_hash(&e, leaf);
     CS_TRY_GOTO(rc, cs_merkle_append_hash(node_replica_tree(ex->o.replica), leaf), fail);
-    CS_TRY_GOTO(rc, ex->o.ops.submit(ex->o.ops.ctx, cs_buf_slice(&it->entry), ex->term), fail);
     it->txid = (cs_txid){.term = ex->term, .seqno = seqno};
     if (ex->tail != NULL)
         ex->tail->next = it;
@@ -61,6 +98,10 @@ consort_err exec_enqueue(node_exec *ex, uint64_t seqno, exec_item *it)
     ex->tail = it;
     ex->pending++;
     ex->next_seqno = seqno + 1;
+    /* to consensus at the end of this loop turn, with the others queued */
+    if (ex->unsubmitted == NULL)
+        ex->unsubmitted = it;
+    cs_defer_call(ex->defer, &ex->submit_later, submit_queued, ex);
     return CONSORT_OK;
 fail:
     exec_item_free(it);

@@ -32,13 +32,13 @@ static void submitted(void *ctx, consort_err status, const char *msg, uint64_t i
         node_exec_submit_failed(n->exec, term, status, msg);
 }
 
-static consort_err exec_submit(void *ctx, cs_slice entry, uint64_t term)
+static consort_err exec_submit(void *ctx, const cs_slice *entries, size_t count, uint64_t term)
 {
     cs_node *n = ctx;
     submit_ctx *s = cs_calloc(1, sizeof *s);
     CS_ENSURE(s != NULL, CONSORT_E_NOMEM, "submit: out of memory");
     *s = (submit_ctx){.n = n, .term = term};
-    consort_err rc = cs_consensus_submit(n->cons, entry, submitted, s);
+    consort_err rc = cs_consensus_submit_batch(n->cons, entries, count, submitted, s);
     if (rc != CONSORT_OK)
         cs_free(s);
     return rc;

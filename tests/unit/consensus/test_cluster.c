@@ -91,6 +91,53 @@ static void submit_range(cl_cluster *cl, unsigned l, uint64_t first, uint64_t la
     assert_int_equal(t.ok, last - first + 1);
 }
 
+/* cs_consensus_submit_batch: the entries of one batch get consecutive
+ * indexes in submission order on every node; the callback fires once, with
+ * the first entry's index; bad batches are refused whole. */
+static void batch_replicates_in_order(void **state)
+{
+    (void)state;
+    cl_cluster *cl = cl_new_steady(3);
+    cl_start_all(cl);
+    int l = cl_wait_leader(cl, 8000, 0);
+    assert_true(l >= 0);
+    uint8_t bufs[5][16];
+    cs_slice entries[5];
+    for (int i = 0; i < 5; i++) {
+        memset(bufs[i], 0, sizeof bufs[i]);
+        bufs[i][7] = (uint8_t)(i + 1); /* value i + 1, as cl_submit encodes it */
+        entries[i] = CS_SLICE(bufs[i], sizeof bufs[i]);
+    }
+    cl_tally t = {0};
+    cl_tally none = {0};
+    cs_slice with_empty[2] = {entries[0], CS_SLICE_EMPTY};
+    cst_fails(cs_consensus_submit_batch(cl->nodes[l].c, with_empty, 2, cl_applied_cb, &none),
+              CONSORT_E_INVALID_ARGUMENT);
+    cst_fails(cs_consensus_submit_batch(cl->nodes[l].c, entries, 0, cl_applied_cb, &none),
+              CONSORT_E_INVALID_ARGUMENT);
+    unsigned f = ((unsigned)l + 1) % 3;
+    cst_fails(cs_consensus_submit_batch(cl->nodes[f].c, entries, 5, cl_applied_cb, &none),
+              CONSORT_E_STATE);
+    cst_ok(cs_consensus_submit_batch(cl->nodes[l].c, entries, 5, cl_applied_cb, &t));
+    const uint64_t n = 5;
+    assert_true(cl_run_until(cl, 10000, cl_all_applied, (void *)&n));
+    cl_run_for(cl, 100);
+    assert_int_equal(t.ok, 1); /* once for the batch */
+    assert_int_equal(t.failed, 0);
+    assert_int_equal(none.ok + none.failed, 0);
+    for (unsigned i = 0; i < 3; i++) {
+        cl_fsm *fsm = &cl->nodes[i].fsm;
+        assert_int_equal(fsm->n, n);
+        for (uint64_t k = 0; k < n; k++) {
+            assert_int_equal(fsm->value[k], k + 1);
+            if (k > 0)
+                assert_int_equal(fsm->index[k], fsm->index[k - 1] + 1);
+        }
+    }
+    assert_int_equal(t.last_index, cl->nodes[l].fsm.index[0]);
+    cl_free(cl);
+}
+
 static void replicates_entries_in_order(void **state)
 {
     (void)state;
@@ -414,6 +461,7 @@ int main(void)
         cmocka_unit_test(elects_one_leader_of_3),
         cmocka_unit_test(elects_one_leader_of_5),
         cmocka_unit_test(replicates_entries_in_order),
+        cmocka_unit_test(batch_replicates_in_order),
         cmocka_unit_test(barrier_follows_entries),
         cmocka_unit_test(new_leader_after_leader_dies_and_old_one_catches_up),
         cmocka_unit_test(single_node_reports_its_leadership),

@@ -29,22 +29,26 @@ typedef struct fake_raft {
     cs_buf entries[16];
     size_t count;
     consort_err submit_rc;
+    int batches; /* submit calls */
     int step_downs;
     node_exec_stepdown how;
     consort_err step_rc;
     uint64_t step_term;
 } fake_raft;
 
-static consort_err fake_submit(void *ctx, cs_slice entry, uint64_t term)
+static consort_err fake_submit(void *ctx, const cs_slice *entries, size_t n, uint64_t term)
 {
     fake_raft *fr = ctx;
     (void)term;
+    fr->batches++;
     if (fr->submit_rc != CONSORT_OK)
         return cs_fail(fr->submit_rc, "fake raft refuses");
-    assert_true(fr->count < CS_ARRAY_LEN(fr->entries));
-    cs_buf_init(&fr->entries[fr->count], CS_LEDGER_ENTRY_MAX);
-    cst_ok(cs_buf_set(&fr->entries[fr->count], entry));
-    fr->count++;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(fr->count < CS_ARRAY_LEN(fr->entries));
+        cs_buf_init(&fr->entries[fr->count], CS_LEDGER_ENTRY_MAX);
+        cst_ok(cs_buf_set(&fr->entries[fr->count], entries[i]));
+        fr->count++;
+    }
     return CONSORT_OK;
 }
 
@@ -175,10 +179,11 @@ static void write_completes_after_commit(void **state)
     put_req p = {.key = "a", .value = "1", .commit = true};
     done_rec d = {0};
     cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d));
-    assert_int_equal(d.calls, 0); /* never inside the call */
-    assert_int_equal(f->raft.count, 1);
+    assert_int_equal(d.calls, 0);       /* never inside the call */
+    assert_int_equal(f->raft.count, 0); /* to consensus at the end of the loop turn */
     assert_int_equal(node_exec_pending(f->ex), 1);
     run_loop(f);
+    assert_int_equal(f->raft.count, 1);
     assert_int_equal(d.calls, 0); /* not before consensus commits it */
 
     assert_true(commit_submitted(f, 0));
@@ -401,27 +406,93 @@ static void raft_segments_fit_in_the_margin(void **state)
     }
 }
 
-/* Consensus refusing the entry at submit: the write fails at once (no
- * completion), the store and tree are back where they were. */
-static void refused_submit_undone(void **state)
+/* Consensus refusing a batch at submit: a failed raft write of this term
+ * (some of the batch may be in raft's log): every write in it fails
+ * (completion, never inside the call), the store and tree go back, and
+ * writes stay closed in that term. */
+static void refused_submit_fails_the_batch(void **state)
 {
     fixture *f = *state;
-    f->raft.submit_rc = CONSORT_E_STATE;
-    put_req p = {.key = "a", .value = "1", .commit = true};
-    done_rec d = {0};
-    cst_fails(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d), CONSORT_E_STATE);
+    f->raft.submit_rc = CONSORT_E_IO;
+    put_req p1 = {.key = "a", .value = "1", .commit = true};
+    put_req p2 = {.key = "b", .value = "2", .commit = true};
+    done_rec d1 = {0}, d2 = {0};
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p1, done_cb, &d1));
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p2, done_cb, &d2));
+    assert_int_equal(f->raft.batches, 0);
+    run_loop(f);
+    assert_int_equal(f->raft.batches, 1);
+    assert_int_equal(f->raft.step_downs, 1);
+    assert_int_equal(f->raft.how, NODE_EXEC_STOP);
+    assert_false(node_exec_is_open(f->ex));
     assert_int_equal(cs_kv_last_seqno(node_replica_kv(f->r)), 0);
     assert_int_equal(cs_merkle_size(node_replica_tree(f->r)), 0);
     assert_int_equal(node_exec_pending(f->ex), 0);
     run_loop(f);
-    assert_int_equal(d.calls, 0);
-    /* the seqno is used again once consensus takes it */
+    assert_int_equal(d1.calls, 1);
+    assert_int_equal(d2.calls, 1);
+    assert_int_equal(d1.rc, CONSORT_E_STATE);
+    assert_int_equal(d2.rc, CONSORT_E_STATE);
+    cst_fails(node_exec_open(f->ex, 2), CONSORT_E_STATE);
+    /* the seqnos are used again in the next term, once consensus takes them */
     f->raft.submit_rc = CONSORT_OK;
-    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d));
+    cst_ok(node_exec_open(f->ex, 3));
+    done_rec d3 = {0};
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p1, done_cb, &d3));
+    run_loop(f);
     assert_true(commit_submitted(f, 0));
     run_loop(f);
-    assert_int_equal(d.calls, 1);
-    assert_int_equal(d.txid.seqno, 1);
+    assert_int_equal(d3.calls, 1);
+    assert_int_equal(d3.rc, CONSORT_OK);
+    assert_int_equal(d3.txid.seqno, 1);
+}
+
+/* Group commit: the writes of one loop turn reach consensus in one
+ * request, in seqno order; a write after that turn goes in the next one.
+ * Leadership lost before the end of the turn: nothing is submitted. */
+static void one_request_per_loop_turn(void **state)
+{
+    fixture *f = *state;
+    done_rec d[5] = {{0}};
+    put_req p[5];
+    char keys[5][4];
+    for (int i = 0; i < 5; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        p[i] = (put_req){.key = keys[i], .value = "v", .commit = true};
+    }
+    for (int i = 0; i < 4; i++)
+        cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p[i], done_cb, &d[i]));
+    assert_int_equal(f->raft.batches, 0);
+    run_loop(f);
+    assert_int_equal(f->raft.batches, 1);
+    assert_int_equal(f->raft.count, 4);
+    for (size_t i = 0; i < 4; i++) {
+        cs_ledger_entry e;
+        cst_ok(cs_ledger_entry_decode(cs_buf_slice(&f->raft.entries[i]), &e));
+        assert_int_equal(e.seqno, i + 1);
+    }
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p[4], done_cb, &d[4]));
+    run_loop(f);
+    assert_int_equal(f->raft.batches, 2);
+    assert_int_equal(f->raft.count, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_true(commit_submitted(f, i));
+    run_loop(f);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(d[i].calls, 1);
+        assert_int_equal(d[i].rc, CONSORT_OK);
+    }
+    node_exec_stats st = node_exec_get_stats(f->ex);
+    assert_int_equal(st.batches_submitted, 2);
+    assert_int_equal(st.entries_submitted, 5);
+
+    done_rec late = {0};
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p[0], done_cb, &late));
+    node_exec_close(f->ex, CONSORT_E_STATE, "leadership lost");
+    run_loop(f);
+    assert_int_equal(f->raft.batches, 2); /* never submitted */
+    assert_int_equal(late.calls, 1);
+    assert_int_equal(late.rc, CONSORT_E_STATE);
 }
 
 int main(void)
@@ -436,7 +507,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(short_of_disk_hands_over_every_term, setup, teardown),
         cmocka_unit_test_setup_teardown(short_of_disk_asks_again, setup, teardown),
         cmocka_unit_test_setup_teardown(short_of_disk_asks_again_without_writes, setup, teardown),
-        cmocka_unit_test_setup_teardown(refused_submit_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(refused_submit_fails_the_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(one_request_per_loop_turn, setup, teardown),
         cmocka_unit_test(raft_segments_fit_in_the_margin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
