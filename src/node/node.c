@@ -77,6 +77,8 @@ void cs_node_stop(cs_node *n, void (*cb)(void *ctx), void *ctx)
     }
     node_promoter_free(n->promoter); /* frees itself once raft answers an attempt in flight */
     n->promoter = NULL;
+    node_loop_probe_free(n->probe);
+    n->probe = NULL;
     if (n->admit != NULL) {
         node_closing_add(n);
         node_admit_close(n->admit, part_closed, n);
@@ -95,6 +97,7 @@ void cs_node_free(cs_node *n)
     if (n == NULL)
         return;
     node_promoter_free(n->promoter); /* NULL after cs_node_stop */
+    node_loop_probe_free(n->probe);
     node_exec_free(n->exec); /* its completions ran: cs_node_stop waited for them */
     node_recovery_free(n->recovery);
     node_replica_free(n->replica);

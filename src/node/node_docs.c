@@ -271,6 +271,34 @@ consort_err cs_node_quotes_json(cs_node *n, cs_buf *out)
     return dump(json_pack("{s:o}", "quotes", quotes), out);
 }
 
+/* The loop-lag probe's figures (loop_probe.h). */
+static consort_err node_loop_metrics(cs_node *n, cs_buf *out)
+{
+    node_loop_stats st = node_loop_probe_stats(n->probe);
+    const char *id = cs_node_id(n);
+    CS_TRY(cs_buf_printf(out,
+                         "# HELP consort_loop_lag_max_seconds Largest lag of the event loop seen\n"
+                         "# TYPE consort_loop_lag_max_seconds gauge\n"
+                         "consort_loop_lag_max_seconds{node=\"%s\"} %.6f\n"
+                         "# HELP consort_loop_stalls_total Loop lags over %d ms\n"
+                         "# TYPE consort_loop_stalls_total counter\n"
+                         "consort_loop_stalls_total{node=\"%s\"} %llu\n"
+                         "# HELP consort_loop_lag_seconds Lag of a timer due every %d ms\n"
+                         "# TYPE consort_loop_lag_seconds histogram\n",
+                         id, (double)st.max_us / 1e6, NODE_LOOP_STALL_MS, id,
+                         (unsigned long long)st.stalls, NODE_LOOP_PROBE_MS));
+    for (int i = 0; i < NODE_LOOP_BUCKETS - 1; i++)
+        CS_TRY(cs_buf_printf(out, "consort_loop_lag_seconds_bucket{node=\"%s\",le=\"%g\"} %llu\n",
+                             id, node_loop_bucket_ms[i] / 1000.0,
+                             (unsigned long long)st.buckets[i]));
+    return cs_buf_printf(out,
+                         "consort_loop_lag_seconds_bucket{node=\"%s\",le=\"+Inf\"} %llu\n"
+                         "consort_loop_lag_seconds_sum{node=\"%s\"} %.6f\n"
+                         "consort_loop_lag_seconds_count{node=\"%s\"} %llu\n",
+                         id, (unsigned long long)st.buckets[NODE_LOOP_BUCKETS - 1], id,
+                         (double)st.sum_us / 1e6, id, (unsigned long long)st.samples);
+}
+
 consort_err cs_node_metrics_text(cs_node *n, cs_buf *out)
 {
     node_exec_stats ex = n->exec != NULL ? node_exec_get_stats(n->exec) : (node_exec_stats){0};
@@ -326,7 +354,7 @@ consort_err cs_node_metrics_text(cs_node *n, cs_buf *out)
         CS_TRY(cs_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s{node=\"%s\"} %llu\n",
                              rows[i].name, rows[i].help, rows[i].name, rows[i].type, rows[i].name,
                              cs_node_id(n), (unsigned long long)rows[i].v));
-    return CONSORT_OK;
+    return node_loop_metrics(n, out);
 }
 
 /* ---- /gov/members, /gov/users ---- */

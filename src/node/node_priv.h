@@ -35,6 +35,7 @@
 #include "node/admit.h"
 #include "node/promote.h"
 #include "node/exec.h"
+#include "node/loop_probe.h"
 #include "node/joiner.h"
 #include "node/node.h"
 #include "node/node_code.h"
@@ -82,6 +83,7 @@ struct cs_node {
     node_peers *peers;
     node_admit *admit;
     node_promoter *promoter; /* the leader's promotion of joined nodes (promote.h) */
+    node_loop_probe *probe;  /* how late the loop runs (loop_probe.h) */
     node_joiner *joiner;
     cs_consensus *cons;
     cs_buf own_evidence;     /* our evidence envelope (key bound, empty nonce) */

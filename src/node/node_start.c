@@ -255,6 +255,7 @@ static consort_err make_parts(cs_node *n)
     CS_TRY(node_admit_new(n->loop, &ao, cs_node_id(n), &n->admit));
     const node_promoter_ops pro = node_raft_promoter_ops(n);
     CS_TRY(node_promoter_new(n->loop, &pro, cs_node_id(n), &n->promoter));
+    CS_TRY(node_loop_probe_new(n->loop, &n->probe));
     const node_peers_opts po = {.loop = n->loop,
                                 .node_address = n->cfg.node_address,
                                 .raft_id = node_vault_raft_id(n->vault),

@@ -182,6 +182,11 @@ static void documents(void **state)
     cst_ok(cs_node_metrics_text(n, &out));
     assert_true(contains(&out, "# TYPE consort_commit_seqno gauge"));
     assert_true(contains(&out, "consort_writes_committed_total"));
+    /* the loop-lag probe (node/loop_probe.h) */
+    assert_true(contains(&out, "# TYPE consort_loop_lag_seconds histogram"));
+    assert_true(contains(&out, "consort_loop_lag_seconds_bucket{node=\""));
+    assert_true(contains(&out, "le=\"+Inf\"}"));
+    assert_true(contains(&out, "consort_loop_stalls_total{node=\""));
     cs_buf_cleanup(&out);
 
     /* The node certificate names the rpc host (127.0.0.1) as an iPAddress

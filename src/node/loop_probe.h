@@ -1,0 +1,42 @@
+/*
+ * How late the node's loop runs (issue "Performance": no stall of a node's
+ * loop over 50 ms at any store size). A timer due every
+ * NODE_LOOP_PROBE_MS measures, each time it fires, how much later than due
+ * it ran: anything that holds the loop (a long callback, a large snapshot
+ * encoded on the loop, a synchronous fsync) shows as lag. Exported in
+ * /node/metrics: the largest lag seen, the number of stalls over
+ * NODE_LOOP_STALL_MS, and a histogram.
+ *
+ * Loop thread only. Like a cs_timer, the probe frees itself on the loop
+ * after node_loop_probe_free.
+ */
+#ifndef CS_NODE_LOOP_PROBE_H
+#define CS_NODE_LOOP_PROBE_H
+
+#include "base/err.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+#define NODE_LOOP_PROBE_MS 10
+#define NODE_LOOP_STALL_MS 50
+/* Histogram bounds (ms): lag <= bound; the last bucket is +Inf. */
+#define NODE_LOOP_BUCKETS 7
+extern const double node_loop_bucket_ms[NODE_LOOP_BUCKETS - 1];
+
+typedef struct node_loop_probe node_loop_probe;
+
+typedef struct node_loop_stats {
+    uint64_t samples;
+    uint64_t sum_us;
+    uint64_t max_us;
+    uint64_t stalls;                     /* lags over NODE_LOOP_STALL_MS */
+    uint64_t buckets[NODE_LOOP_BUCKETS]; /* cumulative counts, Prometheus style */
+} node_loop_stats;
+
+CS_MUST_CHECK consort_err node_loop_probe_new(uv_loop_t *loop, node_loop_probe **out);
+/* Stops it; NULL is a no-op. */
+void node_loop_probe_free(node_loop_probe *p);
+node_loop_stats node_loop_probe_stats(const node_loop_probe *p);
+
+#endif
