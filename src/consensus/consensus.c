@@ -220,6 +220,21 @@ void cs_consensus_compact_done(cs_consensus *c)
     c->compacting = false;
 }
 
+void cs_consensus_set_snapshot_threshold(cs_consensus *c, unsigned entries)
+{
+    if (entries == 0)
+        entries = 1;
+    if (c->compacting)
+        c->saved_threshold = entries;
+    else
+        raft_set_snapshot_threshold(&c->raft, entries);
+}
+
+unsigned cs_consensus_snapshot_threshold(const cs_consensus *c)
+{
+    return c->compacting ? c->saved_threshold : c->raft.snapshot.threshold;
+}
+
 consort_err cs_consensus_start(cs_consensus *c)
 {
     CS_ENSURE(!c->started && !c->closing, CONSORT_E_STATE, "consensus: already started");

@@ -140,6 +140,10 @@ CS_MUST_CHECK consort_err cs_consensus_bootstrap_term(cs_consensus *c, uint64_t 
  */
 void cs_consensus_compact_soon(cs_consensus *c);
 void cs_consensus_compact_done(cs_consensus *c);
+/* A snapshot every `entries` applied entries from now on (at least 1;
+ * during compact_soon, the threshold compact_done goes back to). */
+void cs_consensus_set_snapshot_threshold(cs_consensus *c, unsigned entries);
+unsigned cs_consensus_snapshot_threshold(const cs_consensus *c);
 CS_MUST_CHECK consort_err cs_consensus_start(cs_consensus *c);
 
 /* Hands an inbound stream authenticated as raft server `peer_id` (address

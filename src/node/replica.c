@@ -180,6 +180,7 @@ consort_err replica_note_applied(node_replica *r, const cs_ledger_entry *e)
     r->applied = e->seqno;
     r->applied_term = e->term;
     r->stats.entries_applied++;
+    r->stats.entry_bytes += e->raw.len;
     if (r->ev.applied != NULL)
         r->ev.applied(r->ev.ctx, e);
     return CONSORT_OK;
@@ -321,4 +322,19 @@ consort_err node_replica_terms_digest(const node_replica *r, uint64_t tree_size,
 node_replica_stats node_replica_get_stats(const node_replica *r)
 {
     return r->stats;
+}
+
+uint64_t node_snapshot_threshold(uint64_t interval, uint64_t snapshot_bytes, uint64_t entry_bytes,
+                                 uint64_t entries)
+{
+    uint64_t want = interval;
+    if (entries > 0 && entry_bytes > 0) {
+        uint64_t avg = entry_bytes / entries;
+        if (avg == 0)
+            avg = 1;
+        uint64_t by_bytes = snapshot_bytes / NODE_SNAPSHOT_LOG_SHARE / avg;
+        if (by_bytes > want)
+            want = by_bytes;
+    }
+    return want > UINT32_MAX ? UINT32_MAX : want;
 }

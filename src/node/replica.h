@@ -163,8 +163,25 @@ typedef struct node_replica_stats {
     uint64_t signatures;
     uint64_t snapshots_taken;
     uint64_t snapshots_restored;
-    uint64_t ledger_syncs; /* deferred ledger fsyncs done (replica_sync.c) */
+    uint64_t ledger_syncs;        /* deferred ledger fsyncs done (replica_sync.c) */
+    uint64_t entry_bytes;         /* of the entries applied (ledger frames without their length) */
+    uint64_t last_snapshot_bytes; /* the last snapshot this node made */
 } node_replica_stats;
+
+/*
+ * Snapshots scheduled by bytes (issue "Performance": snapshot work per
+ * committed write that does not grow with the store): after a snapshot of
+ * `snapshot_bytes`, the next one comes once the log since holds a quarter
+ * of that many bytes (at the average entry size so far,
+ * `entry_bytes / entries`), and never sooner than `interval` entries
+ * (snapshot_interval). Each snapshot then encodes at most four bytes per
+ * byte of log since the previous one, whatever the size of the store; the
+ * price is a raft log in memory of up to a quarter of the state between
+ * snapshots. At most UINT32_MAX.
+ */
+#define NODE_SNAPSHOT_LOG_SHARE 4
+uint64_t node_snapshot_threshold(uint64_t interval, uint64_t snapshot_bytes, uint64_t entry_bytes,
+                                 uint64_t entries);
 
 node_replica_stats node_replica_get_stats(const node_replica *r);
 

@@ -6,6 +6,8 @@
  */
 #include "node_fixture.h"
 
+#include "node/node_priv.h"
+#include "node/replica.h"
 #include "store/receipt.h"
 
 typedef struct fixture {
@@ -68,6 +70,51 @@ static void start_busy_service(fixture *f, cs_txid *first, cs_txid *last)
     }
     tn_run_for(&f->loop, 200);
     assert_true(metric(f->node[0].n, "consort_snapshots_taken_total") >= 1);
+}
+
+/* node_snapshot_threshold (replica.h): a quarter of the snapshot's bytes of
+ * log, at the average entry size, and never fewer than the interval. */
+static void threshold_follows_snapshot_bytes(void **state)
+{
+    (void)state;
+    assert_int_equal(node_snapshot_threshold(100, 0, 0, 0), 100);
+    assert_int_equal(node_snapshot_threshold(100, 1 << 20, 0, 0), 100);   /* no entries yet */
+    assert_int_equal(node_snapshot_threshold(100, 40000, 1000, 10), 100); /* 40000/4/100 = 100 */
+    assert_int_equal(node_snapshot_threshold(100, 400000, 1000, 10), 1000);
+    /* a store 10x larger: 10x more entries between snapshots, so the bytes a
+     * snapshot encodes per entry stay the same */
+    assert_int_equal(node_snapshot_threshold(100, 4000000, 1000, 10), 10000);
+    assert_int_equal(node_snapshot_threshold(2, UINT64_MAX, 1, 1), UINT32_MAX);
+}
+
+/* Through the node: after a snapshot much larger than `interval` entries of
+ * log, raft's threshold is raised to what node_snapshot_threshold says. */
+static void node_raises_its_snapshot_threshold(void **state)
+{
+    fixture *f = *state;
+    tn_config(&f->env, &f->node[0], 0, NULL);
+    f->node[0].cfg.snapshot_interval = 4;
+    tn_start(&f->loop, &f->node[0]);
+    char value[60];
+    memset(value, 'x', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    for (int i = 0; i < 200; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        (void)tn_put(&f->loop, &f->node[0], k, value);
+    }
+    tn_run_for(&f->loop, 200);
+    cs_node *n = f->node[0].n;
+    node_replica_stats st = node_replica_get_stats(n->replica);
+    assert_true(st.snapshots_taken >= 1);
+    uint64_t want =
+        node_snapshot_threshold(4, st.last_snapshot_bytes, st.entry_bytes, st.entries_applied);
+    assert_true(want > 4);
+    /* the threshold set after the last snapshot (the averages move a little
+     * with each entry applied since) */
+    unsigned have = cs_consensus_snapshot_threshold(n->cons);
+    assert_true(have > 4);
+    assert_true(have >= want / 2 && have <= want * 2);
 }
 
 typedef struct receipt_wait {
@@ -142,6 +189,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(join_from_snapshot, setup, teardown),
+        cmocka_unit_test(threshold_follows_snapshot_bytes),
+        cmocka_unit_test_setup_teardown(node_raises_its_snapshot_threshold, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
