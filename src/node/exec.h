@@ -58,11 +58,12 @@ size_t node_exec_raft_segment_size(uint64_t min_free_mib);
 typedef struct node_exec_ops {
     void *ctx;
     /* Appends `n` sealed entries (copied), in order, to the consensus log
-     * in `term`, as one request (replicated together). On CONSORT_OK
-     * consensus later commits each (node_exec_committed) or reports a
-     * failure (node_exec_submit_failed). Called from the loop, never inside
-     * a call of the executor's API. */
-    consort_err (*submit)(void *ctx, const cs_slice *entries, size_t n, uint64_t term);
+     * in `term`, as one request (replicated together). Consensus later
+     * commits each (node_exec_committed) or reports a failure, a refusal
+     * of the request included, through node_exec_submit_failed: never
+     * inside this call. Called from the loop, never inside a call of the
+     * executor's API. */
+    void (*submit)(void *ctx, const cs_slice *entries, size_t n, uint64_t term);
     /* The executor cannot go on leading in `term`, for the reason `how`
      * (rc and why say what failed). Called synchronously, inside the call
      * that found the failure (node_exec_submit_failed among them). */

@@ -47,9 +47,9 @@ void exec_undo(node_exec *ex, uint64_t seqno)
 /* Hands every queued entry to consensus, in batches of at most
  * EXEC_BATCH_MAX entries and EXEC_BATCH_BYTES bytes (one larger entry
  * alone): the entries of one loop turn reach raft in one request, and raft
- * replicates them in one message per follower (group commit). A refusal is
- * a failed raft write of this term (node_exec_submit_failed): some of the
- * batch may be in raft's log already. */
+ * replicates them in one message per follower (group commit). A refusal
+ * comes back later as a failed raft write of this term
+ * (node_exec_submit_failed): some of the batch may be in raft's log. */
 static void submit_queued(void *ctx)
 {
     node_exec *ex = ctx;
@@ -63,13 +63,7 @@ static void submit_queued(void *ctx)
             bytes += it->entry.len;
             it = it->next;
         }
-        consort_err rc = ex->o.ops.submit(ex->o.ops.ctx, batch, n, ex->term);
-        if (rc != CONSORT_OK) {
-            char why[CS_ERRMSG_MAX];
-            snprintf(why, sizeof why, "%s", consort_errmsg());
-            node_exec_submit_failed(ex, ex->term, rc, why);
-            return;
-        }
+        ex->o.ops.submit(ex->o.ops.ctx, batch, n, ex->term);
         ex->unsubmitted = it;
         ex->stats.batches_submitted++;
         ex->stats.entries_submitted += n;

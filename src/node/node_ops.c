@@ -32,16 +32,34 @@ static void submitted(void *ctx, consort_err status, const char *msg, uint64_t i
         node_exec_submit_failed(n->exec, term, status, msg);
 }
 
-static consort_err exec_submit(void *ctx, const cs_slice *entries, size_t count, uint64_t term)
+/* A request consensus refused at once, told from the loop (exec.h: never
+ * inside the executor's call). One at a time: the first refusal closes
+ * writes in its term, and the executor ignores failures of other terms. */
+static void refused_later(void *ctx)
+{
+    cs_node *n = ctx;
+    if (n->exec != NULL)
+        node_exec_submit_failed(n->exec, n->refused_term, n->refused_rc, n->refused_why);
+}
+
+static void exec_submit(void *ctx, const cs_slice *entries, size_t count, uint64_t term)
 {
     cs_node *n = ctx;
     submit_ctx *s = cs_calloc(1, sizeof *s);
-    CS_ENSURE(s != NULL, CONSORT_E_NOMEM, "submit: out of memory");
-    *s = (submit_ctx){.n = n, .term = term};
-    consort_err rc = cs_consensus_submit_batch(n->cons, entries, count, submitted, s);
-    if (rc != CONSORT_OK)
-        cs_free(s);
-    return rc;
+    consort_err rc = CONSORT_OK;
+    if (s == NULL)
+        rc = cs_fail(CONSORT_E_NOMEM, "submit: out of memory");
+    if (rc == CONSORT_OK) {
+        *s = (submit_ctx){.n = n, .term = term};
+        rc = cs_consensus_submit_batch(n->cons, entries, count, submitted, s);
+    }
+    if (rc == CONSORT_OK)
+        return;
+    cs_free(s);
+    n->refused_term = term;
+    n->refused_rc = rc;
+    snprintf(n->refused_why, sizeof n->refused_why, "%s", consort_errmsg());
+    cs_defer_call(n->defer, &n->refused_item, refused_later, n);
 }
 
 static void stepped_down(void *ctx, consort_err rc, const char *msg)

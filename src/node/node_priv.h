@@ -133,6 +133,11 @@ struct cs_node {
     void (*stop_cb)(void *ctx);
     void *stop_ctx;
     cs_defer_item stop_item;
+    /* a request consensus refused at once, told later (node_ops.c) */
+    cs_defer_item refused_item;
+    uint64_t refused_term;
+    consort_err refused_rc;
+    char refused_why[CS_ERRMSG_MAX];
 };
 
 /* How long a node that knows no leader goes on serving reads of its

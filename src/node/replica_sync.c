@@ -32,8 +32,11 @@ static void sync_timer_cb(void *ctx)
     }
     if (rc != CONSORT_OK) {
         /* after a failed fsync what the files hold is unknown (the writer
-         * is broken): the node must stop */
-        replica_fatal(r, "ledger fsync failed");
+         * is broken): the node must stop (replica.h events.fatal) */
+        cs_log_error(REPLICA_LOG, "node %s: ledger fsync failed: %s", r->opts.node_id,
+                     consort_errmsg());
+        if (r->ev.fatal != NULL)
+            r->ev.fatal(r->ev.ctx, "ledger fsync failed");
         return;
     }
     r->synced_at = uv_now(r->opts.loop);

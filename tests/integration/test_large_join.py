@@ -79,7 +79,10 @@ def test_node_joins_a_large_state_and_is_promoted(env):
     # index 1, so it is sent that snapshot (most of the state) rather than the log
     records = (STATE_MIB << 20) // VALUE + 1
     interval = max(200, records * 9 // 10)
-    with env.sandbox(3, extra_args=("--node-option", f"snapshot_interval={interval}")) as sb:
+    # entries are records plus signature entries: signatures every second (not the
+    # default 10 ms) keep those few, so the snapshot interval counts records
+    with env.sandbox(3, extra_args=("--node-option", f"snapshot_interval={interval}",
+                                    "--node-option", "sig_interval_ms=1000")) as sb:
         leader = sb.wait_leader()
         t0 = time.monotonic()
         last = fill(sb, STATE_MIB)

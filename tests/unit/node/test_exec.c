@@ -30,26 +30,30 @@ typedef struct fake_raft {
     size_t count;
     consort_err submit_rc;
     int batches; /* submit calls */
+    int refused; /* ... refused (submit_rc) */
     int step_downs;
     node_exec_stepdown how;
     consort_err step_rc;
     uint64_t step_term;
 } fake_raft;
 
-static consort_err fake_submit(void *ctx, const cs_slice *entries, size_t n, uint64_t term)
+/* A refusal is only counted: the node tells the executor later
+ * (node_exec_submit_failed), which the tests do themselves. */
+static void fake_submit(void *ctx, const cs_slice *entries, size_t n, uint64_t term)
 {
     fake_raft *fr = ctx;
     (void)term;
     fr->batches++;
-    if (fr->submit_rc != CONSORT_OK)
-        return cs_fail(fr->submit_rc, "fake raft refuses");
+    if (fr->submit_rc != CONSORT_OK) {
+        fr->refused++;
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         assert_true(fr->count < CS_ARRAY_LEN(fr->entries));
         cs_buf_init(&fr->entries[fr->count], CS_LEDGER_ENTRY_MAX);
         cst_ok(cs_buf_set(&fr->entries[fr->count], entries[i]));
         fr->count++;
     }
-    return CONSORT_OK;
 }
 
 static void fake_step_down(void *ctx, uint64_t term, node_exec_stepdown how, consort_err rc,
@@ -422,6 +426,9 @@ static void refused_submit_fails_the_batch(void **state)
     assert_int_equal(f->raft.batches, 0);
     run_loop(f);
     assert_int_equal(f->raft.batches, 1);
+    assert_int_equal(f->raft.refused, 1);
+    assert_true(node_exec_is_open(f->ex)); /* until the node tells it */
+    node_exec_submit_failed(f->ex, 2, f->raft.submit_rc, "fake raft refuses");
     assert_int_equal(f->raft.step_downs, 1);
     assert_int_equal(f->raft.how, NODE_EXEC_STOP);
     assert_false(node_exec_is_open(f->ex));
