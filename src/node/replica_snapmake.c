@@ -45,9 +45,10 @@ done:
     return rc;
 }
 
-/* The snapshot's plaintext (replica_snapshot.c): checkpoint `sig` (the last
- * signature entry applied), tail up to `applied`. */
-static consort_err encode_plain(const node_replica *r, uint64_t sig, uint64_t applied, cs_buf *p)
+/* The snapshot's plaintext (replica_snapshot.c) up to its store: checkpoint
+ * `sig` (the last signature entry applied), its term, the terms, the
+ * leaves, the signature entry. */
+static consort_err encode_head(const node_replica *r, uint64_t sig, cs_buf *p)
 {
     CS_TRY(cs_cbor_write_map(p, 7));
     CS_TRY(cs_cbor_write_cstr(p, "seqno"));
@@ -64,28 +65,52 @@ static consort_err encode_plain(const node_replica *r, uint64_t sig, uint64_t ap
         CS_TRY(cs_merkle_leaf(r->tree, i, h));
     }
     CS_TRY(cs_cbor_write_cstr(p, "sig"));
-    CS_TRY(cs_cbor_write_bytes(p, cs_buf_slice(&r->last_sig)));
+    return cs_cbor_write_bytes(p, cs_buf_slice(&r->last_sig));
+}
+
+/* The store part: "kv" and the encoded store (`pin`: from that view, else
+ * the replica's store as of `sig`). */
+static consort_err encode_kv(const node_replica *r, cs_kv_pinned *pin, uint64_t sig, cs_buf *p)
+{
     cs_buf kv;
     cs_buf_init_secret(&kv, CS_FSM_SNAPSHOT_MAX);
-    consort_err rc;
-    CS_TRY_GOTO(rc, cs_kv_snapshot_at(r->kv, sig, &kv), done);
-    CS_TRY_GOTO(rc, cs_cbor_write_cstr(p, "kv"), done);
-    rc = cs_cbor_write_bytes(p, cs_buf_slice(&kv));
-done:
+    consort_err rc =
+        pin != NULL ? cs_kv_pinned_encode(pin, &kv) : cs_kv_snapshot_at(r->kv, sig, &kv);
+    if (rc == CONSORT_OK)
+        rc = cs_cbor_write_cstr(p, "kv");
+    if (rc == CONSORT_OK)
+        rc = cs_cbor_write_bytes(p, cs_buf_slice(&kv));
     cs_buf_cleanup(&kv);
-    CS_TRY(rc);
+    return rc;
+}
+
+/* The last part: "tail" and the committed entries sig + 1 .. applied. */
+static consort_err encode_tail(const node_replica *r, uint64_t sig, uint64_t applied, cs_buf *p)
+{
     CS_TRY(cs_cbor_write_cstr(p, "tail"));
     return write_tail(r, sig + 1, applied, p);
 }
 
+/* The whole plaintext, from the replica's state as it is. */
+static consort_err encode_plain(const node_replica *r, uint64_t sig, uint64_t applied, cs_buf *p)
+{
+    CS_TRY(encode_head(r, sig, p));
+    CS_TRY(encode_kv(r, NULL, sig, p));
+    return encode_tail(r, sig, applied, p);
+}
+
 /*
  * One snapshot being made (consensus/fsm.h "Asynchronous snapshots"). A
- * leader may execute writes at any time, so its job encodes the plaintext
- * on the loop and only seals it on the worker. Any other node changes its
- * store, tree, indexes and ledger only by applying committed entries, which
- * the consensus adapter defers while the job is `frozen`: the worker then
- * reads them directly (ledger fsync, encoding and sealing all off the loop).
- * Raft does not install a snapshot while it takes one.
+ * leader may execute writes at any time, so its job takes on the loop what
+ * the worker cannot read while writes go on: the ledger fsync, the leaves,
+ * the tail entries and a pinned view of its store (store/kv.h cs_kv_pin_at:
+ * pointers and references, O(keys) but no encoding); the worker encodes
+ * the store from the view and seals it all, so the loop never encodes a
+ * whole store. Any other node changes its store, tree, indexes and ledger
+ * only by applying committed entries, which the consensus adapter defers
+ * while the job is `frozen`: the worker then reads them directly (ledger
+ * fsync, encoding and sealing all off the loop). Raft does not install a
+ * snapshot while it takes one.
  *
  * The checkpoint is the last signature entry applied (seqno `sig`): the
  * store is encoded as of it (cs_kv_snapshot_at, from the undo data kept
@@ -98,7 +123,9 @@ typedef struct snap_job {
     uint64_t seqno; /* the last applied entry */
     uint64_t sig;   /* the checkpoint: the last signature entry applied */
     uint8_t key[32];
-    cs_buf plain;            /* not frozen: encoded on the loop */
+    cs_buf plain;            /* not frozen: the head, encoded on the loop */
+    cs_kv_pinned *pin;       /* not frozen: the store as of `sig` */
+    cs_buf tail;             /* not frozen: "tail", encoded on the loop */
     size_t out_len;          /* bytes produced */
     char why[CS_ERRMSG_MAX]; /* the worker's error message */
 } snap_job;
@@ -109,6 +136,8 @@ static void job_free(snap_job *j)
         return;
     cs_wipe(j->key, sizeof j->key);
     cs_buf_cleanup(&j->plain);
+    cs_buf_cleanup(&j->tail);
+    cs_kv_pinned_free(j->pin); /* on the loop: job_end or job_begin */
     cs_free(j);
 }
 
@@ -130,11 +159,14 @@ static consort_err job_begin(node_replica *r, bool may_freeze, bool leader, bool
     j->seqno = r->applied;
     j->sig = r->applied_sig;
     cs_buf_init_secret(&j->plain, CS_FSM_SNAPSHOT_MAX);
+    cs_buf_init_secret(&j->tail, CS_FSM_SNAPSHOT_MAX);
     consort_err rc;
     CS_TRY_GOTO(rc, cs_ledger_keys_derive(&r->keys, REPLICA_SNAP_INFO, j->key), fail);
     if (!j->frozen) {
         CS_TRY_CTX_GOTO(rc, cs_ledger_writer_sync(r->ledger), fail, "ledger sync");
-        CS_TRY_GOTO(rc, encode_plain(r, j->sig, j->seqno, &j->plain), fail);
+        CS_TRY_GOTO(rc, encode_head(r, j->sig, &j->plain), fail);
+        CS_TRY_GOTO(rc, cs_kv_pin_at(r->kv, j->sig, &j->pin), fail);
+        CS_TRY_GOTO(rc, encode_tail(r, j->sig, j->seqno, &j->tail), fail);
     }
     *out = j;
     return CONSORT_OK;
@@ -151,6 +183,10 @@ static consort_err job_make(snap_job *j, cs_buf *out)
     if (j->frozen) {
         CS_TRY_CTX_GOTO(rc, cs_ledger_writer_sync(j->r->ledger), done, "ledger sync");
         CS_TRY_GOTO(rc, encode_plain(j->r, j->sig, j->seqno, &j->plain), done);
+    } else {
+        /* the view and the two parts made on the loop: the replica not read */
+        CS_TRY_GOTO(rc, encode_kv(NULL, j->pin, j->sig, &j->plain), done);
+        CS_TRY_GOTO(rc, cs_buf_append_slice(&j->plain, cs_buf_slice(&j->tail)), done);
     }
     uint8_t nonce[CS_AEAD_NONCE_LEN];
     CS_TRY_GOTO(rc, cs_random(nonce, sizeof nonce), done);

@@ -276,6 +276,23 @@ void cs_kv_state_digest(const cs_kv_store *s, uint8_t out[CS_KV_STATE_DIGEST_LEN
  */
 CS_MUST_CHECK consort_err cs_kv_snapshot_at(const cs_kv_store *s, uint64_t at, cs_buf *out);
 
+/*
+ * A pinned view of the store as of seqno `at` (the state cs_kv_snapshot_at
+ * encodes), for a snapshot made while the store changes: cs_kv_pin_at runs
+ * on the store's thread and costs O(keys) in pointers and references (no
+ * key or value copied, nothing sorted, no encoding); cs_kv_pinned_encode
+ * then writes exactly the bytes cs_kv_snapshot_at(s, at) wrote at pin
+ * time, from any thread and whatever the store did since (records are
+ * never changed once in the store, and the view holds a reference to each
+ * of them); cs_kv_pinned_free releases the references, on the store's
+ * thread again. `at` as for cs_kv_snapshot_at (STATE otherwise); NOMEM.
+ */
+typedef struct cs_kv_pinned cs_kv_pinned;
+CS_MUST_CHECK consort_err cs_kv_pin_at(const cs_kv_store *s, uint64_t at, cs_kv_pinned **out);
+/* TOO_LARGE, NOMEM; `out` is empty on failure. At most once per view. */
+CS_MUST_CHECK consort_err cs_kv_pinned_encode(cs_kv_pinned *p, cs_buf *out);
+void cs_kv_pinned_free(cs_kv_pinned *p);
+
 /* ---- write-set inspection (ledger verification, tools) ---- */
 
 /* One decoded write: value is NULL for a removal. */

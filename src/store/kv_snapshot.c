@@ -30,6 +30,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A record that a key of store map `map` (an index into s->maps) had at
  * `at` and no longer has. */
@@ -128,9 +129,9 @@ static bool map_nonempty_at(const at_view *v, size_t i)
     return false;
 }
 
-/* The records map `i` held at `at`, sorted by key (an array to cs_free; no
- * references taken). */
-static consort_err map_records_at(const at_view *v, size_t i, kv_rec ***out, size_t *n)
+/* The records map `i` held at `at`, sorted by key if `sorted` (an array to
+ * cs_free; no references taken). */
+static consort_err map_records_at(const at_view *v, size_t i, bool sorted, kv_rec ***out, size_t *n)
 {
     const kv_table *t = &v->s->maps[i]->table;
     size_t r0 = revived_from(v, i), r1 = r0;
@@ -151,9 +152,24 @@ static consort_err map_records_at(const at_view *v, size_t i, kv_rec ***out, siz
     }
     for (size_t j = r0; j < r1; j++)
         recs[k++] = v->rev[j].rec;
-    cs_kv_recs_sort(recs, k);
+    if (sorted)
+        cs_kv_recs_sort(recs, k);
     *out = recs;
     *n = k;
+    return CONSORT_OK;
+}
+
+/* One map's entry of the encoding: its name, then its records (sorted). */
+static consort_err write_map(cs_slice name, kv_rec *const *recs, size_t n, cs_buf *out)
+{
+    CS_TRY(cs_cbor_write_text(out, name));
+    CS_TRY(cs_cbor_write_array(out, n));
+    for (size_t k = 0; k < n; k++) {
+        CS_TRY(cs_cbor_write_array(out, 3));
+        CS_TRY(cs_cbor_write_bytes(out, kv_rec_key(recs[k])));
+        CS_TRY(cs_cbor_write_bytes(out, kv_rec_value(recs[k])));
+        CS_TRY(cs_cbor_write_uint(out, recs[k]->version));
+    }
     return CONSORT_OK;
 }
 
@@ -161,17 +177,8 @@ static consort_err encode_map(const at_view *v, size_t i, cs_buf *out)
 {
     kv_rec **recs;
     size_t n;
-    CS_TRY(map_records_at(v, i, &recs, &n));
-    consort_err rc;
-    CS_TRY_GOTO(rc, cs_cbor_write_text(out, kv_map_name(v->s->maps[i])), out);
-    CS_TRY_GOTO(rc, cs_cbor_write_array(out, n), out);
-    for (size_t k = 0; k < n; k++) {
-        CS_TRY_GOTO(rc, cs_cbor_write_array(out, 3), out);
-        CS_TRY_GOTO(rc, cs_cbor_write_bytes(out, kv_rec_key(recs[k])), out);
-        CS_TRY_GOTO(rc, cs_cbor_write_bytes(out, kv_rec_value(recs[k])), out);
-        CS_TRY_GOTO(rc, cs_cbor_write_uint(out, recs[k]->version), out);
-    }
-out:
+    CS_TRY(map_records_at(v, i, true, &recs, &n));
+    consort_err rc = write_map(kv_map_name(v->s->maps[i]), recs, n, out);
     cs_free(recs);
     return rc;
 }
@@ -210,6 +217,100 @@ consort_err cs_kv_snapshot_at(const cs_kv_store *s, uint64_t at, cs_buf *out)
     if (rc != CONSORT_OK) {
         cs_buf_reset(out);
         return cs_err_context(rc, "KV snapshot at seqno %llu", (unsigned long long)at);
+    }
+    return CONSORT_OK;
+}
+
+/* ---- pinned views ---- */
+
+typedef struct pinned_map {
+    uint8_t *name; /* a copy: the map may go (rollback) while the view lives */
+    size_t name_len;
+    kv_rec **recs; /* one reference each */
+    size_t n;
+} pinned_map;
+
+struct cs_kv_pinned {
+    uint64_t at;
+    pinned_map *maps; /* the maps that held keys at `at`, in the store's order */
+    size_t nmaps;
+};
+
+void cs_kv_pinned_free(cs_kv_pinned *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->nmaps; i++) {
+        for (size_t k = 0; k < p->maps[i].n; k++)
+            cs_kv_rec_unref(p->maps[i].recs[k]);
+        cs_free(p->maps[i].recs);
+        cs_free(p->maps[i].name);
+    }
+    cs_free(p->maps);
+    cs_free(p);
+}
+
+consort_err cs_kv_pin_at(const cs_kv_store *s, uint64_t at, cs_kv_pinned **out)
+{
+    CS_ENSURE(at <= s->last_seqno && at >= s->undo.floor, CONSORT_E_STATE,
+              "KV view at seqno %llu: the store holds %llu..%llu", (unsigned long long)at,
+              (unsigned long long)s->undo.floor, (unsigned long long)s->last_seqno);
+    cs_kv_pinned *p = cs_calloc(1, sizeof *p);
+    CS_ENSURE(p != NULL, CONSORT_E_NOMEM, "KV view: out of memory");
+    p->at = at;
+    at_view v;
+    consort_err rc = view_init(s, at, &v);
+    if (rc == CONSORT_OK && s->nmaps > 0 &&
+        (p->maps = cs_calloc(s->nmaps, sizeof *p->maps)) == NULL)
+        rc = cs_fail(CONSORT_E_NOMEM, "KV view: %zu maps", s->nmaps);
+    for (size_t i = 0; rc == CONSORT_OK && i < s->nmaps; i++) {
+        kv_rec **recs;
+        size_t n;
+        rc = map_records_at(&v, i, false, &recs, &n);
+        if (rc != CONSORT_OK || n == 0)
+            continue;
+        pinned_map *m = &p->maps[p->nmaps++];
+        m->recs = recs;
+        m->n = n;
+        for (size_t k = 0; k < n; k++)
+            (void)cs_kv_rec_ref(recs[k]);
+        cs_slice name = kv_map_name(s->maps[i]);
+        m->name = cs_malloc(name.len > 0 ? name.len : 1);
+        if (m->name == NULL)
+            rc = cs_fail(CONSORT_E_NOMEM, "KV view: a map name");
+        else
+            memcpy(m->name, name.ptr, name.len);
+        m->name_len = name.len;
+    }
+    view_cleanup(&v);
+    if (rc != CONSORT_OK) {
+        cs_kv_pinned_free(p);
+        return cs_err_context(rc, "KV view at seqno %llu", (unsigned long long)at);
+    }
+    *out = p;
+    return CONSORT_OK;
+}
+
+consort_err cs_kv_pinned_encode(cs_kv_pinned *p, cs_buf *out)
+{
+    cs_buf_reset(out);
+    consort_err rc = cs_cbor_write_map(out, 2);
+    if (rc == CONSORT_OK)
+        rc = cs_cbor_write_cstr(out, "maps");
+    if (rc == CONSORT_OK)
+        rc = cs_cbor_write_map(out, p->nmaps);
+    for (size_t i = 0; rc == CONSORT_OK && i < p->nmaps; i++) {
+        pinned_map *m = &p->maps[i];
+        cs_kv_recs_sort(m->recs, m->n); /* reads keys only: records never change */
+        rc = write_map(CS_SLICE(m->name, m->name_len), m->recs, m->n, out);
+    }
+    if (rc == CONSORT_OK)
+        rc = cs_cbor_write_cstr(out, "seqno");
+    if (rc == CONSORT_OK)
+        rc = cs_cbor_write_uint(out, p->at);
+    if (rc != CONSORT_OK) {
+        cs_buf_reset(out);
+        return cs_err_context(rc, "KV snapshot at seqno %llu", (unsigned long long)p->at);
     }
     return CONSORT_OK;
 }

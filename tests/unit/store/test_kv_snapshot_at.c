@@ -239,12 +239,101 @@ static void reads_only_and_runs_on_other_threads(void **state)
     free(h);
 }
 
+/* cs_kv_pin_at: views pinned at several seqnos encode, later and whatever
+ * the store did meanwhile (more writes, a rollback past them, compaction),
+ * exactly the bytes the snapshot taken then had; out of reach is STATE. */
+static void pinned_views_outlive_changes(void **state)
+{
+    (void)state;
+    history *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    cs_kv_store *s = kvt_store();
+    record(s, h);
+    for (int i = 0; i < 60; i++) {
+        random_tx(s);
+        record(s, h);
+    }
+    const uint64_t ats[] = {0, 1, 25, 59, 60};
+    cs_kv_pinned *pins[5];
+    for (size_t i = 0; i < 5; i++)
+        cst_ok(cs_kv_pin_at(s, ats[i], &pins[i]));
+    cs_kv_pinned *none = NULL;
+    cst_fails(cs_kv_pin_at(s, 61, &none), CONSORT_E_STATE);
+    assert_null(none);
+    /* the store moves on: a rollback below some views, other writes, compaction */
+    cst_ok(cs_kv_rollback(s, 20));
+    for (int i = 0; i < 50; i++)
+        random_tx(s);
+    cs_kv_compact(s, 65);
+    cst_fails(cs_kv_pin_at(s, 64, &none), CONSORT_E_STATE);
+    cs_buf out;
+    cs_buf_init(&out, 0);
+    for (size_t i = 0; i < 5; i++) {
+        cst_ok(cs_kv_pinned_encode(pins[i], &out));
+        if (out.len != h->snap[ats[i]].len || memcmp(out.ptr, h->snap[ats[i]].ptr, out.len) != 0)
+            fail_msg("view pinned at seqno %llu encodes other bytes than the snapshot then",
+                     (unsigned long long)ats[i]);
+        cs_kv_pinned_free(pins[i]);
+    }
+    cs_buf_cleanup(&out);
+    cs_kv_store_free(s);
+    for (size_t i = 0; i <= MAX_SEQNO; i++)
+        cs_buf_cleanup(&h->snap[i]);
+    free(h);
+}
+
+typedef struct pin_job {
+    cs_kv_pinned *pin;
+    cs_buf out;
+    consort_err rc;
+} pin_job;
+
+static void *encode_main(void *arg)
+{
+    pin_job *j = arg;
+    j->rc = cs_kv_pinned_encode(j->pin, &j->out);
+    return NULL;
+}
+
+/* A view encodes on another thread while the owner keeps writing. */
+static void pinned_view_encodes_beside_writes(void **state)
+{
+    (void)state;
+    history *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    cs_kv_store *s = kvt_store();
+    for (int i = 0; i < 80; i++) {
+        random_tx(s);
+        record(s, h);
+    }
+    uint64_t at = cs_kv_last_seqno(s);
+    pin_job j = {.rc = CONSORT_E_STATE};
+    cs_buf_init(&j.out, 0);
+    cst_ok(cs_kv_pin_at(s, at, &j.pin));
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, encode_main, &j), 0);
+    for (int i = 0; i < 200; i++)
+        random_tx(s); /* overwrites and removes what the view holds */
+    assert_int_equal(pthread_join(t, NULL), 0);
+    cst_ok(j.rc);
+    assert_int_equal(j.out.len, h->snap[at].len);
+    assert_memory_equal(j.out.ptr, h->snap[at].ptr, j.out.len);
+    cs_kv_pinned_free(j.pin);
+    cs_buf_cleanup(&j.out);
+    cs_kv_store_free(s);
+    for (size_t i = 0; i <= MAX_SEQNO; i++)
+        cs_buf_cleanup(&h->snap[i]);
+    free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matches_the_snapshot_taken_then),
         cmocka_unit_test(errors_leave_out_empty),
         cmocka_unit_test(reads_only_and_runs_on_other_threads),
+        cmocka_unit_test(pinned_views_outlive_changes),
+        cmocka_unit_test(pinned_view_encodes_beside_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
