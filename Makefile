@@ -8,8 +8,9 @@ FUZZ_BUILD  ?= build-fuzz
 JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 CTEST_ARGS  ?=
+PREFIX      ?= /usr/local
 
-.PHONY: all deps build test demo asan asan-build asan-integration tsan fuzz fuzz-build fuzz-check bench format format-check clean
+.PHONY: all deps build install test demo asan asan-build asan-integration tsan fuzz fuzz-build fuzz-check bench format format-check clean
 
 all: build
 
@@ -21,6 +22,13 @@ $(BUILD)/build.ninja: | deps
 
 build: deps $(BUILD)/build.ninja
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# Installs consort, consortd, the headers, libconsort (.so and .a), consort.pc,
+# the man pages, the systemd unit and the example configuration under
+# PREFIX (default /usr/local), staged under DESTDIR if set
+# (docs/operating.md "Installing").
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 # No retries: a test that fails once is a failure (docs/testing.md, "No
 # retries"). A skipped test shows as skipped; CONSORT_NO_SKIP=1 (CI) makes
