@@ -18,7 +18,8 @@
 #     option and configuration member that consort, consortd and the
 #     configuration parser know;
 #   - systemd-analyze accepts the unit, whose hardening leaves an exposure
-#     level under 2.0 (skipped, saying why, without systemd-analyze);
+#     level under 2.0, and systemd-sysusers creates its user (skipped,
+#     saying why, without systemd);
 #   - the example configuration is one the installed consortd accepts.
 set -u
 SRC=${1:?usage: test_install.sh SOURCE_DIR BUILD_DIR}
@@ -332,6 +333,7 @@ fi
 
 # ---- the man pages ----
 for page in "$P/share/man/man1/consort.1" "$P/share/man/man8/consortd.8"; do
+    grep -q "^\.TH .* \"consort $version\"" "$page" || fail "$page is not for consort $version"
     groff -ww -z -man -Tutf8 "$page" >groff.log 2>&1 || fail "groff $page: exit $?"
     [ -s groff.log ] && fail "groff warns about $page: $(cat groff.log)"
     MANWIDTH=80 man -l "$page" >page.txt 2>man.log || fail "man -l $page: exit $?"
@@ -381,6 +383,15 @@ if command -v systemd-analyze >/dev/null 2>&1; then
         ok "consortd.service exposure level $level (systemd-analyze security)"
     else
         fail "consortd.service exposure level '$level', expected under 2.0: $(tail -3 security.log)"
+    fi
+    # the user the unit runs as, created in a scratch root as systemd-sysusers would
+    mkdir -p sysroot/etc
+    if run sysusers.log systemd-sysusers --root="$WORK/sysroot" "$P/lib/sysusers.d/consort.conf" &&
+        grep -q '^consort:x:[0-9]*:[0-9]*:.*:/var/lib/consort:' sysroot/etc/passwd &&
+        grep -qx 'User=consort' "$UNIT"; then
+        ok "systemd-sysusers creates the user consort that the unit runs as"
+    else
+        fail "consort.conf (sysusers.d) does not create the unit's user: $(cat sysroot/etc/passwd)"
     fi
 else
     skip "systemd-analyze is not installed (package systemd): consortd.service not verified"
