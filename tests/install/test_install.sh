@@ -215,7 +215,7 @@ run client.log cc -std=c17 -Wall -Wextra -Werror -o verify_receipt verify_receip
 # static: libconsort.a, and what consort.pc's Requires.private and
 # Libs.private add for it
 static_libs=$(pkg-config --static --libs consort | sed 's/-lconsort\b/-l:libconsort.a/')
-# shellcheck disable=SC2086
+# shellcheck disable=SC2046,SC2086 # word splitting of pkg-config's flags is intended
 run static.log cc -std=c17 -Wall -Wextra -Werror -o verify_receipt_static verify_receipt.c \
     $(pkg-config --cflags consort) $static_libs ||
     fail "the client does not link statically with pkg-config --static ($static_libs)"
@@ -240,8 +240,8 @@ fi
 # verify` agree: EXPECT is OK, or the error name the clients print.
 verify() {
     local want=$1 receipt=$2 cert=$3 claims=${4:-} got got_static cli=0
-    got=$(LD_LIBRARY_PATH=$P/lib ./verify_receipt "$receipt" "$cert" $claims 2>&1)
-    got_static=$(env -u LD_LIBRARY_PATH ./verify_receipt_static "$receipt" "$cert" $claims 2>&1)
+    got=$(LD_LIBRARY_PATH=$P/lib ./verify_receipt "$receipt" "$cert" ${claims:+"$claims"} 2>&1)
+    got_static=$(env -u LD_LIBRARY_PATH ./verify_receipt_static "$receipt" "$cert" ${claims:+"$claims"} 2>&1)
     "$P/bin/consort" receipt verify "$receipt" --service-cert "$cert" \
         ${claims:+--claims-digest "$claims"} >cli.log 2>&1 || cli=$?
     case "$got" in "$want"*) ;; *) fail "$receipt: the client says '$got', expected $want" ;; esac
@@ -262,10 +262,10 @@ if run gen.log "$GEN" gen --entries 12 --sig-every 5; then
         n=$((n + 1))
     done
     [ "$n" -ge 3 ] || fail "gen_ledger wrote $n receipts"
-    r=$(ls gen/receipts/*.json | head -1)
+    r=$(find gen/receipts -name '*.json' | sort | head -1)
     s=$(basename "$r" .json)
     verify BAD_CERTIFICATE gen/other_receipt.json gen/service_cert.pem
-    wrong=$(cat "gen/claims/$s.hex" | tr 0-9a-f 1-9a-f0)
+    wrong=$(tr 0-9a-f 1-9a-f0 <"gen/claims/$s.hex")
     verify POLICY "$r" gen/service_cert.pem "$wrong"
     # one altered hex digit of the write set digest: the root no longer matches
     python3 - "$r" altered.json <<'PY'
@@ -349,7 +349,7 @@ for g in $groups; do
     grep -qE "^ +consort $g" consort.txt || fail "consort(1) has no section for group '$g'"
     verbs=$("$P/bin/consort" "$g" --help 2>/dev/null | awk '/^verbs:/{on=1; next} on && /^  [a-z]/{print $1}')
     for v in "" $verbs; do
-        for opt in $("$P/bin/consort" $g $v --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]*' | sort -u); do
+        for opt in $("$P/bin/consort" "$g" ${v:+"$v"} --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]*' | sort -u); do
             grep -qF -- "$opt" consort.txt || fail "consort(1) does not name $opt of consort $g $v"
         done
         [ -z "$v" ] || grep -qE "consort $g.* $v\b|consort $g $v" consort.txt ||
