@@ -107,7 +107,11 @@ static int on_headers_complete(http_parser *hp)
     if (hp->status_code < 100 || hp->status_code > 599 || hp->http_major != 1)
         return cs_http_msg_fail(&c->msg, 400, "status %u in HTTP/%u.%u is not valid",
                                 hp->status_code, hp->http_major, hp->http_minor);
-    /* http-parser: 1 = this response has no body (the answer to HEAD) */
+    /* http-parser: 1 = this response has no body. RFC 9112 §6.3: the answer
+     * to HEAD, and a 204 or 304, whatever Content-Length says (a 304 carries
+     * the length a 200 would have) */
+    if (hp->status_code == 204 || hp->status_code == 304)
+        return 1;
     return c->head != NULL && c->head->head ? 1 : 0;
 }
 

@@ -328,6 +328,8 @@ CS_MUST_CHECK consort_err cs_node_users_json(cs_node *n, cs_buf *out);
 CS_MUST_CHECK consort_err cs_node_state_json(cs_node *n,
                                              cs_buf *out); /* id, state, leader, txids */
 CS_MUST_CHECK consort_err cs_node_quotes_json(cs_node *n, cs_buf *out); /* each node's evidence */
+/* Each node's Raft role, platform, code id and evidence verdict (node_overview.c). */
+CS_MUST_CHECK consort_err cs_node_overview_json(cs_node *n, cs_buf *out);
 /* Prometheus text exposition of the node's counters. */
 CS_MUST_CHECK consort_err cs_node_metrics_text(cs_node *n, cs_buf *out);
 

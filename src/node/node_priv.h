@@ -59,6 +59,24 @@ typedef struct node_issued_entry {
 
 #define NODE_ISSUED_CACHE 16
 
+/* A verdict on one node's evidence, for GET /node/overview (node_overview.c):
+ * remembered by the evidence's SHA-256 for NODE_TCB_TTL_MS. */
+typedef struct node_tcb_entry {
+    uint8_t digest[32];
+    uint64_t checked_at; /* uv_now() */
+    bool used, verified;
+    /* verified: the claims the console shows */
+    uint64_t security_version;
+    char tcb_status[48];
+    bool debug;
+    char advisories[CS_CLAIMS_MAX_ADVISORIES][24];
+    size_t advisory_count;
+    char error[256]; /* not verified: why */
+} node_tcb_entry;
+
+#define NODE_TCB_CACHE  16
+#define NODE_TCB_TTL_MS 60000
+
 typedef struct node_watcher {
     cs_node_watch_fn fn;
     void *ctx;
@@ -127,6 +145,7 @@ struct cs_node {
 
     node_issued_entry issued[NODE_ISSUED_CACHE];
     unsigned issued_next;
+    node_tcb_entry tcb[NODE_TCB_CACHE]; /* /node/overview's evidence verdicts */
 
     /* stopping (node.c): parts still closing, then stop_cb, deferred */
     int closing;

@@ -143,6 +143,8 @@ static void on_request(void *ctx, cs_http_request *req)
         cs_rpc_gov_run(rpc, &route, req, &caller);
     else if (route.kind == CS_ROUTE_BUILTIN)
         cs_rpc_builtin_run(rpc, route.builtin, req);
+    else if (route.kind == CS_ROUTE_CONSOLE)
+        cs_rpc_console_run(rpc, &route, req);
     else
         cs_rpc_app_run(rpc, &route, req, &caller);
 }

@@ -1,7 +1,7 @@
 /*
  * The built-in endpoints (docs/http-api.md): /node/state, /node/network,
- * /node/quotes, /node/version, /node/metrics, /node/tx, /node/commit and
- * /app/receipt. Each answers at once from the node's state.
+ * /node/quotes, /node/version, /node/metrics, /node/tx, /node/commit,
+ * /node/overview and /app/receipt. Each answers at once from the node's state.
  */
 #include "node/rpc_priv.h"
 
@@ -271,6 +271,9 @@ void cs_rpc_builtin_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req)
         return;
     case CS_RPC_NODE_COMMIT:
         serve_commit(rpc, req);
+        return;
+    case CS_RPC_NODE_OVERVIEW:
+        serve_document(rpc, req, cs_node_overview_json, "overview");
         return;
     case CS_RPC_APP_RECEIPT:
         serve_receipt(rpc, req);

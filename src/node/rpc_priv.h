@@ -145,6 +145,9 @@ bool cs_rpc_min_txid_invalid(cs_rpc *rpc, cs_http_request *req, cs_txid min);
 /* ---- built-in endpoints (rpc_builtin.c) ---- */
 void cs_rpc_builtin_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req);
 
+/* ---- the web console's files (rpc_console.c): route->asset ---- */
+void cs_rpc_console_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req);
+
 /* ---- application endpoints (rpc_app.c) ---- */
 /* Runs a read-only endpoint here, or a read-write one here if leader (else forwards). */
 void cs_rpc_app_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req,

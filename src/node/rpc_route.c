@@ -1,6 +1,8 @@
 /* Routing over the built-in endpoints and the application's (rpc_route.h). */
 #include "node/rpc_route.h"
 
+#include "node/console.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +21,7 @@ static const struct {
     {"GET", "/node/metrics", CS_RPC_NODE_METRICS, CS_RPC_AUTH_NONE, false},
     {"GET", "/node/tx", CS_RPC_NODE_TX, CS_RPC_AUTH_NONE, false},
     {"GET", "/node/commit", CS_RPC_NODE_COMMIT, CS_RPC_AUTH_NONE, false},
+    {"GET", "/node/overview", CS_RPC_NODE_OVERVIEW, CS_RPC_AUTH_NONE, false},
     /* a receipt reveals the commit evidence: for the service's users and members */
     {"GET", CS_APP_RECEIPT_PATH, CS_RPC_APP_RECEIPT, CS_RPC_AUTH_USER_OR_MEMBER, false},
     /* governance: who the members and users are is public (certificates) */
@@ -106,6 +109,23 @@ static bool route_share(const char *method, const char *path, cs_rpc_route *out)
     return true;
 }
 
+/* /console and what is under it (console.h): a file of the compiled table,
+ * GET only; any other path there is not found. */
+static void route_console(const char *method, const char *path, cs_rpc_route *out)
+{
+    const cs_console_asset *asset = cs_console_find(path);
+    if (asset == NULL)
+        return; /* CS_ROUTE_NOT_FOUND */
+    if (strcmp(method, "GET") != 0) {
+        out->kind = CS_ROUTE_BAD_METHOD;
+        snprintf(out->allow, sizeof out->allow, "GET");
+        return;
+    }
+    out->kind = CS_ROUTE_CONSOLE;
+    out->asset = asset;
+    out->auth = CS_RPC_AUTH_NONE;
+}
+
 static void add_allow(cs_rpc_route *out, const char *method)
 {
     size_t used = strlen(out->allow);
@@ -138,6 +158,10 @@ void cs_rpc_route_find(const consort_app *app, const char *method, const char *p
     if (out->kind == CS_ROUTE_BAD_METHOD || route_proposal(method, path, out) ||
         route_share(method, path, out))
         return;
+    if (cs_console_owns(path)) {
+        route_console(method, path, out);
+        return;
+    }
     if (app == NULL)
         return; /* an application cannot register a built-in path (app_load.c) */
     bool known;

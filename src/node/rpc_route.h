@@ -17,6 +17,7 @@ typedef enum cs_rpc_builtin {
     CS_RPC_NODE_METRICS,
     CS_RPC_NODE_TX,
     CS_RPC_NODE_COMMIT,
+    CS_RPC_NODE_OVERVIEW, /* GET /node/overview */
     CS_RPC_APP_RECEIPT,
     CS_RPC_GOV_MEMBERS,
     CS_RPC_GOV_USERS,
@@ -47,12 +48,14 @@ typedef enum cs_rpc_route_kind {
     CS_ROUTE_BAD_METHOD,    /* 405: the path exists with other methods (see allow) */
     CS_ROUTE_BUILTIN,
     CS_ROUTE_APP,
+    CS_ROUTE_CONSOLE, /* a web console file (console.h), GET only */
 } cs_rpc_route_kind;
 
 typedef struct cs_rpc_route {
     cs_rpc_route_kind kind;
-    cs_rpc_builtin builtin;     /* CS_ROUTE_BUILTIN */
-    const cs_app_endpoint *app; /* CS_ROUTE_APP */
+    cs_rpc_builtin builtin;               /* CS_ROUTE_BUILTIN */
+    const cs_app_endpoint *app;           /* CS_ROUTE_APP */
+    const struct cs_console_asset *asset; /* CS_ROUTE_CONSOLE */
     cs_rpc_auth auth;
     bool writes;     /* read-write: runs on the leader */
     char id[65];     /* /gov/proposals/{id}..., /gov/recovery/share/{id}: the id (64 lower-case

@@ -427,6 +427,12 @@ static void response_shapes(void **state)
                     CONSORT_E_MALFORMED, 0, "", "not followed by CRLF");
     /* garbage */
     raw_server_case("SMTP ready\r\n", CONSORT_E_MALFORMED, 0, "", "HTTP response from");
+    /* RFC 9112 §6.3: no body after a 304 or 204, whatever Content-Length says
+     * (a 304 carries the length of the 200 it stands for) */
+    raw_server_case("HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\nETag: \"a\"\r\n\r\n",
+                    CONSORT_OK, 304, "", NULL);
+    raw_server_case("HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n", CONSORT_OK, 204, "",
+                    NULL);
     /* closed before the body is complete */
     raw_server_case("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", CONSORT_E_IO, 0, "",
                     "connection ended before the response");

@@ -5,6 +5,7 @@
  */
 #include "testutil.h"
 
+#include "node/console.h"
 #include "node/rpc_route.h"
 
 #include <string.h>
@@ -49,6 +50,7 @@ static void builtins(void **state)
         {"/node/metrics", CS_RPC_NODE_METRICS, CS_RPC_AUTH_NONE},
         {"/node/tx", CS_RPC_NODE_TX, CS_RPC_AUTH_NONE},
         {"/node/commit", CS_RPC_NODE_COMMIT, CS_RPC_AUTH_NONE},
+        {"/node/overview", CS_RPC_NODE_OVERVIEW, CS_RPC_AUTH_NONE},
         {"/app/receipt", CS_RPC_APP_RECEIPT, CS_RPC_AUTH_USER_OR_MEMBER},
         {"/gov/members", CS_RPC_GOV_MEMBERS, CS_RPC_AUTH_NONE},
         {"/gov/users", CS_RPC_GOV_USERS, CS_RPC_AUTH_NONE},
@@ -200,6 +202,40 @@ static void application_endpoints(void **state)
     cs_app_free(app);
 }
 
+/* The web console (node/console.h): its files by exact path, GET only, for
+ * anyone; every other path under /console is not found, with or without an
+ * application. */
+static void console_paths(void **state)
+{
+    (void)state;
+    consort_app *app = test_app();
+    static const char *const files[] = {"/console", "/console/", "/console/index.html",
+                                        "/console/console.js", "/console/console.css"};
+    for (size_t i = 0; i < CS_ARRAY_LEN(files); i++) {
+        cs_rpc_route r;
+        cs_rpc_route_find(app, "GET", files[i], &r);
+        assert_int_equal(r.kind, CS_ROUTE_CONSOLE);
+        assert_non_null(r.asset);
+        assert_int_equal(r.auth, CS_RPC_AUTH_NONE);
+        assert_false(r.writes);
+        cs_rpc_route_find(NULL, "POST", files[i], &r);
+        assert_int_equal(r.kind, CS_ROUTE_BAD_METHOD);
+        assert_string_equal(r.allow, "GET");
+    }
+    cs_rpc_route r;
+    cs_rpc_route_find(app, "GET", "/console", &r);
+    assert_string_equal(r.asset->path, "/console/index.html");
+    static const char *const unknown[] = {"/console/x.js", "/console/../node/state",
+                                          "/console//index.html", "/consolex"};
+    for (size_t i = 0; i < CS_ARRAY_LEN(unknown); i++) {
+        cs_rpc_route_find(app, "GET", unknown[i], &r);
+        if (r.kind != CS_ROUTE_NOT_FOUND)
+            fail_msg("%s routed to kind %d", unknown[i], (int)r.kind);
+        assert_null(r.asset);
+    }
+    cs_app_free(app);
+}
+
 static void authentication_statuses(void **state)
 {
     (void)state;
@@ -226,11 +262,9 @@ static void authentication_statuses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(builtins),
-        cmocka_unit_test(governance_paths),
-        cmocka_unit_test(recovery_paths),
-        cmocka_unit_test(application_endpoints),
-        cmocka_unit_test(authentication_statuses),
+        cmocka_unit_test(builtins),       cmocka_unit_test(governance_paths),
+        cmocka_unit_test(recovery_paths), cmocka_unit_test(application_endpoints),
+        cmocka_unit_test(console_paths),  cmocka_unit_test(authentication_statuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

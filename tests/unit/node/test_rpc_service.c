@@ -11,6 +11,8 @@
 #include "crypto/b64.h"
 #include "crypto/cose.h"
 #include "e2e/statement.h"
+#include "node/console.h"
+#include "node/service_maps.h"
 #include "store/receipt.h"
 
 #include <inttypes.h>
@@ -610,6 +612,170 @@ static void statements_share_a_signature(void **state)
     cst_client_close(&c);
 }
 
+/* A node record for a node that never joined, with evidence whose report
+ * is the real node's with one byte flipped: it must not verify. */
+typedef struct fake_node {
+    cs_buf evidence;
+    bool done;
+    consort_err rc;
+} fake_node;
+
+#define FAKE_NODE_ID "00000000000000aa"
+
+static consort_err fake_node_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
+{
+    fake_node *f = ctx;
+    node_record r;
+    node_record_init(&r);
+    r.raft_id = 0xaa;
+    snprintf(r.node_address, sizeof r.node_address, "127.0.0.1:1");
+    snprintf(r.rpc_address, sizeof r.rpc_address, "127.0.0.1:2");
+    snprintf(r.status, sizeof r.status, "Pending");
+    consort_err rc = cs_buf_append_slice(&r.evidence, cs_buf_slice(&f->evidence));
+    if (rc == CONSORT_OK)
+        rc = svc_record_put(tx, FAKE_NODE_ID, &r);
+    node_record_cleanup(&r);
+    out->commit = true;
+    return rc;
+}
+
+static void fake_node_done(void *ctx, const cs_node_result *res)
+{
+    fake_node *f = ctx;
+    f->done = true;
+    f->rc = res->rc;
+}
+
+static bool fake_node_written(void *ctx)
+{
+    return ((fake_node *)ctx)->done;
+}
+
+static json_t *overview_node(json_t *doc, const char *id)
+{
+    json_t *nodes = json_object_get(doc, "nodes");
+    for (size_t i = 0; i < json_array_size(nodes); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(nodes, i), "node_id")), id) ==
+            0)
+            return json_array_get(nodes, i);
+    fail_msg("node %s not in /node/overview", id);
+    return NULL;
+}
+
+/* GET /node/overview: each node's role, leadership, platform, code id and
+ * whether its evidence verifies now (docs/http-api.md). */
+static void node_overview(void **state)
+{
+    (void)state;
+    cst_client c;
+    cst_client_open(&svc, 0, NULL, &c);
+    cst_resp r;
+    cst_send(&c, "GET", "/node/quotes", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    json_t *quotes = body_json(&r);
+    cst_resp_cleanup(&r);
+    json_t *q0 = json_array_get(json_object_get(quotes, "quotes"), 0);
+    const char *id = cs_node_id(svc.node[0]);
+
+    cst_send(&c, "GET", "/node/overview", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.ctype, "application/json");
+    json_t *doc = body_json(&r);
+    cst_resp_cleanup(&r);
+    assert_string_equal(json_string_value(json_object_get(doc, "node_id")), id);
+    assert_string_equal(json_string_value(json_object_get(doc, "leader_id")), id);
+    assert_true(json_integer_value(json_object_get(doc, "raft_term")) >= 1);
+    assert_int_equal(json_array_size(json_object_get(doc, "nodes")), 1);
+    json_t *n = overview_node(doc, id);
+    assert_string_equal(json_string_value(json_object_get(n, "raft_role")), "voter");
+    assert_true(json_is_true(json_object_get(n, "is_leader")));
+    assert_string_equal(json_string_value(json_object_get(n, "status")), "Trusted");
+    assert_string_equal(json_string_value(json_object_get(n, "platform")), "virtual");
+    assert_string_equal(json_string_value(json_object_get(n, "code_id")),
+                        json_string_value(json_object_get(q0, "code_id")));
+    json_t *a = json_object_get(n, "attestation");
+    assert_true(json_is_true(json_object_get(a, "verified")));
+    assert_true(json_is_false(json_object_get(a, "debug")));
+    assert_true(json_is_integer(json_object_get(a, "security_version")));
+    assert_null(json_object_get(a, "error"));
+    json_decref(doc);
+
+    /* a record whose evidence does not verify: listed, not verified, with why */
+    fake_node f = {0};
+    cs_buf raw;
+    cs_buf_init(&raw, 0);
+    cst_ok(cs_b64_decode(cs_slice_str(json_string_value(json_object_get(q0, "evidence"))), &raw));
+    cs_evidence ev;
+    cs_evidence_init(&ev);
+    cst_ok(cs_evidence_decode(cs_buf_slice(&raw), &ev));
+    ev.evidence.ptr[ev.evidence.len / 2] ^= 0x01;
+    cs_buf_init(&f.evidence, 0);
+    cst_ok(cs_evidence_encode(&ev, &f.evidence));
+    cs_evidence_cleanup(&ev);
+    cs_buf_cleanup(&raw);
+    cst_ok(cs_node_write(svc.node[0], fake_node_fn, &f, fake_node_done, &f));
+    cst_run_until(&svc.loop, 10000, fake_node_written, &f, "the record written");
+    cst_ok(f.rc);
+    cs_buf_cleanup(&f.evidence);
+
+    cst_send(&c, "GET", "/node/overview", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    doc = body_json(&r);
+    cst_resp_cleanup(&r);
+    assert_int_equal(json_array_size(json_object_get(doc, "nodes")), 2);
+    n = overview_node(doc, FAKE_NODE_ID);
+    assert_string_equal(json_string_value(json_object_get(n, "raft_role")), "none");
+    assert_true(json_is_false(json_object_get(n, "is_leader")));
+    assert_string_equal(json_string_value(json_object_get(n, "status")), "Pending");
+    assert_string_equal(json_string_value(json_object_get(n, "platform")), "virtual");
+    a = json_object_get(n, "attestation");
+    assert_true(json_is_false(json_object_get(a, "verified")));
+    const char *why = json_string_value(json_object_get(a, "error"));
+    assert_non_null(why);
+    assert_true(strlen(why) > 0);
+    assert_null(json_object_get(a, "security_version"));
+    /* the real node still verifies */
+    n = overview_node(doc, id);
+    assert_true(json_is_true(json_object_get(json_object_get(n, "attestation"), "verified")));
+    json_decref(doc);
+    json_decref(quotes);
+    cst_client_close(&c);
+}
+
+/* GET /console: the embedded files (node/console.h) over HTTPS. */
+static void console_files(void **state)
+{
+    (void)state;
+    cst_client c;
+    cst_client_open(&svc, 0, NULL, &c);
+    cst_resp r;
+    const cs_console_asset *index = cs_console_find("/console/index.html");
+    assert_non_null(index);
+    cst_send(&c, "GET", "/console", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.ctype, "text/html; charset=utf-8");
+    assert_int_equal(r.body.len, index->len);
+    assert_memory_equal(r.body.ptr, index->data, index->len);
+    cst_resp_cleanup(&r);
+    cst_send(&c, "GET", "/console/console.js", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.ctype, "text/javascript; charset=utf-8");
+    cst_resp_cleanup(&r);
+    const cs_http_header inm[] = {{"If-None-Match", index->etag}};
+    cst_send(&c, "GET", "/console/index.html", inm, 1, NULL, &r);
+    assert_int_equal(r.status, 304);
+    assert_int_equal(r.body.len, 0);
+    cst_resp_cleanup(&r);
+    cst_send(&c, "GET", "/console/x.html", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 404);
+    cst_resp_cleanup(&r);
+    cst_send(&c, "PUT", "/console", NULL, 0, "x", &r);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "GET");
+    cst_resp_cleanup(&r);
+    cst_client_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,6 +788,8 @@ int main(void)
         cmocka_unit_test(server_limits),
         cmocka_unit_test(statements_share_a_signature),
         cmocka_unit_test(every_write_gets_a_receipt),
+        cmocka_unit_test(console_files),
+        cmocka_unit_test(node_overview), /* last: it adds a node record */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
