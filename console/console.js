@@ -103,7 +103,7 @@ async function viewMembers() {
        el("td", {}, el("span", { class: "id" }, x.id)),
        el("td", {}, holders.has(x.id) ? "yes" : "no"),
        el("td", {}, el("details", {}, el("summary", {}, "PEM"),
-                       el("pre", {}, x.certificate || x.cert || "")))));
+                       el("pre", {}, x.certificate)))));
   return [
     el("h2", {}, "Members (" + m.members.length + ")"),
     el("p", { class: "muted" }, "Recovery threshold " + svc.recovery_threshold +
@@ -258,8 +258,8 @@ function route() {
   if (h.startsWith("proposal/")) return { nav: "proposals", run: () => viewProposal(h.slice(9)) };
   const views = { network: viewNetwork, members: viewMembers, proposals: viewProposals,
                   updates: viewUpdates, ledger: viewLedger };
-  const fn = views[h] || viewNetwork;
-  return { nav: views[h] ? h : "network", run: fn };
+  const known = Object.hasOwn(views, h);
+  return { nav: known ? h : "network", run: known ? views[h] : viewNetwork };
 }
 
 let timer = null;

@@ -12,7 +12,7 @@
  */
 #include "node/node_priv.h"
 
-#include "base/log.h"
+#include "base/alloc.h"
 #include "crypto/hash.h"
 #include "node/service_maps.h"
 
@@ -130,7 +130,7 @@ consort_err cs_node_overview_json(cs_node *n, cs_buf *out)
 {
     CS_ENSURE(n->replica != NULL && n->platform != NULL, CONSORT_E_STATE,
               "node %s has no state yet", cs_node_id(n));
-    overview *o = calloc(1, sizeof *o);
+    overview *o = cs_calloc(1, sizeof *o);
     CS_ENSURE(o != NULL, CONSORT_E_NOMEM, "overview: out of memory");
     o->n = n;
     o->nodes = json_array();
@@ -158,6 +158,6 @@ consort_err cs_node_overview_json(cs_node *n, cs_buf *out)
         free(text);
     }
     json_decref(o->nodes);
-    free(o);
+    cs_free(o);
     return rc;
 }
