@@ -74,7 +74,9 @@ async function viewNetwork() {
       el("td", {}, n.status),
       el("td", {}, n.is_leader ? badge("leader", "leader") : badge(n.raft_role), " ",
          n.is_leader ? el("span", { class: "muted" }, n.raft_role) : null),
-      el("td", {}, n.rpc_address),
+      // each node serves its own console: its view of the service
+      el("td", {}, el("a", { href: "https://" + n.rpc_address + "/console",
+                             title: "this node's console" }, n.rpc_address)),
       el("td", {}, n.platform),
       el("td", {}, short(n.code_id)),
       el("td", {}, tcb));

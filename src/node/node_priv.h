@@ -74,7 +74,7 @@ typedef struct node_tcb_entry {
     char error[256]; /* not verified: why */
 } node_tcb_entry;
 
-#define NODE_TCB_CACHE  16
+#define NODE_TCB_CACHE  CS_NODE_MAX_LIST /* a verdict per node of a large service */
 #define NODE_TCB_TTL_MS 60000
 
 typedef struct node_watcher {

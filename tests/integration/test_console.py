@@ -195,6 +195,15 @@ def check_browser(env, sb, ov, leader_id, pid, ballots, pid_seqno, new_code, old
     spki = cdp.spki_sha256_b64(sb.service_cert)
     out = artifacts_dir(env)
     base = f"https://{sb.address(0)}"
+    # the browser checks certificates: without the service key it refuses the node
+    with cdp.Browser(log_path=os.path.join(out, "chromium-untrusting.log")) as b:
+        try:
+            b.navigate(base + "/console")
+            refused = None
+        except cdp.CdpError as e:
+            refused = str(e)
+        h.check(refused is not None and "ERR_CERT" in refused,
+                f"a browser without the service key opened the console: {refused}")
     with cdp.Browser(trust_spki=[spki], log_path=os.path.join(out, "chromium.log")) as b:
         b.call("Page.addScriptToEvaluateOnNewDocument", source=INSTALL_CSP_PROBE)
         b.navigate(base + "/console")

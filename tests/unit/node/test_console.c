@@ -9,6 +9,8 @@
 #include "crypto/hash.h"
 #include "node/console.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const cs_console_asset *must_find(const char *path)
@@ -52,6 +54,33 @@ static void the_table(void **state)
     /* the entry page, without and with the slash */
     assert_ptr_equal(cs_console_find("/console"), must_find("/console/index.html"));
     assert_ptr_equal(cs_console_find("/console/"), must_find("/console/index.html"));
+}
+
+/* The table holds console/'s files exactly ($CONSORT_SOURCE_DIR, set by ctest). */
+static void same_bytes_as_the_sources(void **state)
+{
+    (void)state;
+    const char *src = getenv("CONSORT_SOURCE_DIR");
+    if (src == NULL)
+        fail_msg("CONSORT_SOURCE_DIR is not set (run the test through ctest)");
+    for (size_t i = 0; i < cs_console_asset_count; i++) {
+        const cs_console_asset *a = &cs_console_assets[i];
+        char path[1024];
+        snprintf(path, sizeof path, "%s/console/%s", src, a->path + strlen("/console/"));
+        FILE *f = fopen(path, "rb");
+        if (f == NULL)
+            fail_msg("%s: cannot open", path);
+        cs_buf want;
+        cs_buf_init(&want, 0);
+        uint8_t chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            cst_ok(cs_buf_append(&want, chunk, n));
+        fclose(f);
+        assert_int_equal(a->len, want.len);
+        assert_memory_equal(a->data, want.ptr, want.len);
+        cs_buf_cleanup(&want);
+    }
 }
 
 static void only_the_table(void **state)
@@ -123,6 +152,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_table),
+        cmocka_unit_test(same_bytes_as_the_sources),
         cmocka_unit_test(only_the_table),
         cmocka_unit_test(if_none_match),
     };
