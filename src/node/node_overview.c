@@ -76,6 +76,10 @@ static const node_tcb_entry *verdict(cs_node *n, cs_slice evidence)
     slot->verified = rc == CONSORT_OK;
     if (!slot->verified) {
         snprintf(slot->error, sizeof slot->error, "%s", consort_errmsg());
+        /* JSON strings are UTF-8: a message quoting evidence bytes may not be */
+        for (char *p = slot->error; *p != '\0'; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
     } else {
         slot->security_version = claims.security_version;
         memcpy(slot->tcb_status, claims.tcb_status, sizeof slot->tcb_status);
