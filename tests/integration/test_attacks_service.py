@@ -38,8 +38,14 @@ def one_receipt(sb, k):
         c.close()
 
 
+# A signature entry after every transaction and none on a timer: both services then
+# give the k-th write the same transaction id, whatever the timing.
+SIGN_EACH_TX = ("--node-option", "sig_interval_tx=1", "--node-option", "sig_interval_ms=3600000")
+
+
 def test_attack_receipt_from_other_service(env):
-    with env.sandbox(1, name="ours") as ours, env.sandbox(1, name="theirs") as theirs:
+    with env.sandbox(1, SIGN_EACH_TX, name="ours") as ours, \
+            env.sandbox(1, SIGN_EACH_TX, name="theirs") as theirs:
         # the same transaction id in both services (each was created the same way)
         pairs = {}
         for k in range(1, 40):
