@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 #include <time.h>
 
@@ -11,11 +12,23 @@ static const char *const level_names[] = {"trace", "debug", "info", "warn", "err
 
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 static cs_log_level threshold = CS_LOG_INFO;
+static cs_log_format format = CS_LOG_TEXT;
 static cs_log_sink_fn sink_fn;
 static void *sink_ctx;
 
 static void read_env(void)
 {
+    const char *fmt = getenv("CONSORT_LOG_FORMAT");
+    cs_log_format f = CS_LOG_TEXT;
+    if (fmt != NULL && *fmt != '\0') {
+        if (cs_log_parse_format(fmt, &f) == CONSORT_OK)
+            format = f;
+        else
+            fprintf(stderr,
+                    "consort: CONSORT_LOG_FORMAT=%s is not a format (text, json); using "
+                    "text\n",
+                    fmt);
+    }
     const char *env = getenv("CONSORT_LOG");
     cs_log_level lvl = CS_LOG_INFO;
     if (env != NULL && *env != '\0') {
@@ -66,26 +79,174 @@ cs_log_level cs_log_get_level(void)
     return threshold;
 }
 
-void cs_log(cs_log_level level, const char *module, const char *fmt, ...)
+consort_err cs_log_parse_format(const char *s, cs_log_format *out)
 {
-    if (level < cs_log_get_level() || level >= CS_LOG_OFF)
+    if (strcasecmp(s, "text") == 0 || strcasecmp(s, "json") == 0) {
+        *out = strcasecmp(s, "json") == 0 ? CS_LOG_JSON : CS_LOG_TEXT;
+        return CONSORT_OK;
+    }
+    return cs_fail(CONSORT_E_INVALID_ARGUMENT, "log format '%s' unknown, expected text or json", s);
+}
+
+void cs_log_set_format(cs_log_format f)
+{
+    pthread_once(&env_once, read_env);
+    format = f;
+}
+
+cs_log_format cs_log_get_format(void)
+{
+    pthread_once(&env_once, read_env);
+    return format;
+}
+
+/* Appends `s` to line[*used..cap) as JSON string content (RFC 8259 §7):
+ * quote, backslash and control characters escaped; bytes >= 0x80 as \u00XX
+ * so that any bytes make valid JSON. Truncates at the buffer's end. */
+static void put_json(char *line, size_t cap, size_t *used, const char *s)
+{
+    for (; *s != '\0' && *used + 8 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            line[(*used)++] = '\\';
+            line[(*used)++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            *used += (size_t)snprintf(line + *used, cap - *used, "\\u%04x", c);
+        } else {
+            line[(*used)++] = (char)c;
+        }
+    }
+    line[*used] = '\0';
+}
+
+/* Appends `s` as text: control characters and bytes >= 0x80 as '?' (a
+ * client's path cannot forge a line); spaces kept. */
+static void put_text(char *line, size_t cap, size_t *used, const char *s)
+{
+    for (; *s != '\0' && *used + 1 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        line[(*used)++] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+    }
+    line[*used] = '\0';
+}
+
+static void put_fmt(char *line, size_t cap, size_t *used, const char *fmt, ...) CS_PRINTF(4, 5);
+static void put_fmt(char *line, size_t cap, size_t *used, const char *fmt, ...)
+{
+    if (*used + 1 >= cap)
         return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    int n = vsnprintf(line + *used, cap - *used, fmt, ap);
     va_end(ap);
-    if (sink_fn != NULL) {
-        sink_fn(sink_ctx, level, module, line);
-        return;
-    }
+    *used = n < 0 ? *used : *used + (size_t)n >= cap ? cap - 1 : *used + (size_t)n;
+}
+
+/* Writes one complete line to `f` in the configured format. */
+static void emit(FILE *f, cs_log_level level, const char *module, const char *msg,
+                 const cs_log_field *fields, size_t count, bool bare)
+{
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: %s\n", tm.tm_year + 1900,
-            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-            level_names[level], module, line);
+    char when[96];
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    /* contents stop `room` bytes in; the structure (quotes, keys, braces)
+     * always fits after them, so a truncated JSON line still parses */
+    char line[8192];
+    const size_t room = sizeof line - 512, all = sizeof line;
+    size_t used = 0;
+    bool json = format == CS_LOG_JSON;
+    if (json) {
+        put_fmt(line, all, &used, "{\"ts\":\"%s\",\"level\":\"%s\",\"module\":\"", when,
+                level_names[level]);
+        put_json(line, room, &used, module);
+        put_fmt(line, all, &used, "\",\"msg\":\"");
+        put_json(line, room, &used, msg);
+        put_fmt(line, all, &used, "\"");
+    } else if (bare) { /* a stdout line: "<time> <message>" */
+        put_fmt(line, room, &used, "%s %s", when, msg);
+        count = 0;
+    } else {
+        put_fmt(line, room, &used, "%s %-5s %s: %s", when, level_names[level], module, msg);
+    }
+    for (size_t i = 0; i < count && i < 16; i++) {
+        put_fmt(line, all, &used, json ? ",\"%.24s\":" : " %.24s=", fields[i].key);
+        if (fields[i].str != NULL && json) {
+            put_fmt(line, all, &used, "\"");
+            put_json(line, room, &used, fields[i].str);
+            put_fmt(line, all, &used, "\"");
+        } else if (fields[i].str != NULL) {
+            put_text(line, room, &used, fields[i].str);
+        } else {
+            put_fmt(line, all, &used, "%.9g", fields[i].num);
+        }
+    }
+    if (json)
+        put_fmt(line, all, &used, "}");
+    fprintf(f, "%s\n", line); /* one call: lines of several threads do not interleave */
+}
+
+static void logv(cs_log_level level, const char *module, const cs_log_field *fields, size_t count,
+                 const char *fmt, va_list ap) CS_PRINTF(5, 0);
+static void logv(cs_log_level level, const char *module, const cs_log_field *fields, size_t count,
+                 const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (sink_fn != NULL) {
+        sink_fn(sink_ctx, level, module, msg);
+        return;
+    }
+    emit(stderr, level, module, msg, fields, count, false);
+}
+
+void cs_log(cs_log_level level, const char *module, const char *fmt, ...)
+{
+    if (level < cs_log_get_level() || level >= CS_LOG_OFF)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    logv(level, module, NULL, 0, fmt, ap);
+    va_end(ap);
+}
+
+void cs_log_fields(cs_log_level level, const char *module, const cs_log_field *fields, size_t count,
+                   const char *fmt, ...)
+{
+    if (level < cs_log_get_level() || level >= CS_LOG_OFF)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    logv(level, module, fields, count, fmt, ap);
+    va_end(ap);
+}
+
+void cs_log_stdout(const char *module, const cs_log_field *fields, size_t count, const char *fmt,
+                   ...)
+{
+    pthread_once(&env_once, read_env);
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    emit(stdout, CS_LOG_INFO, module, msg, fields, count, true);
+    fflush(stdout);
+}
+
+cs_log_level cs_log_step_level(bool more)
+{
+    cs_log_level now = cs_log_get_level();
+    cs_log_level next = more ? (now > CS_LOG_TRACE ? (cs_log_level)(now - 1) : CS_LOG_TRACE)
+                             : (now < CS_LOG_ERROR ? (cs_log_level)(now + 1) : CS_LOG_ERROR);
+    if (now == CS_LOG_OFF && more)
+        next = CS_LOG_ERROR;
+    threshold = next;
+    cs_log(next, "log", "log level now %s (was %s)", level_names[next], level_names[now]);
+    return next;
 }
 
 void cs_log_budget_init(cs_log_budget *b, unsigned burst, uint64_t every_ms)

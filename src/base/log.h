@@ -2,7 +2,11 @@
  * Logging. Levels trace < debug < info < warn < error < off. The threshold
  * comes from the CONSORT_LOG environment variable ("debug", "warn", ...;
  * default "info") the first time anything is logged, or from cs_log_set_level.
- * Lines go to a sink: stderr by default, replaceable (tests capture lines).
+ * The format comes from CONSORT_LOG_FORMAT: "text" (the default: "<UTC
+ * time> <level> <module>: <message> [key=value ...]") or "json" (one JSON
+ * object a line: "ts", "level", "module", "msg" and the fields); see
+ * docs/observability.md. Lines go to a sink: stderr by default, replaceable
+ * (tests capture lines; a sink receives the message without the fields).
  */
 #ifndef CS_BASE_LOG_H
 #define CS_BASE_LOG_H
@@ -10,6 +14,7 @@
 #include "base/err.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum cs_log_level {
@@ -34,6 +39,38 @@ CS_MUST_CHECK consort_err cs_log_parse_level(const char *s, cs_log_level *out);
 const char *cs_log_level_name(cs_log_level level);
 
 void cs_log(cs_log_level level, const char *module, const char *fmt, ...) CS_PRINTF(3, 4);
+
+typedef enum cs_log_format { CS_LOG_TEXT = 0, CS_LOG_JSON } cs_log_format;
+/* Parses "text" or "json" (case-insensitive). */
+CS_MUST_CHECK consort_err cs_log_parse_format(const char *s, cs_log_format *out);
+void cs_log_set_format(cs_log_format format);
+cs_log_format cs_log_get_format(void);
+
+/* One named value of a structured line: a string (`str` non-NULL, any
+ * bytes: escaped as the format needs) or else the number `num`. */
+typedef struct cs_log_field {
+    const char *key; /* [a-z_]+ */
+    const char *str;
+    double num;
+} cs_log_field;
+
+/* cs_log with fields: text appends " key=value" for each, JSON makes each
+ * a member of the line's object. Callers on a hot path check
+ * CS_LOG_ENABLED first, so that nothing is formatted when it is off. */
+void cs_log_fields(cs_log_level level, const char *module, const cs_log_field *fields, size_t count,
+                   const char *fmt, ...) CS_PRINTF(5, 6);
+
+/* A line for stdout (consortd's announcements), timestamped, flushed at
+ * once, written whatever the threshold: "<UTC time> <message>" in text
+ * (no fields), the JSON object of a log line (level info, module `module`,
+ * the fields) in json. */
+void cs_log_stdout(const char *module, const cs_log_field *fields, size_t count, const char *fmt,
+                   ...) CS_PRINTF(4, 5);
+
+/* One step more verbose (`more`: debug from info, ...; trace stays) or less
+ * (error stays): the new threshold, which is logged at its own level. For
+ * runtime changes (consortd: SIGUSR1 / SIGUSR2). */
+cs_log_level cs_log_step_level(bool more);
 
 /*
  * A budget for lines an outsider can cause (a refused connection, say), so

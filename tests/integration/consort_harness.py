@@ -84,7 +84,13 @@ def bound_addresses(log_path, start=0):
             text = f.read()
     except FileNotFoundError:
         return None
-    m = re.search(rb"^consortd: bound rpc_address (\S+) node_address (\S+)\n", text, re.M)
+    # "<UTC time> consortd: bound ...", or the JSON line of CONSORT_LOG_FORMAT=json
+    # (docs/operating.md)
+    m = re.search(rb"^(?:\S+ )?consortd: bound rpc_address (\S+) node_address (\S+)\n", text,
+                  re.M)
+    if m is None:
+        m = re.search(rb'^\{.*"msg":"consortd: bound rpc_address ([^\s"]+) node_address '
+                      rb'([^\s"]+)"', text, re.M)
     return (m.group(1).decode(), m.group(2).decode()) if m else None
 
 

@@ -11,10 +11,13 @@
  * so only this binary, run with the same environment, can predict it.
  *
  * One libuv loop runs the node (src/node/node.h) and its HTTPS endpoints
- * (src/node/rpc.h). Logs go to stderr (level from CONSORT_LOG). Prints
+ * (src/node/rpc.h). Logs go to stderr (level from CONSORT_LOG, format from
+ * CONSORT_LOG_FORMAT: text or json; docs/observability.md); SIGUSR1 makes
+ * them one level more verbose, SIGUSR2 one level less, at runtime. Prints
  * "consortd: bound rpc_address <a> node_address <b>" first, once both
  * addresses are bound (port 0 picks a free port: these are the ports it got),
- * and "consortd: node <id> open at <rpc_address>" once it serves requests.
+ * and "consortd: node <id> open at <rpc_address>" once it serves requests,
+ * each a line on stdout timestamped and formatted like the log's.
  * Exit status: 0 after SIGTERM/SIGINT and a clean stop; 1 on a fatal error
  * (bad configuration, start failure, or the node failing later), with the
  * reason logged; 2 for a usage error.
@@ -40,7 +43,7 @@ typedef struct daemon {
     cs_node_config cfg;
     cs_node *node;
     cs_rpc *rpc;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sigusr1, sigusr2;
     bool watching, listening, announced, stopping;
     int status;
 } daemon_t;
@@ -51,6 +54,8 @@ static void handles_close(daemon_t *d)
 {
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigusr1, NULL);
+    uv_close((uv_handle_t *)&d->sigusr2, NULL);
 }
 
 static void node_stopped(void *ctx)
@@ -88,14 +93,23 @@ static void signal_cb(uv_signal_t *h, int signum)
     shutdown_daemon(d, 0);
 }
 
+/* SIGUSR1: log one level more verbose; SIGUSR2: one level less. */
+static void level_cb(uv_signal_t *h, int signum)
+{
+    (void)h;
+    (void)cs_log_step_level(signum == SIGUSR1);
+}
+
 /* "open at" once the node serves requests and the server listens. */
 static void announce(daemon_t *d)
 {
     if (d->announced || d->stopping || !d->listening || !cs_node_is_open(d->node))
         return;
     d->announced = true;
-    printf("consortd: node %s open at %s\n", cs_node_id(d->node), cs_rpc_address(d->rpc));
-    fflush(stdout);
+    const cs_log_field f[] = {{"node_id", cs_node_id(d->node), 0},
+                              {"rpc_address", cs_rpc_address(d->rpc), 0}};
+    cs_log_stdout("consortd", f, 2, "consortd: node %s open at %s", cs_node_id(d->node),
+                  cs_rpc_address(d->rpc));
 }
 
 static void node_event(void *ctx, const cs_node_event *ev)
@@ -270,8 +284,10 @@ static bool bind_addresses(cs_node_config *cfg)
         }
         snprintf(addresses[i], CS_NODE_ADDR_MAX, "%s", bound);
     }
-    printf("consortd: bound rpc_address %s node_address %s\n", cfg->rpc_address, cfg->node_address);
-    fflush(stdout);
+    const cs_log_field f[] = {{"rpc_address", cfg->rpc_address, 0},
+                              {"node_address", cfg->node_address, 0}};
+    cs_log_stdout("consortd", f, 2, "consortd: bound rpc_address %s node_address %s",
+                  cfg->rpc_address, cfg->node_address);
     return true;
 }
 
@@ -308,6 +324,10 @@ static int run(daemon_t *d)
     d->sigterm.data = d->sigint.data = d;
     uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&d->sigint, signal_cb, SIGINT);
+    uv_signal_init(d->loop, &d->sigusr1);
+    uv_signal_init(d->loop, &d->sigusr2);
+    uv_signal_start(&d->sigusr1, level_cb, SIGUSR1);
+    uv_signal_start(&d->sigusr2, level_cb, SIGUSR2);
     if (!start_node(d))
         shutdown_daemon(d, 1);
     uv_run(d->loop, UV_RUN_DEFAULT);
