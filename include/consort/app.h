@@ -35,9 +35,10 @@
  * "consort." are reserved (neither read nor written: CONSORT_E_INVALID_ARGUMENT);
  * "public:consort." maps may be read but not written.
  *
- * Reserved paths: consortd serves GET /app/receipt itself; an application
- * cannot register that path (with any method). It is the only path under
- * "/app/" that consortd serves.
+ * Reserved paths: consortd serves GET /app/receipt and GET /app/api (the
+ * OpenAPI document of the application's endpoints) itself; an application
+ * cannot register those paths (with any method). They are the only paths
+ * under "/app/" that consortd serves.
  *
  * Errors: a handler that returns consort_fail(code, fmt, ...) answers the
  * client with the status its code implies and

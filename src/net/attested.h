@@ -51,6 +51,9 @@
 typedef struct cs_attested_stats {
     uint64_t refused_tls;   /* the TLS handshake failed: no certificate, not TLS, closed, ... */
     uint64_t refused_hello; /* the hello, its evidence or the policy did not check out */
+    /* ... of which by the error's category (consort_err_category_of: protocol,
+     * crypto, attestation, policy, ...) */
+    uint64_t refused_hello_by[CONSORT_CAT_STATE + 1];
 } cs_attested_stats;
 
 /*

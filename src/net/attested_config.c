@@ -103,15 +103,18 @@ typedef struct listen_ctx {
 
 /* A connection the listener refused: counted, and logged within budget
  * (anyone can connect: one line each would let them flood the log). */
-static void refused(listen_ctx *l, bool tls, const char *line)
+static void refused(listen_ctx *l, bool tls, consort_err err, const char *line)
 {
     if (l->base.closed) /* the owner (and its stats) may be gone */
         return;
     cs_attested_stats *st = l->cfg->stats;
+    consort_err_category cat = consort_err_category_of(err);
     if (st != NULL && tls)
         st->refused_tls++;
     else if (st != NULL)
         st->refused_hello++;
+    if (st != NULL && !tls && (size_t)cat < CS_ARRAY_LEN(st->refused_hello_by))
+        st->refused_hello_by[cat]++;
     uint64_t held = 0;
     if (!cs_log_budget_take(&l->log, uv_now(l->base.loop), &held))
         return;
@@ -134,7 +137,7 @@ static void attested_cb(void *ctx, cs_stream *s, const cs_attested_peer *peer, c
 {
     listen_ctx *l = ctx;
     if (err != CONSORT_OK) /* msg: "attested channel with A refused: why" */
-        refused(l, false, msg);
+        refused(l, false, err, msg);
     else if (l->base.closed)
         cs_stream_close(s);
     else
@@ -148,7 +151,7 @@ static void tls_done_cb(void *ctx, cs_stream *s, consort_err err, const char *ms
     if (err != CONSORT_OK) {
         char line[CS_ERRMSG_MAX + 64];
         snprintf(line, sizeof line, "attested channel: TLS refused: %s", msg);
-        refused(l, true, line);
+        refused(l, true, err, line);
         cs_tls_listen_ctx_unref(&l->base);
         return;
     }

@@ -45,6 +45,11 @@ typedef struct cs_http_request {
     cs_slice body;       /* chunked bodies arrive decoded */
     unsigned http_minor; /* HTTP/1.<minor> */
     bool keep_alive;     /* the connection stays open after the response */
+    /* Set by the server before the handler runs: uv_hrtime() once the
+     * request was complete (latency is measured from it), and a value the
+     * handler may keep there (0 on arrival; the node's rpc: the route). */
+    uint64_t received_ns;
+    size_t tag;
 } cs_http_request;
 
 /* The value of the first header named `name` (ASCII case-insensitive), or NULL. */

@@ -204,6 +204,8 @@ static void process(http_conn *c, cs_slice in)
         if (r == NULL)
             continue;
         c->in_request = false;
+        r->pub.received_ns = uv_hrtime();
+        r->pub.tag = 0;
         enqueue(c, r);
         c->srv->params.on_request(c->srv->params.ctx, &r->pub);
     }

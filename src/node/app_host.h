@@ -23,8 +23,9 @@
 #define CS_APP_MAX_RESP_HEADERS 32
 /* A response body (16 MiB, what the node's HTTP client accepts when it relays). */
 #define CS_APP_MAX_RESP_BODY ((size_t)16 << 20)
-/* The built-in endpoint under /app/ (rpc_route.c serves it). */
+/* The built-in endpoints under /app/ (rpc_route.c serves them). */
 #define CS_APP_RECEIPT_PATH "/app/receipt"
+#define CS_APP_API_PATH     "/app/api"
 /* The longest message consort_fail keeps (bytes, NUL included). */
 #define CS_APP_ERROR_MESSAGE_MAX 1024
 
@@ -122,11 +123,13 @@ void cs_app_free(consort_app *app);
 /* An HTTP method as endpoints and outbound calls take it: 1 to
  * CS_APP_METHOD_MAX - 1 upper-case letters (RFC 9110 §9.1, as every standard one). */
 bool cs_app_method_valid(const char *m);
-/* True for the paths consortd serves under /app/ itself (CS_APP_RECEIPT_PATH):
+/* True for the paths consortd serves under /app/ itself (CS_APP_RECEIPT_PATH, CS_APP_API_PATH):
  * consort_app_endpoint refuses them with any method. */
 bool cs_app_path_reserved(const char *path);
 
 size_t cs_app_endpoint_count(const consort_app *app);
+/* The endpoints in registration order, elements of one array (so an
+ * endpoint's index is its distance from the first). */
 const cs_app_endpoint *cs_app_endpoint_at(const consort_app *app, size_t i);
 /*
  * The endpoint for `method` and `path` (exact match), or NULL. When it is

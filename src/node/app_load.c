@@ -32,7 +32,7 @@ struct consort_app {
 };
 
 /* The paths under /app/ that consortd serves itself (rpc_route.c), listed in app.h. */
-static const char *const reserved_paths[] = {CS_APP_RECEIPT_PATH};
+static const char *const reserved_paths[] = {CS_APP_RECEIPT_PATH, CS_APP_API_PATH};
 
 typedef void (*abi_fn)(void);
 /* See app_host.h: external linkage, so no optimisation drops the references. */

@@ -354,7 +354,8 @@ consort_err cs_node_metrics_text(cs_node *n, cs_buf *out)
         CS_TRY(cs_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s{node=\"%s\"} %llu\n",
                              rows[i].name, rows[i].help, rows[i].name, rows[i].type, rows[i].name,
                              cs_node_id(n), (unsigned long long)rows[i].v));
-    return node_loop_metrics(n, out);
+    CS_TRY(node_loop_metrics(n, out));
+    return node_metrics_gauges(n, out);
 }
 
 /* ---- /gov/members, /gov/users ---- */

@@ -193,6 +193,9 @@ void node_waiters_rearm(cs_node *n);
 void node_closing_add(cs_node *n);
 void node_closed_one(cs_node *n);
 CS_MUST_CHECK consort_err node_events_init(cs_node *n);
+/* Appends the raft state, signature lag, ledger size, snapshot age and
+ * attestation failures to /node/metrics (node_metrics.c). */
+CS_MUST_CHECK consort_err node_metrics_gauges(cs_node *n, cs_buf *out);
 /* This node's own record (status Trusted), for genesis and a recovery's take-over. */
 CS_MUST_CHECK consort_err node_own_record(cs_node *n, node_record *r);
 void node_events_cleanup(cs_node *n);

@@ -13,6 +13,7 @@
 #include "crypto/rand.h"
 
 #include <stdio.h>
+#include <uv.h>
 #include <string.h>
 #include <time.h>
 
@@ -170,6 +171,7 @@ consort_err replica_note_applied(node_replica *r, const cs_ledger_entry *e)
         CS_TRY(cs_buf_set(&r->last_sig, e->raw));
         r->applied_sig = e->seqno;
         r->stats.signatures++;
+        r->stats.last_signature_ns = uv_hrtime();
         /* undo data is kept back to the last signature entry: snapshots
          * encode the store as of that point (replica_snapmake.c) */
         cs_kv_compact(r->kv, e->seqno);

@@ -166,6 +166,9 @@ typedef struct node_replica_stats {
     uint64_t ledger_syncs;        /* deferred ledger fsyncs done (replica_sync.c) */
     uint64_t entry_bytes;         /* of the entries applied (ledger frames without their length) */
     uint64_t last_snapshot_bytes; /* the last snapshot this node made */
+    uint64_t
+        last_signature_ns;     /* uv_hrtime() when the last signature entry was applied (0: none) */
+    uint64_t last_snapshot_ns; /* ... when this node last took or installed a snapshot (0: none) */
 } node_replica_stats;
 
 /*

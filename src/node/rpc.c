@@ -136,6 +136,7 @@ static void on_request(void *ctx, cs_http_request *req)
                                   route.allow);
         return;
     }
+    req->tag = route.index + 1; /* answers are counted by route (rpc_observe.c) */
     rpc_caller caller;
     if (!identify(rpc, req, &caller) || !authorised(rpc, req, &route, &caller))
         return;
@@ -280,6 +281,7 @@ consort_err cs_rpc_start(uv_loop_t *loop, cs_node *node, const cs_node_config *c
                                       .idle_timeout_ms = cfg->http_idle_timeout_ms,
                                       .on_request = on_request,
                                       .ctx = rpc};
+    CS_TRY_GOTO(rc, cs_rpc_account_init(rpc), fail);
     CS_TRY_GOTO(rc, cs_defer_new(loop, &rpc->defer), fail);
     CS_TRY_GOTO(rc, cs_http_server_new(loop, &hp, &rpc->http), fail);
     CS_TRY_GOTO(rc, cs_rpc_forwarder_new(rpc, &rpc->fwd), fail);
@@ -301,6 +303,7 @@ fail:
     cs_rpc_egress_pool_free(rpc->egress);
     cs_http_server_free(rpc->http);
     cs_defer_free(rpc->defer);
+    cs_rpc_account_cleanup(rpc);
     cs_free(rpc);
     return rc;
 }
@@ -318,6 +321,7 @@ static void stopped_cb(void *ctx)
     /* rpc->app is the node's (cs_node_app): freed with the node */
     cs_rpc_statements_flush(rpc); /* any queued since cs_rpc_stop */
     cs_defer_free(rpc->defer);
+    cs_rpc_account_cleanup(rpc);
     cs_free(rpc);
     if (cb != NULL)
         cb(cb_ctx);

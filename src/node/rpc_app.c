@@ -240,6 +240,8 @@ static void write_done(void *ctx, const cs_node_result *res)
     } else if (res->rc == CONSORT_OK) {
         if (rpc != NULL && res->txid.seqno != 0)
             rpc->stats.writes_committed++;
+        if (rpc != NULL && res->txid.seqno != 0)
+            cs_rpc_account_commit(rpc, w->req);
         send_response(rpc, w->req, &w->resp, &res->txid, &w->calls);
     } else if (res->rc == CONSORT_E_STATE || res->rc == CONSORT_E_BUSY) {
         /* leadership lost (the entry may still commit under the next leader, its

@@ -220,7 +220,8 @@ static consort_err rpc_metrics(const cs_rpc *rpc, cs_buf *out)
         CS_TRY(cs_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s{node=\"%s\"} %" PRIu64 "\n",
                              rows[i].name, rows[i].help, rows[i].name, rows[i].name, id,
                              rows[i].v));
-    return connection_metrics(rpc, out);
+    CS_TRY(connection_metrics(rpc, out));
+    return cs_rpc_account_metrics(rpc, out);
 }
 
 static void serve_metrics(cs_rpc *rpc, cs_http_request *req)
@@ -277,6 +278,13 @@ void cs_rpc_builtin_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req)
         return;
     case CS_RPC_APP_RECEIPT:
         serve_receipt(rpc, req);
+        return;
+    case CS_RPC_NODE_HEALTH:
+    case CS_RPC_NODE_READY_APP:
+    case CS_RPC_NODE_READY_GOV:
+    case CS_RPC_NODE_API:
+    case CS_RPC_APP_API:
+        cs_rpc_observe_run(rpc, id, req);
         return;
     case CS_RPC_GOV_MEMBERS:
         serve_document(rpc, req, cs_node_members_json, "members");

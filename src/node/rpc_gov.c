@@ -80,6 +80,8 @@ static void gov_done(void *ctx, const cs_node_result *res)
     } else if (res->rc == CONSORT_OK) {
         if (rpc != NULL)
             rpc->stats.writes_committed++;
+        if (rpc != NULL)
+            cs_rpc_account_commit(rpc, w->req);
         respond_done(rpc, w->req, &w->call, res->txid);
     } else {
         /* leadership lost: the outcome is unknown (the txid says what to ask about) */

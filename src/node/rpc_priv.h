@@ -67,6 +67,18 @@ typedef struct cs_rpc_stats {
     uint64_t statement_signatures; /* signatures made for them (one per batch) */
 } cs_rpc_stats;
 
+/* Answers by route and status class, and the commit latency of writes
+ * (rpc_account.c, docs/observability.md): plain counters, updated per
+ * answer; the text for /node/metrics is made only when it is scraped. */
+#define CS_RPC_LATENCY_BUCKETS 12
+typedef struct rpc_observe {
+    size_t routes;    /* cs_rpc_route_count() + the application's endpoints */
+    uint64_t *status; /* (routes + 1) x 5: [route * 5 + class - 1]; route `routes`: none */
+    uint64_t commit_le[CS_RPC_LATENCY_BUCKETS + 1]; /* per bucket (not cumulative); last: +Inf */
+    uint64_t commit_count;
+    uint64_t commit_sum_ns;
+} rpc_observe;
+
 struct cs_rpc {
     uv_loop_t *loop;
     cs_node *node;
@@ -92,6 +104,7 @@ struct cs_rpc {
     rpc_stmt **stmts_tail;
     cs_defer_item stmts_item; /* signs them at the end of the loop's turn */
     cs_rpc_stats stats;
+    rpc_observe obs;
     char address[CS_NET_ADDRESS_MAX];
     void (*stop_cb)(void *ctx);
     void *stop_ctx;
@@ -147,6 +160,24 @@ void cs_rpc_builtin_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req);
 
 /* ---- the web console's files (rpc_console.c): route->asset ---- */
 void cs_rpc_console_run(cs_rpc *rpc, const cs_rpc_route *route, cs_http_request *req);
+
+/* ---- accounting of answers (rpc_account.c) ---- */
+/* Allocates the per-route counters (NOMEM); cleanup frees them. */
+CS_MUST_CHECK consort_err cs_rpc_account_init(cs_rpc *rpc);
+void cs_rpc_account_cleanup(cs_rpc *rpc);
+/* Counts the answer `status` to `req` by its route (req->tag: route index + 1,
+ * 0: none) and writes the request log line if info is enabled. */
+void cs_rpc_account_answer(cs_rpc *rpc, const cs_http_request *req, int status,
+                           const cs_http_header *headers, size_t count);
+/* A write `req` asked for committed: its latency from receipt goes into
+ * the histogram. */
+void cs_rpc_account_commit(cs_rpc *rpc, const cs_http_request *req);
+/* Appends the per-route answers and the commit latency histogram. */
+CS_MUST_CHECK consort_err cs_rpc_account_metrics(const cs_rpc *rpc, cs_buf *out);
+
+/* ---- health, readiness, API documents (rpc_observe.c) ---- */
+/* GET /node/health, /node/ready/app, /node/ready/gov, /node/api, /app/api. */
+void cs_rpc_observe_run(cs_rpc *rpc, cs_rpc_builtin id, cs_http_request *req);
 
 /* ---- application endpoints (rpc_app.c) ---- */
 /* Runs a read-only endpoint here, or a read-write one here if leader (else forwards). */

@@ -2,7 +2,8 @@
  * Answers and the read-consistency headers (rpc_priv.h): the one place that
  * writes an HTTP answer or an error body, and that reads x-consort-read and
  * x-consort-min-txid (docs/consistency.md). The bottom of the rpc files:
- * it calls none of them but rpc_statement.c (handling statements).
+ * it calls none of them but rpc_statement.c (handling statements) and
+ * rpc_account.c (counting answers, the request log).
  */
 #include "node/rpc_priv.h"
 
@@ -24,6 +25,8 @@ void cs_rpc_respond_calls(cs_rpc *rpc, cs_http_request *req, int status,
 {
     if (rpc != NULL && status >= 100 && status <= 599)
         rpc->stats.responses[status / 100]++;
+    if (rpc != NULL)
+        cs_rpc_account_answer(rpc, req, status, headers, count);
     consort_err rc =
         rpc != NULL && cs_http_request_header(req, CS_E2E_ATTEST_HEADER) != NULL
             ? cs_rpc_respond_with_statement(rpc, req, status, headers, count, body, calls)

@@ -6,51 +6,81 @@
 #include <stdio.h>
 #include <string.h>
 
-static const struct {
-    const char *method;
-    const char *path;
-    cs_rpc_builtin id;
-    cs_rpc_auth auth;
-    bool writes;
-} builtins[] = {
+/* Every built-in route: the one table routing, /node/api and the per-route
+ * metrics read. A path with "{...}" has one parameter: 64 lower-case hex digits. */
+static const cs_rpc_route_info routes[] = {
     /* the node's own documents: anyone who can reach it over TLS */
-    {"GET", "/node/state", CS_RPC_NODE_STATE, CS_RPC_AUTH_NONE, false},
-    {"GET", "/node/network", CS_RPC_NODE_NETWORK, CS_RPC_AUTH_NONE, false},
-    {"GET", "/node/quotes", CS_RPC_NODE_QUOTES, CS_RPC_AUTH_NONE, false},
-    {"GET", "/node/version", CS_RPC_NODE_VERSION, CS_RPC_AUTH_NONE, false},
-    {"GET", "/node/metrics", CS_RPC_NODE_METRICS, CS_RPC_AUTH_NONE, false},
-    {"GET", "/node/tx", CS_RPC_NODE_TX, CS_RPC_AUTH_NONE, false},
-    {"GET", "/node/commit", CS_RPC_NODE_COMMIT, CS_RPC_AUTH_NONE, false},
-    {"GET", "/node/overview", CS_RPC_NODE_OVERVIEW, CS_RPC_AUTH_NONE, false},
+    {"GET", "/node/state", CS_RPC_NODE_STATE, CS_RPC_AUTH_NONE, false,
+     "This node's state: role, term, last committed and signed transaction", NULL},
+    {"GET", "/node/network", CS_RPC_NODE_NETWORK, CS_RPC_AUTH_NONE, false,
+     "The service certificate and the service's nodes", NULL},
+    {"GET", "/node/quotes", CS_RPC_NODE_QUOTES, CS_RPC_AUTH_NONE, false,
+     "Each node's attestation evidence", NULL},
+    {"GET", "/node/version", CS_RPC_NODE_VERSION, CS_RPC_AUTH_NONE, false,
+     "consortd's version and the application ABI", NULL},
+    {"GET", "/node/metrics", CS_RPC_NODE_METRICS, CS_RPC_AUTH_NONE, false,
+     "Metrics in the Prometheus text format", NULL},
+    {"GET", "/node/tx", CS_RPC_NODE_TX, CS_RPC_AUTH_NONE, false, "Status of a transaction",
+     "transaction_id"},
+    {"GET", "/node/commit", CS_RPC_NODE_COMMIT, CS_RPC_AUTH_NONE, false,
+     "The last committed transaction", NULL},
+    {"GET", "/node/overview", CS_RPC_NODE_OVERVIEW, CS_RPC_AUTH_NONE, false,
+     "Every node's raft role, platform, code id and evidence verified now (the console's network "
+     "view)",
+     NULL},
+    {"GET", "/node/health", CS_RPC_NODE_HEALTH, CS_RPC_AUTH_NONE, false,
+     "Liveness: the process serves HTTP", NULL},
+    {"GET", "/node/ready/app", CS_RPC_NODE_READY_APP, CS_RPC_AUTH_NONE, false,
+     "Readiness for application requests (503 with the reason if not)", NULL},
+    {"GET", "/node/ready/gov", CS_RPC_NODE_READY_GOV, CS_RPC_AUTH_NONE, false,
+     "Readiness for governance requests (503 with the reason if not)", NULL},
+    {"GET", "/node/api", CS_RPC_NODE_API, CS_RPC_AUTH_NONE, false,
+     "OpenAPI 3.1 document of the node and governance routes", NULL},
+    {"GET", CS_APP_API_PATH, CS_RPC_APP_API, CS_RPC_AUTH_NONE, false,
+     "OpenAPI 3.1 document of the application's routes", NULL},
     /* a receipt reveals the commit evidence: for the service's users and members */
-    {"GET", CS_APP_RECEIPT_PATH, CS_RPC_APP_RECEIPT, CS_RPC_AUTH_USER_OR_MEMBER, false},
+    {"GET", CS_APP_RECEIPT_PATH, CS_RPC_APP_RECEIPT, CS_RPC_AUTH_USER_OR_MEMBER, false,
+     "COSE receipt of a committed transaction", "transaction_id"},
     /* governance: who the members and users are is public (certificates) */
-    {"GET", "/gov/members", CS_RPC_GOV_MEMBERS, CS_RPC_AUTH_NONE, false},
-    {"GET", "/gov/users", CS_RPC_GOV_USERS, CS_RPC_AUTH_NONE, false},
+    {"GET", "/gov/members", CS_RPC_GOV_MEMBERS, CS_RPC_AUTH_NONE, false,
+     "The members' certificates", NULL},
+    {"GET", "/gov/users", CS_RPC_GOV_USERS, CS_RPC_AUTH_NONE, false, "The users' certificates",
+     NULL},
     /* proposals and ballots: the signature inside the request authenticates (gov.h) */
-    {"POST", "/gov/proposals", CS_RPC_GOV_PROPOSE, CS_RPC_AUTH_NONE, true},
-    {"GET", "/gov/proposals", CS_RPC_GOV_PROPOSALS, CS_RPC_AUTH_NONE, false},
-    {"GET", "/gov/service", CS_RPC_GOV_SERVICE, CS_RPC_AUTH_NONE, false},
-    {"GET", "/gov/constitution", CS_RPC_GOV_CONSTITUTION, CS_RPC_AUTH_NONE, false},
+    {"POST", "/gov/proposals", CS_RPC_GOV_PROPOSE, CS_RPC_AUTH_NONE, true,
+     "Submit a signed proposal", NULL},
+    {"GET", "/gov/proposals", CS_RPC_GOV_PROPOSALS, CS_RPC_AUTH_NONE, false, "List proposals",
+     NULL},
+    {"GET", "/gov/proposals/{proposal_id}", CS_RPC_GOV_PROPOSAL, CS_RPC_AUTH_NONE, false,
+     "One proposal and its ballots", NULL},
+    {"POST", "/gov/proposals/{proposal_id}/ballots", CS_RPC_GOV_BALLOT, CS_RPC_AUTH_NONE, true,
+     "Submit a signed ballot", NULL},
+    {"POST", "/gov/proposals/{proposal_id}/withdraw", CS_RPC_GOV_WITHDRAW, CS_RPC_AUTH_NONE, true,
+     "Withdraw a proposal (signed by its proposer)", NULL},
+    {"GET", "/gov/service", CS_RPC_GOV_SERVICE, CS_RPC_AUTH_NONE, false,
+     "The service's status and configuration", NULL},
+    {"GET", "/gov/constitution", CS_RPC_GOV_CONSTITUTION, CS_RPC_AUTH_NONE, false,
+     "The constitution in force", NULL},
     /* the code certificates governance accepted (gov_codecert.h): public by design */
-    {"GET", "/gov/code/transparency", CS_RPC_GOV_CODE_TRANSPARENCY, CS_RPC_AUTH_NONE, false},
+    {"GET", "/gov/code/transparency", CS_RPC_GOV_CODE_TRANSPARENCY, CS_RPC_AUTH_NONE, false,
+     "Code certificates governance accepted", NULL},
     /* recovery: shares are encrypted to their members; a submission is signed (recovery.h) */
-    {"GET", "/gov/recovery", CS_RPC_GOV_RECOVERY, CS_RPC_AUTH_NONE, false},
-    {"POST", "/gov/recovery/share", CS_RPC_GOV_RECOVERY_SUBMIT, CS_RPC_AUTH_NONE, false},
+    {"GET", "/gov/recovery", CS_RPC_GOV_RECOVERY, CS_RPC_AUTH_NONE, false, "Recovery status", NULL},
+    {"GET", "/gov/recovery/share/{member_id}", CS_RPC_GOV_RECOVERY_SHARE, CS_RPC_AUTH_NONE, false,
+     "A member's encrypted recovery share", NULL},
+    {"POST", "/gov/recovery/share", CS_RPC_GOV_RECOVERY_SUBMIT, CS_RPC_AUTH_NONE, false,
+     "Submit a signed, decrypted recovery share", NULL},
 };
 
-/* /gov/proposals/{id}[/ballots | /withdraw]: the id is 64 lower-case hex digits. */
-#define PROPOSAL_PREFIX "/gov/proposals/"
+size_t cs_rpc_route_count(void)
+{
+    return CS_ARRAY_LEN(routes);
+}
 
-static const struct {
-    const char *suffix;
-    const char *method;
-    cs_rpc_builtin id;
-} proposal_paths[] = {
-    {"", "GET", CS_RPC_GOV_PROPOSAL},
-    {"/ballots", "POST", CS_RPC_GOV_BALLOT},
-    {"/withdraw", "POST", CS_RPC_GOV_WITHDRAW},
-};
+const cs_rpc_route_info *cs_rpc_route_at(size_t i)
+{
+    return i < CS_ARRAY_LEN(routes) ? &routes[i] : NULL;
+}
 
 static bool is_lower_hex(const char *s, size_t n)
 {
@@ -61,51 +91,20 @@ static bool is_lower_hex(const char *s, size_t n)
     return true;
 }
 
-/* Routes a proposal path; false if `path` is not one. */
-static bool route_proposal(const char *method, const char *path, cs_rpc_route *out)
+/* True if `path` is `tmpl`: equal, or with its "{...}" parameter 64 lower-case
+ * hex digits (copied to id). */
+static bool path_matches(const char *tmpl, const char *path, char id[65])
 {
-    size_t plen = strlen(PROPOSAL_PREFIX);
-    if (strncmp(path, PROPOSAL_PREFIX, plen) != 0 || strlen(path) < plen + 64 ||
-        !is_lower_hex(path + plen, 64))
+    const char *open = strchr(tmpl, '{');
+    if (open == NULL)
+        return strcmp(tmpl, path) == 0;
+    const char *close = strchr(open, '}');
+    size_t plen = (size_t)(open - tmpl);
+    if (close == NULL || strncmp(path, tmpl, plen) != 0 || strlen(path) < plen + 64 ||
+        !is_lower_hex(path + plen, 64) || strcmp(path + plen + 64, close + 1) != 0)
         return false;
-    const char *suffix = path + plen + 64;
-    for (size_t i = 0; i < CS_ARRAY_LEN(proposal_paths); i++) {
-        if (strcmp(proposal_paths[i].suffix, suffix) != 0)
-            continue;
-        memcpy(out->id, path + plen, 64);
-        out->id[64] = '\0';
-        if (strcmp(proposal_paths[i].method, method) != 0) {
-            out->kind = CS_ROUTE_BAD_METHOD;
-            snprintf(out->allow, sizeof out->allow, "%s", proposal_paths[i].method);
-            return true;
-        }
-        out->kind = CS_ROUTE_BUILTIN;
-        out->builtin = proposal_paths[i].id;
-        out->auth = CS_RPC_AUTH_NONE;
-        out->writes = proposal_paths[i].id != CS_RPC_GOV_PROPOSAL;
-        return true;
-    }
-    return false;
-}
-
-/* GET /gov/recovery/share/{member id}; false if `path` is not one. */
-#define SHARE_PREFIX "/gov/recovery/share/"
-static bool route_share(const char *method, const char *path, cs_rpc_route *out)
-{
-    size_t plen = strlen(SHARE_PREFIX);
-    if (strncmp(path, SHARE_PREFIX, plen) != 0 || strlen(path) != plen + 64 ||
-        !is_lower_hex(path + plen, 64))
-        return false;
-    memcpy(out->id, path + plen, 64);
-    out->id[64] = '\0';
-    if (strcmp(method, "GET") != 0) {
-        out->kind = CS_ROUTE_BAD_METHOD;
-        snprintf(out->allow, sizeof out->allow, "GET");
-        return true;
-    }
-    out->kind = CS_ROUTE_BUILTIN;
-    out->builtin = CS_RPC_GOV_RECOVERY_SHARE;
-    out->auth = CS_RPC_AUTH_NONE;
+    memcpy(id, path + plen, 64);
+    id[64] = '\0';
     return true;
 }
 
@@ -141,22 +140,22 @@ void cs_rpc_route_find(const consort_app *app, const char *method, const char *p
 {
     memset(out, 0, sizeof *out);
     out->kind = CS_ROUTE_NOT_FOUND;
-    for (size_t i = 0; i < CS_ARRAY_LEN(builtins); i++) {
-        if (strcmp(builtins[i].path, path) != 0)
+    for (size_t i = 0; i < CS_ARRAY_LEN(routes); i++) {
+        if (!path_matches(routes[i].path, path, out->id))
             continue;
-        if (strcmp(builtins[i].method, method) == 0) {
+        if (strcmp(routes[i].method, method) == 0) {
             out->kind = CS_ROUTE_BUILTIN;
-            out->builtin = builtins[i].id;
-            out->auth = builtins[i].auth;
-            out->writes = builtins[i].writes;
+            out->builtin = routes[i].id;
+            out->auth = routes[i].auth;
+            out->writes = routes[i].writes;
+            out->index = i;
             out->allow[0] = '\0';
             return;
         }
         out->kind = CS_ROUTE_BAD_METHOD;
-        add_allow(out, builtins[i].method);
+        add_allow(out, routes[i].method);
     }
-    if (out->kind == CS_ROUTE_BAD_METHOD || route_proposal(method, path, out) ||
-        route_share(method, path, out))
+    if (out->kind == CS_ROUTE_BAD_METHOD)
         return;
     if (cs_console_owns(path)) {
         route_console(method, path, out);
@@ -170,6 +169,7 @@ void cs_rpc_route_find(const consort_app *app, const char *method, const char *p
     if (ep != NULL) {
         out->kind = CS_ROUTE_APP;
         out->app = ep;
+        out->index = CS_ARRAY_LEN(routes) + (size_t)(ep - cs_app_endpoint_at(app, 0));
         out->writes = ep->mode == CONSORT_READ_WRITE;
         out->auth = ep->auth == CONSORT_AUTH_USER     ? CS_RPC_AUTH_USER
                     : ep->auth == CONSORT_AUTH_MEMBER ? CS_RPC_AUTH_MEMBER

@@ -17,7 +17,12 @@ typedef enum cs_rpc_builtin {
     CS_RPC_NODE_METRICS,
     CS_RPC_NODE_TX,
     CS_RPC_NODE_COMMIT,
-    CS_RPC_NODE_OVERVIEW, /* GET /node/overview */
+    CS_RPC_NODE_OVERVIEW,  /* GET /node/overview */
+    CS_RPC_NODE_HEALTH,    /* GET /node/health (rpc_observe.c) */
+    CS_RPC_NODE_READY_APP, /* GET /node/ready/app */
+    CS_RPC_NODE_READY_GOV, /* GET /node/ready/gov */
+    CS_RPC_NODE_API,       /* GET /node/api: OpenAPI of the node's and governance's routes */
+    CS_RPC_APP_API,        /* GET /app/api: OpenAPI of the application's routes */
     CS_RPC_APP_RECEIPT,
     CS_RPC_GOV_MEMBERS,
     CS_RPC_GOV_USERS,
@@ -58,6 +63,8 @@ typedef struct cs_rpc_route {
     const struct cs_console_asset *asset; /* CS_ROUTE_CONSOLE */
     cs_rpc_auth auth;
     bool writes;     /* read-write: runs on the leader */
+    size_t index;    /* CS_ROUTE_BUILTIN: cs_rpc_route_at's index; CS_ROUTE_APP: the endpoint's
+                        cs_app_endpoint_at index plus cs_rpc_route_count() */
     char id[65];     /* /gov/proposals/{id}..., /gov/recovery/share/{id}: the id (64 lower-case
                         hex) */
     char allow[128]; /* CS_ROUTE_BAD_METHOD: the Allow header (RFC 9110 §15.5.6) */
@@ -71,6 +78,25 @@ void cs_rpc_route_find(const consort_app *app, const char *method, const char *p
 /* The HTTP status an authentication check ends in: 0 (allowed), 401 (no
  * certificate) or 403 (a certificate, but not one of the required kind). */
 int cs_rpc_auth_status(cs_rpc_auth need, bool has_cert, bool is_user, bool is_member);
+
+/*
+ * The built-in routes as registered, for documents generated from them
+ * (rpc_openapi.c, the per-route metrics): `path` is a template
+ * ("/gov/proposals/{proposal_id}") for the routes with a path parameter,
+ * whose value is 64 lower-case hex digits. Static storage; i <
+ * cs_rpc_route_count() (else NULL).
+ */
+typedef struct cs_rpc_route_info {
+    const char *method;
+    const char *path;
+    cs_rpc_builtin id;
+    cs_rpc_auth auth;
+    bool writes;
+    const char *summary;
+    const char *query; /* a required query parameter ("transaction_id"), or NULL */
+} cs_rpc_route_info;
+size_t cs_rpc_route_count(void);
+const cs_rpc_route_info *cs_rpc_route_at(size_t i);
 
 /* "user", "member", ... for messages. */
 const char *cs_rpc_auth_name(cs_rpc_auth auth);

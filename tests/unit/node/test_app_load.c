@@ -520,6 +520,11 @@ static void registration_rules(void **state)
                   CONSORT_E_INVALID_ARGUMENT);
     /* app.h's reserved paths, with any method, and only those */
     assert_true(cs_app_path_reserved("/app/receipt"));
+    assert_true(cs_app_path_reserved(CS_APP_API_PATH));
+    cst_fails(consort_app_endpoint(app, "GET", CS_APP_API_PATH, noop, CONSORT_AUTH_NONE,
+                                   CONSORT_READ_ONLY, NULL),
+              CONSORT_E_INVALID_ARGUMENT);
+    assert_non_null(strstr(consort_errmsg(), "/app/api: the path is reserved"));
     static const char *const any[] = {"GET", "POST", "PUT", "DELETE"};
     for (size_t i = 0; i < CS_ARRAY_LEN(any); i++) {
         cst_fails(consort_app_endpoint(app, any[i], CS_APP_RECEIPT_PATH, noop, CONSORT_AUTH_USER,

@@ -6,8 +6,11 @@
 #include "testutil.h"
 
 #include "node/console.h"
+#include "node/rpc_openapi.h"
 #include "node/rpc_route.h"
 
+#include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 static consort_err noop(consort_request *rq, consort_tx *tx, consort_response *rs, void *ctx)
@@ -54,6 +57,11 @@ static void builtins(void **state)
         {"/app/receipt", CS_RPC_APP_RECEIPT, CS_RPC_AUTH_USER_OR_MEMBER},
         {"/gov/members", CS_RPC_GOV_MEMBERS, CS_RPC_AUTH_NONE},
         {"/gov/users", CS_RPC_GOV_USERS, CS_RPC_AUTH_NONE},
+        {"/node/health", CS_RPC_NODE_HEALTH, CS_RPC_AUTH_NONE},
+        {"/node/ready/app", CS_RPC_NODE_READY_APP, CS_RPC_AUTH_NONE},
+        {"/node/ready/gov", CS_RPC_NODE_READY_GOV, CS_RPC_AUTH_NONE},
+        {"/node/api", CS_RPC_NODE_API, CS_RPC_AUTH_NONE},
+        {"/app/api", CS_RPC_APP_API, CS_RPC_AUTH_NONE},
     };
     consort_app *app = test_app();
     for (size_t i = 0; i < CS_ARRAY_LEN(want); i++) {
@@ -259,12 +267,139 @@ static void authentication_statuses(void **state)
     assert_string_equal(cs_rpc_auth_name(CS_RPC_AUTH_MEMBER), "a member");
 }
 
+/* `tmpl` with its {parameter} replaced by 64 hex digits. */
+static void instantiate(const char *tmpl, char *out, size_t cap)
+{
+    const char *open = strchr(tmpl, '{');
+    const char *close = open != NULL ? strchr(open, '}') : NULL;
+    if (close == NULL) {
+        snprintf(out, cap, "%s", tmpl);
+        return;
+    }
+    snprintf(out, cap, "%.*s%s%s", (int)(open - tmpl), tmpl,
+             "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", close + 1);
+}
+
+static json_t *api_doc(const consort_app *app, cs_rpc_api_doc which)
+{
+    cs_buf b;
+    cs_buf_init(&b, 0);
+    cst_ok(cs_rpc_openapi(app, which, "1.2.3", &b));
+    json_error_t err;
+    json_t *doc = json_loadb((const char *)b.ptr, b.len, 0, &err);
+    if (doc == NULL)
+        fail_msg("OpenAPI document is not JSON: %s", err.text);
+    cs_buf_cleanup(&b);
+    assert_string_equal(json_string_value(json_object_get(doc, "openapi")), "3.1.0");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "info"), "version")),
+                        "1.2.3");
+    return doc;
+}
+
+/* The operation `method` `path` of `doc`, checked against what routing says. */
+static void check_documented(json_t *doc, const char *method, const char *path, const char *auth,
+                             bool writes, const char *source)
+{
+    char lower[16];
+    size_t n = 0;
+    for (; method[n] != '\0' && n + 1 < sizeof lower; n++)
+        lower[n] = (char)(method[n] - 'A' + 'a');
+    lower[n] = '\0';
+    json_t *op = json_object_get(json_object_get(json_object_get(doc, "paths"), path), lower);
+    if (op == NULL)
+        fail_msg("%s %s is registered but not documented", method, path);
+    assert_string_equal(json_string_value(json_object_get(op, "x-consort-auth")), auth);
+    assert_string_equal(json_string_value(json_object_get(op, "x-consort-mode")),
+                        writes ? "read-write" : "read-only");
+    assert_string_equal(json_string_value(json_object_get(op, "x-consort-source")), source);
+    assert_non_null(json_object_get(json_object_get(op, "responses"), "200"));
+}
+
+/* Every route the documents list is one routing serves (not 404 or 405). */
+static size_t check_served(json_t *doc, const consort_app *app)
+{
+    size_t ops = 0;
+    const char *path;
+    json_t *item;
+    json_object_foreach(json_object_get(doc, "paths"), path, item)
+    {
+        const char *key;
+        json_t *op;
+        json_object_foreach(item, key, op)
+        {
+            char method[16], concrete[CS_APP_PATH_MAX + 64];
+            size_t n = 0;
+            for (; key[n] != '\0' && n + 1 < sizeof method; n++)
+                method[n] = (char)(key[n] - 'a' + 'A');
+            method[n] = '\0';
+            instantiate(path, concrete, sizeof concrete);
+            cs_rpc_route r;
+            cs_rpc_route_find(app, method, concrete, &r);
+            if (r.kind != CS_ROUTE_BUILTIN && r.kind != CS_ROUTE_APP)
+                fail_msg("documented %s %s is not routed (kind %d)", method, path, (int)r.kind);
+            ops++;
+        }
+    }
+    return ops;
+}
+
+/* /node/api and /app/api list every registered route, with its
+ * authentication and mode, and nothing else. */
+static void openapi_documents_every_route(void **state)
+{
+    (void)state;
+    consort_app *app = test_app();
+    json_t *node = api_doc(app, CS_RPC_API_NODE);
+    json_t *appdoc = api_doc(app, CS_RPC_API_APP);
+    static const char *const auth[] = {"none", "user", "member", "user_or_member"};
+    size_t builtin = cs_rpc_route_count();
+    for (size_t i = 0; i < builtin; i++) {
+        const cs_rpc_route_info *ri = cs_rpc_route_at(i);
+        char concrete[CS_APP_PATH_MAX + 64];
+        instantiate(ri->path, concrete, sizeof concrete);
+        cs_rpc_route r;
+        cs_rpc_route_find(app, ri->method, concrete, &r);
+        assert_int_equal(r.kind, CS_ROUTE_BUILTIN);
+        assert_int_equal(r.builtin, ri->id);
+        assert_int_equal(r.index, i);
+        check_documented(strncmp(ri->path, "/app/", 5) == 0 ? appdoc : node, ri->method, ri->path,
+                         auth[ri->auth], ri->writes, "builtin");
+    }
+    assert_null(cs_rpc_route_at(builtin));
+    for (size_t i = 0; i < cs_app_endpoint_count(app); i++) {
+        const cs_app_endpoint *ep = cs_app_endpoint_at(app, i);
+        cs_rpc_route r;
+        cs_rpc_route_find(app, ep->method, ep->path, &r);
+        assert_int_equal(r.kind, CS_ROUTE_APP);
+        assert_int_equal(r.index, builtin + i);
+        check_documented(appdoc, ep->method, ep->path, auth[ep->auth],
+                         ep->mode == CONSORT_READ_WRITE, "application");
+    }
+    assert_int_equal(check_served(node, app) + check_served(appdoc, app),
+                     builtin + cs_app_endpoint_count(app));
+    json_decref(node);
+    json_decref(appdoc);
+    /* without an application: the node's own /app/ routes only */
+    json_t *bare = api_doc(NULL, CS_RPC_API_APP);
+    size_t own = 0;
+    for (size_t i = 0; i < builtin; i++)
+        own += strncmp(cs_rpc_route_at(i)->path, "/app/", 5) == 0;
+    assert_true(own >= 2); /* /app/receipt, /app/api */
+    assert_int_equal(json_object_size(json_object_get(bare, "paths")), own);
+    json_decref(bare);
+    cs_app_free(app);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(builtins),       cmocka_unit_test(governance_paths),
-        cmocka_unit_test(recovery_paths), cmocka_unit_test(application_endpoints),
-        cmocka_unit_test(console_paths),  cmocka_unit_test(authentication_statuses),
+        cmocka_unit_test(builtins),
+        cmocka_unit_test(governance_paths),
+        cmocka_unit_test(recovery_paths),
+        cmocka_unit_test(application_endpoints),
+        cmocka_unit_test(console_paths),
+        cmocka_unit_test(authentication_statuses),
+        cmocka_unit_test(openapi_documents_every_route),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
