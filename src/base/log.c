@@ -242,8 +242,8 @@ cs_log_level cs_log_step_level(bool more)
     cs_log_level now = cs_log_get_level();
     cs_log_level next = more ? (now > CS_LOG_TRACE ? (cs_log_level)(now - 1) : CS_LOG_TRACE)
                              : (now < CS_LOG_ERROR ? (cs_log_level)(now + 1) : CS_LOG_ERROR);
-    if (now == CS_LOG_OFF && more)
-        next = CS_LOG_ERROR;
+    if (now == CS_LOG_OFF) /* off stays off, unless asked for more */
+        next = more ? CS_LOG_ERROR : CS_LOG_OFF;
     threshold = next;
     cs_log(next, "log", "log level now %s (was %s)", level_names[next], level_names[now]);
     return next;

@@ -3,8 +3,10 @@
 #include "base/alloc.h"
 #include "base/log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void log_respects_level_and_sink(void **state)
 {
@@ -39,6 +41,81 @@ static void log_level_names_parse(void **state)
 
 /* A burst of lines, then one per period; what was held back is reported
  * with the next line that goes out. */
+/* What cs_log_fields writes to stderr (captured in a file), NUL-terminated. */
+static size_t capture(cs_log_format format, const char *msg, const cs_log_field *f, size_t n,
+                      char *out, size_t cap)
+{
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fileno(tmp), STDERR_FILENO), STDERR_FILENO);
+    cs_log_set_format(format);
+    cs_log_fields(CS_LOG_WARN, "test", f, n, "%s", msg);
+    fflush(stderr);
+    cs_log_set_format(CS_LOG_TEXT);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    size_t got = fread(out, 1, cap - 1, tmp);
+    out[got] = '\0';
+    fclose(tmp);
+    return got;
+}
+
+/* docs/observability.md: JSON lines escape whatever a field holds, stay
+ * valid JSON when cut, and text lines cannot be forged by a field. */
+static void log_lines_json_and_text(void **state)
+{
+    (void)state;
+    cs_log_set_sink(NULL, NULL);
+    cs_log_set_level(CS_LOG_WARN);
+    static char line[16384];
+    const cs_log_field f[] = {{"path", "/a\"b\\c\nd\x01\xff", 0}, {"status", NULL, 404}};
+    capture(CS_LOG_JSON, "req \"x\"", f, 2, line, sizeof line);
+    assert_non_null(
+        strstr(line, "\"level\":\"warn\",\"module\":\"test\",\"msg\":\"req \\\"x\\\"\""));
+    assert_non_null(
+        strstr(line, ",\"path\":\"/a\\\"b\\\\c\\u000ad\\u0001\\u00ff\",\"status\":404}\n"));
+    assert_int_equal(strncmp(line, "{\"ts\":\"", 7), 0);
+    assert_int_equal(strchr(line, '\n') - line + 1, (long)strlen(line)); /* one line */
+    /* a field far longer than a line: cut, still closed */
+    static char big[12000];
+    memset(big, 'a', sizeof big - 1);
+    const cs_log_field g[] = {{"path", big, 0}, {"status", NULL, 200}};
+    size_t n = capture(CS_LOG_JSON, "big", g, 2, line, sizeof line);
+    assert_true(n < 8192);
+    assert_non_null(strstr(line, "aaa\",\"status\":200}\n"));
+    /* text: "key=value", control characters and bytes >= 0x80 as '?' */
+    capture(CS_LOG_TEXT, "req", f, 2, line, sizeof line);
+    assert_non_null(strstr(line, " warn  test: req path=/a\"b\\c?d?? status=404\n"));
+    cs_log_format fmt;
+    cst_ok(cs_log_parse_format("JSON", &fmt));
+    assert_int_equal(fmt, CS_LOG_JSON);
+    cst_fails(cs_log_parse_format("xml", &fmt), CONSORT_E_INVALID_ARGUMENT);
+    assert_non_null(strstr(consort_errmsg(), "'xml'"));
+}
+
+/* SIGUSR1 / SIGUSR2 in consortd: one level at a time, never off. */
+static void log_level_steps(void **state)
+{
+    (void)state;
+    cs_log_set_level(CS_LOG_WARN);
+    assert_int_equal(cs_log_step_level(true), CS_LOG_INFO);
+    assert_int_equal(cs_log_get_level(), CS_LOG_INFO);
+    assert_int_equal(cs_log_step_level(true), CS_LOG_DEBUG);
+    assert_int_equal(cs_log_step_level(true), CS_LOG_TRACE);
+    assert_int_equal(cs_log_step_level(true), CS_LOG_TRACE);
+    cs_log_set_level(CS_LOG_ERROR);
+    assert_int_equal(cs_log_step_level(false), CS_LOG_ERROR);
+    cs_log_set_level(CS_LOG_OFF);
+    assert_int_equal(cs_log_step_level(true), CS_LOG_ERROR);
+    cs_log_set_level(CS_LOG_OFF);
+    assert_int_equal(cs_log_step_level(false), CS_LOG_OFF);
+    cs_log_set_level(CS_LOG_WARN);
+}
+
 static void log_budget_bounds_a_flood(void **state)
 {
     (void)state;
@@ -118,6 +195,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(log_respects_level_and_sink),
         cmocka_unit_test(log_level_names_parse),
+        cmocka_unit_test(log_lines_json_and_text),
+        cmocka_unit_test(log_level_steps),
         cmocka_unit_test(log_budget_bounds_a_flood),
         cmocka_unit_test(failing_allocator_is_honoured),
         cmocka_unit_test(secret_buffers_grow_without_leaving_copies),
