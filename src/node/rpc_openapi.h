@@ -2,8 +2,9 @@
  * OpenAPI 3.1 documents of the node's HTTP API, generated from the routes
  * as registered (rpc_route.h) and the application's endpoints
  * (app_host.h), so that they cannot drift from what the node serves:
- * GET /node/api documents the /node/ and /gov/ routes, GET /app/api the
- * /app/ ones (the application's and the node's own under /app/).
+ * GET /node/api documents the node's routes outside /app/ (/node/...,
+ * /gov/...), GET /app/api the /app/ ones (the application's and the
+ * node's own under /app/).
  * docs/http-api.md "API documents" describes what each operation states.
  */
 #ifndef CS_NODE_RPC_OPENAPI_H
@@ -13,7 +14,7 @@
 #include "node/app_host.h"
 
 typedef enum cs_rpc_api_doc {
-    CS_RPC_API_NODE = 0, /* /node/... and /gov/... */
+    CS_RPC_API_NODE = 0, /* the built-in routes outside /app/ */
     CS_RPC_API_APP,      /* /app/...: `app` (may be NULL) and the built-in /app/ routes */
 } cs_rpc_api_doc;
 
