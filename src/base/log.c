@@ -11,6 +11,8 @@
 static const char *const level_names[] = {"trace", "debug", "info", "warn", "error", "off"};
 
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+/* Read by every thread that logs, changed at runtime (cs_log_step_level):
+ * relaxed atomic loads and stores, as cheap as plain ones. */
 static cs_log_level threshold = CS_LOG_INFO;
 static cs_log_format format = CS_LOG_TEXT;
 static cs_log_sink_fn sink_fn;
@@ -33,7 +35,7 @@ static void read_env(void)
     cs_log_level lvl = CS_LOG_INFO;
     if (env != NULL && *env != '\0') {
         if (cs_log_parse_level(env, &lvl) == CONSORT_OK)
-            threshold = lvl;
+            __atomic_store_n(&threshold, lvl, __ATOMIC_RELAXED);
         else
             fprintf(stderr,
                     "consort: CONSORT_LOG=%s is not a level (trace, debug, info, "
@@ -70,13 +72,13 @@ void cs_log_set_sink(cs_log_sink_fn fn, void *ctx)
 void cs_log_set_level(cs_log_level level)
 {
     pthread_once(&env_once, read_env);
-    threshold = level;
+    __atomic_store_n(&threshold, level, __ATOMIC_RELAXED);
 }
 
 cs_log_level cs_log_get_level(void)
 {
     pthread_once(&env_once, read_env);
-    return threshold;
+    return __atomic_load_n(&threshold, __ATOMIC_RELAXED);
 }
 
 consort_err cs_log_parse_format(const char *s, cs_log_format *out)
@@ -244,7 +246,7 @@ cs_log_level cs_log_step_level(bool more)
                              : (now < CS_LOG_ERROR ? (cs_log_level)(now + 1) : CS_LOG_ERROR);
     if (now == CS_LOG_OFF) /* off stays off, unless asked for more */
         next = more ? CS_LOG_ERROR : CS_LOG_OFF;
-    threshold = next;
+    __atomic_store_n(&threshold, next, __ATOMIC_RELAXED);
     cs_log(next, "log", "log level now %s (was %s)", level_names[next], level_names[now]);
     return next;
 }
