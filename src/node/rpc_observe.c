@@ -29,6 +29,9 @@ static const char *not_ready(cs_rpc *rpc, bool app, char *why, size_t cap)
     if (leader[0] == '\0')
         return "no leader known: an election is under way, or this node cannot reach a majority "
                "of the service's nodes";
+    bool self = strcmp(leader, rpc->address) == 0 || strcmp(leader, rpc->cfg->rpc_address) == 0;
+    if (self && !cs_node_is_leader(n)) /* what forwarding answers 503 for, too */
+        return "this node was just elected and does not accept writes yet";
     if (app && !cs_node_service_open(n))
         return "the service is not open to users yet (the members open it: "
                "transition_service_to_open)";

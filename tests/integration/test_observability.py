@@ -393,14 +393,14 @@ def test_logs(env):
         e = dict(os.environ, CONSORT_LOG_FORMAT="json", CONSORT_LOG="warn")
         p = h.Consortd(env.consortd, sb.nodes[0]["config"], log, env=e)
         sb.restarted[0] = p
-        h.wait_until(lambda: sb.is_open(0), 60, "the restarted node open")
+        c = sb.client(0)
+        h.wait_until(lambda: ready(c, "app")[0] == 200, 60, "the restarted node ready")
         docs = json_lines(log, start)
         bound = [d for d in docs if d["msg"].startswith("consortd: bound")]
         check(bound and bound[0].get("rpc_address") == p.rpc_address,
               f"the bound line as JSON with its fields: {bound}")
         check(any(d["msg"].startswith("consortd: node") and d.get("rpc_address") for d in docs),
               "the open line as JSON")
-        c = sb.client(0)
         r = c.post_json("/app/log/private", {"id": 1, "msg": "at warn"})
         check(r.status == 200, f"write: {r!r}")
         time.sleep(0.5)
