@@ -22,6 +22,7 @@
 #define STOP_TIMEOUT_MS   15000
 #define DEFAULT_NODES     3
 #define DEFAULT_TIMEOUT_S 60
+#define ROLES_EVERY       4 /* rounds of 500 ms */
 
 static int run(int argc, char **argv);
 
@@ -41,8 +42,8 @@ const cs_cli_verb cs_cmd_sandbox = {
              "  member<m>_cert.pem, member<m>_privk.pem  the members (m = 0, 1, 2), who\n"
              "                                   open the service through governance\n"
              "  member<m>_enc_pubk.pem, member<m>_enc_privk.pem  their encryption keys\n"
-             "  nodes.json                       [{node_id, rpc_address, pid, data_dir,\n"
-             "                                     node_address, config, log}]\n"
+             "  nodes.json                       [{node_id, rpc_address, pid, running, role,\n"
+             "                                     data_dir, node_address, config, log}]\n"
              "  node<i>/                         node i: node.json (its configuration),\n"
              "                                   data/, platform/, consortd.log\n"
              "Prints one line 'READY <rpc address>' on standard output when the service\n"
@@ -69,7 +70,10 @@ const cs_cli_verb cs_cmd_sandbox = {
              "                     (docs/operating.md), VALUE as JSON if it parses, else as a\n"
              "                     string; e.g. --node-option ledger_chunk_bytes=65536\n"
              "\n"
-             "While it runs, `consort sandbox add-node --workspace DIR` adds a node.\n"
+             "While it runs, `consort sandbox add-node --workspace DIR` adds a node,\n"
+             "`consort sandbox kill --workspace DIR --node I` crashes node I and\n"
+             "`consort sandbox restart --workspace DIR --node I` starts it again;\n"
+             "nodes.json follows (pid, \"running\", \"role\": leader, follower, stopped).\n"
              "\n"
              "example:\n"
              "  consort sandbox --nodes 3 --workspace /tmp/sandbox\n",
@@ -165,6 +169,7 @@ static consort_err start_node(cs_sbx *sbx, int i, cs_sbx_client **client)
     struct stat st;
     off_t log_start = stat(n->log_path, &st) == 0 ? st.st_size : 0;
     CS_TRY(cs_sbx_spawn(&n->proc, argv, n->log_path));
+    n->last_pid = n->proc.pid;
     CS_TRY(cs_sbx_wait_bound(n, log_start, sbx->startup_timeout_s));
     /* the configuration names the bound ports from now on: a restart listens there again */
     CS_TRY(cs_sbx_write_config(sbx, i));
@@ -325,13 +330,25 @@ static void serve_requests(cs_sbx *sbx, cs_sbx_client **client)
     if (!found)
         return;
     json_t *answer = NULL;
-    add_node(sbx, request, client, &answer);
+    cs_buf text;
+    cs_buf_init(&text, 64 << 10);
+    json_t *req = cs_file_read(request, &text) == CONSORT_OK
+                      ? json_loadb((const char *)text.ptr, text.len, 0, NULL)
+                      : NULL;
+    cs_buf_cleanup(&text);
+    cs_err_clear();
+    const char *op = json_string_value(json_object_get(req, "op"));
+    if (op != NULL && strcmp(op, "add") != 0)
+        cs_sbx_node_op(sbx, req, client, &answer);
+    else
+        add_node(sbx, request, client, &answer);
+    json_decref(req);
     (void)unlink(request);
-    char *text = answer != NULL ? json_dumps(answer, JSON_COMPACT) : NULL;
+    char *out = answer != NULL ? json_dumps(answer, JSON_COMPACT) : NULL;
     json_decref(answer);
-    if (text == NULL || cs_file_write_atomic(answer_path, cs_slice_str(text), 0644) != CONSORT_OK)
+    if (out == NULL || cs_file_write_atomic(answer_path, cs_slice_str(out), 0644) != CONSORT_OK)
         fprintf(stderr, "consort sandbox: cannot answer %s\n", request);
-    free(text);
+    free(out);
 }
 
 /* Foreground until SIGINT/SIGTERM; reports nodes that die meanwhile and
@@ -339,12 +356,21 @@ static void serve_requests(cs_sbx *sbx, cs_sbx_client **client)
 static void serve(cs_sbx *const *sbxs, size_t n)
 {
     cs_sbx_client *clients[2] = {NULL, NULL};
-    while (!cs_sbx_stop_requested()) {
+    for (unsigned round = 0; !cs_sbx_stop_requested(); round++) {
         for (size_t k = 0; k < n; k++) {
             cs_sbx *sbx = sbxs[k];
+            bool changed = false;
             for (int i = 0; i < sbx->count; i++) {
-                (void)cs_sbx_alive(&sbx->nodes[i].proc);
+                bool was = sbx->nodes[i].proc.pid != 0;
+                changed |= was && !cs_sbx_alive(&sbx->nodes[i].proc);
                 (void)cs_sbx_alive(&sbx->nodes[i].tpm);
+            }
+            /* nodes.json says who runs and who leads: looked at every ROLES_EVERY rounds */
+            if (changed || round % ROLES_EVERY == 0)
+                changed |= cs_sbx_refresh_roles(sbx, &clients[k]);
+            if (changed && cs_sbx_write_nodes_json(sbx) != CONSORT_OK) {
+                fprintf(stderr, "consort sandbox: %s\n", consort_errmsg());
+                cs_err_clear();
             }
             serve_requests(sbx, &clients[k]);
         }

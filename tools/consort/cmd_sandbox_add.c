@@ -70,43 +70,16 @@ static consort_err absolute(const char *what, const char *path, char out[PATH_MA
 static consort_err request(const char *ws, const char *app, const char *consortd,
                            uint32_t timeout_s, cs_buf *answer)
 {
-    char dir[PATH_MAX], base[PATH_MAX + 64], path[PATH_MAX + 80], tmp[PATH_MAX + 80];
     char app_abs[PATH_MAX] = "", consortd_abs[PATH_MAX] = "";
     if (app != NULL)
         CS_TRY(absolute("--app", app, app_abs));
     if (consortd != NULL)
         CS_TRY(absolute("--consortd", consortd, consortd_abs));
-    snprintf(path, sizeof path, "%s/nodes.json", ws);
-    CS_ENSURE(cs_file_exists(path), CONSORT_E_NOT_FOUND,
-              "%s is not the workspace of a running sandbox (no nodes.json)", ws);
-    snprintf(dir, sizeof dir, "%s/requests", ws);
-    CS_TRY(cs_mkdir_p(dir, 0700));
-    snprintf(base, sizeof base, "%s/add-%ld-%d", dir, (long)time(NULL), (int)getpid());
-    json_t *req = json_pack("{s:s, s:s, s:I}", "app", app_abs, "consortd", consortd_abs,
-                            "timeout_s", (json_int_t)timeout_s);
-    char *text = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_t *req = json_pack("{s:s, s:s, s:s, s:I}", "op", "add", "app", app_abs, "consortd",
+                            consortd_abs, "timeout_s", (json_int_t)timeout_s);
+    CS_ENSURE(req != NULL, CONSORT_E_NOMEM, "the request");
+    consort_err rc = cs_sbx_ask(ws, "add", req, timeout_s + 30, answer);
     json_decref(req);
-    CS_ENSURE(text != NULL, CONSORT_E_NOMEM, "the request");
-    snprintf(tmp, sizeof tmp, "%s.tmp", base);
-    snprintf(path, sizeof path, "%s.request", base);
-    consort_err rc = cs_file_write_atomic(tmp, cs_slice_str(text), 0600);
-    free(text);
-    CS_TRY(rc);
-    CS_ENSURE(rename(tmp, path) == 0, CONSORT_E_IO, "%s: cannot publish the request", path);
-    snprintf(path, sizeof path, "%s.answer", base);
-    time_t deadline = time(NULL) + (time_t)timeout_s + 30;
-    while (!cs_file_exists(path)) {
-        if (time(NULL) > deadline) {
-            snprintf(tmp, sizeof tmp, "%s.request", base);
-            (void)unlink(tmp);
-            return cs_fail(CONSORT_E_TIMEOUT,
-                           "no answer from the sandbox in %s after %u s: is it running?", ws,
-                           timeout_s + 30);
-        }
-        usleep(200 * 1000);
-    }
-    rc = cs_file_read(path, answer);
-    (void)unlink(path);
     return rc;
 }
 
@@ -144,19 +117,7 @@ static int run(int argc, char **argv)
         cs_buf_cleanup(&answer);
         return cs_cli_fail(verb, rc);
     }
-    json_t *doc = json_loadb((const char *)answer.ptr, answer.len, 0, NULL);
-    const char *error = json_string_value(json_object_get(doc, "error"));
-    int code = CS_EXIT_OK;
-    if (doc == NULL) {
-        fprintf(stderr, "consort %s: the sandbox's answer is not JSON\n", verb->name);
-        code = CS_EXIT_REJECTED;
-    } else if (error != NULL) {
-        fprintf(stderr, "consort %s: %s\n", verb->name, error);
-        code = CS_EXIT_REJECTED;
-    } else {
-        printf("%.*s\n", (int)answer.len, (const char *)answer.ptr);
-    }
-    json_decref(doc);
+    int code = cs_sbx_print_answer(verb->name, cs_buf_slice(&answer));
     cs_buf_cleanup(&answer);
     return code;
 }

@@ -12,7 +12,10 @@
  *   sandbox_config.c the node configurations and nodes.json;
  *   sandbox_tpm.c    --platform tpm: swtpm per node, AK CA and AK enrolment;
  *   sandbox_gov.c    members 0 and 1 open the service through governance;
- *   sandbox_app.c    the application's endpoints, for the banner.
+ *   sandbox_app.c    the application's endpoints, for the banner;
+ *   sandbox_ops.c    kill and restart a node of the running sandbox, and the
+ *                    nodes' roles in nodes.json;
+ *   sandbox_ask.c    the client side of DIR/requests/ (add-node, kill, restart).
  *
  * Workspace layout (every path absolute):
  *   DIR/service_cert.pem                 written by node 0 (service_cert_out)
@@ -21,8 +24,8 @@
  *   DIR/member<m>_enc_{pubk,privk}.pem   their encryption keys (recovery shares)
  *   DIR/requests/                        `consort sandbox add-node` requests and
  *                                        the running sandbox's answers
- *   DIR/nodes.json                       [{node_id, rpc_address, pid, data_dir,
- *                                          node_address, config, log}]
+ *   DIR/nodes.json                       [{node_id, rpc_address, pid, running, role,
+ *                                          data_dir, node_address, config, log}]
  *   DIR/node<i>/node.json                the node's configuration
  *   DIR/node<i>/platform/                its virtual platform (each node is a host;
  *                                        hosts for CS_SBX_MAX_NODES nodes are made
@@ -43,6 +46,8 @@
 #include "base/buf.h"
 
 #include <consort/app.h>
+
+#include <jansson.h>
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -77,6 +82,8 @@ typedef struct cs_sbx_node {
     char consortd[CS_SBX_PATH_MAX]; /* what this node runs */
     char app[CS_SBX_PATH_MAX];
     cs_sbx_proc proc;
+    pid_t last_pid; /* of the last consortd started for it (kept once it exits) */
+    char role[16];  /* nodes.json "role": its raft_state, "stopped", or "" (not known) */
     /* --platform tpm */
     char tpm_dir[CS_SBX_PATH_MAX];
     char tpm_tcti[96];
@@ -216,6 +223,18 @@ CS_MUST_CHECK consort_err cs_sbx_request(cs_sbx_client *c, const char *address, 
  */
 CS_MUST_CHECK consort_err cs_sbx_node_open(cs_sbx_client *c, const char *address, bool *open,
                                            char *why, size_t why_len);
+/* What GET /node/state says (docs/http-api.md). */
+typedef struct cs_sbx_state {
+    char state[32];      /* "PartOfNetwork", ... */
+    char raft_state[16]; /* "leader", "follower", "candidate", ... */
+    bool is_leader;
+    char leader[CS_SBX_ADDR_MAX]; /* leader_rpc_address, "" if it knows none */
+    uint64_t committed;           /* the seqno of last_committed_txid (0: none) */
+} cs_sbx_state;
+
+/* GET /node/state within timeout_ms, parsed into *out. */
+CS_MUST_CHECK consort_err cs_sbx_node_state(cs_sbx_client *c, const char *address,
+                                            uint32_t timeout_ms, cs_sbx_state *out);
 /* GET /node/network: the number of nodes listed with status "Trusted". */
 CS_MUST_CHECK consort_err cs_sbx_trusted_nodes(cs_sbx_client *c, const char *address,
                                                size_t *count);
@@ -228,6 +247,44 @@ CS_MUST_CHECK consort_err cs_sbx_open_service(const cs_sbx *sbx, cs_sbx_client *
  * it; STATE unless it is then Accepted. `what` names it in messages. */
 CS_MUST_CHECK consort_err cs_sbx_pass_proposal(const cs_sbx *sbx, cs_sbx_client *c,
                                                const char *proposal, const char *what);
+
+/* ---- sandbox_ops.c: requests to a running sandbox other than add-node ---- */
+
+/* The user0 client of `sbx`, made on first use into *client. */
+CS_MUST_CHECK consort_err cs_sbx_client_of(const cs_sbx *sbx, cs_sbx_client **client);
+/*
+ * Carries out a request {"op": "kill" | "restart", "node": i, "timeout_s": t,
+ * "wait": bool} (docs/sandbox.md "Crashing and restarting nodes"):
+ *   kill     SIGKILLs node i (a crash), reaps it, and unless "wait" is false
+ *            waits up to t s until the running nodes agree on a leader;
+ *   restart  starts node i again from its configuration and data_dir, as the
+ *            sandbox's child, and waits up to t s until it is part of the
+ *            network and has committed what the others had when it started.
+ * nodes.json is rewritten either way. *answer: {"node", "pid", ...} or
+ * {"error": why}.
+ */
+void cs_sbx_node_op(cs_sbx *sbx, const json_t *req, cs_sbx_client **client, json_t **answer);
+/*
+ * Asks every running node for its role (GET /node/state, 500 ms each) and
+ * notes the nodes that are gone; true if a role or a running flag changed
+ * (then nodes.json needs rewriting).
+ */
+bool cs_sbx_refresh_roles(cs_sbx *sbx, cs_sbx_client **client);
+
+/* ---- sandbox_ask.c: the client side of DIR/requests/ ---- */
+
+/*
+ * Publishes `req` as DIR/requests/<what>-<time>-<pid>.request and waits up
+ * to wait_s for the running sandbox's answer, which it appends to `answer`.
+ * NOT_FOUND if DIR has no nodes.json; TIMEOUT if no answer comes.
+ */
+CS_MUST_CHECK consort_err cs_sbx_ask(const char *ws, const char *what, const json_t *req,
+                                     uint32_t wait_s, cs_buf *answer);
+/*
+ * Prints a sandbox's answer: its JSON on stdout, or its "error" on stderr as
+ * "consort VERB: ..."; returns the exit status (0, or 1).
+ */
+int cs_sbx_print_answer(const char *verb, cs_slice answer);
 
 /* ---- sandbox_composed.c: --sample composed ---- */
 

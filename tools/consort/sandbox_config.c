@@ -142,10 +142,13 @@ consort_err cs_sbx_write_nodes_json(const cs_sbx *sbx)
         const cs_sbx_node *n = &sbx->nodes[i];
         if (n->proc.pid == 0 && n->node_id[0] == '\0')
             continue; /* not started yet */
-        json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s}", "node_id", n->node_id,
-                              "rpc_address", n->rpc_address, "pid", (json_int_t)n->proc.pid,
-                              "data_dir", n->data_dir, "node_address", n->node_address, "config",
-                              n->config_path, "log", n->log_path);
+        /* pid: the last process started for it, also once it is gone ("running") */
+        pid_t pid = n->last_pid != 0 ? n->last_pid : n->proc.pid;
+        json_t *o = json_pack(
+            "{s:s, s:s, s:I, s:b, s:o, s:s, s:s, s:s, s:s}", "node_id", n->node_id, "rpc_address",
+            n->rpc_address, "pid", (json_int_t)pid, "running", n->proc.pid != 0, "role",
+            n->role[0] != '\0' ? json_string(n->role) : json_null(), "data_dir", n->data_dir,
+            "node_address", n->node_address, "config", n->config_path, "log", n->log_path);
         if (o != NULL && sbx->platform == CS_PLATFORM_TPM)
             bad |= json_object_set_new(o, "tpm_tcti", json_string(n->tpm_tcti)) |
                    json_object_set_new(o, "tpm_pid", json_integer((json_int_t)n->tpm.pid));

@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define BODY_MAX ((size_t)1 << 20)
@@ -131,6 +132,41 @@ consort_err cs_sbx_trusted_nodes(cs_sbx_client *c, const char *address, size_t *
         if (status != NULL && strcmp(status, "Trusted") == 0)
             (*count)++;
     }
+    json_decref(doc);
+    return CONSORT_OK;
+}
+
+consort_err cs_sbx_node_state(cs_sbx_client *c, const char *address, uint32_t timeout_ms,
+                              cs_sbx_state *out)
+{
+    memset(out, 0, sizeof *out);
+    cs_buf body;
+    cs_buf_init(&body, BODY_MAX);
+    int status = 0;
+    consort_err rc = cs_sbx_get(c, address, "/node/state", timeout_ms, &status, &body);
+    json_t *doc = NULL;
+    if (rc == CONSORT_OK && status != 200)
+        rc = cs_fail(CONSORT_E_STATE, "GET /node/state: HTTP %d", status);
+    if (rc == CONSORT_OK) {
+        doc = json_loadb((const char *)body.ptr, body.len, 0, NULL);
+        if (!json_is_object(doc))
+            rc = cs_fail(CONSORT_E_MALFORMED, "GET /node/state: not a JSON object");
+    }
+    cs_buf_cleanup(&body);
+    if (rc != CONSORT_OK) {
+        json_decref(doc);
+        return rc;
+    }
+    const char *s = json_string_value(json_object_get(doc, "state"));
+    snprintf(out->state, sizeof out->state, "%s", s != NULL ? s : "");
+    s = json_string_value(json_object_get(doc, "raft_state"));
+    snprintf(out->raft_state, sizeof out->raft_state, "%s", s != NULL ? s : "");
+    out->is_leader = json_is_true(json_object_get(doc, "is_leader"));
+    s = json_string_value(json_object_get(doc, "leader_rpc_address"));
+    snprintf(out->leader, sizeof out->leader, "%s", s != NULL ? s : "");
+    s = json_string_value(json_object_get(doc, "last_committed_txid"));
+    const char *dot = s != NULL ? strchr(s, '.') : NULL;
+    out->committed = dot != NULL ? strtoull(dot + 1, NULL, 10) : 0;
     json_decref(doc);
     return CONSORT_OK;
 }
