@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""`consort sandbox kill` / `restart` on a running 3-node sandbox, and
-`consort ledger show` on the ledger such a service wrote.
+"""`consort sandbox kill` / `restart` on a running 3-node sandbox, `consort
+sandbox --background` / `stop`, and `consort ledger show` on the ledger such
+a service wrote.
 
 kill: the node dies, nodes.json says so (running false, role stopped, its pid
 kept), and the command returns only once the others agree on a leader, so a
@@ -8,6 +9,11 @@ write sent to a surviving node straight after is answered 200. restart: the
 sandbox starts it again as its child, nodes.json names the new pid, and the
 node has caught up when the command returns. Bad requests are refused with
 the reason.
+
+--background: the command returns 0 once the service is READY (the READY
+line on its standard output), the service keeps running, and `sandbox stop`
+returns once the sandbox and every node are gone; a second stop, or a
+background start into a used workspace, fails with the reason.
 
 ledger show: the public writes made through the application appear with
 their values, the private ones only as sizes and digests (their plaintext is
@@ -20,6 +26,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -104,6 +111,45 @@ def test_kill_and_restart(env):
         sb.stop()
         for n in nodes_json(sb):
             check(not h.pid_alive(n["pid"]), f"node pid {n['pid']} outlived the sandbox")
+
+
+def test_background_and_stop(env):
+    ws = env.workspace("bg")
+    argv = [env.consort, "sandbox", "--nodes", "2", "--workspace", ws, "--consortd", env.consortd,
+            "--app", env.app, "--background"]
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=180)
+    out, err = p.stdout.decode(), p.stderr.decode()
+    check(p.returncode == 0 and out.startswith("READY 127.0.0.1:"),
+          f"--background: exit {p.returncode}, stdout {out!r}, stderr {err[-2000:]}")
+    check("runs in the background" in err and "is part of the network" in err,
+          f"--background relays the sandbox's messages: {err[-1000:]}")
+    with open(os.path.join(ws, "sandbox.pid")) as f:
+        sandbox_pid = int(f.read())
+    try:
+        nodes = json.load(open(os.path.join(ws, "nodes.json")))
+        check(h.pid_alive(sandbox_pid) and all(h.pid_alive(n["pid"]) for n in nodes),
+              "the sandbox and its nodes run on after the command returned")
+        # the service answers, after the command that started it is gone
+        c = h.Client(nodes[1]["rpc_address"], os.path.join(ws, "service_cert.pem"),
+                     os.path.join(ws, "user0_cert.pem"), os.path.join(ws, "user0_privk.pem"))
+        r = c.post_json("/app/log/public", {"id": 1, "msg": "from the background"})
+        check(r.status == 200, f"a write to the background service: {r!r}")
+        # a second sandbox into the same workspace: refused, with the reason
+        p2 = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        check(p2.returncode == 1 and b"is not empty" in p2.stderr and p2.stdout == b"",
+              f"a second --background: exit {p2.returncode} {p2.stderr[-500:]!r}")
+        ans = cli_json(env, "sandbox", "stop", "--workspace", ws)
+        check(ans == {"pid": sandbox_pid, "stopped": True}, f"stop answer {ans}")
+        check(not h.pid_alive(sandbox_pid) and not any(h.pid_alive(n["pid"]) for n in nodes),
+              "stop returns once the sandbox and its nodes are gone")
+        with open(os.path.join(ws, "sandbox.log")) as f:
+            check("asked to stop" in f.read(), "the sandbox's log after it detached")
+        code, out = h.run_cli(env, "sandbox", "stop", "--workspace", ws)
+        check(code == 1 and f"(pid {sandbox_pid}) is not running" in out,
+              f"a second stop: {code} {out}")
+    finally:
+        if h.pid_alive(sandbox_pid):
+            os.kill(sandbox_pid, 15)
 
 
 def show(env, ledger, *args):
@@ -222,4 +268,4 @@ def test_ledger_show(env):
 
 
 if __name__ == "__main__":
-    h.main([test_kill_and_restart, test_ledger_show])
+    h.main([test_kill_and_restart, test_background_and_stop, test_ledger_show])

@@ -66,6 +66,10 @@ const cs_cli_verb cs_cmd_sandbox = {
              "                     DIR/storage and records (records.so, which calls\n"
              "                     storage) in DIR/records, N nodes each, wired through\n"
              "                     their governance; READY names a records node\n"
+             "  --background       return once the service is READY (printing what the\n"
+             "                     sandbox printed until then) and keep it running in the\n"
+             "                     background, its messages in DIR/sandbox.log; `consort\n"
+             "                     sandbox stop --workspace DIR` stops it\n"
              "  --node-option NAME=VALUE  adds a member to every node's configuration\n"
              "                     (docs/operating.md), VALUE as JSON if it parses, else as a\n"
              "                     string; e.g. --node-option ledger_chunk_bytes=65536\n"
@@ -76,7 +80,8 @@ const cs_cli_verb cs_cmd_sandbox = {
              "nodes.json follows (pid, \"running\", \"role\": leader, follower, stopped).\n"
              "\n"
              "example:\n"
-             "  consort sandbox --nodes 3 --workspace /tmp/sandbox\n",
+             "  consort sandbox --nodes 3 --workspace /tmp/sandbox\n"
+             "  consort sandbox --nodes 3 --workspace /tmp/sandbox --background\n",
     .run = run,
 };
 
@@ -88,7 +93,8 @@ enum {
     OPT_CONSORTD,
     OPT_TIMEOUT,
     OPT_NODE_OPTION,
-    OPT_SAMPLE
+    OPT_SAMPLE,
+    OPT_BACKGROUND
 };
 
 static const struct option options[] = {
@@ -100,6 +106,7 @@ static const struct option options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"node-option", required_argument, NULL, OPT_NODE_OPTION},
     {"sample", required_argument, NULL, OPT_SAMPLE},
+    {"background", no_argument, NULL, OPT_BACKGROUND},
     {NULL, 0, NULL, 0},
 };
 
@@ -107,7 +114,8 @@ typedef struct sandbox_args {
     const char *workspace;
     const char *app;
     const char *consortd;
-    bool composed; /* --sample composed */
+    bool composed;   /* --sample composed */
+    bool background; /* --background */
 } sandbox_args;
 
 /* Every child, nodes first (a node's TPM must outlive it). */
@@ -200,7 +208,7 @@ static consort_err wait_all_trusted(cs_sbx *sbx, cs_sbx_client *client)
     }
 }
 
-static void print_guide(const cs_sbx *sbx, const cs_sbx_app *app)
+static void print_guide(const cs_sbx *sbx, const cs_sbx_app *app, bool background)
 {
     const char *ws = sbx->workspace;
     fprintf(stderr,
@@ -215,8 +223,13 @@ static void print_guide(const cs_sbx *sbx, const cs_sbx_app *app)
     cs_sbx_app_print(app, sbx, stderr);
     fprintf(stderr,
             "(from a source tree: scripts/sandbox-https %s GET /node/network)\n"
-            "Ctrl-C (SIGINT) or SIGTERM stops the service.\n",
-            ws);
+            "crash and restart node I: consort sandbox kill|restart --workspace %s --node I\n",
+            ws, ws);
+    if (!background)
+        fprintf(stderr,
+                "Ctrl-C (SIGINT), SIGTERM or `consort sandbox stop --workspace %s` stops "
+                "the service.\n",
+                ws);
 }
 
 /* ---- `consort sandbox add-node` requests (cmd_sandbox_add.c) ---- */
@@ -338,7 +351,11 @@ static void serve_requests(cs_sbx *sbx, cs_sbx_client **client)
     cs_buf_cleanup(&text);
     cs_err_clear();
     const char *op = json_string_value(json_object_get(req, "op"));
-    if (op != NULL && strcmp(op, "add") != 0)
+    if (op != NULL && strcmp(op, "stop") == 0) {
+        fprintf(stderr, "consort sandbox: asked to stop (consort sandbox stop)\n");
+        answer = json_pack("{s:I}", "pid", (json_int_t)getpid());
+        cs_sbx_request_stop();
+    } else if (op != NULL && strcmp(op, "add") != 0)
         cs_sbx_node_op(sbx, req, client, &answer);
     else
         add_node(sbx, request, client, &answer);
@@ -390,6 +407,10 @@ static consort_err start_service(cs_sbx *sbx, const sandbox_args *a, cs_sbx_app 
         fprintf(stderr, "consort sandbox: cannot list the application's endpoints: %s\n",
                 app->error);
     CS_TRY(cs_sbx_prepare(sbx, a->workspace));
+    char pid_path[CS_SBX_PATH_MAX + 16], pid_text[24];
+    snprintf(pid_path, sizeof pid_path, "%s/sandbox.pid", sbx->workspace);
+    snprintf(pid_text, sizeof pid_text, "%d\n", (int)getpid());
+    CS_TRY(cs_file_write_atomic(pid_path, cs_slice_str(pid_text), 0644));
     if (sbx->platform == CS_PLATFORM_VIRTUAL)
         fprintf(stderr, "WARNING: the virtual platform is INSECURE and for development only.\n");
     cs_sbx_client *client = NULL;
@@ -441,6 +462,8 @@ static int parse(int argc, char **argv, cs_sbx *sbx, sandbox_args *a)
         } else if (c == OPT_TIMEOUT) {
             if (!cs_cli_parse_u32(verb, "--timeout", arg, &sbx->startup_timeout_s))
                 return CS_EXIT_USAGE;
+        } else if (c == OPT_BACKGROUND) {
+            a->background = true;
         } else {
             return CS_EXIT_USAGE;
         }
@@ -500,6 +523,15 @@ static int run(int argc, char **argv)
         cs_free(front);
         return code;
     }
+    if (a.background) {
+        bool child = false;
+        consort_err brc = cs_sbx_background_start(&child, &code);
+        if (brc != CONSORT_OK || !child) {
+            cs_free(sbx);
+            cs_free(front);
+            return brc != CONSORT_OK ? cs_cli_fail(&cs_cmd_sandbox, brc) : code;
+        }
+    }
     /* the same options for the second service; its own state */
     front->count = sbx->count;
     front->platform = sbx->platform;
@@ -522,7 +554,9 @@ static int run(int argc, char **argv)
                     "sample\"):\n  storage (back-end): %s\n  records (front-end, calls "
                     "storage): %s\n",
                     sbx->workspace, front->workspace);
-        print_guide(entry, &app);
+        print_guide(entry, &app, a.background);
+        if (a.background)
+            cs_sbx_background_detach(a.workspace);
         serve(all, running);
     }
     cs_sbx_app_cleanup(&app);

@@ -9,11 +9,13 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ANSWER_MAX ((size_t)64 << 10)
 
 static int run_kill(int argc, char **argv);
 static int run_restart(int argc, char **argv);
+static int run_stop(int argc, char **argv);
 
 const cs_cli_verb cs_cmd_sandbox_kill = {
     .name = "sandbox kill",
@@ -67,6 +69,22 @@ const cs_cli_verb cs_cmd_sandbox_restart = {
     .run = run_restart,
 };
 
+const cs_cli_verb cs_cmd_sandbox_stop = {
+    .name = "sandbox stop",
+    .summary = "stop a running sandbox and its nodes",
+    .usage = "usage: consort sandbox stop --workspace DIR [--timeout SECONDS]\n"
+             "\n"
+             "Asks the sandbox running in DIR (in the foreground or with --background)\n"
+             "to stop, as SIGTERM would: it stops every node it runs (SIGTERM, SIGKILL\n"
+             "after 15 s) and exits. Returns once the sandbox process is gone, printing\n"
+             "{\"pid\": its pid, \"stopped\": true}. Exit status 1 if no sandbox answers,\n"
+             "or if it is still running after --timeout seconds (default 60).\n"
+             "\n"
+             "example:\n"
+             "  consort sandbox stop --workspace /tmp/svc\n",
+    .run = run_stop,
+};
+
 enum { OPT_WORKSPACE = 1, OPT_NODE, OPT_TIMEOUT, OPT_NO_WAIT };
 
 static const struct option kill_options[] = {
@@ -83,6 +101,32 @@ static const struct option restart_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {NULL, 0, NULL, 0},
 };
+
+static const struct option stop_options[] = {
+    {"workspace", required_argument, NULL, OPT_WORKSPACE},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {NULL, 0, NULL, 0},
+};
+
+/* The stop request is answered at once; then the sandbox stops its nodes. */
+static int wait_stopped(const cs_cli_verb *verb, cs_slice answer, uint32_t timeout_s)
+{
+    json_t *doc = json_loadb((const char *)answer.ptr, answer.len, 0, NULL);
+    json_int_t pid = json_integer_value(json_object_get(doc, "pid"));
+    json_decref(doc);
+    if (pid <= 0)
+        return cs_sbx_print_answer(verb->name, answer);
+    for (uint32_t waited = 0; cs_sbx_process_running((pid_t)pid); waited += 200) {
+        if (waited >= timeout_s * 1000u) {
+            fprintf(stderr, "consort %s: the sandbox (pid %lld) still runs after %u s\n",
+                    verb->name, (long long)pid, timeout_s);
+            return CS_EXIT_REJECTED;
+        }
+        usleep(200 * 1000);
+    }
+    printf("{\"pid\":%lld,\"stopped\":true}\n", (long long)pid);
+    return CS_EXIT_OK;
+}
 
 static int run_op(const cs_cli_verb *verb, const struct option *opts, const char *op,
                   uint32_t timeout_s, int argc, char **argv)
@@ -111,7 +155,8 @@ static int run_op(const cs_cli_verb *verb, const struct option *opts, const char
         return cs_cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
     if (ws == NULL)
         return cs_cli_usage_error(verb, "--workspace DIR is required");
-    if (!have_node)
+    bool stop = strcmp(op, "stop") == 0;
+    if (!have_node && !stop)
         return cs_cli_usage_error(verb, "--node N is required");
     if (node >= CS_SBX_MAX_NODES)
         return cs_cli_usage_error(verb, "--node %u: a sandbox has at most %d nodes (0..%d)", node,
@@ -128,8 +173,9 @@ static int run_op(const cs_cli_verb *verb, const struct option *opts, const char
      * busy with another one first */
     consort_err rc = cs_sbx_ask(ws, op, req, timeout_s + 60, &answer);
     json_decref(req);
-    int code = rc == CONSORT_OK ? cs_sbx_print_answer(verb->name, cs_buf_slice(&answer))
-                                : cs_cli_fail(verb, rc);
+    int code = rc != CONSORT_OK ? cs_cli_fail(verb, rc)
+               : stop           ? wait_stopped(verb, cs_buf_slice(&answer), timeout_s)
+                                : cs_sbx_print_answer(verb->name, cs_buf_slice(&answer));
     cs_buf_cleanup(&answer);
     return code;
 }
@@ -137,6 +183,11 @@ static int run_op(const cs_cli_verb *verb, const struct option *opts, const char
 static int run_kill(int argc, char **argv)
 {
     return run_op(&cs_cmd_sandbox_kill, kill_options, "kill", 30, argc, argv);
+}
+
+static int run_stop(int argc, char **argv)
+{
+    return run_op(&cs_cmd_sandbox_stop, stop_options, "stop", 60, argc, argv);
 }
 
 static int run_restart(int argc, char **argv)

@@ -24,6 +24,7 @@
  *   DIR/member<m>_enc_{pubk,privk}.pem   their encryption keys (recovery shares)
  *   DIR/requests/                        `consort sandbox add-node` requests and
  *                                        the running sandbox's answers
+ *   DIR/sandbox.pid                      the running sandbox's pid
  *   DIR/nodes.json                       [{node_id, rpc_address, pid, running, role,
  *                                          data_dir, node_address, config, log}]
  *   DIR/node<i>/node.json                the node's configuration
@@ -160,6 +161,8 @@ bool cs_sbx_port_accepts(int port);
 /* Installs the SIGINT/SIGTERM handlers (no SA_RESTART) and ignores SIGPIPE. */
 CS_MUST_CHECK consort_err cs_sbx_signals_install(void);
 bool cs_sbx_stop_requested(void);
+/* Makes cs_sbx_stop_requested() true, as SIGTERM would (`consort sandbox stop`). */
+void cs_sbx_request_stop(void);
 /*
  * Starts argv[0] with argv, standard input from /dev/null, standard output
  * and error appended to `log_path`. The child gets SIGTERM if the sandbox
@@ -271,6 +274,20 @@ void cs_sbx_node_op(cs_sbx *sbx, const json_t *req, cs_sbx_client **client, json
  */
 bool cs_sbx_refresh_roles(cs_sbx *sbx, cs_sbx_client **client);
 
+/* ---- sandbox_background.c: --background ---- */
+
+/*
+ * Forks. The child returns true, its standard output and error going to a
+ * pipe; the parent relays them (READY lines on its standard output, the rest
+ * on its standard error) until the child detaches or exits, and returns
+ * false with *exit_code: 0 once the child said READY and detached, else the
+ * child's exit status (1 if it was killed). IO if the fork or pipe fails.
+ */
+CS_MUST_CHECK consort_err cs_sbx_background_start(bool *child, int *exit_code);
+/* In the child once READY: standard output and error to DIR/sandbox.log
+ * (appended), a session of its own; the parent then returns. */
+void cs_sbx_background_detach(const char *workspace);
+
 /* ---- sandbox_ask.c: the client side of DIR/requests/ ---- */
 
 /*
@@ -280,6 +297,8 @@ bool cs_sbx_refresh_roles(cs_sbx *sbx, cs_sbx_client **client);
  */
 CS_MUST_CHECK consort_err cs_sbx_ask(const char *ws, const char *what, const json_t *req,
                                      uint32_t wait_s, cs_buf *answer);
+/* True while `pid` runs (a zombie does not). */
+bool cs_sbx_process_running(pid_t pid);
 /*
  * Prints a sandbox's answer: its JSON on stdout, or its "error" on stderr as
  * "consort VERB: ..."; returns the exit status (0, or 1).

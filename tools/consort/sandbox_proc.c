@@ -47,6 +47,11 @@ bool cs_sbx_stop_requested(void)
     return stop_signal != 0;
 }
 
+void cs_sbx_request_stop(void)
+{
+    stop_signal = SIGTERM;
+}
+
 void cs_sbx_sleep_ms(uint32_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
