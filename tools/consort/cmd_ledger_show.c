@@ -327,6 +327,7 @@ static int show(const show_args *a)
     if (rc != CONSORT_OK)
         return cs_cli_fail(verb, cs_err_context(rc, "ledger directory %s", a->dir));
     uint64_t read = 0, shown = 0, last = 0;
+    bool whole = true; /* read to the end of the ledger */
     for (;;) {
         cs_ledger_record rec;
         bool done = false;
@@ -337,8 +338,10 @@ static int show(const show_args *a)
         last = rec.entry.seqno;
         if (rec.entry.seqno < a->from)
             continue;
-        if (rec.entry.seqno > a->to)
+        if (rec.entry.seqno > a->to) {
+            whole = false;
             break;
+        }
         json_t *o = NULL;
         rc = describe(a, &rec.entry, &o);
         if (rc != CONSORT_OK) {
@@ -373,9 +376,11 @@ static int show(const show_args *a)
         fprintf(stderr,
                 "consort ledger show: the ledger ends at seqno %" PRIu64 ", before --from\n", last);
     if (!a->json) {
-        printf("(%" PRIu64 " entr%s shown; the ledger holds seqnos 1..%" PRIu64 "%s)\n", shown,
-               shown == 1 ? "y" : "ies", last,
-               a->table != NULL ? ", only the writes to the table asked for are shown" : "");
+        printf("(%" PRIu64 " entr%s shown", shown, shown == 1 ? "y" : "ies");
+        if (whole)
+            printf("; the ledger ends at seqno %" PRIu64, last);
+        printf("%s)\n",
+               a->table != NULL ? "; of each, only its writes to the table asked for" : "");
         if (torn > 0)
             printf("(the .open chunk ends with a torn frame of %" PRIu64 " bytes at offset %" PRIu64
                    ": a crash mid-write, not shown)\n",

@@ -544,6 +544,12 @@ static int run(int argc, char **argv)
         a.composed ? start_composed(sbx, front, &a, &app) : start_service(sbx, &a, &app);
     cs_sbx *const all[2] = {sbx, front};
     size_t running = a.composed ? 2 : 1;
+    for (size_t k = 0; k < running && rc == CONSORT_OK; k++) { /* nodes.json: roles too */
+        cs_sbx_client *client = NULL;
+        (void)cs_sbx_refresh_roles(all[k], &client);
+        cs_sbx_client_free(client);
+        rc = cs_sbx_write_nodes_json(all[k]);
+    }
     if (rc == CONSORT_OK) {
         const cs_sbx *entry = a.composed ? front : sbx;
         printf("READY %s\n", entry->nodes[0].rpc_address);
