@@ -75,7 +75,8 @@ VERBS="evidence:create:create virtual-platform evidence
 evidence:verify:verify attestation evidence
 platform:init:create this host's virtual platform
 receipt:verify:verify a transaction receipt offline
-ledger:verify:verify a ledger directory offline"
+ledger:verify:verify a ledger directory offline
+ledger:show:print the public entries of a ledger directory"
 while IFS=: read -r g v summary; do
     for form in "$g --help" "$g -h" "help $g"; do
         # shellcheck disable=SC2086 # the form is words

@@ -562,7 +562,7 @@ static int run(int argc, char **argv)
                     sbx->workspace, front->workspace);
         print_guide(entry, &app, a.background);
         if (a.background)
-            cs_sbx_background_detach(a.workspace);
+            cs_sbx_background_detach(a.workspace, entry->workspace);
         serve(all, running);
     }
     cs_sbx_app_cleanup(&app);

@@ -284,9 +284,10 @@ bool cs_sbx_refresh_roles(cs_sbx *sbx, cs_sbx_client **client);
  * child's exit status (1 if it was killed). IO if the fork or pipe fails.
  */
 CS_MUST_CHECK consort_err cs_sbx_background_start(bool *child, int *exit_code);
-/* In the child once READY: standard output and error to DIR/sandbox.log
- * (appended), a session of its own; the parent then returns. */
-void cs_sbx_background_detach(const char *workspace);
+/* In the child once READY: standard output and error to workspace/sandbox.log
+ * (appended), a session of its own; the parent then returns. `entry`: the
+ * workspace `consort sandbox stop` takes (a service's, for --sample composed). */
+void cs_sbx_background_detach(const char *workspace, const char *entry);
 
 /* ---- sandbox_ask.c: the client side of DIR/requests/ ---- */
 

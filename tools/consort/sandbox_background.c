@@ -94,14 +94,14 @@ consort_err cs_sbx_background_start(bool *child, int *exit_code)
     return CONSORT_OK;
 }
 
-void cs_sbx_background_detach(const char *workspace)
+void cs_sbx_background_detach(const char *workspace, const char *entry)
 {
     char path[CS_SBX_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/sandbox.log", workspace);
     fprintf(stderr,
             "consort sandbox: runs in the background (pid %d); its messages go to %s;\n"
             "  `consort sandbox stop --workspace %s` stops it\n",
-            (int)getpid(), path, workspace);
+            (int)getpid(), path, entry);
     fflush(stdout);
     fflush(stderr);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
