@@ -22,7 +22,6 @@
 #define STOP_TIMEOUT_MS   15000
 #define DEFAULT_NODES     3
 #define DEFAULT_TIMEOUT_S 60
-#define ROLES_EVERY       4 /* rounds of 500 ms */
 
 static int run(int argc, char **argv);
 
@@ -313,6 +312,8 @@ static void add_node(cs_sbx *sbx, const char *request, cs_sbx_client **client, j
                          line[0] != '\0' ? "; its log says: " : "", line, n->log_path);
         }
     }
+    if (rc == CONSORT_OK && cs_sbx_refresh_roles(sbx, client))
+        rc = cs_sbx_write_nodes_json(sbx);
     if (rc == CONSORT_OK)
         *answer = json_pack("{s:i, s:s, s:s, s:s}", "node", i, "node_id", n->node_id, "rpc_address",
                             n->rpc_address, "log", n->log_path);
@@ -373,7 +374,7 @@ static void serve_requests(cs_sbx *sbx, cs_sbx_client **client)
 static void serve(cs_sbx *const *sbxs, size_t n)
 {
     cs_sbx_client *clients[2] = {NULL, NULL};
-    for (unsigned round = 0; !cs_sbx_stop_requested(); round++) {
+    while (!cs_sbx_stop_requested()) {
         for (size_t k = 0; k < n; k++) {
             cs_sbx *sbx = sbxs[k];
             bool changed = false;
@@ -382,9 +383,11 @@ static void serve(cs_sbx *const *sbxs, size_t n)
                 changed |= was && !cs_sbx_alive(&sbx->nodes[i].proc);
                 (void)cs_sbx_alive(&sbx->nodes[i].tpm);
             }
-            /* nodes.json says who runs and who leads: looked at every ROLES_EVERY rounds */
-            if (changed || round % ROLES_EVERY == 0)
-                changed |= cs_sbx_refresh_roles(sbx, &clients[k]);
+            /* nodes.json says who runs and who leads: roles are asked for when a node
+             * dies (and after each kill, restart or add-node), not on a timer, so the
+             * sandbox sends the nodes no requests of its own while nothing happens */
+            if (changed)
+                (void)cs_sbx_refresh_roles(sbx, &clients[k]);
             if (changed && cs_sbx_write_nodes_json(sbx) != CONSORT_OK) {
                 fprintf(stderr, "consort sandbox: %s\n", consort_errmsg());
                 cs_err_clear();

@@ -269,8 +269,9 @@ CS_MUST_CHECK consort_err cs_sbx_client_of(const cs_sbx *sbx, cs_sbx_client **cl
 void cs_sbx_node_op(cs_sbx *sbx, const json_t *req, cs_sbx_client **client, json_t **answer);
 /*
  * Asks every running node for its role (GET /node/state, 500 ms each) and
- * notes the nodes that are gone; true if a role or a running flag changed
- * (then nodes.json needs rewriting).
+ * notes the nodes that are gone; true if a role changed (then nodes.json
+ * needs rewriting). Called when something happened (READY, a node's death,
+ * kill, restart, add-node), never on a timer.
  */
 bool cs_sbx_refresh_roles(cs_sbx *sbx, cs_sbx_client **client);
 

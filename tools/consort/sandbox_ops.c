@@ -126,8 +126,8 @@ static consort_err op_kill(cs_sbx *sbx, cs_sbx_node *n, int index, uint32_t time
             cs_sbx_sleep_ms(POLL_MS);
         }
         fprintf(stderr, "consort sandbox: %s leads\n", sbx->nodes[leader].name);
-        if (cs_sbx_refresh_roles(sbx, client))
-            CS_TRY(cs_sbx_write_nodes_json(sbx));
+        (void)cs_sbx_refresh_roles(sbx, client);
+        CS_TRY(cs_sbx_write_nodes_json(sbx));
     }
     *answer = json_pack("{s:i, s:I, s:o}", "node", index, "pid", (json_int_t)pid, "leader",
                         leader >= 0 ? json_integer(leader) : json_null());
@@ -191,9 +191,9 @@ static consort_err op_restart(cs_sbx *sbx, cs_sbx_node *n, int index, uint32_t t
         }
         cs_sbx_sleep_ms(POLL_MS);
     }
-    snprintf(n->role, sizeof n->role, "%s", s.raft_state);
     fprintf(stderr, "consort sandbox: %s is part of the network again (committed up to %llu)\n",
             n->name, (unsigned long long)s.committed);
+    (void)cs_sbx_refresh_roles(sbx, client);
     CS_TRY(cs_sbx_write_nodes_json(sbx));
     *answer = json_pack("{s:i, s:I, s:s, s:s, s:I}", "node", index, "pid", (json_int_t)n->proc.pid,
                         "rpc_address", n->rpc_address, "role", n->role, "committed_seqno",
