@@ -107,6 +107,11 @@ def test_kill_and_restart(env):
                      "nodes.json to say the killed node is stopped")
         ans = cli_json(env, "sandbox", "restart", "--workspace", ws, "--node", str(victim))
         check(nodes_json(sb)[victim]["pid"] == ans["pid"], "nodes.json names the new pid")
+        # --no-wait: back at once, no leader named; the node is down all the same
+        ans = cli_json(env, "sandbox", "kill", "--workspace", ws, "--node", str(victim),
+                       "--no-wait")
+        check(ans["leader"] is None and not h.pid_alive(ans["pid"]) and
+              nodes_json(sb)[victim]["running"] is False, f"kill --no-wait: {ans}")
         # the sandbox stops the nodes it restarted (the harness checks a clean exit)
         sb.stop()
         for n in nodes_json(sb):
