@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 60
 CTEST_ARGS  ?=
 PREFIX      ?= /usr/local
 
-.PHONY: all deps build install test demo asan asan-build asan-integration tsan fuzz fuzz-build fuzz-check bench format format-check clean
+.PHONY: all deps build install test demo asan asan-build asan-integration tsan fuzz fuzz-build fuzz-check bench bench-scale format format-check clean
 
 all: build
 
@@ -103,3 +103,12 @@ chaos: build
 	@nice python3 tests/chaos/run_chaos.py --consort $(BUILD)/tools/consort \
 		--consortd $(BUILD)/tools/consortd --app $(BUILD)/tests/chaos_app.so \
 		--duration $(or $(DURATION),1800) --nodes $(or $(NODES),3) $(if $(SEED),--seed $(SEED))
+
+# The cost-curve benchmark (scripts/bench-scale.sh, bench/RESULTS.md
+# "bench_scale"): BENCH_SCALE_ARGS="--sizes 10000,100000 --nodes 3,5 ..."
+# (default: the full run, 10k-1M keys, a 1M-transaction ledger, 3/5/7 nodes,
+# 0/10/50 ms; --smoke: tiny sizes, about two minutes).
+bench-scale: build
+	@./scripts/install-deps --bench
+	@cmake --build $(BUILD) --target benchmarks -j $(JOBS)
+	@./scripts/bench-scale.sh $(BUILD) $(BENCH_SCALE_ARGS)

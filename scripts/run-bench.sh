@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every benchmark built in BUILD_DIR (bench/<name>/ -> bench_<name>).
 # bench_service and bench_e2e need running services: scripts/bench-service.sh and
-# scripts/bench-e2e.sh start them and run them.
+# scripts/bench-e2e.sh start them and run them. bench_receipt (scripts/bench-receipt.sh)
+# and bench_scale (scripts/bench-scale.sh, `make bench-scale`: a long run) too, and
+# are run only through their scripts.
 set -euo pipefail
 build=${1:?usage: run-bench.sh BUILD_DIR}
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 for bin in "$build"/bench/bench_*; do
   [ -x "$bin" ] || continue
-  case "$(basename "$bin")" in bench_service | bench_e2e) continue ;; esac
+  case "$(basename "$bin")" in bench_service | bench_e2e | bench_receipt | bench_scale) continue ;; esac
   echo
   echo "== $(basename "$bin")"
   "$bin"
