@@ -224,6 +224,29 @@ print(n, last, med, mx, len(lat))
 EOF
 }
 
+# The restarted node's own account of its last start (its log after the last
+# "consortd: bound" line): "N MS", N entries recovered from the ledger in MS
+# ms (from "restart from sealed state" to "recovered N entries"), or "- -".
+replay_from_log() { # log
+  python3 - "$1" <<'EOF'
+import calendar, re, sys, time
+def ms(stamp):
+    ts, frac = stamp.rstrip("Z").split(".")
+    return calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%S")) * 1000 + int(frac)
+lines = open(sys.argv[1], errors="replace").read().splitlines()
+start = max((i for i, l in enumerate(lines) if l.startswith("consortd: bound")), default=0)
+t0 = None
+for l in lines[start:]:
+    if "restart from sealed state" in l:
+        t0 = ms(l.split()[0])
+    m = re.search(r"recovered (\d+) entries from the ledger", l)
+    if m and t0 is not None:
+        print(m.group(1), ms(l.split()[0]) - t0)
+        sys.exit(0)
+print("- -")
+EOF
+}
+
 has() { [[ ",$only," == *",$1,"* ]]; }
 machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 echo "bench-scale: $machine, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -329,6 +352,9 @@ if has ledger; then
   echo "bench-scale: ledger of $ledger_tx transactions ..."
   restarted=() node_env=
   start_sandbox 3 ledger
+  sleep 1
+  lbase=()
+  for ((i = 0; i < 3; i++)); do lbase+=("$(rss_kb "$(node_field $i pid)")"); done
   bs write "$work/l.out" --address "$addr" --probe "$(rpcs)" --connections "$conns" \
     --tx "$ledger_tx" --value 64 --start 0 || fail "ledger writes: $(val error "$work/l.out")"
   note_stall "$(val stall_max_ms "$work/l.out")"
@@ -336,6 +362,10 @@ if has ledger; then
   c=$(leader_commit)
   for ((i = 0; i < 3; i++)); do wait_node "$i" "$c" 120 >/dev/null; done
   sleep 1
+  lrss=()
+  for ((i = 0; i < 3; i++)); do
+    lrss+=("$(python3 -c "print(f'{($(rss_kb "$(node_field $i pid)") - ${lbase[$i]}) * 1024 / $ledger_tx:.0f}')")")
+  done
   ldir=$(node_field 0 data_dir)/ledger
   lbytes=$(du -sb "$ldir" | cut -f1)
   t0=$(date +%s%N)
@@ -348,21 +378,27 @@ if has ledger; then
   last_snap=$(sed -n 's/.*snapshot at seqno \([0-9]*\) .*/\1/p' "$(node_field 2 log)" | tail -n 1)
   restart_ms=$(restart_timed 2 "$c")
   replayed=$((c - ${last_snap:-0}))
+  read -r rec_entries rec_ms < <(replay_from_log "$(node_field 2 log)")
   bs receipt "$work/r.out" --address "$addr" --txid "$first" --times 10 || fail "receipt of $first: $(val error "$work/r.out")"
   stop_sandbox
   echo
   echo "== ledger ($ledger_tx transactions of one 64-byte value, $c entries with the signature entries)"
   python3 - "$ledger_tx" "$c" "$lbytes" "$verify_ms" "$restart_ms" "$replayed" \
-    "$(val receipt_first_ms "$work/r.out")" "$(val receipt_median_ms "$work/r.out")" "$first" <<'EOF'
+    "$(val receipt_first_ms "$work/r.out")" "$(val receipt_median_ms "$work/r.out")" "$first" \
+    "$rec_entries" "$rec_ms" "$(IFS=/; echo "${lrss[*]}")" <<'EOF'
 import sys
-tx, entries, lb, vms, rms, rep, rfirst, rmed, first = sys.argv[1:]
+tx, entries, lb, vms, rms, rep, rfirst, rmed, first, rec_n, rec_ms, rss = sys.argv[1:]
 tx, entries, lb, vms, rms, rep = int(tx), int(entries), int(lb), float(vms), float(rms), int(rep)
-print(f"{'ledger bytes':>14} {'B/tx':>7} {'verify ms':>10} {'verify entries/s':>17} {'restart ms':>11} {'replayed':>9} {'replay entries/s':>17} {'receipt(' + first + ') ms first/median':>34}")
+print(f"{'ledger bytes':>13} {'B/tx':>5} {'RSS B/tx n0/n1/n2':>18} {'verify ms':>9} {'verify entries/s':>16} "
+      f"{'restart ms':>10} {'replayed':>8} {'ledger replay: entries, ms, entries/s':>38} {'receipt ms first/median':>24}")
 vr = f"{entries / vms * 1000:.0f}" if vms > 0 else "-"
-rr = f"{rep / rms * 1000:.0f}" if rms > 0 else "-"
-print(f"{lb:>14} {lb / tx:>7.0f} {vms:>10.0f} {vr:>17} {rms:>11.0f} {rep:>9} {rr:>17} {rfirst + '/' + rmed:>34}")
+rr = f"{int(rec_n) / float(rec_ms) * 1000:.0f}" if rec_n != "-" and float(rec_ms) > 0 else "-"
+print(f"{lb:>13} {lb / tx:>5.0f} {rss:>18} {vms:>9.0f} {vr:>16} {rms:>10.0f} {rep:>8} "
+      f"{rec_n + ', ' + rec_ms + ', ' + rr:>38} {rfirst + '/' + rmed:>24}")
+print(f"(receipt: GET /app/receipt for {first}, the first write, on the node writes go to)")
 EOF
-  echo "(restart: node 2 kill -9 -> its commit at the leader's, replaying the entries after its last snapshot)"
+  echo "(restart: node 2 kill -9 -> its commit at the leader's; replayed: entries after its last snapshot;"
+  echo " ledger replay: what its log says it read back from its ledger at start, and how long that took)"
 fi
 
 # ======================= cluster size and wide area
@@ -414,9 +450,15 @@ if has wan; then
     for ((i = 0; i < 3; i++)); do
       [ "$(wait_node "$i" "$c" 120)" != -1 ] || fail "node $i not back after the restart behind the proxies"
     done
+    bs ready "$work/ready.out" --address "$addr" --timeout 120 || fail "$d ms: $(val error "$work/ready.out")"
     bs write "$work/d.out" --address "$addr" --probe "$(rpcs)" --connections "$conns" \
       --seconds "$seconds" --value 64 --keys 100000 || fail "$d ms: $(val error "$work/d.out")"
     note_stall "$(val stall_max_ms "$work/d.out")"
+    # a write needs the leader's entry to reach a follower and its answer to
+    # come back: at least 2 x D; less means the proxies were not in the path
+    if [ "$d" != 0 ] && ! python3 -c "import sys; sys.exit(0 if float('$(val p50_ms "$work/d.out")' or 0) >= 2 * $d else 1)"; then
+      fail "$d ms: write p50 $(val p50_ms "$work/d.out") ms < 2 x $d ms: node-to-node traffic did not go through the proxies"
+    fi
     wan_rows+=("$(load_row "$d" "$work/d.out")")
     stop_sandbox
   done

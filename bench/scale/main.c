@@ -17,6 +17,10 @@
  *          polls GET /node/commit of --address every 5 ms (connecting again
  *          while the node is down) until its commit seqno >= X: the time.
  *   commit the commit seqno of --address.
+ *   ready  [--timeout T]
+ *          POST /app/put?id=0 to --address every 50 ms (connecting again
+ *          while it is down) until one answers 200: the service has a
+ *          leader and takes writes again (after its nodes restarted).
  *   receipt --txid T [--times R]
  *          GET /app/receipt?transaction_id=T R times: the time of each.
  *
@@ -334,6 +338,50 @@ static int run_wait(bench *b, uint64_t seqno, double timeout_s)
     return 1;
 }
 
+typedef struct put_read {
+    bool done;
+    int status;
+} put_read;
+
+static void on_put(void *ctx, consort_err err, const char *msg, const cs_http_response *r)
+{
+    (void)msg;
+    put_read *x = ctx;
+    x->done = true;
+    x->status = err == CONSORT_OK ? r->status : -1;
+}
+
+static int run_ready(bench *b, double timeout_s)
+{
+    uint64_t t0 = uv_hrtime(), deadline = t0 + (uint64_t)(timeout_s * 1e9);
+    cs_http_client *c = NULL;
+    char why[256] = "";
+    int status = 0;
+    while (uv_hrtime() < deadline) {
+        if (c == NULL || !cs_http_client_is_open(c)) {
+            cs_http_client_free(c);
+            c = connect_to(b, b->address, why, sizeof why);
+        }
+        put_read x = {0};
+        if (c != NULL && cs_http_client_request(c, "POST", "/app/put?id=0", NULL, 0,
+                                                CS_SLICE_LIT("ready"), on_put, &x) == CONSORT_OK) {
+            while (!x.done)
+                uv_run(b->loop, UV_RUN_ONCE);
+            status = x.status;
+            if (status == 200) {
+                printf("ready_ms=%.1f\n", (double)(uv_hrtime() - t0) / 1e6);
+                cs_http_client_free(c);
+                return 0;
+            }
+        }
+        sleep_ms(b, 50);
+    }
+    cs_http_client_free(c);
+    printf("ready_ms=-1\nerror=no write accepted by %s in %.0f s (last status %d%s%s)\n",
+           b->address, timeout_s, status, why[0] != '\0' ? "; " : "", why);
+    return 1;
+}
+
 typedef struct receipt_read {
     bool done;
     int status;
@@ -463,14 +511,14 @@ static int run_load(bench *b, const char *probes)
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: bench_scale fill|write|wait|commit|receipt --address ADDR --ca PEM --cert PEM "
-            "--key PEM\n"
-            "         [--connections N<=512] [--probe ADDR,...] [--count N] [--start S] "
-            "[--batch K<=4096]\n"
-            "         [--value BYTES] [--seconds T] [--tx N] [--keys N] [--seqno X] "
-            "[--timeout T]\n"
-            "         [--txid T] [--times R] [--acks FILE]\n");
+    fprintf(stderr, "usage: bench_scale fill|write|wait|commit|receipt|ready --address ADDR --ca "
+                    "PEM --cert PEM "
+                    "--key PEM\n"
+                    "         [--connections N<=512] [--probe ADDR,...] [--count N] [--start S] "
+                    "[--batch K<=4096]\n"
+                    "         [--value BYTES] [--seconds T] [--tx N] [--keys N] [--seqno X] "
+                    "[--timeout T]\n"
+                    "         [--txid T] [--times R] [--acks FILE]\n");
     return 2;
 }
 
@@ -545,7 +593,7 @@ int main(int argc, char **argv)
         (strcmp(b->mode, "receipt") == 0 && txid == NULL) ||
         (strcmp(b->mode, "wait") == 0 && seqno == 0) ||
         (!fill && !write && strcmp(b->mode, "wait") != 0 && strcmp(b->mode, "commit") != 0 &&
-         strcmp(b->mode, "receipt") != 0))
+         strcmp(b->mode, "receipt") != 0 && strcmp(b->mode, "ready") != 0))
         return usage();
     if (fill && b->batch * b->value > ((uint64_t)FILL_MAX_KB << 10))
         b->batch = ((uint64_t)FILL_MAX_KB << 10) / b->value;
@@ -572,6 +620,8 @@ int main(int argc, char **argv)
         status = run_wait(b, seqno, timeout);
     } else if (strcmp(b->mode, "receipt") == 0) {
         status = run_receipt(b, txid, times);
+    } else if (strcmp(b->mode, "ready") == 0) {
+        status = run_ready(b, timeout);
     } else {
         char why[256] = "";
         uint64_t s = 0;
