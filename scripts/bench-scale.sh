@@ -28,8 +28,9 @@
 # start, until its commit reaches the leader's), and a new node's join-and-
 # catch-up time (`consort sandbox add-node`, then until its commit reaches the
 # leader's). "loop stall (client-observed)": the longest GET /node/commit
-# answer, polled every 5 ms on every node during the fill and the writes (the
-# node exports no loop-lag metric).
+# answer, polled every 5 ms on every node during the fill and the writes and
+# 3 s after each (an idle leader then takes the snapshot it deferred, on its
+# loop); the node exports no loop-lag metric.
 #
 # Wide-area table: after the sandbox is ready, every node is stopped and
 # started again with bench/scale_shim (LD_PRELOAD) so that its connections to
@@ -271,12 +272,11 @@ if has store; then
     base=()
     for ((i = 0; i < count; i++)); do base+=("$(rss_kb "$(node_field $i pid)")"); done
     bs fill "$work/fill.out" --address "$addr" --probe "$(rpcs)" --connections "$conns" \
-      --count "$n" --value 64 --batch 256 --acks "$work/acks-fill-$n" || fail "fill $n: $(val error "$work/fill.out")"
+      --count "$n" --value 64 --batch 256 --acks "$work/acks-fill-$n" --linger 3 || fail "fill $n: $(val error "$work/fill.out")"
     fill_kps=$(val keys_per_s "$work/fill.out")
     stall=$(val stall_max_ms "$work/fill.out")
     c=$(leader_commit)
     for ((i = 0; i < count; i++)); do wait_node "$i" "$c" 120 >/dev/null; done
-    sleep 2 # snapshots under way finish
     per_key=() rss_list=()
     for ((i = 0; i < count; i++)); do
       r=$(rss_kb "$(node_field $i pid)")
@@ -284,7 +284,7 @@ if has store; then
       per_key+=("$(python3 -c "print(f'{($r - ${base[$i]}) * 1024 / $n:.0f}')")")
     done
     bs write "$work/write.out" --address "$addr" --probe "$(rpcs)" --connections "$conns" \
-      --seconds "$seconds" --value 64 --keys "$n" --acks "$work/acks-write-$n" || fail "writes at $n: $(val error "$work/write.out")"
+      --seconds "$seconds" --value 64 --keys "$n" --acks "$work/acks-write-$n" --linger 3 || fail "writes at $n: $(val error "$work/write.out")"
     wps=$(val requests_per_s "$work/write.out")
     wps_at[$n]=$wps
     p99=$(val p99_ms "$work/write.out")

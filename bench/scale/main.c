@@ -26,7 +26,8 @@
  *
  * During fill and write, --probe ADDR,ADDR,... are polled with GET
  * /node/commit every 5 ms (one request in flight per node, on its own
- * connection): the longest answer per node is the client-observed loop
+ * connection), and for --linger S seconds after the last write: the
+ * longest answer per node is the client-observed loop
  * stall ("stall_max_ms"), an upper bound on the node's own loop lag (it
  * includes this client's scheduling on a loaded machine).
  *
@@ -69,6 +70,7 @@ typedef struct prober {
     cs_http_client *client;
     bool busy;
     uint64_t sent_at, max_ns, n;
+    double max_at; /* unix ms when the longest answer was asked for */
 } prober;
 
 struct bench {
@@ -82,7 +84,7 @@ struct bench {
     size_t n_probes;
     /* the work */
     uint64_t start, count, batch, value, keys, tx_target;
-    double seconds;
+    double seconds, linger;
     uint64_t next, acked, errors, t0, t_end, bytes;
     uint8_t *body;
     uint32_t *lat_us;
@@ -186,6 +188,13 @@ static void send_one(writer *w)
 
 /* ---- the loop-stall probe ---- */
 
+static double unix_ms_ago(uint64_t ns_ago)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6 - (double)ns_ago / 1e6;
+}
+
 static void on_probe(void *ctx, consort_err err, const char *msg, const cs_http_response *r)
 {
     (void)msg;
@@ -195,8 +204,10 @@ static void on_probe(void *ctx, consort_err err, const char *msg, const cs_http_
     if (err != CONSORT_OK)
         return;
     uint64_t took = uv_hrtime() - p->sent_at;
-    if (took > p->max_ns)
+    if (took > p->max_ns) {
         p->max_ns = took;
+        p->max_at = unix_ms_ago(took);
+    }
     p->n++;
 }
 
@@ -209,8 +220,10 @@ static void on_probe_tick(uv_timer_t *t)
         if (p->client == NULL)
             continue;
         if (p->busy) { /* still waiting: what it has waited so far counts already */
-            if (now - p->sent_at > p->max_ns)
+            if (now - p->sent_at > p->max_ns) {
                 p->max_ns = now - p->sent_at;
+                p->max_at = unix_ms_ago(p->max_ns);
+            }
             continue;
         }
         p->busy = true;
@@ -477,6 +490,10 @@ static int run_load(bench *b, const char *probes)
         uv_run(b->loop, UV_RUN_ONCE);
     }
     double elapsed = (double)(uv_hrtime() - b->t0) / 1e9;
+    /* --linger: the probes go on after the last write, when an idle leader
+     * takes the snapshots it deferred while writes were pending */
+    if (b->linger > 0 && b->n_probes > 0)
+        sleep_ms(b, (unsigned)(b->linger * 1000));
     uv_timer_stop(&tick);
     uv_close((uv_handle_t *)&tick, NULL);
     qsort(b->lat_us, b->n_lat, sizeof b->lat_us[0], cmp_u32);
@@ -493,7 +510,13 @@ static int run_load(bench *b, const char *probes)
     double stall = 0;
     for (size_t i = 0; i < b->n_probes; i++) {
         double ms = (double)b->p[i].max_ns / 1e6;
-        printf("stall_ms[%s]=%.1f (%" PRIu64 " probes)\n", b->p[i].address, ms, b->p[i].n);
+        time_t at = (time_t)(b->p[i].max_at / 1e3);
+        struct tm tm;
+        gmtime_r(&at, &tm);
+        printf("stall_ms[%s]=%.1f (%" PRIu64 " probes; the longest asked at "
+               "%02d:%02d:%02d.%03dZ)\n",
+               b->p[i].address, ms, b->p[i].n, tm.tm_hour, tm.tm_min, tm.tm_sec,
+               (int)((uint64_t)b->p[i].max_at % 1000));
         if (ms > stall)
             stall = ms;
     }
@@ -518,7 +541,7 @@ static int usage(void)
                     "[--batch K<=4096]\n"
                     "         [--value BYTES] [--seconds T] [--tx N] [--keys N] [--seqno X] "
                     "[--timeout T]\n"
-                    "         [--txid T] [--times R] [--acks FILE]\n");
+                    "         [--txid T] [--times R] [--acks FILE] [--linger S]\n");
     return 2;
 }
 
@@ -563,6 +586,8 @@ int main(int argc, char **argv)
             b->value = strtoull(v, NULL, 10);
         else if (strcmp(o, "--seconds") == 0)
             b->seconds = atof(v);
+        else if (strcmp(o, "--linger") == 0)
+            b->linger = atof(v);
         else if (strcmp(o, "--tx") == 0)
             b->tx_target = strtoull(v, NULL, 10);
         else if (strcmp(o, "--keys") == 0)
