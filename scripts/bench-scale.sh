@@ -15,7 +15,9 @@
 #                            the proxies without delay)
 #     --seconds S            each closed-loop write phase (default 5)
 #     --connections C        writers (default 32)
-#     --snapshot-interval E  node snapshot_interval in the store table (default 1000)
+#     --snapshot-interval E  node snapshot_interval in the store table (default: keys/100,
+#                            at least 1000 and at most 100000, the node's default: a few
+#                            snapshots of the full store per size, not hundreds)
 #     --only T,T,...         tables to run: store,value,ledger,nodes,wan (default all)
 #     --smoke                tiny sizes, 2 s phases: checks that every table runs (ctest)
 #
@@ -57,7 +59,7 @@ for f in "$gen" "$app" "$shim" "$consort" "$consortd"; do
 done
 
 sizes=10000,100000,1000000 values=64,1024,16384,262144 ledger_tx=1000000 nodes_list=3,5,7 delays=0,10,50
-seconds=5 conns=32 snap_interval=1000 only=store,value,ledger,nodes,wan smoke=0
+seconds=5 conns=32 snap_interval=auto only=store,value,ledger,nodes,wan smoke=0
 while [ $# -gt 0 ]; do
   case $1 in
   --sizes) sizes=$2 ;;
@@ -262,11 +264,14 @@ declare -A wps_at=()
 mem_goal_rows=()
 if has store; then
   IFS=, read -r -a size_arr <<<"$sizes"
-  store_rows=()
+  store_rows=() si_used=()
   for n in "${size_arr[@]}"; do
     echo "bench-scale: store of $n keys ..."
     restarted=() node_env=
-    start_sandbox 3 "store-$n" "snapshot_interval=$snap_interval"
+    si=$snap_interval
+    [ "$si" = auto ] && si=$((n / 100 < 1000 ? 1000 : n / 100 > 100000 ? 100000 : n / 100))
+    si_used+=("$si")
+    start_sandbox 3 "store-$n" "snapshot_interval=$si"
     count=$(node_count)
     sleep 1
     base=()
@@ -315,7 +320,7 @@ if has store; then
     stop_sandbox
   done
   echo
-  echo "== store size (3 nodes, 8-byte keys, 64-byte values; snapshot_interval=$snap_interval)"
+  echo "== store size (3 nodes, 8-byte keys, 64-byte values; snapshot_interval $(IFS=/; echo "${si_used[*]}"))"
   printf '%9s %8s %22s %10s %9s %9s %7s %12s %14s %10s %9s %8s %8s\n' keys "fill k/s" \
     "RSS B/key (n0/n1/n2)" "RSS MiB" writes/s "p99 ms" snaps "last snap B" "snap ms med/mx" \
     "restart ms" replayed "join ms" "stall ms"
@@ -323,7 +328,7 @@ if has store; then
   echo "(RSS B/key: (VmRSS after the fill - VmRSS of the empty store) / keys; snap ms: from the"
   echo " snapshot's seqno acknowledged to node 1's log line; restart: node 2 kill -9 -> commit at the"
   echo " leader's, replaying 'replayed' entries after its last snapshot; join: add-node -> caught up;"
-  echo " stall: longest GET /node/commit answer on any node, polled every 5 ms, during fill and writes)"
+  echo " stall: longest GET /node/commit answer on any node, polled every 5 ms, during fill and writes and 3 s after)"
 fi
 
 # ======================= value size
