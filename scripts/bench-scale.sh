@@ -162,7 +162,8 @@ wait_node() {
 }
 
 # Kills node $1 (kill -9), starts it again, waits until its commit reaches $2:
-# prints the ms from the start to then (-1: not within 600 s).
+# sets restart_ms to the ms from the start to then (-1: not within 600 s).
+# Not in a subshell: the restarted node's pid must reach own_pids.
 restart_timed() {
   local i=$1 target=$2 rpc pid t0
   rpc=$(node_field "$i" rpc_address)
@@ -172,7 +173,8 @@ restart_timed() {
   t0=$(date +%s%N)
   restart_node "$i"
   bs wait "$work/w.out" --address "$rpc" --seqno "$target" --timeout 600 || true
-  if [ "$(val wait_ms "$work/w.out")" = -1 ]; then echo -1; else echo $((($(date +%s%N) - t0) / 1000000)); fi
+  restart_ms=-1
+  [ "$(val wait_ms "$work/w.out")" = -1 ] || restart_ms=$((($(date +%s%N) - t0) / 1000000))
 }
 
 pid_of() { # the pid of node $1: restarted by us, or the sandbox's
@@ -300,7 +302,7 @@ if has store; then
     # a follower's restart
     c=$(leader_commit)
     last_snap=$(sed -n 's/.*snapshot at seqno \([0-9]*\) .*/\1/p' "$(node_field 2 log)" | tail -n 1)
-    restart_ms=$(restart_timed 2 "$c")
+    restart_timed 2 "$c"
     replayed=$((c - ${last_snap:-0}))
     # a new node's join and catch-up
     c=$(leader_commit)
@@ -381,7 +383,7 @@ if has ledger; then
     verify_ms=-1
   fi
   last_snap=$(sed -n 's/.*snapshot at seqno \([0-9]*\) .*/\1/p' "$(node_field 2 log)" | tail -n 1)
-  restart_ms=$(restart_timed 2 "$c")
+  restart_timed 2 "$c"
   replayed=$((c - ${last_snap:-0}))
   read -r rec_entries rec_ms < <(replay_from_log "$(node_field 2 log)")
   bs receipt "$work/r.out" --address "$addr" --txid "$first" --times 10 || fail "receipt of $first: $(val error "$work/r.out")"
