@@ -7,6 +7,8 @@
  */
 #include "node/rpc_openapi.h"
 
+#include "node/console.h"
+
 #include "node/rpc_route.h"
 
 #include <jansson.h>
@@ -138,6 +140,19 @@ static int add_routes(json_t *paths, const consort_app *app, cs_rpc_api_doc whic
         if (in_app != (which == CS_RPC_API_APP))
             continue;
         const api_op op = {r->method, r->path, r->summary, r->query, r->auth, r->writes, false};
+        if (add_op(paths, &op) != 0)
+            return -1;
+    }
+    /* the web console's files (console.h), the entry page as /console */
+    for (size_t i = 0; which == CS_RPC_API_NODE && i < cs_console_asset_count; i++) {
+        const char *path = cs_console_assets[i].path;
+        const api_op op = {"GET",
+                           strcmp(path, CS_CONSOLE_INDEX) == 0 ? CS_CONSOLE_PATH : path,
+                           "A file of the web console (docs/operating.md \"Web console\")",
+                           NULL,
+                           CS_RPC_AUTH_NONE,
+                           false,
+                           false};
         if (add_op(paths, &op) != 0)
             return -1;
     }

@@ -335,7 +335,7 @@ static size_t check_served(json_t *doc, const consort_app *app)
             instantiate(path, concrete, sizeof concrete);
             cs_rpc_route r;
             cs_rpc_route_find(app, method, concrete, &r);
-            if (r.kind != CS_ROUTE_BUILTIN && r.kind != CS_ROUTE_APP)
+            if (r.kind != CS_ROUTE_BUILTIN && r.kind != CS_ROUTE_APP && r.kind != CS_ROUTE_CONSOLE)
                 fail_msg("documented %s %s is not routed (kind %d)", method, path, (int)r.kind);
             ops++;
         }
@@ -375,8 +375,18 @@ static void openapi_documents_every_route(void **state)
         check_documented(appdoc, ep->method, ep->path, auth[ep->auth],
                          ep->mode == CONSORT_READ_WRITE, "application");
     }
+    /* the console's files, /console for its entry page */
+    for (size_t i = 0; i < cs_console_asset_count; i++) {
+        const char *path = cs_console_assets[i].path;
+        if (strcmp(path, CS_CONSOLE_INDEX) == 0)
+            path = CS_CONSOLE_PATH;
+        cs_rpc_route r;
+        cs_rpc_route_find(app, "GET", path, &r);
+        assert_int_equal(r.kind, CS_ROUTE_CONSOLE);
+        check_documented(node, "GET", path, "none", false, "builtin");
+    }
     assert_int_equal(check_served(node, app) + check_served(appdoc, app),
-                     builtin + cs_app_endpoint_count(app));
+                     builtin + cs_app_endpoint_count(app) + cs_console_asset_count);
     json_decref(node);
     json_decref(appdoc);
     /* without an application: the node's own /app/ routes only */
