@@ -76,6 +76,7 @@ def check_issued_by(cert, issuer, now, what="certificate"):
     valid at now (Unix seconds); BAD_CERTIFICATE or EXPIRED if not."""
     ensure(cert.issuer == issuer.subject, "BAD_CERTIFICATE",
            f"{what} is not issued by the service certificate (issuer name)")
+    _check_ca(issuer)
     key = issuer.public_key()
     ensure(isinstance(key, ec.EllipticCurvePublicKey), "BAD_CERTIFICATE",
            "the issuer's key is not an EC key")
@@ -87,3 +88,20 @@ def check_issued_by(cert, issuer, now, what="certificate"):
                            f"{what} does not chain to the service certificate") from None
     _valid_at(issuer, now, "the service certificate")
     _valid_at(cert, now, what)
+
+
+def _check_ca(cert):
+    """The issuer is a CA certificate: basic constraints CA:TRUE and, if it
+    restricts its key's usage, certificate signing among them."""
+    try:
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        bc = None
+    ensure(bc is not None and bc.ca, "BAD_CERTIFICATE",
+           "the service certificate is not a CA certificate (basic constraints CA:TRUE)")
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        ku = None
+    ensure(ku is None or ku.key_cert_sign, "BAD_CERTIFICATE",
+           "the service certificate's key usage does not include certificate signing")
