@@ -260,6 +260,32 @@ class Live(unittest.TestCase):
         self.assertEqual(code, 0, out)
         self.assertIn(r["proposal_id"], out)
 
+    # ------------------------------------------------------------ docs/python.md
+
+    def test_the_examples_of_docs_python_md(self):
+        """Every ```python block of docs/python.md (not those marked no-run), in
+        order and in one namespace, with this sandbox's workspace for /tmp/svc."""
+        import contextlib
+        import io
+        import re
+        doc = os.path.join(os.path.dirname(agreement.HERE), "..", "docs", "python.md")
+        with open(doc) as f:
+            blocks = re.findall(r"^```python\n(.*?)^```", f.read(), re.S | re.M)
+        self.assertGreaterEqual(len(blocks), 6)
+        ns = {}
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            for code in blocks:
+                exec(compile(code.replace("/tmp/svc", self.ws), doc, "exec"), ns)
+        text = out.getvalue()
+        for want in ("PartOfNetwork", "Committed", "BAD_SIGNATURE", "Accepted", "Withdrawn"):
+            self.assertIn(want, text)
+        self.assertTrue(os.path.exists(os.path.join(self.ws, "proposal.cose")))
+        code, out = h.run_cli(self.env, "gov", "submit", os.path.join(self.ws, "proposal.cose"),
+                              "--workspace", self.ws)
+        self.assertEqual(code, 0, out)
+        self.assertIn('"Open"', out)
+
 
 if __name__ == "__main__":
     agreement.run_tests(UNITTEST_ARGV)

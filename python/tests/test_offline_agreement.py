@@ -3,7 +3,7 @@ statements made by a stand-in service (fakeservice.py) and hundreds of
 tampered variants of each; the Python verdict must equal the verdict of
 `consort receipt verify` / `consort e2e verify` on every one, and both must
 accept the genuine ones. Also the Merkle inclusion probes of
-/work/shared/testdata/merkle against merkle.root_from_inclusion.
+the shared test data's Merkle probes against merkle.root_from_inclusion.
 
     python3 python/tests/test_offline_agreement.py --consort build/tools/consort
 """
@@ -21,7 +21,10 @@ import fakeservice
 from consort import ConsortError, e2e, merkle
 
 ARGS, UNITTEST_ARGV = agreement.parse_args() if __name__ == "__main__" else (None, None)
-MERKLE_DATA = os.environ.get("CONSORT_TESTDATA", "/work/shared/testdata") + "/merkle"
+REPO = os.path.dirname(os.path.dirname(agreement.HERE))
+MERKLE_DATA = os.path.join(os.environ.get("CONSORT_TESTDATA",
+                                          os.path.join(REPO, "..", "shared", "testdata")),
+                           "merkle")
 
 
 class Agreement(unittest.TestCase):
