@@ -98,13 +98,13 @@ class _Reader:
         if major == 5:
             ensure(arg <= len(self.data) - self.pos, "MALFORMED",
                    f"CBOR: map of {arg} pairs in {len(self.data) - self.pos} bytes")
-            m = Map()
+            m, seen = Map(), set()
             for _ in range(arg):
                 k = self.item(depth + 1)
-                ensure(isinstance(k, (int, str, bytes)), "MALFORMED",
-                       f"CBOR: map key of type {type(k).__name__}")
-                ensure(all(not (type(k) is type(k2) and k == k2) for k2, _ in m), "MALFORMED",
-                       f"CBOR: duplicate map key {k!r}")
+                ensure(isinstance(k, (int, str, bytes)) and not isinstance(k, bool),
+                       "MALFORMED", f"CBOR: map key of type {type(k).__name__}")
+                ensure((type(k), k) not in seen, "MALFORMED", f"CBOR: duplicate map key {k!r}")
+                seen.add((type(k), k))
                 m.append((k, self.item(depth + 1)))
             return m
         if major == 6:

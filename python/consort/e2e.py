@@ -261,6 +261,8 @@ def verify_statement_signature(data, service_cert):
 def statement_bytes(statement):
     """The COSE bytes of a statement given as the header's base64 (str or
     bytes) or as the COSE_Sign1 itself (bytes starting with tag 18)."""
+    if statement is None:
+        statement = b""
     if isinstance(statement, str):
         statement = statement.encode()
     statement = bytes(statement).rstrip(b"\r\n ")

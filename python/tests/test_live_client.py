@@ -20,7 +20,8 @@ import time
 import unittest
 
 import agreement
-from consort import Client, ConsortError, HttpError, Member, e2e, gov, receipt, x509util
+from consort import (Client, ConsortError, HttpError, Member, cbor, e2e, gov, receipt,
+                     x509util)
 
 sys.path.insert(0, os.path.join(os.path.dirname(agreement.HERE), "..", "tests", "integration"))
 import consort_harness as h  # noqa: E402
@@ -152,7 +153,7 @@ class Live(unittest.TestCase):
                 ("POST", "/app/log/private", b'{"id": 301, "msg": "attested"}'),
                 ("GET", "/app/log/private?id=301", b""),
                 ("GET", "/app/log/private?id=999999", b""))):
-            node = (self.leader, self.follower, self.follower)[i]
+            node = (self.follower, self.leader, self.follower)[i]  # the write relayed
             r, nonce, stmt = self.client(node).attested_request(
                 method, target, body or None,
                 content_type="application/json" if body else None,
@@ -231,7 +232,13 @@ class Live(unittest.TestCase):
             m0.vote(q["proposal_id"], True)
         self.assertEqual(cm.exception.response.error_code(), "ProposalNotOpen")
         # the service's refusals of requests it must not take
-        r = m0.propose([{"name": "set_gov_request_window", "args": {"seconds": window + 2}}])
+        signed = gov.sign_request(m0.key, m0.cert, "proposal",
+                                  {"actions": [{"name": "set_gov_request_window",
+                                                "args": {"seconds": window + 2}}]})
+        r = m0.submit(signed, "proposal")
+        # the proposal id is SHA-256(seqno || signature), computed here from what was signed
+        seqno = receipt.parse_txid(r["transaction_id"])[1]
+        self.assertEqual(gov.proposal_id(seqno, cbor.loads(signed).value[3]), r["proposal_id"])
         signed = gov.sign_request(m0.key, m0.cert, "ballot", b'{"vote":true}', r["proposal_id"])
         m0.submit(signed, "ballot", r["proposal_id"])
         with self.assertRaises(HttpError) as cm:
