@@ -88,7 +88,7 @@ def alg_of(protected_hdr):
     return alg
 
 
-def verify_signature(alg, public_key, protected, payload, signature):
+def verify_signature(alg, public_key, protected, payload, signature, external_aad=b""):
     """The ECDSA signature r || s of the Sig_structure under public_key;
     BAD_SIGNATURE if not."""
     curve, hash_alg, field, name = _ALGS[alg]
@@ -99,8 +99,8 @@ def verify_signature(alg, public_key, protected, payload, signature):
     r = int.from_bytes(signature[:field], "big")
     s = int.from_bytes(signature[field:], "big")
     try:
-        public_key.verify(encode_dss_signature(r, s), sig_structure(protected, payload),
-                          ec.ECDSA(hash_alg))
+        public_key.verify(encode_dss_signature(r, s),
+                          sig_structure(protected, payload, external_aad), ec.ECDSA(hash_alg))
     except InvalidSignature:
         raise ConsortError("BAD_SIGNATURE", "the COSE signature does not verify") from None
 

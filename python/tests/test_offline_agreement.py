@@ -268,6 +268,56 @@ def _reissued(cert, key):
     return pcose.sign(key, {k: v for k, v in cbor2.loads(prot).items() if k != 1}, payload)
 
 
+def _shared(sub, what):
+    """A directory of the shared test data; a skip (a failure with
+    CONSORT_NO_SKIP=1) without it."""
+    path = os.path.join(os.path.dirname(MERKLE_DATA), sub)
+    if not os.path.isdir(path):
+        if os.environ.get("CONSORT_NO_SKIP") == "1":
+            raise AssertionError(f"no {what} under {path}, and CONSORT_NO_SKIP=1")
+        raise unittest.SkipTest(f"no {what} under {path} (set CONSORT_TESTDATA)")
+    return path
+
+
+class CoseVectors(unittest.TestCase):
+    """cose-wg's COSE_Sign1 ECDSA examples against cose.decode_sign1 and
+    verify_signature: RFC 9052 read strictly (the protected bstr as sent, alg
+    in the protected header), ES256 and ES384 only (ES512 is refused)."""
+
+    EXPECT = {"ecdsa-examples/ecdsa-sig-01": True, "ecdsa-examples/ecdsa-sig-02": True,
+              "ecdsa-examples/ecdsa-sig-03": False, "ecdsa-examples/ecdsa-sig-04": False,
+              "sign1-tests/sign-pass-01": False,  # alg unprotected, signed over h'' not h'a0'
+              "sign1-tests/sign-pass-02": True, "sign1-tests/sign-pass-03": True,
+              "sign1-tests/sign-fail-01": False, "sign1-tests/sign-fail-02": False,
+              "sign1-tests/sign-fail-03": False, "sign1-tests/sign-fail-04": False,
+              "sign1-tests/sign-fail-06": False, "sign1-tests/sign-fail-07": False}
+
+    def test_cose_wg_sign1_vectors(self):
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from consort import cose
+        root = _shared("cose", "COSE vectors")
+        b64url = lambda v: base64.urlsafe_b64decode(v + "=" * (-len(v) % 4))  # noqa: E731
+        curves = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
+        for name, want in self.EXPECT.items():
+            with open(os.path.join(root, name + ".json")) as f:
+                v = json.load(f)
+            k = v["input"]["sign0"]["key"]
+            key = ec.EllipticCurvePublicNumbers(int.from_bytes(b64url(k["x"]), "big"),
+                                                int.from_bytes(b64url(k["y"]), "big"),
+                                                curves[k["crv"]]).public_key()
+            aad = bytes.fromhex(v["input"]["sign0"].get("external", ""))
+            with self.subTest(vector=name):
+                try:
+                    msg = cose.decode_sign1(bytes.fromhex(v["output"]["cbor"]))
+                    self.assertTrue(msg.tagged or "pass-03" in name)
+                    cose.verify_signature(cose.alg_of(msg.protected_hdr), key, msg.protected,
+                                          msg.payload, msg.signature, aad)
+                    ok = True
+                except ConsortError:
+                    ok = False
+                self.assertEqual(ok, want)
+
+
 class MerkleProbes(unittest.TestCase):
     """transparency-dev/merkle's inclusion probes (RFC 9162 §2.1.3.2)."""
 
