@@ -265,6 +265,18 @@ def receipt_variants(text, other_node_pem=None):
                 lines[k] = ("B" if lines[k][5] != "B" else "C").join([lines[k][:5], lines[k][6:]])
                 d["node_certificate"] = "\n".join(lines)
             with_doc(f"node certificate base64 line {k} changed", body_flip)
+    key_block = ("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                 "AAAAAAAAAAAAA\n-----END PRIVATE KEY-----\n")
+    for name, fn in (("text before it", lambda p: "hello\n" + p), ("text after it", lambda p: p + "bye\n"),
+                     ("a private key block before it", lambda p: key_block + p),
+                     ("CRLF line ends", lambda p: p.replace("\n", "\r\n")),
+                     ("no final newline", lambda p: p.rstrip("\n")),
+                     ("spaces before line ends", lambda p: p.replace("\n", " \n", 3)),
+                     ("its base64 on one line", lambda p: "\n".join(
+                         [p.split("\n")[0], "".join(p.split("\n")[1:-2]), p.split("\n")[-2], ""])),
+                     ("its END line missing", lambda p: p.rsplit("-----END", 1)[0])):
+        with_doc(f"node certificate PEM: {name}",
+                 lambda d, fn=fn: d.__setitem__("node_certificate", fn(d["node_certificate"])))
     if other_node_pem is not None:
         with_doc("another node's certificate",
                  lambda d: d.__setitem__("node_certificate", other_node_pem))

@@ -196,6 +196,14 @@ class StatementAgreement(Agreement):
                                              {"issuers": [svc.pem]}))
         self.assertFalse(self.same_statement("claims without issuers", x, svc.pem,
                                              {"claims": ["tested"]}))
+        for name, policy in (("an empty policy", {}), ("an empty code id list", {"code_ids": []}),
+                             ("upper-case hex", {"code_ids": [i.hex().upper() for i in ids]}),
+                             ("63 hex digits", {"code_ids": [ids[0].hex()[:63], ids[1].hex()]}),
+                             ("an unknown member", {"code_ids": [], "reviewers": []}),
+                             ("code_ids not an array", {"code_ids": ids[0].hex()}),
+                             ("an issuer that is no PEM", {"issuers": ["not a certificate"]}),
+                             ("a code id that is a number", {"code_ids": [7]})):
+            self.same_statement(name, x, svc.pem, policy)
         none = self.exchange(svc, [])
         self.assertFalse(self.same_statement("no code id at all", none, svc.pem))
         self.assertFalse(self.same_statement("another service", x,
