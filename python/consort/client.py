@@ -151,12 +151,14 @@ class Client:
     def wait_for_commit(self, txid, timeout=30.0):
         """Waits until txid is Committed (returns) or can never commit
         (ConsortError POLICY, status Invalid); TIMEOUT after timeout seconds.
-        Follows the service's answers: 202 means wait (Retry-After) and ask
-        again, 200 and 404 are final (docs/consistency.md)."""
+        Follows the service's answers: 202 (and 503, a node that cannot answer
+        for now) mean wait (Retry-After) and ask again, 200 and 404 are final
+        (docs/consistency.md)."""
+        receipt.parse_txid(txid)
         deadline = time.monotonic() + timeout
         while True:
-            r = self.call("GET", f"/node/tx?transaction_id={txid}", ok=(200, 202, 404))
-            status = r.json()["status"]
+            r = self.call("GET", f"/node/tx?transaction_id={txid}", ok=(200, 202, 404, 503))
+            status = r.json()["status"] if r.status != 503 else "unanswered (503)"
             if r.status == 200:
                 return status
             ensure(r.status != 404, "POLICY", f"transaction {txid} will never commit ({status})")
@@ -168,12 +170,12 @@ class Client:
 
     def receipt(self, txid, timeout=30.0):
         """GET /app/receipt for txid, waiting while the service answers 202
-        (not committed, or no signature covers it yet); returns the JSON text.
+        (not committed, or no signature covers it yet) or 503; returns the JSON text.
         404 or 410: HttpError. Needs a user or member certificate."""
         receipt.parse_txid(txid)
         deadline = time.monotonic() + timeout
         while True:
-            r = self.call("GET", f"/app/receipt?transaction_id={txid}", ok=(200, 202))
+            r = self.call("GET", f"/app/receipt?transaction_id={txid}", ok=(200, 202, 503))
             if r.status == 200:
                 return r.body.decode()
             _pause(r, deadline, f"no receipt for {txid} after {timeout} s")

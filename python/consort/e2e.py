@@ -3,7 +3,6 @@ against the pinned service certificate, the exchange and a client policy;
 also signing them (for tests and tools that need statements of their own)."""
 
 import hashlib
-import json
 import re
 
 from . import cbor, cose, merkle, x509util
@@ -238,7 +237,8 @@ def verify_statement_signature(data, service_cert):
     ensure(len(data) <= MAX, "TOO_LARGE", f"handling statement of {len(data)} bytes")
     msg = cose.decode_sign1(data)
     cty = msg.protected_hdr.get(cose.HDR_CTY)
-    ensure(isinstance(cty, str), "MALFORMED", "handling statement: content type missing or not text")
+    ensure(isinstance(cty, str), "MALFORMED",
+           "handling statement: content type missing or not text")
     ensure(cty == CTY, "MALFORMED", f"handling statement: content type is not {CTY}")
     kid = msg.protected_hdr.get(cose.HDR_KID)
     ensure(isinstance(kid, bytes), "MALFORMED", "handling statement: kid missing or not a bstr")

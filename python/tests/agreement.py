@@ -8,11 +8,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 try:
     import cbor2
-    import cryptography  # noqa: F401
+    import cryptography  # noqa: F401  (checked here: the package needs it)
 except ImportError as e:  # not a skip: the package needs them
     sys.exit(f"{e}: the Python client needs python3-cbor2 and python3-cryptography "
              f"(scripts/install-deps installs them)")
@@ -245,7 +244,8 @@ def receipt_variants(text, other_node_pem=None):
                     ("without prefix", ce[3:]), ("with a trailing newline", ce + "\n")):
         with_doc(f"commit_evidence {name}",
                  lambda d, v=v: d["leaf_components"].__setitem__("commit_evidence", v))
-    for name, v in (("seqno + 1", f"{term}.{int(seqno) + 1}"), ("term + 1", f"{int(term) + 1}.{seqno}"),
+    for name, v in (("seqno + 1", f"{term}.{int(seqno) + 1}"),
+                    ("term + 1", f"{int(term) + 1}.{seqno}"),
                     ("leading zero", f"0{term}.{seqno}"), ("no seqno", term),
                     ("seqno 0", f"{term}.0")):
         with_doc(f"txid {name}", lambda d, v=v: d.__setitem__("txid", v))
@@ -267,7 +267,8 @@ def receipt_variants(text, other_node_pem=None):
             with_doc(f"node certificate base64 line {k} changed", body_flip)
     key_block = ("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
                  "AAAAAAAAAAAAA\n-----END PRIVATE KEY-----\n")
-    for name, fn in (("text before it", lambda p: "hello\n" + p), ("text after it", lambda p: p + "bye\n"),
+    for name, fn in (("text before it", lambda p: "hello\n" + p),
+                     ("text after it", lambda p: p + "bye\n"),
                      ("a private key block before it", lambda p: key_block + p),
                      ("CRLF line ends", lambda p: p.replace("\n", "\r\n")),
                      ("no final newline", lambda p: p.rstrip("\n")),

@@ -6,7 +6,6 @@ docs/e2e.md) so that both verifiers can be held against them."""
 
 import base64
 import datetime
-import hashlib
 import json
 import os
 

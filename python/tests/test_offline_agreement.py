@@ -12,7 +12,6 @@ import base64
 import glob
 import json
 import os
-import sys
 import tempfile
 import unittest
 
@@ -177,7 +176,8 @@ class StatementAgreement(Agreement):
                  False)):
             self.assertEqual(self.same_statement(name, x, svc.pem, policy), want, name)
         for name, cert in (("a certificate for another code id", ci.code_certificate(cid2, claims)),
-                           ("a certificate with a flipped byte", agreement.flip(good, len(good) - 5)),
+                           ("a certificate with a flipped byte",
+                            agreement.flip(good, len(good) - 5)),
                            ("a certificate by another key naming the issuer",
                             _reissued(good, other_ci.key)),
                            ("tested: false", ci.code_certificate(cid, {"tested": False}))):
