@@ -57,6 +57,12 @@ class Live(unittest.TestCase):
             result.wasSuccessful() if result else True]
         return result
 
+    def wait_applied(self, client, txid):
+        """Until the node of `client` has committed and applied txid (GET /node/commit)."""
+        seqno = receipt.parse_txid(txid)[1]
+        h.wait_until(lambda: receipt.parse_txid(client.commit())[1] >= seqno, 30,
+                     f"{client.address} applying {txid}")
+
     def client(self, i, identity="user0"):
         return Client.from_workspace(self.ws, identity, node=i)
 
@@ -216,11 +222,13 @@ class Live(unittest.TestCase):
         # the id is SHA-256(seqno || signature): it names this ledger position
         self.assertRegex(pid, r"^[0-9a-f]{64}$")
         self.assertEqual(m0.vote(pid, True)["state"], "Open")
-        self.assertEqual(m1.vote(pid, True)["state"], "Accepted")
-        svc = self.client(0, None)
-        svc.wait_for_commit(self.client(self.leader, None).commit())
+        accepted = m1.vote(pid, True)
+        self.assertEqual(accepted["state"], "Accepted")
+        # a follower reads its own applied state: wait until it applied the ballot
+        svc = self.client(self.follower, None)
+        self.wait_applied(svc, accepted["transaction_id"])
         self.assertEqual(svc.get_json("/gov/service")["gov_request_window_s"], window)
-        shown = m0.proposal(pid)
+        shown = m0.proposal(pid)  # m0 talks to the same follower
         self.assertEqual(shown["state"], "Accepted")
         self.assertEqual(sorted(b["member_id"] for b in shown["ballots"]),
                          sorted([m0.id, m1.id]))
@@ -266,6 +274,85 @@ class Live(unittest.TestCase):
                               os.path.join(self.ws, "member0_cert.pem"))
         self.assertEqual(code, 0, out)
         self.assertIn(r["proposal_id"], out)
+
+    # ------------------------------------------------------------ composed services
+
+    def test_nested_and_summary_statements_of_composed_services(self):
+        """The composed sample (docs/e2e.md): storage and records, wired by
+        their members through governance signed in Python; a write through
+        records comes back with a statement nesting storage's, and a read with a
+        summary statement; both verifiers agree on them and their variants."""
+        app_dir = os.path.dirname(ARGS.app)
+        apps = {n: os.path.join(app_dir, "composed", f"{n}.so") for n in ("storage", "records")}
+        for path in apps.values():
+            self.assertTrue(os.path.exists(path), f"the composed sample is not built: {path}")
+        back = self.env.sandbox(nodes=1, name="storage", extra_args=["--app", apps["storage"]])
+        try:
+            front = self.env.sandbox(nodes=1, name="records",
+                                     extra_args=["--app", apps["records"]])
+            try:
+                self.composed(back, front)
+            finally:
+                front.stop()
+        finally:
+            back.stop()
+
+    def pass_in_python(self, sb, actions):
+        m0 = Member.from_workspace(sb.workspace, "member0")
+        m1 = Member.from_workspace(sb.workspace, "member1")
+        pid = m0.propose(actions)["proposal_id"]
+        m0.vote(pid, True)
+        self.assertEqual(m1.vote(pid, True)["state"], "Accepted")
+
+    def composed(self, back, front):
+        with open(back.service_cert) as f:
+            back_pem = f.read()
+        with open(front.service_cert) as f:
+            front_pem = f.read()
+        self.pass_in_python(back, [{"name": "set_user", "args": {"cert": front_pem}}])
+        self.pass_in_python(front, [{"name": "set_egress_service",
+                                     "args": {"name": "storage", "address": back.address(0),
+                                              "service_certificate": back_pem}}])
+        ids = [Client.from_workspace(sb.workspace, None).get_json("/gov/service")
+               ["code_ids"][0]["code_id"] for sb in (front, back)]
+        c = Client.from_workspace(front.workspace)
+        body = b'{"id": 7, "record": "a medical record"}'
+        r, nonce, stmt = c.attested_request("POST", "/app/records", body,
+                                            content_type="application/json")
+        self.assertEqual(r.status, 200, r)
+        x = agreement.Exchange(e2e.statement_bytes(stmt), nonce, "POST", "/app/records", 200,
+                               body, r.body)
+        report = e2e.verify_statement(x.stmt, front_pem, *x.args(), policy={"code_ids": ids})
+        self.assertEqual([hop["service"] for hop in report["hops"]], ["storage"])
+        for name, policy, want in (("both code ids", {"code_ids": ids}, True),
+                                   ("the front-end's only", {"code_ids": ids[:1]}, False),
+                                   ("no policy", None, True)):
+            self.assertEqual(self.c.statement(x.stmt, front_pem, *x.args(), policy=policy)[0],
+                             want, name)
+            self.assertEqual(agreement.py_statement(x.stmt, front_pem, *x.args(),
+                                                    policy=policy)[0], want, name)
+        # a summary: the front-end checks storage against the client's policy itself
+        import base64
+        policy = {"code_ids": ids}
+        rs, nonce_s, stmt_s = c.attested_request(
+            "GET", "/app/records?id=7",
+            headers={"x-consort-attest-policy": base64.b64encode(json.dumps(policy).encode())
+                     .decode()})
+        self.assertEqual(rs.status, 200, rs)
+        xs = agreement.Exchange(e2e.statement_bytes(stmt_s), nonce_s, "GET", "/app/records?id=7",
+                                200, b"", rs.body)
+        self.assertEqual(e2e.verify_statement(xs.stmt, front_pem, *xs.args(),
+                                              policy=policy)["mode"], "summary")
+        self.assertFalse(self.c.statement(xs.stmt, front_pem, *xs.args(),
+                                          policy={"code_ids": ids[::-1] + ["00" * 32]})[0])
+        checked = 0
+        for xx, p in ((x, {"code_ids": ids}), (xs, policy)):
+            for name, v in agreement.statement_variants(xx, max_flips=400):
+                cv, cwhy = self.c.statement(v.stmt, front_pem, *v.args(), policy=p)
+                pv, pwhy = agreement.py_statement(v.stmt, front_pem, *v.args(), policy=p)
+                self.assertEqual(pv, cv, f"{name}: python {pv} ({pwhy}), C {cv} ({cwhy})")
+                checked += 1
+        self.assertGreater(checked, 600)
 
     # ------------------------------------------------------------ docs/python.md
 
