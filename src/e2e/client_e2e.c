@@ -61,14 +61,16 @@ static consort_err put_report(const cs_e2e_statement *s, json_t *hops, char *out
     return rc;
 }
 
-/* The COSE bytes: the header's base64 text, or the COSE_Sign1 (tag 18) itself. */
+/* The COSE bytes: the header's base64 text, or the COSE_Sign1 (tag 18) itself.
+ * Only the text loses its trailing line ends and spaces: the COSE bytes are
+ * taken whole, since a signature may end in 0x0a, 0x0d or 0x20. */
 static consort_err statement_bytes(const char *text, size_t len, cs_buf *out)
 {
+    if (len > 0 && (uint8_t)text[0] == 0xd2)
+        return cs_buf_append(out, text, len);
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
         len--;
     CS_ENSURE(len > 0, CONSORT_E_MALFORMED, "no handling statement (the answer carried none)");
-    if ((uint8_t)text[0] == 0xd2)
-        return cs_buf_append(out, text, len);
     return cs_err_context(cs_b64_decode(CS_SLICE(text, len), out), "handling statement (base64)");
 }
 
