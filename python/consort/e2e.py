@@ -265,10 +265,10 @@ def statement_bytes(statement):
         statement = b""
     if isinstance(statement, str):
         statement = statement.encode()
+    if statement[:1] == b"\xd2":
+        return bytes(statement)  # whole: a signature may end in a byte that is white space
     statement = bytes(statement).rstrip(b"\r\n ")
     ensure(statement, "MALFORMED", "no handling statement (the answer carried none)")
-    if statement[0] == 0xD2:
-        return statement
     from .receipt import strict_b64
     try:
         text = statement.decode("ascii")
