@@ -87,8 +87,8 @@ void svc_report_phase(const svc_target *t, svc_workload w, unsigned round, const
     } else {
         printf("%-5s %-8s %-18s %8llu %9.0f %8.2f %8.2f %8.2f %8.2f %7llu %7s %10s %5s %5s\n", rnd,
                t->name, svc_workload_name(w), (unsigned long long)r->ok, rate(r),
-               ms(svc_hist_quantile(&r->hist, 0.50)), ms(svc_hist_quantile(&r->hist, 0.99)),
-               ms(svc_hist_quantile(&r->hist, 0.999)), ms(r->hist.max_us),
+               ms(cs_hist_quantile(&r->hist, 0.50)), ms(cs_hist_quantile(&r->hist, 0.99)),
+               ms(cs_hist_quantile(&r->hist, 0.999)), ms(r->hist.max_us),
                (unsigned long long)failures(r), gen, srv, busy, other);
     }
     if (!clean(r)) {
@@ -108,7 +108,7 @@ void svc_pool_add(svc_pool *all, svc_system s, svc_workload w, const svc_result 
     bool first = !all->ran[s][w];
     all->ran[s][w] = true;
     pool->cpu.servers_ok = r->cpu.servers_ok && (first || pool->cpu.servers_ok);
-    svc_hist_merge(&pool->hist, &r->hist);
+    cs_hist_merge(&pool->hist, &r->hist);
     pool->ok += r->ok;
     pool->errors += r->errors;
     pool->misses += r->misses;
@@ -133,8 +133,8 @@ static void summary(const char *name, const svc_result *r)
         snprintf(srv, sizeof srv, "%.0f us", server_cpu_per_op(r) * 1e6);
     printf("  %-27s %6.0f ops/s  p50 %7.2f  p99 %7.2f  p99.9 %7.2f ms  srv cpu/op %7s  "
            "failed %llu%s\n",
-           name, rate(r), ms(svc_hist_quantile(&r->hist, 0.50)),
-           ms(svc_hist_quantile(&r->hist, 0.99)), ms(svc_hist_quantile(&r->hist, 0.999)), srv,
+           name, rate(r), ms(cs_hist_quantile(&r->hist, 0.50)),
+           ms(cs_hist_quantile(&r->hist, 0.99)), ms(cs_hist_quantile(&r->hist, 0.999)), srv,
            (unsigned long long)failures(r),
            clean(r) ? "" : " (+ failures around the window or lost connections)");
 }
@@ -191,8 +191,8 @@ unsigned svc_report_compare(const svc_pool *pool)
         bool both = clean(cw) && clean(ew);
         missed += goal("write throughput, consort / etcd", rate(cw) / rate(ew), true, WRITE_GOAL,
                        "x", both);
-        double p99c = ms(svc_hist_quantile(&cw->hist, 0.99));
-        double p99e = ms(svc_hist_quantile(&ew->hist, 0.99));
+        double p99c = ms(cs_hist_quantile(&cw->hist, 0.99));
+        double p99e = ms(cs_hist_quantile(&ew->hist, 0.99));
         char what[96];
         snprintf(what, sizeof what, "p99 write latency, consort (etcd: %.2f ms)", p99e);
         missed += goal(what, p99c, false, p99e, " ms", both);

@@ -6,8 +6,6 @@
  * scripts/bench-service.sh starts both services and calls this program.
  *
  * Pieces:
- *   hist.c     latency histogram (HDR-like: exact to 255 us, then 128
- *              sub-buckets per power of two, <= 0.8% relative error)
  *   request.c  what a request looks like for each system and workload, and
  *              what counts as a success
  *   phase.c    one measured phase on its own libuv loop: connect, warm up,
@@ -24,6 +22,7 @@
 #define BENCH_SERVICE_SVCBENCH_H
 
 #include "base/buf.h"
+#include "base/hist.h" /* latency histogram: <= 0.8% relative error */
 #include "crypto/tls.h"
 
 #include <stdbool.h>
@@ -49,30 +48,6 @@ typedef enum svc_workload {
 } svc_workload;
 
 const char *svc_workload_name(svc_workload w);
-
-/* ---- latency histogram (microseconds) ---- */
-
-#define SVC_HIST_SUB_BITS 7
-#define SVC_HIST_SUB      (1u << SVC_HIST_SUB_BITS)
-#define SVC_HIST_MAX_US   ((uint64_t)1 << 36) /* larger values are clamped (19 hours) */
-#define SVC_HIST_BUCKETS  (2 * SVC_HIST_SUB + (36 - SVC_HIST_SUB_BITS) * SVC_HIST_SUB)
-
-typedef struct svc_hist {
-    uint64_t counts[SVC_HIST_BUCKETS];
-    uint64_t total;
-    uint64_t max_us;
-} svc_hist;
-
-void svc_hist_reset(svc_hist *h);
-void svc_hist_record(svc_hist *h, uint64_t us);
-/* Adds every count of `src` to `dst`. */
-void svc_hist_merge(svc_hist *dst, const svc_hist *src);
-/* The smallest recorded value v such that a fraction >= q of the samples are
- * <= v, reported as the upper end of its bucket (0 when empty). */
-uint64_t svc_hist_quantile(const svc_hist *h, double q);
-/* Exposed for the self-check in main.c. */
-size_t svc_hist_index(uint64_t us);
-uint64_t svc_hist_bucket_high(size_t idx);
 
 /* ---- CPU accounting ---- */
 
@@ -110,7 +85,7 @@ typedef struct svc_params {
 } svc_params;
 
 typedef struct svc_result {
-    svc_hist hist;             /* latency of the successful requests completed in the window */
+    cs_hist hist;              /* latency of the successful requests completed in the window */
     uint64_t ok;               /* 2xx (and, for reads, the key was found) in the window */
     uint64_t errors;           /* non-2xx responses in the window */
     uint64_t misses;           /* etcd reads answered 200 without the key (counted as errors too) */

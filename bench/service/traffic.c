@@ -119,7 +119,7 @@ static void count_response(svc_phase *ph, svc_conn *c, consort_err err, const ch
     if (succeeded(ph, err, resp)) {
         out->ok++;
         out->status_counts[2]++;
-        svc_hist_record(&out->hist, latency_ns / 1000);
+        cs_hist_record(&out->hist, latency_ns / 1000);
         return;
     }
     describe_failure(ph, c, err, msg, resp);
