@@ -61,7 +61,7 @@ has() {
 }
 
 # ---- consort --help: every group ----
-GROUPS_ALL="keygen platform evidence receipt ledger sandbox"
+GROUPS_ALL="keygen platform evidence receipt ledger sandbox bench"
 for form in --help -h help; do
     expect 0 out.txt -- "$CONSORT" $form || continue
     for g in $GROUPS_ALL; do

@@ -38,18 +38,24 @@ extern const cs_cli_verb cs_cmd_code_verify;
 extern const cs_cli_verb cs_cmd_e2e_verify;
 extern const cs_cli_verb cs_cmd_recovery_submit;
 extern const cs_cli_verb cs_cmd_recovery_status;
+extern const cs_cli_verb cs_cmd_bench;
 
 static const cs_cli_verb *const verbs[] = {
-    &cs_cmd_keygen,          &cs_cmd_platform_init,    &cs_cmd_evidence_create,
-    &cs_cmd_evidence_verify, &cs_cmd_receipt_verify,   &cs_cmd_ledger_verify,
-    &cs_cmd_ledger_show,     &cs_cmd_sandbox_add_node, &cs_cmd_sandbox_kill,
-    &cs_cmd_sandbox_restart, &cs_cmd_sandbox_stop,     &cs_cmd_sandbox,
-    &cs_cmd_gov_propose,     &cs_cmd_gov_vote,         &cs_cmd_gov_withdraw,
-    &cs_cmd_gov_list,        &cs_cmd_gov_show,         &cs_cmd_gov_members,
-    &cs_cmd_gov_service,     &cs_cmd_gov_constitution, &cs_cmd_gov_sign,
-    &cs_cmd_gov_submit,      &cs_cmd_code_id,          &cs_cmd_code_certify,
-    &cs_cmd_code_verify,     &cs_cmd_e2e_verify,       &cs_cmd_recovery_submit,
-    &cs_cmd_recovery_status,
+    &cs_cmd_keygen,          &cs_cmd_platform_init,
+    &cs_cmd_evidence_create, &cs_cmd_evidence_verify,
+    &cs_cmd_receipt_verify,  &cs_cmd_ledger_verify,
+    &cs_cmd_ledger_show,     &cs_cmd_sandbox_add_node,
+    &cs_cmd_sandbox_kill,    &cs_cmd_sandbox_restart,
+    &cs_cmd_sandbox_stop,    &cs_cmd_sandbox,
+    &cs_cmd_gov_propose,     &cs_cmd_gov_vote,
+    &cs_cmd_gov_withdraw,    &cs_cmd_gov_list,
+    &cs_cmd_gov_show,        &cs_cmd_gov_members,
+    &cs_cmd_gov_service,     &cs_cmd_gov_constitution,
+    &cs_cmd_gov_sign,        &cs_cmd_gov_submit,
+    &cs_cmd_code_id,         &cs_cmd_code_certify,
+    &cs_cmd_code_verify,     &cs_cmd_e2e_verify,
+    &cs_cmd_recovery_submit, &cs_cmd_recovery_status,
+    &cs_cmd_bench,
 };
 
 /*
@@ -73,6 +79,7 @@ static const cli_group groups[] = {
     {"code", "code ids of node binaries and modules; code certificates from in-toto chains"},
     {"e2e", "end-to-end attestation: check a service's handling statements"},
     {"recovery", "disaster recovery: the members' shares (docs/recovery.md)"},
+    {"bench", "measure a running service: throughput and latency percentiles"},
 };
 
 /* Length of the first word of a verb's name. */

@@ -132,16 +132,16 @@ static void on_timeout(void *ctx)
     finish(op, CONSORT_E_TIMEOUT, why);
 }
 
-/* A TLS client configuration pinning the service certificate. */
-static consort_err tls_config(const cs_cli_https_request *req, cs_tls_pinned *pin,
-                              cs_tls_config **out)
+consort_err cs_cli_https_tls_config(cs_x509 *const *service_cert, const cs_x509 *client_cert,
+                                    const cs_key *client_key, cs_tls_pinned *pin,
+                                    cs_tls_config **out)
 {
-    *pin = (cs_tls_pinned){.roots = &req->service_cert, .root_count = 1};
+    *pin = (cs_tls_pinned){.roots = service_cert, .root_count = 1};
     static const char *const alpn[] = {"http/1.1", NULL};
     const cs_tls_params params = {
         .role = CS_TLS_CLIENT,
-        .key = req->client_key,
-        .cert = req->client_cert,
+        .key = client_key,
+        .cert = client_cert,
         .verify = cs_tls_verify_pinned,
         .verify_ctx = pin,
         .alpn = alpn,
@@ -190,7 +190,9 @@ consort_err cs_cli_https_send(const cs_cli_https_request *req, cs_cli_https_resp
               "%s: a client certificate needs its key, and back", url);
     cs_tls_pinned pin;
     cs_tls_config *tls = NULL;
-    CS_TRY_CTX(tls_config(req, &pin, &tls), "%s", url);
+    CS_TRY_CTX(
+        cs_cli_https_tls_config(&req->service_cert, req->client_cert, req->client_key, &pin, &tls),
+        "%s", url);
 
     https_op *op = cs_calloc(1, sizeof *op);
     if (op == NULL) {

@@ -20,6 +20,7 @@
 
 #include "base/buf.h"
 #include "crypto/key.h"
+#include "crypto/tls.h"
 #include "crypto/x509.h"
 
 #include <stdbool.h>
@@ -80,5 +81,17 @@ void cs_cli_https_response_cleanup(cs_cli_https_response *resp);
  */
 CS_MUST_CHECK consort_err cs_cli_https_send(const cs_cli_https_request *req,
                                             cs_cli_https_response *resp);
+
+/*
+ * The TLS client configuration cs_cli_https_send uses (and `consort bench`):
+ * TLS 1.3, ALPN http/1.1, *service_cert the only trust anchor (the node's
+ * certificate must be issued by it), client_cert/client_key presented if
+ * not NULL. `pin` (filled here), *service_cert and the client certificate
+ * and key must outlive the configuration (cs_tls_config_free).
+ */
+CS_MUST_CHECK consort_err cs_cli_https_tls_config(cs_x509 *const *service_cert,
+                                                  const cs_x509 *client_cert,
+                                                  const cs_key *client_key, cs_tls_pinned *pin,
+                                                  cs_tls_config **out);
 
 #endif
