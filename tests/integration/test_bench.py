@@ -11,6 +11,8 @@
 - A path the application does not have stops the run at once with exit 1 and
   the hint to give the endpoint with --path/--body; no client certificate
   gives exit 1 with the 401 shown.
+- A node killed under load: its requests count as transport errors (every
+  measured request in exactly one count), exit 1 naming the node.
 - An address where nothing listens fails at once with exit 1 naming it.
 - Bad options, and more connections than the open-file limit allows, exit 2
   with a message naming what was wrong (no service needed)."""
@@ -180,6 +182,22 @@ def test_bench(env):
         code, out, err, _ = bench(env, "--node", f"https://{sb.address(1)}", "--service-cert",
                                   sb.service_cert, "--seconds", "0.3", "--warmup", "0")
         check(code == 1 and "HTTP 401" in err, f"no client certificate: exit {code}\n{out}{err}")
+
+        # a node killed under load: its requests end as transport errors, each
+        # measured request in exactly one count, and the run says so (exit 1)
+        p = subprocess.Popen([env.consort, "bench", "--workspace", ws, "--seconds", "2.5",
+                              "--warmup", "0", "--connections", "12", "--json"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        time.sleep(1.0)
+        sb.kill9(2)
+        out, err = p.communicate(timeout=60)
+        r = json.loads(out)
+        check(p.returncode == 1 and r["ok"] is False and r["connections_lost"] >= 1 and
+              r["transport_errors"] >= 1 and
+              r["sent"] == r["answered"] + r["transport_errors"] and
+              b"not every answer was 2xx" in err and sb.address(2).encode() in err,
+              f"node 2 killed under load: exit {p.returncode}, {r}\n{err.decode()}")
 
     # nothing listening: fails at once, naming the address
     port = closed_port()

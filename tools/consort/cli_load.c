@@ -10,9 +10,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #define TICK_MS      1
+#define GRACE_MS     2000 /* for connects still pending when the load failed */
 #define PLACEHOLDER  "{n}"
 #define N_DIGITS_MAX 20 /* of a uint64_t */
 #define BODY_EXCERPT 120
@@ -410,13 +412,28 @@ static consort_err check_params(const cs_cli_load_params *p)
     return CONSORT_OK;
 }
 
-/* Runs the loop until the load is over. False if it had to be abandoned (cli_load.h). */
+/*
+ * Runs the loop until the load is over. If it failed while connections were
+ * still being set up, those get GRACE_MS to end (a refused one ends at
+ * once); false if one is still pending then: it is abandoned with the loop
+ * (cli_load.h).
+ */
 static bool run_loop(load_run *run)
 {
-    while (uv_run(&run->loop, UV_RUN_ONCE) != 0)
-        if (run->st == ST_DONE && run->connecting > 0 && run->rc != CONSORT_OK)
-            return false; /* a connect that may never end: leave it with the loop */
-    return true;
+    uint64_t deadline = 0;
+    for (;;) {
+        bool stuck = run->st == ST_DONE && run->connecting > 0;
+        if (stuck && deadline == 0)
+            deadline = uv_hrtime() + (uint64_t)GRACE_MS * 1000000u;
+        if (stuck && uv_hrtime() >= deadline)
+            return false;
+        if (uv_run(&run->loop, stuck ? UV_RUN_NOWAIT : UV_RUN_ONCE) == 0)
+            return true;
+        if (stuck) {
+            const struct timespec ts = {0, 2 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
 }
 
 static consort_err start(load_run *run)

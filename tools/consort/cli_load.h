@@ -84,9 +84,10 @@ typedef struct cs_cli_load_result {
  * address), NOMEM. Failed requests of a load that ran are counted in `out`,
  * never turned into an error.
  *
- * If a connection attempt is still pending when the time is up, the loop is
- * abandoned (released at exit), as cli_https.h does: libuv cannot cancel a
- * connect, and the command is about to end.
+ * If the load fails while connections are still being set up, those get 2 s
+ * more to end (a refused connection ends at once); one still pending then
+ * is abandoned with the loop (released at exit), as cli_https.h does: libuv
+ * cannot cancel a connect, and the command is about to end.
  */
 CS_MUST_CHECK consort_err cs_cli_load_run(const cs_cli_load_params *p, cs_cli_load_result *out);
 
