@@ -93,6 +93,7 @@ def bad_options(env, ws):
         (["--workspace", ws, "--rate", "0"], "--rate"),
         (["--workspace", ws, "--method", "get"], "--method"),
         (["--workspace", ws, "--path", "app/log"], "--path"),
+        (["--workspace", ws, "--content-type", "text/plain\r\nX: y"], "--content-type"),
         (["--workspace", ws, "--cert", "x.pem"], "--cert and --key"),
         (["--node", "https://127.0.0.1:1"], "--service-cert"),
         (["--seconds", "1"], "which node"),

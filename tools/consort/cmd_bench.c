@@ -193,6 +193,17 @@ static bool is_target(const char *t)
     return true;
 }
 
+/* A header field value: visible ASCII and spaces, not empty (RFC 9110 §5.5). */
+static bool is_field_value(const char *v)
+{
+    if (v[0] == '\0' || strlen(v) > 256)
+        return false;
+    for (const char *p = v; *p != '\0'; p++)
+        if ((*p < 0x20 || *p >= 0x7f) && *p != '\t')
+            return false;
+    return true;
+}
+
 static int take_option(bench_args *a, int c, const char *arg)
 {
     const cs_cli_verb *verb = &cs_cmd_bench;
@@ -237,7 +248,9 @@ static int take_option(bench_args *a, int c, const char *arg)
         return CS_EXIT_OK;
     case OPT_CTYPE:
         a->content_type = arg;
-        return CS_EXIT_OK;
+        return is_field_value(arg) ? CS_EXIT_OK
+                                   : cs_cli_usage_error(verb, "--content-type: expected visible "
+                                                              "characters and spaces only");
     case OPT_FIRST:
         return parse_u64("--first", arg, &a->first) ? CS_EXIT_OK : CS_EXIT_USAGE;
     case OPT_JSON:
