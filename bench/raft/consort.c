@@ -82,7 +82,7 @@ static void acceptor_close(void *ctx, cs_stream *s, consort_err reason, const ch
     free(ctx);
 }
 
-static const cs_stream_cbs acceptor_cbs = {acceptor_data, acceptor_close};
+static const cs_stream_cbs acceptor_cbs = {.on_data = acceptor_data, .on_close = acceptor_close};
 
 static void on_accept(void *ctx, cs_stream *s)
 {
@@ -117,7 +117,7 @@ static void dialer_close(void *ctx, cs_stream *s, consort_err reason, const char
     hello_close(ctx, s, reason, msg);
 }
 
-static const cs_stream_cbs dialer_cbs = {dialer_data, dialer_close};
+static const cs_stream_cbs dialer_cbs = {.on_data = dialer_data, .on_close = dialer_close};
 
 static void on_connect(void *ctx, cs_stream *s, consort_err err, const char *msg)
 {
