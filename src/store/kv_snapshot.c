@@ -267,8 +267,10 @@ consort_err cs_kv_pin_at(const cs_kv_store *s, uint64_t at, cs_kv_pinned **out)
         kv_rec **recs;
         size_t n;
         rc = map_records_at(&v, i, false, &recs, &n);
-        if (rc != CONSORT_OK || n == 0)
+        if (rc != CONSORT_OK || n == 0) {
+            cs_free(recs); /* an array for keys written since `at` only */
             continue;
+        }
         pinned_map *m = &p->maps[p->nmaps++];
         m->recs = recs;
         m->n = n;
