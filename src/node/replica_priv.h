@@ -97,7 +97,8 @@ struct node_replica {
      * signature entry is fsynced at once */
     cs_timer *sync_timer;
     bool sync_armed;
-    uint64_t synced_at; /* loop time of the last deferred sync */
+    bool snapshot_frozen; /* a frozen snapshot job's worker reads the state and the ledger */
+    uint64_t synced_at;   /* loop time of the last deferred sync */
 
     node_replica_stats stats;
 };

@@ -163,6 +163,7 @@ static consort_err job_begin(node_replica *r, bool may_freeze, bool leader, bool
     cs_buf_init_secret(&j->tail, CS_FSM_SNAPSHOT_MAX);
     consort_err rc;
     CS_TRY_GOTO(rc, cs_ledger_keys_derive(&r->keys, REPLICA_SNAP_INFO, j->key), fail);
+    r->snapshot_frozen = j->frozen; /* until job_end (replica_sync.c keeps off the ledger) */
     if (!j->frozen) {
         CS_TRY_CTX_GOTO(rc, cs_ledger_writer_sync(r->ledger), fail, "ledger sync");
         CS_TRY_GOTO(rc, encode_head(r, j->sig, &j->plain), fail);
@@ -172,6 +173,7 @@ static consort_err job_begin(node_replica *r, bool may_freeze, bool leader, bool
     *out = j;
     return CONSORT_OK;
 fail:
+    r->snapshot_frozen = false;
     job_free(j);
     return cs_err_context(rc, "snapshot");
 }
@@ -209,6 +211,7 @@ done:
 /* Loop: counts and logs the outcome, frees the job. */
 static void job_end(node_replica *r, snap_job *j, consort_err rc)
 {
+    r->snapshot_frozen = false;
     if (rc == CONSORT_OK) {
         r->stats.snapshots_taken++;
         r->stats.last_snapshot_bytes = j->out_len;

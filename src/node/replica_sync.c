@@ -19,6 +19,13 @@ static void sync_timer_cb(void *ctx)
 {
     node_replica *r = ctx;
     r->sync_armed = false;
+    if (r->snapshot_frozen) {
+        /* a follower's snapshot worker owns the ledger writer until the
+         * snapshot ends (it syncs the ledger itself): ask again later */
+        r->sync_armed = true;
+        cs_timer_start(r->sync_timer, r->opts.sync_ms);
+        return;
+    }
     if (r->ledger == NULL || !cs_ledger_writer_unsynced(r->ledger))
         return;
     consort_err rc = cs_ledger_writer_sync(r->ledger);
