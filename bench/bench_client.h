@@ -1,7 +1,8 @@
 /*
  * Shared by the benchmarks that drive a running service over HTTPS
- * (bench/e2e, bench/receipt): a pinned TLS client presenting a user's
- * certificate, the --pids list, and a process's CPU time from /proc.
+ * (bench/e2e, bench/receipt, bench/scale): a pinned TLS client presenting a
+ * user's certificate, a blocking connect, the --pids list, and a process's
+ * CPU time from /proc.
  * Header-only (static inline): each benchmark is its own program.
  */
 #ifndef BENCH_CLIENT_H
@@ -9,12 +10,14 @@
 
 #include "crypto/key.h"
 #include "crypto/x509.h"
+#include "net/http_client.h"
 #include "net/tls_stream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
 
 #define BENCH_MAX_PIDS 16
 
@@ -35,6 +38,42 @@ static inline consort_err bench_tls_client(const char *ca, const char *cert, con
                              .verify = cs_tls_verify_pinned,
                              .verify_ctx = pinned};
     return cs_tls_config_new(&p, out);
+}
+
+typedef struct bench_conn_slot {
+    cs_http_client *client;
+    bool done;
+    char why[256];
+} bench_conn_slot;
+
+static inline void bench_slot_connected(void *ctx, cs_stream *s, consort_err err, const char *msg)
+{
+    bench_conn_slot *c = ctx;
+    c->done = true;
+    if (err != CONSORT_OK) {
+        snprintf(c->why, sizeof c->why, "%s", msg);
+        return;
+    }
+    const cs_http_client_params p = {0};
+    if (cs_http_client_new(s, &p, &c->client) != CONSORT_OK)
+        snprintf(c->why, sizeof c->why, "%s", consort_errmsg());
+}
+
+/* An HTTP client over a TLS connection to `address`, running `loop` until
+ * it is up; NULL with the reason in `why` otherwise. */
+static inline cs_http_client *bench_connect(uv_loop_t *loop, const char *address,
+                                            cs_tls_config *tls, char *why, size_t n)
+{
+    bench_conn_slot c = {0};
+    if (cs_tls_connect(loop, address, tls, bench_slot_connected, &c) != CONSORT_OK) {
+        snprintf(why, n, "%s", consort_errmsg());
+        return NULL;
+    }
+    while (!c.done)
+        uv_run(loop, UV_RUN_ONCE);
+    if (c.client == NULL)
+        snprintf(why, n, "%s", c.why);
+    return c.client;
 }
 
 /* "PID,PID,..." into `pids` (at most BENCH_MAX_PIDS); returns how many. */

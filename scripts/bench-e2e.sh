@@ -7,26 +7,18 @@ set -euo pipefail
 build=${1:?usage: bench-e2e.sh BUILD_DIR [options]}
 shift
 nodes=${NODES:-1}
+. "$(dirname "$0")/bench-lib.sh"
 ws=$(mktemp -d /tmp/consort-bench-e2e.XXXXXX)
-pid=
+sandbox_pid=
 cleanup() {
-  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  [ -z "$sandbox_pid" ] || stop_pid "$sandbox_pid" 30
   rm -rf "$ws"
 }
 trap cleanup EXIT
-"$build/tools/consort" sandbox --nodes "$nodes" --sample composed --workspace "$ws/w" \
-  >"$ws/out" 2>"$ws/err" &
-pid=$!
-for _ in $(seq 900); do
-  grep -q '^READY ' "$ws/out" 2>/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { cat "$ws/err" >&2; exit 1; }
-  sleep 0.2
-done
-grep -q '^READY ' "$ws/out" || { cat "$ws/err" >&2; echo "bench-e2e: no READY" >&2; exit 1; }
-address=$(sed -n 's/^READY //p' "$ws/out")
+start_sandbox "$build" "$ws" --nodes "$nodes" --sample composed
 r="$ws/w/records"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%dT%H:%M:%SZ); $nodes node(s) per service"
+echo "machine: $(machine_line); $nodes node(s) per service"
 # the services' processes (the sandbox's consortd children), for CPU per write
-pids=$(pgrep -d, -P "$pid" consortd || true)
-"$build/bench/bench_e2e" --address "$address" --ca "$r/service_cert.pem" \
+pids=$(pgrep -d, -P "$sandbox_pid" consortd || true)
+"$build/bench/bench_e2e" --address "$sandbox_address" --ca "$r/service_cert.pem" \
   --cert "$r/user0_cert.pem" --key "$r/user0_privk.pem" ${pids:+--pids "$pids"} "$@"

@@ -12,24 +12,16 @@ while [ $# -gt 0 ] && [ "$1" = --node-option ]; do
   node_opts+=(--node-option "$2")
   shift 2
 done
+. "$(dirname "$0")/bench-lib.sh"
 ws=$(mktemp -d /tmp/consort-bench-receipt.XXXXXX)
-pid=
+sandbox_pid=
 cleanup() {
-  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  [ -z "$sandbox_pid" ] || stop_pid "$sandbox_pid" 30
   rm -rf "$ws"
 }
 trap cleanup EXIT
-"$build/tools/consort" sandbox --nodes 3 --workspace "$ws/w" "${node_opts[@]}" >"$ws/out" 2>"$ws/err" &
-pid=$!
-for _ in $(seq 900); do
-  grep -q '^READY ' "$ws/out" 2>/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { cat "$ws/err" >&2; exit 1; }
-  sleep 0.2
-done
-grep -q '^READY ' "$ws/out" || { cat "$ws/err" >&2; echo "bench-receipt: no READY" >&2; exit 1; }
-address=$(sed -n 's/^READY //p' "$ws/out")
-pids=$(python3 -c 'import json,sys; print(",".join(str(n["pid"]) for n in json.load(open(sys.argv[1]))))' \
-  "$ws/w/nodes.json" 2>/dev/null || true)
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%dT%H:%M:%SZ); 3 nodes${node_opts[*]:+, ${node_opts[*]}}"
-"$build/bench/bench_receipt" --address "$address" --ca "$ws/w/service_cert.pem" \
+start_sandbox "$build" "$ws" --nodes 3 "${node_opts[@]}"
+pids=$(node_pids "$ws/w" 2>/dev/null || true)
+echo "machine: $(machine_line); 3 nodes${node_opts[*]:+, ${node_opts[*]}}"
+"$build/bench/bench_receipt" --address "$sandbox_address" --ca "$ws/w/service_cert.pem" \
   --cert "$ws/w/user0_cert.pem" --key "$ws/w/user0_privk.pem" ${pids:+--pids "$pids"} "$@"

@@ -85,17 +85,7 @@ work=$(mktemp -d "${BENCH_SCALE_DIR:-/tmp}/consort-bench-scale.XXXXXX")
 sandbox_pid= proxy_pid= own_pids=() ws=
 failures=0
 
-stop_pid() { # pid, seconds to wait after SIGTERM before SIGKILL
-  local pid=$1 wait=$2 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < wait * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+. "$here/bench-lib.sh" # stop_pid
 
 stop_sandbox() {
   local p

@@ -32,18 +32,7 @@ work=$(mktemp -d "${BENCH_SERVICE_DIR:-/tmp}/consort-bench-service.XXXXXX")
 etcd_pids=()
 sandbox_pid=
 
-stop_pid() { # pid, seconds to wait after SIGTERM before SIGKILL
-  local pid=$1 wait=$2 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < wait * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  echo "bench-service: pid $pid did not stop in ${wait}s; killing it" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+. "$(dirname "$0")/bench-lib.sh" # stop_pid
 
 node_pids() { # the consortd pids the sandbox recorded
   [ -f "$work/consort/nodes.json" ] || return 0

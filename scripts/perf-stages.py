@@ -114,7 +114,7 @@ def main():
         per_write = float(args[i + 1])
         del args[i:i + 2]
     markdown = "--markdown" in args
-    args = [a for a in args if a not in ("--markdown", "--text")]
+    args = [a for a in args if a != "--markdown"]
     counts = collections.Counter()
     total = 0
     for comm, frames in frames_of(args[0]):

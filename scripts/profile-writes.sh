@@ -8,7 +8,9 @@
 # path (scripts/perf-stages.py) and that share in microseconds per write.
 # Usage: scripts/profile-writes.sh BUILD_DIR [--node-option K=V]... [--seconds S]
 # Needs perf (Debian's linux-perf; scripts/install-deps --bench) and root or
-# kernel.perf_event_paranoid <= 1.
+# kernel.perf_event_paranoid <= 1. Environment: PROFILE_MARKDOWN=1 prints the
+# table as Markdown (as bench/RESULTS.md has it), PROFILE_KEEP=FILE keeps the
+# perf script output for a closer look.
 set -euo pipefail
 build=${1:?usage: profile-writes.sh BUILD_DIR [--node-option K=V]... [--seconds S]}
 shift
@@ -23,26 +25,18 @@ while [ $# -gt 0 ]; do
 done
 command -v perf >/dev/null || { echo "profile-writes: perf not found (scripts/install-deps --bench)" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench-lib.sh"
 ws=$(mktemp -d /tmp/consort-profile.XXXXXX)
-pid=
+sandbox_pid=
 cleanup() {
-  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  [ -z "$sandbox_pid" ] || stop_pid "$sandbox_pid" 30
   rm -rf "$ws"
 }
 trap cleanup EXIT
-"$build/tools/consort" sandbox --nodes 3 --workspace "$ws/w" "${node_opts[@]}" >"$ws/out" 2>"$ws/err" &
-pid=$!
-for _ in $(seq 900); do
-  grep -q '^READY ' "$ws/out" 2>/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { cat "$ws/err" >&2; exit 1; }
-  sleep 0.2
-done
-grep -q '^READY ' "$ws/out" || { cat "$ws/err" >&2; echo "profile-writes: no READY" >&2; exit 1; }
-address=$(sed -n 's/^READY //p' "$ws/out")
-pids=$(python3 -c 'import json,sys; print(",".join(str(n["pid"]) for n in json.load(open(sys.argv[1]))))' \
-  "$ws/w/nodes.json")
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%M:%SZ); 3 nodes${node_opts[*]:+, ${node_opts[*]}}"
-"$build/bench/bench_receipt" --address "$address" --ca "$ws/w/service_cert.pem" \
+start_sandbox "$build" "$ws" --nodes 3 "${node_opts[@]}"
+pids=$(node_pids "$ws/w")
+echo "machine: $(machine_line); 3 nodes${node_opts[*]:+, ${node_opts[*]}}"
+"$build/bench/bench_receipt" --address "$sandbox_address" --ca "$ws/w/service_cert.pem" \
   --cert "$ws/w/user0_cert.pem" --key "$ws/w/user0_privk.pem" --pids "$pids" \
   --seconds "$seconds" --probe-every 1000 >"$ws/bench" 2>&1 &
 bench=$!
@@ -56,5 +50,6 @@ per_write=$(awk '/^max/ { for (i = 1; i <= NF; i++) { if ($i == "writes/s") w = 
                  END { if (w > 0) printf "%.1f", c * 1e6 / w }' "$ws/bench")
 echo "nodes' CPU per write (max phase): ${per_write} us"
 perf script -i "$ws/perf.data" -F comm,tid,ip,sym,dso 2>/dev/null >"$ws/stacks"
-python3 "$here/perf-stages.py" "$ws/stacks" ${per_write:+--cpu-us-per-write "$per_write"} "${PROFILE_FORMAT:---text}" 2>&1 | grep -v '^--text$' || true
-cp "$ws/stacks" "${PROFILE_KEEP:-/dev/null}" 2>/dev/null || true
+python3 "$here/perf-stages.py" "$ws/stacks" ${per_write:+--cpu-us-per-write "$per_write"} \
+  ${PROFILE_MARKDOWN:+--markdown}
+[ -z "${PROFILE_KEEP:-}" ] || cp "$ws/stacks" "$PROFILE_KEEP"

@@ -174,28 +174,6 @@ static void on_tick(uv_timer_t *t)
     send_probe(b);
 }
 
-typedef struct conn_slot {
-    cs_http_client *client;
-    bench *b;
-    bool done;
-} conn_slot;
-
-static void slot_connected(void *ctx, cs_stream *s, consort_err err, const char *msg)
-{
-    conn_slot *c = ctx;
-    c->done = true;
-    if (err != CONSORT_OK) {
-        c->b->failed++;
-        snprintf(c->b->error, sizeof c->b->error, "connect: %s", msg);
-        return;
-    }
-    const cs_http_client_params p = {0};
-    if (cs_http_client_new(s, &p, &c->client) != CONSORT_OK)
-        c->b->failed++;
-    else
-        c->b->connected++;
-}
-
 static int cmp_u32(const void *x, const void *y)
 {
     uint32_t a = *(const uint32_t *)x, c = *(const uint32_t *)y;
@@ -313,12 +291,12 @@ static void print_result(const char *what, const result *r)
 
 static cs_http_client *connect_one(bench *b)
 {
-    conn_slot c = {.b = b};
-    if (cs_tls_connect(b->loop, b->address, b->tls, slot_connected, &c) != CONSORT_OK)
-        return NULL;
-    while (!c.done)
-        uv_run(b->loop, UV_RUN_ONCE);
-    return c.client;
+    cs_http_client *c = bench_connect(b->loop, b->address, b->tls, b->error, sizeof b->error);
+    if (c == NULL)
+        b->failed++;
+    else
+        b->connected++;
+    return c;
 }
 
 int main(int argc, char **argv)

@@ -234,41 +234,6 @@ static void on_probe_tick(uv_timer_t *t)
     }
 }
 
-/* ---- connections ---- */
-
-typedef struct conn_slot {
-    cs_http_client *client;
-    bool done;
-    char why[256];
-} conn_slot;
-
-static void slot_connected(void *ctx, cs_stream *s, consort_err err, const char *msg)
-{
-    conn_slot *c = ctx;
-    c->done = true;
-    if (err != CONSORT_OK) {
-        snprintf(c->why, sizeof c->why, "%s", msg);
-        return;
-    }
-    const cs_http_client_params p = {0};
-    if (cs_http_client_new(s, &p, &c->client) != CONSORT_OK)
-        snprintf(c->why, sizeof c->why, "%s", consort_errmsg());
-}
-
-static cs_http_client *connect_to(bench *b, const char *address, char *why, size_t n)
-{
-    conn_slot c = {0};
-    if (cs_tls_connect(b->loop, address, b->tls, slot_connected, &c) != CONSORT_OK) {
-        snprintf(why, n, "%s", consort_errmsg());
-        return NULL;
-    }
-    while (!c.done)
-        uv_run(b->loop, UV_RUN_ONCE);
-    if (c.client == NULL)
-        snprintf(why, n, "%s", c.why);
-    return c.client;
-}
-
 /* ---- /node/commit ---- */
 
 typedef struct commit_read {
@@ -334,7 +299,7 @@ static int run_wait(bench *b, uint64_t seqno, double timeout_s)
     while (uv_hrtime() < deadline) {
         if (c == NULL || !cs_http_client_is_open(c)) {
             cs_http_client_free(c);
-            c = connect_to(b, b->address, why, sizeof why);
+            c = bench_connect(b->loop, b->address, b->tls, why, sizeof why);
         }
         if (c != NULL && read_commit(b, c, &have) && have >= seqno) {
             printf("wait_ms=%.1f\ncommit_seqno=%" PRIu64 "\n", (double)(uv_hrtime() - t0) / 1e6,
@@ -373,7 +338,7 @@ static int run_ready(bench *b, double timeout_s)
     while (uv_hrtime() < deadline) {
         if (c == NULL || !cs_http_client_is_open(c)) {
             cs_http_client_free(c);
-            c = connect_to(b, b->address, why, sizeof why);
+            c = bench_connect(b->loop, b->address, b->tls, why, sizeof why);
         }
         put_read x = {0};
         if (c != NULL && cs_http_client_request(c, "POST", "/app/put?id=0", NULL, 0,
@@ -417,7 +382,7 @@ static int cmp_u32(const void *x, const void *y)
 static int run_receipt(bench *b, const char *txid, unsigned times)
 {
     char why[256] = "", target[128];
-    cs_http_client *c = connect_to(b, b->address, why, sizeof why);
+    cs_http_client *c = bench_connect(b->loop, b->address, b->tls, why, sizeof why);
     if (c == NULL) {
         printf("error=connect: %s\n", why);
         return 1;
@@ -456,7 +421,8 @@ static int run_load(bench *b, const char *probes)
 {
     char why[256] = "";
     for (unsigned i = 0; i < b->n_conns; i++) {
-        b->w[i] = (writer){.b = b, .client = connect_to(b, b->address, why, sizeof why)};
+        b->w[i] =
+            (writer){.b = b, .client = bench_connect(b->loop, b->address, b->tls, why, sizeof why)};
         if (b->w[i].client == NULL) {
             printf("error=connect %s: %s\n", b->address, why);
             return 1;
@@ -466,7 +432,8 @@ static int run_load(bench *b, const char *probes)
     for (char *a = list != NULL ? strtok_r(list, ",", &save) : NULL;
          a != NULL && b->n_probes < MAX_PROBES; a = strtok_r(NULL, ",", &save)) {
         prober *p = &b->p[b->n_probes++];
-        *p = (prober){.b = b, .address = a, .client = connect_to(b, a, why, sizeof why)};
+        *p = (prober){
+            .b = b, .address = a, .client = bench_connect(b->loop, a, b->tls, why, sizeof why)};
         if (p->client == NULL) {
             printf("error=probe connect %s: %s\n", a, why);
             return 1;
@@ -650,7 +617,7 @@ int main(int argc, char **argv)
     } else {
         char why[256] = "";
         uint64_t s = 0;
-        cs_http_client *cl = connect_to(b, b->address, why, sizeof why);
+        cs_http_client *cl = bench_connect(b->loop, b->address, b->tls, why, sizeof why);
         status = cl != NULL && read_commit(b, cl, &s) ? 0 : 1;
         if (status == 0)
             printf("commit_seqno=%" PRIu64 "\n", s);

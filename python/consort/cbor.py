@@ -151,3 +151,17 @@ def dumps(obj):
     """Encodes obj (canonical encoding, cbor2)."""
     import cbor2
     return cbor2.dumps(obj, canonical=True)
+
+
+def member(m, i, want, what):
+    """The value of member i of a decoded map (a list of pairs, in order),
+    whose key must be the text `want`; MALFORMED naming `what` otherwise."""
+    ensure(i < len(m) and isinstance(m[i][0], str) and m[i][0] == want, "MALFORMED",
+           f"{what}: member {m[i][0] if i < len(m) else None!r} where \"{want}\" was expected")
+    return m[i][1]
+
+
+def digest32(v, what):
+    """`v` if it is a 32-byte bstr; MALFORMED naming `what` otherwise."""
+    ensure(isinstance(v, bytes) and len(v) == 32, "MALFORMED", f"{what} is not a 32-byte bstr")
+    return v

@@ -11,15 +11,11 @@ MAX = 1 << 20
 
 
 def _key(m, i, want):
-    ensure(i < len(m) and isinstance(m[i][0], str) and m[i][0] == want, "MALFORMED",
-           f"code certificate payload: member {m[i][0] if i < len(m) else None!r} where "
-           f"\"{want}\" was expected")
-    return m[i][1]
+    return cbor.member(m, i, want, "code certificate payload")
 
 
 def _digest(v, what):
-    ensure(isinstance(v, bytes) and len(v) == 32, "MALFORMED", f"{what} is not a 32-byte bstr")
-    return v
+    return cbor.digest32(v, what)
 
 
 def _text(v, what):

@@ -116,15 +116,11 @@ class Statement:
 
 
 def _key(m, i, want):
-    ensure(i < len(m) and m[i][0] == want and isinstance(m[i][0], str), "MALFORMED",
-           f"handling statement payload: member {m[i][0] if i < len(m) else None!r} "
-           f"where \"{want}\" was expected")
-    return m[i][1]
+    return cbor.member(m, i, want, "handling statement payload")
 
 
 def _digest(v, what):
-    ensure(isinstance(v, bytes) and len(v) == 32, "MALFORMED", f"{what} is not a 32-byte bstr")
-    return v
+    return cbor.digest32(v, what)
 
 
 def _bytes_or_none(v, what):
@@ -221,11 +217,7 @@ def _verify_batch_signature(msg, key):
            "batch size or index is not a uint")
     ensure(1 <= size <= BATCH_MAX and index < size, "MALFORMED",
            f"batch proof: index {index} in a batch of {size} (batches hold 1 to {BATCH_MAX})")
-    ensure(isinstance(path, list) and len(path) <= merkle.PROOF_MAX, "MALFORMED",
-           "batch proof path is not an array of at most 64 hashes")
-    for i, hsh in enumerate(path):
-        ensure(isinstance(hsh, bytes) and len(hsh) == 32, "MALFORMED",
-               f"batch proof hash {i} is not 32 bytes")
+    merkle.check_path(path, "batch proof path")
     root = merkle.root_from_inclusion(merkle.leaf_hash(msg.payload), index, size, path)
     alg = cose.alg_of(msg.protected_hdr)
     cose.verify_signature(alg, key, msg.protected, root, msg.signature)

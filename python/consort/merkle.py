@@ -7,6 +7,15 @@ from .errors import ensure
 PROOF_MAX = 64  # RFC 9162 §2.1.3.1: at most one hash per level
 
 
+def check_path(path, what):
+    """An inclusion path as decoded: a list of at most PROOF_MAX 32-byte hashes."""
+    ensure(isinstance(path, list) and len(path) <= PROOF_MAX, "MALFORMED",
+           f"{what} is not an array of at most {PROOF_MAX} hashes")
+    for i, hsh in enumerate(path):
+        ensure(isinstance(hsh, bytes) and len(hsh) == 32, "MALFORMED",
+               f"{what}: hash {i} is not 32 bytes")
+
+
 def leaf_hash(data):
     """SHA-256(0x00 || data)."""
     return hashlib.sha256(b"\x00" + bytes(data)).digest()

@@ -153,11 +153,7 @@ class Receipt:
             ensure(type(v) is int and v >= 0, "MALFORMED", f"inclusion proof: {name} is not a uint")
         ensure(index < size, "MALFORMED",
                f"inclusion proof: leaf_index {index} not below tree_size {size}")
-        ensure(isinstance(path, list) and len(path) <= merkle.PROOF_MAX, "MALFORMED",
-               "inclusion proof: path is not an array of at most 64 hashes")
-        for i, hsh in enumerate(path):
-            ensure(isinstance(hsh, bytes) and len(hsh) == 32, "MALFORMED",
-                   f"inclusion path hash {i} is not 32 bytes")
+        merkle.check_path(path, "inclusion proof path")
         return alg, kid, size, index, path, msg
 
 

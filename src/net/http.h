@@ -59,6 +59,15 @@ static inline const char *cs_http_request_header(const cs_http_request *req, con
     return cs_http_header_find(req->headers, req->header_count, name);
 }
 
+/* What a request may carry, checked before it is written (the client
+ * refuses anything else; a caller such as `consort bench` checks its input
+ * with the same rules). INVALID_ARGUMENT naming what is wrong. */
+/* The request line (RFC 9112 §3): a method of 1..20 upper-case letters,
+ * '-' or '_', a target of visible ASCII. */
+CS_MUST_CHECK consort_err cs_http_check_request_line(const char *method, const char *target);
+/* One header: a token name, a value without CR, LF or NUL. */
+CS_MUST_CHECK consort_err cs_http_check_header(const cs_http_header *h);
+
 /*
  * Looks up `name` in an application/x-www-form-urlencoded query string
  * ("a=1&b=x%20y") and decodes the first match's value into `out`

@@ -276,7 +276,7 @@ void cs_http_client_free(cs_http_client *c)
 }
 
 /* RFC 9112 §3: request-line = method SP request-target SP HTTP-version */
-static consort_err check_request_line(const char *method, const char *target)
+consort_err cs_http_check_request_line(const char *method, const char *target)
 {
     size_t n = strlen(method);
     CS_ENSURE(n >= 1 && n <= 20 && strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_") == n,
@@ -295,7 +295,7 @@ static consort_err serialise(cs_buf *out, const char *method, const char *target
                              const cs_http_header *headers, size_t count, cs_slice body,
                              const char *host)
 {
-    CS_TRY(check_request_line(method, target));
+    CS_TRY(cs_http_check_request_line(method, target));
     bool has_host = false;
     for (size_t i = 0; i < count; i++) {
         CS_TRY(cs_http_check_header(&headers[i]));

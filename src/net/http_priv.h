@@ -123,8 +123,6 @@ CS_MUST_CHECK consort_err cs_http_write_response(cs_buf *out, int status,
                                                  cs_slice body, bool close, bool head);
 /* `{"error": {"code": code, "message": message}}` (JSON-escaped) into `out`. */
 CS_MUST_CHECK consort_err cs_http_error_body(cs_buf *out, const char *code, const char *message);
-/* Checks one header for serialisation (token name, value without CR/LF/NUL). */
-CS_MUST_CHECK consort_err cs_http_check_header(const cs_http_header *h);
 /* Appends "name: value\r\n" (a header cs_http_check_header accepted), copied
  * as is: no formatting pass over a value that may be kilobytes long. */
 CS_MUST_CHECK consort_err cs_http_append_field(cs_buf *out, const cs_http_header *h);

@@ -9,8 +9,7 @@ WORK=$(mktemp -d /tmp/consort-cli-evidence.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
 unset CONSORT_PLATFORM_DIR
-failures=0
-skipped=0
+. "$(dirname "$0")/../util/shtest.sh"
 
 # expect RC NEEDLE -- command...: runs it, checks the exit code and that
 # stdout+stderr contain NEEDLE ("" for any output).
@@ -206,17 +205,4 @@ done
 expect 0 "create, verify" -- "$CONSORT" --help
 expect 0 "verify attestation evidence" -- "$CONSORT" evidence --help
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures check(s) failed"
-    exit 1
-fi
-# a part not run is reported as a skip (77, ctest's SKIP_RETURN_CODE), and
-# fails in CI (CONSORT_NO_SKIP=1)
-if [ "$skipped" -ne 0 ]; then
-    if [ "${CONSORT_NO_SKIP:-0}" = 1 ]; then
-        echo "FAIL: $skipped part(s) skipped and CONSORT_NO_SKIP=1"
-        exit 1
-    fi
-    exit 77
-fi
-echo "all checks passed"
+finish "all checks passed"

@@ -22,13 +22,8 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-failures=0
-skipped=0
+. "$(dirname "$0")/../util/shtest.sh"
 
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
 
 # expect RC STREAM -- command...: runs it, checks the exit code; the output
 # the command should produce must be on STREAM (out.txt or err.txt) and the
@@ -214,17 +209,4 @@ echo "not an ELF object" >broken.so
     >broken.out 2>broken.err
 has broken.err "cannot list the application's endpoints: .*broken\.so" "a broken module"
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures failure(s)"
-    exit 1
-fi
-# a part not run is reported as a skip (77, ctest's SKIP_RETURN_CODE), and
-# fails in CI (CONSORT_NO_SKIP=1)
-if [ "$skipped" -ne 0 ]; then
-    if [ "${CONSORT_NO_SKIP:-0}" = 1 ]; then
-        echo "FAIL: $skipped part(s) skipped and CONSORT_NO_SKIP=1"
-        exit 1
-    fi
-    exit 77
-fi
-echo "all ok"
+finish "all ok"

@@ -12,8 +12,7 @@ GEN=${CONSORT_BINARY_DIR:-$(dirname "$CONSORT")/..}/tests/gen_ledger
 WORK=$(mktemp -d /tmp/consort-cli-ledger.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
-failures=0
-skipped=0
+. "$(dirname "$0")/../util/shtest.sh"
 
 # expect RC NEEDLE -- command...: runs it, checks the exit code and that
 # stdout+stderr contain NEEDLE ("" for any output).
@@ -233,17 +232,4 @@ else
     skipped=$((skipped + 1))
 fi
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures failure(s)"
-    exit 1
-fi
-# a part not run is reported as a skip (77, ctest's SKIP_RETURN_CODE), and
-# fails in CI (CONSORT_NO_SKIP=1)
-if [ "$skipped" -ne 0 ]; then
-    if [ "${CONSORT_NO_SKIP:-0}" = 1 ]; then
-        echo "FAIL: $skipped part(s) skipped and CONSORT_NO_SKIP=1"
-        exit 1
-    fi
-    exit 77
-fi
-echo "all ledger and receipt CLI checks passed"
+finish "all ledger and receipt CLI checks passed"

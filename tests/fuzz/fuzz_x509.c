@@ -4,7 +4,10 @@
  * cs_x509_crl_parse; whatever parses has every accessor exercised and the
  * first certificate is verified as a chain against the others. The input,
  * NUL-terminated, is also an RFC 3339 time. Nothing may crash, leak or read
- * out of bounds, and a parsed certificate must re-encode to DER that parses.
+ * out of bounds, and a parsed certificate must re-encode to DER that parses,
+ * and its DER written as PEM without decoding (cs_x509_der_to_pem) must be
+ * the PEM cs_x509_to_pem writes; the input itself goes through
+ * cs_x509_der_to_pem's DER framing check too.
  * Seeds: real Intel SGX and AMD SEV-SNP certificates, a bundle and a CRL.
  */
 #include "crypto/x509.h"
@@ -47,6 +50,15 @@ static void exercise(cs_x509 *cert)
         if (cs_x509_from_der(cs_buf_slice(&der), &again) != CONSORT_OK)
             abort(); /* what we encode must parse */
         cs_x509_free(again);
+        cs_buf pem, fast;
+        cs_buf_init(&pem, 0);
+        cs_buf_init(&fast, 0);
+        if (cs_x509_to_pem(cert, &pem) == CONSORT_OK &&
+            (cs_x509_der_to_pem(cs_buf_slice(&der), &fast) != CONSORT_OK || fast.len != pem.len ||
+             memcmp(fast.ptr, pem.ptr, pem.len) != 0))
+            abort(); /* the same text, without decoding */
+        cs_buf_cleanup(&pem);
+        cs_buf_cleanup(&fast);
     }
     cs_buf_cleanup(&der);
 }
@@ -54,6 +66,10 @@ static void exercise(cs_x509 *cert)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cs_slice in = CS_SLICE(data, size);
+    cs_buf pem;
+    cs_buf_init(&pem, 0);
+    outcome(cs_x509_der_to_pem(in, &pem)); /* the framing check on any bytes */
+    cs_buf_cleanup(&pem);
     cs_x509 **list = NULL;
     size_t count = 0;
     if (cs_x509_parse_all(in, &list, &count) == CONSORT_OK) {

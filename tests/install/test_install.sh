@@ -33,18 +33,8 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
-failures=0
-skipped=0
+. "$(dirname "$0")/../util/shtest.sh"
 
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-ok() { echo "ok: $*"; }
-skip() {
-    echo "SKIP: $*"
-    skipped=$((skipped + 1))
-}
 # run LOG command...: runs it with its output in LOG; shows LOG if it fails.
 run() {
     local log=$1
@@ -408,17 +398,4 @@ else
     fail "the installed consortd refuses the example configuration"
 fi
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures failure(s)"
-    exit 1
-fi
-# a part not run is reported as a skip (77, ctest's SKIP_RETURN_CODE), and
-# fails in CI (CONSORT_NO_SKIP=1)
-if [ "$skipped" -ne 0 ]; then
-    if [ "${CONSORT_NO_SKIP:-0}" = 1 ]; then
-        echo "FAIL: $skipped part(s) skipped and CONSORT_NO_SKIP=1"
-        exit 1
-    fi
-    exit 77
-fi
-echo "all ok"
+finish "all ok"

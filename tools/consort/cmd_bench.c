@@ -13,6 +13,7 @@
 #include "cli_opts.h"
 
 #include "base/alloc.h"
+#include "net/http.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -170,38 +171,13 @@ static bool parse_u64(const char *opt, const char *s, uint64_t *out)
     return true;
 }
 
-/* An HTTP method: a token of upper-case letters (RFC 9110 §9.1 allows more; no need). */
-static bool is_method(const char *m)
+/* What the HTTP client will send (net/http.h), as a usage error if not. */
+static int check_request(const cs_cli_verb *verb, const char *opt, const char *method,
+                         const char *target)
 {
-    size_t n = strlen(m);
-    if (n == 0 || n > 16)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (m[i] < 'A' || m[i] > 'Z')
-            return false;
-    return true;
-}
-
-/* A request target in origin form: "/" then visible ASCII (RFC 9112 §3.2.1). */
-static bool is_target(const char *t)
-{
-    if (t[0] != '/')
-        return false;
-    for (const char *p = t; *p != '\0'; p++)
-        if (*p <= 0x20 || *p >= 0x7f)
-            return false;
-    return true;
-}
-
-/* A header field value: visible ASCII and spaces, not empty (RFC 9110 §5.5). */
-static bool is_field_value(const char *v)
-{
-    if (v[0] == '\0' || strlen(v) > 256)
-        return false;
-    for (const char *p = v; *p != '\0'; p++)
-        if ((*p < 0x20 || *p >= 0x7f) && *p != '\t')
-            return false;
-    return true;
+    if (cs_http_check_request_line(method, target) != CONSORT_OK)
+        return cs_cli_usage_error(verb, "%s: %s", opt, consort_errmsg());
+    return CS_EXIT_OK;
 }
 
 static int take_option(bench_args *a, int c, const char *arg)
@@ -231,26 +207,20 @@ static int take_option(bench_args *a, int c, const char *arg)
         return parse_number("--rate", arg, 1, MAX_RATE, &a->rate) ? CS_EXIT_OK : CS_EXIT_USAGE;
     case OPT_METHOD:
         a->method = arg;
-        return is_method(arg) ? CS_EXIT_OK
-                              : cs_cli_usage_error(verb,
-                                                   "--method '%s': expected GET, POST, "
-                                                   "PUT, ... (upper-case letters)",
-                                                   arg);
+        return check_request(verb, "--method", arg, "/");
     case OPT_PATH:
         a->path = arg;
-        return is_target(arg) ? CS_EXIT_OK
-                              : cs_cli_usage_error(verb,
-                                                   "--path '%s': expected /... without "
-                                                   "spaces or control characters",
-                                                   arg);
+        if (arg[0] != '/')
+            return cs_cli_usage_error(verb, "--path '%s': expected /... (origin form)", arg);
+        return check_request(verb, "--path", "GET", arg);
     case OPT_BODY:
         a->body = arg;
         return CS_EXIT_OK;
     case OPT_CTYPE:
         a->content_type = arg;
-        return is_field_value(arg) ? CS_EXIT_OK
-                                   : cs_cli_usage_error(verb, "--content-type: expected visible "
-                                                              "characters and spaces only");
+        if (cs_http_check_header(&(cs_http_header){"Content-Type", arg}) != CONSORT_OK)
+            return cs_cli_usage_error(verb, "--content-type: %s", consort_errmsg());
+        return CS_EXIT_OK;
     case OPT_FIRST:
         return parse_u64("--first", arg, &a->first) ? CS_EXIT_OK : CS_EXIT_USAGE;
     case OPT_JSON:

@@ -30,6 +30,20 @@ static uint64_t rnd(uint64_t n)
     return rng % n;
 }
 
+static history *history_new(void)
+{
+    history *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    return h;
+}
+
+static void history_free(history *h)
+{
+    for (size_t i = 0; i <= MAX_SEQNO; i++)
+        cs_buf_cleanup(&h->snap[i]);
+    free(h);
+}
+
 static void record(const cs_kv_store *s, history *h)
 {
     uint64_t seqno = cs_kv_last_seqno(s);
@@ -105,8 +119,7 @@ static void assert_out_of_reach(const cs_kv_store *s, uint64_t at)
 static void matches_the_snapshot_taken_then(void **state)
 {
     (void)state;
-    history *h = calloc(1, sizeof *h);
-    assert_non_null(h);
+    history *h = history_new();
     cs_kv_store *s = kvt_store();
     uint64_t floor = 0;
     record(s, h);
@@ -146,9 +159,7 @@ static void matches_the_snapshot_taken_then(void **state)
     assert_out_of_reach(r, UINT64_MAX);
     cs_kv_store_free(r);
     cs_kv_store_free(s);
-    for (size_t i = 0; i <= MAX_SEQNO; i++)
-        cs_buf_cleanup(&h->snap[i]);
-    free(h);
+    history_free(h);
 }
 
 static void errors_leave_out_empty(void **state)
@@ -205,8 +216,7 @@ static void *reader_main(void *arg)
 static void reads_only_and_runs_on_other_threads(void **state)
 {
     (void)state;
-    history *h = calloc(1, sizeof *h);
-    assert_non_null(h);
+    history *h = history_new();
     cs_kv_store *s = kvt_store();
     record(s, h);
     for (int i = 0; i < 60; i++) {
@@ -234,9 +244,7 @@ static void reads_only_and_runs_on_other_threads(void **state)
     cs_kv_state_digest(s, d);
     assert_memory_equal(d, h->digest[17], sizeof d);
     cs_kv_store_free(s);
-    for (size_t i = 0; i <= MAX_SEQNO; i++)
-        cs_buf_cleanup(&h->snap[i]);
-    free(h);
+    history_free(h);
 }
 
 /* cs_kv_pin_at: views pinned at several seqnos encode, later and whatever
@@ -245,8 +253,7 @@ static void reads_only_and_runs_on_other_threads(void **state)
 static void pinned_views_outlive_changes(void **state)
 {
     (void)state;
-    history *h = calloc(1, sizeof *h);
-    assert_non_null(h);
+    history *h = history_new();
     cs_kv_store *s = kvt_store();
     record(s, h);
     for (int i = 0; i < 60; i++) {
@@ -277,9 +284,7 @@ static void pinned_views_outlive_changes(void **state)
     }
     cs_buf_cleanup(&out);
     cs_kv_store_free(s);
-    for (size_t i = 0; i <= MAX_SEQNO; i++)
-        cs_buf_cleanup(&h->snap[i]);
-    free(h);
+    history_free(h);
 }
 
 typedef struct pin_job {
@@ -299,8 +304,7 @@ static void *encode_main(void *arg)
 static void pinned_view_encodes_beside_writes(void **state)
 {
     (void)state;
-    history *h = calloc(1, sizeof *h);
-    assert_non_null(h);
+    history *h = history_new();
     cs_kv_store *s = kvt_store();
     for (int i = 0; i < 80; i++) {
         random_tx(s);
@@ -321,9 +325,7 @@ static void pinned_view_encodes_beside_writes(void **state)
     cs_kv_pinned_free(j.pin);
     cs_buf_cleanup(&j.out);
     cs_kv_store_free(s);
-    for (size_t i = 0; i <= MAX_SEQNO; i++)
-        cs_buf_cleanup(&h->snap[i]);
-    free(h);
+    history_free(h);
 }
 
 int main(void)
