@@ -66,7 +66,9 @@ typedef enum consort_err_category {
     X(STATE, STATE, "invalid state")                                                               \
     X(BUSY, STATE, "busy")                                                                         \
     X(TIMEOUT, STATE, "timed out")                                                                 \
-    X(PENDING, STATE, "waiting for an outbound call")
+    X(PENDING, STATE, "waiting for an outbound call")                                              \
+    X(ROLLBACK, STATE, "older than its monotonic counter (rolled back)")                           \
+    X(FROZEN, STATE, "frozen for migration")
 
 typedef enum consort_err {
 #define CONSORT_ERR_ENUM(name, cat, desc) CONSORT_E_##name,
