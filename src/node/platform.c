@@ -87,12 +87,14 @@ void node_platform_free(node_platform *p)
     cs_blob_list_cleanup(&p->file_anchors);
     cs_blob_list_cleanup(&p->anchors);
     cs_wipe(p->seal_key, sizeof p->seal_key);
+    cs_wipe(p->lineage_root, sizeof p->lineage_root);
     cs_free(p);
 }
 
 /* Virtual: HKDF-SHA256(ikm = the platform key's PKCS#8 DER, salt = code id,
  * info = "consort sealing v1") (RFC 5869): another code id or platform
- * derives another key. */
+ * derives another key; and the lineage root, HKDF-SHA256(the same ikm,
+ * salt = "lineage", info = "consort sealing lineage v1"). */
 static consort_err virtual_seal_key(node_platform *p, uint8_t out[32])
 {
     char path[CS_NODE_PATH_MAX + 32];
@@ -103,8 +105,14 @@ static consort_err virtual_seal_key(node_platform *p, uint8_t out[32])
     cs_buf_init_secret(&der, 16 << 10);
     consort_err rc;
     CS_TRY_GOTO(rc, cs_key_private_der(pk, &der), done);
-    rc = cs_hkdf_sha256(cs_buf_slice(&der), CS_SLICE(cs_node_code_id(p->code), CS_CODE_ID_LEN),
-                        CS_SLICE_LIT(PLATFORM_SEAL_INFO), out, 32);
+    CS_TRY_GOTO(rc,
+                cs_hkdf_sha256(cs_buf_slice(&der),
+                               CS_SLICE(cs_node_code_id(p->code), CS_CODE_ID_LEN),
+                               CS_SLICE_LIT(PLATFORM_SEAL_INFO), out, 32),
+                done);
+    /* docs/migration.md §2: the lineage root mixes no code id. */
+    rc = cs_hkdf_sha256(cs_buf_slice(&der), CS_SLICE_LIT("lineage"),
+                        CS_SLICE_LIT(PLATFORM_LINEAGE_INFO), p->lineage_root, 32);
 done:
     cs_buf_cleanup(&der);
     cs_key_free(pk);
@@ -114,6 +122,11 @@ done:
 void node_platform_seal_key(const node_platform *p, uint8_t out[32])
 {
     memcpy(out, p->seal_key, 32);
+}
+
+void node_platform_lineage_root(const node_platform *p, uint8_t out[32])
+{
+    memcpy(out, p->lineage_root, 32);
 }
 
 consort_err node_platform_attest(void *ctx, const cs_key *key, cs_slice nonce, cs_evidence *out)

@@ -40,6 +40,10 @@ void node_platform_free(node_platform *p);
  * the platform opened: bound to the platform (virtual key, TPM owner seed)
  * and to the code id. */
 void node_platform_seal_key(const node_platform *p, uint8_t out[32]);
+/* The lineage sealing root (docs/migration.md §2): bound to the platform
+ * but to no code id; what opens it is decided by the sealed store's
+ * lineage rule (src/sealing). */
+void node_platform_lineage_root(const node_platform *p, uint8_t out[32]);
 /* Evidence binding `key` and `nonce` (cs_attester_fn; `ctx` is the platform),
  * refused if the process maps code its code id does not cover. */
 consort_err node_platform_attest(void *ctx, const cs_key *key, cs_slice nonce, cs_evidence *out);

@@ -38,6 +38,10 @@ static consort_err derive_seal_key(node_platform *p, uint8_t out[32])
     CS_TRY_CTX(cs_tpm_derive_key(p->cfg->tpm_tcti, CS_SLICE_LIT(PLATFORM_SEAL_INFO),
                                  CS_SLICE(cs_node_code_id(p->code), CS_CODE_ID_LEN), out),
                "sealing key");
+    /* docs/migration.md §2: the lineage root mixes no code id. */
+    CS_TRY_CTX(cs_tpm_derive_key(p->cfg->tpm_tcti, CS_SLICE_LIT(PLATFORM_LINEAGE_INFO),
+                                 CS_SLICE_LIT(""), p->lineage_root),
+               "lineage sealing root");
     return CONSORT_OK;
 }
 
