@@ -39,6 +39,7 @@ extern const cs_cli_verb cs_cmd_e2e_verify;
 extern const cs_cli_verb cs_cmd_recovery_submit;
 extern const cs_cli_verb cs_cmd_recovery_status;
 extern const cs_cli_verb cs_cmd_bench;
+extern const cs_cli_verb cs_cmd_migrate;
 
 static const cs_cli_verb *const verbs[] = {
     &cs_cmd_keygen,          &cs_cmd_platform_init,
@@ -55,7 +56,7 @@ static const cs_cli_verb *const verbs[] = {
     &cs_cmd_code_id,         &cs_cmd_code_certify,
     &cs_cmd_code_verify,     &cs_cmd_e2e_verify,
     &cs_cmd_recovery_submit, &cs_cmd_recovery_status,
-    &cs_cmd_bench,
+    &cs_cmd_bench,           &cs_cmd_migrate,
 };
 
 /*
