@@ -306,6 +306,70 @@ CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_response_error(consort_res
                                                                      const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* ---- sealed state and monotonic counters (docs/migration.md) ---- */
+
+/*
+ * Sealing keeps state outside the replicated store for this node alone (a
+ * local cache, a key the service must not hold): a sealed blob opens on
+ * this node's sealed store only, on its platform, and for the code the
+ * policy names. It moves with the node when the node migrates (`consort
+ * migrate`); it never opens on another node, on a copy of this node's data
+ * directory, or for code governance did not approve. The host stores the
+ * blob (it is encrypted and authenticated), so it can hand back an older
+ * one: bind the blob to a counter to have that refused.
+ */
+typedef enum consort_seal_policy {
+    CONSORT_SEAL_CODE = 1,    /* only the exact code id that sealed it */
+    CONSORT_SEAL_LINEAGE = 2, /* that code id and the successors governance approved */
+} consort_seal_policy;
+
+/* The largest plaintext consort_seal takes. */
+#define CONSORT_SEAL_MAX ((size_t)1 << 20)
+/* Counter names: 1..64 printable ASCII characters. */
+#define CONSORT_COUNTER_NAME_MAX 64
+
+/*
+ * Seals `len` bytes under `policy`. With `counter` (NULL: none), first
+ * increments that named counter and binds the blob to its new value: the
+ * blob then opens only while the counter still holds that value, so an
+ * older blob is refused (ROLLBACK) once a newer one was sealed. *blob and
+ * *blob_len give the sealed blob, valid until the handler returns.
+ * Errors: INVALID_ARGUMENT (NULL, an unknown policy, a bad counter name),
+ * TOO_LARGE (over CONSORT_SEAL_MAX), FROZEN (the node's sealed state is
+ * moving or moved to another machine: docs/migration.md), STATE (outside a
+ * handler, or a node without a sealed store), IO.
+ */
+CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_seal(consort_request *req,
+                                                           consort_seal_policy policy,
+                                                           const char *counter, const void *data,
+                                                           size_t len, const uint8_t **blob,
+                                                           size_t *blob_len);
+/*
+ * Opens a blob consort_seal made; *data and *len give the plaintext, valid
+ * until the handler returns. Errors: BAD_TAG (altered, or sealed on another
+ * node or platform), POLICY (sealed for code this node's code does not
+ * succeed), ROLLBACK (its counter moved on since), MALFORMED, FROZEN,
+ * STATE, INVALID_ARGUMENT.
+ */
+CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_unseal(consort_request *req, const void *blob,
+                                                             size_t blob_len, const uint8_t **data,
+                                                             size_t *len);
+/*
+ * Named monotonic counters of this node's sealed store: each starts at 0
+ * and only grows; an increment is durable (docs/migration.md §3) before it
+ * returns, and survives restarts, approved code updates and migration. A
+ * handler that runs again (after a conflict, or after an outbound call)
+ * increments again: rely on the values, not on how many increments a
+ * request made. Errors: INVALID_ARGUMENT (a bad name), TOO_LARGE (more than
+ * 1024 names), FROZEN, STATE, IO.
+ */
+CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_counter_read(consort_request *req,
+                                                                   const char *name,
+                                                                   uint64_t *value);
+CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_counter_increment(consort_request *req,
+                                                                        const char *name,
+                                                                        uint64_t *value);
+
 /* ---- outbound calls (docs/e2e.md "Calling other services") ---- */
 
 /*

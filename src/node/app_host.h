@@ -205,8 +205,10 @@ struct consort_request {
     size_t header_count;
     cs_slice body;
     bool has_caller;
-    char caller[2 * 32 + 1]; /* hex SHA-256 of the caller's certificate */
-    cs_app_calls *calls;     /* NULL: consort_call is refused (STATE) */
+    char caller[2 * 32 + 1];            /* hex SHA-256 of the caller's certificate */
+    cs_app_calls *calls;                /* NULL: consort_call is refused (STATE) */
+    const struct cs_app_sealer *sealer; /* NULL: sealing is refused (STATE) */
+    struct cs_app_arena *arena;         /* what consort_seal/unseal return */
 };
 
 /* Fills `req` from the pieces (all borrowed for the request's life);
@@ -214,6 +216,21 @@ struct consort_request {
 void cs_app_request_init(consort_request *req, const char *method, const char *path,
                          const char *query, const cs_http_header *headers, size_t header_count,
                          cs_slice body, const uint8_t *caller_fp);
+
+/* ---- sealing (app.h consort_seal, consort_counter_*) ---- */
+
+/*
+ * What the ABI's sealing functions call: the node's sealed store
+ * (node_seal.h). Any thread may call them at once. `out` is appended to.
+ */
+typedef struct cs_app_sealer {
+    void *ctx;
+    consort_err (*seal)(void *ctx, consort_seal_policy policy, const char *counter, cs_slice plain,
+                        cs_buf *out);
+    consort_err (*unseal)(void *ctx, cs_slice blob, cs_buf *out);
+    consort_err (*counter_read)(void *ctx, const char *name, uint64_t *value);
+    consort_err (*counter_increment)(void *ctx, const char *name, uint64_t *value);
+} cs_app_sealer;
 
 /* ---- the response ---- */
 
