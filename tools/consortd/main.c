@@ -4,11 +4,15 @@
  *
  *   consortd --config node.json
  *   consortd --code-id [--config node.json | [--app PATH] [--platform virtual|tpm] [--tcti CONF]]
+ *   consortd --config node.json --migrate STEP [IN [OUT]]
  *
  * With --code-id it loads the module, warms up and measures exactly as a
  * starting node does (src/node/node_code.h), prints the hex code id on
  * stdout and exits 0: a code id v2 names the process, libraries included,
  * so only this binary, run with the same environment, can predict it.
+ * With --migrate it runs one step of the migration protocol on the stopped
+ * node's sealed store (src/node/node_migrate.h, docs/migration.md) and
+ * exits: `consort migrate` drives the steps.
  *
  * One libuv loop runs the node (src/node/node.h) and its HTTPS endpoints
  * (src/node/rpc.h). Logs go to stderr (level from CONSORT_LOG, format from
@@ -27,6 +31,7 @@
 #include "net/reserve.h"
 #include "node/node.h"
 #include "node/node_code.h"
+#include "node/node_migrate.h"
 #include "node/rpc.h"
 
 #include <errno.h>
@@ -146,10 +151,14 @@ static int usage(FILE *f, int status)
     fprintf(f, "usage: consortd --config FILE\n"
                "       consortd --code-id [--config FILE | [--app PATH] [--platform virtual|tpm]\n"
                "                          [--tcti CONF]]\n"
+               "       consortd --config FILE --migrate STEP [IN [OUT]]\n"
                "       consortd --version\n"
                "Runs one node of a consort service (see docs/operating.md).\n"
                "--code-id prints the code id a node started with that configuration (or that\n"
-               "module, platform and TPM TCTI) reports, measured the same way, and exits.\n");
+               "module, platform and TPM TCTI) reports, measured the same way, and exits.\n"
+               "--migrate runs one step of a migration of the stopped node's sealed state\n"
+               "(status, nonce, offer, answer, accept, confirm, finish; `consort migrate`\n"
+               "drives them: docs/migration.md) and exits.\n");
     return status;
 }
 
@@ -339,10 +348,16 @@ int main(int argc, char **argv)
 {
     code_id_args ca = {0};
     bool code_id = false;
+    const char *migrate[3] = {NULL, NULL, NULL}; /* step, in, out */
     for (int i = 1; i < argc; i++) {
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--config") == 0 && next != NULL)
             ca.config = argv[++i];
+        else if (strcmp(argv[i], "--migrate") == 0 && next != NULL) {
+            migrate[0] = argv[++i];
+            for (int k = 1; k < 3 && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0; k++)
+                migrate[k] = argv[++i];
+        }
         else if (strcmp(argv[i], "--code-id") == 0)
             code_id = true;
         else if (strcmp(argv[i], "--app") == 0 && next != NULL)
@@ -368,6 +383,11 @@ int main(int argc, char **argv)
     setenv("TSS2_LOG", "all+none", 0);
     if (code_id)
         return print_code_id(&ca);
+    if (migrate[0] != NULL) {
+        if (code_id || ca.app != NULL || ca.platform != NULL || ca.tcti != NULL)
+            return usage(stderr, 2);
+        return cs_node_migrate_main(config, migrate[0], migrate[1], migrate[2]);
+    }
     raise_open_file_limit();
     static daemon_t d;
     d.loop = uv_default_loop();
