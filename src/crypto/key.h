@@ -91,6 +91,16 @@ CS_MUST_CHECK consort_err cs_ecdsa_verify_digest(const cs_key *key, cs_slice dig
 CS_MUST_CHECK consort_err cs_ecdsa_sig_der_to_raw(cs_curve curve, cs_slice der, cs_buf *raw);
 CS_MUST_CHECK consort_err cs_ecdsa_sig_raw_to_der(cs_slice raw, cs_buf *der);
 
+/*
+ * ECDH (SP 800-56A §5.7.1.2, the x coordinate of the shared point) between
+ * `priv` (with its private half) and `peer` (a public key on the same
+ * curve); appends the shared secret (the field size: 32 bytes on P-256) to
+ * `out`, which should be a secret buffer. Derive keys from it with HKDF,
+ * never use it directly. INVALID_ARGUMENT without a private half or for
+ * different curves; CRYPTO if OpenSSL refuses (e.g. an invalid point).
+ */
+CS_MUST_CHECK consort_err cs_key_ecdh(const cs_key *priv, const cs_key *peer, cs_buf *out);
+
 /* For src/crypto only: the OpenSSL key (borrowed). */
 struct evp_pkey_st;
 struct evp_pkey_st *cs_key_pkey(const cs_key *key);

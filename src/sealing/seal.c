@@ -1,0 +1,244 @@
+/*
+ * Sealed blobs (seal.h): encoding, header parsing and the policy checks of
+ * docs/migration.md §2. Keys come from the key cache (seal_keys.c).
+ */
+#include "sealing/seal_priv.h"
+
+#include "base/cbor.h"
+#include "crypto/hash.h"
+
+#include <string.h>
+
+#define SEAL_FORMAT "CSSL1"
+
+void cs_seal_lineage_label(uint8_t out[32])
+{
+    cs_sha256(CS_SLICE_LIT("consort lineage v1"), out);
+}
+
+static bool printable_ascii(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x20 || p[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static consort_err check_counter_name(cs_slice name)
+{
+    CS_ENSURE(name.len >= 1 && name.len <= CS_SEAL_MAX_COUNTER_NAME, CONSORT_E_INVALID_ARGUMENT,
+              "sealed blob: counter name of %zu bytes, expected 1 to %d", name.len,
+              CS_SEAL_MAX_COUNTER_NAME);
+    CS_ENSURE(printable_ascii(name.ptr, name.len), CONSORT_E_INVALID_ARGUMENT,
+              "sealed blob: counter name is not printable ASCII");
+    return CONSORT_OK;
+}
+
+static consort_err check_params(const cs_seal_params *p, cs_slice plain)
+{
+    CS_ENSURE(p->policy == CS_SEAL_POLICY_CODE || p->policy == CS_SEAL_POLICY_LINEAGE,
+              CONSORT_E_INVALID_ARGUMENT, "seal: policy %d, expected 1 (code) or 2 (lineage)",
+              (int)p->policy);
+    CS_ENSURE(p->code_id != NULL, CONSORT_E_INVALID_ARGUMENT, "seal: no code id");
+    CS_ENSURE(p->policy == CS_SEAL_POLICY_LINEAGE || p->successor_count == 0,
+              CONSORT_E_INVALID_ARGUMENT, "seal: policy code lists no successors (%zu given)",
+              p->successor_count);
+    CS_ENSURE(p->successor_count <= CS_SEAL_MAX_SUCCESSORS, CONSORT_E_INVALID_ARGUMENT,
+              "seal: %zu successors, at most %d", p->successor_count, CS_SEAL_MAX_SUCCESSORS);
+    if (p->counter_name != NULL)
+        CS_TRY_CTX(check_counter_name(cs_slice_str(p->counter_name)), "seal");
+    else
+        CS_ENSURE(p->counter_value == 0, CONSORT_E_INVALID_ARGUMENT,
+                  "seal: counter value %llu without a counter name",
+                  (unsigned long long)p->counter_value);
+    CS_ENSURE(plain.len <= CS_SEAL_MAX_PLAIN, CONSORT_E_TOO_LARGE,
+              "seal: plaintext of %zu bytes, at most %zu", plain.len, CS_SEAL_MAX_PLAIN);
+    return CONSORT_OK;
+}
+
+/* Appends everything before the ciphertext element (the associated data). */
+static consort_err write_header(const cs_seal_params *p, const uint8_t nonce[12], cs_buf *out)
+{
+    CS_TRY(cs_cbor_write_array(out, 8));
+    CS_TRY(cs_cbor_write_cstr(out, SEAL_FORMAT));
+    CS_TRY(cs_cbor_write_uint(out, (uint64_t)p->policy));
+    CS_TRY(cs_cbor_write_bytes(out, CS_SLICE(p->code_id, CS_SEAL_CODE_ID_LEN)));
+    CS_TRY(cs_cbor_write_array(out, p->successor_count));
+    for (size_t i = 0; i < p->successor_count; i++)
+        CS_TRY(cs_cbor_write_bytes(out, CS_SLICE(p->successors[i], CS_SEAL_CODE_ID_LEN)));
+    if (p->counter_name != NULL)
+        CS_TRY(cs_cbor_write_cstr(out, p->counter_name));
+    else
+        CS_TRY(cs_cbor_write_null(out));
+    CS_TRY(cs_cbor_write_uint(out, p->counter_value));
+    return cs_cbor_write_bytes(out, CS_SLICE(nonce, CS_AEAD_NONCE_LEN));
+}
+
+consort_err cs_seal_with(cs_seal_keycache *kc, const cs_seal_params *p, cs_slice plain, cs_buf *out)
+{
+    CS_TRY(check_params(p, plain));
+    uint8_t nonce[CS_AEAD_NONCE_LEN];
+    CS_TRY(cs_seal_keycache_nonce(kc, nonce));
+    cs_aead_key *key;
+    CS_TRY(cs_seal_keycache_key(kc, p->policy, p->code_id, &key));
+    size_t start = out->len;
+    /* reserve all of it first: the associated data below points into `out` */
+    consort_err rc = cs_buf_reserve(out, CS_SEAL_OVERHEAD + plain.len);
+    if (rc == CONSORT_OK)
+        rc = write_header(p, nonce, out);
+    size_t aad_len = out->len - start;
+    if (rc == CONSORT_OK)
+        rc = cs_cbor_write_bytes_header(out, plain.len + CS_AEAD_TAG_LEN);
+    if (rc == CONSORT_OK)
+        rc = cs_aead_key_seal(key, nonce, CS_SLICE(out->ptr + start, aad_len), plain, out);
+    if (rc != CONSORT_OK) {
+        out->len = start;
+        return cs_err_context(rc, "seal");
+    }
+    return CONSORT_OK;
+}
+
+/* The parsed blob: the header, the associated data and the sealed bytes. */
+typedef struct parsed {
+    cs_slice aad;
+    uint8_t nonce[CS_AEAD_NONCE_LEN];
+    cs_slice sealed;
+} parsed;
+
+static consort_err read_counter_name(cs_cbor_reader *r, cs_seal_header *h)
+{
+    cs_cbor_item it;
+    CS_TRY(cs_cbor_peek(r, &it));
+    if (it.type == CS_CBOR_NULL) {
+        h->has_counter = false;
+        return cs_cbor_read_null(r);
+    }
+    cs_slice name;
+    CS_TRY(cs_cbor_read_text(r, &name));
+    CS_ENSURE(name.len >= 1 && name.len <= CS_SEAL_MAX_COUNTER_NAME &&
+                  printable_ascii(name.ptr, name.len),
+              CONSORT_E_MALFORMED,
+              "counter name of %zu bytes: expected 1 to %d bytes of printable ASCII", name.len,
+              CS_SEAL_MAX_COUNTER_NAME);
+    memcpy(h->counter_name, name.ptr, name.len);
+    h->counter_name[name.len] = '\0';
+    h->has_counter = true;
+    return CONSORT_OK;
+}
+
+static consort_err parse_blob(cs_slice blob, cs_seal_header *h, parsed *out)
+{
+    memset(h, 0, sizeof *h);
+    CS_ENSURE(blob.len <= CS_SEAL_MAX_BLOB, CONSORT_E_TOO_LARGE, "%zu bytes, at most %zu", blob.len,
+              CS_SEAL_MAX_BLOB);
+    cs_cbor_reader r;
+    cs_cbor_reader_init(&r, blob);
+    uint64_t n, policy, count;
+    CS_TRY(cs_cbor_read_array(&r, &n));
+    CS_ENSURE(n == 8, CONSORT_E_MALFORMED, "array of %llu items, expected 8",
+              (unsigned long long)n);
+    cs_slice format;
+    CS_TRY(cs_cbor_read_text(&r, &format));
+    CS_ENSURE(cs_slice_eq(format, CS_SLICE_LIT(SEAL_FORMAT)), CONSORT_E_UNSUPPORTED,
+              "format is not \"" SEAL_FORMAT "\"");
+    CS_TRY(cs_cbor_read_uint(&r, &policy));
+    CS_ENSURE(policy == CS_SEAL_POLICY_CODE || policy == CS_SEAL_POLICY_LINEAGE,
+              CONSORT_E_MALFORMED, "policy %llu, expected 1 (code) or 2 (lineage)",
+              (unsigned long long)policy);
+    h->policy = (cs_seal_policy)policy;
+    CS_TRY(cs_cbor_read_bytes_exact(&r, h->sealer_code_id, CS_SEAL_CODE_ID_LEN, "sealer code id"));
+    CS_TRY(cs_cbor_read_array(&r, &count));
+    CS_ENSURE(count <= CS_SEAL_MAX_SUCCESSORS, CONSORT_E_MALFORMED, "%llu successors, at most %d",
+              (unsigned long long)count, CS_SEAL_MAX_SUCCESSORS);
+    CS_ENSURE(count == 0 || policy == CS_SEAL_POLICY_LINEAGE, CONSORT_E_MALFORMED,
+              "policy code with %llu successors", (unsigned long long)count);
+    for (size_t i = 0; i < count; i++)
+        CS_TRY(cs_cbor_read_bytes_exact(&r, h->successors[i], CS_SEAL_CODE_ID_LEN, "successor"));
+    h->successor_count = (size_t)count;
+    CS_TRY(read_counter_name(&r, h));
+    CS_TRY(cs_cbor_read_uint(&r, &h->counter_value));
+    CS_ENSURE(h->has_counter || h->counter_value == 0, CONSORT_E_MALFORMED,
+              "counter value %llu without a counter name", (unsigned long long)h->counter_value);
+    CS_TRY(cs_cbor_read_bytes_exact(&r, out->nonce, CS_AEAD_NONCE_LEN, "nonce"));
+    out->aad = CS_SLICE(blob.ptr, r.pos);
+    CS_TRY(cs_cbor_read_bytes(&r, &out->sealed));
+    CS_ENSURE(out->sealed.len >= CS_AEAD_TAG_LEN, CONSORT_E_TRUNCATED,
+              "ciphertext of %zu bytes is shorter than the tag", out->sealed.len);
+    return cs_cbor_expect_end(&r);
+}
+
+consort_err cs_seal_peek(cs_slice blob, cs_seal_header *hdr)
+{
+    parsed p;
+    CS_TRY_CTX(parse_blob(blob, hdr, &p), "sealed blob");
+    return CONSORT_OK;
+}
+
+static bool id_in(const uint8_t *id, const cs_code_id *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(id, list[i], CS_SEAL_CODE_ID_LEN) == 0)
+            return true;
+    return false;
+}
+
+/* §2: who may open. Code ids are public: plain comparisons. */
+static consort_err admit(const cs_seal_header *h, const cs_seal_opener *o)
+{
+    char opener[17], sealer[17];
+    cs_hex_encode(CS_SLICE(o->code_id, 8), opener);
+    cs_hex_encode(CS_SLICE(h->sealer_code_id, 8), sealer);
+    bool same = memcmp(o->code_id, h->sealer_code_id, CS_SEAL_CODE_ID_LEN) == 0;
+    if (h->policy == CS_SEAL_POLICY_CODE) {
+        CS_ENSURE(same, CONSORT_E_POLICY, "policy code: sealed by code %s..., opener is code %s...",
+                  sealer, opener);
+        return CONSORT_OK;
+    }
+    CS_ENSURE(same || id_in(o->code_id, h->successors, h->successor_count) ||
+                  id_in(h->sealer_code_id, o->ancestors, o->ancestor_count),
+              CONSORT_E_POLICY,
+              "policy lineage: opener code %s... is not the sealer %s..., not one of its %zu "
+              "successors, and the sealer is not one of the opener's %zu ancestors",
+              opener, sealer, h->successor_count, o->ancestor_count);
+    return CONSORT_OK;
+}
+
+consort_err cs_unseal_with(cs_seal_keycache *kc, const cs_seal_opener *o, cs_slice blob,
+                           cs_seal_header *hdr, cs_buf *plain_out)
+{
+    cs_seal_header local;
+    cs_seal_header *h = hdr != NULL ? hdr : &local;
+    CS_ENSURE(o->code_id != NULL, CONSORT_E_INVALID_ARGUMENT, "unseal: no code id");
+    parsed p;
+    CS_TRY_CTX(parse_blob(blob, h, &p), "sealed blob");
+    CS_TRY_CTX(admit(h, o), "sealed blob");
+    /* policy code: the key of the OPENER's code id (another code derives
+     * another key even if the check above were skipped) */
+    const uint8_t *binding_id = h->policy == CS_SEAL_POLICY_CODE ? o->code_id : h->sealer_code_id;
+    cs_aead_key *key;
+    CS_TRY(cs_seal_keycache_key(kc, h->policy, binding_id, &key));
+    CS_TRY_CTX(cs_aead_key_open(key, p.nonce, p.aad, p.sealed, plain_out),
+               "sealed blob (policy %s, %zu bytes)",
+               h->policy == CS_SEAL_POLICY_CODE ? "code" : "lineage", blob.len);
+    return CONSORT_OK;
+}
+
+consort_err cs_seal(const uint8_t root[CS_SEAL_ROOT_LEN], const cs_seal_params *p, cs_slice plain,
+                    cs_buf *out)
+{
+    cs_seal_keycache *kc;
+    CS_TRY(cs_seal_keycache_new(root, &kc));
+    consort_err rc = cs_seal_with(kc, p, plain, out);
+    cs_seal_keycache_free(kc);
+    return rc;
+}
+
+consort_err cs_unseal(const uint8_t root[CS_SEAL_ROOT_LEN], const cs_seal_opener *o, cs_slice blob,
+                      cs_seal_header *hdr, cs_buf *plain_out)
+{
+    cs_seal_keycache *kc;
+    CS_TRY(cs_seal_keycache_new(root, &kc));
+    consort_err rc = cs_unseal_with(kc, o, blob, hdr, plain_out);
+    cs_seal_keycache_free(kc);
+    return rc;
+}
