@@ -13,8 +13,8 @@
  *
  * A value is only ever compared for equality with the value a store was
  * bound to; no backend is assumed to start at 0 (a TPM NV counter defined
- * afresh reads as the highest value any counter of that TPM has had, TPM
- * 2.0 Part 1 "NV Counters").
+ * afresh starts at the highest value any deleted counter of that TPM held,
+ * TPM 2.0 Part 1 "NV Counters").
  *
  * An anchor is used by one thread at a time.
  */

@@ -4,9 +4,10 @@
  * TPM 2.0 Part 1 §37 (NV Memory) on counters: an index of type
  * TPM_NT_COUNTER holds 8 bytes that only TPM2_NV_Increment changes; it is
  * not readable until first incremented (TPMA_NV_WRITTEN), and when defined
- * its first increment sets it to at least the highest value any counter of
- * this TPM has had, so undefining and defining it again never returns it to
- * an older value. Part 3 §31.13 TPM2_NV_Increment, §31.14 TPM2_NV_Read
+ * its first increment sets it to the highest value any counter of this TPM
+ * held when it was deleted (the reference code's maxCounter, checked on
+ * swtpm by tests/unit/sealing/test_anchor.c), so the host undefining and
+ * defining it again never returns it to an older value. Part 3 §31.13 TPM2_NV_Increment, §31.14 TPM2_NV_Read
  * (the value is big-endian, Part 2 "TPM_NT_COUNTER").
  *
  * Authorization: the index's own (empty) auth value with a password

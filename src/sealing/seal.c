@@ -65,7 +65,7 @@ static consort_err write_header(const cs_seal_params *p, const uint8_t nonce[12]
     CS_TRY(cs_cbor_write_bytes(out, CS_SLICE(p->code_id, CS_SEAL_CODE_ID_LEN)));
     CS_TRY(cs_cbor_write_array(out, p->successor_count));
     for (size_t i = 0; i < p->successor_count; i++)
-        CS_TRY(cs_cbor_write_bytes(out, CS_SLICE(p->successors[i], CS_SEAL_CODE_ID_LEN)));
+        CS_TRY(cs_cbor_write_bytes(out, CS_SLICE(p->successors[i].b, CS_SEAL_CODE_ID_LEN)));
     if (p->counter_name != NULL)
         CS_TRY(cs_cbor_write_cstr(out, p->counter_name));
     else
@@ -153,7 +153,7 @@ static consort_err parse_blob(cs_slice blob, cs_seal_header *h, parsed *out)
     CS_ENSURE(count == 0 || policy == CS_SEAL_POLICY_LINEAGE, CONSORT_E_MALFORMED,
               "policy code with %llu successors", (unsigned long long)count);
     for (size_t i = 0; i < count; i++)
-        CS_TRY(cs_cbor_read_bytes_exact(&r, h->successors[i], CS_SEAL_CODE_ID_LEN, "successor"));
+        CS_TRY(cs_cbor_read_bytes_exact(&r, h->successors[i].b, CS_SEAL_CODE_ID_LEN, "successor"));
     h->successor_count = (size_t)count;
     CS_TRY(read_counter_name(&r, h));
     CS_TRY(cs_cbor_read_uint(&r, &h->counter_value));
@@ -177,7 +177,7 @@ consort_err cs_seal_peek(cs_slice blob, cs_seal_header *hdr)
 static bool id_in(const uint8_t *id, const cs_code_id *list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (memcmp(id, list[i], CS_SEAL_CODE_ID_LEN) == 0)
+        if (memcmp(id, list[i].b, CS_SEAL_CODE_ID_LEN) == 0)
             return true;
     return false;
 }

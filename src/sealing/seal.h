@@ -44,7 +44,10 @@ typedef enum cs_seal_policy {
     CS_SEAL_POLICY_LINEAGE = 2, /* the sealer, its approved successors, its heirs */
 } cs_seal_policy;
 
-typedef uint8_t cs_code_id[CS_SEAL_CODE_ID_LEN];
+/* A code id (a struct, so that arrays of them convert to const). */
+typedef struct cs_code_id {
+    uint8_t b[CS_SEAL_CODE_ID_LEN];
+} cs_code_id;
 
 /* What to seal under. Borrowed for the call. */
 typedef struct cs_seal_params {
@@ -66,7 +69,7 @@ typedef struct cs_seal_opener {
 /* The authenticated header of an opened blob. */
 typedef struct cs_seal_header {
     cs_seal_policy policy;
-    cs_code_id sealer_code_id;
+    uint8_t sealer_code_id[CS_SEAL_CODE_ID_LEN];
     cs_code_id successors[CS_SEAL_MAX_SUCCESSORS];
     size_t successor_count;
     bool has_counter;
