@@ -7,8 +7,8 @@
  * its first increment sets it to the highest value any counter of this TPM
  * held when it was deleted (the reference code's maxCounter, checked on
  * swtpm by tests/unit/sealing/test_anchor.c), so the host undefining and
- * defining it again never returns it to an older value. Part 3 §31.13 TPM2_NV_Increment, §31.14 TPM2_NV_Read
- * (the value is big-endian, Part 2 "TPM_NT_COUNTER").
+ * defining it again never returns it to an older value. Part 3 §31.13 TPM2_NV_Increment, §31.14
+ * TPM2_NV_Read (the value is big-endian, Part 2 "TPM_NT_COUNTER").
  *
  * Authorization: the index's own (empty) auth value with a password
  * session (AUTHREAD | AUTHWRITE), NO_DA so that no authorization failure

@@ -47,7 +47,7 @@ void cs_sealstore_test_crash_at(long n)
 }
 
 /* The test hook: fails the armed durable step as if the process died. */
-static consort_err durable_step(const char *what)
+consort_err store_durable_step(const char *what)
 {
     if (crash_at < 0)
         return CONSORT_OK;
@@ -108,16 +108,16 @@ static consort_err commit_steps(cs_sealstore *s, cs_buf *blob)
     CS_ENSURE(s->bound < UINT64_MAX, CONSORT_E_STATE, "the anchor is at its maximum");
     uint64_t want = s->bound + 1, got = 0;
     CS_TRY(seal_content(s, want, blob));
-    CS_TRY(durable_step("writing store.next"));
+    CS_TRY(store_durable_step("writing store.next"));
     CS_TRY(cs_file_write_atomic(next, cs_buf_slice(blob), 0600));
-    CS_TRY(durable_step("incrementing the anchor"));
+    CS_TRY(store_durable_step("incrementing the anchor"));
     CS_TRY(cs_anchor_increment(s->anchor, &got));
     CS_ENSURE(got == want, CONSORT_E_ROLLBACK,
               "anchor %s went from %" PRIu64 " to %" PRIu64 ", expected %" PRIu64
               ": something else increments it (one anchor per store)",
               cs_anchor_name(s->anchor), s->bound, got, want);
     s->bound = want; /* committed: the rest only tidies */
-    CS_TRY(durable_step("renaming store.next to store.bin"));
+    CS_TRY(store_durable_step("renaming store.next to store.bin"));
     if (rename(next, bin) != 0)
         return cs_fail(cs_errno_code(errno), "cannot rename %s to %s: %s", next, bin,
                        strerror(errno));
@@ -200,7 +200,7 @@ static consort_err choose(cs_sealstore *s, candidate *cands, size_t n, uint64_t 
     if (!cands[0].present && cands[1].present && a < UINT64_MAX && cands[1].bound == a + 1) {
         CS_TRY(open_blob(s, &cands[1], sealer));
         uint64_t got;
-        CS_TRY(durable_step("rolling the anchor forward"));
+        CS_TRY(store_durable_step("rolling the anchor forward"));
         CS_TRY(cs_anchor_increment(s->anchor, &got));
         CS_ENSURE(got == a + 1, CONSORT_E_ROLLBACK,
                   "anchor %s went from %" PRIu64 " to %" PRIu64 " while rolling forward",

@@ -62,6 +62,9 @@ CS_MUST_CHECK consort_err store_counter_get(store_content *c, const char *name,
                                             store_counter **out);
 
 /* store_file.c */
+/* The crash-injection point before a durable step (store.h
+ * cs_sealstore_test_crash_at); CONSORT_OK unless armed for this one. */
+CS_MUST_CHECK consort_err store_durable_step(const char *what);
 /* Seals the handle's content bound to bound + 1 and makes it durable
  * (store.h, the three steps); marks the handle broken on any failure. */
 CS_MUST_CHECK consort_err store_commit(cs_sealstore *s);
