@@ -128,7 +128,11 @@ static consort_err read_counter_name(cs_cbor_reader *r, cs_seal_header *h)
 
 static consort_err parse_blob(cs_slice blob, cs_seal_header *h, parsed *out)
 {
-    memset(h, 0, sizeof *h);
+    /* not memset: the successor array is 2 KiB, and this is the hot path */
+    h->successor_count = 0;
+    h->has_counter = false;
+    h->counter_name[0] = '\0';
+    h->counter_value = 0;
     CS_ENSURE(blob.len <= CS_SEAL_MAX_BLOB, CONSORT_E_TOO_LARGE, "%zu bytes, at most %zu", blob.len,
               CS_SEAL_MAX_BLOB);
     cs_cbor_reader r;
@@ -182,25 +186,29 @@ static bool id_in(const uint8_t *id, const cs_code_id *list, size_t n)
     return false;
 }
 
-/* §2: who may open. Code ids are public: plain comparisons. */
-static consort_err admit(const cs_seal_header *h, const cs_seal_opener *o)
+static consort_err refuse(const cs_seal_header *h, const cs_seal_opener *o)
 {
     char opener[17], sealer[17];
     cs_hex_encode(CS_SLICE(o->code_id, 8), opener);
     cs_hex_encode(CS_SLICE(h->sealer_code_id, 8), sealer);
+    if (h->policy == CS_SEAL_POLICY_CODE)
+        return cs_fail(CONSORT_E_POLICY, "policy code: sealed by code %s..., opener is code %s...",
+                       sealer, opener);
+    return cs_fail(CONSORT_E_POLICY,
+                   "policy lineage: opener code %s... is not the sealer %s..., not one of its %zu "
+                   "successors, and the sealer is not one of the opener's %zu ancestors",
+                   opener, sealer, h->successor_count, o->ancestor_count);
+}
+
+/* §2: who may open. Code ids are public: plain comparisons. */
+static consort_err admit(const cs_seal_header *h, const cs_seal_opener *o)
+{
     bool same = memcmp(o->code_id, h->sealer_code_id, CS_SEAL_CODE_ID_LEN) == 0;
-    if (h->policy == CS_SEAL_POLICY_CODE) {
-        CS_ENSURE(same, CONSORT_E_POLICY, "policy code: sealed by code %s..., opener is code %s...",
-                  sealer, opener);
+    if (same || (h->policy == CS_SEAL_POLICY_LINEAGE &&
+                 (id_in(o->code_id, h->successors, h->successor_count) ||
+                  id_in(h->sealer_code_id, o->ancestors, o->ancestor_count))))
         return CONSORT_OK;
-    }
-    CS_ENSURE(same || id_in(o->code_id, h->successors, h->successor_count) ||
-                  id_in(h->sealer_code_id, o->ancestors, o->ancestor_count),
-              CONSORT_E_POLICY,
-              "policy lineage: opener code %s... is not the sealer %s..., not one of its %zu "
-              "successors, and the sealer is not one of the opener's %zu ancestors",
-              opener, sealer, h->successor_count, o->ancestor_count);
-    return CONSORT_OK;
+    return refuse(h, o);
 }
 
 consort_err cs_unseal_with(cs_seal_keycache *kc, const cs_seal_opener *o, cs_slice blob,
