@@ -49,7 +49,7 @@
  *     crypto category but CONSORT_E_CRYPTO (input that
  *     does not verify)                                   400
  *   policy category (CONSORT_E_POLICY)                   403
- *   CONSORT_E_STATE                                      409
+ *   CONSORT_E_STATE, CONSORT_E_ROLLBACK, CONSORT_E_FROZEN 409
  *   CONSORT_E_BUSY, CONSORT_E_TIMEOUT                    503, with "Retry-After: 1"
  *   anything else (io, corrupt, nomem, CONSORT_E_CRYPTO,
  *     CONSORT_E_PENDING without a call pending)          500

@@ -103,6 +103,7 @@ void cs_node_free(cs_node *n)
     node_replica_free(n->replica);
     node_platform_free(n->platform);
     node_vault_free(n->vault);
+    node_seal_free(n->seal); /* after the vault, which borrows it */
     cs_buf_cleanup(&n->own_evidence);
     node_events_cleanup(n);
     cs_node_code_free(n->code); /* the module last: the rpc serving it is stopped by now */

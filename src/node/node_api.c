@@ -293,3 +293,8 @@ const cs_key *cs_node_service_key(const cs_node *n)
 {
     return n->vault != NULL ? node_vault_service_key(n->vault) : NULL;
 }
+
+const cs_app_sealer *cs_node_app_sealer(cs_node *n)
+{
+    return n->seal != NULL ? node_seal_app_sealer(n->seal) : NULL;
+}

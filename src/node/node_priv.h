@@ -43,6 +43,7 @@
 #include "node/platform.h"
 #include "node/recovery.h"
 #include "node/replica.h"
+#include "node/node_seal.h"
 #include "node/vault.h"
 
 #define NODE_LOG "node"
@@ -95,6 +96,7 @@ struct cs_node {
     /* the parts */
     cs_node_code *code;
     node_vault *vault;
+    node_seal *seal; /* the sealed store the vault and applications use */
     node_platform *platform;
     node_replica *replica;
     node_exec *exec;

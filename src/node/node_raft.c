@@ -287,6 +287,10 @@ void node_refresh_policy(cs_node *n)
         cs_log_error(NODE_LOG, "node %s: the service's policy was not updated: %s", cs_node_id(n),
                      consort_errmsg());
     svc_policy_cleanup(&sp);
+    if (n->seal != NULL && node_seal_refresh(n->seal, node_replica_kv(n->replica),
+                                             cs_node_code_id(n->code)) != CONSORT_OK)
+        cs_log_error(NODE_LOG, "node %s: the sealed store's approved successors: %s", cs_node_id(n),
+                     consort_errmsg());
     n->service_open = svc_service_open(node_replica_kv(n->replica));
     node_record r;
     node_record_init(&r);

@@ -191,10 +191,9 @@ static consort_err check_raft_state(cs_node *n, bool creating, bool member)
 /* The vault: loaded, or created on a first start (and then sealed). */
 static consort_err open_vault(cs_node *n, bool *fresh, bool *creating)
 {
-    uint8_t key[32];
-    node_platform_seal_key(n->platform, key);
-    node_vault_set_seal_key(n->vault, key);
-    cs_wipe(key, sizeof key);
+    bool created;
+    CS_TRY(node_seal_open(&n->cfg, n->platform, cs_node_code_id(n->code), &n->seal, &created));
+    node_vault_set_seal(n->vault, n->seal);
     consort_err rc = node_vault_load(n->vault);
     *fresh = rc == CONSORT_E_NOT_FOUND;
     *creating = *fresh && n->cfg.mode == CS_NODE_START;

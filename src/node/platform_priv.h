@@ -7,7 +7,7 @@
 #include "net/attested.h"
 #include "node/platform.h"
 
-#define PLATFORM_LOG       "node"
+#define PLATFORM_LOG          "node"
 #define PLATFORM_SEAL_INFO    "consort sealing v1"
 #define PLATFORM_LINEAGE_INFO "consort sealing lineage v1"
 

@@ -33,13 +33,17 @@ struct rpc_write {
     cs_node_waiter waiter; /* reads that wait */
     bool waiting;
     cs_app_calls calls; /* app.h consort_call: kept across the handler's runs */
+    cs_app_arena arena; /* what consort_seal and consort_unseal return */
     rpc_egress_group egress;
 };
 
-static void fill_request(consort_request *creq, cs_http_request *req, const rpc_caller *caller)
+static void fill_request(cs_rpc *rpc, consort_request *creq, cs_http_request *req,
+                         const rpc_caller *caller, cs_app_arena *arena)
 {
     cs_app_request_init(creq, req->method, req->path, req->query, req->headers, req->header_count,
                         req->body, caller->has_cert ? caller->fp : NULL);
+    creq->sealer = cs_node_app_sealer(rpc->node);
+    creq->arena = arena;
 }
 
 /* Sends the handler's response, with the txid when the transaction committed;
@@ -70,7 +74,8 @@ static rpc_write *call_new(cs_rpc *rpc, cs_http_request *req, const cs_app_endpo
     w->req = req;
     w->ep = ep;
     w->caller = *caller;
-    fill_request(&w->creq, req, caller);
+    cs_app_arena_init(&w->arena, CONSORT_APP_READ_MAX);
+    fill_request(rpc, &w->creq, req, caller, &w->arena);
     cs_app_response_init(&w->resp);
     cs_app_calls_init(&w->calls, rpc->app);
     w->creq.calls = &w->calls;
@@ -82,6 +87,7 @@ static void call_free(rpc_write *w)
     cs_rpc_inflight_remove(&w->link);
     cs_app_response_cleanup(&w->resp);
     cs_app_calls_cleanup(&w->calls);
+    cs_app_arena_cleanup(&w->arena);
     cs_rpc_egress_group_cleanup(&w->egress);
     cs_free(w);
 }
@@ -185,11 +191,14 @@ static void run_read(cs_rpc *rpc, const cs_app_endpoint *ep, cs_http_request *re
         if (cs_rpc_min_txid_invalid(rpc, req, min))
             return;
         consort_request creq;
-        fill_request(&creq, req, caller);
+        cs_app_arena arena;
+        cs_app_arena_init(&arena, CONSORT_APP_READ_MAX);
+        fill_request(rpc, &creq, req, caller, &arena);
         consort_response resp;
         cs_app_response_init(&resp);
         (void)run_read_now(rpc, req, ep, &creq, &resp); /* no calls: always answers */
         cs_app_response_cleanup(&resp);
+        cs_app_arena_cleanup(&arena);
         return;
     }
     rpc_write *w = call_new(rpc, req, ep, caller);

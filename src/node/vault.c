@@ -45,14 +45,12 @@ void node_vault_free(node_vault *v)
         cs_x509_free(v->prev_cert[i]);
     cs_buf_cleanup(&v->genesis);
     cs_wipe(v->secret, sizeof v->secret);
-    cs_wipe(v->seal_key, sizeof v->seal_key);
     cs_free(v);
 }
 
-void node_vault_set_seal_key(node_vault *v, const uint8_t key[32])
+void node_vault_set_seal(node_vault *v, node_seal *seal)
 {
-    memcpy(v->seal_key, key, sizeof v->seal_key);
-    v->has_seal_key = true;
+    v->seal = seal;
 }
 
 consort_err node_raft_id_of(const char *node_id, uint64_t *out)

@@ -13,9 +13,10 @@
  *   high-water mark   a signature entry the node's ledger durably holds
  *   genesis inputs    a new service's policy until genesis is signed
  *
- * Sealed file (vault_seal.c): data_dir/sealed/sealed.bin, AES-256-GCM
- * under the sealing key the platform derives (platform.h), so only this
- * code on this platform opens it.
+ * Sealed (vault_seal.c): the payload of the node's sealed store
+ * (node_seal.h, data_dir/sealed/), so only this code, or a successor
+ * governance approved, on this platform opens it, and an older copy does
+ * not (its anchor moved on).
  */
 #ifndef CS_NODE_VAULT_H
 #define CS_NODE_VAULT_H
@@ -29,18 +30,23 @@
 #define NODE_VAULT_PREV_MAX 16
 
 typedef struct node_vault node_vault;
+struct node_seal;
 
 CS_MUST_CHECK consort_err node_vault_new(const char *data_dir, node_vault **out);
 /* Wipes every secret. NULL is a no-op. */
 void node_vault_free(node_vault *v);
-/* The key sealed.bin is sealed with (32 bytes, copied). */
-void node_vault_set_seal_key(node_vault *v, const uint8_t key[32]);
+/* Where the vault is sealed (borrowed: it must outlive the vault). */
+void node_vault_set_seal(node_vault *v, struct node_seal *seal);
 
-/* Loads sealed.bin; NOT_FOUND if there is none, BAD_TAG if it does not
- * unseal (another code id or platform, or altered), UNSUPPORTED for an
- * older format, CORRUPT. */
+/* Loads the vault from the sealed store; NOT_FOUND if it holds none yet,
+ * CORRUPT. */
 CS_MUST_CHECK consort_err node_vault_load(node_vault *v);
-/* Writes sealed.bin from what the vault holds. */
+/* The vault's sealed form (vault_seal.c: the sealed store's payload), and
+ * a vault loaded from it (CORRUPT, MALFORMED, ... for bytes that are not
+ * one; the vault must be fresh: node_vault_new). */
+CS_MUST_CHECK consort_err node_vault_encode(const node_vault *v, cs_buf *out);
+CS_MUST_CHECK consort_err node_vault_decode(node_vault *v, cs_slice payload);
+/* Seals what the vault holds into the sealed store (one commit). */
 CS_MUST_CHECK consort_err node_vault_save(node_vault *v);
 
 /* A fresh node key (raft id never 0) and its self-signed certificate. */

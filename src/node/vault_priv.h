@@ -4,12 +4,12 @@
 #define CS_NODE_VAULT_PRIV_H
 
 #include "node/node.h"
+#include "node/node_seal.h"
 #include "node/vault.h"
 
 struct node_vault {
     char data_dir[CS_NODE_PATH_MAX];
-    uint8_t seal_key[32];
-    bool has_seal_key;
+    node_seal *seal; /* borrowed: where the sealed state lives (node_seal.h) */
 
     char node_id[NODE_VAULT_ID_LEN + 1];
     uint64_t raft_id;

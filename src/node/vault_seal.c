@@ -1,18 +1,17 @@
 /*
- * The vault's sealed state (vault.h): the node's secrets, encrypted under a
- * key only this code on this platform can derive (platform.h
- * node_platform_seal_key: another code id or another platform derives
- * another key and cannot unseal), in data_dir/sealed/sealed.bin.
+ * The vault's sealed state (vault.h): the node's secrets, kept as the
+ * payload of the node's sealed store (node_seal.h: sealed under the
+ * platform's lineage root for this code and the successors governance
+ * approved, bound to the platform's monotonic counter).
  *
- * File: "CSSEAL02" || nonce (12 random bytes) || AES-256-GCM(ciphertext ||
- * tag) with aad = the magic. Plaintext: CBOR map, text keys in this order
+ * Payload: CBOR map, text keys in this order
  *   {"node_key": bstr (PKCS#8 PEM), "raft_id": uint,
  *    "service_key": bstr PEM / null, "service_cert": bstr DER / null,
  *    "node_cert": bstr DER / null, "ledger_secret": bstr 32 / null,
  *    "hwm": uint, "genesis": bstr / null,
  *    "previous": [* [bstr DER, uint]] (a recovered or recovering service:
  *                 the identities it succeeded and their last seqnos,
- *                 vault_recover.c; absent otherwise, as in older files)}
+ *                 vault_recover.c; absent otherwise)}
  * The certificates are sealed too, so a host cannot swap the public copies
  * (node_cert.pem, service_cert.pem) to change what the node trusts.
  *
@@ -29,22 +28,10 @@
 
 #include "base/alloc.h"
 #include "base/cbor.h"
-#include "base/file.h"
-#include "crypto/aead.h"
-#include "crypto/rand.h"
 
 #include <string.h>
 
-#define SEAL_MAGIC "CSSEAL02"
-#define SEAL_MAX   ((size_t)64 << 10)
-
-static consort_err sealed_path(const node_vault *v, char *out, size_t len)
-{
-    char dir[CS_NODE_PATH_MAX + 16];
-    CS_TRY(cs_path_join(dir, sizeof dir, v->data_dir, "sealed"));
-    CS_TRY(cs_mkdir_p(dir, 0700));
-    return cs_path_join(out, len, dir, "sealed.bin");
-}
+#define SEAL_MAX ((size_t)64 << 10)
 
 static consort_err write_opt_bytes(cs_buf *b, const char *key, cs_slice v, bool present)
 {
@@ -97,8 +84,8 @@ static consort_err decode_previous(node_vault *v, cs_cbor_reader *r)
     return CONSORT_OK;
 }
 
-static consort_err encode_fields(node_vault *v, cs_buf *plain, cs_buf *nk, cs_buf *sk, cs_buf *sc,
-                                 cs_buf *nc)
+static consort_err encode_fields(const node_vault *v, cs_buf *plain, cs_buf *nk, cs_buf *sk,
+                                 cs_buf *sc, cs_buf *nc)
 {
     CS_TRY(cs_key_private_pem(v->node_key, nk));
     if (v->service_key != NULL)
@@ -119,7 +106,7 @@ static consort_err encode_fields(node_vault *v, cs_buf *plain, cs_buf *nk, cs_bu
     return v->prev_count > 0 ? encode_previous(v, plain) : CONSORT_OK;
 }
 
-static consort_err encode_plain(node_vault *v, cs_buf *plain)
+consort_err node_vault_encode(const node_vault *v, cs_buf *plain)
 {
     cs_buf nk, sk, sc, nc;
     cs_buf_init_secret(&nk, 16 << 10);
@@ -136,26 +123,14 @@ static consort_err encode_plain(node_vault *v, cs_buf *plain)
 
 consort_err node_vault_save(node_vault *v)
 {
-    char path[CS_NODE_PATH_MAX + 32];
-    CS_TRY_CTX(sealed_path(v, path, sizeof path), "sealed state");
-    cs_buf plain, file;
+    CS_ENSURE(v->seal != NULL, CONSORT_E_STATE, "sealing: no sealed store");
+    cs_buf plain;
     cs_buf_init_secret(&plain, SEAL_MAX);
-    cs_buf_init(&file, SEAL_MAX + 64);
-    CS_ENSURE(v->has_seal_key, CONSORT_E_STATE, "sealing: no sealing key");
-    uint8_t nonce[CS_AEAD_NONCE_LEN];
-    consort_err rc;
-    CS_TRY_GOTO(rc, encode_plain(v, &plain), done);
-    CS_TRY_GOTO(rc, cs_random(nonce, sizeof nonce), done);
-    CS_TRY_GOTO(rc, cs_buf_append(&file, SEAL_MAGIC, 8), done);
-    CS_TRY_GOTO(rc, cs_buf_append(&file, nonce, sizeof nonce), done);
-    CS_TRY_GOTO(
-        rc, cs_aead_seal(v->seal_key, nonce, CS_SLICE_LIT(SEAL_MAGIC), cs_buf_slice(&plain), &file),
-        done);
-    rc = cs_file_write_atomic(path, cs_buf_slice(&file), 0600);
-done:
+    consort_err rc = node_vault_encode(v, &plain);
+    if (rc == CONSORT_OK)
+        rc = node_seal_set_payload(v->seal, cs_buf_slice(&plain));
     cs_buf_cleanup(&plain);
-    cs_buf_cleanup(&file);
-    return rc == CONSORT_OK ? rc : cs_err_context(rc, "sealing %s", path);
+    return rc == CONSORT_OK ? rc : cs_err_context(rc, "sealing the node's state");
 }
 
 /* Reads one "key": value pair whose value is a byte string or null. */
@@ -170,7 +145,7 @@ static consort_err read_opt_bytes(cs_cbor_reader *r, const char *key, cs_slice *
     return cs_cbor_read_bytes(r, out);
 }
 
-static consort_err decode_plain(node_vault *v, cs_slice plain)
+consort_err node_vault_decode(node_vault *v, cs_slice plain)
 {
     cs_cbor_reader r;
     cs_cbor_reader_init(&r, plain);
@@ -220,47 +195,19 @@ static consort_err decode_plain(node_vault *v, cs_slice plain)
     return CONSORT_OK;
 }
 
-/* The plaintext of a sealed file (`file` as read). */
-static consort_err unseal(node_vault *v, cs_slice file, cs_buf *plain)
-{
-    cs_cursor c;
-    cs_cursor_init(&c, file);
-    cs_slice magic, nonce;
-    CS_TRY(cs_cursor_read_slice(&c, 8, &magic));
-    CS_ENSURE(!cs_slice_eq(magic, CS_SLICE_LIT("CSSEAL01")), CONSORT_E_UNSUPPORTED,
-              "sealed state version 1 (before ledger format 2): this node cannot be upgraded in "
-              "place; start it with a fresh data directory and join the service");
-    CS_ENSURE(cs_slice_eq(magic, CS_SLICE_LIT(SEAL_MAGIC)), CONSORT_E_CORRUPT,
-              "not a sealed state file (magic)");
-    CS_TRY(cs_cursor_read_slice(&c, CS_AEAD_NONCE_LEN, &nonce));
-    consort_err rc =
-        cs_aead_open(v->seal_key, nonce.ptr, CS_SLICE_LIT(SEAL_MAGIC), cs_cursor_rest(&c), plain);
-    CS_ENSURE(rc != CONSORT_E_BAD_TAG, CONSORT_E_BAD_TAG,
-              "cannot unseal: sealed by another code id or platform, or altered");
-    return rc;
-}
-
 consort_err node_vault_load(node_vault *v)
 {
-    CS_ENSURE(v->has_seal_key, CONSORT_E_STATE, "sealed state: no sealing key");
-    char path[CS_NODE_PATH_MAX + 32];
-    CS_TRY_CTX(sealed_path(v, path, sizeof path), "sealed state");
-    if (!cs_file_exists(path))
-        return CONSORT_E_NOT_FOUND;
-    cs_buf file, plain;
-    cs_buf_init(&file, SEAL_MAX + 64);
+    CS_ENSURE(v->seal != NULL, CONSORT_E_STATE, "sealed state: no sealed store");
+    cs_buf plain;
     cs_buf_init_secret(&plain, SEAL_MAX);
-    consort_err rc;
-    CS_TRY_GOTO(rc, cs_file_read(path, &file), done);
-    CS_TRY_GOTO(rc, unseal(v, cs_buf_slice(&file), &plain), done);
-    rc = decode_plain(v, cs_buf_slice(&plain));
-done:
-    if (rc != CONSORT_OK && rc != CONSORT_E_BAD_TAG && rc != CONSORT_E_UNSUPPORTED &&
+    consort_err rc = node_seal_payload(v->seal, &plain);
+    if (rc == CONSORT_OK)
+        rc = node_vault_decode(v, cs_buf_slice(&plain));
+    if (rc != CONSORT_OK && rc != CONSORT_E_NOT_FOUND &&
         consort_err_category_of(rc) == CONSORT_CAT_PROTOCOL)
         rc = cs_err_context(CONSORT_E_CORRUPT, "sealed state");
-    cs_buf_cleanup(&file);
     cs_buf_cleanup(&plain);
-    return rc == CONSORT_OK ? rc : cs_err_context(rc, "%s", path);
+    return rc;
 }
 
 consort_err node_vault_raise_hwm(node_vault *v, uint64_t seqno)

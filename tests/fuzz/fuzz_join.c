@@ -42,6 +42,7 @@
 #include "crypto/aead.h"
 #include "crypto/x509.h"
 #include "node/admit.h"
+#include "fuzz_vault.h"
 #include "node/vault.h"
 
 #include <stdio.h>
@@ -68,35 +69,28 @@ static const char *joiner_dir(void)
     return fuzz_scratch_dir("fuzz_join");
 }
 
-static void write_joiner_state(void)
-{
-    const char *dir = joiner_dir();
-    char path[512];
-    snprintf(path, sizeof path, "%s/sealed", dir);
-    cs_buf file;
-    cs_buf_init(&file, 0);
-    static const uint8_t nonce[CS_AEAD_NONCE_LEN] = {0};
-    if (cs_mkdir_p(path, 0700) != CONSORT_OK || cs_buf_append(&file, "CSSEAL02", 8) != CONSORT_OK ||
-        cs_buf_append(&file, nonce, sizeof nonce) != CONSORT_OK ||
-        cs_aead_seal(FUZZ_SEAL_KEY, nonce, CS_SLICE_LIT("CSSEAL02"),
-                     CS_SLICE(JOINER_SEALED_PLAIN, sizeof JOINER_SEALED_PLAIN),
-                     &file) != CONSORT_OK)
-        abort();
-    snprintf(path, sizeof path, "%s/sealed/sealed.bin", dir);
-    if (cs_file_write_atomic(path, cs_buf_slice(&file), 0600) != CONSORT_OK)
-        abort();
-    cs_buf_cleanup(&file);
-}
-
-static node_vault *joiner_vault(void)
+/* The joiner's vault as its sealed state holds it (no store to seal to). */
+static node_vault *joiner_vault_decoded(void)
 {
     node_vault *v;
-    if (node_vault_new(joiner_dir(), &v) != CONSORT_OK)
+    if (node_vault_new(joiner_dir(), &v) != CONSORT_OK ||
+        node_vault_decode(v, CS_SLICE(JOINER_SEALED_PLAIN, sizeof JOINER_SEALED_PLAIN)) !=
+            CONSORT_OK)
         abort();
-    node_vault_set_seal_key(v, FUZZ_SEAL_KEY);
-    write_joiner_state(); /* fresh: a previous input may have sealed a trusted one */
-    if (node_vault_load(v) != CONSORT_OK)
-        abort();
+    return v;
+}
+
+static node_seal *joiner_seal;
+
+/* The same on a fresh sealed store (a previous input may have sealed a
+ * trusted vault). */
+static node_vault *joiner_vault(void)
+{
+    node_seal_free(joiner_seal);
+    fuzz_scratch_clear(1);
+    joiner_seal = fuzz_seal_at(joiner_dir());
+    node_vault *v = joiner_vault_decoded();
+    node_vault_set_seal(v, joiner_seal);
     return v;
 }
 
@@ -322,7 +316,7 @@ static void admit_side(uint8_t flags, size_t piece, bool leader_known, cs_slice 
         if (cs_key_generate(CS_CURVE_P256, &ca_key) != CONSORT_OK ||
             cs_x509_create(&p, ca_key, ca_key, NULL, &ca_cert) != CONSORT_OK)
             abort();
-        joiner = joiner_vault();
+        joiner = joiner_vault_decoded();
     }
     fake_node f = {
         .flags = flags, .leader_known = leader_known, .ca_key = ca_key, .ca_cert = ca_cert};
@@ -431,7 +425,7 @@ static void joiner_side(size_t piece, cs_slice in)
             node_vault *again;
             if (node_vault_new(joiner_dir(), &again) != CONSORT_OK)
                 abort();
-            node_vault_set_seal_key(again, FUZZ_SEAL_KEY);
+            node_vault_set_seal(again, joiner_seal);
             if (node_vault_load(again) != CONSORT_OK || node_vault_secret(again) == NULL ||
                 memcmp(node_vault_secret(again), m.ledger_secret.ptr, 32) != 0)
                 abort(); /* sealed, then not read back */

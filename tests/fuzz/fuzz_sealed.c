@@ -1,20 +1,20 @@
 /*
  * Fuzz target: the node's sealed state as it reads it back at a start
- * (src/node/vault_seal.c node_vault_load, vault_recover.c): the file
- * data_dir/sealed/sealed.bin of a scratch data directory, opened with
- * node_vault_load.
+ * (src/node/vault_seal.c node_vault_load over node_seal.h's store,
+ * vault_recover.c).
  *
- * Input: byte 0 = 0: the rest is a plaintext, which the target seals with
- * FUZZ_SEAL_KEY first (so the CBOR decoding, the keys, certificates,
- * ledger secret, high-water mark, genesis inputs and previous identities
- * are reached: what a sealed file holds once the AEAD opened); byte 0 = 1:
- * the rest is the whole file as the host hands it over (magic, nonce, tag).
+ * Input: byte 0 even: the rest is the vault's plaintext (the store's
+ * payload), decoded with node_vault_decode (so the CBOR decoding, the keys,
+ * certificates, ledger secret, high-water mark, genesis inputs and previous
+ * identities are reached: what a store holds once it opened); odd: the rest
+ * is the store file as the host hands it over (data_dir/sealed/store.bin:
+ * the sealed blob, its header, the anchor binding), opened through
+ * node_seal_open_dir with the fixed keys of fuzz_vault.h.
  *
- * Checks beyond "no crash, no leak, no out-of-bounds access": a file that
- * loads is a consistent vault (node id and raft id of its key, a secret
- * only with a service certificate ... as node_vault_* report them), and it
- * seals again to a file that loads to the same vault (node id, raft id,
- * high-water mark, ledger secret, genesis inputs, identities).
+ * Checks beyond "no crash, no leak, no out-of-bounds access": a vault that
+ * loads is consistent (node id and raft id of its key), and it seals again
+ * to bytes that load to the same vault (node id, raft id, high-water mark,
+ * ledger secret, genesis inputs, identities).
  *
  * Seeds (corpus/sealed) are written by seedgen_fuzz from real vaults.
  */
@@ -22,7 +22,7 @@
 #include "seedgen/fuzz_fixed.h"
 
 #include "base/file.h"
-#include "crypto/aead.h"
+#include "fuzz_vault.h"
 #include "node/vault.h"
 
 #include <stdio.h>
@@ -32,25 +32,50 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void write_file(const char *dir, cs_slice bytes)
+static void write_store(const char *dir, cs_slice bytes)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/sealed", dir);
     if (cs_mkdir_p(path, 0700) != CONSORT_OK)
         abort();
-    snprintf(path, sizeof path, "%s/sealed/sealed.bin", dir);
+    snprintf(path, sizeof path, "%s/sealed/store.bin", dir);
     if (cs_file_write_atomic(path, bytes, 0600) != CONSORT_OK)
         abort();
 }
 
-static node_vault *load(const char *dir, consort_err *rc)
+/* Moves the scratch anchor (a fresh file at 0) to the value the store says
+ * it is bound to, when that is small, so that genuine stores open and the
+ * vault inside is reached (the anchor comparison itself is fuzzed too:
+ * every other value). */
+static void align_anchor(const char *dir, cs_slice store)
 {
-    node_vault *v;
-    if (node_vault_new(dir, &v) != CONSORT_OK)
+    cs_seal_header h;
+    if (cs_seal_peek(store, &h) != CONSORT_OK || !h.has_counter ||
+        strcmp(h.counter_name, CS_SEALSTORE_ANCHOR_COUNTER) != 0 || h.counter_value > 16) {
+        cs_err_clear();
+        return;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/anchor", dir);
+    cs_anchor *a;
+    uint64_t v = 0;
+    if (cs_anchor_file_open(path, &a) != CONSORT_OK)
         abort();
-    node_vault_set_seal_key(v, FUZZ_SEAL_KEY);
-    *rc = node_vault_load(v);
-    return v;
+    while (v < h.counter_value)
+        if (cs_anchor_increment(a, &v) != CONSORT_OK)
+            abort();
+    cs_anchor_free(a);
+}
+
+static void check_identity(const node_vault *v)
+{
+    if (node_vault_key(v) == NULL || node_vault_self_cert(v) == NULL ||
+        strlen(node_vault_node_id(v)) != NODE_VAULT_ID_LEN || node_vault_raft_id(v) == 0)
+        abort(); /* loaded without its identity */
+    uint64_t raft_id;
+    if (node_raft_id_of(node_vault_node_id(v), &raft_id) != CONSORT_OK ||
+        raft_id != node_vault_raft_id(v))
+        abort();
 }
 
 static void same(const node_vault *a, const node_vault *b)
@@ -71,46 +96,77 @@ static void same(const node_vault *a, const node_vault *b)
             abort();
 }
 
+/* The vault decoded from `payload`, or NULL. */
+static node_vault *decoded(const char *dir, cs_slice payload)
+{
+    node_vault *v;
+    if (node_vault_new(dir, &v) != CONSORT_OK)
+        abort();
+    if (node_vault_decode(v, payload) == CONSORT_OK)
+        return v;
+    if (getenv("FUZZ_VERBOSE") != NULL) /* seed writing: what the bytes did */
+        fprintf(stderr, "decode: %s\n", consort_errmsg());
+    node_vault_free(v);
+    return NULL;
+}
+
+/* `v` encoded again decodes to the same vault. */
+static void round_trip(const char *dir, const node_vault *v)
+{
+    cs_buf again;
+    cs_buf_init(&again, 0);
+    if (node_vault_encode(v, &again) != CONSORT_OK)
+        abort(); /* what loaded must seal again */
+    node_vault *w = decoded(dir, cs_buf_slice(&again));
+    if (w == NULL)
+        abort();
+    same(v, w);
+    node_vault_free(w);
+    cs_buf_cleanup(&again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > (64 << 10))
         return 0;
     const char *dir = fuzz_scratch_dir("fuzz_sealed");
     cs_slice in = CS_SLICE(data + 1, size - 1);
-    cs_buf file;
-    cs_buf_init(&file, 0);
-    if (data[0] & 1) {
-        write_file(dir, in);
-    } else {
-        static const uint8_t nonce[CS_AEAD_NONCE_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
-        if (cs_buf_append(&file, "CSSEAL02", 8) != CONSORT_OK ||
-            cs_buf_append(&file, nonce, sizeof nonce) != CONSORT_OK ||
-            cs_aead_seal(FUZZ_SEAL_KEY, nonce, CS_SLICE_LIT("CSSEAL02"), in, &file) != CONSORT_OK)
-            abort();
-        write_file(dir, cs_buf_slice(&file));
+    if (!(data[0] & 1)) {
+        node_vault *v = decoded(dir, in);
+        if (v != NULL) {
+            check_identity(v);
+            round_trip(dir, v);
+        }
+        node_vault_free(v);
+        return 0;
     }
-    consort_err rc;
-    node_vault *v = load(dir, &rc);
-    if (getenv("FUZZ_VERBOSE") != NULL) /* seed writing: what the file did */
-        fprintf(stderr, "load: %s\n", rc == CONSORT_OK ? "ok" : consort_errmsg());
-    if (rc == CONSORT_OK) {
-        if (node_vault_key(v) == NULL || node_vault_self_cert(v) == NULL ||
-            strlen(node_vault_node_id(v)) != NODE_VAULT_ID_LEN || node_vault_raft_id(v) == 0)
-            abort(); /* loaded without its identity */
-        uint64_t raft_id;
-        if (node_raft_id_of(node_vault_node_id(v), &raft_id) != CONSORT_OK ||
-            raft_id != node_vault_raft_id(v))
+    fuzz_scratch_clear(1);
+    write_store(dir, in);
+    align_anchor(dir, in);
+    node_seal *ns = fuzz_seal_try(dir);
+    if (getenv("FUZZ_VERBOSE") != NULL)
+        fprintf(stderr, "store: %s\n", ns != NULL ? "opened" : consort_errmsg());
+    if (ns != NULL) {
+        node_vault *v;
+        if (node_vault_new(dir, &v) != CONSORT_OK)
             abort();
-        if (node_vault_save(v) != CONSORT_OK)
-            abort(); /* what loaded must seal again */
-        consort_err rc2;
-        node_vault *w = load(dir, &rc2);
-        if (rc2 != CONSORT_OK)
-            abort();
-        same(v, w);
-        node_vault_free(w);
+        node_vault_set_seal(v, ns);
+        if (node_vault_load(v) == CONSORT_OK) {
+            check_identity(v);
+            if (node_vault_save(v) != CONSORT_OK)
+                abort(); /* what opened must seal again */
+            node_vault *w;
+            if (node_vault_new(dir, &w) != CONSORT_OK)
+                abort();
+            node_vault_set_seal(w, ns);
+            if (node_vault_load(w) != CONSORT_OK)
+                abort();
+            same(v, w);
+            node_vault_free(w);
+        }
+        node_vault_free(v);
     }
-    node_vault_free(v);
-    cs_buf_cleanup(&file);
+    node_seal_free(ns);
+    cs_err_clear();
     return 0;
 }

@@ -28,6 +28,7 @@
 #include "node/node_priv.h"
 #include "node/replica_priv.h"
 #include "node/vault.h"
+#include "../fuzz_vault.h"
 
 static const char *out_root;
 
@@ -47,18 +48,6 @@ static void write_seed(const char *dir, const char *name, uint8_t mode, bool wit
     cs_buf_cleanup(&b);
 }
 
-/* The plaintext of data_dir/sealed/sealed.bin (sealed with FUZZ_SEAL_KEY). */
-static void sealed_plain(const char *data_dir, cs_buf *file, cs_buf *plain)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/sealed/sealed.bin", data_dir);
-    cs_buf_reset(file);
-    cs_buf_reset(plain);
-    cst_ok(cs_file_read(path, file));
-    cst_ok(cs_aead_open(FUZZ_SEAL_KEY, file->ptr + 8, CS_SLICE_LIT("CSSEAL02"),
-                        CS_SLICE(file->ptr + 20, file->len - 20), plain));
-}
-
 static node_vault *vault_at(const char *root, const char *name)
 {
     char dir[600];
@@ -66,22 +55,19 @@ static node_vault *vault_at(const char *root, const char *name)
     cst_ok(cs_mkdir_p(dir, 0700));
     node_vault *v;
     cst_ok(node_vault_new(dir, &v));
-    node_vault_set_seal_key(v, FUZZ_SEAL_KEY);
     cst_ok(node_vault_create_node(v));
     return v;
 }
 
+/* The vault's plaintext as a fuzz_sealed seed (mode 0). */
 static void save_seed(node_vault *v, const char *root, const char *name, const char *seed)
 {
-    char dir[600];
-    snprintf(dir, sizeof dir, "%s/%s", root, name);
-    cs_buf file, plain;
-    cs_buf_init(&file, 0);
+    (void)root;
+    (void)name;
+    cs_buf plain;
     cs_buf_init(&plain, 0);
-    cst_ok(node_vault_save(v));
-    sealed_plain(dir, &file, &plain);
+    cst_ok(node_vault_encode(v, &plain));
     write_seed("sealed", seed, 0, true, cs_buf_slice(&plain));
-    cs_buf_cleanup(&file);
     cs_buf_cleanup(&plain);
 }
 
@@ -140,7 +126,11 @@ static void vault_and_join_seeds(const char *root)
     node_vault *fresh = vault_at(root, "fresh");
     save_seed(fresh, root, "fresh", "fresh_node");
     char path[600];
-    snprintf(path, sizeof path, "%s/fresh/sealed/sealed.bin", root);
+    snprintf(path, sizeof path, "%s/fresh", root);
+    node_seal *fresh_seal = fuzz_seal_at(path); /* a new store: its anchor moves from 0 to 1 */
+    node_vault_set_seal(fresh, fresh_seal);
+    cst_ok(node_vault_save(fresh)); /* bound to 2: fuzz_sealed's fresh anchor is at 0 */
+    snprintf(path, sizeof path, "%s/fresh/sealed/store.bin", root);
     cs_buf file;
     cs_buf_init(&file, 0);
     cst_ok(cs_file_read(path, &file));
@@ -166,11 +156,9 @@ static void vault_and_join_seeds(const char *root)
     node_vault *joiner = vault_at(root, "joiner");
     cst_ok(node_vault_pin_service(joiner, svc_pem));
     save_seed(joiner, root, "joiner", "joiner_pinned");
-    cs_buf jfile, jplain;
-    cs_buf_init(&jfile, 0);
+    cs_buf jplain;
     cs_buf_init(&jplain, 0);
-    snprintf(path, sizeof path, "%s/joiner", root);
-    sealed_plain(path, &jfile, &jplain);
+    cst_ok(node_vault_encode(joiner, &jplain));
     cs_virtual_platform *plat;
     cst_ok(cs_virtual_platform_generate((int64_t)time(NULL) - 86400, &plat));
     write_fixture(cs_buf_slice(&jplain), cs_virtual_platform_cert_der(plat));
@@ -239,9 +227,9 @@ static void vault_and_join_seeds(const char *root)
     cs_buf_cleanup(&key_pem);
     cs_buf_cleanup(&svc_der);
     cs_buf_cleanup(&node_der);
-    cs_buf_cleanup(&jfile);
     cs_buf_cleanup(&jplain);
     node_vault_free(fresh);
+    node_seal_free(fresh_seal);
     node_vault_free(svc);
     node_vault_free(rec);
     node_vault_free(joiner);

@@ -405,7 +405,8 @@ static void every_code_has_its_status(void **state)
             want = 404;
         else if (code == CONSORT_E_BUSY || code == CONSORT_E_TIMEOUT)
             want = 503;
-        else if (code == CONSORT_E_STATE)
+        else if (code == CONSORT_E_STATE || code == CONSORT_E_ROLLBACK ||
+                 code == CONSORT_E_FROZEN)
             want = 409;
         else if (code == CONSORT_E_CRYPTO || code == CONSORT_E_PENDING)
             want = 500;

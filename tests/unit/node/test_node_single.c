@@ -298,7 +298,7 @@ static void tampered_sealed_state(void **state)
     tn_start(&f->loop, &f->node);
     tn_stop(&f->loop, &f->node);
     char path[CS_NODE_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/sealed/sealed.bin", f->node.cfg.data_dir);
+    snprintf(path, sizeof path, "%s/sealed/store.bin", f->node.cfg.data_dir);
     cs_buf b;
     cs_buf_init(&b, 0);
     cst_read_file(path, &b);
@@ -309,6 +309,39 @@ static void tampered_sealed_state(void **state)
     cst_fails(cs_node_start(f->node.n), CONSORT_E_BAD_TAG);
     assert_string_equal(cs_node_state_name(f->node.n), "Failed");
     assert_false(cs_node_is_open(f->node.n));
+}
+
+/* docs/migration.md §3: the host hands back an older copy of the sealed
+ * store (from before a restart, which moved the platform's counter on):
+ * the node refuses it instead of running from stale secrets; the current
+ * one still opens. */
+static void rolled_back_sealed_state(void **state)
+{
+    fixture *f = *state;
+    tn_start(&f->loop, &f->node);
+    char id[32];
+    snprintf(id, sizeof id, "%s", cs_node_id(f->node.n));
+    tn_stop(&f->loop, &f->node);
+    char path[CS_NODE_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/sealed/store.bin", f->node.cfg.data_dir);
+    cs_buf old, now;
+    cs_buf_init(&old, 0);
+    cs_buf_init(&now, 0);
+    cst_read_file(path, &old);
+    tn_start(&f->loop, &f->node); /* every start commits the store once */
+    tn_stop(&f->loop, &f->node);
+    cst_read_file(path, &now);
+    cst_ok(cs_file_write_atomic(path, cs_buf_slice(&old), 0600));
+    cst_ok(cs_node_new(&f->loop, &f->node.cfg, &f->node.n));
+    cst_fails(cs_node_start(f->node.n), CONSORT_E_ROLLBACK);
+    assert_non_null(strstr(consort_errmsg(), "anchor"));
+    assert_string_equal(cs_node_state_name(f->node.n), "Failed");
+    tn_stop(&f->loop, &f->node);
+    cst_ok(cs_file_write_atomic(path, cs_buf_slice(&now), 0600));
+    tn_start(&f->loop, &f->node); /* open again, the same node */
+    assert_string_equal(cs_node_id(f->node.n), id);
+    cs_buf_cleanup(&old);
+    cs_buf_cleanup(&now);
 }
 
 /* ledger_sync_ms (docs/ledger.md 5.1): with a signature entry after every
@@ -360,6 +393,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(write_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(documents, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_from_ledger, setup, teardown),
+        cmocka_unit_test_setup_teardown(rolled_back_sealed_state, setup, teardown),
         cmocka_unit_test_setup_teardown(tampered_sealed_state, setup, teardown),
         cmocka_unit_test_setup_teardown(removed_watcher_is_not_told, setup, teardown),
         cmocka_unit_test_setup_teardown(ledger_syncs_are_bounded, setup, teardown),

@@ -1,0 +1,244 @@
+/*
+ * The node's sealed store (node_seal.h).
+ */
+#include "node/node_seal.h"
+
+#include "base/alloc.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "crypto/hash.h"
+#include "node/svc_lineage.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEAL_LOG "node"
+
+struct node_seal {
+    pthread_mutex_t mu;
+    cs_anchor *anchor;
+    cs_sealstore *store;
+    cs_app_sealer sealer;
+};
+
+consort_err node_seal_dir(const cs_node_config *cfg, char *out, size_t n)
+{
+    return cs_path_join(out, n, cfg->data_dir, "sealed");
+}
+
+consort_err node_seal_anchor_open(const cs_node_config *cfg, cs_anchor **out)
+{
+    if (cfg->platform == CS_PLATFORM_TPM)
+        return cs_anchor_tpm_open(cfg->tpm_tcti, CS_ANCHOR_TPM_DEFAULT_INDEX, out);
+    CS_ENSURE(cfg->platform == CS_PLATFORM_VIRTUAL, CONSORT_E_UNSUPPORTED,
+              "sealed state: no monotonic counter on platform %s", cs_platform_name(cfg->platform));
+    /* The virtual platform's counter lives with the platform (the machine),
+     * named after the data directory it anchors. */
+    char real[PATH_MAX];
+    const char *dir = realpath(cfg->data_dir, real) != NULL ? real : cfg->data_dir;
+    uint8_t digest[32];
+    cs_sha256(cs_slice_str(dir), digest);
+    char name[17], counters[CS_NODE_PATH_MAX + 16], path[CS_NODE_PATH_MAX + 40];
+    cs_hex_encode(CS_SLICE(digest, 8), name);
+    CS_TRY(cs_path_join(counters, sizeof counters, cfg->platform_dir, "counters"));
+    CS_TRY_CTX(cs_mkdir_p(counters, 0700), "sealed state: %s", counters);
+    CS_TRY(cs_path_join(path, sizeof path, counters, name));
+    return cs_anchor_file_open(path, out);
+}
+
+void node_seal_keys(const node_platform *p, const uint8_t code_id[32], cs_sealstore_keys *out)
+{
+    memcpy(out->code_id, code_id, sizeof out->code_id);
+    node_platform_lineage_root(p, out->lineage_root);
+}
+
+/* ---- the application's sealer (app_host.h) ---- */
+
+static consort_err app_seal(void *ctx, consort_seal_policy policy, const char *counter,
+                            cs_slice plain, cs_buf *out)
+{
+    node_seal *ns = ctx;
+    pthread_mutex_lock(&ns->mu);
+    consort_err rc = cs_sealstore_seal(ns->store, (cs_seal_policy)policy, counter, plain, out);
+    pthread_mutex_unlock(&ns->mu);
+    return rc;
+}
+
+static consort_err app_unseal(void *ctx, cs_slice blob, cs_buf *out)
+{
+    node_seal *ns = ctx;
+    pthread_mutex_lock(&ns->mu);
+    consort_err rc = cs_sealstore_unseal(ns->store, blob, NULL, out);
+    pthread_mutex_unlock(&ns->mu);
+    return rc;
+}
+
+static consort_err app_counter_read(void *ctx, const char *name, uint64_t *value)
+{
+    node_seal *ns = ctx;
+    pthread_mutex_lock(&ns->mu);
+    consort_err rc = cs_sealstore_counter_read(ns->store, name, value);
+    pthread_mutex_unlock(&ns->mu);
+    return rc;
+}
+
+static consort_err app_counter_increment(void *ctx, const char *name, uint64_t *value)
+{
+    node_seal *ns = ctx;
+    pthread_mutex_lock(&ns->mu);
+    consort_err rc = cs_sealstore_counter_increment(ns->store, name, value);
+    pthread_mutex_unlock(&ns->mu);
+    return rc;
+}
+
+/* ---- open ---- */
+
+/* STATE, saying what to do, unless the store is LIVE. */
+static consort_err check_live(const cs_sealstore *s, const char *dir)
+{
+    char peer[33] = "";
+    if (cs_sealstore_peer_id(s) != NULL)
+        cs_hex_encode(CS_SLICE(cs_sealstore_peer_id(s), CS_SEALSTORE_ID_LEN), peer);
+    switch (cs_sealstore_state_of(s)) {
+    case CS_SEALSTORE_LIVE:
+        return CONSORT_OK;
+    case CS_SEALSTORE_FROZEN:
+        return cs_fail(CONSORT_E_FROZEN,
+                       "%s: frozen for a migration to another machine: finish it with `consort "
+                       "migrate` (this node never runs here again once it is done)",
+                       dir);
+    case CS_SEALSTORE_RETIRED:
+        return cs_fail(CONSORT_E_FROZEN,
+                       "%s: this node's state moved to instance %s (consort migrate): this data "
+                       "directory never runs again",
+                       dir, peer);
+    case CS_SEALSTORE_PENDING:
+        return cs_fail(CONSORT_E_FROZEN,
+                       "%s: a migration from instance %s is not finished: run `consort migrate` "
+                       "again",
+                       dir, peer);
+    }
+    return cs_fail(CONSORT_E_CORRUPT, "%s: unknown state", dir);
+}
+
+consort_err node_seal_open(const cs_node_config *cfg, const node_platform *p,
+                           const uint8_t code_id[32], node_seal **out, bool *created)
+{
+    char dir[CS_NODE_PATH_MAX + 16];
+    CS_TRY(node_seal_dir(cfg, dir, sizeof dir));
+    char legacy[CS_NODE_PATH_MAX + 32];
+    CS_TRY(cs_path_join(legacy, sizeof legacy, dir, "sealed.bin"));
+    CS_ENSURE(!cs_file_exists(legacy), CONSORT_E_UNSUPPORTED,
+              "%s: sealed state of the format before sealed stores (bound to one code id): this "
+              "node cannot be upgraded in place; start a new node that joins the service",
+              legacy);
+    cs_anchor *anchor;
+    CS_TRY_CTX(node_seal_anchor_open(cfg, &anchor), "sealed state");
+    cs_sealstore_keys keys;
+    node_seal_keys(p, code_id, &keys);
+    consort_err rc = node_seal_open_dir(dir, &keys, anchor, out, created);
+    cs_wipe(&keys, sizeof keys);
+    return rc;
+}
+
+consort_err node_seal_open_dir(const char *dir, const cs_sealstore_keys *keys, cs_anchor *anchor,
+                               node_seal **out, bool *created)
+{
+    node_seal *ns = cs_calloc(1, sizeof *ns);
+    if (ns == NULL) {
+        cs_anchor_free(anchor);
+        return cs_fail(CONSORT_E_NOMEM, "sealed state: out of memory");
+    }
+    pthread_mutex_init(&ns->mu, NULL);
+    ns->anchor = anchor;
+    consort_err rc = cs_sealstore_open(dir, keys, ns->anchor, &ns->store);
+    *created = rc == CONSORT_E_NOT_FOUND;
+    if (*created) {
+        cs_err_clear();
+        rc = cs_sealstore_create(dir, keys, ns->anchor, &ns->store);
+    }
+    CS_TRY_GOTO(rc, rc, fail);
+    CS_TRY_GOTO(rc, check_live(ns->store, dir), fail);
+    if (!cs_anchor_is_secure(ns->anchor))
+        cs_log_warn(SEAL_LOG,
+                    "sealed state: the monotonic counter is %s, which the host can roll back "
+                    "(INSECURE, development only)",
+                    cs_anchor_name(ns->anchor));
+    ns->sealer = (cs_app_sealer){.ctx = ns,
+                                 .seal = app_seal,
+                                 .unseal = app_unseal,
+                                 .counter_read = app_counter_read,
+                                 .counter_increment = app_counter_increment};
+    *out = ns;
+    return CONSORT_OK;
+fail:
+    node_seal_free(ns);
+    return cs_err_context(rc, "sealed state");
+}
+
+void node_seal_free(node_seal *ns)
+{
+    if (ns == NULL)
+        return;
+    cs_sealstore_free(ns->store);
+    cs_anchor_free(ns->anchor);
+    pthread_mutex_destroy(&ns->mu);
+    cs_free(ns);
+}
+
+consort_err node_seal_payload(node_seal *ns, cs_buf *out)
+{
+    pthread_mutex_lock(&ns->mu);
+    cs_slice p = cs_sealstore_payload(ns->store);
+    consort_err rc = p.len == 0 ? CONSORT_E_NOT_FOUND : cs_buf_set(out, p);
+    pthread_mutex_unlock(&ns->mu);
+    return rc;
+}
+
+consort_err node_seal_set_payload(node_seal *ns, cs_slice payload)
+{
+    pthread_mutex_lock(&ns->mu);
+    consort_err rc = cs_sealstore_set_payload(ns->store, payload);
+    pthread_mutex_unlock(&ns->mu);
+    return rc;
+}
+
+consort_err node_seal_set_successors(node_seal *ns, const uint8_t (*ids)[32], size_t n)
+{
+    CS_ENSURE(n <= CS_SEAL_MAX_SUCCESSORS, CONSORT_E_TOO_LARGE,
+              "sealed state: %zu approved successors, at most %d", n, CS_SEAL_MAX_SUCCESSORS);
+    cs_code_id list[CS_SEAL_MAX_SUCCESSORS];
+    for (size_t i = 0; i < n; i++)
+        memcpy(list[i].b, ids[i], 32);
+    pthread_mutex_lock(&ns->mu);
+    const cs_code_id *have;
+    size_t count = cs_sealstore_successors(ns->store, &have);
+    consort_err rc = CONSORT_OK;
+    if (count != n || (n > 0 && memcmp(have, list, n * sizeof *list) != 0))
+        rc = cs_sealstore_set_successors(ns->store, list, n);
+    pthread_mutex_unlock(&ns->mu);
+    return rc;
+}
+
+consort_err node_seal_refresh(node_seal *ns, cs_kv_store *kv, const uint8_t code_id[32])
+{
+    uint8_t ids[SVC_LINEAGE_MAX][32];
+    size_t count = 0;
+    CS_TRY(svc_lineage_successors(kv, code_id, ids, SVC_LINEAGE_MAX, &count));
+    return node_seal_set_successors(ns, (const uint8_t(*)[32])ids, count);
+}
+
+const cs_app_sealer *node_seal_app_sealer(node_seal *ns)
+{
+    return &ns->sealer;
+}
+
+void node_seal_instance_hex(node_seal *ns, char out[33])
+{
+    pthread_mutex_lock(&ns->mu);
+    cs_hex_encode(CS_SLICE(cs_sealstore_instance_id(ns->store), CS_SEALSTORE_ID_LEN), out);
+    pthread_mutex_unlock(&ns->mu);
+}
