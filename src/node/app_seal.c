@@ -41,9 +41,8 @@ static consort_err give(consort_request *req, cs_buf *b, const uint8_t **out, si
     return rc;
 }
 
-CONSORT_EXPORT consort_err consort_seal(consort_request *req, consort_seal_policy policy,
-                                        const char *counter, const void *data, size_t len,
-                                        const uint8_t **blob, size_t *blob_len)
+static consort_err seal_impl(consort_request *req, consort_seal_policy policy, const char *counter,
+                             const void *data, size_t len, const uint8_t **blob, size_t *blob_len)
 {
     CS_TRY(usable(req, "consort_seal"));
     CS_ENSURE(blob != NULL && blob_len != NULL && (data != NULL || len == 0),
@@ -65,8 +64,8 @@ CONSORT_EXPORT consort_err consort_seal(consort_request *req, consort_seal_polic
     return give(req, &out, blob, blob_len);
 }
 
-CONSORT_EXPORT consort_err consort_unseal(consort_request *req, const void *blob, size_t blob_len,
-                                          const uint8_t **data, size_t *len)
+static consort_err unseal_impl(consort_request *req, const void *blob, size_t blob_len,
+                               const uint8_t **data, size_t *len)
 {
     CS_TRY(usable(req, "consort_unseal"));
     CS_ENSURE(blob != NULL && data != NULL && len != NULL, CONSORT_E_INVALID_ARGUMENT,
@@ -84,8 +83,7 @@ CONSORT_EXPORT consort_err consort_unseal(consort_request *req, const void *blob
     return give(req, &out, data, len);
 }
 
-CONSORT_EXPORT consort_err consort_counter_read(consort_request *req, const char *name,
-                                                uint64_t *value)
+static consort_err counter_read_impl(consort_request *req, const char *name, uint64_t *value)
 {
     CS_TRY(usable(req, "consort_counter_read"));
     CS_TRY(check_name(name, "consort_counter_read"));
@@ -93,11 +91,37 @@ CONSORT_EXPORT consort_err consort_counter_read(consort_request *req, const char
     return req->sealer->counter_read(req->sealer->ctx, name, value);
 }
 
-CONSORT_EXPORT consort_err consort_counter_increment(consort_request *req, const char *name,
-                                                     uint64_t *value)
+static consort_err counter_increment_impl(consort_request *req, const char *name, uint64_t *value)
 {
     CS_TRY(usable(req, "consort_counter_increment"));
     CS_TRY(check_name(name, "consort_counter_increment"));
     CS_ENSURE(value != NULL, CONSORT_E_INVALID_ARGUMENT, "consort_counter_increment: NULL value");
     return req->sealer->counter_increment(req->sealer->ctx, name, value);
+}
+
+/* ---- the ABI: every failure supersedes an earlier consort_fail (app.h) ---- */
+
+CONSORT_EXPORT consort_err consort_seal(consort_request *req, consort_seal_policy policy,
+                                        const char *counter, const void *data, size_t len,
+                                        const uint8_t **blob, size_t *blob_len)
+{
+    return cs_app_abi_result(seal_impl(req, policy, counter, data, len, blob, blob_len));
+}
+
+CONSORT_EXPORT consort_err consort_unseal(consort_request *req, const void *blob, size_t blob_len,
+                                          const uint8_t **data, size_t *len)
+{
+    return cs_app_abi_result(unseal_impl(req, blob, blob_len, data, len));
+}
+
+CONSORT_EXPORT consort_err consort_counter_read(consort_request *req, const char *name,
+                                                uint64_t *value)
+{
+    return cs_app_abi_result(counter_read_impl(req, name, value));
+}
+
+CONSORT_EXPORT consort_err consort_counter_increment(consort_request *req, const char *name,
+                                                     uint64_t *value)
+{
+    return cs_app_abi_result(counter_increment_impl(req, name, value));
 }

@@ -13,10 +13,13 @@
 #include "node/node_seal.h"
 #include "sealing/migrate.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MIGRATE_LOG "migrate"
 #define NONCE_LEN   32
@@ -122,13 +125,15 @@ static consort_err step_status(migrate_env *e)
 {
     cs_sealstore *s = NULL;
     consort_err rc = cs_sealstore_open(e->dir, &e->keys, e->anchor, &s);
-    const char *state = "none";
-    char inst[33] = "", peer[33] = "", code[65];
+    char state[16] = "none", inst[33] = "", peer[33] = "", code[65];
     if (rc == CONSORT_E_NOT_FOUND) {
         cs_err_clear();
         rc = CONSORT_OK;
     } else if (rc == CONSORT_OK) {
-        state = cs_sealstore_state_name(cs_sealstore_state_of(s));
+        /* status names are lower case (docs/migration.md §4's LIVE is "live") */
+        snprintf(state, sizeof state, "%s", cs_sealstore_state_name(cs_sealstore_state_of(s)));
+        for (char *c = state; *c != '\0'; c++)
+            *c = (char)tolower((unsigned char)*c);
         cs_hex_encode(CS_SLICE(cs_sealstore_instance_id(s), CS_SEALSTORE_ID_LEN), inst);
         if (cs_sealstore_peer_id(s) != NULL)
             cs_hex_encode(CS_SLICE(cs_sealstore_peer_id(s), CS_SEALSTORE_ID_LEN), peer);
@@ -274,6 +279,14 @@ int cs_node_migrate_main(const char *config, const char *step, const char *in, c
                      step);
         return 2;
     }
+    /* Tests (tests/integration/test_migration.py): CONSORT_TEST_CRASH=STEP:N
+     * makes this step die before its N-th durable write (0 = the first), as
+     * a kill -9 would: nothing after it reaches the disk. */
+    const char *crash = getenv("CONSORT_TEST_CRASH");
+    size_t len = strlen(step);
+    bool crash_here = crash != NULL && strncmp(crash, step, len) == 0 && crash[len] == ':';
+    if (crash_here)
+        cs_sealstore_test_crash_at(strtol(crash + len + 1, NULL, 10));
     migrate_env e;
     memset(&e, 0, sizeof e);
     consort_err rc = env_open(&e, config);
@@ -302,8 +315,13 @@ int cs_node_migrate_main(const char *config, const char *step, const char *in, c
             break;
         }
     }
+    if (rc != CONSORT_OK && crash_here && strstr(consort_errmsg(), "injected crash") != NULL) {
+        cs_log_error(MIGRATE_LOG, "%s: %s: dying here (CONSORT_TEST_CRASH)", step,
+                     consort_errmsg());
+        _exit(137);
+    }
     if (rc != CONSORT_OK)
-        cs_log_error(MIGRATE_LOG, "%s: %s", step, consort_errmsg());
+        cs_log_error(MIGRATE_LOG, "%s: %s (%s)", step, consort_errmsg(), consort_err_name(rc));
     fflush(stdout);
     env_cleanup(&e);
     return rc == CONSORT_OK ? 0 : rc == CONSORT_E_USAGE ? 2 : 1;

@@ -217,9 +217,19 @@ consort_err node_seal_set_successors(node_seal *ns, const uint8_t (*ids)[32], si
     const cs_code_id *have;
     size_t count = cs_sealstore_successors(ns->store, &have);
     consort_err rc = CONSORT_OK;
-    if (count != n || (n > 0 && memcmp(have, list, n * sizeof *list) != 0))
+    bool changed = count != n || (n > 0 && memcmp(have, list, n * sizeof *list) != 0);
+    if (changed)
         rc = cs_sealstore_set_successors(ns->store, list, n);
     pthread_mutex_unlock(&ns->mu);
+    if (changed && rc == CONSORT_OK) {
+        char first[17] = "";
+        if (n > 0)
+            cs_hex_encode(CS_SLICE(ids[0], 8), first);
+        cs_log_info(SEAL_LOG,
+                    "sealed store: %zu approved successor(s) of this code listed (%s%s): a "
+                    "restart with one of them opens it",
+                    n, n > 0 ? first : "none", n > 1 ? ", ..." : "");
+    }
     return rc;
 }
 
