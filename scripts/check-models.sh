@@ -19,9 +19,19 @@
 #   liveness with too few node slots (the rule blocks forever: the
 #   "blocked, need K" case) or too few for the default cutover quorum, so the
 #   liveness check is known not to be vacuous.
+# Then the fork-free migration (issue 14, docs/migration-model.md):
+# models/migration.pml in configurations m1, m2 (below) must give errors: 0
+# for the end-state assertions, the ltl safety claims onelive, ackd, retired,
+# kept, the ltl `live` (pan -a: acceptance cycles, no fairness needed) and a
+# check that the state graph has no cycles at all (-DNP, pan -l); and spin
+# must REFUTE the mutants: models/migration_mutant.pml (the source retires
+# before the destination's confirm), -DLIVE_EARLY (the destination goes LIVE
+# without waiting for done) and -DNAIVE_RESTART (no restart rule in the
+# store's two-write scheme).
 # Prints states and times per run; exits 1 on any mismatch, and if spin or gcc
 # is missing (a missing checker is a failure, not a skip). About 15-25 s on 2
-# cores; every pan run is capped at 120 s.
+# cores for the rolling update, about 15-20 s more for the migration; every
+# pan run is capped at 120 s.
 set -u
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,6 +66,10 @@ declare -A CONF=(
     [few]="-DNSLOTS=5 -DNO_INIT=2 -DTOL=1 -DMAXFAIL=2"
     # liveness must FAIL: 3 O + 3 N never reach the default cutover (4 of 6)
     [nocut]="-DNSLOTS=6 -DNO_INIT=3 -DTOL=0 -DMAXFAIL=2"
+    # the migration (models/migration.pml): destinations, crashes,
+    # application counter increments, refused store copies at restarts
+    [m1]="-DNDEST=2 -DMAXCRASH=2 -DMAXAPP=1 -DMAXRB=1"
+    [m2]="-DNDEST=1 -DMAXCRASH=3 -DMAXAPP=2 -DMAXRB=1"
 )
 
 fails=0
@@ -78,6 +92,7 @@ build() {
         assert) set -- -O0 -DSAFETY -DNOCLAIM ;;
         safety) set -- -O0 -DSAFETY ;;
         live) set -- -O1 -DNFAIR=3 ;;
+        np) set -- -O1 -DNP ;;
         esac
         if ! (cd "$dir" && gcc -w "$@" -o "pan_$b" pan.c); then
             echo "FAIL  $tag: gcc could not compile pan ($b)" >&2
@@ -94,6 +109,9 @@ check() {
     safety) bin=pan_safety args="-N safety" ;;
     avail) bin=pan_safety args="-N avail" ;;
     live) bin=pan_live args="-a -f -N live" ;;
+    onelive | ackd | retired | kept) bin=pan_safety args="-N $kind" ;;
+    mlive) bin=pan_live args="-a -N live" ;;
+    cycles) bin=pan_np args="-l" ;;
     esac
     runs=$((runs + 1))
     out=$(cd "$dir" && timeout 120 ./$bin -m100000 -w22 $args 2>&1)
@@ -165,7 +183,76 @@ for c in few nocut; do
     check "$c" live refute
 done
 
+# The fork-free migration (docs/migration-model.md).
+# mbuild TAG MODEL "SPIN FLAGS" BINARIES: like build, but every pan binary at
+# -O0 and compiled in parallel (this pan.c takes 6 s to compile at -O1, 2 s at
+# -O0; the searches are short either way).
+mbuild() {
+    local tag=$1 model=$2 flags=$3 dir=$work/$1 b pids="" ok=0
+    rm -rf "$dir" && mkdir -p "$dir" || return 1
+    if ! (cd "$dir" && spin -a $flags "$models/$model" >spin.log 2>&1); then
+        echo "FAIL  $tag: spin -a $flags $model:" >&2
+        cat "$dir/spin.log" >&2
+        return 1
+    fi
+    for b in $4; do
+        case $b in
+        assert) set -- -DSAFETY -DNOCLAIM ;;
+        safety) set -- -DSAFETY ;;
+        live) set -- ;;
+        np) set -- -DNP ;;
+        esac
+        (cd "$dir" && gcc -w -O0 "$@" -o "pan_$b" pan.c) &
+        pids="$pids $!"
+    done
+    for b in $pids; do wait "$b" || ok=1; done
+    [ "$ok" = 0 ] || echo "FAIL  $tag: gcc could not compile pan" >&2
+    return $ok
+}
+
+t_mig=$(date +%s.%N)
+# The real model: everything must verify. The end-state assertion is on in
+# every binary; `cycles` (no cycle in the state graph at all) is why `live`
+# needs no fairness (docs/migration-model.md), checked on m1.
+for c in m1 m2; do
+    bins="assert safety live"
+    [ "$c" = m1 ] && bins="$bins np"
+    mbuild "$c" migration.pml "${CONF[$c]}" "$bins" || {
+        fails=$((fails + 1))
+        continue
+    }
+    for k in assert onelive ackd retired kept mlive; do check "$c" $k pass; done
+    [ "$c" = m1 ] && check "$c" cycles pass
+done
+
+# The mutants, with the end-state assertion compiled out (-DNO_END_ASSERT) so
+# that each ltl claim must refute them on its own. migration_mutant.pml: the
+# source retires when it sends the package (before the confirm).
+c=m1
+if mbuild "$c-mut" migration_mutant.pml "${CONF[$c]} -DNO_END_ASSERT" "safety live"; then
+    for k in retired kept mlive; do check "$c-mut" $k refute; done
+    (cd "$work/$c-mut" && ./pan_safety -m100000 -w22 -N kept -i >/dev/null 2>&1) # shortest trail
+    echo "      counterexample to the mutant (retire before confirm, m1, ltl kept):"
+    trail "$c-mut" migration_mutant.pml "${CONF[$c]} -DNO_END_ASSERT"
+else
+    fails=$((fails + 1))
+fi
+# mutants by flag: LIVE_EARLY (LIVE without done), NAIVE_RESTART (no restart rule)
+for m in LIVE_EARLY NAIVE_RESTART; do
+    t=$c-$(tr 'A-Z_' 'a-z-' <<<"$m" | cut -c1-5)
+    if mbuild "$t" migration.pml "${CONF[$c]} -D$m -DNO_END_ASSERT" safety; then
+        check "$t" onelive refute
+        if [ "$m" = NAIVE_RESTART ]; then
+            (cd "$work/$t" && ./pan_safety -m100000 -w22 -N onelive -i >/dev/null 2>&1)
+            echo "      shortest counterexample to the naive restart (m1, ltl onelive):"
+            trail "$t" migration.pml "${CONF[$c]} -D$m -DNO_END_ASSERT"
+        fi
+    else
+        fails=$((fails + 1))
+    fi
+done
 t_end=$(date +%s.%N)
+echo "migration: $(awk -v a="$t_mig" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }') s"
 total=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.1f", b - a }')
 if [ "$fails" -ne 0 ]; then
     echo "FAIL: $fails of $runs model checks did not give the expected result (${total} s)"
