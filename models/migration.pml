@@ -78,7 +78,11 @@
  *            acknowledged to a client;
  *   retired  S holding a valid RETIRED(d) copy implies d holds a valid
  *            PENDING or LIVE copy with counter >= acked;
- *   live     <> [] (S RETIRED(d) and d LIVE, durably), for some d;
+ *   kept     some instance holds a valid LIVE, FROZEN or PENDING copy with
+ *            counter >= acked (no acknowledged state is ever lost);
+ *   live     <> [] (S RETIRED(d) and d LIVE, durably), for some d: pan -a,
+ *            no fairness needed (the state graph has no cycles, checked
+ *            with -DNP, pan -l; see docs/migration-model.md);
  * and an assertion in every terminal state (nothing can move: crashes over,
  * every deliverable message delivered): exactly one instance is LIVE, it is
  * running, its counter >= acked, and it is a destination S retired to.
