@@ -155,8 +155,9 @@ consort_err cs_sealstore_open(const char *dir, const cs_sealstore_keys *keys, cs
             inherit(s, sealer);
         rc = store_smk_ready(s);
     }
-    /* one commit before anything is acknowledged (store_file.c) */
-    if (rc == CONSORT_OK)
+    /* two commits before anything is acknowledged (store_file.c; the model,
+     * docs/migration-model.md, refutes one) */
+    for (int i = 0; i < 2 && rc == CONSORT_OK; i++)
         rc = store_commit(s);
     if (rc != CONSORT_OK) {
         cs_sealstore_free(s);

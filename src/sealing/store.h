@@ -21,10 +21,11 @@
  * value a; failing that one bound to a + 1, whose commit a crash cut between
  * steps 1 and 2: it increments the anchor and takes it (the change was made
  * durable but never acknowledged, like a transaction whose outcome its
- * client did not learn). Then it commits once more, so that a copy of an
- * unacknowledged store.next the host may have kept (bound to a + 1) never
- * opens once an acknowledged change was made (docs/migration.md §3 "Crash
- * between the two writes" has the whole argument). So every crash leaves
+ * client did not learn). Then it commits twice, so that a copy of an
+ * unacknowledged store.next the host may have kept (bound to at most a + 1)
+ * never opens again, and the state opened is the only one bound to the
+ * anchor before anything is acted on (docs/migration.md §3 "Crash between
+ * the two writes" has the whole argument). So every crash leaves
  * the old or the new state, and an older copy is refused: ROLLBACK.
  *
  * A failed commit leaves it unknown which state is durable: the handle
@@ -73,8 +74,8 @@ typedef struct cs_sealstore cs_sealstore;
 CS_MUST_CHECK consort_err cs_sealstore_create(const char *dir, const cs_sealstore_keys *keys,
                                               cs_anchor *anchor, cs_sealstore **out);
 /*
- * Opens the store of `dir` (see the file comment), then commits it once
- * (one anchor increment). Opening by an approved successor (its code id in
+ * Opens the store of `dir` (see the file comment), then commits it twice
+ * (two anchor increments: store_file.c says why). Opening by an approved successor (its code id in
  * the store's successors) records the sealer's code id as an ancestor and
  * re-seals as itself. Errors: NOT_FOUND (no store), POLICY (not this code's
  * nor an approved successor's), BAD_TAG (another platform or a damaged

@@ -19,13 +19,18 @@
  * Never is a file accepted whose value is behind the anchor (ROLLBACK) or
  * more than one ahead (CORRUPT: the anchor went back).
  *
- * Two different files bound to the same v + 1 could exist if a commit
- * failed after step 1 (or the host kept a copy of store.next) and a later
- * commit wrote another; the host could then show the unacknowledged one.
- * Both rules below prevent it: a handle whose commit failed refuses every
- * later commit (it must be reopened), and opening always commits once more
- * before anything is acknowledged, so the next acknowledged state is bound
- * to v + 2 and any stale file bound to v + 1 is behind the anchor.
+ * Two different files bound to the same value could exist if a commit
+ * failed after step 1 (the host keeps a copy of store.next, bound to v + 1)
+ * and a later commit wrote another state bound to v + 1; the host could
+ * then show either, and an instance would act on both (two RETIRED states
+ * to two destinations: a fork). Two rules prevent it: a handle whose
+ * commit failed refuses every later commit (it must be reopened), and
+ * opening commits TWICE before anything is acknowledged or acted on: at
+ * open the anchor is at a and every file a crashed commit left is bound to
+ * at most a + 1, so once the anchor is at a + 2 the state opened is the
+ * only one bound to it. One commit is not enough: the state re-sealed at
+ * a + 1 and a stale file at a + 1 would both open (spin finds the fork:
+ * docs/migration-model.md, the NAIVE_RESTART mutant).
  */
 #include "sealing/store_priv.h"
 

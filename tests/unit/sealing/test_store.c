@@ -277,6 +277,42 @@ static void test_broken_handle(void **state)
     cs_sealstore_free(s);
 }
 
+/*
+ * docs/migration.md §3 "Crash between the two writes", the fork the model
+ * found (docs/migration-model.md, NAIVE_RESTART): a commit cut after its
+ * store.next was written (the host keeps a copy X, bound to a + 1), the
+ * store reopened from store.bin (bound to a). Had the open committed only
+ * once, the state it opened would be bound to a + 1 as well, and the host
+ * could make the instance act on both it and X. The reopened state must be
+ * the only one the anchor vouches for: X is refused from then on.
+ */
+static void test_stale_next_never_opens_after_reopen(void **state)
+{
+    fx *f = *state;
+    cs_sealstore *s;
+    cst_ok(cs_sealstore_create(f->store_dir, &f->keys, f->anchor, &s));
+    cst_ok(cs_sealstore_set_payload(s, CS_SLICE_LIT("acknowledged")));
+    cs_sealstore_test_crash_at(1); /* store.next written, the anchor not moved */
+    cst_fails(cs_sealstore_set_payload(s, CS_SLICE_LIT("never acknowledged")), CONSORT_E_IO);
+    cs_sealstore_test_crash_at(-1);
+    cs_sealstore_free(s);
+    char next[160], bin[160], stale[160];
+    snprintf(next, sizeof next, "%s/store.next", f->store_dir);
+    snprintf(bin, sizeof bin, "%s/store.bin", f->store_dir);
+    snprintf(stale, sizeof stale, "%s/stale", f->dir);
+    st_copy_file(next, stale); /* the host's copy X */
+    cst_ok(cs_sealstore_open(f->store_dir, &f->keys, f->anchor, &s));
+    assert_true(cs_slice_eq(cs_sealstore_payload(s), CS_SLICE_LIT("acknowledged")));
+    cs_sealstore_free(s);
+    /* the host shows X alone, as store.bin or as store.next */
+    for (int as_next = 0; as_next < 2; as_next++) {
+        unlink(bin);
+        unlink(next);
+        st_copy_file(stale, as_next ? next : bin);
+        cst_fails(cs_sealstore_open(f->store_dir, &f->keys, f->anchor, &s), CONSORT_E_ROLLBACK);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +323,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_every_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broken_handle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_next_never_opens_after_reopen, setup, teardown),
     };
     return cst_run_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
