@@ -86,10 +86,11 @@ def dest_config(sb, i, host, tag, app=None):
     return path
 
 
-def migrate(env, src, dst, extra_env=None, timeout=180):
+def migrate(env, src, dst, extra_env=None, args=(), timeout=180):
     e = dict(os.environ, **(extra_env or {}))
     p = subprocess.run([env.consort, "migrate", "--from", src, "--to", dst, "--node-binary",
-                        env.consortd], capture_output=True, text=True, timeout=timeout, env=e)
+                        env.consortd, *args], capture_output=True, text=True, timeout=timeout,
+                       env=e)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -134,9 +135,14 @@ def test_migrate_a_node_with_its_sealed_state(env):
         h.stop_node(sb, 2)
         before = env.path("node2-sealed-before")
         shutil.copytree(os.path.join(sb.data_dir(2), "sealed"), before)
-        dst = dest_config(sb, 2, host=5, tag="moved")
-        code, out, err = migrate(env, src, dst)
+        # the destination's configuration written by consort migrate itself
+        dst = os.path.join(sb.workspace, "node2-moved.json")
+        code, out, err = migrate(env, src, dst, args=(
+            "--platform-dir", os.path.join(sb.workspace, "node5", "platform"),
+            "--data-dir", os.path.join(sb.workspace, "node2-moved")))
         check(code == 0, f"consort migrate: {code}\n{err}")
+        check(load_json(dst)["rpc_address"] == load_json(src)["rpc_address"] and
+              load_json(dst)["data_dir"].endswith("node2-moved"), f"{dst}: {load_json(dst)}")
         result = json.loads(out)
         log(f"migrated: {result}")
         check(result["source"]["state"] == "retired" and
@@ -181,7 +187,7 @@ def test_crash_at_every_step(env):
         blob = seal(sb, 1, SECRET, counter="c")
         h.stop_node(sb, 1)
         src = sb.nodes[1]["config"]
-        cases = [(s, n) for s in ("answer", "accept", "confirm", "finish") for n in range(6)]
+        cases = [(s, n) for s in ("answer", "accept", "confirm", "finish") for n in range(10)]
         cases += [("between", k) for k in range(1, len(STEPS))]
         for k, (where, n) in enumerate(cases):
             dst = dest_config(sb, 1, host=3 + k % 2, tag=f"m{k}")

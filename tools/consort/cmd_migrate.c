@@ -8,8 +8,11 @@
 #include "cli_opts.h"
 #include "migrate_drive.h"
 
+#include "base/file.h"
+
 #include <jansson.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,7 +22,8 @@ static int run(int argc, char **argv);
 const cs_cli_verb cs_cmd_migrate = {
     .name = "migrate",
     .summary = "move a stopped node's sealed state to another machine (fork-free)",
-    .usage = "usage: consort migrate --from FILE --to FILE [--work DIR] [--node-binary PATH]\n"
+    .usage = "usage: consort migrate --from FILE --to FILE [--platform-dir DIR --data-dir DIR]\n"
+             "           [--work DIR] [--node-binary PATH]\n"
              "       consort migrate --status FILE [--node-binary PATH]\n"
              "\n"
              "Moves the sealed state of the stopped node configured by --from (its\n"
@@ -38,6 +42,9 @@ const cs_cli_verb cs_cmd_migrate = {
              "arguments: every step is idempotent, and it finishes what was started.\n"
              "Afterwards start the node with --to's configuration (`consortd --config\n"
              "FILE`); the source never runs again.\n"
+             "With --platform-dir and --data-dir, and no file at --to yet, the\n"
+             "destination's configuration is written there first: --from's, with those\n"
+             "two members replaced (same addresses, application and settings).\n"
              "Prints {\"source\": {...}, \"destination\": {...}} (state, instance, peer,\n"
              "data_dir) as JSON. With --status, prints one side's state only.\n"
              "Exit status 0 when the destination is live, 1 on failure (which step, and\n"
@@ -47,6 +54,8 @@ const cs_cli_verb cs_cmd_migrate = {
              "  --from FILE          the source node's configuration (its consortd stopped)\n"
              "  --to FILE            the destination's configuration (same node, another\n"
              "                       platform_dir and data_dir)\n"
+             "  --platform-dir DIR   with --data-dir: write --to from --from, on this platform\n"
+             "  --data-dir DIR       ... with this (new, empty) data directory\n"
              "  --work DIR           where the protocol's messages are kept (default:\n"
              "                       <the destination's data_dir>.migrate)\n"
              "  --status FILE        print the migration state of one node and exit\n"
@@ -57,7 +66,15 @@ const cs_cli_verb cs_cmd_migrate = {
     .run = run,
 };
 
-enum { OPT_FROM = 1, OPT_TO, OPT_WORK, OPT_STATUS, OPT_NODE_BINARY };
+enum {
+    OPT_FROM = 1,
+    OPT_TO,
+    OPT_WORK,
+    OPT_STATUS,
+    OPT_NODE_BINARY,
+    OPT_PLATFORM_DIR,
+    OPT_DATA_DIR
+};
 
 static const struct option options[] = {
     {"from", required_argument, NULL, OPT_FROM},
@@ -65,6 +82,8 @@ static const struct option options[] = {
     {"work", required_argument, NULL, OPT_WORK},
     {"status", required_argument, NULL, OPT_STATUS},
     {"node-binary", required_argument, NULL, OPT_NODE_BINARY},
+    {"platform-dir", required_argument, NULL, OPT_PLATFORM_DIR},
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
     {NULL, 0, NULL, 0},
 };
 
@@ -86,10 +105,36 @@ static int print_json(json_t *doc)
     return 0;
 }
 
+/* --to from --from with platform_dir and data_dir replaced (absolute). */
+static consort_err write_destination(const char *from, const char *to, const char *platform_dir,
+                                     const char *data_dir)
+{
+    char pabs[PATH_MAX], dabs[PATH_MAX];
+    CS_ENSURE(realpath(platform_dir, pabs) != NULL, CONSORT_E_NOT_FOUND,
+              "--platform-dir %s: not found", platform_dir);
+    CS_ENSURE(cs_mkdir_p(data_dir, 0700) == CONSORT_OK && realpath(data_dir, dabs) != NULL,
+              CONSORT_E_IO, "--data-dir %s: cannot be made", data_dir);
+    json_error_t jerr;
+    json_t *cfg = json_load_file(from, 0, &jerr);
+    if (!json_is_object(cfg)) {
+        json_decref(cfg);
+        return cs_fail(CONSORT_E_MALFORMED, "%s: not a JSON object: %s", from, jerr.text);
+    }
+    consort_err rc = CONSORT_OK;
+    if (json_object_set_new(cfg, "platform_dir", json_string(pabs)) != 0 ||
+        json_object_set_new(cfg, "data_dir", json_string(dabs)) != 0)
+        rc = cs_fail(CONSORT_E_NOMEM, "%s", to);
+    else if (json_dump_file(cfg, to, JSON_INDENT(2)) != 0)
+        rc = cs_fail(CONSORT_E_IO, "%s: cannot be written", to);
+    json_decref(cfg);
+    return rc;
+}
+
 static int run(int argc, char **argv)
 {
     const cs_cli_verb *verb = &cs_cmd_migrate;
     const char *from = NULL, *to = NULL, *work = NULL, *status = NULL, *binary = NULL;
+    const char *platform_dir = NULL, *data_dir = NULL;
     bool started = false;
     const char *arg;
     for (int c;
@@ -110,6 +155,12 @@ static int run(int argc, char **argv)
         case OPT_NODE_BINARY:
             binary = arg;
             break;
+        case OPT_PLATFORM_DIR:
+            platform_dir = arg;
+            break;
+        case OPT_DATA_DIR:
+            data_dir = arg;
+            break;
         default:
             return CS_EXIT_USAGE;
         }
@@ -120,6 +171,20 @@ static int run(int argc, char **argv)
         return cs_cli_usage_error(verb, "--status goes alone (with --node-binary at most)");
     if (status == NULL && (from == NULL || to == NULL))
         return cs_cli_usage_error(verb, "--from FILE and --to FILE are required");
+    if ((platform_dir == NULL) != (data_dir == NULL))
+        return cs_cli_usage_error(verb, "--platform-dir and --data-dir go together");
+    if (platform_dir != NULL) {
+        if (access(to, F_OK) == 0)
+            return cs_cli_usage_error(
+                verb, "--to %s exists: --platform-dir and --data-dir write a new one", to);
+        if (access(from, R_OK) != 0)
+            return cs_cli_fail(verb, cs_fail(CONSORT_E_NOT_FOUND, "%s: cannot be read", from));
+        consort_err rc = write_destination(from, to, platform_dir, data_dir);
+        if (rc != CONSORT_OK)
+            return cs_cli_fail(verb, rc);
+        fprintf(stderr, "consort migrate: wrote %s (platform_dir %s, data_dir %s)\n", to,
+                platform_dir, data_dir);
+    }
     const char *const files[3] = {from, to, status};
     for (int i = 0; i < 3; i++)
         if (files[i] != NULL && access(files[i], R_OK) != 0)
