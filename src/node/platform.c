@@ -42,7 +42,7 @@ static consort_err copy_anchors(cs_blob_list *dst, const cs_blob_list *src)
     return CONSORT_OK;
 }
 
-static consort_err virtual_seal_key(node_platform *p, uint8_t out[32]);
+static consort_err virtual_lineage_root(node_platform *p);
 
 consort_err node_platform_open(const cs_node_config *cfg, cs_node_code *code, const char *node_id,
                                node_platform **out)
@@ -62,7 +62,7 @@ consort_err node_platform_open(const cs_node_config *cfg, cs_node_code *code, co
         CS_TRY_GOTO(rc, platform_tpm_open(p), fail); /* anchor: the AK CA certificate */
     } else {
         CS_TRY_GOTO(rc, open_virtual(p), fail);
-        CS_TRY_GOTO(rc, virtual_seal_key(p, p->seal_key), fail);
+        CS_TRY_GOTO(rc, virtual_lineage_root(p), fail);
     }
     CS_TRY_GOTO(rc, copy_anchors(&p->anchors, &p->file_anchors), fail);
     p->verify_opts = (cs_verify_opts){.now = 0, .anchors = &p->anchors, .cache = NULL};
@@ -86,16 +86,14 @@ void node_platform_free(node_platform *p)
     platform_tpm_close(p);
     cs_blob_list_cleanup(&p->file_anchors);
     cs_blob_list_cleanup(&p->anchors);
-    cs_wipe(p->seal_key, sizeof p->seal_key);
     cs_wipe(p->lineage_root, sizeof p->lineage_root);
     cs_free(p);
 }
 
-/* Virtual: HKDF-SHA256(ikm = the platform key's PKCS#8 DER, salt = code id,
- * info = "consort sealing v1") (RFC 5869): another code id or platform
- * derives another key; and the lineage root, HKDF-SHA256(the same ikm,
- * salt = "lineage", info = "consort sealing lineage v1"). */
-static consort_err virtual_seal_key(node_platform *p, uint8_t out[32])
+/* Virtual: the lineage root, HKDF-SHA256(ikm = the platform key's PKCS#8
+ * DER, salt = "lineage", info = "consort sealing lineage v1") (RFC 5869):
+ * another platform derives another root (docs/migration.md §2). */
+static consort_err virtual_lineage_root(node_platform *p)
 {
     char path[CS_NODE_PATH_MAX + 32];
     CS_TRY(cs_path_join(path, sizeof path, p->cfg->platform_dir, CS_VIRTUAL_KEY_FILE));
@@ -105,23 +103,12 @@ static consort_err virtual_seal_key(node_platform *p, uint8_t out[32])
     cs_buf_init_secret(&der, 16 << 10);
     consort_err rc;
     CS_TRY_GOTO(rc, cs_key_private_der(pk, &der), done);
-    CS_TRY_GOTO(rc,
-                cs_hkdf_sha256(cs_buf_slice(&der),
-                               CS_SLICE(cs_node_code_id(p->code), CS_CODE_ID_LEN),
-                               CS_SLICE_LIT(PLATFORM_SEAL_INFO), out, 32),
-                done);
-    /* docs/migration.md §2: the lineage root mixes no code id. */
     rc = cs_hkdf_sha256(cs_buf_slice(&der), CS_SLICE_LIT("lineage"),
                         CS_SLICE_LIT(PLATFORM_LINEAGE_INFO), p->lineage_root, 32);
 done:
     cs_buf_cleanup(&der);
     cs_key_free(pk);
     return rc == CONSORT_OK ? rc : cs_err_context(rc, "sealing key");
-}
-
-void node_platform_seal_key(const node_platform *p, uint8_t out[32])
-{
-    memcpy(out, p->seal_key, 32);
 }
 
 void node_platform_lineage_root(const node_platform *p, uint8_t out[32])

@@ -36,13 +36,10 @@ CS_MUST_CHECK consort_err node_platform_open(const cs_node_config *cfg, cs_node_
                                              const char *node_id, node_platform **out);
 void node_platform_free(node_platform *p);
 
-/* The key the node's sealed state is sealed with (vault.h), derived when
- * the platform opened: bound to the platform (virtual key, TPM owner seed)
- * and to the code id. */
-void node_platform_seal_key(const node_platform *p, uint8_t out[32]);
-/* The lineage sealing root (docs/migration.md §2): bound to the platform
- * but to no code id; what opens it is decided by the sealed store's
- * lineage rule (src/sealing). */
+/* The lineage sealing root (docs/migration.md §2) the node's sealed store
+ * is sealed under, derived when the platform opened: bound to the
+ * platform (virtual key, TPM owner seed) but to no code id; which code
+ * opens the store is the store's rule (node_seal.h). */
 void node_platform_lineage_root(const node_platform *p, uint8_t out[32]);
 /* Evidence binding `key` and `nonce` (cs_attester_fn; `ctx` is the platform),
  * refused if the process maps code its code id does not cover. */

@@ -8,7 +8,6 @@
 #include "node/platform.h"
 
 #define PLATFORM_LOG          "node"
-#define PLATFORM_SEAL_INFO    "consort sealing v1"
 #define PLATFORM_LINEAGE_INFO "consort sealing lineage v1"
 
 struct node_platform {
@@ -22,12 +21,11 @@ struct node_platform {
     cs_verify_opts verify_opts;  /* .anchors = &anchors */
     cs_policy policy;            /* peers of the service */
     cs_policy join_policy;       /* a joiner checking its target */
-    uint8_t seal_key[32];        /* derived at open (wiped at free) */
-    uint8_t lineage_root[32];    /* the same, without the code id */
+    uint8_t lineage_root[32];    /* derived at open (wiped at free) */
 };
 
 /* ---- platform_tpm.c ---- */
-/* Derives the sealing key and the lineage root (first: it flushes transient
+/* Derives the lineage root (first: it flushes transient
  * objects an earlier process left, which would flush this process's AK
  * too if done later), opens the TPM attester and adds tpm_ak_ca_cert to
  * p->file_anchors. */

@@ -27,18 +27,15 @@
  * between hosts) until the CA certificate expires. */
 #define AK_CERT_BACKDATE_S 3600
 
-static consort_err derive_seal_key(node_platform *p, uint8_t out[32])
+static consort_err derive_lineage_root(node_platform *p)
 {
     size_t stale = 0;
     CS_TRY_CTX(cs_tpm_flush_transients(p->cfg->tpm_tcti, &stale), "sealing key");
     if (stale > 0) /* a process before us on this TPM did not stop cleanly */
         cs_log_warn(PLATFORM_LOG, "TPM %s: flushed %zu transient object(s) left by an earlier run",
                     p->cfg->tpm_tcti, stale);
-    /* tpm_seal.h: bound to this TPM's owner seed and to the code id. */
-    CS_TRY_CTX(cs_tpm_derive_key(p->cfg->tpm_tcti, CS_SLICE_LIT(PLATFORM_SEAL_INFO),
-                                 CS_SLICE(cs_node_code_id(p->code), CS_CODE_ID_LEN), out),
-               "sealing key");
-    /* docs/migration.md §2: the lineage root mixes no code id. */
+    /* tpm_seal.h: bound to this TPM's owner seed; docs/migration.md §2: the
+     * lineage root mixes no code id. */
     CS_TRY_CTX(cs_tpm_derive_key(p->cfg->tpm_tcti, CS_SLICE_LIT(PLATFORM_LINEAGE_INFO),
                                  CS_SLICE_LIT(""), p->lineage_root),
                "lineage sealing root");
@@ -123,7 +120,7 @@ consort_err platform_tpm_open(node_platform *p)
                                        .ak_type = CS_TPM_AK_ECDSA_P256,
                                        .code_id_pcr = CS_TPM_CODE_ID_PCR};
     consort_err rc;
-    CS_TRY_GOTO(rc, derive_seal_key(p, p->seal_key), fail);
+    CS_TRY_GOTO(rc, derive_lineage_root(p), fail);
     CS_TRY_GOTO(rc, cs_x509_load_file(ca_path, &ca_cert), fail);
     CS_ENSURE_GOTO(rc, cs_x509_is_ca(ca_cert), fail, CONSORT_E_BAD_CERTIFICATE,
                    "tpm_ak_ca_cert %s is not a CA certificate", ca_path);

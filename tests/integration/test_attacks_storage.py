@@ -15,10 +15,14 @@ snapshot).
   AES-GCM tag), installs nothing and stops (raft stored the snapshot before offering
   it: the node could never apply another entry); once the host undoes its changes it
   catches up from the leader's next snapshot.
-- raft metadata and sealed state rolled back: these the node cannot detect without a
-  monotonic counter (docs/security.md §6, open: they land with the counters and
-  migration work). The tests make the attack and check what must hold anyway: the node
-  rejoins as a follower, nothing acknowledged is lost, every ledger agrees byte for byte.
+- raft metadata rolled back: the node cannot detect it (raft's files are not bound to
+  the monotonic counter). The test makes the attack and checks what must hold anyway:
+  the node rejoins as a follower, nothing acknowledged is lost, every ledger agrees byte
+  for byte.
+- sealed state rolled back (with the ledger and raft state of the same moment): the
+  sealed store is bound to the platform's monotonic counter, which the restart moved on
+  (docs/migration.md §3), so the node refuses it (ROLLBACK) and never serves from it;
+  once the host puts the current files back, it rejoins safely.
 Throughout, honest clients writing through the leader and the other follower are
 served without a single failure."""
 
@@ -201,8 +205,9 @@ def test_attack_altered_snapshot_served(env):
 
 # ---------------------------------------------------------------- open: need counters
 
-def rejoined_safely(sb, records, f, honest, what):
-    """What must hold after an undetectable rollback: node f is back as a follower
+def rejoined_safely(sb, records, f, honest, what, detected=False):
+    """What must hold after an undetectable rollback (or once the host undid a detected
+    one, `detected`): node f is back as a follower
     (never leading), has caught up, serves every acknowledged write (those of the honest
     clients too), and every entry of every follower's ledger is the leader's."""
     h.wait_until(lambda: h.node_opened(sb, f), 60, f"node {f} to reopen")
@@ -213,7 +218,8 @@ def rejoined_safely(sb, records, f, honest, what):
     sb.wait_quiescent()
     leader = sb.wait_leader()
     n = {i: ledger_agrees(sb, i, leader) for i in range(3) if i != leader}
-    h.log(f"{what}: not detected (open, docs/security.md §6); node {f} rejoined, "
+    how = "undone by the host" if detected else "not detected (open, docs/security.md §6)"
+    h.log(f"{what}: {how}; node {f} rejoined, "
           f"{len(records)} acknowledged writes on every node, every entry of the "
           f"followers' ledgers ({n}) is the leader's")
 
@@ -269,12 +275,18 @@ def test_attack_sealed_state_rolled_back(env):
         records += h.write_records(sb, range(100, 300), prefix="genuine record")
         sb.wait_caught_up([f])
         h.stop_node(sb, f)
+        now = env.path("node-now")
+        h.save_dirs(sb.data_dir(f), now)
         h.restore_dirs(sb.data_dir(f), old)
         h.log(f"put back node {f}'s sealed state, ledger and raft state as they were after "
               f"20 writes (its high-water mark then was lower)")
         with h.HonestClients(sb, [leader, other]) as honest:
+            h.restart_expect_refusal(sb, f, ["ROLLBACK", "older copy of the store"],
+                                     "sealed state rolled back")
+            h.restore_dirs(sb.data_dir(f), now)
+            h.log(f"the host undoes it: node {f}'s current files back")
             sb.restart(f)
-            rejoined_safely(sb, records, f, honest, "sealed state rolled back")
+            rejoined_safely(sb, records, f, honest, "sealed state rolled back", detected=True)
 
 
 if __name__ == "__main__":
