@@ -49,11 +49,13 @@ static consort_err seal(consort_request *req, consort_tx *tx, consort_response *
 {
     (void)tx;
     (void)ctx;
-    char policy_name[16] = "lineage", counter[CONSORT_COUNTER_NAME_MAX + 1];
+    char policy_name[16], counter[CONSORT_COUNTER_NAME_MAX + 1];
     consort_err rc;
-    (void)query(req, "policy", policy_name, sizeof policy_name, &rc);
-    if (rc != CONSORT_OK)
-        return consort_fail(CONSORT_E_INVALID_ARGUMENT, "policy: code or lineage");
+    if (!query(req, "policy", policy_name, sizeof policy_name, &rc)) {
+        if (rc != CONSORT_OK)
+            return consort_fail(CONSORT_E_INVALID_ARGUMENT, "policy: code or lineage");
+        strcpy(policy_name, "lineage"); /* the default */
+    }
     consort_seal_policy policy;
     if (strcmp(policy_name, "code") == 0)
         policy = CONSORT_SEAL_CODE;
