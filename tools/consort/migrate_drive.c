@@ -109,14 +109,54 @@ static bool not_copied(const char *name)
     return false;
 }
 
+/* Copies `src` to `dst` through a fixed buffer (a ledger or snapshot file
+ * may be larger than memory should hold), durably and atomically: a
+ * temporary file, fsync, rename. */
 static consort_err copy_file(const char *src, const char *dst, mode_t mode)
 {
-    cs_buf data;
-    cs_buf_init(&data, (size_t)1 << 40);
-    consort_err rc = cs_file_read(src, &data);
-    if (rc == CONSORT_OK)
-        rc = cs_file_write_atomic(dst, cs_buf_slice(&data), mode & 0777);
-    cs_buf_cleanup(&data);
+    char tmp[CS_MIGRATE_PATH_MAX + 8];
+    CS_ENSURE(snprintf(tmp, sizeof tmp, "%s.tmp", dst) < (int)sizeof tmp,
+              CONSORT_E_INVALID_ARGUMENT, "%s: path too long", dst);
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    CS_ENSURE(in >= 0, CONSORT_E_IO, "%s: %s", src, strerror(errno));
+    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 0777);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        return cs_fail(CONSORT_E_IO, "%s: %s", tmp, strerror(e));
+    }
+    static uint8_t buf[1 << 20];
+    consort_err rc = CONSORT_OK;
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n < 0)
+                rc = cs_fail(CONSORT_E_IO, "%s: %s", src, strerror(errno));
+            break;
+        }
+        for (ssize_t off = 0; off < n && rc == CONSORT_OK;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                rc = cs_fail(CONSORT_E_IO, "%s: %s", tmp, strerror(errno));
+            else
+                off += w;
+        }
+        if (rc != CONSORT_OK)
+            break;
+    }
+    if (rc == CONSORT_OK && fsync(out) != 0)
+        rc = cs_fail(CONSORT_E_IO, "%s: %s", tmp, strerror(errno));
+    close(in);
+    if (close(out) != 0 && rc == CONSORT_OK)
+        rc = cs_fail(CONSORT_E_IO, "%s: %s", tmp, strerror(errno));
+    if (rc == CONSORT_OK && rename(tmp, dst) != 0)
+        rc = cs_fail(CONSORT_E_IO, "%s: %s", dst, strerror(errno));
+    if (rc != CONSORT_OK)
+        unlink(tmp);
     return rc;
 }
 
