@@ -167,6 +167,21 @@ static void run_exchange(https_op *op)
     }
 }
 
+/* Operations given up with a handle still open (a TCP connect that never
+ * answered, a peer that never finishes its close) stay until the process
+ * exits (this is a one-shot command); they are kept here so that they stay
+ * reachable, not lost. Past ABANDONED_MAX they are dropped for real, but a
+ * command gives up long before that many nodes. */
+#define ABANDONED_MAX 32
+static https_op *abandoned[ABANDONED_MAX];
+static size_t abandoned_count;
+
+static void abandon(https_op *op)
+{
+    if (abandoned_count < ABANDONED_MAX)
+        abandoned[abandoned_count++] = op;
+}
+
 /* Lets the closing handles go (bounded), then closes the loop and frees `op`. */
 static void release(https_op *op)
 {
@@ -176,8 +191,9 @@ static void release(https_op *op)
     }
     if (uv_loop_close(&op->loop) == 0)
         cs_free(op);
-    /* else a handle lingers (a peer that never finishes its close): it holds
-     * op's loop, so both stay until the process exits */
+    else /* a handle lingers (a peer that never finishes its close): it holds
+          * op's loop, so both stay until the process exits */
+        abandon(op);
 }
 
 consort_err cs_cli_https_send(const cs_cli_https_request *req, cs_cli_https_response *resp)
@@ -243,6 +259,8 @@ consort_err cs_cli_https_send(const cs_cli_https_request *req, cs_cli_https_resp
     snprintf(why, sizeof why, "%s", op->why);
     if (!op->pending)
         release(op);
+    else
+        abandon(op); /* the connect still runs on op's loop: op stays */
     if (rc != CONSORT_OK) {
         cs_buf_reset(&resp->body);
         return cs_fail(rc, "%s: %s", url, why);
