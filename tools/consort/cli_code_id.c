@@ -106,3 +106,14 @@ consort_err cs_cli_consortd_next_to_us(char *out, size_t n, const char *hint)
               "no consortd next to this program (%s)%s", out, hint);
     return CONSORT_OK;
 }
+
+consort_err cs_cli_node_binary(const char *given, char *out, size_t n)
+{
+    if (given == NULL)
+        return cs_cli_consortd_next_to_us(out, n, ": give --node-binary PATH");
+    CS_ENSURE(access(given, X_OK) == 0, CONSORT_E_NOT_FOUND, "--node-binary %s: not executable",
+              given);
+    CS_ENSURE(strlen(given) < n, CONSORT_E_INVALID_ARGUMENT, "--node-binary: path too long");
+    memcpy(out, given, strlen(given) + 1);
+    return CONSORT_OK;
+}

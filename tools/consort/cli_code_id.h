@@ -33,5 +33,8 @@ CS_MUST_CHECK consort_err cs_cli_code_id_of(const char *consortd, const char *ap
  * followed by `hint` (what the user can give instead) if it is not there.
  */
 CS_MUST_CHECK consort_err cs_cli_consortd_next_to_us(char *out, size_t n, const char *hint);
+/* The node binary a verb's --node-binary names (`given`, which must be
+ * executable), or, if NULL, the consortd next to this program; into out. */
+CS_MUST_CHECK consort_err cs_cli_node_binary(const char *given, char *out, size_t n);
 
 #endif

@@ -93,19 +93,12 @@ static int run(int argc, char **argv)
     if (app != NULL && access(app, R_OK) != 0)
         return cs_cli_fail(verb, cs_fail(CONSORT_E_NOT_FOUND, "--app %s: cannot be read", app));
 
-    char next_to_us[PATH_MAX];
-    if (binary == NULL) {
-        consort_err rc =
-            cs_cli_consortd_next_to_us(next_to_us, sizeof next_to_us, ": give --node-binary PATH");
-        if (rc != CONSORT_OK)
-            return cs_cli_fail(verb, rc);
-        binary = next_to_us;
-    } else if (access(binary, X_OK) != 0) {
-        return cs_cli_fail(
-            verb, cs_fail(CONSORT_E_NOT_FOUND, "--node-binary %s: not executable", binary));
-    }
+    char node_binary[PATH_MAX];
+    consort_err rc = cs_cli_node_binary(binary, node_binary, sizeof node_binary);
+    if (rc != CONSORT_OK)
+        return cs_cli_fail(verb, rc);
     uint8_t id[32];
-    consort_err rc = cs_cli_code_id_of(binary, app, platform, tcti, id);
+    rc = cs_cli_code_id_of(node_binary, app, platform, tcti, id);
     if (rc != CONSORT_OK)
         return cs_cli_fail(verb, rc);
     char hex[2 * sizeof id + 1];

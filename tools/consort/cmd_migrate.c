@@ -189,18 +189,11 @@ static int run(int argc, char **argv)
     for (int i = 0; i < 3; i++)
         if (files[i] != NULL && access(files[i], R_OK) != 0)
             return cs_cli_fail(verb, cs_fail(CONSORT_E_NOT_FOUND, "%s: cannot be read", files[i]));
-    char next_to_us[PATH_MAX];
-    if (binary == NULL) {
-        consort_err rc =
-            cs_cli_consortd_next_to_us(next_to_us, sizeof next_to_us, ": give --node-binary PATH");
-        if (rc != CONSORT_OK)
-            return cs_cli_fail(verb, rc);
-        binary = next_to_us;
-    } else if (access(binary, X_OK) != 0) {
-        return cs_cli_fail(
-            verb, cs_fail(CONSORT_E_NOT_FOUND, "--node-binary %s: not executable", binary));
-    }
-    cs_migrate_drive d = {.consortd = binary, .from = from, .to = to, .progress = stderr};
+    char node_binary[PATH_MAX];
+    consort_err brc = cs_cli_node_binary(binary, node_binary, sizeof node_binary);
+    if (brc != CONSORT_OK)
+        return cs_cli_fail(verb, brc);
+    cs_migrate_drive d = {.consortd = node_binary, .from = from, .to = to, .progress = stderr};
     if (status != NULL) {
         cs_migrate_side s;
         consort_err rc = cs_migrate_status(&d, status, &s);
