@@ -174,8 +174,10 @@ static consort_err step_offer(migrate_env *e, const char *in, const char *out)
     cs_buf_init(&offer, MESSAGE_MAX);
     consort_err rc;
     CS_TRY_GOTO(rc, read_message(in, &nonce), done);
-    CS_TRY_GOTO(rc, cs_migrate_dest_begin(e->dir, &e->keys, &e->att, cs_buf_slice(&nonce), &offer),
-                done);
+    CS_TRY_GOTO(
+        rc,
+        cs_migrate_dest_begin(e->dir, &e->keys, e->anchor, &e->att, cs_buf_slice(&nonce), &offer),
+        done);
     rc = write_message(out, &offer);
 done:
     cs_buf_cleanup(&nonce);

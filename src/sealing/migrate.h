@@ -53,6 +53,7 @@ typedef enum cs_migrate_answer {
  * crashed offers again as the same instance. Appends the offer to `out`.
  */
 CS_MUST_CHECK consort_err cs_migrate_dest_begin(const char *dir, const cs_sealstore_keys *keys,
+                                                cs_anchor *anchor,
                                                 const cs_migrate_attestation *att,
                                                 cs_slice source_nonce, cs_buf *out);
 

@@ -154,6 +154,16 @@ static consort_err accept(const char *dir, const cs_sealstore_keys *keys, cs_anc
     bool found;
     CS_TRY(mig_dest_id_load(dir, keys, d, &found));
     CS_ENSURE(found, CONSORT_E_STATE, "no offer was made from %s (cs_migrate_dest_begin)", dir);
+    /* docs/migration-model.md: a package for an offer made before this
+     * destination's anchor moved would create a store over the one the
+     * anchor vouches for now (hidden by the host): an acknowledged state
+     * lost. Only a package for an offer made at the current value creates. */
+    uint64_t now;
+    CS_TRY(cs_anchor_read(anchor, &now));
+    CS_ENSURE(now == d->offer_anchor, CONSORT_E_STATE,
+              "the package answers an offer made when this destination's anchor was at %llu; "
+              "it is at %llu now (its store changed since, or is hidden): offer again",
+              (unsigned long long)d->offer_anchor, (unsigned long long)now);
     mig_package p;
     CS_TRY(mig_package_parse(package, &p));
     CS_TRY(check_answers_offer(&p, d));

@@ -2,9 +2,12 @@
  * The destination side of migration (migrate.h, docs/migration.md §5 steps
  * 1, 3 and 5). Its identity for the migration lives in <dir>/migrate.bin,
  * sealed with policy code under the lineage root:
- *   [instance_id (bstr 16), transfer key (PKCS#8 PEM), latest offer (bstr)]
+ *   [instance_id (bstr 16), transfer key (PKCS#8 PEM), latest offer (bstr),
+ *    the anchor's value when that offer was made (uint)]
  * so that a destination that crashed offers again as the same instance, and
- * a package is accepted only for the offer it answers.
+ * a package is accepted only for the offer it answers, and only while the
+ * destination's anchor has not moved since that offer (migrate_accept.c:
+ * an old package must not create a store over a newer, hidden one).
  */
 #include "sealing/migrate_priv.h"
 
@@ -39,10 +42,11 @@ static consort_err id_decode(cs_slice plain, mig_dest_id *d)
     uint64_t n;
     cs_slice pem, offer;
     CS_TRY(cs_cbor_read_array(&r, &n));
-    CS_ENSURE(n == 3, CONSORT_E_MALFORMED, "migrate.bin: %llu items", (unsigned long long)n);
+    CS_ENSURE(n == 4, CONSORT_E_MALFORMED, "migrate.bin: %llu items", (unsigned long long)n);
     CS_TRY(cs_cbor_read_bytes_exact(&r, d->id, MIG_ID_LEN, "instance id"));
     CS_TRY(cs_cbor_read_bytes(&r, &pem));
     CS_TRY(cs_cbor_read_bytes(&r, &offer));
+    CS_TRY(cs_cbor_read_uint(&r, &d->offer_anchor));
     CS_TRY(cs_cbor_expect_end(&r));
     CS_TRY(cs_key_from_pem(pem, &d->transfer));
     return cs_buf_set(&d->offer, offer);
@@ -81,10 +85,11 @@ static consort_err id_store(const char *dir, const cs_sealstore_keys *keys, cons
     const cs_seal_params p = {.policy = CS_SEAL_POLICY_CODE, .code_id = keys->code_id};
     consort_err rc;
     CS_TRY_GOTO(rc, cs_key_private_pem(d->transfer, &pem), out);
-    CS_TRY_GOTO(rc, cs_cbor_write_array(&plain, 3), out);
+    CS_TRY_GOTO(rc, cs_cbor_write_array(&plain, 4), out);
     CS_TRY_GOTO(rc, cs_cbor_write_bytes(&plain, CS_SLICE(d->id, MIG_ID_LEN)), out);
     CS_TRY_GOTO(rc, cs_cbor_write_bytes(&plain, cs_buf_slice(&pem)), out);
     CS_TRY_GOTO(rc, cs_cbor_write_bytes(&plain, cs_buf_slice(&d->offer)), out);
+    CS_TRY_GOTO(rc, cs_cbor_write_uint(&plain, d->offer_anchor), out);
     CS_TRY_GOTO(rc, cs_seal(keys->lineage_root, &p, cs_buf_slice(&plain), &blob), out);
     CS_TRY_GOTO(rc, store_durable_step("writing migrate.bin"), out);
     CS_TRY_GOTO(rc, cs_file_write_atomic(path, cs_buf_slice(&blob), 0600), out);
@@ -95,7 +100,7 @@ out:
     return rc;
 }
 
-static consort_err dest_begin(const char *dir, const cs_sealstore_keys *keys,
+static consort_err dest_begin(const char *dir, const cs_sealstore_keys *keys, cs_anchor *anchor,
                               const cs_migrate_attestation *att, cs_slice nonce, mig_dest_id *d,
                               cs_buf *out)
 {
@@ -116,6 +121,7 @@ static consort_err dest_begin(const char *dir, const cs_sealstore_keys *keys,
                     "offer evidence");
     CS_TRY_GOTO(
         rc, mig_offer_encode(d->id, cs_buf_slice(&spki), cs_buf_slice(&evidence), &d->offer), out);
+    CS_TRY_GOTO(rc, cs_anchor_read(anchor, &d->offer_anchor), out);
     CS_TRY_GOTO(rc, id_store(dir, keys, d), out);
     CS_TRY_GOTO(rc, cs_buf_append_slice(out, cs_buf_slice(&d->offer)), out);
 out:
@@ -124,13 +130,13 @@ out:
     return rc;
 }
 
-consort_err cs_migrate_dest_begin(const char *dir, const cs_sealstore_keys *keys,
+consort_err cs_migrate_dest_begin(const char *dir, const cs_sealstore_keys *keys, cs_anchor *anchor,
                                   const cs_migrate_attestation *att, cs_slice source_nonce,
                                   cs_buf *out)
 {
     mig_dest_id d;
     mig_dest_id_init(&d);
-    consort_err rc = dest_begin(dir, keys, att, source_nonce, &d, out);
+    consort_err rc = dest_begin(dir, keys, anchor, att, source_nonce, &d, out);
     mig_dest_id_cleanup(&d);
     return rc == CONSORT_OK ? rc : cs_err_context(rc, "migration destination %s", dir);
 }

@@ -78,7 +78,8 @@ CS_MUST_CHECK consort_err mig_package_key(const cs_key *mine, const cs_key *peer
 typedef struct mig_dest_id {
     uint8_t id[MIG_ID_LEN];
     cs_key *transfer;
-    cs_buf offer; /* the latest offer made */
+    cs_buf offer;          /* the latest offer made */
+    uint64_t offer_anchor; /* the anchor's value when it was made */
 } mig_dest_id;
 void mig_dest_id_init(mig_dest_id *d);
 void mig_dest_id_cleanup(mig_dest_id *d);

@@ -1685,9 +1685,11 @@ def restart_and_catch_up(sb, i, records=(), msg=None, timeout=60):
         check_records(sb, records, [i], msg=msg)
 
 
-def save_dirs(data_dir, save_to, subs=("ledger", "raft", "snapshots", "sealed")):
+def save_dirs(data_dir, save_to, subs=("ledger", "raft", "snapshots")):
     """Copies the sub-directories `subs` of a stopped node's data directory aside (the
-    host's own backup); those that do not exist are skipped."""
+    host's own backup); those that do not exist are skipped. Not sealed/ unless asked:
+    the sealed store is bound to the platform's counter, which every start moves on, so
+    a copy of it put back is refused (docs/migration.md §3)."""
     shutil.rmtree(save_to, ignore_errors=True)
     os.makedirs(save_to)
     for sub in subs:

@@ -270,13 +270,14 @@ def test_attack_sealed_state_rolled_back(env):
     with sb:
         h.stop_node(sb, f)
         old = env.path("node-then")
-        h.save_dirs(sb.data_dir(f), old)  # sealed/, ledger/, raft/, snapshots/
+        every = ("sealed", "ledger", "raft", "snapshots")
+        h.save_dirs(sb.data_dir(f), old, subs=every)
         h.restart_and_catch_up(sb, f)
         records += h.write_records(sb, range(100, 300), prefix="genuine record")
         sb.wait_caught_up([f])
         h.stop_node(sb, f)
         now = env.path("node-now")
-        h.save_dirs(sb.data_dir(f), now)
+        h.save_dirs(sb.data_dir(f), now, subs=every)
         h.restore_dirs(sb.data_dir(f), old)
         h.log(f"put back node {f}'s sealed state, ledger and raft state as they were after "
               f"20 writes (its high-water mark then was lower)")

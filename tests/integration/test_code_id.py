@@ -9,7 +9,8 @@ executable object it maps, and the host cannot change either unnoticed.
 - The host rewrites the application module file in place after the nodes started:
   the running nodes are unaffected (they run the sealed bytes they hashed, and still
   serve and replicate). The node the host restarts loads the new bytes: its code id
-  changes, it cannot unseal its state (sealed to its old code id) and stays out;
+  changes, and its sealed store refuses it (not the code that sealed it, nor a
+  successor governance approved: POLICY) and it stays out;
   brought back as a fresh joiner it is refused by the service ("code id ... is not
   trusted"). With the genuine module back, the same node unseals and rejoins.
 - The host puts another build of a library consortd links (libjansson with one byte
@@ -226,7 +227,8 @@ def test_attack_module_swapped(env):
         check(p.popen.returncode == 1, f"node 1 exited {p.popen.returncode}, expected 1")
         check(h.log_lines(sb.log_path(1), f"code id {swapped}", start=start),
               f"node 1 does not state its new code id {swapped}:\n{h.tail(sb.log_path(1))}")
-        unseal = h.log_lines(sb.log_path(1), "cannot unseal: sealed by another code id", start=start)
+        unseal = h.log_lines(sb.log_path(1), "POLICY", f"opener code {swapped[:16]}",
+                             start=start)
         check(unseal, f"node 1 did not refuse its sealed state:\n{h.tail(sb.log_path(1))}")
         h.log(f"node 1 restarted on the swapped module: {unseal[0].strip()[:200]}")
         check(not sb.is_open(1), "node 1 serves on the swapped module")

@@ -147,8 +147,8 @@ static consort_err run_migration(fx *f)
     } else {
         TRY_RUN(cs_buf_extend(&nonce, 32, &n));
         TRY_RUN(cs_random(n, 32));
-        TRY_RUN(
-            cs_migrate_dest_begin(f->d.dir, &f->d.keys, &f->d.att, cs_buf_slice(&nonce), &offer));
+        TRY_RUN(cs_migrate_dest_begin(f->d.dir, &f->d.keys, f->d.anchor, &f->d.att,
+                                      cs_buf_slice(&nonce), &offer));
         cs_migrate_answer kind;
         TRY_RUN(cs_sealstore_answer_offer(src, cs_buf_slice(&offer), cs_buf_slice(&nonce),
                                           &f->s.att, &pkg, &kind));
@@ -297,8 +297,10 @@ static void test_second_destination_and_frozen(void **state)
     cs_buf_init(&done, 0);
     cs_buf_init(&blob, 0);
     cst_ok(cs_buf_set(&nonce, CS_SLICE_LIT("nonce from S")));
-    cst_ok(cs_migrate_dest_begin(f->d.dir, &f->d.keys, &f->d.att, cs_buf_slice(&nonce), &offer1));
-    cst_ok(cs_migrate_dest_begin(d2.dir, &d2.keys, &d2.att, cs_buf_slice(&nonce), &offer2));
+    cst_ok(cs_migrate_dest_begin(f->d.dir, &f->d.keys, f->d.anchor, &f->d.att, cs_buf_slice(&nonce),
+                                 &offer1));
+    cst_ok(
+        cs_migrate_dest_begin(d2.dir, &d2.keys, d2.anchor, &d2.att, cs_buf_slice(&nonce), &offer2));
     /* an offer for another nonce is refused (stale evidence) */
     cs_migrate_answer kind;
     cst_fails(cs_sealstore_answer_offer(s, cs_buf_slice(&offer1), CS_SLICE_LIT("other"), &f->s.att,
@@ -383,10 +385,74 @@ static void test_malformed_messages(void **state)
     cs_buf_cleanup(&out);
 }
 
+/*
+ * docs/migration-model.md, the loss spin found: D went LIVE and acknowledged
+ * a counter value; the host hides D's store and replays the old package
+ * (and then the old done). The package answers an offer made before D's
+ * anchor moved, so it must not create a store: the acknowledged state would
+ * be replaced by the package's older one.
+ */
+static void test_old_package_over_hidden_store(void **state)
+{
+    fx *f = *state;
+    make_source(f);
+    cs_sealstore *src = open_side(&f->s), *dst = NULL;
+    cs_buf nonce, offer, pkg, confirm, done;
+    cs_buf_init(&nonce, 0);
+    cs_buf_init(&offer, 0);
+    cs_buf_init(&pkg, 0);
+    cs_buf_init(&confirm, 0);
+    cs_buf_init(&done, 0);
+    uint8_t *n;
+    cst_ok(cs_buf_extend(&nonce, 32, &n));
+    cst_ok(cs_random(n, 32));
+    cst_ok(cs_migrate_dest_begin(f->d.dir, &f->d.keys, f->d.anchor, &f->d.att, cs_buf_slice(&nonce),
+                                 &offer));
+    cs_migrate_answer kind;
+    cst_ok(cs_sealstore_answer_offer(src, cs_buf_slice(&offer), cs_buf_slice(&nonce), &f->s.att,
+                                     &pkg, &kind));
+    cst_ok(cs_migrate_dest_accept(f->d.dir, &f->d.keys, f->d.anchor, &f->d.att, cs_buf_slice(&pkg),
+                                  &dst, &confirm));
+    cst_ok(cs_sealstore_answer_confirm(src, cs_buf_slice(&confirm), &done));
+    cst_ok(cs_sealstore_finish(dst, cs_buf_slice(&done)));
+    uint64_t v;
+    cst_ok(cs_sealstore_counter_increment(dst, "a", &v)); /* acknowledged: 4 */
+    assert_int_equal(v, 4);
+    cs_sealstore_free(dst);
+    dst = NULL;
+    /* the host hides D's store */
+    char bin[160], next[160];
+    snprintf(bin, sizeof bin, "%s/store.bin", f->d.dir);
+    snprintf(next, sizeof next, "%s/store.next", f->d.dir);
+    char hidden[200];
+    snprintf(hidden, sizeof hidden, "%s.hidden", bin);
+    assert_int_equal(rename(bin, hidden), 0);
+    unlink(next);
+    cs_buf_reset(&confirm);
+    cst_fails(cs_migrate_dest_accept(f->d.dir, &f->d.keys, f->d.anchor, &f->d.att,
+                                     cs_buf_slice(&pkg), &dst, &confirm),
+              CONSORT_E_STATE);
+    assert_non_null(strstr(consort_errmsg(), "offer again"));
+    assert_null(dst);
+    /* put back, the acknowledged value is still there */
+    assert_int_equal(rename(hidden, bin), 0);
+    dst = open_side(&f->d);
+    cst_ok(cs_sealstore_counter_read(dst, "a", &v));
+    assert_int_equal(v, 4);
+    cs_sealstore_free(dst);
+    cs_sealstore_free(src);
+    cs_buf_cleanup(&nonce);
+    cs_buf_cleanup(&offer);
+    cs_buf_cleanup(&pkg);
+    cs_buf_cleanup(&confirm);
+    cs_buf_cleanup(&done);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_happy_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_package_over_hidden_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inadmissible_destination, setup, teardown),
