@@ -21,15 +21,17 @@
 #   liveness check is known not to be vacuous.
 # Then the fork-free migration (issue 14, docs/migration-model.md):
 # models/migration.pml follows the code (store_file.c's commit and open,
-# migrate_*.c). The code as it is loses an acknowledged value (a hidden
-# destination store re-created from a replayed package): that run must be
-# REFUTED (it is reported as KNOWN). Every other run uses $MIG_FIX, the fix
-# proposed for the code (-DOFFER_AT_ANCHOR), and must verify in m1, m2
+# migrate_*.c), including the destination's rule that a package creates its
+# store only while its anchor is where it was at the offer ($MIG_FIX,
+# -DOFFER_AT_ANCHOR; without it an acknowledged value is lost: a hidden
+# destination store re-created from a replayed package, which the model
+# found: that variant must be REFUTED). The real runs must verify in m1, m2
 # (end-state assertions, ltl safety = onelive, ackd, retired and kept, and
 # live) and m3 (onelive only: the open-once fork needs 3 crashes and 2
 # destinations).
 # Spin must REFUTE the mutants: retire before confirm
-# (models/migration_mutant.pml), -DLIVE_EARLY, -DOPEN_ONCE (m3).
+# (models/migration_mutant.pml), -DLIVE_EARLY, -DOPEN_ONCE (m3), and the
+# model without $MIG_FIX (m0).
 # MIGRATION_FLAGS="-D..." adds flags to the real model's runs (e.g.
 # MIGRATION_FLAGS=-DOPEN_ONCE must make the script fail).
 # Prints states and times per run; exits 1 on any mismatch, and if spin or gcc
@@ -217,8 +219,8 @@ mbuild() {
 }
 
 t_mig=$(date +%s.%N)
-# the fix proposed for the code (docs/migration-model.md "What the model
-# found"); drop it here once the code records the anchor in the offer
+# the destination's rule as the code has it (src/sealing/migrate_accept.c:
+# the anchor recorded with the offer; docs/migration-model.md)
 MIG_FIX="-DOFFER_AT_ANCHOR"
 mflags=${MIGRATION_FLAGS:-}
 # The real model: everything must verify. The end-state assertion is on in
@@ -238,13 +240,13 @@ for c in m1 m2 m3; do
     for k in $kinds; do check "$c" $k pass; done
 done
 
-# The code as it is (without $MIG_FIX): a known violation, reported, must
-# stay refuted until the code is fixed (then this block goes). m0: the
-# smallest bounds that show it.
+# Without that rule (the code before the model found it): the acknowledged
+# value is lost; spin must keep refuting it, so the rule is known to matter.
+# m0: the smallest bounds that show it.
 c=m0
 if mbuild "$c-code" migration.pml "${CONF[$c]} -DNO_END_ASSERT $mflags" safety; then
     check "$c-code" ackd refute
-    echo "      KNOWN VIOLATION of the code as it is (m0, ltl ackd; docs/migration-model.md):"
+    echo "      counterexample without the anchor rule (m0, ltl ackd; docs/migration-model.md):"
     trail "$c-code" migration.pml "${CONF[$c]} -DNO_END_ASSERT $mflags"
 else
     fails=$((fails + 1))
