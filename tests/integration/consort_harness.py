@@ -1698,6 +1698,30 @@ def save_dirs(data_dir, save_to, subs=("ledger", "raft", "snapshots")):
             shutil.copytree(src, os.path.join(save_to, sub), symlinks=True)
 
 
+def anchor_file(sb, i):
+    """Node i's monotonic counter on the virtual platform (docs/operating.md "What is
+    sealed"): platform_dir/counters/<16 hex of SHA-256 of the data directory's path>."""
+    with open(sb.nodes[i]["config"]) as f:
+        cfg = json.load(f)
+    name = hashlib.sha256(os.path.realpath(cfg["data_dir"]).encode()).hexdigest()[:16]
+    return os.path.join(cfg["platform_dir"], "counters", name)
+
+
+def save_machine(sb, i, save_to):
+    """A stopped node's whole state as a host that controls the virtual platform can
+    copy it: its data directory's sub-directories, the sealed store included, and the
+    platform's counter for it (which a TPM would not let it copy back)."""
+    save_dirs(sb.data_dir(i), os.path.join(save_to, "dirs"),
+              subs=("ledger", "raft", "snapshots", "sealed"))
+    shutil.copyfile(anchor_file(sb, i), os.path.join(save_to, "anchor"))
+
+
+def restore_machine(sb, i, saved):
+    """Puts back what save_machine copied, the counter included."""
+    restore_dirs(sb.data_dir(i), os.path.join(saved, "dirs"))
+    shutil.copyfile(os.path.join(saved, "anchor"), anchor_file(sb, i))
+
+
 def restore_dirs(data_dir, saved):
     """Puts back every sub-directory save_dirs copied (replacing what is there)."""
     for sub in os.listdir(saved):

@@ -171,7 +171,7 @@ def test_attack_altered_snapshot_served(env):
             fh.write(plain)
         h.log(f"flipped a bit in the middle of the leader's snapshot at raft index {index}")
         saved = env.path("follower-before")
-        h.save_dirs(sb.data_dir(f), saved)
+        h.save_machine(sb, f, saved)  # its ledger moves on: the undo needs all of it
         start = h.file_size(sb.log_path(f))
         with h.HonestClients(sb, [leader, other], pace=0.2) as honest:
             p = sb.restart(f)
@@ -194,7 +194,7 @@ def test_attack_altered_snapshot_served(env):
                                    prefix="genuine record")
         h.wait_until(lambda: raft_snapshots(raft)[-1][0] > index, 30,
                      "the leader to take its next snapshot")
-        h.restore_dirs(sb.data_dir(f), saved)
+        h.restore_machine(sb, f, saved)
         h.stop_node(sb, leader)
         sb.restart(leader)
         h.log("the host undoes both: the follower catches up from a genuine snapshot")
