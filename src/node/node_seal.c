@@ -22,7 +22,33 @@ struct node_seal {
     cs_anchor *anchor;
     cs_sealstore *store;
     cs_app_sealer sealer;
+    char dir[CS_NODE_PATH_MAX + 16];
+    cs_sealstore_keys keys; /* to reopen the store after a failed commit */
 };
+
+/*
+ * After a failed change (a full disk, say) the store's handle refuses every
+ * later one until the store is reopened (store.h: which state is durable is
+ * unknown until then): reopen it now, so the next change can succeed once
+ * the cause is gone. A reopen that fails leaves the broken handle, refusing,
+ * and the next failure tries again. Called with the mutex held.
+ */
+static void reopen_after(node_seal *ns, consort_err rc)
+{
+    if (rc == CONSORT_OK || rc == CONSORT_E_INVALID_ARGUMENT || rc == CONSORT_E_FROZEN ||
+        rc == CONSORT_E_TOO_LARGE || rc == CONSORT_E_ROLLBACK || rc == CONSORT_E_POLICY ||
+        rc == CONSORT_E_BAD_TAG || rc == CONSORT_E_MALFORMED || rc == CONSORT_E_TRUNCATED)
+        return; /* refusals of the request, not a failed commit */
+    char msg[CS_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", consort_errmsg());
+    cs_sealstore *fresh;
+    if (cs_sealstore_open(ns->dir, &ns->keys, ns->anchor, &fresh) == CONSORT_OK) {
+        cs_sealstore_free(ns->store);
+        ns->store = fresh;
+        cs_log_warn(SEAL_LOG, "sealed store %s: reopened after a failed change", ns->dir);
+    }
+    cs_fail(rc, "%s", msg); /* the caller reports the original failure */
+}
 
 consort_err node_seal_dir(const cs_node_config *cfg, char *out, size_t n)
 {
@@ -63,6 +89,7 @@ static consort_err app_seal(void *ctx, consort_seal_policy policy, const char *c
     node_seal *ns = ctx;
     pthread_mutex_lock(&ns->mu);
     consort_err rc = cs_sealstore_seal(ns->store, (cs_seal_policy)policy, counter, plain, out);
+    reopen_after(ns, rc);
     pthread_mutex_unlock(&ns->mu);
     return rc;
 }
@@ -90,6 +117,7 @@ static consort_err app_counter_increment(void *ctx, const char *name, uint64_t *
     node_seal *ns = ctx;
     pthread_mutex_lock(&ns->mu);
     consort_err rc = cs_sealstore_counter_increment(ns->store, name, value);
+    reopen_after(ns, rc);
     pthread_mutex_unlock(&ns->mu);
     return rc;
 }
@@ -154,6 +182,11 @@ consort_err node_seal_open_dir(const char *dir, const cs_sealstore_keys *keys, c
     }
     pthread_mutex_init(&ns->mu, NULL);
     ns->anchor = anchor;
+    ns->keys = *keys;
+    if (snprintf(ns->dir, sizeof ns->dir, "%s", dir) >= (int)sizeof ns->dir) {
+        node_seal_free(ns);
+        return cs_fail(CONSORT_E_INVALID_ARGUMENT, "sealed state: path too long: %s", dir);
+    }
     consort_err rc = cs_sealstore_open(dir, keys, ns->anchor, &ns->store);
     *created = rc == CONSORT_E_NOT_FOUND;
     if (*created) {
@@ -185,6 +218,7 @@ void node_seal_free(node_seal *ns)
         return;
     cs_sealstore_free(ns->store);
     cs_anchor_free(ns->anchor);
+    cs_wipe(&ns->keys, sizeof ns->keys);
     pthread_mutex_destroy(&ns->mu);
     cs_free(ns);
 }
@@ -202,6 +236,7 @@ consort_err node_seal_set_payload(node_seal *ns, cs_slice payload)
 {
     pthread_mutex_lock(&ns->mu);
     consort_err rc = cs_sealstore_set_payload(ns->store, payload);
+    reopen_after(ns, rc);
     pthread_mutex_unlock(&ns->mu);
     return rc;
 }
@@ -218,8 +253,10 @@ consort_err node_seal_set_successors(node_seal *ns, const uint8_t (*ids)[32], si
     size_t count = cs_sealstore_successors(ns->store, &have);
     consort_err rc = CONSORT_OK;
     bool changed = count != n || (n > 0 && memcmp(have, list, n * sizeof *list) != 0);
-    if (changed)
+    if (changed) {
         rc = cs_sealstore_set_successors(ns->store, list, n);
+        reopen_after(ns, rc);
+    }
     pthread_mutex_unlock(&ns->mu);
     if (changed && rc == CONSORT_OK) {
         char first[17] = "";

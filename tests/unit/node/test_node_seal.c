@@ -1,0 +1,134 @@
+/*
+ * The node's sealed store (src/node/node_seal.h): created on a first open,
+ * the vault's payload kept across reopens, the successor list committed only
+ * when it changes, and, after a change that failed (a full disk: here an
+ * injected failure before a durable write), the store reopened so that the
+ * next change succeeds instead of every later one being refused until the
+ * node restarts.
+ */
+#include "testutil.h"
+
+#include "node/node_seal.h"
+#include "sealing/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fixture {
+    char dir[64];
+    char store[96];
+    char anchor[96];
+    cs_sealstore_keys keys;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/consort-node-seal-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->store, sizeof f->store, "%s/sealed", f->dir);
+    snprintf(f->anchor, sizeof f->anchor, "%s/anchor", f->dir);
+    memset(f->keys.code_id, 0x5a, 32);
+    memset(f->keys.lineage_root, 0x17, 32);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    cs_sealstore_test_crash_at(-1);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+static node_seal *open_seal(fixture *f, bool *created)
+{
+    cs_anchor *a;
+    cst_ok(cs_anchor_file_open(f->anchor, &a));
+    node_seal *ns;
+    cst_ok(node_seal_open_dir(f->store, &f->keys, a, &ns, created));
+    return ns;
+}
+
+static void payload_kept(void **state)
+{
+    fixture *f = *state;
+    bool created;
+    node_seal *ns = open_seal(f, &created);
+    assert_true(created);
+    cs_buf p;
+    cs_buf_init(&p, 0);
+    cst_fails(node_seal_payload(ns, &p), CONSORT_E_NOT_FOUND);
+    cst_ok(node_seal_set_payload(ns, CS_SLICE_LIT("the vault")));
+    node_seal_free(ns);
+    ns = open_seal(f, &created);
+    assert_false(created);
+    cst_ok(node_seal_payload(ns, &p));
+    assert_true(cs_slice_eq(cs_buf_slice(&p), CS_SLICE_LIT("the vault")));
+    cs_buf_cleanup(&p);
+    node_seal_free(ns);
+}
+
+static void reopened_after_a_failed_change(void **state)
+{
+    fixture *f = *state;
+    bool created;
+    node_seal *ns = open_seal(f, &created);
+    cst_ok(node_seal_set_payload(ns, CS_SLICE_LIT("one")));
+    cs_sealstore_test_crash_at(0); /* the next durable write fails */
+    cst_fails(node_seal_set_payload(ns, CS_SLICE_LIT("two")), CONSORT_E_IO);
+    cs_sealstore_test_crash_at(-1);
+    /* the handle was replaced: the next change goes through */
+    cst_ok(node_seal_set_payload(ns, CS_SLICE_LIT("three")));
+    const cs_app_sealer *s = node_seal_app_sealer(ns);
+    uint64_t v;
+    cst_ok(s->counter_increment(s->ctx, "c", &v));
+    assert_int_equal(v, 1);
+    node_seal_free(ns);
+    ns = open_seal(f, &created);
+    cs_buf p;
+    cs_buf_init(&p, 0);
+    cst_ok(node_seal_payload(ns, &p));
+    assert_true(cs_slice_eq(cs_buf_slice(&p), CS_SLICE_LIT("three")));
+    cs_buf_cleanup(&p);
+    node_seal_free(ns);
+}
+
+static void successors_committed_when_changed(void **state)
+{
+    fixture *f = *state;
+    bool created;
+    node_seal *ns = open_seal(f, &created);
+    cs_anchor *a;
+    cst_ok(cs_anchor_file_open(f->anchor, &a));
+    uint64_t before, after;
+    uint8_t ids[2][32];
+    memset(ids[0], 1, 32);
+    memset(ids[1], 2, 32);
+    cst_ok(node_seal_set_successors(ns, (const uint8_t(*)[32])ids, 2));
+    cst_ok(cs_anchor_read(a, &before));
+    cst_ok(node_seal_set_successors(ns, (const uint8_t(*)[32])ids, 2)); /* the same: no commit */
+    cst_ok(cs_anchor_read(a, &after));
+    assert_int_equal(before, after);
+    cst_ok(node_seal_set_successors(ns, (const uint8_t(*)[32])ids, 1));
+    cst_ok(cs_anchor_read(a, &after));
+    assert_int_equal(after, before + 1);
+    cs_anchor_free(a);
+    node_seal_free(ns);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(payload_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(reopened_after_a_failed_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(successors_committed_when_changed, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
