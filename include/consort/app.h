@@ -370,6 +370,48 @@ CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_counter_increment(consort_
                                                                         const char *name,
                                                                         uint64_t *value);
 
+/*
+ * Where an application's sealing keys and counters live: its sealing
+ * scope, declared in the module (so it is part of the code id):
+ *
+ *   CONSORT_APP_SEALING(CONSORT_SEALING_SERVICE);
+ *
+ * CONSORT_SEALING_NODE (the default: a module without the declaration) is
+ * what the comments above describe: this node's sealed store, its
+ * platform's key, counters anchored to its TPM or file counter.
+ *
+ * CONSORT_SEALING_SERVICE (recommended for state the service shares) keeps
+ * both in the service itself (docs/migration.md §3 "replicated"):
+ *   - the key derives from the service's sealing root, 32 random bytes in
+ *     the service's private store (encrypted in the ledger, held only by its
+ *     nodes), made by the first consort_seal in a read-write endpoint: a
+ *     blob opens on every node of the service, and after a recovery from
+ *     its ledger, for the code its policy names (lineage: the successors
+ *     governance approved, transitively). It never opens outside the service.
+ *   - counters are a table in the service's store: an increment is a write
+ *     of the handler's transaction, durable on a majority once it commits,
+ *     which is before the response; so consort_counter_increment and a
+ *     consort_seal with a counter need a read-write endpoint (STATE
+ *     otherwise). A handler that runs again starts from the committed
+ *     state: increments of a discarded run never happened. consort_counter_read
+ *     in a read-only endpoint reads this node's committed state (possibly
+ *     behind the leader, docs/consistency.md).
+ *   - consort_unseal of a blob bound to a counter needs a read-write endpoint
+ *     too (STATE otherwise): the transaction then rewrites the counter with
+ *     the value it checked, so the answer leaves only once a majority has
+ *     committed it, and no lagging node or deposed leader can accept a blob
+ *     whose counter moved on. A blob without a counter opens anywhere.
+ *   - FROZEN never applies: nothing of it lives on one node.
+ * A blob of one scope never opens in the other (BAD_TAG: other keys).
+ */
+typedef enum consort_sealing_scope {
+    CONSORT_SEALING_NODE = 1,
+    CONSORT_SEALING_SERVICE = 2,
+} consort_sealing_scope;
+
+#define CONSORT_APP_SEALING(scope)                                                                 \
+    CONSORT_APP_EXPORT const int consort_app_sealing = (scope)
+
 /* ---- outbound calls (docs/e2e.md "Calling other services") ---- */
 
 /*

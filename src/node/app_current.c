@@ -49,3 +49,8 @@ consort_tx *cs_app_enter(consort_tx *tx)
     current = tx;
     return outer;
 }
+
+consort_tx *cs_app_current(void)
+{
+    return current;
+}

@@ -161,6 +161,14 @@ const cs_app_egress *cs_app_egress_at(const consort_app *app, size_t i);
  */
 CS_MUST_CHECK consort_err cs_app_set_egress(consort_app *app, const consort_egress *list);
 
+/* ---- the sealing scope (app_load.c; app.h CONSORT_APP_SEALING) ---- */
+
+/* Sets the scope (what loading does with consort_app_sealing; how tests
+ * declare it): INVALID_ARGUMENT unless NODE or SERVICE. */
+CS_MUST_CHECK consort_err cs_app_set_sealing(consort_app *app, int scope);
+/* NODE for a NULL app or one that declared nothing. */
+consort_sealing_scope cs_app_sealing(const consort_app *app);
+
 /* ---- outbound calls made by one request (app_calls.c; app.h consort_call) ---- */
 
 typedef struct cs_app_call {
@@ -207,8 +215,10 @@ struct consort_request {
     bool has_caller;
     char caller[2 * 32 + 1];            /* hex SHA-256 of the caller's certificate */
     cs_app_calls *calls;                /* NULL: consort_call is refused (STATE) */
-    const struct cs_app_sealer *sealer; /* NULL: sealing is refused (STATE) */
+    const struct cs_app_sealer *sealer; /* NULL: node-scope sealing is refused (STATE) */
     struct cs_app_arena *arena;         /* what consort_seal/unseal return */
+    consort_sealing_scope sealing;      /* the application's (cs_app_sealing) */
+    struct cs_app_svcseal *svcseal;     /* service scope (app_svcseal.h); NULL: refused (STATE) */
 };
 
 /* Fills `req` from the pieces (all borrowed for the request's life);
@@ -324,6 +334,8 @@ consort_err cs_app_abi_result(consort_err rc);
 /* Makes `tx` the invocation running on this thread (NULL: none) and returns
  * the one it replaces, to be restored after the handler (app_current.c). */
 consort_tx *cs_app_enter(consort_tx *tx);
+/* The invocation running on this thread, or NULL outside a handler. */
+consort_tx *cs_app_current(void);
 
 /* True for map names an application may not touch ("consort." anything;
  * writes to "public:consort." too): `write` selects which rule. */

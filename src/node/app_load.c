@@ -29,6 +29,7 @@ struct consort_app {
     cs_app_fini_fn fini; /* the module's consort_app_fini once its init succeeded, or NULL */
     cs_app_egress egress[CONSORT_APP_EGRESS_MAX]; /* app.h CONSORT_APP_EGRESS */
     size_t egress_count;
+    consort_sealing_scope sealing; /* app.h CONSORT_APP_SEALING */
 };
 
 /* The paths under /app/ that consortd serves itself (rpc_route.c), listed in app.h. */
@@ -63,6 +64,7 @@ consort_err cs_app_new(consort_app **out)
 {
     consort_app *app = cs_calloc(1, sizeof *app);
     CS_ENSURE(app != NULL, CONSORT_E_NOMEM, "application: out of memory");
+    app->sealing = CONSORT_SEALING_NODE;
     *out = app;
     return CONSORT_OK;
 }
@@ -116,6 +118,21 @@ consort_err cs_app_set_egress(consort_app *app, const consort_egress *list)
     if (rc != CONSORT_OK)
         app->egress_count = 0; /* all or nothing */
     return rc;
+}
+
+consort_err cs_app_set_sealing(consort_app *app, int scope)
+{
+    CS_ENSURE(scope == CONSORT_SEALING_NODE || scope == CONSORT_SEALING_SERVICE,
+              CONSORT_E_INVALID_ARGUMENT,
+              "sealing scope %d: expected CONSORT_SEALING_NODE (1) or CONSORT_SEALING_SERVICE (2)",
+              scope);
+    app->sealing = (consort_sealing_scope)scope;
+    return CONSORT_OK;
+}
+
+consort_sealing_scope cs_app_sealing(const consort_app *app)
+{
+    return app != NULL ? app->sealing : CONSORT_SEALING_NODE;
 }
 
 const cs_app_egress *cs_app_egress_find(const consort_app *app, const char *service)
@@ -240,6 +257,12 @@ consort_err cs_app_load(const char *path, consort_app **out)
         rc = cs_err_context(rc, "application module %s: CONSORT_APP_EGRESS", path);
         goto fail;
     }
+    const int *scope = find_symbol(app->dl, "consort_app_sealing");
+    rc = cs_app_set_sealing(app, scope != NULL ? *scope : CONSORT_SEALING_NODE);
+    if (rc != CONSORT_OK) {
+        rc = cs_err_context(rc, "application module %s: CONSORT_APP_SEALING", path);
+        goto fail;
+    }
     cs_app_fini_fn fini;
     sym = find_symbol(app->dl, "consort_app_fini");
     memcpy(&fini, &sym, sizeof fini);
@@ -264,8 +287,9 @@ consort_err cs_app_load(const char *path, consort_app **out)
                                app->egress[i].service, app->egress[i].pinned ? " (pinned)" : "");
     cs_log_info("app",
                 "loaded %s (%zu bytes, SHA-256 %s, from a sealed memfd): %zu endpoints; calls "
-                "(CONSORT_APP_EGRESS): %s",
-                path, app_image_len(app->image), hex, app->count, calls);
+                "(CONSORT_APP_EGRESS): %s; sealing scope: %s",
+                path, app_image_len(app->image), hex, app->count, calls,
+                app->sealing == CONSORT_SEALING_SERVICE ? "service" : "node");
     *out = app;
     return CONSORT_OK;
 fail:

@@ -6,6 +6,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "node/app_svcseal.h"
 
 #include <string.h>
 
@@ -104,6 +105,7 @@ void cs_node_free(cs_node *n)
     node_platform_free(n->platform);
     node_vault_free(n->vault);
     node_seal_free(n->seal); /* after the vault, which borrows it */
+    cs_app_svcseal_free(n->svcseal);
     cs_buf_cleanup(&n->own_evidence);
     node_events_cleanup(n);
     cs_node_code_free(n->code); /* the module last: the rpc serving it is stopped by now */

@@ -189,6 +189,9 @@ const cs_key *cs_node_key(const cs_node *n);
 /* What the application ABI's sealing functions use: the node's sealed
  * store (node_seal.h); NULL before the node started. */
 const struct cs_app_sealer *cs_node_app_sealer(cs_node *n);
+/* What they use in the service scope (app_svcseal.h); NULL before the node
+ * started. */
+struct cs_app_svcseal *cs_node_app_svcseal(cs_node *n);
 /* The node certificate issued by the service identity (NULL until trusted). */
 const cs_x509 *cs_node_cert(const cs_node *n);
 const cs_x509 *cs_node_service_cert(const cs_node *n);

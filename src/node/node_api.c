@@ -298,3 +298,8 @@ const cs_app_sealer *cs_node_app_sealer(cs_node *n)
 {
     return n->seal != NULL ? node_seal_app_sealer(n->seal) : NULL;
 }
+
+struct cs_app_svcseal *cs_node_app_svcseal(cs_node *n)
+{
+    return n->svcseal;
+}

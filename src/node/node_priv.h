@@ -97,6 +97,7 @@ struct cs_node {
     cs_node_code *code;
     node_vault *vault;
     node_seal *seal; /* the sealed store the vault and applications use */
+    struct cs_app_svcseal *svcseal; /* applications' service-scope sealing (app_svcseal.h) */
     node_platform *platform;
     node_replica *replica;
     node_exec *exec;

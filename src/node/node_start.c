@@ -20,6 +20,7 @@
 #include "base/alloc.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "node/app_svcseal.h"
 #include "node/genesis.h"
 
 #include <stdio.h>
@@ -277,6 +278,7 @@ consort_err node_start_all(cs_node *n)
     CS_TRY_CTX(cs_mkdir_p(n->cfg.data_dir, 0700), "data_dir %s", n->cfg.data_dir);
     CS_TRY(cs_node_code_measure(&n->cfg, &n->code)); /* module from sealed bytes, measured */
     CS_TRY(node_platform_open(&n->cfg, n->code, "(new)", &n->platform));
+    CS_TRY(cs_app_svcseal_new(cs_node_code_id(n->code), &n->svcseal));
     bool fresh, creating;
     CS_TRY(open_vault(n, &fresh, &creating));
     if (n->cfg.mode == CS_NODE_JOIN)

@@ -43,6 +43,8 @@ static void fill_request(cs_rpc *rpc, consort_request *creq, cs_http_request *re
     cs_app_request_init(creq, req->method, req->path, req->query, req->headers, req->header_count,
                         req->body, caller->has_cert ? caller->fp : NULL);
     creq->sealer = cs_node_app_sealer(rpc->node);
+    creq->svcseal = cs_node_app_svcseal(rpc->node);
+    creq->sealing = cs_app_sealing(rpc->app);
     creq->arena = arena;
 }
 

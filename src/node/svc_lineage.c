@@ -94,28 +94,33 @@ static int cmp_id(const void *a, const void *b)
     return memcmp(a, b, 32);
 }
 
-consort_err svc_lineage_successors(cs_kv_store *kv, const uint8_t self[32], uint8_t (*out)[32],
-                                   size_t max, size_t *count)
+/* Every update record of `tx` into *l (l->v owned by the caller). */
+static consort_err read_links(cs_kv_tx *tx, update_links *l)
 {
-    *count = 0;
-    update_links l = {.rc = CONSORT_OK};
-    cs_kv_tx *tx;
-    CS_TRY(cs_kv_tx_begin_committed(kv, &tx));
-    consort_err rc;
-    CS_TRY_GOTO(rc, cs_kv_foreach(tx, CS_SLICE_LIT(SVC_MAP_UPDATE), update_cb, &l), done);
-    CS_TRY_GOTO(rc, l.rc, done);
-    /* Breadth first from self: out[0..n) is both the result and the queue. */
+    *l = (update_links){.rc = CONSORT_OK};
+    CS_TRY(cs_kv_foreach(tx, CS_SLICE_LIT(SVC_MAP_UPDATE), update_cb, l));
+    return l->rc;
+}
+
+/* Breadth first from `self` along the links, forwards (to successors,
+ * trusted ones only) or backwards (to predecessors): out[0..n) is both the
+ * result and the queue. */
+static consort_err walk(cs_kv_tx *tx, const update_links *l, const uint8_t self[32], bool forwards,
+                        uint8_t (*out)[32], size_t max, size_t *count)
+{
     size_t n = 0;
     const uint8_t *from = self;
     for (size_t next = 0;; next++) {
-        for (size_t i = 0; i < l.n; i++) {
-            const update_link *k = &l.v[i];
-            if (memcmp(k->predecessor, from, 32) != 0 || memcmp(k->successor, self, 32) == 0 ||
-                listed(out, n, k->successor) || !trusted(tx, k->successor))
+        for (size_t i = 0; i < l->n; i++) {
+            const update_link *k = &l->v[i];
+            const uint8_t *src = forwards ? k->predecessor : k->successor;
+            const uint8_t *dst = forwards ? k->successor : k->predecessor;
+            if (memcmp(src, from, 32) != 0 || memcmp(dst, self, 32) == 0 || listed(out, n, dst) ||
+                (forwards && !trusted(tx, dst)))
                 continue;
-            CS_ENSURE_GOTO(rc, n < max, done, CONSORT_E_TOO_LARGE,
-                           "more than %zu approved successors", max);
-            memcpy(out[n++], k->successor, 32);
+            CS_ENSURE(n < max, CONSORT_E_TOO_LARGE, "more than %zu approved %s", max,
+                      forwards ? "successors" : "predecessors");
+            memcpy(out[n++], dst, 32);
         }
         if (next == n)
             break;
@@ -123,8 +128,28 @@ consort_err svc_lineage_successors(cs_kv_store *kv, const uint8_t self[32], uint
     }
     qsort(out, n, sizeof *out, cmp_id);
     *count = n;
-done:
+    return CONSORT_OK;
+}
+
+consort_err svc_lineage_in(cs_kv_tx *tx, const uint8_t self[32], bool successors,
+                           uint8_t (*out)[32], size_t max, size_t *count)
+{
+    *count = 0;
+    update_links l;
+    consort_err rc = read_links(tx, &l);
+    if (rc == CONSORT_OK)
+        rc = walk(tx, &l, self, successors, out, max, count);
     cs_free(l.v);
+    return rc;
+}
+
+consort_err svc_lineage_successors(cs_kv_store *kv, const uint8_t self[32], uint8_t (*out)[32],
+                                   size_t max, size_t *count)
+{
+    *count = 0;
+    cs_kv_tx *tx;
+    CS_TRY(cs_kv_tx_begin_committed(kv, &tx));
+    consort_err rc = svc_lineage_in(tx, self, true, out, max, count);
     cs_kv_tx_free(tx);
     return rc;
 }

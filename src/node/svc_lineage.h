@@ -23,4 +23,10 @@
 CS_MUST_CHECK consort_err svc_lineage_successors(cs_kv_store *kv, const uint8_t self[32],
                                                  uint8_t (*out)[32], size_t max, size_t *count);
 
+/* The same within `tx` (successors true), or the other way (false): the
+ * code ids `self` succeeds, trusted or not any more (their state is what
+ * `self` inherits). */
+CS_MUST_CHECK consort_err svc_lineage_in(cs_kv_tx *tx, const uint8_t self[32], bool successors,
+                                         uint8_t (*out)[32], size_t max, size_t *count);
+
 #endif
