@@ -16,6 +16,11 @@
  *   wait   --seqno X [--timeout T]
  *          polls GET /node/commit of --address every 5 ms (connecting again
  *          while the node is down) until its commit seqno >= X: the time.
+ *   counters --seconds T [--batch K<=256]
+ *          POST /app/sealing/counter?name=wC&count=K to the service-scope
+ *          sealing sample (samples/sealing, sealing_service.so), closed
+ *          loop, connection C incrementing its own K counters per request
+ *          (one transaction): increments/s, latency p50/p99/max.
  *   commit the commit seqno of --address.
  *   ready  [--timeout T]
  *          POST /app/put?id=0 to --address every 50 ms (connecting again
@@ -170,6 +175,12 @@ static void send_one(writer *w)
                  b->value);
         b->next += k;
         b->bytes += k * b->value;
+    } else if (strcmp(b->mode, "counters") == 0) {
+        /* the service-scope sealing sample: each connection its own counters
+         * (no two transactions conflict), --batch of them per request */
+        snprintf(target, sizeof target, "/app/sealing/counter?name=w%u&count=%" PRIu64,
+                 (unsigned)(w - b->w), b->batch);
+        b->next++;
     } else {
         uint64_t id = b->keys > 0 ? rnd(b) % b->keys : b->start + b->next;
         b->next++;
@@ -469,6 +480,8 @@ static int run_load(bench *b, const char *probes)
     printf("requests_per_s=%.1f\n", (double)b->acked / elapsed);
     if (strcmp(b->mode, "fill") == 0)
         printf("keys_per_s=%.1f\n", (double)(b->next - b->start) / elapsed);
+    if (strcmp(b->mode, "counters") == 0)
+        printf("increments_per_s=%.1f\n", (double)b->acked * (double)b->batch / elapsed);
     printf("mb_per_s=%.2f\n", (double)b->bytes / elapsed / 1e6);
     if (b->n_lat > 0)
         printf("p50_ms=%.2f\np99_ms=%.2f\nmax_ms=%.2f\n", b->lat_us[b->n_lat / 2] / 1000.0,
@@ -501,14 +514,15 @@ static int run_load(bench *b, const char *probes)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: bench_scale fill|write|wait|commit|receipt|ready --address ADDR --ca "
-                    "PEM --cert PEM "
-                    "--key PEM\n"
-                    "         [--connections N<=512] [--probe ADDR,...] [--count N] [--start S] "
-                    "[--batch K<=4096]\n"
-                    "         [--value BYTES] [--seconds T] [--tx N] [--keys N] [--seqno X] "
-                    "[--timeout T]\n"
-                    "         [--txid T] [--times R] [--acks FILE] [--linger S]\n");
+    fprintf(stderr,
+            "usage: bench_scale fill|write|counters|wait|commit|receipt|ready --address ADDR --ca "
+            "PEM --cert PEM "
+            "--key PEM\n"
+            "         [--connections N<=512] [--probe ADDR,...] [--count N] [--start S] "
+            "[--batch K<=4096]\n"
+            "         [--value BYTES] [--seconds T] [--tx N] [--keys N] [--seqno X] "
+            "[--timeout T]\n"
+            "         [--txid T] [--times R] [--acks FILE] [--linger S]\n");
     return 2;
 }
 
@@ -578,10 +592,12 @@ int main(int argc, char **argv)
             return usage();
         }
     }
-    bool fill = strcmp(b->mode, "fill") == 0, write = strcmp(b->mode, "write") == 0;
+    bool fill = strcmp(b->mode, "fill") == 0, counters = strcmp(b->mode, "counters") == 0;
+    bool write = strcmp(b->mode, "write") == 0 || counters;
     if (b->address == NULL || ca == NULL || cert == NULL || key == NULL || b->n_conns == 0 ||
         b->n_conns > MAX_CONNS || (fill && (b->count == 0 || b->batch == 0 || b->batch > 4096)) ||
-        b->value == 0 || b->value > ((uint64_t)1 << 20) || b->seconds <= 0 ||
+        (counters && (b->batch == 0 || b->batch > 256)) || b->value == 0 ||
+        b->value > ((uint64_t)1 << 20) || b->seconds <= 0 ||
         (strcmp(b->mode, "receipt") == 0 && txid == NULL) ||
         (strcmp(b->mode, "wait") == 0 && seqno == 0) ||
         (!fill && !write && strcmp(b->mode, "wait") != 0 && strcmp(b->mode, "commit") != 0 &&
