@@ -309,6 +309,9 @@ CONSORT_EXPORT CONSORT_MUST_CHECK consort_err consort_response_error(consort_res
 /* ---- sealed state and monotonic counters (docs/migration.md) ---- */
 
 /*
+ * What follows describes the default, node scope; CONSORT_APP_SEALING
+ * below moves keys and counters into the service instead.
+ *
  * Sealing keeps state outside the replicated store for this node alone (a
  * local cache, a key the service must not hold): a sealed blob opens on
  * this node's sealed store only, on its platform, and for the code the
