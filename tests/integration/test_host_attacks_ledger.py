@@ -285,17 +285,31 @@ def test_attack_forged_entry_appended_to_unsigned_tail(env):
                             f"{h.tail(sb.log_path(0), 12)}")
         check_genuine_served(sb, 0, records, absent=[("public", FORGED_ID)])
         st = tx_status(sb, 0, forged_txid)
+        h.log(f"/node/tx {forged_txid}: {st}")
         if st == "Committed":
-            # raft still held a genuine entry at that seqno (a signature the node had
-            # not committed when it stopped), committed after the restart: the txid is
-            # then that entry's, and the forgery's record is absent (checked above)
-            h.log(f"/node/tx {forged_txid}: Committed: the genuine entry raft held at "
-                  f"that seqno; record {FORGED_ID} is not served")
-        else:
-            h.log(f"/node/tx {forged_txid}: {st}")
+            # raft may still have held a genuine entry at that seqno (a signature the
+            # node had not committed when it stopped), committed after the restart: the
+            # txid is then that entry's, which must not be the forgery
+            h.wait_until(lambda: entry_at(ledger, seqno) is not None, 30,
+                         f"entry {seqno} in node 0's ledger")
+            genuine = entry_at(ledger, seqno)
+            check(genuine != forged,
+                  f"/node/tx {forged_txid} is Committed and the ledger holds the forgery "
+                  f"there")
+            check(h.parse_entry(genuine)[0].public_ws != ws,
+                  f"the entry committed at {forged_txid} writes the forged record")
     finally:
         code = proc.stop()
     check(code == 0, f"node 0 exited {code} on SIGTERM")
+
+
+def entry_at(ledger_dir, seqno):
+    """The raw frame of the entry at `seqno` in the ledger's chunks, or None."""
+    for _, name in h.ledger_chunks(ledger_dir):
+        for _, raw in h.chunk_frames(os.path.join(ledger_dir, name)):
+            if h.parse_entry(raw)[0].seqno == seqno:
+                return raw
+    return None
 
 
 # ---------------------------------------------------------------- 3. and 4. tail rewrites
