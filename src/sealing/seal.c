@@ -4,24 +4,13 @@
  */
 #include "sealing/seal_priv.h"
 
-#include "base/cbor.h"
 #include "crypto/hash.h"
 
 #include <string.h>
 
-#define SEAL_FORMAT "CSSL1"
-
 void cs_seal_lineage_label(uint8_t out[32])
 {
     cs_sha256(CS_SLICE_LIT("consort lineage v1"), out);
-}
-
-static bool printable_ascii(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] < 0x20 || p[i] > 0x7e)
-            return false;
-    return true;
 }
 
 static consort_err check_counter_name(cs_slice name)
@@ -29,7 +18,7 @@ static consort_err check_counter_name(cs_slice name)
     CS_ENSURE(name.len >= 1 && name.len <= CS_SEAL_MAX_COUNTER_NAME, CONSORT_E_INVALID_ARGUMENT,
               "sealed blob: counter name of %zu bytes, expected 1 to %d", name.len,
               CS_SEAL_MAX_COUNTER_NAME);
-    CS_ENSURE(printable_ascii(name.ptr, name.len), CONSORT_E_INVALID_ARGUMENT,
+    CS_ENSURE(cs_seal_printable(name.ptr, name.len), CONSORT_E_INVALID_ARGUMENT,
               "sealed blob: counter name is not printable ASCII");
     return CONSORT_OK;
 }
@@ -56,24 +45,6 @@ static consort_err check_params(const cs_seal_params *p, cs_slice plain)
     return CONSORT_OK;
 }
 
-/* Appends everything before the ciphertext element (the associated data). */
-static consort_err write_header(const cs_seal_params *p, const uint8_t nonce[12], cs_buf *out)
-{
-    CS_TRY(cs_cbor_write_array(out, 8));
-    CS_TRY(cs_cbor_write_cstr(out, SEAL_FORMAT));
-    CS_TRY(cs_cbor_write_uint(out, (uint64_t)p->policy));
-    CS_TRY(cs_cbor_write_bytes(out, CS_SLICE(p->code_id, CS_SEAL_CODE_ID_LEN)));
-    CS_TRY(cs_cbor_write_array(out, p->successor_count));
-    for (size_t i = 0; i < p->successor_count; i++)
-        CS_TRY(cs_cbor_write_bytes(out, CS_SLICE(p->successors[i].b, CS_SEAL_CODE_ID_LEN)));
-    if (p->counter_name != NULL)
-        CS_TRY(cs_cbor_write_cstr(out, p->counter_name));
-    else
-        CS_TRY(cs_cbor_write_null(out));
-    CS_TRY(cs_cbor_write_uint(out, p->counter_value));
-    return cs_cbor_write_bytes(out, CS_SLICE(nonce, CS_AEAD_NONCE_LEN));
-}
-
 consort_err cs_seal_with(cs_seal_keycache *kc, const cs_seal_params *p, cs_slice plain, cs_buf *out)
 {
     CS_TRY(check_params(p, plain));
@@ -82,15 +53,14 @@ consort_err cs_seal_with(cs_seal_keycache *kc, const cs_seal_params *p, cs_slice
     cs_aead_key *key;
     CS_TRY(cs_seal_keycache_key(kc, p->policy, p->code_id, &key));
     size_t start = out->len;
-    /* reserve all of it first: the associated data below points into `out` */
+    /* reserve all of it first: the header is written into the room, and the
+     * associated data below points into `out` */
+    _Static_assert(CS_SEAL_HEADER_MAX + CS_AEAD_TAG_LEN <= CS_SEAL_OVERHEAD, "header room");
     consort_err rc = cs_buf_reserve(out, CS_SEAL_OVERHEAD + plain.len);
-    if (rc == CONSORT_OK)
-        rc = write_header(p, nonce, out);
-    size_t aad_len = out->len - start;
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_bytes_header(out, plain.len + CS_AEAD_TAG_LEN);
-    if (rc == CONSORT_OK)
+    if (rc == CONSORT_OK) {
+        size_t aad_len = cs_seal_write_header(p, nonce, plain.len, out);
         rc = cs_aead_key_seal(key, nonce, CS_SLICE(out->ptr + start, aad_len), plain, out);
+    }
     if (rc != CONSORT_OK) {
         out->len = start;
         return cs_err_context(rc, "seal");
@@ -98,83 +68,10 @@ consort_err cs_seal_with(cs_seal_keycache *kc, const cs_seal_params *p, cs_slice
     return CONSORT_OK;
 }
 
-/* The parsed blob: the header, the associated data and the sealed bytes. */
-typedef struct parsed {
-    cs_slice aad;
-    uint8_t nonce[CS_AEAD_NONCE_LEN];
-    cs_slice sealed;
-} parsed;
-
-static consort_err read_counter_name(cs_cbor_reader *r, cs_seal_header *h)
-{
-    cs_cbor_item it;
-    CS_TRY(cs_cbor_peek(r, &it));
-    if (it.type == CS_CBOR_NULL) {
-        h->has_counter = false;
-        return cs_cbor_read_null(r);
-    }
-    cs_slice name;
-    CS_TRY(cs_cbor_read_text(r, &name));
-    CS_ENSURE(name.len >= 1 && name.len <= CS_SEAL_MAX_COUNTER_NAME &&
-                  printable_ascii(name.ptr, name.len),
-              CONSORT_E_MALFORMED,
-              "counter name of %zu bytes: expected 1 to %d bytes of printable ASCII", name.len,
-              CS_SEAL_MAX_COUNTER_NAME);
-    memcpy(h->counter_name, name.ptr, name.len);
-    h->counter_name[name.len] = '\0';
-    h->has_counter = true;
-    return CONSORT_OK;
-}
-
-static consort_err parse_blob(cs_slice blob, cs_seal_header *h, parsed *out)
-{
-    /* not memset: the successor array is 2 KiB, and this is the hot path */
-    h->successor_count = 0;
-    h->has_counter = false;
-    h->counter_name[0] = '\0';
-    h->counter_value = 0;
-    CS_ENSURE(blob.len <= CS_SEAL_MAX_BLOB, CONSORT_E_TOO_LARGE, "%zu bytes, at most %zu", blob.len,
-              CS_SEAL_MAX_BLOB);
-    cs_cbor_reader r;
-    cs_cbor_reader_init(&r, blob);
-    uint64_t n, policy, count;
-    CS_TRY(cs_cbor_read_array(&r, &n));
-    CS_ENSURE(n == 8, CONSORT_E_MALFORMED, "array of %llu items, expected 8",
-              (unsigned long long)n);
-    cs_slice format;
-    CS_TRY(cs_cbor_read_text(&r, &format));
-    CS_ENSURE(cs_slice_eq(format, CS_SLICE_LIT(SEAL_FORMAT)), CONSORT_E_UNSUPPORTED,
-              "format is not \"" SEAL_FORMAT "\"");
-    CS_TRY(cs_cbor_read_uint(&r, &policy));
-    CS_ENSURE(policy == CS_SEAL_POLICY_CODE || policy == CS_SEAL_POLICY_LINEAGE,
-              CONSORT_E_MALFORMED, "policy %llu, expected 1 (code) or 2 (lineage)",
-              (unsigned long long)policy);
-    h->policy = (cs_seal_policy)policy;
-    CS_TRY(cs_cbor_read_bytes_exact(&r, h->sealer_code_id, CS_SEAL_CODE_ID_LEN, "sealer code id"));
-    CS_TRY(cs_cbor_read_array(&r, &count));
-    CS_ENSURE(count <= CS_SEAL_MAX_SUCCESSORS, CONSORT_E_MALFORMED, "%llu successors, at most %d",
-              (unsigned long long)count, CS_SEAL_MAX_SUCCESSORS);
-    CS_ENSURE(count == 0 || policy == CS_SEAL_POLICY_LINEAGE, CONSORT_E_MALFORMED,
-              "policy code with %llu successors", (unsigned long long)count);
-    for (size_t i = 0; i < count; i++)
-        CS_TRY(cs_cbor_read_bytes_exact(&r, h->successors[i].b, CS_SEAL_CODE_ID_LEN, "successor"));
-    h->successor_count = (size_t)count;
-    CS_TRY(read_counter_name(&r, h));
-    CS_TRY(cs_cbor_read_uint(&r, &h->counter_value));
-    CS_ENSURE(h->has_counter || h->counter_value == 0, CONSORT_E_MALFORMED,
-              "counter value %llu without a counter name", (unsigned long long)h->counter_value);
-    CS_TRY(cs_cbor_read_bytes_exact(&r, out->nonce, CS_AEAD_NONCE_LEN, "nonce"));
-    out->aad = CS_SLICE(blob.ptr, r.pos);
-    CS_TRY(cs_cbor_read_bytes(&r, &out->sealed));
-    CS_ENSURE(out->sealed.len >= CS_AEAD_TAG_LEN, CONSORT_E_TRUNCATED,
-              "ciphertext of %zu bytes is shorter than the tag", out->sealed.len);
-    return cs_cbor_expect_end(&r);
-}
-
 consort_err cs_seal_peek(cs_slice blob, cs_seal_header *hdr)
 {
-    parsed p;
-    CS_TRY_CTX(parse_blob(blob, hdr, &p), "sealed blob");
+    cs_seal_parsed p;
+    CS_TRY_CTX(cs_seal_parse(blob, hdr, &p), "sealed blob");
     return CONSORT_OK;
 }
 
@@ -217,8 +114,8 @@ consort_err cs_unseal_with(cs_seal_keycache *kc, const cs_seal_opener *o, cs_sli
     cs_seal_header local;
     cs_seal_header *h = hdr != NULL ? hdr : &local;
     CS_ENSURE(o->code_id != NULL, CONSORT_E_INVALID_ARGUMENT, "unseal: no code id");
-    parsed p;
-    CS_TRY_CTX(parse_blob(blob, h, &p), "sealed blob");
+    cs_seal_parsed p;
+    CS_TRY_CTX(cs_seal_parse(blob, h, &p), "sealed blob");
     CS_TRY_CTX(admit(h, o), "sealed blob");
     /* policy code: the key of the OPENER's code id (another code derives
      * another key even if the check above were skipped) */

@@ -221,13 +221,95 @@ static void test_keycache(void **state)
     cs_buf_cleanup(&out);
 }
 
+/* The header the generic CBOR writer (base/cbor.c) makes for `p` and `nonce`,
+ * and the ciphertext's byte-string head: what the blob must start with. */
+static void generic_header(const cs_seal_params *p, const uint8_t nonce[12], size_t plain_len,
+                           cs_buf *out)
+{
+    cst_ok(cs_cbor_write_array(out, 8));
+    cst_ok(cs_cbor_write_cstr(out, "CSSL1"));
+    cst_ok(cs_cbor_write_uint(out, (uint64_t)p->policy));
+    cst_ok(cs_cbor_write_bytes(out, CS_SLICE(p->code_id, 32)));
+    cst_ok(cs_cbor_write_array(out, p->successor_count));
+    for (size_t i = 0; i < p->successor_count; i++)
+        cst_ok(cs_cbor_write_bytes(out, CS_SLICE(p->successors[i].b, 32)));
+    if (p->counter_name != NULL)
+        cst_ok(cs_cbor_write_cstr(out, p->counter_name));
+    else
+        cst_ok(cs_cbor_write_null(out));
+    cst_ok(cs_cbor_write_uint(out, p->counter_value));
+    cst_ok(cs_cbor_write_bytes(out, CS_SLICE(nonce, 12)));
+    cst_ok(cs_cbor_write_bytes_header(out, plain_len + 16));
+}
+
+/* The hand-written header encoder of cs_seal_with makes exactly the bytes of
+ * the generic writer, at every size boundary of every CBOR head it writes. */
+static void test_header_is_the_generic_cbor(void **state)
+{
+    (void)state;
+    static cs_code_id succ[CS_SEAL_MAX_SUCCESSORS];
+    for (size_t i = 0; i < CS_SEAL_MAX_SUCCESSORS; i++)
+        succ[i] = st_code((uint8_t)(0x10 + i));
+    cs_code_id a = st_code(0xaa);
+    char name23[24], name24[25], name64[65];
+    memset(name23, 'a', 23);
+    name23[23] = '\0';
+    memset(name24, 'b', 24);
+    name24[24] = '\0';
+    memset(name64, 'c', 64);
+    name64[64] = '\0';
+    const char *names[] = {NULL, "x", name23, name24, name64};
+    const uint64_t values[] = {0,     1,     23,          24,          255,       256,
+                               65535, 65536, 0xffffffffu, 0x100000000, UINT64_MAX};
+    const size_t counts[] = {0, 1, 23, 24, CS_SEAL_MAX_SUCCESSORS};
+    const size_t lens[] = {0, 7, 8, 239, 240, 65519, 65520};
+    uint8_t *plain = calloc(1, 65520);
+    cs_buf blob, want;
+    cs_buf_init(&blob, 0);
+    cs_buf_init(&want, 0);
+    size_t cases = 0;
+    for (size_t n = 0; n < sizeof names / sizeof names[0]; n++)
+        for (size_t v = 0; v < sizeof values / sizeof values[0]; v++)
+            for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++)
+                for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+                    if (names[n] == NULL && values[v] != 0)
+                        continue;
+                    const cs_seal_params p = {counts[c] > 0 ? CS_SEAL_POLICY_LINEAGE
+                                                            : CS_SEAL_POLICY_CODE,
+                                              a.b,
+                                              counts[c] > 0 ? succ : NULL,
+                                              counts[c],
+                                              names[n],
+                                              values[v]};
+                    cs_buf_reset(&blob);
+                    cs_buf_reset(&want);
+                    cst_ok(cs_seal(root, &p, CS_SLICE(plain, lens[l]), &blob));
+                    /* the same length with any nonce: find the blob's nonce there */
+                    const uint8_t zero[12] = {0};
+                    generic_header(&p, zero, lens[l], &want);
+                    size_t ct_head = want.len; /* header + ciphertext head */
+                    cs_buf_reset(&want);
+                    cst_ok(cs_cbor_write_bytes_header(&want, lens[l] + 16));
+                    size_t nonce_at = ct_head - want.len - 12;
+                    cs_buf_reset(&want);
+                    generic_header(&p, blob.ptr + nonce_at, lens[l], &want);
+                    assert_true(blob.len == want.len + lens[l] + 16);
+                    assert_memory_equal(blob.ptr, want.ptr, want.len);
+                    cases++;
+                }
+    assert_true(cases > 1000);
+    free(plain);
+    cs_buf_cleanup(&blob);
+    cs_buf_cleanup(&want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_every_byte_authenticated),
         cmocka_unit_test(test_code_policy), cmocka_unit_test(test_lineage_policy),
         cmocka_unit_test(test_bounds),      cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_keycache),
+        cmocka_unit_test(test_keycache),    cmocka_unit_test(test_header_is_the_generic_cbor),
     };
     return cst_run_result(cmocka_run_group_tests(tests, NULL, NULL));
 }
