@@ -1,5 +1,5 @@
 /*
- * The bytes of a sealed blob (seal.h, docs/formats.md "Sealed blobs"):
+ * The bytes of a sealed blob (seal.h, docs/migration.md §2):
  *
  *   ["CSSL1", policy, sealer code id, [successors], counter name / null,
  *    counter value, nonce, ciphertext || tag]
