@@ -49,6 +49,64 @@ static cs_raft_role role_of_raft(int role)
                                   : CS_RAFT_SPARE;
 }
 
+/* ---- raft stopping itself (consensus.h on_failed) ----
+ *
+ * libraft 0.15 drops the error it stops for (recvCb, tickCb call
+ * convertToUnavailable with nothing else): the term and vote writes, the
+ * usual cause, are wrapped to keep what raft_uv said. */
+
+static cs_consensus *of_io(struct raft_io *io)
+{
+    return ((struct raft *)io->data)->data;
+}
+
+static void note_io_failure(cs_consensus *c, int rv, const char *what, uint64_t value)
+{
+    c->io_failed_rv = rv;
+    snprintf(c->io_failed_msg, sizeof c->io_failed_msg, "%s %llu: %s", what,
+             (unsigned long long)value, c->io.errmsg);
+}
+
+static int io_set_term(struct raft_io *io, raft_term term)
+{
+    cs_consensus *c = of_io(io);
+    int rv = c->io_set_term(io, term);
+    if (rv != 0)
+        note_io_failure(c, rv, "persisting term", term);
+    return rv;
+}
+
+static int io_set_vote(struct raft_io *io, raft_id id)
+{
+    cs_consensus *c = of_io(io);
+    int rv = c->io_set_vote(io, id);
+    if (rv != 0)
+        note_io_failure(c, rv, "persisting a vote for", id);
+    return rv;
+}
+
+/* Raft went UNAVAILABLE while it ran (not a close): log it, tell the owner. */
+static void report_stopped(cs_consensus *c)
+{
+    char msg[CS_ERRMSG_MAX];
+    consort_err err;
+    if (c->io_failed_rv != 0)
+        err = cs_raft_format(msg, sizeof msg, c->io_failed_rv, c->io_failed_msg,
+                             "raft %llu stopped itself (it drops every message from now on)",
+                             (unsigned long long)c->raft.id);
+    else {
+        err = CONSORT_E_STATE;
+        snprintf(msg, sizeof msg,
+                 "raft %llu stopped itself (it drops every message from now on) after an error "
+                 "handling a message or its timer (libraft gives no detail)",
+                 (unsigned long long)c->raft.id);
+    }
+    c->failed = true;
+    cs_log_error(LOG_MOD, "%s; only a restart brings this server back", msg);
+    if (c->on_failed != NULL)
+        c->on_failed(c->on_state_ctx, err, msg);
+}
+
 static void watch_cb(uv_check_t *h)
 {
     cs_consensus *c = h->data;
@@ -65,6 +123,9 @@ static void watch_cb(uv_check_t *h)
     c->seen_leader = leader;
     if (c->on_state != NULL)
         c->on_state(c->on_state_ctx, state, term);
+    /* the watch runs from start to close only: unavailable in between is raft's own stop */
+    if (state == CS_RAFT_UNAVAILABLE && c->started && !c->closing && !c->failed)
+        report_stopped(c);
 }
 
 bool cs_consensus_has_state(const char *data_dir)
@@ -98,6 +159,7 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
     c->loop = o->loop;
     c->on_state = o->on_state;
     c->on_state_ctx = o->on_state_ctx;
+    c->on_failed = o->on_failed;
     CS_TRY_GOTO(rc, cs_defer_new(o->loop, &c->later), err_free);
     CS_TRY_GOTO(rc, cs_fsm_adapter_init(&c->fsm, &o->fsm, &c->raft), err_free);
     CS_TRY_GOTO(rc, cs_raft_transport_new(o->loop, &o->connector, o->limits, &c->transport),
@@ -143,6 +205,10 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
     /* close: only raft_uv's first report reaches raft ("close" below) */
     c->io_close = c->io.close;
     c->io.close = io_close;
+    c->io_set_term = c->io.set_term;
+    c->io.set_term = io_set_term;
+    c->io_set_vote = c->io.set_vote;
+    c->io.set_vote = io_set_vote;
     *out = c;
     return CONSORT_OK;
 

@@ -103,7 +103,19 @@ typedef struct cs_consensus_opts {
      * uncommitted work on losing leadership, and a follower stops waiting
      * for a former leader. Optional. */
     void (*on_state)(void *ctx, cs_raft_state state, uint64_t term);
-    void *on_state_ctx;
+    void *on_state_ctx; /* ctx of on_state and on_failed */
+    /* Called once (from the loop, after on_state told UNAVAILABLE) if raft
+     * stopped itself while running: libraft 0.15 turns an error while it
+     * handles a message or its timer, above all a failure to persist its
+     * term or vote (raft_uv's metadata files on a full disk), into the
+     * UNAVAILABLE state, in which it drops every message and never
+     * campaigns again, and tells no one (recv.c recvCb, tick.c tickCb).
+     * Only a restart brings the server back (docs/consensus.md "A server
+     * that stops itself"). `err` and `msg` (never NULL, valid during the
+     * call only) say what failed, with libraft's message when it kept one
+     * (the set_term / set_vote that failed). Never called for a close.
+     * Optional: the failure is logged either way. */
+    void (*on_failed)(void *ctx, consort_err err, const char *msg);
 } cs_consensus_opts;
 
 CS_MUST_CHECK consort_err cs_consensus_new(const cs_consensus_opts *opts, cs_consensus **out);

@@ -22,6 +22,15 @@ struct cs_consensus {
     uint64_t seen_leader;
     void (*on_state)(void *ctx, cs_raft_state state, uint64_t term);
     void *on_state_ctx;
+    /* raft stopping itself (consensus.h on_failed): raft_uv's set_term and
+     * set_vote are wrapped to keep what the last failure said, since
+     * libraft drops the error it stops for */
+    void (*on_failed)(void *ctx, consort_err err, const char *msg); /* ctx: on_state_ctx */
+    bool failed;                                                    /* told once */
+    int (*io_set_term)(struct raft_io *io, raft_term term);
+    int (*io_set_vote)(struct raft_io *io, raft_id id);
+    int io_failed_rv; /* the last failed set_term / set_vote (0: none) */
+    char io_failed_msg[RAFT_ERRMSG_BUF_SIZE + 64];
     bool started;
     bool closing;
     /* cs_consensus_compact_soon: the snapshot policy to go back to */

@@ -214,6 +214,8 @@ struct cl_cluster {
     void *wrap_ctx;
     /* on_state hook for nodes started from now on (ctx: the cl_node). */
     void (*on_state)(void *ctx, cs_raft_state state, uint64_t term);
+    /* on_failed hook for nodes started from now on (ctx: the cl_node). */
+    void (*on_failed)(void *ctx, consort_err err, const char *msg);
 };
 
 static inline consort_err cl_accept(void *ctx, cs_stream *s, uint64_t peer_id, const char *addr)
@@ -266,6 +268,7 @@ static inline void cl_start(cl_cluster *cl, unsigned i, bool bootstrap)
         .snapshot_trailing = cl->snapshot_trailing,
         .on_state = cl->on_state,
         .on_state_ctx = node,
+        .on_failed = cl->on_failed,
     };
     cst_ok(cs_loopnet_connector(cl->net, node->id, &o.connector));
     if (cl->wrap_connector != NULL)
