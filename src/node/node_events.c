@@ -171,6 +171,11 @@ void node_fail(cs_node *n, consort_err rc, const char *what, const char *why)
     }
 }
 
+void node_raft_failed(void *ctx, consort_err err, const char *msg)
+{
+    node_fail(ctx, err, "consensus", msg);
+}
+
 /* ---- waiters ---- */
 
 static const char *rc_message(consort_err rc)

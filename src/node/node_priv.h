@@ -96,7 +96,7 @@ struct cs_node {
     /* the parts */
     cs_node_code *code;
     node_vault *vault;
-    node_seal *seal; /* the sealed store the vault and applications use */
+    node_seal *seal;                /* the sealed store the vault and applications use */
     struct cs_app_svcseal *svcseal; /* applications' service-scope sealing (app_svcseal.h) */
     node_platform *platform;
     node_replica *replica;
@@ -181,6 +181,10 @@ void node_changed(cs_node *n);
 /* Stops the node after an unrecoverable error: `what` and `why` logged and
  * kept as the failure; state Failed; watchers told. */
 void node_fail(cs_node *n, consort_err rc, const char *what, const char *why);
+/* consensus.h on_failed (ctx: the node): raft stopped itself and would never
+ * take part again, so the node fails like a failed apply; a restart brings
+ * it back. */
+void node_raft_failed(void *ctx, consort_err err, const char *msg);
 /* The node's applied seqno moved: waiters at or below it fire (deferred). */
 void node_waiters_applied(cs_node *n, uint64_t applied);
 /* Every waiter (applied and linearizable) fires with `rc` (deferred). */

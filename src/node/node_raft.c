@@ -373,7 +373,8 @@ consort_err node_raft_start(cs_node *n, bool bootstrap)
                                          : node_exec_raft_segment_size(n->cfg.min_free_mib),
                                  .pre_vote = true,
                                  .on_state = on_state,
-                                 .on_state_ctx = n};
+                                 .on_state_ctx = n,
+                                 .on_failed = node_raft_failed};
     CS_TRY(cs_timer_new(n->loop, barrier_retry_cb, n, &n->barrier_retry));
     CS_TRY_CTX(cs_consensus_new(&o, &n->cons), "consensus");
     n->leaderless_since = uv_now(n->loop) | 1; /* until raft hears of a leader */

@@ -10,9 +10,11 @@
 
 #include "base/alloc.h"
 #include "base/file.h"
+#include "node/node_priv.h"
 #include "store/ledger.h"
 
 #include <inttypes.h>
+#include <unistd.h>
 
 typedef struct fixture {
     uv_loop_t loop;
@@ -290,6 +292,51 @@ static void replicate_failover_catch_up(void **state)
     stop_and_compare_ledgers(f, t3.seqno);
 }
 
+/* Every node is a voter in the configuration node `ctx` knows. */
+static bool three_voters(void *ctx)
+{
+    cs_consensus *c = ((tnode *)ctx)->n->cons;
+    cs_raft_member m[8];
+    size_t count = 0, voters = 0;
+    if (c == NULL || cs_consensus_members(c, m, 8, &count) != CONSORT_OK)
+        return false;
+    for (size_t i = 0; i < count; i++)
+        voters += m[i].role == CS_RAFT_VOTER;
+    return voters == 3;
+}
+
+static bool has_failed(void *ctx)
+{
+    return cs_node_get_state(((tnode *)ctx)->n) == CS_NODE_FAILED;
+}
+
+/* A follower whose raft cannot persist the next term (its disk full when the
+ * next leader's term reaches it) fails, saying why, instead of living on as
+ * a node that raft left (consensus.h on_failed): libraft 0.15 stops such a
+ * server for good, silently (the chaos run of seed 1451262221). raft_uv
+ * reads its metadata files at start only: links to /dev/full make the next
+ * write of the term fail with ENOSPC. */
+static void follower_whose_raft_stops_fails(void **state)
+{
+    fixture *f = *state;
+    start_three(f);
+    assert_true(cs_node_is_leader(f->node[0].n));
+    tn_run_until(&f->loop, 20000, three_voters, &f->node[2], "node 2 a voter");
+    tnode *t = &f->node[2];
+    static const char *const names[] = {"metadata1", "metadata2"};
+    for (size_t k = 0; k < 2; k++) {
+        char path[CS_NODE_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/raft/%s", t->cfg.data_dir, names[k]);
+        (void)unlink(path);
+        assert_int_equal(symlink("/dev/full", path), 0);
+    }
+    tn_stop(&f->loop, &f->node[0]); /* the next election's term reaches node 2 */
+    tn_run_until(&f->loop, 20000, has_failed, t, "node 2 failed");
+    const char *why = cs_node_failure(t->n);
+    assert_non_null(strstr(why, "persisting term"));
+    assert_non_null(strstr(why, "no space left on device"));
+}
+
 /* A leader left without a quorum steps down: its uncommitted write fails
  * (outcome unknown) and its store is rolled back; once the others return,
  * the write is either committed everywhere or invalid everywhere. */
@@ -363,6 +410,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(replicate_failover_catch_up, setup, teardown),
         cmocka_unit_test_setup_teardown(minority_leader_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(other_code_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(follower_whose_raft_stops_fails, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
