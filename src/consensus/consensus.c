@@ -160,6 +160,7 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
     c->on_state = o->on_state;
     c->on_state_ctx = o->on_state_ctx;
     c->on_failed = o->on_failed;
+    c->stall_warn_ms = o->stall_warn_ms != 0 ? o->stall_warn_ms : CS_RAFT_STALL_WARN_MS;
     CS_TRY_GOTO(rc, cs_defer_new(o->loop, &c->later), err_free);
     CS_TRY_GOTO(rc, cs_fsm_adapter_init(&c->fsm, &o->fsm, &c->raft), err_free);
     CS_TRY_GOTO(rc, cs_raft_transport_new(o->loop, &o->connector, o->limits, &c->transport),
@@ -310,6 +311,9 @@ consort_err cs_consensus_start(cs_consensus *c)
                             (unsigned long long)c->raft.id);
     c->started = true;
     uv_check_start(&c->watch, watch_cb);
+    if (cs_consensus_stall_start(c) != CONSORT_OK) /* diagnostics only: raft runs on */
+        cs_log_warn(LOG_MOD, "raft %llu: no stall watch: %s", (unsigned long long)c->raft.id,
+                    consort_errmsg());
     return CONSORT_OK;
 }
 
@@ -529,5 +533,6 @@ void cs_consensus_close(cs_consensus *c, void (*cb)(void *ctx), void *ctx)
     c->close_cb = cb;
     c->close_ctx = ctx;
     uv_check_stop(&c->watch);
+    cs_consensus_stall_stop(c);
     raft_close(&c->raft, raft_closed_cb);
 }

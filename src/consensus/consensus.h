@@ -92,6 +92,7 @@ typedef struct cs_consensus_opts {
     unsigned snapshot_trailing;    /* 128 entries kept after a snapshot */
     unsigned connect_retry_ms;     /* 1000 */
     bool pre_vote;                 /* Raft thesis §9.6 pre-vote */
+    unsigned stall_warn_ms;        /* CS_RAFT_STALL_WARN_MS */
     /* Bytes each of libraft's open segment files is preallocated with;
      * zero: libraft's 8 MiB. libraft keeps up to three (the one it writes
      * and two ready) and prepares them in its thread pool whenever it needs
@@ -117,6 +118,28 @@ typedef struct cs_consensus_opts {
      * Optional: the failure is logged either way. */
     void (*on_failed)(void *ctx, consort_err err, const char *msg);
 } cs_consensus_opts;
+
+/*
+ * A leader logs a warning for a follower (voter or standby) whose match
+ * index has not moved for CS_RAFT_STALL_WARN_MS while the leader's log holds
+ * newer entries, and again every CS_RAFT_STALL_REPEAT_MS while it lasts:
+ * what the leader knows (progress mode, next and match index, whether it
+ * heard from it) and the transport's connections with it (stall.h;
+ * docs/consensus.md "Stalled followers"). Checked once a second.
+ */
+#define CS_RAFT_STALL_WARN_MS   10000u
+#define CS_RAFT_STALL_REPEAT_MS 60000u
+
+/* Replication progress of one peer as this server, the leader, knows it. */
+typedef struct cs_raft_peer_status {
+    uint64_t id;
+    cs_raft_role role;
+    uint64_t match_index; /* highest index it reported stored */
+    uint64_t next_index;  /* next index the leader sends it */
+    const char *mode;     /* "probe", "pipeline" or "snapshot" (static) */
+    bool recent;          /* heard from within the election timeout */
+    uint64_t stalled_ms;  /* match index below the leader's last index, unmoved this long */
+} cs_raft_peer_status;
 
 CS_MUST_CHECK consort_err cs_consensus_new(const cs_consensus_opts *opts, cs_consensus **out);
 /* True if `data_dir` holds raft state (libraft's metadata files): a server
@@ -255,6 +278,11 @@ CS_MUST_CHECK consort_err cs_consensus_members(const cs_consensus *c, cs_raft_me
                                                size_t max, size_t *n);
 
 cs_raft_transport *cs_consensus_transport(cs_consensus *c);
+/* On the leader: the progress of every other member that replicates (not
+ * spares) into out[max], *n how many there are (TOO_LARGE if more than
+ * max, STATE if this server does not lead). */
+CS_MUST_CHECK consort_err cs_consensus_progress(cs_consensus *c, cs_raft_peer_status *out,
+                                                size_t max, size_t *n);
 
 /*
  * Stops the server: pending submissions fail (CONSORT_E_STATE), connections

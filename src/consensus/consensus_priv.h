@@ -3,6 +3,8 @@
 #define CS_CONSENSUS_CONSENSUS_PRIV_H
 
 #include "consensus/consensus.h"
+#include "consensus/stall.h"
+#include "net/timer.h"
 #include "net/defer.h"
 
 #include <raft.h>
@@ -31,6 +33,10 @@ struct cs_consensus {
     int (*io_set_vote)(struct raft_io *io, raft_id id);
     int io_failed_rv; /* the last failed set_term / set_vote (0: none) */
     char io_failed_msg[RAFT_ERRMSG_BUF_SIZE + 64];
+    /* the leader's stall watch (consensus_stall.c) */
+    cs_timer *stall_timer;
+    cs_raft_stall stall;
+    unsigned stall_warn_ms;
     bool started;
     bool closing;
     /* cs_consensus_compact_soon: the snapshot policy to go back to */
@@ -57,6 +63,10 @@ struct cs_consensus {
 /* Calls of raft_uv's close callback after its first, in this process (the
  * libraft 0.15 double close, consensus.c "close"); for tests. */
 unsigned long cs_consensus_late_io_closes(void);
+
+/* The stall watch (consensus_stall.c): started with raft, freed on close. */
+CS_MUST_CHECK consort_err cs_consensus_stall_start(cs_consensus *c);
+void cs_consensus_stall_stop(cs_consensus *c);
 
 /* libraft's role code for ours. */
 int cs_consensus_raft_role(cs_raft_role role);

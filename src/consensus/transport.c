@@ -293,6 +293,22 @@ void cs_raft_transport_stats_get(const cs_raft_transport *t, cs_raft_transport_s
     out->connections = count_bridges(t);
 }
 
+void cs_raft_transport_peer_get(const cs_raft_transport *t, uint64_t peer_id,
+                                cs_raft_transport_peer *out)
+{
+    *out = (cs_raft_transport_peer){0};
+    for (const cs_raft_bridge *b = t->bridges; b != NULL; b = b->next)
+        if (b->peer_id == peer_id && !b->closing) {
+            if (b->inbound)
+                out->inbound++;
+            else
+                out->outbound++;
+        }
+    for (const connect_req *r = t->connecting; r != NULL; r = r->next)
+        if (r->id == peer_id)
+            out->connecting++;
+}
+
 struct raft_uv_transport *cs_raft_transport_raft(cs_raft_transport *t)
 {
     return &t->raft;

@@ -126,6 +126,16 @@ void cs_raft_transport_drop_peer(cs_raft_transport *t, uint64_t peer_id);
 
 void cs_raft_transport_stats_get(const cs_raft_transport *t, cs_raft_transport_stats *out);
 
+/* The transport's connections with one raft peer now (for diagnostics). */
+typedef struct cs_raft_transport_peer {
+    unsigned outbound;   /* bridges raft dialled (its messages to the peer) */
+    unsigned inbound;    /* bridges the peer dialled (its messages to raft) */
+    unsigned connecting; /* connects raft asked for, not called back yet */
+} cs_raft_transport_peer;
+
+void cs_raft_transport_peer_get(const cs_raft_transport *t, uint64_t peer_id,
+                                cs_raft_transport_peer *out);
+
 /*
  * Releases the transport. Allowed only before raft_init() used it, or after
  * raft closed it (raft_close()'s callback fired). NULL is a no-op.

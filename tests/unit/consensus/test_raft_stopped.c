@@ -13,6 +13,9 @@
  * The full disk is made deterministic: the follower's metadata files are
  * replaced by links to /dev/full once it runs (raft_uv reads them at start
  * only), so its next term change fails with ENOSPC like the CI run's.
+ *
+ * And the leader's side (consensus.h CS_RAFT_STALL_WARN_MS): a follower
+ * that stores nothing new is logged by the leader, with what it knows.
  */
 #include "raft_cluster.h"
 
@@ -113,11 +116,84 @@ static void close_is_no_failure(void **state)
         assert_int_equal(seen.calls[i], 0);
 }
 
+/* A follower the leader cannot reach is logged by the leader, with what it
+ * knows, once its match index has not moved for stall_warn_ms while the
+ * leader's log has more (consensus.h CS_RAFT_STALL_WARN_MS); its progress
+ * shows the stall, and healing ends it. */
+typedef struct stall_wait {
+    unsigned leader;
+    uint64_t id;
+    uint64_t at_least_ms; /* 0: wait for no stall and the follower caught up */
+} stall_wait;
+
+static bool stall_is(cl_cluster *cl, void *arg)
+{
+    const stall_wait *w = arg;
+    cs_raft_peer_status st[CL_MAX_NODES];
+    size_t n = 0;
+    if (cs_consensus_progress(cl->nodes[w->leader].c, st, CL_MAX_NODES, &n) != CONSORT_OK)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (st[i].id == w->id) {
+            if (w->at_least_ms == 0)
+                return st[i].stalled_ms == 0 &&
+                       st[i].match_index == cs_consensus_last_index(cl->nodes[w->leader].c);
+            return st[i].stalled_ms >= w->at_least_ms && !st[i].recent &&
+                   strcmp(st[i].mode, "probe") == 0 && st[i].role == CS_RAFT_VOTER;
+        }
+    return false;
+}
+
+static bool log_has_stall(cl_cluster *cl, void *arg)
+{
+    (void)cl;
+    return strstr(cst_log_captured(), (const char *)arg) != NULL;
+}
+
+static void leader_reports_stalled_follower(void **state)
+{
+    (void)state;
+    cl_cluster *cl = cl_new(3);
+    cl->stall_warn_ms = 400;
+    cl->election_timeout_ms = 1000; /* one leader throughout (pre-vote keeps it) */
+    cl->heartbeat_timeout_ms = 50;
+    cl_start_all(cl);
+    int l = cl_wait_leader(cl, 8000, 0);
+    assert_true(l >= 0);
+    unsigned f = ((unsigned)l + 1) % 3;
+    size_t n = 0;
+    cs_raft_peer_status st[CL_MAX_NODES];
+    cst_fails(cs_consensus_progress(cl->nodes[f].c, st, CL_MAX_NODES, &n), CONSORT_E_STATE);
+
+    cst_log_capture_start();
+    cs_loopnet_partition(cl->net, cl->nodes[l].id, cl->nodes[f].id, true);
+    cl_tally t = {0};
+    for (uint64_t v = 1; v <= 5; v++)
+        cst_ok(cl_submit(cl, (unsigned)l, v, 32, &t));
+    stall_wait w = {.leader = (unsigned)l, .id = cl->nodes[f].id, .at_least_ms = 400};
+    assert_true(cl_run_until(cl, 5000, stall_is, &w));
+    char want[64];
+    snprintf(want, sizeof want, "follower %llu has stored nothing new for",
+             (unsigned long long)cl->nodes[f].id);
+    assert_true(cl_run_until(cl, 2000, log_has_stall, want));
+    const char *line = strstr(cst_log_captured(), want);
+    assert_non_null(strstr(line, "progress probe, heard from it recently: no"));
+    assert_non_null(strstr(line, "connections to it:"));
+    cst_log_capture_stop();
+
+    cs_loopnet_partition(cl->net, cl->nodes[l].id, cl->nodes[f].id, false);
+    w.at_least_ms = 0;
+    assert_true(cl_run_until(cl, 5000, stall_is, &w));
+    assert_int_equal(cl_leader(cl), l);
+    cl_free(cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(term_not_persisted_fails_the_server),
         cmocka_unit_test(close_is_no_failure),
+        cmocka_unit_test(leader_reports_stalled_follower),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
