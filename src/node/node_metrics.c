@@ -38,6 +38,39 @@ static double seconds_since(uint64_t then_ns, uint64_t now_ns)
     return then_ns != 0 && now_ns > then_ns ? (double)(now_ns - then_ns) / 1e9 : 0;
 }
 
+/* On the leader: each follower's replication as raft's leader knows it
+ * (consensus.h cs_consensus_progress); no series elsewhere. A family's
+ * samples follow its HELP and TYPE together. */
+static consort_err follower_gauges(cs_node *n, cs_buf *out)
+{
+    cs_raft_peer_status st[CS_NODE_MAX_LIST];
+    size_t count = 0;
+    if (n->cons == NULL ||
+        cs_consensus_progress(n->cons, st, CS_NODE_MAX_LIST, &count) != CONSORT_OK) {
+        cs_err_clear(); /* not the leader: no series */
+        count = 0;
+    }
+    const char *id = cs_node_id(n);
+    CS_TRY(cs_buf_printf(out, "# HELP consort_raft_follower_match_index The last raft index a "
+                              "follower stored, as the leader knows it.\n"
+                              "# TYPE consort_raft_follower_match_index gauge\n"));
+    for (size_t i = 0; i < count; i++)
+        CS_TRY(cs_buf_printf(out,
+                             "consort_raft_follower_match_index{node=\"%s\",raft_id=\"%" PRIu64
+                             "\"} %" PRIu64 "\n",
+                             id, st[i].id, st[i].match_index));
+    CS_TRY(cs_buf_printf(out, "# HELP consort_raft_follower_stalled_seconds How long a "
+                              "follower's match index has not moved while the leader has newer "
+                              "entries (0: not stalled).\n"
+                              "# TYPE consort_raft_follower_stalled_seconds gauge\n"));
+    for (size_t i = 0; i < count; i++)
+        CS_TRY(cs_buf_printf(out,
+                             "consort_raft_follower_stalled_seconds{node=\"%s\",raft_id=\"%" PRIu64
+                             "\"} %.3f\n",
+                             id, st[i].id, (double)st[i].stalled_ms / 1000.0));
+    return CONSORT_OK;
+}
+
 consort_err node_metrics_gauges(cs_node *n, cs_buf *out)
 {
     const char *id = cs_node_id(n);
@@ -77,6 +110,7 @@ consort_err node_metrics_gauges(cs_node *n, cs_buf *out)
         id, commit, id, commit > signed_seqno ? commit - signed_seqno : 0, id,
         seconds_since(rs.last_signature_ns, now), id, ledger_bytes, id,
         seconds_since(rs.last_snapshot_ns, now)));
+    CS_TRY(follower_gauges(n, out));
     cs_attested_stats ps = n->peers != NULL ? node_peers_stats(n->peers) : (cs_attested_stats){0};
     CS_TRY(cs_buf_printf(out, "# HELP consort_attestation_failures_total Node channels refused "
                               "after TLS: the hello, its evidence or the policy did not check "

@@ -338,6 +338,19 @@ def test_metrics(env):
               "histogram buckets are cumulative")
         check(delta(hist + "_sum") > 0, "commit latency sum grew")
         check(val(after, "consort_commit_index") >= last, "commit index covers the writes")
+        # raft's view of each follower, on the leader only (a stalled one would show)
+        fam = lambda smp, name: {dict(l)["raft_id"]: v for (nm, l), v in smp.items()  # noqa: E731
+                                 if nm == name}
+        check(types.get("consort_raft_follower_match_index") == "gauge"
+              and types.get("consort_raft_follower_stalled_seconds") == "gauge",
+              "follower progress gauges declared")
+        match = fam(after, "consort_raft_follower_match_index")
+        stalled = fam(after, "consort_raft_follower_stalled_seconds")
+        check(len(match) == 2 and set(match) == set(stalled) and min(match.values()) > 0,
+              f"the leader reports both followers' match index: {match}")
+        check(all(v < 5 for v in stalled.values()), f"no follower stalled: {stalled}")
+        check(not fam(scrape(f)[0], "consort_raft_follower_match_index"),
+              "a follower reports no follower progress")
         check(delta("consort_ledger_bytes") > 0, "the ledger grew on disk")
         check(val(after, "consort_signature_age_seconds") < 10, "a recent signature")
         check(val(after, "consort_rpc_connections_open") >= 1, "our connection is open")
