@@ -64,5 +64,56 @@ def test_cut_off_node_refuses_reads(env):
         c.close()
 
 
+def test_follower_whose_raft_stops_exits(env):
+    """A follower whose raft cannot persist the next term (a full disk) stops the
+    process, saying why, instead of living on as a node raft left: libraft 0.15
+    silently drops every message after such a failure (the chaos run of seed
+    1451262221: a follower restarted on a disk still full stayed behind for
+    minutes, with nothing logged). Its raft metadata files become links to
+    /dev/full (libraft reads them at start only); the leader is killed, so the
+    next election's term reaches the follower. Once the files are back, the
+    follower and the old leader restart and the service goes on."""
+    with env.sandbox(3) as sb:
+        leader = sb.wait_leader()
+        f = (leader + 1) % 3
+        c = sb.client(leader)
+        r = c.post_json("/app/log/private", {"id": 8, "msg": "before"})
+        check(r.status == 200, f"a write: {r!r}")
+        c.close()
+        sb.wait_caught_up(range(3))
+        raft_dir = os.path.join(sb.data_dir(f), "raft")
+        saved = {}
+        for name in ("metadata1", "metadata2"):
+            path = os.path.join(raft_dir, name)
+            if os.path.exists(path):
+                with open(path, "rb") as fh:
+                    saved[name] = fh.read()
+                os.unlink(path)
+            os.symlink("/dev/full", path)
+        sb.kill9(leader)
+        h.wait_until(lambda: not sb.alive(f), 30, f"node {f} to exit")
+        with open(sb.log_path(f), errors="replace") as fh:
+            text = fh.read()
+        check("stopped itself" in text and "persisting term" in text
+              and "no space left on device" in text,
+              f"node {f}'s log says why it stopped:\n{h.tail(sb.log_path(f), 10)}")
+        for name in ("metadata1", "metadata2"):
+            path = os.path.join(raft_dir, name)
+            os.unlink(path)
+            if name in saved:
+                with open(path, "wb") as fh:
+                    fh.write(saved[name])
+        sb.restart(f)
+        sb.restart(leader)
+        for i in (f, leader):
+            h.wait_until(lambda: sb.is_open(i), 60, f"node {i} to be back")
+        new_leader = sb.wait_leader(timeout=30)
+        c = sb.client(new_leader)
+        r = c.post_json("/app/log/private", {"id": 9, "msg": "after"})
+        check(r.status == 200, f"a write after the restarts: {r!r}")
+        c.close()
+        sb.wait_caught_up(range(3))
+
+
 if __name__ == "__main__":
-    sys.exit(h.main([test_cut_off_node_refuses_reads]))
+    sys.exit(h.main([test_cut_off_node_refuses_reads, test_follower_whose_raft_stops_exits]))
