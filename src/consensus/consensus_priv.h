@@ -36,6 +36,7 @@ struct cs_consensus {
     /* the leader's stall watch (consensus_stall.c) */
     cs_timer *stall_timer;
     cs_raft_stall stall;
+    cs_raft_stall own_stall; /* a follower's own log writes */
     unsigned stall_warn_ms;
     bool started;
     bool closing;

@@ -3,7 +3,8 @@
  * once a second, what raft's leader state says of each follower goes
  * through cs_raft_stall_check, and each stall it returns is logged with
  * the transport's connections to that follower. libraft retries a silent
- * follower quietly forever; this is where such a follower shows.
+ * follower quietly forever; this is where such a follower shows. A
+ * follower watches its own log writes the same way.
  */
 #include "base/log.h"
 #include "consensus/consensus_priv.h"
@@ -55,11 +56,36 @@ static uint64_t tick_ms(const cs_consensus *c)
     return ms > 0 && ms < STALL_TICK_MS ? ms : STALL_TICK_MS;
 }
 
+/* A follower whose own log writes do not complete: raft took entries up to
+ * its last index into memory, but stores (and so acknowledges and applies)
+ * nothing past last_stored; the leader sees it answer, at a match index
+ * that does not move. Watched like a peer by the same core. */
+static void check_own_log(cs_consensus *c)
+{
+    const struct raft *r = &c->raft;
+    cs_raft_peer_progress self = {.id = r->id, .match_index = r->last_stored};
+    uint64_t last = raft_last_index(&c->raft);
+    cs_raft_stalled st;
+    if (cs_raft_stall_check(&c->own_stall, uv_now(c->loop), r->current_term, last, &self, 1,
+                            c->stall_warn_ms, CS_RAFT_STALL_REPEAT_MS, &st, 1) == 0)
+        return;
+    cs_log_warn(LOG_MOD,
+                "raft %llu (follower in term %llu): holds entries up to index %" PRIu64
+                " but has stored nothing past %" PRIu64 " for %.1f s: its log writes do not "
+                "complete, so it acknowledges and applies nothing new",
+                (unsigned long long)r->id, (unsigned long long)r->current_term, last,
+                (uint64_t)r->last_stored, (double)st.stalled_ms / 1000.0);
+}
+
 static void tick_cb(void *ctx)
 {
     cs_consensus *c = ctx;
     cs_timer_start(c->stall_timer, tick_ms(c));
     const struct raft *r = &c->raft;
+    if (c->closing || r->state != RAFT_FOLLOWER)
+        c->own_stall = (cs_raft_stall){0};
+    else
+        check_own_log(c);
     if (c->closing || r->state != RAFT_LEADER) {
         c->stall = (cs_raft_stall){0};
         return;

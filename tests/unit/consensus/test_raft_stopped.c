@@ -19,6 +19,8 @@
  */
 #include "raft_cluster.h"
 
+#include "consensus/consensus_priv.h"
+
 #include <unistd.h>
 
 typedef struct failure_seen {
@@ -188,12 +190,89 @@ static void leader_reports_stalled_follower(void **state)
     cl_free(cl);
 }
 
+/* A follower whose log writes do not complete (the chaos run's second
+ * stall: a follower that answers the leader at a match index that never
+ * moves): its appends are held back before raft_uv, then released. The
+ * follower logs it, the leader sees it answer in pipeline mode with the
+ * same match index, and the release ends both. */
+typedef struct held_append {
+    struct raft_io_append *req;
+    const struct raft_entry *entries;
+    unsigned n;
+    raft_io_append_cb cb;
+} held_append;
+
+static struct {
+    bool hold;
+    size_t n;
+    held_append q[256];
+    int (*real)(struct raft_io *io, struct raft_io_append *req, const struct raft_entry entries[],
+                unsigned n, raft_io_append_cb cb);
+} held;
+
+static int holding_append(struct raft_io *io, struct raft_io_append *req,
+                          const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+    if (!held.hold)
+        return held.real(io, req, entries, n, cb);
+    assert_true(held.n < 256);
+    held.q[held.n++] = (held_append){req, entries, n, cb};
+    return 0;
+}
+
+static void follower_whose_log_writes_hang(void **state)
+{
+    (void)state;
+    cl_cluster *cl = cl_new(3);
+    cl->stall_warn_ms = 400;
+    cl->election_timeout_ms = 1000;
+    cl->heartbeat_timeout_ms = 50;
+    cl_start_all(cl);
+    int l = cl_wait_leader(cl, 8000, 0);
+    assert_true(l >= 0);
+    unsigned f = ((unsigned)l + 1) % 3;
+    struct raft_io *io = &cl->nodes[f].c->io;
+    memset(&held, 0, sizeof held);
+    held.real = io->append;
+    held.hold = true;
+    io->append = holding_append;
+
+    cst_log_capture_start();
+    cl_tally t = {0};
+    for (uint64_t v = 1; v <= 5; v++)
+        cst_ok(cl_submit(cl, (unsigned)l, v, 32, &t));
+    char own[96], lead[96];
+    snprintf(own, sizeof own, "raft %llu (follower in term", (unsigned long long)cl->nodes[f].id);
+    snprintf(lead, sizeof lead, "follower %llu has stored nothing new for",
+             (unsigned long long)cl->nodes[f].id);
+    assert_true(cl_run_until(cl, 5000, log_has_stall, own));
+    assert_true(cl_run_until(cl, 5000, log_has_stall, lead));
+    assert_non_null(strstr(strstr(cst_log_captured(), own), "its log writes do not complete"));
+    /* what the leader saw in the chaos run: it hears from the follower */
+    assert_non_null(strstr(strstr(cst_log_captured(), lead), "heard from it recently: yes"));
+    cst_log_capture_stop();
+    assert_true(held.n > 0);
+
+    held.hold = false;
+    for (size_t i = 0; i < held.n; i++)
+        assert_int_equal(held.real(io, held.q[i].req, held.q[i].entries, held.q[i].n, held.q[i].cb),
+                         0);
+    held.n = 0;
+    stall_wait w = {.leader = (unsigned)l, .id = cl->nodes[f].id, .at_least_ms = 0};
+    assert_true(cl_run_until(cl, 5000, stall_is, &w));
+    const uint64_t five = 5;
+    assert_true(cl_run_until(cl, 5000, cl_all_applied, (void *)&five));
+    io->append = held.real;
+    cl_free(cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(term_not_persisted_fails_the_server),
         cmocka_unit_test(close_is_no_failure),
         cmocka_unit_test(leader_reports_stalled_follower),
+        cmocka_unit_test(follower_whose_log_writes_hang),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
