@@ -85,6 +85,16 @@ static int io_set_vote(struct raft_io *io, raft_id id)
     return rv;
 }
 
+void cs_consensus_report_failure(cs_consensus *c, consort_err err, const char *msg)
+{
+    if (c->failed)
+        return;
+    c->failed = true;
+    cs_log_error(LOG_MOD, "%s; only a restart brings this server back", msg);
+    if (c->on_failed != NULL)
+        c->on_failed(c->on_state_ctx, err, msg);
+}
+
 /* Raft went UNAVAILABLE while it ran (not a close): log it, tell the owner. */
 static void report_stopped(cs_consensus *c)
 {
@@ -101,10 +111,7 @@ static void report_stopped(cs_consensus *c)
                  "handling a message or its timer (libraft gives no detail)",
                  (unsigned long long)c->raft.id);
     }
-    c->failed = true;
-    cs_log_error(LOG_MOD, "%s; only a restart brings this server back", msg);
-    if (c->on_failed != NULL)
-        c->on_failed(c->on_state_ctx, err, msg);
+    cs_consensus_report_failure(c, err, msg);
 }
 
 static void watch_cb(uv_check_t *h)
@@ -161,6 +168,7 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
     c->on_state_ctx = o->on_state_ctx;
     c->on_failed = o->on_failed;
     c->stall_warn_ms = o->stall_warn_ms != 0 ? o->stall_warn_ms : CS_RAFT_STALL_WARN_MS;
+    c->stall_fail_ms = o->stall_fail_ms != 0 ? o->stall_fail_ms : CS_RAFT_OWN_STALL_FAIL_MS;
     CS_TRY_GOTO(rc, cs_defer_new(o->loop, &c->later), err_free);
     CS_TRY_GOTO(rc, cs_fsm_adapter_init(&c->fsm, &o->fsm, &c->raft), err_free);
     CS_TRY_GOTO(rc, cs_raft_transport_new(o->loop, &o->connector, o->limits, &c->transport),

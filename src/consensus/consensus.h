@@ -93,6 +93,7 @@ typedef struct cs_consensus_opts {
     unsigned connect_retry_ms;     /* 1000 */
     bool pre_vote;                 /* Raft thesis §9.6 pre-vote */
     unsigned stall_warn_ms;        /* CS_RAFT_STALL_WARN_MS */
+    unsigned stall_fail_ms;        /* CS_RAFT_OWN_STALL_FAIL_MS */
     /* Bytes each of libraft's open segment files is preallocated with;
      * zero: libraft's 8 MiB. libraft keeps up to three (the one it writes
      * and two ready) and prepares them in its thread pool whenever it needs
@@ -114,7 +115,9 @@ typedef struct cs_consensus_opts {
      * Only a restart brings the server back (docs/consensus.md "A server
      * that stops itself"). `err` and `msg` (never NULL, valid during the
      * call only) say what failed, with libraft's message when it kept one
-     * (the set_term / set_vote that failed). Never called for a close.
+     * (the set_term / set_vote that failed). Also called, the same way,
+     * when a follower's own log writes have not completed for
+     * stall_fail_ms (CS_RAFT_OWN_STALL_FAIL_MS). Never called for a close.
      * Optional: the failure is logged either way. */
     void (*on_failed)(void *ctx, consort_err err, const char *msg);
 } cs_consensus_opts;
@@ -129,6 +132,19 @@ typedef struct cs_consensus_opts {
  */
 #define CS_RAFT_STALL_WARN_MS   10000u
 #define CS_RAFT_STALL_REPEAT_MS 60000u
+
+/*
+ * A follower checks its own log the same way: entries held in memory past
+ * what raft_uv stored, and nothing stored for CS_RAFT_STALL_WARN_MS, is
+ * logged (its log writes do not complete: it acknowledges and applies
+ * nothing new). Once that lasts CS_RAFT_OWN_STALL_FAIL_MS the server fails
+ * (on_failed, like a raft that stopped itself): a write that has not
+ * completed in a minute is not a slow disk but a stuck one (seen once in a
+ * chaos run, right after a snapshot, with libraft 0.15), and a restart
+ * reloads the log from what is on disk. Raft is built for crash and
+ * restart; a follower stuck for good is what it cannot recover from.
+ */
+#define CS_RAFT_OWN_STALL_FAIL_MS 60000u
 
 /* Replication progress of one peer as this server, the leader, knows it. */
 typedef struct cs_raft_peer_status {

@@ -38,6 +38,7 @@ struct cs_consensus {
     cs_raft_stall stall;
     cs_raft_stall own_stall; /* a follower's own log writes */
     unsigned stall_warn_ms;
+    unsigned stall_fail_ms;
     bool started;
     bool closing;
     /* cs_consensus_compact_soon: the snapshot policy to go back to */
@@ -71,5 +72,9 @@ void cs_consensus_stall_stop(cs_consensus *c);
 
 /* libraft's role code for ours. */
 int cs_consensus_raft_role(cs_raft_role role);
+
+/* Logs `msg` as this server's failure and tells on_failed, once (later
+ * calls do nothing). */
+void cs_consensus_report_failure(cs_consensus *c, consort_err err, const char *msg);
 
 #endif

@@ -66,15 +66,24 @@ static void check_own_log(cs_consensus *c)
     cs_raft_peer_progress self = {.id = r->id, .match_index = r->last_stored};
     uint64_t last = raft_last_index(&c->raft);
     cs_raft_stalled st;
-    if (cs_raft_stall_check(&c->own_stall, uv_now(c->loop), r->current_term, last, &self, 1,
-                            c->stall_warn_ms, CS_RAFT_STALL_REPEAT_MS, &st, 1) == 0)
+    const uint64_t now = uv_now(c->loop);
+    if (cs_raft_stall_check(&c->own_stall, now, r->current_term, last, &self, 1, c->stall_warn_ms,
+                            CS_RAFT_STALL_REPEAT_MS, &st, 1) > 0)
+        cs_log_warn(LOG_MOD,
+                    "raft %llu (follower in term %llu): holds entries up to index %" PRIu64
+                    " but has stored nothing past %" PRIu64 " for %.1f s: its log writes do not "
+                    "complete, so it acknowledges and applies nothing new",
+                    (unsigned long long)r->id, (unsigned long long)r->current_term, last,
+                    (uint64_t)r->last_stored, (double)st.stalled_ms / 1000.0);
+    uint64_t stalled = cs_raft_stall_ms(&c->own_stall, r->id, now, last);
+    if (stalled < c->stall_fail_ms)
         return;
-    cs_log_warn(LOG_MOD,
-                "raft %llu (follower in term %llu): holds entries up to index %" PRIu64
-                " but has stored nothing past %" PRIu64 " for %.1f s: its log writes do not "
-                "complete, so it acknowledges and applies nothing new",
-                (unsigned long long)r->id, (unsigned long long)r->current_term, last,
-                (uint64_t)r->last_stored, (double)st.stalled_ms / 1000.0);
+    char msg[CS_ERRMSG_MAX];
+    snprintf(msg, sizeof msg,
+             "raft %llu: its log writes have not completed for %.1f s (entries up to index %" PRIu64
+             " held, stored up to %" PRIu64 "): stopping, so that a restart reloads the log",
+             (unsigned long long)r->id, (double)stalled / 1000.0, last, (uint64_t)r->last_stored);
+    cs_consensus_report_failure(c, CONSORT_E_IO, msg);
 }
 
 static void tick_cb(void *ctx)

@@ -266,6 +266,45 @@ static void follower_whose_log_writes_hang(void **state)
     cl_free(cl);
 }
 
+/* Appends that never complete fail the follower once they have not for
+ * stall_fail_ms (so that a restart reloads its log); the others go on. */
+static void follower_whose_log_writes_never_complete_fails(void **state)
+{
+    (void)state;
+    cl_cluster *cl = cl_new(3);
+    cl->stall_warn_ms = 300;
+    cl->stall_fail_ms = 1500;
+    cl->election_timeout_ms = 1000;
+    cl->heartbeat_timeout_ms = 50;
+    cl_start_all(cl);
+    int l = cl_wait_leader(cl, 8000, 0);
+    assert_true(l >= 0);
+    unsigned f = ((unsigned)l + 1) % 3;
+    struct raft_io *io = &cl->nodes[f].c->io;
+    memset(&held, 0, sizeof held);
+    held.real = io->append;
+    held.hold = true;
+    io->append = holding_append;
+    cl_tally t = {0};
+    for (uint64_t v = 1; v <= 3; v++)
+        cst_ok(cl_submit(cl, (unsigned)l, v, 32, &t));
+    assert_true(cl_run_until(cl, 8000, failure_told, &f));
+    assert_int_equal(seen.err, CONSORT_E_IO);
+    assert_non_null(strstr(seen.msg, "log writes have not completed"));
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(seen.calls[i], i == f ? 1 : 0);
+    /* told once */
+    cl_run_for(cl, 500);
+    assert_int_equal(seen.calls[f], 1);
+    held.hold = false;
+    for (size_t i = 0; i < held.n; i++)
+        assert_int_equal(held.real(io, held.q[i].req, held.q[i].entries, held.q[i].n, held.q[i].cb),
+                         0);
+    held.n = 0;
+    io->append = held.real;
+    cl_free(cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +312,7 @@ int main(void)
         cmocka_unit_test(close_is_no_failure),
         cmocka_unit_test(leader_reports_stalled_follower),
         cmocka_unit_test(follower_whose_log_writes_hang),
+        cmocka_unit_test(follower_whose_log_writes_never_complete_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
