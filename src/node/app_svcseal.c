@@ -45,7 +45,7 @@ void cs_app_svcseal_free(cs_app_svcseal *s)
 
 consort_err cs_app_counter_get(consort_tx *tx, const char *name, uint64_t *value)
 {
-    cs_slice v;
+    cs_slice v = CS_SLICE_EMPTY;
     bool found;
     CS_TRY(cs_kv_get(tx->kv, CS_SLICE_LIT(APP_MAP_COUNTERS), cs_slice_str(name), &v, &found));
     *value = 0;
@@ -88,7 +88,7 @@ consort_err cs_app_counter_bump(consort_tx *tx, const char *name, uint64_t *valu
  * with s->mu held. */
 static consort_err use_root(cs_app_svcseal *s, consort_tx *tx, bool create)
 {
-    cs_slice v;
+    cs_slice v = CS_SLICE_EMPTY;
     bool found;
     CS_TRY(cs_kv_get(tx->kv, CS_SLICE_LIT(APP_MAP_SEALING), CS_SLICE_LIT(ROOT_KEY), &v, &found));
     uint8_t fresh[CS_SEAL_ROOT_LEN];

@@ -144,7 +144,7 @@ static consort_err get_string(reader *r, uint8_t major, cs_slice *out, const cha
 
 static consort_err get_bytes_exact(reader *r, uint8_t *out, size_t n, const char *what)
 {
-    cs_slice s;
+    cs_slice s = CS_SLICE_EMPTY;
     CS_TRY(get_string(r, 2, &s, what));
     CS_ENSURE(s.len == n, CONSORT_E_MALFORMED, "%s of %zu bytes, expected %zu", what, s.len, n);
     memcpy(out, s.ptr, n);
@@ -157,7 +157,7 @@ static consort_err get_counter_name(reader *r, cs_seal_header *h)
         r->pos++;
         return CONSORT_OK;
     }
-    cs_slice name;
+    cs_slice name = CS_SLICE_EMPTY;
     CS_TRY(get_string(r, 3, &name, "counter name"));
     CS_ENSURE(name.len >= 1 && name.len <= CS_SEAL_MAX_COUNTER_NAME &&
                   cs_seal_printable(name.ptr, name.len),
@@ -180,11 +180,11 @@ consort_err cs_seal_parse(cs_slice blob, cs_seal_header *h, cs_seal_parsed *out)
     CS_ENSURE(blob.len <= CS_SEAL_MAX_BLOB, CONSORT_E_TOO_LARGE, "%zu bytes, at most %zu", blob.len,
               CS_SEAL_MAX_BLOB);
     reader r = {blob.ptr, blob.len, 0};
-    uint64_t n, policy, count;
+    uint64_t n = 0, policy = 0, count = 0;
     CS_TRY(expect(&r, 4, &n, "blob"));
     CS_ENSURE(n == 8, CONSORT_E_MALFORMED, "array of %llu items, expected 8",
               (unsigned long long)n);
-    cs_slice format;
+    cs_slice format = CS_SLICE_EMPTY;
     CS_TRY(get_string(&r, 3, &format, "format"));
     CS_ENSURE(cs_slice_eq(format, CS_SLICE_LIT(SEAL_FORMAT)), CONSORT_E_UNSUPPORTED,
               "format is not \"" SEAL_FORMAT "\"");
