@@ -220,22 +220,45 @@ static int holding_append(struct raft_io *io, struct raft_io_append *req,
     return 0;
 }
 
-static void follower_whose_log_writes_hang(void **state)
+/* A 3-server cluster (stall thresholds `warn_ms`, `fail_ms`) with a leader
+ * *l whose follower *f has its appends held back before raft_uv. */
+static cl_cluster *holding_follower(unsigned warn_ms, unsigned fail_ms, int *l, unsigned *f)
 {
-    (void)state;
     cl_cluster *cl = cl_new(3);
-    cl->stall_warn_ms = 400;
+    cl->stall_warn_ms = warn_ms;
+    cl->stall_fail_ms = fail_ms;
     cl->election_timeout_ms = 1000;
     cl->heartbeat_timeout_ms = 50;
     cl_start_all(cl);
-    int l = cl_wait_leader(cl, 8000, 0);
-    assert_true(l >= 0);
-    unsigned f = ((unsigned)l + 1) % 3;
-    struct raft_io *io = &cl->nodes[f].c->io;
+    *l = cl_wait_leader(cl, 8000, 0);
+    assert_true(*l >= 0);
+    *f = ((unsigned)*l + 1) % 3;
+    struct raft_io *io = &cl->nodes[*f].c->io;
     memset(&held, 0, sizeof held);
     held.real = io->append;
     held.hold = true;
     io->append = holding_append;
+    return cl;
+}
+
+/* Hands the held appends to raft_uv and stops holding. */
+static void release_held(struct raft_io *io)
+{
+    held.hold = false;
+    for (size_t i = 0; i < held.n; i++)
+        assert_int_equal(held.real(io, held.q[i].req, held.q[i].entries, held.q[i].n, held.q[i].cb),
+                         0);
+    held.n = 0;
+    io->append = held.real;
+}
+
+static void follower_whose_log_writes_hang(void **state)
+{
+    (void)state;
+    int l;
+    unsigned f;
+    cl_cluster *cl = holding_follower(400, 0, &l, &f);
+    struct raft_io *io = &cl->nodes[f].c->io;
 
     cst_log_capture_start();
     cl_tally t = {0};
@@ -253,16 +276,11 @@ static void follower_whose_log_writes_hang(void **state)
     cst_log_capture_stop();
     assert_true(held.n > 0);
 
-    held.hold = false;
-    for (size_t i = 0; i < held.n; i++)
-        assert_int_equal(held.real(io, held.q[i].req, held.q[i].entries, held.q[i].n, held.q[i].cb),
-                         0);
-    held.n = 0;
+    release_held(io);
     stall_wait w = {.leader = (unsigned)l, .id = cl->nodes[f].id, .at_least_ms = 0};
     assert_true(cl_run_until(cl, 5000, stall_is, &w));
     const uint64_t five = 5;
     assert_true(cl_run_until(cl, 5000, cl_all_applied, (void *)&five));
-    io->append = held.real;
     cl_free(cl);
 }
 
@@ -271,20 +289,9 @@ static void follower_whose_log_writes_hang(void **state)
 static void follower_whose_log_writes_never_complete_fails(void **state)
 {
     (void)state;
-    cl_cluster *cl = cl_new(3);
-    cl->stall_warn_ms = 300;
-    cl->stall_fail_ms = 1500;
-    cl->election_timeout_ms = 1000;
-    cl->heartbeat_timeout_ms = 50;
-    cl_start_all(cl);
-    int l = cl_wait_leader(cl, 8000, 0);
-    assert_true(l >= 0);
-    unsigned f = ((unsigned)l + 1) % 3;
-    struct raft_io *io = &cl->nodes[f].c->io;
-    memset(&held, 0, sizeof held);
-    held.real = io->append;
-    held.hold = true;
-    io->append = holding_append;
+    int l;
+    unsigned f;
+    cl_cluster *cl = holding_follower(300, 1500, &l, &f);
     cl_tally t = {0};
     for (uint64_t v = 1; v <= 3; v++)
         cst_ok(cl_submit(cl, (unsigned)l, v, 32, &t));
@@ -296,12 +303,7 @@ static void follower_whose_log_writes_never_complete_fails(void **state)
     /* told once */
     cl_run_for(cl, 500);
     assert_int_equal(seen.calls[f], 1);
-    held.hold = false;
-    for (size_t i = 0; i < held.n; i++)
-        assert_int_equal(held.real(io, held.q[i].req, held.q[i].entries, held.q[i].n, held.q[i].cb),
-                         0);
-    held.n = 0;
-    io->append = held.real;
+    release_held(&cl->nodes[f].c->io);
     cl_free(cl);
 }
 
