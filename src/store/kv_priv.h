@@ -26,12 +26,17 @@
 typedef struct kv_rec {
     uint64_t hash;    /* cs_kv_hash of the key under the store's seed */
     uint64_t version; /* store: seqno that wrote it; read set: version seen (0 = absent) */
-    size_t refs;
-    size_t klen;
-    size_t vlen;
+    uint32_t refs;
+    uint32_t klen; /* both at most CS_KV_REC_LEN_MAX (cs_kv_rec_new) */
+    uint32_t vlen;
     bool present;   /* false: a removal (write set) or an absent key (read set) */
     uint8_t data[]; /* klen key bytes, then vlen value bytes */
 } kv_rec;
+/* One record per key is most of a store's memory (docs/kv.md "Memory"): its
+ * header stays at 32 bytes, so a 72-byte key and value take one 112-byte
+ * heap chunk, not 128. */
+_Static_assert(sizeof(kv_rec) <= 32, "a KV record's header is at most 32 bytes");
+#define CS_KV_REC_LEN_MAX UINT32_MAX
 
 static inline cs_slice kv_rec_key(const kv_rec *r)
 {
@@ -72,12 +77,11 @@ typedef struct kv_table {
  * backward-shift deletion (no tombstones).
  */
 /* The slot holding `key`, or the empty slot where it would go. */
-size_t cs_kv_slots_probe(const void *slots, size_t size, size_t mask, uint64_t hash,
-                         cs_slice key);
+size_t cs_kv_slots_probe(const void *slots, size_t size, size_t mask, uint64_t hash, cs_slice key);
 /* Room for `extra` more than `count` entries (a new array of twice the
  * size, rehashed, if needed; *slots NULL: none yet). Unchanged on failure. */
-CS_MUST_CHECK consort_err cs_kv_slots_reserve(void **slots, size_t size, size_t *mask,
-                                              size_t count, size_t extra, const char *what);
+CS_MUST_CHECK consort_err cs_kv_slots_reserve(void **slots, size_t size, size_t *mask, size_t count,
+                                              size_t extra, const char *what);
 /* Empties slot i, shifting later members of its probe run back. */
 void cs_kv_slots_shift_out(void *slots, size_t size, size_t mask, size_t i);
 

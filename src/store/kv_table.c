@@ -19,11 +19,16 @@
 consort_err cs_kv_rec_new(uint64_t hash, cs_slice key, const cs_slice *value, kv_rec **out)
 {
     size_t vlen = value ? value->len : 0;
-    CS_ENSURE(key.len <= SIZE_MAX / 2 && vlen <= SIZE_MAX / 2 - key.len - sizeof(kv_rec),
-              CONSORT_E_NOMEM, "KV record: %zu + %zu bytes do not fit", key.len, vlen);
+    CS_ENSURE(key.len <= CS_KV_REC_LEN_MAX && vlen <= CS_KV_REC_LEN_MAX, CONSORT_E_TOO_LARGE,
+              "KV record: a key of %zu bytes and a value of %zu (each at most %llu)", key.len, vlen,
+              (unsigned long long)CS_KV_REC_LEN_MAX);
     kv_rec *r = cs_malloc(sizeof(kv_rec) + key.len + vlen);
     CS_ENSURE(r != NULL, CONSORT_E_NOMEM, "KV record of %zu bytes", key.len + vlen);
-    *r = (kv_rec){.hash = hash, .refs = 1, .klen = key.len, .vlen = vlen, .present = value != NULL};
+    *r = (kv_rec){.hash = hash,
+                  .refs = 1,
+                  .klen = (uint32_t)key.len,
+                  .vlen = (uint32_t)vlen,
+                  .present = value != NULL};
     if (key.len > 0)
         memcpy(r->data, key.ptr, key.len);
     if (vlen > 0)
@@ -65,8 +70,7 @@ static inline kv_slot *slot_at(const void *slots, size_t size, size_t i)
     return (kv_slot *)((char *)(uintptr_t)slots + i * size);
 }
 
-size_t cs_kv_slots_probe(const void *slots, size_t size, size_t mask, uint64_t hash,
-                         cs_slice key)
+size_t cs_kv_slots_probe(const void *slots, size_t size, size_t mask, uint64_t hash, cs_slice key)
 {
     size_t i = (size_t)hash & mask;
     for (;;) {
@@ -77,8 +81,8 @@ size_t cs_kv_slots_probe(const void *slots, size_t size, size_t mask, uint64_t h
     }
 }
 
-consort_err cs_kv_slots_reserve(void **slots, size_t size, size_t *mask, size_t count,
-                                size_t extra, const char *what)
+consort_err cs_kv_slots_reserve(void **slots, size_t size, size_t *mask, size_t count, size_t extra,
+                                const char *what)
 {
     CS_ENSURE(extra <= SIZE_MAX / 8 - count, CONSORT_E_NOMEM, "%s: %zu more keys", what, extra);
     size_t need = count + extra;
