@@ -28,6 +28,8 @@ consort_err cs_node_new(uv_loop_t *loop, const cs_node_config *cfg, cs_node **ou
         n->cfg.sig_interval_ms = defaults.sig_interval_ms;
     if (n->cfg.snapshot_interval == 0)
         n->cfg.snapshot_interval = defaults.snapshot_interval;
+    if (n->cfg.snapshot_log_kib == 0)
+        n->cfg.snapshot_log_kib = defaults.snapshot_log_kib;
     if (n->cfg.min_free_mib == 0)
         n->cfg.min_free_mib = defaults.min_free_mib;
     cs_buf_init(&n->own_evidence, CS_EVIDENCE_MAX_BYTES);

@@ -79,6 +79,7 @@ typedef struct cs_node_config {
     uint64_t sig_interval_ms;   /* "sig_interval_ms" (default 10) */
     uint64_t ledger_sync_ms;    /* "ledger_sync_ms" (default 100; 0: at every signature entry) */
     uint64_t snapshot_interval; /* "snapshot_interval" transactions (default 100000) */
+    uint64_t snapshot_log_kib;  /* "snapshot_log_kib": log bytes between snapshots (65536) */
     uint64_t heartbeat_ms;      /* "heartbeat_ms": raft heartbeats (default 25) */
     uint64_t chunk_size;        /* "ledger_chunk_bytes" (default 4 MiB) */
     uint64_t min_free_mib;      /* "min_free_mib": writes refused below this (default 16) */

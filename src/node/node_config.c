@@ -233,6 +233,8 @@ static consort_err parse_member(const char *key, json_t *v, cs_node_config *cfg)
         return get_u64(v, key, 5, 250, &cfg->heartbeat_ms);
     if (strcmp(key, "snapshot_interval") == 0)
         return get_u64(v, key, 2, UINT32_MAX, &cfg->snapshot_interval);
+    if (strcmp(key, "snapshot_log_kib") == 0)
+        return get_u64(v, key, 64, (uint64_t)1 << 30, &cfg->snapshot_log_kib);
     if (strcmp(key, "min_free_mib") == 0)
         return get_u64(v, key, 1, (uint64_t)1 << 20, &cfg->min_free_mib);
     if (strcmp(key, "raft_segment_kib") == 0) {
@@ -296,6 +298,7 @@ void cs_node_config_defaults(cs_node_config *cfg)
     cfg->sig_interval_ms = 10;
     cfg->ledger_sync_ms = 100;
     cfg->snapshot_interval = 100000; /* etcd's default --snapshot-count */
+    cfg->snapshot_log_kib = 65536;   /* 64 MiB of raft log in memory, at most */
     cfg->heartbeat_ms = 25;
     cfg->chunk_size = CS_LEDGER_CHUNK_SIZE_DEFAULT;
     cfg->min_free_mib = 16;

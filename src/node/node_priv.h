@@ -235,6 +235,12 @@ void node_raft_linearizable(cs_node *n, cs_node_waiter *w);
 void node_raft_stop(cs_node *n);
 /* Re-reads the service's policy from the store into the platform. */
 void node_refresh_policy(cs_node *n);
+/* node_snapsched.c: when raft takes its next snapshot. After one this node
+ * took: once the log holds a share of its bytes (node_snapshot_threshold). */
+void node_snapshot_taken(cs_node *n);
+/* After every applied entry: past node_snapshot_log_cap bytes of log since
+ * the last snapshot, at once. */
+void node_snapshot_watch_log(cs_node *n);
 /* Opens the node (PartOfNetwork) once its own record is in the store. */
 void node_check_open(cs_node *n);
 

@@ -48,6 +48,7 @@ static consort_err fsm_apply(void *ctx, const cs_fsm_entry *fe, void **result)
         CS_TRY_GOTO(rc, node_replica_apply(n->replica, &e), failed);
     if (e.kind == CS_LEDGER_KIND_INTERNAL) /* governance or membership changed */
         node_refresh_policy(n);
+    node_snapshot_watch_log(n);
     return CONSORT_OK;
 failed: /* the replica stops (consensus/fsm.h): so does the node */
     node_fail(n, rc, "applying committed entries", consort_errmsg());
@@ -70,19 +71,8 @@ static void fsm_snapshot_end(void *ctx, void *job, consort_err rc)
 {
     cs_node *n = ctx;
     node_replica_snapshot_end(n->replica, job, rc);
-    if (rc != CONSORT_OK || n->cons == NULL)
-        return;
-    /* the next snapshot once the log holds a share of this one's bytes
-     * (replica.h node_snapshot_threshold) */
-    node_replica_stats st = node_replica_get_stats(n->replica);
-    uint64_t next = node_snapshot_threshold(n->cfg.snapshot_interval, st.last_snapshot_bytes,
-                                            st.entry_bytes, st.entries_applied);
-    if (next != cs_consensus_snapshot_threshold(n->cons)) {
-        cs_log_debug(NODE_LOG, "node %s: next snapshot after %llu entries (this one: %llu bytes)",
-                     cs_node_id(n), (unsigned long long)next,
-                     (unsigned long long)st.last_snapshot_bytes);
-        cs_consensus_set_snapshot_threshold(n->cons, (unsigned)next);
-    }
+    if (rc == CONSORT_OK)
+        node_snapshot_taken(n);
 }
 
 static consort_err fsm_restore(void *ctx, cs_slice data)

@@ -183,6 +183,7 @@ consort_err replica_note_applied(node_replica *r, const cs_ledger_entry *e)
     r->applied_term = e->term;
     r->stats.entries_applied++;
     r->stats.entry_bytes += e->raw.len;
+    r->stats.entry_bytes_since_snapshot += e->raw.len;
     if (r->ev.applied != NULL)
         r->ev.applied(r->ev.ctx, e);
     return CONSORT_OK;
@@ -324,6 +325,12 @@ consort_err node_replica_terms_digest(const node_replica *r, uint64_t tree_size,
 node_replica_stats node_replica_get_stats(const node_replica *r)
 {
     return r->stats;
+}
+
+uint64_t node_snapshot_log_cap(uint64_t min_bytes, uint64_t snapshot_bytes)
+{
+    uint64_t share = snapshot_bytes / NODE_SNAPSHOT_LOG_SHARE;
+    return share > min_bytes ? share : min_bytes;
 }
 
 uint64_t node_snapshot_threshold(uint64_t interval, uint64_t snapshot_bytes, uint64_t entry_bytes,

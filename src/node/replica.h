@@ -163,9 +163,10 @@ typedef struct node_replica_stats {
     uint64_t signatures;
     uint64_t snapshots_taken;
     uint64_t snapshots_restored;
-    uint64_t ledger_syncs;        /* deferred ledger fsyncs done (replica_sync.c) */
-    uint64_t entry_bytes;         /* of the entries applied (ledger frames without their length) */
-    uint64_t last_snapshot_bytes; /* the last snapshot this node made */
+    uint64_t ledger_syncs; /* deferred ledger fsyncs done (replica_sync.c) */
+    uint64_t entry_bytes;  /* of the entries applied (ledger frames without their length) */
+    uint64_t entry_bytes_since_snapshot; /* ... since this node last took or installed one */
+    uint64_t last_snapshot_bytes;        /* the last snapshot this node made */
     uint64_t
         last_signature_ns;     /* uv_hrtime() when the last signature entry was applied (0: none) */
     uint64_t last_snapshot_ns; /* ... when this node last took or installed a snapshot (0: none) */
@@ -185,6 +186,15 @@ typedef struct node_replica_stats {
 #define NODE_SNAPSHOT_LOG_SHARE 4
 uint64_t node_snapshot_threshold(uint64_t interval, uint64_t snapshot_bytes, uint64_t entry_bytes,
                                  uint64_t entries);
+
+/*
+ * The bytes of log the node lets raft hold in memory between snapshots,
+ * whatever their number of entries: `min_bytes` (snapshot_log_kib), or a
+ * quarter of the last snapshot if that is more. Past it the node asks raft
+ * for a snapshot at once (node_snapsched.c), so large entries cannot pile
+ * up for `interval` entries (100,000 entries of 1 MiB would be 100 GB).
+ */
+uint64_t node_snapshot_log_cap(uint64_t min_bytes, uint64_t snapshot_bytes);
 
 node_replica_stats node_replica_get_stats(const node_replica *r);
 

@@ -171,7 +171,7 @@ static inline void tn_stop(uv_loop_t *loop, tnode *t)
 
 typedef struct tn_write {
     char key[32];
-    char value[64];
+    char value[2048]; /* up to 2047 bytes (test_node_snapshot writes large entries) */
     bool done;
     consort_err rc;
     cs_txid txid;

@@ -32,6 +32,7 @@ static void start_defaults(void **state)
     assert_int_equal(c.sig_interval_ms, 10);
     assert_int_equal(c.ledger_sync_ms, 100);
     assert_int_equal(c.snapshot_interval, 100000);
+    assert_int_equal(c.snapshot_log_kib, 65536);
     assert_int_equal(c.heartbeat_ms, 25);
     assert_int_equal(c.chunk_size, 4 << 20);
     assert_false(c.allow_debug);
@@ -45,6 +46,7 @@ static void start_full(void **state)
     cs_node_config c;
     cst_ok(parse("{" BASE ", \"app\": \"/a.so\", \"sig_interval_tx\": 7, \"sig_interval_ms\": 9,"
                  " \"snapshot_interval\": 50, \"ledger_chunk_bytes\": 4096, \"heartbeat_ms\": 40,"
+                 " \"snapshot_log_kib\": 128,"
                  " \"raft_segment_kib\": 8192, \"ledger_sync_ms\": 0,"
                  " \"allow_debug_evidence\": true, \"start\": {\"trusted_code_ids\": [\""
                  "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"],"
@@ -55,6 +57,7 @@ static void start_full(void **state)
     assert_int_equal(c.sig_interval_tx, 7);
     assert_int_equal(c.sig_interval_ms, 9);
     assert_int_equal(c.snapshot_interval, 50);
+    assert_int_equal(c.snapshot_log_kib, 128);
     assert_int_equal(c.heartbeat_ms, 40);
     assert_int_equal(c.raft_segment_kib, 8192);
     assert_int_equal(c.ledger_sync_ms, 0);
@@ -163,6 +166,7 @@ static void refusals(void **state)
         "{" BASE ", \"start\": {}, \"sig_interval_tx\": 0}",      /* out of range */
         "{" BASE ", \"start\": {}, \"heartbeat_ms\": 4}",         /* out of range */
         "{" BASE ", \"start\": {}, \"ledger_sync_ms\": 60001}",   /* out of range */
+        "{" BASE ", \"start\": {}, \"snapshot_log_kib\": 63}",    /* out of range */
         "{" BASE ", \"start\": {}, \"heartbeat_ms\": 251}",       /* not under elections */
         "{" BASE ", \"start\": {}, \"raft_segment_kib\": 128}",   /* under 256 */
         "{" BASE ", \"start\": {}, \"raft_segment_kib\": 300}",   /* not whole 64 KiB */

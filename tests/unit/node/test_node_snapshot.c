@@ -117,6 +117,43 @@ static void node_raises_its_snapshot_threshold(void **state)
     assert_true(have >= want / 2 && have <= want * 2);
 }
 
+/* node_snapshot_log_cap (replica.h): snapshot_log_kib, or a quarter of the
+ * last snapshot when that is more. */
+static void log_cap_follows_snapshot_bytes(void **state)
+{
+    (void)state;
+    assert_int_equal(node_snapshot_log_cap(1000, 0), 1000);
+    assert_int_equal(node_snapshot_log_cap(1000, 4000), 1000);
+    assert_int_equal(node_snapshot_log_cap(1000, 40000), 10000);
+}
+
+/* Large entries: far fewer than snapshot_interval of them, but more bytes
+ * than snapshot_log_kib, and the node snapshots anyway (without the cap, raft
+ * would hold 100,000 entries of any size in memory). */
+static void large_entries_snapshot_by_bytes(void **state)
+{
+    fixture *f = *state;
+    tn_config(&f->env, &f->node[0], 0, NULL);
+    f->node[0].cfg.snapshot_interval = 100000;
+    f->node[0].cfg.snapshot_log_kib = 64;
+    tn_start(&f->loop, &f->node[0]);
+    static char value[2001]; /* x2: each write puts it in two maps */
+    memset(value, 'v', sizeof value - 1);
+    for (int i = 0; i < 120; i++) { /* about 480 KB of log */
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i % 8); /* the state stays small */
+        (void)tn_put(&f->loop, &f->node[0], k, value);
+    }
+    tn_run_for(&f->loop, 200);
+    cs_node *n = f->node[0].n;
+    node_replica_stats st = node_replica_get_stats(n->replica);
+    assert_true(st.entry_bytes > 3 * (64 << 10));
+    assert_true(st.snapshots_taken >= 2);
+    /* what raft holds since the last one: under the cap, plus an entry or
+     * two applied while it was being made */
+    assert_true(st.entry_bytes_since_snapshot <= (64 << 10) + 6 * sizeof value);
+}
+
 typedef struct receipt_wait {
     cs_node *n;
     cs_txid txid;
@@ -190,6 +227,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(join_from_snapshot, setup, teardown),
         cmocka_unit_test(threshold_follows_snapshot_bytes),
+        cmocka_unit_test(log_cap_follows_snapshot_bytes),
+        cmocka_unit_test_setup_teardown(large_entries_snapshot_by_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(node_raises_its_snapshot_threshold, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
