@@ -171,6 +171,7 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
     c->stall_fail_ms = o->stall_fail_ms != 0 ? o->stall_fail_ms : CS_RAFT_OWN_STALL_FAIL_MS;
     CS_TRY_GOTO(rc, cs_defer_new(o->loop, &c->later), err_free);
     CS_TRY_GOTO(rc, cs_fsm_adapter_init(&c->fsm, &o->fsm, &c->raft), err_free);
+    cs_fsm_adapter_set_later(&c->fsm, c->later);
     CS_TRY_GOTO(rc, cs_raft_transport_new(o->loop, &o->connector, o->limits, &c->transport),
                 err_free);
     rv = raft_uv_init(&c->io, o->loop, o->data_dir, cs_raft_transport_raft(c->transport));
@@ -542,5 +543,6 @@ void cs_consensus_close(cs_consensus *c, void (*cb)(void *ctx), void *ctx)
     c->close_ctx = ctx;
     uv_check_stop(&c->watch);
     cs_consensus_stall_stop(c);
+    cs_fsm_adapter_stop(&c->fsm);
     raft_close(&c->raft, raft_closed_cb);
 }

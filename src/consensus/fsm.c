@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <uv.h>
 
 #define LOG_MOD "raft"
 
@@ -174,21 +175,60 @@ void cs_fsm_adapter_after_catch_up(cs_fsm_adapter *a, cs_fsm_waiter *w)
     a->wait_tail = w;
 }
 
-/* Applies the entries kept during the snapshot, in order; after a failure
- * the rest are dropped (the replica has stopped). */
-static void drain_deferred(cs_fsm_adapter *a)
+/* Applies kept entries in order, for one slice of time when a queue is
+ * set; after a failure the rest are dropped (the replica has stopped).
+ * True when none is left. */
+static bool drain_slice(cs_fsm_adapter *a)
 {
-    a->deferring = false;
+    const uint64_t start = uv_hrtime();
     while (a->def_head != NULL) {
         cs_fsm_deferred *d = a->def_head;
         a->def_head = d->next;
+        if (a->def_head == NULL)
+            a->def_tail = NULL;
         void *result = NULL;
         if (a->failed == CONSORT_OK)
             (void)apply_one(a, d->index, d->term, CS_SLICE(d->data, d->len), &result);
         cs_free(d);
+        if (a->later != NULL && uv_hrtime() - start >= CS_FSM_DRAIN_SLICE_MS * 1000000ull)
+            break;
+    }
+    return a->def_head == NULL;
+}
+
+static void drain_later(void *ctx)
+{
+    cs_fsm_adapter *a = ctx;
+    if (!drain_slice(a)) {
+        cs_defer_call(a->later, &a->drain_item, drain_later, a);
+        return;
+    }
+    a->draining = false;
+    a->deferring = false;
+    run_waiters(a);
+}
+
+/* The snapshot ended: the entries kept during it are applied, and until
+ * they all are, newly committed ones queue behind them (`deferring` stays
+ * set), so the FSM sees every entry once and in order. */
+static void drain_deferred(cs_fsm_adapter *a)
+{
+    a->draining = true;
+    drain_later(a);
+}
+
+/* Entries kept for after a snapshot that an installed snapshot overtook:
+ * dropped unapplied. */
+static void drop_deferred(cs_fsm_adapter *a)
+{
+    while (a->def_head != NULL) {
+        cs_fsm_deferred *d = a->def_head;
+        a->def_head = d->next;
+        cs_free(d);
     }
     a->def_tail = NULL;
-    run_waiters(a);
+    if (a->later != NULL)
+        cs_defer_cancel(a->later, &a->drain_item);
 }
 
 /* Loop: the FSM captures what it needs; raft then runs snapshot_async. */
@@ -199,6 +239,10 @@ static int adapter_snapshot_begin(struct raft_fsm *rf, struct raft_buffer *bufs[
     *n_bufs = 0;
     if (a->failed != CONSORT_OK)
         return RAFT_IOERR; /* see adapter_snapshot */
+    /* raft counts the entries still queued from the last snapshot as
+     * applied: a snapshot now would claim entries the FSM does not hold */
+    if (a->draining)
+        return RAFT_BUSY;
     /* allocated here so that the worker only fills it in */
     struct raft_buffer *arr = cs_calloc(1, sizeof *arr);
     if (arr == NULL)
@@ -307,6 +351,14 @@ static int adapter_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 {
     cs_fsm_adapter *a = rf->data;
     consort_err rc = a->fsm.restore(a->fsm.ctx, CS_SLICE(buf->base, buf->len));
+    if (rc == CONSORT_OK && a->draining) {
+        /* raft installs a snapshot past everything it counted as applied,
+         * the entries still queued included: they are in it */
+        drop_deferred(a);
+        a->draining = false;
+        a->deferring = false;
+        run_waiters(a);
+    }
     if (rc != CONSORT_OK) {
         /* On failure raft keeps ownership of buf and frees it. */
         cs_log_error(LOG_MOD, "raft %llu: restoring a snapshot of %zu bytes failed: %s",
@@ -351,4 +403,18 @@ consort_err cs_fsm_adapter_init(cs_fsm_adapter *a, const cs_fsm *fsm, const stru
 void cs_fsm_adapter_bind(cs_fsm_adapter *a, const struct raft *raft)
 {
     a->raft = raft;
+}
+
+void cs_fsm_adapter_set_later(cs_fsm_adapter *a, cs_defer *later)
+{
+    a->later = later;
+}
+
+void cs_fsm_adapter_stop(cs_fsm_adapter *a)
+{
+    if (a->later != NULL)
+        cs_defer_cancel(a->later, &a->drain_item);
+    a->later = NULL; /* from now on, all at once */
+    if (a->draining) /* raft reported them applied: the FSM gets them before it closes */
+        drain_later(a);
 }

@@ -53,6 +53,7 @@
 #define CS_CONSENSUS_FSM_H
 
 #include "base/buf.h"
+#include "net/defer.h"
 
 #include <raft.h>
 #include <stdbool.h>
@@ -103,7 +104,18 @@ typedef struct cs_fsm_adapter {
     uint64_t deferred;             /* entries ever deferred (information) */
     cs_fsm_deferred *def_head, *def_tail;
     cs_fsm_waiter *wait_head, *wait_tail;
+    /* After the snapshot: the kept entries applied a slice at a time
+     * (CS_FSM_DRAIN_SLICE_MS per loop turn, through `later`), new committed
+     * entries queued behind them until none is left (`draining`). */
+    cs_defer *later; /* NULL: all at once (cs_fsm_adapter_set_later) */
+    cs_defer_item drain_item;
+    bool draining;
 } cs_fsm_adapter;
+
+/* How long one turn of the loop applies kept entries: a follower that kept
+ * seconds of entries while it encoded a large snapshot goes on answering its
+ * leader's heartbeats while it catches up. */
+#define CS_FSM_DRAIN_SLICE_MS 5
 
 /*
  * Sets up `a` so that &a->raft_fsm can be given to raft_init() (or
@@ -116,6 +128,15 @@ CS_MUST_CHECK consort_err cs_fsm_adapter_init(cs_fsm_adapter *a, const cs_fsm *f
 /* Sets the raft instance later (for raft_fixture, whose servers exist only
  * after raft_fixture_grow()). */
 void cs_fsm_adapter_bind(cs_fsm_adapter *a, const struct raft *raft);
+
+/* The queue on which the entries kept during a snapshot are applied a slice
+ * at a time; without one they are all applied when the snapshot ends. */
+void cs_fsm_adapter_set_later(cs_fsm_adapter *a, struct cs_defer *later);
+
+/* Before raft closes (and the queue goes): the entries still kept are
+ * applied now, and any kept from here on when their snapshot ends, all at
+ * once (raft reported them applied). */
+void cs_fsm_adapter_stop(cs_fsm_adapter *a);
 
 /* Runs w->fn(w) now, or, while apply is deferred by an asynchronous snapshot,
  * on the loop once the deferred entries are applied (so that a barrier

@@ -55,6 +55,12 @@ typedef struct cl_fsm {
      * apply fails (the first one is a deferred entry, if any were kept) */
     atomic_bool hold_make;
     bool fail_after_end, failing;
+    /* a slow apply (microseconds each), and the loop turns applies ran in:
+     * `turns` points at a counter the test bumps once per turn */
+    unsigned apply_sleep_us;
+    const uint64_t *turns;
+    uint64_t last_turn;
+    unsigned turns_seen;
 } cl_fsm;
 
 static inline uint64_t cl_digest(cs_slice d)
@@ -76,6 +82,14 @@ static inline consort_err cl_fsm_apply(void *ctx, const cs_fsm_entry *e, void **
     cs_cursor_init(&c, e->data);
     CS_TRY(cs_cursor_read_be64(&c, &v));
     CS_ENSURE(f->n < CL_MAX_ENTRIES, CONSORT_E_TOO_LARGE, "test FSM full");
+    if (f->apply_sleep_us > 0) {
+        struct timespec ts = {0, (long)f->apply_sleep_us * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (f->turns != NULL && *f->turns != f->last_turn) {
+        f->last_turn = *f->turns;
+        f->turns_seen++;
+    }
     if (f->n > 0 && e->index <= f->index[f->n - 1])
         f->order_broken = true;
     f->value[f->n] = v;
