@@ -367,6 +367,18 @@ static void snapshots_off_the_loop_with_apply_deferred(void **state)
     cl_free(cl);
 }
 
+/* One server, snapshots every 8 entries made asynchronously, leading. */
+static cl_cluster *one_async_server(void)
+{
+    cl_cluster *cl = cl_new(1);
+    cl->async_snapshots = true;
+    cl->snapshot_threshold = 8;
+    cl->snapshot_trailing = 4;
+    cl_start_all(cl);
+    assert_int_equal(cl_wait_leader(cl, 8000, 0), 0);
+    return cl;
+}
+
 static bool in_snapshot(cl_cluster *cl, void *arg)
 {
     (void)arg;
@@ -378,12 +390,7 @@ static bool in_snapshot(cl_cluster *cl, void *arg)
 static void close_during_snapshot(void **state)
 {
     (void)state;
-    cl_cluster *cl = cl_new(1);
-    cl->async_snapshots = true;
-    cl->snapshot_threshold = 8;
-    cl->snapshot_trailing = 4;
-    cl_start_all(cl);
-    assert_int_equal(cl_wait_leader(cl, 8000, 0), 0);
+    cl_cluster *cl = one_async_server();
     async_tally t = {0};
     for (uint64_t v = 1; v <= 40; v++) {
         uint8_t buf[8];
@@ -427,6 +434,18 @@ static void submit_values(cl_cluster *cl, uint64_t first, uint64_t last, async_t
     }
 }
 
+/* Values 1..12 start a snapshot whose worker is held; 13..last commit
+ * meanwhile and are deferred (and reported applied). */
+static void hold_snapshot(cl_cluster *cl, uint64_t last, async_tally *t)
+{
+    atomic_store(&cl->nodes[0].fsm.hold_make, true);
+    submit_values(cl, 1, 12, t);
+    assert_true(cl_run_until(cl, 5000, in_snapshot, NULL));
+    submit_values(cl, 13, last, t);
+    uint64_t want_deferred = last - 12;
+    assert_true(cl_run_until(cl, 5000, deferred_at_least, &want_deferred));
+}
+
 /*
  * An FSM that fails while the entries deferred during a snapshot are
  * applied has not applied them, although raft counts them as applied (they
@@ -440,23 +459,11 @@ static void submit_values(cl_cluster *cl, uint64_t first, uint64_t last, async_t
 static void failed_fsm_is_never_snapshotted(void **state)
 {
     (void)state;
-    cl_cluster *cl = cl_new(1);
-    cl->async_snapshots = true;
-    cl->snapshot_threshold = 8;
-    cl->snapshot_trailing = 4;
-    cl_start_all(cl);
-    assert_int_equal(cl_wait_leader(cl, 8000, 0), 0);
+    cl_cluster *cl = one_async_server();
     cl_fsm *f = &cl->nodes[0].fsm;
     async_tally t = {0};
 
-    /* a snapshot starts after 8 entries; its worker is held */
-    atomic_store(&f->hold_make, true);
-    submit_values(cl, 1, 12, &t);
-    assert_true(cl_run_until(cl, 5000, in_snapshot, NULL));
-    /* entries committed meanwhile are deferred (and reported applied) */
-    submit_values(cl, 13, 32, &t);
-    uint64_t want_deferred = 20;
-    assert_true(cl_run_until(cl, 5000, deferred_at_least, &want_deferred));
+    hold_snapshot(cl, 32, &t);
 
     /* the FSM fails at the first deferred entry */
     f->fail_after_end = true;
@@ -504,24 +511,14 @@ static void count_turn(uv_check_t *h)
 static void kept_entries_applied_a_slice_at_a_time(void **state)
 {
     (void)state;
-    cl_cluster *cl = cl_new(1);
-    cl->async_snapshots = true;
-    cl->snapshot_threshold = 8;
-    cl->snapshot_trailing = 4;
-    cl_start_all(cl);
-    assert_int_equal(cl_wait_leader(cl, 8000, 0), 0);
+    cl_cluster *cl = one_async_server();
     uv_check_t check;
     assert_int_equal(uv_check_init(&cl->loop, &check), 0);
     assert_int_equal(uv_check_start(&check, count_turn), 0);
     cl_fsm *f = &cl->nodes[0].fsm;
     async_tally t = {0};
 
-    atomic_store(&f->hold_make, true);
-    submit_values(cl, 1, 12, &t);
-    assert_true(cl_run_until(cl, 5000, in_snapshot, NULL));
-    submit_values(cl, 13, 72, &t);
-    uint64_t want_deferred = 60;
-    assert_true(cl_run_until(cl, 5000, deferred_at_least, &want_deferred));
+    hold_snapshot(cl, 72, &t);
 
     /* 2 ms an entry: 120 ms and more of applying */
     f->apply_sleep_us = 2000;
