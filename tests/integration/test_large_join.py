@@ -80,8 +80,12 @@ def test_node_joins_a_large_state_and_is_promoted(env):
     records = (STATE_MIB << 20) // VALUE + 1
     interval = max(200, records * 9 // 10)
     # entries are records plus signature entries: signatures every second (not the
-    # default 10 ms) keep those few, so the snapshot interval counts records
+    # default 10 ms) keep those few, so the snapshot interval counts records; and
+    # raft may hold the whole fill's log in memory (snapshot_log_kib, twice the
+    # state), else the nodes would snapshot every 64 MiB of log and the joiner's
+    # snapshot would hold only the first half of the state
     with env.sandbox(3, extra_args=("--node-option", f"snapshot_interval={interval}",
+                                    "--node-option", f"snapshot_log_kib={(2 * STATE_MIB) << 10}",
                                     "--node-option", "sig_interval_ms=1000")) as sb:
         leader = sb.wait_leader()
         t0 = time.monotonic()
