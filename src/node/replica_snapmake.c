@@ -105,9 +105,9 @@ static consort_err encode_plain(const node_replica *r, uint64_t sig, uint64_t ap
  * leader may execute writes at any time, so its job takes on the loop what
  * the worker cannot read while writes go on: the ledger fsync, the leaves,
  * the tail entries and a pinned view of its store (store/kv.h cs_kv_pin_at:
- * pointers and references, O(keys) but no encoding); the worker encodes
- * the store from the view and seals it all, so the loop never encodes a
- * whole store. Any other node changes its store, tree, indexes and ledger
+ * a reference per hash-table chunk, O(chunks), no record touched); the
+ * worker encodes the store from the view and seals it all, so the loop
+ * never encodes a whole store. Any other node changes its store, tree, indexes and ledger
  * only by applying committed entries, which the consensus adapter defers
  * while the job is `frozen`: the worker then reads them directly (ledger
  * fsync, encoding and sealing all off the loop). Raft does not install a

@@ -278,18 +278,22 @@ CS_MUST_CHECK consort_err cs_kv_snapshot_at(const cs_kv_store *s, uint64_t at, c
 
 /*
  * A pinned view of the store as of seqno `at` (the state cs_kv_snapshot_at
- * encodes), for a snapshot made while the store changes: cs_kv_pin_at runs
- * on the store's thread and costs O(keys) in pointers and references (no
- * key or value copied, nothing sorted, no encoding); cs_kv_pinned_encode
- * then writes exactly the bytes cs_kv_snapshot_at(s, at) wrote at pin
- * time, from any thread and whatever the store did since (records are
- * never changed once in the store, and the view holds a reference to each
- * of them); cs_kv_pinned_free releases the references, on the store's
- * thread again. `at` as for cs_kv_snapshot_at (STATE otherwise); NOMEM.
+ * encodes), for a snapshot made while the store changes. cs_kv_pin_at runs
+ * on the store's thread and costs O(hash-table chunks + writes since `at`),
+ * not O(keys): it shares each map's table chunk by chunk (the store copies a
+ * shared chunk before its next write to it, from a spare allocated here) and
+ * touches no record. cs_kv_pinned_encode then writes exactly the bytes
+ * cs_kv_snapshot_at(s, at) wrote at pin time, from any thread and whatever
+ * the store did since (records never change once in the store, and the store
+ * keeps every record a view may read until the view is freed: compaction
+ * stops at the oldest view's pin time). cs_kv_pinned_free releases the view,
+ * on the store's thread again; cs_kv_store_free before it is allowed (the
+ * store then goes with its last view); cs_kv_restore refuses (BUSY) while a
+ * view lives. `at` as for cs_kv_snapshot_at (STATE otherwise); NOMEM.
  */
 typedef struct cs_kv_pinned cs_kv_pinned;
-CS_MUST_CHECK consort_err cs_kv_pin_at(const cs_kv_store *s, uint64_t at, cs_kv_pinned **out);
-/* TOO_LARGE, NOMEM; `out` is empty on failure. At most once per view. */
+CS_MUST_CHECK consort_err cs_kv_pin_at(cs_kv_store *s, uint64_t at, cs_kv_pinned **out);
+/* TOO_LARGE, NOMEM; `out` is empty on failure. */
 CS_MUST_CHECK consort_err cs_kv_pinned_encode(cs_kv_pinned *p, cs_buf *out);
 void cs_kv_pinned_free(cs_kv_pinned *p);
 

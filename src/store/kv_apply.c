@@ -231,8 +231,8 @@ static consort_err validate_map(const cs_kv_tx *tx, kv_txmap *tm)
                   cs_kv_fmt(kv_txmap_name(tm), nbuf, sizeof nbuf));
     }
     const kv_table *reads = &tm->reads;
-    for (size_t i = 0; reads->slots != NULL && i <= reads->mask; i++) {
-        const kv_rec *r = reads->slots[i].rec;
+    for (size_t i = 0; i < cs_kv_table_cap(reads); i++) {
+        const kv_rec *r = cs_kv_table_rec(reads, i);
         if (r == NULL)
             continue;
         const kv_rec *cur = m != NULL ? cs_kv_table_find(&m->table, r->hash, kv_rec_key(r)) : NULL;

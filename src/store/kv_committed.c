@@ -121,15 +121,16 @@ static consort_err committed_sorted(const kv_map *m, kv_rec ***out, size_t *n)
     kv_rec **recs = cs_calloc(cap, sizeof *recs);
     CS_ENSURE(recs != NULL, CONSORT_E_NOMEM, "KV committed view: sorting %zu keys", cap);
     size_t k = 0;
-    for (size_t i = 0; t->slots != NULL && i <= t->mask; i++) {
-        kv_rec *r = t->slots[i].rec;
+    for (size_t i = 0; i < cs_kv_table_cap(t); i++) {
+        kv_rec *r = cs_kv_table_rec(t, i);
         /* a key with an entry was changed since: the entry says what it was */
         if (r != NULL && cs_kv_shadow_find(sh, r->hash, kv_rec_key(r)) == NULL)
             recs[k++] = r;
     }
-    for (size_t i = 0; sh->slots != NULL && i <= sh->mask; i++) {
-        if (sh->slots[i].rec != NULL && sh->slots[i].present)
-            recs[k++] = sh->slots[i].rec;
+    for (size_t i = 0; i < kv_slots_cap(&sh->slots); i++) {
+        const kv_shadow *e = (const kv_shadow *)kv_slot_at(&sh->slots, sizeof(kv_shadow), i);
+        if (e->rec != NULL && e->present)
+            recs[k++] = e->rec;
     }
     cs_kv_recs_sort(recs, k);
     for (size_t i = 0; i < k; i++)

@@ -64,8 +64,8 @@ consort_err cs_kv_digest_maps(kv_map *const *maps, size_t n, cs_lthash *out)
     cs_lthash_init(out);
     for (size_t i = 0; i < n; i++) {
         const kv_table *t = &maps[i]->table;
-        for (size_t j = 0; t->slots != NULL && j <= t->mask; j++) {
-            const kv_rec *r = t->slots[j].rec;
+        for (size_t j = 0; j < cs_kv_table_cap(t); j++) {
+            const kv_rec *r = cs_kv_table_rec(t, j);
             if (r != NULL)
                 CS_TRY(cs_kv_digest_add(out, maps[i], r, r->version));
         }

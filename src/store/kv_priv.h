@@ -57,18 +57,23 @@ void cs_kv_rec_unref(kv_rec *r);
 /* Bytewise lexicographic order; a proper prefix sorts first. */
 int cs_kv_bytes_cmp(cs_slice a, cs_slice b);
 
-/* ---- open-addressing hash table of records keyed by key bytes ---- */
+/* ---- slot arrays: open-addressing hash tables (kv_slots.c) ---- */
 
 typedef struct kv_slot {
     uint64_t hash;
     kv_rec *rec; /* NULL = empty slot */
 } kv_slot;
 
-typedef struct kv_table {
-    kv_slot *slots; /* NULL until the first reserve */
-    size_t mask;    /* capacity - 1 (capacity is a power of two) */
-    size_t count;
-} kv_table;
+/* Slots live in chunks of at most KV_CHUNK_SLOTS; a chunk shared with a
+ * pinned view (refs > 1) is copied before it is written. */
+#define KV_CHUNK_SHIFT 10
+#define KV_CHUNK_SLOTS ((size_t)1 << KV_CHUNK_SHIFT)
+
+typedef struct kv_chunk {
+    size_t refs; /* the array's, plus one per pinned view holding it */
+    size_t pad_; /* keeps the slots 16-byte aligned */
+    unsigned char slots[];
+} kv_chunk;
 
 /*
  * Open addressing over an array of slots of `size` bytes, each beginning
@@ -76,14 +81,59 @@ typedef struct kv_table {
  * ones): linear probing over a power-of-two array kept at most 3/4 full,
  * backward-shift deletion (no tombstones).
  */
+typedef struct kv_slots {
+    kv_chunk **chunks; /* NULL until the first reserve */
+    size_t mask;       /* capacity - 1 (capacity is a power of two) */
+    kv_chunk **spare;  /* one copy per chunk shared with a view (cs_kv_slot_w) */
+    size_t nspare;
+} kv_slots;
+
+static inline size_t kv_slots_cap(const kv_slots *a)
+{
+    return a->chunks != NULL ? a->mask + 1 : 0;
+}
+/* Slot i for reading (i below the capacity). */
+static inline kv_slot *kv_slot_at(const kv_slots *a, size_t size, size_t i)
+{
+    return (kv_slot *)(void *)(a->chunks[i >> KV_CHUNK_SHIFT]->slots +
+                               (i & (KV_CHUNK_SLOTS - 1)) * size);
+}
+/* Slot i for writing: copies its chunk first if a view shares it. */
+void *cs_kv_slot_w(kv_slots *a, size_t size, size_t i);
 /* The slot holding `key`, or the empty slot where it would go. */
-size_t cs_kv_slots_probe(const void *slots, size_t size, size_t mask, uint64_t hash, cs_slice key);
+size_t cs_kv_slots_probe(const kv_slots *a, size_t size, uint64_t hash, cs_slice key);
 /* Room for `extra` more than `count` entries (a new array of twice the
- * size, rehashed, if needed; *slots NULL: none yet). Unchanged on failure. */
-CS_MUST_CHECK consort_err cs_kv_slots_reserve(void **slots, size_t size, size_t *mask, size_t count,
-                                              size_t extra, const char *what);
+ * size, rehashed, if needed). Unchanged on failure. */
+CS_MUST_CHECK consort_err cs_kv_slots_reserve(kv_slots *a, size_t size, size_t count, size_t extra,
+                                              const char *what);
 /* Empties slot i, shifting later members of its probe run back. */
-void cs_kv_slots_shift_out(void *slots, size_t size, size_t mask, size_t i);
+void cs_kv_slots_shift_out(kv_slots *a, size_t size, size_t i);
+/* Releases the chunks and spares (not the records the slots point at). */
+void cs_kv_slots_free(kv_slots *a);
+/* For a pinned view: a new array of the chunks (one more reference each),
+ * and a spare for each chunk this shares first. Unchanged on failure. */
+CS_MUST_CHECK consort_err cs_kv_slots_share(kv_slots *a, size_t size, kv_chunk ***out, size_t *n);
+/* Drops one reference to each of n chunks (freed at zero; NULLs skipped). */
+void cs_kv_chunks_release(kv_chunk **chunks, size_t n);
+/* No view holds any chunk any more: frees the spares. */
+void cs_kv_slots_unshared(kv_slots *a);
+
+/* ---- the map table: records keyed by key bytes (kv_table.c) ---- */
+
+typedef struct kv_table {
+    kv_slots slots;
+    size_t count;
+} kv_table;
+
+/* Record i of the table (NULL: empty), i below cs_kv_table_cap. */
+static inline kv_rec *cs_kv_table_rec(const kv_table *t, size_t i)
+{
+    return kv_slot_at(&t->slots, sizeof(kv_slot), i)->rec;
+}
+static inline size_t cs_kv_table_cap(const kv_table *t)
+{
+    return kv_slots_cap(&t->slots);
+}
 
 void cs_kv_table_init(kv_table *t);
 /* Unrefs every record and frees the slots. */
@@ -136,8 +186,7 @@ _Static_assert(offsetof(kv_shadow, hash) == offsetof(kv_slot, hash) &&
                "a kv_shadow begins with a kv_slot");
 
 typedef struct kv_shadows {
-    kv_shadow *slots; /* NULL until the first reserve */
-    size_t mask;
+    kv_slots slots;
     size_t count;
 } kv_shadows;
 
@@ -212,7 +261,40 @@ struct cs_kv_store {
     cs_lthash digest; /* the state digest's LtHash of the present keys (kv_digest.c) */
     uint8_t excluded[CS_KV_MAP_NAME_MAX]; /* the map left out of it ... */
     size_t excluded_len;                  /* ... (0 = none) */
+    /* pinned views (kv_snapshot.c) */
+    cs_kv_pinned *pins; /* the live ones, linked */
+    kv_rec **kept;      /* records rollback took out of tables while views lived */
+    size_t nkept, kept_cap;
+    bool closing; /* cs_kv_store_free ran: the last view's free frees the store */
 };
+
+/* ---- pinned views (kv_snapshot.c) ----
+ *
+ * A record a view's frozen chunks point at must outlive the view. Every
+ * record there has version <= the view's horizon (the store's last seqno at
+ * pin time) and was in a table then; a table lets go of a record only into
+ * the undo log (apply), back out of it (rollback) or at the store's end. So:
+ * compact drops undo items only up to cs_kv_pins_hold (the items made since
+ * a view was pinned hold what the tables let go of), rollback gives the
+ * records it takes out of tables to cs_kv_pins_drop (after
+ * cs_kv_pins_reserve), restore refuses while a view lives, and
+ * cs_kv_store_free leaves the store to the last view's free.
+ */
+/* The seqno after which every undo item was made while some live view
+ * lived (UINT64_MAX: none): at most the oldest view's pin time, lowered by
+ * a rollback below it (the seqnos after it are made again). */
+uint64_t cs_kv_pins_hold(const cs_kv_store *s);
+void cs_kv_pins_rolled_back(cs_kv_store *s, uint64_t to);
+/* The newest live view's horizon (0: none). */
+uint64_t cs_kv_pins_reach(const cs_kv_store *s);
+/* Room to keep `n` more records for live views (nothing to do without any). */
+CS_MUST_CHECK consort_err cs_kv_pins_reserve(cs_kv_store *s, size_t n);
+/* Drops a table's reference to `r`, keeping it until the last view goes if
+ * a view may point at it (room reserved by cs_kv_pins_reserve). */
+void cs_kv_pins_drop(cs_kv_store *s, kv_rec *r);
+/* The last view went (kv_store.c): frees kept records and spares, and the
+ * store if it is closing. */
+void cs_kv_pins_released(cs_kv_store *s);
 
 static inline uint64_t cs_kv_hash(const cs_kv_store *s, cs_slice key)
 {

@@ -115,45 +115,63 @@ static size_t revived_from(const at_view *v, size_t map)
     return lo;
 }
 
-/* Whether map `i` held any key at `at`. */
-static bool map_nonempty_at(const at_view *v, size_t i)
+/* One map as of `at`: the records of its slots with version <= at, and the
+ * records its keys had at `at` and no longer have. */
+typedef struct src_map {
+    cs_slice name;
+    const kv_slots *slots; /* NULL: none */
+    size_t count;          /* records in the slots */
+    const revived *rev;
+    size_t nrev;
+} src_map;
+
+static src_map store_map(const at_view *v, size_t i)
 {
-    size_t r = revived_from(v, i);
-    if (r < v->nrev && v->rev[r].map == i)
+    const kv_map *m = v->s->maps[i];
+    size_t r0 = revived_from(v, i), r1 = r0;
+    while (r1 < v->nrev && v->rev[r1].map == i)
+        r1++;
+    return (src_map){kv_map_name(m), &m->table.slots, m->table.count, v->rev + r0, r1 - r0};
+}
+
+static kv_rec *slot_rec_at(const src_map *m, size_t j, uint64_t at)
+{
+    kv_rec *rec = kv_slot_at(m->slots, sizeof(kv_slot), j)->rec;
+    return rec != NULL && rec->version <= at ? rec : NULL;
+}
+
+/* Whether the map held any key at `at`. */
+static bool nonempty_at(const src_map *m, uint64_t at)
+{
+    if (m->nrev > 0)
         return true;
-    const kv_table *t = &v->s->maps[i]->table;
-    for (size_t j = 0; t->slots != NULL && j <= t->mask; j++) {
-        if (t->slots[j].rec != NULL && t->slots[j].rec->version <= v->at)
+    for (size_t j = 0; m->slots != NULL && j < kv_slots_cap(m->slots); j++) {
+        if (slot_rec_at(m, j, at) != NULL)
             return true;
     }
     return false;
 }
 
-/* The records map `i` held at `at`, sorted by key if `sorted` (an array to
- * cs_free; no references taken). */
-static consort_err map_records_at(const at_view *v, size_t i, bool sorted, kv_rec ***out, size_t *n)
+/* The records the map held at `at`, sorted by key (an array to cs_free; no
+ * references taken). */
+static consort_err records_at(const src_map *m, uint64_t at, kv_rec ***out, size_t *n)
 {
-    const kv_table *t = &v->s->maps[i]->table;
-    size_t r0 = revived_from(v, i), r1 = r0;
-    while (r1 < v->nrev && v->rev[r1].map == i)
-        r1++;
     *out = NULL;
     *n = 0;
-    size_t cap = t->count + (r1 - r0);
+    size_t cap = m->count + m->nrev;
     if (cap == 0)
         return CONSORT_OK;
     kv_rec **recs = cs_calloc(cap, sizeof *recs);
     CS_ENSURE(recs != NULL, CONSORT_E_NOMEM, "KV snapshot: sorting %zu keys", cap);
     size_t k = 0;
-    for (size_t j = 0; t->slots != NULL && j <= t->mask; j++) {
-        kv_rec *rec = t->slots[j].rec;
-        if (rec != NULL && rec->version <= v->at)
+    for (size_t j = 0; m->slots != NULL && j < kv_slots_cap(m->slots); j++) {
+        kv_rec *rec = slot_rec_at(m, j, at);
+        if (rec != NULL && k < cap)
             recs[k++] = rec;
     }
-    for (size_t j = r0; j < r1; j++)
-        recs[k++] = v->rev[j].rec;
-    if (sorted)
-        cs_kv_recs_sort(recs, k);
+    for (size_t j = 0; j < m->nrev && k < cap; j++)
+        recs[k++] = m->rev[j].rec;
+    cs_kv_recs_sort(recs, k);
     *out = recs;
     *n = k;
     return CONSORT_OK;
@@ -173,31 +191,43 @@ static consort_err write_map(cs_slice name, kv_rec *const *recs, size_t n, cs_bu
     return CONSORT_OK;
 }
 
-static consort_err encode_map(const at_view *v, size_t i, cs_buf *out)
+static consort_err encode_map(const src_map *m, uint64_t at, cs_buf *out)
 {
     kv_rec **recs;
     size_t n;
-    CS_TRY(map_records_at(v, i, true, &recs, &n));
-    consort_err rc = write_map(kv_map_name(v->s->maps[i]), recs, n, out);
+    CS_TRY(records_at(m, at, &recs, &n));
+    consort_err rc = write_map(m->name, recs, n, out);
     cs_free(recs);
     return rc;
 }
 
-static consort_err encode(const at_view *v, cs_buf *out)
+/* The whole encoding of maps[0..n) (in the store's order) as of `at`. */
+static consort_err encode(const src_map *maps, size_t n, uint64_t at, cs_buf *out)
 {
-    const cs_kv_store *s = v->s;
     size_t nonempty = 0;
-    for (size_t i = 0; i < s->nmaps; i++)
-        nonempty += map_nonempty_at(v, i) ? 1 : 0;
+    for (size_t i = 0; i < n; i++)
+        nonempty += nonempty_at(&maps[i], at) ? 1 : 0;
     CS_TRY(cs_cbor_write_map(out, 2));
     CS_TRY(cs_cbor_write_cstr(out, "maps"));
     CS_TRY(cs_cbor_write_map(out, nonempty));
-    for (size_t i = 0; i < s->nmaps; i++) {
-        if (map_nonempty_at(v, i))
-            CS_TRY(encode_map(v, i, out));
+    for (size_t i = 0; i < n; i++) {
+        if (nonempty_at(&maps[i], at))
+            CS_TRY(encode_map(&maps[i], at, out));
     }
     CS_TRY(cs_cbor_write_cstr(out, "seqno"));
-    return cs_cbor_write_uint(out, v->at);
+    return cs_cbor_write_uint(out, at);
+}
+
+static consort_err encode_store(const at_view *v, cs_buf *out)
+{
+    size_t n = v->s->nmaps;
+    src_map *maps = n > 0 ? cs_calloc(n, sizeof *maps) : NULL;
+    CS_ENSURE(n == 0 || maps != NULL, CONSORT_E_NOMEM, "KV snapshot: %zu maps", n);
+    for (size_t i = 0; i < n; i++)
+        maps[i] = store_map(v, i);
+    consort_err rc = encode(maps, n, v->at, out);
+    cs_free(maps);
+    return rc;
 }
 
 consort_err cs_kv_snapshot_at(const cs_kv_store *s, uint64_t at, cs_buf *out)
@@ -212,7 +242,7 @@ consort_err cs_kv_snapshot_at(const cs_kv_store *s, uint64_t at, cs_buf *out)
     at_view v;
     consort_err rc = view_init(s, at, &v);
     if (rc == CONSORT_OK)
-        rc = encode(&v, out);
+        rc = encode_store(&v, out);
     view_cleanup(&v);
     if (rc != CONSORT_OK) {
         cs_buf_reset(out);
@@ -221,70 +251,164 @@ consort_err cs_kv_snapshot_at(const cs_kv_store *s, uint64_t at, cs_buf *out)
     return CONSORT_OK;
 }
 
-/* ---- pinned views ---- */
+consort_err cs_kv_snapshot(const cs_kv_store *s, cs_buf *out)
+{
+    cs_buf_reset(out);
+    at_view v = {.s = s, .at = s->last_seqno}; /* nothing to read from the undo log */
+    consort_err rc = encode_store(&v, out);
+    if (rc != CONSORT_OK) {
+        cs_buf_reset(out);
+        return cs_err_context(rc, "KV snapshot");
+    }
+    return CONSORT_OK;
+}
 
-typedef struct pinned_map {
-    uint8_t *name; /* a copy: the map may go (rollback) while the view lives */
-    size_t name_len;
-    kv_rec **recs; /* one reference each */
-    size_t n;
-} pinned_map;
+/* ---- pinned views ----
+ *
+ * A view takes one reference to each chunk of each map's slot array
+ * (kv_slots.c: a shared chunk is copied before the store writes it), a copy
+ * of each map's name, and one reference to each record the view revives
+ * from the undo log: O(chunks + writes since `at`), not O(keys). The records
+ * in the frozen chunks are the ones the tables held at pin time, all with
+ * version <= the view's horizon (the store's last seqno then); they stay
+ * alive because each is still in a table, or in the undo log (which compact
+ * keeps back to the oldest live horizon), or kept by the store (rollback,
+ * cs_kv_pins_drop). The worker reads each record's version to leave out
+ * those written after `at`.
+ */
 
 struct cs_kv_pinned {
+    cs_kv_store *s;
+    cs_kv_pinned *next; /* the store's live views */
     uint64_t at;
-    pinned_map *maps; /* the maps that held keys at `at`, in the store's order */
+    uint64_t horizon; /* the store's last seqno at pin time */
+    uint64_t hold;    /* undo items after it were made after pin time */
+    src_map *maps;    /* every map of the store at pin time, in its order */
+    kv_slots *slots;  /* maps[i].slots: the frozen chunks (no spares) */
     size_t nmaps;
+    revived *rev; /* one reference each; .map indexes maps */
+    size_t nrev;
 };
+
+uint64_t cs_kv_pins_hold(const cs_kv_store *s)
+{
+    uint64_t h = UINT64_MAX;
+    for (const cs_kv_pinned *p = s->pins; p != NULL; p = p->next)
+        h = p->hold < h ? p->hold : h;
+    return h;
+}
+
+void cs_kv_pins_rolled_back(cs_kv_store *s, uint64_t to)
+{
+    for (cs_kv_pinned *p = s->pins; p != NULL; p = p->next)
+        p->hold = to < p->hold ? to : p->hold;
+}
+
+uint64_t cs_kv_pins_reach(const cs_kv_store *s)
+{
+    uint64_t h = 0;
+    for (const cs_kv_pinned *p = s->pins; p != NULL; p = p->next)
+        h = p->horizon > h ? p->horizon : h;
+    return h;
+}
+
+consort_err cs_kv_pins_reserve(cs_kv_store *s, size_t n)
+{
+    if (s->pins == NULL || s->kept_cap - s->nkept >= n)
+        return CONSORT_OK;
+    CS_ENSURE(n <= SIZE_MAX / 2 / sizeof *s->kept - s->nkept, CONSORT_E_NOMEM,
+              "KV: keeping %zu records for views", n);
+    size_t cap = s->nkept + n;
+    kv_rec **k = cs_realloc(s->kept, cap * sizeof *k);
+    CS_ENSURE(k != NULL, CONSORT_E_NOMEM, "KV: keeping %zu records for views", cap);
+    s->kept = k;
+    s->kept_cap = cap;
+    return CONSORT_OK;
+}
+
+void cs_kv_pins_drop(cs_kv_store *s, kv_rec *r)
+{
+    if (r != NULL && s->pins != NULL && r->version <= cs_kv_pins_reach(s) &&
+        s->nkept < s->kept_cap) {
+        s->kept[s->nkept++] = r; /* a view's frozen chunk may point at it */
+        return;
+    }
+    cs_kv_rec_unref(r);
+}
 
 void cs_kv_pinned_free(cs_kv_pinned *p)
 {
     if (p == NULL)
         return;
     for (size_t i = 0; i < p->nmaps; i++) {
-        for (size_t k = 0; k < p->maps[i].n; k++)
-            cs_kv_rec_unref(p->maps[i].recs[k]);
-        cs_free(p->maps[i].recs);
-        cs_free(p->maps[i].name);
+        cs_kv_slots_free(&p->slots[i]); /* a view's array: chunks only */
+        cs_free((void *)(uintptr_t)p->maps[i].name.ptr);
     }
+    for (size_t i = 0; i < p->nrev; i++)
+        cs_kv_rec_unref(p->rev[i].rec);
+    cs_free(p->rev);
+    cs_free(p->slots);
     cs_free(p->maps);
+    cs_kv_store *s = p->s;
+    cs_kv_pinned **link = &s->pins;
+    while (*link != NULL && *link != p)
+        link = &(*link)->next;
+    if (*link == p)
+        *link = p->next;
     cs_free(p);
+    if (s->pins == NULL)
+        cs_kv_pins_released(s);
 }
 
-consort_err cs_kv_pin_at(const cs_kv_store *s, uint64_t at, cs_kv_pinned **out)
+/* The view's own copy of map i: name, frozen chunks, and its revived records. */
+static consort_err pin_map(cs_kv_pinned *p, const at_view *v, size_t i)
+{
+    kv_map *m = v->s->maps[i];
+    src_map sm = store_map(v, i);
+    cs_slice name = kv_map_name(m);
+    uint8_t *copy = cs_malloc(name.len > 0 ? name.len : 1);
+    CS_ENSURE(copy != NULL, CONSORT_E_NOMEM, "KV view: a map name");
+    memcpy(copy, name.ptr, name.len);
+    size_t n;
+    consort_err rc = cs_kv_slots_share(&m->table.slots, sizeof(kv_slot), &p->slots[i].chunks, &n);
+    if (rc != CONSORT_OK) {
+        cs_free(copy);
+        return rc;
+    }
+    p->slots[i].mask = m->table.slots.mask;
+    p->maps[i] =
+        (src_map){CS_SLICE(copy, name.len), p->slots[i].chunks != NULL ? &p->slots[i] : NULL,
+                  m->table.count, p->rev + (sm.rev - v->rev), sm.nrev};
+    p->nmaps = i + 1;
+    return CONSORT_OK;
+}
+
+consort_err cs_kv_pin_at(cs_kv_store *s, uint64_t at, cs_kv_pinned **out)
 {
     CS_ENSURE(at <= s->last_seqno && at >= s->undo.floor, CONSORT_E_STATE,
               "KV view at seqno %llu: the store holds %llu..%llu", (unsigned long long)at,
               (unsigned long long)s->undo.floor, (unsigned long long)s->last_seqno);
+    CS_ENSURE(!s->closing, CONSORT_E_STATE, "KV view: the store is closing");
     cs_kv_pinned *p = cs_calloc(1, sizeof *p);
     CS_ENSURE(p != NULL, CONSORT_E_NOMEM, "KV view: out of memory");
-    p->at = at;
+    *p = (cs_kv_pinned){.s = s, .at = at, .horizon = s->last_seqno, .hold = s->last_seqno};
     at_view v;
     consort_err rc = view_init(s, at, &v);
+    if (rc == CONSORT_OK && v.nrev > 0 && (p->rev = cs_calloc(v.nrev, sizeof *p->rev)) == NULL)
+        rc = cs_fail(CONSORT_E_NOMEM, "KV view: %zu earlier records", v.nrev);
     if (rc == CONSORT_OK && s->nmaps > 0 &&
-        (p->maps = cs_calloc(s->nmaps, sizeof *p->maps)) == NULL)
+        ((p->maps = cs_calloc(s->nmaps, sizeof *p->maps)) == NULL ||
+         (p->slots = cs_calloc(s->nmaps, sizeof *p->slots)) == NULL))
         rc = cs_fail(CONSORT_E_NOMEM, "KV view: %zu maps", s->nmaps);
-    for (size_t i = 0; rc == CONSORT_OK && i < s->nmaps; i++) {
-        kv_rec **recs;
-        size_t n;
-        rc = map_records_at(&v, i, false, &recs, &n);
-        if (rc != CONSORT_OK || n == 0) {
-            cs_free(recs); /* an array for keys written since `at` only */
-            continue;
-        }
-        pinned_map *m = &p->maps[p->nmaps++];
-        m->recs = recs;
-        m->n = n;
-        for (size_t k = 0; k < n; k++)
-            (void)cs_kv_rec_ref(recs[k]);
-        cs_slice name = kv_map_name(s->maps[i]);
-        m->name = cs_malloc(name.len > 0 ? name.len : 1);
-        if (m->name == NULL)
-            rc = cs_fail(CONSORT_E_NOMEM, "KV view: a map name");
-        else
-            memcpy(m->name, name.ptr, name.len);
-        m->name_len = name.len;
+    if (rc == CONSORT_OK) {
+        for (size_t i = 0; i < v.nrev; i++)
+            p->rev[p->nrev++] = (revived){v.rev[i].map, cs_kv_rec_ref(v.rev[i].rec)};
     }
+    for (size_t i = 0; rc == CONSORT_OK && i < s->nmaps; i++)
+        rc = pin_map(p, &v, i);
     view_cleanup(&v);
+    p->next = s->pins;
+    s->pins = p;
     if (rc != CONSORT_OK) {
         cs_kv_pinned_free(p);
         return cs_err_context(rc, "KV view at seqno %llu", (unsigned long long)at);
@@ -296,188 +420,10 @@ consort_err cs_kv_pin_at(const cs_kv_store *s, uint64_t at, cs_kv_pinned **out)
 consort_err cs_kv_pinned_encode(cs_kv_pinned *p, cs_buf *out)
 {
     cs_buf_reset(out);
-    consort_err rc = cs_cbor_write_map(out, 2);
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_cstr(out, "maps");
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_map(out, p->nmaps);
-    for (size_t i = 0; rc == CONSORT_OK && i < p->nmaps; i++) {
-        pinned_map *m = &p->maps[i];
-        cs_kv_recs_sort(m->recs, m->n); /* reads keys only: records never change */
-        rc = write_map(CS_SLICE(m->name, m->name_len), m->recs, m->n, out);
-    }
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_cstr(out, "seqno");
-    if (rc == CONSORT_OK)
-        rc = cs_cbor_write_uint(out, p->at);
+    consort_err rc = encode(p->maps, p->nmaps, p->at, out);
     if (rc != CONSORT_OK) {
         cs_buf_reset(out);
         return cs_err_context(rc, "KV snapshot at seqno %llu", (unsigned long long)p->at);
     }
-    return CONSORT_OK;
-}
-
-consort_err cs_kv_snapshot(const cs_kv_store *s, cs_buf *out)
-{
-    cs_buf_reset(out);
-    at_view v = {.s = s, .at = s->last_seqno}; /* nothing to read from the undo log */
-    consort_err rc = encode(&v, out);
-    if (rc != CONSORT_OK) {
-        cs_buf_reset(out);
-        return cs_err_context(rc, "KV snapshot");
-    }
-    return CONSORT_OK;
-}
-
-/* ---- restore ---- */
-
-typedef struct decoded {
-    kv_map **maps;
-    size_t n;
-    uint64_t max_version;
-} decoded;
-
-static void decoded_cleanup(decoded *d)
-{
-    for (size_t i = 0; i < d->n; i++)
-        cs_kv_map_free(d->maps[i]);
-    cs_free(d->maps);
-    *d = (decoded){0};
-}
-
-static consort_err expect_text(cs_cbor_reader *r, const char *want)
-{
-    size_t off = r->pos;
-    cs_cbor_item it;
-    CS_TRY(cs_kv_cbor_next(r, CS_CBOR_TEXT, "snapshot field name", &it));
-    CS_ENSURE(cs_slice_eq(it.str, cs_slice_str(want)), CONSORT_E_MALFORMED,
-              "snapshot field at offset %zu: expected \"%s\"", off, want);
-    return CONSORT_OK;
-}
-
-static consort_err decode_entries(const cs_kv_store *s, cs_cbor_reader *r, kv_map *m, decoded *d)
-{
-    char nbuf[CS_KV_FMT_MAX], kbuf[CS_KV_FMT_MAX];
-    const cs_kv_limits *l = &s->limits;
-    uint64_t n;
-    CS_TRY(cs_kv_cbor_count(r, CS_CBOR_ARRAY, "snapshot key list", &n));
-    CS_ENSURE(n >= 1, CONSORT_E_MALFORMED, "snapshot map %s: empty key list",
-              cs_kv_fmt(kv_map_name(m), nbuf, sizeof nbuf));
-    CS_TRY(cs_kv_table_reserve(&m->table, (size_t)n));
-    cs_slice prev = CS_SLICE_EMPTY;
-    for (uint64_t i = 0; i < n; i++) {
-        size_t off = r->pos;
-        uint64_t three, version;
-        cs_cbor_item it;
-        CS_TRY(cs_kv_cbor_count(r, CS_CBOR_ARRAY, "snapshot entry", &three));
-        CS_ENSURE(three == 3, CONSORT_E_MALFORMED,
-                  "snapshot entry at offset %zu: %llu items, expected [key, value, version]", off,
-                  (unsigned long long)three);
-        off = r->pos;
-        CS_TRY(cs_kv_cbor_next(r, CS_CBOR_BYTES, "snapshot key", &it));
-        cs_slice key = it.str;
-        CS_ENSURE(key.len <= l->max_key, CONSORT_E_TOO_LARGE,
-                  "snapshot key at offset %zu: %zu bytes, the cap is %zu", off, key.len,
-                  l->max_key);
-        CS_ENSURE(i == 0 || cs_kv_bytes_cmp(prev, key) < 0, CONSORT_E_MALFORMED,
-                  "snapshot map %s: key %s at offset %zu is a duplicate or out of order",
-                  cs_kv_fmt(kv_map_name(m), nbuf, sizeof nbuf), cs_kv_fmt(key, kbuf, sizeof kbuf),
-                  off);
-        prev = key;
-        off = r->pos;
-        CS_TRY(cs_kv_cbor_next(r, CS_CBOR_BYTES, "snapshot value", &it));
-        cs_slice value = it.str;
-        CS_ENSURE(value.len <= l->max_value, CONSORT_E_TOO_LARGE,
-                  "snapshot value at offset %zu: %zu bytes, the cap is %zu", off, value.len,
-                  l->max_value);
-        off = r->pos;
-        CS_TRY(cs_kv_cbor_next(r, CS_CBOR_UINT, "snapshot version", &it));
-        version = it.u;
-        CS_ENSURE(version >= 1, CONSORT_E_MALFORMED, "snapshot version at offset %zu is 0", off);
-        if (version > d->max_version)
-            d->max_version = version;
-        kv_rec *rec;
-        CS_TRY(cs_kv_rec_new(cs_kv_hash(s, key), key, &value, &rec));
-        rec->version = version;
-        (void)cs_kv_table_set(&m->table, rec); /* reserved above; keys are unique */
-    }
-    return CONSORT_OK;
-}
-
-static consort_err decode(const cs_kv_store *s, cs_slice in, decoded *d, uint64_t *seqno)
-{
-    char nbuf[CS_KV_FMT_MAX];
-    cs_cbor_reader r;
-    cs_cbor_reader_init(&r, in);
-    uint64_t fields, nmaps;
-    CS_TRY(cs_kv_cbor_count(&r, CS_CBOR_MAP, "snapshot", &fields));
-    CS_ENSURE(fields == 2, CONSORT_E_MALFORMED, "snapshot: %llu fields, expected maps and seqno",
-              (unsigned long long)fields);
-    CS_TRY(expect_text(&r, "maps"));
-    CS_TRY(cs_kv_cbor_count(&r, CS_CBOR_MAP, "snapshot maps", &nmaps));
-    if (nmaps > 0) {
-        d->maps = cs_calloc((size_t)nmaps, sizeof *d->maps);
-        CS_ENSURE(d->maps != NULL, CONSORT_E_NOMEM, "snapshot: %llu maps",
-                  (unsigned long long)nmaps);
-    }
-    for (uint64_t i = 0; i < nmaps; i++) {
-        size_t off = r.pos;
-        cs_cbor_item it;
-        CS_TRY(cs_kv_cbor_next(&r, CS_CBOR_TEXT, "snapshot map name", &it));
-        CS_TRY(cs_kv_decode_map_name(it.str, off));
-        CS_ENSURE(i == 0 || cs_kv_bytes_cmp(kv_map_name(d->maps[d->n - 1]), it.str) < 0,
-                  CONSORT_E_MALFORMED,
-                  "snapshot map name %s at offset %zu is a duplicate or out of order",
-                  cs_kv_fmt(it.str, nbuf, sizeof nbuf), off);
-        kv_map *m;
-        CS_TRY(cs_kv_map_new(s, it.str, &m));
-        d->maps[d->n++] = m;
-        CS_TRY(decode_entries(s, &r, m, d));
-    }
-    CS_TRY(expect_text(&r, "seqno"));
-    size_t off = r.pos;
-    cs_cbor_item it;
-    CS_TRY(cs_kv_cbor_next(&r, CS_CBOR_UINT, "snapshot seqno", &it));
-    CS_ENSURE(d->max_version <= it.u, CONSORT_E_MALFORMED,
-              "snapshot seqno %llu at offset %zu is below a key version %llu",
-              (unsigned long long)it.u, off, (unsigned long long)d->max_version);
-    CS_TRY(cs_cbor_expect_end(&r));
-    *seqno = it.u;
-    return CONSORT_OK;
-}
-
-consort_err cs_kv_restore(cs_kv_store *s, cs_slice snapshot)
-{
-    decoded d = {0};
-    uint64_t seqno = 0;
-    consort_err rc = decode(s, snapshot, &d, &seqno);
-    if (rc != CONSORT_OK) {
-        decoded_cleanup(&d);
-        if (rc == CONSORT_E_NOMEM)
-            return rc;
-        char why[CS_ERRMSG_MAX];
-        snprintf(why, sizeof why, "%s", consort_errmsg());
-        return cs_fail(CONSORT_E_CORRUPT, "KV restore: %s", why);
-    }
-    /* the one full scan of the state digest: from the decoded contents */
-    cs_lthash digest;
-    rc = cs_kv_digest_maps(d.maps, d.n, &digest);
-    if (rc != CONSORT_OK) {
-        decoded_cleanup(&d);
-        return cs_err_context(rc, "KV restore");
-    }
-    cs_kv_undo_cleanup(&s->undo);
-    for (size_t i = 0; i < s->nmaps; i++)
-        cs_kv_map_free(s->maps[i]);
-    cs_free(s->maps);
-    s->maps = d.maps;
-    s->nmaps = d.n;
-    s->maps_cap = d.n;
-    s->last_seqno = seqno;
-    s->committed_seqno = seqno; /* nothing above it to hide: the maps' indexes are empty */
-    s->undo.floor = seqno;
-    s->digest = digest;
-    s->generation++;
-    s->maps_epoch++;
     return CONSORT_OK;
 }

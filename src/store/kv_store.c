@@ -36,10 +36,8 @@ consort_err cs_kv_store_new(const cs_kv_limits *limits, cs_kv_store **out)
     return CONSORT_OK;
 }
 
-void cs_kv_store_free(cs_kv_store *s)
+static void store_destroy(cs_kv_store *s)
 {
-    if (s == NULL)
-        return;
     /* undo first: it points at maps and owns displaced records */
     cs_kv_undo_cleanup(&s->undo);
     for (size_t i = 0; i < s->nmaps; i++)
@@ -47,6 +45,32 @@ void cs_kv_store_free(cs_kv_store *s)
     cs_free(s->maps);
     cs_wipe(s->seed, sizeof s->seed);
     cs_free(s);
+}
+
+void cs_kv_store_free(cs_kv_store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->pins != NULL) {
+        s->closing = true; /* views still read its records: the last one frees it */
+        return;
+    }
+    store_destroy(s);
+}
+
+void cs_kv_pins_released(cs_kv_store *s)
+{
+    for (size_t i = 0; i < s->nkept; i++)
+        cs_kv_rec_unref(s->kept[i]);
+    cs_free(s->kept);
+    s->kept = NULL;
+    s->nkept = s->kept_cap = 0;
+    if (s->closing) {
+        store_destroy(s);
+        return;
+    }
+    for (size_t i = 0; i < s->nmaps; i++)
+        cs_kv_slots_unshared(&s->maps[i]->table.slots);
 }
 
 uint64_t cs_kv_last_seqno(const cs_kv_store *s)

@@ -1,10 +1,6 @@
 /*
- * Records and the open-addressing hash table that indexes them.
- *
- * Linear probing over a power-of-two array of (hash, record) slots, kept at
- * most 3/4 full, with backward-shift deletion (no tombstones, so lookups never
- * slow down after many removals). The full 64-bit SipHash is stored in each
- * slot, so a probe compares key bytes only when the hashes are equal.
+ * Records and the map table that indexes them: a slot array (kv_slots.c) of
+ * (hash, record) slots.
  */
 #include "store/kv_priv.h"
 
@@ -13,8 +9,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define TABLE_MIN_CAP 8
 
 consort_err cs_kv_rec_new(uint64_t hash, cs_slice key, const cs_slice *value, kv_rec **out)
 {
@@ -58,81 +52,6 @@ int cs_kv_bytes_cmp(cs_slice a, cs_slice b)
     return (a.len > b.len) - (a.len < b.len);
 }
 
-static inline bool key_eq(const kv_rec *r, cs_slice key)
-{
-    return r->klen == key.len && (key.len == 0 || memcmp(r->data, key.ptr, key.len) == 0);
-}
-
-/* ---- slot arrays: slots of `size` bytes, each beginning with a kv_slot ---- */
-
-static inline kv_slot *slot_at(const void *slots, size_t size, size_t i)
-{
-    return (kv_slot *)((char *)(uintptr_t)slots + i * size);
-}
-
-size_t cs_kv_slots_probe(const void *slots, size_t size, size_t mask, uint64_t hash, cs_slice key)
-{
-    size_t i = (size_t)hash & mask;
-    for (;;) {
-        const kv_slot *s = slot_at(slots, size, i);
-        if (s->rec == NULL || (s->hash == hash && key_eq(s->rec, key)))
-            return i;
-        i = (i + 1) & mask;
-    }
-}
-
-consort_err cs_kv_slots_reserve(void **slots, size_t size, size_t *mask, size_t count, size_t extra,
-                                const char *what)
-{
-    CS_ENSURE(extra <= SIZE_MAX / 8 - count, CONSORT_E_NOMEM, "%s: %zu more keys", what, extra);
-    size_t need = count + extra;
-    size_t cap = *slots != NULL ? *mask + 1 : 0;
-    if (need <= cap / 4 * 3)
-        return CONSORT_OK;
-    size_t ncap = cap > 0 ? cap : TABLE_MIN_CAP;
-    while (need > ncap / 4 * 3) {
-        CS_ENSURE(ncap <= SIZE_MAX / 2 / size, CONSORT_E_NOMEM, "%s: %zu keys", what, need);
-        ncap *= 2;
-    }
-    void *grown = cs_calloc(ncap, size);
-    CS_ENSURE(grown != NULL, CONSORT_E_NOMEM, "%s of %zu slots", what, ncap);
-    for (size_t i = 0; i < cap; i++) {
-        const kv_slot *s = slot_at(*slots, size, i);
-        if (s->rec == NULL)
-            continue;
-        size_t j = (size_t)s->hash & (ncap - 1);
-        while (slot_at(grown, size, j)->rec != NULL)
-            j = (j + 1) & (ncap - 1);
-        memcpy(slot_at(grown, size, j), s, size);
-    }
-    cs_free(*slots);
-    *slots = grown;
-    *mask = ncap - 1;
-    return CONSORT_OK;
-}
-
-void cs_kv_slots_shift_out(void *slots, size_t size, size_t mask, size_t i)
-{
-    /* Backward-shift deletion: pull later members of the probe run into the
-     * hole unless their home slot lies cyclically in (hole, current]. */
-    size_t j = i;
-    for (;;) {
-        memset(slot_at(slots, size, i), 0, size);
-        for (;;) {
-            j = (j + 1) & mask;
-            const kv_slot *s = slot_at(slots, size, j);
-            if (s->rec == NULL)
-                return;
-            size_t home = (size_t)s->hash & mask;
-            bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-            if (!stays)
-                break;
-        }
-        memcpy(slot_at(slots, size, i), slot_at(slots, size, j), size);
-        i = j;
-    }
-}
-
 /* ---- the map table ---- */
 
 void cs_kv_table_init(kv_table *t)
@@ -142,49 +61,44 @@ void cs_kv_table_init(kv_table *t)
 
 void cs_kv_table_cleanup(kv_table *t)
 {
-    if (t->slots != NULL) {
-        for (size_t i = 0; i <= t->mask; i++)
-            cs_kv_rec_unref(t->slots[i].rec);
-        cs_free(t->slots);
-    }
+    for (size_t i = 0; i < cs_kv_table_cap(t); i++)
+        cs_kv_rec_unref(cs_kv_table_rec(t, i));
+    cs_kv_slots_free(&t->slots);
     cs_kv_table_init(t);
 }
 
 consort_err cs_kv_table_reserve(kv_table *t, size_t extra)
 {
-    void *slots = t->slots;
-    CS_TRY(cs_kv_slots_reserve(&slots, sizeof(kv_slot), &t->mask, t->count, extra, "KV table"));
-    t->slots = slots;
-    return CONSORT_OK;
+    return cs_kv_slots_reserve(&t->slots, sizeof(kv_slot), t->count, extra, "KV table");
 }
 
 kv_rec *cs_kv_table_find(const kv_table *t, uint64_t hash, cs_slice key)
 {
-    if (t->slots == NULL)
+    if (t->slots.chunks == NULL)
         return NULL;
-    return t->slots[cs_kv_slots_probe(t->slots, sizeof(kv_slot), t->mask, hash, key)].rec;
+    return cs_kv_table_rec(t, cs_kv_slots_probe(&t->slots, sizeof(kv_slot), hash, key));
 }
 
 kv_rec *cs_kv_table_set(kv_table *t, kv_rec *rec)
 {
-    size_t i = cs_kv_slots_probe(t->slots, sizeof(kv_slot), t->mask, rec->hash, kv_rec_key(rec));
-    kv_rec *old = t->slots[i].rec;
+    size_t i = cs_kv_slots_probe(&t->slots, sizeof(kv_slot), rec->hash, kv_rec_key(rec));
+    kv_rec *old = cs_kv_table_rec(t, i);
     if (old == NULL)
         t->count++;
-    t->slots[i] = (kv_slot){rec->hash, rec};
+    *(kv_slot *)cs_kv_slot_w(&t->slots, sizeof(kv_slot), i) = (kv_slot){rec->hash, rec};
     return old;
 }
 
 kv_rec *cs_kv_table_take(kv_table *t, uint64_t hash, cs_slice key)
 {
-    if (t->slots == NULL)
+    if (t->slots.chunks == NULL)
         return NULL;
-    size_t i = cs_kv_slots_probe(t->slots, sizeof(kv_slot), t->mask, hash, key);
-    kv_rec *rec = t->slots[i].rec;
+    size_t i = cs_kv_slots_probe(&t->slots, sizeof(kv_slot), hash, key);
+    kv_rec *rec = cs_kv_table_rec(t, i);
     if (rec == NULL)
         return NULL;
     t->count--;
-    cs_kv_slots_shift_out(t->slots, sizeof(kv_slot), t->mask, i);
+    cs_kv_slots_shift_out(&t->slots, sizeof(kv_slot), i);
     return rec;
 }
 
@@ -210,9 +124,9 @@ consort_err cs_kv_table_sorted(const kv_table *t, kv_rec ***out, size_t *n)
     kv_rec **recs = cs_calloc(t->count, sizeof *recs);
     CS_ENSURE(recs != NULL, CONSORT_E_NOMEM, "KV: sorting %zu keys", t->count);
     size_t k = 0;
-    for (size_t i = 0; i <= t->mask; i++) {
-        if (t->slots[i].rec != NULL)
-            recs[k++] = t->slots[i].rec;
+    for (size_t i = 0; i < cs_kv_table_cap(t); i++) {
+        if (cs_kv_table_rec(t, i) != NULL)
+            recs[k++] = cs_kv_table_rec(t, i);
     }
     cs_kv_recs_sort(recs, k);
     *out = recs;

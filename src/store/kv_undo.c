@@ -100,11 +100,11 @@ static void undo_item(cs_kv_store *s, const kv_undo_item *it)
     /* every undone item is after the committed seqno: the index counts it */
     cs_kv_shadow_undone(&m->shadow, it->old != NULL ? it->old : it->new_rec);
     if (it->new_rec != NULL)
-        cs_kv_rec_unref(cs_kv_table_take(&m->table, it->new_rec->hash, kv_rec_key(it->new_rec)));
+        cs_kv_pins_drop(s, cs_kv_table_take(&m->table, it->new_rec->hash, kv_rec_key(it->new_rec)));
     if (it->old != NULL) {
         /* tables never shrink and held this key before: there is room */
         kv_rec *displaced = cs_kv_table_set(&m->table, it->old);
-        cs_kv_rec_unref(displaced); /* NULL unless the log is inconsistent */
+        cs_kv_pins_drop(s, displaced); /* NULL unless the log is inconsistent */
     }
     m->mod_count++;
 }
@@ -140,9 +140,13 @@ consort_err cs_kv_rollback(cs_kv_store *s, uint64_t to_seqno)
     size_t keep = u->nsegs;
     while (keep > 0 && u->segs[keep - 1].seqno > to_seqno)
         keep--;
+    size_t first = keep < u->nsegs ? u->segs[keep].first : u->nitems;
     cs_lthash delta;
-    CS_TRY_CTX(undo_delta(u, keep < u->nsegs ? u->segs[keep].first : u->nitems, &delta),
-               "KV rollback to seqno %llu", (unsigned long long)to_seqno);
+    CS_TRY_CTX(undo_delta(u, first, &delta), "KV rollback to seqno %llu",
+               (unsigned long long)to_seqno);
+    /* each undone item takes at most two records out of a table */
+    CS_TRY_CTX(cs_kv_pins_reserve(s, 2 * (u->nitems - first)), "KV rollback to seqno %llu",
+               (unsigned long long)to_seqno);
     while (u->nsegs > 0 && u->segs[u->nsegs - 1].seqno > to_seqno) {
         kv_undo_seg seg = u->segs[--u->nsegs];
         while (u->nitems > seg.first) {
@@ -154,6 +158,7 @@ consort_err cs_kv_rollback(cs_kv_store *s, uint64_t to_seqno)
     cs_lthash_combine(&s->digest, &delta);
     s->last_seqno = to_seqno;
     s->generation++;
+    cs_kv_pins_rolled_back(s, to_seqno);
     return CONSORT_OK;
 }
 
@@ -165,6 +170,13 @@ void cs_kv_compact(cs_kv_store *s, uint64_t committed_seqno)
         return;
     /* what can no longer be rolled back is committed (floor <= committed) */
     cs_kv_set_committed(s, c);
+    /* the items after a live view's horizon hold records its chunks point
+     * at (kv_priv.h "pinned views"): they stay until the view goes */
+    uint64_t hold = cs_kv_pins_hold(s);
+    if (c > hold)
+        c = hold;
+    if (c <= u->floor)
+        return;
     size_t k = 0;
     while (k < u->nsegs && u->segs[k].seqno <= c)
         k++;

@@ -586,7 +586,7 @@ static void many_pending_keys(void **state)
     const kv_map *m = cs_kv_map_find(s, S("m"), NULL);
     assert_non_null(m);
     assert_int_equal(m->shadow.count, 0);
-    assert_null(m->shadow.slots);
+    assert_null(m->shadow.slots.chunks);
     /* everything committed: the latest state is the committed one */
     cs_buf want, got;
     kvt_dump_latest(s, "m", &want);

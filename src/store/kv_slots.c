@@ -1,0 +1,204 @@
+/*
+ * Slot arrays: the open-addressing hash tables under the map tables, the
+ * transactions' read and write sets and the committed index.
+ *
+ * Linear probing over a power-of-two number of slots kept at most 3/4 full,
+ * with backward-shift deletion (no tombstones, so lookups never slow down
+ * after many removals). Each slot begins with a kv_slot: the full 64-bit
+ * SipHash is stored, so a probe compares key bytes only when the hashes are
+ * equal.
+ *
+ * The slots live in chunks of at most KV_CHUNK_SLOTS, so that a pinned view
+ * (kv_snapshot.c) can hold a map's whole table by taking one reference per
+ * chunk instead of one per record: a chunk shared with a view is never
+ * written again; the first write to it copies it (copy on write). The copy
+ * is one of the array's spares, allocated when the view was pinned, one per
+ * chunk that became shared, so writes stay infallible (the apply path makes
+ * every allocation before it changes anything).
+ */
+#include "store/kv_priv.h"
+
+#include "base/alloc.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define MIN_CAP 8
+
+static size_t chunk_slots(size_t cap)
+{
+    return cap < KV_CHUNK_SLOTS ? cap : KV_CHUNK_SLOTS;
+}
+
+static size_t chunk_bytes(size_t cap, size_t size)
+{
+    return sizeof(kv_chunk) + chunk_slots(cap) * size;
+}
+
+static size_t nchunks(size_t cap)
+{
+    return (cap + KV_CHUNK_SLOTS - 1) / KV_CHUNK_SLOTS;
+}
+
+static inline bool key_eq(const kv_rec *r, cs_slice key)
+{
+    return r->klen == key.len && (key.len == 0 || memcmp(r->data, key.ptr, key.len) == 0);
+}
+
+void cs_kv_chunks_release(kv_chunk **chunks, size_t n)
+{
+    for (size_t i = 0; chunks != NULL && i < n; i++) {
+        if (chunks[i] != NULL && --chunks[i]->refs == 0)
+            cs_free(chunks[i]);
+    }
+}
+
+static void free_spares(kv_slots *a)
+{
+    for (size_t i = 0; i < a->nspare; i++)
+        cs_free(a->spare[i]);
+    cs_free(a->spare);
+    a->spare = NULL;
+    a->nspare = 0;
+}
+
+void cs_kv_slots_free(kv_slots *a)
+{
+    if (a->chunks != NULL) {
+        cs_kv_chunks_release(a->chunks, nchunks(a->mask + 1));
+        cs_free(a->chunks);
+    }
+    free_spares(a);
+    *a = (kv_slots){0};
+}
+
+void *cs_kv_slot_w(kv_slots *a, size_t size, size_t i)
+{
+    kv_chunk **c = &a->chunks[i >> KV_CHUNK_SHIFT];
+    if ((*c)->refs > 1) {
+        /* shared with a pinned view: write a copy (cs_kv_slots_share
+         * allocated a spare for every chunk it shared) */
+        kv_chunk *copy = a->spare[--a->nspare];
+        memcpy(copy, *c, chunk_bytes(a->mask + 1, size));
+        copy->refs = 1;
+        (*c)->refs--;
+        *c = copy;
+    }
+    return (*c)->slots + (i & (KV_CHUNK_SLOTS - 1)) * size;
+}
+
+size_t cs_kv_slots_probe(const kv_slots *a, size_t size, uint64_t hash, cs_slice key)
+{
+    size_t i = (size_t)hash & a->mask;
+    for (;;) {
+        const kv_slot *s = kv_slot_at(a, size, i);
+        if (s->rec == NULL || (s->hash == hash && key_eq(s->rec, key)))
+            return i;
+        i = (i + 1) & a->mask;
+    }
+}
+
+consort_err cs_kv_slots_reserve(kv_slots *a, size_t size, size_t count, size_t extra,
+                                const char *what)
+{
+    CS_ENSURE(extra <= SIZE_MAX / 8 - count, CONSORT_E_NOMEM, "%s: %zu more keys", what, extra);
+    size_t need = count + extra;
+    size_t cap = kv_slots_cap(a);
+    if (need <= cap / 4 * 3)
+        return CONSORT_OK;
+    size_t ncap = cap > 0 ? cap : MIN_CAP;
+    while (need > ncap / 4 * 3) {
+        CS_ENSURE(ncap <= SIZE_MAX / 2 / size, CONSORT_E_NOMEM, "%s: %zu keys", what, need);
+        ncap *= 2;
+    }
+    kv_slots grown = {.mask = ncap - 1};
+    size_t n = nchunks(ncap);
+    grown.chunks = cs_calloc(n, sizeof *grown.chunks);
+    CS_ENSURE(grown.chunks != NULL, CONSORT_E_NOMEM, "%s of %zu slots", what, ncap);
+    for (size_t k = 0; k < n; k++) {
+        grown.chunks[k] = cs_calloc(1, chunk_bytes(ncap, size));
+        if (grown.chunks[k] == NULL) {
+            cs_kv_slots_free(&grown);
+            return cs_fail(CONSORT_E_NOMEM, "%s of %zu slots", what, ncap);
+        }
+        grown.chunks[k]->refs = 1;
+    }
+    for (size_t i = 0; i < cap; i++) {
+        const kv_slot *s = kv_slot_at(a, size, i);
+        if (s->rec == NULL)
+            continue;
+        size_t j = (size_t)s->hash & (ncap - 1);
+        while (kv_slot_at(&grown, size, j)->rec != NULL)
+            j = (j + 1) & (ncap - 1);
+        memcpy(kv_slot_at(&grown, size, j), s, size);
+    }
+    /* views keep the chunks they share; the new array shares none */
+    cs_kv_slots_free(a);
+    *a = grown;
+    return CONSORT_OK;
+}
+
+void cs_kv_slots_shift_out(kv_slots *a, size_t size, size_t i)
+{
+    /* Backward-shift deletion: pull later members of the probe run into the
+     * hole unless their home slot lies cyclically in (hole, current]. */
+    size_t j = i;
+    for (;;) {
+        memset(cs_kv_slot_w(a, size, i), 0, size);
+        for (;;) {
+            j = (j + 1) & a->mask;
+            const kv_slot *s = kv_slot_at(a, size, j);
+            if (s->rec == NULL)
+                return;
+            size_t home = (size_t)s->hash & a->mask;
+            bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+            if (!stays)
+                break;
+        }
+        void *dst = cs_kv_slot_w(a, size, i);
+        memcpy(dst, kv_slot_at(a, size, j), size);
+        i = j;
+    }
+}
+
+consort_err cs_kv_slots_share(kv_slots *a, size_t size, kv_chunk ***out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (a->chunks == NULL)
+        return CONSORT_OK;
+    size_t n = nchunks(a->mask + 1), fresh = 0;
+    for (size_t k = 0; k < n; k++)
+        fresh += a->chunks[k]->refs == 1 ? 1 : 0;
+    kv_chunk **held = cs_calloc(n, sizeof *held);
+    kv_chunk **spare = cs_realloc(a->spare, (a->nspare + fresh + 1) * sizeof *spare);
+    if (spare != NULL)
+        a->spare = spare;
+    if (held == NULL || spare == NULL)
+        goto fail;
+    size_t have = a->nspare;
+    for (size_t k = 0; k < fresh; k++) {
+        spare[have + k] = cs_malloc(chunk_bytes(a->mask + 1, size));
+        if (spare[have + k] == NULL) {
+            for (size_t m = 0; m < k; m++)
+                cs_free(spare[have + m]);
+            goto fail;
+        }
+    }
+    a->nspare = have + fresh;
+    for (size_t k = 0; k < n; k++) {
+        held[k] = a->chunks[k];
+        held[k]->refs++;
+    }
+    *out = held;
+    *n_out = n;
+    return CONSORT_OK;
+fail:
+    cs_free(held);
+    return cs_fail(CONSORT_E_NOMEM, "KV view: copies of %zu chunks", fresh);
+}
+
+void cs_kv_slots_unshared(kv_slots *a)
+{
+    free_spares(a);
+}
