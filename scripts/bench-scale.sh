@@ -198,7 +198,7 @@ for a in acks:
         pairs.append((int(s), float(t)))
 pairs.sort()
 seqs = [p[0] for p in pairs]
-pat = re.compile(r"^(\S+)Z .*snapshot at seqno (\d+) \(checkpoint \d+, (\d+) bytes\)")
+pat = re.compile(r"^(\S+)Z .*snapshot at seqno (\d+) \(checkpoint \d+, (\d+) bytes[;)]")
 n, last, lat = 0, 0, []
 for line in open(log, errors="replace"):
     m = pat.match(line)

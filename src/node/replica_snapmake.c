@@ -128,6 +128,7 @@ typedef struct snap_job {
     cs_kv_pinned *pin;       /* not frozen: the store as of `sig` */
     cs_buf tail;             /* not frozen: "tail", encoded on the loop */
     size_t out_len;          /* bytes produced */
+    double loop_ms, pin_ms;  /* not frozen: job_begin's time on the loop, the view's share */
     char why[CS_ERRMSG_MAX]; /* the worker's error message */
 } snap_job;
 
@@ -165,10 +166,15 @@ static consort_err job_begin(node_replica *r, bool may_freeze, bool leader, bool
     CS_TRY_GOTO(rc, cs_ledger_keys_derive(&r->keys, REPLICA_SNAP_INFO, j->key), fail);
     r->snapshot_frozen = j->frozen; /* until job_end (replica_sync.c keeps off the ledger) */
     if (!j->frozen) {
+        uint64_t t0 = uv_hrtime();
         CS_TRY_CTX_GOTO(rc, cs_ledger_writer_sync(r->ledger), fail, "ledger sync");
         CS_TRY_GOTO(rc, encode_head(r, j->sig, &j->plain), fail);
+        uint64_t t1 = uv_hrtime();
         CS_TRY_GOTO(rc, cs_kv_pin_at(r->kv, j->sig, &j->pin), fail);
+        uint64_t t2 = uv_hrtime();
         CS_TRY_GOTO(rc, encode_tail(r, j->sig, j->seqno, &j->tail), fail);
+        j->loop_ms = (double)(uv_hrtime() - t0) / 1e6;
+        j->pin_ms = (double)(t2 - t1) / 1e6;
     }
     *out = j;
     return CONSORT_OK;
@@ -217,9 +223,12 @@ static void job_end(node_replica *r, snap_job *j, consort_err rc)
         r->stats.last_snapshot_bytes = j->out_len;
         r->stats.entry_bytes_since_snapshot = 0;
         r->stats.last_snapshot_ns = uv_hrtime();
-        cs_log_info(REPLICA_LOG, "node %s: snapshot at seqno %llu (checkpoint %llu, %zu bytes)",
+        cs_log_info(REPLICA_LOG,
+                    "node %s: snapshot at seqno %llu (checkpoint %llu, %zu bytes; %s %.1f ms on "
+                    "the loop, %.1f ms of it pinning the store's view)",
                     r->opts.node_id, (unsigned long long)j->seqno, (unsigned long long)j->sig,
-                    j->out_len);
+                    j->out_len, j->frozen ? "frozen, off the loop:" : "begun in", j->loop_ms,
+                    j->pin_ms);
         /* the ledger was synced up to the checkpoint before the snapshot was made */
         if (r->ev.durable != NULL)
             r->ev.durable(r->ev.ctx, j->sig);

@@ -69,11 +69,20 @@ typedef struct kv_slot {
 #define KV_CHUNK_SHIFT 10
 #define KV_CHUNK_SLOTS ((size_t)1 << KV_CHUNK_SHIFT)
 
+struct kv_slab;
+
 typedef struct kv_chunk {
-    size_t refs; /* the array's, plus one per pinned view holding it */
-    size_t pad_; /* keeps the slots 16-byte aligned */
+    size_t refs;          /* the array's, plus one per pinned view holding it */
+    struct kv_slab *slab; /* a copy carved from a slab of spares, or NULL */
     unsigned char slots[];
 } kv_chunk;
+
+/* A spare: room for one chunk in a slab the pin allocated at once (the
+ * memory is not touched until a copy is written there). */
+typedef struct kv_spare {
+    kv_chunk *chunk;
+    struct kv_slab *slab;
+} kv_spare;
 
 /*
  * Open addressing over an array of slots of `size` bytes, each beginning
@@ -84,7 +93,7 @@ typedef struct kv_chunk {
 typedef struct kv_slots {
     kv_chunk **chunks; /* NULL until the first reserve */
     size_t mask;       /* capacity - 1 (capacity is a power of two) */
-    kv_chunk **spare;  /* one copy per chunk shared with a view (cs_kv_slot_w) */
+    kv_spare *spare;   /* room for a copy per chunk shared with a view (cs_kv_slot_w) */
     size_t nspare;
 } kv_slots;
 
