@@ -115,6 +115,14 @@ size_t cs_kv_slots_probe(const kv_slots *a, size_t size, uint64_t hash, cs_slice
  * size, rehashed, if needed). Unchanged on failure. */
 CS_MUST_CHECK consort_err cs_kv_slots_reserve(kv_slots *a, size_t size, size_t count, size_t extra,
                                               const char *what);
+/* The capacity for `extra` more than `count` entries: `cap` itself if they
+ * fit at 3/4, else doubled until they do. NOMEM on overflow. */
+CS_MUST_CHECK consort_err cs_kv_slots_grown_cap(size_t cap, size_t size, size_t count, size_t extra,
+                                                const char *what, size_t *out);
+/* *a = a new empty array of `cap` slots (a power of two). */
+CS_MUST_CHECK consort_err cs_kv_slots_alloc(kv_slots *a, size_t size, size_t cap, const char *what);
+/* Puts an entry whose key the array does not hold (needs room). */
+void cs_kv_slots_insert(kv_slots *a, size_t size, const kv_slot *s);
 /* Empties slot i, shifting later members of its probe run back. */
 void cs_kv_slots_shift_out(kv_slots *a, size_t size, size_t i);
 /* Releases the chunks and spares (not the records the slots point at). */
@@ -129,26 +137,43 @@ void cs_kv_slots_unshared(kv_slots *a);
 
 /* ---- the map table: records keyed by key bytes (kv_table.c) ---- */
 
+/*
+ * A table grows incrementally: a new array of twice the slots takes every
+ * new key, while each later change moves the next KV_GROW_STEP slots of the
+ * previous array into it (lookups look in both), so no single write rehashes
+ * the whole map on the store's thread (at 10M keys that took seconds).
+ * Every key is in exactly one of the two arrays, and the previous array's
+ * slots before `old_pos` are empty.
+ */
+#define KV_GROW_STEP 16
+
 typedef struct kv_table {
-    kv_slots slots;
-    size_t count;
+    kv_slots slots; /* where new keys go */
+    kv_slots old;   /* growing: the previous array (chunks NULL: not growing) */
+    size_t old_pos;
+    size_t count; /* records in both */
 } kv_table;
 
-/* Record i of the table (NULL: empty), i below cs_kv_table_cap. */
-static inline kv_rec *cs_kv_table_rec(const kv_table *t, size_t i)
-{
-    return kv_slot_at(&t->slots, sizeof(kv_slot), i)->rec;
-}
 static inline size_t cs_kv_table_cap(const kv_table *t)
 {
-    return kv_slots_cap(&t->slots);
+    return kv_slots_cap(&t->slots) + kv_slots_cap(&t->old);
+}
+/* Record i of the table (NULL: empty), i below cs_kv_table_cap: the
+ * slots of the array new keys go to, then those of the previous one. */
+static inline kv_rec *cs_kv_table_rec(const kv_table *t, size_t i)
+{
+    size_t n = kv_slots_cap(&t->slots);
+    if (i < n)
+        return kv_slot_at(&t->slots, sizeof(kv_slot), i)->rec;
+    return kv_slot_at(&t->old, sizeof(kv_slot), i - n)->rec;
 }
 
 void cs_kv_table_init(kv_table *t);
 /* Unrefs every record and frees the slots. */
 void cs_kv_table_cleanup(kv_table *t);
-/* Makes room for `extra` more records; on failure the table is unchanged.
- * Tables never shrink, so a record removed can always be put back. */
+/* Makes room for `extra` more records; on failure the table holds the same
+ * records (a growth still under way may have been finished). Tables never
+ * shrink, so a record removed can always be put back. */
 CS_MUST_CHECK consort_err cs_kv_table_reserve(kv_table *t, size_t extra);
 kv_rec *cs_kv_table_find(const kv_table *t, uint64_t hash, cs_slice key);
 /* Publishes `rec` (taking over the caller's reference) and returns the record

@@ -124,12 +124,12 @@ size_t cs_kv_slots_probe(const kv_slots *a, size_t size, uint64_t hash, cs_slice
     }
 }
 
-consort_err cs_kv_slots_reserve(kv_slots *a, size_t size, size_t count, size_t extra,
-                                const char *what)
+consort_err cs_kv_slots_grown_cap(size_t cap, size_t size, size_t count, size_t extra,
+                                  const char *what, size_t *out)
 {
     CS_ENSURE(extra <= SIZE_MAX / 8 - count, CONSORT_E_NOMEM, "%s: %zu more keys", what, extra);
     size_t need = count + extra;
-    size_t cap = kv_slots_cap(a);
+    *out = cap;
     if (need <= cap / 4 * 3)
         return CONSORT_OK;
     size_t ncap = cap > 0 ? cap : MIN_CAP;
@@ -137,26 +137,49 @@ consort_err cs_kv_slots_reserve(kv_slots *a, size_t size, size_t count, size_t e
         CS_ENSURE(ncap <= SIZE_MAX / 2 / size, CONSORT_E_NOMEM, "%s: %zu keys", what, need);
         ncap *= 2;
     }
-    kv_slots grown = {.mask = ncap - 1};
-    size_t n = nchunks(ncap);
-    grown.chunks = cs_calloc(n, sizeof *grown.chunks);
-    CS_ENSURE(grown.chunks != NULL, CONSORT_E_NOMEM, "%s of %zu slots", what, ncap);
+    *out = ncap;
+    return CONSORT_OK;
+}
+
+consort_err cs_kv_slots_alloc(kv_slots *a, size_t size, size_t cap, const char *what)
+{
+    kv_slots fresh = {.mask = cap - 1};
+    size_t n = nchunks(cap);
+    fresh.chunks = cs_calloc(n, sizeof *fresh.chunks);
+    CS_ENSURE(fresh.chunks != NULL, CONSORT_E_NOMEM, "%s of %zu slots", what, cap);
     for (size_t k = 0; k < n; k++) {
-        grown.chunks[k] = cs_calloc(1, chunk_bytes(ncap, size));
-        if (grown.chunks[k] == NULL) {
-            cs_kv_slots_free(&grown);
-            return cs_fail(CONSORT_E_NOMEM, "%s of %zu slots", what, ncap);
+        fresh.chunks[k] = cs_calloc(1, chunk_bytes(cap, size));
+        if (fresh.chunks[k] == NULL) {
+            cs_kv_slots_free(&fresh);
+            return cs_fail(CONSORT_E_NOMEM, "%s of %zu slots", what, cap);
         }
-        grown.chunks[k]->refs = 1;
+        fresh.chunks[k]->refs = 1;
     }
+    *a = fresh;
+    return CONSORT_OK;
+}
+
+void cs_kv_slots_insert(kv_slots *a, size_t size, const kv_slot *s)
+{
+    size_t j = (size_t)s->hash & a->mask;
+    while (kv_slot_at(a, size, j)->rec != NULL)
+        j = (j + 1) & a->mask;
+    memcpy(cs_kv_slot_w(a, size, j), s, size);
+}
+
+consort_err cs_kv_slots_reserve(kv_slots *a, size_t size, size_t count, size_t extra,
+                                const char *what)
+{
+    size_t cap = kv_slots_cap(a), ncap;
+    CS_TRY(cs_kv_slots_grown_cap(cap, size, count, extra, what, &ncap));
+    if (ncap == cap)
+        return CONSORT_OK;
+    kv_slots grown;
+    CS_TRY(cs_kv_slots_alloc(&grown, size, ncap, what));
     for (size_t i = 0; i < cap; i++) {
         const kv_slot *s = kv_slot_at(a, size, i);
-        if (s->rec == NULL)
-            continue;
-        size_t j = (size_t)s->hash & (ncap - 1);
-        while (kv_slot_at(&grown, size, j)->rec != NULL)
-            j = (j + 1) & (ncap - 1);
-        memcpy(kv_slot_at(&grown, size, j), s, size);
+        if (s->rec != NULL)
+            cs_kv_slots_insert(&grown, size, s);
     }
     /* views keep the chunks they share; the new array shares none */
     cs_kv_slots_free(a);

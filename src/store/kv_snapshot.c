@@ -119,8 +119,7 @@ static size_t revived_from(const at_view *v, size_t map)
  * records its keys had at `at` and no longer have. */
 typedef struct src_map {
     cs_slice name;
-    const kv_slots *slots; /* NULL: none */
-    size_t count;          /* records in the slots */
+    const kv_table *table; /* the store's, or a view's frozen arrays */
     const revived *rev;
     size_t nrev;
 } src_map;
@@ -131,12 +130,12 @@ static src_map store_map(const at_view *v, size_t i)
     size_t r0 = revived_from(v, i), r1 = r0;
     while (r1 < v->nrev && v->rev[r1].map == i)
         r1++;
-    return (src_map){kv_map_name(m), &m->table.slots, m->table.count, v->rev + r0, r1 - r0};
+    return (src_map){kv_map_name(m), &m->table, v->rev + r0, r1 - r0};
 }
 
 static kv_rec *slot_rec_at(const src_map *m, size_t j, uint64_t at)
 {
-    kv_rec *rec = kv_slot_at(m->slots, sizeof(kv_slot), j)->rec;
+    kv_rec *rec = cs_kv_table_rec(m->table, j);
     return rec != NULL && rec->version <= at ? rec : NULL;
 }
 
@@ -145,7 +144,7 @@ static bool nonempty_at(const src_map *m, uint64_t at)
 {
     if (m->nrev > 0)
         return true;
-    for (size_t j = 0; m->slots != NULL && j < kv_slots_cap(m->slots); j++) {
+    for (size_t j = 0; j < cs_kv_table_cap(m->table); j++) {
         if (slot_rec_at(m, j, at) != NULL)
             return true;
     }
@@ -158,13 +157,13 @@ static consort_err records_at(const src_map *m, uint64_t at, kv_rec ***out, size
 {
     *out = NULL;
     *n = 0;
-    size_t cap = m->count + m->nrev;
+    size_t cap = m->table->count + m->nrev;
     if (cap == 0)
         return CONSORT_OK;
     kv_rec **recs = cs_calloc(cap, sizeof *recs);
     CS_ENSURE(recs != NULL, CONSORT_E_NOMEM, "KV snapshot: sorting %zu keys", cap);
     size_t k = 0;
-    for (size_t j = 0; m->slots != NULL && j < kv_slots_cap(m->slots); j++) {
+    for (size_t j = 0; j < cs_kv_table_cap(m->table); j++) {
         kv_rec *rec = slot_rec_at(m, j, at);
         if (rec != NULL && k < cap)
             recs[k++] = rec;
@@ -284,7 +283,7 @@ struct cs_kv_pinned {
     uint64_t horizon; /* the store's last seqno at pin time */
     uint64_t hold;    /* undo items after it were made after pin time */
     src_map *maps;    /* every map of the store at pin time, in its order */
-    kv_slots *slots;  /* maps[i].slots: the frozen chunks (no spares) */
+    kv_table *tables; /* maps[i].table: the frozen chunks (no spares) */
     size_t nmaps;
     revived *rev; /* one reference each; .map indexes maps */
     size_t nrev;
@@ -341,13 +340,14 @@ void cs_kv_pinned_free(cs_kv_pinned *p)
     if (p == NULL)
         return;
     for (size_t i = 0; i < p->nmaps; i++) {
-        cs_kv_slots_free(&p->slots[i]); /* a view's array: chunks only */
+        cs_kv_slots_free(&p->tables[i].slots); /* a view's arrays: chunks only */
+        cs_kv_slots_free(&p->tables[i].old);
         cs_free((void *)(uintptr_t)p->maps[i].name.ptr);
     }
     for (size_t i = 0; i < p->nrev; i++)
         cs_kv_rec_unref(p->rev[i].rec);
     cs_free(p->rev);
-    cs_free(p->slots);
+    cs_free(p->tables);
     cs_free(p->maps);
     cs_kv_store *s = p->s;
     cs_kv_pinned **link = &s->pins;
@@ -370,15 +370,19 @@ static consort_err pin_map(cs_kv_pinned *p, const at_view *v, size_t i)
     CS_ENSURE(copy != NULL, CONSORT_E_NOMEM, "KV view: a map name");
     memcpy(copy, name.ptr, name.len);
     size_t n;
-    consort_err rc = cs_kv_slots_share(&m->table.slots, sizeof(kv_slot), &p->slots[i].chunks, &n);
+    kv_table *t = &p->tables[i];
+    t->slots.mask = m->table.slots.mask;
+    t->old.mask = m->table.old.mask;
+    t->count = m->table.count;
+    consort_err rc = cs_kv_slots_share(&m->table.slots, sizeof(kv_slot), &t->slots.chunks, &n);
+    if (rc == CONSORT_OK)
+        rc = cs_kv_slots_share(&m->table.old, sizeof(kv_slot), &t->old.chunks, &n);
     if (rc != CONSORT_OK) {
+        cs_kv_slots_free(&t->slots); /* what the first share took */
         cs_free(copy);
         return rc;
     }
-    p->slots[i].mask = m->table.slots.mask;
-    p->maps[i] =
-        (src_map){CS_SLICE(copy, name.len), p->slots[i].chunks != NULL ? &p->slots[i] : NULL,
-                  m->table.count, p->rev + (sm.rev - v->rev), sm.nrev};
+    p->maps[i] = (src_map){CS_SLICE(copy, name.len), t, p->rev + (sm.rev - v->rev), sm.nrev};
     p->nmaps = i + 1;
     return CONSORT_OK;
 }
@@ -398,7 +402,7 @@ consort_err cs_kv_pin_at(cs_kv_store *s, uint64_t at, cs_kv_pinned **out)
         rc = cs_fail(CONSORT_E_NOMEM, "KV view: %zu earlier records", v.nrev);
     if (rc == CONSORT_OK && s->nmaps > 0 &&
         ((p->maps = cs_calloc(s->nmaps, sizeof *p->maps)) == NULL ||
-         (p->slots = cs_calloc(s->nmaps, sizeof *p->slots)) == NULL))
+         (p->tables = cs_calloc(s->nmaps, sizeof *p->tables)) == NULL))
         rc = cs_fail(CONSORT_E_NOMEM, "KV view: %zu maps", s->nmaps);
     if (rc == CONSORT_OK) {
         for (size_t i = 0; i < v.nrev; i++)

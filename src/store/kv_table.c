@@ -64,41 +64,99 @@ void cs_kv_table_cleanup(kv_table *t)
     for (size_t i = 0; i < cs_kv_table_cap(t); i++)
         cs_kv_rec_unref(cs_kv_table_rec(t, i));
     cs_kv_slots_free(&t->slots);
+    cs_kv_slots_free(&t->old);
     cs_kv_table_init(t);
+}
+
+/* Moves up to `budget` slots of the previous array into the new one. */
+static void grow_step(kv_table *t, size_t budget)
+{
+    kv_slots *o = &t->old;
+    while (o->chunks != NULL && budget > 0) {
+        if (t->old_pos > o->mask) {
+            cs_kv_slots_free(o); /* views keep the chunks they share */
+            t->old_pos = 0;
+            return;
+        }
+        budget--;
+        kv_slot s = *kv_slot_at(o, sizeof(kv_slot), t->old_pos);
+        if (s.rec == NULL) {
+            t->old_pos++;
+            continue;
+        }
+        /* a later member of the run may shift back into old_pos: look again */
+        cs_kv_slots_insert(&t->slots, sizeof(kv_slot), &s);
+        cs_kv_slots_shift_out(o, sizeof(kv_slot), t->old_pos);
+    }
 }
 
 consort_err cs_kv_table_reserve(kv_table *t, size_t extra)
 {
-    return cs_kv_slots_reserve(&t->slots, sizeof(kv_slot), t->count, extra, "KV table");
+    size_t cap = kv_slots_cap(&t->slots), ncap;
+    CS_TRY(cs_kv_slots_grown_cap(cap, sizeof(kv_slot), t->count, extra, "KV table", &ncap));
+    if (ncap == cap)
+        return CONSORT_OK;
+    /* growing faster than the steps move (a large batch): finish first */
+    grow_step(t, SIZE_MAX);
+    kv_slots grown;
+    CS_TRY(cs_kv_slots_alloc(&grown, sizeof(kv_slot), ncap, "KV table"));
+    t->old = t->slots;
+    t->slots = grown;
+    t->old_pos = 0;
+    if (t->count == 0)
+        grow_step(t, SIZE_MAX); /* nothing to move: drop it now */
+    return CONSORT_OK;
 }
 
 kv_rec *cs_kv_table_find(const kv_table *t, uint64_t hash, cs_slice key)
 {
     if (t->slots.chunks == NULL)
         return NULL;
-    return cs_kv_table_rec(t, cs_kv_slots_probe(&t->slots, sizeof(kv_slot), hash, key));
+    kv_rec *r = kv_slot_at(&t->slots, sizeof(kv_slot),
+                           cs_kv_slots_probe(&t->slots, sizeof(kv_slot), hash, key))
+                    ->rec;
+    if (r != NULL || t->old.chunks == NULL)
+        return r;
+    return kv_slot_at(&t->old, sizeof(kv_slot),
+                      cs_kv_slots_probe(&t->old, sizeof(kv_slot), hash, key))
+        ->rec;
+}
+
+/* Removes `key` from array `a` and returns its record, or NULL. */
+static kv_rec *take_from(kv_slots *a, uint64_t hash, cs_slice key)
+{
+    if (a->chunks == NULL)
+        return NULL;
+    size_t i = cs_kv_slots_probe(a, sizeof(kv_slot), hash, key);
+    kv_rec *rec = kv_slot_at(a, sizeof(kv_slot), i)->rec;
+    if (rec != NULL)
+        cs_kv_slots_shift_out(a, sizeof(kv_slot), i);
+    return rec;
 }
 
 kv_rec *cs_kv_table_set(kv_table *t, kv_rec *rec)
 {
-    size_t i = cs_kv_slots_probe(&t->slots, sizeof(kv_slot), rec->hash, kv_rec_key(rec));
-    kv_rec *old = cs_kv_table_rec(t, i);
+    cs_slice key = kv_rec_key(rec);
+    kv_rec *old = take_from(&t->old, rec->hash, key); /* keys live in one array */
+    size_t i = cs_kv_slots_probe(&t->slots, sizeof(kv_slot), rec->hash, key);
+    kv_slot *s = cs_kv_slot_w(&t->slots, sizeof(kv_slot), i);
+    if (s->rec != NULL)
+        old = s->rec;
     if (old == NULL)
         t->count++;
-    *(kv_slot *)cs_kv_slot_w(&t->slots, sizeof(kv_slot), i) = (kv_slot){rec->hash, rec};
+    *s = (kv_slot){rec->hash, rec};
+    grow_step(t, KV_GROW_STEP);
     return old;
 }
 
 kv_rec *cs_kv_table_take(kv_table *t, uint64_t hash, cs_slice key)
 {
-    if (t->slots.chunks == NULL)
-        return NULL;
-    size_t i = cs_kv_slots_probe(&t->slots, sizeof(kv_slot), hash, key);
-    kv_rec *rec = cs_kv_table_rec(t, i);
+    kv_rec *rec = take_from(&t->slots, hash, key);
     if (rec == NULL)
-        return NULL;
-    t->count--;
-    cs_kv_slots_shift_out(&t->slots, sizeof(kv_slot), i);
+        rec = take_from(&t->old, hash, key);
+    if (rec != NULL)
+        t->count--;
+    grow_step(t, KV_GROW_STEP);
     return rec;
 }
 

@@ -1,0 +1,137 @@
+/*
+ * Incremental table growth (kv_priv.h "A table grows incrementally"): when
+ * a map's table doubles, the records stay where they are and each later
+ * change moves at most KV_GROW_STEP slots of them, so no write rehashes a
+ * whole map on the store's thread; meanwhile every key reads, overwrites,
+ * removes, rolls back, snapshots and pins as before.
+ */
+#include "kv_testutil.h"
+#include "store/kv_priv.h"
+
+static const kv_table *table_of(const cs_kv_store *s, const char *map)
+{
+    const kv_map *m = cs_kv_map_find(s, S(map), NULL);
+    assert_non_null(m);
+    return &m->table;
+}
+
+/* Records still in the previous array. */
+static size_t in_old(const kv_table *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < kv_slots_cap(&t->old); i++)
+        n += kv_slot_at(&t->old, sizeof(kv_slot), i)->rec != NULL ? 1 : 0;
+    return n;
+}
+
+static void put(cs_kv_store *s, unsigned i, unsigned tag)
+{
+    char key[24], value[24];
+    snprintf(key, sizeof key, "key-%06u", i);
+    snprintf(value, sizeof value, "v%u-%u", tag, i);
+    kvt_write(s, "m", key, value);
+}
+
+static void assert_value(cs_kv_store *s, unsigned i, unsigned tag)
+{
+    char key[24], want[24], buf[64];
+    snprintf(key, sizeof key, "key-%06u", i);
+    snprintf(want, sizeof want, "v%u-%u", tag, i);
+    const char *got = kvt_read(s, "m", key, buf, sizeof buf);
+    if (got == NULL || strcmp(got, want) != 0)
+        fail_msg("key %s reads %s, expected %s", key, got ? got : "(absent)", want);
+}
+
+/* Writes keys 0, 1, ... until the table is growing with at least 1,000
+ * records still to move; returns how many keys. */
+static unsigned fill_until_growing(cs_kv_store *s, unsigned tag)
+{
+    for (unsigned n = 1; n <= 100000; n++) {
+        put(s, n - 1, tag);
+        const kv_table *t = table_of(s, "m");
+        if (t->old.chunks != NULL && in_old(t) >= 1000)
+            return n;
+    }
+    fail_msg("100,000 keys and the table never held 1,000 records back while growing");
+    return 0;
+}
+
+static void growth_moves_a_few_slots_per_change(void **state)
+{
+    (void)state;
+    cs_kv_store *s = kvt_store();
+    unsigned n = fill_until_growing(s, 1);
+    const kv_table *t = table_of(s, "m");
+    /* the growing write moved at most a step: the rest waits in the old array */
+    size_t left = in_old(t);
+    assert_true(left + KV_GROW_STEP + 1 >= n - 1);
+    for (unsigned i = 0; i < n; i++)
+        assert_value(s, i, 1);
+    /* each change moves at most KV_GROW_STEP of them (plus the key it
+     * overwrites, taken out of the old array) */
+    unsigned w = 0;
+    while (t->old.chunks != NULL) {
+        put(s, w % n, 2);
+        size_t now = t->old.chunks != NULL ? in_old(t) : 0;
+        assert_true(now + KV_GROW_STEP + 1 >= left);
+        left = now;
+        w++;
+    }
+    assert_true(w > 1000 / (KV_GROW_STEP + 1));
+    for (unsigned i = 0; i < n; i++)
+        assert_value(s, i, i < w ? 2 : 1);
+    assert_int_equal(t->count, n);
+    kvt_assert_digest_scan(s, NULL);
+    cs_kv_store_free(s);
+}
+
+/* Mid-growth: removals from either array, a rollback, a pinned view and a
+ * snapshot restore all see the same records as without growth. */
+static void a_growing_table_behaves_like_any_other(void **state)
+{
+    (void)state;
+    cs_kv_store *s = kvt_store();
+    unsigned n = fill_until_growing(s, 1);
+    cs_kv_compact(s, cs_kv_last_seqno(s));
+    cs_buf want;
+    kvt_snapshot(s, &want);
+    cs_kv_pinned *p;
+    cst_ok(cs_kv_pin_at(s, cs_kv_last_seqno(s), &p));
+    uint64_t mark = cs_kv_last_seqno(s);
+    for (unsigned i = 1; i < n; i += 2) {
+        char key[24];
+        snprintf(key, sizeof key, "key-%06u", i);
+        kvt_write(s, "m", key, NULL);
+    }
+    cst_ok(cs_kv_rollback(s, mark));
+    kvt_assert_snapshot(s, &want);
+    for (unsigned i = 0; i < n; i++)
+        assert_value(s, i, 1);
+    /* a view pinned mid-growth encodes the state it was pinned at */
+    for (unsigned i = 0; i < 2 * n; i++)
+        put(s, i, 3);
+    cs_buf out;
+    cs_buf_init(&out, 0);
+    cst_ok(cs_kv_pinned_encode(p, &out));
+    kvt_assert_buf_eq(&out, &want);
+    cs_kv_pinned_free(p);
+    /* the snapshot restores into a fresh store, and its digest matches */
+    cs_kv_store *r = kvt_store();
+    cst_ok(cs_kv_restore(r, cs_buf_slice(&want)));
+    kvt_assert_snapshot(r, &want);
+    kvt_assert_digest_scan(r, NULL);
+    kvt_assert_digest_scan(s, NULL);
+    cs_buf_cleanup(&out);
+    cs_buf_cleanup(&want);
+    cs_kv_store_free(r);
+    cs_kv_store_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(growth_moves_a_few_slots_per_change),
+        cmocka_unit_test(a_growing_table_behaves_like_any_other),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
