@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static void *libc_malloc(void *ctx, size_t size)
 {
@@ -72,4 +73,25 @@ char *cs_strndup(const char *s, size_t n)
 char *cs_strdup(const char *s)
 {
     return cs_strndup(s, SIZE_MAX);
+}
+
+/* Below this, an array comes from the allocator like any other. */
+#define PAGES_MIN ((size_t)256 << 10)
+
+void *cs_alloc_zeroed_pages(size_t size)
+{
+    if (current.malloc_fn != libc_malloc || size < PAGES_MIN)
+        return cs_calloc(1, size); /* an installed allocator sees it (tests) */
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void cs_free_zeroed_pages(void *ptr, size_t size)
+{
+    if (ptr == NULL)
+        return;
+    if (current.malloc_fn != libc_malloc || size < PAGES_MIN)
+        cs_free(ptr);
+    else
+        (void)munmap(ptr, size);
 }

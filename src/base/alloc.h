@@ -27,6 +27,13 @@ void *cs_realloc(void *ptr, size_t size);
 /* cs_free(NULL) is a no-op. */
 void cs_free(void *ptr);
 char *cs_strdup(const char *s);
+/* `size` zeroed bytes for a large array: from 256 KiB up, fresh pages from
+ * the kernel with libc's allocator (no page touched until used, nothing
+ * cleared; glibc's calloc may clear recycled heap memory instead);
+ * cs_calloc below that or with an installed allocator. Free with
+ * cs_free_zeroed_pages and the same size, under the same allocator. */
+void *cs_alloc_zeroed_pages(size_t size);
+void cs_free_zeroed_pages(void *ptr, size_t size);
 char *cs_strndup(const char *s, size_t n);
 
 #endif

@@ -130,8 +130,6 @@ void cs_kv_slots_free(kv_slots *a);
 /* For a pinned view: a new array of the chunks (one more reference each),
  * and a spare for each chunk this shares first. Unchanged on failure. */
 CS_MUST_CHECK consort_err cs_kv_slots_share(kv_slots *a, size_t size, kv_chunk ***out, size_t *n);
-/* Drops one reference to each of n chunks (freed at zero; NULLs skipped). */
-void cs_kv_chunks_release(kv_chunk **chunks, size_t n);
 /* No view holds any chunk any more: frees the spares. */
 void cs_kv_slots_unshared(kv_slots *a);
 

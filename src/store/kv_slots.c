@@ -18,7 +18,11 @@
  * are one allocation, a slab, that nothing writes until a copy lands there:
  * pinning touches no page of it (16,384 separate allocations at 10M keys
  * faulted a page each on the store's thread), and the slab is freed when
- * its last chunk or spare goes.
+ * its last chunk or spare goes. A new array's chunks are one slab too, from
+ * calloc: a large one is fresh zero pages from the kernel, not a 256 MiB
+ * memset on the store's thread at 16M slots. A chunk freed while its slab
+ * lives gives its whole pages back (madvise), so holes left by copies do
+ * not stay resident.
  */
 #include "store/kv_priv.h"
 
@@ -26,27 +30,68 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define MIN_CAP 8
 
 typedef struct kv_slab {
-    size_t live; /* chunks and spares carved from it and not freed */
-    size_t pad_; /* keeps the chunks 16-byte aligned */
+    size_t live;  /* chunks and spares carved from it and not freed */
+    size_t bytes; /* the whole allocation (keeps the chunks 16-byte aligned) */
     unsigned char mem[];
 } kv_slab;
 
-static void slab_put(kv_slab *sl)
+static kv_slab *slab_new(size_t n, size_t chunk)
 {
-    if (--sl->live == 0)
-        cs_free(sl);
+    if (n > (SIZE_MAX - sizeof(kv_slab)) / chunk)
+        return NULL;
+    size_t bytes = sizeof(kv_slab) + n * chunk;
+    kv_slab *sl = cs_alloc_zeroed_pages(bytes);
+    if (sl != NULL)
+        *sl = (kv_slab){.live = n, .bytes = bytes};
+    return sl;
 }
 
-static void chunk_free(kv_chunk *c)
+static void slab_put(kv_slab *sl, size_t n)
 {
-    if (c->slab != NULL)
-        slab_put(c->slab);
-    else
-        cs_free(c);
+    sl->live -= n;
+    if (sl->live == 0)
+        cs_free_zeroed_pages(sl, sl->bytes);
+}
+
+/* Chunks being freed, gathered while they lie end to end in one slab. */
+typedef struct hole {
+    kv_slab *slab;
+    uintptr_t lo, hi;
+    size_t n;
+} hole;
+
+/* Frees the gathered chunks: their whole pages go back to the kernel if
+ * their slab stays (one madvise per run, not per chunk), then the slab
+ * loses them. */
+static void hole_flush(hole *h)
+{
+    if (h->n == 0)
+        return;
+    if (h->slab->live > h->n) {
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t lo = (h->lo + page - 1) & ~(page - 1), hi = h->hi & ~(page - 1);
+        if (hi > lo)
+            (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* advice: may fail */
+    }
+    slab_put(h->slab, h->n);
+    *h = (hole){0};
+}
+
+static void hole_add(hole *h, kv_chunk *c, size_t bytes)
+{
+    uintptr_t at = (uintptr_t)c;
+    if (h->n > 0 && (h->slab != c->slab || h->hi != at))
+        hole_flush(h);
+    if (h->n == 0)
+        *h = (hole){.slab = c->slab, .lo = at, .hi = at};
+    h->hi = at + bytes;
+    h->n++;
 }
 
 static size_t chunk_slots(size_t cap)
@@ -69,18 +114,24 @@ static inline bool key_eq(const kv_rec *r, cs_slice key)
     return r->klen == key.len && (key.len == 0 || memcmp(r->data, key.ptr, key.len) == 0);
 }
 
-void cs_kv_chunks_release(kv_chunk **chunks, size_t n)
+/* Drops one reference to each chunk of an array of `cap` slots (freed at
+ * zero; NULLs skipped). Slots are at least a kv_slot wide, so the bytes
+ * given to the hole lie inside every chunk. */
+static void release_chunks(kv_chunk **chunks, size_t cap)
 {
-    for (size_t i = 0; chunks != NULL && i < n; i++) {
+    size_t bytes = chunk_bytes(cap, sizeof(kv_slot));
+    hole h = {0};
+    for (size_t i = 0; chunks != NULL && i < nchunks(cap); i++) {
         if (chunks[i] != NULL && --chunks[i]->refs == 0)
-            chunk_free(chunks[i]);
+            hole_add(&h, chunks[i], bytes);
     }
+    hole_flush(&h);
 }
 
 static void free_spares(kv_slots *a)
 {
     for (size_t i = 0; i < a->nspare; i++)
-        slab_put(a->spare[i].slab);
+        slab_put(a->spare[i].slab, 1); /* never written: no page to give back */
     cs_free(a->spare);
     a->spare = NULL;
     a->nspare = 0;
@@ -89,7 +140,7 @@ static void free_spares(kv_slots *a)
 void cs_kv_slots_free(kv_slots *a)
 {
     if (a->chunks != NULL) {
-        cs_kv_chunks_release(a->chunks, nchunks(a->mask + 1));
+        release_chunks(a->chunks, a->mask + 1);
         cs_free(a->chunks);
     }
     free_spares(a);
@@ -143,17 +194,19 @@ consort_err cs_kv_slots_grown_cap(size_t cap, size_t size, size_t count, size_t 
 
 consort_err cs_kv_slots_alloc(kv_slots *a, size_t size, size_t cap, const char *what)
 {
+    size_t n = nchunks(cap), bytes = chunk_bytes(cap, size);
     kv_slots fresh = {.mask = cap - 1};
-    size_t n = nchunks(cap);
     fresh.chunks = cs_calloc(n, sizeof *fresh.chunks);
-    CS_ENSURE(fresh.chunks != NULL, CONSORT_E_NOMEM, "%s of %zu slots", what, cap);
+    kv_slab *sl = slab_new(n, bytes);
+    if (fresh.chunks == NULL || sl == NULL) {
+        cs_free(fresh.chunks);
+        if (sl != NULL)
+            slab_put(sl, n);
+        return cs_fail(CONSORT_E_NOMEM, "%s of %zu slots", what, cap);
+    }
     for (size_t k = 0; k < n; k++) {
-        fresh.chunks[k] = cs_calloc(1, chunk_bytes(cap, size));
-        if (fresh.chunks[k] == NULL) {
-            cs_kv_slots_free(&fresh);
-            return cs_fail(CONSORT_E_NOMEM, "%s of %zu slots", what, cap);
-        }
-        fresh.chunks[k]->refs = 1;
+        fresh.chunks[k] = (kv_chunk *)(void *)(sl->mem + k * bytes);
+        *fresh.chunks[k] = (kv_chunk){.refs = 1, .slab = sl};
     }
     *a = fresh;
     return CONSORT_OK;
@@ -224,16 +277,14 @@ consort_err cs_kv_slots_share(kv_slots *a, size_t size, kv_chunk ***out, size_t 
     kv_spare *spare = cs_realloc(a->spare, (a->nspare + fresh + 1) * sizeof *spare);
     if (spare != NULL)
         a->spare = spare;
-    kv_slab *sl = NULL;
-    if (fresh > 0 && fresh <= (SIZE_MAX - sizeof *sl) / bytes)
-        sl = cs_malloc(sizeof *sl + fresh * bytes);
+    kv_slab *sl = fresh > 0 ? slab_new(fresh, bytes) : NULL;
     if (held == NULL || spare == NULL || (fresh > 0 && sl == NULL)) {
         cs_free(held);
-        cs_free(sl);
+        if (sl != NULL)
+            slab_put(sl, fresh);
         return cs_fail(CONSORT_E_NOMEM, "KV view: room to copy %zu of %zu chunks", fresh, n);
     }
     if (sl != NULL) {
-        sl->live = fresh;
         for (size_t k = 0; k < fresh; k++)
             spare[a->nspare++] = (kv_spare){(kv_chunk *)(void *)(sl->mem + k * bytes), sl};
     }

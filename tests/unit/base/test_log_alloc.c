@@ -174,6 +174,34 @@ static void failing_allocator_is_honoured(void **state)
     cst_alloc_uninstall();
 }
 
+/* Zeroed pages: large arrays are all zero and writable, small ones and any
+ * under an installed allocator go through it (it counts them, can fail them). */
+static void zeroed_pages_are_zero_and_seen_by_installed_allocators(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {16, 4096, (size_t)256 << 10, (size_t)8 << 20};
+    for (size_t k = 0; k < 4; k++) {
+        unsigned char *p = cs_alloc_zeroed_pages(sizes[k]);
+        assert_non_null(p);
+        for (size_t i = 0; i < sizes[k]; i += 4093)
+            assert_int_equal(p[i], 0);
+        assert_int_equal(p[sizes[k] - 1], 0);
+        p[0] = p[sizes[k] - 1] = 1;
+        cs_free_zeroed_pages(p, sizes[k]);
+    }
+    cst_alloc_install();
+    long live = cst_alloc_live();
+    void *big = cs_alloc_zeroed_pages((size_t)8 << 20);
+    assert_non_null(big);
+    assert_int_equal(cst_alloc_live(), live + 1);
+    cs_free_zeroed_pages(big, (size_t)8 << 20);
+    assert_int_equal(cst_alloc_live(), live);
+    cst_alloc_fail_after(0);
+    assert_null(cs_alloc_zeroed_pages((size_t)8 << 20));
+    cst_alloc_fail_after(-1);
+    cst_alloc_uninstall();
+}
+
 static void secret_buffers_grow_without_leaving_copies(void **state)
 {
     (void)state;
@@ -200,6 +228,7 @@ int main(void)
         cmocka_unit_test(log_budget_bounds_a_flood),
         cmocka_unit_test(failing_allocator_is_honoured),
         cmocka_unit_test(secret_buffers_grow_without_leaving_copies),
+        cmocka_unit_test(zeroed_pages_are_zero_and_seen_by_installed_allocators),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
