@@ -168,7 +168,10 @@ CS_MUST_CHECK consort_err cs_kv_rollback(cs_kv_store *s, uint64_t to_seqno);
  * those transactions can no longer be rolled back. They are committed: if the
  * committed seqno is lower, it first rises to that seqno exactly as
  * cs_kv_set_committed does (so the committed seqno never lies below the
- * compaction floor). Never allocates. */
+ * compaction floor). Bounded work: it frees at most 65,536 undo items per
+ * call (whole seqnos), and none after the oldest live view's pin time
+ * (cs_kv_pin_at), so the floor may stay below committed_seqno until later
+ * calls. Never allocates. */
 void cs_kv_compact(cs_kv_store *s, uint64_t committed_seqno);
 
 /* Serialises the whole store at its last seqno (deterministic CBOR, see

@@ -431,6 +431,10 @@ CS_MUST_CHECK consort_err cs_kv_ws_encode(const kv_batch *b, bool public_set, cs
 
 /* ---- undo log (kv_undo.c) ---- */
 
+/* Undo items cs_kv_compact frees per call at most (whole seqnos; one seqno
+ * even if larger): ~10 ms of freeing records. */
+#define KV_COMPACT_STEP 65536
+
 void cs_kv_undo_cleanup(kv_undo *u);
 CS_MUST_CHECK consort_err cs_kv_undo_reserve(kv_undo *u, size_t items);
 /* Infallible after cs_kv_undo_reserve. */

@@ -177,9 +177,16 @@ void cs_kv_compact(cs_kv_store *s, uint64_t committed_seqno)
         c = hold;
     if (c <= u->floor)
         return;
+    /* at most KV_COMPACT_STEP items per call (whole seqnos, at least one):
+     * after a view held compaction back for a long snapshot, the backlog
+     * is freed over the following signatures, not in one turn */
     size_t k = 0;
-    while (k < u->nsegs && u->segs[k].seqno <= c)
+    while (k < u->nsegs && u->segs[k].seqno <= c &&
+           (k == 0 || (k + 1 < u->nsegs ? u->segs[k + 1].first : u->nitems) <= KV_COMPACT_STEP))
         k++;
+    if (k == 0)
+        return;
+    c = u->segs[k - 1].seqno;
     size_t cut = k < u->nsegs ? u->segs[k].first : u->nitems;
     if (cut > 0) {
         drop_items(u->items, cut);

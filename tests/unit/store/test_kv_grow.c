@@ -1,9 +1,11 @@
 /*
- * Incremental table growth (kv_priv.h "A table grows incrementally"): when
- * a map's table doubles, the records stay where they are and each later
- * change moves at most KV_GROW_STEP slots of them, so no write rehashes a
- * whole map on the store's thread; meanwhile every key reads, overwrites,
- * removes, rolls back, snapshots and pins as before.
+ * Bounded work on the store's thread as a store grows. Incremental table
+ * growth (kv_priv.h "A table grows incrementally"): when a map's table
+ * doubles, the records stay where they are and each later change moves at
+ * most KV_GROW_STEP slots of them, so no write rehashes a whole map;
+ * meanwhile every key reads, overwrites, removes, rolls back, snapshots and
+ * pins as before. And compaction frees at most KV_COMPACT_STEP undo items a
+ * call (whole seqnos).
  */
 #include "kv_testutil.h"
 #include "store/kv_priv.h"
@@ -127,11 +129,63 @@ static void a_growing_table_behaves_like_any_other(void **state)
     cs_kv_store_free(s);
 }
 
+/* n transactions of `per` new keys each, from key `from` on. */
+static void puts_of(cs_kv_store *s, unsigned from, unsigned n, unsigned per)
+{
+    for (unsigned t = 0; t < n; t++) {
+        cs_kv_tx *tx;
+        cst_ok(cs_kv_tx_begin(s, &tx));
+        for (unsigned k = 0; k < per; k++) {
+            char key[24];
+            snprintf(key, sizeof key, "key-%08u", from + t * per + k);
+            cst_ok(cs_kv_put(tx, S("m"), S(key), S("v")));
+        }
+        cst_ok(kvt_commit(tx, s));
+        cs_kv_tx_free(tx);
+    }
+}
+
+/* The compaction floor, seen through cs_kv_snapshot_at (STATE below it). */
+static uint64_t floor_of(cs_kv_store *s)
+{
+    cs_buf out;
+    cs_buf_init(&out, 0);
+    uint64_t f = 0;
+    while (cs_kv_snapshot_at(s, f, &out) != CONSORT_OK)
+        f++;
+    cs_buf_cleanup(&out);
+    return f;
+}
+
+static void compaction_frees_a_bounded_number_of_items_per_call(void **state)
+{
+    (void)state;
+    cs_kv_store *s = kvt_store();
+    puts_of(s, 0, 100, 1000); /* seqnos 1..100, 1,000 undo items each */
+    cs_kv_compact(s, 100);
+    /* 65 whole seqnos fit in KV_COMPACT_STEP (65,536) items */
+    assert_int_equal(KV_COMPACT_STEP / 1000, 65);
+    assert_int_equal(floor_of(s), 65);
+    assert_int_equal(cs_kv_committed_seqno(s), 100); /* committed at once */
+    cs_kv_compact(s, 100);
+    assert_int_equal(floor_of(s), 100);
+    /* one seqno larger than the step is still compacted, alone */
+    puts_of(s, 100000, 1, 70000);
+    puts_of(s, 200000, 1, 10);
+    cs_kv_compact(s, 102);
+    assert_int_equal(floor_of(s), 101);
+    cs_kv_compact(s, 102);
+    assert_int_equal(floor_of(s), 102);
+    kvt_assert_digest_scan(s, NULL);
+    cs_kv_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(growth_moves_a_few_slots_per_change),
         cmocka_unit_test(a_growing_table_behaves_like_any_other),
+        cmocka_unit_test(compaction_frees_a_bounded_number_of_items_per_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
