@@ -270,4 +270,18 @@ static inline void kvt_assert_same_digest(const cs_kv_store *a, const cs_kv_stor
     assert_memory_equal(x, y, sizeof x);
 }
 
+/* A pinned view encoded on another thread (pthread_create(kvt_encode_main, j)). */
+typedef struct kvt_pin_job {
+    cs_kv_pinned *pin;
+    cs_buf out;
+    consort_err rc;
+} kvt_pin_job;
+
+static inline void *kvt_encode_main(void *arg)
+{
+    kvt_pin_job *j = arg;
+    j->rc = cs_kv_pinned_encode(j->pin, &j->out);
+    return NULL;
+}
+
 #endif

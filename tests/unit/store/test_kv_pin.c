@@ -214,19 +214,6 @@ static void pin_out_of_memory_shares_nothing(void **state)
     cs_kv_store_free(s);
 }
 
-typedef struct pin_job {
-    cs_kv_pinned *pin;
-    cs_buf out;
-    consort_err rc;
-} pin_job;
-
-static void *encode_main(void *arg)
-{
-    pin_job *j = arg;
-    j->rc = cs_kv_pinned_encode(j->pin, &j->out);
-    return NULL;
-}
-
 /* Another thread encodes a 20,000-key view while the owner rewrites,
  * removes and rolls back every key and grows the table (TSan: no race). */
 static void view_encodes_on_a_thread_while_every_key_changes(void **state)
@@ -236,11 +223,11 @@ static void view_encodes_on_a_thread_while_every_key_changes(void **state)
     fill(s, "m", 0, 20000, 1);
     cs_buf want;
     kvt_snapshot(s, &want);
-    pin_job j = {.rc = CONSORT_E_STATE};
+    kvt_pin_job j = {.rc = CONSORT_E_STATE};
     cs_buf_init(&j.out, 0);
     cst_ok(cs_kv_pin_at(s, cs_kv_last_seqno(s), &j.pin));
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, encode_main, &j), 0);
+    assert_int_equal(pthread_create(&t, NULL, kvt_encode_main, &j), 0);
     uint64_t mark = cs_kv_last_seqno(s);
     fill(s, "m", 0, 20000, 2);
     drop(s, "m", 0, 20000, 2);

@@ -296,19 +296,6 @@ static void pinned_views_outlive_changes(void **state)
     history_free(h);
 }
 
-typedef struct pin_job {
-    cs_kv_pinned *pin;
-    cs_buf out;
-    consort_err rc;
-} pin_job;
-
-static void *encode_main(void *arg)
-{
-    pin_job *j = arg;
-    j->rc = cs_kv_pinned_encode(j->pin, &j->out);
-    return NULL;
-}
-
 /* A view encodes on another thread while the owner keeps writing. */
 static void pinned_view_encodes_beside_writes(void **state)
 {
@@ -320,11 +307,11 @@ static void pinned_view_encodes_beside_writes(void **state)
         record(s, h);
     }
     uint64_t at = cs_kv_last_seqno(s);
-    pin_job j = {.rc = CONSORT_E_STATE};
+    kvt_pin_job j = {.rc = CONSORT_E_STATE};
     cs_buf_init(&j.out, 0);
     cst_ok(cs_kv_pin_at(s, at, &j.pin));
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, encode_main, &j), 0);
+    assert_int_equal(pthread_create(&t, NULL, kvt_encode_main, &j), 0);
     for (int i = 0; i < 200; i++)
         random_tx(s); /* overwrites and removes what the view holds */
     assert_int_equal(pthread_join(t, NULL), 0);
