@@ -115,14 +115,32 @@ static inline bool key_eq(const kv_rec *r, cs_slice key)
 }
 
 /* Drops one reference to each chunk of an array of `cap` slots (freed at
- * zero; NULLs skipped). Slots are at least a kv_slot wide, so the bytes
- * given to the hole lie inside every chunk. */
+ * zero; NULLs skipped). When every chunk freed is the whole of one slab (an
+ * array never copied from), the slab goes at once; otherwise each run of
+ * neighbours gives its pages back. Slots are at least a kv_slot wide, so the
+ * bytes given to a hole lie inside every chunk. */
 static void release_chunks(kv_chunk **chunks, size_t cap)
 {
+    size_t n = chunks != NULL ? nchunks(cap) : 0, freed = 0;
+    kv_slab *one = NULL;
+    bool same = true;
+    for (size_t i = 0; i < n; i++) {
+        if (chunks[i] == NULL || --chunks[i]->refs > 0)
+            continue;
+        if (freed++ == 0)
+            one = chunks[i]->slab;
+        same = same && chunks[i]->slab == one;
+    }
+    if (freed == 0)
+        return;
+    if (same && one->live == freed) {
+        slab_put(one, freed);
+        return;
+    }
     size_t bytes = chunk_bytes(cap, sizeof(kv_slot));
     hole h = {0};
-    for (size_t i = 0; chunks != NULL && i < nchunks(cap); i++) {
-        if (chunks[i] != NULL && --chunks[i]->refs == 0)
+    for (size_t i = 0; i < n; i++) {
+        if (chunks[i] != NULL && chunks[i]->refs == 0)
             hole_add(&h, chunks[i], bytes);
     }
     hole_flush(&h);

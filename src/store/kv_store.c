@@ -69,8 +69,10 @@ void cs_kv_pins_released(cs_kv_store *s)
         store_destroy(s);
         return;
     }
-    for (size_t i = 0; i < s->nmaps; i++)
+    for (size_t i = 0; i < s->nmaps; i++) {
         cs_kv_slots_unshared(&s->maps[i]->table.slots);
+        cs_kv_slots_unshared(&s->maps[i]->table.old);
+    }
 }
 
 uint64_t cs_kv_last_seqno(const cs_kv_store *s)
