@@ -284,4 +284,22 @@ static inline void *kvt_encode_main(void *arg)
     return NULL;
 }
 
+/* Asserts what a committed read and an ordinary (latest) read of a key give;
+ * NULL = absent. */
+static inline void kvt_assert_reads(cs_kv_store *s, const char *map, const char *key,
+                                    const char *committed, const char *latest)
+{
+    char buf[64];
+    const char *got = kvt_read_committed(s, map, key, buf, sizeof buf);
+    if (committed == NULL)
+        assert_null(got);
+    else
+        assert_string_equal(got, committed);
+    got = kvt_read(s, map, key, buf, sizeof buf);
+    if (latest == NULL)
+        assert_null(got);
+    else
+        assert_string_equal(got, latest);
+}
+
 #endif

@@ -3,34 +3,17 @@
  * store holds transactions above the committed seqno that a read must never
  * observe. Each promise of the header is a test here: pending writes (puts,
  * removals, new maps) invisible until committed, rolled-back ones never seen,
- * cs_kv_set_committed's clamping, rollback's new STATE, compaction raising
- * the committed seqno, restore setting it, a view's read-only contract, the
- * lifetime of the values it returns, and its iteration order. The randomized
- * test is in test_kv_random.c, allocation failures in test_kv_oom.c.
+ * rollback's new STATE, compaction raising the committed seqno, a view's
+ * read-only contract, the lifetime of the values it returns, and its
+ * iteration order. The committed seqno's own rules are in
+ * test_kv_commit_point.c, the randomized test in test_kv_random.c,
+ * allocation failures in test_kv_oom.c.
  */
 #include "kv_testutil.h"
 
 #include "store/kv_priv.h"
 
 #include <stdlib.h>
-
-/* Asserts what a committed read and an ordinary (latest) read of a key give;
- * NULL = absent. */
-static void assert_reads(cs_kv_store *s, const char *map, const char *key, const char *committed,
-                         const char *latest)
-{
-    char buf[64];
-    const char *got = kvt_read_committed(s, map, key, buf, sizeof buf);
-    if (committed == NULL)
-        assert_null(got);
-    else
-        assert_string_equal(got, committed);
-    got = kvt_read(s, map, key, buf, sizeof buf);
-    if (latest == NULL)
-        assert_null(got);
-    else
-        assert_string_equal(got, latest);
-}
 
 /* Appends "key=value;" per visited key to a char buffer. */
 typedef struct listing {
@@ -75,14 +58,14 @@ static void leader_sequence(void **state)
     (void)state;
     cs_kv_store *s = kvt_store();
     assert_int_equal(cs_kv_committed_seqno(s), 0);
-    assert_reads(s, "acct", "alice", NULL, NULL);
-    kvt_write(s, "acct", "alice", "100");          /* 1 */
-    kvt_write(s, "acct", "carol", "7");            /* 2 */
-    kvt_write(s, "public:log", "1", "opened");     /* 3 */
-    assert_reads(s, "acct", "alice", NULL, "100"); /* nothing committed yet */
+    kvt_assert_reads(s, "acct", "alice", NULL, NULL);
+    kvt_write(s, "acct", "alice", "100");              /* 1 */
+    kvt_write(s, "acct", "carol", "7");                /* 2 */
+    kvt_write(s, "public:log", "1", "opened");         /* 3 */
+    kvt_assert_reads(s, "acct", "alice", NULL, "100"); /* nothing committed yet */
     cs_kv_set_committed(s, 3);
     assert_int_equal(cs_kv_committed_seqno(s), 3);
-    assert_reads(s, "acct", "alice", "100", "100");
+    kvt_assert_reads(s, "acct", "alice", "100", "100");
 
     kvt_write(s, "acct", "alice", "90");  /* 4 */
     kvt_write(s, "acct", "bob", "10");    /* 5: a new key */
@@ -91,29 +74,29 @@ static void leader_sequence(void **state)
     kvt_write(s, "public:log", "2", "x"); /* 8 */
     kvt_write(s, "acct", "alice", NULL);  /* 9: removed last */
     assert_int_equal(cs_kv_committed_seqno(s), 3);
-    assert_reads(s, "acct", "alice", "100", NULL);
-    assert_reads(s, "acct", "bob", NULL, "10");
-    assert_reads(s, "acct", "carol", "7", NULL);
-    assert_reads(s, "public:log", "2", NULL, "x");
+    kvt_assert_reads(s, "acct", "alice", "100", NULL);
+    kvt_assert_reads(s, "acct", "bob", NULL, "10");
+    kvt_assert_reads(s, "acct", "carol", "7", NULL);
+    kvt_assert_reads(s, "public:log", "2", NULL, "x");
     assert_committed_list(s, "acct", "alice=100;carol=7;");
     assert_view_consistent(s);
 
     /* the commit point moves into the middle of the pending run */
     cs_kv_set_committed(s, 5);
-    assert_reads(s, "acct", "alice", "90", NULL);
-    assert_reads(s, "acct", "bob", "10", "10");
-    assert_reads(s, "acct", "carol", "7", NULL);
+    kvt_assert_reads(s, "acct", "alice", "90", NULL);
+    kvt_assert_reads(s, "acct", "bob", "10", "10");
+    kvt_assert_reads(s, "acct", "carol", "7", NULL);
     assert_committed_list(s, "acct", "alice=90;bob=10;carol=7;");
     assert_view_consistent(s);
     cs_kv_set_committed(s, 7);
-    assert_reads(s, "acct", "alice", "80", NULL);
-    assert_reads(s, "acct", "carol", NULL, NULL);
+    kvt_assert_reads(s, "acct", "alice", "80", NULL);
+    kvt_assert_reads(s, "acct", "carol", NULL, NULL);
     assert_committed_list(s, "acct", "alice=80;bob=10;");
     assert_view_consistent(s);
     /* and to the end: the committed view is the latest state */
     cs_kv_set_committed(s, 9);
-    assert_reads(s, "acct", "alice", NULL, NULL);
-    assert_reads(s, "public:log", "2", "x", "x");
+    kvt_assert_reads(s, "acct", "alice", NULL, NULL);
+    kvt_assert_reads(s, "public:log", "2", "x", "x");
     assert_committed_list(s, "acct", "bob=10;");
     assert_view_consistent(s);
     cs_kv_store_free(s);
@@ -131,27 +114,27 @@ static void rollback_then_commit_other_values(void **state)
     kvt_write(s, "acct", "alice", "pending 3"); /* 3 */
     kvt_write(s, "acct", "dave", NULL);         /* 4 */
     kvt_write(s, "acct", "erin", "pending 5");  /* 5 */
-    assert_reads(s, "acct", "alice", "committed", "pending 3");
-    assert_reads(s, "acct", "dave", "here", NULL);
+    kvt_assert_reads(s, "acct", "alice", "committed", "pending 3");
+    kvt_assert_reads(s, "acct", "dave", "here", NULL);
 
     /* leadership lost: back to the committed seqno */
     cst_ok(cs_kv_rollback(s, 2));
-    assert_reads(s, "acct", "alice", "committed", "committed");
-    assert_reads(s, "acct", "dave", "here", "here");
-    assert_reads(s, "acct", "erin", NULL, NULL);
+    kvt_assert_reads(s, "acct", "alice", "committed", "committed");
+    kvt_assert_reads(s, "acct", "dave", "here", "here");
+    kvt_assert_reads(s, "acct", "erin", NULL, NULL);
     assert_view_consistent(s);
 
     /* the new leader's transactions take the same seqnos */
     kvt_write(s, "acct", "alice", "other 3"); /* 3 */
     kvt_write(s, "acct", "erin", "other 4");  /* 4 */
-    assert_reads(s, "acct", "alice", "committed", "other 3");
-    assert_reads(s, "acct", "erin", NULL, "other 4");
+    kvt_assert_reads(s, "acct", "alice", "committed", "other 3");
+    kvt_assert_reads(s, "acct", "erin", NULL, "other 4");
     cs_kv_set_committed(s, 3);
-    assert_reads(s, "acct", "alice", "other 3", "other 3");
-    assert_reads(s, "acct", "dave", "here", "here");
-    assert_reads(s, "acct", "erin", NULL, "other 4");
+    kvt_assert_reads(s, "acct", "alice", "other 3", "other 3");
+    kvt_assert_reads(s, "acct", "dave", "here", "here");
+    kvt_assert_reads(s, "acct", "erin", NULL, "other 4");
     cs_kv_set_committed(s, 4);
-    assert_reads(s, "acct", "erin", "other 4", "other 4");
+    kvt_assert_reads(s, "acct", "erin", "other 4", "other 4");
     assert_committed_list(s, "acct", "alice=other 3;dave=here;erin=other 4;");
     assert_view_consistent(s);
     cs_kv_store_free(s);
@@ -180,9 +163,9 @@ static void rollback_below_committed_fails(void **state)
     cs_kv_state_digest(s, d2);
     assert_memory_equal(d, d2, sizeof d);
     assert_int_equal(cs_kv_last_seqno(s), 6);
-    assert_reads(s, "m", "k", "v4", "v6");
+    kvt_assert_reads(s, "m", "k", "v4", "v6");
     cst_ok(cs_kv_rollback(s, 4));
-    assert_reads(s, "m", "k", "v4", "v4");
+    kvt_assert_reads(s, "m", "k", "v4", "v4");
     cst_ok(cs_kv_rollback(s, 4)); /* a no-op */
     cst_fails(cs_kv_rollback(s, 5), CONSORT_E_INVALID_ARGUMENT);
     cs_buf_cleanup(&before);
@@ -206,9 +189,9 @@ static void map_creation_invisible(void **state)
     cst_ok(kvt_commit(tx, s));
     cs_kv_tx_free(tx);
     kvt_write(s, "fresh", "a", NULL); /* 3 */
-    assert_reads(s, "fresh", "a", NULL, NULL);
-    assert_reads(s, "fresh", "b", NULL, "2");
-    assert_reads(s, "public:fresh", "", NULL, "");
+    kvt_assert_reads(s, "fresh", "a", NULL, NULL);
+    kvt_assert_reads(s, "fresh", "b", NULL, "2");
+    kvt_assert_reads(s, "public:fresh", "", NULL, "");
     assert_committed_list(s, "fresh", "");
     assert_committed_list(s, "public:fresh", "");
     assert_committed_list(s, "m", "k=v;");
@@ -216,12 +199,12 @@ static void map_creation_invisible(void **state)
 
     /* rolled back: the maps go; created again by other transactions */
     cst_ok(cs_kv_rollback(s, 1));
-    assert_reads(s, "fresh", "b", NULL, NULL);
+    kvt_assert_reads(s, "fresh", "b", NULL, NULL);
     kvt_write(s, "fresh", "c", "3"); /* 2 */
     assert_committed_list(s, "fresh", "");
     cs_kv_set_committed(s, 2);
     assert_committed_list(s, "fresh", "c=3;");
-    assert_reads(s, "public:fresh", "", NULL, NULL);
+    kvt_assert_reads(s, "public:fresh", "", NULL, NULL);
     assert_view_consistent(s);
     cs_kv_store_free(s);
 }
@@ -303,29 +286,6 @@ static void foreach_while_store_changes(void **state)
     cs_kv_store_free(s);
 }
 
-/* Clamped to the last seqno, never backwards. */
-static void set_committed_clamps(void **state)
-{
-    (void)state;
-    cs_kv_store *s = kvt_store();
-    cs_kv_set_committed(s, 5); /* an empty store: clamped to 0 */
-    assert_int_equal(cs_kv_committed_seqno(s), 0);
-    kvt_write(s, "m", "k", "1");
-    kvt_write(s, "m", "k", "2");
-    kvt_write(s, "m", "k", "3");
-    cs_kv_set_committed(s, UINT64_MAX);
-    assert_int_equal(cs_kv_committed_seqno(s), 3);
-    kvt_write(s, "m", "k", "4");
-    cs_kv_set_committed(s, 2); /* lower: ignored */
-    assert_int_equal(cs_kv_committed_seqno(s), 3);
-    assert_reads(s, "m", "k", "3", "4");
-    cs_kv_set_committed(s, 3);
-    assert_int_equal(cs_kv_committed_seqno(s), 3);
-    cs_kv_set_committed(s, 4);
-    assert_reads(s, "m", "k", "4", "4");
-    cs_kv_store_free(s);
-}
-
 /* Compaction says its seqnos are committed: it raises the committed seqno
  * (never lowers it), and what was compacted is visible to committed reads. */
 static void compact_raises_committed(void **state)
@@ -340,64 +300,16 @@ static void compact_raises_committed(void **state)
     cs_kv_set_committed(s, 1);
     cs_kv_compact(s, 3);
     assert_int_equal(cs_kv_committed_seqno(s), 3);
-    assert_reads(s, "m", "k", "v3", "v6");
+    kvt_assert_reads(s, "m", "k", "v3", "v6");
     cst_fails(cs_kv_rollback(s, 2), CONSORT_E_STATE);
     cs_kv_set_committed(s, 5);
     cs_kv_compact(s, 4); /* below committed: committed stays */
     assert_int_equal(cs_kv_committed_seqno(s), 5);
-    assert_reads(s, "m", "k", "v5", "v6");
+    kvt_assert_reads(s, "m", "k", "v5", "v6");
     assert_view_consistent(s);
     cs_kv_compact(s, 100); /* clamped: everything committed */
     assert_int_equal(cs_kv_committed_seqno(s), 6);
-    assert_reads(s, "m", "k", "v6", "v6");
-    cs_kv_store_free(s);
-}
-
-/* Restore replaces the store: the committed seqno is the snapshot's (even
- * lower than before), and an open view reads the restored state. */
-static void restore_sets_committed(void **state)
-{
-    (void)state;
-    cs_kv_store *a = kvt_store();
-    kvt_write(a, "m", "k", "snap");
-    kvt_write(a, "fresh", "x", "1");
-    cs_buf snap;
-    kvt_snapshot(a, &snap); /* at seqno 2, nothing committed in `a` */
-    cs_kv_store_free(a);
-
-    cs_kv_store *s = kvt_store();
-    for (int i = 0; i < 5; i++)
-        kvt_write(s, "m", "k", "old");
-    kvt_write(s, "gone", "y", "2");
-    cs_kv_set_committed(s, 4);
-    cs_kv_tx *view;
-    cst_ok(cs_kv_tx_begin_committed(s, &view));
-    cs_slice v, before;
-    bool found;
-    cst_ok(cs_kv_get(view, S("m"), S("k"), &before, &found));
-    assert_true(found);
-    assert_true(cs_slice_eq(before, S("old")));
-
-    cst_ok(cs_kv_restore(s, cs_buf_slice(&snap)));
-    assert_int_equal(cs_kv_committed_seqno(s), 2);
-    assert_int_equal(cs_kv_last_seqno(s), 2);
-    cst_ok(cs_kv_get(view, S("m"), S("k"), &v, &found));
-    assert_true(found);
-    assert_true(cs_slice_eq(v, S("snap")));
-    cst_ok(cs_kv_get(view, S("gone"), S("y"), &v, &found));
-    assert_false(found);
-    /* the value borrowed before the restore is still valid */
-    assert_true(cs_slice_eq(before, S("old")));
-    cs_kv_tx_free(view);
-    assert_reads(s, "fresh", "x", "1", "1");
-
-    /* new writes after the restore are pending again */
-    kvt_write(s, "m", "k", "after");
-    assert_reads(s, "m", "k", "snap", "after");
-    cst_fails(cs_kv_rollback(s, 1), CONSORT_E_STATE);
-    cst_ok(cs_kv_rollback(s, 2));
-    assert_reads(s, "m", "k", "snap", "snap");
-    cs_buf_cleanup(&snap);
+    kvt_assert_reads(s, "m", "k", "v6", "v6");
     cs_kv_store_free(s);
 }
 
@@ -434,7 +346,7 @@ static void view_is_read_only(void **state)
     cs_kv_tx_free(NULL);
     /* the store is as it was, and an ordinary transaction still commits */
     kvt_write(s, "m", "k", "w");
-    assert_reads(s, "m", "k", "v", "w");
+    kvt_assert_reads(s, "m", "k", "v", "w");
     cs_buf_cleanup(&pub);
     cs_buf_cleanup(&priv);
     cs_kv_store_free(s);
@@ -481,122 +393,6 @@ static void open_view_follows_commit_point(void **state)
     cs_kv_store_free(s);
 }
 
-/* The committed seqno does not enter the state digest, snapshots or
- * snapshot_at: a store that advances it is the same state as one that never
- * does. */
-static void digest_and_snapshots_unaffected(void **state)
-{
-    (void)state;
-    cs_kv_store *a = kvt_store(), *b = kvt_store();
-    cst_ok(cs_kv_store_exclude_from_digest(a, S("public:consort.signatures")));
-    cst_ok(cs_kv_store_exclude_from_digest(b, S("public:consort.signatures")));
-    for (int i = 0; i < 30; i++) {
-        char k[8], v[8];
-        snprintf(k, sizeof k, "k%d", i % 7);
-        snprintf(v, sizeof v, "v%d", i);
-        cs_kv_store *both[2] = {a, b};
-        for (int j = 0; j < 2; j++) {
-            kvt_write(both[j], i % 3 ? "m" : "public:consort.signatures", k, i % 5 ? v : NULL);
-        }
-        if (i % 4 == 3)
-            cs_kv_set_committed(a, (uint64_t)i - 1);
-        kvt_assert_same(a, b);
-        kvt_assert_same_digest(a, b);
-    }
-    cs_buf x, y;
-    cs_buf_init(&x, 0);
-    cs_buf_init(&y, 0);
-    for (uint64_t at = 0; at <= 30; at++) {
-        cst_ok(cs_kv_snapshot_at(a, at, &x));
-        cst_ok(cs_kv_snapshot_at(b, at, &y));
-        kvt_assert_buf_eq(&x, &y);
-    }
-    kvt_assert_digest_scan(a, "public:consort.signatures");
-    cs_buf_cleanup(&x);
-    cs_buf_cleanup(&y);
-    cs_kv_store_free(a);
-    cs_kv_store_free(b);
-}
-
-/* A follower applies only committed transactions and sets the committed
- * seqno to the last after each: its committed view is its latest state. */
-static void follower_committed_is_last(void **state)
-{
-    (void)state;
-    cs_kv_store *leader = kvt_store(), *follower = kvt_store();
-    for (int i = 0; i < 20; i++) {
-        char k[8], v[8];
-        snprintf(k, sizeof k, "k%d", i % 6);
-        snprintf(v, sizeof v, "v%d", i);
-        cs_kv_tx *tx;
-        cst_ok(cs_kv_tx_begin(leader, &tx));
-        cst_ok(i % 4 == 3 ? cs_kv_remove(tx, S("acct"), S(k))
-                          : cs_kv_put(tx, S("acct"), S(k), S(v)));
-        cs_buf pub, priv;
-        cs_buf_init(&pub, 0);
-        cs_buf_init(&priv, 0);
-        cst_ok(kvt_commit_ws(tx, leader, &pub, &priv));
-        cs_kv_tx_free(tx);
-        uint64_t seqno = cs_kv_last_seqno(leader);
-        cst_ok(cs_kv_apply(follower, seqno, cs_buf_slice(&pub), cs_buf_slice(&priv)));
-        cs_kv_set_committed(follower, seqno);
-        cs_buf want, got;
-        kvt_dump_latest(follower, "acct", &want);
-        kvt_dump_committed(follower, "acct", &got);
-        kvt_assert_buf_eq(&got, &want);
-        cs_buf_cleanup(&want);
-        cs_buf_cleanup(&got);
-        cs_buf_cleanup(&pub);
-        cs_buf_cleanup(&priv);
-    }
-    kvt_assert_same(leader, follower);
-    cs_kv_store_free(leader);
-    cs_kv_store_free(follower);
-}
-
-/* Many keys pending in one map (the index grows past its first sizes and,
- * emptied, gives its memory back), committed in steps and rolled back. */
-static void many_pending_keys(void **state)
-{
-    (void)state;
-    cs_kv_store *s = kvt_store();
-    char k[16], v[16];
-    for (int t = 0; t < 4; t++) { /* seqnos 1..4, 500 keys each */
-        cs_kv_tx *tx;
-        cst_ok(cs_kv_tx_begin(s, &tx));
-        for (int i = 0; i < 500; i++) {
-            snprintf(k, sizeof k, "k%04d", (i * 7 + t * 131) % 1000);
-            snprintf(v, sizeof v, "%d.%d", t, i);
-            cst_ok(cs_kv_put(tx, S("m"), S(k), S(v)));
-        }
-        cst_ok(kvt_commit(tx, s));
-        cs_kv_tx_free(tx);
-    }
-    const char *maps[] = {"m"};
-    for (uint64_t c = 0; c <= 4; c++) {
-        cs_kv_set_committed(s, c);
-        kvt_assert_view_is_snapshot_at(s, maps, 1);
-        if (c == 2) {
-            cst_ok(cs_kv_rollback(s, 3));
-            kvt_assert_view_is_snapshot_at(s, maps, 1);
-        }
-    }
-    /* white box: with nothing pending the index is empty, and having grown
-     * large it gave its memory back */
-    const kv_map *m = cs_kv_map_find(s, S("m"), NULL);
-    assert_non_null(m);
-    assert_int_equal(m->shadow.count, 0);
-    assert_null(m->shadow.slots.chunks);
-    /* everything committed: the latest state is the committed one */
-    cs_buf want, got;
-    kvt_dump_latest(s, "m", &want);
-    kvt_dump_committed(s, "m", &got);
-    kvt_assert_buf_eq(&got, &want);
-    cs_buf_cleanup(&want);
-    cs_buf_cleanup(&got);
-    cs_kv_store_free(s);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -606,14 +402,9 @@ int main(void)
         cmocka_unit_test(map_creation_invisible),
         cmocka_unit_test(foreach_committed_order),
         cmocka_unit_test(foreach_while_store_changes),
-        cmocka_unit_test(set_committed_clamps),
         cmocka_unit_test(compact_raises_committed),
-        cmocka_unit_test(restore_sets_committed),
         cmocka_unit_test(view_is_read_only),
         cmocka_unit_test(open_view_follows_commit_point),
-        cmocka_unit_test(digest_and_snapshots_unaffected),
-        cmocka_unit_test(follower_committed_is_last),
-        cmocka_unit_test(many_pending_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,37 +13,36 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-/* Puts keys [from, to) of `map` with values tagged `tag`, 500 per seqno. */
-static void fill(cs_kv_store *s, const char *map, unsigned from, unsigned to, unsigned tag)
+/* Puts (tag > 0: values tagged `tag`) or removes (tag 0) keys [from, to)
+ * of `map` with the given step, 500 per seqno. */
+static void change(cs_kv_store *s, const char *map, unsigned from, unsigned to, unsigned step,
+                   unsigned tag)
 {
     char key[24], value[40];
     for (unsigned i = from; i < to;) {
         cs_kv_tx *tx;
         cst_ok(cs_kv_tx_begin(s, &tx));
-        for (unsigned n = 0; n < 500 && i < to; n++, i++) {
+        for (unsigned n = 0; n < 500 && i < to; n++, i += step) {
             snprintf(key, sizeof key, "key-%06u", i);
             snprintf(value, sizeof value, "value-%u-of-key-%u", tag, i);
-            cst_ok(cs_kv_put(tx, S(map), S(key), S(value)));
+            if (tag > 0)
+                cst_ok(cs_kv_put(tx, S(map), S(key), S(value)));
+            else
+                cst_ok(cs_kv_remove(tx, S(map), S(key)));
         }
         cst_ok(kvt_commit(tx, s));
         cs_kv_tx_free(tx);
     }
 }
 
-/* Removes keys [from, to) of `map` with the given step, 500 per seqno. */
+static void fill(cs_kv_store *s, const char *map, unsigned from, unsigned to, unsigned tag)
+{
+    change(s, map, from, to, 1, tag);
+}
+
 static void drop(cs_kv_store *s, const char *map, unsigned from, unsigned to, unsigned step)
 {
-    char key[24];
-    for (unsigned i = from; i < to;) {
-        cs_kv_tx *tx;
-        cst_ok(cs_kv_tx_begin(s, &tx));
-        for (unsigned n = 0; n < 500 && i < to; n++, i += step) {
-            snprintf(key, sizeof key, "key-%06u", i);
-            cst_ok(cs_kv_remove(tx, S(map), S(key)));
-        }
-        cst_ok(kvt_commit(tx, s));
-        cs_kv_tx_free(tx);
-    }
+    change(s, map, from, to, step, 0);
 }
 
 static const kv_table *table_of(const cs_kv_store *s, const char *map)
