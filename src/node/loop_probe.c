@@ -5,13 +5,96 @@
 #include "base/log.h"
 #include "net/timer.h"
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
 const double node_loop_bucket_ms[NODE_LOOP_BUCKETS - 1] = {1, 5, 10, 25, 50, 100};
 
 struct node_loop_probe {
     cs_timer *timer;
     uint64_t due_ns; /* uv_hrtime when the timer should fire */
+    /* attribution: the loop thread's figures at the last firing */
+    bool started;
+    int sched_fd; /* /proc/thread-self/schedstat of the loop thread, or -1 */
+    uint64_t at_ns, cpu_ns, wait_ns;
     node_loop_stats st;
 };
+
+/* The loop thread's time on a CPU and runnable but waiting for one, so far
+ * (ns): from schedstat, or the thread's CPU clock (wait 0) without it. */
+static void thread_times(node_loop_probe *p, uint64_t *cpu, uint64_t *wait)
+{
+    if (p->sched_fd >= 0) {
+        char buf[128];
+        ssize_t n = pread(p->sched_fd, buf, sizeof buf - 1, 0);
+        unsigned long long c, w;
+        if (n > 0) {
+            buf[n] = '\0';
+            if (sscanf(buf, "%llu %llu", &c, &w) == 2) {
+                *cpu = c;
+                *wait = w;
+                return;
+            }
+        }
+        close(p->sched_fd); /* unreadable now: the thread clock from here on */
+        p->sched_fd = -1;
+        p->st.wait_known = false;
+    }
+    struct timespec ts = {0};
+    (void)clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    *cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    *wait = p->wait_ns; /* no measurement: nothing waited */
+}
+
+static uint64_t since(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
+/* Splits the interval since the last firing (loop_probe.h); logs a stall. */
+static void attribute(node_loop_probe *p, uint64_t now, uint64_t lag_us, bool stalled)
+{
+    uint64_t cpu, wait;
+    if (!p->started) {
+        /* the first firing, on the loop thread: /proc/thread-self names it */
+        p->sched_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+        p->st.wait_known = p->sched_fd >= 0;
+        p->started = true;
+        thread_times(p, &p->cpu_ns, &p->wait_ns);
+        p->at_ns = now;
+        if (stalled)
+            cs_log_warn("node", "event loop stalled %.1f ms", (double)lag_us / 1000.0);
+        return;
+    }
+    thread_times(p, &cpu, &wait);
+    uint64_t span_us = since(now, p->at_ns) / 1000;
+    uint64_t cpu_us = since(cpu, p->cpu_ns) / 1000, wait_us = since(wait, p->wait_ns) / 1000;
+    uint64_t off_us = since(span_us, cpu_us + wait_us);
+    p->at_ns = now;
+    p->cpu_ns = cpu;
+    p->wait_ns = wait;
+    if (cpu_us > p->st.busy_max_us)
+        p->st.busy_max_us = cpu_us;
+    if (!stalled)
+        return;
+    p->st.stall_cpu_us += cpu_us;
+    p->st.stall_wait_us += wait_us;
+    p->st.stall_off_us += off_us;
+    if (p->st.wait_known)
+        cs_log_warn("node",
+                    "event loop stalled %.1f ms (of %.1f ms since the probe last ran: %.1f ms on a "
+                    "CPU, %.1f ms waiting for a CPU, %.1f ms off CPU)",
+                    (double)lag_us / 1000.0, (double)span_us / 1000.0, (double)cpu_us / 1000.0,
+                    (double)wait_us / 1000.0, (double)off_us / 1000.0);
+    else
+        cs_log_warn("node",
+                    "event loop stalled %.1f ms (of %.1f ms since the probe last ran: %.1f ms on a "
+                    "CPU, %.1f ms not; waiting for a CPU is not measured here)",
+                    (double)lag_us / 1000.0, (double)span_us / 1000.0, (double)cpu_us / 1000.0,
+                    (double)off_us / 1000.0);
+}
 
 static void fired(void *ctx)
 {
@@ -24,10 +107,10 @@ static void fired(void *ctx)
     p->st.sum_us += lag_us;
     if (lag_us > p->st.max_us)
         p->st.max_us = lag_us;
-    if (lag_us > (uint64_t)NODE_LOOP_STALL_MS * 1000) {
+    bool stalled = lag_us > (uint64_t)NODE_LOOP_STALL_MS * 1000;
+    if (stalled)
         p->st.stalls++;
-        cs_log_warn("node", "event loop stalled %.1f ms", (double)lag_us / 1000.0);
-    }
+    attribute(p, now, lag_us, stalled);
     for (int i = 0; i < NODE_LOOP_BUCKETS; i++)
         if (i == NODE_LOOP_BUCKETS - 1 || (double)lag_us <= node_loop_bucket_ms[i] * 1000.0)
             p->st.buckets[i]++;
@@ -39,6 +122,7 @@ consort_err node_loop_probe_new(uv_loop_t *loop, node_loop_probe **out)
 {
     node_loop_probe *p = cs_calloc(1, sizeof *p);
     CS_ENSURE(p != NULL, CONSORT_E_NOMEM, "loop probe: out of memory");
+    p->sched_fd = -1;
     consort_err rc = cs_timer_new(loop, fired, p, &p->timer);
     if (rc != CONSORT_OK) {
         cs_free(p);
@@ -55,6 +139,8 @@ void node_loop_probe_free(node_loop_probe *p)
     if (p == NULL)
         return;
     cs_timer_free(p->timer);
+    if (p->sched_fd >= 0)
+        close(p->sched_fd);
     cs_free(p);
 }
 

@@ -15,6 +15,7 @@
 
 #include "base/err.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -32,6 +33,13 @@ typedef struct node_loop_stats {
     uint64_t max_us;
     uint64_t stalls;                     /* lags over NODE_LOOP_STALL_MS */
     uint64_t buckets[NODE_LOOP_BUCKETS]; /* cumulative counts, Prometheus style */
+    /* attribution: intervals since the first firing (the first has no
+     * baseline) */
+    bool wait_known;       /* schedstat read: stall_wait_us is measured */
+    uint64_t busy_max_us;  /* most on-CPU time of the loop thread in one interval */
+    uint64_t stall_cpu_us; /* summed over the stalled intervals: on a CPU */
+    uint64_t stall_wait_us; /* runnable, waiting for a CPU */
+    uint64_t stall_off_us;  /* neither: blocked (fsync, I/O) or idle */
 } node_loop_stats;
 
 CS_MUST_CHECK consort_err node_loop_probe_new(uv_loop_t *loop, node_loop_probe **out);

@@ -1,7 +1,10 @@
 /*
  * The loop-lag probe (node/loop_probe.h): a callback that holds the loop
  * shows as lag (the largest lag, a stall over NODE_LOOP_STALL_MS, the
- * histogram's upper buckets); the histogram is cumulative.
+ * histogram's upper buckets); the histogram is cumulative. A stall is
+ * attributed: a callback that sleeps shows off CPU, one that computes
+ * shows on a CPU (or waiting for one, on a loaded machine), and the most
+ * on-CPU time of one interval is kept.
  */
 #include "testutil.h"
 
@@ -18,14 +21,24 @@ static void hold_loop(uv_timer_t *t)
         ;
 }
 
+/* 120 ms of computing on the loop */
+static volatile uint64_t spun;
+static void spin_loop(uv_timer_t *t)
+{
+    (void)t;
+    uint64_t end = uv_hrtime() + 120 * 1000000ull;
+    while (uv_hrtime() < end)
+        spun++;
+}
+
 static void stop_loop(uv_timer_t *t)
 {
     uv_stop(t->loop);
 }
 
-static void a_held_loop_shows(void **state)
+/* Runs a loop with the probe for 400 ms, `hold` called once at 100 ms. */
+static node_loop_stats run_with(uv_timer_cb hold_cb)
 {
-    (void)state;
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     node_loop_probe *p;
@@ -33,10 +46,22 @@ static void a_held_loop_shows(void **state)
     uv_timer_t hold, stop;
     uv_timer_init(&loop, &hold);
     uv_timer_init(&loop, &stop);
-    uv_timer_start(&hold, hold_loop, 100, 0);
+    uv_timer_start(&hold, hold_cb, 100, 0);
     uv_timer_start(&stop, stop_loop, 400, 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     node_loop_stats st = node_loop_probe_stats(p);
+    node_loop_probe_free(p);
+    uv_close((uv_handle_t *)&hold, NULL);
+    uv_close((uv_handle_t *)&stop, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    return st;
+}
+
+static void a_held_loop_shows(void **state)
+{
+    (void)state;
+    node_loop_stats st = run_with(hold_loop);
     assert_true(st.samples >= 5);
     assert_true(st.max_us >= 100 * 1000); /* the 120 ms hold, less the timer's slack */
     assert_true(st.stalls >= 1);
@@ -46,17 +71,45 @@ static void a_held_loop_shows(void **state)
     assert_int_equal(st.buckets[NODE_LOOP_BUCKETS - 1], st.samples);
     assert_true(st.buckets[NODE_LOOP_BUCKETS - 2] < st.samples); /* the hold is over 100 ms */
     assert_true(st.sum_us >= st.max_us);
-    node_loop_probe_free(p);
-    uv_close((uv_handle_t *)&hold, NULL);
-    uv_close((uv_handle_t *)&stop, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A sleeping callback held the loop off CPU: the stalled interval (the
+ * 120 ms and up to a probe period before it) was not spent computing. */
+static void a_sleep_is_off_cpu(void **state)
+{
+    (void)state;
+    node_loop_stats st = run_with(hold_loop);
+    assert_true(st.stalls >= 1);
+    assert_true(st.stall_off_us >= 100 * 1000);
+    assert_true(st.stall_cpu_us < 20 * 1000);
+    assert_true(st.busy_max_us < 20 * 1000);
+}
+
+/* A computing callback held it on a CPU, or runnable and waiting for one
+ * when the machine is loaded; hardly off CPU. The most on-CPU time of one
+ * interval is kept. */
+static void a_computation_is_on_cpu(void **state)
+{
+    (void)state;
+    node_loop_stats st = run_with(spin_loop);
+    assert_true(st.stalls >= 1);
+    if (st.wait_known) {
+        assert_true(st.stall_cpu_us + st.stall_wait_us >= 100 * 1000);
+        assert_true(st.stall_off_us < 25 * 1000);
+    } else { /* no schedstat: waiting for a CPU counts as off CPU */
+        print_message("no /proc/thread-self/schedstat: waiting for a CPU not measured\n");
+        assert_true(st.stall_cpu_us + st.stall_off_us >= 100 * 1000);
+    }
+    assert_true(st.stall_cpu_us >= 30 * 1000);
+    assert_true(st.busy_max_us >= 30 * 1000);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_held_loop_shows),
+        cmocka_unit_test(a_sleep_is_off_cpu),
+        cmocka_unit_test(a_computation_is_on_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

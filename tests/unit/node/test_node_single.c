@@ -187,6 +187,9 @@ static void documents(void **state)
     assert_true(contains(&out, "consort_loop_lag_seconds_bucket{node=\""));
     assert_true(contains(&out, "le=\"+Inf\"}"));
     assert_true(contains(&out, "consort_loop_stalls_total{node=\""));
+    assert_true(contains(&out, "consort_loop_busy_max_seconds{node=\""));
+    assert_true(contains(&out, ",part=\"on_cpu\"}"));
+    assert_true(contains(&out, ",part=\"off_cpu\"}"));
     cs_buf_cleanup(&out);
 
     /* The node certificate names the rpc host (127.0.0.1) as an iPAddress
