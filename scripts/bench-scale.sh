@@ -94,16 +94,18 @@ failures=0
 
 . "$here/bench-lib.sh" # stop_pid
 
-# Every node's "event loop stalled" lines of the sandbox in $ws, into the
-# worst-so-far record $work/stalls.json (the longest stall, the one with the
-# most time on a CPU, and how many there were).
-collected_ws=
+# Every node's "event loop stalled" lines of the sandbox in $ws not read
+# before, into the worst-so-far record $work/$stall_sink (the longest stall,
+# the one with the most time on a CPU, and how many there were):
+# stalls.json for the services under load (the goal), stalls-other.json for
+# the store table's restarts and joins, collected after its writes.
+stall_sink=stalls.json
 collect_stalls() {
-  [ -n "$ws" ] && [ -d "$ws" ] && [ "$ws" != "$collected_ws" ] || return 0
-  collected_ws=$ws
-  python3 - "$work/stalls.json" "$(basename "$ws")" "$ws"/node*/consortd.log <<'EOF'
+  [ -n "$ws" ] && [ -d "$ws" ] || return 0
+  python3 - "$work/$stall_sink" "$work/stall-offsets.json" "$(basename "$ws")" "$ws"/node*/consortd.log <<'EOF'
 import json, os, re, sys
-out, tag, logs = sys.argv[1], sys.argv[2], sys.argv[3:]
+out, offs_file, tag, logs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+offs = json.load(open(offs_file)) if os.path.exists(offs_file) else {}
 pat = re.compile(r"^(\S+) .*event loop stalled ([\d.]+) ms(?: \(of [\d.]+ ms since the probe last ran: "
                  r"([\d.]+) ms on a CPU, (?:([\d.]+) ms waiting for a CPU, ([\d.]+) ms off CPU"
                  r"|([\d.]+) ms not;))?")
@@ -112,7 +114,9 @@ for log in logs:
     if not os.path.exists(log):
         continue
     node = os.path.basename(os.path.dirname(log))
-    for line in open(log, errors="replace"):
+    lines = open(log, errors="replace").read().split("\n")[:-1]  # whole lines only
+    seen, offs[log] = offs.get(log, 0), len(lines)
+    for line in lines[seen:]:
         m = pat.match(line)
         if not m:
             continue
@@ -127,12 +131,14 @@ for log in logs:
         if rec["cpu"] is not None and (st["busiest"] is None or rec["cpu"] > st["busiest"]["cpu"]):
             st["busiest"] = rec
 json.dump(st, open(out, "w"))
+json.dump(offs, open(offs_file, "w"))
 EOF
 }
 
 stop_sandbox() {
   local p
   collect_stalls || true
+  stall_sink=stalls.json ws=
   if [ -n "$sandbox_pid" ]; then stop_pid "$sandbox_pid" 30; fi
   for p in "${own_pids[@]}"; do stop_pid "$p" 10; done
   if [ -n "$proxy_pid" ]; then stop_pid "$proxy_pid" 5; fi
@@ -331,6 +337,8 @@ if has store; then
     p99=$(val p99_ms "$work/write.out")
     stall=$(python3 -c "print(max($stall, $(val stall_max_ms "$work/write.out")))")
     note_stall "$stall"
+    collect_stalls # the fill's and the writes'; the restart's and the join's go apart
+    stall_sink=stalls-other.json
     # snapshots: the followers' (node 1); the leader defers its own while writes are pending
     read -r snaps snap_bytes snap_med snap_max _ < <(snapshot_stats "$(node_field 1 log)" "$work/acks-fill-$n" "$work/acks-write-$n")
     # a follower's restart
@@ -527,7 +535,7 @@ r = b / a if a > 0 else 0
 print(f'  write throughput at $largest keys / at $smallest keys: {r:.3f} (goal >= 0.80): ' + ('PASS' if r >= 0.8 else 'MISS'))"
   fi
 fi
-python3 - "$work/stalls.json" "$stall_worst" <<'EOF'
+python3 - "$work/stalls.json" "$stall_worst" "$work/stalls-other.json" <<'EOF'
 import json, os, sys
 st = json.load(open(sys.argv[1])) if os.path.exists(sys.argv[1]) else {"count": 0, "longest": None, "busiest": None}
 def parts(r):
@@ -547,6 +555,13 @@ else:
               f"of {b['lag']:.1f} ms at {b['at']} ({parts(b)}))")
 s = float(sys.argv[2])
 print(f"  (information: client-observed loop stall, longest GET /node/commit over every phase: {s:.1f} ms)")
+o = sys.argv[3]
+if os.path.exists(o):
+    ot = json.load(open(o))
+    if ot["longest"] is not None:
+        lo = ot["longest"]
+        print(f"  (information: restarting and joining nodes, store table: longest stall {lo['lag']:.1f} ms at "
+              f"{lo['at']} ({parts(lo)}); a node replaying its ledger or installing a snapshot serves no one yet)")
 EOF
 if [ "$failures" -gt 0 ]; then
   echo "bench-scale: $failures step(s) failed (above)" >&2

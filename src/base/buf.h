@@ -114,7 +114,11 @@ CS_MUST_CHECK consort_err cs_hex_decode(const char *hex, uint8_t *out, size_t ou
 /* Decodes a hex string of any even length into `out` (replacing its contents). */
 CS_MUST_CHECK consort_err cs_hex_decode_buf(const char *hex, cs_buf *out);
 
-/* Overwrites memory in a way the compiler may not elide. */
+/* Overwrites memory with zeros in a way the compiler may not elide. From
+ * 1 MiB up only the pages resident in memory are written: a page that is
+ * not was never written, or was swapped out, and then writing zeros would
+ * not reach the swap device's copy either; faulting it in would cost time
+ * and memory for nothing. */
 void cs_wipe(void *p, size_t n);
 
 #endif

@@ -287,13 +287,48 @@ static int adapter_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[
     return 0;
 }
 
-static void wipe_free_bufs(struct raft_buffer *arr, unsigned n)
+/* One snapshot buffer being wiped and freed on libuv's threadpool. */
+typedef struct release_job {
+    uv_work_t work;
+    void *base;
+    size_t len;
+} release_job;
+
+static void release_work(uv_work_t *w)
+{
+    release_job *j = w->data;
+    cs_wipe(j->base, j->len);
+    cs_free(j->base);
+}
+
+static void release_done(uv_work_t *w, int status)
+{
+    (void)status; /* cancelled only at loop close, which a pending request prevents */
+    cs_free(w->data);
+}
+
+/* Wipes and frees snapshot buffers: large ones off the loop where the
+ * adapter has one (cs_fsm_adapter_set_loop), the rest here, as well as
+ * any whose job cannot be queued. */
+static void wipe_free_bufs(cs_fsm_adapter *a, struct raft_buffer *arr, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        if (arr[i].base != NULL) {
-            cs_wipe(arr[i].base, arr[i].len);
-            cs_free(arr[i].base);
+        if (arr[i].base == NULL)
+            continue;
+        if (a->loop != NULL && arr[i].len >= CS_FSM_RELEASE_OFF_LOOP) {
+            release_job *j = cs_malloc(sizeof *j);
+            if (j != NULL) {
+                *j = (release_job){.base = arr[i].base, .len = arr[i].len};
+                j->work.data = j;
+                if (uv_queue_work(a->loop, &j->work, release_work, release_done) == 0) {
+                    a->released_off_loop++;
+                    continue;
+                }
+                cs_free(j);
+            }
         }
+        cs_wipe(arr[i].base, arr[i].len);
+        cs_free(arr[i].base);
     }
     cs_free(arr);
 }
@@ -333,14 +368,14 @@ static int adapter_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bu
     cs_fsm_adapter *a = rf->data;
     if (a->snap_bufs != NULL) {
         /* *bufs is either NULL or a->snap_bufs */
-        wipe_free_bufs(a->snap_bufs, 1);
+        wipe_free_bufs(a, a->snap_bufs, 1);
         a->snap_bufs = NULL;
         void *job = a->snap_job;
         a->snap_job = NULL;
         a->fsm.snapshot_end(a->fsm.ctx, job, store_result(a));
         drain_deferred(a);
     } else if (*bufs != NULL) {
-        wipe_free_bufs(*bufs, *n_bufs);
+        wipe_free_bufs(a, *bufs, *n_bufs);
     }
     *bufs = NULL;
     *n_bufs = 0;
@@ -408,6 +443,11 @@ void cs_fsm_adapter_bind(cs_fsm_adapter *a, const struct raft *raft)
 void cs_fsm_adapter_set_later(cs_fsm_adapter *a, cs_defer *later)
 {
     a->later = later;
+}
+
+void cs_fsm_adapter_set_loop(cs_fsm_adapter *a, uv_loop_t *loop)
+{
+    a->loop = loop;
 }
 
 void cs_fsm_adapter_stop(cs_fsm_adapter *a)

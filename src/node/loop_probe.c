@@ -16,7 +16,6 @@ struct node_loop_probe {
     cs_timer *timer;
     uint64_t due_ns; /* uv_hrtime when the timer should fire */
     /* attribution: the loop thread's figures at the last firing */
-    bool started;
     int sched_fd; /* /proc/thread-self/schedstat of the loop thread, or -1 */
     uint64_t at_ns, cpu_ns, wait_ns;
     node_loop_stats st;
@@ -57,17 +56,6 @@ static uint64_t since(uint64_t now, uint64_t then)
 static void attribute(node_loop_probe *p, uint64_t now, uint64_t lag_us, bool stalled)
 {
     uint64_t cpu, wait;
-    if (!p->started) {
-        /* the first firing, on the loop thread: /proc/thread-self names it */
-        p->sched_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-        p->st.wait_known = p->sched_fd >= 0;
-        p->started = true;
-        thread_times(p, &p->cpu_ns, &p->wait_ns);
-        p->at_ns = now;
-        if (stalled)
-            cs_log_warn("node", "event loop stalled %.1f ms", (double)lag_us / 1000.0);
-        return;
-    }
     thread_times(p, &cpu, &wait);
     uint64_t span_us = since(now, p->at_ns) / 1000;
     uint64_t cpu_us = since(cpu, p->cpu_ns) / 1000, wait_us = since(wait, p->wait_ns) / 1000;
@@ -128,7 +116,12 @@ consort_err node_loop_probe_new(uv_loop_t *loop, node_loop_probe **out)
         cs_free(p);
         return rc;
     }
-    p->due_ns = uv_hrtime() + (uint64_t)NODE_LOOP_PROBE_MS * 1000000;
+    /* on the loop's thread (loop_probe.h): /proc/thread-self names it */
+    p->sched_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    p->st.wait_known = p->sched_fd >= 0;
+    thread_times(p, &p->cpu_ns, &p->wait_ns);
+    p->at_ns = uv_hrtime();
+    p->due_ns = p->at_ns + (uint64_t)NODE_LOOP_PROBE_MS * 1000000;
     cs_timer_start(p->timer, NODE_LOOP_PROBE_MS);
     *out = p;
     return CONSORT_OK;
@@ -147,4 +140,50 @@ void node_loop_probe_free(node_loop_probe *p)
 node_loop_stats node_loop_probe_stats(const node_loop_probe *p)
 {
     return p != NULL ? p->st : (node_loop_stats){0};
+}
+
+consort_err node_loop_probe_metrics(const node_loop_probe *p, const char *id, cs_buf *out)
+{
+    node_loop_stats st = node_loop_probe_stats(p);
+    CS_TRY(cs_buf_printf(out,
+                         "# HELP consort_loop_lag_max_seconds Largest lag of the event loop seen\n"
+                         "# TYPE consort_loop_lag_max_seconds gauge\n"
+                         "consort_loop_lag_max_seconds{node=\"%s\"} %.6f\n"
+                         "# HELP consort_loop_stalls_total Loop lags over %d ms\n"
+                         "# TYPE consort_loop_stalls_total counter\n"
+                         "consort_loop_stalls_total{node=\"%s\"} %llu\n"
+                         "# HELP consort_loop_lag_seconds Lag of a timer due every %d ms\n"
+                         "# TYPE consort_loop_lag_seconds histogram\n",
+                         id, (double)st.max_us / 1e6, NODE_LOOP_STALL_MS, id,
+                         (unsigned long long)st.stalls, NODE_LOOP_PROBE_MS));
+    for (int i = 0; i < NODE_LOOP_BUCKETS - 1; i++)
+        CS_TRY(cs_buf_printf(out, "consort_loop_lag_seconds_bucket{node=\"%s\",le=\"%g\"} %llu\n",
+                             id, node_loop_bucket_ms[i] / 1000.0,
+                             (unsigned long long)st.buckets[i]));
+    CS_TRY(cs_buf_printf(out,
+                         "consort_loop_lag_seconds_bucket{node=\"%s\",le=\"+Inf\"} %llu\n"
+                         "consort_loop_lag_seconds_sum{node=\"%s\"} %.6f\n"
+                         "consort_loop_lag_seconds_count{node=\"%s\"} %llu\n",
+                         id, (unsigned long long)st.buckets[NODE_LOOP_BUCKETS - 1], id,
+                         (double)st.sum_us / 1e6, id, (unsigned long long)st.samples));
+    /* the stalls attributed (loop_probe.h): the loop's own work, waiting for
+     * a CPU (only where measured), off CPU */
+    CS_TRY(cs_buf_printf(out,
+                         "# HELP consort_loop_busy_max_seconds Most time the event loop's thread "
+                         "spent on a CPU between two runs of the probe\n"
+                         "# TYPE consort_loop_busy_max_seconds gauge\n"
+                         "consort_loop_busy_max_seconds{node=\"%s\"} %.6f\n"
+                         "# HELP consort_loop_stall_seconds_total Time of the stalled intervals by "
+                         "where the loop's thread was: on a CPU, waiting for one, off CPU\n"
+                         "# TYPE consort_loop_stall_seconds_total counter\n"
+                         "consort_loop_stall_seconds_total{node=\"%s\",part=\"on_cpu\"} %.6f\n"
+                         "consort_loop_stall_seconds_total{node=\"%s\",part=\"off_cpu\"} %.6f\n",
+                         id, (double)st.busy_max_us / 1e6, id, (double)st.stall_cpu_us / 1e6, id,
+                         (double)st.stall_off_us / 1e6));
+    if (!st.wait_known)
+        return CONSORT_OK;
+    return cs_buf_printf(out,
+                         "consort_loop_stall_seconds_total{node=\"%s\",part=\"waiting_for_cpu\"} "
+                         "%.6f\n",
+                         id, (double)st.stall_wait_us / 1e6);
 }

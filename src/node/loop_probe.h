@@ -7,12 +7,14 @@
  * /node/metrics: the largest lag seen, the number of stalls over
  * NODE_LOOP_STALL_MS, and a histogram.
  *
- * Loop thread only. Like a cs_timer, the probe frees itself on the loop
+ * Loop thread only (created there too: it reads that thread's figures).
+ * Like a cs_timer, the probe frees itself on the loop
  * after node_loop_probe_free.
  */
 #ifndef CS_NODE_LOOP_PROBE_H
 #define CS_NODE_LOOP_PROBE_H
 
+#include "base/buf.h"
 #include "base/err.h"
 
 #include <stdbool.h>
@@ -33,11 +35,10 @@ typedef struct node_loop_stats {
     uint64_t max_us;
     uint64_t stalls;                     /* lags over NODE_LOOP_STALL_MS */
     uint64_t buckets[NODE_LOOP_BUCKETS]; /* cumulative counts, Prometheus style */
-    /* attribution: intervals since the first firing (the first has no
-     * baseline) */
-    bool wait_known;       /* schedstat read: stall_wait_us is measured */
-    uint64_t busy_max_us;  /* most on-CPU time of the loop thread in one interval */
-    uint64_t stall_cpu_us; /* summed over the stalled intervals: on a CPU */
+    /* attribution: every interval since the probe was made */
+    bool wait_known;        /* schedstat read: stall_wait_us is measured */
+    uint64_t busy_max_us;   /* most on-CPU time of the loop thread in one interval */
+    uint64_t stall_cpu_us;  /* summed over the stalled intervals: on a CPU */
     uint64_t stall_wait_us; /* runnable, waiting for a CPU */
     uint64_t stall_off_us;  /* neither: blocked (fsync, I/O) or idle */
 } node_loop_stats;
@@ -46,5 +47,9 @@ CS_MUST_CHECK consort_err node_loop_probe_new(uv_loop_t *loop, node_loop_probe *
 /* Stops it; NULL is a no-op. */
 void node_loop_probe_free(node_loop_probe *p);
 node_loop_stats node_loop_probe_stats(const node_loop_probe *p);
+/* Appends the probe's figures for /node/metrics (Prometheus text; NULL:
+ * all zero), every series labelled node="id". */
+CS_MUST_CHECK consort_err node_loop_probe_metrics(const node_loop_probe *p, const char *id,
+                                                  cs_buf *out);
 
 #endif

@@ -274,49 +274,7 @@ consort_err cs_node_quotes_json(cs_node *n, cs_buf *out)
 /* The loop-lag probe's figures (loop_probe.h). */
 static consort_err node_loop_metrics(cs_node *n, cs_buf *out)
 {
-    node_loop_stats st = node_loop_probe_stats(n->probe);
-    const char *id = cs_node_id(n);
-    CS_TRY(cs_buf_printf(out,
-                         "# HELP consort_loop_lag_max_seconds Largest lag of the event loop seen\n"
-                         "# TYPE consort_loop_lag_max_seconds gauge\n"
-                         "consort_loop_lag_max_seconds{node=\"%s\"} %.6f\n"
-                         "# HELP consort_loop_stalls_total Loop lags over %d ms\n"
-                         "# TYPE consort_loop_stalls_total counter\n"
-                         "consort_loop_stalls_total{node=\"%s\"} %llu\n"
-                         "# HELP consort_loop_lag_seconds Lag of a timer due every %d ms\n"
-                         "# TYPE consort_loop_lag_seconds histogram\n",
-                         id, (double)st.max_us / 1e6, NODE_LOOP_STALL_MS, id,
-                         (unsigned long long)st.stalls, NODE_LOOP_PROBE_MS));
-    for (int i = 0; i < NODE_LOOP_BUCKETS - 1; i++)
-        CS_TRY(cs_buf_printf(out, "consort_loop_lag_seconds_bucket{node=\"%s\",le=\"%g\"} %llu\n",
-                             id, node_loop_bucket_ms[i] / 1000.0,
-                             (unsigned long long)st.buckets[i]));
-    CS_TRY(cs_buf_printf(out,
-                         "consort_loop_lag_seconds_bucket{node=\"%s\",le=\"+Inf\"} %llu\n"
-                         "consort_loop_lag_seconds_sum{node=\"%s\"} %.6f\n"
-                         "consort_loop_lag_seconds_count{node=\"%s\"} %llu\n",
-                         id, (unsigned long long)st.buckets[NODE_LOOP_BUCKETS - 1], id,
-                         (double)st.sum_us / 1e6, id, (unsigned long long)st.samples));
-    /* the stalls attributed (loop_probe.h): the loop's own work, waiting for
-     * a CPU (only where measured), off CPU */
-    CS_TRY(cs_buf_printf(out,
-                         "# HELP consort_loop_busy_max_seconds Most time the event loop's thread "
-                         "spent on a CPU between two runs of the probe\n"
-                         "# TYPE consort_loop_busy_max_seconds gauge\n"
-                         "consort_loop_busy_max_seconds{node=\"%s\"} %.6f\n"
-                         "# HELP consort_loop_stall_seconds_total Time of the stalled intervals by "
-                         "where the loop's thread was: on a CPU, waiting for one, off CPU\n"
-                         "# TYPE consort_loop_stall_seconds_total counter\n"
-                         "consort_loop_stall_seconds_total{node=\"%s\",part=\"on_cpu\"} %.6f\n"
-                         "consort_loop_stall_seconds_total{node=\"%s\",part=\"off_cpu\"} %.6f\n",
-                         id, (double)st.busy_max_us / 1e6, id, (double)st.stall_cpu_us / 1e6, id,
-                         (double)st.stall_off_us / 1e6));
-    if (!st.wait_known)
-        return CONSORT_OK;
-    return cs_buf_printf(out,
-                         "consort_loop_stall_seconds_total{node=\"%s\",part=\"waiting_for_cpu\"} "
-                         "%.6f\n",
-                         id, (double)st.stall_wait_us / 1e6);
+    return node_loop_probe_metrics(n->probe, cs_node_id(n), out);
 }
 
 consort_err cs_node_metrics_text(cs_node *n, cs_buf *out)

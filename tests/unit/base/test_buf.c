@@ -3,7 +3,10 @@
 #include "base/buf.h"
 #include "base/cbor.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static void cursor_reads_both_endians(void **state)
 {
@@ -237,6 +240,59 @@ static void cbor_rejects_bad_input(void **state)
     cst_fails(cs_cbor_expect_end(&r), CONSORT_E_TRAILING_DATA);
 }
 
+/* Resident pages of [p, p + n), n a whole number of pages. */
+static size_t resident_pages(void *p, size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), count = 0;
+    unsigned char *vec = malloc(n / page);
+    assert_non_null(vec);
+    assert_int_equal(mincore(p, n, vec), 0);
+    for (size_t i = 0; i < n / page; i++)
+        count += vec[i] & 1;
+    free(vec);
+    return count;
+}
+
+/* A wipe zeroes everything written, small or large, at any alignment, and
+ * leaves the pages of a large buffer that were never written alone (a
+ * byte-by-byte wipe faulted all of them in). */
+static void wipe_zeroes_what_was_written_and_faults_nothing_in(void **state)
+{
+    (void)state;
+    uint8_t small[100];
+    memset(small, 0xa5, sizeof small);
+    cs_wipe(small + 3, 90);
+    for (size_t i = 0; i < sizeof small; i++)
+        assert_int_equal(small[i], i < 3 || i >= 93 ? 0xa5 : 0);
+
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = (size_t)64 << 20;
+    uint8_t *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    /* written: the first 3 pages and a half, one page in the middle, the last byte */
+    memset(m, 0x5a, 3 * page + page / 2);
+    memset(m + n / 2, 0x5a, page);
+    m[n - 1] = 0x5a;
+    size_t before = resident_pages(m, n);
+    assert_true(before >= 6 && before < 64);
+    /* from an unaligned start to an unaligned end */
+    cs_wipe(m + 7, n - 8);
+    assert_int_equal(m[0], 0x5a);
+    assert_int_equal(m[6], 0x5a);
+    assert_int_equal(m[n - 1], 0x5a);
+    for (size_t i = 7; i < 4 * page; i++)
+        assert_int_equal(m[i], 0);
+    for (size_t i = 0; i < page; i++)
+        assert_int_equal(m[n / 2 + i], 0);
+    /* never-written pages stay out (reading the checks above faulted none:
+     * they only read written pages) */
+    assert_int_equal(resident_pages(m, n), before);
+    m[n - 1] = 0x5a;
+    cs_wipe(m, n);
+    assert_int_equal(m[n - 1], 0);
+    assert_int_equal(m[0], 0);
+    assert_int_equal(munmap(m, n), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +307,7 @@ int main(void)
         cmocka_unit_test(cbor_cstr),
         cmocka_unit_test(cbor_rejects_bad_input),
         cmocka_unit_test(cbor_small_tags_decode),
+        cmocka_unit_test(wipe_zeroes_what_was_written_and_faults_nothing_in),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

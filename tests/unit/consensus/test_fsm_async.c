@@ -12,6 +12,7 @@
 typedef struct hook_fsm {
     consort_err begin_rc, make_rc;
     bool defer, empty;
+    size_t big; /* bytes of 0x5a instead of "snap" */
     unsigned begun, made, ended;
     consort_err end_rc;
     int job;
@@ -49,6 +50,12 @@ static consort_err h_make(void *job, cs_buf *out)
     h->made++;
     if (h->make_rc != CONSORT_OK)
         return cs_fail(h->make_rc, "test: make failed");
+    if (h->big > 0) {
+        CS_TRY(cs_buf_reserve(out, h->big));
+        memset(out->ptr, 0x5a, h->big);
+        out->len = h->big;
+        return CONSORT_OK;
+    }
     return h->empty ? CONSORT_OK : cs_buf_append(out, "snap", 4);
 }
 
@@ -213,6 +220,104 @@ static void hooks_directly(void **state)
     free(r);
 }
 
+/* An allocator that notes which thread freed one chosen pointer. */
+static struct {
+    pthread_mutex_t mu;
+    void *watch;
+    bool freed, on_loop_thread;
+    pthread_t loop_thread;
+} rec = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void *rec_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void *rec_realloc(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    return realloc(p, size);
+}
+
+static void rec_free(void *ctx, void *p)
+{
+    (void)ctx;
+    pthread_mutex_lock(&rec.mu);
+    if (p != NULL && p == rec.watch) {
+        rec.freed = true;
+        rec.on_loop_thread = pthread_equal(pthread_self(), rec.loop_thread);
+    }
+    pthread_mutex_unlock(&rec.mu);
+    free(p);
+}
+
+static bool rec_freed(void)
+{
+    pthread_mutex_lock(&rec.mu);
+    bool f = rec.freed;
+    pthread_mutex_unlock(&rec.mu);
+    return f;
+}
+
+/* A large snapshot's bytes are wiped and freed on the loop's threadpool
+ * once raft hands them back, not on the loop (where unmapping hundreds of
+ * MB stalled it); a small one, or one without a loop, is freed at once. */
+static void large_snapshot_bytes_freed_off_the_loop(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    hook_fsm h = {.big = CS_FSM_RELEASE_OFF_LOOP * 2};
+    cs_fsm iface = {.ctx = &h,
+                    .apply = h_apply,
+                    .restore = h_restore,
+                    .snapshot_begin = h_begin,
+                    .snapshot_make = h_make,
+                    .snapshot_end = h_end};
+    struct raft *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    r->snapshot.pending.index = r->log.snapshot.last_index = 5;
+    r->snapshot.pending.term = r->log.snapshot.last_term = 2;
+    cs_fsm_adapter a;
+    cst_ok(cs_fsm_adapter_init(&a, &iface, r));
+    struct raft_fsm *rf = &a.raft_fsm;
+    const cs_allocator al = {rec_malloc, rec_realloc, rec_free, NULL};
+    cs_alloc_set(&al);
+    rec.loop_thread = pthread_self();
+
+    for (int with_loop = 0; with_loop < 2; with_loop++) {
+        cs_fsm_adapter_set_loop(&a, with_loop ? &loop : NULL);
+        struct raft_buffer *bufs;
+        unsigned n;
+        assert_int_equal(rf->snapshot(rf, &bufs, &n), 0);
+        assert_int_equal(run_async(rf, &bufs, &n), 0);
+        assert_int_equal(bufs[0].len, h.big);
+        pthread_mutex_lock(&rec.mu);
+        rec.watch = bufs[0].base;
+        rec.freed = false;
+        pthread_mutex_unlock(&rec.mu);
+        assert_int_equal(rf->snapshot_finalize(rf, &bufs, &n), 0);
+        assert_int_equal(h.ended, (unsigned)with_loop + 1);
+        cst_ok(h.end_rc);
+        if (!with_loop) { /* freed right there */
+            assert_true(rec_freed());
+            assert_true(rec.on_loop_thread);
+            assert_int_equal(a.released_off_loop, 0);
+            continue;
+        }
+        assert_int_equal(a.released_off_loop, 1);
+        /* the loop runs the request to its end; the buffer was freed by
+         * a threadpool thread */
+        assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        assert_true(rec_freed());
+        assert_false(rec.on_loop_thread);
+    }
+    cs_alloc_set(NULL);
+    free(r);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* ---- real servers ---- */
 
 static void submit_async(cl_cluster *cl, unsigned l, uint64_t first, uint64_t last)
@@ -328,6 +433,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hooks_directly),
+        cmocka_unit_test(large_snapshot_bytes_freed_off_the_loop),
         cmocka_unit_test(snapshots_off_the_loop_with_apply_deferred),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
