@@ -265,6 +265,7 @@ void replica_fatal(node_replica *r, const char *why)
 
 consort_err replica_open_ledger(node_replica *r, uint64_t start)
 {
+    replica_sync_detach(r);
     cs_ledger_writer_free(r->ledger);
     r->ledger = NULL;
     const cs_ledger_writer_opts o = {.chunk_size = (size_t)r->opts.chunk_size,

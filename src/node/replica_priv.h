@@ -99,6 +99,7 @@ struct node_replica {
     bool sync_armed;
     bool snapshot_frozen; /* a frozen snapshot job's worker reads the state and the ledger */
     uint64_t synced_at;   /* loop time of the last deferred sync */
+    struct replica_sync_job *sync_job; /* fsyncing on the threadpool, or done and parked */
 
     node_replica_stats stats;
 };
@@ -144,6 +145,11 @@ void replica_sync_cleanup(node_replica *r);
 bool replica_sync_deferred(const node_replica *r);
 /* After an append: schedules the sync a signature entry now owes. */
 void replica_sync_owed(node_replica *r);
+/* Before the ledger writer is freed or replaced: a sync running or parked
+ * is let go (its outcome no longer says anything about the writer). */
+void replica_sync_detach(node_replica *r);
+/* A frozen snapshot ended: finishes a sync that completed meanwhile. */
+void replica_sync_thaw(node_replica *r);
 
 /* ---- snapshots (replica_snapcheck.c) ---- */
 

@@ -8,12 +8,14 @@
 
 #include "base/alloc.h"
 #include "base/cbor.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "crypto/rand.h"
 
 #include <stdio.h>
 #include <uv.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The term runs of entries 1 .. seqno. */
 static consort_err write_terms(const replica_index *x, uint64_t seqno, cs_buf *p)
@@ -124,12 +126,15 @@ typedef struct snap_job {
     uint64_t seqno; /* the last applied entry */
     uint64_t sig;   /* the checkpoint: the last signature entry applied */
     uint8_t key[32];
-    cs_buf plain;            /* not frozen: the head, encoded on the loop */
-    cs_kv_pinned *pin;       /* not frozen: the store as of `sig` */
-    cs_buf tail;             /* not frozen: "tail", encoded on the loop */
-    size_t out_len;          /* bytes produced */
-    double loop_ms, pin_ms;  /* not frozen: job_begin's time on the loop, the view's share */
-    char why[CS_ERRMSG_MAX]; /* the worker's error message */
+    cs_buf plain;                  /* not frozen: the head, encoded on the loop */
+    cs_kv_pinned *pin;             /* not frozen: the store as of `sig` */
+    cs_buf tail;                   /* not frozen: "tail", encoded on the loop */
+    size_t out_len;                /* bytes produced */
+    double loop_ms, pin_ms;        /* not frozen: job_begin's time on the loop, the view's share */
+    cs_ledger_sync sync;           /* not frozen: the ledger's fsync, run by the worker */
+    cs_ledger_writer *sync_writer; /* whose: its end is owed to that writer only */
+    bool synced;                   /* not frozen: sync begun, its end owed */
+    char why[CS_ERRMSG_MAX];       /* the worker's error message */
 } snap_job;
 
 static void job_free(snap_job *j)
@@ -140,6 +145,8 @@ static void job_free(snap_job *j)
     cs_buf_cleanup(&j->plain);
     cs_buf_cleanup(&j->tail);
     cs_kv_pinned_free(j->pin); /* on the loop: job_end or job_begin */
+    if (j->synced && j->sync.fd >= 0)
+        close(j->sync.fd); /* begun but not ended (job_begin failed) */
     cs_free(j);
 }
 
@@ -167,7 +174,10 @@ static consort_err job_begin(node_replica *r, bool may_freeze, bool leader, bool
     r->snapshot_frozen = j->frozen; /* until job_end (replica_sync.c keeps off the ledger) */
     if (!j->frozen) {
         uint64_t t0 = uv_hrtime();
-        CS_TRY_CTX_GOTO(rc, cs_ledger_writer_sync(r->ledger), fail, "ledger sync");
+        /* the frames written now, their fsync on the worker */
+        CS_TRY_CTX_GOTO(rc, cs_ledger_writer_sync_begin(r->ledger, &j->sync), fail, "ledger sync");
+        j->synced = true;
+        j->sync_writer = r->ledger;
         CS_TRY_GOTO(rc, encode_head(r, j->sig, &j->plain), fail);
         uint64_t t1 = uv_hrtime();
         CS_TRY_GOTO(rc, cs_kv_pin_at(r->kv, j->sig, &j->pin), fail);
@@ -194,6 +204,9 @@ static consort_err job_make(snap_job *j, cs_buf *out)
         CS_TRY_GOTO(rc, encode_plain(j->r, j->sig, j->seqno, &j->plain), done);
     } else {
         /* the view and the two parts made on the loop: the replica not read */
+        cs_ledger_sync_run(&j->sync);
+        CS_ENSURE_GOTO(rc, j->sync.err == 0, done, cs_errno_code(j->sync.err),
+                       "ledger sync: fsync of %s: %s", j->sync.failed, strerror(j->sync.err));
         CS_TRY_GOTO(rc, encode_kv(NULL, j->pin, j->sig, &j->plain), done);
         CS_TRY_GOTO(rc, cs_buf_append_slice(&j->plain, cs_buf_slice(&j->tail)), done);
     }
@@ -218,6 +231,21 @@ done:
 static void job_end(node_replica *r, snap_job *j, consort_err rc)
 {
     r->snapshot_frozen = false;
+    replica_sync_thaw(r);
+    if (j->synced) {
+        /* a failed fsync breaks the writer (the worker then made nothing);
+         * the writer replaced meanwhile (a restore) is not this one's */
+        j->synced = false;
+        consort_err s = CONSORT_OK;
+        if (r->ledger != NULL && j->sync_writer == r->ledger)
+            s = cs_ledger_writer_sync_end(r->ledger, &j->sync);
+        else if (j->sync.fd >= 0)
+            close(j->sync.fd);
+        if (s != CONSORT_OK && rc == CONSORT_OK)
+            rc = s;
+        if (s != CONSORT_OK)
+            replica_fatal(r, "ledger fsync failed");
+    }
     if (rc == CONSORT_OK) {
         r->stats.snapshots_taken++;
         r->stats.last_snapshot_bytes = j->out_len;

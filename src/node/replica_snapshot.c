@@ -155,6 +155,7 @@ static consort_err swap_ledger_dirs(node_replica *r, uint64_t seqno, const char 
 {
     char aside[CS_NODE_PATH_MAX + 64];
     snprintf(aside, sizeof aside, "%s.replaced-%llu", r->ledger_dir, (unsigned long long)seqno);
+    replica_sync_detach(r);
     cs_ledger_writer_free(r->ledger);
     r->ledger = NULL;
     bool moved = false;

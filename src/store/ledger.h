@@ -35,6 +35,8 @@
 #include "crypto/merkle.h"
 #include "crypto/x509.h"
 
+#include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -429,6 +431,31 @@ bool cs_ledger_writer_unsynced(const cs_ledger_writer *w);
 /* Writes buffered frames and fsyncs the .open chunk (and the directory once
  * after creating it). NO_SPACE as for append (the frames stay buffered). */
 CS_MUST_CHECK consort_err cs_ledger_writer_sync(cs_ledger_writer *w);
+/*
+ * The same sync in three steps, so that the fsyncs run on another thread
+ * while the owner goes on appending (the node: its loop never waits for the
+ * disk; a ledger fsync queued behind a large snapshot's writes took 100-160
+ * ms). _begin (owner) writes the buffered frames and takes its own
+ * descriptor of the .open chunk; _run (any thread) fsyncs it, and the
+ * directory if the chunk is new; _end (owner) closes the descriptor and
+ * says what came of it. Success clears cs_ledger_writer_unsynced only if no
+ * signature entry was accepted and no chunk changed since _begin (those owe
+ * a sync of their own); a failed fsync breaks the writer, as in
+ * cs_ledger_writer_sync. Every _begin that succeeded needs its _end (a
+ * ticket with fd -1 had nothing to sync).
+ */
+typedef struct cs_ledger_sync {
+    int fd;   /* own descriptor of the .open chunk, -1: nothing to sync */
+    bool dir; /* the directory too (the chunk was created since its last sync) */
+    char dir_path[PATH_MAX];
+    cs_ledger_io io;
+    uint64_t gen;       /* the writer's generation at _begin */
+    int err;            /* errno of a failed fsync (0: none) */
+    const char *failed; /* what that fsync was of */
+} cs_ledger_sync;
+CS_MUST_CHECK consort_err cs_ledger_writer_sync_begin(cs_ledger_writer *w, cs_ledger_sync *t);
+void cs_ledger_sync_run(cs_ledger_sync *t);
+CS_MUST_CHECK consort_err cs_ledger_writer_sync_end(cs_ledger_writer *w, cs_ledger_sync *t);
 /*
  * Rollback: removes every entry with a seqno greater than `seqno` (buffered
  * or in files, across chunks: later chunk files are deleted from the last

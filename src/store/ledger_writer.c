@@ -154,6 +154,7 @@ static consort_err close_chunk(cs_ledger_writer *w)
     CS_TRY(chunk_name(w, true, to, sizeof to));
     CS_TRY(fsync_fd(w, w->fd, "the open chunk"));
     w->unsynced = false;
+    w->gen++;
     close(w->fd);
     w->fd = -1;
     if (rename(from, to) != 0) {
@@ -214,6 +215,7 @@ consort_err cs_ledger_writer_append(cs_ledger_writer *w, cs_slice entry)
         return close_chunk(w);
     if (w->defer_sync) {
         w->unsynced = true; /* the owner calls cs_ledger_writer_sync */
+        w->gen++;
         return CONSORT_OK;
     }
     return sync_open_chunk(w);
@@ -231,6 +233,58 @@ consort_err cs_ledger_writer_sync(cs_ledger_writer *w)
         return CONSORT_OK; /* closed chunks were synced when they were closed */
     CS_TRY(flush(w));
     return sync_open_chunk(w);
+}
+
+consort_err cs_ledger_writer_sync_begin(cs_ledger_writer *w, cs_ledger_sync *t)
+{
+    *t = (cs_ledger_sync){.fd = -1, .io = w->io, .gen = w->gen};
+    CS_ENSURE(!w->broken, CONSORT_E_STATE, "ledger writer broken by an earlier I/O error");
+    if (w->fd < 0)
+        return CONSORT_OK; /* closed chunks were synced when they were closed */
+    CS_TRY(flush(w));
+    t->fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+    CS_ENSURE(t->fd >= 0, cs_errno_code(errno), "ledger %s: dup of the open chunk: %s", w->dir,
+              strerror(errno));
+    t->dir = w->dir_dirty;
+    snprintf(t->dir_path, sizeof t->dir_path, "%s", w->dir);
+    return CONSORT_OK;
+}
+
+void cs_ledger_sync_run(cs_ledger_sync *t)
+{
+    if (t->fd < 0 || t->err != 0)
+        return;
+    if (t->io.fsync_fn(t->io.ctx, t->fd) != 0) {
+        t->err = errno != 0 ? errno : EIO;
+        t->failed = "the open chunk";
+        return;
+    }
+    if (!t->dir)
+        return;
+    int dfd = open(t->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || t->io.fsync_fn(t->io.ctx, dfd) != 0) {
+        t->err = errno != 0 ? errno : EIO;
+        t->failed = "the directory";
+    }
+    if (dfd >= 0)
+        close(dfd);
+}
+
+consort_err cs_ledger_writer_sync_end(cs_ledger_writer *w, cs_ledger_sync *t)
+{
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+    if (t->err != 0) {
+        w->broken = true; /* after a failed fsync the page cache state is unknown */
+        return cs_fail(cs_errno_code(t->err), "ledger %s: fsync of %s: %s", t->dir_path, t->failed,
+                       strerror(t->err));
+    }
+    if (w->gen == t->gen) {
+        w->unsynced = false;
+        w->dir_dirty = w->dir_dirty && !t->dir;
+    }
+    return CONSORT_OK;
 }
 
 uint64_t cs_ledger_writer_last_seqno(const cs_ledger_writer *w)

@@ -33,6 +33,8 @@ struct cs_ledger_writer {
     bool broken;
     bool defer_sync; /* opts.defer_sync */
     bool unsynced;   /* a signature entry was accepted since the last fsync */
+    uint64_t gen;    /* counts signature entries left unsynced and chunk changes
+                      * (cs_ledger_sync: a sync begun before may not clear them) */
 };
 
 /*

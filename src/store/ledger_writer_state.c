@@ -90,6 +90,7 @@ consort_err cs_ledger_writer_load(cs_ledger_writer *w)
     w->fd = -1;
     w->dir_dirty = false;
     w->unsynced = false; /* what is loaded is what the files hold */
+    w->gen++;
     cs_buf_reset(&w->pending);
     w->last_seqno = w->start_seqno - 1;
     w->last_term = 0;

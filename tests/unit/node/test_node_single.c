@@ -10,7 +10,12 @@
 #include "node/node_priv.h"
 #include "node/replica_priv.h"
 #include "store/ledger.h"
+#include "store/ledger_writer_priv.h"
 #include "store/receipt.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 typedef struct fixture {
     uv_loop_t loop;
@@ -347,9 +352,21 @@ static void rolled_back_sealed_state(void **state)
     cs_buf_cleanup(&now);
 }
 
+/* The ledger writer's fsyncs, and on which thread they ran. */
+static atomic_int loop_fsyncs, other_fsyncs;
+static pthread_t loop_thread;
+
+static int noting_fsync(void *ctx, int fd)
+{
+    (void)ctx;
+    atomic_fetch_add(pthread_equal(pthread_self(), loop_thread) ? &loop_fsyncs : &other_fsyncs, 1);
+    return fsync(fd);
+}
+
 /* ledger_sync_ms (docs/ledger.md 5.1): with a signature entry after every
  * write, the ledger files are fsynced at most once per interval, and what a
- * signature entry owes is synced within the interval once writes stop. */
+ * signature entry owes is synced within the interval once writes stop;
+ * those fsyncs run on the threadpool, never on the loop (replica_sync.c). */
 static void ledger_syncs_are_bounded(void **state)
 {
     fixture *f = *state;
@@ -357,6 +374,10 @@ static void ledger_syncs_are_bounded(void **state)
     f->node.cfg.ledger_sync_ms = 300;
     tn_start(&f->loop, &f->node);
     node_replica *r = f->node.n->replica;
+    loop_thread = pthread_self();
+    r->ledger->io.fsync_fn = noting_fsync; /* the writer's io seam, set late */
+    tn_run_for(&f->loop, 400);              /* a sync begun before it ends */
+    assert_null(r->sync_job);
     node_replica_stats s0 = node_replica_get_stats(r);
     uint64_t t0 = uv_hrtime();
     for (int i = 0; i < 40; i++) {
@@ -372,6 +393,8 @@ static void ledger_syncs_are_bounded(void **state)
     node_replica_stats s2 = node_replica_get_stats(r);
     assert_true(s2.ledger_syncs > s0.ledger_syncs);
     assert_false(cs_ledger_writer_unsynced(r->ledger));
+    assert_int_equal(atomic_load(&loop_fsyncs), 0);
+    assert_true(atomic_load(&other_fsyncs) >= (int)(s2.ledger_syncs - s0.ledger_syncs));
 }
 
 /* ledger_sync_ms 0: every signature entry is fsynced as it is written. */
