@@ -77,13 +77,24 @@ char *cs_strdup(const char *s)
 
 /* Below this, an array comes from the allocator like any other. */
 #define PAGES_MIN ((size_t)256 << 10)
+/* From this size, transparent huge pages where the kernel offers them:
+ * one fault per 2 MiB instead of 512. The arrays that get here (a hash
+ * table's slots, the spares its pinned view copies chunks into) are
+ * written at random, so they are all resident soon anyway; with 4 KiB
+ * pages the first writes after a pin took 232 ms for 8,192 puts at 3M
+ * keys instead of 58 (bench_kv, bench/RESULTS.md). */
+#define HUGE_MIN ((size_t)4 << 20)
 
 void *cs_alloc_zeroed_pages(size_t size)
 {
     if (current.malloc_fn != libc_malloc || size < PAGES_MIN)
         return cs_calloc(1, size); /* an installed allocator sees it (tests) */
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return NULL;
+    if (size >= HUGE_MIN)
+        (void)madvise(p, size, MADV_HUGEPAGE); /* advice: the kernel may say no */
+    return p;
 }
 
 void cs_free_zeroed_pages(void *ptr, size_t size)

@@ -3,6 +3,8 @@
 #include "base/alloc.h"
 #include "base/log.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +204,66 @@ static void zeroed_pages_are_zero_and_seen_by_installed_allocators(void **state)
     cst_alloc_uninstall();
 }
 
+/* The smaps line "THPeligible: N" of the mapping holding `p` (-1: none). */
+static int thp_eligible(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    assert_non_null(f);
+    char line[512];
+    bool inside = false;
+    int v = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+            continue;
+        }
+        if (inside && sscanf(line, "THPeligible: %d", &v) == 1)
+            break;
+    }
+    fclose(f);
+    return v;
+}
+
+/* Whether the kernel backs madvise(MADV_HUGEPAGE) regions with huge pages
+ * ("[always]" or "[madvise]" in its setting). */
+static bool thp_for_madvise(void)
+{
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char line[128] = "";
+    if (f != NULL) {
+        if (fgets(line, sizeof line, f) == NULL)
+            line[0] = '\0';
+        fclose(f);
+    }
+    return strstr(line, "[always]") != NULL || strstr(line, "[madvise]") != NULL;
+}
+
+/* Arrays of 4 MiB and more ask for transparent huge pages (the first
+ * writes after a growth or a pin fault 2 MiB at a time); smaller ones do
+ * not, where the kernel leaves the choice to the program. */
+static void large_zeroed_arrays_ask_for_huge_pages(void **state)
+{
+    (void)state;
+    size_t big = (size_t)8 << 20, mid = (size_t)512 << 10;
+    unsigned char *b = cs_alloc_zeroed_pages(big), *m = cs_alloc_zeroed_pages(mid);
+    assert_non_null(b);
+    assert_non_null(m);
+    if (thp_for_madvise()) {
+        assert_int_equal(thp_eligible(b), 1);
+        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+        char line[128] = "";
+        assert_non_null(fgets(line, sizeof line, f));
+        fclose(f);
+        if (strstr(line, "[madvise]") != NULL)
+            assert_int_equal(thp_eligible(m), 0);
+    } else {
+        print_message("transparent huge pages are off on this kernel: not checked\n");
+    }
+    cs_free_zeroed_pages(b, big);
+    cs_free_zeroed_pages(m, mid);
+}
+
 static void secret_buffers_grow_without_leaving_copies(void **state)
 {
     (void)state;
@@ -229,6 +291,7 @@ int main(void)
         cmocka_unit_test(failing_allocator_is_honoured),
         cmocka_unit_test(secret_buffers_grow_without_leaving_copies),
         cmocka_unit_test(zeroed_pages_are_zero_and_seen_by_installed_allocators),
+        cmocka_unit_test(large_zeroed_arrays_ask_for_huge_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
