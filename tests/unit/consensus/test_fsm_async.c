@@ -103,16 +103,22 @@ static int run_async(struct raft_fsm *rf, struct raft_buffer **bufs, unsigned *n
     return c.rv;
 }
 
-static void hooks_directly(void **state)
+/* The asynchronous FSM whose hooks count into `h`. */
+static cs_fsm hook_iface(hook_fsm *h)
 {
-    (void)state;
-    hook_fsm h = {.defer = true};
-    cs_fsm iface = {.ctx = &h,
+    return (cs_fsm){.ctx = h,
                     .apply = h_apply,
                     .restore = h_restore,
                     .snapshot_begin = h_begin,
                     .snapshot_make = h_make,
                     .snapshot_end = h_end};
+}
+
+static void hooks_directly(void **state)
+{
+    (void)state;
+    hook_fsm h = {.defer = true};
+    cs_fsm iface = hook_iface(&h);
     cs_fsm_adapter a;
     /* all three or none; with none, snapshot is required */
     cs_fsm bad = iface;
@@ -269,12 +275,7 @@ static void large_snapshot_bytes_freed_off_the_loop(void **state)
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     hook_fsm h = {.big = CS_FSM_RELEASE_OFF_LOOP * 2};
-    cs_fsm iface = {.ctx = &h,
-                    .apply = h_apply,
-                    .restore = h_restore,
-                    .snapshot_begin = h_begin,
-                    .snapshot_make = h_make,
-                    .snapshot_end = h_end};
+    cs_fsm iface = hook_iface(&h);
     struct raft *r = calloc(1, sizeof *r);
     assert_non_null(r);
     r->snapshot.pending.index = r->log.snapshot.last_index = 5;
