@@ -98,7 +98,8 @@ failures=0
 # before, into the worst-so-far record $work/$stall_sink (the longest stall,
 # the one with the most time on a CPU, and how many there were):
 # stalls.json for the services under load (the goal), stalls-other.json for
-# the store table's restarts and joins, collected after its writes.
+# restarts and joins (store and ledger tables, the wide-area table's
+# restarts behind its proxies).
 stall_sink=stalls.json
 collect_stalls() {
   [ -n "$ws" ] && [ -d "$ws" ] || return 0
@@ -425,6 +426,8 @@ if has ledger; then
     verify_ms=-1
   fi
   last_snap=$(sed -n 's/.*snapshot at seqno \([0-9]*\) .*/\1/p' "$(node_field 2 log)" | tail -n 1)
+  collect_stalls # the writes'; the restart's go apart
+  stall_sink=stalls-other.json
   restart_timed 2 "$c"
   replayed=$((c - ${last_snap:-0}))
   read -r rec_entries rec_ms < <(replay_from_log "$(node_field 2 log)")
@@ -500,6 +503,9 @@ if has wan; then
       [ "$(wait_node "$i" "$c" 120)" != -1 ] || fail "node $i not back after the restart behind the proxies"
     done
     bs ready "$work/ready.out" --address "$addr" --timeout 120 || fail "$d ms: $(val error "$work/ready.out")"
+    stall_sink=stalls-other.json # the restarts behind the proxies, apart from the writes
+    collect_stalls
+    stall_sink=stalls.json
     bs write "$work/d.out" --address "$addr" --probe "$(rpcs)" --connections "$conns" \
       --seconds "$seconds" --value 64 --keys 100000 || fail "$d ms: $(val error "$work/d.out")"
     note_stall "$(val stall_max_ms "$work/d.out")"
@@ -560,7 +566,7 @@ if os.path.exists(o):
     ot = json.load(open(o))
     if ot["longest"] is not None:
         lo = ot["longest"]
-        print(f"  (information: restarting and joining nodes, store table: longest stall {lo['lag']:.1f} ms at "
+        print(f"  (information: restarting and joining nodes (store and ledger tables, the wide-area restarts): longest stall {lo['lag']:.1f} ms at "
               f"{lo['at']} ({parts(lo)}); a node replaying its ledger or installing a snapshot serves no one yet)")
 EOF
 if [ "$failures" -gt 0 ]; then
