@@ -95,6 +95,12 @@ SELF_TEST_CHILD = textwrap.dedent("""
     os.pwrite(f, b"0123456789", 0); os.fdatasync(f); os.ftruncate(f, 3); os.pwrite(f, b"XY", 1)
     os.close(f)
     f = os.open("data/g", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600); os.close(f)
+    # fsync through another descriptor of the file: a dup (fcntl F_DUPFD_CLOEXEC, as the
+    # ledger's off-loop sync does) and a read-only one
+    f = os.open("data/j", os.O_WRONLY | os.O_CREAT, 0o600); os.write(f, b"dup synced")
+    d = os.dup(f); os.close(f); os.fsync(d); os.close(d)
+    f = os.open("data/k", os.O_WRONLY | os.O_CREAT, 0o600); os.write(f, b"reader synced")
+    r = os.open("data/k", os.O_RDONLY); os.fdatasync(r); os.close(r); os.close(f)
     # kernel AIO: IOCB_CMD_PWRITE (1) by syscall(io_setup 206, io_submit 209, io_getevents 208)
     def aio_write(path, data, off, flags=0):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o600)
@@ -125,6 +131,8 @@ SELF_TEST_FILES = {
     "g": (b"truncated by O_TRUNC", b"truncated by O_TRUNC"),
     "h": (None, b""),  # kernel AIO without O_DSYNC
     "i": (None, b"aio, O_DSYNC"),  # kernel AIO through O_DSYNC
+    "j": (None, b"dup synced"),  # fsync through a dup'd descriptor
+    "k": (None, b"reader synced"),  # fdatasync through a read-only descriptor
 }
 
 

@@ -9,8 +9,9 @@
  *                   separated by ':'), every write that is not yet durable is
  *                   preceded by an undo record (the bytes and the size it
  *                   replaces) appended to POWERCUT_JOURNAL/<dev>-<ino>.undo.
- *                   fsync or fdatasync of the file (any descriptor of it)
- *                   makes it durable: its undo records are dropped. A write
+ *                   fsync or fdatasync of the file (any descriptor of it:
+ *                   a dup or a read-only one too) makes it durable: its
+ *                   undo records are dropped. A write
  *                   through an O_DSYNC/O_SYNC descriptor, with RWF_DSYNC or
  *                   RWF_SYNC, is durable at once. Without both variables the
  *                   shim does nothing.
@@ -35,12 +36,12 @@
  * What it does not model (each would be optimistic, i.e. could hide a bug):
  * directory entries (a create, rename or unlink counts as durable at once;
  * a file created and never fsynced comes back empty, not absent), stdio
- * (fwrite reaches write inside libc), writes through mmap, dup'd
- * descriptors, copy_file_range/sendfile/splice, torn writes (a lost write is
- * lost whole), sync_file_range (counts as nothing), and an asynchronous
- * IOCB_CMD_FSYNC counts as done when submitted. A durable write to a file
- * that also has writes pending counts as an fsync of that file (libraft
- * never mixes the two on one file).
+ * (fwrite reaches write inside libc), writes through mmap, writes through
+ * dup'd descriptors (an fsync through one counts), copy_file_range/
+ * sendfile/splice, torn writes (a lost write is lost whole), sync_file_range (counts as nothing),
+ * and an asynchronous IOCB_CMD_FSYNC counts as done when submitted. A durable write to a file that
+ * also has writes pending counts as an fsync of that file (libraft never mixes the two on one
+ * file).
  */
 #undef _FORTIFY_SOURCE
 #undef _FILE_OFFSET_BITS
@@ -584,13 +585,18 @@ int posix_fallocate64(int fd, off_t off, off_t len)
 
 /* ---- making durable */
 
+/* An fsync through any descriptor of a covered file makes the file durable,
+ * as it does on Linux: one the shim tracks, a dup of it (the ledger's
+ * off-loop sync fsyncs a dup) or a read-only one. */
 static int synced(int fd, int r)
 {
-    if (r == 0 && is_tracked(fd)) {
+    if (r == 0 && journal != NULL && fd >= 0) {
         int e = errno;
-        pthread_mutex_lock(&mu);
-        after_sync(fd);
-        pthread_mutex_unlock(&mu);
+        if (is_tracked(fd) || fd_covered(fd)) {
+            pthread_mutex_lock(&mu);
+            after_sync(fd);
+            pthread_mutex_unlock(&mu);
+        }
         errno = e;
     }
     return r;
