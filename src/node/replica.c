@@ -6,6 +6,7 @@
  * rebuilt itself, and only then applied (docs/security.md).
  */
 #include "node/replica_priv.h"
+#include "store/ledger_writer.h"
 
 #include "base/alloc.h"
 #include "base/file.h"

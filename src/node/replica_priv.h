@@ -13,6 +13,7 @@
 #define CS_NODE_REPLICA_PRIV_H
 
 #include "consensus/fsm.h"
+#include "store/ledger_writer.h"
 #include "net/timer.h"
 #include "node/replica.h"
 

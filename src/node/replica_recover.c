@@ -20,6 +20,7 @@
  * preceded by the snapshot saved in snapshots/ at that point.
  */
 #include "node/replica_priv.h"
+#include "store/ledger_writer.h"
 
 #include "base/alloc.h"
 #include "base/file.h"

@@ -5,6 +5,7 @@
  * snapshots").
  */
 #include "node/replica_priv.h"
+#include "store/ledger_writer.h"
 
 #include "base/alloc.h"
 #include "base/cbor.h"
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <uv.h>
 #include <string.h>
-#include <unistd.h>
 
 /* The term runs of entries 1 .. seqno. */
 static consort_err write_terms(const replica_index *x, uint64_t seqno, cs_buf *p)
@@ -145,8 +145,8 @@ static void job_free(snap_job *j)
     cs_buf_cleanup(&j->plain);
     cs_buf_cleanup(&j->tail);
     cs_kv_pinned_free(j->pin); /* on the loop: job_end or job_begin */
-    if (j->synced && j->sync.fd >= 0)
-        close(j->sync.fd); /* begun but not ended (job_begin failed) */
+    if (j->synced)
+        cs_ledger_sync_abandon(&j->sync); /* begun but not ended (job_begin failed) */
     cs_free(j);
 }
 
@@ -239,8 +239,8 @@ static void job_end(node_replica *r, snap_job *j, consort_err rc)
         consort_err s = CONSORT_OK;
         if (r->ledger != NULL && j->sync_writer == r->ledger)
             s = cs_ledger_writer_sync_end(r->ledger, &j->sync);
-        else if (j->sync.fd >= 0)
-            close(j->sync.fd);
+        else
+            cs_ledger_sync_abandon(&j->sync);
         if (s != CONSORT_OK && rc == CONSORT_OK)
             rc = s;
         if (s != CONSORT_OK)

@@ -36,6 +36,7 @@
  * them, replica_snapmake.c makes them (off the loop thread).
  */
 #include "node/replica_priv.h"
+#include "store/ledger_writer.h"
 
 #include "base/alloc.h"
 #include "base/cbor.h"

@@ -20,11 +20,10 @@
  * completes is parked and finished when the snapshot ends.
  */
 #include "node/replica_priv.h"
+#include "store/ledger_writer.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
-
-#include <unistd.h>
 
 typedef struct replica_sync_job {
     uv_work_t work;
@@ -85,8 +84,7 @@ static void sync_done(uv_work_t *w, int status)
     if (r == NULL || status != 0) {
         /* the replica went, or the work never ran: nothing to report, and
          * the writer (if any) still owes its sync */
-        if (j->t.fd >= 0)
-            close(j->t.fd);
+        cs_ledger_sync_abandon(&j->t);
         if (r != NULL) {
             r->sync_job = NULL;
             replica_sync_owed(r);
@@ -134,8 +132,7 @@ static void sync_timer_cb(void *ctx)
     j->r = r;
     j->work.data = j;
     if (uv_queue_work(r->opts.loop, &j->work, sync_work, sync_done) != 0) {
-        if (j->t.fd >= 0)
-            close(j->t.fd);
+        cs_ledger_sync_abandon(&j->t);
         cs_free(j);
         sync_here(r);
         return;
@@ -155,8 +152,7 @@ void replica_sync_detach(node_replica *r)
     replica_sync_job *j = r->sync_job;
     r->sync_job = NULL;
     if (j != NULL && j->done) { /* parked: the writer it synced goes */
-        if (j->t.fd >= 0)
-            close(j->t.fd);
+        cs_ledger_sync_abandon(&j->t);
         cs_free(j);
     } else if (j != NULL) {
         j->r = NULL; /* running: it frees itself */

@@ -5,6 +5,7 @@
  * model": durability is batched at signature points and on sync()).
  */
 #include "store/ledger_writer_priv.h"
+#include "store/ledger_writer.h"
 
 #include "base/alloc.h"
 #include "base/file.h"
@@ -99,16 +100,30 @@ static consort_err fsync_fd(cs_ledger_writer *w, int fd, const char *what)
     return CONSORT_OK;
 }
 
+/* fsync of directory `dir` through `io`: 0, or the errno of the open or
+ * the fsync that failed (*opened says which). Any thread. */
+static int fsync_dir(const cs_ledger_io *io, const char *dir, bool *opened)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    *opened = dfd >= 0;
+    if (dfd < 0)
+        return errno != 0 ? errno : EIO;
+    int err = io->fsync_fn(io->ctx, dfd) != 0 ? (errno != 0 ? errno : EIO) : 0;
+    close(dfd);
+    return err;
+}
+
 consort_err cs_ledger_writer_sync_dir(cs_ledger_writer *w)
 {
-    int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        w->broken = true;
-        return cs_fail(CONSORT_E_IO, "ledger %s: open directory: %s", w->dir, strerror(errno));
-    }
-    consort_err rc = fsync_fd(w, dfd, "the directory");
-    close(dfd);
-    return rc;
+    bool opened;
+    int err = fsync_dir(&w->io, w->dir, &opened);
+    if (err == 0)
+        return CONSORT_OK;
+    w->broken = true; /* after a failed fsync the page cache state is unknown */
+    if (!opened)
+        return cs_fail(CONSORT_E_IO, "ledger %s: open directory: %s", w->dir, strerror(err));
+    return cs_fail(cs_errno_code(err), "ledger %s: fsync of the directory: %s", w->dir,
+                   strerror(err));
 }
 
 static consort_err chunk_name(const cs_ledger_writer *w, bool committed, char *path, size_t n)
@@ -259,22 +274,21 @@ void cs_ledger_sync_run(cs_ledger_sync *t)
         t->failed = "the open chunk";
         return;
     }
-    if (!t->dir)
-        return;
-    int dfd = open(t->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || t->io.fsync_fn(t->io.ctx, dfd) != 0) {
-        t->err = errno != 0 ? errno : EIO;
+    bool opened;
+    if (t->dir && (t->err = fsync_dir(&t->io, t->dir_path, &opened)) != 0)
         t->failed = "the directory";
-    }
-    if (dfd >= 0)
-        close(dfd);
 }
 
-consort_err cs_ledger_writer_sync_end(cs_ledger_writer *w, cs_ledger_sync *t)
+void cs_ledger_sync_abandon(cs_ledger_sync *t)
 {
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
+}
+
+consort_err cs_ledger_writer_sync_end(cs_ledger_writer *w, cs_ledger_sync *t)
+{
+    cs_ledger_sync_abandon(t); /* the descriptor; the outcome follows */
     if (t->err != 0) {
         w->broken = true; /* after a failed fsync the page cache state is unknown */
         return cs_fail(cs_errno_code(t->err), "ledger %s: fsync of %s: %s", t->dir_path, t->failed,

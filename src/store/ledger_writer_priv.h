@@ -12,6 +12,7 @@
 #define CS_STORE_LEDGER_WRITER_PRIV_H
 
 #include "store/ledger.h"
+#include "store/ledger_writer.h"
 
 #include <limits.h>
 

@@ -5,6 +5,7 @@
  * a seqno, across chunk files: docs/ledger.md §5.3 "Rollback").
  */
 #include "store/ledger_frames.h"
+#include "store/ledger_writer.h"
 #include "store/ledger_writer_priv.h"
 
 #include "base/alloc.h"

@@ -30,6 +30,7 @@
 
 #include "crypto/x509.h"
 #include "store/ledger.h"
+#include "store/ledger_writer.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -28,6 +28,7 @@
  * Entries are version 2 (docs/ledger.md), sealed with the secret.
  */
 #include "base/err.h"
+#include "store/ledger_writer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

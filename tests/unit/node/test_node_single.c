@@ -10,6 +10,7 @@
 #include "node/node_priv.h"
 #include "node/replica_priv.h"
 #include "store/ledger.h"
+#include "store/ledger_writer.h"
 #include "store/ledger_writer_priv.h"
 #include "store/receipt.h"
 

@@ -8,6 +8,7 @@
  * install that fails half-way must leave it exactly as it was.
  */
 #include "node_fixture.h"
+#include "store/ledger_writer.h"
 
 #include "consensus/fsm.h"
 #include "crypto/aead.h"

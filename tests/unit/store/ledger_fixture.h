@@ -18,6 +18,7 @@
 #include "crypto/hash.h"
 #include "crypto/rand.h"
 #include "store/ledger.h"
+#include "store/ledger_writer.h"
 #include "store/receipt.h"
 
 #include <ftw.h>

@@ -6,6 +6,7 @@
  * and a real ENOSPC on a small tmpfs when the test may mount one.
  */
 #include "testutil.h"
+#include "store/ledger_writer.h"
 
 #include "ledger_fixture.h"
 

@@ -8,6 +8,7 @@
  * CONSORT_TEST_SEED to replay one.
  */
 #include "testutil.h"
+#include "store/ledger_writer.h"
 
 #include "ledger_fixture.h"
 #include "ledger_flip_oracle.h"

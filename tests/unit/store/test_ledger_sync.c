@@ -6,6 +6,7 @@
  * closed or a rollback in between leaves the flags to the writer.
  */
 #include "testutil.h"
+#include "store/ledger_writer.h"
 
 #include "ledger_fixture.h"
 

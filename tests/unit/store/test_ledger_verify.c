@@ -8,6 +8,7 @@
  * the last signature entry is counted, not trusted.
  */
 #include "testutil.h"
+#include "store/ledger_writer.h"
 
 #include "ledger_fixture.h"
 #include "ledger_flip_oracle.h"
