@@ -1,9 +1,12 @@
 #include "base/alloc.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static void *libc_malloc(void *ctx, size_t size)
 {
@@ -85,16 +88,157 @@ char *cs_strdup(const char *s)
  * keys instead of 58 (bench_kv, bench/RESULTS.md). */
 #define HUGE_MIN ((size_t)4 << 20)
 
-void *cs_alloc_zeroed_pages(size_t size)
+static void *map_pages(size_t size)
 {
-    if (current.malloc_fn != libc_malloc || size < PAGES_MIN)
-        return cs_calloc(1, size); /* an installed allocator sees it (tests) */
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     if (size >= HUGE_MIN)
         (void)madvise(p, size, MADV_HUGEPAGE); /* advice: the kernel may say no */
     return p;
+}
+
+/* ---- regions faulted in ahead (cs_alloc_zeroed_pages_soon) */
+
+#define SOON_SLOTS 4
+
+typedef struct soon_region {
+    size_t size;   /* 0: a free entry */
+    void *mem;     /* resident, once the worker is done */
+    bool busy;     /* the worker is faulting it in */
+    bool given_up; /* asked for while busy: the worker unmaps it */
+} soon_region;
+
+static pthread_mutex_t soon_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t soon_cv = PTHREAD_COND_INITIALIZER;
+static soon_region soon[SOON_SLOTS];
+static bool soon_worker;
+static cs_alloc_soon_stats soon_stats;
+
+/* Faults every page in by writing to it. Not madvise(MADV_POPULATE_WRITE):
+ * that holds the address space's lock for the whole range, and a loop's
+ * mmap or munmap meanwhile waited behind it (a 256 MiB region under memory
+ * pressure, huge pages compacted for it: suspected in a loop silent 12 s); a
+ * page fault takes only its own mapping's lock. */
+static void populate(void *p, size_t size)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    for (size_t i = 0; i < size; i += (size_t)(page > 0 ? page : 4096))
+        ((volatile unsigned char *)p)[i] = 0;
+}
+
+static void *soon_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&soon_mu);
+    for (;;) {
+        soon_region *r = NULL;
+        for (size_t i = 0; i < SOON_SLOTS && r == NULL; i++)
+            if (soon[i].size != 0 && soon[i].mem == NULL && !soon[i].busy)
+                r = &soon[i];
+        if (r == NULL) {
+            pthread_cond_wait(&soon_cv, &soon_mu);
+            continue;
+        }
+        size_t size = r->size;
+        r->busy = true;
+        pthread_mutex_unlock(&soon_mu);
+        void *p = map_pages(size);
+        if (p != NULL)
+            populate(p, size);
+        pthread_mutex_lock(&soon_mu);
+        r->busy = false;
+        if (p != NULL && !r->given_up) {
+            r->mem = p;
+            soon_stats.faulted++;
+            continue;
+        }
+        soon_stats.held -= size;
+        *r = (soon_region){0};
+        if (p != NULL) {
+            pthread_mutex_unlock(&soon_mu);
+            (void)munmap(p, size);
+            pthread_mutex_lock(&soon_mu);
+        }
+    }
+    return NULL;
+}
+
+void cs_alloc_zeroed_pages_soon(size_t size)
+{
+    if (current.malloc_fn != libc_malloc || size < HUGE_MIN)
+        return;
+    pthread_mutex_lock(&soon_mu);
+    soon_region *free_slot = NULL;
+    for (size_t i = 0; i < SOON_SLOTS; i++) {
+        if (soon[i].size == size && !soon[i].given_up)
+            goto out; /* already announced */
+        if (soon[i].size == 0 && free_slot == NULL)
+            free_slot = &soon[i];
+    }
+    if (free_slot == NULL || size > CS_ALLOC_SOON_MAX - soon_stats.held)
+        goto out;
+    if (!soon_worker) {
+        pthread_t t;
+        pthread_attr_t attr;
+        if (pthread_attr_init(&attr) != 0)
+            goto out;
+        (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        soon_worker = pthread_create(&t, &attr, soon_main, NULL) == 0;
+        (void)pthread_attr_destroy(&attr);
+        if (!soon_worker)
+            goto out;
+    }
+    *free_slot = (soon_region){.size = size};
+    soon_stats.held += size;
+    soon_stats.announced++;
+    pthread_cond_signal(&soon_cv);
+out:
+    pthread_mutex_unlock(&soon_mu);
+}
+
+/* The region announced for `size`: resident (returned, its entry freed),
+ * not begun (dropped) or being faulted in (given up: the worker unmaps it). */
+static void *take_soon(size_t size)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&soon_mu);
+    for (size_t i = 0; i < SOON_SLOTS; i++) {
+        soon_region *r = &soon[i];
+        if (r->size != size || r->given_up)
+            continue;
+        if (r->mem != NULL) {
+            p = r->mem;
+            soon_stats.held -= size;
+            soon_stats.used++;
+            *r = (soon_region){0};
+        } else if (!r->busy) { /* the worker has not begun: drop it */
+            soon_stats.held -= size;
+            soon_stats.missed++;
+            *r = (soon_region){0};
+        } else {
+            r->given_up = true; /* the worker unmaps it when done */
+            soon_stats.missed++;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&soon_mu);
+    return p;
+}
+
+void cs_alloc_soon_stats_get(cs_alloc_soon_stats *out)
+{
+    pthread_mutex_lock(&soon_mu);
+    *out = soon_stats;
+    pthread_mutex_unlock(&soon_mu);
+}
+
+void *cs_alloc_zeroed_pages(size_t size)
+{
+    if (current.malloc_fn != libc_malloc || size < PAGES_MIN)
+        return cs_calloc(1, size); /* an installed allocator sees it (tests) */
+    void *p = size >= HUGE_MIN ? take_soon(size) : NULL;
+    return p != NULL ? p : map_pages(size);
 }
 
 void cs_free_zeroed_pages(void *ptr, size_t size)

@@ -8,6 +8,7 @@
 #define CS_BASE_ALLOC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct cs_allocator {
     void *(*malloc_fn)(void *ctx, size_t size);
@@ -34,6 +35,25 @@ char *cs_strdup(const char *s);
  * cs_free_zeroed_pages and the same size, under the same allocator. */
 void *cs_alloc_zeroed_pages(size_t size);
 void cs_free_zeroed_pages(void *ptr, size_t size);
+/* Advice that cs_alloc_zeroed_pages(size) will be called soon (a hash table
+ * about to double). From 4 MiB, with libc's allocator, a worker thread maps
+ * `size` bytes and faults them in, off the caller's thread (a fresh 512 MiB
+ * table faulted on a node's loop held it 700 ms); the next
+ * cs_alloc_zeroed_pages of exactly `size` then takes them, resident and
+ * zeroed. Asked for before the worker is done, the region is given up and
+ * the call maps as usual. At most CS_ALLOC_SOON_MAX bytes are held ahead (a
+ * region nobody asks for stays held, resident, until the process ends);
+ * advice beyond that, or repeating one still held, is ignored. Thread-safe. */
+#define CS_ALLOC_SOON_MAX ((size_t)1 << 30)
+void cs_alloc_zeroed_pages_soon(size_t size);
+typedef struct cs_alloc_soon_stats {
+    uint64_t announced; /* advice taken */
+    uint64_t faulted;   /* regions the worker made resident */
+    uint64_t used;      /* handed out by cs_alloc_zeroed_pages */
+    uint64_t missed;    /* asked for before they were resident: given up */
+    size_t held;        /* bytes announced or resident, not yet handed out */
+} cs_alloc_soon_stats;
+void cs_alloc_soon_stats_get(cs_alloc_soon_stats *out);
 char *cs_strndup(const char *s, size_t n);
 
 #endif

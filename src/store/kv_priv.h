@@ -119,6 +119,9 @@ CS_MUST_CHECK consort_err cs_kv_slots_reserve(kv_slots *a, size_t size, size_t c
  * fit at 3/4, else doubled until they do. NOMEM on overflow. */
 CS_MUST_CHECK consort_err cs_kv_slots_grown_cap(size_t cap, size_t size, size_t count, size_t extra,
                                                 const char *what, size_t *out);
+/* The bytes cs_kv_slots_alloc maps for `cap` slots of `size` (0 on
+ * overflow): what a table about to grow announces (cs_alloc_zeroed_pages_soon). */
+size_t cs_kv_slots_bytes(size_t cap, size_t size);
 /* *a = a new empty array of `cap` slots (a power of two). */
 CS_MUST_CHECK consort_err cs_kv_slots_alloc(kv_slots *a, size_t size, size_t cap, const char *what);
 /* Puts an entry whose key the array does not hold (needs room). */

@@ -41,11 +41,16 @@ typedef struct kv_slab {
     unsigned char mem[];
 } kv_slab;
 
+static size_t slab_bytes(size_t n, size_t chunk)
+{
+    return n > (SIZE_MAX - sizeof(kv_slab)) / chunk ? 0 : sizeof(kv_slab) + n * chunk;
+}
+
 static kv_slab *slab_new(size_t n, size_t chunk)
 {
-    if (n > (SIZE_MAX - sizeof(kv_slab)) / chunk)
+    size_t bytes = slab_bytes(n, chunk);
+    if (bytes == 0)
         return NULL;
-    size_t bytes = sizeof(kv_slab) + n * chunk;
     kv_slab *sl = cs_alloc_zeroed_pages(bytes);
     if (sl != NULL)
         *sl = (kv_slab){.live = n, .bytes = bytes};
@@ -208,6 +213,11 @@ consort_err cs_kv_slots_grown_cap(size_t cap, size_t size, size_t count, size_t 
     }
     *out = ncap;
     return CONSORT_OK;
+}
+
+size_t cs_kv_slots_bytes(size_t cap, size_t size)
+{
+    return slab_bytes(nchunks(cap), chunk_bytes(cap, size));
 }
 
 consort_err cs_kv_slots_alloc(kv_slots *a, size_t size, size_t cap, const char *what)

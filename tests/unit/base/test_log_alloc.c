@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static void log_respects_level_and_sink(void **state)
@@ -264,6 +265,86 @@ static void large_zeroed_arrays_ask_for_huge_pages(void **state)
     cs_free_zeroed_pages(m, mid);
 }
 
+/* Pages of [p, p + size) in memory. */
+static size_t resident_pages(const void *p, size_t size)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = (size + page - 1) / page, r = 0;
+    unsigned char *vec = malloc(n);
+    assert_non_null(vec);
+    assert_int_equal(mincore((void *)p, size, vec), 0);
+    for (size_t i = 0; i < n; i++)
+        r += vec[i] & 1;
+    free(vec);
+    return r;
+}
+
+static cs_alloc_soon_stats soon_now(void)
+{
+    cs_alloc_soon_stats st;
+    cs_alloc_soon_stats_get(&st);
+    return st;
+}
+
+/* Waits (at most 30 s) until the worker made `want` regions resident in all. */
+static void wait_faulted(uint64_t want)
+{
+    for (int i = 0; i < 3000 && soon_now().faulted < want; i++)
+        usleep(10000);
+    assert_int_equal(soon_now().faulted, want);
+}
+
+/* Announced zeroed pages come resident (faulted in by the worker, not by
+ * the caller) and zero; without the advice they come untouched; advice
+ * repeated, or under 4 MiB, is ignored. */
+static void announced_zeroed_pages_come_resident(void **state)
+{
+    (void)state;
+    const size_t size = (size_t)24 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+    cs_alloc_soon_stats before = soon_now();
+    cs_alloc_zeroed_pages_soon(size);
+    cs_alloc_zeroed_pages_soon(size);
+    cs_alloc_zeroed_pages_soon((size_t)1 << 20);
+    assert_int_equal(soon_now().announced, before.announced + 1);
+    assert_int_equal(soon_now().held, before.held + size);
+    wait_faulted(before.faulted + 1);
+    unsigned char *p = cs_alloc_zeroed_pages(size);
+    assert_non_null(p);
+    assert_int_equal(resident_pages(p, size), (size + page - 1) / page);
+    cs_alloc_soon_stats after = soon_now();
+    assert_int_equal(after.used, before.used + 1);
+    assert_int_equal(after.held, before.held);
+    for (size_t i = 0; i < size; i += 997)
+        assert_int_equal(p[i], 0);
+    memset(p, 0xa5, size);
+    cs_free_zeroed_pages(p, size);
+    /* the control: the same size unannounced maps untouched pages */
+    p = cs_alloc_zeroed_pages(size);
+    assert_non_null(p);
+    assert_int_equal(resident_pages(p, size), 0);
+    assert_int_equal(soon_now().used, before.used + 1);
+    cs_free_zeroed_pages(p, size);
+}
+
+/* Asked for before the worker is done, a region is given up and the caller
+ * maps its own; the worker then lets the region go. */
+static void zeroed_pages_asked_for_early_are_mapped_anew(void **state)
+{
+    (void)state;
+    const size_t size = (size_t)40 << 20;
+    cs_alloc_soon_stats before = soon_now();
+    cs_alloc_zeroed_pages_soon(size);
+    unsigned char *p = cs_alloc_zeroed_pages(size);
+    assert_non_null(p);
+    cs_alloc_soon_stats st = soon_now();
+    assert_int_equal(st.used + st.missed, before.used + before.missed + 1);
+    for (size_t i = 0; i < size; i += 4093)
+        assert_int_equal(p[i], 0);
+    cs_free_zeroed_pages(p, size);
+    for (int i = 0; i < 3000 && soon_now().held != before.held; i++)
+        usleep(10000);
+    assert_int_equal(soon_now().held, before.held);
+}
+
 static void secret_buffers_grow_without_leaving_copies(void **state)
 {
     (void)state;
@@ -292,6 +373,8 @@ int main(void)
         cmocka_unit_test(secret_buffers_grow_without_leaving_copies),
         cmocka_unit_test(zeroed_pages_are_zero_and_seen_by_installed_allocators),
         cmocka_unit_test(large_zeroed_arrays_ask_for_huge_pages),
+        cmocka_unit_test(announced_zeroed_pages_come_resident),
+        cmocka_unit_test(zeroed_pages_asked_for_early_are_mapped_anew),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

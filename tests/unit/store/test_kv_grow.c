@@ -10,6 +10,10 @@
 #include "kv_testutil.h"
 #include "store/kv_priv.h"
 
+#include "base/alloc.h"
+
+#include <unistd.h>
+
 static const kv_table *table_of(const cs_kv_store *s, const char *map)
 {
     const kv_map *m = cs_kv_map_find(s, S(map), NULL);
@@ -84,6 +88,67 @@ static void growth_moves_a_few_slots_per_change(void **state)
         assert_value(s, i, i < w ? 2 : 1);
     assert_int_equal(t->count, n);
     kvt_assert_digest_scan(s, NULL);
+    cs_kv_store_free(s);
+}
+
+static void put_range(cs_kv_store *s, unsigned from, unsigned n)
+{
+    cs_kv_tx *tx;
+    cst_ok(cs_kv_tx_begin(s, &tx));
+    for (unsigned i = from; i < from + n; i++) {
+        char key[24];
+        snprintf(key, sizeof key, "key-%06u", i);
+        cst_ok(cs_kv_put(tx, S("m"), S(key), S("v")));
+    }
+    cst_ok(kvt_commit(tx, s));
+    cs_kv_tx_free(tx);
+    cs_kv_compact(s, cs_kv_last_seqno(s));
+}
+
+static cs_alloc_soon_stats soon_now(void)
+{
+    cs_alloc_soon_stats st;
+    cs_alloc_soon_stats_get(&st);
+    return st;
+}
+
+/* A large table close to doubling announces the doubled array, and the
+ * doubling takes it resident (cs_alloc_zeroed_pages_soon): a fresh 512 MiB
+ * array faulted in by the growth held a node's loop 700 ms. */
+static void a_large_table_has_its_doubled_array_faulted_in_ahead(void **state)
+{
+    (void)state;
+    const size_t cap = (size_t)1 << 17; /* the first whose doubled array is >= 4 MiB */
+    cs_kv_store *s = kvt_store();
+    cs_alloc_soon_stats before = soon_now();
+    unsigned n = 0;
+    const size_t announce_at = cap / 4 * 3 - cap / 16;
+    while (n + 500 <= announce_at) {
+        put_range(s, n, 500);
+        n += 500;
+    }
+    const kv_table *t = table_of(s, "m");
+    assert_int_equal(kv_slots_cap(&t->slots), cap);
+    assert_int_equal(soon_now().announced, before.announced);
+    put_range(s, n, 500); /* passes the announce point */
+    n += 500;
+    assert_int_equal(soon_now().announced, before.announced + 1);
+    assert_int_equal(soon_now().held, before.held + cs_kv_slots_bytes(2 * cap, sizeof(kv_slot)));
+    for (int i = 0; i < 3000 && soon_now().faulted == before.faulted; i++)
+        usleep(10000);
+    assert_int_equal(soon_now().faulted, before.faulted + 1);
+    while (kv_slots_cap(&table_of(s, "m")->slots) == cap) {
+        put_range(s, n, 500);
+        n += 500;
+    }
+    assert_int_equal(kv_slots_cap(&table_of(s, "m")->slots), 2 * cap);
+    assert_int_equal(soon_now().used, before.used + 1);
+    assert_int_equal(soon_now().held, before.held);
+    for (unsigned i = 0; i < n; i += 101) {
+        char key[24], buf[8];
+        snprintf(key, sizeof key, "key-%06u", i);
+        assert_non_null(kvt_read(s, "m", key, buf, sizeof buf));
+    }
     cs_kv_store_free(s);
 }
 
@@ -185,6 +250,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(growth_moves_a_few_slots_per_change),
         cmocka_unit_test(a_growing_table_behaves_like_any_other),
+        cmocka_unit_test(a_large_table_has_its_doubled_array_faulted_in_ahead),
         cmocka_unit_test(compaction_frees_a_bounded_number_of_items_per_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
