@@ -117,9 +117,9 @@ static cs_alloc_soon_stats soon_stats;
 
 /* Faults every page in by writing to it. Not madvise(MADV_POPULATE_WRITE):
  * that holds the address space's lock for the whole range, and a loop's
- * mmap or munmap meanwhile waited behind it (a 256 MiB region under memory
- * pressure, huge pages compacted for it: suspected in a loop silent 12 s); a
- * page fault takes only its own mapping's lock. */
+ * mmap or munmap meanwhile would wait behind it (seconds for 256 MiB of
+ * huge pages compacted under memory pressure); a page fault takes only its
+ * own mapping's lock. */
 static void populate(void *p, size_t size)
 {
     long page = sysconf(_SC_PAGESIZE);
