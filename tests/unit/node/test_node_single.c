@@ -377,7 +377,7 @@ static void ledger_syncs_are_bounded(void **state)
     node_replica *r = f->node.n->replica;
     loop_thread = pthread_self();
     r->ledger->io.fsync_fn = noting_fsync; /* the writer's io seam, set late */
-    tn_run_for(&f->loop, 400);              /* a sync begun before it ends */
+    tn_run_for(&f->loop, 400);             /* a sync begun before it ends */
     assert_null(r->sync_job);
     node_replica_stats s0 = node_replica_get_stats(r);
     uint64_t t0 = uv_hrtime();
