@@ -15,6 +15,7 @@
 #include "crypto/hash.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,7 +515,12 @@ static void a_file_that_is_not_the_mapped_one_is_refused(void **state)
     synth_lib_line(&s, two + used, sizeof two - used, "7f0000005000-7f0000006000",
                    (unsigned long long)s.lib_st.st_ino, "");
     synth_maps(&s, two);
-    cst_ok(cs_code_measure_check(&m));         /* same file, same bytes: a second range is fine */
+    cst_ok(cs_code_measure_check(&m)); /* same file, same bytes: a second range is fine */
+    /* the replaced library stays open, as a mapped file would: its inode
+     * number cannot be reused by a file created below (the measurement
+     * would then take the synthetic line for that file) */
+    int held = open(s.lib, O_RDONLY | O_CLOEXEC);
+    assert_true(held >= 0);
     assert_int_equal(rename(s.exe, s.lib), 0); /* the path now names other bytes, other inode */
     synth_lib_line(&s, two + used, sizeof two - used, "7f0000009000-7f000000a000",
                    (unsigned long long)s.lib_st.st_ino, "");
@@ -551,6 +557,7 @@ static void a_file_that_is_not_the_mapped_one_is_refused(void **state)
 
     cs_code_measure_cleanup(&other);
     cs_code_measure_cleanup(&m);
+    close(held);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", s.dir);
     assert_int_equal(system(cmd), 0);
