@@ -18,6 +18,15 @@
 # BENCH_SERVICE_ETCD_TLS=0 runs etcd without TLS (plain HTTP
 # for clients and peers; for information only: the comparison is then unfair
 # to consort).
+#
+# A serial run (`--connections 1 --depth 1`) ends with the ceiling of any
+# serial write on this machine: once both services are stopped,
+# bench_raft's bare libraft (3 voters, its own TCP transport, entries
+# fsynced, no consort code) commits one 128-byte entry at a time for 5 s,
+# and the script prints what 3 x etcd's serial writes/s is as a fraction
+# of that (above 1: no service that makes a write durable on a majority
+# through libraft can meet the serial goal here). BENCH_SERVICE_CEILING=0
+# skips it.
 set -euo pipefail
 
 build=${1:?usage: bench-service.sh BUILD_DIR [bench_service options...]}
@@ -40,12 +49,19 @@ node_pids() { # the consortd pids the sandbox recorded
     "$work/consort/nodes.json" 2>/dev/null || true
 }
 
-cleanup() {
-  local rc=$? p nodes
+stop_services() {
+  local p nodes
   nodes=$(node_pids)
   if [ -n "$sandbox_pid" ]; then stop_pid "$sandbox_pid" 30; fi
   for p in $nodes; do stop_pid "$p" 10; done # normally stopped by the sandbox already
   for p in "${etcd_pids[@]}"; do stop_pid "$p" 15; done
+  sandbox_pid=
+  etcd_pids=()
+}
+
+cleanup() {
+  local rc=$?
+  stop_services
   if [ "${BENCH_SERVICE_KEEP:-0}" = 1 ]; then
     echo "bench-service: kept $work"
   else
@@ -180,4 +196,39 @@ else
   echo "bench-service: running against etcd only; the comparison will say 'not measured'"
 fi
 echo
-"$gen" "${args[@]}" "$@"
+serial=0
+case " $* " in *" --connections 1 "*) case " $* " in *" --depth 1 "*) serial=1 ;; esac ;; esac
+[ "${BENCH_SERVICE_CEILING:-1}" = 1 ] || serial=0
+if [ "$serial" = 0 ]; then
+  "$gen" "${args[@]}" "$@"
+  exit
+fi
+rc=0
+"$gen" "${args[@]}" "$@" | tee "$work/gen.out" || rc=$?
+stop_services
+raft="$build/bench/bench_raft"
+if [ ! -x "$raft" ]; then
+  echo "bench-service: $raft not built: no serial ceiling"
+  exit $rc
+fi
+echo
+echo "serial ceiling: bare libraft, one entry in flight (bench_raft 5 1 1 128 bare, services stopped)"
+BENCH_RAFT_DIR="$work" "$raft" 5 1 1 128 bare | tee "$work/raft.out"
+python3 - "$work/gen.out" "$work/raft.out" <<'EOF'
+import re, sys
+gen, raft = (open(f).read() for f in sys.argv[1:3])
+def rate(pat, text):
+    m = re.findall(pat, text)
+    return float(m[-1]) if m else None
+etcd = rate(r"etcd put \(committed\)\s+(\d+) ops/s", gen)
+consort = rate(r"consort write \(committed\)\s+(\d+) ops/s", gen)
+bare = rate(r"bare libraft \(raft_uv_tcp\)\s+([\d.]+)", raft)
+if etcd is None or bare is None or bare <= 0:
+    print("  serial ceiling: not computed (a rate is missing)")
+    sys.exit(0)
+print(f"  bare libraft serial commits/s {bare:9.0f}")
+print(f"  3 x etcd's serial writes/s    {3 * etcd:9.0f}  = {3 * etcd / bare:.2f} of the ceiling")
+if consort is not None:
+    print(f"  consort's serial writes/s     {consort:9.0f}  = {consort / bare:.2f} of the ceiling")
+EOF
+exit $rc

@@ -226,11 +226,12 @@ static void *take_soon(size_t size)
     return p;
 }
 
-void cs_alloc_soon_stats_get(cs_alloc_soon_stats *out)
+cs_alloc_soon_stats cs_alloc_soon_stats_get(void)
 {
     pthread_mutex_lock(&soon_mu);
-    *out = soon_stats;
+    cs_alloc_soon_stats st = soon_stats;
     pthread_mutex_unlock(&soon_mu);
+    return st;
 }
 
 void *cs_alloc_zeroed_pages(size_t size)

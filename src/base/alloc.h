@@ -53,7 +53,7 @@ typedef struct cs_alloc_soon_stats {
     uint64_t missed;    /* asked for before they were resident: given up */
     size_t held;        /* bytes announced or resident, not yet handed out */
 } cs_alloc_soon_stats;
-void cs_alloc_soon_stats_get(cs_alloc_soon_stats *out);
+cs_alloc_soon_stats cs_alloc_soon_stats_get(void);
 char *cs_strndup(const char *s, size_t n);
 
 #endif

@@ -282,13 +282,8 @@ consort_err node_exec_write(node_exec *ex, cs_ledger_kind kind, cs_node_tx_fn fn
         CS_TRY(rc);
         if (!queued)
             return CONSORT_OK;
-        if (++ex->unsigned_tx >= ex->o.sig_interval_tx) {
-            if (node_exec_signature(ex) != CONSORT_OK)
-                cs_log_warn(EXEC_LOG, "node %s: signature entry: %s", ex->o.node_id,
-                            consort_errmsg());
-        } else {
-            exec_sign_schedule(ex);
-        }
+        ex->unsigned_tx++;
+        exec_sign_after_write(ex);
         return CONSORT_OK;
     }
     return cs_fail(CONSORT_E_BUSY, "transaction conflicted %d times", EXEC_MAX_RETRIES + 1);
@@ -320,6 +315,7 @@ consort_err node_exec_committed(node_exec *ex, const cs_ledger_entry *e, bool *o
     if (it->done != NULL)
         ex->stats.writes_committed++;
     exec_complete(ex, it, CONSORT_OK, NULL);
+    exec_sign_drained(ex);
     return CONSORT_OK;
 }
 

@@ -38,6 +38,15 @@ typedef enum node_exec_stepdown {
  * timeout) is retried. */
 #define NODE_EXEC_HAND_OVER_RETRY_MS 1000
 
+/* A signature entry that falls due (sig_interval_ms) while entries are in
+ * flight waits for the next write and goes to consensus right after it, in
+ * the same request (one raft write, one fsync on every node, instead of
+ * two in a row that the next write would queue behind); once nothing is
+ * in flight it waits at most this long more for that write (the next
+ * request of a serial client is on its way), and never more than another
+ * sig_interval_ms in all (docs/ledger.md 4). */
+#define NODE_EXEC_SIG_GRACE_MS 2
+
 /*
  * The size of raft's open segment files, from the free-space margin
  * (min_free_mib): a sixteenth of it, at least NODE_EXEC_SEGMENT_MIN and at
@@ -81,7 +90,8 @@ typedef struct node_exec_opts {
     const char *data_dir;     /* checked for free space, with data_dir/raft */
     uint64_t min_free_mib;    /* writes refused below this */
     uint64_t sig_interval_tx; /* a signature entry after this many entries */
-    uint64_t sig_interval_ms; /* ... or this long after the first unsigned one */
+    uint64_t sig_interval_ms; /* ... or this long after the first unsigned one
+                               * (riding with a write: NODE_EXEC_SIG_GRACE_MS) */
     const char *node_id;      /* logs */
 } node_exec_opts;
 
@@ -153,6 +163,7 @@ typedef struct node_exec_stats {
     uint64_t write_conflicts;
     uint64_t writes_refused_no_space;
     uint64_t signatures_made;
+    uint64_t signatures_deferred; /* fell due in flight: waited for a write (NODE_EXEC_SIG_GRACE_MS) */
     uint64_t batches_submitted; /* requests to consensus (group commit) */
     uint64_t entries_submitted; /* ... and the entries in them */
 } node_exec_stats;

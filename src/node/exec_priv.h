@@ -58,6 +58,7 @@ struct node_exec {
     uint64_t unsigned_tx; /* entries since the last signature entry */
     cs_timer *sig_timer;
     bool sig_armed;
+    bool sig_due; /* fell due with entries in flight: the next write signs */
     uint64_t space_checked_at; /* uv_now of the last free-space reading */
     bool space_ok;
     uint64_t space_free;    /* bytes, at that reading (the smaller of the two dirs) */
@@ -85,6 +86,13 @@ CS_MUST_CHECK consort_err exec_sign_init(node_exec *ex);
 void exec_sign_cleanup(node_exec *ex);
 /* Arms the signature timer if entries are unsigned and it is not armed. */
 void exec_sign_schedule(node_exec *ex);
+/* After a write was queued: a signature entry right after it if one is
+ * due (sig_interval_tx entries, or the timer fell due with entries in
+ * flight), else the timer armed. */
+void exec_sign_after_write(node_exec *ex);
+/* After an entry committed: a due signature with nothing left in flight
+ * waits NODE_EXEC_SIG_GRACE_MS more for a write to ride with. */
+void exec_sign_drained(node_exec *ex);
 void exec_sign_stop(node_exec *ex);
 /* Appends the leaf of it->entry (sealed as `seqno`) to the tree and queues
  * it (ownership taken); queued entries go to consensus together at the end

@@ -1,7 +1,8 @@
 /*
  * The executor's entries on their way to consensus (exec.h): queuing a
  * sealed entry, signature entries (after sig_interval_tx entries, or
- * sig_interval_ms after the first unsigned one; docs/ledger.md 4), and the
+ * sig_interval_ms after the first unsigned one, riding with the next write
+ * while writes are in flight; docs/ledger.md 4), and the
  * free-space check that refuses writes before raft or the ledger run out.
  */
 #include "node/exec_priv.h"
@@ -146,12 +147,50 @@ fail:
     return cs_err_context(rc, "signature entry %llu", (unsigned long long)seqno);
 }
 
+static void sign_now(node_exec *ex)
+{
+    if (node_exec_signature(ex) != CONSORT_OK)
+        cs_log_warn(EXEC_LOG, "node %s: signature entry: %s", ex->o.node_id, consort_errmsg());
+}
+
+static void sig_arm(node_exec *ex, uint64_t ms)
+{
+    ex->sig_armed = true;
+    cs_timer_start(ex->sig_timer, ms);
+}
+
+/* Due: alone if nothing is in flight (or it already waited once), else
+ * with the next write, or after the drain's grace, or one interval on
+ * (NODE_EXEC_SIG_GRACE_MS). */
 static void sig_timer_cb(void *ctx)
 {
     node_exec *ex = ctx;
     ex->sig_armed = false;
-    if (node_exec_signature(ex) != CONSORT_OK)
-        cs_log_warn(EXEC_LOG, "node %s: signature entry: %s", ex->o.node_id, consort_errmsg());
+    if (!ex->open || ex->unsigned_tx == 0)
+        return;
+    if (!ex->sig_due && ex->pending > 0) {
+        ex->sig_due = true;
+        ex->stats.signatures_deferred++;
+        sig_arm(ex, ex->o.sig_interval_ms);
+        return;
+    }
+    sign_now(ex);
+}
+
+void exec_sign_after_write(node_exec *ex)
+{
+    if (ex->sig_due || ex->unsigned_tx >= ex->o.sig_interval_tx)
+        sign_now(ex);
+    else
+        exec_sign_schedule(ex);
+}
+
+void exec_sign_drained(node_exec *ex)
+{
+    if (!ex->sig_due || ex->pending > 0 || !ex->open || ex->sig_timer == NULL)
+        return;
+    uint64_t grace = NODE_EXEC_SIG_GRACE_MS;
+    sig_arm(ex, grace < ex->o.sig_interval_ms ? grace : ex->o.sig_interval_ms);
 }
 
 static void space_timer_cb(void *ctx);
@@ -170,6 +209,7 @@ void exec_sign_cleanup(node_exec *ex)
     cs_timer_free(ex->sig_timer);
     ex->sig_timer = NULL;
     ex->sig_armed = false;
+    ex->sig_due = false;
     cs_timer_free(ex->space_timer);
     ex->space_timer = NULL;
 }
@@ -187,6 +227,7 @@ void exec_sign_stop(node_exec *ex)
     if (ex->sig_timer != NULL)
         cs_timer_stop(ex->sig_timer);
     ex->sig_armed = false;
+    ex->sig_due = false;
 }
 
 /* ---- free space ---- */

@@ -278,19 +278,12 @@ static size_t resident_pages(const void *p, size_t size)
     return r;
 }
 
-static cs_alloc_soon_stats soon_now(void)
-{
-    cs_alloc_soon_stats st;
-    cs_alloc_soon_stats_get(&st);
-    return st;
-}
-
 /* Waits (at most 30 s) until the worker made `want` regions resident in all. */
 static void wait_faulted(uint64_t want)
 {
-    for (int i = 0; i < 3000 && soon_now().faulted < want; i++)
+    for (int i = 0; i < 3000 && cs_alloc_soon_stats_get().faulted < want; i++)
         usleep(10000);
-    assert_int_equal(soon_now().faulted, want);
+    assert_int_equal(cs_alloc_soon_stats_get().faulted, want);
 }
 
 /* Announced zeroed pages come resident (faulted in by the worker, not by
@@ -300,17 +293,17 @@ static void announced_zeroed_pages_come_resident(void **state)
 {
     (void)state;
     const size_t size = (size_t)24 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
-    cs_alloc_soon_stats before = soon_now();
+    cs_alloc_soon_stats before = cs_alloc_soon_stats_get();
     cs_alloc_zeroed_pages_soon(size);
     cs_alloc_zeroed_pages_soon(size);
     cs_alloc_zeroed_pages_soon((size_t)1 << 20);
-    assert_int_equal(soon_now().announced, before.announced + 1);
-    assert_int_equal(soon_now().held, before.held + size);
+    assert_int_equal(cs_alloc_soon_stats_get().announced, before.announced + 1);
+    assert_int_equal(cs_alloc_soon_stats_get().held, before.held + size);
     wait_faulted(before.faulted + 1);
     unsigned char *p = cs_alloc_zeroed_pages(size);
     assert_non_null(p);
     assert_int_equal(resident_pages(p, size), (size + page - 1) / page);
-    cs_alloc_soon_stats after = soon_now();
+    cs_alloc_soon_stats after = cs_alloc_soon_stats_get();
     assert_int_equal(after.used, before.used + 1);
     assert_int_equal(after.held, before.held);
     for (size_t i = 0; i < size; i += 997)
@@ -321,7 +314,7 @@ static void announced_zeroed_pages_come_resident(void **state)
     p = cs_alloc_zeroed_pages(size);
     assert_non_null(p);
     assert_int_equal(resident_pages(p, size), 0);
-    assert_int_equal(soon_now().used, before.used + 1);
+    assert_int_equal(cs_alloc_soon_stats_get().used, before.used + 1);
     cs_free_zeroed_pages(p, size);
 }
 
@@ -331,18 +324,18 @@ static void zeroed_pages_asked_for_early_are_mapped_anew(void **state)
 {
     (void)state;
     const size_t size = (size_t)40 << 20;
-    cs_alloc_soon_stats before = soon_now();
+    cs_alloc_soon_stats before = cs_alloc_soon_stats_get();
     cs_alloc_zeroed_pages_soon(size);
     unsigned char *p = cs_alloc_zeroed_pages(size);
     assert_non_null(p);
-    cs_alloc_soon_stats st = soon_now();
+    cs_alloc_soon_stats st = cs_alloc_soon_stats_get();
     assert_int_equal(st.used + st.missed, before.used + before.missed + 1);
     for (size_t i = 0; i < size; i += 4093)
         assert_int_equal(p[i], 0);
     cs_free_zeroed_pages(p, size);
-    for (int i = 0; i < 3000 && soon_now().held != before.held; i++)
+    for (int i = 0; i < 3000 && cs_alloc_soon_stats_get().held != before.held; i++)
         usleep(10000);
-    assert_int_equal(soon_now().held, before.held);
+    assert_int_equal(cs_alloc_soon_stats_get().held, before.held);
 }
 
 static void secret_buffers_grow_without_leaving_copies(void **state)

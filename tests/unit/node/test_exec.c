@@ -79,7 +79,7 @@ typedef struct fixture {
 } fixture;
 
 /* An executor on the test's replica and fake raft, open in term 2. */
-static void exec_start(fixture *f, uint64_t min_free_mib)
+static void exec_start_signing(fixture *f, uint64_t min_free_mib, uint64_t sig_interval_ms)
 {
     const node_exec_opts eo = {
         .loop = &f->loop,
@@ -88,10 +88,20 @@ static void exec_start(fixture *f, uint64_t min_free_mib)
         .data_dir = f->dir,
         .min_free_mib = min_free_mib,
         .sig_interval_tx = 1000,
-        .sig_interval_ms = 3600 * 1000,
+        .sig_interval_ms = sig_interval_ms,
         .node_id = "exec"};
     cst_ok(node_exec_new(&eo, &f->ex));
+    node_vault *v = f->node.n->vault;
+    const node_exec_signer signer = {.key = node_vault_key(v),
+                                     .cert = node_vault_node_cert(v),
+                                     .node_id = node_vault_node_id(v)};
+    node_exec_set_signer(f->ex, &signer);
     cst_ok(node_exec_open(f->ex, 2));
+}
+
+static void exec_start(fixture *f, uint64_t min_free_mib)
+{
+    exec_start_signing(f, min_free_mib, 3600 * 1000);
 }
 
 static int setup(void **state)
@@ -502,6 +512,123 @@ static void one_request_per_loop_turn(void **state)
     assert_int_equal(late.rc, CONSORT_E_STATE);
 }
 
+/* The kind of the i-th submitted entry. */
+static cs_ledger_kind submitted_kind(fixture *f, size_t i)
+{
+    cs_ledger_entry e;
+    cst_ok(cs_ledger_entry_decode(cs_buf_slice(&f->raft.entries[i]), &e));
+    return e.kind;
+}
+
+/* Lets `ms` milliseconds pass, then runs what fell due. */
+static void pass_ms(fixture *f, unsigned ms)
+{
+    usleep(ms * 1000u);
+    run_loop(f);
+}
+
+#define SIG_MS 100
+
+/* The executor again, signing every SIG_MS ms (and after 1000 entries). */
+static void exec_restart_signing(fixture *f)
+{
+    node_exec_free(f->ex);
+    run_loop(f);
+    exec_start_signing(f, 0, SIG_MS);
+}
+
+/* A leader with nothing in flight signs sig_interval_ms after its first
+ * unsigned entry, in a request of its own. */
+static void an_idle_leader_signs_after_the_interval(void **state)
+{
+    fixture *f = *state;
+    exec_restart_signing(f);
+    put_req p = {.key = "a", .value = "1", .commit = true};
+    done_rec d = {0};
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d));
+    run_loop(f);
+    assert_true(commit_submitted(f, 0));
+    run_loop(f);
+    assert_int_equal(f->raft.batches, 1);
+    pass_ms(f, SIG_MS + 20);
+    assert_int_equal(f->raft.batches, 2);
+    assert_int_equal(f->raft.count, 2);
+    assert_int_equal(submitted_kind(f, 1), CS_LEDGER_KIND_SIGNATURE);
+    assert_int_equal(node_exec_get_stats(f->ex).signatures_made, 1);
+}
+
+/* A signature that falls due while writes are in flight is not a raft
+ * write (and an fsync on every node) of its own that the next write
+ * queues behind: it goes to consensus right after the next write, in the
+ * same request. */
+static void a_due_signature_rides_with_the_next_write(void **state)
+{
+    fixture *f = *state;
+    exec_restart_signing(f);
+    put_req p1 = {.key = "a", .value = "1", .commit = true};
+    put_req p2 = {.key = "b", .value = "2", .commit = true};
+    done_rec d1 = {0}, d2 = {0};
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p1, done_cb, &d1));
+    run_loop(f);
+    assert_int_equal(f->raft.batches, 1);
+    pass_ms(f, SIG_MS + 20); /* due, with the write in flight */
+    assert_int_equal(f->raft.batches, 1);
+    assert_int_equal(node_exec_get_stats(f->ex).signatures_made, 0);
+    assert_int_equal(node_exec_get_stats(f->ex).signatures_deferred, 1);
+
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p2, done_cb, &d2));
+    run_loop(f);
+    assert_int_equal(f->raft.batches, 2);
+    assert_int_equal(f->raft.count, 3);
+    assert_int_equal(submitted_kind(f, 1), CS_LEDGER_KIND_TX);
+    assert_int_equal(submitted_kind(f, 2), CS_LEDGER_KIND_SIGNATURE);
+    assert_int_equal(node_exec_get_stats(f->ex).signatures_made, 1);
+    for (size_t i = 0; i < 3; i++)
+        assert_true(commit_submitted(f, i));
+    run_loop(f);
+    assert_int_equal(d1.calls, 1);
+    assert_int_equal(d2.calls, 1);
+    pass_ms(f, SIG_MS + 20); /* everything signed: nothing more */
+    assert_int_equal(f->raft.batches, 2);
+}
+
+/* A due signature waits for a write to ride with only as long as writes
+ * are in flight (and a short grace after they commit: the next one of a
+ * serial client is on its way), and never more than another interval. */
+static void a_due_signature_waits_at_most_for_the_drain(void **state)
+{
+    fixture *f = *state;
+    exec_restart_signing(f);
+    put_req p = {.key = "a", .value = "1", .commit = true};
+    done_rec d = {0};
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d));
+    run_loop(f);
+    pass_ms(f, SIG_MS + 20);
+    assert_int_equal(f->raft.batches, 1);
+    assert_true(commit_submitted(f, 0)); /* drained, no write comes */
+    pass_ms(f, NODE_EXEC_SIG_GRACE_MS + 10);
+    assert_int_equal(f->raft.batches, 2);
+    assert_int_equal(submitted_kind(f, 1), CS_LEDGER_KIND_SIGNATURE);
+    assert_true(commit_submitted(f, 1));
+    run_loop(f);
+
+    /* in flight and never committed: signed alone one interval later */
+    put_req q = {.key = "b", .value = "2", .commit = true};
+    done_rec e = {0};
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &q, done_cb, &e));
+    run_loop(f);
+    assert_int_equal(f->raft.batches, 3);
+    pass_ms(f, SIG_MS + 20);
+    assert_int_equal(f->raft.batches, 3);
+    pass_ms(f, SIG_MS + 20);
+    assert_int_equal(f->raft.batches, 4);
+    assert_int_equal(submitted_kind(f, 3), CS_LEDGER_KIND_SIGNATURE);
+    assert_int_equal(node_exec_get_stats(f->ex).signatures_made, 2);
+    node_exec_close(f->ex, CONSORT_E_STATE, "leadership lost"); /* `e` is on this stack */
+    run_loop(f);
+    assert_int_equal(e.calls, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +643,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(short_of_disk_asks_again_without_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(refused_submit_fails_the_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(one_request_per_loop_turn, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_idle_leader_signs_after_the_interval, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_due_signature_rides_with_the_next_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_due_signature_waits_at_most_for_the_drain, setup,
+                                        teardown),
         cmocka_unit_test(raft_segments_fit_in_the_margin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -105,13 +105,6 @@ static void put_range(cs_kv_store *s, unsigned from, unsigned n)
     cs_kv_compact(s, cs_kv_last_seqno(s));
 }
 
-static cs_alloc_soon_stats soon_now(void)
-{
-    cs_alloc_soon_stats st;
-    cs_alloc_soon_stats_get(&st);
-    return st;
-}
-
 /* A large table close to doubling announces the doubled array, and the
  * doubling takes it resident (cs_alloc_zeroed_pages_soon): a fresh 512 MiB
  * array faulted in by the growth held a node's loop 700 ms. */
@@ -120,7 +113,7 @@ static void a_large_table_has_its_doubled_array_faulted_in_ahead(void **state)
     (void)state;
     const size_t cap = (size_t)1 << 17; /* the first whose doubled array is >= 4 MiB */
     cs_kv_store *s = kvt_store();
-    cs_alloc_soon_stats before = soon_now();
+    cs_alloc_soon_stats before = cs_alloc_soon_stats_get();
     unsigned n = 0;
     const size_t announce_at = cap / 4 * 3 - cap / 16;
     while (n + 500 <= announce_at) {
@@ -129,21 +122,21 @@ static void a_large_table_has_its_doubled_array_faulted_in_ahead(void **state)
     }
     const kv_table *t = table_of(s, "m");
     assert_int_equal(kv_slots_cap(&t->slots), cap);
-    assert_int_equal(soon_now().announced, before.announced);
+    assert_int_equal(cs_alloc_soon_stats_get().announced, before.announced);
     put_range(s, n, 500); /* passes the announce point */
     n += 500;
-    assert_int_equal(soon_now().announced, before.announced + 1);
-    assert_int_equal(soon_now().held, before.held + cs_kv_slots_bytes(2 * cap, sizeof(kv_slot)));
-    for (int i = 0; i < 3000 && soon_now().faulted == before.faulted; i++)
+    assert_int_equal(cs_alloc_soon_stats_get().announced, before.announced + 1);
+    assert_int_equal(cs_alloc_soon_stats_get().held, before.held + cs_kv_slots_bytes(2 * cap, sizeof(kv_slot)));
+    for (int i = 0; i < 3000 && cs_alloc_soon_stats_get().faulted == before.faulted; i++)
         usleep(10000);
-    assert_int_equal(soon_now().faulted, before.faulted + 1);
+    assert_int_equal(cs_alloc_soon_stats_get().faulted, before.faulted + 1);
     while (kv_slots_cap(&table_of(s, "m")->slots) == cap) {
         put_range(s, n, 500);
         n += 500;
     }
     assert_int_equal(kv_slots_cap(&table_of(s, "m")->slots), 2 * cap);
-    assert_int_equal(soon_now().used, before.used + 1);
-    assert_int_equal(soon_now().held, before.held);
+    assert_int_equal(cs_alloc_soon_stats_get().used, before.used + 1);
+    assert_int_equal(cs_alloc_soon_stats_get().held, before.held);
     for (unsigned i = 0; i < n; i += 101) {
         char key[24], buf[8];
         snprintf(key, sizeof key, "key-%06u", i);
