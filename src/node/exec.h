@@ -163,7 +163,8 @@ typedef struct node_exec_stats {
     uint64_t write_conflicts;
     uint64_t writes_refused_no_space;
     uint64_t signatures_made;
-    uint64_t signatures_deferred; /* fell due in flight: waited for a write (NODE_EXEC_SIG_GRACE_MS) */
+    uint64_t
+        signatures_deferred; /* fell due in flight: waited for a write (NODE_EXEC_SIG_GRACE_MS) */
     uint64_t batches_submitted; /* requests to consensus (group commit) */
     uint64_t entries_submitted; /* ... and the entries in them */
 } node_exec_stats;

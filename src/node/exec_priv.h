@@ -58,7 +58,7 @@ struct node_exec {
     uint64_t unsigned_tx; /* entries since the last signature entry */
     cs_timer *sig_timer;
     bool sig_armed;
-    bool sig_due; /* fell due with entries in flight: the next write signs */
+    bool sig_due;              /* fell due with entries in flight: the next write signs */
     uint64_t space_checked_at; /* uv_now of the last free-space reading */
     bool space_ok;
     uint64_t space_free;    /* bytes, at that reading (the smaller of the two dirs) */

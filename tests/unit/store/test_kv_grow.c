@@ -126,7 +126,8 @@ static void a_large_table_has_its_doubled_array_faulted_in_ahead(void **state)
     put_range(s, n, 500); /* passes the announce point */
     n += 500;
     assert_int_equal(cs_alloc_soon_stats_get().announced, before.announced + 1);
-    assert_int_equal(cs_alloc_soon_stats_get().held, before.held + cs_kv_slots_bytes(2 * cap, sizeof(kv_slot)));
+    assert_int_equal(cs_alloc_soon_stats_get().held,
+                     before.held + cs_kv_slots_bytes(2 * cap, sizeof(kv_slot)));
     for (int i = 0; i < 3000 && cs_alloc_soon_stats_get().faulted == before.faulted; i++)
         usleep(10000);
     assert_int_equal(cs_alloc_soon_stats_get().faulted, before.faulted + 1);
