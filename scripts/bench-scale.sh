@@ -49,7 +49,9 @@
 # in between by configuration).
 #
 # Environment: BENCH_SCALE_DIR (parent of the temporary directory, default
-# /tmp), BENCH_SCALE_KEEP=1 keeps it.
+# /tmp), BENCH_SCALE_KEEP=1 keeps it, BENCH_SCALE_NODE_OPTIONS="name=value
+# ..." passes node configuration members to every node of every sandbox
+# (after the table's own, e.g. "snapshot_log_kib=4096").
 set -euo pipefail
 
 build=${1:?usage: bench-scale.sh BUILD_DIR [options]}
@@ -175,7 +177,7 @@ fail() { echo "bench-scale: $*" >&2; failures=$((failures + 1)); }
 start_sandbox() {
   local n=$1 tag=$2 o opts=()
   shift 2
-  for o in "$@"; do opts+=(--node-option "$o"); done
+  for o in "$@" ${BENCH_SCALE_NODE_OPTIONS:-}; do opts+=(--node-option "$o"); done
   ws=$work/$tag
   env $node_env "$consort" sandbox --nodes "$n" --workspace "$ws" --app "$app" --timeout 300 "${opts[@]}" \
     >"$work/$tag.out" 2>"$work/$tag.err" &

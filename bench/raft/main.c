@@ -178,10 +178,14 @@ int main(int argc, char **argv)
         }
         fflush(stdout);
     }
-    printf("\nbest: bare %.0f/s, consort %.0f/s = %.2f of bare in this run; "
-           "DESIGN.md ceiling %.0f/s (consort = %.2f of it)\n",
-           best_bare, best_consort, best_bare > 0 ? best_consort / best_bare : 0.0, DESIGN_CEILING,
-           best_consort / DESIGN_CEILING);
+    if (best_bare > 0 && best_consort > 0)
+        printf("\nbest: bare %.0f/s, consort %.0f/s = %.2f of bare in this run; "
+               "DESIGN.md ceiling %.0f/s (consort = %.2f of it)\n",
+               best_bare, best_consort, best_consort / best_bare, DESIGN_CEILING,
+               best_consort / DESIGN_CEILING);
+    else
+        printf("\nbest: %s %.0f/s\n", best_bare > 0 ? "bare" : "consort",
+               best_bare > 0 ? best_bare : best_consort);
     if (cpu_bare > 0 && cpu_consort > 0)
         printf("least CPU per commit (all 3 voters): bare %.1f us, consort %.1f us (%+.0f%%)\n",
                cpu_bare, cpu_consort, (cpu_consort / cpu_bare - 1) * 100);

@@ -38,13 +38,18 @@ typedef enum node_exec_stepdown {
  * timeout) is retried. */
 #define NODE_EXEC_HAND_OVER_RETRY_MS 1000
 
-/* A signature entry that falls due (sig_interval_ms) while entries are in
- * flight waits for the next write and goes to consensus right after it, in
- * the same request (one raft write, one fsync on every node, instead of
- * two in a row that the next write would queue behind); once nothing is
- * in flight it waits at most this long more for that write (the next
- * request of a serial client is on its way), and never more than another
- * sig_interval_ms in all (docs/ledger.md 4). */
+/* A signature entry that falls due (sig_interval_ms) while at most
+ * NODE_EXEC_SIG_RIDE_MAX entries are in flight (a serial client's write,
+ * say) waits for the next write and goes to consensus right after it, in
+ * the same request: one raft write, one fsync on every node, instead of
+ * two in a row, the second of which that next write would queue behind.
+ * Once nothing is in flight it waits at most NODE_EXEC_SIG_GRACE_MS more
+ * for that write (the client's next request is on its way), and never
+ * more than another sig_interval_ms in all. With more entries in flight
+ * it is made at once, as before: its write then overlaps the clients'
+ * turnaround, and waiting for their next writes would delay the receipts
+ * of all those entries (docs/ledger.md 4.1). */
+#define NODE_EXEC_SIG_RIDE_MAX 4
 #define NODE_EXEC_SIG_GRACE_MS 2
 
 /*
@@ -91,7 +96,7 @@ typedef struct node_exec_opts {
     uint64_t min_free_mib;    /* writes refused below this */
     uint64_t sig_interval_tx; /* a signature entry after this many entries */
     uint64_t sig_interval_ms; /* ... or this long after the first unsigned one
-                               * (riding with a write: NODE_EXEC_SIG_GRACE_MS) */
+                               * (riding with a write: NODE_EXEC_SIG_RIDE_MAX) */
     const char *node_id;      /* logs */
 } node_exec_opts;
 
@@ -164,7 +169,7 @@ typedef struct node_exec_stats {
     uint64_t writes_refused_no_space;
     uint64_t signatures_made;
     uint64_t
-        signatures_deferred; /* fell due in flight: waited for a write (NODE_EXEC_SIG_GRACE_MS) */
+        signatures_deferred; /* fell due in flight: waited for a write (NODE_EXEC_SIG_RIDE_MAX) */
     uint64_t batches_submitted; /* requests to consensus (group commit) */
     uint64_t entries_submitted; /* ... and the entries in them */
 } node_exec_stats;

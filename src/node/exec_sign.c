@@ -159,16 +159,16 @@ static void sig_arm(node_exec *ex, uint64_t ms)
     cs_timer_start(ex->sig_timer, ms);
 }
 
-/* Due: alone if nothing is in flight (or it already waited once), else
- * with the next write, or after the drain's grace, or one interval on
- * (NODE_EXEC_SIG_GRACE_MS). */
+/* Due: at once if nothing is in flight, or many entries are, or it
+ * already waited once; else with the next write, or after the drain's
+ * grace, or one interval on (NODE_EXEC_SIG_RIDE_MAX). */
 static void sig_timer_cb(void *ctx)
 {
     node_exec *ex = ctx;
     ex->sig_armed = false;
     if (!ex->open || ex->unsigned_tx == 0)
         return;
-    if (!ex->sig_due && ex->pending > 0) {
+    if (!ex->sig_due && ex->pending > 0 && ex->pending <= NODE_EXEC_SIG_RIDE_MAX) {
         ex->sig_due = true;
         ex->stats.signatures_deferred++;
         sig_arm(ex, ex->o.sig_interval_ms);

@@ -592,6 +592,39 @@ static void a_due_signature_rides_with_the_next_write(void **state)
     assert_int_equal(f->raft.batches, 2);
 }
 
+/* With more than NODE_EXEC_SIG_RIDE_MAX entries in flight (many clients
+ * waiting), a due signature does not wait for their next writes: it goes
+ * to consensus at once, alone, and its write overlaps their turnaround. */
+static void a_due_signature_with_a_deep_pipeline_is_made_at_once(void **state)
+{
+    fixture *f = *state;
+    exec_restart_signing(f);
+    enum { N = NODE_EXEC_SIG_RIDE_MAX + 1 };
+    put_req p[N];
+    char keys[N][8];
+    done_rec *d = calloc(N, sizeof *d); /* completions may outlive a failed assertion */
+    assert_non_null(d);
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        p[i] = (put_req){.key = keys[i], .value = "v", .commit = true};
+        cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p[i], done_cb, &d[i]));
+    }
+    run_loop(f);
+    assert_int_equal(f->raft.batches, 1);
+    assert_int_equal(node_exec_pending(f->ex), N);
+    pass_ms(f, SIG_MS + 20);
+    assert_int_equal(f->raft.batches, 2);
+    assert_int_equal(f->raft.count, N + 1);
+    assert_int_equal(submitted_kind(f, N), CS_LEDGER_KIND_SIGNATURE);
+    assert_int_equal(node_exec_get_stats(f->ex).signatures_deferred, 0);
+    for (size_t i = 0; i <= N; i++)
+        assert_true(commit_submitted(f, i));
+    run_loop(f);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(d[i].calls, 1);
+    free(d);
+}
+
 /* A due signature waits for a write to ride with only as long as writes
  * are in flight (and a short grace after they commit: the next one of a
  * serial client is on its way), and never more than another interval. */
@@ -646,6 +679,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(an_idle_leader_signs_after_the_interval, setup, teardown),
         cmocka_unit_test_setup_teardown(a_due_signature_rides_with_the_next_write, setup, teardown),
         cmocka_unit_test_setup_teardown(a_due_signature_waits_at_most_for_the_drain, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_due_signature_with_a_deep_pipeline_is_made_at_once, setup,
                                         teardown),
         cmocka_unit_test(raft_segments_fit_in_the_margin),
     };
