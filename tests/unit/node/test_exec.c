@@ -537,6 +537,13 @@ static void exec_restart_signing(fixture *f)
     exec_start_signing(f, 0, SIG_MS);
 }
 
+/* A write, handed to consensus at the end of the loop turn. */
+static void write_submitted(fixture *f, put_req *p, done_rec *d)
+{
+    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, p, done_cb, d));
+    run_loop(f);
+}
+
 /* A leader with nothing in flight signs sig_interval_ms after its first
  * unsigned entry, in a request of its own. */
 static void an_idle_leader_signs_after_the_interval(void **state)
@@ -545,8 +552,7 @@ static void an_idle_leader_signs_after_the_interval(void **state)
     exec_restart_signing(f);
     put_req p = {.key = "a", .value = "1", .commit = true};
     done_rec d = {0};
-    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d));
-    run_loop(f);
+    write_submitted(f, &p, &d);
     assert_true(commit_submitted(f, 0));
     run_loop(f);
     assert_int_equal(f->raft.batches, 1);
@@ -568,16 +574,14 @@ static void a_due_signature_rides_with_the_next_write(void **state)
     put_req p1 = {.key = "a", .value = "1", .commit = true};
     put_req p2 = {.key = "b", .value = "2", .commit = true};
     done_rec d1 = {0}, d2 = {0};
-    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p1, done_cb, &d1));
-    run_loop(f);
+    write_submitted(f, &p1, &d1);
     assert_int_equal(f->raft.batches, 1);
     pass_ms(f, SIG_MS + 20); /* due, with the write in flight */
     assert_int_equal(f->raft.batches, 1);
     assert_int_equal(node_exec_get_stats(f->ex).signatures_made, 0);
     assert_int_equal(node_exec_get_stats(f->ex).signatures_deferred, 1);
 
-    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p2, done_cb, &d2));
-    run_loop(f);
+    write_submitted(f, &p2, &d2);
     assert_int_equal(f->raft.batches, 2);
     assert_int_equal(f->raft.count, 3);
     assert_int_equal(submitted_kind(f, 1), CS_LEDGER_KIND_TX);
@@ -634,8 +638,7 @@ static void a_due_signature_waits_at_most_for_the_drain(void **state)
     exec_restart_signing(f);
     put_req p = {.key = "a", .value = "1", .commit = true};
     done_rec d = {0};
-    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &p, done_cb, &d));
-    run_loop(f);
+    write_submitted(f, &p, &d);
     pass_ms(f, SIG_MS + 20);
     assert_int_equal(f->raft.batches, 1);
     assert_true(commit_submitted(f, 0)); /* drained, no write comes */
@@ -648,8 +651,7 @@ static void a_due_signature_waits_at_most_for_the_drain(void **state)
     /* in flight and never committed: signed alone one interval later */
     put_req q = {.key = "b", .value = "2", .commit = true};
     done_rec e = {0};
-    cst_ok(node_exec_write(f->ex, CS_LEDGER_KIND_TX, put_fn, &q, done_cb, &e));
-    run_loop(f);
+    write_submitted(f, &q, &e);
     assert_int_equal(f->raft.batches, 3);
     pass_ms(f, SIG_MS + 20);
     assert_int_equal(f->raft.batches, 3);
