@@ -95,7 +95,11 @@ static void a_computation_is_on_cpu(void **state)
     assert_true(st.stalls >= 1);
     if (st.wait_known) {
         assert_true(st.stall_cpu_us + st.stall_wait_us >= 100 * 1000);
-        assert_true(st.stall_off_us < 25 * 1000);
+        /* the probe period before the callback is off CPU, and a loaded
+         * machine (a parallel ThreadSanitizer run: 25 ms was exceeded once
+         * in CI) adds page faults and timer slack; a sleep shows >= 100 ms */
+        assert_in_range(st.stall_off_us, 0, 50 * 1000);
+        assert_true(st.stall_off_us * 2 < st.stall_cpu_us + st.stall_wait_us);
     } else { /* no schedstat: waiting for a CPU counts as off CPU */
         print_message("no /proc/thread-self/schedstat: waiting for a CPU not measured\n");
         assert_true(st.stall_cpu_us + st.stall_off_us >= 100 * 1000);
