@@ -2,7 +2,7 @@
  * The executor's entries on their way to consensus (exec.h): queuing a
  * sealed entry, signature entries (after sig_interval_tx entries, or
  * sig_interval_ms after the first unsigned one, riding with the next write
- * while writes are in flight; docs/ledger.md 4), and the
+ * while a few entries are in flight; docs/ledger.md 4.1), and the
  * free-space check that refuses writes before raft or the ledger run out.
  */
 #include "node/exec_priv.h"
@@ -218,8 +218,7 @@ void exec_sign_schedule(node_exec *ex)
 {
     if (ex->sig_armed || !ex->open || ex->unsigned_tx == 0 || ex->sig_timer == NULL)
         return;
-    ex->sig_armed = true;
-    cs_timer_start(ex->sig_timer, ex->o.sig_interval_ms);
+    sig_arm(ex, ex->o.sig_interval_ms);
 }
 
 void exec_sign_stop(node_exec *ex)
