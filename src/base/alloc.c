@@ -1,5 +1,6 @@
 #include "base/alloc.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -113,7 +114,22 @@ static pthread_mutex_t soon_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t soon_cv = PTHREAD_COND_INITIALIZER;
 static soon_region soon[SOON_SLOTS];
 static bool soon_worker;
+static bool trim_wanted; /* cs_alloc_trim_soon: the worker trims */
 static cs_alloc_soon_stats soon_stats;
+static _Atomic uint64_t trims;
+
+void cs_alloc_trim(void)
+{
+    if (current.malloc_fn != libc_malloc)
+        return;
+    (void)malloc_trim(0);
+    trims++;
+}
+
+uint64_t cs_alloc_trims(void)
+{
+    return trims;
+}
 
 /* Faults every page in by writing to it. Not madvise(MADV_POPULATE_WRITE):
  * that holds the address space's lock for the whole range, and a loop's
@@ -132,6 +148,13 @@ static void *soon_main(void *arg)
     (void)arg;
     pthread_mutex_lock(&soon_mu);
     for (;;) {
+        if (trim_wanted) {
+            trim_wanted = false;
+            pthread_mutex_unlock(&soon_mu);
+            cs_alloc_trim();
+            pthread_mutex_lock(&soon_mu);
+            continue;
+        }
         soon_region *r = NULL;
         for (size_t i = 0; i < SOON_SLOTS && r == NULL; i++)
             if (soon[i].size != 0 && soon[i].mem == NULL && !soon[i].busy)
@@ -164,6 +187,33 @@ static void *soon_main(void *arg)
     return NULL;
 }
 
+/* Under soon_mu: whether the worker runs (started on first use). */
+static bool worker_started(void)
+{
+    if (soon_worker)
+        return true;
+    pthread_t t;
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return false;
+    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    soon_worker = pthread_create(&t, &attr, soon_main, NULL) == 0;
+    (void)pthread_attr_destroy(&attr);
+    return soon_worker;
+}
+
+void cs_alloc_trim_soon(void)
+{
+    if (current.malloc_fn != libc_malloc)
+        return;
+    pthread_mutex_lock(&soon_mu);
+    if (worker_started()) {
+        trim_wanted = true;
+        pthread_cond_signal(&soon_cv);
+    }
+    pthread_mutex_unlock(&soon_mu);
+}
+
 void cs_alloc_zeroed_pages_soon(size_t size)
 {
     if (current.malloc_fn != libc_malloc || size < HUGE_MIN)
@@ -176,19 +226,8 @@ void cs_alloc_zeroed_pages_soon(size_t size)
         if (soon[i].size == 0 && free_slot == NULL)
             free_slot = &soon[i];
     }
-    if (free_slot == NULL || size > CS_ALLOC_SOON_MAX - soon_stats.held)
+    if (free_slot == NULL || size > CS_ALLOC_SOON_MAX - soon_stats.held || !worker_started())
         goto out;
-    if (!soon_worker) {
-        pthread_t t;
-        pthread_attr_t attr;
-        if (pthread_attr_init(&attr) != 0)
-            goto out;
-        (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        soon_worker = pthread_create(&t, &attr, soon_main, NULL) == 0;
-        (void)pthread_attr_destroy(&attr);
-        if (!soon_worker)
-            goto out;
-    }
     *free_slot = (soon_region){.size = size};
     soon_stats.held += size;
     soon_stats.announced++;

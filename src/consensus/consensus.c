@@ -278,6 +278,32 @@ unsigned cs_consensus_snapshot_threshold(const cs_consensus *c)
     return c->compacting ? c->saved_threshold : c->raft.snapshot.threshold;
 }
 
+void cs_consensus_set_snapshot_trailing(cs_consensus *c, unsigned entries)
+{
+    if (c->compacting)
+        c->saved_trailing = entries;
+    else
+        raft_set_snapshot_trailing(&c->raft, entries);
+}
+
+unsigned cs_consensus_snapshot_trailing(const cs_consensus *c)
+{
+    return c->compacting ? c->saved_trailing : c->raft.snapshot.trailing;
+}
+
+void cs_consensus_log_held(const cs_consensus *c, size_t *entries, uint64_t *bytes)
+{
+    const struct raft_log *l = &c->raft.log;
+    size_t n = 0;
+    uint64_t b = 0;
+    for (size_t i = l->front; i != l->back; i = (i + 1) % l->size) {
+        n++;
+        b += l->entries[i].buf.len;
+    }
+    *entries = n;
+    *bytes = b;
+}
+
 consort_err cs_consensus_start(cs_consensus *c)
 {
     CS_ENSURE(!c->started && !c->closing, CONSORT_E_STATE, "consensus: already started");

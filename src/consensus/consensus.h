@@ -195,6 +195,14 @@ void cs_consensus_compact_done(cs_consensus *c);
  * during compact_soon, the threshold compact_done goes back to). */
 void cs_consensus_set_snapshot_threshold(cs_consensus *c, unsigned entries);
 unsigned cs_consensus_snapshot_threshold(const cs_consensus *c);
+/* The entries raft keeps in its log (memory and disk) before the index of
+ * each snapshot taken from now on, so that a follower just behind can be
+ * sent entries rather than the snapshot (during compact_soon, the trailing
+ * compact_done goes back to). */
+void cs_consensus_set_snapshot_trailing(cs_consensus *c, unsigned entries);
+unsigned cs_consensus_snapshot_trailing(const cs_consensus *c);
+/* The entries raft holds in memory now, and their bytes (payloads). */
+void cs_consensus_log_held(const cs_consensus *c, size_t *entries, uint64_t *bytes);
 CS_MUST_CHECK consort_err cs_consensus_start(cs_consensus *c);
 
 /* Hands an inbound stream authenticated as raft server `peer_id` (address

@@ -241,6 +241,19 @@ void node_snapshot_taken(cs_node *n);
 /* After every applied entry: past node_snapshot_log_cap bytes of log since
  * the last snapshot, at once. */
 void node_snapshot_watch_log(cs_node *n);
+/* After raft truncated its log to a snapshot: the heap gives the memory
+ * those entries held back to the system (cs_alloc_trim_soon, off the loop),
+ * or a node's resident memory stays at the log's peak until the store
+ * reuses it (64 B a key at 1M keys: bench/RESULTS.md). */
+void node_snapshot_release(cs_node *n);
+/* As raft begins a snapshot: the entries it keeps before it, by bytes
+ * (node_snapshot_trailing: a quarter of snapshot_log_kib; never more than
+ * node_snapshot_trailing_cap). */
+void node_snapshot_set_trailing(cs_node *n);
+/* The most entries kept before a snapshot: half of a small
+ * snapshot_interval (under 256: tests and tiny services), else
+ * NODE_SNAPSHOT_TRAILING_MAX. */
+unsigned node_snapshot_trailing_cap(const cs_node *n);
 /* Opens the node (PartOfNetwork) once its own record is in the store. */
 void node_check_open(cs_node *n);
 

@@ -58,6 +58,7 @@ failed: /* the replica stops (consensus/fsm.h): so does the node */
 static consort_err fsm_snapshot_begin(void *ctx, void **job, bool *defer)
 {
     cs_node *n = ctx;
+    node_snapshot_set_trailing(n);
     return node_replica_snapshot_begin(n->replica, n->leader, node_exec_pending(n->exec) > 0, job,
                                        defer);
 }
@@ -71,8 +72,10 @@ static void fsm_snapshot_end(void *ctx, void *job, consort_err rc)
 {
     cs_node *n = ctx;
     node_replica_snapshot_end(n->replica, job, rc);
-    if (rc == CONSORT_OK)
+    if (rc == CONSORT_OK) {
         node_snapshot_taken(n);
+        node_snapshot_release(n);
+    }
 }
 
 static consort_err fsm_restore(void *ctx, cs_slice data)
@@ -355,7 +358,7 @@ consort_err node_raft_start(cs_node *n, bool bootstrap)
                                  .fsm = fsm,
                                  .connector = node_peers_connector(n->peers),
                                  .snapshot_threshold = threshold,
-                                 .snapshot_trailing = threshold < 256 ? threshold / 2 : 0,
+                                 .snapshot_trailing = node_snapshot_trailing_cap(n),
                                  .heartbeat_timeout_ms = (unsigned)n->cfg.heartbeat_ms,
                                  .segment_size =
                                      n->cfg.raft_segment_kib != 0

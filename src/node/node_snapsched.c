@@ -8,6 +8,7 @@
  */
 #include "node/node_priv.h"
 
+#include "base/alloc.h"
 #include "base/log.h"
 #include "node/replica.h"
 
@@ -23,6 +24,38 @@ void node_snapshot_taken(cs_node *n)
                      cs_node_id(n), (unsigned long long)next,
                      (unsigned long long)st.last_snapshot_bytes);
         cs_consensus_set_snapshot_threshold(n->cons, (unsigned)next);
+    }
+}
+
+void node_snapshot_release(cs_node *n)
+{
+    (void)n;
+    cs_alloc_trim_soon();
+}
+
+unsigned node_snapshot_trailing_cap(const cs_node *n)
+{
+    uint64_t interval = n->cfg.snapshot_interval;
+    /* 0 or 1 kept libraft's default before trailing went by bytes */
+    return interval < 256 && interval / 2 > 0 ? (unsigned)(interval / 2)
+                                              : NODE_SNAPSHOT_TRAILING_MAX;
+}
+
+void node_snapshot_set_trailing(cs_node *n)
+{
+    if (n->cons == NULL)
+        return;
+    node_replica_stats st = node_replica_get_stats(n->replica);
+    unsigned trailing =
+        node_snapshot_trailing((n->cfg.snapshot_log_kib << 10) / 4, st.entry_bytes_since_snapshot,
+                               st.entries_since_snapshot);
+    unsigned cap = node_snapshot_trailing_cap(n);
+    if (trailing > cap)
+        trailing = cap;
+    if (trailing != cs_consensus_snapshot_trailing(n->cons)) {
+        cs_log_debug(NODE_LOG, "node %s: %u entries kept before the next snapshot", cs_node_id(n),
+                     trailing);
+        cs_consensus_set_snapshot_trailing(n->cons, trailing);
     }
 }
 

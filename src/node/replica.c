@@ -185,6 +185,7 @@ consort_err replica_note_applied(node_replica *r, const cs_ledger_entry *e)
     r->stats.entries_applied++;
     r->stats.entry_bytes += e->raw.len;
     r->stats.entry_bytes_since_snapshot += e->raw.len;
+    r->stats.entries_since_snapshot++;
     if (r->ev.applied != NULL)
         r->ev.applied(r->ev.ctx, e);
     return CONSORT_OK;
@@ -333,6 +334,17 @@ uint64_t node_snapshot_log_cap(uint64_t min_bytes, uint64_t snapshot_bytes)
 {
     uint64_t share = snapshot_bytes / NODE_SNAPSHOT_LOG_SHARE;
     return share > min_bytes ? share : min_bytes;
+}
+
+unsigned node_snapshot_trailing(uint64_t budget, uint64_t entry_bytes, uint64_t entries)
+{
+    if (entries == 0 || entry_bytes == 0)
+        return NODE_SNAPSHOT_TRAILING_MAX;
+    uint64_t avg = entry_bytes / entries;
+    uint64_t n = budget / (avg > 0 ? avg : 1);
+    if (n < NODE_SNAPSHOT_TRAILING_MIN)
+        return NODE_SNAPSHOT_TRAILING_MIN;
+    return n > NODE_SNAPSHOT_TRAILING_MAX ? NODE_SNAPSHOT_TRAILING_MAX : (unsigned)n;
 }
 
 uint64_t node_snapshot_threshold(uint64_t interval, uint64_t snapshot_bytes, uint64_t entry_bytes,

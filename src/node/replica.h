@@ -166,6 +166,7 @@ typedef struct node_replica_stats {
     uint64_t ledger_syncs; /* deferred ledger fsyncs done (replica_sync.c) */
     uint64_t entry_bytes;  /* of the entries applied (ledger frames without their length) */
     uint64_t entry_bytes_since_snapshot; /* ... since this node last took or installed one */
+    uint64_t entries_since_snapshot;     /* ... and their number */
     uint64_t last_snapshot_bytes;        /* the last snapshot this node made */
     uint64_t
         last_signature_ns;     /* uv_hrtime() when the last signature entry was applied (0: none) */
@@ -195,6 +196,19 @@ uint64_t node_snapshot_threshold(uint64_t interval, uint64_t snapshot_bytes, uin
  * up for `interval` entries (100,000 entries of 1 MiB would be 100 GB).
  */
 uint64_t node_snapshot_log_cap(uint64_t min_bytes, uint64_t snapshot_bytes);
+
+/*
+ * The entries raft keeps before a snapshot's index (its trailing), by
+ * bytes: as many as fit in `budget` bytes at the average size of the
+ * entries since the last snapshot, at least NODE_SNAPSHOT_TRAILING_MIN, at
+ * most NODE_SNAPSHOT_TRAILING_MAX (libraft's default). A count alone kept
+ * 2,048 entries whatever their size after every snapshot: 2 GiB of 1 MiB
+ * entries, past the bound snapshot_log_kib promises, and 43 MB (43 B a
+ * key) of a 1M-key store's fill.
+ */
+#define NODE_SNAPSHOT_TRAILING_MIN 8
+#define NODE_SNAPSHOT_TRAILING_MAX 2048
+unsigned node_snapshot_trailing(uint64_t budget, uint64_t entry_bytes, uint64_t entries);
 
 node_replica_stats node_replica_get_stats(const node_replica *r);
 

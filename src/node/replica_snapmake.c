@@ -250,6 +250,7 @@ static void job_end(node_replica *r, snap_job *j, consort_err rc)
         r->stats.snapshots_taken++;
         r->stats.last_snapshot_bytes = j->out_len;
         r->stats.entry_bytes_since_snapshot = 0;
+        r->stats.entries_since_snapshot = 0;
         r->stats.last_snapshot_ns = uv_hrtime();
         cs_log_info(REPLICA_LOG,
                     "node %s: snapshot at seqno %llu (checkpoint %llu, %zu bytes; %s %.1f ms on "

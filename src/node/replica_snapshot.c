@@ -228,6 +228,7 @@ static consort_err install_full(node_replica *r, const replica_snap *s, replica_
     cs_buf_move(&r->last_sig, &last_sig);
     r->stats.snapshots_restored++;
     r->stats.entry_bytes_since_snapshot = 0;
+    r->stats.entries_since_snapshot = 0;
     r->stats.last_snapshot_ns = uv_hrtime();
     if (r->ev.installed != NULL)
         r->ev.installed(r->ev.ctx, s->seqno);

@@ -338,6 +338,79 @@ static void zeroed_pages_asked_for_early_are_mapped_anew(void **state)
     assert_int_equal(cs_alloc_soon_stats_get().held, before.held);
 }
 
+/* Pages wholly inside a freed block, resident: the block's interior from
+ * its second page to its second-last (the allocator writes its own
+ * bookkeeping at a free chunk's edges). */
+static size_t resident_inside(const unsigned char *p, size_t size)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + 2 * page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t hi = ((uintptr_t)p + size - page) & ~(uintptr_t)(page - 1);
+    return hi > lo ? resident_pages((const void *)lo, hi - lo) : 0;
+}
+
+/* Memory freed inside libc's heap (blocks between live ones, as a raft
+ * log's entries sit between a store's records) stays resident until a trim
+ * gives it back, on the caller's thread or the worker's; the live blocks
+ * keep their contents. */
+static void free_between_live_blocks_and_trim(bool in_worker)
+{
+    enum { BLOCKS = 512, BLOCK = 24 << 10, SPACER = 64 };
+    unsigned char *blocks[BLOCKS], *spacers[BLOCKS];
+    for (size_t i = 0; i < BLOCKS; i++) {
+        blocks[i] = cs_malloc(BLOCK);
+        spacers[i] = cs_malloc(SPACER);
+        assert_non_null(blocks[i]);
+        assert_non_null(spacers[i]);
+        memset(blocks[i], 0x5a, BLOCK);
+        memset(spacers[i], (int)(i & 0xff), SPACER);
+    }
+    for (size_t i = 0; i < BLOCKS; i++)
+        cs_free(blocks[i]);
+    size_t before = 0, after = 0;
+    for (size_t i = 0; i < BLOCKS; i++)
+        before += resident_inside(blocks[i], BLOCK);
+    uint64_t trims = cs_alloc_trims();
+    if (in_worker) {
+        cs_alloc_trim_soon();
+        for (int i = 0; i < 3000 && cs_alloc_trims() == trims; i++)
+            usleep(1000);
+    } else {
+        cs_alloc_trim();
+    }
+    assert_int_equal(cs_alloc_trims(), trims + 1);
+    for (size_t i = 0; i < BLOCKS; i++)
+        after += resident_inside(blocks[i], BLOCK);
+    print_message("resident pages inside the freed blocks: %zu before the trim, %zu after\n",
+                  before, after);
+    /* freed and resident before: 512 blocks of 4 interior pages and more */
+    assert_true(before >= BLOCKS * 3);
+    assert_true(after * 10 < before);
+    for (size_t i = 0; i < BLOCKS; i++) {
+        for (size_t j = 0; j < SPACER; j++)
+            assert_int_equal(spacers[i][j], (int)(i & 0xff));
+        cs_free(spacers[i]);
+    }
+}
+
+static void freed_heap_memory_is_given_back(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    skip(); /* the sanitizer's allocator holds freed blocks in its own quarantine */
+#endif
+    free_between_live_blocks_and_trim(false);
+}
+
+static void freed_heap_memory_is_given_back_by_the_worker(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    skip();
+#endif
+    free_between_live_blocks_and_trim(true);
+}
+
 static void secret_buffers_grow_without_leaving_copies(void **state)
 {
     (void)state;
@@ -368,6 +441,8 @@ int main(void)
         cmocka_unit_test(large_zeroed_arrays_ask_for_huge_pages),
         cmocka_unit_test(announced_zeroed_pages_come_resident),
         cmocka_unit_test(zeroed_pages_asked_for_early_are_mapped_anew),
+        cmocka_unit_test(freed_heap_memory_is_given_back),
+        cmocka_unit_test(freed_heap_memory_is_given_back_by_the_worker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

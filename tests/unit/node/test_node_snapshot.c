@@ -4,11 +4,14 @@
  * restarts from the saved snapshot plus its ledger. (The replica's checks on
  * snapshot bytes are in test_replica_snapshot.c.)
  */
+#include "base/alloc.h"
 #include "node_fixture.h"
 
 #include "node/node_priv.h"
 #include "node/replica.h"
 #include "store/receipt.h"
+
+#include <unistd.h>
 
 typedef struct fixture {
     uv_loop_t loop;
@@ -136,6 +139,7 @@ static void large_entries_snapshot_by_bytes(void **state)
     tn_config(&f->env, &f->node[0], 0, NULL);
     f->node[0].cfg.snapshot_interval = 100000;
     f->node[0].cfg.snapshot_log_kib = 64;
+    uint64_t trims = cs_alloc_trims();
     tn_start(&f->loop, &f->node[0]);
     static char value[2001]; /* x2: each write puts it in two maps */
     memset(value, 'v', sizeof value - 1);
@@ -152,6 +156,37 @@ static void large_entries_snapshot_by_bytes(void **state)
     /* what raft holds since the last one: under the cap, plus an entry or
      * two applied while it was being made */
     assert_true(st.entry_bytes_since_snapshot <= (64 << 10) + 6 * sizeof value);
+    /* and what raft holds in all: that, plus the entries it keeps before
+     * the last snapshot, by bytes (a quarter of the cap: at least
+     * NODE_SNAPSHOT_TRAILING_MIN of these; 2,048 of them by count held the
+     * whole 480 KB) */
+    size_t held = 0;
+    uint64_t held_bytes = 0;
+    cs_consensus_log_held(n->cons, &held, &held_bytes);
+    assert_true(cs_consensus_snapshot_trailing(n->cons) <= NODE_SNAPSHOT_TRAILING_MIN);
+    assert_true(held > 0);
+    assert_true(held_bytes <=
+                (64 << 10) + (NODE_SNAPSHOT_TRAILING_MIN + 6) * 2 * sizeof value + (64 << 10) / 4);
+    /* and the heap gives back what the log held (cs_alloc_trim_soon: in
+     * the allocator's worker) */
+    for (int i = 0; i < 300 && cs_alloc_trims() == trims; i++)
+        usleep(10000);
+    assert_true(cs_alloc_trims() > trims);
+}
+
+/* node_snapshot_trailing (replica.h): the entries kept before a snapshot,
+ * by bytes, between NODE_SNAPSHOT_TRAILING_MIN and _MAX. */
+static void trailing_follows_entry_bytes(void **state)
+{
+    (void)state;
+    const uint64_t budget = 16 << 20;
+    assert_int_equal(node_snapshot_trailing(budget, 0, 0), NODE_SNAPSHOT_TRAILING_MAX);
+    assert_int_equal(node_snapshot_trailing(budget, 100 * 1000, 1000), NODE_SNAPSHOT_TRAILING_MAX);
+    /* a 1M-key fill's entries of 256 keys (~21 KB): 798 of them, 16 MiB */
+    assert_int_equal(node_snapshot_trailing(budget, 21000 * 100, 100), budget / 21000);
+    assert_int_equal(node_snapshot_trailing(budget, (uint64_t)10 << 30, 10),
+                     NODE_SNAPSHOT_TRAILING_MIN);
+    assert_int_equal(node_snapshot_trailing(budget, 7, 100), NODE_SNAPSHOT_TRAILING_MAX);
 }
 
 typedef struct receipt_wait {
@@ -228,6 +263,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(join_from_snapshot, setup, teardown),
         cmocka_unit_test(threshold_follows_snapshot_bytes),
         cmocka_unit_test(log_cap_follows_snapshot_bytes),
+        cmocka_unit_test(trailing_follows_entry_bytes),
         cmocka_unit_test_setup_teardown(large_entries_snapshot_by_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(node_raises_its_snapshot_threshold, setup, teardown),
     };
