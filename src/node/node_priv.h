@@ -115,6 +115,9 @@ struct cs_node {
      * followed by a snapshot that compacts the log, so joiners get one */
     uint64_t compact_after;
     bool compacting;
+    /* the entry bytes applied since the previous snapshot, as raft began
+     * the one being made: what it truncates (node_snapshot_release) */
+    uint64_t snap_log_bytes;
     /* a recovered service bootstraps raft above every term of the lost
      * ledger (node_recover.c; 0: not one) */
     uint64_t raft_term_above;
@@ -244,8 +247,16 @@ void node_snapshot_watch_log(cs_node *n);
 /* After raft truncated its log to a snapshot: the heap gives the memory
  * those entries held back to the system (cs_alloc_trim_soon, off the loop),
  * or a node's resident memory stays at the log's peak until the store
- * reuses it (64 B a key at 1M keys: bench/RESULTS.md). */
+ * reuses it (62 B a key at 1M keys: bench/RESULTS.md); only when
+ * node_snapshot_trim_worth says so. */
 void node_snapshot_release(cs_node *n);
+/* Whether a trim is worth its cost after a snapshot of `snapshot_bytes`
+ * that truncated `log_bytes` of log: when the log held at least half as
+ * many bytes as the state. The trim walks the whole heap with its lock
+ * held (an allocation on the loop waits for it), and its cost grows with
+ * the heap while the log stays under snapshot_log_kib (or a quarter of
+ * the state): on the loop it took 90-230 ms at 1M keys. */
+bool node_snapshot_trim_worth(uint64_t log_bytes, uint64_t snapshot_bytes);
 /* As raft begins a snapshot: the entries it keeps before it, by bytes
  * (node_snapshot_trailing: a quarter of snapshot_log_kib; never more than
  * node_snapshot_trailing_cap). */

@@ -27,10 +27,16 @@ void node_snapshot_taken(cs_node *n)
     }
 }
 
+bool node_snapshot_trim_worth(uint64_t log_bytes, uint64_t snapshot_bytes)
+{
+    return log_bytes >= snapshot_bytes / 2;
+}
+
 void node_snapshot_release(cs_node *n)
 {
-    (void)n;
-    cs_alloc_trim_soon();
+    node_replica_stats st = node_replica_get_stats(n->replica);
+    if (node_snapshot_trim_worth(n->snap_log_bytes, st.last_snapshot_bytes))
+        cs_alloc_trim_soon();
 }
 
 unsigned node_snapshot_trailing_cap(const cs_node *n)
@@ -46,6 +52,7 @@ void node_snapshot_set_trailing(cs_node *n)
     if (n->cons == NULL)
         return;
     node_replica_stats st = node_replica_get_stats(n->replica);
+    n->snap_log_bytes = st.entry_bytes_since_snapshot;
     unsigned trailing =
         node_snapshot_trailing((n->cfg.snapshot_log_kib << 10) / 4, st.entry_bytes_since_snapshot,
                                st.entries_since_snapshot);

@@ -174,6 +174,19 @@ static void large_entries_snapshot_by_bytes(void **state)
     assert_true(cs_alloc_trims() > trims);
 }
 
+/* node_snapshot_trim_worth (node_priv.h): the heap is trimmed after a
+ * snapshot when the log it truncated held at least half the state's bytes
+ * (1M keys of 64 B: a 79 MB snapshot after 64 MiB of log), not when the
+ * walk would cost more than it returns (10M keys: 758 MB after 190 MB). */
+static void trim_follows_the_log_share(void **state)
+{
+    (void)state;
+    assert_true(node_snapshot_trim_worth(64 << 20, 79410716));
+    assert_false(node_snapshot_trim_worth(190 << 20, 758072742));
+    assert_true(node_snapshot_trim_worth(1000, 2000));
+    assert_false(node_snapshot_trim_worth(999, 2000));
+}
+
 /* node_snapshot_trailing (replica.h): the entries kept before a snapshot,
  * by bytes, between NODE_SNAPSHOT_TRAILING_MIN and _MAX. */
 static void trailing_follows_entry_bytes(void **state)
@@ -264,6 +277,7 @@ int main(void)
         cmocka_unit_test(threshold_follows_snapshot_bytes),
         cmocka_unit_test(log_cap_follows_snapshot_bytes),
         cmocka_unit_test(trailing_follows_entry_bytes),
+        cmocka_unit_test(trim_follows_the_log_share),
         cmocka_unit_test_setup_teardown(large_entries_snapshot_by_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(node_raises_its_snapshot_threshold, setup, teardown),
     };
