@@ -115,9 +115,6 @@ struct cs_node {
      * followed by a snapshot that compacts the log, so joiners get one */
     uint64_t compact_after;
     bool compacting;
-    /* the entry bytes applied since the previous snapshot, as raft began
-     * the one being made: what it truncates (node_snapshot_release) */
-    uint64_t snap_log_bytes;
     /* a recovered service bootstraps raft above every term of the lost
      * ledger (node_recover.c; 0: not one) */
     uint64_t raft_term_above;

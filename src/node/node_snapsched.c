@@ -35,7 +35,7 @@ bool node_snapshot_trim_worth(uint64_t log_bytes, uint64_t snapshot_bytes)
 void node_snapshot_release(cs_node *n)
 {
     node_replica_stats st = node_replica_get_stats(n->replica);
-    if (node_snapshot_trim_worth(n->snap_log_bytes, st.last_snapshot_bytes))
+    if (node_snapshot_trim_worth(st.last_snapshot_log_bytes, st.last_snapshot_bytes))
         cs_alloc_trim_soon();
 }
 
@@ -52,7 +52,6 @@ void node_snapshot_set_trailing(cs_node *n)
     if (n->cons == NULL)
         return;
     node_replica_stats st = node_replica_get_stats(n->replica);
-    n->snap_log_bytes = st.entry_bytes_since_snapshot;
     unsigned trailing =
         node_snapshot_trailing((n->cfg.snapshot_log_kib << 10) / 4, st.entry_bytes_since_snapshot,
                                st.entries_since_snapshot);

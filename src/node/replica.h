@@ -168,6 +168,7 @@ typedef struct node_replica_stats {
     uint64_t entry_bytes_since_snapshot; /* ... since this node last took or installed one */
     uint64_t entries_since_snapshot;     /* ... and their number */
     uint64_t last_snapshot_bytes;        /* the last snapshot this node made */
+    uint64_t last_snapshot_log_bytes;    /* ... the entry bytes before it since the previous */
     uint64_t
         last_signature_ns;     /* uv_hrtime() when the last signature entry was applied (0: none) */
     uint64_t last_snapshot_ns; /* ... when this node last took or installed a snapshot (0: none) */

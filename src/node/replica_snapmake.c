@@ -123,8 +123,9 @@ static consort_err encode_plain(const node_replica *r, uint64_t sig, uint64_t ap
 typedef struct snap_job {
     node_replica *r;
     bool frozen;
-    uint64_t seqno; /* the last applied entry */
-    uint64_t sig;   /* the checkpoint: the last signature entry applied */
+    uint64_t seqno;     /* the last applied entry */
+    uint64_t sig;       /* the checkpoint: the last signature entry applied */
+    uint64_t log_bytes; /* entry bytes applied since the previous snapshot, at begin */
     uint8_t key[32];
     cs_buf plain;                  /* not frozen: the head, encoded on the loop */
     cs_kv_pinned *pin;             /* not frozen: the store as of `sig` */
@@ -167,6 +168,7 @@ static consort_err job_begin(node_replica *r, bool may_freeze, bool leader, bool
     j->frozen = may_freeze && !leader;
     j->seqno = r->applied;
     j->sig = r->applied_sig;
+    j->log_bytes = r->stats.entry_bytes_since_snapshot;
     cs_buf_init_secret(&j->plain, CS_FSM_SNAPSHOT_MAX);
     cs_buf_init_secret(&j->tail, CS_FSM_SNAPSHOT_MAX);
     consort_err rc;
@@ -249,6 +251,7 @@ static void job_end(node_replica *r, snap_job *j, consort_err rc)
     if (rc == CONSORT_OK) {
         r->stats.snapshots_taken++;
         r->stats.last_snapshot_bytes = j->out_len;
+        r->stats.last_snapshot_log_bytes = j->log_bytes;
         r->stats.entry_bytes_since_snapshot = 0;
         r->stats.entries_since_snapshot = 0;
         r->stats.last_snapshot_ns = uv_hrtime();

@@ -123,9 +123,7 @@ static inline int teardown(void **state)
     node_replica_free(f->r);
     for (size_t i = 0; i < f->raft.count; i++)
         cs_buf_cleanup(&f->raft.entries[i]);
-    tn_stop(&f->loop, &f->node);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    tn_stop_and_close_loop(&f->loop, &f->node);
     tn_env_cleanup(&f->env);
     free(f);
     return 0;

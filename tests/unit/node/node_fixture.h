@@ -167,6 +167,15 @@ static inline void tn_stop(uv_loop_t *loop, tnode *t)
     t->n = NULL;
 }
 
+/* Stops the node and closes its loop, which must then hold no handle: a
+ * test's teardown. */
+static inline void tn_stop_and_close_loop(uv_loop_t *loop, tnode *t)
+{
+    tn_stop(loop, t);
+    uv_run(loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(loop), 0);
+}
+
 /* ---- a transaction writing records[key] = value and public:records[key] = value ---- */
 
 typedef struct tn_write {

@@ -39,9 +39,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    tn_stop(&f->loop, &f->node);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    tn_stop_and_close_loop(&f->loop, &f->node);
     if (f->mounted)
         assert_int_equal(umount(f->mnt), 0);
     tn_env_cleanup(&f->env);

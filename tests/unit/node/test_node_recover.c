@@ -107,9 +107,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     tn_stop(&f->loop, &f->joiner);
-    tn_stop(&f->loop, &f->node);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    tn_stop_and_close_loop(&f->loop, &f->node);
     for (int i = 0; i <= MEMBERS; i++) {
         cs_key_free(f->m[i].key);
         cs_x509_free(f->m[i].cert);

@@ -36,9 +36,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    tn_stop(&f->loop, &f->node);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    tn_stop_and_close_loop(&f->loop, &f->node);
     tn_env_cleanup(&f->env);
     free(f);
     return 0;
