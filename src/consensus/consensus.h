@@ -116,8 +116,11 @@ typedef struct cs_consensus_opts {
      * that stops itself"). `err` and `msg` (never NULL, valid during the
      * call only) say what failed, with libraft's message when it kept one
      * (the set_term / set_vote that failed). Also called, the same way,
-     * when a follower's own log writes have not completed for
-     * stall_fail_ms (CS_RAFT_OWN_STALL_FAIL_MS). Never called for a close.
+     * at the first write of log entries that fails (libraft 0.15 keeps
+     * such entries as if stored: docs/consensus.md "A failed log write";
+     * the server stores nothing more from then on), and when a follower's
+     * or leader's own log writes have not completed for stall_fail_ms
+     * (CS_RAFT_OWN_STALL_FAIL_MS). Never called for a close.
      * Optional: the failure is logged either way. */
     void (*on_failed)(void *ctx, consort_err err, const char *msg);
 } cs_consensus_opts;

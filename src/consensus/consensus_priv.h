@@ -10,6 +10,8 @@
 #include <raft.h>
 #include <raft/uv.h>
 
+typedef struct append_wrap append_wrap;
+
 struct cs_consensus {
     uv_loop_t *loop;
     struct raft raft; /* raft.data == this */
@@ -33,6 +35,15 @@ struct cs_consensus {
     int (*io_set_vote)(struct raft_io *io, raft_id id);
     int io_failed_rv; /* the last failed set_term / set_vote (0: none) */
     char io_failed_msg[RAFT_ERRMSG_BUF_SIZE + 64];
+    /* a failed log write (consensus.c): raft_uv's append is wrapped; the
+     * first failure is kept and told from the loop, and every append from
+     * then on is held until raft closes */
+    append_wrap *held_head, *held_tail;
+    int (*io_append)(struct raft_io *io, struct raft_io_append *req,
+                     const struct raft_entry entries[], unsigned n, raft_io_append_cb cb);
+    consort_err append_failed_err; /* CONSORT_OK: none */
+    char append_failed_msg[CS_ERRMSG_MAX];
+    cs_defer_item append_failed_item;
     /* the leader's stall watch (consensus_stall.c) */
     cs_timer *stall_timer;
     cs_raft_stall stall;

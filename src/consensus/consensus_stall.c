@@ -4,7 +4,7 @@
  * through cs_raft_stall_check, and each stall it returns is logged with
  * the transport's connections to that follower. libraft retries a silent
  * follower quietly forever; this is where such a follower shows. A
- * follower watches its own log writes the same way.
+ * follower or leader watches its own log writes the same way.
  */
 #include "base/log.h"
 #include "consensus/consensus_priv.h"
@@ -56,10 +56,12 @@ static uint64_t tick_ms(const cs_consensus *c)
     return ms > 0 && ms < STALL_TICK_MS ? ms : STALL_TICK_MS;
 }
 
-/* A follower whose own log writes do not complete: raft took entries up to
- * its last index into memory, but stores (and so acknowledges and applies)
- * nothing past last_stored; the leader sees it answer, at a match index
- * that does not move. Watched like a peer by the same core. */
+/* A server whose own log writes do not complete: raft took entries up to
+ * its last index into memory, but stores nothing past last_stored. A
+ * follower then acknowledges and applies nothing new (the leader sees it
+ * answer at a match index that does not move); a leader commits only on
+ * its followers' word and, once its followers hold every entry, may never
+ * store an entry of its own term. Watched like a peer by the same core. */
 static void check_own_log(cs_consensus *c)
 {
     const struct raft *r = &c->raft;
@@ -70,11 +72,14 @@ static void check_own_log(cs_consensus *c)
     if (cs_raft_stall_check(&c->own_stall, now, r->current_term, last, &self, 1, c->stall_warn_ms,
                             CS_RAFT_STALL_REPEAT_MS, &st, 1) > 0)
         cs_log_warn(LOG_MOD,
-                    "raft %llu (follower in term %llu): holds entries up to index %" PRIu64
+                    "raft %llu (%s in term %llu): holds entries up to index %" PRIu64
                     " but has stored nothing past %" PRIu64 " for %.1f s: its log writes do not "
-                    "complete, so it acknowledges and applies nothing new",
-                    (unsigned long long)r->id, (unsigned long long)r->current_term, last,
-                    (uint64_t)r->last_stored, (double)st.stalled_ms / 1000.0);
+                    "complete, so it %s",
+                    (unsigned long long)r->id, r->state == RAFT_LEADER ? "leader" : "follower",
+                    (unsigned long long)r->current_term, last, (uint64_t)r->last_stored,
+                    (double)st.stalled_ms / 1000.0,
+                    r->state == RAFT_LEADER ? "commits only on its followers' word"
+                                            : "acknowledges and applies nothing new");
     uint64_t stalled = cs_raft_stall_ms(&c->own_stall, r->id, now, last);
     if (stalled < c->stall_fail_ms)
         return;
@@ -91,7 +96,7 @@ static void tick_cb(void *ctx)
     cs_consensus *c = ctx;
     cs_timer_start(c->stall_timer, tick_ms(c));
     const struct raft *r = &c->raft;
-    if (c->closing || r->state != RAFT_FOLLOWER)
+    if (c->closing || (r->state != RAFT_FOLLOWER && r->state != RAFT_LEADER))
         c->own_stall = (cs_raft_stall){0};
     else
         check_own_log(c);

@@ -42,6 +42,26 @@ consort_err cs_raft_code(int rv)
     }
 }
 
+/* libraft 0.15's raft_strerror knows no code past RAFT_IOERR ("unknown
+ * error" for 19..23, among them its own "no space" of a full disk). */
+static const char *describe(int rv)
+{
+    switch (rv) {
+    case RAFT_NOTFOUND:
+        return "resource not found";
+    case RAFT_INVALID:
+        return "invalid parameter";
+    case RAFT_UNAUTHORIZED:
+        return "no access to a resource";
+    case RAFT_NOSPACE:
+        return "no space left on device";
+    case RAFT_TOOMANY:
+        return "a system or raft limit was hit";
+    default:
+        return raft_strerror(rv);
+    }
+}
+
 static consort_err raft_formatv(char *out, size_t out_len, int rv, const char *detail,
                                 const char *what, va_list ap) CS_PRINTF(5, 0);
 
@@ -54,9 +74,9 @@ static consort_err raft_formatv(char *out, size_t out_len, int rv, const char *d
     if (code == CONSORT_OK)
         code = CONSORT_E_STATE;
     if (detail != NULL && detail[0] != '\0')
-        snprintf(out, out_len, "%s: %s (raft %d: %s)", head, raft_strerror(rv), rv, detail);
+        snprintf(out, out_len, "%s: %s (raft %d: %s)", head, describe(rv), rv, detail);
     else
-        snprintf(out, out_len, "%s: %s (raft %d)", head, raft_strerror(rv), rv);
+        snprintf(out, out_len, "%s: %s (raft %d)", head, describe(rv), rv);
     return code;
 }
 

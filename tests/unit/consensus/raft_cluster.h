@@ -68,6 +68,7 @@ struct cl_cluster {
     void (*on_state)(void *ctx, cs_raft_state state, uint64_t term);
     unsigned stall_warn_ms; /* 0: consensus.h's */
     unsigned stall_fail_ms; /* 0: consensus.h's */
+    size_t segment_size;    /* 0: libraft's */
     /* on_failed hook for nodes started from now on (ctx: the cl_node). */
     void (*on_failed)(void *ctx, consort_err err, const char *msg);
 };
@@ -125,6 +126,7 @@ static inline void cl_start(cl_cluster *cl, unsigned i, bool bootstrap)
         .on_failed = cl->on_failed,
         .stall_warn_ms = cl->stall_warn_ms,
         .stall_fail_ms = cl->stall_fail_ms,
+        .segment_size = cl->segment_size,
     };
     cst_ok(cs_loopnet_connector(cl->net, node->id, &o.connector));
     if (cl->wrap_connector != NULL)

@@ -17,28 +17,11 @@
  * And the leader's side (consensus.h CS_RAFT_STALL_WARN_MS): a follower
  * that stores nothing new is logged by the leader, with what it knows.
  */
-#include "raft_cluster.h"
+#include "raft_failures.h"
 
 #include "consensus/consensus_priv.h"
 
 #include <unistd.h>
-
-typedef struct failure_seen {
-    unsigned calls[CL_MAX_NODES];
-    consort_err err;
-    char msg[CS_ERRMSG_MAX];
-} failure_seen;
-
-static failure_seen seen;
-
-static void on_failed(void *ctx, consort_err err, const char *msg)
-{
-    cl_node *node = ctx;
-    assert_non_null(msg);
-    seen.calls[node->id - 1]++;
-    seen.err = err;
-    snprintf(seen.msg, sizeof seen.msg, "%s", msg);
-}
 
 static cl_cluster *cl_new(unsigned n)
 {
@@ -67,12 +50,6 @@ static void fill_metadata_disk(cl_cluster *cl, unsigned i)
         (void)unlink(path);
         assert_int_equal(symlink("/dev/full", path), 0);
     }
-}
-
-static bool failure_told(cl_cluster *cl, void *arg)
-{
-    (void)cl;
-    return seen.calls[*(unsigned *)arg] > 0;
 }
 
 static void term_not_persisted_fails_the_server(void **state)
@@ -221,8 +198,10 @@ static int holding_append(struct raft_io *io, struct raft_io_append *req,
 }
 
 /* A 3-server cluster (stall thresholds `warn_ms`, `fail_ms`) with a leader
- * *l whose follower *f has its appends held back before raft_uv. */
-static cl_cluster *holding_follower(unsigned warn_ms, unsigned fail_ms, int *l, unsigned *f)
+ * *l whose follower *f (or, with `leader`, *l itself: *f == *l) has its
+ * appends held back before raft_uv. */
+static cl_cluster *holding_server(unsigned warn_ms, unsigned fail_ms, bool leader, int *l,
+                                  unsigned *f)
 {
     cl_cluster *cl = cl_new(3);
     cl->stall_warn_ms = warn_ms;
@@ -232,7 +211,7 @@ static cl_cluster *holding_follower(unsigned warn_ms, unsigned fail_ms, int *l, 
     cl_start_all(cl);
     *l = cl_wait_leader(cl, 8000, 0);
     assert_true(*l >= 0);
-    *f = ((unsigned)*l + 1) % 3;
+    *f = leader ? (unsigned)*l : ((unsigned)*l + 1) % 3;
     struct raft_io *io = &cl->nodes[*f].c->io;
     memset(&held, 0, sizeof held);
     held.real = io->append;
@@ -257,7 +236,7 @@ static void follower_whose_log_writes_hang(void **state)
     (void)state;
     int l;
     unsigned f;
-    cl_cluster *cl = holding_follower(400, 0, &l, &f);
+    cl_cluster *cl = holding_server(400, 0, false, &l, &f);
     struct raft_io *io = &cl->nodes[f].c->io;
 
     cst_log_capture_start();
@@ -291,7 +270,7 @@ static void follower_whose_log_writes_never_complete_fails(void **state)
     (void)state;
     int l;
     unsigned f;
-    cl_cluster *cl = holding_follower(300, 1500, &l, &f);
+    cl_cluster *cl = holding_server(300, 1500, false, &l, &f);
     cl_tally t = {0};
     for (uint64_t v = 1; v <= 3; v++)
         cst_ok(cl_submit(cl, (unsigned)l, v, 32, &t));
@@ -307,6 +286,37 @@ static void follower_whose_log_writes_never_complete_fails(void **state)
     cl_free(cl);
 }
 
+/* The same of a leader (the failure the chaos run of seed 1108279417 ended
+ * in: a leader that stored nothing of its own term): its own writes not
+ * completing for stall_fail_ms fail it, while the followers, a majority,
+ * commit without it; closed, a new leader takes over. */
+static void leader_whose_log_writes_never_complete_fails(void **state)
+{
+    (void)state;
+    int l;
+    unsigned f;
+    cl_cluster *cl = holding_server(300, 1500, true, &l, &f);
+    cst_log_capture_start();
+    cl_tally t = {0};
+    for (uint64_t v = 1; v <= 3; v++)
+        cst_ok(cl_submit(cl, (unsigned)l, v, 32, &t));
+    assert_true(cl_run_until(cl, 8000, failure_told, &f));
+    char own[96];
+    snprintf(own, sizeof own, "raft %llu (leader in term", (unsigned long long)cl->nodes[f].id);
+    assert_non_null(strstr(cst_log_captured(), own));
+    cst_log_capture_stop();
+    assert_int_equal(seen.err, CONSORT_E_IO);
+    assert_non_null(strstr(seen.msg, "log writes have not completed"));
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(seen.calls[i], i == f ? 1 : 0);
+    /* closed at once: the released writes are still queued in raft_uv,
+     * which cancels them (consensus.c io_append_done) */
+    release_held(&cl->nodes[f].c->io);
+    cl_stop(cl, f);
+    assert_true(cl_wait_leader(cl, 8000, 1u << f) >= 0);
+    cl_free(cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +325,7 @@ int main(void)
         cmocka_unit_test(leader_reports_stalled_follower),
         cmocka_unit_test(follower_whose_log_writes_hang),
         cmocka_unit_test(follower_whose_log_writes_never_complete_fails),
+        cmocka_unit_test(leader_whose_log_writes_never_complete_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
