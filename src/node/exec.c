@@ -333,9 +333,12 @@ void node_exec_submit_failed(node_exec *ex, uint64_t term, consort_err rc, const
         return;
     }
     /*
-     * A raft write failed while this node leads. libraft 0.15 then
-     * truncates its in-memory log under requests still in flight and stays
-     * leader (it crashes soon after). Writes never reopen in this term;
+     * A raft write failed while this node leads. A write that failed on
+     * disk no longer comes here: consensus.c holds it back from libraft
+     * (which would truncate its log under requests still in flight, then
+     * crash) and fails the node (docs/consensus.md "A failed log write");
+     * what remains is raft refusing or failing an entry otherwise. Writes
+     * never reopen in this term;
      * what is pending fails; the node steps down or stops (ops.step_down).
      * No entry is ever sealed twice with one key and nonce whatever
      * happens next: a new key salt each time writes open (store/ledger.h).
