@@ -77,6 +77,12 @@ struct cs_consensus {
  * libraft 0.15 double close, consensus.c "close"); for tests. */
 unsigned long cs_consensus_late_io_closes(void);
 
+/* A failed log write (consensus_append.c): wraps raft_uv's append, once,
+ * at creation; hands the held requests back to raft as it closes
+ * (raft_close has made raft UNAVAILABLE by then). */
+void cs_consensus_append_wrap(cs_consensus *c);
+void cs_consensus_append_release(cs_consensus *c);
+
 /* The stall watch (consensus_stall.c): started with raft, freed on close. */
 CS_MUST_CHECK consort_err cs_consensus_stall_start(cs_consensus *c);
 void cs_consensus_stall_stop(cs_consensus *c);

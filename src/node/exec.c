@@ -334,7 +334,7 @@ void node_exec_submit_failed(node_exec *ex, uint64_t term, consort_err rc, const
     }
     /*
      * A raft write failed while this node leads. A write that failed on
-     * disk no longer comes here: consensus.c holds it back from libraft
+     * disk no longer comes here: consensus_append.c holds it back from libraft
      * (which would truncate its log under requests still in flight, then
      * crash) and fails the node (docs/consensus.md "A failed log write");
      * what remains is raft refusing or failing an entry otherwise. Writes

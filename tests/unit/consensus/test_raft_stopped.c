@@ -310,7 +310,7 @@ static void leader_whose_log_writes_never_complete_fails(void **state)
     for (unsigned i = 0; i < 3; i++)
         assert_int_equal(seen.calls[i], i == f ? 1 : 0);
     /* closed at once: the released writes are still queued in raft_uv,
-     * which cancels them (consensus.c io_append_done) */
+     * which cancels them (consensus_append.c io_append_done) */
     release_held(&cl->nodes[f].c->io);
     cl_stop(cl, f);
     assert_true(cl_wait_leader(cl, 8000, 1u << f) >= 0);
