@@ -1,5 +1,6 @@
 /* The loop-lag probe (loop_probe.h). */
 #include "node/loop_probe.h"
+#include "node/loop_watch.h"
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -19,6 +20,7 @@ struct node_loop_probe {
     int sched_fd; /* /proc/thread-self/schedstat of the loop thread, or -1 */
     uint64_t at_ns, cpu_ns, wait_ns;
     node_loop_stats st;
+    node_loop_watch *watch; /* NULL: stalls are not sampled */
 };
 
 /* The loop thread's time on a CPU and runnable but waiting for one, so far
@@ -60,6 +62,7 @@ static void attribute(node_loop_probe *p, uint64_t now, uint64_t lag_us, bool st
     uint64_t span_us = since(now, p->at_ns) / 1000;
     uint64_t cpu_us = since(cpu, p->cpu_ns) / 1000, wait_us = since(wait, p->wait_ns) / 1000;
     uint64_t off_us = since(span_us, cpu_us + wait_us);
+    uint64_t beat = p->at_ns;
     p->at_ns = now;
     p->cpu_ns = cpu;
     p->wait_ns = wait;
@@ -70,18 +73,24 @@ static void attribute(node_loop_probe *p, uint64_t now, uint64_t lag_us, bool st
     p->st.stall_cpu_us += cpu_us;
     p->st.stall_wait_us += wait_us;
     p->st.stall_off_us += off_us;
+    /* what the watcher saw in this interval; an unsampled one keeps the last */
+    const char *seen = "";
+    if (node_loop_watch_take(p->watch, beat, p->st.stall_where, sizeof p->st.stall_where))
+        seen = p->st.stall_where;
     if (p->st.wait_known)
         cs_log_warn("node",
                     "event loop stalled %.1f ms (of %.1f ms since the probe last ran: %.1f ms on a "
-                    "CPU, %.1f ms waiting for a CPU, %.1f ms off CPU)",
+                    "CPU, %.1f ms waiting for a CPU, %.1f ms off CPU)%s%s",
                     (double)lag_us / 1000.0, (double)span_us / 1000.0, (double)cpu_us / 1000.0,
-                    (double)wait_us / 1000.0, (double)off_us / 1000.0);
+                    (double)wait_us / 1000.0, (double)off_us / 1000.0,
+                    seen[0] ? "; the loop's thread was seen in: " : "", seen);
     else
         cs_log_warn("node",
                     "event loop stalled %.1f ms (of %.1f ms since the probe last ran: %.1f ms on a "
-                    "CPU, %.1f ms not; waiting for a CPU is not measured here)",
+                    "CPU, %.1f ms not; waiting for a CPU is not measured here)%s%s",
                     (double)lag_us / 1000.0, (double)span_us / 1000.0, (double)cpu_us / 1000.0,
-                    (double)off_us / 1000.0);
+                    (double)off_us / 1000.0, seen[0] ? "; the loop's thread was seen in: " : "",
+                    seen);
 }
 
 static void fired(void *ctx)
@@ -103,6 +112,7 @@ static void fired(void *ctx)
         if (i == NODE_LOOP_BUCKETS - 1 || (double)lag_us <= node_loop_bucket_ms[i] * 1000.0)
             p->st.buckets[i]++;
     p->due_ns = now + (uint64_t)NODE_LOOP_PROBE_MS * 1000000;
+    node_loop_watch_beat(p->watch, now);
     cs_timer_start(p->timer, NODE_LOOP_PROBE_MS);
 }
 
@@ -122,6 +132,9 @@ consort_err node_loop_probe_new(uv_loop_t *loop, node_loop_probe **out)
     thread_times(p, &p->cpu_ns, &p->wait_ns);
     p->at_ns = uv_hrtime();
     p->due_ns = p->at_ns + (uint64_t)NODE_LOOP_PROBE_MS * 1000000;
+    p->watch = node_loop_watch_start(p->at_ns);
+    if (p->watch == NULL)
+        cs_log_info("node", "loop probe: no watcher thread: stalls are not sampled");
     cs_timer_start(p->timer, NODE_LOOP_PROBE_MS);
     *out = p;
     return CONSORT_OK;
@@ -132,6 +145,7 @@ void node_loop_probe_free(node_loop_probe *p)
     if (p == NULL)
         return;
     cs_timer_free(p->timer);
+    node_loop_watch_stop(p->watch);
     if (p->sched_fd >= 0)
         close(p->sched_fd);
     cs_free(p);

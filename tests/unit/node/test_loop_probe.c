@@ -10,25 +10,65 @@
 
 #include "node/loop_probe.h"
 
+#include <pthread.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static void hold_loop(uv_timer_t *t)
+static void sleep_ms(long ms)
 {
-    (void)t;
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 120 * 1000000L};
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = ms * 1000000L};
     while (nanosleep(&ts, &ts) != 0)
         ;
 }
 
-/* 120 ms of computing on the loop */
+static void hold_loop(uv_timer_t *t)
+{
+    (void)t;
+    sleep_ms(120);
+}
+
+/* the watcher's tests hold the loop longer: it looks every 20 ms from 60 ms
+ * late on, and a loaded machine may delay it */
+static void hold_loop_long(uv_timer_t *t)
+{
+    (void)t;
+    sleep_ms(400);
+}
+
+/* 120 (400) ms of computing on the loop */
 static volatile uint64_t spun;
+static void spin_for(uint64_t ms)
+{
+    uint64_t end = uv_hrtime() + ms * 1000000ull;
+    while (uv_hrtime() < end)
+        spun++;
+}
 static void spin_loop(uv_timer_t *t)
 {
     (void)t;
-    uint64_t end = uv_hrtime() + 120 * 1000000ull;
-    while (uv_hrtime() < end)
-        spun++;
+    spin_for(120);
+}
+static void spin_loop_long(uv_timer_t *t)
+{
+    (void)t;
+    spin_for(400);
+}
+
+/* ~400 ms blocked in read(2) on a pipe that a thread writes to later */
+static int pipe_fds[2];
+static void *write_later(void *arg)
+{
+    (void)arg;
+    sleep_ms(500);
+    assert_int_equal(write(pipe_fds[1], "x", 1), 1);
+    return NULL;
+}
+static void read_pipe(uv_timer_t *t)
+{
+    (void)t;
+    char c;
+    assert_int_equal(read(pipe_fds[0], &c, 1), 1);
 }
 
 static void stop_loop(uv_timer_t *t)
@@ -36,8 +76,8 @@ static void stop_loop(uv_timer_t *t)
     uv_stop(t->loop);
 }
 
-/* Runs a loop with the probe for 400 ms, `hold` called once at 100 ms. */
-static node_loop_stats run_with(uv_timer_cb hold_cb)
+/* Runs a loop with the probe for `ms`, `hold` called once at 100 ms. */
+static node_loop_stats run_for(uv_timer_cb hold_cb, uint64_t ms)
 {
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
@@ -47,7 +87,7 @@ static node_loop_stats run_with(uv_timer_cb hold_cb)
     uv_timer_init(&loop, &hold);
     uv_timer_init(&loop, &stop);
     uv_timer_start(&hold, hold_cb, 100, 0);
-    uv_timer_start(&stop, stop_loop, 400, 0);
+    uv_timer_start(&stop, stop_loop, ms, 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     node_loop_stats st = node_loop_probe_stats(p);
     node_loop_probe_free(p);
@@ -56,6 +96,11 @@ static node_loop_stats run_with(uv_timer_cb hold_cb)
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     return st;
+}
+
+static node_loop_stats run_with(uv_timer_cb hold_cb)
+{
+    return run_for(hold_cb, 400);
 }
 
 static void a_held_loop_shows(void **state)
@@ -108,12 +153,53 @@ static void a_computation_is_on_cpu(void **state)
     assert_true(st.busy_max_us >= 30 * 1000);
 }
 
+/* The watcher names what the loop's thread was blocked in: the system
+ * call, its file, and the kernel function it waits in. */
+static void a_blocked_loop_names_its_system_call(void **state)
+{
+    (void)state;
+    assert_int_equal(pipe(pipe_fds), 0);
+    pthread_t writer;
+    assert_int_equal(pthread_create(&writer, NULL, write_later, NULL), 0);
+    /* read_pipe at 100 ms blocks until the writer writes at ~500 ms */
+    node_loop_stats st = run_for(read_pipe, 700);
+    assert_int_equal(pthread_join(writer, NULL), 0);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    print_message("stall_where: %s\n", st.stall_where);
+    assert_true(st.stalls >= 1);
+    assert_non_null(strstr(st.stall_where, "read(fd "));
+    assert_non_null(strstr(st.stall_where, "pipe:["));
+}
+
+/* A sleep is named too (glibc sleeps in clock_nanosleep) */
+static void a_sleep_is_named(void **state)
+{
+    (void)state;
+    node_loop_stats st = run_for(hold_loop_long, 700);
+    print_message("stall_where: %s\n", st.stall_where);
+    assert_non_null(strstr(st.stall_where, "nanosleep("));
+}
+
+/* and a computation shows as running, not as a system call */
+static void a_computation_is_named_running(void **state)
+{
+    (void)state;
+    node_loop_stats st = run_for(spin_loop_long, 700);
+    print_message("stall_where: %s\n", st.stall_where);
+    assert_non_null(strstr(st.stall_where, "running"));
+    assert_null(strstr(st.stall_where, "nanosleep("));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_held_loop_shows),
         cmocka_unit_test(a_sleep_is_off_cpu),
         cmocka_unit_test(a_computation_is_on_cpu),
+        cmocka_unit_test(a_blocked_loop_names_its_system_call),
+        cmocka_unit_test(a_sleep_is_named),
+        cmocka_unit_test(a_computation_is_named_running),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
