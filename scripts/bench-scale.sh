@@ -124,7 +124,9 @@ for log in logs:
         if not m:
             continue
         off = m.group(5) or m.group(6)
+        seen_in = line.split("; the loop's thread was seen in: ", 1)
         rec = {"lag": float(m.group(2)), "at": f"{tag}/{node} {m.group(1)}",
+               "seen": seen_in[1] if len(seen_in) == 2 else None,
                "cpu": float(m.group(3)) if m.group(3) else None,
                "wait": float(m.group(4)) if m.group(4) else None,
                "off": float(off) if off else None}
@@ -567,7 +569,8 @@ def parts(r):
     if r["cpu"] is None:
         return "not attributed"
     w = f", {r['wait']:.1f} waiting for a CPU" if r["wait"] is not None else ""
-    return f"{r['cpu']:.1f} ms on a CPU{w}, {r['off']:.1f} off CPU"
+    seen = f"; seen in: {r['seen']}" if r.get("seen") else ""
+    return f"{r['cpu']:.1f} ms on a CPU{w}, {r['off']:.1f} off CPU{seen}"
 lg = st["longest"]
 if lg is None:
     print("  loop stall (the nodes' probes), longest over every sandbox: none over 50 ms logged (goal <= 50 ms): PASS")
