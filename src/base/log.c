@@ -1,5 +1,7 @@
 #include "base/log.h"
 
+#include "base/log_out.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -188,7 +190,10 @@ static void emit(FILE *f, cs_log_level level, const char *module, const char *ms
     }
     if (json)
         put_fmt(line, all, &used, "}");
-    fprintf(f, "%s\n", line); /* one call: lines of several threads do not interleave */
+    if (f == stderr) /* gathered under warn (log.h) */
+        cs_log_out_line(line, used, level >= CS_LOG_WARN);
+    else
+        fprintf(f, "%s\n", line); /* one call: lines of several threads do not interleave */
 }
 
 static void logv(cs_log_level level, const char *module, const cs_log_field *fields, size_t count,

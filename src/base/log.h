@@ -7,6 +7,15 @@
  * object a line: "ts", "level", "module", "msg" and the fields); see
  * docs/observability.md. Lines go to a sink: stderr by default, replaceable
  * (tests capture lines; a sink receives the message without the fields).
+ *
+ * On stderr, lines under warn are gathered and written together at most
+ * CS_LOG_FLUSH_MS after the first of them (a node logs a line per request:
+ * one write(2) each cost more than the line's formatting); a warning or an
+ * error is written at once, after every line gathered before it. What is
+ * gathered is also written when the buffer fills, by cs_log_flush, at
+ * exit(), and before a fork (a child starts with nothing gathered and
+ * gathers and writes as its parent does). A process killed outright loses
+ * at most the last CS_LOG_FLUSH_MS of its lines under warn.
  */
 #ifndef CS_BASE_LOG_H
 #define CS_BASE_LOG_H
@@ -28,6 +37,10 @@ typedef enum cs_log_level {
 
 /* Receives one formatted line without a trailing newline. */
 typedef void (*cs_log_sink_fn)(void *ctx, cs_log_level level, const char *module, const char *line);
+
+#define CS_LOG_FLUSH_MS 20
+/* Writes what is gathered for stderr now (before _exit or abort, say). */
+void cs_log_flush(void);
 
 /* Replaces the sink; NULL restores stderr. */
 void cs_log_set_sink(cs_log_sink_fn fn, void *ctx);
