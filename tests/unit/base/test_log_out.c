@@ -82,7 +82,8 @@ static void info_lines_are_gathered_then_written(void **state)
         sleep_ms(5);
         text = captured();
     }
-    const char *one = strstr(text, "gathered line one\n"), *two = strstr(text, "gathered line two\n");
+    const char *one = strstr(text, "gathered line one\n"),
+               *two = strstr(text, "gathered line two\n");
     assert_non_null(one);
     assert_non_null(two);
     assert_true(one < two);
