@@ -146,17 +146,51 @@ static void put_fmt(char *line, size_t cap, size_t *used, const char *fmt, ...)
     *used = n < 0 ? *used : *used + (size_t)n >= cap ? cap - 1 : *used + (size_t)n;
 }
 
+/* Appends `s` as it is (truncated at cap), as put_fmt's "%s" did. */
+static void put_text_raw(char *line, size_t cap, size_t *used, const char *s)
+{
+    if (*used + 1 >= cap)
+        return;
+    size_t n = strlen(s);
+    if (n > cap - 1 - *used)
+        n = cap - 1 - *used;
+    memcpy(line + *used, s, n);
+    *used += n;
+    line[*used] = '\0';
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) into out[80]: the part up to the
+ * seconds is made once a second per thread. */
+static void timestamp(char out[80])
+{
+    static _Thread_local time_t sec = (time_t)-1;
+    static _Thread_local char upto_sec[64];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec != sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        snprintf(upto_sec, sizeof upto_sec, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        sec = ts.tv_sec;
+    }
+    size_t n = strlen(upto_sec);
+    long ms = ts.tv_nsec / 1000000;
+    memcpy(out, upto_sec, n);
+    out[n] = '.';
+    out[n + 1] = (char)('0' + ms / 100);
+    out[n + 2] = (char)('0' + ms / 10 % 10);
+    out[n + 3] = (char)('0' + ms % 10);
+    out[n + 4] = 'Z';
+    out[n + 5] = '\0';
+}
+
 /* Writes one complete line to `f` in the configured format. */
 static void emit(FILE *f, cs_log_level level, const char *module, const char *msg,
                  const cs_log_field *fields, size_t count, bool bare)
 {
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[96];
-    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    char when[80];
+    timestamp(when);
     /* contents stop `room` bytes in; the structure (quotes, keys, braces)
      * always fits after them, so a truncated JSON line still parses */
     char line[8192];
@@ -174,7 +208,16 @@ static void emit(FILE *f, cs_log_level level, const char *module, const char *ms
         put_fmt(line, room, &used, "%s %s", when, msg);
         count = 0;
     } else {
-        put_fmt(line, room, &used, "%s %-5s %s: %s", when, level_names[level], module, msg);
+        /* "<when> <level, 5 wide> <module>: <msg>", without a format's cost */
+        put_text_raw(line, room, &used, when);
+        put_text_raw(line, room, &used, " ");
+        put_text_raw(line, room, &used, level_names[level]);
+        for (size_t pad = strlen(level_names[level]); pad < 5; pad++)
+            put_text_raw(line, room, &used, " ");
+        put_text_raw(line, room, &used, " ");
+        put_text_raw(line, room, &used, module);
+        put_text_raw(line, room, &used, ": ");
+        put_text_raw(line, room, &used, msg);
     }
     for (size_t i = 0; i < count && i < 16; i++) {
         put_fmt(line, all, &used, json ? ",\"%.24s\":" : " %.24s=", fields[i].key);

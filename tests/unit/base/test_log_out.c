@@ -112,7 +112,17 @@ static void flush_writes_at_once(void **state)
     capture();
     cs_log_info("test", "flushed by hand");
     cs_log_flush();
-    assert_non_null(strstr(captured(), "flushed by hand\n"));
+    const char *text = captured();
+    assert_non_null(strstr(text, "flushed by hand\n"));
+    /* "YYYY-MM-DDTHH:MM:SS.mmmZ info  test: ..." */
+    int y, mo, d, h, mi, sec, ms;
+    char z;
+    assert_int_equal(
+        sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &sec, &ms, &z), 8);
+    assert_int_equal(z, 'Z');
+    assert_true(y >= 2024 && mo >= 1 && mo <= 12 && ms >= 0 && ms <= 999);
+    assert_int_equal(text[23], 'Z');
+    assert_int_equal(strncmp(text + 24, " info  test: flushed by hand\n", 30), 0);
     release();
 }
 
