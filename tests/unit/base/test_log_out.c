@@ -216,6 +216,26 @@ static void lines_survive_exit_and_fork(void **state)
     release();
 }
 
+/* Numbers of fields print as "%.9g" does, whatever the path taken. */
+static void numbers_print_as_printf_does(void **state)
+{
+    (void)state;
+    const double nums[] = {0,     -0.0,        1,    -5,       200,     404,  999999999,
+                           1e9,   -999999999,  -1e9, 2.5,      0.031,   1e-7, 123456789.5,
+                           1e300, 4294967296., 0.1,  -2.25e12, 2.310645};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        capture();
+        const cs_log_field f[] = {{"n", NULL, nums[i]}};
+        cs_log_fields(CS_LOG_WARN, "test", f, 1, "num");
+        char want[64];
+        snprintf(want, sizeof want, " n=%.9g\n", nums[i]);
+        const char *text = captured();
+        print_message("%s", strstr(text, " n="));
+        assert_non_null(strstr(text, want));
+        release();
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +245,7 @@ int main(void)
         cmocka_unit_test(a_full_buffer_is_written_in_order),
         cmocka_unit_test(lines_of_threads_stay_whole),
         cmocka_unit_test(lines_survive_exit_and_fork),
+        cmocka_unit_test(numbers_print_as_printf_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
