@@ -13,9 +13,9 @@
  * one write(2) each cost more than the line's formatting); a warning or an
  * error is written at once, after every line gathered before it. What is
  * gathered is also written when the buffer fills, by cs_log_flush, at
- * exit(), and before a fork (a child starts with nothing gathered and
- * gathers and writes as its parent does). A process killed outright loses
- * at most the last CS_LOG_FLUSH_MS of its lines under warn.
+ * exit(), and before a fork (a forked child writes each of its lines at
+ * once). A process killed outright loses at most the last
+ * CS_LOG_FLUSH_MS of its lines under warn.
  */
 #ifndef CS_BASE_LOG_H
 #define CS_BASE_LOG_H

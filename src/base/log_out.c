@@ -80,7 +80,11 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
-    writer = false; /* threads do not survive a fork: the next line starts one */
+    /* threads do not survive a fork, and starting one in the child of a
+     * threaded process is not safe before an exec: the child writes each
+     * line at once */
+    writer = false;
+    writer_failed = true;
     pthread_mutex_unlock(&mu);
 }
 

@@ -3,8 +3,8 @@
  * and written together within CS_LOG_FLUSH_MS (one write for many: a node
  * logs a line per request); a warning or an error is written at once,
  * after every line logged before it; what is gathered is written at exit,
- * by cs_log_flush, when the buffer fills, and in a forked child as in its
- * parent. Lines of several threads stay whole.
+ * by cs_log_flush, when the buffer fills, and before a fork (a forked
+ * child writes its lines at once). Lines of several threads stay whole.
  */
 #include "testutil.h"
 
@@ -181,9 +181,9 @@ static void lines_of_threads_stay_whole(void **state)
     release();
 }
 
-/* exit() writes what is gathered; a forked child gathers and writes as its
- * parent does (its own writer), even when it leaves without exit's
- * handlers. */
+/* exit() writes what is gathered; a forked child's lines are written (at
+ * once), even when it leaves without exit's handlers; what the parent had
+ * gathered before the fork is written once, not again by a child. */
 static void lines_survive_exit_and_fork(void **state)
 {
     (void)state;
