@@ -110,10 +110,12 @@ static bool start_writer(void)
     }
     pthread_attr_t attr;
     pthread_t t;
-    bool ok = pthread_attr_init(&attr) == 0;
-    ok = ok && pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
-         pthread_create(&t, &attr, run, NULL) == 0;
-    pthread_attr_destroy(&attr);
+    bool ok = false;
+    if (pthread_attr_init(&attr) == 0) {
+        ok = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+             pthread_create(&t, &attr, run, NULL) == 0;
+        pthread_attr_destroy(&attr);
+    }
     writer = ok;
     writer_failed = !ok;
     return ok;
