@@ -4,8 +4,12 @@ do": roll back Raft metadata, snapshots or sealed state; serve a stale or altere
 snapshot).
 
 - snapshot rolled back: a stopped follower's newest raft snapshot deleted, so that its
-  older one is the latest: raft refuses its persisted data (a log segment is past the
-  last snapshot) and the node exits 1.
+  older one is the latest, and with it the log entries just after the older snapshot
+  where raft still keeps them: raft refuses its persisted data (a log segment is past
+  the last snapshot) and the node exits 1. (Whether raft still keeps the entries after
+  the older snapshot depends on where its log segments were cut when it took them: the
+  older snapshot with a whole log after it is a consistent state, which raft rightly
+  opens with nothing lost, so the attack must take those entries too.)
 - stale snapshot served: the leader's newest raft snapshot file holds the bytes of its
   older one, and a follower that fell behind the leader's compacted log must install
   it: the follower stops at the next entry (its seqno is not the one after the
@@ -27,6 +31,7 @@ Throughout, honest clients writing through the leader and the other follower are
 served without a single failure."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -48,6 +53,17 @@ SNAPSHOT_REFUSED = ("refused a snapshot", "AES-GCM: authentication tag does not 
 # node could never apply another entry (src/node/node_raft.c):
 SNAPSHOT_FAILED = ("FAILED: installing a snapshot", "AES-GCM: authentication tag")
 SNAPSHOT_INTERVAL = 200  # raft snapshots every 200 entries, 100 trailing
+
+
+def raft_segments(raft_dir):
+    """[(first index, last index, file name)] of the closed log segments in a raft
+    directory, oldest first (an open segment's name says nothing of its entries)."""
+    out = []
+    for n in os.listdir(raft_dir):
+        m = re.fullmatch(r"(\d{16})-(\d{16})", n)
+        if m:
+            out.append((int(m.group(1)), int(m.group(2)), n))
+    return sorted(out)
 
 
 def raft_snapshots(raft_dir):
@@ -113,10 +129,16 @@ def test_attack_snapshot_rolled_back(env):
         check(len(snaps) >= 2, f"node {f} keeps {snaps}, expected two snapshots")
         saved = env.path("genuine")
         h.save_dirs(sb.data_dir(f), saved, subs=("raft",))
-        newest = snaps[-1][1]
-        for name in (newest, newest + ".meta"):
+        (older_index, older), newest = snaps[-2], snaps[-1][1]
+        # the segments holding the entry after the older snapshot (or anything before it)
+        bridge = [n for first, _, n in raft_segments(raft) if first <= older_index + 1]
+        for name in (newest, newest + ".meta", *bridge):
             os.remove(os.path.join(raft, name))
-        h.log(f"deleted node {f}'s newest raft snapshot {newest}: {snaps[-2][1]} is its latest")
+        rest = raft_segments(raft)
+        check(rest and rest[0][0] > older_index + 1,
+              f"node {f}'s raft log after the deletion still follows {older} at once: {rest}")
+        h.log(f"deleted node {f}'s newest raft snapshot {newest} and log segments {bridge}: "
+              f"{older} is its latest, its log starts at entry {rest[0][0]}")
         with h.HonestClients(sb, [leader, other]) as honest:
             h.restart_expect_refusal(sb, f, RAFT_FILES_CORRUPT, "rolled-back snapshot")
         acked = honest.check()
