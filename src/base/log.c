@@ -12,6 +12,8 @@
 #include <time.h>
 
 static const char *const level_names[] = {"trace", "debug", "info", "warn", "error", "off"};
+/* as a text line shows them: five wide */
+static const char *const level_columns[] = {"trace", "debug", "info ", "warn ", "error", "off  "};
 
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 /* Read by every thread that logs, changed at runtime (cs_log_step_level):
@@ -238,9 +240,7 @@ static void emit(FILE *f, cs_log_level level, const char *module, const char *ms
         /* "<when> <level, 5 wide> <module>: <msg>", without a format's cost */
         put_text_raw(line, room, &used, when);
         put_text_raw(line, room, &used, " ");
-        put_text_raw(line, room, &used, level_names[level]);
-        for (size_t pad = strlen(level_names[level]); pad < 5; pad++)
-            put_text_raw(line, room, &used, " ");
+        put_text_raw(line, room, &used, level_columns[level]);
         put_text_raw(line, room, &used, " ");
         put_text_raw(line, room, &used, module);
         put_text_raw(line, room, &used, ": ");

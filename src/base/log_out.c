@@ -3,10 +3,11 @@
  * first line gathered wakes the writer thread, which waits CS_LOG_FLUSH_MS
  * for more and writes them all with one write(2); a line to write at once
  * first writes what is gathered, so lines stay in the order they were
- * logged. The writer starts with the first gathered line (in a forked
- * child too: the fork handlers below write what is gathered before a fork
- * and mark the child's writer as not started); exit() writes the rest.
- * Without a writer (no thread could be started) every line goes at once.
+ * logged. The writer starts with the first gathered line; exit() writes
+ * the rest. The fork handlers below write what is gathered before a fork,
+ * and a forked child writes every line at once (no writer: starting a
+ * thread in the child of a threaded process is not safe before an exec),
+ * as does a process whose writer could not be started.
  */
 #include "base/log_out.h"
 

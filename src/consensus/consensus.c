@@ -21,11 +21,6 @@ static void io_close(struct raft_io *io, raft_io_close_cb cb);
  * convertToUnavailable with nothing else): the term and vote writes, the
  * usual cause, are wrapped to keep what raft_uv said. */
 
-static cs_consensus *of_io(struct raft_io *io)
-{
-    return ((struct raft *)io->data)->data;
-}
-
 static void note_io_failure(cs_consensus *c, int rv, const char *what, uint64_t value)
 {
     c->io_failed_rv = rv;
@@ -35,7 +30,7 @@ static void note_io_failure(cs_consensus *c, int rv, const char *what, uint64_t 
 
 static int io_set_term(struct raft_io *io, raft_term term)
 {
-    cs_consensus *c = of_io(io);
+    cs_consensus *c = cs_consensus_of_io(io);
     int rv = c->io_set_term(io, term);
     if (rv != 0)
         note_io_failure(c, rv, "persisting term", term);
@@ -44,7 +39,7 @@ static int io_set_term(struct raft_io *io, raft_term term)
 
 static int io_set_vote(struct raft_io *io, raft_id id)
 {
-    cs_consensus *c = of_io(io);
+    cs_consensus *c = cs_consensus_of_io(io);
     int rv = c->io_set_vote(io, id);
     if (rv != 0)
         note_io_failure(c, rv, "persisting a vote for", id);
@@ -395,7 +390,7 @@ static void raft_closed_cb(struct raft *r)
 
 static void io_closed_cb(struct raft_io *io)
 {
-    cs_consensus *c = ((struct raft *)io->data)->data;
+    cs_consensus *c = cs_consensus_of_io(io);
     if (c->io_closed_calls++ > 0) {
         atomic_fetch_add_explicit(&late_io_closes, 1, memory_order_relaxed);
         cs_log_debug(LOG_MOD, "raft %llu: raft_uv reported closed again (%u)",
@@ -407,7 +402,7 @@ static void io_closed_cb(struct raft_io *io)
 
 static void io_close(struct raft_io *io, raft_io_close_cb cb)
 {
-    cs_consensus *c = ((struct raft *)io->data)->data;
+    cs_consensus *c = cs_consensus_of_io(io);
     cs_consensus_append_release(c);
     c->raft_io_closed = cb;
     c->io_close(io, io_closed_cb);

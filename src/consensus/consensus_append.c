@@ -103,7 +103,7 @@ static void io_append_done(struct raft_io_append *req, int status)
 static int io_append(struct raft_io *io, struct raft_io_append *req,
                      const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
 {
-    cs_consensus *c = ((struct raft *)io->data)->data;
+    cs_consensus *c = cs_consensus_of_io(io);
     append_wrap *w = cs_malloc(sizeof *w);
     if (w == NULL)
         return RAFT_NOMEM;

@@ -77,6 +77,12 @@ struct cs_consensus {
  * libraft 0.15 double close, consensus.c "close"); for tests. */
 unsigned long cs_consensus_late_io_closes(void);
 
+/* The consensus object of raft's io (raft's data is the cs_consensus). */
+static inline cs_consensus *cs_consensus_of_io(struct raft_io *io)
+{
+    return ((struct raft *)io->data)->data;
+}
+
 /* A failed log write (consensus_append.c): wraps raft_uv's append, once,
  * at creation; hands the held requests back to raft as it closes
  * (raft_close has made raft UNAVAILABLE by then). */

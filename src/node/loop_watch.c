@@ -99,7 +99,7 @@ static const struct {
 static void task_file(int tid, const char *name, char *buf, size_t n)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d/%s", (int)tid, name);
+    snprintf(path, sizeof path, "/proc/self/task/%d/%s", tid, name);
     buf[0] = '\0';
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -116,26 +116,25 @@ void node_loop_watch_where(int tid, char *out, size_t n)
     task_file(tid, "stat", stat, sizeof stat);
     const char *paren = strrchr(stat, ')');
     char state = paren != NULL && paren[1] == ' ' ? paren[2] : '?';
-    if (state == 'R') {
+    if (state != 'R')
+        task_file(tid, "syscall", sc, sizeof sc);
+    /* the syscall file says "running" if the thread ran again meanwhile */
+    if (state == 'R' || strncmp(sc, "running", 7) == 0) {
         snprintf(out, n, "running");
         return;
     }
-    task_file(tid, "syscall", sc, sizeof sc);
     task_file(tid, "wchan", wchan, sizeof wchan);
     char call[240] = "";
     char *end;
     long nr = strtol(sc, &end, 10);
-    if (strncmp(sc, "running", 7) == 0) {
-        snprintf(out, n, "running");
-        return;
-    } else if (end == sc) {
+    if (end == sc) {
         snprintf(call, sizeof call, "state %c", state);
     } else if (nr < 0) {
         snprintf(call, sizeof call, "outside a system call (a page fault?)");
     } else {
         const char *name = NULL;
         bool fd_arg = false;
-        for (size_t i = 0; i < sizeof syscalls / sizeof syscalls[0]; i++)
+        for (size_t i = 0; i < sizeof syscalls / sizeof syscalls[0] && name == NULL; i++)
             if (syscalls[i].nr == nr) {
                 name = syscalls[i].name;
                 fd_arg = syscalls[i].fd;

@@ -181,25 +181,44 @@ static void lines_of_threads_stay_whole(void **state)
     release();
 }
 
-/* exit() writes what is gathered; a forked child's lines are written (at
- * once), even when it leaves without exit's handlers; what the parent had
- * gathered before the fork is written once, not again by a child. */
-static void lines_survive_exit_and_fork(void **state)
+/* exit() writes what is gathered: a fresh process (this program again,
+ * main's EXIT_CHILD_ARG) logs an info line and exits at once, long before
+ * its writer's CS_LOG_FLUSH_MS are up; only exit's handler can write it. */
+#define EXIT_CHILD_ARG "--log-a-line-and-exit"
+static void exit_child(void)
+{
+    cs_log_set_level(CS_LOG_INFO);
+    cs_log_info("test", "fresh process line at exit");
+    exit(0);
+}
+
+static void gathered_lines_are_written_at_exit(void **state)
 {
     (void)state;
     capture();
-    cs_log_info("test", "parent before the fork"); /* the parent's writer is running */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        cs_log_info("test", "child line at exit");
-        exit(0);
+        execl("/proc/self/exe", "test_log_out", EXIT_CHILD_ARG, (char *)NULL);
+        _exit(127);
     }
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    assert_non_null(strstr(captured(), "child line at exit\n"));
-    pid = fork();
+    assert_non_null(strstr(captured(), "fresh process line at exit\n"));
+    release();
+}
+
+/* A forked child's lines are written (at once), even when it leaves
+ * without exit's handlers; what the parent had gathered before the fork is
+ * written once, not again by a child. */
+static void lines_survive_fork(void **state)
+{
+    (void)state;
+    capture();
+    cs_log_info("test", "parent before the fork"); /* the parent's writer is running */
+    int st;
+    pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         cs_log_info("test", "child line then _exit");
@@ -236,15 +255,18 @@ static void numbers_print_as_printf_does(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], EXIT_CHILD_ARG) == 0)
+        exit_child();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(info_lines_are_gathered_then_written),
         cmocka_unit_test(a_warning_is_written_at_once_after_earlier_lines),
         cmocka_unit_test(flush_writes_at_once),
         cmocka_unit_test(a_full_buffer_is_written_in_order),
         cmocka_unit_test(lines_of_threads_stay_whole),
-        cmocka_unit_test(lines_survive_exit_and_fork),
+        cmocka_unit_test(gathered_lines_are_written_at_exit),
+        cmocka_unit_test(lines_survive_fork),
         cmocka_unit_test(numbers_print_as_printf_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
