@@ -12,7 +12,10 @@
  * milliseconds) thus no longer cost an fsync each on every node.
  *
  * The fsync runs on libuv's threadpool (store/ledger.h cs_ledger_sync):
- * the loop writes the frames and goes on while the disk works. Queued
+ * the loop writes the frames and goes on while the disk works; so does the
+ * close of a full chunk (fsync, rename, directory fsync: up to 205 ms on
+ * the loop at 10M keys, bench/RESULTS.md), the entries after it waiting in
+ * the writer's memory meanwhile (cs_ledger_writer_owed_begin). Queued
  * behind a large snapshot's writes, a ledger fsync on the loop held it
  * 100-160 ms (bench/RESULTS.md "Loop stalls attributed"). One sync is in
  * flight at a time; a signature entry accepted meanwhile owes the next.
@@ -29,6 +32,7 @@ typedef struct replica_sync_job {
     uv_work_t work;
     node_replica *r; /* NULL: the replica closed while it ran */
     bool done;       /* ran, parked until the frozen snapshot ends */
+    uint64_t begun;  /* uv_now when the ticket was taken */
     cs_ledger_sync t;
 } replica_sync_job;
 
@@ -38,8 +42,8 @@ static void rearm(node_replica *r)
     cs_timer_start(r->sync_timer, r->opts.sync_ms);
 }
 
-/* The outcome of a sync (loop, the writer not frozen). */
-static void sync_result(node_replica *r, consort_err rc)
+/* The outcome of a sync begun at `begun` (loop, the writer not frozen). */
+static void sync_result(node_replica *r, consort_err rc, uint64_t begun)
 {
     if (rc == CONSORT_E_NO_SPACE) {
         /* frames written since stay buffered and the writer usable: the
@@ -57,9 +61,12 @@ static void sync_result(node_replica *r, consort_err rc)
             r->ev.fatal(r->ev.ctx, "ledger fsync failed");
         return;
     }
-    r->synced_at = uv_now(r->opts.loop);
+    /* what was accepted after the ticket was taken (a signature entry, or
+     * entries that waited for a chunk's close) is owed within sync_ms of
+     * then, not of now */
+    r->synced_at = begun;
     r->stats.ledger_syncs++;
-    replica_sync_owed(r); /* a signature entry accepted while it ran */
+    replica_sync_owed(r);
 }
 
 static void sync_work(uv_work_t *w)
@@ -73,8 +80,9 @@ static void sync_finish(node_replica *r, replica_sync_job *j)
 {
     r->sync_job = NULL;
     consort_err rc = cs_ledger_writer_sync_end(r->ledger, &j->t);
+    uint64_t begun = j->begun;
     cs_free(j);
-    sync_result(r, rc);
+    sync_result(r, rc, begun);
 }
 
 static void sync_done(uv_work_t *w, int status)
@@ -102,7 +110,7 @@ static void sync_done(uv_work_t *w, int status)
 /* The sync on the loop: where the threadpool cannot take it. */
 static void sync_here(node_replica *r)
 {
-    sync_result(r, cs_ledger_writer_sync(r->ledger));
+    sync_result(r, cs_ledger_writer_sync(r->ledger), uv_now(r->opts.loop));
 }
 
 static void sync_timer_cb(void *ctx)
@@ -123,13 +131,14 @@ static void sync_timer_cb(void *ctx)
         sync_here(r);
         return;
     }
-    consort_err rc = cs_ledger_writer_sync_begin(r->ledger, &j->t);
+    consort_err rc = cs_ledger_writer_owed_begin(r->ledger, &j->t);
     if (rc != CONSORT_OK) {
         cs_free(j);
-        sync_result(r, rc);
+        sync_result(r, rc, uv_now(r->opts.loop));
         return;
     }
     j->r = r;
+    j->begun = uv_now(r->opts.loop);
     j->work.data = j;
     if (uv_queue_work(r->opts.loop, &j->work, sync_work, sync_done) != 0) {
         cs_ledger_sync_abandon(&j->t);

@@ -49,8 +49,8 @@ consort_err cs_ledger_writer_open(const char *dir, const cs_ledger_writer_opts *
     w->io.fsync_fn = opts->io && opts->io->fsync_fn ? opts->io->fsync_fn : os_fsync;
     w->io.ctx = opts->io ? opts->io->ctx : NULL;
     w->defer_sync = opts->defer_sync;
-    /* one maximal frame plus the flush threshold */
-    cs_buf_init(&w->pending, CS_LEDGER_ENTRY_MAX + 4 + CS_LEDGER_FLUSH_AT);
+    /* one maximal frame plus what may wait for a chunk's close */
+    cs_buf_init(&w->pending, CS_LEDGER_ENTRY_MAX + 4 + CS_LEDGER_WAIT_MAX);
     consort_err rc = cs_ledger_writer_load(w);
     if (rc != CONSORT_OK) {
         cs_ledger_writer_free(w);
@@ -60,10 +60,17 @@ consort_err cs_ledger_writer_open(const char *dir, const cs_ledger_writer_opts *
     return CONSORT_OK;
 }
 
-/* Writes every pending frame at file_len. On failure the file is cut back
- * to file_len (no partial frame stays) and the frames stay pending. */
+static consort_err open_chunk(cs_ledger_writer *w, uint64_t seqno);
+
+/* Writes every pending frame at file_len, creating the .open chunk first if
+ * none is open. On failure the file is cut back to file_len (no partial
+ * frame stays) and the frames stay pending. Never while closing. */
 static consort_err flush(cs_ledger_writer *w)
 {
+    if (w->pending.len == 0)
+        return CONSORT_OK;
+    if (w->fd < 0)
+        CS_TRY(open_chunk(w, w->file_seqno + 1));
     size_t done = 0;
     while (done < w->pending.len) {
         ssize_t n = w->io.pwrite_fn(w->io.ctx, w->fd, w->pending.ptr + done, w->pending.len - done,
@@ -84,6 +91,7 @@ static consort_err flush(cs_ledger_writer *w)
                        w->dir, w->pending.len, w->file_len, strerror(err));
     }
     w->file_len += w->pending.len;
+    w->sig_waiting = false;
     w->file_seqno = w->last_seqno;
     w->file_term = w->last_term;
     cs_buf_reset(&w->pending);
@@ -126,9 +134,11 @@ consort_err cs_ledger_writer_sync_dir(cs_ledger_writer *w)
                    strerror(err));
 }
 
+/* The path of the .open chunk, or of its .committed name (ending at the last
+ * entry in the files). */
 static consort_err chunk_name(const cs_ledger_writer *w, bool committed, char *path, size_t n)
 {
-    cs_ledger_chunk c = {.first = w->chunk_first, .last = w->last_seqno, .committed = committed};
+    cs_ledger_chunk c = {.first = w->chunk_first, .last = w->file_seqno, .committed = committed};
     cs_ledger_chunk_format_name(&c);
     return cs_path_join(path, n, w->dir, c.name);
 }
@@ -160,24 +170,46 @@ static consort_err open_chunk(cs_ledger_writer *w, uint64_t seqno)
     return CONSORT_OK;
 }
 
-/* docs/ledger.md §5.1: fsync the file, rename it to .committed, fsync the
- * directory. */
-static consort_err close_chunk(cs_ledger_writer *w)
+/* rename(2) of a chunk being closed: 0 or an errno. The owner and a ticket
+ * may both finish one close (the owner's sync while the ticket runs): the
+ * second to get there finds it done. */
+static int rename_chunk(const char *from, const char *to)
+{
+    if (rename(from, to) == 0)
+        return 0;
+    int err = errno;
+    return err == ENOENT && access(to, F_OK) == 0 ? 0 : err;
+}
+
+/* The state after the .open chunk (fd) was closed (by finish_close or a
+ * ticket): the entries waiting in `pending` begin the next chunk. */
+static void chunk_closed(cs_ledger_writer *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
+    w->file_len = 0;
+    w->closing = false;
+    w->close_out = false;
+    w->dir_dirty = false;
+    w->gen++;
+}
+
+/* docs/ledger.md §5.1, closing a chunk on the owner's thread: fsync the
+ * file, rename it to .committed, fsync the directory. */
+static consort_err finish_close(cs_ledger_writer *w)
 {
     char from[PATH_MAX], to[PATH_MAX];
     CS_TRY(chunk_name(w, false, from, sizeof from));
     CS_TRY(chunk_name(w, true, to, sizeof to));
     CS_TRY(fsync_fd(w, w->fd, "the open chunk"));
-    w->unsynced = false;
-    w->gen++;
-    close(w->fd);
-    w->fd = -1;
-    if (rename(from, to) != 0) {
+    int err = rename_chunk(from, to);
+    if (err != 0) {
         w->broken = true;
-        return cs_fail(CONSORT_E_IO, "ledger: rename %s to %s: %s", from, to, strerror(errno));
+        return cs_fail(CONSORT_E_IO, "ledger: rename %s to %s: %s", from, to, strerror(err));
     }
     CS_TRY(cs_ledger_writer_sync_dir(w));
-    w->dir_dirty = false;
+    chunk_closed(w);
     cs_log_debug("ledger", "closed chunk %s", to);
     return CONSORT_OK;
 }
@@ -199,10 +231,12 @@ consort_err cs_ledger_writer_append(cs_ledger_writer *w, cs_slice entry)
     CS_TRY_CTX(cs_ledger_entry_decode(entry, &e), "ledger append");
     CS_TRY(check_next(w, &e));
     size_t frame_len = 4 + entry.len;
-    if (w->pending.len > 0 && w->pending.len + frame_len > CS_LEDGER_FLUSH_AT)
+    /* while a chunk closes, entries wait here (a second .open chunk must
+     * not exist before the rename), up to a bound */
+    if (w->closing && w->pending.len + frame_len > CS_LEDGER_WAIT_MAX)
+        CS_TRY(finish_close(w));
+    if (!w->closing && w->pending.len > 0 && w->pending.len + frame_len > CS_LEDGER_FLUSH_AT)
         CS_TRY(flush(w));
-    if (w->fd < 0)
-        CS_TRY(open_chunk(w, e.seqno));
     size_t mark = w->pending.len;
     consort_err rc = cs_buf_append_be32(&w->pending, (uint32_t)entry.len);
     if (rc == CONSORT_OK)
@@ -219,6 +253,12 @@ consort_err cs_ledger_writer_append(cs_ledger_writer *w, cs_slice entry)
      * chunk_size bytes */
     if (e.kind != CS_LEDGER_KIND_SIGNATURE)
         return CONSORT_OK;
+    if (w->closing) {
+        w->unsynced = true; /* written once the close is done, and owes its sync */
+        w->sig_waiting = true;
+        w->gen++;
+        return CONSORT_OK;
+    }
     if ((rc = flush(w)) != CONSORT_OK) {
         /* not accepted: the entry leaves the buffer again */
         w->pending.len = mark;
@@ -226,8 +266,16 @@ consort_err cs_ledger_writer_append(cs_ledger_writer *w, cs_slice entry)
         w->last_term = prev_term;
         return rc;
     }
-    if (w->file_len >= w->chunk_size)
-        return close_chunk(w);
+    if (w->file_len >= w->chunk_size) {
+        w->closing = true;
+        if (!w->defer_sync) {
+            w->unsynced = false;
+            return finish_close(w);
+        }
+        w->unsynced = true; /* the close is owed to cs_ledger_writer_sync or a ticket */
+        w->gen++;
+        return CONSORT_OK;
+    }
     if (w->defer_sync) {
         w->unsynced = true; /* the owner calls cs_ledger_writer_sync */
         w->gen++;
@@ -241,27 +289,62 @@ bool cs_ledger_writer_unsynced(const cs_ledger_writer *w)
     return w->unsynced;
 }
 
+bool cs_ledger_writer_closing(const cs_ledger_writer *w)
+{
+    return w->closing;
+}
+
 consort_err cs_ledger_writer_sync(cs_ledger_writer *w)
 {
     CS_ENSURE(!w->broken, CONSORT_E_STATE, "ledger writer broken by an earlier I/O error");
-    if (w->fd < 0)
-        return CONSORT_OK; /* closed chunks were synced when they were closed */
+    if (w->closing)
+        CS_TRY(finish_close(w));
+    if (w->fd < 0 && w->pending.len == 0) {
+        w->unsynced = false; /* closed chunks were synced when they were closed */
+        return CONSORT_OK;
+    }
     CS_TRY(flush(w));
     return sync_open_chunk(w);
+}
+
+/* The ticket's own descriptor of the .open chunk. */
+static consort_err ticket_fd(cs_ledger_writer *w, cs_ledger_sync *t)
+{
+    t->fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+    CS_ENSURE(t->fd >= 0, cs_errno_code(errno), "ledger %s: dup of the open chunk: %s", w->dir,
+              strerror(errno));
+    snprintf(t->dir_path, sizeof t->dir_path, "%s", w->dir);
+    return CONSORT_OK;
 }
 
 consort_err cs_ledger_writer_sync_begin(cs_ledger_writer *w, cs_ledger_sync *t)
 {
     *t = (cs_ledger_sync){.fd = -1, .io = w->io, .gen = w->gen};
     CS_ENSURE(!w->broken, CONSORT_E_STATE, "ledger writer broken by an earlier I/O error");
-    if (w->fd < 0)
+    if (w->closing) {
+        CS_TRY(finish_close(w)); /* what waits behind it is part of this sync */
+        t->gen = w->gen;
+    }
+    if (w->fd < 0 && w->pending.len == 0)
         return CONSORT_OK; /* closed chunks were synced when they were closed */
     CS_TRY(flush(w));
-    t->fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
-    CS_ENSURE(t->fd >= 0, cs_errno_code(errno), "ledger %s: dup of the open chunk: %s", w->dir,
-              strerror(errno));
+    CS_TRY(ticket_fd(w, t));
     t->dir = w->dir_dirty;
-    snprintf(t->dir_path, sizeof t->dir_path, "%s", w->dir);
+    return CONSORT_OK;
+}
+
+consort_err cs_ledger_writer_owed_begin(cs_ledger_writer *w, cs_ledger_sync *t)
+{
+    if (!w->closing || w->close_out || w->broken)
+        return cs_ledger_writer_sync_begin(w, t);
+    /* the ticket closes the chunk; what waits behind it is owed next */
+    *t = (cs_ledger_sync){.fd = -1, .io = w->io, .gen = w->gen};
+    CS_TRY(chunk_name(w, false, t->from, sizeof t->from));
+    CS_TRY(chunk_name(w, true, t->to, sizeof t->to));
+    CS_TRY(ticket_fd(w, t));
+    t->closes = w->chunk_first;
+    t->dir = true;
+    w->close_out = true;
     return CONSORT_OK;
 }
 
@@ -272,6 +355,10 @@ void cs_ledger_sync_run(cs_ledger_sync *t)
     if (t->io.fsync_fn(t->io.ctx, t->fd) != 0) {
         t->err = errno != 0 ? errno : EIO;
         t->failed = "the open chunk";
+        return;
+    }
+    if (t->closes != 0 && (t->err = rename_chunk(t->from, t->to)) != 0) {
+        t->failed = "the chunk's rename to .committed";
         return;
     }
     bool opened;
@@ -294,9 +381,14 @@ consort_err cs_ledger_writer_sync_end(cs_ledger_writer *w, cs_ledger_sync *t)
         return cs_fail(cs_errno_code(t->err), "ledger %s: fsync of %s: %s", t->dir_path, t->failed,
                        strerror(t->err));
     }
-    if (w->gen == t->gen) {
+    /* a close ticket does not cover the signature entries waiting behind it */
+    if (w->gen == t->gen && !(t->closes != 0 && w->sig_waiting)) {
         w->unsynced = false;
         w->dir_dirty = w->dir_dirty && !t->dir;
+    }
+    if (t->closes != 0 && w->closing && w->chunk_first == t->closes) {
+        chunk_closed(w); /* the close this ticket made (not one the owner finished) */
+        cs_log_debug("ledger", "closed chunk %s", t->to);
     }
     return CONSORT_OK;
 }
@@ -315,7 +407,9 @@ void cs_ledger_writer_free(cs_ledger_writer *w)
 {
     if (w == NULL)
         return;
-    if (w->fd >= 0 && !w->broken && w->pending.len > 0 && flush(w) != CONSORT_OK)
+    if (w->closing && !w->broken && finish_close(w) != CONSORT_OK)
+        cs_log_warn("ledger", "%s: a full chunk not closed: %s", w->dir, consort_errmsg());
+    if (!w->closing && !w->broken && w->pending.len > 0 && flush(w) != CONSORT_OK)
         cs_log_warn("ledger", "%s: buffered entries not written on close: %s", w->dir,
                     consort_errmsg());
     if (w->fd >= 0)

@@ -28,8 +28,10 @@ typedef struct cs_ledger_writer_opts {
     const cs_ledger_io *io; /* NULL: the OS */
     /* Signature entries write their frames but leave the fsync of the .open
      * chunk to cs_ledger_writer_sync, which the owner then calls within its
-     * own bound (the node: ledger_sync_ms, docs/ledger.md §5.1). A chunk
-     * closed at a signature entry is still fsynced at once. */
+     * own bound (the node: ledger_sync_ms, docs/ledger.md §5.1). So does a
+     * signature entry that fills the chunk: its close (fsync, rename,
+     * directory fsync) is owed to the next sync (cs_ledger_writer_closing),
+     * and the entries after it wait in memory until that close is done. */
     bool defer_sync;
 } cs_ledger_writer_opts;
 
@@ -59,16 +61,20 @@ void cs_ledger_writer_free(cs_ledger_writer *w);
  * the frames written before (a partial frame is cut off); the writer stays
  * usable. Any other I/O error (fsync, rename) leaves the writer broken:
  * later calls fail with CONSORT_E_STATE until it is reopened. With
- * opts.defer_sync, a signature entry that does not close the chunk is
- * written but not fsynced: cs_ledger_writer_unsynced says so until
- * cs_ledger_writer_sync.
+ * opts.defer_sync, a signature entry is written but not fsynced, and a
+ * chunk it fills is not closed yet: cs_ledger_writer_unsynced says so until
+ * cs_ledger_writer_sync (or a ticket) makes it good.
  */
 CS_MUST_CHECK consort_err cs_ledger_writer_append(cs_ledger_writer *w, cs_slice entry);
 /* Whether a signature entry was accepted since the files were last made
  * durable (only ever true with opts.defer_sync). */
 bool cs_ledger_writer_unsynced(const cs_ledger_writer *w);
-/* Writes buffered frames and fsyncs the .open chunk (and the directory once
- * after creating it). NO_SPACE as for append (the frames stay buffered). */
+/* Whether a full chunk owes its close (opts.defer_sync): until it is done,
+ * accepted entries wait in memory. */
+bool cs_ledger_writer_closing(const cs_ledger_writer *w);
+/* Closes a chunk that owes its close, writes buffered frames and fsyncs the
+ * .open chunk (and the directory once after creating it): every accepted
+ * entry is then durable. NO_SPACE as for append (the frames stay buffered). */
 CS_MUST_CHECK consort_err cs_ledger_writer_sync(cs_ledger_writer *w);
 /*
  * The same sync in three steps, so that the fsyncs run on another thread
@@ -82,17 +88,33 @@ CS_MUST_CHECK consort_err cs_ledger_writer_sync(cs_ledger_writer *w);
  * a sync of their own); a failed fsync breaks the writer, as in
  * cs_ledger_writer_sync. Every _begin that succeeded needs its _end (a
  * ticket with fd -1 had nothing to sync).
+ *
+ * _begin makes every accepted entry part of the sync: a chunk that owes its
+ * close (cs_ledger_writer_closing) is closed first, on the calling thread.
+ * cs_ledger_writer_owed_begin instead takes a ticket for what the writer
+ * owes next, so that the owner's thread waits for a close no more than for
+ * a sync: _run then fsyncs the full chunk, renames it to .committed and
+ * fsyncs the directory; the entries waiting behind it are written by the
+ * owner after _end and owe the next sync (unsynced stays set if one of them
+ * is a signature entry). One ticket at a time holds a close: _begin,
+ * cs_ledger_writer_sync or a second owed_begin meanwhile finish the close
+ * on the calling thread (the ticket's rename then finds it done).
+ * Truncation waits (BUSY) while a ticket holds a close.
  */
 typedef struct cs_ledger_sync {
     int fd;   /* own descriptor of the .open chunk, -1: nothing to sync */
     bool dir; /* the directory too (the chunk was created since its last sync) */
     char dir_path[PATH_MAX];
+    uint64_t closes;     /* first seqno of the chunk this ticket closes (0: none) */
+    char from[PATH_MAX]; /* ... its .open name */
+    char to[PATH_MAX];   /* ... and its .committed name */
     cs_ledger_io io;
     uint64_t gen;       /* the writer's generation at _begin */
     int err;            /* errno of a failed fsync (0: none) */
     const char *failed; /* what that fsync was of */
 } cs_ledger_sync;
 CS_MUST_CHECK consort_err cs_ledger_writer_sync_begin(cs_ledger_writer *w, cs_ledger_sync *t);
+CS_MUST_CHECK consort_err cs_ledger_writer_owed_begin(cs_ledger_writer *w, cs_ledger_sync *t);
 void cs_ledger_sync_run(cs_ledger_sync *t);
 CS_MUST_CHECK consort_err cs_ledger_writer_sync_end(cs_ledger_writer *w, cs_ledger_sync *t);
 /* A ticket whose writer went (freed or replaced) or whose fsyncs never
@@ -104,7 +126,8 @@ void cs_ledger_sync_abandon(cs_ledger_sync *t);
  * one back, the chunk holding `seqno` is cut after it and, if it was
  * committed and no longer ends at its name's last seqno, becomes the .open
  * chunk again). `seqno` may be start - 1 (empty ledger). INVALID_ARGUMENT
- * if `seqno` is beyond the last entry; IO; CORRUPT.
+ * if `seqno` is beyond the last entry; BUSY while a ticket holds a chunk's
+ * close (until its _end); IO; CORRUPT.
  */
 CS_MUST_CHECK consort_err cs_ledger_writer_truncate(cs_ledger_writer *w, uint64_t seqno);
 /* The last accepted entry (0 when empty) and its term. */

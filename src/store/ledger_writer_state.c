@@ -90,6 +90,9 @@ consort_err cs_ledger_writer_load(cs_ledger_writer *w)
         close(w->fd);
     w->fd = -1;
     w->dir_dirty = false;
+    w->closing = false; /* a full .open chunk closes at its next signature entry */
+    w->close_out = false;
+    w->sig_waiting = false;
     w->unsynced = false; /* what is loaded is what the files hold */
     w->gen++;
     cs_buf_reset(&w->pending);
@@ -216,6 +219,9 @@ consort_err cs_ledger_writer_truncate(cs_ledger_writer *w, uint64_t seqno)
     CS_ENSURE(seqno <= w->last_seqno, CONSORT_E_INVALID_ARGUMENT,
               "ledger truncate: seqno %" PRIu64 " is beyond the last entry %" PRIu64, seqno,
               w->last_seqno);
+    /* the ticket would rename the chunk even if the cut made it .open again */
+    CS_ENSURE(!w->close_out, CONSORT_E_BUSY,
+              "ledger truncate: a ticket is closing the .open chunk (end it first)");
     if (seqno >= w->file_seqno)
         return trim_pending(w, seqno);
     if (w->fd >= 0)

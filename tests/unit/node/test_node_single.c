@@ -6,6 +6,7 @@
  */
 #include "node_fixture.h"
 
+#include "base/alloc.h"
 #include "crypto/x509.h"
 #include "node/node_priv.h"
 #include "node/replica_priv.h"
@@ -396,6 +397,53 @@ static void ledger_syncs_are_bounded(void **state)
     assert_true(atomic_load(&other_fsyncs) >= (int)(s2.ledger_syncs - s0.ledger_syncs));
 }
 
+/* A ledger chunk that fills up is closed (fsync, rename, directory fsync)
+ * on the threadpool too, never on the loop; the entries written meanwhile
+ * begin the next chunk, and the directory always reads as a valid ledger
+ * (docs/ledger.md 5.1). */
+static void ledger_chunks_close_off_the_loop(void **state)
+{
+    fixture *f = *state;
+    f->node.cfg.sig_interval_tx = 1;
+    f->node.cfg.ledger_sync_ms = 20;
+    f->node.cfg.chunk_size = 4096;
+    tn_start(&f->loop, &f->node);
+    node_replica *r = f->node.n->replica;
+    loop_thread = pthread_self();
+    r->ledger->io.fsync_fn = noting_fsync; /* the writer's io seam, set late */
+    tn_run_for(&f->loop, 100);             /* a sync begun before it ends */
+    atomic_store(&loop_fsyncs, 0);
+    for (int i = 0; i < 60; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        (void)tn_put(&f->loop, &f->node, k, "a value of some length, for full chunks");
+        tn_run_for(&f->loop, 5); /* several syncs, and so several closes, meanwhile */
+    }
+    tn_run_for(&f->loop, 200);
+    assert_false(cs_ledger_writer_unsynced(r->ledger));
+    assert_int_equal(atomic_load(&loop_fsyncs), 0);
+    cs_ledger_chunk *chunks;
+    size_t n;
+    cst_ok(cs_ledger_chunks_list(r->ledger_dir, &chunks, &n));
+    size_t committed = 0;
+    for (size_t i = 0; i < n; i++)
+        committed += chunks[i].committed;
+    cs_free(chunks);
+    assert_true(committed >= 3);
+    cs_ledger_reader *rd;
+    cst_ok(cs_ledger_reader_open(r->ledger_dir, &rd));
+    uint64_t seen = 0;
+    for (bool done = false;;) {
+        cs_ledger_record rec;
+        cst_ok(cs_ledger_reader_next(rd, &rec, &done));
+        if (done)
+            break;
+        assert_int_equal(rec.entry.seqno, ++seen);
+    }
+    cs_ledger_reader_free(rd);
+    assert_int_equal(seen, r->applied);
+}
+
 /* ledger_sync_ms 0: every signature entry is fsynced as it is written. */
 static void ledger_sync_at_every_signature(void **state)
 {
@@ -423,6 +471,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(removed_watcher_is_not_told, setup, teardown),
         cmocka_unit_test_setup_teardown(ledger_syncs_are_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(ledger_sync_at_every_signature, setup, teardown),
+        cmocka_unit_test_setup_teardown(ledger_chunks_close_off_the_loop, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

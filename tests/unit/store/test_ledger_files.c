@@ -606,8 +606,8 @@ static void signature_entries_are_synced(void **state)
 }
 
 /* With defer_sync a signature entry's frames reach the file but its fsync
- * waits for cs_ledger_writer_sync (the node bounds the wait, ledger_sync_ms);
- * a chunk that closes is fsynced at once all the same. */
+ * waits for cs_ledger_writer_sync (the node bounds the wait, ledger_sync_ms),
+ * and so does the close of a chunk that is full (test_ledger_sync.c). */
 static void deferred_sync_waits_for_sync(void **state)
 {
     files_fx *f = *state;
@@ -635,7 +635,7 @@ static void deferred_sync_waits_for_sync(void **state)
     assert_true(cs_ledger_writer_unsynced(l.w));
     lfx_ledger_cleanup(&l);
 
-    /* a signature entry that closes its chunk syncs it at once */
+    /* a signature entry that fills its chunk leaves the close to the sync */
     files_fx *g = *state;
     b.fsyncs = 0;
     char dir2[200];
@@ -649,9 +649,14 @@ static void deferred_sync_waits_for_sync(void **state)
     m.w = w;
     lfx_generate(&m, 2, 0, 0);
     lfx_add_sig(&m);
+    assert_true(cs_ledger_writer_unsynced(w));
+    assert_int_equal(b.fsyncs, 0);
+    assert_true(exists(dir2, "ledger_1.open"));
+    cst_ok(cs_ledger_writer_sync(w));
     assert_false(cs_ledger_writer_unsynced(w));
-    assert_true(b.fsyncs >= 2); /* the chunk before its rename, and the directory */
+    assert_int_equal(b.fsyncs, 2); /* the chunk before its rename, and the directory */
     assert_true(exists(dir2, "ledger_1-3.committed"));
+    assert_false(exists(dir2, "ledger_1.open"));
     lfx_ledger_cleanup(&m);
 }
 
