@@ -190,7 +190,6 @@ static void chunk_closed(cs_ledger_writer *w)
     w->fd = -1;
     w->file_len = 0;
     w->closing = false;
-    w->close_out = false;
     w->dir_dirty = false;
     w->gen++;
 }
@@ -386,9 +385,14 @@ consort_err cs_ledger_writer_sync_end(cs_ledger_writer *w, cs_ledger_sync *t)
         w->unsynced = false;
         w->dir_dirty = w->dir_dirty && !t->dir;
     }
-    if (t->closes != 0 && w->closing && w->chunk_first == t->closes) {
-        chunk_closed(w); /* the close this ticket made (not one the owner finished) */
-        cs_log_debug("ledger", "closed chunk %s", t->to);
+    if (t->closes != 0) {
+        /* held until here even if the owner finished the close first: a
+         * truncation meanwhile could make t->from an .open chunk again */
+        w->close_out = false;
+        if (w->closing && w->chunk_first == t->closes) {
+            chunk_closed(w); /* the close this ticket made */
+            cs_log_debug("ledger", "closed chunk %s", t->to);
+        }
     }
     return CONSORT_OK;
 }

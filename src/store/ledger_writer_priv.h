@@ -47,7 +47,7 @@ struct cs_ledger_writer {
     uint64_t gen;     /* counts signature entries left unsynced and chunk changes
                        * (cs_ledger_sync: a sync begun before may not clear them) */
     bool closing;     /* the .open chunk owes its close (above) */
-    bool close_out;   /* a ticket holds that close (cs_ledger_writer_sync_begin) */
+    bool close_out;   /* a ticket for a close is out, until its _end */
     bool sig_waiting; /* a signature entry waits in `pending` (accepted while closing) */
 };
 

@@ -9,6 +9,7 @@
 #include "store/ledger_writer.h"
 
 #include "ledger_fixture.h"
+#include "ledger_dir_check.h"
 
 #include "base/file.h"
 
@@ -39,46 +40,6 @@ static int teardown(void **state)
     lfx_identity_cleanup(&f->id);
     free(f);
     return 0;
-}
-
-/* Reads the whole directory; asserts it holds exactly the first `n`
- * entries of `l`, byte for byte. Returns the number of chunks. */
-static size_t expect_entries(const char *dir, const lfx_ledger *l, uint64_t n)
-{
-    cs_ledger_reader *r;
-    cst_ok(cs_ledger_reader_open(dir, &r));
-    uint64_t seen = 0;
-    for (;;) {
-        cs_ledger_record rec;
-        bool done;
-        cst_ok(cs_ledger_reader_next(r, &rec, &done));
-        if (done)
-            break;
-        seen++;
-        assert_true(seen <= n);
-        assert_int_equal(rec.entry.seqno, seen);
-        assert_true(cs_slice_eq(rec.entry.raw, cs_buf_slice(&l->entries[seen - 1])));
-    }
-    assert_int_equal(seen, n);
-    size_t chunks = cs_ledger_reader_chunks(r);
-    cs_ledger_reader_free(r);
-    return chunks;
-}
-
-static bool exists(const char *dir, const char *name)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return cs_file_exists(path);
-}
-
-static uint64_t file_size(const char *dir, const char *name)
-{
-    char path[256];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    assert_int_equal(stat(path, &st), 0);
-    return (uint64_t)st.st_size;
 }
 
 static void chunk_names(void **state)
@@ -120,10 +81,10 @@ static void chunks_close_at_signatures(void **state)
     lfx_ledger_init(&l, &f->id, f->dir, 1, NULL);
     lfx_generate(&l, 12, 5, 0); /* tx 1-5, sig 6, tx 7-11, sig 12, tx 13, 14 */
     cst_ok(cs_ledger_writer_sync(l.w));
-    assert_true(exists(f->dir, "ledger_1-6.committed"));
-    assert_true(exists(f->dir, "ledger_7-12.committed"));
-    assert_true(exists(f->dir, "ledger_13.open"));
-    assert_int_equal(expect_entries(f->dir, &l, 14), 3);
+    assert_true(ldc_exists(f->dir, "ledger_1-6.committed"));
+    assert_true(ldc_exists(f->dir, "ledger_7-12.committed"));
+    assert_true(ldc_exists(f->dir, "ledger_13.open"));
+    assert_int_equal(ldc_expect_entries(f->dir, &l, 14), 3);
     assert_int_equal(cs_ledger_writer_last_seqno(l.w), 14);
     lfx_ledger_cleanup(&l);
 
@@ -133,8 +94,8 @@ static void chunks_close_at_signatures(void **state)
     lfx_ledger_init(&l, &f->id, d2, 1 << 20, NULL);
     lfx_generate(&l, 30, 4, 10);
     cst_ok(cs_ledger_writer_sync(l.w));
-    assert_true(exists(d2, "ledger_1.open"));
-    assert_int_equal(expect_entries(d2, &l, l.count), 1);
+    assert_true(ldc_exists(d2, "ledger_1.open"));
+    assert_int_equal(ldc_expect_entries(d2, &l, l.count), 1);
     assert_int_equal(cs_ledger_writer_last_term(l.w), 3); /* term 4 starts after entry 30 */
     lfx_ledger_cleanup(&l);
     lfx_rmtree(d2);
@@ -158,7 +119,7 @@ static void chunk_size_threshold(void **state)
     assert_true(n >= 2);
     for (size_t i = 0; i + 1 < n; i++) {
         assert_true(chunks[i].committed);
-        uint64_t size = file_size(f->dir, chunks[i].name);
+        uint64_t size = ldc_file_size(f->dir, chunks[i].name);
         /* at least chunk_size, and the entry before the closing signature
          * entry had not reached it yet */
         assert_true(size >= 2000);
@@ -167,7 +128,7 @@ static void chunk_size_threshold(void **state)
         assert_true(before < 2000 + 6 * 300);
     }
     cs_free(chunks);
-    expect_entries(f->dir, &l, l.count);
+    ldc_expect_entries(f->dir, &l, l.count);
     lfx_ledger_cleanup(&l);
 }
 
@@ -186,7 +147,7 @@ static void reopen_and_continue(void **state)
     /* free writes what is buffered (no sync needed to read it back) */
     cs_ledger_writer_free(l.w);
     l.w = NULL;
-    expect_entries(f->dir, &l, l.count);
+    ldc_expect_entries(f->dir, &l, l.count);
     lfx_ledger_cleanup(&l);
 }
 
@@ -251,7 +212,7 @@ static void recovery_truncates_a_torn_frame(void **state)
     cst_ok(cs_ledger_writer_sync(l.w));
     cs_ledger_writer_free(l.w);
     l.w = NULL;
-    uint64_t good = file_size(f->dir, "ledger_1.open");
+    uint64_t good = ldc_file_size(f->dir, "ledger_1.open");
 
     /* a crash mid-append: length and part of the entry, then just 2 bytes */
     const cs_buf *next = &l.entries[3];
@@ -270,10 +231,10 @@ static void recovery_truncates_a_torn_frame(void **state)
         assert_non_null(strstr(cst_log_captured(), "torn final frame"));
         cst_log_capture_stop();
         assert_int_equal(cs_ledger_writer_last_seqno(w), l.count);
-        assert_int_equal(file_size(f->dir, "ledger_1.open"), good);
+        assert_int_equal(ldc_file_size(f->dir, "ledger_1.open"), good);
         cs_ledger_writer_free(w);
     }
-    expect_entries(f->dir, &l, l.count);
+    ldc_expect_entries(f->dir, &l, l.count);
 
     /* a frame whose length does not match its entry is not a torn write */
     const cs_buf *e1 = &l.entries[0];
@@ -335,7 +296,7 @@ static void torn_frame_rule(void **state)
     lfx_generate(&l, 4, 0, 0);
     cs_ledger_writer_free(l.w);
     l.w = NULL;
-    uint64_t good = file_size(f->dir, "ledger_1.open");
+    uint64_t good = ldc_file_size(f->dir, "ledger_1.open");
     lfx_add_tx(&l, 40, 30, true); /* the entry that did not make it */
     const cs_buf *e = &l.entries[4];
     size_t len = e->len, plen = (size_t)e->ptr[107] | (size_t)e->ptr[106] << 8;
@@ -456,13 +417,13 @@ static void truncate_and_check(files_fx *f, lfx_ledger *l, uint64_t to)
     cst_ok(cs_ledger_writer_truncate(l->w, to));
     assert_int_equal(cs_ledger_writer_last_seqno(l->w), to);
     cst_ok(cs_ledger_writer_sync(l->w));
-    expect_entries(f->dir, l, to);
+    ldc_expect_entries(f->dir, l, to);
     /* the in-memory ledger follows (and rekeys: seqnos are sealed again) */
     lfx_truncate(l, to);
     /* and appending continues at to + 1 */
     lfx_add_tx(l, 20, 10, true);
     cst_ok(cs_ledger_writer_sync(l->w));
-    expect_entries(f->dir, l, to + 1);
+    ldc_expect_entries(f->dir, l, to + 1);
 }
 
 static void truncation_across_chunks(void **state)
@@ -473,7 +434,7 @@ static void truncation_across_chunks(void **state)
     lfx_generate(&l, 30, 4, 9); /* chunks of 5 entries: 1-5, 6-10, ..., 31-35, 36.. */
     cst_ok(cs_ledger_writer_sync(l.w));
     uint64_t last = l.count;
-    assert_true(exists(f->dir, "ledger_36.open"));
+    assert_true(ldc_exists(f->dir, "ledger_36.open"));
     /* inside the buffered tail */
     lfx_add_tx(&l, 10, 0, false);
     lfx_add_tx(&l, 10, 0, false);
@@ -482,17 +443,17 @@ static void truncation_across_chunks(void **state)
     truncate_and_check(f, &l, 36);
     /* at the end of a committed chunk: later chunks go */
     truncate_and_check(f, &l, 30);
-    assert_true(exists(f->dir, "ledger_26-30.committed"));
-    assert_true(exists(f->dir, "ledger_31.open"));
-    assert_false(exists(f->dir, "ledger_36.open"));
+    assert_true(ldc_exists(f->dir, "ledger_26-30.committed"));
+    assert_true(ldc_exists(f->dir, "ledger_31.open"));
+    assert_false(ldc_exists(f->dir, "ledger_36.open"));
     /* inside a committed chunk: it becomes the .open chunk again */
     truncate_and_check(f, &l, 13);
-    assert_true(exists(f->dir, "ledger_11.open"));
-    assert_false(exists(f->dir, "ledger_11-15.committed"));
-    assert_true(exists(f->dir, "ledger_6-10.committed"));
+    assert_true(ldc_exists(f->dir, "ledger_11.open"));
+    assert_false(ldc_exists(f->dir, "ledger_11-15.committed"));
+    assert_true(ldc_exists(f->dir, "ledger_6-10.committed"));
     /* everything */
     truncate_and_check(f, &l, 0);
-    assert_true(exists(f->dir, "ledger_1.open"));
+    assert_true(ldc_exists(f->dir, "ledger_1.open"));
     cst_fails(cs_ledger_writer_truncate(l.w, 5), CONSORT_E_INVALID_ARGUMENT);
     lfx_ledger_cleanup(&l);
 }
@@ -544,21 +505,21 @@ static void injected_no_space(void **state)
     lfx_ledger_init(&l, &f->id, f->dir, 1 << 20, &io);
     lfx_generate(&l, 10, 5, 0);
     cst_ok(cs_ledger_writer_sync(l.w));
-    uint64_t synced = file_size(f->dir, "ledger_1.open");
+    uint64_t synced = ldc_file_size(f->dir, "ledger_1.open");
 
     /* sync fails part way: the partial frame is cut off, the frames stay
      * buffered and the files read back as the synced prefix */
     lfx_generate(&l, 3, 0, 0);
     b.budget = 150;
     cst_fails(cs_ledger_writer_sync(l.w), CONSORT_E_NO_SPACE);
-    assert_int_equal(file_size(f->dir, "ledger_1.open"), synced);
-    expect_entries(f->dir, &l, 12);
+    assert_int_equal(ldc_file_size(f->dir, "ledger_1.open"), synced);
+    ldc_expect_entries(f->dir, &l, 12);
     b.budget = -1;
     cst_ok(cs_ledger_writer_sync(l.w));
-    expect_entries(f->dir, &l, 15);
+    ldc_expect_entries(f->dir, &l, 15);
 
     /* an append whose flush fails is not accepted */
-    synced = file_size(f->dir, "ledger_1.open");
+    synced = ldc_file_size(f->dir, "ledger_1.open");
     cs_ledger_writer *w = l.w;
     l.w = NULL;
     while (l.count < 15 + 400)
@@ -571,12 +532,12 @@ static void injected_no_space(void **state)
             accepted = s;
     assert_int_equal(rc, CONSORT_E_NO_SPACE);
     assert_int_equal(cs_ledger_writer_last_seqno(w), accepted);
-    assert_int_equal(file_size(f->dir, "ledger_1.open"), synced);
+    assert_int_equal(ldc_file_size(f->dir, "ledger_1.open"), synced);
     b.budget = -1;
     for (uint64_t s = accepted + 1; s <= l.count; s++)
         cst_ok(cs_ledger_writer_append(w, cs_buf_slice(&l.entries[s - 1])));
     cst_ok(cs_ledger_writer_sync(w));
-    expect_entries(f->dir, &l, l.count);
+    ldc_expect_entries(f->dir, &l, l.count);
     l.w = w;
     lfx_ledger_cleanup(&l);
 }
@@ -593,13 +554,13 @@ static void signature_entries_are_synced(void **state)
     lfx_ledger_init(&l, &f->id, f->dir, 1 << 20, &io);
     lfx_generate(&l, 4, 0, 0);
     assert_int_equal(b.fsyncs, 0);
-    assert_false(exists(f->dir, "ledger_1.open") && file_size(f->dir, "ledger_1.open") > 0);
+    assert_false(ldc_exists(f->dir, "ledger_1.open") && ldc_file_size(f->dir, "ledger_1.open") > 0);
     lfx_add_sig(&l);
     assert_int_equal(b.fsyncs, 2); /* the chunk, and the directory that got it */
     uint64_t all = 0;
     for (size_t i = 0; i < l.count; i++)
         all += 4 + l.entries[i].len;
-    assert_int_equal(file_size(f->dir, "ledger_1.open"), all);
+    assert_int_equal(ldc_file_size(f->dir, "ledger_1.open"), all);
     lfx_generate(&l, 3, 3, 0);
     assert_int_equal(b.fsyncs, 3);
     lfx_ledger_cleanup(&l);
@@ -626,7 +587,7 @@ static void deferred_sync_waits_for_sync(void **state)
     uint64_t all = 0;
     for (size_t i = 0; i < l.count; i++)
         all += 4 + l.entries[i].len;
-    assert_int_equal(file_size(f->dir, "ledger_1.open"), all); /* written, not synced */
+    assert_int_equal(ldc_file_size(f->dir, "ledger_1.open"), all); /* written, not synced */
     cst_ok(cs_ledger_writer_sync(l.w));
     assert_int_equal(b.fsyncs, 2); /* the chunk, and the directory that got it */
     assert_false(cs_ledger_writer_unsynced(l.w));
@@ -651,12 +612,12 @@ static void deferred_sync_waits_for_sync(void **state)
     lfx_add_sig(&m);
     assert_true(cs_ledger_writer_unsynced(w));
     assert_int_equal(b.fsyncs, 0);
-    assert_true(exists(dir2, "ledger_1.open"));
+    assert_true(ldc_exists(dir2, "ledger_1.open"));
     cst_ok(cs_ledger_writer_sync(w));
     assert_false(cs_ledger_writer_unsynced(w));
     assert_int_equal(b.fsyncs, 2); /* the chunk before its rename, and the directory */
-    assert_true(exists(dir2, "ledger_1-3.committed"));
-    assert_false(exists(dir2, "ledger_1.open"));
+    assert_true(ldc_exists(dir2, "ledger_1-3.committed"));
+    assert_false(ldc_exists(dir2, "ledger_1.open"));
     lfx_ledger_cleanup(&m);
 }
 
@@ -675,13 +636,13 @@ static void no_space_when_closing_a_chunk(void **state)
     b.budget = 10;
     cst_fails(cs_ledger_writer_append(w, cs_buf_slice(&l.entries[4])), CONSORT_E_NO_SPACE);
     assert_int_equal(cs_ledger_writer_last_seqno(w), 4);
-    assert_true(exists(f->dir, "ledger_1.open"));
-    expect_entries(f->dir, &l, 4);
+    assert_true(ldc_exists(f->dir, "ledger_1.open"));
+    ldc_expect_entries(f->dir, &l, 4);
     b.budget = -1;
     cst_ok(cs_ledger_writer_append(w, cs_buf_slice(&l.entries[4])));
-    assert_true(exists(f->dir, "ledger_1-5.committed"));
+    assert_true(ldc_exists(f->dir, "ledger_1-5.committed"));
     l.w = w;
-    expect_entries(f->dir, &l, 5);
+    ldc_expect_entries(f->dir, &l, 5);
     lfx_ledger_cleanup(&l);
 }
 
@@ -708,7 +669,7 @@ static void fsync_failure_breaks_the_writer(void **state)
     assert_int_equal(cs_ledger_writer_last_seqno(w), 4);
     cst_ok(cs_ledger_writer_append(w, cs_buf_slice(&l.entries[4])));
     cs_ledger_writer_free(w);
-    expect_entries(f->dir, &l, 5);
+    ldc_expect_entries(f->dir, &l, 5);
     lfx_ledger_cleanup(&l);
 }
 

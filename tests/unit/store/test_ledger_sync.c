@@ -13,6 +13,7 @@
 #include "store/ledger_writer.h"
 
 #include "ledger_fixture.h"
+#include "ledger_dir_check.h"
 
 #include "base/file.h"
 
@@ -198,22 +199,6 @@ static void a_failed_fsync_breaks_the_writer(void **state)
 
 /* ---- a chunk closed by a ticket ---- */
 
-static bool exists(const char *dir, const char *name)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return cs_file_exists(path);
-}
-
-static uint64_t size_of(const char *dir, const char *name)
-{
-    char path[256];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    assert_int_equal(stat(path, &st), 0);
-    return (uint64_t)st.st_size;
-}
-
 static uint64_t frames_bytes(const lfx_ledger *l, uint64_t from, uint64_t to)
 {
     uint64_t n = 0;
@@ -232,28 +217,6 @@ static int ledger_files(const char *dir)
         n += strncmp(e->d_name, "ledger_", 7) == 0;
     closedir(d);
     return n;
-}
-
-/* `dir` holds exactly the first `n` entries of `l` (a valid chunk list:
- * at most one .open chunk, the last), byte for byte. */
-static void holds(const char *dir, const lfx_ledger *l, uint64_t n)
-{
-    cs_ledger_reader *r;
-    cst_ok(cs_ledger_reader_open(dir, &r));
-    uint64_t seen = 0;
-    for (;;) {
-        cs_ledger_record rec;
-        bool done;
-        cst_ok(cs_ledger_reader_next(r, &rec, &done));
-        if (done)
-            break;
-        seen++;
-        assert_true(seen <= n);
-        assert_int_equal(rec.entry.seqno, seen);
-        assert_true(cs_slice_eq(rec.entry.raw, cs_buf_slice(&l->entries[seen - 1])));
-    }
-    cs_ledger_reader_free(r);
-    assert_int_equal(seen, n);
 }
 
 /* Copies the files of r->dir to <dir>.crash<k>: what a crash at this
@@ -292,12 +255,12 @@ static void a_full_chunk_closes_on_another_thread(void **state)
     lfx_add_sig(&f->l); /* 4: the chunk is full */
     assert_int_equal(f->io.fsyncs, 0);
     assert_true(cs_ledger_writer_unsynced(f->l.w));
-    assert_int_equal(size_of(f->dir, "ledger_1.open"), frames_bytes(&f->l, 1, 4));
+    assert_int_equal(ldc_file_size(f->dir, "ledger_1.open"), frames_bytes(&f->l, 1, 4));
     lfx_generate(&f->l, 2, 0, 0); /* 5, 6 */
     lfx_add_sig(&f->l);           /* 7 */
     assert_int_equal(f->io.fsyncs, 0);
     assert_int_equal(ledger_files(f->dir), 1); /* 5-7 wait for the close */
-    assert_int_equal(size_of(f->dir, "ledger_1.open"), frames_bytes(&f->l, 1, 4));
+    assert_int_equal(ldc_file_size(f->dir, "ledger_1.open"), frames_bytes(&f->l, 1, 4));
     assert_int_equal(cs_ledger_writer_last_seqno(f->l.w), 7);
 
     cs_ledger_sync t;
@@ -310,7 +273,7 @@ static void a_full_chunk_closes_on_another_thread(void **state)
     assert_int_equal(t.err, 0);
     assert_int_equal(f->io.fsyncs, 2); /* the chunk, then the directory after the rename */
     assert_false(pthread_equal(f->io.last, pthread_self()));
-    assert_true(exists(f->dir, "ledger_1-4.committed"));
+    assert_true(ldc_exists(f->dir, "ledger_1-4.committed"));
     assert_int_equal(ledger_files(f->dir), 1);
     cst_ok(cs_ledger_writer_sync_end(f->l.w, &t));
     assert_true(cs_ledger_writer_unsynced(f->l.w)); /* 7 owes a sync of its own */
@@ -322,8 +285,8 @@ static void a_full_chunk_closes_on_another_thread(void **state)
         char copy[96];
         snprintf(copy, sizeof copy, "%s.crash%d", f->dir, i);
         assert_int_equal(ledger_files(copy), 1);
-        assert_true(exists(copy, i == 0 ? "ledger_1.open" : "ledger_1-4.committed"));
-        holds(copy, &f->l, 4);
+        assert_true(ldc_exists(copy, i == 0 ? "ledger_1.open" : "ledger_1-4.committed"));
+        ldc_expect_entries(copy, &f->l, 4);
         cs_ledger_writer *w;
         cst_ok(cs_ledger_writer_open(copy, NULL, &w));
         assert_int_equal(cs_ledger_writer_last_seqno(w), 4);
@@ -333,8 +296,8 @@ static void a_full_chunk_closes_on_another_thread(void **state)
     /* the waiting entries begin the next chunk */
     cst_ok(cs_ledger_writer_sync(f->l.w));
     assert_false(cs_ledger_writer_unsynced(f->l.w));
-    assert_true(exists(f->dir, "ledger_5.open"));
-    holds(f->dir, &f->l, 7);
+    assert_true(ldc_exists(f->dir, "ledger_5.open"));
+    ldc_expect_entries(f->dir, &f->l, 7);
 }
 
 /* The owner may finish a close itself (a snapshot's worker syncs the
@@ -348,13 +311,18 @@ static void the_owner_may_finish_a_close_first(void **state)
     cs_ledger_sync t;
     cst_ok(cs_ledger_writer_owed_begin(f->l.w, &t));
     cst_ok(cs_ledger_writer_sync(f->l.w));
-    assert_true(exists(f->dir, "ledger_1-4.committed"));
-    holds(f->dir, &f->l, 7);
+    assert_true(ldc_exists(f->dir, "ledger_1-4.committed"));
+    ldc_expect_entries(f->dir, &f->l, 7);
+    /* until the ticket ends, no rollback (it could reopen ledger_1.open) */
+    cst_fails(cs_ledger_writer_truncate(f->l.w, 2), CONSORT_E_BUSY);
     run_elsewhere(&t);
     assert_int_equal(t.err, 0);
     cst_ok(cs_ledger_writer_sync_end(f->l.w, &t));
-    holds(f->dir, &f->l, 7);
+    ldc_expect_entries(f->dir, &f->l, 7);
     assert_int_equal(ledger_files(f->dir), 2);
+    cst_ok(cs_ledger_writer_truncate(f->l.w, 2));
+    lfx_truncate(&f->l, 2);
+    ldc_expect_entries(f->dir, &f->l, 2);
 }
 
 /* A rollback while a close's ticket is out could have the ticket rename a
@@ -372,7 +340,7 @@ static void no_rollback_while_a_close_is_out(void **state)
     cst_ok(cs_ledger_writer_sync_end(f->l.w, &t));
     cst_ok(cs_ledger_writer_truncate(f->l.w, 2));
     lfx_truncate(&f->l, 2);
-    holds(f->dir, &f->l, 2);
+    ldc_expect_entries(f->dir, &f->l, 2);
 }
 
 /* Freed with a close owed (a node stopping): the chunk is closed and the
@@ -384,9 +352,9 @@ static void free_finishes_a_close(void **state)
     lfx_generate(&f->l, 2, 0, 0);
     cs_ledger_writer_free(f->l.w);
     f->l.w = NULL;
-    assert_true(exists(f->dir, "ledger_1-4.committed"));
-    assert_true(exists(f->dir, "ledger_5.open"));
-    holds(f->dir, &f->l, 6);
+    assert_true(ldc_exists(f->dir, "ledger_1-4.committed"));
+    assert_true(ldc_exists(f->dir, "ledger_5.open"));
+    ldc_expect_entries(f->dir, &f->l, 6);
 }
 
 /* Entries wait for a close in memory only up to a bound (8 MiB): the next
@@ -405,9 +373,9 @@ static void waiting_entries_are_bounded(void **state)
     assert_false(cs_ledger_writer_closing(f->l.w));
     assert_int_equal(f->io.fsyncs, 2); /* the chunk and the directory, here */
     assert_true(pthread_equal(f->io.last, pthread_self()));
-    assert_true(exists(f->dir, "ledger_1-4.committed"));
+    assert_true(ldc_exists(f->dir, "ledger_1-4.committed"));
     cst_ok(cs_ledger_writer_sync(f->l.w));
-    holds(f->dir, &f->l, f->l.count);
+    ldc_expect_entries(f->dir, &f->l, f->l.count);
 }
 
 /* A sync ticket (cs_ledger_writer_sync_begin: a snapshot's, which needs
@@ -421,9 +389,9 @@ static void a_sync_ticket_covers_what_waits(void **state)
     cs_ledger_sync t;
     cst_ok(cs_ledger_writer_sync_begin(f->l.w, &t));
     assert_false(cs_ledger_writer_closing(f->l.w));
-    assert_true(exists(f->dir, "ledger_1-4.committed"));
+    assert_true(ldc_exists(f->dir, "ledger_1-4.committed"));
     assert_true(pthread_equal(f->io.last, pthread_self()));
-    holds(f->dir, &f->l, 6);
+    ldc_expect_entries(f->dir, &f->l, 6);
     run_elsewhere(&t);
     cst_ok(cs_ledger_writer_sync_end(f->l.w, &t));
     assert_false(cs_ledger_writer_unsynced(f->l.w));
