@@ -367,16 +367,27 @@ static int noting_fsync(void *ctx, int fd)
  * write, the ledger files are fsynced at most once per interval, and what a
  * signature entry owes is synced within the interval once writes stop;
  * those fsyncs run on the threadpool, never on the loop (replica_sync.c). */
-static void ledger_syncs_are_bounded(void **state)
+/* Starts the node with a signature entry after every write and the ledger
+ * synced every `sync_ms`, its writer's fsyncs noted from `settle_ms` on (a
+ * sync begun before then ends meanwhile). */
+static node_replica *start_noting_fsyncs(fixture *f, uint64_t sync_ms, unsigned settle_ms)
 {
-    fixture *f = *state;
     f->node.cfg.sig_interval_tx = 1;
-    f->node.cfg.ledger_sync_ms = 300;
+    f->node.cfg.ledger_sync_ms = sync_ms;
     tn_start(&f->loop, &f->node);
     node_replica *r = f->node.n->replica;
     loop_thread = pthread_self();
     r->ledger->io.fsync_fn = noting_fsync; /* the writer's io seam, set late */
-    tn_run_for(&f->loop, 400);             /* a sync begun before it ends */
+    tn_run_for(&f->loop, settle_ms);
+    atomic_store(&loop_fsyncs, 0);
+    atomic_store(&other_fsyncs, 0);
+    return r;
+}
+
+static void ledger_syncs_are_bounded(void **state)
+{
+    fixture *f = *state;
+    node_replica *r = start_noting_fsyncs(f, 300, 400);
     assert_null(r->sync_job);
     node_replica_stats s0 = node_replica_get_stats(r);
     uint64_t t0 = uv_hrtime();
@@ -404,15 +415,8 @@ static void ledger_syncs_are_bounded(void **state)
 static void ledger_chunks_close_off_the_loop(void **state)
 {
     fixture *f = *state;
-    f->node.cfg.sig_interval_tx = 1;
-    f->node.cfg.ledger_sync_ms = 20;
     f->node.cfg.chunk_size = 4096;
-    tn_start(&f->loop, &f->node);
-    node_replica *r = f->node.n->replica;
-    loop_thread = pthread_self();
-    r->ledger->io.fsync_fn = noting_fsync; /* the writer's io seam, set late */
-    tn_run_for(&f->loop, 100);             /* a sync begun before it ends */
-    atomic_store(&loop_fsyncs, 0);
+    node_replica *r = start_noting_fsyncs(f, 20, 100);
     for (int i = 0; i < 60; i++) {
         char k[16];
         snprintf(k, sizeof k, "k%d", i);
