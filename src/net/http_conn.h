@@ -9,10 +9,14 @@
 #include "net/http_priv.h"
 #include "net/http_server.h"
 
+#include "net/defer.h"
+
 struct cs_timer;
 
 struct cs_http_server {
     uv_loop_t *loop;
+    cs_defer *later;        /* connections whose requests wait for the next loop turn */
+    uint64_t dispatch_turn; /* uv_now + 1 of the turn of the last request dispatched */
     cs_http_server_params params;
     struct http_conn *conns;
     size_t count;
@@ -36,6 +40,8 @@ typedef struct http_conn {
     size_t outstanding; /* requests in the queue */
     cs_buf pending;     /* received, not yet parsed (pipelining limit reached) */
     bool processing;
+    bool deferred; /* this loop turn's request budget is spent: until the next */
+    cs_defer_item resume;
     bool paused;         /* reading stopped: it may take no request now (may_take) */
     bool output_blocked; /* answers over CS_HTTP_OUTPUT_HIGH_WATER wait: since blocked_since */
     uint64_t blocked_since;

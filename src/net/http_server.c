@@ -148,7 +148,7 @@ static void queue_error(http_conn *c, int status, const char *message, cs_log_le
  * CS_HTTP_OUTPUT_HIGH_WATER bytes of them wait to be sent). */
 static bool may_take(const http_conn *c)
 {
-    return c->outstanding < c->srv->params.max_pipeline &&
+    return !c->deferred && c->outstanding < c->srv->params.max_pipeline &&
            (c->s == NULL || cs_stream_write_queue_len(c->s) <= CS_HTTP_OUTPUT_HIGH_WATER);
 }
 
@@ -180,11 +180,46 @@ static bool parsing(const http_conn *c)
            !cs_http_parser_done(c->parser);
 }
 
+/* Whether this turn of the loop has used its request budget (uv_now is the
+ * time the turn began: libuv updates it once per turn) and dispatched a
+ * request already: a turn that other work used up still dispatches one,
+ * so that waiting connections always progress. */
+static bool turn_spent(const cs_http_server *srv)
+{
+    uint64_t turn = uv_now(srv->loop);
+    return srv->dispatch_turn == turn + 1 && uv_hrtime() / 1000000 >= turn + CS_HTTP_TURN_BUDGET_MS;
+}
+
+static void resume_cb(void *ctx)
+{
+    http_conn *c = ctx;
+    c->deferred = false;
+    if (c->srv != NULL && !c->closing && !c->timed_out) {
+        process_pending(c);
+        flow(c);
+        rearm(c);
+    }
+    cs_http_conn_unref(c);
+}
+
+/* The rest of the connection's requests wait for the next turn. */
+static void defer_rest(http_conn *c)
+{
+    c->deferred = true;
+    c->refs++; /* the queued call's */
+    c->srv->stats.turns_deferred++;
+    cs_defer_call(c->srv->later, &c->resume, resume_cb, c);
+}
+
 /* Parses and dispatches requests from `in`; keeps what cannot be parsed yet. */
 static void process(http_conn *c, cs_slice in)
 {
     c->processing = true;
     while (in.len > 0 && parsing(c) && may_take(c)) {
+        if (turn_spent(c->srv)) {
+            defer_rest(c);
+            break;
+        }
         if (!c->in_request) { /* the first byte of a request: its deadlines start */
             c->in_request = true;
             c->fresh = false;
@@ -207,6 +242,7 @@ static void process(http_conn *c, cs_slice in)
         r->pub.received_ns = uv_hrtime();
         r->pub.tag = 0;
         enqueue(c, r);
+        c->srv->dispatch_turn = uv_now(c->srv->loop) + 1;
         c->srv->params.on_request(c->srv->params.ctx, &r->pub);
     }
     if (in.len > 0 && parsing(c)) {
@@ -392,6 +428,11 @@ consort_err cs_http_server_new(uv_loop_t *loop, const cs_http_server_params *par
               "HTTP server: no request handler");
     cs_http_server *srv = cs_calloc(1, sizeof *srv);
     CS_ENSURE(srv != NULL, CONSORT_E_NOMEM, "HTTP server: out of memory");
+    consort_err rc = cs_defer_new(loop, &srv->later);
+    if (rc != CONSORT_OK) {
+        cs_free(srv);
+        return rc;
+    }
     srv->loop = loop;
     srv->params = *params;
     cs_http_limits_defaults(&srv->params.limits);
@@ -416,6 +457,8 @@ void cs_http_server_free(cs_http_server *srv)
         unlink_conn(c);
         cs_http_conn_close(c);
     }
+    cs_defer_flush(srv->later); /* the deferred connections, detached: their references */
+    cs_defer_free(srv->later);
     cs_free(srv);
 }
 

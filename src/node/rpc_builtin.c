@@ -168,6 +168,10 @@ static consort_err connection_metrics(const cs_rpc *rpc, cs_buf *out)
         {"consort_rpc_connection_timeouts_total", NULL, "deadline=\"request\"", NULL,
          h.request_timeouts},
         {"consort_rpc_connection_timeouts_total", NULL, "deadline=\"idle\"", NULL, h.idle_timeouts},
+        {"consort_rpc_turns_deferred_total", "counter", "",
+         "Times a connection's ready requests waited for the next loop turn (the turn's "
+         "request budget spent).",
+         h.turns_deferred},
     };
     for (size_t i = 0; i < CS_ARRAY_LEN(rows); i++) {
         if (rows[i].type != NULL)

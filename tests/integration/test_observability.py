@@ -291,7 +291,8 @@ def test_metrics(env):
         for name, t in [("consort_rpc_write_commit_seconds", "histogram"),
                         ("consort_rpc_route_responses", "counter"),
                         ("consort_raft_state", "gauge"), ("consort_ledger_bytes", "gauge"),
-                        ("consort_attestation_failures", "counter")]:
+                        ("consort_attestation_failures", "counter"),
+                        ("consort_rpc_turns_deferred", "counter")]:
             check(types.get(name) == t, f"{name} is a {types.get(name)}, expected {t}")
         check(val(before, "consort_raft_state", state="leader") == 1
               and val(before, "consort_raft_state", state="follower") == 0,

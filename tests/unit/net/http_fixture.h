@@ -26,6 +26,10 @@ typedef struct cst_http {
     size_t held_count;
     size_t requests_seen;
     size_t max_conns;
+    /* busy handler: each request holds the loop this long, and the loop
+     * time of its turn is noted */
+    unsigned busy_ms;
+    uint64_t turn_of[CST_MAX_HELD];
 } cst_http;
 
 /* Echo: "<METHOD> <path> <query> <body>" with an x-echo-length header. */
@@ -45,7 +49,11 @@ static inline void cst_http_echo(cs_http_request *req)
 static inline void cst_http_handler(void *ctx, cs_http_request *req)
 {
     cst_http *h = ctx;
+    if (h->requests_seen < CST_MAX_HELD)
+        h->turn_of[h->requests_seen] = uv_now(&h->loop);
     h->requests_seen++;
+    for (uint64_t end = uv_hrtime() + (uint64_t)h->busy_ms * 1000000; uv_hrtime() < end;)
+        ;
     size_t conns = cs_http_server_connection_count(h->server);
     if (conns > h->max_conns)
         h->max_conns = conns;

@@ -273,6 +273,69 @@ static void bad_handler_response_is_500(void **state)
     cst_http_stop(&h);
 }
 
+/* The loop turns in which requests 0..n-1 were dispatched. */
+static size_t turns(const cst_http *h, size_t n)
+{
+    size_t t = n > 0 ? 1 : 0;
+    for (size_t i = 1; i < n; i++)
+        t += h->turn_of[i] != h->turn_of[i - 1];
+    return t;
+}
+
+/* A burst of ready requests holds the loop for at most about one turn's
+ * budget (CS_HTTP_TURN_BUDGET_MS): pipelined on one connection, or one
+ * each on many, the rest wait for later turns, in order, and all are
+ * answered. */
+static void requests_spread_over_turns(void **state)
+{
+    (void)state;
+    cst_http h;
+    cst_http_start(&h, (cs_http_server_params){0});
+    h.busy_ms = 8; /* 8 requests: 64 ms of handler work */
+    cst_raw r;
+    cst_raw_exchange(&h, &r,
+                     "GET /0 HTTP/1.1\r\n\r\nGET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"
+                     "GET /3 HTTP/1.1\r\n\r\nGET /4 HTTP/1.1\r\n\r\nGET /5 HTTP/1.1\r\n\r\n"
+                     "GET /6 HTTP/1.1\r\n\r\nGET /7 HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_int_equal(h.requests_seen, 8);
+    assert_true(turns(&h, 8) >= 3);
+    for (size_t i = 1; i < 8; i++)
+        assert_true(h.turn_of[i] - h.turn_of[0] < 1000);
+    const char *p = (const char *)r.got.ptr;
+    for (int i = 0; i < 8; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "GET /%d  ", i);
+        const char *at = strstr(p, want);
+        if (at == NULL)
+            fail_msg("response %d missing or out of order in:\n%s", i, (const char *)r.got.ptr);
+        p = at + strlen(want);
+    }
+    cs_buf_cleanup(&r.got);
+    cs_http_server_stats st;
+    cs_http_server_stats_get(h.server, &st);
+    assert_true(st.turns_deferred >= 2);
+
+    /* one request on each of 8 connections, all ready in one turn */
+    h.requests_seen = 0;
+    cst_raw many[8];
+    for (int i = 0; i < 8; i++) {
+        memset(&many[i], 0, sizeof many[i]);
+        cs_buf_init(&many[i].got, 0);
+        many[i].send = "GET /m HTTP/1.1\r\nConnection: close\r\n\r\n";
+        cst_ok(cs_tcp_connect(&h.loop, h.addr, cst_raw_connect, &many[i]));
+    }
+    for (int i = 0; i < 8; i++)
+        cst_run_until(&h.loop, 5000, cst_raw_closed, &many[i], "each answered");
+    assert_int_equal(h.requests_seen, 8);
+    assert_true(turns(&h, 8) >= 3);
+    for (int i = 0; i < 8; i++) {
+        cst_ok(cs_buf_append_u8(&many[i].got, 0));
+        assert_non_null(strstr((const char *)many[i].got.ptr, "GET /m  "));
+        cs_buf_cleanup(&many[i].got);
+    }
+    cst_http_stop(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +345,7 @@ int main(void)
         cmocka_unit_test(chunked_body_and_connection_close),
         cmocka_unit_test(expect_100_continue),
         cmocka_unit_test(pipelined_out_of_order),
+        cmocka_unit_test(requests_spread_over_turns),
         cmocka_unit_test(error_after_pipelined_requests),
         cmocka_unit_test(idle_connection_closed),
         cmocka_unit_test(server_freed_with_request_held),
