@@ -15,6 +15,10 @@
  * state: a request being received has its header and request deadlines;
  * a connection with nothing received and nothing outstanding has its idle
  * deadline; a connection whose requests are with handlers has none.
+ *
+ * Turns: requests are handed over until they used CS_HTTP_TURN_BUDGET_MS
+ * of the loop's turn; a connection with more waits (reading paused) for a
+ * deferred call in a later turn (turn_spent, defer_rest).
  */
 #include "net/http_conn.h"
 
@@ -62,6 +66,15 @@ static void process_pending(http_conn *c);
 static void rearm(http_conn *c);
 static void flow(http_conn *c);
 
+/* Takes the input that waited, if it may now, and sets reading and the
+ * deadline to match. */
+static void take_more(http_conn *c)
+{
+    process_pending(c);
+    flow(c);
+    rearm(c);
+}
+
 /* Writes answered responses from the head of the queue, in order. */
 void cs_http_conn_flush(http_conn *c)
 {
@@ -80,9 +93,7 @@ void cs_http_conn_flush(http_conn *c)
             return;
         }
     }
-    process_pending(c);
-    flow(c);
-    rearm(c);
+    take_more(c);
 }
 
 static void enqueue(http_conn *c, cs_http_req *r)
@@ -194,11 +205,8 @@ static void resume_cb(void *ctx)
 {
     http_conn *c = ctx;
     c->deferred = false;
-    if (c->srv != NULL && !c->closing && !c->timed_out) {
-        process_pending(c);
-        flow(c);
-        rearm(c);
-    }
+    if (c->srv != NULL && !c->closing && !c->timed_out)
+        take_more(c);
     cs_http_conn_unref(c);
 }
 
@@ -304,9 +312,7 @@ static void on_drain(void *ctx, cs_stream *s)
     http_conn *c = ctx;
     if (c->srv == NULL || c->closing || c->timed_out)
         return;
-    process_pending(c);
-    flow(c);
-    rearm(c);
+    take_more(c);
 }
 
 static void on_close(void *ctx, cs_stream *s, consort_err reason, const char *msg)
