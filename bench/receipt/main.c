@@ -140,7 +140,9 @@ static void on_receipt(void *ctx, consort_err err, const char *msg, const cs_htt
         b->lat_us[b->n_lat++] = (uint32_t)((uv_hrtime() - p->acked_at) / 1000);
     } else if (r->status != 202) {
         b->errors++;
-        snprintf(b->error, sizeof b->error, "receipt: status %d", r->status);
+        snprintf(b->error, sizeof b->error, "receipt of %s: status %d: %.*s",
+                 b->probes[b->probes_head % MAX_PROBES].txid, r->status,
+                 (int)(r->body.len < 200 ? r->body.len : 200), (const char *)r->body.ptr);
         b->probes_head++; /* never coming */
     }
 }

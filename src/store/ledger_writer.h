@@ -72,6 +72,13 @@ bool cs_ledger_writer_unsynced(const cs_ledger_writer *w);
 /* Whether a full chunk owes its close (opts.defer_sync): until it is done,
  * accepted entries wait in memory. */
 bool cs_ledger_writer_closing(const cs_ledger_writer *w);
+/* Copies into `out` the entry `seqno` while it waits in the writer's memory
+ * (accepted, its frame not yet written to a file: a chunk's close is owed,
+ * or the frames are batched). NOT_FOUND if it is not there (it is in the
+ * files, or was never accepted); CORRUPT if the waiting frames disagree with
+ * the seqnos accepted. The owner's thread. */
+CS_MUST_CHECK consort_err cs_ledger_writer_read_waiting(const cs_ledger_writer *w, uint64_t seqno,
+                                                        cs_buf *out);
 /* Closes a chunk that owes its close, writes buffered frames and fsyncs the
  * .open chunk (and the directory once after creating it): every accepted
  * entry is then durable. NO_SPACE as for append (the frames stay buffered). */

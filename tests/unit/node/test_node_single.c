@@ -463,6 +463,35 @@ static void ledger_sync_at_every_signature(void **state)
     assert_int_equal(node_replica_get_stats(r).ledger_syncs, 0);
 }
 
+/* While a full chunk's close is owed, the entries after it wait in the
+ * ledger writer's memory: a committed, signed transaction among them still
+ * has its receipt (not 404 "never commits", which bench_receipt saw). */
+static void receipts_while_a_chunk_closes(void **state)
+{
+    fixture *f = *state;
+    f->node.cfg.chunk_size = 4096;
+    node_replica *r = start_noting_fsyncs(f, 60000, 100); /* the close stays owed */
+    cs_txid last = {0};
+    int after = 0;
+    for (int i = 0; i < 200 && after < 3; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        bool closing = cs_ledger_writer_closing(r->ledger);
+        last = tn_put(&f->loop, &f->node, k, "a value of some length, for full chunks");
+        after += closing; /* written while the close was owed: in memory */
+    }
+    assert_int_equal(after, 3);
+    assert_true(cs_ledger_writer_closing(r->ledger));
+    receipt_wait w = {.n = f->node.n, .txid = last};
+    cs_buf_init(&w.json, CS_RECEIPT_JSON_MAX);
+    tn_run_until(&f->loop, 5000, receipt_ready, &w, "the receipt of a write kept in memory");
+    const cs_receipt_verify_opts o = {.now = (int64_t)time(NULL)};
+    cst_ok(cs_receipt_verify_json(cs_buf_slice(&w.json), cs_node_service_cert(f->node.n), &o));
+    assert_true(
+        cs_ledger_writer_closing(r->ledger)); /* answered from memory, not after the close */
+    cs_buf_cleanup(&w.json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +505,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(ledger_syncs_are_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(ledger_sync_at_every_signature, setup, teardown),
         cmocka_unit_test_setup_teardown(ledger_chunks_close_off_the_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(receipts_while_a_chunk_closes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -397,6 +397,31 @@ static void a_sync_ticket_covers_what_waits(void **state)
     assert_false(cs_ledger_writer_unsynced(f->l.w));
 }
 
+/* The entries waiting in memory behind a close can be read back (a
+ * receipt for one of them is asked before the close is done); entries in
+ * the files or never accepted are NOT_FOUND there. */
+static void waiting_entries_can_be_read(void **state)
+{
+    fx *f = *state;
+    lfx_generate(&f->l, 3, 0, 0);
+    lfx_add_sig(&f->l);           /* 4: the chunk is full */
+    lfx_generate(&f->l, 2, 0, 0); /* 5, 6 wait */
+    lfx_add_sig(&f->l);           /* 7 waits */
+    assert_true(cs_ledger_writer_closing(f->l.w));
+    cs_buf out;
+    cs_buf_init(&out, 0);
+    for (uint64_t s = 5; s <= 7; s++) {
+        cst_ok(cs_ledger_writer_read_waiting(f->l.w, s, &out));
+        assert_int_equal(out.len, f->l.entries[s - 1].len);
+        assert_memory_equal(out.ptr, f->l.entries[s - 1].ptr, out.len);
+    }
+    cst_fails(cs_ledger_writer_read_waiting(f->l.w, 4, &out), CONSORT_E_NOT_FOUND); /* in a file */
+    cst_fails(cs_ledger_writer_read_waiting(f->l.w, 8, &out), CONSORT_E_NOT_FOUND); /* not yet */
+    cst_ok(cs_ledger_writer_sync(f->l.w)); /* the close done, 5-7 written */
+    cst_fails(cs_ledger_writer_read_waiting(f->l.w, 6, &out), CONSORT_E_NOT_FOUND);
+    cs_buf_cleanup(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +435,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(free_finishes_a_close, setup_small, teardown),
         cmocka_unit_test_setup_teardown(waiting_entries_are_bounded, setup_small, teardown),
         cmocka_unit_test_setup_teardown(a_sync_ticket_covers_what_waits, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(waiting_entries_can_be_read, setup_small, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
