@@ -116,6 +116,45 @@ consort_err cs_merkle_leaf(const cs_merkle_tree *t, uint64_t index, uint8_t out[
     return CONSORT_OK;
 }
 
+_Static_assert(CS_MERKLE_LEAVES_PER_CHUNK == CS_MERKLE_VEC_CHUNK,
+               "one view chunk per vector chunk");
+
+consort_err cs_merkle_leaves_view(const cs_merkle_tree *t, uint64_t count, cs_merkle_leaves *out)
+{
+    memset(out, 0, sizeof *out);
+    const cs_merkle_vec *v = &t->level[0];
+    CS_ENSURE(count <= v->len, CONSORT_E_INVALID_ARGUMENT,
+              "Merkle tree: a view of %llu leaves of %llu", (unsigned long long)count,
+              (unsigned long long)v->len);
+    size_t n = (size_t)((count + CS_MERKLE_VEC_CHUNK - 1) / CS_MERKLE_VEC_CHUNK);
+    if (n > 0) {
+        out->chunks = cs_calloc(n, sizeof *out->chunks);
+        CS_ENSURE(out->chunks != NULL, CONSORT_E_NOMEM, "Merkle tree: out of memory for a view");
+        for (size_t i = 0; i < n; i++)
+            out->chunks[i] = v->chunks[i][0];
+    }
+    out->nchunks = n;
+    out->count = count;
+    return CONSORT_OK;
+}
+
+void cs_merkle_leaves_copy(const cs_merkle_leaves *v, uint8_t *out)
+{
+    uint64_t left = v->count;
+    for (size_t i = 0; i < v->nchunks && left > 0; i++) {
+        uint64_t k = left < CS_MERKLE_VEC_CHUNK ? left : CS_MERKLE_VEC_CHUNK;
+        memcpy(out, v->chunks[i], (size_t)k * CS_MERKLE_HASH_LEN);
+        out += k * CS_MERKLE_HASH_LEN;
+        left -= k;
+    }
+}
+
+void cs_merkle_leaves_release(cs_merkle_leaves *v)
+{
+    cs_free(v->chunks);
+    memset(v, 0, sizeof *v);
+}
+
 /* The complete subtree of height `h` at position `i`; it must exist. */
 static void subtree(const cs_merkle_tree *t, unsigned h, uint64_t i,
                     uint8_t out[CS_MERKLE_HASH_LEN])

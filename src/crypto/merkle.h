@@ -98,6 +98,28 @@ size_t cs_merkle_memory(const cs_merkle_tree *t);
 CS_MUST_CHECK consort_err cs_merkle_leaf(const cs_merkle_tree *t, uint64_t index,
                                          uint8_t out[CS_MERKLE_HASH_LEN]);
 
+/*
+ * The first `count` leaf hashes as a view that another thread may copy
+ * while the owner goes on appending (a snapshot's worker copies a node's
+ * leaves; the loop only takes the view). The tree keeps its leaves in fixed
+ * chunks that never move once allocated; the view holds their addresses.
+ * It stays valid until the tree is freed or truncated below `count` (a
+ * node's committed leaves never are). NOMEM; INVALID_ARGUMENT if `count`
+ * is over the size.
+ */
+typedef struct cs_merkle_leaves {
+    const uint8_t **chunks; /* owned array; each chunk holds CS_MERKLE_LEAVES_PER_CHUNK hashes */
+    size_t nchunks;
+    uint64_t count;
+} cs_merkle_leaves;
+#define CS_MERKLE_LEAVES_PER_CHUNK 512u
+CS_MUST_CHECK consort_err cs_merkle_leaves_view(const cs_merkle_tree *t, uint64_t count,
+                                                cs_merkle_leaves *out);
+/* Copies the view's count * CS_MERKLE_HASH_LEN bytes to `out`. Any thread. */
+void cs_merkle_leaves_copy(const cs_merkle_leaves *v, uint8_t *out);
+/* Frees the view (not the leaves); a zeroed view is a no-op. */
+void cs_merkle_leaves_release(cs_merkle_leaves *v);
+
 /* The root of the current tree (the empty-tree hash when it has no leaves). */
 void cs_merkle_root(const cs_merkle_tree *t, uint8_t out[CS_MERKLE_HASH_LEN]);
 /* The root the tree had at `size` leaves (size <= current size). */
