@@ -19,12 +19,19 @@ static void disarm(cs_turn_end *t)
     (void)uv_prepare_stop(&t->prepare);
 }
 
+/* A call that arms it again (the writer it woke wrote more) runs again at
+ * once: started inside the phase's own run, a libuv handle would wait for
+ * the next pass of that phase, and the prepare phase's next pass comes
+ * after the loop slept. Bounded: what is still armed then runs after the
+ * I/O phase. */
+#define REPEAT_MAX 8
+
 static void fire(cs_turn_end *t)
 {
-    if (!t->armed)
-        return;
-    disarm(t);
-    t->cb(t->ctx);
+    for (int i = 0; t->armed && i < REPEAT_MAX; i++) {
+        disarm(t);
+        t->cb(t->ctx); /* may free t: its memory lasts until the loop closes the handles */
+    }
 }
 
 static void check_cb(uv_check_t *h)

@@ -3,7 +3,8 @@
  * callback runs once, after the callbacks of the phase that armed it and
  * before the loop next waits for I/O (a uv_check after the I/O callbacks, a
  * uv_prepare before the wait; whichever comes first). Never inside
- * cs_turn_end_arm. Used to gather what a turn writes to one connection
+ * cs_turn_end_arm. Armed again from inside the callback, it runs again
+ * before the loop waits. Used to gather what a turn writes to one connection
  * into one TLS record and one system call (tls_stream.c).
  *
  * Its memory frees itself like a cs_timer: the owner calls cs_turn_end_free

@@ -2,8 +2,8 @@
  * Calls at the end of a loop turn (net/turn_end.h): never inside
  * cs_turn_end_arm; once per arming however often armed; armed from a timer
  * (before the loop waits) or from an I/O callback (after the I/O phase), it
- * runs before the loop next waits for I/O; cs_turn_end_free drops an armed
- * call.
+ * runs before the loop next waits for I/O, also when it arms itself again;
+ * cs_turn_end_free drops an armed call.
  */
 #include "net/turn_end.h"
 #include "testutil.h"
@@ -16,12 +16,18 @@ typedef struct rec {
     uv_timer_t arm_timer, far_timer;
     uv_async_t async;
     int calls;
+    int rearm; /* calls that arm it again from inside */
 } rec;
 
 static void on_turn_end(void *ctx)
 {
     rec *r = ctx;
     r->calls++;
+    if (r->rearm > 0) {
+        r->rearm--;
+        cs_turn_end_arm(r->t); /* what the call did wrote more */
+        return;
+    }
     (void)uv_timer_stop(&r->far_timer); /* nothing left to wait for */
 }
 
@@ -111,6 +117,23 @@ static void armed_in_io_runs_in_the_same_turn(void **state)
     finish(&r);
 }
 
+/* A call that arms it again (the writer it woke wrote more) runs again
+ * before the loop sleeps, though the loop will not come back to that phase:
+ * armed in a timer, the first call runs in the prepare phase. */
+static void rearmed_inside_runs_again_before_the_wait(void **state)
+{
+    (void)state;
+    rec r;
+    start(&r);
+    r.rearm = 2;
+    assert_int_equal(uv_timer_start(&r.arm_timer, arm_from_timer, 0, 0), 0);
+    uint64_t t0 = uv_hrtime();
+    (void)uv_run(&r.loop, UV_RUN_ONCE);
+    assert_int_equal(r.calls, 3);
+    assert_true(uv_hrtime() - t0 < 1000000000ull);
+    finish(&r);
+}
+
 static void free_drops_an_armed_call(void **state)
 {
     (void)state;
@@ -126,6 +149,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(armed_in_a_timer_runs_before_the_wait),
         cmocka_unit_test(armed_in_io_runs_in_the_same_turn),
+        cmocka_unit_test(rearmed_inside_runs_again_before_the_wait),
         cmocka_unit_test(free_drops_an_armed_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
