@@ -9,6 +9,7 @@
 #include "net/http_priv.h"
 #include "net/http_server.h"
 
+#include "base/log.h"
 #include "net/defer.h"
 
 struct cs_timer;
@@ -58,5 +59,15 @@ void cs_http_conn_close(http_conn *c);
 /* Writes answered responses from the head of the queue, in order; then
  * parses input that waited for the pipeline to drain. */
 void cs_http_conn_flush(http_conn *c);
+/* Queues an answer of our own that ends the connection (after the ones owed
+ * before it), logged at `level`. */
+void cs_http_conn_queue_error(http_conn *c, int status, const char *message, cs_log_level level);
+
+/* ---- deadlines (http_deadlines.c) ---- */
+
+/* Arms the timer for the nearest deadline of the connection's state, or stops it. */
+void cs_http_conn_rearm(http_conn *c);
+/* The connection's deadline timer fired (cs_timer_cb). */
+void cs_http_conn_deadline_cb(void *ctx);
 
 #endif

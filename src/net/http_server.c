@@ -10,7 +10,7 @@
  * (until on_close) and by every request in its queue or with a handler;
  * the server only lists connections and may go first (they are detached).
  *
- * Deadlines: one timer per connection, re-armed after every change of
+ * Deadlines (http_deadlines.c): one timer per connection, re-armed after every change of
  * state (input parsed, answers flushed) for the nearest deadline of that
  * state: a request being received has its header and request deadlines;
  * a connection with nothing received and nothing outstanding has its idle
@@ -63,7 +63,6 @@ void cs_http_conn_close(http_conn *c)
 }
 
 static void process_pending(http_conn *c);
-static void rearm(http_conn *c);
 static void flow(http_conn *c);
 
 /* Takes the input that waited, if it may now, and sets reading and the
@@ -72,7 +71,7 @@ static void take_more(http_conn *c)
 {
     process_pending(c);
     flow(c);
-    rearm(c);
+    cs_http_conn_rearm(c);
 }
 
 /* Writes answered responses from the head of the queue, in order. */
@@ -126,7 +125,7 @@ static const char *error_code(int status)
 
 /* Queues an answer of our own that ends the connection (after the ones owed
  * before it), logged at `level`. */
-static void queue_error(http_conn *c, int status, const char *message, cs_log_level level)
+void cs_http_conn_queue_error(http_conn *c, int status, const char *message, cs_log_level level)
 {
     cs_log(level, "net", "HTTP %s: %d: %s", c->peer, status, message);
     cs_http_req *r = cs_calloc(1, sizeof *r);
@@ -240,7 +239,8 @@ static void process(http_conn *c, cs_slice in)
         in.ptr += used;
         in.len -= used;
         if (rc != CONSORT_OK) {
-            queue_error(c, cs_http_parser_status(c->parser), consort_errmsg(), CS_LOG_DEBUG);
+            cs_http_conn_queue_error(c, cs_http_parser_status(c->parser), consort_errmsg(),
+                                     CS_LOG_DEBUG);
             break;
         }
         cs_http_req *r = cs_http_parser_take(c->parser);
@@ -302,7 +302,7 @@ static void on_data(void *ctx, cs_stream *s, cs_slice data)
         process(c, data);
     }
     flow(c);
-    rearm(c);
+    cs_http_conn_rearm(c);
 }
 
 /* The client has read every answer written so far: take its requests again. */
@@ -340,88 +340,6 @@ static void on_close(void *ctx, cs_stream *s, consort_err reason, const char *ms
         r = next;
     }
     cs_http_conn_unref(c);
-}
-
-/* How long a connection may wait for a request's first byte: idle_timeout_ms,
- * or header_timeout_ms if shorter for a new connection, which is expected to
- * send its request at once. */
-static uint64_t idle_wait(const http_conn *c)
-{
-    const cs_http_server_params *p = &c->srv->params;
-    if (c->fresh && p->header_timeout_ms < p->idle_timeout_ms)
-        return p->header_timeout_ms;
-    return p->idle_timeout_ms;
-}
-
-/* Arms the timer for the nearest deadline of the connection's state, or stops it. */
-static void rearm(http_conn *c)
-{
-    if (c->deadline == NULL)
-        return;
-    if (c->srv == NULL || c->closing || c->timed_out) {
-        cs_timer_stop(c->deadline);
-        return;
-    }
-    const cs_http_server_params *p = &c->srv->params;
-    uint64_t now = uv_now(c->srv->loop);
-    uint64_t due;
-    if (c->output_blocked) { /* the client must read its answers within the idle wait */
-        c->idle = false;
-        due = c->blocked_since + p->idle_timeout_ms;
-    } else if (c->in_request) {
-        c->idle = false;
-        due = c->req_start + p->request_timeout_ms;
-        if (!c->headers_done && c->req_start + p->header_timeout_ms < due)
-            due = c->req_start + p->header_timeout_ms;
-    } else if (c->outstanding == 0 && c->pending.len == 0) {
-        if (!c->idle) {
-            c->idle = true;
-            c->idle_since = now;
-        }
-        due = c->idle_since + idle_wait(c);
-    } else { /* handlers are working on its requests */
-        c->idle = false;
-        cs_timer_stop(c->deadline);
-        return;
-    }
-    cs_timer_start(c->deadline, due > now ? due - now : 0);
-}
-
-static void deadline_cb(void *ctx)
-{
-    http_conn *c = ctx;
-    if (c->srv == NULL || c->closing || c->timed_out)
-        return;
-    const cs_http_server_params *p = &c->srv->params;
-    uint64_t now = uv_now(c->srv->loop);
-    char msg[160];
-    if (c->in_request && !c->headers_done && now >= c->req_start + p->header_timeout_ms) {
-        c->srv->stats.header_timeouts++;
-        snprintf(msg, sizeof msg, "the request header section was not complete within %llu ms",
-                 (unsigned long long)p->header_timeout_ms);
-    } else if (c->in_request && now >= c->req_start + p->request_timeout_ms) {
-        c->srv->stats.request_timeouts++;
-        snprintf(msg, sizeof msg, "the request was not complete within %llu ms",
-                 (unsigned long long)p->request_timeout_ms);
-    } else if (c->output_blocked && now >= c->blocked_since + p->idle_timeout_ms) {
-        c->srv->stats.idle_timeouts++;
-        cs_log_debug("net", "HTTP %s: did not read its answers for %llu ms, closing", c->peer,
-                     (unsigned long long)p->idle_timeout_ms);
-        cs_http_conn_close(c);
-        return;
-    } else if (!c->in_request && c->idle && now >= c->idle_since + idle_wait(c)) {
-        c->srv->stats.idle_timeouts++;
-        cs_log_debug("net", "HTTP %s: idle for %llu ms, closing", c->peer,
-                     (unsigned long long)idle_wait(c));
-        cs_http_conn_close(c);
-        return;
-    } else {
-        rearm(c);
-        return;
-    }
-    /* RFC 9110 §15.5.9: 408, then close; debug level, as a flood of these must not flood the log */
-    c->timed_out = true;
-    queue_error(c, 408, msg, CS_LOG_DEBUG);
 }
 
 /* ---- the server ---- */
@@ -474,7 +392,7 @@ void cs_http_server_attach(cs_http_server *srv, cs_stream *s)
     http_conn *c = cs_calloc(1, sizeof *c);
     CS_ENSURE_GOTO(rc, c != NULL, refuse, CONSORT_E_NOMEM, "out of memory");
     CS_TRY_GOTO(rc, cs_http_parser_new(&srv->params.limits, on_headers, c, &c->parser), refuse);
-    CS_TRY_GOTO(rc, cs_timer_new(srv->loop, deadline_cb, c, &c->deadline), refuse);
+    CS_TRY_GOTO(rc, cs_timer_new(srv->loop, cs_http_conn_deadline_cb, c, &c->deadline), refuse);
     c->srv = srv;
     c->s = s;
     c->refs = 1;
@@ -488,7 +406,7 @@ void cs_http_server_attach(cs_http_server *srv, cs_stream *s)
     srv->conns = c;
     srv->count++;
     c->fresh = true;
-    rearm(c);
+    cs_http_conn_rearm(c);
     const cs_stream_cbs cbs = {.on_data = on_data, .on_close = on_close, .on_drain = on_drain};
     cs_stream_set_cbs(s, &cbs, c);
     return;

@@ -295,28 +295,21 @@ consort_err cs_ledger_writer_read_waiting(const cs_ledger_writer *w, uint64_t se
               (unsigned long long)seqno);
     /* `pending` holds the frames (be32 length || entry) of file_seqno + 1 ..
      * last_seqno, in order */
-    uint64_t s = w->file_seqno + 1;
-    size_t off = 0;
-    while (off + 4 <= w->pending.len) {
-        const uint8_t *p = w->pending.ptr + off;
-        size_t len = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
-        CS_ENSURE(len <= w->pending.len - off - 4, CONSORT_E_CORRUPT,
-                  "ledger writer: a waiting frame runs past the buffer at offset %zu", off);
-        if (s == seqno) {
-            cs_ledger_entry e;
-            cs_slice entry = CS_SLICE(p + 4, len);
-            CS_ENSURE(cs_ledger_entry_decode(entry, &e) == CONSORT_OK && e.seqno == seqno,
-                      CONSORT_E_CORRUPT,
-                      "ledger writer: the frame waiting for entry %llu is not it",
-                      (unsigned long long)seqno);
-            cs_buf_reset(out);
-            return cs_buf_append_slice(out, entry);
-        }
-        off += 4 + len;
-        s++;
+    cs_cursor c;
+    cs_cursor_init(&c, cs_buf_slice(&w->pending));
+    cs_slice entry = CS_SLICE_EMPTY;
+    for (uint64_t s = w->file_seqno + 1; s <= seqno; s++) {
+        uint32_t len;
+        CS_ENSURE(cs_cursor_read_be32(&c, &len) == CONSORT_OK &&
+                      cs_cursor_read_slice(&c, len, &entry) == CONSORT_OK,
+                  CONSORT_E_CORRUPT, "ledger writer: the waiting frames end before entry %llu",
+                  (unsigned long long)s);
     }
-    return cs_fail(CONSORT_E_CORRUPT, "ledger writer: entry %llu missing from the waiting frames",
-                   (unsigned long long)seqno);
+    cs_ledger_entry e;
+    CS_ENSURE(cs_ledger_entry_decode(entry, &e) == CONSORT_OK && e.seqno == seqno,
+              CONSORT_E_CORRUPT, "ledger writer: the frame waiting for entry %llu is not it",
+              (unsigned long long)seqno);
+    return cs_buf_set(out, entry);
 }
 
 bool cs_ledger_writer_closing(const cs_ledger_writer *w)
