@@ -95,7 +95,7 @@ static void every_size_verifies(void **state)
     ident svc, other;
     ident_make(&svc);
     ident_make(&other);
-    static const size_t sizes[] = {1, 2, 3, 5, 8, 13, CS_E2E_BATCH_MAX};
+    static const size_t sizes[] = {1, 2, 3, 5, 6, 7, 8, 13, 100, 255, CS_E2E_BATCH_MAX};
     cs_e2e_statement *got = calloc(1, sizeof *got);
     assert_non_null(got);
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
