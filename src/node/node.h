@@ -270,6 +270,12 @@ CS_MUST_CHECK consort_err cs_node_write_governance(cs_node *n, cs_node_tx_fn fn,
 /* Has the service been opened to users (docs/governance.md)? As of the
  * state this node applied. */
 bool cs_node_service_open(const cs_node *n);
+/* Changes whenever what governance decides may have changed: a governance
+ * or membership transaction committed, a snapshot was installed, the node
+ * started or recovered (each calls node_refresh_policy). What a caller read
+ * from the governance maps (public:consort.*) through cs_node_read holds
+ * while this stays the same: only those transactions write them. */
+uint64_t cs_node_policy_generation(const cs_node *n);
 
 /*
  * Waiting for this node to have applied a transaction (read-your-writes,

@@ -64,6 +64,11 @@ bool cs_node_service_open(const cs_node *n)
     return n->service_open;
 }
 
+uint64_t cs_node_policy_generation(const cs_node *n)
+{
+    return n->policy_gen;
+}
+
 /* How long the node has known no leader (0: it knows one). leaderless_since
  * is uv_now() | 1, so it can be 1 ms ahead of the loop's time. */
 static uint64_t node_leaderless_ms(const cs_node *n)

@@ -144,6 +144,7 @@ struct cs_node {
     cs_timer *wait_timer;
 
     bool service_open;     /* the service map's status, as of node_refresh_policy */
+    uint64_t policy_gen;   /* counts node_refresh_policy calls (cs_node_policy_generation) */
     node_updater *updater; /* the leader's membership driver (node_update.c) */
 
     node_issued_entry issued[NODE_ISSUED_CACHE];

@@ -264,6 +264,7 @@ void node_raft_linearizable(cs_node *n, cs_node_waiter *w)
 
 void node_refresh_policy(cs_node *n)
 {
+    n->policy_gen++;
     svc_policy sp;
     svc_policy_init(&sp);
     consort_err rc = svc_policy_read(node_replica_kv(n->replica), &sp);

@@ -303,6 +303,7 @@ fail:
     cs_rpc_egress_pool_free(rpc->egress);
     cs_http_server_free(rpc->http);
     cs_defer_free(rpc->defer);
+    cs_rpc_statements_cleanup(rpc);
     cs_rpc_account_cleanup(rpc);
     cs_free(rpc);
     return rc;
@@ -321,6 +322,7 @@ static void stopped_cb(void *ctx)
     /* rpc->app is the node's (cs_node_app): freed with the node */
     cs_rpc_statements_flush(rpc); /* any queued since cs_rpc_stop */
     cs_defer_free(rpc->defer);
+    cs_rpc_statements_cleanup(rpc);
     cs_rpc_account_cleanup(rpc);
     cs_free(rpc);
     if (cb != NULL)

@@ -49,7 +49,8 @@ typedef struct rpc_inflight {
     struct rpc_inflight *prev, *next;
 } rpc_inflight;
 typedef struct rpc_forwarder rpc_forwarder;
-typedef struct rpc_stmt rpc_stmt; /* an answer waiting for its statement's signature */
+typedef struct rpc_stmt rpc_stmt;   /* an answer waiting for its statement's signature */
+typedef struct rpc_codes rpc_codes; /* the trusted code ids, kept for statements */
 /* Headers of an answer that waits for its statement (rpc_statement.c). */
 #define CS_RPC_STMT_MAX_HEADERS 16
 typedef struct rpc_egress_pool rpc_egress_pool;
@@ -102,6 +103,7 @@ struct cs_rpc {
     rpc_inflight *inflight;  /* requests executing on this node (writes, waiting reads) */
     rpc_stmt *stmts;         /* answers waiting for their statements' signature, in order */
     rpc_stmt **stmts_tail;
+    rpc_codes *codes;         /* rpc_statement.c (NULL until the first statement) */
     cs_defer_item stmts_item; /* signs them at the end of the loop's turn */
     cs_rpc_stats stats;
     rpc_observe obs;
@@ -253,6 +255,8 @@ CS_MUST_CHECK consort_err cs_rpc_respond_with_statement(cs_rpc *rpc, cs_http_req
                                                         const cs_app_calls *calls);
 /* Signs and sends every answer that waits for its statement, now (at stop). */
 void cs_rpc_statements_flush(cs_rpc *rpc);
+/* Frees what statements kept (the code ids read); at the rpc's end. */
+void cs_rpc_statements_cleanup(cs_rpc *rpc);
 /* The client's policy for a summary statement (x-consort-attest-policy:
  * base64 of its JSON, docs/e2e.md "Summary statements"), parsed into `doc`
  * (*present false, doc untouched, without the header). INVALID_ARGUMENT /

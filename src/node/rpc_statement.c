@@ -19,10 +19,22 @@
 #include <string.h>
 #include <strings.h>
 
+/* The code ids the service trusts and their logged certificates, as read
+ * at one policy generation (cs_node_policy_generation): only governance
+ * transactions change them, so every statement until the next one reuses
+ * the read instead of walking the maps and decoding the certificates'
+ * JSON and base64 again. */
+struct rpc_codes {
+    bool valid;
+    uint64_t generation;
+    size_t count;
+    uint8_t id[CS_E2E_MAX_CODE_IDS][32];
+    cs_buf cert[CS_E2E_MAX_CODE_IDS]; /* empty: none logged */
+};
+
 typedef struct codes_ctx {
     cs_kv_tx *tx;
-    cs_e2e_statement *s;
-    cs_buf *certs; /* the certificates' bytes, one buffer per code id */
+    rpc_codes *codes;
     consort_err rc;
 } codes_ctx;
 
@@ -31,28 +43,27 @@ static bool code_cb(void *ctx, cs_slice key, cs_slice value)
     codes_ctx *c = ctx;
     if (!cs_slice_eq(value, CS_SLICE_LIT(SVC_CODE_ID_OK)) || key.len != 64)
         return true;
-    cs_e2e_statement *s = c->s;
-    if (s->n_codes == CS_E2E_MAX_CODE_IDS) {
+    rpc_codes *codes = c->codes;
+    if (codes->count == CS_E2E_MAX_CODE_IDS) {
         c->rc = cs_fail(CONSORT_E_TOO_LARGE, "more than %d trusted code ids", CS_E2E_MAX_CODE_IDS);
         return false;
     }
     char hex[65];
     memcpy(hex, key.ptr, 64);
     hex[64] = '\0';
-    cs_e2e_code *code = &s->codes[s->n_codes];
-    if ((c->rc = cs_hex_decode(hex, code->code_id, 32)) != CONSORT_OK)
+    if ((c->rc = cs_hex_decode(hex, codes->id[codes->count], 32)) != CONSORT_OK)
         return false;
     cs_slice v;
     bool found = false;
     c->rc = cs_kv_get(c->tx, CS_SLICE_LIT(SVC_MAP_CODE_CERTS), key, &v, &found);
     json_t *e = found ? json_loadb((const char *)v.ptr, v.len, 0, NULL) : NULL;
     const char *b64 = json_string_value(json_object_get(e, "certificate"));
-    cs_buf *cert = &c->certs[s->n_codes];
+    cs_buf *cert = &codes->cert[codes->count];
+    cs_buf_reset(cert);
     if (c->rc == CONSORT_OK && b64 != NULL)
         c->rc = cs_b64_decode(cs_slice_str(b64), cert);
     json_decref(e);
-    code->certificate = cs_buf_slice(cert);
-    s->n_codes++;
+    codes->count++;
     return c->rc == CONSORT_OK;
 }
 
@@ -63,6 +74,41 @@ static consort_err codes_fn(void *ctx, cs_kv_tx *tx, cs_tx_outcome *out)
     c->tx = tx;
     CS_TRY(cs_kv_foreach(tx, CS_SLICE_LIT(SVC_MAP_CODE_IDS), code_cb, c));
     return c->rc;
+}
+
+/* The trusted code ids as of now: read again only after governance may
+ * have changed them. */
+static consort_err current_codes(cs_rpc *rpc, const rpc_codes **out)
+{
+    const uint64_t generation = cs_node_policy_generation(rpc->node);
+    rpc_codes *codes = rpc->codes;
+    if (codes == NULL) {
+        codes = cs_calloc(1, sizeof *codes);
+        CS_ENSURE(codes != NULL, CONSORT_E_NOMEM, "handling statement: out of memory");
+        for (size_t i = 0; i < CS_E2E_MAX_CODE_IDS; i++)
+            cs_buf_init(&codes->cert[i], CS_E2E_MAX / 4);
+        rpc->codes = codes;
+    }
+    if (!codes->valid || codes->generation != generation) {
+        codes->valid = false;
+        codes->count = 0;
+        codes_ctx c = {.codes = codes, .rc = CONSORT_OK};
+        CS_TRY(cs_node_read(rpc->node, codes_fn, &c));
+        codes->valid = true;
+        codes->generation = generation;
+    }
+    *out = codes;
+    return CONSORT_OK;
+}
+
+void cs_rpc_statements_cleanup(cs_rpc *rpc)
+{
+    if (rpc->codes == NULL)
+        return;
+    for (size_t i = 0; i < CS_E2E_MAX_CODE_IDS; i++)
+        cs_buf_cleanup(&rpc->codes->cert[i]);
+    cs_free(rpc->codes);
+    rpc->codes = NULL;
 }
 
 consort_err cs_rpc_attest_policy(const cs_http_request *req, cs_e2e_policy_doc *doc, bool *present)
@@ -132,11 +178,7 @@ static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
     CS_ENSURE(cs_node_service_key(rpc->node) != NULL && cs_node_service_cert(rpc->node) != NULL,
               CONSORT_E_STATE, "this node does not hold the service identity yet");
     cs_e2e_statement *s = cs_calloc(1, sizeof *s);
-    cs_buf *certs = cs_calloc(CS_E2E_MAX_CODE_IDS, sizeof *certs);
-    consort_err rc =
-        s != NULL && certs != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "handling statement");
-    for (size_t i = 0; certs != NULL && i < CS_E2E_MAX_CODE_IDS; i++)
-        cs_buf_init(&certs[i], CS_E2E_MAX / 4);
+    consort_err rc = s != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "handling statement");
     if (rc == CONSORT_OK)
         rc = cs_e2e_parse_nonce(cs_http_request_header(req, CS_E2E_ATTEST_HEADER), s);
     if (rc == CONSORT_OK) {
@@ -146,8 +188,13 @@ static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
         for (size_t i = 0; i < count; i++)
             if (strcasecmp(headers[i].name, CS_RPC_TXID_HEADER) == 0)
                 snprintf(s->written, sizeof s->written, "%s", headers[i].value);
-        codes_ctx c = {.s = s, .certs = certs, .rc = CONSORT_OK};
-        rc = cs_node_read(rpc->node, codes_fn, &c);
+        const rpc_codes *codes = NULL;
+        rc = current_codes(rpc, &codes);
+        for (size_t i = 0; rc == CONSORT_OK && i < codes->count; i++) {
+            memcpy(s->codes[i].code_id, codes->id[i], 32);
+            s->codes[i].certificate = cs_buf_slice(&codes->cert[i]);
+        }
+        s->n_codes = rc == CONSORT_OK ? codes->count : 0;
     }
     /* a summary: the client sent its policy (18 KiB parsed: only then) */
     const bool summary = cs_http_request_header(req, CS_E2E_POLICY_HEADER) != NULL;
@@ -165,9 +212,6 @@ static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
     cs_free(policy);
     if (rc == CONSORT_OK)
         rc = cs_e2e_encode(s, payload);
-    for (size_t i = 0; certs != NULL && i < CS_E2E_MAX_CODE_IDS; i++)
-        cs_buf_cleanup(&certs[i]);
-    cs_free(certs);
     cs_free(s);
     return rc;
 }

@@ -7,6 +7,8 @@
  */
 #include "rpc_fixture.h"
 
+#include "crypto/b64.h"
+#include "e2e/statement.h"
 #include "gov/request.h"
 
 #include <time.h>
@@ -205,10 +207,124 @@ static void open_through_governance(void **state)
     cst_client_close(&c);
 }
 
+/* Proposes `actions` as the member through node 0 and accepts it with
+ * the member's ballot through node 1 (answered once node 1 applied it). */
+static void govern(const char *actions)
+{
+    cst_resp r;
+    gov_post(0, &svc.member, CS_GOV_MSG_PROPOSAL, NULL, actions, &r);
+    assert_int_equal(r.status, 200);
+    json_t *doc = body_json(&r);
+    char id[65];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(doc, "proposal_id")));
+    json_decref(doc);
+    cst_resp_cleanup(&r);
+    gov_post(1, &svc.member, CS_GOV_MSG_BALLOT, id, "{\"vote\": true}", &r);
+    assert_int_equal(r.status, 200);
+    doc = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(doc, "state")), "Accepted");
+    json_decref(doc);
+    cst_resp_cleanup(&r);
+}
+
+typedef struct attested {
+    bool done;
+    int status;
+    cs_buf statement;
+} attested;
+
+static void attested_cb(void *ctx, consort_err err, const char *msg, const cs_http_response *r)
+{
+    attested *a = ctx;
+    cst_cb_ok(err, msg);
+    a->done = true;
+    a->status = r->status;
+    const char *b64 = cs_http_response_header(r, CS_E2E_HEADER);
+    assert_non_null(b64);
+    cst_ok(cs_b64_decode(cs_slice_str(b64), &a->statement));
+}
+
+static bool attested_done(void *ctx)
+{
+    return ((attested *)ctx)->done;
+}
+
+/* The code ids that node `node`'s handling statement for a write names. */
+static size_t statement_codes(size_t node, uint8_t ids[CS_E2E_MAX_CODE_IDS][32])
+{
+    cst_client c;
+    cst_client_open(&svc, node, &svc.user, &c);
+    attested a = {0};
+    cs_buf_init(&a.statement, CS_E2E_MAX);
+    const cs_http_header h[2] = {{CS_E2E_ATTEST_HEADER, "00112233445566778899aabbccddeeff"},
+                                 JSON_CT[0]};
+    cst_ok(cs_http_client_request(c.http, "POST", "/app/log/public", h, 2,
+                                  CS_SLICE_LIT("{\"id\": 2, \"msg\": \"attested\"}"), attested_cb,
+                                  &a));
+    cst_run_until(&svc.loop, 30000, attested_done, &a, "the attested write");
+    assert_int_equal(a.status, 200);
+    cs_e2e_statement *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    cst_ok(cs_e2e_verify(cs_buf_slice(&a.statement), svc.service_cert, s));
+    for (size_t i = 0; i < s->n_codes; i++)
+        memcpy(ids[i], s->codes[i].code_id, 32);
+    size_t n = s->n_codes;
+    free(s);
+    cs_buf_cleanup(&a.statement);
+    cst_client_close(&c);
+    return n;
+}
+
+static bool has_code(uint8_t ids[][32], size_t n, const uint8_t want[32])
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(ids[i], want, 32) == 0)
+            return true;
+    return false;
+}
+
+/* A handling statement names the code ids the service trusts when it
+ * answers: one that governance adds appears in the next statement of
+ * every node, and one it retires is gone, although each node keeps what
+ * it read for its statements between governance transactions. */
+static void statements_follow_the_trusted_code_ids(void **state)
+{
+    (void)state;
+    govern(OPEN);
+    assert_int_equal(app_write_status(0), 200);
+    uint8_t ids[CS_E2E_MAX_CODE_IDS][32];
+    const uint8_t added[32] = {0xc0, 0xde, 0x01};
+    char hex[65], actions[256];
+    cs_hex_encode(CS_SLICE(added, 32), hex);
+    for (size_t node = 0; node < 2; node++) { /* read (and kept) before the change */
+        size_t n = statement_codes(node, ids);
+        assert_int_equal(n, 1);
+        assert_false(has_code(ids, n, added));
+    }
+    snprintf(actions, sizeof actions,
+             "{\"actions\": [{\"name\": \"add_code_id\", \"args\": {\"code_id\": \"%s\"}}]}", hex);
+    govern(actions);
+    for (size_t node = 2; node-- > 0;) { /* the follower first: it answered the ballot */
+        size_t n = statement_codes(node, ids);
+        assert_int_equal(n, 2);
+        assert_true(has_code(ids, n, added));
+    }
+    snprintf(actions, sizeof actions,
+             "{\"actions\": [{\"name\": \"retire_code_id\", \"args\": {\"code_id\": \"%s\"}}]}",
+             hex);
+    govern(actions);
+    for (size_t node = 2; node-- > 0;) {
+        size_t n = statement_codes(node, ids);
+        assert_int_equal(n, 1);
+        assert_false(has_code(ids, n, added));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(open_through_governance, setup, teardown),
+        cmocka_unit_test_setup_teardown(statements_follow_the_trusted_code_ids, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
