@@ -233,9 +233,11 @@ def rejoined_safely(sb, records, f, honest, what, detected=False):
     (never leading), has caught up, serves every acknowledged write (those of the honest
     clients too), and every entry of every follower's ledger is the leader's."""
     h.wait_until(lambda: h.node_opened(sb, f), 60, f"node {f} to reopen")
+    # the honest clients stop first: a write acknowledged after the catch-up's
+    # target could still be on its way to node f when it is read there
+    records = records + honest.check()
     sb.wait_caught_up([0, 1, 2], timeout=90)
     check(not h.is_leader_state(sb.state(f)), f"node {f} leads after its rollback")
-    records = records + honest.check()
     h.check_records(sb, records, [0, 1, 2])
     sb.wait_quiescent()
     leader = sb.wait_leader()
