@@ -138,6 +138,31 @@ CS_MUST_CHECK consort_err cs_merkle_consistency_proof(const cs_merkle_tree *t, u
  * memory that held them. Proofs and roots for sizes <= size are unchanged. */
 CS_MUST_CHECK consort_err cs_merkle_truncate(cs_merkle_tree *t, uint64_t size);
 
+/*
+ * A small tree built at once with every level kept (under 2n hashes), for
+ * reading every leaf's proof of it: a batch of handling statements under
+ * one signature (e2e/batch.c). cs_merkle_tree keeps one level in four to
+ * stay small over a whole ledger, so each of its proofs rehashes up to 15
+ * nodes a level; here a proof is log n reads. A level's odd last node moves
+ * up unchanged, which builds MTH's tree (RFC 9162 §2.1.1: the split at the
+ * largest power of two below n), so roots and proofs are those of
+ * cs_merkle_root_at and cs_merkle_inclusion_proof over the same leaves.
+ */
+typedef struct cs_merkle_dense {
+    uint8_t (*h)[CS_MERKLE_HASH_LEN]; /* the levels, leaves first, one after the other */
+    size_t off[CS_MERKLE_PROOF_MAX], len[CS_MERKLE_PROOF_MAX];
+    size_t levels;
+} cs_merkle_dense;
+/* The tree of the leaves SHA-256(0x00 || data[i]), 1 <= n <= 2^32.
+ * INVALID_ARGUMENT, NOMEM. */
+CS_MUST_CHECK consort_err cs_merkle_dense_build(const cs_slice *data, size_t n,
+                                                cs_merkle_dense *out);
+const uint8_t *cs_merkle_dense_root(const cs_merkle_dense *t);
+/* PATH(index, D[0:n]) of RFC 9162 §2.1.3.1; index < n. */
+void cs_merkle_dense_proof(const cs_merkle_dense *t, size_t index, cs_merkle_proof *out);
+/* A zeroed tree is a no-op. */
+void cs_merkle_dense_free(cs_merkle_dense *t);
+
 /* Slices over the hashes of `p` (borrowed from `p`), for the verifiers.
  * Returns p->len. */
 size_t cs_merkle_proof_slices(const cs_merkle_proof *p, cs_slice out[CS_MERKLE_PROOF_MAX]);

@@ -7,7 +7,6 @@
  */
 #include "e2e/statement.h"
 
-#include "base/alloc.h"
 #include "base/cbor.h"
 #include "crypto/cose.h"
 #include "crypto/merkle.h"
@@ -57,62 +56,12 @@ static consort_err sign_root(const cs_key *key, const cs_x509 *cert, const uint8
     return rc;
 }
 
-/* The RFC 9162 tree of a batch, level by level: a level's odd last node
- * moves up unchanged, which builds MTH's tree (§2.1.1, split at the largest
- * power of two below n), so every leaf's PATH (§2.1.3.1) is read off the
- * levels, bottom up, in log n steps instead of recomputing subtrees (which
- * cost O(n) hashes per proof, O(n^2) per batch). */
-typedef struct batch_tree {
-    uint8_t (*h)[CS_MERKLE_HASH_LEN]; /* every level, one after the other */
-    size_t off[CS_MERKLE_PROOF_MAX + 1], len[CS_MERKLE_PROOF_MAX + 1];
-    size_t levels;
-} batch_tree;
-
-static consort_err tree_build(const cs_slice *payloads, size_t n, batch_tree *t)
-{
-    /* n + ceil(n/2) + ceil(n/4) + ... < 2n + levels */
-    t->h = cs_malloc((2 * n + CS_MERKLE_PROOF_MAX) * sizeof *t->h);
-    CS_ENSURE(t->h != NULL, CONSORT_E_NOMEM, "handling statements: out of memory");
-    for (size_t i = 0; i < n; i++)
-        cs_merkle_leaf_hash(payloads[i], t->h[i]);
-    t->off[0] = 0;
-    t->len[0] = n;
-    t->levels = 1;
-    while (t->len[t->levels - 1] > 1) {
-        const size_t below = t->off[t->levels - 1], m = t->len[t->levels - 1];
-        const size_t here = below + m;
-        for (size_t i = 0; i + 1 < m; i += 2)
-            cs_merkle_node_hash(t->h[below + i], t->h[below + i + 1], t->h[here + i / 2]);
-        if (m % 2 == 1)
-            memcpy(t->h[here + m / 2], t->h[below + m - 1], CS_MERKLE_HASH_LEN);
-        t->off[t->levels] = here;
-        t->len[t->levels] = (m + 1) / 2;
-        t->levels++;
-    }
-    return CONSORT_OK;
-}
-
-static const uint8_t *tree_root(const batch_tree *t)
-{
-    return t->h[t->off[t->levels - 1]];
-}
-
-static void tree_proof(const batch_tree *t, size_t index, cs_merkle_proof *p)
-{
-    p->len = 0;
-    for (size_t l = 0; l + 1 < t->levels; l++, index /= 2) {
-        const size_t sibling = index ^ 1;
-        if (sibling < t->len[l]) /* else this node moved up alone */
-            memcpy(p->hash[p->len++], t->h[t->off[l] + sibling], CS_MERKLE_HASH_LEN);
-    }
-}
-
 /* #6.18([protected, {PROOF: [size, index, path]}, payload, signature]) */
-static consort_err write_statement(const cs_cose_sign1 *root_msg, const batch_tree *tree,
+static consort_err write_statement(const cs_cose_sign1 *root_msg, const cs_merkle_dense *tree,
                                    size_t index, cs_slice payload, cs_buf *out)
 {
     cs_merkle_proof proof;
-    tree_proof(tree, index, &proof);
+    cs_merkle_dense_proof(tree, index, &proof);
     CS_TRY(cs_buf_reserve(out, root_msg->protected_bstr.len + payload.len +
                                    root_msg->signature.len + 48 + 34 * proof.len));
     CS_TRY(cs_cbor_write_tag(out, CS_COSE_TAG_SIGN1));
@@ -138,18 +87,20 @@ consort_err cs_e2e_sign_batch(const cs_slice *payloads, size_t n, const cs_key *
     for (size_t i = 0; i < n; i++)
         CS_ENSURE(payloads[i].len <= CS_E2E_MAX, CONSORT_E_TOO_LARGE,
                   "handling statement payload of %zu bytes", payloads[i].len);
-    batch_tree tree = {0};
-    CS_TRY(tree_build(payloads, n, &tree));
+    /* every level kept: each statement's proof is log n reads */
+    cs_merkle_dense tree;
+    CS_TRY(cs_merkle_dense_build(payloads, n, &tree));
     cs_buf signed_root;
     cs_buf_init(&signed_root, 4096);
-    consort_err rc = sign_root(service_key, service_cert, tree_root(&tree), &signed_root);
+    consort_err rc =
+        sign_root(service_key, service_cert, cs_merkle_dense_root(&tree), &signed_root);
     cs_cose_sign1 msg;
     if (rc == CONSORT_OK)
         rc = cs_cose_sign1_decode(cs_buf_slice(&signed_root), &msg);
     for (size_t i = 0; i < n && rc == CONSORT_OK; i++)
         rc = write_statement(&msg, &tree, i, payloads[i], &outs[i]);
     cs_buf_cleanup(&signed_root);
-    cs_free(tree.h);
+    cs_merkle_dense_free(&tree);
     return rc == CONSORT_OK ? rc : cs_err_context(rc, "handling statements");
 }
 

@@ -323,6 +323,45 @@ static void a_leaves_view_outlives_growth(void **state)
     cs_merkle_free(t);
 }
 
+/* A dense tree (every level kept) has the root and the proofs of the
+ * ledger's tree over the same leaves, for every size up to 70 and 256:
+ * the odd nodes that move up unchanged build MTH's tree. */
+static void a_dense_tree_is_the_same_tree(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 33, 63, 70, 255, 256};
+    uint8_t data[256][8];
+    cs_slice slices[256];
+    for (size_t i = 0; i < 256; i++) {
+        memset(data[i], (int)i, sizeof data[i]);
+        slices[i] = CS_SLICE(data[i], sizeof data[i]);
+    }
+    cs_merkle_tree *t;
+    cst_ok(cs_merkle_new(&t));
+    for (size_t i = 0; i < 256; i++)
+        cst_ok(cs_merkle_append(t, slices[i]));
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        const size_t n = sizes[k];
+        cs_merkle_dense d;
+        cst_ok(cs_merkle_dense_build(slices, n, &d));
+        hash_t root;
+        cst_ok(cs_merkle_root_at(t, n, root));
+        assert_memory_equal(cs_merkle_dense_root(&d), root, CS_MERKLE_HASH_LEN);
+        for (size_t i = 0; i < n; i++) {
+            cs_merkle_proof got, want;
+            cs_merkle_dense_proof(&d, i, &got);
+            cst_ok(cs_merkle_inclusion_proof(t, i, n, &want));
+            assert_int_equal(got.len, want.len);
+            assert_memory_equal(got.hash, want.hash, want.len * CS_MERKLE_HASH_LEN);
+        }
+        cs_merkle_dense_free(&d);
+    }
+    cs_merkle_dense d;
+    cst_fails(cs_merkle_dense_build(slices, 0, &d), CONSORT_E_INVALID_ARGUMENT);
+    cs_merkle_dense_free(&d); /* zeroed by the failed build: a no-op */
+    cs_merkle_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +372,7 @@ int main(void)
         cmocka_unit_test(memory_stays_within_the_stated_bound),
         cmocka_unit_test(allocation_failure_sweep),
         cmocka_unit_test(a_leaves_view_outlives_growth),
+        cmocka_unit_test(a_dense_tree_is_the_same_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
