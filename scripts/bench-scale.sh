@@ -7,11 +7,14 @@
 # and PASS/MISS lines for the issue's goals.
 #
 #   scripts/bench-scale.sh BUILD_DIR [options]
-#     --sizes N,N,...        store sizes in keys of --key-value bytes (default 10000,100000)
+#     --sizes N,N,...        store sizes in keys of 64-byte values (default 10000,100000,1000000)
 #     --values B,B,...       value sizes for the value table (default 64,1024,16384,262144)
-#     --ledger-tx N          transactions for the ledger table (default 20000)
-#     --nodes N,N,...        cluster sizes (default 3,5)
-#     --delays MS,MS,...     added one-way delays between nodes (default 10; 0 = through
+#     --ledger-tx N          transactions for the ledger table (default 1000000)
+#     --ledger-keys N        keys they write: 0 (default) new keys from 0, so the store
+#                            grows with the ledger; N > 0 random ids below N, overwritten
+#                            (the ledger grows, the store keeps N keys)
+#     --nodes N,N,...        cluster sizes (default 3,5,7)
+#     --delays MS,MS,...     added one-way delays between nodes (default 0,10,50; 0 = through
 #                            the proxies without delay)
 #     --seconds S            each closed-loop write phase (default 5)
 #     --connections C        writers (default 32)
@@ -67,13 +70,14 @@ for f in "$gen" "$app" "$shim" "$consort" "$consortd"; do
   [ -e "$f" ] || { echo "bench-scale: $f not built (cmake --build $build --target benchmarks)" >&2; exit 1; }
 done
 
-sizes=10000,100000,1000000 values=64,1024,16384,262144 ledger_tx=1000000 nodes_list=3,5,7 delays=0,10,50
+sizes=10000,100000,1000000 values=64,1024,16384,262144 ledger_tx=1000000 ledger_keys=0 nodes_list=3,5,7 delays=0,10,50
 seconds=5 conns=32 snap_interval=auto only=store,value,ledger,nodes,wan smoke=0
 while [ $# -gt 0 ]; do
   case $1 in
   --sizes) sizes=$2 ;;
   --values) values=$2 ;;
   --ledger-tx) ledger_tx=$2 ;;
+  --ledger-keys) ledger_keys=$2 ;;
   --nodes) nodes_list=$2 ;;
   --delays) delays=$2 ;;
   --seconds) seconds=$2 ;;
@@ -405,12 +409,16 @@ fi
 if has ledger; then
   echo "bench-scale: ledger of $ledger_tx transactions ..."
   restarted=() node_env=
+  ledger_ids="--start 0" ledger_what="new keys"
+  if [ "$ledger_keys" -gt 0 ]; then
+    ledger_ids="--keys $ledger_keys" ledger_what="$ledger_keys keys overwritten at random"
+  fi
   start_sandbox 3 ledger
   sleep 1
   lbase=()
   for ((i = 0; i < 3; i++)); do lbase+=("$(rss_kb "$(node_field $i pid)")"); done
   bs write "$work/l.out" --address "$addr" --probe "$(rpcs)" --connections "$conns" \
-    --tx "$ledger_tx" --value 64 --start 0 || fail "ledger writes: $(val error "$work/l.out")"
+    --tx "$ledger_tx" --value 64 $ledger_ids || fail "ledger writes: $(val error "$work/l.out")"
   note_stall "$(val stall_max_ms "$work/l.out")"
   first=$(val first_txid "$work/l.out")
   c=$(leader_commit)
@@ -438,7 +446,7 @@ if has ledger; then
   bs receipt "$work/r.out" --address "$addr" --txid "$first" --times 10 || fail "receipt of $first: $(val error "$work/r.out")"
   stop_sandbox
   echo
-  echo "== ledger ($ledger_tx transactions of one 64-byte value, $c entries with the signature entries)"
+  echo "== ledger ($ledger_tx transactions of one 64-byte value ($ledger_what), $c entries with the signature entries)"
   python3 - "$ledger_tx" "$c" "$lbytes" "$verify_ms" "$restart_ms" "$replayed" \
     "$(val receipt_first_ms "$work/r.out")" "$(val receipt_median_ms "$work/r.out")" "$first" \
     "$rec_entries" "$rec_ms" "$(IFS=/; echo "${lrss[*]}")" <<'EOF'

@@ -66,6 +66,8 @@ void cs_node_stop(cs_node *n, void (*cb)(void *ctx), void *ctx)
     n->stop_ctx = ctx;
     node_closing_add(n); /* held until everything below was asked to close */
     node_set_state(n, CS_NODE_STOPPING);
+    for (unsigned i = 0; i < n->seal_writes; i++)
+        node_closing_add(n); /* released as each write ends (node_start.c) */
     if (n->exec != NULL) {
         node_raft_stop(n); /* pending writes fail, consensus closes */
         if (node_exec_unfinished(n->exec) > 0)

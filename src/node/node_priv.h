@@ -153,6 +153,9 @@ struct cs_node {
 
     /* stopping (node.c): parts still closing, then stop_cb, deferred */
     int closing;
+    /* writes of the sealed vault still on the thread pool (node_start.c):
+     * each holds a closing reference while the node stops */
+    unsigned seal_writes;
     void (*stop_cb)(void *ctx);
     void *stop_ctx;
     cs_defer_item stop_item;

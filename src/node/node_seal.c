@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,10 @@ struct node_seal {
     cs_sealstore *store;
     cs_app_sealer sealer;
     char dir[CS_NODE_PATH_MAX + 16];
-    cs_sealstore_keys keys; /* to reopen the store after a failed commit */
+    cs_sealstore_keys keys;     /* to reopen the store after a failed commit */
+    atomic_uint refs;           /* node_seal_free's, plus one per later write */
+    atomic_uint_fast64_t given; /* payloads given so far */
+    uint64_t written;           /* the order of the last one written (under mu) */
 };
 
 /*
@@ -181,6 +185,8 @@ consort_err node_seal_open_dir(const char *dir, const cs_sealstore_keys *keys, c
         return cs_fail(CONSORT_E_NOMEM, "sealed state: out of memory");
     }
     pthread_mutex_init(&ns->mu, NULL);
+    atomic_init(&ns->refs, 1);
+    atomic_init(&ns->given, 0);
     ns->anchor = anchor;
     ns->keys = *keys;
     if (snprintf(ns->dir, sizeof ns->dir, "%s", dir) >= (int)sizeof ns->dir) {
@@ -214,7 +220,7 @@ fail:
 
 void node_seal_free(node_seal *ns)
 {
-    if (ns == NULL)
+    if (ns == NULL || atomic_fetch_sub(&ns->refs, 1) != 1)
         return;
     cs_sealstore_free(ns->store);
     cs_anchor_free(ns->anchor);
@@ -232,13 +238,89 @@ consort_err node_seal_payload(node_seal *ns, cs_buf *out)
     return rc;
 }
 
-consort_err node_seal_set_payload(node_seal *ns, cs_slice payload)
+/* Writes payload number `order` unless a later one is already written. */
+static consort_err set_in_order(node_seal *ns, cs_slice payload, uint64_t order)
 {
     pthread_mutex_lock(&ns->mu);
-    consort_err rc = cs_sealstore_set_payload(ns->store, payload);
-    reopen_after(ns, rc);
+    consort_err rc = CONSORT_OK;
+    if (order > ns->written) {
+        rc = cs_sealstore_set_payload(ns->store, payload);
+        reopen_after(ns, rc);
+        if (rc == CONSORT_OK)
+            ns->written = order;
+    }
     pthread_mutex_unlock(&ns->mu);
     return rc;
+}
+
+consort_err node_seal_set_payload(node_seal *ns, cs_slice payload)
+{
+    return set_in_order(ns, payload, atomic_fetch_add(&ns->given, 1) + 1);
+}
+
+typedef struct later_write {
+    uv_work_t work;
+    node_seal *ns;
+    cs_buf payload;
+    uint64_t order;
+    consort_err rc;
+    char why[CS_ERRMSG_MAX];
+    node_seal_done_fn done;
+    void *ctx;
+} later_write;
+
+static void later_work(uv_work_t *w)
+{
+    later_write *lw = w->data;
+    lw->rc = set_in_order(lw->ns, cs_buf_slice(&lw->payload), lw->order);
+    if (lw->rc != CONSORT_OK)
+        snprintf(lw->why, sizeof lw->why, "%s", consort_errmsg());
+    cs_err_clear();
+}
+
+static void later_done(uv_work_t *w, int status)
+{
+    later_write *lw = w->data;
+    (void)status; /* never cancelled */
+    if (lw->rc != CONSORT_OK)
+        cs_log_warn(SEAL_LOG, "sealed store %s: writing the vault failed: %s", lw->ns->dir,
+                    lw->why);
+    node_seal_done_fn done = lw->done;
+    void *ctx = lw->ctx;
+    consort_err rc = lw->rc;
+    node_seal_free(lw->ns);
+    cs_buf_cleanup(&lw->payload);
+    cs_free(lw);
+    if (done != NULL)
+        done(ctx, rc);
+}
+
+consort_err node_seal_set_payload_later(node_seal *ns, uv_loop_t *loop, cs_slice payload,
+                                        node_seal_done_fn done, void *ctx)
+{
+    later_write *lw = cs_calloc(1, sizeof *lw);
+    CS_ENSURE(lw != NULL, CONSORT_E_NOMEM, "sealed state: out of memory");
+    cs_buf_init_secret(&lw->payload, payload.len);
+    consort_err rc = cs_buf_set(&lw->payload, payload);
+    if (rc != CONSORT_OK) {
+        cs_buf_cleanup(&lw->payload);
+        cs_free(lw);
+        return cs_err_context(rc, "sealed state");
+    }
+    lw->work.data = lw;
+    lw->ns = ns;
+    lw->done = done;
+    lw->ctx = ctx;
+    lw->order = atomic_fetch_add(&ns->given, 1) + 1;
+    atomic_fetch_add(&ns->refs, 1);
+    int e = uv_queue_work(loop, &lw->work, later_work, later_done);
+    if (e != 0) {
+        atomic_fetch_sub(&ns->refs, 1);
+        cs_buf_cleanup(&lw->payload);
+        cs_free(lw);
+        return cs_fail(CONSORT_E_IO, "sealed state: thread pool: %s", uv_strerror(e));
+    }
+    return CONSORT_OK;
 }
 
 consort_err node_seal_set_successors(node_seal *ns, const uint8_t (*ids)[32], size_t n)

@@ -26,6 +26,8 @@
 #include "node/platform.h"
 #include "sealing/store.h"
 
+#include <uv.h>
+
 typedef struct node_seal node_seal;
 
 /* The store's directory and the platform's anchor for `cfg`'s node, and
@@ -53,6 +55,26 @@ void node_seal_free(node_seal *ns);
 /* The vault's bytes: copied into `out` (NOT_FOUND if none yet), replaced. */
 CS_MUST_CHECK consort_err node_seal_payload(node_seal *ns, cs_buf *out);
 CS_MUST_CHECK consort_err node_seal_set_payload(node_seal *ns, cs_slice payload);
+/*
+ * Replaces the vault's bytes from a worker of `loop`'s thread pool, so the
+ * calling loop does not wait for the store's write, fsyncs and anchor
+ * increment (a high-water mark raised after every snapshot waited for the
+ * disk that was writing the snapshot: bench/RESULTS.md). `payload` is copied
+ * (and wiped once written). Payloads land in the order they were given,
+ * with node_seal_set_payload's among them: one given before another that is
+ * already written is dropped, never written over it. A write that fails is
+ * logged (warning) from the loop; the store is then reopened as after any
+ * failed change, and the next payload tries again. The store stays open
+ * until the write ends, even if node_seal_free comes first; `loop` must run
+ * until then. On CONSORT_OK `done` (may be NULL) is called once, from the
+ * loop, when the write ended (rc: its outcome; OK also when a newer payload
+ * made it moot); on an error (NOMEM, or the thread pool's) nothing is
+ * written and `done` is not called.
+ */
+typedef void (*node_seal_done_fn)(void *ctx, consort_err rc);
+CS_MUST_CHECK consort_err node_seal_set_payload_later(node_seal *ns, uv_loop_t *loop,
+                                                      cs_slice payload, node_seal_done_fn done,
+                                                      void *ctx);
 
 /* Lists `ids` as the approved successors (one commit, only if they
  * changed; sorted input). */

@@ -65,12 +65,31 @@ static void replica_installed(void *ctx, uint64_t checkpoint)
     node_check_open(n);
 }
 
+static void seal_written(void *ctx, consort_err rc)
+{
+    cs_node *n = ctx;
+    (void)rc; /* logged by node_seal; the next save seals the mark */
+    n->seal_writes--;
+    if (n->state == CS_NODE_STOPPING)
+        node_closed_one(n);
+}
+
 static void replica_durable(void *ctx, uint64_t seqno)
 {
     cs_node *n = ctx;
-    if (node_vault_raise_hwm(n->vault, seqno) != CONSORT_OK)
+    /* sealed off the loop: right after a snapshot the disk is busy with it,
+     * and the sealed store's fsyncs waited for it (bench/RESULTS.md); a
+     * stopping node waits for the write (node.c) */
+    bool queued = false;
+    if (node_vault_raise_hwm_later(n->vault, n->loop, seqno, seal_written, n, &queued) !=
+        CONSORT_OK)
         cs_log_warn(NODE_LOG, "node %s: sealing the high-water mark: %s", cs_node_id(n),
                     consort_errmsg());
+    if (queued) {
+        n->seal_writes++;
+        if (n->state == CS_NODE_STOPPING)
+            node_closing_add(n);
+    }
     if (n->compacting && n->cons != NULL) { /* the snapshot after a recovery is made */
         n->compacting = false;
         cs_consensus_compact_done(n->cons);

@@ -32,6 +32,17 @@ consort_err node_vault_new(const char *data_dir, node_vault **out)
     return CONSORT_OK;
 }
 
+/* v->pems (vault_seal.c), wiped. */
+static void pems_free(node_vault *v)
+{
+    for (size_t i = 0; v->pems != NULL && i < 2; i++) {
+        cs_key_free(v->pems[i].key);
+        cs_buf_cleanup(&v->pems[i].pem);
+    }
+    cs_free(v->pems);
+    v->pems = NULL;
+}
+
 void node_vault_free(node_vault *v)
 {
     if (v == NULL)
@@ -45,6 +56,7 @@ void node_vault_free(node_vault *v)
         cs_x509_free(v->prev_cert[i]);
     cs_buf_cleanup(&v->genesis);
     cs_wipe(v->secret, sizeof v->secret);
+    pems_free(v);
     cs_free(v);
 }
 

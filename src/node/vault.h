@@ -25,6 +25,8 @@
 #include "crypto/x509.h"
 #include "store/ledger.h"
 
+#include <uv.h>
+
 #define NODE_VAULT_ID_LEN 16
 /* Most service identities a recovered service remembers (store/succession.h). */
 #define NODE_VAULT_PREV_MAX 16
@@ -111,6 +113,16 @@ CS_MUST_CHECK consort_err node_vault_write_public(const node_vault *v,
 /* Raises the high-water mark to `seqno` (no-op if not higher) and seals;
  * unchanged on failure. */
 CS_MUST_CHECK consort_err node_vault_raise_hwm(node_vault *v, uint64_t seqno);
+/* The same, sealed from `loop`'s thread pool (node_seal_set_payload_later):
+ * the mark is raised here at once, later saves include it, and the loop
+ * does not wait for the sealed store's disk. *queued says whether a write
+ * was queued (not for a mark that is not higher); if so, done(ctx, rc) is
+ * called once from the loop when it ended. A failed write is logged and
+ * the next save seals the mark. Errors here (encoding, NOMEM) leave the
+ * mark as it was and queue nothing. */
+CS_MUST_CHECK consort_err node_vault_raise_hwm_later(node_vault *v, uv_loop_t *loop, uint64_t seqno,
+                                                     void (*done)(void *ctx, consort_err rc),
+                                                     void *ctx, bool *queued);
 uint64_t node_vault_hwm(const node_vault *v);
 /* Genesis inputs (genesis.h) of a service this node creates: set at its
  * first start, sealed with it, dropped once genesis is signed. */

@@ -7,6 +7,15 @@
 #include "node/node_seal.h"
 #include "node/vault.h"
 
+/* A private key's PKCS#8 PEM as last encoded, for the key object held
+ * (a reference: the same pointer is then the same, unchangeable key).
+ * OpenSSL 3's encoder took 7-10 ms a save (both keys) inside a busy node, and the vault
+ * is sealed after every snapshot (bench/RESULTS.md). */
+typedef struct vault_pem {
+    cs_key *key;
+    cs_buf pem; /* secret */
+} vault_pem;
+
 struct node_vault {
     char data_dir[CS_NODE_PATH_MAX];
     node_seal *seal; /* borrowed: where the sealed state lives (node_seal.h) */
@@ -29,6 +38,8 @@ struct node_vault {
     cs_x509 *prev_cert[NODE_VAULT_PREV_MAX];
     uint64_t prev_last[NODE_VAULT_PREV_MAX];
     size_t prev_count;
+
+    vault_pem *pems; /* [0] node key, [1] service key; NULL until the first save */
 };
 
 /* Node id, raft id and self-signed certificate from v->node_key. */

@@ -84,12 +84,30 @@ static consort_err decode_previous(node_vault *v, cs_cbor_reader *r)
     return CONSORT_OK;
 }
 
+/* `key`'s private PEM into `out`: encoded again only for another key. */
+static consort_err key_pem(const node_vault *v, size_t slot, cs_key *key, cs_buf *out)
+{
+    vault_pem *c = v->pems != NULL ? &v->pems[slot] : NULL;
+    if (c == NULL || c->key != key) {
+        CS_TRY(cs_key_private_pem(key, out));
+        if (c != NULL) {
+            cs_key_free(c->key);
+            c->key = NULL; /* kept only once the PEM is */
+            if (cs_buf_set(&c->pem, cs_buf_slice(out)) == CONSORT_OK)
+                c->key = cs_key_ref(key);
+            cs_err_clear();
+        }
+        return CONSORT_OK;
+    }
+    return cs_buf_set(out, cs_buf_slice(&c->pem));
+}
+
 static consort_err encode_fields(const node_vault *v, cs_buf *plain, cs_buf *nk, cs_buf *sk,
                                  cs_buf *sc, cs_buf *nc)
 {
-    CS_TRY(cs_key_private_pem(v->node_key, nk));
+    CS_TRY(key_pem(v, 0, v->node_key, nk));
     if (v->service_key != NULL)
-        CS_TRY(cs_key_private_pem(v->service_key, sk));
+        CS_TRY(key_pem(v, 1, v->service_key, sk));
     CS_TRY(cert_der(v->service_cert, sc));
     CS_TRY(cert_der(v->node_cert, nc));
     CS_TRY(cs_cbor_write_map(plain, v->prev_count > 0 ? 9 : 8));
@@ -121,9 +139,23 @@ consort_err node_vault_encode(const node_vault *v, cs_buf *plain)
     return rc;
 }
 
+/* The cache of key_pem, kept by the vaults that are saved (node_vault_encode
+ * alone, as the fuzz targets use it, encodes every time). */
+static consort_err pems_init(node_vault *v)
+{
+    if (v->pems != NULL)
+        return CONSORT_OK;
+    v->pems = cs_calloc(2, sizeof *v->pems);
+    CS_ENSURE(v->pems != NULL, CONSORT_E_NOMEM, "vault: out of memory");
+    for (size_t i = 0; i < 2; i++)
+        cs_buf_init_secret(&v->pems[i].pem, 16 << 10);
+    return CONSORT_OK;
+}
+
 consort_err node_vault_save(node_vault *v)
 {
     CS_ENSURE(v->seal != NULL, CONSORT_E_STATE, "sealing: no sealed store");
+    CS_TRY(pems_init(v));
     cs_buf plain;
     cs_buf_init_secret(&plain, SEAL_MAX);
     consort_err rc = node_vault_encode(v, &plain);
@@ -220,6 +252,28 @@ consort_err node_vault_raise_hwm(node_vault *v, uint64_t seqno)
     if (rc != CONSORT_OK)
         v->hwm = old;
     return rc;
+}
+
+consort_err node_vault_raise_hwm_later(node_vault *v, uv_loop_t *loop, uint64_t seqno,
+                                       node_seal_done_fn done, void *ctx, bool *queued)
+{
+    *queued = false;
+    CS_ENSURE(v->seal != NULL, CONSORT_E_STATE, "sealing: no sealed store");
+    if (seqno <= v->hwm)
+        return CONSORT_OK;
+    CS_TRY(pems_init(v));
+    uint64_t old = v->hwm;
+    v->hwm = seqno;
+    cs_buf plain;
+    cs_buf_init_secret(&plain, SEAL_MAX);
+    consort_err rc = node_vault_encode(v, &plain);
+    if (rc == CONSORT_OK)
+        rc = node_seal_set_payload_later(v->seal, loop, cs_buf_slice(&plain), done, ctx);
+    cs_buf_cleanup(&plain);
+    *queued = rc == CONSORT_OK;
+    if (rc != CONSORT_OK)
+        v->hwm = old;
+    return rc == CONSORT_OK ? rc : cs_err_context(rc, "sealing the node's state");
 }
 
 consort_err node_vault_set_genesis(node_vault *v, cs_slice inputs)
