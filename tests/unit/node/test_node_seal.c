@@ -9,32 +9,17 @@
  * fsync and anchor) lands unless a payload given after it already did, and
  * keeps the store alive past node_seal_free until it is written.
  */
-#include "testutil.h"
+#include "seal_fixture.h"
 
-#include "node/node_seal.h"
-#include "sealing/store.h"
-
-#include <stdlib.h>
-#include <string.h>
 #include <uv.h>
 
-typedef struct fixture {
-    char dir[64];
-    char store[96];
-    char anchor[96];
-    cs_sealstore_keys keys;
-} fixture;
+typedef seal_fixture fixture;
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/consort-node-seal-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (f == NULL || sf_init(f, "node-seal") != 0)
         return -1;
-    snprintf(f->store, sizeof f->store, "%s/sealed", f->dir);
-    snprintf(f->anchor, sizeof f->anchor, "%s/anchor", f->dir);
-    memset(f->keys.code_id, 0x5a, 32);
-    memset(f->keys.lineage_root, 0x17, 32);
     *state = f;
     return 0;
 }
@@ -43,21 +28,14 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     cs_sealstore_test_crash_at(-1);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    int rc = sf_cleanup(f);
     free(f);
-    return 0;
+    return rc;
 }
 
 static node_seal *open_seal(fixture *f, bool *created)
 {
-    cs_anchor *a;
-    cst_ok(cs_anchor_file_open(f->anchor, &a));
-    node_seal *ns;
-    cst_ok(node_seal_open_dir(f->store, &f->keys, a, &ns, created));
-    return ns;
+    return sf_open(f, created);
 }
 
 static void payload_kept(void **state)

@@ -5,47 +5,26 @@
  * and a high-water mark raised off the loop (node_vault_raise_hwm_later)
  * is in the sealed state once the loop has run the write.
  */
-#include "testutil.h"
+#include "seal_fixture.h"
 
-#include "node/node_seal.h"
 #include "node/vault.h"
-#include "sealing/anchor.h"
 
-#include <stdlib.h>
-#include <string.h>
 #include <uv.h>
 
 typedef struct fixture {
-    char dir[64];
-    char store[96];
-    char anchor[96];
-    cs_sealstore_keys keys;
+    seal_fixture sf;
     node_seal *seal;
     node_vault *v;
 } fixture;
 
-static node_seal *open_seal(fixture *f)
-{
-    cs_anchor *a;
-    cst_ok(cs_anchor_file_open(f->anchor, &a));
-    node_seal *ns;
-    bool created;
-    cst_ok(node_seal_open_dir(f->store, &f->keys, a, &ns, &created));
-    return ns;
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/consort-node-vault-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (f == NULL || sf_init(&f->sf, "node-vault") != 0)
         return -1;
-    snprintf(f->store, sizeof f->store, "%s/sealed", f->dir);
-    snprintf(f->anchor, sizeof f->anchor, "%s/anchor", f->dir);
-    memset(f->keys.code_id, 0x5a, 32);
-    memset(f->keys.lineage_root, 0x17, 32);
-    f->seal = open_seal(f);
-    cst_ok(node_vault_new(f->dir, &f->v));
+    bool created;
+    f->seal = sf_open(&f->sf, &created);
+    cst_ok(node_vault_new(f->sf.dir, &f->v));
     node_vault_set_seal(f->v, f->seal);
     cst_ok(node_vault_create_node(f->v));
     *state = f;
@@ -57,12 +36,9 @@ static int teardown(void **state)
     fixture *f = *state;
     node_vault_free(f->v);
     node_seal_free(f->seal);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    int rc = sf_cleanup(&f->sf);
     free(f);
-    return 0;
+    return rc;
 }
 
 /* The vault as sealed now (the store's committed payload), decoded into a
@@ -73,7 +49,7 @@ static node_vault *sealed(fixture *f)
     cs_buf_init(&p, 0);
     cst_ok(node_seal_payload(f->seal, &p));
     node_vault *w;
-    cst_ok(node_vault_new(f->dir, &w));
+    cst_ok(node_vault_new(f->sf.dir, &w));
     cst_ok(node_vault_decode(w, cs_buf_slice(&p)));
     cs_buf_cleanup(&p);
     return w;
