@@ -110,16 +110,14 @@ CS_MUST_CHECK consort_err node_vault_write_public(const node_vault *v,
 
 /* ---- the sealed service facts ---- */
 
-/* Raises the high-water mark to `seqno` (no-op if not higher) and seals;
- * unchanged on failure. */
-CS_MUST_CHECK consort_err node_vault_raise_hwm(node_vault *v, uint64_t seqno);
-/* The same, sealed from `loop`'s thread pool (node_seal_set_payload_later):
- * the mark is raised here at once, later saves include it, and the loop
- * does not wait for the sealed store's disk. *queued says whether a write
- * was queued (not for a mark that is not higher); if so, done(ctx, rc) is
- * called once from the loop when it ended. A failed write is logged and
- * the next save seals the mark. Errors here (encoding, NOMEM) leave the
- * mark as it was and queue nothing. */
+/* Raises the high-water mark to `seqno` (no-op if not higher) and seals it
+ * from `loop`'s thread pool (node_seal_set_payload_later), so the loop does
+ * not wait for the sealed store's disk: the mark is raised in memory at once
+ * and later saves include it. *queued says whether a write was queued
+ * (not for a mark that is not higher); if so, done(ctx, rc) is called once
+ * from the loop when it ended. A failed write is logged and the next save
+ * seals the mark. Errors here (encoding, NOMEM) leave the mark as it was
+ * and queue nothing. */
 CS_MUST_CHECK consort_err node_vault_raise_hwm_later(node_vault *v, uv_loop_t *loop, uint64_t seqno,
                                                      void (*done)(void *ctx, consort_err rc),
                                                      void *ctx, bool *queued);

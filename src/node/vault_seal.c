@@ -242,18 +242,6 @@ consort_err node_vault_load(node_vault *v)
     return rc;
 }
 
-consort_err node_vault_raise_hwm(node_vault *v, uint64_t seqno)
-{
-    if (seqno <= v->hwm)
-        return CONSORT_OK;
-    uint64_t old = v->hwm;
-    v->hwm = seqno;
-    consort_err rc = node_vault_save(v);
-    if (rc != CONSORT_OK)
-        v->hwm = old;
-    return rc;
-}
-
 consort_err node_vault_raise_hwm_later(node_vault *v, uv_loop_t *loop, uint64_t seqno,
                                        node_seal_done_fn done, void *ctx, bool *queued)
 {
