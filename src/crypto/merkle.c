@@ -8,6 +8,18 @@
  * and exists once the tree has (i + 1) * 2^h leaves. Any complete subtree is
  * read from the stored level at or below its height; any other range D[lo:hi]
  * that the RFC's definitions use is folded from complete subtrees.
+ *
+ * A tree made from its peaks (cs_merkle_new_from_peaks) holds nothing of
+ * its first `base` leaves but the complete subtrees that MTH(D[0:base])
+ * splits into, one per set bit of base (peak[h] for bit h). Each level's
+ * vector then starts at base >> (STRIDE * j) without holding what is below
+ * it. Every range the entry points accept is, left of base, a union of
+ * peaks: a complete subtree that ends at or before base and is not a peak
+ * lies inside one, and the leaf, proofs or root it would serve all lie
+ * inside that peak too, which the entry points refuse. A complete subtree
+ * that straddles base is hashed from its two halves, down to a peak on the
+ * left and to nodes at or after base on the right; the stored ones (height
+ * a multiple of STRIDE) are hashed that way when appended and read after.
  */
 #include "crypto/merkle.h"
 
@@ -24,15 +36,58 @@ _Static_assert(CS_MERKLE_VEC_CHUNK % (1u << STRIDE) == 0, "chunks hold whole run
 
 struct cs_merkle_tree {
     cs_merkle_vec level[LEVELS];
+    uint64_t base;                        /* leaves before it are not held */
+    uint8_t peak[64][CS_MERKLE_HASH_LEN]; /* peak[h]: for bit h of base, its subtree */
 };
 
 consort_err cs_merkle_new(cs_merkle_tree **out)
 {
-    cs_merkle_tree *t = cs_malloc(sizeof *t);
+    cs_merkle_tree *t = cs_calloc(1, sizeof *t);
     CS_ENSURE(t != NULL, CONSORT_E_NOMEM, "Merkle tree: out of memory");
     for (unsigned j = 0; j < LEVELS; j++)
         cs_merkle_vec_init(&t->level[j]);
     *out = t;
+    return CONSORT_OK;
+}
+
+consort_err cs_merkle_new_from_peaks(uint64_t size, const uint8_t *peaks, size_t n,
+                                     cs_merkle_tree **out)
+{
+    CS_ENSURE(n == (size_t)__builtin_popcountll(size), CONSORT_E_INVALID_ARGUMENT,
+              "Merkle tree of %llu leaves: %zu peaks, expected %d", (unsigned long long)size, n,
+              __builtin_popcountll(size));
+    CS_ENSURE(size != UINT64_MAX, CONSORT_E_TOO_LARGE, "Merkle tree: full at %llu leaves",
+              (unsigned long long)size);
+    cs_merkle_tree *t = NULL;
+    CS_TRY(cs_merkle_new(&t));
+    t->base = size;
+    size_t k = 0;
+    for (int h = 63; h >= 0; h--)
+        if ((size >> h) & 1)
+            memcpy(t->peak[h], peaks + CS_MERKLE_HASH_LEN * k++, CS_MERKLE_HASH_LEN);
+    for (unsigned j = 0; j < LEVELS; j++) {
+        consort_err rc = cs_merkle_vec_init_at(&t->level[j], size >> (STRIDE * j));
+        if (rc != CONSORT_OK) {
+            cs_merkle_free(t);
+            return cs_err_context(rc, "Merkle tree from its peaks");
+        }
+    }
+    *out = t;
+    return CONSORT_OK;
+}
+
+uint64_t cs_merkle_first_held(const cs_merkle_tree *t)
+{
+    return t->base;
+}
+
+/* NOT_FOUND for an index, size or size1 inside the part not held. */
+static consort_err check_held(const cs_merkle_tree *t, uint64_t from, const char *what)
+{
+    CS_ENSURE(from >= t->base, CONSORT_E_NOT_FOUND,
+              "Merkle tree: %s %llu is inside the first %llu leaves, which this tree holds "
+              "only as their peaks",
+              what, (unsigned long long)from, (unsigned long long)t->base);
     return CONSORT_OK;
 }
 
@@ -77,6 +132,44 @@ static void reduce(const uint8_t *h, size_t count, uint8_t out[CS_MERKLE_HASH_LE
     memcpy(out, tmp[0], CS_MERKLE_HASH_LEN);
 }
 
+/* The complete subtree of height `h` at position `i`; it must exist and,
+ * if it ends at or before base, be a peak (see the top of this file). */
+static void subtree(const cs_merkle_tree *t, unsigned h, uint64_t i,
+                    uint8_t out[CS_MERKLE_HASH_LEN]);
+
+/* A complete subtree that straddles base, from its halves. */
+static void straddling(const cs_merkle_tree *t, unsigned h, uint64_t i,
+                       uint8_t out[CS_MERKLE_HASH_LEN])
+{
+    uint8_t left[CS_MERKLE_HASH_LEN], right[CS_MERKLE_HASH_LEN];
+    subtree(t, h - 1, 2 * i, left);
+    subtree(t, h - 1, 2 * i + 1, right);
+    cs_merkle_node_hash(left, right, out);
+}
+
+static void subtree(const cs_merkle_tree *t, unsigned h, uint64_t i,
+                    uint8_t out[CS_MERKLE_HASH_LEN])
+{
+    unsigned below = h % STRIDE;
+    const cs_merkle_vec *v = &t->level[h / STRIDE];
+    uint64_t start = i << h;
+    if (start < t->base) {
+        if (t->base - start >= (uint64_t)1 << h) { /* ends at or before base: a peak */
+            memcpy(out, t->peak[h], CS_MERKLE_HASH_LEN);
+            return;
+        }
+        if (below != 0) {
+            straddling(t, h, i, out);
+            return;
+        }
+    }
+    if (below == 0) {
+        memcpy(out, cs_merkle_vec_at(v, i), CS_MERKLE_HASH_LEN);
+        return;
+    }
+    reduce(cs_merkle_vec_run(v, i << below), (size_t)1 << below, out);
+}
+
 consort_err cs_merkle_append_hash(cs_merkle_tree *t, const uint8_t leaf_hash[CS_MERKLE_HASH_LEN])
 {
     uint64_t count = t->level[0].len + 1;
@@ -94,7 +187,11 @@ consort_err cs_merkle_append_hash(cs_merkle_tree *t, const uint8_t leaf_hash[CS_
     for (unsigned j = 1; j < grow; j++) {
         const cs_merkle_vec *below = &t->level[j - 1];
         uint8_t node[CS_MERKLE_HASH_LEN];
-        reduce(cs_merkle_vec_run(below, below->len - (1u << STRIDE)), 1u << STRIDE, node);
+        uint64_t i = t->level[j].len;
+        if ((i << (STRIDE * j)) < t->base)
+            straddling(t, STRIDE * j, i, node);
+        else
+            reduce(cs_merkle_vec_run(below, below->len - (1u << STRIDE)), 1u << STRIDE, node);
         cs_merkle_vec_push(&t->level[j], node);
     }
     return CONSORT_OK;
@@ -112,60 +209,9 @@ consort_err cs_merkle_leaf(const cs_merkle_tree *t, uint64_t index, uint8_t out[
     CS_ENSURE(index < t->level[0].len, CONSORT_E_INVALID_ARGUMENT,
               "Merkle tree: leaf index %llu >= tree size %llu", (unsigned long long)index,
               (unsigned long long)t->level[0].len);
+    CS_TRY(check_held(t, index, "leaf"));
     memcpy(out, cs_merkle_vec_at(&t->level[0], index), CS_MERKLE_HASH_LEN);
     return CONSORT_OK;
-}
-
-_Static_assert(CS_MERKLE_LEAVES_PER_CHUNK == CS_MERKLE_VEC_CHUNK,
-               "one view chunk per vector chunk");
-
-consort_err cs_merkle_leaves_view(const cs_merkle_tree *t, uint64_t count, cs_merkle_leaves *out)
-{
-    memset(out, 0, sizeof *out);
-    const cs_merkle_vec *v = &t->level[0];
-    CS_ENSURE(count <= v->len, CONSORT_E_INVALID_ARGUMENT,
-              "Merkle tree: a view of %llu leaves of %llu", (unsigned long long)count,
-              (unsigned long long)v->len);
-    size_t n = (size_t)((count + CS_MERKLE_VEC_CHUNK - 1) / CS_MERKLE_VEC_CHUNK);
-    if (n > 0) {
-        out->chunks = cs_calloc(n, sizeof *out->chunks);
-        CS_ENSURE(out->chunks != NULL, CONSORT_E_NOMEM, "Merkle tree: out of memory for a view");
-        for (size_t i = 0; i < n; i++)
-            out->chunks[i] = v->chunks[i][0];
-    }
-    out->nchunks = n;
-    out->count = count;
-    return CONSORT_OK;
-}
-
-void cs_merkle_leaves_copy(const cs_merkle_leaves *v, uint8_t *out)
-{
-    uint64_t left = v->count;
-    for (size_t i = 0; i < v->nchunks && left > 0; i++) {
-        uint64_t k = left < CS_MERKLE_VEC_CHUNK ? left : CS_MERKLE_VEC_CHUNK;
-        memcpy(out, v->chunks[i], (size_t)k * CS_MERKLE_HASH_LEN);
-        out += k * CS_MERKLE_HASH_LEN;
-        left -= k;
-    }
-}
-
-void cs_merkle_leaves_release(cs_merkle_leaves *v)
-{
-    cs_free(v->chunks);
-    memset(v, 0, sizeof *v);
-}
-
-/* The complete subtree of height `h` at position `i`; it must exist. */
-static void subtree(const cs_merkle_tree *t, unsigned h, uint64_t i,
-                    uint8_t out[CS_MERKLE_HASH_LEN])
-{
-    unsigned below = h % STRIDE;
-    const cs_merkle_vec *v = &t->level[h / STRIDE];
-    if (below == 0) {
-        memcpy(out, cs_merkle_vec_at(v, i), CS_MERKLE_HASH_LEN);
-        return;
-    }
-    reduce(cs_merkle_vec_run(v, i << below), (size_t)1 << below, out);
 }
 
 static unsigned floor_log2(uint64_t x)
@@ -215,10 +261,30 @@ consort_err cs_merkle_root_at(const cs_merkle_tree *t, uint64_t size,
     CS_ENSURE(size <= t->level[0].len, CONSORT_E_INVALID_ARGUMENT,
               "Merkle tree: size %llu > tree size %llu", (unsigned long long)size,
               (unsigned long long)t->level[0].len);
-    if (size == 0)
+    if (size == 0) {
         cs_merkle_empty_root(out);
-    else
-        range_hash(t, 0, size, out);
+        return CONSORT_OK;
+    }
+    CS_TRY(check_held(t, size, "size"));
+    range_hash(t, 0, size, out);
+    return CONSORT_OK;
+}
+
+consort_err cs_merkle_peaks(const cs_merkle_tree *t, uint64_t size, uint8_t *out, size_t *n)
+{
+    CS_ENSURE(size <= t->level[0].len, CONSORT_E_INVALID_ARGUMENT,
+              "Merkle tree: peaks at size %llu > tree size %llu", (unsigned long long)size,
+              (unsigned long long)t->level[0].len);
+    if (size != t->base) /* a tree's own peaks are always there */
+        CS_TRY(check_held(t, size, "peaks at size"));
+    *n = 0;
+    uint64_t start = 0;
+    for (int h = 63; h >= 0; h--) {
+        if (((size >> h) & 1) == 0)
+            continue;
+        subtree(t, (unsigned)h, start >> h, out + CS_MERKLE_HASH_LEN * (*n)++);
+        start += (uint64_t)1 << h;
+    }
     return CONSORT_OK;
 }
 
@@ -248,6 +314,7 @@ consort_err cs_merkle_inclusion_proof(const cs_merkle_tree *t, uint64_t index, u
     CS_ENSURE(index < size, CONSORT_E_INVALID_ARGUMENT,
               "Merkle inclusion proof: leaf index %llu >= size %llu", (unsigned long long)index,
               (unsigned long long)size);
+    CS_TRY(check_held(t, index, "inclusion proof of leaf"));
     out->len = 0;
     /* RFC 9162 §2.1.3.1: for m < k, PATH(m, D[n]) = PATH(m, D[0:k]) : MTH(D[k:n]);
      * for m >= k, PATH(m, D[n]) = PATH(m - k, D[k:n]) : MTH(D[0:k]);
@@ -277,6 +344,7 @@ consort_err cs_merkle_consistency_proof(const cs_merkle_tree *t, uint64_t size1,
     CS_ENSURE(size1 >= 1 && size1 <= size2, CONSORT_E_INVALID_ARGUMENT,
               "Merkle consistency proof: size1 %llu must be in 1..size2 (%llu)",
               (unsigned long long)size1, (unsigned long long)size2);
+    CS_TRY(check_held(t, size1, "consistency proof from size"));
     out->len = 0;
     /* RFC 9162 §2.1.4.1: PROOF(m, D[n]) = SUBPROOF(m, D[n], true);
      * SUBPROOF(m, D[m], true) = {}; SUBPROOF(m, D[m], false) = {MTH(D[m])};
@@ -309,6 +377,7 @@ consort_err cs_merkle_truncate(cs_merkle_tree *t, uint64_t size)
     CS_ENSURE(size <= t->level[0].len, CONSORT_E_INVALID_ARGUMENT,
               "Merkle tree: cannot truncate to %llu leaves, it has %llu", (unsigned long long)size,
               (unsigned long long)t->level[0].len);
+    CS_TRY(check_held(t, size, "truncation to size"));
     for (unsigned j = 0; j < LEVELS; j++)
         cs_merkle_vec_truncate(&t->level[j], size >> (STRIDE * j));
     return CONSORT_OK;

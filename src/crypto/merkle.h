@@ -25,15 +25,18 @@
  *
  * Errors: CONSORT_E_INVALID_ARGUMENT for an impossible index or size (index
  * >= size, a size larger than the tree, size1 > size2, size1 == 0),
+ * CONSORT_E_NOT_FOUND for what a tree made from peaks does not hold,
  * CONSORT_E_BAD_PROOF when a proof does not verify (including hashes of the
  * wrong length and proofs of the wrong length), CONSORT_E_NOMEM from appends.
  * Messages give the values.
  *
- * Memory: the tree stores every leaf hash (32 bytes) and, of the interior
+ * Memory: the tree stores every leaf hash it holds (32 bytes) and, of the interior
  * nodes, only the complete subtrees whose height is a multiple of 4 (one node
  * per 16, 256, 4096, ... leaves), in chunks of 512 hashes. That is at most
  * CS_MERKLE_BYTES_PER_LEAF bytes per leaf (32 * 16/15 plus the chunk tables),
- * plus less than one 16 KiB chunk per stored level and a small fixed part.
+ * plus less than one 16 KiB chunk per stored level and a small fixed part
+ * (2 KiB of it the peaks that stand for the leaves a tree made from peaks
+ * does not hold).
  * Any other node is recomputed from at most 8 stored nodes (7 hashes), so an
  * inclusion proof or a historical root costs a few dozen hashes. Appending
  * costs one SHA-256 per leaf amortised (15 per 16th leaf, and so on).
@@ -94,31 +97,33 @@ CS_MUST_CHECK consort_err cs_merkle_append_hash(cs_merkle_tree *t,
 uint64_t cs_merkle_size(const cs_merkle_tree *t);
 /* Bytes the tree has allocated (for the memory bound in tests and metrics). */
 size_t cs_merkle_memory(const cs_merkle_tree *t);
-/* The leaf hash at `index` (< size). */
+/* The leaf hash at `index` (< size; NOT_FOUND before the first held). */
 CS_MUST_CHECK consort_err cs_merkle_leaf(const cs_merkle_tree *t, uint64_t index,
                                          uint8_t out[CS_MERKLE_HASH_LEN]);
 
 /*
- * The first `count` leaf hashes as a view that another thread may copy
- * while the owner goes on appending (a snapshot's worker copies a node's
- * leaves; the loop only takes the view). The tree keeps its leaves in fixed
- * chunks that never move once allocated; the view holds their addresses.
- * It stays valid until the tree is freed or truncated below `count` (a
- * node's committed leaves never are). NOMEM; INVALID_ARGUMENT if `count`
- * is over the size.
+ * A tree that starts from its peaks: `size` leaves, of which it holds only
+ * the complete subtrees MTH(D[0:size]) splits into (RFC 9162 §2.1.1: one
+ * per set bit of size, the largest, leftmost, first; `n` must be the number
+ * of set bits), as cs_merkle_peaks gives them. Appends, roots and proofs
+ * then work as in the tree the peaks came from for everything at or after
+ * `size` (roots of sizes >= size, inclusion proofs of leaves >= size,
+ * consistency proofs from sizes >= size); what lies inside the first
+ * `size` leaves is refused with NOT_FOUND. A snapshot carries a ledger's
+ * tree this way: at most 64 hashes, whatever the ledger's length.
+ * INVALID_ARGUMENT for a wrong count, NOMEM.
  */
-typedef struct cs_merkle_leaves {
-    const uint8_t **chunks; /* owned array; each chunk holds CS_MERKLE_LEAVES_PER_CHUNK hashes */
-    size_t nchunks;
-    uint64_t count;
-} cs_merkle_leaves;
-#define CS_MERKLE_LEAVES_PER_CHUNK 512u
-CS_MUST_CHECK consort_err cs_merkle_leaves_view(const cs_merkle_tree *t, uint64_t count,
-                                                cs_merkle_leaves *out);
-/* Copies the view's count * CS_MERKLE_HASH_LEN bytes to `out`. Any thread. */
-void cs_merkle_leaves_copy(const cs_merkle_leaves *v, uint8_t *out);
-/* Frees the view (not the leaves); a zeroed view is a no-op. */
-void cs_merkle_leaves_release(cs_merkle_leaves *v);
+CS_MUST_CHECK consort_err cs_merkle_new_from_peaks(uint64_t size, const uint8_t *peaks, size_t n,
+                                                   cs_merkle_tree **out);
+/* The index of the first leaf the tree holds: 0, or the size it was made
+ * from peaks at. */
+uint64_t cs_merkle_first_held(const cs_merkle_tree *t);
+/* The peaks of the tree at `size` leaves (size <= current size), largest
+ * first, into `out` (room for 64 hashes); *n is their count, the number of
+ * set bits of size. NOT_FOUND for a size inside the part not held. */
+CS_MUST_CHECK consort_err cs_merkle_peaks(const cs_merkle_tree *t, uint64_t size, uint8_t *out,
+                                          size_t *n);
+#define CS_MERKLE_PEAKS_MAX 64
 
 /* The root of the current tree (the empty-tree hash when it has no leaves). */
 void cs_merkle_root(const cs_merkle_tree *t, uint8_t out[CS_MERKLE_HASH_LEN]);

@@ -8,7 +8,19 @@
 
 void cs_merkle_vec_init(cs_merkle_vec *v)
 {
-    *v = (cs_merkle_vec){NULL, 0, 0, 0};
+    *v = (cs_merkle_vec){NULL, 0, 0, 0, 0};
+}
+
+consort_err cs_merkle_vec_init_at(cs_merkle_vec *v, uint64_t len)
+{
+    cs_merkle_vec_init(v);
+    v->skip = len / CS_MERKLE_VEC_CHUNK;
+    v->len = v->skip * CS_MERKLE_VEC_CHUNK;
+    if (len > v->len) {
+        CS_TRY(cs_merkle_vec_reserve1(v));
+        v->len = len;
+    }
+    return CONSORT_OK;
 }
 
 void cs_merkle_vec_cleanup(cs_merkle_vec *v)
@@ -21,7 +33,7 @@ void cs_merkle_vec_cleanup(cs_merkle_vec *v)
 
 consort_err cs_merkle_vec_reserve1(cs_merkle_vec *v)
 {
-    if (v->len < (uint64_t)v->nchunks * CS_MERKLE_VEC_CHUNK)
+    if (v->len / CS_MERKLE_VEC_CHUNK - v->skip < v->nchunks) /* no product: len nears 2^64 */
         return CONSORT_OK;
     if (v->nchunks == v->table_cap) {
         size_t cap = v->table_cap == 0 ? 8 : v->table_cap * 2;
@@ -44,7 +56,7 @@ consort_err cs_merkle_vec_reserve1(cs_merkle_vec *v)
 void cs_merkle_vec_push(cs_merkle_vec *v, const uint8_t hash[32])
 {
     uint64_t i = v->len++;
-    memcpy(v->chunks[i / CS_MERKLE_VEC_CHUNK][i % CS_MERKLE_VEC_CHUNK], hash,
+    memcpy(v->chunks[i / CS_MERKLE_VEC_CHUNK - v->skip][i % CS_MERKLE_VEC_CHUNK], hash,
            sizeof(cs_merkle_hash_t));
 }
 
@@ -53,7 +65,7 @@ void cs_merkle_vec_truncate(cs_merkle_vec *v, uint64_t len)
     if (len >= v->len)
         return;
     v->len = len;
-    size_t keep = (size_t)((len + CS_MERKLE_VEC_CHUNK - 1) / CS_MERKLE_VEC_CHUNK);
+    size_t keep = (size_t)(len / CS_MERKLE_VEC_CHUNK + (len % CS_MERKLE_VEC_CHUNK != 0) - v->skip);
     while (v->nchunks > keep)
         cs_free(v->chunks[--v->nchunks]);
 }

@@ -23,10 +23,15 @@ typedef struct cs_merkle_vec {
     cs_merkle_hash_t **chunks; /* owned; chunks[0..nchunks) are owned */
     size_t nchunks;            /* chunks allocated */
     size_t table_cap;          /* capacity of `chunks` */
-    uint64_t len;              /* hashes stored */
+    uint64_t len;              /* hashes stored, counting those skipped */
+    uint64_t skip;             /* chunks not held at the start: chunks[k] is chunk skip + k */
 } cs_merkle_vec;
 
 void cs_merkle_vec_init(cs_merkle_vec *v);
+/* An empty vector that counts `len` hashes it does not hold: indexes below
+ * `len` are never read (a tree that starts from its peaks, merkle.c); the
+ * chunk holding index `len` is allocated if `len` is inside it. NOMEM. */
+CS_MUST_CHECK consort_err cs_merkle_vec_init_at(cs_merkle_vec *v, uint64_t len);
 /* Frees every chunk and the table; leaves an empty vector. */
 void cs_merkle_vec_cleanup(cs_merkle_vec *v);
 /* Makes room for one more hash. CONSORT_E_NOMEM; the contents are unchanged
@@ -34,19 +39,20 @@ void cs_merkle_vec_cleanup(cs_merkle_vec *v);
 CS_MUST_CHECK consort_err cs_merkle_vec_reserve1(cs_merkle_vec *v);
 /* Appends a hash; the caller has reserved room with cs_merkle_vec_reserve1. */
 void cs_merkle_vec_push(cs_merkle_vec *v, const uint8_t hash[32]);
-/* The hash at `i` (< len), borrowed. */
+/* The hash at `i` (< len, and held), borrowed. */
 static inline const uint8_t *cs_merkle_vec_at(const cs_merkle_vec *v, uint64_t i)
 {
-    return v->chunks[i / CS_MERKLE_VEC_CHUNK][i % CS_MERKLE_VEC_CHUNK];
+    return v->chunks[i / CS_MERKLE_VEC_CHUNK - v->skip][i % CS_MERKLE_VEC_CHUNK];
 }
 /* The run of hashes starting at `i` (< len), contiguous up to the end of
  * its chunk: a run of 2^k hashes starting at a multiple of 2^k (2^k <= the
  * chunk size) never crosses a chunk. Borrowed. */
 static inline const uint8_t *cs_merkle_vec_run(const cs_merkle_vec *v, uint64_t i)
 {
-    return v->chunks[i / CS_MERKLE_VEC_CHUNK][i % CS_MERKLE_VEC_CHUNK];
+    return cs_merkle_vec_at(v, i);
 }
-/* Shrinks to `len` (<= current len) hashes and frees the chunks no longer used. */
+/* Shrinks to `len` (<= current len, and not below what init_at skipped)
+ * hashes and frees the chunks no longer used. */
 void cs_merkle_vec_truncate(cs_merkle_vec *v, uint64_t len);
 /* Bytes allocated (chunks and table). */
 size_t cs_merkle_vec_bytes(const cs_merkle_vec *v);

@@ -21,8 +21,8 @@
 
 /* Snapshot bytes: magic || nonce || AES-256-GCM, the key derived with this
  * info from the ledger secret (replica_snapshot.c has the format). */
-#define REPLICA_SNAP_MAGIC "CSSNAP02"
-#define REPLICA_SNAP_INFO  "consort snapshot v2"
+#define REPLICA_SNAP_MAGIC "CSSNAP03"
+#define REPLICA_SNAP_INFO  "consort snapshot v3"
 
 /* ---- the index (replica_index.c) ---- */
 
@@ -157,7 +157,7 @@ void replica_sync_thaw(node_replica *r);
 /* A decoded snapshot; slices borrow from the plaintext. */
 typedef struct replica_snap {
     uint64_t seqno, term;
-    cs_slice terms_raw, leaves, sig, kv, tail_raw;
+    cs_slice terms_raw, peaks, sig, kv, tail_raw;
 } replica_snap;
 
 /* What a snapshot rebuilds, aside from the replica's own state. */

@@ -49,10 +49,14 @@ done:
 }
 
 /* The snapshot's plaintext (replica_snapshot.c) up to its store: checkpoint
- * `sig` (the last signature entry applied), its term, the terms, the
- * leaves, the signature entry. */
-static consort_err encode_head_start(const node_replica *r, uint64_t sig, cs_buf *p)
+ * `sig` (the last signature entry applied), its term, the terms, the peaks
+ * of the tree of the entries before it (the tree `sig` signs), the
+ * signature entry (`last_sig`). Reads the tree: on the loop, or frozen. */
+static consort_err encode_head(const node_replica *r, uint64_t sig, cs_slice last_sig, cs_buf *p)
 {
+    uint8_t peaks[CS_MERKLE_PEAKS_MAX][CS_MERKLE_HASH_LEN];
+    size_t n;
+    CS_TRY(cs_merkle_peaks(r->tree, sig - 1, peaks[0], &n));
     CS_TRY(cs_cbor_write_map(p, 7));
     CS_TRY(cs_cbor_write_cstr(p, "seqno"));
     CS_TRY(cs_cbor_write_uint(p, sig));
@@ -60,28 +64,10 @@ static consort_err encode_head_start(const node_replica *r, uint64_t sig, cs_buf
     CS_TRY(cs_cbor_write_uint(p, replica_index_term(&r->idx, sig)));
     CS_TRY(cs_cbor_write_cstr(p, "terms"));
     CS_TRY(write_terms(&r->idx, sig, p));
-    CS_TRY(cs_cbor_write_cstr(p, "leaves"));
-    return cs_cbor_write_bytes_header(p, (size_t)sig * CS_MERKLE_HASH_LEN);
-}
-
-/* ... the leaves themselves (from a view: any thread) and the signature. */
-static consort_err encode_head_end(const cs_merkle_leaves *leaves, cs_slice last_sig, cs_buf *p)
-{
-    uint8_t *h;
-    CS_TRY(cs_buf_extend(p, (size_t)leaves->count * CS_MERKLE_HASH_LEN, &h));
-    cs_merkle_leaves_copy(leaves, h);
+    CS_TRY(cs_cbor_write_cstr(p, "peaks"));
+    CS_TRY(cs_cbor_write_bytes(p, CS_SLICE(peaks[0], n * CS_MERKLE_HASH_LEN)));
     CS_TRY(cs_cbor_write_cstr(p, "sig"));
     return cs_cbor_write_bytes(p, last_sig);
-}
-
-static consort_err encode_head(const node_replica *r, uint64_t sig, cs_buf *p)
-{
-    CS_TRY(encode_head_start(r, sig, p));
-    cs_merkle_leaves leaves;
-    CS_TRY(cs_merkle_leaves_view(r->tree, sig, &leaves));
-    consort_err rc = encode_head_end(&leaves, cs_buf_slice(&r->last_sig), p);
-    cs_merkle_leaves_release(&leaves);
-    return rc;
 }
 
 /* The store part: "kv" and the encoded store (`pin`: from that view, else
@@ -110,7 +96,7 @@ static consort_err encode_tail(const node_replica *r, uint64_t sig, uint64_t app
 /* The whole plaintext, from the replica's state as it is. */
 static consort_err encode_plain(const node_replica *r, uint64_t sig, uint64_t applied, cs_buf *p)
 {
-    CS_TRY(encode_head(r, sig, p));
+    CS_TRY(encode_head(r, sig, cs_buf_slice(&r->last_sig), p));
     CS_TRY(encode_kv(r, NULL, sig, p));
     return encode_tail(r, sig, applied, p);
 }
@@ -119,9 +105,7 @@ static consort_err encode_plain(const node_replica *r, uint64_t sig, uint64_t ap
  * One snapshot being made (consensus/fsm.h "Asynchronous snapshots"). A
  * leader may execute writes at any time, so its job takes on the loop what
  * the worker cannot read while writes go on: the ledger fsync, the head
- * up to the leaves, a view of the leaves (cs_merkle_leaves_view: the
- * addresses of their chunks, which appends never move; the worker copies
- * them: at 300k entries the copy took 76-193 ms on the loop), the tail
+ * (the tree's peaks, at most 64 hashes), the tail
  * entries and a pinned view of its store (store/kv.h cs_kv_pin_at:
  * a reference per hash-table chunk, O(chunks), no record touched); the
  * worker encodes the store from the view and seals it all, so the loop
@@ -143,9 +127,7 @@ typedef struct snap_job {
     uint64_t sig;       /* the checkpoint: the last signature entry applied */
     uint64_t log_bytes; /* entry bytes applied since the previous snapshot, at begin */
     uint8_t key[32];
-    cs_buf plain;                  /* not frozen: the head up to its leaves, encoded on the loop */
-    cs_merkle_leaves leaves;       /* not frozen: the leaves [0, sig), copied by the worker */
-    cs_buf last_sig;               /* not frozen: the checkpoint's signature entry */
+    cs_buf plain;                  /* not frozen: the head, encoded on the loop */
     cs_kv_pinned *pin;             /* not frozen: the store as of `sig` */
     cs_buf tail;                   /* not frozen: "tail", encoded on the loop */
     size_t out_len;                /* bytes produced */
@@ -163,8 +145,6 @@ static void job_free(snap_job *j)
     cs_wipe(j->key, sizeof j->key);
     cs_buf_cleanup(&j->plain);
     cs_buf_cleanup(&j->tail);
-    cs_buf_cleanup(&j->last_sig);
-    cs_merkle_leaves_release(&j->leaves);
     cs_kv_pinned_free(j->pin); /* on the loop: job_end or job_begin */
     if (j->synced)
         cs_ledger_sync_abandon(&j->sync); /* begun but not ended (job_begin failed) */
@@ -191,7 +171,6 @@ static consort_err job_begin(node_replica *r, bool may_freeze, bool leader, bool
     j->log_bytes = r->stats.entry_bytes_since_snapshot;
     cs_buf_init_secret(&j->plain, CS_FSM_SNAPSHOT_MAX);
     cs_buf_init_secret(&j->tail, CS_FSM_SNAPSHOT_MAX);
-    cs_buf_init(&j->last_sig, 0);
     consort_err rc;
     CS_TRY_GOTO(rc, cs_ledger_keys_derive(&r->keys, REPLICA_SNAP_INFO, j->key), fail);
     r->snapshot_frozen = j->frozen; /* until job_end (replica_sync.c keeps off the ledger) */
@@ -201,9 +180,7 @@ static consort_err job_begin(node_replica *r, bool may_freeze, bool leader, bool
         CS_TRY_CTX_GOTO(rc, cs_ledger_writer_sync_begin(r->ledger, &j->sync), fail, "ledger sync");
         j->synced = true;
         j->sync_writer = r->ledger;
-        CS_TRY_GOTO(rc, encode_head_start(r, j->sig, &j->plain), fail);
-        CS_TRY_GOTO(rc, cs_merkle_leaves_view(r->tree, j->sig, &j->leaves), fail);
-        CS_TRY_GOTO(rc, cs_buf_append_slice(&j->last_sig, cs_buf_slice(&r->last_sig)), fail);
+        CS_TRY_GOTO(rc, encode_head(r, j->sig, cs_buf_slice(&r->last_sig), &j->plain), fail);
         uint64_t t1 = uv_hrtime();
         CS_TRY_GOTO(rc, cs_kv_pin_at(r->kv, j->sig, &j->pin), fail);
         uint64_t t2 = uv_hrtime();
@@ -228,11 +205,10 @@ static consort_err job_make(snap_job *j, cs_buf *out)
         CS_TRY_CTX_GOTO(rc, cs_ledger_writer_sync(j->r->ledger), done, "ledger sync");
         CS_TRY_GOTO(rc, encode_plain(j->r, j->sig, j->seqno, &j->plain), done);
     } else {
-        /* the view and the two parts made on the loop: the replica not read */
+        /* the view and the parts made on the loop: the replica not read */
         cs_ledger_sync_run(&j->sync);
         CS_ENSURE_GOTO(rc, j->sync.err == 0, done, cs_errno_code(j->sync.err),
                        "ledger sync: fsync of %s: %s", j->sync.failed, strerror(j->sync.err));
-        CS_TRY_GOTO(rc, encode_head_end(&j->leaves, cs_buf_slice(&j->last_sig), &j->plain), done);
         CS_TRY_GOTO(rc, encode_kv(NULL, j->pin, j->sig, &j->plain), done);
         CS_TRY_GOTO(rc, cs_buf_append_slice(&j->plain, cs_buf_slice(&j->tail)), done);
     }

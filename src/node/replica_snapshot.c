@@ -7,8 +7,12 @@
  * A snapshot's checkpoint is a signature entry S, and everything in it is
  * bound to what that entry signs, so a snapshot is checked in full before
  * anything is replaced:
- *   - the Merkle leaves of entries 1..S (32 bytes each): their tree's root
- *     at S - 1 is the root S signs, and leaf S is S's own;
+ *   - the Merkle tree of entries 1..S-1 as its peaks (RFC 9162 §2.1.1: the
+ *     complete subtrees MTH(D[0:S-1]) splits into, one per set bit of
+ *     S - 1, at most 64 hashes whatever the ledger's length): their root
+ *     is the root S signs; the installer appends S's own leaf. The node
+ *     then holds the leaves from S on, so it serves receipts for entries
+ *     after S only (replica_receipt.c says so to a client);
  *   - the store as of S: its state digest (docs/kv.md) is the one S signs;
  *   - the term runs of entries 1..S: their digest is the one S signs;
  *   - the signature entry itself (authenticated, both signatures verified,
@@ -17,11 +21,12 @@
  *     its own last applied index X, which is rarely a signature entry),
  *     each authenticated and applied on top, like any committed entry.
  *
- * Bytes: "CSSNAP02" || nonce (12) || AES-256-GCM(key = HKDF-SHA256(ikm =
- * ledger secret, salt = "", info = "consort snapshot v2"), aad = magic)
+ * Bytes: "CSSNAP03" || nonce (12) || AES-256-GCM(key = HKDF-SHA256(ikm =
+ * ledger secret, salt = "", info = "consort snapshot v3"), aad = magic)
  * over the CBOR map (text keys, this order)
  *   {"seqno": S, "term": u, "terms": [* [first_seqno, term]],
- *    "leaves": bstr (32 * S), "sig": bstr (entry S), "kv": bstr (store at S),
+ *    "peaks": bstr (32 * popcount(S - 1), largest subtree first),
+ *    "sig": bstr (entry S), "kv": bstr (store at S),
  *    "tail": [* bstr (entries S+1 .. X)]}
  * Private maps are inside in clear, hence the encryption: only trusted
  * nodes hold the ledger secret. Saved copies: snapshots/snapshot_<S>.bin.
@@ -252,7 +257,7 @@ consort_err node_replica_snapshot_install(node_replica *r, cs_slice data, bool f
     cs_slice magic, nonce;
     CS_TRY_CTX(cs_cursor_read_slice(&c, 8, &magic), "snapshot");
     CS_ENSURE(cs_slice_eq(magic, CS_SLICE_LIT(REPLICA_SNAP_MAGIC)), CONSORT_E_MALFORMED,
-              "snapshot: bad magic (not a version 2 snapshot)");
+              "snapshot: bad magic (not a version 3 snapshot, CSSNAP03)");
     CS_TRY_CTX(cs_cursor_read_slice(&c, CS_AEAD_NONCE_LEN, &nonce), "snapshot");
     uint8_t key[32];
     CS_TRY(cs_ledger_keys_derive(&r->keys, REPLICA_SNAP_INFO, key));

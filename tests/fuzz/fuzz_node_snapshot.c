@@ -2,15 +2,15 @@
  * Fuzz target: a node snapshot as a node that joined (or fell behind)
  * receives it (src/node/replica_snapshot.c node_replica_snapshot_install,
  * replica_snapcheck.c): decoded and checked in full against the signature
- * entry inside it (Merkle leaves, store, terms, the signature itself, the
- * tail entries), then installed, by a replica of its own in a scratch data
+ * entry inside it (the Merkle tree's peaks, store, terms, the signature
+ * itself, the tail entries), then installed, by a replica of its own in a scratch data
  * directory that holds the service's ledger secret and certificate.
  * fuzz_node_input reaches only the plaintext decoder; fuzz_kv_snapshot only
  * the store inside.
  *
  * Input: [ledger secret, 32][be16 n][service certificate, n bytes DER]
  * [snapshot plaintext]. The target seals the plaintext as the leader would
- * ("CSSNAP02" || nonce || AES-GCM under the key derived from the secret),
+ * ("CSSNAP03" || nonce || AES-GCM under the key derived from the secret),
  * so mutations reach the checks behind the AEAD. The replica installs it
  * once into its empty state, and, if that succeeded, once more (now at or
  * ahead of the checkpoint: the "agree, then catch up from the tail" path).
@@ -44,10 +44,10 @@ static void seal(const uint8_t secret[32], cs_slice plain, cs_buf *out)
     cs_ledger_keys_init(&keys, secret);
     uint8_t key[32];
     static const uint8_t nonce[CS_AEAD_NONCE_LEN] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2};
-    if (cs_ledger_keys_derive(&keys, "consort snapshot v2", key) != CONSORT_OK ||
-        cs_buf_append(out, "CSSNAP02", 8) != CONSORT_OK ||
+    if (cs_ledger_keys_derive(&keys, "consort snapshot v3", key) != CONSORT_OK ||
+        cs_buf_append(out, "CSSNAP03", 8) != CONSORT_OK ||
         cs_buf_append(out, nonce, sizeof nonce) != CONSORT_OK ||
-        cs_aead_seal(key, nonce, CS_SLICE_LIT("CSSNAP02"), plain, out) != CONSORT_OK)
+        cs_aead_seal(key, nonce, CS_SLICE_LIT("CSSNAP03"), plain, out) != CONSORT_OK)
         abort();
     cs_ledger_keys_cleanup(&keys);
 }

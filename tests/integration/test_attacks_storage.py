@@ -187,7 +187,7 @@ def test_attack_altered_snapshot_served(env):
         # raft writes snapshots LZ4-compressed and reads them compressed or not
         plain = bytearray(subprocess.run(["lz4", "-d", "-c", path], capture_output=True,
                                          check=True).stdout)
-        check(plain[:8] == b"CSSNAP02", f"raft snapshot {name}: {bytes(plain[:8])!r}")
+        check(plain[:8] == b"CSSNAP03", f"raft snapshot {name}: {bytes(plain[:8])!r}")
         plain[len(plain) // 2] ^= 0x01
         with open(path, "wb") as fh:
             fh.write(plain)

@@ -251,12 +251,12 @@ static bool made(void *ctx)
 static void snapshot_seed(node_vault *v, node_replica *r, const cs_buf *snap, const char *name)
 {
     uint8_t key[32];
-    cst_ok(cs_ledger_keys_derive(node_replica_keys(r), "consort snapshot v2", key));
+    cst_ok(cs_ledger_keys_derive(node_replica_keys(r), "consort snapshot v3", key));
     cs_buf plain, seed, der;
     cs_buf_init_secret(&plain, 0);
     cs_buf_init(&seed, 0);
     cs_buf_init(&der, 0);
-    cst_ok(cs_aead_open(key, snap->ptr + 8, CS_SLICE_LIT("CSSNAP02"),
+    cst_ok(cs_aead_open(key, snap->ptr + 8, CS_SLICE_LIT("CSSNAP03"),
                         CS_SLICE(snap->ptr + 20, snap->len - 20), &plain));
     cst_ok(cs_x509_to_der(node_vault_service_cert(v), &der));
     cst_ok(cs_buf_append(&seed, node_vault_secret(v), CS_LEDGER_SECRET_LEN));

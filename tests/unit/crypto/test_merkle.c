@@ -291,38 +291,6 @@ static void allocation_failure_sweep(void **state)
     cs_merkle_free(ref);
 }
 
-/* A view of the first leaves copies them exactly, also after the tree grew
- * far past them (its chunk table reallocated; ASan: no chunk moved or
- * freed); a view past the size is refused; an empty view copies nothing. */
-static void a_leaves_view_outlives_growth(void **state)
-{
-    (void)state;
-    const uint64_t n = 3 * CS_MERKLE_LEAVES_PER_CHUNK + 7; /* a partial last chunk */
-    cs_merkle_tree *t = tree_of(n);
-    cs_merkle_leaves v;
-    cst_fails(cs_merkle_leaves_view(t, n + 1, &v), CONSORT_E_INVALID_ARGUMENT);
-    cst_ok(cs_merkle_leaves_view(t, n, &v));
-    for (uint64_t i = n; i < 40 * CS_MERKLE_LEAVES_PER_CHUNK; i++) { /* grows on */
-        hash_t h;
-        leaf_for(i, h);
-        cst_ok(cs_merkle_append_hash(t, h));
-    }
-    uint8_t *copy = cs_malloc((size_t)n * CS_MERKLE_HASH_LEN);
-    assert_non_null(copy);
-    cs_merkle_leaves_copy(&v, copy);
-    for (uint64_t i = 0; i < n; i++) {
-        hash_t want;
-        leaf_for(i, want);
-        assert_memory_equal(copy + i * CS_MERKLE_HASH_LEN, want, CS_MERKLE_HASH_LEN);
-    }
-    cs_merkle_leaves_release(&v);
-    cs_free(copy);
-    cst_ok(cs_merkle_leaves_view(t, 0, &v));
-    cs_merkle_leaves_copy(&v, NULL); /* nothing to copy */
-    cs_merkle_leaves_release(&v);
-    cs_merkle_free(t);
-}
-
 /* A dense tree (every level kept) has the root and the proofs of the
  * ledger's tree over the same leaves, for every size up to 70 and 256:
  * the odd nodes that move up unchanged build MTH's tree. */
@@ -371,7 +339,6 @@ int main(void)
         cmocka_unit_test(truncation_rolls_back_exactly),
         cmocka_unit_test(memory_stays_within_the_stated_bound),
         cmocka_unit_test(allocation_failure_sweep),
-        cmocka_unit_test(a_leaves_view_outlives_growth),
         cmocka_unit_test(a_dense_tree_is_the_same_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

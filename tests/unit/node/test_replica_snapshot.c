@@ -3,8 +3,8 @@
  * node_replica_snapshot_install): a running single-node service makes a
  * genuine snapshot; a replica created on its own (no node, no raft, no
  * network: the part by itself) holding the service's secret must refuse one
- * altered in transit, one whose leaves do not give the root signed inside
- * it, one whose store is not the state its signature entry states, and an
+ * altered in transit, one whose tree (its peaks) does not give the root
+ * signed inside it, one whose store is not the state its signature entry states, and an
  * install that fails half-way must leave it exactly as it was.
  */
 #include "node_fixture.h"
@@ -60,7 +60,7 @@ static node_replica *start_busy_service(fixture *f)
 /* The key snapshots are sealed with (replica_snapshot.c). */
 static void snap_key(node_replica *r, uint8_t key[32])
 {
-    cst_ok(cs_ledger_keys_derive(node_replica_keys(r), "consort snapshot v2", key));
+    cst_ok(cs_ledger_keys_derive(node_replica_keys(r), "consort snapshot v3", key));
 }
 
 typedef struct snap_wait {
@@ -100,12 +100,12 @@ static void reseal(node_replica *r, const cs_buf *snap, void (*edit)(cs_buf *pla
     snap_key(r, key);
     cs_buf plain;
     cs_buf_init_secret(&plain, CS_FSM_SNAPSHOT_MAX);
-    cst_ok(cs_aead_open(key, snap->ptr + 8, CS_SLICE_LIT("CSSNAP02"),
+    cst_ok(cs_aead_open(key, snap->ptr + 8, CS_SLICE_LIT("CSSNAP03"),
                         CS_SLICE(snap->ptr + 20, snap->len - 20), &plain));
     edit(&plain, ctx);
     cs_buf_reset(out);
     cst_ok(cs_buf_append(out, snap->ptr, 20));
-    cst_ok(cs_aead_seal(key, snap->ptr + 8, CS_SLICE_LIT("CSSNAP02"), cs_buf_slice(&plain), out));
+    cst_ok(cs_aead_seal(key, snap->ptr + 8, CS_SLICE_LIT("CSSNAP03"), cs_buf_slice(&plain), out));
     cs_wipe(key, sizeof key);
     cs_buf_cleanup(&plain);
 }
@@ -123,6 +123,19 @@ static void flip_bytes(cs_buf *plain, void *ctx)
     uint8_t *at = memmem(plain->ptr, plain->len, fl->needle, fl->len);
     assert_non_null(at);
     at[fl->at] ^= 0x01;
+}
+
+/* Flips a bit of the snapshot's first peak, after checking that the tree
+ * travels as its peaks: one hash per set bit of checkpoint - 1, never a
+ * leaf per entry. */
+static void flip_peak(cs_buf *plain, void *ctx)
+{
+    replica_snap s;
+    cst_ok(replica_snap_decode(cs_buf_slice(plain), &s));
+    *(uint64_t *)ctx = s.seqno;
+    assert_int_equal(s.peaks.len, (size_t)__builtin_popcountll(s.seqno - 1) * CS_MERKLE_HASH_LEN);
+    assert_true(s.peaks.len > 0);
+    plain->ptr[s.peaks.ptr - plain->ptr] ^= 0x01;
 }
 
 static void assert_untouched(node_replica *r)
@@ -152,18 +165,16 @@ static void refuse_bad_snapshots(void **state)
     cst_fails(node_replica_snapshot_install(fresh, CS_SLICE(snap.ptr, 10), true),
               CONSORT_E_TRUNCATED);
 
-    /* validly sealed, but one leaf changed: its root is not the signed one */
-    uint8_t leaf0[32];
-    cst_ok(cs_merkle_leaf(node_replica_tree(r0), 0, leaf0));
-    flip fl = {.needle = leaf0, .len = 32, .at = 0};
-    reseal(r0, &snap, flip_bytes, &fl, &bad);
+    /* validly sealed, but one peak changed: its root is not the signed one */
+    uint64_t checkpoint = 0;
+    reseal(r0, &snap, flip_peak, &checkpoint, &bad);
     cst_fails(node_replica_snapshot_install(fresh, cs_buf_slice(&bad), true), CONSORT_E_BAD_PROOF);
     assert_non_null(strstr(consort_errmsg(), "root"));
     assert_untouched(fresh);
 
     /* the store altered under a genuine tree: one value changed ("v17" of
      * key k17, same length): the state digest is not the signed one */
-    fl = (flip){.needle = "v17", .len = 3, .at = 1};
+    flip fl = {.needle = "v17", .len = 3, .at = 1};
     reseal(r0, &snap, flip_bytes, &fl, &bad);
     cst_fails(node_replica_snapshot_install(fresh, cs_buf_slice(&bad), true), CONSORT_E_BAD_PROOF);
     assert_non_null(strstr(consort_errmsg(), "not the state it signs"));
@@ -174,6 +185,14 @@ static void refuse_bad_snapshots(void **state)
     cst_ok(node_replica_snapshot_install(fresh, cs_buf_slice(&snap), true));
     assert_int_equal(node_replica_applied(fresh), node_replica_applied_sig(r0));
     assert_int_equal(cs_kv_last_seqno(node_replica_kv(fresh)), node_replica_applied_sig(r0));
+    /* its tree: the leaves before the checkpoint as peaks, the same root */
+    const cs_merkle_tree *t = node_replica_tree(fresh);
+    assert_int_equal(checkpoint, node_replica_applied(fresh));
+    assert_int_equal(cs_merkle_first_held(t), checkpoint - 1);
+    uint8_t got[CS_MERKLE_HASH_LEN], want[CS_MERKLE_HASH_LEN];
+    cs_merkle_root(t, got);
+    cst_ok(cs_merkle_root_at(node_replica_tree(r0), checkpoint, want));
+    assert_memory_equal(got, want, CS_MERKLE_HASH_LEN);
     cs_buf_cleanup(&bad);
     cs_buf_cleanup(&snap);
     node_replica_free(fresh);
