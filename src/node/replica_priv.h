@@ -23,6 +23,10 @@
  * info from the ledger secret (replica_snapshot.c has the format). */
 #define REPLICA_SNAP_MAGIC "CSSNAP03"
 #define REPLICA_SNAP_INFO  "consort snapshot v3"
+/* Format 2 (every leaf where 3 has the peaks), still read: a node of this
+ * version may join a service whose leader runs the version before. */
+#define REPLICA_SNAP_MAGIC_2 "CSSNAP02"
+#define REPLICA_SNAP_INFO_2  "consort snapshot v2"
 
 /* ---- the index (replica_index.c) ---- */
 
@@ -156,6 +160,7 @@ void replica_sync_thaw(node_replica *r);
 
 /* A decoded snapshot; slices borrow from the plaintext. */
 typedef struct replica_snap {
+    unsigned format; /* 3, or 2: `peaks` then holds every leaf 1 .. S */
     uint64_t seqno, term;
     cs_slice terms_raw, peaks, sig, kv, tail_raw;
 } replica_snap;
@@ -171,8 +176,9 @@ typedef struct replica_staged {
 } replica_staged;
 
 void replica_staged_cleanup(replica_staged *st);
-/* The snapshot's plaintext map decoded (MALFORMED naming what is wrong). */
-CS_MUST_CHECK consort_err replica_snap_decode(cs_slice plain, replica_snap *s);
+/* The snapshot's plaintext map of `format` (3 or 2) decoded (MALFORMED
+ * naming what is wrong). */
+CS_MUST_CHECK consort_err replica_snap_decode(cs_slice plain, unsigned format, replica_snap *s);
 /* The checkpoint (tree, term runs, store) rebuilt in `st` and checked
  * against the signature entry the snapshot carries. */
 CS_MUST_CHECK consort_err replica_stage_checkpoint(node_replica *r, const replica_snap *s,

@@ -21,8 +21,9 @@ void replica_staged_cleanup(replica_staged *st)
     memset(st, 0, sizeof *st);
 }
 
-consort_err replica_snap_decode(cs_slice p, replica_snap *s)
+consort_err replica_snap_decode(cs_slice p, unsigned format, replica_snap *s)
 {
+    s->format = format;
     cs_cbor_reader r;
     cs_cbor_reader_init(&r, p);
     uint64_t pairs;
@@ -35,7 +36,7 @@ consort_err replica_snap_decode(cs_slice p, replica_snap *s)
     CS_TRY(cs_cbor_read_uint(&r, &s->term));
     CS_TRY_CTX(cs_cbor_read_key(&r, "terms"), "snapshot");
     CS_TRY(cs_cbor_read_raw(&r, &s->terms_raw));
-    CS_TRY_CTX(cs_cbor_read_key(&r, "peaks"), "snapshot");
+    CS_TRY_CTX(cs_cbor_read_key(&r, format == 2 ? "leaves" : "peaks"), "snapshot");
     CS_TRY(cs_cbor_read_bytes(&r, &s->peaks));
     CS_TRY_CTX(cs_cbor_read_key(&r, "sig"), "snapshot");
     CS_TRY(cs_cbor_read_bytes(&r, &s->sig));
@@ -46,6 +47,13 @@ consort_err replica_snap_decode(cs_slice p, replica_snap *s)
     CS_TRY(cs_cbor_expect_end(&r));
     CS_ENSURE(s->seqno >= 1 && s->seqno < UINT64_MAX, CONSORT_E_MALFORMED,
               "snapshot: checkpoint at seqno %llu", (unsigned long long)s->seqno);
+    if (format == 2) {
+        CS_ENSURE(s->seqno <= SIZE_MAX / CS_MERKLE_HASH_LEN &&
+                      s->peaks.len == (size_t)s->seqno * CS_MERKLE_HASH_LEN,
+                  CONSORT_E_MALFORMED, "snapshot: %zu bytes of leaves for seqno %llu", s->peaks.len,
+                  (unsigned long long)s->seqno);
+        return CONSORT_OK;
+    }
     const size_t peaks = (size_t)__builtin_popcountll(s->seqno - 1);
     CS_ENSURE(s->peaks.len == peaks * CS_MERKLE_HASH_LEN, CONSORT_E_MALFORMED,
               "snapshot: %zu bytes of peaks for seqno %llu, expected %zu (%zu hashes)",
@@ -79,6 +87,39 @@ static consort_err decode_terms(cs_slice raw, uint64_t seqno, replica_index *x)
     return cs_cbor_expect_end(&r);
 }
 
+/* The tree of entries 1 .. S - 1 from its peaks (S signs its root: the
+ * caller checks it), then S's own leaf. Format 2 carries every leaf 1 .. S:
+ * its last must be S's, and the peaks are taken from the others. */
+static consort_err stage_tree(const replica_snap *s, const cs_ledger_entry *sig, replica_staged *st)
+{
+    uint8_t leaf[CS_MERKLE_HASH_LEN];
+    cs_ledger_leaf_hash(sig, leaf);
+    cs_slice peaks = s->peaks;
+    uint8_t made[CS_MERKLE_PEAKS_MAX][CS_MERKLE_HASH_LEN];
+    if (s->format == 2) {
+        CS_ENSURE(cs_ct_equal(CS_SLICE(leaf, sizeof leaf),
+                              CS_SLICE(s->peaks.ptr + (s->seqno - 1) * CS_MERKLE_HASH_LEN,
+                                       CS_MERKLE_HASH_LEN)),
+                  CONSORT_E_BAD_PROOF, "snapshot: leaf %llu is not its signature entry",
+                  (unsigned long long)s->seqno);
+        cs_merkle_tree *whole;
+        CS_TRY(cs_merkle_new(&whole));
+        consort_err rc = CONSORT_OK;
+        for (uint64_t i = 0; i + 1 < s->seqno && rc == CONSORT_OK; i++)
+            rc = cs_merkle_append_hash(whole, s->peaks.ptr + i * CS_MERKLE_HASH_LEN);
+        size_t n = 0;
+        if (rc == CONSORT_OK)
+            rc = cs_merkle_peaks(whole, s->seqno - 1, made[0], &n);
+        cs_merkle_free(whole);
+        CS_TRY(rc);
+        peaks = CS_SLICE(made[0], n * CS_MERKLE_HASH_LEN);
+    }
+    CS_TRY_CTX(cs_merkle_new_from_peaks(s->seqno - 1, peaks.ptr, peaks.len / CS_MERKLE_HASH_LEN,
+                                        &st->tree),
+               "snapshot at %llu", (unsigned long long)s->seqno);
+    return cs_merkle_append_hash(st->tree, leaf);
+}
+
 /*
  * The checkpoint: tree, term runs and store rebuilt aside and checked
  * against the signature entry S that the snapshot carries.
@@ -104,14 +145,7 @@ consort_err replica_stage_checkpoint(node_replica *r, const replica_snap *s, rep
     consort_err rc = cs_ledger_entry_open(&e, &r->keys, &none);
     cs_buf_cleanup(&none);
     CS_TRY_CTX(rc, "snapshot: signature entry %llu", seqno);
-    /* the tree of entries 1 .. S - 1 from its peaks (S signs its root,
-     * checked below), then S's own leaf */
-    CS_TRY_CTX(cs_merkle_new_from_peaks(s->seqno - 1, s->peaks.ptr,
-                                        s->peaks.len / CS_MERKLE_HASH_LEN, &st->tree),
-               "snapshot at %llu", seqno);
-    uint8_t leaf[CS_MERKLE_HASH_LEN];
-    cs_ledger_leaf_hash(&e, leaf);
-    CS_TRY(cs_merkle_append_hash(st->tree, leaf));
+    CS_TRY(stage_tree(s, &e, st));
 
     CS_TRY(cs_kv_store_new(NULL, &st->kv));
     CS_TRY(cs_kv_store_exclude_from_digest(st->kv, CS_SLICE_LIT(CS_LEDGER_SIG_MAP)));

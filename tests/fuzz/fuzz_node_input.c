@@ -7,8 +7,9 @@
  *   2: a join-protocol frame (join_msg_take + join_msg_decode): a message
  *      that decodes encodes again and decodes to the same type
  *   3: a snapshot's plaintext (replica_snap_decode; the AEAD layer in front
- *      of it is the crypto layer's): what decodes holds 32 bytes of leaves
- *      per entry up to its seqno
+ *      of it is the crypto layer's), of format 3 or 2 (bit 2 of the first
+ *      byte): what decodes holds the tree's peaks (one hash per set bit of
+ *      seqno - 1), or for format 2 a leaf per entry up to its seqno
  */
 #include "node/join_msg.h"
 #include "node/replica_priv.h"
@@ -75,9 +76,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 3: {
         replica_snap snap;
-        if (replica_snap_decode(in, &snap) == CONSORT_OK &&
-            (snap.seqno == 0 ||
-             snap.peaks.len != (size_t)__builtin_popcountll(snap.seqno - 1) * CS_MERKLE_HASH_LEN))
+        const unsigned format = (data[0] & 4) != 0 ? 2 : 3; /* both formats are read */
+        if (replica_snap_decode(in, format, &snap) != CONSORT_OK)
+            break;
+        if (snap.seqno == 0 ||
+            snap.peaks.len !=
+                (format == 2 ? snap.seqno : (uint64_t)__builtin_popcountll(snap.seqno - 1)) *
+                    CS_MERKLE_HASH_LEN)
             abort();
         break;
     }

@@ -4,12 +4,15 @@
  * genuine snapshot; a replica created on its own (no node, no raft, no
  * network: the part by itself) holding the service's secret must refuse one
  * altered in transit, one whose tree (its peaks) does not give the root
- * signed inside it, one whose store is not the state its signature entry states, and an
- * install that fails half-way must leave it exactly as it was.
+ * signed inside it, one whose store is not the state its signature entry
+ * states, and an install that fails half-way must leave it exactly as it
+ * was. Snapshots of format 2 (every leaf, as nodes before format 3 made
+ * them) install.
  */
 #include "node_fixture.h"
 #include "store/ledger_writer.h"
 
+#include "base/cbor.h"
 #include "consensus/fsm.h"
 #include "crypto/aead.h"
 #include "node/node_priv.h"
@@ -131,7 +134,7 @@ static void flip_bytes(cs_buf *plain, void *ctx)
 static void flip_peak(cs_buf *plain, void *ctx)
 {
     replica_snap s;
-    cst_ok(replica_snap_decode(cs_buf_slice(plain), &s));
+    cst_ok(replica_snap_decode(cs_buf_slice(plain), 3, &s));
     *(uint64_t *)ctx = s.seqno;
     assert_int_equal(s.peaks.len, (size_t)__builtin_popcountll(s.seqno - 1) * CS_MERKLE_HASH_LEN);
     assert_true(s.peaks.len > 0);
@@ -256,11 +259,97 @@ static void failed_install_changes_nothing(void **state)
     node_replica_free(fresh);
 }
 
+/* The plaintext of format 2 for the same snapshot: every leaf 1 .. S from
+ * `r` (its whole tree) where format 3 has the peaks, leaf `altered` (if
+ * not 0) altered; sealed as format 2 was. Returns its checkpoint. */
+static uint64_t as_format_2(node_replica *r, const cs_buf *snap, uint64_t altered, cs_buf *out)
+{
+    uint8_t key[32];
+    snap_key(r, key);
+    cs_buf plain, v2;
+    cs_buf_init_secret(&plain, CS_FSM_SNAPSHOT_MAX);
+    cs_buf_init_secret(&v2, CS_FSM_SNAPSHOT_MAX);
+    cst_ok(cs_aead_open(key, snap->ptr + 8, CS_SLICE_LIT("CSSNAP03"),
+                        CS_SLICE(snap->ptr + 20, snap->len - 20), &plain));
+    replica_snap d;
+    cst_ok(replica_snap_decode(cs_buf_slice(&plain), 3, &d));
+    cst_ok(cs_cbor_write_map(&v2, 7));
+    cst_ok(cs_cbor_write_cstr(&v2, "seqno"));
+    cst_ok(cs_cbor_write_uint(&v2, d.seqno));
+    cst_ok(cs_cbor_write_cstr(&v2, "term"));
+    cst_ok(cs_cbor_write_uint(&v2, d.term));
+    cst_ok(cs_cbor_write_cstr(&v2, "terms"));
+    cst_ok(cs_buf_append_slice(&v2, d.terms_raw));
+    cst_ok(cs_cbor_write_cstr(&v2, "leaves"));
+    cst_ok(cs_cbor_write_bytes_header(&v2, (size_t)d.seqno * CS_MERKLE_HASH_LEN));
+    for (uint64_t i = 0; i < d.seqno; i++) {
+        uint8_t leaf[CS_MERKLE_HASH_LEN];
+        cst_ok(cs_merkle_leaf(node_replica_tree(r), i, leaf));
+        if (i + 1 == altered)
+            leaf[0] ^= 0x01;
+        cst_ok(cs_buf_append(&v2, leaf, sizeof leaf));
+    }
+    cst_ok(cs_cbor_write_cstr(&v2, "sig"));
+    cst_ok(cs_cbor_write_bytes(&v2, d.sig));
+    cst_ok(cs_cbor_write_cstr(&v2, "kv"));
+    cst_ok(cs_cbor_write_bytes(&v2, d.kv));
+    cst_ok(cs_cbor_write_cstr(&v2, "tail"));
+    cst_ok(cs_buf_append_slice(&v2, d.tail_raw));
+    cst_ok(cs_ledger_keys_derive(node_replica_keys(r), "consort snapshot v2", key));
+    cs_buf_reset(out);
+    cst_ok(cs_buf_append(out, "CSSNAP02", 8));
+    cst_ok(cs_buf_append(out, snap->ptr + 8, 12));
+    cst_ok(cs_aead_seal(key, snap->ptr + 8, CS_SLICE_LIT("CSSNAP02"), cs_buf_slice(&v2), out));
+    cs_wipe(key, sizeof key);
+    cs_buf_cleanup(&v2);
+    cs_buf_cleanup(&plain);
+    return d.seqno;
+}
+
+/* A node of this version joins a service whose leader still makes format 2
+ * snapshots (a rolling update from the version before): it installs them,
+ * with the same checks (a leaf that does not give the signed root, or a
+ * last leaf that is not the signature entry, is refused), into a tree that
+ * holds the leaves from the checkpoint on. */
+static void reads_format_2(void **state)
+{
+    fixture *f = *state;
+    node_replica *r0 = start_busy_service(f);
+    cs_buf snap, v2;
+    cs_buf_init_secret(&snap, CS_FSM_SNAPSHOT_MAX);
+    cs_buf_init_secret(&v2, CS_FSM_SNAPSHOT_MAX);
+    snap_wait w = {.r = r0, .out = &snap};
+    tn_run_until(&f->loop, 5000, made, &w, "a snapshot");
+    node_replica *fresh = fresh_replica(f);
+    const uint64_t checkpoint = as_format_2(r0, &snap, 1, &v2);
+    cst_fails(node_replica_snapshot_install(fresh, cs_buf_slice(&v2), true), CONSORT_E_BAD_PROOF);
+    assert_non_null(strstr(consort_errmsg(), "root"));
+    assert_untouched(fresh);
+    as_format_2(r0, &snap, checkpoint, &v2);
+    cst_fails(node_replica_snapshot_install(fresh, cs_buf_slice(&v2), true), CONSORT_E_BAD_PROOF);
+    assert_non_null(strstr(consort_errmsg(), "is not its signature entry"));
+    assert_untouched(fresh);
+
+    as_format_2(r0, &snap, 0, &v2);
+    cst_ok(node_replica_snapshot_install(fresh, cs_buf_slice(&v2), true));
+    assert_int_equal(node_replica_applied(fresh), checkpoint);
+    const cs_merkle_tree *t = node_replica_tree(fresh);
+    assert_int_equal(cs_merkle_first_held(t), checkpoint - 1);
+    uint8_t got[CS_MERKLE_HASH_LEN], want[CS_MERKLE_HASH_LEN];
+    cs_merkle_root(t, got);
+    cst_ok(cs_merkle_root_at(node_replica_tree(r0), checkpoint, want));
+    assert_memory_equal(got, want, CS_MERKLE_HASH_LEN);
+    cs_buf_cleanup(&v2);
+    cs_buf_cleanup(&snap);
+    node_replica_free(fresh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(refuse_bad_snapshots, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_install_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(reads_format_2, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
