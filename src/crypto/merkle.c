@@ -275,8 +275,7 @@ consort_err cs_merkle_peaks(const cs_merkle_tree *t, uint64_t size, uint8_t *out
     CS_ENSURE(size <= t->level[0].len, CONSORT_E_INVALID_ARGUMENT,
               "Merkle tree: peaks at size %llu > tree size %llu", (unsigned long long)size,
               (unsigned long long)t->level[0].len);
-    if (size != t->base) /* a tree's own peaks are always there */
-        CS_TRY(check_held(t, size, "peaks at size"));
+    CS_TRY(check_held(t, size, "peaks at size")); /* at the base: the peaks it holds */
     *n = 0;
     uint64_t start = 0;
     for (int h = 63; h >= 0; h--) {

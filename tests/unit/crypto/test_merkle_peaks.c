@@ -31,6 +31,15 @@ static void append_range(cs_merkle_tree *t, uint64_t from, uint64_t to)
     }
 }
 
+/* The whole tree of leaves 0 .. n - 1. */
+static cs_merkle_tree *whole_of(uint64_t n)
+{
+    cs_merkle_tree *t;
+    cst_ok(cs_merkle_new(&t));
+    append_range(t, 0, n);
+    return t;
+}
+
 static cs_merkle_tree *from_peaks_of(const cs_merkle_tree *whole, uint64_t base)
 {
     uint8_t peaks[CS_MERKLE_PEAKS_MAX][CS_MERKLE_HASH_LEN];
@@ -113,16 +122,12 @@ static void refuses_before(const cs_merkle_tree *t, uint64_t base)
 static void agrees_with_the_whole_tree(void **state)
 {
     (void)state;
-    cs_merkle_tree *whole;
-    cst_ok(cs_merkle_new(&whole));
-    append_range(whole, 0, 1100);
+    cs_merkle_tree *whole = whole_of(1100);
     for (uint64_t base = 0; base <= 300; base++) {
         cs_merkle_tree *t = from_peaks_of(whole, base);
         const uint64_t end = base + (base % 3 == 0 ? 700 : base % 7 == 0 ? 300 : 40);
         append_range(t, base, end);
-        cs_merkle_tree *prefix;
-        cst_ok(cs_merkle_new(&prefix));
-        append_range(prefix, 0, end);
+        cs_merkle_tree *prefix = whole_of(end);
         agrees_after(t, prefix, base);
         refuses_before(t, base);
         cs_merkle_free(prefix);
@@ -136,9 +141,7 @@ static void agrees_with_the_whole_tree(void **state)
 static void peaks_of_peaks(void **state)
 {
     (void)state;
-    cs_merkle_tree *whole;
-    cst_ok(cs_merkle_new(&whole));
-    append_range(whole, 0, 5000);
+    cs_merkle_tree *whole = whole_of(5000);
     cs_merkle_tree *a = from_peaks_of(whole, 1234);
     append_range(a, 1234, 4321);
     cs_merkle_tree *b = from_peaks_of(a, 4321);
@@ -203,9 +206,7 @@ static void a_huge_base_holds_little(void **state)
 static void truncation_stops_at_the_base(void **state)
 {
     (void)state;
-    cs_merkle_tree *whole;
-    cst_ok(cs_merkle_new(&whole));
-    append_range(whole, 0, 2000);
+    cs_merkle_tree *whole = whole_of(2000);
     const uint64_t base = 777;
     cs_merkle_tree *t = from_peaks_of(whole, base);
     append_range(t, base, 1500);

@@ -148,6 +148,20 @@ static void assert_untouched(node_replica *r)
     assert_int_equal(cs_kv_last_seqno(node_replica_kv(r)), 0);
 }
 
+/* `r` installed the snapshot of `from` at `checkpoint`: applied up to it,
+ * its tree holding the leaves from there on (the ones before as peaks),
+ * with the root `from` had. */
+static void assert_installed_at(node_replica *r, node_replica *from, uint64_t checkpoint)
+{
+    assert_int_equal(node_replica_applied(r), checkpoint);
+    const cs_merkle_tree *t = node_replica_tree(r);
+    assert_int_equal(cs_merkle_first_held(t), checkpoint - 1);
+    uint8_t got[CS_MERKLE_HASH_LEN], want[CS_MERKLE_HASH_LEN];
+    cs_merkle_root(t, got);
+    cst_ok(cs_merkle_root_at(node_replica_tree(from), checkpoint, want));
+    assert_memory_equal(got, want, CS_MERKLE_HASH_LEN);
+}
+
 static void refuse_bad_snapshots(void **state)
 {
     fixture *f = *state;
@@ -188,14 +202,7 @@ static void refuse_bad_snapshots(void **state)
     cst_ok(node_replica_snapshot_install(fresh, cs_buf_slice(&snap), true));
     assert_int_equal(node_replica_applied(fresh), node_replica_applied_sig(r0));
     assert_int_equal(cs_kv_last_seqno(node_replica_kv(fresh)), node_replica_applied_sig(r0));
-    /* its tree: the leaves before the checkpoint as peaks, the same root */
-    const cs_merkle_tree *t = node_replica_tree(fresh);
-    assert_int_equal(checkpoint, node_replica_applied(fresh));
-    assert_int_equal(cs_merkle_first_held(t), checkpoint - 1);
-    uint8_t got[CS_MERKLE_HASH_LEN], want[CS_MERKLE_HASH_LEN];
-    cs_merkle_root(t, got);
-    cst_ok(cs_merkle_root_at(node_replica_tree(r0), checkpoint, want));
-    assert_memory_equal(got, want, CS_MERKLE_HASH_LEN);
+    assert_installed_at(fresh, r0, checkpoint);
     cs_buf_cleanup(&bad);
     cs_buf_cleanup(&snap);
     node_replica_free(fresh);
@@ -332,13 +339,7 @@ static void reads_format_2(void **state)
 
     as_format_2(r0, &snap, 0, &v2);
     cst_ok(node_replica_snapshot_install(fresh, cs_buf_slice(&v2), true));
-    assert_int_equal(node_replica_applied(fresh), checkpoint);
-    const cs_merkle_tree *t = node_replica_tree(fresh);
-    assert_int_equal(cs_merkle_first_held(t), checkpoint - 1);
-    uint8_t got[CS_MERKLE_HASH_LEN], want[CS_MERKLE_HASH_LEN];
-    cs_merkle_root(t, got);
-    cst_ok(cs_merkle_root_at(node_replica_tree(r0), checkpoint, want));
-    assert_memory_equal(got, want, CS_MERKLE_HASH_LEN);
+    assert_installed_at(fresh, r0, checkpoint);
     cs_buf_cleanup(&v2);
     cs_buf_cleanup(&snap);
     node_replica_free(fresh);
