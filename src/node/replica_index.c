@@ -183,11 +183,55 @@ static consort_err read_in_chunk(const char *path, uint64_t first, uint64_t seqn
     return rc;
 }
 
+/* The index of the chunk that holds `seqno` in the index's mirror of the
+ * ledger's chunks (chunk_count > 0, seqno >= chunk_first[0]). */
+static size_t mirrored_chunk(const replica_index *x, uint64_t seqno)
+{
+    size_t lo = 0, hi = x->chunk_count;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (x->chunk_first[mid] <= seqno)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The entry read from the file the index says holds it, named from the
+ * mirror (ledger_<first>-<last>.committed, or .open for a chunk whose close
+ * has not renamed it yet) without listing the directory, which costs a
+ * readdir of every chunk (hundreds in a long ledger) per read. NOT_FOUND if
+ * neither name opens or holds it: the caller lists the directory. */
+static consort_err read_mirrored(const replica_index *x, const char *dir, uint64_t seqno,
+                                 cs_buf *out)
+{
+    if (x->chunk_count == 0 || seqno < x->chunk_first[0])
+        return CONSORT_E_NOT_FOUND;
+    const size_t k = mirrored_chunk(x, seqno);
+    const bool followed = k + 1 < x->chunk_count;
+    cs_ledger_chunk c = {.first = x->chunk_first[k],
+                         .last =
+                             followed ? x->chunk_first[k + 1] - 1 : x->base + x->offset_count - 1};
+    for (int i = 0; i < 2; i++) {
+        c.committed = followed == (i == 0); /* the likelier name first */
+        cs_ledger_chunk_format_name(&c);
+        char path[CS_NODE_PATH_MAX + CS_LEDGER_NAME_MAX + 2];
+        if (cs_path_join(path, sizeof path, dir, c.name) == CONSORT_OK &&
+            read_in_chunk(path, c.first, seqno, true, x->offsets[seqno - x->base], out) ==
+                CONSORT_OK)
+            return CONSORT_OK;
+    }
+    return CONSORT_E_NOT_FOUND;
+}
+
 consort_err replica_index_read_entry(const replica_index *x, const char *dir, uint64_t seqno,
                                      cs_buf *out)
 {
     CS_ENSURE(seqno >= x->base && seqno < x->base + x->offset_count, CONSORT_E_NOT_FOUND,
               "entry %llu is not in this node's ledger", (unsigned long long)seqno);
+    if (read_mirrored(x, dir, seqno, out) == CONSORT_OK)
+        return CONSORT_OK;
     cs_ledger_chunk *chunks;
     size_t count;
     CS_TRY(cs_ledger_chunks_list(dir, &chunks, &count));
@@ -202,17 +246,10 @@ consort_err replica_index_read_entry(const replica_index *x, const char *dir, ui
         goto done;
     }
     /* the mirrored position, if its chunk is the one on disk */
-    size_t lo = 0, hi = x->chunk_count;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (x->chunk_first[mid] <= seqno)
-            lo = mid;
-        else
-            hi = mid;
-    }
+    const size_t k = x->chunk_count > 0 ? mirrored_chunk(x, seqno) : 0;
     char path[CS_NODE_PATH_MAX + CS_LEDGER_NAME_MAX + 2];
     CS_TRY_GOTO(rc, cs_path_join(path, sizeof path, dir, c->name), done);
-    const bool have_off = x->chunk_count > 0 && x->chunk_first[lo] == c->first;
+    const bool have_off = x->chunk_count > 0 && x->chunk_first[k] == c->first;
     rc = read_in_chunk(path, c->first, seqno, have_off, x->offsets[seqno - x->base], out);
     if (rc != CONSORT_OK)
         rc = cs_fail(rc, "entry %llu not found in %s", (unsigned long long)seqno, c->name);
