@@ -13,10 +13,13 @@
  * ("CSSNAP03" || nonce || AES-GCM under the key derived from the secret),
  * so mutations reach the checks behind the AEAD. The replica installs it
  * once into its empty state, and, if that succeeded, once more (now at or
- * ahead of the checkpoint: the "agree, then catch up from the tail" path).
+ * ahead of the checkpoint: the "agree, then catch up from the tail" path);
+ * then the same again sealed as format 2 ("CSSNAP02", every leaf where
+ * format 3 has the peaks), which nodes still read from the version before.
  *
  * Checks beyond "no crash, no leak, no out-of-bounds access": a refused
- * snapshot leaves the replica empty (nothing applied, no leaves, no store);
+ * snapshot leaves the replica as it was (empty at first: nothing applied,
+ * no leaves, no store);
  * an installed one leaves it at a seqno >= its checkpoint, with a tree of
  * that many leaves and the store at that seqno, and installing it again
  * changes nothing.
@@ -38,16 +41,20 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void seal(const uint8_t secret[32], cs_slice plain, cs_buf *out)
+/* As a leader of format 3, or of format 2 (the version before). */
+static void seal(const uint8_t secret[32], cs_slice plain, bool format_2, cs_buf *out)
 {
     cs_ledger_keys keys;
     cs_ledger_keys_init(&keys, secret);
     uint8_t key[32];
     static const uint8_t nonce[CS_AEAD_NONCE_LEN] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2};
-    if (cs_ledger_keys_derive(&keys, "consort snapshot v3", key) != CONSORT_OK ||
-        cs_buf_append(out, "CSSNAP03", 8) != CONSORT_OK ||
+    const cs_slice magic = format_2 ? CS_SLICE_LIT("CSSNAP02") : CS_SLICE_LIT("CSSNAP03");
+    cs_buf_reset(out);
+    if (cs_ledger_keys_derive(&keys, format_2 ? "consort snapshot v2" : "consort snapshot v3",
+                              key) != CONSORT_OK ||
+        cs_buf_append_slice(out, magic) != CONSORT_OK ||
         cs_buf_append(out, nonce, sizeof nonce) != CONSORT_OK ||
-        cs_aead_seal(key, nonce, CS_SLICE_LIT("CSSNAP03"), plain, out) != CONSORT_OK)
+        cs_aead_seal(key, nonce, magic, plain, out) != CONSORT_OK)
         abort();
     cs_ledger_keys_cleanup(&keys);
 }
@@ -73,7 +80,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cs_slice plain = CS_SLICE(data + 34 + cert_len, size - 34 - cert_len);
     cs_buf snap;
     cs_buf_init(&snap, 0);
-    seal(data, plain, &snap);
 
     const char *dir = fuzz_scratch_dir("fuzz_node_snapshot");
     const node_replica_opts o = {.data_dir = dir, .chunk_size = 1 << 16, .node_id = "fuzz"};
@@ -83,15 +89,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     node_replica_set_service(r, data, cert);
     if (node_replica_recover(r, 0) != CONSORT_OK)
         abort();
-    consort_err rc = node_replica_snapshot_install(r, cs_buf_slice(&snap), false);
-    if (getenv("FUZZ_VERBOSE") != NULL) /* seed writing: what the snapshot did */
-        fprintf(stderr, "install: %s (applied %llu)\n", rc == CONSORT_OK ? "ok" : consort_errmsg(),
-                (unsigned long long)node_replica_applied(r));
-    if (rc != CONSORT_OK) {
-        check_state(r, 0);
-        if (node_replica_applied(r) != 0)
-            abort(); /* a refused snapshot changed the replica */
-    } else {
+    /* the plaintext as format 3, then as format 2 (on what the first left) */
+    for (int format_2 = 0; format_2 <= 1; format_2++) {
+        seal(data, plain, format_2, &snap);
+        const uint64_t before = node_replica_applied(r);
+        consort_err rc = node_replica_snapshot_install(r, cs_buf_slice(&snap), false);
+        if (getenv("FUZZ_VERBOSE") != NULL) /* seed writing: what the snapshot did */
+            fprintf(stderr, "install (format %d): %s (applied %llu)\n", format_2 ? 2 : 3,
+                    rc == CONSORT_OK ? "ok" : consort_errmsg(),
+                    (unsigned long long)node_replica_applied(r));
+        if (rc != CONSORT_OK) {
+            check_state(r, before);
+            if (node_replica_applied(r) != before)
+                abort(); /* a refused snapshot changed the replica */
+            continue;
+        }
         uint64_t applied = node_replica_applied(r);
         check_state(r, 1);
         if (node_replica_snapshot_install(r, cs_buf_slice(&snap), false) != CONSORT_OK ||

@@ -18,9 +18,11 @@
  *   OUT/corpus/node_snapshot/ snapshots a running single-node service made
  *                             (node_replica_snapshot_make): the ledger secret,
  *                             the service certificate and the plaintext
- *                             (fuzz_node_snapshot seals it again)
+ *                             (fuzz_node_snapshot seals it again);
+ *                             records_format_2 is `records` as format 2
  */
 #include "../../unit/node/node_fixture.h"
+#include "../../unit/node/snap_format2.h"
 #include "fuzz_fixed.h"
 
 #include "crypto/aead.h"
@@ -247,8 +249,10 @@ static bool made(void *ctx)
     return node_replica_snapshot_make(w->r, w->out) == CONSORT_OK;
 }
 
-/* [secret 32][be16 certificate length][certificate DER][snapshot plaintext] */
-static void snapshot_seed(node_vault *v, node_replica *r, const cs_buf *snap, const char *name)
+/* [secret 32][be16 certificate length][certificate DER][snapshot plaintext]
+ * (format 2 if `format_2`: fuzz_node_snapshot installs both formats) */
+static void snapshot_seed(node_vault *v, node_replica *r, const cs_buf *snap, bool format_2,
+                          const char *name)
 {
     uint8_t key[32];
     cst_ok(cs_ledger_keys_derive(node_replica_keys(r), "consort snapshot v3", key));
@@ -258,6 +262,12 @@ static void snapshot_seed(node_vault *v, node_replica *r, const cs_buf *snap, co
     cs_buf_init(&der, 0);
     cst_ok(cs_aead_open(key, snap->ptr + 8, CS_SLICE_LIT("CSSNAP03"),
                         CS_SLICE(snap->ptr + 20, snap->len - 20), &plain));
+    if (format_2) {
+        cs_buf v2;
+        cs_buf_init_secret(&v2, 0);
+        (void)snap_plain_as_format_2(r, cs_buf_slice(&plain), 0, &v2);
+        cs_buf_move(&plain, &v2);
+    }
     cst_ok(cs_x509_to_der(node_vault_service_cert(v), &der));
     cst_ok(cs_buf_append(&seed, node_vault_secret(v), CS_LEDGER_SECRET_LEN));
     uint8_t len[2] = {(uint8_t)(der.len >> 8), (uint8_t)der.len};
@@ -286,7 +296,7 @@ static void snapshot_seeds(void)
     snap_wait w = {.r = r, .out = &snap};
     /* a small one (a few entries after genesis), then one with 24 records */
     tn_run_until(&loop, 5000, made, &w, "a snapshot");
-    snapshot_seed(node.n->vault, r, &snap, "small");
+    snapshot_seed(node.n->vault, r, &snap, false, "small");
     for (int i = 0; i < 24; i++) {
         char k[16], v[16];
         snprintf(k, sizeof k, "k%d", i);
@@ -294,7 +304,8 @@ static void snapshot_seeds(void)
         (void)tn_put(&loop, &node, k, v);
     }
     tn_run_until(&loop, 5000, made, &w, "a snapshot");
-    snapshot_seed(node.n->vault, r, &snap, "records");
+    snapshot_seed(node.n->vault, r, &snap, false, "records");
+    snapshot_seed(node.n->vault, r, &snap, true, "records_format_2");
     cs_buf_cleanup(&snap);
     tn_stop(&loop, &node);
     uv_run(&loop, UV_RUN_NOWAIT);

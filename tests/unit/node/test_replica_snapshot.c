@@ -10,6 +10,7 @@
  * them) install.
  */
 #include "node_fixture.h"
+#include "snap_format2.h"
 #include "store/ledger_writer.h"
 
 #include "base/cbor.h"
@@ -266,9 +267,8 @@ static void failed_install_changes_nothing(void **state)
     node_replica_free(fresh);
 }
 
-/* The plaintext of format 2 for the same snapshot: every leaf 1 .. S from
- * `r` (its whole tree) where format 3 has the peaks, leaf `altered` (if
- * not 0) altered; sealed as format 2 was. Returns its checkpoint. */
+/* The same snapshot as format 2 (snap_format2.h), leaf `altered` (if not
+ * 0) altered, sealed as format 2 was. Returns its checkpoint. */
 static uint64_t as_format_2(node_replica *r, const cs_buf *snap, uint64_t altered, cs_buf *out)
 {
     uint8_t key[32];
@@ -278,30 +278,7 @@ static uint64_t as_format_2(node_replica *r, const cs_buf *snap, uint64_t altere
     cs_buf_init_secret(&v2, CS_FSM_SNAPSHOT_MAX);
     cst_ok(cs_aead_open(key, snap->ptr + 8, CS_SLICE_LIT("CSSNAP03"),
                         CS_SLICE(snap->ptr + 20, snap->len - 20), &plain));
-    replica_snap d;
-    cst_ok(replica_snap_decode(cs_buf_slice(&plain), 3, &d));
-    cst_ok(cs_cbor_write_map(&v2, 7));
-    cst_ok(cs_cbor_write_cstr(&v2, "seqno"));
-    cst_ok(cs_cbor_write_uint(&v2, d.seqno));
-    cst_ok(cs_cbor_write_cstr(&v2, "term"));
-    cst_ok(cs_cbor_write_uint(&v2, d.term));
-    cst_ok(cs_cbor_write_cstr(&v2, "terms"));
-    cst_ok(cs_buf_append_slice(&v2, d.terms_raw));
-    cst_ok(cs_cbor_write_cstr(&v2, "leaves"));
-    cst_ok(cs_cbor_write_bytes_header(&v2, (size_t)d.seqno * CS_MERKLE_HASH_LEN));
-    for (uint64_t i = 0; i < d.seqno; i++) {
-        uint8_t leaf[CS_MERKLE_HASH_LEN];
-        cst_ok(cs_merkle_leaf(node_replica_tree(r), i, leaf));
-        if (i + 1 == altered)
-            leaf[0] ^= 0x01;
-        cst_ok(cs_buf_append(&v2, leaf, sizeof leaf));
-    }
-    cst_ok(cs_cbor_write_cstr(&v2, "sig"));
-    cst_ok(cs_cbor_write_bytes(&v2, d.sig));
-    cst_ok(cs_cbor_write_cstr(&v2, "kv"));
-    cst_ok(cs_cbor_write_bytes(&v2, d.kv));
-    cst_ok(cs_cbor_write_cstr(&v2, "tail"));
-    cst_ok(cs_buf_append_slice(&v2, d.tail_raw));
+    uint64_t checkpoint = snap_plain_as_format_2(r, cs_buf_slice(&plain), altered, &v2);
     cst_ok(cs_ledger_keys_derive(node_replica_keys(r), "consort snapshot v2", key));
     cs_buf_reset(out);
     cst_ok(cs_buf_append(out, "CSSNAP02", 8));
@@ -310,7 +287,7 @@ static uint64_t as_format_2(node_replica *r, const cs_buf *snap, uint64_t altere
     cs_wipe(key, sizeof key);
     cs_buf_cleanup(&v2);
     cs_buf_cleanup(&plain);
-    return d.seqno;
+    return checkpoint;
 }
 
 /* A node of this version joins a service whose leader still makes format 2
