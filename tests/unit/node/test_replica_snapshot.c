@@ -322,12 +322,55 @@ static void reads_format_2(void **state)
     node_replica_free(fresh);
 }
 
+/* The decoder refuses a tree part of the wrong size: format 3 wants one
+ * hash per set bit of seqno - 1, format 2 one leaf per entry. */
+static void tree_part_of_the_wrong_size(void **state)
+{
+    (void)state;
+    static const uint8_t hashes[3 * CS_MERKLE_HASH_LEN];
+    struct {
+        unsigned format;
+        size_t len;
+        consort_err want;
+    } cases[] = {{3, 2 * CS_MERKLE_HASH_LEN, CONSORT_OK}, /* seqno 4: 3 = 0b11 */
+                 {3, 1 * CS_MERKLE_HASH_LEN, CONSORT_E_MALFORMED},
+                 {3, 3 * CS_MERKLE_HASH_LEN, CONSORT_E_MALFORMED},
+                 {2, 3 * CS_MERKLE_HASH_LEN, CONSORT_E_MALFORMED},
+                 {2, 0, CONSORT_E_MALFORMED}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cs_buf p;
+        cs_buf_init(&p, 0);
+        cst_ok(cs_cbor_write_map(&p, 7));
+        cst_ok(cs_cbor_write_cstr(&p, "seqno"));
+        cst_ok(cs_cbor_write_uint(&p, 4));
+        cst_ok(cs_cbor_write_cstr(&p, "term"));
+        cst_ok(cs_cbor_write_uint(&p, 1));
+        cst_ok(cs_cbor_write_cstr(&p, "terms"));
+        cst_ok(cs_cbor_write_array(&p, 0));
+        cst_ok(cs_cbor_write_cstr(&p, cases[i].format == 2 ? "leaves" : "peaks"));
+        cst_ok(cs_cbor_write_bytes(&p, CS_SLICE(hashes, cases[i].len)));
+        cst_ok(cs_cbor_write_cstr(&p, "sig"));
+        cst_ok(cs_cbor_write_bytes(&p, CS_SLICE_EMPTY));
+        cst_ok(cs_cbor_write_cstr(&p, "kv"));
+        cst_ok(cs_cbor_write_bytes(&p, CS_SLICE_EMPTY));
+        cst_ok(cs_cbor_write_cstr(&p, "tail"));
+        cst_ok(cs_cbor_write_array(&p, 0));
+        replica_snap d;
+        consort_err rc = replica_snap_decode(cs_buf_slice(&p), cases[i].format, &d);
+        assert_int_equal(rc, cases[i].want);
+        if (rc != CONSORT_OK)
+            assert_non_null(strstr(consort_errmsg(), "bytes of"));
+        cs_buf_cleanup(&p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(refuse_bad_snapshots, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_install_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(reads_format_2, setup, teardown),
+        cmocka_unit_test(tree_part_of_the_wrong_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
