@@ -279,8 +279,10 @@ EOF
 }
 
 # The restarted node's own account of its last start (its log after the last
-# "consortd: bound" line): "N MS", N entries recovered from the ledger in MS
-# ms (from "restart from sealed state" to "recovered N entries"), or "- -".
+# "consortd: bound" line): "N MS B BS", N entries recovered from the ledger in
+# MS ms (from "restart from sealed state" to "recovered N entries"), or "- -";
+# then the B entries before its snapshot copy it read back afterwards, in BS
+# seconds, or "- -" (a restart that replayed the whole ledger).
 replay_from_log() { # log
   python3 - "$1" <<'EOF'
 import calendar, re, sys, time
@@ -290,15 +292,30 @@ def ms(stamp):
 lines = open(sys.argv[1], errors="replace").read().splitlines()
 start = max((i for i, l in enumerate(lines) if l.startswith("consortd: bound")), default=0)
 t0 = None
+out = ["-", "-", "-", "-"]
 for l in lines[start:]:
     if "restart from sealed state" in l:
         t0 = ms(l.split()[0])
     m = re.search(r"recovered (\d+) entries from the ledger", l)
-    if m and t0 is not None:
-        print(m.group(1), ms(l.split()[0]) - t0)
-        sys.exit(0)
-print("- -")
+    if m and t0 is not None and out[0] == "-":
+        out[0:2] = [m.group(1), str(ms(l.split()[0]) - t0)]
+    m = re.search(r"read back ledger entries 1 \.\. (\d+) in ([0-9.]+) s", l)
+    if m:
+        out[2:4] = [m.group(1), m.group(2)]
+print(*out)
 EOF
+}
+
+# Waits (up to 600 s) for node $1's log to say it read back the ledger
+# before its snapshot copy, if its last start began from one.
+sleep_until_read_back() { # node
+  local log t
+  log=$(node_field "$1" log)
+  for ((t = 0; t < 600; t++)); do
+    tail -n 400 "$log" | grep -q "reading back the ledger before it" || return 0
+    tail -n 400 "$log" | grep -q "read back ledger entries" && return 0
+    sleep 1
+  done
 }
 
 has() { [[ ",$only," == *",$1,"* ]]; }
@@ -442,27 +459,30 @@ if has ledger; then
   stall_sink=stalls-other.json
   restart_timed 2 "$c"
   replayed=$((c - ${last_snap:-0}))
-  read -r rec_entries rec_ms < <(replay_from_log "$(node_field 2 log)")
+  sleep_until_read_back 2
+  read -r rec_entries rec_ms back_n back_s < <(replay_from_log "$(node_field 2 log)")
   bs receipt "$work/r.out" --address "$addr" --txid "$first" --times 10 || fail "receipt of $first: $(val error "$work/r.out")"
   stop_sandbox
   echo
   echo "== ledger ($ledger_tx transactions of one 64-byte value ($ledger_what), $c entries with the signature entries)"
   python3 - "$ledger_tx" "$c" "$lbytes" "$verify_ms" "$restart_ms" "$replayed" \
     "$(val receipt_first_ms "$work/r.out")" "$(val receipt_median_ms "$work/r.out")" "$first" \
-    "$rec_entries" "$rec_ms" "$(IFS=/; echo "${lrss[*]}")" <<'EOF'
+    "$rec_entries" "$rec_ms" "$(IFS=/; echo "${lrss[*]}")" "$back_n" "$back_s" <<'EOF'
 import sys
-tx, entries, lb, vms, rms, rep, rfirst, rmed, first, rec_n, rec_ms, rss = sys.argv[1:]
+tx, entries, lb, vms, rms, rep, rfirst, rmed, first, rec_n, rec_ms, rss, back_n, back_s = sys.argv[1:]
 tx, entries, lb, vms, rms, rep = int(tx), int(entries), int(lb), float(vms), float(rms), int(rep)
 print(f"{'ledger bytes':>13} {'B/tx':>5} {'RSS B/tx n0/n1/n2':>18} {'verify ms':>9} {'verify entries/s':>16} "
-      f"{'restart ms':>10} {'replayed':>8} {'ledger replay: entries, ms, entries/s':>38} {'receipt ms first/median':>24}")
+      f"{'restart ms':>10} {'replayed':>8} {'ledger replay: entries, ms, entries/s':>38} "
+      f"{'read back: entries, s':>22} {'receipt ms first/median':>24}")
 vr = f"{entries / vms * 1000:.0f}" if vms > 0 else "-"
 rr = f"{int(rec_n) / float(rec_ms) * 1000:.0f}" if rec_n != "-" and float(rec_ms) > 0 else "-"
 print(f"{lb:>13} {lb / tx:>5.0f} {rss:>18} {vms:>9.0f} {vr:>16} {rms:>10.0f} {rep:>8} "
-      f"{rec_n + ', ' + rec_ms + ', ' + rr:>38} {rfirst + '/' + rmed:>24}")
+      f"{rec_n + ', ' + rec_ms + ', ' + rr:>38} {back_n + ', ' + back_s:>22} {rfirst + '/' + rmed:>24}")
 print(f"(receipt: GET /app/receipt for {first}, the first write, on the node writes go to)")
 EOF
   echo "(restart: node 2 kill -9 -> its commit at the leader's; replayed: entries after its last snapshot;"
-  echo " ledger replay: what its log says it read back from its ledger at start, and how long that took)"
+  echo " ledger replay: what its log says it replayed from its ledger at start, and how long that took;"
+  echo " read back: the entries before its snapshot copy it read back after it opened, and how long that took)"
 fi
 
 # ======================= cluster size and wide area

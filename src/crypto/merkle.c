@@ -388,3 +388,50 @@ size_t cs_merkle_proof_slices(const cs_merkle_proof *p, cs_slice out[CS_MERKLE_P
         out[i] = CS_SLICE(p->hash[i], CS_MERKLE_HASH_LEN);
     return p->len;
 }
+
+/* Nodes wholly before the base at height h are indexes below base >> h:
+ * prefix holds exactly those at each stored level, and t counts them
+ * without holding them (cs_merkle_vec_init_at), so each level takes
+ * prefix's whole chunks below its first held one and prefix's part of that
+ * chunk; the node at base >> h (straddling or after the base) stays t's. */
+consort_err cs_merkle_fill_base(cs_merkle_tree *t, cs_merkle_tree *prefix)
+{
+    const uint64_t base = t->base;
+    CS_ENSURE(base != 0, CONSORT_E_INVALID_ARGUMENT,
+              "Merkle tree: it holds every leaf already, nothing to fill in");
+    CS_ENSURE(prefix->base == 0, CONSORT_E_INVALID_ARGUMENT,
+              "Merkle tree: a prefix to fill in its first %llu leaves must be whole, not made "
+              "from peaks at %llu",
+              (unsigned long long)base, (unsigned long long)prefix->base);
+    CS_ENSURE(prefix->level[0].len == base, CONSORT_E_INVALID_ARGUMENT,
+              "Merkle tree: a prefix of %llu leaves cannot fill in its first %llu leaves",
+              (unsigned long long)prefix->level[0].len, (unsigned long long)base);
+    uint8_t peaks[CS_MERKLE_PEAKS_MAX][CS_MERKLE_HASH_LEN];
+    size_t n = 0;
+    CS_TRY(cs_merkle_peaks(prefix, base, peaks[0], &n));
+    bool differ = false; /* public hashes: no need for constant time; all compared */
+    size_t k = 0;
+    for (int h = 63; h >= 0; h--)
+        if ((base >> h) & 1)
+            differ |= memcmp(peaks[k++], t->peak[h], CS_MERKLE_HASH_LEN) != 0;
+    CS_ENSURE(!differ, CONSORT_E_BAD_PROOF,
+              "Merkle tree: the prefix of %llu leaves has other peaks than the tree was made from",
+              (unsigned long long)base);
+    /* Allocate every table first, so that nothing changes if one fails. */
+    cs_merkle_hash_t **table[LEVELS];
+    for (unsigned j = 0; j < LEVELS; j++) {
+        consort_err rc = cs_merkle_vec_reserve_front(&t->level[j], &table[j]);
+        if (rc != CONSORT_OK) {
+            while (j-- > 0)
+                cs_free(table[j]);
+            return cs_err_context(rc, "filling in the first %llu leaves of a Merkle tree",
+                                  (unsigned long long)base);
+        }
+    }
+    for (unsigned j = 0; j < LEVELS; j++)
+        cs_merkle_vec_fill_front(&t->level[j], &prefix->level[j], table[j]);
+    t->base = 0;
+    memset(t->peak, 0, sizeof t->peak);
+    cs_merkle_free(prefix);
+    return CONSORT_OK;
+}

@@ -70,6 +70,54 @@ void cs_merkle_vec_truncate(cs_merkle_vec *v, uint64_t len)
         cs_free(v->chunks[--v->nchunks]);
 }
 
+/* The capacity appends grow a table to for `n` chunks: 8, doubled. */
+static size_t table_cap_for(size_t n)
+{
+    size_t cap = 8;
+    while (cap < n)
+        cap *= 2;
+    return cap;
+}
+
+consort_err cs_merkle_vec_reserve_front(const cs_merkle_vec *v, cs_merkle_hash_t ***table)
+{
+    *table = NULL;
+    if (v->skip == 0)
+        return CONSORT_OK;
+    CS_ENSURE(v->skip <= (SIZE_MAX / sizeof **table / 2 - v->nchunks), CONSORT_E_NOMEM,
+              "Merkle tree: chunk table of %llu entries is too large",
+              (unsigned long long)v->skip + v->nchunks);
+    size_t cap = table_cap_for((size_t)v->skip + v->nchunks);
+    *table = cs_malloc(cap * sizeof **table);
+    CS_ENSURE(*table != NULL, CONSORT_E_NOMEM,
+              "Merkle tree: cannot allocate a chunk table of %zu entries", cap);
+    return CONSORT_OK;
+}
+
+void cs_merkle_vec_fill_front(cs_merkle_vec *v, cs_merkle_vec *front, cs_merkle_hash_t **table)
+{
+    const size_t skip = (size_t)v->skip;
+    /* front's last chunk is v's first held one when front->len is inside it:
+     * init_at allocated it for the hashes from front->len on. */
+    const size_t part = (size_t)(front->len % CS_MERKLE_VEC_CHUNK);
+    if (part != 0)
+        memcpy(v->chunks[0], front->chunks[skip], part * sizeof(cs_merkle_hash_t));
+    if (table != NULL) {
+        memcpy(table, front->chunks, skip * sizeof *table);
+        if (v->nchunks != 0)
+            memcpy(table + skip, v->chunks, v->nchunks * sizeof *table);
+        cs_free(v->chunks);
+        v->chunks = table;
+        v->nchunks += skip;
+        v->table_cap = table_cap_for(v->nchunks);
+        v->skip = 0;
+    }
+    for (size_t k = skip; k < front->nchunks; k++)
+        cs_free(front->chunks[k]);
+    cs_free(front->chunks);
+    cs_merkle_vec_init(front);
+}
+
 size_t cs_merkle_vec_bytes(const cs_merkle_vec *v)
 {
     return v->nchunks * CHUNK_BYTES + v->table_cap * sizeof *v->chunks;

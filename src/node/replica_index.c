@@ -72,7 +72,7 @@ consort_err replica_index_add(replica_index *x, uint64_t seqno, uint64_t term, b
               "node index: seqno %llu, expected %llu", (unsigned long long)seqno,
               (unsigned long long)(x->base + x->offset_count));
     CS_TRY(grow((void **)&x->offsets, &x->offset_cap, x->offset_count, sizeof *x->offsets));
-    if (x->offset_count == 0 || x->chunk_closing) {
+    if (x->chunk_count == 0 || x->chunk_closing) {
         CS_TRY(
             grow((void **)&x->chunk_first, &x->chunk_cap, x->chunk_count, sizeof *x->chunk_first));
         x->chunk_first[x->chunk_count++] = seqno;
@@ -86,6 +86,77 @@ consort_err replica_index_add(replica_index *x, uint64_t seqno, uint64_t term, b
     x->chunk_bytes += 4 + (uint64_t)entry_len;
     if (signature && x->chunk_bytes >= chunk_size)
         x->chunk_closing = true;
+    return CONSORT_OK;
+}
+
+consort_err replica_index_resume(replica_index *x, uint64_t chunk_first, uint64_t chunk_bytes,
+                                 bool closing)
+{
+    CS_ENSURE(x->offset_count == 0 && x->chunk_count == 0 && chunk_first < x->base, CONSORT_E_STATE,
+              "node index: resuming at %llu in a chunk from %llu", (unsigned long long)x->base,
+              (unsigned long long)chunk_first);
+    CS_TRY(grow((void **)&x->chunk_first, &x->chunk_cap, x->chunk_count, sizeof *x->chunk_first));
+    x->chunk_first[x->chunk_count++] = chunk_first;
+    x->chunk_bytes = chunk_bytes;
+    x->chunk_closing = closing;
+    return CONSORT_OK;
+}
+
+consort_err replica_index_prepend(replica_index *x, replica_index *prefix)
+{
+    CS_ENSURE(prefix->base == 1 && prefix->offset_count == x->base - 1, CONSORT_E_STATE,
+              "node index: a prefix of %zu entries from %llu before %llu", prefix->offset_count,
+              (unsigned long long)prefix->base, (unsigned long long)x->base);
+    /* the prefix's arrays grow by x's part (realloc moves a large one by
+     * remapping pages, not copying), then take x's place */
+    size_t chunks = 0; /* x's chunks after the prefix's last */
+    while (chunks < x->chunk_count &&
+           (prefix->chunk_count == 0 || x->chunk_first[x->chunk_count - 1 - chunks] >
+                                            prefix->chunk_first[prefix->chunk_count - 1]))
+        chunks++;
+    size_t sigs = 0; /* x's signatures after the prefix's last */
+    while (sigs < x->sig_count &&
+           (prefix->sig_count == 0 ||
+            x->sigs[x->sig_count - 1 - sigs] > prefix->sigs[prefix->sig_count - 1]))
+        sigs++;
+    uint64_t *offsets =
+        cs_realloc(prefix->offsets, (prefix->offset_count + x->offset_count + 1) * sizeof *offsets);
+    CS_ENSURE(offsets != NULL, CONSORT_E_NOMEM, "node index: %zu entries",
+              prefix->offset_count + x->offset_count);
+    prefix->offsets = offsets;
+    prefix->offset_cap = prefix->offset_count + x->offset_count + 1;
+    uint64_t *firsts =
+        cs_realloc(prefix->chunk_first, (prefix->chunk_count + chunks + 1) * sizeof *firsts);
+    CS_ENSURE(firsts != NULL, CONSORT_E_NOMEM, "node index: %zu chunks",
+              prefix->chunk_count + chunks);
+    prefix->chunk_first = firsts;
+    prefix->chunk_cap = prefix->chunk_count + chunks + 1;
+    uint64_t *sig = cs_realloc(prefix->sigs, (prefix->sig_count + sigs + 1) * sizeof *sig);
+    CS_ENSURE(sig != NULL, CONSORT_E_NOMEM, "node index: %zu signatures", prefix->sig_count + sigs);
+    prefix->sigs = sig;
+    prefix->sig_cap = prefix->sig_count + sigs + 1;
+    /* nothing can fail from here */
+    if (x->offset_count > 0)
+        memcpy(offsets + prefix->offset_count, x->offsets, x->offset_count * sizeof *offsets);
+    memcpy(firsts + prefix->chunk_count, x->chunk_first + x->chunk_count - chunks,
+           chunks * sizeof *firsts);
+    memcpy(sig + prefix->sig_count, x->sigs + x->sig_count - sigs, sigs * sizeof *sig);
+    cs_free(x->offsets);
+    cs_free(x->chunk_first);
+    cs_free(x->sigs);
+    x->base = 1;
+    x->offsets = offsets;
+    x->offset_count += prefix->offset_count;
+    x->offset_cap = prefix->offset_cap;
+    x->chunk_first = firsts;
+    x->chunk_count = prefix->chunk_count + chunks;
+    x->chunk_cap = prefix->chunk_cap;
+    x->sigs = sig;
+    x->sig_count = prefix->sig_count + sigs;
+    x->sig_cap = prefix->sig_cap;
+    /* x keeps its terms (a snapshot's run from 1) and where its chunk is */
+    prefix->offsets = prefix->chunk_first = prefix->sigs = NULL;
+    replica_index_cleanup(prefix);
     return CONSORT_OK;
 }
 

@@ -4,6 +4,8 @@
  *   replica.c           the object, applying entries, signature checks
  *   replica_index.c     per-seqno facts: terms, ledger positions, signatures
  *   replica_recover.c   rebuilding from the ledger at start
+ *   replica_copies.c    the snapshot copies a restart starts from
+ *   replica_rebuild.c   reading back the ledger before that copy
  *   replica_snapshot.c  installing snapshots (the format)
  *   replica_snapcheck.c decoding a snapshot and checking it aside
  *   replica_snapmake.c  making snapshots (off the loop)
@@ -51,6 +53,16 @@ void replica_index_reset(replica_index *x, uint64_t base);
 /* Records an entry appended to the ledger (frame of `entry_len` bytes). */
 CS_MUST_CHECK consort_err replica_index_add(replica_index *x, uint64_t seqno, uint64_t term,
                                             bool signature, size_t entry_len, uint64_t chunk_size);
+/* Before the first add of an index whose base is inside a chunk of the
+ * ledger (a restart from the node's own snapshot): the chunk starts at
+ * `chunk_first` and holds `chunk_bytes` before `base`; `closing`: the
+ * next entry starts a new one. */
+CS_MUST_CHECK consort_err replica_index_resume(replica_index *x, uint64_t chunk_first,
+                                               uint64_t chunk_bytes, bool closing);
+/* `prefix` (entries 1 .. x->base - 1, as replica_index_add built them) put
+ * before x's entries; x keeps its term runs and its current chunk. The
+ * prefix is consumed (on NOMEM both are unchanged). */
+CS_MUST_CHECK consort_err replica_index_prepend(replica_index *x, replica_index *prefix);
 /* Signature entries only. */
 CS_MUST_CHECK consort_err replica_index_add_sig(replica_index *x, uint64_t seqno);
 /* Term runs only (snapshot restore: entries not in our ledger). */
@@ -97,6 +109,11 @@ struct node_replica {
     uint64_t applied_term; /* its term */
     uint64_t applied_sig;  /* the last signature entry applied (0: none) */
     cs_buf last_sig;       /* its bytes */
+    uint64_t ledger_first; /* the seqno the ledger directory starts at */
+    /* reading back entries 1 .. rebuilding_upto after a restart from the
+     * node's own snapshot (replica_rebuild.c; 0: none) */
+    struct replica_rebuild *rebuild;
+    uint64_t rebuilding_upto;
 
     /* ledger durability (replica_sync.c): NULL timer when every
      * signature entry is fsynced at once */
@@ -136,9 +153,37 @@ CS_MUST_CHECK consort_err replica_note_applied(node_replica *r, const cs_ledger_
 void replica_fatal(node_replica *r, const char *why);
 /* Opens the ledger writer on ledger_dir, starting at `start` if empty. */
 CS_MUST_CHECK consort_err replica_open_ledger(node_replica *r, uint64_t start);
-/* The latest snapshot saved in snapshots/ installed as the checkpoint
- * (NOT_FOUND if none). */
-CS_MUST_CHECK consort_err replica_snapshot_load_latest(node_replica *r, uint64_t *seqno);
+/* The copy snapshots/snapshot_<seqno>.bin installed as the checkpoint
+ * (the ledger after it holds the rest). */
+CS_MUST_CHECK consort_err replica_snapshot_load(node_replica *r, uint64_t seqno);
+
+/* ---- snapshot copies in snapshots/ (replica_copies.c) ---- */
+
+/* Any thread: a snapshot this node made, saved as snapshot_<seqno>.part. */
+CS_MUST_CHECK consort_err replica_copy_write_part(const char *dir, uint64_t seqno, cs_slice data);
+/* Raft stored that snapshot (`keep`: the copy becomes snapshot_<seqno>.bin
+ * and older copies but the one the ledger starts after are removed) or
+ * not (the .part is removed). Failures are logged: a copy only saves time. */
+void replica_copy_settle(node_replica *r, uint64_t seqno, bool keep);
+/* At start: removes copies raft never stored and temporary files. */
+void replica_copy_clean(node_replica *r);
+/* The latest copy with lo <= seqno <= hi (NOT_FOUND if none). */
+CS_MUST_CHECK consort_err replica_copy_latest(const node_replica *r, uint64_t lo, uint64_t hi,
+                                              uint64_t *out);
+
+/* ---- reading back the ledger before a restart's snapshot (replica_rebuild.c) ---- */
+
+/* After a restart from the node's own snapshot at `upto` (the tree holds
+ * the leaves from upto on, the index the entries after it): entries
+ * 1 .. upto are read back from the ledger and authenticated off the loop,
+ * then their leaves and positions put in place, so that receipts for them
+ * are served again (until then node_replica_receipt says BUSY). An entry
+ * that is not authentic, or leaves whose root is not the one the snapshot
+ * was checked against, stop the node (events.fatal). Without a loop it
+ * runs at once. */
+CS_MUST_CHECK consort_err replica_rebuild_start(node_replica *r, uint64_t upto);
+/* The work, if any, let go: the state it was for is being replaced or freed. */
+void replica_rebuild_detach(node_replica *r);
 
 /* ---- ledger durability (replica_sync.c) ---- */
 

@@ -17,9 +17,16 @@
  *     it was rolled back.
  *
  * A ledger that starts after seqno 1 (the node was given a snapshot) is
- * preceded by the snapshot saved in snapshots/ at that point.
+ * preceded by the snapshot saved in snapshots/ at that point. A ledger
+ * from seqno 1 starts from the latest copy of a snapshot the node made
+ * (replica_copies.c) that its signed part reaches, if one installs: only
+ * the entries after its checkpoint S are replayed (the ones before in the
+ * chunk holding S are looked at to continue the index's mirror of the
+ * chunk, and S must be the copy's entry), and entries 1 .. S are read back
+ * afterwards, off the loop (replica_rebuild.c).
  */
 #include "node/replica_priv.h"
+#include "store/ledger_frames.h"
 #include "store/ledger_writer.h"
 
 #include "base/alloc.h"
@@ -113,11 +120,74 @@ static consort_err apply_signed(node_replica *r, const cs_ledger_entry *e)
     return replica_note_applied(r, e);
 }
 
-static consort_err replay(node_replica *r, uint64_t last_sig, uint64_t *tail)
+/* Where the replay of a restart from the node's own snapshot at `resume`
+ * starts: entries up to it are only looked at, to mirror the chunk it
+ * ends (replica_index.c) and check the checkpoint entry is the
+ * snapshot's. */
+typedef struct resume_point {
+    uint64_t seqno;       /* 0: the replay applies every entry */
+    uint64_t chunk_first; /* the chunk being read */
+    const char *file;     /* its name, while the reader lives */
+    uint64_t chunk_bytes; /* after the entry looked at last */
+    uint64_t next;        /* the entry expected next (0: any, none read yet) */
+    bool closing, seen, mirrored;
+} resume_point;
+
+static consort_err look_at(node_replica *r, resume_point *p, const cs_ledger_record *rec)
+{
+    const cs_ledger_entry *e = &rec->entry;
+    CS_ENSURE(p->next == 0 || e->seqno == p->next, CONSORT_E_CORRUPT,
+              "%s offset %llu: entry %llu where %llu was expected", rec->file,
+              (unsigned long long)rec->offset, (unsigned long long)e->seqno,
+              (unsigned long long)p->next);
+    p->next = e->seqno + 1;
+    if (p->file == NULL || strcmp(p->file, rec->file) != 0) {
+        p->file = rec->file;
+        p->chunk_first = e->seqno;
+    }
+    p->chunk_bytes = rec->offset + 4 + e->raw.len;
+    p->closing = e->kind == CS_LEDGER_KIND_SIGNATURE && p->chunk_bytes >= r->opts.chunk_size;
+    if (e->seqno < p->seqno)
+        return CONSORT_OK;
+    p->seen = true;
+    bool same;
+    CS_TRY(replica_leaf_matches(r, e, &same));
+    CS_ENSURE(same, CONSORT_E_BAD_PROOF, "entry %llu is not the one the snapshot copy checkpoints",
+              (unsigned long long)e->seqno);
+    return CONSORT_OK;
+}
+
+/* The first entry after the checkpoint: the index continues its chunk. */
+static consort_err mirror(node_replica *r, resume_point *p, const char *file)
+{
+    if (p->seqno == 0 || p->mirrored)
+        return CONSORT_OK;
+    p->mirrored = true;
+    CS_ENSURE(p->seen, CONSORT_E_CORRUPT,
+              "the ledger does not hold entry %llu, the snapshot copy's checkpoint",
+              (unsigned long long)p->seqno);
+    const bool same_chunk = file == NULL || (p->file != NULL && strcmp(p->file, file) == 0);
+    return replica_index_resume(&r->idx, p->chunk_first, p->chunk_bytes, p->closing || !same_chunk);
+}
+
+static consort_err replay(node_replica *r, uint64_t last_sig, resume_point *from, uint64_t *tail)
 {
     cs_ledger_reader *rd;
-    CS_TRY_CTX(cs_ledger_reader_open(r->ledger_dir, &rd), "ledger %s", r->ledger_dir);
     consort_err rc = CONSORT_OK;
+    if (from->seqno == 0) {
+        CS_TRY_CTX(cs_ledger_reader_open(r->ledger_dir, &rd), "ledger %s", r->ledger_dir);
+    } else {
+        /* the chunks from the one holding the checkpoint */
+        cs_ledger_chunk *chunks;
+        size_t count;
+        CS_TRY(ledger_chunks(r, &chunks, &count));
+        size_t k = 0;
+        while (k + 1 < count && chunks[k + 1].first <= from->seqno)
+            k++;
+        cs_free(chunks);
+        CS_TRY_CTX(cs_ledger_reader_open_tail(r->ledger_dir, count - k, &rd), "ledger %s",
+                   r->ledger_dir);
+    }
     uint64_t count = 0, expect = r->applied + 1;
     *tail = 0;
     for (;;) {
@@ -127,19 +197,25 @@ static consort_err replay(node_replica *r, uint64_t last_sig, uint64_t *tail)
         if (rc != CONSORT_OK || done)
             break;
         const cs_ledger_entry *e = &rec.entry;
-        if (e->seqno != expect) {
+        if (e->seqno <= from->seqno && !from->mirrored) {
+            rc = look_at(r, from, &rec);
+            if (rc == CONSORT_OK)
+                continue;
+        } else if (e->seqno != expect) {
             rc = cs_fail(CONSORT_E_CORRUPT, "%s offset %llu: entry %llu where %llu was expected",
                          rec.file, (unsigned long long)rec.offset, (unsigned long long)e->seqno,
                          (unsigned long long)expect);
             break;
-        }
-        expect++;
-        if (e->seqno > last_sig) {
-            rc = check_tail_entry(r, e);
-            (*tail)++;
         } else {
-            rc = apply_signed(r, e);
-            count++;
+            expect++;
+            rc = mirror(r, from, rec.file);
+            if (rc == CONSORT_OK && e->seqno > last_sig) {
+                rc = check_tail_entry(r, e);
+                (*tail)++;
+            } else if (rc == CONSORT_OK) {
+                rc = apply_signed(r, e);
+                count++;
+            }
         }
         if (rc == CONSORT_E_BAD_TAG || rc == CONSORT_E_BAD_PROOF)
             rc = cs_err_context(CONSORT_E_CORRUPT,
@@ -154,6 +230,8 @@ static consort_err replay(node_replica *r, uint64_t last_sig, uint64_t *tail)
         if (rc != CONSORT_OK)
             break;
     }
+    if (rc == CONSORT_OK)
+        rc = mirror(r, from, NULL);
     cs_ledger_reader_free(rd);
     CS_TRY(rc);
     if (count > 0)
@@ -163,33 +241,61 @@ static consort_err replay(node_replica *r, uint64_t last_sig, uint64_t *tail)
     return CONSORT_OK;
 }
 
+/* The checkpoint to start from: the copy the ledger starts after (it must
+ * exist), or for a ledger from seqno 1 the latest copy this node made that
+ * the ledger's signed part reaches, if any (0: replay it all). */
+static consort_err load_checkpoint(node_replica *r, uint64_t first, uint64_t *snap)
+{
+    *snap = 0;
+    if (first == 1) {
+        uint64_t last_sig = 0, s = 0;
+        CS_TRY(find_last_sig(r, 0, &last_sig));
+        if (last_sig > 1 && replica_copy_latest(r, 2, last_sig, &s) == CONSORT_OK) {
+            consort_err rc = replica_snapshot_load(r, s);
+            if (rc == CONSORT_OK) {
+                *snap = s;
+                return CONSORT_OK;
+            }
+            /* nothing was installed: the whole ledger is replayed instead */
+            cs_log_warn(REPLICA_LOG, "node %s: not restarting from its snapshot copy: %s",
+                        r->opts.node_id, consort_errmsg());
+        }
+        return CONSORT_OK;
+    }
+    /* the ledger starts after a snapshot (or is empty: maybe one was installed) */
+    uint64_t s = 0;
+    consort_err rc = first == 0 ? replica_copy_latest(r, 1, UINT64_MAX, &s)
+                                : replica_copy_latest(r, first - 1, first - 1, &s);
+    if (rc == CONSORT_E_NOT_FOUND && first == 0)
+        return CONSORT_OK;
+    CS_TRY_CTX(rc, "ledger starting at seqno %llu", (unsigned long long)first);
+    CS_TRY_CTX(replica_snapshot_load(r, s), "ledger starting at seqno %llu",
+               (unsigned long long)first);
+    *snap = s;
+    return CONSORT_OK;
+}
+
 consort_err node_replica_recover(node_replica *r, uint64_t hwm)
 {
     CS_TRY(cs_mkdir_p(r->ledger_dir, 0700));
     CS_TRY(cs_mkdir_p(r->snapshot_dir, 0700));
+    replica_copy_clean(r);
     cs_ledger_chunk *chunks;
     size_t count;
     CS_TRY(ledger_chunks(r, &chunks, &count));
     uint64_t first = count > 0 ? chunks[0].first : 0;
     cs_free(chunks);
     uint64_t snap = 0;
-    if (first != 1) {
-        /* the ledger starts after a snapshot (or is empty: maybe one was installed) */
-        consort_err rc = replica_snapshot_load_latest(r, &snap);
-        if (rc == CONSORT_E_NOT_FOUND && first == 0)
-            snap = 0;
-        else
-            CS_TRY_CTX(rc, "ledger starting at seqno %llu", (unsigned long long)first);
-        CS_ENSURE(first == 0 || first == r->applied + 1, CONSORT_E_CORRUPT,
-                  "ledger starts at seqno %llu but the latest snapshot reaches %llu",
-                  (unsigned long long)first, (unsigned long long)r->applied);
-    }
+    CS_TRY(load_checkpoint(r, first, &snap));
     if (snap == 0)
         replica_index_reset(&r->idx, 1);
+    r->ledger_first = first != 0 ? first : r->applied + 1;
+    /* a restart from its own copy: the ledger before it is read back later */
+    resume_point from = {.seqno = first == 1 ? snap : 0};
     CS_TRY(replica_open_ledger(r, r->applied + 1));
     uint64_t last_sig = 0, tail = 0;
     CS_TRY(find_last_sig(r, r->applied_sig, &last_sig));
-    CS_TRY(replay(r, last_sig, &tail));
+    CS_TRY(replay(r, last_sig, &from, &tail));
     CS_ENSURE(r->applied_sig >= hwm, CONSORT_E_CORRUPT,
               "the ledger's last signature entry is %llu, below the sealed high-water mark "
               "%llu: the ledger was rolled back or truncated",
@@ -205,5 +311,7 @@ consort_err node_replica_recover(node_replica *r, uint64_t hwm)
     CS_ENSURE(last == 0 || last == r->applied, CONSORT_E_CORRUPT,
               "ledger writer ends at %llu, reader at %llu", (unsigned long long)last,
               (unsigned long long)r->applied);
+    if (from.seqno > 1)
+        CS_TRY(replica_rebuild_start(r, from.seqno));
     return CONSORT_OK;
 }

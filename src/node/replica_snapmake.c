@@ -136,6 +136,10 @@ typedef struct snap_job {
     cs_ledger_writer *sync_writer; /* whose: its end is owed to that writer only */
     bool synced;                   /* not frozen: sync begun, its end owed */
     char why[CS_ERRMSG_MAX];       /* the worker's error message */
+    bool copy;                     /* save a copy for restarts (replica_copies.c) */
+    bool copied;                   /* the worker saved it as .part */
+    char copy_dir[CS_NODE_PATH_MAX];
+    char copy_why[CS_ERRMSG_MAX]; /* why it could not */
 } snap_job;
 
 static void job_free(snap_job *j)
@@ -218,6 +222,11 @@ static consort_err job_make(snap_job *j, cs_buf *out)
     CS_TRY_GOTO(rc, cs_buf_append(out, nonce, sizeof nonce), done);
     rc =
         cs_aead_seal(j->key, nonce, CS_SLICE_LIT(REPLICA_SNAP_MAGIC), cs_buf_slice(&j->plain), out);
+    if (rc == CONSORT_OK && j->copy) {
+        j->copied = replica_copy_write_part(j->copy_dir, j->sig, cs_buf_slice(out)) == CONSORT_OK;
+        if (!j->copied)
+            snprintf(j->copy_why, sizeof j->copy_why, "%s", consort_errmsg());
+    }
 done:
     cs_buf_cleanup(&j->plain); /* wiped: it is secret */
     if (rc != CONSORT_OK) {
@@ -267,6 +276,11 @@ static void job_end(node_replica *r, snap_job *j, consort_err rc)
     } else if (j->why[0] != '\0') {
         cs_log_warn(REPLICA_LOG, "node %s: %s", r->opts.node_id, j->why);
     }
+    if (j->copied)
+        replica_copy_settle(r, j->sig, rc == CONSORT_OK);
+    else if (j->copy_why[0] != '\0')
+        cs_log_warn(REPLICA_LOG, "node %s: no copy of the snapshot at %llu for restarts: %s",
+                    r->opts.node_id, (unsigned long long)j->sig, j->copy_why);
     job_free(j);
 }
 
@@ -275,6 +289,9 @@ consort_err node_replica_snapshot_begin(node_replica *r, bool leader, bool leade
 {
     snap_job *j;
     CS_TRY(job_begin(r, true, leader, leader_busy, &j));
+    /* raft stores this one: a copy is kept once it has (job_end) */
+    j->copy = true;
+    snprintf(j->copy_dir, sizeof j->copy_dir, "%s", r->snapshot_dir);
     *job = j;
     *defer = j->frozen;
     return CONSORT_OK;

@@ -187,6 +187,7 @@ static consort_err swap_ledger_dirs(node_replica *r, uint64_t seqno, const char 
 
 static void swap_state(node_replica *r, replica_staged *st)
 {
+    replica_rebuild_detach(r); /* it was for the tree and index replaced here */
     cs_merkle_free(r->tree);
     r->tree = st->tree;
     st->tree = NULL;
@@ -234,6 +235,8 @@ static consort_err install_full(node_replica *r, const replica_snap *s, replica_
     if (!from_disk)
         CS_TRY_GOTO(rc, install_files(r, s, st, data), fail);
     swap_state(r, st);
+    if (!from_disk)
+        r->ledger_first = s->seqno + 1;
     cs_buf_move(&r->last_sig, &last_sig);
     r->stats.snapshots_restored++;
     r->stats.entry_bytes_since_snapshot = 0;
@@ -288,23 +291,10 @@ out:
     return rc == CONSORT_OK ? rc : cs_err_context(rc, "snapshot");
 }
 
-consort_err replica_snapshot_load_latest(node_replica *r, uint64_t *seqno)
+consort_err replica_snapshot_load(node_replica *r, uint64_t seqno)
 {
-    DIR *d = opendir(r->snapshot_dir);
-    CS_ENSURE(d != NULL, CONSORT_E_NOT_FOUND, "no snapshot directory %s", r->snapshot_dir);
-    uint64_t best = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        unsigned long long v;
-        char tail[8];
-        if (sscanf(de->d_name, "snapshot_%llu.%7s", &v, tail) == 2 && strcmp(tail, "bin") == 0 &&
-            v > best)
-            best = v;
-    }
-    closedir(d);
-    CS_ENSURE(best > 0, CONSORT_E_NOT_FOUND, "no snapshot in %s", r->snapshot_dir);
     char name[64], path[CS_NODE_PATH_MAX + 64];
-    snprintf(name, sizeof name, "snapshot_%llu.bin", (unsigned long long)best);
+    snprintf(name, sizeof name, "snapshot_%llu.bin", (unsigned long long)seqno);
     CS_TRY(cs_path_join(path, sizeof path, r->snapshot_dir, name));
     cs_buf data;
     cs_buf_init(&data, CS_FSM_SNAPSHOT_MAX);
@@ -314,8 +304,7 @@ consort_err replica_snapshot_load_latest(node_replica *r, uint64_t *seqno)
 out:
     cs_buf_cleanup(&data);
     CS_TRY_CTX(rc, "%s", path);
-    CS_ENSURE(r->applied == best, CONSORT_E_CORRUPT, "%s holds the checkpoint of seqno %llu", path,
+    CS_ENSURE(r->applied == seqno, CONSORT_E_CORRUPT, "%s holds the checkpoint of seqno %llu", path,
               (unsigned long long)r->applied);
-    *seqno = best;
     return CONSORT_OK;
 }

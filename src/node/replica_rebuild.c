@@ -1,0 +1,209 @@
+/*
+ * Reading back the ledger before a restart's snapshot (replica_priv.h
+ * replica_rebuild_start; docs/operating.md "Start, join, restart").
+ *
+ * A node that restarts from its own snapshot copy at signature entry S
+ * serves at once from the snapshot plus the ledger after it, but holds
+ * the Merkle tree only as the peaks of entries 1 .. S-1, so it cannot yet
+ * prove an older transaction's receipt. A threadpool worker reads entries
+ * 1 .. S from the ledger files, authenticates each with the ledger secret
+ * (the tag over the whole entry), and builds their tree and ledger
+ * positions aside. Back on the loop, the tree's peaks must be the
+ * snapshot's (cs_merkle_fill_base: the root S signs, checked when the copy
+ * was installed), so every leaf is bound to what the service signed; only
+ * then are they put in place, in a few pointer moves. An entry that is not
+ * authentic, a gap, or a root that disagrees stop the node, as they would
+ * have stopped a restart that replayed the whole ledger.
+ *
+ * The worker owns copies of what it needs (directory, secret, chunk size)
+ * and never reads the replica. The ledger after S is appended meanwhile;
+ * the chunks before S are not written again. A snapshot installed
+ * meanwhile, or the replica freed, lets the work go (it stops at its next
+ * entry and frees itself).
+ */
+#include "node/replica_priv.h"
+
+#include "base/alloc.h"
+#include "base/log.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+typedef struct replica_rebuild {
+    uv_work_t work;
+    node_replica *r; /* NULL: let go */
+    atomic_bool stop;
+    uint64_t upto;
+    uint64_t chunk_size;
+    char dir[CS_NODE_PATH_MAX];
+    uint8_t secret[CS_LEDGER_SECRET_LEN];
+    uint64_t began; /* uv_hrtime */
+    /* the worker's results */
+    cs_merkle_tree *tree; /* leaves of entries 1 .. upto - 1 */
+    replica_index idx;    /* entries 1 .. upto */
+    consort_err rc;
+    char why[CS_ERRMSG_MAX];
+} replica_rebuild;
+
+static void rebuild_free(replica_rebuild *j)
+{
+    cs_wipe(j->secret, sizeof j->secret);
+    cs_merkle_free(j->tree);
+    replica_index_cleanup(&j->idx);
+    cs_free(j);
+}
+
+static consort_err read_entry(replica_rebuild *j, cs_ledger_keys *keys, cs_buf *priv,
+                              const cs_ledger_record *rec)
+{
+    const cs_ledger_entry *e = &rec->entry;
+    const uint64_t want = j->idx.offset_count + 1;
+    CS_ENSURE(e->seqno == want, CONSORT_E_CORRUPT, "entry %llu where %llu was expected",
+              (unsigned long long)e->seqno, (unsigned long long)want);
+    consort_err rc = cs_ledger_entry_open(e, keys, priv);
+    CS_ENSURE(rc != CONSORT_E_BAD_TAG && rc != CONSORT_E_BAD_PROOF, CONSORT_E_CORRUPT,
+              "entry %llu is not authentic (forged, altered or not this service's)",
+              (unsigned long long)e->seqno);
+    CS_TRY(rc);
+    if (e->seqno < j->upto) {
+        uint8_t leaf[CS_MERKLE_HASH_LEN];
+        cs_ledger_leaf_hash(e, leaf);
+        CS_TRY(cs_merkle_append_hash(j->tree, leaf));
+    }
+    return replica_index_add(&j->idx, e->seqno, e->term, e->kind == CS_LEDGER_KIND_SIGNATURE,
+                             e->raw.len, j->chunk_size);
+}
+
+/* Threadpool: entries 1 .. upto, authenticated, as a tree and an index. */
+static consort_err read_back(replica_rebuild *j)
+{
+    CS_TRY(cs_merkle_new(&j->tree));
+    replica_index_reset(&j->idx, 1);
+    cs_ledger_keys keys;
+    cs_ledger_keys_init(&keys, j->secret);
+    cs_buf priv;
+    cs_buf_init_secret(&priv, CS_LEDGER_WS_MAX);
+    cs_ledger_reader *rd = NULL;
+    consort_err rc;
+    CS_TRY_CTX_GOTO(rc, cs_ledger_reader_open(j->dir, &rd), out, "ledger %s", j->dir);
+    while (j->idx.offset_count < j->upto) {
+        CS_ENSURE_GOTO(rc, !atomic_load(&j->stop), out, CONSORT_E_STATE, "let go");
+        cs_ledger_record rec;
+        bool done = false;
+        CS_TRY_GOTO(rc, cs_ledger_reader_next(rd, &rec, &done), out);
+        CS_ENSURE_GOTO(rc, !done, out, CONSORT_E_CORRUPT, "the ledger ends at %zu",
+                       j->idx.offset_count);
+        rc = read_entry(j, &keys, &priv, &rec);
+        if (rc != CONSORT_OK) {
+            rc = cs_err_context(rc, "%s offset %llu", rec.file, (unsigned long long)rec.offset);
+            goto out;
+        }
+    }
+out:
+    cs_ledger_reader_free(rd);
+    cs_buf_cleanup(&priv);
+    cs_ledger_keys_cleanup(&keys);
+    return rc;
+}
+
+static void rebuild_work(uv_work_t *w)
+{
+    replica_rebuild *j = w->data;
+    j->rc = read_back(j);
+    if (j->rc != CONSORT_OK)
+        snprintf(j->why, sizeof j->why, "%s", consort_errmsg());
+}
+
+/* Loop: the leaves and positions put in place, or the node stopped. */
+static void rebuild_finish(node_replica *r, replica_rebuild *j)
+{
+    r->rebuild = NULL;
+    consort_err rc = j->rc;
+    if (rc == CONSORT_OK) {
+        rc = cs_merkle_fill_base(r->tree, j->tree);
+        if (rc == CONSORT_OK)
+            j->tree = NULL; /* consumed */
+        else if (rc == CONSORT_E_BAD_PROOF)
+            snprintf(j->why, sizeof j->why,
+                     "their root is not the one the snapshot copy's signature entry signs");
+        else
+            snprintf(j->why, sizeof j->why, "%s", consort_errmsg());
+    }
+    if (rc == CONSORT_OK) {
+        rc = replica_index_prepend(&r->idx, &j->idx);
+        if (rc != CONSORT_OK)
+            snprintf(j->why, sizeof j->why, "%s", consort_errmsg());
+    }
+    if (rc != CONSORT_OK) {
+        cs_log_error(REPLICA_LOG, "node %s: reading back ledger entries 1 .. %llu: %s",
+                     r->opts.node_id, (unsigned long long)j->upto, j->why);
+        rebuild_free(j);
+        if (r->ev.fatal != NULL) /* replica.h events.fatal */
+            r->ev.fatal(r->ev.ctx, "the ledger before its snapshot copy does not check");
+        return;
+    }
+    r->rebuilding_upto = 0;
+    cs_log_info(REPLICA_LOG,
+                "node %s: read back ledger entries 1 .. %llu in %.1f s: receipts for them are "
+                "served again",
+                r->opts.node_id, (unsigned long long)j->upto,
+                (double)(uv_hrtime() - j->began) / 1e9);
+    rebuild_free(j);
+}
+
+static void rebuild_done(uv_work_t *w, int status)
+{
+    replica_rebuild *j = w->data;
+    if (j->r == NULL) {
+        rebuild_free(j);
+        return;
+    }
+    if (status != 0) {
+        j->rc = CONSORT_E_STATE;
+        snprintf(j->why, sizeof j->why, "the work was cancelled: %s", uv_strerror(status));
+    }
+    rebuild_finish(j->r, j);
+}
+
+consort_err replica_rebuild_start(node_replica *r, uint64_t upto)
+{
+    CS_ENSURE(r->rebuild == NULL && cs_merkle_first_held(r->tree) == upto - 1 &&
+                  r->idx.base == upto + 1,
+              CONSORT_E_STATE, "reading back the ledger to %llu: the tree starts at %llu",
+              (unsigned long long)upto, (unsigned long long)cs_merkle_first_held(r->tree));
+    replica_rebuild *j = cs_calloc(1, sizeof *j);
+    CS_ENSURE(j != NULL, CONSORT_E_NOMEM, "reading back the ledger");
+    j->work.data = j;
+    j->r = r;
+    atomic_init(&j->stop, false);
+    j->upto = upto;
+    j->chunk_size = r->opts.chunk_size;
+    snprintf(j->dir, sizeof j->dir, "%s", r->ledger_dir);
+    memcpy(j->secret, r->secret, sizeof j->secret);
+    j->began = uv_hrtime();
+    r->rebuild = j;
+    r->rebuilding_upto = upto;
+    cs_log_info(REPLICA_LOG,
+                "node %s: restarted from its snapshot copy at %llu; reading back the ledger "
+                "before it",
+                r->opts.node_id, (unsigned long long)upto);
+    if (r->opts.loop == NULL ||
+        uv_queue_work(r->opts.loop, &j->work, rebuild_work, rebuild_done) != 0) {
+        rebuild_work(&j->work); /* no threadpool: here */
+        rebuild_finish(r, j);
+    }
+    return CONSORT_OK;
+}
+
+void replica_rebuild_detach(node_replica *r)
+{
+    replica_rebuild *j = r->rebuild;
+    if (j == NULL)
+        return;
+    r->rebuild = NULL;
+    r->rebuilding_upto = 0;
+    j->r = NULL;
+    atomic_store(&j->stop, true); /* it frees itself when done */
+}

@@ -1,0 +1,381 @@
+/*
+ * A restart from the node's own snapshot copy (replica_copies.c,
+ * replica_recover.c, replica_rebuild.c): a running single-node service
+ * makes snapshots and keeps a copy of the latest; replicas of their own,
+ * opened on copies of its files (as the node restarting would), start from
+ * that copy plus the ledger after it, answer receipts for older
+ * transactions "busy" while the ledger before the copy is read back off
+ * the loop, and end up exactly where a replay of the whole ledger ends:
+ * same tree, same index, same receipts. A ledger entry altered before the
+ * copy stops the replica; a damaged copy is passed over for a replay of
+ * the whole ledger.
+ */
+#include "node_fixture.h"
+
+#include "node/node_priv.h"
+#include "node/replica_priv.h"
+#include "base/alloc.h"
+#include "base/file.h"
+#include "store/ledger.h"
+#include "store/receipt.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define PUTS 48
+
+typedef struct fixture {
+    uv_loop_t loop;
+    tn_env env;
+    tnode node;
+    cs_txid tx[PUTS];
+    uint64_t copy; /* the node's snapshot copy */
+    char src[512];
+    bool fatal;
+    char why[256];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    tn_env_init(&f->env);
+    snprintf(f->src, sizeof f->src, "%s/node0", f->env.root);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    tn_stop_and_close_loop(&f->loop, &f->node);
+    tn_env_cleanup(&f->env);
+    free(f);
+    return 0;
+}
+
+/* The snapshots/ directory of `dir`: the seqno of its latest copy, and how
+ * many copies (.bin) and unfinished ones (.part) it holds. */
+static uint64_t copies_in(const char *dir, int *bins, int *parts)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/snapshots", dir);
+    DIR *d = opendir(path);
+    *bins = *parts = 0;
+    if (d == NULL)
+        return 0;
+    uint64_t best = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        unsigned long long v;
+        char ext[8];
+        if (sscanf(de->d_name, "snapshot_%llu.%7s", &v, ext) != 2)
+            continue;
+        if (strcmp(ext, "bin") == 0) {
+            (*bins)++;
+            if (v > best)
+                best = v;
+        } else if (strcmp(ext, "part") == 0) {
+            (*parts)++;
+        }
+    }
+    closedir(d);
+    return best;
+}
+
+typedef struct copy_wait {
+    fixture *f;
+    uint64_t after;
+} copy_wait;
+
+static bool copy_after(void *ctx)
+{
+    copy_wait *w = ctx;
+    int bins, parts;
+    w->f->copy = copies_in(w->f->src, &bins, &parts);
+    return w->f->copy > w->after;
+}
+
+static bool signed_all(void *ctx)
+{
+    fixture *f = ctx;
+    node_replica *r = f->node.n->replica;
+    return node_replica_applied_sig(r) > f->tx[PUTS - 1].seqno;
+}
+
+/* No snapshot being made: its copy is not left unfinished. */
+static bool no_part(void *ctx)
+{
+    fixture *f = ctx;
+    int bins, parts;
+    (void)copies_in(f->src, &bins, &parts);
+    return parts == 0;
+}
+
+__attribute__((format(printf, 1, 2))) static void run(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void put_range(fixture *f, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        char k[16], v[16];
+        snprintf(k, sizeof k, "k%d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        f->tx[i] = tn_put(&f->loop, &f->node, k, v);
+    }
+}
+
+/* A single node, small chunks and frequent snapshots, PUTS records. The
+ * copy restarts start from is the one kept after the first half (saved
+ * aside in <root>/stash): the node crashed a while after its last
+ * snapshot, and its ledger goes on after it. */
+static void start_service(fixture *f)
+{
+    tn_config(&f->env, &f->node, 0, NULL);
+    f->node.cfg.snapshot_interval = 8;
+    f->node.cfg.chunk_size = 1024; /* many chunks, and the copy's inside one */
+    tn_start(&f->loop, &f->node);
+    put_range(f, 0, PUTS / 2);
+    /* a leader snapshots only when no write is pending: more writes until
+     * one was made after the first few records */
+    copy_wait w = {.f = f, .after = f->tx[8].seqno};
+    for (int i = 0; i < 200 && !copy_after(&w); i++) {
+        char k[16];
+        snprintf(k, sizeof k, "pad%d", i);
+        (void)tn_put(&f->loop, &f->node, k, "x");
+        tn_run_for(&f->loop, 10);
+    }
+    assert_true(copy_after(&w));
+    tn_run_until(&f->loop, 10000, no_part, f, "no snapshot being made");
+    int bins, parts;
+    f->copy = copies_in(f->src, &bins, &parts);
+    assert_true(f->copy > f->tx[8].seqno);
+    run("rm -rf '%s/stash' && cp -a '%s/snapshots' '%s/stash'", f->env.root, f->src, f->env.root);
+    put_range(f, PUTS / 2, PUTS);
+    tn_run_until(&f->loop, 10000, signed_all, f, "every record signed");
+    tn_run_for(&f->loop, 100); /* idle */
+    assert_true(f->copy < f->tx[PUTS / 2].seqno);
+}
+
+/* The node's ledger and the copy kept aside, in <root>/<name>. */
+static void clone_into(fixture *f, const char *name, char *dir, size_t len)
+{
+    snprintf(dir, len, "%s/%s", f->env.root, name);
+    run("mkdir -p '%s' && cp -a '%s/ledger' '%s/'", dir, f->src, dir);
+    run("cp -a '%s/stash' '%s/snapshots'", f->env.root, dir);
+}
+
+static void on_fatal(void *ctx, const char *why)
+{
+    fixture *f = ctx;
+    f->fatal = true;
+    snprintf(f->why, sizeof f->why, "%s", why);
+}
+
+/* A replica on `dir` holding the service's secret, recovered (as a node
+ * restarting does) on the fixture's loop. */
+static node_replica *restart_on(fixture *f, const char *dir)
+{
+    const node_replica_opts o = {
+        .data_dir = dir, .chunk_size = 1024, .node_id = "restarted", .loop = &f->loop};
+    node_replica *r;
+    cst_ok(node_replica_new(&o, &r));
+    node_vault *v = f->node.n->vault;
+    node_replica_set_service(r, node_vault_secret(v), node_vault_service_cert(v));
+    const node_replica_events ev = {.ctx = f, .fatal = on_fatal};
+    node_replica_set_events(r, &ev);
+    cst_ok(node_replica_recover(r, 0));
+    return r;
+}
+
+static bool read_back(void *ctx)
+{
+    return ((node_replica *)ctx)->rebuild == NULL;
+}
+
+static void assert_same_index(const replica_index *a, const replica_index *b)
+{
+    assert_int_equal(a->base, b->base);
+    assert_int_equal(a->offset_count, b->offset_count);
+    assert_memory_equal(a->offsets, b->offsets, a->offset_count * sizeof *a->offsets);
+    assert_int_equal(a->chunk_count, b->chunk_count);
+    assert_memory_equal(a->chunk_first, b->chunk_first, a->chunk_count * sizeof *a->chunk_first);
+    assert_int_equal(a->chunk_bytes, b->chunk_bytes);
+    assert_int_equal(a->chunk_closing, b->chunk_closing);
+    assert_int_equal(a->sig_count, b->sig_count);
+    assert_memory_equal(a->sigs, b->sigs, a->sig_count * sizeof *a->sigs);
+    assert_int_equal(a->term_count, b->term_count);
+    assert_memory_equal(a->terms, b->terms, a->term_count * sizeof *a->terms);
+}
+
+static void assert_same_tree(node_replica *a, node_replica *b)
+{
+    uint8_t ra[CS_MERKLE_HASH_LEN], rb[CS_MERKLE_HASH_LEN];
+    cs_merkle_root(a->tree, ra);
+    cs_merkle_root(b->tree, rb);
+    assert_memory_equal(ra, rb, sizeof ra);
+    assert_int_equal(node_replica_applied(a), node_replica_applied(b));
+}
+
+static void receipt_of(node_replica *r, cs_txid t, cs_buf *out)
+{
+    cs_buf_reset(out);
+    cst_ok(node_replica_receipt(r, t, out));
+}
+
+static void restarts_from_its_copy(void **state)
+{
+    fixture *f = *state;
+    start_service(f);
+    /* one copy kept, the latest; none left unfinished */
+    tn_run_until(&f->loop, 10000, no_part, f, "no snapshot being made");
+    int bins, parts;
+    assert_true(copies_in(f->src, &bins, &parts) > f->tx[PUTS / 2].seqno);
+    assert_int_equal(bins, 1);
+    assert_int_equal(parts, 0);
+    char fast_dir[600], full_dir[600];
+    clone_into(f, "fast", fast_dir, sizeof fast_dir);
+    clone_into(f, "full", full_dir, sizeof full_dir);
+    run("rm -f '%s'/snapshots/*", full_dir);
+
+    node_replica *full = restart_on(f, full_dir);
+    assert_null(full->rebuild);
+    assert_int_equal(full->idx.base, 1);
+
+    node_replica *fast = restart_on(f, fast_dir);
+    /* from the copy: the store and the tree from it on at once */
+    assert_int_equal(node_replica_get_stats(fast).snapshots_restored, 1);
+    assert_int_equal(fast->rebuilding_upto, f->copy);
+    assert_int_equal(cs_merkle_first_held(fast->tree), f->copy - 1);
+    assert_same_tree(fast, full);
+    cs_buf got, want;
+    cs_buf_init(&got, CS_RECEIPT_JSON_MAX);
+    cs_buf_init(&want, CS_RECEIPT_JSON_MAX);
+    /* a transaction after the copy: its receipt at once */
+    const cs_txid later = f->tx[PUTS / 2 + 4];
+    assert_true(later.seqno > f->copy && node_replica_applied_sig(full) > later.seqno);
+    receipt_of(fast, later, &got);
+    receipt_of(full, later, &want);
+    assert_memory_equal(got.ptr, want.ptr, want.len);
+    /* one before it: busy, until the ledger before the copy is read back */
+    cs_buf_reset(&got);
+    cst_fails(node_replica_receipt(fast, f->tx[0], &got), CONSORT_E_BUSY);
+    assert_non_null(strstr(consort_errmsg(), "reading back"));
+    tn_run_until(&f->loop, 10000, read_back, fast, "the ledger read back");
+    assert_false(f->fatal);
+    assert_int_equal(fast->rebuilding_upto, 0);
+    assert_int_equal(cs_merkle_first_held(fast->tree), 0);
+    assert_same_tree(fast, full);
+    assert_same_index(&fast->idx, &full->idx);
+    const cs_receipt_verify_opts vo = {.now = (int64_t)time(NULL)};
+    for (int i = 0; i < PUTS && f->tx[i].seqno < node_replica_applied_sig(full); i += 5) {
+        receipt_of(fast, f->tx[i], &got);
+        receipt_of(full, f->tx[i], &want);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.ptr, want.ptr, want.len);
+        cst_ok(cs_receipt_verify_json(cs_buf_slice(&got), node_vault_service_cert(f->node.n->vault),
+                                      &vo));
+    }
+    cs_buf_cleanup(&got);
+    cs_buf_cleanup(&want);
+    node_replica_free(fast);
+    node_replica_free(full);
+}
+
+/* Flips one bit inside the frame of entry `seqno` of the ledger in `dir`
+ * (in a committed chunk). */
+static void alter_entry(const char dir[600], uint64_t seqno)
+{
+    char ledger[700];
+    snprintf(ledger, sizeof ledger, "%s/ledger", dir);
+    cs_ledger_chunk *chunks;
+    size_t count;
+    cst_ok(cs_ledger_chunks_list(ledger, &chunks, &count));
+    size_t k = 0;
+    while (k < count &&
+           !(chunks[k].committed && chunks[k].first <= seqno && seqno <= chunks[k].last))
+        k++;
+    assert_true(k < count);
+    char path[1000];
+    snprintf(path, sizeof path, "%s/%s", ledger, chunks[k].name);
+    const uint64_t first = chunks[k].first;
+    cs_free(chunks);
+    cs_buf b;
+    cs_buf_init(&b, 1 << 20);
+    cst_ok(cs_file_read(path, &b));
+    size_t off = 0;
+    for (uint64_t s = first; s < seqno; s++)
+        off += 4 + ((size_t)b.ptr[off] << 24 | (size_t)b.ptr[off + 1] << 16 |
+                    (size_t)b.ptr[off + 2] << 8 | b.ptr[off + 3]);
+    b.ptr[off + 4 + 40] ^= 0x01;
+    cst_ok(cs_file_write_atomic(path, cs_buf_slice(&b), 0600));
+    cs_buf_cleanup(&b);
+}
+
+static void altered_entry_before_the_copy_stops_it(void **state)
+{
+    fixture *f = *state;
+    start_service(f);
+    char dir[600];
+    clone_into(f, "altered", dir, sizeof dir);
+    alter_entry(dir, f->tx[2].seqno);
+    /* the restart itself reads nothing before the copy */
+    node_replica *r = restart_on(f, dir);
+    assert_int_equal(r->rebuilding_upto, f->copy);
+    tn_run_until(&f->loop, 10000, read_back, r, "the ledger read back");
+    assert_true(f->fatal);
+    assert_non_null(strstr(f->why, "does not check"));
+    /* and never serves a receipt it could not prove */
+    cs_buf got;
+    cs_buf_init(&got, CS_RECEIPT_JSON_MAX);
+    cst_fails(node_replica_receipt(r, f->tx[0], &got), CONSORT_E_BUSY);
+    cs_buf_cleanup(&got);
+    node_replica_free(r);
+}
+
+static void damaged_copy_replays_the_whole_ledger(void **state)
+{
+    fixture *f = *state;
+    start_service(f);
+    char dir[600], path[700];
+    clone_into(f, "damaged", dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/snapshots/snapshot_%llu.bin", dir, (unsigned long long)f->copy);
+    cs_buf b;
+    cs_buf_init(&b, CS_FSM_SNAPSHOT_MAX);
+    cst_ok(cs_file_read(path, &b));
+    b.ptr[b.len / 2] ^= 0x01;
+    cst_ok(cs_file_write_atomic(path, cs_buf_slice(&b), 0600));
+    cs_buf_cleanup(&b);
+    char full_dir[600];
+    clone_into(f, "full", full_dir, sizeof full_dir);
+    run("rm -f '%s'/snapshots/*", full_dir);
+    node_replica *r = restart_on(f, dir);
+    node_replica *full = restart_on(f, full_dir);
+    assert_null(r->rebuild);
+    assert_int_equal(node_replica_get_stats(r).snapshots_restored, 0);
+    assert_int_equal(cs_merkle_first_held(r->tree), 0);
+    assert_same_tree(r, full);
+    assert_same_index(&r->idx, &full->idx);
+    node_replica_free(r);
+    node_replica_free(full);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(restarts_from_its_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(altered_entry_before_the_copy_stops_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(damaged_copy_replays_the_whole_ledger, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
