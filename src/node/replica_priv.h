@@ -181,7 +181,31 @@ CS_MUST_CHECK consort_err replica_copy_latest(const node_replica *r, uint64_t lo
  * that is not authentic, or leaves whose root is not the one the snapshot
  * was checked against, stop the node (events.fatal). Without a loop it
  * runs at once. */
-CS_MUST_CHECK consort_err replica_rebuild_start(node_replica *r, uint64_t upto);
+/* Entries of the chunk holding the copy's checkpoint up to it, which the
+ * restart reads and authenticates itself: the worker reads only the
+ * committed chunks before that one (a chunk still .open may be renamed by
+ * its close while the worker runs). */
+typedef struct replica_early_entry {
+    uint64_t term;
+    uint32_t len;
+    bool signature;
+    uint8_t leaf[CS_MERKLE_HASH_LEN];
+} replica_early_entry;
+
+typedef struct replica_early {
+    uint64_t first; /* the seqno of items[0] */
+    replica_early_entry *items;
+    size_t count, cap;
+} replica_early;
+
+void replica_early_cleanup(replica_early *x);
+/* Authenticates `e` (its tag; its private write set opened into `scratch`,
+ * a secret buffer reused from entry to entry: emptied first). */
+CS_MUST_CHECK consort_err replica_entry_authentic(const cs_ledger_entry *e, cs_ledger_keys *keys,
+                                                  cs_buf *scratch);
+/* `early` ends at `upto`; it is taken (left empty) whatever the outcome. */
+CS_MUST_CHECK consort_err replica_rebuild_start(node_replica *r, uint64_t upto,
+                                                replica_early *early);
 /* The work, if any, let go: the state it was for is being replaced or freed. */
 void replica_rebuild_detach(node_replica *r);
 

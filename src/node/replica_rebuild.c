@@ -8,16 +8,17 @@
  * prove an older transaction's receipt. A threadpool worker reads entries
  * 1 .. S from the ledger files, authenticates each with the ledger secret
  * (the tag over the whole entry), and builds their tree and ledger
- * positions aside. Back on the loop, the tree's peaks must be the
- * snapshot's (cs_merkle_fill_base: the root S signs, checked when the copy
- * was installed), so every leaf is bound to what the service signed; only
- * then are they put in place, in a few pointer moves. An entry that is not
- * authentic, a gap, or a root that disagrees stop the node, as they would
- * have stopped a restart that replayed the whole ledger.
+ * positions aside. It reads only the committed chunks before the one
+ * holding S, which are never written again: the restart itself read and
+ * authenticated that chunk's entries up to S (a .open chunk is renamed
+ * when its close comes, maybe while the worker runs). Back on the loop, the tree's peaks must be
+ * the snapshot's (cs_merkle_fill_base: the root S signs, checked when the copy was installed), so
+ * every leaf is bound to what the service signed; only then are they put in place, in a few pointer
+ * moves. An entry that is not authentic, a gap, or a root that disagrees stop the node, as they
+ * would have stopped a restart that replayed the whole ledger.
  *
  * The worker owns copies of what it needs (directory, secret, chunk size)
- * and never reads the replica. The ledger after S is appended meanwhile;
- * the chunks before S are not written again. A snapshot installed
+ * and never reads the replica. A snapshot installed
  * meanwhile, or the replica freed, lets the work go (it stops at its next
  * entry and frees itself).
  */
@@ -39,7 +40,8 @@ typedef struct replica_rebuild {
     uint64_t chunk_size;
     char dir[CS_NODE_PATH_MAX];
     uint8_t secret[CS_LEDGER_SECRET_LEN];
-    uint64_t began; /* uv_hrtime */
+    replica_early early; /* entries early.first .. upto, read by the restart */
+    uint64_t began;      /* uv_hrtime */
     /* the worker's results */
     cs_merkle_tree *tree; /* leaves of entries 1 .. upto - 1 */
     replica_index idx;    /* entries 1 .. upto */
@@ -47,12 +49,34 @@ typedef struct replica_rebuild {
     char why[CS_ERRMSG_MAX];
 } replica_rebuild;
 
+void replica_early_cleanup(replica_early *x)
+{
+    cs_free(x->items);
+    memset(x, 0, sizeof *x);
+}
+
 static void rebuild_free(replica_rebuild *j)
 {
     cs_wipe(j->secret, sizeof j->secret);
+    replica_early_cleanup(&j->early);
     cs_merkle_free(j->tree);
     replica_index_cleanup(&j->idx);
     cs_free(j);
+}
+
+/* Entry `seqno`'s leaf (only those before upto: the tree has upto - 1)
+ * and its position. */
+static consort_err add(replica_rebuild *j, uint64_t seqno, const replica_early_entry *it)
+{
+    if (seqno < j->upto)
+        CS_TRY(cs_merkle_append_hash(j->tree, it->leaf));
+    return replica_index_add(&j->idx, seqno, it->term, it->signature, it->len, j->chunk_size);
+}
+
+consort_err replica_entry_authentic(const cs_ledger_entry *e, cs_ledger_keys *keys, cs_buf *scratch)
+{
+    cs_buf_reset(scratch); /* cs_ledger_entry_open appends */
+    return cs_ledger_entry_open(e, keys, scratch);
 }
 
 static consort_err read_entry(replica_rebuild *j, cs_ledger_keys *keys, cs_buf *priv,
@@ -62,18 +86,16 @@ static consort_err read_entry(replica_rebuild *j, cs_ledger_keys *keys, cs_buf *
     const uint64_t want = j->idx.offset_count + 1;
     CS_ENSURE(e->seqno == want, CONSORT_E_CORRUPT, "entry %llu where %llu was expected",
               (unsigned long long)e->seqno, (unsigned long long)want);
-    consort_err rc = cs_ledger_entry_open(e, keys, priv);
+    consort_err rc = replica_entry_authentic(e, keys, priv);
     CS_ENSURE(rc != CONSORT_E_BAD_TAG && rc != CONSORT_E_BAD_PROOF, CONSORT_E_CORRUPT,
               "entry %llu is not authentic (forged, altered or not this service's)",
               (unsigned long long)e->seqno);
     CS_TRY(rc);
-    if (e->seqno < j->upto) {
-        uint8_t leaf[CS_MERKLE_HASH_LEN];
-        cs_ledger_leaf_hash(e, leaf);
-        CS_TRY(cs_merkle_append_hash(j->tree, leaf));
-    }
-    return replica_index_add(&j->idx, e->seqno, e->term, e->kind == CS_LEDGER_KIND_SIGNATURE,
-                             e->raw.len, j->chunk_size);
+    replica_early_entry it = {.term = e->term,
+                              .len = (uint32_t)e->raw.len,
+                              .signature = e->kind == CS_LEDGER_KIND_SIGNATURE};
+    cs_ledger_leaf_hash(e, it.leaf);
+    return add(j, e->seqno, &it);
 }
 
 /* Threadpool: entries 1 .. upto, authenticated, as a tree and an index. */
@@ -88,7 +110,8 @@ static consort_err read_back(replica_rebuild *j)
     cs_ledger_reader *rd = NULL;
     consort_err rc;
     CS_TRY_CTX_GOTO(rc, cs_ledger_reader_open(j->dir, &rd), out, "ledger %s", j->dir);
-    while (j->idx.offset_count < j->upto) {
+    /* the committed chunks before the one the restart read */
+    while (j->idx.offset_count + 1 < j->early.first) {
         CS_ENSURE_GOTO(rc, !atomic_load(&j->stop), out, CONSORT_E_STATE, "let go");
         cs_ledger_record rec;
         bool done = false;
@@ -101,6 +124,8 @@ static consort_err read_back(replica_rebuild *j)
             goto out;
         }
     }
+    for (size_t i = 0; i < j->early.count; i++)
+        CS_TRY_GOTO(rc, add(j, j->early.first + i, &j->early.items[i]), out);
 out:
     cs_ledger_reader_free(rd);
     cs_buf_cleanup(&priv);
@@ -167,14 +192,25 @@ static void rebuild_done(uv_work_t *w, int status)
     rebuild_finish(j->r, j);
 }
 
-consort_err replica_rebuild_start(node_replica *r, uint64_t upto)
+consort_err replica_rebuild_start(node_replica *r, uint64_t upto, replica_early *early)
 {
-    CS_ENSURE(r->rebuild == NULL && cs_merkle_first_held(r->tree) == upto - 1 &&
-                  r->idx.base == upto + 1,
-              CONSORT_E_STATE, "reading back the ledger to %llu: the tree starts at %llu",
-              (unsigned long long)upto, (unsigned long long)cs_merkle_first_held(r->tree));
+    replica_early mine = *early;
+    memset(early, 0, sizeof *early);
+    if (r->rebuild != NULL || cs_merkle_first_held(r->tree) != upto - 1 ||
+        r->idx.base != upto + 1 || mine.count == 0 || mine.first + mine.count - 1 != upto) {
+        replica_early_cleanup(&mine);
+        return cs_fail(CONSORT_E_STATE,
+                       "reading back the ledger to %llu: the tree starts at %llu, the index at "
+                       "%llu",
+                       (unsigned long long)upto, (unsigned long long)cs_merkle_first_held(r->tree),
+                       (unsigned long long)r->idx.base);
+    }
     replica_rebuild *j = cs_calloc(1, sizeof *j);
-    CS_ENSURE(j != NULL, CONSORT_E_NOMEM, "reading back the ledger");
+    if (j == NULL) {
+        replica_early_cleanup(&mine);
+        return cs_fail(CONSORT_E_NOMEM, "reading back the ledger");
+    }
+    j->early = mine;
     j->work.data = j;
     j->r = r;
     atomic_init(&j->stop, false);

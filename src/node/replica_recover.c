@@ -108,7 +108,7 @@ static consort_err check_tail_entry(node_replica *r, const cs_ledger_entry *e)
 {
     cs_buf priv;
     cs_buf_init_secret(&priv, CS_LEDGER_WS_MAX);
-    consort_err rc = cs_ledger_entry_open(e, &r->keys, &priv);
+    consort_err rc = replica_entry_authentic(e, &r->keys, &priv);
     cs_buf_cleanup(&priv);
     return rc;
 }
@@ -131,7 +131,29 @@ typedef struct resume_point {
     uint64_t chunk_bytes; /* after the entry looked at last */
     uint64_t next;        /* the entry expected next (0: any, none read yet) */
     bool closing, seen, mirrored;
+    replica_early early; /* the chunk's entries up to the checkpoint */
 } resume_point;
+
+/* Authenticates an entry before the checkpoint in its chunk, and keeps
+ * what the read-back needs of it. */
+static consort_err keep_early(node_replica *r, resume_point *p, const cs_ledger_entry *e)
+{
+    CS_TRY(check_tail_entry(r, e));
+    replica_early *x = &p->early;
+    if (x->count == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 256;
+        replica_early_entry *n = cs_realloc(x->items, cap * sizeof *n);
+        CS_ENSURE(n != NULL, CONSORT_E_NOMEM, "restart: %zu entries", cap);
+        x->items = n;
+        x->cap = cap;
+    }
+    replica_early_entry *it = &x->items[x->count++];
+    it->term = e->term;
+    it->len = (uint32_t)e->raw.len;
+    it->signature = e->kind == CS_LEDGER_KIND_SIGNATURE;
+    cs_ledger_leaf_hash(e, it->leaf);
+    return CONSORT_OK;
+}
 
 static consort_err look_at(node_replica *r, resume_point *p, const cs_ledger_record *rec)
 {
@@ -144,9 +166,12 @@ static consort_err look_at(node_replica *r, resume_point *p, const cs_ledger_rec
     if (p->file == NULL || strcmp(p->file, rec->file) != 0) {
         p->file = rec->file;
         p->chunk_first = e->seqno;
+        p->early.first = e->seqno;
+        p->early.count = 0;
     }
     p->chunk_bytes = rec->offset + 4 + e->raw.len;
     p->closing = e->kind == CS_LEDGER_KIND_SIGNATURE && p->chunk_bytes >= r->opts.chunk_size;
+    CS_TRY(keep_early(r, p, e));
     if (e->seqno < p->seqno)
         return CONSORT_OK;
     p->seen = true;
@@ -275,6 +300,32 @@ static consort_err load_checkpoint(node_replica *r, uint64_t first, uint64_t *sn
     return CONSORT_OK;
 }
 
+/* From the checkpoint on: the ledger replayed (from `from`'s checkpoint, or
+ * all of it), checked against the mark, its unsigned tail cut. */
+static consort_err replay_from(node_replica *r, uint64_t hwm, resume_point *from)
+{
+    CS_TRY(replica_open_ledger(r, r->applied + 1));
+    uint64_t last_sig = 0, tail = 0;
+    CS_TRY(find_last_sig(r, r->applied_sig, &last_sig));
+    CS_TRY(replay(r, last_sig, from, &tail));
+    CS_ENSURE(r->applied_sig >= hwm, CONSORT_E_CORRUPT,
+              "the ledger's last signature entry is %llu, below the sealed high-water mark "
+              "%llu: the ledger was rolled back or truncated",
+              (unsigned long long)r->applied_sig, (unsigned long long)hwm);
+    if (tail > 0) {
+        cs_log_warn(REPLICA_LOG,
+                    "node %s: %llu ledger entries after the last signature entry %llu are not "
+                    "applied: they come back once the service confirms them",
+                    r->opts.node_id, (unsigned long long)tail, (unsigned long long)r->applied);
+        CS_TRY_CTX(cs_ledger_writer_truncate(r->ledger, r->applied), "cutting the unsigned tail");
+    }
+    uint64_t last = cs_ledger_writer_last_seqno(r->ledger);
+    CS_ENSURE(last == 0 || last == r->applied, CONSORT_E_CORRUPT,
+              "ledger writer ends at %llu, reader at %llu", (unsigned long long)last,
+              (unsigned long long)r->applied);
+    return CONSORT_OK;
+}
+
 consort_err node_replica_recover(node_replica *r, uint64_t hwm)
 {
     CS_TRY(cs_mkdir_p(r->ledger_dir, 0700));
@@ -292,26 +343,9 @@ consort_err node_replica_recover(node_replica *r, uint64_t hwm)
     r->ledger_first = first != 0 ? first : r->applied + 1;
     /* a restart from its own copy: the ledger before it is read back later */
     resume_point from = {.seqno = first == 1 ? snap : 0};
-    CS_TRY(replica_open_ledger(r, r->applied + 1));
-    uint64_t last_sig = 0, tail = 0;
-    CS_TRY(find_last_sig(r, r->applied_sig, &last_sig));
-    CS_TRY(replay(r, last_sig, &from, &tail));
-    CS_ENSURE(r->applied_sig >= hwm, CONSORT_E_CORRUPT,
-              "the ledger's last signature entry is %llu, below the sealed high-water mark "
-              "%llu: the ledger was rolled back or truncated",
-              (unsigned long long)r->applied_sig, (unsigned long long)hwm);
-    if (tail > 0) {
-        cs_log_warn(REPLICA_LOG,
-                    "node %s: %llu ledger entries after the last signature entry %llu are not "
-                    "applied: they come back once the service confirms them",
-                    r->opts.node_id, (unsigned long long)tail, (unsigned long long)r->applied);
-        CS_TRY_CTX(cs_ledger_writer_truncate(r->ledger, r->applied), "cutting the unsigned tail");
-    }
-    uint64_t last = cs_ledger_writer_last_seqno(r->ledger);
-    CS_ENSURE(last == 0 || last == r->applied, CONSORT_E_CORRUPT,
-              "ledger writer ends at %llu, reader at %llu", (unsigned long long)last,
-              (unsigned long long)r->applied);
-    if (from.seqno > 1)
-        CS_TRY(replica_rebuild_start(r, from.seqno));
-    return CONSORT_OK;
+    consort_err rc = replay_from(r, hwm, &from);
+    if (rc == CONSORT_OK && from.seqno > 1)
+        rc = replica_rebuild_start(r, from.seqno, &from.early);
+    replica_early_cleanup(&from.early);
+    return rc;
 }

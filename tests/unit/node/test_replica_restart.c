@@ -343,6 +343,37 @@ static void altered_entry_before_the_copy_stops_it(void **state)
     node_replica_free(r);
 }
 
+/* The first entry of the chunk holding the copy's checkpoint: the restart
+ * reads that chunk itself (the read-back only the committed ones before
+ * it), so an entry altered there refuses the restart at once. */
+static void altered_entry_in_the_copys_chunk_refuses_the_restart(void **state)
+{
+    fixture *f = *state;
+    start_service(f);
+    char dir[600], ledger[700];
+    clone_into(f, "altered", dir, sizeof dir);
+    snprintf(ledger, sizeof ledger, "%s/ledger", dir);
+    cs_ledger_chunk *chunks;
+    size_t count;
+    cst_ok(cs_ledger_chunks_list(ledger, &chunks, &count));
+    uint64_t first = 0;
+    for (size_t i = 0; i < count; i++)
+        if (chunks[i].first <= f->copy)
+            first = chunks[i].first;
+    cs_free(chunks);
+    assert_true(first > 1);
+    alter_entry(dir, first);
+    const node_replica_opts o = {
+        .data_dir = dir, .chunk_size = 1024, .node_id = "restarted", .loop = &f->loop};
+    node_replica *r;
+    cst_ok(node_replica_new(&o, &r));
+    node_vault *v = f->node.n->vault;
+    node_replica_set_service(r, node_vault_secret(v), node_vault_service_cert(v));
+    cst_fails(node_replica_recover(r, 0), CONSORT_E_CORRUPT);
+    assert_non_null(strstr(consort_errmsg(), "is not authentic"));
+    node_replica_free(r);
+}
+
 static void damaged_copy_replays_the_whole_ledger(void **state)
 {
     fixture *f = *state;
@@ -370,12 +401,112 @@ static void damaged_copy_replays_the_whole_ledger(void **state)
     node_replica_free(full);
 }
 
+/* The threadpool's one thread (UV_THREADPOOL_SIZE=1, main) held until the
+ * gate opens: work queued meanwhile starts only then. */
+typedef struct gate {
+    uv_work_t work;
+    uv_sem_t open;
+    bool done;
+} gate;
+
+static void gate_work(uv_work_t *w)
+{
+    uv_sem_wait(&((gate *)w->data)->open);
+}
+
+static void gate_done(uv_work_t *w, int status)
+{
+    (void)status;
+    ((gate *)w->data)->done = true;
+}
+
+/* The chunk holding the copy's checkpoint and those after it are the
+ * restart's own reading (a .open one among them is renamed by its close,
+ * maybe while the read-back runs): the read-back needs only the committed
+ * chunks before it. Here they are moved out of the directory before the
+ * read-back starts, and it still completes. */
+static void read_back_needs_only_the_chunks_before_the_copys(void **state)
+{
+    fixture *f = *state;
+    start_service(f);
+    char dir[600];
+    clone_into(f, "moved", dir, sizeof dir);
+    gate g = {.work.data = &g};
+    assert_int_equal(uv_sem_init(&g.open, 0), 0);
+    assert_int_equal(uv_queue_work(&f->loop, &g.work, gate_work, gate_done), 0);
+    node_replica *r = restart_on(f, dir);
+    assert_non_null(r->rebuild); /* queued behind the gate */
+    char ledger[700];
+    snprintf(ledger, sizeof ledger, "%s/ledger", dir);
+    cs_ledger_chunk *chunks;
+    size_t count;
+    cst_ok(cs_ledger_chunks_list(ledger, &chunks, &count));
+    size_t k = 0;
+    while (k + 1 < count && chunks[k + 1].first <= f->copy)
+        k++;
+    assert_true(k > 0);
+    run("mkdir '%s/aside'", dir);
+    for (size_t i = k; i < count; i++)
+        run("mv '%s/%s' '%s/aside/'", ledger, chunks[i].name, dir);
+    cs_free(chunks);
+    uv_sem_post(&g.open);
+    tn_run_until(&f->loop, 10000, read_back, r, "the ledger read back");
+    assert_false(f->fatal);
+    assert_int_equal(cs_merkle_first_held(r->tree), 0);
+    assert_int_equal(r->idx.base, 1);
+    while (!g.done)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    uv_sem_destroy(&g.open);
+    node_replica_free(r);
+}
+
+/* The read-back authenticates millions of entries with one scratch buffer:
+ * each entry's private write set alone ends up in it (a buffer that kept
+ * every plaintext stopped a 3M-entry read-back at its 16 MiB cap). */
+static void authenticating_reuses_the_scratch(void **state)
+{
+    fixture *f = *state;
+    start_service(f);
+    char ledger[600];
+    snprintf(ledger, sizeof ledger, "%s/ledger", f->src);
+    cs_ledger_reader *rd;
+    cst_ok(cs_ledger_reader_open(ledger, &rd));
+    cs_ledger_keys *keys = node_replica_keys(f->node.n->replica);
+    cs_buf scratch, alone;
+    cs_buf_init_secret(&scratch, CS_LEDGER_WS_MAX);
+    cs_buf_init_secret(&alone, CS_LEDGER_WS_MAX);
+    size_t with_private = 0;
+    for (;;) {
+        cs_ledger_record rec;
+        bool done;
+        cst_ok(cs_ledger_reader_next(rd, &rec, &done));
+        if (done)
+            break;
+        cst_ok(replica_entry_authentic(&rec.entry, keys, &scratch));
+        cs_buf_reset(&alone);
+        cst_ok(cs_ledger_entry_open(&rec.entry, keys, &alone));
+        assert_int_equal(scratch.len, alone.len);
+        with_private += alone.len > 0;
+    }
+    assert_true(with_private > 1);
+    cs_ledger_reader_free(rd);
+    cs_buf_cleanup(&scratch);
+    cs_buf_cleanup(&alone);
+}
+
 int main(void)
 {
+    /* one thread: read_back_needs_only_the_chunks_before_the_copys holds it */
+    setenv("UV_THREADPOOL_SIZE", "1", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(restarts_from_its_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(altered_entry_before_the_copy_stops_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(altered_entry_in_the_copys_chunk_refuses_the_restart, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(damaged_copy_replays_the_whole_ledger, setup, teardown),
+        cmocka_unit_test_setup_teardown(authenticating_reuses_the_scratch, setup, teardown),
+        cmocka_unit_test_setup_teardown(read_back_needs_only_the_chunks_before_the_copys, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
