@@ -44,18 +44,18 @@ static uint64_t copy_seqno(const char *name, const char *ext)
     return v;
 }
 
-static consort_err copy_path(const char *dir, uint64_t seqno, const char *ext, char *out,
-                             size_t len)
+consort_err replica_copy_path(const char *dir, uint64_t seqno, const char *ext,
+                              char out[REPLICA_COPY_PATH_MAX])
 {
     char name[64];
     snprintf(name, sizeof name, "snapshot_%llu.%s", (unsigned long long)seqno, ext);
-    return cs_path_join(out, len, dir, name);
+    return cs_path_join(out, REPLICA_COPY_PATH_MAX, dir, name);
 }
 
 consort_err replica_copy_write_part(const char *dir, uint64_t seqno, cs_slice data)
 {
-    char path[CS_NODE_PATH_MAX + 64];
-    CS_TRY(copy_path(dir, seqno, "part", path, sizeof path));
+    char path[REPLICA_COPY_PATH_MAX];
+    CS_TRY(replica_copy_path(dir, seqno, "part", path));
     return cs_file_write_atomic(path, data, 0600);
 }
 
@@ -89,9 +89,9 @@ static bool superseded(const char *name, uint64_t latest, uint64_t ledger_base)
 
 void replica_copy_settle(node_replica *r, uint64_t seqno, bool keep)
 {
-    char part[CS_NODE_PATH_MAX + 64], bin[CS_NODE_PATH_MAX + 64];
-    if (copy_path(r->snapshot_dir, seqno, "part", part, sizeof part) != CONSORT_OK ||
-        copy_path(r->snapshot_dir, seqno, "bin", bin, sizeof bin) != CONSORT_OK)
+    char part[REPLICA_COPY_PATH_MAX], bin[REPLICA_COPY_PATH_MAX];
+    if (replica_copy_path(r->snapshot_dir, seqno, "part", part) != CONSORT_OK ||
+        replica_copy_path(r->snapshot_dir, seqno, "bin", bin) != CONSORT_OK)
         return;
     if (!keep) {
         unlink(part);

@@ -159,6 +159,10 @@ CS_MUST_CHECK consort_err replica_snapshot_load(node_replica *r, uint64_t seqno)
 
 /* ---- snapshot copies in snapshots/ (replica_copies.c) ---- */
 
+#define REPLICA_COPY_PATH_MAX (CS_NODE_PATH_MAX + 64)
+/* <dir>/snapshot_<seqno>.<ext> ("bin" or "part"). */
+CS_MUST_CHECK consort_err replica_copy_path(const char *dir, uint64_t seqno, const char *ext,
+                                            char out[REPLICA_COPY_PATH_MAX]);
 /* Any thread: a snapshot this node made, saved as snapshot_<seqno>.part. */
 CS_MUST_CHECK consort_err replica_copy_write_part(const char *dir, uint64_t seqno, cs_slice data);
 /* Raft stored that snapshot (`keep`: the copy becomes snapshot_<seqno>.bin

@@ -95,9 +95,8 @@ static consort_err install_ahead(node_replica *r, const replica_snap *s, replica
 
 static consort_err save_copy(node_replica *r, uint64_t seqno, cs_slice data)
 {
-    char name[64], path[CS_NODE_PATH_MAX + 64];
-    snprintf(name, sizeof name, "snapshot_%llu.bin", (unsigned long long)seqno);
-    CS_TRY(cs_path_join(path, sizeof path, r->snapshot_dir, name));
+    char path[REPLICA_COPY_PATH_MAX];
+    CS_TRY(replica_copy_path(r->snapshot_dir, seqno, "bin", path));
     return cs_file_write_atomic(path, data, 0600);
 }
 
@@ -293,9 +292,8 @@ out:
 
 consort_err replica_snapshot_load(node_replica *r, uint64_t seqno)
 {
-    char name[64], path[CS_NODE_PATH_MAX + 64];
-    snprintf(name, sizeof name, "snapshot_%llu.bin", (unsigned long long)seqno);
-    CS_TRY(cs_path_join(path, sizeof path, r->snapshot_dir, name));
+    char path[REPLICA_COPY_PATH_MAX];
+    CS_TRY(replica_copy_path(r->snapshot_dir, seqno, "bin", path));
     cs_buf data;
     cs_buf_init(&data, CS_FSM_SNAPSHOT_MAX);
     consort_err rc;
