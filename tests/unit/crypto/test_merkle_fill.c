@@ -9,64 +9,11 @@
  * not whole, or with other leaves is refused, and a refusal or a failed
  * allocation leaves both trees as they were.
  */
-#include "testutil.h"
+#include "merkle_trees.h"
 
-#include "crypto/merkle.h"
-
-#include <stdlib.h>
-#include <string.h>
-
-typedef uint8_t hash_t[CS_MERKLE_HASH_LEN];
-
-/* Leaf i is the leaf hash of i as 8 bytes; the first TABLE_LEAVES are
- * hashed once (the large bases build many trees of the same leaves). */
+/* The first leaves are hashed once: the large bases build many trees of
+ * the same leaves. */
 #define TABLE_LEAVES 150000u
-static hash_t *leaf_table;
-
-static void hash_leaf(uint64_t i, hash_t out)
-{
-    uint8_t data[8];
-    for (int b = 0; b < 8; b++)
-        data[b] = (uint8_t)(i >> (8 * b));
-    cs_merkle_leaf_hash(CS_SLICE(data, sizeof data), out);
-}
-
-static void leaf_for(uint64_t i, hash_t out)
-{
-    if (i < TABLE_LEAVES)
-        memcpy(out, leaf_table[i], CS_MERKLE_HASH_LEN);
-    else
-        hash_leaf(i, out);
-}
-
-static void append_range(cs_merkle_tree *t, uint64_t from, uint64_t to)
-{
-    for (uint64_t i = from; i < to; i++) {
-        hash_t h;
-        leaf_for(i, h);
-        cst_ok(cs_merkle_append_hash(t, h));
-    }
-}
-
-/* The whole tree of leaves 0 .. n - 1. */
-static cs_merkle_tree *whole_of(uint64_t n)
-{
-    cs_merkle_tree *t;
-    cst_ok(cs_merkle_new(&t));
-    append_range(t, 0, n);
-    return t;
-}
-
-static cs_merkle_tree *from_peaks_of(const cs_merkle_tree *whole, uint64_t base)
-{
-    uint8_t peaks[CS_MERKLE_PEAKS_MAX][CS_MERKLE_HASH_LEN];
-    size_t n;
-    cst_ok(cs_merkle_peaks(whole, base, peaks[0], &n));
-    cs_merkle_tree *t;
-    cst_ok(cs_merkle_new_from_peaks(base, peaks[0], n, &t));
-    assert_int_equal(cs_merkle_first_held(t), base);
-    return t;
-}
 
 /* The tree made from the peaks of leaves 0 .. base - 1, grown to `end`. */
 static cs_merkle_tree *grown_from_peaks(uint64_t base, uint64_t end)
@@ -377,10 +324,7 @@ static void out_of_memory_changes_nothing(void **state)
 
 int main(void)
 {
-    leaf_table = malloc(TABLE_LEAVES * sizeof *leaf_table);
-    assert_non_null(leaf_table);
-    for (uint64_t i = 0; i < TABLE_LEAVES; i++)
-        hash_leaf(i, leaf_table[i]);
+    mt_table_init(TABLE_LEAVES);
     cst_alloc_install();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(agrees_with_the_whole_tree),
@@ -390,6 +334,6 @@ int main(void)
     };
     int failures = cmocka_run_group_tests(tests, NULL, NULL);
     cst_alloc_uninstall();
-    free(leaf_table);
+    mt_table_free();
     return failures;
 }

@@ -6,52 +6,7 @@
  * before the base is refused, by name; a base near 2^64 holds a few
  * kilobytes and its proofs verify; truncation stops at the base.
  */
-#include "testutil.h"
-
-#include "crypto/merkle.h"
-
-#include <string.h>
-
-typedef uint8_t hash_t[CS_MERKLE_HASH_LEN];
-
-static void leaf_for(uint64_t i, hash_t out)
-{
-    uint8_t data[8];
-    for (int b = 0; b < 8; b++)
-        data[b] = (uint8_t)(i >> (8 * b));
-    cs_merkle_leaf_hash(CS_SLICE(data, sizeof data), out);
-}
-
-static void append_range(cs_merkle_tree *t, uint64_t from, uint64_t to)
-{
-    for (uint64_t i = from; i < to; i++) {
-        hash_t h;
-        leaf_for(i, h);
-        cst_ok(cs_merkle_append_hash(t, h));
-    }
-}
-
-/* The whole tree of leaves 0 .. n - 1. */
-static cs_merkle_tree *whole_of(uint64_t n)
-{
-    cs_merkle_tree *t;
-    cst_ok(cs_merkle_new(&t));
-    append_range(t, 0, n);
-    return t;
-}
-
-static cs_merkle_tree *from_peaks_of(const cs_merkle_tree *whole, uint64_t base)
-{
-    uint8_t peaks[CS_MERKLE_PEAKS_MAX][CS_MERKLE_HASH_LEN];
-    size_t n;
-    cst_ok(cs_merkle_peaks(whole, base, peaks[0], &n));
-    assert_int_equal(n, __builtin_popcountll(base));
-    cs_merkle_tree *t;
-    cst_ok(cs_merkle_new_from_peaks(base, peaks[0], n, &t));
-    assert_int_equal(cs_merkle_size(t), base);
-    assert_int_equal(cs_merkle_first_held(t), base);
-    return t;
-}
+#include "merkle_trees.h"
 
 static void same_proof(const cs_merkle_proof *a, const cs_merkle_proof *b)
 {

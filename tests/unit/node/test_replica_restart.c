@@ -182,9 +182,8 @@ static void on_fatal(void *ctx, const char *why)
     snprintf(f->why, sizeof f->why, "%s", why);
 }
 
-/* A replica on `dir` holding the service's secret, recovered (as a node
- * restarting does) on the fixture's loop. */
-static node_replica *restart_on(fixture *f, const char *dir)
+/* A replica on `dir` holding the service's secret, not recovered yet. */
+static node_replica *replica_on(fixture *f, const char *dir)
 {
     const node_replica_opts o = {
         .data_dir = dir, .chunk_size = 1024, .node_id = "restarted", .loop = &f->loop};
@@ -194,6 +193,13 @@ static node_replica *restart_on(fixture *f, const char *dir)
     node_replica_set_service(r, node_vault_secret(v), node_vault_service_cert(v));
     const node_replica_events ev = {.ctx = f, .fatal = on_fatal};
     node_replica_set_events(r, &ev);
+    return r;
+}
+
+/* ... recovered, as a node restarting does, on the fixture's loop. */
+static node_replica *restart_on(fixture *f, const char *dir)
+{
+    node_replica *r = replica_on(f, dir);
     cst_ok(node_replica_recover(r, 0));
     return r;
 }
@@ -292,22 +298,29 @@ static void restarts_from_its_copy(void **state)
     node_replica_free(full);
 }
 
-/* Flips one bit inside the frame of entry `seqno` of the ledger in `dir`
- * (in a committed chunk). */
-static void alter_entry(const char dir[600], uint64_t seqno)
+/* The chunks of the ledger in `dir` (free them), and the index of the one
+ * holding `seqno`. */
+static size_t chunks_of(const char dir[600], uint64_t seqno, cs_ledger_chunk **chunks,
+                        size_t *count)
 {
     char ledger[700];
     snprintf(ledger, sizeof ledger, "%s/ledger", dir);
+    cst_ok(cs_ledger_chunks_list(ledger, chunks, count));
+    size_t k = 0;
+    while (k + 1 < *count && (*chunks)[k + 1].first <= seqno)
+        k++;
+    return k;
+}
+
+/* Flips one bit inside the frame of entry `seqno` of the ledger in `dir`. */
+static void alter_entry(const char dir[600], uint64_t seqno)
+{
     cs_ledger_chunk *chunks;
     size_t count;
-    cst_ok(cs_ledger_chunks_list(ledger, &chunks, &count));
-    size_t k = 0;
-    while (k < count &&
-           !(chunks[k].committed && chunks[k].first <= seqno && seqno <= chunks[k].last))
-        k++;
-    assert_true(k < count);
+    const size_t k = chunks_of(dir, seqno, &chunks, &count);
+    assert_true(chunks[k].first <= seqno && (!chunks[k].committed || seqno <= chunks[k].last));
     char path[1000];
-    snprintf(path, sizeof path, "%s/%s", ledger, chunks[k].name);
+    snprintf(path, sizeof path, "%s/ledger/%s", dir, chunks[k].name);
     const uint64_t first = chunks[k].first;
     cs_free(chunks);
     cs_buf b;
@@ -350,25 +363,16 @@ static void altered_entry_in_the_copys_chunk_refuses_the_restart(void **state)
 {
     fixture *f = *state;
     start_service(f);
-    char dir[600], ledger[700];
+    char dir[600];
     clone_into(f, "altered", dir, sizeof dir);
-    snprintf(ledger, sizeof ledger, "%s/ledger", dir);
     cs_ledger_chunk *chunks;
     size_t count;
-    cst_ok(cs_ledger_chunks_list(ledger, &chunks, &count));
-    uint64_t first = 0;
-    for (size_t i = 0; i < count; i++)
-        if (chunks[i].first <= f->copy)
-            first = chunks[i].first;
+    const size_t k = chunks_of(dir, f->copy, &chunks, &count);
+    const uint64_t first = chunks[k].first;
     cs_free(chunks);
     assert_true(first > 1);
     alter_entry(dir, first);
-    const node_replica_opts o = {
-        .data_dir = dir, .chunk_size = 1024, .node_id = "restarted", .loop = &f->loop};
-    node_replica *r;
-    cst_ok(node_replica_new(&o, &r));
-    node_vault *v = f->node.n->vault;
-    node_replica_set_service(r, node_vault_secret(v), node_vault_service_cert(v));
+    node_replica *r = replica_on(f, dir);
     cst_fails(node_replica_recover(r, 0), CONSORT_E_CORRUPT);
     assert_non_null(strstr(consort_errmsg(), "is not authentic"));
     node_replica_free(r);
@@ -436,18 +440,13 @@ static void read_back_needs_only_the_chunks_before_the_copys(void **state)
     assert_int_equal(uv_queue_work(&f->loop, &g.work, gate_work, gate_done), 0);
     node_replica *r = restart_on(f, dir);
     assert_non_null(r->rebuild); /* queued behind the gate */
-    char ledger[700];
-    snprintf(ledger, sizeof ledger, "%s/ledger", dir);
     cs_ledger_chunk *chunks;
     size_t count;
-    cst_ok(cs_ledger_chunks_list(ledger, &chunks, &count));
-    size_t k = 0;
-    while (k + 1 < count && chunks[k + 1].first <= f->copy)
-        k++;
+    const size_t k = chunks_of(dir, f->copy, &chunks, &count);
     assert_true(k > 0);
     run("mkdir '%s/aside'", dir);
     for (size_t i = k; i < count; i++)
-        run("mv '%s/%s' '%s/aside/'", ledger, chunks[i].name, dir);
+        run("mv '%s/ledger/%s' '%s/aside/'", dir, chunks[i].name, dir);
     cs_free(chunks);
     uv_sem_post(&g.open);
     tn_run_until(&f->loop, 10000, read_back, r, "the ledger read back");
