@@ -1,8 +1,8 @@
 /*
  * Filling in the base of a tree made from its peaks (cs_merkle_fill_base):
- * a node that joined from a snapshot and later reads its ledger from the
- * start hands the whole tree of the first `base` leaves to the tree it
- * runs on. After the fill the tree is the one that appending every leaf
+ * a node that restarted from its snapshot copy reads its ledger before the
+ * copy back (src/node/replica_rebuild.c) and hands the whole tree of the
+ * first `base` leaves to the tree it runs on. After the fill the tree is the one that appending every leaf
  * would have built: the same roots, leaves, proofs and peaks at every size
  * (those below the old base included), the same memory, and it grows and
  * truncates (below the old base too) like it. A prefix of the wrong size,
