@@ -37,6 +37,21 @@ static int io_set_term(struct raft_io *io, raft_term term)
     return rv;
 }
 
+/* libraft 0.15 sends a follower's AppendEntries result to the leader it
+ * knows, after a log write completes; a term or role change meanwhile has
+ * cleared that leader's address (convert.c), and raft_uv's send takes the
+ * strlen of NULL (uv_send.c uvClientInit): SIGSEGV (fixed upstream after
+ * 0.15, canonical/raft 5263edc). Such a message is refused as undeliverable:
+ * libraft's callers free the request, and the leader sends again. */
+static int io_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
+                   raft_io_send_cb cb)
+{
+    cs_consensus *c = cs_consensus_of_io(io);
+    if (message->server_address == NULL)
+        return RAFT_NOCONNECTION;
+    return c->io_send(io, req, message, cb);
+}
+
 static int io_set_vote(struct raft_io *io, raft_id id)
 {
     cs_consensus *c = cs_consensus_of_io(io);
@@ -177,6 +192,8 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
     /* close: only raft_uv's first report reaches raft ("close" below) */
     c->io_close = c->io.close;
     c->io.close = io_close;
+    c->io_send = c->io.send;
+    c->io.send = io_send;
     c->io_set_term = c->io.set_term;
     c->io.set_term = io_set_term;
     c->io_set_vote = c->io.set_vote;

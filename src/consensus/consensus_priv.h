@@ -31,6 +31,11 @@ struct cs_consensus {
      * libraft drops the error it stops for */
     void (*on_failed)(void *ctx, consort_err err, const char *msg); /* ctx: on_state_ctx */
     bool failed;                                                    /* told once */
+    /* raft_uv's send, wrapped to refuse a message to no address (libraft
+     * 0.15 sends a follower's AppendEntries result to a leader it has
+     * forgotten: consensus.c io_send) */
+    int (*io_send)(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
+                   raft_io_send_cb cb);
     int (*io_set_term)(struct raft_io *io, raft_term term);
     int (*io_set_vote)(struct raft_io *io, raft_id id);
     int io_failed_rv; /* the last failed set_term / set_vote (0: none) */
