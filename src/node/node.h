@@ -129,8 +129,12 @@ CS_MUST_CHECK consort_err cs_node_new(uv_loop_t *loop, const cs_node_config *cfg
  */
 CS_MUST_CHECK consort_err cs_node_start(cs_node *n);
 /* Stops everything: pending writes fail (STATE), waits end (STATE); `cb`
- * fires once every handle is closed (never inside this call), then the
- * node can be freed. A second call only replaces nothing (ignored). */
+ * fires once every handle is closed and the sealed state written (never
+ * inside this call), then the node can be freed. A ledger fsync running on
+ * the loop's threadpool may outlive both: it holds nothing of the node and
+ * ends on its own (the ledger is synced again as it closes), so the loop
+ * must run until it returns before uv_loop_close (which says UV_EBUSY
+ * meanwhile). A second call only replaces nothing (ignored). */
 void cs_node_stop(cs_node *n, void (*cb)(void *ctx), void *ctx);
 void cs_node_free(cs_node *n);
 

@@ -167,13 +167,78 @@ static inline void tn_stop(uv_loop_t *loop, tnode *t)
     t->n = NULL;
 }
 
-/* Stops the node and closes its loop, which must then hold no handle: a
- * test's teardown. */
+/* Runs the loop until it holds nothing (no handle, no request) or `ms`
+ * milliseconds passed; true if it holds nothing. */
+static inline bool tn_drain(uv_loop_t *loop, unsigned ms)
+{
+    for (unsigned waited = 0; uv_loop_alive(loop) && waited < ms; waited++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        if (uv_loop_alive(loop))
+            usleep(1000);
+    }
+    return !uv_loop_alive(loop);
+}
+
+/* Closes a loop whose nodes are stopped and freed: a test's teardown. The
+ * work a node queued on the threadpool may outlive its stop (node.h): it
+ * ends within TN_DRAIN_MS, then the loop must hold nothing. */
+#define TN_DRAIN_MS 10000
+static inline void tn_close_loop(uv_loop_t *loop)
+{
+    if (!tn_drain(loop, TN_DRAIN_MS)) {
+        fprintf(stderr, "the loop still holds, %u ms after its nodes stopped:\n", TN_DRAIN_MS);
+        uv_print_all_handles(loop, stderr);
+    }
+    assert_int_equal(uv_loop_close(loop), 0);
+}
+
+/* Stops the node and closes its loop. */
 static inline void tn_stop_and_close_loop(uv_loop_t *loop, tnode *t)
 {
     tn_stop(loop, t);
-    uv_run(loop, UV_RUN_NOWAIT);
-    assert_int_equal(uv_loop_close(loop), 0);
+    tn_close_loop(loop);
+}
+
+/* Holds every thread of libuv's threadpool until tn_gate_open: work queued
+ * meanwhile starts only then. */
+typedef struct tn_gate {
+    uv_work_t work[128];
+    unsigned threads, done;
+    uv_sem_t open;
+} tn_gate;
+
+static inline void tn_gate_work(uv_work_t *w)
+{
+    uv_sem_wait(&((tn_gate *)w->data)->open);
+}
+
+static inline void tn_gate_done(uv_work_t *w, int status)
+{
+    (void)status;
+    ((tn_gate *)w->data)->done++;
+}
+
+static inline void tn_gate_hold(uv_loop_t *loop, tn_gate *g)
+{
+    const char *env = getenv("UV_THREADPOOL_SIZE");
+    g->threads = env != NULL ? (unsigned)atoi(env) : 4; /* libuv's default */
+    assert_true(g->threads >= 1 && g->threads <= 128);
+    g->done = 0;
+    assert_int_equal(uv_sem_init(&g->open, 0), 0);
+    for (unsigned i = 0; i < g->threads; i++) {
+        g->work[i].data = g;
+        assert_int_equal(uv_queue_work(loop, &g->work[i], tn_gate_work, tn_gate_done), 0);
+    }
+}
+
+/* Opens the gate; its own work ends before this returns. */
+static inline void tn_gate_open(uv_loop_t *loop, tn_gate *g)
+{
+    for (unsigned i = 0; i < g->threads; i++)
+        uv_sem_post(&g->open);
+    while (g->done < g->threads)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_sem_destroy(&g->open);
 }
 
 /* ---- a transaction writing records[key] = value and public:records[key] = value ---- */

@@ -34,8 +34,7 @@ static int teardown(void **state)
     fixture *f = *state;
     for (int i = 0; i < 2; i++)
         tn_stop(&f->loop, &f->node[i]);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    tn_close_loop(&f->loop);
     tn_env_cleanup(&f->env);
     free(f);
     return 0;

@@ -86,8 +86,7 @@ static int teardown(void **state)
         tn_stop(&f->loop, &f->node[i]);
     for (int i = 0; i < 3; i++)
         cst_swtpm_stop(&f->tpm[i]);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    tn_close_loop(&f->loop);
     ca_free(&f->ca);
     tn_env_cleanup(&f->env);
     free(f);

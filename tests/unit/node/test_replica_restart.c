@@ -191,25 +191,6 @@ static void damaged_copy_replays_the_whole_ledger(void **state)
     node_replica_free(full);
 }
 
-/* The threadpool's one thread (UV_THREADPOOL_SIZE=1, main) held until the
- * gate opens: work queued meanwhile starts only then. */
-typedef struct gate {
-    uv_work_t work;
-    uv_sem_t open;
-    bool done;
-} gate;
-
-static void gate_work(uv_work_t *w)
-{
-    uv_sem_wait(&((gate *)w->data)->open);
-}
-
-static void gate_done(uv_work_t *w, int status)
-{
-    (void)status;
-    ((gate *)w->data)->done = true;
-}
-
 /* The chunk holding the copy's checkpoint and those after it are the
  * restart's own reading (a .open one among them is renamed by its close,
  * maybe while the read-back runs): the read-back needs only the committed
@@ -221,9 +202,8 @@ static void read_back_needs_only_the_chunks_before_the_copys(void **state)
     start_service(f);
     char dir[600];
     clone_into(f, "moved", dir, sizeof dir);
-    gate g = {.work.data = &g};
-    assert_int_equal(uv_sem_init(&g.open, 0), 0);
-    assert_int_equal(uv_queue_work(&f->loop, &g.work, gate_work, gate_done), 0);
+    tn_gate g;
+    tn_gate_hold(&f->loop, &g);
     node_replica *r = restart_on(f, dir);
     assert_non_null(r->rebuild); /* queued behind the gate */
     cs_ledger_chunk *chunks;
@@ -234,14 +214,11 @@ static void read_back_needs_only_the_chunks_before_the_copys(void **state)
     for (size_t i = k; i < count; i++)
         run("mv '%s/ledger/%s' '%s/aside/'", dir, chunks[i].name, dir);
     cs_free(chunks);
-    uv_sem_post(&g.open);
+    tn_gate_open(&f->loop, &g);
     tn_run_until(&f->loop, 10000, read_back, r, "the ledger read back");
     assert_false(f->fatal);
     assert_int_equal(cs_merkle_first_held(r->tree), 0);
     assert_int_equal(r->idx.base, 1);
-    while (!g.done)
-        uv_run(&f->loop, UV_RUN_ONCE);
-    uv_sem_destroy(&g.open);
     node_replica_free(r);
 }
 
@@ -281,8 +258,6 @@ static void authenticating_reuses_the_scratch(void **state)
 
 int main(void)
 {
-    /* one thread: read_back_needs_only_the_chunks_before_the_copys holds it */
-    setenv("UV_THREADPOOL_SIZE", "1", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(restarts_from_its_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(altered_entry_before_the_copy_stops_it, setup, teardown),
