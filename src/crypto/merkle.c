@@ -390,22 +390,23 @@ size_t cs_merkle_proof_slices(const cs_merkle_proof *p, cs_slice out[CS_MERKLE_P
 }
 
 /* Nodes wholly before the base at height h are indexes below base >> h:
- * prefix holds exactly those at each stored level, and t counts them
- * without holding them (cs_merkle_vec_init_at), so each level takes
- * prefix's whole chunks below its first held one and prefix's part of that
- * chunk; the node at base >> h (straddling or after the base) stays t's. */
+ * prefix holds exactly those at each stored level from its own base on
+ * (counting those below without holding them), and t counts them without
+ * holding them (cs_merkle_vec_init_at), so each level takes prefix's whole
+ * chunks below its first held one and prefix's part of that chunk; the
+ * node at base >> h (straddling or after the base) stays t's. t then
+ * starts where prefix started, from prefix's peaks. */
 consort_err cs_merkle_fill_base(cs_merkle_tree *t, cs_merkle_tree *prefix)
 {
     const uint64_t base = t->base;
     CS_ENSURE(base != 0, CONSORT_E_INVALID_ARGUMENT,
               "Merkle tree: it holds every leaf already, nothing to fill in");
-    CS_ENSURE(prefix->base == 0, CONSORT_E_INVALID_ARGUMENT,
-              "Merkle tree: a prefix to fill in its first %llu leaves must be whole, not made "
-              "from peaks at %llu",
-              (unsigned long long)base, (unsigned long long)prefix->base);
     CS_ENSURE(prefix->level[0].len == base, CONSORT_E_INVALID_ARGUMENT,
               "Merkle tree: a prefix of %llu leaves cannot fill in its first %llu leaves",
               (unsigned long long)prefix->level[0].len, (unsigned long long)base);
+    CS_ENSURE(prefix->base < base, CONSORT_E_INVALID_ARGUMENT,
+              "Merkle tree: a prefix made from peaks at %llu holds none of the first %llu leaves",
+              (unsigned long long)prefix->base, (unsigned long long)base);
     uint8_t peaks[CS_MERKLE_PEAKS_MAX][CS_MERKLE_HASH_LEN];
     size_t n = 0;
     CS_TRY(cs_merkle_peaks(prefix, base, peaks[0], &n));
@@ -420,7 +421,7 @@ consort_err cs_merkle_fill_base(cs_merkle_tree *t, cs_merkle_tree *prefix)
     /* Allocate every table first, so that nothing changes if one fails. */
     cs_merkle_hash_t **table[LEVELS];
     for (unsigned j = 0; j < LEVELS; j++) {
-        consort_err rc = cs_merkle_vec_reserve_front(&t->level[j], &table[j]);
+        consort_err rc = cs_merkle_vec_reserve_front(&t->level[j], &prefix->level[j], &table[j]);
         if (rc != CONSORT_OK) {
             while (j-- > 0)
                 cs_free(table[j]);
@@ -429,9 +430,10 @@ consort_err cs_merkle_fill_base(cs_merkle_tree *t, cs_merkle_tree *prefix)
         }
     }
     for (unsigned j = 0; j < LEVELS; j++)
-        cs_merkle_vec_fill_front(&t->level[j], &prefix->level[j], table[j]);
-    t->base = 0;
-    memset(t->peak, 0, sizeof t->peak);
+        cs_merkle_vec_fill_front(&t->level[j], &prefix->level[j], prefix->base >> (STRIDE * j),
+                                 table[j]);
+    t->base = prefix->base;
+    memcpy(t->peak, prefix->peak, sizeof t->peak);
     cs_merkle_free(prefix);
     return CONSORT_OK;
 }

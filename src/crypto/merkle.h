@@ -126,18 +126,19 @@ CS_MUST_CHECK consort_err cs_merkle_peaks(const cs_merkle_tree *t, uint64_t size
 #define CS_MERKLE_PEAKS_MAX 64
 /*
  * Fills in the part a tree made from peaks does not hold: `prefix` is a
- * whole tree (first held leaf 0) of exactly cs_merkle_first_held(t) leaves
- * whose peaks are the ones `t` was made from. On success `t` holds every
- * leaf from 0 and is in every respect the tree that appending all its
- * leaves would have built (roots, proofs, leaf, peaks, truncate below the
- * old base, memory accounting); `prefix` is consumed (freed). Costs a few
- * pointer moves per stored chunk and at most one partial chunk copy per
- * stored level, not a hash per leaf, so a loop thread can call it on a
- * tree of millions of leaves.
- * INVALID_ARGUMENT when t holds every leaf already, or prefix is not whole,
- * or its size is not t's first held leaf; BAD_PROOF when prefix's peaks
- * are not t's; NOMEM. On any error both trees are unchanged and prefix
- * stays the caller's.
+ * tree of exactly cs_merkle_first_held(t) leaves whose peaks are the ones
+ * `t` was made from, itself whole (first held leaf 0) or made from peaks
+ * at an earlier size p. On success `t` holds every leaf from prefix's
+ * first held one (0 or p) and is in every respect the tree that appending
+ * all its leaves to prefix would have built (roots, proofs, leaf, peaks,
+ * truncate below the old base, memory accounting); `prefix` is consumed
+ * (freed). Costs a few pointer moves per stored chunk and at most one
+ * partial chunk copy per stored level, not a hash per leaf, so a loop
+ * thread can call it on a tree of millions of leaves.
+ * INVALID_ARGUMENT when t holds every leaf already, or prefix's size is
+ * not t's first held leaf, or prefix holds none of it; BAD_PROOF when
+ * prefix's peaks are not t's; NOMEM. On any error both trees are unchanged
+ * and prefix stays the caller's.
  */
 CS_MUST_CHECK consort_err cs_merkle_fill_base(cs_merkle_tree *t, cs_merkle_tree *prefix);
 

@@ -79,40 +79,47 @@ static size_t table_cap_for(size_t n)
     return cap;
 }
 
-consort_err cs_merkle_vec_reserve_front(const cs_merkle_vec *v, cs_merkle_hash_t ***table)
+consort_err cs_merkle_vec_reserve_front(const cs_merkle_vec *v, const cs_merkle_vec *front,
+                                        cs_merkle_hash_t ***table)
 {
     *table = NULL;
-    if (v->skip == 0)
+    if (v->skip == front->skip)
         return CONSORT_OK;
-    CS_ENSURE(v->skip <= (SIZE_MAX / sizeof **table / 2 - v->nchunks), CONSORT_E_NOMEM,
+    const uint64_t moved = v->skip - front->skip;
+    CS_ENSURE(moved <= (SIZE_MAX / sizeof **table / 2 - v->nchunks), CONSORT_E_NOMEM,
               "Merkle tree: chunk table of %llu entries is too large",
-              (unsigned long long)v->skip + v->nchunks);
-    size_t cap = table_cap_for((size_t)v->skip + v->nchunks);
+              (unsigned long long)moved + v->nchunks);
+    size_t cap = table_cap_for((size_t)moved + v->nchunks);
     *table = cs_malloc(cap * sizeof **table);
     CS_ENSURE(*table != NULL, CONSORT_E_NOMEM,
               "Merkle tree: cannot allocate a chunk table of %zu entries", cap);
     return CONSORT_OK;
 }
 
-void cs_merkle_vec_fill_front(cs_merkle_vec *v, cs_merkle_vec *front, cs_merkle_hash_t **table)
+void cs_merkle_vec_fill_front(cs_merkle_vec *v, cs_merkle_vec *front, uint64_t front_first,
+                              cs_merkle_hash_t **table)
 {
-    const size_t skip = (size_t)v->skip;
+    const size_t moved = (size_t)(v->skip - front->skip);
     /* front's last chunk is v's first held one when front->len is inside it:
-     * init_at allocated it for the hashes from front->len on. */
+     * init_at allocated it for the hashes from front->len on; front holds
+     * those of it from front_first on */
     const size_t part = (size_t)(front->len % CS_MERKLE_VEC_CHUNK);
-    if (part != 0)
-        memcpy(v->chunks[0], front->chunks[skip], part * sizeof(cs_merkle_hash_t));
+    const uint64_t chunk_start = v->skip * CS_MERKLE_VEC_CHUNK;
+    const size_t from = front_first > chunk_start ? (size_t)(front_first % CS_MERKLE_VEC_CHUNK) : 0;
+    if (part > from)
+        memcpy(v->chunks[0][from], front->chunks[moved][from],
+               (part - from) * sizeof(cs_merkle_hash_t));
     if (table != NULL) {
-        memcpy(table, front->chunks, skip * sizeof *table);
+        memcpy(table, front->chunks, moved * sizeof *table);
         if (v->nchunks != 0)
-            memcpy(table + skip, v->chunks, v->nchunks * sizeof *table);
+            memcpy(table + moved, v->chunks, v->nchunks * sizeof *table);
         cs_free(v->chunks);
         v->chunks = table;
-        v->nchunks += skip;
+        v->nchunks += moved;
         v->table_cap = table_cap_for(v->nchunks);
-        v->skip = 0;
+        v->skip = front->skip;
     }
-    for (size_t k = skip; k < front->nchunks; k++)
+    for (size_t k = moved; k < front->nchunks; k++)
         cs_free(front->chunks[k]);
     cs_free(front->chunks);
     cs_merkle_vec_init(front);

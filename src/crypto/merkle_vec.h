@@ -57,19 +57,23 @@ void cs_merkle_vec_truncate(cs_merkle_vec *v, uint64_t len);
 /*
  * Filling in what init_at skipped (cs_merkle_fill_base), in two steps like
  * growth: cs_merkle_vec_reserve_front() allocates the chunk table `v` needs
- * once it also holds the chunks it skips (*table is NULL when it skips
- * none) and may fail (NOMEM; free a table not used with cs_free);
- * cs_merkle_vec_fill_front() cannot fail.
+ * once it also holds the chunks of `front` it skips (*table is NULL when
+ * there are none) and may fail (NOMEM; free a table not used with
+ * cs_free); cs_merkle_vec_fill_front() cannot fail.
  */
 CS_MUST_CHECK consort_err cs_merkle_vec_reserve_front(const cs_merkle_vec *v,
+                                                      const cs_merkle_vec *front,
                                                       cs_merkle_hash_t ***table);
 /* Makes `v` hold `front`'s hashes below its own: `front` holds exactly the
- * hashes that `v` was made to count without holding (init_at's `len`, from
- * index 0, none skipped), and `table` is what cs_merkle_vec_reserve_front
- * gave for `v`. Moves front's chunks that `v` skips into the table, copies
- * front's hashes in v's first held chunk into it (the rest of that chunk
- * stays v's), and frees what is left of `front`, leaving it empty. */
-void cs_merkle_vec_fill_front(cs_merkle_vec *v, cs_merkle_vec *front, cs_merkle_hash_t **table);
+ * hashes that `v` was made to count without holding (init_at's `len`) from
+ * `front_first` on (0, or front's own init_at `len`: it skips no more
+ * chunks than v), and `table` is what cs_merkle_vec_reserve_front gave.
+ * Moves front's chunks that `v` skips into the table, copies front's
+ * hashes in v's first held chunk into it (the rest of that chunk stays
+ * v's), and frees what is left of `front`, leaving it empty; v then skips
+ * what front skipped. */
+void cs_merkle_vec_fill_front(cs_merkle_vec *v, cs_merkle_vec *front, uint64_t front_first,
+                              cs_merkle_hash_t **table);
 /* Bytes allocated (chunks and table). */
 size_t cs_merkle_vec_bytes(const cs_merkle_vec *v);
 

@@ -1,13 +1,16 @@
 /*
  * Filling in the base of a tree made from its peaks (cs_merkle_fill_base):
  * a node that restarted from its snapshot copy reads its ledger before the
- * copy back (src/node/replica_rebuild.c) and hands the whole tree of the
- * first `base` leaves to the tree it runs on. After the fill the tree is the one that appending every leaf
- * would have built: the same roots, leaves, proofs and peaks at every size
- * (those below the old base included), the same memory, and it grows and
+ * copy back (src/node/replica_rebuild.c) and hands the tree of the first
+ * `base` leaves to the tree it runs on: a whole tree, or for a node whose
+ * ledger starts after a snapshot it joined from, a tree made from that
+ * snapshot's peaks at `first` and grown to `base`. After the fill the tree
+ * is the one that appending every leaf to the prefix would have built: the
+ * same roots, leaves, proofs and peaks at every size from `first` (those
+ * below the old base included), the same memory, and it grows and
  * truncates (below the old base too) like it. A prefix of the wrong size,
- * not whole, or with other leaves is refused, and a refusal or a failed
- * allocation leaves both trees as they were.
+ * holding none of the base, or with other leaves is refused, and a refusal
+ * or a failed allocation leaves both trees as they were.
  */
 #include "merkle_trees.h"
 
@@ -25,42 +28,57 @@ static cs_merkle_tree *grown_from_peaks(uint64_t base, uint64_t end)
     return t;
 }
 
+/* The tree of leaves 0 .. end - 1 as a node holds it: whole (first 0), or
+ * from the peaks at `first` on. */
+static cs_merkle_tree *tree_from(uint64_t first, uint64_t end)
+{
+    return first == 0 ? whole_of(end) : grown_from_peaks(first, end);
+}
+
 static void same_proof(const cs_merkle_proof *a, const cs_merkle_proof *b)
 {
     assert_int_equal(a->len, b->len);
     assert_memory_equal(a->hash, b->hash, a->len * CS_MERKLE_HASH_LEN);
 }
 
-/* Sizes (and indexes) worth comparing in a tree of `size` leaves whose old
- * base was `base`: the ends, around the base, and a few between. */
-static size_t samples(uint64_t base, uint64_t size, uint64_t out[16])
+#define SAMPLES 20
+
+/* Sizes (and indexes) worth comparing in a tree of `size` leaves held from
+ * `first` on whose old base was `base`: the ends, around the base and
+ * after `first`, and a few between; each s with leaf s - 1 held. */
+static size_t samples(uint64_t first, uint64_t base, uint64_t size, uint64_t out[SAMPLES])
 {
-    const uint64_t want[16] = {1,        2,        3,         16,   17,       base / 3,
-                               base / 2, base - 2, base - 1,  base, base + 1, base + 16,
-                               size / 2, size - 1, size - 17, size};
+    const uint64_t want[SAMPLES] = {1,         2,         3,          16,
+                                    17,        base / 3,  base / 2,   base - 2,
+                                    base - 1,  base,      base + 1,   base + 16,
+                                    size / 2,  size - 1,  size - 17,  size,
+                                    first + 1, first + 2, first + 17, first + (base - first) / 2};
     size_t n = 0;
-    for (size_t k = 0; k < 16; k++) {
+    for (size_t k = 0; k < SAMPLES; k++) {
         bool seen = false;
         for (size_t m = 0; m < n; m++)
             seen |= out[m] == want[k];
-        if (!seen && want[k] >= 1 && want[k] <= size)
+        if (!seen && want[k] > first && want[k] <= size)
             out[n++] = want[k];
     }
     return n;
 }
 
-/* `t` answers every question as `whole` does, below its old base too. */
+/* `t` answers every question as `whole` (a tree held from the same first
+ * leaf) does, below its old base too. */
 static void same_as_whole(const cs_merkle_tree *t, const cs_merkle_tree *whole, uint64_t base)
 {
-    const uint64_t size = cs_merkle_size(whole);
+    const uint64_t size = cs_merkle_size(whole), first = cs_merkle_first_held(whole);
     assert_int_equal(cs_merkle_size(t), size);
-    assert_int_equal(cs_merkle_first_held(t), 0);
+    assert_int_equal(cs_merkle_first_held(t), first);
     hash_t got, want;
+    if (first > 0) /* what the prefix did not hold either */
+        cst_fails(cs_merkle_leaf(t, first - 1, got), CONSORT_E_NOT_FOUND);
     cs_merkle_root(t, got);
     cs_merkle_root(whole, want);
     assert_memory_equal(got, want, CS_MERKLE_HASH_LEN);
-    uint64_t s[16];
-    const size_t n = samples(base, size, s);
+    uint64_t s[SAMPLES];
+    const size_t n = samples(first, base, size, s);
     for (size_t a = 0; a < n; a++) {
         cst_ok(cs_merkle_root_at(t, s[a], got));
         cst_ok(cs_merkle_root_at(whole, s[a], want));
@@ -91,15 +109,16 @@ static void same_as_whole(const cs_merkle_tree *t, const cs_merkle_tree *whole, 
     }
 }
 
-/* t made from the whole tree's peaks at `base` and grown by `g` leaves,
- * filled with the whole tree of `base` leaves, against the whole tree of
- * base + g leaves; then both grow, and both truncate below the old base. */
-static void fill_and_compare(uint64_t base, uint64_t g)
+/* t made from the peaks at `base` and grown by `g` leaves, filled with the
+ * tree of `base` leaves held from `first`, against the tree of base + g
+ * leaves held from `first`; then both grow, and both truncate below the
+ * old base. */
+static void fill_from_and_compare(uint64_t first, uint64_t base, uint64_t g)
 {
-    cs_merkle_tree *whole = whole_of(base + g);
+    cs_merkle_tree *whole = tree_from(first, base + g);
     cs_merkle_tree *t = from_peaks_of(whole, base);
     append_range(t, base, base + g);
-    cs_merkle_tree *prefix = whole_of(base);
+    cs_merkle_tree *prefix = tree_from(first, base);
     cst_ok(cs_merkle_fill_base(t, prefix)); /* prefix is t's now */
     same_as_whole(t, whole, base);
 
@@ -111,10 +130,10 @@ static void fill_and_compare(uint64_t base, uint64_t g)
     cs_merkle_root(whole, want);
     assert_memory_equal(got, want, CS_MERKLE_HASH_LEN);
 
-    const uint64_t below = base / 2;
+    const uint64_t below = first + (base - first) / 2;
     cst_ok(cs_merkle_truncate(t, below));
     cst_ok(cs_merkle_truncate(whole, below));
-    if (below > 0)
+    if (below > first)
         same_as_whole(t, whole, base);
     cs_merkle_root(t, got);
     cs_merkle_root(whole, want);
@@ -126,6 +145,11 @@ static void fill_and_compare(uint64_t base, uint64_t g)
     assert_memory_equal(got, want, CS_MERKLE_HASH_LEN);
     cs_merkle_free(whole);
     cs_merkle_free(t);
+}
+
+static void fill_and_compare(uint64_t base, uint64_t g)
+{
+    fill_from_and_compare(0, base, g);
 }
 
 /* Bases at and around the chunk boundaries of the stored levels: a chunk of
@@ -149,6 +173,24 @@ static void agrees_with_the_whole_tree(void **state)
     fill_and_compare(8193, 8192 + 300);
 }
 
+/* A prefix made from peaks at `first` (a node that joined from a snapshot
+ * there): every first below every base up to 120, then firsts around the
+ * chunk boundaries below bases around them, in the same chunk as the base
+ * on a level or chunks before it. */
+static void agrees_from_a_prefix_made_from_peaks(void **state)
+{
+    (void)state;
+    for (uint64_t base = 2; base <= 120; base++)
+        for (uint64_t first = 1; first < base; first++)
+            fill_from_and_compare(first, base, first % 3 == 0 ? 17 : 1);
+    const uint64_t firsts[] = {1, 17, 511, 512, 513, 8191, 8192, 8193, 8209, 99999, 131072};
+    for (size_t b = 0; b < sizeof chunk_bases / sizeof chunk_bases[0]; b++)
+        for (size_t f = 0; f < sizeof firsts / sizeof firsts[0]; f++)
+            if (firsts[f] < chunk_bases[b])
+                fill_from_and_compare(firsts[f], chunk_bases[b], 300);
+    fill_from_and_compare(8193 - 40, 8193, 8192 + 300);
+}
+
 /*
  * The filled tree holds exactly the chunks the whole tree holds (each
  * level's skipped chunks are the prefix's, the rest its own) and its chunk
@@ -165,18 +207,24 @@ static void memory_like_the_whole_tree(void **state)
     for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
         for (size_t k = 0; k < sizeof growth / sizeof growth[0]; k++) {
             const uint64_t base = bases[b], end = base + growth[k];
-            cs_merkle_tree *whole = whole_of(end);
-            cs_merkle_tree *t = grown_from_peaks(base, end);
-            cst_ok(cs_merkle_fill_base(t, whole_of(base)));
-            assert_int_equal(cs_merkle_memory(t), cs_merkle_memory(whole));
-            append_range(t, end, end + 5000);
-            append_range(whole, end, end + 5000);
-            assert_int_equal(cs_merkle_memory(t), cs_merkle_memory(whole));
-            cst_ok(cs_merkle_truncate(t, base / 2));
-            cst_ok(cs_merkle_truncate(whole, base / 2));
-            assert_int_equal(cs_merkle_memory(t), cs_merkle_memory(whole));
-            cs_merkle_free(whole);
-            cs_merkle_free(t);
+            /* whole, and from peaks at the base's half (and at 1) */
+            const uint64_t firsts[] = {0, base / 2, 1};
+            for (size_t f = 0; f < 3 && firsts[f] < base; f++) {
+                const uint64_t first = firsts[f];
+                cs_merkle_tree *whole = tree_from(first, end);
+                cs_merkle_tree *t = grown_from_peaks(base, end);
+                cst_ok(cs_merkle_fill_base(t, tree_from(first, base)));
+                assert_int_equal(cs_merkle_memory(t), cs_merkle_memory(whole));
+                append_range(t, end, end + 5000);
+                append_range(whole, end, end + 5000);
+                assert_int_equal(cs_merkle_memory(t), cs_merkle_memory(whole));
+                const uint64_t below = first + (base - first) / 2;
+                cst_ok(cs_merkle_truncate(t, below));
+                cst_ok(cs_merkle_truncate(whole, below));
+                assert_int_equal(cs_merkle_memory(t), cs_merkle_memory(whole));
+                cs_merkle_free(whole);
+                cs_merkle_free(t);
+            }
         }
     }
 }
@@ -209,14 +257,17 @@ static void still_usable(cs_merkle_tree *prefix, const hash_t root)
     cs_merkle_free(prefix);
 }
 
-/* Refuses `prefix` with `code` and leaves both as they were. */
-static void refused(cs_merkle_tree *t, cs_merkle_tree *prefix, consort_err code, uint64_t base,
-                    uint64_t size)
+/* Refuses `prefix` with `code` and a message holding `why`, and leaves
+ * both as they were. */
+static void refused(cs_merkle_tree *t, cs_merkle_tree *prefix, consort_err code, const char *why,
+                    uint64_t base, uint64_t size)
 {
     hash_t root;
     cs_merkle_root(prefix, root);
     const size_t mem = cs_merkle_memory(t);
     cst_fails(cs_merkle_fill_base(t, prefix), code);
+    if (strstr(consort_errmsg(), why) == NULL)
+        fail_msg("refused with \"%s\", not for \"%s\"", consort_errmsg(), why);
     assert_int_equal(cs_merkle_memory(t), mem);
     unchanged(t, base, size);
     still_usable(prefix, root);
@@ -242,23 +293,30 @@ static void refuses(void **state)
     for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
         const uint64_t base = bases[b], size = base + 100;
         cs_merkle_tree *t = grown_from_peaks(base, size);
-        refused(t, whole_of(base - 1), CONSORT_E_INVALID_ARGUMENT, base, size);
-        assert_non_null(strstr(consort_errmsg(), "leaves"));
-        refused(t, whole_of(base + 1), CONSORT_E_INVALID_ARGUMENT, base, size);
-        /* Made from peaks: at its own size, and grown to the right size. */
+        refused(t, whole_of(base - 1), CONSORT_E_INVALID_ARGUMENT, "cannot fill", base, size);
+        refused(t, whole_of(base + 1), CONSORT_E_INVALID_ARGUMENT, "cannot fill", base, size);
+        /* Made from peaks: at its own size it holds none of the base; made
+         * at its half, one too few leaves, or one other leaf after its
+         * peaks (what its peaks stand for is checked in the peaks) */
         cs_merkle_tree *whole = whole_of(base);
-        refused(t, from_peaks_of(whole, base), CONSORT_E_INVALID_ARGUMENT, base, size);
+        refused(t, from_peaks_of(whole, base), CONSORT_E_INVALID_ARGUMENT, "holds none", base,
+                size);
         if (base / 2 > 0) {
-            cs_merkle_tree *grown = from_peaks_of(whole, base / 2);
-            append_range(grown, base / 2, base);
-            refused(t, grown, CONSORT_E_INVALID_ARGUMENT, base, size);
+            cs_merkle_tree *short_one = from_peaks_of(whole, base / 2);
+            append_range(short_one, base / 2, base - 1);
+            refused(t, short_one, CONSORT_E_INVALID_ARGUMENT, "cannot fill", base, size);
+            cs_merkle_tree *other = from_peaks_of(whole, base / 2);
+            append_range(other, base / 2, base - 1);
+            hash_t h;
+            leaf_for(base + 1000, h);
+            cst_ok(cs_merkle_append_hash(other, h));
+            refused(t, other, CONSORT_E_BAD_PROOF, "other peaks", base, size);
         }
         cs_merkle_free(whole);
         /* One leaf differs: the first, the last, one between. */
-        refused(t, with_other_leaf(base, 0), CONSORT_E_BAD_PROOF, base, size);
-        assert_non_null(strstr(consort_errmsg(), "peak"));
-        refused(t, with_other_leaf(base, base - 1), CONSORT_E_BAD_PROOF, base, size);
-        refused(t, with_other_leaf(base, base / 2), CONSORT_E_BAD_PROOF, base, size);
+        refused(t, with_other_leaf(base, 0), CONSORT_E_BAD_PROOF, "other peaks", base, size);
+        refused(t, with_other_leaf(base, base - 1), CONSORT_E_BAD_PROOF, "other peaks", base, size);
+        refused(t, with_other_leaf(base, base / 2), CONSORT_E_BAD_PROOF, "other peaks", base, size);
         /* And after all that it still fills. */
         cst_ok(cs_merkle_fill_base(t, whole_of(base)));
         cs_merkle_tree *w = whole_of(size);
@@ -290,15 +348,14 @@ static void refuses(void **state)
 /* Every allocation the fill makes fails in turn: NOMEM, both trees as they
  * were (nothing leaked, nothing moved), then the fill succeeds. The base
  * skips whole chunks on two levels, so the fill allocates more than once. */
-static void out_of_memory_changes_nothing(void **state)
+static void out_of_memory_from(uint64_t first)
 {
-    (void)state;
-    const uint64_t base = 8192 * 2 + 5, size = base + 40;
-    cs_merkle_tree *whole = whole_of(size);
+    const uint64_t base = 8192 * 3 + 5, size = base + 40;
+    cs_merkle_tree *whole = tree_from(first, size);
     bool done = false;
     for (long fail = 0; !done; fail++) {
         cs_merkle_tree *t = grown_from_peaks(base, size);
-        cs_merkle_tree *prefix = whole_of(base);
+        cs_merkle_tree *prefix = tree_from(first, base);
         hash_t root;
         cs_merkle_root(prefix, root);
         const size_t mem_t = cs_merkle_memory(t), mem_p = cs_merkle_memory(prefix);
@@ -322,12 +379,22 @@ static void out_of_memory_changes_nothing(void **state)
     cs_merkle_free(whole);
 }
 
+/* ... with a whole prefix, and one made from peaks at 8195 (it skips
+ * chunks on two levels too, fewer than t). */
+static void out_of_memory_changes_nothing(void **state)
+{
+    (void)state;
+    out_of_memory_from(0);
+    out_of_memory_from(8195);
+}
+
 int main(void)
 {
     mt_table_init(TABLE_LEAVES);
     cst_alloc_install();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(agrees_with_the_whole_tree),
+        cmocka_unit_test(agrees_from_a_prefix_made_from_peaks),
         cmocka_unit_test(memory_like_the_whole_tree),
         cmocka_unit_test(refuses),
         cmocka_unit_test(out_of_memory_changes_nothing),
