@@ -104,9 +104,10 @@ consort_err replica_index_resume(replica_index *x, uint64_t chunk_first, uint64_
 
 consort_err replica_index_prepend(replica_index *x, replica_index *prefix)
 {
-    CS_ENSURE(prefix->base == 1 && prefix->offset_count == x->base - 1, CONSORT_E_STATE,
-              "node index: a prefix of %zu entries from %llu before %llu", prefix->offset_count,
-              (unsigned long long)prefix->base, (unsigned long long)x->base);
+    CS_ENSURE(prefix->base >= 1 && prefix->base < x->base &&
+                  prefix->offset_count == x->base - prefix->base,
+              CONSORT_E_STATE, "node index: a prefix of %zu entries from %llu before %llu",
+              prefix->offset_count, (unsigned long long)prefix->base, (unsigned long long)x->base);
     /* the prefix's arrays grow by x's part (realloc moves a large one by
      * remapping pages, not copying), then take x's place */
     size_t chunks = 0; /* x's chunks after the prefix's last */
@@ -144,7 +145,7 @@ consort_err replica_index_prepend(replica_index *x, replica_index *prefix)
     cs_free(x->offsets);
     cs_free(x->chunk_first);
     cs_free(x->sigs);
-    x->base = 1;
+    x->base = prefix->base;
     x->offsets = offsets;
     x->offset_count += prefix->offset_count;
     x->offset_cap = prefix->offset_cap;

@@ -59,9 +59,10 @@ CS_MUST_CHECK consort_err replica_index_add(replica_index *x, uint64_t seqno, ui
  * next entry starts a new one. */
 CS_MUST_CHECK consort_err replica_index_resume(replica_index *x, uint64_t chunk_first,
                                                uint64_t chunk_bytes, bool closing);
-/* `prefix` (entries 1 .. x->base - 1, as replica_index_add built them) put
- * before x's entries; x keeps its term runs and its current chunk. The
- * prefix is consumed (on NOMEM both are unchanged). */
+/* `prefix` (entries F .. x->base - 1 for a base F of its own, as
+ * replica_index_add built them) put before x's entries; x keeps its term
+ * runs and its current chunk. The prefix is consumed (on NOMEM both are
+ * unchanged). */
 CS_MUST_CHECK consort_err replica_index_prepend(replica_index *x, replica_index *prefix);
 /* Signature entries only. */
 CS_MUST_CHECK consort_err replica_index_add_sig(replica_index *x, uint64_t seqno);
@@ -252,6 +253,21 @@ void replica_staged_cleanup(replica_staged *st);
 /* The snapshot's plaintext map of `format` (3 or 2) decoded (MALFORMED
  * naming what is wrong). */
 CS_MUST_CHECK consort_err replica_snap_decode(cs_slice plain, unsigned format, replica_snap *s);
+/* A snapshot's bytes decrypted with the snapshot key derived from `keys`
+ * into `plain` and decoded into `s` (whose slices point into plain). Uses
+ * nothing of a replica: a worker thread may call it with keys of its own. */
+CS_MUST_CHECK consort_err replica_snap_open(cs_ledger_keys *keys, cs_slice data, cs_buf *plain,
+                                            replica_snap *s);
+/* The snapshot's signature entry S into `e`: decoded, of the snapshot's
+ * seqno and term, and authentic (its tag under `keys`). */
+CS_MUST_CHECK consort_err replica_snap_sig(cs_ledger_keys *keys, const replica_snap *s,
+                                           cs_ledger_entry *e);
+/* The tree of entries 1 .. S the snapshot carries: from its peaks at S - 1,
+ * then the leaf of `sig` (its entry S, from replica_snap_sig); what S signs
+ * is not checked here (the installer checks the root, cs_merkle_fill_base
+ * the peaks a tree grown from it reaches). */
+CS_MUST_CHECK consort_err replica_snap_tree(const replica_snap *s, const cs_ledger_entry *sig,
+                                            cs_merkle_tree **out);
 /* The checkpoint (tree, term runs, store) rebuilt in `st` and checked
  * against the signature entry the snapshot carries. */
 CS_MUST_CHECK consort_err replica_stage_checkpoint(node_replica *r, const replica_snap *s,

@@ -6,10 +6,12 @@
  * serves at once from the snapshot plus the ledger after it, but holds
  * the Merkle tree only as the peaks of entries 1 .. S-1, so it cannot yet
  * prove an older transaction's receipt. A threadpool worker reads entries
- * 1 .. S from the ledger files, authenticates each with the ledger secret
- * (the tag over the whole entry), and builds their tree and ledger
- * positions aside. It reads only the committed chunks before the one
- * holding S, which are never written again: the restart itself read and
+ * F .. S from the ledger files (F is 1, or for a node that joined from a
+ * snapshot at F - 1, the first entry after it: that snapshot's saved copy
+ * gives the tree of entries 1 .. F - 1 as its peaks and its checkpoint's
+ * leaf), authenticates each with the ledger secret (the tag over the
+ * whole entry), and builds their tree and ledger positions aside. It reads only the committed
+ * chunks before the one holding S, which are never written again: the restart itself read and
  * authenticated that chunk's entries up to S (a .open chunk is renamed
  * when its close comes, maybe while the worker runs). Back on the loop, the tree's peaks must be
  * the snapshot's (cs_merkle_fill_base: the root S signs, checked when the copy was installed), so
@@ -25,6 +27,7 @@
 #include "node/replica_priv.h"
 
 #include "base/alloc.h"
+#include "base/file.h"
 #include "base/log.h"
 
 #include <stdatomic.h>
@@ -36,15 +39,17 @@ typedef struct replica_rebuild {
     uv_work_t work;
     node_replica *r; /* NULL: let go */
     atomic_bool stop;
+    uint64_t first; /* the ledger's first entry: 1, or after the copy `base` */
     uint64_t upto;
     uint64_t chunk_size;
     char dir[CS_NODE_PATH_MAX];
+    char base[REPLICA_COPY_PATH_MAX]; /* the copy at first - 1 (first > 1) */
     uint8_t secret[CS_LEDGER_SECRET_LEN];
     replica_early early; /* entries early.first .. upto, read by the restart */
     uint64_t began;      /* uv_hrtime */
     /* the worker's results */
-    cs_merkle_tree *tree; /* leaves of entries 1 .. upto - 1 */
-    replica_index idx;    /* entries 1 .. upto */
+    cs_merkle_tree *tree; /* leaves of entries 1 .. upto - 1, held from first - 1 */
+    replica_index idx;    /* entries first .. upto */
     consort_err rc;
     char why[CS_ERRMSG_MAX];
 } replica_rebuild;
@@ -83,7 +88,7 @@ static consort_err read_entry(replica_rebuild *j, cs_ledger_keys *keys, cs_buf *
                               const cs_ledger_record *rec)
 {
     const cs_ledger_entry *e = &rec->entry;
-    const uint64_t want = j->idx.offset_count + 1;
+    const uint64_t want = j->idx.base + j->idx.offset_count;
     CS_ENSURE(e->seqno == want, CONSORT_E_CORRUPT, "entry %llu where %llu was expected",
               (unsigned long long)e->seqno, (unsigned long long)want);
     consort_err rc = replica_entry_authentic(e, keys, priv);
@@ -98,26 +103,51 @@ static consort_err read_entry(replica_rebuild *j, cs_ledger_keys *keys, cs_buf *
     return add(j, e->seqno, &it);
 }
 
-/* Threadpool: entries 1 .. upto, authenticated, as a tree and an index. */
+/* The tree of entries 1 .. first - 1 from the snapshot copy the ledger
+ * starts after (its peaks, then its checkpoint's leaf). */
+static consort_err tree_of_base(replica_rebuild *j, cs_ledger_keys *keys)
+{
+    cs_buf data, plain;
+    cs_buf_init(&data, CS_FSM_SNAPSHOT_MAX);
+    cs_buf_init_secret(&plain, CS_FSM_SNAPSHOT_MAX);
+    replica_snap s = {0};
+    consort_err rc;
+    CS_TRY_GOTO(rc, cs_file_read(j->base, &data), out);
+    CS_TRY_GOTO(rc, replica_snap_open(keys, cs_buf_slice(&data), &plain, &s), out);
+    CS_ENSURE_GOTO(rc, s.seqno == j->first - 1, out, CONSORT_E_CORRUPT,
+                   "it holds the checkpoint of seqno %llu", (unsigned long long)s.seqno);
+    cs_ledger_entry sig;
+    CS_TRY_GOTO(rc, replica_snap_sig(keys, &s, &sig), out);
+    rc = replica_snap_tree(&s, &sig, &j->tree);
+out:
+    cs_buf_cleanup(&data);
+    cs_buf_cleanup(&plain);
+    return rc == CONSORT_OK ? rc : cs_err_context(rc, "%s", j->base);
+}
+
+/* Threadpool: entries first .. upto, authenticated, as a tree and an index. */
 static consort_err read_back(replica_rebuild *j)
 {
-    CS_TRY(cs_merkle_new(&j->tree));
-    replica_index_reset(&j->idx, 1);
     cs_ledger_keys keys;
     cs_ledger_keys_init(&keys, j->secret);
+    replica_index_reset(&j->idx, j->first);
     cs_buf priv;
     cs_buf_init_secret(&priv, CS_LEDGER_WS_MAX);
     cs_ledger_reader *rd = NULL;
     consort_err rc;
+    if (j->first > 1)
+        CS_TRY_GOTO(rc, tree_of_base(j, &keys), out);
+    else
+        CS_TRY_GOTO(rc, cs_merkle_new(&j->tree), out);
     CS_TRY_CTX_GOTO(rc, cs_ledger_reader_open(j->dir, &rd), out, "ledger %s", j->dir);
     /* the committed chunks before the one the restart read */
-    while (j->idx.offset_count + 1 < j->early.first) {
+    while (j->idx.base + j->idx.offset_count < j->early.first) {
         CS_ENSURE_GOTO(rc, !atomic_load(&j->stop), out, CONSORT_E_STATE, "let go");
         cs_ledger_record rec;
         bool done = false;
         CS_TRY_GOTO(rc, cs_ledger_reader_next(rd, &rec, &done), out);
-        CS_ENSURE_GOTO(rc, !done, out, CONSORT_E_CORRUPT, "the ledger ends at %zu",
-                       j->idx.offset_count);
+        CS_ENSURE_GOTO(rc, !done, out, CONSORT_E_CORRUPT, "the ledger ends at %llu",
+                       (unsigned long long)(j->idx.base + j->idx.offset_count - 1));
         rc = read_entry(j, &keys, &priv, &rec);
         if (rc != CONSORT_OK) {
             rc = cs_err_context(rc, "%s offset %llu", rec.file, (unsigned long long)rec.offset);
@@ -162,8 +192,9 @@ static void rebuild_finish(node_replica *r, replica_rebuild *j)
             snprintf(j->why, sizeof j->why, "%s", consort_errmsg());
     }
     if (rc != CONSORT_OK) {
-        cs_log_error(REPLICA_LOG, "node %s: reading back ledger entries 1 .. %llu: %s",
-                     r->opts.node_id, (unsigned long long)j->upto, j->why);
+        cs_log_error(REPLICA_LOG, "node %s: reading back ledger entries %llu .. %llu: %s",
+                     r->opts.node_id, (unsigned long long)j->first, (unsigned long long)j->upto,
+                     j->why);
         rebuild_free(j);
         if (r->ev.fatal != NULL) /* replica.h events.fatal */
             r->ev.fatal(r->ev.ctx, "the ledger before its snapshot copy does not check");
@@ -171,9 +202,9 @@ static void rebuild_finish(node_replica *r, replica_rebuild *j)
     }
     r->rebuilding_upto = 0;
     cs_log_info(REPLICA_LOG,
-                "node %s: read back ledger entries 1 .. %llu in %.1f s: receipts for them are "
+                "node %s: read back ledger entries %llu .. %llu in %.1f s: receipts for them are "
                 "served again",
-                r->opts.node_id, (unsigned long long)j->upto,
+                r->opts.node_id, (unsigned long long)j->first, (unsigned long long)j->upto,
                 (double)(uv_hrtime() - j->began) / 1e9);
     rebuild_free(j);
 }
@@ -197,7 +228,8 @@ consort_err replica_rebuild_start(node_replica *r, uint64_t upto, replica_early 
     replica_early mine = *early;
     memset(early, 0, sizeof *early);
     if (r->rebuild != NULL || cs_merkle_first_held(r->tree) != upto - 1 ||
-        r->idx.base != upto + 1 || mine.count == 0 || mine.first + mine.count - 1 != upto) {
+        r->idx.base != upto + 1 || mine.count == 0 || mine.first + mine.count - 1 != upto ||
+        r->ledger_first < 1 || r->ledger_first > mine.first) {
         replica_early_cleanup(&mine);
         return cs_fail(CONSORT_E_STATE,
                        "reading back the ledger to %llu: the tree starts at %llu, the index at "
@@ -214,9 +246,16 @@ consort_err replica_rebuild_start(node_replica *r, uint64_t upto, replica_early 
     j->work.data = j;
     j->r = r;
     atomic_init(&j->stop, false);
+    j->first = r->ledger_first;
     j->upto = upto;
     j->chunk_size = r->opts.chunk_size;
     snprintf(j->dir, sizeof j->dir, "%s", r->ledger_dir);
+    consort_err rc = j->first > 1 ? replica_copy_path(r->snapshot_dir, j->first - 1, "bin", j->base)
+                                  : CONSORT_OK;
+    if (rc != CONSORT_OK) {
+        rebuild_free(j);
+        return cs_err_context(rc, "reading back the ledger");
+    }
     memcpy(j->secret, r->secret, sizeof j->secret);
     j->began = uv_hrtime();
     r->rebuild = j;

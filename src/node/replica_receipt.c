@@ -63,14 +63,14 @@ consort_err node_replica_receipt(node_replica *r, cs_txid txid, cs_buf *json)
     uint64_t sig = replica_index_sig_after(&r->idx, txid.seqno);
     CS_ENSURE(sig != 0 && sig <= r->applied, CONSORT_E_BUSY,
               "transaction %llu.%llu is committed but not signed yet", term, seqno);
-    CS_ENSURE(txid.seqno > r->rebuilding_upto, CONSORT_E_BUSY,
+    CS_ENSURE(txid.seqno > r->rebuilding_upto || txid.seqno < r->ledger_first, CONSORT_E_BUSY,
               "transaction %llu.%llu is committed, but this node restarted from its snapshot at "
               "%llu and is still reading back its ledger before it: retry shortly",
               term, seqno, (unsigned long long)r->rebuilding_upto);
     CS_ENSURE(txid.seqno >= r->idx.base, CONSORT_E_STATE,
               "transaction %llu.%llu is committed before this node's ledger starts (it joined "
               "from a snapshot at %llu): another node has its receipt",
-              term, seqno, (unsigned long long)(r->idx.base - 1));
+              term, seqno, (unsigned long long)(r->ledger_first - 1));
     cs_buf entry, sig_entry;
     cs_buf_init(&entry, CS_LEDGER_ENTRY_MAX);
     cs_buf_init(&sig_entry, CS_LEDGER_ENTRY_MAX);

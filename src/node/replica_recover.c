@@ -17,13 +17,15 @@
  *     it was rolled back.
  *
  * A ledger that starts after seqno 1 (the node was given a snapshot) is
- * preceded by the snapshot saved in snapshots/ at that point. A ledger
- * from seqno 1 starts from the latest copy of a snapshot the node made
- * (replica_copies.c) that its signed part reaches, if one installs: only
- * the entries after its checkpoint S are replayed (the ones before in the
- * chunk holding S are looked at to continue the index's mirror of the
- * chunk, and S must be the copy's entry), and entries 1 .. S are read back
- * afterwards, off the loop (replica_rebuild.c).
+ * preceded by the snapshot saved in snapshots/ at that point. A restart
+ * starts from the latest copy of a snapshot the node made
+ * (replica_copies.c) after its ledger's first entry that the ledger's
+ * signed part reaches, if one installs: only the entries after its
+ * checkpoint S are replayed (the ones before in the chunk holding S are
+ * looked at to continue the index's mirror of the chunk, and S must be the
+ * copy's entry), and the entries from the ledger's first to S are read
+ * back afterwards, off the loop (replica_rebuild.c). Otherwise the ledger
+ * is replayed from its start (after the snapshot it starts after).
  */
 #include "node/replica_priv.h"
 #include "store/ledger_frames.h"
@@ -266,26 +268,28 @@ static consort_err replay(node_replica *r, uint64_t last_sig, resume_point *from
     return CONSORT_OK;
 }
 
-/* The checkpoint to start from: the copy the ledger starts after (it must
- * exist), or for a ledger from seqno 1 the latest copy this node made that
- * the ledger's signed part reaches, if any (0: replay it all). */
+/* The checkpoint to start from: the latest copy this node made after the
+ * ledger's first entry that the ledger's signed part reaches, if one
+ * installs; else for a ledger after seqno 1 the copy it starts after (it
+ * must exist), for one from seqno 1 none (0: replay it all). */
 static consort_err load_checkpoint(node_replica *r, uint64_t first, uint64_t *snap)
 {
     *snap = 0;
-    if (first == 1) {
+    if (first >= 1) {
         uint64_t last_sig = 0, s = 0;
         CS_TRY(find_last_sig(r, 0, &last_sig));
-        if (last_sig > 1 && replica_copy_latest(r, 2, last_sig, &s) == CONSORT_OK) {
+        if (last_sig > first && replica_copy_latest(r, first + 1, last_sig, &s) == CONSORT_OK) {
             consort_err rc = replica_snapshot_load(r, s);
             if (rc == CONSORT_OK) {
                 *snap = s;
                 return CONSORT_OK;
             }
-            /* nothing was installed: the whole ledger is replayed instead */
+            /* nothing was installed: the ledger is replayed from its start */
             cs_log_warn(REPLICA_LOG, "node %s: not restarting from its snapshot copy: %s",
                         r->opts.node_id, consort_errmsg());
         }
-        return CONSORT_OK;
+        if (first == 1)
+            return CONSORT_OK;
     }
     /* the ledger starts after a snapshot (or is empty: maybe one was installed) */
     uint64_t s = 0;
@@ -341,10 +345,11 @@ consort_err node_replica_recover(node_replica *r, uint64_t hwm)
     if (snap == 0)
         replica_index_reset(&r->idx, 1);
     r->ledger_first = first != 0 ? first : r->applied + 1;
-    /* a restart from its own copy: the ledger before it is read back later */
-    resume_point from = {.seqno = first == 1 ? snap : 0};
+    /* a restart from a copy after the ledger's first entry: the ledger
+     * before it is read back later */
+    resume_point from = {.seqno = first != 0 && snap > first ? snap : 0};
     consort_err rc = replay_from(r, hwm, &from);
-    if (rc == CONSORT_OK && from.seqno > 1)
+    if (rc == CONSORT_OK && from.seqno != 0)
         rc = replica_rebuild_start(r, from.seqno, &from.early);
     replica_early_cleanup(&from.early);
     return rc;

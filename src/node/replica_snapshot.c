@@ -258,27 +258,12 @@ fail:
 consort_err node_replica_snapshot_install(node_replica *r, cs_slice data, bool from_disk)
 {
     CS_ENSURE(r->has_service, CONSORT_E_STATE, "snapshot: no ledger secret");
-    cs_cursor c;
-    cs_cursor_init(&c, data);
-    cs_slice magic, nonce;
-    CS_TRY_CTX(cs_cursor_read_slice(&c, 8, &magic), "snapshot");
-    const unsigned format = cs_slice_eq(magic, CS_SLICE_LIT(REPLICA_SNAP_MAGIC))     ? 3
-                            : cs_slice_eq(magic, CS_SLICE_LIT(REPLICA_SNAP_MAGIC_2)) ? 2
-                                                                                     : 0;
-    CS_ENSURE(format != 0, CONSORT_E_MALFORMED,
-              "snapshot: bad magic (not a snapshot of format 3, CSSNAP03, or 2, CSSNAP02)");
-    CS_TRY_CTX(cs_cursor_read_slice(&c, CS_AEAD_NONCE_LEN, &nonce), "snapshot");
-    uint8_t key[32];
-    CS_TRY(cs_ledger_keys_derive(&r->keys, format == 3 ? REPLICA_SNAP_INFO : REPLICA_SNAP_INFO_2,
-                                 key));
     cs_buf plain;
     cs_buf_init_secret(&plain, CS_FSM_SNAPSHOT_MAX);
     replica_snap s = {0};
     replica_staged st = {0};
-    consort_err rc = cs_aead_open(key, nonce.ptr, magic, cs_cursor_rest(&c), &plain);
-    cs_wipe(key, sizeof key);
-    CS_TRY_GOTO(rc, rc, out);
-    CS_TRY_GOTO(rc, replica_snap_decode(cs_buf_slice(&plain), format, &s), out);
+    consort_err rc;
+    CS_TRY_GOTO(rc, replica_snap_open(&r->keys, data, &plain, &s), out);
     CS_TRY_GOTO(rc, replica_stage_checkpoint(r, &s, &st), out);
     if (r->applied >= s.seqno && !from_disk)
         rc = install_ahead(r, &s, &st);

@@ -27,6 +27,7 @@ typedef struct fixture {
     uv_loop_t loop;
     tn_env env;
     tnode node;
+    tnode joiner; /* start_joined: a second node, joined from a snapshot */
     cs_txid tx[PUTS];
     uint64_t copy; /* the node's snapshot copy */
     char src[512];
@@ -48,6 +49,7 @@ static inline int setup(void **state)
 static inline int teardown(void **state)
 {
     fixture *f = *state;
+    tn_stop(&f->loop, &f->joiner);
     tn_stop_and_close_loop(&f->loop, &f->node);
     tn_env_cleanup(&f->env);
     free(f);
@@ -96,10 +98,16 @@ static inline bool copy_after(void *ctx)
     return w->f->copy > w->after;
 }
 
+/* The node whose files restarts copy: the joiner once started. */
+static inline tnode *source(fixture *f)
+{
+    return f->joiner.n != NULL ? &f->joiner : &f->node;
+}
+
 static inline bool signed_all(void *ctx)
 {
     fixture *f = ctx;
-    node_replica *r = f->node.n->replica;
+    node_replica *r = source(f)->n->replica;
     return node_replica_applied_sig(r) > f->tx[PUTS - 1].seqno;
 }
 
@@ -162,6 +170,55 @@ static inline void start_service(fixture *f)
     tn_run_until(&f->loop, 10000, signed_all, f, "every record signed");
     tn_run_for(&f->loop, 100); /* idle */
     assert_true(f->copy < f->tx[PUTS / 2].seqno);
+}
+
+static inline bool joiner_caught_up(void *ctx)
+{
+    fixture *f = ctx;
+    return cs_node_commit_txid(f->joiner.n).seqno >= f->tx[PUTS / 2 - 1].seqno;
+}
+
+/* Two nodes, small chunks and frequent snapshots: the second joins after
+ * the first half of the records, from a snapshot (its ledger starts after
+ * it), and makes snapshots of its own. Restarts start from the copy it
+ * kept after the third quarter (saved aside in <root>/stash): its files
+ * are the ones restarts copy (f->src). */
+static inline void start_joined(fixture *f)
+{
+    tn_config(&f->env, &f->node, 0, NULL);
+    f->node.cfg.snapshot_interval = 8;
+    f->node.cfg.chunk_size = 1024;
+    tn_start(&f->loop, &f->node);
+    put_range(f, 0, PUTS / 2);
+    tn_run_for(&f->loop, 200); /* the leader's snapshot, its log compacted */
+    tn_config(&f->env, &f->joiner, 1, f->node.cfg.node_address);
+    f->joiner.cfg.snapshot_interval = 8;
+    f->joiner.cfg.chunk_size = 1024;
+    tn_start(&f->loop, &f->joiner);
+    snprintf(f->src, sizeof f->src, "%s/node1", f->env.root);
+    tn_run_until(&f->loop, 10000, joiner_caught_up, f, "the joiner caught up");
+    const uint64_t first = f->joiner.n->replica->ledger_first;
+    if (first <= f->tx[0].seqno)
+        fail_msg("the joiner's ledger starts at %llu: it did not join from a snapshot",
+                 (unsigned long long)first);
+    put_range(f, PUTS / 2, 3 * PUTS / 4);
+    copy_wait w = {.f = f, .after = f->tx[3 * PUTS / 4 - 1].seqno};
+    for (int i = 0; i < 200 && !copy_after(&w); i++) {
+        char k[16];
+        snprintf(k, sizeof k, "pad%d", i);
+        (void)tn_put(&f->loop, &f->node, k, "x");
+        tn_run_for(&f->loop, 10);
+    }
+    assert_true(copy_after(&w));
+    tn_run_until(&f->loop, 10000, no_part, f, "no snapshot being made");
+    int bins, parts;
+    f->copy = copies_in(f->src, &bins, &parts);
+    assert_int_equal(bins, 2); /* the one it joined from, and its latest */
+    run("rm -rf '%s/stash' && cp -a '%s/snapshots' '%s/stash'", f->env.root, f->src, f->env.root);
+    put_range(f, 3 * PUTS / 4, PUTS);
+    tn_run_until(&f->loop, 10000, signed_all, f, "every record signed on the joiner");
+    tn_run_for(&f->loop, 100); /* idle */
+    assert_true(f->copy < f->tx[3 * PUTS / 4].seqno);
 }
 
 /* The node's ledger and the copy kept aside, in <root>/<name>. */

@@ -256,6 +256,87 @@ static void authenticating_reuses_the_scratch(void **state)
     cs_buf_cleanup(&alone);
 }
 
+/* A node that joined from a snapshot at C (its ledger starts at C + 1)
+ * restarts from its own later copy S too: the entries C + 1 .. S are read
+ * back, their tree grown from the peaks the copy at C carries, and it ends
+ * where a replay from C ends. A receipt before its ledger starts stays
+ * unavailable (STATE: another node has it), one between C and S is busy
+ * until the read-back. */
+static void joined_node_restarts_from_its_copy(void **state)
+{
+    fixture *f = *state;
+    start_joined(f);
+    const uint64_t first = f->joiner.n->replica->ledger_first;
+    assert_true(first > 1 && f->copy > first);
+    char fast_dir[600], full_dir[600];
+    clone_into(f, "fast", fast_dir, sizeof fast_dir);
+    clone_into(f, "full", full_dir, sizeof full_dir);
+    run("cd '%s/snapshots' && rm snapshot_%llu.bin", full_dir, (unsigned long long)f->copy);
+
+    node_replica *full = restart_on(f, full_dir);
+    assert_null(full->rebuild);
+    assert_int_equal(full->idx.base, first);
+    node_replica *fast = restart_on(f, fast_dir);
+    assert_int_equal(fast->rebuilding_upto, f->copy);
+    assert_int_equal(fast->ledger_first, first);
+    assert_int_equal(cs_merkle_first_held(fast->tree), f->copy - 1);
+    assert_same_tree(fast, full);
+    cs_buf got, want;
+    cs_buf_init(&got, CS_RECEIPT_JSON_MAX);
+    cs_buf_init(&want, CS_RECEIPT_JSON_MAX);
+    const cs_txid between = f->tx[PUTS / 2 + 2], before = f->tx[0];
+    assert_true(between.seqno >= first && between.seqno < f->copy && before.seqno < first);
+    cst_fails(node_replica_receipt(fast, between, &got), CONSORT_E_BUSY);
+    cst_fails(node_replica_receipt(fast, before, &got), CONSORT_E_STATE);
+    assert_non_null(strstr(consort_errmsg(), "joined"));
+    tn_run_until(&f->loop, 10000, read_back, fast, "the ledger read back");
+    assert_false(f->fatal);
+    assert_int_equal(cs_merkle_first_held(fast->tree), cs_merkle_first_held(full->tree));
+    assert_int_equal(cs_merkle_first_held(fast->tree), first - 2);
+    assert_same_tree(fast, full);
+    assert_same_index(&fast->idx, &full->idx);
+    cst_fails(node_replica_receipt(fast, before, &got), CONSORT_E_STATE);
+    const cs_receipt_verify_opts vo = {.now = (int64_t)time(NULL)};
+    for (int i = PUTS / 2; i < PUTS; i += 3) {
+        receipt_of(fast, f->tx[i], &got);
+        receipt_of(full, f->tx[i], &want);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.ptr, want.ptr, want.len);
+        cst_ok(cs_receipt_verify_json(cs_buf_slice(&got), node_vault_service_cert(f->node.n->vault),
+                                      &vo));
+    }
+    cs_buf_cleanup(&got);
+    cs_buf_cleanup(&want);
+    node_replica_free(fast);
+    node_replica_free(full);
+}
+
+/* The copy a joined node's ledger starts after is where its read-back's
+ * tree starts: a copy there that does not open stops the node, like an
+ * altered entry. */
+static void joined_node_needs_the_copy_it_joined_from(void **state)
+{
+    fixture *f = *state;
+    start_joined(f);
+    const uint64_t first = f->joiner.n->replica->ledger_first;
+    char dir[600];
+    clone_into(f, "damaged", dir, sizeof dir);
+    run("cd '%s/snapshots' && printf x | dd of=snapshot_%llu.bin bs=1 seek=100 conv=notrunc "
+        "status=none",
+        dir, (unsigned long long)(first - 1));
+    /* the restart itself does not read it: the read-back does */
+    node_replica *r = restart_on(f, dir);
+    assert_int_equal(r->rebuilding_upto, f->copy);
+    tn_run_until(&f->loop, 10000, read_back, r, "the ledger read back");
+    assert_true(f->fatal);
+    assert_non_null(strstr(f->why, "does not check"));
+    cs_buf got;
+    cs_buf_init(&got, CS_RECEIPT_JSON_MAX);
+    cst_fails(node_replica_receipt(r, f->tx[PUTS / 2 + 2], &got), CONSORT_E_BUSY);
+    cs_buf_cleanup(&got);
+    node_replica_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +348,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(authenticating_reuses_the_scratch, setup, teardown),
         cmocka_unit_test_setup_teardown(read_back_needs_only_the_chunks_before_the_copys, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(joined_node_restarts_from_its_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(joined_node_needs_the_copy_it_joined_from, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
