@@ -140,6 +140,28 @@ static inline void put_range(fixture *f, int from, int to)
     }
 }
 
+/* Writes (a node snapshots only when no write is pending) until the
+ * node whose files restarts copy kept a copy after `after`, and saves its
+ * copies aside in <root>/stash; f->copy is the latest. Returns how many
+ * copies it keeps. */
+static inline int stash_copy_after(fixture *f, uint64_t after)
+{
+    copy_wait w = {.f = f, .after = after};
+    for (int i = 0; i < 200 && !copy_after(&w); i++) {
+        char k[16];
+        snprintf(k, sizeof k, "pad%d", i);
+        (void)tn_put(&f->loop, &f->node, k, "x");
+        tn_run_for(&f->loop, 10);
+    }
+    assert_true(copy_after(&w));
+    tn_run_until(&f->loop, 10000, no_part, f, "no snapshot being made");
+    int bins, parts;
+    f->copy = copies_in(f->src, &bins, &parts);
+    assert_true(f->copy > after);
+    run("rm -rf '%s/stash' && cp -a '%s/snapshots' '%s/stash'", f->env.root, f->src, f->env.root);
+    return bins;
+}
+
 /* A single node, small chunks and frequent snapshots, PUTS records. The
  * copy restarts start from is the one kept after the first half (saved
  * aside in <root>/stash): the node crashed a while after its last
@@ -151,21 +173,8 @@ static inline void start_service(fixture *f)
     f->node.cfg.chunk_size = 1024; /* many chunks, and the copy's inside one */
     tn_start(&f->loop, &f->node);
     put_range(f, 0, PUTS / 2);
-    /* a leader snapshots only when no write is pending: more writes until
-     * one was made after the first few records */
-    copy_wait w = {.f = f, .after = f->tx[8].seqno};
-    for (int i = 0; i < 200 && !copy_after(&w); i++) {
-        char k[16];
-        snprintf(k, sizeof k, "pad%d", i);
-        (void)tn_put(&f->loop, &f->node, k, "x");
-        tn_run_for(&f->loop, 10);
-    }
-    assert_true(copy_after(&w));
-    tn_run_until(&f->loop, 10000, no_part, f, "no snapshot being made");
-    int bins, parts;
-    f->copy = copies_in(f->src, &bins, &parts);
-    assert_true(f->copy > f->tx[8].seqno);
-    run("rm -rf '%s/stash' && cp -a '%s/snapshots' '%s/stash'", f->env.root, f->src, f->env.root);
+    /* after the first few records */
+    assert_int_equal(stash_copy_after(f, f->tx[8].seqno), 1);
     put_range(f, PUTS / 2, PUTS);
     tn_run_until(&f->loop, 10000, signed_all, f, "every record signed");
     tn_run_for(&f->loop, 100); /* idle */
@@ -202,19 +211,8 @@ static inline void start_joined(fixture *f)
         fail_msg("the joiner's ledger starts at %llu: it did not join from a snapshot",
                  (unsigned long long)first);
     put_range(f, PUTS / 2, 3 * PUTS / 4);
-    copy_wait w = {.f = f, .after = f->tx[3 * PUTS / 4 - 1].seqno};
-    for (int i = 0; i < 200 && !copy_after(&w); i++) {
-        char k[16];
-        snprintf(k, sizeof k, "pad%d", i);
-        (void)tn_put(&f->loop, &f->node, k, "x");
-        tn_run_for(&f->loop, 10);
-    }
-    assert_true(copy_after(&w));
-    tn_run_until(&f->loop, 10000, no_part, f, "no snapshot being made");
-    int bins, parts;
-    f->copy = copies_in(f->src, &bins, &parts);
-    assert_int_equal(bins, 2); /* the one it joined from, and its latest */
-    run("rm -rf '%s/stash' && cp -a '%s/snapshots' '%s/stash'", f->env.root, f->src, f->env.root);
+    /* the copy it joined from, and its latest */
+    assert_int_equal(stash_copy_after(f, f->tx[3 * PUTS / 4 - 1].seqno), 2);
     put_range(f, 3 * PUTS / 4, PUTS);
     tn_run_until(&f->loop, 10000, signed_all, f, "every record signed on the joiner");
     tn_run_for(&f->loop, 100); /* idle */
@@ -291,6 +289,27 @@ static inline void receipt_of(node_replica *r, cs_txid t, cs_buf *out)
 {
     cs_buf_reset(out);
     cst_ok(node_replica_receipt(r, t, out));
+}
+
+/* The receipts of records from..PUTS (every `step`th, those signed) are
+ * byte for byte the same on `a` and `b`, and verify. */
+static inline void assert_same_receipts(fixture *f, node_replica *a, node_replica *b, int from,
+                                        int step)
+{
+    cs_buf got, want;
+    cs_buf_init(&got, CS_RECEIPT_JSON_MAX);
+    cs_buf_init(&want, CS_RECEIPT_JSON_MAX);
+    const cs_receipt_verify_opts vo = {.now = (int64_t)time(NULL)};
+    for (int i = from; i < PUTS && f->tx[i].seqno < node_replica_applied_sig(b); i += step) {
+        receipt_of(a, f->tx[i], &got);
+        receipt_of(b, f->tx[i], &want);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.ptr, want.ptr, want.len);
+        cst_ok(cs_receipt_verify_json(cs_buf_slice(&got), node_vault_service_cert(f->node.n->vault),
+                                      &vo));
+    }
+    cs_buf_cleanup(&got);
+    cs_buf_cleanup(&want);
 }
 
 #endif

@@ -69,15 +69,7 @@ static void restarts_from_its_copy(void **state)
     assert_int_equal(cs_merkle_first_held(fast->tree), 0);
     assert_same_tree(fast, full);
     assert_same_index(&fast->idx, &full->idx);
-    const cs_receipt_verify_opts vo = {.now = (int64_t)time(NULL)};
-    for (int i = 0; i < PUTS && f->tx[i].seqno < node_replica_applied_sig(full); i += 5) {
-        receipt_of(fast, f->tx[i], &got);
-        receipt_of(full, f->tx[i], &want);
-        assert_int_equal(got.len, want.len);
-        assert_memory_equal(got.ptr, want.ptr, want.len);
-        cst_ok(cs_receipt_verify_json(cs_buf_slice(&got), node_vault_service_cert(f->node.n->vault),
-                                      &vo));
-    }
+    assert_same_receipts(f, fast, full, 0, 5);
     cs_buf_cleanup(&got);
     cs_buf_cleanup(&want);
     node_replica_free(fast);
@@ -296,15 +288,7 @@ static void joined_node_restarts_from_its_copy(void **state)
     assert_same_tree(fast, full);
     assert_same_index(&fast->idx, &full->idx);
     cst_fails(node_replica_receipt(fast, before, &got), CONSORT_E_STATE);
-    const cs_receipt_verify_opts vo = {.now = (int64_t)time(NULL)};
-    for (int i = PUTS / 2; i < PUTS; i += 3) {
-        receipt_of(fast, f->tx[i], &got);
-        receipt_of(full, f->tx[i], &want);
-        assert_int_equal(got.len, want.len);
-        assert_memory_equal(got.ptr, want.ptr, want.len);
-        cst_ok(cs_receipt_verify_json(cs_buf_slice(&got), node_vault_service_cert(f->node.n->vault),
-                                      &vo));
-    }
+    assert_same_receipts(f, fast, full, PUTS / 2, 3);
     cs_buf_cleanup(&got);
     cs_buf_cleanup(&want);
     node_replica_free(fast);
