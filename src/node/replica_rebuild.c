@@ -10,19 +10,21 @@
  * snapshot at F - 1, the first entry after it: that snapshot's saved copy
  * gives the tree of entries 1 .. F - 1 as its peaks and its checkpoint's
  * leaf), authenticates each with the ledger secret (the tag over the
- * whole entry), and builds their tree and ledger positions aside. It reads only the committed
- * chunks before the one holding S, which are never written again: the restart itself read and
- * authenticated that chunk's entries up to S (a .open chunk is renamed
- * when its close comes, maybe while the worker runs). Back on the loop, the tree's peaks must be
- * the snapshot's (cs_merkle_fill_base: the root S signs, checked when the copy was installed), so
- * every leaf is bound to what the service signed; only then are they put in place, in a few pointer
- * moves. An entry that is not authentic, a gap, or a root that disagrees stop the node, as they
- * would have stopped a restart that replayed the whole ledger.
+ * whole entry), and builds their tree and ledger positions aside. It
+ * reads only the committed chunks before the one holding S, which are
+ * never written again: the restart itself read and authenticated that
+ * chunk's entries up to S (a .open chunk is renamed when its close comes,
+ * maybe while the worker runs). Back on the loop, the tree's peaks must be
+ * the snapshot's (cs_merkle_fill_base: the root S signs, checked when the
+ * copy was installed), so every leaf is bound to what the service signed;
+ * only then are they put in place, in a few pointer moves. An entry that
+ * is not authentic, a gap, or a root that disagrees stop the node, as
+ * they would have stopped a restart that replayed the whole ledger.
  *
  * The worker owns copies of what it needs (directory, secret, chunk size)
- * and never reads the replica. A snapshot installed
- * meanwhile, or the replica freed, lets the work go (it stops at its next
- * entry and frees itself).
+ * and never reads the replica. A snapshot installed meanwhile, or the
+ * replica freed, lets the work go (it stops at its next entry and frees
+ * itself).
  */
 #include "node/replica_priv.h"
 

@@ -275,8 +275,12 @@ static consort_err replay(node_replica *r, uint64_t last_sig, resume_point *from
 static consort_err load_checkpoint(node_replica *r, uint64_t first, uint64_t *snap)
 {
     *snap = 0;
+    uint64_t s = 0;
+    if (first > 1) /* the copy it starts after, which a read-back needs too */
+        CS_TRY_CTX(replica_copy_latest(r, first - 1, first - 1, &s),
+                   "ledger starting at seqno %llu", (unsigned long long)first);
     if (first >= 1) {
-        uint64_t last_sig = 0, s = 0;
+        uint64_t last_sig = 0;
         CS_TRY(find_last_sig(r, 0, &last_sig));
         if (last_sig > first && replica_copy_latest(r, first + 1, last_sig, &s) == CONSORT_OK) {
             consort_err rc = replica_snapshot_load(r, s);
@@ -292,7 +296,6 @@ static consort_err load_checkpoint(node_replica *r, uint64_t first, uint64_t *sn
             return CONSORT_OK;
     }
     /* the ledger starts after a snapshot (or is empty: maybe one was installed) */
-    uint64_t s = 0;
     consort_err rc = first == 0 ? replica_copy_latest(r, 1, UINT64_MAX, &s)
                                 : replica_copy_latest(r, first - 1, first - 1, &s);
     if (rc == CONSORT_E_NOT_FOUND && first == 0)

@@ -297,7 +297,7 @@ static void joined_node_restarts_from_its_copy(void **state)
 
 /* The copy a joined node's ledger starts after is where its read-back's
  * tree starts: a copy there that does not open stops the node, like an
- * altered entry. */
+ * altered entry; a restart without it is refused. */
 static void joined_node_needs_the_copy_it_joined_from(void **state)
 {
     fixture *f = *state;
@@ -318,6 +318,16 @@ static void joined_node_needs_the_copy_it_joined_from(void **state)
     cs_buf_init(&got, CS_RECEIPT_JSON_MAX);
     cst_fails(node_replica_receipt(r, f->tx[PUTS / 2 + 2], &got), CONSORT_E_BUSY);
     cs_buf_cleanup(&got);
+    node_replica_free(r);
+    /* without it, the restart is refused outright (as a replay from it would
+     * be), not opened on the later copy to stop a moment after */
+    char gone[600];
+    clone_into(f, "gone", gone, sizeof gone);
+    run("rm '%s/snapshots/snapshot_%llu.bin'", gone, (unsigned long long)(first - 1));
+    r = replica_on(f, gone);
+    cst_fails(node_replica_recover(r, 0), CONSORT_E_NOT_FOUND);
+    assert_non_null(strstr(consort_errmsg(), "ledger starting at seqno"));
+    assert_int_equal(node_replica_get_stats(r).snapshots_restored, 0);
     node_replica_free(r);
 }
 
