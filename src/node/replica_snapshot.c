@@ -35,6 +35,12 @@
  * version can join from a leader of the version before; it is checked the
  * same way, its leaf S against the signature entry.
  *
+ * A node already at or past the checkpoint (raft restoring, at start, the
+ * snapshot a restart began from, or a late one) keeps its own store: the
+ * snapshot's signature entry is authenticated, its tree must have the
+ * node's root at S, and its tail is checked against (or applied after)
+ * the node's entries; its store is not rebuilt.
+ *
  * Installing is atomic: the new store, tree and indexes are built and
  * checked aside; the snapshot copy and the new ledger (holding the tail)
  * are written and made durable aside; only then the ledger directories
@@ -76,15 +82,26 @@ static consort_err catch_up_entry(node_replica *r, replica_staged *st, const cs_
     return node_replica_apply(r, e); /* like any committed entry */
 }
 
-static consort_err install_ahead(node_replica *r, const replica_snap *s, replica_staged *st)
+/* The node keeps its own store (it holds the state at the checkpoint and
+ * after): only the snapshot's tree (its signature entry authenticated) is
+ * checked against the node's, and its tail walked. Its store is never
+ * rebuilt: that was most of a restart at a large store, where raft
+ * restores the snapshot the restart began from. */
+static consort_err install_ahead(node_replica *r, const replica_snap *s)
 {
+    cs_ledger_entry e;
+    CS_TRY(replica_snap_sig(&r->keys, s, &e));
+    cs_merkle_tree *tree;
+    CS_TRY(replica_snap_tree(s, &e, &tree));
     uint8_t ours[CS_MERKLE_HASH_LEN], theirs[CS_MERKLE_HASH_LEN];
+    cs_merkle_root(tree, theirs);
+    cs_merkle_free(tree);
     CS_TRY(cs_merkle_root_at(r->tree, s->seqno, ours));
-    cs_merkle_root(st->tree, theirs);
     CS_ENSURE(cs_ct_equal(CS_SLICE(ours, 32), CS_SLICE(theirs, 32)), CONSORT_E_BAD_PROOF,
               "snapshot at %llu disagrees with the ledger", (unsigned long long)s->seqno);
     uint64_t before = r->applied;
-    CS_TRY(replica_each_tail_entry(r, s, st, catch_up_entry, NULL));
+    replica_staged none = {0}; /* the tail is applied to the node itself */
+    CS_TRY(replica_each_tail_entry(r, s, &none, catch_up_entry, NULL));
     if (r->applied > before)
         cs_log_info(REPLICA_LOG, "node %s: caught up from snapshot %llu to seqno %llu",
                     r->opts.node_id, (unsigned long long)s->seqno, (unsigned long long)r->applied);
@@ -264,11 +281,12 @@ consort_err node_replica_snapshot_install(node_replica *r, cs_slice data, bool f
     replica_staged st = {0};
     consort_err rc;
     CS_TRY_GOTO(rc, replica_snap_open(&r->keys, data, &plain, &s), out);
+    if (r->applied >= s.seqno && !from_disk) {
+        rc = install_ahead(r, &s);
+        goto out;
+    }
     CS_TRY_GOTO(rc, replica_stage_checkpoint(r, &s, &st), out);
-    if (r->applied >= s.seqno && !from_disk)
-        rc = install_ahead(r, &s, &st);
-    else
-        rc = install_full(r, &s, &st, data, from_disk);
+    rc = install_full(r, &s, &st, data, from_disk);
 out:
     replica_staged_cleanup(&st);
     cs_buf_cleanup(&plain);
