@@ -275,12 +275,18 @@ static consort_err replay(node_replica *r, uint64_t last_sig, resume_point *from
 static consort_err load_checkpoint(node_replica *r, uint64_t first, uint64_t *snap)
 {
     *snap = 0;
-    uint64_t s = 0;
-    if (first > 1) /* the copy it starts after, which a read-back needs too */
-        CS_TRY_CTX(replica_copy_latest(r, first - 1, first - 1, &s),
+    uint64_t base = 0; /* the copy the ledger starts after: a read-back needs it too */
+    if (first == 0) {  /* no ledger yet: maybe a snapshot was installed */
+        consort_err rc = replica_copy_latest(r, 1, UINT64_MAX, &base);
+        if (rc == CONSORT_E_NOT_FOUND)
+            return CONSORT_OK;
+        CS_TRY(rc);
+    } else if (first > 1) {
+        CS_TRY_CTX(replica_copy_latest(r, first - 1, first - 1, &base),
                    "ledger starting at seqno %llu", (unsigned long long)first);
+    }
+    uint64_t last_sig = 0, s = 0;
     if (first >= 1) {
-        uint64_t last_sig = 0;
         CS_TRY(find_last_sig(r, 0, &last_sig));
         if (last_sig > first && replica_copy_latest(r, first + 1, last_sig, &s) == CONSORT_OK) {
             consort_err rc = replica_snapshot_load(r, s);
@@ -292,18 +298,12 @@ static consort_err load_checkpoint(node_replica *r, uint64_t first, uint64_t *sn
             cs_log_warn(REPLICA_LOG, "node %s: not restarting from its snapshot copy: %s",
                         r->opts.node_id, consort_errmsg());
         }
-        if (first == 1)
-            return CONSORT_OK;
     }
-    /* the ledger starts after a snapshot (or is empty: maybe one was installed) */
-    consort_err rc = first == 0 ? replica_copy_latest(r, 1, UINT64_MAX, &s)
-                                : replica_copy_latest(r, first - 1, first - 1, &s);
-    if (rc == CONSORT_E_NOT_FOUND && first == 0)
-        return CONSORT_OK;
-    CS_TRY_CTX(rc, "ledger starting at seqno %llu", (unsigned long long)first);
-    CS_TRY_CTX(replica_snapshot_load(r, s), "ledger starting at seqno %llu",
+    if (base == 0)
+        return CONSORT_OK; /* a ledger from seqno 1, replayed whole */
+    CS_TRY_CTX(replica_snapshot_load(r, base), "ledger starting at seqno %llu",
                (unsigned long long)first);
-    *snap = s;
+    *snap = base;
     return CONSORT_OK;
 }
 

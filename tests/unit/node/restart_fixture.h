@@ -261,6 +261,23 @@ static inline bool read_back(void *ctx)
     return ((node_replica *)ctx)->rebuild == NULL;
 }
 
+/* A restart on `dir` that opens (the restart itself reads nothing the
+ * read-back reads), then is stopped by its read-back, the receipt of `t`
+ * (before the copy) still busy: it never serves one it could not prove. */
+static inline void stopped_by_the_read_back(fixture *f, const char *dir, cs_txid t)
+{
+    node_replica *r = restart_on(f, dir);
+    assert_int_equal(r->rebuilding_upto, f->copy);
+    tn_run_until(&f->loop, 10000, read_back, r, "the ledger read back");
+    assert_true(f->fatal);
+    assert_non_null(strstr(f->why, "does not check"));
+    cs_buf got;
+    cs_buf_init(&got, CS_RECEIPT_JSON_MAX);
+    cst_fails(node_replica_receipt(r, t, &got), CONSORT_E_BUSY);
+    cs_buf_cleanup(&got);
+    node_replica_free(r);
+}
+
 static inline void assert_same_index(const replica_index *a, const replica_index *b)
 {
     assert_int_equal(a->base, b->base);

@@ -120,18 +120,7 @@ static void altered_entry_before_the_copy_stops_it(void **state)
     char dir[600];
     clone_into(f, "altered", dir, sizeof dir);
     alter_entry(dir, f->tx[2].seqno);
-    /* the restart itself reads nothing before the copy */
-    node_replica *r = restart_on(f, dir);
-    assert_int_equal(r->rebuilding_upto, f->copy);
-    tn_run_until(&f->loop, 10000, read_back, r, "the ledger read back");
-    assert_true(f->fatal);
-    assert_non_null(strstr(f->why, "does not check"));
-    /* and never serves a receipt it could not prove */
-    cs_buf got;
-    cs_buf_init(&got, CS_RECEIPT_JSON_MAX);
-    cst_fails(node_replica_receipt(r, f->tx[0], &got), CONSORT_E_BUSY);
-    cs_buf_cleanup(&got);
-    node_replica_free(r);
+    stopped_by_the_read_back(f, dir, f->tx[0]);
 }
 
 /* The first entry of the chunk holding the copy's checkpoint: the restart
@@ -308,23 +297,13 @@ static void joined_node_needs_the_copy_it_joined_from(void **state)
     run("cd '%s/snapshots' && printf x | dd of=snapshot_%llu.bin bs=1 seek=100 conv=notrunc "
         "status=none",
         dir, (unsigned long long)(first - 1));
-    /* the restart itself does not read it: the read-back does */
-    node_replica *r = restart_on(f, dir);
-    assert_int_equal(r->rebuilding_upto, f->copy);
-    tn_run_until(&f->loop, 10000, read_back, r, "the ledger read back");
-    assert_true(f->fatal);
-    assert_non_null(strstr(f->why, "does not check"));
-    cs_buf got;
-    cs_buf_init(&got, CS_RECEIPT_JSON_MAX);
-    cst_fails(node_replica_receipt(r, f->tx[PUTS / 2 + 2], &got), CONSORT_E_BUSY);
-    cs_buf_cleanup(&got);
-    node_replica_free(r);
+    stopped_by_the_read_back(f, dir, f->tx[PUTS / 2 + 2]);
     /* without it, the restart is refused outright (as a replay from it would
      * be), not opened on the later copy to stop a moment after */
     char gone[600];
     clone_into(f, "gone", gone, sizeof gone);
     run("rm '%s/snapshots/snapshot_%llu.bin'", gone, (unsigned long long)(first - 1));
-    r = replica_on(f, gone);
+    node_replica *r = replica_on(f, gone);
     cst_fails(node_replica_recover(r, 0), CONSORT_E_NOT_FOUND);
     assert_non_null(strstr(consort_errmsg(), "ledger starting at seqno"));
     assert_int_equal(node_replica_get_stats(r).snapshots_restored, 0);
