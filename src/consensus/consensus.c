@@ -149,6 +149,7 @@ consort_err cs_consensus_new(const cs_consensus_opts *o, cs_consensus **out)
     CS_TRY_GOTO(rc, cs_fsm_adapter_init(&c->fsm, &o->fsm, &c->raft), err_free);
     cs_fsm_adapter_set_later(&c->fsm, c->later);
     cs_fsm_adapter_set_loop(&c->fsm, o->loop);
+    cs_fsm_adapter_set_answer_first(&c->fsm, true);
     CS_TRY_GOTO(rc, cs_raft_transport_new(o->loop, &o->connector, o->limits, &c->transport),
                 err_free);
     rv = raft_uv_init(&c->io, o->loop, o->data_dir, cs_raft_transport_raft(c->transport));

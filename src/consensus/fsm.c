@@ -3,6 +3,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "consensus/entry.h"
+#include "consensus/fsm_release.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -68,8 +69,8 @@ fail:
 
 /* Keeps a copy of the entry for after the snapshot (fsm.h). NOMEM is not
  * recorded as a failure: raft offers the same entry again at the next commit. */
-static int defer_entry(cs_fsm_adapter *a, uint64_t index, uint64_t term,
-                       const struct raft_buffer *buf)
+static int keep_entry(cs_fsm_adapter *a, uint64_t index, uint64_t term,
+                      const struct raft_buffer *buf)
 {
     cs_fsm_deferred *d = cs_malloc(sizeof *d + buf->len);
     if (d == NULL)
@@ -82,7 +83,47 @@ static int defer_entry(cs_fsm_adapter *a, uint64_t index, uint64_t term,
     else
         a->def_head = d;
     a->def_tail = d;
-    a->deferred++;
+    return 0;
+}
+
+static int defer_entry(cs_fsm_adapter *a, uint64_t index, uint64_t term,
+                       const struct raft_buffer *buf)
+{
+    int rv = keep_entry(a, index, term, buf);
+    if (rv == 0)
+        a->deferred++;
+    return rv;
+}
+
+static void drain_later(void *ctx);
+
+/* The wait of an entry kept so that a follower answers first: its answer,
+ * written by raft into the transport during this turn, is read and sent in
+ * the next one (the transport's bridge, bridge.h); the entry is applied in
+ * the turn after that. */
+static void answer_turn(void *ctx)
+{
+    cs_fsm_adapter *a = ctx;
+    if (a->answer_turns > 0) {
+        a->answer_turns--;
+        cs_defer_call(a->later, &a->drain_item, answer_turn, a);
+        return;
+    }
+    drain_later(a);
+}
+
+/* A follower keeps the entry and applies it two turns later (fsm.h). */
+static int answer_first(cs_fsm_adapter *a, uint64_t index, uint64_t term,
+                        const struct raft_buffer *buf)
+{
+    int rv = keep_entry(a, index, term, buf);
+    if (rv != 0)
+        return rv;
+    a->deferring = true;
+    a->draining = true;
+    a->answering = true;
+    a->answer_turns = 1;
+    cs_defer_call(a->later, &a->drain_item, answer_turn, a);
     return 0;
 }
 
@@ -102,48 +143,11 @@ static int adapter_apply(struct raft_fsm *rf, const struct raft_buffer *buf, voi
     }
     if (a->deferring)
         return defer_entry(a, index, e->term, buf);
+    if (a->answer_first && a->later != NULL && a->raft->state == RAFT_FOLLOWER)
+        return answer_first(a, index, e->term, buf);
     consort_err rc = apply_one(a, index, e->term, CS_SLICE(buf->base, buf->len), result);
     if (rc != CONSORT_OK)
         return rc == CONSORT_E_NOMEM ? RAFT_NOMEM : RAFT_IOERR;
-    return 0;
-}
-
-/*
- * A failed FSM is never snapshotted (adapter_snapshot, _begin): libraft
- * takes a snapshot at its last applied index, which counts the entries
- * deferred during an asynchronous snapshot as applied; if applying them
- * afterwards failed, the FSM holds less than that index, and a restart
- * would restore the snapshot and resume raft's log after entries the FSM
- * never applied. The failure itself is logged once, by
- * apply_one.
- */
-static int adapter_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
-{
-    cs_fsm_adapter *a = rf->data;
-    if (a->failed != CONSORT_OK)
-        return RAFT_IOERR; /* see snapshot_refused */
-    cs_buf out;
-    cs_buf_init_secret(&out, CS_FSM_SNAPSHOT_MAX);
-    consort_err rc = a->fsm.snapshot(a->fsm.ctx, &out);
-    if (rc == CONSORT_OK && out.len == 0)
-        rc = cs_fail(CONSORT_E_STATE, "FSM produced an empty snapshot");
-    if (rc != CONSORT_OK) {
-        cs_buf_cleanup(&out);
-        if (rc == CONSORT_E_BUSY)
-            return RAFT_BUSY;
-        cs_log_warn(LOG_MOD, "raft %llu: snapshot failed: %s", server_id(a), consort_errmsg());
-        return rc == CONSORT_E_NOMEM ? RAFT_NOMEM : RAFT_IOERR;
-    }
-    struct raft_buffer *arr = cs_malloc(sizeof *arr);
-    if (arr == NULL) {
-        cs_buf_cleanup(&out);
-        return RAFT_NOMEM;
-    }
-    /* Ownership of out's memory moves to arr[0]; snapshot_finalize frees it. */
-    arr[0].base = out.ptr;
-    arr[0].len = out.len;
-    *bufs = arr;
-    *n_bufs = 1;
     return 0;
 }
 
@@ -178,7 +182,7 @@ void cs_fsm_adapter_after_catch_up(cs_fsm_adapter *a, cs_fsm_waiter *w)
 /* Applies kept entries in order, for one slice of time when a queue is
  * set; after a failure the rest are dropped (the replica has stopped).
  * True when none is left. */
-static bool drain_slice(cs_fsm_adapter *a)
+static bool drain_slice(cs_fsm_adapter *a, bool sliced)
 {
     const uint64_t start = uv_hrtime();
     while (a->def_head != NULL) {
@@ -190,22 +194,37 @@ static bool drain_slice(cs_fsm_adapter *a)
         if (a->failed == CONSORT_OK)
             (void)apply_one(a, d->index, d->term, CS_SLICE(d->data, d->len), &result);
         cs_free(d);
-        if (a->later != NULL && uv_hrtime() - start >= CS_FSM_DRAIN_SLICE_MS * 1000000ull)
+        if (sliced && uv_hrtime() - start >= CS_FSM_DRAIN_SLICE_MS * 1000000ull)
             break;
     }
     return a->def_head == NULL;
 }
 
+static void drained(cs_fsm_adapter *a)
+{
+    a->draining = false;
+    a->deferring = false;
+    a->answering = false;
+    run_waiters(a);
+}
+
 static void drain_later(void *ctx)
 {
     cs_fsm_adapter *a = ctx;
-    if (!drain_slice(a)) {
+    if (!drain_slice(a, a->later != NULL)) {
         cs_defer_call(a->later, &a->drain_item, drain_later, a);
         return;
     }
-    a->draining = false;
-    a->deferring = false;
-    run_waiters(a);
+    drained(a);
+}
+
+/* Entries kept for a follower's answer (a turn's worth) applied now. */
+static void drain_now(cs_fsm_adapter *a)
+{
+    if (a->later != NULL)
+        cs_defer_cancel(a->later, &a->drain_item);
+    (void)drain_slice(a, false);
+    drained(a);
 }
 
 /* The snapshot ended: the entries kept during it are applied, and until
@@ -231,6 +250,48 @@ static void drop_deferred(cs_fsm_adapter *a)
         cs_defer_cancel(a->later, &a->drain_item);
 }
 
+/*
+ * A failed FSM is never snapshotted (adapter_snapshot, _begin): libraft
+ * takes a snapshot at its last applied index, which counts the entries
+ * deferred during an asynchronous snapshot (or kept for a follower's
+ * answer, which a snapshot applies first) as applied; if applying them
+ * afterwards failed, the FSM holds less than that index, and a restart
+ * would restore the snapshot and resume raft's log after entries the FSM
+ * never applied. The failure itself is logged once, by
+ * apply_one.
+ */
+static int adapter_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    cs_fsm_adapter *a = rf->data;
+    if (a->draining) /* entries kept for a follower's answer (no other kind here) */
+        drain_now(a);
+    if (a->failed != CONSORT_OK)
+        return RAFT_IOERR;
+    cs_buf out;
+    cs_buf_init_secret(&out, CS_FSM_SNAPSHOT_MAX);
+    consort_err rc = a->fsm.snapshot(a->fsm.ctx, &out);
+    if (rc == CONSORT_OK && out.len == 0)
+        rc = cs_fail(CONSORT_E_STATE, "FSM produced an empty snapshot");
+    if (rc != CONSORT_OK) {
+        cs_buf_cleanup(&out);
+        if (rc == CONSORT_E_BUSY)
+            return RAFT_BUSY;
+        cs_log_warn(LOG_MOD, "raft %llu: snapshot failed: %s", server_id(a), consort_errmsg());
+        return rc == CONSORT_E_NOMEM ? RAFT_NOMEM : RAFT_IOERR;
+    }
+    struct raft_buffer *arr = cs_malloc(sizeof *arr);
+    if (arr == NULL) {
+        cs_buf_cleanup(&out);
+        return RAFT_NOMEM;
+    }
+    /* Ownership of out's memory moves to arr[0]; snapshot_finalize frees it. */
+    arr[0].base = out.ptr;
+    arr[0].len = out.len;
+    *bufs = arr;
+    *n_bufs = 1;
+    return 0;
+}
+
 /* Loop: the FSM captures what it needs; raft then runs snapshot_async. */
 static int adapter_snapshot_begin(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
@@ -240,9 +301,14 @@ static int adapter_snapshot_begin(struct raft_fsm *rf, struct raft_buffer *bufs[
     if (a->failed != CONSORT_OK)
         return RAFT_IOERR; /* see adapter_snapshot */
     /* raft counts the entries still queued from the last snapshot as
-     * applied: a snapshot now would claim entries the FSM does not hold */
-    if (a->draining)
+     * applied: a snapshot now would claim entries the FSM does not hold.
+     * Those kept for a follower's answer are few: applied now. */
+    if (a->draining && !a->answering)
         return RAFT_BUSY;
+    if (a->draining)
+        drain_now(a);
+    if (a->failed != CONSORT_OK)
+        return RAFT_IOERR;
     /* allocated here so that the worker only fills it in */
     struct raft_buffer *arr = cs_calloc(1, sizeof *arr);
     if (arr == NULL)
@@ -287,52 +353,6 @@ static int adapter_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[
     return 0;
 }
 
-/* One snapshot buffer being wiped and freed on libuv's threadpool. */
-typedef struct release_job {
-    uv_work_t work;
-    void *base;
-    size_t len;
-} release_job;
-
-static void release_work(uv_work_t *w)
-{
-    release_job *j = w->data;
-    cs_wipe(j->base, j->len);
-    cs_free(j->base);
-}
-
-static void release_done(uv_work_t *w, int status)
-{
-    (void)status; /* cancelled only at loop close, which a pending request prevents */
-    cs_free(w->data);
-}
-
-/* Wipes and frees snapshot buffers: large ones off the loop where the
- * adapter has one (cs_fsm_adapter_set_loop), the rest here, as well as
- * any whose job cannot be queued. */
-static void wipe_free_bufs(cs_fsm_adapter *a, struct raft_buffer *arr, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++) {
-        if (arr[i].base == NULL)
-            continue;
-        if (a->loop != NULL && arr[i].len >= CS_FSM_RELEASE_OFF_LOOP) {
-            release_job *j = cs_malloc(sizeof *j);
-            if (j != NULL) {
-                *j = (release_job){.base = arr[i].base, .len = arr[i].len};
-                j->work.data = j;
-                if (uv_queue_work(a->loop, &j->work, release_work, release_done) == 0) {
-                    a->released_off_loop++;
-                    continue;
-                }
-                cs_free(j);
-            }
-        }
-        cs_wipe(arr[i].base, arr[i].len);
-        cs_free(arr[i].base);
-    }
-    cs_free(arr);
-}
-
 /*
  * Loop, from snapshot_finalize: whether raft stored the snapshot being
  * finalized. libraft calls snapshot_finalize whatever happened (the worker
@@ -368,14 +388,14 @@ static int adapter_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bu
     cs_fsm_adapter *a = rf->data;
     if (a->snap_bufs != NULL) {
         /* *bufs is either NULL or a->snap_bufs */
-        wipe_free_bufs(a, a->snap_bufs, 1);
+        cs_fsm_wipe_free_bufs(a, a->snap_bufs, 1);
         a->snap_bufs = NULL;
         void *job = a->snap_job;
         a->snap_job = NULL;
         a->fsm.snapshot_end(a->fsm.ctx, job, store_result(a));
         drain_deferred(a);
     } else if (*bufs != NULL) {
-        wipe_free_bufs(a, *bufs, *n_bufs);
+        cs_fsm_wipe_free_bufs(a, *bufs, *n_bufs);
     }
     *bufs = NULL;
     *n_bufs = 0;
@@ -390,9 +410,7 @@ static int adapter_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         /* raft installs a snapshot past everything it counted as applied,
          * the entries still queued included: they are in it */
         drop_deferred(a);
-        a->draining = false;
-        a->deferring = false;
-        run_waiters(a);
+        drained(a);
     }
     if (rc != CONSORT_OK) {
         /* On failure raft keeps ownership of buf and frees it. */
@@ -448,6 +466,11 @@ void cs_fsm_adapter_set_later(cs_fsm_adapter *a, cs_defer *later)
 void cs_fsm_adapter_set_loop(cs_fsm_adapter *a, uv_loop_t *loop)
 {
     a->loop = loop;
+}
+
+void cs_fsm_adapter_set_answer_first(cs_fsm_adapter *a, bool on)
+{
+    a->answer_first = on;
 }
 
 void cs_fsm_adapter_stop(cs_fsm_adapter *a)

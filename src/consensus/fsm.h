@@ -112,6 +112,10 @@ typedef struct cs_fsm_adapter {
     uint64_t released_off_loop; /* snapshot buffers handed to the threadpool to free */
     cs_defer_item drain_item;
     bool draining;
+    /* A follower answers its leader before it applies (below). */
+    bool answer_first;     /* cs_fsm_adapter_set_answer_first */
+    bool answering;        /* the entries kept are a follower's, kept for its answer */
+    unsigned answer_turns; /* turns still to wait before applying them */
 } cs_fsm_adapter;
 
 /* How long one turn of the loop applies kept entries: a follower that kept
@@ -141,6 +145,22 @@ void cs_fsm_adapter_set_later(cs_fsm_adapter *a, struct cs_defer *later);
  * fast wipe. Without a loop they are freed where raft hands them back. */
 #define CS_FSM_RELEASE_OFF_LOOP ((size_t)4 << 20)
 void cs_fsm_adapter_set_loop(cs_fsm_adapter *a, uv_loop_t *loop);
+
+/*
+ * A follower answers before it applies. libraft applies the entries its
+ * leader reports committed when a follower's append completes, BEFORE it
+ * sends the answer (replication.c appendFollowerCb), so each write's
+ * commit waited for a follower's apply of the write before it. With
+ * answer_first (and a queue, cs_fsm_adapter_set_later), a follower keeps
+ * a copy of each committed entry and applies it two loop turns later:
+ * raft's answer, written into the transport in this turn, is read from
+ * the bridge and sent in the next (bridge.h). The entries are kept as
+ * during an asynchronous snapshot: in order, later ones queued behind,
+ * barrier completions held back (cs_fsm_adapter_after_catch_up); a
+ * snapshot raft takes meanwhile applies them first; an installed snapshot
+ * drops them (it holds them); a leader applies at once.
+ */
+void cs_fsm_adapter_set_answer_first(cs_fsm_adapter *a, bool on);
 
 /* Before raft closes (and the queue goes): the entries still kept are
  * applied now, and any kept from here on when their snapshot ends, all at

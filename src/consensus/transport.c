@@ -8,6 +8,7 @@
 #include <raft/uv.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #define LOG_MOD     "raft"
 #define ADDRESS_MAX 255
@@ -287,10 +288,24 @@ void cs_raft_transport_drop_peer(cs_raft_transport *t, uint64_t peer_id)
     }
 }
 
+/* Bytes waiting on our end of a bridge's socketpair: what raft wrote and
+ * the pump has not read yet. */
+static uint64_t unread(const cs_raft_bridge *b)
+{
+    uv_os_fd_t fd;
+    int n = 0;
+    if (b->closing || uv_fileno((const uv_handle_t *)&b->pump, &fd) != 0 ||
+        ioctl(fd, FIONREAD, &n) != 0 || n < 0)
+        return 0;
+    return (uint64_t)n;
+}
+
 void cs_raft_transport_stats_get(const cs_raft_transport *t, cs_raft_transport_stats *out)
 {
     *out = t->stats;
     out->connections = count_bridges(t);
+    for (const cs_raft_bridge *b = t->bridges; b != NULL; b = b->next)
+        out->raft_unread += unread(b);
 }
 
 void cs_raft_transport_peer_get(const cs_raft_transport *t, uint64_t peer_id,

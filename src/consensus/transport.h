@@ -94,6 +94,7 @@ typedef struct cs_raft_transport_stats {
     uint64_t pauses;           /* times a stream's write queue paused raft's output */
     uint64_t inbound_pauses;   /* times raft's backlog paused a peer's stream */
     uint64_t wire_refused;     /* connections closed for a message raft_wire.h refused */
+    uint64_t raft_unread;      /* bytes raft has written that wait to be read from it now */
 } cs_raft_transport_stats;
 
 /*

@@ -110,6 +110,50 @@ static void task_file(int tid, const char *name, char *buf, size_t n)
     buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* Where the word at `addr` lives, for a lock a thread waits on: the
+ * object it belongs to and its address in that object, as `nm` lists it
+ * ("consortd+0x1a2b40", "libc.so.6+0x1d2c80"; a shared object's or a
+ * position-independent program's addresses start at its first mapping,
+ * and an object's zeroed data is the anonymous mapping right after its
+ * file's), or the mapping's name ("[heap]"). "" if no mapping holds it. */
+void node_loop_watch_mapping(unsigned long long addr, char *out, size_t n)
+{
+    out[0] = '\0';
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (f == NULL)
+        return;
+    char line[512], object[256] = "";
+    unsigned long long base = 0, object_end = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned long long start, end, off;
+        int path_at = 0;
+        if (sscanf(line, "%llx-%llx %*s %llx %*s %*s %n", &start, &end, &off, &path_at) < 3)
+            continue;
+        char *path = path_at > 0 ? line + path_at : line + strlen(line);
+        path[strcspn(path, "\n")] = '\0';
+        if (path[0] == '/') {
+            const char *b = strrchr(path, '/') + 1;
+            if (off == 0 || strcmp(b, object) != 0) {
+                snprintf(object, sizeof object, "%s", b);
+                base = start - off;
+            }
+            object_end = end;
+        } else if (path[0] != '\0' || start != object_end) {
+            object[0] = '\0'; /* not an object's zeroed data */
+        } else {
+            object_end = end;
+        }
+        if (addr < start || addr >= end)
+            continue;
+        if (object[0] != '\0')
+            snprintf(out, n, "%s+0x%llx", object, addr - base);
+        else
+            snprintf(out, n, "%s", path[0] != '\0' ? path : "anonymous memory");
+        break;
+    }
+    fclose(f);
+}
+
 void node_loop_watch_where(int tid, char *out, size_t n)
 {
     char stat[512], sc[256], wchan[96];
@@ -147,8 +191,13 @@ void node_loop_watch_where(int tid, char *out, size_t n)
             ssize_t len = readlink(link, file, sizeof file - 1);
             file[len > 0 ? len : 0] = '\0';
         }
+        char where[128] = "";
+        if (nr == SYS_futex) /* a lock: whose word it waits on */
+            node_loop_watch_mapping(a1, where, sizeof where);
         if (name == NULL)
             snprintf(call, sizeof call, "system call %ld", nr);
+        else if (where[0] != '\0')
+            snprintf(call, sizeof call, "%s(at %s)", name, where);
         else if (fd_arg)
             snprintf(call, sizeof call, "%s(fd %llu%s%s)", name, a1, file[0] ? ": " : "", file);
         else

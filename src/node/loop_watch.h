@@ -31,8 +31,15 @@ bool node_loop_watch_take(node_loop_watch *w, uint64_t beat_ns, char *out, size_
 /* Stops and joins the thread; NULL is a no-op. */
 void node_loop_watch_stop(node_loop_watch *w);
 
-/* Where the thread `tid` of this process is now, e.g. "running" or
- * "fsync(fd 12: /data/ledger/x.open) in jbd2_log_wait_commit". */
+/* Where the thread `tid` of this process is now, e.g. "running",
+ * "fsync(fd 12: /data/ledger/x.open) in jbd2_log_wait_commit", or for a
+ * lock "futex(at libc.so.6+0x1d2c80) in futex_do_wait" (the lock's word,
+ * node_loop_watch_mapping). */
 void node_loop_watch_where(int tid, char *out, size_t n);
+
+/* The mapping of this process that holds `addr`: "FILE+0xOFFSET" (the
+ * offset in FILE, which `nm` or `gdb` turn into a symbol) or the mapping's
+ * name ("[heap]", "anonymous memory"); "" if none does. */
+void node_loop_watch_mapping(unsigned long long addr, char *out, size_t n);
 
 #endif

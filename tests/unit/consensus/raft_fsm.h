@@ -50,6 +50,9 @@ typedef struct cl_fsm {
     const uint64_t *turns;
     uint64_t last_turn;
     unsigned turns_seen;
+    /* called as each entry is applied, before it is recorded */
+    void (*on_apply)(struct cl_fsm *f, const cs_fsm_entry *e);
+    void *on_apply_ctx;
 } cl_fsm;
 
 static inline uint64_t cl_digest(cs_slice d)
@@ -79,6 +82,8 @@ static inline consort_err cl_fsm_apply(void *ctx, const cs_fsm_entry *e, void **
         f->last_turn = *f->turns;
         f->turns_seen++;
     }
+    if (f->on_apply != NULL)
+        f->on_apply(f, e);
     if (f->n > 0 && e->index <= f->index[f->n - 1])
         f->order_broken = true;
     f->value[f->n] = v;

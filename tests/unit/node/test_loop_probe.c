@@ -9,8 +9,12 @@
 #include "testutil.h"
 
 #include "node/loop_probe.h"
+#include "node/loop_watch.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +73,23 @@ static void read_pipe(uv_timer_t *t)
     (void)t;
     char c;
     assert_int_equal(read(pipe_fds[0], &c, 1), 1);
+}
+
+/* ~400 ms waiting for a lock that a thread holds */
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *hold_the_lock(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&held_lock);
+    sleep_ms(500);
+    pthread_mutex_unlock(&held_lock);
+    return NULL;
+}
+static void take_the_lock(uv_timer_t *t)
+{
+    (void)t;
+    pthread_mutex_lock(&held_lock);
+    pthread_mutex_unlock(&held_lock);
 }
 
 static void stop_loop(uv_timer_t *t)
@@ -172,6 +193,28 @@ static void a_blocked_loop_names_its_system_call(void **state)
     assert_non_null(strstr(st.stall_where, "pipe:["));
 }
 
+/* A wait for a lock names where the lock is: here a static of this
+ * program, at the address `nm` lists for it (a pthread mutex's word is its
+ * first member; the program's base is where the loader put it). */
+static void a_lock_wait_names_the_lock(void **state)
+{
+    (void)state;
+    pthread_t holder;
+    assert_int_equal(pthread_create(&holder, NULL, hold_the_lock, NULL), 0);
+    node_loop_stats st = run_for(take_the_lock, 700);
+    assert_int_equal(pthread_join(holder, NULL), 0);
+    print_message("stall_where: %s\n", st.stall_where);
+    Dl_info info;
+    assert_int_not_equal(dladdr(&held_lock, &info), 0);
+    char want[200];
+    snprintf(want, sizeof want, "futex(at test_loop_probe+0x%lx)",
+             (unsigned long)((uintptr_t)&held_lock - (uintptr_t)info.dli_fbase));
+    assert_non_null(strstr(st.stall_where, want));
+    char where[160];
+    node_loop_watch_mapping((unsigned long long)(uintptr_t)&st, where, sizeof where);
+    assert_string_equal(where, "[stack]");
+}
+
 /* A sleep is named too (glibc sleeps in clock_nanosleep) */
 static void a_sleep_is_named(void **state)
 {
@@ -198,6 +241,7 @@ int main(void)
         cmocka_unit_test(a_sleep_is_off_cpu),
         cmocka_unit_test(a_computation_is_on_cpu),
         cmocka_unit_test(a_blocked_loop_names_its_system_call),
+        cmocka_unit_test(a_lock_wait_names_the_lock),
         cmocka_unit_test(a_sleep_is_named),
         cmocka_unit_test(a_computation_is_named_running),
     };
