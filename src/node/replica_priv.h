@@ -273,7 +273,8 @@ CS_MUST_CHECK consort_err replica_snap_tree(const replica_snap *s, const cs_ledg
 CS_MUST_CHECK consort_err replica_stage_checkpoint(node_replica *r, const replica_snap *s,
                                                    replica_staged *st);
 /* Visits the tail's entries in order (seqnos consecutive from S + 1, terms
- * not decreasing); `fn` gets each decoded one. */
+ * not decreasing); `fn` gets each decoded one, and `st` (NULL when the
+ * tail goes to the node itself, not to a staged state). */
 typedef consort_err (*replica_tail_fn)(node_replica *r, replica_staged *st,
                                        const cs_ledger_entry *e, void *ctx);
 CS_MUST_CHECK consort_err replica_each_tail_entry(node_replica *r, const replica_snap *s,

@@ -100,8 +100,7 @@ static consort_err install_ahead(node_replica *r, const replica_snap *s)
     CS_ENSURE(cs_ct_equal(CS_SLICE(ours, 32), CS_SLICE(theirs, 32)), CONSORT_E_BAD_PROOF,
               "snapshot at %llu disagrees with the ledger", (unsigned long long)s->seqno);
     uint64_t before = r->applied;
-    replica_staged none = {0}; /* the tail is applied to the node itself */
-    CS_TRY(replica_each_tail_entry(r, s, &none, catch_up_entry, NULL));
+    CS_TRY(replica_each_tail_entry(r, s, NULL, catch_up_entry, NULL)); /* to the node itself */
     if (r->applied > before)
         cs_log_info(REPLICA_LOG, "node %s: caught up from snapshot %llu to seqno %llu",
                     r->opts.node_id, (unsigned long long)s->seqno, (unsigned long long)r->applied);

@@ -163,14 +163,21 @@ static void assert_installed_at(node_replica *r, node_replica *from, uint64_t ch
     assert_memory_equal(got, want, CS_MERKLE_HASH_LEN);
 }
 
+/* The replica's next snapshot, into `out` (initialised here as a secret
+ * buffer; the caller cleans it up). */
+static void wait_snapshot(fixture *f, node_replica *r, cs_buf *out)
+{
+    cs_buf_init_secret(out, CS_FSM_SNAPSHOT_MAX);
+    snap_wait w = {.r = r, .out = out};
+    tn_run_until(&f->loop, 5000, made, &w, "a snapshot");
+}
+
 static void refuse_bad_snapshots(void **state)
 {
     fixture *f = *state;
     node_replica *r0 = start_busy_service(f);
     cs_buf snap;
-    cs_buf_init_secret(&snap, CS_FSM_SNAPSHOT_MAX);
-    snap_wait w = {.r = r0, .out = &snap};
-    tn_run_until(&f->loop, 5000, made, &w, "a snapshot");
+    wait_snapshot(f, r0, &snap);
     node_replica *fresh = fresh_replica(f);
 
     /* altered in transit: the AEAD tag fails */
@@ -217,9 +224,7 @@ static void failed_install_changes_nothing(void **state)
     fixture *f = *state;
     node_replica *r0 = start_busy_service(f);
     cs_buf snap;
-    cs_buf_init_secret(&snap, CS_FSM_SNAPSHOT_MAX);
-    snap_wait w = {.r = r0, .out = &snap};
-    tn_run_until(&f->loop, 5000, made, &w, "a snapshot");
+    wait_snapshot(f, r0, &snap);
     node_replica *fresh = fresh_replica(f);
     char snapshots[600], next[600];
     snprintf(snapshots, sizeof snapshots, "%s/snapshots", f->fresh_dir);
@@ -300,10 +305,8 @@ static void reads_format_2(void **state)
     fixture *f = *state;
     node_replica *r0 = start_busy_service(f);
     cs_buf snap, v2;
-    cs_buf_init_secret(&snap, CS_FSM_SNAPSHOT_MAX);
     cs_buf_init_secret(&v2, CS_FSM_SNAPSHOT_MAX);
-    snap_wait w = {.r = r0, .out = &snap};
-    tn_run_until(&f->loop, 5000, made, &w, "a snapshot");
+    wait_snapshot(f, r0, &snap);
     node_replica *fresh = fresh_replica(f);
     const uint64_t checkpoint = as_format_2(r0, &snap, 1, &v2);
     cst_fails(node_replica_snapshot_install(fresh, cs_buf_slice(&v2), true), CONSORT_E_BAD_PROOF);
@@ -377,10 +380,8 @@ static void ahead_reads_only_the_tree_and_tail(void **state)
     fixture *f = *state;
     node_replica *r0 = start_busy_service(f);
     cs_buf snap, bad;
-    cs_buf_init_secret(&snap, CS_FSM_SNAPSHOT_MAX);
     cs_buf_init_secret(&bad, CS_FSM_SNAPSHOT_MAX);
-    snap_wait w = {.r = r0, .out = &snap};
-    tn_run_until(&f->loop, 5000, made, &w, "a snapshot");
+    wait_snapshot(f, r0, &snap);
     const uint64_t applied = node_replica_applied(r0);
     uint8_t root[CS_MERKLE_HASH_LEN], now[CS_MERKLE_HASH_LEN];
     cs_merkle_root(node_replica_tree(r0), root);
