@@ -1,5 +1,7 @@
 #include "base/alloc.h"
 
+#include "base/thread.h"
+
 #include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -118,6 +120,15 @@ static bool trim_wanted; /* cs_alloc_trim_soon: the worker trims */
 static cs_alloc_soon_stats soon_stats;
 static _Atomic uint64_t trims;
 
+/* cs_alloc_unmap_soon: a region waiting for the worker, the link kept in
+ * the region's own first bytes */
+typedef struct unmap_link {
+    struct unmap_link *next;
+    size_t size;
+} unmap_link;
+static unmap_link *unmap_list;
+static _Atomic uint64_t unmapped;
+
 void cs_alloc_trim(void)
 {
     if (current.malloc_fn != libc_malloc)
@@ -146,8 +157,23 @@ static void populate(void *p, size_t size)
 static void *soon_main(void *arg)
 {
     (void)arg;
+    (void)pthread_setname_np(pthread_self(), CS_ALLOC_WORKER_NAME);
+    (void)cs_thread_background(); /* best effort: a loop must not wait for it */
     pthread_mutex_lock(&soon_mu);
     for (;;) {
+        if (unmap_list != NULL) {
+            unmap_link *l = unmap_list;
+            unmap_list = NULL;
+            pthread_mutex_unlock(&soon_mu);
+            while (l != NULL) {
+                unmap_link *next = l->next;
+                (void)munmap(l, l->size);
+                unmapped++;
+                l = next;
+            }
+            pthread_mutex_lock(&soon_mu);
+            continue;
+        }
         if (trim_wanted) {
             trim_wanted = false;
             pthread_mutex_unlock(&soon_mu);
@@ -212,6 +238,31 @@ void cs_alloc_trim_soon(void)
         pthread_cond_signal(&soon_cv);
     }
     pthread_mutex_unlock(&soon_mu);
+}
+
+void cs_alloc_unmap_soon(void *p, size_t size)
+{
+    if (p == NULL)
+        return;
+    unmap_link *l = p;
+    pthread_mutex_lock(&soon_mu);
+    bool queued = worker_started();
+    if (queued) {
+        *l = (unmap_link){.next = unmap_list, .size = size};
+        if (unmap_list == NULL)
+            pthread_cond_signal(&soon_cv);
+        unmap_list = l;
+    }
+    pthread_mutex_unlock(&soon_mu);
+    if (!queued) {
+        (void)munmap(p, size);
+        unmapped++;
+    }
+}
+
+uint64_t cs_alloc_unmapped(void)
+{
+    return unmapped;
 }
 
 void cs_alloc_zeroed_pages_soon(size_t size)

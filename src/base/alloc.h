@@ -69,5 +69,19 @@ void cs_alloc_trim(void);
 void cs_alloc_trim_soon(void);
 /* How many trims libc was asked for, by either (process-wide). */
 uint64_t cs_alloc_trims(void);
+/* munmap(p, size) in the allocator's worker thread, off the caller's: a
+ * mapping of at least sizeof(void *) + sizeof(size_t) bytes, page-aligned
+ * and writable (its first bytes hold the queue's link), that nothing
+ * touches again. A raft log truncated by a snapshot frees thousands of
+ * mapped blocks at once on a node's loop (consensus/raft_heap.h); each
+ * munmap is a system call and a TLB shootdown. Unmapped at once when the
+ * worker cannot be started. Thread-safe. */
+void cs_alloc_unmap_soon(void *p, size_t size);
+/* The allocator's worker thread (the trims, the faulting in and the unmaps
+ * above) is named so (/proc/self/task/<tid>/comm) and runs in the
+ * background (base/thread.h). */
+#define CS_ALLOC_WORKER_NAME "cs-alloc"
+/* How many regions cs_alloc_unmap_soon has unmapped (process-wide). */
+uint64_t cs_alloc_unmapped(void);
 
 #endif

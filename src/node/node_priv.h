@@ -118,6 +118,8 @@ struct cs_node {
     /* a recovered service bootstraps raft above every term of the lost
      * ledger (node_recover.c; 0: not one) */
     uint64_t raft_term_above;
+    /* cs_raft_heap_stats.heap_freed_bytes at the last node_snapshot_release */
+    uint64_t raft_heap_freed_seen;
 
     /* leadership (node_raft.c) */
     bool leader; /* raft says we lead in lead_term */
@@ -249,7 +251,10 @@ void node_snapshot_watch_log(cs_node *n);
  * those entries held back to the system (cs_alloc_trim_soon, off the loop),
  * or a node's resident memory stays at the log's peak until the store
  * reuses it (62 B a key at 1M keys: bench/RESULTS.md); only when
- * node_snapshot_trim_worth says so. */
+ * node_snapshot_trim_worth says so of the log's bytes that were in libc's
+ * heap: all of them with libraft's default heap; with consort's
+ * (consensus/raft_heap.h, consortd), what its heap blocks freed since the
+ * last release (its large blocks went back to the system when freed). */
 void node_snapshot_release(cs_node *n);
 /* Whether a trim is worth its cost after a snapshot of `snapshot_bytes`
  * that truncated `log_bytes` of log: when the log held at least half as

@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "consensus/raft_heap.h"
 #include "node/replica.h"
 
 void node_snapshot_taken(cs_node *n)
@@ -35,7 +36,13 @@ bool node_snapshot_trim_worth(uint64_t log_bytes, uint64_t snapshot_bytes)
 void node_snapshot_release(cs_node *n)
 {
     node_replica_stats st = node_replica_get_stats(n->replica);
-    if (node_snapshot_trim_worth(st.last_snapshot_log_bytes, st.last_snapshot_bytes))
+    uint64_t in_heap = st.last_snapshot_log_bytes;
+    if (cs_raft_heap_installed()) {
+        uint64_t freed = cs_raft_heap_stats_get().heap_freed_bytes;
+        in_heap = freed - n->raft_heap_freed_seen;
+        n->raft_heap_freed_seen = freed;
+    }
+    if (node_snapshot_trim_worth(in_heap, st.last_snapshot_bytes))
         cs_alloc_trim_soon();
 }
 

@@ -139,9 +139,11 @@ consort_err replica_index_prepend(replica_index *x, replica_index *prefix)
     /* nothing can fail from here */
     if (x->offset_count > 0)
         memcpy(offsets + prefix->offset_count, x->offsets, x->offset_count * sizeof *offsets);
-    memcpy(firsts + prefix->chunk_count, x->chunk_first + x->chunk_count - chunks,
-           chunks * sizeof *firsts);
-    memcpy(sig + prefix->sig_count, x->sigs + x->sig_count - sigs, sigs * sizeof *sig);
+    if (chunks > 0) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(firsts + prefix->chunk_count, x->chunk_first + x->chunk_count - chunks,
+               chunks * sizeof *firsts);
+    if (sigs > 0)
+        memcpy(sig + prefix->sig_count, x->sigs + x->sig_count - sigs, sigs * sizeof *sig);
     cs_free(x->offsets);
     cs_free(x->chunk_first);
     cs_free(x->sigs);

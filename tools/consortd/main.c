@@ -28,6 +28,8 @@
  */
 #include "base/file.h"
 #include "base/log.h"
+#include "consensus/raft_heap.h"
+#include "net/background.h"
 #include "net/reserve.h"
 #include "node/node.h"
 #include "node/node_code.h"
@@ -357,8 +359,7 @@ int main(int argc, char **argv)
             migrate[0] = argv[++i];
             for (int k = 1; k < 3 && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0; k++)
                 migrate[k] = argv[++i];
-        }
-        else if (strcmp(argv[i], "--code-id") == 0)
+        } else if (strcmp(argv[i], "--code-id") == 0)
             code_id = true;
         else if (strcmp(argv[i], "--app") == 0 && next != NULL)
             ca.app = argv[++i];
@@ -378,6 +379,13 @@ int main(int argc, char **argv)
         return usage(stderr, 2);
     const char *config = ca.config;
     signal(SIGPIPE, SIG_IGN);
+    /* before libraft allocates anything: its log's large blocks mapped on
+     * their own, given back when a snapshot truncates it (raft_heap.h) */
+    cs_raft_heap_install();
+    /* libuv's pool (snapshots, sealing, file writes) below the loop's
+     * priority: best effort, a node runs without it */
+    if (cs_uv_pool_background() != CONSORT_OK)
+        fprintf(stderr, "consortd: warning: %s\n", consort_errmsg());
     /* tss2 (platform tpm) logs to stderr on its own; consort's errors carry the
      * TPM's reason already. An explicit TSS2_LOG from the user wins. */
     setenv("TSS2_LOG", "all+none", 0);

@@ -245,7 +245,7 @@ static inline void tn_gate_open(uv_loop_t *loop, tn_gate *g)
 
 typedef struct tn_write {
     char key[32];
-    char value[2048]; /* up to 2047 bytes (test_node_snapshot writes large entries) */
+    char value[24576]; /* up to 24,575 bytes (test_node_snapshot writes large entries) */
     bool done;
     consort_err rc;
     cs_txid txid;

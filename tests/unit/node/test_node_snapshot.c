@@ -5,6 +5,7 @@
  * snapshot bytes are in test_replica_snapshot.c.)
  */
 #include "base/alloc.h"
+#include "consensus/raft_heap.h"
 #include "node_fixture.h"
 
 #include "node/node_priv.h"
@@ -173,6 +174,71 @@ static void large_entries_snapshot_by_bytes(void **state)
     assert_true(cs_alloc_trims() > trims);
 }
 
+/* With consortd's raft heap (consensus/raft_heap.h), entries of 16 KiB or
+ * more are mappings of their own: the snapshots that truncate a log of
+ * them give their memory back as they free it, and the node does not
+ * trim the heap, whose lock its loop would wait for (node_snapshot_release
+ * counts only what raft freed inside the heap). */
+static int setup_raft_heap(void **state)
+{
+    cs_raft_heap_install(); /* before the node's raft allocates anything */
+    return setup(state);
+}
+
+static int teardown_raft_heap(void **state)
+{
+    int rc = teardown(state); /* nothing of raft's is held after it */
+    cs_raft_heap_uninstall();
+    return rc;
+}
+
+/* The trim count once no trim asked for before (by the tests before this
+ * one) is still to run. */
+static uint64_t trims_settled(void)
+{
+    uint64_t t;
+    do {
+        t = cs_alloc_trims();
+        usleep(200000);
+    } while (cs_alloc_trims() != t);
+    return t;
+}
+
+static void mapped_entries_need_no_trim(void **state)
+{
+    fixture *f = *state;
+    tn_config(&f->env, &f->node[0], 0, NULL);
+    f->node[0].cfg.snapshot_interval = 100000;
+    f->node[0].cfg.snapshot_log_kib = 256; /* a log of more than half a snapshot between two */
+    tn_start(&f->loop, &f->node[0]);
+    cs_raft_heap_stats before = cs_raft_heap_stats_get();
+    uint64_t trims = trims_settled();
+    static char value[20001];
+    uint32_t x = 12345; /* letters at random: an entry that does not compress */
+    for (size_t b = 0; b + 1 < sizeof value; b++) {
+        x = x * 1103515245u + 12345u;
+        value[b] = (char)('a' + (x >> 16) % 26);
+    }
+    for (int i = 0; i < 96; i++) { /* about 2 MB of log */
+        value[i % 20000] = (char)('A' + i % 26);
+        (void)tn_put(&f->loop, &f->node[0], "k", value); /* a state smaller than the log */
+    }
+    tn_run_for(&f->loop, 300);
+    node_replica_stats st = node_replica_get_stats(f->node[0].n->replica);
+    assert_true(st.snapshots_taken >= 2);
+    cs_raft_heap_stats after = cs_raft_heap_stats_get();
+    assert_true(after.mapped_blocks - before.mapped_blocks >= 96);
+    /* what raft still holds: the log since the last snapshot and what it
+     * keeps before it, well under the 2 MB written: the rest went back
+     * to the system as the snapshots truncated the log */
+    assert_true(after.mapped_bytes - before.mapped_bytes < 96 * sizeof value / 2);
+    /* with libraft's heap the same log would be trimmed for (the log
+     * between two snapshots holds more than half a snapshot's bytes) */
+    assert_true(node_snapshot_trim_worth(st.last_snapshot_log_bytes, st.last_snapshot_bytes));
+    usleep(100000); /* a trim asked for would have run by now */
+    assert_int_equal(cs_alloc_trims(), trims);
+}
+
 /* node_snapshot_trim_worth (node_priv.h): the heap is trimmed after a
  * snapshot when the log it truncated held at least half the state's bytes
  * (1M keys of 64 B: a 79 MB snapshot after 64 MiB of log), not when the
@@ -278,6 +344,8 @@ int main(void)
         cmocka_unit_test(trailing_follows_entry_bytes),
         cmocka_unit_test(trim_follows_the_log_share),
         cmocka_unit_test_setup_teardown(large_entries_snapshot_by_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(mapped_entries_need_no_trim, setup_raft_heap,
+                                        teardown_raft_heap),
         cmocka_unit_test_setup_teardown(node_raises_its_snapshot_threshold, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
