@@ -1,7 +1,5 @@
 #include "base/alloc.h"
 
-#include "base/thread.h"
-
 #include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -158,7 +156,6 @@ static void *soon_main(void *arg)
 {
     (void)arg;
     (void)pthread_setname_np(pthread_self(), CS_ALLOC_WORKER_NAME);
-    (void)cs_thread_background(); /* best effort: a loop must not wait for it */
     pthread_mutex_lock(&soon_mu);
     for (;;) {
         if (unmap_list != NULL) {

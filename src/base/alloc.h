@@ -78,8 +78,11 @@ uint64_t cs_alloc_trims(void);
  * worker cannot be started. Thread-safe. */
 void cs_alloc_unmap_soon(void *p, size_t size);
 /* The allocator's worker thread (the trims, the faulting in and the unmaps
- * above) is named so (/proc/self/task/<tid>/comm) and runs in the
- * background (base/thread.h). */
+ * above) is named so (/proc/self/task/<tid>/comm). It keeps the priority of
+ * the thread that started it (a node's loop), unlike the background threads
+ * of base/thread.h: it holds locks a loop waits for (the heap's during a
+ * trim, the address space's in munmap), and at a lower priority it would
+ * hold them longer while other threads ran (a priority inversion). */
 #define CS_ALLOC_WORKER_NAME "cs-alloc"
 /* How many regions cs_alloc_unmap_soon has unmapped (process-wide). */
 uint64_t cs_alloc_unmapped(void);

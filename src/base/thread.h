@@ -1,10 +1,11 @@
 /*
- * Threads that do a node's background work (a snapshot being encoded,
- * sealed and written, the allocator's worker, libuv's thread pool) run at
- * a lower CPU priority than its loop: on a machine with fewer cores than
- * busy threads, a loop waiting for a CPU behind a snapshot's encoding is a
- * stall every client sees (bench/RESULTS.md: at 1M keys the longest stalls
- * were mostly time spent waiting for a CPU).
+ * Threads that do a node's background work (libuv's thread pool: a
+ * snapshot being encoded, sealed and written, fsyncs) run at a lower CPU
+ * priority than its loop: on a machine with fewer cores than busy threads,
+ * a loop waiting for a CPU behind a snapshot's encoding is a stall every
+ * client sees (bench/RESULTS.md: at 1M keys the longest stalls were mostly
+ * time spent waiting for a CPU). A thread that holds locks the loop waits
+ * for (the allocator's worker, base/alloc.h) is not put there.
  */
 #ifndef CS_BASE_THREAD_H
 #define CS_BASE_THREAD_H
