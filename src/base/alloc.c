@@ -225,6 +225,14 @@ static bool worker_started(void)
     return soon_worker;
 }
 
+bool cs_alloc_worker_start(void)
+{
+    pthread_mutex_lock(&soon_mu);
+    bool ok = worker_started();
+    pthread_mutex_unlock(&soon_mu);
+    return ok;
+}
+
 void cs_alloc_trim_soon(void)
 {
     if (current.malloc_fn != libc_malloc)

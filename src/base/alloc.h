@@ -7,6 +7,7 @@
 #ifndef CS_BASE_ALLOC_H
 #define CS_BASE_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,6 +85,13 @@ void cs_alloc_unmap_soon(void *p, size_t size);
  * trim, the address space's in munmap), and at a lower priority it would
  * hold them longer while other threads ran (a priority inversion). */
 #define CS_ALLOC_WORKER_NAME "cs-alloc"
+/* Starts the allocator's worker now, from the calling thread (else the
+ * first call above that needs it starts it). A thread inherits the nice
+ * value of the thread that creates it: started by a background thread
+ * (base/thread.h), the worker would run in the background too. consortd
+ * starts it from its main thread, before libuv's pool. Returns whether it
+ * runs. Thread-safe. */
+bool cs_alloc_worker_start(void);
 /* How many regions cs_alloc_unmap_soon has unmapped (process-wide). */
 uint64_t cs_alloc_unmapped(void);
 

@@ -1,7 +1,8 @@
 """What operators watch (docs/observability.md): the OpenAPI documents at /node/api
 and /app/api, liveness and readiness, /node/metrics read with a real Prometheus
 text-format parser, and the logs (JSON lines, the request log line, the level
-changed at runtime with SIGUSR1 / SIGUSR2, timestamps on every line)."""
+changed at runtime with SIGUSR1 / SIGUSR2, timestamps on every line), and the
+priorities of a node's threads (docs/operating.md "Process model")."""
 
 import json
 import os
@@ -458,5 +459,44 @@ def test_logs(env):
         c.close()
 
 
+# ---------------------------------------------------------------- threads
+
+def threads(pid):
+    """{tid: (name, nice)} of a process's threads, from /proc."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # a thread that ended meanwhile
+        out[int(tid)] = (name, int(fields[16]))  # field 19 of stat: nice
+    return out
+
+
+def test_thread_priorities(env):
+    """consortd's loop keeps the process's priority; libuv's thread pool (snapshots,
+    sealing, fsyncs) runs 10 nice levels below it (CS_BACKGROUND_NICE); the
+    allocator's worker (cs-alloc), which holds locks the loop waits for, does not."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    background = min(base + 10, 19)
+    with env.sandbox(1, extra_args=("--node-option", "snapshot_interval=10")) as sb:
+        c = sb.client(0)
+        for i in range(30):  # snapshots: the pool works, the allocator's worker may start
+            r = c.post_json("/app/log/private", {"id": i, "msg": "m" * 100})
+            check(r.status == 200, f"write: {r!r}")
+        pid = sb.nodes[0]["pid"]
+        t = threads(pid)
+        check(t[pid][1] == base, f"the loop (main thread) at nice {base}: {t[pid]}")
+        pool = [tid for tid, (name, nice) in t.items() if nice == background and tid != pid]
+        check(len(pool) >= 4, f"libuv's pool threads at nice {background}: {t}")
+        alloc = [nice for name, nice in t.values() if name == "cs-alloc"]
+        check(all(n == base for n in alloc), f"the allocator's worker at nice {base}: {t}")
+        c.close()
+
+
 if __name__ == "__main__":
-    sys.exit(h.main([test_api_documents, test_readiness, test_metrics, test_logs]))
+    sys.exit(h.main([test_api_documents, test_readiness, test_metrics, test_logs,
+                     test_thread_priorities]))

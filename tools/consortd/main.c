@@ -26,6 +26,7 @@
  * (bad configuration, start failure, or the node failing later), with the
  * reason logged; 2 for a usage error.
  */
+#include "base/alloc.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "consensus/raft_heap.h"
@@ -379,18 +380,20 @@ int main(int argc, char **argv)
         return usage(stderr, 2);
     const char *config = ca.config;
     signal(SIGPIPE, SIG_IGN);
-    /* before libraft allocates anything: its log's large blocks mapped on
-     * their own, given back when a snapshot truncates it (raft_heap.h) */
-    cs_raft_heap_install();
-    /* libuv's pool (snapshots, sealing, file writes) below the loop's
-     * priority: best effort, a node runs without it */
-    if (cs_uv_pool_background() != CONSORT_OK)
-        fprintf(stderr, "consortd: warning: %s\n", consort_errmsg());
     /* tss2 (platform tpm) logs to stderr on its own; consort's errors carry the
      * TPM's reason already. An explicit TSS2_LOG from the user wins. */
     setenv("TSS2_LOG", "all+none", 0);
     if (code_id)
         return print_code_id(&ca);
+    /* before libraft allocates anything: its log's large blocks mapped on
+     * their own, given back when a snapshot truncates it (raft_heap.h) */
+    cs_raft_heap_install();
+    /* the allocator's worker at the loop's priority (started from here:
+     * threads inherit their creator's), then libuv's pool (snapshots,
+     * sealing, file writes) below it; best effort, a node runs without */
+    (void)cs_alloc_worker_start();
+    if (cs_uv_pool_background() != CONSORT_OK)
+        fprintf(stderr, "consortd: warning: %s\n", consort_errmsg());
     if (migrate[0] != NULL) {
         if (code_id || ca.app != NULL || ca.platform != NULL || ca.tcti != NULL)
             return usage(stderr, 2);

@@ -132,13 +132,30 @@ static int named_thread_nice(const char *name)
     return nice;
 }
 
+static void trim_work(uv_work_t *w)
+{
+    (void)w;
+    cs_alloc_trim_soon(); /* from a background thread */
+}
+
+/* As consortd does: the worker started from the main thread, then the
+ * pool; a pool thread's request (a freed block, a trim) then finds the
+ * worker at the main thread's priority, where a worker it started itself
+ * would inherit the background's. */
 static void the_allocator_worker_keeps_the_loops_priority(void **state)
 {
     (void)state;
     int nice = cs_thread_nice();
     assert_true(nice < CS_BACKGROUND_NICE);
+    assert_true(cs_alloc_worker_start());
+    cst_ok(cs_uv_pool_background());
     uint64_t trims = cs_alloc_trims();
-    cs_alloc_trim_soon(); /* starts the worker */
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    uv_work_t w;
+    assert_int_equal(uv_queue_work(&loop, &w, trim_work, job_done), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
     for (int i = 0; i < 500 && cs_alloc_trims() == trims; i++)
         usleep(10000);
     assert_true(cs_alloc_trims() > trims);
