@@ -64,8 +64,13 @@ static void large_blocks_are_given_back_when_freed(void **state)
     assert_int_equal(cs_raft_heap_stats_get().mapped_bytes, before.mapped_bytes);
     wait_unmapped(unmapped + BLOCKS);
     for (int i = 0; i < BLOCKS; i++) {
+#ifndef __SANITIZE_THREAD__
+        /* ThreadSanitizer's runtime maps memory of its own into address
+         * ranges just unmapped (seen in CI): there the counts above are the
+         * check (every block unmapped, no mapped byte left) */
         assert_false(page_mapped(big[i]));
         assert_false(page_mapped(big[i] + BLOCK_SIZE - 1));
+#endif
         assert_true(page_mapped(live[i]));
         free(live[i]);
     }

@@ -21,7 +21,7 @@ static void restarts_from_its_copy(void **state)
     fixture *f = *state;
     start_service(f);
     /* one copy kept, the latest; none left unfinished */
-    tn_run_until(&f->loop, 10000, no_part, f, "no snapshot being made");
+    tn_run_until(&f->loop, 30000, no_part, f, "no snapshot being made"); /* as restart_fixture.h */
     int bins, parts;
     assert_true(copies_in(f->src, &bins, &parts) > f->tx[PUTS / 2].seqno);
     assert_int_equal(bins, 1);
