@@ -2,11 +2,9 @@
  * libuv's thread pool in the background (net/background.h): every pool
  * thread runs at CS_BACKGROUND_NICE while the caller keeps its priority;
  * a pool that other work started first, at the caller's priority, is
- * reported, not claimed. The allocator's
- * worker (base/alloc.h) is not a background thread: it holds locks a loop
- * waits for. Each test runs in a
- * process of its own (the pool is process-wide): the cases are selected by
- * argv[1].
+ * reported, not claimed. The allocator's worker (base/alloc.h) is not a
+ * background thread: it holds locks a loop waits for. Each test runs in a
+ * process of its own (the pool is process-wide), selected by argv[1].
  */
 #include "base/alloc.h"
 #include "base/thread.h"
