@@ -344,5 +344,5 @@ void cs_free_zeroed_pages(void *ptr, size_t size)
     if (current.malloc_fn != libc_malloc || size < PAGES_MIN)
         cs_free(ptr);
     else
-        (void)munmap(ptr, size);
+        cs_alloc_unmap_soon(ptr, size); /* a mapping of its own (map_pages) */
 }

@@ -33,7 +33,8 @@ char *cs_strdup(const char *s);
  * the kernel with libc's allocator (no page touched until used, nothing
  * cleared; glibc's calloc may clear recycled heap memory instead);
  * cs_calloc below that or with an installed allocator. Free with
- * cs_free_zeroed_pages and the same size, under the same allocator. */
+ * cs_free_zeroed_pages and the same size, under the same allocator; a
+ * mapping is unmapped by the allocator's worker (cs_alloc_unmap_soon). */
 void *cs_alloc_zeroed_pages(size_t size);
 void cs_free_zeroed_pages(void *ptr, size_t size);
 /* Advice that cs_alloc_zeroed_pages(size) will be called soon (a hash table

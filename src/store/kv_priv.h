@@ -135,6 +135,9 @@ void cs_kv_slots_free(kv_slots *a);
 CS_MUST_CHECK consort_err cs_kv_slots_share(kv_slots *a, size_t size, kv_chunk ***out, size_t *n);
 /* No view holds any chunk any more: frees the spares. */
 void cs_kv_slots_unshared(kv_slots *a);
+/* How many page ranges of freed chunks were given back with madvise
+ * (process-wide): a system call and a TLB shootdown each. */
+uint64_t cs_kv_slots_advised(void);
 
 /* ---- the map table: records keyed by key bytes (kv_table.c) ---- */
 

@@ -29,11 +29,19 @@
 #include "base/alloc.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #define MIN_CAP 8
+
+static _Atomic uint64_t advised;
+
+uint64_t cs_kv_slots_advised(void)
+{
+    return advised;
+}
 
 typedef struct kv_slab {
     size_t live;  /* chunks and spares carved from it and not freed */
@@ -81,8 +89,10 @@ static void hole_flush(hole *h)
     if (h->slab->live > h->n) {
         uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
         uintptr_t lo = (h->lo + page - 1) & ~(page - 1), hi = h->hi & ~(page - 1);
-        if (hi > lo)
+        if (hi > lo) {
             (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* advice: may fail */
+            advised++;
+        }
     }
     slab_put(h->slab, h->n);
     *h = (hole){0};
@@ -119,36 +129,43 @@ static inline bool key_eq(const kv_rec *r, cs_slice key)
     return r->klen == key.len && (key.len == 0 || memcmp(r->data, key.ptr, key.len) == 0);
 }
 
+static int chunk_addr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (kv_chunk *const *)a, y = (uintptr_t) * (kv_chunk *const *)b;
+    return (x > y) - (x < y);
+}
+
 /* Drops one reference to each chunk of an array of `cap` slots (freed at
- * zero; NULLs skipped). When every chunk freed is the whole of one slab (an
- * array never copied from), the slab goes at once; otherwise each run of
- * neighbours gives its pages back. Slots are at least a kv_slot wide, so the
- * bytes given to a hole lie inside every chunk. */
+ * zero; NULLs skipped) and consumes the array (its entries are reordered:
+ * the caller frees it next). The chunks freed are taken by address, so
+ * those of one slab come together: a slab losing its last chunks goes at
+ * once, and otherwise each run of neighbours gives its pages back. By
+ * index they alternate between slabs after a view's copies (each copy lies
+ * where the spares of the pin that took it were, in the order the writes
+ * came), which made one madvise per chunk. Slots are at least a kv_slot
+ * wide, so the bytes given to a hole lie inside every chunk. */
 static void release_chunks(kv_chunk **chunks, size_t cap)
 {
     size_t n = chunks != NULL ? nchunks(cap) : 0, freed = 0;
-    kv_slab *one = NULL;
-    bool same = true;
     for (size_t i = 0; i < n; i++) {
-        if (chunks[i] == NULL || --chunks[i]->refs > 0)
-            continue;
-        if (freed++ == 0)
-            one = chunks[i]->slab;
-        same = same && chunks[i]->slab == one;
+        if (chunks[i] != NULL && --chunks[i]->refs == 0)
+            chunks[freed++] = chunks[i];
     }
-    if (freed == 0)
-        return;
-    if (same && one->live == freed) {
-        slab_put(one, freed);
-        return;
-    }
+    qsort(chunks, freed, sizeof *chunks, chunk_addr_cmp);
     size_t bytes = chunk_bytes(cap, sizeof(kv_slot));
-    hole h = {0};
-    for (size_t i = 0; i < n; i++) {
-        if (chunks[i] != NULL && chunks[i]->refs == 0)
-            hole_add(&h, chunks[i], bytes);
+    for (size_t i = 0, end; i < freed; i = end) {
+        kv_slab *sl = chunks[i]->slab;
+        for (end = i + 1; end < freed && chunks[end]->slab == sl;)
+            end++;
+        if (sl->live == end - i) {
+            slab_put(sl, end - i);
+            continue;
+        }
+        hole h = {0};
+        for (size_t k = i; k < end; k++)
+            hole_add(&h, chunks[k], bytes);
+        hole_flush(&h);
     }
-    hole_flush(&h);
 }
 
 static void free_spares(kv_slots *a)
