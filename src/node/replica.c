@@ -51,6 +51,7 @@ void node_replica_free(node_replica *r)
         return;
     replica_sync_cleanup(r);
     replica_rebuild_detach(r);
+    replica_copy_detach(r);
     cs_ledger_writer_free(r->ledger);
     cs_kv_store_free(r->kv);
     cs_merkle_free(r->tree);

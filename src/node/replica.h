@@ -172,7 +172,11 @@ typedef struct node_replica_stats {
     uint64_t
         last_signature_ns;     /* uv_hrtime() when the last signature entry was applied (0: none) */
     uint64_t last_snapshot_ns; /* ... when this node last took or installed a snapshot (0: none) */
+    uint64_t copies_removed;   /* snapshot copies removed as superseded (replica_copies.c) */
 } node_replica_stats;
+
+/* No superseded snapshot copy is still being removed (on the threadpool). */
+bool node_replica_copies_settled(const node_replica *r);
 
 /*
  * Snapshots scheduled by bytes (issue "Performance": snapshot work per

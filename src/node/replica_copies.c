@@ -17,6 +17,7 @@
  */
 #include "node/replica_priv.h"
 
+#include "base/alloc.h"
 #include "base/file.h"
 #include "base/log.h"
 
@@ -59,25 +60,46 @@ consort_err replica_copy_write_part(const char *dir, uint64_t seqno, cs_slice da
     return cs_file_write_atomic(path, data, 0600);
 }
 
-/* Removes what `drop` says of the directory's entries. */
-static void remove_where(const node_replica *r,
+/* Calls `each` for the directory's entries that `drop` names, until it
+ * returns false. */
+static void select_where(const node_replica *r,
                          bool (*drop)(const char *name, uint64_t keep_a, uint64_t keep_b),
-                         uint64_t keep_a, uint64_t keep_b)
+                         uint64_t keep_a, uint64_t keep_b,
+                         bool (*each)(void *ctx, const char *path), void *ctx)
 {
     DIR *d = opendir(r->snapshot_dir);
     if (d == NULL)
         return;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        char path[CS_NODE_PATH_MAX + 300];
+        char path[REPLICA_COPY_PATH_MAX];
         if (!drop(de->d_name, keep_a, keep_b) ||
             cs_path_join(path, sizeof path, r->snapshot_dir, de->d_name) != CONSORT_OK)
             continue;
-        if (unlink(path) != 0 && errno != ENOENT)
-            cs_log_warn(REPLICA_LOG, "node %s: removing %s: %s", r->opts.node_id, path,
-                        strerror(errno));
+        if (!each(ctx, path))
+            break;
     }
     closedir(d);
+}
+
+static bool remove_now(void *ctx, const char *path)
+{
+    const node_replica *r = ctx;
+    if (unlink(path) != 0 && errno != ENOENT)
+        cs_log_warn(REPLICA_LOG, "node %s: removing %s: %s", r->opts.node_id, path,
+                    strerror(errno));
+    return true;
+}
+
+static bool remove_counted(void *ctx, const char *path)
+{
+    node_replica *r = ctx;
+    if (unlink(path) == 0 || errno == ENOENT)
+        r->stats.copies_removed++;
+    else
+        cs_log_warn(REPLICA_LOG, "node %s: removing %s: %s", r->opts.node_id, path,
+                    strerror(errno));
+    return true;
 }
 
 /* An older copy than `latest` that is not the one the ledger starts after. */
@@ -85,6 +107,96 @@ static bool superseded(const char *name, uint64_t latest, uint64_t ledger_base)
 {
     uint64_t s = copy_seqno(name, "bin");
     return s != 0 && s < latest && s != ledger_base;
+}
+
+/*
+ * Superseded copies removed on the threadpool: a copy is the whole state
+ * (hundreds of MB at millions of keys), and where the file system discards
+ * freed blocks, unlink waits for the device (30-50 ms at 1M keys, on a
+ * node's loop). One removal at a time; copies left while one runs are
+ * superseded still at the next snapshot, which removes them.
+ */
+#define COPY_RM_MAX 8
+
+typedef struct replica_copy_rm {
+    uv_work_t work;
+    node_replica *r; /* NULL once the replica is freed */
+    size_t n, removed;
+    int err; /* the first failure's errno (0: none) */
+    char node_id[64];
+    char failed[REPLICA_COPY_PATH_MAX];
+    char paths[COPY_RM_MAX][REPLICA_COPY_PATH_MAX];
+} replica_copy_rm;
+
+static bool gather(void *ctx, const char *path)
+{
+    replica_copy_rm *j = ctx;
+    snprintf(j->paths[j->n++], REPLICA_COPY_PATH_MAX, "%s", path);
+    return j->n < COPY_RM_MAX;
+}
+
+static void rm_work(uv_work_t *w)
+{
+    replica_copy_rm *j = w->data;
+    for (size_t i = 0; i < j->n; i++) {
+        if (unlink(j->paths[i]) == 0 || errno == ENOENT) {
+            j->removed++;
+        } else if (j->err == 0) {
+            j->err = errno;
+            snprintf(j->failed, sizeof j->failed, "%s", j->paths[i]);
+        }
+    }
+}
+
+static void rm_done(uv_work_t *w, int status)
+{
+    (void)status;
+    replica_copy_rm *j = w->data;
+    if (j->err != 0)
+        cs_log_warn(REPLICA_LOG, "node %s: removing %s: %s", j->node_id, j->failed,
+                    strerror(j->err));
+    if (j->r != NULL) {
+        j->r->copy_rm = NULL;
+        j->r->stats.copies_removed += j->removed;
+    }
+    cs_free(j);
+}
+
+static void remove_superseded(node_replica *r, uint64_t latest, uint64_t ledger_base)
+{
+    if (r->copy_rm != NULL)
+        return; /* the next snapshot's */
+    replica_copy_rm *j = r->opts.loop != NULL ? cs_calloc(1, sizeof *j) : NULL;
+    if (j == NULL) {
+        select_where(r, superseded, latest, ledger_base, remove_counted, r);
+        return;
+    }
+    select_where(r, superseded, latest, ledger_base, gather, j);
+    if (j->n == 0) {
+        cs_free(j);
+        return;
+    }
+    j->r = r;
+    snprintf(j->node_id, sizeof j->node_id, "%s", r->opts.node_id);
+    j->work.data = j;
+    if (uv_queue_work(r->opts.loop, &j->work, rm_work, rm_done) != 0) {
+        rm_work(&j->work);
+        rm_done(&j->work, 0);
+        return;
+    }
+    r->copy_rm = j;
+}
+
+void replica_copy_detach(node_replica *r)
+{
+    if (r->copy_rm != NULL)
+        r->copy_rm->r = NULL;
+    r->copy_rm = NULL;
+}
+
+bool node_replica_copies_settled(const node_replica *r)
+{
+    return r->copy_rm == NULL;
 }
 
 void replica_copy_settle(node_replica *r, uint64_t seqno, bool keep)
@@ -103,7 +215,7 @@ void replica_copy_settle(node_replica *r, uint64_t seqno, bool keep)
         unlink(part);
         return;
     }
-    remove_where(r, superseded, seqno, r->ledger_first - 1);
+    remove_superseded(r, seqno, r->ledger_first - 1);
 }
 
 /* A copy not stored by raft, or a temporary file of one being written. */
@@ -117,7 +229,7 @@ static bool unfinished(const char *name, uint64_t a, uint64_t b)
 
 void replica_copy_clean(node_replica *r)
 {
-    remove_where(r, unfinished, 0, 0);
+    select_where(r, unfinished, 0, 0, remove_now, r);
 }
 
 consort_err replica_copy_latest(const node_replica *r, uint64_t lo, uint64_t hi, uint64_t *out)

@@ -115,6 +115,7 @@ struct node_replica {
      * node's own snapshot (replica_rebuild.c; 0: none) */
     struct replica_rebuild *rebuild;
     uint64_t rebuilding_upto;
+    struct replica_copy_rm *copy_rm; /* superseded copies being removed (replica_copies.c) */
 
     /* ledger durability (replica_sync.c): NULL timer when every
      * signature entry is fsynced at once */
@@ -167,11 +168,14 @@ CS_MUST_CHECK consort_err replica_copy_path(const char *dir, uint64_t seqno, con
 /* Any thread: a snapshot this node made, saved as snapshot_<seqno>.part. */
 CS_MUST_CHECK consort_err replica_copy_write_part(const char *dir, uint64_t seqno, cs_slice data);
 /* Raft stored that snapshot (`keep`: the copy becomes snapshot_<seqno>.bin
- * and older copies but the one the ledger starts after are removed) or
- * not (the .part is removed). Failures are logged: a copy only saves time. */
+ * and older copies but the one the ledger starts after are removed, on the
+ * threadpool when the replica has a loop) or not (the .part is removed).
+ * Failures are logged: a copy only saves time. */
 void replica_copy_settle(node_replica *r, uint64_t seqno, bool keep);
 /* At start: removes copies raft never stored and temporary files. */
 void replica_copy_clean(node_replica *r);
+/* node_replica_free: a removal still running no longer reports to r. */
+void replica_copy_detach(node_replica *r);
 /* The latest copy with lo <= seqno <= hi (NOT_FOUND if none). */
 CS_MUST_CHECK consort_err replica_copy_latest(const node_replica *r, uint64_t lo, uint64_t hi,
                                               uint64_t *out);

@@ -29,6 +29,7 @@
 #include "base/alloc.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "consensus/raft_aio.h"
 #include "consensus/raft_heap.h"
 #include "net/background.h"
 #include "net/reserve.h"
@@ -85,6 +86,9 @@ static void shutdown_daemon(daemon_t *d, int status)
         return;
     d->stopping = true;
     d->status = status;
+    /* a stopping node's raft destroys its AIO contexts itself, before the
+     * process exits (consensus/raft_aio.h) */
+    cs_raft_aio_uninstall();
     if (d->watching)
         cs_node_unwatch(d->node, node_event, d);
     d->watching = false;
@@ -388,6 +392,10 @@ int main(int argc, char **argv)
     /* before libraft allocates anything: its log's large blocks mapped on
      * their own, given back when a snapshot truncates it (raft_heap.h) */
     cs_raft_heap_install();
+    /* libraft's AIO contexts destroyed by a thread of their own, not on the
+     * loop (raft_aio.h); started here for the loop's priority */
+    if (!cs_raft_aio_install())
+        fprintf(stderr, "consortd: warning: io_destroy stays on the loop (no thread)\n");
     /* the allocator's worker at the loop's priority (started from here:
      * threads inherit their creator's), then libuv's pool (snapshots,
      * sealing, file writes) below it; best effort, a node runs without */

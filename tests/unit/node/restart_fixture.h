@@ -111,13 +111,14 @@ static inline bool signed_all(void *ctx)
     return node_replica_applied_sig(r) > f->tx[PUTS - 1].seqno;
 }
 
-/* No snapshot being made: its copy is not left unfinished. */
+/* No snapshot being made (its copy is not left unfinished) and no copy
+ * it superseded still being removed. */
 static inline bool no_part(void *ctx)
 {
     fixture *f = ctx;
     int bins, parts;
     (void)copies_in(f->src, &bins, &parts);
-    return parts == 0;
+    return parts == 0 && node_replica_copies_settled(source(f)->n->replica);
 }
 
 __attribute__((format(printf, 1, 2))) static inline void run(const char *fmt, ...)
