@@ -9,7 +9,7 @@ int cs_thread_nice(void)
 {
     /* PRIO_PROCESS with a thread id: that thread's nice value (Linux) */
     errno = 0;
-    int nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    int nice = getpriority(PRIO_PROCESS, (id_t)gettid());
     return errno == 0 ? nice : 0;
 }
 
@@ -17,7 +17,7 @@ int cs_thread_background(void)
 {
     if (cs_thread_nice() >= CS_BACKGROUND_NICE)
         return 0;
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CS_BACKGROUND_NICE) != 0)
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), CS_BACKGROUND_NICE) != 0)
         return errno;
     return 0;
 }

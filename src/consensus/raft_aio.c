@@ -6,10 +6,15 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#if defined(__x86_64__)
+#define CS_RAFT_AIO_INTERPOSED 1
+#else
+#define CS_RAFT_AIO_INTERPOSED 0 /* io_destroy stays on the caller's thread */
+#endif
 
 #define QUEUE_MAX 64
 
@@ -23,16 +28,24 @@ static unsigned long queue[QUEUE_MAX];
 static size_t head, count;
 static cs_raft_aio_stats stats;
 
-/* libc's syscall(), the next definition after ours. */
+/* libc's syscall(), the next definition after ours (resolved on first
+ * use; read by the entry below). */
+void *cs_raft_aio_next;
+void cs_raft_aio_resolve(void);
+long cs_raft_aio_io_destroy(long number, unsigned long ctx);
+
+void cs_raft_aio_resolve(void)
+{
+    if (__atomic_load_n(&cs_raft_aio_next, __ATOMIC_ACQUIRE) == NULL)
+        __atomic_store_n(&cs_raft_aio_next, dlsym(RTLD_NEXT, "syscall"), __ATOMIC_RELEASE);
+}
+
 static syscall_fn next_syscall(void)
 {
-    static _Atomic(syscall_fn) next;
-    syscall_fn f = next;
-    if (f == NULL) {
-        void *sym = dlsym(RTLD_NEXT, "syscall");
-        memcpy(&f, &sym, sizeof f); /* POSIX: a function's address as void * */
-        next = f;
-    }
+    cs_raft_aio_resolve();
+    void *sym = __atomic_load_n(&cs_raft_aio_next, __ATOMIC_ACQUIRE);
+    syscall_fn f;
+    memcpy(&f, &sym, sizeof f); /* POSIX: a function's address as void * */
     return f;
 }
 
@@ -66,7 +79,7 @@ static void *worker(void *arg)
 
 bool cs_raft_aio_install(void)
 {
-    if (next_syscall() == NULL)
+    if (!CS_RAFT_AIO_INTERPOSED || next_syscall() == NULL)
         return false;
     pthread_mutex_lock(&mu);
     if (!started) {
@@ -118,21 +131,53 @@ static bool defer(unsigned long ctx)
     return queued;
 }
 
+/* io_destroy(ctx), as the entry below hands it over: queued, or done here. */
+long cs_raft_aio_io_destroy(long number, unsigned long ctx)
+{
+    if (defer(ctx))
+        return 0;
+    return next_syscall()(number, ctx);
+}
+
+#if CS_RAFT_AIO_INTERPOSED
 /*
  * Ours, exported so that libraft's (and every other library's) calls bind
- * here. x86-64 and aarch64 pass a system call's six arguments in registers;
- * reading six is what libc's own syscall() does, whatever the caller
- * passed.
+ * here. Written in assembly so that a call goes on to libc's syscall() with
+ * its registers and stack untouched: a C variadic function cannot forward
+ * "whatever arguments came" (reading six from a va_list reads past what a
+ * caller of fewer passed: AddressSanitizer caught it). io_destroy (number in
+ * %rdi, context in %rsi) goes to cs_raft_aio_io_destroy.
  */
-__attribute__((visibility("default"))) long syscall(long number, ...)
-{
-    va_list ap;
-    va_start(ap, number);
-    long a[6];
-    for (int i = 0; i < 6; i++)
-        a[i] = va_arg(ap, long);
-    va_end(ap);
-    if (number == SYS_io_destroy && defer((unsigned long)a[0]))
-        return 0;
-    return next_syscall()(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-}
+#define CS_STR2(x) #x
+#define CS_STR(x)  CS_STR2(x)
+__asm__(".text\n"
+        ".globl syscall\n"
+        ".type syscall, @function\n"
+        "syscall:\n"
+        "    cmpq $" CS_STR(
+            SYS_io_destroy) ", %rdi\n"
+                            "    je 2f\n"
+                            "1:  movq cs_raft_aio_next(%rip), %rax\n"
+                            "    testq %rax, %rax\n"
+                            "    jz 3f\n"
+                            "    jmp *%rax\n"
+                            "2:  jmp cs_raft_aio_io_destroy\n"
+                            /* first call: resolve libc's, keeping the argument registers */
+                            "3:  pushq %rdi\n"
+                            "    pushq %rsi\n"
+                            "    pushq %rdx\n"
+                            "    pushq %rcx\n"
+                            "    pushq %r8\n"
+                            "    pushq %r9\n"
+                            "    subq $8, %rsp\n" /* 16-byte alignment at the call */
+                            "    call cs_raft_aio_resolve\n"
+                            "    addq $8, %rsp\n"
+                            "    popq %r9\n"
+                            "    popq %r8\n"
+                            "    popq %rcx\n"
+                            "    popq %rdx\n"
+                            "    popq %rsi\n"
+                            "    popq %rdi\n"
+                            "    jmp 1b\n"
+                            ".size syscall, .-syscall\n");
+#endif

@@ -259,7 +259,7 @@ node_loop_watch *node_loop_watch_start(uint64_t now_ns)
     node_loop_watch *w = cs_calloc(1, sizeof *w);
     if (w == NULL)
         return NULL;
-    w->tid = (int)syscall(SYS_gettid);
+    w->tid = (int)gettid();
     atomic_store(&w->beat_ns, now_ns);
     pthread_condattr_t attr;
     bool cv = false, mu = false;

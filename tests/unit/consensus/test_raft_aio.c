@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <linux/aio_abi.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -53,6 +54,20 @@ static void calls_pass_through(void **state)
     errno = 0;
     assert_int_equal(syscall(SYS_close, -1), -1);
     assert_int_equal(errno, EBADF);
+    /* six arguments, the sixth on the stack: a file's second page mapped */
+    const long page = sysconf(_SC_PAGESIZE);
+    int fd = memfd_create("raft_aio", 0);
+    assert_true(fd >= 0);
+    unsigned char *bytes = calloc(2, (size_t)page);
+    assert_non_null(bytes);
+    memset(bytes + page, 0x6b, (size_t)page);
+    assert_int_equal(write(fd, bytes, 2 * (size_t)page), 2 * page);
+    long m = syscall(SYS_mmap, NULL, page, PROT_READ, MAP_SHARED, fd, page);
+    assert_true(m != -1);
+    assert_int_equal(((const unsigned char *)m)[0], 0x6b);
+    assert_int_equal(munmap((void *)m, (size_t)page), 0);
+    free(bytes);
+    close(fd);
     cs_raft_aio_stats before = cs_raft_aio_stats_get();
     aio_context_t ctx = new_context();
     assert_true(context_alive(ctx));

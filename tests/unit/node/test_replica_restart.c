@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 /* unlink(2) as the node calls it (this executable's definition binds its
@@ -37,7 +36,7 @@ int unlink(const char *path)
         else
             copies_unlinked_off_loop++;
     }
-    return (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+    return unlinkat(AT_FDCWD, path, 0);
 }
 
 static void restarts_from_its_copy(void **state)
