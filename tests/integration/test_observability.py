@@ -479,7 +479,8 @@ def threads(pid):
 def test_thread_priorities(env):
     """consortd's loop keeps the process's priority; libuv's thread pool (snapshots,
     sealing, fsyncs) runs 10 nice levels below it (CS_BACKGROUND_NICE); the
-    allocator's worker (cs-alloc), which holds locks the loop waits for, does not."""
+    allocator's worker (cs-alloc), which holds locks the loop waits for, does not; nor
+    does the thread that destroys libraft's AIO contexts (cs-aio)."""
     base = os.getpriority(os.PRIO_PROCESS, 0)
     background = min(base + 10, 19)
     with env.sandbox(1, extra_args=("--node-option", "snapshot_interval=10")) as sb:
@@ -494,6 +495,10 @@ def test_thread_priorities(env):
         check(len(pool) >= 4, f"libuv's pool threads at nice {background}: {t}")
         alloc = [nice for name, nice in t.values() if name == "cs-alloc"]
         check(all(n == base for n in alloc), f"the allocator's worker at nice {base}: {t}")
+        # libraft's io_destroy off the loop (src/consensus/raft_aio.h): one thread, at
+        # the loop's priority, started by consortd itself
+        aio = [nice for name, nice in t.values() if name == "cs-aio"]
+        check(aio == [base], f"one cs-aio thread at nice {base}: {t}")
         c.close()
 
 

@@ -121,17 +121,7 @@ static void libraft_segments_close_off_the_loop(void **state)
     cl_start_all(cl);
     int l = cl_wait_leader(cl, 8000, 0);
     assert_true(l >= 0);
-    static unsigned char value[ENTRY_SIZE];
-    cl_tally t = {0};
-    for (uint64_t v = 1; v <= ENTRIES; v++) {
-        for (int k = 0; k < 8; k++)
-            value[k] = (unsigned char)(v >> (56 - 8 * k));
-        cst_ok(
-            cs_consensus_submit(cl->nodes[l].c, CS_SLICE(value, sizeof value), cl_applied_cb, &t));
-        cl_count_arg a = {&t, (unsigned)v};
-        assert_true(cl_run_until(cl, 10000, cl_tally_done, &a));
-    }
-    assert_int_equal(t.ok, ENTRIES);
+    cl_write_large(cl, l, ENTRY_SIZE, ENTRIES, NULL);
     uint64_t want = ENTRIES;
     assert_true(cl_run_until(cl, 10000, cl_all_applied, &want));
     cs_raft_aio_stats mid = cs_raft_aio_stats_get();
