@@ -419,7 +419,7 @@ static void freed_heap_memory_is_given_back_by_the_worker(void **state)
 static void freed_zeroed_pages_are_unmapped_by_the_worker(void **state)
 {
     (void)state;
-    const size_t size = (size_t)8 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t size = (size_t)8 << 20;
     assert_true(cs_alloc_worker_start());
     unsigned char *p = cs_alloc_zeroed_pages(size);
     assert_non_null(p);
@@ -430,6 +430,7 @@ static void freed_zeroed_pages_are_unmapped_by_the_worker(void **state)
         usleep(1000);
     assert_int_equal(cs_alloc_unmapped(), unmapped + 1);
 #ifndef __SANITIZE_THREAD__ /* its runtime maps its own memory into freed ranges */
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
     unsigned char vec[1];
     for (size_t off = 0; off < size; off += 64 * page) {
         errno = 0;
