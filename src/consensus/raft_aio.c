@@ -150,34 +150,34 @@ long cs_raft_aio_io_destroy(long number, unsigned long ctx)
  */
 #define CS_STR2(x) #x
 #define CS_STR(x)  CS_STR2(x)
+/* clang-format off */
 __asm__(".text\n"
         ".globl syscall\n"
         ".type syscall, @function\n"
         "syscall:\n"
-        "    cmpq $" CS_STR(
-            SYS_io_destroy) ", %rdi\n"
-                            "    je 2f\n"
-                            "1:  movq cs_raft_aio_next(%rip), %rax\n"
-                            "    testq %rax, %rax\n"
-                            "    jz 3f\n"
-                            "    jmp *%rax\n"
-                            "2:  jmp cs_raft_aio_io_destroy\n"
-                            /* first call: resolve libc's, keeping the argument registers */
-                            "3:  pushq %rdi\n"
-                            "    pushq %rsi\n"
-                            "    pushq %rdx\n"
-                            "    pushq %rcx\n"
-                            "    pushq %r8\n"
-                            "    pushq %r9\n"
-                            "    subq $8, %rsp\n" /* 16-byte alignment at the call */
-                            "    call cs_raft_aio_resolve\n"
-                            "    addq $8, %rsp\n"
-                            "    popq %r9\n"
-                            "    popq %r8\n"
-                            "    popq %rcx\n"
-                            "    popq %rdx\n"
-                            "    popq %rsi\n"
-                            "    popq %rdi\n"
-                            "    jmp 1b\n"
-                            ".size syscall, .-syscall\n");
+        "    cmpq $" CS_STR(SYS_io_destroy) ", %rdi\n"
+        "    je 2f\n"
+        "1:  movq cs_raft_aio_next(%rip), %rax\n"
+        "    testq %rax, %rax\n"
+        "    jz 3f\n"
+        "    jmp *%rax\n"                /* libc's, as if called directly */
+        "2:  jmp cs_raft_aio_io_destroy\n"
+        "3:  pushq %rdi\n"               /* first call: resolve libc's, */
+        "    pushq %rsi\n"               /* keeping the argument registers */
+        "    pushq %rdx\n"
+        "    pushq %rcx\n"
+        "    pushq %r8\n"
+        "    pushq %r9\n"
+        "    subq $8, %rsp\n"            /* 16-byte alignment at the call */
+        "    call cs_raft_aio_resolve\n"
+        "    addq $8, %rsp\n"
+        "    popq %r9\n"
+        "    popq %r8\n"
+        "    popq %rcx\n"
+        "    popq %rdx\n"
+        "    popq %rsi\n"
+        "    popq %rdi\n"
+        "    jmp 1b\n"
+        ".size syscall, .-syscall\n");
+/* clang-format on */
 #endif

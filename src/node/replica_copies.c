@@ -72,7 +72,7 @@ static void select_where(const node_replica *r,
         return;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        char path[REPLICA_COPY_PATH_MAX];
+        char path[CS_NODE_PATH_MAX + 300];
         if (!drop(de->d_name, keep_a, keep_b) ||
             cs_path_join(path, sizeof path, r->snapshot_dir, de->d_name) != CONSORT_OK)
             continue;
@@ -131,7 +131,10 @@ typedef struct replica_copy_rm {
 static bool gather(void *ctx, const char *path)
 {
     replica_copy_rm *j = ctx;
-    snprintf(j->paths[j->n++], REPLICA_COPY_PATH_MAX, "%s", path);
+    size_t len = strlen(path);
+    if (len >= REPLICA_COPY_PATH_MAX)
+        return true; /* not a name replica_copy_path makes: left alone */
+    memcpy(j->paths[j->n++], path, len + 1);
     return j->n < COPY_RM_MAX;
 }
 
