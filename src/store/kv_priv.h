@@ -189,7 +189,8 @@ kv_rec *cs_kv_table_take(kv_table *t, uint64_t hash, cs_slice key);
 /* A new array of the table's records sorted by key (no references taken;
  * free with cs_free). An empty table gives NULL and 0. */
 CS_MUST_CHECK consort_err cs_kv_table_sorted(const kv_table *t, kv_rec ***out, size_t *n);
-/* Sorts an array of records by key. */
+/* Sorts an array of records by key, in cs_kv_bytes_cmp order (kv_sort.c: a
+ * radix sort for large arrays). */
 void cs_kv_recs_sort(kv_rec **recs, size_t n);
 
 /* ---- the committed index (kv_shadow.c; docs/kv.md "Committed reads") ----

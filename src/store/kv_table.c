@@ -172,19 +172,6 @@ kv_rec *cs_kv_table_take(kv_table *t, uint64_t hash, cs_slice key)
     return rec;
 }
 
-static int rec_ptr_cmp(const void *a, const void *b)
-{
-    const kv_rec *ra = *(const kv_rec *const *)a;
-    const kv_rec *rb = *(const kv_rec *const *)b;
-    return cs_kv_bytes_cmp(kv_rec_key(ra), kv_rec_key(rb));
-}
-
-void cs_kv_recs_sort(kv_rec **recs, size_t n)
-{
-    if (n > 1)
-        qsort(recs, n, sizeof *recs, rec_ptr_cmp);
-}
-
 consort_err cs_kv_table_sorted(const kv_table *t, kv_rec ***out, size_t *n)
 {
     *out = NULL;
