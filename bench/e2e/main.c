@@ -12,7 +12,12 @@
  *
  * Usage: bench_e2e --address ADDR --ca service_cert.pem --cert user0_cert.pem
  *                  --key user0_privk.pem [--connections 16] [--seconds 8]
- *                  [--warmup 1] [--rounds 3]
+ *                  [--warmup 1] [--rounds 3] [--keys 10000]
+ * Writes go to ids 0 .. keys-1 in turn, first filled by plain writes that are
+ * not measured (as bench_service does): the stores stay at that size, so
+ * their snapshots cost alike in every phase. `--keys 0` writes a new id
+ * every time instead, and the stores grow through the run (each service's
+ * snapshots then grow with it and fall in whichever phase is running).
  * Exit status: 0 when every phase ran (whatever the goal), 1 otherwise,
  * 2 for a usage error.
  */
@@ -54,6 +59,7 @@ struct phase {
     conn conns[MAX_CONNS];
     uint64_t start, measure_from, end; /* ns */
     uint64_t ok, errors, next_id;
+    uint64_t fill; /* > 0: write this many ids (no time limit, not measured) */
     uint32_t *lat_us;
     size_t n_lat;
     bool stopping;
@@ -64,6 +70,8 @@ struct phase {
 };
 
 static uint64_t id_base;
+static uint64_t keys = 10000; /* --keys: 0 = a new id for every write */
+static uint64_t key_cursor;   /* the next of ids 0 .. keys-1 */
 
 static void send_one(conn *c);
 
@@ -95,9 +103,13 @@ static void on_response(void *ctx, consort_err err, const char *msg, const cs_ht
 static void send_one(conn *c)
 {
     phase *ph = c->ph;
+    if (ph->fill > 0 && ph->next_id >= ph->fill)
+        return;
     char body[160], nonce[33];
+    const uint64_t id = keys > 0 ? key_cursor++ % keys : id_base + ph->next_id;
+    ph->next_id++;
     int n = snprintf(body, sizeof body, "{\"id\": %llu, \"record\": \"a record of 32 bytes....\"}",
-                     (unsigned long long)(id_base + ph->next_id++));
+                     (unsigned long long)id);
     uint8_t raw[16];
     if (cs_random(raw, sizeof raw) != CONSORT_OK)
         abort();
@@ -200,7 +212,7 @@ static bool run_phase(phase *ph, double warmup, double seconds)
         }
         /* after the samples: a phase whose writes all ended by its end
          * would otherwise stop without its closing CPU sample */
-        if (!busy && now >= ph->end)
+        if (!busy && (now >= ph->end || (ph->fill > 0 && ph->next_id >= ph->fill)))
             break;
         uv_run(ph->loop, UV_RUN_ONCE);
     }
@@ -210,6 +222,26 @@ static bool run_phase(phase *ph, double warmup, double seconds)
         cs_http_client_free(ph->conns[i].client);
     uv_run(ph->loop, UV_RUN_NOWAIT);
     return true;
+}
+
+/* Writes ids 0 .. keys-1 once, plainly, before anything is measured. */
+static int fill_ids(uv_loop_t *loop, cs_tls_config *tls, const char *address, unsigned conns)
+{
+    phase *ph = cs_calloc(1, sizeof *ph);
+    if (ph == NULL)
+        return 1;
+    *ph = (phase){.loop = loop, .tls = tls, .address = address, .n_conns = conns, .fill = keys};
+    ph->lat_us = cs_calloc(MAX_SAMPLES, sizeof *ph->lat_us);
+    const uint64_t t0 = uv_hrtime();
+    bool ok = run_phase(ph, 0, 3600) && ph->errors == 0;
+    if (ok)
+        printf("filled ids 0 .. %llu in %.1f s\n", (unsigned long long)keys - 1,
+               (double)(uv_hrtime() - t0) / 1e9);
+    else
+        fprintf(stderr, "bench_e2e: filling the ids failed: %s\n", ph->error);
+    cs_free(ph->lat_us);
+    cs_free(ph);
+    return ok ? 0 : 1;
 }
 
 typedef struct result {
@@ -255,6 +287,8 @@ int main(int argc, char **argv)
             seconds = atof(v);
         else if (strcmp(o, "--warmup") == 0)
             warmup = atof(v);
+        else if (strcmp(o, "--keys") == 0)
+            keys = strtoull(v, NULL, 10);
         else if (strcmp(o, "--rounds") == 0)
             rounds = (unsigned)atoi(v);
         else if (strcmp(o, "--pids") == 0)
@@ -264,7 +298,7 @@ int main(int argc, char **argv)
         conns > MAX_CONNS || seconds <= 0 || warmup < 0 || rounds == 0) {
         fprintf(stderr, "usage: bench_e2e --address ADDR --ca PEM --cert PEM --key PEM "
                         "[--connections N<=256] [--seconds S] [--warmup S] [--rounds R] "
-                        "[--pids PID,PID...]\n");
+                        "[--keys K] [--pids PID,PID...]\n");
         return 2;
     }
     uv_loop_t loop;
@@ -279,8 +313,14 @@ int main(int argc, char **argv)
     }
     id_base = (uint64_t)uv_hrtime(); /* ids no earlier run used */
     printf("bench_e2e: %u connections, 1 request in flight each, %.0f s per phase after %.0f s "
-           "warmup, %u rounds; POST /app/records on records -> storage\n",
+           "warmup, %u rounds; POST /app/records on records -> storage; ",
            conns, seconds, warmup, rounds);
+    if (keys > 0)
+        printf("ids 0 .. %llu in turn\n", (unsigned long long)keys - 1);
+    else
+        printf("a new id every write (the stores grow)\n");
+    if (keys > 0 && fill_ids(&loop, tls, address, conns) != 0)
+        return 1;
     double sum[2] = {0, 0}, cpu_sum[2] = {0, 0};
     unsigned cpu_rounds[2] = {0, 0}; /* phases with a CPU measurement */
     int status = 0;

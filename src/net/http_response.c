@@ -151,6 +151,12 @@ consort_err cs_http_write_response(cs_buf *out, int status, const cs_http_header
                   CONSORT_E_INVALID_ARGUMENT, "HTTP response: header '%s' is set by the server",
                   headers[i].name);
     }
+    /* one allocation for the whole response, not one per doubling (a
+     * handling statement's header alone is a few kilobytes) */
+    size_t size = 128 + (head ? 0 : body.len);
+    for (size_t i = 0; i < count; i++)
+        size += strlen(headers[i].name) + strlen(headers[i].value) + 4;
+    CS_TRY(cs_buf_reserve(out, size));
     CS_TRY(cs_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, cs_http_status_text(status)));
     for (size_t i = 0; i < count; i++)
         CS_TRY(cs_http_append_field(out, &headers[i]));

@@ -612,6 +612,83 @@ static void statements_share_a_signature(void **state)
     cst_client_close(&c);
 }
 
+/* One attested request at a time, each answered in its own turn: the
+ * statements' buffers are reused from one answer to the next (rpc_statement.c
+ * keeps them), and nothing of an earlier answer may show in a later one: a
+ * write's transaction id in a read's statement, its payload or base64 left
+ * in front of the next. Each statement must verify and describe exactly its
+ * own exchange. */
+typedef struct one_stmt {
+    stmt_resp r;
+    char txid[48];
+} one_stmt;
+
+static void one_stmt_cb(void *ctx, consort_err err, const char *msg, const cs_http_response *r)
+{
+    one_stmt *out = ctx;
+    const char *txid = cs_http_response_header(r, "x-consort-txid");
+    snprintf(out->txid, sizeof out->txid, "%s", txid != NULL ? txid : "");
+    stmt_cb(&out->r, err, msg, r);
+}
+
+static bool one_done(void *ctx)
+{
+    return ((one_stmt *)ctx)->r.done;
+}
+
+static void reused_statements_carry_nothing_of_earlier_answers(void **state)
+{
+    (void)state;
+    cst_client c;
+    cst_client_open(&svc, 0, &svc.user, &c);
+    static const struct {
+        const char *method, *target, *body;
+        int status;
+        bool writes;
+    } ex[] = {
+        {"POST", "/app/log/private", "{\"id\": 78, \"msg\": \"a longer message than the next\"}",
+         200, true},
+        {"GET", "/app/log/private?id=78", "", 200, false},
+        {"GET", "/app/log/private?id=7800", "", 404, false},
+        {"POST", "/app/log/private", "{\"id\": 79, \"msg\": \"m\"}", 200, true},
+        {"GET", "/app/log/private?id=79", "", 200, false},
+    };
+    cs_e2e_statement *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    for (size_t round = 0; round < 2; round++) {
+        for (size_t i = 0; i < CS_ARRAY_LEN(ex); i++) {
+            one_stmt o = {0};
+            cs_buf_init(&o.r.body, 0);
+            cs_buf_init(&o.r.statement, CS_E2E_MAX);
+            char nonce[33];
+            snprintf(nonce, sizeof nonce, "%032zx", 1000 + round * 100 + i);
+            const cs_http_header h[2] = {{CS_E2E_ATTEST_HEADER, nonce}, JSON_CT[0]};
+            const cs_slice body = cs_slice_str(ex[i].body);
+            cst_ok(cs_http_client_request(c.http, ex[i].method, ex[i].target, h,
+                                          body.len > 0 ? 2 : 1, body, one_stmt_cb, &o));
+            cst_run_until(&svc.loop, 30000, one_done, &o, "an attested request");
+            assert_int_equal(o.r.status, ex[i].status);
+            cst_ok(cs_e2e_verify(cs_buf_slice(&o.r.statement), svc.service_cert, s));
+            uint8_t want[16], d[32];
+            cst_ok(cs_hex_decode(nonce, want, 16));
+            assert_int_equal(s->nonce_len, 16);
+            assert_memory_equal(s->nonce, want, 16);
+            cs_e2e_request_digest(ex[i].method, ex[i].target, body, d);
+            assert_memory_equal(s->request, d, 32);
+            cs_e2e_response_digest(o.r.status, cs_buf_slice(&o.r.body), d);
+            assert_memory_equal(s->response, d, 32);
+            /* a write names its transaction; a read after it names none */
+            assert_int_equal(o.txid[0] != '\0', ex[i].writes);
+            assert_string_equal(s->written, o.txid);
+            assert_int_equal(s->n_calls, 0);
+            cs_buf_cleanup(&o.r.body);
+            cs_buf_cleanup(&o.r.statement);
+        }
+    }
+    free(s);
+    cst_client_close(&c);
+}
+
 /* A node record for a node that never joined, with evidence whose report
  * is the real node's with one byte flipped: it must not verify. */
 typedef struct fake_node {
@@ -787,6 +864,7 @@ int main(void)
         cmocka_unit_test(authentication),
         cmocka_unit_test(server_limits),
         cmocka_unit_test(statements_share_a_signature),
+        cmocka_unit_test(reused_statements_carry_nothing_of_earlier_answers),
         cmocka_unit_test(every_write_gets_a_receipt),
         cmocka_unit_test(console_files),
         cmocka_unit_test(node_overview), /* last: it adds a node record */
