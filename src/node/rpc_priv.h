@@ -103,9 +103,7 @@ struct cs_rpc {
     rpc_inflight *inflight;  /* requests executing on this node (writes, waiting reads) */
     rpc_stmt *stmts;         /* answers waiting for their statements' signature, in order */
     rpc_stmt **stmts_tail;
-    rpc_codes *codes;     /* rpc_statement.c (NULL until the first statement) */
-    rpc_stmt *stmt_spare; /* answered statements kept with their buffers, for reuse */
-    size_t stmt_spares;
+    rpc_codes *codes;         /* rpc_statement.c (NULL until the first statement) */
     cs_defer_item stmts_item; /* signs them at the end of the loop's turn */
     cs_rpc_stats stats;
     rpc_observe obs;
@@ -257,7 +255,7 @@ CS_MUST_CHECK consort_err cs_rpc_respond_with_statement(cs_rpc *rpc, cs_http_req
                                                         const cs_app_calls *calls);
 /* Signs and sends every answer that waits for its statement, now (at stop). */
 void cs_rpc_statements_flush(cs_rpc *rpc);
-/* Frees what statements kept (the code ids read, spare buffers); at the rpc's end. */
+/* Frees what statements kept (the code ids read); at the rpc's end. */
 void cs_rpc_statements_cleanup(cs_rpc *rpc);
 /* The client's policy for a summary statement (x-consort-attest-policy:
  * base64 of its JSON, docs/e2e.md "Summary statements"), parsed into `doc`

@@ -101,6 +101,16 @@ static consort_err current_codes(cs_rpc *rpc, const rpc_codes **out)
     return CONSORT_OK;
 }
 
+void cs_rpc_statements_cleanup(cs_rpc *rpc)
+{
+    if (rpc->codes == NULL)
+        return;
+    for (size_t i = 0; i < CS_E2E_MAX_CODE_IDS; i++)
+        cs_buf_cleanup(&rpc->codes->cert[i]);
+    cs_free(rpc->codes);
+    rpc->codes = NULL;
+}
+
 consort_err cs_rpc_attest_policy(const cs_http_request *req, cs_e2e_policy_doc *doc, bool *present)
 {
     const char *b64 = cs_http_request_header(req, CS_E2E_POLICY_HEADER);
@@ -160,15 +170,17 @@ static consort_err add_calls(cs_e2e_statement *s, const cs_app_calls *calls)
     return CONSORT_OK;
 }
 
-/* The payload of the statement for this answer, into `payload`; `s` (zeroed)
- * holds its content meanwhile. */
+/* The payload of the statement for this answer, into `payload`. */
 static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
                          const cs_http_header *headers, size_t count, cs_slice body,
-                         const cs_app_calls *calls, cs_e2e_statement *s, cs_buf *payload)
+                         const cs_app_calls *calls, cs_buf *payload)
 {
     CS_ENSURE(cs_node_service_key(rpc->node) != NULL && cs_node_service_cert(rpc->node) != NULL,
               CONSORT_E_STATE, "this node does not hold the service identity yet");
-    consort_err rc = cs_e2e_parse_nonce(cs_http_request_header(req, CS_E2E_ATTEST_HEADER), s);
+    cs_e2e_statement *s = cs_calloc(1, sizeof *s);
+    consort_err rc = s != NULL ? CONSORT_OK : cs_fail(CONSORT_E_NOMEM, "handling statement");
+    if (rc == CONSORT_OK)
+        rc = cs_e2e_parse_nonce(cs_http_request_header(req, CS_E2E_ATTEST_HEADER), s);
     if (rc == CONSORT_OK) {
         cs_e2e_request_digest(req->method, req->target, req->body, s->request);
         cs_e2e_response_digest(status, body, s->response);
@@ -200,6 +212,7 @@ static consort_err build(cs_rpc *rpc, const cs_http_request *req, int status,
     cs_free(policy);
     if (rc == CONSORT_OK)
         rc = cs_e2e_encode(s, payload);
+    cs_free(s);
     return rc;
 }
 
@@ -222,18 +235,7 @@ struct rpc_stmt {
     cs_buf body;
     cs_buf payload;
     cs_buf cose;
-    cs_buf b64;               /* the header's value */
-    cs_e2e_statement content; /* what the payload says, while it is built */
 };
-
-/* Answered statements are kept, their buffers emptied but not freed, and
- * reused by the next answers: a statement's five buffers and its content
- * are each over a kilobyte, which the allocator serves slowly (beyond its
- * per-thread caches), and under load every write needs one. At most
- * STMT_SPARES are kept (as many as a busy turn answers), and no buffer
- * larger than STMT_SPARE_BYTES (a large answer's body is freed). */
-#define STMT_SPARES      64
-#define STMT_SPARE_BYTES ((size_t)16 << 10)
 
 static void stmt_free(rpc_stmt *st)
 {
@@ -241,69 +243,7 @@ static void stmt_free(rpc_stmt *st)
     cs_buf_cleanup(&st->body);
     cs_buf_cleanup(&st->payload);
     cs_buf_cleanup(&st->cose);
-    cs_buf_cleanup(&st->b64);
     cs_free(st);
-}
-
-static void stmt_buf_init(rpc_stmt *st)
-{
-    cs_buf_init(&st->strings, (size_t)64 << 10);
-    cs_buf_init(&st->body, 0);
-    cs_buf_init(&st->payload, CS_E2E_MAX);
-    cs_buf_init(&st->cose, CS_E2E_MAX + 4096);
-    cs_buf_init(&st->b64, CS_E2E_MAX * 2);
-}
-
-/* An empty statement: a spare one, or a new one; NULL without memory. */
-static rpc_stmt *stmt_get(cs_rpc *rpc)
-{
-    rpc_stmt *st = rpc->stmt_spare;
-    if (st != NULL) {
-        rpc->stmt_spare = st->next;
-        rpc->stmt_spares--;
-    } else {
-        st = cs_malloc(sizeof *st);
-        if (st == NULL)
-            return NULL;
-        stmt_buf_init(st);
-    }
-    cs_buf bufs[5] = {st->strings, st->body, st->payload, st->cose, st->b64};
-    memset(st, 0, offsetof(rpc_stmt, strings));
-    memset(&st->content, 0, sizeof st->content);
-    st->strings = bufs[0];
-    st->body = bufs[1];
-    st->payload = bufs[2];
-    st->cose = bufs[3];
-    st->b64 = bufs[4];
-    return st;
-}
-
-static void spare_buf(cs_buf *b)
-{
-    if (b->cap > STMT_SPARE_BYTES) {
-        const size_t max = b->max;
-        cs_buf_cleanup(b);
-        cs_buf_init(b, max);
-    } else {
-        b->len = 0;
-    }
-}
-
-/* Done with `st`: kept as a spare, or freed. */
-static void stmt_put(cs_rpc *rpc, rpc_stmt *st)
-{
-    if (rpc->stmt_spares >= STMT_SPARES) {
-        stmt_free(st);
-        return;
-    }
-    spare_buf(&st->strings);
-    spare_buf(&st->body);
-    spare_buf(&st->payload);
-    spare_buf(&st->cose);
-    spare_buf(&st->b64);
-    st->next = rpc->stmt_spare;
-    rpc->stmt_spare = st;
-    rpc->stmt_spares++;
 }
 
 /* Copies the answer into `st` (headers other than a relayed statement). */
@@ -333,21 +273,23 @@ static consort_err stmt_copy(rpc_stmt *st, const cs_http_header *headers, size_t
 }
 
 /* Answers `st` with its statement (st->cose), or without one if `signed_ok`
- * is false (the client's check then fails closed), and puts it back. */
-static void stmt_answer(cs_rpc *rpc, rpc_stmt *st, bool signed_ok)
+ * is false (the client's check then fails closed), and frees it. */
+static void stmt_answer(rpc_stmt *st, bool signed_ok)
 {
-    cs_buf *b64 = &st->b64;
-    if (signed_ok && cs_buf_reserve(b64, (st->cose.len + 2) / 3 * 4 + 1) == CONSORT_OK &&
-        cs_b64_encode(cs_buf_slice(&st->cose), b64) == CONSORT_OK &&
-        cs_buf_append_u8(b64, 0) == CONSORT_OK)
-        st->headers[st->count++] = (cs_http_header){CS_E2E_HEADER, (const char *)b64->ptr};
+    cs_buf b64;
+    cs_buf_init(&b64, CS_E2E_MAX * 2);
+    if (signed_ok && cs_buf_reserve(&b64, (st->cose.len + 2) / 3 * 4 + 1) == CONSORT_OK &&
+        cs_b64_encode(cs_buf_slice(&st->cose), &b64) == CONSORT_OK &&
+        cs_buf_append_u8(&b64, 0) == CONSORT_OK)
+        st->headers[st->count++] = (cs_http_header){CS_E2E_HEADER, (const char *)b64.ptr};
     else if (signed_ok)
         cs_log_warn("rpc", "no handling statement for %s %s: %s", st->req->method, st->req->path,
                     consort_errmsg());
     if (cs_http_respond(st->req, st->status, st->headers, st->count, cs_buf_slice(&st->body)) !=
         CONSORT_OK)
         cs_log_warn("rpc", "response %d not sent: %s", st->status, consort_errmsg());
-    stmt_put(rpc, st);
+    cs_buf_cleanup(&b64);
+    stmt_free(st);
 }
 
 /* Signs and answers up to CS_E2E_BATCH_MAX waiting answers. */
@@ -380,7 +322,7 @@ static void sign_some(cs_rpc *rpc)
     }
     for (size_t i = 0; i < n; i++) {
         batch[i]->cose = outs[i];
-        stmt_answer(rpc, batch[i], rc == CONSORT_OK);
+        stmt_answer(batch[i], rc == CONSORT_OK);
     }
 }
 
@@ -401,17 +343,20 @@ consort_err cs_rpc_respond_with_statement(cs_rpc *rpc, cs_http_request *req, int
                                           const cs_http_header *headers, size_t count,
                                           cs_slice body, const cs_app_calls *calls)
 {
-    rpc_stmt *st = stmt_get(rpc);
+    rpc_stmt *st = cs_calloc(1, sizeof *st);
     if (st == NULL)
         return cs_http_respond(req, status, headers, count, body);
-    consort_err rc =
-        build(rpc, req, status, headers, count, body, calls, &st->content, &st->payload);
+    cs_buf_init(&st->strings, (size_t)64 << 10);
+    cs_buf_init(&st->body, 0);
+    cs_buf_init(&st->payload, CS_E2E_MAX);
+    cs_buf_init(&st->cose, CS_E2E_MAX + 4096);
+    consort_err rc = build(rpc, req, status, headers, count, body, calls, &st->payload);
     if (rc == CONSORT_OK)
         rc = stmt_copy(st, headers, count, body);
     if (rc != CONSORT_OK) { /* answered without one: the client's check fails closed */
         cs_log_warn("rpc", "no handling statement for %s %s: %s", req->method, req->path,
                     consort_errmsg());
-        stmt_put(rpc, st);
+        stmt_free(st);
         return cs_http_respond(req, status, headers, count, body);
     }
     st->req = req;
@@ -420,20 +365,4 @@ consort_err cs_rpc_respond_with_statement(cs_rpc *rpc, cs_http_request *req, int
     rpc->stmts_tail = &st->next;
     cs_defer_call(rpc->defer, &rpc->stmts_item, sign_waiting, rpc);
     return CONSORT_OK;
-}
-
-void cs_rpc_statements_cleanup(cs_rpc *rpc)
-{
-    while (rpc->stmt_spare != NULL) {
-        rpc_stmt *st = rpc->stmt_spare;
-        rpc->stmt_spare = st->next;
-        stmt_free(st);
-    }
-    rpc->stmt_spares = 0;
-    if (rpc->codes == NULL)
-        return;
-    for (size_t i = 0; i < CS_E2E_MAX_CODE_IDS; i++)
-        cs_buf_cleanup(&rpc->codes->cert[i]);
-    cs_free(rpc->codes);
-    rpc->codes = NULL;
 }

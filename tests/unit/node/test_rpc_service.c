@@ -612,12 +612,11 @@ static void statements_share_a_signature(void **state)
     cst_client_close(&c);
 }
 
-/* One attested request at a time, each answered in its own turn: the
- * statements' buffers are reused from one answer to the next (rpc_statement.c
- * keeps them), and nothing of an earlier answer may show in a later one: a
- * write's transaction id in a read's statement, its payload or base64 left
- * in front of the next. Each statement must verify and describe exactly its
- * own exchange. */
+/* One attested request at a time, each answered in its own turn: nothing of
+ * an earlier answer may show in a later statement (a write's transaction id
+ * in a read's, an earlier payload or base64 in front of the next), whatever
+ * the node keeps between answers. Each statement must verify and describe
+ * exactly its own exchange. */
 typedef struct one_stmt {
     stmt_resp r;
     char txid[48];
