@@ -13,6 +13,16 @@
 
 #define S(str) cs_slice_str(str)
 
+/* xorshift64 (Marsaglia): reproducible pseudo-random test data from `*state`
+ * (never 0). */
+static inline uint64_t kvt_xorshift(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
 static inline cs_kv_store *kvt_store(void)
 {
     cs_kv_store *s;

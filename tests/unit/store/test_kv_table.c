@@ -35,10 +35,7 @@ static void siphash_vectors(void **state)
 static uint64_t rng = 88172645463325252ULL;
 static uint64_t next_rand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return kvt_xorshift(&rng);
 }
 
 #define UNIVERSE 3000
