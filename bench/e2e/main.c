@@ -271,6 +271,7 @@ int main(int argc, char **argv)
     const char *address = NULL, *ca = NULL, *cert = NULL, *key = NULL;
     unsigned conns = 16, rounds = 3;
     double seconds = 8, warmup = 1;
+    bool keys_ok = true; /* --keys: 0 to 100,000,000 */
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *o = argv[i], *v = argv[i + 1];
         if (strcmp(o, "--address") == 0)
@@ -287,15 +288,17 @@ int main(int argc, char **argv)
             seconds = atof(v);
         else if (strcmp(o, "--warmup") == 0)
             warmup = atof(v);
-        else if (strcmp(o, "--keys") == 0)
-            keys = strtoull(v, NULL, 10);
-        else if (strcmp(o, "--rounds") == 0)
+        else if (strcmp(o, "--keys") == 0) {
+            char *end;
+            keys = strtoull(v, &end, 10);
+            keys_ok = *v >= '0' && *v <= '9' && *end == '\0' && keys <= 100000000;
+        } else if (strcmp(o, "--rounds") == 0)
             rounds = (unsigned)atoi(v);
         else if (strcmp(o, "--pids") == 0)
             n_pids = bench_parse_pids(v, pids);
     }
     if (address == NULL || ca == NULL || cert == NULL || key == NULL || conns == 0 ||
-        conns > MAX_CONNS || seconds <= 0 || warmup < 0 || rounds == 0) {
+        conns > MAX_CONNS || seconds <= 0 || warmup < 0 || rounds == 0 || !keys_ok) {
         fprintf(stderr, "usage: bench_e2e --address ADDR --ca PEM --cert PEM --key PEM "
                         "[--connections N<=256] [--seconds S] [--warmup S] [--rounds R] "
                         "[--keys K] [--pids PID,PID...]\n");
