@@ -337,6 +337,13 @@ void *cs_alloc_zeroed_pages(size_t size)
     return p != NULL ? p : map_pages(size);
 }
 
+void *cs_alloc_fresh_pages(size_t size)
+{
+    if (current.malloc_fn != libc_malloc || size < PAGES_MIN)
+        return cs_calloc(1, size);
+    return map_pages(size);
+}
+
 void cs_free_zeroed_pages(void *ptr, size_t size)
 {
     if (ptr == NULL)

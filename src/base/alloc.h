@@ -36,6 +36,11 @@ char *cs_strdup(const char *s);
  * cs_free_zeroed_pages and the same size, under the same allocator; a
  * mapping is unmapped by the allocator's worker (cs_alloc_unmap_soon). */
 void *cs_alloc_zeroed_pages(size_t size);
+/* As cs_alloc_zeroed_pages, but never a region announced with
+ * cs_alloc_zeroed_pages_soon (those are for the caller that announced
+ * them): for a scratch array on a worker (a snapshot's sort). Free with
+ * cs_free_zeroed_pages. */
+void *cs_alloc_fresh_pages(size_t size);
 void cs_free_zeroed_pages(void *ptr, size_t size);
 /* Advice that cs_alloc_zeroed_pages(size) will be called soon (a hash table
  * about to double). From 4 MiB, with libc's allocator, a worker thread maps

@@ -120,9 +120,10 @@ void cs_kv_recs_sort(kv_rec **recs, size_t n)
     /* pages of their own (a million records: 16 MB), not libc's heap: freeing
      * a block this large from the heap would raise libc's thresholds for
      * mapping and trimming, and later blocks of a few MB would then stay
-     * resident in the heap (8 B a key more at 1M keys, bench_scale) */
+     * resident in the heap (8 B a key more at 1M keys, bench_scale); fresh
+     * ones, not a region a growing table announced */
     const size_t size = n * sizeof(keyed);
-    keyed *a = n >= RADIX_MIN && n <= SIZE_MAX / sizeof(keyed) ? cs_alloc_zeroed_pages(size) : NULL;
+    keyed *a = n >= RADIX_MIN && n <= SIZE_MAX / sizeof(keyed) ? cs_alloc_fresh_pages(size) : NULL;
     if (a == NULL) { /* small, or no memory for the copy: the plain sort */
         qsort(recs, n, sizeof *recs, rec_ptr_cmp);
         return;

@@ -151,6 +151,30 @@ static void sorts_equal_keys(void **state)
     check_sort(gen_same, 1000);
 }
 
+/* A large sort's copy is fresh pages: it never takes a region a growing
+ * table announced (cs_alloc_zeroed_pages_soon: the table would then map and
+ * fault its pages on the node's loop, what the announcement avoids), even
+ * one of exactly the copy's size (262,144 records of 16 bytes: 4 MiB). */
+static void a_large_sort_leaves_announced_pages_alone(void **state)
+{
+    (void)state;
+    const size_t n = (size_t)1 << 18, size = n * 16;
+    cs_alloc_soon_stats before = cs_alloc_soon_stats_get();
+    cs_alloc_zeroed_pages_soon(size);
+    assert_int_equal(cs_alloc_soon_stats_get().announced, before.announced + 1);
+    check_sort(gen_random, n);
+    cs_alloc_soon_stats after = cs_alloc_soon_stats_get();
+    assert_int_equal(after.used, before.used);
+    assert_int_equal(after.missed, before.missed);
+    assert_int_equal(after.held, before.held + size);
+    /* the table's own request still gets it (then freed: nothing held) */
+    void *p = cs_alloc_zeroed_pages(size);
+    assert_non_null(p);
+    after = cs_alloc_soon_stats_get();
+    assert_int_equal(after.used + after.missed, before.used + before.missed + 1);
+    cs_free_zeroed_pages(p, size);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +183,7 @@ int main(void)
         cmocka_unit_test(sorts_keys_alike_past_eight_bytes_and_prefixes_of_each_other),
         cmocka_unit_test(sorts_keys_told_apart_by_their_last_byte),
         cmocka_unit_test(sorts_equal_keys),
+        cmocka_unit_test(a_large_sort_leaves_announced_pages_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
