@@ -161,6 +161,18 @@ static void realloc_and_calloc_keep_their_promises(void **state)
     cs_raft_heap_uninstall();
 }
 
+typedef struct heap_bound {
+    uint64_t base;
+    size_t bound;
+} heap_bound;
+
+static bool heap_under(cl_cluster *cl, void *arg)
+{
+    (void)cl;
+    const heap_bound *b = arg;
+    return cs_raft_heap_stats_get().mapped_bytes - b->base <= b->bound;
+}
+
 #define ENTRY_SIZE 20000
 #define ENTRIES    48
 
@@ -188,9 +200,15 @@ static void libraft_runs_on_it(void **state)
     /* every entry had a mapping on the leader, and on each follower as it
      * arrived (alone or in a batch) */
     assert_true(held.mapped_blocks - before.mapped_blocks >= ENTRIES);
-    /* and the snapshots gave most of them back: each server keeps at most
-     * a snapshot interval and its trailing entries (plus one in flight) */
-    assert_true(held.mapped_bytes - before.mapped_bytes <= 3 * (8 + 2 + 2) * (ENTRY_SIZE + 4096));
+    /* and the snapshots give most of them back: each server keeps at most
+     * a snapshot interval and its trailing entries (plus one in flight).
+     * Eventually: a server that applied a batch of entries at once holds
+     * them until its snapshot is written and the log truncated (seen under
+     * AddressSanitizer in CI), so the bound is waited for, not sampled. */
+    heap_bound b = {before.mapped_bytes, 3 * (8 + 2 + 2) * (ENTRY_SIZE + 4096)};
+    if (!cl_run_until(cl, 10000, heap_under, &b))
+        fail_msg("raft's heap still maps %zu bytes of entries after the snapshots, bound %zu",
+                 (size_t)(cs_raft_heap_stats_get().mapped_bytes - before.mapped_bytes), b.bound);
     wait_unmapped(unmapped + ENTRIES);
     cl_free(cl);
     assert_int_equal(cs_raft_heap_stats_get().mapped_bytes, before.mapped_bytes);
